@@ -1,0 +1,73 @@
+# Canvass: `make run` starts the suite, `make test` runs the tests. Both do all the set-up first:
+# the Python environment (uv, from uv.lock), a local PostgreSQL + PostGIS cluster unless DATABASE_URL is set,
+# and the migrations.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.8
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+PY := .venv/bin/python
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+
+REGISTRY_API_PORT ?= 8001
+GEO_QUERY_PORT ?= 8002
+REQUESTS_API_PORT ?= 8003
+export REGISTRY_API_PORT GEO_QUERY_PORT REQUESTS_API_PORT
+
+ROLE ?= investigator
+AGENCY ?= demo
+
+.PHONY: help setup env db migrate demo run test stop token openapi lint format bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: pyproject.toml uv.lock | $(if $(filter .tools/bin/uv,$(UV)),.tools/bin/uv)
+	$(UV) sync --frozen --python python3
+	@touch $@
+
+env: .venv/.synced ## build the Python environment from uv.lock
+
+db: ## start the local PostGIS cluster (skipped when DATABASE_URL is set)
+	@if [ -n "$$DATABASE_URL" ]; then echo "using DATABASE_URL"; else bash scripts/localdb.sh start; fi
+
+migrate: env db ## apply the migrations
+	$(PY) -m alembic upgrade head
+
+setup: migrate
+
+demo: setup ## load the demo agency and a few hundred cameras (idempotent)
+	$(PY) scripts/demo_data.py
+
+run: demo ## start the three services (and the requests worker) on 127.0.0.1; Ctrl-C stops them
+	$(PY) scripts/run_suite.py
+
+test: env db ## the whole test suite against a real PostGIS and real HTTP
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+stop: ## stop the local database cluster
+	@bash scripts/localdb.sh stop
+
+token: env ## print a development token: make token ROLE=investigator AGENCY=demo
+	@$(PY) scripts/mint_token.py --role "$(ROLE)" --agency "$(AGENCY)"
+
+openapi: env ## regenerate the committed contracts in openapi/
+	$(PY) scripts/export_openapi.py
+
+lint: env ## ruff (lint + format check) and mypy
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy shared services migrations scripts tests
+
+format: env ## apply ruff's fixes and formatting
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+clean: stop ## remove the environment and the local database
+	rm -rf .venv .tools .local

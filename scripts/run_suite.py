@@ -1,0 +1,71 @@
+"""Start the three services (and the requests worker, when it exists) on 127.0.0.1, print where their docs
+are and how to get a token, and stop them all cleanly on Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SERVICES = (
+    ("registry_api", "services.registry_api.main:app", "REGISTRY_API_PORT", 8001),
+    ("geo_query", "services.geo_query.main:app", "GEO_QUERY_PORT", 8002),
+    ("requests_api", "services.requests_api.main:app", "REQUESTS_API_PORT", 8003),
+)
+
+
+def main() -> int:
+    env = dict(os.environ)
+    ports = {name: int(env.get(var, default)) for name, _, var, default in SERVICES}
+    env.setdefault("GEO_QUERY_URL", f"http://127.0.0.1:{ports['geo_query']}")
+    if "DATABASE_URL" not in os.environ:
+        env.setdefault(
+            "GEO_QUERY_DATABASE_URL", "postgresql://canvass_geo:canvass_geo@127.0.0.1:54320/canvass"
+        )
+    procs: list[subprocess.Popen[bytes]] = []
+    for name, target, _, _ in SERVICES:
+        cmd = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(ports[name])]
+        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env))
+    if (ROOT / "services" / "requests_api" / "worker.py").exists():
+        procs.append(
+            subprocess.Popen([sys.executable, "-m", "services.requests_api.worker"], cwd=ROOT, env=env)
+        )
+
+    stopping = False
+
+    def _stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    time.sleep(1.5)
+    print("\nCanvass is running:", flush=True)
+    for name, _, _, _ in SERVICES:
+        print(f"  {name:<13} http://127.0.0.1:{ports[name]}/docs   (contract: /openapi.json)")
+    print("\nA development token:  make token ROLE=investigator AGENCY=demo")
+    print("  roles: investigator, supervisor, advocate, agency_admin, integrator, cad, auditor")
+    print("Ctrl-C stops the services; `make stop` stops the local database.\n", flush=True)
+    while not stopping:
+        if any(p.poll() is not None for p in procs):
+            print("a service exited; stopping the others", file=sys.stderr)
+            break
+        time.sleep(0.3)
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    return 0 if stopping else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""geo_query's application: cameras near a point, in a polygon or bbox, nearest K; OGC API – Features."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.geo_query.database import db
+from shared.app import create_app
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    await db.open()
+    yield
+    await db.close()
+
+
+async def db_revision() -> str | None:
+    return await db.read.fetchval("SELECT version_num FROM public.alembic_version")
+
+
+app = create_app(
+    service="geo_query",
+    title="Canvass geo query API",
+    description=(
+        "Read-only spatial questions over the camera registry, scoped to the caller's agency and audited: "
+        "radius, polygon, bbox and nearest K as GeoJSON, and an OGC API – Features collection."
+    ),
+    lifespan=lifespan,
+    db_revision=db_revision,
+    routers=[],
+    tags=[],
+)

@@ -1,0 +1,1 @@
+"""registry_api: camera owners' registrations, their cameras, agencies and jurisdictions, sharing, imports."""

@@ -1,0 +1,1 @@
+"""requests_api: footage requests from case to evidence, owners' answers, notifications, transparency."""

@@ -1,0 +1,202 @@
+"""The application factory every service is built with.
+
+It wires what each service must have the same way: problem+json error handlers, request ids and JSON logs,
+a request body size limit, `/healthz` and `/readyz`, and an OpenAPI document in which every operation lists
+its problem responses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.errors import ProblemDetail, install_error_handlers, problem_response, problem_responses
+from shared.geojson import JSONResponse
+from shared.logging import RequestContextMiddleware, configure_logging
+from shared.settings import get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+API_VERSION = "1.0.0"
+
+
+@lru_cache
+def migration_head() -> str | None:
+    """The head revision of the one Alembic tree, read from the migrations folder."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over the limit with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, default_limit: int, limits: dict[str, int] | None = None) -> None:
+        self.app = app
+        self.default_limit = default_limit
+        self.limits = sorted((limits or {}).items(), key=lambda kv: -len(kv[0]))
+
+    def _limit_for(self, path: str) -> int:
+        for prefix, limit in self.limits:
+            if path.startswith(prefix):
+                return limit
+        return self.default_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit_for(scope.get("path", ""))
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        too_large = problem_response(
+            413, f"The request body is larger than the {limit:,} bytes this operation accepts."
+        )
+        if declared is not None:
+            try:
+                if int(declared) > limit:
+                    await too_large(scope, receive, send)
+                    return
+            except ValueError:
+                await problem_response(400, "Content-Length is not a number.")(scope, receive, send)
+                return
+        received = 0
+        started = False
+
+        async def _receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge()
+            return message
+
+        async def _send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, _receive, _send)
+        except _TooLarge:
+            if not started:
+                await too_large(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def health_router(db_revision: Callable[[], Awaitable[str | None]]) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="Liveness: the process answers", response_model=dict[str, str])
+    async def healthz() -> Response:
+        return JSONResponse({"status": "ok"})
+
+    @router.get(
+        "/readyz",
+        summary="Readiness: the database answers and its schema is at the migrations' head",
+        response_model=dict[str, str | None],
+        responses=problem_responses(503),
+    )
+    async def readyz() -> Response:
+        head = migration_head()
+        try:
+            current = await db_revision()
+        except Exception:
+            return problem_response(503, "The database is not reachable.", kind="unavailable")
+        if current != head:
+            return problem_response(
+                503,
+                f"The database schema is at {current or 'no revision'}, the code expects {head}: run migrations.",
+                kind="unavailable",
+            )
+        return JSONResponse({"status": "ready", "revision": current})
+
+    return router
+
+
+def create_app(
+    *,
+    service: str,
+    title: str,
+    description: str,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    db_revision: Callable[[], Awaitable[str | None]],
+    routers: list[APIRouter],
+    tags: list[dict[str, str]],
+    body_limits: dict[str, int] | None = None,
+) -> FastAPI:
+    settings = get_settings()
+    configure_logging(service, settings.log_level)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=API_VERSION,
+        lifespan=lifespan,
+        openapi_tags=[*tags, {"name": "health", "description": "Liveness and readiness probes"}],
+        default_response_class=JSONResponse,
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes, limits=body_limits)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(health_router(db_revision))
+    for r in routers:
+        app.include_router(r)
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+_COMMON_PROBLEMS = (400, 422, 500)
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    """The published contract: FastAPI's document, with every operation's problem responses in
+    `application/problem+json` (FastAPI's default 422 schema is not what the service sends)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+        license_info=app.license_info,
+        servers=[{"url": "/"}],
+    )
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    schemas["ProblemDetail"] = ProblemDetail.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs = schemas["ProblemDetail"].pop("$defs", {})
+    schemas.update(defs)
+    for path_item in schema.get("paths", {}).values():
+        for method, op in path_item.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            responses = op.setdefault("responses", {})
+            has_input = bool(op.get("parameters") or op.get("requestBody"))
+            wanted = [s for s in _COMMON_PROBLEMS if has_input or s == 500]
+            for status, spec in problem_responses(*wanted).items():
+                key = str(status)
+                if key == "422" or key not in responses:
+                    responses[key] = spec
+            if op.get("security") and "401" not in responses:
+                responses.update({str(k): v for k, v in problem_responses(401).items()})
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,130 @@
+"""The audit trail: who searched, viewed or exported what, when, for which case.
+
+Records are appended through the database function `audit.append_event`, which chains each record to the
+previous one's hash (SHA-256); the table refuses UPDATE, DELETE and TRUNCATE. `verify_chain` recomputes the
+chain and reports the first record that was altered or removed. Subjects are named by pseudonymous ids
+(UUIDs), never by personal data, so an owner's deletion leaves nothing personal here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    Table,
+    Text,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from shared.db import Base
+
+events = Table(
+    "events",
+    Base.metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=True),
+    Column("id", Uuid, nullable=False, server_default=func.gen_random_uuid(), unique=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("service", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("actor_role", Text, nullable=False),
+    Column("agency", Text),
+    Column("action", Text, nullable=False),
+    Column("subject_type", Text),
+    Column("subject_id", Text),
+    Column("case_number", Text),
+    Column("area", Geometry(srid=4326, spatial_index=False)),
+    Column("details", JSONB, nullable=False, server_default="{}"),
+    Column("prev_hash", LargeBinary, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+    Index("ix_audit_events_agency_at", "agency", "at"),
+    Index("ix_audit_events_subject", "subject_type", "subject_id"),
+    schema="audit",
+)
+
+# The newest record's sequence number and hash: lets verification notice records cut from the end.
+chain_head = Table(
+    "chain_head",
+    Base.metadata,
+    Column("one", Boolean, primary_key=True, server_default=text("true")),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+    CheckConstraint("one", name="chain_head_one_check"),
+    schema="audit",
+)
+
+
+@dataclass
+class AuditEvent:
+    service: str
+    actor: str
+    actor_role: str
+    action: str
+    agency: str | None = None
+    subject_type: str | None = None
+    subject_id: str | None = None
+    case_number: str | None = None
+    area_geojson: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def params(self) -> tuple[Any, ...]:
+        return (
+            self.service,
+            self.actor,
+            self.actor_role,
+            self.agency,
+            self.action,
+            self.subject_type,
+            self.subject_id,
+            self.case_number,
+            self.area_geojson,
+            orjson.dumps(self.details, default=str).decode(),
+        )
+
+
+APPEND_SQL = "SELECT audit.append_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)"
+APPEND_SQL_NAMED = (
+    "SELECT audit.append_event(:service, :actor, :actor_role, :agency, :action, :subject_type, :subject_id,"
+    " :case_number, :area, CAST(:details AS jsonb))"
+)
+
+
+async def append_asyncpg(conn: Any, event: AuditEvent) -> uuid.UUID:
+    """Append through a raw asyncpg connection or pool."""
+    return await conn.fetchval(APPEND_SQL, *event.params())
+
+
+async def append_session(session: Any, event: AuditEvent) -> uuid.UUID:
+    """Append inside a SQLAlchemy session's transaction (so the record commits with the change it audits)."""
+    from sqlalchemy import text
+
+    keys = (
+        "service",
+        "actor",
+        "actor_role",
+        "agency",
+        "action",
+        "subject_type",
+        "subject_id",
+        "case_number",
+        "area",
+        "details",
+    )
+    result = await session.execute(text(APPEND_SQL_NAMED), dict(zip(keys, event.params(), strict=True)))
+    return result.scalar_one()
+
+
+VERIFY_SQL = "SELECT seq, ok, reason FROM audit.verify_chain() WHERE NOT ok ORDER BY seq LIMIT 1"

@@ -1,0 +1,233 @@
+"""Authentication: OAuth2 bearer JWTs from an agency's identity provider, and owners' management credentials.
+
+A JWT is verified against configured public keys (RS256/ES256, PEM) or a JWKS URL; HS256 with the secret key
+is accepted for development tokens (`make token`). Claims: `sub`, `role` (or `roles`), `agency` (the agency
+slug), `iss`, `aud`, `exp`.
+
+Owners without an account hold a management credential `cvo_<registration id>_<secret>`; only its SHA-256 is
+stored. Services look it up by registration id and compare hashes in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.errors import Problem
+from shared.settings import Settings, get_settings
+
+ROLES = (
+    "investigator",
+    "supervisor",
+    "advocate",
+    "agency_admin",
+    "integrator",
+    "cad",
+    "auditor",
+)
+OWNER_PREFIX = "cvo_"
+
+bearer = HTTPBearer(auto_error=False, description="An agency JWT, or an owner's management credential")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated agency user or machine client."""
+
+    sub: str
+    roles: frozenset[str]
+    agency: str | None  # agency slug
+    claims: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def has(self, *roles: str) -> bool:
+        return bool(self.roles.intersection(roles))
+
+
+@dataclass(frozen=True)
+class OwnerCredential:
+    registration_id: uuid.UUID
+    secret: str
+
+    @property
+    def secret_hash(self) -> bytes:
+        return hash_secret(self.secret)
+
+
+def hash_secret(secret: str) -> bytes:
+    # The secret carries 256 random bits, so a fast hash is as strong as a slow one here.
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def new_owner_credential(registration_id: uuid.UUID) -> OwnerCredential:
+    return OwnerCredential(registration_id, secrets.token_urlsafe(32))
+
+
+def format_owner_credential(cred: OwnerCredential) -> str:
+    return f"{OWNER_PREFIX}{cred.registration_id.hex}_{cred.secret}"
+
+
+def parse_owner_credential(token: str) -> OwnerCredential | None:
+    if not token.startswith(OWNER_PREFIX):
+        return None
+    rest = token[len(OWNER_PREFIX) :]
+    rid, sep, secret = rest.partition("_")
+    if not sep or not secret or len(secret) > 100:
+        return None
+    try:
+        return OwnerCredential(uuid.UUID(hex=rid), secret)
+    except ValueError:
+        return None
+
+
+def credential_matches(stored_hash: bytes | None, cred: OwnerCredential) -> bool:
+    return stored_hash is not None and hmac.compare_digest(bytes(stored_hash), cred.secret_hash)
+
+
+def _unauthorized(detail: str) -> Problem:
+    return Problem(401, detail, headers={"WWW-Authenticate": 'Bearer realm="canvass"'})
+
+
+@lru_cache(maxsize=4)
+def _public_keys(spec: str) -> tuple[Any, ...]:
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    text = Path(spec).read_text() if not spec.lstrip().startswith("-----") else spec
+    keys = []
+    for block in text.split("-----END PUBLIC KEY-----"):
+        if "-----BEGIN PUBLIC KEY-----" in block:
+            keys.append(load_pem_public_key((block.strip() + "\n-----END PUBLIC KEY-----\n").encode()))
+    return tuple(keys)
+
+
+@lru_cache(maxsize=4)
+def _jwks_client(url: str) -> jwt.PyJWKClient:
+    return jwt.PyJWKClient(url, cache_keys=True, lifespan=300)
+
+
+def verify_jwt(token: str, settings: Settings) -> Principal:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise _unauthorized("The bearer token is not a well-formed JWT.") from exc
+    alg = header.get("alg")
+    options = {"require": ["exp", "sub"]}
+    common: dict[str, Any] = {"audience": settings.jwt_audience, "options": options, "leeway": 30}
+    try:
+        if alg == "HS256" and settings.allow_hs256:
+            claims = jwt.decode(
+                token, settings.secret_key, algorithms=["HS256"], issuer=settings.jwt_issuer, **common
+            )
+        elif alg in ("RS256", "ES256"):
+            claims = _verify_asymmetric(token, alg, settings, common)
+        else:
+            raise _unauthorized(f"Tokens signed with {alg!r} are not accepted.")
+    except jwt.ExpiredSignatureError as exc:
+        raise _unauthorized("The bearer token has expired.") from exc
+    except jwt.PyJWTError as exc:
+        raise _unauthorized(f"The bearer token was refused: {exc}.") from exc
+    roles = claims.get("roles") or ([claims["role"]] if claims.get("role") else [])
+    if isinstance(roles, str):
+        roles = [roles]
+    known = frozenset(r for r in roles if r in ROLES)
+    agency = claims.get("agency")
+    return Principal(
+        sub=str(claims["sub"]), roles=known, agency=str(agency) if agency else None, claims=claims
+    )
+
+
+def _verify_asymmetric(token: str, alg: str, settings: Settings, common: dict[str, Any]) -> dict[str, Any]:
+    if settings.jwks_url:
+        key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token).key
+        return jwt.decode(token, key, algorithms=[alg], **common)
+    if not settings.jwt_public_keys:
+        raise _unauthorized("No public keys are configured for RS256/ES256 tokens.")
+    last: Exception | None = None
+    for key in _public_keys(settings.jwt_public_keys):
+        try:
+            return jwt.decode(token, key, algorithms=[alg], **common)
+        except jwt.InvalidSignatureError as exc:
+            last = exc
+        except jwt.InvalidAlgorithmError as exc:  # key of another type
+            last = exc
+    raise jwt.InvalidSignatureError(str(last or "no key matched"))
+
+
+def mint_token(
+    role: str,
+    agency: str | None,
+    *,
+    sub: str | None = None,
+    ttl_s: int = 8 * 3600,
+    settings: Settings | None = None,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """A development HS256 token (what `make token` prints)."""
+    s = settings or get_settings()
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": sub or f"dev-{role}",
+        "role": role,
+        "iss": s.jwt_issuer,
+        "aud": s.jwt_audience,
+        "iat": now,
+        "exp": now + ttl_s,
+    }
+    if agency:
+        claims["agency"] = agency
+    claims.update(extra or {})
+    return jwt.encode(claims, s.secret_key, algorithm="HS256")
+
+
+async def _credentials(request: Request) -> str | None:
+    creds: HTTPAuthorizationCredentials | None = await bearer(request)
+    return creds.credentials if creds else None
+
+
+async def optional_principal(
+    token: Annotated[str | None, Depends(_credentials)],
+) -> Principal | None:
+    if not token or token.startswith(OWNER_PREFIX):
+        return None
+    return verify_jwt(token, get_settings())
+
+
+async def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+    if principal is None:
+        raise _unauthorized("This operation needs an agency bearer token.")
+    return principal
+
+
+async def owner_credential(token: Annotated[str | None, Depends(_credentials)]) -> OwnerCredential:
+    cred = parse_owner_credential(token) if token else None
+    if cred is None:
+        raise _unauthorized(
+            "This operation needs the registration's management credential as a bearer token."
+        )
+    return cred
+
+
+def require_roles(*roles: str) -> Any:
+    async def _check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if not principal.has(*roles):
+            raise Problem(403, f"This operation needs one of the roles: {', '.join(roles)}.")
+        if principal.agency is None:
+            raise Problem(403, "The token names no agency.")
+        return principal
+
+    return Depends(_check)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+CurrentOwner = Annotated[OwnerCredential, Depends(owner_credential)]

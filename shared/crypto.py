@@ -1,0 +1,67 @@
+"""Authenticated encryption of personal data at rest (AES-256-GCM), with key ids so keys can be rotated.
+
+A sealed value is `kid | 0x00 | nonce(12) | ciphertext+tag`. The key ring comes from settings
+(`CANVASS_ENCRYPTION_KEY="kid:base64key[,kid:base64key...]"`): the first key seals, any listed key opens,
+so rotating a key means putting the new one first and re-sealing at leisure. The associated data binds a
+ciphertext to its row and column, so a value copied to another row does not decrypt.
+
+`blind_index` gives a keyed hash for exact-match look-ups (an owner's email, to re-issue a credential) without
+storing the value in clear.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from functools import lru_cache
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from shared.settings import get_settings
+
+
+class KeyRing:
+    def __init__(self, spec: str) -> None:
+        self.keys: dict[str, bytes] = {}
+        self.current: str | None = None
+        for part in spec.split(","):
+            kid, sep, b64 = part.strip().partition(":")
+            if not sep or not kid.isalnum():
+                raise ValueError("CANVASS_ENCRYPTION_KEY must look like 'kid:base64key[,kid:base64key]'")
+            key = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4))
+            if len(key) != 32:
+                raise ValueError(f"encryption key {kid!r} must be 32 bytes")
+            self.keys[kid] = key
+            self.current = self.current or kid
+
+    def seal(self, plaintext: str | None, context: str) -> bytes | None:
+        if plaintext is None:
+            return None
+        assert self.current is not None
+        nonce = os.urandom(12)
+        ct = AESGCM(self.keys[self.current]).encrypt(nonce, plaintext.encode(), context.encode())
+        return self.current.encode() + b"\x00" + nonce + ct
+
+    def open(self, sealed: bytes | None, context: str) -> str | None:
+        if sealed is None:
+            return None
+        kid, _, rest = bytes(sealed).partition(b"\x00")
+        key = self.keys.get(kid.decode())
+        if key is None:
+            raise KeyError(f"no key {kid.decode()!r} in the key ring")
+        return AESGCM(key).decrypt(rest[:12], rest[12:], context.encode()).decode()
+
+    def key_id(self, sealed: bytes | None) -> str | None:
+        return bytes(sealed).partition(b"\x00")[0].decode() if sealed else None
+
+    def blind_index(self, value: str) -> bytes:
+        assert self.current is not None
+        key = hashlib.sha256(b"blind-index:" + self.keys[self.current]).digest()
+        return hmac.new(key, value.strip().lower().encode(), hashlib.sha256).digest()
+
+
+@lru_cache
+def keyring() -> KeyRing:
+    return KeyRing(get_settings().encryption_keys)

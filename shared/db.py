@@ -1,0 +1,108 @@
+"""Database access: SQLAlchemy 2 async engines on asyncpg, and plain asyncpg pools for the hot read paths.
+
+Every connection gets a `statement_timeout`, so a query never outlives the HTTP request that asked for it,
+and an `application_name` naming the service. Read-only connections (geo_query) also set
+`default_transaction_read_only`, so they cannot write even when pointed at the primary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+from shared.settings import ServiceName, Settings, get_settings
+
+
+class Base(DeclarativeBase):
+    """The declarative base of every table: one metadata for the one database."""
+
+
+def asyncpg_dsn(url: str) -> str:
+    """A libpq/asyncpg URL from any of the spellings people use."""
+    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgresql+psycopg2://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+def sqlalchemy_url(url: str) -> str:
+    return "postgresql+asyncpg://" + asyncpg_dsn(url).removeprefix("postgresql://")
+
+
+def server_settings(settings: Settings, service: str, *, read_only: bool = False) -> dict[str, str]:
+    out = {
+        "application_name": f"canvass-{service}",
+        "statement_timeout": str(settings.statement_timeout_ms),
+        "timezone": "UTC",
+    }
+    if read_only:
+        out["default_transaction_read_only"] = "on"
+    return out
+
+
+def make_engine(url: str, settings: Settings, service: str, *, read_only: bool = False) -> AsyncEngine:
+    return create_async_engine(
+        sqlalchemy_url(url),
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_size,
+        pool_pre_ping=True,
+        pool_timeout=5,
+        connect_args={
+            "server_settings": server_settings(settings, service, read_only=read_only),
+            "timeout": 5,
+            "command_timeout": settings.statement_timeout_ms / 1000 + 5,
+        },
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def make_pool(url: str, settings: Settings, service: str, *, read_only: bool = False) -> asyncpg.Pool:
+    async def _init(conn: asyncpg.Connection) -> None:
+        # Geometry and JSON come back as text, passed through without parsing.
+        await conn.set_type_codec("json", encoder=str, decoder=str, schema="pg_catalog")
+        await conn.set_type_codec("jsonb", encoder=str, decoder=str, schema="pg_catalog")
+
+    pool = await asyncpg.create_pool(
+        asyncpg_dsn(url),
+        min_size=1,
+        max_size=settings.pool_size,
+        server_settings=server_settings(settings, service, read_only=read_only),
+        init=_init,
+        timeout=5,
+        command_timeout=settings.statement_timeout_ms / 1000 + 5,
+    )
+    assert pool is not None
+    return pool
+
+
+class SqlDatabase:
+    """One service's SQLAlchemy engine and session factory, opened in the app's lifespan."""
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+    def __init__(self, service: ServiceName) -> None:
+        self.service: ServiceName = service
+
+    def open(self) -> None:
+        settings = get_settings()
+        self.engine = make_engine(settings.database_url_for(self.service), settings, self.service)
+        self.sessions = session_factory(self.engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def revision(self) -> str | None:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(text("SELECT version_num FROM public.alembic_version"))).scalar()
+
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session:
+            yield session

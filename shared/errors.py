@@ -1,0 +1,278 @@
+"""RFC 9457 problem details: every error any service returns is `application/problem+json`.
+
+Handlers here turn validation errors, HTTP errors (404, 405, 413, ...), database outages and anything
+unexpected into a problem document with `type`, `title`, `status`, `detail` and, for validation, the
+offending fields as JSON Pointers. A stack trace never leaves the process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("canvass.errors")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://canvass.example/problems/"
+
+
+class InvalidParam(BaseModel):
+    pointer: str = Field(description="JSON Pointer (RFC 6901) to the offending member, e.g. /body/location")
+    reason: str
+
+
+class ProblemDetail(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = Field(
+        description="URI identifying the kind of problem", examples=[PROBLEM_BASE + "validation"]
+    )
+    title: str = Field(examples=["Request validation failed"])
+    status: int = Field(examples=[422])
+    detail: str | None = Field(
+        None, examples=["/body/location/coordinates/0: longitude must be in [-180, 180]"]
+    )
+    instance: str | None = None
+    errors: list[InvalidParam] | None = Field(
+        None, description="Every invalid member, for validation problems"
+    )
+
+
+class Problem(Exception):
+    """Raise to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        kind: str | None = None,
+        title: str | None = None,
+        errors: Sequence[InvalidParam] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.kind = kind or _default_kind(status)
+        self.title = title or _phrase(status)
+        self.errors = list(errors) if errors else None
+        self.headers = headers
+        self.extra = extra
+
+
+def invalid(pointer: str, reason: str, status: int = 422) -> Problem:
+    """A validation problem about one member of the request."""
+    return Problem(
+        status,
+        f"{pointer}: {reason}",
+        kind="validation",
+        title="Request validation failed",
+        errors=[InvalidParam(pointer=pointer, reason=reason)],
+    )
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+_KINDS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    412: "precondition-failed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation",
+    428: "precondition-required",
+    429: "too-many-requests",
+    502: "upstream-error",
+    503: "unavailable",
+    504: "upstream-timeout",
+}
+
+
+def _default_kind(status: int) -> str:
+    return _KINDS.get(status, "error" if status >= 500 else "client-error")
+
+
+def problem_response(
+    status: int,
+    detail: str | None,
+    *,
+    kind: str | None = None,
+    title: str | None = None,
+    errors: Iterable[InvalidParam] | None = None,
+    headers: dict[str, str] | None = None,
+    instance: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + (kind or _default_kind(status)),
+        "title": title or _phrase(status),
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = [e.model_dump() for e in errors]
+    if extra:
+        body.update(extra)
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _pointer(loc: Sequence[Any]) -> str:
+    parts = []
+    for p in loc:
+        s = str(p)
+        parts.append(s.replace("~", "~0").replace("/", "~1"))
+    return "/" + "/".join(parts)
+
+
+def _reason(err: dict[str, Any]) -> str:
+    msg = str(err.get("msg", "invalid"))
+    if err.get("type") == "json_invalid":
+        ctx = err.get("ctx") or {}
+        return f"malformed JSON ({ctx.get('error', 'could not be parsed')})"
+    # pydantic prefixes custom ValueErrors with "Value error, "; the person reading wants the reason.
+    return msg.removeprefix("Value error, ")
+
+
+def validation_problem(errors: Sequence[dict[str, Any]]) -> Response:
+    params = [InvalidParam(pointer=_pointer(e.get("loc", ())), reason=_reason(e)) for e in errors][:50]
+    malformed = any(e.get("type") == "json_invalid" for e in errors)
+    status = 400 if malformed else 422
+    detail = "; ".join(f"{p.pointer}: {p.reason}" for p in params[:5])
+    if len(params) > 5:
+        detail += f"; and {len(params) - 5} more"
+    return problem_response(
+        status,
+        detail,
+        kind="malformed-json" if malformed else "validation",
+        title="Malformed request body" if malformed else "Request validation failed",
+        errors=params,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> Response:
+        return problem_response(
+            exc.status,
+            exc.detail,
+            kind=exc.kind,
+            title=exc.title,
+            errors=exc.errors,
+            headers=exc.headers,
+            extra=exc.extra or None,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return validation_problem(list(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"No resource at {request.url.path}"
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        return problem_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        if _is_database_unavailable(exc):
+            log.warning("database unavailable: %s", type(exc).__name__)
+            return problem_response(
+                503,
+                "The database is unavailable; retry shortly.",
+                kind="unavailable",
+                headers={"Retry-After": "2"},
+            )
+        if _is_statement_timeout(exc):
+            return problem_response(
+                503, "The query took too long and was cancelled; narrow it and retry.", kind="timeout"
+            )
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(500, "An unexpected error occurred; it has been logged.", kind="internal")
+
+
+def _chain(exc: BaseException) -> Iterable[BaseException]:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        yield cur
+        cur = cur.__cause__ or cur.__context__
+        orig = getattr(cur, "orig", None)
+        if isinstance(orig, BaseException) and id(orig) not in seen:
+            cur = orig
+
+
+def _is_database_unavailable(exc: BaseException) -> bool:
+    import asyncpg  # local: only needed on the error path
+
+    for e in _chain(exc):
+        if isinstance(e, (ConnectionError, OSError, asyncpg.exceptions.CannotConnectNowError)):
+            return True
+        if isinstance(
+            e,
+            (
+                asyncpg.exceptions.ConnectionDoesNotExistError,
+                asyncpg.exceptions.InterfaceError,
+                asyncpg.exceptions.AdminShutdownError,
+                asyncpg.exceptions.ConnectionFailureError,
+            ),
+        ):
+            return True
+        if type(e).__name__ in {"DisconnectionError", "TooManyConnectionsError"}:
+            return True
+        if getattr(e, "connection_invalidated", False):
+            return True
+    return False
+
+
+def _is_statement_timeout(exc: BaseException) -> bool:
+    import asyncpg
+
+    return any(isinstance(e, asyncpg.exceptions.QueryCanceledError) for e in _chain(exc))
+
+
+# The problem responses every operation documents; routes add their own 404/409/412 where they apply.
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    out: dict[int | str, dict[str, Any]] = {}
+    for s in statuses:
+        out[s] = {
+            "description": _phrase(s),
+            "content": {
+                PROBLEM_MEDIA_TYPE: {
+                    "schema": {"$ref": "#/components/schemas/ProblemDetail"},
+                    "example": {
+                        "type": PROBLEM_BASE + _default_kind(s),
+                        "title": _phrase(s),
+                        "status": s,
+                        "detail": "A sentence a person can act on.",
+                    },
+                }
+            },
+        }
+    return out

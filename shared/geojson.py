@@ -1,0 +1,171 @@
+"""GeoJSON (RFC 7946) models, input validation and the `application/geo+json` responses.
+
+Input geometries are checked the way a person would want to be told about them: finite numbers, longitude and
+latitude in range, two or three numbers per position, closed rings with at least four positions, and a valid
+(non self-crossing) shape; either winding is accepted. Output polygons follow the right-hand rule; output
+coordinates are rounded to 7 decimals (about 1 cm) in SQL.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+import orjson
+import shapely
+from fastapi.responses import Response
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from shapely.geometry import shape
+
+GEOJSON_MEDIA_TYPE = "application/geo+json"
+MAX_POSITIONS = 20_000  # per input geometry; larger areas belong in a bulk import, not a query
+
+
+def _position(value: Any) -> list[float]:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError("a position is an array [longitude, latitude]")
+    if len(value) < 2:
+        raise ValueError("a position needs two numbers: [longitude, latitude]")
+    if len(value) > 3:
+        raise ValueError("a position has two or three numbers: [longitude, latitude(, altitude)]")
+    out: list[float] = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError("coordinates must be numbers")
+        f = float(v)
+        if not math.isfinite(f):
+            raise ValueError("coordinates must be finite numbers (no NaN or Infinity)")
+        out.append(f)
+    lon, lat = out[0], out[1]
+    if not -180.0 <= lon <= 180.0:
+        raise ValueError(f"longitude {lon} is outside [-180, 180] (positions are [longitude, latitude])")
+    if not -90.0 <= lat <= 90.0:
+        raise ValueError(f"latitude {lat} is outside [-90, 90] (positions are [longitude, latitude])")
+    return out
+
+
+Position = Annotated[list[float], BeforeValidator(_position)]
+
+
+def _ring(ring: list[list[float]], where: str) -> None:
+    if len(ring) < 4:
+        raise ValueError(f"{where} has {len(ring)} positions; a linear ring needs at least 4")
+    if ring[0][:2] != ring[-1][:2]:
+        raise ValueError(f"{where} is not closed: its first and last positions must be the same")
+
+
+class _Geometry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    bbox: list[float] | None = Field(None, description="Optional RFC 7946 bounding box")
+
+    def to_shapely(self) -> Any:
+        return shape(self.model_dump(exclude_none=True))
+
+    def geojson(self) -> str:
+        return orjson.dumps(self.model_dump(exclude_none=True)).decode()
+
+
+def _check_valid(geom: _Geometry) -> None:
+    g = geom.to_shapely()
+    if g.is_empty:
+        raise ValueError("the geometry is empty")
+    if not shapely.is_valid(g):
+        raise ValueError(f"invalid geometry: {shapely.is_valid_reason(g)}")
+
+
+class Point(_Geometry):
+    type: Literal["Point"]
+    coordinates: Position = Field(examples=[[-87.9065, 43.0389]])
+
+
+class Polygon(_Geometry):
+    type: Literal["Polygon"]
+    coordinates: list[list[Position]] = Field(
+        examples=[[[[-87.91, 43.03], [-87.90, 43.03], [-87.90, 43.04], [-87.91, 43.04], [-87.91, 43.03]]]]
+    )
+
+    @field_validator("coordinates")
+    @classmethod
+    def _rings(cls, v: list[list[list[float]]]) -> list[list[list[float]]]:
+        if not v:
+            raise ValueError("a Polygon needs at least one ring")
+        if sum(len(r) for r in v) > MAX_POSITIONS:
+            raise ValueError(f"too many positions (more than {MAX_POSITIONS})")
+        for i, ring in enumerate(v):
+            _ring(ring, f"ring {i}")
+        return v
+
+    @model_validator(mode="after")
+    def _valid(self) -> Any:
+        _check_valid(self)
+        return self
+
+
+class MultiPolygon(_Geometry):
+    type: Literal["MultiPolygon"]
+    coordinates: list[list[list[Position]]]
+
+    @field_validator("coordinates")
+    @classmethod
+    def _polys(cls, v: list[list[list[list[float]]]]) -> list[list[list[list[float]]]]:
+        if not v:
+            raise ValueError("a MultiPolygon needs at least one polygon")
+        if sum(len(r) for p in v for r in p) > MAX_POSITIONS:
+            raise ValueError(f"too many positions (more than {MAX_POSITIONS})")
+        for j, poly in enumerate(v):
+            if not poly:
+                raise ValueError(f"polygon {j} has no rings")
+            for i, ring in enumerate(poly):
+                _ring(ring, f"polygon {j} ring {i}")
+        return v
+
+    @model_validator(mode="after")
+    def _valid(self) -> Any:
+        _check_valid(self)
+        return self
+
+
+Area = Annotated[Polygon | MultiPolygon, Field(discriminator="type")]
+
+
+class Feature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: str | None = None
+    geometry: dict[str, Any] | None
+    properties: dict[str, Any] | None
+
+
+class Link(BaseModel):
+    href: str
+    rel: str
+    type: str | None = None
+    title: str | None = None
+
+
+class FeatureCollection(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[Feature]
+    links: list[Link] | None = None
+    numberReturned: int | None = None
+    numberMatched: int | None = None
+    timeStamp: str | None = None
+
+
+class GeoJSONResponse(Response):
+    """A GeoJSON body, serialised with orjson (or passed through when already text)."""
+
+    media_type = GEOJSON_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        if isinstance(content, bytes):
+            return content
+        if isinstance(content, str):
+            return content.encode()
+        return orjson.dumps(content)
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)

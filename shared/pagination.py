@@ -1,0 +1,49 @@
+"""Pagination shared by every listing: a clamped `limit`, opaque keyset cursors, and `next`/`prev` links."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Query, Request
+
+from shared.errors import invalid
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+
+
+def clamp_limit(limit: int | None, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
+    """OGC API – Features: a limit above the maximum is clamped, not refused."""
+    if limit is None:
+        return default
+    return max(1, min(limit, maximum))
+
+
+LimitQuery = Annotated[
+    int | None,
+    Query(
+        ge=1, description=f"Maximum number of items (default {DEFAULT_LIMIT}; above {MAX_LIMIT} is clamped)"
+    ),
+]
+
+
+def encode_cursor(values: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, orjson.JSONDecodeError) as exc:
+        raise invalid("/query/cursor", "not a cursor this service issued", status=400) from exc
+    if not isinstance(data, dict) or any(k not in data for k in keys):
+        raise invalid("/query/cursor", "not a cursor this service issued", status=400)
+    return data
+
+
+def page_link(request: Request, rel: str, media_type: str, **params: Any) -> dict[str, str]:
+    url = request.url.remove_query_params([k for k in params])
+    url = url.include_query_params(**{k: v for k, v in params.items() if v is not None})
+    return {"href": str(url), "rel": rel, "type": media_type}

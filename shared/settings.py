@@ -1,0 +1,90 @@
+"""Settings for every service, read from the environment (pydantic-settings).
+
+Outside development and test a placeholder secret or encryption key is refused at start-up, so a deployment
+can never run on the keys that ship with the source.
+"""
+
+from __future__ import annotations
+
+import base64
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_DATABASE_URL = "postgresql://canvass:canvass@127.0.0.1:54320/canvass"
+LOCAL_GEO_DATABASE_URL = "postgresql://canvass_geo:canvass_geo@127.0.0.1:54320/canvass"
+DEV_SECRET_KEY = "dev-only-secret-key-change-me-000000000000"  # noqa: S105 - the placeholder we refuse
+# 32 zero-ish bytes, base64: the development encryption key. Refused outside development.
+DEV_ENCRYPTION_KEY = "dev:" + base64.urlsafe_b64encode(b"canvass-development-key-32bytes!").decode()
+
+ServiceName = Literal["registry_api", "geo_query", "requests_api"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    env: Literal["development", "test", "production"] = Field("development", alias="CANVASS_ENV")
+    database_url: str = Field(LOCAL_DATABASE_URL, alias="DATABASE_URL")
+    registry_api_database_url: str | None = Field(None, alias="REGISTRY_API_DATABASE_URL")
+    geo_query_database_url: str | None = Field(None, alias="GEO_QUERY_DATABASE_URL")
+    requests_api_database_url: str | None = Field(None, alias="REQUESTS_API_DATABASE_URL")
+    # Where audit records are appended (the primary), even when geo_query reads from a replica.
+    audit_database_url: str | None = Field(None, alias="AUDIT_DATABASE_URL")
+
+    statement_timeout_ms: int = Field(5000, alias="CANVASS_STATEMENT_TIMEOUT_MS", ge=100)
+    pool_size: int = Field(10, alias="CANVASS_POOL_SIZE", ge=1, le=200)
+    max_body_bytes: int = Field(1_048_576, alias="CANVASS_MAX_BODY_BYTES", ge=1024)
+
+    # Authentication. HS256 with the secret key is for development and tests; agencies configure their
+    # identity provider's public keys (PEM) or JWKS URL for RS256/ES256.
+    secret_key: str = Field(DEV_SECRET_KEY, alias="CANVASS_SECRET_KEY")
+    allow_hs256: bool = Field(True, alias="CANVASS_ALLOW_HS256")
+    jwt_public_keys: str | None = Field(None, alias="CANVASS_JWT_PUBLIC_KEYS")
+    jwks_url: str | None = Field(None, alias="CANVASS_JWKS_URL")
+    jwt_issuer: str = Field("canvass-dev", alias="CANVASS_JWT_ISSUER")
+    jwt_audience: str = Field("canvass", alias="CANVASS_JWT_AUDIENCE")
+
+    # Authenticated encryption of personal data: "kid:base64key[,kid:base64key...]"; the first encrypts.
+    encryption_keys: str = Field(DEV_ENCRYPTION_KEY, alias="CANVASS_ENCRYPTION_KEY")
+
+    geo_query_url: str = Field("http://127.0.0.1:8002", alias="GEO_QUERY_URL")
+    geo_query_timeout_s: float = Field(5.0, alias="GEO_QUERY_TIMEOUT_S", gt=0)
+    public_base_url: str | None = Field(None, alias="CANVASS_PUBLIC_BASE_URL")
+
+    smtp_host: str = Field("127.0.0.1", alias="CANVASS_SMTP_HOST")
+    smtp_port: int = Field(2525, alias="CANVASS_SMTP_PORT")
+    mail_from: str = Field("Canvass <no-reply@canvass.invalid>", alias="CANVASS_MAIL_FROM")
+    mail_backend: Literal["smtp", "log"] = Field("log", alias="CANVASS_MAIL_BACKEND")
+
+    evidence_dir: str = Field(".local/evidence", alias="CANVASS_EVIDENCE_DIR")
+    log_level: str = Field("INFO", alias="CANVASS_LOG_LEVEL")
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> Settings:
+        if self.env == "production":
+            if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
+                raise ValueError(
+                    "CANVASS_SECRET_KEY is the development placeholder or too short (< 32 chars)"
+                )
+            if self.encryption_keys == DEV_ENCRYPTION_KEY:
+                raise ValueError("CANVASS_ENCRYPTION_KEY is the development placeholder")
+        return self
+
+    def database_url_for(self, service: ServiceName) -> str:
+        own = {
+            "registry_api": self.registry_api_database_url,
+            "geo_query": self.geo_query_database_url,
+            "requests_api": self.requests_api_database_url,
+        }[service]
+        return own or self.database_url
+
+    @property
+    def audit_url(self) -> str:
+        return self.audit_database_url or self.database_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,142 @@
+"""Session fixtures: an isolated database per run, the three services on real HTTP, an SMTP sink, tokens."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from shared.auth import mint_token
+from shared.settings import LOCAL_DATABASE_URL
+from tests.support import (
+    Db,
+    Mailbox,
+    Server,
+    create_test_database,
+    drop_database,
+    smtp_sink,
+    start_server,
+    with_database,
+)
+
+BASE_URL = os.environ.get("DATABASE_URL") or LOCAL_DATABASE_URL
+
+
+@pytest.fixture(scope="session")
+def database_name() -> Iterator[str]:
+    name = create_test_database(BASE_URL)
+    yield name
+    drop_database(BASE_URL, name)
+
+
+@pytest.fixture(scope="session")
+def database_url(database_name: str) -> str:
+    return with_database(BASE_URL, database_name)
+
+
+@pytest.fixture(scope="session")
+def geo_database_url(database_name: str) -> str:
+    """geo_query's read-only login: the local cluster's canvass_geo role, or GEO_QUERY_DATABASE_URL's role."""
+    reader = os.environ.get("GEO_QUERY_DATABASE_URL")
+    if reader:
+        return with_database(reader, database_name)
+    if "DATABASE_URL" in os.environ:
+        return with_database(BASE_URL, database_name)
+    return with_database(BASE_URL, database_name, user="canvass_geo", password="canvass_geo")
+
+
+@pytest.fixture(scope="session")
+def mail() -> Iterator[tuple[int, Mailbox]]:
+    with smtp_sink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="session")
+def mailbox(mail: tuple[int, Mailbox]) -> Mailbox:
+    return mail[1]
+
+
+@pytest.fixture(scope="session")
+def service_env(
+    database_url: str, geo_database_url: str, mail: tuple[int, Mailbox], tmp_path_factory
+) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
+    env.update(
+        CANVASS_ENV="test",
+        DATABASE_URL=database_url,
+        GEO_QUERY_DATABASE_URL=geo_database_url,
+        CANVASS_SMTP_PORT=str(mail[0]),
+        CANVASS_MAIL_BACKEND="smtp",
+        CANVASS_EVIDENCE_DIR=str(tmp_path_factory.mktemp("evidence")),
+        CANVASS_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+@dataclass
+class Suite:
+    registry: Server
+    geo: Server
+    requests: Server
+
+
+@pytest.fixture(scope="session")
+def suite(service_env: dict[str, str]) -> Iterator[Suite]:
+    started: list[Server] = []
+    try:
+        started.append(start_server("geo_query", service_env))
+        env = dict(service_env, GEO_QUERY_URL=started[0].url)
+        started.append(start_server("registry_api", env))
+        started.append(start_server("requests_api", env))
+        yield Suite(registry=started[1], geo=started[0], requests=started[2])
+    finally:
+        for s in started:
+            s.stop()
+
+
+@pytest.fixture(scope="session")
+def registry(suite: Suite) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=suite.registry.url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def geo(suite: Suite) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=suite.geo.url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def requests_client(suite: Suite) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=suite.requests.url, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def db(database_url: str) -> Iterator[Db]:
+    d = Db(database_url)
+    yield d
+    d.close()
+
+
+Token = Callable[..., dict[str, str]]
+
+
+@pytest.fixture(scope="session")
+def auth() -> Token:
+    """`auth(role, agency)` gives the Authorization header of a development token."""
+
+    def _auth(role: str, agency: str | None, sub: str | None = None, **extra: object) -> dict[str, str]:
+        return {"Authorization": "Bearer " + mint_token(role, agency, sub=sub, extra=dict(extra))}
+
+    return _auth
+
+
+@pytest.fixture
+def slug() -> str:
+    """A fresh agency slug, so tests sharing the run's database never see each other's agencies."""
+    return "t-" + uuid.uuid4().hex[:10]

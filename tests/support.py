@@ -1,0 +1,256 @@
+"""Test support: isolated databases cloned from a migrated template, the services as real HTTP servers, a
+local SMTP sink, and development tokens. Used by conftest.py and by the tests directly."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+LOG_DIR = ROOT / ".local" / "test-logs"
+SERVICES = {
+    "registry_api": "services.registry_api.main:app",
+    "geo_query": "services.geo_query.main:app",
+    "requests_api": "services.requests_api.main:app",
+}
+
+
+def with_database(url: str, name: str, *, user: str | None = None, password: str | None = None) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if user is not None:
+        host = netloc.rpartition("@")[2]
+        netloc = f"{user}:{password}@{host}" if password else f"{user}@{host}"
+    return urlunsplit((parts.scheme, netloc, "/" + name, parts.query, parts.fragment))
+
+
+def migrations_fingerprint() -> str:
+    h = hashlib.sha256()
+    for p in sorted((ROOT / "migrations").rglob("*.py")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def run_sql(url: str, *statements: str) -> None:
+    async def _go() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            for s in statements:
+                await conn.execute(s)
+        finally:
+            await conn.close()
+
+    asyncio.run(_go())
+
+
+def ensure_template(base_url: str) -> str:
+    """A database migrated to head, named after the migrations' fingerprint; built once (under a lock, so
+    concurrent runs build it once), then cloned for each run."""
+    name = f"canvass_tpl_{migrations_fingerprint()}"
+
+    async def _go() -> None:
+        conn = await asyncpg.connect(with_database(base_url, "postgres"))
+        try:
+            await conn.execute("SELECT pg_advisory_lock(hashtext('canvass-test-template'))")
+            if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                return
+            build = name + "_build"
+            await conn.execute(f'DROP DATABASE IF EXISTS "{build}"')
+            await conn.execute(f'CREATE DATABASE "{build}"')
+            url = with_database(base_url, build)
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "alembic",
+                "-x",
+                f"url={url}",
+                "upgrade",
+                "head",
+                cwd=ROOT,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            out, _ = await proc.communicate()
+            if proc.returncode != 0:
+                raise RuntimeError("migrations failed:\n" + out.decode()[-4000:])
+            await conn.execute(f'ALTER DATABASE "{build}" RENAME TO "{name}"')
+        finally:
+            await conn.close()  # releases the advisory lock
+
+    asyncio.run(_go())
+    return name
+
+
+def _drop_leftovers(base_url: str) -> None:
+    """Drop test databases of earlier runs that died before cleaning up (their process is gone)."""
+
+    async def _go() -> list[str]:
+        conn = await asyncpg.connect(with_database(base_url, "postgres"))
+        try:
+            rows = await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE 'canvass_test_%'")
+        finally:
+            await conn.close()
+        return [r["datname"] for r in rows]
+
+    for name in asyncio.run(_go()):
+        pid = name.split("_")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            drop_database(base_url, name)
+
+
+def create_test_database(base_url: str) -> str:
+    _drop_leftovers(base_url)
+    template = ensure_template(base_url)
+    name = f"canvass_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    run_sql(with_database(base_url, "postgres"), f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return name
+
+
+def drop_database(base_url: str, name: str) -> None:
+    try:
+        run_sql(with_database(base_url, "postgres"), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except asyncpg.InsufficientPrivilegeError:  # may not end other roles' sessions: drop when they are gone
+        run_sql(with_database(base_url, "postgres"), f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def start_server(name: str, env: dict[str, str], port: int | None = None) -> Server:
+    port = port or free_port()
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = LOG_DIR / f"{name}-{os.getpid()}-{port}.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", SERVICES[name], "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = Server(name, port, proc, log_path)
+    wait_ready(server)
+    return server
+
+
+def wait_ready(server: Server, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited: {server.log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(server.url + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{server.name} not ready in {timeout}s: {server.log_path.read_text()[-3000:]}")
+
+
+@dataclass
+class Mailbox:
+    """What the local SMTP sink received."""
+
+    messages: list[Message] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def to(self, address: str) -> list[Message]:
+        with self.lock:
+            return [m for m in self.messages if address.lower() in str(m.get("To", "")).lower()]
+
+    def wait_for(
+        self, address: str, predicate: Callable[[Message], bool] = lambda m: True, timeout: float = 10.0
+    ) -> Message:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for m in self.to(address):
+                if predicate(m):
+                    return m
+            time.sleep(0.05)
+        raise AssertionError(f"no matching mail to {address} within {timeout}s")
+
+
+@contextmanager
+def smtp_sink() -> Iterator[tuple[int, Mailbox]]:
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox()
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            with box.lock:
+                box.messages.append(message_from_bytes(envelope.original_content or envelope.content))
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, box
+    finally:
+        controller.stop()
+
+
+class Db:
+    """Synchronous access to the test database for assertions about what is really stored."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.loop = asyncio.new_event_loop()
+        self.conn: asyncpg.Connection = self.loop.run_until_complete(asyncpg.connect(url))
+
+    def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        return self.loop.run_until_complete(self.conn.fetch(sql, *args))
+
+    def fetchval(self, sql: str, *args: Any) -> Any:
+        return self.loop.run_until_complete(self.conn.fetchval(sql, *args))
+
+    def execute(self, sql: str, *args: Any) -> str:
+        return self.loop.run_until_complete(self.conn.execute(sql, *args))
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.conn.close())
+        self.loop.close()
