@@ -102,7 +102,12 @@ class _TooLarge(Exception):
 def health_router(db_revision: Callable[[], Awaitable[str | None]]) -> APIRouter:
     router = APIRouter(tags=["health"])
 
-    @router.get("/healthz", summary="Liveness: the process answers", response_model=dict[str, str])
+    @router.get(
+        "/healthz",
+        summary="Liveness: the process answers",
+        response_model=dict[str, str],
+        responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+    )
     async def healthz() -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -110,7 +115,10 @@ def health_router(db_revision: Callable[[], Awaitable[str | None]]) -> APIRouter
         "/readyz",
         summary="Readiness: the database answers and its schema is at the migrations' head",
         response_model=dict[str, str | None],
-        responses=problem_responses(503),
+        responses={
+            200: {"content": {"application/json": {"example": {"status": "ready", "revision": "0001"}}}},
+            **problem_responses(503),
+        },
     )
     async def readyz() -> Response:
         head = migration_head()

@@ -152,13 +152,16 @@ def _verify_asymmetric(token: str, alg: str, settings: Settings, common: dict[st
         return jwt.decode(token, key, algorithms=[alg], **common)
     if not settings.jwt_public_keys:
         raise _unauthorized("No public keys are configured for RS256/ES256 tokens.")
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    kind = rsa.RSAPublicKey if alg == "RS256" else ec.EllipticCurvePublicKey
     last: Exception | None = None
     for key in _public_keys(settings.jwt_public_keys):
+        if not isinstance(key, kind):
+            continue
         try:
             return jwt.decode(token, key, algorithms=[alg], **common)
         except jwt.InvalidSignatureError as exc:
-            last = exc
-        except jwt.InvalidAlgorithmError as exc:  # key of another type
             last = exc
     raise jwt.InvalidSignatureError(str(last or "no key matched"))
 

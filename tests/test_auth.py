@@ -1,0 +1,136 @@
+"""Bearer JWT verification: RS256/ES256 against configured keys or a JWKS URL, HS256 for development."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from shared.auth import (
+    format_owner_credential,
+    mint_token,
+    new_owner_credential,
+    parse_owner_credential,
+    verify_jwt,
+)
+from shared.errors import Problem
+from shared.settings import Settings
+from tests.support import free_port
+
+RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+EC_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def pem(key: Any) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def claims(**over: Any) -> dict[str, Any]:
+    now = int(time.time())
+    base = {
+        "sub": "alice",
+        "role": "investigator",
+        "agency": "mke",
+        "aud": "canvass",
+        "iat": now,
+        "exp": now + 300,
+    }
+    base.update(over)
+    return base
+
+
+def test_rs256_and_es256_tokens_verify_against_configured_public_keys() -> None:
+    s = Settings(CANVASS_JWT_PUBLIC_KEYS=pem(RSA_KEY) + pem(EC_KEY))
+    rs = jwt.encode(claims(), RSA_KEY, algorithm="RS256")
+    es = jwt.encode(claims(role="supervisor"), EC_KEY, algorithm="ES256")
+    assert verify_jwt(rs, s).roles == {"investigator"}
+    p = verify_jwt(es, s)
+    assert (p.sub, p.agency, p.roles) == ("alice", "mke", frozenset({"supervisor"}))
+
+
+def test_token_signed_by_another_key_is_refused() -> None:
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    s = Settings(CANVASS_JWT_PUBLIC_KEYS=pem(RSA_KEY))
+    with pytest.raises(Problem) as err:
+        verify_jwt(jwt.encode(claims(), other, algorithm="RS256"), s)
+    assert err.value.status == 401
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        claims(exp=int(time.time()) - 3600),
+        claims(aud="someone-else"),
+        {k: v for k, v in claims().items() if k != "exp"},
+    ],
+    ids=["expired", "wrong-audience", "no-expiry"],
+)
+def test_expired_misaddressed_or_unbounded_tokens_are_refused(bad: dict[str, Any]) -> None:
+    s = Settings(CANVASS_JWT_PUBLIC_KEYS=pem(RSA_KEY))
+    with pytest.raises(Problem) as err:
+        verify_jwt(jwt.encode(bad, RSA_KEY, algorithm="RS256"), s)
+    assert err.value.status == 401
+
+
+def test_unsigned_tokens_and_disabled_hs256_are_refused() -> None:
+    unsigned = jwt.encode(claims(), key=None, algorithm="none")  # type: ignore[arg-type]
+    with pytest.raises(Problem):
+        verify_jwt(unsigned, Settings())
+    dev = mint_token("investigator", "mke")
+    assert verify_jwt(dev, Settings()).agency == "mke"
+    with pytest.raises(Problem):
+        verify_jwt(dev, Settings(CANVASS_ALLOW_HS256=False))
+
+
+def test_unknown_roles_grant_nothing() -> None:
+    p = verify_jwt(mint_token("superuser", "mke"), Settings())
+    assert p.roles == frozenset()
+
+
+@pytest.fixture
+def jwks_url() -> Iterator[str]:
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(RSA_KEY.public_key()))
+    jwk.update(kid="k1", use="sig", alg="RS256")
+    body = json.dumps({"keys": [jwk]}).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json"
+    server.shutdown()
+
+
+def test_rs256_token_verifies_against_a_jwks_url(jwks_url: str) -> None:
+    s = Settings(CANVASS_JWKS_URL=jwks_url)
+    token = jwt.encode(claims(), RSA_KEY, algorithm="RS256", headers={"kid": "k1"})
+    assert verify_jwt(token, s).sub == "alice"
+
+
+def test_owner_credentials_round_trip_and_reject_garbage() -> None:
+    import uuid
+
+    cred = new_owner_credential(uuid.uuid4())
+    assert parse_owner_credential(format_owner_credential(cred)) == cred
+    for junk in ["cvo_", "cvo_nothex_secret", "Bearer x", "cvo_" + "0" * 32, "eyJhbGciOi..."]:
+        assert parse_owner_credential(junk) is None

@@ -1,0 +1,50 @@
+"""Settings refuse the development placeholders outside development."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from pydantic import ValidationError
+
+from shared.crypto import KeyRing
+from shared.settings import DEV_ENCRYPTION_KEY, DEV_SECRET_KEY, Settings
+
+GOOD_KEY = "k1:" + base64.urlsafe_b64encode(b"x" * 32).decode()
+
+
+def test_production_refuses_the_placeholder_secret() -> None:
+    with pytest.raises(ValidationError, match="CANVASS_SECRET_KEY"):
+        Settings(CANVASS_ENV="production", CANVASS_SECRET_KEY=DEV_SECRET_KEY, CANVASS_ENCRYPTION_KEY=GOOD_KEY)
+
+
+def test_production_refuses_the_placeholder_encryption_key() -> None:
+    with pytest.raises(ValidationError, match="CANVASS_ENCRYPTION_KEY"):
+        Settings(
+            CANVASS_ENV="production", CANVASS_SECRET_KEY="s" * 40, CANVASS_ENCRYPTION_KEY=DEV_ENCRYPTION_KEY
+        )
+
+
+def test_production_accepts_real_secrets_and_development_accepts_placeholders() -> None:
+    prod = Settings(CANVASS_ENV="production", CANVASS_SECRET_KEY="s" * 40, CANVASS_ENCRYPTION_KEY=GOOD_KEY)
+    assert prod.env == "production"
+    assert Settings(CANVASS_ENV="development").secret_key == DEV_SECRET_KEY
+
+
+def test_per_service_database_urls_override_the_common_one() -> None:
+    s = Settings(DATABASE_URL="postgresql://a@h/db", GEO_QUERY_DATABASE_URL="postgresql://r@replica/db")
+    assert s.database_url_for("geo_query") == "postgresql://r@replica/db"
+    assert s.database_url_for("registry_api") == "postgresql://a@h/db"
+    assert s.audit_url == "postgresql://a@h/db"
+
+
+def test_key_ring_rotation_opens_old_ciphertexts_and_seals_with_the_new_key() -> None:
+    old = KeyRing(GOOD_KEY)
+    sealed = old.seal("owner@example.org", "registration:1:email")
+    new_key = "k2:" + base64.urlsafe_b64encode(b"y" * 32).decode()
+    rotated = KeyRing(f"{new_key},{GOOD_KEY}")
+    assert rotated.open(sealed, "registration:1:email") == "owner@example.org"
+    assert rotated.key_id(rotated.seal("x", "c")) == "k2"
+    assert b"owner@example.org" not in (sealed or b"")
+    with pytest.raises(Exception):  # bound to its row and column: another context does not open it
+        rotated.open(sealed, "registration:2:email")
