@@ -147,6 +147,7 @@ def upgrade() -> None:
         sa.Column("covers", postgresql.ARRAY(sa.Text()), server_default=sa.text("'{}'"), nullable=False),
         sa.Column("retention_days", sa.SmallInteger(), nullable=True),
         sa.Column("recording", sa.Text(), nullable=True),
+        sa.Column("schedule", sa.Text(), nullable=True),
         sa.Column("shares_history", sa.Boolean(), server_default=sa.text("true"), nullable=False),
         sa.Column("live_mode", sa.Text(), server_default=sa.text("'never'"), nullable=False),
         sa.Column("live_endpoint_enc", sa.LargeBinary(), nullable=True),
@@ -199,9 +200,13 @@ def upgrade() -> None:
         sa.Column("registration_id", sa.Uuid(), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=_now(), nullable=False),
         sa.ForeignKeyConstraint(["registration_id"], ["registry.registrations.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("token_hash"),
         schema="registry",
+    )
+    op.create_index(
+        "ix_credential_resets_registration", "credential_resets", ["registration_id"], schema="registry"
     )
 
     op.create_table(
@@ -213,9 +218,15 @@ def upgrade() -> None:
         sa.Column("body", sa.LargeBinary(), nullable=False),
         sa.Column("headers", postgresql.JSONB(), server_default=sa.text("'{}'"), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=_now(), nullable=False),
+        sa.Column("registration_id", sa.Uuid(), nullable=True),
+        sa.ForeignKeyConstraint(["registration_id"], ["registry.registrations.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("key", "principal"),
         schema="registry",
     )
+    op.create_index(
+        "ix_idempotency_keys_registration", "idempotency_keys", ["registration_id"], schema="registry"
+    )
+    op.create_index("ix_idempotency_keys_created", "idempotency_keys", ["created_at"], schema="registry")
 
     _create_audit()
     _grant_reads()

@@ -163,6 +163,7 @@ class Camera(Base):
     covers: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     retention_days: Mapped[int | None] = mapped_column(SmallInteger)
     recording: Mapped[str | None] = mapped_column(Text)
+    schedule: Mapped[str | None] = mapped_column(Text)  # free text, e.g. "nights and weekends"
     shares_history: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     live_mode: Mapped[str] = mapped_column(Text, server_default=text("'never'"))
     live_endpoint_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -199,7 +200,10 @@ class CredentialReset(Base):
     """A one-time link sent to the verified contact to re-issue a lost management credential."""
 
     __tablename__ = "credential_resets"
-    __table_args__ = ({"schema": "registry"},)
+    __table_args__ = (
+        Index("ix_credential_resets_registration", "registration_id"),
+        {"schema": "registry"},
+    )
 
     token_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
     registration_id: Mapped[uuid.UUID] = mapped_column(
@@ -207,13 +211,21 @@ class CredentialReset(Base):
     )
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class IdempotencyKey(Base):
-    """A create or import that was answered, so a retry with the same key gets the same answer."""
+    """A create or import that was answered, so a retry with the same key gets the same answer.
+
+    `body` is sealed (it carries the owner's contact details and credential); the row goes with the
+    registration it created (cascade), and rows older than the replay window are purged."""
 
     __tablename__ = "idempotency_keys"
-    __table_args__ = ({"schema": "registry"},)
+    __table_args__ = (
+        Index("ix_idempotency_keys_registration", "registration_id"),
+        Index("ix_idempotency_keys_created", "created_at"),
+        {"schema": "registry"},
+    )
 
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     principal: Mapped[str] = mapped_column(Text, primary_key=True)
@@ -221,4 +233,7 @@ class IdempotencyKey(Base):
     status: Mapped[int] = mapped_column(Integer)
     body: Mapped[bytes] = mapped_column(LargeBinary)
     headers: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'"))
+    registration_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("registry.registrations.id", ondelete="CASCADE")
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
