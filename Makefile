@@ -16,6 +16,13 @@ GEO_QUERY_PORT ?= 8002
 REQUESTS_API_PORT ?= 8003
 export REGISTRY_API_PORT GEO_QUERY_PORT REQUESTS_API_PORT
 
+# Without DATABASE_URL, everything runs on the project-local cluster (scripts/localdb.sh, port CANVASS_PG_PORT).
+ifeq ($(strip $(DATABASE_URL)),)
+LOCAL_DB := 1
+export DATABASE_URL := $(shell bash scripts/localdb.sh url)
+export GEO_QUERY_DATABASE_URL ?= $(shell bash scripts/localdb.sh geo-url)
+endif
+
 ROLE ?= investigator
 AGENCY ?= demo
 
@@ -35,7 +42,11 @@ help: ## list the targets
 env: .venv/.synced ## build the Python environment from uv.lock
 
 db: ## start the local PostGIS cluster (skipped when DATABASE_URL is set)
-	@if [ -n "$$DATABASE_URL" ]; then echo "using DATABASE_URL"; else bash scripts/localdb.sh start; fi
+ifdef LOCAL_DB
+	@bash scripts/localdb.sh start
+else
+	@echo "using DATABASE_URL (no local cluster)"
+endif
 
 migrate: env db ## apply the migrations
 	$(PY) -m alembic upgrade head

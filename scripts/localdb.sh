@@ -351,7 +351,7 @@ cmd_psql() {
 }
 
 usage() {
-    echo "usage: $0 {start|stop|status|url|psql [psql args...]}" >&2
+    echo "usage: $0 {start|stop|status|url|geo-url|psql [psql args...]}" >&2
     exit 2
 }
 
@@ -364,6 +364,7 @@ main() {
         stop) cmd_stop ;;
         status) cmd_status ;;
         url) echo "$APP_URL" ;;
+        geo-url) echo "$GEO_URL" ;;
         psql) cmd_psql "$@" ;;
         *) usage ;;
     esac
