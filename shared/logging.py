@@ -50,6 +50,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # replaced by our access line below
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # readiness reads the migration head
 
 
 _access = logging.getLogger("canvass.access")

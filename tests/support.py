@@ -172,7 +172,11 @@ def start_server(name: str, env: dict[str, str], port: int | None = None) -> Ser
         stderr=subprocess.STDOUT,
     )
     server = Server(name, port, proc, log_path)
-    wait_ready(server)
+    try:
+        wait_ready(server)
+    except BaseException:
+        server.stop()
+        raise
     return server
 
 
