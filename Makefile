@@ -26,7 +26,7 @@ endif
 ROLE ?= investigator
 AGENCY ?= demo
 
-.PHONY: help setup env db migrate demo run test stop token openapi lint format bench clean
+.PHONY: help setup env db migrate demo run test stop token audit-verify openapi lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ stop: ## stop the local database cluster
 
 token: env ## print a development token: make token ROLE=investigator AGENCY=demo
 	@$(PY) scripts/mint_token.py --role "$(ROLE)" --agency "$(AGENCY)"
+
+audit-verify: env ## verify the audit trail's hash chain
+	$(PY) scripts/audit_verify.py
 
 openapi: env ## regenerate the committed contracts in openapi/
 	$(PY) scripts/export_openapi.py
