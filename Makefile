@@ -26,7 +26,7 @@ endif
 ROLE ?= investigator
 AGENCY ?= demo
 
-.PHONY: help setup env db migrate demo run test stop token audit-verify openapi lint format bench clean
+.PHONY: help setup env db migrate demo run test stop token audit-verify openapi openapi-release lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ audit-verify: env ## verify the audit trail's hash chain
 
 openapi: env ## regenerate the committed contracts in openapi/
 	$(PY) scripts/export_openapi.py
+
+openapi-release: openapi ## record the current contracts as released (breaking changes are then flagged)
+	mkdir -p openapi/released && cp openapi/registry_api.json openapi/geo_query.json openapi/requests_api.json openapi/released/
 
 lint: env ## ruff (lint + format check) and mypy
 	.venv/bin/ruff check .

@@ -7,12 +7,12 @@
 #   scripts/localdb.sh url      print the application's DATABASE_URL
 #   scripts/localdb.sh psql     open psql as the superuser (extra arguments are passed on)
 #
-# Data lives in .local/pg (git-ignored). Port: $CANVASS_PG_PORT (default 54320), 127.0.0.1 only.
+# Data lives in .local/pg (git-ignored; CANVASS_PG_HOME overrides). Port: $CANVASS_PG_PORT (default 54320), 127.0.0.1 only.
 set -euo pipefail
 
 PG_MAJOR=15
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-PG_HOME="$ROOT/.local/pg"
+PG_HOME="${CANVASS_PG_HOME:-$ROOT/.local/pg}"  # another folder gives another cluster (the fault tests use one)
 DATA="$PG_HOME/data"
 RUN="$PG_HOME/run"
 LOG="$PG_HOME/postgres.log"
