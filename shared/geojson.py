@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 import shapely
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse as _StarletteJSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from shapely.geometry import shape
 
@@ -151,10 +151,10 @@ class FeatureCollection(BaseModel):
     timeStamp: str | None = None
 
 
-class GeoJSONResponse(Response):
-    """A GeoJSON body, serialised with orjson (or passed through when already text)."""
+class JSONResponse(_StarletteJSONResponse):
+    """JSON serialised with orjson. A JSONResponse subclass, so FastAPI documents the route's response model."""
 
-    media_type = GEOJSON_MEDIA_TYPE
+    media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         if isinstance(content, bytes):
@@ -164,8 +164,7 @@ class GeoJSONResponse(Response):
         return orjson.dumps(content)
 
 
-class JSONResponse(Response):
-    media_type = "application/json"
+class GeoJSONResponse(JSONResponse):
+    """A GeoJSON body, serialised with orjson (or passed through when already built as text, e.g. in SQL)."""
 
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+    media_type = GEOJSON_MEDIA_TYPE
