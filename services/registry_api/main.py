@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.registry_api import agencies, agency_access, credentials, live, registrations
 from services.registry_api.database import db
 from shared.app import create_app
 
@@ -27,6 +28,31 @@ app = create_app(
     ),
     lifespan=lifespan,
     db_revision=db.revision,
-    routers=[],
-    tags=[],
+    routers=[
+        agencies.router,
+        registrations.router,
+        credentials.router,
+        live.owner_router,
+        live.agency_router,
+        agency_access.router,
+    ],
+    tags=[
+        {"name": "agencies", "description": "Agencies' programs: jurisdiction and request policy"},
+        {
+            "name": "registrations",
+            "description": "Register cameras in one call; owners manage their registration with its credential",
+        },
+        {
+            "name": "credentials",
+            "description": "Rotate a management credential, or re-issue a lost one by email",
+        },
+        {
+            "name": "live sharing",
+            "description": "Level 2: owner-opened, time-limited windows in which chosen agencies see live streams",
+        },
+        {
+            "name": "agency access",
+            "description": "Audited agency reads of owners' contact details; re-confirmation outreach",
+        },
+    ],
 )

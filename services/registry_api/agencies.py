@@ -1,0 +1,263 @@
+"""Agencies: an agency admin publishes the agency's program (slug, name, jurisdiction, policy); anyone reads the
+name, slug and jurisdiction, and asks which programs cover a point (where a resident can register)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import text
+
+from services.registry_api.database import SessionDep
+from services.registry_api.dependencies import AgencyAdmin, IfMatch
+from services.registry_api.schemas import (
+    POLICY_FIELDS,
+    AgencyCollection,
+    AgencyCreate,
+    AgencyFeature,
+    AgencyPatch,
+    Slug,
+)
+from services.registry_api.service import (
+    AGENCY_COLUMNS,
+    agency_by_slug,
+    agency_feature,
+    audit,
+    check_if_match,
+    etag,
+)
+from shared.auth import OptionalPrincipal, Principal
+from shared.errors import Problem, problem_responses
+from shared.geojson import GeoJSONResponse
+from shared.pagination import LimitQuery, clamp_limit, decode_cursor, encode_cursor, page_link
+
+router = APIRouter(prefix="/v1/agencies", tags=["agencies"], default_response_class=GeoJSONResponse)
+
+GEOJSON = "application/geo+json"
+MAX_AGENCIES = 1000
+JURISDICTION_SQL = "ST_Multi(ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(:jurisdiction)), 4326))"
+
+FEATURE_EXAMPLE = {
+    "type": "Feature",
+    "id": "0b9f6f3e-6d1a-4c55-8a0c-3f6f1d2b9e10",
+    "geometry": {
+        "type": "MultiPolygon",
+        "coordinates": [
+            [[[-88.07, 42.92], [-87.86, 42.92], [-87.86, 43.19], [-88.07, 43.19], [-88.07, 42.92]]]
+        ],
+    },
+    "properties": {"slug": "milwaukee-pd", "name": "Milwaukee Police Department"},
+}
+
+
+def _own(principal: Principal | None, slug: str) -> bool:
+    return principal is not None and principal.agency == slug
+
+
+def _geo_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> GeoJSONResponse:
+    return GeoJSONResponse(body, status_code=status, headers=headers)
+
+
+@router.post(
+    "",
+    summary="Publish an agency's program: slug, name, jurisdiction and request policy",
+    status_code=201,
+    response_model=AgencyFeature,
+    responses={
+        201: {"content": {GEOJSON: {"example": FEATURE_EXAMPLE}}, "description": "Created"},
+        **problem_responses(401, 403, 409),
+    },
+)
+async def create_agency(body: AgencyCreate, principal: AgencyAdmin, session: SessionDep) -> Response:
+    if body.slug != principal.agency:
+        raise Problem(
+            403,
+            f"Your token is for agency '{principal.agency}'; you may create only that agency, not '{body.slug}'.",
+        )
+    policy = body.policy.model_dump(exclude_none=True)
+    cols = ", ".join(["slug", "name", "jurisdiction", *policy])
+    vals = ", ".join([":slug", ":name", JURISDICTION_SQL, *(f":{k}" for k in policy)])
+    row = (
+        (
+            await session.execute(
+                text(
+                    f"INSERT INTO registry.agencies AS a ({cols}) VALUES ({vals})"  # noqa: S608 - composed from constants; values are bound
+                    f" ON CONFLICT (slug) DO NOTHING RETURNING {AGENCY_COLUMNS}"
+                ),
+                {"slug": body.slug, "name": body.name, "jurisdiction": body.jurisdiction.geojson(), **policy},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise Problem(
+            409, f"The agency '{body.slug}' exists already; update it with PATCH /v1/agencies/{body.slug}."
+        )
+    await audit(
+        session,
+        "agency.create",
+        actor=principal.sub,
+        role="agency_admin",
+        agency=body.slug,
+        subject_type="agency",
+        subject_id=row["id"],
+    )
+    await session.commit()
+    return _geo_response(
+        agency_feature(row, with_policy=True),
+        201,
+        {"ETag": etag(row["version"]), "Location": f"/v1/agencies/{body.slug}"},
+    )
+
+
+@router.get(
+    "",
+    summary="List the agencies' programs (public: name, slug, jurisdiction)",
+    response_model=AgencyCollection,
+    responses={
+        200: {
+            "content": {GEOJSON: {"example": {"type": "FeatureCollection", "features": [FEATURE_EXAMPLE]}}}
+        },
+        **problem_responses(400),
+    },
+)
+async def list_agencies(
+    request: Request,
+    session: SessionDep,
+    principal: OptionalPrincipal,
+    limit: LimitQuery = None,
+    cursor: Annotated[str | None, Query(max_length=200, description="From a `next` link")] = None,
+) -> Response:
+    n = clamp_limit(limit, default=100, maximum=MAX_AGENCIES)
+    after = decode_cursor(cursor, ("slug",))["slug"] if cursor else ""
+    if not isinstance(after, str):
+        raise Problem(400, "not a cursor this service issued")
+    rows = (
+        (
+            await session.execute(
+                text(
+                    f"SELECT {AGENCY_COLUMNS} FROM registry.agencies a WHERE a.slug > :after"  # noqa: S608 - composed from constants; values are bound
+                    " ORDER BY a.slug LIMIT :n"
+                ),
+                {"after": after, "n": n + 1},
+            )
+        )
+        .mappings()
+        .all()
+    )
+    features = [agency_feature(r, with_policy=_own(principal, r["slug"])) for r in rows[:n]]
+    links = []
+    if len(rows) > n:
+        links.append(page_link(request, "next", GEOJSON, cursor=encode_cursor({"slug": rows[n - 1]["slug"]})))
+    return _geo_response(
+        {"type": "FeatureCollection", "features": features, "links": links, "numberReturned": len(features)}
+    )
+
+
+@router.get(
+    "/covering",
+    summary="Which agencies' programs cover this point (where a resident can register)",
+    response_model=AgencyCollection,
+    responses={
+        200: {
+            "content": {GEOJSON: {"example": {"type": "FeatureCollection", "features": [FEATURE_EXAMPLE]}}}
+        },
+    },
+)
+async def covering(
+    session: SessionDep,
+    lon: Annotated[float, Query(ge=-180, le=180, description="Longitude (WGS84)", examples=[-87.9065])],
+    lat: Annotated[float, Query(ge=-90, le=90, description="Latitude (WGS84)", examples=[43.0389])],
+) -> Response:
+    rows = (
+        (
+            await session.execute(
+                text(
+                    f"SELECT {AGENCY_COLUMNS} FROM registry.agencies a"  # noqa: S608 - composed from constants; values are bound
+                    " WHERE ST_Covers(a.jurisdiction, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
+                    " ORDER BY a.name, a.slug LIMIT :n"
+                ),
+                {"lon": lon, "lat": lat, "n": MAX_AGENCIES},
+            )
+        )
+        .mappings()
+        .all()
+    )
+    features = [agency_feature(r, with_policy=False) for r in rows]
+    return _geo_response({"type": "FeatureCollection", "features": features, "numberReturned": len(features)})
+
+
+@router.get(
+    "/{slug}",
+    summary="Read an agency's program (its own users also see the policy)",
+    response_model=AgencyFeature,
+    responses={200: {"content": {GEOJSON: {"example": FEATURE_EXAMPLE}}}, **problem_responses(404)},
+)
+async def read_agency(slug: Slug, session: SessionDep, principal: OptionalPrincipal) -> Response:
+    row = await agency_by_slug(session, slug)
+    if row is None:
+        raise Problem(404, f"No agency '{slug}'.")
+    return _geo_response(
+        agency_feature(row, with_policy=_own(principal, slug)), headers={"ETag": etag(row["version"])}
+    )
+
+
+@router.patch(
+    "/{slug}",
+    summary="Update your agency's name, jurisdiction or policy (If-Match required)",
+    response_model=AgencyFeature,
+    responses={
+        200: {"content": {GEOJSON: {"example": FEATURE_EXAMPLE}}},
+        **problem_responses(401, 403, 404, 412, 428),
+    },
+)
+async def update_agency(
+    slug: Slug, body: AgencyPatch, principal: AgencyAdmin, session: SessionDep, if_match: IfMatch = None
+) -> Response:
+    if principal.agency != slug:
+        raise Problem(403, f"Your token is for agency '{principal.agency}'; you may update only that agency.")
+    row = await agency_by_slug(session, slug, lock=True)
+    if row is None:
+        raise Problem(404, f"No agency '{slug}'.")
+    check_if_match(row["version"], if_match, required=True)
+    sets: list[str] = []
+    params: dict[str, Any] = {"id": row["id"]}
+    if body.name is not None:
+        sets.append("name = :name")
+        params["name"] = body.name
+    if body.jurisdiction is not None:
+        sets.append(f"jurisdiction = {JURISDICTION_SQL}")
+        params["jurisdiction"] = body.jurisdiction.geojson()
+    if body.policy is not None:
+        for k, v in body.policy.model_dump(exclude_none=True).items():
+            assert k in POLICY_FIELDS
+            sets.append(f"{k} = :{k}")
+            params[k] = v
+    sets += ["version = version + 1", "updated_at = now()"]
+    updated = (
+        (
+            await session.execute(
+                text(
+                    f"UPDATE registry.agencies AS a SET {', '.join(sets)} WHERE a.id = :id RETURNING {AGENCY_COLUMNS}"  # noqa: S608 - composed from constants; values are bound
+                ),
+                params,
+            )
+        )
+        .mappings()
+        .one()
+    )
+    await audit(
+        session,
+        "agency.update",
+        actor=principal.sub,
+        role="agency_admin",
+        agency=slug,
+        subject_type="agency",
+        subject_id=row["id"],
+        details={"fields": sorted(body.model_dump(exclude_none=True))},
+    )
+    await session.commit()
+    return _geo_response(
+        agency_feature(updated, with_policy=True), headers={"ETag": etag(updated["version"])}
+    )

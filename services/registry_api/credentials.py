@@ -1,0 +1,184 @@
+"""Management credentials: rotation by the owner, and re-issue of a lost credential through the verified email.
+
+A re-issue request never says whether the address is registered: the answer is the same either way and the
+mail is sent after the answer. The one-time token in the mail is stored only as a hash, expires after an hour,
+and redeeming it replaces the credential (the old one stops working) and voids the registration's other tokens.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks
+from sqlalchemy import text
+
+from services.registry_api.database import SessionDep
+from services.registry_api.schemas import (
+    Accepted,
+    CredentialOut,
+    CredentialResetRedeem,
+    CredentialResetRequest,
+)
+from services.registry_api.service import (
+    audit,
+    email_index,
+    iso,
+    owned_registration,
+    owner_actor,
+    send_quietly,
+)
+from shared.auth import CurrentOwner, format_owner_credential, hash_secret, new_owner_credential
+from shared.errors import Problem, problem_responses
+from shared.settings import get_settings
+
+router = APIRouter(tags=["credentials"])
+
+RESET_PREFIX = "cvr_"
+RESET_TTL = "1 hour"
+MAX_MAILS = 10
+ACCEPTED = (
+    "If a registration uses this address, a message with a one-time code is on its way. "
+    "The code works once, within an hour."
+)
+CREDENTIAL_EXAMPLE = {
+    "registration_id": "6f1c2d0e-9b8a-4c7d-8e9f-0a1b2c3d4e5f",
+    "credential": "cvo_6f1c2d0e9b8a4c7d8e9f0a1b2c3d4e5f_Zx3...secret",
+    "issued_at": "2026-11-21T15:00:00Z",
+}
+
+
+async def _issue(session: Any, rid: uuid.UUID) -> dict[str, Any]:
+    cred = new_owner_credential(rid)
+    issued_at = (
+        await session.execute(
+            text(
+                "UPDATE registry.registrations SET credential_hash = :h, credential_issued_at = now()"
+                " WHERE id = :id RETURNING credential_issued_at"
+            ),
+            {"h": cred.secret_hash, "id": rid},
+        )
+    ).scalar_one()
+    await session.execute(
+        text("DELETE FROM registry.credential_resets WHERE registration_id = :id"), {"id": rid}
+    )
+    return {
+        "registration_id": str(rid),
+        "credential": format_owner_credential(cred),
+        "issued_at": iso(issued_at),
+    }
+
+
+@router.post(
+    "/v1/registrations/{registration_id}/credential",
+    summary="Rotate your management credential (the old one stops working; the new one is shown once)",
+    response_model=CredentialOut,
+    responses={
+        200: {"content": {"application/json": {"example": CREDENTIAL_EXAMPLE}}},
+        **problem_responses(401, 404),
+    },
+)
+async def rotate_credential(registration_id: uuid.UUID, owner: CurrentOwner, session: SessionDep) -> Any:
+    row = await owned_registration(session, registration_id, owner, lock=True)
+    out = await _issue(session, row["id"])
+    await audit(
+        session,
+        "registration.credential.rotate",
+        actor=owner_actor(row["id"]),
+        role="owner",
+        agency=row["agency"],
+        subject_id=row["id"],
+    )
+    await session.commit()
+    return out
+
+
+@router.post(
+    "/v1/credential-resets",
+    summary="Lost your credential? Ask for a one-time code at the registration's email",
+    status_code=202,
+    response_model=Accepted,
+    responses={
+        202: {"content": {"application/json": {"example": {"status": "accepted", "detail": ACCEPTED}}}}
+    },
+)
+async def request_reset(
+    body: CredentialResetRequest, session: SessionDep, background: BackgroundTasks
+) -> Any:
+    rows = (
+        await session.execute(
+            text(
+                "SELECT r.id, a.name FROM registry.registrations r JOIN registry.agencies a ON a.id = r.agency_id"
+                " WHERE r.contact_email_index = :ix ORDER BY r.created_at LIMIT :n"
+            ),
+            {"ix": email_index(body.email), "n": MAX_MAILS},
+        )
+    ).all()
+    mails = []
+    for rid, agency_name in rows:
+        token = RESET_PREFIX + secrets.token_urlsafe(32)
+        await session.execute(
+            text(
+                "INSERT INTO registry.credential_resets (token_hash, registration_id, expires_at)"  # noqa: S608 - composed from constants; values are bound
+                f" VALUES (:h, :id, now() + interval '{RESET_TTL}')"
+            ),
+            {"h": hash_secret(token), "id": rid},
+        )
+        mails.append(
+            (
+                body.email,
+                "Your camera registration: a new management credential",
+                _mail(agency_name, rid, token),
+            )
+        )
+    await session.commit()
+    for mail in mails:
+        background.add_task(send_quietly, *mail)
+    return {"status": "accepted", "detail": ACCEPTED}
+
+
+def _mail(agency_name: str, rid: uuid.UUID, token: str) -> str:
+    base = (get_settings().public_base_url or "").rstrip("/")
+    return (
+        f"Someone asked for a new management credential for your camera registration with {agency_name} "
+        f"(registration {rid}).\n\n"
+        "If it was you, use this one-time code within an hour:\n\n"
+        f"    {token}\n\n"
+        f'(POST it as {{"token": "..."}} to {base}/v1/credential-resets/redeem, or paste it into the '
+        "registry's web page.) Your old credential stops working when the new one is issued.\n\n"
+        "If it was not you, ignore this message: nothing changes.\n"
+    )
+
+
+@router.post(
+    "/v1/credential-resets/redeem",
+    summary="Exchange the emailed one-time code for a new management credential",
+    response_model=CredentialOut,
+    responses={
+        200: {"content": {"application/json": {"example": CREDENTIAL_EXAMPLE}}},
+        **problem_responses(400),
+    },
+)
+async def redeem_reset(body: CredentialResetRedeem, session: SessionDep) -> Any:
+    rid = (
+        await session.execute(
+            text(
+                "UPDATE registry.credential_resets SET used_at = now()"
+                " WHERE token_hash = :h AND used_at IS NULL AND expires_at > now() RETURNING registration_id"
+            ),
+            {"h": hash_secret(body.token)},
+        )
+    ).scalar_one_or_none()
+    if rid is None:
+        raise Problem(
+            400,
+            "This code is not valid: it was used already, has expired, or was never issued.",
+            kind="invalid-reset-code",
+        )
+    out = await _issue(session, rid)
+    await audit(
+        session, "registration.credential.reissue", actor=owner_actor(rid), role="owner", subject_id=rid
+    )
+    await session.commit()
+    return out

@@ -1,0 +1,410 @@
+"""Level 2 live sharing, owner-controlled: only the owner opens a window (the call a phone app or a panic button
+makes), for a limited time, for chosen agencies; those agencies see the cameras' stream endpoints only while it
+is open. A window closes by itself: openness is decided by the clock (`expires_at > now()`) at every read, so
+no background job is needed for a window to end. Opening, closing and every view are audited.
+
+An agency sees a window's cameras only while the registration is active and still shared with it, the camera's
+live mode still allows the window's reason, and the camera lies in the agency's jurisdiction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy import text
+from sqlalchemy.engine import RowMapping
+
+from services.registry_api.database import SessionDep
+from services.registry_api.dependencies import LiveViewer
+from services.registry_api.schemas import LiveWindowOpen, LiveWindowOut, LiveWindowSummary, LiveWindowView
+from services.registry_api.service import (
+    agencies_by_slugs,
+    audit,
+    camera_context,
+    iso,
+    owned_registration,
+    owner_actor,
+    point_out,
+    principal_role,
+    unseal,
+)
+from shared.auth import CurrentOwner
+from shared.errors import InvalidParam, Problem, problem_responses
+
+owner_router = APIRouter(prefix="/v1/registrations/{registration_id}/live-windows", tags=["live sharing"])
+agency_router = APIRouter(prefix="/v1/live-windows", tags=["live sharing"])
+
+# Which camera live modes may join a window opened for each reason.
+MODES_FOR = {"alert": ["on_alert"], "emergency": ["on_alert", "emergency"]}
+
+WINDOW_SQL = """
+SELECT w.id, w.registration_id, w.reason, w.camera_ids, w.opened_at, w.expires_at, w.closed_at,
+       ARRAY(SELECT a.slug FROM registry.agencies a WHERE a.id = ANY(w.agency_ids) ORDER BY a.slug) AS agencies,
+       CASE WHEN w.closed_at IS NOT NULL THEN 'closed' WHEN w.expires_at <= now() THEN 'expired'
+            ELSE 'open' END AS state
+FROM registry.live_windows w
+"""
+
+WINDOW_EXAMPLE = {
+    "id": "2b7f1f0f-7a11-4e3c-9d52-4a519c1e3f0e",
+    "registration_id": "6f1c2d0e-9b8a-4c7d-8e9f-0a1b2c3d4e5f",
+    "reason": "emergency",
+    "agencies": ["milwaukee-pd"],
+    "cameras": ["1d2c3b4a-5e6f-4a7b-8c9d-0e1f2a3b4c5d"],
+    "opened_at": "2026-11-21T15:00:00Z",
+    "expires_at": "2026-11-21T15:30:00Z",
+    "closed_at": None,
+    "state": "open",
+}
+VIEW_EXAMPLE = {
+    "id": "2b7f1f0f-7a11-4e3c-9d52-4a519c1e3f0e",
+    "registration_id": "6f1c2d0e-9b8a-4c7d-8e9f-0a1b2c3d4e5f",
+    "reason": "emergency",
+    "opened_at": "2026-11-21T15:00:00Z",
+    "expires_at": "2026-11-21T15:30:00Z",
+    "cameras": [
+        {
+            "id": "1d2c3b4a-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+            "location": {"type": "Point", "coordinates": [-87.90655, 43.03895]},
+            "label": "front door",
+            "direction_deg": 90,
+            "live_endpoint": "rtsps://cam.example.net:322/stream1",
+        }
+    ],
+}
+
+
+def _json(example: Any) -> dict[str, Any]:
+    return {"content": {"application/json": {"example": example}}}
+
+
+def window_out(w: RowMapping) -> dict[str, Any]:
+    return {
+        "id": str(w["id"]),
+        "registration_id": str(w["registration_id"]),
+        "reason": w["reason"],
+        "agencies": list(w["agencies"]),
+        "cameras": [str(c) for c in w["camera_ids"]],
+        "opened_at": iso(w["opened_at"]),
+        "expires_at": iso(w["expires_at"]),
+        "closed_at": iso(w["closed_at"]),
+        "state": w["state"],
+    }
+
+
+def _validation(errors: list[InvalidParam]) -> Problem:
+    return Problem(
+        422,
+        "; ".join(f"{e.pointer}: {e.reason}" for e in errors),
+        kind="validation",
+        title="Request validation failed",
+        errors=errors,
+    )
+
+
+@owner_router.post(
+    "",
+    summary="Open a live-sharing window for chosen agencies, for a limited time (owner credential)",
+    status_code=201,
+    response_model=LiveWindowOut,
+    responses={201: _json(WINDOW_EXAMPLE), **problem_responses(401, 404, 409)},
+)
+async def open_window(
+    registration_id: uuid.UUID, body: LiveWindowOpen, owner: CurrentOwner, session: SessionDep
+) -> Any:
+    row = await owned_registration(session, registration_id, owner, lock=True)
+    rid = row["id"]
+    if row["status"] != "active":
+        raise Problem(409, f"The registration is {row['status']}: make it active before sharing live.")
+    shared = set(row["shared_with"])
+    slugs = body.agencies or sorted(shared)
+    not_shared = [
+        InvalidParam(
+            pointer=f"/body/agencies/{i}",
+            reason=f"the registration is not shared with '{s}': add it to share_with first",
+        )
+        for i, s in enumerate(slugs)
+        if s not in shared
+    ]
+    if not_shared:
+        raise _validation(not_shared)
+    agency_ids = await agencies_by_slugs(session, slugs, "/body/agencies")
+    cams = (
+        (
+            await session.execute(
+                text(
+                    "SELECT id, live_mode, live_endpoint_enc IS NOT NULL AS has_endpoint"
+                    " FROM registry.cameras WHERE registration_id = :id"
+                ),
+                {"id": rid},
+            )
+        )
+        .mappings()
+        .all()
+    )
+    allowed = MODES_FOR[body.reason]
+    eligible = {c["id"] for c in cams if c["has_endpoint"] and c["live_mode"] in allowed}
+    if body.cameras is None:
+        camera_ids = sorted(eligible)
+        if not camera_ids:
+            raise _validation(
+                [
+                    InvalidParam(
+                        pointer="/body/cameras",
+                        reason=(
+                            f"no camera has a live endpoint and a live mode allowing an {body.reason} window "
+                            f"(live_mode {' or '.join(allowed)})"
+                        ),
+                    )
+                ]
+            )
+    else:
+        mine = {c["id"]: c for c in cams}
+        errors = []
+        for i, cid in enumerate(body.cameras):
+            c = mine.get(cid)
+            if c is None:
+                errors.append(InvalidParam(pointer=f"/body/cameras/{i}", reason=f"no camera {cid} here"))
+            elif not c["has_endpoint"]:
+                errors.append(
+                    InvalidParam(pointer=f"/body/cameras/{i}", reason="the camera has no live endpoint")
+                )
+            elif c["live_mode"] not in allowed:
+                errors.append(
+                    InvalidParam(
+                        pointer=f"/body/cameras/{i}",
+                        reason=f"its live mode '{c['live_mode']}' does not allow an {body.reason} window",
+                    )
+                )
+        if errors:
+            raise _validation(errors)
+        camera_ids = sorted(set(body.cameras))
+    wid = uuid.uuid4()
+    await session.execute(
+        text(
+            "INSERT INTO registry.live_windows (id, registration_id, camera_ids, agency_ids, reason, expires_at)"
+            " VALUES (:id, :rid, :cams, :agencies, :reason, now() + make_interval(secs => :secs))"
+        ),
+        {
+            "id": wid,
+            "rid": rid,
+            "cams": camera_ids,
+            "agencies": sorted(agency_ids.values()),
+            "reason": body.reason,
+            "secs": body.duration_s,
+        },
+    )
+    await audit(
+        session,
+        "live_window.open",
+        actor=owner_actor(rid),
+        role="owner",
+        agency=row["agency"],
+        subject_type="live_window",
+        subject_id=wid,
+        details={
+            "registration_id": str(rid),
+            "agencies": sorted(slugs),
+            "cameras": [str(c) for c in camera_ids],
+            "reason": body.reason,
+            "duration_s": body.duration_s,
+        },
+    )
+    w = (await session.execute(text(WINDOW_SQL + " WHERE w.id = :id"), {"id": wid})).mappings().one()
+    await session.commit()
+    return window_out(w)
+
+
+@owner_router.get(
+    "",
+    summary="Your registration's live-sharing windows, open and past (owner credential)",
+    response_model=list[LiveWindowOut],
+    responses={200: _json([WINDOW_EXAMPLE]), **problem_responses(401, 404)},
+)
+async def list_windows(registration_id: uuid.UUID, owner: CurrentOwner, session: SessionDep) -> Any:
+    row = await owned_registration(session, registration_id, owner)
+    rows = (
+        (
+            await session.execute(
+                text(WINDOW_SQL + " WHERE w.registration_id = :id ORDER BY w.opened_at DESC LIMIT 200"),
+                {"id": row["id"]},
+            )
+        )
+        .mappings()
+        .all()
+    )
+    return [window_out(w) for w in rows]
+
+
+@owner_router.post(
+    "/{window_id}/close",
+    summary="Close a live-sharing window now (owner credential)",
+    response_model=LiveWindowOut,
+    responses={200: _json({**WINDOW_EXAMPLE, "state": "closed"}), **problem_responses(401, 404)},
+)
+async def close_window(
+    registration_id: uuid.UUID, window_id: uuid.UUID, owner: CurrentOwner, session: SessionDep
+) -> Any:
+    row = await owned_registration(session, registration_id, owner)
+    closed = (
+        await session.execute(
+            text(
+                "UPDATE registry.live_windows SET closed_at = now() WHERE id = :wid AND registration_id = :rid"
+                " AND closed_at IS NULL AND expires_at > now() RETURNING id"
+            ),
+            {"wid": window_id, "rid": row["id"]},
+        )
+    ).first()
+    if closed is not None:
+        await audit(
+            session,
+            "live_window.close",
+            actor=owner_actor(row["id"]),
+            role="owner",
+            agency=row["agency"],
+            subject_type="live_window",
+            subject_id=window_id,
+            details={"registration_id": str(row["id"])},
+        )
+    w = (
+        (
+            await session.execute(
+                text(WINDOW_SQL + " WHERE w.id = :wid AND w.registration_id = :rid"),
+                {"wid": window_id, "rid": row["id"]},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if w is None:
+        raise Problem(404, f"No live window {window_id} on this registration.")
+    await session.commit()
+    return window_out(w)
+
+
+# --- what an agency sees ---------------------------------------------------------------------------------
+
+VISIBLE_SQL = """
+SELECT w.id, w.registration_id, w.reason, w.camera_ids, w.opened_at, w.expires_at, me.id AS me_id
+FROM registry.live_windows w
+JOIN registry.agencies me ON me.slug = :me
+JOIN registry.registrations r ON r.id = w.registration_id
+WHERE w.closed_at IS NULL AND w.expires_at > now() AND me.id = ANY(w.agency_ids) AND r.status = 'active'
+  AND EXISTS (SELECT 1 FROM registry.registration_shares s WHERE s.registration_id = r.id AND s.agency_id = me.id)
+"""
+
+VISIBLE_CAMERAS_SQL = """
+SELECT c.id, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.label, c.direction_deg, c.live_endpoint_enc
+FROM registry.cameras c JOIN registry.agencies me ON me.id = :me_id
+WHERE c.id = ANY(:cams) AND c.registration_id = :rid AND c.live_endpoint_enc IS NOT NULL
+  AND c.live_mode = ANY(:modes) AND ST_Covers(me.jurisdiction, c.geom)
+ORDER BY c.id
+"""
+
+
+@agency_router.get(
+    "",
+    summary="Live-sharing windows open to your agency right now (endpoints are read one window at a time)",
+    response_model=list[LiveWindowSummary],
+    responses={
+        200: _json(
+            [
+                {
+                    "id": WINDOW_EXAMPLE["id"],
+                    "registration_id": WINDOW_EXAMPLE["registration_id"],
+                    "reason": "emergency",
+                    "opened_at": WINDOW_EXAMPLE["opened_at"],
+                    "expires_at": WINDOW_EXAMPLE["expires_at"],
+                    "camera_count": 1,
+                }
+            ]
+        ),
+        **problem_responses(401, 403),
+    },
+)
+async def open_to_me(principal: LiveViewer, session: SessionDep) -> Any:
+    rows = (
+        (
+            await session.execute(
+                text(VISIBLE_SQL + " ORDER BY w.expires_at LIMIT 500"), {"me": principal.agency}
+            )
+        )
+        .mappings()
+        .all()
+    )
+    return [
+        {
+            "id": str(w["id"]),
+            "registration_id": str(w["registration_id"]),
+            "reason": w["reason"],
+            "opened_at": iso(w["opened_at"]),
+            "expires_at": iso(w["expires_at"]),
+            "camera_count": len(w["camera_ids"]),
+        }
+        for w in rows
+    ]
+
+
+@agency_router.get(
+    "/{window_id}",
+    summary="A live-sharing window's stream endpoints, while it is open to your agency (audited)",
+    response_model=LiveWindowView,
+    responses={200: _json(VIEW_EXAMPLE), **problem_responses(401, 403, 404)},
+)
+async def view_window(window_id: uuid.UUID, principal: LiveViewer, session: SessionDep) -> Any:
+    w = (
+        (
+            await session.execute(
+                text(VISIBLE_SQL + " AND w.id = :wid"), {"me": principal.agency, "wid": window_id}
+            )
+        )
+        .mappings()
+        .first()
+    )
+    cams = []
+    if w is not None:
+        cams = list(
+            (
+                await session.execute(
+                    text(VISIBLE_CAMERAS_SQL),
+                    {
+                        "me_id": w["me_id"],
+                        "cams": list(w["camera_ids"]),
+                        "rid": w["registration_id"],
+                        "modes": MODES_FOR[w["reason"]],
+                    },
+                )
+            ).mappings()
+        )
+    if w is None or not cams:
+        raise Problem(404, f"No live window {window_id} is open to your agency.")
+    await audit(
+        session,
+        "live_window.view",
+        actor=principal.sub,
+        role=principal_role(principal, ("investigator", "supervisor", "cad")),
+        agency=principal.agency,
+        subject_type="live_window",
+        subject_id=window_id,
+        details={"registration_id": str(w["registration_id"]), "cameras": [str(c["id"]) for c in cams]},
+    )
+    await session.commit()
+    return {
+        "id": str(w["id"]),
+        "registration_id": str(w["registration_id"]),
+        "reason": w["reason"],
+        "opened_at": iso(w["opened_at"]),
+        "expires_at": iso(w["expires_at"]),
+        "cameras": [
+            {
+                "id": str(c["id"]),
+                "location": point_out(c["lon"], c["lat"]),
+                "label": c["label"],
+                "direction_deg": c["direction_deg"],
+                "live_endpoint": unseal(c["live_endpoint_enc"], camera_context(c["id"])),
+            }
+            for c in cams
+        ],
+    }

@@ -1,0 +1,607 @@
+"""Registrations: the one-call registration (by the owner, or by an advocate on the owner's behalf), and the
+owner's self-service with the management credential: read, update, cameras, pause/withdraw, sharing,
+re-confirmation and deletion (which removes the personal data for real)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Response
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from services.registry_api import idempotency
+from services.registry_api.database import SessionDep
+from services.registry_api.dependencies import IdempotencyKey, IfMatch
+from services.registry_api.schemas import (
+    CameraIn,
+    CameraPatch,
+    RegistrationCreate,
+    RegistrationCreated,
+    RegistrationFeature,
+    RegistrationPatch,
+)
+from services.registry_api.service import (
+    agencies_by_slugs,
+    agency_by_slug,
+    audit,
+    camera_context,
+    camera_params,
+    check_if_match,
+    check_in_jurisdiction,
+    close_open_windows,
+    email_index,
+    etag,
+    fresh_feature,
+    insert_cameras,
+    owned_registration,
+    owner_actor,
+    recompute_visibility,
+    reg_context,
+    registration_feature,
+    replace_shares,
+    seal,
+    send_quietly,
+    unseal,
+)
+from shared.auth import (
+    CurrentOwner,
+    OptionalPrincipal,
+    Principal,
+    format_owner_credential,
+    new_owner_credential,
+)
+from shared.crypto import keyring
+from shared.errors import Problem, invalid, problem_responses
+from shared.geojson import GeoJSONResponse, Point
+
+router = APIRouter(prefix="/v1/registrations", tags=["registrations"], default_response_class=GeoJSONResponse)
+
+GEOJSON = "application/geo+json"
+ADVOCATE_ROLES = ("advocate", "agency_admin")
+
+FEATURE_EXAMPLE: dict[str, Any] = {
+    "type": "Feature",
+    "id": "6f1c2d0e-9b8a-4c7d-8e9f-0a1b2c3d4e5f",
+    "geometry": {"type": "Point", "coordinates": [-87.9065, 43.0389]},
+    "properties": {
+        "agency": "milwaukee-pd",
+        "status": "active",
+        "owner_kind": "business",
+        "business_name": "Water Street Bakery",
+        "address": "123 N Water St, Milwaukee, WI",
+        "contact": {
+            "name": "Dana Rivera",
+            "email": "dana@example.org",
+            "phone": None,
+            "preferred_method": "email",
+        },
+        "shared_with": ["milwaukee-pd"],
+        "source": "owner",
+        "cameras": [
+            {
+                "id": "1d2c3b4a-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                "location": {"type": "Point", "coordinates": [-87.90655, 43.03895]},
+                "label": "front door",
+                "direction_deg": 90,
+                "fov_deg": 110,
+                "range_m": 20,
+                "placement": "outdoor",
+                "covers": ["street", "sidewalk"],
+                "retention_days": 30,
+                "recording": "motion",
+                "shares_history": True,
+                "live_mode": "never",
+            }
+        ],
+        "last_confirmed_at": "2026-11-21T15:00:00Z",
+        "reconfirm_due_at": "2027-11-21T15:00:00Z",
+        "version": 1,
+        "created_at": "2026-11-21T15:00:00Z",
+        "updated_at": "2026-11-21T15:00:00Z",
+    },
+}
+CREATED_EXAMPLE = {
+    **FEATURE_EXAMPLE,
+    "credential": "cvo_6f1c2d0e9b8a4c7d8e9f0a1b2c3d4e5f_Zx3...secret",
+    "credential_delivery": "response",
+}
+
+
+def _feature_responses(status: int, example: dict[str, Any], *problems: int) -> dict[int | str, Any]:
+    return {status: {"content": {GEOJSON: {"example": example}}}, **problem_responses(*problems)}
+
+
+def _feature(body: dict[str, Any], version: int, status: int = 200, **headers: str) -> GeoJSONResponse:
+    return GeoJSONResponse(body, status_code=status, headers={"ETag": etag(version), **headers})
+
+
+# --- registration ----------------------------------------------------------------------------------------
+
+
+@router.post(
+    "",
+    summary="Register cameras in one call (owner, or an advocate on the owner's behalf)",
+    status_code=201,
+    response_model=RegistrationCreated,
+    responses=_feature_responses(201, CREATED_EXAMPLE, 403, 409),
+    description=(
+        "Anyone may register without an account: the answer carries a management credential, shown once. "
+        "Agency staff with the advocate role register on an owner's behalf (recorded as such); the owner "
+        "then receives the credential by email, or, without an email, the advocate reads it to them. "
+        "Every camera must lie in the program agency's jurisdiction."
+    ),
+)
+async def create_registration(
+    body: RegistrationCreate,
+    session: SessionDep,
+    principal: OptionalPrincipal,
+    background: BackgroundTasks,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    if principal is not None and not principal.has(*ADVOCATE_ROLES):
+        raise Problem(
+            403,
+            "Agency users register on an owner's behalf with the advocate role; owners register without a token.",
+        )
+    if principal is not None and principal.agency != body.agency:
+        raise Problem(
+            403,
+            f"Advocates register owners with their own agency's program ('{principal.agency}'), not '{body.agency}'.",
+        )
+    scope = idempotency.principal_key(principal)
+    digest = idempotency.request_hash(body.model_dump(mode="json"))
+    if idempotency_key:
+        stored = await idempotency.lookup(session, idempotency_key, scope, digest)
+        if stored is not None:
+            return _replay(stored)
+    try:
+        response, rid, mail = await _register(session, body, principal)
+        if idempotency_key:
+            await idempotency.store(
+                session,
+                idempotency_key,
+                scope,
+                digest,
+                idempotency.Stored(response.status_code, bytes(response.body), _replayable(response)),
+                rid,
+            )
+        await session.commit()
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer as it did.
+        await session.rollback()
+        if idempotency_key:
+            stored = await idempotency.lookup(session, idempotency_key, scope, digest)
+            if stored is not None:
+                return _replay(stored)
+        raise
+    if mail is not None:
+        background.add_task(send_quietly, *mail)
+    return response
+
+
+def _replayable(response: Response) -> dict[str, str]:
+    return {k: response.headers[k] for k in ("etag", "location") if k in response.headers}
+
+
+def _replay(stored: idempotency.Stored) -> Response:
+    return GeoJSONResponse(
+        stored.body, status_code=stored.status, headers={**stored.headers, "Idempotent-Replayed": "true"}
+    )
+
+
+async def _register(
+    session: Any, body: RegistrationCreate, principal: Principal | None
+) -> tuple[Response, uuid.UUID, tuple[str, str, str] | None]:
+    agency = await agency_by_slug(session, body.agency)
+    if agency is None:
+        raise invalid("/body/agency", f"no agency program '{body.agency}' (see GET /v1/agencies/covering)")
+    cameras = body.cameras or [CameraIn()]
+    points = [("/body/location", body.location)]
+    points += [(f"/body/cameras/{i}/location", c.location) for i, c in enumerate(cameras) if c.location]
+    await check_in_jurisdiction(session, agency, points)
+    further = await agencies_by_slugs(session, body.share_with, "/body/share_with")
+
+    rid = uuid.uuid4()
+    cred = new_owner_credential(rid)
+    contact = body.contact
+    terms_at = (body.terms.accepted_at or datetime.now(UTC)) if body.terms else None
+    advocate = principal is not None
+    await session.execute(
+        text(
+            """
+            INSERT INTO registry.registrations (
+                id, agency_id, owner_kind, business_name, location, address_enc, contact_name_enc,
+                contact_email_enc, contact_phone_enc, contact_email_index, key_id, preferred_contact_method,
+                contact_hours, notes_for_investigators, terms_version, terms_accepted_at, credential_hash,
+                source, registered_by)
+            VALUES (:id, :agency_id, :owner_kind, :business_name,
+                ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(:location)), 4326), :address_enc, :name_enc,
+                :email_enc, :phone_enc, :email_index, :key_id, :preferred, :hours, :notes, :terms_version,
+                :terms_at, :credential_hash, :source, :registered_by)
+            """
+        ),
+        {
+            "id": rid,
+            "agency_id": agency["id"],
+            "owner_kind": body.owner_kind,
+            "business_name": body.business_name,
+            "location": body.location.geojson(),
+            "address_enc": seal(body.address, reg_context(rid, "address")),
+            "name_enc": seal(contact.name, reg_context(rid, "name")),
+            "email_enc": seal(contact.email, reg_context(rid, "email")),
+            "phone_enc": seal(contact.phone, reg_context(rid, "phone")),
+            "email_index": email_index(contact.email),
+            "key_id": keyring().current,
+            "preferred": contact.preferred_method,
+            "hours": contact.hours,
+            "notes": body.notes_for_investigators,
+            "terms_version": body.terms.version if body.terms else None,
+            "terms_at": terms_at,
+            "credential_hash": cred.secret_hash,
+            "source": "advocate" if advocate else "owner",
+            "registered_by": principal.sub if principal else None,
+        },
+    )
+    await insert_cameras(
+        session, rid, [camera_params(uuid.uuid4(), c, c.location or body.location) for c in cameras]
+    )
+    await replace_shares(session, rid, agency["id"], list(further.values()))
+    await recompute_visibility(session, rid)
+    feature, version = await fresh_feature(session, rid)
+    credential = format_owner_credential(cred)
+    mail = None
+    if advocate and contact.email:
+        # The advocate never holds the owner's credential when it can reach the owner directly.
+        out = {**feature, "credential": None, "credential_delivery": "email"}
+        mail = (
+            contact.email,
+            f"Your camera registration with {agency['name']}",
+            _advocate_mail(agency["name"], rid, credential),
+        )
+    else:
+        out = {**feature, "credential": credential, "credential_delivery": "response"}
+    await audit(
+        session,
+        "registration.create",
+        actor=principal.sub if principal else owner_actor(rid),
+        role="advocate" if advocate else "owner",
+        agency=agency["slug"],
+        subject_id=rid,
+        details={"source": "advocate" if advocate else "owner", "cameras": len(cameras)},
+    )
+    response = _feature(out, version, 201, Location=f"/v1/registrations/{rid}")
+    return response, rid, mail
+
+
+def _advocate_mail(agency_name: str, rid: uuid.UUID, credential: str) -> str:
+    return (
+        f"{agency_name} registered your security camera(s) with its community camera program, as you asked on "
+        "the phone.\n\n"
+        "Registration gives nobody access to your cameras. You can see, change, pause or delete your "
+        "registration at any time with this management credential (keep it private; it is shown only once):\n\n"
+        f"    {credential}\n\n"
+        f"Registration: {rid}\n"
+        "If you did not ask for this, delete the registration with the credential above.\n"
+    )
+
+
+# --- owner self-service ----------------------------------------------------------------------------------
+
+
+@router.get(
+    "/{registration_id}",
+    summary="Read your registration (owner credential)",
+    response_model=RegistrationFeature,
+    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 404),
+)
+async def read_registration(registration_id: uuid.UUID, owner: CurrentOwner, session: SessionDep) -> Response:
+    row = await owned_registration(session, registration_id, owner)
+    return _feature(await registration_feature(session, row), row["version"])
+
+
+@router.patch(
+    "/{registration_id}",
+    summary="Update your registration: details, contact, pause or withdraw, sharing (If-Match required)",
+    response_model=RegistrationFeature,
+    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 404, 412, 428),
+)
+async def update_registration(
+    registration_id: uuid.UUID,
+    body: RegistrationPatch,
+    owner: CurrentOwner,
+    session: SessionDep,
+    if_match: IfMatch = None,
+) -> Response:
+    row = await owned_registration(session, registration_id, owner, lock=True)
+    check_if_match(row["version"], if_match, required=True)
+    rid = row["id"]
+    given = body.model_fields_set
+    sets: list[str] = []
+    params: dict[str, Any] = {"id": rid}
+
+    def put(column: str, value: Any, expr: str | None = None) -> None:
+        sets.append(f"{column} = {expr or ':' + column}")
+        params[column] = value
+
+    if body.location is not None:
+        agency = await agency_by_slug(session, row["agency"])
+        assert agency is not None
+        await check_in_jurisdiction(session, agency, [("/body/location", body.location)])
+        put(
+            "location", body.location.geojson(), "ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(:location)), 4326)"
+        )
+    if "address" in given:
+        put("address_enc", seal(body.address, reg_context(rid, "address")))
+    if body.contact is not None:
+        _merge_contact(row, body, put)
+    for column in ("owner_kind", "business_name", "notes_for_investigators", "status"):
+        if column in given:
+            put(column, getattr(body, column))
+    if "terms" in given:
+        put("terms_version", body.terms.version if body.terms else None)
+        put("terms_accepted_at", (body.terms.accepted_at or datetime.now(UTC)) if body.terms else None)
+    if body.share_with is not None:
+        further = await agencies_by_slugs(session, body.share_with, "/body/share_with")
+        await replace_shares(session, rid, row["agency_id"], list(further.values()))
+    if sets:
+        put("key_id", keyring().current)
+        await session.execute(
+            text(f"UPDATE registry.registrations SET {', '.join(sets)} WHERE id = :id"),  # noqa: S608
+            params,
+        )
+    if given & {"status", "owner_kind", "share_with"}:
+        await recompute_visibility(session, rid)
+    if body.status in ("paused", "withdrawn"):
+        await close_open_windows(session, rid)
+    await session.execute(
+        text("UPDATE registry.registrations SET version = version + 1, updated_at = now() WHERE id = :id"),
+        {"id": rid},
+    )
+    await audit(
+        session,
+        "registration.update",
+        actor=owner_actor(rid),
+        role="owner",
+        agency=row["agency"],
+        subject_id=rid,
+        details={"fields": sorted(given), **({"status": body.status} if body.status else {})},
+    )
+    feature, version = await fresh_feature(session, rid)
+    await session.commit()
+    return _feature(feature, version)
+
+
+def _merge_contact(row: Any, body: RegistrationPatch, put: Any) -> None:
+    rid = row["id"]
+    patch = body.contact
+    assert patch is not None
+    given = patch.model_fields_set
+    current = {
+        "name": unseal(row["contact_name_enc"], reg_context(rid, "name")),
+        "email": unseal(row["contact_email_enc"], reg_context(rid, "email")),
+        "phone": unseal(row["contact_phone_enc"], reg_context(rid, "phone")),
+    }
+    merged = {k: (getattr(patch, k) if k in given else v) for k, v in current.items()}
+    if merged["email"] is None and merged["phone"] is None:
+        raise invalid("/body/contact", "an email or a phone number must remain, so the agency can reach you")
+    for k in ("name", "email", "phone"):
+        if k in given:
+            put(f"contact_{k}_enc", seal(merged[k], reg_context(rid, k)))
+    if "email" in given:
+        put("contact_email_index", email_index(merged["email"]))
+    if "preferred_method" in given:
+        put("preferred_contact_method", patch.preferred_method)
+    if "hours" in given:
+        put("contact_hours", patch.hours)
+
+
+@router.delete(
+    "/{registration_id}",
+    summary="Delete your registration and every piece of personal data in it, for real",
+    status_code=204,
+    responses={204: {"description": "Deleted"}, **problem_responses(401, 404, 412)},
+)
+async def delete_registration(
+    registration_id: uuid.UUID, owner: CurrentOwner, session: SessionDep, if_match: IfMatch = None
+) -> Response:
+    row = await owned_registration(session, registration_id, owner, lock=True)
+    check_if_match(row["version"], if_match, required=False)
+    await audit(
+        session,
+        "registration.delete",
+        actor=owner_actor(row["id"]),
+        role="owner",
+        agency=row["agency"],
+        subject_id=row["id"],
+    )
+    # Cameras, shares, live windows, credential resets and stored idempotent replays go with it (cascade).
+    await session.execute(text("DELETE FROM registry.registrations WHERE id = :id"), {"id": row["id"]})
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{registration_id}/confirmation",
+    summary="Re-confirm your registration is still accurate (the annual check)",
+    response_model=RegistrationFeature,
+    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 404, 412),
+)
+async def reconfirm(
+    registration_id: uuid.UUID, owner: CurrentOwner, session: SessionDep, if_match: IfMatch = None
+) -> Response:
+    row = await owned_registration(session, registration_id, owner, lock=True)
+    check_if_match(row["version"], if_match, required=False)
+    await session.execute(
+        text(
+            "UPDATE registry.registrations SET last_confirmed_at = now(), version = version + 1,"
+            " updated_at = now() WHERE id = :id"
+        ),
+        {"id": row["id"]},
+    )
+    await audit(
+        session,
+        "registration.reconfirm",
+        actor=owner_actor(row["id"]),
+        role="owner",
+        agency=row["agency"],
+        subject_id=row["id"],
+    )
+    feature, version = await fresh_feature(session, row["id"])
+    await session.commit()
+    return _feature(feature, version)
+
+
+# --- cameras ---------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/{registration_id}/cameras",
+    summary="Add a camera to your registration (answers with the registration)",
+    status_code=201,
+    response_model=RegistrationFeature,
+    responses=_feature_responses(201, FEATURE_EXAMPLE, 401, 404, 412),
+)
+async def add_camera(
+    registration_id: uuid.UUID,
+    body: CameraIn,
+    owner: CurrentOwner,
+    session: SessionDep,
+    if_match: IfMatch = None,
+) -> Response:
+    row = await owned_registration(session, registration_id, owner, lock=True)
+    check_if_match(row["version"], if_match, required=False)
+    agency = await agency_by_slug(session, row["agency"])
+    assert agency is not None
+    if body.location is not None:
+        await check_in_jurisdiction(session, agency, [("/body/location", body.location)])
+        location = body.location
+    else:
+        location = Point(type="Point", coordinates=[row["lon"], row["lat"]])
+    count = (
+        await session.execute(
+            text("SELECT count(*) FROM registry.cameras WHERE registration_id = :id"), {"id": row["id"]}
+        )
+    ).scalar_one()
+    if count >= 50:
+        raise Problem(409, "A registration holds at most 50 cameras; register another location separately.")
+    cid = uuid.uuid4()
+    await insert_cameras(session, row["id"], [camera_params(cid, body, location)])
+    await recompute_visibility(session, row["id"])
+    await session.execute(
+        text("UPDATE registry.registrations SET version = version + 1, updated_at = now() WHERE id = :id"),
+        {"id": row["id"]},
+    )
+    feature, version = await fresh_feature(session, row["id"])
+    await session.commit()
+    return _feature(feature, version, 201, Location=f"/v1/registrations/{row['id']}/cameras/{cid}")
+
+
+@router.patch(
+    "/{registration_id}/cameras/{camera_id}",
+    summary="Change a camera: where it points, what it keeps, its live mode and endpoint (If-Match required)",
+    response_model=RegistrationFeature,
+    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 404, 412, 428),
+)
+async def update_camera(
+    registration_id: uuid.UUID,
+    camera_id: uuid.UUID,
+    body: CameraPatch,
+    owner: CurrentOwner,
+    session: SessionDep,
+    if_match: IfMatch = None,
+) -> Response:
+    row = await owned_registration(session, registration_id, owner, lock=True)
+    check_if_match(row["version"], if_match, required=True)
+    await _camera_of(session, row["id"], camera_id)
+    given = body.model_fields_set
+    for name in ("live_mode", "shares_history", "location"):
+        if name in given and getattr(body, name) is None:
+            raise invalid(f"/body/{name}", f"{name} cannot be null")
+    sets: list[str] = []
+    params: dict[str, Any] = {"cid": camera_id}
+    if body.location is not None:
+        agency = await agency_by_slug(session, row["agency"])
+        assert agency is not None
+        await check_in_jurisdiction(session, agency, [("/body/location", body.location)])
+        sets.append("geom = ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(:geom)), 4326)")
+        params["geom"] = body.location.geojson()
+    for column in (
+        "label",
+        "direction_deg",
+        "fov_deg",
+        "range_m",
+        "placement",
+        "retention_days",
+        "recording",
+        "schedule",
+        "shares_history",
+        "live_mode",
+    ):
+        if column in given:
+            sets.append(f"{column} = :{column}")
+            params[column] = getattr(body, column)
+    if "covers" in given:
+        sets.append("covers = :covers")
+        params["covers"] = body.covers or []
+    if "live_endpoint" in given:
+        sets.append("live_endpoint_enc = :live_endpoint_enc")
+        params["live_endpoint_enc"] = seal(body.live_endpoint, camera_context(camera_id))
+    if sets:
+        sets.append("updated_at = now()")
+        await session.execute(text(f"UPDATE registry.cameras SET {', '.join(sets)} WHERE id = :cid"), params)  # noqa: S608 - composed from constants; values are bound
+    await session.execute(
+        text("UPDATE registry.registrations SET version = version + 1, updated_at = now() WHERE id = :id"),
+        {"id": row["id"]},
+    )
+    feature, version = await fresh_feature(session, row["id"])
+    await session.commit()
+    return _feature(feature, version)
+
+
+@router.delete(
+    "/{registration_id}/cameras/{camera_id}",
+    summary="Remove a camera from your registration (answers with the registration)",
+    response_model=RegistrationFeature,
+    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 404, 409, 412),
+)
+async def remove_camera(
+    registration_id: uuid.UUID,
+    camera_id: uuid.UUID,
+    owner: CurrentOwner,
+    session: SessionDep,
+    if_match: IfMatch = None,
+) -> Response:
+    row = await owned_registration(session, registration_id, owner, lock=True)
+    check_if_match(row["version"], if_match, required=False)
+    await _camera_of(session, row["id"], camera_id)
+    count = (
+        await session.execute(
+            text("SELECT count(*) FROM registry.cameras WHERE registration_id = :id"), {"id": row["id"]}
+        )
+    ).scalar_one()
+    if count <= 1:
+        raise Problem(
+            409, "This is the registration's last camera: pause, withdraw or delete the registration instead."
+        )
+    await session.execute(text("DELETE FROM registry.cameras WHERE id = :cid"), {"cid": camera_id})
+    await session.execute(
+        text("UPDATE registry.registrations SET version = version + 1, updated_at = now() WHERE id = :id"),
+        {"id": row["id"]},
+    )
+    feature, version = await fresh_feature(session, row["id"])
+    await session.commit()
+    return _feature(feature, version)
+
+
+async def _camera_of(session: Any, rid: uuid.UUID, cid: uuid.UUID) -> None:
+    found = (
+        await session.execute(
+            text("SELECT 1 FROM registry.cameras WHERE id = :cid AND registration_id = :rid"),
+            {"cid": cid, "rid": rid},
+        )
+    ).first()
+    if found is None:
+        raise Problem(404, f"Registration {rid} has no camera {cid}.")

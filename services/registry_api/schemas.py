@@ -1,0 +1,616 @@
+"""registry_api's request and response bodies (pydantic), with the examples the published contract shows.
+
+Every input model refuses unknown members, numbers and booleans are strict (no "12" for 12, no true for 1),
+and every string refuses NUL characters and unpaired surrogates (PostgreSQL cannot store them): bad input is
+a 422 naming the member, never a 500.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal, get_args
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from services.registry_api.models import LIVE_MODES, OWNER_KINDS, PLACEMENTS, RECORDING, SOURCES
+from shared.geojson import Area, Point
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+LIVE_SCHEMES = ("rtsp", "rtsps", "https", "wss")
+MAX_WINDOW_SECONDS = 24 * 3600
+
+
+def _plain_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("text must be valid Unicode (no unpaired surrogates)") from exc
+    return value
+
+
+PlainText = AfterValidator(_plain_text)
+Text60 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60), PlainText]
+Text100 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), PlainText]
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), PlainText]
+Name200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), PlainText]
+Text300 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), PlainText]
+Text2000 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), PlainText]
+Version40 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40), PlainText]
+
+
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
+OwnerKind = Literal["residential", "business", "school", "place_of_worship", "nonprofit", "government"]
+Placement = Literal["indoor", "outdoor"]
+Recording = Literal["continuous", "motion", "scheduled"]
+LiveMode = Literal["never", "on_alert", "emergency"]
+Source = Literal["owner", "advocate", "import"]
+ContactMethod = Literal["email", "phone", "sms"]
+Status = Literal["active", "paused", "withdrawn"]
+WindowReason = Literal["alert", "emergency"]
+
+# The Literals above and the tables' CHECK constraints must agree.
+assert set(get_args(OwnerKind)) == set(OWNER_KINDS)
+assert set(get_args(Placement)) == set(PLACEMENTS)
+assert set(get_args(Recording)) == set(RECORDING)
+assert set(get_args(LiveMode)) == set(LIVE_MODES)
+assert set(get_args(Source)) == set(SOURCES)
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- contact details -------------------------------------------------------------------------------------
+
+
+def normalise_email(value: str | None) -> str | None:
+    if value is None:
+        return None
+    _plain_text(value)
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid email address: {exc}") from exc
+
+
+def normalise_phone(value: str | None, region: str | None) -> str | None:
+    if value is None:
+        return None
+    _plain_text(value)
+    try:
+        number = phonenumbers.parse(value, (region or "US").upper())
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number: {exc}") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError(
+            "not a valid phone number for its region (give it in international form, e.g. +14145550123, "
+            "or set phone_region)"
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+Region = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")]
+
+
+class ContactIn(Input):
+    """How the agency may reach the owner: an email, a phone, or both."""
+
+    name: Text200 | None = Field(None, examples=["Dana Rivera"])
+    email: Annotated[str, StringConstraints(max_length=254)] | None = Field(
+        None, examples=["dana@example.org"]
+    )
+    phone_region: Region | None = Field(
+        None, description="ISO 3166 region used to read a national phone number (default US)", examples=["US"]
+    )
+    phone: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+        None, description="Normalised to E.164", examples=["(414) 555-0123"]
+    )
+    preferred_method: ContactMethod | None = Field(None, examples=["email"])
+    hours: Text200 | None = Field(None, examples=["weekdays after 5 pm"])
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        return normalise_email(v)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return normalise_phone(v, info.data.get("phone_region"))
+
+    @model_validator(mode="after")
+    def _one_way_to_reach(self) -> ContactIn:
+        if self.email is None and self.phone is None:
+            raise ValueError("give an email or a phone number, so the agency can reach you")
+        return self
+
+
+class ContactPatch(Input):
+    """Members given replace the stored ones; `null` clears one (an email or a phone must remain)."""
+
+    name: Text200 | None = None
+    email: Annotated[str, StringConstraints(max_length=254)] | None = Field(
+        None, examples=["dana.rivera@example.org"]
+    )
+    phone_region: Region | None = None
+    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
+    preferred_method: ContactMethod | None = None
+    hours: Text200 | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        return normalise_email(v)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return normalise_phone(v, info.data.get("phone_region"))
+
+
+class ContactOut(BaseModel):
+    name: str | None = None
+    email: str | None = Field(None, examples=["dana@example.org"])
+    phone: str | None = Field(None, examples=["+14145550123"])
+    preferred_method: ContactMethod | None = None
+    hours: str | None = None
+
+
+# --- cameras ---------------------------------------------------------------------------------------------
+
+
+def _live_endpoint(value: str | None) -> str | None:
+    if value is None:
+        return None
+    _plain_text(value)
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme.lower() not in LIVE_SCHEMES or not rest or any(c.isspace() for c in value):
+        raise ValueError(f"a live-stream endpoint is a URL with one of the schemes {', '.join(LIVE_SCHEMES)}")
+    return value
+
+
+LiveEndpoint = Annotated[
+    str,
+    StringConstraints(max_length=2048),
+    AfterValidator(_live_endpoint),
+]
+Covers = Annotated[
+    list[Text60],
+    Field(max_length=12, description="What the camera sees", examples=[["street", "sidewalk"]]),
+]
+
+
+class CameraFields(Input):
+    label: Text100 | None = Field(None, examples=["front porch"])
+    direction_deg: Annotated[StrictInt, Field(ge=0, le=359)] | None = Field(
+        None, description="Compass bearing the camera faces (0 = north, 90 = east)", examples=[180]
+    )
+    fov_deg: Annotated[StrictInt, Field(ge=1, le=360)] | None = Field(
+        None, description="Horizontal field of view", examples=[110]
+    )
+    range_m: Annotated[StrictFloat, Field(gt=0, le=1000)] | None = Field(
+        None, description="How far it sees usefully, in metres", examples=[25]
+    )
+    placement: Placement | None = Field(None, examples=["outdoor"])
+    covers: Covers | None = None
+    retention_days: Annotated[StrictInt, Field(ge=0, le=3650)] | None = Field(
+        None, description="Days of footage kept", examples=[14]
+    )
+    recording: Recording | None = Field(None, examples=["motion"])
+    schedule: Text200 | None = Field(None, examples=["always"])
+    shares_history: StrictBool | None = Field(
+        None, description="Willing to share recorded footage when asked (default true)", examples=[True]
+    )
+    live_mode: LiveMode | None = Field(
+        None,
+        description=(
+            "Level 2 live sharing: never (default); on_alert (the owner may open a window for an alert or an "
+            "emergency); emergency (only for an emergency)"
+        ),
+        examples=["never"],
+    )
+    live_endpoint: LiveEndpoint | None = Field(
+        None,
+        description="The camera's live stream, stored encrypted; agencies see it only in an open window",
+        examples=["rtsps://cam.example.net:322/stream1"],
+    )
+
+
+class CameraIn(CameraFields):
+    location: Point | None = Field(
+        None, description="Where the camera is (default: the registration's location)"
+    )
+
+
+class CameraPatch(CameraFields):
+    location: Point | None = None
+
+
+class PointOut(BaseModel):
+    type: Literal["Point"] = "Point"
+    coordinates: list[float] = Field(examples=[[-87.9065, 43.0389]])
+
+
+class CameraOut(BaseModel):
+    id: uuid.UUID
+    location: PointOut
+    label: str | None = None
+    direction_deg: int | None = None
+    fov_deg: int | None = None
+    range_m: float | None = None
+    placement: Placement | None = None
+    covers: list[str] = []
+    retention_days: int | None = None
+    recording: Recording | None = None
+    schedule: str | None = None
+    shares_history: bool = True
+    live_mode: LiveMode = "never"
+    live_endpoint: str | None = None
+
+
+# --- registrations ---------------------------------------------------------------------------------------
+
+
+class TermsIn(Input):
+    version: Version40 = Field(examples=["2026-01"])
+    accepted_at: datetime | None = Field(None, description="Default: now")
+
+    @field_validator("accepted_at")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("give a time zone (RFC 3339), e.g. 2026-01-05T14:00:00Z")
+        return v
+
+
+class TermsOut(BaseModel):
+    version: str
+    accepted_at: datetime | None
+
+
+REGISTRATION_EXAMPLE: dict[str, Any] = {
+    "agency": "milwaukee-pd",
+    "location": {"type": "Point", "coordinates": [-87.9065, 43.0389]},
+    "address": "123 N Water St, Milwaukee, WI",
+    "contact": {"name": "Dana Rivera", "email": "dana@example.org", "preferred_method": "email"},
+    "owner_kind": "business",
+    "business_name": "Water Street Bakery",
+    "cameras": [
+        {
+            "location": {"type": "Point", "coordinates": [-87.90655, 43.03895]},
+            "label": "front door",
+            "direction_deg": 90,
+            "fov_deg": 110,
+            "range_m": 20,
+            "placement": "outdoor",
+            "covers": ["street", "sidewalk"],
+            "retention_days": 30,
+            "recording": "motion",
+        }
+    ],
+    "terms": {"version": "2026-01"},
+}
+
+
+class RegistrationCreate(Input):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [REGISTRATION_EXAMPLE]})
+
+    agency: Slug = Field(description="The slug of the agency program to register with")
+    location: Point = Field(description="Where the property is")
+    address: Text300 | None = Field(None, description="Stored encrypted")
+    contact: ContactIn
+    owner_kind: OwnerKind = "residential"
+    business_name: Text200 | None = None
+    cameras: Annotated[list[CameraIn], Field(min_length=1, max_length=50)] | None = Field(
+        None, description="Default: one camera at the registration's location"
+    )
+    notes_for_investigators: Text2000 | None = None
+    terms: TermsIn | None = None
+    share_with: Annotated[list[Slug], Field(max_length=20)] = Field(
+        default_factory=list,
+        description="Further agencies that may see the registration (the program's agency always does)",
+    )
+
+
+class RegistrationPatch(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"status": "paused"}, {"share_with": ["county-sheriff"]}]},
+    )
+
+    status: Status | None = Field(
+        None, description="paused or withdrawn hides every camera from every agency until active again"
+    )
+    location: Point | None = None
+    address: Text300 | None = None
+    contact: ContactPatch | None = None
+    owner_kind: OwnerKind | None = None
+    business_name: Text200 | None = None
+    notes_for_investigators: Text2000 | None = None
+    terms: TermsIn | None = None
+    share_with: Annotated[list[Slug], Field(max_length=20)] | None = Field(
+        None, description="Replaces the further agencies; the program's agency always remains"
+    )
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> RegistrationPatch:
+        for name in ("status", "location", "contact", "owner_kind", "share_with"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class RegistrationProperties(BaseModel):
+    agency: str = Field(examples=["milwaukee-pd"])
+    status: Status
+    owner_kind: OwnerKind
+    business_name: str | None = None
+    address: str | None = None
+    contact: ContactOut
+    notes_for_investigators: str | None = None
+    terms: TermsOut | None = None
+    shared_with: list[str] = Field(examples=[["milwaukee-pd"]])
+    source: Source
+    registered_by: str | None = Field(None, description="The advocate who registered on the owner's behalf")
+    cameras: list[CameraOut]
+    last_confirmed_at: datetime
+    reconfirm_due_at: datetime
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class RegistrationFeature(BaseModel):
+    """A registration as a GeoJSON Feature at the property's location; its cameras are in `properties`."""
+
+    type: Literal["Feature"] = "Feature"
+    id: uuid.UUID
+    geometry: PointOut
+    properties: RegistrationProperties
+
+
+class RegistrationCreated(RegistrationFeature):
+    credential: str | None = Field(
+        None,
+        description=(
+            "The management credential, shown once: send it as `Authorization: Bearer <credential>`. "
+            "Absent when an advocate registered an owner who has an email: it was mailed to the owner."
+        ),
+        examples=["cvo_6f1c2d0e9b8a4c7d8e9f0a1b2c3d4e5f_Zx3...secret"],
+    )
+    credential_delivery: Literal["response", "email"] = Field(
+        "response", description="Where the credential went"
+    )
+
+
+class CredentialOut(BaseModel):
+    registration_id: uuid.UUID
+    credential: str = Field(examples=["cvo_6f1c2d0e9b8a4c7d8e9f0a1b2c3d4e5f_Zx3...secret"])
+    issued_at: datetime
+
+
+class CredentialResetRequest(Input):
+    email: Annotated[str, StringConstraints(max_length=254)] = Field(examples=["dana@example.org"])
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        out = normalise_email(v)
+        assert out is not None
+        return out
+
+
+class CredentialResetRedeem(Input):
+    token: Annotated[str, StringConstraints(min_length=10, max_length=200)] = Field(
+        examples=["cvr_bm90LWEtcmVhbC10b2tlbi1qdXN0LWFuLWV4YW1wbGU"]
+    )
+
+
+class Accepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    detail: str = Field(
+        examples=["If a registration uses this address, a message with a one-time link is on its way."]
+    )
+
+
+# --- agencies --------------------------------------------------------------------------------------------
+
+
+class PolicyFields(Input):
+    max_request_area_m2: Annotated[StrictFloat, Field(gt=0, le=1e9)] | None = Field(
+        None, description="Largest area a footage request may cover", examples=[1294994]
+    )
+    max_request_window_hours: Annotated[StrictFloat, Field(gt=0, le=24 * 31)] | None = Field(
+        None, description="Longest time window a footage request may ask for", examples=[12]
+    )
+    default_request_expiry_days: Annotated[StrictInt, Field(ge=1, le=365)] | None = Field(None, examples=[14])
+    requires_approval: StrictBool | None = Field(
+        None, description="Whether a supervisor approves requests before owners see them", examples=[True]
+    )
+    evidence_retention_days: Annotated[StrictInt, Field(ge=1, le=36500)] | None = Field(None, examples=[365])
+    max_search_radius_m: Annotated[StrictFloat, Field(gt=0, le=100_000)] | None = Field(None, examples=[2000])
+    reconfirm_after_days: Annotated[StrictInt, Field(ge=1, le=3650)] | None = Field(
+        None, description="How long a confirmation lasts before the owner is asked again", examples=[365]
+    )
+
+
+POLICY_FIELDS = tuple(PolicyFields.model_fields)
+
+JURISDICTION_EXAMPLE: dict[str, Any] = {
+    "type": "Polygon",
+    "coordinates": [[[-88.07, 42.92], [-87.86, 42.92], [-87.86, 43.19], [-88.07, 43.19], [-88.07, 42.92]]],
+}
+
+
+class AgencyCreate(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "slug": "milwaukee-pd",
+                    "name": "Milwaukee Police Department",
+                    "jurisdiction": JURISDICTION_EXAMPLE,
+                    "policy": {"max_request_area_m2": 1294994, "requires_approval": True},
+                }
+            ]
+        },
+    )
+
+    slug: Slug = Field(description="Must equal the `agency` claim of the admin's token")
+    name: Name200
+    jurisdiction: Area
+    policy: PolicyFields = Field(default_factory=PolicyFields)
+
+
+class AgencyPatch(Input):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"policy": {"max_request_window_hours": 8}}]}
+    )
+
+    name: Name200 | None = None
+    jurisdiction: Area | None = None
+    policy: PolicyFields | None = None
+
+
+class Policy(BaseModel):
+    max_request_area_m2: float
+    max_request_window_hours: float
+    default_request_expiry_days: int
+    requires_approval: bool
+    evidence_retention_days: int
+    max_search_radius_m: float
+    reconfirm_after_days: int
+
+
+class AgencyProperties(BaseModel):
+    slug: str = Field(examples=["milwaukee-pd"])
+    name: str = Field(examples=["Milwaukee Police Department"])
+    policy: Policy | None = Field(None, description="Shown to the agency's own users")
+    version: int | None = Field(None, description="Shown to the agency's own users")
+
+
+class AgencyFeature(BaseModel):
+    """An agency as a GeoJSON Feature whose geometry is its jurisdiction (right-hand rule)."""
+
+    type: Literal["Feature"] = "Feature"
+    id: uuid.UUID
+    geometry: dict[str, Any] = Field(examples=[{"type": "MultiPolygon", "coordinates": []}])
+    properties: AgencyProperties
+
+
+class AgencyCollection(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[AgencyFeature]
+    links: list[dict[str, str]] = []
+    numberReturned: int
+
+
+# --- agency reads ----------------------------------------------------------------------------------------
+
+
+class ContactRead(BaseModel):
+    registration_id: uuid.UUID
+    agency: str
+    owner_kind: OwnerKind
+    business_name: str | None = None
+    address: str | None = Field(None, examples=["123 N Water St, Milwaukee, WI"])
+    contact: ContactOut
+    notes_for_investigators: str | None = None
+
+
+class DueItem(BaseModel):
+    id: uuid.UUID
+    status: Status
+    owner_kind: OwnerKind
+    location: PointOut
+    last_confirmed_at: datetime
+    reconfirm_due_at: datetime
+    preferred_contact_method: ContactMethod | None = None
+
+
+class DueList(BaseModel):
+    items: list[DueItem]
+    links: list[dict[str, str]] = Field(
+        default_factory=list,
+        examples=[[{"rel": "next", "href": "...?cursor=abc", "type": "application/json"}]],
+    )
+
+
+# --- live sharing ----------------------------------------------------------------------------------------
+
+
+class LiveWindowOpen(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"reason": "emergency", "duration_s": 1800}]},
+    )
+
+    reason: WindowReason = Field(
+        "alert",
+        description="Cameras in on_alert mode join any window, emergency-mode cameras only emergencies",
+    )
+    duration_s: Annotated[StrictInt, Field(ge=1, le=MAX_WINDOW_SECONDS)] = Field(
+        3600, description="How long the window stays open (it then closes by itself); at most 24 hours"
+    )
+    agencies: Annotated[list[Slug], Field(min_length=1, max_length=20)] | None = Field(
+        None, description="Default: every agency the registration is shared with"
+    )
+    cameras: Annotated[list[uuid.UUID], Field(min_length=1, max_length=50)] | None = Field(
+        None, description="Default: every camera whose live mode allows this reason and that has an endpoint"
+    )
+
+
+class LiveWindowOut(BaseModel):
+    id: uuid.UUID
+    registration_id: uuid.UUID
+    reason: WindowReason
+    agencies: list[str]
+    cameras: list[uuid.UUID]
+    opened_at: datetime
+    expires_at: datetime
+    closed_at: datetime | None = None
+    state: Literal["open", "closed", "expired"]
+
+
+class LiveCamera(BaseModel):
+    id: uuid.UUID
+    location: PointOut
+    label: str | None = None
+    direction_deg: int | None = None
+    live_endpoint: str = Field(examples=["rtsps://cam.example.net:322/stream1"])
+
+
+class LiveWindowView(BaseModel):
+    id: uuid.UUID
+    registration_id: uuid.UUID
+    reason: WindowReason
+    opened_at: datetime
+    expires_at: datetime
+    cameras: list[LiveCamera]
+
+
+class LiveWindowSummary(BaseModel):
+    id: uuid.UUID
+    registration_id: uuid.UUID
+    reason: WindowReason
+    opened_at: datetime
+    expires_at: datetime
+    camera_count: int

@@ -1,0 +1,499 @@
+"""registry_api's queries and rules: agencies and jurisdictions, registrations and their cameras, sharing and
+the `cameras.visible_to` invariant, sealing of personal data, If-Match, and the audit records of changes.
+
+The invariant geo_query relies on: `cameras.visible_to` is the agency ids of the registration's shares while
+the registration is active and empty otherwise, and `cameras.owner_kind` mirrors the registration's. Every
+function here that changes status, sharing, owner kind or cameras calls `recompute_visibility` before the
+transaction commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.registry_api.schemas import CameraFields
+from shared.audit import AuditEvent, append_session
+from shared.auth import OwnerCredential, Principal, credential_matches
+from shared.crypto import keyring
+from shared.errors import InvalidParam, Problem
+from shared.geojson import Point
+from shared.mail import get_mailer
+
+SERVICE = "registry_api"
+log = logging.getLogger("canvass.registry")
+POINT_SQL = "ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON({})), 4326)"
+
+
+def coords(lon: float, lat: float) -> list[float]:
+    return [round(lon, 7), round(lat, 7)]
+
+
+def point_out(lon: float, lat: float) -> dict[str, Any]:
+    return {"type": "Point", "coordinates": coords(lon, lat)}
+
+
+# --- ETags -----------------------------------------------------------------------------------------------
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def check_if_match(version: int, if_match: str | None, *, required: bool) -> None:
+    """412 when the client's copy is stale, 428 when an update names no version at all."""
+    if if_match is None:
+        if required:
+            raise Problem(
+                428,
+                'This update needs an If-Match header with the ETag you last read (e.g. If-Match: "3"), '
+                "so it cannot overwrite a change you have not seen.",
+            )
+        return
+    tags = [t.strip() for t in if_match.split(",")]
+    if "*" in tags:
+        return
+    wanted = etag(version)
+    if not any(t.removeprefix("W/") == wanted for t in tags):
+        raise Problem(
+            412,
+            f"The resource changed since you read it: its ETag is now {wanted}. Read it again and retry.",
+            headers={"ETag": wanted},
+        )
+
+
+# --- agencies --------------------------------------------------------------------------------------------
+
+AGENCY_COLUMNS = """
+    a.id, a.slug, a.name, a.version,
+    ST_AsGeoJSON(ST_ForcePolygonCCW(a.jurisdiction), 7) AS jurisdiction,
+    a.max_request_area_m2, a.max_request_window_hours, a.default_request_expiry_days, a.requires_approval,
+    a.evidence_retention_days, a.max_search_radius_m, a.reconfirm_after_days
+"""
+
+POLICY_COLUMNS = (
+    "max_request_area_m2",
+    "max_request_window_hours",
+    "default_request_expiry_days",
+    "requires_approval",
+    "evidence_retention_days",
+    "max_search_radius_m",
+    "reconfirm_after_days",
+)
+
+
+def agency_feature(row: RowMapping, *, with_policy: bool) -> dict[str, Any]:
+    props: dict[str, Any] = {"slug": row["slug"], "name": row["name"]}
+    if with_policy:
+        props["policy"] = {k: row[k] for k in POLICY_COLUMNS}
+        props["version"] = row["version"]
+    return {
+        "type": "Feature",
+        "id": str(row["id"]),
+        "geometry": orjson.Fragment(row["jurisdiction"]),
+        "properties": props,
+    }
+
+
+async def agency_by_slug(session: AsyncSession, slug: str, *, lock: bool = False) -> RowMapping | None:
+    sql = f"SELECT {AGENCY_COLUMNS} FROM registry.agencies a WHERE a.slug = :slug"  # noqa: S608 - composed from constants; values are bound
+    if lock:
+        sql += " FOR UPDATE"
+    return (await session.execute(text(sql), {"slug": slug})).mappings().first()
+
+
+async def agencies_by_slugs(
+    session: AsyncSession, slugs: Sequence[str], pointer: str
+) -> dict[str, uuid.UUID]:
+    """Agency ids for slugs; a 422 naming every slug that is no agency."""
+    if not slugs:
+        return {}
+    rows = (
+        await session.execute(
+            text("SELECT slug, id FROM registry.agencies WHERE slug = ANY(:slugs)"), {"slugs": list(slugs)}
+        )
+    ).all()
+    found = {r[0]: r[1] for r in rows}
+    missing = [(i, s) for i, s in enumerate(slugs) if s not in found]
+    if missing:
+        errors = [InvalidParam(pointer=f"{pointer}/{i}", reason=f"no agency '{s}'") for i, s in missing]
+        raise Problem(
+            422,
+            "; ".join(f"{e.pointer}: {e.reason}" for e in errors),
+            kind="validation",
+            title="Request validation failed",
+            errors=errors,
+        )
+    return found
+
+
+async def check_in_jurisdiction(
+    session: AsyncSession, agency: RowMapping, points: Sequence[tuple[str, Point]]
+) -> None:
+    """Every point must lie in the agency's jurisdiction (boundary included); otherwise a 422 that names
+    the agency, the offending points and where the person can register instead."""
+    if not points:
+        return
+    rows = (
+        await session.execute(
+            text(
+                "SELECT p.i FROM unnest(CAST(:pts AS text[])) WITH ORDINALITY AS p(g, i)"  # noqa: S608 - composed from constants; values are bound
+                " JOIN registry.agencies a ON a.id = :agency"
+                f" WHERE NOT ST_Covers(a.jurisdiction, {POINT_SQL.format('p.g')}) ORDER BY p.i"
+            ),
+            {"pts": [p.geojson() for _, p in points], "agency": agency["id"]},
+        )
+    ).all()
+    if not rows:
+        return
+    errors = []
+    for (i,) in rows:
+        pointer, point = points[i - 1]
+        lon, lat = point.coordinates[0], point.coordinates[1]
+        errors.append(
+            InvalidParam(
+                pointer=pointer,
+                reason=(
+                    f"[{lon}, {lat}] lies outside the jurisdiction of {agency['name']} ({agency['slug']}); "
+                    "its program accepts only cameras inside its jurisdiction"
+                ),
+            )
+        )
+    first = points[rows[0][0] - 1][1]
+    raise Problem(
+        422,
+        f"{agency['name']} ({agency['slug']}) cannot accept this registration: "
+        + "; ".join(f"{e.pointer} {e.reason}" for e in errors)
+        + f". Find the programs covering a point at /v1/agencies/covering?lon={first.coordinates[0]}"
+        f"&lat={first.coordinates[1]}.",
+        kind="outside-jurisdiction",
+        title="Outside the agency's jurisdiction",
+        errors=errors,
+        agency=agency["slug"],
+    )
+
+
+async def agency_for_principal(session: AsyncSession, principal: Principal) -> RowMapping:
+    row = await agency_by_slug(session, principal.agency or "")
+    if row is None:
+        raise Problem(403, f"The token's agency '{principal.agency}' is not registered with Canvass.")
+    return row
+
+
+# --- sealing ---------------------------------------------------------------------------------------------
+
+
+def seal(value: str | None, context: str) -> bytes | None:
+    return keyring().seal(value, context)
+
+
+def unseal(value: bytes | None, context: str) -> str | None:
+    return keyring().open(value, context)
+
+
+def reg_context(rid: uuid.UUID, column: str) -> str:
+    return f"registration:{rid}:{column}"
+
+
+def camera_context(cid: uuid.UUID) -> str:
+    return f"camera:{cid}:live_endpoint"
+
+
+def email_index(email: str | None) -> bytes | None:
+    return keyring().blind_index(email) if email else None
+
+
+# --- registrations ---------------------------------------------------------------------------------------
+
+REGISTRATION_SQL = """
+SELECT r.id, r.agency_id, a.slug AS agency, a.name AS agency_name, r.status, r.owner_kind, r.business_name,
+       ST_X(r.location) AS lon, ST_Y(r.location) AS lat,
+       r.address_enc, r.contact_name_enc, r.contact_email_enc, r.contact_phone_enc,
+       r.preferred_contact_method, r.contact_hours, r.notes_for_investigators,
+       r.terms_version, r.terms_accepted_at, r.source, r.registered_by, r.credential_hash,
+       r.last_confirmed_at, r.last_confirmed_at + make_interval(days => a.reconfirm_after_days) AS reconfirm_due_at,
+       r.version, r.created_at, r.updated_at,
+       ARRAY(SELECT sa.slug FROM registry.registration_shares s
+             JOIN registry.agencies sa ON sa.id = s.agency_id
+             WHERE s.registration_id = r.id ORDER BY sa.slug) AS shared_with
+FROM registry.registrations r JOIN registry.agencies a ON a.id = r.agency_id
+WHERE r.id = :id
+"""
+
+CAMERAS_SQL = """
+SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat, label, direction_deg, fov_deg, range_m, placement, covers,
+       retention_days, recording, schedule, shares_history, live_mode, live_endpoint_enc
+FROM registry.cameras WHERE registration_id = :id ORDER BY created_at, id
+"""
+
+
+async def registration_row(session: AsyncSession, rid: uuid.UUID, *, lock: bool = False) -> RowMapping | None:
+    sql = REGISTRATION_SQL + (" FOR UPDATE OF r" if lock else "")
+    return (await session.execute(text(sql), {"id": rid})).mappings().first()
+
+
+def not_found(rid: uuid.UUID) -> Problem:
+    return Problem(404, f"No registration {rid}.")
+
+
+async def owned_registration(
+    session: AsyncSession, rid: uuid.UUID, cred: OwnerCredential, *, lock: bool = False
+) -> RowMapping:
+    """The registration the credential manages. Another registration's id is a 404 (a credential opens one
+    registration and says nothing about others); a wrong or revoked secret is a 401, whether or not the
+    registration exists, so a guessed credential learns nothing."""
+    if cred.registration_id != rid:
+        raise not_found(rid)
+    row = await registration_row(session, rid, lock=lock)
+    if row is None or not credential_matches(row["credential_hash"], cred):
+        raise Problem(
+            401,
+            "The management credential is not valid for this registration (it may have been rotated).",
+            headers={"WWW-Authenticate": 'Bearer realm="canvass"'},
+        )
+    return row
+
+
+def contact_out(row: RowMapping) -> dict[str, Any]:
+    rid = row["id"]
+    return {
+        "name": unseal(row["contact_name_enc"], reg_context(rid, "name")),
+        "email": unseal(row["contact_email_enc"], reg_context(rid, "email")),
+        "phone": unseal(row["contact_phone_enc"], reg_context(rid, "phone")),
+        "preferred_method": row["preferred_contact_method"],
+        "hours": row["contact_hours"],
+    }
+
+
+def camera_out(c: RowMapping) -> dict[str, Any]:
+    return {
+        "id": str(c["id"]),
+        "location": point_out(c["lon"], c["lat"]),
+        "label": c["label"],
+        "direction_deg": c["direction_deg"],
+        "fov_deg": c["fov_deg"],
+        "range_m": c["range_m"],
+        "placement": c["placement"],
+        "covers": list(c["covers"] or []),
+        "retention_days": c["retention_days"],
+        "recording": c["recording"],
+        "schedule": c["schedule"],
+        "shares_history": c["shares_history"],
+        "live_mode": c["live_mode"],
+        "live_endpoint": unseal(c["live_endpoint_enc"], camera_context(c["id"])),
+    }
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+async def registration_feature(session: AsyncSession, row: RowMapping) -> dict[str, Any]:
+    """The owner's view of their registration: everything, decrypted."""
+    rid = row["id"]
+    cameras = (await session.execute(text(CAMERAS_SQL), {"id": rid})).mappings().all()
+    terms = (
+        {"version": row["terms_version"], "accepted_at": iso(row["terms_accepted_at"])}
+        if row["terms_version"]
+        else None
+    )
+    return {
+        "type": "Feature",
+        "id": str(rid),
+        "geometry": point_out(row["lon"], row["lat"]),
+        "properties": {
+            "agency": row["agency"],
+            "status": row["status"],
+            "owner_kind": row["owner_kind"],
+            "business_name": row["business_name"],
+            "address": unseal(row["address_enc"], reg_context(rid, "address")),
+            "contact": contact_out(row),
+            "notes_for_investigators": row["notes_for_investigators"],
+            "terms": terms,
+            "shared_with": list(row["shared_with"]),
+            "source": row["source"],
+            "registered_by": row["registered_by"],
+            "cameras": [camera_out(c) for c in cameras],
+            "last_confirmed_at": iso(row["last_confirmed_at"]),
+            "reconfirm_due_at": iso(row["reconfirm_due_at"]),
+            "version": row["version"],
+            "created_at": iso(row["created_at"]),
+            "updated_at": iso(row["updated_at"]),
+        },
+    }
+
+
+async def fresh_feature(session: AsyncSession, rid: uuid.UUID) -> tuple[dict[str, Any], int]:
+    row = await registration_row(session, rid)
+    assert row is not None
+    return await registration_feature(session, row), row["version"]
+
+
+async def recompute_visibility(session: AsyncSession, rid: uuid.UUID) -> None:
+    """Restore the invariant geo_query relies on (see the module docstring), in the caller's transaction."""
+    await session.execute(
+        text(
+            """
+            UPDATE registry.cameras c
+            SET visible_to = CASE WHEN r.status = 'active' THEN
+                    coalesce((SELECT array_agg(s.agency_id ORDER BY s.agency_id)
+                              FROM registry.registration_shares s WHERE s.registration_id = r.id), '{}')
+                    ELSE '{}' END,
+                owner_kind = r.owner_kind
+            FROM registry.registrations r
+            WHERE r.id = :id AND c.registration_id = r.id
+            """
+        ),
+        {"id": rid},
+    )
+
+
+async def replace_shares(
+    session: AsyncSession, rid: uuid.UUID, program_agency: uuid.UUID, further: Sequence[uuid.UUID]
+) -> None:
+    ids = sorted({program_agency, *further})
+    await session.execute(
+        text(
+            "DELETE FROM registry.registration_shares WHERE registration_id = :id AND NOT agency_id = ANY(:ids)"
+        ),
+        {"id": rid, "ids": ids},
+    )
+    await session.execute(
+        text(
+            "INSERT INTO registry.registration_shares (registration_id, agency_id)"
+            " SELECT :id, unnest(CAST(:ids AS uuid[])) ON CONFLICT DO NOTHING"
+        ),
+        {"id": rid, "ids": ids},
+    )
+
+
+CAMERA_COLUMNS = (
+    "label",
+    "direction_deg",
+    "fov_deg",
+    "range_m",
+    "placement",
+    "covers",
+    "retention_days",
+    "recording",
+    "schedule",
+    "shares_history",
+    "live_mode",
+)
+
+
+def camera_params(cid: uuid.UUID, camera: CameraFields, location: Point) -> dict[str, Any]:
+    return {
+        "id": cid,
+        "geom": location.geojson(),
+        "label": camera.label,
+        "direction_deg": camera.direction_deg,
+        "fov_deg": camera.fov_deg,
+        "range_m": camera.range_m,
+        "placement": camera.placement,
+        "covers": camera.covers or [],
+        "retention_days": camera.retention_days,
+        "recording": camera.recording,
+        "schedule": camera.schedule,
+        "shares_history": True if camera.shares_history is None else camera.shares_history,
+        "live_mode": camera.live_mode or "never",
+        "live_endpoint_enc": seal(camera.live_endpoint, camera_context(cid)),
+    }
+
+
+async def insert_cameras(session: AsyncSession, rid: uuid.UUID, cameras: list[dict[str, Any]]) -> None:
+    """Insert cameras; their visibility is set by `recompute_visibility`, which the caller runs next."""
+    cols = ", ".join(CAMERA_COLUMNS)
+    vals = ", ".join(f":{c}" for c in CAMERA_COLUMNS)
+    await session.execute(
+        text(
+            f"INSERT INTO registry.cameras (id, registration_id, geom, owner_kind, live_endpoint_enc, {cols})"  # noqa: S608 - composed from constants; values are bound
+            f" VALUES (:id, :rid, {POINT_SQL.format(':geom')},"
+            " (SELECT owner_kind FROM registry.registrations WHERE id = :rid), :live_endpoint_enc,"
+            f" {vals})"
+        ),
+        [dict(c, rid=rid) for c in cameras],
+    )
+
+
+async def bump_version(session: AsyncSession, rid: uuid.UUID) -> int:
+    return (
+        await session.execute(
+            text(
+                "UPDATE registry.registrations SET version = version + 1, updated_at = now()"
+                " WHERE id = :id RETURNING version"
+            ),
+            {"id": rid},
+        )
+    ).scalar_one()
+
+
+async def close_open_windows(session: AsyncSession, rid: uuid.UUID) -> list[uuid.UUID]:
+    rows = await session.execute(
+        text(
+            "UPDATE registry.live_windows SET closed_at = now()"
+            " WHERE registration_id = :id AND closed_at IS NULL AND expires_at > now() RETURNING id"
+        ),
+        {"id": rid},
+    )
+    return [r[0] for r in rows]
+
+
+# --- audit -----------------------------------------------------------------------------------------------
+
+
+def owner_actor(rid: uuid.UUID) -> str:
+    # The registration id is the owner's pseudonym: after deletion nothing links it to a person.
+    return f"owner:{rid}"
+
+
+async def audit(
+    session: AsyncSession,
+    action: str,
+    *,
+    actor: str,
+    role: str,
+    agency: str | None = None,
+    subject_type: str = "registration",
+    subject_id: uuid.UUID | str | None = None,
+    case_number: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    await append_session(
+        session,
+        AuditEvent(
+            service=SERVICE,
+            actor=actor,
+            actor_role=role,
+            action=action,
+            agency=agency,
+            subject_type=subject_type,
+            subject_id=str(subject_id) if subject_id is not None else None,
+            case_number=case_number,
+            details=details or {},
+        ),
+    )
+
+
+def principal_role(principal: Principal, preferred: Sequence[str]) -> str:
+    for r in preferred:
+        if r in principal.roles:
+            return r
+    return sorted(principal.roles)[0] if principal.roles else "none"
+
+
+async def send_quietly(to: str, subject: str, body: str) -> None:
+    """Send after the answer (a background task): a mail failure leaves the committed change standing, and the
+    owner can always have the credential re-issued."""
+    try:
+        await get_mailer().send(to, subject, body)
+    except Exception as exc:
+        log.warning("could not send mail: %s", type(exc).__name__)

@@ -1,0 +1,163 @@
+"""Agencies: an admin publishes and updates only their own agency; the public reads name, slug and jurisdiction."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import Token
+from tests.registry.conftest import NewAgency, box
+
+PROBLEM = "application/problem+json"
+
+
+def _ring_area(ring: list[list[float]]) -> float:
+    return sum(a[0] * b[1] - b[0] * a[1] for a, b in zip(ring, ring[1:], strict=False)) / 2
+
+
+def test_admin_creates_own_agency_and_public_reads_name_slug_and_right_hand_jurisdiction(
+    registry: httpx.Client, auth: Token, slug: str
+) -> None:
+    body = {
+        "slug": slug,
+        "name": "Chicopee Police",
+        "jurisdiction": box(-72.65, 42.13, -72.55, 42.20),  # clockwise input
+        "policy": {"max_request_area_m2": 800000, "max_request_window_hours": 6, "requires_approval": False},
+    }
+    r = registry.post("/v1/agencies", json=body, headers=auth("agency_admin", slug))
+    assert r.status_code == 201, r.text
+    assert r.headers["content-type"] == "application/geo+json"
+    assert r.headers["etag"] == '"1"' and r.headers["location"] == f"/v1/agencies/{slug}"
+
+    public = registry.get(f"/v1/agencies/{slug}")
+    assert public.status_code == 200
+    feature = public.json()
+    assert feature["properties"] == {"slug": slug, "name": "Chicopee Police"}  # no policy for the public
+    geometry = feature["geometry"]
+    assert geometry["type"] == "MultiPolygon"
+    ring = geometry["coordinates"][0][0]
+    assert _ring_area(ring) > 0, "exterior ring must be counter-clockwise (RFC 7946 right-hand rule)"
+    assert {tuple(p) for p in ring} == {(-72.65, 42.13), (-72.55, 42.13), (-72.55, 42.2), (-72.65, 42.2)}
+
+    own = registry.get(f"/v1/agencies/{slug}", headers=auth("investigator", slug)).json()
+    assert own["properties"]["policy"]["max_request_area_m2"] == 800000
+    assert own["properties"]["policy"]["max_request_window_hours"] == 6
+    assert own["properties"]["policy"]["requires_approval"] is False
+    assert own["properties"]["policy"]["default_request_expiry_days"] == 14  # the default
+
+
+def test_admin_cannot_create_or_update_another_agency(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency, slug: str
+) -> None:
+    other = new_agency()
+    r = registry.post(
+        "/v1/agencies",
+        json={"slug": slug, "name": "X", "jurisdiction": box(0, 0, 1, 1)},
+        headers=auth("agency_admin", "someone-else"),
+    )
+    assert r.status_code == 403 and r.headers["content-type"] == PROBLEM
+    r = registry.patch(
+        f"/v1/agencies/{other.slug}",
+        json={"name": "Hijacked"},
+        headers={**auth("agency_admin", slug), "If-Match": '"1"'},
+    )
+    assert r.status_code == 403
+    r = registry.post(
+        "/v1/agencies",
+        json={"slug": slug, "name": "X", "jurisdiction": box(0, 0, 1, 1)},
+        headers=auth("investigator", slug),
+    )
+    assert r.status_code == 403
+    r = registry.post("/v1/agencies", json={"slug": slug, "name": "X", "jurisdiction": box(0, 0, 1, 1)})
+    assert r.status_code == 401
+    assert registry.get(f"/v1/agencies/{other.slug}").json()["properties"]["name"] == other.name
+
+
+def test_creating_an_existing_agency_is_a_conflict(registry: httpx.Client, auth: Token, new_agency: NewAgency) -> None:
+    a = new_agency()
+    r = registry.post(
+        "/v1/agencies",
+        json={"slug": a.slug, "name": "Again", "jurisdiction": box(0, 0, 1, 1)},
+        headers=auth("agency_admin", a.slug),
+    )
+    assert r.status_code == 409 and r.headers["content-type"] == PROBLEM
+
+
+def test_update_needs_if_match_and_refuses_a_stale_one(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency
+) -> None:
+    a = new_agency()
+    admin = auth("agency_admin", a.slug)
+    r = registry.patch(f"/v1/agencies/{a.slug}", json={"name": "Renamed"}, headers=admin)
+    assert r.status_code == 428 and r.headers["content-type"] == PROBLEM
+    r = registry.patch(f"/v1/agencies/{a.slug}", json={"name": "Renamed"}, headers={**admin, "If-Match": '"1"'})
+    assert r.status_code == 200, r.text
+    assert r.headers["etag"] == '"2"'
+    r = registry.patch(
+        f"/v1/agencies/{a.slug}",
+        json={"policy": {"max_request_window_hours": 4}},
+        headers={**admin, "If-Match": '"1"'},
+    )
+    assert r.status_code == 412
+    assert r.headers["etag"] == '"2"'
+    r = registry.patch(
+        f"/v1/agencies/{a.slug}",
+        json={"jurisdiction": {"type": "MultiPolygon", "coordinates": [box(a.west, a.south, a.east, a.north)["coordinates"], box(a.east + 1, a.south, a.east + 1.1, a.north)["coordinates"]]}, "policy": {"max_request_window_hours": 4}},
+        headers={**admin, "If-Match": '"2"'},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["properties"]["name"] == "Renamed"
+    assert body["properties"]["policy"]["max_request_window_hours"] == 4
+    assert len(body["geometry"]["coordinates"]) == 2
+
+
+def test_covering_lists_exactly_the_agencies_whose_jurisdiction_holds_the_point(
+    registry: httpx.Client, new_agency: NewAgency
+) -> None:
+    city = new_agency()
+    county = new_agency(within=city)
+    lon, lat = city.centre
+    r = registry.get("/v1/agencies/covering", params={"lon": lon, "lat": lat})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/geo+json"
+    slugs = {f["properties"]["slug"] for f in r.json()["features"]}
+    assert {city.slug, county.slug} <= slugs
+    lon2, lat2 = city.outside()
+    far = {f["properties"]["slug"] for f in registry.get("/v1/agencies/covering", params={"lon": lon2, "lat": lat2}).json()["features"]}
+    assert city.slug not in far
+    assert registry.get("/v1/agencies/covering", params={"lon": 200, "lat": 0}).status_code == 422
+    assert registry.get("/v1/agencies/covering", params={"lon": "x", "lat": 0}).status_code == 422
+
+
+def test_agency_listing_pages_with_next_links(registry: httpx.Client, new_agency: NewAgency) -> None:
+    for _ in range(3):
+        new_agency()
+    first = registry.get("/v1/agencies", params={"limit": 2}).json()
+    assert first["numberReturned"] == 2
+    nxt = [link for link in first["links"] if link["rel"] == "next"]
+    assert nxt
+    second = httpx.get(nxt[0]["href"]).json()
+    assert {f["id"] for f in first["features"]}.isdisjoint({f["id"] for f in second["features"]})
+    assert registry.get("/v1/agencies", params={"cursor": "garbage!"}).status_code == 400
+
+
+def test_bad_agency_input_is_a_clear_4xx(registry: httpx.Client, auth: Token, slug: str) -> None:
+    admin = auth("agency_admin", slug)
+    bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
+    cases = [
+        ({"slug": slug, "name": "X", "jurisdiction": bowtie}, "/body/jurisdiction"),
+        ({"slug": slug, "name": "X", "jurisdiction": {"type": "Point", "coordinates": [0, 0]}}, "/body/jurisdiction"),
+        ({"slug": slug, "name": "X", "jurisdiction": box(0, 0, 1, 1), "colour": "red"}, "/body/colour"),
+        ({"slug": slug, "name": "X", "jurisdiction": box(0, 0, 1, 1), "policy": {"max_request_area_m2": -5}}, "/body/policy"),
+        ({"slug": slug, "name": "X", "jurisdiction": box(0, 0, 1, 1), "policy": {"requires_approval": "yes"}}, "/body/policy"),
+        ({"slug": "Bad Slug!", "name": "X", "jurisdiction": box(0, 0, 1, 1)}, "/body/slug"),
+        ({"slug": slug, "name": "X\u0000", "jurisdiction": box(0, 0, 1, 1)}, "/body/name"),
+    ]
+    for body, pointer in cases:
+        r = registry.post("/v1/agencies", json=body, headers=admin)
+        assert r.status_code == 422, (body, r.text)
+        assert r.headers["content-type"] == PROBLEM
+        assert any(e["pointer"].startswith(pointer) for e in r.json()["errors"]), r.json()
+    r = registry.post("/v1/agencies", content=b"{not json", headers={**admin, "content-type": "application/json"})
+    assert r.status_code == 400
+    assert registry.get("/v1/agencies/NOT_A_SLUG").status_code == 422
+    assert registry.get(f"/v1/agencies/{slug}").status_code == 404
