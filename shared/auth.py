@@ -35,6 +35,7 @@ ROLES = (
     "integrator",
     "cad",
     "auditor",
+    "service",  # another Canvass service acting on its own behalf (e.g. delivering a notification)
 )
 OWNER_PREFIX = "cvo_"
 

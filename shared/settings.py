@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     encryption_keys: str = Field(DEV_ENCRYPTION_KEY, alias="CANVASS_ENCRYPTION_KEY")
 
     geo_query_url: str = Field("http://127.0.0.1:8002", alias="GEO_QUERY_URL")
+    registry_api_url: str = Field("http://127.0.0.1:8001", alias="REGISTRY_API_URL")
+    # The bearer token one service presents to another (e.g. requests_api asking registry_api to notify an
+    # owner). Issued by the agency's identity provider in production; minted from the secret key in development.
+    service_token: str | None = Field(None, alias="CANVASS_SERVICE_TOKEN")
     geo_query_timeout_s: float = Field(5.0, alias="GEO_QUERY_TIMEOUT_S", gt=0)
     public_base_url: str | None = Field(None, alias="CANVASS_PUBLIC_BASE_URL")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,11 +15,14 @@ import pytest
 from shared.auth import mint_token
 from shared.settings import LOCAL_DATABASE_URL
 from tests.support import (
+    LOG_DIR,
+    ROOT,
     Db,
     Mailbox,
     Server,
     create_test_database,
     drop_database,
+    free_port,
     smtp_sink,
     start_server,
     with_database,
@@ -82,18 +87,38 @@ class Suite:
     registry: Server
     geo: Server
     requests: Server
+    env: dict[str, str]
 
 
 @pytest.fixture(scope="session")
 def suite(service_env: dict[str, str]) -> Iterator[Suite]:
+    """The three services, each on a free port, knowing each other's URLs; and the requests worker when the
+    requests service has one."""
+    ports = {name: free_port() for name in ("registry_api", "geo_query", "requests_api")}
+    env = dict(
+        service_env,
+        REGISTRY_API_URL=f"http://127.0.0.1:{ports['registry_api']}",
+        GEO_QUERY_URL=f"http://127.0.0.1:{ports['geo_query']}",
+    )
     started: list[Server] = []
+    worker: subprocess.Popen[bytes] | None = None
     try:
-        started.append(start_server("geo_query", service_env))
-        env = dict(service_env, GEO_QUERY_URL=started[0].url)
-        started.append(start_server("registry_api", env))
-        started.append(start_server("requests_api", env))
-        yield Suite(registry=started[1], geo=started[0], requests=started[2])
+        for name in ("registry_api", "geo_query", "requests_api"):
+            started.append(start_server(name, env, port=ports[name]))
+        if (ROOT / "services" / "requests_api" / "worker.py").exists():
+            log = (LOG_DIR / f"worker-{os.getpid()}.log").open("wb")
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "services.requests_api.worker"],
+                cwd=ROOT,
+                env=dict(env, CANVASS_WORKER_POLL_S="0.2"),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        yield Suite(registry=started[0], geo=started[1], requests=started[2], env=env)
     finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(10)
         for s in started:
             s.stop()
 
