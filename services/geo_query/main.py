@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.geo_query import cameras, ogc
 from services.geo_query.database import db
 from shared.app import create_app
 
@@ -31,6 +32,13 @@ app = create_app(
     ),
     lifespan=lifespan,
     db_revision=db_revision,
-    routers=[],
-    tags=[],
+    routers=[cameras.router, ogc.router],
+    tags=[
+        {
+            "name": cameras.TAG,
+            "description": "Cameras near a point, the nearest K, in a bbox or a polygon: scoped to the caller's"
+            " agency, filtered, audited, as GeoJSON",
+        },
+        {"name": ogc.TAG, "description": "The registry as an OGC API – Features (Part 1 core) collection"},
+    ],
 )

@@ -1,0 +1,122 @@
+"""Turning a Search into its answer: a GeoJSON FeatureCollection with `numberReturned`, `timeStamp`,
+`numberMatched` (when cheap or asked for) and `self`/`next`/`prev` links — one page joined in PostgreSQL, or
+streamed when the page is large — with its audit record written before the body leaves (after, when streamed).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.responses import Response, StreamingResponse
+
+from services.geo_query.service import STREAM_AT, Order, Search, fetch_page, now_rfc3339, stream_page
+from shared.geojson import GEOJSON_MEDIA_TYPE, GeoJSONResponse
+from shared.pagination import encode_cursor, page_link
+from shared.settings import get_settings
+
+Key = tuple[float | None, uuid.UUID]
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def public_url(request: Request, path: str) -> str:
+    """An absolute URL for `path`, on the public base URL when one is configured (behind a proxy)."""
+    base = get_settings().public_base_url or str(request.base_url)
+    return base.rstrip("/") + path
+
+
+def self_url(request: Request) -> str:
+    base = get_settings().public_base_url
+    if not base:
+        return str(request.url)
+    query = f"?{request.url.query}" if request.url.query else ""
+    return base.rstrip("/") + request.url.path + query
+
+
+def _link(request: Request, rel: str, **params: Any) -> dict[str, str]:
+    link = page_link(request, rel, GEOJSON_MEDIA_TYPE, **params)
+    base = get_settings().public_base_url
+    if base:
+        url = link["href"]
+        link["href"] = base.rstrip("/") + url[url.index("/", url.index("//") + 2) :]
+    return link
+
+
+def cursor_for(order: Order, key: Key, *, prev: bool = False) -> str:
+    if order == "distance":
+        return encode_cursor({"d": key[0], "id": str(key[1])})
+    return encode_cursor({"id": str(key[1]), **({"prev": True} if prev else {})})
+
+
+def _tail(
+    request: Request,
+    order: Order,
+    returned: int,
+    first: Key | None,
+    last: Key | None,
+    has_next: bool,
+    has_prev: bool,
+    matched: int | None,
+    extra_links: list[dict[str, str]],
+) -> str:
+    links = [{"href": self_url(request), "rel": "self", "type": GEOJSON_MEDIA_TYPE}, *extra_links]
+    if has_next and last is not None:
+        links.append(_link(request, "next", cursor=cursor_for(order, last)))
+    if has_prev and first is not None:
+        links.append(_link(request, "prev", cursor=cursor_for(order, first, prev=True)))
+    tail: dict[str, Any] = {"numberReturned": returned, "timeStamp": now_rfc3339(), "links": links}
+    if matched is not None:
+        tail["numberMatched"] = matched
+    return "]," + orjson.dumps(tail).decode()[1:]
+
+
+HEAD = '{"type":"FeatureCollection","features":['
+
+
+async def collection(
+    request: Request,
+    search: Search,
+    limit: int,
+    order: Order,
+    *,
+    key: tuple[float, uuid.UUID] | uuid.UUID | None = None,
+    paged_from: str | None = None,  # the cursor this page was asked with
+    backwards: bool = False,
+    count: bool = False,
+    extra_links: list[dict[str, str]] | None = None,
+) -> Response:
+    """The FeatureCollection answering `search`, the page after (or, backwards, before) the cursor's `key`."""
+    read_order: Order = "id_desc" if backwards else order
+    matched = await search.count() if count else None
+    if key is not None:
+        search.after(read_order, key)
+        search.details["cursor"] = paged_from
+    links = extra_links or []
+
+    if limit > STREAM_AT and not search.contacts:
+
+        def tail(returned: int, last: Key | None, more: bool) -> str:
+            n = matched if matched is not None else (returned if paged_from is None and not more else None)
+            return _tail(request, order, returned, None, last, more, False, n, links)
+
+        search.details["limit"] = limit
+        body = stream_page(search, limit, read_order, HEAD, tail)
+        return StreamingResponse(body, media_type=GEOJSON_MEDIA_TYPE, headers=NO_STORE)
+
+    page = await fetch_page(search, limit, read_order)
+    if backwards:
+        has_next, has_prev = True, page.more
+    else:
+        has_next, has_prev = page.more, paged_from is not None and order != "distance"
+    if matched is None and paged_from is None and not page.more:
+        matched = page.returned  # the whole answer is on this page: the count is free
+    search.details["limit"] = limit
+    await search.audit(page.returned)
+    body_text = (
+        HEAD
+        + page.body
+        + _tail(request, order, page.returned, page.first, page.last, has_next, has_prev, matched, links)
+    )
+    return GeoJSONResponse(body_text, headers=NO_STORE)

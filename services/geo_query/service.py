@@ -1,0 +1,415 @@
+"""The spatial queries of geo_query, written as SQL over asyncpg, and the one place they are run and audited.
+
+Every query is scoped the same way: the caller's agency must be in the camera's `visible_to` (registry_api keeps
+it to the agencies an active registration is shared with) and the camera must lie in the agency's jurisdiction.
+Each Feature is assembled by PostgreSQL (`ST_AsGeoJSON` + `json_build_object`) and the page is joined there
+(`string_agg`), so Python passes the body through without parsing it. Pages take `limit + 1` rows to know whether
+there is a next page; deep pages use keyset cursors (distance, id) or (id), never OFFSET. Pages larger than
+STREAM_AT are streamed from a server-side cursor, so memory stays flat however many features are asked for.
+
+Contact details are the one exception to "no per-row Python": they are sealed (AES-GCM), so they are opened here,
+only for investigators and supervisors who gave a case number, and the audit record lists whose were read.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+
+from services.geo_query.database import db
+from services.geo_query.dependencies import BBox, Caller, Filters, QueryPoint, Reference
+from shared.audit import AuditEvent, append_asyncpg
+from shared.crypto import keyring
+
+log = logging.getLogger("canvass.geo_query")
+
+SERVICE = "geo_query"
+STREAM_AT = 1000  # pages larger than this are streamed
+CONTACTS_MAX = 1000  # a page with contact details is never larger than this
+Order = Literal["distance", "id", "id_desc"]
+
+# Metres per radian on the smallest radius of curvature of WGS84 (the meridian at the equator): dividing a
+# geodesic distance by it gives an angle at least as large as the true one, so boxes built from it are generous.
+_MIN_RADIUS_M = 6_335_439.0
+_MARGIN = 1.01
+
+
+def expand_boxes(lon: float, lat: float, metres: float) -> list[tuple[float, float, float, float]] | None:
+    """Lon/lat boxes that contain every point within `metres` of (lon, lat): the index prefilter (`&&`) before the
+    exact geodesic test. Two boxes when the circle crosses the antimeridian; None when it reaches a pole or
+    half the globe (no useful prefilter)."""
+    r = metres / _MIN_RADIUS_M * _MARGIN + 1e-9
+    if r >= math.pi / 2:
+        return None
+    dlat = math.degrees(r)
+    south, north = lat - dlat, lat + dlat
+    if south <= -90 or north >= 90:
+        return [(-180.0, max(south, -90.0), 180.0, min(north, 90.0))]
+    # The widest longitude span of a spherical cap of angular radius r centred at latitude lat.
+    s = math.sin(r) / math.cos(math.radians(lat))
+    if s >= 1:
+        return [(-180.0, south, 180.0, north)]
+    dlon = math.degrees(math.asin(s)) * _MARGIN + 1e-9
+    west, east = lon - dlon, lon + dlon
+    if west < -180:
+        return [(west + 360, south, 180.0, north), (-180.0, south, east, north)]
+    if east > 180:
+        return [(west, south, 180.0, north), (-180.0, south, east - 360, north)]
+    return [(west, south, east, north)]
+
+
+class Sql:
+    """A query being built: SQL fragments and their positional parameters. Fragments are constants of this module;
+    every value a caller gives is a bound parameter (hence the `noqa: S608` on the f-strings that join them)."""
+
+    def __init__(self) -> None:
+        self.params: list[Any] = []
+        self.where: list[str] = []
+
+    def p(self, value: Any, cast: str | None = None) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}" + (f"::{cast}" if cast else "")
+
+    def boxes(self, boxes: list[tuple[float, float, float, float]]) -> None:
+        parts = [
+            f"c.geom && ST_MakeEnvelope({self.p(w)}, {self.p(s)}, {self.p(e)}, {self.p(n)}, 4326)"
+            for w, s, e, n in boxes
+        ]
+        self.where.append(parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")")
+
+
+@dataclass
+class Search:
+    """One scoped search: where it looks, what it keeps, how it is ordered, and what the audit record says."""
+
+    caller: Caller
+    action: str
+    filters: Filters
+    reference: Reference
+    point: QueryPoint | None = None
+    area_geojson: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    sql: Sql = field(default_factory=Sql)
+    order: Order = "id"
+    pt: str | None = None  # SQL of the query point (geometry)
+    dist: str | None = None  # SQL of the geodesic distance from the query point
+    subject: tuple[str, str] | None = None  # (type, id) when one thing is looked at
+    keyset: str | None = None  # the cursor's condition: applies to the page, not to the count
+
+    def __post_init__(self) -> None:
+        s = self.sql
+        agency = s.p(self.caller.agency.id, "uuid")
+        s.where.append(f"{agency} = ANY(c.visible_to)")
+        s.where.append(
+            f"ST_Intersects(c.geom, (SELECT a.jurisdiction FROM registry.agencies a WHERE a.id = {agency}))"  # noqa: S608
+        )
+        if self.point is not None:
+            self.pt = f"ST_SetSRID(ST_MakePoint({s.p(self.point.lon)}, {s.p(self.point.lat)}), 4326)"
+            self.dist = f"ST_Distance(c.geom::geography, {self.pt}::geography)"
+        self._filters()
+
+    @property
+    def contacts(self) -> bool:
+        return self.caller.may_see_contacts and self.reference.case_number is not None
+
+    def _filters(self) -> None:
+        f, s = self.filters, self.sql
+        if f.owner_kind:
+            s.where.append(f"c.owner_kind = ANY({s.p(list(f.owner_kind), 'text[]')})")
+        if f.placement:
+            s.where.append(f"c.placement = ANY({s.p(list(f.placement), 'text[]')})")
+        if f.live_mode:
+            s.where.append(f"c.live_mode = ANY({s.p(list(f.live_mode), 'text[]')})")
+        if f.live is not None:
+            s.where.append("c.live_mode <> 'never'" if f.live else "c.live_mode = 'never'")
+        self.incident = s.p(f.incident_at, "timestamptz") if f.incident_at is not None else None
+        if f.only_available:
+            s.where.append(
+                f"c.retention_days IS NOT NULL AND {self.incident} + c.retention_days * interval '1 day' > now()"
+            )
+        if f.facing:
+            assert self.pt is not None, "facing needs a query point"
+            # The camera's sector: the point is within its range, and the azimuth from the camera to the point
+            # is within fov/2 of the direction it faces (a camera at the point itself sees it).
+            az = f"degrees(ST_Azimuth(c.geom::geography, {self.pt}::geography))"
+            diff = f"abs({az} - c.direction_deg - 360 * floor(({az} - c.direction_deg + 180) / 360))"
+            s.where.append(
+                "c.direction_deg IS NOT NULL AND c.fov_deg IS NOT NULL AND c.range_m IS NOT NULL"
+                f" AND ST_DWithin(c.geom::geography, {self.pt}::geography, c.range_m)"
+                f" AND (c.fov_deg >= 360 OR coalesce({diff} <= c.fov_deg / 2.0, true))"
+            )
+
+    # --------------------------------------------------------------------------------------- spatial shapes
+
+    def within(self, metres: float) -> None:
+        """Cameras within `metres` (geodesic) of the query point: index prefilter, then the exact test."""
+        assert self.pt is not None and self.point is not None
+        boxes = expand_boxes(self.point.lon, self.point.lat, metres)
+        if boxes:
+            self.sql.boxes(boxes)
+        self.sql.where.append(
+            f"ST_DWithin(c.geom::geography, {self.pt}::geography, {self.sql.p(float(metres))})"
+        )
+
+    def in_bbox(self, bbox: BBox) -> None:
+        self.sql.boxes(bbox.boxes())
+
+    def in_area(self, geojson: str) -> None:
+        self.sql.where.append(
+            f"ST_Intersects(c.geom, ST_SetSRID(ST_GeomFromGeoJSON({self.sql.p(geojson)}), 4326))"
+        )
+
+    # ----------------------------------------------------------------------------------------------- SQL
+
+    def _properties(self) -> str:
+        props = [
+            "'registration_id', c.registration_id",
+            "'label', c.label",
+            "'owner_kind', c.owner_kind",
+            "'placement', c.placement",
+            "'direction_deg', c.direction_deg",
+            "'fov_deg', c.fov_deg",
+            "'range_m', c.range_m",
+            "'covers', c.covers",
+            "'retention_days', c.retention_days",
+            "'recording', c.recording",
+            "'shares_history', c.shares_history",
+            "'live_mode', c.live_mode",
+        ]
+        if self.pt is not None:
+            props.append(f"'distance_m', round(({self.dist})::numeric, 2)")
+            props.append(
+                f"'bearing_deg', round(degrees(ST_Azimuth({self.pt}::geography, c.geom::geography))::numeric, 1)"
+            )
+        if self.incident is not None:
+            until = f"({self.incident} + c.retention_days * interval '1 day')"
+            props.append(
+                f"""'footage_until', to_char({until} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+            )
+            props.append(f"'footage_likely_available', {until} > now()")
+        return "json_build_object(" + ", ".join(props) + ")::text"
+
+    def _feature(self) -> str:
+        return (
+            """'{"type":"Feature","id":"' || c.id::text || '","geometry":' || ST_AsGeoJSON(c.geom, 7)"""
+            f""" || ',"properties":' || {self._properties()} || '}}'"""
+        )
+
+    def _keys(self, order: Order) -> tuple[str, str]:
+        """The ORDER BY of the rows and of the window over them."""
+        if order == "distance":
+            return f"{self.dist}, c.id", "d, id"
+        if order == "id_desc":
+            return "c.id DESC", "id DESC"
+        return "c.id", "id"
+
+    def rows_sql(self, limit_param: str, order: Order, *, contacts: bool = False) -> str:
+        order_by, _ = self._keys(order)
+        where = [*self.sql.where, self.keyset] if self.keyset else self.sql.where
+        cols = [f"{self._feature()} AS f", "c.id AS id", f"{self.dist or 'NULL::float8'} AS d"]
+        joins = ""
+        if contacts:
+            cols += [
+                "c.registration_id AS rid",
+                "r.contact_name_enc",
+                "r.contact_email_enc",
+                "r.contact_phone_enc",
+                "r.preferred_contact_method",
+                "r.contact_hours",
+                "r.notes_for_investigators",
+            ]
+            joins = " JOIN registry.registrations r ON r.id = c.registration_id"
+        return (
+            f"SELECT {', '.join(cols)} FROM registry.cameras c{joins}"  # noqa: S608
+            f" WHERE {' AND '.join(where)} ORDER BY {order_by} LIMIT {limit_param}"
+        )
+
+    async def knn_bound(self, k: int) -> float | None:
+        """The largest geodesic distance among K cameras taken by the index's planar order (`<->`): the true
+        K nearest all lie within it, so a geodesic search out to it, sorted and cut at K, is exact."""
+        assert self.pt is not None
+        query = (
+            f"SELECT max(ST_Distance(s.geom::geography, {self.pt}::geography)) FROM (SELECT c.geom"  # noqa: S608
+            f" FROM registry.cameras c WHERE {' AND '.join(self.sql.where)}"
+            f" ORDER BY c.geom <-> {self.pt} LIMIT {self.sql.p(k)}) s"
+        )
+        try:
+            return await db.read.fetchval(query, *self.sql.params)  # type: ignore[no-any-return]
+        finally:
+            self.sql.params.pop()
+
+    def count_sql(self) -> str:
+        return f"SELECT count(*) FROM registry.cameras c WHERE {' AND '.join(self.sql.where)}"  # noqa: S608
+
+    def after(self, order: Order, key: tuple[float, uuid.UUID] | uuid.UUID) -> None:
+        """Keyset: only rows after (or, for id_desc, before) the cursor's key."""
+        if order == "distance":
+            assert isinstance(key, tuple)
+            self.keyset = f"({self.dist}, c.id) > ({self.sql.p(key[0])}, {self.sql.p(key[1], 'uuid')})"
+        elif order == "id_desc":
+            self.keyset = f"c.id < {self.sql.p(key, 'uuid')}"
+        else:
+            self.keyset = f"c.id > {self.sql.p(key, 'uuid')}"
+
+    # ------------------------------------------------------------------------------------------- running
+
+    def audit_event(self, returned: int, extra: dict[str, Any] | None = None) -> AuditEvent:
+        p = self.caller.principal
+        details: dict[str, Any] = {**self.details, "filters": self.filters.describe(), "results": returned}
+        if self.reference.cad_incident:
+            details["cad_incident"] = self.reference.cad_incident
+        if self.point is not None:
+            details["point"] = [self.point.lon, self.point.lat]
+            if self.point.crs is not None:
+                details["crs"] = f"EPSG:{self.point.crs}"
+                details["point_in_crs"] = list(self.point.given or ())
+        details.update(extra or {})
+        return AuditEvent(
+            service=SERVICE,
+            actor=p.sub,
+            actor_role=self.caller.role,
+            agency=self.caller.agency.slug,
+            action=self.action,
+            subject_type=self.subject[0] if self.subject else None,
+            subject_id=self.subject[1] if self.subject else None,
+            case_number=self.reference.audit_value,
+            area_geojson=self.area_geojson or (self.point.geojson() if self.point else None),
+            details=details,
+        )
+
+    async def audit(self, returned: int, extra: dict[str, Any] | None = None) -> None:
+        await append_asyncpg(db.audit, self.audit_event(returned, extra))
+
+    async def count(self) -> int:
+        return int(await db.read.fetchval(self.count_sql(), *self.sql.params))
+
+
+@dataclass
+class Page:
+    """One page of Features, already joined into the text of a JSON array's members."""
+
+    body: str
+    returned: int
+    more: bool  # a row beyond the page exists (in the direction it was read)
+    first: tuple[float | None, uuid.UUID] | None
+    last: tuple[float | None, uuid.UUID] | None
+
+
+async def fetch_page(search: Search, limit: int, order: Order) -> Page:
+    """A page of at most `limit` Features, built and joined by PostgreSQL (or, with contacts, opened here)."""
+    if search.contacts:
+        return await _fetch_with_contacts(search, min(limit, CONTACTS_MAX), order)
+    sql = search.sql
+    lim = sql.p(limit + 1)
+    ps = sql.p(limit)
+    _, window = search._keys(order)
+    out_order = "rn DESC" if order == "id_desc" else "rn"
+    query = (
+        f"WITH page AS ({search.rows_sql(lim, order)}),"  # noqa: S608
+        f" numbered AS (SELECT f, id, d, row_number() OVER (ORDER BY {window}) AS rn, count(*) OVER () AS total"
+        " FROM page)"
+        f" SELECT coalesce(max(total), 0)::int AS n,"
+        f" coalesce(string_agg(f, ',' ORDER BY {out_order}) FILTER (WHERE rn <= {ps}), '') AS body,"
+        " (array_agg(id) FILTER (WHERE rn = 1))[1] AS first_id,"
+        " (array_agg(d) FILTER (WHERE rn = 1))[1] AS first_d,"
+        f" (array_agg(id) FILTER (WHERE rn = least(total, {ps})))[1] AS last_id,"
+        f" (array_agg(d) FILTER (WHERE rn = least(total, {ps})))[1] AS last_d"
+        " FROM numbered"
+    )
+    row = await db.read.fetchrow(query, *sql.params)
+    sql.params = sql.params[:-2]
+    assert row is not None
+    n = row["n"]
+    first = (row["first_d"], row["first_id"]) if n else None
+    last = (row["last_d"], row["last_id"]) if n else None
+    if order == "id_desc":
+        first, last = last, first
+    return Page(row["body"], min(n, limit), n > limit, first, last)
+
+
+def _open(ring: Any, sealed: bytes | None, context: str) -> str | None:
+    try:
+        return ring.open(sealed, context)  # type: ignore[no-any-return]
+    except Exception:  # a value sealed under a key this deployment no longer holds
+        log.warning("could not open %s", context.rsplit(":", 1)[-1])
+        return None
+
+
+async def _fetch_with_contacts(search: Search, limit: int, order: Order) -> Page:
+    sql = search.sql
+    query = search.rows_sql(sql.p(limit + 1), order, contacts=True)
+    rows = await db.read.fetch(query, *sql.params)
+    sql.params.pop()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if order == "id_desc":
+        rows.reverse()
+    ring = keyring()
+    parts: list[str] = []
+    disclosed: list[str] = []
+    for r in rows:
+        rid = str(r["rid"])
+        contact = {
+            "name": _open(ring, r["contact_name_enc"], f"registration:{rid}:name"),
+            "email": _open(ring, r["contact_email_enc"], f"registration:{rid}:email"),
+            "phone": _open(ring, r["contact_phone_enc"], f"registration:{rid}:phone"),
+            "preferred_method": r["preferred_contact_method"],
+            "hours": r["contact_hours"],
+            "notes": r["notes_for_investigators"],
+        }
+        disclosed.append(rid)
+        f: str = r["f"]
+        # The Feature text ends with the properties object and the Feature's closing braces.
+        parts.append(f[:-2] + ',"contact":' + orjson.dumps(contact).decode() + "}}")
+    search.details["contacts_disclosed"] = sorted(set(disclosed))
+    first = (rows[0]["d"], rows[0]["id"]) if rows else None
+    last = (rows[-1]["d"], rows[-1]["id"]) if rows else None
+    return Page(",".join(parts), len(rows), more, first, last)
+
+
+async def stream_page(
+    search: Search,
+    limit: int,
+    order: Order,
+    head: str,
+    tail: Callable[[int, tuple[float | None, uuid.UUID] | None, bool], str],
+) -> AsyncIterator[bytes]:
+    """A FeatureCollection streamed from a server-side cursor: `head` (ending in `"features":[`), the Features in
+    chunks, then `tail(returned, last_key, more)` (closing the array and adding links and counts). The audit
+    record is written when the stream ends, with the number of Features that were sent."""
+    query = search.rows_sql(search.sql.p(limit + 1), order)
+    returned = 0
+    last: tuple[float | None, uuid.UUID] | None = None
+    more = False
+    completed = False
+    try:
+        yield head.encode()
+        async with db.read.acquire() as conn, conn.transaction(readonly=True):
+            chunk: list[str] = []
+            async for r in conn.cursor(query, *search.sql.params, prefetch=STREAM_AT):
+                if returned == limit:
+                    more = True
+                    break
+                chunk.append(r["f"])
+                returned += 1
+                last = (r["d"], r["id"])
+                if len(chunk) >= STREAM_AT:
+                    yield (("," if returned > len(chunk) else "") + ",".join(chunk)).encode()
+                    chunk = []
+            if chunk:
+                yield (("," if returned > len(chunk) else "") + ",".join(chunk)).encode()
+        yield tail(returned, last, more).encode()
+        completed = True
+    finally:
+        await search.audit(returned, {"streamed": True, "completed": completed})
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
