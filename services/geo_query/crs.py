@@ -47,9 +47,21 @@ def epsg_code(value: str, pointer: str) -> int | None:
     )
 
 
+AREA_MARGIN_DEG = 1.0  # how far outside its published area of use a CRS's coordinates are still believed
+
+
 @lru_cache(maxsize=64)
 def _transformer(code: int) -> Transformer:
     return Transformer.from_crs(CRS.from_epsg(code), 4326, always_xy=True)
+
+
+@lru_cache(maxsize=64)
+def _area_of_use(code: int) -> tuple[float, float, float, float] | None:
+    area = CRS.from_epsg(code).area_of_use
+    if area is None or area.west > area.east:
+        return None
+    m = AREA_MARGIN_DEG
+    return area.west - m, area.south - m, area.east + m, area.north + m
 
 
 def transformer(code: int, pointer: str) -> Transformer:
@@ -60,10 +72,14 @@ def transformer(code: int, pointer: str) -> Transformer:
 
 
 def _check_lonlat(lon: float, lat: float, pointer: str, code: int) -> tuple[float, float]:
-    if not (math.isfinite(lon) and math.isfinite(lat)) or not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise invalid(
-            pointer, f"the coordinates are outside the area where EPSG:{code} is defined", status=400
-        )
+    """Projections give numbers far outside their zone, but not meaningful ones: refuse what lands off the map or
+    well outside the CRS's area of use (a State Plane easting in the wrong zone, feet taken for metres)."""
+    area = _area_of_use(code)
+    inside = math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90
+    if inside and area is not None:
+        inside = area[0] <= lon <= area[2] and area[1] <= lat <= area[3]
+    if not inside:
+        raise invalid(pointer, f"the coordinates are outside the area where EPSG:{code} is used", status=400)
     return lon, lat
 
 

@@ -156,7 +156,7 @@ def test_bbox_prev_link_returns_the_page_before(
     geo: httpx.Client, auth: Token, registry_data: Registry
 ) -> None:
     h = auth("investigator", registry_data.x.slug)
-    params = {"bbox": "-74.05,40.67,-73.90,40.81", "limit": 5}
+    params = {"bbox": "-74.05,40.67,-73.90,40.81", "limit": "5"}
     p1 = geo.get("/v1/cameras/bbox", params=params, headers=h).json()
     assert not [lk for lk in p1["links"] if lk["rel"] == "prev"]
     p2 = geo.get(next(lk["href"] for lk in p1["links"] if lk["rel"] == "next"), headers=h).json()
