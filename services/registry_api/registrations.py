@@ -402,7 +402,19 @@ def _merge_contact(row: Any, body: RegistrationPatch, put: Any) -> None:
     "/{registration_id}",
     summary="Delete your registration and every piece of personal data in it, for real",
     status_code=204,
-    responses={204: {"description": "Deleted"}, **problem_responses(401, 404, 412)},
+    responses={
+        204: {
+            "description": "Deleted: the registration, its cameras, shares, live windows and replays are gone",
+            "headers": {
+                "X-Request-ID": {
+                    "description": "The request's id, as in the service's logs",
+                    "schema": {"type": "string"},
+                    "example": "d9095b48f0b547d3b3e13f2a2a86d0d5",
+                }
+            },
+        },
+        **problem_responses(401, 404, 412),
+    },
 )
 async def delete_registration(
     registration_id: uuid.UUID, owner: CurrentOwner, session: SessionDep, if_match: IfMatch = None

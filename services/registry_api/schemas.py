@@ -8,7 +8,7 @@ a 422 naming the member, never a 500.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, get_args
 
 import phonenumbers
@@ -33,6 +33,7 @@ from shared.geojson import Area, Point
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 LIVE_SCHEMES = ("rtsp", "rtsps", "https", "wss")
 MAX_WINDOW_SECONDS = 24 * 3600
+EARLIEST_TERMS = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def _plain_text(value: str) -> str:
@@ -275,9 +276,13 @@ class TermsIn(Input):
     @field_validator("accepted_at")
     @classmethod
     def _aware(cls, v: datetime | None) -> datetime | None:
-        if v is not None and v.tzinfo is None:
+        if v is None:
+            return v
+        if v.tzinfo is None:
             raise ValueError("give a time zone (RFC 3339), e.g. 2026-01-05T14:00:00Z")
-        return v
+        if not EARLIEST_TERMS <= v <= datetime.now(UTC) + timedelta(days=1):
+            raise ValueError("the terms were accepted between 2000 and now")
+        return v.astimezone(UTC)
 
 
 class TermsOut(BaseModel):

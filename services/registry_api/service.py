@@ -415,9 +415,12 @@ async def insert_cameras(session: AsyncSession, rid: uuid.UUID, cameras: list[di
     vals = ", ".join(f":{c}" for c in CAMERA_COLUMNS)
     await session.execute(
         text(
-            f"INSERT INTO registry.cameras (id, registration_id, geom, owner_kind, live_endpoint_enc, {cols})"  # noqa: S608 - composed from constants; values are bound
+            "INSERT INTO registry.cameras"  # noqa: S608 - composed from constants; values are bound
+            f" (id, registration_id, geom, owner_kind, live_endpoint_enc, created_at, {cols})"
             f" VALUES (:id, :rid, {POINT_SQL.format(':geom')},"
             " (SELECT owner_kind FROM registry.registrations WHERE id = :rid), :live_endpoint_enc,"
+            # clock_timestamp, not now(): cameras list in the order they were given, even within one request
+            " clock_timestamp(),"
             f" {vals})"
         ),
         [dict(c, rid=rid) for c in cameras],

@@ -72,7 +72,11 @@ def new_agency(registry: httpx.Client, auth: Token) -> NewAgency:
         else:
             lon, lat = random.uniform(-120, -75), random.uniform(28, 47)
             w, s, e, n = round(lon, 4), round(lat, 4), round(lon + 0.1, 4), round(lat + 0.1, 4)
-        body: dict[str, Any] = {"slug": slug, "name": f"Police Department {slug}", "jurisdiction": box(w, s, e, n)}
+        body: dict[str, Any] = {
+            "slug": slug,
+            "name": f"Police Department {slug}",
+            "jurisdiction": box(w, s, e, n),
+        }
         if policy:
             body["policy"] = policy
         r = registry.post("/v1/agencies", json=body, headers=auth("agency_admin", slug))
@@ -86,7 +90,9 @@ def new_agency(registry: httpx.Client, auth: Token) -> NewAgency:
 def register(registry: httpx.Client) -> Register:
     """Register with an agency's program; gives the registration Feature and its credential."""
 
-    def _register(agency: Agency, *, email: str | None = None, headers: dict[str, str] | None = None, **extra: Any):  # type: ignore[no-untyped-def]
+    def _register(
+        agency: Agency, *, email: str | None = None, headers: dict[str, str] | None = None, **extra: Any
+    ) -> tuple[dict[str, Any], str]:
         body: dict[str, Any] = {
             "agency": agency.slug,
             "location": point(agency.inside()),

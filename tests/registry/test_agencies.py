@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import httpx
 
 from tests.conftest import Token
@@ -11,7 +13,7 @@ PROBLEM = "application/problem+json"
 
 
 def _ring_area(ring: list[list[float]]) -> float:
-    return sum(a[0] * b[1] - b[0] * a[1] for a, b in zip(ring, ring[1:], strict=False)) / 2
+    return sum(a[0] * b[1] - b[0] * a[1] for a, b in itertools.pairwise(ring)) / 2
 
 
 def test_admin_creates_own_agency_and_public_reads_name_slug_and_right_hand_jurisdiction(
@@ -72,7 +74,9 @@ def test_admin_cannot_create_or_update_another_agency(
     assert registry.get(f"/v1/agencies/{other.slug}").json()["properties"]["name"] == other.name
 
 
-def test_creating_an_existing_agency_is_a_conflict(registry: httpx.Client, auth: Token, new_agency: NewAgency) -> None:
+def test_creating_an_existing_agency_is_a_conflict(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency
+) -> None:
     a = new_agency()
     r = registry.post(
         "/v1/agencies",
@@ -89,7 +93,9 @@ def test_update_needs_if_match_and_refuses_a_stale_one(
     admin = auth("agency_admin", a.slug)
     r = registry.patch(f"/v1/agencies/{a.slug}", json={"name": "Renamed"}, headers=admin)
     assert r.status_code == 428 and r.headers["content-type"] == PROBLEM
-    r = registry.patch(f"/v1/agencies/{a.slug}", json={"name": "Renamed"}, headers={**admin, "If-Match": '"1"'})
+    r = registry.patch(
+        f"/v1/agencies/{a.slug}", json={"name": "Renamed"}, headers={**admin, "If-Match": '"1"'}
+    )
     assert r.status_code == 200, r.text
     assert r.headers["etag"] == '"2"'
     r = registry.patch(
@@ -101,7 +107,16 @@ def test_update_needs_if_match_and_refuses_a_stale_one(
     assert r.headers["etag"] == '"2"'
     r = registry.patch(
         f"/v1/agencies/{a.slug}",
-        json={"jurisdiction": {"type": "MultiPolygon", "coordinates": [box(a.west, a.south, a.east, a.north)["coordinates"], box(a.east + 1, a.south, a.east + 1.1, a.north)["coordinates"]]}, "policy": {"max_request_window_hours": 4}},
+        json={
+            "jurisdiction": {
+                "type": "MultiPolygon",
+                "coordinates": [
+                    box(a.west, a.south, a.east, a.north)["coordinates"],
+                    box(a.east + 1, a.south, a.east + 1.1, a.north)["coordinates"],
+                ],
+            },
+            "policy": {"max_request_window_hours": 4},
+        },
         headers={**admin, "If-Match": '"2"'},
     )
     assert r.status_code == 200, r.text
@@ -122,7 +137,10 @@ def test_covering_lists_exactly_the_agencies_whose_jurisdiction_holds_the_point(
     slugs = {f["properties"]["slug"] for f in r.json()["features"]}
     assert {city.slug, county.slug} <= slugs
     lon2, lat2 = city.outside()
-    far = {f["properties"]["slug"] for f in registry.get("/v1/agencies/covering", params={"lon": lon2, "lat": lat2}).json()["features"]}
+    far = {
+        f["properties"]["slug"]
+        for f in registry.get("/v1/agencies/covering", params={"lon": lon2, "lat": lat2}).json()["features"]
+    }
     assert city.slug not in far
     assert registry.get("/v1/agencies/covering", params={"lon": 200, "lat": 0}).status_code == 422
     assert registry.get("/v1/agencies/covering", params={"lon": "x", "lat": 0}).status_code == 422
@@ -145,10 +163,29 @@ def test_bad_agency_input_is_a_clear_4xx(registry: httpx.Client, auth: Token, sl
     bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
     cases = [
         ({"slug": slug, "name": "X", "jurisdiction": bowtie}, "/body/jurisdiction"),
-        ({"slug": slug, "name": "X", "jurisdiction": {"type": "Point", "coordinates": [0, 0]}}, "/body/jurisdiction"),
+        (
+            {"slug": slug, "name": "X", "jurisdiction": {"type": "Point", "coordinates": [0, 0]}},
+            "/body/jurisdiction",
+        ),
         ({"slug": slug, "name": "X", "jurisdiction": box(0, 0, 1, 1), "colour": "red"}, "/body/colour"),
-        ({"slug": slug, "name": "X", "jurisdiction": box(0, 0, 1, 1), "policy": {"max_request_area_m2": -5}}, "/body/policy"),
-        ({"slug": slug, "name": "X", "jurisdiction": box(0, 0, 1, 1), "policy": {"requires_approval": "yes"}}, "/body/policy"),
+        (
+            {
+                "slug": slug,
+                "name": "X",
+                "jurisdiction": box(0, 0, 1, 1),
+                "policy": {"max_request_area_m2": -5},
+            },
+            "/body/policy",
+        ),
+        (
+            {
+                "slug": slug,
+                "name": "X",
+                "jurisdiction": box(0, 0, 1, 1),
+                "policy": {"requires_approval": "yes"},
+            },
+            "/body/policy",
+        ),
         ({"slug": "Bad Slug!", "name": "X", "jurisdiction": box(0, 0, 1, 1)}, "/body/slug"),
         ({"slug": slug, "name": "X\u0000", "jurisdiction": box(0, 0, 1, 1)}, "/body/name"),
     ]
@@ -157,7 +194,9 @@ def test_bad_agency_input_is_a_clear_4xx(registry: httpx.Client, auth: Token, sl
         assert r.status_code == 422, (body, r.text)
         assert r.headers["content-type"] == PROBLEM
         assert any(e["pointer"].startswith(pointer) for e in r.json()["errors"]), r.json()
-    r = registry.post("/v1/agencies", content=b"{not json", headers={**admin, "content-type": "application/json"})
+    r = registry.post(
+        "/v1/agencies", content=b"{not json", headers={**admin, "content-type": "application/json"}
+    )
     assert r.status_code == 400
     assert registry.get("/v1/agencies/NOT_A_SLUG").status_code == 422
     assert registry.get(f"/v1/agencies/{slug}").status_code == 404

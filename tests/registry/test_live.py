@@ -1,0 +1,150 @@
+"""Level 2 live sharing: only the owner opens a window, for chosen agencies and a limited time; only those
+agencies see the stream endpoints, only while it is open; it closes by itself; open, close and view are audited."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.conftest import Token
+from tests.registry.conftest import NewAgency, Register, owner
+
+PROBLEM = "application/problem+json"
+ENDPOINT = "rtsps://cam.example.net:322/front"
+
+
+def _live_registration(register: Register, agency: Any, share_with: list[str]) -> tuple[dict[str, Any], str]:
+    return register(
+        agency,
+        share_with=share_with,
+        cameras=[
+            {"label": "front", "live_mode": "on_alert", "live_endpoint": ENDPOINT},
+            {"label": "yard", "live_mode": "emergency", "live_endpoint": "rtsps://cam.example.net:322/yard"},
+            {"label": "garage"},
+        ],
+    )
+
+
+def test_window_is_visible_only_to_its_agencies_and_closes_by_itself(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency, register: Register, db: Any
+) -> None:
+    city = new_agency()
+    county = new_agency(within=city)
+    outsider = new_agency(within=city)
+    reg, cred = _live_registration(register, city, [county.slug, outsider.slug])
+    r = registry.post(
+        f"/v1/registrations/{reg['id']}/live-windows",
+        json={"agencies": [city.slug, county.slug], "duration_s": 2, "reason": "alert"},
+        headers=owner(cred),
+    )
+    assert r.status_code == 201, r.text
+    window = r.json()
+    assert window["state"] == "open" and window["agencies"] == sorted([city.slug, county.slug])
+    front = next(c["id"] for c in reg["properties"]["cameras"] if c["label"] == "front")
+    assert window["cameras"] == [front]  # the emergency-only camera stays out of an alert window
+    wid = window["id"]
+
+    seen = registry.get(f"/v1/live-windows/{wid}", headers=auth("investigator", county.slug, sub="det-k"))
+    assert seen.status_code == 200, seen.text
+    assert [c["live_endpoint"] for c in seen.json()["cameras"]] == [ENDPOINT]
+    listed = registry.get("/v1/live-windows", headers=auth("cad", city.slug)).json()
+    assert wid in {w["id"] for w in listed}
+    # An agency the registration is shared with, but not in the window: nothing.
+    assert (
+        registry.get(f"/v1/live-windows/{wid}", headers=auth("investigator", outsider.slug)).status_code
+        == 404
+    )
+    assert wid not in {
+        w["id"] for w in registry.get("/v1/live-windows", headers=auth("investigator", outsider.slug)).json()
+    }
+    assert registry.get(f"/v1/live-windows/{wid}", headers=auth("advocate", county.slug)).status_code == 403
+    assert registry.get(f"/v1/live-windows/{wid}").status_code == 401
+
+    time.sleep(2.5)
+    assert (
+        registry.get(f"/v1/live-windows/{wid}", headers=auth("investigator", county.slug)).status_code == 404
+    )
+    assert wid not in {
+        w["id"] for w in registry.get("/v1/live-windows", headers=auth("cad", city.slug)).json()
+    }
+    mine = registry.get(f"/v1/registrations/{reg['id']}/live-windows", headers=owner(cred)).json()
+    assert [(w["id"], w["state"]) for w in mine] == [(wid, "expired")]
+
+    events = db.fetch(
+        "SELECT action, actor, agency FROM audit.events WHERE subject_type = 'live_window' AND subject_id = $1 ORDER BY seq",
+        wid,
+    )
+    assert [(e["action"], e["agency"]) for e in events] == [
+        ("live_window.open", city.slug),
+        ("live_window.view", county.slug),
+    ]
+    assert events[0]["actor"] == f"owner:{reg['id']}" and events[1]["actor"] == "det-k"
+    # The endpoint is stored sealed.
+    sealed = db.fetchval("SELECT live_endpoint_enc FROM registry.cameras WHERE id = $1", uuid.UUID(front))
+    assert ENDPOINT.encode() not in bytes(sealed)
+
+
+def test_owner_closes_a_window_and_pausing_closes_them_all(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency, register: Register, db: Any
+) -> None:
+    a = new_agency()
+    reg, cred = _live_registration(register, a, [])
+    base = f"/v1/registrations/{reg['id']}/live-windows"
+    w = registry.post(base, json={"reason": "emergency", "duration_s": 3600}, headers=owner(cred)).json()
+    assert len(w["cameras"]) == 2 and w["agencies"] == [a.slug]
+    viewer = auth("supervisor", a.slug)
+    assert registry.get(f"/v1/live-windows/{w['id']}", headers=viewer).status_code == 200
+    r = registry.post(f"{base}/{w['id']}/close", headers=owner(cred))
+    assert r.status_code == 200 and r.json()["state"] == "closed"
+    assert registry.get(f"/v1/live-windows/{w['id']}", headers=viewer).status_code == 404
+    assert (
+        db.fetchval(
+            "SELECT count(*) FROM audit.events WHERE action = 'live_window.close' AND subject_id = $1",
+            w["id"],
+        )
+        == 1
+    )
+
+    w2 = registry.post(base, json={"duration_s": 3600}, headers=owner(cred)).json()
+    assert registry.get(f"/v1/live-windows/{w2['id']}", headers=viewer).status_code == 200
+    url = f"/v1/registrations/{reg['id']}"
+    etag = registry.get(url, headers=owner(cred)).headers["etag"]
+    assert (
+        registry.patch(url, json={"status": "paused"}, headers={**owner(cred), "If-Match": etag}).status_code
+        == 200
+    )
+    assert registry.get(f"/v1/live-windows/{w2['id']}", headers=viewer).status_code == 404
+    assert registry.post(base, json={}, headers=owner(cred)).status_code == 409
+
+
+def test_only_the_owner_opens_windows_within_the_limits(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency, register: Register
+) -> None:
+    a = new_agency()
+    other = new_agency()
+    reg, cred = _live_registration(register, a, [])
+    plain, plain_cred = register(a)
+    base = f"/v1/registrations/{reg['id']}/live-windows"
+    assert registry.post(base, json={}, headers=auth("investigator", a.slug)).status_code == 401
+    assert registry.post(base, json={}).status_code == 401
+    for body, pointer in [
+        ({"duration_s": 0}, "/body/duration_s"),
+        ({"duration_s": 24 * 3600 + 1}, "/body/duration_s"),
+        ({"duration_s": "60"}, "/body/duration_s"),
+        ({"agencies": [other.slug]}, "/body/agencies/0"),
+        ({"cameras": [str(uuid.uuid4())]}, "/body/cameras/0"),
+        ({"reason": "curiosity"}, "/body/reason"),
+        ({"until": "forever"}, "/body/until"),
+    ]:
+        r = registry.post(base, json=body, headers=owner(cred))
+        assert r.status_code == 422, (body, r.text)
+        assert r.headers["content-type"] == PROBLEM
+        assert any(e["pointer"].startswith(pointer) for e in r.json()["errors"]), r.json()
+    garage = next(c["id"] for c in reg["properties"]["cameras"] if c["label"] == "garage")
+    r = registry.post(base, json={"cameras": [garage]}, headers=owner(cred))
+    assert r.status_code == 422 and "no live endpoint" in r.json()["detail"]
+    r = registry.post(f"/v1/registrations/{plain['id']}/live-windows", json={}, headers=owner(plain_cred))
+    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/body/cameras"
