@@ -7,7 +7,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from services.requests_api import (
+    agency_requests,
+    evidence_access,
+    owner_requests,
+    transparency,
+    webhooks,
+)
+from services.requests_api.config import config
 from services.requests_api.database import db
+from services.requests_api.upstream import close_client
 from shared.app import create_app
 
 
@@ -15,6 +24,7 @@ from shared.app import create_app
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db.open()
     yield
+    await close_client()
     await db.close()
 
 
@@ -27,6 +37,26 @@ app = create_app(
     ),
     lifespan=lifespan,
     db_revision=db.revision,
-    routers=[],
-    tags=[],
+    routers=[
+        agency_requests.router,
+        owner_requests.router,
+        evidence_access.router,
+        webhooks.router,
+        transparency.router,
+    ],
+    tags=[
+        {
+            "name": "requests",
+            "description": "Footage requests: creation within the agency's caps, approval, lifecycle, history",
+        },
+        {
+            "name": "owners",
+            "description": "Owners answer with their management credential: accept and upload, or decline silently",
+        },
+        {"name": "evidence", "description": "Download with hash verification; the chain of custody"},
+        {"name": "webhooks", "description": "An agency's signed webhook for answers"},
+        {"name": "transparency", "description": "Public aggregate statistics, no personal data"},
+    ],
+    # Uploads stream to storage; the ceiling here is the configured evidence cap plus the multipart framing.
+    body_limits={owner_requests.UPLOAD_PREFIX: config().evidence_max_bytes + 1024 * 1024},
 )

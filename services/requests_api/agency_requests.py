@@ -1,0 +1,294 @@
+"""Agency routes: investigators create requests (validated against the agency's caps; targets from geo_query),
+take them through their lifecycle (submit, approve or reject by another supervisor, send, cancel, close), read
+them with the answers they may know, their history, their evidence, and set a legal hold."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import text
+
+from services.requests_api import service
+from services.requests_api.database import SessionDep
+from services.requests_api.dependencies import AgencyUser, Authorization, IdempotencyKey, IfMatch
+from services.requests_api.registry_client import agency_policy
+from services.requests_api.responses import check_if_match, etag, example, json_response
+from services.requests_api.schemas import (
+    REQUEST_EXAMPLE,
+    EvidenceList,
+    EvidenceOut,
+    History,
+    LegalHoldIn,
+    RequestCreate,
+    RequestList,
+    RequestOut,
+    RequestState,
+    TransitionIn,
+)
+from services.requests_api.states import Actor
+from shared.auth import Principal, require_roles
+from shared.errors import Problem, problem_responses
+from shared.pagination import LimitQuery, clamp_limit, decode_cursor, encode_cursor, page_link
+
+router = APIRouter(prefix="/v1/requests", tags=["requests"])
+HoldSetter = Annotated[Principal, require_roles("supervisor", "agency_admin")]
+EVIDENCE_COLUMNS = (
+    "e.id, e.request_id, e.target_id, e.sha256, e.size_bytes, e.media_type, e.filename, e.camera_id,"
+    " e.description, e.uploaded_at, e.deleted_at, e.deleted_reason"
+)
+
+
+async def _answer(
+    session: Any, request_id: uuid.UUID, principal: Principal, status: int = 200, **headers: str
+) -> Response:
+    row = await service.request_row(session, request_id, principal.agency)
+    body = await service.request_out(session, row, service.agency_role(principal))
+    return json_response(body, status, {"ETag": etag(row["version"]), **headers})
+
+
+@router.post(
+    "",
+    summary="Create a footage request (a draft): case, area, time window, message; its owners found by geo_query",
+    status_code=201,
+    response_model=RequestOut,
+    responses={
+        **example(201, REQUEST_EXAMPLE | {"state": "draft"}, "Created"),
+        **example(
+            200, REQUEST_EXAMPLE | {"state": "draft"}, "Replayed: this Idempotency-Key created it before"
+        ),
+        **problem_responses(401, 403, 422, 502, 503, 504),
+    },
+    description=(
+        "The area (a radius around the incident, or a polygon) and the time window must be within the agency's "
+        "caps. The owners to ask are found by geo_query with your own token, under the case number: one target "
+        "per owner, carrying their cameras with `footage_until` (when their recorder overwrites the start of the "
+        "window), the most urgent first. With `camera_ids`, only those cameras' owners are asked. The request "
+        "starts as a draft: submit it for approval, or send it where the agency's policy needs none."
+    ),
+)
+async def create(
+    request: Request,
+    body: RequestCreate,
+    principal: AgencyUser,
+    authorization: Authorization,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    assert principal.agency is not None
+    existing = await service.by_idempotency_key(session, principal.agency, idempotency_key)
+    if existing is not None:
+        return await _answer(session, existing, principal, 200, **{"Idempotent-Replayed": "true"})
+    policy = await agency_policy(principal.agency, authorization)
+    rid = await service.create_request(session, body, principal, authorization, policy, idempotency_key)
+    await session.commit()
+    return await _answer(session, rid, principal, 201, Location=f"/v1/requests/{rid}")
+
+
+@router.get(
+    "",
+    summary="Your agency's requests, newest first",
+    response_model=RequestList,
+    responses=problem_responses(400, 401, 403),
+)
+async def list_requests(
+    request: Request,
+    principal: AgencyUser,
+    session: SessionDep,
+    state: Annotated[RequestState | None, Query(description="Only requests in this state")] = None,
+    limit: LimitQuery = None,
+    cursor: Annotated[str | None, Query(max_length=200, description="From a `next` link")] = None,
+) -> Response:
+    n = clamp_limit(limit, default=50, maximum=500)
+    params: dict[str, Any] = {"agency": principal.agency, "n": n + 1}
+    where = ["r.agency = :agency"]
+    if state is not None:
+        where.append("r.state = :state")
+        params["state"] = state
+    if cursor:
+        c = decode_cursor(cursor, ("at", "id"))
+        try:
+            params["at"], params["id"] = datetime.fromisoformat(str(c["at"])), uuid.UUID(str(c["id"]))
+        except ValueError as exc:
+            raise Problem(400, "not a cursor this service issued") from exc
+        where.append("(r.created_at, r.id) < (:at, :id)")
+    rows = (
+        (
+            await session.execute(
+                text(
+                    "SELECT r.id, r.case_number, r.category, r.state, r.due_at, r.created_by, r.created_at, r.sent_at"  # noqa: S608 - composed from constants; values are bound
+                    f" FROM requests.requests r WHERE {' AND '.join(where)}"
+                    " ORDER BY r.created_at DESC, r.id DESC LIMIT :n"
+                ),
+                params,
+            )
+        )
+        .mappings()
+        .all()
+    )
+    page = rows[:n]
+    sums = await service.summaries(session, [r["id"] for r in page])
+    items = [dict(r) | {"summary": sums[r["id"]]} for r in page]
+    links = []
+    if len(rows) > n:
+        last = page[-1]
+        links.append(
+            page_link(
+                request,
+                "next",
+                "application/json",
+                cursor=encode_cursor({"at": last["created_at"].isoformat(), "id": str(last["id"])}),
+            )
+        )
+    return json_response({"items": items, "links": links})
+
+
+@router.get(
+    "/{request_id}",
+    summary="Read a request: its state, what it asks, and what the agency may know of the answers",
+    response_model=RequestOut,
+    responses={**example(200, REQUEST_EXAMPLE), **problem_responses(401, 403, 404)},
+    description=(
+        "Once sent, the request shows how many owners it reached, accepted, uploaded and did not fulfil; one by "
+        "one only the owners who accepted. Who declined, ignored it or had no video is never shown."
+    ),
+)
+async def read(request_id: uuid.UUID, principal: AgencyUser, session: SessionDep) -> Response:
+    return await _answer(session, request_id, principal)
+
+
+@router.post(
+    "/{request_id}/transitions",
+    summary="Take the request to its next state: submit, approve, reject, send, cancel or close",
+    response_model=RequestOut,
+    responses={
+        **example(200, REQUEST_EXAMPLE | {"state": "sent"}),
+        **problem_responses(401, 403, 404, 409, 412),
+    },
+    description=(
+        "Allowed transitions: draft → submit → pending_approval → approve (sends it at once) or reject, by a "
+        "supervisor other than the creator; draft → send where the agency needs no approval; cancel before it "
+        "is finished; close once sent. Anything else is a 409; of two concurrent transitions one wins and the "
+        "other gets a 409. `If-Match` (optional) refuses a stale one with 412."
+    ),
+)
+async def take_transition(
+    request_id: uuid.UUID,
+    body: TransitionIn,
+    principal: AgencyUser,
+    session: SessionDep,
+    if_match: IfMatch = None,
+) -> Response:
+    row = await service.request_row(session, request_id, principal.agency)
+    check_if_match(row["version"], if_match)
+    actor = service.actor_of(principal)
+    await service.transition(session, row, body.action, actor, body.note)
+    await service.audit(
+        session,
+        f"request.{body.action}",
+        actor,
+        agency=row["agency"],
+        subject_type="request",
+        subject_id=row["id"],
+        case_number=row["case_number"],
+        details={"from": row["state"]},
+    )
+    await session.commit()
+    return await _answer(session, request_id, principal)
+
+
+@router.get(
+    "/{request_id}/events",
+    summary="The request's history: every transition, who, when, from, to, note",
+    response_model=History,
+    responses=problem_responses(401, 403, 404),
+    description="Events of owners who did not share (viewed, declined, expired) are counted in `withheld`, not shown.",
+)
+async def events(request_id: uuid.UUID, principal: AgencyUser, session: SessionDep) -> Response:
+    await service.request_row(session, request_id, principal.agency)
+    shown, withheld = await service.history(session, request_id)
+    return json_response({"request_id": request_id, "events": shown, "withheld": withheld})
+
+
+@router.put(
+    "/{request_id}/legal-hold",
+    summary="Set or lift a legal hold: held evidence is never deleted by retention",
+    response_model=RequestOut,
+    responses={
+        **example(200, REQUEST_EXAMPLE | {"legal_hold": True}),
+        **problem_responses(401, 403, 404, 412),
+    },
+)
+async def legal_hold(
+    request_id: uuid.UUID,
+    body: LegalHoldIn,
+    principal: HoldSetter,
+    session: SessionDep,
+    if_match: IfMatch = None,
+) -> Response:
+    row = await service.request_row(session, request_id, principal.agency)
+    check_if_match(row["version"], if_match)
+    role = "supervisor" if principal.has("supervisor") else "agency_admin"
+    actor = Actor(principal.sub, role, principal.agency)
+    await session.execute(
+        text(
+            "UPDATE requests.requests SET legal_hold = :hold, version = version + 1, updated_at = now() WHERE id = :id"
+        ),
+        {"hold": body.legal_hold, "id": request_id},
+    )
+    await session.execute(
+        text(
+            "INSERT INTO requests.events (request_id, actor, actor_role, action, from_state, to_state, note)"
+            " VALUES (:rid, :actor, :role, :action, :state, :state, :note)"
+        ),
+        {
+            "rid": request_id,
+            "actor": actor.sub,
+            "role": role,
+            "action": "legal_hold" if body.legal_hold else "legal_hold_lifted",
+            "state": row["state"],
+            "note": body.note,
+        },
+    )
+    await service.audit(
+        session,
+        "request.legal_hold",
+        actor,
+        agency=row["agency"],
+        subject_type="request",
+        subject_id=request_id,
+        case_number=row["case_number"],
+        details={"legal_hold": body.legal_hold},
+    )
+    await session.commit()
+    return await _answer(session, request_id, principal)
+
+
+@router.get(
+    "/{request_id}/evidence",
+    summary="The evidence owners uploaded for the request",
+    response_model=EvidenceList,
+    responses={
+        **example(200, {"items": [EvidenceOut.model_config["json_schema_extra"]["examples"][0]]}),  # type: ignore[index]
+        **problem_responses(401, 403, 404),
+    },
+)
+async def list_evidence(request_id: uuid.UUID, principal: AgencyUser, session: SessionDep) -> Response:
+    await service.request_row(session, request_id, principal.agency)
+    rows = (
+        (
+            await session.execute(
+                text(
+                    f"SELECT {EVIDENCE_COLUMNS} FROM requests.evidence e"  # noqa: S608 - composed from constants; values are bound
+                    " WHERE e.request_id = :rid ORDER BY e.uploaded_at, e.id"
+                ),
+                {"rid": request_id},
+            )
+        )
+        .mappings()
+        .all()
+    )
+    return json_response({"items": [dict(r) for r in rows]})

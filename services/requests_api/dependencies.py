@@ -1,0 +1,54 @@
+"""requests_api's route dependencies: agency users, owners (their credential checked by registry_api), the
+caller's own bearer token (forwarded to geo_query and registry_api), If-Match and Idempotency-Key."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from services.requests_api.registry_client import verify_owner
+from shared.auth import OwnerCredential, Principal, owner_credential, require_roles
+
+AgencyUser = Annotated[Principal, require_roles("investigator", "supervisor")]
+Supervisor = Annotated[Principal, require_roles("supervisor")]
+AgencyAdmin = Annotated[Principal, require_roles("agency_admin")]
+
+
+async def _authorization(request: Request) -> str:
+    return request.headers.get("authorization", "")
+
+
+Authorization = Annotated[str, Depends(_authorization)]
+
+
+async def _verified_owner(
+    cred: Annotated[OwnerCredential, Depends(owner_credential)], authorization: Authorization
+) -> OwnerCredential:
+    await verify_owner(cred, authorization.partition(" ")[2].strip())
+    return cred
+
+
+Owner = Annotated[OwnerCredential, Depends(_verified_owner)]
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='The ETag you last read, e.g. "3"; a stale one is refused with 412',
+        examples=['"3"'],
+    ),
+]
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=8,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="A unique value per intended request (e.g. a UUID): a retry with the same key answers with "
+        "the request the first attempt created",
+        examples=["9b1f2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d"],
+    ),
+]

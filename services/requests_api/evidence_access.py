@@ -1,0 +1,216 @@
+"""Agency access to evidence: only the request's own agency (investigators and supervisors) reads it. A download
+is checked against the SHA-256 taken at upload before the first byte leaves, and again as it streams; a mismatch
+is refused, recorded in the item's custody chain and audited. Every access is a custody record; the chain is
+exportable as JSON with its verification."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response, StreamingResponse
+from sqlalchemy import text
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.requests_api import service
+from services.requests_api.database import SessionDep, db
+from services.requests_api.dependencies import AgencyUser
+from services.requests_api.evidence import append_custody, custody_records, hash_of, store
+from services.requests_api.responses import example, json_response
+from services.requests_api.schemas import CustodyExport, EvidenceOut, VerifyOut
+from services.requests_api.states import Actor
+from shared.errors import Problem, problem_responses
+
+log = logging.getLogger("canvass.requests.evidence")
+router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
+EVIDENCE_EXAMPLE = EvidenceOut.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
+SELECT = (
+    "SELECT e.id, e.request_id, e.target_id, e.sha256, e.size_bytes, e.media_type, e.filename, e.camera_id,"
+    " e.description, e.uploaded_at, e.deleted_at, e.deleted_reason, e.storage_key, r.agency, r.case_number"
+    " FROM requests.evidence e JOIN requests.requests r ON r.id = e.request_id WHERE e.id = :id"
+)
+PUBLIC_FIELDS = (
+    "id",
+    "request_id",
+    "target_id",
+    "sha256",
+    "size_bytes",
+    "media_type",
+    "filename",
+    "camera_id",
+    "description",
+    "uploaded_at",
+    "deleted_at",
+    "deleted_reason",
+)
+
+
+async def evidence_row(session: AsyncSession, evidence_id: uuid.UUID, agency: str | None) -> RowMapping:
+    row = (await session.execute(text(SELECT), {"id": evidence_id})).mappings().first()
+    if row is None or row["agency"] != agency:
+        raise Problem(404, f"No evidence {evidence_id}.")
+    return row
+
+
+def public(row: RowMapping) -> dict[str, Any]:
+    return {k: row[k] for k in PUBLIC_FIELDS}
+
+
+async def _record(
+    session: AsyncSession,
+    row: RowMapping,
+    actor: Actor,
+    action: str,
+    outcome: str,
+    sha: str | None,
+    **details: Any,
+) -> None:
+    await append_custody(session, row["id"], actor, action, outcome, sha, details)
+    await service.audit(
+        session,
+        f"evidence.{action}" + ("" if outcome == "ok" else f".{outcome}"),
+        actor,
+        agency=row["agency"],
+        subject_type="evidence",
+        subject_id=row["id"],
+        case_number=row["case_number"],
+        details={"outcome": outcome, "sha256": sha, **details},
+    )
+
+
+async def _verify(session: AsyncSession, row: RowMapping, actor: Actor, action: str) -> str:
+    if row["deleted_at"] is not None:
+        raise Problem(410, f"This evidence was deleted ({row['deleted_reason']}).", kind="gone")
+    actual, size = await hash_of(row["storage_key"])
+    if actual != row["sha256"]:
+        await _record(
+            session, row, actor, action, "hash_mismatch", actual, expected=row["sha256"], size_bytes=size
+        )
+        await session.commit()
+        log.error("evidence %s failed its integrity check", row["id"])
+        raise Problem(
+            500,
+            "The stored file no longer matches the SHA-256 taken when it was uploaded; it is not served. The "
+            "failure is recorded in its chain of custody.",
+            kind="evidence-integrity",
+            title="Evidence integrity check failed",
+        )
+    return actual
+
+
+@router.get(
+    "/{evidence_id}",
+    summary="An evidence item's record: hash, size, media type, upload time",
+    response_model=EvidenceOut,
+    responses={**example(200, EVIDENCE_EXAMPLE), **problem_responses(401, 403, 404)},
+)
+async def read_evidence(evidence_id: uuid.UUID, principal: AgencyUser, session: SessionDep) -> Response:
+    return json_response(public(await evidence_row(session, evidence_id, principal.agency)))
+
+
+@router.get(
+    "/{evidence_id}/content",
+    summary="Download the footage (its SHA-256 is checked before and while it streams)",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The file as uploaded",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}, "example": ""}
+            },
+        },
+        **problem_responses(401, 403, 404, 410, 500),
+    },
+)
+async def download(evidence_id: uuid.UUID, principal: AgencyUser, session: SessionDep) -> Response:
+    row = await evidence_row(session, evidence_id, principal.agency)
+    actor = service.actor_of(principal)
+    expected = await _verify(session, row, actor, "download")
+    await _record(session, row, actor, "download", "ok", expected, size_bytes=row["size_bytes"])
+    await session.commit()
+
+    async def body() -> AsyncIterator[bytes]:
+        digest = hashlib.sha256()
+        async for chunk in store().open(row["storage_key"]):
+            digest.update(chunk)
+            yield chunk
+        if digest.hexdigest() != expected:
+            # Changed between the check and the transfer: record it and break the transfer, so the client
+            # never holds a complete file that is not the evidence.
+            async with db.sessions() as s:
+                await _record(s, row, actor, "download", "hash_mismatch_in_transfer", digest.hexdigest())
+                await s.commit()
+            raise RuntimeError("evidence changed during download")
+
+    filename = (row["filename"] or f"{row['id']}").replace('"', "")
+    return StreamingResponse(
+        body(),
+        media_type=row["media_type"],
+        headers={
+            "Content-Length": str(row["size_bytes"]),
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "ETag": f'"{expected}"',
+            "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(expected)).decode()}:",
+            "X-Content-SHA256": expected,
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post(
+    "/{evidence_id}/verification",
+    summary="Re-check the stored file against its SHA-256 (recorded in its custody chain)",
+    response_model=VerifyOut,
+    responses={
+        **example(200, VerifyOut.model_config["json_schema_extra"]["examples"][0]),  # type: ignore[index]
+        **problem_responses(401, 403, 404, 410, 500),
+    },
+)
+async def verify(evidence_id: uuid.UUID, principal: AgencyUser, session: SessionDep) -> Response:
+    row = await evidence_row(session, evidence_id, principal.agency)
+    actor = service.actor_of(principal)
+    actual = await _verify(session, row, actor, "verify")
+    await _record(session, row, actor, "verify", "ok", actual)
+    await session.commit()
+    return json_response({"evidence_id": row["id"], "sha256": actual, "intact": True})
+
+
+@router.get(
+    "/{evidence_id}/custody",
+    summary="Export the item's chain of custody as JSON (every access, hash-chained, with its verification)",
+    response_model=CustodyExport,
+    responses={
+        **example(200, CustodyExport.model_config["json_schema_extra"]["examples"][0]),  # type: ignore[index]
+        **problem_responses(401, 403, 404),
+    },
+)
+async def custody(evidence_id: uuid.UUID, principal: AgencyUser, session: SessionDep) -> Response:
+    row = await evidence_row(session, evidence_id, principal.agency)
+    actor = service.actor_of(principal)
+    await service.audit(
+        session,
+        "evidence.custody_export",
+        actor,
+        agency=row["agency"],
+        subject_type="evidence",
+        subject_id=row["id"],
+        case_number=row["case_number"],
+    )
+    await session.commit()
+    records, intact = await custody_records(session, evidence_id)
+    return json_response(
+        {
+            "evidence": public(row),
+            "records": records,
+            "chain_intact": intact,
+            "exported_at": datetime.now(UTC),
+        },
+        headers={"Content-Disposition": f'attachment; filename="custody-{evidence_id}.json"'},
+    )

@@ -1,0 +1,281 @@
+"""Owner routes, with the registration's management credential: the requests that reached you (and nothing of
+anyone else's), one request (reading it marks it viewed), your answer, and your evidence upload.
+
+Declining is silent: the agency is told of accepts and uploads only, and never sees who declined."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from python_multipart.exceptions import MultipartParseError
+from sqlalchemy import text
+
+from services.requests_api import outbox, service
+from services.requests_api.config import config
+from services.requests_api.database import SessionDep
+from services.requests_api.dependencies import Owner
+from services.requests_api.evidence import TooLarge, Upload, append_custody, boundary_of, store
+from services.requests_api.responses import example, json_response
+from services.requests_api.schemas import (
+    OWNER_EXAMPLE,
+    EvidenceOut,
+    OwnerAnswer,
+    OwnerRequestList,
+    OwnerRequestOut,
+)
+from services.requests_api.states import transition_target
+from shared.errors import Problem, invalid, problem_responses
+
+router = APIRouter(prefix="/v1/owner", tags=["owners"])
+UPLOAD_PREFIX = "/v1/owner/evidence"
+ANSWER_ACTIONS = {"accept": "accept", "decline": "decline", "unavailable": "unavailable"}
+
+
+@router.get(
+    "/requests",
+    summary="The footage requests that reached your registration",
+    response_model=OwnerRequestList,
+    responses={**example(200, {"items": [OWNER_EXAMPLE]}), **problem_responses(401, 503)},
+)
+async def my_requests(owner: Owner, session: SessionDep) -> Response:
+    rows = (
+        (
+            await session.execute(
+                text(
+                    "SELECT t.request_id FROM requests.targets t JOIN requests.requests r ON r.id = t.request_id"
+                    " WHERE t.registration_id = :reg AND t.notified_at IS NOT NULL"
+                    " ORDER BY (r.state = 'sent') DESC, t.footage_until NULLS LAST, r.due_at, r.id LIMIT 200"
+                ),
+                {"reg": owner.registration_id},
+            )
+        )
+        .scalars()
+        .all()
+    )
+    items = []
+    for rid in rows:
+        req = await service.request_row(session, rid, None)
+        target = await service.owner_target(session, rid, owner.registration_id)
+        items.append(await service.owner_view(session, req, target))
+    return json_response({"items": items})
+
+
+@router.get(
+    "/requests/{request_id}",
+    summary="One request that reached you (reading it marks it viewed)",
+    response_model=OwnerRequestOut,
+    responses={**example(200, OWNER_EXAMPLE), **problem_responses(401, 404, 503)},
+)
+async def my_request(request_id: uuid.UUID, owner: Owner, session: SessionDep) -> Response:
+    target = await service.owner_target(session, request_id, owner.registration_id)
+    req = await service.request_row(session, request_id, None)
+    if req["state"] == "sent" and target["state"] == "notified":
+        try:
+            await transition_target(
+                session,
+                request_id,
+                target["id"],
+                "notified",
+                "view",
+                service.owner_actor(owner.registration_id),
+            )
+            await session.commit()
+        except Problem:  # answered concurrently: nothing to mark
+            await session.rollback()
+        target = await service.owner_target(session, request_id, owner.registration_id)
+    return json_response(await service.owner_view(session, req, target))
+
+
+@router.post(
+    "/requests/{request_id}/answer",
+    summary="Answer a request: accept (then upload), decline (silently), or say the video is unavailable",
+    response_model=OwnerRequestOut,
+    responses={
+        **example(200, OWNER_EXAMPLE | {"state": "accepted"}),
+        **problem_responses(401, 404, 409, 503),
+    },
+)
+async def answer(request_id: uuid.UUID, body: OwnerAnswer, owner: Owner, session: SessionDep) -> Response:
+    target = await service.owner_target(session, request_id, owner.registration_id)
+    req = await service.request_row(session, request_id, None)
+    if req["state"] != "sent":
+        raise Problem(409, f"This request is {req['state']}: it takes no more answers.", kind="conflict")
+    actor = service.owner_actor(owner.registration_id)
+    to = await transition_target(
+        session, request_id, target["id"], target["state"], body.answer, actor, body.note
+    )
+    if to == "accepted":
+        summary = (await service.summaries(session, [request_id]))[request_id]
+        await outbox.enqueue_agency(session, req, "target.accepted", summary, target_id=target["id"])
+        await service.audit(
+            session,
+            "target.accept",
+            actor,
+            agency=req["agency"],
+            subject_type="request",
+            subject_id=request_id,
+            details={"target_id": str(target["id"])},
+        )
+    await session.commit()
+    target = await service.owner_target(session, request_id, owner.registration_id)
+    return json_response(await service.owner_view(session, req, target))
+
+
+@router.post(
+    "/evidence/{request_id}",
+    summary="Upload footage for a request you accepted (multipart/form-data, part 'file'); answers its SHA-256",
+    status_code=201,
+    response_model=EvidenceOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary", "description": "The footage"},
+                            "camera_id": {"type": "string", "format": "uuid", "description": "Which camera"},
+                            "description": {"type": "string", "maxLength": 2000},
+                        },
+                    },
+                    "example": {"camera_id": "5b0e3f5e-8d44-4d39-9c52-2b1f0d3a9f10"},
+                }
+            },
+        }
+    },
+    responses={
+        **example(201, EvidenceOut.model_config["json_schema_extra"]["examples"][0], "Stored"),  # type: ignore[index]
+        **problem_responses(401, 404, 409, 413, 415, 503),
+    },
+    description=(
+        "The file is streamed to storage as it arrives and hashed (SHA-256) on the way; the hash in the answer is "
+        "what the agency's download will be checked against. Size and media types are capped by configuration."
+    ),
+)
+async def upload(request: Request, request_id: uuid.UUID, owner: Owner, session: SessionDep) -> Response:
+    boundary = boundary_of(request.headers.get("content-type"))
+    target = await service.owner_target(session, request_id, owner.registration_id)
+    req = await service.request_row(session, request_id, None)
+    if req["state"] != "sent" or target["state"] not in ("accepted", "uploaded"):
+        raise Problem(
+            409,
+            "Accept the request before uploading (and upload while it is open)."
+            if req["state"] == "sent"
+            else f"This request is {req['state']}: it takes no more uploads.",
+            kind="conflict",
+        )
+    # No transaction stays open while the file streams in.
+    await session.rollback()
+    cfg = config()
+    up = Upload(cfg.evidence_media_types)
+    try:
+        stored = await store().put_stream(up.file_chunks(request.stream(), boundary), cfg.evidence_max_bytes)
+    except TooLarge as exc:
+        raise Problem(413, f"The file is larger than the {cfg.evidence_max_bytes:,} bytes accepted.") from exc
+    except MultipartParseError as exc:
+        raise Problem(400, "The multipart body could not be parsed.", kind="bad-request") from exc
+    camera_id = None
+    try:
+        if not up.file_seen or stored.size == 0:
+            raise invalid("/body/file", "send the footage in a non-empty part named 'file'")
+        raw_camera = up.fields.get("camera_id", "").strip()
+        if raw_camera:
+            try:
+                camera_id = uuid.UUID(raw_camera)
+            except ValueError as exc:
+                raise invalid("/body/camera_id", "not a UUID") from exc
+            if str(camera_id) not in {c["camera_id"] for c in service.cameras_of(target)}:
+                raise invalid("/body/camera_id", "not one of your cameras this request concerns")
+        locked = (
+            await session.execute(
+                text("SELECT state FROM requests.targets WHERE id = :id FOR UPDATE"), {"id": target["id"]}
+            )
+        ).scalar_one()
+        state = (
+            await session.execute(
+                text("SELECT state FROM requests.requests WHERE id = :id"), {"id": request_id}
+            )
+        ).scalar_one()
+        if state != "sent" or locked not in ("accepted", "uploaded"):
+            raise Problem(409, "The request changed while the file was uploading; it takes no more uploads.")
+    except BaseException:
+        await session.rollback()
+        await _discard_if_unreferenced(session, stored.key)
+        raise
+    evidence_id = uuid.uuid4()
+    description = up.fields.get("description") or None
+    await session.execute(
+        text(
+            "INSERT INTO requests.evidence (id, request_id, target_id, sha256, size_bytes, media_type, filename,"
+            " camera_id, description, storage_key) VALUES (:id, :rid, :tid, :sha, :size, :mt, :fn, :cam, :desc,"
+            " :key)"
+        ),
+        {
+            "id": evidence_id,
+            "rid": request_id,
+            "tid": target["id"],
+            "sha": stored.sha256,
+            "size": stored.size,
+            "mt": up.media_type,
+            "fn": up.filename,
+            "cam": camera_id,
+            "desc": description,
+            "key": stored.key,
+        },
+    )
+    actor = service.owner_actor(owner.registration_id)
+    actor_here = type(actor)(actor.sub, actor.role, req["agency"])
+    await append_custody(
+        session,
+        evidence_id,
+        actor_here,
+        "upload",
+        "ok",
+        stored.sha256,
+        {"size_bytes": stored.size, "media_type": up.media_type},
+    )
+    if locked == "accepted":
+        await transition_target(session, request_id, target["id"], "accepted", "upload", actor)
+        summary = (await service.summaries(session, [request_id]))[request_id]
+        await outbox.enqueue_agency(session, req, "target.uploaded", summary, target_id=target["id"])
+    await service.audit(
+        session,
+        "evidence.upload",
+        actor,
+        agency=req["agency"],
+        subject_type="evidence",
+        subject_id=evidence_id,
+        case_number=req["case_number"],
+        details={"request_id": str(request_id), "sha256": stored.sha256, "size_bytes": stored.size},
+    )
+    await session.commit()
+    row = (
+        (
+            await session.execute(
+                text(
+                    "SELECT id, request_id, target_id, sha256, size_bytes, media_type, filename, camera_id,"
+                    " description, uploaded_at, deleted_at, deleted_reason FROM requests.evidence WHERE id = :id"
+                ),
+                {"id": evidence_id},
+            )
+        )
+        .mappings()
+        .one()
+    )
+    return json_response(dict(row), 201, {"Location": f"/v1/evidence/{evidence_id}"})
+
+
+async def _discard_if_unreferenced(session: SessionDep, key: str) -> None:
+    used = (
+        await session.execute(
+            text("SELECT 1 FROM requests.evidence WHERE storage_key = :k AND deleted_at IS NULL LIMIT 1"),
+            {"k": key},
+        )
+    ).first()
+    await session.rollback()
+    if used is None:
+        await store().delete(key)

@@ -1,0 +1,138 @@
+"""What requests_api asks registry_api over HTTP: an agency's request policy, whether an owner's management
+credential is valid, and (the worker) delivering a notification to an owner, whose email only the registry
+knows."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+import httpx
+
+from services.requests_api.config import config
+from services.requests_api.upstream import (
+    bad_gateway,
+    client,
+    problem_detail,
+    service_token,
+    timeout,
+    unreachable,
+)
+from shared.auth import OwnerCredential
+from shared.errors import Problem
+from shared.settings import get_settings
+
+SERVICE = "registry_api"
+
+# Positive answers only, keyed by a hash of the whole credential: a rotated or revoked credential stops working
+# within the TTL, and a wrong secret is never cached.
+_owner_cache: dict[bytes, float] = {}
+
+
+@dataclass(frozen=True)
+class AgencyPolicy:
+    slug: str
+    name: str
+    max_request_area_m2: float
+    max_request_window_hours: float
+    default_request_expiry_days: int
+    requires_approval: bool
+    evidence_retention_days: int
+
+
+def _url(path: str) -> str:
+    return get_settings().registry_api_url.rstrip("/") + path
+
+
+async def agency_policy(slug: str, authorization: str) -> AgencyPolicy:
+    """The agency's policy, read with the caller's own token (registry_api shows it to the agency's users)."""
+    try:
+        r = await client().get(
+            _url(f"/v1/agencies/{slug}"), headers={"Authorization": authorization}, timeout=timeout()
+        )
+    except httpx.HTTPError as exc:
+        raise unreachable(SERVICE, exc) from exc
+    if r.status_code == 404:
+        raise Problem(403, f"The token's agency '{slug}' is not registered with Canvass.")
+    if r.status_code in (401, 403):
+        raise Problem(r.status_code, f"{SERVICE} refused the token: {problem_detail(r)}")
+    if r.status_code != 200:
+        raise bad_gateway(SERVICE, r)
+    try:
+        props = r.json()["properties"]
+        policy = props["policy"]
+        return AgencyPolicy(
+            slug=props["slug"],
+            name=props["name"],
+            max_request_area_m2=float(policy["max_request_area_m2"]),
+            max_request_window_hours=float(policy["max_request_window_hours"]),
+            default_request_expiry_days=int(policy["default_request_expiry_days"]),
+            requires_approval=bool(policy["requires_approval"]),
+            evidence_retention_days=int(policy["evidence_retention_days"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Problem(502, f"{SERVICE} did not show the agency's policy.", kind="upstream-error") from exc
+
+
+def _cache_key(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def verify_owner(cred: OwnerCredential, token: str) -> None:
+    """The credential opens its registration (asked of registry_api, which alone holds its hash); else 401."""
+    key = _cache_key(token)
+    now = time.monotonic()
+    if _owner_cache.get(key, 0.0) > now:
+        return
+    try:
+        r = await client().get(
+            _url(f"/v1/registrations/{cred.registration_id}"),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout(),
+        )
+    except httpx.HTTPError as exc:
+        raise unreachable(SERVICE, exc) from exc
+    if r.status_code == 200:
+        if len(_owner_cache) > 10_000:
+            _owner_cache.clear()
+        _owner_cache[key] = now + config().owner_cache_ttl_s
+        return
+    if r.status_code in (401, 403, 404):
+        raise Problem(
+            401,
+            "The management credential is not valid (it may have been rotated, or the registration deleted).",
+            headers={"WWW-Authenticate": 'Bearer realm="canvass"'},
+        )
+    raise bad_gateway(SERVICE, r)
+
+
+Outcome = Literal["delivered", "undeliverable", "retry"]
+
+
+async def notify_owner(
+    registration_id: uuid.UUID, notification_id: uuid.UUID, kind: str, subject: str, body: str
+) -> tuple[Outcome, str | None]:
+    """Ask registry_api to mail the owner. The notification id makes a repeat harmless."""
+    try:
+        r = await client().post(
+            _url(f"/v1/registrations/{registration_id}/notifications"),
+            json={"notification_id": str(notification_id), "kind": kind, "subject": subject, "body": body},
+            headers={
+                "Authorization": f"Bearer {service_token()}",
+                "Idempotency-Key": str(notification_id),
+            },
+            timeout=httpx.Timeout(config().delivery_timeout_s),
+        )
+    except httpx.HTTPError as exc:
+        return "retry", f"{type(exc).__name__}"
+    except Problem as exc:
+        return "retry", exc.detail
+    if r.status_code in (200, 202):
+        return "delivered", None
+    if r.status_code in (404, 409, 410, 422):
+        # The owner deleted or withdrew the registration, or has no email: retrying cannot help.
+        return "undeliverable", f"{r.status_code}: {problem_detail(r)}"
+    return "retry", f"{r.status_code}: {problem_detail(r)}"

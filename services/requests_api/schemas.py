@@ -1,0 +1,599 @@
+"""The shapes requests_api accepts and answers with: requests and their targets as agencies and owners see
+them, transitions, history, evidence and its custody record, webhooks, and the transparency report."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from services.requests_api.models import CATEGORIES, REQUEST_STATES, TARGET_STATES
+from shared.geojson import Area, Point
+
+CASE_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/#-]{0,63}$")
+MAX_RADIUS_M = 5_000.0
+
+Category = Literal[
+    "homicide",
+    "assault",
+    "robbery",
+    "burglary",
+    "theft",
+    "vehicle_crime",
+    "vandalism",
+    "shooting",
+    "traffic_collision",
+    "missing_person",
+    "fraud",
+    "other",
+]
+assert set(Category.__args__) == set(CATEGORIES)  # type: ignore[attr-defined]
+RequestState = Literal[
+    "draft", "pending_approval", "approved", "rejected", "sent", "closed", "cancelled", "expired"
+]
+assert set(RequestState.__args__) == set(REQUEST_STATES)  # type: ignore[attr-defined]
+TargetState = Literal[
+    "pending",
+    "notified",
+    "viewed",
+    "accepted",
+    "declined",
+    "uploaded",
+    "completed",
+    "expired",
+    "video_unavailable",
+]
+assert set(TargetState.__args__) == set(TARGET_STATES)  # type: ignore[attr-defined]
+
+EXAMPLE_ID = "7d3f0c52-6a1e-4a55-9f43-2f8d0c1b9a10"
+EXAMPLE_TARGET_ID = "3b9e2a41-5d6c-4e7f-8a9b-0c1d2e3f4a5b"
+EXAMPLE_REGISTRATION_ID = "0c6a7f4e-1b2d-4c3e-8f9a-0b1c2d3e4f50"
+EXAMPLE_CAMERA_ID = "5b0e3f5e-8d44-4d39-9c52-2b1f0d3a9f10"
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Window(Input):
+    start: datetime = Field(
+        description="When the incident window begins (RFC 3339)", examples=["2026-11-20T21:30:00Z"]
+    )
+    end: datetime = Field(
+        description="When it ends; the span is capped by agency policy", examples=["2026-11-20T23:00:00Z"]
+    )
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("give an RFC 3339 instant with its offset, e.g. 2026-11-20T22:15:00Z")
+        return v
+
+
+class RequestCreate(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "case_number": "2026-004512",
+                    "category": "burglary",
+                    "incident": {"type": "Point", "coordinates": [-87.9065, 43.0389]},
+                    "radius_m": 150,
+                    "window": {"start": "2026-11-20T21:30:00Z", "end": "2026-11-20T23:00:00Z"},
+                    "message": "A burglary on this block between 9:30 and 11 pm. Footage of the street would help.",
+                    "due_at": "2026-12-04T17:00:00Z",
+                }
+            ]
+        },
+    )
+
+    case_number: str = Field(
+        description="The case the request is for: 1-64 letters, digits, spaces or . _ : / # -",
+        examples=["2026-004512"],
+    )
+    category: Category = Field(description="Offence or reason category")
+    incident: Point = Field(description="Where the incident happened (WGS84)")
+    radius_m: Annotated[float, Field(gt=0, le=MAX_RADIUS_M, allow_inf_nan=False)] | None = Field(
+        None, description="A circle around the incident (give this or `area`)", examples=[150]
+    )
+    area: Area | None = Field(None, description="A Polygon or MultiPolygon (give this or `radius_m`)")
+    camera_ids: list[uuid.UUID] | None = Field(
+        None,
+        max_length=50,
+        description="Ask only these cameras' owners (each must lie in the area and be one your agency may see)",
+    )
+    window: Window
+    message: str = Field(
+        min_length=1,
+        max_length=4000,
+        description="What the owners read: what happened, what footage would help",
+    )
+    due_at: datetime | None = Field(
+        None, description="When answers are due; by default the agency's default expiry from now"
+    )
+
+    @field_validator("case_number")
+    @classmethod
+    def _case(cls, v: str) -> str:
+        if not CASE_NUMBER.match(v):
+            raise ValueError("1-64 letters, digits, spaces or . _ : / # -, starting with a letter or digit")
+        return v
+
+    @field_validator("due_at")
+    @classmethod
+    def _due_aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("give an RFC 3339 instant with its offset")
+        return v
+
+
+class TransitionIn(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"action": "approve", "note": "Scope is proportionate."}]},
+    )
+
+    action: Literal["submit", "approve", "reject", "send", "cancel", "close"]
+    note: str | None = Field(None, max_length=2000)
+
+
+class OwnerAnswer(Input):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"answer": "accept"}]})
+
+    answer: Literal["accept", "decline", "unavailable"] = Field(
+        description="accept (you will upload), decline (silently: the agency never learns who declined), or "
+        "unavailable (the footage no longer exists)"
+    )
+    note: str | None = Field(
+        None, max_length=1000, description="For the record; never shown to the agency for a decline"
+    )
+
+
+class LegalHoldIn(Input):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"legal_hold": True}]})
+
+    legal_hold: bool
+    note: str | None = Field(None, max_length=2000)
+
+
+class CameraOut(BaseModel):
+    camera_id: uuid.UUID
+    footage_until: datetime | None = Field(
+        None, description="When the owner's recorder overwrites the incident"
+    )
+    distance_m: float | None = None
+    retention_days: int | None = None
+
+
+class TargetOut(BaseModel):
+    id: uuid.UUID
+    registration_id: uuid.UUID
+    state: TargetState
+    footage_until: datetime | None = Field(None, description="The earliest of its cameras' footage_until")
+    distance_m: float | None = None
+    cameras: list[CameraOut]
+    notified_at: datetime | None = None
+    answered_at: datetime | None = None
+
+
+class Summary(BaseModel):
+    """What the agency may know of the answers: per-owner detail only for owners who chose to share."""
+
+    targets: int = Field(description="Owners asked (or to be asked)", examples=[7])
+    cameras: int = Field(examples=[11])
+    notified: int = Field(description="Owners the request reached", examples=[7])
+    accepted: int = Field(description="Owners who accepted (including those who have uploaded)", examples=[2])
+    uploaded: int = Field(description="Owners who uploaded footage", examples=[1])
+    not_fulfilled: int = Field(
+        description="Owners who declined, have not answered (yet), answered that no video exists, or let the "
+        "request expire: one number, never broken down, so a decline stays silent",
+        examples=[5],
+    )
+
+
+class WindowOut(BaseModel):
+    start: datetime
+    end: datetime
+
+
+class RequestOut(BaseModel):
+    id: uuid.UUID
+    agency: str
+    case_number: str
+    category: Category
+    state: RequestState
+    incident: dict[str, Any] = Field(examples=[{"type": "Point", "coordinates": [-87.9065, 43.0389]}])
+    area: dict[str, Any] = Field(description="The area asked about (a radius is given as its polygon)")
+    area_kind: Literal["radius", "polygon"]
+    radius_m: float | None = None
+    area_m2: float
+    window: WindowOut
+    message: str
+    due_at: datetime
+    requires_approval: bool
+    legal_hold: bool
+    evidence_retention_days: int
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None = None
+    finished_at: datetime | None = None
+    version: int
+    summary: Summary
+    targets: list[TargetOut] = Field(
+        description="Before sending, every owner the request would reach (most urgent first); once sent, only "
+        "the owners who accepted"
+    )
+    allowed_actions: list[str] = Field(description="The transitions your role may take now")
+
+
+REQUEST_EXAMPLE: dict[str, Any] = {
+    "id": EXAMPLE_ID,
+    "agency": "milwaukee-pd",
+    "case_number": "2026-004512",
+    "category": "burglary",
+    "state": "pending_approval",
+    "incident": {"type": "Point", "coordinates": [-87.9065, 43.0389]},
+    "area": {
+        "type": "Polygon",
+        "coordinates": [[[-87.908, 43.038], [-87.905, 43.038], [-87.905, 43.04], [-87.908, 43.038]]],
+    },
+    "area_kind": "radius",
+    "radius_m": 150,
+    "area_m2": 70685.8,
+    "window": {"start": "2026-11-20T21:30:00Z", "end": "2026-11-20T23:00:00Z"},
+    "message": "A burglary on this block between 9:30 and 11 pm.",
+    "due_at": "2026-12-04T17:00:00Z",
+    "requires_approval": True,
+    "legal_hold": False,
+    "evidence_retention_days": 365,
+    "created_by": "det-4411",
+    "created_at": "2026-11-21T09:00:00Z",
+    "updated_at": "2026-11-21T09:05:00Z",
+    "sent_at": None,
+    "finished_at": None,
+    "version": 2,
+    "summary": {"targets": 1, "cameras": 1, "notified": 0, "accepted": 0, "uploaded": 0, "not_fulfilled": 0},
+    "targets": [
+        {
+            "id": EXAMPLE_TARGET_ID,
+            "registration_id": EXAMPLE_REGISTRATION_ID,
+            "state": "pending",
+            "footage_until": "2026-12-20T21:30:00Z",
+            "distance_m": 42.2,
+            "cameras": [
+                {
+                    "camera_id": EXAMPLE_CAMERA_ID,
+                    "footage_until": "2026-12-20T21:30:00Z",
+                    "distance_m": 42.2,
+                    "retention_days": 30,
+                }
+            ],
+            "notified_at": None,
+            "answered_at": None,
+        }
+    ],
+    "allowed_actions": ["approve", "cancel", "reject"],
+}
+
+
+class RequestItem(BaseModel):
+    id: uuid.UUID
+    case_number: str
+    category: Category
+    state: RequestState
+    due_at: datetime
+    created_by: str
+    created_at: datetime
+    sent_at: datetime | None = None
+    summary: Summary
+
+
+class RequestList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            k: REQUEST_EXAMPLE[k]
+                            for k in (
+                                "id",
+                                "case_number",
+                                "category",
+                                "state",
+                                "due_at",
+                                "created_by",
+                                "created_at",
+                            )
+                        }
+                        | {"sent_at": None, "summary": REQUEST_EXAMPLE["summary"]}
+                    ],
+                    "links": [],
+                }
+            ]
+        }
+    )
+
+    items: list[RequestItem]
+    links: list[dict[str, str]]
+
+
+class EventOut(BaseModel):
+    id: int
+    at: datetime
+    subject: Literal["request", "target"]
+    target_id: uuid.UUID | None = None
+    actor: str
+    actor_role: str
+    action: str
+    from_state: str | None = None
+    to_state: str
+    note: str | None = None
+
+
+class History(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "request_id": EXAMPLE_ID,
+                    "events": [
+                        {
+                            "id": 1,
+                            "at": "2026-11-21T09:00:00Z",
+                            "subject": "request",
+                            "target_id": None,
+                            "actor": "det-4411",
+                            "actor_role": "investigator",
+                            "action": "create",
+                            "from_state": None,
+                            "to_state": "draft",
+                            "note": None,
+                        }
+                    ],
+                    "withheld": 0,
+                }
+            ]
+        }
+    )
+
+    request_id: uuid.UUID
+    events: list[EventOut]
+    withheld: int = Field(
+        description="Events of owners who did not share (viewed, declined, ...): counted, never shown"
+    )
+
+
+class OwnerRequestOut(BaseModel):
+    """A request as the owner it reached sees it: what is asked, of which of their cameras, until when."""
+
+    request_id: uuid.UUID
+    target_id: uuid.UUID
+    agency: str
+    agency_name: str
+    category: Category
+    message: str
+    window: WindowOut
+    due_at: datetime
+    request_state: RequestState
+    state: TargetState
+    cameras: list[CameraOut]
+    footage_until: datetime | None = None
+    allowed_answers: list[str]
+    evidence: list[dict[str, Any]] = Field(default_factory=list, description="What you uploaded for it")
+
+
+OWNER_EXAMPLE: dict[str, Any] = {
+    "request_id": EXAMPLE_ID,
+    "target_id": EXAMPLE_TARGET_ID,
+    "agency": "milwaukee-pd",
+    "agency_name": "Milwaukee Police Department",
+    "category": "burglary",
+    "message": "A burglary on this block between 9:30 and 11 pm.",
+    "window": {"start": "2026-11-20T21:30:00Z", "end": "2026-11-20T23:00:00Z"},
+    "due_at": "2026-12-04T17:00:00Z",
+    "request_state": "sent",
+    "state": "viewed",
+    "cameras": [REQUEST_EXAMPLE["targets"][0]["cameras"][0]],
+    "footage_until": "2026-12-20T21:30:00Z",
+    "allowed_answers": ["accept", "decline", "unavailable"],
+    "evidence": [],
+}
+
+
+class OwnerRequestList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [OWNER_EXAMPLE]}]})
+
+    items: list[OwnerRequestOut]
+
+
+class EvidenceOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d",
+                    "request_id": EXAMPLE_ID,
+                    "target_id": EXAMPLE_TARGET_ID,
+                    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                    "size_bytes": 10485760,
+                    "media_type": "video/mp4",
+                    "filename": "front-door.mp4",
+                    "camera_id": EXAMPLE_CAMERA_ID,
+                    "description": None,
+                    "uploaded_at": "2026-11-22T10:00:00Z",
+                    "deleted_at": None,
+                    "deleted_reason": None,
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    request_id: uuid.UUID
+    target_id: uuid.UUID
+    sha256: str = Field(description="SHA-256 of the bytes as received, hex")
+    size_bytes: int
+    media_type: str
+    filename: str | None = None
+    camera_id: uuid.UUID | None = None
+    description: str | None = None
+    uploaded_at: datetime
+    deleted_at: datetime | None = None
+    deleted_reason: str | None = None
+
+
+class EvidenceList(BaseModel):
+    items: list[EvidenceOut]
+
+
+class CustodyRecord(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    actor_role: str
+    agency: str | None = None
+    action: str = Field(examples=["upload"])
+    outcome: str = Field(examples=["ok"])
+    sha256: str | None = None
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class CustodyExport(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "evidence": EvidenceOut.model_config["json_schema_extra"]["examples"][0],  # type: ignore[index]
+                    "records": [
+                        {
+                            "seq": 1,
+                            "at": "2026-11-22T10:00:00Z",
+                            "actor": "owner:0c6a7f4e-1b2d-4c3e-8f9a-0b1c2d3e4f50",
+                            "actor_role": "owner",
+                            "agency": "milwaukee-pd",
+                            "action": "upload",
+                            "outcome": "ok",
+                            "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                            "details": {"size_bytes": 10485760},
+                            "prev_hash": "00" * 32,
+                            "hash": "ab" * 32,
+                        }
+                    ],
+                    "chain_intact": True,
+                    "exported_at": "2026-11-23T08:00:00Z",
+                }
+            ]
+        }
+    )
+
+    evidence: EvidenceOut
+    records: list[CustodyRecord]
+    chain_intact: bool = Field(description="Every record's hash recomputed and linked to the previous one")
+    exported_at: datetime
+
+
+class VerifyOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"evidence_id": "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d", "sha256": "9f86...", "intact": True}
+            ]
+        }
+    )
+
+    evidence_id: uuid.UUID
+    sha256: str
+    intact: bool
+
+
+class WebhookIn(Input):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"url": "https://rms.example.gov/canvass/events", "active": True}]},
+    )
+
+    url: str = Field(max_length=2000, pattern=r"^https?://[^\s]+$", description="Where answers are POSTed")
+    secret: str | None = Field(
+        None,
+        min_length=32,
+        max_length=200,
+        description="The HMAC-SHA256 key; generated (and shown once) when omitted",
+    )
+    active: bool = True
+
+
+class WebhookOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "agency": "milwaukee-pd",
+                    "url": "https://rms.example.gov/canvass/events",
+                    "active": True,
+                    "secret": None,
+                    "signature": "X-Canvass-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<body>'>",
+                    "version": 1,
+                }
+            ]
+        }
+    )
+
+    agency: str
+    url: str
+    active: bool
+    secret: str | None = Field(None, description="Shown once, when generated")
+    signature: str
+    version: int
+
+
+class TransparencyMonth(BaseModel):
+    month: str = Field(examples=["2026-11"])
+    requests_sent: int
+    owners_contacted: int
+    owners_fulfilled: int = Field(description="Owners who uploaded footage")
+    median_hours_to_answer: float | None = Field(
+        None, description="Median time from an owner being notified to their answer (any answer)"
+    )
+
+
+class TransparencyAgency(BaseModel):
+    agency: str
+    months: list[TransparencyMonth]
+
+
+class TransparencyReport(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "agencies": [
+                        {
+                            "agency": "milwaukee-pd",
+                            "months": [
+                                {
+                                    "month": "2026-11",
+                                    "requests_sent": 12,
+                                    "owners_contacted": 58,
+                                    "owners_fulfilled": 21,
+                                    "median_hours_to_answer": 5.5,
+                                }
+                            ],
+                        }
+                    ],
+                    "generated_at": "2026-11-30T00:00:00Z",
+                }
+            ]
+        }
+    )
+
+    agencies: list[TransparencyAgency]
+    generated_at: datetime

@@ -1,0 +1,635 @@
+"""Footage requests: creation within the agency's caps, what an agency and an owner may see of them, and the
+transitions with their consequences (targets notified, owners told, the agency told of answers), each in one
+transaction with its history, its outbox messages and its audit record."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import shapely
+from pyproj import Geod
+from sqlalchemy import text
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.requests_api import geo_client, outbox
+from services.requests_api.config import config
+from services.requests_api.registry_client import AgencyPolicy
+from services.requests_api.schemas import RequestCreate
+from services.requests_api.states import (
+    REQUEST_TRANSITIONS,
+    TARGET_OPEN,
+    TARGET_SHARED,
+    TARGET_TRANSITIONS,
+    Actor,
+    allowed_actions,
+    cascade_targets,
+    record_creation,
+    transition_request,
+    write_request_event,
+)
+from shared.audit import AuditEvent, append_session
+from shared.auth import Principal
+from shared.crypto import keyring
+from shared.errors import Problem, invalid
+
+SERVICE = "requests_api"
+_GEOD = Geod(ellps="WGS84")
+CIRCLE_SEGMENTS = 72
+
+REQUEST_COLUMNS = """
+    r.id, r.agency, r.agency_name, r.case_number, r.category, r.state,
+    ST_AsGeoJSON(r.incident_point, 7) AS incident, ST_AsGeoJSON(ST_ForcePolygonCCW(r.area), 7) AS area,
+    r.area_kind, r.radius_m, r.area_m2, r.window_start, r.window_end, r.message, r.due_at, r.requires_approval,
+    r.evidence_retention_days, r.legal_hold, r.created_by, r.creator_email_enc, r.version, r.created_at,
+    r.updated_at, r.sent_at, r.finished_at
+"""
+TARGET_COLUMNS = (
+    "t.id, t.request_id, t.registration_id, t.state, t.cameras, t.footage_until, t.distance_m, t.notified_at,"
+    " t.answered_at, t.version"
+)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def agency_role(principal: Principal) -> str:
+    return "supervisor" if principal.has("supervisor") else "investigator"
+
+
+def actor_of(principal: Principal) -> Actor:
+    return Actor(principal.sub, agency_role(principal), principal.agency)
+
+
+def owner_actor(registration_id: uuid.UUID) -> Actor:
+    # The registration id is the owner's pseudonym: after deletion nothing links it to a person.
+    return Actor(f"owner:{registration_id}", "owner")
+
+
+async def audit(
+    session: AsyncSession,
+    action: str,
+    actor: Actor,
+    *,
+    agency: str | None,
+    subject_type: str,
+    subject_id: uuid.UUID | str,
+    case_number: str | None = None,
+    area_geojson: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    await append_session(
+        session,
+        AuditEvent(
+            service=SERVICE,
+            actor=actor.sub,
+            actor_role=actor.role,
+            action=action,
+            agency=agency,
+            subject_type=subject_type,
+            subject_id=str(subject_id),
+            case_number=case_number,
+            area_geojson=area_geojson,
+            details=details or {},
+        ),
+    )
+
+
+# --- geometry --------------------------------------------------------------------------------------------
+
+
+def circle(lon: float, lat: float, radius_m: float) -> dict[str, Any]:
+    """A geodesic circle as a Polygon (counter-clockwise), RFC 7946 positions."""
+    azimuths = [360.0 * i / CIRCLE_SEGMENTS for i in range(CIRCLE_SEGMENTS)]
+    lons, lats, _ = _GEOD.fwd(
+        [lon] * CIRCLE_SEGMENTS, [lat] * CIRCLE_SEGMENTS, azimuths, [radius_m] * CIRCLE_SEGMENTS
+    )
+    ring = [[round(x, 7), round(y, 7)] for x, y in zip(lons, lats, strict=True)]
+    ring.reverse()  # fwd walks clockwise (north, east, ...); the right-hand rule wants counter-clockwise
+    ring.append(ring[0])
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def geodesic_area_m2(geom: Any) -> float:
+    polys = list(geom.geoms) if geom.geom_type == "MultiPolygon" else [geom]
+    total = 0.0
+    for poly in polys:
+        area = abs(_GEOD.polygon_area_perimeter(*poly.exterior.xy)[0])
+        for hole in poly.interiors:
+            area -= abs(_GEOD.polygon_area_perimeter(*hole.xy)[0])
+        total += area
+    return total
+
+
+# --- creation --------------------------------------------------------------------------------------------
+
+
+def _check_window(body: RequestCreate, policy: AgencyPolicy) -> None:
+    start, end = body.window.start.astimezone(UTC), body.window.end.astimezone(UTC)
+    if end <= start:
+        raise invalid("/body/window/end", "the window must end after it starts")
+    hours = (end - start).total_seconds() / 3600
+    if hours > policy.max_request_window_hours + 1e-9:
+        raise invalid(
+            "/body/window",
+            f"spans {hours:g} hours; {policy.name}'s policy allows at most {policy.max_request_window_hours:g}",
+        )
+    if start > now() + timedelta(minutes=5):
+        raise invalid("/body/window/start", "the incident window starts in the future")
+
+
+def _due(body: RequestCreate, policy: AgencyPolicy) -> datetime:
+    if body.due_at is None:
+        return now() + timedelta(days=policy.default_request_expiry_days)
+    due = body.due_at.astimezone(UTC)
+    if due < now() + timedelta(hours=1):
+        raise invalid("/body/due_at", "must be at least an hour from now")
+    if due > now() + timedelta(days=365):
+        raise invalid("/body/due_at", "must be within a year")
+    return due
+
+
+def _area(body: RequestCreate, policy: AgencyPolicy) -> tuple[str, dict[str, Any], float]:
+    if (body.radius_m is None) == (body.area is None):
+        raise invalid("/body/area", "give either radius_m (a circle around the incident) or area (a polygon)")
+    lon, lat = body.incident.coordinates[0], body.incident.coordinates[1]
+    if body.radius_m is not None:
+        geom = circle(lon, lat, body.radius_m)
+        pointer, kind = "/body/radius_m", "radius"
+    else:
+        assert body.area is not None
+        geom = body.area.model_dump(exclude_none=True)
+        pointer, kind = "/body/area", "polygon"
+    area = geodesic_area_m2(shapely.geometry.shape(geom))
+    if area > policy.max_request_area_m2:
+        raise invalid(
+            pointer,
+            f"covers {area:,.0f} m²; {policy.name}'s policy allows at most {policy.max_request_area_m2:,.0f} m²",
+        )
+    return kind, geom, area
+
+
+async def create_request(
+    session: AsyncSession,
+    body: RequestCreate,
+    principal: Principal,
+    authorization: str,
+    policy: AgencyPolicy,
+    idempotency_key: str | None,
+) -> uuid.UUID:
+    _check_window(body, policy)
+    due = _due(body, policy)
+    kind, geom, area_m2 = _area(body, policy)
+    lon, lat = body.incident.coordinates[0], body.incident.coordinates[1]
+    incident_at = body.window.start.astimezone(UTC)
+    if body.camera_ids:
+        ids = list(dict.fromkeys(body.camera_ids))
+        cameras = await geo_client.cameras_by_id(
+            authorization, body.case_number, incident_at, (lon, lat), ids
+        )
+        outside = [c for c in cameras if not _inside(c, geom, body.radius_m)]
+        if outside:
+            raise invalid("/body/camera_ids", f"camera {outside[0].id} lies outside the request's area")
+    elif body.radius_m is not None:
+        cameras = await geo_client.cameras_in(
+            authorization, body.case_number, incident_at, (lon, lat), radius_m=body.radius_m
+        )
+    else:
+        cameras = await geo_client.cameras_in(
+            authorization, body.case_number, incident_at, (lon, lat), area_geojson=geom
+        )
+    drafts = geo_client.group_by_owner(cameras)
+    if len(drafts) > config().max_targets:
+        raise invalid(
+            "/body/area", f"reaches {len(drafts)} owners; a request may reach at most {config().max_targets}"
+        )
+
+    rid = uuid.uuid4()
+    email = principal.claims.get("email")
+    creator_email = email if isinstance(email, str) and "@" in email and len(email) <= 320 else None
+    inserted = (
+        await session.execute(
+            text(
+                """
+                INSERT INTO requests.requests (id, agency, agency_name, case_number, category, incident_point,
+                    area_kind, radius_m, area, area_m2, window_start, window_end, message, due_at,
+                    requires_approval, evidence_retention_days, created_by, creator_email_enc, idempotency_key)
+                VALUES (:id, :agency, :agency_name, :case_number, :category,
+                    ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :area_kind, :radius_m,
+                    ST_SetSRID(ST_GeomFromGeoJSON(:area), 4326), :area_m2, :start, :end, :message, :due,
+                    :requires_approval, :retention, :created_by, :email_enc, :idem)
+                ON CONFLICT (agency, idempotency_key) DO NOTHING RETURNING id
+                """
+            ),
+            {
+                "id": rid,
+                "agency": policy.slug,
+                "agency_name": policy.name,
+                "case_number": body.case_number,
+                "category": body.category,
+                "lon": lon,
+                "lat": lat,
+                "area_kind": kind,
+                "radius_m": body.radius_m,
+                "area": orjson.dumps(geom).decode(),
+                "area_m2": area_m2,
+                "start": body.window.start,
+                "end": body.window.end,
+                "message": body.message,
+                "due": due,
+                "requires_approval": policy.requires_approval,
+                "retention": policy.evidence_retention_days,
+                "created_by": principal.sub,
+                "email_enc": keyring().seal(creator_email, f"request:{rid}:creator_email"),
+                "idem": idempotency_key,
+            },
+        )
+    ).first()
+    if inserted is None:  # a concurrent create with the same Idempotency-Key won
+        existing = await by_idempotency_key(session, policy.slug, idempotency_key)
+        assert existing is not None
+        return existing
+    if drafts:
+        await session.execute(
+            text(
+                "INSERT INTO requests.targets (request_id, registration_id, cameras, footage_until, distance_m)"
+                " VALUES (:rid, :reg, CAST(:cameras AS jsonb), :until, :distance)"
+            ),
+            [
+                {
+                    "rid": rid,
+                    "reg": d.registration_id,
+                    "cameras": orjson.dumps([c.out() for c in d.cameras]).decode(),
+                    "until": d.footage_until,
+                    "distance": d.distance_m,
+                }
+                for d in drafts
+            ],
+        )
+    actor = actor_of(principal)
+    await record_creation(session, rid, actor)
+    await audit(
+        session,
+        "request.create",
+        actor,
+        agency=policy.slug,
+        subject_type="request",
+        subject_id=rid,
+        case_number=body.case_number,
+        area_geojson=orjson.dumps(geom).decode(),
+        details={
+            "area_m2": round(area_m2, 1),
+            "targets": len(drafts),
+            "cameras": len(cameras),
+            "window": [body.window.start.isoformat(), body.window.end.isoformat()],
+        },
+    )
+    return rid
+
+
+def _inside(cam: geo_client.Camera, geom: dict[str, Any], radius_m: float | None) -> bool:
+    if radius_m is not None:
+        return cam.distance_m is not None and cam.distance_m <= radius_m + 0.5
+    if cam.lon is None or cam.lat is None:
+        return False
+    return bool(shapely.geometry.shape(geom).covers(shapely.geometry.Point(cam.lon, cam.lat)))
+
+
+async def by_idempotency_key(session: AsyncSession, agency: str, key: str | None) -> uuid.UUID | None:
+    if key is None:
+        return None
+    return (
+        await session.execute(
+            text("SELECT id FROM requests.requests WHERE agency = :a AND idempotency_key = :k"),
+            {"a": agency, "k": key},
+        )
+    ).scalar()
+
+
+# --- reading ---------------------------------------------------------------------------------------------
+
+
+async def request_row(session: AsyncSession, request_id: uuid.UUID, agency: str | None) -> RowMapping:
+    """The request, if it belongs to the agency; another agency's request is a 404 (its existence is not
+    theirs to know)."""
+    row = (
+        (
+            await session.execute(
+                text(f"SELECT {REQUEST_COLUMNS} FROM requests.requests r WHERE r.id = :id"),  # noqa: S608 - composed from constants; values are bound
+                {"id": request_id},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None or (agency is not None and row["agency"] != agency):
+        raise Problem(404, f"No request {request_id}.")
+    return row
+
+
+async def summaries(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
+    rows = (
+        (
+            await session.execute(
+                text(
+                    """
+                    SELECT request_id, count(*) AS targets,
+                           coalesce(sum(jsonb_array_length(cameras)), 0) AS cameras,
+                           count(*) FILTER (WHERE notified_at IS NOT NULL) AS notified,
+                           count(*) FILTER (WHERE state IN ('accepted', 'uploaded', 'completed')) AS accepted,
+                           count(*) FILTER (WHERE state IN ('uploaded', 'completed')) AS uploaded
+                    FROM requests.targets WHERE request_id = ANY(:ids) GROUP BY request_id
+                    """
+                ),
+                {"ids": ids},
+            )
+        )
+        .mappings()
+        .all()
+    )
+    out = {
+        i: {"targets": 0, "cameras": 0, "notified": 0, "accepted": 0, "uploaded": 0, "not_fulfilled": 0}
+        for i in ids
+    }
+    for r in rows:
+        out[r["request_id"]] = {
+            "targets": r["targets"],
+            "cameras": int(r["cameras"]),
+            "notified": r["notified"],
+            "accepted": r["accepted"],
+            "uploaded": r["uploaded"],
+            "not_fulfilled": r["notified"] - r["accepted"],
+        }
+    return out
+
+
+async def target_rows(
+    session: AsyncSession, request_id: uuid.UUID, states: frozenset[str] | None = None
+) -> list[RowMapping]:
+    sql = f"SELECT {TARGET_COLUMNS} FROM requests.targets t WHERE t.request_id = :rid"  # noqa: S608 - composed from constants; values are bound
+    params: dict[str, Any] = {"rid": request_id}
+    if states is not None:
+        sql += " AND t.state = ANY(:states)"
+        params["states"] = list(states)
+    sql += " ORDER BY t.footage_until NULLS LAST, t.distance_m NULLS LAST, t.id"
+    return list((await session.execute(text(sql), params)).mappings().all())
+
+
+def cameras_of(target: RowMapping) -> list[dict[str, Any]]:
+    value = target["cameras"]
+    return value if isinstance(value, list) else orjson.loads(value)
+
+
+def target_out(t: RowMapping) -> dict[str, Any]:
+    cameras = cameras_of(t)
+    return {
+        "id": t["id"],
+        "registration_id": t["registration_id"],
+        "state": t["state"],
+        "footage_until": t["footage_until"],
+        "distance_m": t["distance_m"],
+        "cameras": cameras,
+        "notified_at": t["notified_at"],
+        "answered_at": t["answered_at"],
+    }
+
+
+async def request_out(session: AsyncSession, row: RowMapping, role: str) -> dict[str, Any]:
+    summary = (await summaries(session, [row["id"]]))[row["id"]]
+    # Before the request is sent, the investigator sees every owner it would reach; afterwards only the owners
+    # who chose to share: who declined, ignored it or had no video is never shown (silent decline).
+    visible = None if row["sent_at"] is None else TARGET_SHARED
+    targets = await target_rows(session, row["id"], visible)
+    return {
+        "id": row["id"],
+        "agency": row["agency"],
+        "case_number": row["case_number"],
+        "category": row["category"],
+        "state": row["state"],
+        "incident": orjson.Fragment(row["incident"]),
+        "area": orjson.Fragment(row["area"]),
+        "area_kind": row["area_kind"],
+        "radius_m": row["radius_m"],
+        "area_m2": round(row["area_m2"], 1),
+        "window": {"start": row["window_start"], "end": row["window_end"]},
+        "message": row["message"],
+        "due_at": row["due_at"],
+        "requires_approval": row["requires_approval"],
+        "legal_hold": row["legal_hold"],
+        "evidence_retention_days": row["evidence_retention_days"],
+        "created_by": row["created_by"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "sent_at": row["sent_at"],
+        "finished_at": row["finished_at"],
+        "version": row["version"],
+        "summary": summary,
+        "targets": [target_out(t) for t in targets],
+        "allowed_actions": [
+            a for a in allowed_actions(REQUEST_TRANSITIONS, row["state"], role) if a != "expire"
+        ],
+    }
+
+
+async def history(session: AsyncSession, request_id: uuid.UUID) -> tuple[list[dict[str, Any]], int]:
+    rows = (
+        (
+            await session.execute(
+                text(
+                    """
+                    SELECT e.id, e.at, e.target_id, e.actor, e.actor_role, e.action, e.from_state, e.to_state,
+                           e.note, (e.target_id IS NULL OR t.state = ANY(:shared)) AS visible
+                    FROM requests.events e LEFT JOIN requests.targets t ON t.id = e.target_id
+                    WHERE e.request_id = :rid ORDER BY e.id
+                    """
+                ),
+                {"rid": request_id, "shared": list(TARGET_SHARED)},
+            )
+        )
+        .mappings()
+        .all()
+    )
+    events = [
+        {
+            "id": r["id"],
+            "at": r["at"],
+            "subject": "request" if r["target_id"] is None else "target",
+            "target_id": r["target_id"],
+            "actor": r["actor"],
+            "actor_role": r["actor_role"],
+            "action": r["action"],
+            "from_state": r["from_state"],
+            "to_state": r["to_state"],
+            "note": r["note"],
+        }
+        for r in rows
+        if r["visible"]
+    ]
+    return events, len(rows) - len(events)
+
+
+# --- transitions -----------------------------------------------------------------------------------------
+
+
+async def transition(
+    session: AsyncSession, row: RowMapping, action: str, actor: Actor, note: str | None
+) -> None:
+    """Take an agency action on a request, with its consequences, in the caller's transaction. The request's
+    own event is written last, after every change it stands for."""
+    rid, state = row["id"], row["state"]
+    if (state, action) in REQUEST_TRANSITIONS:
+        if action in ("approve", "reject") and actor.sub == row["created_by"]:
+            raise Problem(403, "A supervisor other than the request's creator must approve or reject it.")
+        if state == "draft" and action == "send" and row["requires_approval"]:
+            raise Problem(
+                409,
+                "This agency's policy requires a supervisor's approval before a request reaches owners: submit it.",
+                kind="approval-required",
+                title="Approval required",
+            )
+        if action == "send" or (action == "approve"):
+            await _check_sendable(session, row)
+    await transition_request(session, rid, state, action, actor, note, event=False)
+    if action == "approve":
+        await write_request_event(session, rid, state, action, actor, note)
+        # Approval sends the request at once: nothing else stands between it and the owners.
+        await transition_request(session, rid, "approved", "send", actor, None, event=False)
+        await _send(session, row, actor)
+        await write_request_event(session, rid, "approved", "send", actor, "sent on approval")
+        return
+    if action == "send":
+        await _send(session, row, actor)
+    elif action == "cancel" and row["sent_at"] is not None:
+        moved = await cascade_targets(
+            session, rid, dict.fromkeys(TARGET_OPEN, "expire"), actor, "request cancelled"
+        )
+        for t in moved:
+            if t["from"] != "pending":
+                target = await _target(session, t["id"])
+                await outbox.enqueue_owner(session, row, target, "request_cancelled")
+    elif action in ("close",):
+        await cascade_targets(
+            session,
+            rid,
+            {**dict.fromkeys(TARGET_OPEN, "expire"), "uploaded": "complete"},
+            actor,
+            "request closed",
+        )
+    await write_request_event(session, rid, state, action, actor, note)
+
+
+async def _check_sendable(session: AsyncSession, row: RowMapping) -> None:
+    if row["due_at"] <= now():
+        raise Problem(409, "The request's due date has passed; create a new request.", kind="conflict")
+    n = (
+        await session.execute(
+            text("SELECT count(*) FROM requests.targets WHERE request_id = :r"), {"r": row["id"]}
+        )
+    ).scalar_one()
+    if n == 0:
+        raise Problem(409, "The request reaches no owner: there is nobody to send it to.", kind="conflict")
+
+
+async def _target(session: AsyncSession, target_id: uuid.UUID) -> RowMapping:
+    return (
+        (
+            await session.execute(
+                text(f"SELECT {TARGET_COLUMNS} FROM requests.targets t WHERE t.id = :id"),  # noqa: S608 - composed from constants; values are bound
+                {"id": target_id},
+            )
+        )
+        .mappings()
+        .one()
+    )
+
+
+async def _send(session: AsyncSession, row: RowMapping, actor: Actor) -> None:
+    """Every target is notified: its state moves and its message enters the outbox, in this transaction."""
+    system = Actor(actor.sub, "system", actor.agency)
+    moved = await cascade_targets(session, row["id"], {"pending": "notify"}, system, None)
+    for t in moved:
+        await outbox.enqueue_owner(session, row, await _target(session, t["id"]), "request")
+
+
+async def expire(session: AsyncSession, row: RowMapping, actor: Actor) -> None:
+    """The worker's expiry of a request past its due date."""
+    rid, state = row["id"], row["state"]
+    await transition_request(session, rid, state, "expire", actor, None, event=False)
+    await cascade_targets(
+        session,
+        rid,
+        {**dict.fromkeys(TARGET_OPEN, "expire"), "uploaded": "complete"},
+        actor,
+        "request expired",
+    )
+    await write_request_event(session, rid, state, "expire", actor, "due date passed")
+    if state == "sent":
+        summary = (await summaries(session, [rid]))[rid]
+        await outbox.enqueue_agency(session, row, "request.expired", summary)
+
+
+# --- owners ----------------------------------------------------------------------------------------------
+
+OWNER_VISIBLE_REQUEST_STATES = ("sent", "closed", "cancelled", "expired")
+
+
+async def owner_target(
+    session: AsyncSession, request_id: uuid.UUID, registration_id: uuid.UUID
+) -> RowMapping:
+    """The owner's target in a request that reached them; anything else is a 404."""
+    row = (
+        (
+            await session.execute(
+                text(
+                    f"SELECT {TARGET_COLUMNS} FROM requests.targets t JOIN requests.requests r ON r.id = t.request_id"  # noqa: S608 - composed from constants; values are bound
+                    " WHERE t.request_id = :rid AND t.registration_id = :reg AND t.notified_at IS NOT NULL"
+                ),
+                {"rid": request_id, "reg": registration_id},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise Problem(404, f"No request {request_id} reached your registration.")
+    return row
+
+
+async def owner_view(session: AsyncSession, req: RowMapping, target: RowMapping) -> dict[str, Any]:
+    cameras = cameras_of(target)
+    answers = allowed_actions(TARGET_TRANSITIONS, target["state"], "owner")
+    if req["state"] != "sent":
+        answers = []
+    evidence = (
+        (
+            await session.execute(
+                text(
+                    "SELECT id, sha256, size_bytes, media_type, filename, uploaded_at FROM requests.evidence"
+                    " WHERE target_id = :tid AND deleted_at IS NULL ORDER BY uploaded_at, id"
+                ),
+                {"tid": target["id"]},
+            )
+        )
+        .mappings()
+        .all()
+    )
+    return {
+        "request_id": req["id"],
+        "target_id": target["id"],
+        "agency": req["agency"],
+        "agency_name": req["agency_name"],
+        "category": req["category"],
+        "message": req["message"],
+        "window": {"start": req["window_start"], "end": req["window_end"]},
+        "due_at": req["due_at"],
+        "request_state": req["state"],
+        "state": target["state"],
+        "cameras": cameras,
+        "footage_until": target["footage_until"],
+        "allowed_answers": [a for a in answers if a in ("accept", "decline", "unavailable")],
+        "evidence": [dict(e) for e in evidence],
+    }

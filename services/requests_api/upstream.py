@@ -1,0 +1,86 @@
+"""Calling the other Canvass services over HTTP: one pooled client per process, a bounded timeout on every call,
+and their failures turned into problems the caller can act on (502 bad answer, 503 unreachable, 504 too slow)
+instead of a hang or a 500."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from shared.auth import mint_token
+from shared.errors import Problem
+from shared.settings import get_settings
+
+_client: httpx.AsyncClient | None = None
+_service_token: tuple[float, str] | None = None
+
+
+def client() -> httpx.AsyncClient:
+    global _client
+    if _client is None or _client.is_closed:
+        _client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+            headers={"User-Agent": "canvass-requests-api/1"},
+        )
+    return _client
+
+
+async def close_client() -> None:
+    global _client
+    if _client is not None:
+        await _client.aclose()
+        _client = None
+
+
+def timeout() -> httpx.Timeout:
+    t = get_settings().geo_query_timeout_s
+    return httpx.Timeout(t, connect=min(t, 3.0))
+
+
+def service_token() -> str:
+    """The bearer this service presents as itself: the configured one, or (development and test, where HS256 is
+    allowed) one minted from the secret key and renewed before it expires."""
+    global _service_token
+    settings = get_settings()
+    if settings.service_token:
+        return settings.service_token
+    if not settings.allow_hs256 or settings.env == "production":
+        raise Problem(503, "No service token is configured (CANVASS_SERVICE_TOKEN).", kind="unavailable")
+    now = time.time()
+    if _service_token is None or _service_token[0] < now + 300:
+        ttl = 3600
+        _service_token = (now + ttl, mint_token("service", None, sub="requests_api", ttl_s=ttl))
+    return _service_token[1]
+
+
+def unreachable(service: str, exc: httpx.HTTPError) -> Problem:
+    if isinstance(exc, httpx.TimeoutException):
+        return Problem(
+            504,
+            f"{service} did not answer in time; retry shortly.",
+            kind="upstream-timeout",
+            headers={"Retry-After": "5"},
+        )
+    return Problem(
+        503, f"{service} is unreachable; retry shortly.", kind="unavailable", headers={"Retry-After": "5"}
+    )
+
+
+def problem_detail(response: httpx.Response) -> str:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict) and body.get("detail"):
+        return str(body["detail"])[:500]
+    return response.reason_phrase
+
+
+def bad_gateway(service: str, response: httpx.Response) -> Problem:
+    return Problem(
+        502,
+        f"{service} answered {response.status_code}: {problem_detail(response)}",
+        kind="upstream-error",
+    )

@@ -1,0 +1,140 @@
+"""An agency admin's webhook: where the agency is told of answers (accepts, uploads, expiry), each delivery an
+HTTP POST signed with HMAC-SHA256 under the agency's secret (kept sealed; shown once when generated).
+
+Signature: `X-Canvass-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`; the delivery id
+(`X-Canvass-Delivery`, also sent as `Idempotency-Key`) is the same on every retry of one message."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from fastapi.responses import Response
+from sqlalchemy import text
+
+from services.requests_api.database import SessionDep
+from services.requests_api.dependencies import AgencyAdmin
+from services.requests_api.responses import example, json_response
+from services.requests_api.schemas import WebhookIn, WebhookOut
+from services.requests_api.service import audit
+from services.requests_api.states import Actor
+from shared.crypto import keyring
+from shared.errors import Problem, problem_responses
+
+router = APIRouter(prefix="/v1/agencies", tags=["webhooks"])
+SIGNATURE_HELP = "X-Canvass-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<body>'>"
+Slug = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["milwaukee-pd"])]
+WEBHOOK_EXAMPLE = WebhookOut.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
+
+
+def secret_context(agency: str) -> str:
+    return f"webhook:{agency}:secret"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def _own(principal: AgencyAdmin, slug: str) -> None:
+    if principal.agency != slug:
+        raise Problem(403, f"Your token is for agency '{principal.agency}'; you manage only its webhook.")
+
+
+def _out(row: dict[str, object], secret: str | None = None) -> dict[str, object]:
+    return {
+        "agency": row["agency"],
+        "url": row["url"],
+        "active": row["active"],
+        "secret": secret,
+        "signature": SIGNATURE_HELP,
+        "version": row["version"],
+    }
+
+
+@router.put(
+    "/{slug}/webhook",
+    summary="Set your agency's webhook for answers (HMAC-SHA256 signed)",
+    response_model=WebhookOut,
+    responses={**example(200, WEBHOOK_EXAMPLE), **problem_responses(401, 403)},
+)
+async def put_webhook(slug: Slug, body: WebhookIn, principal: AgencyAdmin, session: SessionDep) -> Response:
+    _own(principal, slug)
+    generated = None if body.secret else secrets.token_urlsafe(32)
+    secret = body.secret or generated
+    row = (
+        (
+            await session.execute(
+                text(
+                    "INSERT INTO requests.agency_webhooks (agency, url, secret_enc, active) VALUES (:a, :url, :s, :act)"
+                    " ON CONFLICT (agency) DO UPDATE SET url = EXCLUDED.url, secret_enc = EXCLUDED.secret_enc,"
+                    " active = EXCLUDED.active, version = requests.agency_webhooks.version + 1, updated_at = now()"
+                    " RETURNING agency, url, active, version"
+                ),
+                {
+                    "a": slug,
+                    "url": body.url,
+                    "s": keyring().seal(secret, secret_context(slug)),
+                    "act": body.active,
+                },
+            )
+        )
+        .mappings()
+        .one()
+    )
+    await audit(
+        session,
+        "webhook.set",
+        Actor(principal.sub, "agency_admin", slug),
+        agency=slug,
+        subject_type="agency",
+        subject_id=slug,
+        details={"active": body.active},
+    )
+    await session.commit()
+    return json_response(_out(dict(row), generated))
+
+
+@router.get(
+    "/{slug}/webhook",
+    summary="Read your agency's webhook (the secret is never shown again)",
+    response_model=WebhookOut,
+    responses={**example(200, WEBHOOK_EXAMPLE), **problem_responses(401, 403, 404)},
+)
+async def get_webhook(slug: Slug, principal: AgencyAdmin, session: SessionDep) -> Response:
+    _own(principal, slug)
+    row = (
+        (
+            await session.execute(
+                text("SELECT agency, url, active, version FROM requests.agency_webhooks WHERE agency = :a"),
+                {"a": slug},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise Problem(404, f"Agency '{slug}' has no webhook.")
+    return json_response(_out(dict(row)))
+
+
+@router.delete(
+    "/{slug}/webhook",
+    summary="Remove your agency's webhook",
+    status_code=204,
+    responses={204: {"description": "Removed"}, **problem_responses(401, 403, 404)},
+)
+async def delete_webhook(slug: Slug, principal: AgencyAdmin, session: SessionDep) -> Response:
+    _own(principal, slug)
+    done = (
+        await session.execute(
+            text("DELETE FROM requests.agency_webhooks WHERE agency = :a RETURNING 1"), {"a": slug}
+        )
+    ).first()
+    if done is None:
+        raise Problem(404, f"Agency '{slug}' has no webhook.")
+    await session.commit()
+    return Response(status_code=204)
