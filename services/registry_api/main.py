@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.registry_api import agencies, agency_access, credentials, live, registrations
+from services.registry_api import agencies, agency_access, credentials, live, notifications, registrations
 from services.registry_api.database import db
 from shared.app import create_app
 
@@ -35,6 +35,7 @@ app = create_app(
         live.owner_router,
         live.agency_router,
         agency_access.router,
+        notifications.router,
     ],
     tags=[
         {"name": "agencies", "description": "Agencies' programs: jurisdiction and request policy"},

@@ -219,7 +219,7 @@ class Upload:
 
     async def file_chunks(self, body: AsyncIterator[bytes], boundary: bytes) -> AsyncIterator[bytes]:
         """The file part's bytes as they arrive, parsing the body incrementally."""
-        parser = MultipartParser(boundary, self.callbacks())
+        parser = MultipartParser(boundary, self.callbacks())  # type: ignore[arg-type]
         async for chunk in body:
             parser.write(chunk)
             while self._out:

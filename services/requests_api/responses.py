@@ -10,8 +10,13 @@ from shared.errors import Problem
 from shared.geojson import JSONResponse
 
 
+def _default(value: Any) -> str:
+    # asyncpg's own UUID type (and Decimal) are not orjson's: their text form is the JSON one.
+    return str(value)
+
+
 def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = orjson.dumps(content, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC)
+    body = orjson.dumps(content, default=_default, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC)
     return JSONResponse(body, status_code=status, headers=headers)
 
 

@@ -516,7 +516,7 @@ async def transition(
             session,
             rid,
             {**dict.fromkeys(TARGET_OPEN, "expire"), "uploaded": "complete"},
-            actor,
+            _on_behalf(actor),
             "request closed",
         )
     await write_request_event(session, rid, state, action, actor, note)
@@ -547,10 +547,14 @@ async def _target(session: AsyncSession, target_id: uuid.UUID) -> RowMapping:
     )
 
 
+def _on_behalf(actor: Actor) -> Actor:
+    """Targets move as a consequence of a request's transition: by the system, on the person's behalf."""
+    return Actor(actor.sub, "system", actor.agency)
+
+
 async def _send(session: AsyncSession, row: RowMapping, actor: Actor) -> None:
     """Every target is notified: its state moves and its message enters the outbox, in this transaction."""
-    system = Actor(actor.sub, "system", actor.agency)
-    moved = await cascade_targets(session, row["id"], {"pending": "notify"}, system, None)
+    moved = await cascade_targets(session, row["id"], {"pending": "notify"}, _on_behalf(actor), None)
     for t in moved:
         await outbox.enqueue_owner(session, row, await _target(session, t["id"]), "request")
 

@@ -1,0 +1,151 @@
+"""Owner notifications on behalf of another Canvass service (requests_api telling an owner of a footage request):
+the owner's email never leaves the registry. The caller names the registration; the registry opens the sealed
+address, sends the message through the configured mailer, and audits it without personal data.
+
+Each notification carries its own id: a repeated id is answered 202 and not sent again (the ids are kept in
+`registry.idempotency_keys` under the principal "notification", and go with the registration when it is
+deleted). A deleted registration is a 404 and a withdrawn one a 410, so the caller stops retrying.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from typing import Annotated, Literal
+
+import orjson
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import text
+
+from services.registry_api.database import SessionDep
+from services.registry_api.service import audit, reg_context, registration_row, unseal
+from shared.auth import CurrentPrincipal, Principal
+from shared.errors import Problem, problem_responses
+from shared.geojson import JSONResponse
+from shared.mail import get_mailer
+
+log = logging.getLogger("canvass.registry.notifications")
+router = APIRouter(prefix="/v1/registrations", tags=["registrations"])
+IDEMPOTENCY_PRINCIPAL = "notification"
+
+
+async def _service(principal: CurrentPrincipal) -> Principal:
+    # Another Canvass service acts for no agency, so `require_roles` (which wants an agency claim) does not fit.
+    if not principal.has("service"):
+        raise Problem(403, "Only another Canvass service (role 'service') may notify an owner.")
+    return principal
+
+
+ServiceCaller = Annotated[Principal, Depends(_service)]
+
+
+class NotificationIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "notification_id": "1f2e3d4c-5b6a-4789-8a9b-0c1d2e3f4a5b",
+                    "kind": "request",
+                    "subject": "Milwaukee Police Department asks for camera footage (burglary)",
+                    "body": "Milwaukee Police Department asks whether your registered camera(s) recorded ...",
+                }
+            ]
+        },
+    )
+
+    notification_id: uuid.UUID = Field(
+        description="Unique per message: a repeat with the same id is not sent"
+    )
+    kind: str = Field(
+        pattern=r"^[a-z][a-z_.]{0,39}$", description="What the message is about", examples=["request"]
+    )
+    subject: str = Field(min_length=1, max_length=200, pattern=r"^[^\r\n]+$")
+    body: str = Field(min_length=1, max_length=20_000)
+
+
+class NotificationAccepted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"notification_id": "1f2e3d4c-5b6a-4789-8a9b-0c1d2e3f4a5b", "status": "sent"}]
+        }
+    )
+
+    notification_id: uuid.UUID
+    status: Literal["sent", "duplicate"] = Field(description="duplicate: this id was sent before, not again")
+
+
+@router.post(
+    "/{registration_id}/notifications",
+    summary="Send a notification to a registration's owner (Canvass services only)",
+    status_code=202,
+    response_model=NotificationAccepted,
+    responses={
+        202: {
+            "description": "Sent (or sent before under this notification id)",
+            "content": {
+                "application/json": {
+                    "example": {"notification_id": "1f2e3d4c-5b6a-4789-8a9b-0c1d2e3f4a5b", "status": "sent"}
+                }
+            },
+        },
+        **problem_responses(401, 403, 404, 409, 410, 503),
+    },
+)
+async def notify_owner(
+    registration_id: uuid.UUID, body: NotificationIn, principal: ServiceCaller, session: SessionDep
+) -> Response:
+    row = await registration_row(session, registration_id, lock=True)
+    if row is None:
+        raise Problem(404, f"No registration {registration_id}.")
+    if row["status"] == "withdrawn":
+        raise Problem(410, "The owner withdrew this registration; it receives no notifications.", kind="gone")
+    email = unseal(row["contact_email_enc"], reg_context(row["id"], "email"))
+    if email is None:
+        raise Problem(409, "The owner left no email address; reach them by phone.", kind="no-email")
+    digest = hashlib.sha256(orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).digest()
+    claimed = (
+        await session.execute(
+            text(
+                "INSERT INTO registry.idempotency_keys (key, principal, request_hash, status, body, registration_id)"
+                " VALUES (:key, :principal, :digest, 202, ''::bytea, :rid) ON CONFLICT (key, principal) DO NOTHING"
+                " RETURNING 1"
+            ),
+            {
+                "key": str(body.notification_id),
+                "principal": IDEMPOTENCY_PRINCIPAL,
+                "digest": digest,
+                "rid": row["id"],
+            },
+        )
+    ).first()
+    out = {"notification_id": str(body.notification_id), "status": "duplicate"}
+    if claimed is None:
+        await session.rollback()
+        return JSONResponse(out, status_code=202)
+    try:
+        # Sent while the id is claimed but not committed: a concurrent repeat waits on it, then sees it taken.
+        await get_mailer().send(email, body.subject, body.body)
+    except Exception as exc:
+        await session.rollback()
+        log.warning("notification not sent: %s", type(exc).__name__)
+        raise Problem(
+            503,
+            "The mail relay did not take the message; retry later.",
+            kind="unavailable",
+            headers={"Retry-After": "30"},
+        ) from exc
+    await audit(
+        session,
+        "notify",
+        actor=principal.sub,
+        role="service",
+        agency=row["agency"],
+        subject_id=row["id"],
+        details={"kind": body.kind, "notification_id": str(body.notification_id)},
+    )
+    await session.commit()
+    return JSONResponse(out | {"status": "sent"}, status_code=202)

@@ -1,0 +1,404 @@
+"""The requests worker (`python -m services.requests_api.worker`): delivers the outbox and runs the periodic jobs.
+
+Delivery: due messages are claimed with `FOR UPDATE SKIP LOCKED` (so several workers never take the same one)
+and leased (their next attempt pushed past the lease), then delivered outside any transaction: owners' mail
+through registry_api, the agency's mail through the mailer, its webhook by a signed POST. Each message id travels
+with it (`notification_id`, `Idempotency-Key`, `X-Canvass-Delivery`), so a repeat after a crash is harmless. A
+failure is retried with exponential backoff up to a limit; a message that can never arrive (the owner deleted the
+registration, the webhook was removed) is marked undeliverable, never retried forever.
+
+Jobs, every CANVASS_WORKER_JOBS_S: requests past their due date expire (with their open targets); owners are
+reminded before the due date and before their footage is overwritten (once each); evidence past the agency's
+retention is deleted unless its request is under legal hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+import time
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy import text
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.requests_api import outbox, registry_client, service
+from services.requests_api.config import config
+from services.requests_api.evidence import append_custody, store
+from services.requests_api.states import SYSTEM_ACTOR, TARGET_OPEN
+from services.requests_api.upstream import client, close_client
+from services.requests_api.webhooks import secret_context, sign
+from shared.crypto import keyring
+from shared.db import make_engine, session_factory
+from shared.logging import configure_logging
+from shared.mail import get_mailer
+from shared.settings import get_settings
+
+log = logging.getLogger("canvass.requests.worker")
+BATCH = 20
+
+CLAIM_SQL = """
+UPDATE requests.outbox o SET attempts = o.attempts + 1,
+    next_attempt_at = now() + make_interval(secs => :lease)
+WHERE o.id IN (
+    SELECT id FROM requests.outbox WHERE status = 'pending' AND next_attempt_at <= now()
+    ORDER BY next_attempt_at LIMIT :n FOR UPDATE SKIP LOCKED)
+RETURNING o.id, o.channel, o.kind, o.request_id, o.target_id, o.registration_id, o.agency, o.payload,
+    o.attempts, o.created_at
+"""
+
+
+def backoff_s(attempts: int) -> float:
+    cfg = config()
+    delay = min(cfg.outbox_backoff_s * 2 ** max(attempts - 1, 0), cfg.outbox_backoff_max_s)
+    return delay * random.uniform(0.9, 1.1)
+
+
+def _payload(msg: RowMapping) -> dict[str, Any]:
+    value = msg["payload"]
+    return value if isinstance(value, dict) else orjson.loads(value)
+
+
+async def deliver_due(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """Claim and deliver one batch; the number claimed."""
+    cfg = config()
+    async with sessions() as s:
+        claimed = (
+            (await s.execute(text(CLAIM_SQL), {"lease": cfg.outbox_lease_s, "n": BATCH})).mappings().all()
+        )
+        await s.commit()
+    if not claimed:
+        return 0
+    outcomes = await asyncio.gather(*(_deliver(sessions, m) for m in claimed), return_exceptions=True)
+    async with sessions() as s:
+        for msg, outcome in zip(claimed, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                log.warning("delivery of %s failed: %s", msg["id"], type(outcome).__name__)
+                outcome = ("retry", type(outcome).__name__)
+            await _settle(s, msg, *outcome)
+        await s.commit()
+    return len(claimed)
+
+
+async def _settle(s: AsyncSession, msg: RowMapping, status: str, error: str | None) -> None:
+    if status == "retry" and msg["attempts"] >= config().outbox_max_attempts:
+        status = "failed"
+    if status == "retry":
+        await s.execute(
+            text(
+                "UPDATE requests.outbox SET next_attempt_at = now() + make_interval(secs => :d), last_error = :e"
+                " WHERE id = :id AND status = 'pending'"
+            ),
+            {"id": msg["id"], "d": backoff_s(msg["attempts"]), "e": (error or "")[:500]},
+        )
+        return
+    await s.execute(
+        text(
+            "UPDATE requests.outbox SET status = :st, last_error = :e,"
+            " delivered_at = CASE WHEN :st = 'delivered' THEN now() END WHERE id = :id AND status = 'pending'"
+        ),
+        {"id": msg["id"], "st": status, "e": (error or None) and error[:500]},
+    )
+    if status in ("failed", "undeliverable"):
+        log.warning("message %s (%s, %s) %s: %s", msg["id"], msg["channel"], msg["kind"], status, error)
+
+
+async def _deliver(sessions: async_sessionmaker[AsyncSession], msg: RowMapping) -> tuple[str, str | None]:
+    payload = _payload(msg)
+    if msg["channel"] == "owner_email":
+        async with sessions() as s:
+            if not await _still_wanted(s, msg):
+                return "cancelled", "no longer relevant"
+        return await registry_client.notify_owner(
+            msg["registration_id"], msg["id"], msg["kind"], payload["subject"], payload["body"]
+        )
+    if msg["channel"] == "agency_email":
+        async with sessions() as s:
+            sealed = (
+                await s.execute(
+                    text("SELECT creator_email_enc FROM requests.requests WHERE id = :id"),
+                    {"id": msg["request_id"]},
+                )
+            ).scalar()
+        to = keyring().open(sealed, f"request:{msg['request_id']}:creator_email") if sealed else None
+        if not to:
+            return "undeliverable", "no address"
+        await get_mailer().send(to, payload["subject"], payload["body"])
+        return "delivered", None
+    return await _webhook(sessions, msg, payload)
+
+
+async def _still_wanted(s: AsyncSession, msg: RowMapping) -> bool:
+    """A request notice or reminder for a target that is no longer open is not sent; nor a cancellation to an
+    owner who never received the request."""
+    row = (
+        await s.execute(
+            text(
+                "SELECT t.state, r.state FROM requests.targets t JOIN requests.requests r ON r.id = t.request_id"
+                " WHERE t.id = :tid"
+            ),
+            {"tid": msg["target_id"]},
+        )
+    ).first()
+    if row is None:
+        return False
+    if msg["kind"] == "request_cancelled":
+        sent = (
+            await s.execute(
+                text(
+                    "SELECT 1 FROM requests.outbox WHERE target_id = :tid AND kind = 'request'"
+                    " AND status = 'delivered'"
+                ),
+                {"tid": msg["target_id"]},
+            )
+        ).first()
+        return sent is not None
+    return row[1] == "sent" and row[0] in TARGET_OPEN
+
+
+async def _webhook(
+    sessions: async_sessionmaker[AsyncSession], msg: RowMapping, payload: dict[str, Any]
+) -> tuple[str, str | None]:
+    async with sessions() as s:
+        hook = (
+            (
+                await s.execute(
+                    text("SELECT url, secret_enc, active FROM requests.agency_webhooks WHERE agency = :a"),
+                    {"a": msg["agency"]},
+                )
+            )
+            .mappings()
+            .first()
+        )
+    if hook is None or not hook["active"]:
+        return "undeliverable", "the agency has no active webhook"
+    secret = keyring().open(hook["secret_enc"], secret_context(msg["agency"]))
+    assert secret is not None
+    body = orjson.dumps(
+        {
+            "id": str(msg["id"]),
+            "event": msg["kind"],
+            "created_at": msg["created_at"],
+            "data": payload,
+        },
+        option=orjson.OPT_UTC_Z,
+    )
+    ts = int(time.time())
+    try:
+        r = await client().post(
+            hook["url"],
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Canvass-Event": msg["kind"],
+                "X-Canvass-Delivery": str(msg["id"]),
+                "Idempotency-Key": str(msg["id"]),
+                "X-Canvass-Signature": sign(secret, ts, body),
+                "User-Agent": "canvass-webhooks/1",
+            },
+            timeout=config().delivery_timeout_s,
+        )
+    except httpx.HTTPError as exc:
+        return "retry", type(exc).__name__
+    if 200 <= r.status_code < 300:
+        return "delivered", None
+    if r.status_code == 410:
+        return "undeliverable", "410 Gone"
+    return "retry", f"HTTP {r.status_code}"
+
+
+# --- jobs ------------------------------------------------------------------------------------------------
+
+
+async def expire_due(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """Requests past their due date expire, one transaction each (their open targets with them)."""
+    done = 0
+    while True:
+        async with sessions() as s:
+            rid = (
+                await s.execute(
+                    text(
+                        "SELECT id FROM requests.requests WHERE state IN ('draft', 'pending_approval', 'approved',"
+                        " 'sent') AND due_at < now() ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+                    )
+                )
+            ).scalar()
+            if rid is None:
+                return done
+            row = await service.request_row(s, rid, None)
+            await service.expire(s, row, SYSTEM_ACTOR)
+            await service.audit(
+                s,
+                "request.expire",
+                SYSTEM_ACTOR,
+                agency=row["agency"],
+                subject_type="request",
+                subject_id=rid,
+                case_number=row["case_number"],
+                details={"from": row["state"]},
+            )
+            await s.commit()
+            done += 1
+
+
+REMINDER_SQL = """
+SELECT t.id FROM requests.targets t JOIN requests.requests r ON r.id = t.request_id
+WHERE r.state = 'sent' AND t.state IN ('notified', 'viewed', 'accepted')
+  AND {at} > now() AND {at} - make_interval(secs => :before) <= now()
+  AND t.notified_at < {at} - make_interval(secs => :before)
+  AND NOT EXISTS (SELECT 1 FROM requests.outbox o WHERE o.dedupe_key = :prefix || t.id::text)
+LIMIT 500
+"""
+
+
+async def remind(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """Owners who have not finished answering are reminded once before the due date and once before their
+    footage is overwritten — when the original notice went out before that reminder window opened."""
+    cfg = config()
+    sent = 0
+    for kind, at, hours in (
+        ("reminder_due", "r.due_at", cfg.reminder_before_due_h),
+        ("reminder_footage", "t.footage_until", cfg.reminder_before_overwrite_h),
+    ):
+        prefix = f"{kind}:"
+        async with sessions() as s:
+            ids = (
+                (
+                    await s.execute(
+                        text(REMINDER_SQL.format(at=at)), {"before": hours * 3600, "prefix": prefix}
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for tid in ids:
+                target = (
+                    (
+                        await s.execute(
+                            text(f"SELECT {service.TARGET_COLUMNS} FROM requests.targets t WHERE t.id = :id"),  # noqa: S608 - composed from constants; values are bound
+                            {"id": tid},
+                        )
+                    )
+                    .mappings()
+                    .one()
+                )
+                req = await service.request_row(s, target["request_id"], None)
+                await outbox.enqueue_owner(s, req, target, kind, dedupe_key=f"{prefix}{tid}")
+                sent += 1
+            await s.commit()
+    return sent
+
+
+async def apply_retention(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """Evidence older than its request's retention is deleted, unless the request is under legal hold. The row
+    stays (with its custody chain); the file goes once no live item shares its content."""
+    removed = 0
+    while True:
+        async with sessions() as s:
+            row = (
+                (
+                    await s.execute(
+                        text(
+                            "SELECT e.id, e.storage_key, e.sha256, r.agency, r.case_number, r.evidence_retention_days"
+                            " FROM requests.evidence e JOIN requests.requests r ON r.id = e.request_id"
+                            " WHERE e.deleted_at IS NULL AND NOT r.legal_hold"
+                            " AND e.uploaded_at + make_interval(days => r.evidence_retention_days) < now()"
+                            " ORDER BY e.uploaded_at LIMIT 1 FOR UPDATE OF e SKIP LOCKED"
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return removed
+            reason = f"retention: {row['evidence_retention_days']} days"
+            await s.execute(
+                text("UPDATE requests.evidence SET deleted_at = now(), deleted_reason = :r WHERE id = :id"),
+                {"id": row["id"], "r": reason},
+            )
+            actor = type(SYSTEM_ACTOR)(SYSTEM_ACTOR.sub, "system", row["agency"])
+            await append_custody(s, row["id"], actor, "delete", "ok", row["sha256"], {"reason": reason})
+            await service.audit(
+                s,
+                "evidence.delete",
+                actor,
+                agency=row["agency"],
+                subject_type="evidence",
+                subject_id=row["id"],
+                case_number=row["case_number"],
+                details={"reason": reason},
+            )
+            await s.commit()
+            shared = (
+                await s.execute(
+                    text(
+                        "SELECT 1 FROM requests.evidence WHERE storage_key = :k AND deleted_at IS NULL LIMIT 1"
+                    ),
+                    {"k": row["storage_key"]},
+                )
+            ).first()
+            await s.rollback()
+            if shared is None:
+                await store().delete(row["storage_key"])
+            removed += 1
+
+
+async def run_jobs(sessions: async_sessionmaker[AsyncSession]) -> None:
+    for job in (expire_due, remind, apply_retention):
+        try:
+            n = await job(sessions)
+            if n:
+                log.info("%s: %d", job.__name__, n)
+        except Exception:
+            log.exception("job %s failed", job.__name__)
+
+
+async def run(stop: asyncio.Event) -> None:
+    settings = get_settings()
+    cfg = config()
+    engine = make_engine(settings.database_url_for("requests_api"), settings, "requests_worker")
+    sessions = session_factory(engine)
+    last_jobs = 0.0
+    log.info("requests worker started (poll %.1fs, jobs every %.1fs)", cfg.worker_poll_s, cfg.worker_jobs_s)
+    try:
+        while not stop.is_set():
+            claimed = 0
+            try:
+                claimed = await deliver_due(sessions)
+                if time.monotonic() - last_jobs >= cfg.worker_jobs_s:
+                    await run_jobs(sessions)
+                    last_jobs = time.monotonic()
+            except Exception:
+                log.exception("worker iteration failed")
+            if claimed < BATCH:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=cfg.worker_poll_s)
+                except TimeoutError:
+                    pass
+    finally:
+        await close_client()
+        await engine.dispose()
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging("requests_worker", settings.log_level)
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run(stop)
+
+    asyncio.run(_main())
+
+
+if __name__ == "__main__":
+    main()
