@@ -1,9 +1,15 @@
-"""geo_query's database: a read-only asyncpg pool (replica-ready) and a pool on the primary for audit."""
+"""geo_query's database: a read-only asyncpg pool (replica-ready) and a pool on the primary for audit.
+
+The read pool's sessions are read-only (`default_transaction_read_only`) and, locally, log in as `canvass_geo`,
+which holds SELECT on the registry and nothing else. Audit records go through the audit pool (the primary), in
+group commits (see audit_log.py).
+"""
 
 from __future__ import annotations
 
 import asyncpg
 
+from services.geo_query.audit_log import audit_log
 from shared.db import make_pool
 from shared.settings import get_settings
 
@@ -18,8 +24,10 @@ class Database:
             settings.database_url_for("geo_query"), settings, "geo_query", read_only=True
         )
         self.audit = await make_pool(settings.audit_url, settings, "geo_query-audit")
+        audit_log.open(self.audit)
 
     async def close(self) -> None:
+        await audit_log.close()
         await self.read.close()
         await self.audit.close()
 

@@ -393,6 +393,7 @@ QueryFilters = Annotated[Filters, Depends(filters)]
 class Reference:
     case_number: str | None = None
     cad_incident: str | None = None
+    contacts: bool = True
 
     @property
     def audit_value(self) -> str | None:
@@ -420,8 +421,17 @@ async def reference(
         str | None,
         Query(description="The CAD incident number this search is for (audited)", examples=["F261120-0042"]),
     ] = None,
+    contacts: Annotated[
+        bool,
+        Query(
+            description="false: leave the owners' contact details out even where the role and case number would"
+            " show them (a caller that only needs ids should say so: every disclosure is audited)"
+        ),
+    ] = True,
 ) -> Reference:
-    return Reference(_reference("case_number", case_number), _reference("cad_incident", cad_incident))
+    return Reference(
+        _reference("case_number", case_number), _reference("cad_incident", cad_incident), contacts
+    )
 
 
 CaseReference = Annotated[Reference, Depends(reference)]

@@ -27,6 +27,7 @@ EXAMPLE_FEATURE: dict[str, Any] = {
         "recording": "continuous",
         "shares_history": True,
         "live_mode": "never",
+        "schedule": None,
         "distance_m": 42.17,
         "bearing_deg": 213.4,
         "footage_until": "2026-12-04T22:15:00Z",
@@ -96,6 +97,7 @@ class CameraProperties(BaseModel):
     covers: list[str]
     retention_days: int | None = Field(description="Days of footage the owner keeps")
     recording: Literal["continuous", "motion", "scheduled"] | None
+    schedule: str | None = Field(None, description="When a scheduled camera records, in the owner's words")
     shares_history: bool
     live_mode: Literal["never", "on_alert", "emergency"]
     distance_m: float | None = Field(None, description="Geodesic distance (WGS84) from the query point")

@@ -17,15 +17,17 @@ import logging
 import math
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
 
+from services.geo_query.audit_log import audit_log
 from services.geo_query.database import db
 from services.geo_query.dependencies import BBox, Caller, Filters, QueryPoint, Reference
-from shared.audit import AuditEvent, append_asyncpg
+from shared.audit import AuditEvent
 from shared.crypto import keyring
 
 log = logging.getLogger("canvass.geo_query")
@@ -102,6 +104,9 @@ class Search:
     dist: str | None = None  # SQL of the geodesic distance from the query point
     subject: tuple[str, str] | None = None  # (type, id) when one thing is looked at
     keyset: str | None = None  # the cursor's condition: applies to the page, not to the count
+    # Polygons differ so much from one query to the next that a cached generic plan (which PostgreSQL may switch
+    # to after five runs of a prepared statement) is often a bad one: plan each polygon query for its own values.
+    custom_plan: bool = False
 
     def __post_init__(self) -> None:
         s = self.sql
@@ -117,7 +122,8 @@ class Search:
 
     @property
     def contacts(self) -> bool:
-        return self.caller.may_see_contacts and self.reference.case_number is not None
+        r = self.reference
+        return r.contacts and r.case_number is not None and self.caller.may_see_contacts
 
     def _filters(self) -> None:
         f, s = self.filters, self.sql
@@ -162,6 +168,7 @@ class Search:
         self.sql.boxes(bbox.boxes())
 
     def in_area(self, geojson: str) -> None:
+        self.custom_plan = True
         self.sql.where.append(
             f"ST_Intersects(c.geom, ST_SetSRID(ST_GeomFromGeoJSON({self.sql.p(geojson)}), 4326))"
         )
@@ -182,6 +189,7 @@ class Search:
             "'recording', c.recording",
             "'shares_history', c.shares_history",
             "'live_mode', c.live_mode",
+            "'schedule', c.schedule",
         ]
         if self.pt is not None:
             props.append(f"'distance_m', round(({self.dist})::numeric, 2)")
@@ -285,10 +293,22 @@ class Search:
         )
 
     async def audit(self, returned: int, extra: dict[str, Any] | None = None) -> None:
-        await append_asyncpg(db.audit, self.audit_event(returned, extra))
+        await audit_log.append(self.audit_event(returned, extra))
 
     async def count(self) -> int:
-        return int(await db.read.fetchval(self.count_sql(), *self.sql.params))
+        async with self.connection() as conn:
+            return int(await conn.fetchval(self.count_sql(), *self.sql.params))
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        """A read connection; inside a read-only transaction planning for these values when custom_plan is set."""
+        async with db.read.acquire() as conn:
+            if not self.custom_plan:
+                yield conn
+                return
+            async with conn.transaction(readonly=True):
+                await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+                yield conn
 
 
 @dataclass
@@ -323,7 +343,8 @@ async def fetch_page(search: Search, limit: int, order: Order) -> Page:
         f" (array_agg(d) FILTER (WHERE rn = least(total, {ps})))[1] AS last_d"
         " FROM numbered"
     )
-    row = await db.read.fetchrow(query, *sql.params)
+    async with search.connection() as conn:
+        row = await conn.fetchrow(query, *sql.params)
     sql.params = sql.params[:-2]
     assert row is not None
     n = row["n"]
@@ -345,7 +366,8 @@ def _open(ring: Any, sealed: bytes | None, context: str) -> str | None:
 async def _fetch_with_contacts(search: Search, limit: int, order: Order) -> Page:
     sql = search.sql
     query = search.rows_sql(sql.p(limit + 1), order, contacts=True)
-    rows = await db.read.fetch(query, *sql.params)
+    async with search.connection() as conn:
+        rows = await conn.fetch(query, *sql.params)
     sql.params.pop()
     more = len(rows) > limit
     rows = rows[:limit]
@@ -392,6 +414,8 @@ async def stream_page(
     try:
         yield head.encode()
         async with db.read.acquire() as conn, conn.transaction(readonly=True):
+            if search.custom_plan:
+                await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
             chunk: list[str] = []
             async for r in conn.cursor(query, *search.sql.params, prefetch=STREAM_AT):
                 if returned == limit:
@@ -408,7 +432,10 @@ async def stream_page(
         yield tail(returned, last, more).encode()
         completed = True
     finally:
-        await search.audit(returned, {"streamed": True, "completed": completed})
+        try:
+            await search.audit(returned, {"streamed": True, "completed": completed})
+        except Exception:  # the body has gone; the failure must still be seen
+            log.exception("could not write the audit record of a streamed answer")
 
 
 def now_rfc3339() -> str:

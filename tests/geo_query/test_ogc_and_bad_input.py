@@ -260,3 +260,19 @@ def test_the_geo_login_cannot_write(
                 await plain.close()
 
     asyncio.run(go())
+
+
+def test_geo_query_reads_through_its_own_login(
+    geo: httpx.Client, auth: Token, registry_data: Registry, db: Any, geo_database_url: str
+) -> None:
+    assert geo.get("/readyz").status_code == 200
+    geo.get("/v1/ogc/conformance", headers=auth("cad", registry_data.x.slug))
+    users = {
+        r["usename"]
+        for r in db.fetch(
+            "SELECT usename FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
+            "canvass-geo_query",
+        )
+    }
+    expected = geo_database_url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[0]
+    assert users == {expected}

@@ -201,6 +201,13 @@ def test_contacts_appear_only_for_investigators_with_a_case_number(
     (record,) = _audit(db, sub)
     disclosed = record["details"]["contacts_disclosed"]
     assert set(disclosed) == {f["properties"]["registration_id"] for f in full["features"]}
+    ids_only = geo.get(
+        "/v1/cameras/radius",
+        params={**params, "case_number": "2026-77", "contacts": "false"},
+        headers=auth("investigator", registry_data.x.slug, sub=sub),
+    ).json()
+    assert ids_only["features"] and all("contact" not in f["properties"] for f in ids_only["features"])
+    assert "contacts_disclosed" not in _audit(db, sub)[1]["details"]
 
 
 @pytest.mark.parametrize(
