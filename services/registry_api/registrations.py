@@ -5,9 +5,10 @@ re-confirmation and deletion (which removes the personal data for real)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, BackgroundTasks, Response
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -24,9 +25,11 @@ from services.registry_api.schemas import (
     RegistrationPatch,
 )
 from services.registry_api.service import (
+    OUTSIDE_SQL,
     agencies_by_slugs,
     agency_by_slug,
     audit,
+    build_feature,
     camera_context,
     camera_params,
     check_if_match,
@@ -36,6 +39,7 @@ from services.registry_api.service import (
     etag,
     fresh_feature,
     insert_cameras,
+    outside_jurisdiction,
     owned_registration,
     owner_actor,
     recompute_visibility,
@@ -192,65 +196,159 @@ def _replay(stored: idempotency.Stored) -> Response:
     )
 
 
+# One round trip checks the program, every point against its jurisdiction, and the agencies to share with.
+CREATE_CHECK_SQL = f"""
+SELECT a.id, a.slug, a.name, a.reconfirm_after_days,
+       ({OUTSIDE_SQL.format(agency="a.id")}) AS outside,
+       ARRAY(SELECT s.slug FROM registry.agencies s WHERE s.slug = ANY(:shares) ORDER BY s.slug) AS share_slugs,
+       ARRAY(SELECT s.id FROM registry.agencies s WHERE s.slug = ANY(:shares) ORDER BY s.slug) AS share_ids
+FROM registry.agencies a WHERE a.slug = :slug
+"""  # noqa: S608 - composed from constants; values are bound
+
+# One statement writes the registration, its shares and its cameras. A new registration is active, so the
+# cameras' visible_to is its share list from the start (the invariant in service.py, without a recompute);
+# foreign keys are checked at the end of the statement, when the registration row exists.
+CREATE_SQL = """
+WITH reg AS (
+    INSERT INTO registry.registrations (
+        id, agency_id, owner_kind, business_name, location, address_enc, contact_name_enc,
+        contact_email_enc, contact_phone_enc, contact_email_index, key_id, preferred_contact_method,
+        contact_hours, notes_for_investigators, terms_version, terms_accepted_at, credential_hash,
+        source, registered_by)
+    VALUES (:id, :agency_id, :owner_kind, :business_name,
+        ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(:location)), 4326), :address_enc, :name_enc,
+        :email_enc, :phone_enc, :email_index, :key_id, :preferred, :hours, :notes, :terms_version,
+        :terms_at, :credential_hash, :source, :registered_by)
+    RETURNING status, last_confirmed_at, version, created_at, updated_at
+), shares AS (
+    INSERT INTO registry.registration_shares (registration_id, agency_id)
+    SELECT :id, unnest(CAST(:share_ids AS uuid[]))
+), cams AS (
+    INSERT INTO registry.cameras (
+        id, registration_id, geom, owner_kind, visible_to, created_at, label, direction_deg, fov_deg,
+        range_m, placement, covers, retention_days, recording, schedule, shares_history, live_mode,
+        live_endpoint_enc)
+    SELECT c.id, :id, ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(c.geom)), 4326), :owner_kind,
+           CAST(:share_ids AS uuid[]), clock_timestamp() + c.i * interval '1 microsecond', c.label,
+           c.direction_deg, c.fov_deg, c.range_m, c.placement,
+           ARRAY(SELECT jsonb_array_elements_text(CAST(:covers AS jsonb) -> (c.i::int - 1))),
+           c.retention_days, c.recording, c.schedule, c.shares_history, c.live_mode, c.live_endpoint_enc
+    FROM unnest(CAST(:c_id AS uuid[]), CAST(:c_geom AS text[]), CAST(:c_label AS text[]),
+                CAST(:c_direction AS smallint[]), CAST(:c_fov AS smallint[]), CAST(:c_range AS float8[]),
+                CAST(:c_placement AS text[]), CAST(:c_retention AS smallint[]), CAST(:c_recording AS text[]),
+                CAST(:c_schedule AS text[]), CAST(:c_history AS boolean[]), CAST(:c_live_mode AS text[]),
+                CAST(:c_live_endpoint AS bytea[]))
+         WITH ORDINALITY AS c(id, geom, label, direction_deg, fov_deg, range_m, placement, retention_days,
+                              recording, schedule, shares_history, live_mode, live_endpoint_enc, i)
+)
+SELECT * FROM reg
+"""
+
+
 async def _register(
     session: Any, body: RegistrationCreate, principal: Principal | None
 ) -> tuple[Response, uuid.UUID, tuple[str, str, str] | None]:
-    agency = await agency_by_slug(session, body.agency)
-    if agency is None:
-        raise invalid("/body/agency", f"no agency program '{body.agency}' (see GET /v1/agencies/covering)")
     cameras = body.cameras or [CameraIn()]
     points = [("/body/location", body.location)]
     points += [(f"/body/cameras/{i}/location", c.location) for i, c in enumerate(cameras) if c.location]
-    await check_in_jurisdiction(session, agency, points)
-    further = await agencies_by_slugs(session, body.share_with, "/body/share_with")
+    check = (
+        (
+            await session.execute(
+                text(CREATE_CHECK_SQL),
+                {"slug": body.agency, "pts": [p.geojson() for _, p in points], "shares": body.share_with},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if check is None:
+        raise invalid("/body/agency", f"no agency program '{body.agency}' (see GET /v1/agencies/covering)")
+    if check["outside"]:
+        raise outside_jurisdiction(check, points, check["outside"])
+    unknown = [(i, s) for i, s in enumerate(body.share_with) if s not in check["share_slugs"]]
+    if unknown:
+        raise invalid(f"/body/share_with/{unknown[0][0]}", f"no agency '{unknown[0][1]}'")
+    share_ids = sorted({check["id"], *check["share_ids"]})
+    share_slugs = sorted({check["slug"], *check["share_slugs"]})
 
     rid = uuid.uuid4()
     cred = new_owner_credential(rid)
     contact = body.contact
     terms_at = (body.terms.accepted_at or datetime.now(UTC)) if body.terms else None
     advocate = principal is not None
-    await session.execute(
-        text(
-            """
-            INSERT INTO registry.registrations (
-                id, agency_id, owner_kind, business_name, location, address_enc, contact_name_enc,
-                contact_email_enc, contact_phone_enc, contact_email_index, key_id, preferred_contact_method,
-                contact_hours, notes_for_investigators, terms_version, terms_accepted_at, credential_hash,
-                source, registered_by)
-            VALUES (:id, :agency_id, :owner_kind, :business_name,
-                ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(:location)), 4326), :address_enc, :name_enc,
-                :email_enc, :phone_enc, :email_index, :key_id, :preferred, :hours, :notes, :terms_version,
-                :terms_at, :credential_hash, :source, :registered_by)
-            """
-        ),
-        {
-            "id": rid,
-            "agency_id": agency["id"],
-            "owner_kind": body.owner_kind,
-            "business_name": body.business_name,
-            "location": body.location.geojson(),
-            "address_enc": seal(body.address, reg_context(rid, "address")),
-            "name_enc": seal(contact.name, reg_context(rid, "name")),
-            "email_enc": seal(contact.email, reg_context(rid, "email")),
-            "phone_enc": seal(contact.phone, reg_context(rid, "phone")),
-            "email_index": email_index(contact.email),
-            "key_id": keyring().current,
-            "preferred": contact.preferred_method,
-            "hours": contact.hours,
-            "notes": body.notes_for_investigators,
-            "terms_version": body.terms.version if body.terms else None,
-            "terms_at": terms_at,
-            "credential_hash": cred.secret_hash,
-            "source": "advocate" if advocate else "owner",
-            "registered_by": principal.sub if principal else None,
-        },
+    row: dict[str, Any] = {
+        "id": rid,
+        "agency": check["slug"],
+        "owner_kind": body.owner_kind,
+        "business_name": body.business_name,
+        "lon": body.location.coordinates[0],
+        "lat": body.location.coordinates[1],
+        "address_enc": seal(body.address, reg_context(rid, "address")),
+        "contact_name_enc": seal(contact.name, reg_context(rid, "name")),
+        "contact_email_enc": seal(contact.email, reg_context(rid, "email")),
+        "contact_phone_enc": seal(contact.phone, reg_context(rid, "phone")),
+        "preferred_contact_method": contact.preferred_method,
+        "contact_hours": contact.hours,
+        "notes_for_investigators": body.notes_for_investigators,
+        "terms_version": body.terms.version if body.terms else None,
+        "terms_accepted_at": terms_at,
+        "source": "advocate" if advocate else "owner",
+        "registered_by": principal.sub if principal else None,
+        "shared_with": share_slugs,
+    }
+    cams = [camera_params(uuid.uuid4(), c, c.location or body.location) for c in cameras]
+    written = (
+        (
+            await session.execute(
+                text(CREATE_SQL),
+                {
+                    "id": rid,
+                    "agency_id": check["id"],
+                    "owner_kind": body.owner_kind,
+                    "business_name": body.business_name,
+                    "location": body.location.geojson(),
+                    "address_enc": row["address_enc"],
+                    "name_enc": row["contact_name_enc"],
+                    "email_enc": row["contact_email_enc"],
+                    "phone_enc": row["contact_phone_enc"],
+                    "email_index": email_index(contact.email),
+                    "key_id": keyring().current,
+                    "preferred": contact.preferred_method,
+                    "hours": contact.hours,
+                    "notes": body.notes_for_investigators,
+                    "terms_version": row["terms_version"],
+                    "terms_at": terms_at,
+                    "credential_hash": cred.secret_hash,
+                    "source": row["source"],
+                    "registered_by": row["registered_by"],
+                    "share_ids": share_ids,
+                    "covers": orjson.dumps([c["covers"] for c in cams]).decode(),
+                    "c_id": [c["id"] for c in cams],
+                    "c_geom": [c["geom"] for c in cams],
+                    "c_label": [c["label"] for c in cams],
+                    "c_direction": [c["direction_deg"] for c in cams],
+                    "c_fov": [c["fov_deg"] for c in cams],
+                    "c_range": [c["range_m"] for c in cams],
+                    "c_placement": [c["placement"] for c in cams],
+                    "c_retention": [c["retention_days"] for c in cams],
+                    "c_recording": [c["recording"] for c in cams],
+                    "c_schedule": [c["schedule"] for c in cams],
+                    "c_history": [c["shares_history"] for c in cams],
+                    "c_live_mode": [c["live_mode"] for c in cams],
+                    "c_live_endpoint": [c["live_endpoint_enc"] for c in cams],
+                },
+            )
+        )
+        .mappings()
+        .one()
     )
-    await insert_cameras(
-        session, rid, [camera_params(uuid.uuid4(), c, c.location or body.location) for c in cameras]
-    )
-    await replace_shares(session, rid, agency["id"], list(further.values()))
-    await recompute_visibility(session, rid)
-    feature, version = await fresh_feature(session, rid)
+    row.update(written)
+    row["reconfirm_due_at"] = written["last_confirmed_at"] + timedelta(days=check["reconfirm_after_days"])
+    for c, given in zip(cams, cameras, strict=True):
+        point = given.location or body.location
+        c["lon"], c["lat"] = point.coordinates[0], point.coordinates[1]
+    feature = build_feature(row, cams)
+    version = written["version"]
     credential = format_owner_credential(cred)
     mail = None
     if advocate and contact.email:
@@ -258,20 +356,23 @@ async def _register(
         out = {**feature, "credential": None, "credential_delivery": "email"}
         mail = (
             contact.email,
-            f"Your camera registration with {agency['name']}",
-            _advocate_mail(agency["name"], rid, credential),
+            f"Your camera registration with {check['name']}",
+            _advocate_mail(check["name"], rid, credential),
         )
     else:
         out = {**feature, "credential": credential, "credential_delivery": "response"}
-    await audit(
-        session,
-        "registration.create",
-        actor=principal.sub if principal else owner_actor(rid),
-        role="advocate" if advocate else "owner",
-        agency=agency["slug"],
-        subject_id=rid,
-        details={"source": "advocate" if advocate else "owner", "cameras": len(cameras)},
-    )
+    if principal is not None:
+        # Agency staff acting for an owner is audited; an owner's own registration is not an agency action
+        # (and the audit chain's single writer would otherwise cap registrations per second).
+        await audit(
+            session,
+            "registration.create",
+            actor=principal.sub,
+            role="advocate",
+            agency=check["slug"],
+            subject_id=rid,
+            details={"source": "advocate", "cameras": len(cameras)},
+        )
     response = _feature(out, version, 201, Location=f"/v1/registrations/{rid}")
     return response, rid, mail
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -138,24 +138,33 @@ async def agencies_by_slugs(
 async def check_in_jurisdiction(
     session: AsyncSession, agency: RowMapping, points: Sequence[tuple[str, Point]]
 ) -> None:
-    """Every point must lie in the agency's jurisdiction (boundary included); otherwise a 422 that names
-    the agency, the offending points and where the person can register instead."""
+    """Every point must lie in the agency's jurisdiction (boundary included)."""
     if not points:
         return
     rows = (
         await session.execute(
-            text(
-                "SELECT p.i FROM unnest(CAST(:pts AS text[])) WITH ORDINALITY AS p(g, i)"  # noqa: S608 - composed from constants; values are bound
-                " JOIN registry.agencies a ON a.id = :agency"
-                f" WHERE NOT ST_Covers(a.jurisdiction, {POINT_SQL.format('p.g')}) ORDER BY p.i"
-            ),
+            text(OUTSIDE_SQL.format(agency=":agency")),
             {"pts": [p.geojson() for _, p in points], "agency": agency["id"]},
         )
-    ).all()
-    if not rows:
-        return
+    ).scalar_one()
+    if rows:
+        raise outside_jurisdiction(agency, points, rows)
+
+
+# The 1-based positions of the points (GeoJSON texts) outside agency `{agency}`'s jurisdiction.
+OUTSIDE_SQL = (
+    "SELECT ARRAY(SELECT p.i FROM unnest(CAST(:pts AS text[])) WITH ORDINALITY AS p(g, i)"
+    " JOIN registry.agencies j ON j.id = {agency}"
+    " WHERE NOT ST_Covers(j.jurisdiction, ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(p.g)), 4326)) ORDER BY p.i)"
+)
+
+
+def outside_jurisdiction(
+    agency: Mapping[Any, Any], points: Sequence[tuple[str, Point]], outside: Sequence[int]
+) -> Problem:
+    """A 422 that names the agency, the offending points and where the person can register instead."""
     errors = []
-    for (i,) in rows:
+    for i in outside:
         pointer, point = points[i - 1]
         lon, lat = point.coordinates[0], point.coordinates[1]
         errors.append(
@@ -167,8 +176,8 @@ async def check_in_jurisdiction(
                 ),
             )
         )
-    first = points[rows[0][0] - 1][1]
-    raise Problem(
+    first = points[outside[0] - 1][1]
+    return Problem(
         422,
         f"{agency['name']} ({agency['slug']}) cannot accept this registration: "
         + "; ".join(f"{e.pointer} {e.reason}" for e in errors)
@@ -262,7 +271,7 @@ async def owned_registration(
     return row
 
 
-def contact_out(row: RowMapping) -> dict[str, Any]:
+def contact_out(row: Mapping[Any, Any]) -> dict[str, Any]:
     rid = row["id"]
     return {
         "name": unseal(row["contact_name_enc"], reg_context(rid, "name")),
@@ -273,7 +282,7 @@ def contact_out(row: RowMapping) -> dict[str, Any]:
     }
 
 
-def camera_out(c: RowMapping) -> dict[str, Any]:
+def camera_out(c: Mapping[Any, Any]) -> dict[str, Any]:
     return {
         "id": str(c["id"]),
         "location": point_out(c["lon"], c["lat"]),
@@ -296,10 +305,9 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-async def registration_feature(session: AsyncSession, row: RowMapping) -> dict[str, Any]:
+def build_feature(row: Mapping[Any, Any], cameras: Sequence[Mapping[Any, Any]]) -> dict[str, Any]:
     """The owner's view of their registration: everything, decrypted."""
     rid = row["id"]
-    cameras = (await session.execute(text(CAMERAS_SQL), {"id": rid})).mappings().all()
     terms = (
         {"version": row["terms_version"], "accepted_at": iso(row["terms_accepted_at"])}
         if row["terms_version"]
@@ -329,6 +337,11 @@ async def registration_feature(session: AsyncSession, row: RowMapping) -> dict[s
             "updated_at": iso(row["updated_at"]),
         },
     }
+
+
+async def registration_feature(session: AsyncSession, row: RowMapping) -> dict[str, Any]:
+    cameras = (await session.execute(text(CAMERAS_SQL), {"id": row["id"]})).mappings().all()
+    return build_feature(row, cameras)
 
 
 async def fresh_feature(session: AsyncSession, rid: uuid.UUID) -> tuple[dict[str, Any], int]:

@@ -304,5 +304,5 @@ def test_delete_removes_every_row_and_the_audit_keeps_only_the_pseudonymous_id(
         )
         assert hits == 0, needle
     actions = {r["action"] for r in db.fetch("SELECT action FROM audit.events WHERE subject_id = $1", rid)}
-    assert {"registration.create", "registration.delete"} <= actions
+    assert {"registration.update", "registration.delete"} <= actions
     assert registry.get(url, headers=owner(cred)).status_code == 401
