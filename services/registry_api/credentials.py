@@ -37,6 +37,7 @@ router = APIRouter(tags=["credentials"])
 
 RESET_PREFIX = "cvr_"
 RESET_TTL = "1 hour"
+RESET_COOLDOWN = "2 minutes"
 MAX_MAILS = 10
 ACCEPTED = (
     "If a registration uses this address, a message with a one-time code is on its way. "
@@ -109,8 +110,12 @@ async def request_reset(
     rows = (
         await session.execute(
             text(
-                "SELECT r.id, a.name FROM registry.registrations r JOIN registry.agencies a ON a.id = r.agency_id"
-                " WHERE r.contact_email_index = :ix ORDER BY r.created_at LIMIT :n"
+                "SELECT r.id, a.name FROM registry.registrations r JOIN registry.agencies a ON a.id = r.agency_id"  # noqa: S608
+                " WHERE r.contact_email_index = :ix"
+                # One code per registration per few minutes: repeated requests cannot flood an inbox.
+                " AND NOT EXISTS (SELECT 1 FROM registry.credential_resets cr WHERE cr.registration_id = r.id"
+                f" AND cr.created_at > now() - interval '{RESET_COOLDOWN}')"
+                " ORDER BY r.created_at LIMIT :n"
             ),
             {"ix": email_index(body.email), "n": MAX_MAILS},
         )
