@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 
 API_PORTS = {"registry_api": 8001, "geo_query": 8002, "requests_api": 8003}
-APP_SERVICES = {"migrate", *API_PORTS}
+WORKER = "requests_worker"
+APP_SERVICES = {"migrate", WORKER, *API_PORTS}
 REQUIRED_SECRETS = ("CANVASS_SECRET_KEY", "CANVASS_ENCRYPTION_KEY")
 DEPENDS_ON_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 EVIDENCE_DIR = "/var/lib/canvass/evidence"
@@ -212,10 +213,26 @@ def test_geo_query_reads_with_the_role_the_init_script_creates(services: dict[st
     assert re.search(rf"CREATE ROLE canvass_geo LOGIN PASSWORD '{re.escape(url.password or '')}'", sql)
 
 
-def test_requests_api_reaches_geo_query_over_http(services: dict[str, Any]) -> None:
-    for name in ("requests_api",):
-        url = urlsplit(environment(services[name])["GEO_QUERY_URL"])
-        assert (url.scheme, url.hostname, url.port) == ("http", "geo_query", API_PORTS["geo_query"]), name
+def test_requests_api_and_its_worker_reach_geo_query_and_registry_api_over_http(
+    services: dict[str, Any],
+) -> None:
+    for name in ("requests_api", WORKER):
+        env = environment(services[name])
+        for var, target in (("GEO_QUERY_URL", "geo_query"), ("REGISTRY_API_URL", "registry_api")):
+            url = urlsplit(env[var])
+            assert (url.scheme, url.hostname, url.port) == ("http", target, API_PORTS[target]), (name, var)
+            assert depends_on(services[name]).get(target) == "service_healthy", (name, target)
+
+
+def test_the_requests_worker_runs_its_module_and_publishes_no_port(services: dict[str, Any]) -> None:
+    worker = services[WORKER]
+    args = command_args(worker)
+    assert args[:2] == ["python", "-m"], args
+    assert any(path.is_file() for path in module_file(args[2])), f"no file for module {args[2]}"
+    assert args[2] == "services.requests_api.worker"
+    assert not worker.get("ports"), "the worker serves nothing and must publish no port"
+    assert worker.get("build") == services["requests_api"].get("build")
+    assert worker.get("image") == services["requests_api"].get("image")
 
 
 def test_db_and_api_services_have_healthchecks(services: dict[str, Any]) -> None:
@@ -243,10 +260,10 @@ def test_required_secrets_use_required_variable_syntax(services: dict[str, Any])
             )
 
 
-def test_evidence_volume_is_mounted_for_requests_api(compose: dict[str, Any]) -> None:
+def test_evidence_volume_is_shared_by_requests_api_and_its_worker(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert "evidence" in (compose.get("volumes") or {})
-    for name in ("requests_api",):
+    for name in ("requests_api", WORKER):
         assert f"evidence:{EVIDENCE_DIR}" in services[name].get("volumes", []), name
         assert environment(services[name]).get("CANVASS_EVIDENCE_DIR") == EVIDENCE_DIR, name
 

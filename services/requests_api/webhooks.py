@@ -125,7 +125,19 @@ async def get_webhook(slug: Slug, principal: AgencyAdmin, session: SessionDep) -
     "/{slug}/webhook",
     summary="Remove your agency's webhook",
     status_code=204,
-    responses={204: {"description": "Removed"}, **problem_responses(401, 403, 404)},
+    responses={
+        204: {
+            "description": "Removed: no more deliveries; messages still queued for it are marked undeliverable",
+            "headers": {
+                "X-Request-ID": {
+                    "description": "The request's id, as in the service's logs",
+                    "schema": {"type": "string"},
+                    "example": "d9095b48f0b547d3b3e13f2a2a86d0d5",
+                }
+            },
+        },
+        **problem_responses(401, 403, 404),
+    },
 )
 async def delete_webhook(slug: Slug, principal: AgencyAdmin, session: SessionDep) -> Response:
     _own(principal, slug)

@@ -81,10 +81,15 @@ def new_agency(registry: httpx.Client, auth: Token) -> NewAgency:
 
 @pytest.fixture
 def new_owner(registry: httpx.Client) -> NewOwner:
-    def _new(agency: Agency, at: list[float], *, retention_days: int = 30, cameras: int = 1, **extra: Any) -> Owner:
+    def _new(
+        agency: Agency, at: list[float], *, retention_days: int = 30, cameras: int = 1, **extra: Any
+    ) -> Owner:
         email = f"owner-{uuid.uuid4().hex[:12]}@example.org"
         cams = [
-            {"location": {"type": "Point", "coordinates": [at[0] + i * 0.00002, at[1]]}, "retention_days": retention_days}
+            {
+                "location": {"type": "Point", "coordinates": [at[0] + i * 0.00002, at[1]]},
+                "retention_days": retention_days,
+            }
             for i in range(cameras)
         ]
         body = {
@@ -137,7 +142,9 @@ class Flow:
         assert r.status_code == 201, r.text
         return r.json()
 
-    def act(self, request_id: str, action: str, headers: dict[str, str] | None = None, **body: Any) -> httpx.Response:
+    def act(
+        self, request_id: str, action: str, headers: dict[str, str] | None = None, **body: Any
+    ) -> httpx.Response:
         return self.client.post(
             f"/v1/requests/{request_id}/transitions",
             json={"action": action, **body},

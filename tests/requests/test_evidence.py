@@ -21,7 +21,9 @@ from tests.support import Db, start_server
 def _accepted(flow: Flow, new_owner: NewOwner) -> tuple[dict[str, Any], Owner]:
     owner = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
     req = flow.sent()
-    r = flow.client.post(f"/v1/owner/requests/{req['id']}/answer", json={"answer": "accept"}, headers=owner.headers)
+    r = flow.client.post(
+        f"/v1/owner/requests/{req['id']}/answer", json={"answer": "accept"}, headers=owner.headers
+    )
     assert r.status_code == 200, r.text
     return req, owner
 
@@ -65,7 +67,13 @@ def test_a_large_upload_streams_to_storage_with_flat_memory_and_its_hash(
     assert r.json()["sha256"] == digest.hexdigest()
     assert r.json()["size_bytes"] == size
     assert grew_mib < 32, f"peak memory grew {grew_mib:.0f} MiB for a {size >> 20} MiB upload"
-    path = Path(suite.env["CANVASS_EVIDENCE_DIR"]) / "objects" / digest.hexdigest()[:2] / digest.hexdigest()[2:4] / digest.hexdigest()
+    path = (
+        Path(suite.env["CANVASS_EVIDENCE_DIR"])
+        / "objects"
+        / digest.hexdigest()[:2]
+        / digest.hexdigest()[2:4]
+        / digest.hexdigest()
+    )
     assert path.stat().st_size == size
     assert stat.S_IMODE(path.stat().st_mode) == 0o444
     assert not list((Path(suite.env["CANVASS_EVIDENCE_DIR"]) / "tmp").glob("*.part"))
@@ -73,20 +81,44 @@ def test_a_large_upload_streams_to_storage_with_flat_memory_and_its_hash(
     assert state == "uploaded"
 
 
-def test_uploads_need_an_accepted_request_an_allowed_media_type_and_a_file(flow: Flow, new_owner: NewOwner) -> None:
+def test_uploads_need_an_accepted_request_an_allowed_media_type_and_a_file(
+    flow: Flow, new_owner: NewOwner
+) -> None:
     owner = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
     req = flow.sent()
     url = f"/v1/owner/evidence/{req['id']}"
     files = {"file": ("clip.mp4", b"x" * 1000, "video/mp4")}
     assert flow.client.post(url, files=files, headers=owner.headers).status_code == 409  # not accepted yet
-    assert flow.client.post(f"/v1/owner/requests/{req['id']}/answer", json={"answer": "accept"}, headers=owner.headers).status_code == 200
-    exe = flow.client.post(url, files={"file": ("x.exe", b"MZ" * 100, "application/x-msdownload")}, headers=owner.headers)
+    assert (
+        flow.client.post(
+            f"/v1/owner/requests/{req['id']}/answer", json={"answer": "accept"}, headers=owner.headers
+        ).status_code
+        == 200
+    )
+    exe = flow.client.post(
+        url, files={"file": ("x.exe", b"MZ" * 100, "application/x-msdownload")}, headers=owner.headers
+    )
     assert exe.status_code == 415 and exe.headers["content-type"] == "application/problem+json"
-    assert flow.client.post(url, data={"description": "no file"}, files={"other": ("a", b"b", "text/plain")}, headers=owner.headers).status_code == 422
-    assert flow.client.post(url, content=b"raw", headers={**owner.headers, "Content-Type": "video/mp4"}).status_code == 415
+    assert (
+        flow.client.post(
+            url,
+            data={"description": "no file"},
+            files={"other": ("a", b"b", "text/plain")},
+            headers=owner.headers,
+        ).status_code
+        == 422
+    )
+    assert (
+        flow.client.post(
+            url, content=b"raw", headers={**owner.headers, "Content-Type": "video/mp4"}
+        ).status_code
+        == 415
+    )
     empty = flow.client.post(url, files={"file": ("e.mp4", b"", "video/mp4")}, headers=owner.headers)
     assert empty.status_code == 422
-    bad_cam = flow.client.post(url, files=files, data={"camera_id": "00000000-0000-4000-8000-000000000000"}, headers=owner.headers)
+    bad_cam = flow.client.post(
+        url, files=files, data={"camera_id": "00000000-0000-4000-8000-000000000000"}, headers=owner.headers
+    )
     assert bad_cam.status_code == 422
     ok = flow.client.post(url, files=files, headers=owner.headers)
     assert ok.status_code == 201, ok.text
@@ -96,14 +128,18 @@ def test_uploads_need_an_accepted_request_an_allowed_media_type_and_a_file(flow:
     assert flow.client.post(url, files=files, headers=owner.headers).status_code == 409
 
 
-def test_the_size_cap_is_enforced_while_streaming(suite: Suite, new_agency, new_owner: NewOwner, auth: Token) -> None:  # type: ignore[no-untyped-def]
+def test_the_size_cap_is_enforced_while_streaming(
+    suite: Suite, new_agency, new_owner: NewOwner, auth: Token
+) -> None:  # type: ignore[no-untyped-def]
     server = start_server("requests_api", dict(suite.env, CANVASS_EVIDENCE_MAX_BYTES="100000"))
     try:
         with httpx.Client(base_url=server.url, timeout=30) as c:
             flow = Flow(c, auth, new_agency())
             req, owner = _accepted(flow, new_owner)
             url = f"/v1/owner/evidence/{req['id']}"
-            big = c.post(url, files={"file": ("big.mp4", os.urandom(150_000), "video/mp4")}, headers=owner.headers)
+            big = c.post(
+                url, files={"file": ("big.mp4", os.urandom(150_000), "video/mp4")}, headers=owner.headers
+            )
             assert big.status_code == 413, big.text
 
             def chunked() -> Iterator[bytes]:  # no Content-Length: the limit is found while reading
@@ -113,9 +149,15 @@ def test_the_size_cap_is_enforced_while_streaming(suite: Suite, new_agency, new_
                     yield os.urandom(10_000)
                 yield f"\r\n--{b}--\r\n".encode()
 
-            streamed = c.post(url, content=chunked(), headers={**owner.headers, "Content-Type": "multipart/form-data; boundary=bnd"})
+            streamed = c.post(
+                url,
+                content=chunked(),
+                headers={**owner.headers, "Content-Type": "multipart/form-data; boundary=bnd"},
+            )
             assert streamed.status_code == 413, streamed.text
-            small = c.post(url, files={"file": ("s.mp4", os.urandom(50_000), "video/mp4")}, headers=owner.headers)
+            small = c.post(
+                url, files={"file": ("s.mp4", os.urandom(50_000), "video/mp4")}, headers=owner.headers
+            )
             assert small.status_code == 201
     finally:
         server.stop()
@@ -127,7 +169,11 @@ def test_a_corrupted_file_is_refused_and_recorded_in_its_custody_chain(
 ) -> None:
     req, owner = _accepted(flow, new_owner)
     content = os.urandom(50_000)
-    up = flow.client.post(f"/v1/owner/evidence/{req['id']}", files={"file": ("c.mp4", content, "video/mp4")}, headers=owner.headers)
+    up = flow.client.post(
+        f"/v1/owner/evidence/{req['id']}",
+        files={"file": ("c.mp4", content, "video/mp4")},
+        headers=owner.headers,
+    )
     assert up.status_code == 201
     eid, sha = up.json()["id"], up.json()["sha256"]
     ok = flow.client.post(f"/v1/evidence/{eid}/verification", headers=flow.inv())
@@ -146,11 +192,17 @@ def test_a_corrupted_file_is_refused_and_recorded_in_its_custody_chain(
 
     custody = flow.client.get(f"/v1/evidence/{eid}/custody", headers=flow.inv()).json()
     steps = [(r["action"], r["outcome"]) for r in custody["records"]]
-    assert steps == [("upload", "ok"), ("verify", "ok"), ("download", "hash_mismatch"), ("verify", "hash_mismatch")]
+    assert steps == [
+        ("upload", "ok"),
+        ("verify", "ok"),
+        ("download", "hash_mismatch"),
+        ("verify", "hash_mismatch"),
+    ]
     assert custody["records"][2]["sha256"] != sha
     assert custody["chain_intact"] is True
     audited = db.fetchval(
-        "SELECT count(*) FROM audit.events WHERE subject_id = $1 AND action = 'evidence.download.hash_mismatch'", eid
+        "SELECT count(*) FROM audit.events WHERE subject_id = $1 AND action = 'evidence.download.hash_mismatch'",
+        eid,
     )
     assert audited == 1
     # The custody chain is append-only in the database, and tampering with it is detected.

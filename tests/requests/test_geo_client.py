@@ -48,7 +48,10 @@ def test_the_geo_client_uses_only_what_geo_query_publishes() -> None:
     props = _resolve(doc, feature["properties"]["properties"])["properties"]
     assert set(geo_client.FEATURE_PROPERTIES) <= set(props)
     assert "id" in feature["properties"] and "geometry" in feature["properties"]
-    body = _resolve(doc, doc["paths"][geo_client.AREA.path]["post"]["requestBody"]["content"]["application/json"]["schema"])
+    body = _resolve(
+        doc,
+        doc["paths"][geo_client.AREA.path]["post"]["requestBody"]["content"]["application/json"]["schema"],
+    )
     assert set(geo_client.AREA_BODY_FIELDS) <= set(body["properties"])
 
 

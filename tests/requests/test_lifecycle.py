@@ -41,7 +41,14 @@ def test_request_from_case_to_evidence_end_to_end(
     assert far.registration_id not in regs
     assert [len(t["cameras"]) for t in req["targets"]] == [1, 2]
     assert req["targets"][0]["footage_until"] < req["targets"][1]["footage_until"]
-    assert req["summary"] == {"targets": 2, "cameras": 3, "notified": 0, "accepted": 0, "uploaded": 0, "not_fulfilled": 0}
+    assert req["summary"] == {
+        "targets": 2,
+        "cameras": 3,
+        "notified": 0,
+        "accepted": 0,
+        "uploaded": 0,
+        "not_fulfilled": 0,
+    }
     stored = db.fetchval("SELECT count(*) FROM requests.targets WHERE request_id = $1", rid)
     assert stored == 2
 
@@ -63,14 +70,17 @@ def test_request_from_case_to_evidence_end_to_end(
     # 3. The owners are told by email, through the worker and registry_api (which alone knows the address).
     mail = mailbox.wait_for(near.email, timeout=15)
     assert "asks for camera footage" in str(mail["Subject"])
-    text = mail.get_payload(decode=True).decode()
+    text = mail.get_payload(decode=True).decode()  # type: ignore[union-attr]
     assert f"/v1/owner/requests/{rid}" in text
     assert near.camera_ids[0] in text
     mailbox.wait_for(urgent.email, timeout=15)
     delivered = "SELECT count(*) FROM requests.outbox WHERE request_id = $1 AND status = 'delivered'"
     assert eventually(lambda: db.fetchval(delivered, rid) == 2)
     # requests_api stores no owner email anywhere.
-    assert db.fetchval("SELECT count(*) FROM requests.outbox WHERE payload::text LIKE $1", f"%{near.email}%") == 0
+    assert (
+        db.fetchval("SELECT count(*) FROM requests.outbox WHERE payload::text LIKE $1", f"%{near.email}%")
+        == 0
+    )
 
     # 4. The owner sees the request (and nothing of other owners); another owner is refused.
     mine = requests_client.get("/v1/owner/requests", headers=near.headers)
@@ -79,7 +89,12 @@ def test_request_from_case_to_evidence_end_to_end(
     assert {c["camera_id"] for c in mine.json()["items"][0]["cameras"]} == set(near.camera_ids)
     assert requests_client.get("/v1/owner/requests", headers=far.headers).json()["items"] == []
     assert requests_client.get(f"/v1/owner/requests/{rid}", headers=far.headers).status_code == 404
-    assert requests_client.post(f"/v1/owner/requests/{rid}/answer", json={"answer": "accept"}, headers=far.headers).status_code == 404
+    assert (
+        requests_client.post(
+            f"/v1/owner/requests/{rid}/answer", json={"answer": "accept"}, headers=far.headers
+        ).status_code
+        == 404
+    )
     forged = {"Authorization": f"Bearer cvo_{near.registration_id.replace('-', '')}_not-the-secret"}
     assert requests_client.get("/v1/owner/requests", headers=forged).status_code == 401
     view = requests_client.get(f"/v1/owner/requests/{rid}", headers=near.headers)
@@ -87,12 +102,16 @@ def test_request_from_case_to_evidence_end_to_end(
     assert "accept" in view.json()["allowed_answers"]
 
     # 5. Accept, then upload: the answer carries the SHA-256 computed while streaming.
-    acc = requests_client.post(f"/v1/owner/requests/{rid}/answer", json={"answer": "accept"}, headers=near.headers)
+    acc = requests_client.post(
+        f"/v1/owner/requests/{rid}/answer", json={"answer": "accept"}, headers=near.headers
+    )
     assert acc.status_code == 200, acc.text
     assert acc.json()["state"] == "accepted"
     content = os.urandom(300_000)
     files = {"file": ("front.mp4", content, "video/mp4")}
-    assert requests_client.post(f"/v1/owner/evidence/{rid}", files=files, headers=far.headers).status_code == 404
+    assert (
+        requests_client.post(f"/v1/owner/evidence/{rid}", files=files, headers=far.headers).status_code == 404
+    )
     up = requests_client.post(
         f"/v1/owner/evidence/{rid}", files=files, data={"camera_id": near.camera_ids[0]}, headers=near.headers
     )
@@ -117,7 +136,10 @@ def test_request_from_case_to_evidence_end_to_end(
     assert [e["id"] for e in listed] == [eid]
     custody = requests_client.get(f"/v1/evidence/{eid}/custody", headers=flow.inv())
     assert custody.status_code == 200
-    assert [(r["action"], r["outcome"]) for r in custody.json()["records"]] == [("upload", "ok"), ("download", "ok")]
+    assert [(r["action"], r["outcome"]) for r in custody.json()["records"]] == [
+        ("upload", "ok"),
+        ("download", "ok"),
+    ]
     assert custody.json()["chain_intact"] is True
     assert requests_client.get(f"/v1/evidence/{eid}/custody", headers=outsider.inv()).status_code == 404
 
@@ -129,18 +151,24 @@ def test_request_from_case_to_evidence_end_to_end(
     assert closed.json()["targets"][0]["state"] == "completed"
     assert closed.json()["summary"]["not_fulfilled"] == 1
     assert flow.act(rid, "close").status_code == 409
-    late = requests_client.post(f"/v1/owner/requests/{rid}/answer", json={"answer": "accept"}, headers=urgent.headers)
+    late = requests_client.post(
+        f"/v1/owner/requests/{rid}/answer", json={"answer": "accept"}, headers=urgent.headers
+    )
     assert late.status_code == 409
 
     # The history shows every request transition, and only the sharing owner's.
     hist = requests_client.get(f"/v1/requests/{rid}/events", headers=flow.inv()).json()
     actions = [(e["subject"], e["action"], e["to_state"]) for e in hist["events"]]
-    assert actions[:4] == [
-        ("request", "create", "draft"),
-        ("request", "submit", "pending_approval"),
-        ("target", "notify", "notified"),
-        ("target", "notify", "notified"),
-    ] or ("request", "approve", "approved") in actions
+    assert (
+        actions[:4]
+        == [
+            ("request", "create", "draft"),
+            ("request", "submit", "pending_approval"),
+            ("target", "notify", "notified"),
+            ("target", "notify", "notified"),
+        ]
+        or ("request", "approve", "approved") in actions
+    )
     request_steps = [a for s, a, _ in actions if s == "request"]
     assert request_steps == ["create", "submit", "approve", "send", "close"]
     assert hist["withheld"] >= 2  # the silent owner's notify and expiry

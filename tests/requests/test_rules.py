@@ -22,18 +22,22 @@ def test_area_and_window_beyond_the_agency_caps_are_refused(flow: Flow, new_agen
     now = datetime.now(UTC)
     poly = {
         "type": "Polygon",
-        "coordinates": [[
-            [small.agency.centre[0] - 0.003, small.agency.centre[1] - 0.003],
-            [small.agency.centre[0] + 0.003, small.agency.centre[1] - 0.003],
-            [small.agency.centre[0] + 0.003, small.agency.centre[1] + 0.003],
-            [small.agency.centre[0] - 0.003, small.agency.centre[1] - 0.003],
-        ]],
+        "coordinates": [
+            [
+                [small.agency.centre[0] - 0.003, small.agency.centre[1] - 0.003],
+                [small.agency.centre[0] + 0.003, small.agency.centre[1] - 0.003],
+                [small.agency.centre[0] + 0.003, small.agency.centre[1] + 0.003],
+                [small.agency.centre[0] - 0.003, small.agency.centre[1] - 0.003],
+            ]
+        ],
     }
     body = request_body(small.agency, radius_m=None, area=poly)
     r = small.client.post("/v1/requests", json=body, headers=small.inv())
     assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/body/area", r.text
     window = {"start": iso(now - timedelta(hours=5)), "end": iso(now - timedelta(hours=2))}
-    r = small.client.post("/v1/requests", json=request_body(small.agency, radius_m=100, window=window), headers=small.inv())
+    r = small.client.post(
+        "/v1/requests", json=request_body(small.agency, radius_m=100, window=window), headers=small.inv()
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/body/window", r.text
     ok = small.client.post("/v1/requests", json=request_body(small.agency, radius_m=100), headers=small.inv())
     assert ok.status_code == 201, ok.text
@@ -42,7 +46,9 @@ def test_area_and_window_beyond_the_agency_caps_are_refused(flow: Flow, new_agen
     assert small.client.post("/v1/requests", json=both, headers=small.inv()).status_code == 422
     no_case = request_body(small.agency, radius_m=100, case_number="")
     assert small.client.post("/v1/requests", json=no_case, headers=small.inv()).status_code == 422
-    owner_token = small.client.post("/v1/requests", json=request_body(small.agency), headers=auth("cad", small.agency.slug))
+    owner_token = small.client.post(
+        "/v1/requests", json=request_body(small.agency), headers=auth("cad", small.agency.slug)
+    )
     assert owner_token.status_code == 403
 
 
@@ -60,7 +66,9 @@ def test_forbidden_transitions_are_409_and_list_what_is_possible(flow: Flow, new
     assert flow.act(req["id"], "submit").status_code == 409  # final
 
 
-def test_without_approval_policy_a_draft_is_sent_directly(new_agency: NewAgency, new_owner: NewOwner, requests_client: httpx.Client, auth, mailbox: Mailbox) -> None:  # type: ignore[no-untyped-def]
+def test_without_approval_policy_a_draft_is_sent_directly(
+    new_agency: NewAgency, new_owner: NewOwner, requests_client: httpx.Client, auth, mailbox: Mailbox
+) -> None:  # type: ignore[no-untyped-def]
     f = Flow(requests_client, auth, new_agency(requires_approval=False))
     owner = new_owner(f.agency, f.agency.near(dy=OFFSET))
     req = f.create()
@@ -71,7 +79,9 @@ def test_without_approval_policy_a_draft_is_sent_directly(new_agency: NewAgency,
     mailbox.wait_for(owner.email, timeout=15)
 
 
-def test_concurrent_transitions_of_one_request_have_exactly_one_winner(flow: Flow, new_owner: NewOwner) -> None:
+def test_concurrent_transitions_of_one_request_have_exactly_one_winner(
+    flow: Flow, new_owner: NewOwner
+) -> None:
     new_owner(flow.agency, flow.agency.near(dx=OFFSET))
     req = flow.create()
     assert flow.act(req["id"], "submit").status_code == 200
@@ -107,7 +117,9 @@ def test_concurrent_owner_answers_have_exactly_one_winner(flow: Flow, new_owner:
     def go(answer: str) -> None:
         with httpx.Client(base_url=str(flow.client.base_url), timeout=30) as c:
             barrier.wait()
-            r = c.post(f"/v1/owner/requests/{req['id']}/answer", json={"answer": answer}, headers=owner.headers)
+            r = c.post(
+                f"/v1/owner/requests/{req['id']}/answer", json={"answer": answer}, headers=owner.headers
+            )
             results.append(r.status_code)
 
     threads = [threading.Thread(target=go, args=(a,)) for a in answers]
@@ -118,21 +130,45 @@ def test_concurrent_owner_answers_have_exactly_one_winner(flow: Flow, new_owner:
     assert results.count(200) == 1 and results.count(409) == len(answers) - 1, results
 
 
-def test_declining_is_silent_the_agency_sees_only_counts_and_sharers(flow: Flow, new_owner: NewOwner, db: Db) -> None:
+def test_declining_is_silent_the_agency_sees_only_counts_and_sharers(
+    flow: Flow, new_owner: NewOwner, db: Db
+) -> None:
     decliner = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
     ignorer = new_owner(flow.agency, flow.agency.near(dy=OFFSET))
     sharer = new_owner(flow.agency, flow.agency.near(dx=-OFFSET))
     req = flow.sent()
     rid = req["id"]
     c = flow.client
-    assert c.post(f"/v1/owner/requests/{rid}/answer", json={"answer": "decline", "note": "no"}, headers=decliner.headers).status_code == 200
+    assert (
+        c.post(
+            f"/v1/owner/requests/{rid}/answer",
+            json={"answer": "decline", "note": "no"},
+            headers=decliner.headers,
+        ).status_code
+        == 200
+    )
     assert c.get(f"/v1/owner/requests/{rid}", headers=ignorer.headers).json()["state"] == "viewed"
-    assert c.post(f"/v1/owner/requests/{rid}/answer", json={"answer": "accept"}, headers=sharer.headers).status_code == 200
+    assert (
+        c.post(
+            f"/v1/owner/requests/{rid}/answer", json={"answer": "accept"}, headers=sharer.headers
+        ).status_code
+        == 200
+    )
 
     seen = flow.read(rid)
-    assert seen["summary"] == {"targets": 3, "cameras": 3, "notified": 3, "accepted": 1, "uploaded": 0, "not_fulfilled": 2}
+    assert seen["summary"] == {
+        "targets": 3,
+        "cameras": 3,
+        "notified": 3,
+        "accepted": 1,
+        "uploaded": 0,
+        "not_fulfilled": 2,
+    }
     assert [t["registration_id"] for t in seen["targets"]] == [sharer.registration_id]
-    body = c.get(f"/v1/requests/{rid}", headers=flow.inv()).text + c.get(f"/v1/requests/{rid}/events", headers=flow.inv()).text
+    body = (
+        c.get(f"/v1/requests/{rid}", headers=flow.inv()).text
+        + c.get(f"/v1/requests/{rid}/events", headers=flow.inv()).text
+    )
     for hidden in (decliner.registration_id, ignorer.registration_id):
         assert hidden not in body
     assert "declined" not in body and "viewed" not in body and '"no"' not in body
@@ -140,11 +176,15 @@ def test_declining_is_silent_the_agency_sees_only_counts_and_sharers(flow: Flow,
     assert next(i for i in listing if i["id"] == rid)["summary"]["not_fulfilled"] == 2
     # The decline is real (the owner's own view says so) but the agency is never told of it.
     assert c.get(f"/v1/owner/requests/{rid}", headers=decliner.headers).json()["state"] == "declined"
-    told = db.fetch("SELECT kind FROM requests.outbox WHERE request_id = $1 AND channel <> 'owner_email'", rid)
+    told = db.fetch(
+        "SELECT kind FROM requests.outbox WHERE request_id = $1 AND channel <> 'owner_email'", rid
+    )
     assert all(r["kind"] != "target.declined" for r in told)
 
 
-def test_a_rolled_back_transition_sends_nothing(flow: Flow, new_owner: NewOwner, db: Db, mailbox: Mailbox) -> None:
+def test_a_rolled_back_transition_sends_nothing(
+    flow: Flow, new_owner: NewOwner, db: Db, mailbox: Mailbox
+) -> None:
     """The send writes the targets' moves and their outbox messages first and the request's own history entry
     last; a failure at that last write (forced by a trigger) rolls all of it back: no outbox row, no mail."""
     owner = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
@@ -161,7 +201,9 @@ def test_a_rolled_back_transition_sends_nothing(flow: Flow, new_owner: NewOwner,
             RETURN NEW;
         END $$"""
     )
-    db.execute(f"CREATE TRIGGER {fn} BEFORE INSERT ON requests.events FOR EACH ROW EXECUTE FUNCTION requests.{fn}()")
+    db.execute(
+        f"CREATE TRIGGER {fn} BEFORE INSERT ON requests.events FOR EACH ROW EXECUTE FUNCTION requests.{fn}()"
+    )
     try:
         r = flow.act(rid, "approve")
         assert r.status_code == 500, r.text
@@ -171,13 +213,23 @@ def test_a_rolled_back_transition_sends_nothing(flow: Flow, new_owner: NewOwner,
         db.execute(f"DROP FUNCTION requests.{fn}()")
     assert db.fetchval("SELECT count(*) FROM requests.outbox WHERE request_id = $1", rid) == 0
     assert db.fetchval("SELECT state FROM requests.requests WHERE id = $1", rid) == "pending_approval"
-    assert db.fetchval("SELECT count(*) FROM requests.targets WHERE request_id = $1 AND state <> 'pending'", rid) == 0
+    assert (
+        db.fetchval("SELECT count(*) FROM requests.targets WHERE request_id = $1 AND state <> 'pending'", rid)
+        == 0
+    )
     time.sleep(1.5)  # several worker polls
     assert mailbox.to(owner.email) == []
     # The same approval, without the fault, goes through and the owner is told.
     assert flow.act(rid, "approve").status_code == 200
     mailbox.wait_for(owner.email, timeout=15)
-    assert eventually(lambda: db.fetchval("SELECT count(*) FROM requests.outbox WHERE request_id = $1 AND status = 'delivered'", rid) == 1)
+    assert eventually(
+        lambda: (
+            db.fetchval(
+                "SELECT count(*) FROM requests.outbox WHERE request_id = $1 AND status = 'delivered'", rid
+            )
+            == 1
+        )
+    )
 
 
 def test_a_retried_create_with_the_same_idempotency_key_gives_the_same_request(flow: Flow) -> None:
@@ -189,7 +241,9 @@ def test_a_retried_create_with_the_same_idempotency_key_gives_the_same_request(f
     assert again.json()["id"] == first.json()["id"] and again.headers["idempotent-replayed"] == "true"
 
 
-def test_explicit_camera_ids_ask_only_those_owners(flow: Flow, new_owner: NewOwner, new_agency: NewAgency) -> None:
+def test_explicit_camera_ids_ask_only_those_owners(
+    flow: Flow, new_owner: NewOwner, new_agency: NewAgency
+) -> None:
     a = new_owner(flow.agency, flow.agency.near(dx=OFFSET), retention_days=7, cameras=2)
     new_owner(flow.agency, flow.agency.near(dy=OFFSET))
     req = flow.create(camera_ids=[a.camera_ids[1]])
@@ -203,6 +257,8 @@ def test_explicit_camera_ids_ask_only_those_owners(flow: Flow, new_owner: NewOwn
     other = new_agency()
     stranger = new_owner(other, other.centre)
     r = flow.client.post(
-        "/v1/requests", json=request_body(flow.agency, camera_ids=[stranger.camera_ids[0]]), headers=flow.inv()
+        "/v1/requests",
+        json=request_body(flow.agency, camera_ids=[stranger.camera_ids[0]]),
+        headers=flow.inv(),
     )
     assert r.status_code == 422 and stranger.camera_ids[0] in r.text

@@ -1,0 +1,286 @@
+"""The worker (running beside the services): the agency is told of answers by email and by a signed webhook,
+retried with backoff under one delivery id; a message to a deleted registration is marked undeliverable, not
+retried forever; reminders go once before the due date and before footage is overwritten; requests past their
+due date expire; evidence past retention is deleted unless the request is under legal hold."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Suite, Token
+from tests.requests.conftest import OFFSET, Flow, NewOwner, eventually
+from tests.support import Db, Mailbox
+
+
+class Hook:
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.fail_next = 0
+        self.lock = threading.Lock()
+
+
+@pytest.fixture
+def hook() -> Iterator[tuple[str, Hook]]:
+    state = Hook()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with state.lock:
+                state.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                failing = state.fail_next > 0
+                state.fail_next -= 1 if failing else 0
+            self.send_response(503 if failing else 204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", state
+    server.shutdown()
+
+
+def test_the_agency_is_told_of_answers_by_signed_webhook_retried_under_one_id(
+    flow: Flow, new_owner: NewOwner, auth: Token, hook: tuple[str, Hook], db: Db
+) -> None:
+    url, state = hook
+    admin = auth("agency_admin", flow.agency.slug)
+    put = flow.client.put(f"/v1/agencies/{flow.agency.slug}/webhook", json={"url": url}, headers=admin)
+    assert put.status_code == 200, put.text
+    secret = put.json()["secret"]
+    assert (
+        secret
+        and flow.client.get(f"/v1/agencies/{flow.agency.slug}/webhook", headers=admin).json()["secret"]
+        is None
+    )
+    assert (
+        flow.client.put(
+            f"/v1/agencies/{flow.agency.slug}/webhook",
+            json={"url": url},
+            headers=auth("agency_admin", "other-pd"),
+        ).status_code
+        == 403
+    )
+    decliner = new_owner(flow.agency, flow.agency.near(dy=OFFSET))
+    sharer = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
+    req = flow.sent()
+    state.fail_next = 1
+    c = flow.client
+    assert (
+        c.post(
+            f"/v1/owner/requests/{req['id']}/answer", json={"answer": "decline"}, headers=decliner.headers
+        ).status_code
+        == 200
+    )
+    assert (
+        c.post(
+            f"/v1/owner/requests/{req['id']}/answer", json={"answer": "accept"}, headers=sharer.headers
+        ).status_code
+        == 200
+    )
+
+    # The first attempt failed: the message waits with backoff; bring its next attempt forward.
+    assert eventually(lambda: len(state.received) == 1)
+    row = eventually(
+        lambda: db.fetch(
+            "SELECT id, attempts, next_attempt_at > now() + interval '10 seconds' AS later, status FROM requests.outbox"
+            " WHERE request_id = $1 AND channel = 'agency_webhook' AND attempts = 1 AND last_error IS NOT NULL",
+            req["id"],
+        )
+    )
+    assert row and row[0]["later"] and row[0]["status"] == "pending"
+    db.execute("UPDATE requests.outbox SET next_attempt_at = now() WHERE id = $1", row[0]["id"])
+    assert eventually(lambda: len(state.received) == 2)
+    (h1, b1), (h2, b2) = state.received
+    assert h1["x-canvass-delivery"] == h2["x-canvass-delivery"] == str(row[0]["id"]) == h2["idempotency-key"]
+    assert b1 == b2
+    t, v1 = (part.split("=", 1)[1] for part in h2["x-canvass-signature"].split(","))
+    expected = hmac.new(secret.encode(), f"{t}.".encode() + b2, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(v1, expected)
+    event = json.loads(b2)
+    assert event["event"] == "target.accepted" and event["data"]["summary"]["accepted"] == 1
+    # Silent decline: the webhook never carried the decline, nor who declined.
+    assert all(decliner.registration_id not in b.decode() for _, b in state.received)
+    assert all(json.loads(b)["event"] != "target.declined" for _, b in state.received)
+    assert eventually(
+        lambda: db.fetchval("SELECT status FROM requests.outbox WHERE id = $1", row[0]["id"]) == "delivered"
+    )
+
+
+def test_the_creator_is_emailed_when_an_owner_accepts(
+    flow: Flow, new_owner: NewOwner, mailbox: Mailbox
+) -> None:
+    owner = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
+    email = f"det-{flow.agency.slug}@agency.example"
+    r = flow.client.post(
+        "/v1/requests",
+        json=__import__("tests.requests.conftest", fromlist=["request_body"]).request_body(flow.agency),
+        headers=flow.inv(email=email),
+    )
+    assert r.status_code == 201
+    rid = r.json()["id"]
+    assert flow.act(rid, "submit").status_code == 200
+    assert flow.act(rid, "approve").status_code == 200
+    assert (
+        flow.client.post(
+            f"/v1/owner/requests/{rid}/answer", json={"answer": "accept"}, headers=owner.headers
+        ).status_code
+        == 200
+    )
+    mail = mailbox.wait_for(email, timeout=15)
+    assert "accepted" in str(mail["Subject"]) and r.json()["case_number"] in str(mail["Subject"])
+    assert owner.email not in mail.get_payload(decode=True).decode()  # type: ignore[union-attr]
+
+
+def test_a_message_to_a_deleted_registration_is_undeliverable_not_retried(
+    flow: Flow, new_owner: NewOwner, registry: httpx.Client, db: Db
+) -> None:
+    gone = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
+    req = flow.create()
+    assert flow.act(req["id"], "submit").status_code == 200
+    assert (
+        registry.delete(f"/v1/registrations/{gone.registration_id}", headers=gone.headers).status_code == 204
+    )
+    assert flow.act(req["id"], "approve").status_code == 200
+    status = eventually(
+        lambda: (
+            db.fetchval(
+                "SELECT status FROM requests.outbox WHERE request_id = $1 AND channel = 'owner_email'",
+                req["id"],
+            )
+            in ("undeliverable",)
+        )
+    )
+    assert status
+    row = db.fetch("SELECT attempts, last_error FROM requests.outbox WHERE request_id = $1", req["id"])[0]
+    assert row["attempts"] == 1 and row["last_error"].startswith("404")
+
+
+def test_owners_are_reminded_once_before_the_due_date_and_before_footage_is_overwritten(
+    flow: Flow, new_owner: NewOwner, db: Db, mailbox: Mailbox
+) -> None:
+    owner = new_owner(flow.agency, flow.agency.near(dx=OFFSET), retention_days=30)
+    req = flow.sent()
+    rid = req["id"]
+    mailbox.wait_for(owner.email, lambda m: "asks for camera footage" in str(m["Subject"]), timeout=15)
+    # As if notified three days ago, due within a day, and footage overwritten within half a day.
+    db.execute(
+        "UPDATE requests.targets SET notified_at = now() - interval '3 days',"
+        " footage_until = now() + interval '12 hours' WHERE request_id = $1",
+        rid,
+    )
+    db.execute("UPDATE requests.requests SET due_at = now() + interval '20 hours' WHERE id = $1", rid)
+    mailbox.wait_for(owner.email, lambda m: "due" in str(m["Subject"]), timeout=15)
+    mailbox.wait_for(owner.email, lambda m: "overwritten" in str(m["Subject"]), timeout=15)
+    import time
+
+    time.sleep(3)  # another round of jobs: no second reminder
+    subjects = [str(m["Subject"]) for m in mailbox.to(owner.email)]
+    assert sum("Reminder" in s for s in subjects) == 2, subjects
+
+
+def test_requests_past_their_due_date_expire_with_their_open_targets(
+    flow: Flow, new_owner: NewOwner, db: Db
+) -> None:
+    waiting = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
+    sharer = new_owner(flow.agency, flow.agency.near(dy=OFFSET))
+    req = flow.sent()
+    rid = req["id"]
+    c = flow.client
+    assert (
+        c.post(
+            f"/v1/owner/requests/{rid}/answer", json={"answer": "accept"}, headers=sharer.headers
+        ).status_code
+        == 200
+    )
+    up = c.post(
+        f"/v1/owner/evidence/{rid}",
+        files={"file": ("a.mp4", b"z" * 100, "video/mp4")},
+        headers=sharer.headers,
+    )
+    assert up.status_code == 201
+    draft = flow.create()
+    db.execute(
+        "UPDATE requests.requests SET due_at = now() - interval '1 minute' WHERE id = ANY($1::uuid[])",
+        [rid, draft["id"]],
+    )
+    assert eventually(lambda: flow.read(rid)["state"] == "expired")
+    assert eventually(lambda: flow.read(draft["id"])["state"] == "expired")
+    states = {
+        r["registration_id"]: r["state"]
+        for r in db.fetch(
+            "SELECT registration_id::text, state FROM requests.targets WHERE request_id = $1", rid
+        )
+    }
+    assert states == {waiting.registration_id: "expired", sharer.registration_id: "completed"}
+    late = c.post(f"/v1/owner/requests/{rid}/answer", json={"answer": "accept"}, headers=waiting.headers)
+    assert late.status_code == 409
+    steps = [
+        e["action"]
+        for e in c.get(f"/v1/requests/{rid}/events", headers=flow.inv()).json()["events"]
+        if e["subject"] == "request"
+    ]
+    assert steps[-1] == "expire"
+
+
+def test_evidence_past_retention_is_deleted_unless_under_legal_hold(
+    flow: Flow, new_owner: NewOwner, db: Db, suite: Suite, auth: Token
+) -> None:
+    files: dict[str, Path] = {}
+    ids: dict[str, str] = {}
+    root = Path(suite.env["CANVASS_EVIDENCE_DIR"]) / "objects"
+    for name in ("held", "expired"):
+        owner = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
+        req = flow.sent()
+        assert (
+            flow.client.post(
+                f"/v1/owner/requests/{req['id']}/answer", json={"answer": "accept"}, headers=owner.headers
+            ).status_code
+            == 200
+        )
+        up = flow.client.post(
+            f"/v1/owner/evidence/{req['id']}",
+            files={"file": (f"{name}.mp4", name.encode() * 1000, "video/mp4")},
+            headers=owner.headers,
+        )
+        sha = up.json()["sha256"]
+        files[name], ids[name] = root / sha[:2] / sha[2:4] / sha, up.json()["id"]
+        if name == "held":
+            assert (
+                flow.client.put(
+                    f"/v1/requests/{req['id']}/legal-hold", json={"legal_hold": True}, headers=flow.inv()
+                ).status_code
+                == 403
+            )
+            r = flow.client.put(
+                f"/v1/requests/{req['id']}/legal-hold",
+                json={"legal_hold": True, "note": "court order"},
+                headers=flow.sup(),
+            )
+            assert r.status_code == 200 and r.json()["legal_hold"] is True
+        assert flow.act(req["id"], "close").status_code == 200
+    db.execute(
+        "UPDATE requests.evidence SET uploaded_at = now() - interval '400 days' WHERE id = ANY($1::uuid[])",
+        list(ids.values()),
+    )
+    assert eventually(lambda: not files["expired"].exists())
+    assert files["held"].exists()
+    gone = flow.client.get(f"/v1/evidence/{ids['expired']}", headers=flow.inv()).json()
+    assert gone["deleted_at"] and gone["deleted_reason"].startswith("retention")
+    assert flow.client.get(f"/v1/evidence/{ids['expired']}/content", headers=flow.inv()).status_code == 410
+    custody = flow.client.get(f"/v1/evidence/{ids['expired']}/custody", headers=flow.inv()).json()
+    assert [r["action"] for r in custody["records"]] == ["upload", "delete"] and custody["chain_intact"]
+    assert db.fetchval("SELECT deleted_at FROM requests.evidence WHERE id = $1", ids["held"]) is None
