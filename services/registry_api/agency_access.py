@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import text
 
 from services.registry_api.database import SessionDep
-from services.registry_api.dependencies import Investigator, Outreach
+from services.registry_api.dependencies import Investigator, NoStore, Outreach
 from services.registry_api.schemas import ContactRead, DueList, Slug
 from services.registry_api.service import (
     audit,
@@ -29,7 +29,7 @@ from services.registry_api.service import (
 from shared.errors import Problem, invalid, problem_responses
 from shared.pagination import LimitQuery, clamp_limit, decode_cursor, encode_cursor, page_link
 
-router = APIRouter(tags=["agency access"])
+router = APIRouter(tags=["agency access"], dependencies=[NoStore])
 
 CaseNumber = Annotated[
     str | None,

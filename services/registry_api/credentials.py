@@ -15,6 +15,7 @@ from fastapi import APIRouter, BackgroundTasks
 from sqlalchemy import text
 
 from services.registry_api.database import SessionDep
+from services.registry_api.dependencies import NoStore
 from services.registry_api.schemas import (
     Accepted,
     CredentialOut,
@@ -33,7 +34,7 @@ from shared.auth import CurrentOwner, format_owner_credential, hash_secret, new_
 from shared.errors import Problem, problem_responses
 from shared.settings import get_settings
 
-router = APIRouter(tags=["credentials"])
+router = APIRouter(tags=["credentials"], dependencies=[NoStore])
 
 RESET_PREFIX = "cvr_"
 RESET_TTL = "1 hour"

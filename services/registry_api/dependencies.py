@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Header
+from fastapi import Depends, Header, Response
 
 from shared.auth import Principal, require_roles
 
@@ -36,3 +36,14 @@ AgencyAdmin = Annotated[Principal, require_roles("agency_admin")]
 Investigator = Annotated[Principal, require_roles("investigator", "supervisor")]
 LiveViewer = Annotated[Principal, require_roles("investigator", "supervisor", "cad")]
 Outreach = Annotated[Principal, require_roles("agency_admin", "advocate", "supervisor")]
+
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+async def _no_store(response: Response) -> None:
+    response.headers.update(NO_STORE)
+
+
+# Answers that carry personal data or secrets must not be kept by browsers or proxies.
+NoStore = Depends(_no_store)

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 
 from services.registry_api.database import SessionDep
-from services.registry_api.dependencies import LiveViewer
+from services.registry_api.dependencies import LiveViewer, NoStore
 from services.registry_api.schemas import LiveWindowOpen, LiveWindowOut, LiveWindowSummary, LiveWindowView
 from services.registry_api.service import (
     agencies_by_slugs,
@@ -33,8 +33,10 @@ from services.registry_api.service import (
 from shared.auth import CurrentOwner
 from shared.errors import InvalidParam, Problem, problem_responses
 
-owner_router = APIRouter(prefix="/v1/registrations/{registration_id}/live-windows", tags=["live sharing"])
-agency_router = APIRouter(prefix="/v1/live-windows", tags=["live sharing"])
+owner_router = APIRouter(
+    prefix="/v1/registrations/{registration_id}/live-windows", tags=["live sharing"], dependencies=[NoStore]
+)
+agency_router = APIRouter(prefix="/v1/live-windows", tags=["live sharing"], dependencies=[NoStore])
 
 # Which camera live modes may join a window opened for each reason.
 MODES_FOR = {"alert": ["on_alert"], "emergency": ["on_alert", "emergency"]}

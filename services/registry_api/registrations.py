@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.registry_api import idempotency
 from services.registry_api.database import SessionDep
-from services.registry_api.dependencies import IdempotencyKey, IfMatch
+from services.registry_api.dependencies import NO_STORE, IdempotencyKey, IfMatch
 from services.registry_api.schemas import (
     CameraIn,
     CameraPatch,
@@ -119,7 +119,7 @@ def _feature_responses(status: int, example: dict[str, Any], *problems: int) -> 
 
 
 def _feature(body: dict[str, Any], version: int, status: int = 200, **headers: str) -> GeoJSONResponse:
-    return GeoJSONResponse(body, status_code=status, headers={"ETag": etag(version), **headers})
+    return GeoJSONResponse(body, status_code=status, headers={"ETag": etag(version), **NO_STORE, **headers})
 
 
 # --- registration ----------------------------------------------------------------------------------------
@@ -192,7 +192,9 @@ def _replayable(response: Response) -> dict[str, str]:
 
 def _replay(stored: idempotency.Stored) -> Response:
     return GeoJSONResponse(
-        stored.body, status_code=stored.status, headers={**stored.headers, "Idempotent-Replayed": "true"}
+        stored.body,
+        status_code=stored.status,
+        headers={**stored.headers, **NO_STORE, "Idempotent-Replayed": "true"},
     )
 
 

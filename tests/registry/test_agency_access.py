@@ -24,6 +24,7 @@ def test_agency_x_reads_contacts_with_a_case_number_and_the_read_is_audited(
     investigator = auth("investigator", x.slug, sub="det-alvarez")
     r = registry.get(url, params={"case_number": "2026-004512"}, headers=investigator)
     assert r.status_code == 200, r.text
+    assert r.headers["cache-control"] == "no-store"
     body = r.json()
     assert body["contact"]["email"] == email and body["address"] == "5 Oak Ave"
     assert body["notes_for_investigators"] == "Back gate code 1234"

@@ -182,6 +182,7 @@ def test_rotating_the_credential_stops_the_old_one(
     assert r.status_code == 200, r.text
     new = r.json()["credential"]
     assert new != cred and r.json()["registration_id"] == reg["id"]
+    assert r.headers["cache-control"] == "no-store"
     assert registry.get(url, headers=owner(cred)).status_code == 401
     assert registry.get(url, headers=owner(new)).status_code == 200
 

@@ -36,6 +36,7 @@ def test_minimum_registration_gives_a_geojson_feature_a_credential_and_one_camer
     assert body["credential"].startswith(f"cvo_{uuid.UUID(body['id']).hex}_")
     assert body["credential_delivery"] == "response"
     assert r.headers["etag"] == '"1"' and r.headers["location"] == f"/v1/registrations/{body['id']}"
+    assert r.headers["cache-control"] == "no-store"  # personal data and a secret
     # Only the credential's hash is stored.
     stored = db.fetchval(
         "SELECT credential_hash FROM registry.registrations WHERE id = $1", uuid.UUID(body["id"])
