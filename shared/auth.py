@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import jwt
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.errors import Problem
@@ -193,8 +193,10 @@ def mint_token(
     return jwt.encode(claims, s.secret_key, algorithm="HS256")
 
 
-async def _credentials(request: Request) -> str | None:
-    creds: HTTPAuthorizationCredentials | None = await bearer(request)
+async def _credentials(
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> str | None:
+    # Through Depends, so every route that reads the bearer declares the security scheme in its contract.
     return creds.credentials if creds else None
 
 
