@@ -162,13 +162,54 @@ class CameraCollection(BaseModel):
 # ----------------------------------------------------------------------------------------- OGC documents
 
 
+_LINK: dict[str, Any] = {
+    "href": "https://canvass.example/v1/ogc/conformance",
+    "rel": "conformance",
+    "type": "application/json",
+}
+_COLLECTION_EXAMPLE: dict[str, Any] = {
+    "id": "cameras",
+    "title": "Registered cameras",
+    "description": "Community cameras in the agency's jurisdiction whose owners share them with the agency.",
+    "itemType": "feature",
+    "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"],
+    "extent": {
+        "spatial": {
+            "bbox": [[-74.03, 40.69, -73.93, 40.79]],
+            "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+        }
+    },
+    "links": [
+        {
+            "href": "https://canvass.example/v1/ogc/collections/cameras/items",
+            "rel": "items",
+            "type": "application/geo+json",
+        }
+    ],
+}
+
+
 class LandingPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"title": "Canvass camera registry", "description": "Registered cameras", "links": [_LINK]}
+            ]
+        }
+    )
+
     title: str
     description: str
     links: list[Link]
 
 
 class Conformance(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"conformsTo": ["http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"]}]
+        }
+    )
+
     conformsTo: list[str]
 
 
@@ -182,6 +223,8 @@ class Extent(BaseModel):
 
 
 class CollectionInfo(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_COLLECTION_EXAMPLE]})
+
     id: str
     title: str
     description: str
@@ -192,5 +235,9 @@ class CollectionInfo(BaseModel):
 
 
 class Collections(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"links": [_LINK], "collections": [_COLLECTION_EXAMPLE]}]}
+    )
+
     links: list[Link]
     collections: list[CollectionInfo]

@@ -254,7 +254,12 @@ class Search:
             self.sql.params.pop()
 
     def count_sql(self) -> str:
-        return f"SELECT count(*) FROM registry.cameras c WHERE {' AND '.join(self.sql.where)}"  # noqa: S608
+        # The Feature expression is never computed (the subquery is flattened and `f` is unused); it is there so
+        # that every parameter, including those only the properties use, is typed in the statement.
+        return (
+            f"SELECT count(*) FROM (SELECT {self._feature()} AS f FROM registry.cameras c"  # noqa: S608
+            f" WHERE {' AND '.join(self.sql.where)}) s"
+        )
 
     def after(self, order: Order, key: tuple[float, uuid.UUID] | uuid.UUID) -> None:
         """Keyset: only rows after (or, for id_desc, before) the cursor's key."""

@@ -217,9 +217,10 @@ def test_multipolygon_with_a_hole_and_a_point_gives_distances(
     shp = shape(area)
     h = auth("investigator", registry_data.x.slug)
     body = {"area": area, "point": {"type": "Point", "coordinates": [-73.975, 40.715]}}
-    r = geo.post("/v1/cameras/area", json=body, params={"limit": 1000}, headers=h)
+    r = geo.post("/v1/cameras/area", json=body, params={"limit": 1000, "count": "true"}, headers=h)
     assert r.status_code == 200, r.text
     feats = r.json()["features"]
+    assert r.json()["numberMatched"] == len(feats)
     expected = {
         str(c.id)
         for c in registry_data.visible(registry_data.x, lambda c: shp.contains(SPoint(c.lon, c.lat)))
