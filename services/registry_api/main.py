@@ -7,15 +7,26 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.registry_api import agencies, agency_access, credentials, live, notifications, registrations
+from services.registry_api import (
+    agencies,
+    agency_access,
+    credentials,
+    imports,
+    live,
+    notifications,
+    registrations,
+)
 from services.registry_api.database import db
+from services.registry_api.import_jobs import runner
 from shared.app import create_app
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db.open()
+    await runner.start()
     yield
+    await runner.stop()
     await db.close()
 
 
@@ -36,7 +47,9 @@ app = create_app(
         live.agency_router,
         agency_access.router,
         notifications.router,
+        imports.router,
     ],
+    body_limits={"/v1/imports": imports.MAX_UPLOAD_BYTES},
     tags=[
         {"name": "agencies", "description": "Agencies' programs: jurisdiction and request policy"},
         {
@@ -54,6 +67,10 @@ app = create_app(
         {
             "name": "agency access",
             "description": "Audited agency reads of owners' contact details; re-confirmation outreach",
+        },
+        {
+            "name": "imports",
+            "description": "Integrators' bulk imports: GeoJSON, GeoJSON Text Sequences and CSV, as jobs",
         },
     ],
 )

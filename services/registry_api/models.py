@@ -17,6 +17,7 @@ from datetime import datetime
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -237,3 +238,164 @@ class IdempotencyKey(Base):
         ForeignKey("registry.registrations.id", ondelete="CASCADE")
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# --- bulk imports ------------------------------------------------------------------------------------------
+
+IMPORT_STATUSES = ("queued", "running", "succeeded", "failed")
+IMPORT_PHASES = ("receiving", "staging", "merging", "done")
+
+
+class ImportJob(Base):
+    """An integrator's bulk import: the spooled upload, its options, progress and outcome.
+
+    A job belongs to the process that holds its lease (`lease_owner`, renewed in `heartbeat_at`); a job whose
+    heartbeat is older than the lease was left by a process that died, and the next process to look at it
+    resumes it from the upload (or fails it cleanly when the upload is gone). Its registrations are written
+    only by the final merge, in one transaction with `status = 'succeeded'`."""
+
+    __tablename__ = "import_jobs"
+    __table_args__ = (
+        CheckConstraint(_in("status", IMPORT_STATUSES), name="ck_import_jobs_status"),
+        CheckConstraint(_in("phase", IMPORT_PHASES), name="ck_import_jobs_phase"),
+        CheckConstraint("mode IN ('all', 'valid')", name="ck_import_jobs_mode"),
+        CheckConstraint("credentials IN ('email', 'report', 'none')", name="ck_import_jobs_credentials"),
+        Index(
+            "uq_import_jobs_idempotency",
+            "principal",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+        Index("ix_import_jobs_agency_created", "agency_id", "created_at"),
+        Index(
+            "ix_import_jobs_unfinished", "status", postgresql_where=text("status IN ('queued', 'running')")
+        ),
+        {"schema": "registry"},
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    agency_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registry.agencies.id", ondelete="CASCADE"))
+    principal: Mapped[str] = mapped_column(Text)  # the integrator's subject
+    media_type: Mapped[str] = mapped_column(Text)
+    crs: Mapped[str | None] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(Text, server_default=text("'all'"))
+    dry_run: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    credentials: Mapped[str] = mapped_column(Text, server_default=text("'email'"))
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
+    request_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    spool_path: Mapped[str] = mapped_column(Text)
+    bytes_received: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    status: Mapped[str] = mapped_column(Text, server_default=text("'queued'"))
+    phase: Mapped[str] = mapped_column(Text, server_default=text("'staging'"))
+    read: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    valid: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    rejected: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    created: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    updated: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(Text)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    report_downloaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ImportRejection(Base):
+    """One feature an import refused: where it was in the upload, which member, and why (no personal data)."""
+
+    __tablename__ = "import_rejections"
+    __table_args__ = ({"schema": "registry"},)
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("registry.import_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    ordinal: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # the feature's 0-based index
+    seq: Mapped[int] = mapped_column(SmallInteger, primary_key=True)  # several problems of one feature
+    line: Mapped[int | None] = mapped_column(BigInteger)
+    external_id: Mapped[str | None] = mapped_column(Text)
+    pointer: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class ImportCredential(Base):
+    """A management credential an import issued, sealed, until it is delivered: mailed to the owner (then
+    deleted), or shown once in the job's report (then deleted). Goes with its registration (cascade)."""
+
+    __tablename__ = "import_credentials"
+    __table_args__ = (
+        CheckConstraint("delivery IN ('email', 'report')", name="ck_import_credentials_delivery"),
+        Index("ix_import_credentials_job", "job_id", "delivery"),
+        {"schema": "registry"},
+    )
+
+    registration_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("registry.registrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registry.import_jobs.id", ondelete="CASCADE"))
+    ordinal: Mapped[int] = mapped_column(BigInteger)
+    external_id: Mapped[str] = mapped_column(Text)
+    delivery: Mapped[str] = mapped_column(Text)
+    credential_enc: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ImportStaging(Base):
+    """The shape of a job's staging table: each job COPYs its validated registrations into an UNLOGGED table
+    of its own created LIKE this one (`registry.import_stage_<job>`), dropped by the merge. This one stays
+    empty."""
+
+    __tablename__ = "import_staging"
+    __table_args__ = ({"schema": "registry"},)
+
+    ordinal: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    line: Mapped[int | None] = mapped_column(BigInteger)
+    external_id: Mapped[str] = mapped_column(Text)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    existing: Mapped[bool] = mapped_column(Boolean)
+    owner_kind: Mapped[str] = mapped_column(Text)
+    business_name: Mapped[str | None] = mapped_column(Text)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    address_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    contact_name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    contact_email_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    contact_phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    contact_email_index: Mapped[bytes | None] = mapped_column(LargeBinary)
+    key_id: Mapped[str | None] = mapped_column(Text)
+    preferred_contact_method: Mapped[str | None] = mapped_column(Text)
+    contact_hours: Mapped[str | None] = mapped_column(Text)
+    notes_for_investigators: Mapped[str | None] = mapped_column(Text)
+    terms_version: Mapped[str | None] = mapped_column(Text)
+    terms_accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    credential_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    credential_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    delivery: Mapped[str | None] = mapped_column(Text)
+    share_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid))
+
+
+class ImportStagingCamera(Base):
+    """The shape of a job's staging table of cameras (`registry.import_stage_cam_<job>`)."""
+
+    __tablename__ = "import_staging_cameras"
+    __table_args__ = ({"schema": "registry"},)
+
+    ordinal: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    i: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    registration_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    label: Mapped[str | None] = mapped_column(Text)
+    direction_deg: Mapped[int | None] = mapped_column(SmallInteger)
+    fov_deg: Mapped[int | None] = mapped_column(SmallInteger)
+    range_m: Mapped[float | None] = mapped_column(Float)
+    placement: Mapped[str | None] = mapped_column(Text)
+    covers: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    retention_days: Mapped[int | None] = mapped_column(SmallInteger)
+    recording: Mapped[str | None] = mapped_column(Text)
+    schedule: Mapped[str | None] = mapped_column(Text)
+    shares_history: Mapped[bool] = mapped_column(Boolean)
+    live_mode: Mapped[str] = mapped_column(Text)
+    live_endpoint_enc: Mapped[bytes | None] = mapped_column(LargeBinary)

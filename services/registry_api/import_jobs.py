@@ -1,0 +1,786 @@
+"""Import jobs: read the spooled upload in chunks, validate, COPY into the job's staging tables, check the
+jurisdiction and duplicates set-based against staging, then write everything in one set-based merge.
+
+Crash safety. Each chunk is staged in one transaction together with the job's counters, so a job resumes after
+the last staged chunk. The merge is one transaction that also marks the job succeeded and drops its staging
+tables: a process killed before its commit leaves no registration of the job behind. A job whose process died
+(its heartbeat older than the lease) is taken over by the next process that starts or is asked about it: it
+resumes from the upload, or fails cleanly when the upload is gone.
+
+Concurrency. A process runs one job at a time (memory stays bounded); merges of one agency's imports are
+serialised by an advisory lock, and a merge that finds a registration changed since its chunk was staged
+(deleted by its owner, or written by another import) is refused rather than overwriting it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import IO, Any
+
+import asyncpg
+
+from services.registry_api.import_parsing import (
+    CSV,
+    GEOJSON,
+    GEOJSON_SEQ,
+    FeatureCollectionReader,
+    ImportInputError,
+    RawFeature,
+    Reprojection,
+    parse_crs,
+    read_csv,
+    read_sequence,
+)
+from services.registry_api.import_rows import (
+    CSV_COLUMNS,
+    STAGE_CAMERA_COLUMNS,
+    STAGE_COLUMNS,
+    Program,
+    Rejection,
+    Sealer,
+    Valid,
+    credential_context,
+    stage_rows,
+    validate_chunk,
+)
+from shared.audit import AuditEvent, append_asyncpg
+from shared.crypto import keyring
+from shared.db import asyncpg_dsn, server_settings
+from shared.mail import get_mailer
+from shared.settings import get_settings
+
+log = logging.getLogger("canvass.registry.imports")
+SERVICE = "registry_api"
+
+
+def import_dir() -> Path:
+    return Path(os.environ.get("CANVASS_IMPORT_DIR", ".local/imports"))
+
+
+def lease_seconds() -> float:
+    return float(os.environ.get("CANVASS_IMPORT_LEASE_S", "30"))
+
+
+def chunk_size() -> int:
+    return int(os.environ.get("CANVASS_IMPORT_CHUNK", "5000"))
+
+
+def stage_tables(job_id: uuid.UUID) -> tuple[str, str]:
+    return f"registry_import.stage_{job_id.hex}", f"registry_import.stage_cam_{job_id.hex}"
+
+
+class JobFailed(Exception):
+    """Ends the job as failed with this message (nothing written)."""
+
+
+JOB_COLUMNS = """
+    j.id, j.agency_id, a.slug AS agency, a.name AS agency_name, j.principal, j.media_type, j.crs, j.mode,
+    j.dry_run, j.credentials, j.spool_path, j.bytes_received, j.status, j.phase, j.read, j.valid, j.rejected,
+    j.created, j.updated, j.attempts, j.error, j.created_at, j.started_at, j.finished_at,
+    j.report_downloaded_at, j.heartbeat_at
+"""
+JOB_SQL = f"SELECT {JOB_COLUMNS} FROM registry.import_jobs j JOIN registry.agencies a ON a.id = j.agency_id WHERE j.id = $1"  # noqa: S608 - constant
+
+
+@dataclass
+class _Chunk:
+    valid: list[Valid]
+    rejected: list[Rejection]
+    read: int
+
+
+class ImportRunner:
+    """The jobs this process runs, one at a time, in the background of the registry_api process."""
+
+    def __init__(self) -> None:
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.pool: asyncpg.Pool | None = None
+        self.queue: asyncio.Queue[uuid.UUID] = asyncio.Queue()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.current: uuid.UUID | None = None
+
+    async def start(self) -> None:
+        settings = get_settings()
+        # Imports are long statements by nature: no statement timeout on these connections.
+        server = dict(server_settings(settings, SERVICE), statement_timeout="0")
+        self.pool = await asyncpg.create_pool(
+            asyncpg_dsn(settings.database_url_for("registry_api")),
+            min_size=1,
+            max_size=4,
+            server_settings=server,
+            timeout=5,
+        )
+        self._spawn(self._worker())
+        self._spawn(self._recover())
+
+    async def stop(self) -> None:
+        for t in list(self.tasks):
+            t.cancel()
+        for t in list(self.tasks):
+            with contextlib.suppress(BaseException):
+                await t
+        if self.pool is not None:
+            if self.current is not None:
+                # Leaving in order: let the next process take the job over at once instead of after the lease.
+                with contextlib.suppress(Exception):
+                    await self.pool.execute(
+                        "UPDATE registry.import_jobs SET heartbeat_at = NULL, lease_owner = NULL"
+                        " WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
+                        self.current,
+                        self.instance,
+                    )
+            await self.pool.close()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    @property
+    def db(self) -> asyncpg.Pool:
+        assert self.pool is not None, "the import runner is not started"
+        return self.pool
+
+    # --- leases ------------------------------------------------------------------------------------------
+
+    def submit(self, job_id: uuid.UUID) -> None:
+        self.queue.put_nowait(job_id)
+
+    async def claim_if_abandoned(self, job_id: uuid.UUID) -> bool:
+        """Take over an unfinished job whose process stopped renewing its lease; it then runs here."""
+        got = await self.db.fetchval(
+            "UPDATE registry.import_jobs SET lease_owner = $2, heartbeat_at = now()"
+            " WHERE id = $1 AND status IN ('queued', 'running')"
+            " AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $3))"
+            " RETURNING id",
+            job_id,
+            self.instance,
+            lease_seconds(),
+        )
+        if got is not None:
+            log.warning("import job %s was abandoned by its process; resuming it here", job_id)
+            self.submit(job_id)
+            return True
+        return False
+
+    async def _recover(self) -> None:
+        with contextlib.suppress(asyncpg.PostgresError, OSError):
+            rows = await self.db.fetch(
+                "SELECT id FROM registry.import_jobs WHERE status IN ('queued', 'running') ORDER BY created_at"
+            )
+            for r in rows:
+                await self.claim_if_abandoned(r["id"])
+            pending = await self.db.fetch(
+                "SELECT DISTINCT job_id FROM registry.import_credentials WHERE delivery = 'email'"
+            )
+            for r in pending:
+                self._spawn(self.deliver_mail(r["job_id"]))
+
+    async def _heartbeat(self, job_id: uuid.UUID) -> None:
+        interval = max(lease_seconds() / 3, 0.2)
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(asyncpg.PostgresError, OSError):
+                await self.db.execute(
+                    "UPDATE registry.import_jobs SET heartbeat_at = now() WHERE id = $1 AND lease_owner = $2",
+                    job_id,
+                    self.instance,
+                )
+
+    async def _worker(self) -> None:
+        while True:
+            job_id = await self.queue.get()
+            self.current = job_id
+            beat = self._spawn(self._heartbeat(job_id))
+            try:
+                await self.run(job_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("import job %s stopped unexpectedly", job_id)
+            finally:
+                beat.cancel()
+                self.current = None
+
+    # --- a job -------------------------------------------------------------------------------------------
+
+    async def run(self, job_id: uuid.UUID) -> None:
+        job = await self.db.fetchrow(JOB_SQL, job_id)
+        if job is None or job["status"] not in ("queued", "running"):
+            return
+        await self.db.execute(
+            "UPDATE registry.import_jobs SET status = 'running', attempts = attempts + 1, lease_owner = $2,"
+            " heartbeat_at = now(), started_at = coalesce(started_at, now()) WHERE id = $1",
+            job_id,
+            self.instance,
+        )
+        try:
+            spool = Path(job["spool_path"])
+            if not await asyncio.to_thread(spool.exists):
+                raise JobFailed(
+                    "the process running this import stopped and its upload is no longer on the server; "
+                    "nothing was written: submit the file again"
+                )
+            if job["phase"] in ("receiving", "staging") or not await self._staging_intact(job):
+                await self._stage(job, spool)
+                job = await self.db.fetchrow(JOB_SQL, job_id)
+                assert job is not None
+            if job["phase"] == "staging":
+                job = await self._check(job)
+            if job["status"] == "running":
+                await self._merge(job)
+        except JobFailed as exc:
+            await self._fail(job_id, str(exc))
+        except ImportInputError as exc:
+            await self._fail(job_id, f"the upload cannot be read: {exc}; nothing was written")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("import job %s failed", job_id)
+            await self._fail(
+                job_id, "the import failed unexpectedly (it has been logged); nothing was written"
+            )
+            return
+        await self._cleanup_files(job_id)
+        final = await self.db.fetchrow(
+            "SELECT status, credentials, dry_run FROM registry.import_jobs WHERE id = $1", job_id
+        )
+        if (
+            final
+            and final["status"] == "succeeded"
+            and final["credentials"] == "email"
+            and not final["dry_run"]
+        ):
+            self._spawn(self.deliver_mail(job_id))
+
+    async def _staging_intact(self, job: asyncpg.Record) -> bool:
+        """After a crash: the merge needs every staged row (an UNLOGGED table is emptied when PostgreSQL
+        itself restarts, in which case the job stages again from the start)."""
+        reg, _ = stage_tables(job["id"])
+        try:
+            n = await self.db.fetchval(f"SELECT count(*) FROM {reg}")  # noqa: S608 - our own table name
+        except asyncpg.UndefinedTableError:
+            return False
+        return bool(n == job["valid"])
+
+    async def _program(self, job: asyncpg.Record, crs: str | None) -> Program:
+        rows = await self.db.fetch("SELECT slug, id FROM registry.agencies")
+        return Program(
+            agency_id=job["agency_id"],
+            slug=job["agency"],
+            agencies={r["slug"]: r["id"] for r in rows},
+            csv=job["media_type"] == CSV,
+            reprojection=Reprojection(_crs(crs)),
+        )
+
+    async def _stage(self, job: asyncpg.Record, spool: Path) -> None:
+        job_id = job["id"]
+        reg, cam = stage_tables(job_id)
+        async with self.db.acquire() as conn:
+            exists = await conn.fetchval("SELECT to_regclass($1)", reg) is not None
+            if not exists or job["phase"] != "staging" or not await self._staging_consistent(conn, job):
+                # Start from the beginning: no staged row, no report row, no count survives.
+                async with conn.transaction():
+                    await conn.execute(f"DROP TABLE IF EXISTS {reg}, {cam}")
+                    await conn.execute(
+                        f"CREATE UNLOGGED TABLE {reg} (LIKE registry.import_staging INCLUDING DEFAULTS)"
+                    )
+                    await conn.execute(
+                        f"CREATE UNLOGGED TABLE {cam} (LIKE registry.import_staging_cameras INCLUDING DEFAULTS)"
+                    )
+                    await conn.execute("DELETE FROM registry.import_rejections WHERE job_id = $1", job_id)
+                    await conn.execute(
+                        "UPDATE registry.import_jobs SET phase = 'staging', read = 0, valid = 0, rejected = 0,"
+                        " created = 0, updated = 0 WHERE id = $1",
+                        job_id,
+                    )
+                skip = 0
+            else:
+                skip = job["read"]
+        sealer = Sealer()
+        with spool.open("rb") as f:
+            reader = _reader(job, f)
+            crs_name = job["crs"]
+            program = await self._program(job, crs_name)
+            features: Iterator[RawFeature] = iter(reader)
+            if skip:
+                # Resuming: the first `skip` features are staged (or reported) already.
+                features = islice(features, skip, None)
+            read = skip
+            size = chunk_size()
+            pending: asyncio.Task[None] | None = None
+            async with self.db.acquire() as lookup:
+                try:
+                    while True:
+                        chunk = await asyncio.to_thread(
+                            _next_chunk, features, program, size, reader, crs_name
+                        )
+                        if chunk is None:
+                            break
+                        existing = await _existing(lookup, job["agency_id"], chunk.valid)
+                        regs, cams = await asyncio.to_thread(
+                            stage_rows, chunk.valid, existing, sealer, job["credentials"]
+                        )
+                        read += chunk.read
+                        if pending is not None:
+                            await pending
+                        pending = asyncio.get_running_loop().create_task(
+                            self._commit_chunk(job_id, reg, cam, regs, cams, chunk, read)
+                        )
+                    if pending is not None:
+                        await pending
+                        pending = None
+                finally:
+                    if pending is not None:
+                        pending.cancel()
+                        with contextlib.suppress(BaseException):
+                            await pending
+        if read == 0:
+            raise JobFailed("the upload holds no features; nothing was written")
+
+    async def _staging_consistent(self, conn: asyncpg.Connection, job: asyncpg.Record) -> bool:
+        reg, _ = stage_tables(job["id"])
+        n = await conn.fetchval(f"SELECT count(*) FROM {reg}")  # noqa: S608 - our own table name
+        return bool(n == job["valid"])
+
+    async def _commit_chunk(
+        self,
+        job_id: uuid.UUID,
+        reg: str,
+        cam: str,
+        regs: list[tuple[Any, ...]],
+        cams: list[tuple[Any, ...]],
+        chunk: _Chunk,
+        read: int,
+    ) -> None:
+        schema, reg_table = reg.split(".")
+        _, cam_table = cam.split(".")
+        async with self.db.acquire() as conn, conn.transaction():
+            if regs:
+                await conn.copy_records_to_table(
+                    reg_table, schema_name=schema, columns=STAGE_COLUMNS, records=regs
+                )
+            if cams:
+                await conn.copy_records_to_table(
+                    cam_table, schema_name=schema, columns=STAGE_CAMERA_COLUMNS, records=cams
+                )
+            if chunk.rejected:
+                await _record_rejections(conn, job_id, chunk.rejected)
+            await conn.execute(
+                "UPDATE registry.import_jobs SET read = $2, valid = valid + $3, rejected = rejected + $4,"
+                " heartbeat_at = now() WHERE id = $1",
+                job_id,
+                read,
+                len(regs),
+                len({r.ordinal for r in chunk.rejected}),
+            )
+
+    async def _check(self, job: asyncpg.Record) -> asyncpg.Record:
+        """Set-based checks on the staged rows: every point inside the agency's jurisdiction (as a single
+        registration), and each external_id once per upload. Then all-or-nothing, dry run, or on to merge."""
+        job_id = job["id"]
+        reg, cam = stage_tables(job_id)
+        async with self.db.acquire() as conn, conn.transaction():
+            outside = await conn.fetch(
+                f"""
+                SELECT s.ordinal, s.line, s.external_id, NULL::smallint AS i, s.lon, s.lat
+                FROM {reg} s, registry.agencies j
+                WHERE j.id = $1 AND NOT ST_Covers(j.jurisdiction, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326))
+                UNION ALL
+                SELECT s.ordinal, s.line, s.external_id, c.i, c.lon, c.lat
+                FROM {cam} c JOIN {reg} s ON s.ordinal = c.ordinal, registry.agencies j
+                WHERE j.id = $1 AND (c.lon, c.lat) IS DISTINCT FROM (s.lon, s.lat)
+                  AND NOT ST_Covers(j.jurisdiction, ST_SetSRID(ST_MakePoint(c.lon, c.lat), 4326))
+                ORDER BY 1, 4 NULLS FIRST
+                """,  # noqa: S608 - our own table names; values are bound
+                job["agency_id"],
+            )
+            dupes = await conn.fetch(
+                f"""
+                SELECT ordinal, line, external_id, first FROM (
+                    SELECT ordinal, line, external_id,
+                           first_value(line) OVER w AS first, row_number() OVER w AS n
+                    FROM {reg} WINDOW w AS (PARTITION BY external_id ORDER BY ordinal)) d
+                WHERE n > 1
+                """  # noqa: S608 - our own table name
+            )
+            csv = job["media_type"] == CSV
+            rejections = []
+            for r in outside:
+                pointer = (
+                    ("/lon" if csv else "/geometry")
+                    if r["i"] is None
+                    else f"/properties/cameras/{r['i']}/location"
+                )
+                rejections.append(
+                    Rejection(
+                        r["ordinal"],
+                        r["line"],
+                        r["external_id"],
+                        pointer,
+                        f"[{r['lon']}, {r['lat']}] lies outside the jurisdiction of {job['agency_name']} "
+                        f"({job['agency']}); its program accepts only cameras inside its jurisdiction",
+                    )
+                )
+            for r in dupes:
+                rejections.append(
+                    Rejection(
+                        r["ordinal"],
+                        r["line"],
+                        r["external_id"],
+                        "/external_id" if csv else "/properties/external_id",
+                        f"external_id '{r['external_id']}' appears more than once in this upload (first on line "
+                        f"{r['first']})",
+                    )
+                )
+            bad = sorted({r.ordinal for r in rejections})
+            if rejections:
+                await _record_rejections(conn, job_id, rejections, offset=100)
+                await conn.execute(f"DELETE FROM {reg} WHERE ordinal = ANY($1::bigint[])", bad)  # noqa: S608
+                await conn.execute(f"DELETE FROM {cam} WHERE ordinal = ANY($1::bigint[])", bad)  # noqa: S608
+            counts = await conn.fetchrow(
+                f"SELECT count(*) FILTER (WHERE NOT existing) AS created,"  # noqa: S608 - our own table name
+                f" count(*) FILTER (WHERE existing) AS updated FROM {reg}"
+            )
+            await conn.execute(
+                "UPDATE registry.import_jobs SET valid = valid - $2, rejected = rejected + $2, phase = 'merging'"
+                " WHERE id = $1",
+                job_id,
+                len(bad),
+            )
+            rejected = await conn.fetchval("SELECT rejected FROM registry.import_jobs WHERE id = $1", job_id)
+            if job["mode"] == "all" and rejected:
+                raise_after = (
+                    f"{rejected:,} feature(s) were rejected and this import is all-or-nothing: nothing was "
+                    "written. The report lists each one; fix them, or import with ?mode=valid to write the "
+                    "valid ones."
+                )
+            else:
+                raise_after = None
+            if raise_after is None and job["dry_run"]:
+                await conn.execute(
+                    "UPDATE registry.import_jobs SET status = 'succeeded', phase = 'done', created = $2,"
+                    " updated = $3, finished_at = now() WHERE id = $1",
+                    job_id,
+                    counts["created"],
+                    counts["updated"],
+                )
+                await conn.execute(f"DROP TABLE IF EXISTS {reg}, {cam}")
+        if raise_after is not None:
+            raise JobFailed(raise_after)
+        out = await self.db.fetchrow(JOB_SQL, job_id)
+        assert out is not None
+        return out
+
+    async def _merge(self, job: asyncpg.Record) -> None:
+        job_id = job["id"]
+        reg, cam = stage_tables(job_id)
+        async with self.db.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('canvass-import:' || $1::uuid::text, 0))",
+                job["agency_id"],
+            )
+            expect = await conn.fetchrow(
+                f"SELECT count(*) FILTER (WHERE NOT existing) AS created,"  # noqa: S608 - our own table name
+                f" count(*) FILTER (WHERE existing) AS updated FROM {reg}"
+            )
+            subject = job["principal"].partition(":")[2]  # the scope is "agency:subject"
+            got = await conn.fetchrow(MERGE_SQL.format(reg=reg), job["agency_id"], subject)
+            if (got["created"], got["updated"]) != (expect["created"], expect["updated"]):
+                raise JobFailed(
+                    "registrations with these external ids changed while the import ran (an owner deleted "
+                    "one, or another import wrote one); nothing was written: submit the file again"
+                )
+            for statement in MERGE_AFTER:
+                await conn.execute(statement.format(reg=reg, cam=cam), job_id)
+            await append_asyncpg(
+                conn,
+                AuditEvent(
+                    service=SERVICE,
+                    actor=subject,
+                    actor_role="integrator",
+                    action="registration.import",
+                    agency=job["agency"],
+                    subject_type="import",
+                    subject_id=str(job_id),
+                    details={
+                        "created": got["created"],
+                        "updated": got["updated"],
+                        "rejected": job["rejected"],
+                    },
+                ),
+            )
+            await conn.execute(
+                "UPDATE registry.import_jobs SET status = 'succeeded', phase = 'done', created = $2, updated = $3,"
+                " finished_at = now() WHERE id = $1",
+                job_id,
+                got["created"],
+                got["updated"],
+            )
+            await conn.execute(f"DROP TABLE {reg}, {cam}")
+
+    async def _fail(self, job_id: uuid.UUID, message: str) -> None:
+        reg, cam = stage_tables(job_id)
+        async with self.db.acquire() as conn, conn.transaction():
+            await conn.execute(f"DROP TABLE IF EXISTS {reg}, {cam}")
+            await conn.execute(
+                "UPDATE registry.import_jobs SET status = 'failed', error = $2, finished_at = now()"
+                " WHERE id = $1 AND status IN ('queued', 'running')",
+                job_id,
+                message,
+            )
+
+    async def _cleanup_files(self, job_id: uuid.UUID) -> None:
+        path = await self.db.fetchval("SELECT spool_path FROM registry.import_jobs WHERE id = $1", job_id)
+        if path:
+            await asyncio.to_thread(Path(path).unlink, missing_ok=True)
+
+    # --- credentials by mail -----------------------------------------------------------------------------
+
+    async def deliver_mail(self, job_id: uuid.UUID) -> None:
+        """Mail each new owner their credential, after the commit and in the background; each one sent is
+        deleted, so a restart goes on where it stopped and nothing is sent twice."""
+        ring = keyring()
+        mailer = get_mailer()
+        while True:
+            rows = await self.db.fetch(
+                "SELECT c.registration_id, c.credential_enc, r.contact_email_enc, a.name"
+                " FROM registry.import_credentials c JOIN registry.registrations r ON r.id = c.registration_id"
+                " JOIN registry.agencies a ON a.id = r.agency_id"
+                " WHERE c.job_id = $1 AND c.delivery = 'email' LIMIT 200",
+                job_id,
+            )
+            if not rows:
+                return
+            for r in rows:
+                rid = r["registration_id"]
+                try:
+                    email = ring.open(r["contact_email_enc"], f"registration:{rid}:email")
+                    credential = ring.open(r["credential_enc"], credential_context(rid))
+                    if email and credential:
+                        await mailer.send(
+                            email,
+                            f"Your camera registration with {r['name']}",
+                            _mail(r["name"], rid, credential),
+                        )
+                except Exception as exc:
+                    log.warning("could not mail an imported owner's credential: %s", type(exc).__name__)
+            await self.db.execute(
+                "DELETE FROM registry.import_credentials WHERE registration_id = ANY($1::uuid[])",
+                [r["registration_id"] for r in rows],
+            )
+
+
+runner = ImportRunner()
+
+
+# One statement upserts every staged registration; an existing registration is updated only when it is still
+# the one the chunk was staged against (same id), which the caller checks by the counts.
+MERGE_SQL = """
+WITH up AS (
+    INSERT INTO registry.registrations AS r (
+        id, agency_id, owner_kind, business_name, location, address_enc, contact_name_enc, contact_email_enc,
+        contact_phone_enc, contact_email_index, key_id, preferred_contact_method, contact_hours,
+        notes_for_investigators, terms_version, terms_accepted_at, credential_hash, source, registered_by,
+        external_id)
+    SELECT s.id, $1, s.owner_kind, s.business_name, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), s.address_enc,
+           s.contact_name_enc, s.contact_email_enc, s.contact_phone_enc, s.contact_email_index, s.key_id,
+           s.preferred_contact_method, s.contact_hours, s.notes_for_investigators, s.terms_version,
+           s.terms_accepted_at, s.credential_hash, 'import', $2, s.external_id
+    FROM {reg} s
+    ON CONFLICT (agency_id, external_id) DO UPDATE SET
+        owner_kind = EXCLUDED.owner_kind, business_name = EXCLUDED.business_name, location = EXCLUDED.location,
+        address_enc = EXCLUDED.address_enc, contact_name_enc = EXCLUDED.contact_name_enc,
+        contact_email_enc = EXCLUDED.contact_email_enc, contact_phone_enc = EXCLUDED.contact_phone_enc,
+        contact_email_index = EXCLUDED.contact_email_index, key_id = EXCLUDED.key_id,
+        preferred_contact_method = EXCLUDED.preferred_contact_method, contact_hours = EXCLUDED.contact_hours,
+        notes_for_investigators = EXCLUDED.notes_for_investigators, terms_version = EXCLUDED.terms_version,
+        terms_accepted_at = EXCLUDED.terms_accepted_at, registered_by = EXCLUDED.registered_by,
+        version = r.version + 1, updated_at = now()
+    WHERE r.id = EXCLUDED.id
+    RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted) AS created, count(*) FILTER (WHERE NOT inserted) AS updated FROM up
+"""
+
+# Then, in the same transaction: the updated registrations' cameras and shares are replaced, every camera
+# gets its visibility (the invariant in service.py: the shares while active, nothing otherwise), and the new
+# owners' credentials wait for delivery.
+MERGE_AFTER = (
+    "DELETE FROM registry.cameras c USING {reg} s WHERE s.existing AND c.registration_id = s.id AND $1::uuid IS NOT NULL",
+    "DELETE FROM registry.registration_shares x USING {reg} s"
+    " WHERE s.existing AND x.registration_id = s.id AND $1::uuid IS NOT NULL",
+    "INSERT INTO registry.registration_shares (registration_id, agency_id)"
+    " SELECT s.id, unnest(s.share_ids) FROM {reg} s WHERE $1::uuid IS NOT NULL",
+    """
+    INSERT INTO registry.cameras (
+        id, registration_id, geom, owner_kind, visible_to, created_at, label, direction_deg, fov_deg, range_m,
+        placement, covers, retention_days, recording, schedule, shares_history, live_mode, live_endpoint_enc)
+    SELECT c.id, c.registration_id, ST_SetSRID(ST_MakePoint(c.lon, c.lat), 4326), s.owner_kind, s.share_ids,
+           now() + c.i * interval '1 microsecond', c.label, c.direction_deg, c.fov_deg, c.range_m, c.placement,
+           c.covers, c.retention_days, c.recording, c.schedule, c.shares_history, c.live_mode, c.live_endpoint_enc
+    FROM {cam} c JOIN {reg} s ON s.ordinal = c.ordinal
+    WHERE $1::uuid IS NOT NULL
+    """,
+    """
+    UPDATE registry.cameras c SET visible_to = '{{}}'
+    FROM {reg} s JOIN registry.registrations r ON r.id = s.id
+    WHERE s.existing AND r.status <> 'active' AND c.registration_id = s.id AND $1::uuid IS NOT NULL
+    """,
+    """
+    INSERT INTO registry.import_credentials (registration_id, job_id, ordinal, external_id, delivery, credential_enc)
+    SELECT s.id, $1, s.ordinal, s.external_id, s.delivery, s.credential_enc FROM {reg} s
+    WHERE NOT s.existing AND s.delivery IS NOT NULL AND s.credential_enc IS NOT NULL
+    """,
+)
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+
+
+def _crs(name: str | None) -> Any:
+    if name is None:
+        return None
+    try:
+        return parse_crs(name)
+    except ValueError as exc:
+        raise JobFailed(f"{exc}; nothing was written") from exc
+
+
+def _crs_key(name: str) -> Any:
+    crs = _crs(name)
+    return crs.to_wkt() if crs is not None else "WGS84"
+
+
+def _reader(job: asyncpg.Record, f: IO[bytes]) -> Any:
+    kind = job["media_type"]
+    if kind == GEOJSON:
+        return _TrackingCollection(f)
+    if kind == GEOJSON_SEQ:
+        return _Iterable(read_sequence(f))
+    if kind == CSV:
+        projected = job["crs"] is not None and _crs(job["crs"]) is not None
+        return _Iterable(read_csv(f, CSV_COLUMNS, projected=projected))
+    raise JobFailed(f"unsupported media type {kind}")
+
+
+class _Iterable:
+    def __init__(self, it: Iterator[RawFeature]) -> None:
+        self.it = it
+
+    def __iter__(self) -> Iterator[RawFeature]:
+        return self.it
+
+
+class _TrackingCollection(FeatureCollectionReader):
+    """A FeatureCollection reader that remembers whether its crs member came before the first feature."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        super().__init__(f)
+        self.member_first: bool | None = None
+        self.member_applied = False
+
+    def __iter__(self) -> Iterator[RawFeature]:
+        for raw in super().__iter__():
+            if self.member_first is None:
+                self.member_first = self.crs_member is not None
+            yield raw
+        if self.member_first is None:  # no features at all
+            self.member_first = True
+
+
+def _next_chunk(
+    features: Iterator[RawFeature], program: Program, size: int, reader: Any, job_crs: str | None
+) -> _Chunk | None:
+    raws = list(islice(features, size))
+    member = getattr(reader, "crs_member", None)
+    if member is not None and not getattr(reader, "member_applied", False):
+        # A legacy GeoJSON crs member is honoured when it comes before the features and agrees with ?crs=.
+        if job_crs is not None and _crs_key(job_crs) != _crs_key(member):
+            raise JobFailed(
+                f"the FeatureCollection says its CRS is {member} but the import was asked for ?crs={job_crs}; "
+                "nothing was written"
+            )
+        if not reader.member_first and job_crs is None:
+            raise JobFailed(
+                f"the FeatureCollection's crs member ({member}) comes after its features: put it first, or pass "
+                "?crs=, and submit again; nothing was written"
+            )
+        program.reprojection = Reprojection(_crs(member))
+        reader.member_applied = True
+    if not raws:
+        return None
+    valid, rejected = validate_chunk(raws, program)
+    return _Chunk(valid, rejected, len(raws))
+
+
+async def _existing(
+    conn: asyncpg.Connection, agency_id: uuid.UUID, valid: list[Valid]
+) -> dict[str, uuid.UUID]:
+    if not valid:
+        return {}
+    rows = await conn.fetch(
+        "SELECT external_id, id FROM registry.registrations WHERE agency_id = $1 AND external_id = ANY($2::text[])",
+        agency_id,
+        [v.external_id for v in valid],
+    )
+    return {r["external_id"]: r["id"] for r in rows}
+
+
+async def _record_rejections(
+    conn: asyncpg.Connection, job_id: uuid.UUID, rejections: list[Rejection], offset: int = 0
+) -> None:
+    seq: dict[int, int] = {}
+    records = []
+    for r in rejections:
+        n = seq.get(r.ordinal, offset)
+        seq[r.ordinal] = n + 1
+        records.append((job_id, r.ordinal, n, r.line, r.external_id, r.pointer, r.reason[:2000]))
+    await conn.copy_records_to_table(
+        "import_rejections",
+        schema_name="registry",
+        columns=("job_id", "ordinal", "seq", "line", "external_id", "pointer", "reason"),
+        records=records,
+    )
+
+
+def _mail(agency_name: str, rid: uuid.UUID, credential: str) -> str:
+    return (
+        f"{agency_name} added your security camera(s) to its community camera registry from the records it "
+        "keeps with you.\n\n"
+        "Registration gives nobody access to your cameras. You can see, change, pause or delete your "
+        "registration at any time with this management credential (keep it private; it is shown only once):\n\n"
+        f"    {credential}\n\n"
+        f"Registration: {rid}\n"
+        "If you do not want to be registered, delete the registration with the credential above.\n"
+    )
+
+
+async def stream_report_rows(
+    pool: asyncpg.Pool, job_id: uuid.UUID, batch: int = 5000
+) -> AsyncIterator[list[asyncpg.Record]]:
+    """The job's rejections in upload order, a batch at a time (keyset, so memory stays flat)."""
+    last = (-1, -1)
+    while True:
+        rows = await pool.fetch(
+            "SELECT ordinal, seq, line, external_id, pointer, reason FROM registry.import_rejections"
+            " WHERE job_id = $1 AND (ordinal, seq) > ($2, $3) ORDER BY ordinal, seq LIMIT $4",
+            job_id,
+            last[0],
+            last[1],
+            batch,
+        )
+        if not rows:
+            return
+        yield rows
+        last = (rows[-1]["ordinal"], rows[-1]["seq"])
