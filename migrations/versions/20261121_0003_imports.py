@@ -111,7 +111,6 @@ def upgrade() -> None:
         sa.Column("credential_enc", sa.LargeBinary(), nullable=False),
         sa.CheckConstraint("delivery IN ('email', 'report')", name="ck_import_credentials_delivery"),
         sa.ForeignKeyConstraint(["job_id"], ["registry.import_jobs.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["registration_id"], ["registry.registrations.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("registration_id"),
         schema="registry",
     )

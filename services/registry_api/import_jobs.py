@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -322,9 +324,11 @@ class ImportRunner:
             async with self.db.acquire() as lookup:
                 try:
                     while True:
+                        t0 = time.monotonic()
                         chunk = await asyncio.to_thread(
                             _next_chunk, features, program, size, reader, crs_name
                         )
+                        t1 = time.monotonic()
                         if chunk is None:
                             break
                         existing = await _existing(lookup, job["agency_id"], chunk.valid)
@@ -332,8 +336,16 @@ class ImportRunner:
                             stage_rows, chunk.valid, existing, sealer, job["credentials"]
                         )
                         read += chunk.read
+                        t2 = time.monotonic()
                         if pending is not None:
                             await pending
+                        log.debug(
+                            "import %s: chunk validated in %.2f s, staged rows in %.2f s, waited %.2f s for COPY",
+                            job_id,
+                            t1 - t0,
+                            t2 - t1,
+                            time.monotonic() - t2,
+                        )
                         pending = asyncio.get_running_loop().create_task(
                             self._commit_chunk(job_id, reg, cam, regs, cams, chunk, read)
                         )
@@ -386,6 +398,13 @@ class ImportRunner:
             )
 
     async def _check(self, job: asyncpg.Record) -> asyncpg.Record:
+        t0 = time.monotonic()
+        try:
+            return await self._check_staged(job)
+        finally:
+            log.info("import %s: staged rows checked in %.2f s", job["id"], time.monotonic() - t0)
+
+    async def _check_staged(self, job: asyncpg.Record) -> asyncpg.Record:
         """Set-based checks on the staged rows: every point inside the agency's jurisdiction (as a single
         registration), and each external_id once per upload. Then all-or-nothing, dry run, or on to merge."""
         job_id = job["id"]
@@ -495,14 +514,18 @@ class ImportRunner:
                 f" count(*) FILTER (WHERE existing) AS updated FROM {reg}"
             )
             subject = job["principal"].partition(":")[2]  # the scope is "agency:subject"
+            t0 = time.monotonic()
             got = await conn.fetchrow(MERGE_SQL.format(reg=reg), job["agency_id"], subject)
+            log.info("import %s: registrations upserted in %.2f s", job_id, time.monotonic() - t0)
             if (got["created"], got["updated"]) != (expect["created"], expect["updated"]):
                 raise JobFailed(
                     "registrations with these external ids changed while the import ran (an owner deleted "
                     "one, or another import wrote one); nothing was written: submit the file again"
                 )
             for statement in MERGE_AFTER:
+                t0 = time.monotonic()
                 await conn.execute(statement.format(reg=reg, cam=cam), job_id)
+                log.info("import %s: %s in %.2f s", job_id, statement.split()[0:3], time.monotonic() - t0)
             await append_asyncpg(
                 conn,
                 AuditEvent(
@@ -555,8 +578,8 @@ class ImportRunner:
         while True:
             rows = await self.db.fetch(
                 "SELECT c.registration_id, c.credential_enc, r.contact_email_enc, a.name"
-                " FROM registry.import_credentials c JOIN registry.registrations r ON r.id = c.registration_id"
-                " JOIN registry.agencies a ON a.id = r.agency_id"
+                " FROM registry.import_credentials c LEFT JOIN registry.registrations r ON r.id = c.registration_id"
+                " LEFT JOIN registry.agencies a ON a.id = r.agency_id"
                 " WHERE c.job_id = $1 AND c.delivery = 'email' LIMIT 200",
                 job_id,
             )
@@ -567,7 +590,7 @@ class ImportRunner:
                 try:
                     email = ring.open(r["contact_email_enc"], f"registration:{rid}:email")
                     credential = ring.open(r["credential_enc"], credential_context(rid))
-                    if email and credential:
+                    if email and credential:  # the owner may have deleted the registration meanwhile
                         await mailer.send(
                             email,
                             f"Your camera registration with {r['name']}",
@@ -702,7 +725,11 @@ class _TrackingCollection(FeatureCollectionReader):
 def _next_chunk(
     features: Iterator[RawFeature], program: Program, size: int, reader: Any, job_crs: str | None
 ) -> _Chunk | None:
-    raws = list(islice(features, size))
+    gc.disable()  # see validate_chunk
+    try:
+        raws = list(islice(features, size))
+    finally:
+        gc.enable()
     member = getattr(reader, "crs_member", None)
     if member is not None and not getattr(reader, "member_applied", False):
         # A legacy GeoJSON crs member is honoured when it comes before the features and agrees with ?crs=.

@@ -547,8 +547,10 @@ async def _credential_batches(conn: asyncpg.Connection, job_id: uuid.UUID) -> As
     last = -1
     while True:
         rows = await conn.fetch(
-            "SELECT ordinal, external_id, registration_id, credential_enc FROM registry.import_credentials"
-            " WHERE job_id = $1 AND delivery = 'report' AND ordinal > $2 ORDER BY ordinal LIMIT 2000 FOR UPDATE",
+            "SELECT c.ordinal, c.external_id, c.registration_id, c.credential_enc FROM registry.import_credentials c"
+            " WHERE c.job_id = $1 AND c.delivery = 'report' AND c.ordinal > $2"
+            " AND EXISTS (SELECT 1 FROM registry.registrations r WHERE r.id = c.registration_id)"
+            " ORDER BY c.ordinal LIMIT 2000 FOR UPDATE OF c",
             job_id,
             last,
         )

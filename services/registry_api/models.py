@@ -322,7 +322,7 @@ class ImportRejection(Base):
 
 class ImportCredential(Base):
     """A management credential an import issued, sealed, until it is delivered: mailed to the owner (then
-    deleted), or shown once in the job's report (then deleted). Goes with its registration (cascade)."""
+    deleted), or shown once in the job's report (then deleted)."""
 
     __tablename__ = "import_credentials"
     __table_args__ = (
@@ -331,9 +331,9 @@ class ImportCredential(Base):
         {"schema": "registry"},
     )
 
-    registration_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("registry.registrations.id", ondelete="CASCADE"), primary_key=True
-    )
+    # No foreign key to the registration: checking one per row would cost the merge as much as writing the
+    # rows; a credential whose registration was deleted meanwhile is skipped and deleted at delivery.
+    registration_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registry.import_jobs.id", ondelete="CASCADE"))
     ordinal: Mapped[int] = mapped_column(BigInteger)
     external_id: Mapped[str] = mapped_column(Text)
