@@ -16,8 +16,8 @@ import pytest
 
 from services.requests_api import geo_client
 from tests.conftest import Suite, Token
-from tests.requests.conftest import NewAgency, request_body
-from tests.support import ROOT, Server, free_port, start_server
+from tests.requests.conftest import Flow, NewAgency, NewOwner, request_body
+from tests.support import ROOT, Db, Server, free_port, start_server
 
 
 def _resolve(doc: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
@@ -109,3 +109,17 @@ def test_a_geo_query_outage_is_a_prompt_problem_not_a_hang(
     assert r.headers["content-type"] == "application/problem+json"
     assert "geo_query" in r.json()["detail"]
     assert elapsed < 5, elapsed
+
+
+def test_finding_targets_discloses_no_owner_contact(flow: Flow, new_owner: NewOwner, db: Db) -> None:
+    """Owners are told through registry_api, so the geo search behind a request reads no contact details:
+    its audit record shows the case number and no disclosed contact."""
+    new_owner(flow.agency, flow.agency.near())
+    req = flow.create(radius_m=250)
+    assert req["targets"], "the search found the owner"
+    rows = db.fetch(
+        "SELECT details FROM audit.events WHERE service = 'geo_query' AND case_number = $1", req["case_number"]
+    )
+    assert rows, "the search behind the request was not audited"
+    for row in rows:
+        assert json.loads(row["details"]).get("contacts_disclosed", []) == []
