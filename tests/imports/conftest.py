@@ -51,7 +51,9 @@ def spread(agency: Agency, n: int, prefix: str | None = None, **props: Any) -> l
 Importer = Callable[..., dict[str, Any]]
 
 
-def wait_job(client: httpx.Client, job: dict[str, Any], headers: dict[str, str], timeout: float = 120) -> dict[str, Any]:
+def wait_job(
+    client: httpx.Client, job: dict[str, Any], headers: dict[str, str], timeout: float = 120
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while job["status"] not in ("succeeded", "failed"):
         assert time.monotonic() < deadline, f"job did not finish: {job}"
@@ -95,3 +97,7 @@ def report(registry: httpx.Client, auth: Token, agency: Agency, job: dict[str, A
     r = registry.get(f"/v1/imports/{job['id']}/report", headers=auth("integrator", agency.slug))
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def feature_at(position: list[float], external_id: str, **props: Any) -> dict[str, Any]:
+    return feature(position[0], position[1], external_id, **props)

@@ -10,12 +10,14 @@ import httpx
 import orjson
 
 from tests.conftest import Token
-from tests.imports.conftest import Importer, collection, feature, report, spread
+from tests.imports.conftest import Importer, collection, feature, feature_at, report, spread
 from tests.registry.conftest import NewAgency
 
 
 def count(db: Any, agency_id: str) -> int:
-    return int(db.fetchval("SELECT count(*) FROM registry.registrations WHERE agency_id = $1", uuid.UUID(agency_id)))
+    return int(
+        db.fetchval("SELECT count(*) FROM registry.registrations WHERE agency_id = $1", uuid.UUID(agency_id))
+    )
 
 
 def bad_rows(a: Any) -> list[dict[str, Any]]:
@@ -44,7 +46,9 @@ def test_all_or_nothing_writes_nothing_and_reports_each_rejected_feature(
     rep = report(registry, auth, a, job)
     by_index = {r["index"]: r for r in rep["rejected"]}
     assert sorted(by_index) == [1, 2, 3, 4, 5, 6, 7]
-    assert by_index[1]["pointer"] == "/properties/contact_email" and "not a valid email" in by_index[1]["reason"]
+    assert (
+        by_index[1]["pointer"] == "/properties/contact_email" and "not a valid email" in by_index[1]["reason"]
+    )
     assert by_index[2]["pointer"] == "/properties/direction_deg"
     assert by_index[3]["pointer"] == "/geometry" and "outside the jurisdiction" in by_index[3]["reason"]
     assert by_index[4]["pointer"].startswith("/geometry") and "latitude" in by_index[4]["reason"]
@@ -61,9 +65,12 @@ def test_accept_the_valid_writes_the_valid_features_only(
     job = run_import(a, collection(bad_rows(a)), mode="valid")
     assert job["status"] == "succeeded", job
     assert job["counts"]["created"] == 1 and job["counts"]["rejected"] == 7 and job["counts"]["written"] == 1
-    assert [r["external_id"] for r in db.fetch(
-        "SELECT external_id FROM registry.registrations WHERE agency_id = $1", uuid.UUID(a.id)
-    )] == ["ok-1"]
+    assert [
+        r["external_id"]
+        for r in db.fetch(
+            "SELECT external_id FROM registry.registrations WHERE agency_id = $1", uuid.UUID(a.id)
+        )
+    ] == ["ok-1"]
 
 
 def test_dry_run_validates_and_counts_but_writes_nothing(
@@ -84,20 +91,31 @@ def test_reimport_updates_the_same_registrations_without_duplicates(
     first = spread(a, 10, prefix="sync", direction_deg=10)
     job = run_import(a, collection(first), credentials="report")
     assert job["counts"]["created"] == 10
-    before = {r["external_id"]: r["id"] for r in db.fetch(
-        "SELECT external_id, id FROM registry.registrations WHERE agency_id = $1", uuid.UUID(a.id))}
+    before = {
+        r["external_id"]: r["id"]
+        for r in db.fetch(
+            "SELECT external_id, id FROM registry.registrations WHERE agency_id = $1", uuid.UUID(a.id)
+        )
+    }
     cred = report(registry, auth, a, job)["credentials"][0]
     # The owner pauses their registration; the nightly sync must not undo that.
     rid = cred["registration_id"]
-    r = registry.patch(f"/v1/registrations/{rid}", json={"status": "paused"},
-                       headers={"Authorization": f"Bearer {cred['credential']}", "If-Match": '"1"'})
+    r = registry.patch(
+        f"/v1/registrations/{rid}",
+        json={"status": "paused"},
+        headers={"Authorization": f"Bearer {cred['credential']}", "If-Match": '"1"'},
+    )
     assert r.status_code == 200, r.text
-    second = spread(a, 10, prefix="sync", direction_deg=20) + [feature(*a.inside(), "sync-new")]
+    second = [*spread(a, 10, prefix="sync", direction_deg=20), feature_at(a.inside(), "sync-new")]
     job2 = run_import(a, collection(second), credentials="report")
     assert job2["status"] == "succeeded", job2
     assert job2["counts"]["created"] == 1 and job2["counts"]["updated"] == 10
-    after = {r["external_id"]: r["id"] for r in db.fetch(
-        "SELECT external_id, id FROM registry.registrations WHERE agency_id = $1", uuid.UUID(a.id))}
+    after = {
+        r["external_id"]: r["id"]
+        for r in db.fetch(
+            "SELECT external_id, id FROM registry.registrations WHERE agency_id = $1", uuid.UUID(a.id)
+        )
+    }
     assert len(after) == 11 and all(after[k] == v for k, v in before.items())
     cams = db.fetch(
         "SELECT r.id, r.status, r.version, c.direction_deg, c.visible_to FROM registry.cameras c"
@@ -120,7 +138,11 @@ def test_idempotency_key_replays_the_first_job_and_refuses_another_body(
     registry: httpx.Client, new_agency: NewAgency, auth: Token, db: Any
 ) -> None:
     a = new_agency()
-    h = {**auth("integrator", a.slug), "Content-Type": "application/geo+json", "Idempotency-Key": str(uuid.uuid4())}
+    h = {
+        **auth("integrator", a.slug),
+        "Content-Type": "application/geo+json",
+        "Idempotency-Key": str(uuid.uuid4()),
+    }
     body = collection(spread(a, 3))
     first = registry.post("/v1/imports", content=body, headers=h)
     again = registry.post("/v1/imports", content=body, headers=h)
@@ -137,7 +159,9 @@ def test_other_agencies_cannot_see_a_job_and_other_roles_cannot_import(
     a, b = new_agency(), new_agency()
     job = run_import(a, collection(spread(a, 1)))
     assert registry.get(f"/v1/imports/{job['id']}", headers=auth("integrator", b.slug)).status_code == 404
-    r = registry.post("/v1/imports", content=b"{}", headers={**auth("investigator", a.slug), "Content-Type": "text/csv"})
+    r = registry.post(
+        "/v1/imports", content=b"{}", headers={**auth("investigator", a.slug), "Content-Type": "text/csv"}
+    )
     assert r.status_code == 403
 
 
@@ -162,19 +186,28 @@ def test_import_validation_accepts_and_refuses_exactly_what_a_single_registratio
         {"contact": {"email": "a@example.org"}, "cameras": [{"direction_deg": "90"}]},
         {"contact": {"email": "a@example.org"}, "cameras": [{"live_endpoint": "ftp://x"}]},
         {"contact": {"email": "a@example.org"}, "cameras": []},
-        {"contact": {"email": "a@example.org"}, "terms": {"version": "2026-01", "accepted_at": "2026-01-05T14:00:00"}},
+        {
+            "contact": {"email": "a@example.org"},
+            "terms": {"version": "2026-01", "accepted_at": "2026-01-05T14:00:00"},
+        },
         {"contact": {"email": "a@example.org"}, "share_with": ["no-such-agency-x"]},
         {"contact": {"email": "a@example.org"}, "address": "bad\u0000address"},
         {"contact": {"email": "a@example.org"}, "notes_for_investigators": "n" * 2001},
     ]
     single = []
     for case in cases:
-        r = registry.post("/v1/registrations", json={"agency": a.slug, "location": {"type": "Point", "coordinates": [lon, lat]}, **case})
+        r = registry.post(
+            "/v1/registrations",
+            json={"agency": a.slug, "location": {"type": "Point", "coordinates": [lon, lat]}, **case},
+        )
         assert r.status_code in (201, 422), r.text
         single.append(r.status_code == 201)
     features = [
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
-         "properties": {"external_id": f"eq-{i}", **case}}
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [lon, lat]},
+            "properties": {"external_id": f"eq-{i}", **case},
+        }
         for i, case in enumerate(cases)
     ]
     job = run_import(a, orjson.dumps({"type": "FeatureCollection", "features": features}), mode="valid")

@@ -1,0 +1,154 @@
+"""Jobs survive their process: killed mid-way (kill -9), a job is resumed or cleanly failed by the next process,
+never half-written; and the server's memory stays flat as the upload grows."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from shared.auth import mint_token
+from tests.imports.conftest import GEOJSON, wait_job
+from tests.registry.conftest import Agency, NewAgency
+from tests.support import Server, start_server
+
+
+def write_upload(path: Path, agency: Agency, n: int) -> Path:
+    with path.open("wb") as f:
+        f.write(b'{"type":"FeatureCollection","features":[\n')
+        for i in range(n):
+            lon, lat = agency.inside((i % 300) / 300 * 0.08 - 0.04, (i // 300 % 300) / 300 * 0.08 - 0.04)
+            f.write(
+                (b"" if i == 0 else b",\n")
+                + orjson.dumps(
+                    {
+                        "type": "Feature",
+                        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                        "properties": {
+                            "external_id": f"big-{i}",
+                            "contact_email": f"owner{i}@import.example.org",
+                            "direction_deg": i % 360,
+                            "placement": "outdoor",
+                        },
+                    }
+                )
+            )
+        f.write(b"\n]}\n")
+    return path
+
+
+def chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            yield block
+
+
+@pytest.fixture
+def own_server(suite: Any, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A registry_api of the test's own (it gets killed), sharing the suite's database."""
+    env = dict(
+        suite.env,
+        CANVASS_IMPORT_DIR=str(tmp_path / "spool"),
+        CANVASS_IMPORT_LEASE_S="2",
+        CANVASS_IMPORT_CHUNK="1000",
+        CANVASS_MAIL_BACKEND="log",
+    )
+    yield env
+
+
+def peak_rss_mb(server: Server) -> float:
+    for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.parametrize("phase", ["staging", "merging"])
+def test_a_killed_job_is_resumed_or_cleanly_failed_never_half_written(
+    phase: str, new_agency: NewAgency, own_server: dict[str, str], tmp_path: Path, db: Any
+) -> None:
+    a = new_agency()
+    n = 20_000
+    upload = write_upload(tmp_path / "big.geojson", a, n)
+    headers = {"Authorization": "Bearer " + mint_token("integrator", a.slug, sub="sync")}
+    server = start_server("registry_api", own_server)
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            r = c.post("/v1/imports", content=chunks(upload), headers={**headers, "Content-Type": GEOJSON})
+            assert r.status_code == 202, r.text
+            job = r.json()
+            deadline = time.monotonic() + 120
+            while True:
+                job = c.get(f"/v1/imports/{job['id']}", headers=headers).json()
+                if phase == "staging" and job["counts"]["read"] >= 2000:
+                    break
+                if phase == "merging" and job["phase"] == "merging":
+                    break
+                assert job["status"] not in ("succeeded", "failed"), f"the job ended before the kill: {job}"
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait(10)
+    finally:
+        server.stop()
+    registrations = "SELECT count(*) FROM registry.registrations WHERE agency_id = $1"
+    assert db.fetchval(registrations, uuid.UUID(a.id)) == 0  # nothing half-written by the dead process
+    server = start_server("registry_api", own_server)
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            final = wait_job(c, job, headers, timeout=180)
+    finally:
+        server.stop()
+    written = db.fetchval(registrations, uuid.UUID(a.id))
+    if final["status"] == "succeeded":
+        assert final["counts"]["created"] == n and written == n, final
+        cameras = db.fetchval(
+            "SELECT count(*) FROM registry.cameras c JOIN registry.registrations r ON r.id = c.registration_id"
+            " WHERE r.agency_id = $1",
+            uuid.UUID(a.id),
+        )
+        assert cameras == n
+    else:
+        assert written == 0 and final["error"], final
+    attempts = db.fetchval("SELECT attempts FROM registry.import_jobs WHERE id = $1", uuid.UUID(job["id"]))
+    assert attempts == 2  # it was taken over, not started afresh as another job
+    assert db.fetchval("SELECT to_regclass($1)", f"registry_import.stage_{uuid.UUID(job['id']).hex}") is None
+    assert not list((tmp_path / "spool").glob("*"))  # the upload is gone with the job
+
+
+def test_server_memory_stays_flat_as_the_upload_grows(
+    new_agency: NewAgency, own_server: dict[str, str], tmp_path: Path
+) -> None:
+    a = new_agency()
+    headers = {"Authorization": "Bearer " + mint_token("integrator", a.slug, sub="sync")}
+    env = dict(own_server, CANVASS_IMPORT_CHUNK="5000")
+    server = start_server("registry_api", env)
+    peaks = []
+    try:
+        with httpx.Client(base_url=server.url, timeout=120) as c:
+            for n, prefix in ((20_000, "small"), (150_000, "large")):
+                upload = write_upload(tmp_path / f"{prefix}.geojson", a, n)
+                r = c.post(
+                    "/v1/imports",
+                    content=chunks(upload),
+                    params={"dry_run": "true"},
+                    headers={**headers, "Content-Type": GEOJSON},
+                )
+                assert r.status_code == 202, r.text
+                job = wait_job(c, r.json(), headers, timeout=300)
+                assert job["status"] == "succeeded" and job["counts"]["valid"] == n, job
+                peaks.append(peak_rss_mb(server))
+                upload.unlink()
+    finally:
+        server.stop()
+    small, large = peaks
+    assert large - small < 40, f"peak RSS grew from {small:.0f} MB to {large:.0f} MB for 7.5x the features"
+    assert large < 300
