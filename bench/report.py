@@ -1,0 +1,271 @@
+"""The one table of a bench run, the targets of PERFORMANCE.md checked against it, and the machine it ran on —
+printed, and written as Markdown (a full run to `docs/bench-results.md`, a QUICK run beside its data)."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.http import Cell
+from bench.imports import ImportResult
+from bench.queries import PLAN
+
+SYSTEMS = ("raw", "geo_query", "tipg")
+
+
+@dataclass
+class Results:
+    quick: bool
+    cells: dict[tuple[str, str, str, int], Cell] = field(default_factory=dict)
+    returned: dict[tuple[str, str], float] = field(default_factory=dict)  # (layout, shape) -> mean features
+    sql_origin: dict[tuple[str, str], str] = field(default_factory=dict)
+    unavailable: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (system, layout, shape)
+    imports: list[ImportResult] = field(default_factory=list)
+    import_unavailable: str = ""
+    machine: dict[str, Any] = field(default_factory=dict)
+    dataset: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    server_memory: dict[str, float] = field(default_factory=dict)
+
+    def add(self, cell: Cell) -> None:
+        self.cells[(cell.system, cell.layout, cell.shape, cell.clients)] = cell
+
+    def get(self, system: str, layout: str, shape: str, clients: int) -> Cell | None:
+        c = self.cells.get((system, layout, shape, clients))
+        return c if c is not None and c.requests else None
+
+
+def _fmt_rps(c: Cell | None) -> str:
+    return f"{c.rps:,.0f}" if c else "—"
+
+
+def _fmt_lat(c: Cell | None) -> str:
+    return f"{c.p50:.1f} / {c.p95:.1f} / {c.p99:.1f}" if c else "—"
+
+
+def _ratio(a: Cell | None, b: Cell | None, pct: bool) -> str:
+    if not a or not b or not b.rps:
+        return "—"
+    r = a.rps / b.rps
+    return f"{r:.0%}" if pct else f"{r:.1f} ×"
+
+
+def query_table(res: Results) -> list[str]:
+    from bench.queries import SHAPES
+
+    titles = {s.key: s.title for s in SHAPES}
+    out = [
+        "| layout | query | clients | returned | raw req/s | raw p50 / p95 / p99 ms | geo_query req/s"
+        " | geo_query p50 / p95 / p99 ms | tipg req/s | tipg p50 / p95 / p99 ms | geo_query ÷ raw | geo_query ÷ tipg"
+        " | other CPU raw / geo / tipg |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for layout, shape in PLAN:
+        for clients in (1, 16):
+            raw = res.get("raw", layout.key, shape.key, clients)
+            geo = res.get("geo_query", layout.key, shape.key, clients)
+            tipg = res.get("tipg", layout.key, shape.key, clients) if shape.vs_tipg else None
+            n = res.returned.get((layout.key, shape.key))
+            out.append(
+                f"| {layout.title} | {titles[shape.key]} | {clients} | {f'{n:,.0f}' if n is not None else '—'}"
+                f" | {_fmt_rps(raw)} | {_fmt_lat(raw)} | {_fmt_rps(geo)} | {_fmt_lat(geo)}"
+                f" | {_fmt_rps(tipg) if shape.vs_tipg else 'n/a'} | {_fmt_lat(tipg) if shape.vs_tipg else 'n/a'}"
+                f" | {_ratio(geo, raw, True)} | {_ratio(geo, tipg, False) if shape.vs_tipg else 'n/a'}"
+                f" | {' / '.join(f'{c.other_cpu:.0%}' if c else '—' for c in (raw, geo, tipg))} |"
+            )
+    return out
+
+
+def import_table(res: Results) -> list[str]:
+    out = ["| features | loader | seconds | features/s | peak memory | note |", "|--:|---|--:|--:|--:|---|"]
+    for r in res.imports:
+        ok = r.seconds > 0
+        out.append(
+            f"| {r.features:,} | {r.tool} | {f'{r.seconds:.1f}' if ok else '—'}"
+            f" | {f'{r.per_second:,.0f}' if ok else '—'}"
+            f" | {f'{r.peak_mb:,.0f} MB' if r.peak_mb is not None else '—'} | {r.note} |"
+        )
+    if res.import_unavailable:
+        out.append(f"| — | Canvass registry_api | — | — | — | {res.import_unavailable} |")
+    return out
+
+
+def targets(res: Results) -> list[str]:
+    """PERFORMANCE.md's targets, each met / missed / not measured yet, from this run's cells."""
+    lines: list[str] = []
+
+    def verdict(ok: bool | None) -> str:
+        return "not measured yet" if ok is None else ("**met**" if ok else "**missed**")
+
+    for layout, shape in PLAN:
+        if shape.key not in ("nearest", "bbox100"):
+            continue
+        geo = res.get("geo_query", layout.key, shape.key, 16)
+        raw = res.get("raw", layout.key, shape.key, 16)
+        ok = None if not (geo and raw) else geo.rps >= 0.6 * raw.rps
+        lines.append(
+            f"- 1 · {shape.title}, {layout.title}, 16 clients: geo_query ≥ 60 % of raw — {_ratio(geo, raw, True)}"
+            f" → {verdict(ok)}"
+        )
+        if shape.vs_tipg:
+            tipg = res.get("tipg", layout.key, shape.key, 16)
+            ok = None if not (geo and tipg) else geo.rps >= 10 * tipg.rps
+            lines.append(
+                f"- 1 · {shape.title}, {layout.title}, 16 clients: geo_query ≥ 10 × tipg — {_ratio(geo, tipg, False)}"
+                f" → {verdict(ok)}"
+            )
+    for layout, shape in PLAN:
+        if not shape.cad:
+            continue
+        geo = res.get("geo_query", layout.key, shape.key, 16)
+        ok = None if not geo else geo.p99 <= 25.0
+        lines.append(
+            f"- 2 · CAD path, {shape.title}, {layout.title}, 16 clients: p99 ≤ 25 ms —"
+            f" {f'{geo.p99:.1f} ms' if geo else '—'} → {verdict(ok)}"
+        )
+    big = max((r.features for r in res.imports), default=0)
+    canvass = next(
+        (r for r in res.imports if r.tool.startswith("Canvass") and r.features == big and r.seconds), None
+    )
+    ogr = next(
+        (r for r in res.imports if r.tool.startswith("GDAL") and r.features == big and r.seconds), None
+    )
+    if canvass is None:
+        lines.append(
+            f"- 4 · bulk import ≥ 50,000 features/s, faster than ogr2ogr, < 300 MB → {verdict(None)}"
+        )
+    else:
+        ok = canvass.per_second >= 50_000 and (ogr is None or canvass.per_second > ogr.per_second)
+        mem_ok = canvass.peak_mb is not None and canvass.peak_mb < 300
+        speed = f"{canvass.per_second:,.0f} features/s"
+        if ogr:
+            speed += f" (ogr2ogr {ogr.per_second:,.0f}/s)"
+        lines.append(
+            f"- 4 · bulk import of {big:,}: {speed} → {verdict(ok)};"
+            f" peak memory {canvass.peak_mb or 0:,.0f} MB (< 300 MB) → {verdict(mem_ok)}"
+        )
+    return lines
+
+
+def machine() -> dict[str, Any]:
+    mem_kb = 0
+    cpu = "?"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    osname = platform.platform()
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                osname = line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    return {
+        "cpu": f"{os.cpu_count()} cores ({cpu})",
+        "memory": f"{mem_kb / 1024 / 1024:.0f} GiB",
+        "os": osname,
+        "python": platform.python_version(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_start": os.getloadavg(),
+    }
+
+
+def render(res: Results) -> str:
+    m = res.machine
+    d = res.dataset
+    load_end = os.getloadavg()
+    lines = [
+        "# Benchmark results" + (" (QUICK)" if res.quick else ""),
+        "",
+        "Written by `make bench"
+        + (" QUICK=1" if res.quick else "")
+        + "` (bench/); every figure below was measured in"
+        " one run, side by side, on the machine described here. Targets: `../shared/PERFORMANCE.md`. Absolute"
+        " figures drift between runs; the ratios are what the targets are about.",
+        "",
+        "## Machine",
+        "",
+        f"- {m['cpu']}, {m['memory']}, {m['os']}",
+        f"- PostgreSQL {m.get('postgresql', '?')}, PostGIS {m.get('postgis', '?')},"
+        f" shared_buffers {m.get('shared_buffers', '?')}",
+        f"- Python {m['python']}; {m.get('GDAL', 'GDAL ?')}; {m.get('wrk', 'wrk ?')}; tipg {m.get('tipg', '?')}",
+        f"- {m['date']}; load average {m['load_start'][0]:.2f} at the start, {load_end[0]:.2f} at the end",
+        "- Two cores are shared by the load generator (wrk, or the asyncpg driver for raw), the server and"
+        " PostgreSQL; other sessions on this machine may run tests at the same time, so a figure can carry CPU"
+        " contention (see the load average).",
+        "",
+        "## Data set",
+        "",
+        f"- {d.get('cameras', 0):,} cameras ({d.get('registrations', 0):,} registrations), seed {d.get('seed')}:"
+        f" {d.get('per_layout', 0):,} in one dense metro (40 × 40 km, denser downtown{'; box scaled to keep the density' if res.quick else ''})"
+        f" and {d.get('per_layout', 0):,} over {d.get('metros', '?')} metro areas of realistic density",
+        f"- cameras within 500 m of a query point (mean / median): dense metro {d.get('within_metro', '?')},"
+        f" many metros {d.get('within_regions', '?')}",
+        f"- registry.cameras {d.get('cameras_size', '?')}, GiST index on geom {d.get('geom_index_size', '?')};"
+        " stored in spatial (Z-order) order, VACUUM ANALYZE after the load; the first load (generate, COPY,"
+        f" indexes, VACUUM) took {d.get('load_seconds') or 0:.0f} s, later runs reuse it",
+        f"- {d.get('queries', '?')} distinct queries per shape and layout, the same for every system; each cell is"
+        f" bounded by time ({d.get('cell_seconds', '?')} s for raw, {d.get('wrk_seconds', '?')} s over HTTP: wrk"
+        f" counts whole seconds) and raw also by {d.get('cell_requests', 0):,} requests",
+        "",
+        "## Queries (requests/s; latency p50 / p95 / p99 in ms)",
+        "",
+        "raw = asyncpg running the SQL directly, no HTTP; geo_query = over HTTP with a token, agency scoping and an"
+        " audit record per request, 1 uvicorn worker; tipg = tipg serving the same table (no auth, no scoping)."
+        " returned = mean Features per answer. other CPU = share of the two cores that work outside the bench"
+        " used during the cell (other sessions' tests): high values make that cell's figures doubtful.",
+        "",
+        *query_table(res),
+        "",
+    ]
+    origins = set(res.sql_origin.values())
+    if len(origins) == 1:
+        lines += [f"SQL of every raw row: {origins.pop()}.", ""]
+    elif origins:
+        lines.append(
+            "SQL of the raw rows: "
+            + "; ".join(f"{lay}/{shape}: {o}" for (lay, shape), o in sorted(res.sql_origin.items()))
+            + "."
+        )
+        lines.append("")
+    if res.unavailable:
+        lines.append("Not measured:")
+        lines.append("")
+        for (system, lay, shape), why in sorted(res.unavailable.items()):
+            lines.append(f"- {system}, {lay}, {shape}: {why}")
+        lines.append("")
+    if res.server_memory:
+        lines.append(
+            "Peak memory of the servers: "
+            + ", ".join(f"{k} {v:,.0f} MB" for k, v in sorted(res.server_memory.items()))
+            + "."
+        )
+        lines.append("")
+    lines += [
+        "## Bulk import",
+        "",
+        *import_table(res),
+        "",
+        "## Targets (PERFORMANCE.md)",
+        "",
+        *targets(res),
+        "",
+    ]
+    errors = [c for c in res.cells.values() if c.note]
+    if errors or res.notes:
+        lines += ["## Notes", ""]
+        lines += [f"- {n}" for n in res.notes]
+        lines += [f"- {c.system}, {c.layout}, {c.shape}, {c.clients} clients: {c.note}" for c in errors]
+        lines.append("")
+    return "\n".join(lines)
