@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import text
 
 from services.registry_api.database import SessionDep
@@ -65,6 +65,14 @@ class NotificationIn(BaseModel):
     )
     subject: str = Field(min_length=1, max_length=200, pattern=r"^[^\r\n]+$")
     body: str = Field(min_length=1, max_length=20_000)
+
+    @field_validator("subject", "body")
+    @classmethod
+    def _no_nul(cls, v: str) -> str:
+        # A NUL has no place in a mail header or text (mail software truncates or rejects it).
+        if "\x00" in v:
+            raise ValueError("must not contain NUL characters")
+        return v
 
 
 class NotificationAccepted(BaseModel):
