@@ -182,6 +182,12 @@ async def upload(request: Request, request_id: uuid.UUID, owner: Owner, session:
     try:
         if not up.file_seen or stored.size == 0:
             raise invalid("/body/file", "send the footage in a non-empty part named 'file'")
+        # Text PostgreSQL cannot store (NUL) would otherwise fail the insert after the file is stored.
+        for member, value in (("file", up.filename), ("description", up.fields.get("description"))):
+            if value and "\x00" in value:
+                raise invalid(f"/body/{member}", "must not contain NUL characters")
+        if len(up.fields.get("description", "")) > 2000:
+            raise invalid("/body/description", "at most 2000 characters")
         raw_camera = up.fields.get("camera_id", "").strip()
         if raw_camera:
             try:

@@ -57,6 +57,14 @@ EXAMPLE_CAMERA_ID = "5b0e3f5e-8d44-4d39-9c52-2b1f0d3a9f10"
 class Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, v: Any) -> Any:
+        # PostgreSQL text cannot hold NUL: refused here, as bad input, rather than failing the write.
+        if isinstance(v, str) and "\x00" in v:
+            raise ValueError("must not contain NUL characters")
+        return v
+
 
 class Window(Input):
     start: datetime = Field(
@@ -98,7 +106,7 @@ class RequestCreate(Input):
     )
     category: Category = Field(description="Offence or reason category")
     incident: Point = Field(description="Where the incident happened (WGS84)")
-    radius_m: Annotated[float, Field(gt=0, le=MAX_RADIUS_M, allow_inf_nan=False)] | None = Field(
+    radius_m: Annotated[float, Field(gt=0, le=MAX_RADIUS_M, allow_inf_nan=False, strict=True)] | None = Field(
         None, description="A circle around the incident (give this or `area`)", examples=[150]
     )
     area: Area | None = Field(None, description="A Polygon or MultiPolygon (give this or `radius_m`)")
