@@ -26,6 +26,8 @@ class KeyRing:
     def __init__(self, spec: str) -> None:
         self.keys: dict[str, bytes] = {}
         self.current: str | None = None
+        # Built once per key: constructing AESGCM costs more than sealing a short value with it.
+        self._ciphers: dict[str, AESGCM] = {}
         for part in spec.split(","):
             kid, sep, b64 = part.strip().partition(":")
             if not sep or not kid.isalnum():
@@ -34,32 +36,33 @@ class KeyRing:
             if len(key) != 32:
                 raise ValueError(f"encryption key {kid!r} must be 32 bytes")
             self.keys[kid] = key
+            self._ciphers[kid] = AESGCM(key)
             self.current = self.current or kid
+        assert self.current is not None
+        self._prefix = self.current.encode() + b"\x00"
+        self._index_key = hashlib.sha256(b"blind-index:" + self.keys[self.current]).digest()
 
     def seal(self, plaintext: str | None, context: str) -> bytes | None:
         if plaintext is None:
             return None
-        assert self.current is not None
         nonce = os.urandom(12)
-        ct = AESGCM(self.keys[self.current]).encrypt(nonce, plaintext.encode(), context.encode())
-        return self.current.encode() + b"\x00" + nonce + ct
+        ct = self._ciphers[self.current].encrypt(nonce, plaintext.encode(), context.encode())  # type: ignore[index]
+        return self._prefix + nonce + ct
 
     def open(self, sealed: bytes | None, context: str) -> str | None:
         if sealed is None:
             return None
         kid, _, rest = bytes(sealed).partition(b"\x00")
-        key = self.keys.get(kid.decode())
-        if key is None:
+        cipher = self._ciphers.get(kid.decode())
+        if cipher is None:
             raise KeyError(f"no key {kid.decode()!r} in the key ring")
-        return AESGCM(key).decrypt(rest[:12], rest[12:], context.encode()).decode()
+        return cipher.decrypt(rest[:12], rest[12:], context.encode()).decode()
 
     def key_id(self, sealed: bytes | None) -> str | None:
         return bytes(sealed).partition(b"\x00")[0].decode() if sealed else None
 
     def blind_index(self, value: str) -> bytes:
-        assert self.current is not None
-        key = hashlib.sha256(b"blind-index:" + self.keys[self.current]).digest()
-        return hmac.new(key, value.strip().lower().encode(), hashlib.sha256).digest()
+        return hmac.new(self._index_key, value.strip().lower().encode(), hashlib.sha256).digest()
 
 
 @lru_cache
