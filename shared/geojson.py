@@ -15,6 +15,7 @@ import orjson
 import shapely
 from fastapi.responses import JSONResponse as _StarletteJSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pyproj import Geod
 from shapely.geometry import shape
 
 GEOJSON_MEDIA_TYPE = "application/geo+json"
@@ -126,6 +127,20 @@ class MultiPolygon(_Geometry):
 
 
 Area = Annotated[Polygon | MultiPolygon, Field(discriminator="type")]
+
+WGS84 = Geod(ellps="WGS84")
+
+
+def geodesic_area_m2(geom: Any) -> float:
+    """Area of a shapely Polygon or MultiPolygon on the WGS84 ellipsoid, in m², whatever each ring's winding."""
+    polys = list(geom.geoms) if geom.geom_type == "MultiPolygon" else [geom]
+    total = 0.0
+    for poly in polys:
+        area = abs(WGS84.polygon_area_perimeter(*poly.exterior.xy)[0])
+        for hole in poly.interiors:
+            area -= abs(WGS84.polygon_area_perimeter(*hole.xy)[0])
+        total += area
+    return total
 
 
 class Feature(BaseModel):

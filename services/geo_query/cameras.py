@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pyproj import Geod
 
 from services.geo_query.dependencies import (
     MAX_K,
@@ -31,12 +30,11 @@ from services.geo_query.features import NO_STORE, collection
 from services.geo_query.schemas import AreaSearch, CameraCollection
 from services.geo_query.service import Search, fetch_page, now_rfc3339
 from shared.errors import invalid, problem_responses
-from shared.geojson import GEOJSON_MEDIA_TYPE, GeoJSONResponse
+from shared.geojson import GEOJSON_MEDIA_TYPE, GeoJSONResponse, geodesic_area_m2
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, LimitQuery, clamp_limit
 
 TAG = "cameras"
 router = APIRouter(prefix="/v1/cameras", tags=[TAG], dependencies=[Depends(no_unknown_parameters)])
-_GEOD = Geod(ellps="WGS84")
 _ERRORS = problem_responses(400, 401, 403, 422, 503)
 _OK: dict[int | str, dict[str, Any]] = {
     200: {"content": {GEOJSON_MEDIA_TYPE: {}}, "description": "The cameras, as a GeoJSON FeatureCollection"}
@@ -209,18 +207,6 @@ async def cameras_in_bbox(
         paged_from=cursor,
         count=count,
     )
-
-
-def geodesic_area_m2(geom: Any) -> float:
-    """Area on the WGS84 ellipsoid, whatever the winding of each ring."""
-    polys = list(geom.geoms) if geom.geom_type == "MultiPolygon" else [geom]
-    total = 0.0
-    for poly in polys:
-        area = abs(_GEOD.polygon_area_perimeter(*poly.exterior.xy)[0])
-        for hole in poly.interiors:
-            area -= abs(_GEOD.polygon_area_perimeter(*hole.xy)[0])
-        total += area
-    return total
 
 
 @router.post(

@@ -4,33 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Response
+from fastapi import Depends, Response
 
 from shared.auth import Principal, require_roles
+from shared.headers import IfMatch as IfMatch  # re-exported for the routes
+from shared.headers import idempotency_key
 
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description='The ETag you last read, e.g. "3"; a stale one is refused with 412',
-        examples=['"3"'],
-    ),
-]
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=8,
-        max_length=200,
-        pattern=r"^[\x21-\x7e]+$",
-        description=(
-            "A unique value per intended registration (e.g. a UUID): a retry with the same key and body gets "
-            "the first answer again for 24 hours, including the credential, instead of a second registration"
-        ),
-        examples=["3f0e4b1c-8d52-4a51-9c1e-2b7f1f0f7a11"],
-    ),
-]
+IdempotencyKey = idempotency_key(
+    "A unique value per intended registration (e.g. a UUID): a retry with the same key and body gets "
+    "the first answer again for 24 hours, including the credential, instead of a second registration",
+    "3f0e4b1c-8d52-4a51-9c1e-2b7f1f0f7a11",
+)
 
 AgencyAdmin = Annotated[Principal, require_roles("agency_admin")]
 Investigator = Annotated[Principal, require_roles("investigator", "supervisor")]

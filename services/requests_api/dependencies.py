@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 
 from services.requests_api.registry_client import verify_owner
 from shared.auth import OwnerCredential, Principal, owner_credential, require_roles
+from shared.headers import IfMatch as IfMatch  # re-exported for the routes
+from shared.headers import idempotency_key
 
 AgencyUser = Annotated[Principal, require_roles("investigator", "supervisor")]
 Supervisor = Annotated[Principal, require_roles("supervisor")]
@@ -31,24 +33,8 @@ async def _verified_owner(
 
 Owner = Annotated[OwnerCredential, Depends(_verified_owner)]
 
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description='The ETag you last read, e.g. "3"; a stale one is refused with 412',
-        examples=['"3"'],
-    ),
-]
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=8,
-        max_length=200,
-        pattern=r"^[\x21-\x7e]+$",
-        description="A unique value per intended request (e.g. a UUID): a retry with the same key answers with "
-        "the request the first attempt created",
-        examples=["9b1f2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d"],
-    ),
-]
+IdempotencyKey = idempotency_key(
+    "A unique value per intended request (e.g. a UUID): a retry with the same key answers with "
+    "the request the first attempt created",
+    "9b1f2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d",
+)

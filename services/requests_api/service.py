@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 import shapely
-from pyproj import Geod
 from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,9 +34,10 @@ from shared.audit import AuditEvent, append_session
 from shared.auth import Principal
 from shared.crypto import keyring
 from shared.errors import Problem, invalid
+from shared.geojson import WGS84, geodesic_area_m2
 
 SERVICE = "requests_api"
-_GEOD = Geod(ellps="WGS84")
+
 CIRCLE_SEGMENTS = 72
 
 REQUEST_COLUMNS = """
@@ -105,24 +105,13 @@ async def audit(
 def circle(lon: float, lat: float, radius_m: float) -> dict[str, Any]:
     """A geodesic circle as a Polygon (counter-clockwise), RFC 7946 positions."""
     azimuths = [360.0 * i / CIRCLE_SEGMENTS for i in range(CIRCLE_SEGMENTS)]
-    lons, lats, _ = _GEOD.fwd(
+    lons, lats, _ = WGS84.fwd(
         [lon] * CIRCLE_SEGMENTS, [lat] * CIRCLE_SEGMENTS, azimuths, [radius_m] * CIRCLE_SEGMENTS
     )
     ring = [[round(x, 7), round(y, 7)] for x, y in zip(lons, lats, strict=True)]
     ring.reverse()  # fwd walks clockwise (north, east, ...); the right-hand rule wants counter-clockwise
     ring.append(ring[0])
     return {"type": "Polygon", "coordinates": [ring]}
-
-
-def geodesic_area_m2(geom: Any) -> float:
-    polys = list(geom.geoms) if geom.geom_type == "MultiPolygon" else [geom]
-    total = 0.0
-    for poly in polys:
-        area = abs(_GEOD.polygon_area_perimeter(*poly.exterior.xy)[0])
-        for hole in poly.interiors:
-            area -= abs(_GEOD.polygon_area_perimeter(*hole.xy)[0])
-        total += area
-    return total
 
 
 # --- creation --------------------------------------------------------------------------------------------
