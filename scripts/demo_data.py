@@ -15,12 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncpg  # noqa: E402
+import asyncpg
 
-from shared.auth import hash_secret  # noqa: E402
-from shared.crypto import keyring  # noqa: E402
-from shared.db import asyncpg_dsn  # noqa: E402
-from shared.settings import get_settings  # noqa: E402
+from shared.auth import hash_secret
+from shared.crypto import keyring
+from shared.db import asyncpg_dsn
+from shared.settings import get_settings
 
 SLUG = "demo"
 # A downtown-sized program area (a Milwaukee-like grid), counter-clockwise.
@@ -81,7 +81,9 @@ async def _load(conn: asyncpg.Connection, agency_id: uuid.UUID, n: int) -> int:
             hash_secret(uuid.uuid4().hex),  # demo owners hold no credential
         )
         await conn.execute(
-            "INSERT INTO registry.registration_shares (registration_id, agency_id) VALUES ($1, $2)", rid, agency_id
+            "INSERT INTO registry.registration_shares (registration_id, agency_id) VALUES ($1, $2)",
+            rid,
+            agency_id,
         )
         for _ in range(rng.choice([1, 1, 1, 2, 2, 3])):
             await conn.execute(

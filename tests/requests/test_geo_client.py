@@ -118,7 +118,8 @@ def test_finding_targets_discloses_no_owner_contact(flow: Flow, new_owner: NewOw
     req = flow.create(radius_m=250)
     assert req["targets"], "the search found the owner"
     rows = db.fetch(
-        "SELECT details FROM audit.events WHERE service = 'geo_query' AND case_number = $1", req["case_number"]
+        "SELECT details FROM audit.events WHERE service = 'geo_query' AND case_number = $1",
+        req["case_number"],
     )
     assert rows, "the search behind the request was not audited"
     for row in rows:
