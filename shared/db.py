@@ -47,9 +47,13 @@ def server_settings(settings: Settings, service: str, *, read_only: bool = False
 def make_engine(url: str, settings: Settings, service: str, *, read_only: bool = False) -> AsyncEngine:
     return create_async_engine(
         sqlalchemy_url(url),
+        # A pool as large as the concurrency it serves: overflow connections are opened and closed per burst,
+        # and opening one (TLS probe, auth, type introspection) costs more than the query. No pre-ping: it is a
+        # round trip per checkout; a connection found dead fails its request with 503 and the pool is
+        # invalidated, so the next request reconnects.
         pool_size=settings.pool_size,
-        max_overflow=settings.pool_size,
-        pool_pre_ping=True,
+        max_overflow=settings.pool_size // 2,
+        pool_pre_ping=False,
         pool_timeout=5,
         connect_args={
             "server_settings": server_settings(settings, service, read_only=read_only),

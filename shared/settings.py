@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     audit_database_url: str | None = Field(None, alias="AUDIT_DATABASE_URL")
 
     statement_timeout_ms: int = Field(5000, alias="CANVASS_STATEMENT_TIMEOUT_MS", ge=100)
-    pool_size: int = Field(10, alias="CANVASS_POOL_SIZE", ge=1, le=200)
+    pool_size: int = Field(20, alias="CANVASS_POOL_SIZE", ge=1, le=200)
     max_body_bytes: int = Field(1_048_576, alias="CANVASS_MAX_BODY_BYTES", ge=1024)
 
     # Authentication. HS256 with the secret key is for development and tests; agencies configure their
