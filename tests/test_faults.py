@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -165,3 +167,24 @@ def test_every_acknowledged_write_survives_a_restart_under_load(
     missing = [a for a in acknowledged if a not in stored]
     assert acknowledged and not missing, f"{len(missing)} acknowledged writes are not in the database"
     print(f"\nfaults: {len(acknowledged)} writes acknowledged, {statuses.count(503)} answered 503, none lost")
+
+
+def test_a_killed_database_starts_cleanly_again(cluster: Cluster, servers: dict[str, Server]) -> None:
+    """After a crash (kill -9 of the postmaster, stale pid files left behind), `localdb.sh start` (what `make run`
+    and `make test` call) brings the cluster back, and the services recover without a restart."""
+    pid_file = Path(cluster.env["CANVASS_PG_HOME"]) / "data" / "postmaster.pid"
+    pid = int(pid_file.read_text().split()[0])
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        if Path(f"/proc/{pid}/status").read_text().find("State:\tZ") >= 0:
+            break
+        time.sleep(0.1)
+    assert pid_file.exists(), "a crash leaves its pid file behind"
+    cluster.ctl("start")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if all(httpx.get(s.url + "/readyz").status_code == 200 for s in servers.values()):
+            return
+        time.sleep(0.2)
+    raise AssertionError("the services did not recover after the database was killed and started again")
