@@ -110,7 +110,9 @@ def upgrade() -> None:
         sa.Column("delivery", sa.Text(), nullable=False),
         sa.Column("credential_enc", sa.LargeBinary(), nullable=False),
         sa.CheckConstraint("delivery IN ('email', 'report')", name="ck_import_credentials_delivery"),
-        sa.ForeignKeyConstraint(["job_id"], ["registry.import_jobs.id"], ondelete="CASCADE"),
+        # No foreign keys: a per-row check on each of a million new owners' credentials costs as much as
+        # writing them. Rows leave when delivered (mail sent, report downloaded); a registration deleted
+        # meanwhile leaves its row to be skipped and deleted by the delivery.
         sa.PrimaryKeyConstraint("registration_id"),
         schema="registry",
     )
@@ -144,6 +146,8 @@ def upgrade() -> None:
         sa.Column("credential_enc", sa.LargeBinary(), nullable=True),
         sa.Column("delivery", sa.Text(), nullable=True),
         sa.Column("share_ids", postgresql.ARRAY(sa.Uuid()), nullable=False),
+        # Set when the jurisdiction or duplicate check refuses a staged row: it is reported, never merged.
+        sa.Column("rejected", sa.Boolean(), server_default=sa.text("false"), nullable=False),
         sa.PrimaryKeyConstraint("ordinal"),
         schema="registry",
     )
@@ -164,9 +168,7 @@ def upgrade() -> None:
         sa.Column("retention_days", sa.SmallInteger(), nullable=True),
         sa.Column("recording", sa.Text(), nullable=True),
         sa.Column("schedule", sa.Text(), nullable=True),
-        sa.Column("shares_history", sa.Boolean(), nullable=False),
-        sa.Column("live_mode", sa.Text(), nullable=False),
-        sa.Column("live_endpoint_enc", sa.LargeBinary(), nullable=True),
+        sa.Column("shares_history", sa.Boolean(), nullable=True),
         sa.PrimaryKeyConstraint("ordinal", "i"),
         schema="registry",
     )

@@ -48,7 +48,6 @@ from services.registry_api.import_rows import (
     STAGE_COLUMNS,
     Program,
     Rejection,
-    Sealer,
     Valid,
     credential_context,
     stage_rows,
@@ -233,14 +232,7 @@ class ImportRunner:
                     "the process running this import stopped and its upload is no longer on the server; "
                     "nothing was written: submit the file again"
                 )
-            if job["phase"] in ("receiving", "staging") or not await self._staging_intact(job):
-                await self._stage(job, spool)
-                job = await self.db.fetchrow(JOB_SQL, job_id)
-                assert job is not None
-            if job["phase"] == "staging":
-                job = await self._check(job)
-            if job["status"] == "running":
-                await self._merge(job)
+            await self._load(job, spool)
         except JobFailed as exc:
             await self._fail(job_id, str(exc))
         except ImportInputError as exc:
@@ -265,16 +257,6 @@ class ImportRunner:
         ):
             self._spawn(self.deliver_mail(job_id))
 
-    async def _staging_intact(self, job: asyncpg.Record) -> bool:
-        """After a crash: the merge needs every staged row (an UNLOGGED table is emptied when PostgreSQL
-        itself restarts, in which case the job stages again from the start)."""
-        reg, _ = stage_tables(job["id"])
-        try:
-            n = await self.db.fetchval(f"SELECT count(*) FROM {reg}")  # noqa: S608 - our own table name
-        except asyncpg.UndefinedTableError:
-            return False
-        return bool(n == job["valid"])
-
     async def _program(self, job: asyncpg.Record, crs: str | None) -> Program:
         rows = await self.db.fetch("SELECT slug, id FROM registry.agencies")
         return Program(
@@ -285,31 +267,80 @@ class ImportRunner:
             reprojection=Reprojection(_crs(crs)),
         )
 
-    async def _stage(self, job: asyncpg.Record, spool: Path) -> None:
+    async def _prepare_staging(self, job: asyncpg.Record) -> int:
+        """The job's staging tables, ready for its next feature: how many features were read (and staged or
+        reported) before, 0 when it starts from the beginning."""
         job_id = job["id"]
         reg, cam = stage_tables(job_id)
         async with self.db.acquire() as conn:
             exists = await conn.fetchval("SELECT to_regclass($1)", reg) is not None
-            if not exists or job["phase"] != "staging" or not await self._staging_consistent(conn, job):
-                # Start from the beginning: no staged row, no report row, no count survives.
-                async with conn.transaction():
-                    await conn.execute(f"DROP TABLE IF EXISTS {reg}, {cam}")
-                    await conn.execute(
-                        f"CREATE UNLOGGED TABLE {reg} (LIKE registry.import_staging INCLUDING DEFAULTS)"
-                    )
-                    await conn.execute(
-                        f"CREATE UNLOGGED TABLE {cam} (LIKE registry.import_staging_cameras INCLUDING DEFAULTS)"
-                    )
-                    await conn.execute("DELETE FROM registry.import_rejections WHERE job_id = $1", job_id)
-                    await conn.execute(
-                        "UPDATE registry.import_jobs SET phase = 'staging', read = 0, valid = 0, rejected = 0,"
-                        " created = 0, updated = 0 WHERE id = $1",
-                        job_id,
-                    )
-                skip = 0
+            if exists and job["phase"] in ("staging", "merging"):
+                # An UNLOGGED table is emptied when PostgreSQL itself restarts: then start again.
+                staged = await conn.fetchval(
+                    f"SELECT count(*) FROM {reg} s WHERE {STAGED_OK}",  # noqa: S608 - our own table name
+                    job_id,
+                )
+                if staged == job["valid"]:
+                    return int(job["read"])
+            # Start from the beginning: no staged row, no report row, no count survives.
+            async with conn.transaction():
+                await conn.execute(f"DROP TABLE IF EXISTS {reg}, {cam}")
+                await conn.execute(
+                    f"CREATE UNLOGGED TABLE {reg} (LIKE registry.import_staging INCLUDING DEFAULTS"
+                    " INCLUDING INDEXES)"
+                )
+                # The duplicate check looks up earlier rows by external_id.
+                await conn.execute(f"CREATE INDEX ON {reg} (external_id, ordinal)")
+                await conn.execute(
+                    f"CREATE UNLOGGED TABLE {cam} (LIKE registry.import_staging_cameras INCLUDING DEFAULTS"
+                    " INCLUDING INDEXES)"
+                )
+                await conn.execute("DELETE FROM registry.import_rejections WHERE job_id = $1", job_id)
+                await conn.execute(
+                    "UPDATE registry.import_jobs SET phase = 'staging', read = 0, valid = 0, rejected = 0,"
+                    " created = 0, updated = 0 WHERE id = $1",
+                    job_id,
+                )
+            return 0
+
+    async def _load(self, job: asyncpg.Record, spool: Path) -> None:
+        """Read, validate and stage the upload chunk by chunk; unless this is a dry run, each staged chunk is
+        merged at once by the job's writer, whose one transaction commits only at the end (so the next
+        chunk's parsing overlaps this chunk's writing, and a failure or a killed process writes nothing)."""
+        job_id = job["id"]
+        skip = await self._prepare_staging(job)
+        job = await self.db.fetchrow(JOB_SQL, job_id)
+        assert job is not None
+        rejected = int(job["rejected"])
+        writer = None if job["dry_run"] else _Writer(self.db, job)
+        try:
+            if writer is not None:
+                await writer.start(skip, merge=not (job["mode"] == "all" and rejected))
+            read = await self._stage(job, spool, skip, rejected, writer)
+            if read == 0:
+                raise JobFailed("the upload holds no features; nothing was written")
+            job = await self.db.fetchrow(JOB_SQL, job_id)
+            assert job is not None
+            if job["mode"] == "all" and job["rejected"]:
+                raise JobFailed(
+                    f"{job['rejected']:,} feature(s) were rejected and this import is all-or-nothing: nothing "
+                    "was written. The report lists each one; fix them, or import with ?mode=valid to write "
+                    "the valid ones."
+                )
+            if writer is not None:
+                await writer.finish()
             else:
-                skip = job["read"]
-        sealer = Sealer()
+                await self._finish_dry_run(job)
+        finally:
+            if writer is not None:
+                await writer.close()
+
+    async def _stage(
+        self, job: asyncpg.Record, spool: Path, skip: int, rejected: int, writer: _Writer | None
+    ) -> int:
+        job_id = job["id"]
+        reg, cam = stage_tables(job_id)
+        check = _Checks(job)
         with spool.open("rb") as f:
             reader = _reader(job, f)
             crs_name = job["crs"]
@@ -320,7 +351,7 @@ class ImportRunner:
                 features = islice(features, skip, None)
             read = skip
             size = chunk_size()
-            pending: asyncio.Task[None] | None = None
+            pending: asyncio.Task[int] | None = None
             async with self.db.acquire() as lookup:
                 try:
                     while True:
@@ -333,48 +364,52 @@ class ImportRunner:
                             break
                         existing = await _existing(lookup, job["agency_id"], chunk.valid)
                         regs, cams = await asyncio.to_thread(
-                            stage_rows, chunk.valid, existing, sealer, job["credentials"]
+                            stage_rows, chunk.valid, existing, job["credentials"]
                         )
-                        read += chunk.read
+                        lo, read = read, read + chunk.read
                         t2 = time.monotonic()
                         if pending is not None:
-                            await pending
+                            rejected += await pending
                         log.debug(
-                            "import %s: chunk validated in %.2f s, staged rows in %.2f s, waited %.2f s for COPY",
+                            "import %s: chunk validated in %.2f s, staged rows in %.2f s, waited %.2f s for the"
+                            " database",
                             job_id,
                             t1 - t0,
                             t2 - t1,
                             time.monotonic() - t2,
                         )
                         pending = asyncio.get_running_loop().create_task(
-                            self._commit_chunk(job_id, reg, cam, regs, cams, chunk, read)
+                            self._write_chunk(
+                                job, check, reg, cam, regs, cams, chunk, lo, read, bool(existing), writer
+                            )
                         )
                     if pending is not None:
-                        await pending
+                        rejected += await pending
                         pending = None
                 finally:
                     if pending is not None:
                         pending.cancel()
                         with contextlib.suppress(BaseException):
                             await pending
-        if read == 0:
-            raise JobFailed("the upload holds no features; nothing was written")
+        return read
 
-    async def _staging_consistent(self, conn: asyncpg.Connection, job: asyncpg.Record) -> bool:
-        reg, _ = stage_tables(job["id"])
-        n = await conn.fetchval(f"SELECT count(*) FROM {reg}")  # noqa: S608 - our own table name
-        return bool(n == job["valid"])
-
-    async def _commit_chunk(
+    async def _write_chunk(
         self,
-        job_id: uuid.UUID,
+        job: asyncpg.Record,
+        check: _Checks,
         reg: str,
         cam: str,
         regs: list[tuple[Any, ...]],
         cams: list[tuple[Any, ...]],
         chunk: _Chunk,
-        read: int,
-    ) -> None:
+        lo: int,
+        hi: int,
+        any_existing: bool,
+        writer: _Writer | None,
+    ) -> int:
+        """Stage one chunk and check it (one transaction with the job's counters, so a job resumes after the
+        last staged chunk), then have the writer merge it. The number of features it rejected."""
+        job_id = job["id"]
         schema, reg_table = reg.split(".")
         _, cam_table = cam.split(".")
         async with self.db.acquire() as conn, conn.transaction():
@@ -386,171 +421,40 @@ class ImportRunner:
                 await conn.copy_records_to_table(
                     cam_table, schema_name=schema, columns=STAGE_CAMERA_COLUMNS, records=cams
                 )
-            if chunk.rejected:
-                await _record_rejections(conn, job_id, chunk.rejected)
+            later = await check.run(conn, reg, regs, cams) if regs else []
+            if chunk.rejected or later:
+                await _record_rejections(conn, job_id, [*chunk.rejected, *later])
+            bad = len({r.ordinal for r in later})
+            rejected = len({r.ordinal for r in chunk.rejected}) + bad
             await conn.execute(
                 "UPDATE registry.import_jobs SET read = $2, valid = valid + $3, rejected = rejected + $4,"
                 " heartbeat_at = now() WHERE id = $1",
                 job_id,
-                read,
-                len(regs),
-                len({r.ordinal for r in chunk.rejected}),
+                hi,
+                len(regs) - bad,
+                rejected,
             )
+        if writer is not None and regs:
+            await writer.merge(lo, hi, any_existing, rejected)
+        return rejected
 
-    async def _check(self, job: asyncpg.Record) -> asyncpg.Record:
-        t0 = time.monotonic()
-        try:
-            return await self._check_staged(job)
-        finally:
-            log.info("import %s: staged rows checked in %.2f s", job["id"], time.monotonic() - t0)
-
-    async def _check_staged(self, job: asyncpg.Record) -> asyncpg.Record:
-        """Set-based checks on the staged rows: every point inside the agency's jurisdiction (as a single
-        registration), and each external_id once per upload. Then all-or-nothing, dry run, or on to merge."""
+    async def _finish_dry_run(self, job: asyncpg.Record) -> None:
         job_id = job["id"]
         reg, cam = stage_tables(job_id)
         async with self.db.acquire() as conn, conn.transaction():
-            outside = await conn.fetch(
-                f"""
-                SELECT s.ordinal, s.line, s.external_id, NULL::smallint AS i, s.lon, s.lat
-                FROM {reg} s, registry.agencies j
-                WHERE j.id = $1 AND NOT ST_Covers(j.jurisdiction, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326))
-                UNION ALL
-                SELECT s.ordinal, s.line, s.external_id, c.i, c.lon, c.lat
-                FROM {cam} c JOIN {reg} s ON s.ordinal = c.ordinal, registry.agencies j
-                WHERE j.id = $1 AND (c.lon, c.lat) IS DISTINCT FROM (s.lon, s.lat)
-                  AND NOT ST_Covers(j.jurisdiction, ST_SetSRID(ST_MakePoint(c.lon, c.lat), 4326))
-                ORDER BY 1, 4 NULLS FIRST
-                """,  # noqa: S608 - our own table names; values are bound
-                job["agency_id"],
-            )
-            dupes = await conn.fetch(
-                f"""
-                SELECT ordinal, line, external_id, first FROM (
-                    SELECT ordinal, line, external_id,
-                           first_value(line) OVER w AS first, row_number() OVER w AS n
-                    FROM {reg} WINDOW w AS (PARTITION BY external_id ORDER BY ordinal)) d
-                WHERE n > 1
-                """  # noqa: S608 - our own table name
-            )
-            csv = job["media_type"] == CSV
-            rejections = []
-            for r in outside:
-                pointer = (
-                    ("/lon" if csv else "/geometry")
-                    if r["i"] is None
-                    else f"/properties/cameras/{r['i']}/location"
-                )
-                rejections.append(
-                    Rejection(
-                        r["ordinal"],
-                        r["line"],
-                        r["external_id"],
-                        pointer,
-                        f"[{r['lon']}, {r['lat']}] lies outside the jurisdiction of {job['agency_name']} "
-                        f"({job['agency']}); its program accepts only cameras inside its jurisdiction",
-                    )
-                )
-            for r in dupes:
-                rejections.append(
-                    Rejection(
-                        r["ordinal"],
-                        r["line"],
-                        r["external_id"],
-                        "/external_id" if csv else "/properties/external_id",
-                        f"external_id '{r['external_id']}' appears more than once in this upload (first on line "
-                        f"{r['first']})",
-                    )
-                )
-            bad = sorted({r.ordinal for r in rejections})
-            if rejections:
-                await _record_rejections(conn, job_id, rejections, offset=100)
-                await conn.execute(f"DELETE FROM {reg} WHERE ordinal = ANY($1::bigint[])", bad)  # noqa: S608
-                await conn.execute(f"DELETE FROM {cam} WHERE ordinal = ANY($1::bigint[])", bad)  # noqa: S608
             counts = await conn.fetchrow(
                 f"SELECT count(*) FILTER (WHERE NOT existing) AS created,"  # noqa: S608 - our own table name
-                f" count(*) FILTER (WHERE existing) AS updated FROM {reg}"
-            )
-            await conn.execute(
-                "UPDATE registry.import_jobs SET valid = valid - $2, rejected = rejected + $2, phase = 'merging'"
-                " WHERE id = $1",
+                f" count(*) FILTER (WHERE existing) AS updated FROM {reg} s WHERE {STAGED_OK}",
                 job_id,
-                len(bad),
-            )
-            rejected = await conn.fetchval("SELECT rejected FROM registry.import_jobs WHERE id = $1", job_id)
-            if job["mode"] == "all" and rejected:
-                raise_after = (
-                    f"{rejected:,} feature(s) were rejected and this import is all-or-nothing: nothing was "
-                    "written. The report lists each one; fix them, or import with ?mode=valid to write the "
-                    "valid ones."
-                )
-            else:
-                raise_after = None
-            if raise_after is None and job["dry_run"]:
-                await conn.execute(
-                    "UPDATE registry.import_jobs SET status = 'succeeded', phase = 'done', created = $2,"
-                    " updated = $3, finished_at = now() WHERE id = $1",
-                    job_id,
-                    counts["created"],
-                    counts["updated"],
-                )
-                await conn.execute(f"DROP TABLE IF EXISTS {reg}, {cam}")
-        if raise_after is not None:
-            raise JobFailed(raise_after)
-        out = await self.db.fetchrow(JOB_SQL, job_id)
-        assert out is not None
-        return out
-
-    async def _merge(self, job: asyncpg.Record) -> None:
-        job_id = job["id"]
-        reg, cam = stage_tables(job_id)
-        async with self.db.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended('canvass-import:' || $1::uuid::text, 0))",
-                job["agency_id"],
-            )
-            expect = await conn.fetchrow(
-                f"SELECT count(*) FILTER (WHERE NOT existing) AS created,"  # noqa: S608 - our own table name
-                f" count(*) FILTER (WHERE existing) AS updated FROM {reg}"
-            )
-            subject = job["principal"].partition(":")[2]  # the scope is "agency:subject"
-            t0 = time.monotonic()
-            got = await conn.fetchrow(MERGE_SQL.format(reg=reg), job["agency_id"], subject)
-            log.info("import %s: registrations upserted in %.2f s", job_id, time.monotonic() - t0)
-            if (got["created"], got["updated"]) != (expect["created"], expect["updated"]):
-                raise JobFailed(
-                    "registrations with these external ids changed while the import ran (an owner deleted "
-                    "one, or another import wrote one); nothing was written: submit the file again"
-                )
-            for statement in MERGE_AFTER:
-                t0 = time.monotonic()
-                await conn.execute(statement.format(reg=reg, cam=cam), job_id)
-                log.info("import %s: %s in %.2f s", job_id, statement.split()[0:3], time.monotonic() - t0)
-            await append_asyncpg(
-                conn,
-                AuditEvent(
-                    service=SERVICE,
-                    actor=subject,
-                    actor_role="integrator",
-                    action="registration.import",
-                    agency=job["agency"],
-                    subject_type="import",
-                    subject_id=str(job_id),
-                    details={
-                        "created": got["created"],
-                        "updated": got["updated"],
-                        "rejected": job["rejected"],
-                    },
-                ),
             )
             await conn.execute(
-                "UPDATE registry.import_jobs SET status = 'succeeded', phase = 'done', created = $2, updated = $3,"
-                " finished_at = now() WHERE id = $1",
+                "UPDATE registry.import_jobs SET status = 'succeeded', phase = 'done', created = $2,"
+                " updated = $3, finished_at = now() WHERE id = $1",
                 job_id,
-                got["created"],
-                got["updated"],
+                counts["created"],
+                counts["updated"],
             )
-            await conn.execute(f"DROP TABLE {reg}, {cam}")
+            await conn.execute(f"DROP TABLE IF EXISTS {reg}, {cam}")
 
     async def _fail(self, job_id: uuid.UUID, message: str) -> None:
         reg, cam = stage_tables(job_id)
@@ -607,63 +511,296 @@ class ImportRunner:
 runner = ImportRunner()
 
 
-# One statement upserts every staged registration; an existing registration is updated only when it is still
-# the one the chunk was staged against (same id), which the caller checks by the counts.
-MERGE_SQL = """
-WITH up AS (
-    INSERT INTO registry.registrations AS r (
+# A staged row is merged when no check refused it (a refused row stays staged, so that a later duplicate of it
+# is still named as one, with the line of the first).
+STAGED_OK = (
+    "NOT EXISTS (SELECT 1 FROM registry.import_rejections x WHERE x.job_id = $1 AND x.ordinal = s.ordinal)"
+)
+
+# Points of the chunk outside the agency's jurisdiction (boundary included, as for a single registration):
+# $2..$5 the chunk's staged positions, $6 whether each is a camera's.
+OUTSIDE_SQL = """
+SELECT p.ordinal, p.i FROM unnest($2::bigint[], $3::smallint[], $4::float8[], $5::float8[])
+    AS p(ordinal, i, lon, lat), registry.agencies j
+WHERE j.id = $1 AND NOT ST_Covers(j.jurisdiction, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326))
+"""
+# Each of the chunk's rows whose external_id was staged before in this upload, with the line of the first.
+DUPES_SQL = """
+SELECT u.ordinal, f.line AS first FROM unnest($1::text[], $2::bigint[]) AS u(external_id, ordinal)
+CROSS JOIN LATERAL (
+    SELECT t.line FROM {reg} t WHERE t.external_id = u.external_id AND t.ordinal < u.ordinal
+    ORDER BY t.ordinal LIMIT 1) f
+"""
+
+
+class _Checks:
+    """The checks a chunk meets once staged, set-based: every point in the agency's jurisdiction, and each
+    external_id once per upload."""
+
+    def __init__(self, job: asyncpg.Record) -> None:
+        self.job = job
+        self.csv = job["media_type"] == CSV
+
+    async def run(
+        self, conn: asyncpg.Connection, reg: str, regs: list[tuple[Any, ...]], cams: list[tuple[Any, ...]]
+    ) -> list[Rejection]:
+        job = self.job
+        by_ordinal = {r[0]: r for r in regs}
+        ords: list[int] = []
+        idx: list[int | None] = []
+        lons: list[float] = []
+        lats: list[float] = []
+        for r in regs:
+            ords.append(r[0])
+            idx.append(None)
+            lons.append(r[7])
+            lats.append(r[8])
+        for c in cams:
+            home = by_ordinal[c[0]]
+            if (c[4], c[5]) != (home[7], home[8]):
+                ords.append(c[0])
+                idx.append(c[1])
+                lons.append(c[4])
+                lats.append(c[5])
+        outside = await conn.fetch(OUTSIDE_SQL, job["agency_id"], ords, idx, lons, lats)
+        dupes = await conn.fetch(DUPES_SQL.format(reg=reg), [r[2] for r in regs], [r[0] for r in regs])
+        out = []
+        for o in sorted(outside, key=lambda o: (o["ordinal"], -1 if o["i"] is None else o["i"])):
+            r = by_ordinal[o["ordinal"]]
+            if o["i"] is None:
+                pointer, lon, lat = ("/lon" if self.csv else "/geometry"), r[7], r[8]
+            else:
+                pointer = f"/properties/cameras/{o['i']}/location"
+                lon, lat = next((c[4], c[5]) for c in cams if c[0] == r[0] and c[1] == o["i"])
+            out.append(
+                Rejection(
+                    r[0],
+                    r[1],
+                    r[2],
+                    pointer,
+                    f"[{lon}, {lat}] lies outside the jurisdiction of {job['agency_name']} ({job['agency']}); "
+                    "its program accepts only cameras inside its jurisdiction",
+                )
+            )
+        for d in dupes:
+            r = by_ordinal[d["ordinal"]]
+            out.append(
+                Rejection(
+                    r[0],
+                    r[1],
+                    r[2],
+                    "/external_id" if self.csv else "/properties/external_id",
+                    f"external_id '{r[2]}' appears more than once in this upload (first on line {d['first']})",
+                )
+            )
+        out.sort(key=lambda x: x.ordinal)
+        return out
+
+
+class _Writer:
+    """The job's one writing transaction: it takes the agency's import lock, merges each staged chunk as it
+    comes (set-based statements over the chunk's ordinals) and commits only with the job's success."""
+
+    def __init__(self, pool: asyncpg.Pool, job: asyncpg.Record) -> None:
+        self.pool = pool
+        self.job = job
+        self.reg, self.cam = stage_tables(job["id"])
+        self.conn: Any = None
+        self.tx: Any = None
+        self.created = 0
+        self.updated = 0
+        self.merging = True
+        self.subject = job["principal"].partition(":")[2]  # the scope is "agency:subject"
+
+    async def start(self, staged: int, *, merge: bool) -> None:
+        job = self.job
+        self.conn = await self.pool.acquire()
+        self.tx = self.conn.transaction()
+        await self.tx.start()
+        await self.conn.execute("SET LOCAL work_mem = '64MB'")
+        await self.conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('canvass-import:' || $1::uuid::text, 0))",
+            job["agency_id"],
+        )
+        await self.pool.execute(
+            "UPDATE registry.import_jobs SET phase = 'merging' WHERE id = $1 AND phase = 'staging'", job["id"]
+        )
+        self.merging = merge
+        if staged and merge:
+            # Resuming after the process stopped: what was staged before is merged again, in this transaction.
+            await self.merge(0, staged, True, 0)
+
+    async def merge(self, lo: int, hi: int, any_existing: bool, rejected: int) -> None:
+        job = self.job
+        if rejected and job["mode"] == "all":
+            self.merging = False  # this transaction will be rolled back: stop writing
+        if not self.merging:
+            return
+        t0 = time.monotonic()
+        args = (job["id"], job["agency_id"], self.subject, lo, hi)
+        rng = _RANGE.format(ok=STAGED_OK)
+        sql = {"reg": self.reg, "cam": self.cam, "range": rng}
+        sql["old"] = _OLD_CAMERAS.format(**sql)
+        conn = self.conn
+        self.created += _count(await conn.execute(MERGE_NEW[0].format(**sql), *args))
+        for statement in MERGE_NEW[1:]:
+            await conn.execute(statement.format(**sql), *args)
+        if any_existing:
+            expect = await conn.fetchval(EXPECT_EXISTING.format(**sql), *args)
+            got = _count(await conn.execute(MERGE_EXISTING[0].format(**sql), *args))
+            if got != expect:
+                raise JobFailed(
+                    "registrations with these external ids changed while the import ran (an owner deleted "
+                    "one, or another import wrote one); nothing was written: submit the file again"
+                )
+            self.updated += got
+            for statement in MERGE_EXISTING[1:]:
+                await conn.execute(statement.format(**sql), *args)
+        log.debug("import %s: merged [%d, %d) in %.2f s", job["id"], lo, hi, time.monotonic() - t0)
+
+    async def finish(self) -> None:
+        job = self.job
+        conn = self.conn
+        await append_asyncpg(
+            conn,
+            AuditEvent(
+                service=SERVICE,
+                actor=self.subject,
+                actor_role="integrator",
+                action="registration.import",
+                agency=job["agency"],
+                subject_type="import",
+                subject_id=str(job["id"]),
+                details={
+                    "created": self.created,
+                    "updated": self.updated,
+                    "rejected": await conn.fetchval(
+                        "SELECT rejected FROM registry.import_jobs WHERE id = $1", job["id"]
+                    ),
+                },
+            ),
+        )
+        await conn.execute(
+            "UPDATE registry.import_jobs SET status = 'succeeded', phase = 'done', created = $2, updated = $3,"
+            " finished_at = now() WHERE id = $1",
+            job["id"],
+            self.created,
+            self.updated,
+        )
+        await conn.execute(f"DROP TABLE {self.reg}, {self.cam}")
+        t0 = time.monotonic()
+        await self.tx.commit()
+        self.tx = None
+        log.info("import %s: committed in %.2f s", job["id"], time.monotonic() - t0)
+
+    async def close(self) -> None:
+        if self.conn is None:
+            return
+        try:
+            if self.tx is not None:
+                with contextlib.suppress(Exception):
+                    await self.tx.rollback()
+        finally:
+            await self.pool.release(self.conn)
+            self.conn = None
+
+
+def _count(status: str) -> int:
+    return int(status.rsplit(" ", 1)[-1])
+
+
+# The merge of staged rows [$4, $5) of job $1 into agency $2's program, by integrator $3. Every statement
+# names every parameter (asyncpg binds them all).
+_RANGE = "s.ordinal >= $4 AND s.ordinal < $5 AND {ok} AND $2::uuid IS NOT NULL AND $3::text IS NOT NULL"
+
+# New registrations: inserted with their shares, cameras (live sharing off: only an owner turns it on) and
+# credentials awaiting delivery. The cameras' visibility is the shares (a new registration is active).
+MERGE_NEW = (
+    """
+    INSERT INTO registry.registrations (
         id, agency_id, owner_kind, business_name, location, address_enc, contact_name_enc, contact_email_enc,
         contact_phone_enc, contact_email_index, key_id, preferred_contact_method, contact_hours,
         notes_for_investigators, terms_version, terms_accepted_at, credential_hash, source, registered_by,
         external_id)
-    SELECT s.id, $1, s.owner_kind, s.business_name, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), s.address_enc,
+    SELECT s.id, $2, s.owner_kind, s.business_name, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), s.address_enc,
            s.contact_name_enc, s.contact_email_enc, s.contact_phone_enc, s.contact_email_index, s.key_id,
            s.preferred_contact_method, s.contact_hours, s.notes_for_investigators, s.terms_version,
-           s.terms_accepted_at, s.credential_hash, 'import', $2, s.external_id
-    FROM {reg} s
-    ON CONFLICT (agency_id, external_id) DO UPDATE SET
-        owner_kind = EXCLUDED.owner_kind, business_name = EXCLUDED.business_name, location = EXCLUDED.location,
-        address_enc = EXCLUDED.address_enc, contact_name_enc = EXCLUDED.contact_name_enc,
-        contact_email_enc = EXCLUDED.contact_email_enc, contact_phone_enc = EXCLUDED.contact_phone_enc,
-        contact_email_index = EXCLUDED.contact_email_index, key_id = EXCLUDED.key_id,
-        preferred_contact_method = EXCLUDED.preferred_contact_method, contact_hours = EXCLUDED.contact_hours,
-        notes_for_investigators = EXCLUDED.notes_for_investigators, terms_version = EXCLUDED.terms_version,
-        terms_accepted_at = EXCLUDED.terms_accepted_at, registered_by = EXCLUDED.registered_by,
-        version = r.version + 1, updated_at = now()
-    WHERE r.id = EXCLUDED.id
-    RETURNING (xmax = 0) AS inserted
-)
-SELECT count(*) FILTER (WHERE inserted) AS created, count(*) FILTER (WHERE NOT inserted) AS updated FROM up
-"""
-
-# Then, in the same transaction: the updated registrations' cameras and shares are replaced, every camera
-# gets its visibility (the invariant in service.py: the shares while active, nothing otherwise), and the new
-# owners' credentials wait for delivery.
-MERGE_AFTER = (
-    "DELETE FROM registry.cameras c USING {reg} s WHERE s.existing AND c.registration_id = s.id AND $1::uuid IS NOT NULL",
-    "DELETE FROM registry.registration_shares x USING {reg} s"
-    " WHERE s.existing AND x.registration_id = s.id AND $1::uuid IS NOT NULL",
+           s.terms_accepted_at, s.credential_hash, 'import', $3, s.external_id
+    FROM {reg} s WHERE NOT s.existing AND {range}
+    """,
     "INSERT INTO registry.registration_shares (registration_id, agency_id)"
-    " SELECT s.id, unnest(s.share_ids) FROM {reg} s WHERE $1::uuid IS NOT NULL",
+    " SELECT s.id, unnest(s.share_ids) FROM {reg} s WHERE NOT s.existing AND {range}",
     """
     INSERT INTO registry.cameras (
         id, registration_id, geom, owner_kind, visible_to, created_at, label, direction_deg, fov_deg, range_m,
         placement, covers, retention_days, recording, schedule, shares_history, live_mode, live_endpoint_enc)
     SELECT c.id, c.registration_id, ST_SetSRID(ST_MakePoint(c.lon, c.lat), 4326), s.owner_kind, s.share_ids,
            now() + c.i * interval '1 microsecond', c.label, c.direction_deg, c.fov_deg, c.range_m, c.placement,
-           c.covers, c.retention_days, c.recording, c.schedule, c.shares_history, c.live_mode, c.live_endpoint_enc
+           c.covers, c.retention_days, c.recording, c.schedule, coalesce(c.shares_history, true), 'never', NULL
     FROM {cam} c JOIN {reg} s ON s.ordinal = c.ordinal
-    WHERE $1::uuid IS NOT NULL
+    WHERE c.ordinal >= $4 AND c.ordinal < $5 AND NOT s.existing AND {range}
+    """,
+    "INSERT INTO registry.import_credentials (registration_id, job_id, ordinal, external_id, delivery,"
+    " credential_enc) SELECT s.id, $1, s.ordinal, s.external_id, s.delivery, s.credential_enc FROM {reg} s"
+    " WHERE NOT s.existing AND s.delivery IS NOT NULL AND s.credential_enc IS NOT NULL AND {range}",
+)
+
+# Registrations imported before (same agency and external_id): the import updates what the integrator keeps
+# (location, contact, owner kind, business name, notes, terms, and each camera's physical description) and
+# never what the owner controls: status, credential, the agencies shared with, and each camera's live mode,
+# live endpoint and willingness to share footage. Cameras are matched by position: the import's camera i is
+# the registration's i-th camera in the order they were added; cameras past the import's list are removed,
+# and cameras past the registration's list are added (live sharing off, visible as the registration's other
+# cameras are).
+EXPECT_EXISTING = "SELECT count(*) FROM {reg} s WHERE s.existing AND {range}"
+_OLD_CAMERAS = """
+    WITH old AS (
+        SELECT c.id, s.ordinal,
+               (row_number() OVER (PARTITION BY c.registration_id ORDER BY c.created_at, c.id) - 1)::smallint AS i
+        FROM registry.cameras c JOIN {reg} s ON c.registration_id = s.id
+        WHERE s.existing AND {range})
+"""
+MERGE_EXISTING = (
+    """
+    UPDATE registry.registrations r SET
+        owner_kind = s.owner_kind, business_name = s.business_name,
+        location = ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), address_enc = s.address_enc,
+        contact_name_enc = s.contact_name_enc, contact_email_enc = s.contact_email_enc,
+        contact_phone_enc = s.contact_phone_enc, contact_email_index = s.contact_email_index, key_id = s.key_id,
+        preferred_contact_method = s.preferred_contact_method, contact_hours = s.contact_hours,
+        notes_for_investigators = s.notes_for_investigators, terms_version = s.terms_version,
+        terms_accepted_at = s.terms_accepted_at, registered_by = $3, version = r.version + 1, updated_at = now()
+    FROM {reg} s
+    WHERE s.existing AND r.id = s.id AND r.agency_id = $2 AND r.external_id = s.external_id AND {range}
+    """,
+    """{old}
+    UPDATE registry.cameras c SET
+        geom = ST_SetSRID(ST_MakePoint(n.lon, n.lat), 4326), label = n.label, direction_deg = n.direction_deg,
+        fov_deg = n.fov_deg, range_m = n.range_m, placement = n.placement, covers = n.covers,
+        retention_days = n.retention_days, recording = n.recording, schedule = n.schedule,
+        owner_kind = r.owner_kind, updated_at = now()
+    FROM old o JOIN {cam} n ON n.ordinal = o.ordinal AND n.i = o.i
+        JOIN registry.cameras x ON x.id = o.id JOIN registry.registrations r ON r.id = x.registration_id
+    WHERE c.id = o.id
+    """,
+    """{old}
+    DELETE FROM registry.cameras c USING old o
+    WHERE c.id = o.id AND NOT EXISTS (SELECT 1 FROM {cam} n WHERE n.ordinal = o.ordinal AND n.i = o.i)
     """,
     """
-    UPDATE registry.cameras c SET visible_to = '{{}}'
-    FROM {reg} s JOIN registry.registrations r ON r.id = s.id
-    WHERE s.existing AND r.status <> 'active' AND c.registration_id = s.id AND $1::uuid IS NOT NULL
-    """,
-    """
-    INSERT INTO registry.import_credentials (registration_id, job_id, ordinal, external_id, delivery, credential_enc)
-    SELECT s.id, $1, s.ordinal, s.external_id, s.delivery, s.credential_enc FROM {reg} s
-    WHERE NOT s.existing AND s.delivery IS NOT NULL AND s.credential_enc IS NOT NULL
+    INSERT INTO registry.cameras (
+        id, registration_id, geom, owner_kind, visible_to, created_at, label, direction_deg, fov_deg, range_m,
+        placement, covers, retention_days, recording, schedule, shares_history, live_mode, live_endpoint_enc)
+    SELECT c.id, r.id, ST_SetSRID(ST_MakePoint(c.lon, c.lat), 4326), r.owner_kind,
+           CASE WHEN r.status = 'active' THEN
+               coalesce((SELECT array_agg(x.agency_id ORDER BY x.agency_id) FROM registry.registration_shares x
+                         WHERE x.registration_id = r.id), '{{}}')
+           ELSE '{{}}' END,
+           now() + c.i * interval '1 microsecond', c.label, c.direction_deg, c.fov_deg, c.range_m, c.placement,
+           c.covers, c.retention_days, c.recording, c.schedule, coalesce(c.shares_history, true), 'never', NULL
+    FROM {cam} c JOIN {reg} s ON s.ordinal = c.ordinal JOIN registry.registrations r ON r.id = s.id
+    WHERE c.ordinal >= $4 AND c.ordinal < $5 AND s.existing
+      AND c.i >= (SELECT count(*) FROM registry.cameras y WHERE y.registration_id = r.id) AND {range}
     """,
 )
 

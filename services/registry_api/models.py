@@ -331,10 +331,10 @@ class ImportCredential(Base):
         {"schema": "registry"},
     )
 
-    # No foreign key to the registration: checking one per row would cost the merge as much as writing the
-    # rows; a credential whose registration was deleted meanwhile is skipped and deleted at delivery.
+    # No foreign keys: checking one per row would cost the merge as much as writing the rows; a credential
+    # whose registration was deleted meanwhile is skipped and deleted at delivery.
     registration_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registry.import_jobs.id", ondelete="CASCADE"))
+    job_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     ordinal: Mapped[int] = mapped_column(BigInteger)
     external_id: Mapped[str] = mapped_column(Text)
     delivery: Mapped[str] = mapped_column(Text)
@@ -373,6 +373,7 @@ class ImportStaging(Base):
     credential_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     delivery: Mapped[str | None] = mapped_column(Text)
     share_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid))
+    rejected: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class ImportStagingCamera(Base):
@@ -396,6 +397,4 @@ class ImportStagingCamera(Base):
     retention_days: Mapped[int | None] = mapped_column(SmallInteger)
     recording: Mapped[str | None] = mapped_column(Text)
     schedule: Mapped[str | None] = mapped_column(Text)
-    shares_history: Mapped[bool] = mapped_column(Boolean)
-    live_mode: Mapped[str] = mapped_column(Text)
-    live_endpoint_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    shares_history: Mapped[bool | None] = mapped_column(Boolean)
