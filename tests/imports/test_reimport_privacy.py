@@ -1,0 +1,113 @@
+"""A re-import updates what the integrator keeps and never what the owner controls: live sharing (each camera's
+live mode and endpoint), the agencies the owner shares with, the registration's status and credential. An import
+never turns live sharing on."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+
+from services.registry_api.service import camera_context
+from shared.crypto import keyring
+from tests.conftest import Token
+from tests.imports.conftest import Importer, collection, feature, report
+from tests.registry.conftest import NewAgency
+
+INTEGRATOR_ENDPOINT = "rtsps://integrator.example.net/feed"
+OWNER_ENDPOINT = "rtsps://owner.example.net:322/front"
+
+
+def registration(lon: float, lat: float, directions: list[int], **props: Any) -> dict[str, Any]:
+    cams = [
+        {"direction_deg": d, "live_mode": "emergency", "live_endpoint": INTEGRATOR_ENDPOINT}
+        for d in directions
+    ]
+    return feature(lon, lat, "shop-1", owner_kind="business", cameras=cams, **props)
+
+
+def cameras(db: Any, rid: str) -> list[Any]:
+    return db.fetch(
+        "SELECT id, direction_deg, live_mode, live_endpoint_enc, shares_history, visible_to FROM registry.cameras"
+        " WHERE registration_id = $1 ORDER BY created_at, id",
+        uuid.UUID(rid),
+    )
+
+
+def test_an_import_never_turns_live_sharing_on(
+    registry: httpx.Client, new_agency: NewAgency, run_import: Importer, db: Any, auth: Token
+) -> None:
+    a = new_agency()
+    job = run_import(a, collection([registration(*a.inside(), [10, 20])]), credentials="report")
+    assert job["status"] == "succeeded" and job["counts"]["created"] == 1, job
+    rid = report(registry, auth, a, job)["credentials"][0]["registration_id"]
+    cams = cameras(db, rid)
+    assert [c["direction_deg"] for c in cams] == [10, 20]
+    assert all(c["live_mode"] == "never" and c["live_endpoint_enc"] is None for c in cams)
+
+
+def test_a_reimport_keeps_the_owners_live_mode_endpoint_shares_and_status(
+    registry: httpx.Client, new_agency: NewAgency, run_import: Importer, db: Any, auth: Token
+) -> None:
+    a, b = new_agency(), new_agency()
+    lon, lat = a.inside()
+    job = run_import(
+        a, collection([registration(lon, lat, [10, 20], business_name="Shop")]), credentials="report"
+    )
+    cred = report(registry, auth, a, job)["credentials"][0]
+    rid = cred["registration_id"]
+    owner = {"Authorization": f"Bearer {cred['credential']}"}
+    first, second = (c["id"] for c in cameras(db, rid))
+
+    # The owner turns live sharing on for the first camera, keeps the second's footage private, shares with
+    # another agency, and pauses.
+    def patch(path: str, body: dict[str, Any]) -> None:
+        etag = registry.get(f"/v1/registrations/{rid}", headers=owner).headers["etag"]
+        r = registry.patch(path, json=body, headers={**owner, "If-Match": etag})
+        assert r.status_code == 200, r.text
+
+    patch(
+        f"/v1/registrations/{rid}/cameras/{first}", {"live_mode": "on_alert", "live_endpoint": OWNER_ENDPOINT}
+    )
+    patch(f"/v1/registrations/{rid}/cameras/{second}", {"shares_history": False})
+    patch(f"/v1/registrations/{rid}", {"share_with": [b.slug]})
+
+    # The nightly sync: new physical details, another business name, cameras claiming other live modes, no
+    # further shares, and a third camera.
+    again = registration(lon, lat, [30, 40, 50], business_name="Shop Two", share_with=[])
+    again["properties"]["cameras"][0]["live_mode"] = "never"
+    job2 = run_import(a, collection([again]), credentials="report")
+    assert job2["status"] == "succeeded" and job2["counts"]["updated"] == 1, job2
+
+    after = cameras(db, rid)
+    assert [c["id"] for c in after[:2]] == [first, second]  # matched by position, not replaced
+    assert [c["direction_deg"] for c in after] == [30, 40, 50]  # what the integrator keeps is updated
+    assert after[0]["live_mode"] == "on_alert"
+    assert keyring().open(after[0]["live_endpoint_enc"], camera_context(first)) == OWNER_ENDPOINT
+    assert after[1]["shares_history"] is False
+    assert after[1]["live_mode"] == after[2]["live_mode"] == "never"
+    assert after[1]["live_endpoint_enc"] is None and after[2]["live_endpoint_enc"] is None
+    shares = sorted(
+        r["agency_id"]
+        for r in db.fetch(
+            "SELECT agency_id FROM registry.registration_shares WHERE registration_id = $1", uuid.UUID(rid)
+        )
+    )
+    assert shares == sorted([uuid.UUID(a.id), uuid.UUID(b.id)])
+    assert all(c["visible_to"] == shares for c in after)  # the new camera too
+
+    r = registry.get(f"/v1/registrations/{rid}", headers=owner)  # the credential still works
+    assert r.status_code == 200
+    props = r.json()["properties"]
+    assert props["business_name"] == "Shop Two" and props["status"] == "active"
+    assert sorted(props["shared_with"]) == sorted([a.slug, b.slug])
+
+    # Paused by the owner: a re-import leaves it paused and its cameras hidden, and drops the third camera.
+    patch(f"/v1/registrations/{rid}", {"status": "paused"})
+    job3 = run_import(a, collection([registration(lon, lat, [60, 70])]))
+    assert job3["status"] == "succeeded" and job3["counts"]["updated"] == 1, job3
+    final = cameras(db, rid)
+    assert [c["id"] for c in final] == [first, second] and [c["direction_deg"] for c in final] == [60, 70]
+    assert final[0]["live_mode"] == "on_alert" and all(c["visible_to"] == [] for c in final)
+    assert db.fetchval("SELECT status FROM registry.registrations WHERE id = $1", uuid.UUID(rid)) == "paused"
