@@ -225,9 +225,17 @@ class FeatureCollectionReader:
                 else:
                     while True:
                         self.saw_constant = False
-                        feature, line = self._value()
-                        yield self._feature(ordinal, line, feature)
-                        ordinal += 1
+                        fast = self._line_feature()
+                        if fast is not None:
+                            value, line, comma = fast
+                            yield feature_from_json(ordinal, line, value)
+                            ordinal += 1
+                            if comma:
+                                continue
+                        else:
+                            feature, line = self._value()
+                            yield self._feature(ordinal, line, feature)
+                            ordinal += 1
                         if self._expect(",]", "',' or ']' after a feature") == "]":
                             break
             else:
@@ -245,6 +253,25 @@ class FeatureCollectionReader:
             raise ImportInputError(f"line {self.line}: unexpected data after the FeatureCollection")
         if not seen_features:
             raise ImportInputError("the FeatureCollection has no 'features' member")
+
+    def _line_feature(self) -> tuple[Any, int, bool] | None:
+        """The common layout, one feature per line (`{...},`), read with orjson: the feature, its line and
+        whether its comma was consumed. None when the line is anything else (several features, a feature
+        over several lines, NaN, an integer orjson does not take, ...): the exact reader then takes it."""
+        if self._skip_ws() != "{":
+            return None
+        nl = self.buf.find("\n", self.pos)
+        if nl < 0:
+            return None
+        text = self.buf[self.pos : nl].rstrip()
+        comma = text.endswith(",")
+        try:
+            value = orjson.loads(text[:-1] if comma else text)
+        except orjson.JSONDecodeError:
+            return None
+        line = self.line
+        self.pos = nl if comma else self.pos + len(text)
+        return value, line, comma
 
     def _feature(self, ordinal: int, line: int, value: Any) -> RawFeature:
         if self.saw_constant:

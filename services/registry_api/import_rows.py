@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, get_args
 
-from asyncpg.pgproto.pgproto import UUID as PgUUID
 from pydantic import ValidationError
 
 from services.registry_api.import_parsing import RawFeature, Reprojection
@@ -563,18 +562,21 @@ def fast_feature(raw: RawFeature, program: Program) -> Valid | None:
 # --- sealing and staging ---------------------------------------------------------------------------------
 
 
-def credential_context(rid: uuid.UUID) -> str:
+def credential_context(rid: uuid.UUID | str) -> str:
     return f"import-credential:{rid}"
 
 
-def _new_ids(n: int) -> list[PgUUID]:
-    """n random (version 4) UUIDs at once: uuid.uuid4() per row costs more than sealing a value."""
+def _new_ids(n: int) -> list[str]:
+    """n random (version 4) UUIDs at once, as text (asyncpg's COPY reads it in C): uuid.uuid4() per row costs
+    more than sealing a value."""
     raw = bytearray(os.urandom(16 * n))
-    for i in range(6, 16 * n, 16):
-        raw[i] = (raw[i] & 0x0F) | 0x40
-        raw[i + 2] = (raw[i + 2] & 0x3F) | 0x80
-    data = bytes(raw)
-    return [PgUUID(data[i : i + 16]) for i in range(0, 16 * n, 16)]
+    raw[6::16] = bytes((b & 0x0F) | 0x40 for b in raw[6::16])
+    raw[8::16] = bytes((b & 0x3F) | 0x80 for b in raw[8::16])
+    h = raw.hex()
+    return [
+        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-{h[i + 12 : i + 16]}-{h[i + 16 : i + 20]}-{h[i + 20 : i + 32]}"
+        for i in range(0, 32 * n, 32)
+    ]
 
 
 def stage_rows(
@@ -600,16 +602,16 @@ def stage_rows(
         for v in valid:
             b = v.body
             known = existing.get(v.external_id)
-            rid = next_id()
-            if known is not None:
-                rid = known
+            rid = next_id() if known is None else str(known)
             ctx = f"registration:{rid}:"  # reg_context(rid, column), built once per row
             secret = secrets.token_urlsafe(32)
             delivery = None
             credential_enc = None
             if known is None and credentials != "none":
                 delivery = "email" if credentials == "email" and b.email else "report"
-                credential_enc = seal(f"{OWNER_PREFIX}{rid.hex}_{secret}", credential_context(rid))
+                credential_enc = seal(
+                    f"{OWNER_PREFIX}{rid.replace('-', '')}_{secret}", credential_context(rid)
+                )
             email = b.email
             regs.append(
                 (
