@@ -15,6 +15,7 @@ import hmac
 import secrets
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -147,6 +148,37 @@ def verify_jwt(token: str, settings: Settings) -> Principal:
     )
 
 
+# Verified principals by token: a client sends the same token with every request, and checking its signature
+# (and parsing it) again each time was a measurable share of a search's CPU. A hit is served only to the same
+# Settings object, never past the token's `exp`, and never longer than PRINCIPAL_TTL_S after it was verified, so a
+# key withdrawn from the configuration or the JWKS stops being honoured within that time. Only successes are kept.
+PRINCIPAL_CACHE_SIZE = 4096
+PRINCIPAL_TTL_S = 60.0
+_principals: OrderedDict[str, tuple[Settings, Principal, float]] = OrderedDict()
+
+
+def verified_principal(token: str, settings: Settings) -> Principal:
+    """`verify_jwt`, remembered for a while (bounded LRU, honouring `exp`)."""
+    now = time.time()
+    hit = _principals.get(token)
+    if hit is not None:
+        cached_settings, principal, until = hit
+        if cached_settings is settings and now < until:
+            _principals.move_to_end(token)
+            return principal
+        del _principals[token]
+    principal = verify_jwt(token, settings)
+    exp = principal.claims.get("exp")
+    until = now + PRINCIPAL_TTL_S
+    if isinstance(exp, int | float):
+        until = min(until, float(exp))
+    if until > now:
+        _principals[token] = (settings, principal, until)
+        if len(_principals) > PRINCIPAL_CACHE_SIZE:
+            _principals.popitem(last=False)
+    return principal
+
+
 def _verify_asymmetric(token: str, alg: str, settings: Settings, common: dict[str, Any]) -> dict[str, Any]:
     if settings.jwks_url:
         key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token).key
@@ -205,7 +237,7 @@ async def optional_principal(
 ) -> Principal | None:
     if not token or token.startswith(OWNER_PREFIX):
         return None
-    return verify_jwt(token, get_settings())
+    return verified_principal(token, get_settings())
 
 
 async def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:

@@ -27,6 +27,7 @@ from services.geo_query.dependencies import (
     parse_bbox,
 )
 from services.geo_query.features import NO_STORE, collection
+from services.geo_query.routing import LeanRoute
 from services.geo_query.schemas import AreaSearch, CameraCollection
 from services.geo_query.service import Search, fetch_page, now_rfc3339
 from shared.errors import invalid, problem_responses
@@ -34,7 +35,9 @@ from shared.geojson import GEOJSON_MEDIA_TYPE, GeoJSONResponse, geodesic_area_m2
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, LimitQuery, clamp_limit
 
 TAG = "cameras"
-router = APIRouter(prefix="/v1/cameras", tags=[TAG], dependencies=[Depends(no_unknown_parameters)])
+router = APIRouter(
+    prefix="/v1/cameras", tags=[TAG], dependencies=[Depends(no_unknown_parameters)], route_class=LeanRoute
+)
 _ERRORS = problem_responses(400, 401, 403, 422, 503)
 _OK: dict[int | str, dict[str, Any]] = {
     200: {"content": {GEOJSON_MEDIA_TYPE: {}}, "description": "The cameras, as a GeoJSON FeatureCollection"}

@@ -20,10 +20,12 @@ class Database:
 
     async def open(self) -> None:
         settings = get_settings()
+        # Neither pool changes session state (polygon plans use SET LOCAL inside a transaction; the audit append
+        # is one statement): no reset query on release.
         self.read = await make_pool(
-            settings.database_url_for("geo_query"), settings, "geo_query", read_only=True
+            settings.database_url_for("geo_query"), settings, "geo_query", read_only=True, session_state=False
         )
-        self.audit = await make_pool(settings.audit_url, settings, "geo_query-audit")
+        self.audit = await make_pool(settings.audit_url, settings, "geo_query-audit", session_state=False)
         audit_log.open(self.audit)
 
     async def close(self) -> None:

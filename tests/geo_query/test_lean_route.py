@@ -1,0 +1,183 @@
+"""The search routes' lean handler (services/geo_query/routing.py) answers exactly as FastAPI's own handler would:
+the same status, problem+json and body for good input, bad input and bad credentials. Both run in this process
+on the test database: FastAPI's handler is what the lean one falls back to while a dependency override is set.
+
+Also: verified principals are remembered per token, never past the token's `exp` nor for another Settings."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jwt
+import orjson
+import pytest
+
+from services.geo_query.routing import LeanRoute
+from shared import auth as auth_mod
+from shared.auth import mint_token, verified_principal
+from shared.db import make_pool
+from shared.settings import Settings, get_settings
+from tests.conftest import Token
+from tests.geo_query.conftest import Registry
+from tests.geo_query.test_ogc_and_bad_input import BAD_GETS
+
+R = {"lon": "-73.975", "lat": "40.74"}
+
+
+def _unused_dependency() -> None:
+    """Overriding it changes nothing but makes every route use FastAPI's own handler."""
+
+
+def _comparable(r: httpx.Response) -> tuple[int, str | None, Any]:
+    body: Any = r.content
+    if r.headers.get("content-type", "").endswith("json"):
+        body = orjson.loads(r.content)
+        if isinstance(body, dict):
+            body.pop("timeStamp", None)
+            body.pop("instance", None)
+    return r.status_code, r.headers.get("content-type"), body
+
+
+@pytest.fixture(scope="module")
+def in_process(database_url: str, geo_database_url: str) -> Iterator[Any]:
+    from services.geo_query import audit_log as audit_mod
+    from services.geo_query.database import db
+    from services.geo_query.main import app
+
+    loop = asyncio.new_event_loop()
+    settings = get_settings()
+
+    async def _open() -> None:
+        db.read = await make_pool(
+            geo_database_url, settings, "geo_query", read_only=True, session_state=False
+        )
+        db.audit = await make_pool(database_url, settings, "geo_query-audit", session_state=False)
+        audit_mod.audit_log.open(db.audit)
+
+    loop.run_until_complete(_open())
+    try:
+        yield loop, app
+    finally:
+
+        async def _close() -> None:
+            await audit_mod.audit_log.close()
+            await db.read.close()
+            await db.audit.close()
+
+        loop.run_until_complete(_close())
+        loop.close()
+
+
+def _both(in_process: Any, method: str, path: str, params: dict[str, str], headers: dict[str, str]) -> Any:
+    loop, app = in_process
+
+    async def _go() -> tuple[Any, Any]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://geo") as c:
+            lean = await c.request(method, path, params=params, headers=headers)
+            app.dependency_overrides[_unused_dependency] = _unused_dependency
+            try:
+                stock = await c.request(method, path, params=params, headers=headers)
+            finally:
+                app.dependency_overrides.clear()
+        return _comparable(lean), _comparable(stock)
+
+    return loop.run_until_complete(_go())
+
+
+def test_the_camera_searches_use_the_lean_handler() -> None:
+    from services.geo_query import cameras
+
+    gets = [r for r in cameras.router.routes if "GET" in getattr(r, "methods", ())]
+    assert len(gets) == 3
+    assert all(isinstance(r, LeanRoute) for r in gets)
+
+
+GOOD = [
+    ("/v1/cameras/radius", {**R, "radius_m": "800"}),
+    ("/v1/cameras/radius", {**R, "radius_m": "800", "limit": "3", "owner_kind": "business,school"}),
+    ("/v1/cameras/radius", {**R, "radius_m": "800", "incident_at": "2026-01-01T10:00:00Z", "live": "false"}),
+    ("/v1/cameras/radius", {"x": "988217", "y": "211790", "crs": "EPSG:2263", "radius_m": "500"}),
+    ("/v1/cameras/nearest", {**R, "k": "5"}),
+    ("/v1/cameras/nearest", {**R, "k": "5", "max_distance_m": "300", "contacts": "false"}),
+    ("/v1/cameras/nearest", {**R, "k": "3", "case_number": "2026-1", "placement": "outdoor"}),
+    ("/v1/cameras/bbox", {"bbox": "-73.99,40.72,-73.96,40.75"}),
+    ("/v1/cameras/bbox", {"bbox": "-73.99,40.72,-73.96,40.75", "limit": "2", "count": "true"}),
+    ("/v1/cameras/bbox", {"bbox": "-73.99,40.72,-73.96,40.75", "point": "-73.975,40.74", "facing": "1"}),
+]
+
+
+@pytest.mark.parametrize(("path", "params"), GOOD)
+def test_good_searches_answer_as_with_fastapis_handler(
+    in_process: Any, auth: Token, registry_data: Registry, path: str, params: dict[str, str]
+) -> None:
+    lean, stock = _both(in_process, "GET", path, params, auth("investigator", registry_data.x.slug))
+    assert lean[0] == 200, lean
+    assert lean == stock
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status"), [b for b in BAD_GETS if b[0].startswith("/v1/cameras/")]
+)
+def test_bad_searches_are_refused_as_by_fastapis_handler(
+    in_process: Any, auth: Token, registry_data: Registry, path: str, params: dict[str, str], status: int
+) -> None:
+    lean, stock = _both(in_process, "GET", path, params, auth("investigator", registry_data.x.slug))
+    assert lean[0] == status, lean
+    assert lean == stock
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer not-a-jwt"},
+        {"Authorization": "Basic dXNlcjpwdw=="},
+        {"Authorization": "Bearer cvo_0123456789abcdef0123456789abcdef_secret"},
+        {"Authorization": "Bearer " + mint_token("auditor", "x-agency")},
+        {"Authorization": "Bearer " + mint_token("investigator", None)},
+        {"Authorization": "Bearer " + mint_token("investigator", "no-such-agency-anywhere")},
+        {"Authorization": "Bearer " + mint_token("investigator", "x", ttl_s=-120)},
+    ],
+)
+def test_bad_credentials_are_refused_as_by_fastapis_handler(in_process: Any, headers: dict[str, str]) -> None:
+    # A bad parameter too: the credential is judged first, whatever else is wrong.
+    lean, stock = _both(in_process, "GET", "/v1/cameras/radius", {**R, "radius_m": "-1"}, headers)
+    assert lean[0] in (401, 403), lean
+    assert lean == stock
+
+
+def test_a_verified_principal_is_remembered_until_its_token_expires() -> None:
+    s = get_settings()
+    token = mint_token("investigator", "mke", ttl_s=2)
+    first = verified_principal(token, s)
+    assert verified_principal(token, s) is first  # remembered
+    assert verified_principal(token, Settings()) is not first  # not for other settings
+    with pytest.raises(auth_mod.Problem) as refused:
+        verified_principal(token, Settings(CANVASS_ALLOW_HS256=False))
+    assert refused.value.status == 401
+    time.sleep(2.1)
+    # Past `exp` the token is verified again (it still passes within PyJWT's 30 s leeway) and not kept.
+    again = verified_principal(token, s)
+    assert again is not first
+    assert token not in auth_mod._principals
+
+
+def test_a_refused_token_is_not_remembered() -> None:
+    s = get_settings()
+    bad = jwt.encode(
+        {"sub": "x", "exp": int(time.time()) + 60}, "not-the-secret-key-of-this-deployment", algorithm="HS256"
+    )
+    with pytest.raises(auth_mod.Problem):
+        verified_principal(bad, s)
+    assert bad not in auth_mod._principals
+
+
+def test_the_principal_cache_is_bounded() -> None:
+    s = get_settings()
+    for i in range(auth_mod.PRINCIPAL_CACHE_SIZE + 50):
+        verified_principal(mint_token("cad", "mke", sub=f"bounded-{i}"), s)
+    assert len(auth_mod._principals) <= auth_mod.PRINCIPAL_CACHE_SIZE
