@@ -252,10 +252,28 @@ _CREATE_CHECK = text(CREATE_CHECK_SQL)
 _CREATE = text(CREATE_SQL)
 
 
+def _refuse_live_sharing_by_proxy(cameras: list[CameraIn]) -> None:
+    """Live sharing is a mode only the owner sets (an advocate registering on the owner's behalf may not, just as
+    an import may not): the owner turns it on later with their own credential."""
+    for i, camera in enumerate(cameras):
+        if camera.live_mode not in (None, "never"):
+            raise invalid(
+                f"/body/cameras/{i}/live_mode",
+                "only the owner can turn on live sharing, with their own credential after registering",
+            )
+        if camera.live_endpoint is not None:
+            raise invalid(
+                f"/body/cameras/{i}/live_endpoint",
+                "only the owner can register a live-stream endpoint, with their own credential after registering",
+            )
+
+
 async def _register(
     session: Any, body: RegistrationCreate, principal: Principal | None
 ) -> tuple[Response, uuid.UUID, tuple[str, str, str] | None]:
     cameras = body.cameras or [CameraIn()]
+    if principal is not None:
+        _refuse_live_sharing_by_proxy(cameras)
     points = [("/body/location", body.location)]
     points += [(f"/body/cameras/{i}/location", c.location) for i, c in enumerate(cameras) if c.location]
     check = (

@@ -281,3 +281,32 @@ def test_advocate_registration_is_recorded_as_such_and_the_owner_gets_the_creden
         headers=auth("investigator", a.slug),
     )
     assert r.status_code == 403
+
+
+def test_an_advocate_cannot_turn_on_live_sharing_for_the_owner(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency, db: Any
+) -> None:
+    """Live sharing is a mode only the owner sets: an advocate's registration may not carry a live mode or a
+    stream endpoint, and nothing is stored when it tries."""
+    a = new_agency()
+    advocate = auth("advocate", a.slug, sub="advocate-live")
+    before = db.fetchval("SELECT count(*) FROM registry.registrations WHERE registered_by = 'advocate-live'")
+    for camera, pointer in [
+        ({"live_mode": "emergency"}, "/body/cameras/0/live_mode"),
+        ({"live_endpoint": "rtsps://cam.example.net:322/stream1"}, "/body/cameras/0/live_endpoint"),
+    ]:
+        r = registry.post(
+            "/v1/registrations",
+            json={
+                "agency": a.slug,
+                "location": point(a.inside()),
+                "contact": {"phone": "+14145550123"},
+                "cameras": [{"location": point(a.inside()), **camera}],
+            },
+            headers=advocate,
+        )
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["errors"][0]["pointer"] == pointer
+    after = db.fetchval("SELECT count(*) FROM registry.registrations WHERE registered_by = 'advocate-live'")
+    assert after == before
