@@ -478,12 +478,22 @@ class Accepted(BaseModel):
 # --- agencies --------------------------------------------------------------------------------------------
 
 
+# Ceilings on what any agency's policy may allow: a footage request covers at most about half a square mile and
+# twelve hours (what the programs Canvass replaces cap at). An agency may set tighter caps, never looser ones.
+MAX_REQUEST_AREA_M2 = 1_294_994.6  # 0.5 square miles
+MAX_REQUEST_WINDOW_HOURS = 12.0
+
+
 class PolicyFields(Input):
-    max_request_area_m2: Annotated[StrictFloat, Field(gt=0, le=1e9)] | None = Field(
-        None, description="Largest area a footage request may cover", examples=[1294994]
+    max_request_area_m2: Annotated[StrictFloat, Field(gt=0, le=MAX_REQUEST_AREA_M2)] | None = Field(
+        None,
+        description="Largest area a footage request may cover, in m² (at most 0.5 square miles)",
+        examples=[1294994],
     )
-    max_request_window_hours: Annotated[StrictFloat, Field(gt=0, le=24 * 31)] | None = Field(
-        None, description="Longest time window a footage request may ask for", examples=[12]
+    max_request_window_hours: Annotated[StrictFloat, Field(gt=0, le=MAX_REQUEST_WINDOW_HOURS)] | None = Field(
+        None,
+        description="Longest time window a footage request may ask for (at most 12 hours)",
+        examples=[12],
     )
     default_request_expiry_days: Annotated[StrictInt, Field(ge=1, le=365)] | None = Field(None, examples=[14])
     requires_approval: StrictBool | None = Field(

@@ -177,6 +177,24 @@ def test_bad_agency_input_is_a_clear_4xx(registry: httpx.Client, auth: Token, sl
             },
             "/body/policy",
         ),
+        (  # no agency may allow requests larger than half a square mile or longer than twelve hours
+            {
+                "slug": slug,
+                "name": "X",
+                "jurisdiction": box(0, 0, 1, 1),
+                "policy": {"max_request_area_m2": 2e6},
+            },
+            "/body/policy",
+        ),
+        (
+            {
+                "slug": slug,
+                "name": "X",
+                "jurisdiction": box(0, 0, 1, 1),
+                "policy": {"max_request_window_hours": 24},
+            },
+            "/body/policy",
+        ),
         (
             {
                 "slug": slug,
