@@ -101,9 +101,18 @@ body of `POST /v1/registrations` carries (`contact`, `owner_kind`, `business_nam
 `contact_name`, ...), and one camera's members may be flat (`direction_deg`, `fov_deg`, ...). Each feature is
 validated exactly as a single registration is, and every point must lie in your agency's jurisdiction.
 
-**Idempotent**: a feature whose `external_id` was imported before updates that registration (its cameras and
-shares are replaced; its status and credential stay) instead of creating another. An `Idempotency-Key` makes a
-retried request return the first job instead of starting a second one.
+**Idempotent**: a feature whose `external_id` was imported before updates that registration instead of creating
+another. An update changes what the integrator keeps (location, contact, owner kind, business name, address,
+notes, terms, and each camera's physical description) and never what the owner controls: the registration's
+status and credential, the agencies it is shared with (`share_with` is ignored on an update), and each camera's
+live mode, live endpoint and `shares_history`. Cameras are matched by position (the feature's camera *i* is the
+registration's *i*-th camera in the order they were added); cameras past the feature's list are removed, and
+cameras past the registration's are added. An `Idempotency-Key` makes a retried request return the first job
+instead of starting a second one.
+
+**Live sharing is never imported**: only an owner turns it on. A feature's `live_mode` and `live_endpoint` are
+validated as a single registration's are, but new cameras start with live sharing off (`never`), and updated
+cameras keep the owner's setting.
 
 **CRS**: `?crs=` takes an EPSG code (`2263`, `EPSG:2263`) or an OGC URI; the default is WGS84 longitude/latitude.
 A FeatureCollection's legacy `crs` member (before its features) is honoured; one that disagrees with `?crs=`
@@ -111,8 +120,8 @@ fails the job.
 
 **Modes**: `mode=all` (default) writes nothing if any feature is rejected; `mode=valid` writes the valid ones.
 `dry_run=true` validates everything and writes nothing. Either way the registrations are written by one
-transaction at the end: a job that fails, or whose process stops, leaves nothing half-written (a stopped job
-is resumed by the next process).
+transaction, which merges each staged chunk as the upload is read and commits only at the end: a job that
+fails, or whose process stops, leaves nothing half-written (a stopped job is resumed by the next process).
 
 **Credentials**: each new registration gets a management credential. `credentials=email` (default) mails it to
 each owner with an email, after the import commits (owners without an email get theirs in the report);

@@ -19,12 +19,12 @@ INTEGRATOR_ENDPOINT = "rtsps://integrator.example.net/feed"
 OWNER_ENDPOINT = "rtsps://owner.example.net:322/front"
 
 
-def registration(lon: float, lat: float, directions: list[int], **props: Any) -> dict[str, Any]:
+def registration(at: list[float], directions: list[int], **props: Any) -> dict[str, Any]:
     cams = [
         {"direction_deg": d, "live_mode": "emergency", "live_endpoint": INTEGRATOR_ENDPOINT}
         for d in directions
     ]
-    return feature(lon, lat, "shop-1", owner_kind="business", cameras=cams, **props)
+    return feature(at[0], at[1], "shop-1", owner_kind="business", cameras=cams, **props)
 
 
 def cameras(db: Any, rid: str) -> list[Any]:
@@ -39,7 +39,7 @@ def test_an_import_never_turns_live_sharing_on(
     registry: httpx.Client, new_agency: NewAgency, run_import: Importer, db: Any, auth: Token
 ) -> None:
     a = new_agency()
-    job = run_import(a, collection([registration(*a.inside(), [10, 20])]), credentials="report")
+    job = run_import(a, collection([registration(a.inside(), [10, 20])]), credentials="report")
     assert job["status"] == "succeeded" and job["counts"]["created"] == 1, job
     rid = report(registry, auth, a, job)["credentials"][0]["registration_id"]
     cams = cameras(db, rid)
@@ -51,10 +51,8 @@ def test_a_reimport_keeps_the_owners_live_mode_endpoint_shares_and_status(
     registry: httpx.Client, new_agency: NewAgency, run_import: Importer, db: Any, auth: Token
 ) -> None:
     a, b = new_agency(), new_agency()
-    lon, lat = a.inside()
-    job = run_import(
-        a, collection([registration(lon, lat, [10, 20], business_name="Shop")]), credentials="report"
-    )
+    at = a.inside()
+    job = run_import(a, collection([registration(at, [10, 20], business_name="Shop")]), credentials="report")
     cred = report(registry, auth, a, job)["credentials"][0]
     rid = cred["registration_id"]
     owner = {"Authorization": f"Bearer {cred['credential']}"}
@@ -75,7 +73,7 @@ def test_a_reimport_keeps_the_owners_live_mode_endpoint_shares_and_status(
 
     # The nightly sync: new physical details, another business name, cameras claiming other live modes, no
     # further shares, and a third camera.
-    again = registration(lon, lat, [30, 40, 50], business_name="Shop Two", share_with=[])
+    again = registration(at, [30, 40, 50], business_name="Shop Two", share_with=[])
     again["properties"]["cameras"][0]["live_mode"] = "never"
     job2 = run_import(a, collection([again]), credentials="report")
     assert job2["status"] == "succeeded" and job2["counts"]["updated"] == 1, job2
@@ -105,7 +103,7 @@ def test_a_reimport_keeps_the_owners_live_mode_endpoint_shares_and_status(
 
     # Paused by the owner: a re-import leaves it paused and its cameras hidden, and drops the third camera.
     patch(f"/v1/registrations/{rid}", {"status": "paused"})
-    job3 = run_import(a, collection([registration(lon, lat, [60, 70])]))
+    job3 = run_import(a, collection([registration(at, [60, 70])]))
     assert job3["status"] == "succeeded" and job3["counts"]["updated"] == 1, job3
     final = cameras(db, rid)
     assert [c["id"] for c in final] == [first, second] and [c["direction_deg"] for c in final] == [60, 70]
