@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 from typing import Annotated, Any
 
 import orjson
@@ -33,13 +34,24 @@ def encode_cursor(values: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, keys: tuple[str, ...]) -> dict[str, Any]:
+def decode_cursor(cursor: str, keys: tuple[str, ...], *, numeric: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The values a cursor this service issued carries: each of `keys` a string (no NUL, short), or a finite
+    number for the keys in `numeric`. Anything else is a 400, never an error deeper down."""
+    refused = invalid("/query/cursor", "not a cursor this service issued", status=400)
     try:
         data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, orjson.JSONDecodeError) as exc:
-        raise invalid("/query/cursor", "not a cursor this service issued", status=400) from exc
-    if not isinstance(data, dict) or any(k not in data for k in keys):
-        raise invalid("/query/cursor", "not a cursor this service issued", status=400)
+        raise refused from exc
+    if not isinstance(data, dict):
+        raise refused
+    for key in keys:
+        value = data.get(key)
+        if key in numeric:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        else:
+            ok = isinstance(value, str) and 0 < len(value) <= 200 and "\x00" not in value
+        if not ok:
+            raise refused
     return data
 
 

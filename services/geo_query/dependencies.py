@@ -440,7 +440,7 @@ CaseReference = Annotated[Reference, Depends(reference)]
 def distance_cursor(cursor: str | None) -> tuple[float, uuid.UUID] | None:
     if cursor is None:
         return None
-    data = decode_cursor(cursor, ("d", "id"))
+    data = decode_cursor(cursor, ("d", "id"), numeric=("d",))
     try:
         d, cid = float(data["d"]), uuid.UUID(str(data["id"]))
     except (TypeError, ValueError) as exc:
