@@ -202,15 +202,20 @@ async def take_transition(
 
 @router.get(
     "/{request_id}/events",
-    summary="The request's history: every transition, who, when, from, to, note",
+    summary="The request's history: its transitions and those of the owners who shared; who, when, from, to, note",
     response_model=History,
     responses=problem_responses(401, 403, 404),
-    description="Events of owners who did not share (viewed, declined, expired) are counted in `withheld`, not shown.",
+    description=(
+        "Every transition of the request itself, and each sharing owner's from their accept onward (accept, "
+        "upload, and what followed: completed, or unavailable or expired after accepting). Nothing of an owner "
+        "who did not share (reading the request, declining, saying no video exists, letting it expire) is shown, "
+        "counted or numbered: an owner's reading or declining changes nothing here (silent decline). `id` is the "
+        "event's position in this history."
+    ),
 )
 async def events(request_id: uuid.UUID, principal: AgencyUser, session: SessionDep) -> Response:
     await service.request_row(session, request_id, principal.agency)
-    shown, withheld = await service.history(session, request_id)
-    return json_response({"request_id": request_id, "events": shown, "withheld": withheld})
+    return json_response({"request_id": request_id, "events": await service.history(session, request_id)})
 
 
 @router.put(

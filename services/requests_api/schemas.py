@@ -155,7 +155,8 @@ class OwnerAnswer(Input):
 
     answer: Literal["accept", "decline", "unavailable"] = Field(
         description="accept (you will upload), decline (silently: the agency never learns who declined), or "
-        "unavailable (the footage no longer exists)"
+        "unavailable (the footage no longer exists; silent like a decline, except after you accepted: the "
+        "agency, which saw you accept, then sees that your footage proved unavailable)"
     )
     note: str | None = Field(
         None, max_length=1000, description="For the record; never shown to the agency for a decline"
@@ -198,8 +199,9 @@ class Summary(BaseModel):
     accepted: int = Field(description="Owners who accepted (including those who have uploaded)", examples=[2])
     uploaded: int = Field(description="Owners who uploaded footage", examples=[1])
     not_fulfilled: int = Field(
-        description="Owners who declined, have not answered (yet), answered that no video exists, or let the "
-        "request expire: one number, never broken down, so a decline stays silent",
+        description="Owners reached who have not (or no longer) accepted: who declined, have not answered (yet), "
+        "answered that no video exists, or let the request expire: one number, never broken down, so a decline "
+        "stays silent (it does not move when an owner reads or declines the request)",
         examples=[5],
     )
 
@@ -235,7 +237,8 @@ class RequestOut(BaseModel):
     summary: Summary
     targets: list[TargetOut] = Field(
         description="Before sending, every owner the request would reach (most urgent first); once sent, only "
-        "the owners who accepted"
+        "the owners who accepted (still shown, in their later state, if their footage then proved unavailable "
+        "or the request ended before they uploaded)"
     )
     allowed_actions: list[str] = Field(description="The transitions your role may take now")
 
@@ -333,7 +336,7 @@ class RequestList(BaseModel):
 
 
 class EventOut(BaseModel):
-    id: int
+    id: int = Field(description="The event's position in this history (1, 2, ...)", examples=[1])
     at: datetime
     subject: Literal["request", "target"]
     target_id: uuid.UUID | None = None
@@ -365,16 +368,15 @@ class History(BaseModel):
                             "note": None,
                         }
                     ],
-                    "withheld": 0,
                 }
             ]
         }
     )
 
     request_id: uuid.UUID
-    events: list[EventOut]
-    withheld: int = Field(
-        description="Events of owners who did not share (viewed, declined, ...): counted, never shown"
+    events: list[EventOut] = Field(
+        description="The request's own transitions and each sharing owner's from their accept onward; nothing "
+        "of an owner who did not share, not even a count"
     )
 
 
@@ -564,12 +566,16 @@ class WebhookOut(BaseModel):
 
 
 class TransparencyMonth(BaseModel):
-    month: str = Field(examples=["2026-11"])
+    month: str = Field(examples=["2026-10"], description="A month that has ended (UTC)")
     requests_sent: int
     owners_contacted: int
-    owners_fulfilled: int = Field(description="Owners who uploaded footage")
-    median_hours_to_answer: float | None = Field(
-        None, description="Median time from an owner being notified to their answer (any answer)"
+    owners_fulfilled: int | None = Field(
+        description="Owners who uploaded footage; null when fewer than 5 owners were contacted that month"
+    )
+    median_hours_to_share: float | None = Field(
+        description="Median time from an owner being notified to their accepting, over the owners who shared "
+        "only (declines and silence are not timed); null when fewer than 5 owners were contacted that month, "
+        "or none shared"
     )
 
 
@@ -588,11 +594,11 @@ class TransparencyReport(BaseModel):
                             "agency": "milwaukee-pd",
                             "months": [
                                 {
-                                    "month": "2026-11",
+                                    "month": "2026-10",
                                     "requests_sent": 12,
                                     "owners_contacted": 58,
                                     "owners_fulfilled": 21,
-                                    "median_hours_to_answer": 5.5,
+                                    "median_hours_to_share": 5.5,
                                 }
                             ],
                         }

@@ -19,9 +19,9 @@ from services.requests_api.config import config
 from services.requests_api.registry_client import AgencyPolicy
 from services.requests_api.schemas import RequestCreate
 from services.requests_api.states import (
+    AGENCY_VISIBLE_EVENT,
     REQUEST_TRANSITIONS,
     TARGET_OPEN,
-    TARGET_SHARED,
     TARGET_TRANSITIONS,
     Actor,
     allowed_actions,
@@ -357,15 +357,18 @@ async def summaries(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UU
 
 
 async def target_rows(
-    session: AsyncSession, request_id: uuid.UUID, states: frozenset[str] | None = None
+    session: AsyncSession, request_id: uuid.UUID, *, shared_only: bool = False
 ) -> list[RowMapping]:
+    """The request's targets, most urgent first; with shared_only, only those whose owner accepted at some point
+    (every sharing state passes through an accept): what the agency may see one by one once it is sent."""
     sql = f"SELECT {TARGET_COLUMNS} FROM requests.targets t WHERE t.request_id = :rid"  # noqa: S608 - composed from constants; values are bound
-    params: dict[str, Any] = {"rid": request_id}
-    if states is not None:
-        sql += " AND t.state = ANY(:states)"
-        params["states"] = list(states)
+    if shared_only:
+        sql += (
+            " AND EXISTS (SELECT 1 FROM requests.events e WHERE e.request_id = t.request_id"
+            " AND e.target_id = t.id AND e.action = 'accept')"
+        )
     sql += " ORDER BY t.footage_until NULLS LAST, t.distance_m NULLS LAST, t.id"
-    return list((await session.execute(text(sql), params)).mappings().all())
+    return list((await session.execute(text(sql), {"rid": request_id})).mappings().all())
 
 
 def cameras_of(target: RowMapping) -> list[dict[str, Any]]:
@@ -390,9 +393,9 @@ def target_out(t: RowMapping) -> dict[str, Any]:
 async def request_out(session: AsyncSession, row: RowMapping, role: str) -> dict[str, Any]:
     summary = (await summaries(session, [row["id"]]))[row["id"]]
     # Before the request is sent, the investigator sees every owner it would reach; afterwards only the owners
-    # who chose to share: who declined, ignored it or had no video is never shown (silent decline).
-    visible = None if row["sent_at"] is None else TARGET_SHARED
-    targets = await target_rows(session, row["id"], visible)
+    # who chose to share (and stay shown if their footage then proves unavailable or the request ends): who
+    # declined, ignored it or had no video is never shown (silent decline).
+    targets = await target_rows(session, row["id"], shared_only=row["sent_at"] is not None)
     return {
         "id": row["id"],
         "agency": row["agency"],
@@ -424,27 +427,27 @@ async def request_out(session: AsyncSession, row: RowMapping, role: str) -> dict
     }
 
 
-async def history(session: AsyncSession, request_id: uuid.UUID) -> tuple[list[dict[str, Any]], int]:
+async def history(session: AsyncSession, request_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The request's history as its agency may see it (`AGENCY_VISIBLE_EVENT`). Nothing else of it shows, not
+    even as a count or a gap: events are numbered by their position in this history, not by their row id (a
+    gap in ids would count the hidden ones)."""
     rows = (
         (
             await session.execute(
                 text(
-                    """
-                    SELECT e.id, e.at, e.target_id, e.actor, e.actor_role, e.action, e.from_state, e.to_state,
-                           e.note, (e.target_id IS NULL OR t.state = ANY(:shared)) AS visible
-                    FROM requests.events e LEFT JOIN requests.targets t ON t.id = e.target_id
-                    WHERE e.request_id = :rid ORDER BY e.id
-                    """
+                    "SELECT row_number() OVER (ORDER BY e.id) AS position, e.at, e.target_id, e.actor,"  # noqa: S608 - composed from constants; values are bound
+                    " e.actor_role, e.action, e.from_state, e.to_state, e.note FROM requests.events e"
+                    f" WHERE e.request_id = :rid AND {AGENCY_VISIBLE_EVENT} ORDER BY e.id"
                 ),
-                {"rid": request_id, "shared": list(TARGET_SHARED)},
+                {"rid": request_id},
             )
         )
         .mappings()
         .all()
     )
-    events = [
+    return [
         {
-            "id": r["id"],
+            "id": r["position"],
             "at": r["at"],
             "subject": "request" if r["target_id"] is None else "target",
             "target_id": r["target_id"],
@@ -456,9 +459,7 @@ async def history(session: AsyncSession, request_id: uuid.UUID) -> tuple[list[di
             "note": r["note"],
         }
         for r in rows
-        if r["visible"]
     ]
-    return events, len(rows) - len(events)
 
 
 # --- transitions -----------------------------------------------------------------------------------------

@@ -56,6 +56,8 @@ TARGET_TRANSITIONS: dict[tuple[str, str], Rule] = {
     ("viewed", "decline"): Rule("declined", OWNER),
     ("notified", "unavailable"): Rule("video_unavailable", OWNER),
     ("viewed", "unavailable"): Rule("video_unavailable", OWNER),
+    # An owner who accepted and then finds the footage gone may say so: the agency, which saw them accept, keeps
+    # seeing that target (as accepted-then-unavailable), so this is no decline (see AGENCY_VISIBLE_EVENT).
     ("accepted", "unavailable"): Rule("video_unavailable", OWNER),
     ("accepted", "upload"): Rule("uploaded", OWNER),
     ("uploaded", "complete"): Rule("completed", AGENCY | SYSTEM),
@@ -68,8 +70,18 @@ TARGET_TRANSITIONS: dict[tuple[str, str], Rule] = {
 # States in which the request is finished, and targets whose owner has not (or no longer can) answer.
 REQUEST_FINAL = frozenset({"rejected", "closed", "cancelled", "expired"})
 TARGET_OPEN = frozenset({"pending", "notified", "viewed", "accepted"})
-# Targets whose owner chose to share: the only ones the agency sees one by one (silent decline).
+# Targets whose owner chose to share: the only ones the agency sees one by one (silent decline). A target that
+# once accepted stays visible whatever follows (unavailable, expired): the agency already knew of it.
 TARGET_SHARED = frozenset({"accepted", "uploaded", "completed"})
+# The events the agency may see, decided row by row and never changing once written: the request's own, and a
+# target's from its accept onward (an event into or out of a sharing state). A target's earlier events (notified,
+# viewed) and those of an owner who never accepted (declined, unavailable, expired) are not shown nor counted.
+_SHARED_SQL = ", ".join(f"'{s}'" for s in sorted(TARGET_SHARED))
+AGENCY_VISIBLE_EVENT = (
+    f"(e.target_id IS NULL OR e.to_state IN ({_SHARED_SQL}) OR e.from_state IN ({_SHARED_SQL}))"
+)
+# The owners' answers that share: only these keep the owner's note (a decline needs no record of its reason).
+SHARING_ANSWERS = frozenset({"accept"})
 TARGET_ANSWERED = frozenset({"accepted", "declined", "uploaded", "completed", "video_unavailable"})
 
 

@@ -1,6 +1,10 @@
 """The public transparency report: per agency and month, how many requests were sent, how many owners they
-reached, how many owners provided footage, and the median time owners took to answer. Aggregates only: no
-case numbers, no owner, no area."""
+reached, how many owners provided footage, and the median time owners who shared took to accept. Aggregates
+only: no case numbers, no owner, no area.
+
+Nothing in it tells an answer from silence: the median times only owners who shared (a decline is never timed),
+a month with fewer than `MIN_OWNERS_CONTACTED` owners contacted shows no answer figures at all, and the current
+month is left out until it ends (a figure that moves from one day to the next would date an answer)."""
 
 from __future__ import annotations
 
@@ -19,17 +23,27 @@ from shared.errors import problem_responses
 router = APIRouter(prefix="/v1/transparency", tags=["transparency"])
 REPORT_EXAMPLE = TransparencyReport.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
 
+MIN_OWNERS_CONTACTED = 5
+
+# Months in UTC. An owner shared if they ever accepted (every sharing state passes through an accept); their
+# answered_at is the accept's time (the first answer is kept).
 REPORT_SQL = """
-SELECT r.agency, to_char(date_trunc('month', r.sent_at), 'YYYY-MM') AS month,
+SELECT r.agency, to_char(date_trunc('month', r.sent_at AT TIME ZONE 'UTC'), 'YYYY-MM') AS month,
        count(DISTINCT r.id) AS requests_sent,
        count(t.id) FILTER (WHERE t.notified_at IS NOT NULL) AS owners_contacted,
        count(t.id) FILTER (WHERE t.state IN ('uploaded', 'completed')) AS owners_fulfilled,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.answered_at - t.notified_at))
-           FILTER (WHERE t.answered_at IS NOT NULL AND t.notified_at IS NOT NULL) AS median_s
-FROM requests.requests r LEFT JOIN requests.targets t ON t.request_id = r.id
+           FILTER (WHERE s.shared AND t.answered_at IS NOT NULL AND t.notified_at IS NOT NULL) AS median_s
+FROM requests.requests r
+LEFT JOIN requests.targets t ON t.request_id = r.id
+LEFT JOIN LATERAL (
+    SELECT true AS shared FROM requests.events e
+    WHERE e.request_id = t.request_id AND e.target_id = t.id AND e.action = 'accept' LIMIT 1
+) s ON true
 WHERE r.sent_at IS NOT NULL AND (CAST(:agency AS text) IS NULL OR r.agency = :agency)
-  AND r.sent_at >= date_trunc('month', now()) - make_interval(months => :months - 1)
-GROUP BY r.agency, date_trunc('month', r.sent_at)
+  AND r.sent_at AT TIME ZONE 'UTC' < date_trunc('month', now() AT TIME ZONE 'UTC')
+  AND r.sent_at AT TIME ZONE 'UTC' >= date_trunc('month', now() AT TIME ZONE 'UTC') - make_interval(months => :months)
+GROUP BY r.agency, date_trunc('month', r.sent_at AT TIME ZONE 'UTC')
 ORDER BY r.agency, month
 """
 
@@ -39,6 +53,12 @@ ORDER BY r.agency, month
     summary="Public aggregate statistics of footage requests, per agency and month",
     response_model=TransparencyReport,
     responses={**example(200, REPORT_EXAMPLE), **problem_responses(422)},
+    description=(
+        "Months that have ended only (UTC): the current month appears once it is over. For a month in which "
+        f"fewer than {MIN_OWNERS_CONTACTED} owners were contacted, `owners_fulfilled` and `median_hours_to_share` "
+        "are null (suppressed), so no single owner's answer can be read from it. The median times owners who "
+        "shared (from notification to accepting); declines and silence are never timed."
+    ),
 )
 async def report(
     session: SessionDep,
@@ -48,19 +68,25 @@ async def report(
             pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="One agency's slug (all agencies by default)"
         ),
     ] = None,
-    months: Annotated[int, Query(ge=1, le=120, description="How many months back, this one included")] = 24,
+    months: Annotated[
+        int,
+        Query(ge=1, le=120, description="How many ended months back (the current month is never included)"),
+    ] = 24,
 ) -> Response:
     rows = (await session.execute(text(REPORT_SQL), {"agency": agency, "months": months})).mappings().all()
     agencies: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         median = r["median_s"]
+        shown = r["owners_contacted"] >= MIN_OWNERS_CONTACTED
         agencies.setdefault(r["agency"], []).append(
             {
                 "month": r["month"],
                 "requests_sent": r["requests_sent"],
                 "owners_contacted": r["owners_contacted"],
-                "owners_fulfilled": r["owners_fulfilled"],
-                "median_hours_to_answer": None if median is None else round(float(median) / 3600, 2),
+                "owners_fulfilled": r["owners_fulfilled"] if shown else None,
+                "median_hours_to_share": round(float(median) / 3600, 2)
+                if shown and median is not None
+                else None,
             }
         )
     return json_response(

@@ -1,68 +1,107 @@
-"""The public transparency report: per agency and month, requests sent, owners contacted, owners who provided
-footage and the median time to answer; anyone may read it; it carries no case number and no owner."""
+"""The public transparency report: per agency and ended month, requests sent, owners contacted, owners who
+provided footage and the median time owners who shared took to accept; anyone may read it; it carries no case
+number and no owner. Nothing in it tells a decline from silence: declines are never timed, small months are
+suppressed, and the current month waits until it ends."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from tests.requests.conftest import OFFSET, Flow, NewOwner
+from tests.requests.conftest import OFFSET, Flow, NewOwner, Owner
 from tests.support import Db
+
+
+def _month_before(when: datetime) -> datetime:
+    return when.replace(day=1) - timedelta(days=1)
 
 
 def test_the_transparency_report_counts_without_personal_data(
     flow: Flow, new_owner: NewOwner, db: Db
 ) -> None:
-    a = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
-    b = new_owner(flow.agency, flow.agency.near(dy=OFFSET))
-    first = flow.sent()
-    second = flow.sent()
-    flow.create()  # a draft is not counted: it was never sent
-    c = flow.client
-    assert (
-        c.post(
-            f"/v1/owner/requests/{first['id']}/answer", json={"answer": "accept"}, headers=a.headers
-        ).status_code
-        == 200
+    agency = flow.agency
+    a, b, c, d, _silent = (
+        new_owner(agency, agency.near(dx=dx, dy=dy))
+        for dx, dy in ((OFFSET, 0), (0, OFFSET), (-OFFSET, 0), (0, -OFFSET), (OFFSET, OFFSET))
     )
-    up = c.post(
-        f"/v1/owner/evidence/{first['id']}",
+    big = flow.sent()  # reaches the five owners
+    small = flow.sent(camera_ids=[o.camera_ids[0] for o in (a, b, c, d)])  # reaches four
+    current = flow.sent()  # stays in this month: not reported yet
+    flow.create()  # a draft is never counted
+    client = flow.client
+
+    def answer(rid: str, owner: Owner, what: str) -> None:
+        r = client.post(f"/v1/owner/requests/{rid}/answer", json={"answer": what}, headers=owner.headers)
+        assert r.status_code == 200, r.text
+
+    # In the five-owner request: a accepts and uploads (2 h after notice), b accepts (4 h), c declines (6 min),
+    # d reads it, e stays silent. The median to share is 3 h; counting the decline it would be 2 h.
+    answer(big["id"], a, "accept")
+    up = client.post(
+        f"/v1/owner/evidence/{big['id']}",
         files={"file": ("a.mp4", b"a" * 10, "video/mp4")},
         headers=a.headers,
     )
-    assert up.status_code == 201
-    assert (
-        c.post(
-            f"/v1/owner/requests/{first['id']}/answer", json={"answer": "decline"}, headers=b.headers
-        ).status_code
-        == 200
-    )
-    # Answers 2 and 4 hours after notification: the median is 3 hours.
+    assert up.status_code == 201, up.text
+    answer(big["id"], b, "accept")
+    answer(big["id"], c, "decline")
+    assert client.get(f"/v1/owner/requests/{big['id']}", headers=d.headers).status_code == 200
     db.execute(
-        "UPDATE requests.targets SET notified_at = answered_at - CASE WHEN registration_id = $2 THEN interval '2 hours'"
-        " ELSE interval '4 hours' END WHERE request_id = $1",
-        first["id"],
-        a.registration_id,
-    )
-    r = httpx.get(str(c.base_url) + f"/v1/transparency?agency={flow.agency.slug}")  # no token
-    assert r.status_code == 200, r.text
-    report = r.json()
-    assert [x["agency"] for x in report["agencies"]] == [flow.agency.slug]
-    (month,) = report["agencies"][0]["months"]
-    assert month == {
-        "month": datetime.now(UTC).strftime("%Y-%m"),
-        "requests_sent": 2,
-        "owners_contacted": 4,
-        "owners_fulfilled": 1,
-        "median_hours_to_answer": 3.0,
-    }
-    for secret in (
-        first["case_number"],
-        second["case_number"],
+        "UPDATE requests.targets SET notified_at = answered_at - CASE registration_id WHEN $2 THEN interval '2 hours'"
+        " WHEN $3 THEN interval '4 hours' ELSE interval '6 minutes' END WHERE request_id = $1"
+        " AND answered_at IS NOT NULL",
+        big["id"],
         a.registration_id,
         b.registration_id,
+    )
+    # In the four-owner request: a accepts and uploads.
+    answer(small["id"], a, "accept")
+    assert (
+        client.post(
+            f"/v1/owner/evidence/{small['id']}",
+            files={"file": ("b.mp4", b"b" * 10, "video/mp4")},
+            headers=a.headers,
+        ).status_code
+        == 201
+    )
+    answer(current["id"], a, "accept")
+
+    # Move the first two into ended months.
+    now = datetime.now(UTC)
+    last_month = _month_before(now)
+    month_before = _month_before(last_month)
+    for rid, when in ((big["id"], last_month), (small["id"], month_before)):
+        db.execute("UPDATE requests.requests SET sent_at = $2 WHERE id = $1", rid, when.replace(day=10))
+
+    r = httpx.get(str(client.base_url) + f"/v1/transparency?agency={agency.slug}")  # no token
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert [x["agency"] for x in report["agencies"]] == [agency.slug]
+    assert report["agencies"][0]["months"] == [
+        {
+            "month": month_before.strftime("%Y-%m"),
+            "requests_sent": 1,
+            "owners_contacted": 4,
+            "owners_fulfilled": None,  # fewer than 5 owners contacted: suppressed
+            "median_hours_to_share": None,
+        },
+        {
+            "month": last_month.strftime("%Y-%m"),
+            "requests_sent": 1,
+            "owners_contacted": 5,
+            "owners_fulfilled": 1,
+            "median_hours_to_share": 3.0,
+        },
+    ]
+    for secret in (
+        big["case_number"],
+        small["case_number"],
+        a.registration_id,
+        c.registration_id,
         a.email,
     ):
         assert secret not in r.text
-    assert httpx.get(str(c.base_url) + "/v1/transparency?agency=NOT_A_SLUG").status_code == 422
+    one_month = httpx.get(str(client.base_url) + f"/v1/transparency?agency={agency.slug}&months=1").json()
+    assert [m["month"] for m in one_month["agencies"][0]["months"]] == [last_month.strftime("%Y-%m")]
+    assert httpx.get(str(client.base_url) + "/v1/transparency?agency=NOT_A_SLUG").status_code == 422
