@@ -25,7 +25,7 @@ from services.requests_api.schemas import (
     OwnerRequestList,
     OwnerRequestOut,
 )
-from services.requests_api.states import transition_target
+from services.requests_api.states import SHARING_ANSWERS, transition_target
 from shared.errors import Problem, invalid, problem_responses
 
 router = APIRouter(prefix="/v1/owner", tags=["owners"])
@@ -103,9 +103,11 @@ async def answer(request_id: uuid.UUID, body: OwnerAnswer, owner: Owner, session
     if req["state"] != "sent":
         raise Problem(409, f"This request is {req['state']}: it takes no more answers.", kind="conflict")
     actor = service.owner_actor(owner.registration_id)
-    to = await transition_target(
-        session, request_id, target["id"], target["state"], body.answer, actor, body.note
-    )
+    # An owner's note is their free text (personal data). Only a sharing answer's note is kept, for the agency
+    # to read with it; a decline's or an 'unavailable' is dropped here, never stored: the agency never sees it,
+    # so nothing would be gained by keeping what the owner may later want erased.
+    note = body.note if body.answer in SHARING_ANSWERS else None
+    to = await transition_target(session, request_id, target["id"], target["state"], body.answer, actor, note)
     if to == "accepted":
         summary = (await service.summaries(session, [request_id]))[request_id]
         await outbox.enqueue_agency(session, req, "target.accepted", summary, target_id=target["id"])

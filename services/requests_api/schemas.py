@@ -159,7 +159,9 @@ class OwnerAnswer(Input):
         "agency, which saw you accept, then sees that your footage proved unavailable)"
     )
     note: str | None = Field(
-        None, max_length=1000, description="For the record; never shown to the agency for a decline"
+        None,
+        max_length=1000,
+        description="Shown to the agency with an accept; with a decline or 'unavailable' it is not kept at all",
     )
 
 

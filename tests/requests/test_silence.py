@@ -100,3 +100,33 @@ def test_an_owner_who_accepted_and_then_cannot_deliver_stays_visible_to_the_agen
     closed = flow.act(rid, "close")
     assert closed.status_code == 200, closed.text
     assert [t["registration_id"] for t in closed.json()["targets"]] == [owner.registration_id]
+
+
+def test_an_owner_note_is_kept_only_with_an_answer_that_shares(
+    flow: Flow, new_owner: NewOwner, db: Db
+) -> None:
+    decliner = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
+    no_video = new_owner(flow.agency, flow.agency.near(dy=OFFSET))
+    sharer = new_owner(flow.agency, flow.agency.near(dx=-OFFSET))
+    rid = flow.sent()["id"]
+    _answer(flow, rid, decliner.headers, "decline", "Private: my neighbour is the suspect")
+    _answer(flow, rid, no_video.headers, "unavailable", "Private: the recorder was switched off")
+    _answer(flow, rid, sharer.headers, "accept", "The porch camera has it")
+
+    stored = db.fetch(
+        "SELECT action, note FROM requests.events WHERE request_id = $1 AND actor_role = 'owner' ORDER BY id",
+        rid,
+    )
+    assert sorted((r["action"], r["note"]) for r in stored) == [
+        ("accept", "The porch camera has it"),
+        ("decline", None),
+        ("unavailable", None),
+    ]
+    assert (
+        db.fetchval(
+            "SELECT count(*) FROM requests.events WHERE note LIKE 'Private: %' AND request_id = $1", rid
+        )
+        == 0
+    )
+    history = flow.client.get(f"/v1/requests/{rid}/events", headers=flow.inv()).json()["events"]
+    assert [e["note"] for e in history if e["action"] == "accept"] == ["The porch camera has it"]
