@@ -11,7 +11,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.requests_api.models import CATEGORIES, REQUEST_STATES, TARGET_STATES
+from services.requests_api.webhook_urls import check_webhook_url
 from shared.geojson import Area, Point
+from shared.settings import get_settings
 
 CASE_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/#-]{0,63}$")
 MAX_RADIUS_M = 5_000.0
@@ -533,7 +535,15 @@ class WebhookIn(Input):
         json_schema_extra={"examples": [{"url": "https://rms.example.gov/canvass/events", "active": True}]},
     )
 
-    url: str = Field(max_length=2000, pattern=r"^https?://[^\s]+$", description="Where answers are POSTed")
+    url: str = Field(
+        max_length=2000,
+        pattern=r"^https?://[^\s]+$",
+        description="Where answers are POSTed. In production: https only, and never to an inside address "
+        "(loopback, private, link-local, unique-local, unspecified, multicast or otherwise not globally "
+        "routable), whether the host is an IP address (refused here, 422) or a name that resolves to one "
+        "(checked at each delivery, before connecting; the delivery is then undeliverable). Development and "
+        "test also allow loopback, over http or https.",
+    )
     secret: str | None = Field(
         None,
         min_length=32,
@@ -541,6 +551,11 @@ class WebhookIn(Input):
         description="The HMAC-SHA256 key; generated (and shown once) when omitted",
     )
     active: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _allowed_destination(cls, v: str) -> str:
+        return check_webhook_url(v, get_settings().env)
 
 
 class WebhookOut(BaseModel):

@@ -32,6 +32,7 @@ from services.requests_api.config import config
 from services.requests_api.evidence import append_custody, store
 from services.requests_api.states import SYSTEM_ACTOR, TARGET_OPEN
 from services.requests_api.upstream import client, close_client
+from services.requests_api.webhook_urls import WebhookRefused, pin_webhook
 from services.requests_api.webhooks import secret_context, sign
 from shared.crypto import keyring
 from shared.db import make_engine, session_factory
@@ -188,12 +189,21 @@ async def _webhook(
         },
         option=orjson.OPT_UTC_Z,
     )
+    # The destination is checked where it is used: the name resolved now, every address it gives checked, and
+    # the connection made to the address checked (see webhook_urls), never to an inside one.
+    try:
+        target = await pin_webhook(hook["url"], get_settings().env)
+    except WebhookRefused as exc:
+        return "undeliverable", f"webhook destination refused: {exc}"
+    except OSError as exc:  # the name does not resolve (now): retried like any other failure to connect
+        return "retry", f"resolving the webhook's host: {type(exc).__name__}"
     ts = int(time.time())
     try:
         r = await client().post(
-            hook["url"],
+            target.url,
             content=body,
             headers={
+                "Host": target.host_header,
                 "Content-Type": "application/json",
                 "X-Canvass-Event": msg["kind"],
                 "X-Canvass-Delivery": str(msg["id"]),
@@ -201,7 +211,9 @@ async def _webhook(
                 "X-Canvass-Signature": sign(secret, ts, body),
                 "User-Agent": "canvass-webhooks/1",
             },
+            extensions=target.extensions,
             timeout=config().delivery_timeout_s,
+            follow_redirects=False,  # a redirect could lead inside; a 3xx is a failed delivery
         )
     except httpx.HTTPError as exc:
         return "retry", type(exc).__name__
