@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 import orjson
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -164,6 +166,7 @@ class Upload:
     _value: bytearray = field(default_factory=bytearray)
     _part: str | None = None  # "file", a field name, or None (ignored)
     _part_bytes: int = 0
+    _field_bytes: bytearray = field(default_factory=bytearray)
 
     def callbacks(self) -> dict[str, Any]:
         return {
@@ -173,21 +176,26 @@ class Upload:
             "on_header_end": self._header_end,
             "on_headers_finished": self._headers_finished,
             "on_part_data": self._data,
+            "on_part_end": self._end,
         }
 
     def _begin(self) -> None:
         self._headers = {}
         self._part = None
         self._part_bytes = 0
+        self._field_bytes.clear()
 
     def _header_end(self) -> None:
-        self._headers[self._field.decode("latin-1").lower()] = self._value.decode("utf-8", "replace")
+        # Latin-1 maps each byte to one character and back: the header's bytes pass through the option parser
+        # (which works in Latin-1) unchanged, and are decoded as text only once they are split out.
+        self._headers[self._field.decode("latin-1").lower()] = self._value.decode("latin-1")
         self._field.clear()
         self._value.clear()
 
     def _headers_finished(self) -> None:
-        _, params = parse_options_header(self._headers.get("content-disposition", ""))
-        name = params.get(b"name", b"").decode("utf-8", "replace")
+        disposition = self._headers.get("content-disposition", "")
+        _, params = parse_options_header(disposition)
+        name = _text(params.get(b"name", b""))
         if name == "file":
             if self.file_seen:
                 raise invalid("/body/file", "send one file per upload")
@@ -202,7 +210,8 @@ class Upload:
             self.file_seen = True
             self.media_type = media_type
             raw = params.get(b"filename")
-            self.filename = Path(raw.decode("utf-8", "replace")).name[:255] if raw else None
+            given = _extended_filename(disposition) or (_text(raw) if raw else None)
+            self.filename = (Path(given).name[:255] or None) if given else None
             self._part = "file"
         elif name in ("camera_id", "description"):
             self._part = name
@@ -215,7 +224,13 @@ class Upload:
             self._part_bytes += end - start
             if self._part_bytes > MAX_FIELD_BYTES:
                 raise invalid(f"/body/{self._part}", f"at most {MAX_FIELD_BYTES} bytes")
-            self.fields[self._part] += bytes(data[start:end]).decode("utf-8", "replace")
+            self._field_bytes.extend(data[start:end])
+
+    def _end(self) -> None:
+        # Decoded once whole: a character split between two chunks of the body stays one character.
+        if self._part is not None and self._part != "file":
+            self.fields[self._part] = _text(bytes(self._field_bytes))
+        self._field_bytes.clear()
 
     async def file_chunks(self, body: AsyncIterator[bytes], boundary: bytes) -> AsyncIterator[bytes]:
         """The file part's bytes as they arrive, parsing the body incrementally."""
@@ -227,6 +242,34 @@ class Upload:
         parser.finalize()
         while self._out:
             yield self._out.popleft()
+
+
+def _text(raw: bytes) -> str:
+    """A header parameter's bytes as text: browsers and most clients send UTF-8 as is (HTML's form encoding);
+    bytes that are not UTF-8 are read as Latin-1, HTTP's historical charset. Never an error."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+_FILENAME_STAR = re.compile(r"""(?:^|;)\s*filename\*\s*=\s*"?([^";]+)"?""", re.IGNORECASE)
+
+
+def _extended_filename(disposition: str) -> str | None:
+    """An RFC 5987 `filename*=charset'lang'percent-encoded` parameter (some clients send it beside, or instead
+    of, a plain `filename`; the option parser ignores it), or None when absent or not decodable."""
+    m = _FILENAME_STAR.search(disposition)
+    if m is None:
+        return None
+    charset, sep1, rest = m.group(1).strip().partition("'")
+    _, sep2, encoded = rest.partition("'")
+    if not (sep1 and sep2):
+        return None
+    try:
+        return unquote(encoded, encoding=charset or "utf-8", errors="strict") or None
+    except (LookupError, UnicodeDecodeError):
+        return None
 
 
 def boundary_of(content_type: str | None) -> bytes:

@@ -215,3 +215,44 @@ def test_a_corrupted_file_is_refused_and_recorded_in_its_custody_chain(
         pass
     other = auth("supervisor", "someone-else")
     assert flow.client.post(f"/v1/evidence/{eid}/verification", headers=other).status_code in (403, 404)
+
+
+def _multipart(disposition: bytes, content: bytes, extra: bytes = b"") -> tuple[bytes, dict[str, str]]:
+    boundary = b"canvass-test-boundary"
+    body = (
+        b"--" + boundary + b'\r\nContent-Disposition: form-data; name="file"; ' + disposition + b"\r\n"
+        b"Content-Type: video/mp4\r\n\r\n" + content + b"\r\n" + extra + b"--" + boundary + b"--\r\n"
+    )
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary.decode()}"}
+
+
+def test_a_filename_in_any_script_is_stored_as_given(flow: Flow, new_owner: NewOwner) -> None:
+    req, owner = _accepted(flow, new_owner)
+    url = f"/v1/owner/evidence/{req['id']}"
+
+    # A browser's (and httpx's) form encoding: the name's UTF-8 bytes as they are; a description too.
+    up = flow.client.post(
+        url,
+        files={"file": ("видео.mp4", b"v" * 100, "video/mp4")},
+        data={"description": "Камера у входа — 22:10"},
+        headers=owner.headers,
+    )
+    assert up.status_code == 201, up.text
+    assert up.json()["filename"] == "видео.mp4"
+    assert up.json()["description"] == "Камера у входа — 22:10"
+
+    # RFC 5987 `filename*` (preferred when given beside a plain fallback), alone, or a Latin-1 name.
+    cases = [
+        (b"filename=\"video.mp4\"; filename*=UTF-8''%E8%A7%86%E9%A2%91%20%E2%84%961.mp4", "视频 №1.mp4"),
+        (b"filename*=utf-8''%D0%B2%D0%B8%D0%B4%D0%B5%D0%BE.mp4", "видео.mp4"),
+        (b'filename="caf\xe9.mp4"', "café.mp4"),
+        (b"filename=\"plain.mp4\"; filename*=nonsense''%FF.mp4", "plain.mp4"),
+    ]
+    for i, (disposition, expected) in enumerate(cases):
+        body, headers = _multipart(disposition, f"clip {i}".encode())
+        r = flow.client.post(url, content=body, headers={**owner.headers, **headers})
+        assert r.status_code == 201, (disposition, r.text)
+        assert r.json()["filename"] == expected
+
+    listed = flow.client.get(f"/v1/requests/{req['id']}/evidence", headers=flow.inv()).json()["items"]
+    assert [e["filename"] for e in listed] == ["видео.mp4"] + [expected for _, expected in cases]
