@@ -2,6 +2,10 @@
 and `requests.custody` refuse UPDATE and DELETE; here `requests.events` also refuses DELETE (row by row, so a
 cascade from a deleted request or target is refused as well) and both refuse TRUNCATE (statement triggers).
 
+Before that, once: the notes owners gave with a decline or an 'unavailable' answer are erased. They were never
+shown to the agency and are no longer stored at all (an owner's free text is personal data the owner may want
+gone); only this migration, with the history's guard briefly off, may rewrite those rows.
+
 Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-21
@@ -24,6 +28,12 @@ _TRIGGERS = {
 
 
 def upgrade() -> None:
+    op.execute("ALTER TABLE requests.events DISABLE TRIGGER events_append_only")
+    op.execute(
+        "UPDATE requests.events SET note = NULL"
+        " WHERE actor_role = 'owner' AND action IN ('decline', 'unavailable') AND note IS NOT NULL"
+    )
+    op.execute("ALTER TABLE requests.events ENABLE TRIGGER events_append_only")
     for name, when in _TRIGGERS.items():
         op.execute(f"CREATE TRIGGER {name} {when} EXECUTE FUNCTION requests.refuse_change()")
 

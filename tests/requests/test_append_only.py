@@ -3,11 +3,16 @@ cascade from a deleted request) and TRUNCATE are refused, even to the tables' ow
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import uuid
+
 import asyncpg
 import pytest
 
+from tests.conftest import BASE_URL
 from tests.requests.conftest import OFFSET, Flow, NewOwner
-from tests.support import Db
+from tests.support import ROOT, Db, drop_database, run_sql, with_database
 
 
 def _refused(db: Db, statement: str, *args: object) -> None:
@@ -55,3 +60,66 @@ def test_history_and_custody_refuse_update_delete_and_truncate(
 
     assert db.fetchval("SELECT count(*) FROM requests.events WHERE request_id = $1", rid) == events
     assert db.fetchval("SELECT count(*) FROM requests.custody WHERE evidence_id = $1", eid) == custody
+
+
+def test_migrating_erases_notes_kept_with_declines_before_and_keeps_the_rest() -> None:
+    """Notes given with a decline or 'unavailable' before they stopped being stored are erased by migration
+    0004; an accept's note and every row stay."""
+    name = f"canvass_scratch_{uuid.uuid4().hex[:8]}"
+    run_sql(with_database(BASE_URL, "postgres"), f'CREATE DATABASE "{name}"')
+    url = with_database(BASE_URL, name)
+
+    def alembic(*args: str) -> None:
+        out = subprocess.run(
+            [sys.executable, "-m", "alembic", "-x", f"url={url}", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+
+    d: Db | None = None
+    try:
+        alembic("upgrade", "0003")
+        d = Db(url)
+        rid = d.fetchval(
+            "INSERT INTO requests.requests (agency, agency_name, case_number, category, incident_point, area_kind,"
+            " area, area_m2, window_start, window_end, message, due_at, requires_approval, evidence_retention_days,"
+            " created_by) VALUES ('a-pd', 'A PD', 'C-1', 'theft', ST_SetSRID(ST_MakePoint(0, 0), 4326), 'polygon',"
+            " ST_Buffer(ST_SetSRID(ST_MakePoint(0, 0), 4326), 0.001), 1, now() - interval '2 hours',"
+            " now() - interval '1 hour', 'm', now() + interval '1 day', false, 30, 'det') RETURNING id"
+        )
+        for action, note in (
+            ("decline", "Private: why not"),
+            ("unavailable", "Private: wiped"),
+            ("accept", "ok"),
+        ):
+            d.execute(
+                "INSERT INTO requests.events (request_id, actor, actor_role, action, to_state, note)"
+                " VALUES ($1, 'owner:x', 'owner', $2, 'x', $3)",
+                rid,
+                action,
+                note,
+            )
+        d.execute(
+            "INSERT INTO requests.events (request_id, actor, actor_role, action, to_state, note)"
+            " VALUES ($1, 'sgt', 'supervisor', 'reject', 'rejected', 'Private: kept, an agency note')",
+            rid,
+        )
+        d.close()
+        d = None
+        alembic("upgrade", "head")
+        d = Db(url)
+        rows = d.fetch("SELECT action, note FROM requests.events WHERE request_id = $1 ORDER BY id", rid)
+        assert [(r["action"], r["note"]) for r in rows] == [
+            ("decline", None),
+            ("unavailable", None),
+            ("accept", "ok"),
+            ("reject", "Private: kept, an agency note"),
+        ]
+        _refused(d, "UPDATE requests.events SET note = 'again' WHERE request_id = $1", rid)
+    finally:
+        if d is not None:
+            d.close()
+        drop_database(BASE_URL, name)
