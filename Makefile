@@ -23,6 +23,9 @@ export DATABASE_URL := $(shell bash scripts/localdb.sh url)
 export GEO_QUERY_DATABASE_URL ?= $(shell bash scripts/localdb.sh geo-url)
 endif
 
+# Settings default to production (placeholder keys refused); the local suite runs as development.
+export CANVASS_ENV ?= development
+
 ROLE ?= investigator
 AGENCY ?= demo
 

@@ -123,29 +123,54 @@ def verify_jwt(token: str, settings: Settings) -> Principal:
     except jwt.PyJWTError as exc:
         raise _unauthorized("The bearer token is not a well-formed JWT.") from exc
     alg = header.get("alg")
-    options = {"require": ["exp", "sub"]}
+    options = {"require": ["exp", "sub", "iss"]}
     common: dict[str, Any] = {"audience": settings.jwt_audience, "options": options, "leeway": 30}
     try:
         if alg == "HS256" and settings.allow_hs256:
             claims = jwt.decode(
                 token, settings.secret_key, algorithms=["HS256"], issuer=settings.jwt_issuer, **common
             )
+            internal = True
         elif alg in ("RS256", "ES256"):
             claims = _verify_asymmetric(token, alg, settings, common)
+            internal = False
         else:
             raise _unauthorized(f"Tokens signed with {alg!r} are not accepted.")
     except jwt.ExpiredSignatureError as exc:
         raise _unauthorized("The bearer token has expired.") from exc
     except jwt.PyJWTError as exc:
         raise _unauthorized(f"The bearer token was refused: {exc}.") from exc
+    if float(claims["exp"]) - time.time() > settings.jwt_max_lifetime_s:
+        raise _unauthorized(
+            f"The bearer token lives longer than {settings.jwt_max_lifetime_s} s; ask for a shorter one."
+        )
     roles = claims.get("roles") or ([claims["role"]] if claims.get("role") else [])
     if isinstance(roles, str):
         roles = [roles]
     known = frozenset(r for r in roles if r in ROLES)
-    agency = claims.get("agency")
-    return Principal(
-        sub=str(claims["sub"]), roles=known, agency=str(agency) if agency else None, claims=claims
-    )
+    agency = str(claims["agency"]) if claims.get("agency") else None
+    if internal:
+        if settings.env == "production" and known - {"service"}:
+            raise _unauthorized(
+                "Agency users' tokens must come from the agency's identity provider (RS256/ES256)."
+            )
+    else:
+        # Only Canvass's own services act as `service`; an identity provider speaks only for its agencies.
+        known = known - {"service"}
+        _check_issuer_speaks_for(str(claims["iss"]), agency, settings)
+    return Principal(sub=str(claims["sub"]), roles=known, agency=agency, claims=claims)
+
+
+def _check_issuer_speaks_for(issuer: str, agency: str | None, settings: Settings) -> None:
+    if settings.jwt_issuers is None:
+        if issuer != settings.jwt_issuer:
+            raise _unauthorized(f"Tokens issued by {issuer!r} are not accepted.")
+        return
+    agencies = settings.jwt_issuers.get(issuer)
+    if agencies is None:
+        raise _unauthorized(f"Tokens issued by {issuer!r} are not accepted.")
+    if agency is not None and "*" not in agencies and agency not in agencies:
+        raise _unauthorized(f"The issuer {issuer!r} does not speak for the agency {agency!r}.")
 
 
 # Verified principals by token: a client sends the same token with every request, and checking its signature

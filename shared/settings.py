@@ -25,7 +25,9 @@ ServiceName = Literal["registry_api", "geo_query", "requests_api"]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
-    env: Literal["development", "test", "production"] = Field("development", alias="CANVASS_ENV")
+    # Production unless said otherwise: a deployment that forgets CANVASS_ENV refuses the placeholder keys
+    # instead of running on them. `make run` and `make test` say development and test.
+    env: Literal["development", "test", "production"] = Field("production", alias="CANVASS_ENV")
     database_url: str = Field(LOCAL_DATABASE_URL, alias="DATABASE_URL")
     registry_api_database_url: str | None = Field(None, alias="REGISTRY_API_DATABASE_URL")
     geo_query_database_url: str | None = Field(None, alias="GEO_QUERY_DATABASE_URL")
@@ -37,10 +39,14 @@ class Settings(BaseSettings):
     pool_size: int = Field(20, alias="CANVASS_POOL_SIZE", ge=1, le=200)
     max_body_bytes: int = Field(1_048_576, alias="CANVASS_MAX_BODY_BYTES", ge=1024)
 
-    # Authentication. HS256 with the secret key is for development and tests; agencies configure their
-    # identity provider's public keys (PEM) or JWKS URL for RS256/ES256.
+    # Authentication. Agency users' tokens come from their identity provider (RS256/ES256 against public keys
+    # or a JWKS URL), issued by `jwt_issuer` or by an issuer of `jwt_issuers` (JSON: issuer -> the agency slugs
+    # it may speak for, "*" for any). HS256 with the secret key is Canvass's own: in development and tests any
+    # role (`make token`); in production only the `service` role, for one service calling another.
     secret_key: str = Field(DEV_SECRET_KEY, alias="CANVASS_SECRET_KEY")
     allow_hs256: bool = Field(True, alias="CANVASS_ALLOW_HS256")
+    jwt_issuers: dict[str, list[str]] | None = Field(None, alias="CANVASS_JWT_ISSUERS")
+    jwt_max_lifetime_s: int = Field(24 * 3600, alias="CANVASS_JWT_MAX_LIFETIME_S", ge=60)
     jwt_public_keys: str | None = Field(None, alias="CANVASS_JWT_PUBLIC_KEYS")
     jwks_url: str | None = Field(None, alias="CANVASS_JWKS_URL")
     jwt_issuer: str = Field("canvass-dev", alias="CANVASS_JWT_ISSUER")

@@ -28,6 +28,8 @@ from tests.support import (
     with_database,
 )
 
+# Settings default to production; everything the tests build in-process (tokens, Settings()) is the test kind.
+os.environ["CANVASS_ENV"] = "test"
 BASE_URL = os.environ.get("DATABASE_URL") or LOCAL_DATABASE_URL
 
 

@@ -43,6 +43,7 @@ def claims(**over: Any) -> dict[str, Any]:
         "sub": "alice",
         "role": "investigator",
         "agency": "mke",
+        "iss": "canvass-dev",
         "aud": "canvass",
         "iat": now,
         "exp": now + 300,
@@ -134,3 +135,53 @@ def test_owner_credentials_round_trip_and_reject_garbage() -> None:
     assert parse_owner_credential(format_owner_credential(cred)) == cred
     for junk in ["cvo_", "cvo_nothex_secret", "Bearer x", "cvo_" + "0" * 32, "eyJhbGciOi..."]:
         assert parse_owner_credential(junk) is None
+
+
+def test_asymmetric_tokens_must_come_from_an_accepted_issuer() -> None:
+    s = Settings(CANVASS_JWT_PUBLIC_KEYS=pem(RSA_KEY))
+    for bad in (claims(iss="https://evil.example"), {k: v for k, v in claims().items() if k != "iss"}):
+        with pytest.raises(Problem) as err:
+            verify_jwt(jwt.encode(bad, RSA_KEY, algorithm="RS256"), s)
+        assert err.value.status == 401
+
+
+def test_an_identity_provider_speaks_only_for_its_own_agencies() -> None:
+    issuers = {"https://idp.mke.example": ["mke"], "https://idp.state.example": ["*"]}
+    s = Settings(CANVASS_JWT_PUBLIC_KEYS=pem(RSA_KEY), CANVASS_JWT_ISSUERS=issuers)
+    mke = jwt.encode(claims(iss="https://idp.mke.example"), RSA_KEY, algorithm="RS256")
+    assert verify_jwt(mke, s).agency == "mke"
+    other = jwt.encode(
+        claims(iss="https://idp.mke.example", agency="dallas-pd", role="agency_admin"), RSA_KEY, "RS256"
+    )
+    with pytest.raises(Problem, match="does not speak for"):
+        verify_jwt(other, s)
+    state = jwt.encode(
+        claims(iss="https://idp.state.example", agency="dallas-pd"), RSA_KEY, algorithm="RS256"
+    )
+    assert verify_jwt(state, s).agency == "dallas-pd"
+
+
+def test_only_canvass_services_act_as_service() -> None:
+    s = Settings(CANVASS_JWT_PUBLIC_KEYS=pem(RSA_KEY))
+    from_idp = jwt.encode(claims(role="service"), RSA_KEY, algorithm="RS256")
+    assert verify_jwt(from_idp, s).roles == frozenset()
+    internal = mint_token("service", None, sub="requests_api")
+    assert verify_jwt(internal, Settings()).roles == {"service"}
+
+
+def test_in_production_the_shared_secret_mints_only_service_tokens() -> None:
+    prod = Settings(
+        CANVASS_ENV="production",
+        CANVASS_SECRET_KEY="s" * 40,
+        CANVASS_ENCRYPTION_KEY="k1:" + "eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHg=",
+    )
+    with pytest.raises(Problem, match="identity provider"):
+        verify_jwt(mint_token("agency_admin", "mke", settings=prod), prod)
+    assert verify_jwt(mint_token("service", None, settings=prod), prod).roles == {"service"}
+
+
+def test_long_lived_tokens_are_refused() -> None:
+    s = Settings(CANVASS_JWT_PUBLIC_KEYS=pem(RSA_KEY))
+    forever = jwt.encode(claims(exp=int(time.time()) + 3 * 365 * 86400), RSA_KEY, algorithm="RS256")
+    with pytest.raises(Problem, match="longer than"):
+        verify_jwt(forever, s)
