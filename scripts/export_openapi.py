@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# Rendering a contract needs no keys: never refuse to for want of production secrets.
+os.environ.setdefault("CANVASS_ENV", "development")
 
 SERVICES = ("registry_api", "geo_query", "requests_api")
 

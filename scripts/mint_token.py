@@ -7,10 +7,13 @@ make token ROLE=investigator AGENCY=demo
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Development tokens, by definition: signed with the development settings unless told otherwise.
+os.environ.setdefault("CANVASS_ENV", "development")
 
 from shared.auth import ROLES, mint_token
 
