@@ -19,7 +19,8 @@ export REGISTRY_API_PORT GEO_QUERY_PORT REQUESTS_API_PORT
 # Without DATABASE_URL, everything runs on the project-local cluster (scripts/localdb.sh, port CANVASS_PG_PORT).
 ifeq ($(strip $(DATABASE_URL)),)
 LOCAL_DB := 1
-export DATABASE_URL := $(shell bash scripts/localdb.sh url)
+export MIGRATIONS_DATABASE_URL := $(shell bash scripts/localdb.sh url)
+export DATABASE_URL := $(shell bash scripts/localdb.sh svc-url)
 export GEO_QUERY_DATABASE_URL ?= $(shell bash scripts/localdb.sh geo-url)
 endif
 

@@ -17,7 +17,7 @@ config = context.config
 
 
 def _url() -> str:
-    return context.get_x_argument(as_dictionary=True).get("url") or get_settings().database_url
+    return context.get_x_argument(as_dictionary=True).get("url") or get_settings().migrations_url
 
 
 def include_name(name, type_, parent_names):  # type: ignore[no-untyped-def]

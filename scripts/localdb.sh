@@ -4,7 +4,7 @@
 #   scripts/localdb.sh start    initialise (first time) and start the cluster; idempotent
 #   scripts/localdb.sh stop     stop it (fine if it is not running)
 #   scripts/localdb.sh status   print running/stopped; exit 0 if running, 3 if not
-#   scripts/localdb.sh url      print the application's DATABASE_URL
+#   scripts/localdb.sh url      print the owner's URL (migrations); svc-url: the services'; geo-url: geo_query's
 #   scripts/localdb.sh psql     open psql as the superuser (extra arguments are passed on)
 #
 # Data lives in .local/pg (git-ignored; CANVASS_PG_HOME overrides). Port: $CANVASS_PG_PORT (default 54320), 127.0.0.1 only.
@@ -21,6 +21,7 @@ PORT="${CANVASS_PG_PORT:-54320}"
 HOST=127.0.0.1
 APP_URL="postgresql://canvass:canvass@$HOST:$PORT/canvass"
 GEO_URL="postgresql://canvass_geo:canvass_geo@$HOST:$PORT/canvass"
+SVC_URL="postgresql://canvass_svc:canvass_svc@$HOST:$PORT/canvass"  # the services' runtime role (no ownership)
 
 log() { printf 'localdb: %s\n' "$*" >&2; }
 die() { printf 'localdb: error: %s\n' "$*" >&2; exit 1; }
@@ -275,6 +276,15 @@ BEGIN
         ALTER ROLE canvass_geo LOGIN PASSWORD 'canvass_geo';
         GRANT canvass_read TO canvass_geo;
     END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'canvass_app') THEN
+        CREATE ROLE canvass_app NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'canvass_svc') THEN
+        CREATE ROLE canvass_svc LOGIN PASSWORD 'canvass_svc' IN ROLE canvass_app;
+    ELSE
+        ALTER ROLE canvass_svc LOGIN PASSWORD 'canvass_svc';
+        GRANT canvass_app TO canvass_svc;
+    END IF;
     -- so the test suite can drop its databases while geo_query's read role is still connected
     GRANT pg_signal_backend TO canvass;
 END
@@ -317,7 +327,8 @@ cmd_start() {
         wait_ready || die "PostgreSQL started but does not accept connections; see $LOG"
     fi
     bootstrap
-    log "ready: DATABASE_URL=$APP_URL"
+    log "ready: DATABASE_URL=$SVC_URL"
+    log "       MIGRATIONS_DATABASE_URL=$APP_URL"
     log "       GEO_QUERY_DATABASE_URL=$GEO_URL"
 }
 
@@ -351,7 +362,7 @@ cmd_psql() {
 }
 
 usage() {
-    echo "usage: $0 {start|stop|status|url|geo-url|psql [psql args...]}" >&2
+    echo "usage: $0 {start|stop|status|url|svc-url|geo-url|psql [psql args...]}" >&2
     exit 2
 }
 
@@ -365,6 +376,7 @@ main() {
         status) cmd_status ;;
         url) echo "$APP_URL" ;;
         geo-url) echo "$GEO_URL" ;;
+        svc-url) echo "$SVC_URL" ;;
         psql) cmd_psql "$@" ;;
         *) usage ;;
     esac

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # instead of running on them. `make run` and `make test` say development and test.
     env: Literal["development", "test", "production"] = Field("production", alias="CANVASS_ENV")
     database_url: str = Field(LOCAL_DATABASE_URL, alias="DATABASE_URL")
+    # The role that owns the schemas and runs migrations; the services connect with DATABASE_URL's role, which
+    # may only read and write rows (see migration 0005). Defaults to DATABASE_URL (one role for everything).
+    migrations_database_url: str | None = Field(None, alias="MIGRATIONS_DATABASE_URL")
     registry_api_database_url: str | None = Field(None, alias="REGISTRY_API_DATABASE_URL")
     geo_query_database_url: str | None = Field(None, alias="GEO_QUERY_DATABASE_URL")
     requests_api_database_url: str | None = Field(None, alias="REQUESTS_API_DATABASE_URL")
@@ -89,6 +92,10 @@ class Settings(BaseSettings):
             "requests_api": self.requests_api_database_url,
         }[service]
         return own or self.database_url
+
+    @property
+    def migrations_url(self) -> str:
+        return self.migrations_database_url or self.database_url
 
     @property
     def audit_url(self) -> str:

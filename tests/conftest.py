@@ -30,7 +30,10 @@ from tests.support import (
 
 # Settings default to production; everything the tests build in-process (tokens, Settings()) is the test kind.
 os.environ["CANVASS_ENV"] = "test"
-BASE_URL = os.environ.get("DATABASE_URL") or LOCAL_DATABASE_URL
+# The owner's URL creates the run's database from the migrated template; the services connect with the runtime
+# role of DATABASE_URL when MIGRATIONS_DATABASE_URL names a separate owner (as `make test` does).
+BASE_URL = os.environ.get("MIGRATIONS_DATABASE_URL") or os.environ.get("DATABASE_URL") or LOCAL_DATABASE_URL
+APP_URL = os.environ["DATABASE_URL"] if os.environ.get("MIGRATIONS_DATABASE_URL") else BASE_URL
 
 
 @pytest.fixture(scope="session")
@@ -46,13 +49,19 @@ def database_url(database_name: str) -> str:
 
 
 @pytest.fixture(scope="session")
+def app_database_url(database_name: str) -> str:
+    """The services' runtime role on the run's database (rows only: no ownership, no DDL outside staging)."""
+    return with_database(APP_URL, database_name)
+
+
+@pytest.fixture(scope="session")
 def geo_database_url(database_name: str) -> str:
     """geo_query's read-only login: the local cluster's canvass_geo role, or GEO_QUERY_DATABASE_URL's role."""
     reader = os.environ.get("GEO_QUERY_DATABASE_URL")
     if reader:
         return with_database(reader, database_name)
     if "DATABASE_URL" in os.environ:
-        return with_database(BASE_URL, database_name)
+        return with_database(APP_URL, database_name)
     return with_database(BASE_URL, database_name, user="canvass_geo", password="canvass_geo")
 
 
@@ -69,12 +78,12 @@ def mailbox(mail: tuple[int, Mailbox]) -> Mailbox:
 
 @pytest.fixture(scope="session")
 def service_env(
-    database_url: str, geo_database_url: str, mail: tuple[int, Mailbox], tmp_path_factory
+    app_database_url: str, geo_database_url: str, mail: tuple[int, Mailbox], tmp_path_factory
 ) -> dict[str, str]:  # type: ignore[no-untyped-def]
     env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
     env.update(
         CANVASS_ENV="test",
-        DATABASE_URL=database_url,
+        DATABASE_URL=app_database_url,
         GEO_QUERY_DATABASE_URL=geo_database_url,
         CANVASS_SMTP_PORT=str(mail[0]),
         CANVASS_MAIL_BACKEND="smtp",

@@ -180,7 +180,7 @@ def start_server(name: str, env: dict[str, str], port: int | None = None) -> Ser
     return server
 
 
-def wait_ready(server: Server, timeout: float = 30.0) -> None:
+def wait_ready(server: Server, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

@@ -199,11 +199,17 @@ def test_every_database_url_points_at_the_db_service(services: dict[str, Any]) -
     assert seen >= len(APP_SERVICES)
 
 
-def test_app_services_share_the_owner_database_url(services: dict[str, Any]) -> None:
+def test_migrations_run_as_the_owner_and_services_as_the_runtime_role(services: dict[str, Any]) -> None:
     db_env = environment(services["db"])
-    expected = f"postgresql://{db_env['POSTGRES_USER']}:{db_env['POSTGRES_PASSWORD']}@db:5432/{db_env['POSTGRES_DB']}"
+    owner = f"postgresql://{db_env['POSTGRES_USER']}:{db_env['POSTGRES_PASSWORD']}@db:5432/{db_env['POSTGRES_DB']}"
+    sql = (ROOT / "deploy/initdb/10-roles.sql").read_text()
     for name in APP_SERVICES:
-        assert environment(services[name]).get("DATABASE_URL") == expected, name
+        env = environment(services[name])
+        assert env.get("MIGRATIONS_DATABASE_URL") == owner, name
+        runtime = urlsplit(env["DATABASE_URL"])
+        assert runtime.username == "canvass_svc", f"{name} must not connect as the owner"
+        assert re.search(rf"CREATE ROLE canvass_svc LOGIN PASSWORD '{re.escape(runtime.password or '')}'", sql)
+    assert re.search(r"CREATE ROLE canvass_svc LOGIN .* IN ROLE canvass_app", sql)
 
 
 def test_geo_query_reads_with_the_role_the_init_script_creates(services: dict[str, Any]) -> None:
