@@ -109,6 +109,9 @@ async def collection(
             return _tail(request, order, returned, None, last, more, False, n, links)
 
         search.details["limit"] = limit
+        # Audited before the first byte leaves (fail closed, as every search is): a large export is on the
+        # trail even if the stream is cut or its closing record cannot be written.
+        await search.audit(0, {"streamed": True, "phase": "started"})
         body = stream_page(search, limit, read_order, HEAD, tail)
         return StreamingResponse(body, media_type=GEOJSON_MEDIA_TYPE, headers=NO_STORE)
 

@@ -409,8 +409,9 @@ async def stream_page(
     tail: Callable[[int, tuple[float | None, uuid.UUID] | None, bool], str],
 ) -> AsyncIterator[bytes]:
     """A FeatureCollection streamed from a server-side cursor: `head` (ending in `"features":[`), the Features in
-    chunks, then `tail(returned, last_key, more)` (closing the array and adding links and counts). The audit
-    record is written when the stream ends, with the number of Features that were sent."""
+    chunks, then `tail(returned, last_key, more)` (closing the array and adding links and counts). The caller has
+    audited the search before the stream starts; a second record, when the stream ends, gives the number of
+    Features that were sent."""
     query = search.rows_sql(search.sql.p(limit + 1), order)
     returned = 0
     last: tuple[float | None, uuid.UUID] | None = None
@@ -438,7 +439,7 @@ async def stream_page(
         completed = True
     finally:
         try:
-            await search.audit(returned, {"streamed": True, "completed": completed})
+            await search.audit(returned, {"streamed": True, "phase": "ended", "completed": completed})
         except Exception:  # the body has gone; the failure must still be seen
             log.exception("could not write the audit record of a streamed answer")
 
