@@ -211,12 +211,25 @@ FINDINGS = [
     "- **Workers**: 1 vs 2 uvicorn workers on these 2 cores gave the same throughput within noise, with 10–20 %"
     " more CPU per request for 2 (each has its own pools and audit batches), because the machine, not the"
     " process, is the limit. geo_query runs with 1 worker under `make run`, in docker-compose and here.",
-    "- **Still in geo_query's way** (not in its own code): FastAPI 0.165's router matches a request through its"
-    " included routers and re-derives the route context per request (about 16 % of geo_query's CPU under"
-    " cProfile), and the middleware stack (request id, body limit, error and telemetry middlewares) about 10 %."
-    " py-spy attributes 30–40 % of samples to the socket `write()` that sends a query to PostgreSQL: that is"
-    " geo_query being preempted by the backend it woke (2 cores), not CPU it uses (system time is 0.07 ms per"
-    " request).",
+    "- **Where the rest goes**: geo_query's PostgreSQL work per search equals raw's for the same SQL (measured"
+    " side by side: nearest 0.69 vs 0.63–0.67 ms, bbox-100 0.50 vs 0.49 ms, CAD radius 1.0 vs 1.0 ms). On top"
+    " of it each search costs about 0.5 ms of geo_query's process (about 0.35–0.4 ms in the application, the"
+    " rest uvicorn's HTTP), 0.14 ms of PostgreSQL for the audit record (the hash chain, in batches) plus 0.05 ms"
+    " of Python to queue it, and wrk's share. With 2 cores saturated at 16 clients, requests/s is the inverse of"
+    " that sum: raw spends 0.55–0.75 ms of the machine per query, geo_query that plus about 0.75 ms, so geo_query ÷"
+    " raw settles at 40–50 %. Reaching 60 % would need geo_query's"
+    " whole HTTP + Python + audit cost under about 0.3 ms; a FastAPI endpoint that does nothing costs about"
+    " 0.14 ms here (PERFORMANCE.md).",
+    "- **Tried and left out**: bypassing FastAPI's router for the three searches (cProfile put 16–29 % of the"
+    " application's time there, but measured without the profiler it saved 30 µs of 390, 8 %, for a dependency"
+    " on FastAPI's private route contexts); a read pool of 16 instead of 10 connections (within noise); 2"
+    " workers (above); the audit commit without waiting for the WAL flush (no change in p99 either, and it would"
+    " weaken the audit guarantee). py-spy attributes 30–40 % of samples to the socket `write()` that sends a query"
+    " to PostgreSQL: that is geo_query preempted by the backend it woke, not CPU it uses (system time is 0.07 ms"
+    " per request).",
+    "- **CAD p99 ≤ 25 ms at 16 clients** is a queueing figure on this machine: 16 clients on 2 saturated cores"
+    " give a median of 16 / throughput (about 20 ms at 800 req/s), and the tail follows the other sessions' load;"
+    " raw asyncpg's own p99 on the CAD radius query was 31–43 ms at 16 clients in these runs.",
     "",
 ]
 
