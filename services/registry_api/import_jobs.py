@@ -247,14 +247,10 @@ class ImportRunner:
             return
         await self._cleanup_files(job_id)
         final = await self.db.fetchrow(
-            "SELECT status, credentials, dry_run FROM registry.import_jobs WHERE id = $1", job_id
+            "SELECT status, dry_run FROM registry.import_jobs WHERE id = $1", job_id
         )
-        if (
-            final
-            and final["status"] == "succeeded"
-            and final["credentials"] == "email"
-            and not final["dry_run"]
-        ):
+        if final and final["status"] == "succeeded" and not final["dry_run"]:
+            # Owners with an email are mailed their credential whatever `credentials=` says.
             self._spawn(self.deliver_mail(job_id))
 
     async def _program(self, job: asyncpg.Record, crs: str | None) -> Program:
@@ -746,9 +742,10 @@ MERGE_NEW = (
 )
 
 # Registrations imported before (same agency and external_id): the import updates what the integrator keeps
-# (location, contact, owner kind, business name, notes, terms, and each camera's physical description) and
-# never what the owner controls: status, credential, the agencies shared with, and each camera's live mode,
-# live endpoint and willingness to share footage. Cameras are matched by position: the import's camera i is
+# (location, owner kind, business name, address, notes, terms, and each camera's physical description) and
+# never what the owner controls: status, credential, contact (name, email, phone, hours, preferred method:
+# the credential is re-issued to that email, so an integrator able to change it could take the registration
+# over), the agencies shared with, and each camera's live mode, live endpoint and willingness to share footage. Cameras are matched by position: the import's camera i is
 # the registration's i-th camera in the order they were added; cameras past the import's list are removed,
 # and cameras past the registration's list are added (live sharing off, visible as the registration's other
 # cameras are).
@@ -764,10 +761,7 @@ MERGE_EXISTING = (
     """
     UPDATE registry.registrations r SET
         owner_kind = s.owner_kind, business_name = s.business_name,
-        location = ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), address_enc = s.address_enc,
-        contact_name_enc = s.contact_name_enc, contact_email_enc = s.contact_email_enc,
-        contact_phone_enc = s.contact_phone_enc, contact_email_index = s.contact_email_index, key_id = s.key_id,
-        preferred_contact_method = s.preferred_contact_method, contact_hours = s.contact_hours,
+        location = ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), address_enc = s.address_enc, key_id = s.key_id,
         notes_for_investigators = s.notes_for_investigators, terms_version = s.terms_version,
         terms_accepted_at = s.terms_accepted_at, registered_by = $3, version = r.version + 1, updated_at = now()
     FROM {reg} s

@@ -607,12 +607,19 @@ def stage_rows(
             secret = secrets.token_urlsafe(32)
             delivery = None
             credential_enc = None
-            if known is None and credentials != "none":
-                delivery = "email" if credentials == "email" and b.email else "report"
+            # The credential belongs to the owner: whoever has an email gets it by mail, whatever the
+            # integrator asked for; only an owner the registry cannot reach has it in the report.
+            if known is None and (b.email or credentials != "none"):
+                delivery = "email" if b.email else "report"
                 credential_enc = seal(
                     f"{OWNER_PREFIX}{rid.replace('-', '')}_{secret}", credential_context(rid)
                 )
-            email = b.email
+            # A registration's contact belongs to its owner once it exists (the credential is re-issued to
+            # it): a re-import never changes it, so it is not even staged.
+            contact = known is None
+            email = b.email if contact else None
+            name = b.name if contact else None
+            phone = b.phone if contact else None
             regs.append(
                 (
                     v.ordinal,
@@ -625,13 +632,13 @@ def stage_rows(
                     b.lon,
                     b.lat,
                     seal(b.address, ctx + "address") if b.address is not None else None,
-                    seal(b.name, ctx + "name") if b.name is not None else None,
+                    seal(name, ctx + "name") if name is not None else None,
                     seal(email, ctx + "email") if email is not None else None,
-                    seal(b.phone, ctx + "phone") if b.phone is not None else None,
+                    seal(phone, ctx + "phone") if phone is not None else None,
                     index(email) if email else None,
                     kid,
-                    b.preferred_method,
-                    b.hours,
+                    b.preferred_method if contact else None,
+                    b.hours if contact else None,
                     b.notes,
                     b.terms_version,
                     (b.terms_accepted_at or now) if b.terms_version is not None else None,

@@ -1,6 +1,6 @@
 """Bulk imports for integrators: `POST /v1/imports` spools the upload and answers 202 with a job; the job
 (`GET /v1/imports/{job_id}`) shows its progress and outcome, and its report (`GET /v1/imports/{job_id}/report`)
-lists every rejected feature and, once, the credentials the agency chose to receive in the report."""
+lists every rejected feature and, once, the credentials of new owners the registry cannot mail (no email)."""
 
 from __future__ import annotations
 
@@ -102,13 +102,14 @@ body of `POST /v1/registrations` carries (`contact`, `owner_kind`, `business_nam
 validated exactly as a single registration is, and every point must lie in your agency's jurisdiction.
 
 **Idempotent**: a feature whose `external_id` was imported before updates that registration instead of creating
-another. An update changes what the integrator keeps (location, contact, owner kind, business name, address,
-notes, terms, and each camera's physical description) and never what the owner controls: the registration's
-status and credential, the agencies it is shared with (`share_with` is ignored on an update), and each camera's
-live mode, live endpoint and `shares_history`. Cameras are matched by position (the feature's camera *i* is the
-registration's *i*-th camera in the order they were added); cameras past the feature's list are removed, and
-cameras past the registration's are added. An `Idempotency-Key` makes a retried request return the first job
-instead of starting a second one.
+another. An update changes what the integrator keeps (location, owner kind, business name, address, notes,
+terms, and each camera's physical description) and never what the owner controls: the registration's status
+and credential, its **contact** (name, email, phone, contact hours and preferred method: the feature's contact
+is validated but ignored on an update; the owner changes it with their credential), the agencies it is shared
+with (`share_with` is ignored on an update), and each camera's live mode, live endpoint and `shares_history`.
+Cameras are matched by position (the feature's camera *i* is the registration's *i*-th camera in the order
+they were added); cameras past the feature's list are removed, and cameras past the registration's are added.
+An `Idempotency-Key` makes a retried request return the first job instead of starting a second one.
 
 **Live sharing is never imported**: only an owner turns it on. A feature's `live_mode` and `live_endpoint` are
 validated as a single registration's are, but new cameras start with live sharing off (`never`), and updated
@@ -123,10 +124,11 @@ fails the job.
 transaction, which merges each staged chunk as the upload is read and commits only at the end: a job that
 fails, or whose process stops, leaves nothing half-written (a stopped job is resumed by the next process).
 
-**Credentials**: each new registration gets a management credential. `credentials=email` (default) mails it to
-each owner with an email, after the import commits (owners without an email get theirs in the report);
-`credentials=report` returns them all once, in the first download of the report, after which they are deleted;
-`credentials=none` issues credentials nobody receives (owners can have one re-issued by email).
+**Credentials**: each new registration gets a management credential, which belongs to its owner. **Every owner
+with an email is mailed theirs** after the import commits, whatever `credentials=` says: the integrator never
+receives it. Only owners without an email get theirs in the report: `credentials=email` (default) and
+`credentials=report` return those once, in the first download of the report, after which they are deleted;
+with `credentials=none` nobody receives them.
 """
 
 
@@ -180,7 +182,8 @@ class ImportReport(BaseModel):
     job: ImportJobOut
     rejected: list[ImportRejectionOut]
     credentials: list[ImportCredentialOut] = Field(
-        description="With credentials=report (or owners without an email): shown in the first download only"
+        description="New owners without an email (unless credentials=none): shown in the first download only;"
+        " owners with an email are mailed theirs"
     )
 
 
@@ -353,7 +356,10 @@ async def create_import(
     dry_run: Annotated[bool, Query(description="Validate and report, write nothing")] = False,
     credentials: Annotated[
         Literal["email", "report", "none"],
-        Query(description="How new owners' management credentials are delivered"),
+        Query(
+            description="Where new owners without an email get their management credential: in the report "
+            "(email, report) or nowhere (none); owners with an email are always mailed theirs"
+        ),
     ] = "email",
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -467,9 +473,9 @@ async def read_import(job_id: uuid.UUID, principal: Integrator) -> Response:
     summary="An import's report: each rejected feature, and (once) the credentials delivered in the report",
     description=(
         "Rejected features in upload order, each with its index, line, the JSON Pointer of the offending member "
-        "and the reason. Credentials for `credentials=report` (and owners without an email) are in the first "
-        "complete download only and are then deleted from the server. Available while the job runs (rejections "
-        "so far) and after it ends."
+        "and the reason. The credentials of new owners without an email (never of an owner with one, who is "
+        "mailed theirs) are in the first complete download only and are then deleted from the server. Available "
+        "while the job runs (rejections so far) and after it ends."
     ),
     response_model=ImportReport,
     responses={

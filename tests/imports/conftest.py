@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
+from email.message import Message
 from typing import Any
 
 import httpx
@@ -13,6 +15,7 @@ import pytest
 
 from tests.conftest import Token
 from tests.registry.conftest import Agency, new_agency  # noqa: F401 - the fixture, shared with the registry tests
+from tests.support import Mailbox
 
 GEOJSON = "application/geo+json"
 SEQ = "application/geo+json-seq"
@@ -20,7 +23,10 @@ CSV = "text/csv"
 
 
 def feature(lon: float, lat: float, external_id: str, **props: Any) -> dict[str, Any]:
+    """A feature with a contact email of its own, unless contact_email=None (then give a phone)."""
     props.setdefault("contact_email", f"{external_id}@example.org")
+    if props["contact_email"] is None:
+        del props["contact_email"]
     return {
         "type": "Feature",
         "geometry": {"type": "Point", "coordinates": [lon, lat]},
@@ -101,3 +107,21 @@ def report(registry: httpx.Client, auth: Token, agency: Agency, job: dict[str, A
 
 def feature_at(position: list[float], external_id: str, **props: Any) -> dict[str, Any]:
     return feature(position[0], position[1], external_id, **props)
+
+
+# Owners without an email: the only ones whose credential the report carries (the others are mailed theirs).
+NO_EMAIL: dict[str, Any] = {"contact_email": None, "contact_phone": "(414) 555-0123"}
+CREDENTIAL = re.compile(r"cvo_[0-9a-f]{32}_[A-Za-z0-9_-]+")
+
+
+def mailed_credential(mailbox: Mailbox, address: str) -> str:
+    """The management credential mailed to an imported owner."""
+    mail = mailbox.wait_for(address, lambda m: CREDENTIAL.search(_body(m)) is not None)
+    found = CREDENTIAL.search(_body(mail))
+    assert found is not None
+    return found.group(0)
+
+
+def _body(message: Message) -> str:
+    payload = message.get_payload(decode=True)
+    return payload.decode() if isinstance(payload, bytes) else str(message.get_payload())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -11,22 +12,31 @@ from shared.crypto import keyring
 from tests.conftest import Token
 from tests.imports.conftest import (
     CSV,
+    NO_EMAIL,
     SEQ,
     Importer,
     collection,
     feature_at,
+    mailed_credential,
     report,
     sequence,
     spread,
 )
 from tests.registry.conftest import NewAgency
+from tests.support import Mailbox
 
 
 def test_feature_collection_creates_registrations_in_the_agency_program(
-    registry: httpx.Client, new_agency: NewAgency, run_import: Importer, db: Any, auth: Token
+    registry: httpx.Client,
+    new_agency: NewAgency,
+    run_import: Importer,
+    db: Any,
+    auth: Token,
+    mailbox: Mailbox,
 ) -> None:
     a = new_agency()
-    features = spread(a, 30, prefix="fc", owner_kind="business", business_name="Shop", direction_deg=90)
+    props = {"owner_kind": "business", "business_name": "Shop", "direction_deg": 90}
+    features = [*spread(a, 25, prefix="fc", **props), *spread(a, 5, prefix="fc-phone", **props, **NO_EMAIL)]
     job = run_import(a, collection(features), credentials="report")
     assert job["status"] == "succeeded", job
     assert job["counts"] == {
@@ -56,25 +66,32 @@ def test_feature_collection_creates_registrations_in_the_agency_program(
             r["source"] == "import" and r["registered_by"] == "integrator-1" and r["owner_kind"] == "business"
         )
         email = ring.open(r["contact_email_enc"], f"registration:{r['id']}:email")
-        assert email == f["properties"]["contact_email"]
-        assert email is not None and bytes(r["contact_email_index"]) == ring.blind_index(email)
+        assert email == f["properties"].get("contact_email")
+        if email is not None:
+            assert bytes(r["contact_email_index"]) == ring.blind_index(email)
         assert r["vis"] == [[uuid.UUID(a.id)]] and r["dir"] == [90]
-    # Each owner's credential (delivered in the report) opens their registration.
+    # The report holds the credentials of the owners without an email only; each opens its registration.
     rep = report(registry, auth, a, job)
-    assert len(rep["credentials"]) == 30 and rep["rejected"] == []
+    assert sorted(c["external_id"] for c in rep["credentials"]) == [f"fc-phone-{i}" for i in range(5)]
+    assert rep["rejected"] == []
+    ids = {r["external_id"]: str(r["id"]) for r in rows}
+    for c in rep["credentials"]:
+        assert c["registration_id"] == ids[c["external_id"]]
     c = rep["credentials"][0]
     r = registry.get(
         f"/v1/registrations/{c['registration_id']}", headers={"Authorization": f"Bearer {c['credential']}"}
     )
     assert r.status_code == 200 and r.json()["properties"]["source"] == "import"
-    # Shown once: the second download has none, and none is stored any more.
+    # Shown once: the second download has none, and none in the report is stored any more.
     assert report(registry, auth, a, job)["credentials"] == []
-    assert (
-        db.fetchval(
-            "SELECT count(*) FROM registry.import_credentials WHERE job_id = $1", uuid.UUID(job["id"])
-        )
-        == 0
-    )
+    pending = "SELECT count(*) FROM registry.import_credentials WHERE job_id = $1 AND delivery = $2"
+    assert db.fetchval(pending, uuid.UUID(job["id"]), "report") == 0
+    # The owners with an email are mailed theirs; each mailed one is deleted.
+    assert mailed_credential(mailbox, "fc-0@example.org").startswith(f"cvo_{uuid.UUID(ids['fc-0']).hex}_")
+    deadline = time.monotonic() + 30
+    while db.fetchval(pending, uuid.UUID(job["id"]), "email") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert db.fetchval(pending, uuid.UUID(job["id"]), "email") == 0
 
 
 def test_geojson_text_sequence_with_several_cameras_per_registration(
@@ -90,7 +107,6 @@ def test_geojson_text_sequence_with_several_cameras_per_registration(
             {"direction_deg": 200, "covers": ["street"]},
         ],
     )
-    del f["properties"]["contact_email"]
     f["properties"]["contact"] = {"phone": "(414) 555-0123", "name": "Dana"}
     job = run_import(a, sequence([f, feature_at(a.inside(0.001, 0), "seq-2")]), SEQ)
     assert job["status"] == "succeeded" and job["counts"]["created"] == 2, job

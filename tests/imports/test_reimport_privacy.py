@@ -12,7 +12,7 @@ import httpx
 from services.registry_api.service import camera_context
 from shared.crypto import keyring
 from tests.conftest import Token
-from tests.imports.conftest import Importer, collection, feature, report
+from tests.imports.conftest import NO_EMAIL, Importer, collection, feature, report
 from tests.registry.conftest import NewAgency
 
 INTEGRATOR_ENDPOINT = "rtsps://integrator.example.net/feed"
@@ -24,7 +24,7 @@ def registration(at: list[float], directions: list[int], **props: Any) -> dict[s
         {"direction_deg": d, "live_mode": "emergency", "live_endpoint": INTEGRATOR_ENDPOINT}
         for d in directions
     ]
-    return feature(at[0], at[1], "shop-1", owner_kind="business", cameras=cams, **props)
+    return feature(at[0], at[1], "shop-1", owner_kind="business", cameras=cams, **{**NO_EMAIL, **props})
 
 
 def cameras(db: Any, rid: str) -> list[Any]:

@@ -10,7 +10,7 @@ import httpx
 import orjson
 
 from tests.conftest import Token
-from tests.imports.conftest import Importer, collection, feature, feature_at, report, spread
+from tests.imports.conftest import NO_EMAIL, Importer, collection, feature, feature_at, report, spread
 from tests.registry.conftest import NewAgency
 
 
@@ -88,7 +88,7 @@ def test_reimport_updates_the_same_registrations_without_duplicates(
     registry: httpx.Client, new_agency: NewAgency, run_import: Importer, db: Any, auth: Token
 ) -> None:
     a = new_agency()
-    first = spread(a, 10, prefix="sync", direction_deg=10)
+    first = spread(a, 10, prefix="sync", direction_deg=10, **NO_EMAIL)
     job = run_import(a, collection(first), credentials="report")
     assert job["counts"]["created"] == 10
     before = {
@@ -106,7 +106,10 @@ def test_reimport_updates_the_same_registrations_without_duplicates(
         headers={"Authorization": f"Bearer {cred['credential']}", "If-Match": '"1"'},
     )
     assert r.status_code == 200, r.text
-    second = [*spread(a, 10, prefix="sync", direction_deg=20), feature_at(a.inside(), "sync-new")]
+    second = [
+        *spread(a, 10, prefix="sync", direction_deg=20, **NO_EMAIL),
+        feature_at(a.inside(), "sync-new", **NO_EMAIL),
+    ]
     job2 = run_import(a, collection(second), credentials="report")
     assert job2["status"] == "succeeded", job2
     assert job2["counts"]["created"] == 1 and job2["counts"]["updated"] == 10
