@@ -745,10 +745,11 @@ MERGE_NEW = (
 # (location, owner kind, business name, address, notes, terms, and each camera's physical description) and
 # never what the owner controls: status, credential, contact (name, email, phone, hours, preferred method:
 # the credential is re-issued to that email, so an integrator able to change it could take the registration
-# over), the agencies shared with, and each camera's live mode, live endpoint and willingness to share footage. Cameras are matched by position: the import's camera i is
-# the registration's i-th camera in the order they were added; cameras past the import's list are removed,
-# and cameras past the registration's list are added (live sharing off, visible as the registration's other
-# cameras are).
+# over), the agencies shared with, and each camera's live mode, live endpoint and willingness to share footage.
+# Cameras are matched by position: the import's camera i is the registration's i-th camera in the order they
+# were added; cameras past the registration's list are added (live sharing off, visible as the registration's
+# other cameras are), and none is ever removed: cameras past the import's list (those the owner added among
+# them) are the owner's to remove.
 EXPECT_EXISTING = "SELECT count(*) FROM {reg} s WHERE s.existing AND {range}"
 _OLD_CAMERAS = """
     WITH old AS (
@@ -776,10 +777,6 @@ MERGE_EXISTING = (
     FROM old o JOIN {cam} n ON n.ordinal = o.ordinal AND n.i = o.i
         JOIN registry.cameras x ON x.id = o.id JOIN registry.registrations r ON r.id = x.registration_id
     WHERE c.id = o.id
-    """,
-    """{old}
-    DELETE FROM registry.cameras c USING old o
-    WHERE c.id = o.id AND NOT EXISTS (SELECT 1 FROM {cam} n WHERE n.ordinal = o.ordinal AND n.i = o.i)
     """,
     """
     INSERT INTO registry.cameras (

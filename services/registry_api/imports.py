@@ -108,8 +108,9 @@ and credential, its **contact** (name, email, phone, contact hours and preferred
 is validated but ignored on an update; the owner changes it with their credential), the agencies it is shared
 with (`share_with` is ignored on an update), and each camera's live mode, live endpoint and `shares_history`.
 Cameras are matched by position (the feature's camera *i* is the registration's *i*-th camera in the order
-they were added); cameras past the feature's list are removed, and cameras past the registration's are added.
-An `Idempotency-Key` makes a retried request return the first job instead of starting a second one.
+they were added): the first ones are updated, cameras past the registration's are added, and **no camera is
+ever removed** by an import (cameras past the feature's list, such as those the owner added, stay; the owner
+removes cameras). An `Idempotency-Key` makes a retried request return the first job instead of starting a second one.
 
 **Live sharing is never imported**: only an owner turns it on. A feature's `live_mode` and `live_endpoint` are
 validated as a single registration's are, but new cameras start with live sharing off (`never`), and updated

@@ -1,6 +1,6 @@
 """A re-import updates what the integrator keeps and never what the owner controls: live sharing (each camera's
-live mode and endpoint), the agencies the owner shares with, the registration's status and credential. An import
-never turns live sharing on."""
+live mode and endpoint), the agencies the owner shares with, the registration's status and credential, and the
+cameras there are (an import adds cameras, never removes one). An import never turns live sharing on."""
 
 from __future__ import annotations
 
@@ -101,11 +101,44 @@ def test_a_reimport_keeps_the_owners_live_mode_endpoint_shares_and_status(
     assert props["business_name"] == "Shop Two" and props["status"] == "active"
     assert sorted(props["shared_with"]) == sorted([a.slug, b.slug])
 
-    # Paused by the owner: a re-import leaves it paused and its cameras hidden, and drops the third camera.
+    # Paused by the owner: a re-import leaves it paused and its cameras hidden, and keeps the third camera.
     patch(f"/v1/registrations/{rid}", {"status": "paused"})
     job3 = run_import(a, collection([registration(at, [60, 70])]))
     assert job3["status"] == "succeeded" and job3["counts"]["updated"] == 1, job3
     final = cameras(db, rid)
-    assert [c["id"] for c in final] == [first, second] and [c["direction_deg"] for c in final] == [60, 70]
+    assert [c["id"] for c in final] == [c["id"] for c in after]
+    assert [c["direction_deg"] for c in final] == [60, 70, 50]
     assert final[0]["live_mode"] == "on_alert" and all(c["visible_to"] == [] for c in final)
     assert db.fetchval("SELECT status FROM registry.registrations WHERE id = $1", uuid.UUID(rid)) == "paused"
+
+
+def test_a_reimport_never_removes_a_camera_the_owner_added(
+    registry: httpx.Client, new_agency: NewAgency, run_import: Importer, db: Any, auth: Token
+) -> None:
+    a = new_agency()
+    at = a.inside()
+    job = run_import(a, collection([registration(at, [10])]))
+    cred = report(registry, auth, a, job)["credentials"][0]
+    rid = cred["registration_id"]
+    owner = {"Authorization": f"Bearer {cred['credential']}"}
+    for label in ("garage", "back door"):
+        r = registry.post(f"/v1/registrations/{rid}/cameras", json={"label": label}, headers=owner)
+        assert r.status_code == 201, r.text
+    before = cameras(db, rid)
+    assert len(before) == 3
+
+    # The nightly sync still lists the one camera it knows of: it is updated, the owner's two stay.
+    job2 = run_import(a, collection([registration(at, [90])]))
+    assert job2["status"] == "succeeded" and job2["counts"]["updated"] == 1, job2
+    after = db.fetch(
+        "SELECT id, direction_deg, label FROM registry.cameras WHERE registration_id = $1 ORDER BY created_at, id",
+        uuid.UUID(rid),
+    )
+    assert [c["id"] for c in after] == [c["id"] for c in before]
+    assert [(c["direction_deg"], c["label"]) for c in after] == [
+        (90, None),
+        (None, "garage"),
+        (None, "back door"),
+    ]
+    r = registry.get(f"/v1/registrations/{rid}", headers=owner)
+    assert r.status_code == 200 and len(r.json()["properties"]["cameras"]) == 3
