@@ -239,7 +239,7 @@ async def registry_import(
     api_path, _ = route
     env = {
         "CANVASS_ENV": "development",
-        "DATABASE_URL": bench.owner(bench.import_db_name),
+        "DATABASE_URL": bench.app(bench.import_db_name),
         "CANVASS_LOG_LEVEL": "WARNING",
     }
     headers = {

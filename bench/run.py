@@ -25,7 +25,7 @@ from bench.settings import RESULTS_FILE, ROOT, SEED, Bench, from_environment, sa
 def _service_env(bench: Bench) -> dict[str, str]:
     return {
         "CANVASS_ENV": "development",
-        "DATABASE_URL": bench.owner(),
+        "DATABASE_URL": bench.app(),
         "GEO_QUERY_DATABASE_URL": bench.reader(),
         "CANVASS_LOG_LEVEL": "WARNING",
     }

@@ -52,8 +52,11 @@ def loopback_only(url: str) -> None:
 @dataclass
 class Bench:
     quick: bool
-    owner_url: str  # the role that owns the schema (runs migrations, loads data, appends audit)
+    owner_url: str  # the role that owns the schema (runs migrations, loads data)
     read_url: str  # geo_query's read-only role
+    app_url: str = (
+        ""  # the services' runtime role (rows and audit append only); the owner's when not separate
+    )
     started: float = field(default_factory=time.monotonic)
 
     # ------------------------------------------------------------------------------------------------ size
@@ -102,6 +105,10 @@ class Bench:
     def owner(self, name: str | None = None) -> str:
         return with_database(self.owner_url, name or self.db_name)
 
+    def app(self, name: str | None = None) -> str:
+        """The URL the services connect with, as they run under `make run` and in compose."""
+        return with_database(self.app_url or self.owner_url, name or self.db_name)
+
     def reader(self, name: str | None = None) -> str:
         return with_database(self.read_url, name or self.db_name)
 
@@ -120,8 +127,12 @@ class Bench:
 
 
 def from_environment(quick: bool) -> Bench:
-    owner = asyncpg_url(os.environ.get("DATABASE_URL") or LOCAL_URL)
+    # MIGRATIONS_DATABASE_URL names the owner when the services run as a separate runtime role (DATABASE_URL).
+    migrations = os.environ.get("MIGRATIONS_DATABASE_URL")
+    owner = asyncpg_url(migrations or os.environ.get("DATABASE_URL") or LOCAL_URL)
     loopback_only(owner)
+    app = asyncpg_url(os.environ["DATABASE_URL"]) if migrations and os.environ.get("DATABASE_URL") else owner
+    loopback_only(app)
     reader = os.environ.get("GEO_QUERY_DATABASE_URL")
     if reader:
         reader = asyncpg_url(reader)
@@ -132,7 +143,7 @@ def from_environment(quick: bool) -> Bench:
         reader = owner
     for d in (WORK, LOGS):
         d.mkdir(parents=True, exist_ok=True)
-    return Bench(quick=quick, owner_url=owner, read_url=reader)
+    return Bench(quick=quick, owner_url=owner, read_url=reader, app_url=app)
 
 
 def say(message: str) -> None:
