@@ -111,8 +111,9 @@ def upgrade() -> None:
         sa.Column("credential_enc", sa.LargeBinary(), nullable=False),
         sa.CheckConstraint("delivery IN ('email', 'report')", name="ck_import_credentials_delivery"),
         # No foreign keys: a per-row check on each of a million new owners' credentials costs as much as
-        # writing them. Rows leave when delivered (mail sent, report downloaded); a registration deleted
-        # meanwhile leaves its row to be skipped and deleted by the delivery.
+        # writing them (measured: 4 s without, 12 s with ON DELETE CASCADE). Rows leave when delivered (mail
+        # sent, report downloaded); the import runner purges those whose registration was deleted meanwhile,
+        # or whose job ended more than 7 days ago, at each job's end, report download and periodic sweep.
         sa.PrimaryKeyConstraint("registration_id"),
         schema="registry",
     )

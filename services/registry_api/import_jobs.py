@@ -10,6 +10,11 @@ resumes from the upload, or fails cleanly when the upload is gone.
 Concurrency. A process runs one job at a time (memory stays bounded); merges of one agency's imports are
 serialised by an advisory lock, and a merge that finds a registration changed since its chunk was staged
 (deleted by its owner, or written by another import) is refused rather than overwriting it.
+
+Retention. Every end of a job removes its upload (personal data in clear); a sweep removes any left behind by
+a process that stopped in between. Credentials awaiting delivery are deleted once delivered, and purged when
+their registration is deleted or they wait too long (see `PURGE_CREDENTIALS`): at each job's end, each report
+download and each sweep.
 """
 
 from __future__ import annotations
@@ -75,6 +80,15 @@ def chunk_size() -> int:
     return int(os.environ.get("CANVASS_IMPORT_CHUNK", "5000"))
 
 
+def credential_ttl_seconds() -> float:
+    """How long a credential awaits delivery after its job ended (a report not downloaded) before deletion."""
+    return float(os.environ.get("CANVASS_IMPORT_CREDENTIAL_TTL_S", str(7 * 24 * 3600)))
+
+
+def sweep_seconds() -> float:
+    return float(os.environ.get("CANVASS_IMPORT_SWEEP_S", "600"))
+
+
 def stage_tables(job_id: uuid.UUID) -> tuple[str, str]:
     return f"registry_import.stage_{job_id.hex}", f"registry_import.stage_cam_{job_id.hex}"
 
@@ -122,6 +136,7 @@ class ImportRunner:
         )
         self._spawn(self._worker())
         self._spawn(self._recover())
+        self._spawn(self._sweep())
 
     async def stop(self) -> None:
         for t in list(self.tasks):
@@ -225,33 +240,41 @@ class ImportRunner:
             job_id,
             self.instance,
         )
+        interrupted = False
         try:
-            spool = Path(job["spool_path"])
-            if not await asyncio.to_thread(spool.exists):
-                raise JobFailed(
-                    "the process running this import stopped and its upload is no longer on the server; "
-                    "nothing was written: submit the file again"
+            try:
+                spool = Path(job["spool_path"])
+                if not await asyncio.to_thread(spool.exists):
+                    raise JobFailed(
+                        "the process running this import stopped and its upload is no longer on the server; "
+                        "nothing was written: submit the file again"
+                    )
+                await self._load(job, spool)
+            except JobFailed as exc:
+                await self._fail(job_id, str(exc))
+            except ImportInputError as exc:
+                await self._fail(job_id, f"the upload cannot be read: {exc}; nothing was written")
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("import job %s failed", job_id)
+                await self._fail(
+                    job_id, "the import failed unexpectedly (it has been logged); nothing was written"
                 )
-            await self._load(job, spool)
-        except JobFailed as exc:
-            await self._fail(job_id, str(exc))
-        except ImportInputError as exc:
-            await self._fail(job_id, f"the upload cannot be read: {exc}; nothing was written")
         except asyncio.CancelledError:
+            interrupted = True  # the process stops: the upload stays for the process that resumes the job
             raise
-        except Exception:
-            log.exception("import job %s failed", job_id)
-            await self._fail(
-                job_id, "the import failed unexpectedly (it has been logged); nothing was written"
-            )
-            return
-        await self._cleanup_files(job_id)
+        finally:
+            if not interrupted:
+                # The upload is personal data in clear: every end of the job removes it.
+                await self._cleanup_files(job_id)
         final = await self.db.fetchrow(
             "SELECT status, dry_run FROM registry.import_jobs WHERE id = $1", job_id
         )
         if final and final["status"] == "succeeded" and not final["dry_run"]:
             # Owners with an email are mailed their credential whatever `credentials=` says.
             self._spawn(self.deliver_mail(job_id))
+        await self.purge_credentials()
 
     async def _program(self, job: asyncpg.Record, crs: str | None) -> Program:
         rows = await self.db.fetch("SELECT slug, id FROM registry.agencies")
@@ -464,9 +487,52 @@ class ImportRunner:
             )
 
     async def _cleanup_files(self, job_id: uuid.UUID) -> None:
-        path = await self.db.fetchval("SELECT spool_path FROM registry.import_jobs WHERE id = $1", job_id)
-        if path:
-            await asyncio.to_thread(Path(path).unlink, missing_ok=True)
+        """Remove the upload of an ended job (one still running keeps it: another process resumes it). When
+        the database cannot say, the job is left to be resumed, or its upload to the sweep."""
+        try:
+            path = await self.db.fetchval(
+                "SELECT spool_path FROM registry.import_jobs WHERE id = $1 AND status IN ('succeeded', 'failed')",
+                job_id,
+            )
+            if path:
+                await asyncio.to_thread(Path(path).unlink, missing_ok=True)
+        except (asyncpg.PostgresError, OSError) as exc:
+            log.warning("could not remove the upload of import job %s: %s", job_id, type(exc).__name__)
+
+    # --- retention ---------------------------------------------------------------------------------------
+
+    async def _sweep(self) -> None:
+        while True:
+            await self.purge_credentials()
+            await self._sweep_uploads()
+            await asyncio.sleep(sweep_seconds())
+
+    async def purge_credentials(self) -> None:
+        """Delete the credentials awaiting delivery whose registration is gone (its owner deleted it) or which
+        were not delivered in time (a report never downloaded): personal data kept for no one."""
+        try:
+            status = await self.db.execute(PURGE_CREDENTIALS, credential_ttl_seconds())
+        except (asyncpg.PostgresError, OSError) as exc:
+            log.warning("could not purge undelivered import credentials: %s", type(exc).__name__)
+            return
+        if _count(status):
+            log.info("purged %d undelivered import credential(s)", _count(status))
+
+    async def _sweep_uploads(self) -> None:
+        """Remove the uploads of ended jobs that are still on disk (the process stopped between the job's end
+        and the removal)."""
+        try:
+            files = await asyncio.to_thread(_uploads, import_dir())
+            if not files:
+                return
+            rows = await self.db.fetch(
+                "SELECT id FROM registry.import_jobs WHERE id = ANY($1::uuid[]) AND status IN ('succeeded', 'failed')",
+                list(files),
+            )
+            for r in rows:
+                await asyncio.to_thread(files[r["id"]].unlink, missing_ok=True)
+        except (asyncpg.PostgresError, OSError) as exc:
+            log.warning("could not sweep import uploads: %s", type(exc).__name__)
 
     # --- credentials by mail -----------------------------------------------------------------------------
 
@@ -505,6 +571,25 @@ class ImportRunner:
 
 
 runner = ImportRunner()
+
+# Credentials awaiting delivery kept for no one: their registration was deleted (import_credentials has no
+# foreign key: the check would cost a bulk import as much as writing the credentials), or their job ended
+# more than $1 seconds ago.
+PURGE_CREDENTIALS = """
+DELETE FROM registry.import_credentials c
+WHERE NOT EXISTS (SELECT 1 FROM registry.registrations r WHERE r.id = c.registration_id)
+   OR NOT EXISTS (SELECT 1 FROM registry.import_jobs j WHERE j.id = c.job_id
+                  AND (j.finished_at IS NULL OR j.finished_at > now() - make_interval(secs => $1)))
+"""
+
+
+def _uploads(folder: Path) -> dict[uuid.UUID, Path]:
+    out = {}
+    if folder.is_dir():
+        for path in folder.glob("*.upload"):
+            with contextlib.suppress(ValueError):
+                out[uuid.UUID(path.stem)] = path
+    return out
 
 
 # A staged row is merged when no check refused it (a refused row stays staged, so that a later duplicate of it

@@ -129,7 +129,8 @@ fails, or whose process stops, leaves nothing half-written (a stopped job is res
 with an email is mailed theirs** after the import commits, whatever `credentials=` says: the integrator never
 receives it. Only owners without an email get theirs in the report: `credentials=email` (default) and
 `credentials=report` return those once, in the first download of the report, after which they are deleted;
-with `credentials=none` nobody receives them.
+with `credentials=none` nobody receives them. A credential not delivered within 7 days of the job's end (a
+report never downloaded) is deleted, and so is one whose registration was deleted meanwhile.
 """
 
 
@@ -475,8 +476,8 @@ async def read_import(job_id: uuid.UUID, principal: Integrator) -> Response:
     description=(
         "Rejected features in upload order, each with its index, line, the JSON Pointer of the offending member "
         "and the reason. The credentials of new owners without an email (never of an owner with one, who is "
-        "mailed theirs) are in the first complete download only and are then deleted from the server. Available "
-        "while the job runs (rejections so far) and after it ends."
+        "mailed theirs) are in the first complete download only and are then deleted from the server; those "
+        "not downloaded within 7 days are deleted too. Available while the job runs (rejections so far) and after it ends."
     ),
     response_model=ImportReport,
     responses={
@@ -488,6 +489,8 @@ async def read_report(job_id: uuid.UUID, principal: Integrator) -> Response:
     row = await _job_for(principal, job_id)
     head = orjson.dumps(job_out(row))
     finished = row["status"] in ("succeeded", "failed")
+    if finished:
+        await runner.purge_credentials()
     return StreamingResponse(
         _report(job_id, head, finished), media_type="application/json", headers=dict(NO_STORE)
     )

@@ -152,3 +152,36 @@ def test_server_memory_stays_flat_as_the_upload_grows(
     small, large = peaks
     assert large - small < 40, f"peak RSS grew from {small:.0f} MB to {large:.0f} MB for 7.5x the features"
     assert large < 300
+
+
+def test_a_job_that_fails_unexpectedly_leaves_no_upload_behind(
+    new_agency: NewAgency, own_server: dict[str, str], tmp_path: Path
+) -> None:
+    a = new_agency()
+    headers = {"Authorization": "Bearer " + mint_token("integrator", a.slug, sub="sync")}
+    upload = write_upload(tmp_path / "small.geojson", a, 10)
+    # A setting the job cannot read makes it fail on something no rule foresees.
+    server = start_server("registry_api", dict(own_server, CANVASS_IMPORT_CHUNK="many"))
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            r = c.post(
+                "/v1/imports", content=upload.read_bytes(), headers={**headers, "Content-Type": GEOJSON}
+            )
+            assert r.status_code == 202, r.text
+            job = wait_job(c, r.json(), headers)
+    finally:
+        server.stop()
+    assert job["status"] == "failed" and "unexpectedly" in job["error"], job
+    assert not list((tmp_path / "spool").glob("*"))  # the upload (personal data in clear) is gone
+
+    # An ended job's upload left behind (a process stopped before removing it) is swept at the next start.
+    left = tmp_path / "spool" / f"{job['id']}.upload"
+    left.write_bytes(upload.read_bytes())
+    server = start_server("registry_api", own_server)
+    try:
+        deadline = time.monotonic() + 30
+        while left.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        server.stop()
+    assert not left.exists()
