@@ -557,6 +557,10 @@ async def delete_registration(
     )
     # Cameras, shares, live windows, credential resets and stored idempotent replays go with it (cascade).
     await session.execute(text("DELETE FROM registry.registrations WHERE id = :id"), {"id": row["id"]})
+    # An import's pending credential has no foreign key (for import speed): it goes with the registration.
+    await session.execute(
+        text("DELETE FROM registry.import_credentials WHERE registration_id = :id"), {"id": row["id"]}
+    )
     await session.commit()
     return Response(status_code=204)
 

@@ -289,7 +289,21 @@ def test_delete_removes_every_row_and_the_audit_keeps_only_the_pseudonymous_id(
     registry.post("/v1/credential-resets", json={"email": email})
     mailbox.wait_for(email, lambda m: "cvr_" in m.get_payload(decode=True).decode())
     uid = uuid.UUID(rid)
-    tables = ["cameras", "registration_shares", "live_windows", "credential_resets", "idempotency_keys"]
+    # As if an import were still holding this owner's credential for delivery (those rows have no foreign key).
+    db.execute(
+        "INSERT INTO registry.import_credentials (registration_id, job_id, ordinal, external_id, delivery,"
+        " credential_enc) VALUES ($1, $2, 1, 'ext-1', 'report', '\\x00')",
+        uid,
+        uuid.uuid4(),
+    )
+    tables = [
+        "cameras",
+        "registration_shares",
+        "live_windows",
+        "credential_resets",
+        "idempotency_keys",
+        "import_credentials",
+    ]
     for t in tables:
         sql = f"SELECT count(*) FROM registry.{t} WHERE registration_id = $1"  # noqa: S608 - table names
         assert db.fetchval(sql, uid) >= 1, t
