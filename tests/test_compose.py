@@ -208,7 +208,9 @@ def test_migrations_run_as_the_owner_and_services_as_the_runtime_role(services: 
         assert env.get("MIGRATIONS_DATABASE_URL") == owner, name
         runtime = urlsplit(env["DATABASE_URL"])
         assert runtime.username == "canvass_svc", f"{name} must not connect as the owner"
-        assert re.search(rf"CREATE ROLE canvass_svc LOGIN PASSWORD '{re.escape(runtime.password or '')}'", sql)
+        assert re.search(
+            rf"CREATE ROLE canvass_svc LOGIN PASSWORD '{re.escape(runtime.password or '')}'", sql
+        )
     assert re.search(r"CREATE ROLE canvass_svc LOGIN .* IN ROLE canvass_app", sql)
 
 
