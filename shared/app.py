@@ -59,13 +59,16 @@ class BodyLimitMiddleware:
         limit = self._limit_for(scope.get("path", ""))
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        too_large = problem_response(
-            413, f"The request body is larger than the {limit:,} bytes this operation accepts."
-        )
+
+        def too_large() -> Response:  # built only when it is needed: most requests are small
+            return problem_response(
+                413, f"The request body is larger than the {limit:,} bytes this operation accepts."
+            )
+
         if declared is not None:
             try:
                 if int(declared) > limit:
-                    await too_large(scope, receive, send)
+                    await too_large()(scope, receive, send)
                     return
             except ValueError:
                 await problem_response(400, "Content-Length is not a number.")(scope, receive, send)
@@ -92,7 +95,7 @@ class BodyLimitMiddleware:
             await self.app(scope, _receive, _send)
         except _TooLarge:
             if not started:
-                await too_large(scope, receive, send)
+                await too_large()(scope, receive, send)
 
 
 class _TooLarge(Exception):
