@@ -8,6 +8,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -176,3 +177,18 @@ def auth() -> Token:
 def slug() -> str:
     """A fresh agency slug, so tests sharing the run's database never see each other's agencies."""
     return "t-" + uuid.uuid4().hex[:10]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The figures the contract and fault tests print (cases per operation, matrix size, corpus size, writes
+    across a restart) are part of the suite's output, not only when run with -s."""
+    reports = [
+        r for r in terminalreporter.stats.get("passed", []) if r.when == "call" and r.capstdout.strip()
+    ]
+    if not reports:
+        return
+    terminalreporter.section("figures")
+    for r in reports:
+        terminalreporter.write_line(f"{r.nodeid}:")
+        for line in r.capstdout.strip().splitlines():
+            terminalreporter.write_line(f"  {line}")
