@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -37,7 +37,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base
 
-REQUEST_STATES = (
+RequestState = Literal[
     "draft",
     "pending_approval",
     "approved",
@@ -46,8 +46,9 @@ REQUEST_STATES = (
     "closed",
     "cancelled",
     "expired",
-)
-TARGET_STATES = (
+]
+REQUEST_STATES: tuple[str, ...] = get_args(RequestState)
+TargetState = Literal[
     "pending",
     "notified",
     "viewed",
@@ -57,10 +58,11 @@ TARGET_STATES = (
     "completed",
     "expired",
     "video_unavailable",
-)
+]
+TARGET_STATES: tuple[str, ...] = get_args(TargetState)
 OUTBOX_CHANNELS = ("owner_email", "agency_email", "agency_webhook")
 OUTBOX_STATUSES = ("pending", "delivered", "failed", "undeliverable", "cancelled")
-CATEGORIES = (
+Category = Literal[
     "homicide",
     "assault",
     "robbery",
@@ -73,7 +75,8 @@ CATEGORIES = (
     "missing_person",
     "fraud",
     "other",
-)
+]
+CATEGORIES: tuple[str, ...] = get_args(Category)
 
 
 def _in(col: str, values: tuple[str, ...]) -> str:

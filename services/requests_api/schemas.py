@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.requests_api.models import CATEGORIES, REQUEST_STATES, TARGET_STATES
+from services.requests_api.models import Category, RequestState, TargetState
 from services.requests_api.webhook_urls import check_webhook_url
 from shared.geojson import Area, Point
 from shared.settings import get_settings
@@ -18,37 +18,6 @@ from shared.settings import get_settings
 CASE_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/#-]{0,63}$")
 MAX_RADIUS_M = 5_000.0
 
-Category = Literal[
-    "homicide",
-    "assault",
-    "robbery",
-    "burglary",
-    "theft",
-    "vehicle_crime",
-    "vandalism",
-    "shooting",
-    "traffic_collision",
-    "missing_person",
-    "fraud",
-    "other",
-]
-assert set(Category.__args__) == set(CATEGORIES)  # type: ignore[attr-defined]
-RequestState = Literal[
-    "draft", "pending_approval", "approved", "rejected", "sent", "closed", "cancelled", "expired"
-]
-assert set(RequestState.__args__) == set(REQUEST_STATES)  # type: ignore[attr-defined]
-TargetState = Literal[
-    "pending",
-    "notified",
-    "viewed",
-    "accepted",
-    "declined",
-    "uploaded",
-    "completed",
-    "expired",
-    "video_unavailable",
-]
-assert set(TargetState.__args__) == set(TARGET_STATES)  # type: ignore[attr-defined]
 
 EXAMPLE_ID = "7d3f0c52-6a1e-4a55-9f43-2f8d0c1b9a10"
 EXAMPLE_TARGET_ID = "3b9e2a41-5d6c-4e7f-8a9b-0c1d2e3f4a5b"
