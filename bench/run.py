@@ -36,8 +36,18 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="100,000 cameras per layout, 2 s cells")
+    parser.add_argument(
+        "--only",
+        choices=("queries", "imports"),
+        help="measure only the queries (raw, geo_query, tipg) or only the imports; the results file is not written",
+    )
+    parser.add_argument(
+        "--shapes", help="comma-separated query shapes to measure (nearest, radius_cad, bbox100, ...); implies a partial run"
+    )
     args = parser.parse_args()
     bench = from_environment(args.quick)
+    bench.only = args.only
+    bench.shapes = set(args.shapes.split(",")) if args.shapes else None
     # The services' code is imported in this process (SQL capture, OpenAPI discovery, tokens): point its settings
     # at the bench database before anything reads them.
     os.environ.update(_service_env(bench))
@@ -61,17 +71,24 @@ async def _run(bench: Bench) -> None:
 
     res = Results(quick=bench.quick)
     res.machine = machine()
-    gens = await data.ensure_loaded(bench)
-    await _describe(bench, res, gens)
+    partial = bench.only is not None or bench.shapes is not None
+    if bench.only != "imports":
+        gens = await data.ensure_loaded(bench)
+        await _describe(bench, res, gens)
+        plan = await _geo_plan(bench, res, gens)
+        if bench.shapes is not None:
+            plan = [p for p in plan if p.shape.key in bench.shapes]
+        await _raw(bench, res, plan)
+        await _geo_http(bench, res, plan)
+        await _tipg(bench, res, plan)
+    if bench.only != "queries":
+        await _imports(bench, res)
 
-    plan = await _geo_plan(bench, res, gens)
-    await _raw(bench, res, plan)
-    await _geo_http(bench, res, plan)
-    await _tipg(bench, res, plan)
-    await _imports(bench, res)
-
+    if partial:
+        out = bench.data_dir.parent / "results-partial.md"
+    else:
+        out = RESULTS_FILE if not bench.quick else bench.data_dir.parent / "results-quick.md"
     text = render(res)
-    out = RESULTS_FILE if not bench.quick else bench.data_dir.parent / "results-quick.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print()

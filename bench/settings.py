@@ -58,6 +58,8 @@ class Bench:
         ""  # the services' runtime role (rows and audit append only); the owner's when not separate
     )
     started: float = field(default_factory=time.monotonic)
+    only: str | None = None  # "queries" or "imports": a partial run (the results file is not written)
+    shapes: set[str] | None = None  # the query shapes to measure (all when None): a partial run
 
     # ------------------------------------------------------------------------------------------------ size
 
