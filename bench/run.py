@@ -42,7 +42,8 @@ def main() -> None:
         help="measure only the queries (raw, geo_query, tipg) or only the imports; the results file is not written",
     )
     parser.add_argument(
-        "--shapes", help="comma-separated query shapes to measure (nearest, radius_cad, bbox100, ...); implies a partial run"
+        "--shapes",
+        help="comma-separated query shapes to measure (nearest, radius_cad, bbox100, ...); implies a partial run",
     )
     args = parser.parse_args()
     bench = from_environment(args.quick)
