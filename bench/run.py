@@ -1,8 +1,9 @@
 """`make bench [QUICK=1]`: load (or reuse) the data set, measure raw / geo_query / tipg on the same queries and
-the bulk import against ogr2ogr, print the table and write the results file.
+the bulk import against ogr2ogr, registration writes, print the table and write the results file.
 
 Order of a run: tools (installed once) → data (loaded once per seed, size and migrations) → geo_query's routes
-and SQL (from its application, in process) → raw cells → geo_query over HTTP → tipg → imports → report.
+and SQL (from its application, in process) → raw cells → geo_query over HTTP → tipg → imports → registration
+writes → report.
 Every server is stopped on the way out, whatever happens; every load targets 127.0.0.1 and is bounded in time
 (and, for raw, in requests).
 """
@@ -38,8 +39,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100,000 cameras per layout, 2 s cells")
     parser.add_argument(
         "--only",
-        choices=("queries", "imports"),
-        help="measure only the queries (raw, geo_query, tipg) or only the imports; the results file is not written",
+        choices=("queries", "imports", "registrations"),
+        help="measure only the queries (raw, geo_query, tipg), the imports or the registration writes; the results"
+        " file is not written",
     )
     parser.add_argument(
         "--shapes",
@@ -73,7 +75,7 @@ async def _run(bench: Bench) -> None:
     res = Results(quick=bench.quick)
     res.machine = machine()
     partial = bench.only is not None or bench.shapes is not None
-    if bench.only != "imports":
+    if bench.only in (None, "queries"):
         gens = await data.ensure_loaded(bench)
         await _describe(bench, res, gens)
         plan = await _geo_plan(bench, res, gens)
@@ -82,8 +84,10 @@ async def _run(bench: Bench) -> None:
         await _raw(bench, res, plan)
         await _geo_http(bench, res, plan)
         await _tipg(bench, res, plan)
-    if bench.only != "queries":
+    if bench.only in (None, "imports"):
         await _imports(bench, res)
+    if bench.only in (None, "registrations"):
+        await _registrations(bench, res)
 
     if partial:
         out = bench.data_dir.parent / "results-partial.md"
@@ -98,6 +102,10 @@ async def _run(bench: Bench) -> None:
     from bench.report import import_table, targets
 
     print("\n".join(import_table(res)))
+    print()
+    from bench.report import registration_table
+
+    print("\n".join(registration_table(res)))
     print()
     print("\n".join(targets(res)))
     print()
@@ -427,6 +435,23 @@ async def _import_sizes(bench: Bench, res: Any, route: Any, limit_s: float) -> N
                 traceback.print_exc()
             res.imports.append(r)
             _say_import(r)
+
+
+# ------------------------------------------------------------------------------------------- registrations
+
+
+async def _registrations(bench: Bench, res: Any) -> None:
+    from bench import registrations
+
+    t0 = time.monotonic()
+    try:
+        res.registrations = await registrations.run(bench)
+    except Exception as exc:  # report the failure, keep the bench going
+        res.registrations = registrations.RegistrationResult(
+            note=f"failed: {type(exc).__name__}: {exc}"[:300]
+        )
+        traceback.print_exc()
+    say(f"registrations: done in {time.monotonic() - t0:.0f} s")
 
 
 def _say_import(r: Any) -> None:

@@ -20,6 +20,7 @@ download and each sweep.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import logging
@@ -347,6 +348,7 @@ class ImportRunner:
                     "the valid ones."
                 )
             if writer is not None:
+                await writer.drain()
                 await writer.finish()
             else:
                 await self._finish_dry_run(job)
@@ -454,7 +456,8 @@ class ImportRunner:
                 rejected,
             )
         if writer is not None and regs:
-            await writer.merge(lo, hi, any_existing, rejected)
+            # Merged on the writer's connection while the next chunk is read and staged on another.
+            await writer.enqueue(lo, hi, any_existing, rejected)
         return rejected
 
     async def _finish_dry_run(self, job: asyncpg.Record) -> None:
@@ -692,6 +695,7 @@ class _Writer:
         self.updated = 0
         self.merging = True
         self.subject = job["principal"].partition(":")[2]  # the scope is "agency:subject"
+        self.pending: collections.deque[asyncio.Task[None]] = collections.deque()
 
     async def start(self, staged: int, *, merge: bool) -> None:
         job = self.job
@@ -710,6 +714,24 @@ class _Writer:
         if staged and merge:
             # Resuming after the process stopped: what was staged before is merged again, in this transaction.
             await self.merge(0, staged, True, 0)
+
+    async def enqueue(self, lo: int, hi: int, any_existing: bool, rejected: int) -> None:
+        """Merge staged rows [lo, hi) after the chunks enqueued before, in the background; at most
+        `MERGES_AHEAD` merges wait, and a merge's failure is raised here or by `drain`."""
+        previous = self.pending[-1] if self.pending else None
+
+        async def after_previous() -> None:
+            if previous is not None:
+                await previous
+            await self.merge(lo, hi, any_existing, rejected)
+
+        self.pending.append(asyncio.get_running_loop().create_task(after_previous()))
+        while len(self.pending) > MERGES_AHEAD or (self.pending and self.pending[0].done()):
+            await self.pending.popleft()
+
+    async def drain(self) -> None:
+        while self.pending:
+            await self.pending.popleft()
 
     async def merge(self, lo: int, hi: int, any_existing: bool, rejected: int) -> None:
         job = self.job
@@ -775,6 +797,12 @@ class _Writer:
         log.info("import %s: committed in %.2f s", job["id"], time.monotonic() - t0)
 
     async def close(self) -> None:
+        for task in self.pending:
+            task.cancel()
+        for task in self.pending:
+            with contextlib.suppress(BaseException):
+                await task
+        self.pending.clear()
         if self.conn is None:
             return
         try:
@@ -784,6 +812,10 @@ class _Writer:
         finally:
             await self.pool.release(self.conn)
             self.conn = None
+
+
+# How many chunks may wait for the writer while later ones are staged (each is in the database already).
+MERGES_AHEAD = 2
 
 
 def _count(status: str) -> int:
