@@ -244,11 +244,18 @@ def write_script(name: str, requests: list[HttpRequest], headers: dict[str, str]
     return script
 
 
-def run_wrk(base_url: str, script: Path, clients: int, seconds: float, cell: Cell) -> Cell:
-    """Load `base_url` (loopback only) for `seconds` with `clients` connections; fill `cell` in."""
+def run_wrk(
+    base_url: str, script: Path, clients: int, seconds: float, cell: Cell, *, warm_seconds: int = 0
+) -> Cell:
+    """Load `base_url` (loopback only) for `seconds` with `clients` connections; fill `cell` in. With
+    `warm_seconds`, a run of that length at the same concurrency comes first and is not counted: the server's
+    connections, pools and caches are then those of a service under this load (steady state), as they are for
+    the raw driver, whose pools are opened in full before its cells."""
     host = urlsplit(base_url).hostname
     if host not in ("127.0.0.1", "localhost"):
         raise ValueError(f"wrk only loads this machine, not {host}")
+    if warm_seconds:
+        run_wrk(base_url, script, clients, warm_seconds, Cell(cell.system, cell.layout, cell.shape, clients))
     threads = min(clients, 2)  # two cores: more wrk threads would only steal CPU from the server
     duration = max(1, math.ceil(seconds))
     proc = subprocess.run(  # noqa: S603 - fixed argv, loopback target checked above

@@ -348,7 +348,7 @@ async def _geo_http(bench: Bench, res: Any, plan: list[Planned]) -> None:
                     cell,
                     {srv.process.pid},
                     (bench.db_name,),
-                    lambda: run_wrk(srv.url, script, clients, bench.cell_seconds, cell),  # noqa: B023
+                    lambda: run_wrk(srv.url, script, clients, bench.cell_seconds, cell, warm_seconds=1),  # noqa: B023
                 )
                 res.add(cell)
                 _progress(cell, p)
@@ -384,7 +384,7 @@ async def _tipg(bench: Bench, res: Any, plan: list[Planned]) -> None:
                         cell,
                         {srv.process.pid},
                         (bench.db_name,),
-                        lambda: run_wrk(srv.url, script, clients, bench.cell_seconds, cell),  # noqa: B023
+                        lambda: run_wrk(srv.url, script, clients, bench.cell_seconds, cell, warm_seconds=1),  # noqa: B023
                     )
                     res.add(cell)
                     _progress(cell, p)
