@@ -7,6 +7,7 @@ and an `application_name` naming the service. Read-only connections (geo_query) 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -99,20 +100,38 @@ async def make_pool(
 
 
 class SqlDatabase:
-    """One service's SQLAlchemy engine and session factory, opened in the app's lifespan."""
+    """One service's SQLAlchemy engine and session factory, opened in the app's lifespan; and, for the few hot
+    paths that send their own SQL, a plain asyncpg pool on the same connection string, opened on first use."""
 
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
 
     def __init__(self, service: ServiceName) -> None:
         self.service: ServiceName = service
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
 
     def open(self) -> None:
         settings = get_settings()
         self.engine = make_engine(settings.database_url_for(self.service), settings, self.service)
         self.sessions = session_factory(self.engine)
 
+    async def pool(self) -> asyncpg.Pool:
+        """The asyncpg pool (the same role, settings and statement timeout as the engine's connections). Its
+        users promise not to change session state, so connections go back without asyncpg's reset query."""
+        if self._pool is None:
+            async with self._pool_lock:
+                if self._pool is None:
+                    settings = get_settings()
+                    self._pool = await make_pool(
+                        settings.database_url_for(self.service), settings, self.service, session_state=False
+                    )
+        return self._pool
+
     async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         await self.engine.dispose()
 
     async def revision(self) -> str | None:

@@ -1,4 +1,5 @@
-"""registry_api's database: one SQLAlchemy async engine on its own connection string."""
+"""registry_api's database: one SQLAlchemy async engine on its own connection string, and a plain asyncpg pool
+for the one-call registration (`db.pool()`), the service's hot write path."""
 
 from __future__ import annotations
 

@@ -11,19 +11,24 @@ The same key with a different body is a 422.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import orjson
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
 from shared.crypto import keyring
 from shared.errors import Problem
 
 REPLAY_WINDOW = "24 hours"
+
+# The stored answer for (key, principal), while the replay window lasts. Registration runs it inside its first
+# statement (registrations.CREATE_CHECK_SQL), so a first attempt pays no extra round trip for it.
+LOOKUP_SQL = (
+    "SELECT request_hash, status, body, headers FROM registry.idempotency_keys"  # noqa: S608 - composed from constants; values are bound
+    f" WHERE key = $1 AND principal = $2 AND created_at > now() - interval '{REPLAY_WINDOW}'"
+)
 
 
 @dataclass(frozen=True)
@@ -41,64 +46,55 @@ def request_hash(payload: Any) -> bytes:
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).digest()
 
 
-def _context(principal: str, key: str) -> str:
+def context(principal: str, key: str) -> str:
     return "idempotency:" + hashlib.sha256(f"{principal}\x1f{key}".encode()).hexdigest()
 
 
-async def lookup(session: AsyncSession, key: str, principal: str, digest: bytes) -> Stored | None:
-    """The stored answer for this key, or None. A different body under the same key is refused."""
-    row = (
-        await session.execute(
-            text(
-                "SELECT request_hash, status, body, headers FROM registry.idempotency_keys"  # noqa: S608 - composed from constants; values are bound
-                f" WHERE key = :key AND principal = :principal AND created_at > now() - interval '{REPLAY_WINDOW}'"
-            ),
-            {"key": key, "principal": principal},
-        )
-    ).first()
-    if row is None:
-        return None
-    if bytes(row[0]) != digest:
+def replayed(row: Any, key: str, principal: str, digest: bytes) -> Stored:
+    """The stored answer from a row of (request_hash, status, body, headers). A different body under the same
+    key is refused."""
+    if bytes(row["request_hash"]) != digest:
         raise Problem(
             422,
             "This Idempotency-Key was used for a different request body; use a new key for a new registration.",
             kind="idempotency-key-reused",
             title="Idempotency-Key reused with another body",
         )
-    body = keyring().open(bytes(row[2]), _context(principal, key))
+    body = keyring().open(bytes(row["body"]), context(principal, key))
     assert body is not None
-    return Stored(row[1], body.encode(), dict(row[3]))
+    headers = row["headers"]
+    return Stored(
+        row["status"], body.encode(), dict(orjson.loads(headers) if isinstance(headers, str) else headers)
+    )
 
 
-async def store(
-    session: AsyncSession,
-    key: str,
-    principal: str,
-    digest: bytes,
-    stored: Stored,
-    registration_id: uuid.UUID,
-) -> None:
-    # Expired keys go first, so a key reused after the window starts afresh and old replays do not linger.
-    await session.execute(
-        text(f"DELETE FROM registry.idempotency_keys WHERE created_at < now() - interval '{REPLAY_WINDOW}'")  # noqa: S608 - composed from constants; values are bound
-    )
-    await session.execute(
-        text("DELETE FROM registry.idempotency_keys WHERE key = :key AND principal = :principal"),
-        {"key": key, "principal": principal},
-    )
-    sealed = keyring().seal(stored.body.decode(), _context(principal, key))
-    await session.execute(
-        text(
-            "INSERT INTO registry.idempotency_keys (key, principal, request_hash, status, body, headers,"
-            " registration_id) VALUES (:key, :principal, :digest, :status, :body, CAST(:headers AS jsonb), :rid)"
-        ),
-        {
-            "key": key,
-            "principal": principal,
-            "digest": digest,
-            "status": stored.status,
-            "body": sealed,
-            "headers": orjson.dumps(stored.headers).decode(),
-            "rid": registration_id,
-        },
-    )
+async def lookup(conn: asyncpg.Connection, key: str, principal: str, digest: bytes) -> Stored | None:
+    """The stored answer for this key, or None. A different body under the same key is refused."""
+    row = await conn.fetchrow(LOOKUP_SQL, key, principal)
+    return None if row is None else replayed(row, key, principal, digest)
+
+
+def seal(stored: Stored, key: str, principal: str) -> tuple[bytes, str]:
+    """The sealed body and the headers (JSON) to store with the key, in the statement that writes the
+    registration (registrations.CREATE_SQL): the registration and its replay commit together or not at all."""
+    sealed = keyring().seal(stored.body.decode(), context(principal, key))
+    assert sealed is not None
+    return sealed, orjson.dumps(stored.headers).decode()
+
+
+# The statements a registration's writing statement runs for its key (named parameters :key, :principal, :digest,
+# :status, :body, :headers and :id, the registration's id), as CTEs: expired keys go first, so a key reused
+# after the window starts afresh and old replays do not linger; the INSERT reads `expired`, which makes the
+# DELETE run before it. A non-expired row for the same key (a concurrent request with the same key that
+# committed first) is a unique violation: the whole registration is rolled back and the caller replays that
+# request's answer.
+STORE_CTES = f"""
+expired AS (
+    DELETE FROM registry.idempotency_keys
+    WHERE CAST(:key AS text) IS NOT NULL AND created_at <= now() - interval '{REPLAY_WINDOW}'
+    RETURNING 1
+), stored AS (
+    INSERT INTO registry.idempotency_keys (key, principal, request_hash, status, body, headers, registration_id)
+    SELECT :key, :principal, :digest, :status, :body, CAST(:headers AS jsonb), :id
+    WHERE CAST(:key AS text) IS NOT NULL AND (SELECT count(*) FROM expired) >= 0
+)"""  # noqa: S608 - composed from constants; values are bound

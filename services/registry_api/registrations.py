@@ -4,17 +4,18 @@ re-confirmation and deletion (which removes the personal data for real)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import orjson
 from fastapi import APIRouter, BackgroundTasks, Response
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 
 from services.registry_api import idempotency
-from services.registry_api.database import SessionDep
+from services.registry_api.database import SessionDep, db
 from services.registry_api.dependencies import NO_STORE, IdempotencyKey, IfMatch
 from services.registry_api.schemas import (
     CameraIn,
@@ -29,6 +30,7 @@ from services.registry_api.service import (
     agencies_by_slugs,
     agency_by_slug,
     audit,
+    audit_event,
     build_feature,
     camera_context,
     camera_params,
@@ -50,6 +52,7 @@ from services.registry_api.service import (
     send_quietly,
     unseal,
 )
+from shared.audit import append_asyncpg
 from shared.auth import (
     CurrentOwner,
     OptionalPrincipal,
@@ -140,7 +143,6 @@ def _feature(body: dict[str, Any], version: int, status: int = 200, **headers: s
 )
 async def create_registration(
     body: RegistrationCreate,
-    session: SessionDep,
     principal: OptionalPrincipal,
     background: BackgroundTasks,
     idempotency_key: IdempotencyKey = None,
@@ -156,38 +158,21 @@ async def create_registration(
             f"Advocates register owners with their own agency's program ('{principal.agency}'), not '{body.agency}'.",
         )
     scope = idempotency.principal_key(principal)
-    digest = idempotency.request_hash(body.model_dump(mode="json"))
-    if idempotency_key:
-        stored = await idempotency.lookup(session, idempotency_key, scope, digest)
-        if stored is not None:
-            return _replay(stored)
-    try:
-        response, rid, mail = await _register(session, body, principal)
-        if idempotency_key:
-            await idempotency.store(
-                session,
-                idempotency_key,
-                scope,
-                digest,
-                idempotency.Stored(response.status_code, bytes(response.body), _replayable(response)),
-                rid,
-            )
-        await session.commit()
-    except IntegrityError:
-        # A concurrent request with the same key committed first: answer as it did.
-        await session.rollback()
-        if idempotency_key:
-            stored = await idempotency.lookup(session, idempotency_key, scope, digest)
-            if stored is not None:
-                return _replay(stored)
-        raise
+    digest = idempotency.request_hash(body.model_dump(mode="json")) if idempotency_key else b""
+    pool = await db.pool()
+    async with pool.acquire() as conn:
+        try:
+            response, mail = await _register(conn, body, principal, idempotency_key, scope, digest)
+        except asyncpg.IntegrityConstraintViolationError:
+            # A concurrent request with the same key committed first (its key is now taken): answer as it did.
+            if idempotency_key:
+                stored = await idempotency.lookup(conn, idempotency_key, scope, digest)
+                if stored is not None:
+                    return _replay(stored)
+            raise
     if mail is not None:
         background.add_task(send_quietly, *mail)
     return response
-
-
-def _replayable(response: Response) -> dict[str, str]:
-    return {k: response.headers[k] for k in ("etag", "location") if k in response.headers}
 
 
 def _replay(stored: idempotency.Stored) -> Response:
@@ -198,40 +183,61 @@ def _replay(stored: idempotency.Stored) -> Response:
     )
 
 
-# One round trip checks the program, every point against its jurisdiction, and the agencies to share with.
+def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
+    """asyncpg's `$n` placeholders for a statement written with `:name` ones, and the names in their order."""
+    names: list[str] = []
+
+    def number(m: re.Match[str]) -> str:
+        if m.group(1) not in names:
+            names.append(m.group(1))
+        return f"${names.index(m.group(1)) + 1}"
+
+    return re.sub(r"(?<![:\w]):([a-z_]+)", number, sql), tuple(names)
+
+
+# The first of a registration's two round trips (the second writes it): the program, every point against its
+# jurisdiction, the agencies to share with, the answer stored under this Idempotency-Key if any, and the
+# database's clock, which stamps the registration. One row, whatever exists.
 CREATE_CHECK_SQL = f"""
-SELECT a.id, a.slug, a.name, a.reconfirm_after_days,
-       ({OUTSIDE_SQL.format(agency="a.id")}) AS outside,
-       ARRAY(SELECT s.slug FROM registry.agencies s WHERE s.slug = ANY(:shares) ORDER BY s.slug) AS share_slugs,
-       ARRAY(SELECT s.id FROM registry.agencies s WHERE s.slug = ANY(:shares) ORDER BY s.slug) AS share_ids
-FROM registry.agencies a WHERE a.slug = :slug
+SELECT now() AS now, k.request_hash, k.status, k.body, k.headers,
+       a.id, a.slug, a.name, a.reconfirm_after_days, a.outside, a.share_slugs, a.share_ids
+FROM (SELECT 1) one
+LEFT JOIN LATERAL ({idempotency.LOOKUP_SQL.replace("$1", ":key").replace("$2", ":principal")}) k ON true
+LEFT JOIN LATERAL (
+    SELECT a.id, a.slug, a.name, a.reconfirm_after_days,
+           ({OUTSIDE_SQL.format(agency="a.id")}) AS outside,
+           ARRAY(SELECT s.slug FROM registry.agencies s WHERE s.slug = ANY(:shares) ORDER BY s.slug) AS share_slugs,
+           ARRAY(SELECT s.id FROM registry.agencies s WHERE s.slug = ANY(:shares) ORDER BY s.slug) AS share_ids
+    FROM registry.agencies a WHERE a.slug = :slug
+) a ON true
 """  # noqa: S608 - composed from constants; values are bound
 
-# One statement writes the registration, its shares and its cameras. A new registration is active, so the
-# cameras' visible_to is its share list from the start (the invariant in service.py, without a recompute);
-# foreign keys are checked at the end of the statement, when the registration row exists.
-CREATE_SQL = """
+# One statement writes the registration, its shares, its cameras and the answer kept for its Idempotency-Key:
+# on its own it is one transaction, so all of it commits or none. A new registration is active, so the cameras'
+# visible_to is its share list from the start (the invariant in service.py, without a recompute); foreign keys
+# are checked at the end of the statement, when the registration row exists. Its times are the check's clock
+# (`:now`), so the answer, built and sealed before this statement runs, is what the row holds.
+CREATE_SQL = f"""
 WITH reg AS (
     INSERT INTO registry.registrations (
-        id, agency_id, owner_kind, business_name, location, address_enc, contact_name_enc,
+        id, agency_id, status, version, owner_kind, business_name, location, address_enc, contact_name_enc,
         contact_email_enc, contact_phone_enc, contact_email_index, key_id, preferred_contact_method,
         contact_hours, notes_for_investigators, terms_version, terms_accepted_at, credential_hash,
-        source, registered_by)
-    VALUES (:id, :agency_id, :owner_kind, :business_name,
+        credential_issued_at, source, registered_by, last_confirmed_at, created_at, updated_at)
+    VALUES (:id, :agency_id, :reg_status, :version, :owner_kind, :business_name,
         ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(:location)), 4326), :address_enc, :name_enc,
         :email_enc, :phone_enc, :email_index, :key_id, :preferred, :hours, :notes, :terms_version,
-        :terms_at, :credential_hash, :source, :registered_by)
-    RETURNING status, last_confirmed_at, version, created_at, updated_at
+        :terms_at, :credential_hash, :now, :source, :registered_by, :now, :now, :now)
 ), shares AS (
-    INSERT INTO registry.registration_shares (registration_id, agency_id)
-    SELECT :id, unnest(CAST(:share_ids AS uuid[]))
+    INSERT INTO registry.registration_shares (registration_id, agency_id, created_at)
+    SELECT :id, unnest(CAST(:share_ids AS uuid[])), :now
 ), cams AS (
     INSERT INTO registry.cameras (
-        id, registration_id, geom, owner_kind, visible_to, created_at, label, direction_deg, fov_deg,
-        range_m, placement, covers, retention_days, recording, schedule, shares_history, live_mode,
+        id, registration_id, geom, owner_kind, visible_to, created_at, updated_at, label, direction_deg,
+        fov_deg, range_m, placement, covers, retention_days, recording, schedule, shares_history, live_mode,
         live_endpoint_enc)
     SELECT c.id, :id, ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(c.geom)), 4326), :owner_kind,
-           CAST(:share_ids AS uuid[]), clock_timestamp() + c.i * interval '1 microsecond', c.label,
+           CAST(:share_ids AS uuid[]), clock_timestamp() + c.i * interval '1 microsecond', :now, c.label,
            c.direction_deg, c.fov_deg, c.range_m, c.placement,
            ARRAY(SELECT jsonb_array_elements_text(CAST(:covers AS jsonb) -> (c.i::int - 1))),
            c.retention_days, c.recording, c.schedule, c.shares_history, c.live_mode, c.live_endpoint_enc
@@ -242,14 +248,14 @@ WITH reg AS (
                 CAST(:c_live_endpoint AS bytea[]))
          WITH ORDINALITY AS c(id, geom, label, direction_deg, fov_deg, range_m, placement, retention_days,
                               recording, schedule, shares_history, live_mode, live_endpoint_enc, i)
-)
-SELECT * FROM reg
-"""
+), {idempotency.STORE_CTES.strip()}
+SELECT 1
+"""  # noqa: S608 - composed from constants; values are bound
 
-
-# Parsed once: building a text() clause per request was a visible share of the create path's CPU.
-_CREATE_CHECK = text(CREATE_CHECK_SQL)
-_CREATE = text(CREATE_SQL)
+# Converted once: the statements are prepared once per connection by asyncpg and reused.
+_CREATE_CHECK, _CREATE_CHECK_ARGS = _positional(CREATE_CHECK_SQL)
+_CREATE, _CREATE_ARGS = _positional(CREATE_SQL)
+NEW_STATUS, NEW_VERSION = "active", 1
 
 
 def _refuse_live_sharing_by_proxy(cameras: list[CameraIn]) -> None:
@@ -269,24 +275,33 @@ def _refuse_live_sharing_by_proxy(cameras: list[CameraIn]) -> None:
 
 
 async def _register(
-    session: Any, body: RegistrationCreate, principal: Principal | None
-) -> tuple[Response, uuid.UUID, tuple[str, str, str] | None]:
+    conn: asyncpg.Connection,
+    body: RegistrationCreate,
+    principal: Principal | None,
+    key: str | None,
+    scope: str,
+    digest: bytes,
+) -> tuple[Response, tuple[str, str, str] | None]:
+    """Two round trips: the checks (and a stored answer to replay), then one statement that writes everything;
+    an advocate's registration and its audit record commit in one transaction."""
     cameras = body.cameras or [CameraIn()]
-    if principal is not None:
-        _refuse_live_sharing_by_proxy(cameras)
     points = [("/body/location", body.location)]
     points += [(f"/body/cameras/{i}/location", c.location) for i, c in enumerate(cameras) if c.location]
-    check = (
-        (
-            await session.execute(
-                _CREATE_CHECK,
-                {"slug": body.agency, "pts": [p.geojson() for _, p in points], "shares": body.share_with},
-            )
-        )
-        .mappings()
-        .first()
-    )
-    if check is None:
+    args = {
+        "slug": body.agency,
+        "pts": [p.geojson() for _, p in points],
+        "shares": body.share_with,
+        "key": key,
+        "principal": scope,
+    }
+    check = await conn.fetchrow(_CREATE_CHECK, *(args[n] for n in _CREATE_CHECK_ARGS))
+    assert check is not None
+    if check["request_hash"] is not None:
+        assert key is not None
+        return _replay(idempotency.replayed(check, key, scope, digest)), None
+    if principal is not None:
+        _refuse_live_sharing_by_proxy(cameras)
+    if check["id"] is None:
         raise invalid("/body/agency", f"no agency program '{body.agency}' (see GET /v1/agencies/covering)")
     if check["outside"]:
         raise outside_jurisdiction(check, points, check["outside"])
@@ -299,11 +314,14 @@ async def _register(
     rid = uuid.uuid4()
     cred = new_owner_credential(rid)
     contact = body.contact
+    now = check["now"]
     terms_at = (body.terms.accepted_at or datetime.now(UTC)) if body.terms else None
     advocate = principal is not None
     row: dict[str, Any] = {
         "id": rid,
         "agency": check["slug"],
+        "status": NEW_STATUS,
+        "version": NEW_VERSION,
         "owner_kind": body.owner_kind,
         "business_name": body.business_name,
         "lon": body.location.coordinates[0],
@@ -320,60 +338,16 @@ async def _register(
         "source": "advocate" if advocate else "owner",
         "registered_by": principal.sub if principal else None,
         "shared_with": share_slugs,
+        "last_confirmed_at": now,
+        "reconfirm_due_at": now + timedelta(days=check["reconfirm_after_days"]),
+        "created_at": now,
+        "updated_at": now,
     }
     cams = [camera_params(uuid.uuid4(), c, c.location or body.location) for c in cameras]
-    written = (
-        (
-            await session.execute(
-                _CREATE,
-                {
-                    "id": rid,
-                    "agency_id": check["id"],
-                    "owner_kind": body.owner_kind,
-                    "business_name": body.business_name,
-                    "location": body.location.geojson(),
-                    "address_enc": row["address_enc"],
-                    "name_enc": row["contact_name_enc"],
-                    "email_enc": row["contact_email_enc"],
-                    "phone_enc": row["contact_phone_enc"],
-                    "email_index": email_index(contact.email),
-                    "key_id": keyring().current,
-                    "preferred": contact.preferred_method,
-                    "hours": contact.hours,
-                    "notes": body.notes_for_investigators,
-                    "terms_version": row["terms_version"],
-                    "terms_at": terms_at,
-                    "credential_hash": cred.secret_hash,
-                    "source": row["source"],
-                    "registered_by": row["registered_by"],
-                    "share_ids": share_ids,
-                    "covers": orjson.dumps([c["covers"] for c in cams]).decode(),
-                    "c_id": [c["id"] for c in cams],
-                    "c_geom": [c["geom"] for c in cams],
-                    "c_label": [c["label"] for c in cams],
-                    "c_direction": [c["direction_deg"] for c in cams],
-                    "c_fov": [c["fov_deg"] for c in cams],
-                    "c_range": [c["range_m"] for c in cams],
-                    "c_placement": [c["placement"] for c in cams],
-                    "c_retention": [c["retention_days"] for c in cams],
-                    "c_recording": [c["recording"] for c in cams],
-                    "c_schedule": [c["schedule"] for c in cams],
-                    "c_history": [c["shares_history"] for c in cams],
-                    "c_live_mode": [c["live_mode"] for c in cams],
-                    "c_live_endpoint": [c["live_endpoint_enc"] for c in cams],
-                },
-            )
-        )
-        .mappings()
-        .one()
-    )
-    row.update(written)
-    row["reconfirm_due_at"] = written["last_confirmed_at"] + timedelta(days=check["reconfirm_after_days"])
     for c, given in zip(cams, cameras, strict=True):
         point = given.location or body.location
         c["lon"], c["lat"] = point.coordinates[0], point.coordinates[1]
     feature = build_feature(row, cams)
-    version = written["version"]
     credential = format_owner_credential(cred)
     mail = None
     if advocate and contact.email:
@@ -386,20 +360,83 @@ async def _register(
         )
     else:
         out = {**feature, "credential": credential, "credential_delivery": "response"}
-    if principal is not None:
-        # Agency staff acting for an owner is audited; an owner's own registration is not an agency action
-        # (and the audit chain's single writer would otherwise cap registrations per second).
-        await audit(
-            session,
-            "registration.create",
-            actor=principal.sub,
-            role="advocate",
-            agency=check["slug"],
-            subject_id=rid,
-            details={"source": "advocate", "cameras": len(cameras)},
+    location = f"/v1/registrations/{rid}"
+    response = _feature(out, NEW_VERSION, 201, Location=location)
+    sealed, headers = (
+        idempotency.seal(
+            idempotency.Stored(201, bytes(response.body), {"etag": etag(NEW_VERSION), "location": location}),
+            key,
+            scope,
         )
-    response = _feature(out, version, 201, Location=f"/v1/registrations/{rid}")
-    return response, rid, mail
+        if key
+        else (None, None)
+    )
+    values: dict[str, Any] = {
+        "id": rid,
+        "agency_id": check["id"],
+        "reg_status": NEW_STATUS,
+        "version": NEW_VERSION,
+        "owner_kind": body.owner_kind,
+        "business_name": body.business_name,
+        "location": body.location.geojson(),
+        "address_enc": row["address_enc"],
+        "name_enc": row["contact_name_enc"],
+        "email_enc": row["contact_email_enc"],
+        "phone_enc": row["contact_phone_enc"],
+        "email_index": email_index(contact.email),
+        "key_id": keyring().current,
+        "preferred": contact.preferred_method,
+        "hours": contact.hours,
+        "notes": body.notes_for_investigators,
+        "terms_version": row["terms_version"],
+        "terms_at": terms_at,
+        "credential_hash": cred.secret_hash,
+        "now": now,
+        "source": row["source"],
+        "registered_by": row["registered_by"],
+        "share_ids": share_ids,
+        "covers": orjson.dumps([c["covers"] for c in cams]).decode(),
+        "c_id": [c["id"] for c in cams],
+        "c_geom": [c["geom"] for c in cams],
+        "c_label": [c["label"] for c in cams],
+        "c_direction": [c["direction_deg"] for c in cams],
+        "c_fov": [c["fov_deg"] for c in cams],
+        "c_range": [c["range_m"] for c in cams],
+        "c_placement": [c["placement"] for c in cams],
+        "c_retention": [c["retention_days"] for c in cams],
+        "c_recording": [c["recording"] for c in cams],
+        "c_schedule": [c["schedule"] for c in cams],
+        "c_history": [c["shares_history"] for c in cams],
+        "c_live_mode": [c["live_mode"] for c in cams],
+        "c_live_endpoint": [c["live_endpoint_enc"] for c in cams],
+        "key": key,
+        "principal": scope,
+        "digest": digest,
+        "status": 201,
+        "body": sealed,
+        "headers": headers,
+    }
+    create = [values[n] for n in _CREATE_ARGS]
+    if principal is None:
+        # An owner's own registration is not an agency action, so not an audit event (and the audit chain's
+        # single writer would otherwise cap registrations per second): one statement, committed on its own.
+        await conn.execute(_CREATE, *create)
+    else:
+        # Agency staff acting for an owner is audited, in the transaction that writes the registration.
+        async with conn.transaction():
+            await conn.execute(_CREATE, *create)
+            await append_asyncpg(
+                conn,
+                audit_event(
+                    "registration.create",
+                    actor=principal.sub,
+                    role="advocate",
+                    agency=check["slug"],
+                    subject_id=rid,
+                    details={"source": "advocate", "cameras": len(cameras)},
+                ),
+            )
+    return response, mail
 
 
 def _advocate_mail(agency_name: str, rid: uuid.UUID, credential: str) -> str:

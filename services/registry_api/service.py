@@ -471,6 +471,30 @@ def owner_actor(rid: uuid.UUID) -> str:
     return f"owner:{rid}"
 
 
+def audit_event(
+    action: str,
+    *,
+    actor: str,
+    role: str,
+    agency: str | None = None,
+    subject_type: str = "registration",
+    subject_id: uuid.UUID | str | None = None,
+    case_number: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    return AuditEvent(
+        service=SERVICE,
+        actor=actor,
+        actor_role=role,
+        action=action,
+        agency=agency,
+        subject_type=subject_type,
+        subject_id=str(subject_id) if subject_id is not None else None,
+        case_number=case_number,
+        details=details or {},
+    )
+
+
 async def audit(
     session: AsyncSession,
     action: str,
@@ -483,18 +507,18 @@ async def audit(
     case_number: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
+    """Append an audit record in the session's transaction (it commits with the change it records)."""
     await append_session(
         session,
-        AuditEvent(
-            service=SERVICE,
+        audit_event(
+            action,
             actor=actor,
-            actor_role=role,
-            action=action,
+            role=role,
             agency=agency,
             subject_type=subject_type,
-            subject_id=str(subject_id) if subject_id is not None else None,
+            subject_id=subject_id,
             case_number=case_number,
-            details=details or {},
+            details=details,
         ),
     )
 
