@@ -74,11 +74,18 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 async def make_pool(
-    url: str, settings: Settings, service: str, *, read_only: bool = False, session_state: bool = True
+    url: str,
+    settings: Settings,
+    service: str,
+    *,
+    read_only: bool = False,
+    session_state: bool = True,
+    extra_settings: dict[str, str] | None = None,
 ) -> asyncpg.Pool:
     """An asyncpg pool. `session_state=False` promises that the pool's users never change session state (no
     session-level SET, LISTEN, advisory lock or WITH HOLD cursor; SET LOCAL and transaction-scoped settings are
-    fine): connections then go back to the pool without asyncpg's reset query, a round trip per query saved."""
+    fine): connections then go back to the pool without asyncpg's reset query, a round trip per query saved.
+    `extra_settings` are further session settings of its connections."""
 
     async def _init(conn: asyncpg.Connection) -> None:
         # Geometry and JSON come back as text, passed through without parsing.
@@ -89,7 +96,7 @@ async def make_pool(
         asyncpg_dsn(url),
         min_size=1,
         max_size=settings.pool_size,
-        server_settings=server_settings(settings, service, read_only=read_only),
+        server_settings={**server_settings(settings, service, read_only=read_only), **(extra_settings or {})},
         init=_init,
         reset=None if session_state else _keep_session,
         timeout=5,
@@ -106,8 +113,9 @@ class SqlDatabase:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
 
-    def __init__(self, service: ServiceName) -> None:
+    def __init__(self, service: ServiceName, *, pool_settings: dict[str, str] | None = None) -> None:
         self.service: ServiceName = service
+        self.pool_settings = pool_settings or {}
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
 
@@ -117,14 +125,19 @@ class SqlDatabase:
         self.sessions = session_factory(self.engine)
 
     async def pool(self) -> asyncpg.Pool:
-        """The asyncpg pool (the same role, settings and statement timeout as the engine's connections). Its
-        users promise not to change session state, so connections go back without asyncpg's reset query."""
+        """The asyncpg pool (the same role, settings and statement timeout as the engine's connections, and the
+        `pool_settings` given). Its users promise not to change session state, so connections go back without
+        asyncpg's reset query."""
         if self._pool is None:
             async with self._pool_lock:
                 if self._pool is None:
                     settings = get_settings()
                     self._pool = await make_pool(
-                        settings.database_url_for(self.service), settings, self.service, session_state=False
+                        settings.database_url_for(self.service),
+                        settings,
+                        self.service,
+                        session_state=False,
+                        extra_settings=self.pool_settings,
                     )
         return self._pool
 
