@@ -8,9 +8,10 @@ whose jurisdiction is a polygon of 720 vertices (a real boundary is no rectangle
 Every request is a new registration: wrk's Lua script fills one JSON template per request with its own location
 inside the city, owner kind, contact (name, email, phone), cameras (one, or two for every third) and
 `Idempotency-Key` (the contract asks clients to send one on creates), and every fourth shares with the county.
-The same template, filled in Python, is sent once before the cells to prove it is valid (201). After each cell the
-registrations written are counted: wrk counts the answers it read, so every counted request must be a row, and
-at most one request per connection may have been in flight when wrk stopped.
+The same template, filled in Python, is sent once before the cells to prove it is valid (201); each cell is
+preceded by 1 s at its own concurrency, not counted (steady state). After each cell the registrations written are
+counted: wrk counts the answers it read, so every counted request must be a row, and at most one request per
+connection may have been in flight when wrk stopped.
 """
 
 from __future__ import annotations
@@ -284,11 +285,15 @@ async def run(bench: Bench) -> RegistrationResult:
                 return result
             conn = await asyncpg.connect(bench.owner(DB_NAME))
             try:
-                # Warm up: the pool's connections, prepared statements and caches, as in a running service.
-                warm = write_script("registrations-warm", "bench-warm", 1)
-                run_wrk(srv.url, warm, 4, bench.warmup_seconds, Cell("registry_api", "-", "warm", 4))
                 for clients in bench.clients:
                     cell = Cell("registry_api", "registrations", "single", clients)
+                    # 1 s at the cell's concurrency first, not counted (with keys of its own, so the cell's
+                    # requests are new registrations, not replays): the server's pool, prepared statements and
+                    # caches are then those of a service under this load, as for the HTTP cells of the queries.
+                    warm = write_script(
+                        f"registrations-warm-c{clients}", f"bench-warm-c{clients}", 100 + clients
+                    )
+                    run_wrk(srv.url, warm, clients, 1, Cell("registry_api", "registrations", "warm", clients))
                     script = write_script(f"registrations-c{clients}", f"bench-c{clients}", clients)
                     before = await _settled(conn)
                     t0 = time.monotonic()
