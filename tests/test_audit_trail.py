@@ -94,3 +94,78 @@ def test_verify_detects_a_removed_record_in_the_middle_and_at_the_end(trail: tup
     _tamper(d, "DELETE FROM audit.events WHERE seq = 5")
     out = verify(url)
     assert "records missing at the end of the chain" in out.stdout
+
+
+BATCH_SQL = (
+    "SELECT audit.append_events($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+    " $7::text[], $8::text[], $9::text[], $10::jsonb[])"
+)
+
+
+def test_a_batch_is_chained_in_order_like_single_appends_and_verifies(trail: tuple[str, Db]) -> None:
+    url, d = trail
+    n = 7
+    actors = [f"batch-{i}" for i in range(n)]
+    areas = [None if i % 2 else '{"type":"Point","coordinates":[-87.9,43.0]}' for i in range(n)]
+    details: list[str | None] = [f'{{"results": {i}}}' for i in range(n - 1)]
+    details.append(None)
+    ids = [
+        r[0]
+        for r in d.fetch(
+            BATCH_SQL,
+            ["geo_query"] * n,
+            actors,
+            ["investigator"] * n,
+            ["mke"] * n,
+            ["search.radius"] * n,
+            [None] * n,
+            [None] * n,
+            ["C-9"] * n,
+            areas,
+            details,
+        )
+    ]
+    # A single append after the batch continues the same chain.
+    d.fetchval(
+        "SELECT audit.append_event('test', 'after', 'investigator', NULL, 'probe', NULL, NULL, NULL, NULL, '{}')"
+    )
+    rows = d.fetch(
+        "SELECT id, seq, actor, area IS NOT NULL AS has_area, details, prev_hash, hash FROM audit.events"
+        " WHERE seq > 5 ORDER BY seq"
+    )
+    assert [r["seq"] for r in rows] == list(range(6, 6 + n + 1))
+    assert [r["id"] for r in rows[:n]] == ids  # the ids come back in the batch's order
+    assert [r["actor"] for r in rows] == [*actors, "after"]
+    assert [r["has_area"] for r in rows[:n]] == [a is not None for a in areas]
+    assert rows[n - 1]["details"] == "{}" and rows[0]["details"] == '{"results": 0}'
+    head = d.fetch("SELECT seq, hash FROM audit.chain_head")[0]
+    assert (head["seq"], head["hash"]) == (rows[-1]["seq"], rows[-1]["hash"])
+    out = verify(url)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"intact: {5 + n + 1} records" in out.stdout
+    # An empty batch appends nothing.
+    assert d.fetch(BATCH_SQL, *([[]] * 10)) == []
+    assert d.fetchval("SELECT seq FROM audit.chain_head") == 5 + n + 1
+
+
+def test_a_role_without_the_grant_cannot_append(trail: tuple[str, Db]) -> None:
+    url, d = trail
+    role = f"canvass_nobody_{uuid.uuid4().hex[:6]}"
+    d.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{role}'")
+    try:
+        d.execute(f"GRANT USAGE ON SCHEMA audit TO {role}")
+        other = Db(with_database(url, url.rsplit("/", 1)[1], user=role, password=role))
+        try:
+            for statement in (
+                "SELECT audit.append_event('x', 'x', 'x', NULL, 'x', NULL, NULL, NULL, NULL, '{}')",
+                "SELECT audit.append_events('{x}', '{x}', '{x}', '{NULL}', '{x}', '{NULL}', '{NULL}', '{NULL}',"
+                " '{NULL}', '{NULL}')",
+            ):
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    other.fetchval(statement)
+        finally:
+            other.close()
+        assert d.fetchval("SELECT count(*) FROM audit.events") == 5
+    finally:
+        d.execute(f"REVOKE ALL ON SCHEMA audit FROM {role}")
+        d.execute(f"DROP ROLE {role}")

@@ -35,6 +35,13 @@ def test_the_runtime_role_appends_to_the_audit_trail_and_reads_it(app: Db) -> No
         "SELECT audit.append_event('test', 'probe', 'investigator', NULL, 'probe', NULL, NULL, NULL, NULL, '{}')"
     )
     assert app.fetchval("SELECT count(*) FROM audit.events WHERE id = $1", rid) == 1
+    ids = app.fetch(
+        "SELECT audit.append_events('{test,test}', '{probe,probe}', '{investigator,investigator}', '{NULL,NULL}',"
+        " '{probe,probe}', '{NULL,NULL}', '{NULL,NULL}', '{NULL,NULL}', '{NULL,NULL}', '{NULL,NULL}')"
+    )
+    assert (
+        app.fetchval("SELECT count(*) FROM audit.events WHERE id = ANY($1::uuid[])", [r[0] for r in ids]) == 2
+    )
 
 
 @pytest.mark.parametrize(

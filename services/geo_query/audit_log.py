@@ -19,12 +19,11 @@ from shared.audit import APPEND_SQL, AuditEvent
 log = logging.getLogger("canvass.geo_query.audit")
 
 MAX_BATCH = 256
-# One statement appends a whole batch, in order: one round trip, one transaction, one WAL flush.
+# One statement appends a whole batch, in order, under one lock of the chain's head: one round trip, one
+# transaction, one WAL flush (see migration 0006).
 APPEND_MANY_SQL = (
-    "SELECT audit.append_event(s, a, r, g, act, st, sid, cn, area, d::jsonb)"
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
-    " $8::text[], $9::text[], $10::text[]) WITH ORDINALITY AS t(s, a, r, g, act, st, sid, cn, area, d, n)"
-    " ORDER BY n"
+    "SELECT audit.append_events($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+    " $7::text[], $8::text[], $9::text[], $10::jsonb[])"
 )
 
 
@@ -52,7 +51,7 @@ class AuditLog:
                 if len(batch) == 1:
                     await self.pool.fetchval(APPEND_SQL, *batch[0][0].params())
                 else:
-                    columns = list(zip(*(e.params() for e, _ in batch), strict=True))
+                    columns = [list(c) for c in zip(*(e.params() for e, _ in batch), strict=True)]
                     await self.pool.execute(APPEND_MANY_SQL, *columns)
             except Exception as exc:  # every waiter of the batch learns its record was not written
                 for _, fut in batch:
