@@ -846,10 +846,12 @@ MERGE_NEW = (
     """
     INSERT INTO registry.cameras (
         id, registration_id, geom, owner_kind, visible_to, created_at, label, direction_deg, fov_deg, range_m,
-        placement, covers, retention_days, recording, schedule, shares_history, live_mode, live_endpoint_enc)
+        placement, covers, retention_days, recording, schedule, shares_history, live_mode, live_endpoint_enc,
+        import_position)
     SELECT c.id, c.registration_id, ST_SetSRID(ST_MakePoint(c.lon, c.lat), 4326), s.owner_kind, s.share_ids,
            now() + c.i * interval '1 microsecond', c.label, c.direction_deg, c.fov_deg, c.range_m, c.placement,
-           c.covers, c.retention_days, c.recording, c.schedule, coalesce(c.shares_history, true), 'never', NULL
+           c.covers, c.retention_days, c.recording, c.schedule, coalesce(c.shares_history, true), 'never', NULL,
+           c.i
     FROM {cam} c JOIN {reg} s ON s.ordinal = c.ordinal
     WHERE c.ordinal >= $4 AND c.ordinal < $5 AND NOT s.existing AND {range}
     """,
@@ -863,17 +865,16 @@ MERGE_NEW = (
 # never what the owner controls: status, credential, contact (name, email, phone, hours, preferred method:
 # the credential is re-issued to that email, so an integrator able to change it could take the registration
 # over), the agencies shared with, and each camera's live mode, live endpoint and willingness to share footage.
-# Cameras are matched by position: the import's camera i is the registration's i-th camera in the order they
-# were added; cameras past the registration's list are added (live sharing off, visible as the registration's
-# other cameras are), and none is ever removed: cameras past the import's list (those the owner added among
-# them) are the owner's to remove.
+# Cameras are matched by their place in the integrator's list: the import's camera i updates the camera an
+# import created at place i (`import_position`), and a place no camera holds yet gets a new camera (live sharing
+# off, visible as the registration's other cameras are). The cameras the owner added hold no place: an import
+# never changes them. None is ever removed: a camera no longer listed is the owner's to remove.
 EXPECT_EXISTING = "SELECT count(*) FROM {reg} s WHERE s.existing AND {range}"
 _OLD_CAMERAS = """
     WITH old AS (
-        SELECT c.id, s.ordinal,
-               (row_number() OVER (PARTITION BY c.registration_id ORDER BY c.created_at, c.id) - 1)::smallint AS i
+        SELECT c.id, s.ordinal, c.import_position AS i
         FROM registry.cameras c JOIN {reg} s ON c.registration_id = s.id
-        WHERE s.existing AND {range})
+        WHERE s.existing AND c.import_position IS NOT NULL AND {range})
 """
 MERGE_EXISTING = (
     """
@@ -898,17 +899,20 @@ MERGE_EXISTING = (
     """
     INSERT INTO registry.cameras (
         id, registration_id, geom, owner_kind, visible_to, created_at, label, direction_deg, fov_deg, range_m,
-        placement, covers, retention_days, recording, schedule, shares_history, live_mode, live_endpoint_enc)
+        placement, covers, retention_days, recording, schedule, shares_history, live_mode, live_endpoint_enc,
+        import_position)
     SELECT c.id, r.id, ST_SetSRID(ST_MakePoint(c.lon, c.lat), 4326), r.owner_kind,
            CASE WHEN r.status = 'active' THEN
                coalesce((SELECT array_agg(x.agency_id ORDER BY x.agency_id) FROM registry.registration_shares x
                          WHERE x.registration_id = r.id), '{{}}')
            ELSE '{{}}' END,
            now() + c.i * interval '1 microsecond', c.label, c.direction_deg, c.fov_deg, c.range_m, c.placement,
-           c.covers, c.retention_days, c.recording, c.schedule, coalesce(c.shares_history, true), 'never', NULL
+           c.covers, c.retention_days, c.recording, c.schedule, coalesce(c.shares_history, true), 'never', NULL,
+           c.i
     FROM {cam} c JOIN {reg} s ON s.ordinal = c.ordinal JOIN registry.registrations r ON r.id = s.id
     WHERE c.ordinal >= $4 AND c.ordinal < $5 AND s.existing
-      AND c.i >= (SELECT count(*) FROM registry.cameras y WHERE y.registration_id = r.id) AND {range}
+      AND NOT EXISTS (SELECT FROM registry.cameras y WHERE y.registration_id = r.id AND y.import_position = c.i)
+      AND {range}
     """,
 )
 

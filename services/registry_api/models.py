@@ -168,6 +168,9 @@ class Camera(Base):
     shares_history: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     live_mode: Mapped[str] = mapped_column(Text, server_default=text("'never'"))
     live_endpoint_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Its place in the integrator's list when an import created it (a re-import updates it by this); NULL for
+    # the cameras the owner added.
+    import_position: Mapped[int | None] = mapped_column(SmallInteger)
     # Denormalised from the registration for filtering without joins (see the module docstring).
     owner_kind: Mapped[str] = mapped_column(Text)
     visible_to: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid), server_default=text("'{}'"))

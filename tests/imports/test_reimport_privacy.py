@@ -142,3 +142,41 @@ def test_a_reimport_never_removes_a_camera_the_owner_added(
     ]
     r = registry.get(f"/v1/registrations/{rid}", headers=owner)
     assert r.status_code == 200 and len(r.json()["properties"]["cameras"]) == 3
+
+
+def test_a_reimport_listing_more_cameras_adds_them_and_leaves_the_owners_alone(
+    registry: httpx.Client, new_agency: NewAgency, run_import: Importer, db: Any, auth: Token
+) -> None:
+    a = new_agency()
+    at = a.inside()
+    job = run_import(a, collection([registration(at, [10])]))
+    cred = report(registry, auth, a, job)["credentials"][0]
+    rid = cred["registration_id"]
+    owner = {"Authorization": f"Bearer {cred['credential']}"}
+    r = registry.post(
+        f"/v1/registrations/{rid}/cameras", json={"label": "garage", "direction_deg": 200}, headers=owner
+    )
+    assert r.status_code == 201, r.text
+
+    # The integrator's next file knows of two cameras: its first is updated, its second is new; the camera the
+    # owner added is not the integrator's second camera and keeps its own description.
+    job2 = run_import(a, collection([registration(at, [20, 30])]))
+    assert job2["status"] == "succeeded", job2
+    rows = db.fetch(
+        "SELECT direction_deg, label, import_position FROM registry.cameras WHERE registration_id = $1"
+        " ORDER BY created_at, id",
+        uuid.UUID(rid),
+    )
+    assert [(c["direction_deg"], c["label"], c["import_position"]) for c in rows] == [
+        (20, None, 0),
+        (200, "garage", None),
+        (30, None, 1),
+    ]
+    # And again: nothing is duplicated, the owner's camera still untouched.
+    job3 = run_import(a, collection([registration(at, [40, 50])]))
+    assert job3["status"] == "succeeded", job3
+    rows = db.fetch(
+        "SELECT direction_deg, label FROM registry.cameras WHERE registration_id = $1 ORDER BY created_at, id",
+        uuid.UUID(rid),
+    )
+    assert [(c["direction_deg"], c["label"]) for c in rows] == [(40, None), (200, "garage"), (50, None)]
