@@ -107,10 +107,10 @@ terms, and each camera's physical description) and never what the owner controls
 and credential, its **contact** (name, email, phone, contact hours and preferred method: the feature's contact
 is validated but ignored on an update; the owner changes it with their credential), the agencies it is shared
 with (`share_with` is ignored on an update), and each camera's live mode, live endpoint and `shares_history`.
-Cameras are matched by position (the feature's camera *i* is the registration's *i*-th camera in the order
-they were added): the first ones are updated, cameras past the registration's are added, and **no camera is
-ever removed** by an import (cameras past the feature's list, such as those the owner added, stay; the owner
-removes cameras). An `Idempotency-Key` makes a retried request return the first job instead of starting a second one.
+Cameras are matched by their place in your list: the feature's camera *i* updates the camera an import created
+as camera *i* of that registration, or is added when there is none. Cameras the owner added are never changed by
+an import, and **no camera is ever removed** by one (a camera no longer listed stays; the owner removes
+cameras). An `Idempotency-Key` makes a retried request return the first job instead of starting a second one.
 
 **Live sharing is never imported**: only an owner turns it on. A feature's `live_mode` and `live_endpoint` are
 validated as a single registration's are, but new cameras start with live sharing off (`never`), and updated
