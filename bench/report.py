@@ -300,10 +300,12 @@ def render(res: Results) -> str:
         f" many metros {d.get('within_regions', '?')}",
         f"- registry.cameras {d.get('cameras_size', '?')}, GiST index on geom {d.get('geom_index_size', '?')};"
         " stored in spatial (Z-order) order, VACUUM ANALYZE after the load; the first load (generate, COPY,"
-        f" indexes, VACUUM) took {d.get('load_seconds') or 0:.0f} s, later runs reuse it",
+        f" indexes, VACUUM) took {d.get('load_seconds') or 0:.0f} s, later runs reuse it until the seed, the size"
+        " or the migrations change",
         f"- {d.get('queries', '?')} distinct queries per shape and layout, the same for every system; each cell is"
         f" bounded by time ({d.get('cell_seconds', '?')} s for raw, {d.get('wrk_seconds', '?')} s over HTTP: wrk"
-        f" counts whole seconds) and raw also by {d.get('cell_requests', 0):,} requests",
+        f" counts whole seconds, after 1 s at the same concurrency that is not counted) and raw also by"
+        f" {d.get('cell_requests', 0):,} requests",
         "",
         "## Queries (requests/s; latency p50 / p95 / p99 in ms)",
         "",
