@@ -4,13 +4,15 @@ Keys are scoped by principal: an agency user's `agency:sub`, or `anonymous` for 
 account (whose key is then the only thing that scopes it, which is why it must be long and random). The same key
 with the same body replays the first answer, status and body, *including the management credential*: the
 reason to retry is that the first answer was lost, and a registration whose credential never arrived could not
-be managed. The replay is sealed at rest, expires with the replay window, and is deleted with its registration.
+be managed. The replay is sealed at rest, expires with the replay window, and is deleted with its registration;
+expired replays are deleted by the registrations that follow (the key's own at once, the others within a minute).
 The same key with a different body is a 422.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,17 +84,37 @@ def seal(stored: Stored, key: str, principal: str) -> tuple[bytes, str]:
     return sealed, orjson.dumps(stored.headers).decode()
 
 
+# How often a process deletes every expired answer (in the statement of a registration that happens to run then):
+# a replay must not outlive its window for long, but a range scan over the keys on every registration would be
+# per-request work for a once-a-minute job, and a plan fixed while the table was empty makes it a sequential scan.
+SWEEP_EVERY_S = 60.0
+_next_sweep = 0.0
+
+
+def sweep_due() -> bool:
+    """True at most once per SWEEP_EVERY_S in this process: the caller's statement deletes every expired answer."""
+    global _next_sweep
+    now = time.monotonic()
+    if now < _next_sweep:
+        return False
+    _next_sweep = now + SWEEP_EVERY_S
+    return True
+
+
 # The statements a registration's writing statement runs for its key (named parameters :key, :principal, :digest,
-# :status, :body, :headers and :id, the registration's id), as CTEs: expired keys go first, so a key reused
-# after the window starts afresh and old replays do not linger; the INSERT reads `expired`, which makes the
-# DELETE run before it. A non-expired row for the same key (a concurrent request with the same key that
+# :status, :body, :headers, :sweep and :id, the registration's id), as CTEs. The key's own expired answer goes
+# first, found by its primary key, so a key reused after the window starts afresh: the INSERT reads `expired`,
+# which makes that DELETE run before it. A live row for the same key (a concurrent request with the same key that
 # committed first) is a unique violation: the whole registration is rolled back and the caller replays that
-# request's answer.
+# request's answer. With :sweep, every other expired answer goes too.
 STORE_CTES = f"""
 expired AS (
     DELETE FROM registry.idempotency_keys
-    WHERE CAST(:key AS text) IS NOT NULL AND created_at <= now() - interval '{REPLAY_WINDOW}'
+    WHERE key = :key AND principal = :principal AND created_at <= now() - interval '{REPLAY_WINDOW}'
     RETURNING 1
+), swept AS (
+    DELETE FROM registry.idempotency_keys
+    WHERE CAST(:sweep AS boolean) AND created_at <= now() - interval '{REPLAY_WINDOW}'
 ), stored AS (
     INSERT INTO registry.idempotency_keys (key, principal, request_hash, status, body, headers, registration_id)
     SELECT :key, :principal, :digest, :status, :body, CAST(:headers AS jsonb), :id

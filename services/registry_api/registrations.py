@@ -415,6 +415,7 @@ async def _register(
         "status": 201,
         "body": sealed,
         "headers": headers,
+        "sweep": idempotency.sweep_due(),
     }
     create = [values[n] for n in _CREATE_ARGS]
     if principal is None:
