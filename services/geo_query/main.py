@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,18 +15,8 @@ from shared.app import create_app
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await db.open()
-    # Everything built at start-up lives as long as the process: frozen, the cyclic collector no longer walks it
-    # on each full collection (tens of milliseconds under load, every request in flight waiting).
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
     yield
     await db.close()
-
-
-# A search allocates a few thousand short-lived objects, freed by reference counting: collect the young
-# generation every 20,000 allocations instead of 700.
-GC_THRESHOLDS = (20_000, 20, 20)
 
 
 async def db_revision() -> str | None:
