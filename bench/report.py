@@ -260,9 +260,61 @@ FINDINGS = [
     " weaken the audit guarantee). py-spy attributes 30–40 % of samples to the socket `write()` that sends a query"
     " to PostgreSQL: that is geo_query preempted by the backend it woke, not CPU it uses (system time is 0.07 ms"
     " per request).",
-    "- **CAD p99 ≤ 25 ms at 16 clients** is a queueing figure on this machine: 16 clients on 2 saturated cores"
-    " give a median of 16 / throughput (about 20 ms at 800 req/s), and the tail follows the other sessions' load;"
-    " raw asyncpg's own p99 on the CAD radius query was 31–43 ms at 16 clients in these runs.",
+    "- **Garbage collector** (second round): the cyclic collector's full collections walked every module, route"
+    " and model of the process under load while every request in flight waited: p99 at 16 clients 54–180 ms"
+    " where p95 was 20–40 ms. Every service now freezes what exists at start-up out of the collector and collects"
+    " the young generation every 20,000 allocations (`shared/app.py`): many-metros bbox-100 p99 54–81 → 19–23 ms"
+    " (the same cell before and after; the machine was not equally quiet), registry_api's registrations 84–92 →"
+    " 22–25 ms (A/B back to back, quiet machine).",
+    "- **Cold pools**: the first 16-client cell opened 10–15 database connections during the measurement (each"
+    " with its type introspection) and showed p99 150–180 ms where the next cells showed 20–30 ms. Every HTTP cell"
+    " now runs 1 s at its own concurrency before it is measured, as a service under steady load is (the raw"
+    " driver's pools were always opened in full). A service that sits idle does meet a burst with its pool"
+    " shrunk to one connection; a larger pool minimum would cover that and is not set.",
+    "- **A page's Features were joined in SQL** with `string_agg` over two window functions, which sorted and"
+    " copied every Feature again: for a 100-Feature bbox page the database spends 250 µs less per query when"
+    " geo_query joins the rows itself, which costs geo_query about 110 µs more (CAD radius: −60 / +75 µs;"
+    " measured as CPU of the backend and of the client, 200 queries × 4). The machine gains, the database (the"
+    " part that does not scale out) gains more; the ratio to raw does not, since raw runs the same SQL.",
+    "- **The audit record** went through `audit.append_event` once per record even in a batch: lock of the"
+    " chain's head, insert and head update per record, about 100–140 µs of PostgreSQL each. `audit.append_events`"
+    " (migration 0006) chains a whole batch under one lock with one INSERT: 149 → 91 µs per record at a batch of"
+    " 6 (the average at 16 clients), 104–129 → 45 µs at 20 (a loop of single statements, synchronous_commit off"
+    " to count CPU only).",
+    "- **Still missed, and why**: 10 × tipg on bbox-100 would be 1,410 req/s in the dense metro, where raw asyncpg"
+    " itself does 1,441 with no HTTP, no token, no audit record: geo_query would have to cost the machine no more"
+    " than the SQL alone. Nearest-K (46–56 % of raw) runs two statements (the K candidates' farthest geodesic"
+    " distance, then the exact search within it), so each search pays two round trips and geo_query's fixed"
+    " 0.45–0.5 ms of Python and HTTP against a query that costs the database only 0.5–0.7 ms. The CAD radius p99"
+    " (30.6 ms) is within the raw SQL's own tail at 16 clients (raw's p99 36.9 ms): the densest points have 400–650"
+    " candidates in the index box and take 4–5 ms of the database each.",
+    "",
+]
+
+# What the import's time is made of (issue 6). Measured at 100,000 features with every statement's duration logged
+# (log_min_duration_statement = 0 on the bench's own database), py-spy on registry_api, and each statement
+# re-run with parts of the schema removed in a rolled-back transaction.
+IMPORT_FINDINGS = [
+    "## Where the import's time goes",
+    "",
+    "Per feature (a registration with one camera and an owner's email), in CPU: **the database about 59 µs** —"
+    " INSERT into cameras 14 (GiST 4, foreign key 3), registrations 11, registration_shares 10 (7 of them in its"
+    " two foreign-key checks), the staging COPY 9, import_credentials 3.5, the jurisdiction and duplicate checks"
+    " 3.5 — and **registry_api's Python about 37 µs** (reading and validating as a single registration is"
+    " validated 20, sealing the contact, the credential and its delivery copy, the email's blind index and COPY"
+    " encoding 17). On two cores the sum, about 96 µs, bounds the import near 21,000 features/s however the work"
+    " overlaps; 50,000/s would need under 40 µs of CPU per feature in all. ogr2ogr writes one table with no key,"
+    " no foreign key, no check, no encryption and no credential, and builds its one index at the end.",
+    "",
+    "- **Changed**: each staged chunk is merged on the writer's connection while the next chunk is read,"
+    " validated and staged on another (before, staging and merging alternated): 14,600 → 17,700 features/s at"
+    " 100,000 and 11,600 → 15,200–17,100 at 1,000,000, peak memory unchanged (168 MB).",
+    "- **Tried and left out**: inserting each chunk in key order (registrations by id, cameras by id): 16,949 vs"
+    " 17,107 features/s at 1,000,000, no difference.",
+    "- **What the targets would take**: fewer writes per feature (a share row for the owner's own agency, which"
+    " every registration has; foreign keys checked once per chunk rather than per row, which PostgreSQL does not"
+    " offer) and the validation and sealing spread over more cores than this machine has. None of these was done:"
+    " each would weaken what the registry guarantees for a speed only a first load needs.",
     "",
 ]
 
@@ -345,6 +397,7 @@ def render(res: Results) -> str:
         "",
         *import_table(res),
         "",
+        *IMPORT_FINDINGS,
         "## Registration writes (registrations/s; latency p50 / p95 / p99 in ms)",
         "",
         "registry_api's `POST /v1/registrations` as an owner sends it (no token, an `Idempotency-Key`), 1 uvicorn"
