@@ -133,13 +133,15 @@ async def nearest_cameras(
     search.details.update(k=k, max_distance_m=max_distance_m)
     if max_distance_m is not None:
         search.within(max_distance_m)
-    bound = await search.knn_bound(k)
+    async with search.holding():
+        bound = await search.knn_bound(k)
+        if bound is not None:
+            # A centimetre of slack: ST_DWithin and ST_Distance may round the last digit differently.
+            search.within(bound + 0.01)
+            page = await fetch_page(search, k, "distance")
     if bound is None:
         await search.audit(0)
         return GeoJSONResponse(_empty(request), headers=NO_STORE)
-    # A centimetre of slack: ST_DWithin and ST_Distance may round the last digit differently.
-    search.within(bound + 0.01)
-    page = await fetch_page(search, k, "distance")
     await search.audit(page.returned)
     return GeoJSONResponse(_body(request, page.body, page.returned), headers=NO_STORE)
 

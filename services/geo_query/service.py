@@ -107,6 +107,7 @@ class Search:
     # Polygons differ so much from one query to the next that a cached generic plan (which PostgreSQL may switch
     # to after five runs of a prepared statement) is often a bad one: plan each polygon query for its own values.
     custom_plan: bool = False
+    held: Any = None  # the connection `holding()` keeps for every statement of this search
 
     def __post_init__(self) -> None:
         s = self.sql
@@ -248,7 +249,8 @@ class Search:
             f" ORDER BY c.geom <-> {self.pt} LIMIT {self.sql.p(k)}) s"
         )
         try:
-            return await db.read.fetchval(query, *self.sql.params)  # type: ignore[no-any-return]
+            async with self.connection() as conn:
+                return await conn.fetchval(query, *self.sql.params)  # type: ignore[no-any-return]
         finally:
             self.sql.params.pop()
 
@@ -304,8 +306,21 @@ class Search:
             return int(await conn.fetchval(self.count_sql(), *self.sql.params))
 
     @asynccontextmanager
+    async def holding(self) -> AsyncIterator[None]:
+        """One read connection for all the statements of this search, taken from the pool once."""
+        async with self.connection() as conn:
+            self.held = conn
+            try:
+                yield
+            finally:
+                self.held = None
+
+    @asynccontextmanager
     async def connection(self) -> AsyncIterator[Any]:
         """A read connection; inside a read-only transaction planning for these values when custom_plan is set."""
+        if self.held is not None:
+            yield self.held
+            return
         async with db.read.acquire() as conn:
             if not self.custom_plan:
                 yield conn
