@@ -602,11 +602,13 @@ STAGED_OK = (
 )
 
 # Points of the chunk outside the agency's jurisdiction (boundary included, as for a single registration):
-# $2..$5 the chunk's staged positions, $6 whether each is a camera's.
+# $2..$5 the chunk's staged positions, $6 whether each is a camera's. The jurisdiction is read once, as a copy
+# (ST_SetSRID copies): the stored value of a real boundary is compressed and would be decompressed per point.
 OUTSIDE_SQL = """
 SELECT p.ordinal, p.i FROM unnest($2::bigint[], $3::smallint[], $4::float8[], $5::float8[])
-    AS p(ordinal, i, lon, lat), registry.agencies j
-WHERE j.id = $1 AND NOT ST_Covers(j.jurisdiction, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326))
+    AS p(ordinal, i, lon, lat)
+WHERE NOT ST_Covers((SELECT ST_SetSRID(j.jurisdiction, 4326) FROM registry.agencies j WHERE j.id = $1),
+                    ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326))
 """
 # Each of the chunk's rows whose external_id was staged before in this upload, with the line of the first.
 DUPES_SQL = """
