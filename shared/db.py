@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 from sqlalchemy import text
@@ -70,7 +71,34 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """Release without the reset query: asyncpg still rolls back a transaction left open, and nothing else of
-    the session changes in pools opened with `session_state=False`."""
+    the session changes in pools opened with `session_state=False`. Use them through `pooled`: without the reset
+    query, nothing else would notice a connection left mid-protocol by a failure of the connection itself."""
+
+
+# Failures of the connection rather than of a statement: the server went away or the protocol broke off.
+CONNECTION_FAILURES: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.exceptions.InterfaceError,  # ConnectionDoesNotExistError among them
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # the server shutting down
+)
+
+
+@asynccontextmanager
+async def pooled(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of `pool`, closed instead of reused when an operation on it failed with the connection itself.
+
+    When PostgreSQL stops, it tells every connection it is terminating; one that was idle in the pool is then
+    mid-protocol until asyncpg sees the socket close, and its next statement fails with "another operation is in
+    progress" (a 503: see shared/errors.py). Closing it there keeps the pool from handing it out again, and a
+    connection an operation failed on is not trusted with another either."""
+    async with pool.acquire() as conn:
+        try:
+            yield conn
+        except CONNECTION_FAILURES:
+            conn.terminate()
+            raise
 
 
 async def make_pool(

@@ -239,6 +239,9 @@ def _is_database_unavailable(exc: BaseException) -> bool:
             (
                 asyncpg.exceptions.ConnectionDoesNotExistError,
                 asyncpg.exceptions.InterfaceError,
+                # A pooled connection that received the server's "terminating connection" while idle fails its
+                # next statement with a protocol-state error before asyncpg sees the socket close.
+                asyncpg.exceptions.InternalClientError,
                 asyncpg.exceptions.AdminShutdownError,
                 asyncpg.exceptions.ConnectionFailureError,
             ),

@@ -120,6 +120,7 @@ def test_every_acknowledged_write_survives_a_restart_under_load(
 
     acknowledged: list[str] = []
     statuses: list[int] = []
+    wrong: list[tuple[int, str]] = []  # a thread's assertion would not fail the test: collected, asserted below
     stop = threading.Event()
 
     def writer(n: int) -> None:
@@ -139,9 +140,8 @@ def test_every_acknowledged_write_survives_a_restart_under_load(
                 statuses.append(resp.status_code)
                 if resp.status_code == 201:
                     acknowledged.append(resp.json()["id"])
-                else:
-                    assert resp.status_code == 503, (resp.status_code, resp.text)
-                    assert resp.headers["content-type"] == PROBLEM
+                elif resp.status_code != 503 or resp.headers["content-type"] != PROBLEM:
+                    wrong.append((resp.status_code, resp.text[:300]))
                 time.sleep(0.01)
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
@@ -157,6 +157,7 @@ def test_every_acknowledged_write_survives_a_restart_under_load(
         stop.set()
         for t in threads:
             t.join(30)
+    assert not wrong, f"answers other than 201 or a 503 problem during the outage: {wrong[:5]}"
     assert 503 in statuses, "no write met the outage: the restart was not under load"
     assert statuses[-1] == 201 or 201 in statuses[-10:], "writes did not recover after the restart"
     d = Db(with_database(cluster.url, "canvass"))

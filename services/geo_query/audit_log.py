@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from shared.audit import APPEND_SQL, AuditEvent
+from shared.db import pooled
 
 log = logging.getLogger("canvass.geo_query.audit")
 
@@ -48,11 +49,12 @@ class AuditLog:
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
-                if len(batch) == 1:
-                    await self.pool.fetchval(APPEND_SQL, *batch[0][0].params())
-                else:
-                    columns = [list(c) for c in zip(*(e.params() for e, _ in batch), strict=True)]
-                    await self.pool.execute(APPEND_MANY_SQL, *columns)
+                async with pooled(self.pool) as conn:
+                    if len(batch) == 1:
+                        await conn.fetchval(APPEND_SQL, *batch[0][0].params())
+                    else:
+                        columns = [list(c) for c in zip(*(e.params() for e, _ in batch), strict=True)]
+                        await conn.execute(APPEND_MANY_SQL, *columns)
             except Exception as exc:  # every waiter of the batch learns its record was not written
                 for _, fut in batch:
                     if not fut.done():

@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute
 from services.geo_query import crs as crs_mod
 from services.geo_query.database import db
 from shared.auth import Principal, require_roles
+from shared.db import pooled
 from shared.errors import Problem, invalid
 from shared.pagination import decode_cursor
 
@@ -55,9 +56,10 @@ async def agency_by_slug(slug: str) -> Agency | None:
     hit = _agencies.get(slug)
     if hit and hit[0] > now:
         return hit[1]
-    row = await db.read.fetchrow(
-        "SELECT id, slug, max_search_radius_m FROM registry.agencies WHERE slug = $1", slug
-    )
+    async with pooled(db.read) as conn:
+        row = await conn.fetchrow(
+            "SELECT id, slug, max_search_radius_m FROM registry.agencies WHERE slug = $1", slug
+        )
     if row is None:
         _agencies.pop(slug, None)
         return None

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services.geo_query import cameras, ogc
 from services.geo_query.database import db
 from shared.app import create_app
+from shared.db import pooled
 
 
 @asynccontextmanager
@@ -20,7 +21,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 async def db_revision() -> str | None:
-    return await db.read.fetchval("SELECT version_num FROM public.alembic_version")
+    async with pooled(db.read) as conn:
+        return await conn.fetchval("SELECT version_num FROM public.alembic_version")  # type: ignore[no-any-return]
 
 
 app = create_app(

@@ -34,6 +34,7 @@ from services.geo_query.schemas import (
     LandingPage,
 )
 from services.geo_query.service import Search, fetch_page
+from shared.db import pooled
 from shared.errors import Problem, invalid, problem_responses
 from shared.geojson import GEOJSON_MEDIA_TYPE, GeoJSONResponse, JSONResponse
 
@@ -137,11 +138,12 @@ async def conformance(request: Request, caller: CurrentCaller, f: FormatQuery = 
 
 
 async def _collection_info(request: Request, caller_agency_id: uuid.UUID) -> dict[str, object]:
-    row = await db.read.fetchrow(
-        "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM"
-        " (SELECT ST_Envelope(jurisdiction)::box2d AS b FROM registry.agencies WHERE id = $1) s",
-        caller_agency_id,
-    )
+    async with pooled(db.read) as conn:
+        row = await conn.fetchrow(
+            "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM"
+            " (SELECT ST_Envelope(jurisdiction)::box2d AS b FROM registry.agencies WHERE id = $1) s",
+            caller_agency_id,
+        )
     base = f"/v1/ogc/collections/{COLLECTION}"
     info: dict[str, object] = {
         "id": COLLECTION,

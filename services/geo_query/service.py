@@ -29,6 +29,7 @@ from services.geo_query.database import db
 from services.geo_query.dependencies import BBox, Caller, Filters, QueryPoint, Reference
 from shared.audit import AuditEvent
 from shared.crypto import keyring
+from shared.db import pooled
 
 log = logging.getLogger("canvass.geo_query")
 
@@ -325,7 +326,7 @@ class Search:
         if self.held is not None:
             yield self.held
             return
-        async with db.read.acquire() as conn:
+        async with pooled(db.read) as conn:
             if not self.custom_plan:
                 yield conn
                 return
@@ -427,7 +428,7 @@ async def stream_page(
     completed = False
     try:
         yield head.encode()
-        async with db.read.acquire() as conn, conn.transaction(readonly=True):
+        async with pooled(db.read) as conn, conn.transaction(readonly=True):
             if search.custom_plan:
                 await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
             chunk: list[str] = []

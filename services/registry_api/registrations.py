@@ -61,6 +61,7 @@ from shared.auth import (
     new_owner_credential,
 )
 from shared.crypto import keyring
+from shared.db import pooled
 from shared.errors import Problem, invalid, problem_responses
 from shared.geojson import GeoJSONResponse, Point
 
@@ -160,7 +161,7 @@ async def create_registration(
     scope = idempotency.principal_key(principal)
     digest = idempotency.request_hash(body.model_dump(mode="json")) if idempotency_key else b""
     pool = await db.pool()
-    async with pool.acquire() as conn:
+    async with pooled(pool) as conn:
         try:
             response, mail = await _register(conn, body, principal, idempotency_key, scope, digest)
         except asyncpg.IntegrityConstraintViolationError:

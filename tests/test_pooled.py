@@ -1,0 +1,55 @@
+"""`shared.db.pooled`: a connection that failed with the connection itself is closed, never handed out again; a
+statement's own error (a constraint, a timeout) leaves the connection in the pool. And a protocol-state error, what
+a connection the server terminated while idle raises, is answered 503 like the database being away."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from shared.db import make_pool, pooled
+from shared.errors import _is_database_unavailable
+from shared.settings import get_settings
+
+
+def test_a_connection_failure_closes_the_connection_and_a_statement_error_does_not(database_url: str) -> None:
+    async def run() -> None:
+        pool = await make_pool(database_url, get_settings(), "registry_api", session_state=False)
+        try:
+            with pytest.raises(asyncpg.exceptions.DivisionByZeroError):
+                async with pooled(pool) as conn:
+                    first = conn.get_server_pid()
+                    await conn.fetchval("SELECT 1 / 0")
+            async with pooled(pool) as conn:
+                assert conn.get_server_pid() == first  # the same connection, still good
+
+            with pytest.raises(asyncpg.exceptions.InternalClientError):
+                async with pooled(pool) as conn:
+                    raise asyncpg.exceptions.InternalClientError("another operation is in progress")
+            async with pooled(pool) as conn:
+                assert conn.get_server_pid() != first  # that one was closed: a new connection
+                assert await conn.fetchval("SELECT 1") == 1
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        asyncpg.exceptions.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        ),
+        asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        ConnectionRefusedError(111, "Connection refused"),
+    ],
+)
+def test_connection_failures_are_the_database_being_unavailable(exc: BaseException) -> None:
+    assert _is_database_unavailable(exc)
+
+
+def test_a_statements_own_error_is_not() -> None:
+    assert not _is_database_unavailable(asyncpg.exceptions.UniqueViolationError("duplicate key"))
