@@ -16,6 +16,18 @@ from shared.settings import get_settings
 from tests.support import Db
 
 
+async def _append_together(database_url: str, events: list[AuditEvent]) -> list[BaseException | None]:
+    """Queue every event before the writer first runs (they go out as one batch); what each append returned."""
+    pool = await make_pool(database_url, get_settings(), "geo_query-audit", session_state=False)
+    log = AuditLog()
+    log.open(pool)
+    try:
+        return list(await asyncio.gather(*(log.append(e) for e in events), return_exceptions=True))
+    finally:
+        await log.close()
+        await pool.close()
+
+
 def _event(sub: str, i: int) -> AuditEvent:
     return AuditEvent(
         service="geo_query",
@@ -33,18 +45,8 @@ def test_searches_queued_together_share_one_transaction_with_a_record_each(datab
     sub = "batch-" + uuid.uuid4().hex[:8]
     n = 12
 
-    async def run() -> None:
-        pool = await make_pool(database_url, get_settings(), "geo_query-audit", session_state=False)
-        log = AuditLog()
-        log.open(pool)
-        try:
-            # All twelve are queued before the writer first runs: they go out as one batch.
-            await asyncio.gather(*(log.append(_event(sub, i)) for i in range(n)))
-        finally:
-            await log.close()
-            await pool.close()
-
-    asyncio.run(run())
+    outcomes = asyncio.run(_append_together(database_url, [_event(sub, i) for i in range(n)]))
+    assert outcomes == [None] * n
     rows = db.fetch(
         "SELECT seq, xmin::text AS tx, case_number, area IS NOT NULL AS has_area, details FROM audit.events"
         " WHERE actor = $1 ORDER BY seq",
@@ -62,19 +64,9 @@ def test_searches_queued_together_share_one_transaction_with_a_record_each(datab
 def test_a_batch_that_cannot_be_written_fails_every_search_waiting_on_it(database_url: str, db: Db) -> None:
     sub = "batch-" + uuid.uuid4().hex[:8]
 
-    async def run() -> list[BaseException | None]:
-        pool = await make_pool(database_url, get_settings(), "geo_query-audit", session_state=False)
-        log = AuditLog()
-        log.open(pool)
-        try:
-            events = [_event(sub, i) for i in range(3)]
-            events[1].area_geojson = '{"type":"Polygon"}'  # not a geometry: the whole batch is refused
-            return list(await asyncio.gather(*(log.append(e) for e in events), return_exceptions=True))
-        finally:
-            await log.close()
-            await pool.close()
-
-    outcomes = asyncio.run(run())
+    events = [_event(sub, i) for i in range(3)]
+    events[1].area_geojson = '{"type":"Polygon"}'  # not a geometry: the whole batch is refused
+    outcomes = asyncio.run(_append_together(database_url, events))
     assert all(isinstance(o, Exception) for o in outcomes), outcomes
     assert db.fetchval("SELECT count(*) FROM audit.events WHERE actor = $1", sub) == 0
 
@@ -83,15 +75,5 @@ def test_a_batch_that_cannot_be_written_fails_every_search_waiting_on_it(databas
 def test_small_batches_too(database_url: str, db: Db, n: int) -> None:
     sub = "batch-" + uuid.uuid4().hex[:8]
 
-    async def run() -> None:
-        pool = await make_pool(database_url, get_settings(), "geo_query-audit", session_state=False)
-        log = AuditLog()
-        log.open(pool)
-        try:
-            await asyncio.gather(*(log.append(_event(sub, i)) for i in range(n)))
-        finally:
-            await log.close()
-            await pool.close()
-
-    asyncio.run(run())
+    assert asyncio.run(_append_together(database_url, [_event(sub, i) for i in range(n)])) == [None] * n
     assert db.fetchval("SELECT count(*) FROM audit.events WHERE actor = $1", sub) == n

@@ -112,18 +112,34 @@ def test_a_reimport_keeps_the_owners_live_mode_endpoint_shares_and_status(
     assert db.fetchval("SELECT status FROM registry.registrations WHERE id = $1", uuid.UUID(rid)) == "paused"
 
 
+def _imported_with_owner_cameras(
+    registry: httpx.Client,
+    a: Any,
+    at: list[float],
+    run_import: Importer,
+    auth: Token,
+    added: list[dict[str, Any]],
+) -> tuple[str, dict[str, str]]:
+    """A registration imported at `at` with one camera, to which its owner then added `added`: its id, the
+    owner's credential header."""
+    job = run_import(a, collection([registration(at, [10])]))
+    cred = report(registry, auth, a, job)["credentials"][0]
+    rid = cred["registration_id"]
+    owner = {"Authorization": f"Bearer {cred['credential']}"}
+    for camera in added:
+        r = registry.post(f"/v1/registrations/{rid}/cameras", json=camera, headers=owner)
+        assert r.status_code == 201, r.text
+    return rid, owner
+
+
 def test_a_reimport_never_removes_a_camera_the_owner_added(
     registry: httpx.Client, new_agency: NewAgency, run_import: Importer, db: Any, auth: Token
 ) -> None:
     a = new_agency()
     at = a.inside()
-    job = run_import(a, collection([registration(at, [10])]))
-    cred = report(registry, auth, a, job)["credentials"][0]
-    rid = cred["registration_id"]
-    owner = {"Authorization": f"Bearer {cred['credential']}"}
-    for label in ("garage", "back door"):
-        r = registry.post(f"/v1/registrations/{rid}/cameras", json={"label": label}, headers=owner)
-        assert r.status_code == 201, r.text
+    rid, owner = _imported_with_owner_cameras(
+        registry, a, at, run_import, auth, [{"label": "garage"}, {"label": "back door"}]
+    )
     before = cameras(db, rid)
     assert len(before) == 3
 
@@ -149,14 +165,9 @@ def test_a_reimport_listing_more_cameras_adds_them_and_leaves_the_owners_alone(
 ) -> None:
     a = new_agency()
     at = a.inside()
-    job = run_import(a, collection([registration(at, [10])]))
-    cred = report(registry, auth, a, job)["credentials"][0]
-    rid = cred["registration_id"]
-    owner = {"Authorization": f"Bearer {cred['credential']}"}
-    r = registry.post(
-        f"/v1/registrations/{rid}/cameras", json={"label": "garage", "direction_deg": 200}, headers=owner
+    rid, _ = _imported_with_owner_cameras(
+        registry, a, at, run_import, auth, [{"label": "garage", "direction_deg": 200}]
     )
-    assert r.status_code == 201, r.text
 
     # The integrator's next file knows of two cameras: its first is updated, its second is new; the camera the
     # owner added is not the integrator's second camera and keeps its own description.
