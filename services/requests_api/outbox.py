@@ -149,6 +149,7 @@ async def enqueue_agency(
     what = {
         "target.accepted": "An owner accepted",
         "target.uploaded": "An owner uploaded footage for",
+        "target.unavailable": "An owner who had accepted found the footage unavailable for",
         "request.expired": "The due date passed for",
     }.get(event, event)
     if req["creator_email_enc"] is not None:

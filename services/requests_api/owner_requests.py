@@ -1,7 +1,8 @@
 """Owner routes, with the registration's management credential: the requests that reached you (and nothing of
 anyone else's), one request (reading it marks it viewed), your answer, and your evidence upload.
 
-Declining is silent: the agency is told of accepts and uploads only, and never sees who declined."""
+Declining is silent: the agency is told of accepts and uploads, and of an owner who accepted then finding the
+footage unavailable, and never sees who declined."""
 
 from __future__ import annotations
 
@@ -108,6 +109,11 @@ async def answer(request_id: uuid.UUID, body: OwnerAnswer, owner: Owner, session
     # so nothing would be gained by keeping what the owner may later want erased.
     note = body.note if body.answer in SHARING_ANSWERS else None
     to = await transition_target(session, request_id, target["id"], target["state"], body.answer, actor, note)
+    if to == "video_unavailable" and target["state"] == "accepted":
+        # The agency saw this owner accept and waits for footage: it is told the footage proved unavailable
+        # (an 'unavailable' without an accept before it stays as silent as a decline).
+        summary = (await service.summaries(session, [request_id]))[request_id]
+        await outbox.enqueue_agency(session, req, "target.unavailable", summary, target_id=target["id"])
     if to == "accepted":
         summary = (await service.summaries(session, [request_id]))[request_id]
         await outbox.enqueue_agency(session, req, "target.accepted", summary, target_id=target["id"])

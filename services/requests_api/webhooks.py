@@ -1,4 +1,4 @@
-"""An agency admin's webhook: where the agency is told of answers (accepts, uploads, expiry), each delivery an
+"""An agency admin's webhook: where the agency is told of answers (accepts, uploads, an accepting owner's footage proving unavailable, expiry), each delivery an
 HTTP POST signed with HMAC-SHA256 under the agency's secret (kept sealed; shown once when generated).
 
 Signature: `X-Canvass-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`; the delivery id

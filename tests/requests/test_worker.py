@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import Suite, Token
-from tests.requests.conftest import OFFSET, Flow, NewOwner, eventually
+from tests.requests.conftest import OFFSET, Flow, NewOwner, Owner, eventually, request_body
 from tests.support import Db, Mailbox
 
 
@@ -118,6 +118,39 @@ def test_the_agency_is_told_of_answers_by_signed_webhook_retried_under_one_id(
     assert eventually(
         lambda: db.fetchval("SELECT status FROM requests.outbox WHERE id = $1", row[0]["id"]) == "delivered"
     )
+
+
+def test_the_creator_is_told_when_an_owner_who_accepted_finds_the_footage_unavailable(
+    flow: Flow, new_owner: NewOwner, mailbox: Mailbox
+) -> None:
+    """The agency saw the accept and waits for footage: it hears that none will come. An 'unavailable' from an
+    owner who never accepted stays silent (tests/requests/test_silence.py)."""
+    silent = new_owner(flow.agency, flow.agency.near(dy=OFFSET))
+    owner = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
+    email = f"det-u-{flow.agency.slug}@agency.example"
+    r = flow.client.post("/v1/requests", json=request_body(flow.agency), headers=flow.inv(email=email))
+    assert r.status_code == 201
+    rid = r.json()["id"]
+    assert flow.act(rid, "submit").status_code == 200
+    assert flow.act(rid, "approve").status_code == 200
+
+    def answer(who: Owner, what: str) -> None:
+        resp = flow.client.post(
+            f"/v1/owner/requests/{rid}/answer", json={"answer": what}, headers=who.headers
+        )
+        assert resp.status_code == 200, resp.text
+
+    answer(silent, "unavailable")
+    answer(owner, "accept")
+    answer(owner, "unavailable")
+    mail = mailbox.wait_for(email, lambda m: "unavailable" in str(m["Subject"]), timeout=15)
+    assert r.json()["case_number"] in str(mail["Subject"])
+    text = mail.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    assert owner.email not in text and silent.email not in text
+    mailbox.wait_for(email, lambda m: "unavailable" not in str(m["Subject"]), timeout=15)
+    subjects = [str(m["Subject"]) for m in mailbox.to(email)]
+    assert sum("unavailable" not in s for s in subjects) == 1  # the accept
+    assert sum("unavailable" in s for s in subjects) == 1  # the owner who accepted, not the silent one
 
 
 def test_the_creator_is_emailed_when_an_owner_accepts(
