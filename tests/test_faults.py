@@ -120,7 +120,9 @@ def test_every_acknowledged_write_survives_a_restart_under_load(
 
     acknowledged: list[str] = []
     statuses: list[int] = []
-    wrong: list[tuple[int, str]] = []  # a thread's assertion would not fail the test: collected, asserted below
+    wrong: list[
+        tuple[int, str]
+    ] = []  # a thread's assertion would not fail the test: collected, asserted below
     stop = threading.Event()
 
     def writer(n: int) -> None:
