@@ -64,6 +64,10 @@ class KeyRing:
     def blind_index(self, value: str) -> bytes:
         return hmac.new(self._index_key, value.strip().lower().encode(), hashlib.sha256).digest()
 
+    def exact_index(self, value: str, context: str) -> bytes:
+        """A keyed hash of the value exactly as given (case and spaces count), bound to a context."""
+        return hmac.new(self._index_key, context.encode() + b"\x00" + value.encode(), hashlib.sha256).digest()
+
 
 @lru_cache
 def keyring() -> KeyRing:

@@ -59,6 +59,7 @@ from services.registry_api.import_rows import (
     stage_rows,
     validate_chunk,
 )
+from services.registry_api.service import external_id_index
 from shared.audit import AuditEvent, append_asyncpg
 from shared.crypto import keyring
 from shared.db import asyncpg_dsn, server_settings
@@ -626,6 +627,9 @@ class _Checks:
     def __init__(self, job: asyncpg.Record) -> None:
         self.job = job
         self.csv = job["media_type"] == CSV
+        self.tombstones: bool | None = (
+            None  # whether any owner of the agency deleted an imported registration
+        )
 
     async def run(
         self, conn: asyncpg.Connection, reg: str, regs: list[tuple[Any, ...]], cams: list[tuple[Any, ...]]
@@ -679,7 +683,43 @@ class _Checks:
                     f"external_id '{r[2]}' appears more than once in this upload (first on line {d['first']})",
                 )
             )
+        out.extend(await self._deleted_by_owner(conn, regs))
         out.sort(key=lambda x: x.ordinal)
+        return out
+
+    async def _deleted_by_owner(
+        self, conn: asyncpg.Connection, regs: list[tuple[Any, ...]]
+    ) -> list[Rejection]:
+        """Rows whose registration its owner deleted after an earlier import: never registered again."""
+        agency_id = self.job["agency_id"]
+        if self.tombstones is None:
+            self.tombstones = bool(
+                await conn.fetchval(
+                    "SELECT EXISTS (SELECT FROM registry.import_tombstones WHERE agency_id = $1)", agency_id
+                )
+            )
+        if not self.tombstones:
+            return []
+        index = {external_id_index(agency_id, r[2]): r for r in regs}
+        found = await conn.fetch(
+            "SELECT external_id_index, deleted_at FROM registry.import_tombstones"
+            " WHERE agency_id = $1 AND external_id_index = ANY($2::bytea[])",
+            agency_id,
+            list(index),
+        )
+        out = []
+        for t in found:
+            r = index[t["external_id_index"]]
+            out.append(
+                Rejection(
+                    r[0],
+                    r[1],
+                    r[2],
+                    "/external_id" if self.csv else "/properties/external_id",
+                    f"the owner of the registration imported as external_id '{r[2]}' deleted it on"
+                    f" {t['deleted_at']:%Y-%m-%d}; Canvass does not register them again: remove it from your list",
+                )
+            )
         return out
 
 
@@ -869,8 +909,9 @@ MERGE_NEW = (
 # over), the agencies shared with, and each camera's live mode, live endpoint and willingness to share footage.
 # Cameras are matched by their place in the integrator's list: the import's camera i updates the camera an
 # import created at place i (`import_position`), and a place no camera holds yet gets a new camera (live sharing
-# off, visible as the registration's other cameras are). The cameras the owner added hold no place: an import
-# never changes them. None is ever removed: a camera no longer listed is the owner's to remove.
+# off, visible as the registration's other cameras are), unless the owner removed the camera an import created
+# there (`removed_import_positions`). The cameras the owner added hold no place: an import never changes them.
+# None is ever removed: a camera no longer listed is the owner's to remove.
 EXPECT_EXISTING = "SELECT count(*) FROM {reg} s WHERE s.existing AND {range}"
 _OLD_CAMERAS = """
     WITH old AS (
@@ -914,6 +955,7 @@ MERGE_EXISTING = (
     FROM {cam} c JOIN {reg} s ON s.ordinal = c.ordinal JOIN registry.registrations r ON r.id = s.id
     WHERE c.ordinal >= $4 AND c.ordinal < $5 AND s.existing
       AND NOT EXISTS (SELECT FROM registry.cameras y WHERE y.registration_id = r.id AND y.import_position = c.i)
+      AND NOT c.i = ANY(r.removed_import_positions)
       AND {range}
     """,
 )

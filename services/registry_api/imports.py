@@ -108,9 +108,13 @@ and credential, its **contact** (name, email, phone, contact hours and preferred
 is validated but ignored on an update; the owner changes it with their credential), the agencies it is shared
 with (`share_with` is ignored on an update), and each camera's live mode, live endpoint and `shares_history`.
 Cameras are matched by their place in your list: the feature's camera *i* updates the camera an import created
-as camera *i* of that registration, or is added when there is none. Cameras the owner added are never changed by
-an import, and **no camera is ever removed** by one (a camera no longer listed stays; the owner removes
-cameras). An `Idempotency-Key` makes a retried request return the first job instead of starting a second one.
+as camera *i* of that registration, or is added when there is none — unless its owner removed the camera an
+import created there: a removed camera is not added back. Cameras the owner added are never changed by an import,
+and **no camera is ever removed** by one (a camera no longer listed stays; the owner removes cameras).
+**An owner's deletion sticks**: a feature whose `external_id` names a registration its owner deleted is rejected
+(the report says so; remove it from your list), so a nightly sync never registers that owner again. Canvass keeps
+only a keyed hash of that `external_id`. An `Idempotency-Key` makes a retried request return the first job
+instead of starting a second one.
 
 **Live sharing is never imported**: only an owner turns it on. A feature's `live_mode` and `live_endpoint` are
 validated as a single registration's are, but new cameras start with live sharing off (`never`), and updated

@@ -23,6 +23,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -111,6 +112,10 @@ class Registration(Base):
     source: Mapped[str] = mapped_column(Text, server_default=text("'owner'"))
     registered_by: Mapped[str | None] = mapped_column(Text)  # the advocate's or integrator's subject
     external_id: Mapped[str | None] = mapped_column(Text)
+    # Places in the integrator's list of imported cameras the owner removed: a re-import does not add them back.
+    removed_import_positions: Mapped[list[int]] = mapped_column(
+        ARRAY(SmallInteger), server_default=text("'{}'")
+    )
     last_confirmed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -401,3 +406,29 @@ class ImportStagingCamera(Base):
     recording: Mapped[str | None] = mapped_column(Text)
     schedule: Mapped[str | None] = mapped_column(Text)
     shares_history: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class ImportTombstone(Base):
+    """A registration an integrator imported and its owner deleted: a later import of the same external id is
+    reported, not written. The external id is kept only as a keyed hash."""
+
+    __tablename__ = "import_tombstones"
+    __table_args__ = ({"schema": "registry"},)
+
+    agency_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("registry.agencies.id", ondelete="CASCADE"), primary_key=True
+    )
+    external_id_index: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Deletion(Base):
+    """A deleted registration, in the order of deletion: the feed other services read to erase what they hold of
+    its owner. The registration's random id and the time, nothing else."""
+
+    __tablename__ = "deletions"
+    __table_args__ = ({"schema": "registry"},)
+
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    registration_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

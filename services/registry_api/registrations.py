@@ -39,6 +39,7 @@ from services.registry_api.service import (
     close_open_windows,
     email_index,
     etag,
+    external_id_index,
     fresh_feature,
     insert_cameras,
     outside_jurisdiction,
@@ -596,6 +597,19 @@ async def delete_registration(
     )
     # Cameras, shares, live windows, credential resets and stored idempotent replays go with it (cascade).
     await session.execute(text("DELETE FROM registry.registrations WHERE id = :id"), {"id": row["id"]})
+    if row["external_id"] is not None:
+        # Imported: the integrator's next import of its list must not register this owner again.
+        await session.execute(
+            text(
+                "INSERT INTO registry.import_tombstones (agency_id, external_id_index) VALUES (:agency, :ix)"
+                " ON CONFLICT DO NOTHING"
+            ),
+            {"agency": row["agency_id"], "ix": external_id_index(row["agency_id"], row["external_id"])},
+        )
+    # The feed from which requests_api erases what the owner wrote in its requests' histories.
+    await session.execute(
+        text("INSERT INTO registry.deletions (registration_id) VALUES (:id)"), {"id": row["id"]}
+    )
     # An import's pending credential has no foreign key (for import speed): it goes with the registration.
     await session.execute(
         text("DELETE FROM registry.import_credentials WHERE registration_id = :id"), {"id": row["id"]}
@@ -767,10 +781,17 @@ async def remove_camera(
         raise Problem(
             409, "This is the registration's last camera: pause, withdraw or delete the registration instead."
         )
-    await session.execute(text("DELETE FROM registry.cameras WHERE id = :cid"), {"cid": camera_id})
+    # A camera an import created keeps its place in the integrator's list, so a re-import does not add it back.
     await session.execute(
-        text("UPDATE registry.registrations SET version = version + 1, updated_at = now() WHERE id = :id"),
-        {"id": row["id"]},
+        text(
+            "WITH gone AS (DELETE FROM registry.cameras WHERE id = :cid RETURNING import_position)"
+            " UPDATE registry.registrations r SET version = r.version + 1, updated_at = now(),"
+            " removed_import_positions = CASE WHEN g.import_position IS NULL"
+            " OR g.import_position = ANY(r.removed_import_positions) THEN r.removed_import_positions"
+            " ELSE r.removed_import_positions || g.import_position END"
+            " FROM gone g WHERE r.id = :id"
+        ),
+        {"cid": camera_id, "id": row["id"]},
     )
     feature, version = await fresh_feature(session, row["id"])
     await session.commit()

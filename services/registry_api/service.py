@@ -220,6 +220,11 @@ def email_index(email: str | None) -> bytes | None:
     return keyring().blind_index(email) if email else None
 
 
+def external_id_index(agency_id: uuid.UUID, external_id: str) -> bytes:
+    """How a deleted imported registration's external id is remembered (registry.import_tombstones)."""
+    return keyring().exact_index(external_id, f"import-tombstone:{agency_id}")
+
+
 # --- registrations ---------------------------------------------------------------------------------------
 
 REGISTRATION_SQL = """
@@ -227,7 +232,7 @@ SELECT r.id, r.agency_id, a.slug AS agency, a.name AS agency_name, r.status, r.o
        ST_X(r.location) AS lon, ST_Y(r.location) AS lat,
        r.address_enc, r.contact_name_enc, r.contact_email_enc, r.contact_phone_enc,
        r.preferred_contact_method, r.contact_hours, r.notes_for_investigators,
-       r.terms_version, r.terms_accepted_at, r.source, r.registered_by, r.credential_hash,
+       r.terms_version, r.terms_accepted_at, r.source, r.registered_by, r.external_id, r.credential_hash,
        r.last_confirmed_at, r.last_confirmed_at + make_interval(days => a.reconfirm_after_days) AS reconfirm_due_at,
        r.version, r.created_at, r.updated_at,
        ARRAY(SELECT sa.slug FROM registry.registration_shares s

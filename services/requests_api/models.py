@@ -264,3 +264,14 @@ class AgencyWebhook(Base):
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Feed(Base):
+    """How far this service has read a feed of another service (e.g. registry_api's deleted registrations)."""
+
+    __tablename__ = "feeds"
+    __table_args__ = ({"schema": "requests"},)
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

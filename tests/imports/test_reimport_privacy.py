@@ -191,3 +191,75 @@ def test_a_reimport_listing_more_cameras_adds_them_and_leaves_the_owners_alone(
         uuid.UUID(rid),
     )
     assert [(c["direction_deg"], c["label"]) for c in rows] == [(40, None), (200, "garage"), (50, None)]
+
+
+def _delete(registry: httpx.Client, rid: str, owner: dict[str, str]) -> None:
+    r = registry.delete(f"/v1/registrations/{rid}", headers=owner)
+    assert r.status_code == 204, r.text
+
+
+def test_an_owner_who_deleted_an_imported_registration_is_not_registered_again(
+    registry: httpx.Client, new_agency: NewAgency, run_import: Importer, db: Any, auth: Token
+) -> None:
+    a, b = new_agency(), new_agency()
+    shop, home = a.inside(), a.inside(0.01, 0.01)
+    listed = [registration(shop, [10]), {**feature(home[0], home[1], "home-1", **NO_EMAIL)}]
+    job = run_import(a, collection(listed), credentials="report")
+    assert job["status"] == "succeeded" and job["counts"]["created"] == 2, job
+    creds = {c["external_id"]: c for c in report(registry, auth, a, job)["credentials"]}
+    rid = creds["shop-1"]["registration_id"]
+    _delete(registry, rid, {"Authorization": f"Bearer {creds['shop-1']['credential']}"})
+
+    # What is kept of it names neither the registration's external id nor anything of its owner.
+    tombstones = db.fetch("SELECT agency_id, external_id_index FROM registry.import_tombstones")
+    mine = [t for t in tombstones if str(t["agency_id"]) == a.id]
+    assert len(mine) == 1 and b"shop-1" not in bytes(mine[0]["external_id_index"])
+
+    # The nightly sync lists the shop again. All-or-nothing (the default): nothing is written, and why is said.
+    job2 = run_import(a, collection(listed))
+    assert job2["status"] == "failed" and job2["counts"]["rejected"] == 1, job2
+    rejected = report(registry, auth, a, job2)["rejected"]
+    assert [(r["external_id"], r["pointer"]) for r in rejected] == [("shop-1", "/properties/external_id")]
+    assert "deleted it" in rejected[0]["reason"] and "remove it from your list" in rejected[0]["reason"]
+
+    # Accept-the-valid: the others are updated, the owner who deleted is not registered again.
+    job3 = run_import(a, collection(listed), mode="valid")
+    assert job3["status"] == "succeeded", job3
+    assert job3["counts"]["updated"] == 1 and job3["counts"]["created"] == 0 and job3["counts"]["rejected"] == 1
+    ids = db.fetch("SELECT external_id FROM registry.registrations WHERE agency_id = $1", uuid.UUID(a.id))
+    assert [r["external_id"] for r in ids] == ["home-1"]
+
+    # Only that agency's list and that exact id: another agency may import its own 'shop-1', and 'Shop-1' is
+    # another id.
+    other = run_import(b, collection([registration(b.inside(), [10])]))
+    assert other["status"] == "succeeded" and other["counts"]["created"] == 1, other
+    cased = run_import(a, collection([feature(shop[0], shop[1], "Shop-1", **NO_EMAIL)]))
+    assert cased["status"] == "succeeded" and cased["counts"]["created"] == 1, cased
+
+
+def test_a_reimport_does_not_add_back_a_camera_the_owner_removed(
+    registry: httpx.Client, new_agency: NewAgency, run_import: Importer, db: Any, auth: Token
+) -> None:
+    a = new_agency()
+    at = a.inside()
+    job = run_import(a, collection([registration(at, [10, 20, 30])]), credentials="report")
+    cred = report(registry, auth, a, job)["credentials"][0]
+    rid = cred["registration_id"]
+    owner = {"Authorization": f"Bearer {cred['credential']}"}
+    first, second, third = (c["id"] for c in cameras(db, rid))
+    etag = registry.get(f"/v1/registrations/{rid}", headers=owner).headers["etag"]
+    r = registry.delete(f"/v1/registrations/{rid}/cameras/{second}", headers={**owner, "If-Match": etag})
+    assert r.status_code == 200, r.text
+
+    # The integrator's list still has three cameras (and then a fourth): the first and third are updated, the
+    # second stays removed, the fourth is new.
+    for directions, expected in (([11, 21, 31], [11, 31]), ([12, 22, 32, 42], [12, 32, 42])):
+        job2 = run_import(a, collection([registration(at, directions)]))
+        assert job2["status"] == "succeeded" and job2["counts"]["updated"] == 1, job2
+        after = cameras(db, rid)
+        assert [c["direction_deg"] for c in after] == expected
+        assert [c["id"] for c in after[:2]] == [first, third]
+    positions = db.fetchval(
+        "SELECT removed_import_positions FROM registry.registrations WHERE id = $1", uuid.UUID(rid)
+    )
+    assert positions == [1]
