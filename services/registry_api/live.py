@@ -297,9 +297,12 @@ WHERE w.closed_at IS NULL AND w.expires_at > now() AND me.id = ANY(w.agency_ids)
   AND EXISTS (SELECT 1 FROM registry.registration_shares s WHERE s.registration_id = r.id AND s.agency_id = me.id)
 """
 
+# The jurisdiction is read once, as a copy, rather than decompressed again for each camera (see agency_access).
 VISIBLE_CAMERAS_SQL = """
+WITH me AS MATERIALIZED (
+    SELECT ST_SetSRID(jurisdiction, 4326) AS jurisdiction FROM registry.agencies WHERE id = :me_id)
 SELECT c.id, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.label, c.direction_deg, c.live_endpoint_enc
-FROM registry.cameras c JOIN registry.agencies me ON me.id = :me_id
+FROM registry.cameras c JOIN me ON true
 WHERE c.id = ANY(:cams) AND c.registration_id = :rid AND c.live_endpoint_enc IS NOT NULL
   AND c.live_mode = ANY(:modes) AND ST_Covers(me.jurisdiction, c.geom)
 ORDER BY c.id

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import Token
-from tests.registry.conftest import NewAgency, Register, owner
+from tests.registry.conftest import NewAgency, Register, box, owner, point
 
 PROBLEM = "application/problem+json"
 ENDPOINT = "rtsps://cam.example.net:322/front"
@@ -148,3 +148,54 @@ def test_only_the_owner_opens_windows_within_the_limits(
     assert r.status_code == 422 and "no live endpoint" in r.json()["detail"]
     r = registry.post(f"/v1/registrations/{plain['id']}/live-windows", json={}, headers=owner(plain_cred))
     assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/body/cameras"
+
+
+def test_an_agency_sees_only_the_window_cameras_inside_its_jurisdiction(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency, register: Register
+) -> None:
+    city = new_agency()
+    # A neighbour whose jurisdiction covers the city's western half only.
+    lon, lat = city.centre
+    slug = "t-" + uuid.uuid4().hex[:10]
+    r = registry.post(
+        "/v1/agencies",
+        json={
+            "slug": slug,
+            "name": "Neighbour PD",
+            "jurisdiction": box(lon - 0.2, lat - 0.2, lon, lat + 0.2),
+        },
+        headers=auth("agency_admin", slug),
+    )
+    assert r.status_code == 201, r.text
+    west, east = city.inside(-0.02), city.inside(0.02)
+    reg, cred = register(
+        city,
+        share_with=[slug],
+        cameras=[
+            {"label": "west", "location": point(west), "live_mode": "on_alert", "live_endpoint": ENDPOINT},
+            {
+                "label": "east",
+                "location": point(east),
+                "live_mode": "on_alert",
+                "live_endpoint": ENDPOINT + "2",
+            },
+        ],
+    )
+    r = registry.post(
+        f"/v1/registrations/{reg['id']}/live-windows",
+        json={"agencies": [city.slug, slug], "duration_s": 60, "reason": "alert"},
+        headers=owner(cred),
+    )
+    assert r.status_code == 201, r.text
+    wid = r.json()["id"]
+    labels = {c["id"]: c["label"] for c in reg["properties"]["cameras"]}
+    seen = {
+        agency: sorted(
+            labels[c["id"]]
+            for c in registry.get(f"/v1/live-windows/{wid}", headers=auth("investigator", agency)).json()[
+                "cameras"
+            ]
+        )
+        for agency in (city.slug, slug)
+    }
+    assert seen == {city.slug: ["east", "west"], slug: ["west"]}
