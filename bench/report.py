@@ -296,6 +296,21 @@ FINDINGS = [
     " HTTP per search (a FastAPI endpoint that does nothing costs 0.11 ms of its process here) and 0.1 ms of"
     " PostgreSQL for the audit record, against queries that cost the database 0.3–0.7 ms; 60 % would need that"
     " fixed cost under 0.2–0.3 ms.",
+    "- **Whole-machine accounting** (many metros, 16 clients, CPU of every process from /proc per request, and"
+    " `perf record -a`): nearest K costs raw 682 µs of the machine (its driver 75, PostgreSQL 593) and geo_query"
+    " 1,394–1,441 µs (its process 504–523, the backends running its two statements 732–745, the audit record's"
+    " backend 103, wrk the rest). The two statements execute in the same time for both (pg_stat_statements: 366 +"
+    " 250 µs vs 356 + 242 µs); the backends' extra 140–150 µs is kernel time (wake-ups and context switches"
+    " between three busy processes on two cores, which raw's single driver process does not cause). Without the"
+    " audit record (a scratch build, never shipped) nearest K would reach 1,581 req/s (54–56 % of raw) and"
+    " many-metros bbox-100 2,002 req/s (44 %): even a free audit record would not reach 60 %.",
+    "- **Also tried and left out**: a Rust HTTP server (granian 2.8.7, ASGI, uvloop) in place of uvicorn: nearest"
+    " K 1,381 vs 1,402 req/s, bbox-100 1,765 vs 1,782 (no gain: the HTTP layer is not where the time goes);"
+    " skipping the per-camera jurisdiction test when one test per query shows the boundary holds the whole"
+    " search. With no jurisdiction test at all (the bound of what it could save) a query costs, one client, 200"
+    " queries × 3: dense-metro bbox-100 1.35–1.38 → 1.06–1.16 ms, many-metros bbox-100 0.49 → 0.51 ms, CAD"
+    " radius 1.03 → 0.99 ms; with the per-query check in front, 1.22–1.23, 0.55 and 1.03 ms. Since the boundary"
+    " is read once, the per-camera test is cheap where boundaries are realistic.",
     "",
 ]
 
