@@ -1,4 +1,5 @@
-"""registry_api's route dependencies: the If-Match and Idempotency-Key headers, and the roles of agency users."""
+"""registry_api's route dependencies: the If-Match and Idempotency-Key headers, the roles of agency users, and
+another Canvass service calling as itself."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Response
 
-from shared.auth import Principal, require_roles
+from shared.auth import CurrentPrincipal, Principal, require_roles
+from shared.errors import Problem
 from shared.headers import IfMatch as IfMatch  # re-exported for the routes
 from shared.headers import idempotency_key
 
@@ -20,6 +22,16 @@ AgencyAdmin = Annotated[Principal, require_roles("agency_admin")]
 Investigator = Annotated[Principal, require_roles("investigator", "supervisor")]
 LiveViewer = Annotated[Principal, require_roles("investigator", "supervisor", "cad")]
 Outreach = Annotated[Principal, require_roles("agency_admin", "advocate", "supervisor")]
+
+
+async def _service(principal: CurrentPrincipal) -> Principal:
+    # Another Canvass service acts for no agency, so `require_roles` (which wants an agency claim) does not fit.
+    if not principal.has("service"):
+        raise Problem(403, "Only another Canvass service (role 'service') may call this operation.")
+    return principal
+
+
+ServiceCaller = Annotated[Principal, Depends(_service)]
 
 
 NO_STORE = {"Cache-Control": "no-store"}

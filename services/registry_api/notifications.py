@@ -12,17 +12,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from typing import Annotated, Literal
+from typing import Literal
 
 import orjson
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import text
 
 from services.registry_api.database import SessionDep
+from services.registry_api.dependencies import ServiceCaller
 from services.registry_api.service import audit, reg_context, registration_row, unseal
-from shared.auth import CurrentPrincipal, Principal
 from shared.errors import Problem, problem_responses
 from shared.geojson import JSONResponse
 from shared.mail import get_mailer
@@ -30,16 +30,6 @@ from shared.mail import get_mailer
 log = logging.getLogger("canvass.registry.notifications")
 router = APIRouter(prefix="/v1/registrations", tags=["registrations"])
 IDEMPOTENCY_PRINCIPAL = "notification"
-
-
-async def _service(principal: CurrentPrincipal) -> Principal:
-    # Another Canvass service acts for no agency, so `require_roles` (which wants an agency claim) does not fit.
-    if not principal.has("service"):
-        raise Problem(403, "Only another Canvass service (role 'service') may notify an owner.")
-    return principal
-
-
-ServiceCaller = Annotated[Principal, Depends(_service)]
 
 
 class NotificationIn(BaseModel):

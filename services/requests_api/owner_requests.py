@@ -2,7 +2,11 @@
 anyone else's), one request (reading it marks it viewed), your answer, and your evidence upload.
 
 Declining is silent: the agency is told of accepts and uploads, and of an owner who accepted then finding the
-footage unavailable, and never sees who declined."""
+footage unavailable, and never sees who declined.
+
+What an owner writes (an answer's note, an upload's description and file name) is erased by the worker once they
+delete their registration; it is kept only after registry_api confirms, again, that the registration still exists
+(see `worker.erase_deleted_owners`)."""
 
 from __future__ import annotations
 
@@ -16,8 +20,9 @@ from sqlalchemy import text
 from services.requests_api import outbox, service
 from services.requests_api.config import config
 from services.requests_api.database import SessionDep
-from services.requests_api.dependencies import Owner
+from services.requests_api.dependencies import Authorization, Owner
 from services.requests_api.evidence import TooLarge, Upload, append_custody, boundary_of, store
+from services.requests_api.registry_client import verify_owner
 from services.requests_api.responses import example, json_response
 from services.requests_api.schemas import (
     OWNER_EXAMPLE,
@@ -27,6 +32,7 @@ from services.requests_api.schemas import (
     OwnerRequestOut,
 )
 from services.requests_api.states import SHARING_ANSWERS, transition_target
+from shared.auth import OwnerCredential
 from shared.errors import Problem, invalid, problem_responses
 
 router = APIRouter(prefix="/v1/owner", tags=["owners"])
@@ -98,7 +104,9 @@ async def my_request(request_id: uuid.UUID, owner: Owner, session: SessionDep) -
         **problem_responses(401, 404, 409, 503),
     },
 )
-async def answer(request_id: uuid.UUID, body: OwnerAnswer, owner: Owner, session: SessionDep) -> Response:
+async def answer(
+    request_id: uuid.UUID, body: OwnerAnswer, owner: Owner, authorization: Authorization, session: SessionDep
+) -> Response:
     target = await service.owner_target(session, request_id, owner.registration_id)
     req = await service.request_row(session, request_id, None)
     if req["state"] != "sent":
@@ -109,6 +117,8 @@ async def answer(request_id: uuid.UUID, body: OwnerAnswer, owner: Owner, session
     # so nothing would be gained by keeping what the owner may later want erased.
     note = body.note if body.answer in SHARING_ANSWERS else None
     to = await transition_target(session, request_id, target["id"], target["state"], body.answer, actor, note)
+    if note is not None:
+        await _still_registered(owner, authorization)
     if to == "video_unavailable" and target["state"] == "accepted":
         # The agency saw this owner accept and waits for footage: it is told the footage proved unavailable
         # (an 'unavailable' without an accept before it stays as silent as a decline).
@@ -164,7 +174,9 @@ async def answer(request_id: uuid.UUID, body: OwnerAnswer, owner: Owner, session
         "what the agency's download will be checked against. Size and media types are capped by configuration."
     ),
 )
-async def upload(request: Request, request_id: uuid.UUID, owner: Owner, session: SessionDep) -> Response:
+async def upload(
+    request: Request, request_id: uuid.UUID, owner: Owner, authorization: Authorization, session: SessionDep
+) -> Response:
     boundary = boundary_of(request.headers.get("content-type"))
     target = await service.owner_target(session, request_id, owner.registration_id)
     req = await service.request_row(session, request_id, None)
@@ -216,6 +228,8 @@ async def upload(request: Request, request_id: uuid.UUID, owner: Owner, session:
         ).scalar_one()
         if state != "sent" or locked not in ("accepted", "uploaded"):
             raise Problem(409, "The request changed while the file was uploading; it takes no more uploads.")
+        if up.filename or up.fields.get("description"):
+            await _still_registered(owner, authorization)
     except BaseException:
         await session.rollback()
         await _discard_if_unreferenced(session, stored.key)
@@ -281,6 +295,13 @@ async def upload(request: Request, request_id: uuid.UUID, owner: Owner, session:
         .one()
     )
     return json_response(dict(row), 201, {"Location": f"/v1/evidence/{evidence_id}"})
+
+
+async def _still_registered(owner: OwnerCredential, authorization: str) -> None:
+    """Before an owner's free text is kept: registry_api is asked again (not the cache), while this transaction
+    holds the owner's target, so that an owner who has deleted the registration meanwhile leaves nothing the
+    worker would no longer erase (see `worker.erase_deleted_owners`); else 401."""
+    await verify_owner(owner, authorization.partition(" ")[2].strip(), fresh=True)
 
 
 async def _discard_if_unreferenced(session: SessionDep, key: str) -> None:

@@ -1,6 +1,6 @@
 """What requests_api asks registry_api over HTTP: an agency's request policy, whether an owner's management
 credential is valid, and (the worker) delivering a notification to an owner, whose email only the registry
-knows."""
+knows, and reading the feed of deleted registrations."""
 
 from __future__ import annotations
 
@@ -81,11 +81,13 @@ def _cache_key(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-async def verify_owner(cred: OwnerCredential, token: str) -> None:
-    """The credential opens its registration (asked of registry_api, which alone holds its hash); else 401."""
+async def verify_owner(cred: OwnerCredential, token: str, *, fresh: bool = False) -> None:
+    """The credential opens its registration (asked of registry_api, which alone holds its hash); else 401.
+    `fresh` asks even when a recent answer is cached: before the owner's free text is kept (see
+    `worker.erase_deleted_owners`)."""
     key = _cache_key(token)
     now = time.monotonic()
-    if _owner_cache.get(key, 0.0) > now:
+    if not fresh and _owner_cache.get(key, 0.0) > now:
         return
     try:
         r = await client().get(
@@ -136,3 +138,40 @@ async def notify_owner(
         # The owner deleted or withdrew the registration, or has no email: retrying cannot help.
         return "undeliverable", f"{r.status_code}: {problem_detail(r)}"
     return "retry", f"{r.status_code}: {problem_detail(r)}"
+
+
+class FeedUnavailable(Exception):
+    """registry_api did not give the page (unreachable, refused, or an answer not in its contract)."""
+
+
+@dataclass(frozen=True)
+class DeletionPage:
+    registration_ids: list[uuid.UUID]
+    next_after: int
+
+
+async def deleted_registrations(after: int, limit: int) -> DeletionPage:
+    """The registrations deleted after the cursor `after`, in order (registry_api's feed, read as a service)."""
+    try:
+        r = await client().get(
+            _url("/v1/deleted-registrations"),
+            params={"after": after, "limit": limit},
+            headers={"Authorization": f"Bearer {service_token()}"},
+            timeout=timeout(),
+        )
+    except httpx.HTTPError as exc:
+        raise FeedUnavailable(f"{SERVICE} unreachable: {type(exc).__name__}") from exc
+    except Problem as exc:  # no service token configured
+        raise FeedUnavailable(exc.detail) from exc
+    if r.status_code != 200:
+        raise FeedUnavailable(f"{SERVICE} answered {r.status_code}: {problem_detail(r)}")
+    try:
+        body = r.json()
+        page = DeletionPage(
+            [uuid.UUID(d["registration_id"]) for d in body["deletions"]], int(body["next_after"])
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FeedUnavailable(f"{SERVICE} did not answer with a page of deletions") from exc
+    if page.next_after < after or len(page.registration_ids) > limit:
+        raise FeedUnavailable(f"{SERVICE} answered a page that does not follow the cursor {after}")
+    return page

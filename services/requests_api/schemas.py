@@ -132,7 +132,8 @@ class OwnerAnswer(Input):
     note: str | None = Field(
         None,
         max_length=1000,
-        description="Shown to the agency with an accept; with a decline or 'unavailable' it is not kept at all",
+        description="Shown to the agency with an accept, until you delete your registration (it is then erased); "
+        "with a decline or 'unavailable' it is not kept at all",
     )
 
 

@@ -9,7 +9,8 @@ registration, the webhook was removed) is marked undeliverable, never retried fo
 
 Jobs, every CANVASS_WORKER_JOBS_S: requests past their due date expire (with their open targets); owners are
 reminded before the due date and before their footage is overwritten (once each); evidence past the agency's
-retention is deleted unless its request is under legal hold.
+retention is deleted unless its request is under legal hold; and what owners wrote is erased once they deleted
+their registration (registry_api's feed of deletions, read from where the last run stopped).
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ import logging
 import random
 import signal
 import time
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
 from sqlalchemy import text
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import CursorResult, Result, RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.requests_api import outbox, registry_client, service
@@ -361,8 +362,104 @@ async def apply_retention(sessions: async_sessionmaker[AsyncSession]) -> int:
             removed += 1
 
 
+DELETIONS_FEED = "registry.deletions"
+FEED_PAGE = 500
+
+# Their owner's targets, found by registration id; the history and evidence rows through each target's request,
+# whose index leads to them.
+LOCK_TARGETS_SQL = """
+SELECT count(*) AS total, count(l.id) AS locked FROM requests.targets t
+LEFT JOIN (SELECT id FROM requests.targets WHERE registration_id = ANY(:ids) FOR UPDATE SKIP LOCKED) l ON l.id = t.id
+WHERE t.registration_id = ANY(:ids)
+"""
+ERASE_NOTES_SQL = """
+UPDATE requests.events e SET note = NULL FROM requests.targets t
+WHERE t.registration_id = ANY(:ids) AND e.request_id = t.request_id AND e.target_id = t.id
+  AND e.actor_role = 'owner' AND e.note IS NOT NULL
+"""
+ERASE_EVIDENCE_TEXT_SQL = """
+UPDATE requests.evidence v SET description = NULL, filename = NULL FROM requests.targets t
+WHERE t.registration_id = ANY(:ids) AND v.request_id = t.request_id AND v.target_id = t.id
+  AND (v.description IS NOT NULL OR v.filename IS NOT NULL)
+"""
+ADVANCE_FEED_SQL = """
+INSERT INTO requests.feeds AS f (name, position) VALUES (:feed, :to)
+ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now() WHERE f.position = :from
+RETURNING 1
+"""
+
+
+def _rowcount(result: Result[Any]) -> int:
+    return cast(CursorResult[Any], result).rowcount
+
+
+async def _feed_position(sessions: async_sessionmaker[AsyncSession], feed: str) -> int:
+    async with sessions() as s:
+        position = (
+            await s.execute(text("SELECT position FROM requests.feeds WHERE name = :feed"), {"feed": feed})
+        ).scalar()
+        await s.rollback()
+    return int(position or 0)
+
+
+async def erase_deleted_owners(
+    sessions: async_sessionmaker[AsyncSession], *, feed: str = DELETIONS_FEED, page: int = FEED_PAGE
+) -> int:
+    """What owners wrote is erased once they deleted their registration: the notes they gave with their answers
+    (in the request's history, `requests.events`) and the description and file name of the footage they
+    uploaded (the footage itself is the agency's evidence, kept under its retention). The deletions come from
+    registry_api's feed, read from the position kept in `requests.feeds`, page after page until it is
+    exhausted; each page's erasure and the position after it commit together, so a crash repeats a page (the
+    erasure is harmless twice) and never skips one. When registry_api cannot give a page, the run stops where
+    it is and the next run asks again. The number of deletions read.
+
+    An owner's free text is kept only in a transaction that holds their target's row and has just asked
+    registry_api whether the credential still opens the registration (owner_requests). Here the targets are
+    locked, skipping those a transaction holds: then either such a transaction commits first, and its text is
+    erased here, or it waits for this one and then finds the registration gone. A page on which a target was
+    held is not passed: the next run reads it again."""
+    done = 0
+    position = await _feed_position(sessions, feed)
+    while True:
+        try:
+            got = await registry_client.deleted_registrations(position, page)
+        except registry_client.FeedUnavailable as exc:
+            log.warning("%s: no page after %d (%s); asking again on the next run", feed, position, exc)
+            return done
+        if got.next_after == position:
+            return done
+        async with sessions() as s:
+            ids = got.registration_ids
+            if ids:
+                held = (await s.execute(text(LOCK_TARGETS_SQL), {"ids": ids})).mappings().one()
+                if held["locked"] < held["total"]:
+                    await s.rollback()
+                    log.info(
+                        "%s: a deleted owner's target is busy; page after %d read again later", feed, position
+                    )
+                    return done
+                notes = _rowcount(await s.execute(text(ERASE_NOTES_SQL), {"ids": ids}))
+                texts = _rowcount(await s.execute(text(ERASE_EVIDENCE_TEXT_SQL), {"ids": ids}))
+                if notes or texts:
+                    log.info("%s: erased %d owner notes and %d evidence descriptions", feed, notes, texts)
+            moved = (
+                await s.execute(
+                    text(ADVANCE_FEED_SQL), {"feed": feed, "from": position, "to": got.next_after}
+                )
+            ).first()
+            if moved is None:  # another worker moved the feed meanwhile: go on from where it is
+                await s.rollback()
+                position = await _feed_position(sessions, feed)
+                continue
+            await s.commit()
+        done += len(got.registration_ids)
+        position = got.next_after
+        if len(got.registration_ids) < page:
+            return done
+
+
 async def run_jobs(sessions: async_sessionmaker[AsyncSession]) -> None:
-    for job in (expire_due, remind, apply_retention):
+    for job in (expire_due, remind, apply_retention, erase_deleted_owners):
         try:
             n = await job(sessions)
             if n:

@@ -460,6 +460,11 @@ MATRIX: dict[str, Op] = {
             },
         ),
     ),
+    "GET /v1/deleted-registrations": Op(
+        "registry_api",
+        service_only(),
+        lambda c, ok, who: Req("GET", "/v1/deleted-registrations", params={"limit": 10}),
+    ),
     "POST /v1/imports": Op(
         "registry_api",
         agency("integrator", "agency_admin"),

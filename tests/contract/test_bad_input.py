@@ -450,6 +450,15 @@ def endpoints(s: Scene, scratch: Owner, draft: str, sent: str, etags: dict[str, 
             required=["/notification_id", "/subject"],
         ),
         Endpoint(
+            "registry GET /v1/deleted-registrations",
+            "registry_api",
+            "GET",
+            "/v1/deleted-registrations",
+            s.auth("service", None, sub="requests_api"),
+            query={"after": 0, "limit": 10},
+            query_numbers=["after", "limit"],
+        ),
+        Endpoint(
             "registry GET /v1/agencies/covering",
             "registry_api",
             "GET",
@@ -745,8 +754,9 @@ SEARCHES = "SELECT count(*) FROM audit.events WHERE action LIKE 'search.%' OR ac
 
 
 def settle(db: Db) -> int:
-    """Wait until background work (owner notifications, import jobs, geo_query's batched audit records) is done,
-    so that only the corpus could change data; the number of audited searches then."""
+    """Wait until background work (owner notifications, import jobs, geo_query's batched audit records, the
+    erasure of what deleted owners wrote) is done, so that only the corpus could change data; the number of
+    audited searches then."""
     deadline = time.monotonic() + 30
     last = -1
     while time.monotonic() < deadline:
@@ -754,6 +764,8 @@ def settle(db: Db) -> int:
             "SELECT (SELECT count(*) FROM requests.outbox WHERE status = 'pending'"
             "        AND next_attempt_at < now() + interval '2 minutes')"
             " + (SELECT count(*) FROM registry.import_jobs WHERE status IN ('queued', 'running'))"
+            " + (SELECT count(*) FROM registry.deletions WHERE seq > coalesce((SELECT position FROM requests.feeds"
+            "        WHERE name = 'registry.deletions'), 0))"
         )
         searches = db.fetchval(SEARCHES)
         if not busy and searches == last:

@@ -36,6 +36,7 @@ RULES: dict[str, list[tuple[str, str, str]]] = {
         ("GET", r"^/v1/agencies/covering$", "anonymous"),
         ("*", r"/contact$", "investigator"),
         ("*", r"/notifications$", "service"),
+        ("GET", r"^/v1/deleted-registrations$", "service"),
         ("*", r"^/v1/live-windows", "investigator"),
         ("*", r"^/v1/registrations/\{registration_id\}", "owner"),
         ("*", r"^/v1/imports", "integrator"),

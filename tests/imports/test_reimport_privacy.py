@@ -225,7 +225,9 @@ def test_an_owner_who_deleted_an_imported_registration_is_not_registered_again(
     # Accept-the-valid: the others are updated, the owner who deleted is not registered again.
     job3 = run_import(a, collection(listed), mode="valid")
     assert job3["status"] == "succeeded", job3
-    assert job3["counts"]["updated"] == 1 and job3["counts"]["created"] == 0 and job3["counts"]["rejected"] == 1
+    assert (
+        job3["counts"]["updated"] == 1 and job3["counts"]["created"] == 0 and job3["counts"]["rejected"] == 1
+    )
     ids = db.fetch("SELECT external_id FROM registry.registrations WHERE agency_id = $1", uuid.UUID(a.id))
     assert [r["external_id"] for r in ids] == ["home-1"]
 

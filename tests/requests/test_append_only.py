@@ -1,5 +1,6 @@
 """A request's history and an item's chain of custody are append-only in the database: UPDATE, DELETE (also by
-cascade from a deleted request) and TRUNCATE are refused, even to the tables' owner."""
+cascade from a deleted request) and TRUNCATE are refused, even to the tables' owner. The one change the history
+allows is an owner's note erased (set to NULL) with every other column of the event as it was."""
 
 from __future__ import annotations
 
@@ -60,6 +61,56 @@ def test_history_and_custody_refuse_update_delete_and_truncate(
 
     assert db.fetchval("SELECT count(*) FROM requests.events WHERE request_id = $1", rid) == events
     assert db.fetchval("SELECT count(*) FROM requests.custody WHERE evidence_id = $1", eid) == custody
+
+
+def test_the_history_allows_only_an_owners_note_erased(flow: Flow, new_owner: NewOwner, db: Db) -> None:
+    owner = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
+    other = new_owner(flow.agency, flow.agency.near(dy=OFFSET))
+    req = flow.create()
+    rid = req["id"]
+    assert flow.act(rid, "submit").status_code == 200
+    assert flow.act(rid, "approve", note="Scope is proportionate.").status_code == 200
+    r = flow.client.post(
+        f"/v1/owner/requests/{rid}/answer",
+        json={"answer": "accept", "note": "Private: my name and number"},
+        headers=owner.headers,
+    )
+    assert r.status_code == 200, r.text
+    r = flow.client.post(f"/v1/owner/requests/{rid}/answer", json={"answer": "accept"}, headers=other.headers)
+    assert r.status_code == 200, r.text
+    accept = db.fetch(
+        "SELECT * FROM requests.events WHERE request_id = $1 AND actor = $2 AND action = 'accept'",
+        rid,
+        f"owner:{owner.registration_id}",
+    )[0]
+    approve = db.fetchval("SELECT id FROM requests.events WHERE request_id = $1 AND action = 'approve'", rid)
+    silent = db.fetchval(
+        "SELECT id FROM requests.events WHERE request_id = $1 AND actor = $2 AND action = 'accept'",
+        rid,
+        f"owner:{other.registration_id}",
+    )
+    eid = accept["id"]
+    for statement, *args in (
+        ("UPDATE requests.events SET note = 'rewritten' WHERE id = $1", eid),  # other text
+        ("UPDATE requests.events SET note = '' WHERE id = $1", eid),  # emptied is not erased
+        ("UPDATE requests.events SET note = NULL, action = 'decline' WHERE id = $1", eid),  # erased and more
+        ("UPDATE requests.events SET note = NULL, at = now() WHERE id = $1", eid),
+        ("UPDATE requests.events SET note = NULL, actor = 'someone' WHERE id = $1", eid),
+        ("UPDATE requests.events SET note = NULL, actor_role = 'system' WHERE id = $1", eid),
+        ("UPDATE requests.events SET note = NULL, target_id = NULL WHERE id = $1", eid),
+        ("UPDATE requests.events SET note = NULL WHERE id = $1", approve),  # an agency's note
+        ("UPDATE requests.events SET note = 'added' WHERE id = $1", silent),  # a note added
+    ):
+        _refused(db, statement, *args)
+    assert db.fetchval("SELECT note FROM requests.events WHERE id = $1", approve) == "Scope is proportionate."
+
+    assert db.execute("UPDATE requests.events SET note = NULL WHERE id = $1", eid) == "UPDATE 1"
+    after = db.fetch("SELECT * FROM requests.events WHERE id = $1", eid)[0]
+    assert after["note"] is None
+    assert {k: v for k, v in after.items() if k != "note"} == {k: v for k, v in accept.items() if k != "note"}
+    # Erasing again changes nothing and is allowed; a note cannot come back.
+    assert db.execute("UPDATE requests.events SET note = NULL WHERE id = $1", eid) == "UPDATE 1"
+    _refused(db, "UPDATE requests.events SET note = 'back' WHERE id = $1", eid)
 
 
 def test_migrating_erases_notes_kept_with_declines_before_and_keeps_the_rest() -> None:
