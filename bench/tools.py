@@ -4,13 +4,12 @@ Debian's `wrk` (HTTP load) and `gdal-bin` (ogr2ogr, the bulk-import anchor) with
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from bench.settings import WORK, say
+from bench.settings import ROOT, WORK, say
 
 TIPG_REQUIREMENTS = ("tipg==1.6.1", "uvicorn[standard]==0.54.0")
 TIPG_VENV = WORK / "tipg-venv"
@@ -23,20 +22,19 @@ def _run(argv: list[str], what: str) -> None:
 
 
 def ensure_debian_tools() -> None:
-    missing = [pkg for cmd, pkg in (("wrk", "wrk"), ("ogr2ogr", "gdal-bin")) if shutil.which(cmd) is None]
-    if not missing:
+    """wrk and ogr2ogr, installed with apt-get when missing (scripts/ensure_debian.sh)."""
+    if shutil.which("wrk") and shutil.which("ogr2ogr"):
         return
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        sys.exit(
-            f"bench: {', '.join(missing)} missing; install with: sudo apt-get install -y {' '.join(missing)}"
-        )
-    say(f"tools: installing {', '.join(missing)} with apt-get (once)")
-    env_apt = ["env", "DEBIAN_FRONTEND=noninteractive"]
-    _run([*env_apt, "apt-get", "-o", "DPkg::Lock::Timeout=600", "update", "-qq"], "apt-get update")
-    _run(
-        [*env_apt, "apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-qq", *missing],
-        f"apt-get install {' '.join(missing)}",
+    say("tools: installing what is missing of wrk and gdal-bin with apt-get (once)")
+    script = str(ROOT / "scripts" / "ensure_debian.sh")
+    proc = subprocess.run(  # noqa: S603 - fixed argv: our own script
+        ["bash", script, "wrk=wrk", "ogr2ogr=gdal-bin"],  # noqa: S607 - bash from PATH, as make runs it
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    if proc.returncode != 0:
+        sys.exit(f"bench: {(proc.stderr or proc.stdout).strip()[-2000:]}")
 
 
 def ensure_tipg() -> Path:

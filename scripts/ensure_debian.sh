@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages whose commands are missing: ensure_debian.sh COMMAND=PACKAGE ...
+# (e.g. ogr2ogr=gdal-bin). As root with apt-get it installs them; otherwise it says what to install and fails.
+set -euo pipefail
+
+missing=()
+for pair in "$@"; do
+    cmd="${pair%%=*}"
+    pkg="${pair#*=}"
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "missing: ${missing[*]}; install with: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi
+echo "installing ${missing[*]} with apt-get (once)" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null
