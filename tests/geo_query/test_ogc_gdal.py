@@ -19,7 +19,7 @@ def _gdal(argv: list[str], token: str | None) -> subprocess.CompletedProcess[str
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GDAL_", "CPL_"))}
     if token is not None:
         env["GDAL_HTTP_HEADERS"] = f"Authorization: {token}"
-    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)  # noqa: S603
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_ogrinfo_describes_the_collection(suite: Suite, auth: Token, registry_data: Registry) -> None:
