@@ -5,8 +5,8 @@ unique-local (fc00::/7), unspecified, multicast or any other non-global address.
 Two checks. When the URL is set (`check_webhook_url`): in production it must be https, and a host that is an IP
 literal (in any spelling getaddrinfo accepts, such as `2130706433`) must be a global address. When a message is
 delivered (`pin_webhook`): the host is resolved, every address it resolves to must be allowed, and the POST goes
-to the address checked (the name kept for `Host` and TLS), so a name cannot resolve to a safe address for the
-check and an inside one for the connection.
+to the addresses checked, in turn until one takes the connection (the name kept for `Host` and TLS), so a name
+cannot resolve to a safe address for the check and an inside one for the connection.
 
 In development and test (where the suite's receiver listens on 127.0.0.1 over http) loopback is allowed, over
 http or https; every other rule holds."""
@@ -17,7 +17,8 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import httpx
 
@@ -114,11 +115,33 @@ class PinnedWebhook:
     host_header: str
     sni_hostname: str | None
     address: str
+    others: tuple[str, ...] = ()  # the name's further addresses, each checked too, tried in turn
 
     @property
     def extensions(self) -> dict[str, str] | None:
         """For httpx: TLS is negotiated, and the certificate checked, for the name, not the address."""
         return {"sni_hostname": self.sni_hostname} if self.sni_hostname else None
+
+    def candidates(self) -> list[PinnedWebhook]:
+        """This address, then each further one the name resolved to."""
+        return [self] + [
+            replace(self, url=self.url.copy_with(host=address), address=address, others=())
+            for address in self.others
+        ]
+
+
+async def post_pinned(client: httpx.AsyncClient, pinned: PinnedWebhook, **kwargs: Any) -> httpx.Response:
+    """POST to the first of the name's checked addresses that takes the connection (as a browser or curl tries a
+    name's addresses in turn). Only a failure to connect moves on: once a request may have been sent, the error
+    is the caller's, so a delivery is never sent twice by this loop."""
+    last: httpx.HTTPError | None = None
+    for target in pinned.candidates():
+        try:
+            return await client.post(target.url, extensions=target.extensions, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            last = exc
+    assert last is not None
+    raise last
 
 
 async def _getaddrinfo(host: str, port: int) -> list[str]:
@@ -144,11 +167,13 @@ async def pin_webhook(url: str, env: str, resolve: Resolver = _getaddrinfo) -> P
         why = refusal(ip, env)
         if why is not None:
             raise WebhookRefused(f"{host} resolves to {why} ({ip})")
-    chosen = addresses[0].split("%", 1)[0]
+    unique = list(dict.fromkeys(a.split("%", 1)[0] for a in addresses))
+    chosen = unique[0]
     host_header = httpx.Request("POST", parsed).headers["Host"]
     return PinnedWebhook(
         url=parsed.copy_with(host=chosen),
         host_header=host_header,
         sni_hostname=host if parsed.scheme == "https" and literal is None else None,
         address=chosen,
+        others=tuple(unique[1:]),
     )

@@ -33,7 +33,7 @@ from services.requests_api.config import config
 from services.requests_api.evidence import append_custody, store
 from services.requests_api.states import SYSTEM_ACTOR, TARGET_OPEN
 from services.requests_api.upstream import client, close_client
-from services.requests_api.webhook_urls import WebhookRefused, pin_webhook
+from services.requests_api.webhook_urls import WebhookRefused, pin_webhook, post_pinned
 from services.requests_api.webhooks import secret_context, sign
 from shared.crypto import keyring
 from shared.db import make_engine, session_factory
@@ -200,8 +200,9 @@ async def _webhook(
         return "retry", f"resolving the webhook's host: {type(exc).__name__}"
     ts = int(time.time())
     try:
-        r = await client().post(
-            target.url,
+        r = await post_pinned(
+            client(),
+            target,
             content=body,
             headers={
                 "Host": target.host_header,
@@ -212,7 +213,6 @@ async def _webhook(
                 "X-Canvass-Signature": sign(secret, ts, body),
                 "User-Agent": "canvass-webhooks/1",
             },
-            extensions=target.extensions,
             timeout=config().delivery_timeout_s,
             follow_redirects=False,  # a redirect could lead inside; a 3xx is a failed delivery
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from services.requests_api.webhook_urls import WebhookRefused, check_webhook_url, pin_webhook
+from services.requests_api.webhook_urls import WebhookRefused, check_webhook_url, pin_webhook, post_pinned
 from tests.conftest import Token
 from tests.requests.conftest import OFFSET, Flow, NewOwner, eventually
 from tests.support import Db
@@ -248,3 +249,64 @@ def test_the_worker_refuses_a_stored_inside_url_at_delivery_and_connects_nowhere
     assert row, "the webhook message was never settled"
     assert row[0]["status"] == "undeliverable" and row[0]["attempts"] == 1
     assert "refused" in row[0]["last_error"] and "link-local" in row[0]["last_error"]
+
+
+@pytest.fixture
+def plain_receiver() -> Iterator[tuple[int, list[str]]]:
+    """An http receiver on 127.0.0.1 only (so 127.0.0.2 on its port refuses connections); the Host headers seen."""
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            seen.append(self.headers.get("Host", ""))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    yield server.server_address[1], seen
+    server.shutdown()
+
+
+async def test_a_delivery_tries_each_checked_address_until_one_takes_the_connection(
+    plain_receiver: tuple[int, list[str]],
+) -> None:
+    port, seen = plain_receiver
+    resolve = _resolver(
+        {"two.localhost": ["127.0.0.2", "127.0.0.2", "127.0.0.1"], "none.localhost": ["127.0.0.2"]}
+    )
+    pinned = await pin_webhook(f"http://two.localhost:{port}/hook", "test", resolve)
+    assert (pinned.address, pinned.others) == ("127.0.0.2", ("127.0.0.1",))  # each address once, in order
+    async with httpx.AsyncClient() as client:
+        r = await post_pinned(client, pinned, content=b"{}", headers={"Host": pinned.host_header})
+        assert r.status_code == 204 and seen == [f"two.localhost:{port}"]
+        nowhere = await pin_webhook(f"http://none.localhost:{port}/hook", "test", resolve)
+        with pytest.raises(httpx.ConnectError):
+            await post_pinned(client, nowhere, content=b"{}", headers={"Host": nowhere.host_header})
+    assert len(seen) == 1
+
+
+async def test_a_delivery_that_may_have_been_sent_is_not_sent_again_elsewhere(
+    plain_receiver: tuple[int, list[str]],
+) -> None:
+    port, seen = plain_receiver
+    # 127.0.0.2 on the receiver's port takes the connection and never answers.
+    silent = socket.socket()
+    silent.bind(("127.0.0.2", port))
+    silent.listen()
+    try:
+        resolve = _resolver({"slow.localhost": ["127.0.0.2", "127.0.0.1"]})
+        pinned = await pin_webhook(f"http://slow.localhost:{port}/hook", "test", resolve)
+        async with httpx.AsyncClient() as client:
+            with pytest.raises(httpx.ReadTimeout):
+                await post_pinned(
+                    client, pinned, content=b"{}", headers={"Host": pinned.host_header}, timeout=0.5
+                )
+        assert seen == []  # the next address was not tried: the first may have received the delivery
+    finally:
+        silent.close()
