@@ -269,8 +269,8 @@ FINDINGS = [
     "- **Cold pools**: the first 16-client cell opened 10–15 database connections during the measurement (each"
     " with its type introspection) and showed p99 150–180 ms where the next cells showed 20–30 ms. Every HTTP cell"
     " now runs 1 s at its own concurrency before it is measured, as a service under steady load is (the raw"
-    " driver's pools were always opened in full). A service that sits idle does meet a burst with its pool"
-    " shrunk to one connection; a larger pool minimum would cover that and is not set.",
+    " driver's pools were always opened in full). A service that sat idle meets a burst with the connections"
+    " its pools keep: 4 each by default (`CANVASS_POOL_MIN_SIZE`; they kept 1 before).",
     "- **A page's Features were joined in SQL** with `string_agg` over two window functions, which sorted and"
     " copied every Feature again: for a 100-Feature bbox page the database spends 250 µs less per query when"
     " geo_query joins the rows itself, which costs geo_query about 110 µs more (CAD radius: −60 / +75 µs;"

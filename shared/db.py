@@ -122,7 +122,7 @@ async def make_pool(
 
     pool = await asyncpg.create_pool(
         asyncpg_dsn(url),
-        min_size=1,
+        min_size=min(settings.pool_min_size, settings.pool_size),
         max_size=settings.pool_size,
         server_settings={**server_settings(settings, service, read_only=read_only), **(extra_settings or {})},
         init=_init,

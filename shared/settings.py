@@ -40,6 +40,10 @@ class Settings(BaseSettings):
 
     statement_timeout_ms: int = Field(5000, alias="CANVASS_STATEMENT_TIMEOUT_MS", ge=100)
     pool_size: int = Field(20, alias="CANVASS_POOL_SIZE", ge=1, le=200)
+    # Connections each asyncpg pool keeps open however idle the service is (the rest close after 5 idle
+    # minutes): a burst after a quiet spell, such as a CAD's first queries after a calm hour, then waits for
+    # fewer new connections (each a TCP and authentication exchange plus type introspection, several ms).
+    pool_min_size: int = Field(4, alias="CANVASS_POOL_MIN_SIZE", ge=0, le=200)
     max_body_bytes: int = Field(1_048_576, alias="CANVASS_MAX_BODY_BYTES", ge=1024)
 
     # Authentication. Agency users' tokens come from their identity provider (RS256/ES256 against public keys

@@ -53,3 +53,27 @@ def test_connection_failures_are_the_database_being_unavailable(exc: BaseExcepti
 
 def test_a_statements_own_error_is_not() -> None:
     assert not _is_database_unavailable(asyncpg.exceptions.UniqueViolationError("duplicate key"))
+
+
+@pytest.mark.parametrize(("minimum", "size", "expected"), [(3, 10, 3), (50, 5, 5), (0, 5, 0)])
+def test_a_pool_keeps_its_minimum_of_connections_open_however_idle(
+    database_url: str, minimum: int, size: int, expected: int
+) -> None:
+    settings = get_settings().model_copy(update={"pool_min_size": minimum, "pool_size": size})
+    name = f"pool-min-{minimum}-{size}"
+
+    async def run() -> None:
+        pool = await make_pool(database_url, settings, name)
+        try:
+            probe = await asyncpg.connect(database_url)
+            try:
+                opened = await probe.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", f"canvass-{name}"
+                )
+            finally:
+                await probe.close()
+            assert opened == expected
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
