@@ -41,6 +41,7 @@ class KeyRing:
         assert self.current is not None
         self._prefix = self.current.encode() + b"\x00"
         self._index_key = hashlib.sha256(b"blind-index:" + self.keys[self.current]).digest()
+        self._index_keys = [hashlib.sha256(b"blind-index:" + key).digest() for key in self.keys.values()]
 
     def seal(self, plaintext: str | None, context: str) -> bytes | None:
         if plaintext is None:
@@ -65,8 +66,18 @@ class KeyRing:
         return hmac.new(self._index_key, value.strip().lower().encode(), hashlib.sha256).digest()
 
     def exact_index(self, value: str, context: str) -> bytes:
-        """A keyed hash of the value exactly as given (case and spaces count), bound to a context."""
-        return hmac.new(self._index_key, context.encode() + b"\x00" + value.encode(), hashlib.sha256).digest()
+        """A keyed hash of the value exactly as given (case and spaces count), bound to a context, under the
+        current key."""
+        return self._exact(self._index_key, value, context)
+
+    def exact_indexes(self, value: str, context: str) -> list[bytes]:
+        """The value's `exact_index` under every key of the ring, the current first: what was stored before a
+        rotation is still found (as long as the retired key stays in the ring)."""
+        return [self._exact(key, value, context) for key in self._index_keys]
+
+    @staticmethod
+    def _exact(key: bytes, value: str, context: str) -> bytes:
+        return hmac.new(key, context.encode() + b"\x00" + value.encode(), hashlib.sha256).digest()
 
 
 @lru_cache

@@ -212,6 +212,13 @@ def install_error_handlers(app: FastAPI) -> None:
             return problem_response(
                 503, "The query took too long and was cancelled; narrow it and retry.", kind="timeout"
             )
+        if is_contention(exc):
+            return problem_response(
+                503,
+                "What this needs is busy; retry shortly.",
+                kind="unavailable",
+                headers={"Retry-After": "1"},
+            )
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(500, "An unexpected error occurred; it has been logged.", kind="internal")
 
@@ -252,6 +259,18 @@ def _is_database_unavailable(exc: BaseException) -> bool:
         if getattr(e, "connection_invalidated", False):
             return True
     return False
+
+
+def is_contention(exc: BaseException) -> bool:
+    """A lock not granted in time (lock_timeout), a deadlock broken, a serialization failure: worth a retry."""
+    import asyncpg
+
+    kinds = (
+        asyncpg.exceptions.LockNotAvailableError,
+        asyncpg.exceptions.DeadlockDetectedError,
+        asyncpg.exceptions.SerializationError,
+    )
+    return any(isinstance(e, kinds) for e in _chain(exc))
 
 
 def _is_statement_timeout(exc: BaseException) -> bool:

@@ -49,3 +49,18 @@ def test_key_ring_rotation_opens_old_ciphertexts_and_seals_with_the_new_key() ->
     assert b"owner@example.org" not in (sealed or b"")
     with pytest.raises(InvalidTag):  # bound to its row and column: another context does not open it
         rotated.open(sealed, "registration:2:email")
+
+
+def test_an_exact_index_stored_before_a_rotation_is_still_among_the_indexes_looked_up() -> None:
+    old = KeyRing(GOOD_KEY)
+    stored = old.exact_index("shop-1", "import-tombstone:agency")
+    rotated = KeyRing("k2:" + base64.urlsafe_b64encode(b"y" * 32).decode() + "," + GOOD_KEY)
+    assert rotated.exact_index("shop-1", "import-tombstone:agency") != stored  # new ones under the new key
+    assert rotated.exact_indexes("shop-1", "import-tombstone:agency") == [
+        rotated.exact_index("shop-1", "import-tombstone:agency"),
+        stored,
+    ]
+    # Exact: case, spaces and the context count.
+    assert stored not in rotated.exact_indexes("Shop-1", "import-tombstone:agency")
+    assert stored not in rotated.exact_indexes("shop-1 ", "import-tombstone:agency")
+    assert stored not in rotated.exact_indexes("shop-1", "import-tombstone:other")

@@ -11,6 +11,9 @@
 - `requests.events` stays append-only except for one change: an owner's note may be erased (set to NULL), with
   every other column of the event as it was.
 
+A downgrade drops the tombstones and the removed cameras' places: imports could then register those owners, and
+add those cameras, again.
+
 Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-21

@@ -21,11 +21,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from services.registry_api.database import SessionDep
 from services.registry_api.dependencies import NoStore, ServiceCaller
 from services.registry_api.service import iso
-from shared.errors import problem_responses
+from shared.errors import Problem, is_contention, problem_responses
 
 router = APIRouter(tags=["registrations"])
 DEFAULT_LIMIT = 500
@@ -92,7 +93,20 @@ async def deleted_registrations(
 ) -> Any:
     # SHARE conflicts with the ROW EXCLUSIVE lock a deleting transaction holds from its insert to its end (see
     # the module's docstring); the service's statement timeout bounds the wait (a 503).
-    await session.execute(text("LOCK TABLE registry.deletions IN SHARE MODE"))
+    # A reader never waits long for the lock (nor holds deletions back long): past 2 s it is told to come back.
+    await session.execute(text("SET LOCAL lock_timeout = '2s'"))
+    try:
+        await session.execute(text("LOCK TABLE registry.deletions IN SHARE MODE"))
+    except DBAPIError as exc:
+        if not is_contention(exc):
+            raise
+        await session.rollback()
+        raise Problem(
+            503,
+            "Deletions are being written; ask again in a moment.",
+            kind="unavailable",
+            headers={"Retry-After": "1"},
+        ) from exc
     rows = (
         (
             await session.execute(

@@ -59,7 +59,7 @@ from services.registry_api.import_rows import (
     stage_rows,
     validate_chunk,
 )
-from services.registry_api.service import external_id_index
+from services.registry_api.service import external_id_indexes
 from shared.audit import AuditEvent, append_asyncpg
 from shared.crypto import keyring
 from shared.db import asyncpg_dsn, server_settings
@@ -627,9 +627,6 @@ class _Checks:
     def __init__(self, job: asyncpg.Record) -> None:
         self.job = job
         self.csv = job["media_type"] == CSV
-        self.tombstones: bool | None = (
-            None  # whether any owner of the agency deleted an imported registration
-        )
 
     async def run(
         self, conn: asyncpg.Connection, reg: str, regs: list[tuple[Any, ...]], cams: list[tuple[Any, ...]]
@@ -690,37 +687,36 @@ class _Checks:
     async def _deleted_by_owner(
         self, conn: asyncpg.Connection, regs: list[tuple[Any, ...]]
     ) -> list[Rejection]:
-        """Rows whose registration its owner deleted after an earlier import: never registered again."""
+        """Rows whose registration its owner deleted after an earlier import: never registered again. Asked for
+        each chunk (an owner may delete while the upload is read); the hashes are computed only when the agency
+        has tombstones at all, under each key of the ring (a rotation does not forget them)."""
         agency_id = self.job["agency_id"]
-        if self.tombstones is None:
-            self.tombstones = bool(
-                await conn.fetchval(
-                    "SELECT EXISTS (SELECT FROM registry.import_tombstones WHERE agency_id = $1)", agency_id
-                )
-            )
-        if not self.tombstones:
+        if not await conn.fetchval(
+            "SELECT EXISTS (SELECT FROM registry.import_tombstones WHERE agency_id = $1)", agency_id
+        ):
             return []
-        index = {external_id_index(agency_id, r[2]): r for r in regs}
+        rows_of: dict[bytes, list[tuple[Any, ...]]] = {}
+        for r in regs:  # an id listed twice is two rows with one hash: both are rejected
+            for ix in external_id_indexes(agency_id, r[2]):
+                rows_of.setdefault(ix, []).append(r)
         found = await conn.fetch(
-            "SELECT external_id_index, deleted_at FROM registry.import_tombstones"
+            "SELECT external_id_index FROM registry.import_tombstones"
             " WHERE agency_id = $1 AND external_id_index = ANY($2::bytea[])",
             agency_id,
-            list(index),
+            list(rows_of),
         )
-        out = []
-        for t in found:
-            r = index[t["external_id_index"]]
-            out.append(
-                Rejection(
-                    r[0],
-                    r[1],
-                    r[2],
-                    "/external_id" if self.csv else "/properties/external_id",
-                    f"the owner of the registration imported as external_id '{r[2]}' deleted it on"
-                    f" {t['deleted_at']:%Y-%m-%d}; Canvass does not register them again: remove it from your list",
-                )
+        hit = {id(r): r for t in found for r in rows_of[t["external_id_index"]]}
+        return [
+            Rejection(
+                r[0],
+                r[1],
+                r[2],
+                "/external_id" if self.csv else "/properties/external_id",
+                f"the owner of the registration imported as external_id '{r[2]}' deleted it; Canvass does not"
+                " register them again: remove it from your list",
             )
-        return out
+            for r in sorted(hit.values(), key=lambda r: r[0])
+        ]
 
 
 class _Writer:

@@ -112,8 +112,9 @@ as camera *i* of that registration, or is added when there is none — unless it
 import created there: a removed camera is not added back. Cameras the owner added are never changed by an import,
 and **no camera is ever removed** by one (a camera no longer listed stays; the owner removes cameras).
 **An owner's deletion sticks**: a feature whose `external_id` names a registration its owner deleted is rejected
-(the report says so; remove it from your list), so a nightly sync never registers that owner again. Canvass keeps
-only a keyed hash of that `external_id`. An `Idempotency-Key` makes a retried request return the first job
+(the report says so; remove it from your list), so a nightly sync never registers that owner again; with
+`mode=all` that fails the import, as any rejected feature does. Canvass keeps only a keyed hash of that
+`external_id`. An `Idempotency-Key` makes a retried request return the first job
 instead of starting a second one.
 
 **Live sharing is never imported**: only an owner turns it on. A feature's `live_mode` and `live_endpoint` are

@@ -587,6 +587,12 @@ async def delete_registration(
 ) -> Response:
     row = await owned_registration(session, registration_id, owner, lock=True)
     check_if_match(row["version"], if_match, required=False)
+    # The feed from which requests_api erases what the owner wrote in its requests' histories. Written before
+    # the audit record: a reader of the feed briefly locks it, and a deletion waiting for that reader must not
+    # hold the audit chain's head (every service's audited writes would wait with it).
+    await session.execute(
+        text("INSERT INTO registry.deletions (registration_id) VALUES (:id)"), {"id": row["id"]}
+    )
     await audit(
         session,
         "registration.delete",
@@ -606,10 +612,6 @@ async def delete_registration(
             ),
             {"agency": row["agency_id"], "ix": external_id_index(row["agency_id"], row["external_id"])},
         )
-    # The feed from which requests_api erases what the owner wrote in its requests' histories.
-    await session.execute(
-        text("INSERT INTO registry.deletions (registration_id) VALUES (:id)"), {"id": row["id"]}
-    )
     # An import's pending credential has no foreign key (for import speed): it goes with the registration.
     await session.execute(
         text("DELETE FROM registry.import_credentials WHERE registration_id = :id"), {"id": row["id"]}

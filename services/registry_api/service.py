@@ -225,6 +225,11 @@ def external_id_index(agency_id: uuid.UUID, external_id: str) -> bytes:
     return keyring().exact_index(external_id, f"import-tombstone:{agency_id}")
 
 
+def external_id_indexes(agency_id: uuid.UUID, external_id: str) -> list[bytes]:
+    """Each form a tombstone of this external id may have been stored in: under each key of the ring."""
+    return keyring().exact_indexes(external_id, f"import-tombstone:{agency_id}")
+
+
 # --- registrations ---------------------------------------------------------------------------------------
 
 REGISTRATION_SQL = """

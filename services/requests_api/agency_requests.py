@@ -210,7 +210,8 @@ async def take_transition(
         "upload, and what followed: completed, or unavailable or expired after accepting). Nothing of an owner "
         "who did not share (reading the request, declining, saying no video exists, letting it expire) is shown, "
         "counted or numbered: an owner's reading or declining changes nothing here (silent decline). `id` is the "
-        "event's position in this history."
+        "event's position in this history. An owner's `note` becomes null once that owner deletes their "
+        "registration (what they wrote is theirs to take back); the event itself stays."
     ),
 )
 async def events(request_id: uuid.UUID, principal: AgencyUser, session: SessionDep) -> Response:

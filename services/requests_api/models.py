@@ -1,8 +1,9 @@
 """The `requests` schema, which requests_api alone writes.
 
 Personal data stays in the registry: a target names its owner by registration id and its cameras by camera id
-(pseudonymous), never by name, email or address. The one exception is the creating investigator's own email
-(from their token), kept sealed so the agency can be told of answers.
+(pseudonymous), never by name, email or address. The exceptions: the creating investigator's own email (from
+their token), kept sealed so the agency can be told of answers; and what an owner writes (a note with an answer,
+an upload's description and file name), erased by the worker once the owner deletes their registration.
 
 `events` is each request's history (every state transition, who, when, from, to, note); `outbox` holds the
 notifications written in the same transaction as the change they announce, delivered later by the worker;

@@ -425,9 +425,14 @@ class EvidenceOut(BaseModel):
     sha256: str = Field(description="SHA-256 of the bytes as received, hex")
     size_bytes: int
     media_type: str
-    filename: str | None = None
+    filename: str | None = Field(
+        None,
+        description="The file's name as the owner uploaded it; null once the owner deletes their registration",
+    )
     camera_id: uuid.UUID | None = None
-    description: str | None = None
+    description: str | None = Field(
+        None, description="The owner's description; null once the owner deletes their registration"
+    )
     uploaded_at: datetime
     deleted_at: datetime | None = None
     deleted_reason: str | None = None

@@ -131,6 +131,25 @@ def test_the_feed_waits_for_a_deletion_still_committing_instead_of_passing_it(
     assert str(gone) in [d["registration_id"] for d in got["page"]["deletions"]]
 
 
+def test_a_reader_held_back_too_long_is_told_to_retry_and_the_deletion_is_not_held_for_it(
+    registry: httpx.Client, database_url: str, db: Db
+) -> None:
+    last = int(db.fetchval("SELECT coalesce(max(seq), 0) FROM registry.deletions"))
+    pending = Db(database_url)
+    try:
+        pending.execute("BEGIN")
+        gone = uuid.uuid4()
+        pending.execute("INSERT INTO registry.deletions (registration_id) VALUES ($1)", gone)
+        r = registry.get(FEED, params={"after": last}, headers=_service())  # waits 2 s for the lock, no more
+        assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json", r.text
+        assert r.headers["retry-after"] == "1"
+        pending.execute("COMMIT")
+    finally:
+        pending.close()
+    page = registry.get(FEED, params={"after": last}, headers=_service()).json()
+    assert str(gone) in [d["registration_id"] for d in page["deletions"]]
+
+
 # --- requests_api erases -----------------------------------------------------------------------------------
 
 
