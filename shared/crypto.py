@@ -65,6 +65,12 @@ class KeyRing:
     def blind_index(self, value: str) -> bytes:
         return hmac.new(self._index_key, value.strip().lower().encode(), hashlib.sha256).digest()
 
+    def blind_indexes(self, value: str) -> list[bytes]:
+        """The value's `blind_index` under every key of the ring, the current first: a look-up also finds rows
+        indexed before a rotation (as long as the retired key stays in the ring)."""
+        v = value.strip().lower().encode()
+        return [hmac.new(key, v, hashlib.sha256).digest() for key in self._index_keys]
+
     def exact_index(self, value: str, context: str) -> bytes:
         """A keyed hash of the value exactly as given (case and spaces count), bound to a context, under the
         current key."""

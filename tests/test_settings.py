@@ -64,3 +64,11 @@ def test_an_exact_index_stored_before_a_rotation_is_still_among_the_indexes_look
     assert stored not in rotated.exact_indexes("Shop-1", "import-tombstone:agency")
     assert stored not in rotated.exact_indexes("shop-1 ", "import-tombstone:agency")
     assert stored not in rotated.exact_indexes("shop-1", "import-tombstone:other")
+
+
+def test_an_email_indexed_before_a_rotation_is_still_found() -> None:
+    old = KeyRing(GOOD_KEY)
+    stored = old.blind_index("Owner@Example.org")
+    rotated = KeyRing("k2:" + base64.urlsafe_b64encode(b"y" * 32).decode() + "," + GOOD_KEY)
+    assert rotated.blind_index("owner@example.org") != stored
+    assert rotated.blind_indexes(" owner@example.org ") == [rotated.blind_index("owner@example.org"), stored]

@@ -24,7 +24,7 @@ from services.registry_api.schemas import (
 )
 from services.registry_api.service import (
     audit,
-    email_index,
+    email_indexes,
     iso,
     owned_registration,
     owner_actor,
@@ -112,13 +112,13 @@ async def request_reset(
         await session.execute(
             text(
                 "SELECT r.id, a.name FROM registry.registrations r JOIN registry.agencies a ON a.id = r.agency_id"  # noqa: S608
-                " WHERE r.contact_email_index = :ix"
+                " WHERE r.contact_email_index = ANY(:ix)"
                 # One code per registration per few minutes: repeated requests cannot flood an inbox.
                 " AND NOT EXISTS (SELECT 1 FROM registry.credential_resets cr WHERE cr.registration_id = r.id"
                 f" AND cr.created_at > now() - interval '{RESET_COOLDOWN}')"
                 " ORDER BY r.created_at LIMIT :n"
             ),
-            {"ix": email_index(body.email), "n": MAX_MAILS},
+            {"ix": email_indexes(body.email), "n": MAX_MAILS},
         )
     ).all()
     mails = []

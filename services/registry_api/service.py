@@ -220,6 +220,11 @@ def email_index(email: str | None) -> bytes | None:
     return keyring().blind_index(email) if email else None
 
 
+def email_indexes(email: str) -> list[bytes]:
+    """What to look an email up by: its index under each key of the ring (rows indexed before a rotation too)."""
+    return keyring().blind_indexes(email)
+
+
 def external_id_index(agency_id: uuid.UUID, external_id: str) -> bytes:
     """How a deleted imported registration's external id is remembered (registry.import_tombstones)."""
     return keyring().exact_index(external_id, f"import-tombstone:{agency_id}")
