@@ -30,7 +30,7 @@ export CANVASS_ENV ?= development
 ROLE ?= investigator
 AGENCY ?= demo
 
-.PHONY: help setup env db migrate demo run test stop token audit-verify openapi openapi-release lint format bench clean
+.PHONY: help setup env db migrate demo run test stop token audit-verify audit-anchor openapi openapi-release lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -73,8 +73,11 @@ stop: ## stop the local database cluster
 token: env ## print a development token: make token ROLE=investigator AGENCY=demo
 	@$(PY) scripts/mint_token.py --role "$(ROLE)" --agency "$(AGENCY)"
 
-audit-verify: env ## verify the audit trail's hash chain
-	$(PY) scripts/audit_verify.py
+audit-verify: env ## verify the audit trail's hash chain (ANCHORS=file: and that it passes those anchors)
+	$(PY) scripts/audit_verify.py $(if $(ANCHORS),--anchors $(ANCHORS))
+
+audit-anchor: env ## print the audit chain's head as an anchor line, to keep outside the database
+	@$(PY) scripts/audit_verify.py --anchor
 
 openapi: env ## regenerate the committed contracts in openapi/
 	$(PY) scripts/export_openapi.py

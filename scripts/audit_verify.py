@@ -1,17 +1,29 @@
-"""Verify the audit trail's hash chain: every record's hash, every link, and the chain's head.
+"""Verify the audit trail's hash chain: every record's hash, every link, and the chain's head; and, given anchors
+kept outside the database, that the chain still passes through each of them.
 
-    .venv/bin/python scripts/audit_verify.py            # DATABASE_URL, or the local cluster
-    make audit-verify
+    .venv/bin/python scripts/audit_verify.py                      # DATABASE_URL, or the local cluster
+    .venv/bin/python scripts/audit_verify.py --anchor             # print the head as an anchor (one JSON line)
+    .venv/bin/python scripts/audit_verify.py --anchors FILE       # also check every anchor line in FILE
+    make audit-verify / make audit-anchor
 
-Exit 0 when the chain is intact; 1, with one line per broken place, when a record was altered or removed.
+Why anchors: the chain shows any record altered or removed by anyone who cannot rewrite the whole chain after it,
+which the services cannot (they may only append). Whoever owns the database could recompute every hash after a
+change. An anchor is the head's (seq, hash) written somewhere that owner cannot reach (the agency's log system, a
+ticket, a signed mail): once anchored, a record at or before that seq cannot be changed or removed, even with the
+chain recomputed, without the check against the anchor failing. Anchor as often as the agency's policy asks (a
+daily `make audit-anchor >> anchors.jsonl` on another machine).
+
+Exit 0 when the chain is intact and passes every anchor; 1, with one line per broken place, otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -30,17 +42,79 @@ async def verify(url: str) -> list[tuple[int, bool, str]]:
     return [(r["seq"], r["ok"], r["reason"]) for r in rows]
 
 
+async def head(url: str) -> dict[str, Any]:
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        row = await conn.fetchrow(
+            "SELECT h.seq, h.hash, e.at FROM audit.chain_head h LEFT JOIN audit.events e ON e.seq = h.seq"
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    at = row["at"].isoformat().replace("+00:00", "Z") if row["at"] is not None else None
+    return {"seq": row["seq"], "hash": bytes(row["hash"]).hex(), "at": at}
+
+
+def read_anchors(path: Path) -> list[dict[str, Any]]:
+    anchors = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            a = json.loads(line)
+            anchors.append({"seq": int(a["seq"]), "hash": str(a["hash"]).lower(), "line": n})
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SystemExit(f"{path}:{n}: not an anchor ({exc})") from exc
+    return anchors
+
+
+async def check_anchors(url: str, anchors: list[dict[str, Any]]) -> list[str]:
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        rows = await conn.fetch(
+            "SELECT seq, hash FROM audit.events WHERE seq = ANY($1::bigint[])", [a["seq"] for a in anchors]
+        )
+    finally:
+        await conn.close()
+    stored = {r["seq"]: bytes(r["hash"]).hex() for r in rows}
+    problems = []
+    for a in anchors:
+        got = stored.get(a["seq"])
+        if got is None:
+            problems.append(f"anchor (line {a['line']}): audit record {a['seq']} is missing")
+        elif got != a["hash"]:
+            problems.append(
+                f"anchor (line {a['line']}): audit record {a['seq']} has another hash than anchored:"
+                " the chain was rewritten"
+            )
+    return problems
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", default=None, help="database URL (default: DATABASE_URL)")
-    url = p.parse_args().url or get_settings().database_url
+    p.add_argument("--anchor", action="store_true", help="print the chain's head as an anchor line and exit")
+    p.add_argument(
+        "--anchors", type=Path, default=None, help="a file of anchor lines to check the chain against"
+    )
+    args = p.parse_args()
+    url = args.url or get_settings().database_url
+    if args.anchor:
+        print(json.dumps(asyncio.run(head(url))))
+        return 0
     results = asyncio.run(verify(url))
-    broken = [r for r in results if not r[1]]
-    for seq, _, reason in broken:
-        print(f"audit record {seq}: {reason}")
-    if broken:
+    problems = [f"audit record {seq}: {reason}" for seq, ok, reason in results if not ok]
+    anchors = read_anchors(args.anchors) if args.anchors else []
+    if anchors:
+        problems += asyncio.run(check_anchors(url, anchors))
+    for line in problems:
+        print(line)
+    if problems:
         return 1
-    print(f"audit chain intact: {results[-1][0]} records")
+    print(
+        f"audit chain intact: {results[-1][0]} records"
+        + (f", {len(anchors)} anchors hold" if anchors else "")
+    )
     return 0
 
 

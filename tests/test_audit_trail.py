@@ -4,10 +4,12 @@ previous one's hash; the verify command finds an altered record and a removed on
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -38,9 +40,12 @@ def trail() -> Iterator[tuple[str, Db]]:
     drop_database(BASE_URL, name)
 
 
-def verify(url: str) -> subprocess.CompletedProcess[str]:
+def verify(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "scripts/audit_verify.py", "--url", url], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "scripts/audit_verify.py", "--url", url, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -169,3 +174,48 @@ def test_a_role_without_the_grant_cannot_append(trail: tuple[str, Db]) -> None:
     finally:
         d.execute(f"REVOKE ALL ON SCHEMA audit FROM {role}")
         d.execute(f"DROP ROLE {role}")
+
+
+REWRITE_FROM_3 = """
+DO $$
+DECLARE r audit.events; h bytea;
+BEGIN
+    SELECT hash INTO h FROM audit.events WHERE seq = 2;
+    FOR r IN SELECT * FROM audit.events WHERE seq >= 3 ORDER BY seq LOOP
+        r.prev_hash := h;
+        r.hash := sha256(h || audit.canonical(r));
+        UPDATE audit.events SET prev_hash = r.prev_hash, hash = r.hash WHERE seq = r.seq;
+        h := r.hash;
+    END LOOP;
+    UPDATE audit.chain_head SET hash = h;
+END $$
+"""
+
+
+def test_an_anchor_kept_outside_catches_a_chain_rewritten_by_the_databases_owner(
+    trail: tuple[str, Db], tmp_path: Any
+) -> None:
+    url, d = trail
+    anchor = subprocess.run(
+        [sys.executable, "scripts/audit_verify.py", "--url", url, "--anchor"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert anchor.returncode == 0, anchor.stderr
+    line = json.loads(anchor.stdout)
+    assert line["seq"] == 5 and len(line["hash"]) == 64 and line["at"].endswith("Z")
+    anchors = tmp_path / "anchors.jsonl"
+    anchors.write_text(anchor.stdout)
+    ok = verify(url, "--anchors", str(anchors))
+    assert ok.returncode == 0 and "1 anchors hold" in ok.stdout, ok.stdout + ok.stderr
+
+    # The owner alters record 3 and recomputes every hash after it: the chain alone looks intact.
+    d.execute("ALTER TABLE audit.events DISABLE TRIGGER events_append_only")
+    d.execute("UPDATE audit.events SET case_number = 'C-2' WHERE seq = 3")
+    d.execute(REWRITE_FROM_3)
+    d.execute("ALTER TABLE audit.events ENABLE TRIGGER events_append_only")
+    assert verify(url).returncode == 0
+    caught = verify(url, "--anchors", str(anchors))
+    assert caught.returncode == 1
+    assert "audit record 5 has another hash than anchored" in caught.stdout
