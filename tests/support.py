@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -258,3 +259,27 @@ class Db:
     def close(self) -> None:
         self.loop.run_until_complete(self.conn.close())
         self.loop.close()
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler for the suite's receivers: no access log on stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def http_server(
+    handler: type[BaseHTTPRequestHandler], wrap: Callable[[Any], Any] | None = None
+) -> Iterator[int]:
+    """Serve `handler` on 127.0.0.1 (its socket wrapped by `wrap`, e.g. for TLS) in a thread: the port."""
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    if wrap is not None:
+        server.socket = wrap(server.socket)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -10,9 +10,7 @@ import asyncio
 import datetime as dt
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,7 @@ from cryptography.x509.oid import NameOID
 from services.requests_api.webhook_urls import WebhookRefused, check_webhook_url, pin_webhook, post_pinned
 from tests.conftest import Token
 from tests.requests.conftest import OFFSET, Flow, NewOwner, eventually
-from tests.support import Db
+from tests.support import Db, QuietHandler, http_server
 
 INSIDE = [
     "https://127.0.0.1/hook",
@@ -180,23 +178,16 @@ def tls_receiver(tmp_path: Path) -> Iterator[tuple[int, ssl.SSLContext, list[tup
     server_ctx.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
     server_ctx.sni_callback = lambda sock, server_name, ctx: sni.append(server_name)  # type: ignore[assignment,misc]
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", "0")))
             seen.append((sni[-1] if sni else None, self.headers.get("Host", "")))
             self.send_response(204)
             self.end_headers()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    server.socket = server_ctx.wrap_socket(server.socket, server_side=True)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
     client_ctx = ssl.create_default_context(cadata=cert_pem.decode())
-    yield server.server_address[1], client_ctx, seen
-    server.shutdown()
+    with http_server(Handler, lambda sock: server_ctx.wrap_socket(sock, server_side=True)) as port:
+        yield port, client_ctx, seen
 
 
 async def test_a_pinned_https_delivery_still_verifies_the_certificate_for_the_name(
@@ -256,21 +247,15 @@ def plain_receiver() -> Iterator[tuple[int, list[str]]]:
     """An http receiver on 127.0.0.1 only (so 127.0.0.2 on its port refuses connections); the Host headers seen."""
     seen: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", "0")))
             seen.append(self.headers.get("Host", ""))
             self.send_response(204)
             self.end_headers()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    yield server.server_address[1], seen
-    server.shutdown()
+    with http_server(Handler) as port:
+        yield port, seen
 
 
 async def test_a_delivery_tries_each_checked_address_until_one_takes_the_connection(

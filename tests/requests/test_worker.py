@@ -10,16 +10,14 @@ import hmac
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import Suite, Token
 from tests.requests.conftest import OFFSET, Flow, NewOwner, Owner, eventually, request_body
-from tests.support import Db, Mailbox
+from tests.support import Db, Mailbox, QuietHandler, http_server
 
 
 class Hook:
@@ -33,7 +31,7 @@ class Hook:
 def hook() -> Iterator[tuple[str, Hook]]:
     state = Hook()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with state.lock:
@@ -43,14 +41,8 @@ def hook() -> Iterator[tuple[str, Hook]]:
             self.send_response(503 if failing else 204)
             self.end_headers()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", state
-    server.shutdown()
+    with http_server(Handler) as port:
+        yield f"http://127.0.0.1:{port}/hook", state
 
 
 def test_the_agency_is_told_of_answers_by_signed_webhook_retried_under_one_id(
