@@ -87,6 +87,12 @@ def credential_ttl_seconds() -> float:
     return float(os.environ.get("CANVASS_IMPORT_CREDENTIAL_TTL_S", str(7 * 24 * 3600)))
 
 
+def report_ttl_seconds() -> float:
+    """How long an ended job's report (its rejected features, whose reasons quote places and values of the upload)
+    is kept before deletion; the job itself, with its counts, stays."""
+    return float(os.environ.get("CANVASS_IMPORT_REPORT_TTL_S", str(30 * 24 * 3600)))
+
+
 def sweep_seconds() -> float:
     return float(os.environ.get("CANVASS_IMPORT_SWEEP_S", "600"))
 
@@ -508,8 +514,19 @@ class ImportRunner:
     async def _sweep(self) -> None:
         while True:
             await self.purge_credentials()
+            await self.purge_reports()
             await self._sweep_uploads()
             await asyncio.sleep(sweep_seconds())
+
+    async def purge_reports(self) -> None:
+        """Delete the reports of jobs that ended longer ago than the report's retention."""
+        try:
+            status = await self.db.execute(PURGE_REPORTS, report_ttl_seconds())
+        except (asyncpg.PostgresError, OSError) as exc:
+            log.warning("could not purge old import reports: %s", type(exc).__name__)
+            return
+        if _count(status):
+            log.info("purged %d rejected feature(s) of old import reports", _count(status))
 
     async def purge_credentials(self) -> None:
         """Delete the credentials awaiting delivery whose registration is gone (its owner deleted it) or which
@@ -579,6 +596,11 @@ runner = ImportRunner()
 # Credentials awaiting delivery kept for no one: their registration was deleted (import_credentials has no
 # foreign key: the check would cost a bulk import as much as writing the credentials), or their job ended
 # more than $1 seconds ago.
+PURGE_REPORTS = """
+DELETE FROM registry.import_rejections x USING registry.import_jobs j
+WHERE j.id = x.job_id AND j.finished_at < now() - make_interval(secs => $1)
+"""
+
 PURGE_CREDENTIALS = """
 DELETE FROM registry.import_credentials c
 WHERE NOT EXISTS (SELECT 1 FROM registry.registrations r WHERE r.id = c.registration_id)

@@ -8,7 +8,7 @@ import contextlib
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import asyncpg
@@ -22,6 +22,7 @@ from services.registry_api.import_jobs import (
     JOB_SQL,
     credential_context,
     import_dir,
+    report_ttl_seconds,
     runner,
     stream_report_rows,
 )
@@ -482,18 +483,28 @@ async def read_import(job_id: uuid.UUID, principal: Integrator) -> Response:
         "Rejected features in upload order, each with its index, line, the JSON Pointer of the offending member "
         "and the reason. The credentials of new owners without an email (never of an owner with one, who is "
         "mailed theirs) are in the first complete download only and are then deleted from the server; those "
-        "not downloaded within 7 days are deleted too. Available while the job runs (rejections so far) and after it ends."
+        "not downloaded within 7 days are deleted too. Available while the job runs (rejections so far) and after it "
+        "ends, for 30 days (`CANVASS_IMPORT_REPORT_TTL_S`): the reasons quote places and values of the upload, so "
+        "an older report is deleted (410; the job and its counts stay)."
     ),
     response_model=ImportReport,
     responses={
         200: {"content": {"application/json": {"example": REPORT_EXAMPLE}}},
-        **problem_responses(403, 404),
+        **problem_responses(403, 404, 410),
     },
 )
 async def read_report(job_id: uuid.UUID, principal: Integrator) -> Response:
     row = await _job_for(principal, job_id)
     head = orjson.dumps(job_out(row))
     finished = row["status"] in ("succeeded", "failed")
+    if finished and row["finished_at"] < datetime.now(UTC) - timedelta(seconds=report_ttl_seconds()):
+        await runner.purge_reports()
+        raise Problem(
+            410,
+            f"The report of import {job_id} was kept {report_ttl_seconds() / 86400:g} days after the job ended and "
+            f"has been deleted; the job and its counts remain at /v1/imports/{job_id}.",
+            kind="gone",
+        )
     if finished:
         await runner.purge_credentials()
     return StreamingResponse(

@@ -218,3 +218,24 @@ def test_import_validation_accepts_and_refuses_exactly_what_a_single_registratio
     imported = [i not in rejected for i in range(len(cases))]
     assert imported == single
     assert single.count(True) >= 4 and single.count(False) >= 10  # the cases do exercise both answers
+
+
+def test_a_report_is_deleted_a_month_after_its_job_ended_and_the_job_stays(
+    registry: httpx.Client, new_agency: NewAgency, run_import: Importer, db: Any, auth: Token
+) -> None:
+    a = new_agency()
+    job = run_import(a, collection(bad_rows(a)), mode="valid")
+    assert len(report(registry, auth, a, job)["rejected"]) == 7
+    jid = uuid.UUID(job["id"])
+    h = auth("integrator", a.slug)
+
+    db.execute("UPDATE registry.import_jobs SET finished_at = now() - interval '29 days' WHERE id = $1", jid)
+    assert registry.get(f"/v1/imports/{jid}/report", headers=h).status_code == 200  # still within its month
+
+    db.execute("UPDATE registry.import_jobs SET finished_at = now() - interval '31 days' WHERE id = $1", jid)
+    gone = registry.get(f"/v1/imports/{jid}/report", headers=h)
+    assert gone.status_code == 410 and gone.headers["content-type"] == "application/problem+json", gone.text
+    assert "30 days" in gone.json()["detail"]
+    assert db.fetchval("SELECT count(*) FROM registry.import_rejections WHERE job_id = $1", jid) == 0
+    kept = registry.get(f"/v1/imports/{jid}", headers=h)
+    assert kept.status_code == 200 and kept.json()["counts"]["rejected"] == 7
