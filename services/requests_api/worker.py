@@ -367,10 +367,11 @@ FEED_PAGE = 500
 
 # Their owner's targets, found by registration id; the history and evidence rows through each target's request,
 # whose index leads to them.
+# Every target of these owners, and those of them this transaction could lock (the others an answer holds).
 LOCK_TARGETS_SQL = """
-SELECT count(*) AS total, count(l.id) AS locked FROM requests.targets t
-LEFT JOIN (SELECT id FROM requests.targets WHERE registration_id = ANY(:ids) FOR UPDATE SKIP LOCKED) l ON l.id = t.id
-WHERE t.registration_id = ANY(:ids)
+WITH locked AS (SELECT id FROM requests.targets WHERE registration_id = ANY(:ids) FOR UPDATE SKIP LOCKED)
+SELECT (SELECT count(*) FROM requests.targets WHERE registration_id = ANY(:ids)) AS total,
+       (SELECT count(*) FROM locked) AS locked
 """
 ERASE_NOTES_SQL = """
 UPDATE requests.events e SET note = NULL FROM requests.targets t

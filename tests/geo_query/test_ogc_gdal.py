@@ -76,5 +76,5 @@ def test_ogr2ogr_copies_a_bbox_page_by_page(
 def test_gdal_without_a_token_reads_nothing(suite: Suite, registry_data: Registry) -> None:
     r = _gdal(["ogrinfo", "-ro", "-so", f"OAPIF:{suite.geo.url}/v1/ogc", "cameras"], None)
     assert r.returncode != 0
-    assert "401" in r.stderr or "Unauthorized" in r.stderr or "failed" in r.stderr.lower(), r.stderr
+    assert "HTTP error code : 401" in r.stderr and "needs an agency bearer token" in r.stderr, r.stderr
     assert "Feature Count" not in r.stdout
