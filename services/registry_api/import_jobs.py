@@ -390,9 +390,9 @@ class ImportRunner:
                         t1 = time.monotonic()
                         if chunk is None:
                             break
-                        existing = await _existing(lookup, job["agency_id"], chunk.valid)
+                        existing, addresses = await _existing(lookup, job["agency_id"], chunk.valid)
                         regs, cams = await asyncio.to_thread(
-                            stage_rows, chunk.valid, existing, job["credentials"]
+                            stage_rows, chunk.valid, existing, job["credentials"], addresses
                         )
                         lo, read = read, read + chunk.read
                         t2 = time.monotonic()
@@ -810,15 +810,15 @@ class _Writer:
             await conn.execute(statement.format(**sql), *args)
         if any_existing:
             expect = await conn.fetchval(EXPECT_EXISTING.format(**sql), *args)
-            got = _count(await conn.execute(MERGE_EXISTING[0].format(**sql), *args))
+            got = await conn.fetchval(LOCK_EXISTING.format(**sql), *args)
             if got != expect:
                 raise JobFailed(
                     "registrations with these external ids changed while the import ran (an owner deleted "
                     "one, or another import wrote one); nothing was written: submit the file again"
                 )
             self.updated += got
-            for statement in MERGE_EXISTING[1:]:
-                await conn.execute(statement.format(**sql), *args)
+            await conn.execute(MERGE_EXISTING.format(**sql), *args)
+            await conn.execute(SYNC_EXISTING.format(**sql), *args)
         log.debug("import %s: merged [%d, %d) in %.2f s", job["id"], lo, hi, time.monotonic() - t0)
 
     async def finish(self) -> None:
@@ -931,52 +931,74 @@ MERGE_NEW = (
 # there (`removed_import_positions`). The cameras the owner added hold no place: an import never changes them.
 # None is ever removed: a camera no longer listed is the owner's to remove.
 EXPECT_EXISTING = "SELECT count(*) FROM {reg} s WHERE s.existing AND {range}"
+# The chunk's registrations imported before, locked for this transaction: as many as staged, or one changed.
+LOCK_EXISTING = """
+    SELECT count(*) FROM (
+        SELECT r.id FROM registry.registrations r JOIN {reg} s ON r.id = s.id
+        WHERE s.existing AND r.agency_id = $2 AND r.external_id = s.external_id AND {range}
+        FOR UPDATE OF r) x
+"""
 _OLD_CAMERAS = """
     WITH old AS (
         SELECT c.id, s.ordinal, c.import_position AS i
         FROM registry.cameras c JOIN {reg} s ON c.registration_id = s.id
         WHERE s.existing AND c.import_position IS NOT NULL AND {range})
 """
-MERGE_EXISTING = (
-    """
+# One statement: the cameras whose description changed, the cameras added, and the registrations either
+# touches or whose own values changed (their version moves, so their ETag does). A feature that changes nothing
+# writes nothing: the registration keeps its version, its time of change and its sealed address, and the owner's
+# consent (`terms_accepted_at`) is kept unless the terms version changes. The new cameras take their owner kind
+# and visibility from `registry.sync_cameras`, run next (`SYNC_EXISTING`).
+MERGE_EXISTING = """{old},
+    changed_cameras AS (
+        UPDATE registry.cameras c SET
+            geom = ST_SetSRID(ST_MakePoint(n.lon, n.lat), 4326), label = n.label, direction_deg = n.direction_deg,
+            fov_deg = n.fov_deg, range_m = n.range_m, placement = n.placement, covers = n.covers,
+            retention_days = n.retention_days, recording = n.recording, schedule = n.schedule, updated_at = now()
+        FROM old o JOIN {cam} n ON n.ordinal = o.ordinal AND n.i = o.i
+        WHERE c.id = o.id
+          AND (ST_AsEWKB(c.geom), c.label, c.direction_deg, c.fov_deg, c.range_m, c.placement, c.covers,
+               c.retention_days, c.recording, c.schedule)
+              IS DISTINCT FROM
+              (ST_AsEWKB(ST_SetSRID(ST_MakePoint(n.lon, n.lat), 4326)), n.label, n.direction_deg, n.fov_deg,
+               n.range_m, n.placement, n.covers, n.retention_days, n.recording, n.schedule)
+        RETURNING c.registration_id),
+    added_cameras AS (
+        INSERT INTO registry.cameras (
+            id, registration_id, geom, owner_kind, visible_to, created_at, label, direction_deg, fov_deg, range_m,
+            placement, covers, retention_days, recording, schedule, shares_history, live_mode, live_endpoint_enc,
+            import_position)
+        SELECT c.id, r.id, ST_SetSRID(ST_MakePoint(c.lon, c.lat), 4326), r.owner_kind, '{{}}',
+               now() + c.i * interval '1 microsecond', c.label, c.direction_deg, c.fov_deg, c.range_m, c.placement,
+               c.covers, c.retention_days, c.recording, c.schedule, coalesce(c.shares_history, true), 'never',
+               NULL, c.i
+        FROM {cam} c JOIN {reg} s ON s.ordinal = c.ordinal JOIN registry.registrations r ON r.id = s.id
+        WHERE c.ordinal >= $4 AND c.ordinal < $5 AND s.existing
+          AND NOT EXISTS (SELECT FROM registry.cameras y WHERE y.registration_id = r.id AND y.import_position = c.i)
+          AND NOT c.i = ANY(r.removed_import_positions)
+          AND {range}
+        RETURNING registration_id)
     UPDATE registry.registrations r SET
         owner_kind = s.owner_kind, business_name = s.business_name,
-        location = ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), address_enc = s.address_enc, key_id = s.key_id,
+        location = ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), address_enc = s.address_enc,
+        key_id = CASE WHEN s.address_enc IS DISTINCT FROM r.address_enc THEN s.key_id ELSE r.key_id END,
         notes_for_investigators = s.notes_for_investigators, terms_version = s.terms_version,
-        terms_accepted_at = s.terms_accepted_at, registered_by = $3, version = r.version + 1, updated_at = now()
+        terms_accepted_at = CASE WHEN s.terms_version IS NOT DISTINCT FROM r.terms_version
+                                 THEN r.terms_accepted_at ELSE s.terms_accepted_at END,
+        registered_by = $3, version = r.version + 1, updated_at = now()
     FROM {reg} s
     WHERE s.existing AND r.id = s.id AND r.agency_id = $2 AND r.external_id = s.external_id AND {range}
-    """,
-    """{old}
-    UPDATE registry.cameras c SET
-        geom = ST_SetSRID(ST_MakePoint(n.lon, n.lat), 4326), label = n.label, direction_deg = n.direction_deg,
-        fov_deg = n.fov_deg, range_m = n.range_m, placement = n.placement, covers = n.covers,
-        retention_days = n.retention_days, recording = n.recording, schedule = n.schedule,
-        owner_kind = r.owner_kind, updated_at = now()
-    FROM old o JOIN {cam} n ON n.ordinal = o.ordinal AND n.i = o.i
-        JOIN registry.cameras x ON x.id = o.id JOIN registry.registrations r ON r.id = x.registration_id
-    WHERE c.id = o.id
-    """,
-    """
-    INSERT INTO registry.cameras (
-        id, registration_id, geom, owner_kind, visible_to, created_at, label, direction_deg, fov_deg, range_m,
-        placement, covers, retention_days, recording, schedule, shares_history, live_mode, live_endpoint_enc,
-        import_position)
-    SELECT c.id, r.id, ST_SetSRID(ST_MakePoint(c.lon, c.lat), 4326), r.owner_kind,
-           CASE WHEN r.status = 'active' THEN
-               coalesce((SELECT array_agg(x.agency_id ORDER BY x.agency_id) FROM registry.registration_shares x
-                         WHERE x.registration_id = r.id), '{{}}')
-           ELSE '{{}}' END,
-           now() + c.i * interval '1 microsecond', c.label, c.direction_deg, c.fov_deg, c.range_m, c.placement,
-           c.covers, c.retention_days, c.recording, c.schedule, coalesce(c.shares_history, true), 'never', NULL,
-           c.i
-    FROM {cam} c JOIN {reg} s ON s.ordinal = c.ordinal JOIN registry.registrations r ON r.id = s.id
-    WHERE c.ordinal >= $4 AND c.ordinal < $5 AND s.existing
-      AND NOT EXISTS (SELECT FROM registry.cameras y WHERE y.registration_id = r.id AND y.import_position = c.i)
-      AND NOT c.i = ANY(r.removed_import_positions)
-      AND {range}
-    """,
-)
+      AND ((r.owner_kind, r.business_name, ST_AsEWKB(r.location), r.address_enc, r.notes_for_investigators,
+            r.terms_version)
+           IS DISTINCT FROM
+           (s.owner_kind, s.business_name, ST_AsEWKB(ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)), s.address_enc,
+            s.notes_for_investigators, s.terms_version)
+           OR r.id IN (SELECT registration_id FROM changed_cameras)
+           OR r.id IN (SELECT registration_id FROM added_cameras))
+"""
+# Every camera of the chunk's updated registrations (listed in the upload or not, imported or the owner's)
+# mirrors its registration's owner kind and visibility: the one place that keeps them in step.
+SYNC_EXISTING = "SELECT registry.sync_cameras(array_agg(s.id)) FROM {reg} s WHERE s.existing AND {range}"
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
@@ -1064,15 +1086,17 @@ def _next_chunk(
 
 async def _existing(
     conn: asyncpg.Connection, agency_id: uuid.UUID, valid: list[Valid]
-) -> dict[str, uuid.UUID]:
+) -> tuple[dict[str, uuid.UUID], dict[str, bytes | None]]:
+    """The registrations of the chunk's external ids imported before: their ids, and their sealed addresses."""
     if not valid:
-        return {}
+        return {}, {}
     rows = await conn.fetch(
-        "SELECT external_id, id FROM registry.registrations WHERE agency_id = $1 AND external_id = ANY($2::text[])",
+        "SELECT external_id, id, address_enc FROM registry.registrations"
+        " WHERE agency_id = $1 AND external_id = ANY($2::text[])",
         agency_id,
         [v.external_id for v in valid],
     )
-    return {r["external_id"]: r["id"] for r in rows}
+    return {r["external_id"]: r["id"] for r in rows}, {r["external_id"]: r["address_enc"] for r in rows}
 
 
 async def _record_rejections(
