@@ -478,7 +478,7 @@ class ImportRunner:
             )
             await conn.execute(
                 "UPDATE registry.import_jobs SET status = 'succeeded', phase = 'done', created = $2,"
-                " updated = $3, finished_at = now() WHERE id = $1",
+                " updated = $3, finished_at = clock_timestamp() WHERE id = $1",
                 job_id,
                 counts["created"],
                 counts["updated"],
@@ -490,7 +490,7 @@ class ImportRunner:
         async with self.db.acquire() as conn, conn.transaction():
             await conn.execute(f"DROP TABLE IF EXISTS {reg}, {cam}")
             await conn.execute(
-                "UPDATE registry.import_jobs SET status = 'failed', error = $2, finished_at = now()"
+                "UPDATE registry.import_jobs SET status = 'failed', error = $2, finished_at = clock_timestamp()"
                 " WHERE id = $1 AND status IN ('queued', 'running')",
                 job_id,
                 message,
@@ -843,9 +843,10 @@ class _Writer:
                 },
             ),
         )
+        # The job ends now, not when its writing transaction began (now() would be that start).
         await conn.execute(
             "UPDATE registry.import_jobs SET status = 'succeeded', phase = 'done', created = $2, updated = $3,"
-            " finished_at = now() WHERE id = $1",
+            " finished_at = clock_timestamp() WHERE id = $1",
             job["id"],
             self.created,
             self.updated,

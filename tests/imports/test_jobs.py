@@ -16,9 +16,9 @@ import orjson
 import pytest
 
 from shared.auth import mint_token
-from tests.imports.conftest import GEOJSON, wait_job
+from tests.imports.conftest import GEOJSON, collection, spread, wait_job
 from tests.registry.conftest import Agency, NewAgency
-from tests.support import Server, start_server
+from tests.support import Db, Server, start_server
 
 
 def write_upload(path: Path, agency: Agency, n: int) -> Path:
@@ -185,3 +185,35 @@ def test_a_job_that_fails_unexpectedly_leaves_no_upload_behind(
     finally:
         server.stop()
     assert not left.exists()
+
+
+def test_a_jobs_finished_at_is_when_it_ended_not_when_its_writing_began(
+    registry: httpx.Client, new_agency: NewAgency, database_url: str, db: Any
+) -> None:
+    """The test holds the agency's import lock, so the job's writer waits for it inside its transaction, and
+    every row is merged after the release: the job cannot have finished before that."""
+    a = new_agency()
+    headers = {"Authorization": "Bearer " + mint_token("integrator", a.slug, sub="sync")}
+    holder = Db(database_url)
+    lock = "hashtextextended('canvass-import:' || $1::uuid::text, 0)"
+    try:
+        holder.execute(f"SELECT pg_advisory_lock({lock})", uuid.UUID(a.id))
+        body = collection(spread(a, 20, prefix="clock"))
+        r = registry.post("/v1/imports", content=body, headers={**headers, "Content-Type": GEOJSON})
+        assert r.status_code == 202, r.text
+        deadline = time.monotonic() + 60
+        waiting = (
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        while not db.fetchval(waiting):
+            assert time.monotonic() < deadline, "the job's writer never waited for the agency's import lock"
+            time.sleep(0.02)
+        released = holder.fetchval("SELECT clock_timestamp()")
+        holder.execute(f"SELECT pg_advisory_unlock({lock})", uuid.UUID(a.id))
+    finally:
+        holder.close()
+    job = wait_job(registry, r.json(), headers)
+    assert job["status"] == "succeeded" and job["counts"]["created"] == 20, job
+    finished = db.fetchval("SELECT finished_at FROM registry.import_jobs WHERE id = $1", uuid.UUID(job["id"]))
+    assert finished >= released, (finished, released)
