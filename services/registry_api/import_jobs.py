@@ -5,7 +5,10 @@ Crash safety. Each chunk is staged in one transaction together with the job's co
 the last staged chunk. The merge is one transaction that also marks the job succeeded and drops its staging
 tables: a process killed before its commit leaves no registration of the job behind. A job whose process died
 (its heartbeat older than the lease) is taken over by the next process that starts or is asked about it: it
-resumes from the upload, or fails cleanly when the upload is gone.
+resumes from the upload, or fails cleanly when the upload is gone. Every process looks for such jobs every
+quarter lease (`_reclaim`), so a job is taken over within about a lease of its process's death, whether or not
+anyone asks about it. A process renews the lease of every job it holds, the queued ones too, so a job waiting
+behind a long one is never taken for abandoned; and it runs a job only while the lease is still its own.
 
 Concurrency. A process runs one job at a time (memory stays bounded); merges of one agency's imports are
 serialised by an advisory lock, and a merge that finds a registration changed since its chunk was staged
@@ -130,6 +133,7 @@ class ImportRunner:
         self.queue: asyncio.Queue[uuid.UUID] = asyncio.Queue()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.current: uuid.UUID | None = None
+        self.held: set[uuid.UUID] = set()  # the jobs whose lease this process holds: queued here or running
 
     async def start(self) -> None:
         settings = get_settings()
@@ -143,23 +147,26 @@ class ImportRunner:
             timeout=5,
         )
         self._spawn(self._worker())
+        self._spawn(self._heartbeat())
         self._spawn(self._recover())
+        self._spawn(self._reclaim())
         self._spawn(self._sweep())
 
     async def stop(self) -> None:
+        held = list(self.held)  # before the worker, cancelled, lets go of its job
         for t in list(self.tasks):
             t.cancel()
         for t in list(self.tasks):
             with contextlib.suppress(BaseException):
                 await t
         if self.pool is not None:
-            if self.current is not None:
-                # Leaving in order: let the next process take the job over at once instead of after the lease.
+            if held:
+                # Leaving in order: let the next process take the jobs over at once instead of after the lease.
                 with contextlib.suppress(Exception):
                     await self.pool.execute(
                         "UPDATE registry.import_jobs SET heartbeat_at = NULL, lease_owner = NULL"
-                        " WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
-                        self.current,
+                        " WHERE id = ANY($1::uuid[]) AND lease_owner = $2 AND status IN ('queued', 'running')",
+                        held,
                         self.instance,
                     )
             await self.pool.close()
@@ -178,6 +185,8 @@ class ImportRunner:
     # --- leases ------------------------------------------------------------------------------------------
 
     def submit(self, job_id: uuid.UUID) -> None:
+        """Queue a job whose lease this process holds (it created or claimed it)."""
+        self.held.add(job_id)
         self.queue.put_nowait(job_id)
 
     async def claim_if_abandoned(self, job_id: uuid.UUID) -> bool:
@@ -197,27 +206,46 @@ class ImportRunner:
             return True
         return False
 
+    async def reclaim_abandoned(self) -> None:
+        """Take over every unfinished job whose lease expired (its process died, or stopped in order)."""
+        rows = await self.db.fetch(
+            "SELECT id FROM registry.import_jobs WHERE status IN ('queued', 'running')"
+            " AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $1)) ORDER BY created_at",
+            lease_seconds(),
+        )
+        for r in rows:
+            await self.claim_if_abandoned(r["id"])
+
+    async def _reclaim(self) -> None:
+        """Every quarter lease: a dead process's job is resumed here within about a lease, with no one asking."""
+        while True:
+            await asyncio.sleep(max(lease_seconds() / 4, 0.1))
+            try:
+                await self.reclaim_abandoned()
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.warning("could not look for abandoned import jobs: %s", type(exc).__name__)
+
     async def _recover(self) -> None:
         with contextlib.suppress(asyncpg.PostgresError, OSError):
-            rows = await self.db.fetch(
-                "SELECT id FROM registry.import_jobs WHERE status IN ('queued', 'running') ORDER BY created_at"
-            )
-            for r in rows:
-                await self.claim_if_abandoned(r["id"])
+            await self.reclaim_abandoned()
             pending = await self.db.fetch(
                 "SELECT DISTINCT job_id FROM registry.import_credentials WHERE delivery = 'email'"
             )
             for r in pending:
                 self._spawn(self.deliver_mail(r["job_id"]))
 
-    async def _heartbeat(self, job_id: uuid.UUID) -> None:
-        interval = max(lease_seconds() / 3, 0.2)
+    async def _heartbeat(self) -> None:
+        """Renew the lease of every job this process holds, the running one and those queued behind it."""
+        interval = max(lease_seconds() / 3, 0.1)
         while True:
             await asyncio.sleep(interval)
+            if not self.held:
+                continue
             with contextlib.suppress(asyncpg.PostgresError, OSError):
                 await self.db.execute(
-                    "UPDATE registry.import_jobs SET heartbeat_at = now() WHERE id = $1 AND lease_owner = $2",
-                    job_id,
+                    "UPDATE registry.import_jobs SET heartbeat_at = now()"
+                    " WHERE id = ANY($1::uuid[]) AND lease_owner = $2 AND status IN ('queued', 'running')",
+                    list(self.held),
                     self.instance,
                 )
 
@@ -225,7 +253,6 @@ class ImportRunner:
         while True:
             job_id = await self.queue.get()
             self.current = job_id
-            beat = self._spawn(self._heartbeat(job_id))
             try:
                 await self.run(job_id)
             except asyncio.CancelledError:
@@ -233,8 +260,8 @@ class ImportRunner:
             except Exception:
                 log.exception("import job %s stopped unexpectedly", job_id)
             finally:
-                beat.cancel()
                 self.current = None
+                self.held.discard(job_id)
 
     # --- a job -------------------------------------------------------------------------------------------
 
@@ -242,12 +269,18 @@ class ImportRunner:
         job = await self.db.fetchrow(JOB_SQL, job_id)
         if job is None or job["status"] not in ("queued", "running"):
             return
-        await self.db.execute(
-            "UPDATE registry.import_jobs SET status = 'running', attempts = attempts + 1, lease_owner = $2,"
-            " heartbeat_at = now(), started_at = coalesce(started_at, now()) WHERE id = $1",
+        # Only while the lease is still this process's: a job that waited here past its lease (the heartbeat
+        # could not reach the database) may have been taken over by another process meanwhile.
+        mine = await self.db.fetchval(
+            "UPDATE registry.import_jobs SET status = 'running', attempts = attempts + 1,"
+            " heartbeat_at = now(), started_at = coalesce(started_at, now())"
+            " WHERE id = $1 AND lease_owner = $2 AND status IN ('queued', 'running') RETURNING id",
             job_id,
             self.instance,
         )
+        if mine is None:
+            log.warning("import job %s was taken over by another process; leaving it to that one", job_id)
+            return
         interrupted = False
         try:
             try:

@@ -217,3 +217,57 @@ def test_a_jobs_finished_at_is_when_it_ended_not_when_its_writing_began(
     assert job["status"] == "succeeded" and job["counts"]["created"] == 20, job
     finished = db.fetchval("SELECT finished_at FROM registry.import_jobs WHERE id = $1", uuid.UUID(job["id"]))
     assert finished >= released, (finished, released)
+
+
+def test_a_job_whose_process_died_is_taken_over_within_a_lease_with_no_one_asking(
+    new_agency: NewAgency, own_server: dict[str, str], tmp_path: Path, db: Any
+) -> None:
+    """Two processes share the database and the spool; the one running the job is killed mid-way. The other,
+    already up (its start-up recovery long done), takes the job over by itself: nobody reads the job over HTTP
+    after the kill."""
+    lease = 3.0
+    env = dict(own_server, CANVASS_IMPORT_LEASE_S=str(lease))
+    a = new_agency()
+    n = 20_000
+    upload = write_upload(tmp_path / "big.geojson", a, n)
+    headers = {"Authorization": "Bearer " + mint_token("integrator", a.slug, sub="sync")}
+    first = start_server("registry_api", env)
+    second = start_server("registry_api", env)
+    try:
+        with httpx.Client(base_url=first.url, timeout=60) as c:
+            r = c.post("/v1/imports", content=chunks(upload), headers={**headers, "Content-Type": GEOJSON})
+            assert r.status_code == 202, r.text
+            job_id = uuid.UUID(r.json()["id"])
+            deadline = time.monotonic() + 120
+            while True:  # the known point: staging under way
+                job = c.get(f"/v1/imports/{job_id}", headers=headers).json()
+                assert job["status"] not in ("succeeded", "failed"), f"the job ended before the kill: {job}"
+                if job["counts"]["read"] >= 2000:
+                    break
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        owner = db.fetchval("SELECT lease_owner FROM registry.import_jobs WHERE id = $1", job_id)
+        assert owner is not None and f":{first.process.pid}:" in owner
+        os.kill(first.process.pid, signal.SIGKILL)
+        first.process.wait(10)
+        killed = time.monotonic()
+        state = "SELECT status, attempts, lease_owner FROM registry.import_jobs WHERE id = $1"
+        while True:
+            row = db.fetch(state, job_id)[0]
+            if row["attempts"] == 2:
+                break
+            assert time.monotonic() - killed < 2 * lease, (
+                f"not taken over {2 * lease} s after the kill: {row}"
+            )
+            time.sleep(0.05)
+        assert f":{second.process.pid}:" in row["lease_owner"]
+        deadline = time.monotonic() + 180
+        while row["status"] not in ("succeeded", "failed"):
+            assert time.monotonic() < deadline, f"the job did not end: {row}"
+            time.sleep(0.1)
+            row = db.fetch(state, job_id)[0]
+    finally:
+        first.stop()
+        second.stop()
+    written = db.fetchval("SELECT count(*) FROM registry.registrations WHERE agency_id = $1", uuid.UUID(a.id))
+    assert row["status"] == "succeeded" and written == n, (row, written)
