@@ -11,8 +11,11 @@ anyone asks about it. A process renews the lease of every job it holds, the queu
 behind a long one is never taken for abandoned; and it runs a job only while the lease is still its own.
 
 Concurrency. A process runs one job at a time (memory stays bounded); merges of one agency's imports are
-serialised by an advisory lock, and a merge that finds a registration changed since its chunk was staged
-(deleted by its owner, or written by another import) is refused rather than overwriting it.
+serialised by an advisory lock, taken before the job stages anything: which external ids exist is read under
+it, so two imports of the same new external id make one registration (the second updates it). A resumed job
+whose rows staged as new were created meanwhile by another import stages again from the start; a merge that
+finds a registration changed since its chunk was staged (deleted by its owner) is refused rather than
+overwriting it.
 
 Retention. Every end of a job removes its upload (personal data in clear); a sweep removes any left behind by
 a process that stopped in between. Credentials awaiting delivery are deleted once delivered, and purged when
@@ -327,14 +330,14 @@ class ImportRunner:
             reprojection=Reprojection(_crs(crs)),
         )
 
-    async def _prepare_staging(self, job: asyncpg.Record) -> int:
+    async def _prepare_staging(self, job: asyncpg.Record, *, afresh: bool = False) -> int:
         """The job's staging tables, ready for its next feature: how many features were read (and staged or
-        reported) before, 0 when it starts from the beginning."""
+        reported) before, 0 when it starts from the beginning (always when `afresh`)."""
         job_id = job["id"]
         reg, cam = stage_tables(job_id)
         async with self.db.acquire() as conn:
             exists = await conn.fetchval("SELECT to_regclass($1)", reg) is not None
-            if exists and job["phase"] in ("staging", "merging"):
+            if exists and job["phase"] in ("staging", "merging") and not afresh:
                 # An UNLOGGED table is emptied when PostgreSQL itself restarts: then start again.
                 staged = await conn.fetchval(
                     f"SELECT count(*) FROM {reg} s WHERE {STAGED_OK}",  # noqa: S608 - our own table name
@@ -374,8 +377,20 @@ class ImportRunner:
         rejected = int(job["rejected"])
         writer = None if job["dry_run"] else _Writer(self.db, job)
         try:
-            if writer is not None:
-                await writer.start(skip, merge=not (job["mode"] == "all" and rejected))
+            if writer is not None and not await writer.start(
+                skip, merge=not (job["mode"] == "all" and rejected)
+            ):
+                # Resuming, and another import created registrations of external ids this job had staged as
+                # new while it was stopped: stage again from the start (the writer keeps the agency's lock, so
+                # this time each row is read as new or existing as it really is).
+                skip = await self._prepare_staging(job, afresh=True)
+                job = await self.db.fetchrow(JOB_SQL, job_id)
+                assert job is not None
+                rejected = 0
+                writer.merging = True
+                await self.db.execute(
+                    "UPDATE registry.import_jobs SET phase = 'merging' WHERE id = $1", job_id
+                )
             read = await self._stage(job, spool, skip, rejected, writer)
             if read == 0:
                 raise JobFailed("the upload holds no features; nothing was written")
@@ -790,7 +805,9 @@ class _Writer:
         self.subject = job["principal"].partition(":")[2]  # the scope is "agency:subject"
         self.pending: collections.deque[asyncio.Task[None]] = collections.deque()
 
-    async def start(self, staged: int, *, merge: bool) -> None:
+    async def start(self, staged: int, *, merge: bool) -> bool:
+        """Begin the job's transaction under the agency's import lock, and merge again what a stopped process
+        had staged; False (nothing merged) when that staging is stale: the caller stages afresh."""
         job = self.job
         self.conn = await self.pool.acquire()
         self.tx = self.conn.transaction()
@@ -804,9 +821,15 @@ class _Writer:
             "UPDATE registry.import_jobs SET phase = 'merging' WHERE id = $1 AND phase = 'staging'", job["id"]
         )
         self.merging = merge
-        if staged and merge:
-            # Resuming after the process stopped: what was staged before is merged again, in this transaction.
-            await self.merge(0, staged, True, 0)
+        if staged:
+            # Asked on another connection: this transaction must hold no lock on the staging tables, which a
+            # fresh start drops. The agency's lock, held, keeps the answer true until the commit.
+            if await self.pool.fetchval(STALE_STAGING.format(reg=self.reg), job["agency_id"]):
+                return False
+            if merge:
+                # Resuming after the process stopped: what was staged before is merged again, in this transaction.
+                await self.merge(0, staged, True, 0)
+        return True
 
     async def enqueue(self, lo: int, hi: int, any_existing: bool, rejected: int) -> None:
         """Merge staged rows [lo, hi) after the chunks enqueued before, in the background; at most
@@ -965,6 +988,12 @@ MERGE_NEW = (
 # there (`removed_import_positions`). The cameras the owner added hold no place: an import never changes them.
 # None is ever removed: a camera no longer listed is the owner's to remove.
 EXPECT_EXISTING = "SELECT count(*) FROM {reg} s WHERE s.existing AND {range}"
+# Rows staged as new registrations whose external id agency $1 has now: another import created them while this
+# job was stopped between staging and its commit.
+STALE_STAGING = """
+    SELECT EXISTS (SELECT FROM {reg} s JOIN registry.registrations r ON r.agency_id = $1 AND r.external_id = s.external_id
+                   WHERE NOT s.existing)
+"""
 # The chunk's registrations imported before, locked for this transaction: as many as staged, or one changed.
 LOCK_EXISTING = """
     SELECT count(*) FROM (
