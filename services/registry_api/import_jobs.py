@@ -5,11 +5,17 @@ Crash safety. Each chunk is staged in one transaction together with the job's co
 the last staged chunk. The merge is one transaction that also marks the job succeeded and drops its staging
 tables: a process killed before its commit leaves no registration of the job behind. A job whose process died
 (its heartbeat older than the lease) is taken over by the next process that starts or is asked about it: it
-resumes from the upload, or fails cleanly when the upload is gone.
+resumes from the upload, or fails cleanly when the upload is gone. Every process looks for such jobs every
+quarter lease (`_reclaim`), so a job is taken over within about a lease of its process's death, whether or not
+anyone asks about it. A process renews the lease of every job it holds, the queued ones too, so a job waiting
+behind a long one is never taken for abandoned; and it runs a job only while the lease is still its own.
 
 Concurrency. A process runs one job at a time (memory stays bounded); merges of one agency's imports are
-serialised by an advisory lock, and a merge that finds a registration changed since its chunk was staged
-(deleted by its owner, or written by another import) is refused rather than overwriting it.
+serialised by an advisory lock, taken before the job stages anything: which external ids exist is read under
+it, so two imports of the same new external id make one registration (the second updates it). A resumed job
+whose rows staged as new were created meanwhile by another import stages again from the start; a merge that
+finds a registration changed since its chunk was staged (deleted by its owner) is refused rather than
+overwriting it.
 
 Retention. Every end of a job removes its upload (personal data in clear); a sweep removes any left behind by
 a process that stopped in between. Credentials awaiting delivery are deleted once delivered, and purged when
@@ -130,6 +136,7 @@ class ImportRunner:
         self.queue: asyncio.Queue[uuid.UUID] = asyncio.Queue()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.current: uuid.UUID | None = None
+        self.held: set[uuid.UUID] = set()  # the jobs whose lease this process holds: queued here or running
 
     async def start(self) -> None:
         settings = get_settings()
@@ -143,23 +150,26 @@ class ImportRunner:
             timeout=5,
         )
         self._spawn(self._worker())
+        self._spawn(self._heartbeat())
         self._spawn(self._recover())
+        self._spawn(self._reclaim())
         self._spawn(self._sweep())
 
     async def stop(self) -> None:
+        held = list(self.held)  # before the worker, cancelled, lets go of its job
         for t in list(self.tasks):
             t.cancel()
         for t in list(self.tasks):
             with contextlib.suppress(BaseException):
                 await t
         if self.pool is not None:
-            if self.current is not None:
-                # Leaving in order: let the next process take the job over at once instead of after the lease.
+            if held:
+                # Leaving in order: let the next process take the jobs over at once instead of after the lease.
                 with contextlib.suppress(Exception):
                     await self.pool.execute(
                         "UPDATE registry.import_jobs SET heartbeat_at = NULL, lease_owner = NULL"
-                        " WHERE id = $1 AND lease_owner = $2 AND status = 'running'",
-                        self.current,
+                        " WHERE id = ANY($1::uuid[]) AND lease_owner = $2 AND status IN ('queued', 'running')",
+                        held,
                         self.instance,
                     )
             await self.pool.close()
@@ -178,6 +188,8 @@ class ImportRunner:
     # --- leases ------------------------------------------------------------------------------------------
 
     def submit(self, job_id: uuid.UUID) -> None:
+        """Queue a job whose lease this process holds (it created or claimed it)."""
+        self.held.add(job_id)
         self.queue.put_nowait(job_id)
 
     async def claim_if_abandoned(self, job_id: uuid.UUID) -> bool:
@@ -197,27 +209,46 @@ class ImportRunner:
             return True
         return False
 
+    async def reclaim_abandoned(self) -> None:
+        """Take over every unfinished job whose lease expired (its process died, or stopped in order)."""
+        rows = await self.db.fetch(
+            "SELECT id FROM registry.import_jobs WHERE status IN ('queued', 'running')"
+            " AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $1)) ORDER BY created_at",
+            lease_seconds(),
+        )
+        for r in rows:
+            await self.claim_if_abandoned(r["id"])
+
+    async def _reclaim(self) -> None:
+        """Every quarter lease: a dead process's job is resumed here within about a lease, with no one asking."""
+        while True:
+            await asyncio.sleep(max(lease_seconds() / 4, 0.1))
+            try:
+                await self.reclaim_abandoned()
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.warning("could not look for abandoned import jobs: %s", type(exc).__name__)
+
     async def _recover(self) -> None:
         with contextlib.suppress(asyncpg.PostgresError, OSError):
-            rows = await self.db.fetch(
-                "SELECT id FROM registry.import_jobs WHERE status IN ('queued', 'running') ORDER BY created_at"
-            )
-            for r in rows:
-                await self.claim_if_abandoned(r["id"])
+            await self.reclaim_abandoned()
             pending = await self.db.fetch(
                 "SELECT DISTINCT job_id FROM registry.import_credentials WHERE delivery = 'email'"
             )
             for r in pending:
                 self._spawn(self.deliver_mail(r["job_id"]))
 
-    async def _heartbeat(self, job_id: uuid.UUID) -> None:
-        interval = max(lease_seconds() / 3, 0.2)
+    async def _heartbeat(self) -> None:
+        """Renew the lease of every job this process holds, the running one and those queued behind it."""
+        interval = max(lease_seconds() / 3, 0.1)
         while True:
             await asyncio.sleep(interval)
+            if not self.held:
+                continue
             with contextlib.suppress(asyncpg.PostgresError, OSError):
                 await self.db.execute(
-                    "UPDATE registry.import_jobs SET heartbeat_at = now() WHERE id = $1 AND lease_owner = $2",
-                    job_id,
+                    "UPDATE registry.import_jobs SET heartbeat_at = now()"
+                    " WHERE id = ANY($1::uuid[]) AND lease_owner = $2 AND status IN ('queued', 'running')",
+                    list(self.held),
                     self.instance,
                 )
 
@@ -225,7 +256,6 @@ class ImportRunner:
         while True:
             job_id = await self.queue.get()
             self.current = job_id
-            beat = self._spawn(self._heartbeat(job_id))
             try:
                 await self.run(job_id)
             except asyncio.CancelledError:
@@ -233,8 +263,8 @@ class ImportRunner:
             except Exception:
                 log.exception("import job %s stopped unexpectedly", job_id)
             finally:
-                beat.cancel()
                 self.current = None
+                self.held.discard(job_id)
 
     # --- a job -------------------------------------------------------------------------------------------
 
@@ -242,12 +272,18 @@ class ImportRunner:
         job = await self.db.fetchrow(JOB_SQL, job_id)
         if job is None or job["status"] not in ("queued", "running"):
             return
-        await self.db.execute(
-            "UPDATE registry.import_jobs SET status = 'running', attempts = attempts + 1, lease_owner = $2,"
-            " heartbeat_at = now(), started_at = coalesce(started_at, now()) WHERE id = $1",
+        # Only while the lease is still this process's: a job that waited here past its lease (the heartbeat
+        # could not reach the database) may have been taken over by another process meanwhile.
+        mine = await self.db.fetchval(
+            "UPDATE registry.import_jobs SET status = 'running', attempts = attempts + 1,"
+            " heartbeat_at = now(), started_at = coalesce(started_at, now())"
+            " WHERE id = $1 AND lease_owner = $2 AND status IN ('queued', 'running') RETURNING id",
             job_id,
             self.instance,
         )
+        if mine is None:
+            log.warning("import job %s was taken over by another process; leaving it to that one", job_id)
+            return
         interrupted = False
         try:
             try:
@@ -294,14 +330,14 @@ class ImportRunner:
             reprojection=Reprojection(_crs(crs)),
         )
 
-    async def _prepare_staging(self, job: asyncpg.Record) -> int:
+    async def _prepare_staging(self, job: asyncpg.Record, *, afresh: bool = False) -> int:
         """The job's staging tables, ready for its next feature: how many features were read (and staged or
-        reported) before, 0 when it starts from the beginning."""
+        reported) before, 0 when it starts from the beginning (always when `afresh`)."""
         job_id = job["id"]
         reg, cam = stage_tables(job_id)
         async with self.db.acquire() as conn:
             exists = await conn.fetchval("SELECT to_regclass($1)", reg) is not None
-            if exists and job["phase"] in ("staging", "merging"):
+            if exists and job["phase"] in ("staging", "merging") and not afresh:
                 # An UNLOGGED table is emptied when PostgreSQL itself restarts: then start again.
                 staged = await conn.fetchval(
                     f"SELECT count(*) FROM {reg} s WHERE {STAGED_OK}",  # noqa: S608 - our own table name
@@ -341,8 +377,20 @@ class ImportRunner:
         rejected = int(job["rejected"])
         writer = None if job["dry_run"] else _Writer(self.db, job)
         try:
-            if writer is not None:
-                await writer.start(skip, merge=not (job["mode"] == "all" and rejected))
+            if writer is not None and not await writer.start(
+                skip, merge=not (job["mode"] == "all" and rejected)
+            ):
+                # Resuming, and another import created registrations of external ids this job had staged as
+                # new while it was stopped: stage again from the start (the writer keeps the agency's lock, so
+                # this time each row is read as new or existing as it really is).
+                skip = await self._prepare_staging(job, afresh=True)
+                job = await self.db.fetchrow(JOB_SQL, job_id)
+                assert job is not None
+                rejected = 0
+                writer.merging = True
+                await self.db.execute(
+                    "UPDATE registry.import_jobs SET phase = 'merging' WHERE id = $1", job_id
+                )
             read = await self._stage(job, spool, skip, rejected, writer)
             if read == 0:
                 raise JobFailed("the upload holds no features; nothing was written")
@@ -390,9 +438,9 @@ class ImportRunner:
                         t1 = time.monotonic()
                         if chunk is None:
                             break
-                        existing = await _existing(lookup, job["agency_id"], chunk.valid)
+                        existing, addresses = await _existing(lookup, job["agency_id"], chunk.valid)
                         regs, cams = await asyncio.to_thread(
-                            stage_rows, chunk.valid, existing, job["credentials"]
+                            stage_rows, chunk.valid, existing, job["credentials"], addresses
                         )
                         lo, read = read, read + chunk.read
                         t2 = time.monotonic()
@@ -478,7 +526,7 @@ class ImportRunner:
             )
             await conn.execute(
                 "UPDATE registry.import_jobs SET status = 'succeeded', phase = 'done', created = $2,"
-                " updated = $3, finished_at = now() WHERE id = $1",
+                " updated = $3, finished_at = clock_timestamp() WHERE id = $1",
                 job_id,
                 counts["created"],
                 counts["updated"],
@@ -490,7 +538,7 @@ class ImportRunner:
         async with self.db.acquire() as conn, conn.transaction():
             await conn.execute(f"DROP TABLE IF EXISTS {reg}, {cam}")
             await conn.execute(
-                "UPDATE registry.import_jobs SET status = 'failed', error = $2, finished_at = now()"
+                "UPDATE registry.import_jobs SET status = 'failed', error = $2, finished_at = clock_timestamp()"
                 " WHERE id = $1 AND status IN ('queued', 'running')",
                 job_id,
                 message,
@@ -757,7 +805,9 @@ class _Writer:
         self.subject = job["principal"].partition(":")[2]  # the scope is "agency:subject"
         self.pending: collections.deque[asyncio.Task[None]] = collections.deque()
 
-    async def start(self, staged: int, *, merge: bool) -> None:
+    async def start(self, staged: int, *, merge: bool) -> bool:
+        """Begin the job's transaction under the agency's import lock, and merge again what a stopped process
+        had staged; False (nothing merged) when that staging is stale: the caller stages afresh."""
         job = self.job
         self.conn = await self.pool.acquire()
         self.tx = self.conn.transaction()
@@ -771,9 +821,15 @@ class _Writer:
             "UPDATE registry.import_jobs SET phase = 'merging' WHERE id = $1 AND phase = 'staging'", job["id"]
         )
         self.merging = merge
-        if staged and merge:
-            # Resuming after the process stopped: what was staged before is merged again, in this transaction.
-            await self.merge(0, staged, True, 0)
+        if staged:
+            # Asked on another connection: this transaction must hold no lock on the staging tables, which a
+            # fresh start drops. The agency's lock, held, keeps the answer true until the commit.
+            if await self.pool.fetchval(STALE_STAGING.format(reg=self.reg), job["agency_id"]):
+                return False
+            if merge:
+                # Resuming after the process stopped: what was staged before is merged again, in this transaction.
+                await self.merge(0, staged, True, 0)
+        return True
 
     async def enqueue(self, lo: int, hi: int, any_existing: bool, rejected: int) -> None:
         """Merge staged rows [lo, hi) after the chunks enqueued before, in the background; at most
@@ -810,15 +866,15 @@ class _Writer:
             await conn.execute(statement.format(**sql), *args)
         if any_existing:
             expect = await conn.fetchval(EXPECT_EXISTING.format(**sql), *args)
-            got = _count(await conn.execute(MERGE_EXISTING[0].format(**sql), *args))
+            got = await conn.fetchval(LOCK_EXISTING.format(**sql), *args)
             if got != expect:
                 raise JobFailed(
                     "registrations with these external ids changed while the import ran (an owner deleted "
                     "one, or another import wrote one); nothing was written: submit the file again"
                 )
             self.updated += got
-            for statement in MERGE_EXISTING[1:]:
-                await conn.execute(statement.format(**sql), *args)
+            await conn.execute(MERGE_EXISTING.format(**sql), *args)
+            await conn.execute(SYNC_EXISTING.format(**sql), *args)
         log.debug("import %s: merged [%d, %d) in %.2f s", job["id"], lo, hi, time.monotonic() - t0)
 
     async def finish(self) -> None:
@@ -843,9 +899,10 @@ class _Writer:
                 },
             ),
         )
+        # The job ends now, not when its writing transaction began (now() would be that start).
         await conn.execute(
             "UPDATE registry.import_jobs SET status = 'succeeded', phase = 'done', created = $2, updated = $3,"
-            " finished_at = now() WHERE id = $1",
+            " finished_at = clock_timestamp() WHERE id = $1",
             job["id"],
             self.created,
             self.updated,
@@ -931,52 +988,80 @@ MERGE_NEW = (
 # there (`removed_import_positions`). The cameras the owner added hold no place: an import never changes them.
 # None is ever removed: a camera no longer listed is the owner's to remove.
 EXPECT_EXISTING = "SELECT count(*) FROM {reg} s WHERE s.existing AND {range}"
+# Rows staged as new registrations whose external id agency $1 has now: another import created them while this
+# job was stopped between staging and its commit.
+STALE_STAGING = """
+    SELECT EXISTS (SELECT FROM {reg} s JOIN registry.registrations r ON r.agency_id = $1 AND r.external_id = s.external_id
+                   WHERE NOT s.existing)
+"""
+# The chunk's registrations imported before, locked for this transaction: as many as staged, or one changed.
+LOCK_EXISTING = """
+    SELECT count(*) FROM (
+        SELECT r.id FROM registry.registrations r JOIN {reg} s ON r.id = s.id
+        WHERE s.existing AND r.agency_id = $2 AND r.external_id = s.external_id AND {range}
+        FOR UPDATE OF r) x
+"""
 _OLD_CAMERAS = """
     WITH old AS (
         SELECT c.id, s.ordinal, c.import_position AS i
         FROM registry.cameras c JOIN {reg} s ON c.registration_id = s.id
         WHERE s.existing AND c.import_position IS NOT NULL AND {range})
 """
-MERGE_EXISTING = (
-    """
+# One statement: the cameras whose description changed, the cameras added, and the registrations either
+# touches or whose own values changed (their version moves, so their ETag does). A feature that changes nothing
+# writes nothing: the registration keeps its version, its time of change and its sealed address, and the owner's
+# consent (`terms_accepted_at`) is kept unless the terms version changes. The new cameras take their owner kind
+# and visibility from `registry.sync_cameras`, run next (`SYNC_EXISTING`).
+MERGE_EXISTING = """{old},
+    changed_cameras AS (
+        UPDATE registry.cameras c SET
+            geom = ST_SetSRID(ST_MakePoint(n.lon, n.lat), 4326), label = n.label, direction_deg = n.direction_deg,
+            fov_deg = n.fov_deg, range_m = n.range_m, placement = n.placement, covers = n.covers,
+            retention_days = n.retention_days, recording = n.recording, schedule = n.schedule, updated_at = now()
+        FROM old o JOIN {cam} n ON n.ordinal = o.ordinal AND n.i = o.i
+        WHERE c.id = o.id
+          AND (ST_AsEWKB(c.geom), c.label, c.direction_deg, c.fov_deg, c.range_m, c.placement, c.covers,
+               c.retention_days, c.recording, c.schedule)
+              IS DISTINCT FROM
+              (ST_AsEWKB(ST_SetSRID(ST_MakePoint(n.lon, n.lat), 4326)), n.label, n.direction_deg, n.fov_deg,
+               n.range_m, n.placement, n.covers, n.retention_days, n.recording, n.schedule)
+        RETURNING c.registration_id),
+    added_cameras AS (
+        INSERT INTO registry.cameras (
+            id, registration_id, geom, owner_kind, visible_to, created_at, label, direction_deg, fov_deg, range_m,
+            placement, covers, retention_days, recording, schedule, shares_history, live_mode, live_endpoint_enc,
+            import_position)
+        SELECT c.id, r.id, ST_SetSRID(ST_MakePoint(c.lon, c.lat), 4326), r.owner_kind, '{{}}',
+               now() + c.i * interval '1 microsecond', c.label, c.direction_deg, c.fov_deg, c.range_m, c.placement,
+               c.covers, c.retention_days, c.recording, c.schedule, coalesce(c.shares_history, true), 'never',
+               NULL, c.i
+        FROM {cam} c JOIN {reg} s ON s.ordinal = c.ordinal JOIN registry.registrations r ON r.id = s.id
+        WHERE c.ordinal >= $4 AND c.ordinal < $5 AND s.existing
+          AND NOT EXISTS (SELECT FROM registry.cameras y WHERE y.registration_id = r.id AND y.import_position = c.i)
+          AND NOT c.i = ANY(r.removed_import_positions)
+          AND {range}
+        RETURNING registration_id)
     UPDATE registry.registrations r SET
         owner_kind = s.owner_kind, business_name = s.business_name,
-        location = ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), address_enc = s.address_enc, key_id = s.key_id,
+        location = ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), address_enc = s.address_enc,
+        key_id = CASE WHEN s.address_enc IS DISTINCT FROM r.address_enc THEN s.key_id ELSE r.key_id END,
         notes_for_investigators = s.notes_for_investigators, terms_version = s.terms_version,
-        terms_accepted_at = s.terms_accepted_at, registered_by = $3, version = r.version + 1, updated_at = now()
+        terms_accepted_at = CASE WHEN s.terms_version IS NOT DISTINCT FROM r.terms_version
+                                 THEN r.terms_accepted_at ELSE s.terms_accepted_at END,
+        registered_by = $3, version = r.version + 1, updated_at = now()
     FROM {reg} s
     WHERE s.existing AND r.id = s.id AND r.agency_id = $2 AND r.external_id = s.external_id AND {range}
-    """,
-    """{old}
-    UPDATE registry.cameras c SET
-        geom = ST_SetSRID(ST_MakePoint(n.lon, n.lat), 4326), label = n.label, direction_deg = n.direction_deg,
-        fov_deg = n.fov_deg, range_m = n.range_m, placement = n.placement, covers = n.covers,
-        retention_days = n.retention_days, recording = n.recording, schedule = n.schedule,
-        owner_kind = r.owner_kind, updated_at = now()
-    FROM old o JOIN {cam} n ON n.ordinal = o.ordinal AND n.i = o.i
-        JOIN registry.cameras x ON x.id = o.id JOIN registry.registrations r ON r.id = x.registration_id
-    WHERE c.id = o.id
-    """,
-    """
-    INSERT INTO registry.cameras (
-        id, registration_id, geom, owner_kind, visible_to, created_at, label, direction_deg, fov_deg, range_m,
-        placement, covers, retention_days, recording, schedule, shares_history, live_mode, live_endpoint_enc,
-        import_position)
-    SELECT c.id, r.id, ST_SetSRID(ST_MakePoint(c.lon, c.lat), 4326), r.owner_kind,
-           CASE WHEN r.status = 'active' THEN
-               coalesce((SELECT array_agg(x.agency_id ORDER BY x.agency_id) FROM registry.registration_shares x
-                         WHERE x.registration_id = r.id), '{{}}')
-           ELSE '{{}}' END,
-           now() + c.i * interval '1 microsecond', c.label, c.direction_deg, c.fov_deg, c.range_m, c.placement,
-           c.covers, c.retention_days, c.recording, c.schedule, coalesce(c.shares_history, true), 'never', NULL,
-           c.i
-    FROM {cam} c JOIN {reg} s ON s.ordinal = c.ordinal JOIN registry.registrations r ON r.id = s.id
-    WHERE c.ordinal >= $4 AND c.ordinal < $5 AND s.existing
-      AND NOT EXISTS (SELECT FROM registry.cameras y WHERE y.registration_id = r.id AND y.import_position = c.i)
-      AND NOT c.i = ANY(r.removed_import_positions)
-      AND {range}
-    """,
-)
+      AND ((r.owner_kind, r.business_name, ST_AsEWKB(r.location), r.address_enc, r.notes_for_investigators,
+            r.terms_version)
+           IS DISTINCT FROM
+           (s.owner_kind, s.business_name, ST_AsEWKB(ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)), s.address_enc,
+            s.notes_for_investigators, s.terms_version)
+           OR r.id IN (SELECT registration_id FROM changed_cameras)
+           OR r.id IN (SELECT registration_id FROM added_cameras))
+"""
+# Every camera of the chunk's updated registrations (listed in the upload or not, imported or the owner's)
+# mirrors its registration's owner kind and visibility: the one place that keeps them in step.
+SYNC_EXISTING = "SELECT registry.sync_cameras(array_agg(s.id)) FROM {reg} s WHERE s.existing AND {range}"
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
@@ -1064,15 +1149,17 @@ def _next_chunk(
 
 async def _existing(
     conn: asyncpg.Connection, agency_id: uuid.UUID, valid: list[Valid]
-) -> dict[str, uuid.UUID]:
+) -> tuple[dict[str, uuid.UUID], dict[str, bytes | None]]:
+    """The registrations of the chunk's external ids imported before: their ids, and their sealed addresses."""
     if not valid:
-        return {}
+        return {}, {}
     rows = await conn.fetch(
-        "SELECT external_id, id FROM registry.registrations WHERE agency_id = $1 AND external_id = ANY($2::text[])",
+        "SELECT external_id, id, address_enc FROM registry.registrations"
+        " WHERE agency_id = $1 AND external_id = ANY($2::text[])",
         agency_id,
         [v.external_id for v in valid],
     )
-    return {r["external_id"]: r["id"] for r in rows}
+    return {r["external_id"]: r["id"] for r in rows}, {r["external_id"]: r["address_enc"] for r in rows}
 
 
 async def _record_rejections(

@@ -297,7 +297,8 @@ RS = 0x1E
 
 def read_sequence(f: IO[bytes], max_record_bytes: int = MAX_FEATURE_BYTES) -> Iterator[RawFeature]:
     """RFC 8142: each record is RS, a JSON text, LF. Without any RS the upload is read as one Feature per line
-    (newline-delimited GeoJSON). A record that does not parse is reported and skipped, as RFC 8142 says."""
+    (newline-delimited GeoJSON). A record that does not parse is reported and skipped, as RFC 8142 says. A
+    UTF-8 byte order mark before the first record is dropped, as the other readers drop it."""
     buf = b""
     eof = False
     first = True
@@ -321,6 +322,10 @@ def read_sequence(f: IO[bytes], max_record_bytes: int = MAX_FEATURE_BYTES) -> It
             if not data:
                 eof = True
             buf += data
+            if first and buf.startswith(codecs.BOM_UTF8):
+                # Editors on Windows write one: left in, it would hide the first RS (and so every record)
+                # or spoil the first line's JSON.
+                buf = buf[len(codecs.BOM_UTF8) :]
             if first and buf.lstrip():
                 first = False
                 if buf.lstrip()[0] != RS:

@@ -14,11 +14,12 @@ import math
 import os
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, get_args
 
+from cryptography.exceptions import InvalidTag
 from pydantic import ValidationError
 
 from services.registry_api.import_parsing import RawFeature, Reprojection
@@ -580,9 +581,16 @@ def _new_ids(n: int) -> list[str]:
 
 
 def stage_rows(
-    valid: Sequence[Valid], existing: dict[str, uuid.UUID], credentials: str
+    valid: Sequence[Valid],
+    existing: dict[str, uuid.UUID],
+    credentials: str,
+    addresses: Mapping[str, bytes | None] | None = None,
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """COPY records for the staging tables (columns in `STAGE_COLUMNS`, `STAGE_CAMERA_COLUMNS` order).
+
+    `addresses` holds the sealed address of each existing registration: an address the upload gives unchanged
+    is staged as that very ciphertext (sealing anew would give other bytes), so the merge sees that nothing
+    changed and leaves the registration as it was.
 
     An import never sets live sharing: the live mode and endpoint of its cameras are validated (as a single
     registration's would be) but not stored, since only the owner may turn live sharing on (new cameras start
@@ -631,7 +639,9 @@ def stage_rows(
                     b.business_name,
                     b.lon,
                     b.lat,
-                    seal(b.address, ctx + "address") if b.address is not None else None,
+                    _sealed_address(b.address, ctx + "address", (addresses or {}).get(v.external_id))
+                    if known is not None
+                    else (seal(b.address, ctx + "address") if b.address is not None else None),
                     seal(name, ctx + "name") if name is not None else None,
                     seal(email, ctx + "email") if email is not None else None,
                     seal(phone, ctx + "phone") if phone is not None else None,
@@ -672,6 +682,20 @@ def stage_rows(
     finally:
         gc.enable()
     return regs, cams
+
+
+def _sealed_address(address: str | None, context: str, stored: bytes | None) -> bytes | None:
+    """The address as the registration will hold it: the stored ciphertext when it opens to the same text."""
+    if address is None:
+        return None
+    ring = keyring()
+    if stored is not None:
+        try:
+            if ring.open(stored, context) == address:
+                return bytes(stored)
+        except (KeyError, InvalidTag):  # sealed under a key no longer in the ring: seal anew
+            pass
+    return ring.seal(address, context)
 
 
 STAGE_COLUMNS = (

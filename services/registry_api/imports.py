@@ -112,6 +112,10 @@ Cameras are matched by their place in your list: the feature's camera *i* update
 as camera *i* of that registration, or is added when there is none — unless its owner removed the camera an
 import created there: a removed camera is not added back. Cameras the owner added are never changed by an import,
 and **no camera is ever removed** by one (a camera no longer listed stays; the owner removes cameras).
+The owner's recorded consent (`terms.accepted_at`) is kept unless the feature's terms version differs from the
+registration's, and a feature that changes nothing leaves its registration exactly as it was (its `version`
+and ETag too; `updated` counts it all the same). A new `owner_kind` applies to every camera of the registration,
+listed or not.
 **An owner's deletion sticks**: a feature whose `external_id` names a registration its owner deleted is rejected
 (the report says so; remove it from your list), so a nightly sync never registers that owner again; with
 `mode=all` that fails the import, as any rejected feature does. Canvass keeps only a keyed hash of that

@@ -4,7 +4,7 @@ the `cameras.visible_to` invariant, sealing of personal data, If-Match, and the 
 The invariant geo_query relies on: `cameras.visible_to` is the agency ids of the registration's shares while
 the registration is active and empty otherwise, and `cameras.owner_kind` mirrors the registration's. Every
 function here that changes status, sharing, owner kind or cameras calls `recompute_visibility` before the
-transaction commits.
+transaction commits; it, and the import's merge, run the database's `registry.sync_cameras` for that.
 """
 
 from __future__ import annotations
@@ -366,22 +366,9 @@ async def fresh_feature(session: AsyncSession, rid: uuid.UUID) -> tuple[dict[str
 
 
 async def recompute_visibility(session: AsyncSession, rid: uuid.UUID) -> None:
-    """Restore the invariant geo_query relies on (see the module docstring), in the caller's transaction."""
-    await session.execute(
-        text(
-            """
-            UPDATE registry.cameras c
-            SET visible_to = CASE WHEN r.status = 'active' THEN
-                    coalesce((SELECT array_agg(s.agency_id ORDER BY s.agency_id)
-                              FROM registry.registration_shares s WHERE s.registration_id = r.id), '{}')
-                    ELSE '{}' END,
-                owner_kind = r.owner_kind
-            FROM registry.registrations r
-            WHERE r.id = :id AND c.registration_id = r.id
-            """
-        ),
-        {"id": rid},
-    )
+    """Restore the invariant geo_query relies on (see the module docstring), in the caller's transaction, with
+    the database's `registry.sync_cameras`: the one statement every writer (this API, the import) runs."""
+    await session.execute(text("SELECT registry.sync_cameras(ARRAY[CAST(:id AS uuid)])"), {"id": rid})
 
 
 async def replace_shares(

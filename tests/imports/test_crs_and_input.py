@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
 import uuid
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 from pyproj import Transformer
 
 from tests.conftest import Token
@@ -169,3 +171,42 @@ def test_a_feature_that_is_not_a_feature_collection_fails_clearly(
     assert job["status"] == "failed" and "not a FeatureCollection" in job["error"], job
     job = run_import(a, b"[1, 2]")
     assert job["status"] == "failed" and "FeatureCollection" in job["error"], job
+
+
+def _newline_delimited(features: list[dict[str, Any]]) -> bytes:
+    return b"".join(orjson.dumps(f) + b"\n" for f in features)
+
+
+def _csv(features: list[dict[str, Any]]) -> bytes:
+    rows = ["external_id,lon,lat,email"]
+    for f in features:
+        lon, lat = f["geometry"]["coordinates"]
+        rows.append(f"{f['properties']['external_id']},{lon},{lat},{f['properties']['contact_email']}")
+    return ("\r\n".join(rows) + "\r\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "encode"),
+    [
+        (GEOJSON, collection),
+        (SEQ, sequence),  # RFC 8142: RS before each record
+        (SEQ, _newline_delimited),  # one Feature per line
+        (CSV, _csv),
+    ],
+    ids=["feature-collection", "rs-sequence", "newline-delimited", "csv"],
+)
+def test_every_reader_accepts_a_leading_utf8_bom(
+    new_agency: NewAgency, run_import: Importer, db: Any, content_type: str, encode: Any
+) -> None:
+    a = new_agency()
+    features = spread(a, 3, prefix=f"bom-{uuid.uuid4().hex[:6]}")
+    job = run_import(a, codecs.BOM_UTF8 + encode(features), content_type)
+    assert job["status"] == "succeeded", job
+    assert job["counts"]["read"] == 3 and job["counts"]["created"] == 3 and job["counts"]["rejected"] == 0, (
+        job
+    )
+    stored = db.fetch(
+        "SELECT external_id FROM registry.registrations WHERE agency_id = $1 ORDER BY external_id",
+        uuid.UUID(a.id),
+    )
+    assert [r["external_id"] for r in stored] == sorted(f["properties"]["external_id"] for f in features)
