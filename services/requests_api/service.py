@@ -26,6 +26,7 @@ from services.requests_api.states import (
     Actor,
     allowed_actions,
     cascade_targets,
+    check,
     record_creation,
     transition_request,
     write_request_event,
@@ -471,6 +472,9 @@ async def transition(
     """Take an agency action on a request, with its consequences, in the caller's transaction. The request's
     own event is written last, after every change it stands for."""
     rid, state = row["id"], row["state"]
+    # The table first (409 for a transition it lacks, 403 for a role it does not name): what follows only
+    # narrows a transition the caller's role may take.
+    check(REQUEST_TRANSITIONS, "request", state, action, actor.role)
     if (state, action) in REQUEST_TRANSITIONS:
         if action in ("approve", "reject") and actor.sub == row["created_by"]:
             raise Problem(403, "A supervisor other than the request's creator must approve or reject it.")
@@ -495,7 +499,7 @@ async def transition(
         await _send(session, row, actor)
     elif action == "cancel" and row["sent_at"] is not None:
         moved = await cascade_targets(
-            session, rid, dict.fromkeys(TARGET_OPEN, "expire"), actor, "request cancelled"
+            session, rid, dict.fromkeys(TARGET_OPEN, "expire"), _on_behalf(actor), "request cancelled"
         )
         for t in moved:
             if t["from"] != "pending":

@@ -99,14 +99,24 @@ def allowed_actions(table: dict[tuple[str, str], Rule], state: str, role: str) -
     return sorted(a for (s, a), rule in table.items() if s == state and role in rule.roles)
 
 
-def _rule(table: dict[tuple[str, str], Rule], kind: str, state: str, action: str, role: str) -> Rule:
+def check(table: dict[tuple[str, str], Rule], kind: str, state: str, action: str, role: str) -> Rule:
+    """The rule for `action` from `state`, taken by `role`: 409 when the table has no such transition, 403 when
+    the role may not take it. A 409 lists only the actions this caller could take from the state (never one
+    only the system takes), so it names nothing the caller cannot do."""
     rule = table.get((state, action))
     if rule is None:
-        possible = sorted(a for (s, a) in table if s == state)
+        final = not any(s == state for (s, _) in table)
+        yours = allowed_actions(table, state, role)
         raise Problem(
             409,
             f"A {kind} in state '{state}' cannot take the action '{action}'"
-            + (f"; possible: {', '.join(possible)}." if possible else "; it is final."),
+            + (
+                "; it is final."
+                if final
+                else f"; you may: {', '.join(yours)}."
+                if yours
+                else "; none of its actions is yours to take."
+            ),
             kind="invalid-transition",
             title="Transition not allowed",
             state=state,
@@ -175,7 +185,7 @@ async def transition_request(
 ) -> RowMapping:
     """Move the request from `from_state` (as the caller read it) by `action`; 409 if it is no longer there.
     With event=False the caller writes the event itself, last (see `write_request_event`)."""
-    rule = _rule(REQUEST_TRANSITIONS, "request", from_state, action, actor.role)
+    rule = check(REQUEST_TRANSITIONS, "request", from_state, action, actor.role)
     row = (
         (
             await session.execute(
@@ -218,7 +228,7 @@ async def transition_target(
     actor: Actor,
     note: str | None = None,
 ) -> str:
-    rule = _rule(TARGET_TRANSITIONS, "target", from_state, action, actor.role)
+    rule = check(TARGET_TRANSITIONS, "target", from_state, action, actor.role)
     done = (
         await session.execute(
             text(
