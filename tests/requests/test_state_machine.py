@@ -247,8 +247,7 @@ def test_the_system_expires_each_request_state_the_table_lets_it_and_no_other(ma
     expirable = {
         s for (s, a), rule in REQUEST_TRANSITIONS.items() if a == "expire" and "system" in rule.roles
     }
-    for state in expirable:
-        assert eventually(lambda s=state: machine.state(by_state[s]) == "expired"), state
+    assert eventually(lambda: all(machine.state(by_state[s]) == "expired" for s in expirable)), expirable
     assert eventually(lambda: machine.state(uploaded) == "expired")
     assert machine.target_state(uploaded) == TARGET_TRANSITIONS[("uploaded", "complete")].to
     assert machine.target_state(by_state["sent"]) == TARGET_TRANSITIONS[("notified", "expire")].to
