@@ -22,6 +22,7 @@ from sqlalchemy import text
 
 from services.registry_api.database import SessionDep
 from services.registry_api.dependencies import ServiceCaller
+from services.registry_api.idempotency import NOTIFICATION_PRINCIPAL as IDEMPOTENCY_PRINCIPAL
 from services.registry_api.service import audit, reg_context, registration_row, unseal
 from shared.errors import Problem, problem_responses
 from shared.geojson import JSONResponse
@@ -29,7 +30,6 @@ from shared.mail import get_mailer
 
 log = logging.getLogger("canvass.registry.notifications")
 router = APIRouter(prefix="/v1/registrations", tags=["registrations"])
-IDEMPOTENCY_PRINCIPAL = "notification"
 
 
 class NotificationIn(BaseModel):

@@ -169,7 +169,6 @@ async def create_request(
     principal: Principal,
     authorization: str,
     policy: AgencyPolicy,
-    idempotency_key: str | None,
 ) -> uuid.UUID:
     _check_window(body, policy)
     due = _due(body, policy)
@@ -201,48 +200,40 @@ async def create_request(
     rid = uuid.uuid4()
     email = principal.claims.get("email")
     creator_email = email if isinstance(email, str) and "@" in email and len(email) <= 320 else None
-    inserted = (
-        await session.execute(
-            text(
-                """
+    await session.execute(
+        text(
+            """
                 INSERT INTO requests.requests (id, agency, agency_name, case_number, category, incident_point,
                     area_kind, radius_m, area, area_m2, window_start, window_end, message, due_at,
-                    requires_approval, evidence_retention_days, created_by, creator_email_enc, idempotency_key)
+                    requires_approval, evidence_retention_days, created_by, creator_email_enc)
                 VALUES (:id, :agency, :agency_name, :case_number, :category,
                     ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :area_kind, :radius_m,
                     ST_SetSRID(ST_GeomFromGeoJSON(:area), 4326), :area_m2, :start, :end, :message, :due,
-                    :requires_approval, :retention, :created_by, :email_enc, :idem)
-                ON CONFLICT (agency, idempotency_key) DO NOTHING RETURNING id
+                    :requires_approval, :retention, :created_by, :email_enc)
                 """
-            ),
-            {
-                "id": rid,
-                "agency": policy.slug,
-                "agency_name": policy.name,
-                "case_number": body.case_number,
-                "category": body.category,
-                "lon": lon,
-                "lat": lat,
-                "area_kind": kind,
-                "radius_m": body.radius_m,
-                "area": orjson.dumps(geom).decode(),
-                "area_m2": area_m2,
-                "start": body.window.start,
-                "end": body.window.end,
-                "message": body.message,
-                "due": due,
-                "requires_approval": policy.requires_approval,
-                "retention": policy.evidence_retention_days,
-                "created_by": principal.sub,
-                "email_enc": keyring().seal(creator_email, f"request:{rid}:creator_email"),
-                "idem": idempotency_key,
-            },
-        )
-    ).first()
-    if inserted is None:  # a concurrent create with the same Idempotency-Key won
-        existing = await by_idempotency_key(session, policy.slug, idempotency_key)
-        assert existing is not None
-        return existing
+        ),
+        {
+            "id": rid,
+            "agency": policy.slug,
+            "agency_name": policy.name,
+            "case_number": body.case_number,
+            "category": body.category,
+            "lon": lon,
+            "lat": lat,
+            "area_kind": kind,
+            "radius_m": body.radius_m,
+            "area": orjson.dumps(geom).decode(),
+            "area_m2": area_m2,
+            "start": body.window.start,
+            "end": body.window.end,
+            "message": body.message,
+            "due": due,
+            "requires_approval": policy.requires_approval,
+            "retention": policy.evidence_retention_days,
+            "created_by": principal.sub,
+            "email_enc": keyring().seal(creator_email, f"request:{rid}:creator_email"),
+        },
+    )
     if drafts:
         await session.execute(
             text(
@@ -287,17 +278,6 @@ def _inside(cam: geo_client.Camera, geom: dict[str, Any], radius_m: float | None
     if cam.lon is None or cam.lat is None:
         return False
     return bool(shapely.geometry.shape(geom).covers(shapely.geometry.Point(cam.lon, cam.lat)))
-
-
-async def by_idempotency_key(session: AsyncSession, agency: str, key: str | None) -> uuid.UUID | None:
-    if key is None:
-        return None
-    return (
-        await session.execute(
-            text("SELECT id FROM requests.requests WHERE agency = :a AND idempotency_key = :k"),
-            {"a": agency, "k": key},
-        )
-    ).scalar()
 
 
 # --- reading ---------------------------------------------------------------------------------------------
