@@ -240,13 +240,14 @@ async def take_transition(
     request_id: uuid.UUID,
     body: TransitionIn,
     principal: AgencyUser,
+    authorization: Authorization,
     session: SessionDep,
     if_match: IfMatch = None,
 ) -> Response:
     row = await service.request_row(session, request_id, principal.agency)
     check_if_match(row["version"], if_match)
     actor = service.actor_of(principal)
-    await service.transition(session, row, body.action, actor, body.note)
+    await service.transition(session, row, body.action, actor, body.note, authorization)
     await service.audit(
         session,
         f"request.{body.action}",

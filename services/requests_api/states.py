@@ -61,6 +61,8 @@ TARGET_TRANSITIONS: dict[tuple[str, str], Rule] = {
     ("accepted", "unavailable"): Rule("video_unavailable", OWNER),
     ("accepted", "upload"): Rule("uploaded", OWNER),
     ("uploaded", "complete"): Rule("completed", AGENCY | SYSTEM),
+    # An owner no longer reachable when the request is approved or sent (see service._resolve_again).
+    ("pending", "drop"): Rule("dropped", SYSTEM),
     ("pending", "expire"): Rule("expired", SYSTEM),
     ("notified", "expire"): Rule("expired", SYSTEM),
     ("viewed", "expire"): Rule("expired", SYSTEM),

@@ -20,7 +20,7 @@ import pytest
 
 from services.requests_api.schemas import TransitionIn
 from services.requests_api.states import REQUEST_FINAL, REQUEST_TRANSITIONS, TARGET_TRANSITIONS, Rule
-from tests.requests.conftest import Flow, NewAgency, NewOwner, Owner, eventually
+from tests.requests.conftest import Flow, NewAgency, NewOwner, Owner, eventually, patch_registration
 from tests.support import Db
 
 API_ACTIONS: tuple[str, ...] = typing.get_args(TransitionIn.model_fields["action"].annotation)
@@ -28,6 +28,8 @@ AGENCY_ROLES = ("investigator", "supervisor")
 REQUEST_STATES = sorted({s for s, _ in REQUEST_TRANSITIONS} | {r.to for r in REQUEST_TRANSITIONS.values()})
 TARGET_STATES = sorted({s for s, _ in TARGET_TRANSITIONS} | {r.to for r in TARGET_TRANSITIONS.values()})
 OWNER_ANSWERS = ("accept", "decline", "unavailable")
+# Targets whose owner the request never reached (not yet sent; or dropped as no longer reachable at sending).
+UNREACHED = ("pending", "dropped")
 
 
 def expected(table: dict[tuple[str, str], Rule], state: str, action: str, role: str) -> int:
@@ -54,19 +56,25 @@ def test_the_tables_cover_every_action_the_api_takes() -> None:
 
 @pytest.fixture
 def machine(
-    requests_client: httpx.Client, auth: Any, new_agency: NewAgency, new_owner: NewOwner, db: Db
+    requests_client: httpx.Client,
+    registry: httpx.Client,
+    auth: Any,
+    new_agency: NewAgency,
+    new_owner: NewOwner,
+    db: Db,
 ) -> Machine:
     agency = new_agency(requires_approval=False)
     flow = Flow(requests_client, auth, agency)
     owner = new_owner(agency, agency.near(0.0002, 0.0002))
-    return Machine(flow, owner, db)
+    new_owner(agency, agency.near(-0.0002, -0.0002))  # another owner, so a request still goes when one drops
+    return Machine(flow, owner, db, registry)
 
 
 class Machine:
     """Builds a request (and its one target) in any state, through the API wherever the API leads there."""
 
-    def __init__(self, flow: Flow, owner: Owner, db: Db) -> None:
-        self.flow, self.owner, self.db = flow, owner, db
+    def __init__(self, flow: Flow, owner: Owner, db: Db, registry: httpx.Client) -> None:
+        self.flow, self.owner, self.db, self.registry = flow, owner, db, registry
 
     def state(self, rid: str) -> str:
         return str(self.flow.read(rid)["state"])
@@ -139,6 +147,16 @@ class Machine:
         f = self.flow
         if state == "pending":
             return str(f.create()["id"])
+        if state == "dropped":
+            # The owner paused between the draft and its sending: no longer reachable, so dropped.
+            rid = str(f.create()["id"])
+            patch_registration(self.registry, self.owner, {"status": "paused"})
+            try:
+                self._ok(f.act(rid, "send"))
+            finally:
+                patch_registration(self.registry, self.owner, {"status": "active"})
+            assert self.target_state(rid) == "dropped"
+            return rid
         rid = self.request_in("sent")
         steps: dict[str, Callable[[], Any]] = {
             "notified": lambda: None,
@@ -209,11 +227,11 @@ def test_every_target_state_and_owner_action_answers_as_the_table_says(machine: 
                 rid = probe
             r = machine.upload(rid) if action == "upload" else machine.answer(rid, action)
             where = f"target {state} × {action}"
-            if state == "pending":
-                # A request not yet sent has not reached the owner: it is not theirs to see (404), whatever
-                # the table says of a pending target.
+            if state in UNREACHED:
+                # A request that has not reached the owner is not theirs to see (404), whatever the table says
+                # of such a target.
                 assert r.status_code == 404, f"{where}: {r.text}"
-                assert machine.target_state(rid) == "pending", where
+                assert machine.target_state(rid) == state, where
             elif want == 200 or extra_file:
                 assert r.status_code == (201 if action == "upload" else 200), f"{where}: {r.text}"
                 to = "uploaded" if extra_file else TARGET_TRANSITIONS[(state, action)].to
@@ -227,10 +245,10 @@ def test_every_target_state_and_owner_action_answers_as_the_table_says(machine: 
         # Reading a request marks the target viewed exactly where the table has (state, view).
         rid = probe or machine.target_in(state)
         r = machine.view(rid)
-        assert r.status_code == (404 if state == "pending" else 200), r.text
+        assert r.status_code == (404 if state in UNREACHED else 200), r.text
         moved = ("notified", "view") in TARGET_TRANSITIONS and state == "notified"
         assert machine.target_state(rid) == ("viewed" if moved else state), state
-        if state != "pending":
+        if state not in UNREACHED:
             answers = [a for a in OWNER_ANSWERS if expected(TARGET_TRANSITIONS, state, a, "owner") == 200]
             sent = machine.state(rid) == "sent"
             assert r.json()["allowed_answers"] == (sorted(answers) if sent else []), state
