@@ -321,3 +321,20 @@ def test_explicit_camera_ids_ask_only_those_owners(
         headers=flow.inv(),
     )
     assert r.status_code == 422 and stranger.camera_ids[0] in r.text
+
+
+def test_the_creator_approving_as_an_investigator_is_told_about_roles_a_supervisor_about_creators(
+    flow: Flow, new_owner: NewOwner
+) -> None:
+    new_owner(flow.agency, flow.agency.near(dx=OFFSET))
+    req = flow.create()
+    assert flow.act(req["id"], "submit").status_code == 200
+    r = flow.act(req["id"], "approve", flow.inv())
+    assert r.status_code == 403
+    assert r.json()["detail"] == "The action 'approve' needs one of the roles: supervisor."
+    # A supervisor who created a request may not approve it: that message is about the creator.
+    own = flow.client.post("/v1/requests", json=request_body(flow.agency), headers=flow.sup())
+    assert own.status_code == 201
+    assert flow.act(own.json()["id"], "submit", flow.sup()).status_code == 200
+    r = flow.act(own.json()["id"], "approve", flow.sup())
+    assert r.status_code == 403 and "other than the request's creator" in r.json()["detail"]

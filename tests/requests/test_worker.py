@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.requests_api.webhooks import WebhookDelivery
 from tests.conftest import Suite, Token
 from tests.requests.conftest import OFFSET, Flow, NewOwner, Owner, eventually, request_body
 from tests.support import Db, Mailbox, QuietHandler, http_server
@@ -309,3 +310,48 @@ def test_evidence_past_retention_is_deleted_unless_under_legal_hold(
     custody = flow.client.get(f"/v1/evidence/{ids['expired']}/custody", headers=flow.inv()).json()
     assert [r["action"] for r in custody["records"]] == ["upload", "delete"] and custody["chain_intact"]
     assert db.fetchval("SELECT deleted_at FROM requests.evidence WHERE id = $1", ids["held"]) is None
+
+
+def test_webhook_events_carry_a_per_target_sequence_that_orders_them_whatever_the_arrival(
+    flow: Flow, new_owner: NewOwner, auth: Token, hook: tuple[str, Hook], db: Db
+) -> None:
+    url, state = hook
+    admin = auth("agency_admin", flow.agency.slug)
+    assert flow.client.put(
+        f"/v1/agencies/{flow.agency.slug}/webhook", json={"url": url}, headers=admin
+    ).is_success
+    owner = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
+    other = new_owner(flow.agency, flow.agency.near(dy=OFFSET))
+    req = flow.sent()
+    c = flow.client
+    state.fail_next = 1  # the accept's first delivery fails: it is retried after the upload's
+    accept = c.post(
+        f"/v1/owner/requests/{req['id']}/answer", json={"answer": "accept"}, headers=owner.headers
+    )
+    assert accept.status_code == 200
+    assert eventually(lambda: len(state.received) == 1)
+    up = c.post(
+        f"/v1/owner/evidence/{req['id']}",
+        files={"file": ("a.mp4", b"\x00\x00\x00\x18ftypmp42" + b"a" * 64, "video/mp4")},
+        headers=owner.headers,
+    )
+    assert up.status_code == 201, up.text
+    assert eventually(lambda: len(state.received) == 2)
+    db.execute(
+        "UPDATE requests.outbox SET next_attempt_at = now() WHERE request_id = $1 AND status = 'pending'"
+        " AND channel = 'agency_webhook'",
+        req["id"],
+    )
+    assert eventually(lambda: len(state.received) == 3)
+    # Another target's events are numbered on their own.
+    c.post(f"/v1/owner/requests/{req['id']}/answer", json={"answer": "accept"}, headers=other.headers)
+    assert eventually(lambda: len(state.received) == 4)
+    delivered = [WebhookDelivery.model_validate_json(b) for _, b in state.received[1:]]
+    arrival = [(d.event, d.data.sequence) for d in delivered]
+    assert arrival[:2] == [("target.uploaded", 2), ("target.accepted", 1)]  # out of order on arrival...
+    mine = sorted(
+        (d for d in delivered if d.data.target_id == delivered[0].data.target_id),
+        key=lambda d: d.data.sequence or 0,
+    )
+    assert [d.event for d in mine] == ["target.accepted", "target.uploaded"]  # ...in order by sequence
+    assert arrival[2] == ("target.accepted", 1)
