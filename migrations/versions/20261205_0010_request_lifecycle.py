@@ -8,6 +8,8 @@
   withdrawn, deleted, no longer sharing, camera removed or not sharing recorded footage) is never contacted.
 - `requests.targets.agency_seq`: the number of the last message about the target sent to the agency, so each
   webhook delivery carries its per-target sequence number.
+- `requests.targets.uploaded_at`: when the owner first uploaded (from the history for targets before this), so the
+  transparency report counts a month as of its last instant.
 
 Revision ID: 0010
 Revises: 0009
@@ -63,9 +65,17 @@ def upgrade() -> None:
         sa.Column("agency_seq", sa.Integer(), server_default=sa.text("0"), nullable=False),
         schema="requests",
     )
+    op.add_column(
+        "targets", sa.Column("uploaded_at", sa.DateTime(timezone=True), nullable=True), schema="requests"
+    )
+    op.execute(
+        "UPDATE requests.targets t SET uploaded_at = e.at FROM (SELECT target_id, min(at) AS at FROM requests.events"
+        " WHERE action = 'upload' AND target_id IS NOT NULL GROUP BY target_id) e WHERE e.target_id = t.id"
+    )
 
 
 def downgrade() -> None:
+    op.drop_column("targets", "uploaded_at", schema="requests")
     op.drop_column("targets", "agency_seq", schema="requests")
     op.drop_constraint("ck_targets_state", "targets", schema="requests", type_="check")
     op.execute("UPDATE requests.targets SET state = 'expired' WHERE state = 'dropped'")

@@ -148,6 +148,7 @@ class Target(Base):
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    uploaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the first upload
     # How many messages about this target the agency has been sent: each carries the next number, so a
     # receiver orders them whatever order retries deliver them in.
     agency_seq: Mapped[int] = mapped_column(Integer, server_default=text("0"))

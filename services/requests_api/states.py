@@ -172,6 +172,7 @@ _TARGET_STAMPS = {
     "accepted": ", answered_at = coalesce(answered_at, now())",
     "declined": ", answered_at = coalesce(answered_at, now())",
     "video_unavailable": ", answered_at = coalesce(answered_at, now())",
+    "uploaded": ", uploaded_at = coalesce(uploaded_at, now())",
 }
 
 
