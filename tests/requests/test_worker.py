@@ -355,3 +355,51 @@ def test_webhook_events_carry_a_per_target_sequence_that_orders_them_whatever_th
     )
     assert [d.event for d in mine] == ["target.accepted", "target.uploaded"]  # ...in order by sequence
     assert arrival[2] == ("target.accepted", 1)
+
+
+def test_the_audit_trail_does_not_tell_an_owner_who_declined_from_one_who_did_not_answer(
+    flow: Flow, new_owner: NewOwner, db: Db, mailbox: Mailbox
+) -> None:
+    decliner = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
+    silent = new_owner(flow.agency, flow.agency.near(dy=OFFSET))
+    req = flow.sent()
+    rid = req["id"]
+    for o in (decliner, silent):
+        mailbox.wait_for(o.email, lambda m: "asks for camera footage" in str(m["Subject"]), timeout=15)
+    r = flow.client.post(
+        f"/v1/owner/requests/{rid}/answer", json={"answer": "decline"}, headers=decliner.headers
+    )
+    assert r.status_code == 200
+    # The reminder window opens: only the owner who did not answer is written to.
+    db.execute(
+        "UPDATE requests.targets SET notified_at = now() - interval '3 days' WHERE request_id = $1", rid
+    )
+    db.execute("UPDATE requests.requests SET due_at = now() + interval '20 hours' WHERE id = $1", rid)
+    mailbox.wait_for(silent.email, lambda m: "due" in str(m["Subject"]), timeout=15)
+    assert eventually(
+        lambda: (
+            db.fetchval(
+                "SELECT count(*) FROM requests.outbox WHERE request_id = $1 AND kind = 'reminder_due'"
+                " AND status = 'pending'",
+                rid,
+            )
+            == 0
+        )
+    )
+    assert not any("due" in str(m["Subject"]) for m in mailbox.to(decliner.email))
+    # Every audit record of the agency (both services): neither owner is named, and the reminder batch is one
+    # record for the request counting both owners (whose window opened), the same had both stayed silent.
+    rows = db.fetch(
+        "SELECT service, actor, action, subject_type, subject_id, details::text AS d FROM audit.events"
+        " WHERE agency = $1 ORDER BY seq",
+        flow.agency.slug,
+    )
+    for row in rows:
+        text_of_row = " ".join(str(v) for v in row.values())
+        assert decliner.registration_id not in text_of_row and silent.registration_id not in text_of_row, row
+    reminders = [r for r in rows if r["action"] == "request.remind"]
+    assert len(reminders) == 1 and reminders[0]["subject_id"] == rid
+    assert json.loads(reminders[0]["d"]) == {"kind": "reminder_due", "owners_in_window": 2}
+    # The registry's records of the mails sent are per notification, not per owner.
+    notified = [r for r in rows if r["action"] == "notify"]
+    assert notified and all(r["subject_type"] == "notification" for r in notified)
