@@ -169,6 +169,7 @@ def test_declining_is_silent_the_agency_sees_only_counts_and_sharers(
         "accepted": 1,
         "uploaded": 0,
         "not_fulfilled": 2,
+        "dropped": 0,
     }
     assert [t["registration_id"] for t in seen["targets"]] == [sharer.registration_id]
     body = (

@@ -175,23 +175,38 @@ def test_a_message_to_a_deleted_registration_is_undeliverable_not_retried(
     flow: Flow, new_owner: NewOwner, registry: httpx.Client, db: Db
 ) -> None:
     gone = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
-    req = flow.create()
-    assert flow.act(req["id"], "submit").status_code == 200
+    req = flow.sent()
+    assert eventually(
+        lambda: (
+            db.fetchval(
+                "SELECT status FROM requests.outbox WHERE request_id = $1 AND kind = 'request'", req["id"]
+            )
+            == "delivered"
+        )
+    )
+    # Deleted after the request reached them (an owner deleted before it is sent is never a target): the
+    # reminder that follows cannot be delivered.
     assert (
         registry.delete(f"/v1/registrations/{gone.registration_id}", headers=gone.headers).status_code == 204
     )
-    assert flow.act(req["id"], "approve").status_code == 200
+    db.execute(
+        "UPDATE requests.targets SET notified_at = now() - interval '3 days' WHERE request_id = $1", req["id"]
+    )
+    db.execute("UPDATE requests.requests SET due_at = now() + interval '20 hours' WHERE id = $1", req["id"])
     status = eventually(
         lambda: (
             db.fetchval(
-                "SELECT status FROM requests.outbox WHERE request_id = $1 AND channel = 'owner_email'",
+                "SELECT status FROM requests.outbox WHERE request_id = $1 AND kind = 'reminder_due'",
                 req["id"],
             )
             in ("undeliverable",)
         )
     )
     assert status
-    row = db.fetch("SELECT attempts, last_error FROM requests.outbox WHERE request_id = $1", req["id"])[0]
+    row = db.fetch(
+        "SELECT attempts, last_error FROM requests.outbox WHERE request_id = $1 AND kind = 'reminder_due'",
+        req["id"],
+    )[0]
     assert row["attempts"] == 1 and row["last_error"].startswith("404")
 
 
