@@ -339,3 +339,30 @@ def test_the_creator_approving_as_an_investigator_is_told_about_roles_a_supervis
     assert flow.act(own.json()["id"], "submit", flow.sup()).status_code == 200
     r = flow.act(own.json()["id"], "approve", flow.sup())
     assert r.status_code == 403 and "other than the request's creator" in r.json()["detail"]
+
+
+def test_concurrent_creates_with_one_key_make_one_request_and_replay_it(flow: Flow, db: Db) -> None:
+    body = request_body(flow.agency)
+    headers = {**flow.inv(), "Idempotency-Key": str(uuid.uuid4())}
+    n = 8
+    barrier = threading.Barrier(n)
+    answers: list[httpx.Response] = []
+    lock = threading.Lock()
+
+    def create() -> None:
+        with httpx.Client(base_url=str(flow.client.base_url), timeout=30) as c:
+            barrier.wait()
+            r = c.post("/v1/requests", json=body, headers=headers)
+        with lock:
+            answers.append(r)
+
+    threads = [threading.Thread(target=create) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status_code for r in answers) == [200] * (n - 1) + [201], [r.text for r in answers]
+    assert len({r.json()["id"] for r in answers}) == 1
+    assert all(r.headers.get("idempotent-replayed") == "true" for r in answers if r.status_code == 200)
+    count = db.fetchval("SELECT count(*) FROM requests.requests WHERE case_number = $1", body["case_number"])
+    assert count == 1
