@@ -209,6 +209,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         version=app.version,
         description=app.description,
         routes=app.routes,
+        webhooks=app.webhooks.routes,
         tags=app.openapi_tags,
         license_info=app.license_info,
         servers=[{"url": "/"}],
@@ -233,5 +234,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                     responses[key] = spec
             if op.get("security") and "401" not in responses:
                 responses.update({str(k): v for k, v in problem_responses(401).items()})
+    # A webhook is a request this service sends: the receiver's answers are not this service's problems.
+    for path_item in schema.get("webhooks", {}).values():
+        for op in path_item.values():
+            op.get("responses", {}).pop("422", None)
     app.openapi_schema = schema
     return schema

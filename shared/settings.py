@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     mail_from: str = Field("Canvass <no-reply@canvass.invalid>", alias="CANVASS_MAIL_FROM")
     mail_backend: Literal["smtp", "log"] = Field("log", alias="CANVASS_MAIL_BACKEND")
 
+    # How long a create's answer is kept for a retry with the same Idempotency-Key (see shared/idempotency.py).
+    idempotency_replay_window_s: int = Field(
+        24 * 3600, alias="CANVASS_IDEMPOTENCY_REPLAY_WINDOW_S", ge=60, le=30 * 24 * 3600
+    )
+
     evidence_dir: str = Field(".local/evidence", alias="CANVASS_EVIDENCE_DIR")
     log_level: str = Field("INFO", alias="CANVASS_LOG_LEVEL")
 

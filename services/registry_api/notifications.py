@@ -1,6 +1,7 @@
 """Owner notifications on behalf of another Canvass service (requests_api telling an owner of a footage request):
 the owner's email never leaves the registry. The caller names the registration; the registry opens the sealed
-address, sends the message through the configured mailer, and audits it without personal data.
+address, sends the message through the configured mailer, and audits it without personal data (under the
+notification's id: nothing in the trail says which registration was written to).
 
 Each notification carries its own id: a repeated id is answered 202 and not sent again (the ids are kept in
 `registry.idempotency_keys` under the principal "notification", and go with the registration when it is
@@ -22,6 +23,7 @@ from sqlalchemy import text
 
 from services.registry_api.database import SessionDep
 from services.registry_api.dependencies import ServiceCaller
+from services.registry_api.idempotency import NOTIFICATION_PRINCIPAL as IDEMPOTENCY_PRINCIPAL
 from services.registry_api.service import audit, reg_context, registration_row, unseal
 from shared.errors import Problem, problem_responses
 from shared.geojson import JSONResponse
@@ -29,7 +31,6 @@ from shared.mail import get_mailer
 
 log = logging.getLogger("canvass.registry.notifications")
 router = APIRouter(prefix="/v1/registrations", tags=["registrations"])
-IDEMPOTENCY_PRINCIPAL = "notification"
 
 
 class NotificationIn(BaseModel):
@@ -136,14 +137,19 @@ async def notify_owner(
             kind="unavailable",
             headers={"Retry-After": "30"},
         ) from exc
+    # Recorded under the notification's id, not the registration's: which owners a service writes to, and how
+    # often (a reminder goes only to an owner who has not answered; a decline gets none), would tell an owner who
+    # declined from one who did not answer to whoever reads the trail. The caller's own records say what it sent
+    # (requests_api audits each request's notices and reminders as counts).
     await audit(
         session,
         "notify",
         actor=principal.sub,
         role="service",
         agency=row["agency"],
-        subject_id=row["id"],
-        details={"kind": body.kind, "notification_id": str(body.notification_id)},
+        subject_type="notification",
+        subject_id=body.notification_id,
+        details={"kind": body.kind},
     )
     await session.commit()
     return JSONResponse(out | {"status": "sent"}, status_code=202)

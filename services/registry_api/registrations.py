@@ -53,6 +53,7 @@ from services.registry_api.service import (
     send_quietly,
     unseal,
 )
+from shared import idempotency as shared_idempotency
 from shared.audit import append_asyncpg
 from shared.auth import (
     CurrentOwner,
@@ -159,8 +160,8 @@ async def create_registration(
             403,
             f"Advocates register owners with their own agency's program ('{principal.agency}'), not '{body.agency}'.",
         )
-    scope = idempotency.principal_key(principal)
-    digest = idempotency.request_hash(body.model_dump(mode="json")) if idempotency_key else b""
+    scope = shared_idempotency.principal_key(principal)
+    digest = shared_idempotency.request_hash(body.model_dump(mode="json")) if idempotency_key else b""
     pool = await db.pool()
     async with pooled(pool) as conn:
         try:
@@ -177,7 +178,7 @@ async def create_registration(
     return response
 
 
-def _replay(stored: idempotency.Stored) -> Response:
+def _replay(stored: shared_idempotency.Stored) -> Response:
     return GeoJSONResponse(
         stored.body,
         status_code=stored.status,
@@ -204,7 +205,7 @@ CREATE_CHECK_SQL = f"""
 SELECT now() AS now, k.request_hash, k.status, k.body, k.headers,
        a.id, a.slug, a.name, a.reconfirm_after_days, a.outside, a.share_slugs, a.share_ids
 FROM (SELECT 1) one
-LEFT JOIN LATERAL ({idempotency.LOOKUP_SQL.replace("$1", ":key").replace("$2", ":principal")}) k ON true
+LEFT JOIN LATERAL ({idempotency.LOOKUP_SQL}) k ON true
 LEFT JOIN LATERAL (
     SELECT a.id, a.slug, a.name, a.reconfirm_after_days,
            ({OUTSIDE_SQL.format(agency="a.id")}) AS outside,
@@ -295,12 +296,13 @@ async def _register(
         "shares": body.share_with,
         "key": key,
         "principal": scope,
+        "window_s": float(shared_idempotency.replay_window_s()),
     }
     check = await conn.fetchrow(_CREATE_CHECK, *(args[n] for n in _CREATE_CHECK_ARGS))
     assert check is not None
     if check["request_hash"] is not None:
         assert key is not None
-        return _replay(idempotency.replayed(check, key, scope, digest)), None
+        return _replay(shared_idempotency.replayed(check, key, scope, digest)), None
     if principal is not None:
         _refuse_live_sharing_by_proxy(cameras)
     if check["id"] is None:
@@ -365,8 +367,10 @@ async def _register(
     location = f"/v1/registrations/{rid}"
     response = _feature(out, NEW_VERSION, 201, Location=location)
     sealed, headers = (
-        idempotency.seal(
-            idempotency.Stored(201, bytes(response.body), {"etag": etag(NEW_VERSION), "location": location}),
+        shared_idempotency.seal(
+            shared_idempotency.Stored(
+                201, bytes(response.body), {"etag": etag(NEW_VERSION), "location": location}
+            ),
             key,
             scope,
         )
@@ -417,7 +421,9 @@ async def _register(
         "status": 201,
         "body": sealed,
         "headers": headers,
-        "sweep": idempotency.sweep_due(),
+        "sweep": idempotency.KEYS.sweep_due(),
+        "window_s": float(shared_idempotency.replay_window_s()),
+        "owner": rid,
     }
     create = [values[n] for n in _CREATE_ARGS]
     if principal is None:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from services.requests_api import service
 from services.requests_api.database import SessionDep
@@ -30,12 +31,15 @@ from services.requests_api.schemas import (
     TransitionIn,
 )
 from services.requests_api.states import Actor
+from shared import idempotency
 from shared.auth import Principal, require_roles
 from shared.errors import Problem, problem_responses
+from shared.geojson import JSONResponse
 from shared.pagination import LimitQuery, clamp_limit, decode_cursor, encode_cursor, page_link
 
 router = APIRouter(prefix="/v1/requests", tags=["requests"])
 HoldSetter = Annotated[Principal, require_roles("supervisor", "agency_admin")]
+IDEMPOTENCY_KEYS = idempotency.Keys("requests.idempotency_keys", "request_id")
 EVIDENCE_COLUMNS = (
     "e.id, e.request_id, e.target_id, e.sha256, e.size_bytes, e.media_type, e.filename, e.camera_id,"
     " e.description, e.uploaded_at, e.deleted_at, e.deleted_reason"
@@ -67,7 +71,11 @@ async def _answer(
         "caps. The owners to ask are found by geo_query with your own token, under the case number: one target "
         "per owner, carrying their cameras with `footage_until` (when their recorder overwrites the start of the "
         "window), the most urgent first. With `camera_ids`, only those cameras' owners are asked. The request "
-        "starts as a draft: submit it for approval, or send it where the agency's policy needs none."
+        "starts as a draft: submit it for approval, or send it where the agency's policy needs none. A retry "
+        "with the same `Idempotency-Key`, by the same caller and with the same body, within the replay window "
+        "(`CANVASS_IDEMPOTENCY_REPLAY_WINDOW_S`, 24 hours by default), answers 200 with the first answer's body "
+        "and headers and `Idempotent-Replayed: true`; the same key with another body is a 422; another caller's key is theirs "
+        "alone."
     ),
 )
 async def create(
@@ -79,13 +87,66 @@ async def create(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     assert principal.agency is not None
-    existing = await service.by_idempotency_key(session, principal.agency, idempotency_key)
-    if existing is not None:
-        return await _answer(session, existing, principal, 200, **{"Idempotent-Replayed": "true"})
+    scope = idempotency.principal_key(principal)
+    digest = idempotency.request_hash(body.model_dump(mode="json")) if idempotency_key else b""
+    if idempotency_key:
+        stored = await _stored(session, idempotency_key, scope, digest)
+        if stored is not None:
+            return _replay(stored)
     policy = await agency_policy(principal.agency, authorization)
-    rid = await service.create_request(session, body, principal, authorization, policy, idempotency_key)
+    rid = await service.create_request(session, body, principal, authorization, policy)
+    row = await service.request_row(session, rid, principal.agency)
+    out = await service.request_out(session, row, service.agency_role(principal))
+    headers = {"ETag": etag(row["version"]), "Location": f"/v1/requests/{rid}"}
+    response = json_response(out, 201, headers)
+    if idempotency_key:
+        # The answer is kept with the request, in its transaction: both commit or neither. A replay is the
+        # same body and headers, with the status the contract gives a replay (200, as it always has).
+        sealed, stored_headers = idempotency.seal(
+            idempotency.Stored(200, bytes(response.body), headers), idempotency_key, scope
+        )
+        params = {
+            "key": idempotency_key,
+            "principal": scope,
+            "digest": digest,
+            "status": 200,
+            "body": sealed,
+            "headers": stored_headers,
+            "owner": rid,
+            "window_s": float(idempotency.replay_window_s()),
+            "sweep": IDEMPOTENCY_KEYS.sweep_due(),
+        }
+        try:
+            await session.execute(text(f"WITH {IDEMPOTENCY_KEYS.store_ctes.strip()} SELECT 1"), params)
+        except IntegrityError:
+            # A concurrent create by the same caller with the same key committed first: answer as it did.
+            await session.rollback()
+            stored = await _stored(session, idempotency_key, scope, digest)
+            if stored is not None:
+                return _replay(stored)
+            raise
     await session.commit()
-    return await _answer(session, rid, principal, 201, Location=f"/v1/requests/{rid}")
+    return response
+
+
+async def _stored(session: Any, key: str, scope: str, digest: bytes) -> idempotency.Stored | None:
+    row = (
+        (
+            await session.execute(
+                text(IDEMPOTENCY_KEYS.lookup_sql),
+                {"key": key, "principal": scope, "window_s": float(idempotency.replay_window_s())},
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else idempotency.replayed(row, key, scope, digest)
+
+
+def _replay(stored: idempotency.Stored) -> Response:
+    return JSONResponse(
+        stored.body, status_code=stored.status, headers={**stored.headers, "Idempotent-Replayed": "true"}
+    )
 
 
 @router.get(
@@ -179,13 +240,14 @@ async def take_transition(
     request_id: uuid.UUID,
     body: TransitionIn,
     principal: AgencyUser,
+    authorization: Authorization,
     session: SessionDep,
     if_match: IfMatch = None,
 ) -> Response:
     row = await service.request_row(session, request_id, principal.agency)
     check_if_match(row["version"], if_match)
     actor = service.actor_of(principal)
-    await service.transition(session, row, body.action, actor, body.note)
+    await service.transition(session, row, body.action, actor, body.note, authorization)
     await service.audit(
         session,
         f"request.{body.action}",

@@ -34,7 +34,7 @@ async def _verified_owner(
 Owner = Annotated[OwnerCredential, Depends(_verified_owner)]
 
 IdempotencyKey = idempotency_key(
-    "A unique value per intended request (e.g. a UUID): a retry with the same key answers with "
-    "the request the first attempt created",
+    "A unique value per intended request (e.g. a UUID): a retry by you with the same key and body, within "
+    "the replay window (24 hours by default), answers as the first attempt did; another body is a 422",
     "9b1f2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d",
 )

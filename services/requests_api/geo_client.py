@@ -57,7 +57,7 @@ ITEM = Operation(
 )
 OPERATIONS = (RADIUS, AREA, ITEM)
 # What this client reads from each camera Feature's properties, and from a FeatureCollection.
-FEATURE_PROPERTIES = ("registration_id", "footage_until", "distance_m", "retention_days")
+FEATURE_PROPERTIES = ("registration_id", "footage_until", "distance_m", "retention_days", "shares_history")
 COLLECTION_FIELDS = ("features", "links")
 AREA_BODY_FIELDS = ("area", "point")
 
@@ -69,6 +69,8 @@ class Camera:
     footage_until: datetime | None
     distance_m: float | None
     retention_days: int | None
+    # False where the owner registered the camera as not willing to share recorded footage: never asked for it.
+    shares_history: bool = True
     lon: float | None = None
     lat: float | None = None
 
@@ -105,7 +107,7 @@ def _url(path: str) -> str:
     return get_settings().geo_query_url.rstrip("/") + path
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
     if not value:
         return None
     try:
@@ -120,12 +122,24 @@ def _camera(feature: dict[str, Any]) -> Camera:
     return Camera(
         id=uuid.UUID(str(feature["id"])),
         registration_id=uuid.UUID(str(props["registration_id"])),
-        footage_until=_parse_time(props.get("footage_until")),
+        footage_until=parse_time(props.get("footage_until")),
         distance_m=props.get("distance_m"),
         retention_days=props.get("retention_days"),
+        shares_history=_strict_bool(props["shares_history"]),
         lon=coords[0],
         lat=coords[1],
     )
+
+
+def _strict_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("shares_history is not a boolean")
+    return value
+
+
+def willing(cameras: list[Camera]) -> list[Camera]:
+    """The cameras whose owners share recorded footage: the only ones a footage request may ask about."""
+    return [c for c in cameras if c.shares_history]
 
 
 def _next_cursor(body: dict[str, Any]) -> str | None:

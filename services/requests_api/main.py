@@ -60,3 +60,4 @@ app = create_app(
     # Uploads stream to storage; the ceiling here is the configured evidence cap plus the multipart framing.
     body_limits={owner_requests.UPLOAD_PREFIX: config().evidence_max_bytes + 1024 * 1024},
 )
+webhooks.document(app)

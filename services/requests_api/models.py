@@ -59,6 +59,7 @@ TargetState = Literal[
     "completed",
     "expired",
     "video_unavailable",
+    "dropped",
 ]
 TARGET_STATES: tuple[str, ...] = get_args(TargetState)
 OUTBOX_CHANNELS = ("owner_email", "agency_email", "agency_webhook")
@@ -90,7 +91,6 @@ class FootageRequest(Base):
         CheckConstraint(_in("state", REQUEST_STATES), name="ck_requests_state"),
         CheckConstraint("window_end > window_start", name="ck_requests_window"),
         CheckConstraint("area_kind IN ('radius', 'polygon')", name="ck_requests_area_kind"),
-        UniqueConstraint("agency", "idempotency_key", name="uq_requests_idempotency_key"),
         Index("ix_requests_agency_created", "agency", "created_at", "id"),
         Index("ix_requests_state_due", "state", "due_at"),
         Index("ix_requests_sent_at", "agency", "sent_at"),
@@ -118,7 +118,6 @@ class FootageRequest(Base):
     legal_hold: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     created_by: Mapped[str] = mapped_column(Text)
     creator_email_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
-    idempotency_key: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -149,8 +148,35 @@ class Target(Base):
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    uploaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the first upload
+    # How many messages about this target the agency has been sent: each carries the next number, so a
+    # receiver orders them whatever order retries deliver them in.
+    agency_seq: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class IdempotencyKey(Base):
+    """A request created under an Idempotency-Key: its first answer (sealed), replayed to a retry by the same
+    caller with the same body within the replay window (shared/idempotency.py)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        Index("ix_requests_idempotency_keys_created", "created_at"),
+        Index("ix_requests_idempotency_keys_request", "request_id"),
+        {"schema": "requests"},
+    )
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    principal: Mapped[str] = mapped_column(Text, primary_key=True)
+    request_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[int] = mapped_column(Integer)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    headers: Mapped[dict[str, str]] = mapped_column(JSONB, server_default=text("'{}'"))
+    request_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("requests.requests.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class Event(Base):

@@ -138,12 +138,28 @@ async def enqueue_agency(
     *,
     target_id: uuid.UUID | None = None,
 ) -> None:
-    """Tell the agency of an answer that shares (or of the request's end): email to the creator, webhook."""
+    """Tell the agency of an answer that shares (or of the request's end): email to the creator, webhook.
+
+    A message about a target carries the target's next sequence number (1, 2, ...): retries and concurrent
+    deliveries may arrive in any order, the numbers say the order the events happened in. The target's row is
+    locked by the increment until this transaction ends, so two events of one target are numbered in the order
+    they commit."""
+    sequence = None
+    if target_id is not None:
+        sequence = (
+            await session.execute(
+                text(
+                    "UPDATE requests.targets SET agency_seq = agency_seq + 1 WHERE id = :id RETURNING agency_seq"
+                ),
+                {"id": target_id},
+            )
+        ).scalar_one()
     payload: dict[str, Any] = {
         "event": event,
         "request_id": str(req["id"]),
         "case_number": req["case_number"],
         "target_id": str(target_id) if target_id else None,
+        "sequence": sequence,
         "summary": summary,
     }
     what = {

@@ -178,6 +178,14 @@ class Summary(BaseModel):
         "stays silent (it does not move when an owner reads or declines the request)",
         examples=[5],
     )
+    dropped: int = Field(
+        0,
+        description="Owners found when the request was drafted but no longer reachable when it was approved or "
+        "sent (they paused, withdrew, deleted their registration, stopped sharing with the agency, or no longer "
+        "have a camera there willing to share recorded footage): never contacted, not counted above; who they "
+        "were is never shown",
+        examples=[0],
+    )
 
 
 class WindowOut(BaseModel):

@@ -26,8 +26,10 @@ from services.requests_api.states import (
     Actor,
     allowed_actions,
     cascade_targets,
+    check,
     record_creation,
     transition_request,
+    transition_target,
     write_request_event,
 )
 from shared.audit import AuditEvent, append_session
@@ -168,7 +170,6 @@ async def create_request(
     principal: Principal,
     authorization: str,
     policy: AgencyPolicy,
-    idempotency_key: str | None,
 ) -> uuid.UUID:
     _check_window(body, policy)
     due = _due(body, policy)
@@ -183,6 +184,12 @@ async def create_request(
         outside = [c for c in cameras if not _inside(c, geom, body.radius_m)]
         if outside:
             raise invalid("/body/camera_ids", f"camera {outside[0].id} lies outside the request's area")
+        unwilling = [c for c in cameras if not c.shares_history]
+        if unwilling:
+            raise invalid(
+                "/body/camera_ids",
+                f"camera {unwilling[0].id}'s owner does not share recorded footage: it cannot be asked for it",
+            )
     elif body.radius_m is not None:
         cameras = await geo_client.cameras_in(
             authorization, body.case_number, incident_at, (lon, lat), radius_m=body.radius_m
@@ -191,6 +198,9 @@ async def create_request(
         cameras = await geo_client.cameras_in(
             authorization, body.case_number, incident_at, (lon, lat), area_geojson=geom
         )
+    # An owner is asked only about cameras they registered as willing to share recorded footage; an owner
+    # with none is not asked at all.
+    cameras = geo_client.willing(cameras)
     drafts = geo_client.group_by_owner(cameras)
     if len(drafts) > config().max_targets:
         raise invalid(
@@ -200,48 +210,40 @@ async def create_request(
     rid = uuid.uuid4()
     email = principal.claims.get("email")
     creator_email = email if isinstance(email, str) and "@" in email and len(email) <= 320 else None
-    inserted = (
-        await session.execute(
-            text(
-                """
+    await session.execute(
+        text(
+            """
                 INSERT INTO requests.requests (id, agency, agency_name, case_number, category, incident_point,
                     area_kind, radius_m, area, area_m2, window_start, window_end, message, due_at,
-                    requires_approval, evidence_retention_days, created_by, creator_email_enc, idempotency_key)
+                    requires_approval, evidence_retention_days, created_by, creator_email_enc)
                 VALUES (:id, :agency, :agency_name, :case_number, :category,
                     ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :area_kind, :radius_m,
                     ST_SetSRID(ST_GeomFromGeoJSON(:area), 4326), :area_m2, :start, :end, :message, :due,
-                    :requires_approval, :retention, :created_by, :email_enc, :idem)
-                ON CONFLICT (agency, idempotency_key) DO NOTHING RETURNING id
+                    :requires_approval, :retention, :created_by, :email_enc)
                 """
-            ),
-            {
-                "id": rid,
-                "agency": policy.slug,
-                "agency_name": policy.name,
-                "case_number": body.case_number,
-                "category": body.category,
-                "lon": lon,
-                "lat": lat,
-                "area_kind": kind,
-                "radius_m": body.radius_m,
-                "area": orjson.dumps(geom).decode(),
-                "area_m2": area_m2,
-                "start": body.window.start,
-                "end": body.window.end,
-                "message": body.message,
-                "due": due,
-                "requires_approval": policy.requires_approval,
-                "retention": policy.evidence_retention_days,
-                "created_by": principal.sub,
-                "email_enc": keyring().seal(creator_email, f"request:{rid}:creator_email"),
-                "idem": idempotency_key,
-            },
-        )
-    ).first()
-    if inserted is None:  # a concurrent create with the same Idempotency-Key won
-        existing = await by_idempotency_key(session, policy.slug, idempotency_key)
-        assert existing is not None
-        return existing
+        ),
+        {
+            "id": rid,
+            "agency": policy.slug,
+            "agency_name": policy.name,
+            "case_number": body.case_number,
+            "category": body.category,
+            "lon": lon,
+            "lat": lat,
+            "area_kind": kind,
+            "radius_m": body.radius_m,
+            "area": orjson.dumps(geom).decode(),
+            "area_m2": area_m2,
+            "start": body.window.start,
+            "end": body.window.end,
+            "message": body.message,
+            "due": due,
+            "requires_approval": policy.requires_approval,
+            "retention": policy.evidence_retention_days,
+            "created_by": principal.sub,
+            "email_enc": keyring().seal(creator_email, f"request:{rid}:creator_email"),
+        },
+    )
     if drafts:
         await session.execute(
             text(
@@ -288,17 +290,6 @@ def _inside(cam: geo_client.Camera, geom: dict[str, Any], radius_m: float | None
     return bool(shapely.geometry.shape(geom).covers(shapely.geometry.Point(cam.lon, cam.lat)))
 
 
-async def by_idempotency_key(session: AsyncSession, agency: str, key: str | None) -> uuid.UUID | None:
-    if key is None:
-        return None
-    return (
-        await session.execute(
-            text("SELECT id FROM requests.requests WHERE agency = :a AND idempotency_key = :k"),
-            {"a": agency, "k": key},
-        )
-    ).scalar()
-
-
 # --- reading ---------------------------------------------------------------------------------------------
 
 
@@ -326,8 +317,10 @@ async def summaries(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UU
             await session.execute(
                 text(
                     """
-                    SELECT request_id, count(*) AS targets,
-                           coalesce(sum(jsonb_array_length(cameras)), 0) AS cameras,
+                    SELECT request_id, count(*) FILTER (WHERE state <> 'dropped') AS targets,
+                           coalesce(sum(jsonb_array_length(cameras)) FILTER (WHERE state <> 'dropped'), 0)
+                               AS cameras,
+                           count(*) FILTER (WHERE state = 'dropped') AS dropped,
                            count(*) FILTER (WHERE notified_at IS NOT NULL) AS notified,
                            count(*) FILTER (WHERE state IN ('accepted', 'uploaded', 'completed')) AS accepted,
                            count(*) FILTER (WHERE state IN ('uploaded', 'completed')) AS uploaded
@@ -341,7 +334,15 @@ async def summaries(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UU
         .all()
     )
     out = {
-        i: {"targets": 0, "cameras": 0, "notified": 0, "accepted": 0, "uploaded": 0, "not_fulfilled": 0}
+        i: {
+            "targets": 0,
+            "cameras": 0,
+            "notified": 0,
+            "accepted": 0,
+            "uploaded": 0,
+            "not_fulfilled": 0,
+            "dropped": 0,
+        }
         for i in ids
     }
     for r in rows:
@@ -352,6 +353,7 @@ async def summaries(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UU
             "accepted": r["accepted"],
             "uploaded": r["uploaded"],
             "not_fulfilled": r["notified"] - r["accepted"],
+            "dropped": r["dropped"],
         }
     return out
 
@@ -466,11 +468,19 @@ async def history(session: AsyncSession, request_id: uuid.UUID) -> list[dict[str
 
 
 async def transition(
-    session: AsyncSession, row: RowMapping, action: str, actor: Actor, note: str | None
+    session: AsyncSession,
+    row: RowMapping,
+    action: str,
+    actor: Actor,
+    note: str | None,
+    authorization: str,
 ) -> None:
     """Take an agency action on a request, with its consequences, in the caller's transaction. The request's
     own event is written last, after every change it stands for."""
     rid, state = row["id"], row["state"]
+    # The table first (409 for a transition it lacks, 403 for a role it does not name): what follows only
+    # narrows a transition the caller's role may take.
+    check(REQUEST_TRANSITIONS, "request", state, action, actor.role)
     if (state, action) in REQUEST_TRANSITIONS:
         if action in ("approve", "reject") and actor.sub == row["created_by"]:
             raise Problem(403, "A supervisor other than the request's creator must approve or reject it.")
@@ -481,8 +491,8 @@ async def transition(
                 kind="approval-required",
                 title="Approval required",
             )
-        if action == "send" or (action == "approve"):
-            await _check_sendable(session, row)
+        if action in ("send", "approve"):
+            await _check_sendable(session, row, authorization, actor)
     await transition_request(session, rid, state, action, actor, note, event=False)
     if action == "approve":
         await write_request_event(session, rid, state, action, actor, note)
@@ -495,7 +505,7 @@ async def transition(
         await _send(session, row, actor)
     elif action == "cancel" and row["sent_at"] is not None:
         moved = await cascade_targets(
-            session, rid, dict.fromkeys(TARGET_OPEN, "expire"), actor, "request cancelled"
+            session, rid, dict.fromkeys(TARGET_OPEN, "expire"), _on_behalf(actor), "request cancelled"
         )
         for t in moved:
             if t["from"] != "pending":
@@ -512,16 +522,76 @@ async def transition(
     await write_request_event(session, rid, state, action, actor, note)
 
 
-async def _check_sendable(session: AsyncSession, row: RowMapping) -> None:
+async def _check_sendable(session: AsyncSession, row: RowMapping, authorization: str, actor: Actor) -> None:
     if row["due_at"] <= now():
         raise Problem(409, "The request's due date has passed; create a new request.", kind="conflict")
+    await _resolve_again(session, row, authorization, actor)
     n = (
         await session.execute(
-            text("SELECT count(*) FROM requests.targets WHERE request_id = :r"), {"r": row["id"]}
+            text("SELECT count(*) FROM requests.targets WHERE request_id = :r AND state = 'pending'"),
+            {"r": row["id"]},
         )
     ).scalar_one()
     if n == 0:
         raise Problem(409, "The request reaches no owner: there is nobody to send it to.", kind="conflict")
+
+
+async def _resolve_again(session: AsyncSession, row: RowMapping, authorization: str, actor: Actor) -> None:
+    """The owners chosen when the draft was made are asked again of geo_query (as the caller sees them now),
+    just before the request reaches them: an owner who since paused, withdrew, deleted their registration,
+    stopped sharing with the agency, removed the camera or no longer shares its recorded footage is no longer in
+    the answer and is dropped (recorded, never contacted, not counted as reached); an owner who still has some of
+    the cameras is asked about those only. Who was dropped is never shown, only how many."""
+    point = orjson.loads(row["incident"])["coordinates"]
+    lon, lat = float(point[0]), float(point[1])
+    incident_at = row["window_start"].astimezone(UTC)
+    if row["area_kind"] == "radius":
+        found = await geo_client.cameras_in(
+            authorization, row["case_number"], incident_at, (lon, lat), radius_m=row["radius_m"]
+        )
+    else:
+        found = await geo_client.cameras_in(
+            authorization, row["case_number"], incident_at, (lon, lat), area_geojson=orjson.loads(row["area"])
+        )
+    reachable = {(c.registration_id, str(c.id)) for c in geo_client.willing(found)}
+    targets = (
+        (
+            await session.execute(
+                text(
+                    "SELECT id, registration_id, cameras FROM requests.targets"
+                    " WHERE request_id = :rid AND state = 'pending' ORDER BY id FOR UPDATE"
+                ),
+                {"rid": row["id"]},
+            )
+        )
+        .mappings()
+        .all()
+    )
+    for t in targets:
+        cameras = cameras_of(t)
+        kept = [c for c in cameras if (t["registration_id"], c["camera_id"]) in reachable]
+        if not kept:
+            await transition_target(
+                session, row["id"], t["id"], "pending", "drop", _on_behalf(actor), "no longer reachable"
+            )
+        elif len(kept) < len(cameras):
+            await session.execute(
+                text(
+                    "UPDATE requests.targets SET cameras = CAST(:cameras AS jsonb), footage_until = :until,"
+                    " distance_m = :distance, updated_at = now() WHERE id = :id"
+                ),
+                {
+                    "id": t["id"],
+                    "cameras": orjson.dumps(kept).decode(),
+                    "until": min(
+                        (u for c in kept if (u := geo_client.parse_time(c["footage_until"])) is not None),
+                        default=None,
+                    ),
+                    "distance": min(
+                        (c["distance_m"] for c in kept if c["distance_m"] is not None), default=None
+                    ),
+                },
+            )
 
 
 async def _target(session: AsyncSession, target_id: uuid.UUID) -> RowMapping:

@@ -61,6 +61,8 @@ TARGET_TRANSITIONS: dict[tuple[str, str], Rule] = {
     ("accepted", "unavailable"): Rule("video_unavailable", OWNER),
     ("accepted", "upload"): Rule("uploaded", OWNER),
     ("uploaded", "complete"): Rule("completed", AGENCY | SYSTEM),
+    # An owner no longer reachable when the request is approved or sent (see service._resolve_again).
+    ("pending", "drop"): Rule("dropped", SYSTEM),
     ("pending", "expire"): Rule("expired", SYSTEM),
     ("notified", "expire"): Rule("expired", SYSTEM),
     ("viewed", "expire"): Rule("expired", SYSTEM),
@@ -99,14 +101,24 @@ def allowed_actions(table: dict[tuple[str, str], Rule], state: str, role: str) -
     return sorted(a for (s, a), rule in table.items() if s == state and role in rule.roles)
 
 
-def _rule(table: dict[tuple[str, str], Rule], kind: str, state: str, action: str, role: str) -> Rule:
+def check(table: dict[tuple[str, str], Rule], kind: str, state: str, action: str, role: str) -> Rule:
+    """The rule for `action` from `state`, taken by `role`: 409 when the table has no such transition, 403 when
+    the role may not take it. A 409 lists only the actions this caller could take from the state (never one
+    only the system takes), so it names nothing the caller cannot do."""
     rule = table.get((state, action))
     if rule is None:
-        possible = sorted(a for (s, a) in table if s == state)
+        final = not any(s == state for (s, _) in table)
+        yours = allowed_actions(table, state, role)
         raise Problem(
             409,
             f"A {kind} in state '{state}' cannot take the action '{action}'"
-            + (f"; possible: {', '.join(possible)}." if possible else "; it is final."),
+            + (
+                "; it is final."
+                if final
+                else f"; you may: {', '.join(yours)}."
+                if yours
+                else "; none of its actions is yours to take."
+            ),
             kind="invalid-transition",
             title="Transition not allowed",
             state=state,
@@ -160,6 +172,7 @@ _TARGET_STAMPS = {
     "accepted": ", answered_at = coalesce(answered_at, now())",
     "declined": ", answered_at = coalesce(answered_at, now())",
     "video_unavailable": ", answered_at = coalesce(answered_at, now())",
+    "uploaded": ", uploaded_at = coalesce(uploaded_at, now())",
 }
 
 
@@ -175,7 +188,7 @@ async def transition_request(
 ) -> RowMapping:
     """Move the request from `from_state` (as the caller read it) by `action`; 409 if it is no longer there.
     With event=False the caller writes the event itself, last (see `write_request_event`)."""
-    rule = _rule(REQUEST_TRANSITIONS, "request", from_state, action, actor.role)
+    rule = check(REQUEST_TRANSITIONS, "request", from_state, action, actor.role)
     row = (
         (
             await session.execute(
@@ -218,7 +231,7 @@ async def transition_target(
     actor: Actor,
     note: str | None = None,
 ) -> str:
-    rule = _rule(TARGET_TRANSITIONS, "target", from_state, action, actor.role)
+    rule = check(TARGET_TRANSITIONS, "target", from_state, action, actor.role)
     done = (
         await session.execute(
             text(

@@ -4,7 +4,8 @@ only: no case numbers, no owner, no area.
 
 Nothing in it tells an answer from silence: the median times only owners who shared (a decline is never timed),
 a month with fewer than `MIN_OWNERS_CONTACTED` owners contacted shows no answer figures at all, and the current
-month is left out until it ends (a figure that moves from one day to the next would date an answer)."""
+month is left out until it ends (a figure that moves from one day to the next would date an answer), and each month is
+counted as of its last instant: an answer given later never moves a published month's figures."""
 
 from __future__ import annotations
 
@@ -25,16 +26,22 @@ REPORT_EXAMPLE = TransparencyReport.model_config["json_schema_extra"]["examples"
 
 MIN_OWNERS_CONTACTED = 5
 
-# Months in UTC. An owner shared if they ever accepted (every sharing state passes through an accept); their
-# answered_at is the accept's time (the first answer is kept).
+# Months in UTC, each counted as of its last instant (`m.end_at`): what happened after a month ended (an owner
+# accepting or uploading next month) never changes its figures, so a published month never moves. An owner shared
+# if they ever accepted (every sharing state passes through an accept); their answered_at is the accept's time
+# (the first answer is kept); uploaded_at is their first upload's.
 REPORT_SQL = """
-SELECT r.agency, to_char(date_trunc('month', r.sent_at AT TIME ZONE 'UTC'), 'YYYY-MM') AS month,
+SELECT r.agency, to_char(m.start_at, 'YYYY-MM') AS month,
        count(DISTINCT r.id) AS requests_sent,
-       count(t.id) FILTER (WHERE t.notified_at IS NOT NULL) AS owners_contacted,
-       count(t.id) FILTER (WHERE t.state IN ('uploaded', 'completed')) AS owners_fulfilled,
+       count(t.id) FILTER (WHERE t.notified_at < m.end_at) AS owners_contacted,
+       count(t.id) FILTER (WHERE t.notified_at < m.end_at AND t.uploaded_at < m.end_at) AS owners_fulfilled,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.answered_at - t.notified_at))
-           FILTER (WHERE s.shared AND t.answered_at IS NOT NULL AND t.notified_at IS NOT NULL) AS median_s
+           FILTER (WHERE s.shared AND t.answered_at < m.end_at AND t.notified_at < m.end_at) AS median_s
 FROM requests.requests r
+CROSS JOIN LATERAL (
+    SELECT date_trunc('month', r.sent_at AT TIME ZONE 'UTC') AS start_at,
+           (date_trunc('month', r.sent_at AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC' AS end_at
+) m
 LEFT JOIN requests.targets t ON t.request_id = r.id
 LEFT JOIN LATERAL (
     SELECT true AS shared FROM requests.events e
@@ -43,7 +50,7 @@ LEFT JOIN LATERAL (
 WHERE r.sent_at IS NOT NULL AND (CAST(:agency AS text) IS NULL OR r.agency = :agency)
   AND r.sent_at AT TIME ZONE 'UTC' < date_trunc('month', now() AT TIME ZONE 'UTC')
   AND r.sent_at AT TIME ZONE 'UTC' >= date_trunc('month', now() AT TIME ZONE 'UTC') - make_interval(months => :months)
-GROUP BY r.agency, date_trunc('month', r.sent_at AT TIME ZONE 'UTC')
+GROUP BY r.agency, m.start_at, m.end_at
 ORDER BY r.agency, month
 """
 
@@ -57,7 +64,9 @@ ORDER BY r.agency, month
         "Months that have ended only (UTC): the current month appears once it is over. For a month in which "
         f"fewer than {MIN_OWNERS_CONTACTED} owners were contacted, `owners_fulfilled` and `median_hours_to_share` "
         "are null (suppressed), so no single owner's answer can be read from it. The median times owners who "
-        "shared (from notification to accepting); declines and silence are never timed."
+        "shared (from notification to accepting); declines and silence are never timed. Each month is counted "
+        "as of its last instant (UTC), so a published month's figures never change: an owner answering after "
+        "the month ended is not counted in it."
     ),
 )
 async def report(

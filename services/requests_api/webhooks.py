@@ -2,17 +2,22 @@
 HTTP POST signed with HMAC-SHA256 under the agency's secret (kept sealed; shown once when generated).
 
 Signature: `X-Canvass-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`; the delivery id
-(`X-Canvass-Delivery`, also sent as `Idempotency-Key`) is the same on every retry of one message."""
+(`X-Canvass-Delivery`, also sent as `Idempotency-Key`) is the same on every retry of one message. The body
+(`WebhookDelivery`, published in the contract's `webhooks`) carries, for an event about a target, the target's
+sequence number: deliveries may arrive out of order (retries), the numbers give the order of the events."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+import uuid
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, FastAPI, Path
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from services.requests_api.database import SessionDep
@@ -28,6 +33,48 @@ router = APIRouter(prefix="/v1/agencies", tags=["webhooks"])
 SIGNATURE_HELP = "X-Canvass-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<body>'>"
 Slug = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["milwaukee-pd"])]
 WEBHOOK_EXAMPLE = WebhookOut.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
+
+
+class WebhookEventData(BaseModel):
+    event: str = Field(examples=["target.accepted"])
+    request_id: uuid.UUID
+    case_number: str
+    target_id: uuid.UUID | None = Field(
+        description="The target the event is about; null for the request's own"
+    )
+    sequence: int | None = Field(
+        description="The event's number among this target's events sent to the agency (1, 2, ...): order a "
+        "target's events by it, not by arrival (a retried delivery may arrive after a later one). Null for an "
+        "event about the request itself",
+        examples=[1],
+    )
+    summary: dict[str, int] = Field(description="The request's summary when the event happened")
+
+
+class WebhookDelivery(BaseModel):
+    """What each delivery POSTs to the agency's webhook (signed; see `X-Canvass-Signature`)."""
+
+    id: uuid.UUID = Field(description="The delivery's id, the same on every retry (X-Canvass-Delivery)")
+    event: str = Field(
+        description="target.accepted, target.uploaded, target.unavailable or request.expired",
+        examples=["target.uploaded"],
+    )
+    created_at: datetime
+    data: WebhookEventData
+
+
+def document(app: FastAPI) -> None:
+    """The webhook's deliveries in the contract (OpenAPI `webhooks`)."""
+
+    @app.webhooks.post(
+        "footage-request-event",
+        summary="An answer that shares, or a request's end",
+        status_code=204,
+        responses={204: {"description": "Received (any 2xx); 410 stops deliveries to this webhook"}},
+    )
+    def footage_request_event(body: WebhookDelivery) -> None:
+        """POSTed to the agency's webhook; answer 2xx (410 to stop deliveries). Headers: X-Canvass-Event,
+        X-Canvass-Delivery and Idempotency-Key (the delivery id), X-Canvass-Signature."""
 
 
 def secret_context(agency: str) -> str:

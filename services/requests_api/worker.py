@@ -259,21 +259,28 @@ async def expire_due(sessions: async_sessionmaker[AsyncSession]) -> int:
             done += 1
 
 
+# Reminders are due by the clock alone: every owner the request reached enters the window at the same moment
+# whatever they answered, and each gets a reminder row; the delivery then sends only those whose owner has not
+# finished answering (`_still_wanted`). So what is recorded per request (how many entered the window) is the same
+# whether an owner declined or did not answer.
 REMINDER_SQL = """
 SELECT t.id FROM requests.targets t JOIN requests.requests r ON r.id = t.request_id
-WHERE r.state = 'sent' AND t.state IN ('notified', 'viewed', 'accepted')
+WHERE r.state = 'sent' AND t.notified_at IS NOT NULL
   AND {at} > now() AND {at} - make_interval(secs => :before) <= now()
   AND t.notified_at < {at} - make_interval(secs => :before)
   AND NOT EXISTS (SELECT 1 FROM requests.outbox o WHERE o.dedupe_key = :prefix || t.id::text)
+ORDER BY t.request_id, t.id
 LIMIT 500
 """
 
 
 async def remind(sessions: async_sessionmaker[AsyncSession]) -> int:
     """Owners who have not finished answering are reminded once before the due date and once before their
-    footage is overwritten — when the original notice went out before that reminder window opened."""
+    footage is overwritten — when the original notice went out before that reminder window opened. The audit
+    trail records each request's batch as a count of the owners whose window opened, never who (see
+    REMINDER_SQL)."""
     cfg = config()
-    sent = 0
+    queued = 0
     for kind, at, hours in (
         ("reminder_due", "r.due_at", cfg.reminder_before_due_h),
         ("reminder_footage", "t.footage_until", cfg.reminder_before_overwrite_h),
@@ -289,6 +296,7 @@ async def remind(sessions: async_sessionmaker[AsyncSession]) -> int:
                 .scalars()
                 .all()
             )
+            batches: dict[Any, int] = {}
             for tid in ids:
                 target = (
                     (
@@ -302,9 +310,22 @@ async def remind(sessions: async_sessionmaker[AsyncSession]) -> int:
                 )
                 req = await service.request_row(s, target["request_id"], None)
                 await outbox.enqueue_owner(s, req, target, kind, dedupe_key=f"{prefix}{tid}")
-                sent += 1
+                batches[req["id"]] = batches.get(req["id"], 0) + 1
+                queued += 1
+            for rid, owners in batches.items():
+                req = await service.request_row(s, rid, None)
+                await service.audit(
+                    s,
+                    "request.remind",
+                    SYSTEM_ACTOR,
+                    agency=req["agency"],
+                    subject_type="request",
+                    subject_id=rid,
+                    case_number=req["case_number"],
+                    details={"kind": kind, "owners_in_window": owners},
+                )
             await s.commit()
-    return sent
+    return queued
 
 
 async def apply_retention(sessions: async_sessionmaker[AsyncSession]) -> int:

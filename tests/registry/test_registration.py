@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from services.registry_api.idempotency import KEYS
+from shared.settings import get_settings
 from tests.conftest import Token
 from tests.registry.conftest import NewAgency, Register, fresh_email, owner, point
 
@@ -310,3 +312,73 @@ def test_an_advocate_cannot_turn_on_live_sharing_for_the_owner(
         assert r.json()["errors"][0]["pointer"] == pointer
     after = db.fetchval("SELECT count(*) FROM registry.registrations WHERE registered_by = 'advocate-live'")
     assert after == before
+
+
+def test_an_idempotency_key_belongs_to_its_caller_and_starts_afresh_after_the_window(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency, db: Any
+) -> None:
+    a = new_agency()
+    key = str(uuid.uuid4())
+    body = {"agency": a.slug, "location": point(a.inside()), "contact": {"phone": "+14145550100"}}
+    jane = {**auth("advocate", a.slug, sub="advocate-jane"), "Idempotency-Key": key}
+    joe = {**auth("advocate", a.slug, sub="advocate-joe"), "Idempotency-Key": key}
+    first = registry.post("/v1/registrations", json=body, headers=jane)
+    assert first.status_code == 201, first.text
+    # Another advocate of the same agency with the same key registers their own owner: no replay of Jane's.
+    theirs = registry.post("/v1/registrations", json=body, headers=joe)
+    assert theirs.status_code == 201 and "idempotent-replayed" not in theirs.headers
+    assert theirs.json()["id"] != first.json()["id"]
+    assert theirs.json()["properties"]["registered_by"] == "advocate-joe"
+    assert (
+        registry.post("/v1/registrations", json=body, headers=jane).headers["idempotent-replayed"] == "true"
+    )
+    # Once the replay window has passed, the key starts afresh.
+    db.execute(
+        "UPDATE registry.idempotency_keys SET created_at = now() - make_interval(secs => $1)"
+        " WHERE key = $2 AND principal = $3",
+        float(get_settings().idempotency_replay_window_s + 1),
+        key,
+        f"{a.slug}:advocate-jane",
+    )
+    later = registry.post("/v1/registrations", json=body, headers=jane)
+    assert later.status_code == 201 and "idempotent-replayed" not in later.headers
+    assert later.json()["id"] not in (first.json()["id"], theirs.json()["id"])
+
+
+def test_notification_ids_outlive_the_sweep_of_expired_idempotency_keys(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency, register: Register, db: Any
+) -> None:
+    """A notification retried after the replay window is still recognised (never mailed twice): the sweep that
+    deletes expired answers (the statement registrations run, `Keys.sweep_sql`) leaves notification ids alone."""
+    a = new_agency()
+    reg, _ = register(a)
+    service = auth("service", None, sub="requests_api")
+    note = {
+        "notification_id": str(uuid.uuid4()),
+        "kind": "request",
+        "subject": "A footage request",
+        "body": "An agency asks for footage.",
+    }
+    url = f"/v1/registrations/{reg['id']}/notifications"
+    assert registry.post(url, json=note, headers=service).json()["status"] == "sent"
+    # Two days pass: the notification id and an ordinary key are both older than the window.
+    old = float(get_settings().idempotency_replay_window_s * 2)
+    db.execute(
+        "UPDATE registry.idempotency_keys SET created_at = now() - make_interval(secs => $1) WHERE key = $2",
+        old,
+        note["notification_id"],
+    )
+    db.execute(
+        "INSERT INTO registry.idempotency_keys (key, principal, request_hash, status, body, created_at)"
+        " VALUES ($1, 'someone:else', '', 201, '', now() - make_interval(secs => $2))",
+        key := f"expired-{uuid.uuid4()}",
+        old,
+    )
+    sweep = KEYS.sweep_sql.replace("CAST(:sweep AS boolean)", "true").replace(":window_s", "$1")
+    db.execute(sweep, float(get_settings().idempotency_replay_window_s))
+    assert db.fetchval("SELECT count(*) FROM registry.idempotency_keys WHERE key = $1", key) == 0
+    assert (
+        db.fetchval("SELECT count(*) FROM registry.idempotency_keys WHERE key = $1", note["notification_id"])
+        == 1
+    )
+    assert registry.post(url, json=note, headers=service).json()["status"] == "duplicate"

@@ -179,3 +179,18 @@ def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float 
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+def patch_registration(
+    registry: httpx.Client, owner: Owner, body: dict[str, Any], camera_id: str | None = None
+) -> dict[str, Any]:
+    """Change an owner's registration (or one of its cameras) as the owner does, with its current ETag."""
+    url = f"/v1/registrations/{owner.registration_id}"
+    etag = registry.get(url, headers=owner.headers).headers["etag"]
+    r = registry.patch(
+        url + (f"/cameras/{camera_id}" if camera_id else ""),
+        json=body,
+        headers={**owner.headers, "If-Match": etag},
+    )
+    assert r.status_code == 200, r.text
+    return dict(r.json())

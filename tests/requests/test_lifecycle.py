@@ -48,6 +48,7 @@ def test_request_from_case_to_evidence_end_to_end(
         "accepted": 0,
         "uploaded": 0,
         "not_fulfilled": 0,
+        "dropped": 0,
     }
     stored = db.fetchval("SELECT count(*) FROM requests.targets WHERE request_id = $1", rid)
     assert stored == 2

@@ -47,12 +47,14 @@ def test_only_a_service_may_notify_and_a_repeated_id_is_sent_once(
 
     time.sleep(0.5)
     assert sum(str(m["Subject"]) == note["subject"] for m in mailbox.to(owner.email)) == 1
+    # Audited under the notification's id: nothing in the trail names the registration written to.
     rows = db.fetch(
-        "SELECT actor_role, details::text AS d FROM audit.events WHERE action = 'notify' AND subject_id = $1",
-        owner.registration_id,
+        "SELECT actor_role, subject_type, details::text AS d FROM audit.events WHERE action = 'notify'"
+        " AND subject_id = $1",
+        note["notification_id"],
     )
-    assert len(rows) == 1 and rows[0]["actor_role"] == "service"
-    assert owner.email not in rows[0]["d"] and note["notification_id"] in rows[0]["d"]
+    assert len(rows) == 1 and (rows[0]["actor_role"], rows[0]["subject_type"]) == ("service", "notification")
+    assert owner.email not in rows[0]["d"] and owner.registration_id not in rows[0]["d"]
     assert registry.post(url, json=_note(subject="two\nlines"), headers=_service()).status_code == 422
 
 

@@ -8,9 +8,11 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 
+from shared.settings import get_settings
 from tests.requests.conftest import OFFSET, Flow, NewAgency, NewOwner, eventually, iso, request_body
 from tests.support import Db, Mailbox
 
@@ -167,6 +169,7 @@ def test_declining_is_silent_the_agency_sees_only_counts_and_sharers(
         "accepted": 1,
         "uploaded": 0,
         "not_fulfilled": 2,
+        "dropped": 0,
     }
     assert [t["registration_id"] for t in seen["targets"]] == [sharer.registration_id]
     body = (
@@ -236,13 +239,66 @@ def test_a_rolled_back_transition_sends_nothing(
     )
 
 
-def test_a_retried_create_with_the_same_idempotency_key_gives_the_same_request(flow: Flow) -> None:
+def test_a_retried_create_with_the_same_idempotency_key_gives_the_same_answer(flow: Flow) -> None:
     body = request_body(flow.agency)
     headers = {**flow.inv(), "Idempotency-Key": str(uuid.uuid4())}
     first = flow.client.post("/v1/requests", json=body, headers=headers)
     again = flow.client.post("/v1/requests", json=body, headers=headers)
     assert first.status_code == 201 and again.status_code == 200
-    assert again.json()["id"] == first.json()["id"] and again.headers["idempotent-replayed"] == "true"
+    assert again.content == first.content and again.headers["idempotent-replayed"] == "true"
+    assert (again.headers["etag"], again.headers["location"]) == (
+        first.headers["etag"],
+        first.headers["location"],
+    )
+    assert "idempotent-replayed" not in first.headers
+
+
+def test_an_idempotency_key_belongs_to_its_caller_and_binds_the_body(flow: Flow, db: Any) -> None:
+    key = str(uuid.uuid4())
+    body = request_body(flow.agency)
+    a = flow.client.post("/v1/requests", json=body, headers={**flow.inv(), "Idempotency-Key": key})
+    assert a.status_code == 201
+    # A colleague of the same agency using the same key (and body) creates their own request.
+    colleague = flow.auth("investigator", flow.agency.slug, sub="det-2")
+    b = flow.client.post("/v1/requests", json=body, headers={**colleague, "Idempotency-Key": key})
+    assert b.status_code == 201, b.text
+    assert "idempotent-replayed" not in b.headers
+    assert b.json()["id"] != a.json()["id"] and b.json()["created_by"] == "det-2"
+    # The same caller, the same key, another body: refused, and nothing created.
+    count = db.fetchval("SELECT count(*) FROM requests.requests WHERE agency = $1", flow.agency.slug)
+    other = flow.client.post(
+        "/v1/requests",
+        json={**body, "message": "Another message."},
+        headers={**flow.inv(), "Idempotency-Key": key},
+    )
+    assert other.status_code == 422 and other.headers["content-type"].startswith("application/problem+json")
+    assert other.json()["type"].endswith("idempotency-key-reused")
+    assert db.fetchval("SELECT count(*) FROM requests.requests WHERE agency = $1", flow.agency.slug) == count
+    # The stored answer is sealed: the request's message is not in it in clear.
+    sealed = db.fetchval(
+        "SELECT body FROM requests.idempotency_keys WHERE request_id = $1", uuid.UUID(a.json()["id"])
+    )
+    assert body["message"].encode() not in bytes(sealed)
+
+
+def test_an_idempotency_key_starts_afresh_after_the_replay_window(flow: Flow, db: Any) -> None:
+    key = str(uuid.uuid4())
+    body = request_body(flow.agency)
+    headers = {**flow.inv(), "Idempotency-Key": key}
+    first = flow.client.post("/v1/requests", json=body, headers=headers)
+    assert first.status_code == 201
+    window = get_settings().idempotency_replay_window_s
+    db.execute(
+        "UPDATE requests.idempotency_keys SET created_at = now() - make_interval(secs => $1) WHERE key = $2",
+        float(window + 1),
+        key,
+    )
+    later = flow.client.post("/v1/requests", json=body, headers=headers)
+    assert later.status_code == 201 and "idempotent-replayed" not in later.headers
+    assert later.json()["id"] != first.json()["id"]
+    # ... and that new answer is the one replayed now.
+    again = flow.client.post("/v1/requests", json=body, headers=headers)
+    assert again.headers["idempotent-replayed"] == "true" and again.json()["id"] == later.json()["id"]
 
 
 def test_explicit_camera_ids_ask_only_those_owners(
@@ -266,3 +322,47 @@ def test_explicit_camera_ids_ask_only_those_owners(
         headers=flow.inv(),
     )
     assert r.status_code == 422 and stranger.camera_ids[0] in r.text
+
+
+def test_the_creator_approving_as_an_investigator_is_told_about_roles_a_supervisor_about_creators(
+    flow: Flow, new_owner: NewOwner
+) -> None:
+    new_owner(flow.agency, flow.agency.near(dx=OFFSET))
+    req = flow.create()
+    assert flow.act(req["id"], "submit").status_code == 200
+    r = flow.act(req["id"], "approve", flow.inv())
+    assert r.status_code == 403
+    assert r.json()["detail"] == "The action 'approve' needs one of the roles: supervisor."
+    # A supervisor who created a request may not approve it: that message is about the creator.
+    own = flow.client.post("/v1/requests", json=request_body(flow.agency), headers=flow.sup())
+    assert own.status_code == 201
+    assert flow.act(own.json()["id"], "submit", flow.sup()).status_code == 200
+    r = flow.act(own.json()["id"], "approve", flow.sup())
+    assert r.status_code == 403 and "other than the request's creator" in r.json()["detail"]
+
+
+def test_concurrent_creates_with_one_key_make_one_request_and_replay_it(flow: Flow, db: Db) -> None:
+    body = request_body(flow.agency)
+    headers = {**flow.inv(), "Idempotency-Key": str(uuid.uuid4())}
+    n = 8
+    barrier = threading.Barrier(n)
+    answers: list[httpx.Response] = []
+    lock = threading.Lock()
+
+    def create() -> None:
+        with httpx.Client(base_url=str(flow.client.base_url), timeout=30) as c:
+            barrier.wait()
+            r = c.post("/v1/requests", json=body, headers=headers)
+        with lock:
+            answers.append(r)
+
+    threads = [threading.Thread(target=create) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status_code for r in answers) == [200] * (n - 1) + [201], [r.text for r in answers]
+    assert len({r.json()["id"] for r in answers}) == 1
+    assert all(r.headers.get("idempotent-replayed") == "true" for r in answers if r.status_code == 200)
+    count = db.fetchval("SELECT count(*) FROM requests.requests WHERE case_number = $1", body["case_number"])
+    assert count == 1

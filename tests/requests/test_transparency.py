@@ -17,6 +17,18 @@ def _month_before(when: datetime) -> datetime:
     return when.replace(day=1) - timedelta(days=1)
 
 
+def _move_back(db: Db, rid: str, by: timedelta) -> None:
+    """The request happened `by` earlier: its sending, its owners' notices, answers and uploads."""
+    db.execute("UPDATE requests.requests SET sent_at = sent_at - CAST($2 AS interval) WHERE id = $1", rid, by)
+    db.execute(
+        "UPDATE requests.targets SET notified_at = notified_at - CAST($2 AS interval),"
+        " answered_at = answered_at - CAST($2 AS interval), uploaded_at = uploaded_at - CAST($2 AS interval)"
+        " WHERE request_id = $1",
+        rid,
+        by,
+    )
+
+
 def test_the_transparency_report_counts_without_personal_data(
     flow: Flow, new_owner: NewOwner, db: Db
 ) -> None:
@@ -67,12 +79,12 @@ def test_the_transparency_report_counts_without_personal_data(
     )
     answer(current["id"], a, "accept")
 
-    # Move the first two into ended months.
+    # Move the first two, with everything that happened to them, into ended months.
     now = datetime.now(UTC)
     last_month = _month_before(now)
     month_before = _month_before(last_month)
     for rid, when in ((big["id"], last_month), (small["id"], month_before)):
-        db.execute("UPDATE requests.requests SET sent_at = $2 WHERE id = $1", rid, when.replace(day=10))
+        _move_back(db, rid, now - when.replace(day=10))
 
     r = httpx.get(str(client.base_url) + f"/v1/transparency?agency={agency.slug}")  # no token
     assert r.status_code == 200, r.text
@@ -105,3 +117,56 @@ def test_the_transparency_report_counts_without_personal_data(
     one_month = httpx.get(str(client.base_url) + f"/v1/transparency?agency={agency.slug}&months=1").json()
     assert [m["month"] for m in one_month["agencies"][0]["months"]] == [last_month.strftime("%Y-%m")]
     assert httpx.get(str(client.base_url) + "/v1/transparency?agency=NOT_A_SLUG").status_code == 422
+
+
+def test_a_published_month_does_not_change_when_owners_answer_after_it_ended(
+    flow: Flow, new_owner: NewOwner, db: Db
+) -> None:
+    agency = flow.agency
+    owners = [
+        new_owner(agency, agency.near(dx=dx, dy=dy))
+        for dx, dy in ((OFFSET, 0), (0, OFFSET), (-OFFSET, 0), (0, -OFFSET), (OFFSET, OFFSET))
+    ]
+    early, late = owners[0], owners[1]
+    req = flow.sent()
+    client = flow.client
+    # One owner accepts and uploads within the month; the request is then moved back into last month.
+    assert client.post(
+        f"/v1/owner/requests/{req['id']}/answer", json={"answer": "accept"}, headers=early.headers
+    ).is_success
+    assert client.post(
+        f"/v1/owner/evidence/{req['id']}",
+        files={"file": ("a.mp4", b"a" * 10, "video/mp4")},
+        headers=early.headers,
+    ).is_success
+    now = datetime.now(UTC)
+    last_month = _month_before(now)
+    _move_back(db, req["id"], now - last_month.replace(day=20))
+    # An hour to share, within the month.
+    db.execute(
+        "UPDATE requests.targets SET notified_at = answered_at - interval '1 hour' WHERE request_id = $1"
+        " AND answered_at IS NOT NULL",
+        req["id"],
+    )
+
+    def published() -> dict[str, object]:
+        r = httpx.get(str(client.base_url) + f"/v1/transparency?agency={agency.slug}&months=1")
+        assert r.status_code == 200, r.text
+        months = r.json()["agencies"][0]["months"]
+        assert [m["month"] for m in months] == [last_month.strftime("%Y-%m")]
+        return dict(months[0])
+
+    before = published()
+    assert before["owners_contacted"] == 5 and before["owners_fulfilled"] == 1
+    assert before["median_hours_to_share"] == 1.0
+    # This month, a second owner accepts (quickly after the notice, by the clock) and uploads: last month's
+    # figures stay as published.
+    assert client.post(
+        f"/v1/owner/requests/{req['id']}/answer", json={"answer": "accept"}, headers=late.headers
+    ).is_success
+    assert client.post(
+        f"/v1/owner/evidence/{req['id']}",
+        files={"file": ("b.mp4", b"b" * 10, "video/mp4")},
+        headers=late.headers,
+    ).is_success
+    assert published() == before

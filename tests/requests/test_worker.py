@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from services.requests_api.webhooks import WebhookDelivery
 from tests.conftest import Suite, Token
 from tests.requests.conftest import OFFSET, Flow, NewOwner, Owner, eventually, request_body
 from tests.support import Db, Mailbox, QuietHandler, http_server
@@ -174,23 +175,38 @@ def test_a_message_to_a_deleted_registration_is_undeliverable_not_retried(
     flow: Flow, new_owner: NewOwner, registry: httpx.Client, db: Db
 ) -> None:
     gone = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
-    req = flow.create()
-    assert flow.act(req["id"], "submit").status_code == 200
+    req = flow.sent()
+    assert eventually(
+        lambda: (
+            db.fetchval(
+                "SELECT status FROM requests.outbox WHERE request_id = $1 AND kind = 'request'", req["id"]
+            )
+            == "delivered"
+        )
+    )
+    # Deleted after the request reached them (an owner deleted before it is sent is never a target): the
+    # reminder that follows cannot be delivered.
     assert (
         registry.delete(f"/v1/registrations/{gone.registration_id}", headers=gone.headers).status_code == 204
     )
-    assert flow.act(req["id"], "approve").status_code == 200
+    db.execute(
+        "UPDATE requests.targets SET notified_at = now() - interval '3 days' WHERE request_id = $1", req["id"]
+    )
+    db.execute("UPDATE requests.requests SET due_at = now() + interval '20 hours' WHERE id = $1", req["id"])
     status = eventually(
         lambda: (
             db.fetchval(
-                "SELECT status FROM requests.outbox WHERE request_id = $1 AND channel = 'owner_email'",
+                "SELECT status FROM requests.outbox WHERE request_id = $1 AND kind = 'reminder_due'",
                 req["id"],
             )
             in ("undeliverable",)
         )
     )
     assert status
-    row = db.fetch("SELECT attempts, last_error FROM requests.outbox WHERE request_id = $1", req["id"])[0]
+    row = db.fetch(
+        "SELECT attempts, last_error FROM requests.outbox WHERE request_id = $1 AND kind = 'reminder_due'",
+        req["id"],
+    )[0]
     assert row["attempts"] == 1 and row["last_error"].startswith("404")
 
 
@@ -309,3 +325,96 @@ def test_evidence_past_retention_is_deleted_unless_under_legal_hold(
     custody = flow.client.get(f"/v1/evidence/{ids['expired']}/custody", headers=flow.inv()).json()
     assert [r["action"] for r in custody["records"]] == ["upload", "delete"] and custody["chain_intact"]
     assert db.fetchval("SELECT deleted_at FROM requests.evidence WHERE id = $1", ids["held"]) is None
+
+
+def test_webhook_events_carry_a_per_target_sequence_that_orders_them_whatever_the_arrival(
+    flow: Flow, new_owner: NewOwner, auth: Token, hook: tuple[str, Hook], db: Db
+) -> None:
+    url, state = hook
+    admin = auth("agency_admin", flow.agency.slug)
+    assert flow.client.put(
+        f"/v1/agencies/{flow.agency.slug}/webhook", json={"url": url}, headers=admin
+    ).is_success
+    owner = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
+    other = new_owner(flow.agency, flow.agency.near(dy=OFFSET))
+    req = flow.sent()
+    c = flow.client
+    state.fail_next = 1  # the accept's first delivery fails: it is retried after the upload's
+    accept = c.post(
+        f"/v1/owner/requests/{req['id']}/answer", json={"answer": "accept"}, headers=owner.headers
+    )
+    assert accept.status_code == 200
+    assert eventually(lambda: len(state.received) == 1)
+    up = c.post(
+        f"/v1/owner/evidence/{req['id']}",
+        files={"file": ("a.mp4", b"\x00\x00\x00\x18ftypmp42" + b"a" * 64, "video/mp4")},
+        headers=owner.headers,
+    )
+    assert up.status_code == 201, up.text
+    assert eventually(lambda: len(state.received) == 2)
+    db.execute(
+        "UPDATE requests.outbox SET next_attempt_at = now() WHERE request_id = $1 AND status = 'pending'"
+        " AND channel = 'agency_webhook'",
+        req["id"],
+    )
+    assert eventually(lambda: len(state.received) == 3)
+    # Another target's events are numbered on their own.
+    c.post(f"/v1/owner/requests/{req['id']}/answer", json={"answer": "accept"}, headers=other.headers)
+    assert eventually(lambda: len(state.received) == 4)
+    delivered = [WebhookDelivery.model_validate_json(b) for _, b in state.received[1:]]
+    arrival = [(d.event, d.data.sequence) for d in delivered]
+    assert arrival[:2] == [("target.uploaded", 2), ("target.accepted", 1)]  # out of order on arrival...
+    mine = sorted(
+        (d for d in delivered if d.data.target_id == delivered[0].data.target_id),
+        key=lambda d: d.data.sequence or 0,
+    )
+    assert [d.event for d in mine] == ["target.accepted", "target.uploaded"]  # ...in order by sequence
+    assert arrival[2] == ("target.accepted", 1)
+
+
+def test_the_audit_trail_does_not_tell_an_owner_who_declined_from_one_who_did_not_answer(
+    flow: Flow, new_owner: NewOwner, db: Db, mailbox: Mailbox
+) -> None:
+    decliner = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
+    silent = new_owner(flow.agency, flow.agency.near(dy=OFFSET))
+    req = flow.sent()
+    rid = req["id"]
+    for o in (decliner, silent):
+        mailbox.wait_for(o.email, lambda m: "asks for camera footage" in str(m["Subject"]), timeout=15)
+    r = flow.client.post(
+        f"/v1/owner/requests/{rid}/answer", json={"answer": "decline"}, headers=decliner.headers
+    )
+    assert r.status_code == 200
+    # The reminder window opens: only the owner who did not answer is written to.
+    db.execute(
+        "UPDATE requests.targets SET notified_at = now() - interval '3 days' WHERE request_id = $1", rid
+    )
+    db.execute("UPDATE requests.requests SET due_at = now() + interval '20 hours' WHERE id = $1", rid)
+    mailbox.wait_for(silent.email, lambda m: "due" in str(m["Subject"]), timeout=15)
+    assert eventually(
+        lambda: (
+            db.fetchval(
+                "SELECT count(*) FROM requests.outbox WHERE request_id = $1 AND kind = 'reminder_due'"
+                " AND status = 'pending'",
+                rid,
+            )
+            == 0
+        )
+    )
+    assert not any("due" in str(m["Subject"]) for m in mailbox.to(decliner.email))
+    # Every audit record of the agency (both services): neither owner is named, and the reminder batch is one
+    # record for the request counting both owners (whose window opened), the same had both stayed silent.
+    rows = db.fetch(
+        "SELECT service, actor, action, subject_type, subject_id, details::text AS d FROM audit.events"
+        " WHERE agency = $1 ORDER BY seq",
+        flow.agency.slug,
+    )
+    for row in rows:
+        text_of_row = " ".join(str(v) for v in row.values())
+        assert decliner.registration_id not in text_of_row and silent.registration_id not in text_of_row, row
+    reminders = [r for r in rows if r["action"] == "request.remind"]
+    assert len(reminders) == 1 and reminders[0]["subject_id"] == rid
+    assert json.loads(reminders[0]["d"]) == {"kind": "reminder_due", "owners_in_window": 2}
+    # The registry's records of the mails sent are per notification, not per owner.
+    notified = [r for r in rows if r["action"] == "notify"]
+    assert notified and all(r["subject_type"] == "notification" for r in notified)
