@@ -248,9 +248,11 @@ class Search:
         """The largest geodesic distance among K cameras taken by the index's planar order (`<->`): the true
         K nearest all lie within it, so a geodesic search out to it, sorted and cut at K, is exact."""
         assert self.pt is not None
+        # As in count_sql, the unused Feature expression types the parameters only the properties use (an
+        # `incident_at`); PostgreSQL drops an unused output of a subquery, so it is never computed.
         query = (
-            f"SELECT max(ST_Distance(s.geom::geography, {self.pt}::geography)) FROM (SELECT c.geom"  # noqa: S608
-            f" FROM registry.cameras c WHERE {' AND '.join(self.sql.where)}"
+            f"SELECT max(ST_Distance(s.geom::geography, {self.pt}::geography)) FROM (SELECT c.geom,"  # noqa: S608
+            f" {self._feature()} AS f FROM registry.cameras c WHERE {' AND '.join(self.sql.where)}"
             f" ORDER BY c.geom <-> {self.pt} LIMIT {self.sql.p(k)}) s"
         )
         try:
