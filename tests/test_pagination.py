@@ -24,6 +24,16 @@ FORGED = [
     forge([1, 2, 3]),
     "%%%not-base64",
 ]
+# Cursors every listing would take (each finds the keys it reads, valid), made malformed by what lenient base64
+# skips or tolerates: trailing NULs, padding, other characters. Refused, so they never reach an audit record.
+# One of each length modulo 4, since what lenient decoding lets through depends on it.
+GOOD = [
+    forge({"id": str(uuid.uuid4()), "at": "2026-01-01T00:00:00+00:00", "slug": "a" * n, "d": 1.0})
+    for n in range(1, 5)
+]
+MALFORMED = [g + tail for g in GOOD for tail in ("%00%00", "%00", "==", "%20", "%0A")] + [
+    GOOD[0][:8] + "." + GOOD[0][8:]
+]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +49,7 @@ def agency(registry: httpx.Client, auth: Token) -> str:
     return slug
 
 
-@pytest.mark.parametrize("cursor", FORGED)
+@pytest.mark.parametrize("cursor", FORGED + MALFORMED)
 def test_forged_cursors_are_400_problems_everywhere(
     cursor: str,
     registry: httpx.Client,
