@@ -70,3 +70,35 @@ def test_forged_cursors_are_400_problems_everywhere(
         r = client.get(f"{path}{sep}cursor={cursor}", headers=headers)
         assert r.status_code in (400, 422), (path, r.status_code, r.text)
         assert r.headers["content-type"] == "application/problem+json", (path, r.text)
+
+
+@pytest.mark.parametrize(
+    ("at", "status"),
+    [
+        ("0001-01-01T00:00:00+14:00", 400),
+        ("0001-01-01T00:00:00+01:00", 400),
+        ("9999-12-31T23:59:59-12:00", 400),
+        ("0001-01-01T00:00:00+00:00", 400),  # the database driver's -infinity
+        ("2026-01-01T00:00:00", 400),
+        ("0001-01-01T00:00:01+00:00", 200),
+        ("9999-12-31T23:59:59+00:00", 200),
+    ],
+)
+def test_an_instant_in_a_cursor_is_read_across_the_calendar_or_refused_with_a_400(
+    at: str,
+    status: int,
+    registry: httpx.Client,
+    requests_client: httpx.Client,
+    auth: Token,
+    agency: str,
+) -> None:
+    cursor = forge({"at": at, "id": str(uuid.uuid4())})
+    calls = [
+        (registry, f"/v1/agencies/{agency}/reconfirmations-due", auth("agency_admin", agency)),
+        (requests_client, "/v1/requests", auth("investigator", agency)),
+    ]
+    for client, path, headers in calls:
+        r = client.get(path, params={"cursor": cursor}, headers=headers)
+        assert r.status_code == status, (path, r.text)
+        if status == 400:
+            assert r.headers["content-type"] == "application/problem+json", (path, r.text)
