@@ -8,6 +8,7 @@ chain and reports the first record that was altered or removed. Subjects are nam
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +68,23 @@ chain_head = Table(
 )
 
 
+# What a record cannot hold: PostgreSQL's text and jsonb refuse NUL (U+0000), and UTF-8 cannot carry a lone
+# surrogate. One such character anywhere in a record would fail its append, and with it every record appended in
+# the same statement; so each is written as U+FFFD, the replacement character, whatever input it came from.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: Any) -> Any:
+    """`value` with every string in it (dictionary keys included) made fit for a record."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {storable(str(k)): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [storable(v) for v in value]
+    return value
+
+
 @dataclass
 class AuditEvent:
     service: str
@@ -81,17 +99,18 @@ class AuditEvent:
     details: dict[str, Any] = field(default_factory=dict)
 
     def params(self) -> tuple[Any, ...]:
+        """The append's parameters, every string made storable (see `storable`)."""
         return (
-            self.service,
-            self.actor,
-            self.actor_role,
-            self.agency,
-            self.action,
-            self.subject_type,
-            self.subject_id,
-            self.case_number,
-            self.area_geojson,
-            orjson.dumps(self.details, default=str).decode(),
+            storable(self.service),
+            storable(self.actor),
+            storable(self.actor_role),
+            storable(self.agency),
+            storable(self.action),
+            storable(self.subject_type),
+            storable(self.subject_id),
+            storable(self.case_number),
+            storable(self.area_geojson),
+            orjson.dumps(storable(self.details), default=lambda v: storable(str(v))).decode(),
         )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 import uuid
@@ -39,6 +40,9 @@ ROLES = (
     "service",  # another Canvass service acting on its own behalf (e.g. delivering a notification)
 )
 OWNER_PREFIX = "cvo_"
+# The claims that name someone (`sub`, `agency`) are written into audit records and compared in SQL: printable
+# text only, so a NUL, a control character or a lone surrogate is refused here rather than failing deeper down.
+_NAME_CLAIM = re.compile(r"[^\x00-\x1f\x7f-\x9f\ud800-\udfff]{1,255}")
 
 bearer = HTTPBearer(auto_error=False, description="An agency JWT, or an owner's management credential")
 
@@ -149,6 +153,9 @@ def verify_jwt(token: str, settings: Settings) -> Principal:
         roles = [roles]
     known = frozenset(r for r in roles if r in ROLES)
     agency = str(claims["agency"]) if claims.get("agency") else None
+    for name, value in (("sub", str(claims["sub"])), ("agency", agency)):
+        if value is not None and not _NAME_CLAIM.fullmatch(value):
+            raise _unauthorized(f"The bearer token's {name!r} claim is not 1-255 printable characters.")
     if internal:
         if settings.env == "production" and known - {"service"}:
             raise _unauthorized(

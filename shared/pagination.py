@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from typing import Annotated, Any
 
 import orjson
@@ -34,14 +35,26 @@ def encode_cursor(values: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
 
 
+_CURSOR = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
+
+
 def decode_cursor(cursor: str, keys: tuple[str, ...], *, numeric: tuple[str, ...] = ()) -> dict[str, Any]:
     """The values a cursor this service issued carries: each of `keys` a string (no NUL, short), or a finite
-    number for the keys in `numeric`. Anything else is a 400, never an error deeper down."""
+    number for the keys in `numeric`. Anything else is a 400, never an error deeper down.
+
+    The cursor must be exactly what `encode_cursor` writes: base64url without padding, nothing else. Lenient
+    base64 skips characters outside its alphabet, so a cursor with NULs (or anything) appended would decode and
+    then travel on, verbatim, into the search's audit record."""
     refused = invalid("/query/cursor", "not a cursor this service issued", status=400)
+    if not _CURSOR.fullmatch(cursor):
+        raise refused
     try:
-        data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = orjson.loads(raw)
     except (ValueError, orjson.JSONDecodeError) as exc:
         raise refused from exc
+    if base64.urlsafe_b64encode(raw).decode().rstrip("=") != cursor:  # unused trailing bits set
+        raise refused
     if not isinstance(data, dict):
         raise refused
     for key in keys:

@@ -95,6 +95,18 @@ def test_unsigned_tokens_and_disabled_hs256_are_refused() -> None:
         verify_jwt(dev, Settings(CANVASS_ALLOW_HS256=False))
 
 
+@pytest.mark.parametrize(
+    "over",
+    [{"sub": "inv\x00"}, {"sub": "\ud800"}, {"sub": "a\nb"}, {"sub": "x" * 256}, {"agency": "mke\x00"}],
+)
+def test_a_token_whose_sub_or_agency_is_not_printable_text_is_refused(over: dict[str, Any]) -> None:
+    """Those claims are written into audit records and compared in SQL, which cannot hold a NUL."""
+    token = mint_token("investigator", "mke", extra=over)
+    with pytest.raises(Problem) as refused:
+        verify_jwt(token, Settings())
+    assert refused.value.status == 401
+
+
 def test_unknown_roles_grant_nothing() -> None:
     p = verify_jwt(mint_token("superuser", "mke"), Settings())
     assert p.roles == frozenset()

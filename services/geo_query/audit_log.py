@@ -5,7 +5,8 @@ one hash chain under a row lock and each commit waits for the WAL to reach the d
 caps the whole service at a few hundred searches a second under load. So concurrent requests share
 transactions: each request queues its record and waits; one writer appends everything queued in a single
 transaction (one lock, one WAL flush) and then releases all of them. With one client this is exactly one append
-per query; with many, the cost of the chain is shared.
+per query; with many, the cost of the chain is shared. A batch the database refuses is appended again record by
+record, so a record that cannot be written fails its own search and no other.
 """
 
 from __future__ import annotations
@@ -14,12 +15,17 @@ import asyncio
 import logging
 from typing import Any
 
+import asyncpg
+
 from shared.audit import APPEND_SQL, AuditEvent
 from shared.db import pooled
 
 log = logging.getLogger("canvass.geo_query.audit")
 
 MAX_BATCH = 256
+# A statement the database (or the driver, encoding it) refused for what it carries, as opposed to a connection
+# lost or out of reach: worth appending the batch's records one by one.
+REFUSED = (asyncpg.PostgresError, ValueError, TypeError)
 # One statement appends a whole batch, in order, under one lock of the chain's head: one round trip, one
 # transaction, one WAL flush (see migration 0006).
 APPEND_MANY_SQL = (
@@ -49,24 +55,51 @@ class AuditLog:
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
-                async with pooled(self.pool) as conn:
-                    if len(batch) == 1:
-                        await conn.fetchval(APPEND_SQL, *batch[0][0].params())
+                await self._append([e for e, _ in batch])
+            except REFUSED as exc:
+                if len(batch) == 1:
+                    _fail(batch, exc)
+                    continue
+                # The batch is one statement, so nothing of it was written. One record the database refuses must
+                # fail its own search only, never the others queued with it: each is appended on its own, in
+                # order, and only the records that fail again fail their searches.
+                for event, fut in batch:
+                    try:
+                        await self._append([event])
+                    except Exception as one:
+                        _fail([(event, fut)], one)
                     else:
-                        columns = [list(c) for c in zip(*(e.params() for e, _ in batch), strict=True)]
-                        await conn.execute(APPEND_MANY_SQL, *columns)
-            except Exception as exc:  # every waiter of the batch learns its record was not written
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
+                        _done(fut)
+                continue
+            except Exception as exc:  # the database is out of reach: every waiter learns it
+                _fail(batch, exc)
                 continue
             for _, fut in batch:
-                if not fut.done():
-                    fut.set_result(None)
+                _done(fut)
+
+    async def _append(self, events: list[AuditEvent]) -> None:
+        async with pooled(self.pool) as conn:
+            if len(events) == 1:
+                await conn.fetchval(APPEND_SQL, *events[0].params())
+            else:
+                columns = [list(c) for c in zip(*(e.params() for e in events), strict=True)]
+                await conn.execute(APPEND_MANY_SQL, *columns)
 
     async def close(self) -> None:
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
+
+
+def _fail(waiters: list[tuple[AuditEvent, asyncio.Future[None]]], exc: BaseException) -> None:
+    """Each of these searches learns its record was not written."""
+    for _, fut in waiters:
+        if not fut.done():
+            fut.set_exception(exc)
+
+
+def _done(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 audit_log = AuditLog()

@@ -25,6 +25,7 @@ from shared.auth import Principal, require_roles
 from shared.db import pooled
 from shared.errors import Problem, invalid
 from shared.pagination import decode_cursor
+from shared.timestamps import Instant
 
 SEARCH_ROLES = ("investigator", "supervisor", "cad", "agency_admin")
 CONTACT_ROLES = ("investigator", "supervisor")
@@ -346,7 +347,7 @@ async def filters(
         ),
     ] = None,
     incident_at: Annotated[
-        datetime | None,
+        Instant | None,
         Query(
             description="RFC 3339 instant of the incident: adds `footage_until` and `footage_likely_available`",
             examples=["2026-11-20T22:15:00Z"],
@@ -364,14 +365,8 @@ async def filters(
         ),
     ] = False,
 ) -> Filters:
-    if incident_at is not None:
-        if incident_at.tzinfo is None:
-            raise invalid(
-                "/query/incident_at", "give an RFC 3339 instant with its offset, e.g. 2026-11-20T22:15:00Z"
-            )
-        incident_at = incident_at.astimezone(UTC)
-        if incident_at > datetime.now(UTC) + timedelta(minutes=5):
-            raise invalid("/query/incident_at", "the incident is in the future")
+    if incident_at is not None and incident_at > datetime.now(UTC) + timedelta(minutes=5):
+        raise invalid("/query/incident_at", "the incident is in the future")
     if only_available and incident_at is None:
         raise invalid("/query/only_available", "needs incident_at")
     return Filters(

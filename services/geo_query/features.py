@@ -103,16 +103,24 @@ async def collection(
     links = extra_links or []
 
     if limit > STREAM_AT and not search.contacts:
+        # A stream sends rows in the order it reads them: a page before the cursor is read forwards, over the
+        # range of ids it covers, so that it too comes out ascending.
+        before = await search.bound_page_before(limit) if backwards else False
+        stream_order: Order = "id" if backwards else read_order
 
-        def tail(returned: int, last: Key | None, more: bool) -> str:
+        def tail(returned: int, first: Key | None, last: Key | None, more: bool) -> str:
+            if backwards:
+                has_next, has_prev = True, before
+            else:
+                has_next, has_prev = more, paged_from is not None and order != "distance"
             n = matched if matched is not None else (returned if paged_from is None and not more else None)
-            return _tail(request, order, returned, None, last, more, False, n, links)
+            return _tail(request, order, returned, first, last, has_next, has_prev, n, links)
 
         search.details["limit"] = limit
         # Audited before the first byte leaves (fail closed, as every search is): a large export is on the
         # trail even if the stream is cut or its closing record cannot be written.
         await search.audit(0, {"streamed": True, "phase": "started"})
-        body = stream_page(search, limit, read_order, HEAD, tail)
+        body = stream_page(search, limit, stream_order, HEAD, tail)
         return StreamingResponse(body, media_type=GEOJSON_MEDIA_TYPE, headers=NO_STORE)
 
     page = await fetch_page(search, limit, read_order)

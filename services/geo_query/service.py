@@ -244,13 +244,39 @@ class Search:
             f" WHERE {' AND '.join(where)} ORDER BY {order_by} LIMIT {limit_param}"
         )
 
+    async def bound_page_before(self, limit: int) -> bool:
+        """Make a page read backwards (`after("id_desc", key)`) readable forwards, as a stream reads it: the
+        keyset becomes `start <= id < key`, `start` the smallest id of the `limit` rows just before the key.
+        Whether any row lies before `start` (a `prev` page exists)."""
+        assert self.keyset is not None
+        where = " AND ".join([*self.sql.where, self.keyset])
+        # The Feature expression only types the parameters the properties use (see knn_bound): never computed.
+        query = (
+            f"SELECT s.id, count(*) OVER () AS n FROM (SELECT c.id, {self._feature()} AS f"  # noqa: S608
+            f" FROM registry.cameras c WHERE {where} ORDER BY c.id DESC LIMIT {self.sql.p(limit + 1)}) s"
+            " ORDER BY s.id LIMIT 2"
+        )
+        try:
+            async with self.connection() as conn:
+                rows = await conn.fetch(query, *self.sql.params)
+        finally:
+            self.sql.params.pop()
+        if not rows:
+            return False
+        more = rows[0]["n"] > limit  # the smallest row read is the one before the page
+        start = rows[1]["id"] if more else rows[0]["id"]
+        self.keyset += f" AND c.id >= {self.sql.p(start, 'uuid')}"
+        return bool(more)
+
     async def knn_bound(self, k: int) -> float | None:
         """The largest geodesic distance among K cameras taken by the index's planar order (`<->`): the true
         K nearest all lie within it, so a geodesic search out to it, sorted and cut at K, is exact."""
         assert self.pt is not None
+        # As in count_sql, the unused Feature expression types the parameters only the properties use (an
+        # `incident_at`); PostgreSQL drops an unused output of a subquery, so it is never computed.
         query = (
-            f"SELECT max(ST_Distance(s.geom::geography, {self.pt}::geography)) FROM (SELECT c.geom"  # noqa: S608
-            f" FROM registry.cameras c WHERE {' AND '.join(self.sql.where)}"
+            f"SELECT max(ST_Distance(s.geom::geography, {self.pt}::geography)) FROM (SELECT c.geom,"  # noqa: S608
+            f" {self._feature()} AS f FROM registry.cameras c WHERE {' AND '.join(self.sql.where)}"
             f" ORDER BY c.geom <-> {self.pt} LIMIT {self.sql.p(k)}) s"
         )
         try:
@@ -415,14 +441,17 @@ async def stream_page(
     limit: int,
     order: Order,
     head: str,
-    tail: Callable[[int, tuple[float | None, uuid.UUID] | None, bool], str],
+    tail: Callable[
+        [int, tuple[float | None, uuid.UUID] | None, tuple[float | None, uuid.UUID] | None, bool], str
+    ],
 ) -> AsyncIterator[bytes]:
-    """A FeatureCollection streamed from a server-side cursor: `head` (ending in `"features":[`), the Features in
-    chunks, then `tail(returned, last_key, more)` (closing the array and adding links and counts). The caller has
-    audited the search before the stream starts; a second record, when the stream ends, gives the number of
-    Features that were sent."""
+    """A FeatureCollection streamed from a server-side cursor, in `order` as it is read: `head` (ending in
+    `"features":[`), the Features in chunks, then `tail(returned, first_key, last_key, more)` (closing the array and
+    adding links and counts). The caller has audited the search before the stream starts; a second record, when
+    the stream ends, gives the number of Features that were sent."""
     query = search.rows_sql(search.sql.p(limit + 1), order)
     returned = 0
+    first: tuple[float | None, uuid.UUID] | None = None
     last: tuple[float | None, uuid.UUID] | None = None
     more = False
     completed = False
@@ -439,12 +468,14 @@ async def stream_page(
                 chunk.append(r["f"])
                 returned += 1
                 last = (r["d"], r["id"])
+                if first is None:
+                    first = last
                 if len(chunk) >= STREAM_AT:
                     yield (("," if returned > len(chunk) else "") + ",".join(chunk)).encode()
                     chunk = []
             if chunk:
                 yield (("," if returned > len(chunk) else "") + ",".join(chunk)).encode()
-        yield tail(returned, last, more).encode()
+        yield tail(returned, first, last, more).encode()
         completed = True
     finally:
         try:

@@ -28,6 +28,7 @@ from services.registry_api.service import (
 )
 from shared.errors import Problem, invalid, problem_responses
 from shared.pagination import LimitQuery, clamp_limit, decode_cursor, encode_cursor, page_link
+from shared.timestamps import cursor_instant
 
 router = APIRouter(tags=["agency access"], dependencies=[NoStore])
 
@@ -181,7 +182,7 @@ async def reconfirmations_due(
     if cursor:
         c = decode_cursor(cursor, ("at", "id"))
         try:
-            after_at, after_id = datetime.fromisoformat(c["at"]), uuid.UUID(c["id"])
+            after_at, after_id = cursor_instant(c["at"]), uuid.UUID(c["id"])
         except (TypeError, ValueError) as exc:
             raise invalid("/query/cursor", "not a cursor this service issued", status=400) from exc
     rows = (

@@ -5,7 +5,6 @@ them with the answers they may know, their history, their evidence, and set a le
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -36,6 +35,7 @@ from shared.auth import Principal, require_roles
 from shared.errors import Problem, problem_responses
 from shared.geojson import JSONResponse
 from shared.pagination import LimitQuery, clamp_limit, decode_cursor, encode_cursor, page_link
+from shared.timestamps import cursor_instant
 
 router = APIRouter(prefix="/v1/requests", tags=["requests"])
 HoldSetter = Annotated[Principal, require_roles("supervisor", "agency_admin")]
@@ -172,7 +172,7 @@ async def list_requests(
     if cursor:
         c = decode_cursor(cursor, ("at", "id"))
         try:
-            params["at"], params["id"] = datetime.fromisoformat(str(c["at"])), uuid.UUID(str(c["id"]))
+            params["at"], params["id"] = cursor_instant(c["at"]), uuid.UUID(str(c["id"]))
         except ValueError as exc:
             raise Problem(400, "not a cursor this service issued") from exc
         where.append("(r.created_at, r.id) < (:at, :id)")

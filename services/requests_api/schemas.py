@@ -14,6 +14,7 @@ from services.requests_api.models import Category, RequestState, TargetState
 from services.requests_api.webhook_urls import check_webhook_url
 from shared.geojson import Area, Point
 from shared.settings import get_settings
+from shared.timestamps import Instant
 
 CASE_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/#-]{0,63}$")
 MAX_RADIUS_M = 5_000.0
@@ -38,19 +39,12 @@ class Input(BaseModel):
 
 
 class Window(Input):
-    start: datetime = Field(
+    start: Instant = Field(
         description="When the incident window begins (RFC 3339)", examples=["2026-11-20T21:30:00Z"]
     )
-    end: datetime = Field(
+    end: Instant = Field(
         description="When it ends; the span is capped by agency policy", examples=["2026-11-20T23:00:00Z"]
     )
-
-    @field_validator("start", "end")
-    @classmethod
-    def _aware(cls, v: datetime) -> datetime:
-        if v.tzinfo is None:
-            raise ValueError("give an RFC 3339 instant with its offset, e.g. 2026-11-20T22:15:00Z")
-        return v
 
 
 class RequestCreate(Input):
@@ -92,7 +86,7 @@ class RequestCreate(Input):
         max_length=4000,
         description="What the owners read: what happened, what footage would help",
     )
-    due_at: datetime | None = Field(
+    due_at: Instant | None = Field(
         None, description="When answers are due; by default the agency's default expiry from now"
     )
 
@@ -101,13 +95,6 @@ class RequestCreate(Input):
     def _case(cls, v: str) -> str:
         if not CASE_NUMBER.match(v):
             raise ValueError("1-64 letters, digits, spaces or . _ : / # -, starting with a letter or digit")
-        return v
-
-    @field_validator("due_at")
-    @classmethod
-    def _due_aware(cls, v: datetime | None) -> datetime | None:
-        if v is not None and v.tzinfo is None:
-            raise ValueError("give an RFC 3339 instant with its offset")
         return v
 
 

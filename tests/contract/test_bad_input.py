@@ -1,7 +1,8 @@
 """The bad-input corpus: GeoJSON of wrong types, out-of-range and non-finite coordinates, positions of 4+ numbers,
 unclosed and self-crossing rings, empty and huge geometries, deep nesting, 50 MB bodies (declared and chunked),
-wrong content types, injection strings, NUL bytes, invalid UTF-8, unknown fields and wrong types, sent to every
-write and query endpoint of the three services over real HTTP.
+wrong content types, injection strings, NUL bytes, invalid UTF-8, unknown fields and wrong types, instants at the
+calendar's edges (in queries, bodies and cursors), sent to every write and query endpoint of the three services
+over real HTTP.
 
 Every answer must be a 4xx `application/problem+json` (type, title, status, detail), never a 5xx; and the data must
 be unchanged: a fingerprint of every table of the `registry` and `requests` schemas (row counts and an md5 of the
@@ -11,6 +12,7 @@ string is valid input (free text such as notes or a message) it is stored verbat
 
 from __future__ import annotations
 
+import base64
 import copy
 import time
 import uuid
@@ -39,6 +41,20 @@ INJECTIONS = [
 ]
 QUERY_NUMBERS = ["nan", "NaN", "inf", "-inf", "Infinity", "1e999", "-1e999", "", "0x10", "1,5", "abc"]
 QUERY_STRINGS = [*INJECTIONS, "%00", "%ff%fe", "%c0%af"]
+# Instants at the calendar's edges written with offsets that carry them past it in UTC, the two the database driver
+# reads as -infinity and infinity, and strings that are not RFC 3339 instants: refused wherever an instant is taken
+# (a query parameter, a body member, or inside a paging cursor).
+INSTANTS = [
+    "0001-01-01T00:00:00+01:00",
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59-12:00",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59.999999Z",
+    "2016-12-31T23:59:60Z",
+    "2026-11-20T22:15:00",
+    "1763676900",
+    "2026-11-20",
+]
 
 
 # --- building the cases ----------------------------------------------------------------------------------
@@ -175,6 +191,9 @@ class Endpoint:
     query: dict[str, Any] = field(default_factory=dict)  # a valid query
     query_numbers: list[str] = field(default_factory=list)
     query_strings: list[str] = field(default_factory=list)
+    instants: list[str] = field(default_factory=list)  # body members that take an RFC 3339 instant
+    query_instants: list[str] = field(default_factory=list)
+    cursor_instant: bool = False  # its paging cursor carries an instant (`at`)
     unknown_query_refused: bool = False
     heavy: bool = False  # the family's endpoint for the 50 MB, deep-nesting and 200k-position cases
 
@@ -196,6 +215,11 @@ class Endpoint:
         return "&".join(
             f"{k}={v if str(v).startswith('%') else quote(str(v), safe=',:')}" for k, v in q.items()
         )
+
+
+def cursor_with(**values: Any) -> str:
+    """A cursor as the services write them (base64url of JSON, unpadded), carrying `values`."""
+    return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
 
 
 def fifty_mb() -> Iterator[bytes]:
@@ -259,6 +283,8 @@ def body_cases(ep: Endpoint) -> list[Case]:
             ep.case(f"{ptr}: 1e999", content=dump(set_at(base, ptr, RAW + "1e999"))),
             ep.case(f"{ptr}: -1e308", content=dump(set_at(base, ptr, -1e308))),
         ]
+    for ptr in ep.instants:
+        cases += [ep.case(f"{ptr}: {v!r}", content=dump(set_at(base, ptr, v))) for v in INSTANTS]
     for ptr in ep.required:
         cases += [
             ep.case(f"{ptr}: null", content=dump(set_at(base, ptr, None))),
@@ -289,6 +315,14 @@ def query_cases(ep: Endpoint) -> list[Case]:
         cases += [ep.case(f"?{name}={v}", query=ep.query_string(**{name: v})) for v in QUERY_NUMBERS]
     for name in ep.query_strings:
         cases += [ep.case(f"?{name}={v[:20]!r}", query=ep.query_string(**{name: v})) for v in QUERY_STRINGS]
+    body = dump(ep.body) if ep.body is not None else None
+    for name in ep.query_instants:
+        cases += [ep.case(f"?{name}={v}", query=ep.query_string(**{name: v}), content=body) for v in INSTANTS]
+    if ep.cursor_instant:
+        cases += [
+            ep.case(f"cursor at {v}", query=ep.query_string(cursor=cursor_with(at=v, id=str(uuid.uuid4()))))
+            for v in INSTANTS
+        ]
     if "lat" in ep.query:
         cases += [
             ep.case("?lat=95", query=ep.query_string(lat=95)),
@@ -495,6 +529,7 @@ def endpoints(s: Scene, scratch: Owner, draft: str, sent: str, etags: dict[str, 
             query={"within_days": 10},
             query_numbers=["within_days", "limit"],
             query_strings=["cursor"],
+            cursor_instant=True,
         ),
         Endpoint(
             "registry POST /v1/imports",
@@ -515,6 +550,7 @@ def endpoints(s: Scene, scratch: Owner, draft: str, sent: str, etags: dict[str, 
             query={**geo_q, "radius_m": 100},
             query_numbers=["lon", "lat", "radius_m", "limit", "facing"],
             query_strings=["case_number", "crs", "owner_kind", "incident_at", "cursor", "cad_incident"],
+            query_instants=["incident_at"],
             unknown_query_refused=True,
         ),
         Endpoint(
@@ -526,6 +562,7 @@ def endpoints(s: Scene, scratch: Owner, draft: str, sent: str, etags: dict[str, 
             query={**geo_q, "k": 5},
             query_numbers=["lon", "lat", "k", "max_distance_m"],
             query_strings=["case_number", "placement", "live_mode"],
+            query_instants=["incident_at"],
             unknown_query_refused=True,
         ),
         Endpoint(
@@ -537,6 +574,7 @@ def endpoints(s: Scene, scratch: Owner, draft: str, sent: str, etags: dict[str, 
             query={"bbox": f"{lon - 0.01},{lat - 0.01},{lon + 0.01},{lat + 0.01}", "case_number": "C-1"},
             query_numbers=["limit"],
             query_strings=["bbox", "bbox-crs", "case_number", "point"],
+            query_instants=["incident_at"],
             unknown_query_refused=True,
         ),
         Endpoint(
@@ -552,6 +590,7 @@ def endpoints(s: Scene, scratch: Owner, draft: str, sent: str, etags: dict[str, 
             areas=["/area"],
             points=["/point"],
             required=["/area"],
+            query_instants=["incident_at"],
             heavy=True,
         ),
         Endpoint(
@@ -563,6 +602,7 @@ def endpoints(s: Scene, scratch: Owner, draft: str, sent: str, etags: dict[str, 
             query={"bbox": f"{lon - 0.01},{lat - 0.01},{lon + 0.01},{lat + 0.01}"},
             query_numbers=["limit"],
             query_strings=["bbox", "f", "cursor"],
+            query_instants=["incident_at"],
             unknown_query_refused=True,
         ),
         Endpoint(
@@ -587,6 +627,7 @@ def endpoints(s: Scene, scratch: Owner, draft: str, sent: str, etags: dict[str, 
             texts=["/message"],
             numbers=["/radius_m"],
             required=["/case_number", "/incident", "/window", "/message"],
+            instants=["/window/start", "/window/end", "/due_at"],
             heavy=True,
         ),
         Endpoint(
@@ -650,6 +691,7 @@ def endpoints(s: Scene, scratch: Owner, draft: str, sent: str, etags: dict[str, 
             query={"limit": 5},
             query_numbers=["limit"],
             query_strings=["state", "cursor"],
+            cursor_instant=True,
         ),
         Endpoint(
             "requests GET /v1/transparency",
@@ -813,7 +855,7 @@ def test_bad_input_is_refused_with_a_problem_and_changes_nothing(scene: Scene, d
     for ep in eps:
         if ep.body is not None:
             cases += body_cases(ep)
-        if ep.query or ep.query_strings or ep.query_numbers:
+        if ep.query or ep.query_strings or ep.query_numbers or ep.query_instants or ep.cursor_instant:
             cases += query_cases(ep)
     cases += upload_cases(s, s.request_id) + import_cases(s)
     clients = {"registry": s.registry, "geo": s.geo, "requests": s.requests}

@@ -1,19 +1,31 @@
 """geo_query's group commit: searches that arrive together share one append (`audit.append_events`), and each
-still gets exactly its own record, in the order the searches were queued, on one unbroken hash chain; a batch
-that cannot be written fails every search waiting on it."""
+still gets exactly its own record, in the order the searches were queued, on one unbroken hash chain; a record
+that cannot be written fails its own search only; and no input, a cursor or a token's claim, can make a record
+unwritable."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import threading
 import uuid
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
+import orjson
 import pytest
 
 from services.geo_query.audit_log import AuditLog
 from shared.audit import VERIFY_SQL, AuditEvent
 from shared.db import make_pool
 from shared.settings import get_settings
-from tests.support import Db
+from tests.conftest import Suite, Token
+from tests.geo_query.conftest import Registry
+from tests.support import ROOT, Db
+
+PROBLEM = "application/problem+json"
+BBOX = "-74.05,40.67,-73.90,40.81"
 
 
 async def _append_together(database_url: str, events: list[AuditEvent]) -> list[BaseException | None]:
@@ -61,14 +73,42 @@ def test_searches_queued_together_share_one_transaction_with_a_record_each(datab
     assert db.fetch(VERIFY_SQL) == []
 
 
-def test_a_batch_that_cannot_be_written_fails_every_search_waiting_on_it(database_url: str, db: Db) -> None:
+def test_a_record_that_cannot_be_written_fails_its_own_search_and_no_other_in_its_batch(
+    database_url: str, db: Db
+) -> None:
+    sub = "batch-" + uuid.uuid4().hex[:8]
+
+    events = [_event(sub, i) for i in range(5)]
+    events[1].area_geojson = '{"type":"Polygon"}'  # not a geometry: the database refuses this record
+    outcomes = asyncio.run(_append_together(database_url, events))
+    assert isinstance(outcomes[1], Exception), outcomes
+    assert [o for i, o in enumerate(outcomes) if i != 1] == [None] * 4
+    rows = db.fetch("SELECT case_number FROM audit.events WHERE actor = $1 ORDER BY seq", sub)
+    assert [r["case_number"] for r in rows] == ["C-0", "C-2", "C-3", "C-4"]  # in the order they were queued
+    assert db.fetch(VERIFY_SQL) == []
+
+
+def test_characters_a_record_cannot_hold_are_written_as_replacement_characters(
+    database_url: str, db: Db
+) -> None:
     sub = "batch-" + uuid.uuid4().hex[:8]
 
     events = [_event(sub, i) for i in range(3)]
-    events[1].area_geojson = '{"type":"Polygon"}'  # not a geometry: the whole batch is refused
+    events[0].case_number = "C-\x00"
+    events[1].subject_id = "s\ud800"
+    events[1].details = {"cursor": "abc\x00\x00", "k\x00": ["\udfff", 1]}
+    events[2].actor = sub + "\x00"
     outcomes = asyncio.run(_append_together(database_url, events))
-    assert all(isinstance(o, Exception) for o in outcomes), outcomes
-    assert db.fetchval("SELECT count(*) FROM audit.events WHERE actor = $1", sub) == 0
+    assert outcomes == [None] * 3
+    rows = db.fetch(
+        "SELECT actor, case_number, subject_id, details FROM audit.events WHERE actor LIKE $1 ORDER BY seq",
+        sub + "%",
+    )
+    assert [r["case_number"] for r in rows] == ["C-\ufffd", "C-1", "C-2"]
+    assert rows[1]["subject_id"] == "s\ufffd"
+    assert orjson.loads(rows[1]["details"]) == {"cursor": "abc\ufffd\ufffd", "k\ufffd": ["\ufffd", 1]}
+    assert rows[2]["actor"] == sub + "\ufffd"
+    assert db.fetch(VERIFY_SQL) == []
 
 
 @pytest.mark.parametrize("n", [1, 2])
@@ -77,3 +117,76 @@ def test_small_batches_too(database_url: str, db: Db, n: int) -> None:
 
     assert asyncio.run(_append_together(database_url, [_event(sub, i) for i in range(n)])) == [None] * n
     assert db.fetchval("SELECT count(*) FROM audit.events WHERE actor = $1", sub) == n
+
+
+def _poisoned_cursor(geo: httpx.Client, h: dict[str, str]) -> str:
+    """A cursor this service issued (the `next` link of a one-camera page), with NULs appended."""
+    first = geo.get("/v1/cameras/bbox", params={"bbox": BBOX, "limit": 1}, headers=h)
+    assert first.status_code == 200, first.text
+    (href,) = [link["href"] for link in first.json()["links"] if link["rel"] == "next"]
+    return parse_qs(urlsplit(href).query)["cursor"][0] + "\x00\x00"
+
+
+@pytest.mark.parametrize("poison", ["cursor with NULs", "sub with a NUL"])
+def test_one_poisoned_search_among_forty_concurrent_ones_fails_alone_and_the_chain_verifies(
+    suite: Suite,
+    geo: httpx.Client,
+    auth: Token,
+    registry_data: Registry,
+    database_url: str,
+    db: Db,
+    poison: str,
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    x = registry_data.x.slug
+    if poison == "cursor with NULs":
+        bad_headers = auth("investigator", x, sub=f"poison-{run}")
+        bad_params: dict[str, str | int] = {
+            "bbox": BBOX,
+            "limit": 1,
+            "cursor": _poisoned_cursor(geo, bad_headers),
+        }
+        bad_status = 400
+    else:
+        bad_headers = auth("investigator", x, sub=f"poison-{run}\x00")
+        bad_params = {"bbox": BBOX, "limit": 1}
+        bad_status = 401
+    n = 40
+    barrier = threading.Barrier(n)
+    answers: list[httpx.Response | None] = [None] * n
+
+    def search(i: int) -> None:
+        if i == n // 2:
+            headers, params = bad_headers, bad_params
+        else:  # another agency's investigators, each on the trail under a name of their own
+            headers = auth("investigator", registry_data.y.slug, sub=f"good-{run}-{i}")
+            params = {"bbox": BBOX, "limit": 5}
+        with httpx.Client(base_url=suite.geo.url, timeout=60) as client:
+            barrier.wait(timeout=60)
+            answers[i] = client.get("/v1/cameras/bbox", params=params, headers=headers)
+
+    threads = [threading.Thread(target=search, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    statuses = [a.status_code if a is not None else None for a in answers]
+    assert statuses[: n // 2] + statuses[n // 2 + 1 :] == [200] * (n - 1), statuses
+    refused = answers[n // 2]
+    assert refused is not None and refused.status_code == bad_status, refused and refused.text
+    assert refused.headers["content-type"] == PROBLEM
+    # Every good search is on the trail once; the refused one is not (a cursor's first page is); the chain
+    # verifies end to end.
+    actors = [
+        r["actor"] for r in db.fetch("SELECT actor FROM audit.events WHERE actor LIKE $1", f"good-{run}-%")
+    ]
+    assert sorted(actors) == sorted(f"good-{run}-{i}" for i in range(n) if i != n // 2)
+    poisoned = db.fetchval("SELECT count(*) FROM audit.events WHERE actor LIKE $1", f"poison-{run}%")
+    assert poisoned == (1 if poison == "cursor with NULs" else 0)
+    verified = subprocess.run(
+        [sys.executable, "scripts/audit_verify.py", "--url", database_url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -138,6 +138,39 @@ def test_incident_at_gives_footage_until_and_only_available_keeps_what_is_likely
     assert all("footage_until" not in f["properties"] for f in plain["features"])
 
 
+def test_nearest_with_incident_at_gives_footage_until_and_only_available_keeps_what_is_likely_kept(
+    geo: httpx.Client, auth: Token, hand_made: tuple[AgencyFixture, dict[str, Cam]]
+) -> None:
+    agency, cams = hand_made
+    h = auth("cad", agency.slug)
+    incident = (datetime.now(UTC) - timedelta(days=10)).replace(microsecond=0)
+    params: dict[str, str | float] = {
+        "lon": P[0],
+        "lat": P[1],
+        "k": 50,
+        "cad_incident": "F261120-0042",
+        "incident_at": incident.isoformat().replace("+00:00", "Z"),
+    }
+    r = geo.get("/v1/cameras/nearest", params=params, headers=h)
+    assert r.status_code == 200, r.text
+    by_id = {str(c.id): n for n, c in cams.items()}
+    by_name = {by_id[f["id"]]: f["properties"] for f in r.json()["features"]}
+    assert set(by_name) == set(cams)
+    for name, cam in cams.items():
+        props = by_name[name]
+        if cam.retention_days is None:
+            assert props["footage_until"] is None and props["footage_likely_available"] is None
+        else:
+            until = incident + timedelta(days=cam.retention_days)
+            assert props["footage_until"] == until.strftime("%Y-%m-%dT%H:%M:%SZ")
+            assert props["footage_likely_available"] is (cam.retention_days > 10)
+    kept = geo.get("/v1/cameras/nearest", params={**params, "only_available": "true"}, headers=h)
+    assert kept.status_code == 200, kept.text
+    assert _names(cams, kept.json()["features"]) == {
+        n for n, c in cams.items() if c.retention_days is not None and c.retention_days > 10
+    }
+
+
 def test_agency_y_never_sees_cameras_shared_only_with_x(
     geo: httpx.Client, auth: Token, registry_data: Registry
 ) -> None:
