@@ -42,6 +42,7 @@ from services.registry_api.service import (
     external_id_index,
     fresh_feature,
     insert_cameras,
+    narrow_open_windows,
     outside_jurisdiction,
     owned_registration,
     owner_actor,
@@ -501,8 +502,11 @@ async def update_registration(
         )
     if "address" in given:
         put("address_enc", seal(body.address, reg_context(rid, "address")))
-    if body.contact is not None:
-        _merge_contact(row, body, put)
+    if body.contact is not None and _merge_contact(row, body, put):
+        # A code mailed to the old address must not open the registration once the owner has left that mailbox.
+        await session.execute(
+            text("DELETE FROM registry.credential_resets WHERE registration_id = :id"), {"id": rid}
+        )
     for column in ("owner_kind", "business_name", "notes_for_investigators", "status"):
         if column in given:
             put(column, getattr(body, column))
@@ -522,6 +526,8 @@ async def update_registration(
         await recompute_visibility(session, rid)
     if body.status in ("paused", "withdrawn"):
         await close_open_windows(session, rid)
+    elif body.share_with is not None:
+        await _narrow_windows(session, row)
     await session.execute(
         text("UPDATE registry.registrations SET version = version + 1, updated_at = now() WHERE id = :id"),
         {"id": rid},
@@ -540,7 +546,8 @@ async def update_registration(
     return _feature(feature, version)
 
 
-def _merge_contact(row: Any, body: RegistrationPatch, put: Any) -> None:
+def _merge_contact(row: Any, body: RegistrationPatch, put: Any) -> bool:
+    """Stage the contact's changes; whether the email address changed."""
     rid = row["id"]
     patch = body.contact
     assert patch is not None
@@ -562,6 +569,7 @@ def _merge_contact(row: Any, body: RegistrationPatch, put: Any) -> None:
         put("preferred_contact_method", patch.preferred_method)
     if "hours" in given:
         put("contact_hours", patch.hours)
+    return "email" in given and merged["email"] != current["email"]
 
 
 @router.delete(
@@ -749,6 +757,8 @@ async def update_camera(
     if sets:
         sets.append("updated_at = now()")
         await session.execute(text(f"UPDATE registry.cameras SET {', '.join(sets)} WHERE id = :cid"), params)  # noqa: S608 - composed from constants; values are bound
+    if given & {"live_mode", "live_endpoint"}:
+        await _narrow_windows(session, row)
     await session.execute(
         text("UPDATE registry.registrations SET version = version + 1, updated_at = now() WHERE id = :id"),
         {"id": row["id"]},
@@ -798,6 +808,21 @@ async def remove_camera(
     feature, version = await fresh_feature(session, row["id"])
     await session.commit()
     return _feature(feature, version)
+
+
+async def _narrow_windows(session: Any, row: Any) -> None:
+    """Open live windows lose what the owner's change took away, for good; each change is audited."""
+    for wid, closed in await narrow_open_windows(session, row["id"]):
+        await audit(
+            session,
+            "live_window.close" if closed else "live_window.narrow",
+            actor=owner_actor(row["id"]),
+            role="owner",
+            agency=row["agency"],
+            subject_type="live_window",
+            subject_id=wid,
+            details={"registration_id": str(row["id"])},
+        )
 
 
 async def _camera_of(session: Any, rid: uuid.UUID, cid: uuid.UUID) -> None:

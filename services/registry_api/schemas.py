@@ -668,4 +668,7 @@ class LiveWindowSummary(BaseModel):
     reason: WindowReason
     opened_at: datetime
     expires_at: datetime
-    camera_count: int
+    camera_count: int = Field(
+        ge=1,
+        description="How many of the window's cameras your agency sees (a window with none is not listed)",
+    )

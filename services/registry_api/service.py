@@ -467,6 +467,50 @@ async def bump_version(session: AsyncSession, rid: uuid.UUID) -> int:
     ).scalar_one()
 
 
+# Which camera live modes may join a live window opened for each reason.
+MODES_FOR = {"alert": ["on_alert"], "emergency": ["on_alert", "emergency"]}
+
+# An open window keeps only the agencies its registration is still shared with, and only the cameras whose live
+# mode still allows its reason and that still have an endpoint; one left with no agency or no camera closes.
+# What a window loses it never gets back: a later re-share or mode change opens nothing (a new window does).
+NARROW_WINDOWS_SQL = """
+WITH narrowed AS (
+    SELECT w.id,
+           ARRAY(SELECT a FROM unnest(w.agency_ids) a
+                 WHERE EXISTS (SELECT 1 FROM registry.registration_shares s
+                               WHERE s.registration_id = w.registration_id AND s.agency_id = a)
+                 ORDER BY a) AS agency_ids,
+           ARRAY(SELECT c FROM unnest(w.camera_ids) c
+                 WHERE EXISTS (SELECT 1 FROM registry.cameras k
+                               WHERE k.id = c AND k.registration_id = w.registration_id
+                                 AND k.live_endpoint_enc IS NOT NULL
+                                 AND k.live_mode = ANY(CASE w.reason WHEN 'alert' THEN CAST(:alert AS text[])
+                                                       ELSE CAST(:emergency AS text[]) END))
+                 ORDER BY c) AS camera_ids
+    FROM registry.live_windows w
+    WHERE w.registration_id = :id AND w.closed_at IS NULL AND w.expires_at > now()
+    FOR UPDATE OF w
+)
+UPDATE registry.live_windows w
+SET agency_ids = n.agency_ids, camera_ids = n.camera_ids,
+    closed_at = CASE WHEN cardinality(n.agency_ids) = 0 OR cardinality(n.camera_ids) = 0 THEN now() END
+FROM narrowed n
+WHERE w.id = n.id AND (w.agency_ids <> n.agency_ids OR w.camera_ids <> n.camera_ids)
+RETURNING w.id, w.closed_at IS NOT NULL AS closed
+"""
+
+
+async def narrow_open_windows(session: AsyncSession, rid: uuid.UUID) -> list[tuple[uuid.UUID, bool]]:
+    """After a change of sharing or of a camera's live mode or endpoint (in the caller's transaction): each open
+    window loses for good what the change took away (see NARROW_WINDOWS_SQL). The windows changed, and whether
+    each closed."""
+    rows = await session.execute(
+        text(NARROW_WINDOWS_SQL),
+        {"id": rid, "alert": MODES_FOR["alert"], "emergency": MODES_FOR["emergency"]},
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
 async def close_open_windows(session: AsyncSession, rid: uuid.UUID) -> list[uuid.UUID]:
     rows = await session.execute(
         text(
