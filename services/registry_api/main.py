@@ -14,6 +14,7 @@ from services.registry_api import (
     deletions,
     imports,
     live,
+    notices,
     notifications,
     registrations,
 )
@@ -26,7 +27,9 @@ from shared.app import create_app
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db.open()
     await runner.start()
+    notices.sweeper.start(db.sessions)
     yield
+    await notices.sweeper.stop()
     await runner.stop()
     await db.close()
 

@@ -197,6 +197,16 @@ async def agency_for_principal(session: AsyncSession, principal: Principal) -> R
     return row
 
 
+# The visibility rule of geo_query's search, which every agency-facing read of registrations here applies too: a
+# registration is the agency's to see through a camera whose `visible_to` names the agency (active and shared
+# with it: the invariant above) and that lies in the agency's jurisdiction. `{me}` is a row with the agency's
+# `id` and `jurisdiction` (read once, as a copy: see agency_access), `{reg}` the registration's id.
+SEEN_BY_SQL = (
+    "EXISTS (SELECT 1 FROM registry.cameras c WHERE c.registration_id = {reg}"
+    " AND {me}.id = ANY(c.visible_to) AND ST_Covers({me}.jurisdiction, c.geom))"
+)
+
+
 # --- sealing ---------------------------------------------------------------------------------------------
 
 
