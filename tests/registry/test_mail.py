@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from email import message_from_bytes
 from pathlib import Path
@@ -74,3 +75,102 @@ def test_the_folder_mailer_writes_the_message_and_logs_no_address_domain_or_body
     caplog.clear()
     asyncio.run(DroppingMailer().send("dana@dana-rivera.example", "Subject", "code cvr_SECRET"))
     assert "rivera" not in caplog.text and "cvr_SECRET" not in caplog.text
+
+
+def test_the_service_log_names_no_credential_code_address_or_domain_through_a_registration_and_reset(
+    service_env: dict[str, str], tmp_path: Path
+) -> None:
+    """registry_api in development (mail written to a folder), logging at DEBUG: an owner registers, asks for a
+    reset, redeems the code, rotates the credential; an advocate registers an owner whose credential is mailed.
+    The messages are in the folder; the log holds none of the secrets, addresses or domains."""
+    import re
+
+    import httpx
+
+    from shared.auth import mint_token
+    from tests.support import start_server
+
+    folder = tmp_path / "mail"
+    env = dict(
+        service_env,
+        CANVASS_ENV="development",
+        CANVASS_MAIL_BACKEND="log",
+        CANVASS_MAIL_DIR=str(folder),
+        CANVASS_LOG_LEVEL="DEBUG",
+    )
+    server = start_server("registry_api", env)
+    domain = f"marker-{uuid.uuid4().hex[:8]}.example"
+    owner_email, advocate_email = (
+        f"dana.{uuid.uuid4().hex[:6]}@{domain}",
+        f"lee.{uuid.uuid4().hex[:6]}@{domain}",
+    )
+    slug = "t-" + uuid.uuid4().hex[:10]
+    secrets: list[str] = []
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            admin = {"Authorization": "Bearer " + mint_token("agency_admin", slug)}
+            area = {
+                "type": "Polygon",
+                "coordinates": [[[-70, 40], [-69.9, 40], [-69.9, 40.1], [-70, 40.1], [-70, 40]]],
+            }
+            assert (
+                c.post(
+                    "/v1/agencies", json={"slug": slug, "name": "PD", "jurisdiction": area}, headers=admin
+                ).status_code
+                == 201
+            )
+            at = {"type": "Point", "coordinates": [-69.95, 40.05]}
+            r = c.post(
+                "/v1/registrations", json={"agency": slug, "location": at, "contact": {"email": owner_email}}
+            )
+            assert r.status_code == 201, r.text
+            rid, first = r.json()["id"], r.json()["credential"]
+            secrets.append(first)
+            assert c.post("/v1/credential-resets", json={"email": owner_email}).status_code == 202
+
+            def mail_with(marker: str) -> str:
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:
+                    for f in folder.glob("*.eml") if folder.exists() else []:
+                        text = message_from_bytes(f.read_bytes()).get_payload(decode=True).decode()
+                        if marker in text:
+                            return text
+                    time.sleep(0.05)
+                raise AssertionError(f"no message with {marker}")
+
+            found = re.search(r"cvr_[A-Za-z0-9_-]+", mail_with("cvr_"))
+            assert found is not None
+            code = found.group(0)
+            secrets.append(code)
+            redeemed = c.post("/v1/credential-resets/redeem", json={"token": code})
+            assert redeemed.status_code == 200, redeemed.text
+            secrets.append(redeemed.json()["credential"])
+            rotated = c.post(
+                f"/v1/registrations/{rid}/credential",
+                headers={"Authorization": f"Bearer {redeemed.json()['credential']}"},
+            )
+            assert rotated.status_code == 200
+            secrets.append(rotated.json()["credential"])
+            advocate = {"Authorization": "Bearer " + mint_token("advocate", slug)}
+            r = c.post(
+                "/v1/registrations",
+                json={"agency": slug, "location": at, "contact": {"email": advocate_email}},
+                headers=advocate,
+            )
+            assert r.status_code == 201, r.text
+            mailed = re.search(r"cvo_[A-Za-z0-9_]+", mail_with(r.json()["id"]))
+            assert mailed is not None
+            secrets.append(mailed.group(0))
+    finally:
+        server.stop()
+    log = server.log_path.read_text()
+    assert "mail written to" in log  # the log was captured, at a level that shows the mailer's lines
+    for forbidden in [
+        *secrets,
+        owner_email,
+        advocate_email,
+        owner_email.split("@")[0],
+        domain,
+        domain.split(".")[0],
+    ]:
+        assert forbidden not in log, forbidden
