@@ -18,6 +18,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 
+from services.registry_api import abuse
 from services.registry_api.database import SessionDep
 from services.registry_api.dependencies import LiveViewer, NoStore
 from services.registry_api.schemas import LiveWindowOpen, LiveWindowOut, LiveWindowSummary, LiveWindowView
@@ -37,7 +38,9 @@ from shared.auth import CurrentOwner
 from shared.errors import InvalidParam, Problem, problem_responses
 
 owner_router = APIRouter(
-    prefix="/v1/registrations/{registration_id}/live-windows", tags=["live sharing"], dependencies=[NoStore]
+    prefix="/v1/registrations/{registration_id}/live-windows",
+    tags=["live sharing"],
+    dependencies=[NoStore, abuse.RememberClient],
 )
 agency_router = APIRouter(prefix="/v1/live-windows", tags=["live sharing"], dependencies=[NoStore])
 
@@ -111,7 +114,7 @@ def _validation(errors: list[InvalidParam]) -> Problem:
     summary="Open a live-sharing window for chosen agencies, for a limited time (owner credential)",
     status_code=201,
     response_model=LiveWindowOut,
-    responses={201: _json(WINDOW_EXAMPLE), **problem_responses(401, 404, 409)},
+    responses={201: _json(WINDOW_EXAMPLE), **problem_responses(401, 429, 404, 409)},
 )
 async def open_window(
     registration_id: uuid.UUID, body: LiveWindowOpen, owner: CurrentOwner, session: SessionDep
@@ -223,7 +226,7 @@ async def open_window(
     "",
     summary="Your registration's live-sharing windows, open and past (owner credential)",
     response_model=list[LiveWindowOut],
-    responses={200: _json([WINDOW_EXAMPLE]), **problem_responses(401, 404)},
+    responses={200: _json([WINDOW_EXAMPLE]), **problem_responses(401, 429, 404)},
 )
 async def list_windows(registration_id: uuid.UUID, owner: CurrentOwner, session: SessionDep) -> Any:
     row = await owned_registration(session, registration_id, owner)
@@ -244,7 +247,7 @@ async def list_windows(registration_id: uuid.UUID, owner: CurrentOwner, session:
     "/{window_id}/close",
     summary="Close a live-sharing window now (owner credential)",
     response_model=LiveWindowOut,
-    responses={200: _json({**WINDOW_EXAMPLE, "state": "closed"}), **problem_responses(401, 404)},
+    responses={200: _json({**WINDOW_EXAMPLE, "state": "closed"}), **problem_responses(401, 429, 404)},
 )
 async def close_window(
     registration_id: uuid.UUID, window_id: uuid.UUID, owner: CurrentOwner, session: SessionDep

@@ -14,11 +14,11 @@ from services.registry_api import (
     deletions,
     imports,
     live,
-    notices,
     notifications,
     registrations,
 )
 from services.registry_api.database import db
+from services.registry_api.housekeeping import housekeeping
 from services.registry_api.import_jobs import runner
 from shared.app import create_app
 
@@ -27,9 +27,9 @@ from shared.app import create_app
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db.open()
     await runner.start()
-    notices.sweeper.start(db.sessions)
+    housekeeping.start(db.sessions)
     yield
-    await notices.sweeper.stop()
+    await housekeeping.stop()
     await runner.stop()
     await db.close()
 

@@ -1,6 +1,6 @@
 """The registry's outbox to owners (`registry.owner_notices`): a message about a change is written in the change's
 own transaction, so it is never lost and never sent for a change that rolled back; it is delivered after the
-commit (a background task of the request) and by a sweep every SWEEP_S in each instance, which also picks up what
+commit (a background task of the request) and by the periodic housekeeping of each instance (housekeeping.py), which also picks up what
 a crash left. Notices are claimed with `FOR UPDATE SKIP LOCKED` and leased, so instances never take the same one;
 a notice is marked sent right after its mail leaves, and a crash between the two sends it again under the same
 Message-ID (derived from the notice's id), recognisably the same mail.
@@ -11,8 +11,6 @@ owner who left no email address cannot be written to: the notice is marked undel
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 
@@ -24,7 +22,6 @@ from shared.mail import get_mailer, message_id
 
 log = logging.getLogger("canvass.registry.notices")
 LEASE_S = 120
-SWEEP_S = 30.0
 MAX_ATTEMPTS = 10
 BATCH = 50
 
@@ -89,28 +86,3 @@ async def deliver_quietly(sessions: async_sessionmaker[AsyncSession]) -> None:
         await deliver_due(sessions)
     except Exception as exc:
         log.warning("owner notices not delivered now: %s", type(exc).__name__)
-
-
-class Sweeper:
-    """Delivers what is due every SWEEP_S, in the app's lifespan."""
-
-    def __init__(self) -> None:
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._task = asyncio.create_task(self._run(sessions))
-
-    async def _run(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        while True:
-            await deliver_quietly(sessions)
-            await asyncio.sleep(SWEEP_S)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-
-sweeper = Sweeper()

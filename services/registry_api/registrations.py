@@ -14,7 +14,7 @@ import orjson
 from fastapi import APIRouter, BackgroundTasks, Response
 from sqlalchemy import text
 
-from services.registry_api import idempotency
+from services.registry_api import abuse, idempotency
 from services.registry_api.database import SessionDep, db
 from services.registry_api.dependencies import NO_STORE, IdempotencyKey, IfMatch
 from services.registry_api.schemas import (
@@ -67,7 +67,12 @@ from shared.db import pooled
 from shared.errors import Problem, invalid, problem_responses
 from shared.geojson import GeoJSONResponse, Point
 
-router = APIRouter(prefix="/v1/registrations", tags=["registrations"], default_response_class=GeoJSONResponse)
+router = APIRouter(
+    prefix="/v1/registrations",
+    tags=["registrations"],
+    default_response_class=GeoJSONResponse,
+    dependencies=[abuse.RememberClient],
+)
 
 GEOJSON = "application/geo+json"
 ADVOCATE_ROLES = ("advocate", "agency_admin")
@@ -462,7 +467,7 @@ def _advocate_mail(agency_name: str, rid: uuid.UUID, credential: str) -> str:
     "/{registration_id}",
     summary="Read your registration (owner credential)",
     response_model=RegistrationFeature,
-    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 404),
+    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 429, 404),
 )
 async def read_registration(registration_id: uuid.UUID, owner: CurrentOwner, session: SessionDep) -> Response:
     row = await owned_registration(session, registration_id, owner)
@@ -473,7 +478,7 @@ async def read_registration(registration_id: uuid.UUID, owner: CurrentOwner, ses
     "/{registration_id}",
     summary="Update your registration: details, contact, pause or withdraw, sharing (If-Match required)",
     response_model=RegistrationFeature,
-    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 404, 412, 428),
+    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 429, 404, 412, 428),
 )
 async def update_registration(
     registration_id: uuid.UUID,
@@ -587,7 +592,7 @@ def _merge_contact(row: Any, body: RegistrationPatch, put: Any) -> bool:
                 }
             },
         },
-        **problem_responses(401, 404, 412),
+        **problem_responses(401, 429, 404, 412),
     },
 )
 async def delete_registration(
@@ -632,7 +637,7 @@ async def delete_registration(
     "/{registration_id}/confirmation",
     summary="Re-confirm your registration is still accurate (the annual check)",
     response_model=RegistrationFeature,
-    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 404, 412),
+    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 429, 404, 412),
 )
 async def reconfirm(
     registration_id: uuid.UUID, owner: CurrentOwner, session: SessionDep, if_match: IfMatch = None
@@ -667,7 +672,7 @@ async def reconfirm(
     summary="Add a camera to your registration (answers with the registration)",
     status_code=201,
     response_model=RegistrationFeature,
-    responses=_feature_responses(201, FEATURE_EXAMPLE, 401, 404, 412),
+    responses=_feature_responses(201, FEATURE_EXAMPLE, 401, 429, 404, 412),
 )
 async def add_camera(
     registration_id: uuid.UUID,
@@ -708,7 +713,7 @@ async def add_camera(
     "/{registration_id}/cameras/{camera_id}",
     summary="Change a camera: where it points, what it keeps, its live mode and endpoint (If-Match required)",
     response_model=RegistrationFeature,
-    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 404, 412, 428),
+    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 429, 404, 412, 428),
 )
 async def update_camera(
     registration_id: uuid.UUID,
@@ -772,7 +777,7 @@ async def update_camera(
     "/{registration_id}/cameras/{camera_id}",
     summary="Remove a camera from your registration (answers with the registration)",
     response_model=RegistrationFeature,
-    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 404, 409, 412),
+    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 429, 404, 409, 412),
 )
 async def remove_camera(
     registration_id: uuid.UUID,

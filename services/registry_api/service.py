@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.registry_api import abuse
 from services.registry_api.schemas import CameraFields
 from shared.audit import AuditEvent, append_session
 from shared.auth import OwnerCredential, Principal, credential_matches
@@ -283,11 +284,14 @@ async def owned_registration(
 ) -> RowMapping:
     """The registration the credential manages. Another registration's id is a 404 (a credential opens one
     registration and says nothing about others); a wrong or revoked secret is a 401, whether or not the
-    registration exists, so a guessed credential learns nothing."""
+    registration exists, so a guessed credential learns nothing; and it counts towards the guess limits (a 429
+    past them: see abuse)."""
     if cred.registration_id != rid:
         raise not_found(rid)
+    await abuse.refuse_if_limited(session, rid)
     row = await registration_row(session, rid, lock=lock)
     if row is None or not credential_matches(row["credential_hash"], cred):
+        await abuse.count_failure(rid)
         raise Problem(
             401,
             "The management credential is not valid for this registration (it may have been rotated).",
