@@ -25,7 +25,9 @@ Authorization = Annotated[str, Depends(_authorization)]
 
 
 async def _verified_owner(
-    request: Request, cred: Annotated[OwnerCredential, Depends(owner_credential)], authorization: Authorization
+    request: Request,
+    cred: Annotated[OwnerCredential, Depends(owner_credential)],
+    authorization: Authorization,
 ) -> OwnerCredential:
     client = request.client.host if request.client else None
     await verify_owner(cred, authorization.partition(" ")[2].strip(), client_address=client)

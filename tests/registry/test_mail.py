@@ -8,11 +8,18 @@ import logging
 import time
 import uuid
 from email import message_from_bytes
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
 from shared.mail import DroppingMailer, FolderMailer, SmtpMailer, mailer_for, message_id
 from shared.settings import Settings
+
+
+def _text(message: Message) -> str:
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode()
 
 
 def test_settings_choose_the_mailer(tmp_path: Path) -> None:
@@ -68,7 +75,7 @@ def test_the_folder_mailer_writes_the_message_and_logs_no_address_domain_or_body
     assert len(files) == 1 and files[0].stat().st_mode & 0o077 == 0
     message = message_from_bytes(files[0].read_bytes())
     assert message["To"] == "dana@dana-rivera.example" and message["Message-ID"] == mid
-    assert "cvr_SECRET" in message.get_payload(decode=True).decode()
+    assert "cvr_SECRET" in _text(message)
     assert caplog.records, "the folder mailer says where the message went"
     for forbidden in ("dana", "rivera", "example", "cvr_SECRET"):
         assert forbidden not in caplog.text
@@ -132,7 +139,7 @@ def test_the_service_log_names_no_credential_code_address_or_domain_through_a_re
                 deadline = time.monotonic() + 15
                 while time.monotonic() < deadline:
                     for f in folder.glob("*.eml") if folder.exists() else []:
-                        text = message_from_bytes(f.read_bytes()).get_payload(decode=True).decode()
+                        text = _text(message_from_bytes(f.read_bytes()))
                         if marker in text:
                             return text
                     time.sleep(0.05)

@@ -144,7 +144,7 @@ def test_a_notification_id_is_committed_before_the_send_and_a_crash_repeats_the_
         assert again.status_code == 202 and again.json()["status"] == "duplicate"
         assert eventually(lambda: len(received) == 2)
         ids = Counter(str(m["Message-ID"]) for m in received)
-        assert ids == Counter({message_id("notification", note["notification_id"]): 2})
+        assert ids == Counter({message_id("notification", str(note["notification_id"])): 2})
     finally:
         release.set()
         for s in servers:
