@@ -443,12 +443,13 @@ class OwnerNotice(Base):
     __table_args__ = (
         CheckConstraint(_in("status", ("pending", "sent", "undeliverable")), name="ck_owner_notices_status"),
         Index("ix_owner_notices_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+        Index("ix_owner_notices_registration_id", "registration_id"),
         {"schema": "registry"},
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, server_default=func.gen_random_uuid())
     registration_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("registry.registrations.id", ondelete="CASCADE"), index=True
+        ForeignKey("registry.registrations.id", ondelete="CASCADE")
     )
     kind: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text)
