@@ -106,8 +106,14 @@ class FolderMailer:
 class DroppingMailer:
     """Outside development without SMTP: the message is not sent and not kept (it may carry a secret)."""
 
+    warned = False
+
     async def send(self, to: str, subject: str, body: str, *, message_id: str | None = None) -> None:
-        log.warning("mail not sent (CANVASS_MAIL_BACKEND=log outside development): %s", subject)
+        # Said once at WARNING (a deployment without a mail relay is a mistake worth seeing), then at DEBUG: an
+        # import mails thousands of owners.
+        level = logging.DEBUG if DroppingMailer.warned else logging.WARNING
+        DroppingMailer.warned = True
+        log.log(level, "mail not sent (CANVASS_MAIL_BACKEND=log outside development): %s", subject)
 
 
 def mailer_for(settings: Settings) -> Mailer:
