@@ -2,8 +2,9 @@
 
 A re-issue request never says whether the address is registered: the answer is the same either way, and it is
 given before any look-up (the codes and mails are made after it, off the request's path), so it costs the same
-either way too. Wrong codes count towards the guess limits (see abuse). The one-time token in the mail is stored only as a hash, expires after an hour,
-and redeeming it replaces the credential (the old one stops working) and voids the registration's other tokens.
+either way too. The one-time token in the mail is stored only as a hash, expires after an hour, and redeeming it
+replaces the credential (the old one stops working) and voids the registration's other tokens. Wrong codes count
+towards the guess limits (see abuse).
 """
 
 from __future__ import annotations

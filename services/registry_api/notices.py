@@ -1,9 +1,9 @@
 """The registry's outbox to owners (`registry.owner_notices`): a message about a change is written in the change's
-own transaction, so it is never lost and never sent for a change that rolled back; it is delivered after the
-commit (a background task of the request) and by the periodic housekeeping of each instance (housekeeping.py), which also picks up what
-a crash left. Notices are claimed with `FOR UPDATE SKIP LOCKED` and leased, so instances never take the same one;
-a notice is marked sent right after its mail leaves, and a crash between the two sends it again under the same
-Message-ID (derived from the notice's id), recognisably the same mail.
+own transaction, so it is never lost and never sent for a change that rolled back. It is delivered after the
+commit (a background task of the request) and by the periodic housekeeping of each instance (housekeeping.py),
+which also picks up what a crash left. Notices are claimed with `FOR UPDATE SKIP LOCKED` and leased, so instances
+never take the same one; a notice is marked sent right after its mail leaves, and a crash between the two sends
+it again under the same Message-ID (derived from the notice's id), recognisably the same mail.
 
 A notice names the registration only: the owner's address is opened from the sealed column when it is sent. An
 owner who left no email address cannot be written to: the notice is marked undeliverable.

@@ -5,7 +5,8 @@ address, sends the message through the configured mailer, and audits it without 
 Each notification carries its own id: a repeated id is answered 202 and not sent again (the ids are kept in
 `registry.idempotency_keys` under the principal "notification", and go with the registration when it is
 deleted). The mail's Message-ID is derived from the id, and the id is committed before the send: after a crash
-between the two, the retry's mail is recognisably the same message. A deleted registration is a 404 and a withdrawn one a 410, so the caller stops retrying.
+between the two, the retry's mail is recognisably the same message. A deleted registration is a 404 and a
+withdrawn one a 410, so the caller stops retrying.
 """
 
 from __future__ import annotations
