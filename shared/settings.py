@@ -73,7 +73,9 @@ class Settings(BaseSettings):
     smtp_host: str = Field("127.0.0.1", alias="CANVASS_SMTP_HOST")
     smtp_port: int = Field(2525, alias="CANVASS_SMTP_PORT")
     mail_from: str = Field("Canvass <no-reply@canvass.invalid>", alias="CANVASS_MAIL_FROM")
+    # "log": no mail server; in development each message is written to `mail_dir` (git-ignored), elsewhere dropped.
     mail_backend: Literal["smtp", "log"] = Field("log", alias="CANVASS_MAIL_BACKEND")
+    mail_dir: str = Field(".local/mail", alias="CANVASS_MAIL_DIR")
 
     # How long a create's answer is kept for a retry with the same Idempotency-Key (see shared/idempotency.py).
     idempotency_replay_window_s: int = Field(

@@ -9,7 +9,7 @@ no longer samples them. `SET STATISTICS 0` alone keeps what an earlier ANALYZE s
 type drops it (no rewrite: the type does not change).
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-05
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | None = "0013"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

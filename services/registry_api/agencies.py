@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from sqlalchemy import text
+from sqlalchemy.engine import RowMapping
 
-from services.registry_api.database import SessionDep
+from services.registry_api import notices
+from services.registry_api.database import SessionDep, db
 from services.registry_api.dependencies import AgencyAdmin, IfMatch
 from services.registry_api.schemas import (
     POLICY_FIELDS,
@@ -30,6 +32,7 @@ from shared.auth import OptionalPrincipal, Principal
 from shared.errors import Problem, problem_responses
 from shared.geojson import GeoJSONResponse
 from shared.pagination import LimitQuery, clamp_limit, decode_cursor, encode_cursor, page_link
+from shared.settings import get_settings
 
 router = APIRouter(prefix="/v1/agencies", tags=["agencies"], default_response_class=GeoJSONResponse)
 
@@ -206,6 +209,12 @@ async def read_agency(slug: Slug, session: SessionDep, principal: OptionalPrinci
 @router.patch(
     "/{slug}",
     summary="Update your agency's name, jurisdiction or policy (If-Match required)",
+    description=(
+        "A new jurisdiction answers how many of the program's registrations have a camera outside it "
+        "(`registrations_outside`: its searches, contact reads and listings no longer find those cameras) and how "
+        "many of them it newly left outside (`registrations_newly_outside`); the owners of those are told by "
+        "email what they can do: move the camera, share with an agency covering it, or delete the registration."
+    ),
     response_model=AgencyFeature,
     responses={
         200: {"content": {GEOJSON: {"example": FEATURE_EXAMPLE}}},
@@ -213,7 +222,12 @@ async def read_agency(slug: Slug, session: SessionDep, principal: OptionalPrinci
     },
 )
 async def update_agency(
-    slug: Slug, body: AgencyPatch, principal: AgencyAdmin, session: SessionDep, if_match: IfMatch = None
+    slug: Slug,
+    body: AgencyPatch,
+    principal: AgencyAdmin,
+    session: SessionDep,
+    background: BackgroundTasks,
+    if_match: IfMatch = None,
 ) -> Response:
     if principal.agency != slug:
         raise Problem(403, f"Your token is for agency '{principal.agency}'; you may update only that agency.")
@@ -234,6 +248,9 @@ async def update_agency(
             assert k in POLICY_FIELDS
             sets.append(f"{k} = :{k}")
             params[k] = v
+    before: set[Any] = set()
+    if body.jurisdiction is not None:
+        before = {r["id"] for r in await _outside(session, row["id"])}
     sets += ["version = version + 1", "updated_at = now()"]
     updated = (
         (
@@ -247,6 +264,19 @@ async def update_agency(
         .mappings()
         .one()
     )
+    feature = agency_feature(updated, with_policy=True)
+    details: dict[str, Any] = {"fields": sorted(body.model_dump(exclude_none=True))}
+    newly: list[RowMapping] = []
+    if body.jurisdiction is not None:
+        outside = await _outside(session, row["id"])
+        newly = [r for r in outside if r["id"] not in before]
+        for r in newly:
+            await notices.enqueue(session, r["id"], "jurisdiction.outside", *_outside_message(updated, r))
+        feature["properties"] |= {
+            "registrations_outside": len(outside),
+            "registrations_newly_outside": len(newly),
+        }
+        details |= {"registrations_outside": len(outside), "registrations_newly_outside": len(newly)}
     await audit(
         session,
         "agency.update",
@@ -255,9 +285,50 @@ async def update_agency(
         agency=slug,
         subject_type="agency",
         subject_id=row["id"],
-        details={"fields": sorted(body.model_dump(exclude_none=True))},
+        details=details,
     )
     await session.commit()
-    return _geo_response(
-        agency_feature(updated, with_policy=True), headers={"ETag": etag(updated["version"])}
+    if newly:
+        background.add_task(notices.deliver_quietly, db.sessions)
+    return _geo_response(feature, headers={"ETag": etag(updated["version"])})
+
+
+# The program's registrations (not withdrawn) with a camera outside its jurisdiction: its searches, contact reads
+# and listings no longer find those cameras. The cameras outside, with where each is.
+OUTSIDE_REGISTRATIONS_SQL = """
+SELECT r.id, array_agg(c.id ORDER BY c.id) AS cameras, array_agg(ST_X(c.geom) ORDER BY c.id) AS lons,
+       array_agg(ST_Y(c.geom) ORDER BY c.id) AS lats
+FROM registry.registrations r
+JOIN registry.agencies a ON a.id = r.agency_id
+JOIN registry.cameras c ON c.registration_id = r.id AND NOT ST_Covers(a.jurisdiction, c.geom)
+WHERE r.agency_id = :agency AND r.status <> 'withdrawn'
+GROUP BY r.id
+"""
+
+
+async def _outside(session: Any, agency_id: Any) -> list[RowMapping]:
+    return list((await session.execute(text(OUTSIDE_REGISTRATIONS_SQL), {"agency": agency_id})).mappings())
+
+
+def _outside_message(agency: RowMapping, reg: RowMapping) -> tuple[str, str]:
+    """What the owner of a registration the new jurisdiction left outside is told, and what they can do."""
+    base = (get_settings().public_base_url or "").rstrip("/")
+    rid = reg["id"]
+    cameras = "\n".join(
+        f"  - camera {cid} at longitude {lon:.6f}, latitude {lat:.6f}"
+        for cid, lon, lat in zip(reg["cameras"], reg["lons"], reg["lats"], strict=True)
+    )
+    lon, lat = reg["lons"][0], reg["lats"][0]
+    return (
+        f"{agency['name']} changed its area: some of your registered cameras are now outside it",
+        f"{agency['name']} changed the area its camera program covers. These cameras of your registration "
+        f"{rid} now lie outside it, so {agency['name']} no longer finds them when it looks for cameras near an "
+        f"incident:\n\n{cameras}\n\n"
+        "What you can do, with your registration's management credential:\n"
+        f"  - If a camera's location is wrong, move it: PATCH {base}/v1/registrations/{rid}/cameras/<camera id>\n"
+        "  - Share the registration with an agency whose program covers the camera: find them at "
+        f"{base}/v1/agencies/covering?lon={lon:.6f}&lat={lat:.6f} and add them to share_with "
+        f"(PATCH {base}/v1/registrations/{rid})\n"
+        f"  - Or delete the registration and everything in it: DELETE {base}/v1/registrations/{rid}\n\n"
+        "If you do nothing, the registration stays as it is; cameras inside the area are found as before.\n",
     )

@@ -18,6 +18,7 @@ from services.registry_api.database import SessionDep
 from services.registry_api.dependencies import Investigator, NoStore, Outreach
 from services.registry_api.schemas import ContactRead, DueList, Slug
 from services.registry_api.service import (
+    SEEN_BY_SQL,
     audit,
     contact_out,
     iso,
@@ -49,19 +50,35 @@ Reason = Annotated[
 
 # The agency's jurisdiction is read once, as a copy (ST_SetSRID copies): the stored boundary is compressed
 # (TOAST) and would be decompressed again for every camera it is tested against.
-READABLE_SQL = """
-WITH me AS MATERIALIZED (
-    SELECT id, ST_SetSRID(jurisdiction, 4326) AS jurisdiction FROM registry.agencies WHERE slug = :me)
+ME_SQL = """me AS MATERIALIZED (
+    SELECT id, ST_SetSRID(jurisdiction, 4326) AS jurisdiction FROM registry.agencies WHERE slug = :me)"""
+READABLE_SQL = f"""
+WITH {ME_SQL}
 SELECT r.*, a.slug AS agency
 FROM registry.registrations r
 JOIN me ON true
 JOIN registry.agencies a ON a.id = r.agency_id
 WHERE r.id = :id AND r.status = 'active'
-  AND EXISTS (SELECT 1 FROM registry.registration_shares s
-              WHERE s.registration_id = r.id AND s.agency_id = me.id)
-  AND EXISTS (SELECT 1 FROM registry.cameras c
-              WHERE c.registration_id = r.id AND ST_Covers(me.jurisdiction, c.geom))
-"""
+  AND {SEEN_BY_SQL.format(reg="r.id", me="me")}
+"""  # noqa: S608 - composed from constants; values are bound
+
+# The program's registrations due, those the agency's searches find only (see SEEN_BY_SQL): one whose cameras all
+# lie outside the jurisdiction, or that is paused, is not the agency's to see, here either.
+DUE_SQL = f"""
+WITH {ME_SQL}
+SELECT r.id, r.status, r.owner_kind, ST_X(r.location) AS lon, ST_Y(r.location) AS lat,
+       r.last_confirmed_at, r.preferred_contact_method,
+       r.last_confirmed_at + make_interval(days => a.reconfirm_after_days) AS due
+FROM registry.registrations r JOIN registry.agencies a ON a.id = r.agency_id JOIN me ON me.id = a.id
+WHERE r.status <> 'withdrawn'
+  AND r.last_confirmed_at
+      < now() + make_interval(days => :within) - make_interval(days => a.reconfirm_after_days)
+  AND (CAST(:after_at AS timestamptz) IS NULL
+       OR (r.last_confirmed_at, r.id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))
+  AND {SEEN_BY_SQL.format(reg="r.id", me="me")}
+ORDER BY r.last_confirmed_at, r.id
+LIMIT :n
+"""  # noqa: S608 - composed from constants; values are bound
 
 CONTACT_EXAMPLE = {
     "registration_id": "6f1c2d0e-9b8a-4c7d-8e9f-0a1b2c3d4e5f",
@@ -188,22 +205,8 @@ async def reconfirmations_due(
     rows = (
         (
             await session.execute(
-                text(
-                    """
-                SELECT r.id, r.status, r.owner_kind, ST_X(r.location) AS lon, ST_Y(r.location) AS lat,
-                       r.last_confirmed_at, r.preferred_contact_method,
-                       r.last_confirmed_at + make_interval(days => a.reconfirm_after_days) AS due
-                FROM registry.registrations r JOIN registry.agencies a ON a.id = r.agency_id
-                WHERE a.slug = :slug AND r.status <> 'withdrawn'
-                  AND r.last_confirmed_at
-                      < now() + make_interval(days => :within) - make_interval(days => a.reconfirm_after_days)
-                  AND (CAST(:after_at AS timestamptz) IS NULL
-                       OR (r.last_confirmed_at, r.id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))
-                ORDER BY r.last_confirmed_at, r.id
-                LIMIT :n
-                """
-                ),
-                {"slug": slug, "within": within_days, "after_at": after_at, "after_id": after_id, "n": n + 1},
+                text(DUE_SQL),
+                {"me": slug, "within": within_days, "after_at": after_at, "after_id": after_id, "n": n + 1},
             )
         )
         .mappings()

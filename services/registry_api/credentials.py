@@ -1,12 +1,15 @@
 """Management credentials: rotation by the owner, and re-issue of a lost credential through the verified email.
 
-A re-issue request never says whether the address is registered: the answer is the same either way and the
-mail is sent after the answer. The one-time token in the mail is stored only as a hash, expires after an hour,
-and redeeming it replaces the credential (the old one stops working) and voids the registration's other tokens.
+A re-issue request never says whether the address is registered: the answer is the same either way, and it is
+given before any look-up (the codes and mails are made after it, off the request's path), so it costs the same
+either way too. The one-time token in the mail is stored only as a hash, expires after an hour, and redeeming it
+replaces the credential (the old one stops working) and voids the registration's other tokens. Wrong codes count
+towards the guess limits (see abuse).
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from typing import Any
@@ -14,7 +17,8 @@ from typing import Any
 from fastapi import APIRouter, BackgroundTasks
 from sqlalchemy import text
 
-from services.registry_api.database import SessionDep
+from services.registry_api import abuse
+from services.registry_api.database import SessionDep, db
 from services.registry_api.dependencies import NoStore
 from services.registry_api.schemas import (
     Accepted,
@@ -34,7 +38,8 @@ from shared.auth import CurrentOwner, format_owner_credential, hash_secret, new_
 from shared.errors import Problem, problem_responses
 from shared.settings import get_settings
 
-router = APIRouter(tags=["credentials"], dependencies=[NoStore])
+log = logging.getLogger("canvass.registry.credentials")
+router = APIRouter(tags=["credentials"], dependencies=[NoStore, abuse.RememberClient])
 
 RESET_PREFIX = "cvr_"
 RESET_TTL = "1 hour"
@@ -78,7 +83,7 @@ async def _issue(session: Any, rid: uuid.UUID) -> dict[str, Any]:
     response_model=CredentialOut,
     responses={
         200: {"content": {"application/json": {"example": CREDENTIAL_EXAMPLE}}},
-        **problem_responses(401, 404),
+        **problem_responses(401, 429, 404),
     },
 )
 async def rotate_credential(registration_id: uuid.UUID, owner: CurrentOwner, session: SessionDep) -> Any:
@@ -105,9 +110,28 @@ async def rotate_credential(registration_id: uuid.UUID, owner: CurrentOwner, ses
         202: {"content": {"application/json": {"example": {"status": "accepted", "detail": ACCEPTED}}}}
     },
 )
-async def request_reset(
-    body: CredentialResetRequest, session: SessionDep, background: BackgroundTasks
-) -> Any:
+async def request_reset(body: CredentialResetRequest, background: BackgroundTasks) -> Any:
+    # Nothing is looked up before the answer: it goes out at once, the same for a registered address and an
+    # unknown one, and the work (the look-up, the codes, the mails) is done after it, off the request's path.
+    background.add_task(_issue_reset_codes, body.email)
+    return {"status": "accepted", "detail": ACCEPTED}
+
+
+async def _issue_reset_codes(email: str) -> None:
+    try:
+        async with db.sessions() as session:
+            mails = await _reset_codes(session, email)
+            await session.commit()
+    except Exception as exc:  # the owner asks again; nothing was promised but an attempt
+        log.warning("credential reset not issued: %s", type(exc).__name__)
+        return
+    for mail in mails:
+        await send_quietly(*mail)
+
+
+async def _reset_codes(session: Any, email: str) -> list[tuple[str, str, str]]:
+    """A code for each registration using the address (none within the cool-down): the mails to send once the
+    codes are committed."""
     rows = (
         await session.execute(
             text(
@@ -118,7 +142,7 @@ async def request_reset(
                 f" AND cr.created_at > now() - interval '{RESET_COOLDOWN}')"
                 " ORDER BY r.created_at LIMIT :n"
             ),
-            {"ix": email_indexes(body.email), "n": MAX_MAILS},
+            {"ix": email_indexes(email), "n": MAX_MAILS},
         )
     ).all()
     mails = []
@@ -132,16 +156,9 @@ async def request_reset(
             {"h": hash_secret(token), "id": rid},
         )
         mails.append(
-            (
-                body.email,
-                "Your camera registration: a new management credential",
-                _mail(agency_name, rid, token),
-            )
+            (email, "Your camera registration: a new management credential", _mail(agency_name, rid, token))
         )
-    await session.commit()
-    for mail in mails:
-        background.add_task(send_quietly, *mail)
-    return {"status": "accepted", "detail": ACCEPTED}
+    return mails
 
 
 def _mail(agency_name: str, rid: uuid.UUID, token: str) -> str:
@@ -163,10 +180,11 @@ def _mail(agency_name: str, rid: uuid.UUID, token: str) -> str:
     response_model=CredentialOut,
     responses={
         200: {"content": {"application/json": {"example": CREDENTIAL_EXAMPLE}}},
-        **problem_responses(400),
+        **problem_responses(400, 429),
     },
 )
 async def redeem_reset(body: CredentialResetRedeem, session: SessionDep) -> Any:
+    await abuse.refuse_if_limited(session)
     rid = (
         await session.execute(
             text(
@@ -177,6 +195,7 @@ async def redeem_reset(body: CredentialResetRedeem, session: SessionDep) -> Any:
         )
     ).scalar_one_or_none()
     if rid is None:
+        await abuse.count_failure()
         raise Problem(
             400,
             "This code is not valid: it was used already, has expired, or was never issued.",

@@ -4,7 +4,9 @@ is open. A window closes by itself: openness is decided by the clock (`expires_a
 no background job is needed for a window to end. Opening, closing and every view are audited.
 
 An agency sees a window's cameras only while the registration is active and still shared with it, the camera's
-live mode still allows the window's reason, and the camera lies in the agency's jurisdiction.
+live mode still allows the window's reason, and the camera lies in the agency's jurisdiction. Removing an agency
+from the shares, or a camera's live mode no longer allowing the reason, takes it out of the open windows for good
+(`narrow_open_windows`): re-sharing or switching the mode back never revives a window.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from fastapi import APIRouter
 from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 
+from services.registry_api import abuse
 from services.registry_api.database import SessionDep
 from services.registry_api.dependencies import LiveViewer, NoStore
 from services.registry_api.schemas import LiveWindowOpen, LiveWindowOut, LiveWindowSummary, LiveWindowView
 from services.registry_api.service import (
+    MODES_FOR,
     agencies_by_slugs,
     audit,
     camera_context,
@@ -34,12 +38,11 @@ from shared.auth import CurrentOwner
 from shared.errors import InvalidParam, Problem, problem_responses
 
 owner_router = APIRouter(
-    prefix="/v1/registrations/{registration_id}/live-windows", tags=["live sharing"], dependencies=[NoStore]
+    prefix="/v1/registrations/{registration_id}/live-windows",
+    tags=["live sharing"],
+    dependencies=[NoStore, abuse.RememberClient],
 )
 agency_router = APIRouter(prefix="/v1/live-windows", tags=["live sharing"], dependencies=[NoStore])
-
-# Which camera live modes may join a window opened for each reason.
-MODES_FOR = {"alert": ["on_alert"], "emergency": ["on_alert", "emergency"]}
 
 WINDOW_SQL = """
 SELECT w.id, w.registration_id, w.reason, w.camera_ids, w.opened_at, w.expires_at, w.closed_at,
@@ -111,7 +114,7 @@ def _validation(errors: list[InvalidParam]) -> Problem:
     summary="Open a live-sharing window for chosen agencies, for a limited time (owner credential)",
     status_code=201,
     response_model=LiveWindowOut,
-    responses={201: _json(WINDOW_EXAMPLE), **problem_responses(401, 404, 409)},
+    responses={201: _json(WINDOW_EXAMPLE), **problem_responses(401, 429, 404, 409)},
 )
 async def open_window(
     registration_id: uuid.UUID, body: LiveWindowOpen, owner: CurrentOwner, session: SessionDep
@@ -223,7 +226,7 @@ async def open_window(
     "",
     summary="Your registration's live-sharing windows, open and past (owner credential)",
     response_model=list[LiveWindowOut],
-    responses={200: _json([WINDOW_EXAMPLE]), **problem_responses(401, 404)},
+    responses={200: _json([WINDOW_EXAMPLE]), **problem_responses(401, 429, 404)},
 )
 async def list_windows(registration_id: uuid.UUID, owner: CurrentOwner, session: SessionDep) -> Any:
     row = await owned_registration(session, registration_id, owner)
@@ -244,7 +247,7 @@ async def list_windows(registration_id: uuid.UUID, owner: CurrentOwner, session:
     "/{window_id}/close",
     summary="Close a live-sharing window now (owner credential)",
     response_model=LiveWindowOut,
-    responses={200: _json({**WINDOW_EXAMPLE, "state": "closed"}), **problem_responses(401, 404)},
+    responses={200: _json({**WINDOW_EXAMPLE, "state": "closed"}), **problem_responses(401, 429, 404)},
 )
 async def close_window(
     registration_id: uuid.UUID, window_id: uuid.UUID, owner: CurrentOwner, session: SessionDep
@@ -288,25 +291,40 @@ async def close_window(
 
 # --- what an agency sees ---------------------------------------------------------------------------------
 
-VISIBLE_SQL = """
-SELECT w.id, w.registration_id, w.reason, w.camera_ids, w.opened_at, w.expires_at, me.id AS me_id
-FROM registry.live_windows w
-JOIN registry.agencies me ON me.slug = :me
-JOIN registry.registrations r ON r.id = w.registration_id
-WHERE w.closed_at IS NULL AND w.expires_at > now() AND me.id = ANY(w.agency_ids) AND r.status = 'active'
-  AND EXISTS (SELECT 1 FROM registry.registration_shares s WHERE s.registration_id = r.id AND s.agency_id = me.id)
+# The jurisdiction is read once, as a copy, rather than decompressed again for each camera (see agency_access).
+ME_SQL = (
+    "me AS MATERIALIZED (SELECT id, ST_SetSRID(jurisdiction, 4326) AS jurisdiction FROM registry.agencies"
+)
+
+# The one rule for which of window `w`'s cameras agency `me` sees: still the registration's, with an endpoint, a
+# live mode allowing the window's reason, and inside the agency's jurisdiction.
+CAMERA_RULE = """
+c.id = ANY(w.camera_ids) AND c.registration_id = w.registration_id AND c.live_endpoint_enc IS NOT NULL
+AND c.live_mode = ANY(CASE w.reason WHEN 'alert' THEN CAST(:alert AS text[]) ELSE CAST(:emergency AS text[]) END)
+AND ST_Covers(me.jurisdiction, c.geom)
 """
 
-# The jurisdiction is read once, as a copy, rather than decompressed again for each camera (see agency_access).
-VISIBLE_CAMERAS_SQL = """
-WITH me AS MATERIALIZED (
-    SELECT ST_SetSRID(jurisdiction, 4326) AS jurisdiction FROM registry.agencies WHERE id = :me_id)
+# Windows open to the agency, with the number of their cameras it sees: a window it would see no camera of is
+# not listed at all.
+VISIBLE_SQL = f"""
+WITH {ME_SQL} WHERE slug = :me)
+SELECT w.id, w.registration_id, w.reason, w.opened_at, w.expires_at, v.camera_count
+FROM registry.live_windows w
+JOIN me ON me.id = ANY(w.agency_ids)
+JOIN registry.registrations r ON r.id = w.registration_id
+CROSS JOIN LATERAL (SELECT count(*) AS camera_count FROM registry.cameras c WHERE {CAMERA_RULE}) v
+WHERE w.closed_at IS NULL AND w.expires_at > now() AND r.status = 'active' AND v.camera_count > 0
+  AND EXISTS (SELECT 1 FROM registry.registration_shares s WHERE s.registration_id = r.id AND s.agency_id = me.id)
+"""  # noqa: S608 - composed from constants; values are bound
+
+VISIBLE_CAMERAS_SQL = f"""
+WITH {ME_SQL} WHERE slug = :me)
 SELECT c.id, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.label, c.direction_deg, c.live_endpoint_enc
-FROM registry.cameras c JOIN me ON true
-WHERE c.id = ANY(:cams) AND c.registration_id = :rid AND c.live_endpoint_enc IS NOT NULL
-  AND c.live_mode = ANY(:modes) AND ST_Covers(me.jurisdiction, c.geom)
+FROM registry.live_windows w JOIN me ON true JOIN registry.cameras c ON {CAMERA_RULE}
+WHERE w.id = :wid
 ORDER BY c.id
-"""
+"""  # noqa: S608 - composed from constants; values are bound
+MODES = {"alert": MODES_FOR["alert"], "emergency": MODES_FOR["emergency"]}
 
 
 @agency_router.get(
@@ -333,7 +351,7 @@ async def open_to_me(principal: LiveViewer, session: SessionDep) -> Any:
     rows = (
         (
             await session.execute(
-                text(VISIBLE_SQL + " ORDER BY w.expires_at LIMIT 500"), {"me": principal.agency}
+                text(VISIBLE_SQL + " ORDER BY w.expires_at LIMIT 500"), {"me": principal.agency, **MODES}
             )
         )
         .mappings()
@@ -346,7 +364,7 @@ async def open_to_me(principal: LiveViewer, session: SessionDep) -> Any:
             "reason": w["reason"],
             "opened_at": iso(w["opened_at"]),
             "expires_at": iso(w["expires_at"]),
-            "camera_count": len(w["camera_ids"]),
+            "camera_count": w["camera_count"],
         }
         for w in rows
     ]
@@ -362,7 +380,7 @@ async def view_window(window_id: uuid.UUID, principal: LiveViewer, session: Sess
     w = (
         (
             await session.execute(
-                text(VISIBLE_SQL + " AND w.id = :wid"), {"me": principal.agency, "wid": window_id}
+                text(VISIBLE_SQL + " AND w.id = :wid"), {"me": principal.agency, "wid": window_id, **MODES}
             )
         )
         .mappings()
@@ -373,13 +391,7 @@ async def view_window(window_id: uuid.UUID, principal: LiveViewer, session: Sess
         cams = list(
             (
                 await session.execute(
-                    text(VISIBLE_CAMERAS_SQL),
-                    {
-                        "me_id": w["me_id"],
-                        "cams": list(w["camera_ids"]),
-                        "rid": w["registration_id"],
-                        "modes": MODES_FOR[w["reason"]],
-                    },
+                    text(VISIBLE_CAMERAS_SQL), {"me": principal.agency, "wid": window_id, **MODES}
                 )
             ).mappings()
         )

@@ -18,6 +18,7 @@ from services.registry_api import (
     registrations,
 )
 from services.registry_api.database import db
+from services.registry_api.housekeeping import housekeeping
 from services.registry_api.import_jobs import runner
 from shared.app import create_app
 
@@ -26,7 +27,9 @@ from shared.app import create_app
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db.open()
     await runner.start()
+    housekeeping.start(db.sessions)
     yield
+    await housekeeping.stop()
     await runner.stop()
     await db.close()
 

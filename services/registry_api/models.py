@@ -432,3 +432,43 @@ class Deletion(Base):
     seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     registration_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class OwnerNotice(Base):
+    """A message to a registration's owner written in the transaction of the change it announces (the registry's
+    outbox), delivered after the commit and by a periodic sweep (services/registry_api/notices.py). It names the
+    registration, never the owner's address, which is opened only to send."""
+
+    __tablename__ = "owner_notices"
+    __table_args__ = (
+        CheckConstraint(_in("status", ("pending", "sent", "undeliverable")), name="ck_owner_notices_status"),
+        Index("ix_owner_notices_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+        Index("ix_owner_notices_registration_id", "registration_id"),
+        {"schema": "registry"},
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, server_default=func.gen_random_uuid())
+    registration_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("registry.registrations.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class GuessCount(Base):
+    """Failed guesses of owner credentials and reset codes, per registration and per client, for one window
+    (services/registry_api/abuse.py). A client is kept only as a keyed hash of its address, and only until its
+    window ends: expired rows are deleted as new guesses are counted."""
+
+    __tablename__ = "guess_counts"
+    __table_args__ = (Index("ix_guess_counts_window_ends", "window_ends"), {"schema": "registry"})
+
+    bucket: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_ends: Mapped[datetime] = mapped_column(DateTime(timezone=True))

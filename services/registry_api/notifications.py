@@ -5,7 +5,9 @@ notification's id: nothing in the trail says which registration was written to).
 
 Each notification carries its own id: a repeated id is answered 202 and not sent again (the ids are kept in
 `registry.idempotency_keys` under the principal "notification", and go with the registration when it is
-deleted). A deleted registration is a 404 and a withdrawn one a 410, so the caller stops retrying.
+deleted). The mail's Message-ID is derived from the id, and the id is committed before the send: after a crash
+between the two, the retry's mail is recognisably the same message. A deleted registration is a 404 and a
+withdrawn one a 410, so the caller stops retrying.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from services.registry_api.idempotency import NOTIFICATION_PRINCIPAL as IDEMPOTE
 from services.registry_api.service import audit, reg_context, registration_row, unseal
 from shared.errors import Problem, problem_responses
 from shared.geojson import JSONResponse
-from shared.mail import get_mailer
+from shared.mail import get_mailer, message_id
 
 log = logging.getLogger("canvass.registry.notifications")
 router = APIRouter(prefix="/v1/registrations", tags=["registrations"])
+# The status kept with a notification's id: claimed and being sent, or sent.
+SENDING, SENT = 102, 202
 
 
 class NotificationIn(BaseModel):
@@ -106,30 +110,42 @@ async def notify_owner(
     if email is None:
         raise Problem(409, "The owner left no email address; reach them by phone.", kind="no-email")
     digest = hashlib.sha256(orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).digest()
-    claimed = (
+    key = {"key": str(body.notification_id), "principal": IDEMPOTENCY_PRINCIPAL}
+    out = {"notification_id": str(body.notification_id), "status": "duplicate"}
+    # The id is claimed (SENDING) and committed before the mail leaves, and marked SENT after: a crash between
+    # the two leaves the claim, and the retry sends again under the same Message-ID, recognisably the same mail.
+    # Never a second mail for a notification already marked sent.
+    status = (
         await session.execute(
             text(
-                "INSERT INTO registry.idempotency_keys (key, principal, request_hash, status, body, registration_id)"
-                " VALUES (:key, :principal, :digest, 202, ''::bytea, :rid) ON CONFLICT (key, principal) DO NOTHING"
-                " RETURNING 1"
+                "WITH claim AS (INSERT INTO registry.idempotency_keys"
+                " (key, principal, request_hash, status, body, registration_id)"
+                " VALUES (:key, :principal, :digest, :sending, ''::bytea, :rid) ON CONFLICT (key, principal) DO NOTHING"
+                " RETURNING status)"
+                " SELECT status FROM claim UNION ALL"
+                " SELECT status FROM registry.idempotency_keys WHERE key = :key AND principal = :principal"
             ),
-            {
-                "key": str(body.notification_id),
-                "principal": IDEMPOTENCY_PRINCIPAL,
-                "digest": digest,
-                "rid": row["id"],
-            },
+            {**key, "digest": digest, "rid": row["id"], "sending": SENDING},
         )
-    ).first()
-    out = {"notification_id": str(body.notification_id), "status": "duplicate"}
-    if claimed is None:
+    ).scalar_one()
+    if status == SENT:
         await session.rollback()
         return JSONResponse(out, status_code=202)
+    await session.commit()
     try:
-        # Sent while the id is claimed but not committed: a concurrent repeat waits on it, then sees it taken.
-        await get_mailer().send(email, body.subject, body.body)
+        await get_mailer().send(
+            email, body.subject, body.body, message_id=message_id("notification", body.notification_id)
+        )
     except Exception as exc:
-        await session.rollback()
+        # Not sent: the claim goes, so the caller's retry sends it.
+        await session.execute(
+            text(
+                "DELETE FROM registry.idempotency_keys WHERE key = :key AND principal = :principal"
+                " AND status = :sending"
+            ),
+            {**key, "sending": SENDING},
+        )
+        await session.commit()
         log.warning("notification not sent: %s", type(exc).__name__)
         raise Problem(
             503,
@@ -137,6 +153,12 @@ async def notify_owner(
             kind="unavailable",
             headers={"Retry-After": "30"},
         ) from exc
+    await session.execute(
+        text(
+            "UPDATE registry.idempotency_keys SET status = :sent WHERE key = :key AND principal = :principal"
+        ),
+        {**key, "sent": SENT},
+    )
     # Recorded under the notification's id, not the registration's: which owners a service writes to, and how
     # often (a reminder goes only to an owner who has not answered; a decline gets none), would tell an owner who
     # declined from one who did not answer to whoever reads the trail. The caller's own records say what it sent

@@ -14,7 +14,7 @@ import orjson
 from fastapi import APIRouter, BackgroundTasks, Response
 from sqlalchemy import text
 
-from services.registry_api import idempotency
+from services.registry_api import abuse, idempotency
 from services.registry_api.database import SessionDep, db
 from services.registry_api.dependencies import NO_STORE, IdempotencyKey, IfMatch
 from services.registry_api.schemas import (
@@ -42,6 +42,7 @@ from services.registry_api.service import (
     external_id_index,
     fresh_feature,
     insert_cameras,
+    narrow_open_windows,
     outside_jurisdiction,
     owned_registration,
     owner_actor,
@@ -67,7 +68,12 @@ from shared.db import pooled
 from shared.errors import Problem, invalid, problem_responses
 from shared.geojson import GeoJSONResponse, Point
 
-router = APIRouter(prefix="/v1/registrations", tags=["registrations"], default_response_class=GeoJSONResponse)
+router = APIRouter(
+    prefix="/v1/registrations",
+    tags=["registrations"],
+    default_response_class=GeoJSONResponse,
+    dependencies=[abuse.RememberClient],
+)
 
 GEOJSON = "application/geo+json"
 ADVOCATE_ROLES = ("advocate", "agency_admin")
@@ -467,7 +473,7 @@ def _advocate_mail(agency_name: str, rid: uuid.UUID, credential: str) -> str:
     "/{registration_id}",
     summary="Read your registration (owner credential)",
     response_model=RegistrationFeature,
-    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 404),
+    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 429, 404),
 )
 async def read_registration(registration_id: uuid.UUID, owner: CurrentOwner, session: SessionDep) -> Response:
     row = await owned_registration(session, registration_id, owner)
@@ -478,7 +484,7 @@ async def read_registration(registration_id: uuid.UUID, owner: CurrentOwner, ses
     "/{registration_id}",
     summary="Update your registration: details, contact, pause or withdraw, sharing (If-Match required)",
     response_model=RegistrationFeature,
-    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 404, 412, 428),
+    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 429, 404, 412, 428),
 )
 async def update_registration(
     registration_id: uuid.UUID,
@@ -507,8 +513,11 @@ async def update_registration(
         )
     if "address" in given:
         put("address_enc", seal(body.address, reg_context(rid, "address")))
-    if body.contact is not None:
-        _merge_contact(row, body, put)
+    if body.contact is not None and _merge_contact(row, body, put):
+        # A code mailed to the old address must not open the registration once the owner has left that mailbox.
+        await session.execute(
+            text("DELETE FROM registry.credential_resets WHERE registration_id = :id"), {"id": rid}
+        )
     for column in ("owner_kind", "business_name", "notes_for_investigators", "status"):
         if column in given:
             put(column, getattr(body, column))
@@ -528,6 +537,8 @@ async def update_registration(
         await recompute_visibility(session, rid)
     if body.status in ("paused", "withdrawn"):
         await close_open_windows(session, rid)
+    elif body.share_with is not None:
+        await _narrow_windows(session, row)
     await session.execute(
         text("UPDATE registry.registrations SET version = version + 1, updated_at = now() WHERE id = :id"),
         {"id": rid},
@@ -546,7 +557,8 @@ async def update_registration(
     return _feature(feature, version)
 
 
-def _merge_contact(row: Any, body: RegistrationPatch, put: Any) -> None:
+def _merge_contact(row: Any, body: RegistrationPatch, put: Any) -> bool:
+    """Stage the contact's changes; whether the email address changed."""
     rid = row["id"]
     patch = body.contact
     assert patch is not None
@@ -568,6 +580,7 @@ def _merge_contact(row: Any, body: RegistrationPatch, put: Any) -> None:
         put("preferred_contact_method", patch.preferred_method)
     if "hours" in given:
         put("contact_hours", patch.hours)
+    return "email" in given and merged["email"] != current["email"]
 
 
 @router.delete(
@@ -585,7 +598,7 @@ def _merge_contact(row: Any, body: RegistrationPatch, put: Any) -> None:
                 }
             },
         },
-        **problem_responses(401, 404, 412),
+        **problem_responses(401, 429, 404, 412),
     },
 )
 async def delete_registration(
@@ -630,7 +643,7 @@ async def delete_registration(
     "/{registration_id}/confirmation",
     summary="Re-confirm your registration is still accurate (the annual check)",
     response_model=RegistrationFeature,
-    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 404, 412),
+    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 429, 404, 412),
 )
 async def reconfirm(
     registration_id: uuid.UUID, owner: CurrentOwner, session: SessionDep, if_match: IfMatch = None
@@ -665,7 +678,7 @@ async def reconfirm(
     summary="Add a camera to your registration (answers with the registration)",
     status_code=201,
     response_model=RegistrationFeature,
-    responses=_feature_responses(201, FEATURE_EXAMPLE, 401, 404, 412),
+    responses=_feature_responses(201, FEATURE_EXAMPLE, 401, 429, 404, 412),
 )
 async def add_camera(
     registration_id: uuid.UUID,
@@ -706,7 +719,7 @@ async def add_camera(
     "/{registration_id}/cameras/{camera_id}",
     summary="Change a camera: where it points, what it keeps, its live mode and endpoint (If-Match required)",
     response_model=RegistrationFeature,
-    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 404, 412, 428),
+    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 429, 404, 412, 428),
 )
 async def update_camera(
     registration_id: uuid.UUID,
@@ -755,6 +768,8 @@ async def update_camera(
     if sets:
         sets.append("updated_at = now()")
         await session.execute(text(f"UPDATE registry.cameras SET {', '.join(sets)} WHERE id = :cid"), params)  # noqa: S608 - composed from constants; values are bound
+    if given & {"live_mode", "live_endpoint"}:
+        await _narrow_windows(session, row)
     await session.execute(
         text("UPDATE registry.registrations SET version = version + 1, updated_at = now() WHERE id = :id"),
         {"id": row["id"]},
@@ -768,7 +783,7 @@ async def update_camera(
     "/{registration_id}/cameras/{camera_id}",
     summary="Remove a camera from your registration (answers with the registration)",
     response_model=RegistrationFeature,
-    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 404, 409, 412),
+    responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 429, 404, 409, 412),
 )
 async def remove_camera(
     registration_id: uuid.UUID,
@@ -804,6 +819,21 @@ async def remove_camera(
     feature, version = await fresh_feature(session, row["id"])
     await session.commit()
     return _feature(feature, version)
+
+
+async def _narrow_windows(session: Any, row: Any) -> None:
+    """Open live windows lose what the owner's change took away, for good; each change is audited."""
+    for wid, closed in await narrow_open_windows(session, row["id"]):
+        await audit(
+            session,
+            "live_window.close" if closed else "live_window.narrow",
+            actor=owner_actor(row["id"]),
+            role="owner",
+            agency=row["agency"],
+            subject_type="live_window",
+            subject_id=wid,
+            details={"registration_id": str(row["id"])},
+        )
 
 
 async def _camera_of(session: Any, rid: uuid.UUID, cid: uuid.UUID) -> None:

@@ -560,6 +560,20 @@ class AgencyProperties(BaseModel):
     name: str = Field(examples=["Milwaukee Police Department"])
     policy: Policy | None = Field(None, description="Shown to the agency's own users")
     version: int | None = Field(None, description="Shown to the agency's own users")
+    registrations_outside: int | None = Field(
+        None,
+        description=(
+            "In the answer to a change of jurisdiction: how many of the program's registrations have a camera "
+            "outside it (its searches no longer find those cameras)"
+        ),
+    )
+    registrations_newly_outside: int | None = Field(
+        None,
+        description=(
+            "In the answer to a change of jurisdiction: how many registrations this change left outside; "
+            "their owners are told by email"
+        ),
+    )
 
 
 class AgencyFeature(BaseModel):
@@ -668,4 +682,7 @@ class LiveWindowSummary(BaseModel):
     reason: WindowReason
     opened_at: datetime
     expires_at: datetime
-    camera_count: int
+    camera_count: int = Field(
+        ge=1,
+        description="How many of the window's cameras your agency sees (a window with none is not listed)",
+    )

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.registry_api import abuse
 from services.registry_api.schemas import CameraFields
 from shared.audit import AuditEvent, append_session
 from shared.auth import OwnerCredential, Principal, credential_matches
@@ -197,6 +198,16 @@ async def agency_for_principal(session: AsyncSession, principal: Principal) -> R
     return row
 
 
+# The visibility rule of geo_query's search, which every agency-facing read of registrations here applies too: a
+# registration is the agency's to see through a camera whose `visible_to` names the agency (active and shared
+# with it: the invariant above) and that lies in the agency's jurisdiction. `{me}` is a row with the agency's
+# `id` and `jurisdiction` (read once, as a copy: see agency_access), `{reg}` the registration's id.
+SEEN_BY_SQL = (
+    "EXISTS (SELECT 1 FROM registry.cameras c WHERE c.registration_id = {reg}"
+    " AND {me}.id = ANY(c.visible_to) AND ST_Covers({me}.jurisdiction, c.geom))"
+)
+
+
 # --- sealing ---------------------------------------------------------------------------------------------
 
 
@@ -273,11 +284,14 @@ async def owned_registration(
 ) -> RowMapping:
     """The registration the credential manages. Another registration's id is a 404 (a credential opens one
     registration and says nothing about others); a wrong or revoked secret is a 401, whether or not the
-    registration exists, so a guessed credential learns nothing."""
+    registration exists, so a guessed credential learns nothing; and it counts towards the guess limits (a 429
+    past them: see abuse)."""
     if cred.registration_id != rid:
         raise not_found(rid)
+    await abuse.refuse_if_limited(session, rid)
     row = await registration_row(session, rid, lock=lock)
     if row is None or not credential_matches(row["credential_hash"], cred):
+        await abuse.count_failure(rid)
         raise Problem(
             401,
             "The management credential is not valid for this registration (it may have been rotated).",
@@ -452,6 +466,50 @@ async def bump_version(session: AsyncSession, rid: uuid.UUID) -> int:
             {"id": rid},
         )
     ).scalar_one()
+
+
+# Which camera live modes may join a live window opened for each reason.
+MODES_FOR = {"alert": ["on_alert"], "emergency": ["on_alert", "emergency"]}
+
+# An open window keeps only the agencies its registration is still shared with, and only the cameras whose live
+# mode still allows its reason and that still have an endpoint; one left with no agency or no camera closes.
+# What a window loses it never gets back: a later re-share or mode change opens nothing (a new window does).
+NARROW_WINDOWS_SQL = """
+WITH narrowed AS (
+    SELECT w.id,
+           ARRAY(SELECT a FROM unnest(w.agency_ids) a
+                 WHERE EXISTS (SELECT 1 FROM registry.registration_shares s
+                               WHERE s.registration_id = w.registration_id AND s.agency_id = a)
+                 ORDER BY a) AS agency_ids,
+           ARRAY(SELECT c FROM unnest(w.camera_ids) c
+                 WHERE EXISTS (SELECT 1 FROM registry.cameras k
+                               WHERE k.id = c AND k.registration_id = w.registration_id
+                                 AND k.live_endpoint_enc IS NOT NULL
+                                 AND k.live_mode = ANY(CASE w.reason WHEN 'alert' THEN CAST(:alert AS text[])
+                                                       ELSE CAST(:emergency AS text[]) END))
+                 ORDER BY c) AS camera_ids
+    FROM registry.live_windows w
+    WHERE w.registration_id = :id AND w.closed_at IS NULL AND w.expires_at > now()
+    FOR UPDATE OF w
+)
+UPDATE registry.live_windows w
+SET agency_ids = n.agency_ids, camera_ids = n.camera_ids,
+    closed_at = CASE WHEN cardinality(n.agency_ids) = 0 OR cardinality(n.camera_ids) = 0 THEN now() END
+FROM narrowed n
+WHERE w.id = n.id AND (w.agency_ids <> n.agency_ids OR w.camera_ids <> n.camera_ids)
+RETURNING w.id, w.closed_at IS NOT NULL AS closed
+"""
+
+
+async def narrow_open_windows(session: AsyncSession, rid: uuid.UUID) -> list[tuple[uuid.UUID, bool]]:
+    """After a change of sharing or of a camera's live mode or endpoint (in the caller's transaction): each open
+    window loses for good what the change took away (see NARROW_WINDOWS_SQL). The windows changed, and whether
+    each closed."""
+    rows = await session.execute(
+        text(NARROW_WINDOWS_SQL),
+        {"id": rid, "alert": MODES_FOR["alert"], "emergency": MODES_FOR["emergency"]},
+    )
+    return [(r[0], r[1]) for r in rows]
 
 
 async def close_open_windows(session: AsyncSession, rid: uuid.UUID) -> list[uuid.UUID]:

@@ -25,9 +25,12 @@ Authorization = Annotated[str, Depends(_authorization)]
 
 
 async def _verified_owner(
-    cred: Annotated[OwnerCredential, Depends(owner_credential)], authorization: Authorization
+    request: Request,
+    cred: Annotated[OwnerCredential, Depends(owner_credential)],
+    authorization: Authorization,
 ) -> OwnerCredential:
-    await verify_owner(cred, authorization.partition(" ")[2].strip())
+    client = request.client.host if request.client else None
+    await verify_owner(cred, authorization.partition(" ")[2].strip(), client_address=client)
     return cred
 
 

@@ -81,10 +81,14 @@ def _cache_key(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-async def verify_owner(cred: OwnerCredential, token: str, *, fresh: bool = False) -> None:
+async def verify_owner(
+    cred: OwnerCredential, token: str, *, fresh: bool = False, client_address: str | None = None
+) -> None:
     """The credential opens its registration (asked of registry_api, which alone holds its hash); else 401.
     `fresh` asks even when a recent answer is cached: before the owner's free text is kept (see
-    `worker.erase_deleted_owners`)."""
+    `worker.erase_deleted_owners`). `client_address`, the owner's, goes along as `X-Forwarded-For`: registry_api
+    counts wrong guesses per client, and must not take this service for the guesser (it trusts the header from
+    the proxies in its FORWARDED_ALLOW_IPS)."""
     key = _cache_key(token)
     now = time.monotonic()
     if not fresh and _owner_cache.get(key, 0.0) > now:
@@ -92,7 +96,10 @@ async def verify_owner(cred: OwnerCredential, token: str, *, fresh: bool = False
     try:
         r = await client().get(
             _url(f"/v1/registrations/{cred.registration_id}"),
-            headers={"Authorization": f"Bearer {token}"},
+            headers={
+                "Authorization": f"Bearer {token}",
+                **({"X-Forwarded-For": client_address} if client_address else {}),
+            },
             timeout=timeout(),
         )
     except httpx.HTTPError as exc:
@@ -102,6 +109,13 @@ async def verify_owner(cred: OwnerCredential, token: str, *, fresh: bool = False
             _owner_cache.clear()
         _owner_cache[key] = now + config().owner_cache_ttl_s
         return
+    if r.status_code == 429:  # the owner's guesses, refused for a while: passed on as they are
+        raise Problem(
+            429,
+            problem_detail(r),
+            kind="too-many-requests",
+            headers={"Retry-After": r.headers.get("Retry-After", "60")},
+        )
     if r.status_code in (401, 403, 404):
         raise Problem(
             401,

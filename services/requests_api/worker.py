@@ -2,8 +2,9 @@
 
 Delivery: due messages are claimed with `FOR UPDATE SKIP LOCKED` (so several workers never take the same one)
 and leased (their next attempt pushed past the lease), then delivered outside any transaction: owners' mail
-through registry_api, the agency's mail through the mailer, its webhook by a signed POST. Each message id travels
-with it (`notification_id`, `Idempotency-Key`, `X-Canvass-Delivery`), so a repeat after a crash is harmless. A
+through registry_api, the agency's mail through the mailer, its webhook by a signed POST; each is settled as soon
+as it is made. Each message id travels with it (`notification_id`, `Idempotency-Key`, `X-Canvass-Delivery`, the
+mail's Message-ID), so a repeat after a crash is harmless and recognisable. A
 failure is retried with exponential backoff up to a limit; a message that can never arrive (the owner deleted the
 registration, the webhook was removed) is marked undeliverable, never retried forever.
 
@@ -38,7 +39,7 @@ from services.requests_api.webhooks import secret_context, sign
 from shared.crypto import keyring
 from shared.db import make_engine, session_factory
 from shared.logging import configure_logging
-from shared.mail import get_mailer
+from shared.mail import get_mailer, message_id
 from shared.settings import get_settings
 
 log = logging.getLogger("canvass.requests.worker")
@@ -67,7 +68,8 @@ def _payload(msg: RowMapping) -> dict[str, Any]:
 
 
 async def deliver_due(sessions: async_sessionmaker[AsyncSession]) -> int:
-    """Claim and deliver one batch; the number claimed."""
+    """Claim and deliver one batch; the number claimed. Each message is settled as soon as it is delivered, in its
+    own transaction, never held back by a slower one of the batch: a crash re-sends only what was in flight."""
     cfg = config()
     async with sessions() as s:
         claimed = (
@@ -76,15 +78,22 @@ async def deliver_due(sessions: async_sessionmaker[AsyncSession]) -> int:
         await s.commit()
     if not claimed:
         return 0
-    outcomes = await asyncio.gather(*(_deliver(sessions, m) for m in claimed), return_exceptions=True)
-    async with sessions() as s:
-        for msg, outcome in zip(claimed, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                log.warning("delivery of %s failed: %s", msg["id"], type(outcome).__name__)
-                outcome = ("retry", type(outcome).__name__)
-            await _settle(s, msg, *outcome)
-        await s.commit()
+    await asyncio.gather(*(_deliver_and_settle(sessions, m) for m in claimed))
     return len(claimed)
+
+
+async def _deliver_and_settle(sessions: async_sessionmaker[AsyncSession], msg: RowMapping) -> None:
+    try:
+        outcome = await _deliver(sessions, msg)
+    except Exception as exc:
+        log.warning("delivery of %s failed: %s", msg["id"], type(exc).__name__)
+        outcome = ("retry", type(exc).__name__)
+    try:
+        async with sessions() as s:
+            await _settle(s, msg, *outcome)
+            await s.commit()
+    except Exception as exc:  # the lease runs out and the message is tried again (under the same id)
+        log.warning("settling %s failed: %s", msg["id"], type(exc).__name__)
 
 
 async def _settle(s: AsyncSession, msg: RowMapping, status: str, error: str | None) -> None:
@@ -130,7 +139,9 @@ async def _deliver(sessions: async_sessionmaker[AsyncSession], msg: RowMapping) 
         to = keyring().open(sealed, f"request:{msg['request_id']}:creator_email") if sealed else None
         if not to:
             return "undeliverable", "no address"
-        await get_mailer().send(to, payload["subject"], payload["body"])
+        await get_mailer().send(
+            to, payload["subject"], payload["body"], message_id=message_id("outbox", msg["id"])
+        )
         return "delivered", None
     return await _webhook(sessions, msg, payload)
 

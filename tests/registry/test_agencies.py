@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import uuid
+from typing import Any
 
 import httpx
 
+from shared.mail import message_id
 from tests.conftest import Token
-from tests.registry.conftest import NewAgency, box
+from tests.registry.conftest import NewAgency, Register, box, fresh_email, owner, point
 
 PROBLEM = "application/problem+json"
 
@@ -218,3 +221,95 @@ def test_bad_agency_input_is_a_clear_4xx(registry: httpx.Client, auth: Token, sl
     assert r.status_code == 400
     assert registry.get("/v1/agencies/NOT_A_SLUG").status_code == 422
     assert registry.get(f"/v1/agencies/{slug}").status_code == 404
+
+
+def test_shrinking_a_jurisdiction_reports_the_registrations_left_outside_and_tells_their_owners(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency, register: Register, mailbox: Any, db: Any
+) -> None:
+    a = new_agency()
+    east_email, west_email = fresh_email(), fresh_email()
+    east, _ = register(a, email=east_email, location=point(a.inside(0.03)))
+    west, _ = register(a, email=west_email, location=point(a.inside(-0.03)))
+    db.execute(
+        "UPDATE registry.registrations SET last_confirmed_at = now() - interval '800 days' WHERE agency_id = $1",
+        uuid.UUID(a.id),
+    )
+    due_url = f"/v1/agencies/{a.slug}/reconfirmations-due"
+    admin = auth("agency_admin", a.slug)
+    assert {i["id"] for i in registry.get(due_url, headers=admin).json()["items"]} == {east["id"], west["id"]}
+
+    lon, _lat = a.centre
+    url = f"/v1/agencies/{a.slug}"
+    r = registry.patch(
+        url,
+        json={"jurisdiction": box(a.west, a.south, lon, a.north)},  # the western half only
+        headers={**admin, "If-Match": registry.get(url).headers["etag"]},
+    )
+    assert r.status_code == 200, r.text
+    props = r.json()["properties"]
+    assert (props["registrations_outside"], props["registrations_newly_outside"]) == (1, 1)
+
+    # The owner left outside is told, with what they can do; the other owner hears nothing.
+    mail = mailbox.wait_for(east_email, lambda m: "outside" in str(m["Subject"]))
+    text = mail.get_payload(decode=True).decode()
+    assert east["id"] in text and east["properties"]["cameras"][0]["id"] in text
+    assert "/cameras/" in text and "/v1/agencies/covering" in text and "DELETE" in text
+    notice = db.fetchval(
+        "SELECT id FROM registry.owner_notices WHERE registration_id = $1 AND status = 'sent'",
+        uuid.UUID(east["id"]),
+    )
+    assert notice is not None and str(mail["Message-ID"]) == message_id("notice", notice)
+    assert mailbox.to(west_email) == []
+
+    # Every agency-facing read applies the search's rule: the listing no longer shows where the camera is.
+    items = registry.get(due_url, headers=admin).json()["items"]
+    assert [i["id"] for i in items] == [west["id"]]
+    investigator = auth("investigator", a.slug)
+    read = f"/v1/registrations/{east['id']}/contact"
+    assert registry.get(read, params={"case_number": "C-1"}, headers=investigator).status_code == 404
+
+    # Another change of the same area reports it again, but tells nobody a second time.
+    r = registry.patch(
+        url,
+        json={"name": "Renamed PD", "jurisdiction": box(a.west, a.south, lon, a.north)},
+        headers={**admin, "If-Match": r.headers["etag"]},
+    )
+    assert r.status_code == 200, r.text
+    assert (
+        r.json()["properties"]["registrations_outside"],
+        r.json()["properties"]["registrations_newly_outside"],
+    ) == (
+        1,
+        0,
+    )
+    assert (
+        db.fetchval(
+            "SELECT count(*) FROM registry.owner_notices WHERE registration_id = $1", uuid.UUID(east["id"])
+        )
+        == 1
+    )
+    audited = db.fetchval(
+        "SELECT details->>'registrations_newly_outside' FROM audit.events WHERE action = 'agency.update'"
+        " AND subject_id = $1 ORDER BY seq LIMIT 1",
+        a.id,
+    )
+    assert audited == "1"
+
+
+def test_a_paused_registration_is_not_in_the_reconfirmation_listing_as_it_is_not_in_searches(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency, register: Register, db: Any
+) -> None:
+    a = new_agency()
+    reg, cred = register(a)
+    db.execute(
+        "UPDATE registry.registrations SET last_confirmed_at = now() - interval '800 days' WHERE id = $1",
+        uuid.UUID(reg["id"]),
+    )
+    due_url = f"/v1/agencies/{a.slug}/reconfirmations-due"
+    admin = auth("agency_admin", a.slug)
+    assert [i["id"] for i in registry.get(due_url, headers=admin).json()["items"]] == [reg["id"]]
+    url = f"/v1/registrations/{reg['id']}"
+    etag = registry.get(url, headers=owner(cred)).headers["etag"]
+    r = registry.patch(url, json={"status": "paused"}, headers={**owner(cred), "If-Match": etag})
+    assert r.status_code == 200, r.text
+    assert registry.get(due_url, headers=admin).json()["items"] == []

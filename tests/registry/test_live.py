@@ -199,3 +199,147 @@ def test_an_agency_sees_only_the_window_cameras_inside_its_jurisdiction(
         for agency in (city.slug, slug)
     }
     assert seen == {city.slug: ["east", "west"], slug: ["west"]}
+
+
+def _patch(registry: httpx.Client, url: str, cred: str, body: dict[str, Any]) -> httpx.Response:
+    etag = registry.get(f"/v1/registrations/{url.split('/')[3]}", headers=owner(cred)).headers["etag"]
+    r = registry.patch(url, json=body, headers={**owner(cred), "If-Match": etag})
+    assert r.status_code == 200, r.text
+    return r
+
+
+def test_an_agency_removed_from_the_shares_loses_the_window_for_good(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency, register: Register
+) -> None:
+    city = new_agency()
+    county = new_agency(within=city)
+    reg, cred = _live_registration(register, city, [county.slug])
+    url = f"/v1/registrations/{reg['id']}"
+    w = registry.post(
+        f"{url}/live-windows",
+        json={"agencies": [city.slug, county.slug], "duration_s": 3600, "reason": "emergency"},
+        headers=owner(cred),
+    ).json()
+    viewer = auth("investigator", county.slug)
+    assert registry.get(f"/v1/live-windows/{w['id']}", headers=viewer).status_code == 200
+
+    _patch(registry, url, cred, {"share_with": []})
+    _patch(registry, url, cred, {"share_with": [county.slug]})  # shared again, for searches
+
+    r = registry.get(f"/v1/live-windows/{w['id']}", headers=viewer)
+    assert r.status_code == 404 and ENDPOINT not in r.text
+    assert w["id"] not in {x["id"] for x in registry.get("/v1/live-windows", headers=viewer).json()}
+    # The program agency keeps the window; the owner sees whom it is still open to.
+    assert registry.get(f"/v1/live-windows/{w['id']}", headers=auth("cad", city.slug)).status_code == 200
+    mine = registry.get(f"{url}/live-windows", headers=owner(cred)).json()
+    assert [(x["id"], x["agencies"], x["state"]) for x in mine] == [(w["id"], [city.slug], "open")]
+
+
+def test_a_camera_whose_live_mode_stops_allowing_the_reason_leaves_the_window_for_good(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency, register: Register, db: Any
+) -> None:
+    a = new_agency()
+    reg, cred = _live_registration(register, a, [])
+    url = f"/v1/registrations/{reg['id']}"
+    cams = {c["label"]: c["id"] for c in reg["properties"]["cameras"]}
+    w = registry.post(
+        f"{url}/live-windows", json={"duration_s": 3600, "reason": "emergency"}, headers=owner(cred)
+    ).json()
+    assert sorted(w["cameras"]) == sorted([cams["front"], cams["yard"]])
+    viewer = auth("investigator", a.slug)
+
+    _patch(registry, f"{url}/cameras/{cams['yard']}", cred, {"live_mode": "never"})
+    _patch(registry, f"{url}/cameras/{cams['yard']}", cred, {"live_mode": "emergency"})
+    seen = registry.get(f"/v1/live-windows/{w['id']}", headers=viewer)
+    assert seen.status_code == 200 and [c["id"] for c in seen.json()["cameras"]] == [cams["front"]]
+    listed = {x["id"]: x for x in registry.get("/v1/live-windows", headers=viewer).json()}
+    assert listed[w["id"]]["camera_count"] == 1
+
+    # The last camera leaves: the window closes, and switching the mode back opens nothing.
+    _patch(registry, f"{url}/cameras/{cams['front']}", cred, {"live_mode": "never"})
+    _patch(registry, f"{url}/cameras/{cams['front']}", cred, {"live_mode": "on_alert"})
+    r = registry.get(f"/v1/live-windows/{w['id']}", headers=viewer)
+    assert r.status_code == 404 and ENDPOINT not in r.text
+    mine = registry.get(f"{url}/live-windows", headers=owner(cred)).json()
+    assert [(x["id"], x["state"]) for x in mine] == [(w["id"], "closed")]
+    actions = [
+        r["action"]
+        for r in db.fetch(
+            "SELECT action FROM audit.events WHERE subject_type = 'live_window' AND subject_id = $1 ORDER BY seq",
+            w["id"],
+        )
+    ]
+    assert actions == ["live_window.open", "live_window.narrow", "live_window.view", "live_window.close"]
+
+
+def test_the_window_list_shows_only_windows_with_a_camera_the_agency_sees_and_their_count(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency, register: Register
+) -> None:
+    city = new_agency()
+    # A neighbour whose jurisdiction covers the city's western half only.
+    lon, lat = city.centre
+    slug = "t-" + uuid.uuid4().hex[:10]
+    r = registry.post(
+        "/v1/agencies",
+        json={
+            "slug": slug,
+            "name": "Neighbour PD",
+            "jurisdiction": box(lon - 0.2, lat - 0.2, lon, lat + 0.2),
+        },
+        headers=auth("agency_admin", slug),
+    )
+    assert r.status_code == 201, r.text
+    west, east = city.inside(-0.02), city.inside(0.02)
+    reg, cred = register(
+        city,
+        share_with=[slug],
+        cameras=[
+            {"label": "w", "location": point(west), "live_mode": "on_alert", "live_endpoint": ENDPOINT},
+            {"label": "e", "location": point(east), "live_mode": "on_alert", "live_endpoint": ENDPOINT + "2"},
+            {
+                "label": "e2",
+                "location": point(east),
+                "live_mode": "emergency",
+                "live_endpoint": ENDPOINT + "3",
+            },
+        ],
+    )
+    cams = {c["label"]: c["id"] for c in reg["properties"]["cameras"]}
+    base = f"/v1/registrations/{reg['id']}/live-windows"
+    both = {"agencies": [city.slug, slug], "duration_s": 600}
+    east_only = registry.post(
+        base, json={**both, "cameras": [cams["e"], cams["e2"]], "reason": "emergency"}, headers=owner(cred)
+    ).json()
+    everything = registry.post(base, json={**both, "reason": "emergency"}, headers=owner(cred)).json()
+    listed = {
+        a: {
+            w["id"]: w["camera_count"]
+            for w in registry.get("/v1/live-windows", headers=auth("cad", a)).json()
+        }
+        for a in (city.slug, slug)
+    }
+    assert listed[city.slug] == {east_only["id"]: 2, everything["id"]: 3}
+    assert listed[slug] == {everything["id"]: 1}  # the east-only window has no camera the neighbour sees
+    r = registry.get(f"/v1/live-windows/{east_only['id']}", headers=auth("cad", slug))
+    assert r.status_code == 404 and reg["id"] not in r.text
+
+
+def test_a_window_whose_cameras_are_all_mode_never_is_not_listed(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency, register: Register, db: Any
+) -> None:
+    a = new_agency()
+    reg, cred = _live_registration(register, a, [])
+    w = registry.post(
+        f"/v1/registrations/{reg['id']}/live-windows",
+        json={"reason": "alert", "duration_s": 600},
+        headers=owner(cred),
+    ).json()
+    viewer = auth("cad", a.slug)
+    assert {x["id"]: x["camera_count"] for x in registry.get("/v1/live-windows", headers=viewer).json()} == {
+        w["id"]: 1
+    }
+    # Written straight to the table (as an import or a future path might): the read rule alone must hold.
+    db.execute(
+        "UPDATE registry.cameras SET live_mode = 'never' WHERE registration_id = $1", uuid.UUID(reg["id"])
+    )
+    assert registry.get("/v1/live-windows", headers=viewer).json() == []

@@ -326,3 +326,44 @@ def test_delete_removes_every_row_and_the_audit_keeps_only_the_pseudonymous_id(
     actions = {r["action"] for r in db.fetch("SELECT action FROM audit.events WHERE subject_id = $1", rid)}
     assert {"registration.update", "registration.delete"} <= actions
     assert registry.get(url, headers=owner(cred)).status_code == 401
+
+
+def _reset_code(mailbox: Any, email: str) -> str:
+    mail = mailbox.wait_for(email, lambda m: "cvr_" in m.get_payload(decode=True).decode())
+    found = re.search(r"cvr_[A-Za-z0-9_-]+", mail.get_payload(decode=True).decode())
+    assert found is not None
+    return found.group(0)
+
+
+def test_a_reset_code_mailed_to_the_old_address_dies_with_an_email_change(
+    registry: httpx.Client, new_agency: NewAgency, register: Register, mailbox: Any, db: Any
+) -> None:
+    a = new_agency()
+    old, new = fresh_email(), fresh_email()
+    reg, cred = register(a, email=old)
+    url = f"/v1/registrations/{reg['id']}"
+    assert registry.post("/v1/credential-resets", json={"email": old}).status_code == 202
+    code = _reset_code(mailbox, old)
+    etag = registry.get(url, headers=owner(cred)).headers["etag"]
+    r = registry.patch(url, json={"contact": {"email": new}}, headers={**owner(cred), "If-Match": etag})
+    assert r.status_code == 200, r.text
+    assert (
+        db.fetchval(
+            "SELECT count(*) FROM registry.credential_resets WHERE registration_id = $1", uuid.UUID(reg["id"])
+        )
+        == 0
+    )
+    redeem = registry.post("/v1/credential-resets/redeem", json={"token": code})
+    assert redeem.status_code == 400 and redeem.headers["content-type"] == PROBLEM
+    assert registry.get(url, headers=owner(cred)).status_code == 200  # the owner's credential is untouched
+
+    # A change of something else leaves a pending code alone.
+    db.execute("DELETE FROM registry.credential_resets WHERE registration_id = $1", uuid.UUID(reg["id"]))
+    assert registry.post("/v1/credential-resets", json={"email": new}).status_code == 202
+    code = _reset_code(mailbox, new)
+    etag = registry.get(url, headers=owner(cred)).headers["etag"]
+    r = registry.patch(
+        url, json={"contact": {"email": new, "hours": "evenings"}}, headers={**owner(cred), "If-Match": etag}
+    )
+    assert r.status_code == 200, r.text
+    assert registry.post("/v1/credential-resets/redeem", json={"token": code}).status_code == 200

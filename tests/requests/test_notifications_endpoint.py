@@ -5,6 +5,8 @@ a deleted registration is a 404 and a withdrawn one a 410; the audit record name
 from __future__ import annotations
 
 import uuid
+from email import message_from_bytes
+from typing import Any
 
 import httpx
 
@@ -81,3 +83,72 @@ def test_deleted_and_withdrawn_registrations_are_not_notified(
         f"/v1/registrations/{left.registration_id}/notifications", json=_note(), headers=_service()
     )
     assert r.status_code == 410
+
+
+def test_a_notification_id_is_committed_before_the_send_and_a_crash_repeats_the_same_message(
+    flow: Flow, new_owner: NewOwner, service_env: dict[str, str], db: Db
+) -> None:
+    """registry_api killed (kill -9, by its process id) while the relay holds the mail: the notification's id is
+    already committed, the retry sends the mail again under the same Message-ID, and the next repeat is a
+    duplicate, not sent."""
+    import asyncio
+    import contextlib
+    import threading
+    from collections import Counter
+
+    from aiosmtpd.controller import Controller
+
+    from shared.mail import message_id
+    from tests.requests.conftest import eventually
+    from tests.support import free_port, start_server
+
+    owner = new_owner(flow.agency, flow.agency.centre)
+    received: list[Any] = []
+    entered, release = threading.Event(), threading.Event()
+
+    class HoldingRelay:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            received.append(message_from_bytes(envelope.original_content or envelope.content))
+            entered.set()
+            if len(received) == 1:  # the first mail is held until the test has killed the sender
+                await asyncio.get_running_loop().run_in_executor(None, release.wait, 60)
+            return "250 OK"
+
+    port = free_port()
+    relay = Controller(HoldingRelay(), hostname="127.0.0.1", port=port)
+    relay.start()
+    env = dict(service_env, CANVASS_SMTP_PORT=str(port))
+    servers = [start_server("registry_api", env)]
+    note = _note(subject=f"Held {uuid.uuid4().hex[:6]}")
+    url = f"/v1/registrations/{owner.registration_id}/notifications"
+    try:
+
+        def send() -> None:
+            with contextlib.suppress(httpx.HTTPError):  # the server is killed while it answers
+                httpx.post(servers[0].url + url, json=note, headers=_service(), timeout=90)
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        assert entered.wait(30), "the mail never reached the relay"
+        status = db.fetchval(
+            "SELECT status FROM registry.idempotency_keys WHERE key = $1 AND principal = 'notification'",
+            note["notification_id"],
+        )
+        assert status is not None, "the notification id was not committed before the send"
+        servers[0].process.kill()
+        servers[0].process.wait(10)
+        release.set()
+        sender.join(30)
+        servers.append(start_server("registry_api", env))
+        retry = httpx.post(servers[1].url + url, json=note, headers=_service(), timeout=30)
+        assert retry.status_code == 202 and retry.json()["status"] == "sent", retry.text
+        again = httpx.post(servers[1].url + url, json=note, headers=_service(), timeout=30)
+        assert again.status_code == 202 and again.json()["status"] == "duplicate"
+        assert eventually(lambda: len(received) == 2)
+        ids = Counter(str(m["Message-ID"]) for m in received)
+        assert ids == Counter({message_id("notification", str(note["notification_id"])): 2})
+    finally:
+        release.set()
+        for s in servers:
+            s.stop()
+        relay.stop()

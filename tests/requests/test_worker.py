@@ -8,7 +8,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import subprocess
+import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -418,3 +421,147 @@ def test_the_audit_trail_does_not_tell_an_owner_who_declined_from_one_who_did_no
     # The registry's records of the mails sent are per notification, not per owner.
     notified = [r for r in rows if r["action"] == "notify"]
     assert notified and all(r["subject_type"] == "notification" for r in notified)
+
+
+def test_a_worker_killed_mid_batch_sends_each_mail_once_under_its_outbox_message_id(
+    service_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A batch of 20 held by a slow webhook: its mails are settled as they go, so a kill -9 of the worker at that
+    point re-sends none of them; every mail carries the Message-ID of its outbox row."""
+    from collections import Counter
+    from datetime import UTC, datetime, timedelta
+
+    from services.requests_api.webhooks import secret_context
+    from shared.crypto import keyring
+    from shared.mail import message_id
+    from tests.conftest import APP_URL, BASE_URL
+    from tests.support import ROOT, create_test_database, drop_database, free_port, smtp_sink, with_database
+
+    arrived, release = threading.Event(), threading.Event()
+    deliveries: list[str] = []
+
+    class SlowHook(QuietHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            deliveries.append(self.headers["X-Canvass-Delivery"])
+            arrived.set()
+            release.wait(60)  # the test holds the batch here until it has killed the worker
+            try:
+                self.send_response(204)
+                self.end_headers()
+            except OSError:  # the killed worker's connection is gone
+                pass
+
+    # A database of its own, so that the suite's worker takes none of these messages.
+    name = create_test_database(BASE_URL)
+    db = Db(with_database(BASE_URL, name))
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        with smtp_sink() as (smtp_port, box), http_server(SlowHook) as hook_port:
+            agency = "t-kill-" + uuid.uuid4().hex[:6]
+            now = datetime.now(UTC)
+            db.execute(
+                "INSERT INTO requests.agency_webhooks (agency, url, secret_enc) VALUES ($1, $2, $3)",
+                agency,
+                f"http://127.0.0.1:{hook_port}/hook",
+                keyring().seal("s3cret", secret_context(agency)),
+            )
+            mails: dict[uuid.UUID, str] = {}
+            for i in range(39):
+                rid, to = uuid.uuid4(), f"creator-{i}-{uuid.uuid4().hex[:6]}@example.org"
+                db.execute(
+                    "INSERT INTO requests.requests (id, agency, agency_name, case_number, category, incident_point,"
+                    " area_kind, area, area_m2, window_start, window_end, message, due_at, state,"
+                    " requires_approval, evidence_retention_days, created_by, creator_email_enc)"
+                    " VALUES ($1, $2, 'PD', $3, 'burglary', ST_SetSRID(ST_MakePoint(-87.9, 43.0), 4326), 'radius',"
+                    " ST_Buffer(ST_SetSRID(ST_MakePoint(-87.9, 43.0), 4326), 0.001), 100, $4, $5, 'm', $6, 'sent',"
+                    " false, 30, 'det', $7)",
+                    rid,
+                    agency,
+                    f"C-{i}",
+                    now - timedelta(hours=2),
+                    now - timedelta(hours=1),
+                    now + timedelta(days=7),
+                    keyring().seal(to, f"request:{rid}:creator_email"),
+                )
+                oid = uuid.uuid4()
+                db.execute(
+                    "INSERT INTO requests.outbox (id, channel, kind, request_id, agency, payload, next_attempt_at)"
+                    " VALUES ($1, 'agency_email', 'target.accepted', $2, $3, $4, now() - interval '30 minutes')",
+                    oid,
+                    rid,
+                    agency,
+                    json.dumps({"subject": f"Accepted {i}", "body": "An owner accepted."}),
+                )
+                mails[oid] = to
+            hook_id = uuid.uuid4()
+            # The webhook is due first, so it is in the first batch of 20, with 19 mails.
+            db.execute(
+                "INSERT INTO requests.outbox (id, channel, kind, agency, payload, next_attempt_at)"
+                " VALUES ($1, 'agency_webhook', 'target.accepted', $2, '{}', now() - interval '1 hour')",
+                hook_id,
+                agency,
+            )
+            env = dict(
+                service_env,
+                DATABASE_URL=with_database(APP_URL, name),
+                CANVASS_SMTP_PORT=str(smtp_port),
+                REGISTRY_API_URL=f"http://127.0.0.1:{free_port()}",
+                CANVASS_WORKER_POLL_S="0.1",
+                CANVASS_WORKER_JOBS_S="3600",
+                CANVASS_OUTBOX_LEASE_S="2",
+                CANVASS_DELIVERY_TIMEOUT_S="60",
+            )
+
+            def start() -> subprocess.Popen[bytes]:
+                p = subprocess.Popen(
+                    [sys.executable, "-m", "services.requests_api.worker"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=(tmp_path / f"worker-{len(workers)}.log").open("wb"),
+                    stderr=subprocess.STDOUT,
+                )
+                workers.append(p)
+                return p
+
+            def delivered() -> int:
+                return int(
+                    db.fetchval(
+                        "SELECT count(*) FROM requests.outbox WHERE status = 'delivered' AND channel = 'agency_email'"
+                    )
+                )
+
+            first = start()
+            assert arrived.wait(60), "the webhook was not called"
+            # While the webhook holds the batch, its 19 mails are sent and each already settled.
+            assert eventually(lambda: delivered() == 19, timeout=30), delivered()
+            first.kill()  # kill -9, by its own process id, with the webhook still in flight
+            first.wait(10)
+            release.set()
+            second = start()
+            assert eventually(lambda: delivered() == 39, timeout=60), delivered()
+            assert eventually(
+                lambda: (
+                    db.fetchval("SELECT status FROM requests.outbox WHERE id = $1", hook_id) == "delivered"
+                ),
+                timeout=30,
+            )
+            second.terminate()
+            second.wait(10)
+
+            with box.lock:
+                sent = [m for m in box.messages if str(m["To"]) in mails.values()]
+            per_id = Counter(str(m["Message-ID"]) for m in sent)
+            assert per_id == Counter({message_id("outbox", oid): 1 for oid in mails}), per_id
+            for m in sent:  # each under its own row's id
+                assert mails[uuid.UUID(str(m["Message-ID"]).split(".", 1)[1].split("@")[0])] == str(m["To"])
+            # The webhook in flight at the kill is delivered again, under the same delivery id.
+            assert deliveries == [str(hook_id), str(hook_id)]
+    finally:
+        release.set()
+        for p in workers:
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
+        db.close()
+        drop_database(BASE_URL, name)
