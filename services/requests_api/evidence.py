@@ -56,7 +56,7 @@ from shared.settings import get_settings
 
 CHUNK = 1024 * 1024
 MAX_FIELD_BYTES = 2000
-MAX_PART_HEADER_BYTES = 16 * 1024  # one part's headers, all together
+MAX_PART_HEADER_BYTES = 16 * 1024  # one header line of a part (room for a long name, percent-encoded)
 MAX_BOUNDARY = 70  # RFC 2046 §5.1.1
 MAX_FILENAME_CHARS = 255
 GENESIS = b"canvass-custody-genesis"
@@ -103,8 +103,6 @@ def storage_failure(exc: OSError) -> Problem:
         507,
         f"The evidence store could not keep or read the file ({type(exc).__name__}"
         f"{': ' + os.strerror(exc.errno) if exc.errno else ''}); nothing was stored. Retry later.",
-        kind="insufficient-storage",
-        title="Insufficient Storage",
     )
 
 
@@ -315,14 +313,13 @@ class Upload:
     _value: bytearray = field(default_factory=bytearray)
     _part: str | None = None  # "file", a field name, or None (ignored)
     _part_bytes: int = 0
-    _header_bytes: int = 0
     _field_bytes: bytearray = field(default_factory=bytearray)
 
     def callbacks(self) -> dict[str, Any]:
         return {
             "on_part_begin": self._begin,
-            "on_header_field": lambda d, s, e: self._header(self._field, d[s:e]),
-            "on_header_value": lambda d, s, e: self._header(self._value, d[s:e]),
+            "on_header_field": lambda d, s, e: self._field.extend(d[s:e]),
+            "on_header_value": lambda d, s, e: self._value.extend(d[s:e]),
             "on_header_end": self._header_end,
             "on_headers_finished": self._headers_finished,
             "on_part_data": self._data,
@@ -333,14 +330,7 @@ class Upload:
         self._headers = {}
         self._part = None
         self._part_bytes = 0
-        self._header_bytes = 0
         self._field_bytes.clear()
-
-    def _header(self, into: bytearray, data: bytes) -> None:
-        self._header_bytes += len(data)
-        if self._header_bytes > MAX_PART_HEADER_BYTES:
-            raise Problem(413, f"A part's headers exceed {MAX_PART_HEADER_BYTES:,} bytes.")
-        into.extend(data)
 
     def _header_end(self) -> None:
         # Latin-1 maps each byte to one character and back: the header's bytes pass through the option parser
@@ -392,7 +382,8 @@ class Upload:
 
     async def file_chunks(self, body: AsyncIterator[bytes], boundary: bytes) -> AsyncIterator[bytes]:
         """The file part's bytes as they arrive, parsing the body incrementally."""
-        parser = MultipartParser(boundary, self.callbacks())  # type: ignore[arg-type]
+        # The parser refuses a header line over the bound or more than 8 headers in a part (MultipartParseError).
+        parser = MultipartParser(boundary, self.callbacks(), max_header_size=MAX_PART_HEADER_BYTES)  # type: ignore[arg-type]
         async for chunk in body:
             parser.write(chunk)
             while self._out:

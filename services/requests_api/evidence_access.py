@@ -158,7 +158,7 @@ async def read_evidence(evidence_id: uuid.UUID, principal: AgencyUser, session: 
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}, "example": ""}
             },
         },
-        **problem_responses(401, 403, 404, 410, 500),
+        **problem_responses(401, 403, 404, 410, 500, 507),
     },
 )
 async def download(evidence_id: uuid.UUID, principal: AgencyUser, session: SessionDep) -> Response:
@@ -205,7 +205,7 @@ async def download(evidence_id: uuid.UUID, principal: AgencyUser, session: Sessi
     response_model=VerifyOut,
     responses={
         **example(200, VerifyOut.model_config["json_schema_extra"]["examples"][0]),  # type: ignore[index]
-        **problem_responses(401, 403, 404, 410, 500),
+        **problem_responses(401, 403, 404, 410, 500, 507),
     },
 )
 async def verify(evidence_id: uuid.UUID, principal: AgencyUser, session: SessionDep) -> Response:
@@ -223,7 +223,7 @@ async def verify(evidence_id: uuid.UUID, principal: AgencyUser, session: Session
     response_model=CustodyExport,
     responses={
         **example(200, CustodyExport.model_config["json_schema_extra"]["examples"][0]),  # type: ignore[index]
-        **problem_responses(401, 403, 404),
+        **problem_responses(401, 403, 404, 507),
     },
 )
 async def custody(evidence_id: uuid.UUID, principal: AgencyUser, session: SessionDep) -> Response:

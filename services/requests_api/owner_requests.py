@@ -173,11 +173,14 @@ async def answer(
     },
     responses={
         **example(201, EvidenceOut.model_config["json_schema_extra"]["examples"][0], "Stored"),  # type: ignore[index]
-        **problem_responses(401, 404, 409, 413, 415, 503),
+        **problem_responses(400, 401, 404, 409, 413, 415, 422, 503, 507),
     },
     description=(
         "The file is streamed to storage as it arrives and hashed (SHA-256) on the way; the hash in the answer is "
-        "what the agency's download will be checked against. Size and media types are capped by configuration."
+        "what the agency's download will be checked against. Size and media types are capped by configuration. "
+        "A body cut short (no closing boundary) or malformed is refused (400) and nothing is stored. The file "
+        "name is cleaned for use (its last path component, without control characters, at most 255 characters); "
+        "the name as sent is kept as data. A store that cannot keep the file answers 507."
     ),
 )
 async def upload(
