@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from email.message import Message
 
 import httpx
 
@@ -30,6 +31,12 @@ def _both_answer(flow: Flow, registry: httpx.Client, owner: Owner, credential: s
     return here, there
 
 
+def _text(mail: Message) -> str:
+    payload = mail.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode()
+
+
 def _rotate(registry: httpx.Client, owner: Owner, mailbox: Mailbox) -> str | None:
     r = registry.post(f"/v1/registrations/{owner.registration_id}/credential", headers=owner.headers)
     assert r.status_code == 200, r.text
@@ -38,8 +45,8 @@ def _rotate(registry: httpx.Client, owner: Owner, mailbox: Mailbox) -> str | Non
 
 def _reset(registry: httpx.Client, owner: Owner, mailbox: Mailbox) -> str | None:
     assert registry.post("/v1/credential-resets", json={"email": owner.email}).status_code == 202
-    mail = mailbox.wait_for(owner.email, lambda m: "cvr_" in m.get_payload(decode=True).decode())
-    found = re.search(r"cvr_[A-Za-z0-9_-]+", mail.get_payload(decode=True).decode())
+    mail = mailbox.wait_for(owner.email, lambda m: "cvr_" in _text(m))
+    found = re.search(r"cvr_[A-Za-z0-9_-]+", _text(mail))
     assert found is not None
     r = registry.post("/v1/credential-resets/redeem", json={"token": found.group(0)})
     assert r.status_code == 200, r.text
