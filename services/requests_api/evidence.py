@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import re
 import time
@@ -54,6 +55,7 @@ from services.requests_api.states import Actor
 from shared.errors import Problem, invalid
 from shared.settings import get_settings
 
+log = logging.getLogger("canvass.requests.evidence")
 CHUNK = 1024 * 1024
 MAX_FIELD_BYTES = 2000
 MAX_PART_HEADER_BYTES = 16 * 1024  # one header line of a part (room for a long name, percent-encoded)
@@ -184,8 +186,11 @@ class LocalEvidenceStore:
             await asyncio.to_thread(_publish)
 
     async def discard(self, staged: StagedObject) -> None:
-        with _storage():
+        """Remove an unpublished part; never fails the caller (a part left behind is the janitor's)."""
+        try:
             await asyncio.to_thread(self._part(staged.part).unlink, True)
+        except OSError as exc:
+            log.warning("could not remove the staged part %s: %s", staged.part, type(exc).__name__)
 
     async def open(self, key: str) -> AsyncIterator[bytes]:
         path = self.path(key)

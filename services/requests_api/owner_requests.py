@@ -223,7 +223,7 @@ async def upload(
         ).scalar_one()
         if state != "sent" or locked not in ("accepted", "uploaded"):
             raise Problem(409, "The request changed while the file was uploading; it takes no more uploads.")
-        if up.filename or up.fields.get("description"):
+        if up.original_filename or up.fields.get("description"):
             await _still_registered(owner, authorization)
         await lock_content(session, staged.key)
         await store().publish(staged)
