@@ -448,3 +448,27 @@ def test_the_janitor_keeps_an_unused_object_through_its_grace_period(tmp_path: P
     assert path.exists()
     assert run_worker(worker.sweep_store, own_store, orphan_grace_s=0) == 1
     assert not path.exists()
+
+
+def test_the_worker_runs_the_janitor_on_its_own_clock(suite: Suite, tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    (root / "tmp").mkdir(parents=True)
+    old, fresh = root / "tmp" / "old.part", root / "tmp" / "fresh.part"
+    for p in (old, fresh):
+        p.write_bytes(b"abandoned")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old, (two_days_ago, two_days_ago))
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.requests_api.worker"],
+        cwd=ROOT,
+        env=dict(suite.env, CANVASS_EVIDENCE_DIR=str(root), CANVASS_WORKER_POLL_S="0.2"),
+        stdout=(LOG_DIR / f"worker-janitor-{os.getpid()}.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert eventually(lambda: not old.exists(), timeout=30)
+        assert fresh.exists()
+    finally:
+        proc.terminate()
+        proc.wait(10)
