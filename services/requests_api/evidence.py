@@ -376,7 +376,7 @@ class Upload:
         elif self._part is not None:
             self._part_bytes += end - start
             if self._part_bytes > MAX_FIELD_BYTES:
-                raise invalid(f"/body/{self._part}", f"at most {MAX_FIELD_BYTES} bytes")
+                raise invalid(f"/body/{self._part}", f"at most {MAX_FIELD_BYTES} bytes", status=413)
             self._field_bytes.extend(data[start:end])
 
     def _end(self) -> None:

@@ -132,7 +132,7 @@ def test_a_body_cut_short_or_malformed_is_refused_and_stores_nothing(
     assert whole.status_code == 201 and whole.json()["size_bytes"] == len(content)
 
 
-def test_an_oversized_boundary_or_part_header_gets_a_problem_not_a_500(
+def test_an_oversized_boundary_part_header_or_field_gets_a_problem_not_a_500(
     flow: Flow, new_owner: NewOwner
 ) -> None:
     req, owner = _accepted(flow, new_owner)
@@ -147,6 +147,14 @@ def test_an_oversized_boundary_or_part_header_gets_a_problem_not_a_500(
     huge = b'filename="' + b"a" * 100_000 + b'.mp4"'
     r = flow.client.post(url, content=_body(huge, b"abc"), headers=_headers(owner))
     assert r.status_code == 400 and r.headers["content-type"] == PROBLEM, r.text
+    long_field = flow.client.post(
+        url,
+        files={"file": ("a.mp4", b"abc", "video/mp4")},
+        data={"description": "д" * 1500},
+        headers=owner.headers,
+    )
+    assert long_field.status_code == 413 and long_field.headers["content-type"] == PROBLEM, long_field.text
+    assert long_field.json()["errors"][0]["pointer"] == "/body/description"
     ok_boundary = "b" * 70
     r = flow.client.post(
         url,
