@@ -106,6 +106,9 @@ async def _check_file(session: AsyncSession, row: RowMapping, actor: Actor, acti
     try:
         actual, size = await hash_of(row["storage_key"])
     except FileMissing:
+        # Retention marks an item deleted (and commits) before it deletes the file: an item deleted since it
+        # was read is gone, not damaged.
+        _gone_if_deleted(await evidence_row(session, row["id"], row["agency"]))
         await _record(session, row, actor, action, "file_missing", None, expected=row["sha256"])
     else:
         if actual == row["sha256"]:
@@ -128,9 +131,13 @@ def _integrity_problem() -> Problem:
     )
 
 
-async def _verify(session: AsyncSession, row: RowMapping, actor: Actor, action: str) -> str:
+def _gone_if_deleted(row: RowMapping) -> None:
     if row["deleted_at"] is not None:
         raise Problem(410, f"This evidence was deleted ({row['deleted_reason']}).", kind="gone")
+
+
+async def _verify(session: AsyncSession, row: RowMapping, actor: Actor, action: str) -> str:
+    _gone_if_deleted(row)
     actual = await _check_file(session, row, actor, action)
     if actual is None:
         raise _integrity_problem()
@@ -232,7 +239,12 @@ async def custody(evidence_id: uuid.UUID, principal: AgencyUser, session: Sessio
     if row["deleted_at"] is None:
         # The export attests the item: its file is checked first, and a failure recorded (the chain then
         # reports it: `chain_intact` is false).
-        await _check_file(session, row, actor, "custody_export")
+        try:
+            await _check_file(session, row, actor, "custody_export")
+        except Problem as exc:
+            if exc.status != 410:
+                raise
+            row = await evidence_row(session, evidence_id, principal.agency)  # deleted meanwhile
     await service.audit(
         session,
         "evidence.custody_export",
