@@ -61,6 +61,7 @@ MAX_FIELD_BYTES = 2000
 MAX_PART_HEADER_BYTES = 16 * 1024  # one header line of a part (room for a long name, percent-encoded)
 MAX_BOUNDARY = 70  # RFC 2046 §5.1.1
 MAX_FILENAME_CHARS = 255
+MAX_ORIGINAL_CHARS = 1000  # the name as sent, kept as data: bounded too
 GENESIS = b"canvass-custody-genesis"
 # Custody outcomes that say the stored file is not the evidence any more (missing, or other bytes).
 INTEGRITY_FAILURES = frozenset({"file_missing", "hash_mismatch", "hash_mismatch_in_transfer"})
@@ -403,9 +404,6 @@ class Upload:
             )
         while self._out:
             yield self._out.popleft()
-
-
-MAX_ORIGINAL_CHARS = 1000  # the name as sent, kept as data: bounded too
 
 
 def clean_filename(given: str) -> str | None:
