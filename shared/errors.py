@@ -106,6 +106,7 @@ _KINDS = {
     502: "upstream-error",
     503: "unavailable",
     504: "upstream-timeout",
+    507: "insufficient-storage",
 }
 
 

@@ -9,7 +9,7 @@ owner's, listed in the file or not). It rewrites only the cameras whose copy dif
 The upgrade repairs the cameras left with an old owner kind by re-imports before this revision.
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-05
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

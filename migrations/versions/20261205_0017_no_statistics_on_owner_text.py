@@ -37,6 +37,7 @@ OWNER_TEXT: tuple[tuple[str, str], ...] = (
     ("requests.events", "note"),
     ("requests.evidence", "filename"),
     ("requests.evidence", "description"),
+    ("requests.evidence", "original_filename"),
 )
 
 

@@ -27,7 +27,9 @@ def _int(name: str, default: int) -> int:
 class RequestsConfig:
     evidence_max_bytes: int
     evidence_media_types: frozenset[str]
-    owner_cache_ttl_s: float
+    evidence_part_max_age_s: float
+    evidence_orphan_grace_s: float
+    evidence_janitor_s: float
     max_targets: int
     max_explicit_cameras: int
     worker_poll_s: float
@@ -51,7 +53,10 @@ def config() -> RequestsConfig:
             for t in os.environ.get("CANVASS_EVIDENCE_MEDIA_TYPES", DEFAULT_MEDIA_TYPES).split(",")
             if t.strip()
         ),
-        owner_cache_ttl_s=_float("CANVASS_OWNER_CACHE_TTL_S", 30.0),
+        # The janitor: parts untouched this long are abandoned; unused objects are kept this long first.
+        evidence_part_max_age_s=_float("CANVASS_EVIDENCE_PART_MAX_AGE_S", 86400.0),
+        evidence_orphan_grace_s=_float("CANVASS_EVIDENCE_ORPHAN_GRACE_S", 86400.0),
+        evidence_janitor_s=_float("CANVASS_EVIDENCE_JANITOR_S", 3600.0),
         max_targets=_int("CANVASS_REQUEST_MAX_TARGETS", 500),
         max_explicit_cameras=_int("CANVASS_REQUEST_MAX_CAMERAS", 50),
         worker_poll_s=poll,

@@ -1,35 +1,53 @@
 """Evidence: storage behind a small interface, the streaming multipart upload, and the chain of custody.
 
-`EvidenceStore` is what a store must do (a cloud object store can implement it): take a stream and keep it
-under its SHA-256, read it back in chunks, delete it. `LocalEvidenceStore` keeps files under
-`CANVASS_EVIDENCE_DIR`: written to a temporary file while the SHA-256 is computed, then atomically renamed to a
-content-addressed path and made read-only. Nothing holds a whole file in memory.
+`EvidenceStore` is what a store must do (a cloud object store can implement it): take a stream into a staged
+object of this upload's own, publish it under its SHA-256, read it back in chunks, delete it, and list what the
+janitor may sweep. `LocalEvidenceStore` keeps files under `CANVASS_EVIDENCE_DIR`: written to `tmp/<uuid>.part`
+while the SHA-256 is computed, then atomically renamed to a content-addressed path and made read-only. Nothing
+holds a whole file in memory.
+
+One published object may serve several evidence rows (the same bytes uploaded twice). So that no row ever points
+at a deleted file, an object is published and referenced, or checked for references and deleted, only by a
+transaction that holds the object's content lock (`lock_content`, a transaction-scoped advisory lock keyed by
+the storage key): an upload publishes and inserts its row under it and commits before releasing it; retention
+and the janitor delete only under it, after seeing no live row. A failed upload only discards its own staged
+part; it never deletes a published object.
+
+Any `OSError` of the store (a full disk, a read-only volume, a file size limit) is a storage failure: a 507
+problem, never taken for the database being unavailable.
 
 The upload body is parsed as it arrives (python-multipart's incremental parser), so each chunk of the file part
-goes to the store as soon as it is read; the size cap and the media type are enforced on the way.
+goes to the store as soon as it is read; the size cap, the media type, the part headers' size and the body's
+completeness (its closing boundary) are enforced on the way. File names are cleaned for use (`clean_filename`);
+the name as sent is kept beside the clean one as data only.
 
 Every access to an item (upload, download, verify, delete) appends a custody record chained to the item's
-previous record by hash, in the transaction of the access.
+previous record by hash, in the transaction of the access. An access that finds the file missing or altered
+records an integrity failure, which the custody export reports as a broken chain.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import re
+import time
+import unicodedata
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import orjson
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,32 +55,70 @@ from services.requests_api.states import Actor
 from shared.errors import Problem, invalid
 from shared.settings import get_settings
 
+log = logging.getLogger("canvass.requests.evidence")
 CHUNK = 1024 * 1024
 MAX_FIELD_BYTES = 2000
+MAX_PART_HEADER_BYTES = 16 * 1024  # one header line of a part (room for a long name, percent-encoded)
+MAX_BOUNDARY = 70  # RFC 2046 §5.1.1
+MAX_FILENAME_CHARS = 255
+MAX_ORIGINAL_CHARS = 1000  # the name as sent, kept as data: bounded too
 GENESIS = b"canvass-custody-genesis"
+# Custody outcomes that say the stored file is not the evidence any more (missing, or other bytes).
+INTEGRITY_FAILURES = frozenset({"file_missing", "hash_mismatch", "hash_mismatch_in_transfer"})
 
 
 @dataclass(frozen=True)
-class StoredObject:
+class StagedObject:
+    """An upload's bytes written under a name of its own, not yet published: `key` is where they will be."""
+
     key: str
     sha256: str
     size: int
+    part: str
 
 
 class EvidenceStore(Protocol):
-    async def put_stream(self, chunks: AsyncIterator[bytes], max_bytes: int) -> StoredObject: ...
+    async def stage(self, chunks: AsyncIterator[bytes], max_bytes: int) -> StagedObject: ...
+
+    async def publish(self, staged: StagedObject) -> None: ...
+
+    async def discard(self, staged: StagedObject) -> None: ...
 
     def open(self, key: str) -> AsyncIterator[bytes]: ...
 
     async def delete(self, key: str) -> None: ...
+
+    async def remove_stale_parts(self, older_than_s: float) -> int: ...
+
+    async def keys_older_than(self, age_s: float) -> list[str]: ...
 
 
 class TooLarge(Exception):
     pass
 
 
+class FileMissing(Exception):
+    """The store has no object under the key."""
+
+
+def storage_failure(exc: OSError) -> Problem:
+    return Problem(
+        507,
+        f"The evidence store could not keep or read the file ({type(exc).__name__}"
+        f"{': ' + os.strerror(exc.errno) if exc.errno else ''}); nothing was stored. Retry later.",
+    )
+
+
+@contextmanager
+def _storage() -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise storage_failure(exc) from exc
+
+
 class LocalEvidenceStore:
-    """Content-addressed files: objects/<aa>/<bb>/<sha256>, read-only once written."""
+    """Content-addressed files: objects/<aa>/<bb>/<sha256>, read-only once written; parts in tmp/."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -72,13 +128,17 @@ class LocalEvidenceStore:
             raise ValueError("not a storage key")
         return self.root / "objects" / key[:2] / key[2:4] / key
 
-    async def put_stream(self, chunks: AsyncIterator[bytes], max_bytes: int) -> StoredObject:
-        tmp_dir = self.root / "tmp"
-        await asyncio.to_thread(tmp_dir.mkdir, parents=True, exist_ok=True)
-        tmp = tmp_dir / f"{uuid.uuid4().hex}.part"
+    def _part(self, name: str) -> Path:
+        return self.root / "tmp" / name
+
+    async def stage(self, chunks: AsyncIterator[bytes], max_bytes: int) -> StagedObject:
+        name = f"{uuid.uuid4().hex}.part"
+        tmp = self._part(name)
         digest = hashlib.sha256()
         size = 0
-        f = await asyncio.to_thread(open, tmp, "xb")
+        with _storage():
+            await asyncio.to_thread(tmp.parent.mkdir, parents=True, exist_ok=True)
+            f = await asyncio.to_thread(open, tmp, "xb")
         try:
             pending: list[bytes] = []
             buffered = 0
@@ -90,40 +150,61 @@ class LocalEvidenceStore:
                 pending.append(chunk)
                 buffered += len(chunk)
                 if buffered >= CHUNK:
-                    await asyncio.to_thread(f.write, b"".join(pending))
+                    with _storage():
+                        await asyncio.to_thread(f.write, b"".join(pending))
                     pending, buffered = [], 0
-            if pending:
-                await asyncio.to_thread(f.write, b"".join(pending))
-            await asyncio.to_thread(f.flush)
-            await asyncio.to_thread(os.fsync, f.fileno())
+            with _storage():
+                if pending:
+                    await asyncio.to_thread(f.write, b"".join(pending))
+                await asyncio.to_thread(f.flush)
+                await asyncio.to_thread(os.fsync, f.fileno())
         except BaseException:
-            f.close()
+            try:
+                f.close()
+            except OSError:
+                pass
             tmp.unlink(missing_ok=True)
             raise
-        f.close()
+        with _storage():
+            f.close()
         key = digest.hexdigest()
-        final = self.path(key)
+        return StagedObject(key, key, size, name)
+
+    async def publish(self, staged: StagedObject) -> None:
+        """Make the object exist under its key (the caller holds its content lock): the staged part is renamed
+        into place, or dropped when the same bytes are already published (one copy serves both)."""
+        tmp, final = self._part(staged.part), self.path(staged.key)
 
         def _publish() -> None:
             final.parent.mkdir(parents=True, exist_ok=True)
-            if final.exists():  # the same bytes were uploaded before: one copy serves both
+            if final.exists():
                 tmp.unlink()
                 return
             os.chmod(tmp, 0o444)
             os.replace(tmp, final)
 
-        await asyncio.to_thread(_publish)
-        return StoredObject(key, key, size)
+        with _storage():
+            await asyncio.to_thread(_publish)
+
+    async def discard(self, staged: StagedObject) -> None:
+        """Remove an unpublished part; never fails the caller (a part left behind is the janitor's)."""
+        try:
+            await asyncio.to_thread(self._part(staged.part).unlink, True)
+        except OSError as exc:
+            log.warning("could not remove the staged part %s: %s", staged.part, type(exc).__name__)
 
     async def open(self, key: str) -> AsyncIterator[bytes]:
         path = self.path(key)
         try:
             f = await asyncio.to_thread(open, path, "rb")
         except FileNotFoundError as exc:
-            raise Problem(410, "The evidence file is no longer stored.", kind="gone") from exc
+            raise FileMissing(key) from exc
+        except OSError as exc:
+            raise storage_failure(exc) from exc
         try:
             while True:
-                chunk = await asyncio.to_thread(f.read, CHUNK)
+                with _storage():
+                    chunk = await asyncio.to_thread(f.read, CHUNK)
                 if not chunk:
                     return
                 yield chunk
@@ -131,12 +212,83 @@ class LocalEvidenceStore:
             f.close()
 
     async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self.path(key).unlink, True)
+        """Remove a published object (the caller holds its content lock and has seen no live row use it)."""
+        with _storage():
+            await asyncio.to_thread(self.path(key).unlink, True)
+
+    async def remove_stale_parts(self, older_than_s: float) -> int:
+        """Remove staged parts not written to for `older_than_s` (an upload that died mid-stream left them);
+        the number removed. A part being written is touched by every write, so it is never this old."""
+
+        def _sweep() -> int:
+            cutoff = time.time() - older_than_s
+            removed = 0
+            for p in (self.root / "tmp").glob("*.part"):
+                try:
+                    if p.stat().st_mtime < cutoff:
+                        p.unlink()
+                        removed += 1
+                except FileNotFoundError:
+                    pass
+            return removed
+
+        with _storage():
+            return await asyncio.to_thread(_sweep)
+
+    async def keys_older_than(self, age_s: float) -> list[str]:
+        """The keys of published objects written more than `age_s` ago."""
+
+        def _list() -> list[str]:
+            cutoff = time.time() - age_s
+            keys = []
+            for p in (self.root / "objects").glob("??/??/*"):
+                try:
+                    if p.stat().st_mtime < cutoff and len(p.name) == 64:
+                        keys.append(p.name)
+                except FileNotFoundError:
+                    pass
+            return keys
+
+        with _storage():
+            return await asyncio.to_thread(_list)
 
 
 @lru_cache
 def store() -> EvidenceStore:
     return LocalEvidenceStore(get_settings().evidence_dir)
+
+
+async def lock_content(session: AsyncSession, key: str) -> None:
+    """Hold the object's content lock until the transaction ends: publishing, referencing and deleting an
+    object are serialised by it (see the module's docstring)."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended('canvass-evidence:' || :k, 0))"), {"k": key}
+    )
+
+
+async def referenced(session: AsyncSession, key: str) -> bool:
+    """Whether a live evidence row uses the object (call under its content lock)."""
+    row = (
+        await session.execute(
+            text("SELECT 1 FROM requests.evidence WHERE storage_key = :k AND deleted_at IS NULL LIMIT 1"),
+            {"k": key},
+        )
+    ).first()
+    return row is not None
+
+
+async def delete_if_unreferenced(
+    session: AsyncSession, key: str, evidence_store: EvidenceStore | None = None
+) -> bool:
+    """In its own transaction: under the content lock, the object is deleted when no live row uses it. Whether
+    it was deleted. Only retention and the janitor call this."""
+    await lock_content(session, key)
+    if await referenced(session, key):
+        await session.rollback()
+        return False
+    await (evidence_store or store()).delete(key)
+    await session.commit()
+    return True
 
 
 async def hash_of(key: str) -> tuple[str, int]:
@@ -157,6 +309,7 @@ class Upload:
 
     media_types: frozenset[str]
     filename: str | None = None
+    original_filename: str | None = None
     media_type: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
     file_seen: bool = False
@@ -211,7 +364,8 @@ class Upload:
             self.media_type = media_type
             raw = params.get(b"filename")
             given = _extended_filename(disposition) or (_text(raw) if raw else None)
-            self.filename = (Path(given).name[:255] or None) if given else None
+            self.original_filename = given[:MAX_ORIGINAL_CHARS] if given else None
+            self.filename = clean_filename(given) if given else None
             self._part = "file"
         elif name in ("camera_id", "description"):
             self._part = name
@@ -223,7 +377,7 @@ class Upload:
         elif self._part is not None:
             self._part_bytes += end - start
             if self._part_bytes > MAX_FIELD_BYTES:
-                raise invalid(f"/body/{self._part}", f"at most {MAX_FIELD_BYTES} bytes")
+                raise invalid(f"/body/{self._part}", f"at most {MAX_FIELD_BYTES} bytes", status=413)
             self._field_bytes.extend(data[start:end])
 
     def _end(self) -> None:
@@ -234,14 +388,56 @@ class Upload:
 
     async def file_chunks(self, body: AsyncIterator[bytes], boundary: bytes) -> AsyncIterator[bytes]:
         """The file part's bytes as they arrive, parsing the body incrementally."""
-        parser = MultipartParser(boundary, self.callbacks())  # type: ignore[arg-type]
+        # The parser refuses a header line over the bound or more than 8 headers in a part (MultipartParseError).
+        parser = MultipartParser(boundary, self.callbacks(), max_header_size=MAX_PART_HEADER_BYTES)  # type: ignore[arg-type]
         async for chunk in body:
             parser.write(chunk)
             while self._out:
                 yield self._out.popleft()
         parser.finalize()
+        if parser.state != MultipartState.END:
+            # No closing boundary: the body was cut short, and what arrived is not the whole file.
+            raise Problem(
+                400,
+                "The multipart body ended before its closing boundary (it was cut short); nothing was stored.",
+                kind="bad-request",
+            )
         while self._out:
             yield self._out.popleft()
+
+
+def clean_filename(given: str) -> str | None:
+    """A file name safe to use: its last path component (no path separators), without control or format
+    characters (CR, LF, NUL, bidirectional overrides: each becomes a space), no leading dots, at most
+    MAX_FILENAME_CHARS characters keeping the extension. None when nothing usable is left."""
+    name = unicodedata.normalize("NFC", given)
+    name = re.split(r"[/\\]", name)[-1]
+    name = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in name)
+    name = re.sub(r"\s+", " ", name).strip().lstrip(".").strip()
+    if not name:
+        return None
+    if len(name) > MAX_FILENAME_CHARS:
+        stem, dot, ext = name.rpartition(".")
+        if dot and 0 < len(ext) <= 16:
+            name = stem[: MAX_FILENAME_CHARS - len(ext) - 1].rstrip() + "." + ext
+        else:
+            name = name[:MAX_FILENAME_CHARS].rstrip()
+    return name
+
+
+def _ascii(c: str) -> str:
+    if 0x20 <= ord(c) < 0x7F and c not in '"\\%':
+        return c
+    plain = unicodedata.normalize("NFKD", c).encode("ascii", "ignore").decode()
+    return plain if plain and all(0x20 <= ord(p) < 0x7F and p not in '"\\%' for p in plain) else "_"
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` naming the file for every client (RFC 6266): an ASCII `filename` fallback (accents dropped,
+    other characters, quotes, backslashes and percent signs as `_`) and the exact name in RFC 8187's
+    `filename*=UTF-8''…`."""
+    fallback = "".join(_ascii(c) for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _text(raw: bytes) -> str:
@@ -276,7 +472,10 @@ def boundary_of(content_type: str | None) -> bytes:
     ctype, params = parse_options_header(content_type or "")
     if ctype != b"multipart/form-data" or not params.get(b"boundary"):
         raise Problem(415, "Upload the file as multipart/form-data, in a part named 'file'.")
-    return params[b"boundary"]
+    boundary = params[b"boundary"]
+    if len(boundary) > MAX_BOUNDARY:
+        raise Problem(400, f"A multipart boundary has at most {MAX_BOUNDARY} characters (RFC 2046).")
+    return boundary
 
 
 # --- chain of custody ------------------------------------------------------------------------------------
@@ -359,6 +558,8 @@ async def append_custody(
 
 
 async def custody_records(session: AsyncSession, evidence_id: uuid.UUID) -> tuple[list[dict[str, Any]], bool]:
+    """The item's records and whether its chain is intact: every record's hash recomputes and links to the
+    previous one, and no access found the file missing or altered."""
     rows = (
         (
             await session.execute(
@@ -382,6 +583,8 @@ async def custody_records(session: AsyncSession, evidence_id: uuid.UUID) -> tupl
         if rec["seq"] != i or bytes(rec["prev_hash"]) != prev:
             intact = False
         if hashlib.sha256(bytes(rec["prev_hash"]) + _canonical(rec)).digest() != bytes(rec["hash"]):
+            intact = False
+        if rec["outcome"] in INTEGRITY_FAILURES:
             intact = False
         prev = bytes(rec["hash"])
         rec["prev_hash"] = bytes(rec["prev_hash"]).hex()

@@ -1,7 +1,9 @@
 """Agency access to evidence: only the request's own agency (investigators and supervisors) reads it. A download
-is checked against the SHA-256 taken at upload before the first byte leaves, and again as it streams; a mismatch
-is refused, recorded in the item's custody chain and audited. Every access is a custody record; the chain is
-exportable as JSON with its verification."""
+is checked against the SHA-256 taken at upload before the first byte leaves, and again as it streams. A file found
+missing or altered by any access (download, verification, custody export) is an integrity failure: refused,
+recorded in the item's custody chain and audited as `evidence.integrity_failure`, after which the custody export
+says the chain is not intact. Every access is a custody record; the chain is exportable as JSON with its
+verification."""
 
 from __future__ import annotations
 
@@ -22,7 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.requests_api import service
 from services.requests_api.database import SessionDep, db
 from services.requests_api.dependencies import AgencyUser
-from services.requests_api.evidence import append_custody, custody_records, hash_of, store
+from services.requests_api.evidence import (
+    INTEGRITY_FAILURES,
+    FileMissing,
+    append_custody,
+    content_disposition,
+    custody_records,
+    hash_of,
+    store,
+)
 from services.requests_api.responses import example, json_response
 from services.requests_api.schemas import CustodyExport, EvidenceOut, VerifyOut
 from services.requests_api.states import Actor
@@ -73,35 +83,64 @@ async def _record(
     **details: Any,
 ) -> None:
     await append_custody(session, row["id"], actor, action, outcome, sha, details)
+    # Every kind of integrity failure under one audit action, whichever access found it.
+    failed = outcome in INTEGRITY_FAILURES
     await service.audit(
         session,
-        f"evidence.{action}" + ("" if outcome == "ok" else f".{outcome}"),
+        "evidence.integrity_failure"
+        if failed
+        else f"evidence.{action}" + ("" if outcome == "ok" else f".{outcome}"),
         actor,
         agency=row["agency"],
         subject_type="evidence",
         subject_id=row["id"],
         case_number=row["case_number"],
-        details={"outcome": outcome, "sha256": sha, **details},
+        details={"outcome": outcome, "sha256": sha, **({"access": action} if failed else {}), **details},
     )
 
 
-async def _verify(session: AsyncSession, row: RowMapping, actor: Actor, action: str) -> str:
-    if row["deleted_at"] is not None:
-        raise Problem(410, f"This evidence was deleted ({row['deleted_reason']}).", kind="gone")
-    actual, size = await hash_of(row["storage_key"])
-    if actual != row["sha256"]:
+async def _check_file(session: AsyncSession, row: RowMapping, actor: Actor, action: str) -> str | None:
+    """Hash the stored file of a live item: its SHA-256 when it is the evidence. When it is missing or other
+    bytes, the integrity failure is recorded in the item's custody chain and audited (committed at once, so
+    the refusal that follows cannot undo it), and None is answered."""
+    try:
+        actual, size = await hash_of(row["storage_key"])
+    except FileMissing:
+        # Retention marks an item deleted (and commits) before it deletes the file: an item deleted since it
+        # was read is gone, not damaged.
+        _gone_if_deleted(await evidence_row(session, row["id"], row["agency"]))
+        await _record(session, row, actor, action, "file_missing", None, expected=row["sha256"])
+    else:
+        if actual == row["sha256"]:
+            return actual
         await _record(
             session, row, actor, action, "hash_mismatch", actual, expected=row["sha256"], size_bytes=size
         )
-        await session.commit()
-        log.error("evidence %s failed its integrity check", row["id"])
-        raise Problem(
-            500,
-            "The stored file no longer matches the SHA-256 taken when it was uploaded; it is not served. The "
-            "failure is recorded in its chain of custody.",
-            kind="evidence-integrity",
-            title="Evidence integrity check failed",
-        )
+    await session.commit()
+    log.error("evidence %s failed its integrity check on %s", row["id"], action)
+    return None
+
+
+def _integrity_problem() -> Problem:
+    return Problem(
+        500,
+        "The stored file is missing or no longer matches the SHA-256 taken when it was uploaded; it is not "
+        "served. The failure is recorded in its chain of custody.",
+        kind="evidence-integrity",
+        title="Evidence integrity check failed",
+    )
+
+
+def _gone_if_deleted(row: RowMapping) -> None:
+    if row["deleted_at"] is not None:
+        raise Problem(410, f"This evidence was deleted ({row['deleted_reason']}).", kind="gone")
+
+
+async def _verify(session: AsyncSession, row: RowMapping, actor: Actor, action: str) -> str:
+    _gone_if_deleted(row)
+    actual = await _check_file(session, row, actor, action)
+    if actual is None:
+        raise _integrity_problem()
     return actual
 
 
@@ -126,7 +165,7 @@ async def read_evidence(evidence_id: uuid.UUID, principal: AgencyUser, session: 
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}, "example": ""}
             },
         },
-        **problem_responses(401, 403, 404, 410, 500),
+        **problem_responses(401, 403, 404, 410, 500, 507),
     },
 )
 async def download(evidence_id: uuid.UUID, principal: AgencyUser, session: SessionDep) -> Response:
@@ -138,24 +177,27 @@ async def download(evidence_id: uuid.UUID, principal: AgencyUser, session: Sessi
 
     async def body() -> AsyncIterator[bytes]:
         digest = hashlib.sha256()
-        async for chunk in store().open(row["storage_key"]):
-            digest.update(chunk)
-            yield chunk
+        try:
+            async for chunk in store().open(row["storage_key"]):
+                digest.update(chunk)
+                yield chunk
+        except FileMissing:
+            pass
         if digest.hexdigest() != expected:
-            # Changed between the check and the transfer: record it and break the transfer, so the client
-            # never holds a complete file that is not the evidence.
+            # Changed (or removed) between the check and the transfer: record it and break the transfer, so
+            # the client never holds a complete file that is not the evidence.
             async with db.sessions() as s:
                 await _record(s, row, actor, "download", "hash_mismatch_in_transfer", digest.hexdigest())
                 await s.commit()
             raise RuntimeError("evidence changed during download")
 
-    filename = (row["filename"] or f"{row['id']}").replace('"', "")
     return StreamingResponse(
         body(),
         media_type=row["media_type"],
         headers={
             "Content-Length": str(row["size_bytes"]),
-            "Content-Disposition": f'attachment; filename="{filename}"',
+            # The name was cleaned at upload; the header still carries any script (RFC 6266 / RFC 8187).
+            "Content-Disposition": content_disposition(row["filename"] or f"{row['id']}"),
             "ETag": f'"{expected}"',
             "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(expected)).decode()}:",
             "X-Content-SHA256": expected,
@@ -170,7 +212,7 @@ async def download(evidence_id: uuid.UUID, principal: AgencyUser, session: Sessi
     response_model=VerifyOut,
     responses={
         **example(200, VerifyOut.model_config["json_schema_extra"]["examples"][0]),  # type: ignore[index]
-        **problem_responses(401, 403, 404, 410, 500),
+        **problem_responses(401, 403, 404, 410, 500, 507),
     },
 )
 async def verify(evidence_id: uuid.UUID, principal: AgencyUser, session: SessionDep) -> Response:
@@ -188,12 +230,21 @@ async def verify(evidence_id: uuid.UUID, principal: AgencyUser, session: Session
     response_model=CustodyExport,
     responses={
         **example(200, CustodyExport.model_config["json_schema_extra"]["examples"][0]),  # type: ignore[index]
-        **problem_responses(401, 403, 404),
+        **problem_responses(401, 403, 404, 507),
     },
 )
 async def custody(evidence_id: uuid.UUID, principal: AgencyUser, session: SessionDep) -> Response:
     row = await evidence_row(session, evidence_id, principal.agency)
     actor = service.actor_of(principal)
+    if row["deleted_at"] is None:
+        # The export attests the item: its file is checked first, and a failure recorded (the chain then
+        # reports it: `chain_intact` is false).
+        try:
+            await _check_file(session, row, actor, "custody_export")
+        except Problem as exc:
+            if exc.status != 410:
+                raise
+            row = await evidence_row(session, evidence_id, principal.agency)  # deleted meanwhile
     await service.audit(
         session,
         "evidence.custody_export",

@@ -213,7 +213,8 @@ class Evidence(Base):
     sha256: Mapped[str] = mapped_column(Text)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     media_type: Mapped[str] = mapped_column(Text)
-    filename: Mapped[str | None] = mapped_column(Text)
+    filename: Mapped[str | None] = mapped_column(Text)  # cleaned at upload: the name downloads use
+    original_filename: Mapped[str | None] = mapped_column(Text)  # as the owner sent it: data only
     camera_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     description: Mapped[str | None] = mapped_column(Text)
     storage_key: Mapped[str] = mapped_column(Text)

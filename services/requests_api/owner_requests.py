@@ -16,12 +16,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from python_multipart.exceptions import MultipartParseError
 from sqlalchemy import text
+from sqlalchemy.engine import RowMapping
 
 from services.requests_api import outbox, service
 from services.requests_api.config import config
 from services.requests_api.database import SessionDep
 from services.requests_api.dependencies import Authorization, Owner
-from services.requests_api.evidence import TooLarge, Upload, append_custody, boundary_of, store
+from services.requests_api.evidence import TooLarge, Upload, append_custody, boundary_of, lock_content, store
 from services.requests_api.registry_client import verify_owner
 from services.requests_api.responses import example, json_response
 from services.requests_api.schemas import (
@@ -116,9 +117,14 @@ async def answer(
     # to read with it; a decline's or an 'unavailable' is dropped here, never stored: the agency never sees it,
     # so nothing would be gained by keeping what the owner may later want erased.
     note = body.note if body.answer in SHARING_ANSWERS else None
-    to = await transition_target(session, request_id, target["id"], target["state"], body.answer, actor, note)
     if note is not None:
+        # The credential is asked about again before the note is written, with the target held (see
+        # `_still_registered`): a deleted owner's words never reach the database.
+        await session.execute(
+            text("SELECT 1 FROM requests.targets WHERE id = :id FOR UPDATE"), {"id": target["id"]}
+        )
         await _still_registered(owner, authorization)
+    to = await transition_target(session, request_id, target["id"], target["state"], body.answer, actor, note)
     if to == "video_unavailable" and target["state"] == "accepted":
         # The agency saw this owner accept and waits for footage: it is told the footage proved unavailable
         # (an 'unavailable' without an accept before it stays as silent as a decline).
@@ -167,11 +173,14 @@ async def answer(
     },
     responses={
         **example(201, EvidenceOut.model_config["json_schema_extra"]["examples"][0], "Stored"),  # type: ignore[index]
-        **problem_responses(401, 404, 409, 413, 415, 503),
+        **problem_responses(400, 401, 404, 409, 413, 415, 422, 503, 507),
     },
     description=(
         "The file is streamed to storage as it arrives and hashed (SHA-256) on the way; the hash in the answer is "
-        "what the agency's download will be checked against. Size and media types are capped by configuration."
+        "what the agency's download will be checked against. Size and media types are capped by configuration. "
+        "A body cut short (no closing boundary) or malformed is refused (400) and nothing is stored. The file "
+        "name is cleaned for use (its last path component, without control characters, at most 255 characters); "
+        "the name as sent is kept as data. A store that cannot keep the file answers 507."
     ),
 )
 async def upload(
@@ -193,29 +202,15 @@ async def upload(
     cfg = config()
     up = Upload(cfg.evidence_media_types)
     try:
-        stored = await store().put_stream(up.file_chunks(request.stream(), boundary), cfg.evidence_max_bytes)
+        staged = await store().stage(up.file_chunks(request.stream(), boundary), cfg.evidence_max_bytes)
     except TooLarge as exc:
         raise Problem(413, f"The file is larger than the {cfg.evidence_max_bytes:,} bytes accepted.") from exc
     except MultipartParseError as exc:
         raise Problem(400, "The multipart body could not be parsed.", kind="bad-request") from exc
-    camera_id = None
+    # Until it is published (below, under its content lock, in the transaction that references it), the file
+    # is this upload's own part: a failure discards only that, never an object another upload may be using.
     try:
-        if not up.file_seen or stored.size == 0:
-            raise invalid("/body/file", "send the footage in a non-empty part named 'file'")
-        # Text PostgreSQL cannot store (NUL) would otherwise fail the insert after the file is stored.
-        for member, value in (("file", up.filename), ("description", up.fields.get("description"))):
-            if value and "\x00" in value:
-                raise invalid(f"/body/{member}", "must not contain NUL characters")
-        if len(up.fields.get("description", "")) > 2000:
-            raise invalid("/body/description", "at most 2000 characters")
-        raw_camera = up.fields.get("camera_id", "").strip()
-        if raw_camera:
-            try:
-                camera_id = uuid.UUID(raw_camera)
-            except ValueError as exc:
-                raise invalid("/body/camera_id", "not a UUID") from exc
-            if str(camera_id) not in {c["camera_id"] for c in service.cameras_of(target)}:
-                raise invalid("/body/camera_id", "not one of your cameras this request concerns")
+        camera_id = _checked_fields(up, staged.size, target)
         locked = (
             await session.execute(
                 text("SELECT state FROM requests.targets WHERE id = :id FOR UPDATE"), {"id": target["id"]}
@@ -228,31 +223,35 @@ async def upload(
         ).scalar_one()
         if state != "sent" or locked not in ("accepted", "uploaded"):
             raise Problem(409, "The request changed while the file was uploading; it takes no more uploads.")
-        if up.filename or up.fields.get("description"):
+        if up.original_filename or up.fields.get("description"):
             await _still_registered(owner, authorization)
+        await lock_content(session, staged.key)
+        await store().publish(staged)
     except BaseException:
         await session.rollback()
-        await _discard_if_unreferenced(session, stored.key)
+        await store().discard(staged)
         raise
+    # From here the object is published: if this transaction fails to commit, the janitor finds it unused.
     evidence_id = uuid.uuid4()
     description = up.fields.get("description") or None
     await session.execute(
         text(
             "INSERT INTO requests.evidence (id, request_id, target_id, sha256, size_bytes, media_type, filename,"
-            " camera_id, description, storage_key) VALUES (:id, :rid, :tid, :sha, :size, :mt, :fn, :cam, :desc,"
-            " :key)"
+            " original_filename, camera_id, description, storage_key) VALUES (:id, :rid, :tid, :sha, :size, :mt,"
+            " :fn, :ofn, :cam, :desc, :key)"
         ),
         {
             "id": evidence_id,
             "rid": request_id,
             "tid": target["id"],
-            "sha": stored.sha256,
-            "size": stored.size,
+            "sha": staged.sha256,
+            "size": staged.size,
             "mt": up.media_type,
             "fn": up.filename,
+            "ofn": up.original_filename,
             "cam": camera_id,
             "desc": description,
-            "key": stored.key,
+            "key": staged.key,
         },
     )
     actor = service.owner_actor(owner.registration_id)
@@ -263,8 +262,8 @@ async def upload(
         actor_here,
         "upload",
         "ok",
-        stored.sha256,
-        {"size_bytes": stored.size, "media_type": up.media_type},
+        staged.sha256,
+        {"size_bytes": staged.size, "media_type": up.media_type},
     )
     if locked == "accepted":
         await transition_target(session, request_id, target["id"], "accepted", "upload", actor)
@@ -278,7 +277,7 @@ async def upload(
         subject_type="evidence",
         subject_id=evidence_id,
         case_number=req["case_number"],
-        details={"request_id": str(request_id), "sha256": stored.sha256, "size_bytes": stored.size},
+        details={"request_id": str(request_id), "sha256": staged.sha256, "size_bytes": staged.size},
     )
     await session.commit()
     row = (
@@ -298,19 +297,31 @@ async def upload(
 
 
 async def _still_registered(owner: OwnerCredential, authorization: str) -> None:
-    """Before an owner's free text is kept: registry_api is asked again (not the cache), while this transaction
-    holds the owner's target, so that an owner who has deleted the registration meanwhile leaves nothing the
-    worker would no longer erase (see `worker.erase_deleted_owners`); else 401."""
-    await verify_owner(owner, authorization.partition(" ")[2].strip(), fresh=True)
+    """Before an owner's free text is written: registry_api is asked again (the request's own check may be a
+    long upload ago), while this transaction holds the owner's target, so that an owner who has deleted the
+    registration meanwhile leaves nothing the worker would no longer erase (see `worker.erase_deleted_owners`);
+    else 401."""
+    await verify_owner(owner, authorization.partition(" ")[2].strip())
 
 
-async def _discard_if_unreferenced(session: SessionDep, key: str) -> None:
-    used = (
-        await session.execute(
-            text("SELECT 1 FROM requests.evidence WHERE storage_key = :k AND deleted_at IS NULL LIMIT 1"),
-            {"k": key},
-        )
-    ).first()
-    await session.rollback()
-    if used is None:
-        await store().delete(key)
+def _checked_fields(up: Upload, size: int, target: RowMapping) -> uuid.UUID | None:
+    """The upload's parts checked once the body is read; the camera it names, if any."""
+    if up.original_filename:  # the name as sent is data; PostgreSQL's text cannot hold NUL
+        up.original_filename = up.original_filename.replace("\x00", "\ufffd")
+    if not up.file_seen or size == 0:
+        raise invalid("/body/file", "send the footage in a non-empty part named 'file'")
+    # Text PostgreSQL cannot store (NUL) would otherwise fail the insert after the file is stored.
+    if up.fields.get("description") and "\x00" in up.fields["description"]:
+        raise invalid("/body/description", "must not contain NUL characters")
+    if len(up.fields.get("description", "")) > 2000:
+        raise invalid("/body/description", "at most 2000 characters")
+    raw_camera = up.fields.get("camera_id", "").strip()
+    if not raw_camera:
+        return None
+    try:
+        camera_id = uuid.UUID(raw_camera)
+    except ValueError as exc:
+        raise invalid("/body/camera_id", "not a UUID") from exc
+    if str(camera_id) not in {c["camera_id"] for c in service.cameras_of(target)}:
+        raise invalid("/body/camera_id", "not one of your cameras this request concerns")
+    return camera_id

@@ -4,8 +4,6 @@ knows, and reading the feed of deleted registrations."""
 
 from __future__ import annotations
 
-import hashlib
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Literal
@@ -26,10 +24,6 @@ from shared.errors import Problem
 from shared.settings import get_settings
 
 SERVICE = "registry_api"
-
-# Positive answers only, keyed by a hash of the whole credential: a rotated or revoked credential stops working
-# within the TTL, and a wrong secret is never cached.
-_owner_cache: dict[bytes, float] = {}
 
 
 @dataclass(frozen=True)
@@ -77,22 +71,12 @@ async def agency_policy(slug: str, authorization: str) -> AgencyPolicy:
         raise Problem(502, f"{SERVICE} did not show the agency's policy.", kind="upstream-error") from exc
 
 
-def _cache_key(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
-
-
-async def verify_owner(
-    cred: OwnerCredential, token: str, *, fresh: bool = False, client_address: str | None = None
-) -> None:
-    """The credential opens its registration (asked of registry_api, which alone holds its hash); else 401.
-    `fresh` asks even when a recent answer is cached: before the owner's free text is kept (see
-    `worker.erase_deleted_owners`). `client_address`, the owner's, goes along as `X-Forwarded-For`: registry_api
-    counts wrong guesses per client, and must not take this service for the guesser (it trusts the header from
-    the proxies in its FORWARDED_ALLOW_IPS)."""
-    key = _cache_key(token)
-    now = time.monotonic()
-    if not fresh and _owner_cache.get(key, 0.0) > now:
-        return
+async def verify_owner(cred: OwnerCredential, token: str, *, client_address: str | None = None) -> None:
+    """The credential opens its registration, asked of registry_api (which alone holds its hash) on every use;
+    else 401. Nothing is cached: a credential rotated, reset or deleted is refused here from the moment
+    registry_api acknowledged the change. `client_address`, the owner's, goes along as `X-Forwarded-For`:
+    registry_api counts wrong guesses per client, and must not take this service for the guesser (it trusts the
+    header from the proxies in its FORWARDED_ALLOW_IPS)."""
     try:
         r = await client().get(
             _url(f"/v1/registrations/{cred.registration_id}"),
@@ -105,9 +89,6 @@ async def verify_owner(
     except httpx.HTTPError as exc:
         raise unreachable(SERVICE, exc) from exc
     if r.status_code == 200:
-        if len(_owner_cache) > 10_000:
-            _owner_cache.clear()
-        _owner_cache[key] = now + config().owner_cache_ttl_s
         return
     if r.status_code == 429:  # the owner's guesses, refused for a while: passed on as they are
         raise Problem(

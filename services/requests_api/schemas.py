@@ -481,7 +481,10 @@ class CustodyExport(BaseModel):
 
     evidence: EvidenceOut
     records: list[CustodyRecord]
-    chain_intact: bool = Field(description="Every record's hash recomputed and linked to the previous one")
+    chain_intact: bool = Field(
+        description="Every record's hash recomputed and linked to the previous one, and no access (this export "
+        "included, which checks the file) found the file missing or altered"
+    )
     exported_at: datetime
 
 

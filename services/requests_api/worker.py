@@ -10,8 +10,9 @@ registration, the webhook was removed) is marked undeliverable, never retried fo
 
 Jobs, every CANVASS_WORKER_JOBS_S: requests past their due date expire (with their open targets); owners are
 reminded before the due date and before their footage is overwritten (once each); evidence past the agency's
-retention is deleted unless its request is under legal hold; and what owners wrote is erased once they deleted
-their registration (registry_api's feed of deletions, read from where the last run stopped).
+retention is deleted unless its request is under legal hold; what owners wrote is erased once they deleted their
+registration (registry_api's feed of deletions, read from where the last run stopped); and, every
+CANVASS_EVIDENCE_JANITOR_S, the evidence store's janitor removes abandoned parts and objects no item uses.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.requests_api import outbox, registry_client, service
 from services.requests_api.config import config
-from services.requests_api.evidence import append_custody, store
+from services.requests_api.evidence import EvidenceStore, append_custody, delete_if_unreferenced, store
 from services.requests_api.states import SYSTEM_ACTOR, TARGET_OPEN
 from services.requests_api.upstream import client, close_client
 from services.requests_api.webhook_urls import WebhookRefused, pin_webhook, post_pinned
@@ -339,27 +340,28 @@ async def remind(sessions: async_sessionmaker[AsyncSession]) -> int:
     return queued
 
 
+RETENTION_SQL = """
+SELECT e.id, e.storage_key, e.sha256, r.agency, r.case_number, r.evidence_retention_days
+FROM requests.evidence e JOIN requests.requests r ON r.id = e.request_id
+WHERE e.deleted_at IS NULL AND NOT r.legal_hold
+  AND e.uploaded_at + make_interval(days => r.evidence_retention_days) < now()
+ORDER BY e.uploaded_at LIMIT 1
+FOR UPDATE OF e SKIP LOCKED FOR SHARE OF r SKIP LOCKED
+"""
+
+
 async def apply_retention(sessions: async_sessionmaker[AsyncSession]) -> int:
     """Evidence older than its request's retention is deleted, unless the request is under legal hold. The row
-    stays (with its custody chain); the file goes once no live item shares its content."""
+    stays (with its custody chain); the file goes once no live item shares its content.
+
+    The request's row is held (shared) while its item is marked deleted, and setting a legal hold updates that
+    row: a hold being set meanwhile makes this run pass the item (its row is skipped while held), and a hold set
+    after waits for this transaction. So an item is deleted only if its request was not held when it was. The
+    file is then deleted under its content lock, only if no live row uses it (see `evidence`)."""
     removed = 0
     while True:
         async with sessions() as s:
-            row = (
-                (
-                    await s.execute(
-                        text(
-                            "SELECT e.id, e.storage_key, e.sha256, r.agency, r.case_number, r.evidence_retention_days"
-                            " FROM requests.evidence e JOIN requests.requests r ON r.id = e.request_id"
-                            " WHERE e.deleted_at IS NULL AND NOT r.legal_hold"
-                            " AND e.uploaded_at + make_interval(days => r.evidence_retention_days) < now()"
-                            " ORDER BY e.uploaded_at LIMIT 1 FOR UPDATE OF e SKIP LOCKED"
-                        )
-                    )
-                )
-                .mappings()
-                .first()
-            )
+            row = (await s.execute(text(RETENTION_SQL))).mappings().first()
             if row is None:
                 return removed
             reason = f"retention: {row['evidence_retention_days']} days"
@@ -380,18 +382,44 @@ async def apply_retention(sessions: async_sessionmaker[AsyncSession]) -> int:
                 details={"reason": reason},
             )
             await s.commit()
-            shared = (
-                await s.execute(
-                    text(
-                        "SELECT 1 FROM requests.evidence WHERE storage_key = :k AND deleted_at IS NULL LIMIT 1"
-                    ),
-                    {"k": row["storage_key"]},
-                )
-            ).first()
+        async with sessions() as s:
+            await delete_if_unreferenced(s, row["storage_key"])
+        removed += 1
+
+
+ORPHANS_SQL = """
+SELECT k FROM unnest(CAST(:keys AS text[])) AS k
+WHERE NOT EXISTS (SELECT 1 FROM requests.evidence e WHERE e.storage_key = k AND e.deleted_at IS NULL)
+"""
+
+
+async def sweep_store(
+    sessions: async_sessionmaker[AsyncSession],
+    evidence_store: EvidenceStore | None = None,
+    *,
+    part_max_age_s: float | None = None,
+    orphan_grace_s: float | None = None,
+) -> int:
+    """The store's janitor: staged parts no upload has written to for CANVASS_EVIDENCE_PART_MAX_AGE_S (their
+    upload died mid-stream) are removed, and published objects older than CANVASS_EVIDENCE_ORPHAN_GRACE_S that
+    no live row uses (their upload failed between publishing and committing, e.g. the database went away; or a
+    deletion was interrupted) are deleted under their content lock, as retention does. The number removed."""
+    cfg = config()
+    st = evidence_store or store()
+    removed = await st.remove_stale_parts(
+        cfg.evidence_part_max_age_s if part_max_age_s is None else part_max_age_s
+    )
+    keys = await st.keys_older_than(cfg.evidence_orphan_grace_s if orphan_grace_s is None else orphan_grace_s)
+    for i in range(0, len(keys), 1000):
+        async with sessions() as s:
+            candidates = (await s.execute(text(ORPHANS_SQL), {"keys": keys[i : i + 1000]})).scalars().all()
             await s.rollback()
-            if shared is None:
-                await store().delete(row["storage_key"])
-            removed += 1
+        for key in candidates:
+            async with sessions() as s:
+                if await delete_if_unreferenced(s, key, st):
+                    log.warning("evidence object %s was used by no evidence item: deleted", key)
+                    removed += 1
+    return removed
 
 
 DELETIONS_FEED = "registry.deletions"
@@ -411,9 +439,9 @@ WHERE t.registration_id = ANY(:ids) AND e.request_id = t.request_id AND e.target
   AND e.actor_role = 'owner' AND e.note IS NOT NULL
 """
 ERASE_EVIDENCE_TEXT_SQL = """
-UPDATE requests.evidence v SET description = NULL, filename = NULL FROM requests.targets t
+UPDATE requests.evidence v SET description = NULL, filename = NULL, original_filename = NULL FROM requests.targets t
 WHERE t.registration_id = ANY(:ids) AND v.request_id = t.request_id AND v.target_id = t.id
-  AND (v.description IS NOT NULL OR v.filename IS NOT NULL)
+  AND (v.description IS NOT NULL OR v.filename IS NOT NULL OR v.original_filename IS NOT NULL)
 """
 ADVANCE_FEED_SQL = """
 INSERT INTO requests.feeds AS f (name, position) VALUES (:feed, :to)
@@ -491,8 +519,20 @@ async def erase_deleted_owners(
             return done
 
 
+_last_sweep = -float("inf")
+
+
+async def _sweep_when_due(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """The janitor walks the whole store: every CANVASS_EVIDENCE_JANITOR_S, not on every run of the jobs."""
+    global _last_sweep
+    if time.monotonic() - _last_sweep < config().evidence_janitor_s:
+        return 0
+    _last_sweep = time.monotonic()
+    return await sweep_store(sessions)
+
+
 async def run_jobs(sessions: async_sessionmaker[AsyncSession]) -> None:
-    for job in (expire_due, remind, apply_retention, erase_deleted_owners):
+    for job in (expire_due, remind, apply_retention, erase_deleted_owners, _sweep_when_due):
         try:
             n = await job(sessions)
             if n:

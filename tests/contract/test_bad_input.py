@@ -741,10 +741,16 @@ def upload_cases(s: Scene, sent_accepted: str) -> list[Case]:
             b"\r\n" + part + b"data\r\n--b--\r\n",
             content_type="multipart/form-data; boundary=b",
         ),
+        # A file name that is a path is not refused but cleaned (tests/requests/test_evidence_names.py).
         ep.case(
-            "filename a path",
-            content=part.replace(b"c.mp4", b"../../etc/passwd\x00") + b"data\r\n--b--\r\n",
+            "body cut short before its closing boundary",
+            content=part + b"data",
             content_type="multipart/form-data; boundary=b",
+        ),
+        ep.case(
+            "boundary of 5,000 characters",
+            content=part.replace(b"--b", b"--" + b"b" * 5000) + b"data\r\n--" + b"b" * 5000 + b"--\r\n",
+            content_type="multipart/form-data; boundary=" + "b" * 5000,
         ),
     ]
 

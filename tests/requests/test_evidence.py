@@ -197,14 +197,16 @@ def test_a_corrupted_file_is_refused_and_recorded_in_its_custody_chain(
         ("verify", "ok"),
         ("download", "hash_mismatch"),
         ("verify", "hash_mismatch"),
+        ("custody_export", "hash_mismatch"),
     ]
     assert custody["records"][2]["sha256"] != sha
-    assert custody["chain_intact"] is True
-    audited = db.fetchval(
-        "SELECT count(*) FROM audit.events WHERE subject_id = $1 AND action = 'evidence.download.hash_mismatch'",
+    assert custody["chain_intact"] is False
+    audited = db.fetch(
+        "SELECT details->>'access' AS access FROM audit.events WHERE subject_id = $1"
+        " AND action = 'evidence.integrity_failure' ORDER BY seq",
         eid,
     )
-    assert audited == 1
+    assert [a["access"] for a in audited] == ["download", "verify", "custody_export"]
     # The custody chain is append-only in the database, and tampering with it is detected.
     import asyncpg
 

@@ -177,6 +177,7 @@ def test_a_deleted_owners_notes_and_upload_texts_are_erased_and_the_rest_of_the_
     assert NOTE in [e["note"] for e in before], "the agency reads the owner's note"
     listed = flow.client.get(f"/v1/requests/{rid}/evidence", headers=flow.inv()).json()["items"]
     assert listed[0]["description"] and listed[0]["filename"]
+    assert db.fetchval("SELECT original_filename FROM requests.evidence WHERE id = $1", evidence["id"])
 
     _delete(registry, leaving)
     seq = _seq(db, leaving)
@@ -195,10 +196,10 @@ def test_a_deleted_owners_notes_and_upload_texts_are_erased_and_the_rest_of_the_
     assert not db.fetchval("SELECT count(*) FROM requests.events WHERE note LIKE '%555-0142%'")
     # The footage stays the agency's evidence, unchanged; the owner's words about it go.
     row = db.fetch(
-        "SELECT description, filename, sha256, size_bytes FROM requests.evidence WHERE id = $1",
+        "SELECT description, filename, original_filename, sha256, size_bytes FROM requests.evidence WHERE id = $1",
         evidence["id"],
     )[0]
-    assert row["description"] is None and row["filename"] is None
+    assert row["description"] is None and row["filename"] is None and row["original_filename"] is None
     assert row["sha256"] == evidence["sha256"] and row["size_bytes"] == 256
     custody = flow.client.get(f"/v1/evidence/{evidence['id']}/custody", headers=flow.inv()).json()
     assert custody["chain_intact"]
