@@ -63,8 +63,8 @@ demo: setup ## load the demo agency and a few hundred cameras (idempotent)
 run: demo ## start the three services (and the requests worker) on 127.0.0.1; Ctrl-C stops them
 	$(PY) scripts/run_suite.py
 
-test: env db ## the whole test suite against a real PostGIS and real HTTP (GDAL's OGC API client among them)
-	@bash scripts/ensure_debian.sh ogrinfo=gdal-bin
+test: env db ## the whole test suite against a real PostGIS and real HTTP (GDAL's OGC API client and docker-compose config among them)
+	@bash scripts/ensure_debian.sh ogrinfo=gdal-bin docker-compose=docker-compose
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 stop: ## stop the local database cluster
