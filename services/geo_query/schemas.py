@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.geojson import Area, Point
+from shared.geojson import Area, Point, PointGeometry
 
 EXAMPLE_FEATURE: dict[str, Any] = {
     "type": "Feature",
@@ -70,11 +70,6 @@ class AreaSearch(BaseModel):
         None,
         description="The incident location: adds `distance_m`/`bearing_deg` to each camera and enables `facing`",
     )
-
-
-class PointGeometry(BaseModel):
-    type: Literal["Point"]
-    coordinates: list[float] = Field(examples=[[-73.98571, 40.74844]])
 
 
 class Contact(BaseModel):
