@@ -153,24 +153,24 @@ Area = Annotated[Polygon | MultiPolygon, Field(discriminator="type")]
 
 
 class PointGeometry(BaseModel):
-    type: Literal["Point"] = "Point"
+    type: Literal["Point"]
     coordinates: Annotated[list[float], WithJsonSchema(POSITION_SCHEMA)] = Field(
         examples=[[-87.9065, 43.0389]]
     )
 
 
 class LineStringGeometry(BaseModel):
-    type: Literal["LineString"] = "LineString"
+    type: Literal["LineString"]
     coordinates: Annotated[list[list[float]], WithJsonSchema(LINESTRING_SCHEMA)]
 
 
 class PolygonGeometry(BaseModel):
-    type: Literal["Polygon"] = "Polygon"
+    type: Literal["Polygon"]
     coordinates: Annotated[list[list[list[float]]], WithJsonSchema(POLYGON_SCHEMA)]
 
 
 class MultiPolygonGeometry(BaseModel):
-    type: Literal["MultiPolygon"] = "MultiPolygon"
+    type: Literal["MultiPolygon"]
     coordinates: Annotated[list[list[list[list[float]]]], WithJsonSchema(MULTIPOLYGON_SCHEMA)]
 
 
