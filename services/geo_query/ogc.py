@@ -73,7 +73,8 @@ SCHEMA_JSON = "application/schema+json"
 FORMATS = ("json", "geojson", "application/json", "application/geo+json")
 _JSONISH = ("application/json", "application/geo+json", "application/*", "*/*", "application/problem+json")
 
-router = APIRouter(prefix="/v1/ogc", tags=[TAG], dependencies=[Depends(no_unknown_parameters)])
+PREFIX = "/v1/ogc"
+router = APIRouter(prefix=PREFIX, tags=[TAG], dependencies=[Depends(no_unknown_parameters)])
 _ERRORS = problem_responses(400, 401, 403, 406, 503)
 
 FormatQuery = Annotated[
@@ -151,8 +152,6 @@ async def landing_page(request: Request, caller: CurrentCaller, f: FormatQuery =
 # OWSLib and others join relative paths onto the landing page URL, which they are often given with a slash.
 router.add_api_route("/", landing_page, methods=["GET"], include_in_schema=False)
 
-_PREFIX = "/v1/ogc"
-
 
 def ogc_api_description(app_description: dict[str, Any], server_url: str) -> dict[str, Any]:
     """The service's OpenAPI description cut to the OGC API, its paths relative to the landing page (the server
@@ -161,10 +160,10 @@ def ogc_api_description(app_description: dict[str, Any], server_url: str) -> dic
     the `limit` maximum and the filter languages)."""
     paths: dict[str, Any] = {}
     for path, item in app_description.get("paths", {}).items():
-        if path != _PREFIX and not path.startswith(_PREFIX + "/"):
+        if path != PREFIX and not path.startswith(PREFIX + "/"):
             continue
         text = orjson.dumps(item).decode().replace('"collection_id"', '"collectionId"')
-        paths[path.removeprefix(_PREFIX).replace("{collection_id}", "{collectionId}") or "/"] = orjson.loads(
+        paths[path.removeprefix(PREFIX).replace("{collection_id}", "{collectionId}") or "/"] = orjson.loads(
             text
         )
     return {
@@ -203,7 +202,7 @@ async def api_description(request: Request, f: FormatQuery = None) -> Response:
     wanted = OPENAPI_TYPE in request.headers.get("accept", "").replace(" ", "")
     if not wanted:
         negotiate(request, f)
-    document = ogc_api_description(request.app.openapi(), public_url(request, _PREFIX))
+    document = ogc_api_description(request.app.openapi(), public_url(request, PREFIX))
     return Response(orjson.dumps(document), media_type=OPENAPI_TYPE if wanted else JSON, headers=NO_STORE)
 
 

@@ -103,6 +103,20 @@ def test_landing_page_and_conformance_say_openapi_3_1_and_part_3(
     desc = [link for link in links if link["rel"] == "service-desc"]
     assert [link["type"] for link in desc] == ["application/vnd.oai.openapi+json;version=3.1"]
     assert geo.get("/openapi.json").json()["openapi"].startswith("3.1.")
+    # The description it links to is the OGC API's own: paths relative to the landing page, as OGC clients read.
+    api = geo.get(desc[0]["href"], headers={"Accept": desc[0]["type"]})
+    assert api.headers["content-type"] == desc[0]["type"]
+    document = api.json()
+    assert document["servers"] == [{"url": str(geo.base_url).rstrip("/") + "/v1/ogc"}]
+    items = document["paths"]["/collections/{collectionId}/items"]["get"]
+    assert "collectionId" in {p["name"] for p in items["parameters"]}
+    assert set(document["paths"]) >= {
+        "/",
+        "/conformance",
+        "/collections",
+        "/collections/{collectionId}/queryables",
+    }
+    assert geo.get(desc[0]["href"]).headers["content-type"] == "application/json"
     classes = set(geo.get("/v1/ogc/conformance", headers=h).json()["conformsTo"])
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30" not in classes
     assert {
