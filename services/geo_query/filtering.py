@@ -150,6 +150,21 @@ def _instant(text: str, pointer: str) -> datetime | date:
     )
 
 
+# GDAL's OAPIF driver writes the date-times of a `-where` as text, cut to what the value had: a date as
+# `2026-03-06T`, an hour as `2026-03-06T12Z`, minutes as `2026-03-06T12:30Z`.
+_GDAL_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})T$")
+_GDAL_SHORT = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2})(:\d{2})?Z$")
+
+
+def _text_instant(text: str) -> datetime | date:
+    """An instant or a date written as text in a filter: RFC 3339, or as GDAL writes them."""
+    if m := _GDAL_DATE.match(text):
+        text = m.group(1)
+    elif m := _GDAL_SHORT.match(text):
+        text = m.group(1) + (m.group(2) or ":00") + ":00Z"
+    return _instant(text, _POINTER_F)
+
+
 def _day_end(d: date) -> datetime | None:
     """The first instant after the day (None after the last day there is)."""
     try:
@@ -305,6 +320,8 @@ class _Translator:
             if q.kind != other.kind and not {q.kind, other.kind} <= numeric:
                 raise _bad(f"{lhs.name} and {rhs.name} are not of the same type")
             return f"{q.sql} {op} {other.sql}"
+        if q.kind == "timestamp" and isinstance(rhs, str):
+            rhs = _text_instant(rhs)
         if q.kind == "timestamp" and type(rhs) is date:
             # A date compared with an instant: the instant's day (UTC).
             return f"(({q.sql}) AT TIME ZONE 'UTC')::date {op} {self.sql.p(rhs, 'date')}"
@@ -336,7 +353,7 @@ class _Translator:
             return v
         if kind == "timestamp":
             if isinstance(v, str):  # GDAL sends instants as strings
-                v = _instant(v, _POINTER_F)
+                v = _text_instant(v)
             if type(v) is date:
                 return datetime.combine(v, time(), UTC)
             if isinstance(v, datetime):
