@@ -30,7 +30,7 @@ export CANVASS_ENV ?= development
 ROLE ?= investigator
 AGENCY ?= demo
 
-.PHONY: help setup env db migrate demo run test stop token audit-verify audit-anchor openapi openapi-release lint format bench clean
+.PHONY: help setup env db migrate demo run test contract-lint stop token audit-verify audit-anchor openapi openapi-release lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -63,8 +63,20 @@ demo: setup ## load the demo agency and a few hundred cameras (idempotent)
 run: demo ## start the three services (and the requests worker) on 127.0.0.1; Ctrl-C stops them
 	$(PY) scripts/run_suite.py
 
-test: env db ## the whole test suite against a real PostGIS and real HTTP (GDAL's OGC API client among them)
-	@bash scripts/ensure_debian.sh ogrinfo=gdal-bin
+# Redocly's OpenAPI linter, pinned by tools/contract-lint/package-lock.json (npm ci: from the npm registry only).
+REDOCLY := tools/contract-lint/node_modules/.bin/redocly
+export REDOCLY_TELEMETRY := off
+export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
+
+$(REDOCLY): tools/contract-lint/package.json tools/contract-lint/package-lock.json
+	cd tools/contract-lint && npm ci --no-audit --no-fund
+	@touch $@
+
+contract-lint: $(REDOCLY) ## Redocly's linter on openapi/*.json: recommended rules, any finding fails (tools/contract-lint/redocly.yaml)
+	$(REDOCLY) lint --config tools/contract-lint/redocly.yaml openapi/registry_api.json openapi/geo_query.json openapi/requests_api.json
+
+test: env db contract-lint ## the whole test suite against a real PostGIS and real HTTP (GDAL's OGC API client and docker-compose config among them)
+	@bash scripts/ensure_debian.sh ogrinfo=gdal-bin docker-compose=docker-compose
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 stop: ## stop the local database cluster

@@ -232,6 +232,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 key = str(status)
                 if key == "422" or key not in responses:
                     responses[key] = spec
+            # Every operation says who may call it: one that names no scheme is public (`security: []`).
+            op.setdefault("security", [])
             if op.get("security") and "401" not in responses:
                 responses.update({str(k): v for k, v in problem_responses(401).items()})
     # A webhook is a request this service sends: the receiver's answers are not this service's problems.

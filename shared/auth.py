@@ -300,4 +300,7 @@ def require_roles(*roles: str) -> Any:
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+# The `openapi_extra` of an operation that takes a token but does not need one (an OptionalPrincipal route open
+# to anyone): FastAPI lists the bearer requirement, and this adds the empty one beside it, `[{bearer}, {}]`.
+TOKEN_OPTIONAL: dict[str, Any] = {"security": [{}]}
 CurrentOwner = Annotated[OwnerCredential, Depends(owner_credential)]

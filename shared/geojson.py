@@ -4,6 +4,11 @@ Input geometries are checked the way a person would want to be told about them: 
 latitude in range, two or three numbers per position, closed rings with at least four positions, and a valid
 (non self-crossing) shape; either winding is accepted. Output polygons follow the right-hand rule; output
 coordinates are rounded to 7 decimals (about 1 cm) in SQL.
+
+Every geometry in a contract is typed (so a generated client gets `{type: "Point"; coordinates: number[]}`, not a
+free object): the input models below, whose published schema states the shape their validators enforce (positions
+of 2 or 3 numbers, rings of at least 4 positions, at least one ring or polygon), and the `*Geometry` models of
+responses, with the same schemas and no validation (the services build those bodies themselves).
 """
 
 from __future__ import annotations
@@ -14,7 +19,15 @@ from typing import Annotated, Any, Literal
 import orjson
 import shapely
 from fastapi.responses import JSONResponse as _StarletteJSONResponse
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pyproj import Geod
 from shapely.geometry import shape
 
@@ -45,7 +58,14 @@ def _position(value: Any) -> list[float]:
     return out
 
 
-Position = Annotated[list[float], BeforeValidator(_position)]
+# The JSON Schemas of the coordinate arrays: what the validators below enforce, said in the contract.
+POSITION_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 3}
+RING_SCHEMA: dict[str, Any] = {"type": "array", "items": POSITION_SCHEMA, "minItems": 4}
+POLYGON_SCHEMA: dict[str, Any] = {"type": "array", "items": RING_SCHEMA, "minItems": 1}
+MULTIPOLYGON_SCHEMA: dict[str, Any] = {"type": "array", "items": POLYGON_SCHEMA, "minItems": 1}
+LINESTRING_SCHEMA: dict[str, Any] = {"type": "array", "items": POSITION_SCHEMA, "minItems": 2}
+
+Position = Annotated[list[float], BeforeValidator(_position), WithJsonSchema(POSITION_SCHEMA)]
 
 
 def _ring(ring: list[list[float]], where: str) -> None:
@@ -81,7 +101,7 @@ class Point(_Geometry):
 
 class Polygon(_Geometry):
     type: Literal["Polygon"]
-    coordinates: list[list[Position]] = Field(
+    coordinates: Annotated[list[list[Position]], WithJsonSchema(POLYGON_SCHEMA)] = Field(
         examples=[[[[-87.91, 43.03], [-87.90, 43.03], [-87.90, 43.04], [-87.91, 43.04], [-87.91, 43.03]]]]
     )
 
@@ -104,7 +124,7 @@ class Polygon(_Geometry):
 
 class MultiPolygon(_Geometry):
     type: Literal["MultiPolygon"]
-    coordinates: list[list[list[Position]]]
+    coordinates: Annotated[list[list[list[Position]]], WithJsonSchema(MULTIPOLYGON_SCHEMA)]
 
     @field_validator("coordinates")
     @classmethod
@@ -127,6 +147,34 @@ class MultiPolygon(_Geometry):
 
 
 Area = Annotated[Polygon | MultiPolygon, Field(discriminator="type")]
+
+
+# ------------------------------------------------------------------------------------- response geometries
+
+
+class PointGeometry(BaseModel):
+    type: Literal["Point"]
+    coordinates: Annotated[list[float], WithJsonSchema(POSITION_SCHEMA)] = Field(
+        examples=[[-87.9065, 43.0389]]
+    )
+
+
+class LineStringGeometry(BaseModel):
+    type: Literal["LineString"]
+    coordinates: Annotated[list[list[float]], WithJsonSchema(LINESTRING_SCHEMA)]
+
+
+class PolygonGeometry(BaseModel):
+    type: Literal["Polygon"]
+    coordinates: Annotated[list[list[list[float]]], WithJsonSchema(POLYGON_SCHEMA)]
+
+
+class MultiPolygonGeometry(BaseModel):
+    type: Literal["MultiPolygon"]
+    coordinates: Annotated[list[list[list[list[float]]]], WithJsonSchema(MULTIPOLYGON_SCHEMA)]
+
+
+AreaGeometry = Annotated[PolygonGeometry | MultiPolygonGeometry, Field(discriminator="type")]
 
 WGS84 = Geod(ellps="WGS84")
 

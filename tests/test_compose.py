@@ -1,13 +1,17 @@
-"""Consistency of the deployment files: docker-compose.yml, the Dockerfile and the database init script.
+"""Consistency of the deployment files: docker-compose.yml, the Dockerfile and the database init scripts.
 
 These tests need no Docker engine; they read the files and check that they agree with each other and with the
-repository (commands name modules that exist, every database URL points at the compose database, ...).
+repository (commands name modules that exist, every database URL points at the compose database, ...), and run
+`docker-compose config` (Debian's docker-compose) to see the file as compose resolves it: it passes with the
+deployment's environment set and refuses to run without any one of its secrets.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +26,14 @@ API_PORTS = {"registry_api": 8001, "geo_query": 8002, "requests_api": 8003}
 WORKER = "requests_worker"
 APP_SERVICES = {"migrate", WORKER, *API_PORTS}
 REQUIRED_SECRETS = ("CANVASS_SECRET_KEY", "CANVASS_ENCRYPTION_KEY")
+DB_PASSWORDS = ("CANVASS_DB_PASSWORD", "CANVASS_SVC_DB_PASSWORD", "CANVASS_GEO_DB_PASSWORD")
+DEPLOY_ENV = {
+    "CANVASS_SECRET_KEY": "k" * 40,
+    "CANVASS_ENCRYPTION_KEY": "v1:" + "A" * 43 + "=",
+    "CANVASS_DB_PASSWORD": "owner-pw-1",
+    "CANVASS_SVC_DB_PASSWORD": "svc-pw-2",
+    "CANVASS_GEO_DB_PASSWORD": "geo-pw-3",
+}
 DEPENDS_ON_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 EVIDENCE_DIR = "/var/lib/canvass/evidence"
 
@@ -36,6 +48,26 @@ def compose() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return compose["services"]
+
+
+def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config` on the project's file with exactly `env` (and PATH) in its environment."""
+    return subprocess.run(
+        ["docker-compose", "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE), "config"],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, dict[str, Any]]:
+    """The services as compose resolves them with the deployment's environment set."""
+    result = compose_config(DEPLOY_ENV)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)["services"]  # type: ignore[no-any-return]
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
@@ -183,7 +215,8 @@ def test_api_ports_are_published_by_the_right_services(services: dict[str, Any])
     assert owners == {port: name for name, port in API_PORTS.items()}
 
 
-def test_every_database_url_points_at_the_db_service(services: dict[str, Any]) -> None:
+def test_every_database_url_points_at_the_db_service(rendered: dict[str, Any]) -> None:
+    services = rendered
     db_env = environment(services["db"])
     seen = 0
     for name, service in services.items():
@@ -199,26 +232,89 @@ def test_every_database_url_points_at_the_db_service(services: dict[str, Any]) -
     assert seen >= len(APP_SERVICES)
 
 
-def test_migrations_run_as_the_owner_and_services_as_the_runtime_role(services: dict[str, Any]) -> None:
-    db_env = environment(services["db"])
+def test_migrations_run_as_the_owner_and_services_as_the_runtime_role(rendered: dict[str, Any]) -> None:
+    db_env = environment(rendered["db"])
+    assert db_env["POSTGRES_PASSWORD"] == DEPLOY_ENV["CANVASS_DB_PASSWORD"]
     owner = f"postgresql://{db_env['POSTGRES_USER']}:{db_env['POSTGRES_PASSWORD']}@db:5432/{db_env['POSTGRES_DB']}"
     sql = (ROOT / "deploy/initdb/10-roles.sql").read_text()
     for name in APP_SERVICES:
-        env = environment(services[name])
+        env = environment(rendered[name])
         assert env.get("MIGRATIONS_DATABASE_URL") == owner, name
         runtime = urlsplit(env["DATABASE_URL"])
         assert runtime.username == "canvass_svc", f"{name} must not connect as the owner"
-        assert re.search(
-            rf"CREATE ROLE canvass_svc LOGIN PASSWORD '{re.escape(runtime.password or '')}'", sql
-        )
-    assert re.search(r"CREATE ROLE canvass_svc LOGIN .* IN ROLE canvass_app", sql)
+        assert runtime.password == DEPLOY_ENV["CANVASS_SVC_DB_PASSWORD"], name
+    assert re.search(r"CREATE ROLE canvass_svc LOGIN IN ROLE canvass_app", sql)
+    assert db_env["CANVASS_SVC_DB_PASSWORD"] == DEPLOY_ENV["CANVASS_SVC_DB_PASSWORD"]
 
 
-def test_geo_query_reads_with_the_role_the_init_script_creates(services: dict[str, Any]) -> None:
-    url = urlsplit(environment(services["geo_query"])["GEO_QUERY_DATABASE_URL"])
-    assert url.username == "canvass_geo"
+def test_geo_query_reads_with_the_role_the_init_script_creates(rendered: dict[str, Any]) -> None:
+    url = urlsplit(environment(rendered["geo_query"])["GEO_QUERY_DATABASE_URL"])
+    assert url.username == "canvass_geo" and url.password == DEPLOY_ENV["CANVASS_GEO_DB_PASSWORD"]
+    assert environment(rendered["db"])["CANVASS_GEO_DB_PASSWORD"] == url.password
     sql = (ROOT / "deploy/initdb/10-roles.sql").read_text()
-    assert re.search(rf"CREATE ROLE canvass_geo LOGIN PASSWORD '{re.escape(url.password or '')}'", sql)
+    assert re.search(r"CREATE ROLE canvass_geo LOGIN IN ROLE canvass_read", sql)
+
+
+def test_no_password_is_written_in_the_deployment_files(services: dict[str, Any]) -> None:
+    """The database passwords come from the environment: the init SQL creates the roles without one and the
+    init script sets them from variables; every URL and POSTGRES_PASSWORD refers to a required variable."""
+    sql = (ROOT / "deploy/initdb/10-roles.sql").read_text()
+    statements = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    assert "PASSWORD" not in statements.upper()
+    script = (ROOT / "deploy/initdb/20-role-passwords.sh").read_text()
+    assert "ALTER ROLE canvass_svc PASSWORD :'svc_password'" in script
+    assert "ALTER ROLE canvass_geo PASSWORD :'geo_password'" in script
+    assert '-v svc_password="$CANVASS_SVC_DB_PASSWORD"' in script
+    assert '-v geo_password="$CANVASS_GEO_DB_PASSWORD"' in script
+    mounts = [str(v) for v in services["db"]["volumes"]]
+    assert any(
+        m.startswith("./deploy/initdb/20-role-passwords.sh:/docker-entrypoint-initdb.d/") for m in mounts
+    )
+    required = re.compile(r"\$\{(CANVASS_[A-Z_]*PASSWORD):\?[^}]+\}")
+    db_env = environment(services["db"])
+    assert required.fullmatch(db_env["POSTGRES_PASSWORD"])
+    for name, service in services.items():
+        for key, value in environment(service).items():
+            if key.endswith("DATABASE_URL"):
+                password = value.split("://", 1)[1].rsplit("@", 1)[0].split(":", 1)[1]
+                assert required.fullmatch(password), f"{name}.{key} has a literal password"
+
+
+@pytest.mark.parametrize("missing", REQUIRED_SECRETS + DB_PASSWORDS)
+def test_docker_compose_config_refuses_to_run_without_a_secret(missing: str) -> None:
+    env = {k: v for k, v in DEPLOY_ENV.items() if k != missing}
+    result = compose_config(env)
+    assert result.returncode != 0
+    assert f"set {missing}" in result.stderr, result.stderr
+    empty = compose_config({**DEPLOY_ENV, missing: ""})  # set but empty is refused too
+    assert empty.returncode != 0 and f"set {missing}" in empty.stderr
+
+
+def test_ports_are_published_on_localhost_unless_configured(rendered: dict[str, Any]) -> None:
+    for name, port in API_PORTS.items():
+        assert [str(p) for p in rendered[name]["ports"]] == [f"127.0.0.1:{port}:{port}/tcp"], name
+    opened = compose_config({**DEPLOY_ENV, "CANVASS_BIND_ADDRESS": "0.0.0.0"})  # noqa: S104
+    assert opened.returncode == 0, opened.stderr
+    services = yaml.safe_load(opened.stdout)["services"]
+    for name, port in API_PORTS.items():
+        assert [str(p) for p in services[name]["ports"]] == [f"0.0.0.0:{port}:{port}/tcp"], name
+
+
+def test_the_identity_providers_keys_are_set_from_the_environment(rendered: dict[str, Any]) -> None:
+    idp = {
+        "CANVASS_JWKS_URL": "https://idp.example/.well-known/jwks.json",
+        "CANVASS_JWT_PUBLIC_KEYS": "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----",
+        "CANVASS_JWT_ISSUER": "https://idp.example/",
+        "CANVASS_JWT_AUDIENCE": "canvass-prod",
+    }
+    result = compose_config({**DEPLOY_ENV, **idp})
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in APP_SERVICES:
+        env = environment(services[name])
+        assert {k: env.get(k) for k in idp} == idp, name
+        # Unset, they are empty, which the settings take as not configured.
+        assert environment(rendered[name])["CANVASS_JWKS_URL"] == "", name
 
 
 def test_requests_api_and_its_worker_reach_geo_query_and_registry_api_over_http(
@@ -248,7 +344,8 @@ def test_db_and_api_services_have_healthchecks(services: dict[str, Any]) -> None
     for name, port in API_PORTS.items():
         assert "healthcheck" in services[name], f"{name} has no healthcheck"
         check = healthcheck_text(services[name])
-        assert f"http://127.0.0.1:{port}/healthz" in check, f"{name} healthcheck does not hit its /healthz"
+        # Ready, not just alive: the database is reachable and migrated, so a dependant waits for a working API.
+        assert f"http://127.0.0.1:{port}/readyz" in check, f"{name} healthcheck does not hit its /readyz"
 
 
 def test_api_healthchecks_run_with_the_image_python(services: dict[str, Any]) -> None:
@@ -259,6 +356,9 @@ def test_api_healthchecks_run_with_the_image_python(services: dict[str, Any]) ->
 
 
 def test_required_secrets_use_required_variable_syntax(services: dict[str, Any]) -> None:
+    db_env = environment(services["db"])
+    for secret in DB_PASSWORDS[1:]:
+        assert re.fullmatch(rf"\$\{{{secret}:\?[^}}]+\}}", db_env.get(secret, "")), secret
     for name in APP_SERVICES:
         env = environment(services[name])
         assert env.get("CANVASS_ENV") == "production", name
@@ -291,11 +391,13 @@ def test_initdb_script_mounted_into_db_exists_and_creates_roles(services: dict[s
     assert init, "no init script mounted into /docker-entrypoint-initdb.d"
     assert any(dst == "/var/lib/postgresql/data" for _, dst, *_ in mounts), "database data is not on a volume"
     for source, _ in init:
-        path = (ROOT / source).resolve()
-        assert path.is_file(), f"{source} does not exist"
-        sql = path.read_text()
+        assert (ROOT / source).is_file(), f"{source} does not exist"
+    sql_scripts = [source for source, _ in init if source.endswith(".sql")]
+    assert sql_scripts, "no SQL init script"
+    for source in sql_scripts:
+        sql = (ROOT / source).read_text()
         assert "CREATE ROLE canvass_read NOLOGIN" in sql
-        assert re.search(r"CREATE ROLE canvass_geo LOGIN .* IN ROLE canvass_read", sql)
+        assert re.search(r"CREATE ROLE canvass_geo LOGIN IN ROLE canvass_read", sql)
         assert "CREATE EXTENSION IF NOT EXISTS postgis" in sql
 
 

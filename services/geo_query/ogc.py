@@ -1,17 +1,19 @@
-"""OGC API – Features, Part 1 core, over the same scoped and audited searches: landing page, conformance,
-collections, the `cameras` collection, its items (bbox, clamped limit, next/prev, numberReturned, timeStamp,
-numberMatched when cheap) and an item by id. JSON only (`f=json`, or an Accept that takes JSON); a bearer token is
-still required, which QGIS, GDAL and OWSLib can all send. Parameter errors are 400, as the standard requires.
+"""OGC API – Features over the same scoped and audited searches: Part 1 core (landing page, conformance,
+collections, the `cameras` collection, its items with bbox, datetime, a clamped limit, next/prev, numberReturned,
+timeStamp, numberMatched when cheap, and an item by id) and Part 3 (the collection's queryables and CQL2 text
+filters, translated in services.geo_query.filtering). JSON only (`f=json`, or an Accept that takes JSON); a bearer
+token is still required, which QGIS, GDAL and OWSLib can all send. Parameter errors are 400, as the standard requires.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import WithJsonSchema
 
 from services.geo_query.database import db
 from services.geo_query.dependencies import (
@@ -25,6 +27,14 @@ from services.geo_query.dependencies import (
     parse_bbox,
 )
 from services.geo_query.features import NO_STORE, collection, public_url
+from services.geo_query.filtering import (
+    FILTER_LANGS,
+    MAX_FILTER_CHARS,
+    TEMPORAL_PROPERTY,
+    datetime_condition,
+    filter_condition,
+    queryables_document,
+)
 from services.geo_query.schemas import (
     CameraCollection,
     CameraFeature,
@@ -45,24 +55,38 @@ OGC_MAX_LIMIT = 100_000  # above STREAM_AT the page is streamed
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
-    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    # The API description is OpenAPI 3.1, which only the 1.1 draft of Part 1 has a class for; the 1.0 standard's
+    # class is for OpenAPI 3.0, which this API does not serve, so it is not claimed.
+    "http://www.opengis.net/spec/ogcapi-features-1/1.1/conf/oas31",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/property-property",
 ]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-OPENAPI_TYPE = "application/vnd.oai.openapi+json;version=3.0"
+OPENAPI_TYPE = "application/vnd.oai.openapi+json;version=3.1"
 JSON = "application/json"
+SCHEMA_JSON = "application/schema+json"
+FORMATS = ("json", "geojson", "application/json", "application/geo+json")
 _JSONISH = ("application/json", "application/geo+json", "application/*", "*/*", "application/problem+json")
 
-router = APIRouter(prefix="/v1/ogc", tags=[TAG], dependencies=[Depends(no_unknown_parameters)])
+PREFIX = "/v1/ogc"
+router = APIRouter(prefix=PREFIX, tags=[TAG], dependencies=[Depends(no_unknown_parameters)])
 _ERRORS = problem_responses(400, 401, 403, 406, 503)
 
 FormatQuery = Annotated[
-    str | None, Query(description="Output format: `json` (GeoJSON for features); the only one offered")
+    str | None,
+    Query(description="Output format: JSON (GeoJSON for features), the only one offered"),
+    WithJsonSchema({"type": "string", "enum": list(FORMATS)}),
 ]
 
 
 def negotiate(request: Request, f: str | None) -> None:
     if f is not None:
-        if f.lower() not in ("json", "geojson", "application/json", "application/geo+json"):
+        if f not in FORMATS:
             raise invalid("/query/f", "only f=json is offered", status=400)
         return
     accept = request.headers.get("accept")
@@ -97,7 +121,7 @@ async def landing_page(request: Request, caller: CurrentCaller, f: FormatQuery =
                     "title": "This document",
                 },
                 {
-                    "href": public_url(request, "/openapi.json"),
+                    "href": public_url(request, "/v1/ogc/api"),
                     "rel": "service-desc",
                     "type": OPENAPI_TYPE,
                     "title": "The API definition",
@@ -129,6 +153,59 @@ async def landing_page(request: Request, caller: CurrentCaller, f: FormatQuery =
 router.add_api_route("/", landing_page, methods=["GET"], include_in_schema=False)
 
 
+def ogc_api_description(app_description: dict[str, Any], server_url: str) -> dict[str, Any]:
+    """The service's OpenAPI description cut to the OGC API, its paths relative to the landing page (the server
+    URL) and the collection's path parameter named `collectionId`, as the standard's own fragments name it: the
+    form OGC clients read an operation's parameters in (GDAL looks up `/collections/{collectionId}/items` to learn
+    the `limit` maximum and the filter languages)."""
+    paths: dict[str, Any] = {}
+    for path, item in app_description.get("paths", {}).items():
+        if path != PREFIX and not path.startswith(PREFIX + "/"):
+            continue
+        text = orjson.dumps(item).decode().replace('"collection_id"', '"collectionId"')
+        paths[path.removeprefix(PREFIX).replace("{collection_id}", "{collectionId}") or "/"] = orjson.loads(
+            text
+        )
+    return {
+        **{k: v for k, v in app_description.items() if k not in ("paths", "servers")},
+        "servers": [{"url": server_url}],
+        "paths": paths,
+    }
+
+
+@router.get(
+    "/api",
+    summary="The OGC API's own OpenAPI description",
+    description="The OGC API – Features operations of this service, as an OpenAPI 3.1 document whose paths are"
+    " relative to the landing page. Served as `application/vnd.oai.openapi+json;version=3.1` to a client that"
+    " asks for it, as `application/json` otherwise.",
+    response_model=dict[str, Any],
+    responses={
+        200: {
+            "content": {
+                OPENAPI_TYPE: {
+                    "schema": {"type": "object"},
+                    "example": {
+                        "openapi": "3.1.0",
+                        "info": {"title": "Canvass geo query API", "version": "1.0.0"},
+                        "servers": [{"url": "https://canvass.example/v1/ogc"}],
+                        "paths": {"/collections/{collectionId}/items": {"get": {"summary": "Cameras"}}},
+                    },
+                }
+            },
+            "description": "An OpenAPI document",
+        },
+        **problem_responses(400, 406),
+    },
+)
+async def api_description(request: Request, f: FormatQuery = None) -> Response:
+    wanted = OPENAPI_TYPE in request.headers.get("accept", "").replace(" ", "")
+    if not wanted:
+        negotiate(request, f)
+    document = ogc_api_description(request.app.openapi(), public_url(request, PREFIX))
+    return Response(orjson.dumps(document), media_type=OPENAPI_TYPE if wanted else JSON, headers=NO_STORE)
+
+
 @router.get(
     "/conformance", summary="OGC API conformance classes", response_model=Conformance, responses=_ERRORS
 )
@@ -158,6 +235,19 @@ async def _collection_info(request: Request, caller_agency_id: uuid.UUID) -> dic
                 "rel": "items",
                 "type": GEOJSON_MEDIA_TYPE,
                 "title": "Items",
+            },
+            {
+                "href": public_url(request, base + "/queryables"),
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                "type": SCHEMA_JSON,
+                "title": "The properties a filter may name",
+            },
+            {
+                # The same link under the short relation name, which GDAL's OAPIF driver looks for.
+                "href": public_url(request, base + "/queryables"),
+                "rel": "queryables",
+                "type": SCHEMA_JSON,
+                "title": "The properties a filter may name",
             },
         ],
     }
@@ -200,12 +290,87 @@ async def collection_info(
 
 
 @router.get(
+    "/collections/{collection_id}/queryables",
+    summary="The properties a filter on the collection may name (OGC API – Features Part 3)",
+    description="A JSON Schema of the queryables; served as `application/schema+json` to a client that asks for it,"
+    " as `application/json` otherwise.",
+    response_model=dict[str, Any],
+    responses={
+        200: {
+            "content": {
+                SCHEMA_JSON: {
+                    "schema": {"type": "object"},
+                    "example": {
+                        "$schema": "https://json-schema.org/draft/2020-12/schema",
+                        "$id": "https://canvass.example/v1/ogc/collections/cameras/queryables",
+                        "type": "object",
+                        "properties": {"retention_days": {"type": "integer", "minimum": 0, "maximum": 3650}},
+                        "additionalProperties": False,
+                    },
+                }
+            },
+            "description": "A JSON Schema",
+        },
+        **problem_responses(400, 401, 403, 404, 406, 503),
+    },
+)
+async def queryables(
+    request: Request, caller: CurrentCaller, collection_id: str, f: FormatQuery = None
+) -> Response:
+    if f is None and SCHEMA_JSON in request.headers.get("accept", ""):
+        media_type = SCHEMA_JSON
+    else:
+        negotiate(request, f)
+        media_type = JSON
+    _known_collection(collection_id)
+    url = public_url(request, f"/v1/ogc/collections/{COLLECTION}/queryables")
+    return Response(orjson.dumps(queryables_document(url)), media_type=media_type, headers=NO_STORE)
+
+
+LimitQuery = Annotated[
+    str | int,
+    Query(description=f"Features per page, 1 to {OGC_MAX_LIMIT:,}; larger values are clamped to the maximum"),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": OGC_MAX_LIMIT}),
+]
+DatetimeQuery = Annotated[
+    str | None,
+    Query(
+        description=f"Keep the cameras whose `{TEMPORAL_PROPERTY}` (when the camera was added to the registry) is"
+        " this instant or date, or lies in this interval: `start/end`, either end open (`..`). RFC 3339 instants"
+        " with their offset; a date stands for its whole day (UTC); intervals include their ends",
+        examples=["../2026-11-20T22:15:00Z"],
+    ),
+]
+FilterQuery = Annotated[
+    str | None,
+    Query(
+        description="A CQL2 text filter over the collection's queryables (see its `queryables` link): comparisons,"
+        " AND/OR/NOT, IS NULL, LIKE, BETWEEN, IN, TIMESTAMP()/DATE() literals. Mix AND with OR only inside"
+        " parentheses",
+        examples=["owner_kind = 'business' AND retention_days >= 14"],
+    ),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": MAX_FILTER_CHARS, "pattern": "^[^\\u0000]*$"}
+    ),
+]
+FilterLangQuery = Annotated[
+    str | None,
+    Query(
+        alias="filter-lang",
+        description="The filter's language: `cql2-text` (the default; `cql-text` is taken as the same)",
+    ),
+    WithJsonSchema({"type": "string", "enum": list(FILTER_LANGS), "default": FILTER_LANGS[0]}),
+]
+
+
+@router.get(
     "/collections/{collection_id}/items",
     summary="Cameras of the collection (OGC items)",
     description=(
         "The cameras the agency may see, ordered by id, optionally inside `bbox` (west > east crosses the"
-        f" antimeridian). `limit` defaults to {OGC_DEFAULT_LIMIT} and is clamped to {OGC_MAX_LIMIT:,}; large pages"
-        " are streamed. The camera filters of the search API apply here too."
+        f" antimeridian), registered at `datetime`, and matching a CQL2 `filter`. `limit` defaults to"
+        f" {OGC_DEFAULT_LIMIT} and is clamped to {OGC_MAX_LIMIT:,}; large pages are streamed. The camera filters"
+        " of the search API apply here too."
     ),
     response_model=CameraCollection,
     response_class=GeoJSONResponse,
@@ -224,9 +389,10 @@ async def items(
         str | None,
         Query(description="west,south,east,north in WGS84 (CRS84)", examples=["-74.0,40.7,-73.9,40.8"]),
     ] = None,
-    limit: Annotated[
-        str | None, Query(description=f"1 to {OGC_MAX_LIMIT:,}; larger values are clamped")
-    ] = None,
+    limit: LimitQuery = OGC_DEFAULT_LIMIT,
+    datetime: DatetimeQuery = None,
+    filter: FilterQuery = None,
+    filter_lang: FilterLangQuery = None,
     cursor: CursorQuery = None,
     f: FormatQuery = None,
 ) -> Response:
@@ -234,20 +400,26 @@ async def items(
     _known_collection(collection_id)
     if filters.facing:
         raise invalid("/query/facing", "needs a point; use the /v1/cameras searches", status=400)
-    n = OGC_DEFAULT_LIMIT
-    if limit is not None:
-        try:
-            n = int(limit)
-        except ValueError as exc:
-            raise invalid("/query/limit", "must be a whole number", status=400) from exc
-        if n < 1:
-            raise invalid("/query/limit", "must be at least 1", status=400)
-        n = min(n, OGC_MAX_LIMIT)
+    try:
+        n = int(limit)
+    except ValueError as exc:
+        raise invalid("/query/limit", "must be a whole number", status=400) from exc
+    if n < 1:
+        raise invalid("/query/limit", "must be at least 1", status=400)
+    n = min(n, OGC_MAX_LIMIT)
+    if filter_lang is not None and filter is None:
+        raise invalid("/query/filter-lang", "goes with a filter", status=400)
     box = parse_bbox(bbox, None, status=400) if bbox is not None else None
     search = Search(caller, "ogc.items", filters, reference, area_geojson=box.geojson() if box else None)
     if box is not None:
         search.details["bbox"] = [box.west, box.south, box.east, box.north]
         search.in_bbox(box)
+    if datetime is not None:
+        search.sql.where.append(datetime_condition(datetime, search.sql))
+        search.details["datetime"] = datetime
+    if filter is not None:
+        search.sql.where.append(filter_condition(filter, filter_lang, search.sql))
+        search.details["filter"] = filter
     key = id_cursor(cursor)
     return await collection(
         request,

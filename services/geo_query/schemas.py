@@ -4,11 +4,12 @@ the bodies themselves are assembled by PostgreSQL), and the OGC API – Features
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.geojson import Area, Point
+from shared.geojson import Area, Point, PointGeometry
 
 EXAMPLE_FEATURE: dict[str, Any] = {
     "type": "Feature",
@@ -28,6 +29,7 @@ EXAMPLE_FEATURE: dict[str, Any] = {
         "shares_history": True,
         "live_mode": "never",
         "schedule": None,
+        "registered_at": "2026-10-02T18:20:11Z",
         "distance_m": 42.17,
         "bearing_deg": 213.4,
         "footage_until": "2026-12-04T22:15:00Z",
@@ -70,11 +72,6 @@ class AreaSearch(BaseModel):
     )
 
 
-class PointGeometry(BaseModel):
-    type: Literal["Point"]
-    coordinates: list[float] = Field(examples=[[-73.98571, 40.74844]])
-
-
 class Contact(BaseModel):
     """The owner's contact details: present only for investigators and supervisors who gave a case number."""
 
@@ -100,6 +97,9 @@ class CameraProperties(BaseModel):
     schedule: str | None = Field(None, description="When a scheduled camera records, in the owner's words")
     shares_history: bool
     live_mode: Literal["never", "on_alert", "emergency"]
+    registered_at: datetime = Field(
+        description="When the camera was added to the registry (RFC 3339, UTC): the OGC `datetime` property"
+    )
     distance_m: float | None = Field(None, description="Geodesic distance (WGS84) from the query point")
     bearing_deg: float | None = Field(
         None, description="Azimuth from the query point to the camera, clockwise"

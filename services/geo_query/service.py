@@ -196,6 +196,7 @@ class Search:
             "'shares_history', c.shares_history",
             "'live_mode', c.live_mode",
             "'schedule', c.schedule",
+            """'registered_at', to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')""",
         ]
         if self.pt is not None:
             props.append(f"'distance_m', round(({self.dist})::numeric, 2)")

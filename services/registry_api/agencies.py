@@ -11,7 +11,7 @@ from sqlalchemy.engine import RowMapping
 
 from services.registry_api import notices
 from services.registry_api.database import SessionDep, db
-from services.registry_api.dependencies import AgencyAdmin, IfMatch
+from services.registry_api.dependencies import IF_MATCH_REQUIRED, AgencyAdmin, RequiredIfMatch
 from services.registry_api.schemas import (
     POLICY_FIELDS,
     AgencyCollection,
@@ -28,7 +28,7 @@ from services.registry_api.service import (
     check_if_match,
     etag,
 )
-from shared.auth import OptionalPrincipal, Principal
+from shared.auth import TOKEN_OPTIONAL, OptionalPrincipal, Principal
 from shared.errors import Problem, problem_responses
 from shared.geojson import GeoJSONResponse
 from shared.pagination import LimitQuery, clamp_limit, decode_cursor, encode_cursor, page_link
@@ -50,6 +50,12 @@ FEATURE_EXAMPLE = {
         ],
     },
     "properties": {"slug": "milwaukee-pd", "name": "Milwaukee Police Department"},
+}
+COLLECTION_EXAMPLE = {
+    "type": "FeatureCollection",
+    "features": [FEATURE_EXAMPLE],
+    "links": [],
+    "numberReturned": 1,
 }
 
 
@@ -118,12 +124,8 @@ async def create_agency(body: AgencyCreate, principal: AgencyAdmin, session: Ses
     "",
     summary="List the agencies' programs (public: name, slug, jurisdiction)",
     response_model=AgencyCollection,
-    responses={
-        200: {
-            "content": {GEOJSON: {"example": {"type": "FeatureCollection", "features": [FEATURE_EXAMPLE]}}}
-        },
-        **problem_responses(400),
-    },
+    responses={200: {"content": {GEOJSON: {"example": COLLECTION_EXAMPLE}}}, **problem_responses(400)},
+    openapi_extra=TOKEN_OPTIONAL,
 )
 async def list_agencies(
     request: Request,
@@ -162,11 +164,7 @@ async def list_agencies(
     "/covering",
     summary="Which agencies' programs cover this point (where a resident can register)",
     response_model=AgencyCollection,
-    responses={
-        200: {
-            "content": {GEOJSON: {"example": {"type": "FeatureCollection", "features": [FEATURE_EXAMPLE]}}}
-        },
-    },
+    responses={200: {"content": {GEOJSON: {"example": COLLECTION_EXAMPLE}}}},
 )
 async def covering(
     session: SessionDep,
@@ -196,6 +194,7 @@ async def covering(
     summary="Read an agency's program (its own users also see the policy)",
     response_model=AgencyFeature,
     responses={200: {"content": {GEOJSON: {"example": FEATURE_EXAMPLE}}}, **problem_responses(404)},
+    openapi_extra=TOKEN_OPTIONAL,
 )
 async def read_agency(slug: Slug, session: SessionDep, principal: OptionalPrincipal) -> Response:
     row = await agency_by_slug(session, slug)
@@ -220,6 +219,7 @@ async def read_agency(slug: Slug, session: SessionDep, principal: OptionalPrinci
         200: {"content": {GEOJSON: {"example": FEATURE_EXAMPLE}}},
         **problem_responses(401, 403, 404, 412, 428),
     },
+    openapi_extra=IF_MATCH_REQUIRED,
 )
 async def update_agency(
     slug: Slug,
@@ -227,7 +227,7 @@ async def update_agency(
     principal: AgencyAdmin,
     session: SessionDep,
     background: BackgroundTasks,
-    if_match: IfMatch = None,
+    if_match: RequiredIfMatch,
 ) -> Response:
     if principal.agency != slug:
         raise Problem(403, f"Your token is for agency '{principal.agency}'; you may update only that agency.")

@@ -9,7 +9,9 @@ from fastapi import Depends, Response
 
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.errors import Problem
+from shared.headers import IF_MATCH_REQUIRED as IF_MATCH_REQUIRED  # re-exported for the routes
 from shared.headers import IfMatch as IfMatch  # re-exported for the routes
+from shared.headers import RequiredIfMatch as RequiredIfMatch  # re-exported for the routes
 from shared.headers import idempotency_key
 
 IdempotencyKey = idempotency_key(

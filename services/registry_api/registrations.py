@@ -16,7 +16,13 @@ from sqlalchemy import text
 
 from services.registry_api import abuse, idempotency
 from services.registry_api.database import SessionDep, db
-from services.registry_api.dependencies import NO_STORE, IdempotencyKey, IfMatch
+from services.registry_api.dependencies import (
+    IF_MATCH_REQUIRED,
+    NO_STORE,
+    IdempotencyKey,
+    IfMatch,
+    RequiredIfMatch,
+)
 from services.registry_api.schemas import (
     CameraIn,
     CameraPatch,
@@ -57,6 +63,7 @@ from services.registry_api.service import (
 from shared import idempotency as shared_idempotency
 from shared.audit import append_asyncpg
 from shared.auth import (
+    TOKEN_OPTIONAL,
     CurrentOwner,
     OptionalPrincipal,
     Principal,
@@ -143,6 +150,7 @@ def _feature(body: dict[str, Any], version: int, status: int = 200, **headers: s
     status_code=201,
     response_model=RegistrationCreated,
     responses=_feature_responses(201, CREATED_EXAMPLE, 403, 409),
+    openapi_extra=TOKEN_OPTIONAL,
     description=(
         "Anyone may register without an account: the answer carries a management credential, shown once. "
         "Agency staff with the advocate role register on an owner's behalf (recorded as such); the owner "
@@ -485,13 +493,14 @@ async def read_registration(registration_id: uuid.UUID, owner: CurrentOwner, ses
     summary="Update your registration: details, contact, pause or withdraw, sharing (If-Match required)",
     response_model=RegistrationFeature,
     responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 429, 404, 412, 428),
+    openapi_extra=IF_MATCH_REQUIRED,
 )
 async def update_registration(
     registration_id: uuid.UUID,
     body: RegistrationPatch,
     owner: CurrentOwner,
     session: SessionDep,
-    if_match: IfMatch = None,
+    if_match: RequiredIfMatch,
 ) -> Response:
     row = await owned_registration(session, registration_id, owner, lock=True)
     check_if_match(row["version"], if_match, required=True)
@@ -720,6 +729,7 @@ async def add_camera(
     summary="Change a camera: where it points, what it keeps, its live mode and endpoint (If-Match required)",
     response_model=RegistrationFeature,
     responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 429, 404, 412, 428),
+    openapi_extra=IF_MATCH_REQUIRED,
 )
 async def update_camera(
     registration_id: uuid.UUID,
@@ -727,7 +737,7 @@ async def update_camera(
     body: CameraPatch,
     owner: CurrentOwner,
     session: SessionDep,
-    if_match: IfMatch = None,
+    if_match: RequiredIfMatch,
 ) -> Response:
     row = await owned_registration(session, registration_id, owner, lock=True)
     check_if_match(row["version"], if_match, required=True)

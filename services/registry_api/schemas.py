@@ -31,7 +31,7 @@ from pydantic import (
 )
 
 from services.registry_api.models import LIVE_MODES, OWNER_KINDS, PLACEMENTS, RECORDING, SOURCES
-from shared.geojson import Area, Point
+from shared.geojson import Area, AreaGeometry, Point, PointGeometry
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 LIVE_SCHEMES = ("rtsp", "rtsps", "https", "wss")
@@ -284,9 +284,8 @@ class CameraPatch(CameraFields):
     location: Point | None = None
 
 
-class PointOut(BaseModel):
-    type: Literal["Point"] = "Point"
-    coordinates: list[float] = Field(examples=[[-87.9065, 43.0389]])
+class PointOut(PointGeometry):
+    """A GeoJSON Point (WGS84 longitude, latitude)."""
 
 
 class CameraOut(BaseModel):
@@ -581,7 +580,7 @@ class AgencyFeature(BaseModel):
 
     type: Literal["Feature"] = "Feature"
     id: uuid.UUID
-    geometry: dict[str, Any] = Field(examples=[{"type": "MultiPolygon", "coordinates": []}])
+    geometry: AreaGeometry = Field(description="The jurisdiction (right-hand rule)")
     properties: AgencyProperties
 
 

@@ -62,7 +62,10 @@ async def _answer(
     responses={
         **example(201, REQUEST_EXAMPLE | {"state": "draft"}, "Created"),
         **example(
-            200, REQUEST_EXAMPLE | {"state": "draft"}, "Replayed: this Idempotency-Key created it before"
+            200,
+            REQUEST_EXAMPLE | {"state": "draft"},
+            "Replayed: this Idempotency-Key created it before",
+            model=RequestOut,
         ),
         **problem_responses(401, 403, 422, 502, 503, 504),
     },

@@ -166,7 +166,11 @@ async def answer(
                             "description": {"type": "string", "maxLength": 2000},
                         },
                     },
-                    "example": {"camera_id": "5b0e3f5e-8d44-4d39-9c52-2b1f0d3a9f10"},
+                    "example": {
+                        "file": "(the footage file's bytes)",
+                        "camera_id": "5b0e3f5e-8d44-4d39-9c52-2b1f0d3a9f10",
+                        "description": "Driveway camera, 22:05 to 22:25",
+                    },
                 }
             },
         }

@@ -39,5 +39,14 @@ def check_if_match(version: int, if_match: str | None) -> None:
         )
 
 
-def example(status: int, value: Any, description: str = "OK") -> dict[int | str, dict[str, Any]]:
-    return {status: {"description": description, "content": {"application/json": {"example": value}}}}
+def example(
+    status: int, value: Any, description: str = "OK", model: Any = None
+) -> dict[int | str, dict[str, Any]]:
+    """A documented response with its example; `model` gives its schema when it is not the route's main one."""
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"example": value}},
+    }
+    if model is not None:
+        response["model"] = model
+    return {status: response}

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.requests_api.models import Category, RequestState, TargetState
 from services.requests_api.webhook_urls import check_webhook_url
-from shared.geojson import Area, Point
+from shared.geojson import Area, AreaGeometry, Point, PointGeometry
 from shared.settings import get_settings
 from shared.timestamps import Instant
 
@@ -186,8 +186,8 @@ class RequestOut(BaseModel):
     case_number: str
     category: Category
     state: RequestState
-    incident: dict[str, Any] = Field(examples=[{"type": "Point", "coordinates": [-87.9065, 43.0389]}])
-    area: dict[str, Any] = Field(description="The area asked about (a radius is given as its polygon)")
+    incident: PointGeometry
+    area: AreaGeometry = Field(description="The area asked about (a radius is given as its polygon)")
     area_kind: Literal["radius", "polygon"]
     radius_m: float | None = None
     area_m2: float

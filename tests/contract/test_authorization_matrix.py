@@ -530,6 +530,13 @@ MATRIX: dict[str, Op] = {
     "GET /v1/ogc/collections/{collection_id}": Op(
         "geo_query", agency(*SEARCH, y=ALLOW), lambda c, ok, who: Req("GET", "/v1/ogc/collections/cameras")
     ),
+    "GET /v1/ogc/collections/{collection_id}/queryables": Op(
+        "geo_query",
+        agency(*SEARCH, y=ALLOW),
+        lambda c, ok, who: Req("GET", "/v1/ogc/collections/cameras/queryables"),
+    ),
+    # The OGC API's OpenAPI description is as public as /openapi.json, which it is cut from.
+    "GET /v1/ogc/api": Op("geo_query", public(), lambda c, ok, who: Req("GET", "/v1/ogc/api")),
     "GET /v1/ogc/collections/{collection_id}/items": Op(
         "geo_query",
         agency(*SEARCH, y=ALLOW),
