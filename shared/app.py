@@ -19,6 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.auth import AgencyLookup
 from shared.errors import ProblemDetail, install_error_handlers, problem_response, problem_responses
 from shared.geojson import JSONResponse
 from shared.logging import RequestContextMiddleware, configure_logging
@@ -174,7 +175,10 @@ def create_app(
     routers: list[APIRouter],
     tags: list[dict[str, str]],
     body_limits: dict[str, int] | None = None,
+    agency_known: AgencyLookup | None = None,
 ) -> FastAPI:
+    """The service's app. `agency_known(slug)` says whether Canvass knows an agency: a token speaking for any
+    other is refused with 403 on every operation (see shared/auth.py)."""
     settings = get_settings()
     configure_logging(service, settings.log_level)
     app = FastAPI(
@@ -186,6 +190,7 @@ def create_app(
         default_response_class=JSONResponse,
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
     )
+    app.state.agency_known = agency_known
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes, limits=body_limits)
     app.add_middleware(RequestContextMiddleware)

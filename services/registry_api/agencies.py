@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import text
 
 from services.registry_api.database import SessionDep
-from services.registry_api.dependencies import AgencyAdmin, IfMatch
+from services.registry_api.dependencies import AgencyAdmin, FoundingAdmin, IfMatch
 from services.registry_api.schemas import (
     POLICY_FIELDS,
     AgencyCollection,
@@ -68,7 +68,7 @@ def _geo_response(body: Any, status: int = 200, headers: dict[str, str] | None =
         **problem_responses(401, 403, 409),
     },
 )
-async def create_agency(body: AgencyCreate, principal: AgencyAdmin, session: SessionDep) -> Response:
+async def create_agency(body: AgencyCreate, principal: FoundingAdmin, session: SessionDep) -> Response:
     if body.slug != principal.agency:
         raise Problem(
             403,

@@ -20,6 +20,8 @@ from services.registry_api import (
 from services.registry_api.database import db
 from services.registry_api.import_jobs import runner
 from shared.app import create_app
+from shared.auth import AGENCY_EXISTS_SQL
+from shared.db import pooled
 
 
 @asynccontextmanager
@@ -31,6 +33,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await db.close()
 
 
+async def agency_known(slug: str) -> bool:
+    async with pooled(await db.pool()) as conn:
+        return bool(await conn.fetchval(AGENCY_EXISTS_SQL, slug))
+
+
 app = create_app(
     service="registry_api",
     title="Canvass registry API",
@@ -39,6 +46,7 @@ app = create_app(
         "agencies publish their programs and jurisdictions. Registration gives no agency access to any camera."
     ),
     lifespan=lifespan,
+    agency_known=agency_known,
     db_revision=db.revision,
     routers=[
         agencies.router,
