@@ -19,14 +19,22 @@ SERVICES = (
 )
 
 
-def main() -> int:
-    env = dict(os.environ)
+def suite_env(environ: dict[str, str]) -> tuple[dict[str, str], dict[str, int]]:
+    """The environment the services run with and the port of each: every service finds the others on the ports
+    the *_PORT variables chose (unless their URLs are given)."""
+    env = dict(environ)
     ports = {name: int(env.get(var, default)) for name, _, var, default in SERVICES}
     env.setdefault("GEO_QUERY_URL", f"http://127.0.0.1:{ports['geo_query']}")
-    if "DATABASE_URL" not in os.environ:
+    env.setdefault("REGISTRY_API_URL", f"http://127.0.0.1:{ports['registry_api']}")
+    if "DATABASE_URL" not in environ:
         env.setdefault(
             "GEO_QUERY_DATABASE_URL", "postgresql://canvass_geo:canvass_geo@127.0.0.1:54320/canvass"
         )
+    return env, ports
+
+
+def main() -> int:
+    env, ports = suite_env(dict(os.environ))
     procs: list[subprocess.Popen[bytes]] = []
     for name, target, _, _ in SERVICES:
         cmd = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(ports[name])]

@@ -1,0 +1,68 @@
+"""The HTTP layer in front of every service, where it needs a server of its own: what another service's outage
+looks like through requests_api, how `make run` wires the services together, and the server's limits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from scripts.run_suite import suite_env
+from tests.conftest import Suite, Token
+from tests.contract.conftest import Owner, create_agency, request_body
+from tests.support import QuietHandler, Server, http_server, start_server
+
+PROBLEM = "application/problem+json"
+
+
+class Restarting(QuietHandler):
+    """registry_api while its database restarts: every answer a 503 problem with Retry-After."""
+
+    def do_GET(self) -> None:
+        body = b'{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"database"}'
+        self.send_response(503)
+        self.send_header("Content-Type", PROBLEM)
+        self.send_header("Retry-After", "7")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+
+@pytest.fixture
+def requests_behind_a_restarting_registry(suite: Suite) -> Iterator[Server]:
+    with http_server(Restarting) as port:
+        server = start_server("requests_api", dict(suite.env, REGISTRY_API_URL=f"http://127.0.0.1:{port}"))
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+def test_an_upstream_503_reaches_the_client_as_a_503_with_its_retry_after(
+    requests_behind_a_restarting_registry: Server, registry: httpx.Client, auth: Token, slug: str
+) -> None:
+    create_agency(registry, auth, slug, (-87.98, 42.98, -87.86, 43.10))
+    owner = Owner(str(uuid.uuid4()), "cvo_x", [str(uuid.uuid4())])
+    r = httpx.post(
+        requests_behind_a_restarting_registry.url + "/v1/requests",
+        json=request_body(owner, -87.9065, 43.0389),
+        headers=auth("investigator", slug),
+    )
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"] == PROBLEM
+    assert r.headers["retry-after"] == "7"
+
+
+def test_make_run_finds_every_service_on_the_ports_its_variables_chose() -> None:
+    env, ports = suite_env(
+        {"REGISTRY_API_PORT": "9101", "GEO_QUERY_PORT": "9102", "REQUESTS_API_PORT": "9103"}
+    )
+    assert ports == {"registry_api": 9101, "geo_query": 9102, "requests_api": 9103}
+    assert env["REGISTRY_API_URL"] == "http://127.0.0.1:9101"
+    assert env["GEO_QUERY_URL"] == "http://127.0.0.1:9102"
+    given, _ = suite_env({"REGISTRY_API_URL": "http://registry.internal:80"})
+    assert given["REGISTRY_API_URL"] == "http://registry.internal:80"
