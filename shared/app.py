@@ -14,7 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.exceptions import HTTPException
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.auth import AgencyLookup
 from shared.errors import ProblemDetail, install_error_handlers, problem_response, problem_responses
 from shared.geojson import JSONResponse
+from shared.http import HttpPolicyMiddleware, request_rules
 from shared.logging import RequestContextMiddleware, configure_logging
 from shared.settings import get_settings
 
@@ -86,9 +88,7 @@ class BodyLimitMiddleware:
         declared = headers.get(b"content-length")
 
         def too_large() -> Response:  # built only when it is needed: most requests are small
-            return problem_response(
-                413, f"The request body is larger than the {limit:,} bytes this operation accepts."
-            )
+            return problem_response(413, _TooLarge(limit).detail)
 
         if declared is not None:
             try:
@@ -107,7 +107,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _TooLarge()
+                    raise _TooLarge(limit)
             return message
 
         async def _send(message: Message) -> None:
@@ -123,8 +123,13 @@ class BodyLimitMiddleware:
                 await too_large()(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """Raised from the body's stream: an HTTPException, so that whoever reads the body (FastAPI's JSON or form
+    parsing, which turns any other error into "error parsing the body", or a route streaming it) lets it through
+    to the problem handler as the 413 it is."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than the {limit:,} bytes this operation accepts.")
 
 
 def health_router(db_revision: Callable[[], Awaitable[str | None]]) -> APIRouter:
@@ -189,10 +194,13 @@ def create_app(
         openapi_tags=[*tags, {"name": "health", "description": "Liveness and readiness probes"}],
         default_response_class=JSONResponse,
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        # Query strictness and request media types, for every route (see shared/http.py).
+        dependencies=[Depends(request_rules)],
     )
     app.state.agency_known = agency_known
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes, limits=body_limits)
+    app.add_middleware(HttpPolicyMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router(db_revision))
     for r in routers:

@@ -3,7 +3,9 @@ all (a token for an agency Canvass does not know), query strictness, media types
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Iterator
 
 import httpx
 
@@ -82,3 +84,169 @@ def test_a_claim_of_the_wrong_type_is_a_401_on_every_service(scene: Scene) -> No
             r = client.get(path, headers=headers)
             assert r.status_code == 401, (path, claims, r.text)
             assert r.headers["content-type"] == PROBLEM
+
+
+def credentials(scene: Scene, op: Operation) -> dict[str, str]:
+    """A credential the operation takes: owner A's on the owners' paths, else every role of agency X."""
+    if op.path.startswith(("/v1/owner/", "/v1/registrations/{registration_id}")) and op.method != "get":
+        return scene.world.a.headers
+    if op.path.startswith("/v1/owner/"):
+        return scene.world.a.headers
+    return scene.auth("investigator", scene.world.x, roles=AGENCY_ROLES)
+
+
+def real_ids(scene: Scene) -> dict[str, str]:
+    return {
+        "slug": scene.world.x,
+        "registration_id": scene.world.a.registration_id,
+        "camera_id": scene.world.a.camera_ids[0],
+        "request_id": scene.request_id,
+        "evidence_id": scene.evidence_id,
+        "window_id": scene.window_id,
+        "job_id": scene.import_id,
+        "feature_id": scene.world.a.camera_ids[0],
+    }
+
+
+def is_problem(r: httpx.Response, status: int) -> bool:
+    return (
+        r.status_code == status and r.headers.get("content-type") == PROBLEM and r.json()["status"] == status
+    )
+
+
+def test_an_unknown_query_parameter_is_a_400_problem_on_every_operation(scene: Scene) -> None:
+    wrong = []
+    for op in operations():
+        r = send(scene, op, credentials(scene, op), params={"not_a_parameter": "1"})
+        if not is_problem(r, 400) or r.json()["errors"][0]["pointer"] != "/query/not_a_parameter":
+            wrong.append(f"{op.key}: {r.status_code} {r.text[:150]}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_a_repeated_single_valued_query_parameter_is_a_400_problem_on_every_operation(scene: Scene) -> None:
+    wrong, checked = [], 0
+    for op in operations():
+        for p in op.query():
+            if p.get("schema", {}).get("type") == "array":
+                continue
+            checked += 1
+            r = send(scene, op, credentials(scene, op), params=[(p["name"], "1"), (p["name"], "2")])
+            if not is_problem(r, 400) or r.json()["errors"][0]["pointer"] != f"/query/{p['name']}":
+                wrong.append(f"{op.key} {p['name']}: {r.status_code} {r.text[:150]}")
+    assert not wrong, "\n".join(wrong)
+    assert checked > 30
+
+
+def test_a_search_given_lon_twice_is_refused_rather_than_run_at_the_last_one(scene: Scene) -> None:
+    r = scene.geo.get(
+        "/v1/cameras/radius?lon=-87.9065&lat=43.0389&radius_m=200&lon=0", headers=scene.agent("investigator")
+    )
+    assert is_problem(r, 400), r.text
+    assert r.json()["errors"] == [
+        {"pointer": "/query/lon", "reason": "given more than once; it takes one value"}
+    ]
+
+
+def test_booleans_and_numbers_in_json_bodies_are_strict_json_types(scene: Scene) -> None:
+    admin = scene.agent("agency_admin")
+    hook = f"/v1/agencies/{scene.world.x}/webhook"
+    for active in ("true", 1, "1"):
+        r = scene.requests.put(
+            hook, json={"url": "https://hooks.example.org/canvass", "active": active}, headers=admin
+        )
+        assert is_problem(r, 422), (active, r.text)
+        assert r.json()["errors"][0]["pointer"] == "/body/active"
+    hold = f"/v1/requests/{scene.request_id}/legal-hold"
+    r = scene.requests.put(hold, json={"legal_hold": "true"}, headers=scene.agent("supervisor"))
+    assert is_problem(r, 422) and r.json()["errors"][0]["pointer"] == "/body/legal_hold", r.text
+    owner = scene.world.a
+    for bad in ("90", True):
+        r = scene.registry.patch(
+            f"/v1/registrations/{owner.registration_id}/cameras/{owner.camera_ids[0]}",
+            json={"direction_deg": bad},
+            headers=owner.headers,
+        )
+        assert is_problem(r, 422), (bad, r.text)
+
+
+def oversize() -> Iterator[bytes]:
+    yield b'{"x": "'
+    for _ in range(40):
+        yield b"x" * 65536
+    yield b'"}'
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_problem_on_every_body_operation(scene: Scene) -> None:
+    wrong, checked = [], 0
+    for op in operations():
+        if not op.body_types or op.key.endswith("/v1/imports") or "multipart/form-data" in op.body_types:
+            continue  # imports and uploads have their own, larger limits (tests/imports, tests/requests)
+        checked += 1
+        r = send(scene, op, credentials(scene, op), op.fill(real_ids(scene)), content=oversize())
+        if not is_problem(r, 413):
+            wrong.append(f"{op.key}: {r.status_code} {r.text[:150]}")
+    assert not wrong, "\n".join(wrong)
+    assert checked >= 16
+
+
+def test_a_body_of_another_media_type_is_a_415_problem_on_every_json_operation(scene: Scene) -> None:
+    wrong, checked = [], 0
+    for op in operations():
+        if op.body_types != ["application/json"]:
+            continue
+        checked += 1
+        for media_type, content in (("text/plain", b"{}"), ("application/x-www-form-urlencoded", b"a=1")):
+            r = send(scene, op, {**credentials(scene, op), "Content-Type": media_type}, content=content)
+            if not is_problem(r, 415):
+                wrong.append(f"{op.key} {media_type}: {r.status_code} {r.text[:150]}")
+    assert not wrong, "\n".join(wrong)
+    assert checked >= 16
+
+
+def test_head_is_answered_wherever_get_is(scene: Scene) -> None:
+    wrong = []
+    for op in operations():
+        if op.method != "get":
+            continue
+        path = op.fill(real_ids(scene))
+        headers = credentials(scene, op)
+        got = client_of(scene, op).get(path, headers=headers)
+        head = client_of(scene, op).head(path, headers=headers)
+        if head.status_code != got.status_code or head.content:
+            wrong.append(f"{op.key}: HEAD {head.status_code}, GET {got.status_code}")
+    assert not wrong, "\n".join(wrong)
+    for client in (scene.registry, scene.geo, scene.requests):
+        for probe in ("/healthz", "/readyz"):
+            r = client.head(probe)
+            assert r.status_code == 200 and r.content == b"", (probe, r.status_code)
+
+
+def test_a_405_lists_every_method_of_the_path_in_allow(scene: Scene) -> None:
+    by_path: dict[tuple[str, str], set[str]] = {}
+    for op in operations():
+        by_path.setdefault((op.service, op.path), set()).add(op.method.upper())
+    wrong, checked = [], 0
+    for (service, path), methods in by_path.items():
+        absent = next(m for m in ("PUT", "DELETE", "PATCH", "POST", "GET") if m not in methods)
+        client = {"registry_api": scene.registry, "geo_query": scene.geo, "requests_api": scene.requests}[
+            service
+        ]
+        concrete = Operation(service, "get", path, {}).fill(real_ids(scene))
+        r = client.request(absent, concrete)
+        # every operation whose template the concrete path matches (/v1/agencies/covering is also a {slug})
+        expected = set().union(
+            *(
+                m
+                for (s, p), m in by_path.items()
+                if s == service and re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", p), concrete)
+            )
+        )
+        expected |= {"HEAD"} if "GET" in expected else set()
+        allow = {m.strip() for m in r.headers.get("allow", "").split(",") if m.strip()}
+        checked += 1
+        if not is_problem(r, 405) or allow != expected:
+            wrong.append(
+                f"{service} {absent} {path}: {r.status_code} Allow={sorted(allow)} want {sorted(expected)}"
+            )
+    assert not wrong, "\n".join(wrong)
+    assert checked > 30
