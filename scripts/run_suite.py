@@ -38,7 +38,9 @@ def main() -> int:
     procs: list[subprocess.Popen[bytes]] = []
     for name, target, _, _ in SERVICES:
         cmd = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(ports[name])]
-        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env))
+        # Each service's links name its own address unless a public base URL is given for all.
+        own = {"CANVASS_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports[name]}", **env}
+        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=own))
     if (ROOT / "services" / "requests_api" / "worker.py").exists():
         procs.append(
             subprocess.Popen([sys.executable, "-m", "services.requests_api.worker"], cwd=ROOT, env=env)

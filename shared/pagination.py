@@ -8,8 +8,10 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Query, Request
+from starlette.datastructures import URL
 
 from shared.errors import invalid
+from shared.settings import get_settings
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
@@ -56,6 +58,11 @@ def decode_cursor(cursor: str, keys: tuple[str, ...], *, numeric: tuple[str, ...
 
 
 def page_link(request: Request, rel: str, media_type: str, **params: Any) -> dict[str, str]:
-    url = request.url.remove_query_params([k for k in params])
+    """A link to this operation with `params` replaced: on the configured public base URL, never on the Host the
+    request named."""
+    url = URL(
+        get_settings().public_base + request.url.path + ("?" + request.url.query if request.url.query else "")
+    )
+    url = url.remove_query_params([k for k in params])
     url = url.include_query_params(**{k: v for k, v in params.items() if v is not None})
     return {"href": str(url), "rel": rel, "type": media_type}

@@ -174,6 +174,7 @@ def test_in_production_the_shared_secret_mints_only_service_tokens() -> None:
         CANVASS_ENV="production",
         CANVASS_SECRET_KEY="s" * 40,
         CANVASS_ENCRYPTION_KEY="k1:" + "eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHg=",
+        CANVASS_PUBLIC_BASE_URL="https://canvass.example.gov",
     )
     with pytest.raises(Problem, match="identity provider"):
         verify_jwt(mint_token("agency_admin", "mke", settings=prod), prod)

@@ -3,16 +3,22 @@ looks like through requests_api, how `make run` wires the services together, and
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import httpx
 import pytest
+import uvicorn
+from fastapi import APIRouter, FastAPI
 
 from scripts.run_suite import suite_env
+from shared.app import create_app
 from tests.conftest import Suite, Token
 from tests.contract.conftest import Owner, create_agency, request_body
-from tests.support import QuietHandler, Server, http_server, start_server
+from tests.support import QuietHandler, Server, free_port, http_server, start_server
 
 PROBLEM = "application/problem+json"
 
@@ -66,3 +72,58 @@ def test_make_run_finds_every_service_on_the_ports_its_variables_chose() -> None
     assert env["GEO_QUERY_URL"] == "http://127.0.0.1:9102"
     given, _ = suite_env({"REGISTRY_API_URL": "http://registry.internal:80"})
     assert given["REGISTRY_API_URL"] == "http://registry.internal:80"
+
+
+def failing_app() -> FastAPI:
+    """An app built by the factory every service uses, with one route that fails unexpectedly."""
+    router = APIRouter()
+
+    @router.get("/v1/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    async def revision() -> str | None:
+        return None
+
+    return create_app(
+        service="registry_api",
+        title="t",
+        description="t",
+        lifespan=lifespan,
+        db_revision=revision,
+        routers=[router],
+        tags=[],
+    )
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_a_500_is_a_problem_with_its_request_id_and_nosniff() -> None:
+    with serving(failing_app()) as url:
+        r = httpx.get(url + "/v1/boom", headers={"X-Request-ID": "trace-500"})
+        assert r.status_code == 500
+        assert r.headers["content-type"] == PROBLEM
+        assert r.headers["x-request-id"] == "trace-500"
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert "a bug" not in r.text
+        assigned = httpx.get(url + "/v1/boom")
+        assert len(assigned.headers["x-request-id"]) == 32

@@ -26,7 +26,7 @@ from services.geo_query.dependencies import (
     no_unknown_parameters,
     parse_bbox,
 )
-from services.geo_query.features import NO_STORE, collection
+from services.geo_query.features import NO_STORE, collection, self_url
 from services.geo_query.routing import LeanRoute
 from services.geo_query.schemas import AreaSearch, CameraCollection
 from services.geo_query.service import Search, fetch_page, now_rfc3339
@@ -151,7 +151,7 @@ def _body(request: Request, features: str, returned: int) -> str:
         "numberReturned": returned,
         "numberMatched": returned,
         "timeStamp": now_rfc3339(),
-        "links": [{"href": str(request.url), "rel": "self", "type": GEOJSON_MEDIA_TYPE}],
+        "links": [{"href": self_url(request), "rel": "self", "type": GEOJSON_MEDIA_TYPE}],
     }
     return '{"type":"FeatureCollection","features":[' + features + "]," + orjson.dumps(tail).decode()[1:]
 

@@ -145,7 +145,7 @@ async def request_reset(
 
 
 def _mail(agency_name: str, rid: uuid.UUID, token: str) -> str:
-    base = (get_settings().public_base_url or "").rstrip("/")
+    base = get_settings().public_base
     return (
         f"Someone asked for a new management credential for your camera registration with {agency_name} "
         f"(registration {rid}).\n\n"

@@ -250,3 +250,73 @@ def test_a_405_lists_every_method_of_the_path_in_allow(scene: Scene) -> None:
             )
     assert not wrong, "\n".join(wrong)
     assert checked > 30
+
+
+def test_every_answer_says_nosniff_and_every_credentialed_operation_says_no_store(scene: Scene) -> None:
+    """Every operation of the contracts that reads a credential, called with one: its answer (the real object's
+    where a GET can have it, else the refusal) is not to be kept by a browser or a proxy."""
+    wrong, checked = [], 0
+    ids = real_ids(scene)
+    for op in operations():
+        path = op.fill(ids) if op.method == "get" else op.fill()  # nothing real is changed
+        r = send(scene, op, credentials(scene, op) if op.secured else {}, path)
+        if r.headers.get("x-content-type-options") != "nosniff":
+            wrong.append(f"{op.key}: no nosniff ({r.status_code})")
+        if op.secured:
+            checked += 1
+            if r.headers.get("cache-control") != "no-store":
+                wrong.append(f"{op.key}: {r.status_code} Cache-Control={r.headers.get('cache-control')}")
+    assert not wrong, "\n".join(wrong)
+    assert checked > 40
+    for client in (scene.registry, scene.geo, scene.requests):
+        r = client.get("/v1/nothing-here")
+        assert r.headers["x-content-type-options"] == "nosniff"
+
+
+FORGED = "attacker.example"
+
+
+def test_a_forged_host_never_appears_in_a_link(scene: Scene) -> None:
+    forged = {"Host": FORGED, "X-Forwarded-Host": FORGED}
+    x = scene.world.x
+    lon, lat = scene.a_lonlat
+    answers = [
+        scene.geo.get(
+            "/v1/cameras/radius",
+            params={"lon": lon, "lat": lat, "radius_m": 500, "limit": 1},
+            headers={**scene.agent("investigator"), **forged},
+        ),
+        scene.geo.get(
+            "/v1/cameras/nearest", params={"lon": lon, "lat": lat}, headers={**scene.agent("cad"), **forged}
+        ),
+        scene.geo.get("/v1/ogc", headers={**scene.agent("investigator"), **forged}),
+        scene.geo.get("/v1/ogc/collections", headers={**scene.agent("investigator"), **forged}),
+        scene.geo.get(
+            "/v1/ogc/collections/cameras/items",
+            params={"limit": 1},
+            headers={**scene.agent("investigator"), **forged},
+        ),
+        scene.registry.get("/v1/agencies", params={"limit": 1}, headers=forged),
+        scene.requests.get(
+            "/v1/requests", params={"limit": 1}, headers={**scene.agent("investigator"), **forged}
+        ),
+        scene.registry.get(
+            f"/v1/agencies/{x}/reconfirmations-due",
+            params={"limit": 1},
+            headers={**scene.agent("agency_admin"), **forged},
+        ),
+    ]
+    linked = 0
+    for r in answers:
+        assert r.status_code == 200, (r.request.url, r.text)
+        assert FORGED not in r.text, (r.request.url, r.text[:300])
+        links = [lk["href"] for lk in r.json().get("links", [])]
+        linked += bool(links)
+        for href in links:
+            assert href.startswith(str(client_base(scene, r))), href
+    assert linked >= 6
+
+
+def client_base(scene: Scene, r: httpx.Response) -> str:
+    port = r.request.url.port
+    return f"http://127.0.0.1:{port}/"
