@@ -210,6 +210,13 @@ def create_app(
 
 
 _COMMON_PROBLEMS = (400, 422, 500)
+# What the shared rules answer with these statuses on every operation (see shared/http.py and shared/errors.py).
+_DESCRIPTIONS = {
+    "400": "Bad request: an unknown, repeated or invalid query parameter, or a body that is not well-formed",
+    "413": "The request body is over the operation's size limit",
+    "415": "The request body is not of a media type the operation takes",
+    "422": "A path parameter or a member of the (well-formed) body is invalid",
+}
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -240,10 +247,14 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             responses = op.setdefault("responses", {})
             has_input = bool(op.get("parameters") or op.get("requestBody"))
             wanted = [s for s in _COMMON_PROBLEMS if has_input or s == 500]
+            if op.get("requestBody"):
+                wanted += [413, 415]  # every body has a size limit and a media type (shared/http.py)
             for status, spec in problem_responses(*wanted).items():
                 key = str(status)
                 if key == "422" or key not in responses:
                     responses[key] = spec
+                if key in _DESCRIPTIONS:
+                    responses[key]["description"] = _DESCRIPTIONS[key]
             if op.get("security") and "401" not in responses:
                 responses.update({str(k): v for k, v in problem_responses(401).items()})
     app.openapi_schema = schema
