@@ -34,10 +34,26 @@ def suite_env(environ: dict[str, str]) -> tuple[dict[str, str], dict[str, int]]:
 
 
 def main() -> int:
+    sys.path.insert(0, str(ROOT))  # run as a script: the project's packages are beside this folder
+    from shared.server import (
+        UVICORN_HTTP,
+    )  # the server protocol with Canvass's request-line and header limits
+
     env, ports = suite_env(dict(os.environ))
     procs: list[subprocess.Popen[bytes]] = []
     for name, target, _, _ in SERVICES:
-        cmd = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(ports[name])]
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            target,
+            "--http",
+            UVICORN_HTTP,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(ports[name]),
+        ]
         # Each service's links name its own address unless a public base URL is given for all.
         own = {"CANVASS_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports[name]}", **env}
         procs.append(subprocess.Popen(cmd, cwd=ROOT, env=own))

@@ -3,6 +3,7 @@ looks like through requests_api, how `make run` wires the services together, and
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 import httpx
+import orjson
 import pytest
 import uvicorn
 from fastapi import APIRouter, FastAPI
@@ -127,3 +129,43 @@ def test_a_500_is_a_problem_with_its_request_id_and_nosniff() -> None:
         assert "a bug" not in r.text
         assigned = httpx.get(url + "/v1/boom")
         assert len(assigned.headers["x-request-id"]) == 32
+
+
+def raw_exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are (no client would send these) and read the answer until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /healthz?q=" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET /v1/" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n", 431),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+            + b"".join(b"X-%d: a\r\n" % i for i in range(500))
+            + b"\r\n",
+            431,
+        ),
+        (b"NOT HTTP AT ALL\r\n\r\n", 400),
+    ],
+    ids=["query-70k", "path-20k", "header-70k", "500-headers", "garbage"],
+)
+def test_requests_the_server_cannot_take_are_refused_with_a_problem(
+    suite: Suite, request_bytes: bytes, status: int
+) -> None:
+    for server in (suite.registry, suite.geo, suite.requests):
+        got, headers, body = raw_exchange(server.port, request_bytes)
+        assert got == status, (server.name, got, body[:200])
+        assert headers["content-type"] == PROBLEM
+        assert headers["x-content-type-options"] == "nosniff" and len(headers["x-request-id"]) == 32
+        assert orjson.loads(body)["status"] == status
