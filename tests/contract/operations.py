@@ -10,10 +10,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.auth import ROLES
+from tests.contract.conftest import Scene
 from tests.support import ROOT
 
 SERVICES = ("registry_api", "geo_query", "requests_api")
 METHODS = ("get", "put", "post", "patch", "delete")
+AGENCY_ROLES = [r for r in ROLES if r != "service"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +74,27 @@ def operations() -> list[Operation]:
                 if method in item:
                     out.append(Operation(service, method, path, item[method]))
     return out
+
+
+def credentials(scene: Scene, op: Operation) -> dict[str, str]:
+    """A credential the operation takes: owner A's on the owners' own paths, else every agency role of X."""
+    owners = op.path.startswith("/v1/owner/") or (
+        op.path.startswith("/v1/registrations/{registration_id}") and op.method != "get"
+    )
+    if owners:
+        return scene.world.a.headers
+    return scene.auth("investigator", scene.world.x, roles=AGENCY_ROLES)
+
+
+def real_ids(scene: Scene) -> dict[str, str]:
+    """A real object of the scene for every kind of path id."""
+    return {
+        "slug": scene.world.x,
+        "registration_id": scene.world.a.registration_id,
+        "camera_id": scene.world.a.camera_ids[0],
+        "request_id": scene.request_id,
+        "evidence_id": scene.evidence_id,
+        "window_id": scene.window_id,
+        "job_id": scene.import_id,
+        "feature_id": scene.world.a.camera_ids[0],
+    }

@@ -9,12 +9,11 @@ from collections.abc import Iterator
 
 import httpx
 
-from shared.auth import ROLES, mint_token
+from shared.auth import mint_token
 from tests.contract.conftest import Scene
-from tests.contract.operations import Operation, operations
+from tests.contract.operations import AGENCY_ROLES, Operation, credentials, operations, real_ids
 
 PROBLEM = "application/problem+json"
-AGENCY_ROLES = [r for r in ROLES if r != "service"]
 
 
 def client_of(scene: Scene, op: Operation) -> httpx.Client:
@@ -84,28 +83,6 @@ def test_a_claim_of_the_wrong_type_is_a_401_on_every_service(scene: Scene) -> No
             r = client.get(path, headers=headers)
             assert r.status_code == 401, (path, claims, r.text)
             assert r.headers["content-type"] == PROBLEM
-
-
-def credentials(scene: Scene, op: Operation) -> dict[str, str]:
-    """A credential the operation takes: owner A's on the owners' paths, else every role of agency X."""
-    if op.path.startswith(("/v1/owner/", "/v1/registrations/{registration_id}")) and op.method != "get":
-        return scene.world.a.headers
-    if op.path.startswith("/v1/owner/"):
-        return scene.world.a.headers
-    return scene.auth("investigator", scene.world.x, roles=AGENCY_ROLES)
-
-
-def real_ids(scene: Scene) -> dict[str, str]:
-    return {
-        "slug": scene.world.x,
-        "registration_id": scene.world.a.registration_id,
-        "camera_id": scene.world.a.camera_ids[0],
-        "request_id": scene.request_id,
-        "evidence_id": scene.evidence_id,
-        "window_id": scene.window_id,
-        "job_id": scene.import_id,
-        "feature_id": scene.world.a.camera_ids[0],
-    }
 
 
 def is_problem(r: httpx.Response, status: int) -> bool:
