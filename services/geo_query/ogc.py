@@ -10,7 +10,7 @@ import uuid
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from services.geo_query.database import db
@@ -21,7 +21,6 @@ from services.geo_query.dependencies import (
     Filters,
     QueryFilters,
     id_cursor,
-    no_unknown_parameters,
     parse_bbox,
 )
 from services.geo_query.features import NO_STORE, collection, public_url
@@ -52,7 +51,7 @@ OPENAPI_TYPE = "application/vnd.oai.openapi+json;version=3.0"
 JSON = "application/json"
 _JSONISH = ("application/json", "application/geo+json", "application/*", "*/*", "application/problem+json")
 
-router = APIRouter(prefix="/v1/ogc", tags=[TAG], dependencies=[Depends(no_unknown_parameters)])
+router = APIRouter(prefix="/v1/ogc", tags=[TAG])
 _ERRORS = problem_responses(400, 401, 403, 406, 503)
 
 FormatQuery = Annotated[
