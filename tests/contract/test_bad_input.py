@@ -11,15 +11,17 @@ string is valid input (free text such as notes or a message) it is stored verbat
 
 from __future__ import annotations
 
+import base64
 import copy
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import orjson
@@ -997,6 +999,7 @@ def generated_cases(s: Scene) -> list[Case]:
                 value = quote(required.get(name) or param_example(p), safe=",:")
                 q = "&".join(filter(None, [base_query, f"{name}={value}", f"{name}={value}"]))
                 cases.append(case(f"{name} twice", q, **content))
+        cases += cursor_edge_cases(s, op, path, headers, base_query, case)
         cases.append(
             case("an unknown parameter", "&".join(filter(None, [base_query, "not_a_parameter=1"])), **content)
         )
@@ -1051,6 +1054,35 @@ def generated_cases(s: Scene) -> list[Case]:
                 ),
             ]
     return cases
+
+
+def cursor_edge_cases(
+    s: Scene, op: Operation, path: str, headers: dict[str, str], base_query: str, case: Any
+) -> list[Case]:
+    """A paging cursor carrying a timestamp: the operation's own `next` cursor (one item a page), each of its
+    timestamps moved to the calendar's edges."""
+    names = {p["name"] for p in op.query()}
+    if op.method != "get" or not {"cursor", "limit"} <= names:
+        return []
+    client = {"registry_api": s.registry, "geo_query": s.geo, "requests_api": s.requests}[op.service]
+    page = client.get(path + "?" + "&".join(filter(None, [base_query, "limit=1"])), headers=headers)
+    links = (page.json().get("links") or []) if page.is_success else []
+    hrefs = [lk["href"] for lk in links if lk.get("rel") == "next"]
+    if not hrefs:
+        return []
+    cursor = parse_qs(urlsplit(hrefs[0]).query)["cursor"][0]
+    values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    out = []
+    for key, value in values.items():
+        try:
+            datetime.fromisoformat(str(value))
+        except ValueError:
+            continue
+        for edge in TIMESTAMP_EDGES:
+            forged = base64.urlsafe_b64encode(orjson.dumps({**values, key: edge})).decode().rstrip("=")
+            q = "&".join(filter(None, [base_query, "limit=1", f"cursor={forged}"]))
+            out.append(case(f"cursor {key}={edge}", q, edge=True))
+    return out
 
 
 def accepted_request(s: Scene) -> str:
