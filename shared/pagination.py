@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -36,9 +37,12 @@ def encode_cursor(values: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, keys: tuple[str, ...], *, numeric: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The values a cursor this service issued carries: each of `keys` a string (no NUL, short), or a finite
-    number for the keys in `numeric`. Anything else is a 400, never an error deeper down."""
+def decode_cursor(
+    cursor: str, keys: tuple[str, ...], *, numeric: tuple[str, ...] = (), times: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The values a cursor this service issued carries: each of `keys` a string (no NUL, short), a finite number
+    for the keys in `numeric`, or for those in `times` an RFC 3339 instant (returned as a datetime in UTC) that
+    PostgreSQL can hold. Anything else is a 400, never an error deeper down."""
     refused = invalid("/query/cursor", "not a cursor this service issued", status=400)
     try:
         data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
@@ -53,6 +57,15 @@ def decode_cursor(cursor: str, keys: tuple[str, ...], *, numeric: tuple[str, ...
         else:
             ok = isinstance(value, str) and 0 < len(value) <= 200 and "\x00" not in value
         if not ok:
+            raise refused
+    for key in times:
+        try:
+            instant = datetime.fromisoformat(data[key])
+            # An offset at the calendar's edge (0001-01-01T00:00:00+14:00) has no UTC instant to compare with.
+            data[key] = instant.astimezone(UTC) if instant.tzinfo else None
+        except (ValueError, OverflowError) as exc:
+            raise refused from exc
+        if data[key] is None:
             raise refused
     return data
 

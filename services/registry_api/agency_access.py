@@ -179,9 +179,9 @@ async def reconfirmations_due(
     after_at: datetime | None = None
     after_id: uuid.UUID | None = None
     if cursor:
-        c = decode_cursor(cursor, ("at", "id"))
+        c = decode_cursor(cursor, ("at", "id"), times=("at",))
         try:
-            after_at, after_id = datetime.fromisoformat(c["at"]), uuid.UUID(c["id"])
+            after_at, after_id = c["at"], uuid.UUID(c["id"])
         except (TypeError, ValueError) as exc:
             raise invalid("/query/cursor", "not a cursor this service issued", status=400) from exc
     rows = (

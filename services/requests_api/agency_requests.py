@@ -5,7 +5,6 @@ them with the answers they may know, their history, their evidence, and set a le
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -109,9 +108,9 @@ async def list_requests(
         where.append("r.state = :state")
         params["state"] = state
     if cursor:
-        c = decode_cursor(cursor, ("at", "id"))
+        c = decode_cursor(cursor, ("at", "id"), times=("at",))
         try:
-            params["at"], params["id"] = datetime.fromisoformat(str(c["at"])), uuid.UUID(str(c["id"]))
+            params["at"], params["id"] = c["at"], uuid.UUID(str(c["id"]))
         except ValueError as exc:
             raise Problem(400, "not a cursor this service issued") from exc
         where.append("(r.created_at, r.id) < (:at, :id)")

@@ -973,6 +973,7 @@ def param_example(p: dict[str, Any]) -> str:
 def generated_cases(s: Scene) -> list[Case]:
     cases: list[Case] = []
     docs = {svc: contract(svc) for svc in ("registry_api", "geo_query", "requests_api")}
+    s.draft()  # a second request of the agency: its listing pages, so its cursor is met too
     label = {"registry_api": "registry", "geo_query": "geo", "requests_api": "requests"}
     for op in operations():
         doc = docs[op.service]
@@ -1065,6 +1066,13 @@ def cursor_edge_cases(
     if op.method != "get" or not {"cursor", "limit"} <= names:
         return []
     client = {"registry_api": s.registry, "geo_query": s.geo, "requests_api": s.requests}[op.service]
+    # The widest listing: each bounded optional integer (e.g. `within_days`) at its maximum.
+    widest = [
+        f"{p['name']}={p['schema']['maximum']}"
+        for p in op.query()
+        if not p.get("required") and p["name"] != "limit" and "maximum" in (p.get("schema") or {})
+    ]
+    base_query = "&".join(filter(None, [base_query, *widest]))
     page = client.get(path + "?" + "&".join(filter(None, [base_query, "limit=1"])), headers=headers)
     links = (page.json().get("links") or []) if page.is_success else []
     hrefs = [lk["href"] for lk in links if lk.get("rel") == "next"]

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import httpx
 
 from shared.auth import mint_token
+from shared.pagination import encode_cursor
 from tests.contract.conftest import Scene
 from tests.contract.operations import AGENCY_ROLES, Operation, credentials, operations, real_ids
 
@@ -297,3 +298,15 @@ def test_a_forged_host_never_appears_in_a_link(scene: Scene) -> None:
 def client_base(scene: Scene, r: httpx.Response) -> str:
     port = r.request.url.port
     return f"http://127.0.0.1:{port}/"
+
+
+def test_a_requests_cursor_still_pages_and_one_at_the_calendars_edge_is_a_400(scene: Scene) -> None:
+    scene.draft()
+    h = scene.agent("investigator")
+    first = scene.requests.get("/v1/requests", params={"limit": 1}, headers=h).json()
+    nxt = next(lk["href"] for lk in first["links"] if lk["rel"] == "next")
+    second = httpx.get(nxt, headers=h)
+    assert second.status_code == 200 and second.json()["items"][0]["id"] != first["items"][0]["id"]
+    edge = encode_cursor({"at": "0001-01-01T00:00:00+14:00", "id": str(uuid.uuid4())})
+    r = scene.requests.get("/v1/requests", params={"limit": 1, "cursor": edge}, headers=h)
+    assert is_problem(r, 400), r.text
