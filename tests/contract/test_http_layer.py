@@ -249,6 +249,13 @@ def test_every_answer_says_nosniff_and_every_credentialed_operation_says_no_stor
     for client in (scene.registry, scene.geo, scene.requests):
         r = client.get("/v1/nothing-here")
         assert r.headers["x-content-type-options"] == "nosniff"
+    # The webhook's answer carries its signing secret: kept by nobody on the way.
+    hook = scene.requests.put(
+        f"/v1/agencies/{scene.world.x}/webhook",
+        json={"url": "https://rms.example.gov/hook", "active": False},
+        headers=scene.agent("agency_admin"),
+    )
+    assert hook.status_code in (200, 201) and hook.headers["cache-control"] == "no-store", hook.text
 
 
 FORGED = "attacker.example"
