@@ -30,9 +30,11 @@ COPY migrations ./migrations
 COPY alembic.ini ./alembic.ini
 COPY openapi ./openapi
 
+# UVICORN_HTTP: the server protocol with Canvass's limits on request lines and headers (shared/server.py).
 ENV PATH="/app/.venv/bin:${PATH}" \
     PYTHONPATH=/app \
-    CANVASS_EVIDENCE_DIR=/var/lib/canvass/evidence
+    CANVASS_EVIDENCE_DIR=/var/lib/canvass/evidence \
+    UVICORN_HTTP=shared.server:HttpProtocol
 
 # Run as an unprivileged user. The evidence folder is created here, owned by that user, so a fresh named
 # volume mounted on it inherits the ownership.

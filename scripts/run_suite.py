@@ -19,18 +19,44 @@ SERVICES = (
 )
 
 
-def main() -> int:
-    env = dict(os.environ)
+def suite_env(environ: dict[str, str]) -> tuple[dict[str, str], dict[str, int]]:
+    """The environment the services run with and the port of each: every service finds the others on the ports
+    the *_PORT variables chose (unless their URLs are given)."""
+    env = dict(environ)
     ports = {name: int(env.get(var, default)) for name, _, var, default in SERVICES}
     env.setdefault("GEO_QUERY_URL", f"http://127.0.0.1:{ports['geo_query']}")
-    if "DATABASE_URL" not in os.environ:
+    env.setdefault("REGISTRY_API_URL", f"http://127.0.0.1:{ports['registry_api']}")
+    if "DATABASE_URL" not in environ:
         env.setdefault(
             "GEO_QUERY_DATABASE_URL", "postgresql://canvass_geo:canvass_geo@127.0.0.1:54320/canvass"
         )
+    return env, ports
+
+
+def main() -> int:
+    sys.path.insert(0, str(ROOT))  # run as a script: the project's packages are beside this folder
+    from shared.server import (
+        UVICORN_HTTP,
+    )  # the server protocol with Canvass's request-line and header limits
+
+    env, ports = suite_env(dict(os.environ))
     procs: list[subprocess.Popen[bytes]] = []
     for name, target, _, _ in SERVICES:
-        cmd = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(ports[name])]
-        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env))
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            target,
+            "--http",
+            UVICORN_HTTP,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(ports[name]),
+        ]
+        # Each service's links name its own address unless a public base URL is given for all.
+        own = {"CANVASS_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports[name]}", **env}
+        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=own))
     if (ROOT / "services" / "requests_api" / "worker.py").exists():
         procs.append(
             subprocess.Popen([sys.executable, "-m", "services.requests_api.worker"], cwd=ROOT, env=env)

@@ -14,13 +14,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.exceptions import HTTPException
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.auth import AgencyLookup
 from shared.errors import ProblemDetail, install_error_handlers, problem_response, problem_responses
 from shared.geojson import JSONResponse
+from shared.http import HttpPolicyMiddleware, request_rules
 from shared.logging import RequestContextMiddleware, configure_logging
 from shared.settings import get_settings
 
@@ -85,9 +88,7 @@ class BodyLimitMiddleware:
         declared = headers.get(b"content-length")
 
         def too_large() -> Response:  # built only when it is needed: most requests are small
-            return problem_response(
-                413, f"The request body is larger than the {limit:,} bytes this operation accepts."
-            )
+            return problem_response(413, _TooLarge(limit).detail)
 
         if declared is not None:
             try:
@@ -106,7 +107,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _TooLarge()
+                    raise _TooLarge(limit)
             return message
 
         async def _send(message: Message) -> None:
@@ -122,8 +123,13 @@ class BodyLimitMiddleware:
                 await too_large()(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """Raised from the body's stream: an HTTPException, so that whoever reads the body (FastAPI's JSON or form
+    parsing, which turns any other error into "error parsing the body", or a route streaming it) lets it through
+    to the problem handler as the 413 it is."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than the {limit:,} bytes this operation accepts.")
 
 
 def health_router(db_revision: Callable[[], Awaitable[str | None]]) -> APIRouter:
@@ -174,7 +180,10 @@ def create_app(
     routers: list[APIRouter],
     tags: list[dict[str, str]],
     body_limits: dict[str, int] | None = None,
+    agency_known: AgencyLookup | None = None,
 ) -> FastAPI:
+    """The service's app. `agency_known(slug)` says whether Canvass knows an agency: a token speaking for any
+    other is refused with 403 on every operation (see shared/auth.py)."""
     settings = get_settings()
     configure_logging(service, settings.log_level)
     app = FastAPI(
@@ -185,9 +194,13 @@ def create_app(
         openapi_tags=[*tags, {"name": "health", "description": "Liveness and readiness probes"}],
         default_response_class=JSONResponse,
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        # Query strictness and request media types, for every route (see shared/http.py).
+        dependencies=[Depends(request_rules)],
     )
+    app.state.agency_known = agency_known
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes, limits=body_limits)
+    app.add_middleware(HttpPolicyMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router(db_revision))
     for r in routers:
@@ -197,6 +210,13 @@ def create_app(
 
 
 _COMMON_PROBLEMS = (400, 422, 500)
+# What the shared rules answer with these statuses on every operation (see shared/http.py and shared/errors.py).
+_DESCRIPTIONS = {
+    "400": "Bad request: an unknown, repeated or invalid query parameter, or a body that is not well-formed",
+    "413": "The request body is over the operation's size limit",
+    "415": "The request body is not of a media type the operation takes",
+    "422": "A path parameter or a member of the (well-formed) body is invalid",
+}
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -228,10 +248,14 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             responses = op.setdefault("responses", {})
             has_input = bool(op.get("parameters") or op.get("requestBody"))
             wanted = [s for s in _COMMON_PROBLEMS if has_input or s == 500]
+            if op.get("requestBody"):
+                wanted += [413, 415]  # every body has a size limit and a media type (shared/http.py)
             for status, spec in problem_responses(*wanted).items():
                 key = str(status)
                 if key == "422" or key not in responses:
                     responses[key] = spec
+                if key in _DESCRIPTIONS:
+                    responses[key]["description"] = _DESCRIPTIONS[key]
             # Every operation says who may call it: one that names no scheme is public (`security: []`).
             op.setdefault("security", [])
             if op.get("security") and "401" not in responses:

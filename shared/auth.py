@@ -17,13 +17,14 @@ import secrets
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
 import jwt
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.errors import Problem
@@ -148,11 +149,12 @@ def verify_jwt(token: str, settings: Settings) -> Principal:
         raise _unauthorized(
             f"The bearer token lives longer than {settings.jwt_max_lifetime_s} s; ask for a shorter one."
         )
+    _check_claim_types(claims)
     roles = claims.get("roles") or ([claims["role"]] if claims.get("role") else [])
     if isinstance(roles, str):
         roles = [roles]
     known = frozenset(r for r in roles if r in ROLES)
-    agency = str(claims["agency"]) if claims.get("agency") else None
+    agency: str | None = claims.get("agency") or None
     for name, value in (("sub", str(claims["sub"])), ("agency", agency)):
         if value is not None and not _NAME_CLAIM.fullmatch(value):
             raise _unauthorized(f"The bearer token's {name!r} claim is not 1-255 printable characters.")
@@ -166,6 +168,25 @@ def verify_jwt(token: str, settings: Settings) -> Principal:
         known = known - {"service"}
         _check_issuer_speaks_for(str(claims["iss"]), agency, settings)
     return Principal(sub=str(claims["sub"]), roles=known, agency=agency, claims=claims)
+
+
+def _check_claim_types(claims: dict[str, Any]) -> None:
+    """Claims of the wrong JSON type are a malformed token (401), not a caller with no role or no agency: a role
+    given as a number or an agency as a list would otherwise be read as something it does not say."""
+    wrong: list[str] = []
+    for name in ("role", "agency"):
+        if name in claims and claims[name] is not None and not isinstance(claims[name], str):
+            wrong.append(name)
+    roles = claims.get("roles")
+    if roles is not None and not (
+        isinstance(roles, str) or (isinstance(roles, list) and all(isinstance(r, str) for r in roles))
+    ):
+        wrong.append("roles")
+    if wrong:
+        raise _unauthorized(
+            f"The bearer token's claim {wrong[0]!r} has the wrong type"
+            " (role and agency are strings, roles a string or a list of strings)."
+        )
 
 
 def _check_issuer_speaks_for(issuer: str, agency: str | None, settings: Settings) -> None:
@@ -264,18 +285,65 @@ async def _credentials(
     return creds.credentials if creds else None
 
 
-async def optional_principal(
+# Whether an agency slug names an agency Canvass knows: each service gives its look-up to the app factory
+# (`create_app(agency_known=...)`, kept in `app.state`). Known agencies are remembered for AGENCY_TTL_S; an unknown
+# one is asked again each time, so an agency is recognised from the moment it is created.
+AgencyLookup = Callable[[str], Awaitable[bool]]
+AGENCY_TTL_S = 60.0
+AGENCY_EXISTS_SQL = "SELECT EXISTS (SELECT 1 FROM registry.agencies WHERE slug = $1)"
+_known_agencies: dict[str, float] = {}
+
+
+async def agency_is_known(request: Request, slug: str) -> bool:
+    now = time.monotonic()
+    if _known_agencies.get(slug, 0.0) > now:
+        return True
+    lookup: AgencyLookup | None = getattr(request.app.state, "agency_known", None)
+    if lookup is None:
+        return True
+    if not await lookup(slug):
+        return False
+    if len(_known_agencies) > PRINCIPAL_CACHE_SIZE:
+        _known_agencies.clear()
+    _known_agencies[slug] = now + AGENCY_TTL_S
+    return True
+
+
+async def _signed_principal(
     token: Annotated[str | None, Depends(_credentials)],
 ) -> Principal | None:
+    """The verified token's principal, whether or not Canvass knows its agency (only an agency's founding
+    administrator may call with an agency that does not exist yet)."""
     if not token or token.startswith(OWNER_PREFIX):
         return None
     return verified_principal(token, get_settings())
 
 
-async def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+async def optional_principal(
+    request: Request, principal: Annotated[Principal | None, Depends(_signed_principal)]
+) -> Principal | None:
+    """The caller, if a token was given. A validly signed token speaking for an agency Canvass does not know is
+    refused (403) on every operation, whatever it asks."""
+    if principal is not None and principal.agency is not None:
+        if not await agency_is_known(request, principal.agency):
+            raise Problem(403, f"The token's agency {principal.agency!r} is not registered with Canvass.")
+    return principal
+
+
+def _required(principal: Principal | None) -> Principal:
     if principal is None:
         raise _unauthorized("This operation needs an agency bearer token.")
     return principal
+
+
+async def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+    return _required(principal)
+
+
+async def _current_unregistered(
+    principal: Annotated[Principal | None, Depends(_signed_principal)],
+) -> Principal:
+    return _required(principal)
 
 
 async def owner_credential(token: Annotated[str | None, Depends(_credentials)]) -> OwnerCredential:
@@ -287,8 +355,13 @@ async def owner_credential(token: Annotated[str | None, Depends(_credentials)]) 
     return cred
 
 
-def require_roles(*roles: str) -> Any:
-    async def _check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+def require_roles(*roles: str, registered: bool = True) -> Any:
+    """A caller with one of `roles`, speaking for an agency; `registered=False` also lets through an agency
+    Canvass does not know yet (publishing it is the one thing such a caller may do)."""
+    source = current_principal if registered else _current_unregistered
+
+    # A default, not an annotation: the dependency is chosen at run time, and annotations are strings here.
+    async def _check(principal: Principal = Depends(source)) -> Principal:
         if not principal.has(*roles):
             raise Problem(403, f"This operation needs one of the roles: {', '.join(roles)}.")
         if principal.agency is None:

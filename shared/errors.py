@@ -157,10 +157,19 @@ def _reason(err: dict[str, Any]) -> str:
     return msg.removeprefix("Value error, ")
 
 
+# An invalid query parameter is a 400 on every operation, REST and OGC API alike (OGC API – Features requires 400):
+# one status for the same mistake wherever it is made. A body that parses but does not validate is a 422.
+QUERY_STATUS = 400
+
+
+def _only_query(errors: Sequence[InvalidParam] | None) -> bool:
+    return bool(errors) and all(e.pointer.startswith("/query/") for e in errors or ())
+
+
 def validation_problem(errors: Sequence[dict[str, Any]]) -> Response:
     params = [InvalidParam(pointer=_pointer(e.get("loc", ())), reason=_reason(e)) for e in errors][:50]
     malformed = any(e.get("type") == "json_invalid" for e in errors)
-    status = 400 if malformed else 422
+    status = 400 if malformed or _only_query(params) else 422
     detail = "; ".join(f"{p.pointer}: {p.reason}" for p in params[:5])
     if len(params) > 5:
         detail += f"; and {len(params) - 5} more"
@@ -177,7 +186,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
         return problem_response(
-            exc.status,
+            QUERY_STATUS if exc.status == 422 and _only_query(exc.errors) else exc.status,
             exc.detail,
             kind=exc.kind,
             title=exc.title,
@@ -195,33 +204,46 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else None
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No resource at {request.url.path}"
-        elif exc.status_code == 405:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            from shared.http import allowed_methods  # local: shared.http builds on this module
+
             detail = f"{request.method} is not allowed on {request.url.path}"
-        return problem_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+            allowed = allowed_methods(request.app, request.url.path)
+            if allowed:
+                headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        return problem_response(exc.status_code, detail, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        if _is_database_unavailable(exc):
-            log.warning("database unavailable: %s", type(exc).__name__)
-            return problem_response(
-                503,
-                "The database is unavailable; retry shortly.",
-                kind="unavailable",
-                headers={"Retry-After": "2"},
-            )
-        if _is_statement_timeout(exc):
-            return problem_response(
-                503, "The query took too long and was cancelled; narrow it and retry.", kind="timeout"
-            )
-        if is_contention(exc):
-            return problem_response(
-                503,
-                "What this needs is busy; retry shortly.",
-                kind="unavailable",
-                headers={"Retry-After": "1"},
-            )
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(500, "An unexpected error occurred; it has been logged.", kind="internal")
+        # Reached only from outside the app's middleware (see shared/http.py, which answers first).
+        return unexpected_problem(exc, request.method, request.url.path)
+
+
+def unexpected_problem(exc: BaseException, method: str, path: str) -> Response:
+    """The answer to an exception no route handled: 503 (with Retry-After) when the database is away, busy or
+    too slow, else a logged 500 that says nothing of the cause."""
+    if _is_database_unavailable(exc):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return problem_response(
+            503,
+            "The database is unavailable; retry shortly.",
+            kind="unavailable",
+            headers={"Retry-After": "2"},
+        )
+    if _is_statement_timeout(exc):
+        return problem_response(
+            503, "The query took too long and was cancelled; narrow it and retry.", kind="timeout"
+        )
+    if is_contention(exc):
+        return problem_response(
+            503,
+            "What this needs is busy; retry shortly.",
+            kind="unavailable",
+            headers={"Retry-After": "1"},
+        )
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
+    return problem_response(500, "An unexpected error occurred; it has been logged.", kind="internal")
 
 
 def _chain(exc: BaseException) -> Iterable[BaseException]:

@@ -9,8 +9,11 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Query, Request
+from starlette.datastructures import URL
 
 from shared.errors import invalid
+from shared.settings import get_settings
+from shared.timestamps import parse_instant
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
@@ -38,9 +41,12 @@ def encode_cursor(values: dict[str, Any]) -> str:
 _CURSOR = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 
 
-def decode_cursor(cursor: str, keys: tuple[str, ...], *, numeric: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The values a cursor this service issued carries: each of `keys` a string (no NUL, short), or a finite
-    number for the keys in `numeric`. Anything else is a 400, never an error deeper down.
+def decode_cursor(
+    cursor: str, keys: tuple[str, ...], *, numeric: tuple[str, ...] = (), times: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The values a cursor this service issued carries: each of `keys` a string (no NUL, short), a finite number
+    for the keys in `numeric`, or for those in `times` an RFC 3339 instant (returned as a datetime in UTC, read by
+    the one timestamp parser) that PostgreSQL can hold. Anything else is a 400, never an error deeper down.
 
     The cursor must be exactly what `encode_cursor` writes: base64url without padding, nothing else. Lenient
     base64 skips characters outside its alphabet, so a cursor with NULs (or anything) appended would decode and
@@ -65,10 +71,20 @@ def decode_cursor(cursor: str, keys: tuple[str, ...], *, numeric: tuple[str, ...
             ok = isinstance(value, str) and 0 < len(value) <= 200 and "\x00" not in value
         if not ok:
             raise refused
+    for key in times:
+        try:
+            data[key] = parse_instant(data[key])
+        except ValueError as exc:
+            raise refused from exc
     return data
 
 
 def page_link(request: Request, rel: str, media_type: str, **params: Any) -> dict[str, str]:
-    url = request.url.remove_query_params([k for k in params])
+    """A link to this operation with `params` replaced: on the configured public base URL, never on the Host the
+    request named."""
+    url = URL(
+        get_settings().public_base + request.url.path + ("?" + request.url.query if request.url.query else "")
+    )
+    url = url.remove_query_params([k for k in params])
     url = url.include_query_params(**{k: v for k, v in params.items() if v is not None})
     return {"href": str(url), "rel": rel, "type": media_type}

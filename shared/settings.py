@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_DATABASE_URL = "postgresql://canvass:canvass@127.0.0.1:54320/canvass"
 LOCAL_GEO_DATABASE_URL = "postgresql://canvass_geo:canvass_geo@127.0.0.1:54320/canvass"
+DEV_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-000000000000"  # noqa: S105 - the placeholder we refuse
 # 32 zero-ish bytes, base64: the development encryption key. Refused outside development.
 DEV_ENCRYPTION_KEY = "dev:" + base64.urlsafe_b64encode(b"canvass-development-key-32bytes!").decode()
@@ -68,6 +70,9 @@ class Settings(BaseSettings):
     # owner). Issued by the agency's identity provider in production; minted from the secret key in development.
     service_token: str | None = Field(None, alias="CANVASS_SERVICE_TOKEN")
     geo_query_timeout_s: float = Field(5.0, alias="GEO_QUERY_TIMEOUT_S", gt=0)
+    # Where clients reach the services: every absolute link an answer or a mail carries is built on it, never on
+    # the request's Host header (which a client chooses). Required in production; development and test use
+    # DEV_PUBLIC_BASE_URL unless told otherwise (`make run` and the tests give each service its own address).
     public_base_url: str | None = Field(None, alias="CANVASS_PUBLIC_BASE_URL")
 
     smtp_host: str = Field("127.0.0.1", alias="CANVASS_SMTP_HOST")
@@ -94,7 +99,22 @@ class Settings(BaseSettings):
                 )
             if self.encryption_keys == DEV_ENCRYPTION_KEY:
                 raise ValueError("CANVASS_ENCRYPTION_KEY is the development placeholder")
+            if not self.public_base_url:
+                raise ValueError(
+                    "CANVASS_PUBLIC_BASE_URL is required: the URL clients reach the services at, for the links"
+                )
+        if self.public_base_url is not None:
+            parts = urlsplit(self.public_base_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+                raise ValueError(
+                    "CANVASS_PUBLIC_BASE_URL must be an absolute http(s) URL without query or fragment"
+                )
         return self
+
+    @property
+    def public_base(self) -> str:
+        """The base of every absolute link, without a trailing slash."""
+        return (self.public_base_url or DEV_PUBLIC_BASE_URL).rstrip("/")
 
     def database_url_for(self, service: ServiceName) -> str:
         own = {

@@ -18,8 +18,6 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-from shared.errors import invalid
-
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 EXAMPLE = "2026-11-20T22:15:00Z"
 RANGE = "strictly between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z"
@@ -54,11 +52,3 @@ def parse_instant(value: Any) -> datetime:
 # An instant in a query parameter or a body member: validated by `parse_instant` (errors become the service's 422
 # problem), documented as `type: string, format: date-time`.
 Instant = Annotated[datetime, BeforeValidator(parse_instant)]
-
-
-def cursor_instant(value: Any, pointer: str = "/query/cursor") -> datetime:
-    """The instant a decoded paging cursor carries; a 400 problem when it is not one."""
-    try:
-        return parse_instant(value)
-    except ValueError as exc:
-        raise invalid(pointer, "not a cursor this service issued", status=400) from exc

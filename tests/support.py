@@ -25,6 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 
+from shared.server import UVICORN_HTTP
+
 ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT / ".local" / "test-logs"
 SERVICES = {
@@ -165,8 +167,21 @@ def start_server(name: str, env: dict[str, str], port: int | None = None) -> Ser
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / f"{name}-{os.getpid()}-{port}.log"
     log = log_path.open("wb")
+    # Each service's links name the address it is served at, as a deployment's public base URL would.
+    env = {"CANVASS_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", **env}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", SERVICES[name], "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            SERVICES[name],
+            "--http",
+            UVICORN_HTTP,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         cwd=ROOT,
         env=env,
         stdout=log,

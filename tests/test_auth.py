@@ -186,6 +186,7 @@ def test_in_production_the_shared_secret_mints_only_service_tokens() -> None:
         CANVASS_ENV="production",
         CANVASS_SECRET_KEY="s" * 40,
         CANVASS_ENCRYPTION_KEY="k1:" + "eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHg=",
+        CANVASS_PUBLIC_BASE_URL="https://canvass.example.gov",
     )
     with pytest.raises(Problem, match="identity provider"):
         verify_jwt(mint_token("agency_admin", "mke", settings=prod), prod)
@@ -197,3 +198,21 @@ def test_long_lived_tokens_are_refused() -> None:
     forever = jwt.encode(claims(exp=int(time.time()) + 3 * 365 * 86400), RSA_KEY, algorithm="RS256")
     with pytest.raises(Problem, match="longer than"):
         verify_jwt(forever, s)
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        {"role": 7},
+        {"role": ["investigator"]},
+        {"agency": ["mke"]},
+        {"agency": 42},
+        {"roles": [1, 2]},
+        {"roles": 3},
+    ],
+)
+def test_a_claim_of_the_wrong_type_is_refused_with_401(wrong: dict[str, Any]) -> None:
+    token = jwt.encode(claims(**wrong), RSA_KEY, algorithm="RS256")
+    with pytest.raises(Problem, match="wrong type") as caught:
+        verify_jwt(token, Settings(CANVASS_JWT_PUBLIC_KEYS=pem(RSA_KEY)))
+    assert caught.value.status == 401

@@ -25,7 +25,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 API_PORTS = {"registry_api": 8001, "geo_query": 8002, "requests_api": 8003}
 WORKER = "requests_worker"
 APP_SERVICES = {"migrate", WORKER, *API_PORTS}
-REQUIRED_SECRETS = ("CANVASS_SECRET_KEY", "CANVASS_ENCRYPTION_KEY")
+REQUIRED_SECRETS = ("CANVASS_SECRET_KEY", "CANVASS_ENCRYPTION_KEY", "CANVASS_PUBLIC_BASE_URL")
 DB_PASSWORDS = ("CANVASS_DB_PASSWORD", "CANVASS_SVC_DB_PASSWORD", "CANVASS_GEO_DB_PASSWORD")
 DEPLOY_ENV = {
     "CANVASS_SECRET_KEY": "k" * 40,
@@ -33,6 +33,7 @@ DEPLOY_ENV = {
     "CANVASS_DB_PASSWORD": "owner-pw-1",
     "CANVASS_SVC_DB_PASSWORD": "svc-pw-2",
     "CANVASS_GEO_DB_PASSWORD": "geo-pw-3",
+    "CANVASS_PUBLIC_BASE_URL": "https://canvass.example",
 }
 DEPENDS_ON_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 EVIDENCE_DIR = "/var/lib/canvass/evidence"

@@ -9,7 +9,7 @@ from cryptography.exceptions import InvalidTag
 from pydantic import ValidationError
 
 from shared.crypto import KeyRing
-from shared.settings import DEV_ENCRYPTION_KEY, DEV_SECRET_KEY, Settings
+from shared.settings import DEV_ENCRYPTION_KEY, DEV_PUBLIC_BASE_URL, DEV_SECRET_KEY, Settings
 
 GOOD_KEY = "k1:" + base64.urlsafe_b64encode(b"x" * 32).decode()
 
@@ -27,9 +27,25 @@ def test_production_refuses_the_placeholder_encryption_key() -> None:
 
 
 def test_production_accepts_real_secrets_and_development_accepts_placeholders() -> None:
-    prod = Settings(CANVASS_ENV="production", CANVASS_SECRET_KEY="s" * 40, CANVASS_ENCRYPTION_KEY=GOOD_KEY)
+    prod = Settings(
+        CANVASS_ENV="production",
+        CANVASS_SECRET_KEY="s" * 40,
+        CANVASS_ENCRYPTION_KEY=GOOD_KEY,
+        CANVASS_PUBLIC_BASE_URL="https://canvass.example.gov/",
+    )
     assert prod.env == "production"
+    assert prod.public_base == "https://canvass.example.gov"
     assert Settings(CANVASS_ENV="development").secret_key == DEV_SECRET_KEY
+
+
+def test_production_requires_a_public_base_url_and_development_has_a_fixed_one() -> None:
+    with pytest.raises(ValidationError, match="CANVASS_PUBLIC_BASE_URL"):
+        Settings(CANVASS_ENV="production", CANVASS_SECRET_KEY="s" * 40, CANVASS_ENCRYPTION_KEY=GOOD_KEY)
+    assert Settings(CANVASS_ENV="development").public_base == DEV_PUBLIC_BASE_URL
+    assert Settings(CANVASS_ENV="test").public_base == DEV_PUBLIC_BASE_URL
+    for bad in ("canvass.example.gov", "ftp://canvass.example.gov", "https://canvass.example.gov/?x=1"):
+        with pytest.raises(ValidationError, match="absolute http"):
+            Settings(CANVASS_ENV="development", CANVASS_PUBLIC_BASE_URL=bad)
 
 
 def test_per_service_database_urls_override_the_common_one() -> None:

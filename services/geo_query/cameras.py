@@ -7,7 +7,7 @@ import math
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from services.geo_query.dependencies import (
@@ -23,10 +23,9 @@ from services.geo_query.dependencies import (
     RequiredPoint,
     distance_cursor,
     id_cursor,
-    no_unknown_parameters,
     parse_bbox,
 )
-from services.geo_query.features import NO_STORE, collection
+from services.geo_query.features import NO_STORE, collection, self_url
 from services.geo_query.routing import LeanRoute
 from services.geo_query.schemas import AreaSearch, CameraCollection
 from services.geo_query.service import Search, fetch_page, now_rfc3339
@@ -35,9 +34,7 @@ from shared.geojson import GEOJSON_MEDIA_TYPE, GeoJSONResponse, geodesic_area_m2
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, LimitQuery, clamp_limit
 
 TAG = "cameras"
-router = APIRouter(
-    prefix="/v1/cameras", tags=[TAG], dependencies=[Depends(no_unknown_parameters)], route_class=LeanRoute
-)
+router = APIRouter(prefix="/v1/cameras", tags=[TAG], route_class=LeanRoute)
 _ERRORS = problem_responses(400, 401, 403, 422, 503)
 _OK: dict[int | str, dict[str, Any]] = {
     200: {"content": {GEOJSON_MEDIA_TYPE: {}}, "description": "The cameras, as a GeoJSON FeatureCollection"}
@@ -151,7 +148,7 @@ def _body(request: Request, features: str, returned: int) -> str:
         "numberReturned": returned,
         "numberMatched": returned,
         "timeStamp": now_rfc3339(),
-        "links": [{"href": str(request.url), "rel": "self", "type": GEOJSON_MEDIA_TYPE}],
+        "links": [{"href": self_url(request), "rel": "self", "type": GEOJSON_MEDIA_TYPE}],
     }
     return '{"type":"FeatureCollection","features":[' + features + "]," + orjson.dumps(tail).decode()[1:]
 

@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi import Depends, Query
 
 from services.geo_query import crs as crs_mod
 from services.geo_query.database import db
@@ -95,41 +93,6 @@ async def _caller(principal: Annotated[Principal, require_roles(*SEARCH_ROLES)])
 
 
 CurrentCaller = Annotated[Caller, Depends(_caller)]
-
-
-# ------------------------------------------------------------------------------------------ unknown parameters
-
-
-def _query_names(dependant: Dependant) -> set[str]:
-    names = {p.alias for p in dependant.query_params}
-    for sub in dependant.dependencies:
-        names |= _query_names(sub)
-    return names
-
-
-_allowed_by_route: dict[int, frozenset[str]] = {}
-
-
-def _allowed(route: APIRoute) -> frozenset[str]:
-    names = _allowed_by_route.get(id(route))
-    if names is None:
-        names = _allowed_by_route[id(route)] = frozenset(_query_names(route.dependant))
-    return names
-
-
-async def no_unknown_parameters(request: Request) -> None:
-    """A query parameter the operation does not define is refused (OGC API – Features /req/core/query-param-unknown),
-    so a misspelt filter never silently widens a search."""
-    route = request.scope.get("route")
-    if not isinstance(route, APIRoute):
-        return
-    unknown = sorted(set(request.query_params.keys()) - _allowed(route))
-    if unknown:
-        raise invalid(
-            f"/query/{unknown[0]}",
-            f"unknown parameter; this operation accepts: {', '.join(sorted(_allowed(route))) or 'none'}",
-            status=400,
-        )
 
 
 # ------------------------------------------------------------------------------------------------- the point

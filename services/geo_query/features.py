@@ -23,17 +23,13 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 def public_url(request: Request, path: str) -> str:
-    """An absolute URL for `path`, on the public base URL when one is configured (behind a proxy)."""
-    base = get_settings().public_base_url or str(request.base_url)
-    return base.rstrip("/") + path
+    """An absolute URL for `path` on the configured public base URL (never on the request's Host header)."""
+    return get_settings().public_base + path
 
 
 def self_url(request: Request) -> str:
-    base = get_settings().public_base_url
-    if not base:
-        return str(request.url)
     query = f"?{request.url.query}" if request.url.query else ""
-    return base.rstrip("/") + request.url.path + query
+    return get_settings().public_base + request.url.path + query
 
 
 def _link(request: Request, rel: str, **params: Any) -> dict[str, str]:
@@ -41,12 +37,7 @@ def _link(request: Request, rel: str, **params: Any) -> dict[str, str]:
     parameters the request already parsed instead of re-parsing its URL twice: one per page on every search."""
     pairs = [(k, v) for k, v in request.query_params.multi_items() if k not in params]
     pairs += [(k, str(v)) for k, v in params.items() if v is not None]
-    base = get_settings().public_base_url
-    if base:
-        prefix = base.rstrip("/") + request.url.path
-    else:
-        url = str(request.url)
-        prefix = url[: url.index("?")] if "?" in url else url
+    prefix = get_settings().public_base + request.url.path
     query = urlencode(pairs)
     return {"href": prefix + ("?" + query if query else ""), "rel": rel, "type": GEOJSON_MEDIA_TYPE}
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services.geo_query import cameras, ogc
 from services.geo_query.database import db
 from shared.app import create_app
+from shared.auth import AGENCY_EXISTS_SQL
 from shared.db import pooled
 
 
@@ -25,6 +26,11 @@ async def db_revision() -> str | None:
         return await conn.fetchval("SELECT version_num FROM public.alembic_version")  # type: ignore[no-any-return]
 
 
+async def agency_known(slug: str) -> bool:
+    async with pooled(db.read) as conn:
+        return bool(await conn.fetchval(AGENCY_EXISTS_SQL, slug))
+
+
 app = create_app(
     service="geo_query",
     title="Canvass geo query API",
@@ -33,6 +39,7 @@ app = create_app(
         "radius, polygon, bbox and nearest K as GeoJSON, and an OGC API – Features collection."
     ),
     lifespan=lifespan,
+    agency_known=agency_known,
     db_revision=db_revision,
     routers=[cameras.router, ogc.router],
     tags=[

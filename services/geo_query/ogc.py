@@ -11,7 +11,7 @@ import uuid
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import WithJsonSchema
 
@@ -23,7 +23,6 @@ from services.geo_query.dependencies import (
     Filters,
     QueryFilters,
     id_cursor,
-    no_unknown_parameters,
     parse_bbox,
 )
 from services.geo_query.features import NO_STORE, collection, public_url
@@ -74,7 +73,7 @@ FORMATS = ("json", "geojson", "application/json", "application/geo+json")
 _JSONISH = ("application/json", "application/geo+json", "application/*", "*/*", "application/problem+json")
 
 PREFIX = "/v1/ogc"
-router = APIRouter(prefix=PREFIX, tags=[TAG], dependencies=[Depends(no_unknown_parameters)])
+router = APIRouter(prefix=PREFIX, tags=[TAG])
 _ERRORS = problem_responses(400, 401, 403, 406, 503)
 
 FormatQuery = Annotated[

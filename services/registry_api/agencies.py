@@ -11,7 +11,7 @@ from sqlalchemy.engine import RowMapping
 
 from services.registry_api import notices
 from services.registry_api.database import SessionDep, db
-from services.registry_api.dependencies import IF_MATCH_REQUIRED, AgencyAdmin, RequiredIfMatch
+from services.registry_api.dependencies import IF_MATCH_REQUIRED, AgencyAdmin, FoundingAdmin, RequiredIfMatch
 from services.registry_api.schemas import (
     POLICY_FIELDS,
     AgencyCollection,
@@ -77,7 +77,7 @@ def _geo_response(body: Any, status: int = 200, headers: dict[str, str] | None =
         **problem_responses(401, 403, 409),
     },
 )
-async def create_agency(body: AgencyCreate, principal: AgencyAdmin, session: SessionDep) -> Response:
+async def create_agency(body: AgencyCreate, principal: FoundingAdmin, session: SessionDep) -> Response:
     if body.slug != principal.agency:
         raise Problem(
             403,

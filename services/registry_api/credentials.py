@@ -162,7 +162,7 @@ async def _reset_codes(session: Any, email: str) -> list[tuple[str, str, str]]:
 
 
 def _mail(agency_name: str, rid: uuid.UUID, token: str) -> str:
-    base = (get_settings().public_base_url or "").rstrip("/")
+    base = get_settings().public_base
     return (
         f"Someone asked for a new management credential for your camera registration with {agency_name} "
         f"(registration {rid}).\n\n"

@@ -21,6 +21,8 @@ IdempotencyKey = idempotency_key(
 )
 
 AgencyAdmin = Annotated[Principal, require_roles("agency_admin")]
+# Publishing an agency is the one operation a token for an agency Canvass does not know yet may call.
+FoundingAdmin = Annotated[Principal, require_roles("agency_admin", registered=False)]
 Investigator = Annotated[Principal, require_roles("investigator", "supervisor")]
 LiveViewer = Annotated[Principal, require_roles("investigator", "supervisor", "cad")]
 Outreach = Annotated[Principal, require_roles("agency_admin", "advocate", "supervisor")]

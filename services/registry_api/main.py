@@ -21,6 +21,8 @@ from services.registry_api.database import db
 from services.registry_api.housekeeping import housekeeping
 from services.registry_api.import_jobs import runner
 from shared.app import create_app
+from shared.auth import AGENCY_EXISTS_SQL
+from shared.db import pooled
 
 
 @asynccontextmanager
@@ -34,6 +36,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await db.close()
 
 
+async def agency_known(slug: str) -> bool:
+    async with pooled(await db.pool()) as conn:
+        return bool(await conn.fetchval(AGENCY_EXISTS_SQL, slug))
+
+
 app = create_app(
     service="registry_api",
     title="Canvass registry API",
@@ -42,6 +49,7 @@ app = create_app(
         "agencies publish their programs and jurisdictions. Registration gives no agency access to any camera."
     ),
     lifespan=lifespan,
+    agency_known=agency_known,
     db_revision=db.revision,
     routers=[
         agencies.router,

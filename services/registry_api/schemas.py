@@ -32,6 +32,7 @@ from pydantic import (
 
 from services.registry_api.models import LIVE_MODES, OWNER_KINDS, PLACEMENTS, RECORDING, SOURCES
 from shared.geojson import Area, AreaGeometry, Point, PointGeometry
+from shared.inputs import StrictInput
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 LIVE_SCHEMES = ("rtsp", "rtsps", "https", "wss")
@@ -77,7 +78,7 @@ assert set(get_args(LiveMode)) == set(LIVE_MODES)
 assert set(get_args(Source)) == set(SOURCES)
 
 
-class Input(BaseModel):
+class Input(StrictInput):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -35,7 +35,6 @@ from shared.auth import Principal, require_roles
 from shared.errors import Problem, problem_responses
 from shared.geojson import JSONResponse
 from shared.pagination import LimitQuery, clamp_limit, decode_cursor, encode_cursor, page_link
-from shared.timestamps import cursor_instant
 
 router = APIRouter(prefix="/v1/requests", tags=["requests"])
 HoldSetter = Annotated[Principal, require_roles("supervisor", "agency_admin")]
@@ -173,9 +172,9 @@ async def list_requests(
         where.append("r.state = :state")
         params["state"] = state
     if cursor:
-        c = decode_cursor(cursor, ("at", "id"))
+        c = decode_cursor(cursor, ("at", "id"), times=("at",))
         try:
-            params["at"], params["id"] = cursor_instant(c["at"]), uuid.UUID(str(c["id"]))
+            params["at"], params["id"] = c["at"], uuid.UUID(str(c["id"]))
         except ValueError as exc:
             raise Problem(400, "not a cursor this service issued") from exc
         where.append("(r.created_at, r.id) < (:at, :id)")

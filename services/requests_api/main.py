@@ -18,6 +18,8 @@ from services.requests_api.config import config
 from services.requests_api.database import db
 from services.requests_api.upstream import close_client
 from shared.app import create_app
+from shared.auth import AGENCY_EXISTS_SQL
+from shared.db import pooled
 
 
 @asynccontextmanager
@@ -28,6 +30,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await db.close()
 
 
+async def agency_known(slug: str) -> bool:
+    async with pooled(await db.pool()) as conn:
+        return bool(await conn.fetchval(AGENCY_EXISTS_SQL, slug))
+
+
 app = create_app(
     service="requests_api",
     title="Canvass requests API",
@@ -36,6 +43,7 @@ app = create_app(
         "owners accept, upload or decline silently; evidence keeps its hash and chain of custody."
     ),
     lifespan=lifespan,
+    agency_known=agency_known,
     db_revision=db.revision,
     routers=[
         agency_requests.router,

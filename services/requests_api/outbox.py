@@ -27,8 +27,7 @@ def _when(value: datetime | None) -> str:
 
 
 def _link(path: str) -> str:
-    base = get_settings().public_base_url
-    return (base.rstrip("/") + path) if base else path
+    return get_settings().public_base + path
 
 
 async def enqueue(

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from services.requests_api.models import Category, RequestState, TargetState
 from services.requests_api.webhook_urls import check_webhook_url
 from shared.geojson import Area, AreaGeometry, Point, PointGeometry
+from shared.inputs import StrictInput
 from shared.settings import get_settings
 from shared.timestamps import Instant
 
@@ -26,7 +27,7 @@ EXAMPLE_REGISTRATION_ID = "0c6a7f4e-1b2d-4c3e-8f9a-0b1c2d3e4f50"
 EXAMPLE_CAMERA_ID = "5b0e3f5e-8d44-4d39-9c52-2b1f0d3a9f10"
 
 
-class Input(BaseModel):
+class Input(StrictInput):
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("*")

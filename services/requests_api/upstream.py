@@ -1,6 +1,6 @@
 """Calling the other Canvass services over HTTP: one pooled client per process, a bounded timeout on every call,
 and their failures turned into problems the caller can act on (502 bad answer, 503 unreachable, 504 too slow)
-instead of a hang or a 500."""
+instead of a hang or a 500; a 503 of theirs is passed through with its Retry-After."""
 
 from __future__ import annotations
 
@@ -79,6 +79,16 @@ def problem_detail(response: httpx.Response) -> str:
 
 
 def bad_gateway(service: str, response: httpx.Response) -> Problem:
+    """The problem for an answer the caller cannot use. A 503 is passed through with its Retry-After: the other
+    service is briefly unavailable (its database restarting, say), which the client should retry, not report."""
+    if response.status_code == 503:
+        retry_after = response.headers.get("Retry-After", "")
+        return Problem(
+            503,
+            f"{service} is briefly unavailable; retry shortly.",
+            kind="unavailable",
+            headers={"Retry-After": retry_after if retry_after.isdigit() else "5"},
+        )
     return Problem(
         502,
         f"{service} answered {response.status_code}: {problem_detail(response)}",

@@ -19,13 +19,16 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import orjson
 
 from tests.contract.conftest import Owner, Scene, polygon, request_body
+from tests.contract.operations import Operation, contract, credentials, operations, real_ids
 from tests.support import Db
 
 PROBLEM = "application/problem+json"
@@ -169,6 +172,7 @@ class Case:
     content: bytes | Iterator[bytes] | None = None
     query: str | None = None  # a raw query string, sent as is
     heavy: bool = False
+    edge: bool = False  # a timestamp at the calendar's edge: served or refused, never a 5xx
 
 
 @dataclass
@@ -954,3 +958,231 @@ def test_injection_strings_in_free_text_are_stored_verbatim_and_nothing_else_cha
     )
     assert notes == INJECTIONS[3]
     assert db.fetchval("SELECT to_regclass('registry.cameras') IS NOT NULL")
+
+
+# --- the corpus generated from the contracts -------------------------------------------------------------
+#
+# Every operation of openapi/*.json, present and future, meets these without a case written by hand: the calendar's
+# edges with the widest offsets on every date-time parameter and body member, a repeated single-valued parameter,
+# an unknown parameter, a chunked body over the limit, and broken multipart bodies.
+
+TIMESTAMP_EDGES = ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00")
+
+
+def resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        node: Any = doc
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
+def is_date_time(doc: dict[str, Any], schema: dict[str, Any]) -> bool:
+    schema = resolve(doc, schema)
+    return schema.get("format") == "date-time" or any(
+        is_date_time(doc, s) for s in schema.get("anyOf", []) + schema.get("oneOf", [])
+    )
+
+
+def date_time_members(
+    doc: dict[str, Any], schema: dict[str, Any], value: Any, pointer: str = ""
+) -> list[str]:
+    """The JSON Pointers of the date-time members of `value` (an example body), found through its schema."""
+    schema = resolve(doc, schema)
+    if is_date_time(doc, schema):
+        return [pointer]
+    out: list[str] = []
+    for branch in schema.get("anyOf", []) + schema.get("oneOf", []) + schema.get("allOf", []):
+        out += date_time_members(doc, branch, value, pointer)
+    if isinstance(value, dict):
+        for name, sub in (schema.get("properties") or {}).items():
+            if name in value:
+                out += date_time_members(doc, sub, value[name], f"{pointer}/{name}")
+    return sorted(set(out))
+
+
+def example_body(doc: dict[str, Any], op: Operation) -> Any:
+    media = ((op.spec.get("requestBody") or {}).get("content") or {}).get("application/json") or {}
+    if "example" in media:
+        return media["example"]
+    schema = resolve(doc, media.get("schema") or {})
+    return (schema.get("examples") or [None])[0]
+
+
+def param_example(p: dict[str, Any]) -> str:
+    schema = p.get("schema") or {}
+    for source in (p, schema):
+        if "example" in source:
+            return str(source["example"])
+        if source.get("examples"):
+            ex = source["examples"]
+            return str(ex[0] if isinstance(ex, list) else next(iter(ex.values()))["value"])
+    return "1"
+
+
+def generated_cases(s: Scene) -> list[Case]:
+    cases: list[Case] = []
+    docs = {svc: contract(svc) for svc in ("registry_api", "geo_query", "requests_api")}
+    s.draft()  # a second request of the agency: its listing pages, so its cursor is met too
+    label = {"registry_api": "registry", "geo_query": "geo", "requests_api": "requests"}
+    for op in operations():
+        doc = docs[op.service]
+        ep = Endpoint(
+            f"{label[op.service]} {op.method.upper()} {op.path}", op.service, op.method.upper(), "", {}
+        )
+        headers = credentials(s, op)
+        # Reads meet the edges on real objects; writes on made-up ids, so nothing real can change.
+        path = op.fill(real_ids(s)) if op.method == "get" else op.fill()
+        required = {p["name"]: param_example(p) for p in op.query() if p.get("required")}
+        base_query = "&".join(f"{k}={quote(v, safe=',:')}" for k, v in required.items())
+
+        case = partial(_op_case, ep, headers, path)
+        json_body = "application/json" in op.body_types
+        body = example_body(doc, op) if json_body else None
+        content = {"content": dump(body), "content_type": "application/json"} if body is not None else {}
+        for p in op.query():
+            name = p["name"]
+            if is_date_time(doc, p.get("schema") or {}):
+                for edge in TIMESTAMP_EDGES:
+                    q = "&".join(filter(None, [base_query, f"{name}={quote(edge)}"]))
+                    cases.append(case(f"{name}={edge}", q, edge=True, **content))
+            if (p.get("schema") or {}).get("type") != "array":
+                value = quote(required.get(name) or param_example(p), safe=",:")
+                q = "&".join(filter(None, [base_query, f"{name}={value}", f"{name}={value}"]))
+                cases.append(case(f"{name} twice", q, **content))
+        cases += cursor_edge_cases(s, op, path, headers, base_query, case)
+        cases.append(
+            case("an unknown parameter", "&".join(filter(None, [base_query, "not_a_parameter=1"])), **content)
+        )
+        if body is not None:
+            for pointer in date_time_members(
+                doc, op.spec["requestBody"]["content"]["application/json"]["schema"], body
+            ):
+                for edge in TIMESTAMP_EDGES:
+                    cases.append(
+                        case(
+                            f"{pointer}={edge}",
+                            base_query or None,
+                            edge=True,
+                            content=dump(set_at(body, pointer, edge)),
+                            content_type="application/json",
+                        )
+                    )
+        if json_body:
+            cases.append(
+                case(
+                    "a chunked body over the limit",
+                    base_query or None,
+                    content=chunked_oversize(),
+                    content_type="application/json",
+                )
+            )
+        if "multipart/form-data" in op.body_types:
+            # on a request of its own the owner accepted, so that the body is parsed, not refused for its path
+            case = partial(_op_case, ep, headers, op.fill({**real_ids(s), "request_id": accepted_request(s)}))
+            part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="c.mp4"\r\nContent-Type: video/mp4\r\n\r\nfootage'
+            long = b"x" * 5000
+            cases += [
+                case(
+                    "multipart without its closing boundary",
+                    content=part,
+                    content_type="multipart/form-data; boundary=b",
+                ),
+                case(
+                    "multipart cut in its headers",
+                    content=part[:40],
+                    content_type="multipart/form-data; boundary=b",
+                ),
+                case(
+                    "a 5,000-character boundary",
+                    content=part.replace(b"--b", b"--" + long) + b"\r\n--" + long + b"--\r\n",
+                    content_type="multipart/form-data; boundary=" + long.decode(),
+                ),
+                case(
+                    "multipart of garbage",
+                    content=b"\xff\xfe\x00--b--",
+                    content_type="multipart/form-data; boundary=b",
+                ),
+            ]
+    return cases
+
+
+def cursor_edge_cases(
+    s: Scene, op: Operation, path: str, headers: dict[str, str], base_query: str, case: Any
+) -> list[Case]:
+    """A paging cursor carrying a timestamp: the operation's own `next` cursor (one item a page), each of its
+    timestamps moved to the calendar's edges."""
+    names = {p["name"] for p in op.query()}
+    if op.method != "get" or not {"cursor", "limit"} <= names:
+        return []
+    client = {"registry_api": s.registry, "geo_query": s.geo, "requests_api": s.requests}[op.service]
+    # The widest listing: each bounded optional integer (e.g. `within_days`) at its maximum.
+    widest = [
+        f"{p['name']}={p['schema']['maximum']}"
+        for p in op.query()
+        if not p.get("required") and p["name"] != "limit" and "maximum" in (p.get("schema") or {})
+    ]
+    base_query = "&".join(filter(None, [base_query, *widest]))
+    page = client.get(path + "?" + "&".join(filter(None, [base_query, "limit=1"])), headers=headers)
+    links = (page.json().get("links") or []) if page.is_success else []
+    hrefs = [lk["href"] for lk in links if lk.get("rel") == "next"]
+    if not hrefs:
+        return []
+    cursor = parse_qs(urlsplit(hrefs[0]).query)["cursor"][0]
+    values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    out = []
+    for key, value in values.items():
+        try:
+            datetime.fromisoformat(str(value))
+        except ValueError:
+            continue
+        for edge in TIMESTAMP_EDGES:
+            forged = base64.urlsafe_b64encode(orjson.dumps({**values, key: edge})).decode().rstrip("=")
+            q = "&".join(filter(None, [base_query, "limit=1", f"cursor={forged}"]))
+            out.append(case(f"cursor {key}={edge}", q, edge=True))
+    return out
+
+
+def accepted_request(s: Scene) -> str:
+    rid = s.sent()
+    r = s.requests.post(
+        f"/v1/owner/requests/{rid}/answer", json={"answer": "accept"}, headers=s.world.a.headers
+    )
+    assert r.status_code == 200, r.text
+    return rid
+
+
+def _op_case(
+    ep: Endpoint, headers: dict[str, str], path: str, name: str, query: str | None = None, **kw: Any
+) -> Case:
+    c = ep.case(name, extra_headers=headers, **kw)
+    c.path, c.query = path, query
+    return c
+
+
+def chunked_oversize() -> Iterator[bytes]:
+    """Over every JSON operation's limit (CANVASS_MAX_BODY_BYTES, 1 MiB by default), with no Content-Length."""
+    yield b'{"padding": "'
+    for _ in range(3):
+        yield b" " * (1 << 20)
+    yield b'"}'
+
+
+def test_every_operation_of_the_contracts_meets_the_generated_bad_input(scene: Scene) -> None:
+    """Each case a 4xx problem, never a 5xx; a timestamp at the calendar's edge may also be served (a 2xx), as
+    long as it is not a 5xx."""
+    cases = generated_cases(scene)
+    clients = {"registry": scene.registry, "geo": scene.geo, "requests": scene.requests}
+    failures, per_kind = [], Counter[str]()
+    for c in cases:
+        r = send(clients[c.endpoint.split()[0]], c)
+        per_kind[c.name.split("=")[0] if c.edge else c.name] += 1
+        if c.edge and r.status_code < 300:
+            continue
+        problem = check(r)
+        if problem:
+            failures.append(f"{c.endpoint} [{c.name}]: {problem}")
+    print(f"\ngenerated corpus: {len(cases)} cases over {len({c.endpoint for c in cases})} operations")
+    assert len({c.endpoint for c in cases}) >= 60
+    assert not failures, f"{len(failures)} of {len(cases)} generated cases failed:\n" + "\n".join(failures)

@@ -85,7 +85,7 @@ def test_unknown_crs_and_wrong_content_type_are_4xx_problems(
     r = registry.post(
         "/v1/imports", content=b"{}", params={"crs": "EPSG:999999"}, headers={**h, "Content-Type": GEOJSON}
     )
-    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
     assert "EPSG:999999" in r.json()["detail"]
     r = registry.post("/v1/imports", content=b"<xml/>", headers={**h, "Content-Type": "application/xml"})
     assert r.status_code == 415 and r.headers["content-type"] == "application/problem+json"
@@ -94,7 +94,7 @@ def test_unknown_crs_and_wrong_content_type_are_4xx_problems(
     r = registry.post(
         "/v1/imports", content=b"{}", params={"mode": "some"}, headers={**h, "Content-Type": GEOJSON}
     )
-    assert r.status_code == 422
+    assert r.status_code == 400
 
 
 def test_malformed_json_mid_stream_fails_the_job_with_its_line_and_writes_nothing(

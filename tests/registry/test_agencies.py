@@ -145,8 +145,8 @@ def test_covering_lists_exactly_the_agencies_whose_jurisdiction_holds_the_point(
         for f in registry.get("/v1/agencies/covering", params={"lon": lon2, "lat": lat2}).json()["features"]
     }
     assert city.slug not in far
-    assert registry.get("/v1/agencies/covering", params={"lon": 200, "lat": 0}).status_code == 422
-    assert registry.get("/v1/agencies/covering", params={"lon": "x", "lat": 0}).status_code == 422
+    assert registry.get("/v1/agencies/covering", params={"lon": 200, "lat": 0}).status_code == 400
+    assert registry.get("/v1/agencies/covering", params={"lon": "x", "lat": 0}).status_code == 400
 
 
 def test_agency_listing_pages_with_next_links(registry: httpx.Client, new_agency: NewAgency) -> None:
