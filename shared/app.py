@@ -260,9 +260,11 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             op.setdefault("security", [])
             if op.get("security") and "401" not in responses:
                 responses.update({str(k): v for k, v in problem_responses(401).items()})
-    # A webhook is a request this service sends: the receiver's answers are not this service's problems.
+    # A webhook is a request this service sends: the receiver's answers are not this service's problems, and it
+    # carries no bearer token (the receiver checks its HMAC signature header instead).
     for path_item in schema.get("webhooks", {}).values():
         for op in path_item.values():
             op.get("responses", {}).pop("422", None)
+            op.setdefault("security", [])
     app.openapi_schema = schema
     return schema
