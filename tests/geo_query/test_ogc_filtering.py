@@ -400,14 +400,22 @@ def test_ogrinfo_where_runs_on_the_server_as_a_cql2_filter(
     assert all(sent in str(d["filter"]) for d in filtered)
 
 
-def test_gdal_pages_by_the_limit_maximum_in_the_contract(suite: Suite, auth: Token, db: Db) -> None:
+@pytest.fixture(scope="module")
+def demo_sized(db: Db) -> Town:
+    """As many cameras as the demo data has."""
+    return _town(db, 427, 11)
+
+
+def test_gdal_pages_by_the_limit_maximum_in_the_contract(
+    suite: Suite, auth: Token, db: Db, demo_sized: Town
+) -> None:
     """The demo's 427 cameras: GDAL 3.6 (Debian 12) asks its fixed page size of 10 whatever the API says (43 item
     requests); current GDAL (3.8 and later, here pyogrio's) takes the `limit` maximum from the API description,
     up to its own cap of 1000, and reads them all in one page after its 20-feature look at the schema."""
     from pyogrio import set_gdal_config_options
     from pyogrio.raw import read
 
-    big = _town(db, 427, 11)
+    big = demo_sized
     sub = "gdal-" + uuid.uuid4().hex[:8]
     token = auth("investigator", big.agency.slug, sub)["Authorization"]
     url = f"OAPIF:{suite.geo.url}/v1/ogc"
@@ -430,3 +438,30 @@ def test_gdal_pages_by_the_limit_maximum_in_the_contract(suite: Suite, auth: Tok
     new_pages = _item_requests(db, sub2)
     assert [d["limit"] for d in new_pages] == [20, 1000]
     assert sum(int(str(d["results"])) for d in new_pages[1:]) == 427
+
+
+def test_debian_gdal_reads_the_api_description_yet_pages_by_10_unless_given_a_page_size(
+    suite: Suite, auth: Token, db: Db, demo_sized: Town
+) -> None:
+    """GDAL 3.6 (Debian 12) fetches the landing page's `service-desc` only to learn the filter languages and
+    queryables; its page size is the PAGE_SIZE open option or 10, never the `limit` schema (that came with GDAL 3.8),
+    so nothing the server declares shortens its paging. Given the option, as the README tells its users, it reads
+    the 427 cameras in two item requests, the server honouring a `limit` of 1000."""
+    url = f"OAPIF:{suite.geo.url}/v1/ogc"
+    sub = "gdal-" + uuid.uuid4().hex[:8]
+    token = auth("investigator", demo_sized.agency.slug, sub)["Authorization"]
+    r = _gdal(["ogrinfo", "-ro", "-al", "-q", url, "cameras", "-where", "fov_deg > 0"], token, CPL_DEBUG="ON")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("OGRFeature(cameras)") == 427
+    assert f"Fetch({suite.geo.url}/v1/ogc/api)" in r.stderr and "CQL text detected" in r.stderr, r.stderr
+    pages = _item_requests(db, sub)
+    assert [d["limit"] for d in pages] == [10] * 44 and all(d.get("filter") for d in pages[1:])
+
+    sub2 = "gdal-" + uuid.uuid4().hex[:8]
+    token2 = auth("investigator", demo_sized.agency.slug, sub2)["Authorization"]
+    r = _gdal(["ogrinfo", "-ro", "-al", "-q", url, "cameras", "-oo", "PAGE_SIZE=1000"], token2)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("OGRFeature(cameras)") == 427
+    pages = _item_requests(db, sub2)
+    assert [d["limit"] for d in pages] == [1000, 1000]  # its look at the schema, then the one page
+    assert [int(str(d["results"])) for d in pages] == [427, 427]
