@@ -19,6 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.cors import install_cors
 from shared.errors import ProblemDetail, install_error_handlers, problem_response, problem_responses
 from shared.geojson import JSONResponse
 from shared.logging import RequestContextMiddleware, configure_logging
@@ -189,6 +190,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes, limits=body_limits)
     app.add_middleware(RequestContextMiddleware)
+    install_cors(app)  # outermost: every answer, refusals included, carries the CORS headers
     app.include_router(health_router(db_revision))
     for r in routers:
         app.include_router(r)

@@ -1,0 +1,65 @@
+/** The public transparency page: each agency's footage requests per ended month, as a table. */
+
+import { attempt, requests } from "../api/client";
+import { h } from "../dom";
+import { formatNumber, t } from "../i18n";
+import { failureBox } from "../owner";
+import { rerender } from "../router";
+
+export async function transparencyPage(main: HTMLElement): Promise<void> {
+  main.append(h("h1", {}, t("transparency.title")), h("p", { class: "usa-intro" }, t("transparency.intro")));
+  const outcome = await attempt(() => requests().GET("/v1/transparency", { params: { query: { months: 12 } } }));
+  if (!outcome.ok) {
+    main.append(failureBox(outcome.failure, rerender));
+    return;
+  }
+  const agencies = outcome.data.agencies.filter((a) => a.months.length);
+  if (!agencies.length) {
+    main.append(h("p", { class: "portal-empty" }, t("transparency.none")));
+    return;
+  }
+  const dash = (n: number | null | undefined, digits = 0) => (n == null ? t("transparency.suppressed") : formatNumber(n, digits));
+  for (const agency of agencies) {
+    main.append(
+      h("h2", {}, agency.agency),
+      h(
+        "div",
+        { class: "usa-table-container--scrollable", tabindex: 0, role: "region", "aria-label": t("transparency.caption", { agency: agency.agency }) },
+        h(
+          "table",
+          { class: "usa-table usa-table--borderless usa-table--stacked" },
+          h("caption", {}, t("transparency.caption", { agency: agency.agency })),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              h("th", { scope: "col" }, t("transparency.month")),
+              h("th", { scope: "col" }, t("transparency.sent")),
+              h("th", { scope: "col" }, t("transparency.contacted")),
+              h("th", { scope: "col" }, t("transparency.fulfilled")),
+              h("th", { scope: "col" }, t("transparency.median")),
+            ),
+          ),
+          h(
+            "tbody",
+            {},
+            agency.months.map((m) =>
+              h(
+                "tr",
+                {},
+                h("th", { scope: "row", "data-label": t("transparency.month") }, m.month),
+                h("td", { "data-label": t("transparency.sent") }, formatNumber(m.requests_sent)),
+                h("td", { "data-label": t("transparency.contacted") }, formatNumber(m.owners_contacted)),
+                h("td", { "data-label": t("transparency.fulfilled") }, dash(m.owners_fulfilled)),
+                h("td", { "data-label": t("transparency.median") }, dash(m.median_hours_to_share, 1)),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+  main.append(h("p", { class: "usa-hint" }, t("transparency.note")));
+}
