@@ -1,21 +1,33 @@
 /** Edit the registration's details with If-Match: when it changed elsewhere (412) the page says so, keeps what
  * was typed, and offers to reload the latest version before saving again. */
 
-import { attempt, bearer, ifMatch, registry, type RegistrationPatch } from "../api/client";
+import { attempt, bearer, ifMatch, registry, type Registration, type RegistrationPatch } from "../api/client";
 import { h } from "../dom";
 import { errorsFromFailure, showErrors, textField } from "../forms";
 import { t } from "../i18n";
 import { loadOwned, refused } from "../owner";
-import { navigate } from "../router";
+import { navigate, rerender } from "../router";
 import { registrationNotice } from "./registration";
+
+type Member = "name" | "email" | "phone" | "address" | "notes";
 
 interface Draft {
   version: number;
-  name: string;
-  email: string;
-  phone: string;
-  address: string;
-  notes: string;
+  values: Record<Member, string>;
+  touched: Set<Member>; // only what the resident changed is sent, so a change made elsewhere is not undone
+}
+
+/** A sentence for the next showing of the page (the latest version was loaded), announced there. */
+const editNotice: { text: string | null } = { text: null };
+
+function valuesOf(p: Registration["properties"]): Record<Member, string> {
+  return {
+    name: p.contact.name ?? "",
+    email: p.contact.email ?? "",
+    phone: p.contact.phone ?? "",
+    address: p.address ?? "",
+    notes: p.notes_for_investigators ?? "",
+  };
 }
 
 // What was typed, per registration, for as long as the tab lives: a failed save or a language switch keeps it.
@@ -37,17 +49,14 @@ export async function editPage(main: HTMLElement, params: Record<string, string>
   const p = owned.registration.properties;
   let draft = drafts.get(id);
   if (!draft) {
-    draft = {
-      version: p.version,
-      name: p.contact.name ?? "",
-      email: p.contact.email ?? "",
-      phone: p.contact.phone ?? "",
-      address: p.address ?? "",
-      notes: p.notes_for_investigators ?? "",
-    };
+    draft = { version: p.version, values: valuesOf(p), touched: new Set() };
     drafts.set(id, draft);
   }
   const d = draft;
+  const set = (member: Member) => (value: string) => {
+    d.values[member] = value;
+    d.touched.add(member);
+  };
   const labels = {
     "edit-name": t("register.name"),
     "edit-email": t("edit.email"),
@@ -57,16 +66,16 @@ export async function editPage(main: HTMLElement, params: Record<string, string>
   };
   const summary = h("div", { class: "error-summary-host" });
   const notes = h("textarea", { class: "usa-textarea", id: "edit-notes", name: "edit-notes", rows: 3 });
-  notes.value = d.notes;
-  notes.addEventListener("input", () => (d.notes = notes.value));
+  notes.value = d.values.notes;
+  notes.addEventListener("input", () => set("notes")(notes.value));
   const submit = h("button", { type: "submit", class: "usa-button" }, t("edit.save"));
   const form = h(
     "form",
     { class: "usa-form usa-form--large", novalidate: true },
-    textField({ id: "edit-name", label: labels["edit-name"], value: d.name, autocomplete: "name", onInput: (v) => (d.name = v) }),
-    textField({ id: "edit-email", label: labels["edit-email"], hint: t("edit.contact_hint"), value: d.email, type: "email", autocomplete: "email", onInput: (v) => (d.email = v) }),
-    textField({ id: "edit-phone", label: labels["edit-phone"], value: d.phone, type: "tel", autocomplete: "tel", onInput: (v) => (d.phone = v) }),
-    textField({ id: "edit-address", label: labels["edit-address"], value: d.address, autocomplete: "street-address", optional: true, onInput: (v) => (d.address = v) }),
+    textField({ id: "edit-name", label: labels["edit-name"], value: d.values.name, autocomplete: "name", onInput: set("name") }),
+    textField({ id: "edit-email", label: labels["edit-email"], hint: t("edit.contact_hint"), value: d.values.email, type: "email", autocomplete: "email", onInput: set("email") }),
+    textField({ id: "edit-phone", label: labels["edit-phone"], value: d.values.phone, type: "tel", autocomplete: "tel", onInput: set("phone") }),
+    textField({ id: "edit-address", label: labels["edit-address"], value: d.values.address, autocomplete: "street-address", optional: true, onInput: set("address") }),
     h(
       "div",
       { class: "usa-form-group", "data-field": "edit-notes" },
@@ -93,29 +102,29 @@ export async function editPage(main: HTMLElement, params: Record<string, string>
       showErrors(form, summary, errorsFromFailure(latest.failure, {}), () => void reload());
       return;
     }
-    // The latest version becomes the one saved over; what was typed stays in the fields.
+    // The latest version becomes the one saved over: what the resident typed stays, the rest is the latest.
     d.version = latest.data.properties.version;
-    showErrors(form, summary, []);
-    summary.replaceChildren(
-      h(
-        "div",
-        { class: "usa-alert usa-alert--info usa-alert--slim", role: "status" },
-        h("div", { class: "usa-alert__body" }, h("p", { class: "usa-alert__text" }, t("edit.reloaded"))),
-      ),
-    );
+    const fresh = valuesOf(latest.data.properties);
+    for (const member of Object.keys(fresh) as Member[]) if (!d.touched.has(member)) d.values[member] = fresh[member];
+    editNotice.text = t("edit.reloaded");
+    rerender();
   };
 
   const send = async () => {
-    const contact: NonNullable<RegistrationPatch["contact"]> = {
-      name: d.name.trim() || null,
-      email: d.email.trim() || null,
-      phone: d.phone.trim() || null,
-    };
-    const body: RegistrationPatch = {
-      contact,
-      address: d.address.trim() || null,
-      notes_for_investigators: d.notes.trim() || null,
-    };
+    const value = (member: Member) => d.values[member].trim() || null;
+    const contact: NonNullable<RegistrationPatch["contact"]> = {};
+    const body: RegistrationPatch = {};
+    if (d.touched.has("name")) contact.name = value("name");
+    if (d.touched.has("email")) contact.email = value("email");
+    if (d.touched.has("phone")) contact.phone = value("phone");
+    if (Object.keys(contact).length) body.contact = contact;
+    if (d.touched.has("address")) body.address = value("address");
+    if (d.touched.has("notes")) body.notes_for_investigators = value("notes");
+    if (!Object.keys(body).length) {
+      drafts.delete(id);
+      navigate(`/registrations/${id}`);
+      return;
+    }
     submit.disabled = true;
     const outcome = await attempt(() =>
       registry().PATCH("/v1/registrations/{registration_id}", {
@@ -146,5 +155,15 @@ export async function editPage(main: HTMLElement, params: Record<string, string>
     e.preventDefault();
     void send();
   });
+  if (editNotice.text) {
+    summary.append(
+      h(
+        "div",
+        { class: "usa-alert usa-alert--info usa-alert--slim", role: "status" },
+        h("div", { class: "usa-alert__body" }, h("p", { class: "usa-alert__text" }, editNotice.text)),
+      ),
+    );
+    editNotice.text = null;
+  }
   main.append(h("h1", {}, t("edit.title")), summary, form);
 }

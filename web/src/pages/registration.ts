@@ -78,6 +78,9 @@ export async function registrationPage(main: HTMLElement, params: Record<string,
     showErrors(main, summary, errors, failure.retryable ? retry : failure.status === 412 ? rerender : undefined);
   };
 
+  // The program's name and jurisdiction are public: shown beside the cameras.
+  const agency = await attempt(() => registry().GET("/v1/agencies/{slug}", { params: { path: { slug: p.agency } } }));
+  const program = agency.ok ? agency.data : null;
   const statusKey = `status.${p.status}` as MessageKey;
   const mapBox = h("div", { class: "portal-map-box" });
   const actions = h(
@@ -121,7 +124,7 @@ export async function registrationPage(main: HTMLElement, params: Record<string,
     h(
       "dl",
       { class: "portal-details" },
-      row(t("registration.program"), p.agency),
+      row(t("registration.program"), program?.properties.name ?? p.agency),
       row(t("register.name"), p.contact.name ?? "—"),
       row(t("edit.email"), p.contact.email ?? "—"),
       row(t("edit.phone"), p.contact.phone ?? "—"),
@@ -156,6 +159,7 @@ export async function registrationPage(main: HTMLElement, params: Record<string,
     const map = createMap(mapBox);
     onLeave(() => map.destroy());
     const [lon, lat] = registration.geometry.coordinates as [number, number];
+    if (program) map.showAgencies([program], false);
     map.setPin(lat, lon);
     map.showCameras(registration.properties.cameras);
   });
