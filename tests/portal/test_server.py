@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import re
+
 import httpx
 import pytest
 
@@ -109,3 +112,13 @@ def test_the_portal_can_read_the_version_to_send_back_as_if_match(suite: Suite) 
     assert r.headers["access-control-allow-origin"] == PORTAL_ORIGIN
     exposed = {h.strip().lower() for h in r.headers["access-control-expose-headers"].split(",")}
     assert {"etag", "location"} <= exposed
+
+
+def test_the_first_page_loads_at_most_250_kb_of_script_and_style_gzipped(portal: str) -> None:
+    """Everything the resident's first page loads to run (USWDS's styles and the map library included)."""
+    page = httpx.get(f"{portal}/").text
+    assets = re.findall(r'(?:src|href)="(/assets/[^"]+\.(?:js|css))"', page)
+    assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets)
+    total = sum(len(gzip.compress(httpx.get(portal + a).content, 9)) for a in assets)
+    print(f"first page: {len(assets)} files, {total / 1024:.1f} KiB of JavaScript and CSS gzipped")
+    assert total <= 250 * 1024

@@ -91,7 +91,8 @@ export function showErrors(
     if (!existing) {
       const label = group.querySelector("legend, label.usa-label");
       const after = group.querySelector(".usa-hint:not(label .usa-hint)") ?? label;
-      after?.after(message);
+      if (after) after.after(message);
+      else group.prepend(message); // a lone checkbox: the message above it
     }
     if (input.matches("input.usa-input, select, textarea")) input.classList.add("usa-input--error");
     input.setAttribute("aria-invalid", "true");

@@ -159,7 +159,7 @@ export const en = {
   "requests.window": "Time asked for",
   "requests.due": "Answer by",
   "requests.state": "Your answer",
-  "requests.answer_title": "Your answer",
+  "requests.answer_title": "Answer this request",
   "requests.accept": "Share footage",
   "requests.accept_explain": "You will then upload the video from this time.",
   "requests.decline": "Decline",

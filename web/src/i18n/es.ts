@@ -161,7 +161,7 @@ export const es: Record<keyof typeof en, string> = {
   "requests.window": "Período solicitado",
   "requests.due": "Responder antes del",
   "requests.state": "Su respuesta",
-  "requests.answer_title": "Su respuesta",
+  "requests.answer_title": "Responda a esta solicitud",
   "requests.accept": "Compartir grabaciones",
   "requests.accept_explain": "Después subirá el video de ese período.",
   "requests.decline": "Rechazar",
