@@ -15,6 +15,7 @@ import { registrationPage } from "./pages/registration";
 import { editPage } from "./pages/edit";
 import { deletePage, deletedPage } from "./pages/delete";
 import { requestsPage } from "./pages/requests";
+import { cameraPage } from "./pages/camera";
 import { transparencyPage } from "./pages/transparency";
 import { notFoundPage } from "./pages/notfound";
 
@@ -26,6 +27,7 @@ route("/registrations/:id", registrationPage);
 route("/registrations/:id/edit", editPage);
 route("/registrations/:id/delete", deletePage);
 route("/registrations/:id/requests", requestsPage);
+route("/registrations/:id/cameras/:camera", cameraPage);
 route("/deleted", deletedPage);
 route("/transparency", transparencyPage);
 

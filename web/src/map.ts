@@ -13,7 +13,7 @@ import { wedge } from "./wedge";
 export interface PortalMap {
   setPin(lat: number, lon: number, pan?: boolean): void;
   showAgencies(agencies: Agency[], fit?: boolean): void;
-  showCameras(cameras: Camera[]): void;
+  showCameras(cameras: Camera[], fit?: boolean): void;
   destroy(): void;
 }
 
@@ -69,7 +69,7 @@ export function createMap(
       }
       if (fit && list.length && agencies.getBounds().isValid()) map.fitBounds(agencies.getBounds(), { animate: false });
     },
-    showCameras(list) {
+    showCameras(list, fit = true) {
       cameras.clearLayers();
       for (const camera of list) {
         const [lon, lat] = camera.location.coordinates as [number, number];
@@ -91,7 +91,7 @@ export function createMap(
         }).addTo(cameras);
       }
       const bounds = cameras.getBounds();
-      if (list.length && bounds.isValid()) map.fitBounds(bounds.pad(0.5), { maxZoom: 18, animate: false });
+      if (fit && list.length && bounds.isValid()) map.fitBounds(bounds.pad(0.5), { maxZoom: 18, animate: false });
     },
     destroy() {
       map.remove();

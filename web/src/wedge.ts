@@ -22,3 +22,11 @@ export function wedge(
   if (fovDeg < 360) points.push([lat, lon]);
   return points;
 }
+
+/** The compass bearing (0 = north, 90 = east) from one place to another, in whole degrees. */
+export function bearing(fromLat: number, fromLon: number, toLat: number, toLon: number): number {
+  const dy = toLat - fromLat;
+  const dx = (toLon - fromLon) * Math.cos((fromLat * Math.PI) / 180);
+  const deg = (Math.atan2(dx, dy) * 180) / Math.PI;
+  return Math.round((deg + 360) % 360) % 360;
+}

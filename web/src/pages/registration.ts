@@ -133,6 +133,30 @@ export async function registrationPage(main: HTMLElement, params: Record<string,
       row(t("registration.reconfirm_due"), formatDate(p.reconfirm_due_at)),
     ),
     mapBox,
+    h("h2", {}, t("registration.cameras_title")),
+    h(
+      "ul",
+      { class: "usa-list usa-list--unstyled portal-cameras" },
+      p.cameras.map((c, i) => {
+        const facts = [
+          c.label ?? null,
+          c.direction_deg != null ? t("registration.camera_facing", { deg: c.direction_deg, fov: c.fov_deg ?? "—" }) : null,
+          c.retention_days != null ? t("registration.camera_days", { days: c.retention_days }) : null,
+        ].filter((x): x is string => !!x);
+        return h(
+          "li",
+          {},
+          h("strong", {}, t("registration.camera_n", { n: i + 1 })),
+          ` — ${facts.length ? facts.join(", ") : t("registration.camera_no_details")} `,
+          h(
+            "a",
+            { href: `/registrations/${id}/cameras/${c.id}`, "aria-label": `${t("registration.camera_change")}: ${t("registration.camera_n", { n: i + 1 })}` },
+            t("registration.camera_change"),
+          ),
+        );
+      }),
+    ),
+    h("a", { class: "usa-button usa-button--outline", href: `/registrations/${id}/cameras/new` }, t("registration.camera_add")),
     h("h2", {}, t("registration.actions")),
     actions,
     h("h2", {}, t("registration.leave_title")),
