@@ -16,6 +16,7 @@ import { editPage } from "./pages/edit";
 import { deletePage, deletedPage } from "./pages/delete";
 import { requestsPage } from "./pages/requests";
 import { cameraPage } from "./pages/camera";
+import { lostPage } from "./pages/lost";
 import { transparencyPage } from "./pages/transparency";
 import { notFoundPage } from "./pages/notfound";
 
@@ -29,6 +30,7 @@ route("/registrations/:id/delete", deletePage);
 route("/registrations/:id/requests", requestsPage);
 route("/registrations/:id/cameras/:camera", cameraPage);
 route("/deleted", deletedPage);
+route("/lost", lostPage);
 route("/transparency", transparencyPage);
 
 function frame(): { main: HTMLElement } {

@@ -24,4 +24,6 @@ export function registrationIdOf(credential: string): string | null {
 }
 
 /** What a page hands the next one without putting it in the URL (the credential shown once). */
-export const handover: { created: { id: string; credential: string } | null } = { created: null };
+export const handover: {
+  created: { id: string; credential: string; kind: "registered" | "replaced" } | null;
+} = { created: null };

@@ -252,6 +252,22 @@ export const en = {
   "registration.camera_change": "Change",
   "registration.camera_add": "Add a camera",
 
+  "credential.title_new": "Your new credential",
+  "credential.old_stopped": "Your old credential no longer works.",
+  "registration.rotate": "Get a new credential",
+  "signin.lost_link": "Get a new credential by email",
+  "lost.title": "Get a new credential",
+  "lost.intro": "Give the email address of your registration. If a registration has it, we send a one-time code there; it works for an hour.",
+  "lost.send": "Send me a code",
+  "lost.sent": "If a registration has this email address, a code is on its way. Check your email.",
+  "lost.code_title": "Enter the code",
+  "lost.code": "One-time code",
+  "lost.code_hint": "It starts with cvr_",
+  "lost.redeem": "Get my new credential",
+  "lost.error_email": "Enter the email address of your registration",
+  "lost.error_code": "Enter the code from the email",
+  "lost.error_invalid": "This code does not work: it was used already, has expired, or was mistyped.",
+
   "notfound.title": "Page not found",
   "notfound.home": "Back to the start",
 };

@@ -254,6 +254,22 @@ export const es: Record<keyof typeof en, string> = {
   "registration.camera_change": "Cambiar",
   "registration.camera_add": "Agregar una cámara",
 
+  "credential.title_new": "Su nueva credencial",
+  "credential.old_stopped": "Su credencial anterior ya no funciona.",
+  "registration.rotate": "Obtener una nueva credencial",
+  "signin.lost_link": "Obtener una nueva credencial por correo",
+  "lost.title": "Obtenga una nueva credencial",
+  "lost.intro": "Escriba el correo electrónico de su registro. Si un registro lo tiene, le enviamos allí un código de un solo uso; sirve durante una hora.",
+  "lost.send": "Enviarme un código",
+  "lost.sent": "Si un registro tiene este correo electrónico, el código va en camino. Revise su correo.",
+  "lost.code_title": "Escriba el código",
+  "lost.code": "Código de un solo uso",
+  "lost.code_hint": "Empieza con cvr_",
+  "lost.redeem": "Obtener mi nueva credencial",
+  "lost.error_email": "Escriba el correo electrónico de su registro",
+  "lost.error_code": "Escriba el código del correo",
+  "lost.error_invalid": "Este código no funciona: ya se usó, venció o se escribió mal.",
+
   "notfound.title": "Página no encontrada",
   "notfound.home": "Volver al inicio",
 };

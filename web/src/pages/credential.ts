@@ -60,7 +60,8 @@ export function credentialPage(main: HTMLElement): void {
     t("credential.download"),
   );
   main.append(
-    h("h1", {}, t("credential.title")),
+    h("h1", {}, created.kind === "registered" ? t("credential.title") : t("credential.title_new")),
+    created.kind === "replaced" ? h("p", {}, t("credential.old_stopped")) : "",
     h(
       "div",
       { class: "usa-alert usa-alert--warning" },

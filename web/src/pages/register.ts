@@ -161,7 +161,7 @@ export function registerPage(main: HTMLElement): void {
     const created = outcome.data;
     if (created.credential) {
       remember(created.id, created.credential);
-      handover.created = { id: created.id, credential: created.credential };
+      handover.created = { id: created.id, credential: created.credential, kind: "registered" };
     }
     // A new registration starts from an empty page.
     Object.assign(draft, { name: "", contact: "", cameras: "1", consent: false, key: "" });

@@ -9,7 +9,7 @@ import { createMap } from "../map";
 import { failureBox, loadOwned, refused } from "../owner";
 import { whenConnected } from "../place";
 import { navigate, onLeave, rerender } from "../router";
-import { forget } from "../session";
+import { forget, handover, remember } from "../session";
 
 /** A sentence for the next showing of the page (e.g. "Saved."), announced there. */
 export const registrationNotice: { text: string | null } = { text: null };
@@ -70,6 +70,22 @@ export async function registrationPage(main: HTMLElement, params: Record<string,
     registrationNotice.text = t("registration.reconfirmed");
     rerender();
   };
+  const rotate = async () => {
+    const outcome = await attempt(() =>
+      registry().POST("/v1/registrations/{registration_id}/credential", {
+        params: { path: { registration_id: id } },
+        headers: bearer(credential),
+      }),
+    );
+    if (!outcome.ok) {
+      if (refused(id, outcome.failure)) return;
+      showActionFailure(outcome.failure, () => void rotate());
+      return;
+    }
+    remember(id, outcome.data.credential);
+    handover.created = { id, credential: outcome.data.credential, kind: "replaced" };
+    navigate("/credential");
+  };
   const showActionFailure = (failure: Parameters<typeof failureBox>[0], retry: () => void) => {
     const errors =
       failure.status === 412
@@ -107,6 +123,7 @@ export async function registrationPage(main: HTMLElement, params: Record<string,
         )
       : null,
     h("button", { type: "button", class: "usa-button usa-button--outline", onclick: () => void reconfirm() }, t("registration.reconfirm")),
+    h("button", { type: "button", class: "usa-button usa-button--outline", onclick: () => void rotate() }, t("registration.rotate")),
   );
 
   main.append(

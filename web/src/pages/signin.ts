@@ -73,6 +73,6 @@ export function signInPage(main: HTMLElement): void {
     h("p", { class: "usa-intro" }, t("signin.intro")),
     summary,
     form,
-    h("p", {}, t("signin.lost")),
+    h("p", {}, t("signin.lost"), " ", h("a", { href: "/lost" }, t("signin.lost_link"))),
   );
 }
