@@ -3,12 +3,14 @@ elsewhere is reported and nothing typed is lost), and delete after a page listin
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 from playwright.sync_api import expect
 
+from tests.conftest import Token
 from tests.portal.conftest import Owner, Program, Visit, sign_in
 
 
@@ -118,3 +120,35 @@ def test_delete_lists_what_is_erased_then_the_registration_is_gone(
     assert registry.get(f"/v1/registrations/{owner.id}", headers=bearer(owner)).status_code in (401, 404)
     # The tab forgot the credential with it.
     assert page.evaluate("Object.keys(sessionStorage).filter(k => k.startsWith('canvass.'))") == []
+
+
+def test_sharing_with_a_further_agency_covering_the_place(
+    visit: Visit, owner: Owner, program: Program, registry: httpx.Client, auth: Token, sql: Callable[..., Any]
+) -> None:
+    county = f"c-{uuid.uuid4().hex[:10]}"
+    w, s = program.west - 0.2, program.south - 0.2
+    ring = [[w, s], [w + 0.5, s], [w + 0.5, s + 0.5], [w, s + 0.5], [w, s]]
+    r = registry.post(
+        "/v1/agencies",
+        json={
+            "slug": county,
+            "name": f"County Sheriff {county}",
+            "jurisdiction": {"type": "Polygon", "coordinates": [ring]},
+        },
+        headers=auth("agency_admin", county),
+    )
+    assert r.status_code == 201, r.text
+    page = visit.page
+    sign_in(visit, owner)
+    page.get_by_role("link", name="Share with other agencies").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Share with other agencies")
+    page.get_by_text(f"County Sheriff {county}").click()
+    visit.check("sharing")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Who sees your registration is saved.")).to_be_visible()
+    shared = sql(
+        "SELECT a.slug FROM registry.registration_shares s JOIN registry.agencies a ON a.id = s.agency_id"
+        " WHERE s.registration_id = $1",
+        owner.id,
+    )
+    assert county in {row["slug"] for row in shared}

@@ -17,6 +17,7 @@ import { deletePage, deletedPage } from "./pages/delete";
 import { requestsPage } from "./pages/requests";
 import { cameraPage } from "./pages/camera";
 import { lostPage } from "./pages/lost";
+import { sharingPage } from "./pages/sharing";
 import { transparencyPage } from "./pages/transparency";
 import { notFoundPage } from "./pages/notfound";
 
@@ -31,6 +32,7 @@ route("/registrations/:id/requests", requestsPage);
 route("/registrations/:id/cameras/:camera", cameraPage);
 route("/deleted", deletedPage);
 route("/lost", lostPage);
+route("/registrations/:id/sharing", sharingPage);
 route("/transparency", transparencyPage);
 
 function frame(): { main: HTMLElement } {

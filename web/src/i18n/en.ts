@@ -268,6 +268,15 @@ export const en = {
   "lost.error_code": "Enter the code from the email",
   "lost.error_invalid": "This code does not work: it was used already, has expired, or was mistyped.",
 
+  "registration.sharing": "Share with other agencies",
+  "registration.shared_with": "Seen by",
+  "sharing.title": "Share with other agencies",
+  "sharing.intro": "{agency} always sees your registration. Other agencies whose area covers your place see it only if you tick them here.",
+  "sharing.legend": "Also share with",
+  "sharing.none": "No other agency's program covers your place.",
+  "sharing.save": "Save",
+  "sharing.saved": "Who sees your registration is saved.",
+
   "notfound.title": "Page not found",
   "notfound.home": "Back to the start",
 };

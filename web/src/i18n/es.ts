@@ -270,6 +270,15 @@ export const es: Record<keyof typeof en, string> = {
   "lost.error_code": "Escriba el código del correo",
   "lost.error_invalid": "Este código no funciona: ya se usó, venció o se escribió mal.",
 
+  "registration.sharing": "Compartir con otras agencias",
+  "registration.shared_with": "Lo ven",
+  "sharing.title": "Comparta con otras agencias",
+  "sharing.intro": "{agency} siempre ve su registro. Otras agencias cuya zona cubre su lugar lo ven solo si las marca aquí.",
+  "sharing.legend": "Compartir también con",
+  "sharing.none": "El programa de ninguna otra agencia cubre su lugar.",
+  "sharing.save": "Guardar",
+  "sharing.saved": "Quién ve su registro quedó guardado.",
+
   "notfound.title": "Página no encontrada",
   "notfound.home": "Volver al inicio",
 };
