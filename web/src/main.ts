@@ -18,6 +18,7 @@ import { requestsPage } from "./pages/requests";
 import { cameraPage } from "./pages/camera";
 import { lostPage } from "./pages/lost";
 import { sharingPage } from "./pages/sharing";
+import { livePage } from "./pages/live";
 import { transparencyPage } from "./pages/transparency";
 import { notFoundPage } from "./pages/notfound";
 
@@ -33,6 +34,7 @@ route("/registrations/:id/cameras/:camera", cameraPage);
 route("/deleted", deletedPage);
 route("/lost", lostPage);
 route("/registrations/:id/sharing", sharingPage);
+route("/registrations/:id/live", livePage);
 route("/transparency", transparencyPage);
 
 function frame(): { main: HTMLElement } {

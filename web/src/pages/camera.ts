@@ -20,6 +20,8 @@ interface Draft {
   range: string;
   retention: string;
   placement: "" | "indoor" | "outdoor";
+  live: "never" | "on_alert" | "emergency";
+  endpoint: string;
 }
 
 const drafts = new Map<string, Draft>();
@@ -31,6 +33,8 @@ const FIELDS: Record<string, string> = {
   "/body/range_m": "cam-range",
   "/body/retention_days": "cam-retention",
   "/body/placement": "cam-placement",
+  "/body/live_mode": "cam-live",
+  "/body/live_endpoint": "cam-endpoint",
 };
 
 function draftOf(camera: Camera | null): Draft {
@@ -41,6 +45,8 @@ function draftOf(camera: Camera | null): Draft {
     range: camera?.range_m != null ? String(camera.range_m) : "",
     retention: camera?.retention_days != null ? String(camera.retention_days) : "",
     placement: camera?.placement ?? "",
+    live: camera?.live_mode ?? "never",
+    endpoint: camera?.live_endpoint ?? "",
   };
 }
 
@@ -74,6 +80,8 @@ export async function cameraPage(main: HTMLElement, params: Record<string, strin
     "cam-range": t("camera.range"),
     "cam-retention": t("camera.retention"),
     "cam-placement": t("camera.placement"),
+    "cam-live": t("camera.live"),
+    "cam-endpoint": t("camera.endpoint"),
   };
   const summary = h("div", { class: "error-summary-host" });
   let map: PortalMap | null = null;
@@ -94,7 +102,7 @@ export async function cameraPage(main: HTMLElement, params: Record<string, strin
       false,
     );
   };
-  const field = (id2: keyof typeof labels, member: keyof Omit<Draft, "placement">, hint: string, width = "small") =>
+  const field = (id2: keyof typeof labels, member: "label" | "direction" | "fov" | "range" | "retention", hint: string, width = "small") =>
     textField({
       id: id2,
       label: labels[id2],
@@ -141,6 +149,32 @@ export async function cameraPage(main: HTMLElement, params: Record<string, strin
       );
     }),
   );
+  const live = h(
+    "fieldset",
+    { class: "usa-fieldset usa-form-group", "data-field": "cam-live" },
+    h("legend", { class: "usa-legend" }, labels["cam-live"]),
+    (["never", "on_alert", "emergency"] as const).map((value, i) => {
+      const input = h("input", {
+        class: "usa-radio__input",
+        type: "radio",
+        name: "cam-live",
+        id: i === 0 ? "cam-live" : `cam-live-${value}`,
+        value,
+        onchange: () => (d.live = value),
+      });
+      input.checked = d.live === value;
+      return h("div", { class: "usa-radio" }, input, h("label", { class: "usa-radio__label", for: input.id }, t(`camera.live_${value}`)));
+    }),
+  );
+  const endpoint = textField({
+    id: "cam-endpoint",
+    label: labels["cam-endpoint"],
+    hint: t("camera.endpoint_hint"),
+    value: d.endpoint,
+    type: "url",
+    optional: true,
+    onInput: (v) => (d.endpoint = v),
+  });
   const mapBox = h("div", { class: "portal-map-box" });
   const submit = h("button", { type: "submit", class: "usa-button" }, cameraId ? t("camera.save") : t("camera.add"));
   const form = h(
@@ -161,6 +195,8 @@ export async function cameraPage(main: HTMLElement, params: Record<string, strin
     field("cam-range", "range", t("camera.range_hint")),
     field("cam-retention", "retention", t("camera.retention_hint")),
     placement,
+    live,
+    endpoint,
     h(
       "div",
       { class: "portal-actions" },
@@ -194,6 +230,8 @@ export async function cameraPage(main: HTMLElement, params: Record<string, strin
       range_m: n.range_m,
       retention_days: n.retention_days,
       placement: d.placement || null,
+      live_mode: d.live,
+      live_endpoint: d.endpoint.trim() || null,
     };
     submit.disabled = true;
     const outcome = cameraId

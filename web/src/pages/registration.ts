@@ -105,6 +105,7 @@ export async function registrationPage(main: HTMLElement, params: Record<string,
     h("a", { class: "usa-button", href: `/registrations/${id}/requests` }, t("registration.requests")),
     h("a", { class: "usa-button usa-button--outline", href: `/registrations/${id}/edit` }, t("registration.edit")),
     h("a", { class: "usa-button usa-button--outline", href: `/registrations/${id}/sharing` }, t("registration.sharing")),
+    h("a", { class: "usa-button usa-button--outline", href: `/registrations/${id}/live` }, t("registration.live")),
     p.status === "active"
       ? h(
           "button",
