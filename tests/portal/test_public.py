@@ -2,23 +2,44 @@
 
 from __future__ import annotations
 
+import re
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.portal.conftest import Program, Visit
+from tests.conftest import Token
+from tests.portal.conftest import Owner, Program, Visit
+from tests.portal.test_requests import send_request
 
 
-def test_the_transparency_page_has_a_table_per_agency_or_says_there_is_none(visit: Visit) -> None:
+def test_the_transparency_page_shows_last_months_requests_in_a_table_and_a_chart(
+    visit: Visit,
+    program: Program,
+    owner: Owner,
+    requests_client: httpx.Client,
+    auth: Token,
+    sql: Callable[..., Any],
+) -> None:
+    rid = send_request(requests_client, auth, program, "A window was broken on this street.")
+    # The report shows ended months only: this request is taken back to the middle of last month.
+    now = datetime.now(UTC)
+    last_month = (now.replace(day=1) - timedelta(days=15)).replace(hour=12)
+    sql("UPDATE requests.requests SET sent_at = $2 WHERE id = $1 RETURNING id", uuid.UUID(rid), last_month)
     page = visit.page
     visit.open("/transparency")
     expect(page.get_by_role("heading", level=1)).to_have_text("Transparency")
-    page.wait_for_load_state("networkidle")
-    tables = page.get_by_role("table")
-    if tables.count():
-        expect(tables.first.locator("caption")).to_contain_text("Footage requests of")
-        expect(tables.first.get_by_role("columnheader", name="Owners who shared")).to_be_visible()
-    else:
-        expect(page.get_by_text("No agency has sent a footage request yet.")).to_be_visible()
+    table = page.get_by_role("table", name=f"Footage requests of {program.slug}, by month")
+    row = table.get_by_role("row").filter(
+        has=page.get_by_role("rowheader", name=last_month.strftime("%Y-%m"))
+    )
+    expect(row.get_by_role("cell")).to_have_text(["1", re.compile(r"^[01]$"), "not shown", "not shown"])
+    # Fewer than 5 owners asked: who shared is not shown, so no one can be singled out.
+    expect(page.locator(".portal-chart").first).to_be_attached()
     visit.check("transparency")
 
 

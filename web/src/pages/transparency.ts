@@ -20,8 +20,33 @@ export async function transparencyPage(main: HTMLElement): Promise<void> {
   }
   const dash = (n: number | null | undefined, digits = 0) => (n == null ? t("transparency.suppressed") : formatNumber(n, digits));
   for (const agency of agencies) {
+    const most = Math.max(1, ...agency.months.map((m) => m.owners_contacted));
+    // The chart repeats the table's figures for the eye; the table is what assistive technology reads.
+    const chart = h(
+      "div",
+      { class: "portal-chart", "aria-hidden": "true" },
+      agency.months.map((m) =>
+        h(
+          "div",
+          { class: "portal-chart__row" },
+          h("span", { class: "portal-chart__label" }, m.month),
+          h(
+            "span",
+            { class: "portal-chart__bars" },
+            h("span", { class: "portal-chart__bar portal-chart__bar--asked", "data-width": String(Math.round((m.owners_contacted / most) * 100)) }),
+            h("span", { class: "portal-chart__bar portal-chart__bar--shared", "data-width": String(Math.round(((m.owners_fulfilled ?? 0) / most) * 100)) }),
+          ),
+        ),
+      ),
+    );
+    // Widths are set through the CSSOM: the policy allows no inline style attribute.
+    chart.querySelectorAll<HTMLElement>("[data-width]").forEach((bar) => (bar.style.width = `${bar.dataset.width}%`));
     main.append(
       h("h2", {}, agency.agency),
+      h("p", { class: "portal-chart__legend", "aria-hidden": "true" },
+        h("span", { class: "portal-chart__key portal-chart__bar--asked" }), ` ${t("transparency.contacted")} `,
+        h("span", { class: "portal-chart__key portal-chart__bar--shared" }), ` ${t("transparency.fulfilled")}`),
+      chart,
       h(
         "div",
         { class: "usa-table-container--scrollable", tabindex: 0, role: "region", "aria-label": t("transparency.caption", { agency: agency.agency }) },
