@@ -5,6 +5,7 @@ screenshot of each at 360 and 1280 px in .local/screenshots."""
 from __future__ import annotations
 
 import functools
+import json
 import os
 import random
 import re
@@ -17,13 +18,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
 from tests.conftest import PORTAL_PORT, Suite, Token
-from tests.support import LOG_DIR, ROOT, Db
+from tests.support import LOG_DIR, ROOT, Db, QuietHandler, http_server
 
 WEB = ROOT / "web"
 DIST = WEB / "dist"
@@ -58,8 +60,36 @@ def ensure_built() -> None:
     subprocess.run(["npm", "run", "build"], cwd=WEB, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
+class Geocoder:
+    """A stand-in for the deployment's geocoder (Nominatim's search API): the addresses a test teaches it."""
+
+    def __init__(self) -> None:
+        self.places: dict[str, list[dict[str, str]]] = {}
+        self.url = ""
+
+
 @pytest.fixture(scope="session")
-def portal(suite: Suite) -> Iterator[str]:
+def geocoder() -> Iterator[Geocoder]:
+    g = Geocoder()
+
+    class Search(QuietHandler):
+        def do_GET(self) -> None:
+            query = parse_qs(urlsplit(self.path).query).get("q", [""])[0]
+            body = json.dumps(g.places.get(query, [])).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    with http_server(Search) as port:
+        g.url = f"http://127.0.0.1:{port}/search"
+        yield g
+
+
+@pytest.fixture(scope="session")
+def portal(suite: Suite, geocoder: Geocoder) -> Iterator[str]:
     """The portal's server on PORTAL_PORT (the origin the services were started to accept), its URL."""
     ensure_built()
     env = dict(
@@ -67,6 +97,7 @@ def portal(suite: Suite) -> Iterator[str]:
         REGISTRY_API_URL=suite.registry.url,
         GEO_QUERY_URL=suite.geo.url,
         REQUESTS_API_URL=suite.requests.url,
+        CANVASS_GEOCODER_URL=geocoder.url,
     )
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = (LOG_DIR / f"portal-{os.getpid()}.log").open("wb")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from email.message import Message
 from typing import Any
 
 import httpx
@@ -12,6 +13,12 @@ from playwright.sync_api import expect
 
 from tests.portal.conftest import Owner, Visit, sign_in
 from tests.support import Mailbox
+
+
+def text_of(mail: Message) -> str:
+    payload = mail.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode()
 
 
 def works(registry: httpx.Client, owner: Owner, credential: str) -> bool:
@@ -51,8 +58,8 @@ def test_a_lost_credential_is_replaced_with_a_code_sent_by_email(
     expect(
         page.get_by_text("If a registration has this email address, a code is on its way.")
     ).to_be_visible()
-    mail = mailbox.wait_for(owner.email, lambda m: "cvr_" in m.get_payload(decode=True).decode())
-    found = re.search(r"cvr_[A-Za-z0-9_-]+", mail.get_payload(decode=True).decode())
+    mail = mailbox.wait_for(owner.email, lambda m: "cvr_" in text_of(m))
+    found = re.search(r"cvr_[A-Za-z0-9_-]+", text_of(mail))
     assert found is not None
     # A wrong code is refused at its field.
     page.get_by_label("One-time code").fill("cvr_" + "x" * 40)

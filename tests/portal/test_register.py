@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page, expect
 
-from tests.portal.conftest import Program, Visit
+from tests.portal.conftest import Geocoder, Program, Visit
 
 
 def fill_registration(page: Page, program: Program, *, name: str, contact: str) -> int:
@@ -39,6 +39,30 @@ def test_am_i_covered_shows_the_program_covering_a_typed_place(visit: Visit, pro
     page.get_by_label("Longitude").fill("170.5")
     page.get_by_role("button", name="Show this place").click()
     expect(page.get_by_text("No program covers this place yet.")).to_be_visible()
+
+
+def test_a_typed_address_is_found_by_the_geocoder_and_pins_the_place(
+    visit: Visit, program: Program, geocoder: Geocoder
+) -> None:
+    address = f"12 Elm Street, {program.slug}"
+    geocoder.places[address] = [
+        {
+            "lat": str(program.lat),
+            "lon": str(program.lon),
+            "display_name": f"12 Elm Street, Springfield ({program.slug})",
+        }
+    ]
+    page = visit.page
+    visit.open("/")
+    page.get_by_label("Address").fill(address)
+    page.get_by_label("Address").press("Enter")
+    page.get_by_role("button", name=f"12 Elm Street, Springfield ({program.slug})").click()
+    expect(page.get_by_text(program.name)).to_be_visible()
+    expect(page.get_by_label("Latitude")).to_have_value(f"{program.lat:.6f}")
+    visit.check("covered-by-address")
+    page.get_by_label("Address").fill("Nowhere at all")
+    page.get_by_role("button", name="Find this address").click()
+    expect(page.get_by_text("No place was found for this address.")).to_be_visible()
 
 
 def test_a_click_on_the_map_places_the_pin_and_finds_the_program(visit: Visit, program: Program) -> None:

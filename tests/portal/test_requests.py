@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from playwright.sync_api import expect
+from playwright.sync_api import FilePayload, expect
 
 from tests.conftest import Token
 from tests.portal.conftest import Owner, Program, Visit, sign_in
@@ -70,9 +70,8 @@ def test_accept_then_upload_shows_both_hashes_matching(
     expect(card.get_by_text("You agreed to share")).to_be_visible()
     footage = os.urandom(3 * 1024 * 1024 + 17)
     expected = hashlib.sha256(footage).hexdigest()
-    card.get_by_label("Video file").set_input_files(
-        files=[{"name": "front-door.mp4", "mimeType": "video/mp4", "buffer": footage}]
-    )
+    upload: FilePayload = {"name": "front-door.mp4", "mimeType": "video/mp4", "buffer": footage}
+    card.get_by_label("Video file").set_input_files(files=[upload])
     visit.check("requests-upload-chosen")
     card.get_by_role("button", name="Upload").click()
     expect(card.get_by_text("Received intact: the fingerprints match")).to_be_visible()

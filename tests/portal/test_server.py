@@ -10,6 +10,7 @@ import pytest
 
 from services.portal.main import content_security_policy, portal_config
 from tests.conftest import PORTAL_PORT, Suite
+from tests.portal.conftest import Geocoder
 
 PORTAL_ORIGIN = f"http://127.0.0.1:{PORTAL_PORT}"
 # What the portal sends: each method, and the headers of its calls.
@@ -32,7 +33,9 @@ def test_config_json_gives_the_services_urls_and_no_development_sign_in_outside_
     assert portal_config({})["dev_sign_in"] is False
 
 
-def test_every_answer_carries_a_strict_content_security_policy(portal: str, suite: Suite) -> None:
+def test_every_answer_carries_a_strict_content_security_policy(
+    portal: str, suite: Suite, geocoder: Geocoder
+) -> None:
     for path in ("/", "/registrations/x/edit", "/config.json", "/favicon.svg", "/nope.js"):
         r = httpx.get(portal + path)
         csp = r.headers["content-security-policy"]
@@ -41,7 +44,9 @@ def test_every_answer_carries_a_strict_content_security_policy(portal: str, suit
         assert "default-src 'none'" in csp
         assert "frame-ancestors 'none'" in csp
         connect = next(d for d in csp.split("; ") if d.startswith("connect-src"))
-        assert set(connect.split()[1:]) == {"'self'", suite.registry.url, suite.geo.url, suite.requests.url}
+        geocoder_origin = geocoder.url.removesuffix("/search")
+        apis = {suite.registry.url, suite.geo.url, suite.requests.url}
+        assert set(connect.split()[1:]) == {"'self'", geocoder_origin, *apis}
         assert r.headers["referrer-policy"] == "no-referrer"
         assert r.headers["x-content-type-options"] == "nosniff"
 

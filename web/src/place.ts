@@ -7,16 +7,19 @@ import { h, uid } from "./dom";
 import { errorsFromFailure, textField } from "./forms";
 import { t } from "./i18n";
 import { createMap, type PortalMap } from "./map";
+import { config } from "./config";
+import { geocode } from "./geocoder";
 import { onLeave } from "./router";
 
 export interface Place {
+  address: string; // what was typed for the geocoder (never sent to a Canvass service)
   lat: string;
   lon: string;
   agencies: Agency[] | null; // null: not checked yet
   chosen: string | null; // the program's slug the resident registers with
 }
 
-export const place: Place = { lat: "", lon: "", agencies: null, chosen: null };
+export const place: Place = { address: "", lat: "", lon: "", agencies: null, chosen: null };
 
 export function coordinates(): { lat: number; lon: number } | null {
   const lat = Number(place.lat.trim().replace(",", "."));
@@ -202,10 +205,77 @@ export function placePicker(o: PickerOptions): HTMLElement {
     t("place.use_location"),
   );
 
+  const addressId = `${o.idPrefix}-address`;
+  const found = h("div", { class: "place-found", "aria-live": "polite" });
+  const search = async () => {
+    const query = place.address.trim();
+    if (!query) {
+      found.replaceChildren(h("p", { class: "usa-hint" }, t("place.address_empty")));
+      return;
+    }
+    found.replaceChildren(h("p", { class: "usa-hint" }, t("place.searching")));
+    const results = await geocode(query);
+    if (results === null) {
+      found.replaceChildren(h("p", { class: "usa-hint" }, t("place.address_failed")));
+      return;
+    }
+    if (!results.length) {
+      found.replaceChildren(h("p", { class: "usa-hint" }, t("place.address_none")));
+      return;
+    }
+    found.replaceChildren(
+      h("p", { class: "usa-hint" }, t("place.address_pick")),
+      h(
+        "ul",
+        { class: "usa-list usa-list--unstyled" },
+        results.map((r) =>
+          h(
+            "li",
+            {},
+            h(
+              "button",
+              {
+                type: "button",
+                class: "usa-button usa-button--unstyled place-found__item",
+                onclick: () => {
+                  found.replaceChildren();
+                  pick(r.lat, r.lon);
+                },
+              },
+              r.name,
+            ),
+          ),
+        ),
+      ),
+    );
+  };
+  const addressInput = textField({
+    id: addressId,
+    label: t("place.address"),
+    value: place.address,
+    autocomplete: "street-address",
+    onInput: (v) => (place.address = v),
+  });
+  addressInput.querySelector("input")!.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      e.preventDefault(); // finds the address instead of sending the whole form
+      void search();
+    }
+  });
+  const addressBox = config().geocoder_url
+    ? h(
+        "div",
+        { class: "place-picker__address" },
+        addressInput,
+        h("button", { type: "button", class: "usa-button usa-button--outline", onclick: () => void search() }, t("place.find")),
+        found,
+      )
+    : "";
   const element = h(
     "div",
     { class: "place-picker" },
-    h("p", { class: "usa-hint", id: `${o.idPrefix}-map-hint` }, t("place.map_hint")),
+    h("p", { class: "usa-hint", id: `${o.idPrefix}-map-hint` }, config().geocoder_url ? t("place.map_hint_address") : t("place.map_hint")),
+    addressBox,
     mapBox,
     h("div", { class: "place-picker__locate" }, locate),
     h(

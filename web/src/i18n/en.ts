@@ -311,6 +311,15 @@ export const en = {
   "camera.endpoint": "Its live stream address",
   "camera.endpoint_hint": "Stored encrypted; an agency sees it only while a window you opened is open.",
 
+  "place.map_hint_address": "Type your address, select your place on the map, use your location, or type its coordinates.",
+  "place.address": "Address",
+  "place.find": "Find this address",
+  "place.searching": "Looking for the address…",
+  "place.address_empty": "Type an address first.",
+  "place.address_none": "No place was found for this address. Check it, or select the place on the map.",
+  "place.address_failed": "The address could not be looked up. Select the place on the map or type its coordinates.",
+  "place.address_pick": "Choose your place:",
+
   "notfound.title": "Page not found",
   "notfound.home": "Back to the start",
 };

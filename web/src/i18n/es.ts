@@ -313,6 +313,15 @@ export const es: Record<keyof typeof en, string> = {
   "camera.endpoint": "La dirección de su transmisión en vivo",
   "camera.endpoint_hint": "Se guarda cifrada; una agencia la ve solo mientras esté abierta una ventana que usted abrió.",
 
+  "place.map_hint_address": "Escriba su dirección, seleccione su lugar en el mapa, use su ubicación o escriba sus coordenadas.",
+  "place.address": "Dirección",
+  "place.find": "Buscar esta dirección",
+  "place.searching": "Buscando la dirección…",
+  "place.address_empty": "Primero escriba una dirección.",
+  "place.address_none": "No se encontró ningún lugar para esta dirección. Revísela o seleccione el lugar en el mapa.",
+  "place.address_failed": "No se pudo buscar la dirección. Seleccione el lugar en el mapa o escriba sus coordenadas.",
+  "place.address_pick": "Elija su lugar:",
+
   "notfound.title": "Página no encontrada",
   "notfound.home": "Volver al inicio",
 };

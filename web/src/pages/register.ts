@@ -165,7 +165,7 @@ export function registerPage(main: HTMLElement): void {
     }
     // A new registration starts from an empty page.
     Object.assign(draft, { name: "", contact: "", cameras: "1", consent: false, key: "" });
-    Object.assign(place, { lat: "", lon: "", agencies: null, chosen: null });
+    Object.assign(place, { address: "", lat: "", lon: "", agencies: null, chosen: null });
     navigate("/credential");
   };
 

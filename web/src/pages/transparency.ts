@@ -34,7 +34,10 @@ export async function transparencyPage(main: HTMLElement): Promise<void> {
             "span",
             { class: "portal-chart__bars" },
             h("span", { class: "portal-chart__bar portal-chart__bar--asked", "data-width": String(Math.round((m.owners_contacted / most) * 100)) }),
-            h("span", { class: "portal-chart__bar portal-chart__bar--shared", "data-width": String(Math.round(((m.owners_fulfilled ?? 0) / most) * 100)) }),
+            // A suppressed count (fewer than 5 owners asked) draws no bar rather than a false zero.
+            m.owners_fulfilled == null
+              ? null
+              : h("span", { class: "portal-chart__bar portal-chart__bar--shared", "data-width": String(Math.round((m.owners_fulfilled / most) * 100)) }),
           ),
         ),
       ),
