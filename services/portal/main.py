@@ -15,12 +15,23 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.auth import mint_token
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIST = ROOT / "web" / "dist"
 LANGUAGES = ["en", "es"]
 TERMS_VERSION = "2026-01"
+# The roles the development sign-in offers: the public half needs the advocate; the others are for trying the
+# services' agency side by hand.
+DEV_ROLES = ("advocate", "investigator", "supervisor", "agency_admin", "auditor")
+
+
+class DevSignIn(BaseModel):
+    role: str = Field(pattern="^(" + "|".join(DEV_ROLES) + ")$")
+    agency: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
 
 
 def _origin(url: str | None) -> str | None:
@@ -49,8 +60,9 @@ def portal_config(env: Mapping[str, str]) -> dict[str, Any]:
         "geocoder_url": env.get("CANVASS_GEOCODER_URL") or None,
         "languages": LANGUAGES,
         "terms_version": env.get("CANVASS_TERMS_VERSION") or TERMS_VERSION,
-        # The development sign-in (development tokens) exists only in development, never in production.
-        "dev_sign_in": env.get("CANVASS_ENV", "production") == "development",
+        # The development sign-in (the project's development tokens) exists only where those tokens are accepted
+        # (development and test), never in production.
+        "dev_sign_in": env.get("CANVASS_ENV", "production") in ("development", "test"),
     }
 
 
@@ -114,6 +126,17 @@ def create_app(dist: Path | None = None, env: Mapping[str, str] | None = None) -
     @app.get("/config.json", include_in_schema=False)
     async def config_json() -> Response:
         return JSONResponse(config, headers={"Cache-Control": "no-cache"})
+
+    if config["dev_sign_in"]:
+
+        @app.post("/dev/token", include_in_schema=False)
+        async def dev_token(body: DevSignIn) -> Response:
+            """A development token for a role of an agency (what `make token` prints); absent in production."""
+            token = mint_token(body.role, body.agency, sub=f"dev-{body.role}")
+            return JSONResponse(
+                {"token": token, "role": body.role, "agency": body.agency},
+                headers={"Cache-Control": "no-store"},
+            )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:

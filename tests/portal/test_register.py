@@ -3,6 +3,7 @@ reaches their registration's page: in a real Chromium, against the real services
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from tests.portal.conftest import Geocoder, Program, Visit
+from tests.support import Mailbox
 
 
 def fill_registration(page: Page, program: Program, *, name: str, contact: str) -> int:
@@ -148,3 +150,30 @@ def test_resident_registers_and_gets_the_credential_once(
     page.goto(visit.base + "/credential")
     expect(page.get_by_role("heading", level=1)).to_have_text("Manage your registration")
     assert credential not in page.content()
+
+
+def test_an_advocate_registers_an_owner_on_their_behalf(
+    visit: Visit, program: Program, sql: Callable[..., Any], mailbox: Mailbox
+) -> None:
+    page = visit.page
+    visit.open("/staff")
+    page.get_by_label("Role").select_option("advocate")
+    page.get_by_label("Agency").select_option(program.slug)
+    visit.check("staff-sign-in")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text(f"Signed in as Advocate of {program.slug}.")).to_be_visible()
+    page.get_by_role("link", name="Register an owner").click()
+    expect(page.get_by_text("You are registering an owner on their behalf")).to_be_visible()
+    email = f"phoned-in-{uuid.uuid4().hex[:8]}@example.org"
+    fill_registration(page, program, name="Ruth Caller", contact=email)
+    expect(page.get_by_role("heading", level=1)).to_have_text("The owner is registered")
+    expect(page.get_by_text("Their credential was sent to the owner's email address.")).to_be_visible()
+    assert "cvo_" not in page.content()
+    visit.check("advocate-registered")
+    rows = sql(
+        "SELECT r.source, r.registered_by FROM registry.registrations r JOIN registry.agencies a"
+        " ON a.id = r.agency_id WHERE a.slug = $1",
+        program.slug,
+    )
+    assert [(r["source"], r["registered_by"]) for r in rows] == [("advocate", "dev-advocate")]
+    mailbox.wait_for(email, lambda m: "cvo_" in str(m.get_payload(decode=True)))

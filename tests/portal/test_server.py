@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import re
+from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
-from services.portal.main import content_security_policy, portal_config
+from services.portal.main import content_security_policy, create_app, portal_config
 from tests.conftest import PORTAL_PORT, Suite
 from tests.portal.conftest import Geocoder
 
@@ -28,9 +30,20 @@ def test_config_json_gives_the_services_urls_and_no_development_sign_in_outside_
     assert config["requests_api_url"] == suite.requests.url
     assert config["languages"] == ["en", "es"]
     assert config["tile_url"] is None
-    assert config["dev_sign_in"] is False  # the suite runs as "test"
+    assert config["dev_sign_in"] is True  # the suite runs as "test", where development tokens are accepted
     assert portal_config({"CANVASS_ENV": "development"})["dev_sign_in"] is True
+    assert portal_config({"CANVASS_ENV": "production"})["dev_sign_in"] is False
     assert portal_config({})["dev_sign_in"] is False
+
+
+def test_the_development_sign_in_is_absent_in_production(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text('<div id="app"></div>')
+    production = TestClient(create_app(tmp_path, env={"CANVASS_ENV": "production"}))
+    assert production.post("/dev/token", json={"role": "advocate", "agency": "demo"}).status_code == 405
+    development = TestClient(create_app(tmp_path, env={"CANVASS_ENV": "development"}))
+    r = development.post("/dev/token", json={"role": "advocate", "agency": "demo"})
+    assert r.status_code == 200 and r.json()["token"].count(".") == 2
+    assert development.post("/dev/token", json={"role": "service", "agency": "demo"}).status_code == 422
 
 
 def test_every_answer_carries_a_strict_content_security_policy(

@@ -9,7 +9,9 @@ import { initLanguage, language, setLanguage, t } from "./i18n";
 import { match, rerender, route, settle, startRouter } from "./router";
 import { coveredPage } from "./pages/covered";
 import { registerPage } from "./pages/register";
-import { credentialPage } from "./pages/credential";
+import { credentialPage, registeredByEmailPage } from "./pages/credential";
+import { staffPage } from "./pages/staff";
+import { config } from "./config";
 import { signInPage } from "./pages/signin";
 import { registrationPage } from "./pages/registration";
 import { editPage } from "./pages/edit";
@@ -25,6 +27,8 @@ import { notFoundPage } from "./pages/notfound";
 route("/", coveredPage);
 route("/register", registerPage);
 route("/credential", credentialPage);
+route("/registered-by-email", registeredByEmailPage);
+route("/staff", staffPage);
 route("/sign-in", signInPage);
 route("/registrations/:id", registrationPage);
 route("/registrations/:id/edit", editPage);
@@ -86,7 +90,12 @@ function frame(): { main: HTMLElement } {
     h(
       "footer",
       { class: "portal-footer" },
-      h("div", { class: "grid-container" }, h("p", {}, t("site.footer"))),
+      h(
+        "div",
+        { class: "grid-container" },
+        h("p", {}, t("site.footer")),
+        config().dev_sign_in ? h("p", {}, h("a", { href: "/staff" }, t("staff.title"))) : "",
+      ),
     ),
   );
   // The skip link's target takes the focus without scrolling past it.

@@ -25,5 +25,5 @@ export function registrationIdOf(credential: string): string | null {
 
 /** What a page hands the next one without putting it in the URL (the credential shown once). */
 export const handover: {
-  created: { id: string; credential: string; kind: "registered" | "replaced" } | null;
+  created: { id: string; credential: string; kind: "registered" | "replaced" | "advocate" } | null;
 } = { created: null };

@@ -60,7 +60,12 @@ export function credentialPage(main: HTMLElement): void {
     t("credential.download"),
   );
   main.append(
-    h("h1", {}, created.kind === "registered" ? t("credential.title") : t("credential.title_new")),
+    h(
+      "h1",
+      {},
+      created.kind === "registered" ? t("credential.title") : created.kind === "advocate" ? t("credential.title_advocate") : t("credential.title_new"),
+    ),
+    created.kind === "advocate" ? h("p", {}, t("credential.advocate_read")) : "",
     created.kind === "replaced" ? h("p", {}, t("credential.old_stopped")) : "",
     h(
       "div",
@@ -82,6 +87,17 @@ export function credentialPage(main: HTMLElement): void {
     h("div", { class: "portal-actions" }, copy, download),
     status,
     h("p", {}, t("credential.lost")),
-    h("a", { class: "usa-button usa-button--big", href: `/registrations/${created.id}` }, t("credential.continue")),
+    created.kind === "advocate"
+      ? h("a", { class: "usa-button usa-button--big", href: "/register" }, t("credential.advocate_next"))
+      : h("a", { class: "usa-button usa-button--big", href: `/registrations/${created.id}` }, t("credential.continue")),
+  );
+}
+
+/** An advocate registered an owner who has an email: the credential went to the owner, never to this page. */
+export function registeredByEmailPage(main: HTMLElement): void {
+  main.append(
+    h("h1", {}, t("credential.title_advocate")),
+    h("p", { class: "usa-intro" }, t("credential.emailed")),
+    h("a", { class: "usa-button", href: "/register" }, t("credential.advocate_next")),
   );
 }

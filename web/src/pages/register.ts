@@ -10,6 +10,7 @@ import { t } from "../i18n";
 import { coordinates, place, placePicker } from "../place";
 import { navigate } from "../router";
 import { handover, remember } from "../session";
+import { advocate } from "../staff";
 
 const draft = { name: "", contact: "", cameras: "1", consent: false, key: "" };
 
@@ -143,8 +144,14 @@ export function registerPage(main: HTMLElement): void {
       terms: { version: config().terms_version },
     };
     submit.disabled = true;
+    // An advocate registers on the owner's behalf with their own token: the registration is recorded as such.
+    const onBehalf = advocate();
     const outcome = await attempt(() =>
-      registry().POST("/v1/registrations", { body, params: { header: { "Idempotency-Key": draft.key } } }),
+      registry().POST("/v1/registrations", {
+        body,
+        params: { header: { "Idempotency-Key": draft.key } },
+        headers: onBehalf ? { Authorization: `Bearer ${onBehalf.token}` } : {},
+      }),
     );
     submit.disabled = false;
     if (!outcome.ok) {
@@ -160,13 +167,15 @@ export function registerPage(main: HTMLElement): void {
     }
     const created = outcome.data;
     if (created.credential) {
-      remember(created.id, created.credential);
-      handover.created = { id: created.id, credential: created.credential, kind: "registered" };
+      if (!onBehalf) remember(created.id, created.credential);
+      handover.created = { id: created.id, credential: created.credential, kind: onBehalf ? "advocate" : "registered" };
+    } else {
+      handover.created = null;
     }
     // A new registration starts from an empty page.
     Object.assign(draft, { name: "", contact: "", cameras: "1", consent: false, key: "" });
     Object.assign(place, { address: "", lat: "", lon: "", agencies: null, chosen: null });
-    navigate("/credential");
+    navigate(created.credential ? "/credential" : "/registered-by-email");
   };
 
   form.addEventListener("submit", (e) => {
@@ -174,8 +183,16 @@ export function registerPage(main: HTMLElement): void {
     void send();
   });
 
+  const onBehalf = advocate();
   main.append(
     h("h1", {}, t("register.title")),
+    onBehalf
+      ? h(
+          "div",
+          { class: "usa-alert usa-alert--info usa-alert--slim" },
+          h("div", { class: "usa-alert__body" }, h("p", { class: "usa-alert__text" }, t("register.advocate", { agency: onBehalf.agency }))),
+        )
+      : "",
     h("p", { class: "usa-intro" }, t("register.intro")),
     summary,
     form,
