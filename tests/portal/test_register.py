@@ -3,6 +3,7 @@ reaches their registration's page: in a real Chromium, against the real services
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -177,3 +178,24 @@ def test_an_advocate_registers_an_owner_on_their_behalf(
     )
     assert [(r["source"], r["registered_by"]) for r in rows] == [("advocate", "dev-advocate")]
     mailbox.wait_for(email, lambda m: "cvo_" in str(m.get_payload(decode=True)))
+
+
+def test_the_first_page_is_interactive_quickly_and_a_scripted_registration_takes_seconds(
+    visit: Visit, program: Program
+) -> None:
+    """Figures for the record (printed with the suite's figures): time to interactive of the first page in this
+    headless Chromium, and the wall time of the registration as a scripted user completes it."""
+    page = visit.page
+    started = time.monotonic()
+    page.goto(visit.base + "/")
+    page.locator(".leaflet-container").wait_for()
+    page.get_by_role("button", name="Show this place").wait_for()
+    interactive_ms = page.evaluate("performance.now()")
+    visit.check("covered-timed")
+    page.get_by_role("link", name="Register my cameras").click()
+    fill_registration(page, program, name="Tim Keeper", contact="tim@example.org")
+    expect(page.get_by_role("heading", level=1)).to_have_text("You are registered")
+    wall_s = time.monotonic() - started
+    print(f"first page interactive after {interactive_ms:.0f} ms; scripted registration {wall_s:.1f} s")
+    assert interactive_ms < 10_000
+    assert wall_s < 60  # "in under a minute", with the page loads and the service's answers included
