@@ -51,6 +51,29 @@ def test_pause_and_resume_change_what_the_database_holds(
     page.get_by_role("button", name="Resume").click()
     expect(page.get_by_text("Your registration is active again.")).to_be_visible()
     assert sql("SELECT status FROM registry.registrations WHERE id = $1", owner.id)[0]["status"] == "active"
+    page.get_by_role("button", name="Withdraw").click()
+    expect(page.get_by_text("Your registration is withdrawn")).to_be_visible()
+    assert (
+        sql("SELECT status FROM registry.registrations WHERE id = $1", owner.id)[0]["status"] == "withdrawn"
+    )
+
+
+def test_the_annual_reconfirmation_moves_the_due_date(
+    visit: Visit, owner: Owner, sql: Callable[..., Any]
+) -> None:
+    # As if registered a year ago: the re-confirmation is due.
+    sql(
+        "UPDATE registry.registrations SET last_confirmed_at = now() - interval '360 days'"
+        " WHERE id = $1 RETURNING id",
+        owner.id,
+    )
+    page = visit.page
+    sign_in(visit, owner)
+    page.get_by_role("button", name="Confirm it is still right").click()
+    expect(page.get_by_text("Thank you: your registration is confirmed for another year.")).to_be_visible()
+    visit.check("reconfirmed")
+    age = sql("SELECT now() - last_confirmed_at AS age FROM registry.registrations WHERE id = $1", owner.id)
+    assert age[0]["age"].total_seconds() < 60
 
 
 def test_an_edit_over_a_change_made_elsewhere_says_so_and_keeps_what_was_typed(
