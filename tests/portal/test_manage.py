@@ -41,7 +41,8 @@ def test_pause_and_resume_change_what_the_database_holds(
 ) -> None:
     page = visit.page
     sign_in(visit, owner)
-    expect(page.get_by_text(program.name)).to_be_visible()
+    expect(page.locator("dt:text-is('Program') + dd")).to_have_text(program.name)
+    expect(page.locator("dt:text-is('Seen by') + dd")).to_have_text(program.name)
     assert "cvo_" not in page.url
     page.get_by_role("button", name="Pause").click()
     expect(page.get_by_text("Your registration is paused")).to_be_visible()

@@ -33,7 +33,7 @@ def test_the_transparency_page_shows_last_months_requests_in_a_table_and_a_chart
     page = visit.page
     visit.open("/transparency")
     expect(page.get_by_role("heading", level=1)).to_have_text("Transparency")
-    table = page.get_by_role("table", name=f"Footage requests of {program.slug}, by month")
+    table = page.get_by_role("table", name=f"Footage requests of {program.name}, by month")
     row = table.get_by_role("row").filter(
         has=page.get_by_role("rowheader", name=last_month.strftime("%Y-%m"))
     )

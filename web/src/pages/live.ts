@@ -7,6 +7,7 @@ import { errorsFromFailure, showErrors } from "../forms";
 import { formatDate, t, type MessageKey } from "../i18n";
 import { failureBox, loadOwned, refused } from "../owner";
 import { rerender } from "../router";
+import { agencyNames } from "../agencies";
 
 const DURATIONS = [900, 3600, 4 * 3600, 24 * 3600];
 const draft = { reason: "alert" as "alert" | "emergency", duration: 3600, agencies: null as Set<string> | null };
@@ -38,6 +39,7 @@ export async function livePage(main: HTMLElement, params: Record<string, string>
     );
     liveNotice.text = null;
   }
+  const names = await agencyNames(p.shared_with);
   const liveCameras = p.cameras.filter((c) => c.live_mode && c.live_mode !== "never");
   main.append(summary, notice, h("p", {}, h("a", { href: `/registrations/${id}` }, t("requests.back"))));
   if (!liveCameras.length) main.append(h("p", { class: "portal-empty" }, t("live.no_cameras")));
@@ -82,7 +84,7 @@ export async function livePage(main: HTMLElement, params: Record<string, string>
           onchange: (e: Event) => ((e.target as HTMLInputElement).checked ? chosen.add(slug) : chosen.delete(slug)),
         });
         input.checked = chosen.has(slug);
-        return h("div", { class: "usa-checkbox" }, input, h("label", { class: "usa-checkbox__label", for: input.id }, slug));
+        return h("div", { class: "usa-checkbox" }, input, h("label", { class: "usa-checkbox__label", for: input.id }, names.get(slug) ?? slug));
       }),
     ),
     submit,
@@ -150,7 +152,7 @@ export async function livePage(main: HTMLElement, params: Record<string, string>
           "li",
           { class: "portal-card" },
           h("p", {}, h("span", { class: "usa-tag" }, t(`live.state_${w.state}` as MessageKey)), " ", t(`live.reason_${w.reason}` as MessageKey)),
-          h("p", {}, t("live.window_agencies", { agencies: w.agencies.join(", ") })),
+          h("p", {}, t("live.window_agencies", { agencies: w.agencies.map((a) => names.get(a) ?? a).join(", ") })),
           h(
             "p",
             {},

@@ -8,6 +8,7 @@ import { formatDate, t, type MessageKey } from "../i18n";
 import { createMap } from "../map";
 import { failureBox, loadOwned, refused } from "../owner";
 import { whenConnected } from "../place";
+import { agencyNames } from "../agencies";
 import { navigate, onLeave, rerender } from "../router";
 import { forget, handover, remember } from "../session";
 
@@ -97,6 +98,7 @@ export async function registrationPage(main: HTMLElement, params: Record<string,
   // The program's name and jurisdiction are public: shown beside the cameras.
   const agency = await attempt(() => registry().GET("/v1/agencies/{slug}", { params: { path: { slug: p.agency } } }));
   const program = agency.ok ? agency.data : null;
+  const names = await agencyNames(p.shared_with);
   const statusKey = `status.${p.status}` as MessageKey;
   const mapBox = h("div", { class: "portal-map-box" });
   const actions = h(
@@ -148,7 +150,7 @@ export async function registrationPage(main: HTMLElement, params: Record<string,
       row(t("edit.email"), p.contact.email ?? "—"),
       row(t("edit.phone"), p.contact.phone ?? "—"),
       row(t("registration.cameras"), String(p.cameras.length)),
-      row(t("registration.shared_with"), p.shared_with.join(", ")),
+      row(t("registration.shared_with"), p.shared_with.map((slug) => names.get(slug) ?? slug).join(", ")),
       row(t("registration.registered"), formatDate(p.created_at)),
       row(t("registration.reconfirm_due"), formatDate(p.reconfirm_due_at)),
     ),

@@ -5,6 +5,7 @@ import { h } from "../dom";
 import { formatNumber, t } from "../i18n";
 import { failureBox } from "../owner";
 import { rerender } from "../router";
+import { agencyNames } from "../agencies";
 
 export async function transparencyPage(main: HTMLElement): Promise<void> {
   main.append(h("h1", {}, t("transparency.title")), h("p", { class: "usa-intro" }, t("transparency.intro")));
@@ -18,6 +19,7 @@ export async function transparencyPage(main: HTMLElement): Promise<void> {
     main.append(h("p", { class: "portal-empty" }, t("transparency.none")));
     return;
   }
+  const names = await agencyNames(agencies.map((a) => a.agency));
   const dash = (n: number | null | undefined, digits = 0) => (n == null ? t("transparency.suppressed") : formatNumber(n, digits));
   for (const agency of agencies) {
     const most = Math.max(1, ...agency.months.map((m) => m.owners_contacted));
@@ -45,18 +47,18 @@ export async function transparencyPage(main: HTMLElement): Promise<void> {
     // Widths are set through the CSSOM: the policy allows no inline style attribute.
     chart.querySelectorAll<HTMLElement>("[data-width]").forEach((bar) => (bar.style.width = `${bar.dataset.width}%`));
     main.append(
-      h("h2", {}, agency.agency),
+      h("h2", {}, names.get(agency.agency) ?? agency.agency),
       h("p", { class: "portal-chart__legend", "aria-hidden": "true" },
         h("span", { class: "portal-chart__key portal-chart__bar--asked" }), ` ${t("transparency.contacted")} `,
         h("span", { class: "portal-chart__key portal-chart__bar--shared" }), ` ${t("transparency.fulfilled")}`),
       chart,
       h(
         "div",
-        { class: "usa-table-container--scrollable", tabindex: 0, role: "region", "aria-label": t("transparency.caption", { agency: agency.agency }) },
+        { class: "usa-table-container--scrollable", tabindex: 0, role: "region", "aria-label": t("transparency.caption", { agency: names.get(agency.agency) ?? agency.agency }) },
         h(
           "table",
           { class: "usa-table usa-table--borderless usa-table--stacked" },
-          h("caption", {}, t("transparency.caption", { agency: agency.agency })),
+          h("caption", {}, t("transparency.caption", { agency: names.get(agency.agency) ?? agency.agency })),
           h(
             "thead",
             {},
