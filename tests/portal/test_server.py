@@ -19,7 +19,7 @@ PORTAL_ORIGIN = f"http://127.0.0.1:{PORTAL_PORT}"
 PORTAL_HEADERS = "authorization, if-match, idempotency-key, content-type"
 
 
-def test_config_json_gives_the_services_urls_and_no_development_sign_in_outside_development(
+def test_config_json_gives_the_services_urls_and_the_development_sign_in_only_outside_production(
     portal: str, suite: Suite
 ) -> None:
     r = httpx.get(f"{portal}/config.json")
