@@ -15,6 +15,9 @@ REGISTRY_API_PORT ?= 8001
 GEO_QUERY_PORT ?= 8002
 REQUESTS_API_PORT ?= 8003
 export REGISTRY_API_PORT GEO_QUERY_PORT REQUESTS_API_PORT
+# The web portal (services/portal, built from web/).
+PORTAL_PORT ?= 8000
+export PORTAL_PORT
 
 # Without DATABASE_URL, everything runs on the project-local cluster (scripts/localdb.sh, port CANVASS_PG_PORT).
 ifeq ($(strip $(DATABASE_URL)),)
@@ -30,7 +33,7 @@ export CANVASS_ENV ?= development
 ROLE ?= investigator
 AGENCY ?= demo
 
-.PHONY: help setup env db migrate demo run test contract-lint stop token audit-verify audit-anchor openapi openapi-release lint format bench clean
+.PHONY: help setup env db migrate demo portal run test contract-lint stop token audit-verify audit-anchor openapi openapi-release lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,7 +63,17 @@ setup: migrate
 demo: setup ## load the demo agency and a few hundred cameras (idempotent)
 	$(PY) scripts/demo_data.py
 
-run: demo ## start the three services (and the requests worker) on 127.0.0.1; Ctrl-C stops them
+# The portal's npm packages, from web/package-lock.json (node and npm from Debian when missing; no package may
+# download a browser or a binary of its own).
+web/node_modules/.installed: web/package.json web/package-lock.json
+	@bash scripts/ensure_debian.sh node=nodejs npm=npm
+	cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+	@touch $@
+
+portal: web/node_modules/.installed ## build the web portal into web/dist (types from openapi/, type check, vite)
+	cd web && npm run build
+
+run: demo portal ## start the portal on 127.0.0.1:8000, the three services (and the requests worker); Ctrl-C stops them
 	$(PY) scripts/run_suite.py
 
 # Redocly's OpenAPI linter, pinned by tools/contract-lint/package-lock.json (npm ci: from the npm registry only).
@@ -75,8 +88,9 @@ $(REDOCLY): tools/contract-lint/package.json tools/contract-lint/package-lock.js
 contract-lint: $(REDOCLY) ## Redocly's linter on openapi/*.json: recommended rules, any finding fails (tools/contract-lint/redocly.yaml)
 	$(REDOCLY) lint --config tools/contract-lint/redocly.yaml openapi/registry_api.json openapi/geo_query.json openapi/requests_api.json
 
-test: env db contract-lint ## the whole test suite against a real PostGIS and real HTTP (GDAL's OGC API client and docker-compose config among them)
-	@bash scripts/ensure_debian.sh ogrinfo=gdal-bin docker-compose=docker-compose
+test: env db contract-lint portal ## the whole test suite against a real PostGIS and real HTTP (GDAL's OGC API client, docker-compose config and the portal in Chromium among them)
+	@bash scripts/ensure_debian.sh ogrinfo=gdal-bin docker-compose=docker-compose chromium=chromium
+	cd web && npm run check
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 stop: ## stop the local database cluster
@@ -106,7 +120,8 @@ format: env ## apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-bench: env db ## measure geo_query and the bulk import against raw asyncpg, tipg and ogr2ogr, and registration writes (QUICK=1: smaller, < 2 min; ONLY=queries|imports|registrations, SHAPES=nearest,bbox100: a partial run)
+bench: env db portal ## measure geo_query and the bulk import against raw asyncpg, tipg and ogr2ogr, registration writes, and the portal's first page and registration (QUICK=1: smaller, < 2 min; ONLY=queries|imports|registrations|portal, SHAPES=nearest,bbox100: a partial run)
+	@bash scripts/ensure_debian.sh chromium=chromium
 	$(PY) -m bench.run $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY)) $(if $(SHAPES),--shapes $(SHAPES))
 
 clean: stop ## remove the environment and the local database

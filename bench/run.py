@@ -39,8 +39,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100,000 cameras per layout, 2 s cells")
     parser.add_argument(
         "--only",
-        choices=("queries", "imports", "registrations"),
-        help="measure only the queries (raw, geo_query, tipg), the imports or the registration writes; the results"
+        choices=("queries", "imports", "registrations", "portal"),
+        help="measure only the queries (raw, geo_query, tipg), the imports, the registration writes or the portal; the results"
         " file is not written",
     )
     parser.add_argument(
@@ -88,6 +88,11 @@ async def _run(bench: Bench) -> None:
         await _imports(bench, res)
     if bench.only in (None, "registrations"):
         await _registrations(bench, res)
+    portal = None
+    if bench.only in (None, "portal"):
+        from bench import portal as portal_bench
+
+        portal = await portal_bench.run(bench)
 
     if partial:
         out = bench.data_dir.parent / "results-partial.md"
@@ -106,6 +111,10 @@ async def _run(bench: Bench) -> None:
     from bench.report import registration_table
 
     print("\n".join(registration_table(res)))
+    print()
+    from bench.portal import table as portal_table
+
+    print("\n".join(portal_table(portal)))
     print()
     print("\n".join(targets(res)))
     print()

@@ -1,5 +1,6 @@
-"""Start the three services (and the requests worker, when it exists) on 127.0.0.1, print where their docs
-are and how to get a token, and stop them all cleanly on Ctrl-C or SIGTERM."""
+"""Start the web portal, the three services (and the requests worker, when it exists) on 127.0.0.1, print the
+portal's URL first, then where the services' docs are and how to get a token, and stop them all cleanly on
+Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ SERVICES = (
     ("geo_query", "services.geo_query.main:app", "GEO_QUERY_PORT", 8002),
     ("requests_api", "services.requests_api.main:app", "REQUESTS_API_PORT", 8003),
 )
+# The web portal (built into web/dist by `make portal`): what a resident opens in a browser.
+PORTAL = ("portal", "services.portal.main:app", "PORTAL_PORT", 8000)
 
 
 def suite_env(environ: dict[str, str]) -> tuple[dict[str, str], dict[str, int]]:
@@ -57,6 +60,15 @@ def main() -> int:
         # Each service's links name its own address unless a public base URL is given for all.
         own = {"CANVASS_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports[name]}", **env}
         procs.append(subprocess.Popen(cmd, cwd=ROOT, env=own))
+    portal_port = int(env.get(PORTAL[2], PORTAL[3]))
+    print(f"Canvass portal: http://127.0.0.1:{portal_port}  (starting)", flush=True)
+    procs.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", PORTAL[1], "--host", "127.0.0.1", "--port", str(portal_port)],
+            cwd=ROOT,
+            env=env,
+        )
+    )
     if (ROOT / "services" / "requests_api" / "worker.py").exists():
         procs.append(
             subprocess.Popen([sys.executable, "-m", "services.requests_api.worker"], cwd=ROOT, env=env)
@@ -71,6 +83,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     time.sleep(1.5)
+    print(f"\nCanvass portal:  http://127.0.0.1:{portal_port}", flush=True)
     print("\nCanvass is running:", flush=True)
     for name, _, _, _ in SERVICES:
         print(f"  {name:<13} http://127.0.0.1:{ports[name]}/docs   (contract: /openapi.json)")

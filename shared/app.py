@@ -21,6 +21,7 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import AgencyLookup
+from shared.cors import install_cors
 from shared.errors import ProblemDetail, install_error_handlers, problem_response, problem_responses
 from shared.geojson import JSONResponse
 from shared.http import HttpPolicyMiddleware, request_rules
@@ -202,6 +203,7 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes, limits=body_limits)
     app.add_middleware(HttpPolicyMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    install_cors(app)  # outermost: every answer, refusals included, carries the CORS headers
     app.include_router(health_router(db_revision))
     for r in routers:
         app.include_router(r)

@@ -36,6 +36,10 @@ os.environ["CANVASS_ENV"] = "test"
 BASE_URL = os.environ.get("MIGRATIONS_DATABASE_URL") or os.environ.get("DATABASE_URL") or LOCAL_DATABASE_URL
 APP_URL = os.environ["DATABASE_URL"] if os.environ.get("MIGRATIONS_DATABASE_URL") else BASE_URL
 
+# The port the portal's browser tests (tests/portal) serve it on, chosen up front: the services accept its
+# origin (CORS) from the moment they start.
+PORTAL_PORT = free_port()
+
 
 @pytest.fixture(scope="session")
 def database_name() -> Iterator[str]:
@@ -94,6 +98,7 @@ def service_env(
         CANVASS_GUESS_LIMIT_PER_CLIENT="1000000",
         CANVASS_GUESS_LIMIT_PER_REGISTRATION="1000000",
     )
+    env["CANVASS_CORS_ORIGINS"] = f"http://127.0.0.1:{PORTAL_PORT}"  # the portal's origin (tests/portal)
     return env
 
 

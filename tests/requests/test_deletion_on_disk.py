@@ -31,8 +31,15 @@ def _local_superuser(sql: str) -> str:
 
 
 def _on_local_cluster() -> bool:
+    """The run's database is this checkout's own cluster (`make test` without DATABASE_URL), whose files the
+    test may read; not a database elsewhere, nor another checkout's cluster."""
     url = os.environ.get("MIGRATIONS_DATABASE_URL") or os.environ.get("DATABASE_URL") or ""
-    return url == "" or f"127.0.0.1:{LOCAL_PORT}/" in url
+    if url and f"127.0.0.1:{LOCAL_PORT}/" not in url:
+        return False
+    status = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "localdb.sh"), "status"], capture_output=True, check=False
+    )
+    return status.returncode == 0
 
 
 def _rows_holding(db: Db, marker: str) -> list[str]:

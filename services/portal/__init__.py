@@ -1,0 +1,1 @@
+"""portal: serves the built web portal (web/dist) and its runtime configuration; imports no other service."""

@@ -1,0 +1,170 @@
+"""The portal's server: the built files of `web/` (web/dist), the runtime `/config.json` the page reads first
+(the services' URLs, the tile and geocoder URLs, the languages), and the security headers every answer carries.
+
+It imports no other service: the portal talks to the services only through their public HTTP contracts, from
+the browser. Every path that is not a file is the single page (its router draws the page for the path).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.auth import mint_token
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DIST = ROOT / "web" / "dist"
+LANGUAGES = ["en", "es"]
+TERMS_VERSION = "2026-01"
+# The roles the development sign-in offers: the public half needs the advocate; the others are for trying the
+# services' agency side by hand.
+DEV_ROLES = ("advocate", "investigator", "supervisor", "agency_admin", "auditor")
+
+
+class DevSignIn(BaseModel):
+    role: str = Field(pattern="^(" + "|".join(DEV_ROLES) + ")$")
+    agency: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+
+
+def _origin(url: str | None) -> str | None:
+    """The scheme://host[:port] of a URL (a tile template's placeholders are in its path or its subdomain)."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return None
+    netloc = parts.netloc.replace("{s}", "*")
+    return f"{parts.scheme}://{netloc}"
+
+
+def portal_config(env: Mapping[str, str]) -> dict[str, Any]:
+    """What the page needs to know at run time, from the environment (one build serves any deployment)."""
+
+    def service_url(var: str, port_var: str, port: int) -> str:
+        return env.get(var) or f"http://127.0.0.1:{env.get(port_var) or port}"
+
+    return {
+        "registry_api_url": service_url("REGISTRY_API_URL", "REGISTRY_API_PORT", 8001).rstrip("/"),
+        "geo_query_url": service_url("GEO_QUERY_URL", "GEO_QUERY_PORT", 8002).rstrip("/"),
+        "requests_api_url": service_url("REQUESTS_API_URL", "REQUESTS_API_PORT", 8003).rstrip("/"),
+        "tile_url": env.get("CANVASS_TILE_URL") or None,
+        "tile_attribution": env.get("CANVASS_TILE_ATTRIBUTION") or None,
+        "geocoder_url": env.get("CANVASS_GEOCODER_URL") or None,
+        "languages": LANGUAGES,
+        "terms_version": env.get("CANVASS_TERMS_VERSION") or TERMS_VERSION,
+        # The development sign-in (the project's development tokens) exists only where those tokens are accepted
+        # (development and test), never in production.
+        "dev_sign_in": env.get("CANVASS_ENV", "production") in ("development", "test"),
+    }
+
+
+def content_security_policy(config: Mapping[str, Any]) -> str:
+    """Only the portal itself, the three services (connect-src), and the configured tile and geocoder hosts:
+    no inline script or style element, no third-party origin, no framing."""
+    apis = [config["registry_api_url"], config["geo_query_url"], config["requests_api_url"]]
+    connect = ["'self'", *sorted({o for o in map(_origin, [*apis, config["geocoder_url"]]) if o})]
+    images = ["'self'", *[o for o in [_origin(config["tile_url"])] if o]]
+    directives = {
+        "default-src": ["'none'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": images,
+        "font-src": ["'self'"],
+        "connect-src": connect,
+        "manifest-src": ["'self'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+    return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
+
+
+class SecurityHeaders:
+    """Adds the portal's security headers to every answer, files and errors alike."""
+
+    def __init__(self, app: ASGIApp, csp: str) -> None:
+        self.app = app
+        self.headers = [
+            (b"content-security-policy", csp.encode()),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+            (b"permissions-policy", b"geolocation=(self), camera=(), microphone=(), payment=()"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def _send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *[(k, v) for k, v in self.headers if k not in names],
+                ]
+            await send(message)
+
+        await self.app(scope, receive, _send)
+
+
+def create_app(dist: Path | None = None, env: Mapping[str, str] | None = None) -> FastAPI:
+    dist = (dist or Path(os.environ.get("CANVASS_PORTAL_DIST") or DEFAULT_DIST)).resolve()
+    config = portal_config(os.environ if env is None else env)
+    app = FastAPI(title="Canvass portal", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/config.json", include_in_schema=False)
+    async def config_json() -> Response:
+        return JSONResponse(config, headers={"Cache-Control": "no-cache"})
+
+    if config["dev_sign_in"]:
+
+        @app.post("/dev/token", include_in_schema=False)
+        async def dev_token(body: DevSignIn) -> Response:
+            """A development token for a role of an agency (what `make token` prints); absent in production."""
+            token = mint_token(body.role, body.agency, sub=f"dev-{body.role}")
+            return JSONResponse(
+                {"token": token, "role": body.role, "agency": body.agency},
+                headers={"Cache-Control": "no-store"},
+            )
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/{path:path}", include_in_schema=False)
+    async def files(path: str, request: Request) -> Response:
+        index = dist / "index.html"
+        if not index.is_file():
+            return JSONResponse(
+                {"title": "The portal is not built", "detail": "Run `make portal` (npm ci + vite build)."},
+                status_code=503,
+                media_type="application/problem+json",
+            )
+        target = (dist / path).resolve()
+        if path and target.is_file() and target.is_relative_to(dist):
+            # Built assets carry their content's hash in their name: they never change under that name.
+            cache = "public, max-age=31536000, immutable" if path.startswith("assets/") else "no-cache"
+            return FileResponse(target, headers={"Cache-Control": cache})
+        if "." in path.rsplit("/", 1)[-1]:
+            return JSONResponse(
+                {"title": "Not Found", "status": 404}, status_code=404, media_type="application/problem+json"
+            )
+        # A page of the portal: the single page, whose router draws it.
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    app.add_middleware(SecurityHeaders, csp=content_security_policy(config))
+    return app
+
+
+app = create_app()

@@ -1,0 +1,188 @@
+/** Form fields and the error pattern every form uses (GOV.UK / USWDS): the message at the field, an error
+ * summary at the top linking to each field, announced and focused; what was typed stays where it was. */
+
+import type { Failure } from "./api/client";
+import { focus, h } from "./dom";
+import { t, type MessageKey } from "./i18n";
+
+export interface FieldError {
+  field: string | null; // the id of the input, or null for a problem with no field of its own
+  message: string;
+}
+
+interface TextFieldOptions {
+  id: string;
+  label: string;
+  hint?: string;
+  value: string;
+  onInput: (value: string) => void;
+  type?: string;
+  autocomplete?: string;
+  inputmode?: string;
+  width?: string;
+  optional?: boolean;
+}
+
+export function textField(o: TextFieldOptions): HTMLElement {
+  const hintId = o.hint ? `${o.id}-hint` : null;
+  const input = h("input", {
+    class: `usa-input${o.width ? ` usa-input--${o.width}` : ""}`,
+    id: o.id,
+    name: o.id,
+    type: o.type ?? "text",
+    autocomplete: o.autocomplete ?? null,
+    inputmode: o.inputmode ?? null,
+    spellcheck: o.type === "email" ? "false" : null,
+    "aria-describedby": hintId,
+  });
+  input.value = o.value;
+  input.addEventListener("input", () => o.onInput(input.value));
+  return h(
+    "div",
+    { class: "usa-form-group", "data-field": o.id },
+    h(
+      "label",
+      { class: "usa-label", for: o.id },
+      o.label,
+      o.optional ? h("span", { class: "usa-hint" }, ` ${t("form.optional")}`) : null,
+    ),
+    o.hint ? h("div", { class: "usa-hint", id: hintId }, o.hint) : null,
+    input,
+  );
+}
+
+/** Clears every error the form shows (before a new attempt). */
+export function clearErrors(form: HTMLElement): void {
+  form.querySelectorAll(".usa-form-group--error").forEach((g) => g.classList.remove("usa-form-group--error"));
+  form.querySelectorAll(".usa-error-message[data-generated]").forEach((m) => m.remove());
+  form.querySelectorAll("[aria-invalid]").forEach((i) => {
+    i.removeAttribute("aria-invalid");
+    const described = (i.getAttribute("aria-describedby") ?? "")
+      .split(" ")
+      .filter((x) => x && !x.endsWith("-error"))
+      .join(" ");
+    if (described) i.setAttribute("aria-describedby", described);
+    else i.removeAttribute("aria-describedby");
+  });
+  form.querySelectorAll(".usa-input--error").forEach((i) => i.classList.remove("usa-input--error"));
+}
+
+/** Shows each error at its field and in a summary at the top of `summaryHost`, announced and focused. */
+export function showErrors(
+  form: HTMLElement,
+  summaryHost: HTMLElement,
+  errors: FieldError[],
+  retry?: () => void,
+): void {
+  clearErrors(form);
+  summaryHost.replaceChildren();
+  if (!errors.length) return;
+  for (const e of errors) {
+    if (!e.field) continue;
+    const group = form.querySelector<HTMLElement>(`[data-field="${e.field}"]`);
+    const input = form.querySelector<HTMLElement>(`#${CSS.escape(e.field)}`);
+    if (!group || !input) continue;
+    group.classList.add("usa-form-group--error");
+    const messageId = `${e.field}-error`;
+    const existing = group.querySelector<HTMLElement>(`#${CSS.escape(messageId)}`);
+    const message =
+      existing ?? h("span", { class: "usa-error-message", id: messageId, "data-generated": "true" });
+    message.textContent = existing ? `${existing.textContent} ${e.message}` : e.message;
+    if (!existing) {
+      const label = group.querySelector("legend, label.usa-label");
+      const after = group.querySelector(".usa-hint:not(label .usa-hint)") ?? label;
+      if (after) after.after(message);
+      else group.prepend(message); // a lone checkbox: the message above it
+    }
+    if (input.matches("input.usa-input, select, textarea")) input.classList.add("usa-input--error");
+    input.setAttribute("aria-invalid", "true");
+    const described = (input.getAttribute("aria-describedby") ?? "").split(" ").filter(Boolean);
+    if (!described.includes(messageId)) input.setAttribute("aria-describedby", [...described, messageId].join(" "));
+  }
+  const summary = errorSummary(errors, retry);
+  summaryHost.append(summary);
+  focus(summary);
+}
+
+export function errorSummary(errors: FieldError[], retry?: () => void): HTMLElement {
+  const headingId = "error-summary-heading";
+  return h(
+    "div",
+    { class: "usa-alert usa-alert--error error-summary", role: "alert", "aria-labelledby": headingId },
+    h(
+      "div",
+      { class: "usa-alert__body" },
+      h("h2", { class: "usa-alert__heading", id: headingId }, t("errors.summary_title")),
+      h(
+        "ul",
+        { class: "usa-list" },
+        errors.map((e) =>
+          h(
+            "li",
+            {},
+            e.field
+              ? h(
+                  "a",
+                  {
+                    href: `#${e.field}`,
+                    "data-focus": e.field,
+                    onclick: (ev: Event) => {
+                      ev.preventDefault();
+                      const target = document.getElementById(e.field ?? "");
+                      target?.focus();
+                      target?.scrollIntoView({ block: "center" });
+                    },
+                  },
+                  e.message,
+                )
+              : e.message,
+          ),
+        ),
+      ),
+      retry
+        ? h("button", { type: "button", class: "usa-button usa-button--outline", onclick: retry }, t("errors.retry"))
+        : null,
+    ),
+  );
+}
+
+/** Which field a JSON pointer names: the longest pointer prefix the form maps, or none. */
+export function fieldForPointer(pointer: string, fields: Record<string, string>): string | null {
+  let best: string | null = null;
+  let bestLength = -1;
+  for (const [prefix, field] of Object.entries(fields)) {
+    const matches = pointer === prefix || pointer.startsWith(`${prefix}/`);
+    if (matches && prefix.length > bestLength) {
+      best = field;
+      bestLength = prefix.length;
+    }
+  }
+  return best;
+}
+
+/** The errors to show for a failed call: each invalid member at its field, or one plain sentence. */
+export function errorsFromFailure(
+  failure: Failure,
+  fields: Record<string, string>,
+  labels: Record<string, string> = {},
+): FieldError[] {
+  if (failure.status === 0) return [{ field: null, message: t("errors.network") }];
+  if (failure.status === 503) return [{ field: null, message: t("errors.unavailable") }];
+  if (failure.errors.length) {
+    return failure.errors.map((e) => {
+      const field = fieldForPointer(e.pointer, fields);
+      const label = field ? labels[field] : undefined;
+      return { field, message: label ? `${label}: ${e.reason}` : e.reason };
+    });
+  }
+  const known: Partial<Record<number, MessageKey>> = {
+    401: "errors.unauthorized",
+    403: "errors.forbidden",
+    404: "errors.not_found",
+    412: "errors.changed_elsewhere",
+    429: "errors.too_many",
+  };
+  const key = known[failure.status];
+  if (key) return [{ field: null, message: t(key) }];
+  return [{ field: null, message: failure.detail ?? t("errors.generic") }];
+}

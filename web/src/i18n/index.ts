@@ -1,0 +1,60 @@
+/** The message catalog: every string the portal shows comes from here, in English and Spanish. The language
+ * is the browser's first one the portal speaks, until the visitor picks the other one. */
+
+import { en } from "./en";
+import { es } from "./es";
+
+export type MessageKey = keyof typeof en;
+export const catalogs: Record<string, Record<MessageKey, string>> = { en, es };
+export const LANGUAGES = ["en", "es"] as const;
+export type Lang = (typeof LANGUAGES)[number];
+
+const STORAGE_KEY = "canvass.lang";
+let current: Lang = "en";
+
+export function detectLanguage(preferred: readonly string[], stored: string | null): Lang {
+  if (stored && (LANGUAGES as readonly string[]).includes(stored)) return stored as Lang;
+  for (const tag of preferred) {
+    const base = tag.toLowerCase().split("-")[0];
+    if ((LANGUAGES as readonly string[]).includes(base ?? "")) return base as Lang;
+  }
+  return "en";
+}
+
+export function language(): Lang {
+  return current;
+}
+
+export function setLanguage(lang: Lang, remember = false): void {
+  current = lang;
+  if (typeof document !== "undefined") document.documentElement.lang = lang;
+  if (remember && typeof localStorage !== "undefined") localStorage.setItem(STORAGE_KEY, lang);
+}
+
+export function initLanguage(): void {
+  const stored = typeof localStorage !== "undefined" ? localStorage.getItem(STORAGE_KEY) : null;
+  setLanguage(detectLanguage(typeof navigator !== "undefined" ? navigator.languages : [], stored));
+}
+
+/** The message in the current language, with {name} placeholders filled. */
+export function t(key: MessageKey, params: Record<string, string | number> = {}): string {
+  const text = catalogs[current]?.[key] ?? en[key];
+  return text.replace(/\{(\w+)\}/g, (whole, name: string) =>
+    name in params ? String(params[name]) : whole,
+  );
+}
+
+export function formatDate(iso: string | null | undefined, withTime = false): string {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  return new Intl.DateTimeFormat(current === "es" ? "es-US" : "en-US", {
+    dateStyle: "long",
+    ...(withTime ? { timeStyle: "short" } : {}),
+  }).format(d);
+}
+
+export function formatNumber(n: number, digits = 0): string {
+  return new Intl.NumberFormat(current === "es" ? "es-US" : "en-US", {
+    maximumFractionDigits: digits,
+  }).format(n);
+}

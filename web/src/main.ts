@@ -1,0 +1,126 @@
+/** The portal's entry: the configuration, the language, the page frame (header, navigation, footer) and the
+ * routes of the resident's pages. */
+
+import "@uswds/uswds/css/uswds.min.css";
+import "./styles.css";
+import { loadConfig } from "./config";
+import { h } from "./dom";
+import { initLanguage, language, setLanguage, t } from "./i18n";
+import { match, rerender, route, settle, startRouter } from "./router";
+import { coveredPage } from "./pages/covered";
+import { registerPage } from "./pages/register";
+import { credentialPage, registeredByEmailPage } from "./pages/credential";
+import { staffPage } from "./pages/staff";
+import { config } from "./config";
+import { signInPage } from "./pages/signin";
+import { registrationPage } from "./pages/registration";
+import { editPage } from "./pages/edit";
+import { deletePage, deletedPage } from "./pages/delete";
+import { requestsPage } from "./pages/requests";
+import { cameraPage } from "./pages/camera";
+import { lostPage } from "./pages/lost";
+import { sharingPage } from "./pages/sharing";
+import { livePage } from "./pages/live";
+import { transparencyPage } from "./pages/transparency";
+import { notFoundPage } from "./pages/notfound";
+
+route("/", coveredPage);
+route("/register", registerPage);
+route("/credential", credentialPage);
+route("/registered-by-email", registeredByEmailPage);
+route("/staff", staffPage);
+route("/sign-in", signInPage);
+route("/registrations/:id", registrationPage);
+route("/registrations/:id/edit", editPage);
+route("/registrations/:id/delete", deletePage);
+route("/registrations/:id/requests", requestsPage);
+route("/registrations/:id/cameras/:camera", cameraPage);
+route("/deleted", deletedPage);
+route("/lost", lostPage);
+route("/registrations/:id/sharing", sharingPage);
+route("/registrations/:id/live", livePage);
+route("/transparency", transparencyPage);
+
+function frame(): { main: HTMLElement } {
+  const app = document.getElementById("app")!;
+  const other = language() === "en" ? "es" : "en";
+  const main = h("main", { id: "main-content", class: "grid-container portal-main" });
+  const nav = (href: string, text: string) =>
+    h(
+      "li",
+      {},
+      h("a", { href, class: "portal-nav__link", "aria-current": location.pathname === href ? "page" : null }, text),
+    );
+  app.replaceChildren(
+    h("a", { class: "usa-skipnav", href: "#main-content" }, t("site.skip")),
+    h(
+      "header",
+      { class: "portal-header" },
+      h(
+        "div",
+        { class: "grid-container portal-header__inner" },
+        h("a", { class: "portal-header__title", href: "/" }, t("site.name")),
+        h(
+          "nav",
+          { "aria-label": t("site.nav_label"), class: "portal-nav" },
+          h(
+            "ul",
+            { class: "usa-list usa-list--unstyled portal-nav__list" },
+            nav("/", t("nav.covered")),
+            nav("/sign-in", t("nav.manage")),
+            nav("/transparency", t("nav.transparency")),
+          ),
+        ),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "usa-button usa-button--unstyled portal-lang",
+            lang: other,
+            onclick: () => {
+              setLanguage(other, true);
+              rerender();
+            },
+          },
+          t("site.other_language"),
+        ),
+      ),
+    ),
+    main,
+    h(
+      "footer",
+      { class: "portal-footer" },
+      h(
+        "div",
+        { class: "grid-container" },
+        h("p", {}, t("site.footer")),
+        config().dev_sign_in ? h("p", {}, h("a", { href: "/staff" }, t("staff.title"))) : "",
+      ),
+    ),
+  );
+  // The skip link's target takes the focus without scrolling past it.
+  main.setAttribute("tabindex", "-1");
+  return { main };
+}
+
+async function render(path: string, first: boolean): Promise<void> {
+  const { main } = frame();
+  const found = match(path);
+  await (found ? found.page(main, found.params) : notFoundPage(main));
+  settle(main, first, t("site.name"));
+}
+
+async function start(): Promise<void> {
+  initLanguage();
+  try {
+    await loadConfig();
+  } catch {
+    document.getElementById("app")!.replaceChildren(
+      h("main", { class: "grid-container" }, h("h1", {}, t("errors.config")), h("p", {}, t("errors.network"))),
+    );
+    return;
+  }
+  startRouter(render);
+}
+
+void start();

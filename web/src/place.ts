@@ -1,0 +1,322 @@
+/** "Where?": the place a resident gives — a tap on the map, the browser's location, or typed coordinates (the
+ * map is never the only way) — and the programs that cover it. What was given stays in memory while the
+ * resident moves between "Am I covered?" and "Register", so nothing is asked twice. */
+
+import { attempt, registry, type Agency, type Failure } from "./api/client";
+import { h, uid } from "./dom";
+import { errorsFromFailure, textField } from "./forms";
+import { t } from "./i18n";
+import { createMap, type PortalMap } from "./map";
+import { config } from "./config";
+import { geocode } from "./geocoder";
+import { onLeave } from "./router";
+
+export interface Place {
+  address: string; // what was typed for the geocoder (never sent to a Canvass service)
+  lat: string;
+  lon: string;
+  agencies: Agency[] | null; // null: not checked yet
+  chosen: string | null; // the program's slug the resident registers with
+}
+
+export const place: Place = { address: "", lat: "", lon: "", agencies: null, chosen: null };
+
+export function coordinates(): { lat: number; lon: number } | null {
+  const lat = Number(place.lat.trim().replace(",", "."));
+  const lon = Number(place.lon.trim().replace(",", "."));
+  if (!place.lat.trim() || !place.lon.trim() || !Number.isFinite(lat) || !Number.isFinite(lon)) return null;
+  if (Math.abs(lat) > 90 || Math.abs(lon) > 180) return null;
+  return { lat, lon };
+}
+
+interface PickerOptions {
+  idPrefix: string;
+  choose: boolean; // offer a choice between the covering programs (the register page)
+  onChange?: () => void;
+}
+
+/** The picker: map, "use my location", coordinates, and the covering programs, announced as they change. */
+export function placePicker(o: PickerOptions): HTMLElement {
+  const latId = `${o.idPrefix}-lat`;
+  const lonId = `${o.idPrefix}-lon`;
+  const result = h("div", { class: "place-result", "aria-live": "polite" });
+  const mapBox = h("div", { class: "portal-map-box" });
+  let map: PortalMap | null = null;
+
+  const latField = textField({
+    id: latId,
+    label: t("place.lat"),
+    value: place.lat,
+    inputmode: "decimal",
+    width: "medium",
+    onInput: (v) => {
+      place.lat = v;
+      place.agencies = null;
+    },
+  });
+  const lonField = textField({
+    id: lonId,
+    label: t("place.lon"),
+    value: place.lon,
+    inputmode: "decimal",
+    width: "medium",
+    onInput: (v) => {
+      place.lon = v;
+      place.agencies = null;
+    },
+  });
+  const setInputs = () => {
+    (latField.querySelector("input") as HTMLInputElement).value = place.lat;
+    (lonField.querySelector("input") as HTMLInputElement).value = place.lon;
+  };
+
+  const showResult = (message?: string) => {
+    result.replaceChildren();
+    if (message) {
+      result.append(h("p", { class: "usa-hint" }, message));
+      return;
+    }
+    if (place.agencies === null) return;
+    if (!place.agencies.length) {
+      result.append(
+        h(
+          "div",
+          { class: "usa-alert usa-alert--warning usa-alert--slim" },
+          h("div", { class: "usa-alert__body" }, h("p", { class: "usa-alert__text" }, t("place.not_covered"))),
+        ),
+      );
+      return;
+    }
+    if (!o.choose) {
+      result.append(
+        h(
+          "div",
+          { class: "usa-alert usa-alert--success usa-alert--slim" },
+          h(
+            "div",
+            { class: "usa-alert__body" },
+            h("p", { class: "usa-alert__text" }, t("place.covered_by")),
+            h(
+              "ul",
+              { class: "usa-list" },
+              place.agencies.map((a) => h("li", {}, a.properties.name)),
+            ),
+          ),
+        ),
+      );
+      return;
+    }
+    if (place.agencies.length === 1) place.chosen = place.agencies[0]!.properties.slug;
+    if (!place.agencies.some((a) => a.properties.slug === place.chosen)) place.chosen = null;
+    const name = `${o.idPrefix}-program`;
+    result.append(
+      h(
+        "fieldset",
+        { class: "usa-fieldset usa-form-group", "data-field": `${o.idPrefix}-program` },
+        h("legend", { class: "usa-legend" }, t("place.program")),
+        place.agencies.map((a, i) => {
+          const id = i === 0 ? `${o.idPrefix}-program` : uid(`${o.idPrefix}-program`);
+          const input = h("input", {
+            class: "usa-radio__input usa-radio__input--tile",
+            type: "radio",
+            id,
+            name,
+            value: a.properties.slug,
+            onchange: () => {
+              place.chosen = a.properties.slug;
+            },
+          });
+          input.checked = place.chosen === a.properties.slug;
+          return h(
+            "div",
+            { class: "usa-radio" },
+            input,
+            h("label", { class: "usa-radio__label", for: id }, a.properties.name),
+          );
+        }),
+      ),
+    );
+  };
+
+  const check = async () => {
+    const c = coordinates();
+    if (!c) {
+      showResult(t("place.invalid"));
+      return;
+    }
+    map?.setPin(c.lat, c.lon);
+    showResult(t("place.checking"));
+    const outcome = await attempt(() =>
+      registry().GET("/v1/agencies/covering", { params: { query: { lat: c.lat, lon: c.lon } } }),
+    );
+    if (!outcome.ok) {
+      place.agencies = null;
+      showFailure(outcome.failure);
+      return;
+    }
+    place.agencies = outcome.data.features;
+    map?.showAgencies(place.agencies, false);
+    showResult();
+    o.onChange?.();
+  };
+
+  const showFailure = (failure: Failure) => {
+    result.replaceChildren(
+      h(
+        "div",
+        { class: "usa-alert usa-alert--error usa-alert--slim" },
+        h(
+          "div",
+          { class: "usa-alert__body" },
+          errorsFromFailure(failure, {}).map((e) => h("p", { class: "usa-alert__text" }, e.message)),
+          failure.retryable
+            ? h("button", { type: "button", class: "usa-button usa-button--outline", onclick: () => void check() }, t("errors.retry"))
+            : null,
+        ),
+      ),
+    );
+  };
+
+  const pick = (lat: number, lon: number) => {
+    place.lat = lat.toFixed(6);
+    place.lon = lon.toFixed(6);
+    setInputs();
+    void check();
+  };
+
+  const locate = h(
+    "button",
+    {
+      type: "button",
+      class: "usa-button usa-button--outline",
+      onclick: () => {
+        if (!("geolocation" in navigator)) {
+          showResult(t("place.no_geolocation"));
+          return;
+        }
+        showResult(t("place.locating"));
+        navigator.geolocation.getCurrentPosition(
+          (pos) => pick(pos.coords.latitude, pos.coords.longitude),
+          () => showResult(t("place.geolocation_failed")),
+          { timeout: 15000 },
+        );
+      },
+    },
+    t("place.use_location"),
+  );
+
+  const addressId = `${o.idPrefix}-address`;
+  const found = h("div", { class: "place-found", "aria-live": "polite" });
+  const search = async () => {
+    const query = place.address.trim();
+    if (!query) {
+      found.replaceChildren(h("p", { class: "usa-hint" }, t("place.address_empty")));
+      return;
+    }
+    found.replaceChildren(h("p", { class: "usa-hint" }, t("place.searching")));
+    const results = await geocode(query);
+    if (results === null) {
+      found.replaceChildren(h("p", { class: "usa-hint" }, t("place.address_failed")));
+      return;
+    }
+    if (!results.length) {
+      found.replaceChildren(h("p", { class: "usa-hint" }, t("place.address_none")));
+      return;
+    }
+    found.replaceChildren(
+      h("p", { class: "usa-hint" }, t("place.address_pick")),
+      h(
+        "ul",
+        { class: "usa-list usa-list--unstyled" },
+        results.map((r) =>
+          h(
+            "li",
+            {},
+            h(
+              "button",
+              {
+                type: "button",
+                class: "usa-button usa-button--unstyled place-found__item",
+                onclick: () => {
+                  found.replaceChildren();
+                  pick(r.lat, r.lon);
+                },
+              },
+              r.name,
+            ),
+          ),
+        ),
+      ),
+    );
+  };
+  const addressInput = textField({
+    id: addressId,
+    label: t("place.address"),
+    value: place.address,
+    autocomplete: "street-address",
+    onInput: (v) => (place.address = v),
+  });
+  addressInput.querySelector("input")!.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      e.preventDefault(); // finds the address instead of sending the whole form
+      void search();
+    }
+  });
+  const addressBox = config().geocoder_url
+    ? h(
+        "div",
+        { class: "place-picker__address" },
+        addressInput,
+        h("button", { type: "button", class: "usa-button usa-button--outline", onclick: () => void search() }, t("place.find")),
+        found,
+      )
+    : "";
+  const element = h(
+    "div",
+    { class: "place-picker" },
+    h("p", { class: "usa-hint", id: `${o.idPrefix}-map-hint` }, config().geocoder_url ? t("place.map_hint_address") : t("place.map_hint")),
+    addressBox,
+    mapBox,
+    h("div", { class: "place-picker__locate" }, locate),
+    h(
+      "fieldset",
+      { class: "usa-fieldset place-picker__coords" },
+      h("legend", { class: "usa-legend" }, t("place.coords_legend")),
+      h("div", { class: "place-picker__row" }, latField, lonField),
+      h(
+        "button",
+        { type: "button", class: "usa-button usa-button--outline", onclick: () => void check() },
+        t("place.check"),
+      ),
+    ),
+    result,
+  );
+
+  // The map is drawn once its box is in the page (Leaflet measures it).
+  whenConnected(mapBox, () => {
+    map = createMap(mapBox, { onPick: pick });
+    onLeave(() => map?.destroy());
+    const c = coordinates();
+    if (c) map.setPin(c.lat, c.lon);
+    if (place.agencies) {
+      map.showAgencies(place.agencies, !c);
+      showResult();
+    } else if (c) {
+      void check();
+    } else {
+      void attempt(() => registry().GET("/v1/agencies", { params: { query: { limit: 100 } } })).then((o2) => {
+        if (o2.ok && place.agencies === null) map?.showAgencies(o2.data.features, !coordinates());
+      });
+    }
+  });
+  return element;
+}
+
+/** Runs `fn` once `el` is in the document (the caller appends it right after building it). */
+export function whenConnected(el: HTMLElement, fn: () => void): void {
+  if (el.isConnected) {
+    fn();
+    return;
+  }
+  requestAnimationFrame(() => whenConnected(el, fn));
+}

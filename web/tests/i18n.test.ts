@@ -1,0 +1,33 @@
+import { describe, expect, it } from "vitest";
+import { catalogs, detectLanguage, LANGUAGES } from "../src/i18n";
+import { en } from "../src/i18n/en";
+
+const placeholders = (text: string) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+
+describe("the message catalog", () => {
+  it("has every English key translated in every language, with the same placeholders", () => {
+    for (const lang of LANGUAGES) {
+      const catalog = catalogs[lang]!;
+      const missing = Object.keys(en).filter((k) => !(k in catalog) || !catalog[k as keyof typeof en]?.trim());
+      expect(missing, `${lang} lacks translations`).toEqual([]);
+      const extra = Object.keys(catalog).filter((k) => !(k in en));
+      expect(extra, `${lang} has keys English lacks`).toEqual([]);
+      for (const [key, text] of Object.entries(en)) {
+        expect(placeholders(catalog[key as keyof typeof en]), `${lang} ${key}`).toEqual(placeholders(text));
+      }
+    }
+  });
+
+  it("translates Spanish rather than copying English (beyond names and units)", () => {
+    const same = Object.keys(en).filter((k) => catalogs.es![k as keyof typeof en] === en[k as keyof typeof en]);
+    expect(same).toEqual(["requests.bytes", "role.supervisor", "role.auditor"]);
+  });
+
+  it("picks the browser's first language it speaks, unless the visitor chose one", () => {
+    expect(detectLanguage(["es-MX", "en-US"], null)).toBe("es");
+    expect(detectLanguage(["fr-FR", "es"], null)).toBe("es");
+    expect(detectLanguage(["fr-FR"], null)).toBe("en");
+    expect(detectLanguage(["es-MX"], "en")).toBe("en");
+    expect(detectLanguage([], "xx")).toBe("en");
+  });
+});

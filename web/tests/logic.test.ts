@@ -1,0 +1,58 @@
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { fieldForPointer } from "../src/forms";
+import { wedge } from "../src/wedge";
+import { registrationIdOf } from "../src/session";
+import { sha256Of } from "../src/sha256";
+import { failureOf } from "../src/api/client";
+
+describe("problem pointers", () => {
+  const fields = { "/body/contact": "contact", "/body/contact/name": "name", "/body/location": "lat" };
+  it("names the field of the longest matching pointer", () => {
+    expect(fieldForPointer("/body/contact/name", fields)).toBe("name");
+    expect(fieldForPointer("/body/contact/email", fields)).toBe("contact");
+    expect(fieldForPointer("/body/location/coordinates/0", fields)).toBe("lat");
+    expect(fieldForPointer("/body/contacts", fields)).toBeNull();
+    expect(fieldForPointer("/query/lat", fields)).toBeNull();
+  });
+  it("reads a problem document defensively and marks what a retry may fix", () => {
+    const f = failureOf(422, { title: "Invalid", errors: [{ pointer: "/body/x", reason: "bad" }, { nope: 1 }] });
+    expect(f.errors).toEqual([{ pointer: "/body/x", reason: "bad" }]);
+    expect(f.retryable).toBe(false);
+    expect(failureOf(503, null).retryable).toBe(true);
+  });
+});
+
+describe("the credential", () => {
+  it("carries its registration's id", () => {
+    expect(registrationIdOf("cvo_6f1c2d0e9b8a4c7d8e9f0a1b2c3d4e5f_Zx3secret")).toBe(
+      "6f1c2d0e-9b8a-4c7d-8e9f-0a1b2c3d4e5f",
+    );
+    expect(registrationIdOf("  cvo_6f1c2d0e9b8a4c7d8e9f0a1b2c3d4e5f_abc  ")).not.toBeNull();
+    expect(registrationIdOf("6f1c2d0e9b8a4c7d8e9f0a1b2c3d4e5f")).toBeNull();
+  });
+});
+
+describe("the SHA-256 computed in the browser", () => {
+  it("equals the whole file's hash however the file is sliced", async () => {
+    const bytes = new Uint8Array(1_000_003).map((_, i) => (i * 31) % 251);
+    const blob = new Blob([bytes]);
+    const expected = createHash("sha256").update(bytes).digest("hex");
+    const seen: number[] = [];
+    expect(await sha256Of(blob, (n) => seen.push(n), 65_536)).toBe(expected);
+    expect(seen.at(-1)).toBe(bytes.length);
+    expect(seen.length).toBe(Math.ceil(bytes.length / 65_536));
+    expect(await sha256Of(new Blob([]))).toBe(createHash("sha256").digest("hex"));
+  });
+});
+
+describe("a camera's field of view", () => {
+  it("is a wedge from the camera, its arc at the range in the bearing's direction", () => {
+    const points = wedge(43, -87.9, 90, 60, 100);
+    expect(points[0]).toEqual([43, -87.9]);
+    expect(points.at(-1)).toEqual([43, -87.9]);
+    const middle = points[Math.floor(points.length / 2)]!;
+    expect(middle[1]).toBeGreaterThan(-87.9); // east of the camera
+    expect(Math.abs(middle[0] - 43)).toBeLessThan(1e-4);
+  });
+});
