@@ -190,7 +190,7 @@ def _mail(agency_name: str, rid: uuid.UUID, token: str) -> str:
     },
 )
 async def redeem_reset(body: CredentialResetRedeem, session: SessionDep) -> Any:
-    await abuse.refuse_if_limited(session)
+    await abuse.attempt()
     rid = (
         await session.execute(
             text(
@@ -201,12 +201,12 @@ async def redeem_reset(body: CredentialResetRedeem, session: SessionDep) -> Any:
         )
     ).scalar_one_or_none()
     if rid is None:
-        await abuse.count_failure()
         raise Problem(
             400,
             "This code is not valid: it was used already, has expired, or was never issued.",
             kind="invalid-reset-code",
         )
+    await abuse.succeeded()
     out = await _issue(session, rid)
     await audit(
         session, "registration.credential.reissue", actor=owner_actor(rid), role="owner", subject_id=rid

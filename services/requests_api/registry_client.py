@@ -24,6 +24,9 @@ from shared.errors import Problem
 from shared.settings import get_settings
 
 SERVICE = "registry_api"
+# How the owner's address reaches registry_api's guess limits (services/registry_api/abuse.py).
+CLIENT_ADDRESS_HEADER = "X-Canvass-Client-Address"
+SERVICE_AUTHORIZATION_HEADER = "X-Canvass-Service-Authorization"
 
 
 @dataclass(frozen=True)
@@ -74,17 +77,21 @@ async def agency_policy(slug: str, authorization: str) -> AgencyPolicy:
 async def verify_owner(cred: OwnerCredential, token: str, *, client_address: str | None = None) -> None:
     """The credential opens its registration, asked of registry_api (which alone holds its hash) on every use;
     else 401. Nothing is cached: a credential rotated, reset or deleted is refused here from the moment
-    registry_api acknowledged the change. `client_address`, the owner's, goes along as `X-Forwarded-For`:
-    registry_api counts wrong guesses per client, and must not take this service for the guesser (it trusts the
-    header from the proxies in its FORWARDED_ALLOW_IPS)."""
+    registry_api acknowledged the change. `client_address`, the owner's, goes along in
+    `X-Canvass-Client-Address` with this service's token: registry_api counts wrong guesses per client, and
+    must not take this service for the guesser (it believes the named address only from a Canvass service)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    if client_address:
+        try:
+            headers |= {
+                CLIENT_ADDRESS_HEADER: client_address,
+                SERVICE_AUTHORIZATION_HEADER: f"Bearer {service_token()}",
+            }
+        except Problem:  # no service token configured: the guesses are counted as this service's
+            pass
     try:
         r = await client().get(
-            _url(f"/v1/registrations/{cred.registration_id}"),
-            headers={
-                "Authorization": f"Bearer {token}",
-                **({"X-Forwarded-For": client_address} if client_address else {}),
-            },
-            timeout=timeout(),
+            _url(f"/v1/registrations/{cred.registration_id}"), headers=headers, timeout=timeout()
         )
     except httpx.HTTPError as exc:
         raise unreachable(SERVICE, exc) from exc
