@@ -58,8 +58,8 @@ def test_an_incident_window_older_than_any_footage_is_refused_at_its_end(
         r = flow.client.post("/v1/requests", json=body, headers=flow.inv())
         assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, r.text
         assert [e["pointer"] for e in r.json()["errors"]] == ["/body/window/end"]
-    end = (datetime.now(UTC) - timedelta(days=3649)).replace(microsecond=0)
-    window = {"start": iso(end - timedelta(hours=1)), "end": iso(end)}
+    kept_end = (datetime.now(UTC) - timedelta(days=3649)).replace(microsecond=0)
+    window = {"start": iso(kept_end - timedelta(hours=1)), "end": iso(kept_end)}
     created = flow.create(window=window, due_at=iso(datetime.now(UTC) + timedelta(days=3)))
     assert created["window"] == window
     (target,) = flow.read(created["id"])["targets"]
