@@ -96,7 +96,6 @@ def service_env(
         CANVASS_LOG_LEVEL="WARNING",
         # Every test calls from 127.0.0.1: the guess limits are tested with their own registry_api instance.
         CANVASS_GUESS_LIMIT_PER_CLIENT="1000000",
-        CANVASS_GUESS_LIMIT_PER_REGISTRATION="1000000",
     )
     env["CANVASS_CORS_ORIGINS"] = f"http://127.0.0.1:{PORTAL_PORT}"  # the portal's origin (tests/portal)
     return env

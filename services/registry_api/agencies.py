@@ -209,8 +209,9 @@ async def read_agency(slug: Slug, session: SessionDep, principal: OptionalPrinci
     "/{slug}",
     summary="Update your agency's name, jurisdiction or policy (If-Match required)",
     description=(
-        "A new jurisdiction answers how many of the program's registrations have a camera outside it "
-        "(`registrations_outside`: its searches, contact reads and listings no longer find those cameras) and how "
+        "A new jurisdiction answers how many of the program's registrations have a camera outside it that its "
+        "searches would otherwise find (`registrations_outside`: its searches, contact reads and listings no "
+        "longer find those cameras; a paused registration is neither counted nor told) and how "
         "many of them it newly left outside (`registrations_newly_outside`); the owners of those are told by "
         "email what they can do: move the camera, share with an agency covering it, or delete the registration."
     ),
@@ -293,15 +294,20 @@ async def update_agency(
     return _geo_response(feature, headers={"ETag": etag(updated["version"])})
 
 
-# The program's registrations (not withdrawn) with a camera outside its jurisdiction: its searches, contact reads
-# and listings no longer find those cameras. The cameras outside, with where each is.
+# The program's registrations with a camera its searches would find but for the jurisdiction (the visibility rule
+# of service.SEEN_BY_SQL less its jurisdiction test: the camera's `visible_to` names the agency, so the
+# registration is active and shared with it) that lies outside the jurisdiction: its searches, contact reads and
+# listings no longer find those cameras. A paused registration is not counted, nor its owner written to: the
+# agency could not see it, and a count of it would tell the agency where it is. The cameras outside, with where
+# each is.
 OUTSIDE_REGISTRATIONS_SQL = """
 SELECT r.id, array_agg(c.id ORDER BY c.id) AS cameras, array_agg(ST_X(c.geom) ORDER BY c.id) AS lons,
        array_agg(ST_Y(c.geom) ORDER BY c.id) AS lats
 FROM registry.registrations r
 JOIN registry.agencies a ON a.id = r.agency_id
-JOIN registry.cameras c ON c.registration_id = r.id AND NOT ST_Covers(a.jurisdiction, c.geom)
-WHERE r.agency_id = :agency AND r.status <> 'withdrawn'
+JOIN registry.cameras c ON c.registration_id = r.id AND a.id = ANY(c.visible_to)
+    AND NOT ST_Covers(a.jurisdiction, c.geom)
+WHERE r.agency_id = :agency
 GROUP BY r.id
 """
 

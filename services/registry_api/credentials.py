@@ -131,7 +131,13 @@ async def _issue_reset_codes(email: str) -> None:
 
 async def _reset_codes(session: Any, email: str) -> list[tuple[str, str, str]]:
     """A code for each registration using the address (none within the cool-down): the mails to send once the
-    codes are committed."""
+    codes are committed.
+
+    Each registration is locked as it is found (FOR UPDATE): an email change waiting on it, or holding it, goes
+    first, and the row is looked at again as it is after that change (PostgreSQL re-checks the condition on the
+    newest version of a row it had to wait for), so a registration whose address changed meanwhile gets no code.
+    Without the lock, a code looked up under the old address would be written after the change deleted the
+    pending ones, and mailed to the old address."""
     rows = (
         await session.execute(
             text(
@@ -140,7 +146,7 @@ async def _reset_codes(session: Any, email: str) -> list[tuple[str, str, str]]:
                 # One code per registration per few minutes: repeated requests cannot flood an inbox.
                 " AND NOT EXISTS (SELECT 1 FROM registry.credential_resets cr WHERE cr.registration_id = r.id"
                 f" AND cr.created_at > now() - interval '{RESET_COOLDOWN}')"
-                " ORDER BY r.created_at LIMIT :n"
+                " ORDER BY r.created_at LIMIT :n FOR UPDATE OF r"
             ),
             {"ix": email_indexes(email), "n": MAX_MAILS},
         )
@@ -184,7 +190,7 @@ def _mail(agency_name: str, rid: uuid.UUID, token: str) -> str:
     },
 )
 async def redeem_reset(body: CredentialResetRedeem, session: SessionDep) -> Any:
-    await abuse.refuse_if_limited(session)
+    await abuse.attempt()
     rid = (
         await session.execute(
             text(
@@ -195,12 +201,12 @@ async def redeem_reset(body: CredentialResetRedeem, session: SessionDep) -> Any:
         )
     ).scalar_one_or_none()
     if rid is None:
-        await abuse.count_failure()
         raise Problem(
             400,
             "This code is not valid: it was used already, has expired, or was never issued.",
             kind="invalid-reset-code",
         )
+    await abuse.succeeded()
     out = await _issue(session, rid)
     await audit(
         session, "registration.credential.reissue", actor=owner_actor(rid), role="owner", subject_id=rid

@@ -462,9 +462,9 @@ class OwnerNotice(Base):
 
 
 class GuessCount(Base):
-    """Failed guesses of owner credentials and reset codes, per registration and per client, for one window
+    """Failed guesses of owner credentials and reset codes (and checks under way), per client, for one window
     (services/registry_api/abuse.py). A client is kept only as a keyed hash of its address, and only until its
-    window ends: expired rows are deleted as new guesses are counted."""
+    window ends: expired rows are deleted as new checks are counted."""
 
     __tablename__ = "guess_counts"
     __table_args__ = (Index("ix_guess_counts_window_ends", "window_ends"), {"schema": "registry"})

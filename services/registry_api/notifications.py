@@ -3,11 +3,15 @@ the owner's email never leaves the registry. The caller names the registration; 
 address, sends the message through the configured mailer, and audits it without personal data (under the
 notification's id: nothing in the trail says which registration was written to).
 
+A notification on an agency's behalf names the agency (`agency`): an owner who paused the registration or no
+longer shares it with that agency has withdrawn their consent to its contact, and is not written to (410, of type
+not-shared; the caller drops the message).
+
 Each notification carries its own id: a repeated id is answered 202 and not sent again (the ids are kept in
 `registry.idempotency_keys` under the principal "notification", and go with the registration when it is
 deleted). The mail's Message-ID is derived from the id, and the id is committed before the send: after a crash
 between the two, the retry's mail is recognisably the same message. A deleted registration is a 404 and a
-withdrawn one a 410, so the caller stops retrying.
+withdrawn one (or one no longer shared with the notifying agency) a 410, so the caller stops retrying.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from sqlalchemy import text
 from services.registry_api.database import SessionDep
 from services.registry_api.dependencies import ServiceCaller
 from services.registry_api.idempotency import NOTIFICATION_PRINCIPAL as IDEMPOTENCY_PRINCIPAL
+from services.registry_api.schemas import Slug
 from services.registry_api.service import audit, reg_context, registration_row, unseal
 from shared.errors import Problem, problem_responses
 from shared.geojson import JSONResponse
@@ -45,6 +50,7 @@ class NotificationIn(BaseModel):
                 {
                     "notification_id": "1f2e3d4c-5b6a-4789-8a9b-0c1d2e3f4a5b",
                     "kind": "request",
+                    "agency": "milwaukee-pd",
                     "subject": "Milwaukee Police Department asks for camera footage (burglary)",
                     "body": "Milwaukee Police Department asks whether your registered camera(s) recorded ...",
                 }
@@ -57,6 +63,12 @@ class NotificationIn(BaseModel):
     )
     kind: str = Field(
         pattern=r"^[a-z][a-z_.]{0,39}$", description="What the message is about", examples=["request"]
+    )
+    agency: Slug | None = Field(
+        default=None,
+        description="The agency on whose behalf the owner is written to: a registration that is not active, or"
+        " not shared with this agency, is not written to (410 not-shared)",
+        examples=["milwaukee-pd"],
     )
     subject: str = Field(min_length=1, max_length=200, pattern=r"^[^\r\n]+$")
     body: str = Field(min_length=1, max_length=20_000)
@@ -106,6 +118,15 @@ async def notify_owner(
         raise Problem(404, f"No registration {registration_id}.")
     if row["status"] == "withdrawn":
         raise Problem(410, "The owner withdrew this registration; it receives no notifications.", kind="gone")
+    if body.agency is not None and (row["status"] != "active" or body.agency not in row["shared_with"]):
+        # The owner paused the registration or stopped sharing it with this agency after being asked: consent
+        # to the agency's contact is gone with it (the same rule as the agency's searches: active and shared).
+        raise Problem(
+            410,
+            f"The owner does not share this registration with {body.agency} now; it receives no notifications"
+            " on the agency's behalf.",
+            kind="not-shared",
+        )
     email = unseal(row["contact_email_enc"], reg_context(row["id"], "email"))
     if email is None:
         raise Problem(409, "The owner left no email address; reach them by phone.", kind="no-email")
@@ -159,19 +180,19 @@ async def notify_owner(
         ),
         {**key, "sent": SENT},
     )
-    # Recorded under the notification's id, not the registration's: which owners a service writes to, and how
-    # often (a reminder goes only to an owner who has not answered; a decline gets none), would tell an owner who
-    # declined from one who did not answer to whoever reads the trail. The caller's own records say what it sent
+    # Recorded under the notification's id, not the registration's, and as the registry's own record: with no
+    # agency and no kind. A reminder or a cancellation goes only to an owner who has not answered (a decline gets
+    # none), so the number of mails of each kind sent for an agency would tell, to whoever reads the agency's
+    # trail, an owner who declined from one who did not answer. The caller's own records say what it sent
     # (requests_api audits each request's notices and reminders as counts).
     await audit(
         session,
         "notify",
         actor=principal.sub,
         role="service",
-        agency=row["agency"],
+        agency=None,
         subject_type="notification",
         subject_id=body.notification_id,
-        details={"kind": body.kind},
     )
     await session.commit()
     return JSONResponse(out | {"status": "sent"}, status_code=202)

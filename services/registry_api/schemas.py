@@ -564,7 +564,8 @@ class AgencyProperties(BaseModel):
         None,
         description=(
             "In the answer to a change of jurisdiction: how many of the program's registrations have a camera "
-            "outside it (its searches no longer find those cameras)"
+            "its searches would find but that lies outside it (they no longer find it); a paused registration, "
+            "which they do not find anyway, is not counted"
         ),
     )
     registrations_newly_outside: int | None = Field(

@@ -285,18 +285,18 @@ async def owned_registration(
     """The registration the credential manages. Another registration's id is a 404 (a credential opens one
     registration and says nothing about others); a wrong or revoked secret is a 401, whether or not the
     registration exists, so a guessed credential learns nothing; and it counts towards the guess limits (a 429
-    past them: see abuse)."""
+    past the client's: see abuse)."""
     if cred.registration_id != rid:
         raise not_found(rid)
-    await abuse.refuse_if_limited(session, rid)
+    await abuse.attempt()
     row = await registration_row(session, rid, lock=lock)
     if row is None or not credential_matches(row["credential_hash"], cred):
-        await abuse.count_failure(rid)
         raise Problem(
             401,
             "The management credential is not valid for this registration (it may have been rotated).",
             headers={"WWW-Authenticate": 'Bearer realm="canvass"'},
         )
+    await abuse.succeeded()
     return row
 
 

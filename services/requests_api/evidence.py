@@ -408,9 +408,11 @@ class Upload:
 
 def clean_filename(given: str) -> str | None:
     """A file name safe to use: its last path component (no path separators), without control or format
-    characters (CR, LF, NUL, bidirectional overrides: each becomes a space), no leading dots, at most
-    MAX_FILENAME_CHARS characters keeping the extension. None when nothing usable is left."""
-    name = unicodedata.normalize("NFC", given)
+    characters (CR, LF, NUL, bidirectional overrides: each becomes a space) or lone surrogates (which no file
+    system or database can hold: dropped), no leading dots, at most MAX_FILENAME_CHARS characters keeping the
+    extension. None when nothing usable is left."""
+    name = "".join(c for c in given if unicodedata.category(c) != "Cs")
+    name = unicodedata.normalize("NFC", name)
     name = re.split(r"[/\\]", name)[-1]
     name = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in name)
     name = re.sub(r"\s+", " ", name).strip().lstrip(".").strip()
@@ -453,19 +455,25 @@ _FILENAME_STAR = re.compile(r"""(?:^|;)\s*filename\*\s*=\s*"?([^";]+)"?""", re.I
 
 
 def _extended_filename(disposition: str) -> str | None:
-    """An RFC 5987 `filename*=charset'lang'percent-encoded` parameter (some clients send it beside, or instead
-    of, a plain `filename`; the option parser ignores it), or None when absent or not decodable."""
+    """An RFC 8187 `filename*=charset'lang'percent-encoded` parameter (some clients send it beside, or instead
+    of, a plain `filename`; the option parser ignores it), or None when absent, in another charset than the two
+    RFC 8187 allows (UTF-8, ISO-8859-1), or not decodable. Any other codec name is not a charset to trust: Python
+    has codecs (unicode_escape, UTF-7) that make text no database can store (lone surrogates, NUL)."""
     m = _FILENAME_STAR.search(disposition)
     if m is None:
         return None
     charset, sep1, rest = m.group(1).strip().partition("'")
     _, sep2, encoded = rest.partition("'")
-    if not (sep1 and sep2):
+    encoding = _RFC8187_CHARSETS.get(charset.strip().lower())
+    if not (sep1 and sep2) or encoding is None:
         return None
     try:
-        return unquote(encoded, encoding=charset or "utf-8", errors="strict") or None
-    except (LookupError, UnicodeDecodeError):
+        return unquote(encoded, encoding=encoding, errors="strict") or None
+    except UnicodeDecodeError:
         return None
+
+
+_RFC8187_CHARSETS = {"utf-8": "utf-8", "iso-8859-1": "iso-8859-1"}
 
 
 def boundary_of(content_type: str | None) -> bytes:

@@ -24,6 +24,9 @@ from shared.errors import Problem
 from shared.settings import get_settings
 
 SERVICE = "registry_api"
+# How the owner's address reaches registry_api's guess limits (services/registry_api/abuse.py).
+CLIENT_ADDRESS_HEADER = "X-Canvass-Client-Address"
+SERVICE_AUTHORIZATION_HEADER = "X-Canvass-Service-Authorization"
 
 
 @dataclass(frozen=True)
@@ -74,17 +77,21 @@ async def agency_policy(slug: str, authorization: str) -> AgencyPolicy:
 async def verify_owner(cred: OwnerCredential, token: str, *, client_address: str | None = None) -> None:
     """The credential opens its registration, asked of registry_api (which alone holds its hash) on every use;
     else 401. Nothing is cached: a credential rotated, reset or deleted is refused here from the moment
-    registry_api acknowledged the change. `client_address`, the owner's, goes along as `X-Forwarded-For`:
-    registry_api counts wrong guesses per client, and must not take this service for the guesser (it trusts the
-    header from the proxies in its FORWARDED_ALLOW_IPS)."""
+    registry_api acknowledged the change. `client_address`, the owner's, goes along in
+    `X-Canvass-Client-Address` with this service's token: registry_api counts wrong guesses per client, and
+    must not take this service for the guesser (it believes the named address only from a Canvass service)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    if client_address:
+        try:
+            headers |= {
+                CLIENT_ADDRESS_HEADER: client_address,
+                SERVICE_AUTHORIZATION_HEADER: f"Bearer {service_token()}",
+            }
+        except Problem:  # no service token configured: the guesses are counted as this service's
+            pass
     try:
         r = await client().get(
-            _url(f"/v1/registrations/{cred.registration_id}"),
-            headers={
-                "Authorization": f"Bearer {token}",
-                **({"X-Forwarded-For": client_address} if client_address else {}),
-            },
-            timeout=timeout(),
+            _url(f"/v1/registrations/{cred.registration_id}"), headers=headers, timeout=timeout()
         )
     except httpx.HTTPError as exc:
         raise unreachable(SERVICE, exc) from exc
@@ -106,17 +113,25 @@ async def verify_owner(cred: OwnerCredential, token: str, *, client_address: str
     raise bad_gateway(SERVICE, r)
 
 
-Outcome = Literal["delivered", "undeliverable", "retry"]
+Outcome = Literal["delivered", "undeliverable", "cancelled", "retry"]
 
 
 async def notify_owner(
-    registration_id: uuid.UUID, notification_id: uuid.UUID, kind: str, subject: str, body: str
+    registration_id: uuid.UUID, notification_id: uuid.UUID, kind: str, subject: str, body: str, *, agency: str
 ) -> tuple[Outcome, str | None]:
-    """Ask registry_api to mail the owner. The notification id makes a repeat harmless."""
+    """Ask registry_api to mail the owner on `agency`'s behalf. The notification id makes a repeat harmless.
+    An owner who paused the registration or no longer shares it with the agency is not written to (registry_api
+    answers 410 not-shared): the message is dropped, as one no longer wanted."""
     try:
         r = await client().post(
             _url(f"/v1/registrations/{registration_id}/notifications"),
-            json={"notification_id": str(notification_id), "kind": kind, "subject": subject, "body": body},
+            json={
+                "notification_id": str(notification_id),
+                "kind": kind,
+                "agency": agency,
+                "subject": subject,
+                "body": body,
+            },
             headers={
                 "Authorization": f"Bearer {service_token()}",
                 "Idempotency-Key": str(notification_id),
@@ -129,10 +144,22 @@ async def notify_owner(
         return "retry", exc.detail
     if r.status_code in (200, 202):
         return "delivered", None
+    if r.status_code == 410 and _problem_type(r).endswith("/not-shared"):
+        # The owner paused the registration or stopped sharing it with the agency: the message is no longer
+        # wanted, like one to a target that closed (dropped, not a delivery failure).
+        return "cancelled", "not shared with the agency now"
     if r.status_code in (404, 409, 410, 422):
         # The owner deleted or withdrew the registration, or has no email: retrying cannot help.
         return "undeliverable", f"{r.status_code}: {problem_detail(r)}"
     return "retry", f"{r.status_code}: {problem_detail(r)}"
+
+
+def _problem_type(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("type", "")) if isinstance(body, dict) else ""
 
 
 class FeedUnavailable(Exception):

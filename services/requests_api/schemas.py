@@ -44,7 +44,9 @@ class Window(Input):
         description="When the incident window begins (RFC 3339)", examples=["2026-11-20T21:30:00Z"]
     )
     end: Instant = Field(
-        description="When it ends; the span is capped by agency policy", examples=["2026-11-20T23:00:00Z"]
+        description="When it ends; the span is capped by agency policy, and it ended at most 3650 days ago (the"
+        " longest a camera may keep footage)",
+        examples=["2026-11-20T23:00:00Z"],
     )
 
 

@@ -119,10 +119,21 @@ def circle(lon: float, lat: float, radius_m: float) -> dict[str, Any]:
 # --- creation --------------------------------------------------------------------------------------------
 
 
+# The longest a camera's footage can still exist: the longest retention an owner may declare for a camera
+# (registry_api's cameras hold retention_days of 0 to 3650). A window that ended before then asks every owner
+# for footage none of them can have.
+MAX_FOOTAGE_AGE = timedelta(days=3650)
+
+
 def _check_window(body: RequestCreate, policy: AgencyPolicy) -> None:
     start, end = body.window.start.astimezone(UTC), body.window.end.astimezone(UTC)
     if end <= start:
         raise invalid("/body/window/end", "the window must end after it starts")
+    if end < now() - MAX_FOOTAGE_AGE:
+        raise invalid(
+            "/body/window/end",
+            f"the window ended more than {MAX_FOOTAGE_AGE.days} days ago, longer than any camera keeps footage",
+        )
     hours = (end - start).total_seconds() / 3600
     if hours > policy.max_request_window_hours + 1e-9:
         raise invalid(

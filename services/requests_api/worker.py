@@ -127,7 +127,12 @@ async def _deliver(sessions: async_sessionmaker[AsyncSession], msg: RowMapping) 
             if not await _still_wanted(s, msg):
                 return "cancelled", "no longer relevant"
         return await registry_client.notify_owner(
-            msg["registration_id"], msg["id"], msg["kind"], payload["subject"], payload["body"]
+            msg["registration_id"],
+            msg["id"],
+            msg["kind"],
+            payload["subject"],
+            payload["body"],
+            agency=msg["agency"],
         )
     if msg["channel"] == "agency_email":
         async with sessions() as s:

@@ -296,6 +296,39 @@ def test_shrinking_a_jurisdiction_reports_the_registrations_left_outside_and_tel
     assert audited == "1"
 
 
+def test_a_jurisdiction_change_counts_and_tells_only_registrations_the_agency_could_see(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency, register: Register, mailbox: Any, db: Any
+) -> None:
+    """A paused registration is not the agency's to see (its searches do not find it): a jurisdiction change that
+    leaves it outside neither counts it, which would tell the agency where it is, nor writes to its owner."""
+    a = new_agency()
+    paused_email, active_email = fresh_email(), fresh_email()
+    paused, paused_cred = register(a, email=paused_email, location=point(a.inside(0.03)))
+    active, _ = register(a, email=active_email, location=point(a.inside(0.02)))
+    url = f"/v1/registrations/{paused['id']}"
+    etag = registry.get(url, headers=owner(paused_cred)).headers["etag"]
+    r = registry.patch(url, json={"status": "paused"}, headers={**owner(paused_cred), "If-Match": etag})
+    assert r.status_code == 200, r.text
+    admin = auth("agency_admin", a.slug)
+    lon, _lat = a.centre
+    agency_url = f"/v1/agencies/{a.slug}"
+    r = registry.patch(
+        agency_url,
+        json={"jurisdiction": box(a.west, a.south, lon, a.north)},  # both now outside
+        headers={**admin, "If-Match": registry.get(agency_url).headers["etag"]},
+    )
+    assert r.status_code == 200, r.text
+    props = r.json()["properties"]
+    assert (props["registrations_outside"], props["registrations_newly_outside"]) == (1, 1)
+    notified = db.fetch(
+        "SELECT registration_id FROM registry.owner_notices WHERE registration_id = ANY($1::uuid[])",
+        [uuid.UUID(paused["id"]), uuid.UUID(active["id"])],
+    )
+    assert [str(n["registration_id"]) for n in notified] == [active["id"]]
+    mailbox.wait_for(active_email, lambda m: "outside" in str(m["Subject"]))
+    assert mailbox.to(paused_email) == []
+
+
 def test_a_paused_registration_is_not_in_the_reconfirmation_listing_as_it_is_not_in_searches(
     registry: httpx.Client, auth: Token, new_agency: NewAgency, register: Register, db: Any
 ) -> None:

@@ -367,3 +367,79 @@ def test_a_reset_code_mailed_to_the_old_address_dies_with_an_email_change(
     )
     assert r.status_code == 200, r.text
     assert registry.post("/v1/credential-resets/redeem", json={"token": code}).status_code == 200
+
+
+def test_a_reset_requested_while_an_email_change_waits_issues_no_code_to_the_old_address(
+    registry: httpx.Client,
+    new_agency: NewAgency,
+    register: Register,
+    mailbox: Any,
+    db: Any,
+    database_url: str,
+) -> None:
+    """The owner's email change and a reset for the old address both wait on the registration, held by the test:
+    the change goes first, and the reset, which looked the address up before, issues no code to it."""
+    import threading
+
+    from tests.support import Db
+
+    a = new_agency()
+    old, new = fresh_email(), fresh_email()
+    reg, cred = register(a, email=old)
+    rid = uuid.UUID(reg["id"])
+    url = f"/v1/registrations/{reg['id']}"
+    etag = registry.get(url, headers=owner(cred)).headers["etag"]
+    holder = Db(database_url)
+
+    def waiting() -> int:
+        """Sessions of this database waiting for a lock."""
+        return int(
+            db.fetchval(
+                "SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted"
+                " AND pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())"
+            )
+        )
+
+    def until(check: Any) -> None:
+        deadline = time.monotonic() + 20
+        while not check():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.05)
+
+    patched: list[httpx.Response] = []
+    try:
+        holder.execute("BEGIN")
+        holder.execute("SELECT 1 FROM registry.registrations WHERE id = $1 FOR UPDATE", rid)
+        change = threading.Thread(
+            target=lambda: patched.append(
+                registry.patch(
+                    url, json={"contact": {"email": new}}, headers={**owner(cred), "If-Match": etag}
+                )
+            )
+        )
+        change.start()
+        until(lambda: waiting() == 1)  # the change waits on the registration
+        assert registry.post("/v1/credential-resets", json={"email": old}).status_code == 202
+        until(lambda: waiting() == 2)  # and so does the reset's work
+        holder.execute("COMMIT")
+        change.join(20)
+        assert patched and patched[0].status_code == 200, patched
+        until(lambda: waiting() == 0)
+        until(
+            lambda: (
+                not db.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND state <> 'idle' AND query LIKE '%credential_resets%' AND pid <> pg_backend_pid()"
+                )
+            )
+        )
+    finally:
+        holder.close()
+    assert db.fetchval("SELECT count(*) FROM registry.credential_resets WHERE registration_id = $1", rid) == 0
+    # The reset for the new address works (no code left behind holds it back for the cool-down).
+    assert registry.post("/v1/credential-resets", json={"email": new}).status_code == 202
+    assert (
+        registry.post("/v1/credential-resets/redeem", json={"token": _reset_code(mailbox, new)}).status_code
+        == 200
+    )
+    assert not any("cvr_" in m.get_payload(decode=True).decode() for m in mailbox.to(old))

@@ -15,6 +15,7 @@ from urllib.parse import quote, unquote
 
 import httpx
 
+from services.requests_api.evidence import clean_filename
 from tests.conftest import Suite
 from tests.requests.conftest import OFFSET, Flow, NewOwner, Owner
 from tests.support import Db
@@ -181,3 +182,44 @@ def test_an_upload_sent_by_a_browser_form_names_the_file_in_any_script(
         "filename*=UTF-8''%D0%B2%D0%B8%D0%B4%D0%B5%D0%BE-%F0%9F%8E%A5.mp4"
         in down.headers["content-disposition"]
     )
+
+
+def test_a_file_name_in_a_charset_rfc_8187_does_not_allow_is_ignored_not_a_500(
+    flow: Flow, new_owner: NewOwner, db: Db
+) -> None:
+    """Only UTF-8 and ISO-8859-1 name a file (RFC 8187): another codec's name (Python's unicode_escape or UTF-7
+    make lone surrogates, or NUL) is ignored, and the upload is stored under the plain name, or none."""
+    req, owner = _accepted(flow, new_owner)
+    url = f"/v1/owner/evidence/{req['id']}"
+    for i, star in enumerate(
+        [
+            b"unicode_escape''%5Cud800.mp4",
+            b"UTF-7''%2B2AA-.mp4",
+            b"raw_unicode_escape''%5Cudfff.mp4",
+            b"utf-16-le''%00%D8.%00m%00",
+            b"unicode_escape''%5Cx00evil.mp4",
+        ]
+    ):
+        up = flow.client.post(
+            url, content=_body(b"filename*=" + star, f"odd charset {i}".encode()), headers=_headers(owner)
+        )
+        assert up.status_code == 201, (star, up.text)
+        assert up.json()["filename"] is None, star
+        plain = flow.client.post(
+            url,
+            content=_body(b'filename="plain.mp4"; filename*=' + star, f"with plain {i}".encode()),
+            headers=_headers(owner),
+        )
+        assert plain.status_code == 201 and plain.json()["filename"] == "plain.mp4", (star, plain.text)
+    latin = flow.client.post(
+        url, content=_body(b"filename*=ISO-8859-1''c%E1mara.mp4", b"latin-1 name"), headers=_headers(owner)
+    )
+    assert latin.status_code == 201 and latin.json()["filename"] == "cámara.mp4", latin.text
+    assert db.fetchval(
+        "SELECT original_filename FROM requests.evidence WHERE id = $1", latin.json()["id"]
+    ) == ("cámara.mp4")
+
+
+def test_a_cleaned_file_name_holds_no_lone_surrogate() -> None:
+    assert clean_filename("a\ud800b\udfff.mp4") == "ab.mp4"
+    assert clean_filename("\ud800") is None

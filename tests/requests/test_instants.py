@@ -1,6 +1,6 @@
 """The instants of a footage request's body (`window.start`, `window.end`, `due_at`) across the whole RFC 3339
 range: one whose UTC leaves the calendar the services compute with, or that is not an RFC 3339 instant, is a 422
-problem naming the member; an incident window at the calendar's very start is accepted and kept as given."""
+problem naming the member; an incident window that ended longer ago than any camera keeps footage is refused."""
 
 from __future__ import annotations
 
@@ -41,16 +41,26 @@ def test_a_body_instant_outside_the_calendar_or_not_rfc3339_is_a_422_problem_nam
     assert [e["pointer"] for e in r.json()["errors"]] == [pointer]
 
 
-def test_an_incident_window_at_the_start_of_the_calendar_is_accepted_and_kept(
+def test_an_incident_window_older_than_any_footage_is_refused_at_its_end(
     flow: Flow, new_owner: NewOwner
 ) -> None:
-    owner = new_owner(flow.agency, flow.agency.centre, retention_days=7)
-    start = "0001-01-01T14:00:00.000001+14:00"  # 0001-01-01T00:00:00.000001Z
-    due = datetime.now(UTC) + timedelta(days=3)
-    created = flow.create(window={"start": start, "end": "0001-01-01T01:30:00Z"}, due_at=iso(due))
-    assert created["window"] == {"start": "0001-01-01T00:00:00.000001Z", "end": "0001-01-01T01:30:00Z"}
-    read = flow.read(created["id"])
-    assert read["window"] == created["window"]
-    (target,) = read["targets"]
+    """A window that ended longer ago than the longest retention a camera may declare (3650 days) asks for
+    footage no owner can have: a 422 problem at /body/window/end, reaching no owner. One just inside is kept."""
+    owner = new_owner(flow.agency, flow.agency.centre, retention_days=3650)
+    for start, end in (
+        ("0001-01-01T14:00:00.000001+14:00", "0001-01-01T01:30:00Z"),  # the calendar's very start
+        (
+            iso(datetime.now(UTC) - timedelta(days=3651, hours=2)),
+            iso(datetime.now(UTC) - timedelta(days=3651)),
+        ),
+    ):
+        body = request_body(flow.agency, window={"start": start, "end": end})
+        r = flow.client.post("/v1/requests", json=body, headers=flow.inv())
+        assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, r.text
+        assert [e["pointer"] for e in r.json()["errors"]] == ["/body/window/end"]
+    kept_end = (datetime.now(UTC) - timedelta(days=3649)).replace(microsecond=0)
+    window = {"start": iso(kept_end - timedelta(hours=1)), "end": iso(kept_end)}
+    created = flow.create(window=window, due_at=iso(datetime.now(UTC) + timedelta(days=3)))
+    assert created["window"] == window
+    (target,) = flow.read(created["id"])["targets"]
     assert target["registration_id"] == owner.registration_id
-    assert target["footage_until"] == "0001-01-08T00:00:00Z"  # geo_query counts it in whole seconds

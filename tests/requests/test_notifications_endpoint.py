@@ -12,7 +12,7 @@ import httpx
 
 from shared.auth import mint_token
 from tests.conftest import Token
-from tests.requests.conftest import Flow, NewOwner
+from tests.requests.conftest import Flow, NewAgency, NewOwner, patch_registration
 from tests.support import Db, Mailbox
 
 
@@ -83,6 +83,53 @@ def test_deleted_and_withdrawn_registrations_are_not_notified(
         f"/v1/registrations/{left.registration_id}/notifications", json=_note(), headers=_service()
     )
     assert r.status_code == 410
+
+
+def test_an_owner_who_paused_or_stopped_sharing_is_not_written_to_on_the_agencys_behalf(
+    flow: Flow, new_agency: NewAgency, new_owner: NewOwner, registry: httpx.Client, mailbox: Mailbox, db: Db
+) -> None:
+    other = new_agency()
+    owner = new_owner(flow.agency, flow.agency.centre, share_with=[other.slug])
+    url = f"/v1/registrations/{owner.registration_id}/notifications"
+    for slug in (flow.agency.slug, other.slug):
+        r = registry.post(url, json=_note(agency=slug), headers=_service())
+        assert r.status_code == 202, r.text
+    # No longer shared with the other agency: its notices are refused; the program's still go.
+    patch_registration(registry, owner, {"share_with": []})
+    refused = _note(agency=other.slug, subject=f"Unshared {uuid.uuid4().hex[:6]}")
+    r = registry.post(url, json=refused, headers=_service())
+    assert r.status_code == 410 and r.json()["type"].endswith("/not-shared"), r.text
+    assert registry.post(url, json=_note(agency=flow.agency.slug), headers=_service()).status_code == 202
+    # Paused: no agency's notice goes.
+    patch_registration(registry, owner, {"status": "paused"})
+    paused = _note(agency=flow.agency.slug, subject=f"Paused {uuid.uuid4().hex[:6]}")
+    r = registry.post(url, json=paused, headers=_service())
+    assert r.status_code == 410 and r.json()["type"].endswith("/not-shared"), r.text
+    assert not any(
+        str(m["Subject"]) in (refused["subject"], paused["subject"]) for m in mailbox.to(owner.email)
+    )
+    # Neither refusal was recorded as a mail sent.
+    assert not db.fetch(
+        "SELECT 1 FROM audit.events WHERE action = 'notify' AND subject_id = ANY($1::text[])",
+        [refused["notification_id"], paused["notification_id"]],
+    )
+
+
+def test_the_registry_records_a_notification_sent_with_no_agency_and_no_kind(
+    flow: Flow, new_owner: NewOwner, registry: httpx.Client, db: Db
+) -> None:
+    """The record of a mail sent is the registry's own: nothing an agency's trail could count per owner."""
+    owner = new_owner(flow.agency, flow.agency.centre)
+    note = _note(agency=flow.agency.slug, kind="reminder_due")
+    r = registry.post(
+        f"/v1/registrations/{owner.registration_id}/notifications", json=note, headers=_service()
+    )
+    assert r.status_code == 202, r.text
+    rows = db.fetch(
+        "SELECT agency, details::text AS d FROM audit.events WHERE action = 'notify' AND subject_id = $1",
+        note["notification_id"],
+    )
+    assert len(rows) == 1 and rows[0]["agency"] is None and "reminder" not in rows[0]["d"], rows
 
 
 def test_a_notification_id_is_committed_before_the_send_and_a_crash_repeats_the_same_message(

@@ -12,8 +12,9 @@ from email.message import Message
 
 import httpx
 
+from tests.conftest import Suite
 from tests.requests.conftest import OFFSET, Flow, NewOwner, Owner, eventually
-from tests.support import Db, Mailbox
+from tests.support import Db, Mailbox, Server, start_server
 
 NOTE = "Call me after six on 555-0199, the porch camera saw it."
 
@@ -139,3 +140,38 @@ def test_a_note_is_written_only_after_the_credential_is_checked_again(
         target_holder.close()
         history_holder.close()
     assert not db.fetchval("SELECT count(*) FROM requests.events WHERE note = $1", NOTE)
+
+
+def test_one_guesser_through_requests_api_does_not_lock_out_other_owners(
+    suite: Suite, flow: Flow, new_owner: NewOwner
+) -> None:
+    """As deployed with requests_api in its own container, registry_api does not trust its X-Forwarded-For: the
+    owner's address reaches the guess limits with requests_api's service token, so a guesser's wrong credentials
+    are counted as the guesser's, not as every owner's."""
+    limit = 4
+    registry = start_server(
+        "registry_api",
+        dict(suite.env, FORWARDED_ALLOW_IPS="10.255.255.254", CANVASS_GUESS_LIMIT_PER_CLIENT=str(limit)),
+    )
+    requests = None
+    try:
+        requests = start_server("requests_api", dict(suite.env, REGISTRY_API_URL=registry.url))
+        victim = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
+        other = new_owner(flow.agency, flow.agency.near(dy=OFFSET))
+        wrong = other.credential[:-4] + ("AAAA" if not other.credential.endswith("AAAA") else "BBBB")
+        with (
+            _client_at(requests, "127.0.0.61") as guesser,
+            _client_at(requests, "127.0.0.62") as owner,
+        ):
+            for _ in range(limit):
+                assert guesser.get("/v1/owner/requests", headers=_bearer(wrong)).status_code == 401
+            assert guesser.get("/v1/owner/requests", headers=_bearer(wrong)).status_code == 429
+            assert owner.get("/v1/owner/requests", headers=_bearer(victim.credential)).status_code == 200
+    finally:
+        if requests is not None:
+            requests.stop()
+        registry.stop()
+
+
+def _client_at(server: Server, address: str) -> httpx.Client:
+    return httpx.Client(base_url=server.url, timeout=30, transport=httpx.HTTPTransport(local_address=address))

@@ -8,19 +8,34 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import subprocess
 import sys
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from services.requests_api.webhooks import WebhookDelivery
 from tests.conftest import Suite, Token
-from tests.requests.conftest import OFFSET, Flow, NewOwner, Owner, eventually, request_body
+from tests.requests.conftest import (
+    OFFSET,
+    Agency,
+    Flow,
+    NewAgency,
+    NewOwner,
+    Owner,
+    box,
+    eventually,
+    patch_registration,
+    request_body,
+)
 from tests.support import Db, Mailbox, QuietHandler, http_server
 
 
@@ -375,52 +390,135 @@ def test_webhook_events_carry_a_per_target_sequence_that_orders_them_whatever_th
     assert arrival[2] == ("target.accepted", 1)
 
 
+def _trail(db: Db, slug: str) -> Counter[tuple[Any, ...]]:
+    """The agency's whole audit trail (both services), as counts of rows of each kind: which service, actor and
+    role did what to what kind of subject, with which details — each detail by its name, and by its value where
+    that is a count, a flag or a word (a kind, a state), not a time, place or identifier that differs anyway
+    between two requests."""
+    rows = db.fetch(
+        "SELECT service, actor, actor_role, action, subject_type, details::text AS d FROM audit.events"
+        " WHERE agency = $1 ORDER BY seq",
+        slug,
+    )
+    out: Counter[tuple[Any, ...]] = Counter()
+    for row in rows:
+        details = json.loads(row["d"])
+        kept = tuple(
+            sorted(
+                (k, v if isinstance(v, int) or (isinstance(v, str) and re.fullmatch(r"[a-z_.]+", v)) else "…")
+                for k, v in details.items()
+            )
+        )
+        out[(row["service"], row["actor"], row["actor_role"], row["action"], row["subject_type"], kept)] += 1
+    return out
+
+
+def _settled(db: Db, rid: str, kind: str | None = None) -> bool:
+    """The worker took up every owner message queued for the request (sent, or dropped); with `kind`, and one
+    of that kind was queued."""
+    return bool(
+        db.fetchval(
+            "SELECT ($2::text IS NULL OR count(*) FILTER (WHERE kind = $2) > 0)"
+            " AND count(*) FILTER (WHERE status = 'pending') = 0 FROM requests.outbox WHERE request_id = $1",
+            rid,
+            kind,
+        )
+    )
+
+
 def test_the_audit_trail_does_not_tell_an_owner_who_declined_from_one_who_did_not_answer(
-    flow: Flow, new_owner: NewOwner, db: Db, mailbox: Mailbox
+    requests_client: httpx.Client,
+    auth: Token,
+    new_agency: NewAgency,
+    new_owner: NewOwner,
+    db: Db,
+    mailbox: Mailbox,
 ) -> None:
-    decliner = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
-    silent = new_owner(flow.agency, flow.agency.near(dy=OFFSET))
+    """One owner asked, who declines or does not answer: the agency's whole trail, after the reminder window
+    opened and after the request was cancelled, is the same either way (a reminder and a cancellation go only to
+    an owner who has not answered, so a record per mail sent would give the answer away)."""
+    trails: dict[str, list[Counter[tuple[Any, ...]]]] = {}
+    for answer in ("decline", None):
+        flow = Flow(requests_client, auth, new_agency())
+        owner = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
+        req = flow.sent()
+        rid = req["id"]
+        mailbox.wait_for(owner.email, lambda m: "asks for camera footage" in str(m["Subject"]), timeout=15)
+        assert eventually(partial(_settled, db, rid, "request"))
+        if answer:
+            r = flow.client.post(
+                f"/v1/owner/requests/{rid}/answer", json={"answer": answer}, headers=owner.headers
+            )
+            assert r.status_code == 200, r.text
+        # The reminder window opens: only an owner who has not answered is written to.
+        db.execute(
+            "UPDATE requests.targets SET notified_at = now() - interval '3 days' WHERE request_id = $1", rid
+        )
+        db.execute("UPDATE requests.requests SET due_at = now() + interval '20 hours' WHERE id = $1", rid)
+        assert eventually(partial(_settled, db, rid, "reminder_due"))
+        reminded = any("due" in str(m["Subject"]) for m in mailbox.to(owner.email))
+        assert reminded is (answer is None)
+        after_reminder = _trail(db, flow.agency.slug)
+        assert flow.act(rid, "cancel").status_code == 200
+        assert eventually(partial(_settled, db, rid))
+        told = any("no longer" in str(m["Subject"]) for m in mailbox.to(owner.email))
+        assert told is (answer is None)
+        after_cancel = _trail(db, flow.agency.slug)
+        everything = db.fetch("SELECT * FROM audit.events WHERE agency = $1", flow.agency.slug)
+        assert not any(owner.registration_id in str(dict(row)) for row in everything)
+        trails[answer or "silent"] = [after_reminder, after_cancel]
+    assert trails["decline"][0] == trails["silent"][0]
+    assert trails["decline"][1] == trails["silent"][1]
+
+
+@pytest.mark.parametrize("change", ["paused", "unshared"])
+def test_an_owner_who_paused_or_stopped_sharing_gets_no_reminder_or_cancellation_from_the_agency(
+    change: str,
+    requests_client: httpx.Client,
+    registry: httpx.Client,
+    auth: Token,
+    new_agency: NewAgency,
+    new_owner: NewOwner,
+    db: Db,
+    mailbox: Mailbox,
+) -> None:
+    """Asked by an agency it shared with, the owner pauses the registration or stops sharing it with that agency:
+    the agency's reminder and its "no longer needs footage" are dropped, not mailed."""
+    program = asking = new_agency()
+    if change == "unshared":  # another agency over the same area, which the owner shared with
+        asking = Agency("r-" + uuid.uuid4().hex[:10], program.west, program.south)
+        jurisdiction = box(program.west, program.south, program.west + 0.1, program.south + 0.1)
+        r = registry.post(
+            "/v1/agencies",
+            json={"slug": asking.slug, "name": f"County {asking.slug}", "jurisdiction": jurisdiction},
+            headers=auth("agency_admin", asking.slug),
+        )
+        assert r.status_code == 201, r.text
+    owner = new_owner(program, asking.near(dx=OFFSET), share_with=[asking.slug] if asking != program else [])
+    flow = Flow(requests_client, auth, asking)
     req = flow.sent()
     rid = req["id"]
-    for o in (decliner, silent):
-        mailbox.wait_for(o.email, lambda m: "asks for camera footage" in str(m["Subject"]), timeout=15)
-    r = flow.client.post(
-        f"/v1/owner/requests/{rid}/answer", json={"answer": "decline"}, headers=decliner.headers
-    )
-    assert r.status_code == 200
-    # The reminder window opens: only the owner who did not answer is written to.
+    mailbox.wait_for(owner.email, lambda m: "asks for camera footage" in str(m["Subject"]), timeout=15)
+    patch_registration(registry, owner, {"status": "paused"} if change == "paused" else {"share_with": []})
     db.execute(
         "UPDATE requests.targets SET notified_at = now() - interval '3 days' WHERE request_id = $1", rid
     )
     db.execute("UPDATE requests.requests SET due_at = now() + interval '20 hours' WHERE id = $1", rid)
-    mailbox.wait_for(silent.email, lambda m: "due" in str(m["Subject"]), timeout=15)
-    assert eventually(
-        lambda: (
-            db.fetchval(
-                "SELECT count(*) FROM requests.outbox WHERE request_id = $1 AND kind = 'reminder_due'"
-                " AND status = 'pending'",
-                rid,
-            )
-            == 0
-        )
+    assert eventually(lambda: _settled(db, rid, "reminder_due"))
+    assert flow.act(rid, "cancel").status_code == 200
+    assert eventually(lambda: _settled(db, rid, "request_cancelled"))
+    statuses = db.fetch(
+        "SELECT kind, status FROM requests.outbox WHERE request_id = $1 AND channel = 'owner_email'"
+        " ORDER BY created_at",
+        rid,
     )
-    assert not any("due" in str(m["Subject"]) for m in mailbox.to(decliner.email))
-    # Every audit record of the agency (both services): neither owner is named, and the reminder batch is one
-    # record for the request counting both owners (whose window opened), the same had both stayed silent.
-    rows = db.fetch(
-        "SELECT service, actor, action, subject_type, subject_id, details::text AS d FROM audit.events"
-        " WHERE agency = $1 ORDER BY seq",
-        flow.agency.slug,
-    )
-    for row in rows:
-        text_of_row = " ".join(str(v) for v in row.values())
-        assert decliner.registration_id not in text_of_row and silent.registration_id not in text_of_row, row
-    reminders = [r for r in rows if r["action"] == "request.remind"]
-    assert len(reminders) == 1 and reminders[0]["subject_id"] == rid
-    assert json.loads(reminders[0]["d"]) == {"kind": "reminder_due", "owners_in_window": 2}
-    # The registry's records of the mails sent are per notification, not per owner.
-    notified = [r for r in rows if r["action"] == "notify"]
-    assert notified and all(r["subject_type"] == "notification" for r in notified)
+    assert [(r["kind"], r["status"]) for r in statuses] == [
+        ("request", "delivered"),
+        ("reminder_due", "cancelled"),
+        ("request_cancelled", "cancelled"),
+    ]
+    subjects = [str(m["Subject"]) for m in mailbox.to(owner.email)]
+    assert not any("due" in s or "no longer" in s for s in subjects), subjects
 
 
 def test_a_worker_killed_mid_batch_sends_each_mail_once_under_its_outbox_message_id(
