@@ -123,15 +123,16 @@ def portal(suite: Suite, geocoder: Geocoder) -> Iterator[str]:
         proc.wait(10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_session(portal: str, db: Db) -> Iterator[Playwright]:
     """Playwright's sync API keeps an event loop running on the test thread: every session fixture that runs
-    one of its own (the database's, the services') is set up before it and torn down after it."""
+    one of its own (the database's, the services') is set up before it and torn down after it, and it ends with
+    the browser tests (package scope), so the tests after them may run event loops of their own again."""
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_session: Playwright) -> Iterator[Browser]:
     b = playwright_session.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield b
