@@ -58,7 +58,12 @@ class NotificationIn(BaseModel):
     kind: str = Field(
         pattern=r"^[a-z][a-z_.]{0,39}$", description="What the message is about", examples=["request"]
     )
-    subject: str = Field(min_length=1, max_length=200, pattern=r"^[^\r\n]+$")
+    subject: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\r\n]+$",
+        json_schema_extra={"pattern": r"^[^\r\n\u0000]+$"},  # with _no_nul's rule below, in the contract
+    )
     body: str = Field(min_length=1, max_length=20_000)
 
     @field_validator("subject", "body")
