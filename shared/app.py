@@ -25,6 +25,7 @@ from shared.cors import install_cors
 from shared.errors import ProblemDetail, install_error_handlers, problem_response, problem_responses
 from shared.geojson import JSONResponse
 from shared.http import HttpPolicyMiddleware, request_rules
+from shared.inputs import not_null
 from shared.logging import RequestContextMiddleware, configure_logging
 from shared.settings import get_settings
 
@@ -221,6 +222,42 @@ _DESCRIPTIONS = {
 }
 
 
+# Every text a service takes refuses NUL (PostgreSQL cannot store it): said on each string without a pattern, format
+# or fixed values of its own.
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _no_nul(node: Any) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _no_nul(item)
+    elif isinstance(node, dict):
+        if node.get("type") == "string" and not {"pattern", "format", "enum", "const"} & node.keys():
+            node["pattern"] = NO_NUL
+        for key, value in node.items():
+            if key not in ("examples", "example", "default"):
+                _no_nul(value)
+
+
+def _referenced(node: Any, components: dict[str, Any]) -> set[str]:
+    """The component schemas `node` refers to, directly or through others."""
+    seen: set[str] = set()
+    todo = [node]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, list):
+            todo.extend(item)
+        elif isinstance(item, dict):
+            ref = item.get("$ref", "")
+            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[1]
+                if name not in seen and name in components:
+                    seen.add(name)
+                    todo.append(components[name])
+            todo.extend(item.values())
+    return seen
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     """The published contract: FastAPI's document, with every operation's problem responses in
     `application/problem+json` (FastAPI's default 422 schema is not what the service sends)."""
@@ -247,6 +284,11 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         for method, op in path_item.items():
             if method not in {"get", "post", "put", "patch", "delete"}:
                 continue
+            for param in op.get("parameters", []):
+                # A header or query parameter is absent or a string, never `null`: a client told it may be sends
+                # the text "null".
+                if param.get("in") in ("header", "query") and "schema" in param:
+                    param["schema"] = not_null(param["schema"])
             responses = op.setdefault("responses", {})
             has_input = bool(op.get("parameters") or op.get("requestBody"))
             wanted = [s for s in _COMMON_PROBLEMS if has_input or s == 500]
@@ -268,5 +310,16 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         for op in path_item.values():
             op.get("responses", {}).pop("422", None)
             op.setdefault("security", [])
+    # On what clients send only: an answer may quote a NUL it was sent (a problem's detail names the bad value).
+    inputs = [
+        part
+        for path_item in schema.get("paths", {}).values()
+        for op in path_item.values()
+        for part in (op.get("parameters", []), op.get("requestBody", {}))
+    ]
+    components = schema.get("components", {}).get("schemas", {})
+    for name in _referenced(inputs, components):
+        _no_nul(components[name])
+    _no_nul(inputs)
     app.openapi_schema = schema
     return schema

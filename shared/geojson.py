@@ -24,6 +24,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -59,7 +60,16 @@ def _position(value: Any) -> list[float]:
 
 
 # The JSON Schemas of the coordinate arrays: what the validators below enforce, said in the contract.
-POSITION_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 3}
+POSITION_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "prefixItems": [
+        {"type": "number", "minimum": -180, "maximum": 180, "description": "longitude"},
+        {"type": "number", "minimum": -90, "maximum": 90, "description": "latitude"},
+    ],
+    "items": {"type": "number"},
+    "minItems": 2,
+    "maxItems": 3,
+}
 RING_SCHEMA: dict[str, Any] = {"type": "array", "items": POSITION_SCHEMA, "minItems": 4}
 POLYGON_SCHEMA: dict[str, Any] = {"type": "array", "items": RING_SCHEMA, "minItems": 1}
 MULTIPOLYGON_SCHEMA: dict[str, Any] = {"type": "array", "items": POLYGON_SCHEMA, "minItems": 1}
@@ -77,7 +87,9 @@ def _ring(ring: list[list[float]], where: str) -> None:
 
 class _Geometry(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    bbox: list[float] | None = Field(None, description="Optional RFC 7946 bounding box")
+    bbox: Annotated[list[Annotated[float, Strict()]], Field(min_length=4, max_length=6)] | None = Field(
+        None, description="Optional RFC 7946 bounding box"
+    )
 
     def to_shapely(self) -> Any:
         return shape(self.model_dump(exclude_none=True))

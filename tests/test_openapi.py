@@ -76,3 +76,66 @@ def test_operations_are_versioned_or_probes(service: str) -> None:
     doc = json.loads(render(service))
     for path, _, _ in operations(doc):
         assert path.startswith("/v1/") or path in {"/healthz", "/readyz"}, path
+
+
+# What each creating operation must link to (by path and method), beyond "some link": the lifecycles a client and
+# schemathesis' stateful phase follow from the answer.
+LIFECYCLES = {
+    ("registry_api", "post", "/v1/registrations"): {
+        ("get", "/v1/registrations/{registration_id}"),
+        ("patch", "/v1/registrations/{registration_id}"),
+        ("delete", "/v1/registrations/{registration_id}"),
+        ("post", "/v1/registrations/{registration_id}/cameras"),
+        ("patch", "/v1/registrations/{registration_id}/cameras/{camera_id}"),
+        ("delete", "/v1/registrations/{registration_id}/cameras/{camera_id}"),
+    },
+    ("registry_api", "post", "/v1/imports"): {
+        ("get", "/v1/imports/{job_id}"),
+        ("get", "/v1/imports/{job_id}/report"),
+    },
+    ("requests_api", "post", "/v1/requests"): {
+        ("get", "/v1/requests/{request_id}"),
+        ("post", "/v1/requests/{request_id}/transitions"),
+        ("get", "/v1/requests/{request_id}/events"),
+    },
+    ("requests_api", "post", "/v1/owner/evidence/{request_id}"): {
+        ("get", "/v1/evidence/{evidence_id}"),
+        ("get", "/v1/evidence/{evidence_id}/content"),
+        ("get", "/v1/evidence/{evidence_id}/custody"),
+    },
+}
+
+
+def test_every_creating_operation_links_to_the_operations_that_use_what_it_created(service: str) -> None:
+    """Every POST answering 201 Created (and the import, whose 202 creates a job) declares OpenAPI links whose
+    operationIds exist, whose parameters are the target's, with runtime expressions or constants for values."""
+    doc = json.loads((ROOT / "openapi" / f"{service}.json").read_text())
+    by_id = {op["operationId"]: (path, method, op) for path, method, op in operations(doc)}
+    creating = [
+        (path, method, op, status)
+        for path, method, op in operations(doc)
+        if method == "post"
+        for status in op["responses"]
+        if status == "201" or (status == "202" and path == "/v1/imports")
+    ]
+    assert creating or service == "geo_query"
+    for path, method, op, status in creating:
+        links = op["responses"][status].get("links") or {}
+        assert links, f"{method.upper()} {path} {status}: no links"
+        reached = set()
+        for name, target in links.items():
+            assert target["operationId"] in by_id, f"{path} {name}: no operation {target['operationId']}"
+            t_path, t_method, t_op = by_id[target["operationId"]]
+            reached.add((t_method, t_path))
+            declared = {p["name"] for p in t_op.get("parameters", [])}
+            for param, value in target.get("parameters", {}).items():
+                where, _, bare = param.rpartition(".")
+                assert bare in declared or where == "header", f"{path} {name}: {param} is not a parameter"
+                assert "$response." in value or "$request." in value, f"{path} {name}: {param} = {value!r}"
+            path_params = {p["name"] for p in t_op.get("parameters", []) if p["in"] == "path"}
+            assert path_params <= set(target.get("parameters", {})), (
+                f"{path} {name}: not every path parameter"
+            )
+        missing = LIFECYCLES.get((service, method, path), set()) - reached
+        assert not missing, f"{method.upper()} {path}: no link to {sorted(missing)}"
+    assert {k for k in LIFECYCLES if k[0] == service} <= {(service, m, p) for p, m, _, _ in creating}

@@ -375,11 +375,16 @@ async def reference(
             description="The case this search is for (audited). Investigators and supervisors who give it see the"
             " owners' contact details",
             examples=["2026-004512"],
+            json_schema_extra={"pattern": _REFERENCE.pattern},
         ),
     ] = None,
     cad_incident: Annotated[
         str | None,
-        Query(description="The CAD incident number this search is for (audited)", examples=["F261120-0042"]),
+        Query(
+            description="The CAD incident number this search is for (audited)",
+            examples=["F261120-0042"],
+            json_schema_extra={"pattern": _REFERENCE.pattern},
+        ),
     ] = None,
     contacts: Annotated[
         bool,

@@ -31,6 +31,7 @@ from services.registry_api.service import (
 from shared.auth import TOKEN_OPTIONAL, OptionalPrincipal, Principal
 from shared.errors import Problem, problem_responses
 from shared.geojson import GeoJSONResponse
+from shared.links import link
 from shared.pagination import LimitQuery, clamp_limit, decode_cursor, encode_cursor, page_link
 from shared.settings import get_settings
 
@@ -73,7 +74,23 @@ def _geo_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     status_code=201,
     response_model=AgencyFeature,
     responses={
-        201: {"content": {GEOJSON: {"example": FEATURE_EXAMPLE}}, "description": "Created"},
+        201: {
+            "content": {GEOJSON: {"example": FEATURE_EXAMPLE}},
+            "description": "Created",
+            "links": {
+                "ReadAgency": link(
+                    "read_agency_v1_agencies__slug__get",
+                    "Read the program",
+                    slug="$response.body#/properties/slug",
+                ),
+                "UpdateAgency": link(
+                    "update_agency_v1_agencies__slug__patch",
+                    "Change the program",
+                    slug="$response.body#/properties/slug",
+                    **{"header.If-Match": "$response.header.ETag"},
+                ),
+            },
+        },
         **problem_responses(401, 403, 409),
     },
 )

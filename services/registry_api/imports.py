@@ -31,6 +31,7 @@ from shared.auth import Principal, require_roles
 from shared.crypto import keyring
 from shared.errors import Problem, invalid, problem_responses
 from shared.geojson import JSONResponse
+from shared.links import CREATED_ID, link
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
 
@@ -345,6 +346,14 @@ REQUEST_BODY = {
             "first job)",
             "headers": {"Location": {"description": "The job", "schema": {"type": "string"}}},
             "content": {"application/json": {"example": {**JOB_EXAMPLE, "status": "queued"}}},
+            "links": {
+                "ReadImport": link(
+                    "read_import_v1_imports__job_id__get", "Follow the job", job_id=CREATED_ID
+                ),
+                "ReadImportReport": link(
+                    "read_report_v1_imports__job_id__report_get", "Read the job's report", job_id=CREATED_ID
+                ),
+            },
         },
         **problem_responses(403, 413, 415),
     },

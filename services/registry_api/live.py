@@ -36,6 +36,7 @@ from services.registry_api.service import (
 )
 from shared.auth import CurrentOwner
 from shared.errors import InvalidParam, Problem, problem_responses
+from shared.links import CREATED_ID, link
 
 owner_router = APIRouter(
     prefix="/v1/registrations/{registration_id}/live-windows",
@@ -114,7 +115,30 @@ def _validation(errors: list[InvalidParam]) -> Problem:
     summary="Open a live-sharing window for chosen agencies, for a limited time (owner credential)",
     status_code=201,
     response_model=LiveWindowOut,
-    responses={201: _json(WINDOW_EXAMPLE), **problem_responses(401, 429, 404, 409)},
+    responses={
+        201: _json(WINDOW_EXAMPLE)
+        | {
+            "links": {
+                "ListWindows": link(
+                    "list_windows_v1_registrations__registration_id__live_windows_get",
+                    "The registration's windows",
+                    registration_id="$request.path.registration_id",
+                ),
+                "CloseWindow": link(
+                    "close_window_v1_registrations__registration_id__live_windows__window_id__close_post",
+                    "Close the window",
+                    registration_id="$request.path.registration_id",
+                    window_id=CREATED_ID,
+                ),
+                "ViewWindow": link(
+                    "view_window_v1_live_windows__window_id__get",
+                    "An agency's view of the window (an agency user of a chosen agency)",
+                    window_id=CREATED_ID,
+                ),
+            }
+        },
+        **problem_responses(401, 429, 404, 409),
+    },
 )
 async def open_window(
     registration_id: uuid.UUID, body: LiveWindowOpen, owner: CurrentOwner, session: SessionDep

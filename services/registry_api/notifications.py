@@ -70,7 +70,12 @@ class NotificationIn(BaseModel):
         " not shared with this agency, is not written to (410 not-shared)",
         examples=["milwaukee-pd"],
     )
-    subject: str = Field(min_length=1, max_length=200, pattern=r"^[^\r\n]+$")
+    subject: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\r\n]+$",
+        json_schema_extra={"pattern": r"^[^\r\n\u0000]+$"},  # with _no_nul's rule below, in the contract
+    )
     body: str = Field(min_length=1, max_length=20_000)
 
     @field_validator("subject", "body")

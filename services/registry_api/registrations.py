@@ -74,6 +74,7 @@ from shared.crypto import keyring
 from shared.db import pooled
 from shared.errors import Problem, invalid, problem_responses
 from shared.geojson import GeoJSONResponse, Point
+from shared.links import CREATED_ID, link
 
 router = APIRouter(
     prefix="/v1/registrations",
@@ -137,6 +138,55 @@ def _feature_responses(status: int, example: dict[str, Any], *problems: int) -> 
     return {status: {"content": {GEOJSON: {"example": example}}}, **problem_responses(*problems)}
 
 
+def _with_links(responses: dict[int | str, Any], status: int, links: dict[str, Any]) -> dict[int | str, Any]:
+    responses[status]["links"] = links
+    return responses
+
+
+# What the owner does next with a new registration (the credential in the answer is theirs to send).
+_OWNER = "Bearer {$response.body#/credential}"
+REGISTRATION_LINKS = {
+    "ReadRegistration": link(
+        "read_registration_v1_registrations__registration_id__get",
+        "Read the registration",
+        registration_id=CREATED_ID,
+        **{"header.Authorization": _OWNER},
+    ),
+    "UpdateRegistration": link(
+        "update_registration_v1_registrations__registration_id__patch",
+        "Change the registration",
+        registration_id=CREATED_ID,
+        **{"header.Authorization": _OWNER, "header.If-Match": "$response.header.ETag"},
+    ),
+    "DeleteRegistration": link(
+        "delete_registration_v1_registrations__registration_id__delete",
+        "Delete the registration and its cameras",
+        registration_id=CREATED_ID,
+        **{"header.Authorization": _OWNER, "header.If-Match": "$response.header.ETag"},
+    ),
+    "AddCamera": link(
+        "add_camera_v1_registrations__registration_id__cameras_post",
+        "Add a camera",
+        registration_id=CREATED_ID,
+        **{"header.Authorization": _OWNER},
+    ),
+    "UpdateFirstCamera": link(
+        "update_camera_v1_registrations__registration_id__cameras__camera_id__patch",
+        "Change its first camera",
+        registration_id=CREATED_ID,
+        camera_id="$response.body#/properties/cameras/0/id",
+        **{"header.Authorization": _OWNER, "header.If-Match": "$response.header.ETag"},
+    ),
+    "RemoveFirstCamera": link(
+        "remove_camera_v1_registrations__registration_id__cameras__camera_id__delete",
+        "Remove its first camera",
+        registration_id=CREATED_ID,
+        camera_id="$response.body#/properties/cameras/0/id",
+        **{"header.Authorization": _OWNER, "header.If-Match": "$response.header.ETag"},
+    ),
+}
+
+
 def _feature(body: dict[str, Any], version: int, status: int = 200, **headers: str) -> GeoJSONResponse:
     return GeoJSONResponse(body, status_code=status, headers={"ETag": etag(version), **NO_STORE, **headers})
 
@@ -149,7 +199,7 @@ def _feature(body: dict[str, Any], version: int, status: int = 200, **headers: s
     summary="Register cameras in one call (owner, or an advocate on the owner's behalf)",
     status_code=201,
     response_model=RegistrationCreated,
-    responses=_feature_responses(201, CREATED_EXAMPLE, 403, 409),
+    responses=_with_links(_feature_responses(201, CREATED_EXAMPLE, 403, 409), 201, REGISTRATION_LINKS),
     openapi_extra=TOKEN_OPTIONAL,
     description=(
         "Anyone may register without an account: the answer carries a management credential, shown once. "
@@ -687,7 +737,17 @@ async def reconfirm(
     summary="Add a camera to your registration (answers with the registration)",
     status_code=201,
     response_model=RegistrationFeature,
-    responses=_feature_responses(201, FEATURE_EXAMPLE, 401, 429, 404, 412),
+    responses=_with_links(
+        _feature_responses(201, FEATURE_EXAMPLE, 401, 429, 404, 412),
+        201,
+        {
+            "ReadRegistration": link(
+                "read_registration_v1_registrations__registration_id__get",
+                "Read the registration with the new camera",
+                registration_id="$request.path.registration_id",
+            )
+        },
+    ),
 )
 async def add_camera(
     registration_id: uuid.UUID,

@@ -21,18 +21,19 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     StrictBool,
     StrictFloat,
-    StrictInt,
     StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from services.registry_api.models import LIVE_MODES, OWNER_KINDS, PLACEMENTS, RECORDING, SOURCES
 from shared.geojson import Area, AreaGeometry, Point, PointGeometry
-from shared.inputs import StrictInput
+from shared.inputs import INTEGRAL, StrictInput, not_null
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 LIVE_SCHEMES = ("rtsp", "rtsps", "https", "wss")
@@ -61,6 +62,12 @@ Version40 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
+# An email address, as normalise_email() checks it (the models' validators call it).
+Email = Annotated[
+    str,
+    StringConstraints(max_length=254),
+    WithJsonSchema({"type": "string", "format": "email", "maxLength": 254}),
+]
 OwnerKind = Literal["residential", "business", "school", "place_of_worship", "nonprofit", "government"]
 Placement = Literal["indoor", "outdoor"]
 Recording = Literal["continuous", "motion", "scheduled"]
@@ -155,9 +162,7 @@ class ContactIn(Input):
     """How the agency may reach the owner: an email, a phone, or both."""
 
     name: Text200 | None = Field(None, examples=["Dana Rivera"])
-    email: Annotated[str, StringConstraints(max_length=254)] | None = Field(
-        None, examples=["dana@example.org"]
-    )
+    email: Email | None = Field(None, examples=["dana@example.org"])
     phone_region: Region | None = Field(
         None, description="ISO 3166 region used to read a national phone number (default US)", examples=["US"]
     )
@@ -188,9 +193,7 @@ class ContactPatch(Input):
     """Members given replace the stored ones; `null` clears one (an email or a phone must remain)."""
 
     name: Text200 | None = None
-    email: Annotated[str, StringConstraints(max_length=254)] | None = Field(
-        None, examples=["dana.rivera@example.org"]
-    )
+    email: Email | None = Field(None, examples=["dana.rivera@example.org"])
     phone_region: Region | None = None
     phone: Annotated[str, StringConstraints(max_length=40)] | None = None
     preferred_method: ContactMethod | None = None
@@ -228,10 +231,25 @@ def _live_endpoint(value: str | None) -> str | None:
     return value
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" for c in word)
+
+
 LiveEndpoint = Annotated[
     str,
     StringConstraints(max_length=2048),
     AfterValidator(_live_endpoint),
+    # The scheme rule of _live_endpoint, said in the contract (its printable-text rule is said by the description).
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 2048,
+            "pattern": "^(" + "|".join(map(_any_case, LIVE_SCHEMES)) + r")://[^\s\x00]+$",
+            "description": "A URL with one of the schemes "
+            + ", ".join(LIVE_SCHEMES)
+            + ", printable, no spaces",
+        }
+    ),
 ]
 Covers = Annotated[
     list[Text60],
@@ -241,10 +259,10 @@ Covers = Annotated[
 
 class CameraFields(Input):
     label: Text100 | None = Field(None, examples=["front porch"])
-    direction_deg: Annotated[StrictInt, Field(ge=0, le=359)] | None = Field(
+    direction_deg: Annotated[int, Strict(), Field(ge=0, le=359), INTEGRAL] | None = Field(
         None, description="Compass bearing the camera faces (0 = north, 90 = east)", examples=[180]
     )
-    fov_deg: Annotated[StrictInt, Field(ge=1, le=360)] | None = Field(
+    fov_deg: Annotated[int, Strict(), Field(ge=1, le=360), INTEGRAL] | None = Field(
         None, description="Horizontal field of view", examples=[110]
     )
     range_m: Annotated[StrictFloat, Field(gt=0, le=1000)] | None = Field(
@@ -252,7 +270,7 @@ class CameraFields(Input):
     )
     placement: Placement | None = Field(None, examples=["outdoor"])
     covers: Covers | None = None
-    retention_days: Annotated[StrictInt, Field(ge=0, le=3650)] | None = Field(
+    retention_days: Annotated[int, Strict(), Field(ge=0, le=3650), INTEGRAL] | None = Field(
         None, description="Days of footage kept", examples=[14]
     )
     recording: Recording | None = Field(None, examples=["motion"])
@@ -374,11 +392,17 @@ class RegistrationCreate(Input):
     )
 
 
+_NOT_CLEARABLE = ("status", "location", "contact", "owner_kind", "share_with")
+
+
+def _patch_schema(schema: dict[str, Any]) -> None:
+    schema["examples"] = [{"status": "paused"}, {"share_with": ["county-sheriff"]}]
+    for name in _NOT_CLEARABLE:  # may be left out, not cleared: no `null` in the contract either
+        schema["properties"][name] = not_null(schema["properties"][name])
+
+
 class RegistrationPatch(Input):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"status": "paused"}, {"share_with": ["county-sheriff"]}]},
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_patch_schema)
 
     status: Status | None = Field(
         None, description="paused or withdrawn hides every camera from every agency until active again"
@@ -396,7 +420,7 @@ class RegistrationPatch(Input):
 
     @model_validator(mode="after")
     def _no_null_for_required(self) -> RegistrationPatch:
-        for name in ("status", "location", "contact", "owner_kind", "share_with"):
+        for name in _NOT_CLEARABLE:
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         return self
@@ -452,7 +476,7 @@ class CredentialOut(BaseModel):
 
 
 class CredentialResetRequest(Input):
-    email: Annotated[str, StringConstraints(max_length=254)] = Field(examples=["dana@example.org"])
+    email: Email = Field(examples=["dana@example.org"])
 
     @field_validator("email")
     @classmethod
@@ -495,13 +519,17 @@ class PolicyFields(Input):
         description="Longest time window a footage request may ask for (at most 12 hours)",
         examples=[12],
     )
-    default_request_expiry_days: Annotated[StrictInt, Field(ge=1, le=365)] | None = Field(None, examples=[14])
+    default_request_expiry_days: Annotated[int, Strict(), Field(ge=1, le=365), INTEGRAL] | None = Field(
+        None, examples=[14]
+    )
     requires_approval: StrictBool | None = Field(
         None, description="Whether a supervisor approves requests before owners see them", examples=[True]
     )
-    evidence_retention_days: Annotated[StrictInt, Field(ge=1, le=36500)] | None = Field(None, examples=[365])
+    evidence_retention_days: Annotated[int, Strict(), Field(ge=1, le=36500), INTEGRAL] | None = Field(
+        None, examples=[365]
+    )
     max_search_radius_m: Annotated[StrictFloat, Field(gt=0, le=100_000)] | None = Field(None, examples=[2000])
-    reconfirm_after_days: Annotated[StrictInt, Field(ge=1, le=3650)] | None = Field(
+    reconfirm_after_days: Annotated[int, Strict(), Field(ge=1, le=3650), INTEGRAL] | None = Field(
         None, description="How long a confirmation lasts before the owner is asked again", examples=[365]
     )
 
@@ -637,7 +665,7 @@ class LiveWindowOpen(Input):
         "alert",
         description="Cameras in on_alert mode join any window, emergency-mode cameras only emergencies",
     )
-    duration_s: Annotated[StrictInt, Field(ge=1, le=MAX_WINDOW_SECONDS)] = Field(
+    duration_s: Annotated[int, Strict(), Field(ge=1, le=MAX_WINDOW_SECONDS), INTEGRAL] = Field(
         3600, description="How long the window stays open (it then closes by itself); at most 24 hours"
     )
     agencies: Annotated[list[Slug], Field(min_length=1, max_length=20)] | None = Field(

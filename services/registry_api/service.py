@@ -50,8 +50,9 @@ def etag(version: int) -> str:
 
 
 def check_if_match(version: int, if_match: str | None, *, required: bool) -> None:
-    """412 when the client's copy is stale, 428 when an update names no version at all."""
-    if if_match is None:
+    """412 when the client's copy is stale, 428 when an update names no version at all (an empty header names
+    none either)."""
+    if if_match is None or not if_match.strip():
         if required:
             raise Problem(
                 428,

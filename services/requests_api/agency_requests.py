@@ -34,9 +34,30 @@ from shared import idempotency
 from shared.auth import Principal, require_roles
 from shared.errors import Problem, problem_responses
 from shared.geojson import JSONResponse
+from shared.links import CREATED_ID, link
 from shared.pagination import LimitQuery, clamp_limit, decode_cursor, encode_cursor, page_link
 
 router = APIRouter(prefix="/v1/requests", tags=["requests"])
+# A new request's lifecycle: read it, take it through its states (with the ETag of the answer), its events and
+# evidence, a legal hold.
+REQUEST_LINKS = {
+    "ReadRequest": link("read_v1_requests__request_id__get", "Read the request", request_id=CREATED_ID),
+    "TakeTransition": link(
+        "take_transition_v1_requests__request_id__transitions_post",
+        "Send it, approve it, close it...",
+        request_id=CREATED_ID,
+        **{"header.If-Match": "$response.header.ETag"},
+    ),
+    "ReadEvents": link("events_v1_requests__request_id__events_get", "Its history", request_id=CREATED_ID),
+    "ListEvidence": link(
+        "list_evidence_v1_requests__request_id__evidence_get",
+        "The footage uploaded for it",
+        request_id=CREATED_ID,
+    ),
+    "SetLegalHold": link(
+        "legal_hold_v1_requests__request_id__legal_hold_put", "Put it under legal hold", request_id=CREATED_ID
+    ),
+}
 HoldSetter = Annotated[Principal, require_roles("supervisor", "agency_admin")]
 IDEMPOTENCY_KEYS = idempotency.Keys("requests.idempotency_keys", "request_id")
 EVIDENCE_COLUMNS = (
@@ -59,13 +80,14 @@ async def _answer(
     status_code=201,
     response_model=RequestOut,
     responses={
-        **example(201, REQUEST_EXAMPLE | {"state": "draft"}, "Created"),
-        **example(
+        201: example(201, REQUEST_EXAMPLE | {"state": "draft"}, "Created")[201] | {"links": REQUEST_LINKS},
+        200: example(
             200,
             REQUEST_EXAMPLE | {"state": "draft"},
             "Replayed: this Idempotency-Key created it before",
             model=RequestOut,
-        ),
+        )[200]
+        | {"links": REQUEST_LINKS},
         **problem_responses(401, 403, 422, 502, 503, 504),
     },
     description=(

@@ -35,9 +35,32 @@ from services.requests_api.schemas import (
 from services.requests_api.states import SHARING_ANSWERS, transition_target
 from shared.auth import OwnerCredential
 from shared.errors import Problem, invalid, problem_responses
+from shared.links import CREATED_ID, link
 
 router = APIRouter(prefix="/v1/owner", tags=["owners"])
 UPLOAD_PREFIX = "/v1/owner/evidence"
+# What the requesting agency does with an uploaded file (with an agency user's token, not the owner's).
+EVIDENCE_LINKS = {
+    "ReadEvidence": link("read_evidence_v1_evidence__evidence_id__get", "Its record", evidence_id=CREATED_ID),
+    "DownloadEvidence": link(
+        "download_v1_evidence__evidence_id__content_get",
+        "The file, checked against its hash",
+        evidence_id=CREATED_ID,
+    ),
+    "VerifyEvidence": link(
+        "verify_v1_evidence__evidence_id__verification_post",
+        "Check the stored file's hash",
+        evidence_id=CREATED_ID,
+    ),
+    "ReadCustody": link(
+        "custody_v1_evidence__evidence_id__custody_get", "Its chain of custody", evidence_id=CREATED_ID
+    ),
+    "OwnerRequest": link(
+        "my_request_v1_owner_requests__request_id__get",
+        "The owner's view of the request",
+        request_id="$request.path.request_id",
+    ),
+}
 ANSWER_ACTIONS = {"accept": "accept", "decline": "decline", "unavailable": "unavailable"}
 
 
@@ -176,7 +199,8 @@ async def answer(
         }
     },
     responses={
-        **example(201, EvidenceOut.model_config["json_schema_extra"]["examples"][0], "Stored"),  # type: ignore[index]
+        201: example(201, EvidenceOut.model_config["json_schema_extra"]["examples"][0], "Stored")[201]  # type: ignore[index]
+        | {"links": EVIDENCE_LINKS},
         **problem_responses(400, 401, 404, 409, 413, 415, 422, 503, 507),
     },
     description=(

@@ -71,6 +71,7 @@ class RequestCreate(Input):
     case_number: str = Field(
         description="The case the request is for: 1-64 letters, digits, spaces or . _ : / # -",
         examples=["2026-004512"],
+        json_schema_extra={"pattern": CASE_NUMBER.pattern},
     )
     category: Category = Field(description="Offence or reason category")
     incident: Point = Field(description="Where the incident happened (WGS84)")

@@ -147,6 +147,27 @@ def test_booleans_and_numbers_in_json_bodies_are_strict_json_types(scene: Scene)
         assert is_problem(r, 422), (bad, r.text)
 
 
+def test_an_integer_member_takes_a_number_without_a_fraction_as_json_schema_does(scene: Scene) -> None:
+    """JSON has one number type and JSON Schema's `integer` admits 90.0: taken as 90; 90.5 is still refused."""
+    owner = scene.world.a
+    camera = f"/v1/registrations/{owner.registration_id}/cameras/{owner.camera_ids[0]}"
+    etag = scene.registry.get(f"/v1/registrations/{owner.registration_id}", headers=owner.headers).headers[
+        "etag"
+    ]
+    r = scene.registry.patch(
+        camera,
+        json={"direction_deg": 90.0, "retention_days": 14.0},
+        headers={**owner.headers, "If-Match": etag},
+    )
+    assert r.status_code == 200, r.text
+    stored = next(c for c in r.json()["properties"]["cameras"] if c["id"] == owner.camera_ids[0])
+    assert (stored["direction_deg"], stored["retention_days"]) == (90, 14)  # the world's own values, kept
+    assert isinstance(stored["direction_deg"], int)
+    for bad in (90.5, 1e300):
+        r = scene.registry.patch(camera, json={"direction_deg": bad}, headers=owner.headers)
+        assert is_problem(r, 422) and r.json()["errors"][0]["pointer"] == "/body/direction_deg", (bad, r.text)
+
+
 def oversize() -> Iterator[bytes]:
     yield b'{"x": "'
     for _ in range(40):

@@ -89,6 +89,33 @@ def test_creating_an_existing_agency_is_a_conflict(
     assert r.status_code == 409 and r.headers["content-type"] == PROBLEM
 
 
+def test_an_empty_if_match_is_no_if_match_a_428_not_a_stale_412(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency
+) -> None:
+    a = new_agency()
+    admin = auth("agency_admin", a.slug)
+    for blank in ("",):  # (a blank of spaces is not a header value a client can send)
+        r = registry.patch(
+            f"/v1/agencies/{a.slug}", json={"name": "Renamed"}, headers={**admin, "If-Match": blank}
+        )
+        assert r.status_code == 428 and r.headers["content-type"] == PROBLEM, (blank, r.text)
+    assert registry.get(f"/v1/agencies/{a.slug}").json()["properties"]["name"] != "Renamed"
+
+
+def test_a_geometry_bbox_takes_numbers_only(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency
+) -> None:
+    a = new_agency()
+    admin = {**auth("agency_admin", a.slug), "If-Match": '"1"'}
+    square = box(a.west, a.south, a.east, a.north)
+    for bbox in ([False, 0, 1, 1], ["1", 0, 1, 1], [0, 1]):
+        r = registry.patch(
+            f"/v1/agencies/{a.slug}", json={"jurisdiction": {**square, "bbox": bbox}}, headers=admin
+        )
+        assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, (bbox, r.text)
+        assert "/body/jurisdiction" in r.json()["errors"][0]["pointer"], r.text
+
+
 def test_update_needs_if_match_and_refuses_a_stale_one(
     registry: httpx.Client, auth: Token, new_agency: NewAgency
 ) -> None:
