@@ -106,6 +106,13 @@ OVERRIDES: dict[str, list[Override]] = {
             "Idempotency-Key replayed with another file is 422 (the Idempotency-Key draft's status)",
         ),
         ("POST", r"^/v1/imports$", "negative_data_rejection", None, _IMPORT),
+        (
+            "POST",
+            r"^/v1/registrations/\{registration_id\}/notifications$",
+            POSITIVE,
+            (410,),
+            "a registration withdrawn, paused or not shared with the agency named is not written to (data)",
+        ),
         ("*", r"^/v1/agencies(/\{slug\})?$", POSITIVE, (412, 422), _STALE + "; " + _GEOMETRY),
         ("GET", r"^/v1/agencies(/\{slug\}/reconfirmations-due)?$", POSITIVE, (400,), _CURSOR),
         (
