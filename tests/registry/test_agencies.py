@@ -389,8 +389,8 @@ def test_a_bad_privacy_notice_is_a_422_and_changes_nothing(
     registry: httpx.Client, auth: Token, new_agency: NewAgency, slug: str
 ) -> None:
     admin = auth("agency_admin", slug)
-    base = {"slug": slug, "name": "X", "jurisdiction": box(0, 0, 1, 1)}
-    cases = [
+    base: dict[str, Any] = {"slug": slug, "name": "X", "jurisdiction": box(0, 0, 1, 1)}
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"privacy_notice": "x" * 4001}, "/body/privacy_notice"),
         ({"privacy_notice": "We keep\u0000 nothing."}, "/body/privacy_notice"),
         ({"privacy_notice": "   "}, "/body/privacy_notice"),
