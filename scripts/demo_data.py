@@ -28,6 +28,13 @@ JURISDICTION = (
     "MULTIPOLYGON(((-87.960 43.000, -87.880 43.000, -87.875 43.040, -87.890 43.080,"
     " -87.960 43.080, -87.965 43.040, -87.960 43.000)))"
 )
+# What the portal shows a resident beside the program's name when they ask "am I covered?".
+PRIVACY_NOTICE = (
+    "Demo City Police Department keeps your name, contact details and camera locations only to ask you for "
+    "footage after a crime nearby. Officers never see your cameras live unless you open a live window, and "
+    "your details are never sold or shared outside the department except as the law requires.\n\n"
+    "You can pause, withdraw or delete your registration at any time; deleting it erases your details."
+)
 KINDS = ["residential"] * 6 + ["business"] * 3 + ["school", "place_of_worship", "nonprofit"]
 COVERS = ["street", "sidewalk", "driveway", "parking", "entrance", "alley", "yard"]
 
@@ -36,6 +43,13 @@ async def main(n_registrations: int = 250) -> None:
     conn = await asyncpg.connect(asyncpg_dsn(get_settings().database_url))
     try:
         agency_id = await conn.fetchval("SELECT id FROM registry.agencies WHERE slug = $1", SLUG)
+        # A demo agency loaded before programs had privacy notices gets one.
+        await conn.execute(
+            "UPDATE registry.agencies SET privacy_notice = $2, version = version + 1, updated_at = now()"
+            " WHERE slug = $1 AND privacy_notice IS NULL AND privacy_notice_url IS NULL",
+            SLUG,
+            PRIVACY_NOTICE,
+        )
         if agency_id and await conn.fetchval(
             "SELECT count(*) FROM registry.cameras WHERE $1 = ANY(visible_to)", agency_id
         ):
@@ -44,11 +58,12 @@ async def main(n_registrations: int = 250) -> None:
         async with conn.transaction():
             if agency_id is None:
                 agency_id = await conn.fetchval(
-                    "INSERT INTO registry.agencies (slug, name, jurisdiction, requires_approval)"
-                    " VALUES ($1, $2, ST_GeomFromText($3, 4326), true) RETURNING id",
+                    "INSERT INTO registry.agencies (slug, name, jurisdiction, requires_approval, privacy_notice)"
+                    " VALUES ($1, $2, ST_GeomFromText($3, 4326), true, $4) RETURNING id",
                     SLUG,
                     "Demo City Police Department",
                     JURISDICTION,
+                    PRIVACY_NOTICE,
                 )
             cameras = await _load(conn, agency_id, n_registrations)
         print(f"demo data: agency '{SLUG}', {n_registrations} registrations, {cameras} cameras")

@@ -1,5 +1,6 @@
-"""Agencies: an agency admin publishes the agency's program (slug, name, jurisdiction, policy); anyone reads the
-name, slug and jurisdiction, and asks which programs cover a point (where a resident can register)."""
+"""Agencies: an agency admin publishes the agency's program (slug, name, jurisdiction, policy, privacy notice);
+anyone reads the name, slug, jurisdiction and privacy notice, and asks which programs cover a point (where a
+resident can register)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from services.registry_api import notices
 from services.registry_api.database import SessionDep, db
 from services.registry_api.dependencies import IF_MATCH_REQUIRED, AgencyAdmin, FoundingAdmin, RequiredIfMatch
 from services.registry_api.schemas import (
+    NOTICE_FIELDS,
     POLICY_FIELDS,
     AgencyCollection,
     AgencyCreate,
@@ -70,7 +72,7 @@ def _geo_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 @router.post(
     "",
-    summary="Publish an agency's program: slug, name, jurisdiction and request policy",
+    summary="Publish an agency's program: slug, name, jurisdiction, request policy and privacy notice",
     status_code=201,
     response_model=AgencyFeature,
     responses={
@@ -101,8 +103,9 @@ async def create_agency(body: AgencyCreate, principal: FoundingAdmin, session: S
             f"Your token is for agency '{principal.agency}'; you may create only that agency, not '{body.slug}'.",
         )
     policy = body.policy.model_dump(exclude_none=True)
-    cols = ", ".join(["slug", "name", "jurisdiction", *policy])
-    vals = ", ".join([":slug", ":name", JURISDICTION_SQL, *(f":{k}" for k in policy)])
+    notice = body.model_dump(include=set(NOTICE_FIELDS), exclude_none=True)
+    cols = ", ".join(["slug", "name", "jurisdiction", *policy, *notice])
+    vals = ", ".join([":slug", ":name", JURISDICTION_SQL, *(f":{k}" for k in (*policy, *notice))])
     row = (
         (
             await session.execute(
@@ -110,7 +113,13 @@ async def create_agency(body: AgencyCreate, principal: FoundingAdmin, session: S
                     f"INSERT INTO registry.agencies AS a ({cols}) VALUES ({vals})"  # noqa: S608 - composed from constants; values are bound
                     f" ON CONFLICT (slug) DO NOTHING RETURNING {AGENCY_COLUMNS}"
                 ),
-                {"slug": body.slug, "name": body.name, "jurisdiction": body.jurisdiction.geojson(), **policy},
+                {
+                    "slug": body.slug,
+                    "name": body.name,
+                    "jurisdiction": body.jurisdiction.geojson(),
+                    **policy,
+                    **notice,
+                },
             )
         )
         .mappings()
@@ -139,7 +148,7 @@ async def create_agency(body: AgencyCreate, principal: FoundingAdmin, session: S
 
 @router.get(
     "",
-    summary="List the agencies' programs (public: name, slug, jurisdiction)",
+    summary="List the agencies' programs (public: name, slug, jurisdiction, privacy notice)",
     response_model=AgencyCollection,
     responses={200: {"content": {GEOJSON: {"example": COLLECTION_EXAMPLE}}}, **problem_responses(400)},
     openapi_extra=TOKEN_OPTIONAL,
@@ -224,7 +233,7 @@ async def read_agency(slug: Slug, session: SessionDep, principal: OptionalPrinci
 
 @router.patch(
     "/{slug}",
-    summary="Update your agency's name, jurisdiction or policy (If-Match required)",
+    summary="Update your agency's name, jurisdiction, policy or privacy notice (If-Match required)",
     description=(
         "A new jurisdiction answers how many of the program's registrations have a camera outside it that its "
         "searches would otherwise find (`registrations_outside`: its searches, contact reads and listings no "
@@ -266,6 +275,10 @@ async def update_agency(
             assert k in POLICY_FIELDS
             sets.append(f"{k} = :{k}")
             params[k] = v
+    for k in NOTICE_FIELDS:
+        if k in body.model_fields_set:  # null removes the notice
+            sets.append(f"{k} = :{k}")
+            params[k] = getattr(body, k)
     before: set[Any] = set()
     if body.jurisdiction is not None:
         before = {r["id"] for r in await _outside(session, row["id"])}
@@ -283,7 +296,11 @@ async def update_agency(
         .one()
     )
     feature = agency_feature(updated, with_policy=True)
-    details: dict[str, Any] = {"fields": sorted(body.model_dump(exclude_none=True))}
+    details: dict[str, Any] = {
+        "fields": sorted(
+            set(body.model_dump(exclude_none=True)) | (body.model_fields_set & set(NOTICE_FIELDS))
+        )
+    }
     newly: list[RowMapping] = []
     if body.jurisdiction is not None:
         outside = await _outside(session, row["id"])

@@ -55,6 +55,11 @@ class Agency(Base):
     __tablename__ = "agencies"
     __table_args__ = (
         CheckConstraint("slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'", name="ck_agencies_slug"),
+        CheckConstraint("char_length(privacy_notice) BETWEEN 1 AND 4000", name="ck_agencies_privacy_notice"),
+        CheckConstraint(
+            "char_length(privacy_notice_url) <= 2048 AND privacy_notice_url LIKE 'https://%'",
+            name="ck_agencies_privacy_notice_url",
+        ),
         Index("ix_agencies_jurisdiction", "jurisdiction", postgresql_using="gist"),
         {"schema": "registry"},
     )
@@ -70,6 +75,9 @@ class Agency(Base):
     evidence_retention_days: Mapped[int] = mapped_column(Integer, server_default=text("365"))
     max_search_radius_m: Mapped[float] = mapped_column(Float, server_default=text("2000"))
     reconfirm_after_days: Mapped[int] = mapped_column(Integer, server_default=text("365"))
+    # What the program does with a registration, shown to residents beside its name: a text, a link, or both.
+    privacy_notice: Mapped[str | None] = mapped_column(Text)
+    privacy_notice_url: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -536,6 +537,61 @@ class PolicyFields(Input):
 
 POLICY_FIELDS = tuple(PolicyFields.model_fields)
 
+# A program's privacy notice: what it does with a registration, shown to residents beside its name. Plain text (the
+# portal shows it as text, never as markup) and/or a link to the agency's own page; the table checks the same bounds.
+MAX_PRIVACY_NOTICE = 4000
+MAX_PRIVACY_NOTICE_URL = 2048
+
+
+def _https_url(value: str) -> str:
+    _plain_text(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError as exc:
+        raise ValueError("a privacy notice URL is an https:// URL") from exc
+    if (
+        not value.startswith("https://")
+        or not parts.hostname
+        or any(c.isspace() or c < " " or c == "\x7f" for c in value)
+    ):
+        raise ValueError("a privacy notice URL is an https:// URL (lower-case scheme, a host, no spaces)")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("a privacy notice URL must not carry a user name or password")
+    return value
+
+
+PrivacyNotice = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_PRIVACY_NOTICE), PlainText
+]
+PrivacyNoticeUrl = Annotated[
+    str, StringConstraints(max_length=MAX_PRIVACY_NOTICE_URL), AfterValidator(_https_url)
+]
+PRIVACY_NOTICE_EXAMPLE = (
+    "The Milwaukee Police Department keeps your contact details and camera locations only to ask you for footage "
+    "after a crime nearby. We never watch your cameras and never share your details outside the department."
+)
+PRIVACY_NOTICE_URL_EXAMPLE = "https://city.milwaukee.gov/police/camera-registry-privacy"
+
+
+PrivacyNoticeIn = Annotated[
+    PrivacyNotice | None,
+    Field(
+        description=(
+            f"The program's privacy notice, plain text (at most {MAX_PRIVACY_NOTICE} characters; line breaks "
+            "kept), shown to residents beside its name"
+        ),
+        examples=[PRIVACY_NOTICE_EXAMPLE],
+    ),
+]
+PrivacyNoticeUrlIn = Annotated[
+    PrivacyNoticeUrl | None,
+    Field(
+        description="A link to the program's privacy notice on the agency's own site (https)",
+        examples=[PRIVACY_NOTICE_URL_EXAMPLE],
+    ),
+]
+NOTICE_FIELDS = ("privacy_notice", "privacy_notice_url")
+
 JURISDICTION_EXAMPLE: dict[str, Any] = {
     "type": "Polygon",
     "coordinates": [[[-88.07, 42.92], [-87.86, 42.92], [-87.86, 43.19], [-88.07, 43.19], [-88.07, 42.92]]],
@@ -552,6 +608,8 @@ class AgencyCreate(Input):
                     "name": "Milwaukee Police Department",
                     "jurisdiction": JURISDICTION_EXAMPLE,
                     "policy": {"max_request_area_m2": 1294994, "requires_approval": True},
+                    "privacy_notice": PRIVACY_NOTICE_EXAMPLE,
+                    "privacy_notice_url": PRIVACY_NOTICE_URL_EXAMPLE,
                 }
             ]
         },
@@ -561,16 +619,28 @@ class AgencyCreate(Input):
     name: Name200
     jurisdiction: Area
     policy: PolicyFields = Field(default_factory=PolicyFields)
+    privacy_notice: PrivacyNoticeIn = None
+    privacy_notice_url: PrivacyNoticeUrlIn = None
 
 
 class AgencyPatch(Input):
+    """`privacy_notice` or `privacy_notice_url` given as null removes it; any other member left out is unchanged."""
+
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"policy": {"max_request_window_hours": 8}}]}
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"policy": {"max_request_window_hours": 8}},
+                {"privacy_notice_url": PRIVACY_NOTICE_URL_EXAMPLE},
+            ]
+        },
     )
 
     name: Name200 | None = None
     jurisdiction: Area | None = None
     policy: PolicyFields | None = None
+    privacy_notice: PrivacyNoticeIn = None
+    privacy_notice_url: PrivacyNoticeUrlIn = None
 
 
 class Policy(BaseModel):
@@ -586,6 +656,16 @@ class Policy(BaseModel):
 class AgencyProperties(BaseModel):
     slug: str = Field(examples=["milwaukee-pd"])
     name: str = Field(examples=["Milwaukee Police Department"])
+    privacy_notice: str | None = Field(
+        None,
+        description="The program's privacy notice, plain text (absent when none)",
+        examples=[PRIVACY_NOTICE_EXAMPLE],
+    )
+    privacy_notice_url: str | None = Field(
+        None,
+        description="A link to the program's privacy notice (absent when none)",
+        examples=[PRIVACY_NOTICE_URL_EXAMPLE],
+    )
     policy: Policy | None = Field(None, description="Shown to the agency's own users")
     version: int | None = Field(None, description="Shown to the agency's own users")
     registrations_outside: int | None = Field(

@@ -21,7 +21,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry_api import abuse
-from services.registry_api.schemas import CameraFields
+from services.registry_api.schemas import NOTICE_FIELDS, CameraFields
 from shared.audit import AuditEvent, append_session
 from shared.auth import OwnerCredential, Principal, credential_matches
 from shared.crypto import keyring
@@ -78,7 +78,8 @@ AGENCY_COLUMNS = """
     a.id, a.slug, a.name, a.version,
     ST_AsGeoJSON(ST_ForcePolygonCCW(a.jurisdiction), 7) AS jurisdiction,
     a.max_request_area_m2, a.max_request_window_hours, a.default_request_expiry_days, a.requires_approval,
-    a.evidence_retention_days, a.max_search_radius_m, a.reconfirm_after_days
+    a.evidence_retention_days, a.max_search_radius_m, a.reconfirm_after_days,
+    a.privacy_notice, a.privacy_notice_url
 """
 
 POLICY_COLUMNS = (
@@ -94,6 +95,8 @@ POLICY_COLUMNS = (
 
 def agency_feature(row: RowMapping, *, with_policy: bool) -> dict[str, Any]:
     props: dict[str, Any] = {"slug": row["slug"], "name": row["name"]}
+    # Public, like the name: a resident reads what a program does with a registration before joining it.
+    props |= {k: row[k] for k in NOTICE_FIELDS if row[k] is not None}
     if with_policy:
         props["policy"] = {k: row[k] for k in POLICY_COLUMNS}
         props["version"] = row["version"]

@@ -186,4 +186,4 @@ def test_a_503_says_the_service_is_busy_and_the_retry_works(visit: Visit, progra
     visit.check("covered-503")
     page.unroute("**/v1/agencies/covering*")
     page.get_by_role("button", name="Try again").click()
-    expect(page.get_by_text(program.name)).to_be_visible()
+    expect(page.get_by_text(program.name, exact=True)).to_be_visible()

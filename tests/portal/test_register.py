@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page, expect
 
+from tests.conftest import Token
 from tests.portal.conftest import Geocoder, Program, Visit
 from tests.support import Mailbox
 
@@ -35,13 +36,73 @@ def test_am_i_covered_shows_the_program_covering_a_typed_place(visit: Visit, pro
     page.get_by_label("Longitude").fill(str(program.lon))
     page.get_by_role("button", name="Show this place").click()
     expect(page.get_by_text("This place is covered by:")).to_be_visible()
-    expect(page.get_by_text(program.name)).to_be_visible()
+    expect(page.get_by_text(program.name, exact=True)).to_be_visible()
     visit.check("covered-result")
     # A place outside every program says so.
     page.get_by_label("Latitude").fill("-45.5")
     page.get_by_label("Longitude").fill("170.5")
     page.get_by_role("button", name="Show this place").click()
     expect(page.get_by_text("No program covers this place yet.")).to_be_visible()
+
+
+def test_am_i_covered_shows_each_covering_programs_privacy_notice(
+    visit: Visit, program: Program, registry: httpx.Client, auth: Token
+) -> None:
+    notice = (
+        "We keep your contact details only to ask you for footage after a crime nearby.\n\n"
+        "Ask us to erase them at any time."
+    )
+    url = f"https://{program.slug}.example/privacy"
+    r = registry.patch(
+        f"/v1/agencies/{program.slug}",
+        json={"privacy_notice": notice, "privacy_notice_url": url},
+        headers={**auth("agency_admin", program.slug), "If-Match": '"1"'},
+    )
+    assert r.status_code == 200, r.text
+    # A county around the same place that has published no notice.
+    county = "c-" + uuid.uuid4().hex[:10]
+    w, s = program.west - 0.1, program.south - 0.1
+    ring = [[w, s], [w + 0.3, s], [w + 0.3, s + 0.3], [w, s + 0.3], [w, s]]
+    r = registry.post(
+        "/v1/agencies",
+        json={
+            "slug": county,
+            "name": f"Sheriff {county}",
+            "jurisdiction": {"type": "Polygon", "coordinates": [ring]},
+        },
+        headers=auth("agency_admin", county),
+    )
+    assert r.status_code == 201, r.text
+
+    page = visit.page
+    visit.open("/")
+    page.get_by_label("Latitude").fill(str(program.lat))
+    page.get_by_label("Longitude").fill(str(program.lon))
+    page.get_by_role("button", name="Show this place").click()
+    section = page.locator("section.privacy-notice").filter(
+        has=page.get_by_role("heading", name=f"Privacy notice of {program.name}")
+    )
+    expect(section).to_be_visible()
+    expect(section.locator(".privacy-notice__text")).to_have_text(notice)
+    link = section.get_by_role("link", name=f"Read the privacy notice of {program.name} on its website")
+    expect(link).to_have_attribute("href", url)
+    expect(page.get_by_text(f"Sheriff {county} has not published a privacy notice here yet.")).to_be_visible()
+    visit.check("covered-privacy-notice")
+
+    # Choosing the program to register with, its notice is one click away.
+    page.get_by_role("link", name="Register my cameras").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Register your cameras")
+    summary = page.get_by_text(f"Privacy notice of {program.name}", exact=True)
+    expect(summary).to_be_visible()
+    text = page.locator("details.privacy-notice .privacy-notice__text")
+    expect(text).to_be_hidden()
+    summary.click()
+    expect(text).to_be_visible()
+    expect(text).to_have_text(notice)
+    expect(
+        page.get_by_role("link", name=f"Read the privacy notice of {program.name} on its website")
+    ).to_be_visible()
+    visit.check("register-privacy-notice")
 
 
 def test_a_typed_address_is_found_by_the_geocoder_and_pins_the_place(
@@ -60,7 +121,7 @@ def test_a_typed_address_is_found_by_the_geocoder_and_pins_the_place(
     page.get_by_label("Address").fill(address)
     page.get_by_label("Address").press("Enter")
     page.get_by_role("button", name=f"12 Elm Street, Springfield ({program.slug})").click()
-    expect(page.get_by_text(program.name)).to_be_visible()
+    expect(page.get_by_text(program.name, exact=True)).to_be_visible()
     expect(page.get_by_label("Latitude")).to_have_value(f"{program.lat:.6f}")
     visit.check("covered-by-address")
     page.get_by_label("Address").fill("Nowhere at all")
@@ -91,7 +152,7 @@ def test_use_my_location_places_the_pin(browser_geolocation: Callable[..., Visit
     page = visit.page
     visit.open("/")
     page.get_by_role("button", name="Use my location").click()
-    expect(page.get_by_text(program.name)).to_be_visible()
+    expect(page.get_by_text(program.name, exact=True)).to_be_visible()
     assert float(page.get_by_label("Latitude").input_value()) == program.lat
     visit.check("covered-geolocated")
 

@@ -1,4 +1,5 @@
-"""Agencies: an admin publishes and updates only their own agency; the public reads name, slug and jurisdiction."""
+"""Agencies: an admin publishes and updates only their own agency; the public reads name, slug, jurisdiction and
+privacy notice."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import httpx
 from shared.mail import message_id
 from tests.conftest import Token
 from tests.registry.conftest import NewAgency, Register, box, fresh_email, owner, point
+from tests.support import Db
 
 PROBLEM = "application/problem+json"
 
@@ -373,3 +375,112 @@ def test_a_paused_registration_is_not_in_the_reconfirmation_listing_as_it_is_not
     r = registry.patch(url, json={"status": "paused"}, headers={**owner(cred), "If-Match": etag})
     assert r.status_code == 200, r.text
     assert registry.get(due_url, headers=admin).json()["items"] == []
+
+
+NOTICE = (
+    "Chicopee Police keeps your contact details and camera locations only to ask you for footage.\n\n"
+    "Ask us to erase them at any time: privacy@chicopee.example."
+)
+
+
+def _public_notice(registry: httpx.Client, slug: str, lon: float, lat: float) -> list[dict[str, Any]]:
+    """The agency's public properties as GET /v1/agencies/{slug}, GET /v1/agencies and the covering search give them."""
+    one = registry.get(f"/v1/agencies/{slug}").json()["properties"]
+    listed = [
+        f["properties"]
+        for f in registry.get("/v1/agencies", params={"limit": 1000}).json()["features"]
+        if f["properties"]["slug"] == slug
+    ]
+    covering = [
+        f["properties"]
+        for f in registry.get("/v1/agencies/covering", params={"lon": lon, "lat": lat}).json()["features"]
+        if f["properties"]["slug"] == slug
+    ]
+    assert len(listed) == 1 and len(covering) == 1
+    return [one, listed[0], covering[0]]
+
+
+def test_an_agency_publishes_a_privacy_notice_that_every_public_read_returns(
+    registry: httpx.Client, auth: Token, slug: str, db: Db
+) -> None:
+    admin = auth("agency_admin", slug)
+    body = {
+        "slug": slug,
+        "name": "Chicopee Police",
+        "jurisdiction": box(-72.65, 42.13, -72.55, 42.20),
+        "privacy_notice": f"  {NOTICE}\n",  # surrounding white space is dropped, line breaks inside are kept
+        "privacy_notice_url": "https://chicopee.example/police/privacy",
+    }
+    r = registry.post("/v1/agencies", json=body, headers=admin)
+    assert r.status_code == 201, r.text
+    assert r.json()["properties"]["privacy_notice"] == NOTICE
+    for props in _public_notice(registry, slug, -72.6, 42.16):
+        assert props["privacy_notice"] == NOTICE
+        assert props["privacy_notice_url"] == "https://chicopee.example/police/privacy"
+        assert "policy" not in props  # the notice is public; the policy still is not
+
+    # Updating one leaves the other; null removes one.
+    r = registry.patch(
+        f"/v1/agencies/{slug}",
+        json={"privacy_notice": "Shorter notice.", "privacy_notice_url": None},
+        headers={**admin, "If-Match": '"1"'},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["properties"]["privacy_notice"] == "Shorter notice."
+    assert "privacy_notice_url" not in r.json()["properties"]
+    for props in _public_notice(registry, slug, -72.6, 42.16):
+        assert props["privacy_notice"] == "Shorter notice." and "privacy_notice_url" not in props
+    r = registry.patch(
+        f"/v1/agencies/{slug}",
+        json={"privacy_notice_url": "https://chicopee.example/p"},
+        headers={**admin, "If-Match": '"2"'},
+    )
+    assert r.status_code == 200, r.text
+    for props in _public_notice(registry, slug, -72.6, 42.16):
+        assert props["privacy_notice"] == "Shorter notice."
+        assert props["privacy_notice_url"] == "https://chicopee.example/p"
+    stored = db.fetch(
+        "SELECT privacy_notice, privacy_notice_url FROM registry.agencies WHERE slug = $1", slug
+    )
+    assert [tuple(r) for r in stored] == [("Shorter notice.", "https://chicopee.example/p")]
+
+
+def test_a_bad_privacy_notice_is_a_422_and_changes_nothing(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency, slug: str
+) -> None:
+    admin = auth("agency_admin", slug)
+    base: dict[str, Any] = {"slug": slug, "name": "X", "jurisdiction": box(0, 0, 1, 1)}
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"privacy_notice": "x" * 4001}, "/body/privacy_notice"),
+        ({"privacy_notice": "We keep\u0000 nothing."}, "/body/privacy_notice"),
+        ({"privacy_notice": "   "}, "/body/privacy_notice"),
+        ({"privacy_notice": 12}, "/body/privacy_notice"),
+        ({"privacy_notice_url": "http://chicopee.example/privacy"}, "/body/privacy_notice_url"),
+        ({"privacy_notice_url": "javascript:alert(1)"}, "/body/privacy_notice_url"),
+        ({"privacy_notice_url": "HTTPS://chicopee.example/privacy"}, "/body/privacy_notice_url"),
+        ({"privacy_notice_url": "https://"}, "/body/privacy_notice_url"),
+        ({"privacy_notice_url": "https://chicopee.example/a b"}, "/body/privacy_notice_url"),
+        ({"privacy_notice_url": "https://user:pw@chicopee.example/"}, "/body/privacy_notice_url"),
+        ({"privacy_notice_url": "https://[::1/"}, "/body/privacy_notice_url"),
+        ({"privacy_notice_url": "https://chicopee.example/\u0000"}, "/body/privacy_notice_url"),
+        ({"privacy_notice_url": "https://chicopee.example/" + "a" * 2048}, "/body/privacy_notice_url"),
+    ]
+    for extra, pointer in cases:
+        r = registry.post("/v1/agencies", json=base | extra, headers=admin)
+        assert r.status_code == 422, (extra, r.text)
+        assert r.headers["content-type"] == PROBLEM
+        assert [e["pointer"] for e in r.json()["errors"]] == [pointer], r.json()
+    assert registry.get(f"/v1/agencies/{slug}").status_code == 404  # none of them was stored
+
+    a = new_agency()
+    a_admin = {**auth("agency_admin", a.slug), "If-Match": '"1"'}
+    for extra, pointer in cases:
+        r = registry.patch(f"/v1/agencies/{a.slug}", json=extra, headers=a_admin)
+        assert r.status_code == 422, (extra, r.text)
+        assert [e["pointer"] for e in r.json()["errors"]] == [pointer], r.json()
+    r = registry.get(f"/v1/agencies/{a.slug}")
+    assert r.headers["etag"] == '"1"' and "privacy_notice" not in r.json()["properties"]
+    # The longest notice allowed is stored whole.
+    r = registry.patch(f"/v1/agencies/{a.slug}", json={"privacy_notice": "é" * 4000}, headers=a_admin)
+    assert r.status_code == 200, r.text
+    assert registry.get(f"/v1/agencies/{a.slug}").json()["properties"]["privacy_notice"] == "é" * 4000

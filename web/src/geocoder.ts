@@ -23,7 +23,7 @@ export async function geocode(query: string): Promise<Found[] | null> {
     if (!response.ok) return null;
     const body = (await response.json()) as { lat?: unknown; lon?: unknown; display_name?: unknown }[];
     return body
-      .map((r) => ({ lat: Number(r.lat), lon: Number(r.lon), name: String(r.display_name ?? "") }))
+      .map((r) => ({ lat: Number(r.lat), lon: Number(r.lon), name: typeof r.display_name === "string" ? r.display_name : "" }))
       .filter((r) => Number.isFinite(r.lat) && Number.isFinite(r.lon));
   } catch {
     return null;

@@ -39,7 +39,11 @@ interface PickerOptions {
 export function placePicker(o: PickerOptions): HTMLElement {
   const latId = `${o.idPrefix}-lat`;
   const lonId = `${o.idPrefix}-lon`;
-  const result = h("div", { class: "place-result", "aria-live": "polite" });
+  // What changes is announced (the status: covered or not, by whom); the programs' privacy notices, which may be
+  // long, are shown beside it without being read out whole on every change.
+  const status = h("div", { "aria-live": "polite" });
+  const notices = h("div", { class: "place-result__notices" });
+  const result = h("div", { class: "place-result" }, status, notices);
   const mapBox = h("div", { class: "portal-map-box" });
   let map: PortalMap | null = null;
 
@@ -71,14 +75,15 @@ export function placePicker(o: PickerOptions): HTMLElement {
   };
 
   const showResult = (message?: string) => {
-    result.replaceChildren();
+    status.replaceChildren();
+    notices.replaceChildren();
     if (message) {
-      result.append(h("p", { class: "usa-hint" }, message));
+      status.append(h("p", { class: "usa-hint" }, message));
       return;
     }
     if (place.agencies === null) return;
     if (!place.agencies.length) {
-      result.append(
+      status.append(
         h(
           "div",
           { class: "usa-alert usa-alert--warning usa-alert--slim" },
@@ -88,7 +93,8 @@ export function placePicker(o: PickerOptions): HTMLElement {
       return;
     }
     if (!o.choose) {
-      result.append(
+      notices.append(...place.agencies.map((a) => privacyNotice(a)));
+      status.append(
         h(
           "div",
           { class: "usa-alert usa-alert--success usa-alert--slim" },
@@ -109,7 +115,7 @@ export function placePicker(o: PickerOptions): HTMLElement {
     if (place.agencies.length === 1) place.chosen = place.agencies[0]!.properties.slug;
     if (!place.agencies.some((a) => a.properties.slug === place.chosen)) place.chosen = null;
     const name = `${o.idPrefix}-program`;
-    result.append(
+    status.append(
       h(
         "fieldset",
         { class: "usa-fieldset usa-form-group", "data-field": `${o.idPrefix}-program` },
@@ -132,6 +138,7 @@ export function placePicker(o: PickerOptions): HTMLElement {
             { class: "usa-radio" },
             input,
             h("label", { class: "usa-radio__label", for: id }, a.properties.name),
+            privacyNotice(a, true),
           );
         }),
       ),
@@ -161,7 +168,8 @@ export function placePicker(o: PickerOptions): HTMLElement {
   };
 
   const showFailure = (failure: Failure) => {
-    result.replaceChildren(
+    notices.replaceChildren();
+    status.replaceChildren(
       h(
         "div",
         { class: "usa-alert usa-alert--error usa-alert--slim" },
@@ -310,6 +318,25 @@ export function placePicker(o: PickerOptions): HTMLElement {
     }
   });
   return element;
+}
+
+/** A program's privacy notice as the agency published it: its text (plain text, line breaks kept) and/or a link to
+ * it; `brief` folds the text away behind its title (the register page's choice of program). */
+export function privacyNotice(a: Agency, brief = false): HTMLElement {
+  const { name, privacy_notice: text, privacy_notice_url: url } = a.properties;
+  // The contract allows only https links; anything else is not made a link.
+  const link =
+    url && url.startsWith("https://")
+      ? h("p", {}, h("a", { class: "usa-link", href: url, rel: "noreferrer" }, t("place.privacy_link", { name })))
+      : null;
+  const body = text ? h("p", { class: "privacy-notice__text" }, text) : null;
+  if (!body && !link) return h("p", { class: "usa-hint privacy-notice" }, t("place.privacy_none", { name }));
+  if (brief) {
+    return body
+      ? h("details", { class: "privacy-notice" }, h("summary", {}, t("place.privacy_title", { name })), body, link)
+      : h("div", { class: "privacy-notice" }, link);
+  }
+  return h("section", { class: "privacy-notice" }, h("h2", {}, t("place.privacy_title", { name })), body, link);
 }
 
 /** Runs `fn` once `el` is in the document (the caller appends it right after building it). */

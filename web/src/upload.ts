@@ -24,7 +24,7 @@ export function uploadEvidence(
     xhr.upload.addEventListener("progress", (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size));
     xhr.addEventListener("error", () => resolve({ ok: false, failure: NETWORK_FAILURE }));
     xhr.addEventListener("load", () => {
-      let body: unknown = null;
+      let body: unknown;
       try {
         body = JSON.parse(xhr.responseText);
       } catch {

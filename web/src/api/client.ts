@@ -63,9 +63,9 @@ export function failureOf(status: number, body: unknown): Failure {
     errors?: unknown;
   };
   const errors = Array.isArray(problem.errors)
-    ? problem.errors.filter(
+    ? (problem.errors as unknown[]).filter(
         (e): e is InvalidParam =>
-          !!e && typeof e === "object" && typeof e.pointer === "string" && typeof e.reason === "string",
+          !!e && typeof e === "object" && "pointer" in e && typeof e.pointer === "string" && "reason" in e && typeof e.reason === "string",
       )
     : [];
   return {

@@ -38,6 +38,9 @@ export const en = {
   "place.invalid": "Enter a latitude between -90 and 90 and a longitude between -180 and 180, e.g. 43.0389 and -87.9065.",
   "place.not_covered": "No program covers this place yet.",
   "place.covered_by": "This place is covered by:",
+  "place.privacy_title": "Privacy notice of {name}",
+  "place.privacy_link": "Read the privacy notice of {name} on its website",
+  "place.privacy_none": "{name} has not published a privacy notice here yet.",
   "place.program": "Program",
 
   "covered.title": "Is my place covered?",

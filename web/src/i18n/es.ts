@@ -40,6 +40,9 @@ export const es: Record<keyof typeof en, string> = {
   "place.invalid": "Escriba una latitud entre -90 y 90 y una longitud entre -180 y 180, p. ej. 43.0389 y -87.9065.",
   "place.not_covered": "Ningún programa cubre este lugar todavía.",
   "place.covered_by": "Este lugar está cubierto por:",
+  "place.privacy_title": "Aviso de privacidad de {name}",
+  "place.privacy_link": "Lea el aviso de privacidad de {name} en su sitio web",
+  "place.privacy_none": "{name} aún no ha publicado aquí un aviso de privacidad.",
   "place.program": "Programa",
 
   "covered.title": "¿Está cubierto mi lugar?",

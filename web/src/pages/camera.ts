@@ -97,7 +97,7 @@ export async function cameraPage(main: HTMLElement, params: Record<string, strin
           direction_deg: direction != null && !Number.isNaN(direction) ? direction : null,
           fov_deg: direction != null && !Number.isNaN(direction) ? (fov && !Number.isNaN(fov) ? fov : 90) : null,
           range_m: range && !Number.isNaN(range) ? range : null,
-        } as Camera,
+        },
       ],
       false,
     );
@@ -310,7 +310,7 @@ export async function cameraPage(main: HTMLElement, params: Record<string, strin
     });
     onLeave(() => map?.destroy());
     map.setPin(lat, lon, false);
-    map.showCameras([{ id: "x", location: { type: "Point", coordinates: [lon, lat] } } as Camera]);
+    map.showCameras([{ id: "x", location: { type: "Point", coordinates: [lon, lat] } }]);
     redraw();
   });
 }

@@ -22,13 +22,15 @@ export function credentialPage(main: HTMLElement): void {
     {
       type: "button",
       class: "usa-button",
-      onclick: async () => {
-        try {
-          await navigator.clipboard.writeText(created.credential);
-          status.textContent = t("credential.copied");
-        } catch {
-          status.textContent = t("credential.copy_failed");
-        }
+      onclick: () => {
+        navigator.clipboard.writeText(created.credential).then(
+          () => {
+            status.textContent = t("credential.copied");
+          },
+          () => {
+            status.textContent = t("credential.copy_failed");
+          },
+        );
       },
     },
     t("credential.copy"),

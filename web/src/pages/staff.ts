@@ -50,8 +50,7 @@ export async function staffPage(main: HTMLElement): Promise<void> {
     h("div", { class: "usa-form-group", "data-field": "staff-agency" }, h("label", { class: "usa-label", for: "staff-agency" }, t("staff.agency")), agency),
     h("button", { type: "submit", class: "usa-button" }, t("staff.sign_in")),
   );
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
+  const send = async () => {
     try {
       const response = await fetch("/dev/token", {
         method: "POST",
@@ -65,6 +64,10 @@ export async function staffPage(main: HTMLElement): Promise<void> {
     } catch {
       showErrors(form, summary, [{ field: "staff-agency", message: t("staff.error") }]);
     }
+  };
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    void send();
   });
   main.append(summary, form);
 }
