@@ -75,6 +75,14 @@ POLYGON_SCHEMA: dict[str, Any] = {"type": "array", "items": RING_SCHEMA, "minIte
 MULTIPOLYGON_SCHEMA: dict[str, Any] = {"type": "array", "items": POLYGON_SCHEMA, "minItems": 1}
 LINESTRING_SCHEMA: dict[str, Any] = {"type": "array", "items": POSITION_SCHEMA, "minItems": 2}
 
+# What an answer's positions are said to be: the same shape without the ranges of each member (a client's type
+# generator makes a tuple of `prefixItems`, which the answers' [lon, lat] or [lon, lat, z] need not be held to).
+OUT_POSITION_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 3}
+OUT_RING_SCHEMA: dict[str, Any] = {"type": "array", "items": OUT_POSITION_SCHEMA, "minItems": 4}
+OUT_POLYGON_SCHEMA: dict[str, Any] = {"type": "array", "items": OUT_RING_SCHEMA, "minItems": 1}
+OUT_MULTIPOLYGON_SCHEMA: dict[str, Any] = {"type": "array", "items": OUT_POLYGON_SCHEMA, "minItems": 1}
+OUT_LINESTRING_SCHEMA: dict[str, Any] = {"type": "array", "items": OUT_POSITION_SCHEMA, "minItems": 2}
+
 Position = Annotated[list[float], BeforeValidator(_position), WithJsonSchema(POSITION_SCHEMA)]
 
 
@@ -166,24 +174,24 @@ Area = Annotated[Polygon | MultiPolygon, Field(discriminator="type")]
 
 class PointGeometry(BaseModel):
     type: Literal["Point"]
-    coordinates: Annotated[list[float], WithJsonSchema(POSITION_SCHEMA)] = Field(
+    coordinates: Annotated[list[float], WithJsonSchema(OUT_POSITION_SCHEMA)] = Field(
         examples=[[-87.9065, 43.0389]]
     )
 
 
 class LineStringGeometry(BaseModel):
     type: Literal["LineString"]
-    coordinates: Annotated[list[list[float]], WithJsonSchema(LINESTRING_SCHEMA)]
+    coordinates: Annotated[list[list[float]], WithJsonSchema(OUT_LINESTRING_SCHEMA)]
 
 
 class PolygonGeometry(BaseModel):
     type: Literal["Polygon"]
-    coordinates: Annotated[list[list[list[float]]], WithJsonSchema(POLYGON_SCHEMA)]
+    coordinates: Annotated[list[list[list[float]]], WithJsonSchema(OUT_POLYGON_SCHEMA)]
 
 
 class MultiPolygonGeometry(BaseModel):
     type: Literal["MultiPolygon"]
-    coordinates: Annotated[list[list[list[list[float]]]], WithJsonSchema(MULTIPOLYGON_SCHEMA)]
+    coordinates: Annotated[list[list[list[list[float]]]], WithJsonSchema(OUT_MULTIPOLYGON_SCHEMA)]
 
 
 AreaGeometry = Annotated[PolygonGeometry | MultiPolygonGeometry, Field(discriminator="type")]
