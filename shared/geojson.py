@@ -77,7 +77,12 @@ LINESTRING_SCHEMA: dict[str, Any] = {"type": "array", "items": POSITION_SCHEMA, 
 
 # What an answer's positions are said to be: the same shape without the ranges of each member (a client's type
 # generator makes a tuple of `prefixItems`, which the answers' [lon, lat] or [lon, lat, z] need not be held to).
-OUT_POSITION_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 3}
+OUT_POSITION_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "number"},
+    "minItems": 2,
+    "maxItems": 3,
+}
 OUT_RING_SCHEMA: dict[str, Any] = {"type": "array", "items": OUT_POSITION_SCHEMA, "minItems": 4}
 OUT_POLYGON_SCHEMA: dict[str, Any] = {"type": "array", "items": OUT_RING_SCHEMA, "minItems": 1}
 OUT_MULTIPOLYGON_SCHEMA: dict[str, Any] = {"type": "array", "items": OUT_POLYGON_SCHEMA, "minItems": 1}
