@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import mint_token
@@ -164,6 +165,8 @@ def create_app(dist: Path | None = None, env: Mapping[str, str] | None = None) -
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
     app.add_middleware(SecurityHeaders, csp=content_security_policy(config))
+    # Residents come on phones: scripts, styles and pages go compressed to any browser that says it takes gzip.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     return app
 
 
