@@ -143,5 +143,7 @@ def test_the_first_page_loads_at_most_250_kb_of_script_and_style_gzipped(portal:
             r = client.get(portal + asset)
             assert r.status_code == 200 and r.headers.get("content-encoding") == "gzip", (asset, r.headers)
             total += r.num_bytes_downloaded
-    print(f"first page: {len(assets)} files, {total / 1024:.1f} KiB of JavaScript and CSS transferred gzipped")
+    print(
+        f"first page: {len(assets)} files, {total / 1024:.1f} KiB of JavaScript and CSS transferred gzipped"
+    )
     assert total <= 250 * 1024
