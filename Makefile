@@ -39,6 +39,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 .tools/bin/uv:
+	@bash scripts/ensure_debian.sh python3=python3 py:ensurepip=python3-venv
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
@@ -58,7 +59,7 @@ endif
 migrate: env db ## apply the migrations
 	$(PY) -m alembic upgrade head
 
-setup: migrate
+setup: migrate ## the Python environment, the local database (unless DATABASE_URL is set) and the migrations
 
 demo: setup ## load the demo agency and a few hundred cameras (idempotent)
 	$(PY) scripts/demo_data.py

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Installs the Debian packages whose commands are missing: ensure_debian.sh COMMAND=PACKAGE ...
-# (e.g. ogr2ogr=gdal-bin). As root with apt-get it installs them; otherwise it says what to install and fails.
+# Installs the Debian packages whose commands are missing: ensure_debian.sh WHAT=PACKAGE ...
+# WHAT is a command on PATH (ogr2ogr=gdal-bin), an absolute path to an executable
+# (/usr/lib/postgresql/15/bin/initdb=postgresql-15), or py:MODULE, a module python3 must import
+# (py:ensurepip=python3-venv: Debian's python3 creates no virtual environment without it).
+# As root with apt-get it installs them; otherwise it says what to install and fails.
 set -euo pipefail
 
 missing=()
 for pair in "$@"; do
     cmd="${pair%%=*}"
     pkg="${pair#*=}"
-    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+    case "$cmd" in
+        py:*) python3 -c "import ${cmd#py:}" >/dev/null 2>&1 || missing+=("$pkg") ;;
+        *) command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg") ;;
+    esac
 done
 [ "${#missing[@]}" -eq 0 ] && exit 0
 

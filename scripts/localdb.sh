@@ -43,6 +43,11 @@ BIN="$(find_bindir)"
 
 require_server_binaries() {
     if [ ! -x "$BIN/initdb" ] || [ ! -x "$BIN/pg_ctl" ] || [ ! -x "$BIN/postgres" ]; then
+        # Debian's server package when it is missing (as root with apt-get; otherwise ensure_debian.sh says how).
+        local debian="/usr/lib/postgresql/$PG_MAJOR/bin"
+        if bash "$ROOT/scripts/ensure_debian.sh" "$debian/postgres=postgresql-$PG_MAJOR"; then BIN="$debian"; fi
+    fi
+    if [ ! -x "$BIN/initdb" ] || [ ! -x "$BIN/pg_ctl" ] || [ ! -x "$BIN/postgres" ]; then
         die "PostgreSQL server binaries not found in $BIN; install them (apt-get install postgresql-$PG_MAJOR postgresql-$PG_MAJOR-postgis-3) or set DATABASE_URL to an existing PostgreSQL+PostGIS database"
     fi
 }
