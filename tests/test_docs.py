@@ -334,6 +334,14 @@ def test_every_documented_route_exists_in_the_contracts() -> None:
     assert not missing, f"routes the docs name that no contract has: {missing}"
 
 
+def test_pre_commit_runs_exactly_what_make_lint_runs() -> None:
+    recipe = re.search(r"^lint:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), flags=re.M)
+    assert recipe, "the Makefile has a lint target"
+    lint = {line.strip() for line in recipe.group(1).splitlines()}
+    hooks = re.findall(r"^\s*entry:\s*(.+)$", (ROOT / ".pre-commit-config.yaml").read_text(), flags=re.M)
+    assert set(hooks) == lint
+
+
 def test_the_names_checks_catch_a_name_that_is_gone() -> None:
     """The checks themselves can fail: a renamed setting, target, role or route is reported."""
     paths = contract_paths()
