@@ -351,3 +351,57 @@ def test_the_names_checks_catch_a_name_that_is_gone() -> None:
     assert not re.search(r"\bCANVASS_NO_SUCH_SETTING\b", code_text())
     assert "no-such-target" not in makefile_targets()
     assert "detective" not in ROLES and "service" in ROLES
+
+
+# ------------------------------------------------------------------------------------ the set-up the README promises
+
+
+def _without_apt(tmp_path: Path) -> dict[str, str]:
+    """An environment whose PATH has python3 and id but no apt-get: ensure_debian.sh then only reports."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(Path(sys.executable).resolve())
+    found = subprocess.run(["bash", "-c", "command -v id"], capture_output=True, text=True, check=True)
+    (bin_dir / "id").symlink_to(found.stdout.strip())
+    return {"PATH": str(bin_dir)}
+
+
+def test_ensure_debian_names_the_packages_of_missing_commands_paths_and_python_modules(
+    tmp_path: Path,
+) -> None:
+    env = _without_apt(tmp_path)
+    script = str(ROOT / "scripts" / "ensure_debian.sh")
+    present = subprocess.run(
+        ["/bin/bash", script, "python3=python3", "py:json=python3", f"{sys.executable}=python3"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert present.returncode == 0, present.stderr
+    missing = subprocess.run(
+        [
+            "/bin/bash",
+            script,
+            "py:json=python3",
+            "py:no_such_module_here=python3-venv",
+            "/no/such/dir/bin/postgres=postgresql-15",
+            "no-such-command=some-package",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 1
+    assert "missing: python3-venv postgresql-15 some-package;" in missing.stderr
+    assert "sudo apt-get install -y python3-venv postgresql-15 some-package" in missing.stderr
+
+
+def test_the_set_up_checks_for_python3_venv_before_making_a_virtual_environment() -> None:
+    plan = subprocess.run(
+        ["make", "-n", "-B", ".tools/bin/uv"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    ensure = next(
+        i for i, line in enumerate(plan) if "ensure_debian.sh" in line and "py:ensurepip=python3-venv" in line
+    )
+    venv = next(i for i, line in enumerate(plan) if line.startswith("python3 -m venv"))
+    assert ensure < venv
