@@ -10,6 +10,8 @@
 - Every setting (environment variable), make target, role and route the same documents name exists in the code:
   settings in the sources, the Makefile, the compose file or the scripts; make targets in the Makefile and in
   `make help`; roles in `shared/auth.py`; routes in the committed contracts (`openapi/*.json`).
+- The pre-commit hooks run what `make lint` runs, and the set-up installs (or names) the Debian packages the README
+  says it does.
 """
 
 from __future__ import annotations
