@@ -33,7 +33,7 @@ def _own_jiffies(server_pids: set[int], databases: tuple[str, ...]) -> int:
                 # utime, stime, and the children this process waited for (wrk runs, stopped servers)
                 total += sum(int(v) for v in fields[11:15])
                 continue
-            if pid in server_pids:
+            if pid in server_pids or int(fields[1]) in server_pids:
                 total += int(fields[11]) + int(fields[12])
                 continue
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -42,6 +42,40 @@ def _own_jiffies(server_pids: set[int], databases: tuple[str, ...]) -> int:
         except (OSError, ValueError):
             continue
     return total
+
+
+def cpu_jiffies(server_pids: set[int], databases: tuple[str, ...]) -> tuple[int, int]:
+    """CPU time (user + system, in clock ticks) of the processes `server_pids` (this process when empty: the raw
+    driver runs here) and of the PostgreSQL backends serving `databases`: the cost of a request in each, which
+    other work on the machine moves far less than requests/s."""
+    server = database = 0
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            # A server's worker processes (uvicorn --workers N) count as the server.
+            if pid in server_pids or int(fields[1]) in server_pids or (not server_pids and pid == me):
+                server += int(fields[11]) + int(fields[12])
+                continue
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if cmd.startswith("postgres: ") and any(f" {db} " in cmd for db in databases):
+                database += int(fields[11]) + int(fields[12])
+        except (OSError, ValueError):
+            continue
+    return server, database
+
+
+def cpu_per_request(
+    start: tuple[int, int], end: tuple[int, int], requests: int
+) -> tuple[float, float] | None:
+    """(server, database) CPU µs per request between two `cpu_jiffies` readings."""
+    if requests <= 0:
+        return None
+    return tuple((b - a) * 1e6 / HZ / requests for a, b in zip(start, end, strict=True))  # type: ignore[return-value]
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import Any
 from bench.settings import RESULTS_FILE, ROOT, SEED, Bench, from_environment, say
 
 
-def _service_env(bench: Bench) -> dict[str, str]:
+def service_env(bench: Bench) -> dict[str, str]:
     return {
         "CANVASS_ENV": "development",
         "DATABASE_URL": bench.app(),
@@ -53,7 +53,7 @@ def main() -> None:
     bench.shapes = set(args.shapes.split(",")) if args.shapes else None
     # The services' code is imported in this process (SQL capture, OpenAPI discovery, tokens): point its settings
     # at the bench database before anything reads them.
-    os.environ.update(_service_env(bench))
+    os.environ.update(service_env(bench))
     os.environ.pop("AUDIT_DATABASE_URL", None)
     sys.path.insert(0, str(ROOT))
 
@@ -258,7 +258,7 @@ async def _geo_plan(bench: Bench, res: Any, gens: dict[str, Any]) -> list[Planne
 
 async def _raw(bench: Bench, res: Any, plan: list[Planned]) -> None:
     from bench import raw
-    from bench.contention import other_share, snapshot
+    from bench.contention import cpu_jiffies, cpu_per_request, other_share, snapshot
     from bench.http import Cell
 
     t0 = time.monotonic()
@@ -270,10 +270,11 @@ async def _raw(bench: Bench, res: Any, plan: list[Planned]) -> None:
                 res.returned[(p.layout.key, p.shape.key)] = sum(counts) / len(counts)
             for clients in bench.clients:
                 cell = Cell("raw", p.layout.key, p.shape.key, clients)
-                start = snapshot(set(), (bench.db_name,))
+                start, cpu0 = snapshot(set(), (bench.db_name,)), cpu_jiffies(set(), (bench.db_name,))
                 await raw.run_cell(
                     pools[clients], p.statements, clients, bench.cell_seconds, bench.cell_requests, cell
                 )
+                cell.cpu_us = cpu_per_request(cpu0, cpu_jiffies(set(), (bench.db_name,)), cell.requests)
                 cell.other_cpu = other_share(start, snapshot(set(), (bench.db_name,)))
                 res.add(cell)
                 _progress(cell, p)
@@ -288,6 +289,11 @@ def _progress(cell: Any, p: Planned) -> None:
         f"{cell.system:9s} {p.layout.key:7s} {p.shape.key:10s} c={cell.clients:<2d} {cell.rps:8,.0f} req/s"
         f"  p50 {cell.p50:6.1f}  p95 {cell.p95:6.1f}  p99 {cell.p99:6.1f} ms  ({cell.requests:,} in {cell.seconds:.1f} s)"
         + f"  other CPU {cell.other_cpu:.0%}"
+        + (
+            f"  CPU µs/req {cell.cpu_us[0]:,.0f} / {cell.cpu_us[1]:,.0f} (process / database)"
+            if cell.cpu_us
+            else ""
+        )
         + (f"  {cell.note}" if cell.note else "")
     )
 
@@ -320,10 +326,11 @@ async def _warm_http(
 
 
 def _measured(cell: Any, pids: set[int], databases: tuple[str, ...], run: Any) -> Any:
-    from bench.contention import other_share, snapshot
+    from bench.contention import cpu_jiffies, cpu_per_request, other_share, snapshot
 
-    start = snapshot(pids, databases)
+    start, cpu0 = snapshot(pids, databases), cpu_jiffies(pids, databases)
     out = run()
+    cell.cpu_us = cpu_per_request(cpu0, cpu_jiffies(pids, databases), cell.requests)
     cell.other_cpu = other_share(start, snapshot(pids, databases))
     return out
 
@@ -339,7 +346,7 @@ async def _geo_http(bench: Bench, res: Any, plan: list[Planned]) -> None:
         return
     t0 = time.monotonic()
     with uvicorn(
-        "geo_query", ROOT / ".venv/bin/python", "services.geo_query.main:app", _service_env(bench), "/readyz"
+        "geo_query", ROOT / ".venv/bin/python", "services.geo_query.main:app", service_env(bench), "/readyz"
     ) as srv:
         for p in todo:
             headers = {"Authorization": "Bearer " + mint_token(p.route.role, p.layout.slug, sub="bench")}
@@ -353,11 +360,13 @@ async def _geo_http(bench: Bench, res: Any, plan: list[Planned]) -> None:
             script = write_script(f"geo-{p.layout.key}-{p.shape.key}", p.requests, headers)
             for clients in bench.clients:
                 cell = Cell("geo_query", p.layout.key, p.shape.key, clients)
+                # Warmed first at the same concurrency (not counted), so the CPU per request is the cell's own.
+                run_wrk(srv.url, script, clients, 1, Cell(cell.system, cell.layout, cell.shape, clients))
                 _measured(
                     cell,
                     {srv.process.pid},
                     (bench.db_name,),
-                    lambda: run_wrk(srv.url, script, clients, bench.cell_seconds, cell, warm_seconds=1),  # noqa: B023
+                    lambda: run_wrk(srv.url, script, clients, bench.cell_seconds, cell),  # noqa: B023
                 )
                 res.add(cell)
                 _progress(cell, p)
@@ -389,11 +398,12 @@ async def _tipg(bench: Bench, res: Any, plan: list[Planned]) -> None:
                 script = write_script(f"tipg-{p.layout.key}-{p.shape.key}", requests, {})
                 for clients in bench.clients:
                     cell = Cell("tipg", p.layout.key, p.shape.key, clients)
+                    run_wrk(srv.url, script, clients, 1, Cell(cell.system, cell.layout, cell.shape, clients))
                     _measured(
                         cell,
                         {srv.process.pid},
                         (bench.db_name,),
-                        lambda: run_wrk(srv.url, script, clients, bench.cell_seconds, cell, warm_seconds=1),  # noqa: B023
+                        lambda: run_wrk(srv.url, script, clients, bench.cell_seconds, cell),  # noqa: B023
                     )
                     res.add(cell)
                     _progress(cell, p)
