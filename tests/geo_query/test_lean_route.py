@@ -77,15 +77,33 @@ def _both(in_process: Any, method: str, path: str, params: dict[str, str], heade
 
     async def _go() -> tuple[Any, Any]:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://geo") as c:
+            before = LeanRoute.served
             lean = await c.request(method, path, params=params, headers=headers)
+            # The comparison means something only if the plan answered the first request and FastAPI's handler
+            # the second (a fast path that quietly fell back would compare FastAPI with itself).
+            assert LeanRoute.served == before + 1, "the lean handler did not answer"
             app.dependency_overrides[_unused_dependency] = _unused_dependency
             try:
                 stock = await c.request(method, path, params=params, headers=headers)
             finally:
                 app.dependency_overrides.clear()
+            assert LeanRoute.served == before + 1, "FastAPI's handler did not answer"
         return _comparable(lean), _comparable(stock)
 
     return loop.run_until_complete(_go())
+
+
+def test_a_route_the_lean_handler_cannot_serve_stops_the_app_at_start_up() -> None:
+    from fastapi import APIRouter, FastAPI, Header
+
+    router = APIRouter(route_class=LeanRoute)
+
+    async def endpoint(x_thing: str = Header()) -> Any:  # a header parameter: not something the plan does
+        raise AssertionError("never called")
+
+    with pytest.raises(RuntimeError, match="LeanRoute does not do"):
+        router.add_api_route("/lean-or-nothing", endpoint)
+        FastAPI().include_router(router)
 
 
 def test_the_camera_searches_use_the_lean_handler() -> None:
