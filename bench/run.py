@@ -28,7 +28,7 @@ def service_env(bench: Bench) -> dict[str, str]:
         "CANVASS_ENV": "development",
         "DATABASE_URL": bench.app(),
         "GEO_QUERY_DATABASE_URL": bench.reader(),
-        "CANVASS_LOG_LEVEL": "WARNING",
+        "CANVASS_LOG_LEVEL": bench.log_level,
     }
 
 
@@ -47,8 +47,19 @@ def main() -> None:
         "--shapes",
         help="comma-separated query shapes to measure (nearest, radius_cad, bbox100, ...); implies a partial run",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("CANVASS_WORKERS", "1")),
+        help="geo_query's uvicorn workers (1, as `make run` runs it; `make bench CANVASS_WORKERS=2`)",
+    )
+    parser.add_argument(
+        "--log-level", default="WARNING", help="geo_query's CANVASS_LOG_LEVEL (INFO writes the access log)"
+    )
     args = parser.parse_args()
     bench = from_environment(args.quick)
+    bench.workers = args.workers
+    bench.log_level = args.log_level
     bench.only = args.only
     bench.shapes = set(args.shapes.split(",")) if args.shapes else None
     # The services' code is imported in this process (SQL capture, OpenAPI discovery, tokens): point its settings
@@ -346,7 +357,12 @@ async def _geo_http(bench: Bench, res: Any, plan: list[Planned]) -> None:
         return
     t0 = time.monotonic()
     with uvicorn(
-        "geo_query", ROOT / ".venv/bin/python", "services.geo_query.main:app", service_env(bench), "/readyz"
+        "geo_query",
+        ROOT / ".venv/bin/python",
+        "services.geo_query.main:app",
+        service_env(bench),
+        "/readyz",
+        workers=bench.workers,
     ) as srv:
         for p in todo:
             headers = {"Authorization": "Bearer " + mint_token(p.route.role, p.layout.slug, sub="bench")}
