@@ -46,6 +46,7 @@ def main() -> None:
     from bench.servers import uvicorn
 
     bench = from_environment(True)
+    bench.log_level = args.log_level
     env = service_env(bench)
     os.environ.update(env)
     with tempfile.TemporaryDirectory(prefix="canvass-before-") as tmp, ExitStack() as stack:
@@ -57,15 +58,21 @@ def main() -> None:
             tar.extractall(tmp, filter="data")
         python = ROOT / ".venv/bin/python"
         before = stack.enter_context(
-            uvicorn("geo_query-before", python, "services.geo_query.main:app", env, "/readyz", cwd=Path(tmp))
+            uvicorn(
+                "geo_query-before",
+                python,
+                "services.geo_query.main:app",
+                {**env, "CANVASS_LOG_LEVEL": args.before_log_level or args.log_level},
+                "/readyz",
+                cwd=Path(tmp),
+            )
         )
-        after_env = {**env, "CANVASS_LOG_LEVEL": args.log_level}
         after = stack.enter_context(
             uvicorn(
                 "geo_query-after",
                 python,
                 "services.geo_query.main:app",
-                after_env,
+                env,
                 "/readyz",
                 workers=args.workers,
             )
