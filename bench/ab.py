@@ -35,8 +35,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of the working tree's server")
+    parser.add_argument("--log-level", default="WARNING", help="CANVASS_LOG_LEVEL of both servers")
     parser.add_argument(
-        "--log-level", default="WARNING", help="CANVASS_LOG_LEVEL of the working tree's server"
+        "--before-log-level", help="CANVASS_LOG_LEVEL of the --before server, if not --log-level"
     )
     args = parser.parse_args()
 
