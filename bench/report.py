@@ -250,11 +250,11 @@ FINDINGS = [
     "- **asyncpg's reset on release** (a `RESET ALL`-style query, one more round trip per query) is skipped for"
     " geo_query's pools: they only use transaction-scoped settings (`SET LOCAL`), and asyncpg still rolls back a"
     " transaction left open.",
-    "- **JWT verification** on every request (about 5 % of samples): verified principals are remembered per token"
-    " (bounded LRU of 4,096, never past `exp`, at most 60 s, only for the same settings).",
+    "- **JWT verification** on every request (about 5 % of samples): verified principals are remembered by the"
+    " token's SHA-256 (bounded LRU of 4,096, never past `exp`, at most 60 s, only for the same settings).",
     "- **Page links** re-parsed the request URL twice per page; they are built from the parsed query now.",
-    "- **Access log**: one JSON line per request at INFO costs 0–40 µs (within noise of the 400 µs per search);"
-    " it stays on at INFO. The bench runs geo_query at WARNING, as before.",
+    "- **Access log**: one JSON line per request at INFO seemed to cost 0–40 µs; measured A/B in the next round"
+    " it cost 58 µs per search, and was made free (see the next section). The bench runs geo_query at WARNING.",
     "- **Audit group commit** amortises: at 16 clients a batch carries 6 records on average (1 to 20+), one"
     " statement and one WAL flush each; the record is still committed before the answer leaves.",
     "- **Workers**: 1 vs 2 uvicorn workers on these 2 cores gave the same throughput within noise, with 10–20 %"
@@ -291,7 +291,8 @@ FINDINGS = [
     " copied every Feature again: for a 100-Feature bbox page the database spends 250 µs less per query when"
     " geo_query joins the rows itself, which costs geo_query about 110 µs more (CAD radius: −60 / +75 µs;"
     " measured as CPU of the backend and of the client, 200 queries × 4). The machine gains, the database (the"
-    " part that does not scale out) gains more; the ratio to raw does not, since raw runs the same SQL.",
+    " part that does not scale out) gains more; the ratio to raw does not, since raw runs the same SQL. (Joined"
+    " in SQL again in the next round, without the second sort.)",
     "- **The audit record** went through `audit.append_event` once per record even in a batch: lock of the"
     " chain's head, insert and head update per record, about 100–140 µs of PostgreSQL each. `audit.append_events`"
     " (migration 0006) chains a whole batch under one lock with one INSERT: 149 → 91 µs per record at a batch of"
@@ -333,6 +334,123 @@ FINDINGS = [
 # What the import's time is made of (issue 6). Measured at 100,000 features with every statement's duration logged
 # (log_min_duration_statement = 0 on the bench's own database), py-spy on registry_api, and each statement
 # re-run with parts of the schema removed in a rolled-back transaction.
+# The second round on geo_query's CPU per search (docs/performance.md's targets): each idea tried, what it gave,
+# and what is left. Measured with bench/ab.py and bench/profile.py on a machine shared with other sessions.
+ROUND = [
+    "## geo_query at the database's pace: the second round (2026-12-05)",
+    "",
+    "The machine was shared with five other sessions running tests (load average 2–12), so requests/s moved by"
+    " ±30 % from one minute to the next and the same cell gave different ratios twice in a row. Every change was"
+    " therefore measured with `python -m bench.ab --before <commit>`: the code before and after served side by"
+    " side by the same interpreter on the QUICK data set, wrk alternating between the two (4–5 rounds of 3 s at"
+    " 16 clients), and the CPU per search of each server's process and of the PostgreSQL backends serving it read"
+    " from /proc. Figures are medians (min–max of the rounds); a difference inside the spread is no difference.",
+    "",
+    "### Where one search spends geo_query's CPU",
+    "",
+    "`python -m bench.profile` (py-spy at 250 Hz on geo_query under wrk, nearest K, many metros, 16 clients;"
+    " each sample given to the part of a search its stack shows; µs = the process's CPU per search shared out"
+    " by the samples). Flame graphs: [before](geo-query-search-profile-before.svg) (load average 1.7) and"
+    " [after](geo-query-search-profile.svg) (load average 8.5: a busier machine wakes the event loop more often"
+    " per request, which is why the loop's share grew while the application's parts shrank).",
+    "",
+    "| part of a search | before µs (share) | after µs (share) |",
+    "|---|--:|--:|",
+    "| database driver (asyncpg: send, wait, decode rows) | 163 (32 %) | 116 (21 %) |",
+    "| event loop (uvloop / asyncio scheduling) | 75 (15 %) | 184 (33 %) |",
+    "| HTTP (uvicorn: parsing, writing) | 64 (13 %) | 73 (13 %) |",
+    "| routing (Starlette/FastAPI: matching, request and response objects) | 54 (11 %) | 57 (10 %) |",
+    "| audit record (building, queueing, its statement) | 52 (10 %) | 46 (8 %) |",
+    "| middleware (request context, HTTP policy, body limit, CORS) | 25 (5 %) | 18 (3 %) |",
+    "| parameter parsing and dependencies (the lean route's plan) | 23 (5 %) | 24 (4 %) |",
+    "| the endpoint's own lines | 21 (4 %) | 15 (3 %) |",
+    "| response assembly (body, links, headers) | 13 (2 %) | 13 (2 %) |",
+    "| scoping and SQL building | 6 (1 %) | 3 (1 %) |",
+    "| token verification | 4 (1 %) | 6 (1 %) |",
+    "| logging (the bench runs at WARNING) | 1 (0 %) | 2 (0 %) |",
+    "| total: geo_query's process per search | 503 | 560 |",
+    "",
+    "The time inside the driver is mostly the `write()` that sends a statement and wakes the backend (the process"
+    " is preempted there), so it follows the number of round trips. Canvass's own code (parameters, scoping, the"
+    " endpoint, the response, the audit record, the token) is about 110 µs of the 500; the rest is the machinery"
+    " every request crosses: uvicorn, Starlette's routing and middleware, asyncpg's protocol and uvloop.",
+    "",
+    "### Each idea, and what it gave",
+    "",
+    "- **One round trip per search** (kept, nearest K): the K-nearest bound, its index box (computed in SQL as"
+    " `expand_boxes` computes it in Python; across the antimeridian or at a pole the box is the band of"
+    " latitudes, still one index scan with the jurisdiction's) and the page are one statement of materialised"
+    " CTEs. Process 529 → 471 µs per search (many metros) and 501 → 437 (dense metro), −11 to −13 %; database"
+    " 779 → 763 and 756 → 742 µs (the same work, one statement fewer); the same answers as the two statements"
+    " for all 100 bench queries.",
+    "- **The audit record in the same statement** (a data-modifying CTE; left out, not built): `audit.append_events`"
+    " takes the row lock of the chain's head, and in one statement with the search that lock is held until the"
+    " search's transaction commits, so every search of the service would queue behind every other's query; today"
+    " the lock is held for the append alone, and group commit shares one lock and one WAL flush among the records"
+    " of concurrent searches (6 on average at 16 clients). One WAL flush per search is what capped the service at"
+    " a few hundred searches/s before group commit. The searches also read through a read-only role on a"
+    " read-only (replica-ready) pool, while the chain is written on the primary by the services' role.",
+    "- **Verified tokens cached by their hash** (kept): they were already cached per token (1 % of samples, 4–7 µs"
+    " a search); now the key is the token's SHA-256, so the process holds no bearer token. Caching until `exp`"
+    " instead of at most 60 s was left out: a key withdrawn from the issuer's JWKS would keep admitting the tokens"
+    " already seen for their whole life (up to 24 h) instead of 60 s, for a gain inside the spread. A"
+    " configuration without the key (a new Settings) refuses them at once (tests/geo_query/test_lean_route.py).",
+    "- **The response taken from the database's text** (kept): a page is joined by PostgreSQL (`string_agg` over"
+    " the rows in the order the ordered, limited statement gives them: no second sort, unlike the window"
+    " functions of the first version) and comes back as one row with its count and cursor keys. Process"
+    " 701 → 622 µs per search (100-Feature page), 479 → 445 (46 Features), 524 → 512 (nearest, 20); database"
+    " 2,060 → 2,086, 546 → 591, 848 → 877 (+1 to +8 %, inside the spread of two of the three). Returning the"
+    " page as bytes (`convert_to`, never decoded to text and encoded again) made no measurable difference"
+    " (client CPU 242–273 vs 253–276 µs per 100-Feature query in a loop of 300): left out.",
+    "- **Per-request allocations and dependency work**: the plan of the lean route is 23 µs (5 %) of a search;"
+    " the audit record's parameters 10 µs, the timestamp 2.6 µs, each under 2 % of samples: left as they are. The"
+    " largest per-request allocation was the access line's (next item).",
+    "- **Access logging** (kept): at INFO, the default level, each access line built a LogRecord, looked up its"
+    " caller, took the handler's lock and ran the formatter: 58 µs more per nearest search than at WARNING"
+    " (502 → 560) and 27 µs per bbox-100. Built directly (the same JSON line) and written once per turn of the"
+    " event loop: INFO 467 vs WARNING 463 µs per search, the same within the spread; against the old INFO"
+    " line, 548 → 497 (nearest) and 508 → 485 (bbox-100).",
+    "- **CANVASS_WORKERS=2** (two uvicorn workers, `make bench CANVASS_WORKERS=2` or `bench.ab --workers 2`;"
+    " left at one): nearest 569 → 461 req/s with process CPU 585 → 732 µs per search (+25 %) and database"
+    " 928 → 1,031; bbox-100 762 → 550 req/s, 550 → 699 µs. On two cores that PostgreSQL and the load generator"
+    " also need, a second process brings its own event loop, pools and smaller audit batches, and no idle core.",
+    "- **FastAPI's private internals** (the lean route): the solver's public alternative is FastAPI's own"
+    " handler, measured in the first round at 640–760 µs of Python per search against the lean plan's 370–430;"
+    " a tipg-style single dependency parsing a model would keep FastAPI's solver and change the contract's"
+    " parameters, and was not built. The lean route keeps its speed with no private import: the one private"
+    " name it reads (how an included route receives the app's dependencies) is checked at import, FastAPI is"
+    " pinned to 0.165.x, a route the plan cannot serve stops the service at start-up, and the comparison test"
+    " proves which handler answered.",
+    "",
+    "### The whole round, before and after (A/B, 16 clients, 5 rounds)",
+    "",
+    "| query | req/s before → after | geo_query's process, µs per search | its PostgreSQL backends, µs per search |",
+    "|---|--:|--:|--:|",
+    "| nearest K, many metros | 625 → 660 | 565 (530–681) → 534 (485–646) | 841 → 908 |",
+    "| nearest K, dense metro | 546 → 494 | 659 (594–874) → 613 (540–712) | 1,021 → 1,072 |",
+    "| bbox-100, many metros | 703 → 732 | 603 (545–644) → 566 (507–597) | 675 → 759 |",
+    "| bbox-100, dense metro | 356 → 351 | 792 (762–814) → 758 (708–769) | 2,243 → 2,387 |",
+    "",
+    "Measured at load average 8–9 (the per-change A/Bs above ran at 3–12): the process's CPU per search fell by"
+    " 5–7 % here and 7–13 % change by change, far from the half the issue asked for; the database's rose by"
+    " 5–12 % in this run (the page's aggregate, and a busier machine). At one client (4 rounds) nearest went"
+    " 1,149 → 968 µs of process CPU per search (−16 %), bbox-100 1,017 → 987.",
+    "",
+    "### What is left, and why the targets stay out of reach here",
+    "",
+    "After this round a search costs geo_query's process about 450–550 µs at 16 clients, of which Canvass's own"
+    " code is about a fifth; the rest is uvicorn, Starlette, asyncpg and the event loop, per request and per"
+    " round trip. A search still makes two round trips (the search, and the audit record on its own connection"
+    " through the group-commit writer), each a send, a wake-up of the backend and of this process. What would"
+    " halve it: answering the three searches from a bare ASGI handler (no Starlette routing, middleware stack"
+    " or Request objects: about 100 µs by the profile) and handing the audit record to the writer without a"
+    " task switch per batch; both are larger changes than this round, and neither touches the database's share,"
+    " which at 16 clients is what bounds requests/s on two cores next to it. 60 % of raw needs geo_query's whole"
+    " HTTP + Python + audit cost under about 0.3 ms of the machine per search.",
+    "",
+]
+
+
 IMPORT_FINDINGS = [
     "## Where the import's time goes",
     "",
@@ -457,6 +575,7 @@ def render(res: Results) -> str:
         "",
         *targets(res),
         "",
+        *ROUND,
         *FINDINGS,
     ]
     errors = [c for c in res.cells.values() if c.note]
