@@ -178,6 +178,16 @@ def tipg_route(collection: str) -> Route:
     )
 
 
+def pygeoapi_route(collection: str) -> Route:
+    path = f"/collections/{collection}/items"
+    return Route(
+        "GET",
+        path,
+        "none",
+        lambda q: _get(path, {"bbox": ",".join(f"{v}" for v in q.bbox), "limit": 100, "f": "json"}),
+    )
+
+
 # ------------------------------------------------------------------------------------------------------- wrk
 
 # wrk's report, one JSON line the bench reads (a %-template piece: % doubled).

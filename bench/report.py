@@ -15,7 +15,7 @@ from bench.imports import ImportResult
 from bench.queries import PLAN
 from bench.registrations import RegistrationResult
 
-SYSTEMS = ("raw", "geo_query", "tipg")
+SYSTEMS = ("raw", "geo_query", "tipg", "pygeoapi")
 
 
 @dataclass
@@ -66,21 +66,25 @@ def query_table(res: Results) -> list[str]:
     titles = {s.key: s.title for s in SHAPES}
     out = [
         "| layout | query | clients | returned | raw req/s | raw p50 / p95 / p99 ms | geo_query req/s"
-        " | geo_query p50 / p95 / p99 ms | tipg req/s | tipg p50 / p95 / p99 ms | geo_query ÷ raw | geo_query ÷ tipg"
+        " | geo_query p50 / p95 / p99 ms | tipg req/s | tipg p50 / p95 / p99 ms | pygeoapi req/s"
+        " | pygeoapi p50 / p95 / p99 ms | geo_query ÷ raw | geo_query ÷ tipg | geo_query ÷ pygeoapi"
         " | CPU µs per request: raw driver / its database; geo_query / its database | other CPU raw / geo / tipg |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for layout, shape in PLAN:
         for clients in (1, 16):
             raw = res.get("raw", layout.key, shape.key, clients)
             geo = res.get("geo_query", layout.key, shape.key, clients)
             tipg = res.get("tipg", layout.key, shape.key, clients) if shape.vs_tipg else None
+            pga = res.get("pygeoapi", layout.key, shape.key, clients) if shape.vs_tipg else None
             n = res.returned.get((layout.key, shape.key))
             out.append(
                 f"| {layout.title} | {titles[shape.key]} | {clients} | {f'{n:,.0f}' if n is not None else '—'}"
                 f" | {_fmt_rps(raw)} | {_fmt_lat(raw)} | {_fmt_rps(geo)} | {_fmt_lat(geo)}"
                 f" | {_fmt_rps(tipg) if shape.vs_tipg else 'n/a'} | {_fmt_lat(tipg) if shape.vs_tipg else 'n/a'}"
+                f" | {_fmt_rps(pga) if shape.vs_tipg else 'n/a'} | {_fmt_lat(pga) if shape.vs_tipg else 'n/a'}"
                 f" | {_ratio(geo, raw, True)} | {_ratio(geo, tipg, False) if shape.vs_tipg else 'n/a'}"
+                f" | {_ratio(geo, pga, False) if shape.vs_tipg else 'n/a'}"
                 f" | {_fmt_cpu(raw)}; {_fmt_cpu(geo)}"
                 f" | {' / '.join(f'{c.other_cpu:.0%}' if c else '—' for c in (raw, geo, tipg))} |"
             )
@@ -519,7 +523,7 @@ def render(res: Results) -> str:
         "## Queries (requests/s; latency p50 / p95 / p99 in ms)",
         "",
         "raw = asyncpg running the SQL directly, no HTTP; geo_query = over HTTP with a token, agency scoping and an"
-        " audit record per request, 1 uvicorn worker (as `make run` and docker-compose run it); tipg = tipg serving the same table (no auth, no scoping)."
+        " audit record per request, 1 uvicorn worker (as `make run` and docker-compose run it); tipg = tipg serving the same table (no auth, no scoping); pygeoapi = pygeoapi's PostgreSQL provider on the same table (no auth, no scoping)."
         " returned = mean Features per answer. other CPU = share of the two cores that work outside the bench"
         " used during the cell (other sessions' tests): high values make that cell's figures doubtful. CPU µs per"
         " request: user + system time of the process sending the queries (raw: the bench's driver; geo_query: its"

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import math
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -68,10 +69,11 @@ def main() -> None:
     os.environ.pop("AUDIT_DATABASE_URL", None)
     sys.path.insert(0, str(ROOT))
 
-    from bench.tools import ensure_debian_tools, ensure_tipg
+    from bench.tools import ensure_bench_group, ensure_debian_tools, ensure_tipg
 
     ensure_debian_tools()
     ensure_tipg()
+    ensure_bench_group()
     try:
         asyncio.run(_run(bench))
     except KeyboardInterrupt:
@@ -95,6 +97,7 @@ async def _run(bench: Bench) -> None:
         await _raw(bench, res, plan)
         await _geo_http(bench, res, plan)
         await _tipg(bench, res, plan)
+        await _pygeoapi(bench, res, plan)
     if bench.only in (None, "imports"):
         await _imports(bench, res)
     if bench.only in (None, "registrations"):
@@ -430,6 +433,46 @@ async def _tipg(bench: Bench, res: Any, plan: list[Planned]) -> None:
         res.notes.append(f"tipg could not be started: {str(exc)[:300]}")
         say(f"tipg: could not be started: {exc}")
     say(f"tipg: done in {time.monotonic() - t0:.0f} s")
+
+
+async def _pygeoapi(bench: Bench, res: Any, plan: list[Planned]) -> None:
+    from bench.http import Cell, pygeoapi_route, run_wrk, write_script
+    from bench.pygeoapi_server import COLLECTION, installed, pygeoapi
+
+    todo = [p for p in plan if p.shape.vs_tipg]
+    if not installed():
+        res.notes.append("pygeoapi is not installed (`uv sync --group bench`): not measured")
+        say("pygeoapi: not installed (uv sync --group bench)")
+        return
+    t0 = time.monotonic()
+    route = pygeoapi_route(COLLECTION)
+    try:
+        with pygeoapi(bench.owner()) as srv:
+            for p in todo:
+                requests = [route.build(q) for q in p.queries]
+                _, err = await _warm_http(srv.url, requests, {}, bench.warmup_seconds)
+                if err:
+                    res.unavailable[("pygeoapi", p.layout.key, p.shape.key)] = f"not measured ({err})"
+                    continue
+                script = write_script(f"pygeoapi-{p.layout.key}-{p.shape.key}", requests, {})
+                for clients in bench.clients:
+                    cell = Cell("pygeoapi", p.layout.key, p.shape.key, clients)
+                    run_wrk(srv.url, script, clients, 1, Cell(cell.system, cell.layout, cell.shape, clients))
+                    _measured(
+                        cell,
+                        {srv.process.pid},
+                        (bench.db_name,),
+                        lambda: run_wrk(srv.url, script, clients, bench.cell_seconds, cell),  # noqa: B023
+                    )
+                    res.add(cell)
+                    _progress(cell, p)
+            peak = srv.peak_rss_mb()
+            if peak is not None:
+                res.server_memory["pygeoapi"] = peak
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        res.notes.append(f"pygeoapi could not be started: {str(exc)[:300]}")
+        say(f"pygeoapi: could not be started: {exc}")
+    say(f"pygeoapi: done in {time.monotonic() - t0:.0f} s")
 
 
 # ---------------------------------------------------------------------------------------------------- import
