@@ -425,6 +425,12 @@ ROUND = [
     " name it reads (how an included route receives the app's dependencies) is checked at import, FastAPI is"
     " pinned to 0.165.x, a route the plan cannot serve stops the service at start-up, and the comparison test"
     " proves which handler answered.",
+    "- **More peers**: pygeoapi 0.21 (PyPI, Starlette under uvicorn, one worker) with its PostgreSQL provider on"
+    " the same table now has its own columns beside tipg on bbox-100, installed from the project's `bench`"
+    " dependency group (pygeoapi and psycopg2-binary; it installed cleanly, rasterio and Flask with it). In a"
+    " QUICK run on the loaded machine it answered 10–40 req/s where geo_query answered 68–609 and tipg 37–200:"
+    " 7–15 × slower than geo_query, with 28 ms of its process's CPU per request. No other OGC API – Features"
+    " server was tried in this round.",
     "",
     "### The whole round, before and after (A/B, 16 clients, 5 rounds)",
     "",
