@@ -386,7 +386,8 @@ ROUND = [
     " latitudes, still one index scan with the jurisdiction's) and the page are one statement of materialised"
     " CTEs. Process 529 → 471 µs per search (many metros) and 501 → 437 (dense metro), −11 to −13 %; database"
     " 779 → 763 and 756 → 742 µs (the same work, one statement fewer); the same answers as the two statements"
-    " for all 100 bench queries.",
+    " for all 100 bench queries. (This A/B also carried the lean route's and the token cache's changes of this"
+    " round, which change no work per request.)",
     "- **The audit record in the same statement** (a data-modifying CTE; left out, not built): `audit.append_events`"
     " takes the row lock of the chain's head, and in one statement with the search that lock is held until the"
     " search's transaction commits, so every search of the service would queue behind every other's query; today"
