@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -180,6 +181,13 @@ def main() -> None:
             _, err = spy.communicate(timeout=args.seconds + 60)
             if spy.returncode != 0:
                 sys.exit(f"profile: py-spy failed: {err.decode()[-500:]}")
+            if fmt == "flamegraph":  # its title is py-spy's command line, paths of this machine included
+                svg = re.sub(
+                    r'(<text id="title"[^>]*>)[^<]*(</text>)',
+                    lambda m: f"{m[1]}geo_query: one search ({args.script}, {args.clients} clients){m[2]}",
+                    Path(out).read_text(),
+                )
+                Path(out).write_text(svg)
             say(
                 f"{fmt}: {cell.rps:,.0f} req/s, geo_query's process {cpu_us:,.0f} µs of CPU per search; {out}"
             )
