@@ -46,8 +46,8 @@ def _timestamp(created: float) -> str:
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
-    access_log.service = service
     handler = logging.StreamHandler(sys.stderr)
+    access_log.service, access_log.stream = service, handler.stream
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -70,6 +70,7 @@ class AccessLog:
 
     def __init__(self) -> None:
         self.service = ""
+        self.stream: Any = None  # the log handler's stream (standard error until logging is configured)
         self.logger = logging.getLogger("canvass.access")
         self._lines: list[bytes] = []
 
@@ -100,7 +101,7 @@ class AccessLog:
     def flush(self) -> None:
         lines, self._lines = self._lines, []
         if lines:
-            stream = sys.stderr
+            stream = self.stream or sys.stderr
             stream.write(b"".join(lines).decode())
             stream.flush()
 
