@@ -173,8 +173,8 @@ class Search:
     def nearest(self, k: int) -> None:
         """Only the K cameras nearest the query point, exactly, in the page's one statement: the largest geodesic
         distance D among K candidates taken by the index's planar order (`<->`) bounds the true K nearest, so a
-        geodesic search out to D (index prefilter by boxes computed from D, as `within` computes them in Python,
-        then the exact test), sorted and cut at K, is exact. D and its boxes are computed once per statement
+        geodesic search out to D (an index prefilter by a box computed from D, as `within` computes its boxes in
+        Python, then the exact test), sorted and cut at K, is exact. D and its box are computed once per statement
         (materialised CTEs); no camera within reach means no D and an empty page."""
         assert self.pt is not None and self.point is not None
         s = self.sql
