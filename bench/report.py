@@ -295,8 +295,8 @@ FINDINGS = [
     " copied every Feature again: for a 100-Feature bbox page the database spends 250 µs less per query when"
     " geo_query joins the rows itself, which costs geo_query about 110 µs more (CAD radius: −60 / +75 µs;"
     " measured as CPU of the backend and of the client, 200 queries × 4). The machine gains, the database (the"
-    " part that does not scale out) gains more; the ratio to raw does not, since raw runs the same SQL. (Joined"
-    " in SQL again in the next round, without the second sort.)",
+    " part that does not scale out) gains more; the ratio to raw does not, since raw runs the same SQL. (Tried"
+    " again in the next round without the second sort, and left out again.)",
     "- **The audit record** went through `audit.append_event` once per record even in a batch: lock of the"
     " chain's head, insert and head update per record, about 100–140 µs of PostgreSQL each. `audit.append_events`"
     " (migration 0006) chains a whole batch under one lock with one INSERT: 149 → 91 µs per record at a batch of"
@@ -400,13 +400,16 @@ ROUND = [
     " instead of at most 60 s was left out: a key withdrawn from the issuer's JWKS would keep admitting the tokens"
     " already seen for their whole life (up to 24 h) instead of 60 s, for a gain inside the spread. A"
     " configuration without the key (a new Settings) refuses them at once (tests/geo_query/test_lean_route.py).",
-    "- **The response taken from the database's text** (kept): a page is joined by PostgreSQL (`string_agg` over"
-    " the rows in the order the ordered, limited statement gives them: no second sort, unlike the window"
-    " functions of the first version) and comes back as one row with its count and cursor keys. Process"
-    " 701 → 622 µs per search (100-Feature page), 479 → 445 (46 Features), 524 → 512 (nearest, 20); database"
-    " 2,060 → 2,086, 546 → 591, 848 → 877 (+1 to +8 %, inside the spread of two of the three). Returning the"
-    " page as bytes (`convert_to`, never decoded to text and encoded again) made no measurable difference"
-    " (client CPU 242–273 vs 253–276 µs per 100-Feature query in a loop of 300): left out.",
+    "- **The response taken from the database's text** (tried, left out): a page joined by PostgreSQL"
+    " (`string_agg` over the rows in the order the ordered, limited statement gives them: no second sort, unlike"
+    " the window functions of the first round) and returned as one row with its count and cursor keys. The A/B of"
+    " this change alone, 16 clients: geo_query's process −80 µs per search on a 100-Feature page, −34 on 46"
+    " Features, −12 on nearest (20); the database's +26, +45 and +29 µs. In two A/Bs of the whole round, where"
+    " the bbox-100 path differed from before by little else, the database's share rose by 84 and 167 µs on 46"
+    " Features and 144 on 100. The database, the part that does not scale out, paid for what this process"
+    " saved: the page is joined in Python, as before. Returning the page"
+    " as bytes (`convert_to`, never decoded to text and encoded again) made no measurable difference either"
+    " (client CPU 242–273 vs 253–276 µs per 100-Feature query in a loop of 300).",
     "- **Per-request allocations and dependency work**: the plan of the lean route is 23 µs (5 %) of a search;"
     " the audit record's parameters 10 µs, the timestamp 2.6 µs, each under 2 % of samples: left as they are. The"
     " largest per-request allocation was the access line's (next item).",
@@ -442,10 +445,10 @@ ROUND = [
     "| bbox-100, many metros | 703 → 732 | 603 (545–644) → 566 (507–597) | 675 → 759 |",
     "| bbox-100, dense metro | 356 → 351 | 792 (762–814) → 758 (708–769) | 2,243 → 2,387 |",
     "",
-    "Measured at load average 8–9 (the per-change A/Bs above ran at 3–12): the process's CPU per search fell by"
-    " 5–7 % here and 7–13 % change by change, far from the half the issue asked for; the database's rose by"
-    " 5–12 % in this run (the page's aggregate, and a busier machine). At one client (4 rounds) nearest went"
-    " 1,149 → 968 µs of process CPU per search (−16 %), bbox-100 1,017 → 987.",
+    "Measured at load average 8–9, with the page still joined in SQL (left out afterwards, see above: the"
+    " database's +5–12 % here is that aggregate); the per-change A/Bs above ran at load 3–12. geo_query's process"
+    " CPU per search fell by 5–7 % here and 7–13 % change by change: far from half. At one client (4 rounds)"
+    " nearest went 1,149 → 968 µs of process CPU per search (−16 %), bbox-100 1,017 → 987.",
     "",
     "### What is left, and why the targets stay out of reach here",
     "",

@@ -2,12 +2,12 @@
 
 Every query is scoped the same way: the caller's agency must be in the camera's `visible_to` (registry_api keeps
 it to the agencies an active registration is shared with) and the camera must lie in the agency's jurisdiction.
-Each Feature is assembled by PostgreSQL (`ST_AsGeoJSON` + `json_build_object`) and the page is joined there
-(`string_agg`), so Python passes the body through without parsing it. Pages take `limit + 1` rows to know whether
+Each Feature is assembled by PostgreSQL (`ST_AsGeoJSON` + `json_build_object`) as text, and this process joins a
+page's Features as they come, never parsing them (see `fetch_page`). Pages take `limit + 1` rows to know whether
 there is a next page; deep pages use keyset cursors (distance, id) or (id), never OFFSET. Pages larger than
 STREAM_AT are streamed from a server-side cursor, so memory stays flat however many features are asked for.
 
-Contact details are the one exception to "no per-row Python": they are sealed (AES-GCM), so they are opened here,
+Contact details are the one exception to "no JSON work in Python": they are sealed (AES-GCM), so they are opened here,
 only for investigators and supervisors who gave a case number, and the audit record lists whose were read.
 """
 
@@ -383,8 +383,8 @@ async def fetch_page(search: Search, limit: int, order: Order) -> Page:
     """A page of at most `limit` Features, each built by PostgreSQL, joined here (or, with contacts, opened here).
 
     One row beyond the page is read to know whether another page follows. Joining the rows here rather than
-    with `string_agg` in SQL costs this process less than it saves the database (the aggregate sorted and
-    copied every Feature again), and the database is the part that does not scale out."""
+    with `string_agg` in SQL costs this process a little more and the database less, and the database is the
+    part that does not scale out (measured both ways: docs/bench-results.md)."""
     if search.contacts:
         return await _fetch_with_contacts(search, min(limit, CONTACTS_MAX), order)
     sql = search.sql
