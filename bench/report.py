@@ -355,24 +355,25 @@ ROUND = [
     "`python -m bench.profile` (py-spy at 250 Hz on geo_query under wrk, nearest K, many metros, 16 clients;"
     " each sample given to the part of a search its stack shows; µs = the process's CPU per search shared out"
     " by the samples). Flame graphs: [before](geo-query-search-profile-before.svg) (load average 1.7) and"
-    " [after](geo-query-search-profile.svg) (load average 8.5: a busier machine wakes the event loop more often"
-    " per request, which is why the loop's share grew while the application's parts shrank).",
+    " [after](geo-query-search-profile.svg) (load average 14: on a busier machine every request costs more"
+    " CPU, the event loop waking more often for fewer events, so the two columns compare shares, not µs; the"
+    " A/Bs below measure the changes).",
     "",
     "| part of a search | before µs (share) | after µs (share) |",
     "|---|--:|--:|",
-    "| database driver (asyncpg: send, wait, decode rows) | 163 (32 %) | 116 (21 %) |",
-    "| event loop (uvloop / asyncio scheduling) | 75 (15 %) | 184 (33 %) |",
-    "| HTTP (uvicorn: parsing, writing) | 64 (13 %) | 73 (13 %) |",
-    "| routing (Starlette/FastAPI: matching, request and response objects) | 54 (11 %) | 57 (10 %) |",
-    "| audit record (building, queueing, its statement) | 52 (10 %) | 46 (8 %) |",
-    "| middleware (request context, HTTP policy, body limit, CORS) | 25 (5 %) | 18 (3 %) |",
-    "| parameter parsing and dependencies (the lean route's plan) | 23 (5 %) | 24 (4 %) |",
-    "| the endpoint's own lines | 21 (4 %) | 15 (3 %) |",
+    "| database driver (asyncpg: send, wait, decode rows) | 163 (32 %) | 173 (25 %) |",
+    "| event loop (uvloop / asyncio scheduling) | 75 (15 %) | 167 (24 %) |",
+    "| HTTP (uvicorn: parsing, writing) | 64 (13 %) | 95 (14 %) |",
+    "| routing (Starlette/FastAPI: matching, request and response objects) | 54 (11 %) | 70 (10 %) |",
+    "| audit record (building, queueing, its statement) | 52 (10 %) | 55 (8 %) |",
+    "| middleware (request context, HTTP policy, body limit, CORS) | 25 (5 %) | 22 (3 %) |",
+    "| parameter parsing and dependencies (the lean route's plan) | 23 (5 %) | 52 (8 %) |",
+    "| the endpoint's own lines | 21 (4 %) | 21 (3 %) |",
     "| response assembly (body, links, headers) | 13 (2 %) | 13 (2 %) |",
-    "| scoping and SQL building | 6 (1 %) | 3 (1 %) |",
-    "| token verification | 4 (1 %) | 6 (1 %) |",
-    "| logging (the bench runs at WARNING) | 1 (0 %) | 2 (0 %) |",
-    "| total: geo_query's process per search | 503 | 560 |",
+    "| scoping and SQL building | 6 (1 %) | 5 (1 %) |",
+    "| token verification | 4 (1 %) | 11 (2 %) |",
+    "| logging (the bench runs at WARNING) | 1 (0 %) | 1 (0 %) |",
+    "| total: geo_query's process per search | 503 | 688 |",
     "",
     "The time inside the driver is mostly the `write()` that sends a statement and wakes the backend (the process"
     " is preempted there), so it follows the number of round trips. Canvass's own code (parameters, scoping, the"
