@@ -46,6 +46,10 @@ def test_the_verdicts_use_the_files_thresholds() -> None:
 
 
 def test_the_results_and_the_bench_name_no_file_outside_the_repository() -> None:
-    for path in [ROOT / "docs" / "bench-results.md", ROOT / "docs" / "performance.md", *ROOT.glob("bench/*.py")]:
+    for path in [
+        ROOT / "docs" / "bench-results.md",
+        ROOT / "docs" / "performance.md",
+        *ROOT.glob("bench/*.py"),
+    ]:
         text = path.read_text()
         assert "../shared" not in text and "PERFORMANCE.md" not in text, path
