@@ -1,7 +1,7 @@
 """`python -m bench.ab --before <commit>`: geo_query's cost per search before and after a change, measured back to
 back in the same conditions. The code of `--before` (a commit of this repository) is exported to a scratch
 directory and served beside the working tree's, both by the same interpreter on the QUICK bench database; wrk
-loads them in turns (A, B, A, B, ...) with one shape's requests, and each turn reports requests/s and the CPU per
+loads them in turns (A, B, B, A, ...) with one shape's requests, and each turn reports requests/s and the CPU per
 request of the server's process and of the PostgreSQL backends serving the bench database. On a machine others
 share, the turns' spread says how far to trust a difference.
 
@@ -83,8 +83,11 @@ def main() -> None:
             if not script.exists():
                 sys.exit(f"ab: {script} is missing: run `make bench QUICK=1 ONLY=queries` first")
             figures: dict[str, list[tuple[float, float, float]]] = {"before": [], "after": []}
-            for _ in range(args.rounds):
-                for label, srv in (("before", before), ("after", after)):
+            for i in range(args.rounds):
+                # Which goes first alternates: on a machine whose load drifts, the second of a pair is not always
+                # the same one.
+                pair = (("before", before), ("after", after))
+                for label, srv in pair if i % 2 == 0 else pair[::-1]:
                     run_wrk(srv.url, script, args.clients, 1, Cell(label, "", name, args.clients))  # warm
                     pids, dbs = {srv.process.pid}, (bench.db_name,)
                     cpu0 = cpu_jiffies(pids, dbs)
