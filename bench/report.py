@@ -456,8 +456,8 @@ ROUND = [
     "",
     "### What is left, and why the targets stay out of reach here",
     "",
-    "After this round a search costs geo_query's process about 450–550 µs at 16 clients, of which Canvass's own"
-    " code is about a fifth; the rest is uvicorn, Starlette, asyncpg and the event loop, per request and per"
+    "After this round a search costs geo_query's process about 450 µs at 16 clients on a quiet machine (nearest"
+    " K) and up to 800 under load (a 100-Feature page), of which Canvass's own code is about a fifth; the rest is uvicorn, Starlette, asyncpg and the event loop, per request and per"
     " round trip. A search still makes two round trips (the search, and the audit record on its own connection"
     " through the group-commit writer), each a send, a wake-up of the backend and of this process. What would"
     " halve it: answering the three searches from a bare ASGI handler (no Starlette routing, middleware stack"
