@@ -33,7 +33,7 @@ def _own_jiffies(server_pids: set[int], databases: tuple[str, ...]) -> int:
                 # utime, stime, and the children this process waited for (wrk runs, stopped servers)
                 total += sum(int(v) for v in fields[11:15])
                 continue
-            if pid in server_pids:
+            if pid in server_pids or int(fields[1]) in server_pids:
                 total += int(fields[11]) + int(fields[12])
                 continue
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -42,6 +42,54 @@ def _own_jiffies(server_pids: set[int], databases: tuple[str, ...]) -> int:
         except (OSError, ValueError):
             continue
     return total
+
+
+@dataclass(frozen=True)
+class CpuReading:
+    """CPU time (user + system, clock ticks) of each process of a server (the processes `server_pids` and their
+    workers; this process when empty: the raw driver runs here) and of each PostgreSQL backend serving the
+    bench's databases, by pid: a cost per request that other work on the machine moves far less than requests/s."""
+
+    server: dict[int, int]
+    database: dict[int, int]
+
+
+def cpu_jiffies(server_pids: set[int], databases: tuple[str, ...]) -> CpuReading:
+    server: dict[int, int] = {}
+    database: dict[int, int] = {}
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            # A server's worker processes (uvicorn --workers N) count as the server.
+            if pid in server_pids or int(fields[1]) in server_pids or (not server_pids and pid == me):
+                server[pid] = int(fields[11]) + int(fields[12])
+                continue
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if cmd.startswith("postgres: ") and any(f" {db} " in cmd for db in databases):
+                database[pid] = int(fields[11]) + int(fields[12])
+        except (OSError, ValueError):
+            continue
+    return CpuReading(server, database)
+
+
+def _spent(start: dict[int, int], end: dict[int, int]) -> int:
+    # A process that ended meanwhile is not counted (its last ticks are lost, never subtracted).
+    return sum(v - start.get(pid, 0) for pid, v in end.items())
+
+
+def cpu_per_request(start: CpuReading, end: CpuReading, requests: int) -> tuple[float, float] | None:
+    """(server, database) CPU µs per request between two readings."""
+    if requests <= 0:
+        return None
+    return (
+        _spent(start.server, end.server) * 1e6 / HZ / requests,
+        _spent(start.database, end.database) * 1e6 / HZ / requests,
+    )
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The bench data set: seeded cameras in two layouts, loaded into the real registry tables of a dedicated database.
 
 - `metro`: one dense metro, a 40 × 40 km box around a centre, denser downtown — far denser than any real
-  registry (about 1,100 cameras within 500 m of a typical camera), the layout the anchors in PERFORMANCE.md were
+  registry (about 1,100 cameras within 500 m of a typical camera), the layout the reference figures in docs/performance.md were
   measured on.
 - `regions`: many metro areas of different sizes with realistic density (tens to a few hundred cameras within
   500 m of a typical incident), what a CAD query meets in practice.
@@ -154,7 +154,7 @@ def generate(layout: Layout, n_cameras: int, seed: int = SEED) -> Generated:
     scale = math.sqrt(n_cameras / 1_000_000)
     if layout is METRO:
         # Half the cameras downtown (sigma 4.4 km), half spread over the box: about 1,100 within 500 m of a
-        # typical camera, as in PERFORMANCE.md. The QUICK set shrinks the box so the density stays the same.
+        # typical camera, as in docs/performance.md. The QUICK set shrinks the box so the density stays the same.
         lon, lat, box = _cluster(rng, n_regs, *METRO_CENTRE, 20.0 * scale, 4.4 * scale, 0.5)
         boxes = [box]
     else:

@@ -56,6 +56,9 @@ class Cell:
     errors: int = 0
     note: str = ""
     other_cpu: float = 0.0  # share of the cores other work on the machine used meanwhile
+    # CPU µs per request of the server's process (raw: the driver, this process) and of the PostgreSQL
+    # backends serving the bench database (the audit record's included): what a change on the path costs
+    cpu_us: tuple[float, float] | None = None
 
     @property
     def rps(self) -> float:
@@ -172,6 +175,16 @@ def tipg_route(collection: str) -> Route:
         path,
         "none",
         lambda q: _get(path, {"bbox": ",".join(f"{v}" for v in q.bbox), "limit": 100}),
+    )
+
+
+def pygeoapi_route(collection: str) -> Route:
+    path = f"/collections/{collection}/items"
+    return Route(
+        "GET",
+        path,
+        "none",
+        lambda q: _get(path, {"bbox": ",".join(f"{v}" for v in q.bbox), "limit": 100, "f": "json"}),
     )
 
 

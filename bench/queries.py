@@ -3,7 +3,7 @@ to geo_query and to tipg, so every figure in a row of the table answers the same
 
 A query is one incident point drawn from the data, with what each shape derives from it: a 500 m radius, the 20
 nearest, a hexagon of 1 km² around it, and a 714 m square bbox (about 0.5 km², where the dense metro holds about
-700 cameras, as in PERFORMANCE.md's bbox-1,000 row).
+700 cameras).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class Shape:
     key: str
     title: str
     limit: int | None = None  # the page size asked for (None: the shape's own count, e.g. k)
-    cad: bool = False  # the CAD path (PERFORMANCE.md target 2: p99 <= 25 ms at 16 clients)
+    cad: bool = False  # the CAD path (docs/performance.md, cad_p99_ms)
     vs_tipg: bool = False  # tipg answers it too
 
 

@@ -1,7 +1,7 @@
 """The raw limit: asyncpg running the query SQL straight against PostgreSQL, no HTTP, no auth, no audit.
 
 `geo_sql(shape)` gives the statements for each query: geo_query's own, captured from its application (see
-capture.py), when its route for the shape exists; otherwise the bench's SQL below, written to PERFORMANCE.md's
+capture.py), when its route for the shape exists; otherwise the bench's SQL below, written to docs/performance.md's
 fast patterns with geo_query's scoping (the agency in `visible_to`, the camera inside the jurisdiction) and its
 Feature text built by PostgreSQL — so the raw row of the table is measured today and becomes geo_query's exact
 SQL as soon as the route lands. The report says which SQL each row ran.
@@ -26,7 +26,9 @@ from bench.capture import Statement
 from bench.http import Cell
 from bench.queries import NEAREST_K, RADIUS_M, Query, Shape
 
-KNN_CANDIDATES = 100  # planar <-> candidates re-sorted by geodesic distance (PERFORMANCE.md, KNN finding)
+KNN_CANDIDATES = (
+    100  # planar <-> candidates re-sorted by geodesic distance (docs/performance.md, reference figures)
+)
 ALL = 10_000
 
 _PROPS = (

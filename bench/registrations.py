@@ -1,4 +1,4 @@
-"""Registration writes (PERFORMANCE.md target 5): registry_api's one-call registration, POSTed by wrk at 1 and 16
+"""Registration writes (docs/performance.md, registrations_per_s): registry_api's one-call registration, POSTed by wrk at 1 and 16
 connections, each request a distinct valid registration, as an owner's form sends it.
 
 registry_api runs as `make run` runs it (1 uvicorn worker, the runtime role) against a database of its own

@@ -1,4 +1,4 @@
-"""The one table of a bench run, the targets of PERFORMANCE.md checked against it, and the machine it ran on —
+"""The one table of a bench run, the targets of docs/performance.md checked against it, and the machine it ran on —
 printed, and written as Markdown (a full run to `docs/bench-results.md`, a QUICK run beside its data)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from bench.imports import ImportResult
 from bench.queries import PLAN
 from bench.registrations import RegistrationResult
 
-SYSTEMS = ("raw", "geo_query", "tipg")
+SYSTEMS = ("raw", "geo_query", "tipg", "pygeoapi")
 
 
 @dataclass
@@ -56,27 +56,36 @@ def _ratio(a: Cell | None, b: Cell | None, pct: bool) -> str:
     return f"{r:.0%}" if pct else f"{r:.1f} ×"
 
 
+def _fmt_cpu(c: Cell | None) -> str:
+    return f"{c.cpu_us[0]:,.0f} / {c.cpu_us[1]:,.0f}" if c and c.cpu_us else "—"
+
+
 def query_table(res: Results) -> list[str]:
     from bench.queries import SHAPES
 
     titles = {s.key: s.title for s in SHAPES}
     out = [
         "| layout | query | clients | returned | raw req/s | raw p50 / p95 / p99 ms | geo_query req/s"
-        " | geo_query p50 / p95 / p99 ms | tipg req/s | tipg p50 / p95 / p99 ms | geo_query ÷ raw | geo_query ÷ tipg"
-        " | other CPU raw / geo / tipg |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        " | geo_query p50 / p95 / p99 ms | tipg req/s | tipg p50 / p95 / p99 ms | pygeoapi req/s"
+        " | pygeoapi p50 / p95 / p99 ms | geo_query ÷ raw | geo_query ÷ tipg | geo_query ÷ pygeoapi"
+        " | CPU µs per request: raw driver / its database; geo_query / its database | other CPU raw / geo / tipg |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for layout, shape in PLAN:
         for clients in (1, 16):
             raw = res.get("raw", layout.key, shape.key, clients)
             geo = res.get("geo_query", layout.key, shape.key, clients)
             tipg = res.get("tipg", layout.key, shape.key, clients) if shape.vs_tipg else None
+            pga = res.get("pygeoapi", layout.key, shape.key, clients) if shape.vs_tipg else None
             n = res.returned.get((layout.key, shape.key))
             out.append(
                 f"| {layout.title} | {titles[shape.key]} | {clients} | {f'{n:,.0f}' if n is not None else '—'}"
                 f" | {_fmt_rps(raw)} | {_fmt_lat(raw)} | {_fmt_rps(geo)} | {_fmt_lat(geo)}"
                 f" | {_fmt_rps(tipg) if shape.vs_tipg else 'n/a'} | {_fmt_lat(tipg) if shape.vs_tipg else 'n/a'}"
+                f" | {_fmt_rps(pga) if shape.vs_tipg else 'n/a'} | {_fmt_lat(pga) if shape.vs_tipg else 'n/a'}"
                 f" | {_ratio(geo, raw, True)} | {_ratio(geo, tipg, False) if shape.vs_tipg else 'n/a'}"
+                f" | {_ratio(geo, pga, False) if shape.vs_tipg else 'n/a'}"
+                f" | {_fmt_cpu(raw)}; {_fmt_cpu(geo)}"
                 f" | {' / '.join(f'{c.other_cpu:.0%}' if c else '—' for c in (raw, geo, tipg))} |"
             )
     return out
@@ -119,38 +128,47 @@ def registration_table(res: Results) -> list[str]:
 
 
 def targets(res: Results) -> list[str]:
-    """PERFORMANCE.md's targets, each met / missed / not measured yet, from this run's cells."""
+    """The targets of docs/performance.md (read by bench/targets.py), each met / missed / not measured yet, from
+    this run's cells."""
+    from bench.targets import target
+
     lines: list[str] = []
 
     def verdict(ok: bool | None) -> str:
         return "not measured yet" if ok is None else ("**met**" if ok else "**missed**")
 
+    vs_raw = {16: target("geo_vs_raw_16"), 1: target("geo_vs_raw_1")}
+    vs_tipg, cad = target("geo_vs_tipg_16"), target("cad_p99_ms")
     for layout, shape in PLAN:
         if shape.key not in ("nearest", "bbox100"):
             continue
-        geo = res.get("geo_query", layout.key, shape.key, 16)
-        raw = res.get("raw", layout.key, shape.key, 16)
-        ok = None if not (geo and raw) else geo.rps >= 0.6 * raw.rps
-        lines.append(
-            f"- 1 · {shape.title}, {layout.title}, 16 clients: geo_query ≥ 60 % of raw — {_ratio(geo, raw, True)}"
-            f" → {verdict(ok)}"
-        )
-        if shape.vs_tipg:
-            tipg = res.get("tipg", layout.key, shape.key, 16)
-            ok = None if not (geo and tipg) else geo.rps >= 10 * tipg.rps
+        for clients in (16, 1):
+            t = vs_raw[clients]
+            geo = res.get("geo_query", layout.key, shape.key, clients)
+            raw = res.get("raw", layout.key, shape.key, clients)
+            ok = None if not (geo and raw and raw.rps) else t.met(geo.rps / raw.rps)
             lines.append(
-                f"- 1 · {shape.title}, {layout.title}, 16 clients: geo_query ≥ 10 × tipg — {_ratio(geo, tipg, False)}"
-                f" → {verdict(ok)}"
+                f"- {shape.title}, {layout.title}, {clients} client{'s' if clients > 1 else ''}: geo_query"
+                f" {t.threshold} of raw — {_ratio(geo, raw, True)} → {verdict(ok)}"
+            )
+        if shape.vs_tipg:
+            geo = res.get("geo_query", layout.key, shape.key, 16)
+            tipg = res.get("tipg", layout.key, shape.key, 16)
+            ok = None if not (geo and tipg and tipg.rps) else vs_tipg.met(geo.rps / tipg.rps)
+            lines.append(
+                f"- {shape.title}, {layout.title}, 16 clients: geo_query {vs_tipg.threshold} tipg —"
+                f" {_ratio(geo, tipg, False)} → {verdict(ok)}"
             )
     for layout, shape in PLAN:
         if not shape.cad:
             continue
         geo = res.get("geo_query", layout.key, shape.key, 16)
-        ok = None if not geo else geo.p99 <= 25.0
+        ok = None if not geo else cad.met(geo.p99)
         lines.append(
-            f"- 2 · CAD path, {shape.title}, {layout.title}, 16 clients: p99 ≤ 25 ms —"
+            f"- CAD path, {shape.title}, {layout.title}, 16 clients: p99 {cad.threshold} —"
             f" {f'{geo.p99:.1f} ms' if geo else '—'} → {verdict(ok)}"
         )
+    speed_t, memory_t = target("import_features_per_s"), target("import_peak_mb")
     big = max((r.features for r in res.imports), default=0)
     canvass = next(
         (r for r in res.imports if r.tool.startswith("Canvass") and r.features == big and r.seconds), None
@@ -160,26 +178,28 @@ def targets(res: Results) -> list[str]:
     )
     if canvass is None:
         lines.append(
-            f"- 4 · bulk import ≥ 50,000 features/s, faster than ogr2ogr, < 300 MB → {verdict(None)}"
+            f"- bulk import {speed_t.threshold}, faster than ogr2ogr, {memory_t.threshold} → {verdict(None)}"
         )
     else:
-        ok = canvass.per_second >= 50_000 and (ogr is None or canvass.per_second > ogr.per_second)
-        mem_ok = canvass.peak_mb is not None and canvass.peak_mb < 300
+        ok = speed_t.met(canvass.per_second) and (ogr is None or canvass.per_second > ogr.per_second)
+        mem_ok = canvass.peak_mb is not None and memory_t.met(canvass.peak_mb)
         speed = f"{canvass.per_second:,.0f} features/s"
         if ogr:
             speed += f" (ogr2ogr {ogr.per_second:,.0f}/s)"
         lines.append(
-            f"- 4 · bulk import of {big:,}: {speed} → {verdict(ok)};"
-            f" peak memory {canvass.peak_mb or 0:,.0f} MB (< 300 MB) → {verdict(mem_ok)}"
+            f"- bulk import of {big:,}: {speed} ({speed_t.threshold}) → {verdict(ok)};"
+            f" peak memory {canvass.peak_mb or 0:,.0f} MB ({memory_t.threshold}) → {verdict(mem_ok)}"
         )
+    reg_t = target("registrations_per_s")
     reg = res.registrations.cells.get(16) if res.registrations else None
     if reg is None or not reg.requests:
-        lines.append(f"- 5 · registration writes ≥ 500 registrations/s at 16 clients → {verdict(None)}")
+        lines.append(f"- registration writes {reg_t.threshold} at 16 clients → {verdict(None)}")
     else:
         # A cell with a note (an error, or rows that do not match the answers) does not meet the target.
-        ok = reg.rps >= 500 and not reg.note
+        ok = reg_t.met(reg.rps) and not reg.note
         lines.append(
-            f"- 5 · registration writes at 16 clients: {reg.rps:,.0f} registrations/s (≥ 500) → {verdict(ok)}"
+            f"- registration writes at 16 clients: {reg.rps:,.0f} registrations/s ({reg_t.threshold})"
+            f" → {verdict(ok)}"
         )
     return lines
 
@@ -234,11 +254,11 @@ FINDINGS = [
     "- **asyncpg's reset on release** (a `RESET ALL`-style query, one more round trip per query) is skipped for"
     " geo_query's pools: they only use transaction-scoped settings (`SET LOCAL`), and asyncpg still rolls back a"
     " transaction left open.",
-    "- **JWT verification** on every request (about 5 % of samples): verified principals are remembered per token"
-    " (bounded LRU of 4,096, never past `exp`, at most 60 s, only for the same settings).",
+    "- **JWT verification** on every request (about 5 % of samples): verified principals are remembered by the"
+    " token's SHA-256 (bounded LRU of 4,096, never past `exp`, at most 60 s, only for the same settings).",
     "- **Page links** re-parsed the request URL twice per page; they are built from the parsed query now.",
-    "- **Access log**: one JSON line per request at INFO costs 0–40 µs (within noise of the 400 µs per search);"
-    " it stays on at INFO. The bench runs geo_query at WARNING, as before.",
+    "- **Access log**: one JSON line per request at INFO seemed to cost 0–40 µs; measured A/B in the next round"
+    " it cost 58 µs per search, and was made free (see the next section). The bench runs geo_query at WARNING.",
     "- **Audit group commit** amortises: at 16 clients a batch carries 6 records on average (1 to 20+), one"
     " statement and one WAL flush each; the record is still committed before the answer leaves.",
     "- **Workers**: 1 vs 2 uvicorn workers on these 2 cores gave the same throughput within noise, with 10–20 %"
@@ -252,7 +272,7 @@ FINDINGS = [
     " that sum: raw spends 0.55–0.75 ms of the machine per query, geo_query that plus about 0.75 ms, so geo_query ÷"
     " raw settles at 40–50 %. Reaching 60 % would need geo_query's"
     " whole HTTP + Python + audit cost under about 0.3 ms; a FastAPI endpoint that does nothing costs about"
-    " 0.14 ms here (PERFORMANCE.md).",
+    " 0.14 ms here (docs/performance.md).",
     "- **Tried and left out**: bypassing FastAPI's router for the three searches (cProfile put 16–29 % of the"
     " application's time there, but measured without the profiler it saved 30 µs of 390, 8 %, for a dependency"
     " on FastAPI's private route contexts); a read pool of 16 instead of 10 connections (within noise); 2"
@@ -275,7 +295,8 @@ FINDINGS = [
     " copied every Feature again: for a 100-Feature bbox page the database spends 250 µs less per query when"
     " geo_query joins the rows itself, which costs geo_query about 110 µs more (CAD radius: −60 / +75 µs;"
     " measured as CPU of the backend and of the client, 200 queries × 4). The machine gains, the database (the"
-    " part that does not scale out) gains more; the ratio to raw does not, since raw runs the same SQL.",
+    " part that does not scale out) gains more; the ratio to raw does not, since raw runs the same SQL. (Tried"
+    " again in the next round without the second sort, and left out again.)",
     "- **The audit record** went through `audit.append_event` once per record even in a batch: lock of the"
     " chain's head, insert and head update per record, about 100–140 µs of PostgreSQL each. `audit.append_events`"
     " (migration 0006) chains a whole batch under one lock with one INSERT: 149 → 91 µs per record at a batch of"
@@ -317,6 +338,137 @@ FINDINGS = [
 # What the import's time is made of (issue 6). Measured at 100,000 features with every statement's duration logged
 # (log_min_duration_statement = 0 on the bench's own database), py-spy on registry_api, and each statement
 # re-run with parts of the schema removed in a rolled-back transaction.
+# The second round on geo_query's CPU per search (docs/performance.md's targets): each idea tried, what it gave,
+# and what is left. Measured with bench/ab.py and bench/profile.py on a machine shared with other sessions.
+ROUND = [
+    "## geo_query at the database's pace: the second round (2026-12-05)",
+    "",
+    "The machine was shared with five other sessions running tests (load average 2–12), so requests/s moved by"
+    " ±30 % from one minute to the next and the same cell gave different ratios twice in a row. Every change was"
+    " therefore measured with `python -m bench.ab --before <commit>`: the code before and after served side by"
+    " side by the same interpreter on the QUICK data set, wrk alternating between the two (4–5 rounds of 3 s at"
+    " 16 clients), and the CPU per search of each server's process and of the PostgreSQL backends serving it read"
+    " from /proc. Figures are medians (min–max of the rounds); a difference inside the spread is no difference.",
+    "",
+    "### Where one search spends geo_query's CPU",
+    "",
+    "`python -m bench.profile` (py-spy at 250 Hz on geo_query under wrk, nearest K, many metros, 16 clients;"
+    " each sample given to the part of a search its stack shows; µs = the process's CPU per search shared out"
+    " by the samples). Flame graphs: [before](geo-query-search-profile-before.svg) (load average 1.7) and"
+    " [after](geo-query-search-profile.svg) (load average 14: on a busier machine every request costs more"
+    " CPU, the event loop waking more often for fewer events, so the two columns compare shares, not µs; the"
+    " A/Bs below measure the changes).",
+    "",
+    "| part of a search | before µs (share) | after µs (share) |",
+    "|---|--:|--:|",
+    "| database driver (asyncpg: send, wait, decode rows) | 163 (32 %) | 173 (25 %) |",
+    "| event loop (uvloop / asyncio scheduling) | 75 (15 %) | 167 (24 %) |",
+    "| HTTP (uvicorn: parsing, writing) | 64 (13 %) | 95 (14 %) |",
+    "| routing (Starlette/FastAPI: matching, request and response objects) | 54 (11 %) | 70 (10 %) |",
+    "| audit record (building, queueing, its statement) | 52 (10 %) | 55 (8 %) |",
+    "| middleware (request context, HTTP policy, body limit, CORS) | 25 (5 %) | 22 (3 %) |",
+    "| parameter parsing and dependencies (the lean route's plan) | 23 (5 %) | 52 (8 %) |",
+    "| the endpoint's own lines | 21 (4 %) | 21 (3 %) |",
+    "| response assembly (body, links, headers) | 13 (2 %) | 13 (2 %) |",
+    "| scoping and SQL building | 6 (1 %) | 5 (1 %) |",
+    "| token verification | 4 (1 %) | 11 (2 %) |",
+    "| logging (the bench runs at WARNING) | 1 (0 %) | 1 (0 %) |",
+    "| total: geo_query's process per search | 503 | 688 |",
+    "",
+    "The time inside the driver is mostly the `write()` that sends a statement and wakes the backend (the process"
+    " is preempted there), so it follows the number of round trips. Canvass's own code (parameters, scoping, the"
+    " endpoint, the response, the audit record, the token) is about 110 µs of the 500; the rest is the machinery"
+    " every request crosses: uvicorn, Starlette's routing and middleware, asyncpg's protocol and uvloop.",
+    "",
+    "### Each idea, and what it gave",
+    "",
+    "- **One round trip per search** (kept, nearest K): the K-nearest bound, its index box (computed in SQL as"
+    " `expand_boxes` computes it in Python; across the antimeridian or at a pole the box is the band of"
+    " latitudes, still one index scan with the jurisdiction's) and the page are one statement of materialised"
+    " CTEs. Process 529 → 471 µs per search (many metros) and 501 → 437 (dense metro), −11 to −13 %; database"
+    " 779 → 763 and 756 → 742 µs (the same work, one statement fewer); the same answers as the two statements"
+    " for all 100 bench queries. (This A/B also carried the lean route's and the token cache's changes of this"
+    " round, which change no work per request.)",
+    "- **The audit record in the same statement** (a data-modifying CTE; left out, not built): `audit.append_events`"
+    " takes the row lock of the chain's head, and in one statement with the search that lock is held until the"
+    " search's transaction commits, so every search of the service would queue behind every other's query; today"
+    " the lock is held for the append alone, and group commit shares one lock and one WAL flush among the records"
+    " of concurrent searches (6 on average at 16 clients). One WAL flush per search is what capped the service at"
+    " a few hundred searches/s before group commit. The searches also read through a read-only role on a"
+    " read-only (replica-ready) pool, while the chain is written on the primary by the services' role.",
+    "- **Verified tokens cached by their hash** (kept): they were already cached per token (1 % of samples, 4–7 µs"
+    " a search); now the key is the token's SHA-256, so the process holds no bearer token. Caching until `exp`"
+    " instead of at most 60 s was left out: a key withdrawn from the issuer's JWKS would keep admitting the tokens"
+    " already seen for their whole life (up to 24 h) instead of 60 s, for a gain inside the spread. A"
+    " configuration without the key (a new Settings) refuses them at once (tests/geo_query/test_lean_route.py).",
+    "- **The response taken from the database's text** (tried, left out): a page joined by PostgreSQL"
+    " (`string_agg` over the rows in the order the ordered, limited statement gives them: no second sort, unlike"
+    " the window functions of the first round) and returned as one row with its count and cursor keys. The A/B of"
+    " this change alone, 16 clients: geo_query's process −80 µs per search on a 100-Feature page, −34 on 46"
+    " Features, −12 on nearest (20); the database's +26, +45 and +29 µs. In two A/Bs of the whole round, where"
+    " the bbox-100 path differed from before by little else, the database's share rose by 84 and 167 µs on 46"
+    " Features and 144 on 100. The database, the part that does not scale out, paid for what this process"
+    " saved: the page is joined in Python, as before. Returning the page"
+    " as bytes (`convert_to`, never decoded to text and encoded again) made no measurable difference either"
+    " (client CPU 242–273 vs 253–276 µs per 100-Feature query in a loop of 300).",
+    "- **Per-request allocations and dependency work**: the plan of the lean route is 23 µs (5 %) of a search;"
+    " the audit record's parameters 10 µs, the timestamp 2.6 µs, each under 2 % of samples: left as they are. The"
+    " largest per-request allocation was the access line's (next item).",
+    "- **Access logging** (kept): at INFO, the default level, each access line built a LogRecord, looked up its"
+    " caller, took the handler's lock and ran the formatter: 58 µs more per nearest search than at WARNING"
+    " (502 → 560) and 27 µs per bbox-100. Built directly (the same JSON line) and written once per turn of the"
+    " event loop: INFO 467 vs WARNING 463 µs per search, the same within the spread; against the old INFO"
+    " line, 548 → 497 (nearest) and 508 → 485 (bbox-100).",
+    "- **CANVASS_WORKERS=2** (two uvicorn workers, `make bench CANVASS_WORKERS=2` or `bench.ab --workers 2`;"
+    " left at one): nearest 569 → 461 req/s with process CPU 585 → 732 µs per search (+25 %) and database"
+    " 928 → 1,031; bbox-100 762 → 550 req/s, 550 → 699 µs. On two cores that PostgreSQL and the load generator"
+    " also need, a second process brings its own event loop, pools and smaller audit batches, and no idle core.",
+    "- **FastAPI's private internals** (the lean route): the solver's public alternative is FastAPI's own"
+    " handler, measured in the first round at 640–760 µs of Python per search against the lean plan's 370–430;"
+    " a tipg-style single dependency parsing a model would keep FastAPI's solver and change the contract's"
+    " parameters, and was not built. The lean route keeps its speed with no private import: the one private"
+    " name it reads (how an included route receives the app's dependencies) is checked at import, FastAPI is"
+    " pinned to 0.165.x, a route the plan cannot serve stops the service at start-up, and the comparison test"
+    " proves which handler answered.",
+    "- **More peers**: pygeoapi 0.21 (PyPI, Starlette under uvicorn, one worker) with its PostgreSQL provider on"
+    " the same table now has its own columns beside tipg on bbox-100, installed from the project's `bench`"
+    " dependency group (pygeoapi and psycopg2-binary; it installed cleanly, rasterio and Flask with it). In a"
+    " QUICK run on the loaded machine it answered 10–40 req/s where geo_query answered 68–609 and tipg 37–200:"
+    " 7–15 × slower than geo_query, with 28 ms of its process's CPU per request. No other OGC API – Features"
+    " server was tried in this round.",
+    "",
+    "### The whole round, before and after (A/B of the final code, 16 clients, 4 rounds, alternating order)",
+    "",
+    "| query | req/s before → after | geo_query's process, µs per search | its PostgreSQL backends, µs per search |",
+    "|---|--:|--:|--:|",
+    "| nearest K, many metros | 423 → 508 | 626 (586–672) → 545 (505–625) | 932 → 828 |",
+    "| nearest K, dense metro | 515 → 552 | 597 (572–633) → 532 (510–900) | 914 → 869 |",
+    "| bbox-100, many metros | 599 → 549 | 570 (564–648) → 601 (575–672) | 669 → 684 |",
+    "| bbox-100, dense metro | 273 → 253 | 778 (691–911) → 822 (715–885) | 2,282 → 2,202 |",
+    "",
+    "Measured at load average 13–17 (`python -m bench.ab --before ee3f950 --rounds 4`). Nearest K, the search this"
+    " round changed most, costs geo_query's process 11–13 % less and the database 5–11 % less (one statement"
+    " instead of two). The bbox-100 path does the same work as before (the access line is off at WARNING, as the"
+    " bench runs it; the token cache's hash is a microsecond): its differences are inside the spread of the"
+    " rounds. At one client (4 rounds, load 11–14) nearest went 1,144 → 1,038 µs of process CPU per search (−9 %)"
+    " and bbox-100 1,140 → 1,121; at INFO, the default level, every search also saves the 50–58 µs the access"
+    " line cost. Far from the half the issue asked for.",
+    "",
+    "### What is left, and why the targets stay out of reach here",
+    "",
+    "After this round a search costs geo_query's process about 450 µs at 16 clients on a quiet machine (nearest"
+    " K) and up to 800 under load (a 100-Feature page), of which Canvass's own code is about a fifth; the rest is uvicorn, Starlette, asyncpg and the event loop, per request and per"
+    " round trip. A search still makes two round trips (the search, and the audit record on its own connection"
+    " through the group-commit writer), each a send, a wake-up of the backend and of this process. What would"
+    " halve it: answering the three searches from a bare ASGI handler (no Starlette routing, middleware stack"
+    " or Request objects: about 100 µs by the profile) and handing the audit record to the writer without a"
+    " task switch per batch; both are larger changes than this round, and neither touches the database's share,"
+    " which at 16 clients is what bounds requests/s on two cores next to it. 60 % of raw needs geo_query's whole"
+    " HTTP + Python + audit cost under about 0.3 ms of the machine per search.",
+    "",
+]
+
+
 IMPORT_FINDINGS = [
     "## Where the import's time goes",
     "",
@@ -352,7 +504,7 @@ def render(res: Results) -> str:
         "Written by `make bench"
         + (" QUICK=1" if res.quick else "")
         + "` (bench/); every figure below was measured in"
-        " one run, side by side, on the machine described here. Targets: `../shared/PERFORMANCE.md`. Absolute"
+        " one run, side by side, on the machine described here. Targets: [performance.md](performance.md). Absolute"
         " figures drift between runs; the ratios are what the targets are about.",
         "",
         "## Machine",
@@ -385,9 +537,13 @@ def render(res: Results) -> str:
         "## Queries (requests/s; latency p50 / p95 / p99 in ms)",
         "",
         "raw = asyncpg running the SQL directly, no HTTP; geo_query = over HTTP with a token, agency scoping and an"
-        " audit record per request, 1 uvicorn worker (as `make run` and docker-compose run it); tipg = tipg serving the same table (no auth, no scoping)."
+        " audit record per request, 1 uvicorn worker (as `make run` and docker-compose run it); tipg = tipg serving the same table (no auth, no scoping); pygeoapi = pygeoapi's PostgreSQL provider on the same table (no auth, no scoping)."
         " returned = mean Features per answer. other CPU = share of the two cores that work outside the bench"
-        " used during the cell (other sessions' tests): high values make that cell's figures doubtful.",
+        " used during the cell (other sessions' tests): high values make that cell's figures doubtful. CPU µs per"
+        " request: user + system time of the process sending the queries (raw: the bench's driver; geo_query: its"
+        " server, workers included) and of the PostgreSQL backends serving the bench database (geo_query's audit"
+        " record included), divided by the requests answered; less moved by other work than requests/s, it shows a"
+        " change that adds cost to each search (`make bench QUICK=1` prints it for every cell).",
         "",
         *query_table(res),
         "",
@@ -433,10 +589,11 @@ def render(res: Results) -> str:
         "",
         *registration_table(res),
         "",
-        "## Targets (PERFORMANCE.md)",
+        "## Targets ([performance.md](performance.md))",
         "",
         *targets(res),
         "",
+        *ROUND,
         *FINDINGS,
     ]
     errors = [c for c in res.cells.values() if c.note]

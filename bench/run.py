@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import math
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -23,12 +24,12 @@ from typing import Any
 from bench.settings import RESULTS_FILE, ROOT, SEED, Bench, from_environment, say
 
 
-def _service_env(bench: Bench) -> dict[str, str]:
+def service_env(bench: Bench) -> dict[str, str]:
     return {
         "CANVASS_ENV": "development",
         "DATABASE_URL": bench.app(),
         "GEO_QUERY_DATABASE_URL": bench.reader(),
-        "CANVASS_LOG_LEVEL": "WARNING",
+        "CANVASS_LOG_LEVEL": bench.log_level,
     }
 
 
@@ -47,20 +48,32 @@ def main() -> None:
         "--shapes",
         help="comma-separated query shapes to measure (nearest, radius_cad, bbox100, ...); implies a partial run",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("CANVASS_WORKERS", "1")),
+        help="geo_query's uvicorn workers (1, as `make run` runs it; `make bench CANVASS_WORKERS=2`)",
+    )
+    parser.add_argument(
+        "--log-level", default="WARNING", help="geo_query's CANVASS_LOG_LEVEL (INFO writes the access log)"
+    )
     args = parser.parse_args()
     bench = from_environment(args.quick)
+    bench.workers = args.workers
+    bench.log_level = args.log_level
     bench.only = args.only
     bench.shapes = set(args.shapes.split(",")) if args.shapes else None
     # The services' code is imported in this process (SQL capture, OpenAPI discovery, tokens): point its settings
     # at the bench database before anything reads them.
-    os.environ.update(_service_env(bench))
+    os.environ.update(service_env(bench))
     os.environ.pop("AUDIT_DATABASE_URL", None)
     sys.path.insert(0, str(ROOT))
 
-    from bench.tools import ensure_debian_tools, ensure_tipg
+    from bench.tools import ensure_bench_group, ensure_debian_tools, ensure_tipg
 
     ensure_debian_tools()
     ensure_tipg()
+    ensure_bench_group()
     try:
         asyncio.run(_run(bench))
     except KeyboardInterrupt:
@@ -84,6 +97,7 @@ async def _run(bench: Bench) -> None:
         await _raw(bench, res, plan)
         await _geo_http(bench, res, plan)
         await _tipg(bench, res, plan)
+        await _pygeoapi(bench, res, plan)
     if bench.only in (None, "imports"):
         await _imports(bench, res)
     if bench.only in (None, "registrations"):
@@ -258,7 +272,7 @@ async def _geo_plan(bench: Bench, res: Any, gens: dict[str, Any]) -> list[Planne
 
 async def _raw(bench: Bench, res: Any, plan: list[Planned]) -> None:
     from bench import raw
-    from bench.contention import other_share, snapshot
+    from bench.contention import cpu_jiffies, cpu_per_request, other_share, snapshot
     from bench.http import Cell
 
     t0 = time.monotonic()
@@ -270,10 +284,11 @@ async def _raw(bench: Bench, res: Any, plan: list[Planned]) -> None:
                 res.returned[(p.layout.key, p.shape.key)] = sum(counts) / len(counts)
             for clients in bench.clients:
                 cell = Cell("raw", p.layout.key, p.shape.key, clients)
-                start = snapshot(set(), (bench.db_name,))
+                start, cpu0 = snapshot(set(), (bench.db_name,)), cpu_jiffies(set(), (bench.db_name,))
                 await raw.run_cell(
                     pools[clients], p.statements, clients, bench.cell_seconds, bench.cell_requests, cell
                 )
+                cell.cpu_us = cpu_per_request(cpu0, cpu_jiffies(set(), (bench.db_name,)), cell.requests)
                 cell.other_cpu = other_share(start, snapshot(set(), (bench.db_name,)))
                 res.add(cell)
                 _progress(cell, p)
@@ -288,6 +303,11 @@ def _progress(cell: Any, p: Planned) -> None:
         f"{cell.system:9s} {p.layout.key:7s} {p.shape.key:10s} c={cell.clients:<2d} {cell.rps:8,.0f} req/s"
         f"  p50 {cell.p50:6.1f}  p95 {cell.p95:6.1f}  p99 {cell.p99:6.1f} ms  ({cell.requests:,} in {cell.seconds:.1f} s)"
         + f"  other CPU {cell.other_cpu:.0%}"
+        + (
+            f"  CPU µs/req {cell.cpu_us[0]:,.0f} / {cell.cpu_us[1]:,.0f} (process / database)"
+            if cell.cpu_us
+            else ""
+        )
         + (f"  {cell.note}" if cell.note else "")
     )
 
@@ -320,10 +340,11 @@ async def _warm_http(
 
 
 def _measured(cell: Any, pids: set[int], databases: tuple[str, ...], run: Any) -> Any:
-    from bench.contention import other_share, snapshot
+    from bench.contention import cpu_jiffies, cpu_per_request, other_share, snapshot
 
-    start = snapshot(pids, databases)
+    start, cpu0 = snapshot(pids, databases), cpu_jiffies(pids, databases)
     out = run()
+    cell.cpu_us = cpu_per_request(cpu0, cpu_jiffies(pids, databases), cell.requests)
     cell.other_cpu = other_share(start, snapshot(pids, databases))
     return out
 
@@ -339,7 +360,12 @@ async def _geo_http(bench: Bench, res: Any, plan: list[Planned]) -> None:
         return
     t0 = time.monotonic()
     with uvicorn(
-        "geo_query", ROOT / ".venv/bin/python", "services.geo_query.main:app", _service_env(bench), "/readyz"
+        "geo_query",
+        ROOT / ".venv/bin/python",
+        "services.geo_query.main:app",
+        service_env(bench),
+        "/readyz",
+        workers=bench.workers,
     ) as srv:
         for p in todo:
             headers = {"Authorization": "Bearer " + mint_token(p.route.role, p.layout.slug, sub="bench")}
@@ -353,11 +379,13 @@ async def _geo_http(bench: Bench, res: Any, plan: list[Planned]) -> None:
             script = write_script(f"geo-{p.layout.key}-{p.shape.key}", p.requests, headers)
             for clients in bench.clients:
                 cell = Cell("geo_query", p.layout.key, p.shape.key, clients)
+                # Warmed first at the same concurrency (not counted), so the CPU per request is the cell's own.
+                run_wrk(srv.url, script, clients, 1, Cell(cell.system, cell.layout, cell.shape, clients))
                 _measured(
                     cell,
                     {srv.process.pid},
                     (bench.db_name,),
-                    lambda: run_wrk(srv.url, script, clients, bench.cell_seconds, cell, warm_seconds=1),  # noqa: B023
+                    lambda: run_wrk(srv.url, script, clients, bench.cell_seconds, cell),  # noqa: B023
                 )
                 res.add(cell)
                 _progress(cell, p)
@@ -389,11 +417,12 @@ async def _tipg(bench: Bench, res: Any, plan: list[Planned]) -> None:
                 script = write_script(f"tipg-{p.layout.key}-{p.shape.key}", requests, {})
                 for clients in bench.clients:
                     cell = Cell("tipg", p.layout.key, p.shape.key, clients)
+                    run_wrk(srv.url, script, clients, 1, Cell(cell.system, cell.layout, cell.shape, clients))
                     _measured(
                         cell,
                         {srv.process.pid},
                         (bench.db_name,),
-                        lambda: run_wrk(srv.url, script, clients, bench.cell_seconds, cell, warm_seconds=1),  # noqa: B023
+                        lambda: run_wrk(srv.url, script, clients, bench.cell_seconds, cell),  # noqa: B023
                     )
                     res.add(cell)
                     _progress(cell, p)
@@ -404,6 +433,46 @@ async def _tipg(bench: Bench, res: Any, plan: list[Planned]) -> None:
         res.notes.append(f"tipg could not be started: {str(exc)[:300]}")
         say(f"tipg: could not be started: {exc}")
     say(f"tipg: done in {time.monotonic() - t0:.0f} s")
+
+
+async def _pygeoapi(bench: Bench, res: Any, plan: list[Planned]) -> None:
+    from bench.http import Cell, pygeoapi_route, run_wrk, write_script
+    from bench.pygeoapi_server import COLLECTION, installed, pygeoapi
+
+    todo = [p for p in plan if p.shape.vs_tipg]
+    if not installed():
+        res.notes.append("pygeoapi is not installed (`uv sync --group bench`): not measured")
+        say("pygeoapi: not installed (uv sync --group bench)")
+        return
+    t0 = time.monotonic()
+    route = pygeoapi_route(COLLECTION)
+    try:
+        with pygeoapi(bench.owner()) as srv:
+            for p in todo:
+                requests = [route.build(q) for q in p.queries]
+                _, err = await _warm_http(srv.url, requests, {}, bench.warmup_seconds)
+                if err:
+                    res.unavailable[("pygeoapi", p.layout.key, p.shape.key)] = f"not measured ({err})"
+                    continue
+                script = write_script(f"pygeoapi-{p.layout.key}-{p.shape.key}", requests, {})
+                for clients in bench.clients:
+                    cell = Cell("pygeoapi", p.layout.key, p.shape.key, clients)
+                    run_wrk(srv.url, script, clients, 1, Cell(cell.system, cell.layout, cell.shape, clients))
+                    _measured(
+                        cell,
+                        {srv.process.pid},
+                        (bench.db_name,),
+                        lambda: run_wrk(srv.url, script, clients, bench.cell_seconds, cell),  # noqa: B023
+                    )
+                    res.add(cell)
+                    _progress(cell, p)
+            peak = srv.peak_rss_mb()
+            if peak is not None:
+                res.server_memory["pygeoapi"] = peak
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        res.notes.append(f"pygeoapi could not be started: {str(exc)[:300]}")
+        say(f"pygeoapi: could not be started: {exc}")
+    say(f"pygeoapi: done in {time.monotonic() - t0:.0f} s")
 
 
 # ---------------------------------------------------------------------------------------------------- import

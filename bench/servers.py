@@ -79,12 +79,24 @@ def uvicorn(
     *,
     cwd: Path = ROOT,
     timeout: float = 60.0,
+    workers: int = 1,
 ) -> Iterator[Server]:
     port = free_port()
     log = LOGS / f"{name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(  # noqa: S603 - fixed argv: our own interpreter and app
-            [str(python), "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            [
+                str(python),
+                "-m",
+                "uvicorn",
+                app,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
             cwd=cwd,
             env={**{k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}, **env},
             stdout=out,

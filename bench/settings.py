@@ -60,6 +60,8 @@ class Bench:
     started: float = field(default_factory=time.monotonic)
     only: str | None = None  # "queries" or "imports": a partial run (the results file is not written)
     shapes: set[str] | None = None  # the query shapes to measure (all when None): a partial run
+    workers: int = 1  # geo_query's uvicorn workers
+    log_level: str = "WARNING"  # geo_query's log level (INFO: the access log too)
 
     # ------------------------------------------------------------------------------------------------ size
 

@@ -54,6 +54,19 @@ def ensure_tipg() -> Path:
     return python
 
 
+def ensure_bench_group() -> None:
+    """The project's `bench` dependency group (pygeoapi and its PostgreSQL driver) in .venv, synced from uv.lock on
+    first use; without uv the bench says pygeoapi is not installed and measures the rest."""
+    if (ROOT / ".venv" / "bin" / "pygeoapi").exists():
+        return
+    uv = shutil.which("uv") or str(ROOT / ".tools" / "bin" / "uv")
+    if not Path(uv).exists():
+        say("tools: uv not found: pygeoapi (the bench group) is not installed")
+        return
+    say("tools: installing the bench dependency group (pygeoapi) from uv.lock (once)")
+    _run([uv, "sync", "--frozen", "--inexact", "--group", "bench"], "uv sync --group bench")
+
+
 def versions() -> dict[str, str]:
     out: dict[str, str] = {}
     for name, argv in (("GDAL", ["ogr2ogr", "--version"]), ("wrk", ["wrk", "-v"])):

@@ -201,32 +201,42 @@ def _check_issuer_speaks_for(issuer: str, agency: str | None, settings: Settings
         raise _unauthorized(f"The issuer {issuer!r} does not speak for the agency {agency!r}.")
 
 
-# Verified principals by token: a client sends the same token with every request, and checking its signature
-# (and parsing it) again each time was a measurable share of a search's CPU. A hit is served only to the same
-# Settings object, never past the token's `exp`, and never longer than PRINCIPAL_TTL_S after it was verified, so a
-# key withdrawn from the configuration or the JWKS stops being honoured within that time. Only successes are kept.
+# Verified principals by the token's hash (SHA-256: the process keeps no bearer token it could leak): a client
+# sends the same token with every request, and checking its signature (and parsing it) again each time was a
+# measurable share of a search's CPU. A hit is served only to the same Settings object, never past the token's
+# `exp`, and never longer than PRINCIPAL_TTL_S after it was verified, per process. What that means for a key the
+# issuer withdraws: a configuration without it is a new Settings object, which no hit is served to (at once); a
+# key dropped from the JWKS is honoured for tokens already seen for at most PRINCIPAL_TTL_S more (the JWKS
+# client itself keeps the key set for 300 s). Canvass has no revocation list of single tokens: a token is good
+# until its `exp`, which the issuer keeps short (at most CANVASS_JWT_MAX_LIFETIME_S). Only successes are kept.
 PRINCIPAL_CACHE_SIZE = 4096
 PRINCIPAL_TTL_S = 60.0
-_principals: OrderedDict[str, tuple[Settings, Principal, float]] = OrderedDict()
+_principals: OrderedDict[bytes, tuple[Settings, Principal, float]] = OrderedDict()
+
+
+def token_key(token: str) -> bytes:
+    """What the principal cache keys a token by."""
+    return hashlib.sha256(token.encode()).digest()
 
 
 def verified_principal(token: str, settings: Settings) -> Principal:
     """`verify_jwt`, remembered for a while (bounded LRU, honouring `exp`)."""
     now = time.time()
-    hit = _principals.get(token)
+    key = token_key(token)
+    hit = _principals.get(key)
     if hit is not None:
         cached_settings, principal, until = hit
         if cached_settings is settings and now < until:
-            _principals.move_to_end(token)
+            _principals.move_to_end(key)
             return principal
-        del _principals[token]
+        del _principals[key]
     principal = verify_jwt(token, settings)
     exp = principal.claims.get("exp")
     until = now + PRINCIPAL_TTL_S
     if isinstance(exp, int | float):
         until = min(until, float(exp))
     if until > now:
-        _principals[token] = (settings, principal, until)
+        _principals[key] = (settings, principal, until)
         if len(_principals) > PRINCIPAL_CACHE_SIZE:
             _principals.popitem(last=False)
     return principal

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import contextvars
 import logging
 import sys
@@ -22,8 +24,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": _timestamp(record.created),
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
@@ -40,8 +41,13 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out).decode()
 
 
+def _timestamp(created: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(created % 1 * 1000):03d}Z"
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
+    access_log.service, access_log.stream = service, handler.stream
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -53,7 +59,55 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)  # readiness reads the migration head
 
 
-_access = logging.getLogger("canvass.access")
+class AccessLog:
+    """The access line of each request: the same JSON line JsonFormatter writes for a record of `canvass.access`,
+    written to the same stream, while that logger is enabled for INFO (the default level).
+
+    Built directly, without the logging machinery's per-record work (a LogRecord, the caller's frame, handler
+    locks, the formatter: about 40 µs a request, a tenth of a search's CPU), and written once per turn of the
+    event loop with every line of that turn (one write instead of one per request). A line is on the stream
+    before the loop waits for the next event, so it may follow a log line of a request that finished later."""
+
+    def __init__(self) -> None:
+        self.service = ""
+        self.stream: Any = None  # the log handler's stream (standard error until logging is configured)
+        self.logger = logging.getLogger("canvass.access")
+        self._lines: list[bytes] = []
+
+    def request(
+        self, method: str | None, path: str | None, status: int, duration_ms: float, rid: str
+    ) -> None:
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
+        line = {
+            "ts": _timestamp(time.time()),
+            "level": "info",
+            "service": self.service,
+            "logger": self.logger.name,
+            "msg": "request",
+            "request_id": rid,
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+        }
+        self._lines.append(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
+        if len(self._lines) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop: written at once
+                self.flush()
+
+    def flush(self) -> None:
+        lines, self._lines = self._lines, []
+        if lines:
+            stream = self.stream or sys.stderr
+            stream.write(b"".join(lines).decode())
+            stream.flush()
+
+
+access_log = AccessLog()
+atexit.register(access_log.flush)
 
 
 class RequestContextMiddleware:
@@ -88,13 +142,11 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, _send)
         finally:
-            _access.info(
-                "request",
-                extra={
-                    "method": scope.get("method"),
-                    "path": scope.get("path"),
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - start) * 1000, 2),
-                },
+            access_log.request(
+                scope.get("method"),
+                scope.get("path"),
+                status,
+                round((time.perf_counter() - start) * 1000, 2),
+                rid,
             )
             request_id_var.reset(token)

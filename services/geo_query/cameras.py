@@ -130,15 +130,8 @@ async def nearest_cameras(
     search.details.update(k=k, max_distance_m=max_distance_m)
     if max_distance_m is not None:
         search.within(max_distance_m)
-    async with search.holding():
-        bound = await search.knn_bound(k)
-        if bound is not None:
-            # A centimetre of slack: ST_DWithin and ST_Distance may round the last digit differently.
-            search.within(bound + 0.01)
-            page = await fetch_page(search, k, "distance")
-    if bound is None:
-        await search.audit(0)
-        return GeoJSONResponse(_empty(request), headers=NO_STORE)
+    search.nearest(k)
+    page = await fetch_page(search, k, "distance")
     await search.audit(page.returned)
     return GeoJSONResponse(_body(request, page.body, page.returned), headers=NO_STORE)
 
@@ -151,10 +144,6 @@ def _body(request: Request, features: str, returned: int) -> str:
         "links": [{"href": self_url(request), "rel": "self", "type": GEOJSON_MEDIA_TYPE}],
     }
     return '{"type":"FeatureCollection","features":[' + features + "]," + orjson.dumps(tail).decode()[1:]
-
-
-def _empty(request: Request) -> str:
-    return _body(request, "", 0)
 
 
 @router.get(

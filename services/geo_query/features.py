@@ -1,6 +1,6 @@
 """Turning a Search into its answer: a GeoJSON FeatureCollection with `numberReturned`, `timeStamp`,
-`numberMatched` (when cheap or asked for) and `self`/`next`/`prev` links — one page joined in PostgreSQL, or
-streamed when the page is large — with its audit record written before the body leaves (after, when streamed).
+`numberMatched` (when cheap or asked for) and `self`/`next`/`prev` links — one page of Features built by
+PostgreSQL, or streamed when the page is large — with its audit record written before the body leaves (after, when streamed).
 """
 
 from __future__ import annotations

@@ -13,39 +13,75 @@ every parameter validated by FastAPI's own field (the same pydantic errors and `
 parameters, and one RequestValidationError with every error once all dependencies ran. The endpoint must return a
 Response (every search does: its body is built in PostgreSQL), so there is no response-model serialisation.
 
-A route whose dependencies use anything else (path, header, cookie or body parameters, parameter models, sequence
-parameters, generators, sync functions, security scopes, background tasks, the Response parameter) is compiled to
-FastAPI's own handler, as is any request while `app.dependency_overrides` is set.
+A route with a body (POST) is served by FastAPI's own handler, as is any request while `app.dependency_overrides`
+is set. Any other route whose dependencies use what this handler does not do (path, header or cookie parameters,
+parameter models, sequence parameters, generators, sync functions, security scopes, background tasks, the
+Response parameter) is refused when the app is built: a LeanRoute is lean or the service does not start.
+
+FastAPI's public API offers no way to run a route's declared dependencies other than its own solver, and an
+included route's dependencies (the app's among them) are only visible through its inclusion context, which
+FastAPI passes to `get_route_handler` in a context variable of `fastapi.routing`. That variable is the one
+private name this module relies on; FastAPI is pinned to the minor version it was tested with (pyproject.toml),
+and a FastAPI without it stops the service at start-up instead of silently skipping the app's dependencies.
+tests/geo_query/test_lean_route.py proves that the plan, not FastAPI's handler, answered each compared request.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Coroutine
+import types
+import typing
+from collections.abc import Callable, Coroutine, Sequence
 from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any
 
 import fastapi.routing
 from fastapi import Request
-from fastapi._compat import ModelField
-from fastapi._compat.shared import field_annotation_is_sequence
 from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import _get_param_model, get_missing_field_error
+from fastapi.dependencies.utils import get_missing_field_error
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 _IMMUTABLE = (type(None), bool, int, float, str, bytes, tuple, frozenset)
 _NO_DEFAULT = object()
+# How FastAPI hands an included route its inclusion context (see the module docstring).
+_ROUTE_CONTEXT: Any = getattr(fastapi.routing, "_effective_route_context_var", None)
+if _ROUTE_CONTEXT is None:
+    raise RuntimeError(
+        f"FastAPI {fastapi.__version__} has no inclusion context for routes: geo_query's LeanRoute was written for"
+        " the version pinned in pyproject.toml and cannot see the app's dependencies with this one"
+    )
+
+
+def _many(annotation: Any) -> bool:
+    """Whether a parameter takes several values (a list, set, tuple or sequence, alone or in a union)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_many(a) for a in typing.get_args(annotation))
+    if origin is typing.Annotated:
+        return _many(typing.get_args(annotation)[0])
+    kind = origin or annotation
+    return (
+        isinstance(kind, type)
+        and not issubclass(kind, (str, bytes))
+        and issubclass(kind, (Sequence, set, frozenset))
+    )
+
+
+def _model(annotation: Any) -> bool:
+    """Whether a parameter is a model of several query parameters (FastAPI's parameter models)."""
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
 class _Param:
     name: str
     alias: str
-    field: ModelField
+    field: Any  # FastAPI's field of the parameter: validates it exactly as FastAPI's handler does
     loc: tuple[str, str]
     required: bool
     default: Any  # _NO_DEFAULT when it must be deep-copied per request
@@ -87,7 +123,7 @@ def _compile(dep: Dependant, *, top: bool = False) -> _Node | None:
         return None
     query: list[_Param] = []
     for f in dep.query_params:
-        if _get_param_model(f) is not None or field_annotation_is_sequence(f.field_info.annotation):
+        if _model(f.field_info.annotation) or _many(f.field_info.annotation):
             return None
         raw = f.field_info.default
         required = f.field_info.is_required()
@@ -159,25 +195,33 @@ async def _solve(
 class LeanRoute(APIRoute):
     """An APIRoute answered by the compiled plan of its dependencies (see the module docstring)."""
 
+    served = (
+        0  # requests answered by a plan (not by FastAPI's handler), in this process: what the tests check
+    )
+
     def get_route_handler(self) -> Handler:
         default = super().get_route_handler()
         # Included in an app, a route is served through its "effective" context (the router's and the
         # inclusion's dependencies added): FastAPI builds that handler with the context set, as we read it here.
         route: Any = self
-        var = getattr(fastapi.routing, "_effective_route_context_var", None)
-        effective = var.get() if var is not None else None
+        effective = _ROUTE_CONTEXT.get()
         if effective is not None and getattr(effective, "original_route", None) is self:
             route = effective
+        if getattr(route, "body_field", None) is not None:
+            return default
         dependant: Dependant = route.dependant
         plan = _compile(dependant, top=True)
-        if plan is None or getattr(route, "body_field", None) is not None:
-            return default
+        if plan is None:
+            raise RuntimeError(
+                f"{self.path}: its dependencies use what LeanRoute does not do (see services/geo_query/routing.py)"
+            )
         overrides = getattr(route, "dependency_overrides_provider", None)
         endpoint = plan.call
 
         async def handler(request: Request) -> Response:
             if overrides is not None and getattr(overrides, "dependency_overrides", None):
                 return await default(request)
+            LeanRoute.served += 1
             errors: list[Any] = []
             values = await _solve(plan, request, {}, errors)
             if errors or values is None:

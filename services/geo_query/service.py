@@ -2,12 +2,12 @@
 
 Every query is scoped the same way: the caller's agency must be in the camera's `visible_to` (registry_api keeps
 it to the agencies an active registration is shared with) and the camera must lie in the agency's jurisdiction.
-Each Feature is assembled by PostgreSQL (`ST_AsGeoJSON` + `json_build_object`) and the page is joined there
-(`string_agg`), so Python passes the body through without parsing it. Pages take `limit + 1` rows to know whether
+Each Feature is assembled by PostgreSQL (`ST_AsGeoJSON` + `json_build_object`) as text, and this process joins a
+page's Features as they come, never parsing them (see `fetch_page`). Pages take `limit + 1` rows to know whether
 there is a next page; deep pages use keyset cursors (distance, id) or (id), never OFFSET. Pages larger than
 STREAM_AT are streamed from a server-side cursor, so memory stays flat however many features are asked for.
 
-Contact details are the one exception to "no per-row Python": they are sealed (AES-GCM), so they are opened here,
+Contact details are the one exception to "no JSON work in Python": they are sealed (AES-GCM), so they are opened here,
 only for investigators and supervisors who gave a case number, and the audit record lists whose were read.
 """
 
@@ -108,7 +108,7 @@ class Search:
     # Polygons differ so much from one query to the next that a cached generic plan (which PostgreSQL may switch
     # to after five runs of a prepared statement) is often a bad one: plan each polygon query for its own values.
     custom_plan: bool = False
-    held: Any = None  # the connection `holding()` keeps for every statement of this search
+    prelude: str = ""  # a WITH clause the page's statement starts with (the K-nearest bound)
 
     def __post_init__(self) -> None:
         s = self.sql
@@ -169,6 +169,42 @@ class Search:
         self.sql.where.append(
             f"ST_DWithin(c.geom::geography, {self.pt}::geography, {self.sql.p(float(metres))})"
         )
+
+    def nearest(self, k: int) -> None:
+        """Only the K cameras nearest the query point, exactly, in the page's one statement: the largest geodesic
+        distance D among K candidates taken by the index's planar order (`<->`) bounds the true K nearest, so a
+        geodesic search out to D (an index prefilter by a box computed from D, as `within` computes its boxes in
+        Python, then the exact test), sorted and cut at K, is exact. D and its box are computed once per statement
+        (materialised CTEs); no camera within reach means no D and an empty page."""
+        assert self.pt is not None and self.point is not None
+        s = self.sql
+        candidates = (
+            f"SELECT c.geom FROM registry.cameras c WHERE {' AND '.join(s.where)}"  # noqa: S608
+            f" ORDER BY c.geom <-> {self.pt} LIMIT {s.p(k)}"
+        )
+        lon, lat = s.p(self.point.lon, "float8"), s.p(self.point.lat, "float8")
+        cos_lat = s.p(math.cos(math.radians(self.point.lat)), "float8")
+        # expand_boxes in SQL, as one box: r the angle of D (radians, generous); dlon only where the cap is bounded
+        # in longitude. Where Python gives two boxes (across the antimeridian) or none (a pole, half the globe),
+        # this box is the whole band of latitudes: still a prefilter the index uses in one scan with the
+        # jurisdiction's, and the geodesic test decides.
+        r = f"k.d / {_MIN_RADIUS_M} * {_MARGIN} + 1e-9"
+        south, north = f"greatest({lat} - b.dlat, -90)", f"least({lat} + b.dlat, 90)"
+        self.prelude = (
+            "WITH k AS MATERIALIZED (SELECT max(ST_Distance(s.geom::geography,"  # noqa: S608
+            f" {self.pt}::geography)) + 0.01 AS d FROM ({candidates}) s),"
+            f" a AS MATERIALIZED (SELECT k.d, {r} AS r FROM k),"
+            " b AS MATERIALIZED (SELECT a.d, degrees(a.r) AS dlat,"
+            f" CASE WHEN a.r < pi() / 2 AND {lat} - degrees(a.r) > -90 AND {lat} + degrees(a.r) < 90"
+            f" AND sin(a.r) < {cos_lat} THEN degrees(asin(sin(a.r) / {cos_lat})) * {_MARGIN} + 1e-9 END AS dlon"
+            " FROM a),"
+            " e AS MATERIALIZED (SELECT b.d, CASE"
+            f" WHEN b.dlon IS NULL OR {lon} - b.dlon < -180 OR {lon} + b.dlon > 180"
+            f" THEN ST_MakeEnvelope(-180, {south}, 180, {north}, 4326)"
+            f" ELSE ST_MakeEnvelope({lon} - b.dlon, {south}, {lon} + b.dlon, {north}, 4326) END AS box FROM b) "
+        )
+        s.where.append("c.geom && (SELECT e.box FROM e)")
+        s.where.append(f"ST_DWithin(c.geom::geography, {self.pt}::geography, (SELECT e.d FROM e))")  # noqa: S608
 
     def in_bbox(self, bbox: BBox) -> None:
         self.sql.boxes(bbox.boxes())
@@ -241,7 +277,7 @@ class Search:
             ]
             joins = " JOIN registry.registrations r ON r.id = c.registration_id"
         return (
-            f"SELECT {', '.join(cols)} FROM registry.cameras c{joins}"  # noqa: S608
+            f"{self.prelude}SELECT {', '.join(cols)} FROM registry.cameras c{joins}"  # noqa: S608
             f" WHERE {' AND '.join(where)} ORDER BY {order_by} LIMIT {limit_param}"
         )
 
@@ -251,7 +287,7 @@ class Search:
         Whether any row lies before `start` (a `prev` page exists)."""
         assert self.keyset is not None
         where = " AND ".join([*self.sql.where, self.keyset])
-        # The Feature expression only types the parameters the properties use (see knn_bound): never computed.
+        # The Feature expression only types the parameters the properties use (see count_sql): never computed.
         query = (
             f"SELECT s.id, count(*) OVER () AS n FROM (SELECT c.id, {self._feature()} AS f"  # noqa: S608
             f" FROM registry.cameras c WHERE {where} ORDER BY c.id DESC LIMIT {self.sql.p(limit + 1)}) s"
@@ -268,23 +304,6 @@ class Search:
         start = rows[1]["id"] if more else rows[0]["id"]
         self.keyset += f" AND c.id >= {self.sql.p(start, 'uuid')}"
         return bool(more)
-
-    async def knn_bound(self, k: int) -> float | None:
-        """The largest geodesic distance among K cameras taken by the index's planar order (`<->`): the true
-        K nearest all lie within it, so a geodesic search out to it, sorted and cut at K, is exact."""
-        assert self.pt is not None
-        # As in count_sql, the unused Feature expression types the parameters only the properties use (an
-        # `incident_at`); PostgreSQL drops an unused output of a subquery, so it is never computed.
-        query = (
-            f"SELECT max(ST_Distance(s.geom::geography, {self.pt}::geography)) FROM (SELECT c.geom,"  # noqa: S608
-            f" {self._feature()} AS f FROM registry.cameras c WHERE {' AND '.join(self.sql.where)}"
-            f" ORDER BY c.geom <-> {self.pt} LIMIT {self.sql.p(k)}) s"
-        )
-        try:
-            async with self.connection() as conn:
-                return await conn.fetchval(query, *self.sql.params)  # type: ignore[no-any-return]
-        finally:
-            self.sql.params.pop()
 
     def count_sql(self) -> str:
         # The Feature expression is never computed (the subquery is flattened and `f` is unused); it is there so
@@ -338,21 +357,8 @@ class Search:
             return int(await conn.fetchval(self.count_sql(), *self.sql.params))
 
     @asynccontextmanager
-    async def holding(self) -> AsyncIterator[None]:
-        """One read connection for all the statements of this search, taken from the pool once."""
-        async with self.connection() as conn:
-            self.held = conn
-            try:
-                yield
-            finally:
-                self.held = None
-
-    @asynccontextmanager
     async def connection(self) -> AsyncIterator[Any]:
         """A read connection; inside a read-only transaction planning for these values when custom_plan is set."""
-        if self.held is not None:
-            yield self.held
-            return
         async with pooled(db.read) as conn:
             if not self.custom_plan:
                 yield conn
@@ -377,8 +383,8 @@ async def fetch_page(search: Search, limit: int, order: Order) -> Page:
     """A page of at most `limit` Features, each built by PostgreSQL, joined here (or, with contacts, opened here).
 
     One row beyond the page is read to know whether another page follows. Joining the rows here rather than
-    with `string_agg` in SQL costs this process less than it saves the database (the aggregate sorted and
-    copied every Feature again), and the database is the part that does not scale out."""
+    with `string_agg` in SQL costs this process a little more and the database less, and the database is the
+    part that does not scale out (measured both ways: docs/bench-results.md)."""
     if search.contacts:
         return await _fetch_with_contacts(search, min(limit, CONTACTS_MAX), order)
     sql = search.sql

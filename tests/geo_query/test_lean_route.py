@@ -77,15 +77,33 @@ def _both(in_process: Any, method: str, path: str, params: dict[str, str], heade
 
     async def _go() -> tuple[Any, Any]:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://geo") as c:
+            before = LeanRoute.served
             lean = await c.request(method, path, params=params, headers=headers)
+            # The comparison means something only if the plan answered the first request and FastAPI's handler
+            # the second (a fast path that quietly fell back would compare FastAPI with itself).
+            assert LeanRoute.served == before + 1, "the lean handler did not answer"
             app.dependency_overrides[_unused_dependency] = _unused_dependency
             try:
                 stock = await c.request(method, path, params=params, headers=headers)
             finally:
                 app.dependency_overrides.clear()
+            assert LeanRoute.served == before + 1, "FastAPI's handler did not answer"
         return _comparable(lean), _comparable(stock)
 
     return loop.run_until_complete(_go())
+
+
+def test_a_route_the_lean_handler_cannot_serve_stops_the_app_at_start_up() -> None:
+    from fastapi import APIRouter, FastAPI, Header
+
+    router = APIRouter(route_class=LeanRoute)
+
+    async def endpoint(x_thing: str = Header()) -> Any:  # a header parameter: not something the plan does
+        raise AssertionError("never called")
+
+    with pytest.raises(RuntimeError, match="LeanRoute does not do"):
+        router.add_api_route("/lean-or-nothing", endpoint)
+        FastAPI().include_router(router)
 
 
 def test_the_camera_searches_use_the_lean_handler() -> None:
@@ -163,7 +181,7 @@ def test_a_verified_principal_is_remembered_until_its_token_expires() -> None:
     # Past `exp` the token is verified again (it still passes within PyJWT's 30 s leeway) and not kept.
     again = verified_principal(token, s)
     assert again is not first
-    assert token not in auth_mod._principals
+    assert auth_mod.token_key(token) not in auth_mod._principals
 
 
 def test_a_refused_token_is_not_remembered() -> None:
@@ -173,7 +191,7 @@ def test_a_refused_token_is_not_remembered() -> None:
     )
     with pytest.raises(auth_mod.Problem):
         verified_principal(bad, s)
-    assert bad not in auth_mod._principals
+    assert auth_mod.token_key(bad) not in auth_mod._principals
 
 
 def test_the_principal_cache_is_bounded() -> None:
@@ -181,3 +199,37 @@ def test_the_principal_cache_is_bounded() -> None:
     for i in range(auth_mod.PRINCIPAL_CACHE_SIZE + 50):
         verified_principal(mint_token("cad", "mke", sub=f"bounded-{i}"), s)
     assert len(auth_mod._principals) <= auth_mod.PRINCIPAL_CACHE_SIZE
+
+
+def test_the_principal_cache_keeps_no_bearer_token() -> None:
+    s = get_settings()
+    token = mint_token("cad", "mke", sub="kept-by-hash")
+    verified_principal(token, s)
+    assert auth_mod.token_key(token) in auth_mod._principals
+    assert all(isinstance(k, bytes) and len(k) == 32 for k in auth_mod._principals)
+    assert token not in auth_mod._principals
+
+
+def test_a_key_the_issuer_withdraws_is_honoured_for_a_seen_token_at_most_the_cache_ttl(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Dropped from the issuer's JWKS, a key no longer verifies anything (here: the verifier refuses, as it would
+    with a key set that lacks it); a token already seen keeps its principal for PRINCIPAL_TTL_S at most."""
+    s = get_settings()
+    token = mint_token("investigator", "mke", sub="withdrawn-key")
+    first = verified_principal(token, s)
+
+    def withdrawn(token: str, settings: Settings) -> Any:
+        raise auth_mod.Problem(401, "The token's signing key is not known.")
+
+    monkeypatch.setattr(auth_mod, "verify_jwt", withdrawn)
+    assert verified_principal(token, s) is first  # within the TTL: still honoured (the documented window)
+    later = time.time() + auth_mod.PRINCIPAL_TTL_S + 1
+    monkeypatch.setattr(auth_mod.time, "time", lambda: later)
+    with pytest.raises(auth_mod.Problem) as refused:
+        verified_principal(token, s)
+    assert refused.value.status == 401
+    assert auth_mod.token_key(token) not in auth_mod._principals
+    # A new token signed with the withdrawn key is refused at once.
+    with pytest.raises(auth_mod.Problem):
+        verified_principal(mint_token("investigator", "mke", sub="withdrawn-key-2"), s)

@@ -4,6 +4,8 @@ on the fixture: geodesic distances with pyproj, containment with shapely — exa
 from __future__ import annotations
 
 import math
+import random
+import uuid
 from typing import Any
 
 import httpx
@@ -14,7 +16,8 @@ from shapely.geometry import Point as SPoint
 from shapely.geometry import shape
 
 from tests.conftest import Token
-from tests.geo_query.conftest import GEOD, Cam, Registry
+from tests.geo_query.conftest import GEOD, Cam, Registry, insert_agency, insert_camera, insert_registration
+from tests.support import Db
 
 GEOJSON = "application/geo+json"
 # Points whose distance lies within this of the radius may fall either way (float rounding); none should exist.
@@ -122,6 +125,26 @@ def test_nearest_k_crosses_the_antimeridian(geo: httpx.Client, auth: Token, regi
     ]
     lons = [f["geometry"]["coordinates"][0] for f in got]
     assert any(v < 0 for v in lons) and any(v > 0 for v in lons)
+
+
+def test_nearest_k_is_exact_next_to_a_pole(geo: httpx.Client, auth: Token, db: Db, slug: str) -> None:
+    """Around a pole the index's planar order (degrees of longitude) is far from the true one and no longitude
+    box holds the circle: the search's box becomes the band of latitudes, and the answer stays exact."""
+    ring = [[-180.0, 89.9], [180.0, 89.9], [180.0, 90.0], [-180.0, 90.0], [-180.0, 89.9]]
+    agency = insert_agency(db, slug, {"type": "Polygon", "coordinates": [ring]})
+    rng = random.Random(7)
+    cams = []
+    for _ in range(40):
+        lon, lat = rng.uniform(-179.9, 179.9), rng.uniform(89.92, 89.999)
+        rid, _ = insert_registration(db, agency, lon, lat)
+        cam = Cam(uuid.uuid4(), rid, lon, lat, {agency.id}, "residential", "outdoor", "never", 30)
+        insert_camera(db, cam)
+        cams.append(cam)
+    lon, lat = 10.0, 89.97
+    r = geo.get("/v1/cameras/nearest", params={"lon": lon, "lat": lat, "k": 7}, headers=auth("cad", slug))
+    assert r.status_code == 200, r.text
+    expected = [str(c.id) for c in sorted(cams, key=lambda c: c.distance(lon, lat))[:7]]
+    assert [f["id"] for f in r.json()["features"]] == expected
 
 
 def test_nearest_k_respects_the_maximum_distance(
