@@ -23,6 +23,10 @@ import { sharingPage } from "./pages/sharing";
 import { livePage } from "./pages/live";
 import { transparencyPage } from "./pages/transparency";
 import { notFoundPage } from "./pages/notfound";
+import { agencyMapPage } from "./pages/agency-map";
+import { agencyRequestsPage, approvalsPage, newRequestPage } from "./pages/agency-requests";
+import { agencyRequestPage } from "./pages/agency-request";
+import { agencyUser } from "./workspace";
 
 route("/", coveredPage);
 route("/register", registerPage);
@@ -40,6 +44,11 @@ route("/lost", lostPage);
 route("/registrations/:id/sharing", sharingPage);
 route("/registrations/:id/live", livePage);
 route("/transparency", transparencyPage);
+route("/agency", agencyMapPage);
+route("/agency/requests", agencyRequestsPage);
+route("/agency/requests/new", newRequestPage);
+route("/agency/requests/:id", agencyRequestPage);
+route("/agency/approvals", approvalsPage);
 
 function frame(): { main: HTMLElement } {
   const app = document.getElementById("app")!;
@@ -69,6 +78,7 @@ function frame(): { main: HTMLElement } {
             nav("/", t("nav.covered")),
             nav("/sign-in", t("nav.manage")),
             nav("/transparency", t("nav.transparency")),
+            agencyUser() ? nav("/agency", t("ws.nav.workspace")) : null,
           ),
         ),
         h(
