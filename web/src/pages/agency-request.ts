@@ -204,9 +204,9 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
 }
 
 function drawArea(box: HTMLElement, r: FootageRequest): void {
-  box.setAttribute("role", "img");
+  const map = L.map(box, { zoomAnimation: false, fadeAnimation: false }).setView([39.5, -98.35], 4);
+  box.setAttribute("role", "region");
   box.setAttribute("aria-label", t("ws.request.map_label"));
-  const map = L.map(box, { zoomAnimation: false, fadeAnimation: false, keyboard: false }).setView([39.5, -98.35], 4);
   map.attributionControl.setPrefix(false);
   const { tile_url: tileUrl, tile_attribution: attribution } = config();
   if (tileUrl) L.tileLayer(tileUrl, { attribution: attribution ?? "", maxZoom: 19 }).addTo(map);
