@@ -144,12 +144,14 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
             {},
             h("strong", {}, formatDate(e.at, true)),
             " — ",
-            t("ws.request.event", {
-              who: e.subject === "target" ? t("ws.request.an_owner") : e.actor,
-              role: `role.${e.actor_role}` in en ? t(`role.${e.actor_role}` as MessageKey) : e.actor_role,
-              action: e.action,
-              to: e.to_state,
-            }),
+            e.subject === "target"
+              ? t("ws.request.owner_event", { action: e.action, to: e.to_state })
+              : t("ws.request.event", {
+                  who: e.actor,
+                  role: `role.${e.actor_role}` in en ? t(`role.${e.actor_role}` as MessageKey) : e.actor_role,
+                  action: e.action,
+                  to: `ws.state.${e.to_state}` in en ? t(`ws.state.${e.to_state}` as MessageKey) : e.to_state,
+                }),
             e.note ? h("span", { class: "ws-history__note" }, ` “${e.note}”`) : null,
           ),
         ),
