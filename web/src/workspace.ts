@@ -216,7 +216,7 @@ export async function verifiedBody(
       const { done, value } = await reader.read();
       if (done) break;
       hash.update(value);
-      chunks.push(value as Uint8Array<ArrayBuffer>);
+      chunks.push(value);
       read += value.length;
       onProgress(read);
     }

@@ -26,7 +26,6 @@ import {
   type AgencyFeature,
   type CameraFeature,
   type CameraFilters,
-  type ContactRead,
 } from "../workspace";
 import { signInNeeded, workspaceNav } from "./agency-common";
 
@@ -46,7 +45,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
   const agencyOutcome = await attempt(() =>
     registry().GET("/v1/agencies/{slug}", { params: { path: { slug: user.agency } }, headers: auth }),
   );
-  const agency: AgencyFeature | null = agencyOutcome.ok ? (agencyOutcome.data as AgencyFeature) : null;
+  const agency: AgencyFeature | null = agencyOutcome.ok ? (agencyOutcome.data) : null;
 
   const status = h("p", { class: "ws-status", role: "status", "aria-live": "polite" }, t("ws.map.loading"));
   const mapBox = h("div", { class: "ws-map", id: "ws-map" });
@@ -505,7 +504,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
       );
       return;
     }
-    const c = outcome.data as ContactRead;
+    const c = outcome.data;
     const row = (term: string, value: string | null | undefined) => (value ? [h("dt", {}, term), h("dd", {}, value)] : []);
     box.replaceChildren(
       h(

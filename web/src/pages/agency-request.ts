@@ -16,7 +16,6 @@ import {
   agencyUser,
   formatBytes,
   verifiedBody,
-  type Custody,
   type EvidenceItem,
   type FootageRequest,
   type HistoryEvent,
@@ -42,7 +41,7 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
     );
     return;
   }
-  const r = outcome.data as FootageRequest;
+  const r = outcome.data;
   const category = t(`ws.category.${r.category}` as MessageKey);
   main.append(
     h("h1", {}, t("ws.request.title", { case: r.case_number, category })),
@@ -173,20 +172,7 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
             {
               type: "button",
               class: "usa-button usa-button--outline",
-              onclick: async () => {
-                const done = await attempt(() =>
-                  requests().PUT("/v1/requests/{request_id}/legal-hold", {
-                    params: { path: { request_id: r.id } },
-                    body: { legal_hold: !r.legal_hold },
-                    headers: { ...auth, ...ifMatch(r.version) },
-                  }),
-                );
-                if (!done.ok) {
-                  holdStatus.replaceChildren(h("p", { class: "usa-error-message", role: "alert" }, errorsFromFailure(done.failure, {})[0]?.message ?? ""));
-                  return;
-                }
-                rerender();
-              },
+              onclick: () => void toggleHold(),
             },
             r.legal_hold ? t("ws.evidence.lift_hold") : t("ws.evidence.set_hold"),
           )
@@ -194,6 +180,20 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
       holdStatus,
     ),
   );
+  async function toggleHold(): Promise<void> {
+    const done = await attempt(() =>
+      requests().PUT("/v1/requests/{request_id}/legal-hold", {
+        params: { path: { request_id: r.id } },
+        body: { legal_hold: !r.legal_hold },
+        headers: { ...auth, ...ifMatch(r.version) },
+      }),
+    );
+    if (!done.ok) {
+      holdStatus.replaceChildren(h("p", { class: "usa-error-message", role: "alert" }, errorsFromFailure(done.failure, {})[0]?.message ?? ""));
+      return;
+    }
+    rerender();
+  }
   const evidence = await attempt(() => requests().GET("/v1/requests/{request_id}/evidence", { params: { path: { request_id: r.id } }, headers: auth }));
   if (!evidence.ok) {
     main.append(h("p", { class: "usa-error-message", role: "alert" }, errorsFromFailure(evidence.failure, {})[0]?.message ?? ""));
@@ -214,7 +214,7 @@ function drawArea(box: HTMLElement, r: FootageRequest): void {
   if (tileUrl) L.tileLayer(tileUrl, { attribution: attribution ?? "", maxZoom: 19 }).addTo(map);
   else box.classList.add("portal-map--plain");
   onLeave(() => map.remove());
-  const area = L.geoJSON(r.area as unknown as GeoJSON.Geometry, { style: { color: "#e66f0e", weight: 2 }, interactive: false }).addTo(map);
+  const area = L.geoJSON(r.area, { style: { color: "#e66f0e", weight: 2 }, interactive: false }).addTo(map);
   const [lon, lat] = r.incident.coordinates as [number, number];
   L.circleMarker([lat, lon], { radius: 7, color: "#162e51", weight: 3, fillColor: "#d83933", fillOpacity: 1, interactive: false }).addTo(map);
   if (area.getBounds().isValid()) map.fitBounds(area.getBounds().pad(0.3), { animate: false });
@@ -229,11 +229,11 @@ function evidenceCard(item: EvidenceItem, token: string): HTMLElement {
   const fail = (message: string) => status.replaceChildren(h("div", { class: "usa-alert usa-alert--error usa-alert--slim ws-verdict", "data-verdict": "failure" }, h("div", { class: "usa-alert__body" }, h("p", { class: "usa-alert__text" }, message))));
   const ok = (message: string) => status.replaceChildren(h("div", { class: "usa-alert usa-alert--success usa-alert--slim ws-verdict", "data-verdict": "ok" }, h("div", { class: "usa-alert__body" }, h("p", { class: "usa-alert__text" }, message))));
   const refused = (statusCode: number, body: string) => {
-    let parsed: unknown = null;
+    let parsed: unknown;
     try {
       parsed = JSON.parse(body);
     } catch {
-      parsed = null;
+      parsed = null; // not a problem document: the status alone speaks
     }
     const failure = failureOf(statusCode, parsed);
     return failure.status === 500 && failure.title ? `${failure.title}. ${failure.detail ?? ""}` : (errorsFromFailure(failure, {})[0]?.message ?? t("errors.generic"));
@@ -282,7 +282,7 @@ function evidenceCard(item: EvidenceItem, token: string): HTMLElement {
       fail(errorsFromFailure(done.failure, {})[0]?.message ?? "");
       return;
     }
-    const exported = done.data as Custody;
+    const exported = done.data;
     const url = URL.createObjectURL(new Blob([JSON.stringify(exported, null, 2)], { type: "application/json" }));
     onLeave(() => URL.revokeObjectURL(url));
     (exported.chain_intact ? ok : fail)(t(exported.chain_intact ? "ws.evidence.custody_intact" : "ws.evidence.custody_broken", { n: exported.records.length }));

@@ -21,7 +21,6 @@ import {
   parseRing,
   ringAreaM2,
   windowHours,
-  type AgencyFeature,
   type RequestCreate,
   type RequestItem,
 } from "../workspace";
@@ -115,7 +114,7 @@ export async function newRequestPage(main: HTMLElement): Promise<void> {
   main.classList.add("portal-main--wide");
   main.append(workspaceNav("/agency/requests/new"), h("h1", {}, t("ws.new.title")), h("p", { class: "usa-intro" }, t("ws.new.intro")));
   const agencyOutcome = await attempt(() => registry().GET("/v1/agencies/{slug}", { params: { path: { slug: user.agency } }, headers: auth }));
-  const agency = agencyOutcome.ok ? (agencyOutcome.data as AgencyFeature) : null;
+  const agency = agencyOutcome.ok ? (agencyOutcome.data) : null;
   const policy = agency?.properties.policy ?? null;
 
   const params = new URLSearchParams(location.search);
