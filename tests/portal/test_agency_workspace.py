@@ -220,7 +220,8 @@ def test_investigator_to_verified_evidence_end_to_end(
     evidence = page.locator("section.ws-evidence")
     expect(evidence.locator("[data-hash=record]")).to_have_text(expected)
     expect(evidence).to_contain_text("video/mp4")
-    expect(page.locator(".portal-details").nth(1)).to_contain_text("1")
+    expect(page.get_by_text("Who declined or did not answer is never shown")).to_be_visible()
+    assert "Lee Chen" not in page.content() and scene.owners[1].id not in page.content()
     evidence.get_by_role("button", name="Download and check").click()
     expect(evidence.locator("[data-verdict=ok]")).to_contain_text("matches the record")
     expect(evidence.get_by_role("link", name="Save front-door.mp4")).to_be_visible()
@@ -361,3 +362,26 @@ def test_a_cad_xy_in_its_epsg_code_finds_the_same_cameras_and_a_contact_needs_a_
     expect(page.locator("#ws-case-error")).to_contain_text("an owner's contact is read only for a case")
     assert "Dana Rivera" not in page.content()
     visit.check("agency-map-xy")
+
+
+def test_the_workspace_speaks_spanish(visit: Visit, scene: Scene) -> None:
+    a = scene.agency
+    page = visit.page
+    sign_in_agency(visit, "investigator", a.slug)
+    visit.open("/agency")
+    page.get_by_role("button", name="Español").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Cámaras cerca de un incidente")
+    expect(page.get_by_role("status").filter(has_text="cámaras compartidas con")).to_have_text(
+        f"3 cámaras compartidas con Police Department {a.slug} están en el mapa."
+    )
+    page.get_by_label("Latitud", exact=True).fill(str(a.lat))
+    page.get_by_label("Longitud", exact=True).fill(str(a.lon))
+    page.get_by_role("button", name="Buscar cámaras").click()
+    expect(page.get_by_role("heading", name="3 cámaras, la más cercana primero")).to_be_visible()
+    expect(page.locator("li.ws-result").nth(0).get_by_role("heading")).to_have_text("1. a 20 m S (180°)")
+    expect(page.get_by_text("Orientada hacia el incidente", exact=True)).to_be_visible()
+    visit.check("agency-map-es")
+    page.get_by_role("link", name="Solicitar video de esta zona").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Solicitar video")
+    expect(page.locator("[data-cap=window]")).to_contain_text("que permite su agencia")
+    visit.check("agency-new-request-es")

@@ -20,7 +20,11 @@ export function clusterLayer(map: L.Map, container: HTMLElement): ClusterLayer {
   let index: Supercluster<Props> | null = null;
   let loaded = 0;
 
+  // Pages still arriving after the map was removed (the officer moved on) draw nothing.
+  let removed = false;
+  map.on("unload", () => (removed = true));
   const draw = () => {
+    if (removed) return;
     group.clearLayers();
     if (!index) return;
     const b = map.getBounds();

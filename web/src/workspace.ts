@@ -99,6 +99,7 @@ export async function loadAllCameras(
     if (!response.ok) throw new PageFailure(response.status, text);
     const page = JSON.parse(text) as CameraCollection;
     cameras.push(...page.features);
+    signal?.throwIfAborted();
     onPage(cameras, stats);
     url = nextLink(page, base);
   }
@@ -132,10 +133,12 @@ export function faces(camera: CameraFeature["properties"], defaultRangeM = 30): 
   return off <= fov / 2;
 }
 
-const COMPASS = ["N", "NE", "E", "SE", "S", "SW", "W", "NW"];
+const COMPASS = "N,NE,E,SE,S,SW,W,NW";
 
-export function compass(deg: number): string {
-  return COMPASS[Math.round(((deg % 360) + 360) % 360 / 45) % 8] ?? "N";
+/** The compass point of a bearing, in the language's abbreviations (eight, comma-separated). */
+export function compass(deg: number, names: string = COMPASS): string {
+  const points = names.split(",");
+  return points[Math.round(((deg % 360) + 360) % 360 / 45) % 8] ?? points[0] ?? "";
 }
 
 const EARTH_RADIUS_M = 6_378_137;

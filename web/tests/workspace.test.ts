@@ -33,7 +33,8 @@ describe("a camera facing the incident", () => {
     expect(faces(camera({ distance_m: 5, bearing_deg: 0 }))).toBe(false);
   });
   it("names the compass point of a bearing", () => {
-    expect([0, 44, 46, 180, 225, 330, 359].map(compass)).toEqual(["N", "NE", "NE", "S", "SW", "NW", "N"]);
+    expect([0, 44, 46, 180, 225, 330, 359].map((d) => compass(d))).toEqual(["N", "NE", "NE", "S", "SW", "NW", "N"]);
+    expect(compass(270, "N,NE,E,SE,S,SO,O,NO")).toBe("O");
   });
 });
 

@@ -397,6 +397,7 @@ export const en = {
   "ws.map.none": "No camera matches. Try a larger distance or fewer filters.",
   "ws.map.contact_note": "Reading an owner's contact is recorded in the audit trail with the case number.",
   "ws.map.distance": "{m} m",
+  "ws.map.compass": "N,NE,E,SE,S,SW,W,NW",
   "ws.map.faces": "Faces the incident",
   "ws.map.footage_until": "Footage of the incident likely kept until {when}",
   "ws.map.footage_gone": "Footage of the incident likely overwritten since {when}",

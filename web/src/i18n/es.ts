@@ -399,6 +399,7 @@ export const es: Record<keyof typeof en, string> = {
   "ws.map.none": "Ninguna cámara coincide. Pruebe una distancia mayor o menos filtros.",
   "ws.map.contact_note": "Leer el contacto de un dueño queda registrado en la auditoría con el número de caso.",
   "ws.map.distance": "a {m} m",
+  "ws.map.compass": "N,NE,E,SE,S,SO,O,NO",
   "ws.map.faces": "Orientada hacia el incidente",
   "ws.map.footage_until": "El video del incidente probablemente se guarda hasta {when}",
   "ws.map.footage_gone": "El video del incidente probablemente se sobrescribió desde {when}",

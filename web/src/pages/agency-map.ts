@@ -246,7 +246,12 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
   const { tile_url: tileUrl, tile_attribution: attribution } = config();
   if (tileUrl) L.tileLayer(tileUrl, { attribution: attribution ?? "", maxZoom: 19 }).addTo(map);
   else mapBox.classList.add("portal-map--plain");
-  onLeave(() => map.remove());
+  // An answer that arrives after the page was left must not touch the removed map.
+  let left = false;
+  onLeave(() => {
+    left = true;
+    map.remove();
+  });
   if (agency) {
     const area = L.geoJSON(agency as unknown as GeoJSON.Feature, {
       style: { color: "#005ea2", weight: 2, fillColor: "#73b3e7", fillOpacity: 0.1 },
@@ -287,6 +292,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
         },
         controller.signal,
       );
+      if (left) return;
       clusters.setCameras(cameras);
       mapBox.dataset.requests = String(stats.requests);
       mapBox.dataset.complete = "true";
@@ -373,6 +379,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
         : await attempt(() =>
             geo().GET("/v1/cameras/radius", { params: { query: { ...query, radius_m: radius, limit: 1000 } as never }, headers: auth }),
           );
+    if (left) return;
     if (!outcome.ok) {
       results.replaceChildren();
       showErrors(form, summary, errorsFromFailure(outcome.failure, pointers, fieldLabels), () => void search());
@@ -480,7 +487,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
       h(
         "h3",
         { class: "ws-result__title", id: headingId },
-        `${rank}. ${t("ws.map.distance", { m: formatNumber(p.distance_m ?? 0) })} ${compass(p.bearing_deg ?? 0)} (${formatNumber(p.bearing_deg ?? 0)}°)`,
+        `${rank}. ${t("ws.map.distance", { m: formatNumber(p.distance_m ?? 0) })} ${compass(p.bearing_deg ?? 0, t("ws.map.compass"))} (${formatNumber(p.bearing_deg ?? 0)}°)`,
       ),
       h("p", { class: "ws-result__line" }, `${label}${kind} · ${placement}`),
       isFacing ? h("p", { class: "ws-tag ws-tag--facing" }, t("ws.map.faces")) : null,

@@ -74,7 +74,7 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
       h(
         "div",
         { class: "portal-actions" },
-        r.allowed_actions.map((a) =>
+        [...r.allowed_actions].sort((x, y) => Number(x === "reject" || x === "cancel") - Number(y === "reject" || y === "cancel")).map((a) =>
           h(
             "button",
             {
@@ -98,7 +98,20 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
   const earliest = r.targets.map((tg) => tg.footage_until).filter((x): x is string => !!x).sort()[0];
   const dl = (rows: [string, string | Node][]) => h("dl", { class: "portal-details" }, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
   const mapBox = h("div", { class: "ws-map ws-map--small" });
+  // The investigator's order: the answers and the evidence first, then what was asked, then its history.
+  const evidenceHost = h("section", { "aria-labelledby": "ws-evidence" });
+  const historyHost = h("section", { "aria-labelledby": "ws-history" });
   main.append(
+    h("h2", { class: "ws-h2" }, t("ws.request.answers")),
+    dl([
+      [t("ws.request.targets"), formatNumber(s.targets)],
+      [t("ws.request.notified"), formatNumber(s.notified)],
+      [t("ws.request.accepted"), formatNumber(s.accepted)],
+      [t("ws.request.uploaded"), formatNumber(s.uploaded)],
+      [t("ws.request.not_fulfilled"), formatNumber(s.not_fulfilled)],
+    ]),
+    h("p", { class: "usa-hint" }, t("ws.request.silent")),
+    evidenceHost,
     h("h2", { class: "ws-h2" }, t("ws.request.asks")),
     dl([
       [t("ws.request.case"), r.case_number],
@@ -110,15 +123,6 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
       [t("ws.request.approval"), r.requires_approval ? t("ws.request.approval_yes") : t("ws.request.approval_no")],
     ]),
     mapBox,
-    h("h2", { class: "ws-h2" }, t("ws.request.answers")),
-    dl([
-      [t("ws.request.targets"), formatNumber(s.targets)],
-      [t("ws.request.notified"), formatNumber(s.notified)],
-      [t("ws.request.accepted"), formatNumber(s.accepted)],
-      [t("ws.request.uploaded"), formatNumber(s.uploaded)],
-      [t("ws.request.not_fulfilled"), formatNumber(s.not_fulfilled)],
-    ]),
-    h("p", { class: "usa-hint" }, t("ws.request.silent")),
     h("h2", { class: "ws-h2" }, t("ws.request.timing")),
     dl([
       [t("ws.request.due"), formatDate(r.due_at, true)],
@@ -126,14 +130,16 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
       [t("ws.request.earliest_overwrite"), earliest ? formatDate(earliest, true) : "—"],
     ]),
     h("p", { class: "usa-hint" }, t("ws.request.reminders")),
+    historyHost,
+    h("p", {}, h("a", { href: "/agency/requests" }, t("ws.request.back"))),
   );
   drawArea(mapBox, r);
 
   // ------------------------------------------------------------------ history
   const history = await attempt(() => requests().GET("/v1/requests/{request_id}/events", { params: { path: { request_id: r.id } }, headers: auth }));
-  main.append(h("h2", { class: "ws-h2" }, t("ws.request.history")));
+  historyHost.append(h("h2", { class: "ws-h2", id: "ws-history" }, t("ws.request.history")));
   if (history.ok) {
-    main.append(
+    historyHost.append(
       h(
         "ol",
         { class: "usa-list ws-history" },
@@ -159,9 +165,9 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
   }
 
   // ------------------------------------------------------------------ evidence and the legal hold
-  main.append(h("h2", { class: "ws-h2", id: "ws-evidence" }, t("ws.evidence.title")));
+  evidenceHost.append(h("h2", { class: "ws-h2", id: "ws-evidence" }, t("ws.evidence.title")));
   const holdStatus = h("div", { role: "status" });
-  main.append(
+  evidenceHost.append(
     h(
       "div",
       { class: "ws-hold" },
@@ -196,16 +202,16 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
   }
   const evidence = await attempt(() => requests().GET("/v1/requests/{request_id}/evidence", { params: { path: { request_id: r.id } }, headers: auth }));
   if (!evidence.ok) {
-    main.append(h("p", { class: "usa-error-message", role: "alert" }, errorsFromFailure(evidence.failure, {})[0]?.message ?? ""));
+    evidenceHost.append(h("p", { class: "usa-error-message", role: "alert" }, errorsFromFailure(evidence.failure, {})[0]?.message ?? ""));
     return;
   }
   const items = evidence.data.items as EvidenceItem[];
-  if (!items.length) main.append(h("p", {}, t("ws.evidence.none")));
-  for (const item of items) main.append(evidenceCard(item, user.token));
-  main.append(h("p", {}, h("a", { href: "/agency/requests" }, t("ws.request.back"))));
+  if (!items.length) evidenceHost.append(h("p", {}, t("ws.evidence.none")));
+  for (const item of items) evidenceHost.append(evidenceCard(item, user.token));
 }
 
 function drawArea(box: HTMLElement, r: FootageRequest): void {
+  if (!box.isConnected) return; // the page was left while it loaded
   const map = L.map(box, { zoomAnimation: false, fadeAnimation: false }).setView([39.5, -98.35], 4);
   box.setAttribute("role", "region");
   box.setAttribute("aria-label", t("ws.request.map_label"));
