@@ -234,8 +234,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
   main.append(
     status,
     summary,
-    h("div", { class: "ws-layout" }, h("div", { class: "ws-layout__map" }, mapBox, legend), h("div", { class: "ws-layout__form" }, form)),
-    results,
+    h("div", { class: "ws-layout" }, h("div", { class: "ws-layout__map" }, mapBox, legend), h("div", { class: "ws-layout__form" }, form), results),
   );
 
   // ---------------------------------------------------------------- the map
