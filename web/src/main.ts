@@ -23,9 +23,6 @@ import { sharingPage } from "./pages/sharing";
 import { livePage } from "./pages/live";
 import { transparencyPage } from "./pages/transparency";
 import { notFoundPage } from "./pages/notfound";
-import { agencyMapPage } from "./pages/agency-map";
-import { agencyRequestsPage, approvalsPage, newRequestPage } from "./pages/agency-requests";
-import { agencyRequestPage } from "./pages/agency-request";
 import { agencyUser } from "./workspace";
 
 route("/", coveredPage);
@@ -44,11 +41,13 @@ route("/lost", lostPage);
 route("/registrations/:id/sharing", sharingPage);
 route("/registrations/:id/live", livePage);
 route("/transparency", transparencyPage);
-route("/agency", agencyMapPage);
-route("/agency/requests", agencyRequestsPage);
-route("/agency/requests/new", newRequestPage);
-route("/agency/requests/:id", agencyRequestPage);
-route("/agency/approvals", approvalsPage);
+// The agency workspace's pages come in a script of their own, fetched only by the staff who open them: a
+// resident's first page does not carry them.
+route("/agency", async (main) => (await import("./pages/agency-map")).agencyMapPage(main));
+route("/agency/requests", async (main) => (await import("./pages/agency-requests")).agencyRequestsPage(main));
+route("/agency/requests/new", async (main) => (await import("./pages/agency-requests")).newRequestPage(main));
+route("/agency/requests/:id", async (main, params) => (await import("./pages/agency-request")).agencyRequestPage(main, params));
+route("/agency/approvals", async (main) => (await import("./pages/agency-requests")).approvalsPage(main));
 
 function frame(): { main: HTMLElement } {
   const app = document.getElementById("app")!;
