@@ -385,3 +385,34 @@ def test_the_workspace_speaks_spanish(visit: Visit, scene: Scene) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("Solicitar video")
     expect(page.locator("[data-cap=window]")).to_contain_text("que permite su agencia")
     visit.check("agency-new-request-es")
+
+
+def test_a_radius_search_facing_only_lists_just_the_camera_facing_the_incident(
+    visit: Visit, scene: Scene
+) -> None:
+    a = scene.agency
+    page = visit.page
+    sign_in_agency(visit, "investigator", a.slug)
+    visit.open("/agency")
+    page.locator("label[for=ws-search-radius]").click()
+    page.get_by_label("Distance in metres").fill("100")
+    page.locator("label[for=ws-facing]").click()
+    page.get_by_label("Latitude", exact=True).fill(str(a.lat))
+    page.get_by_label("Longitude", exact=True).fill(str(a.lon))
+    page.get_by_role("button", name="Find cameras").click()
+    expect(page.get_by_role("heading", name="1 camera", exact=True)).to_be_visible()
+    assert page.locator("li.ws-result").get_attribute("data-camera") == scene.cameras[0]
+    visit.check("agency-map-radius-facing")
+    # Without anything typed, the fields say what is missing, and nothing is searched.
+    page.get_by_label("Latitude", exact=True).fill("")
+    page.get_by_role("button", name="Find cameras").click()
+    expect(page.locator("#ws-lat-error")).to_have_text("Enter a latitude between -90 and 90.")
+    visit.check("agency-map-missing-latitude")
+
+
+def test_the_workspace_asks_for_an_agency_sign_in(visit: Visit) -> None:
+    page = visit.page
+    visit.open("/agency/requests")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in to the agency workspace")
+    expect(page.get_by_role("link", name="Agency workspace")).to_have_count(0)
+    visit.check("agency-sign-in-needed")

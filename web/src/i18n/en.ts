@@ -393,6 +393,7 @@ export const en = {
   "ws.map.bad_k": "Enter a number from 1 to 1,000.",
   "ws.map.bad_radius": "Enter a distance in metres greater than 0.",
   "ws.map.results": "{n} cameras, nearest first",
+  "ws.map.results_one": "1 camera",
   "ws.map.facing_count": "{n} of them face the incident.",
   "ws.map.none": "No camera matches. Try a larger distance or fewer filters.",
   "ws.map.contact_note": "Reading an owner's contact is recorded in the audit trail with the case number.",

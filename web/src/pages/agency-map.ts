@@ -431,7 +431,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
     }
     if (bounds.isValid()) map.fitBounds(bounds.pad(0.2), { maxZoom: 19, animate: false });
 
-    const heading = h("h2", { id: "ws-results-heading", class: "ws-h2", tabindex: "-1" }, t("ws.map.results", { n: cameras.length }));
+    const heading = h("h2", { id: "ws-results-heading", class: "ws-h2", tabindex: "-1" }, cameras.length === 1 ? t("ws.map.results_one") : t("ws.map.results", { n: cameras.length }));
     const facingCount = cameras.filter((c) => faces(c.properties, DEFAULT_RANGE_M)).length;
     const requestLink = incident
       ? h(
