@@ -102,11 +102,13 @@ async def _run(bench: Bench) -> None:
         await _imports(bench, res)
     if bench.only in (None, "registrations"):
         await _registrations(bench, res)
-    portal = None
+    portal = workspace = None
     if bench.only in (None, "portal"):
         from bench import portal as portal_bench
+        from bench import workspace as workspace_bench
 
         portal = await portal_bench.run(bench)
+        workspace = await workspace_bench.run(bench)
 
     if partial:
         out = bench.data_dir.parent / "results-partial.md"
@@ -129,6 +131,10 @@ async def _run(bench: Bench) -> None:
     from bench.portal import table as portal_table
 
     print("\n".join(portal_table(portal)))
+    print()
+    from bench.workspace import table as workspace_table
+
+    print("\n".join(workspace_table(workspace)))
     print()
     print("\n".join(targets(res)))
     print()

@@ -80,8 +80,9 @@ def uvicorn(
     cwd: Path = ROOT,
     timeout: float = 60.0,
     workers: int = 1,
+    port: int | None = None,
 ) -> Iterator[Server]:
-    port = free_port()
+    port = port or free_port()
     log = LOGS / f"{name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(  # noqa: S603 - fixed argv: our own interpreter and app

@@ -23,6 +23,7 @@ import { sharingPage } from "./pages/sharing";
 import { livePage } from "./pages/live";
 import { transparencyPage } from "./pages/transparency";
 import { notFoundPage } from "./pages/notfound";
+import { agencyUser } from "./workspace";
 
 route("/", coveredPage);
 route("/register", registerPage);
@@ -40,6 +41,13 @@ route("/lost", lostPage);
 route("/registrations/:id/sharing", sharingPage);
 route("/registrations/:id/live", livePage);
 route("/transparency", transparencyPage);
+// The agency workspace's pages come in a script of their own, fetched only by the staff who open them: a
+// resident's first page does not carry them.
+route("/agency", async (main) => (await import("./pages/agency-map")).agencyMapPage(main));
+route("/agency/requests", async (main) => (await import("./pages/agency-requests")).agencyRequestsPage(main));
+route("/agency/requests/new", async (main) => (await import("./pages/agency-requests")).newRequestPage(main));
+route("/agency/requests/:id", async (main, params) => (await import("./pages/agency-request")).agencyRequestPage(main, params));
+route("/agency/approvals", async (main) => (await import("./pages/agency-requests")).approvalsPage(main));
 
 function frame(): { main: HTMLElement } {
   const app = document.getElementById("app")!;
@@ -69,6 +77,7 @@ function frame(): { main: HTMLElement } {
             nav("/", t("nav.covered")),
             nav("/sign-in", t("nav.manage")),
             nav("/transparency", t("nav.transparency")),
+            agencyUser() ? nav("/agency", t("ws.nav.workspace")) : null,
           ),
         ),
         h(

@@ -72,7 +72,8 @@ export function rerender(): void {
 async function run(path: string, first: boolean): Promise<void> {
   for (const c of cleanups) c();
   cleanups = [];
-  if (renderPage) await renderPage(path, first);
+  // A page is chosen by its path alone; its query (?lon=…) is the page's to read.
+  if (renderPage) await renderPage(path.split(/[?#]/)[0] ?? path, first);
 }
 
 /** After a page is drawn: its title, and the focus on its heading unless something else took it. */
