@@ -107,6 +107,7 @@ class Suite:
     geo: Server
     requests: Server
     env: dict[str, str]
+    community: Server | None = None
 
 
 @pytest.fixture(scope="session")
@@ -133,13 +134,33 @@ def suite(service_env: dict[str, str]) -> Iterator[Suite]:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        yield Suite(registry=started[0], geo=started[1], requests=started[2], env=env)
+        community = start_server("community_api", community_env(env))
+        started.append(community)
+        yield Suite(registry=started[0], geo=started[1], requests=started[2], env=env, community=community)
     finally:
         if worker is not None:
             worker.terminate()
             worker.wait(10)
         for s in started:
             s.stop()
+
+
+def community_env(env: dict[str, str]) -> dict[str, str]:
+    """community_api's environment in the suite: every test tips from 127.0.0.1 (the rate limit is tested with an
+    instance of its own), and its background loops run often enough to be waited for."""
+    return dict(
+        env,
+        CANVASS_TIP_RATE_LIMIT="1000000",
+        CANVASS_COMMUNITY_HOUSEKEEPING_S="0.2",
+        CANVASS_COMMUNITY_OUTBOX_POLL_S="0.1",
+    )
+
+
+@pytest.fixture(scope="session")
+def community(suite: Suite) -> Iterator[httpx.Client]:
+    assert suite.community is not None
+    with httpx.Client(base_url=suite.community.url, timeout=60) as c:
+        yield c
 
 
 @pytest.fixture(scope="session")
