@@ -119,7 +119,8 @@ TABLES = """
             alert_id uuid NOT NULL REFERENCES community.alerts (id) ON DELETE CASCADE,
             subscription_id uuid REFERENCES community.subscriptions (id) ON DELETE SET NULL,
             channel text NOT NULL CHECK (channel IN ('email', 'sms')),
-            status text NOT NULL DEFAULT 'queued' CHECK (status IN ('queued', 'sent', 'failed')),
+            status text NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'sent', 'failed', 'cancelled')),
             attempts integer NOT NULL DEFAULT 0,
             next_attempt_at timestamptz NOT NULL DEFAULT now(),
             lease_until timestamptz,

@@ -8,7 +8,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 
+from services.community_api import outbox
 from services.community_api.config import config
 from services.community_api.database import db
 from services.community_api.inbox import purge_expired
@@ -36,6 +38,12 @@ async def _every(period_s: float, job: Callable[[], Awaitable[object]], name: st
 
 def start() -> list[asyncio.Task[None]]:
     tasks = [asyncio.create_task(_every(config().housekeeping_s, purge_once, "retention sweep"))]
+    for channel in ("email", "sms"):
+        tasks.append(
+            asyncio.create_task(
+                _every(config().outbox_poll_s, partial(outbox.drain, channel), f"{channel} outbox")
+            )
+        )
     return tasks
 
 

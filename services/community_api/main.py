@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.community_api import housekeeping, inbox, policy, tips
+from services.community_api import alerts, housekeeping, inbox, policy, sms, tips
 from services.community_api.config import config
 from services.community_api.database import db
 from shared.app import create_app
@@ -21,6 +21,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     tasks = housekeeping.start()
     yield
     await housekeeping.stop(tasks)
+    await sms.close_client()
     await db.close()
 
 
@@ -40,7 +41,15 @@ app = create_app(
     lifespan=lifespan,
     agency_known=agency_known,
     db_revision=db.revision,
-    routers=[tips.router, inbox.router, policy.router],
+    routers=[
+        tips.router,
+        inbox.router,
+        policy.router,
+        alerts.subscriptions,
+        alerts.inbound,
+        alerts.staff,
+        alerts.public,
+    ],
     tags=[
         {"name": "tips", "description": "Anonymous tips and the tipster's follow-up with the tip code"},
         {
@@ -48,6 +57,14 @@ app = create_app(
             "description": "The agency's tip inbox: triage, replies, legal hold; every view audited",
         },
         {"name": "policy", "description": "An agency's limits for tips and subscriptions"},
+        {
+            "name": "subscriptions",
+            "description": "Opt-in alert subscriptions: double opt-in, manage, unsubscribe, STOP",
+        },
+        {
+            "name": "alerts",
+            "description": "Alerts sent by the agency's supervisors, delivery counts, public pages",
+        },
     ],
     # Tips stream their media to the parser's spool files; the ceiling is the deployment's plus the form's framing.
     body_limits={tips.UPLOAD_PREFIX: config().media_ceiling_bytes + 1024 * 1024},
