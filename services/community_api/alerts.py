@@ -35,7 +35,7 @@ from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.community_api import sms
 from services.community_api.config import config
@@ -49,6 +49,7 @@ from shared.db import pooled
 from shared.errors import Problem, invalid, problem_responses
 from shared.geojson import Area, Point
 from shared.inputs import StrictInput
+from shared.links import CREATED_ID, link
 from shared.mail import get_mailer
 from shared.settings import get_settings
 from shared.timestamps import Instant
@@ -154,13 +155,47 @@ class AlertInput(StrictInput):
     expires_at: Instant = Field(description=f"When the alert stops applying (within {MAX_ALERT_DAYS} days)")
 
 
+EXAMPLE_ALERT = {
+    "id": "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e",
+    "agency": "milwaukee-pd",
+    "title": "Armed robbery",
+    "message": "Avoid the area of 5th and Main; police are on scene.",
+    "category": "crime",
+    "area": {
+        "type": "MultiPolygon",
+        "coordinates": [
+            [[[-87.93, 43.03], [-87.91, 43.03], [-87.91, 43.05], [-87.93, 43.05], [-87.93, 43.03]]]
+        ],
+    },
+    "created_at": "2026-12-05T21:10:00Z",
+    "expires_at": "2026-12-06T00:10:00Z",
+}
+
+
 class SubscriptionAccepted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"id": "7c6b5a49-3827-4165-9f8e-7d6c5b4a3928", "status": "pending", "channel": "sms"}
+            ]
+        }
+    )
+
     id: uuid.UUID
     status: str
     channel: str
 
 
 class SubscriptionConfirmed(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"id": "7c6b5a49-3827-4165-9f8e-7d6c5b4a3928", "status": "confirmed",
+                 "manage_token": "cvs_2m9QxV0b8Kp1sLr4Tn6Wj3Yc5Ze7Ua9Hd0Fg2Ik4Ol6"}
+            ]
+        }
+    )  # fmt: skip
+
     id: uuid.UUID
     status: str
     manage_token: str = Field(
@@ -169,6 +204,16 @@ class SubscriptionConfirmed(BaseModel):
 
 
 class SubscriptionView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"id": "7c6b5a49-3827-4165-9f8e-7d6c5b4a3928", "agency": "milwaukee-pd", "channel": "sms",
+                 "contact_hint": "••••••••0123", "area": EXAMPLE_ALERT["area"], "categories": ["crime", "traffic"],
+                 "language": "en", "status": "confirmed"}
+            ]
+        }
+    )  # fmt: skip
+
     id: uuid.UUID
     agency: str
     channel: str
@@ -187,6 +232,8 @@ class DeliveryCounts(BaseModel):
 
 
 class AlertView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_ALERT]})
+
     id: uuid.UUID
     agency: str
     title: str
@@ -199,6 +246,19 @@ class AlertView(BaseModel):
 
 
 class AlertList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "alerts": [
+                        EXAMPLE_ALERT
+                        | {"deliveries": {"queued": 0, "sent": 412, "failed": 3, "cancelled": 1}}
+                    ]
+                }
+            ]
+        }
+    )
+
     alerts: list[AlertView]
 
 
@@ -273,6 +333,22 @@ async def send_code(channel: str, contact: str, agency: str, code: str, language
     if await sms.send(contact, text) is not sms.SendOutcome.SENT:
         raise Problem(502, "The confirmation code could not be sent by SMS; try again later.")
 
+
+NO_CONTENT = {
+    "description": "Ended: the subscription and its contact are deleted",
+    "headers": {
+        "X-Request-ID": {
+            "description": "The request's id, as in the service's logs",
+            "schema": {"type": "string"},
+            "example": "d9095b48f0b547d3b3e13f2a2a86d0d5",
+        }
+    },
+}
+ALERT_LINKS = {
+    "ReadAlert": link("read_alert_v1_agencies__slug__alerts__alert_id__get", "The alert with its delivery counts",
+                      slug="$request.path.slug", alert_id=CREATED_ID),
+    "PublicAlert": link("public_alert_v1_alerts__alert_id__get", "The alert's public page", alert_id=CREATED_ID),
+}  # fmt: skip
 
 # --- subscriptions ----------------------------------------------------------------------------------------------
 
@@ -448,7 +524,7 @@ async def _end(conn: asyncpg.Connection, where: str, *args: Any) -> int:
     status_code=204,
     summary="End one's subscription in the portal (it and its contact are deleted at once)",
     response_class=Response,
-    responses=problem_responses(401),
+    responses={204: NO_CONTENT, **problem_responses(401)},
 )
 async def end_own(token: ManageToken) -> Response:
     async with pooled(await db.pool()) as conn, conn.transaction():
@@ -462,7 +538,7 @@ async def end_own(token: ManageToken) -> Response:
     status_code=204,
     summary="End a subscription with the token of the link every alert carries",
     response_class=Response,
-    responses=problem_responses(404),
+    responses={204: NO_CONTENT, **problem_responses(404)},
 )
 async def unsubscribe(body: Unsubscribe) -> Response:
     subscription_id = subscription_of_unsubscribe_token(body.token)
@@ -479,7 +555,18 @@ async def unsubscribe(body: Unsubscribe) -> Response:
     "/inbound",
     summary="The SMS provider's webhook for replies: STOP (and its synonyms) ends every SMS subscription of the number",
     response_class=Response,
-    responses={200: {"content": {"application/xml": {}}}, **problem_responses(403)},
+    responses={
+        200: {
+            "description": "An empty TwiML answer (no reply is sent)",
+            "content": {
+                "application/xml": {
+                    "schema": {"type": "string"},
+                    "example": '<?xml version="1.0" encoding="UTF-8"?><Response/>',
+                }
+            },
+        },
+        **problem_responses(403),
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -555,7 +642,10 @@ def _alert(row: asyncpg.Record, counts: asyncpg.Record | None = None) -> dict[st
     status_code=201,
     summary=f"Send an alert to every confirmed subscription over its area ({SENDER_ROLE}s of the agency)",
     response_model=AlertView,
-    responses=problem_responses(403, 404),
+    responses={
+        201: {"description": "Sent: the deliveries are queued", "links": ALERT_LINKS},
+        **problem_responses(403, 404),
+    },
 )
 async def send_alert(
     slug: SlugPath, body: AlertInput, principal: Annotated[Principal, require_roles(SENDER_ROLE)]

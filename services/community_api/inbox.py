@@ -18,17 +18,18 @@ import asyncpg
 import orjson
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.community_api.database import db
 from services.community_api.policy import SlugPath, own_agency
 from services.community_api.responses import json_response
-from services.community_api.tips import TipMessage, messages_of, store_message
+from services.community_api.tips import EXAMPLE_MESSAGE, TipMessage, messages_of, store_message
 from shared.audit import AuditEvent, append_asyncpg
 from shared.auth import Principal, require_roles
 from shared.db import pooled
 from shared.errors import Problem, invalid, problem_responses
 from shared.inputs import StrictInput
+from shared.links import link
 from shared.pagination import decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/v1/agencies/{slug}/tips", tags=["inbox"])
@@ -69,13 +70,48 @@ class TipSummary(BaseModel):
     properties: dict[str, Any]
 
 
+EXAMPLE_FEATURE = {
+    "type": "Feature",
+    "id": "3f1c2b7e-5d4a-4e8f-9a6b-1c2d3e4f5a6b",
+    "geometry": {"type": "Point", "coordinates": [-87.9065, 43.0389]},
+    "properties": {"state": "new", "legal_hold": False, "created_at": "2026-12-05T21:04:11Z", "occurred_at": None,
+                   "messages": 1, "media": 1},
+}  # fmt: skip
+
+
 class TipList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"type": "FeatureCollection", "features": [EXAMPLE_FEATURE], "next_cursor": None}]
+        }
+    )
+
     type: Literal["FeatureCollection"]
     features: list[TipSummary]
     next_cursor: str | None = None
 
 
 class TipDetail(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    **EXAMPLE_FEATURE,
+                    "properties": {
+                        "agency": "milwaukee-pd",
+                        "state": "reviewing",
+                        "legal_hold": False,
+                        "created_at": "2026-12-05T21:04:11Z",
+                        "updated_at": "2026-12-05T21:30:00Z",
+                        "closed_at": None,
+                        "occurred_at": "2026-12-05T02:00:00Z",
+                        "messages": [EXAMPLE_MESSAGE],
+                    },
+                }
+            ]
+        }
+    )
+
     type: Literal["Feature"]
     id: uuid.UUID
     geometry: dict[str, Any] | None
@@ -198,7 +234,18 @@ async def read_tip(slug: SlugPath, tip_id: TipId, principal: InboxUser) -> Respo
     "/{tip_id}/media/{media_id}",
     summary="One media file of a tip, as stored (metadata removed); the view is audited",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}, **problem_responses(403, 404)},
+    responses={
+        200: {
+            "description": "The file, of the media type it was sent as",
+            "content": {
+                "application/octet-stream": {
+                    "schema": {"type": "string", "format": "binary"},
+                    "example": "(bytes)",
+                }
+            },
+        },
+        **problem_responses(403, 404),
+    },
 )
 async def read_media(
     slug: SlugPath,
@@ -265,7 +312,20 @@ async def transition(slug: SlugPath, tip_id: TipId, body: Transition, principal:
     status_code=201,
     summary="Reply to the tipster (they read it with their tip code); not on a closed tip",
     response_model=TipMessage,
-    responses=problem_responses(403, 404, 409),
+    responses={
+        201: {
+            "description": "Replied",
+            "links": {
+                "ReadTip": link(
+                    "read_tip_v1_agencies__slug__tips__tip_id__get",
+                    "The tip with its conversation",
+                    slug="$request.path.slug",
+                    tip_id="$request.path.tip_id",
+                )
+            },
+        },
+        **problem_responses(403, 404, 409),
+    },
 )
 async def reply(slug: SlugPath, tip_id: TipId, body: Reply, principal: InboxUser) -> Response:
     own_agency(principal, slug)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.community_api.config import config
 from services.community_api.database import db
@@ -28,6 +28,20 @@ MediaType = Annotated[str, Field(pattern=r"^[a-z]+/[a-z0-9.+-]+$", max_length=10
 
 
 class CommunityPolicy(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "tip_media_max_bytes": 26214400,
+                    "tip_media_types": ["image/jpeg", "image/png", "video/mp4"],
+                    "tip_max_files": 5,
+                    "tip_retention_days": 365,
+                    "alert_max_radius_m": 2000,
+                }
+            ]
+        }
+    )
+
     tip_media_max_bytes: int = Field(description="The largest media file a tip may carry, in bytes")
     tip_media_types: list[str] = Field(
         description="The media types a tip may carry (each one that can be cleaned)"

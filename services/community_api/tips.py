@@ -28,7 +28,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import FormData, UploadFile
 
 from services.community_api import media
@@ -40,6 +40,7 @@ from services.community_api.responses import json_response
 from shared.audit import AuditEvent, append_asyncpg
 from shared.db import pooled
 from shared.errors import Problem, invalid, problem_responses
+from shared.links import link
 from shared.timestamps import parse_instant
 
 router = APIRouter(prefix="/v1/tips", tags=["tips"])
@@ -233,13 +234,27 @@ async def messages_of(conn: asyncpg.Connection, tip_id: uuid.UUID) -> list[dict[
 # --- the answers' shapes --------------------------------------------------------------------------------------
 
 
+EXAMPLE_MEDIA = {"id": "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d", "media_type": "image/jpeg", "size": 48213}
+EXAMPLE_MESSAGE = {
+    "id": "5e4d3c2b-1a09-4f8e-8d7c-6b5a49382716",
+    "author": "tipster",
+    "body": "A van parks behind the school every night at 2am.",
+    "created_at": "2026-12-05T21:04:11Z",
+    "media": [EXAMPLE_MEDIA],
+}
+
+
 class MediaItem(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_MEDIA]})
+
     id: uuid.UUID
     media_type: str
     size: int = Field(description="Bytes, after the metadata was removed")
 
 
 class TipMessage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_MESSAGE]})
+
     id: uuid.UUID
     author: str = Field(description="`tipster` or `agency`")
     body: str
@@ -248,6 +263,21 @@ class TipMessage(BaseModel):
 
 
 class TipCreated(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3f1c2b7e-5d4a-4e8f-9a6b-1c2d3e4f5a6b",
+                    "code": "cvt_Jq3v9R0wq1xJc2mX8dH5pLkYtA7sZ4bN",
+                    "agency": "milwaukee-pd",
+                    "state": "new",
+                    "created_at": "2026-12-05T21:04:11Z",
+                    "media": [EXAMPLE_MEDIA],
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     code: str = Field(description="The tip code: shown this once, never again; keep it to read replies")
     agency: str
@@ -257,6 +287,20 @@ class TipCreated(BaseModel):
 
 
 class TipsterView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3f1c2b7e-5d4a-4e8f-9a6b-1c2d3e4f5a6b",
+                    "agency": "milwaukee-pd",
+                    "state": "reviewing",
+                    "created_at": "2026-12-05T21:04:11Z",
+                    "messages": [EXAMPLE_MESSAGE],
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     agency: str
     state: str = Field(description="new, reviewing, actioned or closed")
@@ -297,6 +341,19 @@ def _body(*names: str, required: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
+TIP_LINKS = {
+    "ReadOwnTip": link(
+        "read_own_tip_v1_tips_mine_get",
+        "Read the tip and the agency's replies",
+        **{"header.X-Tip-Code": "$response.body#/code"},
+    ),
+    "AddToOwnTip": link(
+        "add_to_own_tip_v1_tips_mine_messages_post",
+        "Add information",
+        **{"header.X-Tip-Code": "$response.body#/code"},
+    ),
+}
+
 # --- the routes -----------------------------------------------------------------------------------------------
 
 
@@ -305,7 +362,7 @@ def _body(*names: str, required: tuple[str, ...]) -> dict[str, Any]:
     status_code=201,
     summary="Send a tip to an agency, anonymously (no account; the answer holds the tip code, shown once)",
     response_model=TipCreated,
-    responses=problem_responses(404, 413, 415, 429),
+    responses={201: {"description": "Sent", "links": TIP_LINKS}, **problem_responses(404, 413, 415, 429)},
     openapi_extra=_body("agency", "text", "lon", "lat", "occurred_at", "media", required=("agency", "text")),
 )
 async def send_tip(request: Request) -> Response:
@@ -392,7 +449,16 @@ async def read_own_tip(request: Request, code: TipCode) -> Response:
     status_code=201,
     summary="Add information to one's tip: text, and optionally more media",
     response_model=TipMessage,
-    responses=problem_responses(401, 409, 413, 415, 429),
+    responses={
+        201: {
+            "description": "Added",
+            "links": {
+                "ReadOwnTip": TIP_LINKS["ReadOwnTip"]
+                | {"parameters": {"header.X-Tip-Code": "$request.header.X-Tip-Code"}}
+            },
+        },
+        **problem_responses(401, 409, 413, 415, 429),
+    },
     openapi_extra=_body("text", "media", required=("text",)),
 )
 async def add_to_own_tip(request: Request, code: TipCode) -> Response:
