@@ -592,6 +592,7 @@ async def unsubscribe(body: Unsubscribe) -> Response:
     },
 )
 async def inbound_sms(request: Request) -> Response:
+    await request.body()  # read first, within the body limit (413 over it), whatever its type
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise Problem(415, "The provider's webhook posts application/x-www-form-urlencoded.")

@@ -54,9 +54,7 @@ class Transition(StrictInput):
 
 
 class Reply(StrictInput):
-    message: str = Field(
-        min_length=1, max_length=10_000, description="What the tipster reads with their code"
-    )
+    message: str = Field(min_length=1, max_length=4000, description="What the tipster reads with their code")
 
 
 class LegalHold(StrictInput):

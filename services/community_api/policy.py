@@ -55,7 +55,9 @@ class CommunityPolicy(BaseModel):
 
 class CommunityPolicyInput(StrictInput):
     tip_media_max_bytes: int = Field(ge=1024, le=104_857_600)
-    tip_media_types: list[MediaType] = Field(max_length=20)
+    tip_media_types: list[MediaType] = Field(
+        min_length=1, max_length=20, description="At least one (tip_max_files 0 takes no media)"
+    )
     tip_max_files: int = Field(ge=0, le=10)
     tip_retention_days: int = Field(ge=1, le=3650)
     alert_max_radius_m: int = Field(ge=50, le=50_000)

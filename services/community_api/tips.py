@@ -30,6 +30,7 @@ from fastapi.responses import Response
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from services.community_api import media
 from services.community_api.config import config
@@ -85,6 +86,7 @@ class TipForm:
     lat: float | None
     occurred_at: Any
     files: list[UploadFile]
+    raw: FormData  # closed by the route when done (its spooled files removed)
 
 
 def _field(form: FormData, name: str) -> str | None:
@@ -114,6 +116,21 @@ def _coordinate(form: FormData, name: str, bound: float) -> float | None:
     return value
 
 
+class StrictMultiPartParser(MultiPartParser):
+    """Starlette's parser, except that a text field that is not UTF-8 is refused (Starlette would read it as
+    Latin-1 and store mojibake)."""
+
+    def on_part_end(self) -> None:
+        part = self._current_part
+        if part.file is None:
+            try:
+                self.items.append((part.field_name, bytes(part.data).decode("utf-8")))
+            except UnicodeDecodeError:
+                raise invalid(f"/body/{part.field_name}", "must be UTF-8 text") from None
+            return
+        super().on_part_end()
+
+
 async def read_form(request: Request, fields: set[str], max_files: int) -> TipForm:
     """The tip's form, strictly: a known field at most once, text without NUL, files only under `media`."""
     content_type = request.headers.get("content-type", "")
@@ -123,7 +140,25 @@ async def read_form(request: Request, fields: set[str], max_files: int) -> TipFo
             "This operation takes multipart/form-data: the text in a field `text`, files in fields `media`.",
             headers={"Accept-Post": "multipart/form-data"},
         )
-    form = await request.form(max_files=max_files, max_fields=len(fields) + 1, max_part_size=64 * 1024)
+    parser = StrictMultiPartParser(
+        request.headers,
+        request.stream(),
+        max_files=max_files,
+        max_fields=len(fields) + 1,
+        max_part_size=64 * 1024,
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise Problem(400, f"The multipart body could not be read: {exc.message}") from None
+    try:
+        return _checked(form, fields)
+    except BaseException:
+        await form.close()
+        raise
+
+
+def _checked(form: FormData, fields: set[str]) -> TipForm:
     for name in form:
         if name not in fields and name != "media":
             raise invalid(
@@ -152,7 +187,7 @@ async def read_form(request: Request, fields: set[str], max_files: int) -> TipFo
         except ValueError as exc:
             raise invalid("/body/occurred_at", str(exc)) from None
     agency = _field(form, "agency") if "agency" in fields else None
-    return TipForm(text, agency, lon, lat, occurred_at, files)
+    return TipForm(text, agency, lon, lat, occurred_at, files, form)
 
 
 async def _clean_upload(upload: UploadFile, media_type: str, index: int) -> media.Cleaned:
@@ -368,13 +403,16 @@ TIP_LINKS = {
 async def send_tip(request: Request) -> Response:
     check(limiter(), request)
     form = await read_form(request, {"agency", "text", "lon", "lat", "occurred_at"}, max_files=10)
-    if form.agency is None:
-        raise invalid("/body/agency", "the agency's slug is required")
-    async with pooled(await db.pool()) as conn:
-        if not await agency_exists(conn, form.agency):
-            raise Problem(404, f"No agency {form.agency!r}.")
-        policy = await policy_of(conn, form.agency)
-    cleaned = await clean_files(form.files, policy)
+    try:
+        if form.agency is None:
+            raise invalid("/body/agency", "the agency's slug is required")
+        async with pooled(await db.pool()) as conn:
+            if not await agency_exists(conn, form.agency):
+                raise Problem(404, f"No agency {form.agency!r}.")
+            policy = await policy_of(conn, form.agency)
+        cleaned = await clean_files(form.files, policy)
+    finally:
+        await form.raw.close()
     code = new_code()
     async with pooled(await db.pool()) as conn, conn.transaction():
         tip = await conn.fetchrow(
@@ -467,7 +505,10 @@ async def add_to_own_tip(request: Request, code: TipCode) -> Response:
         tip = await tip_by_code(code, request, conn)
         policy = await policy_of(conn, tip["agency"])
     form = await read_form(request, {"text"}, max_files=10)
-    cleaned = await clean_files(form.files, policy)
+    try:
+        cleaned = await clean_files(form.files, policy)
+    finally:
+        await form.raw.close()
     async with pooled(await db.pool()) as conn, conn.transaction():
         state = await conn.fetchval("SELECT state FROM community.tips WHERE id = $1 FOR UPDATE", tip["id"])
         if state is None:
