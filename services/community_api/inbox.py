@@ -28,6 +28,7 @@ from shared.audit import AuditEvent, append_asyncpg
 from shared.auth import Principal, require_roles
 from shared.db import pooled
 from shared.errors import Problem, invalid, problem_responses
+from shared.geojson import GeoJSONResponse
 from shared.inputs import StrictInput
 from shared.links import link
 from shared.pagination import decode_cursor, encode_cursor
@@ -161,6 +162,7 @@ def _feature(row: asyncpg.Record, **extra: Any) -> dict[str, Any]:
     "",
     summary="The agency's tips, newest first, as GeoJSON (a tip with a place has a Point): each listing is audited",
     response_model=TipList,
+    response_class=GeoJSONResponse,
     responses=problem_responses(403, 404),
 )
 async def list_tips(
@@ -217,6 +219,7 @@ async def list_tips(
     "/{tip_id}",
     summary="One tip with its conversation and media list (the view is audited)",
     response_model=TipDetail,
+    response_class=GeoJSONResponse,
     responses=problem_responses(403, 404),
 )
 async def read_tip(slug: SlugPath, tip_id: TipId, principal: InboxUser) -> Response:
@@ -276,6 +279,7 @@ async def read_media(
     "/{tip_id}/transitions",
     summary="Move a tip through triage: review, action, close (investigators and supervisors), reopen (supervisors)",
     response_model=TipDetail,
+    response_class=GeoJSONResponse,
     responses=problem_responses(403, 404, 409),
 )
 async def transition(slug: SlugPath, tip_id: TipId, body: Transition, principal: InboxUser) -> Response:
@@ -343,6 +347,7 @@ async def reply(slug: SlugPath, tip_id: TipId, body: Reply, principal: InboxUser
     "/{tip_id}/legal-hold",
     summary="Put a tip under legal hold, or lift it (supervisors): a held tip outlives its retention period",
     response_model=TipDetail,
+    response_class=GeoJSONResponse,
     responses=problem_responses(403, 404),
 )
 async def legal_hold(slug: SlugPath, tip_id: TipId, body: LegalHold, principal: Supervisor) -> Response:

@@ -144,7 +144,7 @@ async def read_form(request: Request, fields: set[str], max_files: int) -> TipFo
         request.headers,
         request.stream(),
         max_files=max_files,
-        max_fields=len(fields) + 1,
+        max_fields=len(fields) + 11,  # room for media sent as text, refused below by name
         max_part_size=64 * 1024,
     )
     try:
@@ -352,6 +352,7 @@ FORM_FIELDS = {
     "media": {
         "type": "array",
         "items": {"type": "string", "format": "binary"},
+        "maxItems": 10,
         "description": "Photos, video or audio (the agency's policy says which types and how large); their "
         "metadata (EXIF, XMP, GPS, container tags) is removed before anything is stored",
     },
