@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100,000 cameras per layout, 2 s cells")
     parser.add_argument(
         "--only",
-        choices=("queries", "imports", "registrations", "portal"),
+        choices=("queries", "imports", "registrations", "portal", "community"),
         help="measure only the queries (raw, geo_query, tipg), the imports, the registration writes or the portal; the results"
         " file is not written",
     )
@@ -59,8 +59,9 @@ def main() -> None:
 
     from bench.tools import ensure_debian_tools, ensure_tipg
 
-    ensure_debian_tools()
-    ensure_tipg()
+    if bench.only != "community":  # community_api's figures need neither GDAL nor tipg
+        ensure_debian_tools()
+        ensure_tipg()
     try:
         asyncio.run(_run(bench))
     except KeyboardInterrupt:
@@ -93,6 +94,11 @@ async def _run(bench: Bench) -> None:
         from bench import portal as portal_bench
 
         portal = await portal_bench.run(bench)
+    community = None
+    if bench.only in (None, "community"):
+        from bench import community as community_bench
+
+        community = await community_bench.run(bench)
 
     if partial:
         out = bench.data_dir.parent / "results-partial.md"
@@ -115,6 +121,10 @@ async def _run(bench: Bench) -> None:
     from bench.portal import table as portal_table
 
     print("\n".join(portal_table(portal)))
+    print()
+    from bench.community import table as community_table
+
+    print("\n".join(community_table(community)))
     print()
     print("\n".join(targets(res)))
     print()

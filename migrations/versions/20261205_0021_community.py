@@ -5,7 +5,8 @@
 - `tips`, `tip_messages`, `tip_media`: a tip, the two-way conversation on it, and its media with their metadata
   already removed. The tipster's code is kept only as a SHA-256 hash; no address or user agent is ever stored.
 - `subscriptions`, `alerts`, `deliveries`: opt-in subscriptions (the contact sealed, an area indexed for the
-  fan-out), the alerts staff send, and the outbox of one delivery per alert and subscription.
+  fan-out), the alerts staff send, and the outbox of one delivery per alert and subscription (which outlives an
+  ended subscription, without its contact, as a count).
 
 The runtime role (`canvass_app`, see 0005) gets the same row rights as on the other services' schemas.
 
@@ -116,8 +117,11 @@ TABLES = """
         CREATE INDEX ix_alerts_agency_created ON community.alerts (agency, created_at DESC);
         CREATE TABLE community.deliveries (
             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            alert_id uuid NOT NULL REFERENCES community.alerts (id) ON DELETE CASCADE,
-            subscription_id uuid REFERENCES community.subscriptions (id) ON DELETE SET NULL,
+            -- No foreign keys: they would cost two look-ups per row of a fan-out (1.4 s of 4.5 s for 100,000 rows),
+            -- alerts are never deleted, and an ended subscription is deleted at once, its queued deliveries
+            -- cancelled when their turn comes (they find no subscription).
+            alert_id uuid NOT NULL,
+            subscription_id uuid NOT NULL,
             channel text NOT NULL CHECK (channel IN ('email', 'sms')),
             status text NOT NULL DEFAULT 'queued'
                 CHECK (status IN ('queued', 'sent', 'failed', 'cancelled')),

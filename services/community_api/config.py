@@ -35,6 +35,7 @@ class CommunityConfig:
     outbox_backoff_s: float
     outbox_max_attempts: int
     outbox_lease_s: float
+    outbox_concurrency: int
     # Per-channel sending rates (messages per second), so a large alert does not flood the relay or provider.
     email_per_s: float
     sms_per_s: float
@@ -60,6 +61,7 @@ def config() -> CommunityConfig:
         outbox_backoff_s=_float("CANVASS_COMMUNITY_OUTBOX_BACKOFF_S", 30.0),
         outbox_max_attempts=_int("CANVASS_COMMUNITY_OUTBOX_MAX_ATTEMPTS", 8),
         outbox_lease_s=_float("CANVASS_COMMUNITY_OUTBOX_LEASE_S", 120.0),
+        outbox_concurrency=_int("CANVASS_COMMUNITY_OUTBOX_CONCURRENCY", 16),
         email_per_s=_float("CANVASS_ALERT_EMAIL_PER_S", 50.0),
         sms_per_s=_float("CANVASS_ALERT_SMS_PER_S", 10.0),
         sms_api_url=os.environ.get("CANVASS_SMS_API_URL", "https://api.twilio.com"),

@@ -106,40 +106,46 @@ async def _send(channel: str, row: Any) -> sms.SendOutcome:
     return sms.SendOutcome.SENT
 
 
-async def _finish(conn: asyncpg.Connection, delivery_id: int, status: str) -> None:
-    await conn.execute(FINISH_SQL, delivery_id, status)
+async def _finish(pool: asyncpg.Pool, delivery_id: int, status: str) -> None:
+    await pool.execute(FINISH_SQL, delivery_id, status)
+
+
+async def _deliver(pool: asyncpg.Pool, channel: str, claim: Any, row: Any, now: datetime) -> None:
+    c = config()
+    if row is None:  # no such alert (none is ever deleted): nothing to send
+        await _finish(pool, claim["id"], "cancelled")
+    elif row["subscription_status"] != "confirmed" or row["expires_at"] <= now:
+        await _finish(pool, claim["id"], "cancelled")
+    elif claim["interrupted"] and channel == "sms":
+        await _finish(pool, claim["id"], "failed")
+    else:
+        outcome = await _send(channel, row)
+        if outcome is sms.SendOutcome.SENT:
+            await _finish(pool, claim["id"], "sent")
+        elif outcome is sms.SendOutcome.RETRY and claim["attempts"] < c.outbox_max_attempts:
+            await pool.execute(RETRY_SQL, claim["id"], c.outbox_backoff_s * 2 ** (claim["attempts"] - 1))
+        else:
+            await _finish(pool, claim["id"], "failed")
 
 
 async def deliver_once(channel: str) -> int:
-    """One pass over the due deliveries of `channel`: how many were claimed."""
+    """One pass over the due deliveries of `channel`: how many were claimed. Up to `outbox_concurrency` are sent
+    at once (each its own delivery: one connection to the relay or provider each), within the channel's pace."""
     c = config()
-    async with pooled(await db.pool()) as conn:
+    pool = await db.pool()
+    async with pooled(pool) as conn:
         claimed = await conn.fetch(CLAIM_SQL, channel, c.outbox_batch, c.outbox_lease_s)
         if not claimed:
             return 0
         details = {r["id"]: r for r in await conn.fetch(DETAILS_SQL, [r["id"] for r in claimed])}
-        now = datetime.now(UTC)
-        for claim in claimed:
-            row = details.get(claim["id"])
-            if row is None:  # the alert was deleted meanwhile
-                continue
-            if (
-                row["subscription_id"] is None
-                or row["subscription_status"] != "confirmed"
-                or row["expires_at"] <= now
-            ):
-                await _finish(conn, claim["id"], "cancelled")
-                continue
-            if claim["interrupted"] and channel == "sms":
-                await _finish(conn, claim["id"], "failed")
-                continue
-            outcome = await _send(channel, row)
-            if outcome is sms.SendOutcome.SENT:
-                await _finish(conn, claim["id"], "sent")
-            elif outcome is sms.SendOutcome.RETRY and claim["attempts"] < c.outbox_max_attempts:
-                await conn.execute(RETRY_SQL, claim["id"], c.outbox_backoff_s * 2 ** (claim["attempts"] - 1))
-            else:
-                await _finish(conn, claim["id"], "failed")
+    now = datetime.now(UTC)
+    slots = asyncio.Semaphore(c.outbox_concurrency)
+
+    async def one(claim: Any) -> None:
+        async with slots:
+            await _deliver(pool, channel, claim, details.get(claim["id"]), now)
+
+    await asyncio.gather(*(one(claim) for claim in claimed))
     return len(claimed)
 
 
