@@ -23,6 +23,8 @@ import { sharingPage } from "./pages/sharing";
 import { livePage } from "./pages/live";
 import { transparencyPage } from "./pages/transparency";
 import { notFoundPage } from "./pages/notfound";
+import { tipFollowUpPage, tipPage } from "./pages/tips";
+import { alertPage, alertsManagePage, alertsSubscribePage, alertsUnsubscribedPage, alertsUnsubscribePage } from "./pages/alerts";
 
 route("/", coveredPage);
 route("/register", registerPage);
@@ -40,6 +42,13 @@ route("/lost", lostPage);
 route("/registrations/:id/sharing", sharingPage);
 route("/registrations/:id/live", livePage);
 route("/transparency", transparencyPage);
+route("/tips/new", tipPage);
+route("/tips/follow-up", tipFollowUpPage);
+route("/alerts/subscribe", alertsSubscribePage);
+route("/alerts/manage", alertsManagePage);
+route("/alerts/unsubscribe", alertsUnsubscribePage);
+route("/alerts/unsubscribed", alertsUnsubscribedPage);
+route("/alerts/:id", alertPage);
 
 function frame(): { main: HTMLElement } {
   const app = document.getElementById("app")!;
