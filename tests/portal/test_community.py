@@ -8,7 +8,9 @@ from __future__ import annotations
 import io
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -18,11 +20,11 @@ from playwright.sync_api import expect
 from tests.community.conftest import CAMERA_MAKE, jpeg_with_gps
 from tests.conftest import Token
 from tests.portal.conftest import Program, Visit
-from tests.support import Db, Mailbox
+from tests.support import Mailbox
 
 
 def test_a_resident_sends_a_tip_with_a_photo_and_follows_it_up_with_the_code(
-    visit: Visit, program: Program, community: httpx.Client, auth: Token, db: Db
+    visit: Visit, program: Program, community: httpx.Client, auth: Token, sql: Callable[..., Any]
 ) -> None:
     page = visit.page
     visit.open(f"/tips/new?agency={program.slug}")
@@ -43,13 +45,14 @@ def test_a_resident_sends_a_tip_with_a_photo_and_follows_it_up_with_the_code(
     assert code.startswith("cvt_")
     visit.check("tip-sent")
     # What was stored carries neither the camera nor the place the photo's metadata named.
-    content = bytes(db.fetchval(
+    [row] = sql(
         "SELECT m.content FROM community.tip_media m JOIN community.tips t ON t.id = m.tip_id WHERE t.agency = $1",
         program.slug,
-    ))  # fmt: skip
+    )
+    content = bytes(row["content"])
     assert CAMERA_MAKE.encode() not in content and not Image.open(io.BytesIO(content)).getexif()
     # The agency replies; the tipster reads it with the code and adds information.
-    tip_id = db.fetchval("SELECT id FROM community.tips WHERE agency = $1", program.slug)
+    tip_id = sql("SELECT id FROM community.tips WHERE agency = $1", program.slug)[0]["id"]
     r = community.post(
         f"/v1/agencies/{program.slug}/tips/{tip_id}/replies",
         json={"message": "Thank you. Which night did you last see it?"},
@@ -70,7 +73,12 @@ def test_a_resident_sends_a_tip_with_a_photo_and_follows_it_up_with_the_code(
 
 
 def test_a_resident_subscribes_receives_an_alert_and_unsubscribes_by_its_link(
-    visit: Visit, program: Program, community: httpx.Client, auth: Token, mailbox: Mailbox, db: Db
+    visit: Visit,
+    program: Program,
+    community: httpx.Client,
+    auth: Token,
+    mailbox: Mailbox,
+    sql: Callable[..., Any],
 ) -> None:
     page = visit.page
     email = f"street-{uuid.uuid4().hex[:8]}@example.org"
@@ -115,7 +123,7 @@ def test_a_resident_subscribes_receives_an_alert_and_unsubscribes_by_its_link(
     page.get_by_role("button", name="Stop my alerts").click()
     expect(page.get_by_role("heading", name="Your alerts are stopped")).to_be_visible()
     visit.check("alerts-unsubscribed")
-    assert db.fetchval("SELECT count(*) FROM community.subscriptions WHERE agency = $1", program.slug) == 0
+    assert sql("SELECT id FROM community.subscriptions WHERE agency = $1", program.slug) == []
 
 
 @pytest.mark.parametrize("visit", ["es-MX"], indirect=True)
