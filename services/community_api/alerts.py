@@ -155,7 +155,7 @@ class AlertInput(StrictInput):
     expires_at: Instant = Field(description=f"When the alert stops applying (within {MAX_ALERT_DAYS} days)")
 
 
-EXAMPLE_ALERT = {
+EXAMPLE_ALERT: dict[str, Any] = {
     "id": "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e",
     "agency": "milwaukee-pd",
     "title": "Armed robbery",

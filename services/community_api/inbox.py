@@ -69,7 +69,7 @@ class TipSummary(BaseModel):
     properties: dict[str, Any]
 
 
-EXAMPLE_FEATURE = {
+EXAMPLE_FEATURE: dict[str, Any] = {
     "type": "Feature",
     "id": "3f1c2b7e-5d4a-4e8f-9a6b-1c2d3e4f5a6b",
     "geometry": {"type": "Point", "coordinates": [-87.9065, 43.0389]},

@@ -269,8 +269,12 @@ async def messages_of(conn: asyncpg.Connection, tip_id: uuid.UUID) -> list[dict[
 # --- the answers' shapes --------------------------------------------------------------------------------------
 
 
-EXAMPLE_MEDIA = {"id": "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d", "media_type": "image/jpeg", "size": 48213}
-EXAMPLE_MESSAGE = {
+EXAMPLE_MEDIA: dict[str, Any] = {
+    "id": "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d",
+    "media_type": "image/jpeg",
+    "size": 48213,
+}
+EXAMPLE_MESSAGE: dict[str, Any] = {
     "id": "5e4d3c2b-1a09-4f8e-8d7c-6b5a49382716",
     "author": "tipster",
     "body": "A van parks behind the school every night at 2am.",

@@ -71,7 +71,12 @@ def portal_config(env: Mapping[str, str]) -> dict[str, Any]:
 def content_security_policy(config: Mapping[str, Any]) -> str:
     """Only the portal itself, the three services (connect-src), and the configured tile and geocoder hosts:
     no inline script or style element, no third-party origin, no framing."""
-    apis = [config["registry_api_url"], config["geo_query_url"], config["requests_api_url"], config["community_api_url"]]
+    apis = [
+        config["registry_api_url"],
+        config["geo_query_url"],
+        config["requests_api_url"],
+        config["community_api_url"],
+    ]
     connect = ["'self'", *sorted({o for o in map(_origin, [*apis, config["geocoder_url"]]) if o})]
     images = ["'self'", *[o for o in [_origin(config["tile_url"])] if o]]
     directives = {

@@ -9,6 +9,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,13 @@ def container_tags(path: Path) -> dict[str, str]:
         capture_output=True,
     )
     return dict(json.loads(probe.stdout)["format"].get("tags", {}))
+
+
+def mail_text(message: Message) -> str:
+    """A plain-text mail's body."""
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode()
 
 
 def send_tip(

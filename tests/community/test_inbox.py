@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -32,7 +33,7 @@ def may(role: str, action: str) -> bool:
     return role == "supervisor" or (role == "investigator" and action != "reopen")
 
 
-def new_tip(community: httpx.Client, agency: Agency, **fields: str) -> str:
+def new_tip(community: httpx.Client, agency: Agency, **fields: Any) -> str:
     r = send_tip(community, agency.slug, **fields)
     assert r.status_code == 201, r.text
     return str(r.json()["id"])

@@ -12,8 +12,9 @@ from tests.contract.test_bad_input import Case, Endpoint
 
 
 def _tip_id(s: Scene) -> str:
-    assert s.community is not None
-    r = s.community.post("/v1/tips", files={"agency": (None, s.world.x), "text": (None, "For the corpus.")})
+    r = s.community_client.post(
+        "/v1/tips", files={"agency": (None, s.world.x), "text": (None, "For the corpus.")}
+    )
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
 

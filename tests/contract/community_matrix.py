@@ -29,7 +29,7 @@ def _tip(ctx: m.Ctx) -> dict[str, str]:
 
     photo = io.BytesIO()
     Image.new("RGB", (8, 8), (10, 20, 30)).save(photo, "JPEG")
-    r = ctx.scene.community.post(
+    r = ctx.scene.community_client.post(
         "/v1/tips",
         files={
             **_form(agency=ctx.x, text="A tip for the matrix."),
@@ -58,7 +58,7 @@ def _alert_body(ctx: m.Ctx) -> dict[str, Any]:
 
 def _alert(ctx: m.Ctx) -> str:
     def make() -> str:
-        r = ctx.scene.community.post(
+        r = ctx.scene.community_client.post(
             f"/v1/agencies/{ctx.x}/alerts", json=_alert_body(ctx), headers=ctx.scene.agent("supervisor")
         )
         assert r.status_code == 201, r.text
@@ -81,8 +81,8 @@ def _subscription(ctx: m.Ctx) -> dict[str, Any]:
 
 def entries() -> dict[str, m.Op]:
     tips = "/v1/agencies/{x}/tips"
-    no_credential = dict.fromkeys(m.CALLERS, 401)
-    unsigned = dict.fromkeys(m.CALLERS, 403)
+    no_credential: dict[str, m.Outcome] = dict.fromkeys(m.CALLERS, 401)
+    unsigned: dict[str, m.Outcome] = dict.fromkeys(m.CALLERS, 403)
 
     def tip_path(c: m.Ctx, suffix: str = "") -> str:
         return tips.format(x=c.x) + f"/{_shared_tip(c)['id']}{suffix}"

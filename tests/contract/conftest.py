@@ -169,6 +169,11 @@ class Scene:
     import_id: str = ""
     community: httpx.Client | None = None
 
+    @property
+    def community_client(self) -> httpx.Client:
+        assert self.community is not None, "the suite runs community_api"
+        return self.community
+
     def agent(self, role: str, agency: str | None = None) -> dict[str, str]:
         slug = self.world.x if agency is None else agency
         return self.auth(role, slug, sub=f"{role}-{slug}")

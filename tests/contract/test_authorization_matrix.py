@@ -740,7 +740,7 @@ def client_for(ctx: Ctx, service: str) -> httpx.Client:
         "registry_api": ctx.scene.registry,
         "geo_query": ctx.scene.geo,
         "requests_api": ctx.scene.requests,
-        "community_api": ctx.scene.community,
+        "community_api": ctx.scene.community_client,
     }[service]
 
 

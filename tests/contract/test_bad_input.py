@@ -884,7 +884,7 @@ def test_bad_input_is_refused_with_a_problem_and_changes_nothing(scene: Scene, d
         if ep.query or ep.query_strings or ep.query_numbers or ep.query_instants or ep.cursor_instant:
             cases += query_cases(ep)
     cases += upload_cases(s, s.request_id) + import_cases(s) + tip_form_cases(s)
-    clients = {"registry": s.registry, "geo": s.geo, "requests": s.requests, "community": s.community}
+    clients = {"registry": s.registry, "geo": s.geo, "requests": s.requests, "community": s.community_client}
 
     searches = settle(db)
     before = fingerprint(db)
@@ -1137,7 +1137,7 @@ def cursor_edge_cases(
         "registry_api": s.registry,
         "geo_query": s.geo,
         "requests_api": s.requests,
-        "community_api": s.community,
+        "community_api": s.community_client,
     }[op.service]
     # The widest listing: each bounded optional integer (e.g. `within_days`) at its maximum.
     widest = [
@@ -1199,7 +1199,7 @@ def test_every_operation_of_the_contracts_meets_the_generated_bad_input(scene: S
         "registry": scene.registry,
         "geo": scene.geo,
         "requests": scene.requests,
-        "community": scene.community,
+        "community": scene.community_client,
     }
     failures, per_kind = [], Counter[str]()
     for c in cases:

@@ -22,7 +22,7 @@ def client_of(scene: Scene, op: Operation) -> httpx.Client:
         "registry_api": scene.registry,
         "geo_query": scene.geo,
         "requests_api": scene.requests,
-        "community_api": scene.community,
+        "community_api": scene.community_client,
     }[op.service]
 
 

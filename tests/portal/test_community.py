@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
-from playwright.sync_api import expect
+from playwright.sync_api import FilePayload, expect
 
-from tests.community.conftest import CAMERA_MAKE, jpeg_with_gps
+from tests.community.conftest import CAMERA_MAKE, jpeg_with_gps, mail_text
 from tests.conftest import Token
 from tests.portal.conftest import Program, Visit
 from tests.support import Mailbox
@@ -36,9 +36,8 @@ def test_a_resident_sends_a_tip_with_a_photo_and_follows_it_up_with_the_code(
     page.get_by_label("Your tip").fill("A grey van without plates waits behind the school at night.")
     page.get_by_label("Latitude").fill(str(program.lat))
     page.get_by_label("Longitude").fill(str(program.lon))
-    page.get_by_label("Photos, video or audio").set_input_files(
-        [{"name": "van.jpg", "mimeType": "image/jpeg", "buffer": jpeg_with_gps()}]
-    )
+    photo: FilePayload = {"name": "van.jpg", "mimeType": "image/jpeg", "buffer": jpeg_with_gps()}
+    page.get_by_label("Photos, video or audio").set_input_files([photo])
     page.get_by_role("button", name="Send the tip").click()
     expect(page.get_by_role("heading", name="Your tip was sent")).to_be_visible()
     code = page.locator("#tip-code").inner_text()
@@ -92,8 +91,8 @@ def test_a_resident_subscribes_receives_an_alert_and_unsubscribes_by_its_link(
     page.get_by_role("button", name="Subscribe").click()
     expect(page.get_by_role("heading", name="Confirm your subscription")).to_be_visible()
     visit.check("alerts-confirm")
-    mail = mailbox.wait_for(email, lambda m: "confirmation code" in m.get_payload(decode=True).decode())
-    code = re.findall(r"\b(\d{6})\b", mail.get_payload(decode=True).decode())[-1]
+    mail = mailbox.wait_for(email, lambda m: "confirmation code" in mail_text(m))
+    code = re.findall(r"\b(\d{6})\b", mail_text(mail))[-1]
     page.get_by_label("Confirmation code").fill(code)
     page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_role("heading", name="You are subscribed")).to_be_visible()
@@ -111,7 +110,7 @@ def test_a_resident_subscribes_receives_an_alert_and_unsubscribes_by_its_link(
     )  # fmt: skip
     assert r.status_code == 201, r.text
     alert = mailbox.wait_for(email, lambda m: "Water main break" in str(m["Subject"]), timeout=30)
-    body = alert.get_payload(decode=True).decode()
+    body = mail_text(alert)
     page_link = re.search(r"/alerts/[0-9a-f-]{36}", body)
     leave = re.search(r"/alerts/unsubscribe#\S+", body)
     assert page_link and leave
