@@ -47,7 +47,7 @@ from shared.auth import Principal, require_roles
 from shared.crypto import keyring
 from shared.db import pooled
 from shared.errors import Problem, invalid, problem_responses
-from shared.geojson import Area, Point
+from shared.geojson import Area, MultiPolygonGeometry, Point
 from shared.inputs import StrictInput
 from shared.links import CREATED_ID, link
 from shared.mail import get_mailer
@@ -218,7 +218,7 @@ class SubscriptionView(BaseModel):
     agency: str
     channel: str
     contact_hint: str = Field(description="The contact, mostly masked")
-    area: dict[str, Any]
+    area: MultiPolygonGeometry
     categories: list[str]
     language: str
     status: str
@@ -239,7 +239,7 @@ class AlertView(BaseModel):
     title: str
     message: str
     category: str
-    area: dict[str, Any]
+    area: MultiPolygonGeometry
     created_at: str
     expires_at: str
     deliveries: DeliveryCounts | None = Field(None, description="Staff only: counts, never who")

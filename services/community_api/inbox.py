@@ -28,7 +28,7 @@ from shared.audit import AuditEvent, append_asyncpg
 from shared.auth import Principal, require_roles
 from shared.db import pooled
 from shared.errors import Problem, invalid, problem_responses
-from shared.geojson import GeoJSONResponse
+from shared.geojson import GeoJSONResponse, PointGeometry
 from shared.inputs import StrictInput
 from shared.links import link
 from shared.pagination import decode_cursor, encode_cursor
@@ -65,7 +65,7 @@ class LegalHold(StrictInput):
 class TipSummary(BaseModel):
     type: Literal["Feature"]
     id: uuid.UUID
-    geometry: dict[str, Any] | None = Field(description="The tip's place (a Point), or null")
+    geometry: PointGeometry | None = Field(description="The tip's place (a Point), or null")
     properties: dict[str, Any]
 
 
@@ -113,7 +113,7 @@ class TipDetail(BaseModel):
 
     type: Literal["Feature"]
     id: uuid.UUID
-    geometry: dict[str, Any] | None
+    geometry: PointGeometry | None
     properties: dict[str, Any] = Field(
         description="agency, state, legal_hold, created_at, updated_at, closed_at, occurred_at, messages"
     )
