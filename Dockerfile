@@ -18,6 +18,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 RUN pip install "uv==${UV_VERSION}"
 
+# ffmpeg: community_api removes the container metadata of tips' video and audio (remuxed, never re-encoded).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ffmpeg \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 
 # Dependencies first, so that code changes do not reinstall them.
@@ -45,6 +50,6 @@ RUN groupadd --system --gid 10001 canvass \
     && chmod 0750 /var/lib/canvass/evidence
 USER canvass:canvass
 
-EXPOSE 8001 8002 8003
+EXPOSE 8001 8002 8003 8004
 
 CMD ["uvicorn", "services.registry_api.main:app", "--host", "0.0.0.0", "--port", "8001"]

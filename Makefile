@@ -14,7 +14,8 @@ export UV_PROJECT_ENVIRONMENT := .venv
 REGISTRY_API_PORT ?= 8001
 GEO_QUERY_PORT ?= 8002
 REQUESTS_API_PORT ?= 8003
-export REGISTRY_API_PORT GEO_QUERY_PORT REQUESTS_API_PORT
+COMMUNITY_API_PORT ?= 8004
+export REGISTRY_API_PORT GEO_QUERY_PORT REQUESTS_API_PORT COMMUNITY_API_PORT
 # The web portal (services/portal, built from web/).
 PORTAL_PORT ?= 8000
 export PORTAL_PORT
@@ -74,7 +75,7 @@ web/node_modules/.installed: web/package.json web/package-lock.json
 portal: web/node_modules/.installed ## build the web portal into web/dist (types from openapi/, type check, vite)
 	cd web && npm run build
 
-run: demo portal ## start the portal on 127.0.0.1:8000, the three services (and the requests worker); Ctrl-C stops them
+run: demo portal ## start the portal on 127.0.0.1:8000, the four services (and the requests worker); Ctrl-C stops them
 	$(PY) scripts/run_suite.py
 
 # Redocly's OpenAPI linter, pinned by tools/contract-lint/package-lock.json (npm ci: from the npm registry only).
@@ -87,10 +88,10 @@ $(REDOCLY): tools/contract-lint/package.json tools/contract-lint/package-lock.js
 	@touch $@
 
 contract-lint: $(REDOCLY) ## Redocly's linter on openapi/*.json: recommended rules, any finding fails (tools/contract-lint/redocly.yaml)
-	$(REDOCLY) lint --config tools/contract-lint/redocly.yaml openapi/registry_api.json openapi/geo_query.json openapi/requests_api.json
+	$(REDOCLY) lint --config tools/contract-lint/redocly.yaml openapi/registry_api.json openapi/geo_query.json openapi/requests_api.json openapi/community_api.json
 
 test: env db contract-lint portal ## the whole test suite against a real PostGIS and real HTTP (GDAL's OGC API client, docker-compose config and the portal in Chromium among them)
-	@bash scripts/ensure_debian.sh ogrinfo=gdal-bin docker-compose=docker-compose chromium=chromium
+	@bash scripts/ensure_debian.sh ogrinfo=gdal-bin docker-compose=docker-compose chromium=chromium ffmpeg=ffmpeg
 	cd web && npm run check
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -121,7 +122,7 @@ format: env ## apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-bench: env db portal ## measure geo_query and the bulk import against raw asyncpg, tipg and ogr2ogr, registration writes, and the portal's first page and registration (QUICK=1: smaller, < 2 min; ONLY=queries|imports|registrations|portal, SHAPES=nearest,bbox100: a partial run)
+bench: env db portal ## measure geo_query and the bulk import against raw asyncpg, tipg and ogr2ogr, registration writes, and the portal's first page and registration (QUICK=1: smaller, < 2 min; ONLY=queries|imports|registrations|portal|community, SHAPES=nearest,bbox100: a partial run)
 	@bash scripts/ensure_debian.sh chromium=chromium
 	$(PY) -m bench.run $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY)) $(if $(SHAPES),--shapes $(SHAPES))
 

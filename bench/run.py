@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100,000 cameras per layout, 2 s cells")
     parser.add_argument(
         "--only",
-        choices=("queries", "imports", "registrations", "portal"),
+        choices=("queries", "imports", "registrations", "portal", "community"),
         help="measure only the queries (raw, geo_query, tipg), the imports, the registration writes or the portal; the results"
         " file is not written",
     )
@@ -71,9 +71,10 @@ def main() -> None:
 
     from bench.tools import ensure_bench_group, ensure_debian_tools, ensure_tipg
 
-    ensure_debian_tools()
-    ensure_tipg()
-    ensure_bench_group()
+    if bench.only != "community":  # community_api's figures need neither GDAL, tipg nor the peers
+        ensure_debian_tools()
+        ensure_tipg()
+        ensure_bench_group()
     try:
         asyncio.run(_run(bench))
     except KeyboardInterrupt:
@@ -109,6 +110,11 @@ async def _run(bench: Bench) -> None:
 
         portal = await portal_bench.run(bench)
         workspace = await workspace_bench.run(bench)
+    community = None
+    if bench.only in (None, "community"):
+        from bench import community as community_bench
+
+        community = await community_bench.run(bench)
 
     if partial:
         out = bench.data_dir.parent / "results-partial.md"
@@ -135,6 +141,10 @@ async def _run(bench: Bench) -> None:
     from bench.workspace import table as workspace_table
 
     print("\n".join(workspace_table(workspace)))
+    print()
+    from bench.community import table as community_table
+
+    print("\n".join(community_table(community)))
     print()
     print("\n".join(targets(res)))
     print()

@@ -17,6 +17,7 @@ SERVICES = (
     ("registry_api", "services.registry_api.main:app", "REGISTRY_API_PORT", 8001),
     ("geo_query", "services.geo_query.main:app", "GEO_QUERY_PORT", 8002),
     ("requests_api", "services.requests_api.main:app", "REQUESTS_API_PORT", 8003),
+    ("community_api", "services.community_api.main:app", "COMMUNITY_API_PORT", 8004),
 )
 # The web portal (built into web/dist by `make portal`): what a resident opens in a browser.
 PORTAL = ("portal", "services.portal.main:app", "PORTAL_PORT", 8000)

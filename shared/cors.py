@@ -22,6 +22,8 @@ ALLOWED_HEADERS = [
     "Idempotency-Key",
     "Accept",
     "Accept-Language",
+    "X-Tip-Code",  # community_api: the tipster's code
+    "X-Subscription-Token",  # community_api: the subscriber's manage token
 ]
 EXPOSED_HEADERS = ["ETag", "Location", "Link", "Retry-After", "X-Request-ID"]
 

@@ -21,7 +21,7 @@ DEV_SECRET_KEY = "dev-only-secret-key-change-me-000000000000"  # noqa: S105 - th
 # 32 zero-ish bytes, base64: the development encryption key. Refused outside development.
 DEV_ENCRYPTION_KEY = "dev:" + base64.urlsafe_b64encode(b"canvass-development-key-32bytes!").decode()
 
-ServiceName = Literal["registry_api", "geo_query", "requests_api"]
+ServiceName = Literal["registry_api", "geo_query", "requests_api", "community_api"]
 
 
 class Settings(BaseSettings):
@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     registry_api_database_url: str | None = Field(None, alias="REGISTRY_API_DATABASE_URL")
     geo_query_database_url: str | None = Field(None, alias="GEO_QUERY_DATABASE_URL")
     requests_api_database_url: str | None = Field(None, alias="REQUESTS_API_DATABASE_URL")
+    community_api_database_url: str | None = Field(None, alias="COMMUNITY_API_DATABASE_URL")
     # Where audit records are appended (the primary), even when geo_query reads from a replica.
     audit_database_url: str | None = Field(None, alias="AUDIT_DATABASE_URL")
 
@@ -121,6 +122,7 @@ class Settings(BaseSettings):
             "registry_api": self.registry_api_database_url,
             "geo_query": self.geo_query_database_url,
             "requests_api": self.requests_api_database_url,
+            "community_api": self.community_api_database_url,
         }[service]
         return own or self.database_url
 

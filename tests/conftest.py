@@ -15,6 +15,7 @@ import pytest
 
 from shared.auth import mint_token
 from shared.settings import LOCAL_DATABASE_URL
+from tests.community.sms_receiver import SmsReceiver
 from tests.support import (
     LOG_DIR,
     ROOT,
@@ -107,6 +108,8 @@ class Suite:
     geo: Server
     requests: Server
     env: dict[str, str]
+    community: Server | None = None
+    sms: SmsReceiver | None = None
 
 
 @pytest.fixture(scope="session")
@@ -121,6 +124,7 @@ def suite(service_env: dict[str, str]) -> Iterator[Suite]:
     )
     started: list[Server] = []
     worker: subprocess.Popen[bytes] | None = None
+    sms: SmsReceiver | None = None
     try:
         for name in ("registry_api", "geo_query", "requests_api"):
             started.append(start_server(name, env, port=ports[name]))
@@ -133,13 +137,39 @@ def suite(service_env: dict[str, str]) -> Iterator[Suite]:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        yield Suite(registry=started[0], geo=started[1], requests=started[2], env=env)
+        sms = SmsReceiver()
+        community = start_server("community_api", community_env(env, sms))
+        started.append(community)
+        yield Suite(started[0], started[1], started[2], env, community=community, sms=sms)
     finally:
         if worker is not None:
             worker.terminate()
             worker.wait(10)
         for s in started:
             s.stop()
+        if sms is not None:
+            sms.stop()
+
+
+def community_env(env: dict[str, str], sms: SmsReceiver) -> dict[str, str]:
+    """community_api's environment in the suite: every test tips from 127.0.0.1 (the rate limit is tested with an
+    instance of its own), its background loops run often enough to be waited for, and its SMS go to the local
+    provider."""
+    return dict(
+        env,
+        **sms.env(),
+        CANVASS_COMMUNITY_OUTBOX_BACKOFF_S="0.2",
+        CANVASS_TIP_RATE_LIMIT="1000000",
+        CANVASS_COMMUNITY_HOUSEKEEPING_S="0.2",
+        CANVASS_COMMUNITY_OUTBOX_POLL_S="0.1",
+    )
+
+
+@pytest.fixture(scope="session")
+def community(suite: Suite) -> Iterator[httpx.Client]:
+    assert suite.community is not None
+    with httpx.Client(base_url=suite.community.url, timeout=60) as c:
+        yield c
 
 
 @pytest.fixture(scope="session")

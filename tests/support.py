@@ -33,6 +33,7 @@ SERVICES = {
     "registry_api": "services.registry_api.main:app",
     "geo_query": "services.geo_query.main:app",
     "requests_api": "services.requests_api.main:app",
+    "community_api": "services.community_api.main:app",
 }
 
 

@@ -22,7 +22,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 
-API_PORTS = {"registry_api": 8001, "geo_query": 8002, "requests_api": 8003}
+API_PORTS = {"registry_api": 8001, "geo_query": 8002, "requests_api": 8003, "community_api": 8004}
 WORKER = "requests_worker"
 APP_SERVICES = {"migrate", WORKER, *API_PORTS}
 REQUIRED_SECRETS = ("CANVASS_SECRET_KEY", "CANVASS_ENCRYPTION_KEY", "CANVASS_PUBLIC_BASE_URL")

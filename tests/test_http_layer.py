@@ -67,9 +67,14 @@ def test_an_upstream_503_reaches_the_client_as_a_503_with_its_retry_after(
 
 def test_make_run_finds_every_service_on_the_ports_its_variables_chose() -> None:
     env, ports = suite_env(
-        {"REGISTRY_API_PORT": "9101", "GEO_QUERY_PORT": "9102", "REQUESTS_API_PORT": "9103"}
+        {
+            "REGISTRY_API_PORT": "9101",
+            "GEO_QUERY_PORT": "9102",
+            "REQUESTS_API_PORT": "9103",
+            "COMMUNITY_API_PORT": "9104",
+        }
     )
-    assert ports == {"registry_api": 9101, "geo_query": 9102, "requests_api": 9103}
+    assert ports == {"registry_api": 9101, "geo_query": 9102, "requests_api": 9103, "community_api": 9104}
     assert env["REGISTRY_API_URL"] == "http://127.0.0.1:9101"
     assert env["GEO_QUERY_URL"] == "http://127.0.0.1:9102"
     given, _ = suite_env({"REGISTRY_API_URL": "http://registry.internal:80"})

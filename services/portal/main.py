@@ -56,6 +56,7 @@ def portal_config(env: Mapping[str, str]) -> dict[str, Any]:
         "registry_api_url": service_url("REGISTRY_API_URL", "REGISTRY_API_PORT", 8001).rstrip("/"),
         "geo_query_url": service_url("GEO_QUERY_URL", "GEO_QUERY_PORT", 8002).rstrip("/"),
         "requests_api_url": service_url("REQUESTS_API_URL", "REQUESTS_API_PORT", 8003).rstrip("/"),
+        "community_api_url": service_url("COMMUNITY_API_URL", "COMMUNITY_API_PORT", 8004).rstrip("/"),
         "tile_url": env.get("CANVASS_TILE_URL") or None,
         "tile_attribution": env.get("CANVASS_TILE_ATTRIBUTION") or None,
         "geocoder_url": env.get("CANVASS_GEOCODER_URL") or None,
@@ -70,7 +71,12 @@ def portal_config(env: Mapping[str, str]) -> dict[str, Any]:
 def content_security_policy(config: Mapping[str, Any]) -> str:
     """Only the portal itself, the three services (connect-src), and the configured tile and geocoder hosts:
     no inline script or style element, no third-party origin, no framing."""
-    apis = [config["registry_api_url"], config["geo_query_url"], config["requests_api_url"]]
+    apis = [
+        config["registry_api_url"],
+        config["geo_query_url"],
+        config["requests_api_url"],
+        config["community_api_url"],
+    ]
     connect = ["'self'", *sorted({o for o in map(_origin, [*apis, config["geocoder_url"]]) if o})]
     images = ["'self'", *[o for o in [_origin(config["tile_url"])] if o]]
     directives = {

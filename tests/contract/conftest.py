@@ -167,6 +167,12 @@ class Scene:
     live_owner: Owner | None = None
     window_id: str = ""
     import_id: str = ""
+    community: httpx.Client | None = None
+
+    @property
+    def community_client(self) -> httpx.Client:
+        assert self.community is not None, "the suite runs community_api"
+        return self.community
 
     def agent(self, role: str, agency: str | None = None) -> dict[str, str]:
         slug = self.world.x if agency is None else agency
@@ -232,9 +238,14 @@ class Scene:
 
 @pytest.fixture(scope="session")
 def scene(
-    world: World, registry: httpx.Client, geo: httpx.Client, requests_client: httpx.Client, auth: Token
+    world: World,
+    registry: httpx.Client,
+    geo: httpx.Client,
+    requests_client: httpx.Client,
+    auth: Token,
+    community: httpx.Client,
 ) -> Scene:
-    s = Scene(world, registry, geo, requests_client, auth, a_lonlat=(-87.9065, 43.0389))
+    s = Scene(world, registry, geo, requests_client, auth, a_lonlat=(-87.9065, 43.0389), community=community)
     s.request_id = s.sent()
     r = requests_client.post(
         f"/v1/owner/requests/{s.request_id}/answer", json={"answer": "accept"}, headers=world.a.headers

@@ -14,7 +14,7 @@ from shared.auth import ROLES
 from tests.contract.conftest import Scene
 from tests.support import ROOT
 
-SERVICES = ("registry_api", "geo_query", "requests_api")
+SERVICES = ("registry_api", "geo_query", "requests_api", "community_api")
 METHODS = ("get", "put", "post", "patch", "delete")
 AGENCY_ROLES = [r for r in ROLES if r != "service"]
 

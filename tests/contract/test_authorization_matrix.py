@@ -57,7 +57,7 @@ SHORT = {
 OWNERS = ("owner_a", "owner_b")
 AGENCY_X = ("advocate", "investigator", "supervisor", "agency_admin", "integrator", "cad", "auditor")
 JWT = (*AGENCY_X, "investigator_y", "service")
-SERVICES = ("registry_api", "geo_query", "requests_api")
+SERVICES = ("registry_api", "geo_query", "requests_api", "community_api")
 UNLISTED = {"/healthz", "/readyz"}
 
 
@@ -664,6 +664,15 @@ MATRIX: dict[str, Op] = {
 }
 
 
+def _with_community() -> None:
+    from tests.contract.community_matrix import entries
+
+    MATRIX.update(entries())
+
+
+_with_community()
+
+
 def app_operations() -> dict[str, str]:
     """Every operation of the three services, from each app's own OpenAPI (generated from its route table)."""
     ops: dict[str, str] = {}
@@ -731,6 +740,7 @@ def client_for(ctx: Ctx, service: str) -> httpx.Client:
         "registry_api": ctx.scene.registry,
         "geo_query": ctx.scene.geo,
         "requests_api": ctx.scene.requests,
+        "community_api": ctx.scene.community_client,
     }[service]
 
 

@@ -779,7 +779,7 @@ def import_cases(s: Scene) -> list[Case]:
 # --- the data's fingerprint ------------------------------------------------------------------------------
 
 # The worker moves outbox rows on its own clock; their ids (what was enqueued) are compared, not their progress.
-VOLATILE = {"requests.outbox": "id::text"}
+VOLATILE = {"requests.outbox": "id::text", "community.deliveries": "id::text"}
 # Refused guesses of credentials and codes are counted (the guess limits): bookkeeping of refusals, not data.
 NOT_DATA = {"registry.guess_counts"}
 
@@ -789,7 +789,7 @@ def fingerprint(db: Db, exclude: dict[str, str] | None = None) -> dict[str, tupl
     the rows of a table that are compared)."""
     tables = db.fetch(
         "SELECT table_schema || '.' || table_name AS t FROM information_schema.tables"
-        " WHERE table_schema IN ('registry', 'requests') AND table_type = 'BASE TABLE' ORDER BY 1"
+        " WHERE table_schema IN ('registry', 'requests', 'community') AND table_type = 'BASE TABLE' ORDER BY 1"
     )
     out = {}
     for row in tables:
@@ -853,6 +853,18 @@ def check(r: httpx.Response) -> str | None:
     return None
 
 
+def community_endpoints(s: Scene) -> list[Endpoint]:
+    from tests.contract.community_bad_input import community_endpoints as endpoints_of
+
+    return endpoints_of(s)
+
+
+def tip_form_cases(s: Scene) -> list[Case]:
+    from tests.contract.community_bad_input import tip_form_cases as cases_of
+
+    return cases_of(s)
+
+
 def test_bad_input_is_refused_with_a_problem_and_changes_nothing(scene: Scene, db: Db) -> None:
     s = scene
     scratch = s.new_owner()
@@ -864,15 +876,15 @@ def test_bad_input_is_refused_with_a_problem_and_changes_nothing(scene: Scene, d
             f"/v1/registrations/{scratch.registration_id}", headers=scratch.headers
         ).headers["etag"],
     }
-    eps = endpoints(s, scratch, draft, sent, etags)
+    eps = endpoints(s, scratch, draft, sent, etags) + community_endpoints(s)
     cases: list[Case] = []
     for ep in eps:
         if ep.body is not None:
             cases += body_cases(ep)
         if ep.query or ep.query_strings or ep.query_numbers or ep.query_instants or ep.cursor_instant:
             cases += query_cases(ep)
-    cases += upload_cases(s, s.request_id) + import_cases(s)
-    clients = {"registry": s.registry, "geo": s.geo, "requests": s.requests}
+    cases += upload_cases(s, s.request_id) + import_cases(s) + tip_form_cases(s)
+    clients = {"registry": s.registry, "geo": s.geo, "requests": s.requests, "community": s.community_client}
 
     searches = settle(db)
     before = fingerprint(db)
@@ -1023,9 +1035,14 @@ def param_example(p: dict[str, Any]) -> str:
 
 def generated_cases(s: Scene) -> list[Case]:
     cases: list[Case] = []
-    docs = {svc: contract(svc) for svc in ("registry_api", "geo_query", "requests_api")}
+    docs = {svc: contract(svc) for svc in ("registry_api", "geo_query", "requests_api", "community_api")}
     s.draft()  # a second request of the agency: its listing pages, so its cursor is met too
-    label = {"registry_api": "registry", "geo_query": "geo", "requests_api": "requests"}
+    label = {
+        "registry_api": "registry",
+        "geo_query": "geo",
+        "requests_api": "requests",
+        "community_api": "community",
+    }
     for op in operations():
         doc = docs[op.service]
         ep = Endpoint(
@@ -1116,7 +1133,12 @@ def cursor_edge_cases(
     names = {p["name"] for p in op.query()}
     if op.method != "get" or not {"cursor", "limit"} <= names:
         return []
-    client = {"registry_api": s.registry, "geo_query": s.geo, "requests_api": s.requests}[op.service]
+    client = {
+        "registry_api": s.registry,
+        "geo_query": s.geo,
+        "requests_api": s.requests,
+        "community_api": s.community_client,
+    }[op.service]
     # The widest listing: each bounded optional integer (e.g. `within_days`) at its maximum.
     widest = [
         f"{p['name']}={p['schema']['maximum']}"
@@ -1173,7 +1195,12 @@ def test_every_operation_of_the_contracts_meets_the_generated_bad_input(scene: S
     """Each case a 4xx problem, never a 5xx; a timestamp at the calendar's edge may also be served (a 2xx), as
     long as it is not a 5xx."""
     cases = generated_cases(scene)
-    clients = {"registry": scene.registry, "geo": scene.geo, "requests": scene.requests}
+    clients = {
+        "registry": scene.registry,
+        "geo": scene.geo,
+        "requests": scene.requests,
+        "community": scene.community_client,
+    }
     failures, per_kind = [], Counter[str]()
     for c in cases:
         r = send(clients[c.endpoint.split()[0]], c)

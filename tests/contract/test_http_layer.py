@@ -18,9 +18,12 @@ PROBLEM = "application/problem+json"
 
 
 def client_of(scene: Scene, op: Operation) -> httpx.Client:
-    return {"registry_api": scene.registry, "geo_query": scene.geo, "requests_api": scene.requests}[
-        op.service
-    ]
+    return {
+        "registry_api": scene.registry,
+        "geo_query": scene.geo,
+        "requests_api": scene.requests,
+        "community_api": scene.community_client,
+    }[op.service]
 
 
 def send(
@@ -227,9 +230,7 @@ def test_a_405_lists_every_method_of_the_path_in_allow(scene: Scene) -> None:
     wrong, checked = [], 0
     for (service, path), methods in by_path.items():
         absent = next(m for m in ("PUT", "DELETE", "PATCH", "POST", "GET") if m not in methods)
-        client = {"registry_api": scene.registry, "geo_query": scene.geo, "requests_api": scene.requests}[
-            service
-        ]
+        client = client_of(scene, Operation(service, "get", path, {}))
         concrete = Operation(service, "get", path, {}).fill(real_ids(scene))
         r = client.request(absent, concrete)
         # every operation whose template the concrete path matches (/v1/agencies/covering is also a {slug})

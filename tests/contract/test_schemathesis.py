@@ -52,6 +52,15 @@ RULES: dict[str, list[tuple[str, str, str]]] = {
         ("*", r"^/v1/agencies/", "agency_admin"),
         ("*", r".", "investigator"),
     ],
+    "community_api": [
+        PROBES,
+        ("*", r"^/v1/tips/mine", "tipster"),
+        ("*", r"^/v1/subscriptions/mine$", "subscriber"),
+        ("*", r"^/v1/(tips|subscriptions|sms|alerts)", "anonymous"),
+        ("GET", r"/community-policy$", "anonymous"),
+        ("PUT", r"/community-policy$", "agency_admin"),
+        ("*", r".", "supervisor"),
+    ],
 }
 
 
@@ -181,6 +190,26 @@ OVERRIDES: dict[str, list[Override]] = {
         ),
     ],
 }
+_CLEANABLE = (
+    "a file's media type must be one whose metadata can be removed (415 otherwise), and its content must be of "
+    "that type (422): a form's parts carry no media type a schema can constrain"
+)
+OVERRIDES["community_api"] = [
+    ("POST", r"^/v1/tips(/mine/messages)?$", POSITIVE, (413, 415, 422), _CLEANABLE + "; text not blank"),
+    ("POST", r"^/v1/subscriptions$", POSITIVE, (422, 502), "the contact must be deliverable (" + _EMAIL + "; a "
+     "number valid in its region) and the area inside the agency's jurisdiction and cap (data)"),
+    ("POST", r"^/v1/subscriptions/unsubscribe$", POSITIVE, (422,), "a token of the right form this service did not sign"),
+    ("POST", r"^/v1/subscriptions/\{subscription_id\}/confirm$", POSITIVE, (422,), "a code that is not the one sent"),
+    ("POST", r"^/v1/agencies/\{slug\}/alerts$", POSITIVE, (422,), "the expiry within 30 days from now and the "
+     "area reaching into the jurisdiction (data); " + _GEOMETRY),
+    ("GET", r"^/v1/agencies/\{slug\}/tips$", POSITIVE, (400,), _CURSOR),
+    ("POST", r"^/v1/tips(/mine/messages)?$", "negative_data_rejection", None, "every part of a form is text on the "
+     "wire: a boolean or a number generated for `text` arrives as its text, which is a valid tip"),
+    ("PUT", r"/community-policy$", POSITIVE, (422,), "each media type one that can be cleaned, the size within the "
+     "deployment's ceiling"),
+    ("*", r"^/v1/subscriptions/mine$", "use_after_free", None,
+     "the subscription is named by its manage token: once it ended, the token names nothing (401, not 404)"),
+]  # fmt: skip
 DEFAULT_EXPECTED = {
     "positive_data_acceptance": ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"],
     "missing_required_header": ["400", "401", "403", "406", "415", "422"],
@@ -347,11 +376,49 @@ def subjects(
     }
 
 
-@pytest.mark.parametrize("service", ["registry_api", "geo_query", "requests_api"])
+@pytest.fixture(scope="module")
+def community_subjects(world: World, community: httpx.Client, suite: Suite) -> dict[str, str]:
+    """A tipster's code and a subscriber's manage token, for the operations they call."""
+    tip = community.post("/v1/tips", files={"agency": (None, world.x), "text": (None, "For schemathesis.")})
+    assert tip.status_code == 201, tip.text
+    number = "+14145550" + str(uuid.uuid4().int % 900 + 100)
+    sub = community.post(
+        "/v1/subscriptions",
+        json={
+            "agency": world.x,
+            "channel": "sms",
+            "contact": number,
+            "pin": {"type": "Point", "coordinates": [-87.92, 43.045]},
+            "radius_m": 500,
+            "categories": ["crime"],
+        },
+    )
+    assert sub.status_code == 202, sub.text
+    assert suite.sms is not None
+    code = re.findall(r"\b(\d{6})\b", suite.sms.to(number)[-1]["body"])[-1]
+    confirmed = community.post(f"/v1/subscriptions/{sub.json()['id']}/confirm", json={"code": code})
+    assert confirmed.status_code == 200, confirmed.text
+    return {"tip_code": tip.json()["code"], "manage_token": confirmed.json()["manage_token"]}
+
+
+@pytest.mark.parametrize("service", ["registry_api", "geo_query", "requests_api", "community_api"])
 def test_service_conforms_to_its_contract(
-    service: str, suite: Suite, auth: Token, world: World, subjects: dict[str, str], tmp_path: Path
+    service: str,
+    suite: Suite,
+    auth: Token,
+    world: World,
+    subjects: dict[str, str],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
-    server = {"registry_api": suite.registry, "geo_query": suite.geo, "requests_api": suite.requests}[service]
+    server = {
+        "registry_api": suite.registry,
+        "geo_query": suite.geo,
+        "requests_api": suite.requests,
+        "community_api": suite.community,
+    }[service]
+    assert server is not None
+    community = request.getfixturevalue("community_subjects") if service == "community_api" else {}
     headers = {
         "anonymous": {},
         "owner": {"Authorization": f"Bearer {subjects['credential']}"},
@@ -360,6 +427,8 @@ def test_service_conforms_to_its_contract(
             role: auth(role, world.x, sub=f"st-{role}")
             for role in ("investigator", "agency_admin", "integrator", "supervisor")
         },
+        "tipster": {"X-Tip-Code": community.get("tip_code", "")},
+        "subscriber": {"X-Subscription-Token": community.get("manage_token", "")},
     }
     params = {
         "path.slug": subjects["slug"],

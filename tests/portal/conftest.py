@@ -97,6 +97,7 @@ def portal(suite: Suite, geocoder: Geocoder) -> Iterator[str]:
         REGISTRY_API_URL=suite.registry.url,
         GEO_QUERY_URL=suite.geo.url,
         REQUESTS_API_URL=suite.requests.url,
+        COMMUNITY_API_URL=suite.community.url if suite.community else "",
         CANVASS_GEOCODER_URL=geocoder.url,
     )
     LOG_DIR.mkdir(parents=True, exist_ok=True)

@@ -57,7 +57,12 @@ def test_every_answer_carries_a_strict_content_security_policy(
         assert "frame-ancestors 'none'" in csp
         connect = next(d for d in csp.split("; ") if d.startswith("connect-src"))
         geocoder_origin = geocoder.url.removesuffix("/search")
-        apis = {suite.registry.url, suite.geo.url, suite.requests.url}
+        apis = {
+            suite.registry.url,
+            suite.geo.url,
+            suite.requests.url,
+            suite.community.url if suite.community else "",
+        }
         assert set(connect.split()[1:]) == {"'self'", geocoder_origin, *apis}
         assert r.headers["referrer-policy"] == "no-referrer"
         assert r.headers["x-content-type-options"] == "nosniff"

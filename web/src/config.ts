@@ -5,6 +5,7 @@ export interface PortalConfig {
   registry_api_url: string;
   geo_query_url: string;
   requests_api_url: string;
+  community_api_url: string;
   tile_url: string | null;
   tile_attribution: string | null;
   geocoder_url: string | null;

@@ -24,6 +24,8 @@ import { livePage } from "./pages/live";
 import { transparencyPage } from "./pages/transparency";
 import { notFoundPage } from "./pages/notfound";
 import { agencyUser } from "./workspace";
+import { tipFollowUpPage, tipPage } from "./pages/tips";
+import { alertPage, alertsManagePage, alertsSubscribePage, alertsUnsubscribedPage, alertsUnsubscribePage } from "./pages/alerts";
 
 route("/", coveredPage);
 route("/register", registerPage);
@@ -48,6 +50,13 @@ route("/agency/requests", async (main) => (await import("./pages/agency-requests
 route("/agency/requests/new", async (main) => (await import("./pages/agency-requests")).newRequestPage(main));
 route("/agency/requests/:id", async (main, params) => (await import("./pages/agency-request")).agencyRequestPage(main, params));
 route("/agency/approvals", async (main) => (await import("./pages/agency-requests")).approvalsPage(main));
+route("/tips/new", tipPage);
+route("/tips/follow-up", tipFollowUpPage);
+route("/alerts/subscribe", alertsSubscribePage);
+route("/alerts/manage", alertsManagePage);
+route("/alerts/unsubscribe", alertsUnsubscribePage);
+route("/alerts/unsubscribed", alertsUnsubscribedPage);
+route("/alerts/:id", alertPage);
 
 function frame(): { main: HTMLElement } {
   const app = document.getElementById("app")!;

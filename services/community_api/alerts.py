@@ -1,0 +1,747 @@
+"""Opt-in area alerts: residents subscribe, agency staff send.
+
+A subscription is an email address or an E.164 phone number, an area (a pin and a radius within the agency's cap,
+or a polygon inside the jurisdiction), categories and a language. It is pending until the code sent to the contact
+comes back (double opt-in); a code guessed wrong `confirm_max_failures` times is void. The contact is sealed
+(AES-GCM, bound to the row) with a blind index for the SMS provider's STOP replies, as registry contacts are.
+
+Confirming returns a manage token (shown once; only its hash is kept) for the portal's manage page; every message
+carries an unsubscribe link with a token derived from the subscription's id under the service's key. Unsubscribing
+— by the link, by replying STOP, or in the portal — deletes the subscription and with it the contact: it takes
+effect at once, and deliveries still queued for it are cancelled when their turn comes (outbox.py).
+
+Supervisors send alerts (title, message, category, area, expiry). The alert and one queued delivery per confirmed
+subscription of the agency whose area intersects the alert's and which takes its category are written in one
+transaction (the fan-out is one INSERT … SELECT over the subscriptions' spatial index). Staff see delivery counts
+per alert, never who received it; each alert has a public page without personal data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import asyncpg
+import orjson
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import Response
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.community_api import sms
+from services.community_api.config import config
+from services.community_api.database import db
+from services.community_api.policy import SlugPath, agency_exists, own_agency, policy_of
+from services.community_api.responses import json_response
+from shared.audit import AuditEvent, append_asyncpg
+from shared.auth import Principal, require_roles
+from shared.crypto import keyring
+from shared.db import pooled
+from shared.errors import Problem, invalid, problem_responses
+from shared.geojson import Area, MultiPolygonGeometry, Point
+from shared.inputs import StrictInput
+from shared.links import CREATED_ID, link
+from shared.mail import get_mailer
+from shared.settings import get_settings
+from shared.timestamps import Instant
+
+log = logging.getLogger("canvass.community.alerts")
+
+subscriptions = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
+staff = APIRouter(prefix="/v1/agencies/{slug}/alerts", tags=["alerts"])
+public = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+inbound = APIRouter(prefix="/v1/sms", tags=["subscriptions"])
+
+CATEGORIES = ("crime", "traffic", "weather", "missing_person", "community", "emergency")
+Category = Literal["crime", "traffic", "weather", "missing_person", "community", "emergency"]
+Language = Literal["en", "es"]
+SENDER_ROLE = "supervisor"  # who may send an alert to the public
+STAFF_ROLES = ("investigator", "supervisor")
+MAX_ALERT_DAYS = 30
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+manage_header = APIKeyHeader(
+    name="X-Subscription-Token",
+    scheme_name="SubscriptionToken",
+    auto_error=False,
+    description="The manage token returned once when the subscription was confirmed",
+)
+
+
+def portal_url() -> str:
+    return os.environ.get("CANVASS_PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
+
+
+def contact_context(subscription_id: uuid.UUID) -> str:
+    return f"community.subscriptions:{subscription_id}:contact"
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _unsubscribe_key() -> bytes:
+    return hashlib.sha256(b"alert-unsubscribe:" + get_settings().secret_key.encode()).digest()
+
+
+def unsubscribe_token(subscription_id: uuid.UUID) -> str:
+    mac = hmac.new(_unsubscribe_key(), subscription_id.bytes, hashlib.sha256).hexdigest()[:32]
+    return f"{subscription_id.hex}.{mac}"
+
+
+def subscription_of_unsubscribe_token(token: str) -> uuid.UUID | None:
+    sid = token.partition(".")[0]
+    try:
+        subscription_id = uuid.UUID(hex=sid)
+    except ValueError:
+        return None
+    return subscription_id if hmac.compare_digest(unsubscribe_token(subscription_id), token) else None
+
+
+# --- inputs -----------------------------------------------------------------------------------------------------
+
+
+class SubscriptionInput(StrictInput):
+    agency: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="The agency whose alerts you want")
+    channel: Literal["email", "sms"]
+    contact: str = Field(
+        min_length=3,
+        max_length=254,
+        description="An email address, or a phone number in E.164 (+14145550123)",
+    )
+    pin: Point | None = Field(None, description="Your place: alerts within `radius_m` of it reach you")
+    radius_m: int | None = Field(None, ge=50, le=50_000, description="With `pin`: within the agency's cap")
+    area: Area | None = Field(None, description="Or an area you draw, inside the agency's jurisdiction")
+    categories: list[Category] = Field(min_length=1, max_length=len(CATEGORIES))
+    language: Language = "en"
+
+    @model_validator(mode="after")
+    def _one_area(self) -> SubscriptionInput:
+        if (self.pin is None) != (self.radius_m is None):
+            raise ValueError("give pin and radius_m together")
+        if (self.pin is None) == (self.area is None):
+            raise ValueError("give either pin and radius_m, or area")
+        return self
+
+
+class Confirmation(StrictInput):
+    code: str = Field(pattern=r"^[0-9]{6}$", description="The six digits sent to you")
+
+
+class SubscriptionChange(StrictInput):
+    categories: list[Category] | None = Field(None, min_length=1, max_length=len(CATEGORIES))
+    language: Language | None = None
+
+
+class Unsubscribe(StrictInput):
+    token: str = Field(max_length=100, pattern=r"^[0-9a-f]{32}\.[0-9a-f]{32}$", description="From the link")
+
+
+class AlertInput(StrictInput):
+    title: str = Field(min_length=1, max_length=120)
+    message: str = Field(min_length=1, max_length=1000)
+    category: Category
+    area: Area
+    expires_at: Instant = Field(description=f"When the alert stops applying (within {MAX_ALERT_DAYS} days)")
+
+
+EXAMPLE_ALERT: dict[str, Any] = {
+    "id": "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e",
+    "agency": "milwaukee-pd",
+    "title": "Armed robbery",
+    "message": "Avoid the area of 5th and Main; police are on scene.",
+    "category": "crime",
+    "area": {
+        "type": "MultiPolygon",
+        "coordinates": [
+            [[[-87.93, 43.03], [-87.91, 43.03], [-87.91, 43.05], [-87.93, 43.05], [-87.93, 43.03]]]
+        ],
+    },
+    "created_at": "2026-12-05T21:10:00Z",
+    "expires_at": "2026-12-06T00:10:00Z",
+}
+
+
+class SubscriptionAccepted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"id": "7c6b5a49-3827-4165-9f8e-7d6c5b4a3928", "status": "pending", "channel": "sms"}
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    status: str
+    channel: str
+
+
+class SubscriptionConfirmed(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"id": "7c6b5a49-3827-4165-9f8e-7d6c5b4a3928", "status": "confirmed",
+                 "manage_token": "cvs_2m9QxV0b8Kp1sLr4Tn6Wj3Yc5Ze7Ua9Hd0Fg2Ik4Ol6"}
+            ]
+        }
+    )  # fmt: skip
+
+    id: uuid.UUID
+    status: str
+    manage_token: str = Field(
+        description="Shown once: keep it to manage or end the subscription in the portal"
+    )
+
+
+class SubscriptionView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"id": "7c6b5a49-3827-4165-9f8e-7d6c5b4a3928", "agency": "milwaukee-pd", "channel": "sms",
+                 "contact_hint": "••••••••0123", "area": EXAMPLE_ALERT["area"], "categories": ["crime", "traffic"],
+                 "language": "en", "status": "confirmed"}
+            ]
+        }
+    )  # fmt: skip
+
+    id: uuid.UUID
+    agency: str
+    channel: str
+    contact_hint: str = Field(description="The contact, mostly masked")
+    area: MultiPolygonGeometry
+    categories: list[str]
+    language: str
+    status: str
+
+
+class DeliveryCounts(BaseModel):
+    queued: int
+    sent: int
+    failed: int
+    cancelled: int
+
+
+class AlertView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_ALERT]})
+
+    id: uuid.UUID
+    agency: str
+    title: str
+    message: str
+    category: str
+    area: MultiPolygonGeometry
+    created_at: str
+    expires_at: str
+    deliveries: DeliveryCounts | None = Field(None, description="Staff only: counts, never who")
+
+
+class AlertList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "alerts": [
+                        EXAMPLE_ALERT
+                        | {"deliveries": {"queued": 0, "sent": 412, "failed": 3, "cancelled": 1}}
+                    ]
+                }
+            ]
+        }
+    )
+
+    alerts: list[AlertView]
+
+
+def _normal_contact(channel: str, contact: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in contact):
+        raise invalid("/body/contact", "must not contain control characters")
+    if channel == "email":
+        try:
+            return validate_email(contact.strip(), check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise invalid("/body/contact", f"not a valid email address: {exc}") from None
+    if not E164.fullmatch(contact):
+        raise invalid("/body/contact", "give the phone number in E.164, e.g. +14145550123")
+    try:
+        valid = phonenumbers.is_valid_number(phonenumbers.parse(contact))
+    except phonenumbers.NumberParseException:
+        valid = False
+    if not valid:
+        raise invalid("/body/contact", "not a valid phone number")
+    return contact
+
+
+def _hint(channel: str, contact: str) -> str:
+    if channel == "sms":
+        return "•" * (len(contact) - 4) + contact[-4:]
+    local, _, domain = contact.partition("@")
+    return local[:1] + "•••@" + domain
+
+
+# --- messages ---------------------------------------------------------------------------------------------------
+
+TEXTS = {
+    "en": {
+        "confirm_subject": "Confirm your alert subscription",
+        "confirm": "Your confirmation code for {agency}'s alerts: {code}",
+        "more": "More",
+        "expires": "Applies until",
+        "unsubscribe": "Unsubscribe",
+        "stop": "Reply STOP to unsubscribe.",
+    },
+    "es": {
+        "confirm_subject": "Confirme su suscripción a las alertas",
+        "confirm": "Su código de confirmación para las alertas de {agency}: {code}",
+        "more": "Más",
+        "expires": "Vigente hasta",
+        "unsubscribe": "Cancelar suscripción",
+        "stop": "Responda STOP para cancelar.",
+    },
+}
+
+
+def alert_texts(alert: Any, subscription_id: uuid.UUID, language: str) -> tuple[str, str, str]:
+    """(email subject, email body, SMS body) of an alert for one subscription."""
+    t = TEXTS.get(language, TEXTS["en"])
+    page = f"{portal_url()}/alerts/{alert['id']}"
+    leave = f"{portal_url()}/alerts/unsubscribe#{unsubscribe_token(subscription_id)}"
+    expires = alert["expires_at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    subject = f"[{alert['agency']}] {alert['title']}"
+    body = f"{alert['title']}\n\n{alert['message']}\n\n{t['expires']}: {expires}\n{t['more']}: {page}\n\n{t['unsubscribe']}: {leave}\n"
+    text = f"{alert['title']}: {alert['message']}"
+    if len(text) > 300:
+        text = text[:299] + "…"
+    return subject, body, f"{text} {t['more']}: {page} {t['stop']}"
+
+
+async def send_code(channel: str, contact: str, agency: str, code: str, language: str) -> None:
+    t = TEXTS[language]
+    text = t["confirm"].format(agency=agency, code=code)
+    if channel == "email":
+        await get_mailer().send(contact, t["confirm_subject"], text + "\n")
+        return
+    if await sms.send(contact, text) is not sms.SendOutcome.SENT:
+        raise Problem(502, "The confirmation code could not be sent by SMS; try again later.")
+
+
+NO_CONTENT = {
+    "description": "Ended: the subscription and its contact are deleted",
+    "headers": {
+        "X-Request-ID": {
+            "description": "The request's id, as in the service's logs",
+            "schema": {"type": "string"},
+            "example": "d9095b48f0b547d3b3e13f2a2a86d0d5",
+        }
+    },
+}
+ALERT_LINKS = {
+    "ReadAlert": link("read_alert_v1_agencies__slug__alerts__alert_id__get", "The alert with its delivery counts",
+                      slug="$request.path.slug", alert_id=CREATED_ID),
+    "PublicAlert": link("public_alert_v1_alerts__alert_id__get", "The alert's public page", alert_id=CREATED_ID),
+}  # fmt: skip
+
+# --- subscriptions ----------------------------------------------------------------------------------------------
+
+
+@subscriptions.post(
+    "",
+    status_code=202,
+    summary="Subscribe an email or phone to an agency's alerts over an area; a confirmation code is sent to it",
+    response_model=SubscriptionAccepted,
+    responses=problem_responses(404, 502),
+)
+async def subscribe(body: SubscriptionInput) -> Response:
+    contact = _normal_contact(body.channel, body.contact)
+    sid = uuid.uuid4()
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    async with pooled(await db.pool()) as conn, conn.transaction():
+        if not await agency_exists(conn, body.agency):
+            raise Problem(404, f"No agency {body.agency!r}.")
+        policy = await policy_of(conn, body.agency)
+        if body.radius_m is not None and body.radius_m > policy.alert_max_radius_m:
+            raise invalid(
+                "/body/radius_m", f"this agency's alerts take a radius up to {policy.alert_max_radius_m} m"
+            )
+        given = body.pin if body.pin is not None else body.area
+        assert given is not None
+        inside = await conn.fetchval(
+            "SELECT ST_CoveredBy(ST_GeomFromGeoJSON($1), jurisdiction) FROM registry.agencies WHERE slug = $2",
+            given.geojson(),
+            body.agency,
+        )
+        if not inside:
+            raise invalid(
+                "/body/pin" if body.pin is not None else "/body/area",
+                "must lie inside the agency's jurisdiction",
+            )
+        await conn.execute(
+            """INSERT INTO community.subscriptions
+                   (id, agency, channel, contact, contact_index, area, categories, language, confirm_hash, manage_hash)
+               VALUES ($3, $4, $5, $6, $7,
+                       CASE WHEN $2::float8 IS NULL THEN ST_Multi(ST_GeomFromGeoJSON($1))
+                            ELSE ST_Multi(ST_Buffer(ST_GeomFromGeoJSON($1)::geography, $2::float8)::geometry) END,
+                       $8, $9, $10, $11)""",
+            given.geojson(),
+            body.radius_m,
+            sid,
+            body.agency,
+            body.channel,
+            keyring().seal(contact, contact_context(sid)),
+            keyring().blind_index(contact),
+            sorted(set(body.categories)),
+            body.language,
+            token_hash(f"{sid}:{code}"),
+            token_hash(secrets.token_urlsafe(32)),  # replaced by the real manage token on confirmation
+        )
+    await send_code(body.channel, contact, body.agency, code, body.language)
+    return json_response({"id": sid, "status": "pending", "channel": body.channel}, status=202)
+
+
+@subscriptions.post(
+    "/{subscription_id}/confirm",
+    summary="Confirm a subscription with the code sent to its contact; answers the manage token, once",
+    response_model=SubscriptionConfirmed,
+    responses=problem_responses(404, 409),
+)
+async def confirm(
+    subscription_id: Annotated[uuid.UUID, Path(description="The subscription's id")], body: Confirmation
+) -> Response:
+    token = "cvs_" + secrets.token_urlsafe(32)
+    async with pooled(await db.pool()) as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT status, confirm_hash, confirm_failures FROM community.subscriptions WHERE id = $1 FOR UPDATE",
+            subscription_id,
+        )
+        if row is None:
+            raise Problem(404, "No pending subscription with this id.")
+        if row["status"] != "pending":
+            raise Problem(409, "This subscription is already confirmed.")
+        if row["confirm_failures"] >= config().confirm_max_failures:
+            raise Problem(409, "Too many wrong codes: this subscription's code is void. Subscribe again.")
+        if not hmac.compare_digest(bytes(row["confirm_hash"]), token_hash(f"{subscription_id}:{body.code}")):
+            await conn.execute(
+                "UPDATE community.subscriptions SET confirm_failures = confirm_failures + 1 WHERE id = $1",
+                subscription_id,
+            )
+            return_problem = invalid("/body/code", "not the code that was sent")
+        else:
+            await conn.execute(
+                """UPDATE community.subscriptions SET status = 'confirmed', confirmed_at = now(),
+                       confirm_hash = NULL, manage_hash = $2 WHERE id = $1""",
+                subscription_id,
+                token_hash(token),
+            )
+            return_problem = None
+    if return_problem is not None:
+        raise return_problem
+    return json_response(
+        {"id": subscription_id, "status": "confirmed", "manage_token": token},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+ManageToken = Annotated[str | None, Depends(manage_header)]
+
+
+OWN_SQL = """
+SELECT id, agency, channel, contact, categories, language, status, ST_AsGeoJSON(area, 7)::text AS area
+FROM community.subscriptions WHERE manage_hash = $1 AND status = 'confirmed'
+"""
+
+
+async def _own(conn: asyncpg.Connection, token: str | None, *, lock: bool = False) -> asyncpg.Record:
+    if not token or len(token) > 100:
+        raise Problem(401, "This operation needs the subscription's manage token (X-Subscription-Token).")
+    row = await conn.fetchrow(OWN_SQL + (" FOR UPDATE" if lock else ""), token_hash(token))
+    if row is None:
+        raise Problem(401, "No subscription has this manage token (it may have ended).")
+    return row
+
+
+def _view(row: asyncpg.Record) -> dict[str, Any]:
+    contact = keyring().open(bytes(row["contact"]), contact_context(row["id"])) or ""
+    return {
+        "id": row["id"],
+        "agency": row["agency"],
+        "channel": row["channel"],
+        "contact_hint": _hint(row["channel"], contact),
+        "area": orjson.loads(row["area"]),
+        "categories": list(row["categories"]),
+        "language": row["language"],
+        "status": row["status"],
+    }
+
+
+@subscriptions.get(
+    "/mine",
+    summary="One's subscription, by its manage token",
+    response_model=SubscriptionView,
+    responses=problem_responses(401),
+)
+async def read_own(token: ManageToken) -> Response:
+    async with pooled(await db.pool()) as conn:
+        return json_response(_view(await _own(conn, token)))
+
+
+@subscriptions.patch(
+    "/mine",
+    summary="Change one's subscription's categories or language",
+    response_model=SubscriptionView,
+    responses=problem_responses(401),
+)
+async def change_own(token: ManageToken, body: SubscriptionChange) -> Response:
+    async with pooled(await db.pool()) as conn, conn.transaction():
+        row = await _own(conn, token, lock=True)
+        await conn.execute(
+            """UPDATE community.subscriptions SET categories = coalesce($2, categories), language = coalesce($3, language)
+               WHERE id = $1""",
+            row["id"],
+            sorted(set(body.categories)) if body.categories else None,
+            body.language,
+        )
+        row = await _own(conn, token)
+    return json_response(_view(row))
+
+
+async def _end(conn: asyncpg.Connection, where: str, *args: Any) -> int:
+    """Delete subscriptions (their contact with them): queued deliveries lose their subscription and are cancelled."""
+    result = await conn.execute(f"DELETE FROM community.subscriptions WHERE {where}", *args)  # noqa: S608
+    return int(result.split()[-1])
+
+
+@subscriptions.delete(
+    "/mine",
+    status_code=204,
+    summary="End one's subscription in the portal (it and its contact are deleted at once)",
+    response_class=Response,
+    responses={204: NO_CONTENT, **problem_responses(401)},
+)
+async def end_own(token: ManageToken) -> Response:
+    async with pooled(await db.pool()) as conn, conn.transaction():
+        row = await _own(conn, token, lock=True)
+        await _end(conn, "id = $1", row["id"])
+    return Response(status_code=204)
+
+
+@subscriptions.post(
+    "/unsubscribe",
+    status_code=204,
+    summary="End a subscription with the token of the link every alert carries",
+    response_class=Response,
+    responses={204: NO_CONTENT, **problem_responses(404)},
+)
+async def unsubscribe(body: Unsubscribe) -> Response:
+    subscription_id = subscription_of_unsubscribe_token(body.token)
+    if subscription_id is None:
+        raise invalid("/body/token", "not an unsubscribe token this service issued")
+    async with pooled(await db.pool()) as conn:
+        await _end(
+            conn, "id = $1", subscription_id
+        )  # already gone is as good: the link may be followed twice
+    return Response(status_code=204)
+
+
+@inbound.post(
+    "/inbound",
+    summary="The SMS provider's webhook for replies: STOP (and its synonyms) ends every SMS subscription of the number",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "An empty TwiML answer (no reply is sent)",
+            "content": {
+                "application/xml": {
+                    "schema": {"type": "string"},
+                    "example": '<?xml version="1.0" encoding="UTF-8"?><Response/>',
+                }
+            },
+        },
+        **problem_responses(403),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"From": {"type": "string"}, "Body": {"type": "string"}},
+                        "required": ["From", "Body"],
+                    }
+                }
+            },
+        },
+        "parameters": [
+            {
+                "name": "X-Twilio-Signature",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "maxLength": 200},
+                "description": "The provider's signature of the request (HMAC-SHA1 with the auth token)",
+            }
+        ],
+    },
+)
+async def inbound_sms(request: Request) -> Response:
+    await request.body()  # read first, within the body limit (413 over it), whatever its type
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise Problem(415, "The provider's webhook posts application/x-www-form-urlencoded.")
+    form = await request.form(max_files=0, max_fields=100)
+    params = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    url = get_settings().public_base + request.url.path
+    if not sms.signed(url, params, request.headers.get("x-twilio-signature")):
+        raise Problem(403, "The request is not signed by the SMS provider.")
+    sender = str(form.get("From") or "")
+    words = str(form.get("Body") or "").strip().upper().split()
+    if E164.fullmatch(sender) and words and words[0] in STOP_WORDS:
+        async with pooled(await db.pool()) as conn:
+            ended = await _end(
+                conn, "channel = 'sms' AND contact_index = ANY($1::bytea[])", keyring().blind_indexes(sender)
+            )
+        log.info("STOP reply ended %d subscription(s)", ended)
+    return Response('<?xml version="1.0" encoding="UTF-8"?><Response/>', media_type="application/xml")
+
+
+# --- alerts -----------------------------------------------------------------------------------------------------
+
+FAN_OUT_SQL = """
+INSERT INTO community.deliveries (alert_id, subscription_id, channel)
+SELECT $1, s.id, s.channel FROM community.subscriptions s
+WHERE s.status = 'confirmed' AND s.agency = $2 AND $3 = ANY (s.categories)
+  AND ST_Intersects(s.area, (SELECT area FROM community.alerts WHERE id = $1))
+"""
+COUNTS_SQL = """
+SELECT count(*) FILTER (WHERE status = 'queued') AS queued, count(*) FILTER (WHERE status = 'sent') AS sent,
+       count(*) FILTER (WHERE status = 'failed') AS failed, count(*) FILTER (WHERE status = 'cancelled') AS cancelled
+FROM community.deliveries WHERE alert_id = $1
+"""
+ALERT_SQL = """
+SELECT id, agency, title, message, category, ST_AsGeoJSON(area, 7)::text AS area, created_at, expires_at
+FROM community.alerts
+"""
+
+
+def _alert(row: asyncpg.Record, counts: asyncpg.Record | None = None) -> dict[str, Any]:
+    out = {**dict(row), "area": orjson.loads(row["area"])}
+    if counts is not None:
+        out["deliveries"] = dict(counts)
+    return out
+
+
+@staff.post(
+    "",
+    status_code=201,
+    summary=f"Send an alert to every confirmed subscription over its area ({SENDER_ROLE}s of the agency)",
+    response_model=AlertView,
+    responses={
+        201: {"description": "Sent: the deliveries are queued", "links": ALERT_LINKS},
+        **problem_responses(403, 404),
+    },
+)
+async def send_alert(
+    slug: SlugPath, body: AlertInput, principal: Annotated[Principal, require_roles(SENDER_ROLE)]
+) -> Response:
+    own_agency(principal, slug)
+    now = datetime.now(UTC)
+    if not now < body.expires_at <= now + timedelta(days=MAX_ALERT_DAYS):
+        raise invalid("/body/expires_at", f"must be in the future, within {MAX_ALERT_DAYS} days")
+    for text, pointer in ((body.title, "/body/title"), (body.message, "/body/message")):
+        if "\x00" in text:
+            raise invalid(pointer, "must not contain NUL characters")
+    async with pooled(await db.pool()) as conn, conn.transaction():
+        inside = await conn.fetchval(
+            "SELECT ST_Intersects(ST_GeomFromGeoJSON($1), jurisdiction) FROM registry.agencies WHERE slug = $2",
+            body.area.geojson(),
+            slug,
+        )
+        if not inside:
+            raise invalid("/body/area", "must reach into the agency's jurisdiction")
+        row = await conn.fetchrow(
+            """INSERT INTO community.alerts (agency, title, message, category, area, expires_at, created_by)
+               VALUES ($1, $2, $3, $4, ST_SetSRID(ST_Multi(ST_GeomFromGeoJSON($5)), 4326), $6, $7)
+               RETURNING id""",
+            slug,
+            body.title,
+            body.message,
+            body.category,
+            body.area.geojson(),
+            body.expires_at,
+            principal.sub,
+        )
+        queued = int((await conn.execute(FAN_OUT_SQL, row["id"], slug, body.category)).split()[-1])
+        await append_asyncpg(
+            conn,
+            AuditEvent(
+                service="community_api",
+                actor=principal.sub,
+                actor_role=SENDER_ROLE,
+                agency=slug,
+                action="alert.sent",
+                subject_type="alert",
+                subject_id=str(row["id"]),
+                area_geojson=body.area.geojson(),
+                details={"category": body.category, "queued": queued},
+            ),
+        )
+        alert = await conn.fetchrow(ALERT_SQL + " WHERE id = $1", row["id"])
+        counts = await conn.fetchrow(COUNTS_SQL, row["id"])
+    return json_response(_alert(alert, counts), status=201, headers={"Location": f"/v1/alerts/{row['id']}"})
+
+
+@staff.get(
+    "",
+    summary="The agency's alerts, newest first, with their delivery counts",
+    response_model=AlertList,
+    responses=problem_responses(403, 404),
+)
+async def list_alerts(
+    slug: SlugPath, principal: Annotated[Principal, require_roles(*STAFF_ROLES)]
+) -> Response:
+    own_agency(principal, slug)
+    async with pooled(await db.pool()) as conn:
+        rows = await conn.fetch(ALERT_SQL + " WHERE agency = $1 ORDER BY created_at DESC LIMIT 200", slug)
+        out = [_alert(r, await conn.fetchrow(COUNTS_SQL, r["id"])) for r in rows]
+    return json_response({"alerts": out})
+
+
+@staff.get(
+    "/{alert_id}",
+    summary="One alert of the agency with its delivery counts (queued, sent, failed, cancelled; never who)",
+    response_model=AlertView,
+    responses=problem_responses(403, 404),
+)
+async def read_alert(
+    slug: SlugPath,
+    alert_id: Annotated[uuid.UUID, Path(description="The alert's id")],
+    principal: Annotated[Principal, require_roles(*STAFF_ROLES)],
+) -> Response:
+    own_agency(principal, slug)
+    async with pooled(await db.pool()) as conn:
+        row = await conn.fetchrow(ALERT_SQL + " WHERE id = $1 AND agency = $2", alert_id, slug)
+        if row is None:
+            raise Problem(404, f"No alert {alert_id} of this agency.")
+        counts = await conn.fetchrow(COUNTS_SQL, alert_id)
+    return json_response(_alert(row, counts))
+
+
+@public.get(
+    "/{alert_id}",
+    summary="An alert's public page: what was said, where and until when (no personal data, no counts)",
+    response_model=AlertView,
+    responses=problem_responses(404),
+)
+async def public_alert(alert_id: Annotated[uuid.UUID, Path(description="The alert's id")]) -> Response:
+    row = await (await db.pool()).fetchrow(ALERT_SQL + " WHERE id = $1", alert_id)
+    if row is None:
+        raise Problem(404, f"No alert {alert_id}.")
+    return json_response(_alert(row), headers={"Cache-Control": "public, max-age=60"})

@@ -1,0 +1,369 @@
+"""Opt-in area alerts over real HTTP: double opt-in, the fan-out to exactly the intersecting subscriptions
+(checked against shapely), STOP, the link and the portal ending a subscription before the next alert, retried
+deliveries never sent twice, counts without names, and the public page."""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from shapely.geometry import shape
+
+from services.community_api.sms import signature
+from tests.community.conftest import Agency, mail_text
+from tests.community.sms_receiver import AUTH_TOKEN, SmsReceiver
+from tests.conftest import Suite
+from tests.contract.conftest import polygon
+from tests.support import Db, Mailbox
+
+CENTER = (-87.92, 43.04)
+
+
+@pytest.fixture
+def sms(suite: Suite) -> SmsReceiver:
+    assert suite.sms is not None
+    return suite.sms
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def new_number() -> str:
+    return "+1414555" + f"{random.randrange(10_000):04d}"
+
+
+def new_email() -> str:
+    return f"resident-{uuid.uuid4().hex[:10]}@example.org"
+
+
+def subscribe(community: httpx.Client, agency: Agency, channel: str, contact: str, **area: Any) -> str:
+    body = {"agency": agency.slug, "channel": channel, "contact": contact, "categories": ["crime"], **area}
+    r = community.post("/v1/subscriptions", json=body)
+    assert r.status_code == 202, r.text
+    return str(r.json()["id"])
+
+
+def code_sent(channel: str, contact: str, mailbox: Mailbox, sms: SmsReceiver) -> str:
+    if channel == "email":
+        text = mail_text(mailbox.wait_for(contact, lambda m: "confirmation code" in mail_text(m)))  # fmt: skip
+    else:
+        text = wait_until(lambda: [m["body"] for m in sms.to(contact) if "confirmation code" in m["body"]])[
+            -1
+        ]
+    return re.findall(r"\b(\d{6})\b", text)[-1]
+
+
+def confirmed(
+    community: httpx.Client,
+    agency: Agency,
+    mailbox: Mailbox,
+    sms: SmsReceiver,
+    channel: str,
+    contact: str,
+    **area: Any,
+) -> tuple[str, str]:
+    """A confirmed subscription: (its id, its manage token)."""
+    sid = subscribe(community, agency, channel, contact, **area)
+    r = community.post(
+        f"/v1/subscriptions/{sid}/confirm", json={"code": code_sent(channel, contact, mailbox, sms)}
+    )
+    assert r.status_code == 200, r.text
+    return sid, str(r.json()["manage_token"])
+
+
+def pin(lon: float, lat: float, radius_m: int) -> dict[str, Any]:
+    return {"pin": {"type": "Point", "coordinates": [lon, lat]}, "radius_m": radius_m}
+
+
+def send_alert(
+    community: httpx.Client, agency: Agency, area: dict[str, Any], category: str = "crime"
+) -> dict[str, Any]:
+    r = community.post(
+        f"/v1/agencies/{agency.slug}/alerts",
+        json={
+            "title": "Armed robbery",
+            "message": "Avoid the area of 5th and Main; police are on scene.",
+            "category": category,
+            "area": area,
+            "expires_at": (datetime.now(UTC) + timedelta(hours=3)).isoformat(),
+        },
+        headers=agency.as_("supervisor"),
+    )
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def counts(community: httpx.Client, agency: Agency, alert_id: str) -> dict[str, int]:
+    r = community.get(f"/v1/agencies/{agency.slug}/alerts/{alert_id}", headers=agency.as_("investigator"))
+    assert r.status_code == 200, r.text
+    return r.json()["deliveries"]  # type: ignore[no-any-return]
+
+
+def settled(community: httpx.Client, agency: Agency, alert_id: str) -> dict[str, int]:
+    return wait_until(lambda: (c := counts(community, agency, alert_id))["queued"] == 0 and c)  # type: ignore[no-any-return]
+
+
+def test_an_alert_reaches_exactly_the_confirmed_subscriptions_whose_areas_intersect(
+    community: httpx.Client, agency: Agency, mailbox: Mailbox, sms: SmsReceiver, db: Db
+) -> None:
+    rng = random.Random(20261205)
+    contacts: dict[str, tuple[str, str]] = {}  # subscription id -> (channel, contact)
+    for i in range(24):
+        channel = "email" if i % 2 else "sms"
+        contact = new_email() if channel == "email" else new_number()
+        lon, lat = CENTER[0] + rng.uniform(-0.04, 0.04), CENTER[1] + rng.uniform(-0.04, 0.04)
+        if i % 3:
+            area = pin(lon, lat, rng.choice([100, 400, 1500]))
+        else:
+            area = {"area": polygon(lon - 0.004, lat - 0.003, lon + 0.004, lat + 0.003)}
+        sid, _ = confirmed(community, agency, mailbox, sms, channel, contact, **area)
+        contacts[sid] = (channel, contact)
+    # Near the alert but not to be reached: a pending subscription, and one for another category.
+    pending = new_email()
+    subscribe(community, agency, "email", pending, **pin(*CENTER, 2000))
+    other = community.post(
+        "/v1/subscriptions",
+        json={"agency": agency.slug, "channel": "email", "contact": (weather := new_email()),
+              "categories": ["weather"], **pin(*CENTER, 2000)},
+    )  # fmt: skip
+    assert other.status_code == 202
+    alert_area = polygon(CENTER[0] - 0.015, CENTER[1] - 0.01, CENTER[0] + 0.015, CENTER[1] + 0.01)
+    alert = send_alert(community, agency, alert_area)
+    # What shapely says intersects, on the areas as stored.
+    stored = {
+        str(r["id"]): shape(orjson.loads(r["area"]))
+        for r in db.fetch(
+            "SELECT id, ST_AsGeoJSON(area)::text AS area FROM community.subscriptions WHERE id = ANY($1::uuid[])",
+            [uuid.UUID(s) for s in contacts],
+        )
+    }
+    expected = {sid for sid, geom in stored.items() if geom.intersects(shape(alert_area))}
+    assert 0 < len(expected) < len(contacts)  # the test means something: some in, some out
+    assert alert["deliveries"]["queued"] == len(expected)
+    final = settled(community, agency, alert["id"])
+    assert final == {"queued": 0, "sent": len(expected), "failed": 0, "cancelled": 0}
+    for sid, (channel, contact) in contacts.items():
+        if channel == "email":
+            got = len([m for m in mailbox.to(contact) if "Armed robbery" in str(m["Subject"])])
+        else:
+            got = len([m for m in sms.to(contact) if m["body"].startswith("Armed robbery")])
+        assert got == (1 if sid in expected else 0), (sid, channel)
+    assert not [m for m in mailbox.to(pending) if "Armed robbery" in str(m["Subject"])]
+    assert not [m for m in mailbox.to(weather) if "Armed robbery" in str(m["Subject"])]
+    # Staff see counts, never who: nothing in the staff or public answers names a subscriber.
+    staff_view = community.get(f"/v1/agencies/{agency.slug}/alerts", headers=agency.as_("supervisor")).text
+    public_view = community.get(f"/v1/alerts/{alert['id']}")
+    assert public_view.status_code == 200 and "deliveries" not in public_view.json()
+    for sid, (_, contact) in contacts.items():
+        assert contact not in staff_view and sid not in staff_view and contact not in public_view.text
+
+
+def test_the_contact_is_sealed_and_double_opt_in_needs_the_code(
+    community: httpx.Client, agency: Agency, mailbox: Mailbox, sms: SmsReceiver, db: Db
+) -> None:
+    email = new_email()
+    sid = subscribe(community, agency, "email", email, **pin(*CENTER, 500))
+    stored = db.fetch(
+        "SELECT contact, contact_index, status FROM community.subscriptions WHERE id = $1", uuid.UUID(sid)
+    )[0]
+    assert email.encode() not in bytes(stored["contact"]) and stored["status"] == "pending"
+    code = code_sent("email", email, mailbox, sms)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(5):
+        r = community.post(f"/v1/subscriptions/{sid}/confirm", json={"code": wrong})
+        assert r.status_code == 422
+    void = community.post(f"/v1/subscriptions/{sid}/confirm", json={"code": code})
+    assert void.status_code == 409  # five wrong guesses void the code, even the right one after them
+    # A fresh subscription confirms with its code; the manage token reads it back, masked.
+    number = new_number()
+    sid, token = confirmed(community, agency, mailbox, sms, "sms", number, **pin(*CENTER, 500))
+    mine = community.get("/v1/subscriptions/mine", headers={"X-Subscription-Token": token})
+    assert mine.status_code == 200 and mine.json()["id"] == sid
+    assert mine.json()["contact_hint"].endswith(number[-4:]) and number not in mine.text
+    assert community.post(f"/v1/subscriptions/{sid}/confirm", json={"code": "000000"}).status_code == 409
+    change = community.patch("/v1/subscriptions/mine", json={"language": "es", "categories": ["crime", "traffic"]},
+                             headers={"X-Subscription-Token": token})  # fmt: skip
+    assert change.status_code == 200 and change.json()["language"] == "es"
+
+
+def test_subscriptions_stay_within_the_cap_and_the_jurisdiction(
+    community: httpx.Client, agency: Agency
+) -> None:
+    base = {"agency": agency.slug, "channel": "email", "contact": new_email(), "categories": ["crime"]}
+    cases = [
+        (pin(*CENTER, 5000), "/body/radius_m"),  # the default cap is 2,000 m
+        (pin(-89.4, 43.07, 500), "/body/pin"),  # another city
+        ({"area": polygon(-88.5, 42.9, -87.9, 43.0)}, "/body/area"),  # reaches out of the jurisdiction
+        ({**pin(*CENTER, 500), "area": polygon(-87.93, 43.03, -87.92, 43.04)}, "/body"),
+    ]
+    for area, pointer in cases:
+        r = community.post("/v1/subscriptions", json={**base, **area})
+        assert r.status_code == 422, (area, r.text)
+        assert r.json()["errors"][0]["pointer"].startswith(pointer), r.json()
+    for contact, channel in (("+1 414 555 0123", "sms"), ("4145550123", "sms"), ("not-an-email", "email")):
+        r = community.post(
+            "/v1/subscriptions", json={**base, "channel": channel, "contact": contact, **pin(*CENTER, 500)}
+        )
+        assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/body/contact"
+
+
+def stop_reply(
+    community: httpx.Client, suite: Suite, number: str, text: str = "STOP", sign: bool = True
+) -> httpx.Response:
+    assert suite.community is not None
+    params = [("From", number), ("To", "+14145550100"), ("Body", text), ("MessageSid", "SM" + uuid.uuid4().hex),
+              ("AccountSid", "AC" + "1" * 32)]  # fmt: skip
+    url = suite.community.url + "/v1/sms/inbound"
+    sig = signature(url, params, AUTH_TOKEN if sign else "wrong-token")
+    return community.post("/v1/sms/inbound", data=dict(params), headers={"X-Twilio-Signature": sig})
+
+
+def test_stop_the_link_and_the_portal_end_a_subscription_before_the_next_alert(
+    community: httpx.Client, agency: Agency, mailbox: Mailbox, sms: SmsReceiver, db: Db, suite: Suite
+) -> None:
+    area = pin(*CENTER, 300)
+    stopper = new_number()
+    linker = new_email()
+    portal = new_email()
+    keeper = new_number()
+    ids = {}
+    tokens = {}
+    for channel, contact in (("sms", stopper), ("email", linker), ("email", portal), ("sms", keeper)):
+        ids[contact], tokens[contact] = confirmed(community, agency, mailbox, sms, channel, contact, **area)
+    zone = polygon(CENTER[0] - 0.001, CENTER[1] - 0.001, CENTER[0] + 0.001, CENTER[1] + 0.001)
+    first = send_alert(community, agency, zone)
+    assert settled(community, agency, first["id"])["sent"] == 4
+    # STOP by SMS (an unsigned one is refused and changes nothing), the link in the mail, the portal.
+    assert stop_reply(community, suite, stopper, sign=False).status_code == 403
+    assert (
+        db.fetchval("SELECT count(*) FROM community.subscriptions WHERE id = $1", uuid.UUID(ids[stopper]))
+        == 1
+    )
+    r = stop_reply(community, suite, stopper, "stop please")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
+    mail = mailbox.wait_for(linker, lambda m: "Armed robbery" in str(m["Subject"]))
+    link = re.search(r"/alerts/unsubscribe#(\S+)", mail_text(mail))
+    assert link is not None
+    assert community.post("/v1/subscriptions/unsubscribe", json={"token": link.group(1)}).status_code == 204
+    assert (
+        community.delete(
+            "/v1/subscriptions/mine", headers={"X-Subscription-Token": tokens[portal]}
+        ).status_code
+        == 204
+    )
+    # Each is gone, with its contact, at once.
+    for contact in (stopper, linker, portal):
+        assert (
+            db.fetchval("SELECT count(*) FROM community.subscriptions WHERE id = $1", uuid.UUID(ids[contact]))
+            == 0
+        )
+    assert (
+        community.get("/v1/subscriptions/mine", headers={"X-Subscription-Token": tokens[portal]}).status_code
+        == 401
+    )
+    second = send_alert(community, agency, zone)
+    assert second["deliveries"]["queued"] == 1
+    assert settled(community, agency, second["id"])["sent"] == 1
+    assert len([m for m in sms.to(keeper) if m["body"].startswith("Armed robbery")]) == 2
+    assert len([m for m in sms.to(stopper) if m["body"].startswith("Armed robbery")]) == 1
+    for contact in (linker, portal):
+        assert len([m for m in mailbox.to(contact) if "Armed robbery" in str(m["Subject"])]) == 1
+
+
+def test_a_delivery_queued_before_an_unsubscribe_is_cancelled_not_sent(
+    community: httpx.Client, agency: Agency, mailbox: Mailbox, sms: SmsReceiver, db: Db
+) -> None:
+    first, leaver = new_number(), new_number()
+    confirmed(community, agency, mailbox, sms, "sms", first, **pin(*CENTER, 100))
+    far = (CENTER[0] + 0.02, CENTER[1] + 0.02)
+    _, token = confirmed(community, agency, mailbox, sms, "sms", leaver, **pin(*far, 100))
+    # The SMS outbox is held mid-send on an earlier alert (the provider does not answer until the test says), so
+    # the leaver's delivery stays queued while they leave.
+    arrived, release = threading.Event(), threading.Event()
+    sms.hold[first] = (arrived, release)
+    try:
+        send_alert(community, agency, polygon(CENTER[0] - 0.0005, CENTER[1] - 0.0005, CENTER[0] + 0.0005, CENTER[1] + 0.0005))  # fmt: skip
+        assert arrived.wait(20)
+        alert = send_alert(community, agency, polygon(far[0] - 0.0005, far[1] - 0.0005, far[0] + 0.0005, far[1] + 0.0005))  # fmt: skip
+        assert alert["deliveries"]["queued"] == 1
+        assert (
+            community.delete("/v1/subscriptions/mine", headers={"X-Subscription-Token": token}).status_code
+            == 204
+        )
+    finally:
+        release.set()
+    assert settled(community, agency, alert["id"]) == {"queued": 0, "sent": 0, "failed": 0, "cancelled": 1}
+    assert not [m for m in sms.to(leaver) if m["body"].startswith("Armed robbery")]
+
+
+def test_a_retried_delivery_is_sent_once_and_an_interrupted_sms_is_never_resent(
+    community: httpx.Client, agency: Agency, mailbox: Mailbox, sms: SmsReceiver, db: Db
+) -> None:
+    flaky = new_number()
+    sid, _ = confirmed(community, agency, mailbox, sms, "sms", flaky, **pin(*CENTER, 300))
+    sms.fail_next[flaky] = 2  # the provider fails twice, then accepts
+    zone = polygon(CENTER[0] - 0.001, CENTER[1] - 0.001, CENTER[0] + 0.001, CENTER[1] + 0.001)
+    alert = send_alert(community, agency, zone)
+    final = settled(community, agency, alert["id"])
+    assert final == {"queued": 0, "sent": 1, "failed": 0, "cancelled": 0}
+    assert len([m for m in sms.to(flaky) if m["body"].startswith("Armed robbery")]) == 1
+    attempts = db.fetchval(
+        "SELECT attempts FROM community.deliveries WHERE alert_id = $1", uuid.UUID(alert["id"])
+    )
+    assert attempts == 3
+    # A delivery whose sender died mid-send (claimed, its lease run out, no outcome) may have reached the phone:
+    # it is marked failed, never sent again.
+    interrupted = db.fetchval(
+        """INSERT INTO community.deliveries (alert_id, subscription_id, channel, attempts, lease_until)
+           SELECT a.id, $2, 'sms', 1, now() - interval '1 second' FROM community.alerts a WHERE a.id = $1
+           ON CONFLICT (alert_id, subscription_id) DO NOTHING RETURNING id""",
+        uuid.UUID(send_alert(community, agency, polygon(-87.97, 43.09, -87.969, 43.091))["id"]),
+        uuid.UUID(sid),
+    )
+    assert interrupted is not None
+    wait_until(
+        lambda: db.fetchval("SELECT status FROM community.deliveries WHERE id = $1", interrupted) != "queued"
+    )
+    assert db.fetchval("SELECT status FROM community.deliveries WHERE id = $1", interrupted) == "failed"
+    assert len([m for m in sms.to(flaky) if m["body"].startswith("Armed robbery")]) == 1
+
+
+def test_only_the_agencys_supervisors_send_alerts_and_only_its_staff_see_counts(
+    community: httpx.Client, agency: Agency
+) -> None:
+    body: dict[str, Any] = {
+        "title": "t", "message": "m", "category": "crime",
+        "area": polygon(CENTER[0] - 0.001, CENTER[1] - 0.001, CENTER[0] + 0.001, CENTER[1] + 0.001),
+        "expires_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+    }  # fmt: skip
+    path = f"/v1/agencies/{agency.slug}/alerts"
+    for role in ("investigator", "advocate", "agency_admin", "auditor"):
+        assert community.post(path, json=body, headers=agency.as_(role)).status_code == 403
+    assert community.post(path, json=body).status_code == 401
+    assert (
+        community.post(path, json=body, headers=agency.auth("supervisor", "another-agency-slug")).status_code
+        == 403
+    )
+    expired = community.post(
+        path, json={**body, "expires_at": "2020-01-01T00:00:00Z"}, headers=agency.as_("supervisor")
+    )
+    assert expired.status_code == 422
+    alert = send_alert(community, agency, body["area"])
+    assert community.get(f"{path}/{alert['id']}", headers=agency.as_("advocate")).status_code == 403
+    assert community.get(f"/v1/alerts/{uuid.uuid4()}").status_code == 404

@@ -1,0 +1,274 @@
+"""Anonymous tips over real HTTP: media stored without their metadata, uncleanable types refused with nothing
+stored, no address or user agent in the rows or the logs, the rate limit, and the tip code's conversation."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import uuid
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+from tests.community.conftest import (
+    CAMERA_MAKE,
+    VIDEO_TITLE,
+    Agency,
+    container_tags,
+    form,
+    jpeg_with_gps,
+    mp4_with_metadata,
+    send_tip,
+)
+from tests.support import Db
+
+
+def stored_media(db: Db, tip_id: str) -> list[tuple[str, bytes]]:
+    rows = db.fetch(
+        "SELECT media_type, content FROM community.tip_media WHERE tip_id = $1 ORDER BY created_at, id",
+        uuid.UUID(tip_id),
+    )
+    return [(r["media_type"], bytes(r["content"])) for r in rows]
+
+
+def test_a_photo_is_stored_without_exif_gps_or_xmp_and_stands_upright(
+    community: httpx.Client, agency: Agency, db: Db
+) -> None:
+    r = send_tip(community, agency.slug, files=[("p.jpg", jpeg_with_gps(64, 48), "image/jpeg")])
+    assert r.status_code == 201, r.text
+    [(media_type, content)] = stored_media(db, r.json()["id"])
+    assert media_type == "image/jpeg"
+    for trace in (CAMERA_MAKE.encode(), b"SentinelCreator", b"Exif\x00\x00", b"http://ns.adobe.com/xap/1.0/"):
+        assert trace not in content
+    with Image.open(io.BytesIO(content)) as image:
+        assert image.format == "JPEG"
+        assert not image.getexif()
+        assert "xmp" not in image.info and "exif" not in image.info
+        assert image.size == (48, 64)  # the orientation (rotate 90°) was applied to the pixels before it went
+    # What an investigator downloads is the cleaned file, with its hash.
+    tip = agency_view(community, agency, r.json()["id"])
+    media_id = tip["properties"]["messages"][0]["media"][0]["id"]
+    got = community.get(
+        f"/v1/agencies/{agency.slug}/tips/{r.json()['id']}/media/{media_id}",
+        headers=agency.as_("investigator"),
+    )
+    assert got.status_code == 200 and got.content == content
+    assert got.headers["content-type"] == "image/jpeg"
+
+
+def test_a_video_is_remuxed_without_its_container_metadata_and_without_reencoding(
+    community: httpx.Client, agency: Agency, db: Db, tmp_path: Path
+) -> None:
+    original = mp4_with_metadata(tmp_path)
+    r = send_tip(community, agency.slug, files=[("clip.mp4", original, "video/mp4")])
+    assert r.status_code == 201, r.text
+    [(media_type, content)] = stored_media(db, r.json()["id"])
+    assert media_type == "video/mp4"
+    assert VIDEO_TITLE.encode() not in content and b"SentinelComment" not in content
+    assert b"loci" not in content  # the place
+    stored = tmp_path / "stored.mp4"
+    stored.write_bytes(content)
+    probe = json.loads(
+        subprocess.run(
+            ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", str(stored)],
+            check=True,
+            capture_output=True,
+        ).stdout
+    )
+    tags = container_tags(stored)
+    assert not {"title", "location", "comment", "encoder"} & set(tags), tags
+    codecs = sorted(s["codec_name"] for s in probe["streams"])
+    assert codecs == ["aac", "mpeg4"]  # both streams kept, as they were (copied, not re-encoded)
+    original_path = tmp_path / "original.mp4"
+    original_path.write_bytes(original)
+    frames = [
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", str(p), "-map", "0:v", "-c", "copy", "-f", "md5", "-"],
+            check=True,
+            capture_output=True,
+        ).stdout
+        for p in (original_path, stored)
+    ]
+    assert frames[0] == frames[1]  # the video packets are bit for bit the uploaded ones
+
+
+def count_tips(db: Db, slug: str) -> int:
+    return int(db.fetchval("SELECT count(*) FROM community.tips WHERE agency = $1", slug))
+
+
+def test_a_type_that_cannot_be_cleaned_is_refused_and_nothing_is_stored(
+    community: httpx.Client, agency: Agency, db: Db
+) -> None:
+    photo = ("ok.jpg", jpeg_with_gps(), "image/jpeg")
+    for bad, status, kind in (
+        (("doc.pdf", b"%PDF-1.4 whatever", "application/pdf"), 415, "media-type-not-cleanable"),
+        (("a.txt", b"hello", "text/plain"), 415, "media-type-not-cleanable"),
+        (("fake.jpg", b"not a jpeg at all", "image/jpeg"), 422, "media-unreadable"),
+        (("fake.mp4", b"\x00\x00\x00\x18ftypmp42 garbage", "video/mp4"), 422, "media-unreadable"),
+        (("list.m3u8", b"#EXTM3U\nfile:///etc/passwd\n", "video/mp4"), 422, "media-unreadable"),
+    ):
+        r = send_tip(community, agency.slug, files=[photo, bad])  # a good file first: all or nothing
+        assert r.status_code == status, (bad[0], r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["type"].endswith(kind)
+        assert "/body/media/1" in r.json()["detail"]
+    assert count_tips(db, agency.slug) == 0
+    assert db.fetchval("SELECT count(*) FROM community.tip_media m JOIN community.tips t ON t.id = m.tip_id"
+                       " WHERE t.agency = $1", agency.slug) == 0  # fmt: skip
+
+
+def test_the_agencys_policy_limits_the_size_types_and_number_of_files(
+    community: httpx.Client, agency: Agency, db: Db
+) -> None:
+    policy = {
+        "tip_media_max_bytes": 2048,
+        "tip_media_types": ["image/png"],
+        "tip_max_files": 1,
+        "tip_retention_days": 30,
+        "alert_max_radius_m": 1000,
+    }
+    r = community.put(
+        f"/v1/agencies/{agency.slug}/community-policy", json=policy, headers=agency.as_("agency_admin")
+    )
+    assert r.status_code == 200, r.text
+    assert community.get(f"/v1/agencies/{agency.slug}/community-policy").json() == policy
+    small_png = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(small_png, "PNG")
+    png = ("a.png", small_png.getvalue(), "image/png")
+    assert (
+        send_tip(community, agency.slug, files=[("p.jpg", jpeg_with_gps(), "image/jpeg")]).status_code == 415
+    )
+    assert send_tip(community, agency.slug, files=[png, png]).status_code == 422
+    assert send_tip(community, agency.slug, files=[("big.png", b"\x89PNG" + b"\x00" * 4096, "image/png")]).status_code == 413  # fmt: skip
+    assert count_tips(db, agency.slug) == 0
+    assert send_tip(community, agency.slug, files=[png]).status_code == 201
+    # A policy naming a type that cannot be cleaned is refused.
+    bad = community.put(
+        f"/v1/agencies/{agency.slug}/community-policy",
+        json={**policy, "tip_media_types": ["application/pdf"]},
+        headers=agency.as_("agency_admin"),
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["pointer"] == "/body/tip_media_types/0"
+
+
+SENTINEL_IP = "203.0.113.77"
+
+
+def test_no_address_or_user_agent_is_stored_or_logged_on_the_tip_routes(
+    agency: Agency, db: Db, own_instance
+) -> None:  # type: ignore[no-untyped-def]
+    # An instance logging everything it logs (the suite's log at WARNING would prove nothing).
+    server = own_instance(CANVASS_LOG_LEVEL="DEBUG")
+    agent = f"SentinelAgent/{uuid.uuid4().hex}"
+    headers = {"User-Agent": agent, "X-Forwarded-For": SENTINEL_IP, "X-Real-IP": SENTINEL_IP}
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        r = send_tip(c, agency.slug, files=[("p.jpg", jpeg_with_gps(), "image/jpeg")], headers=headers, lon="-87.9", lat="43.04")  # fmt: skip
+        assert r.status_code == 201, r.text
+        code = r.json()["code"]
+        ids = [r.headers["x-request-id"]]
+        for call in (
+            c.get("/v1/tips/mine", headers={**headers, "X-Tip-Code": code}),
+            c.post("/v1/tips/mine/messages", files=form({"text": "More: a blue van."}), headers={**headers, "X-Tip-Code": code}),
+            c.get("/v1/tips/mine", headers={**headers, "X-Tip-Code": "cvt_wrong"}),
+        ):  # fmt: skip
+            assert call.status_code in (200, 201, 401), call.text
+            ids.append(call.headers["x-request-id"])
+    server.stop()
+    log = server.log_path.read_text()
+    assert agent not in log and SENTINEL_IP not in log and code not in log
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    tip_lines = [line for line in lines if line.get("request_id") in ids]
+    assert len(tip_lines) >= len(ids)  # the access lines were written (at DEBUG nothing is held back)...
+    assert all("127.0.0.1" not in json.dumps(line) for line in tip_lines)  # ...and name no address
+    # Nor does any row: every table of the schema, and the audit trail, read as text.
+    tables = [r["t"] for r in db.fetch(
+        "SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_tables WHERE schemaname = 'community'")]  # fmt: skip
+    for table in [*tables, "audit.events"]:
+        for needle in (agent, SENTINEL_IP, "127.0.0.1", code):
+            found = db.fetchval(f"SELECT count(*) FROM {table} x WHERE x::text LIKE $1", f"%{needle}%")  # noqa: S608
+            assert found == 0, (table, needle)
+    # The code is kept only as its hash.
+    stored = db.fetchval("SELECT code_hash FROM community.tips WHERE id = $1", uuid.UUID(r.json()["id"]))
+    assert bytes(stored) == hashlib.sha256(code.encode()).digest()
+
+
+def test_tips_are_rate_limited_per_client_without_keeping_the_address(
+    agency: Agency, db: Db, own_instance
+) -> None:  # type: ignore[no-untyped-def]
+    server = own_instance(CANVASS_TIP_RATE_LIMIT="3")
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        answers = [send_tip(c, agency.slug).status_code for _ in range(3)]
+        refused = send_tip(c, agency.slug)
+    assert answers == [201, 201, 201]
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert count_tips(db, agency.slug) == 3
+
+
+def agency_view(community: httpx.Client, agency: Agency, tip_id: str) -> dict:  # type: ignore[type-arg]
+    r = community.get(f"/v1/agencies/{agency.slug}/tips/{tip_id}", headers=agency.as_("investigator"))
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def test_the_tip_code_is_shown_once_and_carries_an_anonymous_conversation(
+    community: httpx.Client, agency: Agency
+) -> None:
+    r = send_tip(community, agency.slug, "Someone is selling stolen bikes at the park.", lon="-87.91", lat="43.04",
+                 occurred_at="2026-12-04T21:30:00Z")  # fmt: skip
+    assert r.status_code == 201, r.text
+    assert r.headers["cache-control"] == "no-store"
+    created = r.json()
+    code, tip_id = created["code"], created["id"]
+    assert code.startswith("cvt_") and created["state"] == "new"
+    mine = community.get("/v1/tips/mine", headers={"X-Tip-Code": code})
+    assert mine.status_code == 200 and "code" not in mine.json()
+    assert [m["author"] for m in mine.json()["messages"]] == ["tipster"]
+    # The agency sees the place and replies; the tipster reads the reply and adds information with a photo.
+    tip = agency_view(community, agency, tip_id)
+    assert tip["geometry"] == {"type": "Point", "coordinates": [-87.91, 43.04]}
+    reply = community.post(
+        f"/v1/agencies/{agency.slug}/tips/{tip_id}/replies",
+        json={"message": "Thank you. Which entrance of the park?"},
+        headers=agency.as_("investigator"),
+    )
+    assert reply.status_code == 201, reply.text
+    seen = community.get("/v1/tips/mine", headers={"X-Tip-Code": code}).json()
+    assert [(m["author"], m["body"]) for m in seen["messages"]][-1] == ("agency", "Thank you. Which entrance of the park?")  # fmt: skip
+    more = community.post(
+        "/v1/tips/mine/messages",
+        files=form({"text": "The north entrance."}, [("n.jpg", jpeg_with_gps(), "image/jpeg")]),
+        headers={"X-Tip-Code": code},
+    )
+    assert more.status_code == 201, more.text
+    assert len(more.json()["media"]) == 1
+    tip = agency_view(community, agency, tip_id)
+    assert [m["author"] for m in tip["properties"]["messages"]] == ["tipster", "agency", "tipster"]
+    # A wrong code reads nothing.
+    for wrong in ("cvt_" + "A" * 32, code + "x", "", "nothing"):
+        assert community.get("/v1/tips/mine", headers={"X-Tip-Code": wrong}).status_code == 401
+    assert community.get("/v1/tips/mine").status_code == 401
+
+
+def test_bad_tip_forms_are_clear_problems(community: httpx.Client, agency: Agency) -> None:
+    cases = [
+        ({"agency": agency.slug}, 422, "/body/text"),
+        ({"agency": agency.slug, "text": "x", "lon": "-87.9"}, 422, "/body/lat"),
+        ({"agency": agency.slug, "text": "x", "lon": "abc", "lat": "43"}, 422, "/body/lon"),
+        ({"agency": agency.slug, "text": "x", "lon": "-87.9", "lat": "91"}, 422, "/body/lat"),
+        ({"agency": agency.slug, "text": "x", "occurred_at": "yesterday"}, 422, "/body/occurred_at"),
+        ({"agency": agency.slug, "text": "x", "colour": "red"}, 422, "/body/colour"),
+        ({"agency": agency.slug, "text": "a\x00b"}, 422, "/body/text"),
+        ({"text": "x"}, 422, "/body/agency"),
+    ]
+    for fields, status, pointer in cases:
+        r = community.post("/v1/tips", files=form(fields))
+        assert r.status_code == status, (fields, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert pointer in r.json()["detail"], (fields, r.json())
+    assert send_tip(community, "no-such-agency-here").status_code == 404
+    json_body = community.post("/v1/tips", json={"agency": agency.slug, "text": "x"})
+    assert json_body.status_code == 415 and json_body.headers["accept-post"] == "multipart/form-data"

@@ -1,0 +1,138 @@
+"""The portal's tip and alert pages, as a resident uses them in Chromium: a tip with a photo sent without an
+account, its code shown once and used to read the agency's reply and add information; a subscription to alerts
+for their street confirmed with the mailed code, an alert the agency sends over it received, and the link in it
+ending the subscription. axe on every page and state, in English and Spanish."""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+from playwright.sync_api import FilePayload, expect
+
+from tests.community.conftest import CAMERA_MAKE, jpeg_with_gps, mail_text
+from tests.conftest import Token
+from tests.portal.conftest import Program, Visit
+from tests.support import Mailbox
+
+
+def test_a_resident_sends_a_tip_with_a_photo_and_follows_it_up_with_the_code(
+    visit: Visit, program: Program, community: httpx.Client, auth: Token, sql: Callable[..., Any]
+) -> None:
+    page = visit.page
+    visit.open(f"/tips/new?agency={program.slug}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Send a tip to the police")
+    visit.check("tip-form")
+    page.get_by_role("button", name="Send the tip").click()
+    expect(page.locator(".error-summary")).to_contain_text("Write your tip")
+    visit.check("tip-form-errors")
+    page.get_by_label("Your tip").fill("A grey van without plates waits behind the school at night.")
+    page.get_by_label("Latitude").fill(str(program.lat))
+    page.get_by_label("Longitude").fill(str(program.lon))
+    photo: FilePayload = {"name": "van.jpg", "mimeType": "image/jpeg", "buffer": jpeg_with_gps()}
+    page.get_by_label("Photos, video or audio").set_input_files([photo])
+    page.get_by_role("button", name="Send the tip").click()
+    expect(page.get_by_role("heading", name="Your tip was sent")).to_be_visible()
+    code = page.locator("#tip-code").inner_text()
+    assert code.startswith("cvt_")
+    visit.check("tip-sent")
+    # What was stored carries neither the camera nor the place the photo's metadata named.
+    [row] = sql(
+        "SELECT m.content FROM community.tip_media m JOIN community.tips t ON t.id = m.tip_id WHERE t.agency = $1",
+        program.slug,
+    )
+    content = bytes(row["content"])
+    assert CAMERA_MAKE.encode() not in content and not Image.open(io.BytesIO(content)).getexif()
+    # The agency replies; the tipster reads it with the code and adds information.
+    tip_id = sql("SELECT id FROM community.tips WHERE agency = $1", program.slug)[0]["id"]
+    r = community.post(
+        f"/v1/agencies/{program.slug}/tips/{tip_id}/replies",
+        json={"message": "Thank you. Which night did you last see it?"},
+        headers=auth("investigator", program.slug),
+    )
+    assert r.status_code == 201, r.text
+    page.get_by_role("link", name="Follow up on your tip").click()
+    expect(page.get_by_text("Thank you. Which night did you last see it?")).to_be_visible()
+    visit.check("tip-follow-up")
+    page.get_by_label("What you want to add").fill("Last Tuesday, around 2 am.")
+    page.get_by_role("button", name="Add to my tip").click()
+    expect(page.get_by_text("Last Tuesday, around 2 am.")).to_be_visible()
+    # A wrong code reads nothing.
+    page.get_by_label("Tip code").fill("cvt_wrong")
+    page.get_by_role("button", name="Show my tip").click()
+    expect(page.locator(".error-summary")).to_contain_text("No tip has this code")
+    visit.check("tip-follow-up-wrong-code")
+
+
+def test_a_resident_subscribes_receives_an_alert_and_unsubscribes_by_its_link(
+    visit: Visit,
+    program: Program,
+    community: httpx.Client,
+    auth: Token,
+    mailbox: Mailbox,
+    sql: Callable[..., Any],
+) -> None:
+    page = visit.page
+    email = f"street-{uuid.uuid4().hex[:8]}@example.org"
+    visit.open(f"/alerts/subscribe?agency={program.slug}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Get alerts for your area")
+    visit.check("alerts-subscribe")
+    page.get_by_label("Email or phone number").fill(email)
+    page.get_by_label("Latitude").fill(str(program.lat))
+    page.get_by_label("Longitude").fill(str(program.lon))
+    page.get_by_label("Distance in meters").fill("300")
+    page.get_by_role("button", name="Subscribe").click()
+    expect(page.get_by_role("heading", name="Confirm your subscription")).to_be_visible()
+    visit.check("alerts-confirm")
+    mail = mailbox.wait_for(email, lambda m: "confirmation code" in mail_text(m))
+    code = re.findall(r"\b(\d{6})\b", mail_text(mail))[-1]
+    page.get_by_label("Confirmation code").fill(code)
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("heading", name="You are subscribed")).to_be_visible()
+    visit.check("alerts-manage")
+    # The agency's supervisor sends an alert over the street: it arrives, with its page and a way out.
+    d = 0.002
+    ring = [[program.lon - d, program.lat - d], [program.lon + d, program.lat - d], [program.lon + d, program.lat + d],
+            [program.lon - d, program.lat + d], [program.lon - d, program.lat - d]]  # fmt: skip
+    r = community.post(
+        f"/v1/agencies/{program.slug}/alerts",
+        json={"title": "Water main break", "message": "Main Street is closed between 5th and 7th.",
+              "category": "emergency", "area": {"type": "Polygon", "coordinates": [ring]},
+              "expires_at": (datetime.now(UTC) + timedelta(hours=4)).isoformat()},
+        headers=auth("supervisor", program.slug),
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    alert = mailbox.wait_for(email, lambda m: "Water main break" in str(m["Subject"]), timeout=30)
+    body = mail_text(alert)
+    page_link = re.search(r"/alerts/[0-9a-f-]{36}", body)
+    leave = re.search(r"/alerts/unsubscribe#\S+", body)
+    assert page_link and leave
+    visit.open(page_link.group(0))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Water main break")
+    assert email not in page.content()
+    visit.check("alert-public-page")
+    visit.open(leave.group(0))
+    page.get_by_role("button", name="Stop my alerts").click()
+    expect(page.get_by_role("heading", name="Your alerts are stopped")).to_be_visible()
+    visit.check("alerts-unsubscribed")
+    assert sql("SELECT id FROM community.subscriptions WHERE agency = $1", program.slug) == []
+
+
+@pytest.mark.parametrize("visit", ["es-MX"], indirect=True)
+def test_the_tip_and_alert_pages_speak_spanish(visit: Visit, program: Program) -> None:
+    page = visit.page
+    visit.open(f"/tips/new?agency={program.slug}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Envíe un aviso a la policía")
+    page.get_by_role("button", name="Enviar el aviso").click()
+    expect(page.locator(".error-summary")).to_contain_text("Escriba su aviso")
+    visit.check("tip-form-es")
+    visit.open(f"/alerts/subscribe?agency={program.slug}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reciba alertas de su zona")
+    visit.check("alerts-subscribe-es")
