@@ -42,7 +42,15 @@ from services.registry_api.service import audit, audit_event, owned_registration
 from shared.audit import append_session
 from shared.auth import CurrentOwner, Principal, require_roles
 from shared.errors import invalid, problem_responses
-from shared.geojson import GEOJSON_MEDIA_TYPE, GeoJSONResponse, JSONResponse
+from shared.geojson import (
+    GEOJSON_MEDIA_TYPE,
+    GeoJSONResponse,
+    JSONResponse,
+    LineStringGeometry,
+    MultiPolygonGeometry,
+    PointGeometry,
+    PolygonGeometry,
+)
 from shared.pagination import LimitQuery, clamp_limit, decode_cursor, encode_cursor, page_link
 from shared.timestamps import parse_instant
 
@@ -351,6 +359,39 @@ async def _audit_read(
 
 # --- the search -------------------------------------------------------------------------------------------
 
+RECORD_EXAMPLE = {
+    "type": "Feature",
+    "id": "0b6f2a57-1c1e-4d7e-9a55-3e2f0f6f1a10",
+    "geometry": {"type": "Point", "coordinates": [-87.9065, 43.0389]},
+    "properties": {
+        "seq": 48213,
+        "at": "2026-11-20T22:15:03.120456Z",
+        "service": "geo_query",
+        "actor": "det-alvarez",
+        "actor_role": "investigator",
+        "agency": "milwaukee-pd",
+        "action": "search.nearest",
+        "subject_type": "camera",
+        "subject_id": "2a7d9c3e-4b1f-4e8a-9c6d-5f0e1a2b3c4d",
+        "case_number": "2026-004512",
+        "details": {"results": 12, "filters": {"radius_m": 300}},
+        "hash": "4bb4090d1646b75daa67f992c5c3c8a37cb98307a7a0e81c7a1c92919dbf397f",
+    },
+}
+SEARCH_EXAMPLE = {
+    "type": "FeatureCollection",
+    "features": [RECORD_EXAMPLE],
+    "numberReturned": 1,
+    "links": [
+        {
+            "href": "https://canvass.example.gov/v1/audit/records?near=-87.9065,43.0389&radius_m=200"
+            "&cursor=eyJiZWZvcmUiOjQ4MjEzfQ",
+            "rel": "next",
+            "type": GEOJSON_MEDIA_TYPE,
+        }
+    ],
+}
+
 
 class TrailRecordProperties(BaseModel):
     seq: int = Field(description="The record's position in the chain")
@@ -367,10 +408,15 @@ class TrailRecordProperties(BaseModel):
     hash: str = Field(description="The record's chain hash (SHA-256, hex)")
 
 
+RecordGeometry = Annotated[
+    PointGeometry | LineStringGeometry | PolygonGeometry | MultiPolygonGeometry, Field(discriminator="type")
+]
+
+
 class TrailRecord(BaseModel):
     type: Literal["Feature"] = "Feature"
     id: uuid.UUID
-    geometry: dict[str, Any] | None = Field(description="The searched area or point, when the record has one")
+    geometry: RecordGeometry | None = Field(description="The searched area or point, when the record has one")
     properties: TrailRecordProperties
 
 
@@ -407,7 +453,10 @@ def _record(r: Any) -> dict[str, Any]:
     "/v1/audit/records",
     summary="Search your agency's audit trail (auditors; this read is audited too)",
     response_model=TrailPage,
-    responses={200: {"content": {GEOJSON_MEDIA_TYPE: {}}}, **problem_responses(400, 401, 403)},
+    responses={
+        200: {"content": {GEOJSON_MEDIA_TYPE: {"example": SEARCH_EXAMPLE}}},
+        **problem_responses(400, 401, 403),
+    },
     response_class=GeoJSONResponse,
     description=(
         "Newest first, your agency's records only, each a GeoJSON Feature whose geometry is the area or point the "
@@ -464,13 +513,39 @@ def export_lines(row: Any, fmt: str) -> str:
     return orjson.dumps(values).decode() + "\n"
 
 
+_EXPORT_EXAMPLE = {
+    "seq": 48213,
+    "id": "0b6f2a57-1c1e-4d7e-9a55-3e2f0f6f1a10",
+    "at": "2026-11-20T22:15:03.120456Z",
+    "service": "registry_api",
+    "actor": "det-alvarez",
+    "actor_role": "investigator",
+    "agency": "milwaukee-pd",
+    "action": "registration.contact.read",
+    "subject_type": "registration",
+    "subject_id": "6f1c2d0e-9b8a-4c7d-8e9f-0a1b2c3d4e5f",
+    "case_number": "2026-004512",
+    "area": None,
+    "details": "{}",
+    "prev_hash": "9d2c54a1f0e3b7c86a4d1e2f3a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d",
+    "hash": "4bb4090d1646b75daa67f992c5c3c8a37cb98307a7a0e81c7a1c92919dbf397f",
+}
+EXPORT_EXAMPLE_JSONL = orjson.dumps(_EXPORT_EXAMPLE).decode() + "\n"
+EXPORT_EXAMPLE_CSV = _csv_line(list(EXPORT_FIELDS)) + _csv_line(
+    ["" if v is None else v for v in _EXPORT_EXAMPLE.values()]
+)
+
+
 @router.get(
     "/v1/audit/export",
     summary="Export your agency's audit records, verifiably (auditors; this read is audited too)",
     responses={
         200: {
             "description": "The records, oldest first, each with its position and chain hash",
-            "content": {JSONL_MEDIA_TYPE: {}, CSV_MEDIA_TYPE: {}},
+            "content": {
+                JSONL_MEDIA_TYPE: {"schema": {"type": "string"}, "example": EXPORT_EXAMPLE_JSONL},
+                CSV_MEDIA_TYPE: {"schema": {"type": "string"}, "example": EXPORT_EXAMPLE_CSV},
+            },
         },
         **problem_responses(401, 403),
     },
@@ -548,6 +623,21 @@ class Access(BaseModel):
     case_given: bool = Field(description="Whether the access named a case number")
 
 
+ACCESS_EXAMPLE = {
+    "registration_id": "6f1c2d0e-9b8a-4c7d-8e9f-0a1b2c3d4e5f",
+    "accesses": [
+        {
+            "agency": "milwaukee-pd",
+            "agency_name": "Milwaukee Police Department",
+            "date": "2026-11-20",
+            "kind": "contact_viewed",
+            "case_given": True,
+        }
+    ],
+    "links": [],
+}
+
+
 class AccessReport(BaseModel):
     registration_id: uuid.UUID
     accesses: list[Access]
@@ -558,7 +648,10 @@ class AccessReport(BaseModel):
     "/v1/registrations/{registration_id}/access-report",
     summary="Which agencies accessed your registration, and when (owner credential)",
     response_model=AccessReport,
-    responses=problem_responses(400, 401, 404, 429),
+    responses={
+        200: {"content": {"application/json": {"example": ACCESS_EXAMPLE}}},
+        **problem_responses(400, 401, 404, 429),
+    },
     description=(
         "Newest first: an agency read your contact details, included your cameras in a footage request, listed "
         "your contact details in a search's results, or viewed a live window you opened. Each access shows once "

@@ -284,14 +284,13 @@ def test_a_place_search_reads_the_gist_index_not_the_trail(db: Db, new_agency: N
     db.execute("ANALYZE audit.event_places")
     db.execute("ANALYZE audit.events")
     lon, lat = x.centre
-    for params in (
-        {"near": f"{lon},{lat}", "radius_m": 500.0},
-        {"bbox": f"{lon},{lat},{lon + 0.01},{lat + 0.01}"},
-    ):
-        f = TrailFilter(
-            agency=x.slug,
-            place=parse_place(params.get("near"), params.get("radius_m"), params.get("bbox"), None),
-        )
+    places = (
+        parse_place(f"{lon},{lat}", 500.0, None, None),
+        parse_place(None, None, f"{lon},{lat},{lon + 0.01},{lat + 0.01}", None),
+        parse_place(None, None, None, json.dumps(mapping(box(lon, lat, lon + 0.01, lat + 0.01)))),
+    )
+    for place in places:
+        f = TrailFilter(agency=x.slug, place=place)
         sql, args = _asyncpg(search_sql(f, 100, None), f.params)
         plan = "\n".join(r[0] for r in db.fetch("EXPLAIN " + sql, *args))
         assert "ix_audit_event_places_geom" in plan, plan
