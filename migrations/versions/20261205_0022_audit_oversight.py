@@ -5,7 +5,7 @@ disclosure delay.
 cameras it names stood (a live view's cameras, the cameras of a footage request's targets, the registrations
 whose contact details a search listed). `audit.event_refs` holds the ids it touched: its subject, the
 registration and cameras in its details, the registrations and cameras of a footage request's targets, and the
-registration of every camera named. Both are filled by a statement trigger on `audit.events` from what was
+registration of every camera named. Both are filled by a trigger on `audit.events` from what was
 appended, so every writer — `append_event`, `append_events`, or whatever statement appends next — is covered
 without being changed, and a place search is answered from a GiST index instead of reading the trail.
 
@@ -33,16 +33,21 @@ depends_on: str | Sequence[str] | None = None
 
 APP_ROLE = "canvass_app"
 
-# The places and ids of the records from `lo` to `hi`: one definition, used by the trigger and the backfill.
-_INDEX_RANGE = """
-CREATE FUNCTION audit.index_range(lo bigint, hi bigint) RETURNS void
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public, audit AS $$
+# What a record's details name, for the records from `lo` to `hi`: the cameras and registrations (and a footage
+# request's targets), their registrations, and where those cameras stand. One definition, used by the trigger and
+# the backfill. A record's own area and subject are indexed apart, by simpler statements (most records have no
+# more than those, and this statement is the costly part).
+_INDEX_DETAILS = """
+CREATE FUNCTION audit.index_details(lo bigint, hi bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, audit AS $$
+BEGIN
+    -- PL/pgSQL keeps this statement's plan for the session: a SQL function would plan it on every append.
     WITH e AS MATERIALIZED (
-        SELECT seq, agency, action, subject_type, subject_id, area, details
+        SELECT seq, agency, action, subject_type, subject_id, details
         FROM audit.events WHERE seq BETWEEN lo AND hi
     ),
     named(seq, agency, target, camera) AS (
-        SELECT seq, agency, subject_id, subject_type = 'camera' FROM e WHERE subject_id IS NOT NULL
+        SELECT seq, agency, subject_id, true FROM e WHERE subject_type = 'camera' AND subject_id IS NOT NULL
         UNION ALL
         SELECT seq, agency, details->>'registration_id', false FROM e WHERE details ? 'registration_id'
         UNION ALL
@@ -86,26 +91,44 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public, audit AS $$
         ON CONFLICT DO NOTHING
     )
     INSERT INTO audit.event_places (seq, agency, geom)
-    SELECT seq, agency, area FROM e WHERE area IS NOT NULL AND NOT ST_IsEmpty(area)
-    UNION ALL SELECT seq, agency, geom FROM cams
-    UNION ALL SELECT seq, agency, geom FROM regs WHERE geom IS NOT NULL
-$$
+    SELECT seq, agency, geom FROM cams
+    UNION ALL SELECT seq, agency, geom FROM regs WHERE geom IS NOT NULL;
+END $$
 """
 
+# A record's own area and subject, and, only for a record whose details name more, `index_details`. A row trigger:
+# most records need two small inserts, and a statement trigger's transition table cost more than they do.
 _TRIGGER_FUNCTION = """
 CREATE FUNCTION audit.index_appended() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, audit AS $$
-DECLARE
-    lo bigint;
-    hi bigint;
 BEGIN
-    SELECT min(seq), max(seq) INTO lo, hi FROM appended;
-    IF lo IS NOT NULL THEN
-        PERFORM audit.index_range(lo, hi);
+    IF NEW.area IS NOT NULL AND NOT ST_IsEmpty(NEW.area) THEN
+        INSERT INTO audit.event_places (seq, agency, geom) VALUES (NEW.seq, NEW.agency, NEW.area);
+    END IF;
+    IF NEW.subject_id IS NOT NULL AND char_length(NEW.subject_id) <= 200 THEN
+        INSERT INTO audit.event_refs (seq, target) VALUES (NEW.seq, NEW.subject_id) ON CONFLICT DO NOTHING;
+    END IF;
+    IF NEW.subject_type = 'camera' OR NEW.action = 'request.create'
+       OR NEW.details ?| ARRAY['registration_id', 'cameras', 'contacts_disclosed'] THEN
+        PERFORM audit.index_details(NEW.seq, NEW.seq);
     END IF;
     RETURN NULL;
 END $$
 """
+
+# The records already in the trail, indexed as the trigger would have.
+_BACKFILL = [
+    """
+    INSERT INTO audit.event_places (seq, agency, geom)
+    SELECT seq, agency, area FROM audit.events WHERE area IS NOT NULL AND NOT ST_IsEmpty(area)
+    """,
+    """
+    INSERT INTO audit.event_refs (seq, target)
+    SELECT seq, subject_id FROM audit.events WHERE subject_id IS NOT NULL AND char_length(subject_id) <= 200
+    ON CONFLICT DO NOTHING
+    """,
+    "SELECT audit.index_details(1, (SELECT coalesce(max(seq), 0) FROM audit.events))",
+]
 
 
 def upgrade() -> None:
@@ -138,15 +161,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("target", "seq"),
         schema="audit",
     )
-    op.execute(_INDEX_RANGE)
+    op.execute(_INDEX_DETAILS)
     op.execute(_TRIGGER_FUNCTION)
     op.execute(
-        "CREATE TRIGGER events_indexed AFTER INSERT ON audit.events REFERENCING NEW TABLE AS appended"
-        " FOR EACH STATEMENT EXECUTE FUNCTION audit.index_appended()"
+        "CREATE TRIGGER events_indexed AFTER INSERT ON audit.events"
+        " FOR EACH ROW EXECUTE FUNCTION audit.index_appended()"
     )
-    op.execute("SELECT audit.index_range(1, (SELECT coalesce(max(seq), 0) FROM audit.events))")
+    for statement in _BACKFILL:
+        op.execute(statement)
     op.execute("REVOKE ALL ON audit.event_places, audit.event_refs FROM PUBLIC")
-    op.execute("REVOKE ALL ON FUNCTION audit.index_range(bigint, bigint), audit.index_appended() FROM PUBLIC")
+    op.execute(
+        "REVOKE ALL ON FUNCTION audit.index_details(bigint, bigint), audit.index_appended() FROM PUBLIC"
+    )
     op.execute(
         f"""
         DO $$
@@ -162,7 +188,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP TRIGGER events_indexed ON audit.events")
     op.execute("DROP FUNCTION audit.index_appended()")
-    op.execute("DROP FUNCTION audit.index_range(bigint, bigint)")
+    op.execute("DROP FUNCTION audit.index_details(bigint, bigint)")
     op.drop_table("event_refs", schema="audit")
     op.drop_index("ix_audit_event_places_seq", "event_places", schema="audit")
     op.drop_index("ix_audit_event_places_geom", "event_places", schema="audit")

@@ -189,7 +189,7 @@ def _polygon(value: str) -> Place:
         raise invalid(pointer, "give a GeoJSON Polygon or MultiPolygon")
     try:
         geom = shapely.geometry.shape(data)
-    except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+    except Exception as exc:  # any JSON may come: shapely refuses a malformed one in many ways
         raise invalid(pointer, "not a GeoJSON Polygon or MultiPolygon") from exc
     coords = shapely.get_coordinates(geom)
     if len(coords) > MAX_POLYGON_VERTICES:
@@ -330,6 +330,14 @@ def trail_filter(
 
 
 Filters = Annotated[TrailFilter, Depends(trail_filter)]
+
+
+def cursor_seq(cursor: str) -> int:
+    """The record a `next` link's cursor continues before (a position in the chain, so a bigint)."""
+    value = decode_cursor(cursor, ("before",), numeric=("before",))["before"]
+    if not isinstance(value, int) or not 1 <= value < 2**63:
+        raise invalid("/query/cursor", "not a cursor this service issued", status=400)
+    return value
 
 
 def search_sql(f: TrailFilter, limit: int, before: int | None) -> str:
@@ -475,10 +483,7 @@ async def search_records(
     n = clamp_limit(limit, default=100, maximum=1000)
     before = None
     if cursor:
-        c = decode_cursor(cursor, ("before",), numeric=("before",))
-        if not isinstance(c["before"], int) or c["before"] < 1:
-            raise invalid("/query/cursor", "not a cursor this service issued", status=400)
-        before = c["before"]
+        before = cursor_seq(cursor)
     rows = (await session.execute(text(search_sql(f, n, before)), f.params)).mappings().all()
     page = rows[:n]
     await _audit_read(session, principal, "audit.search", f, results=len(page))
@@ -671,10 +676,7 @@ async def access_report(
     n = clamp_limit(limit, default=100, maximum=500)
     before = None
     if cursor:
-        c = decode_cursor(cursor, ("before",), numeric=("before",))
-        if not isinstance(c["before"], int) or c["before"] < 1:
-            raise invalid("/query/cursor", "not a cursor this service issued", status=400)
-        before = c["before"]
+        before = cursor_seq(cursor)
     rid = str(row["id"])
     rows = (
         (await session.execute(text(ACCESS_SQL), {"rid": rid, "before": before, "n": n + 1})).mappings().all()

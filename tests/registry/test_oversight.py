@@ -517,6 +517,8 @@ def test_a_disclosure_delay_outside_0_to_90_days_is_refused(
         {"actor": "a\x01b"},
         {"cursor": "!!"},
         {"cursor": "eyJiZWZvcmUiOiJ4In0"},
+        {"cursor": "eyJiZWZvcmUiOjkyMjMzNzIwMzY4NTQ3NzU4MDh9"},  # 2**63: past a bigint
+        {"cursor": "eyJiZWZvcmUiOjIuNX0"},  # 2.5
     ],
 )
 def test_bad_filters_are_a_clear_4xx(
