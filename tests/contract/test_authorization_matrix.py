@@ -499,7 +499,9 @@ MATRIX: dict[str, Op] = {
     "GET /v1/audit/export": Op(
         "registry_api",
         agency("auditor"),
-        lambda c, ok, who: Req("GET", "/v1/audit/export", params={"format": "csv", "action": "agency.create"}),
+        lambda c, ok, who: Req(
+            "GET", "/v1/audit/export", params={"format": "csv", "action": "agency.create"}
+        ),
     ),
     "GET /v1/registrations/{registration_id}/access-report": Op(
         "registry_api",
