@@ -310,7 +310,11 @@ def trail_filter(
     ] = None,
     polygon: Annotated[
         str | None,
-        Query(max_length=100_000, description="A GeoJSON Polygon or MultiPolygon (longitude, latitude)"),
+        Query(
+            max_length=2000,
+            description="A GeoJSON Polygon or MultiPolygon (longitude, latitude; at most 2,000 characters, as a"
+            " request line is at most 16 KiB)",
+        ),
     ] = None,
 ) -> TrailFilter:
     """The records touching the place are those whose searched area or point, or a camera they name, intersects
