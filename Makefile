@@ -34,7 +34,7 @@ export CANVASS_ENV ?= development
 ROLE ?= investigator
 AGENCY ?= demo
 
-.PHONY: help setup env db migrate demo portal run test contract-lint stop token audit-verify audit-anchor openapi openapi-release lint format bench clean
+.PHONY: help setup env db migrate demo portal run test contract-lint stop token audit-verify audit-anchor audit-verify-export openapi openapi-release lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -107,6 +107,9 @@ audit-verify: env ## verify the audit trail's hash chain (ANCHORS=file: and that
 audit-anchor: env ## print the audit chain's head as an anchor line, to keep outside the database
 	@$(PY) scripts/audit_verify.py --anchor
 
+audit-verify-export: env ## verify an exported audit file offline (FILE=export, ANCHORS=file: and those anchors)
+	$(PY) scripts/audit_verify_export.py $(FILE) $(if $(ANCHORS),--anchors $(ANCHORS))
+
 openapi: env ## regenerate the committed contracts in openapi/
 	$(PY) scripts/export_openapi.py
 
@@ -122,7 +125,7 @@ format: env ## apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-bench: env db portal ## measure geo_query and the bulk import against raw asyncpg, tipg and ogr2ogr, registration writes, and the portal's first page and registration (QUICK=1: smaller, < 2 min; ONLY=queries|imports|registrations|portal|community, SHAPES=nearest,bbox100: a partial run)
+bench: env db portal ## measure geo_query and the bulk import against raw asyncpg, tipg and ogr2ogr, registration writes, and the portal's first page and registration (QUICK=1: smaller, < 2 min; ONLY=queries|imports|registrations|portal|community|audit, SHAPES=nearest,bbox100: a partial run)
 	@bash scripts/ensure_debian.sh chromium=chromium
 	$(PY) -m bench.run $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY)) $(if $(SHAPES),--shapes $(SHAPES))
 

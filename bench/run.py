@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100,000 cameras per layout, 2 s cells")
     parser.add_argument(
         "--only",
-        choices=("queries", "imports", "registrations", "portal", "community"),
+        choices=("queries", "imports", "registrations", "portal", "community", "audit"),
         help="measure only the queries (raw, geo_query, tipg), the imports, the registration writes or the portal; the results"
         " file is not written",
     )
@@ -103,6 +103,11 @@ async def _run(bench: Bench) -> None:
         await _imports(bench, res)
     if bench.only in (None, "registrations"):
         await _registrations(bench, res)
+    audit_lines: list[str] = []
+    if bench.only in (None, "audit"):
+        from bench import audit as audit_bench
+
+        audit_lines = await audit_bench.run(bench)
     portal = workspace = None
     if bench.only in (None, "portal"):
         from bench import portal as portal_bench
@@ -145,6 +150,8 @@ async def _run(bench: Bench) -> None:
     from bench.community import table as community_table
 
     print("\n".join(community_table(community)))
+    print()
+    print("\n".join(audit_lines))
     print()
     print("\n".join(targets(res)))
     print()

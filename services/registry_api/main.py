@@ -15,6 +15,7 @@ from services.registry_api import (
     imports,
     live,
     notifications,
+    oversight,
     registrations,
 )
 from services.registry_api.database import db
@@ -61,6 +62,7 @@ app = create_app(
         notifications.router,
         deletions.router,
         imports.router,
+        oversight.router,
     ],
     body_limits={"/v1/imports": imports.MAX_UPLOAD_BYTES},
     tags=[
@@ -84,6 +86,10 @@ app = create_app(
         {
             "name": "imports",
             "description": "Integrators' bulk imports: GeoJSON, GeoJSON Text Sequences and CSV, as jobs",
+        },
+        {
+            "name": "oversight",
+            "description": "Auditors search and export the audit trail; owners see which agencies accessed them",
         },
     ],
 )

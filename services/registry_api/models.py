@@ -60,6 +60,7 @@ class Agency(Base):
             "char_length(privacy_notice_url) <= 2048 AND privacy_notice_url LIKE 'https://%'",
             name="ck_agencies_privacy_notice_url",
         ),
+        CheckConstraint("disclosure_delay_days BETWEEN 0 AND 90", name="ck_agencies_disclosure_delay"),
         Index("ix_agencies_jurisdiction", "jurisdiction", postgresql_using="gist"),
         {"schema": "registry"},
     )
@@ -78,6 +79,8 @@ class Agency(Base):
     # What the program does with a registration, shown to residents beside its name: a text, a link, or both.
     privacy_notice: Mapped[str | None] = mapped_column(Text)
     privacy_notice_url: Mapped[str | None] = mapped_column(Text)
+    # How long after an agency's access to a registration its owner's access report shows it (public policy).
+    disclosure_delay_days: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

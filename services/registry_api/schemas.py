@@ -533,6 +533,11 @@ class PolicyFields(Input):
     reconfirm_after_days: Annotated[int, Strict(), Field(ge=1, le=3650), INTEGRAL] | None = Field(
         None, description="How long a confirmation lasts before the owner is asked again", examples=[365]
     )
+    disclosure_delay_days: Annotated[int, Strict(), Field(ge=0, le=90), INTEGRAL] | None = Field(
+        None,
+        description="How many days after an access an owner's access report shows it (0 to 90; public)",
+        examples=[0],
+    )
 
 
 POLICY_FIELDS = tuple(PolicyFields.model_fields)
@@ -651,6 +656,7 @@ class Policy(BaseModel):
     evidence_retention_days: int
     max_search_radius_m: float
     reconfirm_after_days: int
+    disclosure_delay_days: int
 
 
 class AgencyProperties(BaseModel):
@@ -665,6 +671,11 @@ class AgencyProperties(BaseModel):
         None,
         description="A link to the program's privacy notice (absent when none)",
         examples=[PRIVACY_NOTICE_URL_EXAMPLE],
+    )
+    disclosure_delay_days: int = Field(
+        0,
+        description="How many days after an agency's access an owner's access report shows it (public policy)",
+        examples=[0],
     )
     policy: Policy | None = Field(None, description="Shown to the agency's own users")
     version: int | None = Field(None, description="Shown to the agency's own users")

@@ -79,7 +79,7 @@ AGENCY_COLUMNS = """
     ST_AsGeoJSON(ST_ForcePolygonCCW(a.jurisdiction), 7) AS jurisdiction,
     a.max_request_area_m2, a.max_request_window_hours, a.default_request_expiry_days, a.requires_approval,
     a.evidence_retention_days, a.max_search_radius_m, a.reconfirm_after_days,
-    a.privacy_notice, a.privacy_notice_url
+    a.privacy_notice, a.privacy_notice_url, a.disclosure_delay_days
 """
 
 POLICY_COLUMNS = (
@@ -90,6 +90,7 @@ POLICY_COLUMNS = (
     "evidence_retention_days",
     "max_search_radius_m",
     "reconfirm_after_days",
+    "disclosure_delay_days",
 )
 
 
@@ -97,6 +98,7 @@ def agency_feature(row: RowMapping, *, with_policy: bool) -> dict[str, Any]:
     props: dict[str, Any] = {"slug": row["slug"], "name": row["name"]}
     # Public, like the name: a resident reads what a program does with a registration before joining it.
     props |= {k: row[k] for k in NOTICE_FIELDS if row[k] is not None}
+    props["disclosure_delay_days"] = row["disclosure_delay_days"]  # public: known before registering
     if with_policy:
         props["policy"] = {k: row[k] for k in POLICY_COLUMNS}
         props["version"] = row["version"]

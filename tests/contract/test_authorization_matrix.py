@@ -486,6 +486,28 @@ MATRIX: dict[str, Op] = {
         agency("integrator", "agency_admin"),
         lambda c, ok, who: Req("GET", f"/v1/imports/{c.scene.import_id}/report"),
     ),
+    "GET /v1/audit/records": Op(
+        "registry_api",
+        agency("auditor"),
+        lambda c, ok, who: Req("GET", "/v1/audit/records", params={"limit": 50}),
+        verify=lambda c, caller, r: (
+            None
+            if r.json()["features"] and {f["properties"]["agency"] for f in r.json()["features"]} == {c.x}
+            else "not exactly its own agency's records"
+        ),
+    ),
+    "GET /v1/audit/export": Op(
+        "registry_api",
+        agency("auditor"),
+        lambda c, ok, who: Req(
+            "GET", "/v1/audit/export", params={"format": "csv", "action": "agency.create"}
+        ),
+    ),
+    "GET /v1/registrations/{registration_id}/access-report": Op(
+        "registry_api",
+        owner_only(),
+        lambda c, ok, who: _owner_req("GET", "/v1/registrations/{rid}/access-report", c.a),
+    ),
     # ---------------------------------------------------------------- geo_query
     "GET /v1/cameras/radius": Op(
         "geo_query",

@@ -40,6 +40,7 @@ RULES: dict[str, list[tuple[str, str, str]]] = {
         ("*", r"/notifications$", "service"),
         ("GET", r"^/v1/deleted-registrations$", "service"),
         ("*", r"^/v1/live-windows", "investigator"),
+        ("GET", r"^/v1/audit/", "auditor"),
         ("*", r"^/v1/registrations/\{registration_id\}", "owner"),
         ("*", r"^/v1/imports", "integrator"),
         ("*", r"^/v1/agencies", "agency_admin"),
@@ -133,6 +134,18 @@ OVERRIDES: dict[str, list[Override]] = {
         ),
         ("PATCH", r"^/v1/registrations/\{registration_id\}$", POSITIVE, (412, 422), _STALE + "; " + _EMAIL),
         ("GET", r"/contact$", POSITIVE, (400,), "the access reason: " + _PRINTABLE),
+        ("GET", r"/access-report$", POSITIVE, (400,), _CURSOR),
+        (
+            "GET",
+            r"^/v1/audit/",
+            POSITIVE,
+            (400, 422),
+            _DEPENDENT
+            + " (`near` needs `radius_m`; one place only); "
+            + _CURSOR
+            + "; a place's GeoJSON, numbers and bounds, and the instants, are checked beyond their form; "
+            + _PRINTABLE,
+        ),
         (
             "PATCH",
             r"^/v1/agencies/\{slug\}$",
@@ -425,7 +438,7 @@ def test_service_conforms_to_its_contract(
         "service": {"Authorization": "Bearer " + _service_token()},
         **{
             role: auth(role, world.x, sub=f"st-{role}")
-            for role in ("investigator", "agency_admin", "integrator", "supervisor")
+            for role in ("investigator", "agency_admin", "integrator", "supervisor", "auditor")
         },
         "tipster": {"X-Tip-Code": community.get("tip_code", "")},
         "subscriber": {"X-Subscription-Token": community.get("manage_token", "")},

@@ -38,7 +38,11 @@ def test_admin_creates_own_agency_and_public_reads_name_slug_and_right_hand_juri
     public = registry.get(f"/v1/agencies/{slug}")
     assert public.status_code == 200
     feature = public.json()
-    assert feature["properties"] == {"slug": slug, "name": "Chicopee Police"}  # no policy for the public
+    assert feature["properties"] == {
+        "slug": slug,
+        "name": "Chicopee Police",
+        "disclosure_delay_days": 0,
+    }  # no policy for the public, but its disclosure delay
     geometry = feature["geometry"]
     assert geometry["type"] == "MultiPolygon"
     ring = geometry["coordinates"][0][0]

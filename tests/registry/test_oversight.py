@@ -1,0 +1,530 @@
+"""Oversight: an auditor searches and exports their agency's audit trail (and only theirs), every filter returns
+exactly its records (places checked with shapely), a place is answered from the GiST index, each read of the
+trail is audited, an export verifies offline and an altered line does not; an owner sees exactly the agencies'
+accesses to their registration, after the agency's disclosure delay, and never who."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import shapely
+from pyproj import CRS, Transformer
+from shapely.geometry import Point, box, mapping, shape
+
+from services.registry_api.oversight import TrailFilter, parse_place, search_sql
+from tests.conftest import Token
+from tests.registry.conftest import Agency, NewAgency, Register, owner
+from tests.support import ROOT, Db
+
+GEOJSON = "application/geo+json"
+APPEND_MANY = (
+    "SELECT audit.append_events($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+    " $7::text[], $8::text[], $9::text[], $10::jsonb[])"
+)
+
+
+def seed(db: Db, records: list[dict[str, Any]]) -> list[int]:
+    """Append `records` to the trail (as a service would, in one batch); their sequence numbers, in order."""
+    cols = ("service", "actor", "actor_role", "agency", "action", "subject_type", "subject_id", "case_number")
+    args: list[list[Any]] = [
+        [r.get(c, "test" if c in ("service", "actor_role") else None) for r in records] for c in cols
+    ]
+    args.append([json.dumps(r["area"]) if r.get("area") else None for r in records])
+    args.append([json.dumps(r.get("details", {})) for r in records])
+    ids = [r["append_events"] for r in db.fetch(APPEND_MANY, *args)]
+    rows = db.fetch("SELECT seq FROM audit.events WHERE id = ANY($1::uuid[]) ORDER BY seq", ids)
+    return [r["seq"] for r in rows]
+
+
+def all_pages(
+    registry: httpx.Client, headers: dict[str, str], params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    features: list[dict[str, Any]] = []
+    r = registry.get("/v1/audit/records", params=params, headers=headers)
+    while True:
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"].startswith(GEOJSON)
+        body = r.json()
+        features += body["features"]
+        nxt = [link["href"] for link in body["links"] if link["rel"] == "next"]
+        if not nxt:
+            return features
+        r = registry.get(nxt[0], headers=headers)
+
+
+def seqs(features: list[dict[str, Any]]) -> list[int]:
+    return [f["properties"]["seq"] for f in features]
+
+
+def random_area(rng: random.Random, a: Agency) -> dict[str, Any]:
+    lon = rng.uniform(a.west, a.east)
+    lat = rng.uniform(a.south, a.north)
+    if rng.random() < 0.5:
+        return {"type": "Point", "coordinates": [lon, lat]}
+    d = rng.uniform(0.0005, 0.01)
+    return mapping(box(lon, lat, min(lon + d, a.east), min(lat + d, a.north)))
+
+
+@pytest.fixture
+def trail(new_agency: NewAgency, db: Db) -> tuple[Agency, Agency, list[dict[str, Any]], datetime]:
+    """Agencies X and Y, with 60 records of X (random actors, actions, cases, targets, areas) appended in two
+    batches, `between` an instant separating them, and 20 of Y in the same places."""
+    rng = random.Random(17)
+    x, y = new_agency(), new_agency()
+    targets = [str(uuid.uuid4()) for _ in range(4)]
+
+    def record(agency: Agency) -> dict[str, Any]:
+        r: dict[str, Any] = {
+            "agency": agency.slug,
+            "actor": rng.choice(["det-a", "det-b", "sgt-c"]),
+            "actor_role": "investigator",
+            "action": rng.choice(["search.radius", "search.bbox", "registration.contact.read"]),
+            "case_number": rng.choice([None, "C-1", "C-2"]),
+            "service": "geo_query",
+        }
+        if rng.random() < 0.5:
+            r["subject_type"], r["subject_id"] = "registration", rng.choice(targets)
+        if rng.random() < 0.8:
+            r["area"] = random_area(rng, x)  # Y's records lie in X's places too: the place is no scope
+        return r
+
+    first = [record(x) for _ in range(30)]
+    seed(db, first)
+    between = db.fetchval("SELECT clock_timestamp()")
+    second = [record(x) for _ in range(30)]
+    seed(db, second)
+    seed(db, [record(y) for _ in range(20)])
+    return x, y, [*first, *second], between
+
+
+def x_records(db: Db, x: Agency) -> list[dict[str, Any]]:
+    rows = db.fetch(
+        "SELECT seq, at, actor, action, case_number, subject_id, ST_AsGeoJSON(area) AS area FROM audit.events"
+        " WHERE agency = $1 ORDER BY seq",
+        x.slug,
+    )
+    return [{**dict(r), "geom": shape(json.loads(r["area"])) if r["area"] else None} for r in rows]
+
+
+def test_an_auditor_sees_their_agencys_records_only_newest_first_in_pages(
+    registry: httpx.Client, auth: Token, db: Db, trail: Any
+) -> None:
+    x, y, _, _ = trail
+    expected = [r["seq"] for r in x_records(db, x)]
+    got = all_pages(registry, auth("auditor", x.slug, sub="aud-x"), {"limit": 7})
+    assert seqs(got) == sorted(expected, reverse=True)
+    assert {f["properties"]["agency"] for f in got} == {x.slug}
+    # Y's auditor, searching X's places and X's actors, sees Y's records and none of X's.
+    got_y = all_pages(registry, auth("auditor", y.slug), {"actor": "det-a"})
+    assert got_y and {f["properties"]["agency"] for f in got_y} == {y.slug}
+    assert not set(seqs(got_y)) & set(expected)
+
+
+@pytest.mark.parametrize("role", ["investigator", "supervisor", "agency_admin", "advocate", "cad"])
+def test_only_auditors_read_the_trail(registry: httpx.Client, auth: Token, trail: Any, role: str) -> None:
+    x = trail[0]
+    for path in ("/v1/audit/records", "/v1/audit/export"):
+        r = registry.get(path, headers=auth(role, x.slug))
+        assert r.status_code == 403, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+    assert registry.get("/v1/audit/records").status_code == 401
+
+
+def test_each_filter_returns_exactly_its_records(
+    registry: httpx.Client, auth: Token, db: Db, trail: Any
+) -> None:
+    x, _, _, between = trail
+    recs = [r for r in x_records(db, x) if r["actor"] != "aud-x"]
+    headers = auth("auditor", x.slug, sub="aud-x")
+
+    def check(params: dict[str, Any], keep: Any) -> None:
+        got = set(seqs(all_pages(registry, headers, params)))
+        # Records appended after `recs` was read (this test's own searches) are the auditor's, not the filter's.
+        got -= {s for s in got if s > recs[-1]["seq"]}
+        want = {r["seq"] for r in recs if keep(r)}
+        assert want, params  # a filter that matches nothing proves nothing
+        assert got == want, params
+
+    check({"actor": "det-a"}, lambda r: r["actor"] == "det-a")
+    check({"action": "search.bbox"}, lambda r: r["action"] == "search.bbox")
+    check({"case_number": "C-2"}, lambda r: r["case_number"] == "C-2")
+    some = next(r["subject_id"] for r in recs if r["subject_id"])
+    check({"target": some}, lambda r: r["subject_id"] == some)
+    iso = between.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    check({"since": iso}, lambda r: r["at"] >= between)
+    check({"until": iso}, lambda r: r["at"] < between)
+    check(
+        {"since": iso, "actor": "det-b", "action": "search.radius"},
+        lambda r: r["at"] >= between and r["actor"] == "det-b" and r["action"] == "search.radius",
+    )
+
+    # Places, against shapely on the same records.
+    w, s = x.west + 0.02, x.south + 0.02
+    bbox = (w, s, w + 0.04, s + 0.03)
+    check(
+        {"bbox": ",".join(map(str, bbox))},
+        lambda r: r["geom"] is not None and r["geom"].intersects(box(*bbox)),
+    )
+    poly = shapely.Polygon([(w, s), (w + 0.06, s + 0.01), (w + 0.03, s + 0.07), (w, s)])
+    check(
+        {"polygon": json.dumps(mapping(poly))}, lambda r: r["geom"] is not None and r["geom"].intersects(poly)
+    )
+    lon, lat = x.centre
+    radius = 2500.0
+    local = CRS.from_proj4(f"+proj=aeqd +lat_0={lat} +lon_0={lon} +datum=WGS84 +units=m")
+    project = Transformer.from_crs("EPSG:4326", local, always_xy=True).transform
+
+    def to_local(geom: Any) -> Any:
+        return shapely.transform(geom, lambda c: np.column_stack(project(c[:, 0], c[:, 1])))
+
+    def near(r: dict[str, Any]) -> bool:
+        return r["geom"] is not None and to_local(r["geom"]).distance(Point(0, 0)) <= radius
+
+    border = [
+        r
+        for r in recs
+        if r["geom"] is not None and abs(to_local(r["geom"]).distance(Point(0, 0)) - radius) < 1
+    ]
+    assert not border  # no record so near the circle that the projection's error could decide
+    check({"near": f"{lon},{lat}", "radius_m": radius}, near)
+
+
+def test_a_camera_named_by_a_record_is_its_target_and_its_place(
+    registry: httpx.Client, auth: Token, db: Db, new_agency: NewAgency, register: Register
+) -> None:
+    """A record with no area of its own (a live view) is found by the camera it names: by the camera's id, its
+    registration's id, and the camera's place."""
+    x = new_agency()
+    lon, lat = x.inside(0.01, 0.01)
+    reg, _ = register(x, cameras=[{"location": {"type": "Point", "coordinates": [lon, lat]}}])
+    cam = reg["properties"]["cameras"][0]["id"]
+    (seq,) = seed(
+        db,
+        [
+            {
+                "agency": x.slug,
+                "actor": "det-live",
+                "action": "live_window.view",
+                "subject_type": "live_window",
+                "subject_id": str(uuid.uuid4()),
+                "details": {"registration_id": reg["id"], "cameras": [cam]},
+            }
+        ],
+    )
+    headers = auth("auditor", x.slug)
+    assert seq in seqs(all_pages(registry, headers, {"target": cam}))
+    assert seq in seqs(all_pages(registry, headers, {"target": reg["id"]}))
+    assert seq in seqs(all_pages(registry, headers, {"near": f"{lon},{lat}", "radius_m": 5}))
+    far = f"{lon + 0.001},{lat}"  # about 80 m east
+    assert seq not in seqs(all_pages(registry, headers, {"near": far, "radius_m": 50}))
+
+
+def test_every_read_of_the_trail_is_audited(registry: httpx.Client, auth: Token, db: Db, trail: Any) -> None:
+    x = trail[0]
+    headers = auth("auditor", x.slug, sub="aud-reader")
+    r = registry.get(
+        "/v1/audit/records", params={"case_number": "C-1", "bbox": "-180,-90,180,90"}, headers=headers
+    )
+    assert r.status_code == 200
+    assert r.headers["cache-control"] == "no-store"
+    returned = r.json()["numberReturned"]
+    r = registry.get("/v1/audit/export", params={"actor": "det-a", "format": "csv"}, headers=headers)
+    assert r.status_code == 200
+    rows = db.fetch(
+        "SELECT action, actor_role, agency, details, area IS NOT NULL AS has_area FROM audit.events"
+        " WHERE actor = 'aud-reader' ORDER BY seq"
+    )
+    assert [(r["action"], r["actor_role"], r["agency"], r["has_area"]) for r in rows] == [
+        ("audit.search", "auditor", x.slug, True),
+        ("audit.export", "auditor", x.slug, False),
+    ]
+    search, export = (json.loads(r["details"]) for r in rows)
+    assert search["filters"] == {"case_number": "C-1", "place": "bbox"}
+    assert search["results"] == returned > 0
+    assert export["filters"] == {"actor": "det-a"} and export["format"] == "csv"
+
+
+def _asyncpg(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
+    names: list[str] = []
+
+    def one(m: re.Match[str]) -> str:
+        if m.group(1) not in names:
+            names.append(m.group(1))
+        return f"${names.index(m.group(1)) + 1}"
+
+    return re.sub(r"(?<![:\w]):([a-z_]+)", one, sql), [params[n] for n in names]
+
+
+def test_a_place_search_reads_the_gist_index_not_the_trail(db: Db, new_agency: NewAgency) -> None:
+    x = new_agency()
+    rng = random.Random(5)
+    seed(
+        db,
+        [
+            {
+                "agency": x.slug,
+                "actor": "bulk",
+                "action": "search.radius",
+                "area": {"type": "Point", "coordinates": [rng.uniform(-120, -75), rng.uniform(28, 47)]},
+            }
+            for _ in range(3000)
+        ],
+    )
+    db.execute("ANALYZE audit.event_places")
+    db.execute("ANALYZE audit.events")
+    lon, lat = x.centre
+    places = (
+        parse_place(f"{lon},{lat}", 500.0, None, None),
+        parse_place(None, None, f"{lon},{lat},{lon + 0.01},{lat + 0.01}", None),
+        parse_place(None, None, None, json.dumps(mapping(box(lon, lat, lon + 0.01, lat + 0.01)))),
+    )
+    for place in places:
+        f = TrailFilter(agency=x.slug, place=place)
+        sql, args = _asyncpg(search_sql(f, 100, None), f.params)
+        plan = "\n".join(r[0] for r in db.fetch("EXPLAIN " + sql, *args))
+        assert "ix_audit_event_places_geom" in plan, plan
+        assert "Seq Scan on event_places" not in plan, plan
+
+
+def _export(registry: httpx.Client, headers: dict[str, str], fmt: str, **params: Any) -> bytes:
+    with registry.stream("GET", "/v1/audit/export", params={"format": fmt, **params}, headers=headers) as r:
+        assert r.status_code == 200, r.read()
+        assert r.headers["content-type"].startswith("text/csv" if fmt == "csv" else "application/jsonl")
+        return b"".join(r.iter_bytes())
+
+
+def _verify(path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "audit_verify_export.py"), str(path), *extra],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_an_export_verifies_offline_and_an_altered_line_fails(
+    registry: httpx.Client, auth: Token, db: Db, trail: Any, tmp_path: Path, fmt: str
+) -> None:
+    x = trail[0]
+    data = _export(registry, auth("auditor", x.slug), fmt)
+    # Every record of X, the export's own record among them (appended before the export was read).
+    expected = [r["seq"] for r in x_records(db, x)]
+    lines = data.decode().splitlines()
+    body = lines[1:] if fmt == "csv" else lines
+    assert len(body) == len(expected)
+    path = tmp_path / f"export.{fmt}"
+    path.write_bytes(data)
+    # An anchor taken when the last of these records was the chain's head, kept outside the database.
+    head = db.fetch("SELECT seq, encode(hash, 'hex') AS hash FROM audit.events WHERE seq = $1", expected[-1])[
+        0
+    ]
+    anchors = tmp_path / "anchors.jsonl"
+    anchors.write_text(json.dumps({"seq": head["seq"], "hash": head["hash"]}) + "\n")
+    ok = _verify(path, "--anchors", str(anchors), "--require-anchor")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert f"export verified: {len(expected)} records, 1 anchors reached" in ok.stdout
+
+    # One character of one record's details changed: that line fails, and only it.
+    target = next(i for i, line in enumerate(lines) if "det-" in line)
+    altered = lines.copy()
+    altered[target] = altered[target].replace("det-", "det_", 1)
+    bad = tmp_path / f"altered.{fmt}"
+    bad.write_text("\n".join(altered) + "\n")
+    failed = _verify(bad)
+    assert failed.returncode == 1
+    assert failed.stdout.splitlines() == [
+        f"line {target + 1} (record {expected[target - (fmt == 'csv')]}): record altered (its values do not hash to its hash)"
+    ]
+
+    # A chain rewritten up to the anchor (a record's hash recomputed): the anchor catches it.
+    forged = tmp_path / "forged-anchor.jsonl"
+    forged.write_text(json.dumps({"seq": head["seq"], "hash": "00" * 32}) + "\n")
+    caught = _verify(path, "--anchors", str(forged))
+    assert caught.returncode == 1 and "another hash than anchored" in caught.stdout
+
+
+# --- the owner's access report ----------------------------------------------------------------------------
+
+
+def _camera_owner(registry: httpx.Client, agency: Agency, dx: float) -> tuple[dict[str, Any], str]:
+    lon, lat = agency.inside(dx, 0)
+    r = registry.post(
+        "/v1/registrations",
+        json={
+            "agency": agency.slug,
+            "location": {"type": "Point", "coordinates": [lon, lat]},
+            "contact": {"email": f"o-{uuid.uuid4().hex[:8]}@example.org"},
+            "cameras": [{"location": {"type": "Point", "coordinates": [lon, lat]}, "retention_days": 14}],
+        },
+    )
+    assert r.status_code == 201, r.text
+    return r.json(), r.json()["credential"]
+
+
+def _report(registry: httpx.Client, reg: dict[str, Any], credential: str) -> list[dict[str, Any]]:
+    r = registry.get(f"/v1/registrations/{reg['id']}/access-report", headers=owner(credential))
+    assert r.status_code == 200, r.text
+    assert r.headers["cache-control"] == "no-store"
+    assert "det-" not in r.text and "sgt-" not in r.text  # never who
+    return r.json()["accesses"]
+
+
+def test_an_owner_sees_exactly_the_agencies_accesses_to_their_registration(
+    registry: httpx.Client,
+    geo: httpx.Client,
+    requests_client: httpx.Client,
+    auth: Token,
+    new_agency: NewAgency,
+) -> None:
+    x = new_agency(requires_approval=False)
+    a, a_cred = _camera_owner(registry, x, 0.0)
+    b, b_cred = _camera_owner(registry, x, 0.03)  # about 2.5 km away: outside the searches around A
+    today = datetime.now(UTC).date().isoformat()
+    det = auth("investigator", x.slug, sub="det-rivera")
+
+    r = registry.get(f"/v1/registrations/{a['id']}/contact", params={"reason": "welfare check"}, headers=det)
+    assert r.status_code == 200, r.text
+    lon, lat = x.inside(0.0, 0)
+    r = geo.get(
+        "/v1/cameras/radius",
+        params={"lon": lon, "lat": lat, "radius_m": 200, "case_number": "C-9"},
+        headers=det,
+    )
+    assert r.status_code == 200, r.text
+    assert [f["properties"].get("contact") is not None for f in r.json()["features"]] == [True]
+    now = datetime.now(UTC)
+    r = requests_client.post(
+        "/v1/requests",
+        json={
+            "case_number": "C-9",
+            "category": "burglary",
+            "incident": {"type": "Point", "coordinates": [lon, lat]},
+            "radius_m": 100,
+            "camera_ids": [a["properties"]["cameras"][0]["id"]],
+            "window": {
+                "start": (now - timedelta(hours=6)).isoformat().replace("+00:00", "Z"),
+                "end": (now - timedelta(hours=4)).isoformat().replace("+00:00", "Z"),
+            },
+            "message": "A burglary on this block. Footage of the street would help.",
+        },
+        headers=det,
+    )
+    assert r.status_code == 201, r.text
+    # A search without contact details, and one of the owner's own actions: no agency access to report.
+    assert (
+        geo.get(
+            "/v1/cameras/radius", params={"lon": lon, "lat": lat, "radius_m": 200}, headers=det
+        ).status_code
+        == 200
+    )
+
+    got = _report(registry, a, a_cred)
+    assert sorted((e["kind"], e["case_given"]) for e in got) == [
+        ("contact_viewed", False),
+        ("footage_request", True),
+        ("search_contact_list", True),
+    ]
+    assert {(e["agency"], e["agency_name"], e["date"]) for e in got} == {(x.slug, x.name, today)}
+    assert _report(registry, b, b_cred) == []
+    # Another owner's report is not theirs to read.
+    r = registry.get(f"/v1/registrations/{a['id']}/access-report", headers=owner(b_cred))
+    assert r.status_code == 404
+
+
+def test_an_access_shows_only_after_the_agencys_disclosure_delay(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency, register: Register, db: Db
+) -> None:
+    x = new_agency(disclosure_delay_days=30)
+    public = registry.get(f"/v1/agencies/{x.slug}")
+    assert public.status_code == 200 and public.json()["properties"]["disclosure_delay_days"] == 30
+    reg, cred = register(x)
+    r = registry.get(
+        f"/v1/registrations/{reg['id']}/contact",
+        params={"case_number": "C-7"},
+        headers=auth("investigator", x.slug, sub="det-quiet"),
+    )
+    assert r.status_code == 200
+    assert _report(registry, reg, cred) == []  # within the 30 days
+    # The delay is the program's current policy: set to 0, the access shows.
+    admin = auth("agency_admin", x.slug)
+    etag = registry.get(f"/v1/agencies/{x.slug}", headers=admin).headers["etag"]
+    r = registry.patch(
+        f"/v1/agencies/{x.slug}",
+        json={"policy": {"disclosure_delay_days": 0}},
+        headers={**admin, "If-Match": etag},
+    )
+    assert r.status_code == 200, r.text
+    assert [(e["kind"], e["case_given"]) for e in _report(registry, reg, cred)] == [("contact_viewed", True)]
+    # And each read of the report is itself in the trail, under the owner's pseudonym.
+    assert (
+        db.fetchval(
+            "SELECT count(*) FROM audit.events WHERE action = 'audit.access_report.read' AND actor = $1",
+            f"owner:{reg['id']}",
+        )
+        == 2
+    )
+
+
+@pytest.mark.parametrize("delay", [-1, 91, 1.5, "7"])
+def test_a_disclosure_delay_outside_0_to_90_days_is_refused(
+    registry: httpx.Client, auth: Token, slug: str, delay: Any
+) -> None:
+    r = registry.post(
+        "/v1/agencies",
+        json={
+            "slug": slug,
+            "name": "PD",
+            "jurisdiction": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]},
+            "policy": {"disclosure_delay_days": delay},
+        },
+        headers=auth("agency_admin", slug),
+    )
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"near": "-87.9,43.0"},
+        {"radius_m": "100"},
+        {"near": "-87.9", "radius_m": "100"},
+        {"near": "200,43", "radius_m": "100"},
+        {"near": "-87.9,43.0", "radius_m": "100", "bbox": "0,0,1,1"},
+        {"bbox": "1,0,0,1"},
+        {"bbox": "a,b,c,d"},
+        {"bbox": "nan,0,1,1"},
+        {"polygon": "{"},
+        {"polygon": '{"type":"Point","coordinates":[0,0]}'},
+        {"polygon": '{"type":"Polygon","coordinates":[[[0,0],[1,1],[1,0],[0,1],[0,0]]]}'},
+        {"polygon": '{"type":"Polygon","coordinates":"x"}'},
+        {"polygon": '{"type":"Polygon","coordinates":[[[0,0],[1,0]]]}'},
+        {"since": "yesterday"},
+        {"target": "not-a-uuid"},
+        {"actor": "a\x01b"},
+        {"cursor": "!!"},
+        {"cursor": "eyJiZWZvcmUiOiJ4In0"},
+        {"cursor": "eyJiZWZvcmUiOjkyMjMzNzIwMzY4NTQ3NzU4MDh9"},  # 2**63: past a bigint
+        {"cursor": "eyJiZWZvcmUiOjIuNX0"},  # 2.5
+    ],
+)
+def test_bad_filters_are_a_clear_4xx(
+    registry: httpx.Client, auth: Token, trail: Any, params: dict[str, str]
+) -> None:
+    x = trail[0]
+    r = registry.get("/v1/audit/records", params=params, headers=auth("auditor", x.slug))
+    assert r.status_code in (400, 422), r.text
+    assert r.headers["content-type"] == "application/problem+json"
