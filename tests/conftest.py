@@ -24,6 +24,7 @@ from tests.support import (
     create_test_database,
     drop_database,
     free_port,
+    run_sql,
     smtp_sink,
     start_server,
     with_database,
@@ -45,6 +46,18 @@ PORTAL_PORT = free_port()
 def database_name() -> Iterator[str]:
     name = create_test_database(BASE_URL)
     yield name
+    drop_database(BASE_URL, name)
+
+
+@pytest.fixture(scope="session")
+def keystore_url(database_name: str) -> Iterator[str]:
+    """The run's key store (shared/keystore.py): a database of its own beside the run's database, as in a
+    deployment; the services create its table on first use."""
+    name = database_name + "_keys"
+    run_sql(with_database(BASE_URL, "postgres"), f'CREATE DATABASE "{name}"')
+    url = with_database(BASE_URL, name)
+    os.environ["CANVASS_KEYSTORE_URL"] = url  # what the tests build in-process reads the same store
+    yield url
     drop_database(BASE_URL, name)
 
 
@@ -83,11 +96,16 @@ def mailbox(mail: tuple[int, Mailbox]) -> Mailbox:
 
 @pytest.fixture(scope="session")
 def service_env(
-    app_database_url: str, geo_database_url: str, mail: tuple[int, Mailbox], tmp_path_factory
+    app_database_url: str,
+    geo_database_url: str,
+    keystore_url: str,
+    mail: tuple[int, Mailbox],
+    tmp_path_factory,
 ) -> dict[str, str]:  # type: ignore[no-untyped-def]
     env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
     env.update(
         CANVASS_ENV="test",
+        CANVASS_KEYSTORE_URL=keystore_url,
         DATABASE_URL=app_database_url,
         GEO_QUERY_DATABASE_URL=geo_database_url,
         CANVASS_SMTP_PORT=str(mail[0]),

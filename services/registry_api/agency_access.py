@@ -26,6 +26,7 @@ from services.registry_api.service import (
     principal_role,
     reg_context,
     unseal,
+    with_owner_texts,
 )
 from shared.errors import Problem, invalid, problem_responses
 from shared.pagination import LimitQuery, clamp_limit, decode_cursor, encode_cursor, page_link
@@ -131,6 +132,7 @@ async def read_contact(
     )
     if row is None:
         raise Problem(404, f"No registration {registration_id}.")
+    row = await with_owner_texts(row)  # before the read is audited: a key store out of reach reads nothing
     rid = row["id"]
     await audit(
         session,

@@ -14,7 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from services.requests_api.owner_texts import evidence_context
 from tests.conftest import Token
+from tests.support import Db, open_owner_text
 
 OFFSET = 0.0005  # about 55 m of latitude
 
@@ -194,3 +196,18 @@ def patch_registration(
     )
     assert r.status_code == 200, r.text
     return dict(r.json())
+
+
+def stored_evidence_texts(db: Db, evidence_id: Any) -> dict[str, str | None]:
+    """An evidence item's file name, name as sent and description as stored: sealed under the owner's data key
+    (services/requests_api/owner_texts.py), opened here with the key from the run's key store."""
+    eid = uuid.UUID(str(evidence_id))
+    (row,) = db.fetch(
+        "SELECT e.filename_enc, e.original_filename_enc, e.description_enc, t.registration_id"
+        " FROM requests.evidence e JOIN requests.targets t ON t.id = e.target_id WHERE e.id = $1",
+        eid,
+    )
+    return {
+        f: open_owner_text(row["registration_id"], row[f + "_enc"], evidence_context(eid, f))
+        for f in ("filename", "original_filename", "description")
+    }
