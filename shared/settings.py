@@ -108,6 +108,10 @@ class Settings(BaseSettings):
                 )
             if self.encryption_keys == DEV_ENCRYPTION_KEY:
                 raise ValueError("CANVASS_ENCRYPTION_KEY is the development placeholder")
+            if not self.public_base_url:
+                raise ValueError(
+                    "CANVASS_PUBLIC_BASE_URL is required: the URL clients reach the services at, for the links"
+                )
             if not self.keystore_url:
                 raise ValueError(
                     "CANVASS_KEYSTORE_URL is required: the key store's own database, apart from DATABASE_URL's"
@@ -116,10 +120,6 @@ class Settings(BaseSettings):
                 raise ValueError("CANVASS_KEYSTORE_KEY is the development placeholder")
             if self.keystore_keys == self.encryption_keys:
                 raise ValueError("CANVASS_KEYSTORE_KEY must differ from CANVASS_ENCRYPTION_KEY")
-            if not self.public_base_url:
-                raise ValueError(
-                    "CANVASS_PUBLIC_BASE_URL is required: the URL clients reach the services at, for the links"
-                )
         if self.public_base_url is not None:
             parts = urlsplit(self.public_base_url)
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from shared.auth import mint_token
-from shared.settings import LOCAL_DATABASE_URL
+from shared.settings import LOCAL_DATABASE_URL, get_settings
 from tests.support import (
     LOG_DIR,
     ROOT,
@@ -57,6 +57,7 @@ def keystore_url(database_name: str) -> Iterator[str]:
     run_sql(with_database(BASE_URL, "postgres"), f'CREATE DATABASE "{name}"')
     url = with_database(BASE_URL, name)
     os.environ["CANVASS_KEYSTORE_URL"] = url  # what the tests build in-process reads the same store
+    get_settings.cache_clear()
     yield url
     drop_database(BASE_URL, name)
 

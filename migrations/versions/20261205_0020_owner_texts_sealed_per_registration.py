@@ -77,6 +77,36 @@ def _batches(rows: Sequence[Any]) -> list[Sequence[Any]]:
     return [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
 
 
+# The history's guard (0009) allows one change: an owner's note erased. The note may now be either column.
+_GUARD = """
+CREATE OR REPLACE FUNCTION requests.events_guard() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- The one change history allows: an owner's note erased (plain or sealed), the event otherwise as it was.
+    IF TG_OP = 'UPDATE' AND OLD.actor_role = 'owner' AND NEW.note IS NULL AND NEW.note_enc IS NULL
+       AND to_jsonb(NEW) - 'note' - 'note_enc' = to_jsonb(OLD) - 'note' - 'note_enc' THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION '%.% is append-only: % is not allowed', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END $$
+"""
+
+_GUARD_0009 = """
+CREATE OR REPLACE FUNCTION requests.events_guard() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- The one change history allows: an owner's note erased, the event otherwise as it was.
+    IF TG_OP = 'UPDATE' AND OLD.actor_role = 'owner' AND NEW.note IS NULL
+       AND to_jsonb(NEW) - 'note' = to_jsonb(OLD) - 'note' THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION '%.% is append-only: % is not allowed', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END $$
+"""
+
+
 def upgrade() -> None:
     bind = op.get_bind()
     for table in ("registry.registrations", "registry.import_staging"):
@@ -120,6 +150,8 @@ def upgrade() -> None:
             " JOIN requests.targets t ON t.id = e.target_id WHERE e.actor_role = 'owner' AND e.note IS NOT NULL"
         )
     ).all()
+    # Only this migration, with the history's guard briefly off, rewrites those rows (as 0004 did).
+    op.execute("ALTER TABLE requests.events DISABLE TRIGGER events_append_only")
     for batch in _batches(notes):
         keys = _keys(sorted({r.registration_id for r in batch}), create=True)
         bind.execute(
@@ -129,6 +161,9 @@ def upgrade() -> None:
                 for r in batch
             ],
         )
+
+    op.execute("ALTER TABLE requests.events ENABLE TRIGGER events_append_only")
+    op.execute(_GUARD)
 
     evidence = bind.execute(
         sa.text(
@@ -206,6 +241,7 @@ def downgrade() -> None:
             " JOIN requests.targets t ON t.id = e.target_id WHERE e.note_enc IS NOT NULL"
         )
     ).all()
+    op.execute("ALTER TABLE requests.events DISABLE TRIGGER events_append_only")
     for batch in _batches(notes):
         keys = _keys(sorted({r.registration_id for r in batch}), create=False)
         bind.execute(
@@ -218,6 +254,8 @@ def downgrade() -> None:
                 for r in batch
             ],
         )
+    op.execute("ALTER TABLE requests.events ENABLE TRIGGER events_append_only")
+    op.execute(_GUARD_0009)
     evidence = bind.execute(
         sa.text(
             "SELECT v.id, v.filename_enc, v.original_filename_enc, v.description_enc, t.registration_id"

@@ -441,13 +441,13 @@ class ImportRunner:
                         if chunk is None:
                             break
                         existing, stored = await _existing(lookup, job["agency_id"], chunk.valid)
-                        keys = await keystore().ensure(_keyed(chunk.valid, existing, stored))
+                        keys = await keystore("registry_api").ensure(_keyed(chunk.valid, existing, stored))
                         regs, cams, new_keys = await asyncio.to_thread(
                             stage_rows, chunk.valid, existing, job["credentials"], stored, keys
                         )
                         # The chunk's new data keys, in one round trip, before any row sealed under them is
                         # merged (a job that fails after this leaves keys that protect nothing).
-                        await keystore().store(new_keys)
+                        await keystore("registry_api").store(new_keys)
                         lo, read = read, read + chunk.read
                         t2 = time.monotonic()
                         if pending is not None:

@@ -23,6 +23,7 @@ from services.registry_api.import_jobs import runner
 from shared.app import create_app
 from shared.auth import AGENCY_EXISTS_SQL
 from shared.db import pooled
+from shared.keystore import close_keystore
 
 
 @asynccontextmanager
@@ -33,6 +34,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     await housekeeping.stop()
     await runner.stop()
+    await close_keystore()
     await db.close()
 
 

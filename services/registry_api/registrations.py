@@ -263,7 +263,7 @@ async def _open_replay(check: Any) -> Any:
     if body[:1] != REPLAY_SEALED:
         return check
     rid = uuid.UUID(bytes=body[1:17])
-    inner = open_with(await keystore().key(rid), body[17:], f"registration:{rid}:replay")
+    inner = open_with(await keystore("registry_api").key(rid), body[17:], f"registration:{rid}:replay")
     if inner is None:
         raise Problem(404, f"No registration {rid}.")
     return {**check, "body": bytes.fromhex(inner)}
@@ -622,7 +622,9 @@ async def update_registration(
     for column in ("owner_kind", "status"):
         if column in given:
             put(column, getattr(body, column))
-    texts = {c: getattr(body, c) for c in ("business_name", "notes_for_investigators") if c in given}
+    texts: dict[str, str | None] = {
+        c: getattr(body, c) for c in ("business_name", "notes_for_investigators") if c in given
+    }
     if body.contact is not None and "hours" in body.contact.model_fields_set:
         texts["contact_hours"] = body.contact.hours
     if any(v is not None for v in texts.values()):
@@ -747,7 +749,7 @@ async def delete_registration(
     # Crypto-shredding: with its data key destroyed, what the owner wrote can no longer be opened in any copy of
     # this database (its files, WAL, replicas, backups). Destroyed before the deletion commits: a key store out
     # of reach fails the deletion (503; the owner retries) rather than leave the texts readable in backups.
-    await keystore().destroy([row["id"]])
+    await keystore("registry_api").destroy([row["id"]])
     await session.commit()
     return Response(status_code=204)
 

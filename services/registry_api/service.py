@@ -236,24 +236,24 @@ OWNER_TEXTS = ("business_name", "contact_hours", "notes_for_investigators")
 
 async def owner_text_key(rid: uuid.UUID) -> DataKey:
     """The registration's data key, created if it has none yet (before the first text is sealed under it)."""
-    return (await keystore().ensure([rid]))[rid]
+    return (await keystore(SERVICE).ensure([rid]))[rid]
 
 
 def seal_owner_text(key: DataKey, rid: uuid.UUID, column: str, value: str | None) -> bytes | None:
     return key.seal(value, reg_context(rid, column))
 
 
-def open_owner_texts(row: Mapping[str, Any], key: DataKey | None) -> dict[str, Any]:
+def open_owner_texts(row: Mapping[Any, Any], key: DataKey | None) -> dict[str, Any]:
     """The row with each owner text opened under the registration's key (None once the key is destroyed)."""
     rid = row["id"]
     return {**row, **{c: open_with(key, row[c + "_enc"], reg_context(rid, c)) for c in OWNER_TEXTS}}
 
 
-async def with_owner_texts(row: Mapping[str, Any]) -> dict[str, Any]:
+async def with_owner_texts(row: Mapping[Any, Any]) -> dict[str, Any]:
     """The row with its owner texts opened: one round trip to the key store, only when there is one to open."""
     if all(row[c + "_enc"] is None for c in OWNER_TEXTS):
         return open_owner_texts(row, None)
-    return open_owner_texts(row, await keystore().key(row["id"]))
+    return open_owner_texts(row, await keystore(SERVICE).key(row["id"]))
 
 
 def camera_context(cid: uuid.UUID) -> str:

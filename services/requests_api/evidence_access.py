@@ -11,14 +11,13 @@ import base64
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import text
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.requests_api import service
@@ -72,13 +71,13 @@ async def evidence_row(session: AsyncSession, evidence_id: uuid.UUID, agency: st
     return (await open_evidence([row]))[0]
 
 
-def public(row: RowMapping) -> dict[str, Any]:
+def public(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in PUBLIC_FIELDS}
 
 
 async def _record(
     session: AsyncSession,
-    row: RowMapping,
+    row: Mapping[str, Any],
     actor: Actor,
     action: str,
     outcome: str,
@@ -102,7 +101,7 @@ async def _record(
     )
 
 
-async def _check_file(session: AsyncSession, row: RowMapping, actor: Actor, action: str) -> str | None:
+async def _check_file(session: AsyncSession, row: Mapping[str, Any], actor: Actor, action: str) -> str | None:
     """Hash the stored file of a live item: its SHA-256 when it is the evidence. When it is missing or other
     bytes, the integrity failure is recorded in the item's custody chain and audited (committed at once, so
     the refusal that follows cannot undo it), and None is answered."""
@@ -134,12 +133,12 @@ def _integrity_problem() -> Problem:
     )
 
 
-def _gone_if_deleted(row: RowMapping) -> None:
+def _gone_if_deleted(row: Mapping[str, Any]) -> None:
     if row["deleted_at"] is not None:
         raise Problem(410, f"This evidence was deleted ({row['deleted_reason']}).", kind="gone")
 
 
-async def _verify(session: AsyncSession, row: RowMapping, actor: Actor, action: str) -> str:
+async def _verify(session: AsyncSession, row: Mapping[str, Any], actor: Actor, action: str) -> str:
     _gone_if_deleted(row)
     actual = await _check_file(session, row, actor, action)
     if actual is None:

@@ -20,6 +20,7 @@ from services.requests_api.upstream import close_client
 from shared.app import create_app
 from shared.auth import AGENCY_EXISTS_SQL
 from shared.db import pooled
+from shared.keystore import close_keystore
 
 
 @asynccontextmanager
@@ -27,6 +28,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db.open()
     yield
     await close_client()
+    await close_keystore()
     await db.close()
 
 

@@ -46,7 +46,7 @@ async def _keys(registration_ids: Sequence[uuid.UUID | None]) -> dict[uuid.UUID,
     return await keystore("requests_api").keys(rid for rid in registration_ids if rid is not None)
 
 
-async def open_evidence(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+async def open_evidence(rows: Sequence[Mapping[Any, Any]]) -> list[dict[str, Any]]:
     """Evidence rows (selected with EVIDENCE_SEALED_COLUMNS) with `filename` and `description` opened (None once
     the owner's key is destroyed): the page's keys in one round trip."""
     needed = [
@@ -69,7 +69,7 @@ async def open_evidence(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
     return out
 
 
-async def open_notes(rows: Sequence[Mapping[str, Any]]) -> list[str | None]:
+async def open_notes(rows: Sequence[Mapping[Any, Any]]) -> list[str | None]:
     """Each event's note: the agency's as written, an owner's opened under their key (None once destroyed). The
     rows carry `note`, `note_enc`, `target_id` and `owner_registration_id`."""
     keys = await _keys([r["owner_registration_id"] for r in rows if r["note_enc"] is not None])

@@ -3,10 +3,11 @@ registry_api; helpers that create, approve and send footage requests in requests
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,8 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
+from services.requests_api import worker
 from services.requests_api.owner_texts import evidence_context
-from tests.conftest import Token
+from services.requests_api.upstream import close_client
+from shared.db import make_engine, session_factory
+from shared.keystore import close_keystore
+from shared.settings import get_settings
+from tests.conftest import Suite, Token
 from tests.support import Db, open_owner_text
 
 OFFSET = 0.0005  # about 55 m of latitude
@@ -211,3 +217,27 @@ def stored_evidence_texts(db: Db, evidence_id: Any) -> dict[str, str | None]:
         f: open_owner_text(row["registration_id"], row[f + "_enc"], evidence_context(eid, f))
         for f in ("filename", "original_filename", "description")
     }
+
+
+@pytest.fixture
+def run_job(suite: Suite, app_database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """`run_job(feed, registry_url=None, page=500)`: one run of the worker's erasure job in this process."""
+
+    def _run(feed: str, registry_url: str | None = None, page: int = worker.FEED_PAGE) -> int:
+        monkeypatch.setenv("REGISTRY_API_URL", registry_url or suite.registry.url)
+        get_settings.cache_clear()
+
+        async def go() -> int:
+            engine = make_engine(app_database_url, get_settings(), "requests_worker_test")
+            try:
+                return await worker.erase_deleted_owners(session_factory(engine), feed=feed, page=page)
+            finally:
+                await close_client()
+                await close_keystore()  # its pool belongs to this event loop
+                await engine.dispose()
+
+        return asyncio.run(go())
+
+    yield _run
+    monkeypatch.undo()
+    get_settings.cache_clear()

@@ -7,22 +7,16 @@ saw a moment before, is refused when the answer carries free text."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from services.requests_api import worker
-from services.requests_api.upstream import close_client
 from shared.auth import mint_token
-from shared.db import make_engine, session_factory
-from shared.settings import get_settings
-from tests.conftest import Suite, Token
+from tests.conftest import Token
 from tests.requests.conftest import OFFSET, Flow, NewOwner, Owner, eventually, stored_evidence_texts
 from tests.support import Db, free_port
 
@@ -233,29 +227,6 @@ def test_an_owner_who_deleted_cannot_leave_a_note_with_a_credential_seen_a_momen
 
 
 # --- the job, run here against the database and registry_api (a feed of its own) ---------------------------
-
-
-@pytest.fixture
-def run_job(suite: Suite, app_database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """`run_job(feed, registry_url=None, page=500)`: one run of the worker's erasure job in this process."""
-
-    def _run(feed: str, registry_url: str | None = None, page: int = worker.FEED_PAGE) -> int:
-        monkeypatch.setenv("REGISTRY_API_URL", registry_url or suite.registry.url)
-        get_settings.cache_clear()
-
-        async def go() -> int:
-            engine = make_engine(app_database_url, get_settings(), "requests_worker_test")
-            try:
-                return await worker.erase_deleted_owners(session_factory(engine), feed=feed, page=page)
-            finally:
-                await close_client()
-                await engine.dispose()
-
-        return asyncio.run(go())
-
-    yield _run
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 def _position(db: Db, feed: str) -> int | None:
