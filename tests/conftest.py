@@ -180,7 +180,8 @@ def requests_client(suite: Suite) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="session")
-def db(database_url: str) -> Iterator[Db]:
+def db(database_url: str, keystore_url: str) -> Iterator[Db]:
+    """The run's database; and its key store is set up, for the tests that read or seal owners' texts."""
     d = Db(database_url)
     yield d
     d.close()

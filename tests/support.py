@@ -315,3 +315,21 @@ def open_owner_text(registration_id: Any, sealed: bytes | None, context: str) ->
             await store.close()
 
     return asyncio.run(_go())
+
+
+def seal_owner_text(registration_id: uuid.UUID, column: str, value: str) -> bytes:
+    """A registration's text sealed as registry_api seals it: under the registration's data key, created in the
+    run's key store if it has none (for tests that write rows directly)."""
+    from shared.keystore import KeyStore, kek_ring
+
+    async def _go() -> bytes:
+        store = KeyStore(os.environ["CANVASS_KEYSTORE_URL"], kek_ring(), "tests")
+        try:
+            key = (await store.ensure([registration_id]))[registration_id]
+        finally:
+            await store.close()
+        sealed = key.seal(value, f"registration:{registration_id}:{column}")
+        assert sealed is not None
+        return sealed
+
+    return asyncio.run(_go())
