@@ -14,7 +14,9 @@ page), so a deletion takes effect for every later read of every service at once.
 reached is a 503 problem (`KeyStoreUnavailable`), never a 500, and nothing is written in plain text instead.
 
 A registration gets its key when something is first sealed under it (`ensure`, get-or-create in one round trip),
-so registrations without free texts never wait for the store. A key created for a registration deleted meanwhile
+so registrations without free texts never wait for the store; a new registration with texts takes its id and key
+together from `fresh`, which stores keys for ids not yet used FRESH_BATCH at a time (one round trip per batch, not
+per registration). An id never used leaves a key that protects nothing. A key created for a registration deleted meanwhile
 (an owner's answer racing their deletion) is destroyed again by requests_api's worker, which reads the feed of
 deletions (`destroy` is idempotent).
 """
@@ -63,6 +65,10 @@ UNION ALL
 SELECT k.registration_id, k.wrapped FROM data_keys k JOIN given g USING (registration_id)
 WHERE k.registration_id NOT IN (SELECT registration_id FROM ins)
 """
+
+
+# How many (new registration id, key) pairs `fresh` stores in one round trip.
+FRESH_BATCH = 64
 
 
 class KeyStoreUnavailable(Problem):
@@ -128,6 +134,8 @@ class KeyStore:
         self.service = service
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
+        self._fresh: list[tuple[uuid.UUID, DataKey]] = []
+        self._fresh_lock = asyncio.Lock()
 
     async def pool(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -197,6 +205,17 @@ class KeyStore:
         if missing:  # inserted by a concurrent transaction after this statement's snapshot: read them now
             got.update(await self.keys(missing))
         return got
+
+    async def fresh(self) -> tuple[uuid.UUID, DataKey]:
+        """An id for a new registration and its data key, already in the store. The keys of ids nobody has used
+        yet are stored FRESH_BATCH at a time: no round trip for most new registrations. (Only unused ids are
+        held here: a used id's key is asked of the store on every read, so a deletion takes effect at once.)"""
+        async with self._fresh_lock:
+            if not self._fresh:
+                batch = {uuid.uuid4(): DataKey.generate() for _ in range(FRESH_BATCH)}
+                stored = await self.store(batch)
+                self._fresh = [(rid, stored[rid]) for rid in batch]
+            return self._fresh.pop()
 
     async def destroy(self, ids: Iterable[uuid.UUID]) -> int:
         """Destroy these registrations' keys (their sealed texts are then unreadable everywhere); idempotent."""

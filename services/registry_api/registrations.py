@@ -49,6 +49,7 @@ from services.registry_api.service import (
     fresh_feature,
     insert_cameras,
     narrow_open_windows,
+    new_registration_key,
     outside_jurisdiction,
     owned_registration,
     owner_actor,
@@ -408,9 +409,20 @@ async def _register(
     share_ids = sorted({check["id"], *check["share_ids"]})
     share_slugs = sorted({check["slug"], *check["share_slugs"]})
 
-    rid = uuid.uuid4()
-    cred = new_owner_credential(rid)
     contact = body.contact
+    # The owner's free texts are sealed under the registration's own data key: a registration with any takes its
+    # id and key together from the key store's batch of fresh ones (shared/keystore.py).
+    texts = {
+        "business_name": body.business_name,
+        "contact_hours": contact.hours,
+        "notes_for_investigators": body.notes_for_investigators,
+    }
+    data_key: DataKey | None = None
+    if any(v is not None for v in texts.values()):
+        rid, data_key = await new_registration_key()
+    else:
+        rid = uuid.uuid4()
+    cred = new_owner_credential(rid)
     now = check["now"]
     terms_at = (body.terms.accepted_at or datetime.now(UTC)) if body.terms else None
     advocate = principal is not None
@@ -459,14 +471,7 @@ async def _register(
         out = {**feature, "credential": credential, "credential_delivery": "response"}
     location = f"/v1/registrations/{rid}"
     response = _feature(out, NEW_VERSION, 201, Location=location)
-    # The owner's free texts are sealed under the registration's own data key (created here, in the key store,
-    # only when there is one): so is the stored answer that repeats them, else a backup would keep them readable.
-    texts = {
-        "business_name": body.business_name,
-        "contact_hours": contact.hours,
-        "notes_for_investigators": body.notes_for_investigators,
-    }
-    data_key = await owner_text_key(rid) if any(v is not None for v in texts.values()) else None
+    # So is the stored answer that repeats them, else a backup of this database would keep them readable.
     sealed_texts = {
         c: seal_owner_text(data_key, rid, c, v) if data_key is not None else None for c, v in texts.items()
     }

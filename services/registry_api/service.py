@@ -234,6 +234,11 @@ def reg_context(rid: uuid.UUID, column: str) -> str:
 OWNER_TEXTS = ("business_name", "contact_hours", "notes_for_investigators")
 
 
+async def new_registration_key() -> tuple[uuid.UUID, DataKey]:
+    """The id of a new registration with owner texts, and its data key (already in the key store)."""
+    return await keystore(SERVICE).fresh()
+
+
 async def owner_text_key(rid: uuid.UUID) -> DataKey:
     """The registration's data key, created if it has none yet (before the first text is sealed under it)."""
     return (await keystore(SERVICE).ensure([rid]))[rid]
