@@ -55,12 +55,14 @@ CREATE TABLE data_keys (
 ALTER TABLE data_keys SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 20);
 """
 
+# The keys given are stored unless the registration has one: the inserted come back without their wrapped key
+# (the caller holds it), the others with theirs.
 ENSURE_SQL = """
 WITH given AS (SELECT * FROM unnest($1::uuid[], $2::bytea[]) AS g(registration_id, wrapped)),
 ins AS (
     INSERT INTO data_keys (registration_id, wrapped) SELECT registration_id, wrapped FROM given
-    ON CONFLICT (registration_id) DO NOTHING RETURNING registration_id, wrapped)
-SELECT registration_id, wrapped FROM ins
+    ON CONFLICT (registration_id) DO NOTHING RETURNING registration_id)
+SELECT registration_id, NULL::bytea AS wrapped FROM ins
 UNION ALL
 SELECT k.registration_id, k.wrapped FROM data_keys k JOIN given g USING (registration_id)
 WHERE k.registration_id NOT IN (SELECT registration_id FROM ins)
@@ -200,7 +202,12 @@ class KeyStore:
             return {}
         ids = list(fresh)
         rows = await self._fetch(ENSURE_SQL, ids, [self._wrap(rid, fresh[rid]) for rid in ids])
-        got = {r["registration_id"]: self._unwrap(r["registration_id"], r["wrapped"]) for r in rows}
+        got = {
+            r["registration_id"]: fresh[r["registration_id"]]
+            if r["wrapped"] is None
+            else self._unwrap(r["registration_id"], r["wrapped"])
+            for r in rows
+        }
         missing = [rid for rid in ids if rid not in got]
         if missing:  # inserted by a concurrent transaction after this statement's snapshot: read them now
             got.update(await self.keys(missing))

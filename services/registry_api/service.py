@@ -309,12 +309,15 @@ FROM registry.cameras WHERE registration_id = :id ORDER BY created_at, id
 
 
 async def registration_row(
-    session: AsyncSession, rid: uuid.UUID, *, lock: bool = False
+    session: AsyncSession, rid: uuid.UUID, *, lock: bool = False, texts: bool = True
 ) -> dict[str, Any] | None:
-    """The registration with its owner texts opened (see `with_owner_texts`), or None."""
+    """The registration with its owner texts opened (see `with_owner_texts`; `texts=False`: not opened, for a
+    caller that does not show them and need not wait for the key store), or None."""
     sql = REGISTRATION_SQL + (" FOR UPDATE OF r" if lock else "")
     row = (await session.execute(text(sql), {"id": rid})).mappings().first()
-    return None if row is None else await with_owner_texts(row)
+    if row is None:
+        return None
+    return await with_owner_texts(row) if texts else dict(row)
 
 
 def not_found(rid: uuid.UUID) -> Problem:
