@@ -271,3 +271,30 @@ def test_a_key_store_out_of_reach_is_a_503_and_no_text_is_written(
     finally:
         registry.stop()
         requests_api.stop()
+
+
+def test_the_answer_kept_for_a_retry_is_sealed_under_the_registrations_key_and_still_replays(
+    flow: Flow, registry: httpx.Client, db: Db, keystore_url: str
+) -> None:
+    """A create's answer kept for its Idempotency-Key repeats the owner's texts: sealed under the registration's
+    data key too (a backup must not keep them readable with the service's key ring alone), and replayed as
+    before while the registration lives."""
+    tag = uuid.uuid4().hex[:10]
+    body = {
+        "agency": flow.agency.slug,
+        "location": {"type": "Point", "coordinates": flow.agency.centre},
+        "contact": {"email": f"o-{tag}@example.org"},
+        "notes_for_investigators": f"notes-{tag}",
+    }
+    key = {"Idempotency-Key": f"k-{tag}"}
+    first = registry.post("/v1/registrations", json=body, headers=key)
+    assert first.status_code == 201, first.text
+    again = registry.post("/v1/registrations", json=body, headers=key)
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    rid = uuid.UUID(first.json()["id"])
+    stored = bytes(db.fetchval("SELECT body FROM registry.idempotency_keys WHERE registration_id = $1", rid))
+    with pytest.raises(Exception):  # noqa: B017 - the service's key ring alone opens nothing of it
+        keyring().open(stored, "anything")
+    assert tag.encode() not in stored
+    assert _keys(keystore_url, [rid])[rid].open(stored[17:], f"registration:{rid}:replay") is not None
