@@ -268,6 +268,17 @@ def test_a_key_store_out_of_reach_is_a_503_and_no_text_is_written(
         assert db.fetchval(
             "SELECT state FROM requests.targets WHERE registration_id = $1", uuid.UUID(owner.registration_id)
         ) in ("pending", "notified")
+        # A deletion whose key cannot be destroyed is refused and deletes nothing: the owner retries later, and
+        # no backup is left holding texts whose key outlived the registration.
+        with httpx.Client(base_url=registry.url) as client:
+            gone = client.delete(f"/v1/registrations/{owner.registration_id}", headers=owner.headers)
+            assert gone.status_code == 503, gone.text
+        assert (
+            db.fetchval(
+                "SELECT count(*) FROM registry.registrations WHERE id = $1", uuid.UUID(owner.registration_id)
+            )
+            == 1
+        )
     finally:
         registry.stop()
         requests_api.stop()
