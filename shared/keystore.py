@@ -135,11 +135,17 @@ class KeyStore:
         self.kek = kek
         self.service = service
         self._pool: asyncpg.Pool | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = asyncio.Lock()
         self._fresh: list[tuple[uuid.UUID, DataKey]] = []
         self._fresh_lock = asyncio.Lock()
 
     async def pool(self) -> asyncpg.Pool:
+        loop = asyncio.get_running_loop()
+        if self._pool is not None and self._loop is not loop:
+            # Opened in an event loop that has ended (a script or test running one loop after another): its
+            # connections cannot serve this loop.
+            self._pool, self._lock, self._fresh_lock, self._fresh = None, asyncio.Lock(), asyncio.Lock(), []
         if self._pool is None:
             async with self._lock:
                 if self._pool is None:
@@ -148,7 +154,7 @@ class KeyStore:
                     )
                     async with pool.acquire() as conn:
                         await create_schema(conn)
-                    self._pool = pool
+                    self._pool, self._loop = pool, loop
         return self._pool
 
     def _wrap(self, rid: uuid.UUID, key: DataKey) -> bytes:
