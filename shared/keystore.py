@@ -275,6 +275,15 @@ def kek_ring() -> KeyRing:
     return KeyRing(get_settings().keystore_keys)
 
 
+async def open_keystore(service: str) -> None:
+    """Open the process's key store at start-up, so the first request (or import) does not wait for its
+    connections; a store out of reach now is only logged: it is asked again, and answered 503, when needed."""
+    try:
+        await keystore(service).pool()
+    except (*CONNECTION_FAILURES, asyncpg.PostgresError, TimeoutError) as exc:
+        log.warning("key store unavailable at start-up: %s", type(exc).__name__)
+
+
 async def close_keystore() -> None:
     store = _stores.pop("", None)
     if store is not None:
