@@ -26,6 +26,8 @@ LOCAL_DB := 1
 export MIGRATIONS_DATABASE_URL := $(shell bash scripts/localdb.sh url)
 export DATABASE_URL := $(shell bash scripts/localdb.sh svc-url)
 export GEO_QUERY_DATABASE_URL ?= $(shell bash scripts/localdb.sh geo-url)
+# The key store of the per-registration data keys: its own database and role on the local cluster.
+export CANVASS_KEYSTORE_URL ?= $(shell bash scripts/localdb.sh keystore-url)
 endif
 
 # Settings default to production (placeholder keys refused); the local suite runs as development.

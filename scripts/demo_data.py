@@ -20,6 +20,7 @@ import asyncpg
 from shared.auth import hash_secret
 from shared.crypto import keyring
 from shared.db import asyncpg_dsn
+from shared.keystore import close_keystore, keystore
 from shared.settings import get_settings
 
 SLUG = "demo"
@@ -69,6 +70,7 @@ async def main(n_registrations: int = 250) -> None:
         print(f"demo data: agency '{SLUG}', {n_registrations} registrations, {cameras} cameras")
     finally:
         await conn.close()
+        await close_keystore()
 
 
 async def _load(conn: asyncpg.Connection, agency_id: uuid.UUID, n: int) -> int:
@@ -80,14 +82,19 @@ async def _load(conn: asyncpg.Connection, agency_id: uuid.UUID, n: int) -> int:
         lon, lat = rng.uniform(-87.955, -87.885), rng.uniform(43.005, 43.075)
         kind = rng.choice(KINDS)
         email = f"owner{i}@example.org"
+        # A business name is the owner's own text: sealed under the registration's data key (shared/keystore.py).
+        business = None
+        if kind == "business":
+            key = (await keystore("demo").ensure([rid]))[rid]
+            business = key.seal(f"Demo business {i}", f"registration:{rid}:business_name")
         await conn.execute(
-            "INSERT INTO registry.registrations (id, agency_id, owner_kind, business_name, location,"
+            "INSERT INTO registry.registrations (id, agency_id, owner_kind, business_name_enc, location,"
             " contact_email_enc, contact_email_index, key_id, credential_hash, terms_version, terms_accepted_at)"
             " VALUES ($1, $2, $3, $4, ST_SetSRID(ST_MakePoint($5, $6), 4326), $7, $8, $9, $10, '2026-01', now())",
             rid,
             agency_id,
             kind,
-            f"Demo business {i}" if kind == "business" else None,
+            business,
             lon,
             lat,
             ring.seal(email, f"registration:{rid}:email"),

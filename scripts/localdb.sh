@@ -4,7 +4,8 @@
 #   scripts/localdb.sh start    initialise (first time) and start the cluster; idempotent
 #   scripts/localdb.sh stop     stop it (fine if it is not running)
 #   scripts/localdb.sh status   print running/stopped; exit 0 if running, 3 if not
-#   scripts/localdb.sh url      print the owner's URL (migrations); svc-url: the services'; geo-url: geo_query's
+#   scripts/localdb.sh url      print the owner's URL (migrations); svc-url: the services'; geo-url: geo_query's;
+#                               keystore-url: the key store's (its own database and role: shared/keystore.py)
 #   scripts/localdb.sh psql     open psql as the superuser (extra arguments are passed on)
 #
 # Data lives in .local/pg (git-ignored; CANVASS_PG_HOME overrides). Port: $CANVASS_PG_PORT (default 54320), 127.0.0.1 only.
@@ -22,6 +23,7 @@ HOST=127.0.0.1
 APP_URL="postgresql://canvass:canvass@$HOST:$PORT/canvass"
 GEO_URL="postgresql://canvass_geo:canvass_geo@$HOST:$PORT/canvass"
 SVC_URL="postgresql://canvass_svc:canvass_svc@$HOST:$PORT/canvass"  # the services' runtime role (no ownership)
+KEYSTORE_URL="postgresql://canvass_keys:canvass_keys@$HOST:$PORT/canvass_keys"  # the data keys, apart from canvass
 
 log() { printf 'localdb: %s\n' "$*" >&2; }
 die() { printf 'localdb: error: %s\n' "$*" >&2; exit 1; }
@@ -290,6 +292,12 @@ BEGIN
         ALTER ROLE canvass_svc LOGIN PASSWORD 'canvass_svc';
         GRANT canvass_app TO canvass_svc;
     END IF;
+    -- The key store's own role (shared/keystore.py): it owns canvass_keys and nothing of canvass.
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'canvass_keys') THEN
+        CREATE ROLE canvass_keys LOGIN PASSWORD 'canvass_keys';
+    ELSE
+        ALTER ROLE canvass_keys LOGIN PASSWORD 'canvass_keys';
+    END IF;
     -- so the test suite can drop its databases while geo_query's read role is still connected
     GRANT pg_signal_backend TO canvass;
 END
@@ -301,6 +309,14 @@ SQL
 SELECT 'CREATE DATABASE canvass OWNER canvass'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'canvass')
 \gexec
+SELECT 'CREATE DATABASE canvass_keys OWNER canvass_keys'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'canvass_keys')
+\gexec
+SQL
+    # The key store's database: no one but its own role (and the superuser) may connect to it.
+    superuser_psql -d postgres >/dev/null <<'SQL'
+REVOKE ALL ON DATABASE canvass_keys FROM PUBLIC;
+GRANT CONNECT ON DATABASE canvass_keys TO canvass_keys;
 SQL
     superuser_psql -d canvass >/dev/null <<'SQL'
 CREATE EXTENSION IF NOT EXISTS postgis;
@@ -335,6 +351,7 @@ cmd_start() {
     log "ready: DATABASE_URL=$SVC_URL"
     log "       MIGRATIONS_DATABASE_URL=$APP_URL"
     log "       GEO_QUERY_DATABASE_URL=$GEO_URL"
+    log "       CANVASS_KEYSTORE_URL=$KEYSTORE_URL"
 }
 
 cmd_stop() {
@@ -367,7 +384,7 @@ cmd_psql() {
 }
 
 usage() {
-    echo "usage: $0 {start|stop|status|url|svc-url|geo-url|psql [psql args...]}" >&2
+    echo "usage: $0 {start|stop|status|url|svc-url|geo-url|keystore-url|psql [psql args...]}" >&2
     exit 2
 }
 
@@ -382,6 +399,7 @@ main() {
         url) echo "$APP_URL" ;;
         geo-url) echo "$GEO_URL" ;;
         svc-url) echo "$SVC_URL" ;;
+        keystore-url) echo "$KEYSTORE_URL" ;;
         psql) cmd_psql "$@" ;;
         *) usage ;;
     esac

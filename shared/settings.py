@@ -20,6 +20,10 @@ DEV_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-000000000000"  # noqa: S105 - the placeholder we refuse
 # 32 zero-ish bytes, base64: the development encryption key. Refused outside development.
 DEV_ENCRYPTION_KEY = "dev:" + base64.urlsafe_b64encode(b"canvass-development-key-32bytes!").decode()
+# The development key store (shared/keystore.py): its own database and role on the local cluster
+# (scripts/localdb.sh creates them), and the development key-encryption key. Both refused in production.
+LOCAL_KEYSTORE_URL = "postgresql://canvass_keys:canvass_keys@127.0.0.1:54320/canvass_keys"
+DEV_KEYSTORE_KEY = "devk:" + base64.urlsafe_b64encode(b"canvass-dev-key-encryption-key!!").decode()
 
 ServiceName = Literal["registry_api", "geo_query", "requests_api", "community_api"]
 
@@ -64,6 +68,11 @@ class Settings(BaseSettings):
 
     # Authenticated encryption of personal data: "kid:base64key[,kid:base64key...]"; the first encrypts.
     encryption_keys: str = Field(DEV_ENCRYPTION_KEY, alias="CANVASS_ENCRYPTION_KEY")
+    # The key store of the per-registration data keys that seal what owners write (shared/keystore.py): a
+    # database apart from DATABASE_URL's, never in its backups; and the key ring ("kid:base64key[,...]", the
+    # first wraps) that wraps the data keys it holds. Both required in production.
+    keystore_url: str | None = Field(None, alias="CANVASS_KEYSTORE_URL")
+    keystore_keys: str = Field(DEV_KEYSTORE_KEY, alias="CANVASS_KEYSTORE_KEY")
 
     geo_query_url: str = Field("http://127.0.0.1:8002", alias="GEO_QUERY_URL")
     registry_api_url: str = Field("http://127.0.0.1:8001", alias="REGISTRY_API_URL")
@@ -104,6 +113,14 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "CANVASS_PUBLIC_BASE_URL is required: the URL clients reach the services at, for the links"
                 )
+            if not self.keystore_url:
+                raise ValueError(
+                    "CANVASS_KEYSTORE_URL is required: the key store's own database, apart from DATABASE_URL's"
+                )
+            if self.keystore_keys == DEV_KEYSTORE_KEY:
+                raise ValueError("CANVASS_KEYSTORE_KEY is the development placeholder")
+            if self.keystore_keys == self.encryption_keys:
+                raise ValueError("CANVASS_KEYSTORE_KEY must differ from CANVASS_ENCRYPTION_KEY")
         if self.public_base_url is not None:
             parts = urlsplit(self.public_base_url)
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
@@ -111,6 +128,11 @@ class Settings(BaseSettings):
                     "CANVASS_PUBLIC_BASE_URL must be an absolute http(s) URL without query or fragment"
                 )
         return self
+
+    @property
+    def keystore(self) -> str:
+        """The key store's URL (development and test: the local cluster's `canvass_keys` database)."""
+        return self.keystore_url or LOCAL_KEYSTORE_URL
 
     @property
     def public_base(self) -> str:

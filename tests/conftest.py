@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from shared.auth import mint_token
-from shared.settings import LOCAL_DATABASE_URL
+from shared.settings import LOCAL_DATABASE_URL, get_settings
 from tests.community.sms_receiver import SmsReceiver
 from tests.support import (
     LOG_DIR,
@@ -25,6 +25,7 @@ from tests.support import (
     create_test_database,
     drop_database,
     free_port,
+    run_sql,
     smtp_sink,
     start_server,
     with_database,
@@ -46,6 +47,19 @@ PORTAL_PORT = free_port()
 def database_name() -> Iterator[str]:
     name = create_test_database(BASE_URL)
     yield name
+    drop_database(BASE_URL, name)
+
+
+@pytest.fixture(scope="session")
+def keystore_url(database_name: str) -> Iterator[str]:
+    """The run's key store (shared/keystore.py): a database of its own beside the run's database, as in a
+    deployment; the services create its table on first use."""
+    name = database_name + "_keys"
+    run_sql(with_database(BASE_URL, "postgres"), f'CREATE DATABASE "{name}"')
+    url = with_database(BASE_URL, name)
+    os.environ["CANVASS_KEYSTORE_URL"] = url  # what the tests build in-process reads the same store
+    get_settings.cache_clear()
+    yield url
     drop_database(BASE_URL, name)
 
 
@@ -84,11 +98,16 @@ def mailbox(mail: tuple[int, Mailbox]) -> Mailbox:
 
 @pytest.fixture(scope="session")
 def service_env(
-    app_database_url: str, geo_database_url: str, mail: tuple[int, Mailbox], tmp_path_factory
+    app_database_url: str,
+    geo_database_url: str,
+    keystore_url: str,
+    mail: tuple[int, Mailbox],
+    tmp_path_factory,
 ) -> dict[str, str]:  # type: ignore[no-untyped-def]
     env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
     env.update(
         CANVASS_ENV="test",
+        CANVASS_KEYSTORE_URL=keystore_url,
         DATABASE_URL=app_database_url,
         GEO_QUERY_DATABASE_URL=geo_database_url,
         CANVASS_SMTP_PORT=str(mail[0]),
@@ -191,7 +210,8 @@ def requests_client(suite: Suite) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="session")
-def db(database_url: str) -> Iterator[Db]:
+def db(database_url: str, keystore_url: str) -> Iterator[Db]:
+    """The run's database; and its key store is set up, for the tests that read or seal owners' texts."""
     d = Db(database_url)
     yield d
     d.close()

@@ -299,3 +299,38 @@ def http_server(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def open_owner_text(registration_id: Any, sealed: bytes | None, context: str) -> str | None:
+    """A text sealed under a registration's data key, opened with the key from the run's key store (as the
+    services open it; shared/keystore.py), or None when there is no text or no key any more."""
+    from shared.keystore import KeyStore, kek_ring, open_with
+
+    rid = registration_id if isinstance(registration_id, uuid.UUID) else uuid.UUID(str(registration_id))
+
+    async def _go() -> str | None:
+        store = KeyStore(os.environ["CANVASS_KEYSTORE_URL"], kek_ring(), "tests")
+        try:
+            return open_with(await store.key(rid), sealed, context)
+        finally:
+            await store.close()
+
+    return asyncio.run(_go())
+
+
+def seal_owner_text(registration_id: uuid.UUID, column: str, value: str) -> bytes:
+    """A registration's text sealed as registry_api seals it: under the registration's data key, created in the
+    run's key store if it has none (for tests that write rows directly)."""
+    from shared.keystore import KeyStore, kek_ring
+
+    async def _go() -> bytes:
+        store = KeyStore(os.environ["CANVASS_KEYSTORE_URL"], kek_ring(), "tests")
+        try:
+            key = (await store.ensure([registration_id]))[registration_id]
+        finally:
+            await store.close()
+        sealed = key.seal(value, f"registration:{registration_id}:{column}")
+        assert sealed is not None
+        return sealed
+
+    return asyncio.run(_go())

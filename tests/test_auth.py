@@ -187,6 +187,8 @@ def test_in_production_the_shared_secret_mints_only_service_tokens() -> None:
         CANVASS_SECRET_KEY="s" * 40,
         CANVASS_ENCRYPTION_KEY="k1:" + "eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHg=",
         CANVASS_PUBLIC_BASE_URL="https://canvass.example.gov",
+        CANVASS_KEYSTORE_URL="postgresql://keys@keystore/canvass_keys",
+        CANVASS_KEYSTORE_KEY="w1:" + "enp6enp6enp6enp6enp6enp6enp6enp6enp6enp6eno=",
     )
     with pytest.raises(Problem, match="identity provider"):
         verify_jwt(mint_token("agency_admin", "mke", settings=prod), prod)

@@ -25,11 +25,19 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 API_PORTS = {"registry_api": 8001, "geo_query": 8002, "requests_api": 8003, "community_api": 8004}
 WORKER = "requests_worker"
 APP_SERVICES = {"migrate", WORKER, *API_PORTS}
-REQUIRED_SECRETS = ("CANVASS_SECRET_KEY", "CANVASS_ENCRYPTION_KEY", "CANVASS_PUBLIC_BASE_URL")
+REQUIRED_SECRETS = (
+    "CANVASS_SECRET_KEY",
+    "CANVASS_ENCRYPTION_KEY",
+    "CANVASS_KEYSTORE_KEY",
+    "CANVASS_PUBLIC_BASE_URL",
+)
 DB_PASSWORDS = ("CANVASS_DB_PASSWORD", "CANVASS_SVC_DB_PASSWORD", "CANVASS_GEO_DB_PASSWORD")
+KEYSTORE_PASSWORD = "CANVASS_KEYSTORE_DB_PASSWORD"
 DEPLOY_ENV = {
     "CANVASS_SECRET_KEY": "k" * 40,
     "CANVASS_ENCRYPTION_KEY": "v1:" + "A" * 43 + "=",
+    "CANVASS_KEYSTORE_KEY": "w1:" + "B" * 43 + "=",
+    KEYSTORE_PASSWORD: "keys-pw-4",
     "CANVASS_DB_PASSWORD": "owner-pw-1",
     "CANVASS_SVC_DB_PASSWORD": "svc-pw-2",
     "CANVASS_GEO_DB_PASSWORD": "geo-pw-3",
@@ -129,7 +137,7 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 
 
 def test_compose_defines_the_database_migration_and_services(services: dict[str, Any]) -> None:
-    assert set(services) == {"db", *APP_SERVICES}
+    assert set(services) == {"db", "keystore", *APP_SERVICES}
 
 
 def test_every_service_has_an_image_or_a_build(services: dict[str, Any]) -> None:
@@ -200,9 +208,10 @@ def test_depends_on_targets_exist_and_use_valid_conditions(services: dict[str, A
 
 
 def test_startup_order_is_db_then_migrate_then_services(services: dict[str, Any]) -> None:
-    assert depends_on(services["migrate"]) == {"db": "service_healthy"}
+    assert depends_on(services["migrate"]) == {"db": "service_healthy", "keystore": "service_healthy"}
     for name in APP_SERVICES - {"migrate"}:
         assert depends_on(services[name]).get("migrate") == "service_completed_successfully", name
+        assert depends_on(services[name]).get("keystore") == "service_healthy", name
     assert depends_on(services["requests_api"]).get("geo_query") == "service_healthy"
 
 
@@ -281,7 +290,29 @@ def test_no_password_is_written_in_the_deployment_files(services: dict[str, Any]
                 assert required.fullmatch(password), f"{name}.{key} has a literal password"
 
 
-@pytest.mark.parametrize("missing", REQUIRED_SECRETS + DB_PASSWORDS)
+def test_the_key_store_is_its_own_database_server_and_volume(
+    rendered: dict[str, Any], compose: dict[str, Any]
+) -> None:
+    """The data keys that open what owners wrote are never in the main database's files or backups
+    (shared/keystore.py): the key store is another server with its own volume, its password from the
+    environment, and every app service is told where it is."""
+    keystore = rendered["keystore"]
+    env = environment(keystore)
+    volumes = [str(v["source"] if isinstance(v, dict) else v).split(":", 1)[0] for v in keystore["volumes"]]
+    assert volumes == ["keydata"] or volumes[0].endswith("_keydata"), volumes
+    assert "keydata" in (compose.get("volumes") or {})
+    assert env["POSTGRES_PASSWORD"] == DEPLOY_ENV[KEYSTORE_PASSWORD]
+    for name in APP_SERVICES:
+        url = urlsplit(environment(rendered[name])["CANVASS_KEYSTORE_URL"])
+        assert (url.hostname, url.username, url.path) == (
+            "keystore",
+            env["POSTGRES_USER"],
+            "/canvass_keys",
+        ), name
+        assert url.password == DEPLOY_ENV[KEYSTORE_PASSWORD], name
+
+
+@pytest.mark.parametrize("missing", (*REQUIRED_SECRETS, *DB_PASSWORDS, KEYSTORE_PASSWORD))
 def test_docker_compose_config_refuses_to_run_without_a_secret(missing: str) -> None:
     env = {k: v for k, v in DEPLOY_ENV.items() if k != missing}
     result = compose_config(env)

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pytest
 from cryptography.exceptions import InvalidTag
 from pydantic import ValidationError
 
 from shared.crypto import KeyRing
-from shared.settings import DEV_ENCRYPTION_KEY, DEV_PUBLIC_BASE_URL, DEV_SECRET_KEY, Settings
+from shared.settings import (
+    DEV_ENCRYPTION_KEY,
+    DEV_KEYSTORE_KEY,
+    DEV_PUBLIC_BASE_URL,
+    DEV_SECRET_KEY,
+    LOCAL_KEYSTORE_URL,
+    Settings,
+)
 
 GOOD_KEY = "k1:" + base64.urlsafe_b64encode(b"x" * 32).decode()
+GOOD_KEK = "w1:" + base64.urlsafe_b64encode(b"z" * 32).decode()
+KEYSTORE: dict[str, Any] = {
+    "CANVASS_KEYSTORE_URL": "postgresql://keys@keystore/canvass_keys",
+    "CANVASS_KEYSTORE_KEY": GOOD_KEK,
+}
 
 
 def test_production_refuses_the_placeholder_secret() -> None:
@@ -32,6 +45,7 @@ def test_production_accepts_real_secrets_and_development_accepts_placeholders() 
         CANVASS_SECRET_KEY="s" * 40,
         CANVASS_ENCRYPTION_KEY=GOOD_KEY,
         CANVASS_PUBLIC_BASE_URL="https://canvass.example.gov/",
+        **KEYSTORE,
     )
     assert prod.env == "production"
     assert prod.public_base == "https://canvass.example.gov"
@@ -46,6 +60,34 @@ def test_production_requires_a_public_base_url_and_development_has_a_fixed_one()
     for bad in ("canvass.example.gov", "ftp://canvass.example.gov", "https://canvass.example.gov/?x=1"):
         with pytest.raises(ValidationError, match="absolute http"):
             Settings(CANVASS_ENV="development", CANVASS_PUBLIC_BASE_URL=bad)
+
+
+def test_production_requires_its_own_key_store_and_key_encryption_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The per-registration data keys (shared/keystore.py) live in a store of their own, wrapped under a key of
+    the deployment's: production names both, and refuses the development placeholder or the same key as
+    CANVASS_ENCRYPTION_KEY."""
+    monkeypatch.delenv(
+        "CANVASS_KEYSTORE_URL", raising=False
+    )  # the test run's own store, set for the services
+    monkeypatch.delenv("CANVASS_KEYSTORE_KEY", raising=False)
+    base: dict[str, Any] = {
+        "CANVASS_ENV": "production",
+        "CANVASS_SECRET_KEY": "s" * 40,
+        "CANVASS_ENCRYPTION_KEY": GOOD_KEY,
+        "CANVASS_PUBLIC_BASE_URL": "https://canvass.example.gov",
+    }
+    with pytest.raises(ValidationError, match="CANVASS_KEYSTORE_URL is required"):
+        Settings(**base, CANVASS_KEYSTORE_KEY=GOOD_KEK)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="CANVASS_KEYSTORE_KEY is the development placeholder"):
+        Settings(**base, CANVASS_KEYSTORE_URL=KEYSTORE["CANVASS_KEYSTORE_URL"])  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="must differ"):
+        Settings(**base, CANVASS_KEYSTORE_URL=KEYSTORE["CANVASS_KEYSTORE_URL"], CANVASS_KEYSTORE_KEY=GOOD_KEY)  # type: ignore[arg-type]
+    prod = Settings(**base, **KEYSTORE)  # type: ignore[arg-type]
+    assert prod.keystore == KEYSTORE["CANVASS_KEYSTORE_URL"]
+    dev = Settings(CANVASS_ENV="development", CANVASS_KEYSTORE_URL=None)  # type: ignore[call-arg]
+    assert (dev.keystore, dev.keystore_keys) == (LOCAL_KEYSTORE_URL, DEV_KEYSTORE_KEY)
 
 
 def test_per_service_database_urls_override_the_common_one() -> None:

@@ -16,7 +16,7 @@ say; like the trail, the services may read them and not write them.
 shows it; public, so a resident knows it before registering.
 
 Revision ID: 0022
-Revises: 0019
+Revises: 0021
 Create Date: 2026-12-05
 """
 
@@ -27,7 +27,7 @@ from alembic import op
 from geoalchemy2 import Geometry
 
 revision: str = "0022"
-down_revision: str | None = "0019"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

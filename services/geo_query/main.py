@@ -12,12 +12,14 @@ from services.geo_query.database import db
 from shared.app import create_app
 from shared.auth import AGENCY_EXISTS_SQL
 from shared.db import pooled
+from shared.keystore import close_keystore
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await db.open()
     yield
+    await close_keystore()
     await db.close()
 
 

@@ -7,8 +7,9 @@ page's Features as they come, never parsing them (see `fetch_page`). Pages take 
 there is a next page; deep pages use keyset cursors (distance, id) or (id), never OFFSET. Pages larger than
 STREAM_AT are streamed from a server-side cursor, so memory stays flat however many features are asked for.
 
-Contact details are the one exception to "no JSON work in Python": they are sealed (AES-GCM), so they are opened here,
-only for investigators and supervisors who gave a case number, and the audit record lists whose were read.
+Contact details are the one exception to "no JSON work in Python": they are sealed (AES-GCM; the owner's hours
+and notes under the registration's data key from the key store), so they are opened here, only for investigators
+and supervisors who gave a case number, and the audit record lists whose were read.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from services.geo_query.dependencies import BBox, Caller, Filters, QueryPoint, R
 from shared.audit import AuditEvent
 from shared.crypto import keyring
 from shared.db import pooled
+from shared.keystore import keystore, open_with
 
 log = logging.getLogger("canvass.geo_query")
 
@@ -272,8 +274,8 @@ class Search:
                 "r.contact_email_enc",
                 "r.contact_phone_enc",
                 "r.preferred_contact_method",
-                "r.contact_hours",
-                "r.notes_for_investigators",
+                "r.contact_hours_enc",
+                "r.notes_for_investigators_enc",
             ]
             joins = " JOIN registry.registrations r ON r.id = c.registration_id"
         return (
@@ -421,17 +423,27 @@ async def _fetch_with_contacts(search: Search, limit: int, order: Order) -> Page
     if order == "id_desc":
         rows.reverse()
     ring = keyring()
+    # The owners' own texts are sealed under each registration's data key: the page's keys in one round trip to
+    # the key store (a deleted registration's is gone, and so are its texts).
+    keys = await keystore("geo_query").keys(
+        r["rid"]
+        for r in rows
+        if r["contact_hours_enc"] is not None or r["notes_for_investigators_enc"] is not None
+    )
     parts: list[str] = []
     disclosed: list[str] = []
     for r in rows:
         rid = str(r["rid"])
+        key = keys.get(r["rid"])
         contact = {
             "name": _open(ring, r["contact_name_enc"], f"registration:{rid}:name"),
             "email": _open(ring, r["contact_email_enc"], f"registration:{rid}:email"),
             "phone": _open(ring, r["contact_phone_enc"], f"registration:{rid}:phone"),
             "preferred_method": r["preferred_contact_method"],
-            "hours": r["contact_hours"],
-            "notes": r["notes_for_investigators"],
+            "hours": open_with(key, r["contact_hours_enc"], f"registration:{rid}:contact_hours"),
+            "notes": open_with(
+                key, r["notes_for_investigators_enc"], f"registration:{rid}:notes_for_investigators"
+            ),
         }
         disclosed.append(rid)
         f: str = r["f"]

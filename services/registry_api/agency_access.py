@@ -26,6 +26,7 @@ from services.registry_api.service import (
     principal_role,
     reg_context,
     unseal,
+    with_owner_texts,
 )
 from shared.errors import Problem, invalid, problem_responses
 from shared.pagination import LimitQuery, clamp_limit, decode_cursor, encode_cursor, page_link
@@ -131,7 +132,8 @@ async def read_contact(
     )
     if row is None:
         raise Problem(404, f"No registration {registration_id}.")
-    rid = row["id"]
+    found = await with_owner_texts(row)  # before the read is audited: a key store out of reach reads nothing
+    rid = found["id"]
     await audit(
         session,
         "registration.contact.read",
@@ -145,12 +147,12 @@ async def read_contact(
     await session.commit()
     return {
         "registration_id": str(rid),
-        "agency": row["agency"],
-        "owner_kind": row["owner_kind"],
-        "business_name": row["business_name"],
-        "address": unseal(row["address_enc"], reg_context(rid, "address")),
-        "contact": contact_out(row),
-        "notes_for_investigators": row["notes_for_investigators"],
+        "agency": found["agency"],
+        "owner_kind": found["owner_kind"],
+        "business_name": found["business_name"],
+        "address": unseal(found["address_enc"], reg_context(rid, "address")),
+        "contact": contact_out(found),
+        "notes_for_investigators": found["notes_for_investigators"],
     }
 
 

@@ -62,6 +62,7 @@ from services.registry_api.import_rows import (
     Rejection,
     Valid,
     credential_context,
+    needs_data_key,
     stage_rows,
     validate_chunk,
 )
@@ -69,6 +70,7 @@ from services.registry_api.service import external_id_indexes
 from shared.audit import AuditEvent, append_asyncpg
 from shared.crypto import keyring
 from shared.db import asyncpg_dsn, server_settings
+from shared.keystore import keystore
 from shared.mail import get_mailer
 from shared.settings import get_settings
 
@@ -438,10 +440,14 @@ class ImportRunner:
                         t1 = time.monotonic()
                         if chunk is None:
                             break
-                        existing, addresses = await _existing(lookup, job["agency_id"], chunk.valid)
-                        regs, cams = await asyncio.to_thread(
-                            stage_rows, chunk.valid, existing, job["credentials"], addresses
+                        existing, stored = await _existing(lookup, job["agency_id"], chunk.valid)
+                        keys = await keystore("registry_api").ensure(_keyed(chunk.valid, existing, stored))
+                        regs, cams, new_keys = await asyncio.to_thread(
+                            stage_rows, chunk.valid, existing, job["credentials"], stored, keys
                         )
+                        # The chunk's new data keys, in one round trip, before any row sealed under them is
+                        # merged (a job that fails after this leaves keys that protect nothing).
+                        await keystore("registry_api").store(new_keys)
                         lo, read = read, read + chunk.read
                         t2 = time.monotonic()
                         if pending is not None:
@@ -948,13 +954,13 @@ _RANGE = "s.ordinal >= $4 AND s.ordinal < $5 AND {ok} AND $2::uuid IS NOT NULL A
 MERGE_NEW = (
     """
     INSERT INTO registry.registrations (
-        id, agency_id, owner_kind, business_name, location, address_enc, contact_name_enc, contact_email_enc,
-        contact_phone_enc, contact_email_index, key_id, preferred_contact_method, contact_hours,
-        notes_for_investigators, terms_version, terms_accepted_at, credential_hash, source, registered_by,
+        id, agency_id, owner_kind, business_name_enc, location, address_enc, contact_name_enc, contact_email_enc,
+        contact_phone_enc, contact_email_index, key_id, preferred_contact_method, contact_hours_enc,
+        notes_for_investigators_enc, terms_version, terms_accepted_at, credential_hash, source, registered_by,
         external_id)
-    SELECT s.id, $2, s.owner_kind, s.business_name, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), s.address_enc,
-           s.contact_name_enc, s.contact_email_enc, s.contact_phone_enc, s.contact_email_index, s.key_id,
-           s.preferred_contact_method, s.contact_hours, s.notes_for_investigators, s.terms_version,
+    SELECT s.id, $2, s.owner_kind, s.business_name_enc, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326),
+           s.address_enc, s.contact_name_enc, s.contact_email_enc, s.contact_phone_enc, s.contact_email_index,
+           s.key_id, s.preferred_contact_method, s.contact_hours_enc, s.notes_for_investigators_enc, s.terms_version,
            s.terms_accepted_at, s.credential_hash, 'import', $3, s.external_id
     FROM {reg} s WHERE NOT s.existing AND {range}
     """,
@@ -1042,20 +1048,20 @@ MERGE_EXISTING = """{old},
           AND {range}
         RETURNING registration_id)
     UPDATE registry.registrations r SET
-        owner_kind = s.owner_kind, business_name = s.business_name,
+        owner_kind = s.owner_kind, business_name_enc = s.business_name_enc,
         location = ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), address_enc = s.address_enc,
         key_id = CASE WHEN s.address_enc IS DISTINCT FROM r.address_enc THEN s.key_id ELSE r.key_id END,
-        notes_for_investigators = s.notes_for_investigators, terms_version = s.terms_version,
+        notes_for_investigators_enc = s.notes_for_investigators_enc, terms_version = s.terms_version,
         terms_accepted_at = CASE WHEN s.terms_version IS NOT DISTINCT FROM r.terms_version
                                  THEN r.terms_accepted_at ELSE s.terms_accepted_at END,
         registered_by = $3, version = r.version + 1, updated_at = now()
     FROM {reg} s
     WHERE s.existing AND r.id = s.id AND r.agency_id = $2 AND r.external_id = s.external_id AND {range}
-      AND ((r.owner_kind, r.business_name, ST_AsEWKB(r.location), r.address_enc, r.notes_for_investigators,
-            r.terms_version)
+      AND ((r.owner_kind, r.business_name_enc, ST_AsEWKB(r.location), r.address_enc,
+            r.notes_for_investigators_enc, r.terms_version)
            IS DISTINCT FROM
-           (s.owner_kind, s.business_name, ST_AsEWKB(ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)), s.address_enc,
-            s.notes_for_investigators, s.terms_version)
+           (s.owner_kind, s.business_name_enc, ST_AsEWKB(ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)),
+            s.address_enc, s.notes_for_investigators_enc, s.terms_version)
            OR r.id IN (SELECT registration_id FROM changed_cameras)
            OR r.id IN (SELECT registration_id FROM added_cameras))
 """
@@ -1149,17 +1155,37 @@ def _next_chunk(
 
 async def _existing(
     conn: asyncpg.Connection, agency_id: uuid.UUID, valid: list[Valid]
-) -> tuple[dict[str, uuid.UUID], dict[str, bytes | None]]:
-    """The registrations of the chunk's external ids imported before: their ids, and their sealed addresses."""
+) -> tuple[dict[str, uuid.UUID], dict[str, asyncpg.Record]]:
+    """The registrations of the chunk's external ids imported before: their ids, and their sealed values (the
+    address, business name and notes a re-import may give unchanged)."""
     if not valid:
         return {}, {}
     rows = await conn.fetch(
-        "SELECT external_id, id, address_enc FROM registry.registrations"
-        " WHERE agency_id = $1 AND external_id = ANY($2::text[])",
+        "SELECT external_id, id, address_enc, business_name_enc, notes_for_investigators_enc"
+        " FROM registry.registrations WHERE agency_id = $1 AND external_id = ANY($2::text[])",
         agency_id,
         [v.external_id for v in valid],
     )
-    return {r["external_id"]: r["id"] for r in rows}, {r["external_id"]: r["address_enc"] for r in rows}
+    return {r["external_id"]: r["id"] for r in rows}, {r["external_id"]: r for r in rows}
+
+
+def _keyed(
+    valid: list[Valid], existing: dict[str, uuid.UUID], stored: dict[str, asyncpg.Record]
+) -> list[uuid.UUID]:
+    """The existing registrations of the chunk whose data key staging needs: those given a text, or holding one."""
+    out = []
+    for v in valid:
+        rid = existing.get(v.external_id)
+        if rid is None:
+            continue
+        before = stored[v.external_id]
+        if (
+            needs_data_key(v)
+            or before["business_name_enc"] is not None
+            or before["notes_for_investigators_enc"]
+        ):
+            out.append(rid)
+    return out
 
 
 async def _record_rejections(

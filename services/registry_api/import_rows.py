@@ -36,6 +36,7 @@ from services.registry_api.schemas import (
 )
 from shared.auth import OWNER_PREFIX, hash_secret
 from shared.crypto import keyring
+from shared.keystore import DataKey
 
 REGISTRATION_KEYS = (
     "owner_kind",
@@ -580,17 +581,28 @@ def _new_ids(n: int) -> list[str]:
     ]
 
 
+def needs_data_key(v: Valid) -> bool:
+    """Whether the upload gives this registration a text sealed under its data key (shared/keystore.py)."""
+    b = v.body
+    return b.business_name is not None or b.hours is not None or b.notes is not None
+
+
 def stage_rows(
     valid: Sequence[Valid],
     existing: dict[str, uuid.UUID],
     credentials: str,
-    addresses: Mapping[str, bytes | None] | None = None,
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """COPY records for the staging tables (columns in `STAGE_COLUMNS`, `STAGE_CAMERA_COLUMNS` order).
+    stored: Mapping[str, Mapping[str, Any]] | None = None,
+    keys: Mapping[uuid.UUID, DataKey] | None = None,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[uuid.UUID, DataKey]]:
+    """COPY records for the staging tables (columns in `STAGE_COLUMNS`, `STAGE_CAMERA_COLUMNS` order), and the
+    data keys made for new registrations, which the caller puts in the key store (one round trip a chunk)
+    before the rows are merged.
 
-    `addresses` holds the sealed address of each existing registration: an address the upload gives unchanged
-    is staged as that very ciphertext (sealing anew would give other bytes), so the merge sees that nothing
-    changed and leaves the registration as it was.
+    `stored` holds the sealed address, business name and notes of each existing registration, and `keys` the
+    data keys of those registrations: a value the upload gives unchanged is staged as that very ciphertext
+    (sealing anew would give other bytes), so the merge sees that nothing changed and leaves the registration
+    as it was. The owner's free texts are sealed under the registration's data key, the address under the
+    service's key ring (as a single registration's are).
 
     An import never sets live sharing: the live mode and endpoint of its cameras are validated (as a single
     registration's would be) but not stored, since only the owner may turn live sharing on (new cameras start
@@ -605,6 +617,8 @@ def stage_rows(
     n_cams = sum(len(v.body.cameras) for v in valid)
     ids = _new_ids(len(valid) + n_cams)
     next_id = iter(ids).__next__
+    new_keys: dict[uuid.UUID, DataKey] = {}
+    no_row: Mapping[str, Any] = {}
     gc.disable()  # see validate_chunk
     try:
         for v in valid:
@@ -628,6 +642,14 @@ def stage_rows(
             email = b.email if contact else None
             name = b.name if contact else None
             phone = b.phone if contact else None
+            before = (stored or {}).get(v.external_id, no_row)
+            data_key: DataKey | None = None
+            if known is not None:
+                data_key = (keys or {}).get(known)
+            elif needs_data_key(v):
+                data_key = new_keys[uuid.UUID(rid)] = DataKey.generate()
+            if data_key is None and needs_data_key(v):
+                raise RuntimeError(f"no data key for registration {rid}")
             regs.append(
                 (
                     v.ordinal,
@@ -636,10 +658,12 @@ def stage_rows(
                     rid,
                     known is not None,
                     b.owner_kind,
-                    b.business_name,
+                    _sealed_text(
+                        data_key, b.business_name, ctx + "business_name", before.get("business_name_enc")
+                    ),
                     b.lon,
                     b.lat,
-                    _sealed_address(b.address, ctx + "address", (addresses or {}).get(v.external_id))
+                    _sealed_address(b.address, ctx + "address", before.get("address_enc"))
                     if known is not None
                     else (seal(b.address, ctx + "address") if b.address is not None else None),
                     seal(name, ctx + "name") if name is not None else None,
@@ -648,8 +672,13 @@ def stage_rows(
                     index(email) if email else None,
                     kid,
                     b.preferred_method if contact else None,
-                    b.hours if contact else None,
-                    b.notes,
+                    _sealed_text(data_key, b.hours, ctx + "contact_hours", None) if contact else None,
+                    _sealed_text(
+                        data_key,
+                        b.notes,
+                        ctx + "notes_for_investigators",
+                        before.get("notes_for_investigators_enc"),
+                    ),
                     b.terms_version,
                     (b.terms_accepted_at or now) if b.terms_version is not None else None,
                     hash_secret(secret),
@@ -681,7 +710,18 @@ def stage_rows(
                 )
     finally:
         gc.enable()
-    return regs, cams
+    return regs, cams, new_keys
+
+
+def _sealed_text(key: DataKey | None, value: str | None, context: str, stored: bytes | None) -> bytes | None:
+    """An owner's text as the registration will hold it, under its data key: the stored ciphertext when it
+    opens to the same text."""
+    if value is None:
+        return None
+    assert key is not None
+    if stored is not None and key.open(stored, context) == value:
+        return bytes(stored)
+    return key.seal(value, context)
 
 
 def _sealed_address(address: str | None, context: str, stored: bytes | None) -> bytes | None:
@@ -705,7 +745,7 @@ STAGE_COLUMNS = (
     "id",
     "existing",
     "owner_kind",
-    "business_name",
+    "business_name_enc",
     "lon",
     "lat",
     "address_enc",
@@ -715,8 +755,8 @@ STAGE_COLUMNS = (
     "contact_email_index",
     "key_id",
     "preferred_contact_method",
-    "contact_hours",
-    "notes_for_investigators",
+    "contact_hours_enc",
+    "notes_for_investigators_enc",
     "terms_version",
     "terms_accepted_at",
     "credential_hash",

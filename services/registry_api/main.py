@@ -24,16 +24,19 @@ from services.registry_api.import_jobs import runner
 from shared.app import create_app
 from shared.auth import AGENCY_EXISTS_SQL
 from shared.db import pooled
+from shared.keystore import close_keystore, open_keystore
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db.open()
+    await open_keystore("registry_api")
     await runner.start()
     housekeeping.start(db.sessions)
     yield
     await housekeeping.stop()
     await runner.stop()
+    await close_keystore()
     await db.close()
 
 

@@ -1,7 +1,9 @@
 """The `registry` schema, which registry_api alone writes (geo_query reads it).
 
 Personal data (contact name, email, phone, street address, live-stream endpoints) is stored only sealed
-(`*_enc`, AES-GCM with a key id); `contact_email_index` is a keyed hash for exact-match look-ups.
+(`*_enc`, AES-GCM with a key id); `contact_email_index` is a keyed hash for exact-match look-ups. What the owner
+writes that no search reads (business name, contact hours, notes for investigators) is sealed under the
+registration's own data key, kept in the key store apart from this database (shared/keystore.py).
 
 `cameras.visible_to` lists the agencies that may find a camera right now: the registration's sharing choices
 while it is active, empty while it is paused or withdrawn. registry_api recomputes it in the same transaction
@@ -105,7 +107,7 @@ class Registration(Base):
     agency_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registry.agencies.id", ondelete="RESTRICT"))
     status: Mapped[str] = mapped_column(Text, server_default=text("'active'"))
     owner_kind: Mapped[str] = mapped_column(Text, server_default=text("'residential'"))
-    business_name: Mapped[str | None] = mapped_column(Text)
+    business_name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     location: Mapped[str] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
     address_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     contact_name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -114,8 +116,8 @@ class Registration(Base):
     contact_email_index: Mapped[bytes | None] = mapped_column(LargeBinary)
     key_id: Mapped[str | None] = mapped_column(Text)
     preferred_contact_method: Mapped[str | None] = mapped_column(Text)
-    contact_hours: Mapped[str | None] = mapped_column(Text)
-    notes_for_investigators: Mapped[str | None] = mapped_column(Text)
+    contact_hours_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    notes_for_investigators_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     terms_version: Mapped[str | None] = mapped_column(Text)
     terms_accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     credential_hash: Mapped[bytes] = mapped_column(LargeBinary)
@@ -374,7 +376,7 @@ class ImportStaging(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid)
     existing: Mapped[bool] = mapped_column(Boolean)
     owner_kind: Mapped[str] = mapped_column(Text)
-    business_name: Mapped[str | None] = mapped_column(Text)
+    business_name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     lon: Mapped[float] = mapped_column(Float)
     lat: Mapped[float] = mapped_column(Float)
     address_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -384,8 +386,8 @@ class ImportStaging(Base):
     contact_email_index: Mapped[bytes | None] = mapped_column(LargeBinary)
     key_id: Mapped[str | None] = mapped_column(Text)
     preferred_contact_method: Mapped[str | None] = mapped_column(Text)
-    contact_hours: Mapped[str | None] = mapped_column(Text)
-    notes_for_investigators: Mapped[str | None] = mapped_column(Text)
+    contact_hours_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    notes_for_investigators_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     terms_version: Mapped[str | None] = mapped_column(Text)
     terms_accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     credential_hash: Mapped[bytes] = mapped_column(LargeBinary)

@@ -118,7 +118,7 @@ class NotificationAccepted(BaseModel):
 async def notify_owner(
     registration_id: uuid.UUID, body: NotificationIn, principal: ServiceCaller, session: SessionDep
 ) -> Response:
-    row = await registration_row(session, registration_id, lock=True)
+    row = await registration_row(session, registration_id, lock=True, texts=False)
     if row is None:
         raise Problem(404, f"No registration {registration_id}.")
     if row["status"] == "withdrawn":

@@ -49,14 +49,17 @@ from services.registry_api.service import (
     fresh_feature,
     insert_cameras,
     narrow_open_windows,
+    new_registration_key,
     outside_jurisdiction,
     owned_registration,
     owner_actor,
+    owner_text_key,
     recompute_visibility,
     reg_context,
     registration_feature,
     replace_shares,
     seal,
+    seal_owner_text,
     send_quietly,
     unseal,
 )
@@ -74,6 +77,7 @@ from shared.crypto import keyring
 from shared.db import pooled
 from shared.errors import Problem, invalid, problem_responses
 from shared.geojson import GeoJSONResponse, Point
+from shared.keystore import DataKey, keystore, open_with
 from shared.links import CREATED_ID, link
 
 router = APIRouter(
@@ -242,6 +246,30 @@ async def create_registration(
     return response
 
 
+# A stored answer that repeats an owner's free texts is sealed once more under the registration's data key:
+# REPLAY_SEALED | registration id (16 bytes) | sealed under the data key. Without the key (the registration was
+# deleted, its stored answers with it) there is nothing to replay.
+REPLAY_SEALED = b"\x01"
+
+
+def _seal_replay(data_key: DataKey, rid: uuid.UUID, sealed: bytes) -> bytes:
+    inner = data_key.seal(sealed.hex(), f"registration:{rid}:replay")
+    assert inner is not None
+    return REPLAY_SEALED + rid.bytes + inner
+
+
+async def _open_replay(check: Any) -> Any:
+    """The check's row with its stored answer's body as shared/idempotency sealed it."""
+    body = bytes(check["body"])
+    if body[:1] != REPLAY_SEALED:
+        return check
+    rid = uuid.UUID(bytes=body[1:17])
+    inner = open_with(await keystore("registry_api").key(rid), body[17:], f"registration:{rid}:replay")
+    if inner is None:
+        raise Problem(404, f"No registration {rid}.")
+    return {**check, "body": bytes.fromhex(inner)}
+
+
 def _replay(stored: shared_idempotency.Stored) -> Response:
     return GeoJSONResponse(
         stored.body,
@@ -287,9 +315,9 @@ LEFT JOIN LATERAL (
 CREATE_SQL = f"""
 WITH reg AS (
     INSERT INTO registry.registrations (
-        id, agency_id, status, version, owner_kind, business_name, location, address_enc, contact_name_enc,
+        id, agency_id, status, version, owner_kind, business_name_enc, location, address_enc, contact_name_enc,
         contact_email_enc, contact_phone_enc, contact_email_index, key_id, preferred_contact_method,
-        contact_hours, notes_for_investigators, terms_version, terms_accepted_at, credential_hash,
+        contact_hours_enc, notes_for_investigators_enc, terms_version, terms_accepted_at, credential_hash,
         credential_issued_at, source, registered_by, last_confirmed_at, created_at, updated_at)
     VALUES (:id, :agency_id, :reg_status, :version, :owner_kind, :business_name,
         ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(:location)), 4326), :address_enc, :name_enc,
@@ -366,6 +394,8 @@ async def _register(
     assert check is not None
     if check["request_hash"] is not None:
         assert key is not None
+        if bytes(check["request_hash"]) == digest:
+            check = await _open_replay(check)
         return _replay(shared_idempotency.replayed(check, key, scope, digest)), None
     if principal is not None:
         _refuse_live_sharing_by_proxy(cameras)
@@ -379,9 +409,20 @@ async def _register(
     share_ids = sorted({check["id"], *check["share_ids"]})
     share_slugs = sorted({check["slug"], *check["share_slugs"]})
 
-    rid = uuid.uuid4()
-    cred = new_owner_credential(rid)
     contact = body.contact
+    # The owner's free texts are sealed under the registration's own data key: a registration with any takes its
+    # id and key together from the key store's batch of fresh ones (shared/keystore.py).
+    texts = {
+        "business_name": body.business_name,
+        "contact_hours": contact.hours,
+        "notes_for_investigators": body.notes_for_investigators,
+    }
+    data_key: DataKey | None = None
+    if any(v is not None for v in texts.values()):
+        rid, data_key = await new_registration_key()
+    else:
+        rid = uuid.uuid4()
+    cred = new_owner_credential(rid)
     now = check["now"]
     terms_at = (body.terms.accepted_at or datetime.now(UTC)) if body.terms else None
     advocate = principal is not None
@@ -430,6 +471,10 @@ async def _register(
         out = {**feature, "credential": credential, "credential_delivery": "response"}
     location = f"/v1/registrations/{rid}"
     response = _feature(out, NEW_VERSION, 201, Location=location)
+    # So is the stored answer that repeats them, else a backup of this database would keep them readable.
+    sealed_texts = {
+        c: seal_owner_text(data_key, rid, c, v) if data_key is not None else None for c, v in texts.items()
+    }
     sealed, headers = (
         shared_idempotency.seal(
             shared_idempotency.Stored(
@@ -441,13 +486,15 @@ async def _register(
         if key
         else (None, None)
     )
+    if sealed is not None and data_key is not None:
+        sealed = _seal_replay(data_key, rid, sealed)
     values: dict[str, Any] = {
         "id": rid,
         "agency_id": check["id"],
         "reg_status": NEW_STATUS,
         "version": NEW_VERSION,
         "owner_kind": body.owner_kind,
-        "business_name": body.business_name,
+        "business_name": sealed_texts["business_name"],
         "location": body.location.geojson(),
         "address_enc": row["address_enc"],
         "name_enc": row["contact_name_enc"],
@@ -456,8 +503,8 @@ async def _register(
         "email_index": email_index(contact.email),
         "key_id": keyring().current,
         "preferred": contact.preferred_method,
-        "hours": contact.hours,
-        "notes": body.notes_for_investigators,
+        "hours": sealed_texts["contact_hours"],
+        "notes": sealed_texts["notes_for_investigators"],
         "terms_version": row["terms_version"],
         "terms_at": terms_at,
         "credential_hash": cred.secret_hash,
@@ -577,9 +624,21 @@ async def update_registration(
         await session.execute(
             text("DELETE FROM registry.credential_resets WHERE registration_id = :id"), {"id": rid}
         )
-    for column in ("owner_kind", "business_name", "notes_for_investigators", "status"):
+    for column in ("owner_kind", "status"):
         if column in given:
             put(column, getattr(body, column))
+    texts: dict[str, str | None] = {
+        c: getattr(body, c) for c in ("business_name", "notes_for_investigators") if c in given
+    }
+    if body.contact is not None and "hours" in body.contact.model_fields_set:
+        texts["contact_hours"] = body.contact.hours
+    if any(v is not None for v in texts.values()):
+        data_key = await owner_text_key(rid)
+        for column, value in texts.items():
+            put(column + "_enc", seal_owner_text(data_key, rid, column, value))
+    else:  # cleared: nothing to seal
+        for column in texts:
+            put(column + "_enc", None)
     if "terms" in given:
         put("terms_version", body.terms.version if body.terms else None)
         put("terms_accepted_at", (body.terms.accepted_at or datetime.now(UTC)) if body.terms else None)
@@ -637,8 +696,6 @@ def _merge_contact(row: Any, body: RegistrationPatch, put: Any) -> bool:
         put("contact_email_index", email_index(merged["email"]))
     if "preferred_method" in given:
         put("preferred_contact_method", patch.preferred_method)
-    if "hours" in given:
-        put("contact_hours", patch.hours)
     return "email" in given and merged["email"] != current["email"]
 
 
@@ -694,6 +751,10 @@ async def delete_registration(
     await session.execute(
         text("DELETE FROM registry.import_credentials WHERE registration_id = :id"), {"id": row["id"]}
     )
+    # Crypto-shredding: with its data key destroyed, what the owner wrote can no longer be opened in any copy of
+    # this database (its files, WAL, replicas, backups). Destroyed before the deletion commits: a key store out
+    # of reach fails the deletion (503; the owner retries) rather than leave the texts readable in backups.
+    await keystore("registry_api").destroy([row["id"]])
     await session.commit()
     return Response(status_code=204)
 

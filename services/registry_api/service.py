@@ -27,6 +27,7 @@ from shared.auth import OwnerCredential, Principal, credential_matches
 from shared.crypto import keyring
 from shared.errors import InvalidParam, Problem
 from shared.geojson import Point
+from shared.keystore import DataKey, keystore, open_with
 from shared.mail import get_mailer
 
 SERVICE = "registry_api"
@@ -229,6 +230,39 @@ def reg_context(rid: uuid.UUID, column: str) -> str:
     return f"registration:{rid}:{column}"
 
 
+# What an owner writes that no search reads in SQL: sealed under the registration's data key, in the key store
+# apart from this database (shared/keystore.py), and shredded with it when the registration is deleted. The
+# column of each is `<name>_enc`; a row read through `with_owner_texts` carries the opened text under `<name>`.
+OWNER_TEXTS = ("business_name", "contact_hours", "notes_for_investigators")
+
+
+async def new_registration_key() -> tuple[uuid.UUID, DataKey]:
+    """The id of a new registration with owner texts, and its data key (already in the key store)."""
+    return await keystore(SERVICE).fresh()
+
+
+async def owner_text_key(rid: uuid.UUID) -> DataKey:
+    """The registration's data key, created if it has none yet (before the first text is sealed under it)."""
+    return (await keystore(SERVICE).ensure([rid]))[rid]
+
+
+def seal_owner_text(key: DataKey, rid: uuid.UUID, column: str, value: str | None) -> bytes | None:
+    return key.seal(value, reg_context(rid, column))
+
+
+def open_owner_texts(row: Mapping[Any, Any], key: DataKey | None) -> dict[str, Any]:
+    """The row with each owner text opened under the registration's key (None once the key is destroyed)."""
+    rid = row["id"]
+    return {**row, **{c: open_with(key, row[c + "_enc"], reg_context(rid, c)) for c in OWNER_TEXTS}}
+
+
+async def with_owner_texts(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """The row with its owner texts opened: one round trip to the key store, only when there is one to open."""
+    if all(row[c + "_enc"] is None for c in OWNER_TEXTS):
+        return open_owner_texts(row, None)
+    return open_owner_texts(row, await keystore(SERVICE).key(row["id"]))
+
+
 def camera_context(cid: uuid.UUID) -> str:
     return f"camera:{cid}:live_endpoint"
 
@@ -255,10 +289,10 @@ def external_id_indexes(agency_id: uuid.UUID, external_id: str) -> list[bytes]:
 # --- registrations ---------------------------------------------------------------------------------------
 
 REGISTRATION_SQL = """
-SELECT r.id, r.agency_id, a.slug AS agency, a.name AS agency_name, r.status, r.owner_kind, r.business_name,
+SELECT r.id, r.agency_id, a.slug AS agency, a.name AS agency_name, r.status, r.owner_kind, r.business_name_enc,
        ST_X(r.location) AS lon, ST_Y(r.location) AS lat,
        r.address_enc, r.contact_name_enc, r.contact_email_enc, r.contact_phone_enc,
-       r.preferred_contact_method, r.contact_hours, r.notes_for_investigators,
+       r.preferred_contact_method, r.contact_hours_enc, r.notes_for_investigators_enc,
        r.terms_version, r.terms_accepted_at, r.source, r.registered_by, r.external_id, r.credential_hash,
        r.last_confirmed_at, r.last_confirmed_at + make_interval(days => a.reconfirm_after_days) AS reconfirm_due_at,
        r.version, r.created_at, r.updated_at,
@@ -276,9 +310,16 @@ FROM registry.cameras WHERE registration_id = :id ORDER BY created_at, id
 """
 
 
-async def registration_row(session: AsyncSession, rid: uuid.UUID, *, lock: bool = False) -> RowMapping | None:
+async def registration_row(
+    session: AsyncSession, rid: uuid.UUID, *, lock: bool = False, texts: bool = True
+) -> dict[str, Any] | None:
+    """The registration with its owner texts opened (see `with_owner_texts`; `texts=False`: not opened, for a
+    caller that does not show them and need not wait for the key store), or None."""
     sql = REGISTRATION_SQL + (" FOR UPDATE OF r" if lock else "")
-    return (await session.execute(text(sql), {"id": rid})).mappings().first()
+    row = (await session.execute(text(sql), {"id": rid})).mappings().first()
+    if row is None:
+        return None
+    return await with_owner_texts(row) if texts else dict(row)
 
 
 def not_found(rid: uuid.UUID) -> Problem:
@@ -287,7 +328,7 @@ def not_found(rid: uuid.UUID) -> Problem:
 
 async def owned_registration(
     session: AsyncSession, rid: uuid.UUID, cred: OwnerCredential, *, lock: bool = False
-) -> RowMapping:
+) -> dict[str, Any]:
     """The registration the credential manages. Another registration's id is a 404 (a credential opens one
     registration and says nothing about others); a wrong or revoked secret is a 401, whether or not the
     registration exists, so a guessed credential learns nothing; and it counts towards the guess limits (a 429
@@ -374,7 +415,7 @@ def build_feature(row: Mapping[Any, Any], cameras: Sequence[Mapping[Any, Any]]) 
     }
 
 
-async def registration_feature(session: AsyncSession, row: RowMapping) -> dict[str, Any]:
+async def registration_feature(session: AsyncSession, row: Mapping[str, Any]) -> dict[str, Any]:
     cameras = (await session.execute(text(CAMERAS_SQL), {"id": row["id"]})).mappings().all()
     return build_feature(row, cameras)
 

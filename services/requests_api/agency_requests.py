@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from services.requests_api import service
 from services.requests_api.database import SessionDep
 from services.requests_api.dependencies import AgencyUser, Authorization, IdempotencyKey, IfMatch
+from services.requests_api.owner_texts import EVIDENCE_SEALED_COLUMNS, open_evidence
 from services.requests_api.registry_client import agency_policy
 from services.requests_api.responses import check_if_match, etag, example, json_response
 from services.requests_api.schemas import (
@@ -61,8 +62,8 @@ REQUEST_LINKS = {
 HoldSetter = Annotated[Principal, require_roles("supervisor", "agency_admin")]
 IDEMPOTENCY_KEYS = idempotency.Keys("requests.idempotency_keys", "request_id")
 EVIDENCE_COLUMNS = (
-    "e.id, e.request_id, e.target_id, e.sha256, e.size_bytes, e.media_type, e.filename, e.camera_id,"
-    " e.description, e.uploaded_at, e.deleted_at, e.deleted_reason"
+    "e.id, e.request_id, e.target_id, e.sha256, e.size_bytes, e.media_type, e.camera_id, e.uploaded_at,"
+    f" e.deleted_at, e.deleted_reason, {EVIDENCE_SEALED_COLUMNS}"
 )
 
 
@@ -375,6 +376,7 @@ async def list_evidence(request_id: uuid.UUID, principal: AgencyUser, session: S
             await session.execute(
                 text(
                     f"SELECT {EVIDENCE_COLUMNS} FROM requests.evidence e"  # noqa: S608 - composed from constants; values are bound
+                    " JOIN requests.targets t ON t.id = e.target_id"
                     " WHERE e.request_id = :rid ORDER BY e.uploaded_at, e.id"
                 ),
                 {"rid": request_id},
@@ -383,4 +385,4 @@ async def list_evidence(request_id: uuid.UUID, principal: AgencyUser, session: S
         .mappings()
         .all()
     )
-    return json_response({"items": [dict(r) for r in rows]})
+    return json_response({"items": await open_evidence(rows)})

@@ -11,14 +11,13 @@ import base64
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import text
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.requests_api import service
@@ -33,6 +32,7 @@ from services.requests_api.evidence import (
     hash_of,
     store,
 )
+from services.requests_api.owner_texts import EVIDENCE_SEALED_COLUMNS, open_evidence
 from services.requests_api.responses import example, json_response
 from services.requests_api.schemas import CustodyExport, EvidenceOut, VerifyOut
 from services.requests_api.states import Actor
@@ -42,9 +42,10 @@ log = logging.getLogger("canvass.requests.evidence")
 router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
 EVIDENCE_EXAMPLE = EvidenceOut.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
 SELECT = (
-    "SELECT e.id, e.request_id, e.target_id, e.sha256, e.size_bytes, e.media_type, e.filename, e.camera_id,"
-    " e.description, e.uploaded_at, e.deleted_at, e.deleted_reason, e.storage_key, r.agency, r.case_number"
-    " FROM requests.evidence e JOIN requests.requests r ON r.id = e.request_id WHERE e.id = :id"
+    "SELECT e.id, e.request_id, e.target_id, e.sha256, e.size_bytes, e.media_type, e.camera_id,"  # noqa: S608 - composed from constants
+    " e.uploaded_at, e.deleted_at, e.deleted_reason, e.storage_key, r.agency, r.case_number,"
+    f" {EVIDENCE_SEALED_COLUMNS} FROM requests.evidence e JOIN requests.requests r ON r.id = e.request_id"
+    " JOIN requests.targets t ON t.id = e.target_id WHERE e.id = :id"
 )
 PUBLIC_FIELDS = (
     "id",
@@ -62,20 +63,21 @@ PUBLIC_FIELDS = (
 )
 
 
-async def evidence_row(session: AsyncSession, evidence_id: uuid.UUID, agency: str | None) -> RowMapping:
+async def evidence_row(session: AsyncSession, evidence_id: uuid.UUID, agency: str | None) -> dict[str, Any]:
+    """The item, its owner's texts opened (see owner_texts), for its agency only."""
     row = (await session.execute(text(SELECT), {"id": evidence_id})).mappings().first()
     if row is None or row["agency"] != agency:
         raise Problem(404, f"No evidence {evidence_id}.")
-    return row
+    return (await open_evidence([row]))[0]
 
 
-def public(row: RowMapping) -> dict[str, Any]:
+def public(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in PUBLIC_FIELDS}
 
 
 async def _record(
     session: AsyncSession,
-    row: RowMapping,
+    row: Mapping[str, Any],
     actor: Actor,
     action: str,
     outcome: str,
@@ -99,7 +101,7 @@ async def _record(
     )
 
 
-async def _check_file(session: AsyncSession, row: RowMapping, actor: Actor, action: str) -> str | None:
+async def _check_file(session: AsyncSession, row: Mapping[str, Any], actor: Actor, action: str) -> str | None:
     """Hash the stored file of a live item: its SHA-256 when it is the evidence. When it is missing or other
     bytes, the integrity failure is recorded in the item's custody chain and audited (committed at once, so
     the refusal that follows cannot undo it), and None is answered."""
@@ -131,12 +133,12 @@ def _integrity_problem() -> Problem:
     )
 
 
-def _gone_if_deleted(row: RowMapping) -> None:
+def _gone_if_deleted(row: Mapping[str, Any]) -> None:
     if row["deleted_at"] is not None:
         raise Problem(410, f"This evidence was deleted ({row['deleted_reason']}).", kind="gone")
 
 
-async def _verify(session: AsyncSession, row: RowMapping, actor: Actor, action: str) -> str:
+async def _verify(session: AsyncSession, row: Mapping[str, Any], actor: Actor, action: str) -> str:
     _gone_if_deleted(row)
     actual = await _check_file(session, row, actor, action)
     if actual is None:

@@ -20,13 +20,16 @@ from services.requests_api.upstream import close_client
 from shared.app import create_app
 from shared.auth import AGENCY_EXISTS_SQL
 from shared.db import pooled
+from shared.keystore import close_keystore, open_keystore
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db.open()
+    await open_keystore("requests_api")
     yield
     await close_client()
+    await close_keystore()
     await db.close()
 
 

@@ -3,7 +3,8 @@
 Personal data stays in the registry: a target names its owner by registration id and its cameras by camera id
 (pseudonymous), never by name, email or address. The exceptions: the creating investigator's own email (from
 their token), kept sealed so the agency can be told of answers; and what an owner writes (a note with an answer,
-an upload's description and file name), erased by the worker once the owner deletes their registration.
+an upload's description and file name), sealed under the data key of the owner's registration (shared/keystore.py),
+destroyed when the owner deletes it, and erased by the worker too.
 
 `events` is each request's history (every state transition, who, when, from, to, note); `outbox` holds the
 notifications written in the same transaction as the change they announce, delivered later by the worker;
@@ -194,7 +195,9 @@ class Event(Base):
     action: Mapped[str] = mapped_column(Text)
     from_state: Mapped[str | None] = mapped_column(Text)
     to_state: Mapped[str] = mapped_column(Text)
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)  # the agency's own
+    # An owner's note, sealed under their registration's data key (owner_texts.py)
+    note_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class Evidence(Base):
@@ -213,10 +216,12 @@ class Evidence(Base):
     sha256: Mapped[str] = mapped_column(Text)
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     media_type: Mapped[str] = mapped_column(Text)
-    filename: Mapped[str | None] = mapped_column(Text)  # cleaned at upload: the name downloads use
-    original_filename: Mapped[str | None] = mapped_column(Text)  # as the owner sent it: data only
+    # What the owner wrote, sealed under their registration's data key (owner_texts.py): the name cleaned at
+    # upload (the name downloads use), the name as sent (data only), the description.
+    filename_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    original_filename_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     camera_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    description: Mapped[str | None] = mapped_column(Text)
+    description_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     storage_key: Mapped[str] = mapped_column(Text)
     uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -11,6 +11,7 @@ delete their registration; it is kept only after registry_api confirms, again, t
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -23,6 +24,13 @@ from services.requests_api.config import config
 from services.requests_api.database import SessionDep
 from services.requests_api.dependencies import Authorization, Owner
 from services.requests_api.evidence import TooLarge, Upload, append_custody, boundary_of, lock_content, store
+from services.requests_api.owner_texts import (
+    EVIDENCE_SEALED_COLUMNS,
+    note_context,
+    open_evidence,
+    owner_key,
+    seal_evidence_texts,
+)
 from services.requests_api.registry_client import verify_owner
 from services.requests_api.responses import example, json_response
 from services.requests_api.schemas import (
@@ -147,7 +155,13 @@ async def answer(
             text("SELECT 1 FROM requests.targets WHERE id = :id FOR UPDATE"), {"id": target["id"]}
         )
         await _still_registered(owner, authorization)
-    to = await transition_target(session, request_id, target["id"], target["state"], body.answer, actor, note)
+    # The note is sealed under the owner's data key (see owner_texts), never written in plain text.
+    note_enc = (
+        (await owner_key(owner.registration_id)).seal(note, note_context(target["id"])) if note else None
+    )
+    to = await transition_target(
+        session, request_id, target["id"], target["state"], body.answer, actor, note_enc=note_enc
+    )
     if to == "video_unavailable" and target["state"] == "accepted":
         # The agency saw this owner accept and waits for footage: it is told the footage proved unavailable
         # (an 'unavailable' without an accept before it stays as silent as a decline).
@@ -237,6 +251,7 @@ async def upload(
         raise Problem(400, "The multipart body could not be parsed.", kind="bad-request") from exc
     # Until it is published (below, under its content lock, in the transaction that references it), the file
     # is this upload's own part: a failure discards only that, never an object another upload may be using.
+    evidence_id = uuid.uuid4()
     try:
         camera_id = _checked_fields(up, staged.size, target)
         locked = (
@@ -251,8 +266,16 @@ async def upload(
         ).scalar_one()
         if state != "sent" or locked not in ("accepted", "uploaded"):
             raise Problem(409, "The request changed while the file was uploading; it takes no more uploads.")
-        if up.original_filename or up.fields.get("description"):
+        texts = {
+            "filename": up.filename,
+            "original_filename": up.original_filename,
+            "description": up.fields.get("description") or None,
+        }
+        sealed: dict[str, Any] = {f"{f}_enc": None for f in texts}
+        if any(v is not None for v in texts.values()):
             await _still_registered(owner, authorization)
+            # Sealed under the owner's data key before anything is written (a key store out of reach: 503).
+            sealed = seal_evidence_texts(await owner_key(owner.registration_id), evidence_id, texts)
         await lock_content(session, staged.key)
         await store().publish(staged)
     except BaseException:
@@ -260,13 +283,11 @@ async def upload(
         await store().discard(staged)
         raise
     # From here the object is published: if this transaction fails to commit, the janitor finds it unused.
-    evidence_id = uuid.uuid4()
-    description = up.fields.get("description") or None
     await session.execute(
         text(
-            "INSERT INTO requests.evidence (id, request_id, target_id, sha256, size_bytes, media_type, filename,"
-            " original_filename, camera_id, description, storage_key) VALUES (:id, :rid, :tid, :sha, :size, :mt,"
-            " :fn, :ofn, :cam, :desc, :key)"
+            "INSERT INTO requests.evidence (id, request_id, target_id, sha256, size_bytes, media_type,"
+            " filename_enc, original_filename_enc, camera_id, description_enc, storage_key)"
+            " VALUES (:id, :rid, :tid, :sha, :size, :mt, :fn, :ofn, :cam, :desc, :key)"
         ),
         {
             "id": evidence_id,
@@ -275,10 +296,10 @@ async def upload(
             "sha": staged.sha256,
             "size": staged.size,
             "mt": up.media_type,
-            "fn": up.filename,
-            "ofn": up.original_filename,
+            "fn": sealed["filename_enc"],
+            "ofn": sealed["original_filename_enc"],
             "cam": camera_id,
-            "desc": description,
+            "desc": sealed["description_enc"],
             "key": staged.key,
         },
     )
@@ -312,8 +333,9 @@ async def upload(
         (
             await session.execute(
                 text(
-                    "SELECT id, request_id, target_id, sha256, size_bytes, media_type, filename, camera_id,"
-                    " description, uploaded_at, deleted_at, deleted_reason FROM requests.evidence WHERE id = :id"
+                    "SELECT e.id, e.request_id, e.target_id, e.sha256, e.size_bytes, e.media_type, e.camera_id,"  # noqa: S608 - composed from constants
+                    f" e.uploaded_at, e.deleted_at, e.deleted_reason, {EVIDENCE_SEALED_COLUMNS}"
+                    " FROM requests.evidence e JOIN requests.targets t ON t.id = e.target_id WHERE e.id = :id"
                 ),
                 {"id": evidence_id},
             )
@@ -321,7 +343,7 @@ async def upload(
         .mappings()
         .one()
     )
-    return json_response(dict(row), 201, {"Location": f"/v1/evidence/{evidence_id}"})
+    return json_response((await open_evidence([row]))[0], 201, {"Location": f"/v1/evidence/{evidence_id}"})
 
 
 async def _still_registered(owner: OwnerCredential, authorization: str) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.requests_api import geo_client, outbox
 from services.requests_api.config import config
+from services.requests_api.owner_texts import EVIDENCE_SEALED_COLUMNS, open_evidence, open_notes
 from services.requests_api.registry_client import AgencyPolicy
 from services.requests_api.schemas import RequestCreate
 from services.requests_api.states import (
@@ -449,7 +450,9 @@ async def history(session: AsyncSession, request_id: uuid.UUID) -> list[dict[str
             await session.execute(
                 text(
                     "SELECT row_number() OVER (ORDER BY e.id) AS position, e.at, e.target_id, e.actor,"  # noqa: S608 - composed from constants; values are bound
-                    " e.actor_role, e.action, e.from_state, e.to_state, e.note FROM requests.events e"
+                    " e.actor_role, e.action, e.from_state, e.to_state, e.note, e.note_enc,"
+                    " t.registration_id AS owner_registration_id"
+                    " FROM requests.events e LEFT JOIN requests.targets t ON t.id = e.target_id"
                     f" WHERE e.request_id = :rid AND {AGENCY_VISIBLE_EVENT} ORDER BY e.id"
                 ),
                 {"rid": request_id},
@@ -458,6 +461,7 @@ async def history(session: AsyncSession, request_id: uuid.UUID) -> list[dict[str
         .mappings()
         .all()
     )
+    notes = await open_notes(rows)
     return [
         {
             "id": r["position"],
@@ -469,9 +473,9 @@ async def history(session: AsyncSession, request_id: uuid.UUID) -> list[dict[str
             "action": r["action"],
             "from_state": r["from_state"],
             "to_state": r["to_state"],
-            "note": r["note"],
+            "note": note,
         }
-        for r in rows
+        for r, note in zip(rows, notes, strict=True)
     ]
 
 
@@ -683,8 +687,9 @@ async def owner_view(session: AsyncSession, req: RowMapping, target: RowMapping)
         (
             await session.execute(
                 text(
-                    "SELECT id, sha256, size_bytes, media_type, filename, uploaded_at FROM requests.evidence"
-                    " WHERE target_id = :tid AND deleted_at IS NULL ORDER BY uploaded_at, id"
+                    "SELECT e.id, e.sha256, e.size_bytes, e.media_type, e.uploaded_at,"  # noqa: S608 - composed from constants; values are bound
+                    f" {EVIDENCE_SEALED_COLUMNS} FROM requests.evidence e JOIN requests.targets t ON t.id = e.target_id"
+                    " WHERE e.target_id = :tid AND e.deleted_at IS NULL ORDER BY e.uploaded_at, e.id"
                 ),
                 {"tid": target["id"]},
             )
@@ -706,5 +711,8 @@ async def owner_view(session: AsyncSession, req: RowMapping, target: RowMapping)
         "cameras": cameras,
         "footage_until": target["footage_until"],
         "allowed_answers": [a for a in answers if a in ("accept", "decline", "unavailable")],
-        "evidence": [dict(e) for e in evidence],
+        "evidence": [
+            {k: e[k] for k in ("id", "sha256", "size_bytes", "media_type", "filename", "uploaded_at")}
+            for e in await open_evidence(evidence)
+        ],
     }

@@ -137,11 +137,12 @@ async def _event(
     from_state: str | None,
     to_state: str,
     note: str | None,
+    note_enc: bytes | None = None,
 ) -> None:
     await session.execute(
         text(
             "INSERT INTO requests.events (request_id, target_id, actor, actor_role, action, from_state, to_state,"
-            " note) VALUES (:rid, :tid, :actor, :role, :action, :from, :to, :note)"
+            " note, note_enc) VALUES (:rid, :tid, :actor, :role, :action, :from, :to, :note, :note_enc)"
         ),
         {
             "rid": request_id,
@@ -152,6 +153,7 @@ async def _event(
             "from": from_state,
             "to": to_state,
             "note": note,
+            "note_enc": note_enc,
         },
     )
 
@@ -230,7 +232,9 @@ async def transition_target(
     action: str,
     actor: Actor,
     note: str | None = None,
+    note_enc: bytes | None = None,
 ) -> str:
+    """`note` is the agency's own text; an owner's is given sealed, as `note_enc` (see owner_texts)."""
     rule = check(TARGET_TRANSITIONS, "target", from_state, action, actor.role)
     done = (
         await session.execute(
@@ -243,7 +247,7 @@ async def transition_target(
     ).first()
     if done is None:
         raise _changed("target")
-    await _event(session, request_id, target_id, actor, action, from_state, rule.to, note)
+    await _event(session, request_id, target_id, actor, action, from_state, rule.to, note, note_enc)
     return rule.to
 
 

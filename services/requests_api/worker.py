@@ -39,6 +39,7 @@ from services.requests_api.webhook_urls import WebhookRefused, pin_webhook, post
 from services.requests_api.webhooks import secret_context, sign
 from shared.crypto import keyring
 from shared.db import make_engine, session_factory
+from shared.keystore import KeyStoreUnavailable, keystore
 from shared.logging import configure_logging
 from shared.mail import get_mailer, message_id
 from shared.settings import get_settings
@@ -439,14 +440,15 @@ SELECT (SELECT count(*) FROM requests.targets WHERE registration_id = ANY(:ids))
        (SELECT count(*) FROM locked) AS locked
 """
 ERASE_NOTES_SQL = """
-UPDATE requests.events e SET note = NULL FROM requests.targets t
+UPDATE requests.events e SET note = NULL, note_enc = NULL FROM requests.targets t
 WHERE t.registration_id = ANY(:ids) AND e.request_id = t.request_id AND e.target_id = t.id
-  AND e.actor_role = 'owner' AND e.note IS NOT NULL
+  AND e.actor_role = 'owner' AND (e.note IS NOT NULL OR e.note_enc IS NOT NULL)
 """
 ERASE_EVIDENCE_TEXT_SQL = """
-UPDATE requests.evidence v SET description = NULL, filename = NULL, original_filename = NULL FROM requests.targets t
+UPDATE requests.evidence v SET description_enc = NULL, filename_enc = NULL, original_filename_enc = NULL
+FROM requests.targets t
 WHERE t.registration_id = ANY(:ids) AND v.request_id = t.request_id AND v.target_id = t.id
-  AND (v.description IS NOT NULL OR v.filename IS NOT NULL OR v.original_filename IS NOT NULL)
+  AND (v.description_enc IS NOT NULL OR v.filename_enc IS NOT NULL OR v.original_filename_enc IS NOT NULL)
 """
 ADVANCE_FEED_SQL = """
 INSERT INTO requests.feeds AS f (name, position) VALUES (:feed, :to)
@@ -473,7 +475,8 @@ async def erase_deleted_owners(
 ) -> int:
     """What owners wrote is erased once they deleted their registration: the notes they gave with their answers
     (in the request's history, `requests.events`) and the description and file name of the footage they
-    uploaded (the footage itself is the agency's evidence, kept under its retention). The deletions come from
+    uploaded (the footage itself is the agency's evidence, kept under its retention); and their data keys are
+    destroyed (see owner_texts), so no copy of those texts elsewhere opens either. The deletions come from
     registry_api's feed, read from the position kept in `requests.feeds`, page after page until it is
     exhausted; each page's erasure and the position after it commit together, so a crash repeats a page (the
     erasure is harmless twice) and never skips one. When registry_api cannot give a page, the run stops where
@@ -508,6 +511,16 @@ async def erase_deleted_owners(
                 texts = _rowcount(await s.execute(text(ERASE_EVIDENCE_TEXT_SQL), {"ids": ids}))
                 if notes or texts:
                     log.info("%s: erased %d owner notes and %d evidence descriptions", feed, notes, texts)
+                # registry_api destroyed their data keys when it deleted them; a key created since (an answer
+                # racing the deletion) goes now, before the feed moves on. Out of reach: the page waits.
+                try:
+                    await keystore("requests_api").destroy(ids)
+                except KeyStoreUnavailable:
+                    await s.rollback()
+                    log.warning(
+                        "%s: the key store is unavailable; page after %d read again later", feed, position
+                    )
+                    return done
             moved = (
                 await s.execute(
                     text(ADVANCE_FEED_SQL), {"feed": feed, "from": position, "to": got.next_after}

@@ -29,7 +29,7 @@ import orjson
 
 from tests.contract.conftest import Owner, Scene, polygon, request_body
 from tests.contract.operations import Operation, contract, credentials, operations, real_ids
-from tests.support import Db
+from tests.support import Db, open_owner_text
 
 PROBLEM = "application/problem+json"
 RAW = "\ue000raw\ue000"  # stands for a literal spliced into the serialised JSON (NaN, Infinity, 1e999)
@@ -964,9 +964,12 @@ def test_injection_strings_in_free_text_are_stored_verbatim_and_nothing_else_cha
     after = fingerprint(db, exclude)
     assert stored == 4
     assert before == after, [t for t in before if before[t] != after.get(t)]
-    notes = db.fetchval(
-        "SELECT notes_for_investigators FROM registry.registrations WHERE id = $1",
+    sealed = db.fetchval(
+        "SELECT notes_for_investigators_enc FROM registry.registrations WHERE id = $1",
         uuid.UUID(owner.registration_id),
+    )
+    notes = open_owner_text(
+        owner.registration_id, sealed, f"registration:{owner.registration_id}:notes_for_investigators"
     )
     assert notes == INJECTIONS[3]
     assert db.fetchval("SELECT to_regclass('registry.cameras') IS NOT NULL")

@@ -21,7 +21,7 @@ from shapely.geometry import shape
 
 from shared.auth import hash_secret
 from shared.crypto import keyring
-from tests.support import Db
+from tests.support import Db, seal_owner_text
 
 GEOD = Geod(ellps="WGS84")
 KINDS = ["residential", "residential", "business", "school", "place_of_worship", "nonprofit"]
@@ -129,9 +129,8 @@ def insert_registration(
     db.execute(
         "INSERT INTO registry.registrations (id, agency_id, status, owner_kind, location, contact_name_enc,"
         " contact_email_enc, contact_phone_enc, contact_email_index, key_id, credential_hash,"
-        " preferred_contact_method, notes_for_investigators)"
-        " VALUES ($1, $2, $3, $4, ST_SetSRID(ST_MakePoint($5, $6), 4326), $7, $8, $9, $10, $11, $12, 'email',"
-        " 'Ring the side door')",
+        " preferred_contact_method, notes_for_investigators_enc)"
+        " VALUES ($1, $2, $3, $4, ST_SetSRID(ST_MakePoint($5, $6), 4326), $7, $8, $9, $10, $11, $12, 'email', $13)",
         rid,
         agency.id,
         status,
@@ -144,6 +143,7 @@ def insert_registration(
         ring.blind_index(email),
         ring.current,
         hash_secret(uuid.uuid4().hex),
+        seal_owner_text(rid, "notes_for_investigators", "Ring the side door"),
     )
     return rid, email
 

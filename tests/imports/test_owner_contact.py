@@ -23,11 +23,11 @@ from tests.imports.conftest import (
     report,
 )
 from tests.registry.conftest import NewAgency, fresh_email, owner
-from tests.support import Mailbox
+from tests.support import Mailbox, open_owner_text
 
 CONTACT_COLUMNS = (
     "contact_name_enc, contact_email_enc, contact_phone_enc, contact_email_index, preferred_contact_method,"
-    " contact_hours"
+    " contact_hours_enc"
 )
 
 
@@ -110,7 +110,7 @@ def test_a_reimport_never_changes_the_owners_contact_so_a_reset_cannot_be_divert
     assert job["status"] == "succeeded" and job["counts"]["created"] == 1, job
     credential = mailed_credential(mailbox, email)
     rid = registration_id(db, a.id, "contact-1")
-    query = f"SELECT {CONTACT_COLUMNS}, business_name FROM registry.registrations WHERE id = $1"  # noqa: S608
+    query = f"SELECT {CONTACT_COLUMNS}, business_name_enc FROM registry.registrations WHERE id = $1"  # noqa: S608
     before = db.fetch(query, rid)[0]
 
     # The integrator re-imports the registration with a contact it controls.
@@ -129,13 +129,15 @@ def test_a_reimport_never_changes_the_owners_contact_so_a_reset_cannot_be_divert
     assert report(registry, auth, a, job2)["credentials"] == []
 
     after = db.fetch(query, rid)[0]
-    assert after["business_name"] == "Shop Two"  # what the integrator keeps is updated
+    business = open_owner_text(rid, after["business_name_enc"], f"registration:{rid}:business_name")
+    assert business == "Shop Two"  # what the integrator keeps is updated
     assert [after[k] for k in range(6)] == [before[k] for k in range(6)]  # the contact is not
     ring = keyring()
     assert ring.open(after["contact_email_enc"], f"registration:{rid}:email") == email
     assert ring.open(after["contact_name_enc"], f"registration:{rid}:name") == "Dana"
     assert bytes(after["contact_email_index"]) == ring.blind_index(email)
-    assert (after["preferred_contact_method"], after["contact_hours"]) == ("email", "9-17")
+    hours = open_owner_text(rid, after["contact_hours_enc"], f"registration:{rid}:contact_hours")
+    assert (after["preferred_contact_method"], hours) == ("email", "9-17")
     r = registry.get(f"/v1/registrations/{rid}", headers=owner(credential))
     assert r.status_code == 200, r.text
 

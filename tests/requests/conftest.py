@@ -3,10 +3,11 @@ registry_api; helpers that create, approve and send footage requests in requests
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Token
+from services.requests_api import worker
+from services.requests_api.owner_texts import evidence_context
+from services.requests_api.upstream import close_client
+from shared.db import make_engine, session_factory
+from shared.keystore import close_keystore
+from shared.settings import get_settings
+from tests.conftest import Suite, Token
+from tests.support import Db, open_owner_text
 
 OFFSET = 0.0005  # about 55 m of latitude
 
@@ -194,3 +202,42 @@ def patch_registration(
     )
     assert r.status_code == 200, r.text
     return dict(r.json())
+
+
+def stored_evidence_texts(db: Db, evidence_id: Any) -> dict[str, str | None]:
+    """An evidence item's file name, name as sent and description as stored: sealed under the owner's data key
+    (services/requests_api/owner_texts.py), opened here with the key from the run's key store."""
+    eid = uuid.UUID(str(evidence_id))
+    (row,) = db.fetch(
+        "SELECT e.filename_enc, e.original_filename_enc, e.description_enc, t.registration_id"
+        " FROM requests.evidence e JOIN requests.targets t ON t.id = e.target_id WHERE e.id = $1",
+        eid,
+    )
+    return {
+        f: open_owner_text(row["registration_id"], row[f + "_enc"], evidence_context(eid, f))
+        for f in ("filename", "original_filename", "description")
+    }
+
+
+@pytest.fixture
+def run_job(suite: Suite, app_database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """`run_job(feed, registry_url=None, page=500)`: one run of the worker's erasure job in this process."""
+
+    def _run(feed: str, registry_url: str | None = None, page: int = worker.FEED_PAGE) -> int:
+        monkeypatch.setenv("REGISTRY_API_URL", registry_url or suite.registry.url)
+        get_settings.cache_clear()
+
+        async def go() -> int:
+            engine = make_engine(app_database_url, get_settings(), "requests_worker_test")
+            try:
+                return await worker.erase_deleted_owners(session_factory(engine), feed=feed, page=page)
+            finally:
+                await close_client()
+                await close_keystore()  # its pool belongs to this event loop
+                await engine.dispose()
+
+        return asyncio.run(go())
+
+    yield _run
+    monkeypatch.undo()
+    get_settings.cache_clear()

@@ -100,14 +100,25 @@ def test_the_history_allows_only_an_owners_note_erased(flow: Flow, new_owner: Ne
         ("UPDATE requests.events SET note = NULL, target_id = NULL WHERE id = $1", eid),
         ("UPDATE requests.events SET note = NULL WHERE id = $1", approve),  # an agency's note
         ("UPDATE requests.events SET note = 'added' WHERE id = $1", silent),  # a note added
+        # An owner's note is stored sealed (note_enc): erasing it erases that too, and nothing else.
+        ("UPDATE requests.events SET note = NULL WHERE id = $1", eid),  # the sealed note left in place
+        ("UPDATE requests.events SET note_enc = '\\x00' WHERE id = $1", eid),  # rewritten
+        ("UPDATE requests.events SET note_enc = NULL, action = 'decline' WHERE id = $1", eid),
+        ("UPDATE requests.events SET note_enc = '\\x00' WHERE id = $1", silent),  # a sealed note added
     ):
         _refused(db, statement, *args)
     assert db.fetchval("SELECT note FROM requests.events WHERE id = $1", approve) == "Scope is proportionate."
 
-    assert db.execute("UPDATE requests.events SET note = NULL WHERE id = $1", eid) == "UPDATE 1"
+    assert accept["note"] is None and accept["note_enc"] is not None
+    assert (
+        db.execute("UPDATE requests.events SET note = NULL, note_enc = NULL WHERE id = $1", eid) == "UPDATE 1"
+    )
     after = db.fetch("SELECT * FROM requests.events WHERE id = $1", eid)[0]
-    assert after["note"] is None
-    assert {k: v for k, v in after.items() if k != "note"} == {k: v for k, v in accept.items() if k != "note"}
+    assert after["note"] is None and after["note_enc"] is None
+    texts = ("note", "note_enc")
+    assert {k: v for k, v in after.items() if k not in texts} == {
+        k: v for k, v in accept.items() if k not in texts
+    }
     # Erasing again changes nothing and is allowed; a note cannot come back.
     assert db.execute("UPDATE requests.events SET note = NULL WHERE id = $1", eid) == "UPDATE 1"
     _refused(db, "UPDATE requests.events SET note = 'back' WHERE id = $1", eid)

@@ -1,7 +1,8 @@
 """An owner's deletion reaches the database's own files as far as Canvass promises (docs/decisions/0001-deletion-
 on-disk.md): after the owner deletes, no row of any table holds what they wrote, the planner's statistics never
-held it (ANALYZE does not sample owner-written text), and the sealed contact fields (name, email, address) were
-never written in plain text anywhere under the cluster's data directory, write-ahead log included."""
+held it (ANALYZE does not sample owner-written text), and the sealed fields (contact name, email, address; and the
+owner's free texts: business name, hours, notes, answer note, evidence description and file name) were never
+written in plain text anywhere under the cluster's data directory, write-ahead log included."""
 
 from __future__ import annotations
 
@@ -148,8 +149,23 @@ def test_a_deleted_owner_leaves_no_marker_in_rows_or_statistics_and_sealed_field
         assert not _statistics_holding(db, m), f"the planner's statistics hold the owner's {k}"
 
     # The sealed fields were encrypted before they were written: no copy in any file, write-ahead log included.
+    # The owner's free texts among them are sealed under the registration's data key, which the deletion
+    # destroyed: no copy of this database can open them any more (tests/requests/test_crypto_shredding.py).
     data_dir = Path(_local_superuser("SHOW data_directory"))
     oid = db.fetchval("SELECT oid FROM pg_database WHERE datname = current_database()")
     roots = [data_dir / "base" / str(oid), data_dir / "global", data_dir / "pg_wal"]
-    sealed = [mark[k].encode() for k in ("name", "email", "address")]
+    sealed = [
+        mark[k].encode()
+        for k in (
+            "name",
+            "email",
+            "address",
+            "business",
+            "hours",
+            "notes",
+            "answer",
+            "description",
+            "filename",
+        )
+    ]
     assert _files_holding(roots, sealed) == {}

@@ -17,7 +17,7 @@ import httpx
 
 from services.requests_api.evidence import clean_filename
 from tests.conftest import Suite
-from tests.requests.conftest import OFFSET, Flow, NewOwner, Owner
+from tests.requests.conftest import OFFSET, Flow, NewOwner, Owner, stored_evidence_texts
 from tests.support import Db
 
 PROBLEM = "application/problem+json"
@@ -74,9 +74,7 @@ def test_any_name_is_cleaned_kept_as_sent_and_downloads_with_an_rfc_8187_disposi
         up = flow.client.post(url, content=_body(disposition, content), headers=_headers(owner))
         assert up.status_code == 201, (sent, up.text)
         assert up.json()["filename"] == clean
-        (stored,) = db.fetch(
-            "SELECT filename, original_filename FROM requests.evidence WHERE id = $1", up.json()["id"]
-        )
+        stored = stored_evidence_texts(db, up.json()["id"])
         assert stored["filename"] == clean
         assert stored["original_filename"] == sent.replace("\x00", "\ufffd")
         down = flow.client.get(f"/v1/evidence/{up.json()['id']}/content", headers=flow.inv())
@@ -93,9 +91,7 @@ def test_any_name_is_cleaned_kept_as_sent_and_downloads_with_an_rfc_8187_disposi
     up = flow.client.post(url, files={"file": (LONG, b"long name", "video/mp4")}, headers=owner.headers)
     assert up.status_code == 201, up.text
     assert len(up.json()["filename"]) == 255 and up.json()["filename"].endswith(".mp4")
-    assert (
-        db.fetchval("SELECT original_filename FROM requests.evidence WHERE id = $1", up.json()["id"]) == LONG
-    )
+    assert stored_evidence_texts(db, up.json()["id"])["original_filename"] == LONG
     assert flow.client.get(f"/v1/evidence/{up.json()['id']}/content", headers=flow.inv()).status_code == 200
     encoded = b"filename*=UTF-8''" + quote(LONG, safe="").encode()  # the same name, percent-encoded
     up = flow.client.post(url, content=_body(encoded, b"long name 2"), headers=_headers(owner))
@@ -215,9 +211,7 @@ def test_a_file_name_in_a_charset_rfc_8187_does_not_allow_is_ignored_not_a_500(
         url, content=_body(b"filename*=ISO-8859-1''c%E1mara.mp4", b"latin-1 name"), headers=_headers(owner)
     )
     assert latin.status_code == 201 and latin.json()["filename"] == "cámara.mp4", latin.text
-    assert db.fetchval(
-        "SELECT original_filename FROM requests.evidence WHERE id = $1", latin.json()["id"]
-    ) == ("cámara.mp4")
+    assert stored_evidence_texts(db, latin.json()["id"])["original_filename"] == "cámara.mp4"
 
 
 def test_a_cleaned_file_name_holds_no_lone_surrogate() -> None:

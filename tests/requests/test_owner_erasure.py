@@ -7,23 +7,17 @@ saw a moment before, is refused when the answer carries free text."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from services.requests_api import worker
-from services.requests_api.upstream import close_client
 from shared.auth import mint_token
-from shared.db import make_engine, session_factory
-from shared.settings import get_settings
-from tests.conftest import Suite, Token
-from tests.requests.conftest import OFFSET, Flow, NewOwner, Owner, eventually
+from tests.conftest import Token
+from tests.requests.conftest import OFFSET, Flow, NewOwner, Owner, eventually, stored_evidence_texts
 from tests.support import Db, free_port
 
 FEED = "/v1/deleted-registrations"
@@ -177,12 +171,17 @@ def test_a_deleted_owners_notes_and_upload_texts_are_erased_and_the_rest_of_the_
     assert NOTE in [e["note"] for e in before], "the agency reads the owner's note"
     listed = flow.client.get(f"/v1/requests/{rid}/evidence", headers=flow.inv()).json()["items"]
     assert listed[0]["description"] and listed[0]["filename"]
-    assert db.fetchval("SELECT original_filename FROM requests.evidence WHERE id = $1", evidence["id"])
+    assert stored_evidence_texts(db, evidence["id"])["original_filename"]
 
     _delete(registry, leaving)
     seq = _seq(db, leaving)
     # The worker beside the services reads the feed on its own clock.
     assert eventually(lambda: NOTE not in [e["note"] for e in _history(flow, rid)], timeout=30)
+    # Unreadable at once (its data key is destroyed); the rows are erased when the worker reads the deletion.
+    assert eventually(
+        lambda: db.fetchval("SELECT position FROM requests.feeds WHERE name = 'registry.deletions'") >= seq,
+        timeout=30,
+    )
     after = _history(flow, rid)
     # Nothing else of the history changed: the same events, in the same order, the other notes kept.
     assert len(after) == len(before)
@@ -191,15 +190,22 @@ def test_a_deleted_owners_notes_and_upload_texts_are_erased_and_the_rest_of_the_
         assert a["note"] == (None if b["note"] == NOTE else b["note"])
     notes = [e["note"] for e in after]
     assert "Scope is proportionate." in notes and "Staying: the driveway camera." in notes
-    stored = db.fetch("SELECT note FROM requests.events WHERE actor = $1", f"owner:{leaving.registration_id}")
-    assert stored and all(r["note"] is None for r in stored)
+    stored = db.fetch(
+        "SELECT note, note_enc FROM requests.events WHERE actor = $1", f"owner:{leaving.registration_id}"
+    )
+    assert stored and all(r["note"] is None and r["note_enc"] is None for r in stored)
     assert not db.fetchval("SELECT count(*) FROM requests.events WHERE note LIKE '%555-0142%'")
     # The footage stays the agency's evidence, unchanged; the owner's words about it go.
     row = db.fetch(
-        "SELECT description, filename, original_filename, sha256, size_bytes FROM requests.evidence WHERE id = $1",
+        "SELECT description_enc, filename_enc, original_filename_enc, sha256, size_bytes FROM requests.evidence"
+        " WHERE id = $1",
         evidence["id"],
     )[0]
-    assert row["description"] is None and row["filename"] is None and row["original_filename"] is None
+    assert (
+        row["description_enc"] is None
+        and row["filename_enc"] is None
+        and row["original_filename_enc"] is None
+    )
     assert row["sha256"] == evidence["sha256"] and row["size_bytes"] == 256
     custody = flow.client.get(f"/v1/evidence/{evidence['id']}/custody", headers=flow.inv()).json()
     assert custody["chain_intact"]
@@ -221,29 +227,6 @@ def test_an_owner_who_deleted_cannot_leave_a_note_with_a_credential_seen_a_momen
 
 
 # --- the job, run here against the database and registry_api (a feed of its own) ---------------------------
-
-
-@pytest.fixture
-def run_job(suite: Suite, app_database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """`run_job(feed, registry_url=None, page=500)`: one run of the worker's erasure job in this process."""
-
-    def _run(feed: str, registry_url: str | None = None, page: int = worker.FEED_PAGE) -> int:
-        monkeypatch.setenv("REGISTRY_API_URL", registry_url or suite.registry.url)
-        get_settings.cache_clear()
-
-        async def go() -> int:
-            engine = make_engine(app_database_url, get_settings(), "requests_worker_test")
-            try:
-                return await worker.erase_deleted_owners(session_factory(engine), feed=feed, page=page)
-            finally:
-                await close_client()
-                await engine.dispose()
-
-        return asyncio.run(go())
-
-    yield _run
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 def _position(db: Db, feed: str) -> int | None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.requests_api.owner_texts import note_context
 from tests.requests.conftest import OFFSET, Flow, NewOwner
-from tests.support import Db
+from tests.support import Db, open_owner_text
 
 
 def _watch(flow: Flow, rid: str) -> dict[str, Any]:
@@ -114,10 +115,17 @@ def test_an_owner_note_is_kept_only_with_an_answer_that_shares(
     _answer(flow, rid, sharer.headers, "accept", "The porch camera has it")
 
     stored = db.fetch(
-        "SELECT action, note FROM requests.events WHERE request_id = $1 AND actor_role = 'owner' ORDER BY id",
+        "SELECT e.action, e.note, e.note_enc, e.target_id, t.registration_id FROM requests.events e"
+        " JOIN requests.targets t ON t.id = e.target_id WHERE e.request_id = $1 AND e.actor_role = 'owner'"
+        " ORDER BY e.id",
         rid,
     )
-    assert sorted((r["action"], r["note"]) for r in stored) == [
+    # An owner's note is stored sealed under their data key (services/requests_api/owner_texts.py).
+    opened = [
+        r["note"] or open_owner_text(r["registration_id"], r["note_enc"], note_context(r["target_id"]))
+        for r in stored
+    ]
+    assert sorted((r["action"], note) for r, note in zip(stored, opened, strict=True)) == [
         ("accept", "The porch camera has it"),
         ("decline", None),
         ("unavailable", None),
