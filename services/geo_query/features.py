@@ -1,6 +1,7 @@
 """Turning a Search into its answer: a GeoJSON FeatureCollection with `numberReturned`, `timeStamp`,
 `numberMatched` (when cheap or asked for) and `self`/`next`/`prev` links — one page of Features built by
-PostgreSQL, or streamed when the page is large — with its audit record written before the body leaves (after, when streamed).
+PostgreSQL, or streamed when the page is large — with its audit record written before the body leaves (a
+streamed page appends two: one before the first byte, one when it ends with the count sent).
 """
 
 from __future__ import annotations
