@@ -334,3 +334,13 @@ def seal_owner_text(registration_id: uuid.UUID, column: str, value: str) -> byte
         return sealed
 
     return asyncio.run(_go())
+
+
+def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1) -> Any:
+    """Poll until `check()` is truthy (the worker runs on its own clock); its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)

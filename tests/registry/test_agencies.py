@@ -12,7 +12,7 @@ import httpx
 from shared.mail import message_id
 from tests.conftest import Token
 from tests.registry.conftest import NewAgency, Register, box, fresh_email, owner, point
-from tests.support import Db
+from tests.support import Db, eventually
 
 PROBLEM = "application/problem+json"
 
@@ -287,9 +287,12 @@ def test_shrinking_a_jurisdiction_reports_the_registrations_left_outside_and_tel
     text = mail.get_payload(decode=True).decode()
     assert east["id"] in text and east["properties"]["cameras"][0]["id"] in text
     assert "/cameras/" in text and "/v1/agencies/covering" in text and "DELETE" in text
-    notice = db.fetchval(
-        "SELECT id FROM registry.owner_notices WHERE registration_id = $1 AND status = 'sent'",
-        uuid.UUID(east["id"]),
+    # The row is marked sent after the mail server took the message: wait for it.
+    notice = eventually(
+        lambda: db.fetchval(
+            "SELECT id FROM registry.owner_notices WHERE registration_id = $1 AND status = 'sent'",
+            uuid.UUID(east["id"]),
+        )
     )
     assert notice is not None and str(mail["Message-ID"]) == message_id("notice", notice)
     assert mailbox.to(west_email) == []

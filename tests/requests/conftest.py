@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from shared.keystore import close_keystore
 from shared.settings import get_settings
 from tests.conftest import Suite, Token
 from tests.support import Db, open_owner_text
+from tests.support import eventually as eventually  # the requests tests import it from here
 
 OFFSET = 0.0005  # about 55 m of latitude
 
@@ -177,16 +177,6 @@ class Flow:
 @pytest.fixture
 def flow(requests_client: httpx.Client, auth: Token, new_agency: NewAgency) -> Flow:
     return Flow(requests_client, auth, new_agency())
-
-
-def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1) -> Any:
-    """Poll until `check()` is truthy (the worker runs on its own clock); its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def patch_registration(
