@@ -53,13 +53,34 @@ def _plain_text(value: str) -> str:
 
 
 PlainText = AfterValidator(_plain_text)
-Text60 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60), PlainText]
+# Every character Python's str.isspace() counts, as a regular-expression class: what strip_whitespace removes.
+SPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def _required_text(max_length: int) -> WithJsonSchema:
+    """A required text's contract: stripped of spaces it keeps at least one character (so the contract does not
+    call a text of spaces alone valid)."""
+    return WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": f"[^{SPACE}]"}
+    )
+
+
+Text60 = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60), PlainText, _required_text(60)
+]
 Text100 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), PlainText]
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), PlainText]
-Name200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), PlainText]
+Name200 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    PlainText,
+    _required_text(200),
+]
 Text300 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), PlainText]
 Text2000 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), PlainText]
-Version40 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40), PlainText]
+Version40 = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40), PlainText, _required_text(40)
+]
 
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
@@ -236,6 +257,11 @@ def _any_case(word: str) -> str:
     return "".join(f"[{c.lower()}{c.upper()}]" for c in word)
 
 
+# What the validator refuses in an endpoint, as a regular-expression class for the contract: NUL and every
+# character Python's str.isspace() counts (SPACE, wider than a JSON Schema engine's \s, which lets \x1c-\x1f through).
+_NOT_IN_URL = r"\x00" + SPACE
+
+
 LiveEndpoint = Annotated[
     str,
     StringConstraints(max_length=2048),
@@ -245,7 +271,7 @@ LiveEndpoint = Annotated[
         {
             "type": "string",
             "maxLength": 2048,
-            "pattern": "^(" + "|".join(map(_any_case, LIVE_SCHEMES)) + r")://[^\s\x00]+$",
+            "pattern": "^(" + "|".join(map(_any_case, LIVE_SCHEMES)) + ")://[^" + _NOT_IN_URL + "]+$",
             "description": "A URL with one of the schemes "
             + ", ".join(LIVE_SCHEMES)
             + ", printable, no spaces",
@@ -566,7 +592,10 @@ def _https_url(value: str) -> str:
 
 
 PrivacyNotice = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_PRIVACY_NOTICE), PlainText
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_PRIVACY_NOTICE),
+    PlainText,
+    _required_text(MAX_PRIVACY_NOTICE),
 ]
 PrivacyNoticeUrl = Annotated[
     str, StringConstraints(max_length=MAX_PRIVACY_NOTICE_URL), AfterValidator(_https_url)
