@@ -23,6 +23,8 @@ import { sharingPage } from "./pages/sharing";
 import { livePage } from "./pages/live";
 import { transparencyPage } from "./pages/transparency";
 import { notFoundPage } from "./pages/notfound";
+import { agencyCallbackPage, agencySignedOutPage, agencySignInPage, agencyStatus } from "./pages/agency";
+import { programPage } from "./pages/program";
 
 route("/", coveredPage);
 route("/register", registerPage);
@@ -40,6 +42,10 @@ route("/lost", lostPage);
 route("/registrations/:id/sharing", sharingPage);
 route("/registrations/:id/live", livePage);
 route("/transparency", transparencyPage);
+route("/agency/sign-in", agencySignInPage);
+route("/agency/callback", agencyCallbackPage);
+route("/agency/signed-out", agencySignedOutPage);
+route("/agency/program", programPage);
 
 function frame(): { main: HTMLElement } {
   const app = document.getElementById("app")!;
@@ -71,6 +77,7 @@ function frame(): { main: HTMLElement } {
             nav("/transparency", t("nav.transparency")),
           ),
         ),
+        agencyStatus(),
         h(
           "button",
           {
@@ -94,6 +101,7 @@ function frame(): { main: HTMLElement } {
         "div",
         { class: "grid-container" },
         h("p", {}, t("site.footer")),
+        h("p", {}, h("a", { href: "/agency/sign-in" }, t("agency.footer_link"))),
         config().dev_sign_in ? h("p", {}, h("a", { href: "/staff" }, t("staff.title"))) : "",
       ),
     ),
