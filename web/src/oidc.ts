@@ -4,7 +4,7 @@
  * Tokens are held in memory only (never in localStorage or sessionStorage: a reload signs in again, which the
  * provider's own session makes quick); only the flow's one-time state (the PKCE verifier, until the callback) and
  * which agency is being signed in to sit in this tab's sessionStorage. The access token is renewed silently with
- * the refresh token before it expires; signing out revokes the tokens and ends the session at the provider too. */
+ * the refresh token before it expires; signing out revokes the refresh token and ends the session at the provider too. */
 
 import type { User, UserManager } from "oidc-client-ts";
 import { config, type AgencyProvider } from "./config";
@@ -41,7 +41,7 @@ async function managerFor(agency: string): Promise<UserManager> {
     userStore: new WebStorageStateStore({ store: new InMemoryWebStorage() }),
     stateStore: new WebStorageStateStore({ store: sessionStorage, prefix: "canvass.oidc." }),
     automaticSilentRenew: true,
-    revokeTokensOnSignout: true,
+    revokeTokensOnSignout: false, // revoked below, where a refusal does not keep the session open
     loadUserInfo: false,
     monitorSession: false,
   });
@@ -72,6 +72,9 @@ function publish(user: User): Staff {
     },
     signOut: async () => {
       manager = null;
+      // The refresh token is revoked (a JWT access token cannot be, and lives minutes); then the provider's own
+      // session ends, for every application signed in through it.
+      await users.revokeTokens(["refresh_token"]).catch(() => undefined);
       await users.signoutRedirect({ id_token_hint: user.id_token });
     },
   });

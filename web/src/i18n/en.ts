@@ -406,6 +406,7 @@ export const en = {
   "program.requires_approval": "A supervisor approves each request before owners see it",
   "program.not_a_number": "enter a number.",
   "program.save_policy": "Save the policy",
+  "program.policy_unchanged": "Nothing was changed: there is nothing to save.",
   "program.policy_saved": "The policy is saved.",
   "program.webhook_title": "Webhook",
   "program.webhook_intro": "Canvass posts each owner's answer to this address, signed with HMAC-SHA256.",

@@ -408,6 +408,7 @@ export const es: Record<keyof typeof en, string> = {
   "program.requires_approval": "Un supervisor aprueba cada solicitud antes de que la vean los dueños",
   "program.not_a_number": "escriba un número.",
   "program.save_policy": "Guardar las reglas",
+  "program.policy_unchanged": "No cambió nada: no hay nada que guardar.",
   "program.policy_saved": "Las reglas están guardadas.",
   "program.webhook_title": "Webhook",
   "program.webhook_intro": "Canvass envía la respuesta de cada dueño a esta dirección, firmada con HMAC-SHA256.",

@@ -218,19 +218,38 @@ export async function programPage(main: HTMLElement): Promise<void> {
   const policyResult = h("div", {});
   const policyLabels = Object.fromEntries(POLICY_NUMBERS.map((k) => [`policy-${k}`, t(`program.${k}`)]));
   const policyFields = Object.fromEntries(POLICY_NUMBERS.map((k) => [`/body/policy/${k}`, `policy-${k}`]));
+  // Only what the admin changed is sent, so a change made elsewhere to another cap is not undone.
+  const touched = new Set<PolicyNumber | "requires_approval">();
+  approval.addEventListener("change", () => touched.add("requires_approval"));
+  const showLatest = () => {
+    const latest = agency.properties.policy;
+    if (!latest) return;
+    for (const k of POLICY_NUMBERS) {
+      if (touched.has(k)) continue;
+      values[k] = String(latest[k]);
+      const input = policyForm.querySelector<HTMLInputElement>(`#policy-${k}`);
+      if (input) input.value = values[k];
+    }
+    if (!touched.has("requires_approval")) approval.checked = latest.requires_approval;
+  };
   const savePolicy = async (): Promise<void> => {
     policyResult.replaceChildren();
-    const body: Record<string, number | boolean> = { requires_approval: approval.checked };
+    const body: Record<string, number | boolean> = {};
+    if (touched.has("requires_approval")) body.requires_approval = approval.checked;
     const bad: FieldError[] = [];
     for (const k of POLICY_NUMBERS) {
-      const text = values[k].trim();
-      if (!text) continue;
-      const n = Number(text);
-      if (!Number.isFinite(n)) bad.push({ field: `policy-${k}`, message: `${t(`program.${k}`)}: ${t("program.not_a_number")}` });
+      if (!touched.has(k)) continue;
+      const n = Number(values[k].trim());
+      if (!values[k].trim() || !Number.isFinite(n)) bad.push({ field: `policy-${k}`, message: `${t(`program.${k}`)}: ${t("program.not_a_number")}` });
       else body[k] = n;
     }
     if (bad.length) {
       showErrors(policyForm, policySummary, bad);
+      return;
+    }
+    if (!Object.keys(body).length) {
+      showErrors(policyForm, policySummary, []);
+      policyResult.replaceChildren(note(t("program.policy_unchanged"), "info"));
       return;
     }
     const saved = await attempt(async () =>
@@ -243,6 +262,7 @@ export async function programPage(main: HTMLElement): Promise<void> {
     if (!saved.ok) {
       const errors = conflict(saved.failure, policyFields, policyLabels);
       showErrors(policyForm, policySummary, errors, saved.failure.status === 412 ? () => void reread().then(() => {
+        showLatest();
         showErrors(policyForm, policySummary, []);
         policyResult.replaceChildren(note(t("program.reloaded"), "info"));
       }) : undefined);
@@ -254,6 +274,7 @@ export async function programPage(main: HTMLElement): Promise<void> {
     showErrors(policyForm, policySummary, []);
     agency = saved.data;
     version = saved.data.properties.version ?? version;
+    touched.clear();
     policyResult.replaceChildren(note(t("program.policy_saved")));
   };
   const policyForm = h(
@@ -267,7 +288,10 @@ export async function programPage(main: HTMLElement): Promise<void> {
         value: values[k],
         inputmode: "decimal",
         width: "small",
-        onInput: (v) => (values[k] = v),
+        onInput: (v) => {
+          values[k] = v;
+          touched.add(k);
+        },
       }),
     ),
     h(
@@ -342,7 +366,8 @@ export async function programPage(main: HTMLElement): Promise<void> {
   // --- The registrations due for re-confirmation -----------------------------------------------------------------
   const dueBody = h("tbody", {});
   const dueHost = h("div", {});
-  const more = h("button", { type: "button", class: "usa-button usa-button--outline", hidden: true }, t("program.due_more"));
+  const more = h("button", { type: "button", class: "usa-button usa-button--outline" }, t("program.due_more"));
+  const moreHost = h("div", {}); // the button is there only while the list has a next page
   let cursor: string | undefined;
   const loadDue = async (): Promise<void> => {
     const due = await attempt(async () =>
@@ -360,16 +385,16 @@ export async function programPage(main: HTMLElement): Promise<void> {
         h(
           "tr",
           {},
-          h("td", {}, h("code", {}, item.id.slice(0, 8))),
-          h("td", {}, t(`program.status_${item.status}` as MessageKey)),
-          h("td", {}, formatDate(item.last_confirmed_at)),
-          h("td", {}, formatDate(item.reconfirm_due_at)),
+          h("td", { "data-label": t("program.due_id") }, h("code", {}, item.id.slice(0, 8))),
+          h("td", { "data-label": t("program.due_status") }, t(`program.status_${item.status}` as MessageKey)),
+          h("td", { "data-label": t("program.due_last") }, formatDate(item.last_confirmed_at)),
+          h("td", { "data-label": t("program.due_at") }, formatDate(item.reconfirm_due_at)),
         ),
       );
     }
     const next = (due.data.links ?? []).find((l) => l.rel === "next")?.href;
     cursor = next ? (new URL(next, location.origin).searchParams.get("cursor") ?? undefined) : undefined;
-    more.hidden = !cursor;
+    moreHost.replaceChildren(cursor ? more : "");
     if (!dueBody.children.length) dueHost.replaceChildren(h("p", {}, t("program.due_none", { days: DUE_WITHIN_DAYS })));
   };
   more.addEventListener("click", () => void loadDue());
@@ -396,7 +421,7 @@ export async function programPage(main: HTMLElement): Promise<void> {
     section(t("program.jurisdiction_title"), jurisdictionSummary, jurisdictionForm, jurisdictionResult),
     section(t("program.policy_title"), h("p", {}, t("program.policy_intro")), policySummary, policyForm, policyResult),
     section(t("program.webhook_title"), h("p", {}, t("program.webhook_intro")), hookSummary, hookResult, hookForm),
-    section(t("program.due_title"), dueHost, more),
+    section(t("program.due_title"), dueHost, moreHost),
   );
   whenConnected(mapBox, () => {
     map = createMap(mapBox, {
