@@ -41,7 +41,9 @@ class Traffic:
 
         def on_response(response: Response) -> None:
             if response.url == self.token_url and response.request.method == "POST" and response.ok:
-                form = dict(p.split("=", 1) for p in (response.request.post_data or "").split("&") if "=" in p)
+                form = dict(
+                    p.split("=", 1) for p in (response.request.post_data or "").split("&") if "=" in p
+                )
                 self.grants.append((form.get("grant_type", ""), response.json(), time.time()))
 
         visit.page.on("request", on_request)
@@ -209,10 +211,16 @@ def test_the_development_sign_in_is_offered_only_where_the_configuration_allows_
 def test_each_agencys_provider_comes_from_the_environment_and_a_malformed_setting_stops_the_portal(
     tmp_path: Any,
 ) -> None:
-    setting = json.dumps({"metro-pd": {"issuer": "https://login.metro.example/realms/pd/", "client_id": "portal"}})
+    setting = json.dumps(
+        {"metro-pd": {"issuer": "https://login.metro.example/realms/pd/", "client_id": "portal"}}
+    )
     config = portal_config({"CANVASS_AGENCY_OIDC": setting})
     assert config["agency_sign_in"] == {
-        "metro-pd": {"issuer": "https://login.metro.example/realms/pd", "client_id": "portal", "scope": "openid"}
+        "metro-pd": {
+            "issuer": "https://login.metro.example/realms/pd",
+            "client_id": "portal",
+            "scope": "openid",
+        }
     }
     # The page fetches the provider's discovery, token and revocation endpoints itself.
     connect = next(d for d in content_security_policy(config).split("; ") if d.startswith("connect-src"))
@@ -229,3 +237,29 @@ def test_each_agencys_provider_comes_from_the_environment_and_a_malformed_settin
     (tmp_path / "index.html").write_text('<div id="app"></div>')
     served = TestClient(create_app(tmp_path, env={"CANVASS_AGENCY_OIDC": setting})).get("/config.json")
     assert served.json()["agency_sign_in"]["metro-pd"]["client_id"] == "portal"
+
+
+def test_make_run_starts_the_development_provider_only_in_development() -> None:
+    from scripts.run_suite import start_dev_provider
+    from tests.support import free_port
+
+    assert start_dev_provider({"CANVASS_ENV": "production"}) == []
+    assert (
+        start_dev_provider({"CANVASS_ENV": "development", "CANVASS_JWKS_URL": "https://idp.example/jwks"})
+        == []
+    )
+    port = free_port()
+    env = {"CANVASS_ENV": "development", "OIDC_DEV_PORT": str(port), "PORTAL_PORT": "8000"}
+    [proc] = start_dev_provider(env)
+    try:
+        issuer = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{issuer}/.well-known/openid-configuration").json()["issuer"] == issuer
+        assert env["CANVASS_JWKS_URL"] == f"{issuer}/jwks"
+        assert json.loads(env["CANVASS_JWT_ISSUERS"]) == {issuer: ["demo", "eastport", "northfield"]}
+        assert json.loads(env["CANVASS_AGENCY_OIDC"])["demo"] == {
+            "issuer": issuer,
+            "client_id": "canvass-portal",
+        }
+    finally:
+        proc.terminate()
+        proc.wait(10)

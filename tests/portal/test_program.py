@@ -26,7 +26,11 @@ def open_program(visit: Visit) -> None:
 
 
 def version(registry: httpx.Client, auth: Callable[..., dict[str, str]]) -> int:
-    return int(registry.get(f"/v1/agencies/{SLUG}", headers=auth("agency_admin", SLUG)).json()["properties"]["version"])
+    return int(
+        registry.get(f"/v1/agencies/{SLUG}", headers=auth("agency_admin", SLUG)).json()["properties"][
+            "version"
+        ]
+    )
 
 
 def test_a_jurisdiction_file_the_api_refuses_shows_its_problem_at_the_field_and_a_good_one_is_saved(
@@ -47,10 +51,17 @@ def test_a_jurisdiction_file_the_api_refuses_shows_its_problem_at_the_field_and_
 
     # A ring that crosses itself: the API refuses it, and its reason is shown at the file's field.
     west, south, east, north = EASTPORT_SQUARE
-    bowtie = {"type": "Polygon", "coordinates": [[[west, south], [east, north], [east, south], [west, north], [west, south]]]}
-    (tmp_path / "bowtie.geojson").write_text(json.dumps({"type": "Feature", "properties": {}, "geometry": bowtie}))
+    bowtie = {
+        "type": "Polygon",
+        "coordinates": [[[west, south], [east, north], [east, south], [west, north], [west, south]]],
+    }
+    (tmp_path / "bowtie.geojson").write_text(
+        json.dumps({"type": "Feature", "properties": {}, "geometry": bowtie})
+    )
     file_field.set_input_files(str(tmp_path / "bowtie.geojson"))
-    with page.expect_response(lambda r: r.request.method == "PATCH" and f"/v1/agencies/{SLUG}" in r.url) as answer:
+    with page.expect_response(
+        lambda r: r.request.method == "PATCH" and f"/v1/agencies/{SLUG}" in r.url
+    ) as answer:
         save.click()
     assert answer.value.status == 422
     reasons = [e["reason"] for e in answer.value.json()["errors"]]
@@ -63,15 +74,26 @@ def test_a_jurisdiction_file_the_api_refuses_shows_its_problem_at_the_field_and_
 
     # A good file: saved, and the database holds the new area.
     bigger = square(west - 0.01, south - 0.01, east + 0.01, north + 0.01)
-    (tmp_path / "good.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": bigger}]}))
+    (tmp_path / "good.geojson").write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [{"type": "Feature", "properties": {}, "geometry": bigger}],
+            }
+        )
+    )
     file_field.set_input_files(str(tmp_path / "good.geojson"))
     save.click()
     page.get_by_text("The jurisdiction is saved.").wait_for()
     assert page.locator('[data-field="program-jurisdiction"] .usa-error-message').count() == 0
     rows = sql(
-        "SELECT ST_XMin(jurisdiction) AS x0, ST_YMax(jurisdiction) AS y1 FROM registry.agencies WHERE slug = $1", SLUG
+        "SELECT ST_XMin(jurisdiction) AS x0, ST_YMax(jurisdiction) AS y1 FROM registry.agencies WHERE slug = $1",
+        SLUG,
     )
-    assert (round(rows[0]["x0"], 6), round(rows[0]["y1"], 6)) == (round(west - 0.01, 6), round(north + 0.01, 6))
+    assert (round(rows[0]["x0"], 6), round(rows[0]["y1"], 6)) == (
+        round(west - 0.01, 6),
+        round(north + 0.01, 6),
+    )
 
 
 def test_the_policy_is_saved_with_if_match_and_a_change_made_elsewhere_shows_the_conflict(
@@ -103,7 +125,8 @@ def test_the_policy_is_saved_with_if_match_and_a_change_made_elsewhere_shows_the
     page.get_by_text("The policy is saved.").wait_for()
     assert sent.value.headers["if-match"] == f'"{version(registry, auth) - 1}"'
     row = sql(
-        "SELECT max_request_window_hours, default_request_expiry_days FROM registry.agencies WHERE slug = $1", SLUG
+        "SELECT max_request_window_hours, default_request_expiry_days FROM registry.agencies WHERE slug = $1",
+        SLUG,
     )[0]
     # Only what was changed here is sent: the other administrator's change is kept.
     assert (row["max_request_window_hours"], row["default_request_expiry_days"]) == (6, 21)
@@ -152,7 +175,10 @@ def test_the_registrations_due_for_reconfirmation_are_listed(
     )
     assert r.status_code == 201, r.text
     due_id = r.json()["id"]
-    sql("UPDATE registry.registrations SET last_confirmed_at = now() - interval '400 days' WHERE id = $1", uuid.UUID(due_id))
+    sql(
+        "UPDATE registry.registrations SET last_confirmed_at = now() - interval '400 days' WHERE id = $1",
+        uuid.UUID(due_id),
+    )
     page = visit.page
     open_program(visit)
     table = page.get_by_role("table", name="Due now or within 30 days")

@@ -3,18 +3,17 @@
  * policy and caps (sent with If-Match: a change made elsewhere meanwhile is shown as a conflict and what was typed
  * is kept), the agency's webhook (requests_api), and the registrations due for re-confirmation. */
 
-import type { components } from "../api/registry";
 import { attempt, bearer, ifMatch, registry, requests, type Agency, type Failure } from "../api/client";
 import { h, uid } from "../dom";
 import { errorsFromFailure, showErrors, textField, type FieldError } from "../forms";
 import { formatDate, formatNumber, t, type MessageKey } from "../i18n";
+import { jurisdictionOf, type Geometry } from "../jurisdiction";
 import { createMap, type PortalMap } from "../map";
 import { whenConnected } from "../place";
 import { onLeave } from "../router";
 import { staff, staffToken } from "../staff";
 import { signInFirst } from "./agency";
 
-type Geometry = components["schemas"]["Polygon"] | components["schemas"]["MultiPolygon"];
 
 const POLICY_NUMBERS = [
   "max_request_area_m2",
@@ -30,29 +29,6 @@ const DUE_WITHIN_DAYS = 30;
 async function authHeaders(): Promise<{ Authorization: string } | Record<string, never>> {
   const token = await staffToken();
   return token ? bearer(token) : {};
-}
-
-/** The polygon a GeoJSON text holds: a Polygon or MultiPolygon, bare or as the geometry of a Feature (or of a
- * FeatureCollection's only feature). The shape itself (closed rings, no crossing) is the API's to judge. */
-export function jurisdictionOf(text: string): { geometry: Geometry } | { problem: MessageKey } {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { problem: "program.file_not_json" };
-  }
-  const obj = (v: unknown): Record<string, unknown> | null => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null);
-  let node = obj(value);
-  if (node?.type === "FeatureCollection") {
-    const features = Array.isArray(node.features) ? node.features : [];
-    if (features.length !== 1) return { problem: "program.file_one_feature" };
-    node = obj(features[0]);
-  }
-  if (node?.type === "Feature") node = obj(node.geometry);
-  if (!node || (node.type !== "Polygon" && node.type !== "MultiPolygon") || !Array.isArray(node.coordinates)) {
-    return { problem: "program.file_not_polygon" };
-  }
-  return { geometry: node as unknown as Geometry };
 }
 
 function section(title: string, ...children: (Node | string)[]): HTMLElement {
