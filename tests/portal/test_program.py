@@ -95,6 +95,22 @@ def test_a_jurisdiction_file_the_api_refuses_shows_its_problem_at_the_field_and_
         round(north + 0.01, 6),
     )
 
+    # Drawn on the map instead: four corners selected in order, then saved.
+    map_box = page.locator(".portal-map-box")
+    box = map_box.bounding_box()
+    assert box is not None
+    for fx, fy in ((0.2, 0.2), (0.8, 0.2), (0.8, 0.8), (0.2, 0.8)):
+        map_box.click(position={"x": fx * box["width"], "y": fy * box["height"]})
+    page.get_by_text("Corners selected: 4").wait_for()
+    with page.expect_response(
+        lambda r: r.request.method == "PATCH" and f"/v1/agencies/{SLUG}" in r.url
+    ) as answer:
+        save.click()
+    assert answer.value.status == 200, answer.value.text()
+    page.get_by_text("The jurisdiction is saved.").wait_for()
+    drawn = sql("SELECT ST_NPoints(jurisdiction) AS n FROM registry.agencies WHERE slug = $1", SLUG)
+    assert drawn[0]["n"] == 5  # the four corners, the ring closed
+
 
 def test_the_policy_is_saved_with_if_match_and_a_change_made_elsewhere_shows_the_conflict(
     visit: Visit, registry: httpx.Client, auth: Callable[..., dict[str, str]], sql: Callable[..., Any]
