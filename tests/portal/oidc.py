@@ -62,8 +62,9 @@ def oidc_sign_in(
     `next_path` signed in (the header names the role and agency). While the provider's session is still open
     (signed in earlier in the same browser context, not signed out), the provider asks nothing again."""
     page.goto(f"{portal_url}/agency/sign-in?next={next_path}")
-    page.get_by_label("Your agency").select_option(AGENCY_OF[username])
-    page.get_by_role("button", name="Continue to your agency's sign-in").click()
+    # By the fields' ids: the portal may speak Spanish (the provider's own page is English).
+    page.locator("#agency-choice").select_option(AGENCY_OF[username])
+    page.locator("main form button[type=submit]").click()
     page.wait_for_url(re.compile(r"/interaction/|^" + re.escape(portal_url + next_path) + r"$"))
     if "/interaction/" in page.url:
         page.get_by_label("Username").fill(username)

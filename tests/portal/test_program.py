@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from playwright.sync_api import expect
 
 from tests.portal.conftest import Visit
 from tests.portal.oidc import EASTPORT_SQUARE, oidc_sign_in, square
@@ -200,3 +202,16 @@ def test_the_registrations_due_for_reconfirmation_are_listed(
     table = page.get_by_role("table", name="Due now or within 30 days")
     table.get_by_text(due_id[:8]).wait_for()
     visit.check("program-due")
+
+
+@pytest.mark.parametrize("visit", ["es-MX"], indirect=True)
+def test_a_spanish_browser_gets_the_sign_in_and_the_program_page_in_spanish(visit: Visit) -> None:
+    page = visit.page
+    visit.open("/agency/sign-in")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Acceso del personal de la agencia")
+    oidc_sign_in(page, visit.base, ADMIN, next_path="/agency/program")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Su programa")
+    expect(page.locator(".portal-agency-status")).to_contain_text("Administrador")
+    page.get_by_label("Archivo GeoJSON de la jurisdicción").wait_for()
+    page.get_by_role("button", name="Guardar las reglas").wait_for()
+    visit.check("program-es")
