@@ -157,9 +157,10 @@ export async function programPage(main: HTMLElement): Promise<void> {
       ),
     );
   };
-  const jurisdictionForm = h(
-    "form",
-    { class: "usa-form usa-form--large", novalidate: true },
+  // The map and its controls span the card; the form holds the file and the button that saves either.
+  const drawing = h(
+    "div",
+    {},
     h("p", { class: "usa-hint" }, t("program.draw_hint")),
     mapBox,
     drawStatus,
@@ -169,6 +170,10 @@ export async function programPage(main: HTMLElement): Promise<void> {
       h("button", { type: "button", class: "usa-button usa-button--outline", onclick: () => { corners.pop(); redraw(); } }, t("program.undo_corner")),
       h("button", { type: "button", class: "usa-button usa-button--outline", onclick: () => { corners.length = 0; redraw(); } }, t("program.clear_drawing")),
     ),
+  );
+  const jurisdictionForm = h(
+    "form",
+    { class: "usa-form usa-form--large", novalidate: true },
     h(
       "div",
       { class: "usa-form-group", "data-field": "program-jurisdiction" },
@@ -394,7 +399,7 @@ export async function programPage(main: HTMLElement): Promise<void> {
   await loadDue();
 
   main.append(
-    section(t("program.jurisdiction_title"), jurisdictionSummary, jurisdictionForm, jurisdictionResult),
+    section(t("program.jurisdiction_title"), jurisdictionSummary, drawing, jurisdictionForm, jurisdictionResult),
     section(t("program.policy_title"), h("p", {}, t("program.policy_intro")), policySummary, policyForm, policyResult),
     section(t("program.webhook_title"), h("p", {}, t("program.webhook_intro")), hookSummary, hookResult, hookForm),
     section(t("program.due_title"), dueHost, moreHost),
