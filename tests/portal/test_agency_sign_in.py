@@ -107,23 +107,29 @@ def test_the_access_token_is_renewed_silently_before_it_expires(
     first_exp = claims(first)["exp"]
     assert first_exp - time.time() <= OIDC_ACCESS_TTL_S
 
-    # The renewal is due a minute before expiry: wait for it (a condition with a deadline, not a sleep).
-    deadline = time.monotonic() + OIDC_ACCESS_TTL_S
-    with page.expect_response(
-        lambda r: r.url == traffic.token_url and "grant_type=refresh_token" in (r.request.post_data or ""),
-        timeout=OIDC_ACCESS_TTL_S * 1000,
-    ) as renewal:
-        pass
-    renewed = renewal.value.json()["access_token"]
-    assert time.monotonic() < deadline
-    assert time.time() < first_exp, "the token was renewed only after it expired"
+    # The renewal is due a minute before expiry: wait for it (a condition with a deadline, not a sleep), unless
+    # the page already renewed while the test was looking elsewhere.
+    renewals = [g for g in traffic.grants if g[0] == "refresh_token"]
+    if not renewals:
+        with page.expect_response(
+            lambda r: (
+                r.url == traffic.token_url and "grant_type=refresh_token" in (r.request.post_data or "")
+            ),
+            timeout=OIDC_ACCESS_TTL_S * 1000,
+        ) as renewal:
+            pass
+        renewals = [("refresh_token", renewal.value.json(), time.time())]
+    _, answer, renewed_at = renewals[0]
+    renewed = answer["access_token"]
+    assert renewed_at < first_exp, "the token was renewed only after it expired"
     assert renewed != first and claims(renewed)["exp"] > first_exp
     assert renewed not in stored_values(visit)
 
     # The next call the page makes carries the new token, and the services accept it.
     page.get_by_role("link", name="Agency staff sign-in").click()
     page.get_by_test_id("agency-program").get_by_text("Largest request area (m²)").wait_for()
-    assert traffic.bearers[-1] == renewed
+    renewed_tokens = {renewed} | {g[1]["access_token"] for g in traffic.grants if g[0] == "refresh_token"}
+    assert traffic.bearers[-1] in renewed_tokens and traffic.bearers[-1] != first
     visit.check("agency-renewed")
 
 
