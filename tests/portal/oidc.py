@@ -18,13 +18,17 @@ Access tokens live OIDC_ACCESS_TTL_S seconds in the tests; the portal renews the
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
+import secrets
 from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from playwright.sync_api import Page
 
-from scripts.oidc_dev import ACCOUNTS, PASSWORD
+from scripts.oidc_dev import ACCOUNTS, CLIENT_ID, PASSWORD
 
 # Long enough for a sign-in, short enough that the portal renews within a test (it renews 60 s before expiry).
 OIDC_ACCESS_TTL_S = 75
@@ -72,3 +76,43 @@ def oidc_sign_in(
         page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(portal_url + next_path)
     page.locator(".portal-agency-status").wait_for()
+
+
+def provider_token(issuer: str, portal_url: str, username: str, password: str = PASSWORD) -> dict[str, str]:
+    """The provider's token answer (access, refresh and ID tokens) for `username`, through the same authorization
+    code flow with PKCE and the same login form the browser uses, without a browser (for API-level checks)."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    redirect = f"{portal_url}/agency/callback"
+    with httpx.Client(base_url=issuer, timeout=30) as c:
+        r = c.get(
+            "/auth",
+            params={
+                "client_id": CLIENT_ID,
+                "response_type": "code",
+                "scope": "openid",
+                "redirect_uri": redirect,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+                "state": secrets.token_urlsafe(8),
+            },
+        )
+        r = c.get(r.headers["location"])
+        action = re.search(r'action="([^"]+)"', r.text)
+        assert action, r.text
+        r = c.post(action.group(1), data={"username": username, "password": password})
+        while not r.headers["location"].startswith(redirect):
+            r = c.get(r.headers["location"])
+        code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
+        answer = c.post(
+            "/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "client_id": CLIENT_ID,
+                "redirect_uri": redirect,
+                "code_verifier": verifier,
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()  # type: ignore[no-any-return]

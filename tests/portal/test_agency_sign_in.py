@@ -17,7 +17,7 @@ from playwright.sync_api import Request, Response, Route
 from services.portal.main import content_security_policy, create_app, portal_config
 from tests.conftest import Suite
 from tests.portal.conftest import Visit
-from tests.portal.oidc import NAMES, OIDC_ACCESS_TTL_S, oidc_sign_in
+from tests.portal.oidc import NAMES, OIDC_ACCESS_TTL_S, oidc_sign_in, provider_token
 
 
 def claims(token: str) -> dict[str, Any]:
@@ -269,3 +269,30 @@ def test_make_run_starts_the_development_provider_only_in_development() -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_the_services_accept_the_providers_tokens_beside_the_development_tokens(
+    oidc_provider: str, portal: str, registry: httpx.Client, auth: Any
+) -> None:
+    admin = {"Authorization": "Bearer " + provider_token(oidc_provider, portal, "demo.admin")["access_token"]}
+    other = {
+        "Authorization": "Bearer " + provider_token(oidc_provider, portal, "northfield.admin")["access_token"]
+    }
+    development = auth("agency_admin", "demo")
+    for headers in (admin, development):
+        r = registry.get("/v1/agencies/demo", headers=headers)
+        assert r.status_code == 200 and r.json()["properties"]["policy"] is not None
+        assert registry.get("/v1/agencies/demo/reconfirmations-due", headers=headers).status_code == 200
+    # The provider speaks for its agencies only as each account's claims say: northfield's admin is no admin of demo.
+    assert registry.get("/v1/agencies/demo/reconfirmations-due", headers=other).status_code == 403
+    version = registry.get("/v1/agencies/demo", headers=admin).json()["properties"]["version"]
+    r = registry.patch(
+        "/v1/agencies/demo", json={"name": "Elsewhere"}, headers={**other, "If-Match": f'"{version}"'}
+    )
+    assert r.status_code == 403
+    # A token the provider did not sign is refused, whatever its claims.
+    forged = admin["Authorization"].rsplit(".", 1)[0] + ".AAAA"
+    assert (
+        registry.get("/v1/agencies/demo/reconfirmations-due", headers={"Authorization": forged}).status_code
+        == 401
+    )
