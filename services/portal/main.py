@@ -1,5 +1,6 @@
 """The portal's server: the built files of `web/` (web/dist), the runtime `/config.json` the page reads first
-(the services' URLs, the tile and geocoder URLs, the languages), and the security headers every answer carries.
+(the services' URLs, the tile and geocoder URLs, the languages, each agency's identity provider), and the
+security headers every answer carries.
 
 It imports no other service: the portal talks to the services only through their public HTTP contracts, from
 the browser. Every path that is not a file is the single page (its router draws the page for the path).
@@ -32,9 +33,12 @@ TERMS_VERSION = "2026-01"
 DEV_ROLES = ("advocate", "investigator", "supervisor", "agency_admin", "auditor")
 
 
+_SLUG = r"^[a-z0-9][a-z0-9-]{1,62}$"
+
+
 class DevSignIn(BaseModel):
     role: str = Field(pattern="^(" + "|".join(DEV_ROLES) + ")$")
-    agency: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    agency: str = Field(pattern=_SLUG)
 
 
 class AgencyProvider(BaseModel):
@@ -46,7 +50,6 @@ class AgencyProvider(BaseModel):
 
 
 _PROVIDERS = TypeAdapter(dict[str, AgencyProvider])
-_SLUG = r"^[a-z0-9][a-z0-9-]{1,62}$"
 
 
 def agency_providers(raw: str | None) -> dict[str, dict[str, str]]:
@@ -99,8 +102,8 @@ def portal_config(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def content_security_policy(config: Mapping[str, Any]) -> str:
-    """Only the portal itself, the three services (connect-src), and the configured tile and geocoder hosts:
-    no inline script or style element, no third-party origin, no framing."""
+    """Only the portal itself, the three services and the agencies' identity providers (connect-src), and the
+    configured tile and geocoder hosts: no inline script or style element, no third-party origin, no framing."""
     apis = [config["registry_api_url"], config["geo_query_url"], config["requests_api_url"]]
     # The agencies' identity providers: discovery, token (renewal) and revocation are fetched by the page.
     apis += [p["issuer"] for p in config["agency_sign_in"].values()]
