@@ -75,7 +75,8 @@ function publish(user: User): Staff {
       // The refresh token is revoked (a JWT access token cannot be, and lives minutes); then the provider's own
       // session ends, for every application signed in through it.
       await users.revokeTokens(["refresh_token"]).catch(() => undefined);
-      await users.signoutRedirect({ id_token_hint: user.id_token });
+      const latest = (await users.getUser()) ?? user; // the ID token of the latest renewal
+      await users.signoutRedirect({ id_token_hint: latest.id_token });
     },
   });
   return session;
