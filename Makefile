@@ -74,10 +74,16 @@ web/node_modules/.installed: web/package.json web/package-lock.json
 	cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 	@touch $@
 
+# The development OpenID provider (tools/oidc-dev: npm's oidc-provider), for `make run` and the tests only.
+tools/oidc-dev/node_modules/.installed: tools/oidc-dev/package.json tools/oidc-dev/package-lock.json
+	@bash scripts/ensure_debian.sh node=nodejs npm=npm
+	cd tools/oidc-dev && npm ci --no-audit --no-fund
+	@touch $@
+
 portal: web/node_modules/.installed ## build the web portal into web/dist (types from openapi/, type check, vite)
 	cd web && npm run build
 
-run: demo portal ## start the portal on 127.0.0.1:8000, the four services (and the requests worker); Ctrl-C stops them
+run: demo portal tools/oidc-dev/node_modules/.installed ## start the portal on 127.0.0.1:8000, the four services (and the requests worker); Ctrl-C stops them
 	$(PY) scripts/run_suite.py
 
 # Redocly's OpenAPI linter, pinned by tools/contract-lint/package-lock.json (npm ci: from the npm registry only).
@@ -92,7 +98,7 @@ $(REDOCLY): tools/contract-lint/package.json tools/contract-lint/package-lock.js
 contract-lint: $(REDOCLY) ## Redocly's linter on openapi/*.json: recommended rules, any finding fails (tools/contract-lint/redocly.yaml)
 	$(REDOCLY) lint --config tools/contract-lint/redocly.yaml openapi/registry_api.json openapi/geo_query.json openapi/requests_api.json openapi/community_api.json
 
-test: env db contract-lint portal ## the whole test suite against a real PostGIS and real HTTP (GDAL's OGC API client, docker-compose config and the portal in Chromium among them)
+test: env db contract-lint portal tools/oidc-dev/node_modules/.installed ## the whole test suite against a real PostGIS and real HTTP (GDAL's OGC API client, docker-compose config and the portal in Chromium among them)
 	@bash scripts/ensure_debian.sh ogrinfo=gdal-bin docker-compose=docker-compose chromium=chromium ffmpeg=ffmpeg
 	cd web && npm run check
 	$(PY) -m pytest $(PYTEST_ARGS)

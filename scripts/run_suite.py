@@ -37,6 +37,24 @@ def suite_env(environ: dict[str, str]) -> tuple[dict[str, str], dict[str, int]]:
     return env, ports
 
 
+def start_dev_provider(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+    """In development only, and unless agencies' providers are configured: the development OpenID provider
+    (tools/oidc-dev), which the services trust and the portal offers for the demo agency's staff (env updated)."""
+    configured = ("CANVASS_AGENCY_OIDC", "CANVASS_JWKS_URL", "CANVASS_JWT_ISSUERS")
+    if env.get("CANVASS_ENV") != "development" or any(env.get(k) for k in configured):
+        return []
+    from scripts import oidc_dev
+
+    port = int(env.get("OIDC_DEV_PORT", 8010))
+    portal_port = int(env.get(PORTAL[2], PORTAL[3]))
+    portals = [f"http://127.0.0.1:{portal_port}", f"http://localhost:{portal_port}"]
+    proc = oidc_dev.start(port, portals)
+    env.update(oidc_dev.services_env(port) | oidc_dev.portal_env(port))
+    print(f"Development OpenID provider: {oidc_dev.issuer(port)}  (password of every demo account:", end=" ")
+    print(f"{oidc_dev.PASSWORD}; demo.investigator, demo.supervisor, demo.admin, demo.auditor)", flush=True)
+    return [proc]
+
+
 def main() -> int:
     sys.path.insert(0, str(ROOT))  # run as a script: the project's packages are beside this folder
     from shared.server import (
@@ -45,6 +63,7 @@ def main() -> int:
 
     env, ports = suite_env(dict(os.environ))
     procs: list[subprocess.Popen[bytes]] = []
+    procs += start_dev_provider(env)
     for name, target, _, _ in SERVICES:
         cmd = [
             sys.executable,

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from scripts import oidc_dev
 from shared.auth import mint_token
 from shared.settings import LOCAL_DATABASE_URL, get_settings
 from tests.community.sms_receiver import SmsReceiver
@@ -41,6 +42,9 @@ APP_URL = os.environ["DATABASE_URL"] if os.environ.get("MIGRATIONS_DATABASE_URL"
 # The port the portal's browser tests (tests/portal) serve it on, chosen up front: the services accept its
 # origin (CORS) from the moment they start.
 PORTAL_PORT = free_port()
+# The development OpenID provider's port (tests/portal starts it there): the services trust its keys, beside the
+# development tokens, and the portal offers it, from the moment they start.
+OIDC_PORT = free_port()
 
 
 @pytest.fixture(scope="session")
@@ -118,6 +122,7 @@ def service_env(
         CANVASS_GUESS_LIMIT_PER_CLIENT="1000000",
     )
     env["CANVASS_CORS_ORIGINS"] = f"http://127.0.0.1:{PORTAL_PORT}"  # the portal's origin (tests/portal)
+    env.update(oidc_dev.services_env(OIDC_PORT) | oidc_dev.portal_env(OIDC_PORT))
     return env
 
 

@@ -1,5 +1,6 @@
 """The portal's server: the built files of `web/` (web/dist), the runtime `/config.json` the page reads first
-(the services' URLs, the tile and geocoder URLs, the languages), and the security headers every answer carries.
+(the services' URLs, the tile and geocoder URLs, the languages, each agency's identity provider), and the
+security headers every answer carries.
 
 It imports no other service: the portal talks to the services only through their public HTTP contracts, from
 the browser. Every path that is not a file is the single page (its router draws the page for the path).
@@ -7,7 +8,9 @@ the browser. Every path that is not a file is the single page (its router draws 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, HttpUrl, TypeAdapter
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,9 +33,38 @@ TERMS_VERSION = "2026-01"
 DEV_ROLES = ("advocate", "investigator", "supervisor", "agency_admin", "auditor")
 
 
+_SLUG = r"^[a-z0-9][a-z0-9-]{1,62}$"
+
+
 class DevSignIn(BaseModel):
     role: str = Field(pattern="^(" + "|".join(DEV_ROLES) + ")$")
-    agency: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    agency: str = Field(pattern=_SLUG)
+
+
+class AgencyProvider(BaseModel):
+    """An agency's own OpenID provider: the portal signs its staff in there (authorization code flow + PKCE)."""
+
+    issuer: HttpUrl
+    client_id: str = Field(min_length=1, max_length=200)
+    scope: str = Field("openid", pattern=r"^[\x21-\x7e]+( [\x21-\x7e]+)*$")
+
+
+_PROVIDERS = TypeAdapter(dict[str, AgencyProvider])
+
+
+def agency_providers(raw: str | None) -> dict[str, dict[str, str]]:
+    """CANVASS_AGENCY_OIDC: JSON mapping each agency's slug to {issuer, client_id[, scope]}. A malformed
+    setting stops the portal at start (a sign-in page offering a broken provider helps no one)."""
+    if not raw:
+        return {}
+    providers = _PROVIDERS.validate_python(json.loads(raw))
+    for slug in providers:
+        if not re.fullmatch(_SLUG, slug):
+            raise ValueError(f"CANVASS_AGENCY_OIDC: {slug!r} is not an agency slug")
+    return {
+        slug: {"issuer": str(p.issuer).rstrip("/"), "client_id": p.client_id, "scope": p.scope}
+        for slug, p in sorted(providers.items())
+    }
 
 
 def _origin(url: str | None) -> str | None:
@@ -65,18 +97,22 @@ def portal_config(env: Mapping[str, str]) -> dict[str, Any]:
         # The development sign-in (the project's development tokens) exists only where those tokens are accepted
         # (development and test), never in production.
         "dev_sign_in": env.get("CANVASS_ENV", "production") in ("development", "test"),
+        # Each agency's own identity provider, for its staff's sign-in (the issuer and the portal's client id).
+        "agency_sign_in": agency_providers(env.get("CANVASS_AGENCY_OIDC")),
     }
 
 
 def content_security_policy(config: Mapping[str, Any]) -> str:
-    """Only the portal itself, the three services (connect-src), and the configured tile and geocoder hosts:
-    no inline script or style element, no third-party origin, no framing."""
+    """Only the portal itself, the four services and the agencies' identity providers (connect-src), and the
+    configured tile and geocoder hosts: no inline script or style element, no third-party origin, no framing."""
     apis = [
         config["registry_api_url"],
         config["geo_query_url"],
         config["requests_api_url"],
         config["community_api_url"],
     ]
+    # The agencies' identity providers: discovery, token (renewal) and revocation are fetched by the page.
+    apis += [p["issuer"] for p in config["agency_sign_in"].values()]
     connect = ["'self'", *sorted({o for o in map(_origin, [*apis, config["geocoder_url"]]) if o})]
     images = ["'self'", *[o for o in [_origin(config["tile_url"])] if o]]
     directives = {

@@ -24,7 +24,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
 
-from tests.conftest import PORTAL_PORT, Suite, Token
+from scripts import oidc_dev
+from tests.conftest import OIDC_PORT, PORTAL_PORT, Suite, Token
+from tests.portal.oidc import OIDC_ACCESS_TTL_S, register_agencies
 from tests.support import LOG_DIR, ROOT, Db, QuietHandler, http_server
 
 WEB = ROOT / "web"
@@ -89,7 +91,29 @@ def geocoder() -> Iterator[Geocoder]:
 
 
 @pytest.fixture(scope="session")
-def portal(suite: Suite, geocoder: Geocoder) -> Iterator[str]:
+def oidc_provider(suite: Suite, registry: httpx.Client, auth: Token) -> Iterator[str]:
+    """The development OpenID provider (tools/oidc-dev) on OIDC_PORT, which the services trust and the portal
+    offers, with short-lived access tokens (their silent renewal happens within a test), and its accounts'
+    agencies registered (tests/portal/oidc.py). Its issuer URL."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    with (LOG_DIR / f"oidc-{os.getpid()}.log").open("wb") as log:
+        proc = oidc_dev.start(
+            OIDC_PORT,
+            [f"http://127.0.0.1:{PORTAL_PORT}"],
+            audience=suite.env.get("CANVASS_JWT_AUDIENCE"),
+            access_ttl_s=OIDC_ACCESS_TTL_S,
+            log=log,
+        )
+        try:
+            register_agencies(registry, auth)
+            yield oidc_dev.issuer(OIDC_PORT)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def portal(suite: Suite, geocoder: Geocoder, oidc_provider: str) -> Iterator[str]:
     """The portal's server on PORTAL_PORT (the origin the services were started to accept), its URL."""
     ensure_built()
     env = dict(

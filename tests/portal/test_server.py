@@ -46,7 +46,7 @@ def test_the_development_sign_in_is_absent_in_production(tmp_path: Path) -> None
 
 
 def test_every_answer_carries_a_strict_content_security_policy(
-    portal: str, suite: Suite, geocoder: Geocoder
+    portal: str, suite: Suite, geocoder: Geocoder, oidc_provider: str
 ) -> None:
     for path in ("/", "/registrations/x/edit", "/config.json", "/favicon.svg", "/nope.js"):
         r = httpx.get(portal + path)
@@ -63,7 +63,8 @@ def test_every_answer_carries_a_strict_content_security_policy(
             suite.requests.url,
             suite.community.url if suite.community else "",
         }
-        assert set(connect.split()[1:]) == {"'self'", geocoder_origin, *apis}
+        # The agencies' identity providers too: the page fetches their discovery and token endpoints.
+        assert set(connect.split()[1:]) == {"'self'", geocoder_origin, *apis, oidc_provider}
         assert r.headers["referrer-policy"] == "no-referrer"
         assert r.headers["x-content-type-options"] == "nosniff"
 

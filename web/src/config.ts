@@ -12,6 +12,13 @@ export interface PortalConfig {
   languages: string[];
   terms_version: string;
   dev_sign_in: boolean;
+  agency_sign_in?: Record<string, AgencyProvider>; // agency slug → its own identity provider
+}
+
+export interface AgencyProvider {
+  issuer: string;
+  client_id: string;
+  scope: string;
 }
 
 let current: PortalConfig | null = null;

@@ -26,6 +26,8 @@ import { notFoundPage } from "./pages/notfound";
 import { agencyUser } from "./workspace";
 import { tipFollowUpPage, tipPage } from "./pages/tips";
 import { alertPage, alertsManagePage, alertsSubscribePage, alertsUnsubscribedPage, alertsUnsubscribePage } from "./pages/alerts";
+import { agencyCallbackPage, agencySignedOutPage, agencySignInPage, agencyStatus } from "./pages/agency";
+import { programPage } from "./pages/program";
 
 route("/", coveredPage);
 route("/register", registerPage);
@@ -57,6 +59,10 @@ route("/alerts/manage", alertsManagePage);
 route("/alerts/unsubscribe", alertsUnsubscribePage);
 route("/alerts/unsubscribed", alertsUnsubscribedPage);
 route("/alerts/:id", alertPage);
+route("/agency/sign-in", agencySignInPage);
+route("/agency/callback", agencyCallbackPage);
+route("/agency/signed-out", agencySignedOutPage);
+route("/agency/program", programPage);
 
 function frame(): { main: HTMLElement } {
   const app = document.getElementById("app")!;
@@ -89,6 +95,7 @@ function frame(): { main: HTMLElement } {
             agencyUser() ? nav("/agency", t("ws.nav.workspace")) : null,
           ),
         ),
+        agencyStatus(),
         h(
           "button",
           {
@@ -112,6 +119,7 @@ function frame(): { main: HTMLElement } {
         "div",
         { class: "grid-container" },
         h("p", {}, t("site.footer")),
+        h("p", {}, h("a", { href: "/agency/sign-in" }, t("agency.footer_link"))),
         config().dev_sign_in ? h("p", {}, h("a", { href: "/staff" }, t("staff.title"))) : "",
       ),
     ),

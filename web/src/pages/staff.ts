@@ -30,7 +30,7 @@ export async function staffPage(main: HTMLElement): Promise<void> {
         "div",
         { class: "portal-actions" },
         current.role === "advocate" ? h("a", { class: "usa-button", href: "/register" }, t("staff.register_owner")) : "",
-        h("button", { type: "button", class: "usa-button usa-button--outline", onclick: () => { signOutStaff(); rerender(); } }, t("staff.sign_out")),
+        h("button", { type: "button", class: "usa-button usa-button--outline", onclick: () => void signOutStaff().then(rerender) }, t("staff.sign_out")),
       ),
     );
     return;

@@ -1,0 +1,35 @@
+import { describe, expect, it } from "vitest";
+import { jurisdictionOf } from "../src/jurisdiction";
+import { sessionFromToken } from "../src/staff";
+
+const jwt = (claims: object) =>
+  ["e30", Buffer.from(JSON.stringify(claims)).toString("base64url"), "sig"].join(".");
+
+describe("the agency session", () => {
+  it("reads role and agency from the token's claims as the services do", () => {
+    const s = sessionFromToken(jwt({ sub: "demo.admin", role: "agency_admin", agency: "demo", exp: 1900000000 }), "oidc");
+    expect(s).toMatchObject({ role: "agency_admin", roles: ["agency_admin"], agency: "demo", sub: "demo.admin", via: "oidc", expiresAt: 1900000000 });
+    expect(sessionFromToken(jwt({ roles: ["supervisor", "auditor"], agency: "zürich-pd" }), "oidc")).toMatchObject({ role: "supervisor", agency: "zürich-pd" });
+  });
+  it("refuses a token that names no role or no agency, or is not a JWT", () => {
+    expect(sessionFromToken(jwt({ sub: "x", agency: "demo" }), "oidc")).toBeNull();
+    expect(sessionFromToken(jwt({ sub: "x", role: "investigator" }), "oidc")).toBeNull();
+    expect(sessionFromToken(jwt({ role: 3, agency: "demo" }), "oidc")).toBeNull();
+    expect(sessionFromToken("opaque-token", "oidc")).toBeNull();
+  });
+});
+
+describe("a jurisdiction file", () => {
+  const polygon = { type: "Polygon", coordinates: [[[0, 0], [1, 0], [1, 1], [0, 0]]] };
+  it("gives the polygon, bare, as a Feature or as a collection's only feature", () => {
+    for (const text of [polygon, { type: "Feature", properties: {}, geometry: polygon }, { type: "FeatureCollection", features: [{ type: "Feature", geometry: polygon }] }]) {
+      expect(jurisdictionOf(JSON.stringify(text))).toEqual({ geometry: polygon });
+    }
+  });
+  it("names what is wrong otherwise", () => {
+    expect(jurisdictionOf("{nope")).toEqual({ problem: "program.file_not_json" });
+    expect(jurisdictionOf(JSON.stringify({ type: "Point", coordinates: [0, 0] }))).toEqual({ problem: "program.file_not_polygon" });
+    expect(jurisdictionOf(JSON.stringify({ type: "FeatureCollection", features: [] }))).toEqual({ problem: "program.file_one_feature" });
+    expect(jurisdictionOf("null")).toEqual({ problem: "program.file_not_polygon" });
+  });
+});
