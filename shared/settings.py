@@ -1,7 +1,7 @@
 """Settings for every service, read from the environment (pydantic-settings).
 
 Outside development and test a placeholder secret or encryption key is refused at start-up, so a deployment
-can never run on the keys that ship with the source.
+can never run on the keys that ship with the source; a malformed key ring is refused in every environment.
 """
 
 from __future__ import annotations
@@ -99,6 +99,16 @@ class Settings(BaseSettings):
 
     evidence_dir: str = Field(".local/evidence", alias="CANVASS_EVIDENCE_DIR")
     log_level: str = Field("INFO", alias="CANVASS_LOG_LEVEL")
+
+    @model_validator(mode="after")
+    def _refuse_malformed_key_rings(self) -> Settings:
+        # Checked when settings load, so a service refuses to start on a malformed ring (naming the setting)
+        # instead of failing at its first seal. Imported here: shared.crypto reads these settings.
+        from shared.crypto import parse_key_ring
+
+        parse_key_ring(self.encryption_keys, "CANVASS_ENCRYPTION_KEY")
+        parse_key_ring(self.keystore_keys, "CANVASS_KEYSTORE_KEY")
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
