@@ -271,7 +271,8 @@ def mint_token(
     settings: Settings | None = None,
     extra: dict[str, Any] | None = None,
 ) -> str:
-    """A development HS256 token (what `make token` prints)."""
+    """An HS256 token signed with the secret key: any role in development (what `make token` prints); in
+    production only the `service` token one Canvass service mints for itself to call another."""
     s = settings or get_settings()
     now = int(time.time())
     claims: dict[str, Any] = {

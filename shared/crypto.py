@@ -12,6 +12,7 @@ storing the value in clear.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -22,23 +23,33 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from shared.settings import get_settings
 
 
+def parse_key_ring(spec: str, setting: str = "CANVASS_ENCRYPTION_KEY") -> dict[str, bytes]:
+    """The keys of a ring spec `kid:base64key[,kid:base64key...]`, in order (the first seals); a malformed spec
+    is refused with a message naming the setting it came from, so a service refuses to start on it (settings
+    validate every ring when they load) rather than failing at its first seal."""
+    keys: dict[str, bytes] = {}
+    for part in spec.split(","):
+        kid, sep, b64 = part.strip().partition(":")
+        if not sep or not kid.isalnum() or not kid.isascii():
+            raise ValueError(f"{setting} must look like 'kid:base64key[,kid:base64key]' (kid alphanumeric)")
+        if kid in keys:
+            raise ValueError(f"{setting} names the key id {kid!r} twice")
+        try:
+            key = base64.b64decode(b64 + "=" * (-len(b64) % 4), altchars=b"-_", validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"{setting}: key {kid!r} is not valid base64") from None
+        if len(key) != 32:
+            raise ValueError(f"{setting}: key {kid!r} must be 32 bytes (it is {len(key)})")
+        keys[kid] = key
+    return keys
+
+
 class KeyRing:
-    def __init__(self, spec: str) -> None:
-        self.keys: dict[str, bytes] = {}
-        self.current: str | None = None
+    def __init__(self, spec: str, setting: str = "CANVASS_ENCRYPTION_KEY") -> None:
+        self.keys: dict[str, bytes] = parse_key_ring(spec, setting)
+        self.current: str = next(iter(self.keys))
         # Built once per key: constructing AESGCM costs more than sealing a short value with it.
-        self._ciphers: dict[str, AESGCM] = {}
-        for part in spec.split(","):
-            kid, sep, b64 = part.strip().partition(":")
-            if not sep or not kid.isalnum():
-                raise ValueError("CANVASS_ENCRYPTION_KEY must look like 'kid:base64key[,kid:base64key]'")
-            key = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4))
-            if len(key) != 32:
-                raise ValueError(f"encryption key {kid!r} must be 32 bytes")
-            self.keys[kid] = key
-            self._ciphers[kid] = AESGCM(key)
-            self.current = self.current or kid
-        assert self.current is not None
+        self._ciphers: dict[str, AESGCM] = {kid: AESGCM(key) for kid, key in self.keys.items()}
         self._prefix = self.current.encode() + b"\x00"
         self._index_key = hashlib.sha256(b"blind-index:" + self.keys[self.current]).digest()
         self._index_keys = [hashlib.sha256(b"blind-index:" + key).digest() for key in self.keys.values()]
@@ -47,7 +58,7 @@ class KeyRing:
         if plaintext is None:
             return None
         nonce = os.urandom(12)
-        ct = self._ciphers[self.current].encrypt(nonce, plaintext.encode(), context.encode())  # type: ignore[index]
+        ct = self._ciphers[self.current].encrypt(nonce, plaintext.encode(), context.encode())
         return self._prefix + nonce + ct
 
     def open(self, sealed: bytes | None, context: str) -> str | None:

@@ -272,7 +272,7 @@ def keystore(service: str = "canvass") -> KeyStore:
 
 @lru_cache
 def kek_ring() -> KeyRing:
-    return KeyRing(get_settings().keystore_keys)
+    return KeyRing(get_settings().keystore_keys, "CANVASS_KEYSTORE_KEY")
 
 
 async def open_keystore(service: str) -> None:

@@ -1,7 +1,7 @@
 """Settings for every service, read from the environment (pydantic-settings).
 
 Outside development and test a placeholder secret or encryption key is refused at start-up, so a deployment
-can never run on the keys that ship with the source.
+can never run on the keys that ship with the source; a malformed key ring is refused in every environment.
 """
 
 from __future__ import annotations
@@ -77,7 +77,10 @@ class Settings(BaseSettings):
     geo_query_url: str = Field("http://127.0.0.1:8002", alias="GEO_QUERY_URL")
     registry_api_url: str = Field("http://127.0.0.1:8001", alias="REGISTRY_API_URL")
     # The bearer token one service presents to another (e.g. requests_api asking registry_api to notify an
-    # owner). Issued by the agency's identity provider in production; minted from the secret key in development.
+    # owner). Unset (the usual case), requests_api mints its own short-lived `service` token from the secret key
+    # the services share and renews it before it expires; set, this static token is presented instead (it
+    # lives at most CANVASS_JWT_MAX_LIFETIME_S). An identity provider cannot issue it: only Canvass's own
+    # services act as `service`.
     service_token: str | None = Field(None, alias="CANVASS_SERVICE_TOKEN")
     geo_query_timeout_s: float = Field(5.0, alias="GEO_QUERY_TIMEOUT_S", gt=0)
     # Where clients reach the services: every absolute link an answer or a mail carries is built on it, never on
@@ -99,6 +102,16 @@ class Settings(BaseSettings):
 
     evidence_dir: str = Field(".local/evidence", alias="CANVASS_EVIDENCE_DIR")
     log_level: str = Field("INFO", alias="CANVASS_LOG_LEVEL")
+
+    @model_validator(mode="after")
+    def _refuse_malformed_key_rings(self) -> Settings:
+        # Checked when settings load, so a service refuses to start on a malformed ring (naming the setting)
+        # instead of failing at its first seal. Imported here: shared.crypto reads these settings.
+        from shared.crypto import parse_key_ring
+
+        parse_key_ring(self.encryption_keys, "CANVASS_ENCRYPTION_KEY")
+        parse_key_ring(self.keystore_keys, "CANVASS_KEYSTORE_KEY")
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:

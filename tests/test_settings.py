@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from shared.settings import (
     LOCAL_KEYSTORE_URL,
     Settings,
 )
+from tests.support import start_server
 
 GOOD_KEY = "k1:" + base64.urlsafe_b64encode(b"x" * 32).decode()
 GOOD_KEK = "w1:" + base64.urlsafe_b64encode(b"z" * 32).decode()
@@ -130,3 +132,42 @@ def test_an_email_indexed_before_a_rotation_is_still_found() -> None:
     rotated = KeyRing("k2:" + base64.urlsafe_b64encode(b"y" * 32).decode() + "," + GOOD_KEY)
     assert rotated.blind_index("owner@example.org") != stored
     assert rotated.blind_indexes(" owner@example.org ") == [rotated.blind_index("owner@example.org"), stored]
+
+
+MALFORMED_RINGS = [
+    "no-separator",
+    "k1:" + base64.urlsafe_b64encode(b"x" * 16).decode(),  # 16 bytes, not 32
+    "k1:***not*base64***",
+    "k-1:" + base64.urlsafe_b64encode(b"x" * 32).decode(),  # a kid that is not alphanumeric
+    GOOD_KEY + "," + GOOD_KEY,  # the same kid twice
+    GOOD_KEY + ",",  # an empty entry
+]
+
+
+@pytest.mark.parametrize("setting", ["CANVASS_ENCRYPTION_KEY", "CANVASS_KEYSTORE_KEY"])
+@pytest.mark.parametrize("ring", MALFORMED_RINGS)
+def test_a_malformed_key_ring_is_refused_when_settings_load_naming_the_setting(
+    setting: str, ring: str
+) -> None:
+    with pytest.raises(ValidationError, match=setting):
+        Settings(CANVASS_ENV="development", **{setting: ring})  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=setting):
+        Settings(
+            CANVASS_ENV="production",
+            CANVASS_SECRET_KEY="s" * 40,
+            CANVASS_PUBLIC_BASE_URL="https://canvass.example.gov",
+            **{**KEYSTORE, "CANVASS_ENCRYPTION_KEY": GOOD_KEY, setting: ring},
+        )
+
+
+def test_a_service_refuses_to_start_on_a_malformed_key_store_key() -> None:
+    """Refused at start-up with the setting named, not at the first seal of an owner's words."""
+    env = dict(
+        os.environ,
+        CANVASS_ENV="test",
+        CANVASS_KEYSTORE_KEY="w1:" + base64.urlsafe_b64encode(b"z" * 8).decode(),
+    )
+    with pytest.raises(RuntimeError, match="exited") as refused:
+        start_server("registry_api", env).stop()
+    assert "CANVASS_KEYSTORE_KEY" in str(refused.value)
+    assert "must be 32 bytes" in str(refused.value)

@@ -11,6 +11,7 @@ from services.geo_query import cameras, ogc
 from services.geo_query.database import db
 from shared.app import create_app
 from shared.auth import AGENCY_EXISTS_SQL
+from shared.compression import install_compression
 from shared.db import pooled
 from shared.keystore import close_keystore
 
@@ -53,3 +54,4 @@ app = create_app(
         {"name": ogc.TAG, "description": "The registry as an OGC API – Features (Part 1 core) collection"},
     ],
 )
+install_compression(app)

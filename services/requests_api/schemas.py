@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.requests_api.config import config
 from services.requests_api.models import Category, RequestState, TargetState
 from services.requests_api.webhook_urls import check_webhook_url
 from shared.geojson import Area, AreaGeometry, Point, PointGeometry
@@ -81,8 +82,8 @@ class RequestCreate(Input):
     area: Area | None = Field(None, description="A Polygon or MultiPolygon (give this or `radius_m`)")
     camera_ids: list[uuid.UUID] | None = Field(
         None,
-        max_length=50,
-        description="Ask only these cameras' owners (each must lie in the area and be one your agency may see)",
+        description="Ask only these cameras' owners (each must lie in the area and be one your agency may see); "
+        "at most `CANVASS_REQUEST_MAX_CAMERAS` of them (50 by default), a figure of the deployment's",
     )
     window: Window
     message: str = Field(
@@ -99,6 +100,15 @@ class RequestCreate(Input):
     def _case(cls, v: str) -> str:
         if not CASE_NUMBER.match(v):
             raise ValueError("1-64 letters, digits, spaces or . _ : / # -, starting with a letter or digit")
+        return v
+
+    @field_validator("camera_ids")
+    @classmethod
+    def _few_enough_cameras(cls, v: list[uuid.UUID] | None) -> list[uuid.UUID] | None:
+        # The deployment's figure, read when a request arrives (so not a maxItems of the contract).
+        cap = config().max_explicit_cameras
+        if v is not None and len(v) > cap:
+            raise ValueError(f"at most {cap} cameras (CANVASS_REQUEST_MAX_CAMERAS); {len(v)} listed")
         return v
 
 

@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 
 from shared.settings import get_settings
+from tests.conftest import Suite
 from tests.requests.conftest import OFFSET, Flow, NewAgency, NewOwner, eventually, iso, request_body
-from tests.support import Db, Mailbox
+from tests.support import Db, Mailbox, start_server
 
 
 def test_area_and_window_beyond_the_agency_caps_are_refused(flow: Flow, new_agency: NewAgency, auth) -> None:  # type: ignore[no-untyped-def]
@@ -366,3 +367,30 @@ def test_concurrent_creates_with_one_key_make_one_request_and_replay_it(flow: Fl
     assert all(r.headers.get("idempotent-replayed") == "true" for r in answers if r.status_code == 200)
     count = db.fetchval("SELECT count(*) FROM requests.requests WHERE case_number = $1", body["case_number"])
     assert count == 1
+
+
+def test_the_cap_on_explicit_camera_ids_is_the_deployments_setting(
+    flow: Flow, new_owner: NewOwner, suite: Suite
+) -> None:
+    """CANVASS_REQUEST_MAX_CAMERAS caps how many cameras a request may list: over it a 422 pointing at
+    `camera_ids` and naming the figure, before anything is looked up; at it, the request is made."""
+    a = new_owner(flow.agency, flow.agency.near(dx=OFFSET), cameras=2)
+    server = start_server("requests_api", dict(suite.env, CANVASS_REQUEST_MAX_CAMERAS="2"))
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            capped = Flow(client, flow.auth, flow.agency)
+            over = [*a.camera_ids, str(uuid.uuid4())]
+            r = client.post(
+                "/v1/requests", json=request_body(flow.agency, camera_ids=over), headers=capped.inv()
+            )
+            assert r.status_code == 422, r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert r.json()["errors"][0]["pointer"] == "/body/camera_ids" and "at most 2" in r.text
+            req = capped.create(camera_ids=a.camera_ids)
+            assert [t["registration_id"] for t in req["targets"]] == [a.registration_id]
+    finally:
+        server.stop()
+    # The suite's instance keeps the default of 50: 51 are refused, naming the figure.
+    many = [str(uuid.uuid4()) for _ in range(51)]
+    r = flow.client.post("/v1/requests", json=request_body(flow.agency, camera_ids=many), headers=flow.inv())
+    assert r.status_code == 422 and "at most 50" in r.text, r.text
