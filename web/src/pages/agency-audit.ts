@@ -146,11 +146,6 @@ export async function auditPage(main: HTMLElement): Promise<void> {
   const form = h(
     "form",
     { class: "usa-form au-form", novalidate: true },
-    h("fieldset", { class: "usa-fieldset ws-fieldset" }, h("legend", { class: "usa-legend" }, t("audit.when")), h("div", { class: "place-picker__row" }, sinceField, untilField)),
-    field("au-actor", "audit.actor", "actor", { hint: t("audit.actor_hint") }),
-    field("au-action", "audit.action", "action", { hint: t("audit.action_hint") }),
-    field("au-case", "audit.case", "caseNumber"),
-    field("au-target", "audit.target", "target", { hint: t("audit.target_hint") }),
     h(
       "fieldset",
       { class: "usa-fieldset ws-fieldset" },
@@ -161,6 +156,11 @@ export async function auditPage(main: HTMLElement): Promise<void> {
       bboxField,
       cornersField,
     ),
+    h("fieldset", { class: "usa-fieldset ws-fieldset" }, h("legend", { class: "usa-legend" }, t("audit.when")), h("div", { class: "place-picker__row" }, sinceField, untilField)),
+    field("au-actor", "audit.actor", "actor", { hint: t("audit.actor_hint") }),
+    field("au-action", "audit.action", "action", { hint: t("audit.action_hint") }),
+    field("au-case", "audit.case", "caseNumber"),
+    field("au-target", "audit.target", "target", { hint: t("audit.target_hint") }),
     h("button", { type: "submit", class: "usa-button" }, t("audit.search")),
   );
   const exportBox = h(
@@ -184,8 +184,9 @@ export async function auditPage(main: HTMLElement): Promise<void> {
     h(
       "div",
       { class: "ws-layout" },
-      h("div", { class: "ws-layout__map" }, mapBox, status, list, more),
-      h("div", { class: "ws-layout__form" }, form, exportBox),
+      h("div", { class: "ws-layout__map" }, mapBox),
+      h("div", { class: "ws-layout__form" }, form),
+      h("div", { class: "ws-results" }, status, list, more, exportBox),
     ),
   );
 
@@ -284,6 +285,11 @@ export async function auditPage(main: HTMLElement): Promise<void> {
         L.geoJSON(r as unknown as GeoJSON.Feature, { style: { color: "#d83933", weight: 2, fillOpacity: 0.1 }, pointToLayer: (_f, ll) => L.circleMarker(ll, { radius: 6, color: "#d83933" }) })
           .bindTooltip(`${r.properties.action} · ${r.properties.case_number ?? ""}`)
           .addTo(found);
+    }
+    // The first page brings the place searched (or else the records found) into view.
+    if (!cursor) {
+      const bounds = L.featureGroup([...drawn.getLayers(), ...(drawn.getLayers().length ? [] : found.getLayers())]).getBounds();
+      if (bounds.isValid()) map.fitBounds(bounds, { animate: false, maxZoom: 16, padding: [24, 24] });
     }
     shown += page.features.length;
     mapBox.dataset.records = String(found.getLayers().length);
