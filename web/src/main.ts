@@ -24,7 +24,7 @@ import { livePage } from "./pages/live";
 import { transparencyPage } from "./pages/transparency";
 import { notFoundPage } from "./pages/notfound";
 import { agencyUser } from "./workspace";
-import { staff } from "./staff";
+import { auditor } from "./audit";
 import { accessReportPage } from "./pages/access-report";
 import { tipFollowUpPage, tipPage } from "./pages/tips";
 import { alertPage, alertsManagePage, alertsSubscribePage, alertsUnsubscribedPage, alertsUnsubscribePage } from "./pages/alerts";
@@ -91,7 +91,7 @@ function frame(): { main: HTMLElement } {
             nav("/sign-in", t("nav.manage")),
             nav("/transparency", t("nav.transparency")),
             agencyUser() ? nav("/agency", t("ws.nav.workspace")) : null,
-            staff()?.role === "auditor" ? nav("/agency/audit", t("audit.nav")) : null,
+            auditor() ? nav("/agency/audit", t("audit.nav")) : null,
           ),
         ),
         h(
