@@ -12,6 +12,7 @@ ROLE_NAMES = {
     "investigator": "Investigator",
     "supervisor": "Supervisor",
     "agency_admin": "Agency administrator",
+    "auditor": "Auditor",
 }
 
 

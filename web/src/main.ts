@@ -24,6 +24,8 @@ import { livePage } from "./pages/live";
 import { transparencyPage } from "./pages/transparency";
 import { notFoundPage } from "./pages/notfound";
 import { agencyUser } from "./workspace";
+import { auditor } from "./audit";
+import { accessReportPage } from "./pages/access-report";
 import { tipFollowUpPage, tipPage } from "./pages/tips";
 import { alertPage, alertsManagePage, alertsSubscribePage, alertsUnsubscribedPage, alertsUnsubscribePage } from "./pages/alerts";
 import { agencyCallbackPage, agencySignedOutPage, agencySignInPage, agencyStatus } from "./pages/agency";
@@ -44,6 +46,7 @@ route("/deleted", deletedPage);
 route("/lost", lostPage);
 route("/registrations/:id/sharing", sharingPage);
 route("/registrations/:id/live", livePage);
+route("/registrations/:id/access", accessReportPage);
 route("/transparency", transparencyPage);
 // The agency workspace's pages come in a script of their own, fetched only by the staff who open them: a
 // resident's first page does not carry them.
@@ -52,6 +55,7 @@ route("/agency/requests", async (main) => (await import("./pages/agency-requests
 route("/agency/requests/new", async (main) => (await import("./pages/agency-requests")).newRequestPage(main));
 route("/agency/requests/:id", async (main, params) => (await import("./pages/agency-request")).agencyRequestPage(main, params));
 route("/agency/approvals", async (main) => (await import("./pages/agency-requests")).approvalsPage(main));
+route("/agency/audit", async (main) => (await import("./pages/agency-audit")).auditPage(main));
 route("/tips/new", tipPage);
 route("/tips/follow-up", tipFollowUpPage);
 route("/alerts/subscribe", alertsSubscribePage);
@@ -93,6 +97,7 @@ function frame(): { main: HTMLElement } {
             nav("/sign-in", t("nav.manage")),
             nav("/transparency", t("nav.transparency")),
             agencyUser() ? nav("/agency", t("ws.nav.workspace")) : null,
+            auditor() ? nav("/agency/audit", t("audit.nav")) : null,
           ),
         ),
         agencyStatus(),

@@ -108,6 +108,7 @@ export async function registrationPage(main: HTMLElement, params: Record<string,
     h("a", { class: "usa-button usa-button--outline", href: `/registrations/${id}/edit` }, t("registration.edit")),
     h("a", { class: "usa-button usa-button--outline", href: `/registrations/${id}/sharing` }, t("registration.sharing")),
     h("a", { class: "usa-button usa-button--outline", href: `/registrations/${id}/live` }, t("registration.live")),
+    h("a", { class: "usa-button usa-button--outline", href: `/registrations/${id}/access` }, t("access.link")),
     p.status === "active"
       ? h(
           "button",
