@@ -660,7 +660,7 @@ export const en = {
   "alert.until": "Applies until",
   "alert.subscribe": "Get alerts like this for your area",
   "wsc.public.tip": "Send a tip",
-  "wsc.public.alerts": "Area alerts",
+  "wsc.public.alerts": "Get alerts",
   "wsc.nav.tips": "Tip inbox",
   "wsc.nav.alerts": "Area alerts",
   "wsc.state.new": "New",

@@ -662,7 +662,7 @@ export const es: Record<keyof typeof en, string> = {
   "alert.until": "Vigente hasta",
   "alert.subscribe": "Reciba alertas como esta para su zona",
   "wsc.public.tip": "Enviar un aviso",
-  "wsc.public.alerts": "Alertas de zona",
+  "wsc.public.alerts": "Reciba alertas",
   "wsc.nav.tips": "Avisos recibidos",
   "wsc.nav.alerts": "Alertas de zona",
   "wsc.state.new": "Nuevo",

@@ -355,7 +355,7 @@ export async function alertsPage(main: HTMLElement): Promise<void> {
             h(
               "tr",
               { "data-alert": a.id },
-              h("th", { scope: "row" }, h("a", { href: `/alerts/${a.id}` }, a.title), h("br"), h("span", { class: "usa-hint" }, t(`alerts.category_${a.category}` as MessageKey))),
+              h("th", { scope: "row" }, h("a", { href: `/alerts/${a.id}` }, a.title), h("br"), h("span", { class: "wsc-alert-category" }, t(`alerts.category_${a.category}` as MessageKey))),
               h("td", {}, formatDate(a.created_at, true)),
               h("td", {}, formatDate(a.expires_at, true)),
               h("td", {}, formatNumber(a.deliveries?.queued ?? 0)),
