@@ -41,7 +41,9 @@ def test_an_investigator_reads_a_tip_from_the_public_form_and_the_tipster_reads_
     expect(page.get_by_role("heading", level=1)).to_have_text("Tip inbox")
     visit.check("tip-inbox")
     page.get_by_role("link", name=re.compile("Tip received")).click()
-    expect(page.get_by_text("Two people carry boxes out of the closed shop on Elm every night.")).to_be_visible()
+    expect(
+        page.get_by_text("Two people carry boxes out of the closed shop on Elm every night.")
+    ).to_be_visible()
     expect(page.get_by_role("region", name="Map of the tip's place")).to_be_visible()
     # An investigator may triage but not hold or reopen: the page offers only what the API allows.
     expect(page.get_by_role("button", name="Put under legal hold")).to_have_count(0)
@@ -54,7 +56,9 @@ def test_an_investigator_reads_a_tip_from_the_public_form_and_the_tipster_reads_
     visit.check("tip-reply-errors")
     page.get_by_label("Your reply").fill("Thank you. Do you know which nights exactly?")
     page.get_by_role("button", name="Send the reply").click()
-    expect(page.locator(".portal-message--agency")).to_contain_text("Thank you. Do you know which nights exactly?")
+    expect(page.locator(".portal-message--agency")).to_contain_text(
+        "Thank you. Do you know which nights exactly?"
+    )
     visit.check("tip-replied")
     [row] = sql("SELECT state FROM community.tips WHERE agency = $1", program.slug)
     assert row["state"] == "reviewing"
@@ -66,7 +70,9 @@ def test_an_investigator_reads_a_tip_from_the_public_form_and_the_tipster_reads_
     page.get_by_role("button", name="Put under legal hold").click()
     expect(page.get_by_role("button", name="Lift the legal hold")).to_be_visible()
     visit.check("tip-held")
-    assert sql("SELECT legal_hold FROM community.tips WHERE agency = $1", program.slug)[0]["legal_hold"] is True
+    assert (
+        sql("SELECT legal_hold FROM community.tips WHERE agency = $1", program.slug)[0]["legal_hold"] is True
+    )
 
     # The tipster reads the reply with the code.
     visit.open("/tips/follow-up")
@@ -75,7 +81,9 @@ def test_an_investigator_reads_a_tip_from_the_public_form_and_the_tipster_reads_
     expect(page.get_by_text("Thank you. Do you know which nights exactly?")).to_be_visible()
 
 
-def subscribe(community: httpx.Client, mailbox: Mailbox, program: Program, email: str, lon: float, lat: float) -> str:
+def subscribe(
+    community: httpx.Client, mailbox: Mailbox, program: Program, email: str, lon: float, lat: float
+) -> str:
     """A confirmed email subscription of 100 m around (lon, lat); its id."""
     r = community.post(
         "/v1/subscriptions",

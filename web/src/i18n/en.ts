@@ -673,7 +673,7 @@ export const en = {
   "wsc.inbox.states": "Tips by state",
   "wsc.inbox.none": "No tips in this state.",
   "wsc.inbox.tip_of": "Tip received {when}",
-  "wsc.inbox.counts": "{messages} messages, {media} media files",
+  "wsc.inbox.counts": "Messages: {messages} · media files: {media}",
   "wsc.inbox.has_place": "has a place",
   "wsc.tip.title": "Tip",
   "wsc.tip.back": "Back to the tip inbox",

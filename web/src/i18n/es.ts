@@ -675,7 +675,7 @@ export const es: Record<keyof typeof en, string> = {
   "wsc.inbox.states": "Avisos por estado",
   "wsc.inbox.none": "No hay avisos en este estado.",
   "wsc.inbox.tip_of": "Aviso recibido el {when}",
-  "wsc.inbox.counts": "{messages} mensajes, {media} archivos",
+  "wsc.inbox.counts": "Mensajes: {messages} · archivos: {media}",
   "wsc.inbox.has_place": "tiene un lugar",
   "wsc.tip.title": "Aviso",
   "wsc.tip.back": "Volver a los avisos recibidos",
