@@ -125,7 +125,11 @@ def test_a_supervisor_draws_an_alert_that_reaches_the_subscriber_inside_and_not_
     page.get_by_label("Title").fill("Street fair road closures")
     page.get_by_label("Message").fill("Main Street is closed to cars from 9 am to 6 pm on Saturday.")
     page.get_by_label("Category").select_option("community")
-    expect(page.locator(".wsc-map path")).not_to_have_count(0)
+    # A click on the map (once it shows the jurisdiction) places the circle's centre and draws the circle.
+    expect(page.locator(".wsc-map path")).to_have_count(1)
+    page.locator(".wsc-map").click()
+    expect(page.get_by_label("Latitude")).not_to_have_value("")
+    expect(page.locator(".wsc-map path")).to_have_count(2)
     page.get_by_label("Latitude").fill(str(program.lat))
     page.get_by_label("Longitude").fill(str(program.lon))
     page.get_by_label("Distance in meters").fill("500")
