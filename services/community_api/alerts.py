@@ -40,8 +40,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from services.community_api import sms
 from services.community_api.config import config
 from services.community_api.database import db
-from services.community_api.policy import SlugPath, agency_exists, own_agency, policy_of
+from services.community_api.policy import IdempotencyKey, SlugPath, agency_exists, own_agency, policy_of
 from services.community_api.responses import json_response
+from shared import idempotency
 from shared.audit import AuditEvent, append_asyncpg
 from shared.auth import Principal, require_roles
 from shared.crypto import keyring
@@ -631,6 +632,41 @@ FROM community.alerts
 """
 
 
+IDEMPOTENCY_KEYS = idempotency.Keys("community.idempotency_keys", "alert_id")
+
+
+def _bind(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
+    """The shared idempotency statements' named parameters (:name) as asyncpg's positional ones ($n)."""
+    names: list[str] = []
+
+    def number(m: re.Match[str]) -> str:
+        if m.group(1) not in names:
+            names.append(m.group(1))
+        return f"${names.index(m.group(1)) + 1}"
+
+    return re.sub(r"(?<!:):([a-z_]+)\b", number, sql), [params[n] for n in names]
+
+
+async def _stored_alert(
+    conn: asyncpg.Connection, key: str, scope: str, digest: bytes
+) -> idempotency.Stored | None:
+    sql, args = _bind(
+        IDEMPOTENCY_KEYS.lookup_sql,
+        {"key": key, "principal": scope, "window_s": float(idempotency.replay_window_s())},
+    )
+    row = await conn.fetchrow(sql, *args)
+    return None if row is None else idempotency.replayed(row, key, scope, digest)
+
+
+def _replay(stored: idempotency.Stored) -> Response:
+    return Response(
+        stored.body,
+        status_code=stored.status,
+        media_type="application/json",
+        headers={**stored.headers, "Idempotent-Replayed": "true"},
+    )
+
+
 def _alert(row: asyncpg.Record, counts: asyncpg.Record | None = None) -> dict[str, Any]:
     out = {**dict(row), "area": orjson.loads(row["area"])}
     if counts is not None:
@@ -645,13 +681,43 @@ def _alert(row: asyncpg.Record, counts: asyncpg.Record | None = None) -> dict[st
     response_model=AlertView,
     responses={
         201: {"description": "Sent: the deliveries are queued", "links": ALERT_LINKS},
+        200: {
+            "description": "Replayed: this Idempotency-Key sent it before (nothing is sent again)",
+            "model": AlertView,
+            "links": ALERT_LINKS,
+        },
         **problem_responses(403, 404),
     },
 )
 async def send_alert(
-    slug: SlugPath, body: AlertInput, principal: Annotated[Principal, require_roles(SENDER_ROLE)]
+    slug: SlugPath,
+    body: AlertInput,
+    principal: Annotated[Principal, require_roles(SENDER_ROLE)],
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     own_agency(principal, slug)
+    scope = idempotency.principal_key(principal)
+    digest = idempotency.request_hash(body.model_dump(mode="json")) if idempotency_key else b""
+    if idempotency_key:
+        async with pooled(await db.pool()) as conn:
+            stored = await _stored_alert(conn, idempotency_key, scope, digest)
+        if stored is not None:
+            return _replay(stored)
+    try:
+        return await _send_alert(slug, body, principal, idempotency_key, scope, digest)
+    except asyncpg.UniqueViolationError:
+        # A concurrent send by the same caller with the same key committed first: answer as it did.
+        assert idempotency_key is not None
+        async with pooled(await db.pool()) as conn:
+            stored = await _stored_alert(conn, idempotency_key, scope, digest)
+        if stored is None:
+            raise
+        return _replay(stored)
+
+
+async def _send_alert(
+    slug: str, body: AlertInput, principal: Principal, key: str | None, scope: str, digest: bytes
+) -> Response:
     now = datetime.now(UTC)
     if not now < body.expires_at <= now + timedelta(days=MAX_ALERT_DAYS):
         raise invalid("/body/expires_at", f"must be in the future, within {MAX_ALERT_DAYS} days")
@@ -695,7 +761,30 @@ async def send_alert(
         )
         alert = await conn.fetchrow(ALERT_SQL + " WHERE id = $1", row["id"])
         counts = await conn.fetchrow(COUNTS_SQL, row["id"])
-    return json_response(_alert(alert, counts), status=201, headers={"Location": f"/v1/alerts/{row['id']}"})
+        headers = {"Location": f"/v1/alerts/{row['id']}"}
+        response = json_response(_alert(alert, counts), status=201, headers=headers)
+        if key:
+            # The answer is kept with the alert, in its transaction: both commit or neither. A replay is the
+            # same body and headers with 200, as the other creates answer a replay.
+            sealed, stored_headers = idempotency.seal(
+                idempotency.Stored(200, bytes(response.body), headers), key, scope
+            )
+            sql, args = _bind(
+                f"WITH {IDEMPOTENCY_KEYS.store_ctes.strip()} SELECT 1",
+                {
+                    "key": key,
+                    "principal": scope,
+                    "digest": digest,
+                    "status": 200,
+                    "body": sealed,
+                    "headers": stored_headers,
+                    "owner": row["id"],
+                    "window_s": float(idempotency.replay_window_s()),
+                    "sweep": IDEMPOTENCY_KEYS.sweep_due(),
+                },
+            )
+            await conn.execute(sql, *args)
+    return response
 
 
 @staff.get(

@@ -19,11 +19,18 @@ from shared.audit import AuditEvent, append_asyncpg
 from shared.auth import Principal, require_roles
 from shared.db import pooled
 from shared.errors import Problem, invalid, problem_responses
+from shared.headers import idempotency_key
 from shared.inputs import StrictInput
 
 router = APIRouter(prefix="/v1/agencies/{slug}/community-policy", tags=["policy"])
 
 SlugPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="The agency's slug")]
+IdempotencyKey = idempotency_key(
+    "A unique value per composed alert (e.g. a UUID): a retried send by you with the same key and body, within "
+    "the replay window (24 hours by default), answers as the first did and sends nothing again; another body is "
+    "a 422",
+    "9b1f2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d",
+)
 MediaType = Annotated[str, Field(pattern=r"^[a-z]+/[a-z0-9.+-]+$", max_length=100)]
 
 

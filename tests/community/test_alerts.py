@@ -367,3 +367,37 @@ def test_only_the_agencys_supervisors_send_alerts_and_only_its_staff_see_counts(
     alert = send_alert(community, agency, body["area"])
     assert community.get(f"{path}/{alert['id']}", headers=agency.as_("advocate")).status_code == 403
     assert community.get(f"/v1/alerts/{uuid.uuid4()}").status_code == 404
+
+
+def test_a_retried_alert_send_with_the_same_idempotency_key_sends_one_alert(
+    community: httpx.Client, agency: Agency, mailbox: Mailbox, sms: SmsReceiver, db: Db
+) -> None:
+    email = new_email()
+    sid, _ = confirmed(community, agency, mailbox, sms, "email", email, **pin(*CENTER, 200))
+    body: dict[str, Any] = {
+        "title": "Gas leak", "message": "Stay indoors near 5th and Main.", "category": "crime",
+        "area": polygon(CENTER[0] - 0.001, CENTER[1] - 0.001, CENTER[0] + 0.001, CENTER[1] + 0.001),
+        "expires_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+    }  # fmt: skip
+    path = f"/v1/agencies/{agency.slug}/alerts"
+    headers = {**agency.as_("supervisor"), "Idempotency-Key": str(uuid.uuid4())}
+    first = community.post(path, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    retry = community.post(path, json=body, headers=headers)
+    assert retry.status_code == 200, retry.text
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json()["id"] == first.json()["id"]
+    assert retry.headers["Location"] == first.headers["Location"]
+    other = community.post(path, json={**body, "title": "Another"}, headers=headers)
+    assert other.status_code == 422
+    assert other.headers["Content-Type"].startswith("application/problem+json")
+    alerts = db.fetch("SELECT id FROM community.alerts WHERE agency = $1", agency.slug)
+    assert [str(a["id"]) for a in alerts] == [first.json()["id"]]
+    deliveries = db.fetch("SELECT subscription_id FROM community.deliveries WHERE alert_id = $1",
+                               uuid.UUID(first.json()["id"]))  # fmt: skip
+    assert [str(d["subscription_id"]) for d in deliveries] == [sid]
+    # Another supervisor's same key is their own new alert.
+    theirs = community.post(path, json=body, headers={**agency.as_("supervisor", sub="other-supervisor"),
+                                                       "Idempotency-Key": headers["Idempotency-Key"]})  # fmt: skip
+    assert theirs.status_code == 201, theirs.text
+    assert theirs.json()["id"] != first.json()["id"]

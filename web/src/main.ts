@@ -56,6 +56,9 @@ route("/agency/requests/new", async (main) => (await import("./pages/agency-requ
 route("/agency/requests/:id", async (main, params) => (await import("./pages/agency-request")).agencyRequestPage(main, params));
 route("/agency/approvals", async (main) => (await import("./pages/agency-requests")).approvalsPage(main));
 route("/agency/audit", async (main) => (await import("./pages/agency-audit")).auditPage(main));
+route("/agency/tips", async (main) => (await import("./pages/agency-community")).tipInboxPage(main));
+route("/agency/tips/:id", async (main, params) => (await import("./pages/agency-community")).tipPage(main, params));
+route("/agency/alerts", async (main) => (await import("./pages/agency-community")).alertsPage(main));
 route("/tips/new", tipPage);
 route("/tips/follow-up", tipFollowUpPage);
 route("/alerts/subscribe", alertsSubscribePage);
@@ -96,6 +99,8 @@ function frame(): { main: HTMLElement } {
             nav("/", t("nav.covered")),
             nav("/sign-in", t("nav.manage")),
             nav("/transparency", t("nav.transparency")),
+            nav("/tips/new", t("wsc.public.tip")),
+            nav("/alerts/subscribe", t("wsc.public.alerts")),
             agencyUser() ? nav("/agency", t("ws.nav.workspace")) : null,
             auditor() ? nav("/agency/audit", t("audit.nav")) : null,
           ),

@@ -20,6 +20,8 @@ export function workspaceNav(current: string): HTMLElement {
       link("/agency/requests", "ws.nav.requests"),
       link("/agency/requests/new", "ws.nav.new"),
       user?.role === "supervisor" ? link("/agency/approvals", "ws.nav.approvals") : null,
+      link("/agency/tips", "wsc.nav.tips"),
+      link("/agency/alerts", "wsc.nav.alerts"),
     ),
     user
       ? h("p", { class: "ws-nav__who" }, t("ws.nav.who", { role: t(`role.${user.role}` as MessageKey), agency: user.agency }))
