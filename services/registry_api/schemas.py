@@ -53,8 +53,9 @@ def _plain_text(value: str) -> str:
 
 
 PlainText = AfterValidator(_plain_text)
-# Every character Python's str.isspace() counts, as a regular-expression class: what strip_whitespace removes.
-SPACE = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Unicode's White_Space characters, as a regular-expression class: what pydantic's strip_whitespace removes
+# (Python's str.isspace() counts \x1c-\x1f too; pydantic does not strip them).
+SPACE = r"\x09-\x0d\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
 def _required_text(max_length: int) -> WithJsonSchema:
@@ -258,8 +259,8 @@ def _any_case(word: str) -> str:
 
 
 # What the validator refuses in an endpoint, as a regular-expression class for the contract: NUL and every
-# character Python's str.isspace() counts (SPACE, wider than a JSON Schema engine's \s, which lets \x1c-\x1f through).
-_NOT_IN_URL = r"\x00" + SPACE
+# character Python's str.isspace() counts (SPACE and \x1c-\x1f, which a JSON Schema engine's \s lets through).
+_NOT_IN_URL = r"\x00\x1c-\x1f" + SPACE
 
 
 LiveEndpoint = Annotated[
