@@ -173,4 +173,4 @@ def sign_in_agency_es(visit: Visit, program: Program) -> None:
     page.locator("#staff-role").select_option("supervisor")
     page.locator("#staff-agency").select_option(program.slug)
     page.locator("form button[type=submit]").click()
-    expect(page.get_by_text(program.slug)).to_be_visible()
+    expect(page.locator("main").get_by_text(program.slug)).to_be_visible()
