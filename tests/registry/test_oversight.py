@@ -148,11 +148,12 @@ def test_each_filter_returns_exactly_its_records(
     recs = [r for r in x_records(db, x) if r["actor"] != "aud-x"]
     headers = auth("auditor", x.slug, sub="aud-x")
 
-    def check(params: dict[str, Any], keep: Any) -> None:
+    def check(params: dict[str, Any], keep: Any, undecided: frozenset[int] = frozenset()) -> None:
         got = set(seqs(all_pages(registry, headers, params)))
         # Records appended after `recs` was read (this test's own searches) are the auditor's, not the filter's.
         got -= {s for s in got if s > recs[-1]["seq"]}
-        want = {r["seq"] for r in recs if keep(r)}
+        got -= undecided
+        want = {r["seq"] for r in recs if keep(r)} - undecided
         assert want, params  # a filter that matches nothing proves nothing
         assert got == want, params
 
@@ -191,13 +192,15 @@ def test_each_filter_returns_exactly_its_records(
     def near(r: dict[str, Any]) -> bool:
         return r["geom"] is not None and to_local(r["geom"]).distance(Point(0, 0)) <= radius
 
-    border = [
-        r
+    # A record within a metre of the circle is decided by the two projections' error, not by the filter: it is
+    # left out of both sides (the agencies' places are random, so one may fall there).
+    border = frozenset(
+        r["seq"]
         for r in recs
         if r["geom"] is not None and abs(to_local(r["geom"]).distance(Point(0, 0)) - radius) < 1
-    ]
-    assert not border  # no record so near the circle that the projection's error could decide
-    check({"near": f"{lon},{lat}", "radius_m": radius}, near)
+    )
+    assert len(border) < 3
+    check({"near": f"{lon},{lat}", "radius_m": radius}, near, border)
 
 
 def test_a_camera_named_by_a_record_is_its_target_and_its_place(
