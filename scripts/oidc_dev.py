@@ -29,17 +29,17 @@ def issuer(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def services_env(port: int) -> dict[str, str]:
+def services_env(port: int, agencies: list[str] = AGENCIES) -> dict[str, str]:
     """The services trust the provider's keys for its agencies (and still the development HS256 tokens)."""
     return {
         "CANVASS_JWKS_URL": f"{issuer(port)}/jwks",
-        "CANVASS_JWT_ISSUERS": json.dumps({issuer(port): AGENCIES}),
+        "CANVASS_JWT_ISSUERS": json.dumps({issuer(port): agencies}),
     }
 
 
-def portal_env(port: int) -> dict[str, str]:
+def portal_env(port: int, agencies: list[str] = AGENCIES) -> dict[str, str]:
     """The portal offers the provider as the identity provider of each of its agencies."""
-    providers = {slug: {"issuer": issuer(port), "client_id": CLIENT_ID} for slug in AGENCIES}
+    providers = {slug: {"issuer": issuer(port), "client_id": CLIENT_ID} for slug in agencies}
     return {"CANVASS_AGENCY_OIDC": json.dumps(providers)}
 
 
@@ -58,9 +58,11 @@ def start(
     *,
     audience: str | None = None,
     access_ttl_s: int = 900,
+    accounts_file: Path | None = None,
     log: IO[bytes] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Starts the provider and waits until it answers its discovery document."""
+    """Starts the provider (with the accounts of `accounts_file`, a file like accounts.json, or the demo
+    accounts) and waits until it answers its discovery document."""
     ensure_installed()
     env = dict(
         os.environ,
@@ -70,6 +72,8 @@ def start(
         OIDC_DEV_ACCESS_TTL=str(access_ttl_s),
         OIDC_DEV_CLIENT_ID=CLIENT_ID,
     )
+    if accounts_file is not None:
+        env["OIDC_DEV_ACCOUNTS"] = str(accounts_file)
     proc = subprocess.Popen(
         ["node", "server.mjs"], cwd=DIR, env=env, stdout=log, stderr=subprocess.STDOUT if log else None
     )

@@ -17,6 +17,7 @@ from scripts import oidc_dev
 from shared.auth import mint_token
 from shared.settings import LOCAL_DATABASE_URL, get_settings
 from tests.community.sms_receiver import SmsReceiver
+from tests.portal.oidc import PROVIDER_AGENCIES
 from tests.support import (
     LOG_DIR,
     ROOT,
@@ -122,7 +123,9 @@ def service_env(
         CANVASS_GUESS_LIMIT_PER_CLIENT="1000000",
     )
     env["CANVASS_CORS_ORIGINS"] = f"http://127.0.0.1:{PORTAL_PORT}"  # the portal's origin (tests/portal)
-    env.update(oidc_dev.services_env(OIDC_PORT) | oidc_dev.portal_env(OIDC_PORT))
+    # The provider's accounts in the tests: the demo agencies' and those of tests/portal/oidc.py's STAFF_AGENCIES.
+    agencies = PROVIDER_AGENCIES
+    env.update(oidc_dev.services_env(OIDC_PORT, agencies) | oidc_dev.portal_env(OIDC_PORT, agencies))
     return env
 
 

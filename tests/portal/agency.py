@@ -1,12 +1,13 @@
-"""The agency sign-in the workspace tests use, in one place: today the development sign-in (a role of an agency
-exchanged for a development token on the portal's /staff page); the agency's identity provider replaces it here
-alone."""
+"""The agency sign-in the workspace tests use, in one place: staff sign in through their agency's identity
+provider (the development OpenID provider of tests/portal/oidc.py, its login page in the browser), the way a
+person does. The agency must be one of the provider's (`next_staff_agency()` gives a test one of its own)."""
 
 from __future__ import annotations
 
 from playwright.sync_api import expect
 
 from tests.portal.conftest import Visit
+from tests.portal.oidc import account, oidc_sign_in
 
 ROLE_NAMES = {
     "investigator": "Investigator",
@@ -17,14 +18,16 @@ ROLE_NAMES = {
 
 
 def sign_in_agency(visit: Visit, role: str, agency: str) -> None:
-    """Signs the tab in as `role` of `agency` (signing out whoever was signed in before)."""
+    """Signs the tab in as `role` of `agency` through the provider, signing out (at the provider too) whoever was
+    signed in before."""
     page = visit.page
-    visit.open("/staff")
-    # The page's own button: the header carries another for whoever is signed in.
+    visit.open("/agency/sign-in")
+    # The page's own button (the header carries another for whoever is signed in), or the sign-in form.
     sign_out = page.locator("main").get_by_role("button", name="Sign out")
+    sign_out.or_(page.locator("#agency-choice")).first.wait_for()
     if sign_out.count():
         sign_out.click()
-    page.get_by_label("Role").select_option(role)
-    page.get_by_label("Agency").select_option(agency)
-    page.locator("main").get_by_role("button", name="Sign in").click()
-    expect(page.get_by_text(f"Signed in as {ROLE_NAMES[role]} of {agency}.")).to_be_visible()
+        page.get_by_role("button", name="Yes, sign out").click()  # the provider's own page
+        page.wait_for_url(f"{visit.base}/agency/signed-out")
+    oidc_sign_in(page, visit.base, account(role, agency))
+    expect(page.locator("main").get_by_text(f"Signed in as {ROLE_NAMES[role]} of {agency}.")).to_be_visible()

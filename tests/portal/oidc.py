@@ -13,6 +13,10 @@ password PASSWORD ("canvass-demo"):
     northfield.admin         agency_admin   agency `northfield`
     eastport.admin           agency_admin   agency `eastport`    (the program page's tests change its program)
 
+and, for the tests that need an agency of their own (a jurisdiction nobody else's test touches), the agencies of
+STAFF_AGENCIES, each with one account per role of ROLES named `<agency>.<role>`: a test takes the next with
+`next_staff_agency()` and publishes it where it likes.
+
 Access tokens live OIDC_ACCESS_TTL_S seconds in the tests; the portal renews them silently before they expire.
 """
 
@@ -20,9 +24,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -32,7 +38,46 @@ from scripts.oidc_dev import ACCOUNTS, CLIENT_ID, PASSWORD
 
 # Long enough for a sign-in, short enough that the portal renews within a test (it renews 60 s before expiry).
 OIDC_ACCESS_TTL_S = 75
-AGENCY_OF = {a["username"]: a["agency"] for a in ACCOUNTS["accounts"]}
+ROLES = ("investigator", "supervisor", "agency_admin", "auditor")
+STAFF_AGENCIES = [f"ws-{i:02d}" for i in range(1, 31)]
+TEST_ACCOUNTS = {
+    "password": ACCOUNTS["password"],
+    "accounts": [
+        *ACCOUNTS["accounts"],
+        *(
+            {"username": f"{slug}.{role}", "name": f"{role} of {slug}", "agency": slug, "role": role}
+            for slug in STAFF_AGENCIES
+            for role in ROLES
+        ),
+    ],
+}
+# Every agency whose staff sign in through the provider in the tests (the services trust it for these alone).
+PROVIDER_AGENCIES = sorted({a["agency"] for a in TEST_ACCOUNTS["accounts"]})
+AGENCY_OF = {a["username"]: a["agency"] for a in TEST_ACCOUNTS["accounts"]}
+_unused = iter(STAFF_AGENCIES)
+
+
+def next_staff_agency() -> str:
+    """An agency of the provider no test has used yet in this run (to be published by the caller)."""
+    slug = next(_unused, None)
+    assert slug, f"the tests used all {len(STAFF_AGENCIES)} STAFF_AGENCIES: add more"
+    return slug
+
+
+def account(role: str, agency: str) -> str:
+    """The provider's account of `role` in `agency`: the demo accounts' for the demo agencies."""
+    for a in TEST_ACCOUNTS["accounts"]:
+        if a["agency"] == agency and a["role"] == role:
+            return str(a["username"])
+    raise AssertionError(f"the provider has no {role} of {agency}")
+
+
+def write_accounts(path: Path) -> Path:
+    """The provider's directory for the tests, written to `path`."""
+    path.write_text(json.dumps(TEST_ACCOUNTS))
+    return path
+
+
 # [west, south, east, north]
 DEMO_SQUARE = (-87.96, 43.00, -87.88, 43.08)
 NORTHFIELD_SQUARE = (-88.10, 43.10, -88.02, 43.18)
@@ -48,7 +93,7 @@ def square(west: float, south: float, east: float, north: float) -> dict[str, ob
 
 def register_agencies(registry: httpx.Client, auth: Callable[..., dict[str, str]]) -> None:
     """The provider's agencies, published as their administrators do (once per run's database)."""
-    for slug in sorted(set(AGENCY_OF.values())):
+    for slug in sorted({a["agency"] for a in ACCOUNTS["accounts"]}):
         if registry.get(f"/v1/agencies/{slug}").status_code == 200:
             continue
         r = registry.post(

@@ -17,7 +17,14 @@ from playwright.sync_api import expect
 from tests.community.conftest import mail_text
 from tests.portal.agency import sign_in_agency
 from tests.portal.conftest import Program, Visit
+from tests.portal.oidc import account, oidc_sign_in
 from tests.support import Mailbox
+
+
+@pytest.fixture
+def program(staff_program: Program) -> Program:
+    """This module's programs are agencies whose staff sign in through the identity provider."""
+    return staff_program
 
 
 def test_an_investigator_reads_a_tip_from_the_public_form_and_the_tipster_reads_the_reply(
@@ -167,10 +174,9 @@ def test_the_tip_inbox_and_alert_composer_speak_spanish(visit: Visit, program: P
 
 
 def sign_in_agency_es(visit: Visit, program: Program) -> None:
-    """The development sign-in of a Spanish tab: the English helper's labels, in Spanish."""
-    page = visit.page
-    visit.open("/staff")
-    page.locator("#staff-role").select_option("supervisor")
-    page.locator("#staff-agency").select_option(program.slug)
-    page.locator("form button[type=submit]").click()
-    expect(page.locator("main").get_by_text(program.slug)).to_be_visible()
+    """A supervisor of the program signs in through the provider from a Spanish tab (the helper finds the portal's
+    fields by their ids; the provider's own page is English)."""
+    oidc_sign_in(visit.page, visit.base, account("supervisor", program.slug))
+    expect(visit.page.locator("main .usa-alert__text")).to_have_text(
+        f"Sesión iniciada como Supervisor de {program.slug}."
+    )

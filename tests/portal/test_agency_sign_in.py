@@ -17,7 +17,7 @@ from playwright.sync_api import Request, Response, Route
 from services.portal.main import content_security_policy, create_app, portal_config
 from tests.conftest import Suite
 from tests.portal.conftest import Visit
-from tests.portal.oidc import NAMES, OIDC_ACCESS_TTL_S, oidc_sign_in, provider_token
+from tests.portal.oidc import NAMES, OIDC_ACCESS_TTL_S, PASSWORD, oidc_sign_in, provider_token
 
 
 def claims(token: str) -> dict[str, Any]:
@@ -174,13 +174,15 @@ def test_an_account_of_another_agency_sees_only_its_own_agency(
     assert NAMES["northfield"] in program.inner_text() and NAMES["demo"] not in program.inner_text()
     assert page.locator(".portal-agency-status").inner_text().startswith("Investigator, northfield")
 
-    # The program page is the administrators': an investigator is told so, with no data.
-    page.goto(f"{visit.base}/agency/program")
-    page.get_by_role("heading", level=1, name="Your program").wait_for()
-    # A reload signs in again, quickly, through the provider's open session (tokens are in memory only).
-    assert page.get_by_text("This page is for agency staff").count() == 1
-    oidc_sign_in(page, visit.base, "northfield.investigator", next_path="/agency/program")
+    # The program page is the administrators': an investigator is told so, with no data. The page is loaded anew
+    # (the tokens were in memory only): the tab signs in again by itself, through the provider's open session,
+    # and nothing but the agency's slug was kept in the tab.
+    grants = len(traffic.grants)
+    visit.open("/agency/program")
     page.get_by_text("Only your agency's administrators manage the program.").wait_for()
+    assert page.url == f"{visit.base}/agency/program"
+    assert len(traffic.grants) == grants + 1 and traffic.grants[-1][0] == "authorization_code"
+    assert "eyJ" not in stored_values(visit)
     visit.check("agency-other-agency")
 
     token = {"Authorization": f"Bearer {traffic.bearers[-1]}"}
@@ -190,6 +192,45 @@ def test_an_account_of_another_agency_sees_only_its_own_agency(
     assert demo.get("policy") is None and demo.get("version") is None
     own = registry.get("/v1/agencies/demo", headers=auth("investigator", "demo")).json()["properties"]
     assert own["policy"] is not None  # what demo's own staff see, and northfield's do not
+
+
+def test_a_reload_after_the_providers_session_ended_asks_to_sign_in_and_returns_to_the_page(
+    visit: Visit, suite: Suite, oidc_provider: str
+) -> None:
+    page = visit.page
+    oidc_sign_in(page, visit.base, "demo.investigator")
+    # The provider's session ends (its cookies gone, as when it expires): a reload cannot sign in silently.
+    page.context.clear_cookies()
+    visit.open("/agency/requests")
+    page.get_by_text("Your agency's sign-in has ended. Sign in again to go on where you were.").wait_for()
+    assert page.url == f"{visit.base}/agency/sign-in?next=%2Fagency%2Frequests"
+    assert page.locator(".portal-agency-status").count() == 0
+    visit.check("agency-sign-in-needed")
+    # Signing in again (the password asked) goes on where the person was; a further reload is silent again.
+    page.locator("#agency-choice").select_option("demo")
+    page.locator("main form button[type=submit]").click()
+    page.get_by_label("Password").wait_for()
+    page.get_by_label("Username").fill("demo.investigator")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{visit.base}/agency/requests")
+    page.locator(".portal-agency-status").wait_for()
+    visit.open("/agency/requests")
+    page.locator(".portal-agency-status").wait_for()
+    assert page.url == f"{visit.base}/agency/requests"
+
+
+def test_after_signing_out_a_reload_stays_signed_out(visit: Visit, oidc_provider: str) -> None:
+    page = visit.page
+    oidc_sign_in(page, visit.base, "demo.auditor")
+    page.locator("main").get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Yes, sign out").click()
+    page.wait_for_url(f"{visit.base}/agency/signed-out")
+    visit.open("/agency/audit")
+    assert page.url == f"{visit.base}/agency/audit"
+    page.get_by_role("heading", level=1).wait_for()
+    assert page.locator(".portal-agency-status").count() == 0
+    visit.check("agency-reload-signed-out")
 
 
 def test_the_development_sign_in_is_offered_only_where_the_configuration_allows_it(

@@ -26,6 +26,7 @@ from pyproj import Transformer
 from tests.conftest import Suite, Token
 from tests.portal.agency import sign_in_agency
 from tests.portal.conftest import Owner, Visit, sign_in
+from tests.portal.oidc import next_staff_agency
 
 
 @dataclass
@@ -53,8 +54,8 @@ def offset(lon: float, lat: float, east_m: float, north_m: float) -> tuple[float
 
 
 def new_agency(registry: httpx.Client, auth: Token, **policy: Any) -> Agency:
-    # "a-" slugs sort first in the development sign-in's list of agencies.
-    slug = "a-" + uuid.uuid4().hex[:10]
+    """An agency of the identity provider's (its staff sign in through it), with a jurisdiction of its own."""
+    slug = next_staff_agency()
     west, south = round(random.uniform(-120, -75), 4), round(random.uniform(28, 47), 4)
     ring = [[west, south], [west + 0.1, south], [west + 0.1, south + 0.1], [west, south + 0.1], [west, south]]
     r = registry.post(

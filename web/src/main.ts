@@ -30,6 +30,8 @@ import { tipFollowUpPage, tipPage } from "./pages/tips";
 import { alertPage, alertsManagePage, alertsSubscribePage, alertsUnsubscribedPage, alertsUnsubscribePage } from "./pages/alerts";
 import { agencyCallbackPage, agencySignedOutPage, agencySignInPage, agencyStatus } from "./pages/agency";
 import { programPage } from "./pages/program";
+import { resumeSignIn } from "./oidc";
+import { staff } from "./staff";
 
 route("/", coveredPage);
 route("/register", registerPage);
@@ -155,6 +157,19 @@ async function start(): Promise<void> {
       h("main", { class: "grid-container" }, h("h1", {}, t("errors.config")), h("p", {}, t("errors.network"))),
     );
     return;
+  }
+  // Agency staff's tokens live in memory only: after a reload of an agency page, the tab signed in to an agency
+  // asks its provider again, silently, and comes back to the same page.
+  const path = location.pathname;
+  if (path.startsWith("/agency") && !/^\/agency\/(callback|signed-out)\/?$/.test(path) && !staff()) {
+    document.getElementById("app")!.replaceChildren(
+      h("main", { class: "grid-container portal-main" }, h("p", { role: "status" }, t("agency.resuming"))),
+    );
+    try {
+      if (await resumeSignIn(path + location.search)) return;
+    } catch {
+      // The provider cannot be reached: the page shows as signed out, with its sign-in link.
+    }
   }
   startRouter(render);
 }

@@ -1,9 +1,10 @@
 /** Sign-in with the agency's own identity provider: OpenID Connect's authorization code flow with PKCE
  * (oidc-client-ts), the issuer and the portal's client id per agency from the runtime configuration.
  *
- * Tokens are held in memory only (never in localStorage or sessionStorage: a reload signs in again, which the
- * provider's own session makes quick); only the flow's one-time state (the PKCE verifier, until the callback) and
- * which agency is being signed in to sit in this tab's sessionStorage. The access token is renewed silently with
+ * Tokens are held in memory only (never in localStorage or sessionStorage); only the flow's one-time state (the PKCE
+ * verifier, until the callback) and which agency this tab is signed in to sit in this tab's sessionStorage. A
+ * reload (or a link opened in the same tab) therefore asks the agency's provider again, without showing anything
+ * (`prompt=none`): its own session answers at once, or says that a sign-in is needed and the sign-in page shows. The access token is renewed silently with
  * the refresh token before it expires; signing out revokes the refresh token and ends the session at the provider too. */
 
 import type { User, UserManager } from "oidc-client-ts";
@@ -11,9 +12,14 @@ import { config, type AgencyProvider } from "./config";
 import { sessionFromToken, setAgencySession, type Staff } from "./staff";
 
 const PENDING = "canvass.agency.pending";
+/** The agency this tab is signed in to (its slug only: no token), for the silent sign-in after a reload. */
+const RESUME = "canvass.agency.resume";
 
 export class SignInError extends Error {
-  constructor(readonly reason: "no_provider" | "no_claims" | "failed") {
+  constructor(
+    readonly reason: "no_provider" | "no_claims" | "failed" | "sign_in_needed",
+    readonly next: string = "/agency/sign-in",
+  ) {
     super(reason);
   }
 }
@@ -72,6 +78,7 @@ function publish(user: User): Staff {
     },
     signOut: async () => {
       manager = null;
+      sessionStorage.removeItem(RESUME);
       // The refresh token is revoked (a JWT access token cannot be, and lives minutes); then the provider's own
       // session ends, for every application signed in through it.
       await users.revokeTokens(["refresh_token"]).catch(() => undefined);
@@ -89,23 +96,48 @@ export async function signInWith(agency: string, next: string): Promise<void> {
   await users.signinRedirect();
 }
 
-/** Back from the provider: the code exchanged for the tokens (kept in memory), the session opened; where to go. */
+/** After a reload, on an agency page with no session in memory: when this tab was signed in to an agency, leaves
+ * for its provider asking for no interaction (`prompt=none`) and returns true; back at /agency/callback, then at
+ * `next`. False when there is nothing to resume. */
+export async function resumeSignIn(next: string): Promise<boolean> {
+  const agency = sessionStorage.getItem(RESUME);
+  if (!agency) return false;
+  if (!agencyProviders()[agency]) {
+    sessionStorage.removeItem(RESUME);
+    return false;
+  }
+  const users = await managerFor(agency);
+  sessionStorage.setItem(PENDING, JSON.stringify({ agency, next, silent: true }));
+  await users.signinRedirect({ prompt: "none" });
+  return true;
+}
+
+function safeNext(next: unknown): string {
+  return typeof next === "string" && next.startsWith("/") && !next.startsWith("//") ? next : "/agency/sign-in";
+}
+
+/** Back from the provider: the code exchanged for the tokens (kept in memory), the session opened; where to go.
+ * A silent sign-in the provider could not answer without the person (its session is over) is not a failure:
+ * SignInError("sign_in_needed") carries where they were going. */
 export async function completeSignIn(): Promise<string> {
   const raw = sessionStorage.getItem(PENDING);
   sessionStorage.removeItem(PENDING);
-  let pending: { agency?: unknown; next?: unknown } = {};
+  let pending: { agency?: unknown; next?: unknown; silent?: unknown } = {};
   try {
     pending = raw ? (JSON.parse(raw) as typeof pending) : {};
   } catch {
     pending = {};
   }
+  // Whatever happens below, a failed sign-in is not resumed again (no loop through the provider).
+  sessionStorage.removeItem(RESUME);
   if (typeof pending.agency !== "string") throw new SignInError("failed");
+  const next = safeNext(pending.next);
   const users = await managerFor(pending.agency);
   let user: User | undefined;
   try {
     user = await users.signinRedirectCallback();
   } catch {
-    throw new SignInError("failed");
+    throw new SignInError(pending.silent === true ? "sign_in_needed" : "failed", next);
   }
   if (!user) throw new SignInError("failed");
   try {
@@ -114,6 +146,6 @@ export async function completeSignIn(): Promise<string> {
     await users.removeUser();
     throw e;
   }
-  const next = typeof pending.next === "string" && pending.next.startsWith("/") && !pending.next.startsWith("//") ? pending.next : "/agency/sign-in";
+  sessionStorage.setItem(RESUME, pending.agency);
   return next;
 }

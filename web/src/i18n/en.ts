@@ -572,6 +572,8 @@ export const en = {
   "agency.none_configured": "No agency has set up its sign-in here yet.",
   "agency.provider_unreachable": "Your agency's sign-in page could not be reached. Try again in a moment.",
   "agency.dev_link": "Development sign-in (development only)",
+  "agency.sign_in_needed": "Your agency's sign-in has ended. Sign in again to go on where you were.",
+  "agency.resuming": "Signing you in again…",
   "agency.completing": "Signing you in…",
   "agency.failed": "The sign-in did not complete. Start again.",
   "agency.no_claims": "Your agency's sign-in did not say your role and agency. Ask your agency's administrator to add the role and agency claims.",

@@ -574,6 +574,8 @@ export const es: Record<keyof typeof en, string> = {
   "agency.none_configured": "Ninguna agencia ha configurado aquí su acceso todavía.",
   "agency.provider_unreachable": "No se pudo llegar a la página de acceso de su agencia. Inténtelo de nuevo en un momento.",
   "agency.dev_link": "Acceso de desarrollo (solo en desarrollo)",
+  "agency.sign_in_needed": "Su acceso con la agencia terminó. Inicie sesión de nuevo para seguir donde estaba.",
+  "agency.resuming": "Iniciando su sesión de nuevo…",
   "agency.completing": "Iniciando su sesión…",
   "agency.failed": "El acceso no se completó. Empiece de nuevo.",
   "agency.no_claims": "El acceso de su agencia no indicó su función ni su agencia. Pida al administrador de su agencia que agregue esos datos.",

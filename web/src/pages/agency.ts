@@ -10,6 +10,9 @@ import { agencyProviders, completeSignIn, signInWith, SignInError } from "../oid
 import { navigate } from "../router";
 import { signOutStaff, staff, staffToken, type Staff } from "../staff";
 
+/** Why the sign-in page shows, when a page sent the person here (their provider's session ended). */
+const signInNeeded: { text: string | null } = { text: null };
+
 const ROLE_KEYS = new Set(["advocate", "investigator", "supervisor", "agency_admin", "auditor"]);
 
 export function roleName(role: string): string {
@@ -109,7 +112,10 @@ export async function agencySignInPage(main: HTMLElement): Promise<void> {
     await signedIn(main, current);
     return;
   }
-  main.append(h("h1", {}, t("agency.title")), h("p", { class: "usa-intro" }, t("agency.intro")));
+  main.append(h("h1", {}, t("agency.title")));
+  if (signInNeeded.text) main.append(alert("info", signInNeeded.text));
+  signInNeeded.text = null;
+  main.append(h("p", { class: "usa-intro" }, t("agency.intro")));
   const providers = agencyProviders();
   const slugs = Object.keys(providers);
   if (!slugs.length) {
@@ -156,12 +162,21 @@ export async function agencySignInPage(main: HTMLElement): Promise<void> {
 
 export async function agencyCallbackPage(main: HTMLElement): Promise<void> {
   const status = h("p", { role: "status" }, t("agency.completing"));
+  // Passing through: the page the person is going to comes next (the tests wait for that one's heading).
+  main.dataset.signingIn = "";
   main.append(h("h1", {}, t("agency.title")), status);
   try {
     const next = await completeSignIn();
     navigate(next, true);
   } catch (e) {
     const reason = e instanceof SignInError ? e.reason : "failed";
+    if (e instanceof SignInError && reason === "sign_in_needed") {
+      // The provider's session is over: the sign-in page, then where the person was going.
+      signInNeeded.text = t("agency.sign_in_needed");
+      navigate(`/agency/sign-in?next=${encodeURIComponent(e.next)}`, true);
+      return;
+    }
+    delete main.dataset.signingIn;
     status.remove();
     main.append(
       alert("error", reason === "no_claims" ? t("agency.no_claims") : t("agency.failed"), "alert"),
