@@ -101,7 +101,7 @@ contract-lint: $(REDOCLY) ## Redocly's linter on openapi/*.json: recommended rul
 test: env db contract-lint portal tools/oidc-dev/node_modules/.installed ## the whole test suite against a real PostGIS and real HTTP (GDAL's OGC API client, docker-compose config and the portal in Chromium among them)
 	@bash scripts/ensure_debian.sh ogrinfo=gdal-bin docker-compose=docker-compose chromium=chromium ffmpeg=ffmpeg
 	cd web && npm run check
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
 stop: ## stop the local database cluster
 	@bash scripts/localdb.sh stop
