@@ -243,16 +243,30 @@ def verified_principal(token: str, settings: Settings) -> Principal:
 
 
 def _verify_asymmetric(token: str, alg: str, settings: Settings, common: dict[str, Any]) -> dict[str, Any]:
-    if settings.jwks_url:
-        key = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token).key
+    """The claims of a token signed by a key of the issuer it names: that issuer's own keys
+    (CANVASS_JWT_ISSUER_KEYS) or, for the one issuer without them, the configured keys. A key of one identity
+    provider never vouches for a token naming another."""
+    issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+    if not isinstance(issuer, str):
+        raise jwt.MissingRequiredClaimError("iss")
+    common = {**common, "issuer": issuer}
+    own = (settings.jwt_issuer_keys or {}).get(issuer)
+    if own is None:
+        jwks_url, public_keys = settings.jwks_url, settings.jwt_public_keys
+    elif own.startswith(("https://", "http://")):
+        jwks_url, public_keys = own, None
+    else:
+        jwks_url, public_keys = None, own
+    if jwks_url:
+        key = _jwks_client(jwks_url).get_signing_key_from_jwt(token).key
         return jwt.decode(token, key, algorithms=[alg], **common)
-    if not settings.jwt_public_keys:
+    if not public_keys:
         raise _unauthorized("No public keys are configured for RS256/ES256 tokens.")
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     kind = rsa.RSAPublicKey if alg == "RS256" else ec.EllipticCurvePublicKey
     last: Exception | None = None
-    for key in _public_keys(settings.jwt_public_keys):
+    for key in _public_keys(public_keys):
         if not isinstance(key, kind):
             continue
         try:

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     secret_key: str = Field(DEV_SECRET_KEY, alias="CANVASS_SECRET_KEY")
     allow_hs256: bool = Field(True, alias="CANVASS_ALLOW_HS256")
     jwt_issuers: dict[str, list[str]] | None = Field(None, alias="CANVASS_JWT_ISSUERS")
+    # Each issuer's own keys (JSON: issuer -> a JWKS URL, or PEM public keys or a file of them): a token is checked
+    # against the keys of the issuer it names only. CANVASS_JWKS_URL / CANVASS_JWT_PUBLIC_KEYS stand for at most
+    # one issuer: shared by two, a key of one would sign tokens naming the other.
+    jwt_issuer_keys: dict[str, str] | None = Field(None, alias="CANVASS_JWT_ISSUER_KEYS")
     jwt_max_lifetime_s: int = Field(24 * 3600, alias="CANVASS_JWT_MAX_LIFETIME_S", ge=60)
     jwt_public_keys: str | None = Field(None, alias="CANVASS_JWT_PUBLIC_KEYS")
     jwks_url: str | None = Field(None, alias="CANVASS_JWKS_URL")
@@ -111,6 +115,24 @@ class Settings(BaseSettings):
 
         parse_key_ring(self.encryption_keys, "CANVASS_ENCRYPTION_KEY")
         parse_key_ring(self.keystore_keys, "CANVASS_KEYSTORE_KEY")
+        return self
+
+    @model_validator(mode="after")
+    def _one_issuer_per_key_set(self) -> Settings:
+        accepted = set(self.jwt_issuers) if self.jwt_issuers is not None else {self.jwt_issuer}
+        own = self.jwt_issuer_keys or {}
+        unknown = sorted(set(own) - accepted)
+        if unknown:
+            raise ValueError(
+                f"CANVASS_JWT_ISSUER_KEYS names {unknown[0]!r}, which CANVASS_JWT_ISSUERS does not accept"
+            )
+        sharing = sorted(accepted - set(own))
+        if (self.jwks_url or self.jwt_public_keys) and len(sharing) > 1:
+            raise ValueError(
+                f"the issuers {', '.join(map(repr, sharing))} would share the keys of CANVASS_JWKS_URL /"
+                " CANVASS_JWT_PUBLIC_KEYS, so a key of one would sign tokens naming another: give each its own"
+                " keys in CANVASS_JWT_ISSUER_KEYS"
+            )
         return self
 
     @model_validator(mode="after")

@@ -157,9 +157,16 @@ def test_asymmetric_tokens_must_come_from_an_accepted_issuer() -> None:
         assert err.value.status == 401
 
 
+STATE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
 def test_an_identity_provider_speaks_only_for_its_own_agencies() -> None:
     issuers = {"https://idp.mke.example": ["mke"], "https://idp.state.example": ["*"]}
-    s = Settings(CANVASS_JWT_PUBLIC_KEYS=pem(RSA_KEY), CANVASS_JWT_ISSUERS=issuers)
+    s = Settings(
+        CANVASS_JWT_PUBLIC_KEYS=pem(RSA_KEY),
+        CANVASS_JWT_ISSUERS=issuers,
+        CANVASS_JWT_ISSUER_KEYS={"https://idp.state.example": pem(STATE_KEY)},
+    )
     mke = jwt.encode(claims(iss="https://idp.mke.example"), RSA_KEY, algorithm="RS256")
     assert verify_jwt(mke, s).agency == "mke"
     other = jwt.encode(
@@ -168,9 +175,48 @@ def test_an_identity_provider_speaks_only_for_its_own_agencies() -> None:
     with pytest.raises(Problem, match="does not speak for"):
         verify_jwt(other, s)
     state = jwt.encode(
-        claims(iss="https://idp.state.example", agency="dallas-pd"), RSA_KEY, algorithm="RS256"
+        claims(iss="https://idp.state.example", agency="dallas-pd"), STATE_KEY, algorithm="RS256"
     )
     assert verify_jwt(state, s).agency == "dallas-pd"
+
+
+def test_a_key_of_one_identity_provider_never_signs_for_another() -> None:
+    """Two agencies' providers, each with its own keys: a token signed by one naming the other (its issuer, its
+    agency) is refused, whichever way round."""
+    issuers = {"https://idp.metro.example": ["metro"], "https://idp.county.example": ["county"]}
+    s = Settings(
+        CANVASS_JWT_ISSUERS=issuers,
+        CANVASS_JWT_ISSUER_KEYS={
+            "https://idp.metro.example": pem(RSA_KEY),
+            "https://idp.county.example": pem(STATE_KEY),
+        },
+    )
+    for key, own, other in (
+        (RSA_KEY, ("https://idp.metro.example", "metro"), ("https://idp.county.example", "county")),
+        (STATE_KEY, ("https://idp.county.example", "county"), ("https://idp.metro.example", "metro")),
+    ):
+        good = jwt.encode(claims(iss=own[0], agency=own[1]), key, algorithm="RS256")
+        assert verify_jwt(good, s).agency == own[1]
+        forged = jwt.encode(claims(iss=other[0], agency=other[1], role="agency_admin"), key, "RS256")
+        with pytest.raises(Problem) as err:
+            verify_jwt(forged, s)
+        assert err.value.status == 401
+
+
+def test_issuers_may_not_share_the_configured_keys() -> None:
+    issuers = {"https://idp.metro.example": ["metro"], "https://idp.county.example": ["county"]}
+    with pytest.raises(ValueError, match="would share the keys"):
+        Settings(CANVASS_JWT_PUBLIC_KEYS=pem(RSA_KEY), CANVASS_JWT_ISSUERS=issuers)
+    with pytest.raises(ValueError, match="would share the keys"):
+        Settings(CANVASS_JWKS_URL="https://idp.metro.example/jwks", CANVASS_JWT_ISSUERS=issuers)
+    with pytest.raises(ValueError, match="does not accept"):
+        Settings(CANVASS_JWT_ISSUER_KEYS={"https://idp.elsewhere.example": pem(RSA_KEY)})
+    # One issuer on the configured keys, the other on its own: fine.
+    Settings(
+        CANVASS_JWT_PUBLIC_KEYS=pem(RSA_KEY),
+        CANVASS_JWT_ISSUERS=issuers,
+        CANVASS_JWT_ISSUER_KEYS={"https://idp.county.example": pem(STATE_KEY)},
+    )
 
 
 def test_only_canvass_services_act_as_service() -> None:
