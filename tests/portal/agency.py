@@ -21,12 +21,11 @@ def sign_in_agency(visit: Visit, role: str, agency: str) -> None:
     """Signs the tab in as `role` of `agency` through the provider, signing out (at the provider too) whoever was
     signed in before."""
     page = visit.page
-    visit.open("/agency/sign-in")
-    # The page's own button (the header carries another for whoever is signed in), or the sign-in form.
-    sign_out = page.locator("main").get_by_role("button", name="Sign out")
-    sign_out.or_(page.locator("#agency-choice")).first.wait_for()
-    if sign_out.count():
-        sign_out.click()
+    # An agency page loaded anew signs in again whoever this tab was signed in as (the sign-in page itself does
+    # not): the header then names them, with its Sign out.
+    visit.open("/agency/program")
+    if page.locator(".portal-agency-status").count():
+        page.locator(".portal-agency-status").get_by_role("button", name="Sign out").click()
         page.get_by_role("button", name="Yes, sign out").click()  # the provider's own page
         page.wait_for_url(f"{visit.base}/agency/signed-out")
     oidc_sign_in(page, visit.base, account(role, agency))

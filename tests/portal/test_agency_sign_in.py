@@ -220,6 +220,29 @@ def test_a_reload_after_the_providers_session_ended_asks_to_sign_in_and_returns_
     assert page.url == f"{visit.base}/agency/requests"
 
 
+def test_back_after_a_silent_sign_in_leads_to_the_page_before(visit: Visit, oidc_provider: str) -> None:
+    page = visit.page
+    oidc_sign_in(page, visit.base, "demo.supervisor")
+    visit.open("/transparency")
+    visit.open("/agency/requests")  # loaded anew: signed in again silently, through the provider and back
+    page.locator(".portal-agency-status").wait_for()
+    page.go_back()
+    page.wait_for_url(f"{visit.base}/transparency")
+    page.get_by_role("heading", level=1).wait_for()
+    visit.check("agency-back-after-silent-sign-in")
+
+
+def test_the_signed_out_page_does_not_say_so_to_someone_still_signed_in(
+    visit: Visit, oidc_provider: str
+) -> None:
+    page = visit.page
+    oidc_sign_in(page, visit.base, "demo.investigator", next_path="/agency/signed-out")
+    main = page.locator("main")
+    main.get_by_text("You are still signed in as Investigator of demo.").wait_for()
+    assert main.get_by_text("You are signed out").count() == 0
+    visit.check("agency-signed-out-link-while-signed-in")
+
+
 def test_after_signing_out_a_reload_stays_signed_out(visit: Visit, oidc_provider: str) -> None:
     page = visit.page
     oidc_sign_in(page, visit.base, "demo.auditor")

@@ -161,7 +161,7 @@ async function start(): Promise<void> {
   // Agency staff's tokens live in memory only: after a reload of an agency page, the tab signed in to an agency
   // asks its provider again, silently, and comes back to the same page.
   const path = location.pathname;
-  if (path.startsWith("/agency") && !/^\/agency\/(callback|signed-out)\/?$/.test(path) && !staff()) {
+  if (path.startsWith("/agency") && !/^\/agency\/(callback|signed-out|sign-in)\/?$/.test(path) && !staff()) {
     document.getElementById("app")!.replaceChildren(
       h("main", { class: "grid-container portal-main" }, h("p", { role: "status" }, t("agency.resuming"))),
     );

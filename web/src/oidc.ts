@@ -17,7 +17,7 @@ const RESUME = "canvass.agency.resume";
 
 export class SignInError extends Error {
   constructor(
-    readonly reason: "no_provider" | "no_claims" | "failed" | "sign_in_needed",
+    readonly reason: "no_provider" | "no_claims" | "failed" | "sign_in_needed" | "provider_session_open",
     readonly next: string = "/agency/sign-in",
   ) {
     super(reason);
@@ -46,7 +46,11 @@ async function managerFor(agency: string): Promise<UserManager> {
     response_type: "code",
     userStore: new WebStorageStateStore({ store: new InMemoryWebStorage() }),
     stateStore: new WebStorageStateStore({ store: sessionStorage, prefix: "canvass.oidc." }),
-    automaticSilentRenew: true,
+    // Renewed by this module (one renewal in flight, shared by the timer and every caller): two at once would
+    // present the same refresh token twice, and a provider detecting the reuse revokes the whole grant.
+    automaticSilentRenew: false,
+    // A provider that does not answer does not hold the page (discovery, token, revocation).
+    requestTimeoutInSeconds: 10,
     revokeTokensOnSignout: false, // revoked below, where a refusal does not keep the session open
     loadUserInfo: false,
     monitorSession: false,
@@ -59,8 +63,23 @@ async function managerFor(agency: string): Promise<UserManager> {
     }
   });
   users.events.addSilentRenewError(() => undefined); // the next call is refused (401) and the page says so
+  users.events.addAccessTokenExpiring(() => void renewOnce(users));
   manager = { agency, users };
   return users;
+}
+
+let renewing: Promise<Staff | null> | null = null;
+
+/** A silent renewal (the refresh token), or the one already under way. */
+function renewOnce(users: UserManager): Promise<Staff | null> {
+  renewing ??= users
+    .signinSilent()
+    .then((renewed) => (renewed ? sessionFromToken(renewed.access_token, "oidc") : null))
+    .catch(() => null)
+    .finally(() => {
+      renewing = null;
+    });
+  return renewing;
 }
 
 function publish(user: User): Staff {
@@ -68,14 +87,7 @@ function publish(user: User): Staff {
   if (!session) throw new SignInError("no_claims");
   const users = manager!.users;
   setAgencySession(session, {
-    renew: async () => {
-      try {
-        const renewed = await users.signinSilent();
-        return renewed ? sessionFromToken(renewed.access_token, "oidc") : null;
-      } catch {
-        return null;
-      }
-    },
+    renew: () => renewOnce(users),
     signOut: async () => {
       manager = null;
       sessionStorage.removeItem(RESUME);
@@ -83,7 +95,13 @@ function publish(user: User): Staff {
       // session ends, for every application signed in through it.
       await users.revokeTokens(["refresh_token"]).catch(() => undefined);
       const latest = (await users.getUser()) ?? user; // the ID token of the latest renewal
-      await users.signoutRedirect({ id_token_hint: latest.id_token });
+      await users.removeUser();
+      try {
+        await users.signoutRedirect({ id_token_hint: latest.id_token });
+      } catch {
+        // A provider without an end-session endpoint (or out of reach): signed out here; its own session stays.
+        throw new SignInError("provider_session_open");
+      }
     },
   });
   return session;
@@ -106,14 +124,24 @@ export async function resumeSignIn(next: string): Promise<boolean> {
     sessionStorage.removeItem(RESUME);
     return false;
   }
+  // Tried once: a provider that never comes back, or answers with its own error page, leaves this tab signed
+  // out rather than sent to it at every load (the callback sets the key again on success).
+  sessionStorage.removeItem(RESUME);
   const users = await managerFor(agency);
   sessionStorage.setItem(PENDING, JSON.stringify({ agency, next, silent: true }));
-  await users.signinRedirect({ prompt: "none" });
+  // In place of this page in the history: Back leads to the page before, not into the silent sign-in again.
+  await users.signinRedirect({ prompt: "none", redirectMethod: "replace" });
   return true;
 }
 
-function safeNext(next: unknown): string {
-  return typeof next === "string" && next.startsWith("/") && !next.startsWith("//") ? next : "/agency/sign-in";
+/** Where a sign-in may return: a path of this portal (no scheme, host, backslash, space or control character),
+ * never the callback itself. */
+export function safeNext(next: unknown): string {
+  const ok =
+    typeof next === "string" &&
+    /^\/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$/.test(next) &&
+    !/^\/agency\/callback(?:[/?#]|$)/.test(next);
+  return ok ? next : "/agency/sign-in";
 }
 
 /** Back from the provider: the code exchanged for the tokens (kept in memory), the session opened; where to go.

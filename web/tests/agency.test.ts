@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { jurisdictionOf } from "../src/jurisdiction";
+import { safeNext } from "../src/oidc";
 import { sessionFromToken } from "../src/staff";
 
 const jwt = (claims: object) =>
@@ -16,6 +17,19 @@ describe("the agency session", () => {
     expect(sessionFromToken(jwt({ sub: "x", role: "investigator" }), "oidc")).toBeNull();
     expect(sessionFromToken(jwt({ role: 3, agency: "demo" }), "oidc")).toBeNull();
     expect(sessionFromToken("opaque-token", "oidc")).toBeNull();
+  });
+});
+
+describe("where a sign-in returns", () => {
+  it("keeps a path of the portal with its query", () => {
+    for (const ok of ["/agency", "/agency/requests?state=sent", "/agency/requests/3f0e-1", "/agency/program"]) {
+      expect(safeNext(ok)).toBe(ok);
+    }
+  });
+  it("never leaves the portal, nor returns to the callback", () => {
+    for (const bad of ["//evil.example", "/\\evil.example/", "/\tevil", "https://evil.example", "javascript:alert(1)", "agency", "/a b", "/agency/callback", "/agency/callback?code=x", 3, null]) {
+      expect(safeNext(bad)).toBe("/agency/sign-in");
+    }
   });
 });
 

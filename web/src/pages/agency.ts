@@ -33,9 +33,18 @@ function signOutButton(): HTMLElement {
     {
       type: "button",
       class: "usa-button usa-button--outline",
-      onclick: () => void signOutStaff().then(() => navigate("/agency/signed-out")),
+      onclick: signOut,
     },
     t("agency.sign_out"),
+  );
+}
+
+/** Signs out (at the provider too, which then returns to /agency/signed-out); where the provider cannot end its
+ * own session, the signed-out page says so. */
+function signOut(): void {
+  signOutStaff().then(
+    () => navigate("/agency/signed-out"),
+    () => navigate("/agency/signed-out?provider=open"),
   );
 }
 
@@ -52,7 +61,7 @@ export function agencyStatus(): HTMLElement | string {
       {
         type: "button",
         class: "usa-button usa-button--unstyled portal-agency-status__out",
-        onclick: () => void signOutStaff().then(() => navigate("/agency/signed-out")),
+        onclick: signOut,
       },
       t("agency.sign_out"),
     ),
@@ -186,9 +195,21 @@ export async function agencyCallbackPage(main: HTMLElement): Promise<void> {
 }
 
 export function agencySignedOutPage(main: HTMLElement): void {
+  const current = staff();
+  if (current) {
+    // Reached by a link while still signed in: the page does not say otherwise.
+    main.append(
+      h("h1", {}, t("agency.title_signed_in")),
+      alert("info", t("agency.still_signed_in", { role: roleName(current.role), agency: current.agency })),
+      signOutButton(),
+    );
+    return;
+  }
+  const providerOpen = new URLSearchParams(location.search).get("provider") === "open";
   main.append(
     h("h1", {}, t("agency.signed_out_title")),
     h("p", {}, t("agency.signed_out")),
+    providerOpen ? alert("info", t("agency.provider_still_open")) : "",
     h("a", { class: "usa-button", href: "/agency/sign-in" }, t("agency.sign_in")),
   );
 }
