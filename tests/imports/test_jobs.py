@@ -154,14 +154,23 @@ def test_server_memory_stays_flat_as_the_upload_grows(
     assert large < 300
 
 
+def test_a_malformed_import_setting_refuses_start_up_naming_it(own_server: dict[str, str]) -> None:
+    with pytest.raises(RuntimeError, match="exited") as failed:
+        start_server("registry_api", dict(own_server, CANVASS_IMPORT_CHUNK="many"))
+    assert "CANVASS_IMPORT_CHUNK" in str(failed.value)
+
+
 def test_a_job_that_fails_unexpectedly_leaves_no_upload_behind(
     new_agency: NewAgency, own_server: dict[str, str], tmp_path: Path
 ) -> None:
     a = new_agency()
     headers = {"Authorization": "Bearer " + mint_token("integrator", a.slug, sub="sync")}
-    upload = write_upload(tmp_path / "small.geojson", a, 10)
-    # A setting the job cannot read makes it fail on something no rule foresees.
-    server = start_server("registry_api", dict(own_server, CANVASS_IMPORT_CHUNK="many"))
+    upload = tmp_path / "small.geojson"
+    upload.write_bytes(collection(spread(a, 10, business_name="Corner Shop")))
+    # A key store out of reach (the business names are sealed under keys it holds) makes the job fail on
+    # something no rule foresees.
+    unreachable = "postgresql://nobody:nothing@127.0.0.1:1/none"
+    server = start_server("registry_api", dict(own_server, CANVASS_KEYSTORE_URL=unreachable))
     try:
         with httpx.Client(base_url=server.url, timeout=60) as c:
             r = c.post(
