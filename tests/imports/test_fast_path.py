@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.registry_api.imports.formats import RawFeature
 from services.registry_api.imports.features import Program, Valid, fast_feature, positions, validate_feature
+from services.registry_api.imports.formats import RawFeature
 
 AGENCY = uuid.UUID("00000000-0000-4000-8000-000000000001")
 PROGRAM = Program(agency_id=AGENCY, slug="prog-pd", agencies={"prog-pd": AGENCY}, csv=False)
