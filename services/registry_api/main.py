@@ -12,7 +12,6 @@ from services.registry_api import (
     agency_access,
     credentials,
     deletions,
-    imports,
     live,
     notifications,
     oversight,
@@ -20,7 +19,8 @@ from services.registry_api import (
 )
 from services.registry_api.database import db
 from services.registry_api.housekeeping import housekeeping
-from services.registry_api.import_jobs import runner
+from services.registry_api.imports import routes as imports
+from services.registry_api.imports.runner import runner
 from shared.app import create_app
 from shared.auth import AGENCY_EXISTS_SQL
 from shared.db import pooled

@@ -7,16 +7,11 @@ a 422 naming the member, never a 500.
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -32,7 +27,9 @@ from pydantic import (
     model_validator,
 )
 
+from services.registry_api import validation as limits
 from services.registry_api.models import LIVE_MODES, OWNER_KINDS, PLACEMENTS, RECORDING, SOURCES
+from services.registry_api.validation import normalise_email, normalise_phone, plain_text
 from shared.geojson import Area, AreaGeometry, Point, PointGeometry
 from shared.inputs import INTEGRAL, StrictInput, not_null
 
@@ -42,17 +39,7 @@ MAX_WINDOW_SECONDS = 24 * 3600
 EARLIEST_TERMS = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def _plain_text(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("text must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError("text must be valid Unicode (no unpaired surrogates)") from exc
-    return value
-
-
-PlainText = AfterValidator(_plain_text)
+PlainText = AfterValidator(plain_text)
 # Unicode's White_Space characters, as a regular-expression class: what pydantic's strip_whitespace removes
 # (Python's str.isspace() counts \x1c-\x1f too; pydantic does not strip them).
 SPACE = r"\x09-\x0d\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -66,21 +53,29 @@ def _required_text(max_length: int) -> WithJsonSchema:
     )
 
 
-Text60 = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60), PlainText, _required_text(60)
+def _limited(limit: limits.TextLimit) -> StringConstraints:
+    return StringConstraints(
+        strip_whitespace=True, min_length=limit.min_length or None, max_length=limit.max_length
+    )
+
+
+# A registration's texts, bounded as validation.py says (the import's fast path reads the same limits).
+Cover = Annotated[str, _limited(limits.COVER), PlainText, _required_text(limits.COVER.max_length)]
+Label = Annotated[str, _limited(limits.LABEL), PlainText]
+Schedule = Annotated[str, _limited(limits.SCHEDULE), PlainText]
+BusinessName = Annotated[str, _limited(limits.BUSINESS_NAME), PlainText]
+Address = Annotated[str, _limited(limits.ADDRESS), PlainText]
+Notes = Annotated[str, _limited(limits.NOTES_FOR_INVESTIGATORS), PlainText]
+ContactName = Annotated[str, _limited(limits.CONTACT_NAME), PlainText]
+ContactHours = Annotated[str, _limited(limits.CONTACT_HOURS), PlainText]
+TermsVersion = Annotated[
+    str, _limited(limits.TERMS_VERSION), PlainText, _required_text(limits.TERMS_VERSION.max_length)
 ]
-Text100 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), PlainText]
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), PlainText]
 Name200 = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     PlainText,
     _required_text(200),
-]
-Text300 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300), PlainText]
-Text2000 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), PlainText]
-Version40 = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40), PlainText, _required_text(40)
 ]
 
 
@@ -88,8 +83,8 @@ Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 # An email address, as normalise_email() checks it (the models' validators call it).
 Email = Annotated[
     str,
-    StringConstraints(max_length=254),
-    WithJsonSchema({"type": "string", "format": "email", "maxLength": 254}),
+    StringConstraints(max_length=limits.MAX_EMAIL),
+    WithJsonSchema({"type": "string", "format": "email", "maxLength": limits.MAX_EMAIL}),
 ]
 OwnerKind = Literal["residential", "business", "school", "place_of_worship", "nonprofit", "government"]
 Placement = Literal["indoor", "outdoor"]
@@ -115,85 +110,22 @@ class Input(StrictInput):
 # --- contact details -------------------------------------------------------------------------------------
 
 
-def normalise_email(value: str | None) -> str | None:
-    if value is None:
-        return None
-    _plain_text(value)
-    stripped = value.strip()
-    fast = _common_email(stripped)
-    if fast is not None:
-        return fast
-    try:
-        return validate_email(stripped, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise ValueError(f"not a valid email address: {exc}") from exc
-
-
-# The common address (ASCII dot-atom local part, ASCII domain, well within the length limits) normalised
-# without re-validating its domain each time: email_validator spends most of its time on the domain, and a
-# bulk import meets the same few domains a million times. The answer is email_validator's own, cached per
-# domain; anything else takes the full path above. tests/imports prove both paths agree.
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_COMMON_LOCAL = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*\Z")
-_COMMON_DOMAIN = re.compile(r"[A-Za-z0-9.-]+\Z")
-_CASE_INSENSITIVE_MAILBOXES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
-
-
-def _common_email(value: str) -> str | None:
-    if len(value) > 200:
-        return None
-    local, at, domain = value.rpartition("@")
-    if not at or len(local) > 64 or not _COMMON_LOCAL.match(local) or not _COMMON_DOMAIN.match(domain):
-        return None
-    normal = _common_domain(domain)
-    if normal is None:
-        return None
-    if local.lower() in _CASE_INSENSITIVE_MAILBOXES:
-        local = local.lower()
-    return f"{local}@{normal}"
-
-
-@lru_cache(maxsize=4096)
-def _common_domain(domain: str) -> str | None:
-    try:
-        checked = validate_email("x@" + domain, check_deliverability=False)
-    except EmailNotValidError:
-        return None
-    return checked.domain if checked.domain == checked.ascii_domain == domain.lower() else None
-
-
-def normalise_phone(value: str | None, region: str | None) -> str | None:
-    if value is None:
-        return None
-    _plain_text(value)
-    try:
-        number = phonenumbers.parse(value, (region or "US").upper())
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number: {exc}") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError(
-            "not a valid phone number for its region (give it in international form, e.g. +14145550123, "
-            "or set phone_region)"
-        )
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
 Region = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")]
 
 
 class ContactIn(Input):
     """How the agency may reach the owner: an email, a phone, or both."""
 
-    name: Text200 | None = Field(None, examples=["Dana Rivera"])
+    name: ContactName | None = Field(None, examples=["Dana Rivera"])
     email: Email | None = Field(None, examples=["dana@example.org"])
     phone_region: Region | None = Field(
         None, description="ISO 3166 region used to read a national phone number (default US)", examples=["US"]
     )
-    phone: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+    phone: Annotated[str, StringConstraints(max_length=limits.MAX_PHONE)] | None = Field(
         None, description="Normalised to E.164", examples=["(414) 555-0123"]
     )
     preferred_method: ContactMethod | None = Field(None, examples=["email"])
-    hours: Text200 | None = Field(None, examples=["weekdays after 5 pm"])
+    hours: ContactHours | None = Field(None, examples=["weekdays after 5 pm"])
 
     @field_validator("email")
     @classmethod
@@ -215,12 +147,12 @@ class ContactIn(Input):
 class ContactPatch(Input):
     """Members given replace the stored ones; `null` clears one (an email or a phone must remain)."""
 
-    name: Text200 | None = None
+    name: ContactName | None = None
     email: Email | None = Field(None, examples=["dana.rivera@example.org"])
     phone_region: Region | None = None
-    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
+    phone: Annotated[str, StringConstraints(max_length=limits.MAX_PHONE)] | None = None
     preferred_method: ContactMethod | None = None
-    hours: Text200 | None = None
+    hours: ContactHours | None = None
 
     @field_validator("email")
     @classmethod
@@ -247,7 +179,7 @@ class ContactOut(BaseModel):
 def _live_endpoint(value: str | None) -> str | None:
     if value is None:
         return None
-    _plain_text(value)
+    plain_text(value)
     scheme, sep, rest = value.partition("://")
     if not sep or scheme.lower() not in LIVE_SCHEMES or not rest or any(c.isspace() for c in value):
         raise ValueError(f"a live-stream endpoint is a URL with one of the schemes {', '.join(LIVE_SCHEMES)}")
@@ -280,29 +212,33 @@ LiveEndpoint = Annotated[
     ),
 ]
 Covers = Annotated[
-    list[Text60],
-    Field(max_length=12, description="What the camera sees", examples=[["street", "sidewalk"]]),
+    list[Cover],
+    Field(
+        max_length=limits.MAX_COVERS, description="What the camera sees", examples=[["street", "sidewalk"]]
+    ),
 ]
 
 
 class CameraFields(Input):
-    label: Text100 | None = Field(None, examples=["front porch"])
-    direction_deg: Annotated[int, Strict(), Field(ge=0, le=359), INTEGRAL] | None = Field(
-        None, description="Compass bearing the camera faces (0 = north, 90 = east)", examples=[180]
-    )
-    fov_deg: Annotated[int, Strict(), Field(ge=1, le=360), INTEGRAL] | None = Field(
-        None, description="Horizontal field of view", examples=[110]
-    )
-    range_m: Annotated[StrictFloat, Field(gt=0, le=1000)] | None = Field(
+    label: Label | None = Field(None, examples=["front porch"])
+    direction_deg: (
+        Annotated[int, Strict(), Field(ge=limits.DIRECTION_DEG.low, le=limits.DIRECTION_DEG.high), INTEGRAL]
+        | None
+    ) = Field(None, description="Compass bearing the camera faces (0 = north, 90 = east)", examples=[180])
+    fov_deg: (
+        Annotated[int, Strict(), Field(ge=limits.FOV_DEG.low, le=limits.FOV_DEG.high), INTEGRAL] | None
+    ) = Field(None, description="Horizontal field of view", examples=[110])
+    range_m: Annotated[StrictFloat, Field(gt=0, le=limits.MAX_RANGE_M)] | None = Field(
         None, description="How far it sees usefully, in metres", examples=[25]
     )
     placement: Placement | None = Field(None, examples=["outdoor"])
     covers: Covers | None = None
-    retention_days: Annotated[int, Strict(), Field(ge=0, le=3650), INTEGRAL] | None = Field(
-        None, description="Days of footage kept", examples=[14]
-    )
+    retention_days: (
+        Annotated[int, Strict(), Field(ge=limits.RETENTION_DAYS.low, le=limits.RETENTION_DAYS.high), INTEGRAL]
+        | None
+    ) = Field(None, description="Days of footage kept", examples=[14])
     recording: Recording | None = Field(None, examples=["motion"])
-    schedule: Text200 | None = Field(None, examples=["always"])
+    schedule: Schedule | None = Field(None, examples=["always"])
     shares_history: StrictBool | None = Field(
         None, description="Willing to share recorded footage when asked (default true)", examples=[True]
     )
@@ -356,7 +292,7 @@ class CameraOut(BaseModel):
 
 
 class TermsIn(Input):
-    version: Version40 = Field(examples=["2026-01"])
+    version: TermsVersion = Field(examples=["2026-01"])
     accepted_at: datetime | None = Field(None, description="Default: now")
 
     @field_validator("accepted_at")
@@ -405,16 +341,16 @@ class RegistrationCreate(Input):
 
     agency: Slug = Field(description="The slug of the agency program to register with")
     location: Point = Field(description="Where the property is")
-    address: Text300 | None = Field(None, description="Stored encrypted")
+    address: Address | None = Field(None, description="Stored encrypted")
     contact: ContactIn
     owner_kind: OwnerKind = "residential"
-    business_name: Text200 | None = None
-    cameras: Annotated[list[CameraIn], Field(min_length=1, max_length=50)] | None = Field(
+    business_name: BusinessName | None = None
+    cameras: Annotated[list[CameraIn], Field(min_length=1, max_length=limits.MAX_CAMERAS)] | None = Field(
         None, description="Default: one camera at the registration's location"
     )
-    notes_for_investigators: Text2000 | None = None
+    notes_for_investigators: Notes | None = None
     terms: TermsIn | None = None
-    share_with: Annotated[list[Slug], Field(max_length=20)] = Field(
+    share_with: Annotated[list[Slug], Field(max_length=limits.MAX_SHARE_WITH)] = Field(
         default_factory=list,
         description="Further agencies that may see the registration (the program's agency always does)",
     )
@@ -436,13 +372,13 @@ class RegistrationPatch(Input):
         None, description="paused or withdrawn hides every camera from every agency until active again"
     )
     location: Point | None = None
-    address: Text300 | None = None
+    address: Address | None = None
     contact: ContactPatch | None = None
     owner_kind: OwnerKind | None = None
-    business_name: Text200 | None = None
-    notes_for_investigators: Text2000 | None = None
+    business_name: BusinessName | None = None
+    notes_for_investigators: Notes | None = None
     terms: TermsIn | None = None
-    share_with: Annotated[list[Slug], Field(max_length=20)] | None = Field(
+    share_with: Annotated[list[Slug], Field(max_length=limits.MAX_SHARE_WITH)] | None = Field(
         None, description="Replaces the further agencies; the program's agency always remains"
     )
 
@@ -576,7 +512,7 @@ MAX_PRIVACY_NOTICE_URL = 2048
 
 
 def _https_url(value: str) -> str:
-    _plain_text(value)
+    plain_text(value)
     try:
         parts = urlsplit(value)
     except ValueError as exc:

@@ -7,7 +7,7 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.registry_api.schemas import normalise_email
+from services.registry_api.validation import normalise_email
 
 ATOM = st.text(alphabet="abcXYZ019!#$%&'*+/=?^_`{|}~-.", min_size=0, max_size=70)
 LABEL = st.text(alphabet="abcxyzABC0189-", min_size=0, max_size=20)

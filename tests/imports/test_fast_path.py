@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.registry_api.import_parsing import RawFeature
-from services.registry_api.import_rows import Program, Valid, _positions, fast_feature, validate_feature
+from services.registry_api.imports.features import Program, Valid, fast_feature, positions, validate_feature
+from services.registry_api.imports.formats import RawFeature
 
 AGENCY = uuid.UUID("00000000-0000-4000-8000-000000000001")
 PROGRAM = Program(agency_id=AGENCY, slug="prog-pd", agencies={"prog-pd": AGENCY}, csv=False)
@@ -103,7 +103,7 @@ def both(props: dict[str, Any], geometry: Any) -> tuple[Valid | None, Any]:
     body = {**BASE, **props}
     raws = [RawFeature(0, 1, copy.deepcopy(body), copy.deepcopy(geometry)) for _ in range(2)]
     for raw in raws:
-        _positions(raw)  # what validate_chunk does to every feature first
+        positions(raw)  # what validate_chunk does to every feature first
     return fast_feature(raws[0], PROGRAM), validate_feature(raws[1], PROGRAM)
 
 

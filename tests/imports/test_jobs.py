@@ -154,14 +154,23 @@ def test_server_memory_stays_flat_as_the_upload_grows(
     assert large < 300
 
 
+def test_a_malformed_import_setting_refuses_start_up_naming_it(own_server: dict[str, str]) -> None:
+    with pytest.raises(RuntimeError, match="exited") as failed:
+        start_server("registry_api", dict(own_server, CANVASS_IMPORT_CHUNK="many"))
+    assert "CANVASS_IMPORT_CHUNK" in str(failed.value)
+
+
 def test_a_job_that_fails_unexpectedly_leaves_no_upload_behind(
     new_agency: NewAgency, own_server: dict[str, str], tmp_path: Path
 ) -> None:
     a = new_agency()
     headers = {"Authorization": "Bearer " + mint_token("integrator", a.slug, sub="sync")}
-    upload = write_upload(tmp_path / "small.geojson", a, 10)
-    # A setting the job cannot read makes it fail on something no rule foresees.
-    server = start_server("registry_api", dict(own_server, CANVASS_IMPORT_CHUNK="many"))
+    upload = tmp_path / "small.geojson"
+    upload.write_bytes(collection(spread(a, 10, business_name="Corner Shop")))
+    # A key store out of reach (the business names are sealed under keys it holds) makes the job fail on
+    # something no rule foresees.
+    unreachable = "postgresql://nobody:nothing@127.0.0.1:1/none"
+    server = start_server("registry_api", dict(own_server, CANVASS_KEYSTORE_URL=unreachable))
     try:
         with httpx.Client(base_url=server.url, timeout=60) as c:
             r = c.post(
@@ -185,6 +194,38 @@ def test_a_job_that_fails_unexpectedly_leaves_no_upload_behind(
     finally:
         server.stop()
     assert not left.exists()
+
+
+def test_the_import_handlers_answer_within_the_services_statement_timeout(
+    new_agency: NewAgency, own_server: dict[str, str], database_url: str
+) -> None:
+    """The handlers run on the service's request pool, whose statements time out: with the jobs' table locked by
+    the test, reading a job is cancelled and answered 503 instead of waiting as long as the lock is held (the
+    runner's own pool, which has no timeout, would wait)."""
+    a = new_agency()
+    headers = {"Authorization": "Bearer " + mint_token("integrator", a.slug, sub="sync")}
+    server = start_server("registry_api", dict(own_server, CANVASS_STATEMENT_TIMEOUT_MS="300"))
+    holder = Db(database_url)
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            r = c.post(
+                "/v1/imports", content=collection(spread(a, 3)), headers={**headers, "Content-Type": GEOJSON}
+            )
+            assert r.status_code == 202, r.text
+            job = wait_job(c, r.json(), headers)
+            holder.execute("BEGIN")
+            try:
+                holder.execute("LOCK TABLE registry.import_jobs IN ACCESS EXCLUSIVE MODE")
+                for path in (f"/v1/imports/{job['id']}", f"/v1/imports/{job['id']}/report"):
+                    answer = c.get(path, headers=headers, timeout=10)
+                    assert answer.status_code == 503, (path, answer.text)
+                    assert answer.json()["type"].endswith("timeout"), answer.json()
+            finally:
+                holder.execute("COMMIT")
+            assert c.get(f"/v1/imports/{job['id']}", headers=headers).status_code == 200
+    finally:
+        holder.close()
+        server.stop()
 
 
 def test_a_jobs_finished_at_is_when_it_ended_not_when_its_writing_began(

@@ -1,6 +1,7 @@
-"""Streaming readers for bulk imports: a GeoJSON FeatureCollection, GeoJSON Text Sequences (RFC 8142, or one
-Feature per line) and CSV, read from the spooled upload a feature at a time, so memory stays flat however
-large the file is; and the CRS of the input (the `crs` parameter or a legacy GeoJSON `crs` member).
+"""The formats an import reads, and their CRSs: streaming readers of a GeoJSON FeatureCollection, GeoJSON Text
+Sequences (RFC 8142, or one Feature per line) and CSV, read from the spooled upload a feature at a time, so
+memory stays flat however large the file is; and the CRS of the input (the `crs` parameter or a legacy GeoJSON
+`crs` member).
 
 A reader yields `RawFeature`s in file order. A feature that cannot be read on its own (a bad record in a
 sequence, a CSV row with the wrong number of cells, NaN in a FeatureCollection) is yielded with its error and
@@ -15,13 +16,15 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
 import orjson
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
+
+from services.registry_api.imports.jobs import JobFailed
 
 GEOJSON = "application/geo+json"
 GEOJSON_SEQ = "application/geo+json-seq"
@@ -451,3 +454,63 @@ def read_csv(f: IO[bytes], known_columns: frozenset[str], *, projected: bool) ->
         ) from exc
     finally:
         text.detach()
+
+
+# --- a job's reader --------------------------------------------------------------------------------------
+
+
+def parse_job_crs(name: str | None) -> CRS | None:
+    """The CRS a job was asked for (or its FeatureCollection names); a name this service cannot read fails the
+    job."""
+    if name is None:
+        return None
+    try:
+        return parse_crs(name)
+    except ValueError as exc:
+        raise JobFailed(f"{exc}; nothing was written") from exc
+
+
+def same_crs(a: str, b: str) -> bool:
+    def key(name: str) -> str:
+        crs = parse_job_crs(name)
+        return crs.to_wkt() if crs is not None else "WGS84"
+
+    return key(a) == key(b)
+
+
+class TrackingCollection(FeatureCollectionReader):
+    """A FeatureCollection reader that remembers whether its crs member came before the first feature."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        super().__init__(f)
+        self.member_first: bool | None = None
+        self.member_applied = False
+
+    def __iter__(self) -> Iterator[RawFeature]:
+        for raw in super().__iter__():
+            if self.member_first is None:
+                self.member_first = self.crs_member is not None
+            yield raw
+        if self.member_first is None:  # no features at all
+            self.member_first = True
+
+
+class _Iterable:
+    def __init__(self, it: Iterator[RawFeature]) -> None:
+        self.it = it
+
+    def __iter__(self) -> Iterator[RawFeature]:
+        return self.it
+
+
+def reader_for(
+    media: str, crs: str | None, f: IO[bytes], csv_columns: frozenset[str]
+) -> Iterable[RawFeature]:
+    """The reader of an upload of this media type: its features in file order."""
+    if media == GEOJSON:
+        return TrackingCollection(f)
+    if media == GEOJSON_SEQ:
+        return _Iterable(read_sequence(f))
+    if media == CSV:
+        return _Iterable(read_csv(f, csv_columns, projected=parse_job_crs(crs) is not None))
+    raise JobFailed(f"unsupported media type {media}")
