@@ -621,7 +621,9 @@ async def inbound_sms(request: Request) -> Response:
 # one row for up to FAN_OUT_BATCH recipients, so the alert's transaction writes a few hundred rows, not one per
 # subscription with its index entries (3-5 times faster for 100,000 subscriptions; bench/community.py); the
 # outbox turns a batch into its deliveries when it reaches it (outbox.py). The alert is joined rather than its
-# area passed as a sub-select's parameter: PostGIS then keeps the alert's area prepared across the rows.
+# area passed as a sub-select's parameter: PostGIS then keeps the alert's area prepared across the rows. A
+# subscription whose inner point the alert covers intersects it (a point-in-polygon test, without GEOS); only
+# the others, at the alert's edge, take the exact test of their whole area.
 FAN_OUT_BATCH = 500
 FAN_OUT_SQL = """
 WITH batches AS (
@@ -631,7 +633,7 @@ WITH batches AS (
         FROM community.alerts a
         JOIN community.subscriptions s
           ON s.status = 'confirmed' AND s.agency = a.agency AND a.category = ANY (s.categories)
-         AND ST_Intersects(a.area, s.area)
+         AND (ST_Intersects(a.area, s.inner_point) OR ST_Intersects(a.area, s.area))
         WHERE a.id = $1
     ) recipients
     GROUP BY channel, batch
