@@ -1,5 +1,6 @@
 """community_api's figures (`make bench ONLY=community`, and every full run): an alert over an area holding 100,000
-confirmed subscriptions, from the supervisor's POST to every delivery queued (target: within 2 s), and the outbox's
+confirmed subscriptions, from the supervisor's POST to every recipient queued (target: within 2 s) — and the fan-out
+statement's own time in the database (EXPLAIN ANALYZE), which a busy machine disturbs less — and the outbox's
 delivery throughput per channel against local receivers (an SMTP sink, and an SMS provider answering as Twilio's
 Messages API does), with the per-channel pacing lifted so the figure is the outbox's own — on the real service and
 a fresh migrated database (dropped after)."""
