@@ -82,7 +82,8 @@ def test_a_tip_sent_with_an_address_stores_the_point_the_geocoder_resolved_it_to
     geocoder.places[address] = [{"lat": str(lat), "lon": str(lon), "display_name": found}]
     page = visit.page
     visit.open(f"/tips/new?agency={program.slug}")
-    expect(page.get_by_label("Use my location")).to_have_count(0)  # the tipster's own place is not asked for
+    # The tipster's own place is not asked for.
+    expect(page.get_by_role("button", name="Use my location")).to_have_count(0)
     page.get_by_label("Your tip").fill("Someone breaks into parked cars on this block around midnight.")
     # A click on the map gives a place...
     page.locator(".portal-map-box").click()
