@@ -1,5 +1,5 @@
-"""The service's background work, run in its own process beside the routes: the retention sweep of closed tips
-(every `housekeeping_s`) and the alerts' outbox (every `outbox_poll_s`). Each pass takes rows with SKIP LOCKED, so
+"""The service's background work, run in its own process beside the routes: the retention sweep of closed tips and
+of the rate limit's ended windows (every `housekeeping_s`) and the alerts' outbox (every `outbox_poll_s`). Each pass takes rows with SKIP LOCKED, so
 several processes of the service share the work instead of repeating it."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from services.community_api.config import config
 from services.community_api.database import db
 from services.community_api.inbox import purge_expired
 from services.community_api.policy import DEFAULTS
+from services.community_api.ratelimit import SWEEP_SQL
 from shared.db import pooled
 
 log = logging.getLogger("canvass.community.housekeeping")
@@ -22,6 +23,8 @@ log = logging.getLogger("canvass.community.housekeeping")
 
 async def purge_once() -> int:
     async with pooled(await db.pool()) as conn:
+        # An ended window's salt and counts go even when no tip starts the next window (ratelimit.py).
+        await conn.execute(SWEEP_SQL)
         return await purge_expired(conn, datetime.now(UTC), DEFAULTS.tip_retention_days)
 
 

@@ -1,5 +1,9 @@
 """The alerts' outbox: each queued delivery sent once, per channel, at the channel's pace.
 
+An alert's recipients arrive as batches of subscription ids (alerts.py's fan-out); when a pass finds fewer due
+deliveries of its channel than it could take, it turns the channel's oldest batch into one queued delivery per
+recipient, deleting the batch in the same statement, so a batch becomes its deliveries exactly once.
+
 A pass claims due deliveries of one channel with SKIP LOCKED and a lease, so several processes never take the
 same one. For each: a subscription that ended (it was deleted: STOP, the link, the portal) or no longer confirmed,
 or an alert past its expiry, cancels the delivery, so an unsubscribe takes effect even for an alert already queued.
@@ -32,6 +36,15 @@ from shared.mail import get_mailer, message_id
 
 log = logging.getLogger("canvass.community.outbox")
 
+EXPAND_SQL = """
+WITH batch AS (
+    DELETE FROM community.delivery_batches
+    WHERE id = (SELECT id FROM community.delivery_batches WHERE channel = $1 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING alert_id, channel, subscription_ids
+)
+INSERT INTO community.deliveries (alert_id, subscription_id, channel)
+SELECT alert_id, unnest(subscription_ids), channel FROM batch
+"""
 CLAIM_SQL = """
 UPDATE community.deliveries d
 SET lease_until = now() + make_interval(secs => $3::float8), attempts = d.attempts + 1
@@ -135,6 +148,8 @@ async def deliver_once(channel: str) -> int:
     pool = await db.pool()
     async with pooled(pool) as conn:
         claimed = await conn.fetch(CLAIM_SQL, channel, c.outbox_batch, c.outbox_lease_s)
+        while len(claimed) < c.outbox_batch and (await conn.execute(EXPAND_SQL, channel)) != "INSERT 0 0":
+            claimed += await conn.fetch(CLAIM_SQL, channel, c.outbox_batch - len(claimed), c.outbox_lease_s)
         if not claimed:
             return 0
         details = {r["id"]: r for r in await conn.fetch(DETAILS_SQL, [r["id"] for r in claimed])}

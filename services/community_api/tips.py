@@ -1,9 +1,9 @@
 """Anonymous tips: anyone, without an account, sends a tip to an agency, and follows it up with the tip code.
 
 What the tipster is never asked for and never leaves a trace of: these routes do not read the client's address
-or user agent, except the address for the rate limit, which keeps only a keyed hash that is forgotten with its
-window (ratelimit.py); the access log names the method, path and status only. The tip code is returned once, when
-the tip is sent; only its SHA-256 is stored (it carries 192 random bits, so a fast hash is enough). With it the
+or user agent, except the address for the rate limit, which counts (in the database, shared by every process)
+only a keyed hash that is forgotten with its window (ratelimit.py); the access log names the method, path and
+status only. The tip code is returned once, when the tip is sent; only its SHA-256 is stored (it carries 192 random bits, so a fast hash is enough). With it the
 tipster reads the agency's replies and adds information: an anonymous two-way conversation.
 
 A tip's text comes in a multipart form with its media, each file cleaned of its metadata (media.py) before the
@@ -406,7 +406,8 @@ TIP_LINKS = {
     openapi_extra=_body("agency", "text", "lon", "lat", "occurred_at", "media", required=("agency", "text")),
 )
 async def send_tip(request: Request) -> Response:
-    check(limiter(), request)
+    async with pooled(await db.pool()) as conn:
+        await check(limiter(), request, conn)
     form = await read_form(request, {"agency", "text", "lon", "lat", "occurred_at"}, max_files=10)
     try:
         if form.agency is None:
@@ -466,7 +467,7 @@ async def tip_by_code(code: str | None, request: Request, conn: asyncpg.Connecti
         "SELECT id, agency, state, created_at FROM community.tips WHERE code_hash = $1", hash_code(code)
     )
     if row is None:
-        check(limiter(), request)  # a wrong code counts against the sender, as a tip does
+        await check(limiter(), request, conn)  # a wrong code counts against the sender, as a tip does
         raise unknown
     return row
 
@@ -505,8 +506,8 @@ async def read_own_tip(request: Request, code: TipCode) -> Response:
     openapi_extra=_body("text", "media", required=("text",)),
 )
 async def add_to_own_tip(request: Request, code: TipCode) -> Response:
-    check(limiter(), request)
     async with pooled(await db.pool()) as conn:
+        await check(limiter(), request, conn)
         tip = await tip_by_code(code, request, conn)
         policy = await policy_of(conn, tip["agency"])
     form = await read_form(request, {"text"}, max_files=10)

@@ -119,6 +119,74 @@ def settled(community: httpx.Client, agency: Agency, alert_id: str) -> dict[str,
     return wait_until(lambda: (c := counts(community, agency, alert_id))["queued"] == 0 and c)  # type: ignore[no-any-return]
 
 
+def recipients(db: Db, alert_id: str) -> list[str]:
+    """An alert's recipients, whether the outbox has turned their batch into deliveries yet or not."""
+    rows = db.fetch(
+        """SELECT subscription_id::text AS id FROM community.deliveries WHERE alert_id = $1
+           UNION ALL
+           SELECT unnest(subscription_ids)::text FROM community.delivery_batches WHERE alert_id = $1""",
+        uuid.UUID(alert_id),
+    )
+    return sorted(r["id"] for r in rows)
+
+
+def test_a_fan_out_over_several_batches_queues_every_recipient_once_and_each_becomes_one_delivery(
+    agency: Agency, db: Db
+) -> None:
+    from services.community_api.alerts import COUNTS_SQL, FAN_OUT_BATCH, FAN_OUT_SQL
+    from services.community_api.outbox import EXPAND_SQL
+
+    inside = 2 * FAN_OUT_BATCH + 123
+    subscriptions = """
+        INSERT INTO community.subscriptions
+            (agency, channel, contact, contact_index, area, categories, language, status, manage_hash)
+        SELECT $1, CASE WHEN i % 3 = 0 THEN 'sms' ELSE 'email' END, '\\x00', '\\x00',
+               ST_Multi(ST_Buffer(ST_SetSRID(ST_MakePoint($2 + (i % 40) * 0.0001, $3), 4326), 0.0005)),
+               $4::text[], 'en', $5, sha256(convert_to($1 || $5 || $2 || array_to_string($4, ',') || i, 'UTF8'))
+        FROM generate_series(1, $6) i
+        RETURNING id::text, channel"""
+    # Everything is written in one transaction that is rolled back: the service's outbox never sees it.
+    db.execute("BEGIN")
+    try:
+        expected = {
+            r["id"]: r["channel"] for r in db.fetch(subscriptions, agency.slug, *CENTER, ["crime"], "confirmed", inside)
+        }  # fmt: skip
+        # Not to be reached: far from the alert, pending, or of another category.
+        db.fetch(subscriptions, agency.slug, -87.97, 42.99, ["crime"], "confirmed", 50)
+        db.fetch(subscriptions, agency.slug, *CENTER, ["crime"], "pending", 50)
+        db.fetch(subscriptions, agency.slug, *CENTER, ["weather"], "confirmed", 50)
+        alert_id = db.fetchval(
+            """INSERT INTO community.alerts (agency, title, message, category, area, expires_at, created_by)
+               VALUES ($1, 't', 'm', 'crime', ST_Multi(ST_Expand(ST_SetSRID(ST_MakePoint($2, $3), 4326), 0.01)),
+                       now() + interval '1 hour', 'test') RETURNING id""",
+            agency.slug,
+            *CENTER,
+        )
+        assert db.fetchval(FAN_OUT_SQL, alert_id, FAN_OUT_BATCH) == inside
+        batches = db.fetch(
+            "SELECT channel, subscription_ids::text[] AS ids FROM community.delivery_batches WHERE alert_id = $1",
+            alert_id,
+        )
+        assert len(batches) > 2 and all(1 <= len(b["ids"]) <= FAN_OUT_BATCH for b in batches)
+        queued = [(i, b["channel"]) for b in batches for i in b["ids"]]
+        assert sorted(queued) == sorted(expected.items())  # each recipient once, under its own channel
+        assert db.fetch(COUNTS_SQL, alert_id)[0]["queued"] == inside
+        for channel in ("email", "sms"):
+            while db.execute(EXPAND_SQL, channel) != "INSERT 0 0":
+                pass
+        delivered = db.fetch(
+            "SELECT subscription_id::text AS id, channel FROM community.deliveries WHERE alert_id = $1",
+            alert_id,
+        )
+        assert sorted((d["id"], d["channel"]) for d in delivered) == sorted(expected.items())
+        assert (
+            db.fetchval("SELECT count(*) FROM community.delivery_batches WHERE alert_id = $1", alert_id) == 0
+        )
+        assert db.fetch(COUNTS_SQL, alert_id)[0]["queued"] == inside
+    finally:
+        db.execute("ROLLBACK")
+
+
 def test_an_alert_reaches_exactly_the_confirmed_subscriptions_whose_areas_intersect(
     community: httpx.Client, agency: Agency, mailbox: Mailbox, sms: SmsReceiver, db: Db
 ) -> None:
@@ -393,9 +461,7 @@ def test_a_retried_alert_send_with_the_same_idempotency_key_sends_one_alert(
     assert other.headers["Content-Type"].startswith("application/problem+json")
     alerts = db.fetch("SELECT id FROM community.alerts WHERE agency = $1", agency.slug)
     assert [str(a["id"]) for a in alerts] == [first.json()["id"]]
-    deliveries = db.fetch("SELECT subscription_id FROM community.deliveries WHERE alert_id = $1",
-                               uuid.UUID(first.json()["id"]))  # fmt: skip
-    assert [str(d["subscription_id"]) for d in deliveries] == [sid]
+    assert recipients(db, first.json()["id"]) == [sid]
     # Another supervisor's same key is their own new alert.
     theirs = community.post(path, json=body, headers={**agency.as_("supervisor", sub="other-supervisor"),
                                                        "Idempotency-Key": headers["Idempotency-Key"]})  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import random
 import subprocess
 import uuid
 from pathlib import Path
@@ -23,7 +24,7 @@ from tests.community.conftest import (
     mp4_with_metadata,
     send_tip,
 )
-from tests.support import Db
+from tests.support import Db, eventually
 
 
 def stored_media(db: Db, tip_id: str) -> list[tuple[str, bytes]]:
@@ -157,37 +158,73 @@ def test_the_agencys_policy_limits_the_size_types_and_number_of_files(
 SENTINEL_IP = "203.0.113.77"
 
 
+def loopback_address() -> str:
+    """A loopback address of the test's own (Linux answers all of 127/8), so the shared rate limit's counts of
+    other tests, all from 127.0.0.1, are not this test's; and not 127.0.0.1, whose forwarded headers uvicorn
+    trusts."""
+    return f"127.{random.randrange(1, 255)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+
+
+def client_from(url: str, address: str) -> httpx.Client:
+    """An HTTP client whose connections leave from `address`."""
+    return httpx.Client(base_url=url, timeout=60, transport=httpx.HTTPTransport(local_address=address))
+
+
+def traces(address: str) -> list[str]:
+    """What would betray an address: the text, and the hex of its common plain hashes (the first 8 bytes, so a
+    truncated hash is found too; a bytea column reads as hex in a row's text)."""
+    digests = [
+        hashlib.new(name, address.encode()).hexdigest()[:16] for name in ("md5", "sha1", "sha256", "sha512")
+    ]
+    return [address, *digests]
+
+
 def test_no_address_or_user_agent_is_stored_or_logged_on_the_tip_routes(
     agency: Agency, db: Db, own_instance
 ) -> None:  # type: ignore[no-untyped-def]
-    # An instance logging everything it logs (the suite's log at WARNING would prove nothing).
-    server = own_instance(CANVASS_LOG_LEVEL="DEBUG")
+    # Two instances logging everything they log (the suite's log at WARNING would prove nothing), sharing the
+    # rate limit's counts in the database.
+    servers = [own_instance(CANVASS_LOG_LEVEL="DEBUG") for _ in range(2)]
+    source = loopback_address()
     agent = f"SentinelAgent/{uuid.uuid4().hex}"
     headers = {"User-Agent": agent, "X-Forwarded-For": SENTINEL_IP, "X-Real-IP": SENTINEL_IP}
-    with httpx.Client(base_url=server.url, timeout=60) as c:
+    ids = []
+    before = {bytes(r["key"]): r["count"] for r in db.fetch("SELECT key, count FROM community.rate_counts")}
+    with client_from(servers[0].url, source) as c, client_from(servers[1].url, source) as other:
         r = send_tip(c, agency.slug, files=[("p.jpg", jpeg_with_gps(), "image/jpeg")], headers=headers, lon="-87.9", lat="43.04")  # fmt: skip
         assert r.status_code == 201, r.text
         code = r.json()["code"]
-        ids = [r.headers["x-request-id"]]
+        ids.append(r.headers["x-request-id"])
         for call in (
-            c.get("/v1/tips/mine", headers={**headers, "X-Tip-Code": code}),
-            c.post("/v1/tips/mine/messages", files=form({"text": "More: a blue van."}), headers={**headers, "X-Tip-Code": code}),
+            other.get("/v1/tips/mine", headers={**headers, "X-Tip-Code": code}),
+            other.post("/v1/tips/mine/messages", files=form({"text": "More: a blue van."}), headers={**headers, "X-Tip-Code": code}),
             c.get("/v1/tips/mine", headers={**headers, "X-Tip-Code": "cvt_wrong"}),
+            other.get("/v1/tips/mine", headers={**headers, "X-Tip-Code": "cvt_wrong"}),
         ):  # fmt: skip
             assert call.status_code in (200, 201, 401), call.text
             ids.append(call.headers["x-request-id"])
-    server.stop()
-    log = server.log_path.read_text()
-    assert agent not in log and SENTINEL_IP not in log and code not in log
-    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    # The sender was counted by both instances, in the database, under one key of 16 bytes: 4 times (the tip,
+    # the follow-up, the two wrong codes; a read with the right code is not counted).
+    after = {bytes(r["key"]): r["count"] for r in db.fetch("SELECT key, count FROM community.rate_counts")}
+    changed = {k: n for k, n in after.items() if before.get(k) != n}
+    assert list(changed.values()) == [4] and all(len(k) == 16 for k in changed)
+    needles = [agent, code, *traces(source), *traces(SENTINEL_IP)]
+    lines = []
+    for server in servers:
+        server.stop()
+        log = server.log_path.read_text()
+        for needle in needles:
+            assert needle not in log, needle
+        lines += [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     tip_lines = [line for line in lines if line.get("request_id") in ids]
     assert len(tip_lines) >= len(ids)  # the access lines were written (at DEBUG nothing is held back)...
     assert all("127.0.0.1" not in json.dumps(line) for line in tip_lines)  # ...and name no address
-    # Nor does any row: every table of the schema, and the audit trail, read as text.
+    # Nor does any row: every table of the schema (the rate limit's too), and the audit trail, read as text.
     tables = [r["t"] for r in db.fetch(
         "SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_tables WHERE schemaname = 'community'")]  # fmt: skip
+    assert {"community.rate_counts", "community.rate_windows"} <= set(tables)
     for table in [*tables, "audit.events"]:
-        for needle in (agent, SENTINEL_IP, "127.0.0.1", code):
+        for needle in [*needles, "127.0.0.1"]:
             found = db.fetchval(f"SELECT count(*) FROM {table} x WHERE x::text LIKE $1", f"%{needle}%")  # noqa: S608
             assert found == 0, (table, needle)
     # The code is kept only as its hash.
@@ -195,17 +232,43 @@ def test_no_address_or_user_agent_is_stored_or_logged_on_the_tip_routes(
     assert bytes(stored) == hashlib.sha256(code.encode()).digest()
 
 
-def test_tips_are_rate_limited_per_client_without_keeping_the_address(
+def test_the_tip_rate_limit_is_shared_by_every_process_of_the_service(
     agency: Agency, db: Db, own_instance
 ) -> None:  # type: ignore[no-untyped-def]
-    server = own_instance(CANVASS_TIP_RATE_LIMIT="3")
-    with httpx.Client(base_url=server.url, timeout=60) as c:
-        answers = [send_tip(c, agency.slug).status_code for _ in range(3)]
-        refused = send_tip(c, agency.slug)
+    one, two = (own_instance(CANVASS_TIP_RATE_LIMIT="3") for _ in range(2))
+    source = loopback_address()
+    with client_from(one.url, source) as a, client_from(two.url, source) as b:
+        answers = [send_tip(c, agency.slug).status_code for c in (a, b, a)]
+        refused = [send_tip(b, agency.slug), send_tip(a, agency.slug)]
     assert answers == [201, 201, 201]
-    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
-    assert refused.headers["content-type"] == "application/problem+json"
+    for r in refused:  # the fourth and fifth tips, whichever process takes them
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        assert r.headers["content-type"] == "application/problem+json"
     assert count_tips(db, agency.slug) == 3
+    # Another sender has a count of their own.
+    with client_from(two.url, loopback_address()) as c:
+        assert send_tip(c, agency.slug).status_code == 201
+
+
+def test_a_rate_limit_windows_salt_and_counts_are_deleted_when_it_ends(
+    agency: Agency, db: Db, own_instance
+) -> None:  # type: ignore[no-untyped-def]
+    server = own_instance(CANVASS_TIP_RATE_WINDOW_S="1", CANVASS_COMMUNITY_HOUSEKEEPING_S="0.2")
+    with client_from(server.url, loopback_address()) as c:
+        assert send_tip(c, agency.slug).status_code == 201
+    window = db.fetchval("SELECT max(number) FROM community.rate_windows WHERE length_s = 1")
+    assert window is not None
+    assert db.fetchval(
+        "SELECT count(*) FROM community.rate_counts WHERE ends_at > now() - interval '2 seconds'"
+    )
+
+    def swept() -> bool:
+        # No tip comes after it: the housekeeping deletes the ended window's salt and counts on its own.
+        return not db.fetchval(
+            "SELECT count(*) FROM community.rate_windows WHERE length_s = 1 AND number <= $1", window
+        ) and not db.fetchval("SELECT count(*) FROM community.rate_counts WHERE ends_at <= now()")
+
+    assert eventually(swept, timeout=10)
 
 
 def agency_view(community: httpx.Client, agency: Agency, tip_id: str) -> dict:  # type: ignore[type-arg]

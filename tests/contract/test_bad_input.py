@@ -780,8 +780,9 @@ def import_cases(s: Scene) -> list[Case]:
 
 # The worker moves outbox rows on its own clock; their ids (what was enqueued) are compared, not their progress.
 VOLATILE = {"requests.outbox": "id::text", "community.deliveries": "id::text"}
-# Refused guesses of credentials and codes are counted (the guess limits): bookkeeping of refusals, not data.
-NOT_DATA = {"registry.guess_counts"}
+# Refused guesses of credentials and codes are counted (the guess limits), as are anonymous tips, refused or not
+# (the tips' rate limit): bookkeeping of refusals, not data.
+NOT_DATA = {"registry.guess_counts", "community.rate_counts", "community.rate_windows"}
 
 
 def fingerprint(db: Db, exclude: dict[str, str] | None = None) -> dict[str, tuple[int, str]]:
@@ -810,8 +811,8 @@ SEARCHES = "SELECT count(*) FROM audit.events WHERE action LIKE 'search.%' OR ac
 
 
 def settle(db: Db) -> int:
-    """Wait until background work (owner notifications, import jobs, geo_query's batched audit records, the
-    erasure of what deleted owners wrote) is done, so that only the corpus could change data; the number of
+    """Wait until background work (owner notifications, import jobs, alerts' recipients becoming deliveries,
+    geo_query's batched audit records, the erasure of what deleted owners wrote) is done, so that only the corpus could change data; the number of
     audited searches then."""
     deadline = time.monotonic() + 30
     last = -1
@@ -820,6 +821,7 @@ def settle(db: Db) -> int:
             "SELECT (SELECT count(*) FROM requests.outbox WHERE status = 'pending'"
             "        AND next_attempt_at < now() + interval '2 minutes')"
             " + (SELECT count(*) FROM registry.import_jobs WHERE status IN ('queued', 'running'))"
+            " + (SELECT count(*) FROM community.delivery_batches)"
             " + (SELECT count(*) FROM registry.deletions WHERE seq > coalesce((SELECT position FROM requests.feeds"
             "        WHERE name = 'registry.deletions'), 0))"
         )

@@ -19,7 +19,7 @@ from playwright.sync_api import FilePayload, expect
 
 from tests.community.conftest import CAMERA_MAKE, jpeg_with_gps, mail_text
 from tests.conftest import Token
-from tests.portal.conftest import Program, Visit
+from tests.portal.conftest import Geocoder, Program, Visit
 from tests.support import Mailbox
 
 
@@ -69,6 +69,47 @@ def test_a_resident_sends_a_tip_with_a_photo_and_follows_it_up_with_the_code(
     page.get_by_role("button", name="Show my tip").click()
     expect(page.locator(".error-summary")).to_contain_text("No tip has this code")
     visit.check("tip-follow-up-wrong-code")
+
+
+def test_a_tip_sent_with_an_address_stores_the_point_the_geocoder_resolved_it_to(
+    visit: Visit, program: Program, geocoder: Geocoder, sql: Callable[..., Any]
+) -> None:
+    # The deployment's geocoder (a local server answering as Nominatim's search API) knows one address; it is
+    # not where the map opens, so the stored point can only have come from it.
+    address = f"400 Oak Avenue, {program.slug}"
+    lat, lon = round(program.lat + 0.0021, 6), round(program.lon - 0.0033, 6)
+    found = f"400 Oak Avenue, Springfield ({program.slug})"
+    geocoder.places[address] = [{"lat": str(lat), "lon": str(lon), "display_name": found}]
+    page = visit.page
+    visit.open(f"/tips/new?agency={program.slug}")
+    # The tipster's own place is not asked for.
+    expect(page.get_by_role("button", name="Use my location")).to_have_count(0)
+    page.get_by_label("Your tip").fill("Someone breaks into parked cars on this block around midnight.")
+    # A click on the map gives a place...
+    page.locator(".portal-map-box").click()
+    expect(page.get_by_label("Latitude")).not_to_have_value("")
+    # ...and a found address, picked among the suggestions, moves it there.
+    page.get_by_label("Address").fill(address)
+    page.get_by_role("button", name="Find this address").click()
+    page.get_by_role("button", name=found).click()
+    expect(page.get_by_label("Latitude")).to_have_value(f"{lat:.6f}")
+    expect(page.get_by_label("Longitude")).to_have_value(f"{lon:.6f}")
+    visit.check("tip-form-address")
+    page.get_by_role("button", name="Send the tip").click()
+    expect(page.get_by_role("heading", name="Your tip was sent")).to_be_visible()
+    [tip] = sql(
+        "SELECT ST_X(location) AS lon, ST_Y(location) AS lat FROM community.tips WHERE agency = $1",
+        program.slug,
+    )
+    assert (round(tip["lat"], 6), round(tip["lon"], 6)) == (lat, lon)
+    # An address it does not know leaves the place to the map or the coordinates.
+    visit.open(f"/tips/new?agency={program.slug}")
+    page.get_by_label("Address").fill("Nowhere at all")
+    page.get_by_label("Address").press("Enter")
+    expect(page.get_by_text("No place was found for this address.")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your tip was sent")).to_have_count(
+        0
+    )  # Enter searched, sent nothing
 
 
 def test_a_resident_subscribes_receives_an_alert_and_unsubscribes_by_its_link(

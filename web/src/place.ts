@@ -21,10 +21,10 @@ export interface Place {
 
 export const place: Place = { address: "", lat: "", lon: "", agencies: null, chosen: null };
 
-export function coordinates(): { lat: number; lon: number } | null {
-  const lat = Number(place.lat.trim().replace(",", "."));
-  const lon = Number(place.lon.trim().replace(",", "."));
-  if (!place.lat.trim() || !place.lon.trim() || !Number.isFinite(lat) || !Number.isFinite(lon)) return null;
+export function coordinates(p: Pick<Place, "lat" | "lon"> = place): { lat: number; lon: number } | null {
+  const lat = Number(p.lat.trim().replace(",", "."));
+  const lon = Number(p.lon.trim().replace(",", "."));
+  if (!p.lat.trim() || !p.lon.trim() || !Number.isFinite(lat) || !Number.isFinite(lon)) return null;
   if (Math.abs(lat) > 90 || Math.abs(lon) > 180) return null;
   return { lat, lon };
 }
@@ -33,10 +33,16 @@ interface PickerOptions {
   idPrefix: string;
   choose: boolean; // offer a choice between the covering programs (the register page)
   onChange?: () => void;
+  state?: Place; // where what was given is kept: the resident's place (shared by the pages that ask it) by default
+  coverage?: boolean; // find the programs that cover the place (default); a tip's place needs only its point
+  locate?: boolean; // offer the browser's location (default); not where the place may be the tipster's own
+  hint?: string; // what the picker asks for, instead of "your place"
 }
 
 /** The picker: map, "use my location", coordinates, and the covering programs, announced as they change. */
 export function placePicker(o: PickerOptions): HTMLElement {
+  const p = o.state ?? place;
+  const coverage = o.coverage ?? true;
   const latId = `${o.idPrefix}-lat`;
   const lonId = `${o.idPrefix}-lon`;
   // What changes is announced (the status: covered or not, by whom); the programs' privacy notices, which may be
@@ -50,28 +56,28 @@ export function placePicker(o: PickerOptions): HTMLElement {
   const latField = textField({
     id: latId,
     label: t("place.lat"),
-    value: place.lat,
+    value: p.lat,
     inputmode: "decimal",
     width: "medium",
     onInput: (v) => {
-      place.lat = v;
-      place.agencies = null;
+      p.lat = v;
+      p.agencies = null;
     },
   });
   const lonField = textField({
     id: lonId,
     label: t("place.lon"),
-    value: place.lon,
+    value: p.lon,
     inputmode: "decimal",
     width: "medium",
     onInput: (v) => {
-      place.lon = v;
-      place.agencies = null;
+      p.lon = v;
+      p.agencies = null;
     },
   });
   const setInputs = () => {
-    (latField.querySelector("input") as HTMLInputElement).value = place.lat;
-    (lonField.querySelector("input") as HTMLInputElement).value = place.lon;
+    (latField.querySelector("input") as HTMLInputElement).value = p.lat;
+    (lonField.querySelector("input") as HTMLInputElement).value = p.lon;
   };
 
   const showResult = (message?: string) => {
@@ -81,8 +87,8 @@ export function placePicker(o: PickerOptions): HTMLElement {
       status.append(h("p", { class: "usa-hint" }, message));
       return;
     }
-    if (place.agencies === null) return;
-    if (!place.agencies.length) {
+    if (p.agencies === null) return;
+    if (!p.agencies.length) {
       status.append(
         h(
           "div",
@@ -93,7 +99,7 @@ export function placePicker(o: PickerOptions): HTMLElement {
       return;
     }
     if (!o.choose) {
-      notices.append(...place.agencies.map((a) => privacyNotice(a)));
+      notices.append(...p.agencies.map((a) => privacyNotice(a)));
       status.append(
         h(
           "div",
@@ -105,22 +111,22 @@ export function placePicker(o: PickerOptions): HTMLElement {
             h(
               "ul",
               { class: "usa-list" },
-              place.agencies.map((a) => h("li", {}, a.properties.name)),
+              p.agencies.map((a) => h("li", {}, a.properties.name)),
             ),
           ),
         ),
       );
       return;
     }
-    if (place.agencies.length === 1) place.chosen = place.agencies[0]!.properties.slug;
-    if (!place.agencies.some((a) => a.properties.slug === place.chosen)) place.chosen = null;
+    if (p.agencies.length === 1) p.chosen = p.agencies[0]!.properties.slug;
+    if (!p.agencies.some((a) => a.properties.slug === p.chosen)) p.chosen = null;
     const name = `${o.idPrefix}-program`;
     status.append(
       h(
         "fieldset",
         { class: "usa-fieldset usa-form-group", "data-field": `${o.idPrefix}-program` },
         h("legend", { class: "usa-legend" }, t("place.program")),
-        place.agencies.map((a, i) => {
+        p.agencies.map((a, i) => {
           const id = i === 0 ? `${o.idPrefix}-program` : uid(`${o.idPrefix}-program`);
           const input = h("input", {
             class: "usa-radio__input usa-radio__input--tile",
@@ -129,10 +135,10 @@ export function placePicker(o: PickerOptions): HTMLElement {
             name,
             value: a.properties.slug,
             onchange: () => {
-              place.chosen = a.properties.slug;
+              p.chosen = a.properties.slug;
             },
           });
-          input.checked = place.chosen === a.properties.slug;
+          input.checked = p.chosen === a.properties.slug;
           return h(
             "div",
             { class: "usa-radio" },
@@ -146,23 +152,28 @@ export function placePicker(o: PickerOptions): HTMLElement {
   };
 
   const check = async () => {
-    const c = coordinates();
+    const c = coordinates(p);
     if (!c) {
       showResult(t("place.invalid"));
       return;
     }
     map?.setPin(c.lat, c.lon);
+    if (!coverage) {
+      showResult();
+      o.onChange?.();
+      return;
+    }
     showResult(t("place.checking"));
     const outcome = await attempt(() =>
       registry().GET("/v1/agencies/covering", { params: { query: { lat: c.lat, lon: c.lon } } }),
     );
     if (!outcome.ok) {
-      place.agencies = null;
+      p.agencies = null;
       showFailure(outcome.failure);
       return;
     }
-    place.agencies = outcome.data.features;
-    map?.showAgencies(place.agencies, false);
+    p.agencies = outcome.data.features;
+    map?.showAgencies(p.agencies, false);
     showResult();
     o.onChange?.();
   };
@@ -186,8 +197,8 @@ export function placePicker(o: PickerOptions): HTMLElement {
   };
 
   const pick = (lat: number, lon: number) => {
-    place.lat = lat.toFixed(6);
-    place.lon = lon.toFixed(6);
+    p.lat = lat.toFixed(6);
+    p.lon = lon.toFixed(6);
     setInputs();
     void check();
   };
@@ -216,7 +227,7 @@ export function placePicker(o: PickerOptions): HTMLElement {
   const addressId = `${o.idPrefix}-address`;
   const found = h("div", { class: "place-found", "aria-live": "polite" });
   const search = async () => {
-    const query = place.address.trim();
+    const query = p.address.trim();
     if (!query) {
       found.replaceChildren(h("p", { class: "usa-hint" }, t("place.address_empty")));
       return;
@@ -260,9 +271,9 @@ export function placePicker(o: PickerOptions): HTMLElement {
   const addressInput = textField({
     id: addressId,
     label: t("place.address"),
-    value: place.address,
+    value: p.address,
     autocomplete: "street-address",
-    onInput: (v) => (place.address = v),
+    onInput: (v) => (p.address = v),
   });
   addressInput.querySelector("input")!.addEventListener("keydown", (e) => {
     if (e.key === "Enter") {
@@ -282,10 +293,10 @@ export function placePicker(o: PickerOptions): HTMLElement {
   const element = h(
     "div",
     { class: "place-picker" },
-    h("p", { class: "usa-hint", id: `${o.idPrefix}-map-hint` }, config().geocoder_url ? t("place.map_hint_address") : t("place.map_hint")),
+    h("p", { class: "usa-hint", id: `${o.idPrefix}-map-hint` }, o.hint ?? (config().geocoder_url ? t("place.map_hint_address") : t("place.map_hint"))),
     addressBox,
     mapBox,
-    h("div", { class: "place-picker__locate" }, locate),
+    o.locate === false ? "" : h("div", { class: "place-picker__locate" }, locate),
     h(
       "fieldset",
       { class: "usa-fieldset place-picker__coords" },
@@ -304,16 +315,16 @@ export function placePicker(o: PickerOptions): HTMLElement {
   whenConnected(mapBox, () => {
     map = createMap(mapBox, { onPick: pick });
     onLeave(() => map?.destroy());
-    const c = coordinates();
+    const c = coordinates(p);
     if (c) map.setPin(c.lat, c.lon);
-    if (place.agencies) {
-      map.showAgencies(place.agencies, !c);
+    if (p.agencies) {
+      map.showAgencies(p.agencies, !c);
       showResult();
     } else if (c) {
       void check();
     } else {
       void attempt(() => registry().GET("/v1/agencies", { params: { query: { limit: 100 } } })).then((o2) => {
-        if (o2.ok && place.agencies === null) map?.showAgencies(o2.data.features, !coordinates());
+        if (o2.ok && p.agencies === null) map?.showAgencies(o2.data.features, !coordinates(p));
       });
     }
   });

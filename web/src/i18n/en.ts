@@ -668,6 +668,8 @@ export const en = {
   "tip.text": "Your tip",
   "tip.text_hint": "What happened, where and when, and anything that could help.",
   "tip.place": "Where it happened",
+  "tip.place_hint_address": "Type the address, select the place on the map, or type its coordinates.",
+  "tip.place_hint": "Select the place on the map or type its coordinates.",
   "tip.lat": "Latitude",
   "tip.lon": "Longitude",
   "tip.when": "When it happened",

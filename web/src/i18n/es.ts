@@ -670,6 +670,8 @@ export const es: Record<keyof typeof en, string> = {
   "tip.text": "Su aviso",
   "tip.text_hint": "Qué pasó, dónde y cuándo, y todo lo que pueda ayudar.",
   "tip.place": "Dónde pasó",
+  "tip.place_hint_address": "Escriba la dirección, seleccione el lugar en el mapa o escriba sus coordenadas.",
+  "tip.place_hint": "Seleccione el lugar en el mapa o escriba sus coordenadas.",
   "tip.lat": "Latitud",
   "tip.lon": "Longitud",
   "tip.when": "Cuándo pasó",

@@ -5,10 +5,15 @@
 import { h } from "../dom";
 import { errorsFromFailure, showErrors, textField } from "../forms";
 import { formatDate, t } from "../i18n";
+import { config } from "../config";
 import { failureBox } from "../owner";
+import { placePicker, type Place } from "../place";
 import { community, postForm, type TipCreated, type TipsterView } from "./alerts-api";
 
-const draft = { agency: "", text: "", lat: "", lon: "", when: "" };
+const draft = { agency: "", text: "", when: "" };
+// Where it happened: an address found by the deployment's geocoder, a click on the map, or typed coordinates (the
+// registration's picker, with its own state: a tip's place is not the resident's). Only the point is sent.
+const where: Place = { address: "", lat: "", lon: "", agencies: null, chosen: null };
 // The code of the tip just sent: on this page only, until it is left (never stored by the browser).
 let justSent: TipCreated | null = null;
 let followCode = "";
@@ -89,10 +94,16 @@ export function tipPage(main: HTMLElement): void {
     textArea("tip-text", t("tip.text"), t("tip.text_hint"), draft.text, (v) => (draft.text = v)),
     h(
       "fieldset",
-      { class: "usa-fieldset" },
+      { class: "usa-fieldset usa-form-group" },
       h("legend", { class: "usa-legend" }, t("tip.place"), h("span", { class: "usa-hint" }, ` ${t("form.optional")}`)),
-      textField({ id: "tip-lat", label: t("tip.lat"), value: draft.lat, inputmode: "decimal", onInput: (v) => (draft.lat = v), width: "md" }),
-      textField({ id: "tip-lon", label: t("tip.lon"), value: draft.lon, inputmode: "decimal", onInput: (v) => (draft.lon = v), width: "md" }),
+      placePicker({
+        idPrefix: "tip",
+        choose: false,
+        state: where,
+        coverage: false,
+        locate: false, // the tipster's own location is not asked for
+        hint: config().geocoder_url ? t("tip.place_hint_address") : t("tip.place_hint"),
+      }),
     ),
     textField({ id: "tip-when", label: t("tip.when"), hint: t("tip.when_hint"), type: "datetime-local", value: draft.when, onInput: (v) => (draft.when = v), optional: true }),
     media.group,
@@ -111,9 +122,9 @@ export function tipPage(main: HTMLElement): void {
     const body = new FormData();
     body.append("agency", draft.agency.trim());
     body.append("text", draft.text);
-    if (draft.lat.trim() || draft.lon.trim()) {
-      body.append("lat", draft.lat.trim());
-      body.append("lon", draft.lon.trim());
+    if (where.lat.trim() || where.lon.trim()) {
+      body.append("lat", where.lat.trim().replace(",", "."));
+      body.append("lon", where.lon.trim().replace(",", "."));
     }
     if (draft.when) body.append("occurred_at", new Date(draft.when).toISOString());
     for (const file of Array.from(media.input.files ?? [])) body.append("media", file);
@@ -126,7 +137,8 @@ export function tipPage(main: HTMLElement): void {
       showErrors(form, summary, media413 && !outcome.failure.errors.length ? [{ field: "tip-media", message: outcome.failure.detail ?? t("errors.generic") }] : errors, outcome.failure.retryable ? () => void send() : undefined);
       return;
     }
-    Object.assign(draft, { text: "", lat: "", lon: "", when: "" });
+    Object.assign(draft, { text: "", when: "" });
+    Object.assign(where, { address: "", lat: "", lon: "" });
     justSent = outcome.data;
     main.replaceChildren();
     tipPage(main);
