@@ -151,11 +151,16 @@ Row = Annotated[int, Path(description="Tile row (y, from the north), 0 to 2^z âˆ
     ),
     response_class=Response,
     responses={
-        200: {"content": {MVT_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}, "description": "The tile"},
+        200: {
+            "content": {MVT_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The tile",
+        },
         **problem_responses(401, 403, 404, 422, 503),
     },
 )
-async def camera_tile(caller: CurrentCaller, reference: CaseReference, z: Zoom, x: Column, y: Row) -> Response:
+async def camera_tile(
+    caller: CurrentCaller, reference: CaseReference, z: Zoom, x: Column, y: Row
+) -> Response:
     _tile(z, x, y)
     shift = BURST_LEVELS
     block = (z - shift, x >> shift, y >> shift)
@@ -186,7 +191,9 @@ async def camera_tile(caller: CurrentCaller, reference: CaseReference, z: Zoom, 
     await bursts.covered(key, append)
     async with pooled(db.read) as conn:
         tile: bytes = await conn.fetchval(TILE_SQL, z, x, y, caller.agency.id)
-    return Response(content=tile or b"", media_type=MVT_MEDIA_TYPE, headers={"Cache-Control": "private, no-store"})
+    return Response(
+        content=tile or b"", media_type=MVT_MEDIA_TYPE, headers={"Cache-Control": "private, no-store"}
+    )
 
 
 @router.get(
@@ -210,7 +217,12 @@ async def camera_tile(caller: CurrentCaller, reference: CaseReference, z: Zoom, 
                             "tiles": {"type": "array", "items": {"type": "string"}},
                             "minzoom": {"type": "integer"},
                             "maxzoom": {"type": "integer"},
-                            "bounds": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+                            "bounds": {
+                                "type": "array",
+                                "items": {"type": "number"},
+                                "minItems": 4,
+                                "maxItems": 4,
+                            },
                             "vector_layers": {"type": "array", "items": {"type": "object"}},
                         },
                     }

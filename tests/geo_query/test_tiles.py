@@ -56,7 +56,9 @@ def expected(reg: Registry, agency: AgencyFixture, z: int, x: int, y: int, margi
     return out
 
 
-def get_tile(geo: httpx.Client, headers: dict[str, str], z: int, x: int, y: int, **params: str) -> httpx.Response:
+def get_tile(
+    geo: httpx.Client, headers: dict[str, str], z: int, x: int, y: int, **params: str
+) -> httpx.Response:
     return geo.get(f"/v1/tiles/cameras/{z}/{x}/{y}.mvt", headers=headers, params=params)
 
 
@@ -170,7 +172,8 @@ def test_the_tilejson_names_the_tiles_the_zooms_the_layer_and_the_jurisdictions_
     assert doc["tilejson"] == "3.0.0" and doc["scheme"] == "xyz"
     assert doc["tiles"] == [str(geo.base_url).rstrip("/") + "/v1/tiles/cameras/{z}/{x}/{y}.mvt"]
     assert (doc["minzoom"], doc["maxzoom"]) == (MIN_ZOOM, MAX_ZOOM)
-    assert doc["bounds"] == pytest.approx(list(reg.x.jurisdiction.bounds), abs=1e-6)
+    bounds = list(reg.x.jurisdiction.bounds)  # type: ignore[attr-defined]
+    assert doc["bounds"] == pytest.approx(bounds, abs=1e-6)
     [layer] = doc["vector_layers"]
     assert layer["id"] == "cameras" and set(layer["fields"]) == set(FIELDS)
 
