@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.geo_query import cameras, ogc
+from services.geo_query import cameras, ogc, tiles
 from services.geo_query.database import db
 from shared.app import create_app
 from shared.auth import AGENCY_EXISTS_SQL
@@ -44,7 +44,7 @@ app = create_app(
     lifespan=lifespan,
     agency_known=agency_known,
     db_revision=db_revision,
-    routers=[cameras.router, ogc.router],
+    routers=[cameras.router, ogc.router, tiles.router],
     tags=[
         {
             "name": cameras.TAG,
@@ -52,6 +52,10 @@ app = create_app(
             " agency, filtered, audited, as GeoJSON",
         },
         {"name": ogc.TAG, "description": "The registry as an OGC API – Features (Part 1 core) collection"},
+        {
+            "name": tiles.TAG,
+            "description": "The cameras shared with the caller's agency as Mapbox Vector Tiles, and their TileJSON",
+        },
     ],
 )
 install_compression(app)

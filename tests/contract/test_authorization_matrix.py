@@ -11,6 +11,7 @@ operations run last, each allowed check on an object made for it.
 from __future__ import annotations
 
 import importlib
+import math
 import re
 import uuid
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import mapbox_vector_tile
 import orjson
 
 from tests.contract.conftest import LIVE_ENDPOINT, X_BOX, Y_BOX, Owner, Scene, polygon, request_body
@@ -199,6 +201,23 @@ def _sees_a_camera(ctx: Ctx, caller: str, r: httpx.Response) -> str | None:
     if caller == "investigator_y":
         return None
     return None if ctx.a.camera_ids[0] in r.text else "does not list owner A's camera"
+
+
+def _tile_path(ctx: Ctx, z: int = 16) -> str:
+    """The zoom-16 tile that holds owner A's camera."""
+    lon, lat = ctx.scene.a_lonlat
+    n = 2**z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return f"/v1/tiles/cameras/{z}/{x}/{y}.mvt"
+
+
+def _tile_sees_a_camera(ctx: Ctx, caller: str, r: httpx.Response) -> str | None:
+    layers = mapbox_vector_tile.decode(r.content)
+    ids = {f["properties"]["id"] for f in layers.get("cameras", {}).get("features", [])}
+    if caller == "investigator_y":
+        return None if ctx.a.camera_ids[0] not in ids else "another agency's tile shows owner A's camera"
+    return None if ctx.a.camera_ids[0] in ids else "the tile does not show owner A's camera"
 
 
 def _sees_window(ctx: Ctx, caller: str, r: httpx.Response) -> str | None:
@@ -541,6 +560,15 @@ MATRIX: dict[str, Op] = {
             json={"area": polygon(*_around(c))},
         ),
         verify=_sees_a_camera,
+    ),
+    "GET /v1/tiles/cameras/{z}/{x}/{y}.mvt": Op(
+        "geo_query",
+        agency(*SEARCH, y=ALLOW),
+        lambda c, ok, who: Req("GET", _tile_path(c)),
+        verify=_tile_sees_a_camera,
+    ),
+    "GET /v1/tiles/cameras.json": Op(
+        "geo_query", agency(*SEARCH, y=ALLOW), lambda c, ok, who: Req("GET", "/v1/tiles/cameras.json")
     ),
     "GET /v1/ogc": Op("geo_query", agency(*SEARCH, y=ALLOW), lambda c, ok, who: Req("GET", "/v1/ogc")),
     "GET /v1/ogc/conformance": Op(
