@@ -152,7 +152,14 @@ Row = Annotated[int, Path(description="Tile row (y, from the north), 0 to 2^z âˆ
     response_class=Response,
     responses={
         200: {
-            "content": {MVT_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+            "content": {
+                MVT_MEDIA_TYPE: {
+                    "schema": {"type": "string", "format": "binary"},
+                    "examples": {
+                        "empty": {"summary": "A tile with no camera in it: an empty body", "value": ""}
+                    },
+                }
+            },
             "description": "The tile",
         },
         **problem_responses(401, 403, 404, 422, 503),
