@@ -232,7 +232,19 @@ async def camera_tile(
                             },
                             "vector_layers": {"type": "array", "items": {"type": "object"}},
                         },
-                    }
+                    },
+                    "example": {
+                        "tilejson": "3.0.0",
+                        "name": "Cameras shared with milwaukee-pd",
+                        "scheme": "xyz",
+                        "tiles": ["https://canvass.example/v1/tiles/cameras/{z}/{x}/{y}.mvt"],
+                        "minzoom": MIN_ZOOM,
+                        "maxzoom": MAX_ZOOM,
+                        "bounds": [-88.07, 42.92, -87.86, 43.19],
+                        "vector_layers": [
+                            {"id": LAYER, "fields": FIELDS, "minzoom": MIN_ZOOM, "maxzoom": MAX_ZOOM}
+                        ],
+                    },
                 }
             },
             "description": "The TileJSON document",
