@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.concurrency import NEXT_VERSION
 from shared.errors import Problem
 
 AGENCY = frozenset({"investigator", "supervisor"})
@@ -195,7 +196,7 @@ async def transition_request(
         (
             await session.execute(
                 text(
-                    f"UPDATE requests.requests SET state = :to, version = version + 1, updated_at = now()"  # noqa: S608 - composed from constants; values are bound
+                    f"UPDATE requests.requests SET state = :to, {NEXT_VERSION}"  # noqa: S608 - composed from constants; values are bound
                     f"{_REQUEST_STAMPS.get(rule.to, '')} WHERE id = :id AND state = :from"
                     " RETURNING id, state, version"
                 ),
@@ -239,7 +240,7 @@ async def transition_target(
     done = (
         await session.execute(
             text(
-                f"UPDATE requests.targets SET state = :to, version = version + 1, updated_at = now()"  # noqa: S608 - composed from constants; values are bound
+                f"UPDATE requests.targets SET state = :to, {NEXT_VERSION}"  # noqa: S608 - composed from constants; values are bound
                 f"{_TARGET_STAMPS.get(rule.to, '')} WHERE id = :id AND state = :from RETURNING id"
             ),
             {"id": target_id, "to": rule.to, "from": from_state},

@@ -192,6 +192,7 @@ OVERRIDES: dict[str, list[Override]] = {
             "radius_m or area, not both; the area and window within the agency's caps (its policy: data)",
         ),
         ("POST", r"^/v1/requests/\{request_id\}/transitions$", POSITIVE, (412,), _STALE),
+        ("PUT", r"^/v1/requests/\{request_id\}/legal-hold$", POSITIVE, (412,), _STALE),
         ("GET", r"^/v1/requests$", POSITIVE, (400,), _CURSOR),
         (
             "PUT",
