@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 
 from services.registry_api.database import SessionDep
 from services.registry_api.dependencies import NoStore, ServiceCaller
-from services.registry_api.service import iso
+from services.registry_api.shapes import iso
 from shared.errors import Problem, is_contention, problem_responses
 
 router = APIRouter(tags=["registrations"])

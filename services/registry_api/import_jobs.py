@@ -66,7 +66,7 @@ from services.registry_api.import_rows import (
     stage_rows,
     validate_chunk,
 )
-from services.registry_api.service import external_id_indexes
+from services.registry_api.sealing import external_id_indexes
 from shared.audit import AuditEvent, append_asyncpg
 from shared.crypto import keyring
 from shared.db import asyncpg_dsn, server_settings

@@ -27,11 +27,14 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import text
 
+from services.registry_api.auditing import audit
 from services.registry_api.database import SessionDep
 from services.registry_api.dependencies import ServiceCaller
 from services.registry_api.idempotency import NOTIFICATION_PRINCIPAL as IDEMPOTENCY_PRINCIPAL
+from services.registry_api.repository.registrations import registration_row
+from services.registry_api.repository.sharing import shown_to
 from services.registry_api.schemas import Slug
-from services.registry_api.service import audit, reg_context, registration_row, unseal
+from services.registry_api.sealing import reg_context, unseal
 from shared.errors import Problem, problem_responses
 from shared.geojson import JSONResponse
 from shared.mail import get_mailer, message_id
@@ -123,9 +126,10 @@ async def notify_owner(
         raise Problem(404, f"No registration {registration_id}.")
     if row["status"] == "withdrawn":
         raise Problem(410, "The owner withdrew this registration; it receives no notifications.", kind="gone")
-    if body.agency is not None and (row["status"] != "active" or body.agency not in row["shared_with"]):
+    if body.agency is not None and not await shown_to(session, row["id"], body.agency):
         # The owner paused the registration or stopped sharing it with this agency after being asked: consent
-        # to the agency's contact is gone with it (the same rule as the agency's searches: active and shared).
+        # to the agency's contact is gone with it (the owner's half of the visibility rule, as in the agency's
+        # searches: active and shared).
         raise Problem(
             410,
             f"The owner does not share this registration with {body.agency} now; it receives no notifications"

@@ -117,7 +117,7 @@ async def put_webhook(slug: Slug, body: WebhookIn, principal: AgencyAdmin, sessi
         (
             await session.execute(
                 text(
-                    "INSERT INTO requests.agency_webhooks (agency, url, secret_enc, active) VALUES (:a, :url, :s, :act)"
+                    "INSERT INTO requests.agency_webhooks (agency, url, secret_enc, active) VALUES (:a, :url, :s, :act)"  # noqa: S608 - composed from constants; values are bound
                     " ON CONFLICT (agency) DO UPDATE SET url = EXCLUDED.url, secret_enc = EXCLUDED.secret_enc,"
                     f" active = EXCLUDED.active, {next_version('requests.agency_webhooks')}"
                     " RETURNING agency, url, active, version"

@@ -37,7 +37,9 @@ def send_request(client: httpx.Client, auth: Token, program: Program, message: s
     assert r.status_code == 201, r.text
     rid = r.json()["id"]
     r = client.post(
-        f"/v1/requests/{rid}/transitions", json={"action": "submit"}, headers={**investigator, "If-Match": "*"}
+        f"/v1/requests/{rid}/transitions",
+        json={"action": "submit"},
+        headers={**investigator, "If-Match": "*"},
     )
     assert r.status_code == 200, r.text
     if r.json()["state"] != "sent":

@@ -26,7 +26,9 @@ def test_a_transition_with_a_stale_if_match_is_412_and_the_current_one_goes_thro
     assert r.status_code == 412, r.text
     assert r.headers["etag"] == f'"{req["version"]}"'
     assert flow.read(req["id"])["state"] == "draft"
-    r = flow.client.post(path, json={"action": "submit"}, headers={**flow.inv(), "If-Match": r.headers["etag"]})
+    r = flow.client.post(
+        path, json={"action": "submit"}, headers={**flow.inv(), "If-Match": r.headers["etag"]}
+    )
     assert r.status_code == 200, r.text
     assert r.json()["state"] == "pending_approval"
     assert r.headers["etag"] == f'"{r.json()["version"]}"' != f'"{req["version"]}"'
