@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry_api import abuse, idempotency
@@ -22,7 +23,7 @@ from services.registry_api.sealing import external_id_index, with_owner_texts
 from services.registry_api.shapes import build_feature
 from shared.auth import OwnerCredential, credential_matches
 from shared.concurrency import NEXT_VERSION
-from shared.errors import Problem
+from shared.errors import Problem, is_contention
 from shared.geojson import Point
 
 REGISTRATION_SQL = """
@@ -252,6 +253,76 @@ async def delete_registration(session: AsyncSession, row: Mapping[str, Any]) -> 
     # An import's pending credential has no foreign key (for import speed): it goes with the registration.
     await session.execute(
         text("DELETE FROM registry.import_credentials WHERE registration_id = :id"), {"id": row["id"]}
+    )
+
+
+# --- the deletion feed and the notifications on another service's behalf ----------------------------------
+
+
+class FeedBusy(Exception):
+    """Deletions are being written for longer than a reader waits: it comes back in a moment."""
+
+
+async def deletions_after(session: AsyncSession, after: int, n: int) -> list[RowMapping]:
+    """Up to `n` deletions after `seq` `after`, read under a SHARE lock of the feed: every deleting transaction
+    in flight ends first (see deletions.py), waited for at most 2 s (then FeedBusy, the transaction rolled
+    back)."""
+    await session.execute(text("SET LOCAL lock_timeout = '2s'"))
+    try:
+        await session.execute(text("LOCK TABLE registry.deletions IN SHARE MODE"))
+    except DBAPIError as exc:
+        if not is_contention(exc):
+            raise
+        await session.rollback()
+        raise FeedBusy from exc
+    rows = await session.execute(
+        text(
+            "SELECT seq, registration_id, deleted_at FROM registry.deletions WHERE seq > :after"
+            " ORDER BY seq LIMIT :n"
+        ),
+        {"after": after, "n": n},
+    )
+    return list(rows.mappings().all())
+
+
+# A notification's id is claimed (status `sending`) in registry.idempotency_keys unless it is there already; the
+# status it has now (the claim's, or the earlier one's).
+CLAIM_NOTIFICATION_SQL = """
+WITH claim AS (INSERT INTO registry.idempotency_keys (key, principal, request_hash, status, body, registration_id)
+               VALUES (:key, :principal, :digest, :sending, ''::bytea, :rid) ON CONFLICT (key, principal) DO NOTHING
+               RETURNING status)
+SELECT status FROM claim UNION ALL
+SELECT status FROM registry.idempotency_keys WHERE key = :key AND principal = :principal
+"""
+
+
+async def claim_notification(
+    session: AsyncSession, key: Mapping[str, str], digest: bytes, rid: uuid.UUID, sending: int
+) -> int:
+    """Claim the notification's id (`key`: its key and principal) for registration `rid`; its status now."""
+    status = await session.execute(
+        text(CLAIM_NOTIFICATION_SQL), {**key, "digest": digest, "rid": rid, "sending": sending}
+    )
+    return int(status.scalar_one())
+
+
+async def release_notification(session: AsyncSession, key: Mapping[str, str], sending: int) -> None:
+    """Drop the claim of a notification not sent, so a retry sends it."""
+    await session.execute(
+        text(
+            "DELETE FROM registry.idempotency_keys WHERE key = :key AND principal = :principal"
+            " AND status = :sending"
+        ),
+        {**key, "sending": sending},
+    )
+
+
+async def notification_sent(session: AsyncSession, key: Mapping[str, str], sent: int) -> None:
+    await session.execute(
+        text(
+            "UPDATE registry.idempotency_keys SET status = :sent WHERE key = :key AND principal = :principal"
+        ),
+        {**key, "sent": sent},
     )
 
 
