@@ -7,30 +7,24 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
-from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 
 from services.registry_api import notices
+from services.registry_api.auditing import audit
 from services.registry_api.database import SessionDep, db
 from services.registry_api.dependencies import IF_MATCH_REQUIRED, AgencyAdmin, FoundingAdmin, RequiredIfMatch
+from services.registry_api.repository import agencies as repo
 from services.registry_api.schemas import (
     NOTICE_FIELDS,
-    POLICY_FIELDS,
     AgencyCollection,
     AgencyCreate,
     AgencyFeature,
     AgencyPatch,
     Slug,
 )
-from services.registry_api.service import (
-    AGENCY_COLUMNS,
-    agency_by_slug,
-    agency_feature,
-    audit,
-    check_if_match,
-    etag,
-)
+from services.registry_api.shapes import agency_feature
 from shared.auth import TOKEN_OPTIONAL, OptionalPrincipal, Principal
+from shared.concurrency import check_if_match, etag
 from shared.errors import Problem, problem_responses
 from shared.geojson import GeoJSONResponse
 from shared.links import link
@@ -41,7 +35,6 @@ router = APIRouter(prefix="/v1/agencies", tags=["agencies"], default_response_cl
 
 GEOJSON = "application/geo+json"
 MAX_AGENCIES = 1000
-JURISDICTION_SQL = "ST_Multi(ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(:jurisdiction)), 4326))"
 
 FEATURE_EXAMPLE = {
     "type": "Feature",
@@ -104,26 +97,8 @@ async def create_agency(body: AgencyCreate, principal: FoundingAdmin, session: S
         )
     policy = body.policy.model_dump(exclude_none=True)
     notice = body.model_dump(include=set(NOTICE_FIELDS), exclude_none=True)
-    cols = ", ".join(["slug", "name", "jurisdiction", *policy, *notice])
-    vals = ", ".join([":slug", ":name", JURISDICTION_SQL, *(f":{k}" for k in (*policy, *notice))])
-    row = (
-        (
-            await session.execute(
-                text(
-                    f"INSERT INTO registry.agencies AS a ({cols}) VALUES ({vals})"  # noqa: S608 - composed from constants; values are bound
-                    f" ON CONFLICT (slug) DO NOTHING RETURNING {AGENCY_COLUMNS}"
-                ),
-                {
-                    "slug": body.slug,
-                    "name": body.name,
-                    "jurisdiction": body.jurisdiction.geojson(),
-                    **policy,
-                    **notice,
-                },
-            )
-        )
-        .mappings()
-        .first()
+    row = await repo.create_agency(
+        session, body.slug, body.name, body.jurisdiction.geojson(), policy | notice
     )
     if row is None:
         raise Problem(
@@ -164,19 +139,7 @@ async def list_agencies(
     after = decode_cursor(cursor, ("slug",))["slug"] if cursor else ""
     if not isinstance(after, str):
         raise Problem(400, "not a cursor this service issued")
-    rows = (
-        (
-            await session.execute(
-                text(
-                    f"SELECT {AGENCY_COLUMNS} FROM registry.agencies a WHERE a.slug > :after"  # noqa: S608 - composed from constants; values are bound
-                    " ORDER BY a.slug LIMIT :n"
-                ),
-                {"after": after, "n": n + 1},
-            )
-        )
-        .mappings()
-        .all()
-    )
+    rows = await repo.agencies_after(session, after, n + 1)
     features = [agency_feature(r, with_policy=_own(principal, r["slug"])) for r in rows[:n]]
     links = []
     if len(rows) > n:
@@ -197,20 +160,7 @@ async def covering(
     lon: Annotated[float, Query(ge=-180, le=180, description="Longitude (WGS84)", examples=[-87.9065])],
     lat: Annotated[float, Query(ge=-90, le=90, description="Latitude (WGS84)", examples=[43.0389])],
 ) -> Response:
-    rows = (
-        (
-            await session.execute(
-                text(
-                    f"SELECT {AGENCY_COLUMNS} FROM registry.agencies a"  # noqa: S608 - composed from constants; values are bound
-                    " WHERE ST_Covers(a.jurisdiction, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
-                    " ORDER BY a.name, a.slug LIMIT :n"
-                ),
-                {"lon": lon, "lat": lat, "n": MAX_AGENCIES},
-            )
-        )
-        .mappings()
-        .all()
-    )
+    rows = await repo.agencies_covering(session, lon, lat, MAX_AGENCIES)
     features = [agency_feature(r, with_policy=False) for r in rows]
     return _geo_response({"type": "FeatureCollection", "features": features, "numberReturned": len(features)})
 
@@ -223,7 +173,7 @@ async def covering(
     openapi_extra=TOKEN_OPTIONAL,
 )
 async def read_agency(slug: Slug, session: SessionDep, principal: OptionalPrincipal) -> Response:
-    row = await agency_by_slug(session, slug)
+    row = await repo.agency_by_slug(session, slug)
     if row is None:
         raise Problem(404, f"No agency '{slug}'.")
     return _geo_response(
@@ -258,43 +208,23 @@ async def update_agency(
 ) -> Response:
     if principal.agency != slug:
         raise Problem(403, f"Your token is for agency '{principal.agency}'; you may update only that agency.")
-    row = await agency_by_slug(session, slug, lock=True)
+    row = await repo.agency_by_slug(session, slug, lock=True)
     if row is None:
         raise Problem(404, f"No agency '{slug}'.")
     check_if_match(row["version"], if_match, required=True)
-    sets: list[str] = []
-    params: dict[str, Any] = {"id": row["id"]}
+    changes: dict[str, Any] = {}
     if body.name is not None:
-        sets.append("name = :name")
-        params["name"] = body.name
-    if body.jurisdiction is not None:
-        sets.append(f"jurisdiction = {JURISDICTION_SQL}")
-        params["jurisdiction"] = body.jurisdiction.geojson()
+        changes["name"] = body.name
     if body.policy is not None:
-        for k, v in body.policy.model_dump(exclude_none=True).items():
-            assert k in POLICY_FIELDS
-            sets.append(f"{k} = :{k}")
-            params[k] = v
+        changes |= body.policy.model_dump(exclude_none=True)
     for k in NOTICE_FIELDS:
         if k in body.model_fields_set:  # null removes the notice
-            sets.append(f"{k} = :{k}")
-            params[k] = getattr(body, k)
+            changes[k] = getattr(body, k)
+    jurisdiction = body.jurisdiction.geojson() if body.jurisdiction is not None else None
     before: set[Any] = set()
-    if body.jurisdiction is not None:
-        before = {r["id"] for r in await _outside(session, row["id"])}
-    sets += ["version = version + 1", "updated_at = now()"]
-    updated = (
-        (
-            await session.execute(
-                text(
-                    f"UPDATE registry.agencies AS a SET {', '.join(sets)} WHERE a.id = :id RETURNING {AGENCY_COLUMNS}"  # noqa: S608 - composed from constants; values are bound
-                ),
-                params,
-            )
-        )
-        .mappings()
-        .one()
-    )
+    if jurisdiction is not None:
+        before = {r["id"] for r in await repo.registrations_outside(session, row["id"])}
+    updated = await repo.update_agency(session, row["id"], changes, jurisdiction)
     feature = agency_feature(updated, with_policy=True)
     details: dict[str, Any] = {
         "fields": sorted(
@@ -303,7 +233,7 @@ async def update_agency(
     }
     newly: list[RowMapping] = []
     if body.jurisdiction is not None:
-        outside = await _outside(session, row["id"])
+        outside = await repo.registrations_outside(session, row["id"])
         newly = [r for r in outside if r["id"] not in before]
         for r in newly:
             await notices.enqueue(session, r["id"], "jurisdiction.outside", *_outside_message(updated, r))
@@ -326,28 +256,6 @@ async def update_agency(
     if newly:
         background.add_task(notices.deliver_quietly, db.sessions)
     return _geo_response(feature, headers={"ETag": etag(updated["version"])})
-
-
-# The program's registrations with a camera its searches would find but for the jurisdiction (the visibility rule
-# of service.SEEN_BY_SQL less its jurisdiction test: the camera's `visible_to` names the agency, so the
-# registration is active and shared with it) that lies outside the jurisdiction: its searches, contact reads and
-# listings no longer find those cameras. A paused registration is not counted, nor its owner written to: the
-# agency could not see it, and a count of it would tell the agency where it is. The cameras outside, with where
-# each is.
-OUTSIDE_REGISTRATIONS_SQL = """
-SELECT r.id, array_agg(c.id ORDER BY c.id) AS cameras, array_agg(ST_X(c.geom) ORDER BY c.id) AS lons,
-       array_agg(ST_Y(c.geom) ORDER BY c.id) AS lats
-FROM registry.registrations r
-JOIN registry.agencies a ON a.id = r.agency_id
-JOIN registry.cameras c ON c.registration_id = r.id AND a.id = ANY(c.visible_to)
-    AND NOT ST_Covers(a.jurisdiction, c.geom)
-WHERE r.agency_id = :agency
-GROUP BY r.id
-"""
-
-
-async def _outside(session: Any, agency_id: Any) -> list[RowMapping]:
-    return list((await session.execute(text(OUTSIDE_REGISTRATIONS_SQL), {"agency": agency_id})).mappings())
 
 
 def _outside_message(agency: RowMapping, reg: RowMapping) -> tuple[str, str]:

@@ -12,22 +12,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import text
 
+from services.registry_api.auditing import audit, principal_role
 from services.registry_api.database import SessionDep
 from services.registry_api.dependencies import Investigator, NoStore, Outreach
+from services.registry_api.repository.registrations import due_for_reconfirmation, readable_by
 from services.registry_api.schemas import ContactRead, DueList, Slug
-from services.registry_api.service import (
-    SEEN_BY_SQL,
-    audit,
-    contact_out,
-    iso,
-    point_out,
-    principal_role,
-    reg_context,
-    unseal,
-    with_owner_texts,
-)
+from services.registry_api.sealing import reg_context, unseal
+from services.registry_api.shapes import contact_out, iso, point_out
 from shared.errors import Problem, invalid, problem_responses
 from shared.pagination import LimitQuery, clamp_limit, decode_cursor, encode_cursor, page_link
 
@@ -47,38 +39,6 @@ Reason = Annotated[
     str | None,
     Query(min_length=3, max_length=500, description="Why, when there is no case number yet"),
 ]
-
-# The agency's jurisdiction is read once, as a copy (ST_SetSRID copies): the stored boundary is compressed
-# (TOAST) and would be decompressed again for every camera it is tested against.
-ME_SQL = """me AS MATERIALIZED (
-    SELECT id, ST_SetSRID(jurisdiction, 4326) AS jurisdiction FROM registry.agencies WHERE slug = :me)"""
-READABLE_SQL = f"""
-WITH {ME_SQL}
-SELECT r.*, a.slug AS agency
-FROM registry.registrations r
-JOIN me ON true
-JOIN registry.agencies a ON a.id = r.agency_id
-WHERE r.id = :id AND r.status = 'active'
-  AND {SEEN_BY_SQL.format(reg="r.id", me="me")}
-"""  # noqa: S608 - composed from constants; values are bound
-
-# The program's registrations due, those the agency's searches find only (see SEEN_BY_SQL): one whose cameras all
-# lie outside the jurisdiction, or that is paused, is not the agency's to see, here either.
-DUE_SQL = f"""
-WITH {ME_SQL}
-SELECT r.id, r.status, r.owner_kind, ST_X(r.location) AS lon, ST_Y(r.location) AS lat,
-       r.last_confirmed_at, r.preferred_contact_method,
-       r.last_confirmed_at + make_interval(days => a.reconfirm_after_days) AS due
-FROM registry.registrations r JOIN registry.agencies a ON a.id = r.agency_id JOIN me ON me.id = a.id
-WHERE r.status <> 'withdrawn'
-  AND r.last_confirmed_at
-      < now() + make_interval(days => :within) - make_interval(days => a.reconfirm_after_days)
-  AND (CAST(:after_at AS timestamptz) IS NULL
-       OR (r.last_confirmed_at, r.id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))
-  AND {SEEN_BY_SQL.format(reg="r.id", me="me")}
-ORDER BY r.last_confirmed_at, r.id
-LIMIT :n
-"""  # noqa: S608 - composed from constants; values are bound
 
 CONTACT_EXAMPLE = {
     "registration_id": "6f1c2d0e-9b8a-4c7d-8e9f-0a1b2c3d4e5f",
@@ -125,14 +85,10 @@ async def read_contact(
     if case_number is None and reason is None:
         raise invalid("/query/case_number", "give the case number (or a reason) this contact read is for")
     _plain(reason, "/query/reason")
-    row = (
-        (await session.execute(text(READABLE_SQL), {"me": principal.agency, "id": registration_id}))
-        .mappings()
-        .first()
-    )
-    if row is None:
+    # Opened before the read is audited: a key store out of reach reads nothing.
+    found = await readable_by(session, principal.agency or "", registration_id)
+    if found is None:
         raise Problem(404, f"No registration {registration_id}.")
-    found = await with_owner_texts(row)  # before the read is audited: a key store out of reach reads nothing
     rid = found["id"]
     await audit(
         session,
@@ -203,16 +159,8 @@ async def reconfirmations_due(
             after_at, after_id = c["at"], uuid.UUID(c["id"])
         except (TypeError, ValueError) as exc:
             raise invalid("/query/cursor", "not a cursor this service issued", status=400) from exc
-    rows = (
-        (
-            await session.execute(
-                text(DUE_SQL),
-                {"me": slug, "within": within_days, "after_at": after_at, "after_id": after_id, "n": n + 1},
-            )
-        )
-        .mappings()
-        .all()
-    )
+    after = (after_at, after_id) if after_at is not None and after_id is not None else None
+    rows = await due_for_reconfirmation(session, slug, within_days, after, n + 1)
     items = [
         {
             "id": str(r["id"]),

@@ -15,25 +15,21 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks
-from sqlalchemy import text
 
 from services.registry_api import abuse
+from services.registry_api.auditing import audit, owner_actor
 from services.registry_api.database import SessionDep, db
 from services.registry_api.dependencies import NoStore
+from services.registry_api.notices import send_quietly
+from services.registry_api.repository import registrations as repo
 from services.registry_api.schemas import (
     Accepted,
     CredentialOut,
     CredentialResetRedeem,
     CredentialResetRequest,
 )
-from services.registry_api.service import (
-    audit,
-    email_indexes,
-    iso,
-    owned_registration,
-    owner_actor,
-    send_quietly,
-)
+from services.registry_api.sealing import email_indexes
+from services.registry_api.shapes import iso
 from shared.auth import CurrentOwner, format_owner_credential, hash_secret, new_owner_credential
 from shared.errors import Problem, problem_responses
 from shared.settings import get_settings
@@ -42,8 +38,6 @@ log = logging.getLogger("canvass.registry.credentials")
 router = APIRouter(tags=["credentials"], dependencies=[NoStore, abuse.RememberClient])
 
 RESET_PREFIX = "cvr_"
-RESET_TTL = "1 hour"
-RESET_COOLDOWN = "2 minutes"
 MAX_MAILS = 10
 ACCEPTED = (
     "If a registration uses this address, a message with a one-time code is on its way. "
@@ -58,18 +52,7 @@ CREDENTIAL_EXAMPLE = {
 
 async def _issue(session: Any, rid: uuid.UUID) -> dict[str, Any]:
     cred = new_owner_credential(rid)
-    issued_at = (
-        await session.execute(
-            text(
-                "UPDATE registry.registrations SET credential_hash = :h, credential_issued_at = now()"
-                " WHERE id = :id RETURNING credential_issued_at"
-            ),
-            {"h": cred.secret_hash, "id": rid},
-        )
-    ).scalar_one()
-    await session.execute(
-        text("DELETE FROM registry.credential_resets WHERE registration_id = :id"), {"id": rid}
-    )
+    issued_at = await repo.replace_credential(session, rid, cred.secret_hash)
     return {
         "registration_id": str(rid),
         "credential": format_owner_credential(cred),
@@ -87,7 +70,7 @@ async def _issue(session: Any, rid: uuid.UUID) -> dict[str, Any]:
     },
 )
 async def rotate_credential(registration_id: uuid.UUID, owner: CurrentOwner, session: SessionDep) -> Any:
-    row = await owned_registration(session, registration_id, owner, lock=True)
+    row = await repo.owned_registration(session, registration_id, owner, lock=True)
     out = await _issue(session, row["id"])
     await audit(
         session,
@@ -138,29 +121,11 @@ async def _reset_codes(session: Any, email: str) -> list[tuple[str, str, str]]:
     newest version of a row it had to wait for), so a registration whose address changed meanwhile gets no code.
     Without the lock, a code looked up under the old address would be written after the change deleted the
     pending ones, and mailed to the old address."""
-    rows = (
-        await session.execute(
-            text(
-                "SELECT r.id, a.name FROM registry.registrations r JOIN registry.agencies a ON a.id = r.agency_id"  # noqa: S608
-                " WHERE r.contact_email_index = ANY(:ix)"
-                # One code per registration per few minutes: repeated requests cannot flood an inbox.
-                " AND NOT EXISTS (SELECT 1 FROM registry.credential_resets cr WHERE cr.registration_id = r.id"
-                f" AND cr.created_at > now() - interval '{RESET_COOLDOWN}')"
-                " ORDER BY r.created_at LIMIT :n FOR UPDATE OF r"
-            ),
-            {"ix": email_indexes(email), "n": MAX_MAILS},
-        )
-    ).all()
+    rows = await repo.registrations_to_reset(session, email_indexes(email), MAX_MAILS)
     mails = []
     for rid, agency_name in rows:
         token = RESET_PREFIX + secrets.token_urlsafe(32)
-        await session.execute(
-            text(
-                "INSERT INTO registry.credential_resets (token_hash, registration_id, expires_at)"  # noqa: S608 - composed from constants; values are bound
-                f" VALUES (:h, :id, now() + interval '{RESET_TTL}')"
-            ),
-            {"h": hash_secret(token), "id": rid},
-        )
+        await repo.add_reset(session, rid, hash_secret(token))
         mails.append(
             (email, "Your camera registration: a new management credential", _mail(agency_name, rid, token))
         )
@@ -191,15 +156,7 @@ def _mail(agency_name: str, rid: uuid.UUID, token: str) -> str:
 )
 async def redeem_reset(body: CredentialResetRedeem, session: SessionDep) -> Any:
     await abuse.attempt()
-    rid = (
-        await session.execute(
-            text(
-                "UPDATE registry.credential_resets SET used_at = now()"
-                " WHERE token_hash = :h AND used_at IS NULL AND expires_at > now() RETURNING registration_id"
-            ),
-            {"h": hash_secret(body.token)},
-        )
-    ).scalar_one_or_none()
+    rid = await repo.use_reset(session, hash_secret(body.token))
     if rid is None:
         raise Problem(
             400,

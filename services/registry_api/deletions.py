@@ -20,13 +20,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 
 from services.registry_api.database import SessionDep
 from services.registry_api.dependencies import NoStore, ServiceCaller
-from services.registry_api.service import iso
-from shared.errors import Problem, is_contention, problem_responses
+from services.registry_api.repository.registrations import FeedBusy, deletions_after
+from services.registry_api.shapes import iso
+from shared.errors import Problem, problem_responses
 
 router = APIRouter(tags=["registrations"])
 DEFAULT_LIMIT = 500
@@ -94,32 +93,15 @@ async def deleted_registrations(
     # SHARE conflicts with the ROW EXCLUSIVE lock a deleting transaction holds from its insert to its end (see
     # the module's docstring); the service's statement timeout bounds the wait (a 503).
     # A reader never waits long for the lock (nor holds deletions back long): past 2 s it is told to come back.
-    await session.execute(text("SET LOCAL lock_timeout = '2s'"))
     try:
-        await session.execute(text("LOCK TABLE registry.deletions IN SHARE MODE"))
-    except DBAPIError as exc:
-        if not is_contention(exc):
-            raise
-        await session.rollback()
+        rows = await deletions_after(session, after, limit)
+    except FeedBusy as exc:
         raise Problem(
             503,
             "Deletions are being written; ask again in a moment.",
             kind="unavailable",
             headers={"Retry-After": "1"},
         ) from exc
-    rows = (
-        (
-            await session.execute(
-                text(
-                    "SELECT seq, registration_id, deleted_at FROM registry.deletions WHERE seq > :after"
-                    " ORDER BY seq LIMIT :n"
-                ),
-                {"after": after, "n": limit},
-            )
-        )
-        .mappings()
-        .all()
-    )
     await session.rollback()
     return {
         "deletions": [

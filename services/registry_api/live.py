@@ -15,25 +15,18 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 
 from services.registry_api import abuse
+from services.registry_api.auditing import audit, owner_actor, principal_role
 from services.registry_api.database import SessionDep
 from services.registry_api.dependencies import LiveViewer, NoStore
+from services.registry_api.repository import live_windows as repo
+from services.registry_api.repository.agencies import agencies_by_slugs
+from services.registry_api.repository.registrations import owned_registration
 from services.registry_api.schemas import LiveWindowOpen, LiveWindowOut, LiveWindowSummary, LiveWindowView
-from services.registry_api.service import (
-    MODES_FOR,
-    agencies_by_slugs,
-    audit,
-    camera_context,
-    iso,
-    owned_registration,
-    owner_actor,
-    point_out,
-    principal_role,
-    unseal,
-)
+from services.registry_api.sealing import camera_context, unseal
+from services.registry_api.shapes import iso, point_out
 from shared.auth import CurrentOwner
 from shared.errors import InvalidParam, Problem, problem_responses
 from shared.links import CREATED_ID, link
@@ -44,14 +37,6 @@ owner_router = APIRouter(
     dependencies=[NoStore, abuse.RememberClient],
 )
 agency_router = APIRouter(prefix="/v1/live-windows", tags=["live sharing"], dependencies=[NoStore])
-
-WINDOW_SQL = """
-SELECT w.id, w.registration_id, w.reason, w.camera_ids, w.opened_at, w.expires_at, w.closed_at,
-       ARRAY(SELECT a.slug FROM registry.agencies a WHERE a.id = ANY(w.agency_ids) ORDER BY a.slug) AS agencies,
-       CASE WHEN w.closed_at IS NOT NULL THEN 'closed' WHEN w.expires_at <= now() THEN 'expired'
-            ELSE 'open' END AS state
-FROM registry.live_windows w
-"""
 
 WINDOW_EXAMPLE = {
     "id": "2b7f1f0f-7a11-4e3c-9d52-4a519c1e3f0e",
@@ -160,20 +145,8 @@ async def open_window(
     if not_shared:
         raise _validation(not_shared)
     agency_ids = await agencies_by_slugs(session, slugs, "/body/agencies")
-    cams = (
-        (
-            await session.execute(
-                text(
-                    "SELECT id, live_mode, live_endpoint_enc IS NOT NULL AS has_endpoint"
-                    " FROM registry.cameras WHERE registration_id = :id"
-                ),
-                {"id": rid},
-            )
-        )
-        .mappings()
-        .all()
-    )
-    allowed = MODES_FOR[body.reason]
+    cams = await repo.live_cameras(session, rid)
+    allowed: list[str] = list(repo.MODES_FOR[body.reason])
     eligible = {c["id"] for c in cams if c["has_endpoint"] and c["live_mode"] in allowed}
     if body.cameras is None:
         camera_ids = sorted(eligible)
@@ -210,20 +183,8 @@ async def open_window(
         if errors:
             raise _validation(errors)
         camera_ids = sorted(set(body.cameras))
-    wid = uuid.uuid4()
-    await session.execute(
-        text(
-            "INSERT INTO registry.live_windows (id, registration_id, camera_ids, agency_ids, reason, expires_at)"
-            " VALUES (:id, :rid, :cams, :agencies, :reason, now() + make_interval(secs => :secs))"
-        ),
-        {
-            "id": wid,
-            "rid": rid,
-            "cams": camera_ids,
-            "agencies": sorted(agency_ids.values()),
-            "reason": body.reason,
-            "secs": body.duration_s,
-        },
+    wid = await repo.open_window(
+        session, rid, camera_ids, sorted(agency_ids.values()), body.reason, body.duration_s
     )
     await audit(
         session,
@@ -241,7 +202,8 @@ async def open_window(
             "duration_s": body.duration_s,
         },
     )
-    w = (await session.execute(text(WINDOW_SQL + " WHERE w.id = :id"), {"id": wid})).mappings().one()
+    w = await repo.window(session, wid)
+    assert w is not None
     await session.commit()
     return window_out(w)
 
@@ -254,17 +216,7 @@ async def open_window(
 )
 async def list_windows(registration_id: uuid.UUID, owner: CurrentOwner, session: SessionDep) -> Any:
     row = await owned_registration(session, registration_id, owner)
-    rows = (
-        (
-            await session.execute(
-                text(WINDOW_SQL + " WHERE w.registration_id = :id ORDER BY w.opened_at DESC LIMIT 200"),
-                {"id": row["id"]},
-            )
-        )
-        .mappings()
-        .all()
-    )
-    return [window_out(w) for w in rows]
+    return [window_out(w) for w in await repo.windows_of(session, row["id"], 200)]
 
 
 @owner_router.post(
@@ -277,16 +229,7 @@ async def close_window(
     registration_id: uuid.UUID, window_id: uuid.UUID, owner: CurrentOwner, session: SessionDep
 ) -> Any:
     row = await owned_registration(session, registration_id, owner)
-    closed = (
-        await session.execute(
-            text(
-                "UPDATE registry.live_windows SET closed_at = now() WHERE id = :wid AND registration_id = :rid"
-                " AND closed_at IS NULL AND expires_at > now() RETURNING id"
-            ),
-            {"wid": window_id, "rid": row["id"]},
-        )
-    ).first()
-    if closed is not None:
+    if await repo.close_window(session, row["id"], window_id):
         await audit(
             session,
             "live_window.close",
@@ -297,16 +240,7 @@ async def close_window(
             subject_id=window_id,
             details={"registration_id": str(row["id"])},
         )
-    w = (
-        (
-            await session.execute(
-                text(WINDOW_SQL + " WHERE w.id = :wid AND w.registration_id = :rid"),
-                {"wid": window_id, "rid": row["id"]},
-            )
-        )
-        .mappings()
-        .first()
-    )
+    w = await repo.window(session, window_id, row["id"])
     if w is None:
         raise Problem(404, f"No live window {window_id} on this registration.")
     await session.commit()
@@ -314,41 +248,6 @@ async def close_window(
 
 
 # --- what an agency sees ---------------------------------------------------------------------------------
-
-# The jurisdiction is read once, as a copy, rather than decompressed again for each camera (see agency_access).
-ME_SQL = (
-    "me AS MATERIALIZED (SELECT id, ST_SetSRID(jurisdiction, 4326) AS jurisdiction FROM registry.agencies"
-)
-
-# The one rule for which of window `w`'s cameras agency `me` sees: still the registration's, with an endpoint, a
-# live mode allowing the window's reason, and inside the agency's jurisdiction.
-CAMERA_RULE = """
-c.id = ANY(w.camera_ids) AND c.registration_id = w.registration_id AND c.live_endpoint_enc IS NOT NULL
-AND c.live_mode = ANY(CASE w.reason WHEN 'alert' THEN CAST(:alert AS text[]) ELSE CAST(:emergency AS text[]) END)
-AND ST_Covers(me.jurisdiction, c.geom)
-"""
-
-# Windows open to the agency, with the number of their cameras it sees: a window it would see no camera of is
-# not listed at all.
-VISIBLE_SQL = f"""
-WITH {ME_SQL} WHERE slug = :me)
-SELECT w.id, w.registration_id, w.reason, w.opened_at, w.expires_at, v.camera_count
-FROM registry.live_windows w
-JOIN me ON me.id = ANY(w.agency_ids)
-JOIN registry.registrations r ON r.id = w.registration_id
-CROSS JOIN LATERAL (SELECT count(*) AS camera_count FROM registry.cameras c WHERE {CAMERA_RULE}) v
-WHERE w.closed_at IS NULL AND w.expires_at > now() AND r.status = 'active' AND v.camera_count > 0
-  AND EXISTS (SELECT 1 FROM registry.registration_shares s WHERE s.registration_id = r.id AND s.agency_id = me.id)
-"""  # noqa: S608 - composed from constants; values are bound
-
-VISIBLE_CAMERAS_SQL = f"""
-WITH {ME_SQL} WHERE slug = :me)
-SELECT c.id, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.label, c.direction_deg, c.live_endpoint_enc
-FROM registry.live_windows w JOIN me ON true JOIN registry.cameras c ON {CAMERA_RULE}
-WHERE w.id = :wid
-ORDER BY c.id
-"""  # noqa: S608 - composed from constants; values are bound
-MODES = {"alert": MODES_FOR["alert"], "emergency": MODES_FOR["emergency"]}
 
 
 @agency_router.get(
@@ -372,15 +271,7 @@ MODES = {"alert": MODES_FOR["alert"], "emergency": MODES_FOR["emergency"]}
     },
 )
 async def open_to_me(principal: LiveViewer, session: SessionDep) -> Any:
-    rows = (
-        (
-            await session.execute(
-                text(VISIBLE_SQL + " ORDER BY w.expires_at LIMIT 500"), {"me": principal.agency, **MODES}
-            )
-        )
-        .mappings()
-        .all()
-    )
+    rows = await repo.windows_open_to(session, principal.agency or "", 500)
     return [
         {
             "id": str(w["id"]),
@@ -401,24 +292,7 @@ async def open_to_me(principal: LiveViewer, session: SessionDep) -> Any:
     responses={200: _json(VIEW_EXAMPLE), **problem_responses(401, 403, 404)},
 )
 async def view_window(window_id: uuid.UUID, principal: LiveViewer, session: SessionDep) -> Any:
-    w = (
-        (
-            await session.execute(
-                text(VISIBLE_SQL + " AND w.id = :wid"), {"me": principal.agency, "wid": window_id, **MODES}
-            )
-        )
-        .mappings()
-        .first()
-    )
-    cams = []
-    if w is not None:
-        cams = list(
-            (
-                await session.execute(
-                    text(VISIBLE_CAMERAS_SQL), {"me": principal.agency, "wid": window_id, **MODES}
-                )
-            ).mappings()
-        )
+    w, cams = await repo.window_open_to(session, principal.agency or "", window_id)
     if w is None or not cams:
         raise Problem(404, f"No live window {window_id} is open to your agency.")
     await audit(

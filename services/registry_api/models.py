@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal, get_args
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -40,13 +41,18 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base
+from shared.vocabulary import LIVE_MODES, OWNER_KINDS
 
-OWNER_KINDS = ("residential", "business", "school", "place_of_worship", "nonprofit", "government")
-REGISTRATION_STATUSES = ("active", "paused", "withdrawn")
-PLACEMENTS = ("indoor", "outdoor")
-LIVE_MODES = ("never", "on_alert", "emergency")
-RECORDING = ("continuous", "motion", "scheduled")
-SOURCES = ("owner", "advocate", "import")
+# registry_api's enumerations, each written once: the API's models (schemas.py) take these Literals, the tables'
+# CHECK constraints their values. Owner kinds and live modes are geo_query's words too (shared/vocabulary.py).
+Status = Literal["active", "paused", "withdrawn"]
+REGISTRATION_STATUSES: tuple[str, ...] = get_args(Status)
+Placement = Literal["indoor", "outdoor"]
+PLACEMENTS: tuple[str, ...] = get_args(Placement)
+Recording = Literal["continuous", "motion", "scheduled"]
+RECORDING: tuple[str, ...] = get_args(Recording)
+Source = Literal["owner", "advocate", "import"]
+SOURCES: tuple[str, ...] = get_args(Source)
 
 
 def _in(col: str, values: tuple[str, ...]) -> str:

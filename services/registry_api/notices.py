@@ -17,7 +17,7 @@ import uuid
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.registry_api.service import reg_context, unseal
+from services.registry_api.sealing import reg_context, unseal
 from shared.mail import get_mailer, message_id
 
 log = logging.getLogger("canvass.registry.notices")
@@ -86,3 +86,12 @@ async def deliver_quietly(sessions: async_sessionmaker[AsyncSession]) -> None:
         await deliver_due(sessions)
     except Exception as exc:
         log.warning("owner notices not delivered now: %s", type(exc).__name__)
+
+
+async def send_quietly(to: str, subject: str, body: str) -> None:
+    """Send after the answer (a background task): a mail failure leaves the committed change standing, and the
+    owner can always have the credential re-issued."""
+    try:
+        await get_mailer().send(to, subject, body)
+    except Exception as exc:
+        log.warning("could not send mail: %s", type(exc).__name__)

@@ -25,13 +25,20 @@ import orjson
 from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import text
 
+from services.registry_api.auditing import audit
 from services.registry_api.database import SessionDep
 from services.registry_api.dependencies import ServiceCaller
 from services.registry_api.idempotency import NOTIFICATION_PRINCIPAL as IDEMPOTENCY_PRINCIPAL
+from services.registry_api.repository.registrations import (
+    claim_notification,
+    notification_sent,
+    registration_row,
+    release_notification,
+)
+from services.registry_api.repository.sharing import shown_to
 from services.registry_api.schemas import Slug
-from services.registry_api.service import audit, reg_context, registration_row, unseal
+from services.registry_api.sealing import reg_context, unseal
 from shared.errors import Problem, problem_responses
 from shared.geojson import JSONResponse
 from shared.mail import get_mailer, message_id
@@ -123,9 +130,10 @@ async def notify_owner(
         raise Problem(404, f"No registration {registration_id}.")
     if row["status"] == "withdrawn":
         raise Problem(410, "The owner withdrew this registration; it receives no notifications.", kind="gone")
-    if body.agency is not None and (row["status"] != "active" or body.agency not in row["shared_with"]):
+    if body.agency is not None and not await shown_to(session, row["id"], body.agency):
         # The owner paused the registration or stopped sharing it with this agency after being asked: consent
-        # to the agency's contact is gone with it (the same rule as the agency's searches: active and shared).
+        # to the agency's contact is gone with it (the owner's half of the visibility rule, as in the agency's
+        # searches: active and shared).
         raise Problem(
             410,
             f"The owner does not share this registration with {body.agency} now; it receives no notifications"
@@ -141,19 +149,7 @@ async def notify_owner(
     # The id is claimed (SENDING) and committed before the mail leaves, and marked SENT after: a crash between
     # the two leaves the claim, and the retry sends again under the same Message-ID, recognisably the same mail.
     # Never a second mail for a notification already marked sent.
-    status = (
-        await session.execute(
-            text(
-                "WITH claim AS (INSERT INTO registry.idempotency_keys"
-                " (key, principal, request_hash, status, body, registration_id)"
-                " VALUES (:key, :principal, :digest, :sending, ''::bytea, :rid) ON CONFLICT (key, principal) DO NOTHING"
-                " RETURNING status)"
-                " SELECT status FROM claim UNION ALL"
-                " SELECT status FROM registry.idempotency_keys WHERE key = :key AND principal = :principal"
-            ),
-            {**key, "digest": digest, "rid": row["id"], "sending": SENDING},
-        )
-    ).scalar_one()
+    status = await claim_notification(session, key, digest, row["id"], SENDING)
     if status == SENT:
         await session.rollback()
         return JSONResponse(out, status_code=202)
@@ -164,13 +160,7 @@ async def notify_owner(
         )
     except Exception as exc:
         # Not sent: the claim goes, so the caller's retry sends it.
-        await session.execute(
-            text(
-                "DELETE FROM registry.idempotency_keys WHERE key = :key AND principal = :principal"
-                " AND status = :sending"
-            ),
-            {**key, "sending": SENDING},
-        )
+        await release_notification(session, key, SENDING)
         await session.commit()
         log.warning("notification not sent: %s", type(exc).__name__)
         raise Problem(
@@ -179,12 +169,7 @@ async def notify_owner(
             kind="unavailable",
             headers={"Retry-After": "30"},
         ) from exc
-    await session.execute(
-        text(
-            "UPDATE registry.idempotency_keys SET status = :sent WHERE key = :key AND principal = :principal"
-        ),
-        {**key, "sent": SENT},
-    )
+    await notification_sent(session, key, SENT)
     # Recorded under the notification's id, not the registration's, and as the registry's own record: with no
     # agency and no kind. A reminder or a cancellation goes only to an owner who has not answered (a decline gets
     # none), so the number of mails of each kind sent for an agency would tell, to whoever reads the agency's

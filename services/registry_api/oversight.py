@@ -36,9 +36,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.registry_api.auditing import audit, audit_event, owner_actor
 from services.registry_api.database import SessionDep, db
 from services.registry_api.dependencies import NO_STORE, NoStore
-from services.registry_api.service import audit, audit_event, owned_registration, owner_actor
+from services.registry_api.repository.registrations import owned_registration
 from shared.audit import append_session
 from shared.auth import CurrentOwner, Principal, require_roles
 from shared.errors import invalid, problem_responses

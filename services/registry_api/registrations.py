@@ -4,7 +4,6 @@ re-confirmation and deletion (which removes the personal data for real)."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,9 +11,9 @@ from typing import Any
 import asyncpg
 import orjson
 from fastapi import APIRouter, BackgroundTasks, Response
-from sqlalchemy import text
 
 from services.registry_api import abuse, idempotency
+from services.registry_api.auditing import audit, audit_event, owner_actor
 from services.registry_api.database import SessionDep, db
 from services.registry_api.dependencies import (
     IF_MATCH_REQUIRED,
@@ -23,6 +22,17 @@ from services.registry_api.dependencies import (
     IfMatch,
     RequiredIfMatch,
 )
+from services.registry_api.notices import send_quietly
+from services.registry_api.repository import cameras as camera_repo
+from services.registry_api.repository import registrations as repo
+from services.registry_api.repository.agencies import (
+    agencies_by_slugs,
+    agency_by_slug,
+    check_in_jurisdiction,
+    outside_jurisdiction,
+)
+from services.registry_api.repository.live_windows import close_open_windows, narrow_open_windows
+from services.registry_api.repository.sharing import recompute_visibility, replace_shares
 from services.registry_api.schemas import (
     CameraIn,
     CameraPatch,
@@ -31,38 +41,16 @@ from services.registry_api.schemas import (
     RegistrationFeature,
     RegistrationPatch,
 )
-from services.registry_api.service import (
-    OUTSIDE_SQL,
-    agencies_by_slugs,
-    agency_by_slug,
-    audit,
-    audit_event,
-    build_feature,
-    camera_context,
-    camera_params,
-    check_if_match,
-    check_in_jurisdiction,
-    close_open_windows,
+from services.registry_api.sealing import (
     email_index,
-    etag,
-    external_id_index,
-    fresh_feature,
-    insert_cameras,
-    narrow_open_windows,
     new_registration_key,
-    outside_jurisdiction,
-    owned_registration,
-    owner_actor,
     owner_text_key,
-    recompute_visibility,
     reg_context,
-    registration_feature,
-    replace_shares,
     seal,
     seal_owner_text,
-    send_quietly,
     unseal,
 )
+from services.registry_api.shapes import build_feature
 from shared import idempotency as shared_idempotency
 from shared.audit import append_asyncpg
 from shared.auth import (
@@ -73,6 +61,7 @@ from shared.auth import (
     format_owner_credential,
     new_owner_credential,
 )
+from shared.concurrency import check_if_match, etag
 from shared.crypto import keyring
 from shared.db import pooled
 from shared.errors import Problem, invalid, problem_responses
@@ -278,78 +267,6 @@ def _replay(stored: shared_idempotency.Stored) -> Response:
     )
 
 
-def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
-    """asyncpg's `$n` placeholders for a statement written with `:name` ones, and the names in their order."""
-    names: list[str] = []
-
-    def number(m: re.Match[str]) -> str:
-        if m.group(1) not in names:
-            names.append(m.group(1))
-        return f"${names.index(m.group(1)) + 1}"
-
-    return re.sub(r"(?<![:\w]):([a-z_]+)", number, sql), tuple(names)
-
-
-# The first of a registration's two round trips (the second writes it): the program, every point against its
-# jurisdiction, the agencies to share with, the answer stored under this Idempotency-Key if any, and the
-# database's clock, which stamps the registration. One row, whatever exists.
-CREATE_CHECK_SQL = f"""
-SELECT now() AS now, k.request_hash, k.status, k.body, k.headers,
-       a.id, a.slug, a.name, a.reconfirm_after_days, a.outside, a.share_slugs, a.share_ids
-FROM (SELECT 1) one
-LEFT JOIN LATERAL ({idempotency.LOOKUP_SQL}) k ON true
-LEFT JOIN LATERAL (
-    SELECT a.id, a.slug, a.name, a.reconfirm_after_days,
-           ({OUTSIDE_SQL.format(agency="a.id")}) AS outside,
-           ARRAY(SELECT s.slug FROM registry.agencies s WHERE s.slug = ANY(:shares) ORDER BY s.slug) AS share_slugs,
-           ARRAY(SELECT s.id FROM registry.agencies s WHERE s.slug = ANY(:shares) ORDER BY s.slug) AS share_ids
-    FROM registry.agencies a WHERE a.slug = :slug
-) a ON true
-"""  # noqa: S608 - composed from constants; values are bound
-
-# One statement writes the registration, its shares, its cameras and the answer kept for its Idempotency-Key:
-# on its own it is one transaction, so all of it commits or none. A new registration is active, so the cameras'
-# visible_to is its share list from the start (the invariant in service.py, without a recompute); foreign keys
-# are checked at the end of the statement, when the registration row exists. Its times are the check's clock
-# (`:now`), so the answer, built and sealed before this statement runs, is what the row holds.
-CREATE_SQL = f"""
-WITH reg AS (
-    INSERT INTO registry.registrations (
-        id, agency_id, status, version, owner_kind, business_name_enc, location, address_enc, contact_name_enc,
-        contact_email_enc, contact_phone_enc, contact_email_index, key_id, preferred_contact_method,
-        contact_hours_enc, notes_for_investigators_enc, terms_version, terms_accepted_at, credential_hash,
-        credential_issued_at, source, registered_by, last_confirmed_at, created_at, updated_at)
-    VALUES (:id, :agency_id, :reg_status, :version, :owner_kind, :business_name,
-        ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(:location)), 4326), :address_enc, :name_enc,
-        :email_enc, :phone_enc, :email_index, :key_id, :preferred, :hours, :notes, :terms_version,
-        :terms_at, :credential_hash, :now, :source, :registered_by, :now, :now, :now)
-), shares AS (
-    INSERT INTO registry.registration_shares (registration_id, agency_id, created_at)
-    SELECT :id, unnest(CAST(:share_ids AS uuid[])), :now
-), cams AS (
-    INSERT INTO registry.cameras (
-        id, registration_id, geom, owner_kind, visible_to, created_at, updated_at, label, direction_deg,
-        fov_deg, range_m, placement, covers, retention_days, recording, schedule, shares_history, live_mode,
-        live_endpoint_enc)
-    SELECT c.id, :id, ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(c.geom)), 4326), :owner_kind,
-           CAST(:share_ids AS uuid[]), clock_timestamp() + c.i * interval '1 microsecond', :now, c.label,
-           c.direction_deg, c.fov_deg, c.range_m, c.placement,
-           ARRAY(SELECT jsonb_array_elements_text(CAST(:covers AS jsonb) -> (c.i::int - 1))),
-           c.retention_days, c.recording, c.schedule, c.shares_history, c.live_mode, c.live_endpoint_enc
-    FROM unnest(CAST(:c_id AS uuid[]), CAST(:c_geom AS text[]), CAST(:c_label AS text[]),
-                CAST(:c_direction AS smallint[]), CAST(:c_fov AS smallint[]), CAST(:c_range AS float8[]),
-                CAST(:c_placement AS text[]), CAST(:c_retention AS smallint[]), CAST(:c_recording AS text[]),
-                CAST(:c_schedule AS text[]), CAST(:c_history AS boolean[]), CAST(:c_live_mode AS text[]),
-                CAST(:c_live_endpoint AS bytea[]))
-         WITH ORDINALITY AS c(id, geom, label, direction_deg, fov_deg, range_m, placement, retention_days,
-                              recording, schedule, shares_history, live_mode, live_endpoint_enc, i)
-), {idempotency.STORE_CTES.strip()}
-SELECT 1
-"""  # noqa: S608 - composed from constants; values are bound
-
-# Converted once: the statements are prepared once per connection by asyncpg and reused.
-_CREATE_CHECK, _CREATE_CHECK_ARGS = _positional(CREATE_CHECK_SQL)
-_CREATE, _CREATE_ARGS = _positional(CREATE_SQL)
 NEW_STATUS, NEW_VERSION = "active", 1
 
 
@@ -390,8 +307,7 @@ async def _register(
         "principal": scope,
         "window_s": float(shared_idempotency.replay_window_s()),
     }
-    check = await conn.fetchrow(_CREATE_CHECK, *(args[n] for n in _CREATE_CHECK_ARGS))
-    assert check is not None
+    check = await repo.check_new_registration(conn, args)
     if check["request_hash"] is not None:
         assert key is not None
         if bytes(check["request_hash"]) == digest:
@@ -452,7 +368,7 @@ async def _register(
         "created_at": now,
         "updated_at": now,
     }
-    cams = [camera_params(uuid.uuid4(), c, c.location or body.location) for c in cameras]
+    cams = [camera_repo.camera_params(uuid.uuid4(), c, c.location or body.location) for c in cameras]
     for c, given in zip(cams, cameras, strict=True):
         point = given.location or body.location
         c["lon"], c["lat"] = point.coordinates[0], point.coordinates[1]
@@ -536,15 +452,14 @@ async def _register(
         "window_s": float(shared_idempotency.replay_window_s()),
         "owner": rid,
     }
-    create = [values[n] for n in _CREATE_ARGS]
     if principal is None:
         # An owner's own registration is not an agency action, so not an audit event (and the audit chain's
         # single writer would otherwise cap registrations per second): one statement, committed on its own.
-        await conn.execute(_CREATE, *create)
+        await repo.insert_registration(conn, values)
     else:
         # Agency staff acting for an owner is audited, in the transaction that writes the registration.
         async with conn.transaction():
-            await conn.execute(_CREATE, *create)
+            await repo.insert_registration(conn, values)
             await append_asyncpg(
                 conn,
                 audit_event(
@@ -581,8 +496,8 @@ def _advocate_mail(agency_name: str, rid: uuid.UUID, credential: str) -> str:
     responses=_feature_responses(200, FEATURE_EXAMPLE, 401, 429, 404),
 )
 async def read_registration(registration_id: uuid.UUID, owner: CurrentOwner, session: SessionDep) -> Response:
-    row = await owned_registration(session, registration_id, owner)
-    return _feature(await registration_feature(session, row), row["version"])
+    row = await repo.owned_registration(session, registration_id, owner)
+    return _feature(await repo.registration_feature(session, row), row["version"])
 
 
 @router.patch(
@@ -599,31 +514,21 @@ async def update_registration(
     session: SessionDep,
     if_match: RequiredIfMatch,
 ) -> Response:
-    row = await owned_registration(session, registration_id, owner, lock=True)
+    row = await repo.owned_registration(session, registration_id, owner, lock=True)
     check_if_match(row["version"], if_match, required=True)
     rid = row["id"]
     given = body.model_fields_set
-    sets: list[str] = []
-    params: dict[str, Any] = {"id": rid}
-
-    def put(column: str, value: Any, expr: str | None = None) -> None:
-        sets.append(f"{column} = {expr or ':' + column}")
-        params[column] = value
-
+    changes: dict[str, Any] = {}
+    put = changes.__setitem__
     if body.location is not None:
         agency = await agency_by_slug(session, row["agency"])
         assert agency is not None
         await check_in_jurisdiction(session, agency, [("/body/location", body.location)])
-        put(
-            "location", body.location.geojson(), "ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(:location)), 4326)"
-        )
     if "address" in given:
         put("address_enc", seal(body.address, reg_context(rid, "address")))
     if body.contact is not None and _merge_contact(row, body, put):
         # A code mailed to the old address must not open the registration once the owner has left that mailbox.
-        await session.execute(
-            text("DELETE FROM registry.credential_resets WHERE registration_id = :id"), {"id": rid}
-        )
+        await repo.forget_resets(session, rid)
     for column in ("owner_kind", "status"):
         if column in given:
             put(column, getattr(body, column))
@@ -645,22 +550,15 @@ async def update_registration(
     if body.share_with is not None:
         further = await agencies_by_slugs(session, body.share_with, "/body/share_with")
         await replace_shares(session, rid, row["agency_id"], list(further.values()))
-    if sets:
+    if changes or body.location is not None:
         put("key_id", keyring().current)
-        await session.execute(
-            text(f"UPDATE registry.registrations SET {', '.join(sets)} WHERE id = :id"),  # noqa: S608
-            params,
-        )
+    await repo.update_registration(session, rid, changes, location=body.location)
     if given & {"status", "owner_kind", "share_with"}:
         await recompute_visibility(session, rid)
     if body.status in ("paused", "withdrawn"):
         await close_open_windows(session, rid)
     elif body.share_with is not None:
         await _narrow_windows(session, row)
-    await session.execute(
-        text("UPDATE registry.registrations SET version = version + 1, updated_at = now() WHERE id = :id"),
-        {"id": rid},
-    )
     await audit(
         session,
         "registration.update",
@@ -670,7 +568,7 @@ async def update_registration(
         subject_id=rid,
         details={"fields": sorted(given), **({"status": body.status} if body.status else {})},
     )
-    feature, version = await fresh_feature(session, rid)
+    feature, version = await repo.fresh_feature(session, rid)
     await session.commit()
     return _feature(feature, version)
 
@@ -720,14 +618,12 @@ def _merge_contact(row: Any, body: RegistrationPatch, put: Any) -> bool:
 async def delete_registration(
     registration_id: uuid.UUID, owner: CurrentOwner, session: SessionDep, if_match: IfMatch = None
 ) -> Response:
-    row = await owned_registration(session, registration_id, owner, lock=True)
+    row = await repo.owned_registration(session, registration_id, owner, lock=True)
     check_if_match(row["version"], if_match, required=False)
     # The feed from which requests_api erases what the owner wrote in its requests' histories. Written before
     # the audit record: a reader of the feed briefly locks it, and a deletion waiting for that reader must not
     # hold the audit chain's head (every service's audited writes would wait with it).
-    await session.execute(
-        text("INSERT INTO registry.deletions (registration_id) VALUES (:id)"), {"id": row["id"]}
-    )
+    await repo.record_deletion(session, row["id"])
     await audit(
         session,
         "registration.delete",
@@ -736,21 +632,7 @@ async def delete_registration(
         agency=row["agency"],
         subject_id=row["id"],
     )
-    # Cameras, shares, live windows, credential resets and stored idempotent replays go with it (cascade).
-    await session.execute(text("DELETE FROM registry.registrations WHERE id = :id"), {"id": row["id"]})
-    if row["external_id"] is not None:
-        # Imported: the integrator's next import of its list must not register this owner again.
-        await session.execute(
-            text(
-                "INSERT INTO registry.import_tombstones (agency_id, external_id_index) VALUES (:agency, :ix)"
-                " ON CONFLICT DO NOTHING"
-            ),
-            {"agency": row["agency_id"], "ix": external_id_index(row["agency_id"], row["external_id"])},
-        )
-    # An import's pending credential has no foreign key (for import speed): it goes with the registration.
-    await session.execute(
-        text("DELETE FROM registry.import_credentials WHERE registration_id = :id"), {"id": row["id"]}
-    )
+    await repo.delete_registration(session, row)
     # Crypto-shredding: with its data key destroyed, what the owner wrote can no longer be opened in any copy of
     # this database (its files, WAL, replicas, backups). Destroyed before the deletion commits: a key store out
     # of reach fails the deletion (503; the owner retries) rather than leave the texts readable in backups.
@@ -768,15 +650,9 @@ async def delete_registration(
 async def reconfirm(
     registration_id: uuid.UUID, owner: CurrentOwner, session: SessionDep, if_match: IfMatch = None
 ) -> Response:
-    row = await owned_registration(session, registration_id, owner, lock=True)
+    row = await repo.owned_registration(session, registration_id, owner, lock=True)
     check_if_match(row["version"], if_match, required=False)
-    await session.execute(
-        text(
-            "UPDATE registry.registrations SET last_confirmed_at = now(), version = version + 1,"
-            " updated_at = now() WHERE id = :id"
-        ),
-        {"id": row["id"]},
-    )
+    await repo.reconfirm(session, row["id"])
     await audit(
         session,
         "registration.reconfirm",
@@ -785,7 +661,7 @@ async def reconfirm(
         agency=row["agency"],
         subject_id=row["id"],
     )
-    feature, version = await fresh_feature(session, row["id"])
+    feature, version = await repo.fresh_feature(session, row["id"])
     await session.commit()
     return _feature(feature, version)
 
@@ -817,7 +693,7 @@ async def add_camera(
     session: SessionDep,
     if_match: IfMatch = None,
 ) -> Response:
-    row = await owned_registration(session, registration_id, owner, lock=True)
+    row = await repo.owned_registration(session, registration_id, owner, lock=True)
     check_if_match(row["version"], if_match, required=False)
     agency = await agency_by_slug(session, row["agency"])
     assert agency is not None
@@ -826,21 +702,16 @@ async def add_camera(
         location = body.location
     else:
         location = Point(type="Point", coordinates=[row["lon"], row["lat"]])
-    count = (
-        await session.execute(
-            text("SELECT count(*) FROM registry.cameras WHERE registration_id = :id"), {"id": row["id"]}
+    if await camera_repo.camera_count(session, row["id"]) >= camera_repo.MAX_CAMERAS:
+        raise Problem(
+            409,
+            f"A registration holds at most {camera_repo.MAX_CAMERAS} cameras; register another location separately.",
         )
-    ).scalar_one()
-    if count >= 50:
-        raise Problem(409, "A registration holds at most 50 cameras; register another location separately.")
     cid = uuid.uuid4()
-    await insert_cameras(session, row["id"], [camera_params(cid, body, location)])
+    await camera_repo.insert_cameras(session, row["id"], [camera_repo.camera_params(cid, body, location)])
     await recompute_visibility(session, row["id"])
-    await session.execute(
-        text("UPDATE registry.registrations SET version = version + 1, updated_at = now() WHERE id = :id"),
-        {"id": row["id"]},
-    )
-    feature, version = await fresh_feature(session, row["id"])
+    await repo.touch(session, row["id"])
+    feature, version = await repo.fresh_feature(session, row["id"])
     await session.commit()
     return _feature(feature, version, 201, Location=f"/v1/registrations/{row['id']}/cameras/{cid}")
 
@@ -860,52 +731,31 @@ async def update_camera(
     session: SessionDep,
     if_match: RequiredIfMatch,
 ) -> Response:
-    row = await owned_registration(session, registration_id, owner, lock=True)
+    row = await repo.owned_registration(session, registration_id, owner, lock=True)
     check_if_match(row["version"], if_match, required=True)
     await _camera_of(session, row["id"], camera_id)
     given = body.model_fields_set
     for name in ("live_mode", "shares_history", "location"):
         if name in given and getattr(body, name) is None:
             raise invalid(f"/body/{name}", f"{name} cannot be null")
-    sets: list[str] = []
-    params: dict[str, Any] = {"cid": camera_id}
     if body.location is not None:
         agency = await agency_by_slug(session, row["agency"])
         assert agency is not None
         await check_in_jurisdiction(session, agency, [("/body/location", body.location)])
-        sets.append("geom = ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(:geom)), 4326)")
-        params["geom"] = body.location.geojson()
-    for column in (
-        "label",
-        "direction_deg",
-        "fov_deg",
-        "range_m",
-        "placement",
-        "retention_days",
-        "recording",
-        "schedule",
-        "shares_history",
-        "live_mode",
-    ):
-        if column in given:
-            sets.append(f"{column} = :{column}")
-            params[column] = getattr(body, column)
+    changes = {c: getattr(body, c) for c in camera_repo.CAMERA_COLUMNS if c in given}
     if "covers" in given:
-        sets.append("covers = :covers")
-        params["covers"] = body.covers or []
-    if "live_endpoint" in given:
-        sets.append("live_endpoint_enc = :live_endpoint_enc")
-        params["live_endpoint_enc"] = seal(body.live_endpoint, camera_context(camera_id))
-    if sets:
-        sets.append("updated_at = now()")
-        await session.execute(text(f"UPDATE registry.cameras SET {', '.join(sets)} WHERE id = :cid"), params)  # noqa: S608 - composed from constants; values are bound
+        changes["covers"] = body.covers or []
+    await camera_repo.update_camera(
+        session,
+        camera_id,
+        changes,
+        location=body.location,
+        live_endpoint=(body.live_endpoint,) if "live_endpoint" in given else None,
+    )
     if given & {"live_mode", "live_endpoint"}:
         await _narrow_windows(session, row)
-    await session.execute(
-        text("UPDATE registry.registrations SET version = version + 1, updated_at = now() WHERE id = :id"),
-        {"id": row["id"]},
-    )
-    feature, version = await fresh_feature(session, row["id"])
+    await repo.touch(session, row["id"])
+    feature, version = await repo.fresh_feature(session, row["id"])
     await session.commit()
     return _feature(feature, version)
 
@@ -923,31 +773,15 @@ async def remove_camera(
     session: SessionDep,
     if_match: IfMatch = None,
 ) -> Response:
-    row = await owned_registration(session, registration_id, owner, lock=True)
+    row = await repo.owned_registration(session, registration_id, owner, lock=True)
     check_if_match(row["version"], if_match, required=False)
     await _camera_of(session, row["id"], camera_id)
-    count = (
-        await session.execute(
-            text("SELECT count(*) FROM registry.cameras WHERE registration_id = :id"), {"id": row["id"]}
-        )
-    ).scalar_one()
-    if count <= 1:
+    if await camera_repo.camera_count(session, row["id"]) <= 1:
         raise Problem(
             409, "This is the registration's last camera: pause, withdraw or delete the registration instead."
         )
-    # A camera an import created keeps its place in the integrator's list, so a re-import does not add it back.
-    await session.execute(
-        text(
-            "WITH gone AS (DELETE FROM registry.cameras WHERE id = :cid RETURNING import_position)"
-            " UPDATE registry.registrations r SET version = r.version + 1, updated_at = now(),"
-            " removed_import_positions = CASE WHEN g.import_position IS NULL"
-            " OR g.import_position = ANY(r.removed_import_positions) THEN r.removed_import_positions"
-            " ELSE r.removed_import_positions || g.import_position END"
-            " FROM gone g WHERE r.id = :id"
-        ),
-        {"cid": camera_id, "id": row["id"]},
-    )
-    feature, version = await fresh_feature(session, row["id"])
+    await camera_repo.remove_camera(session, row["id"], camera_id)
+    feature, version = await repo.fresh_feature(session, row["id"])
     await session.commit()
     return _feature(feature, version)
 
@@ -968,11 +802,5 @@ async def _narrow_windows(session: Any, row: Any) -> None:
 
 
 async def _camera_of(session: Any, rid: uuid.UUID, cid: uuid.UUID) -> None:
-    found = (
-        await session.execute(
-            text("SELECT 1 FROM registry.cameras WHERE id = :cid AND registration_id = :rid"),
-            {"cid": cid, "rid": rid},
-        )
-    ).first()
-    if found is None:
+    if not await camera_repo.has_camera(session, rid, cid):
         raise Problem(404, f"Registration {rid} has no camera {cid}.")

@@ -14,10 +14,16 @@ from sqlalchemy.exc import IntegrityError
 
 from services.requests_api import service
 from services.requests_api.database import SessionDep
-from services.requests_api.dependencies import AgencyUser, Authorization, IdempotencyKey, IfMatch
+from services.requests_api.dependencies import (
+    IF_MATCH_REQUIRED,
+    AgencyUser,
+    Authorization,
+    IdempotencyKey,
+    RequiredIfMatch,
+)
 from services.requests_api.owner_texts import EVIDENCE_SEALED_COLUMNS, open_evidence
 from services.requests_api.registry_client import agency_policy
-from services.requests_api.responses import check_if_match, etag, example, json_response
+from services.requests_api.responses import example, json_response
 from services.requests_api.schemas import (
     REQUEST_EXAMPLE,
     EvidenceList,
@@ -33,6 +39,7 @@ from services.requests_api.schemas import (
 from services.requests_api.states import Actor
 from shared import idempotency
 from shared.auth import Principal, require_roles
+from shared.concurrency import NEXT_VERSION, check_if_match, etag
 from shared.errors import Problem, problem_responses
 from shared.geojson import JSONResponse
 from shared.links import CREATED_ID, link
@@ -252,13 +259,14 @@ async def read(request_id: uuid.UUID, principal: AgencyUser, session: SessionDep
     response_model=RequestOut,
     responses={
         **example(200, REQUEST_EXAMPLE | {"state": "sent"}),
-        **problem_responses(401, 403, 404, 409, 412),
+        **problem_responses(401, 403, 404, 409, 412, 428),
     },
+    openapi_extra=IF_MATCH_REQUIRED,
     description=(
         "Allowed transitions: draft → submit → pending_approval → approve (sends it at once) or reject, by a "
         "supervisor other than the creator; draft → send where the agency needs no approval; cancel before it "
         "is finished; close once sent. Anything else is a 409; of two concurrent transitions one wins and the "
-        "other gets a 409. `If-Match` (optional) refuses a stale one with 412."
+        "other gets a 409. `If-Match` is required: a stale one is refused with 412, none with 428."
     ),
 )
 async def take_transition(
@@ -267,10 +275,10 @@ async def take_transition(
     principal: AgencyUser,
     authorization: Authorization,
     session: SessionDep,
-    if_match: IfMatch = None,
+    if_match: RequiredIfMatch,
 ) -> Response:
     row = await service.request_row(session, request_id, principal.agency)
-    check_if_match(row["version"], if_match)
+    check_if_match(row["version"], if_match, required=True, noun="request")
     actor = service.actor_of(principal)
     await service.transition(session, row, body.action, actor, body.note, authorization)
     await service.audit(
@@ -312,24 +320,23 @@ async def events(request_id: uuid.UUID, principal: AgencyUser, session: SessionD
     response_model=RequestOut,
     responses={
         **example(200, REQUEST_EXAMPLE | {"legal_hold": True}),
-        **problem_responses(401, 403, 404, 412),
+        **problem_responses(401, 403, 404, 412, 428),
     },
+    openapi_extra=IF_MATCH_REQUIRED,
 )
 async def legal_hold(
     request_id: uuid.UUID,
     body: LegalHoldIn,
     principal: HoldSetter,
     session: SessionDep,
-    if_match: IfMatch = None,
+    if_match: RequiredIfMatch,
 ) -> Response:
     row = await service.request_row(session, request_id, principal.agency)
-    check_if_match(row["version"], if_match)
+    check_if_match(row["version"], if_match, required=True, noun="request")
     role = "supervisor" if principal.has("supervisor") else "agency_admin"
     actor = Actor(principal.sub, role, principal.agency)
     await session.execute(
-        text(
-            "UPDATE requests.requests SET legal_hold = :hold, version = version + 1, updated_at = now() WHERE id = :id"
-        ),
+        text(f"UPDATE requests.requests SET legal_hold = :hold, {NEXT_VERSION} WHERE id = :id"),  # noqa: S608 - composed from constants; values are bound
         {"hold": body.legal_hold, "id": request_id},
     )
     await session.execute(

@@ -9,7 +9,9 @@ from fastapi import Depends, Request
 
 from services.requests_api.registry_client import verify_owner
 from shared.auth import OwnerCredential, Principal, owner_credential, require_roles
+from shared.headers import IF_MATCH_REQUIRED as IF_MATCH_REQUIRED  # re-exported for the routes
 from shared.headers import IfMatch as IfMatch  # re-exported for the routes
+from shared.headers import RequiredIfMatch as RequiredIfMatch  # re-exported for the routes
 from shared.headers import idempotency_key
 
 AgencyUser = Annotated[Principal, require_roles("investigator", "supervisor")]

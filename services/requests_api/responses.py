@@ -1,4 +1,5 @@
-"""JSON answers of requests_api: orjson with RFC 3339 UTC timestamps ("Z"), ETags from versions, If-Match."""
+"""JSON answers of requests_api: orjson with RFC 3339 UTC timestamps ("Z"), and their documented examples (ETags and
+If-Match: shared/concurrency.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from typing import Any
 
 import orjson
 
-from shared.errors import Problem
 from shared.geojson import JSONResponse
 
 
@@ -18,25 +18,6 @@ def _default(value: Any) -> str:
 def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
     body = orjson.dumps(content, default=_default, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC)
     return JSONResponse(body, status_code=status, headers=headers)
-
-
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def check_if_match(version: int, if_match: str | None) -> None:
-    """A stale If-Match is a 412; none at all is allowed (transitions are guarded by their state anyway)."""
-    if if_match is None:
-        return
-    tags = [t.strip() for t in if_match.split(",")]
-    if "*" in tags:
-        return
-    if not any(t.removeprefix("W/") == etag(version) for t in tags):
-        raise Problem(
-            412,
-            f"The request changed since you read it: its ETag is now {etag(version)}. Read it again and retry.",
-            headers={"ETag": etag(version)},
-        )
 
 
 def example(

@@ -29,6 +29,8 @@ from services.requests_api.states import (
     cascade_targets,
     check,
     record_creation,
+    shared_at_some_point,
+    sharing,
     transition_request,
     transition_target,
     write_request_event,
@@ -328,16 +330,16 @@ async def summaries(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UU
         (
             await session.execute(
                 text(
-                    """
+                    f"""
                     SELECT request_id, count(*) FILTER (WHERE state <> 'dropped') AS targets,
                            coalesce(sum(jsonb_array_length(cameras)) FILTER (WHERE state <> 'dropped'), 0)
                                AS cameras,
                            count(*) FILTER (WHERE state = 'dropped') AS dropped,
                            count(*) FILTER (WHERE notified_at IS NOT NULL) AS notified,
-                           count(*) FILTER (WHERE state IN ('accepted', 'uploaded', 'completed')) AS accepted,
+                           count(*) FILTER (WHERE {sharing("state")}) AS accepted,
                            count(*) FILTER (WHERE state IN ('uploaded', 'completed')) AS uploaded
                     FROM requests.targets WHERE request_id = ANY(:ids) GROUP BY request_id
-                    """
+                    """  # noqa: S608 - composed from constants; values are bound
                 ),
                 {"ids": ids},
             )
@@ -377,10 +379,7 @@ async def target_rows(
     (every sharing state passes through an accept): what the agency may see one by one once it is sent."""
     sql = f"SELECT {TARGET_COLUMNS} FROM requests.targets t WHERE t.request_id = :rid"  # noqa: S608 - composed from constants; values are bound
     if shared_only:
-        sql += (
-            " AND EXISTS (SELECT 1 FROM requests.events e WHERE e.request_id = t.request_id"
-            " AND e.target_id = t.id AND e.action = 'accept')"
-        )
+        sql += f" AND {shared_at_some_point('t')}"
     sql += " ORDER BY t.footage_until NULLS LAST, t.distance_m NULLS LAST, t.id"
     return list((await session.execute(text(sql), {"rid": request_id})).mappings().all())
 

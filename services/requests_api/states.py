@@ -16,6 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.requests_api.models import REQUEST_STATES
+from shared.concurrency import NEXT_VERSION
 from shared.errors import Problem
 
 AGENCY = frozenset({"investigator", "supervisor"})
@@ -72,16 +74,39 @@ TARGET_TRANSITIONS: dict[tuple[str, str], Rule] = {
 # States in which the request is finished, and targets whose owner has not (or no longer can) answer.
 REQUEST_FINAL = frozenset({"rejected", "closed", "cancelled", "expired"})
 TARGET_OPEN = frozenset({"pending", "notified", "viewed", "accepted"})
-# Targets whose owner chose to share: the only ones the agency sees one by one (silent decline). A target that
-# once accepted stays visible whatever follows (unavailable, expired): the agency already knew of it.
+# Silent decline, said once. The states in which an owner shares; every one is reached through an accept. The agency
+# sees, counts and times only owners who shared: a target now in one of these states, or, one by one, a target
+# that was in one at some point (it stays visible whatever follows, unavailable or expired: the agency already
+# knew of it). Who declined, did not answer or had no video before accepting leaves nothing the agency can see.
 TARGET_SHARED = frozenset({"accepted", "uploaded", "completed"})
+_SHARED_SQL = ", ".join(f"'{s}'" for s in sorted(TARGET_SHARED))
+# The states no longer open, and those still moving (a request past its due date in one of these expires).
+REQUEST_OPEN = frozenset(REQUEST_STATES) - REQUEST_FINAL
+
+
+def sharing(state: str) -> str:
+    """SQL: the target state `state` (a column) is one in which the owner shares."""
+    return f"{state} IN ({_SHARED_SQL})"
+
+
+def shared_at_some_point(target: str) -> str:
+    """SQL: the owner of target `target` (an alias of requests.targets) shared at some point (an event of it
+    entered a sharing state)."""
+    return (
+        "EXISTS (SELECT 1 FROM requests.events se"  # noqa: S608 - composed from constants
+        f" WHERE se.request_id = {target}.request_id AND se.target_id = {target}.id AND {sharing('se.to_state')})"
+    )
+
+
+def sql_list(values: frozenset[str]) -> str:
+    """SQL: the values as a parenthesised list of literals (constants of this module only)."""
+    return "(" + ", ".join(f"'{v}'" for v in sorted(values)) + ")"
+
+
 # The events the agency may see, decided row by row and never changing once written: the request's own, and a
 # target's from its accept onward (an event into or out of a sharing state). A target's earlier events (notified,
 # viewed) and those of an owner who never accepted (declined, unavailable, expired) are not shown nor counted.
-_SHARED_SQL = ", ".join(f"'{s}'" for s in sorted(TARGET_SHARED))
-AGENCY_VISIBLE_EVENT = (
-    f"(e.target_id IS NULL OR e.to_state IN ({_SHARED_SQL}) OR e.from_state IN ({_SHARED_SQL}))"
-)
+AGENCY_VISIBLE_EVENT = f"(e.target_id IS NULL OR {sharing('e.to_state')} OR {sharing('e.from_state')})"
 # The owners' answers that share: only these keep the owner's note (a decline needs no record of its reason).
 SHARING_ANSWERS = frozenset({"accept"})
 TARGET_ANSWERED = frozenset({"accepted", "declined", "uploaded", "completed", "video_unavailable"})
@@ -195,7 +220,7 @@ async def transition_request(
         (
             await session.execute(
                 text(
-                    f"UPDATE requests.requests SET state = :to, version = version + 1, updated_at = now()"  # noqa: S608 - composed from constants; values are bound
+                    f"UPDATE requests.requests SET state = :to, {NEXT_VERSION}"  # noqa: S608 - composed from constants; values are bound
                     f"{_REQUEST_STAMPS.get(rule.to, '')} WHERE id = :id AND state = :from"
                     " RETURNING id, state, version"
                 ),
@@ -239,7 +264,7 @@ async def transition_target(
     done = (
         await session.execute(
             text(
-                f"UPDATE requests.targets SET state = :to, version = version + 1, updated_at = now()"  # noqa: S608 - composed from constants; values are bound
+                f"UPDATE requests.targets SET state = :to, {NEXT_VERSION}"  # noqa: S608 - composed from constants; values are bound
                 f"{_TARGET_STAMPS.get(rule.to, '')} WHERE id = :id AND state = :from RETURNING id"
             ),
             {"id": target_id, "to": rule.to, "from": from_state},

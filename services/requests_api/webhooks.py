@@ -26,6 +26,7 @@ from services.requests_api.responses import example, json_response
 from services.requests_api.schemas import WebhookIn, WebhookOut
 from services.requests_api.service import audit
 from services.requests_api.states import Actor
+from shared.concurrency import next_version
 from shared.crypto import keyring
 from shared.errors import Problem, problem_responses
 
@@ -116,9 +117,9 @@ async def put_webhook(slug: Slug, body: WebhookIn, principal: AgencyAdmin, sessi
         (
             await session.execute(
                 text(
-                    "INSERT INTO requests.agency_webhooks (agency, url, secret_enc, active) VALUES (:a, :url, :s, :act)"
+                    "INSERT INTO requests.agency_webhooks (agency, url, secret_enc, active) VALUES (:a, :url, :s, :act)"  # noqa: S608 - composed from constants; values are bound
                     " ON CONFLICT (agency) DO UPDATE SET url = EXCLUDED.url, secret_enc = EXCLUDED.secret_enc,"
-                    " active = EXCLUDED.active, version = requests.agency_webhooks.version + 1, updated_at = now()"
+                    f" active = EXCLUDED.active, {next_version('requests.agency_webhooks')}"
                     " RETURNING agency, url, active, version"
                 ),
                 {

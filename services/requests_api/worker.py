@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.requests_api import outbox, registry_client, service
 from services.requests_api.config import config
 from services.requests_api.evidence import EvidenceStore, append_custody, delete_if_unreferenced, store
-from services.requests_api.states import SYSTEM_ACTOR, TARGET_OPEN
+from services.requests_api.states import REQUEST_OPEN, SYSTEM_ACTOR, TARGET_OPEN, sql_list
 from services.requests_api.upstream import client, close_client
 from services.requests_api.webhook_urls import WebhookRefused, pin_webhook, post_pinned
 from services.requests_api.webhooks import secret_context, sign
@@ -254,8 +254,8 @@ async def expire_due(sessions: async_sessionmaker[AsyncSession]) -> int:
             rid = (
                 await s.execute(
                     text(
-                        "SELECT id FROM requests.requests WHERE state IN ('draft', 'pending_approval', 'approved',"
-                        " 'sent') AND due_at < now() ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+                        f"SELECT id FROM requests.requests WHERE state IN {sql_list(REQUEST_OPEN)}"  # noqa: S608 - composed from constants
+                        " AND due_at < now() ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED"
                     )
                 )
             ).scalar()

@@ -197,7 +197,9 @@ class Scene:
         rid = self.draft(owner)
         for action, who in (("submit", "investigator"), ("approve", "supervisor")):
             r = self.requests.post(
-                f"/v1/requests/{rid}/transitions", json={"action": action}, headers=self.agent(who)
+                f"/v1/requests/{rid}/transitions",
+                json={"action": action},
+                headers={**self.agent(who), "If-Match": "*"},
             )
             assert r.status_code == 200, r.text
         return rid

@@ -624,6 +624,7 @@ MATRIX: dict[str, Op] = {
             "POST",
             f"/v1/requests/{c.target('cancel', ok, c.scene.draft)}/transitions",
             json={"action": "cancel", "note": "matrix"},
+            headers={"If-Match": "*"},
         ),
         last=True,
     ),
@@ -636,7 +637,10 @@ MATRIX: dict[str, Op] = {
         "requests_api",
         agency("supervisor", "agency_admin"),
         lambda c, ok, who: Req(
-            "PUT", f"/v1/requests/{c.scene.request_id}/legal-hold", json={"legal_hold": True}
+            "PUT",
+            f"/v1/requests/{c.scene.request_id}/legal-hold",
+            json={"legal_hold": True},
+            headers={"If-Match": "*"},
         ),
     ),
     "GET /v1/requests/{request_id}/evidence": Op(

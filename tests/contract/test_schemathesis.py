@@ -201,6 +201,14 @@ OVERRIDES: dict[str, list[Override]] = {
             "radius_m or area, not both; the area and window within the agency's caps (its policy: data)",
         ),
         ("POST", r"^/v1/requests/\{request_id\}/transitions$", POSITIVE, (412,), _STALE),
+        ("PUT", r"^/v1/requests/\{request_id\}/legal-hold$", POSITIVE, (412,), _STALE),
+        (
+            "*",
+            r"^/v1/requests/\{request_id\}/(transitions|legal-hold)$",
+            "missing_required_header",
+            (428,),
+            "an update without If-Match is 428 Precondition Required (RFC 6585), the status meant for it",
+        ),
         ("GET", r"^/v1/requests$", POSITIVE, (400,), _CURSOR),
         (
             "PUT",

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from services.registry_api.service import camera_context
+from services.registry_api.sealing import camera_context
 from shared.crypto import keyring
 from tests.conftest import Token
 from tests.imports.conftest import NO_EMAIL, Importer, collection, feature, report

@@ -36,13 +36,17 @@ def send_request(client: httpx.Client, auth: Token, program: Program, message: s
     r = client.post("/v1/requests", json=body, headers=investigator)
     assert r.status_code == 201, r.text
     rid = r.json()["id"]
-    r = client.post(f"/v1/requests/{rid}/transitions", json={"action": "submit"}, headers=investigator)
+    r = client.post(
+        f"/v1/requests/{rid}/transitions",
+        json={"action": "submit"},
+        headers={**investigator, "If-Match": "*"},
+    )
     assert r.status_code == 200, r.text
     if r.json()["state"] != "sent":
         r = client.post(
             f"/v1/requests/{rid}/transitions",
             json={"action": "approve"},
-            headers=auth("supervisor", program.slug, sub="sgt-1"),
+            headers={**auth("supervisor", program.slug, sub="sgt-1"), "If-Match": "*"},
         )
         assert r.status_code == 200, r.text
     assert r.json()["state"] == "sent"

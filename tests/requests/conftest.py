@@ -153,10 +153,12 @@ class Flow:
     def act(
         self, request_id: str, action: str, headers: dict[str, str] | None = None, **body: Any
     ) -> httpx.Response:
+        # Any version (`*`): these transitions are guarded by the request's state; If-Match itself is tested apart.
+        who = headers or (self.sup() if action in ("approve", "reject") else self.inv())
         return self.client.post(
             f"/v1/requests/{request_id}/transitions",
             json={"action": action, **body},
-            headers=headers or (self.sup() if action in ("approve", "reject") else self.inv()),
+            headers={"If-Match": "*", **who},
         )
 
     def sent(self, **over: Any) -> dict[str, Any]:

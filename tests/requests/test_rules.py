@@ -95,7 +95,7 @@ def test_concurrent_transitions_of_one_request_have_exactly_one_winner(
 
     def go(action: str) -> None:
         with httpx.Client(base_url=str(flow.client.base_url), timeout=30) as c:
-            headers = flow.sup() if action in ("approve", "reject") else flow.inv()
+            headers = {**(flow.sup() if action in ("approve", "reject") else flow.inv()), "If-Match": "*"}
             barrier.wait()
             r = c.post(f"/v1/requests/{req['id']}/transitions", json={"action": action}, headers=headers)
             results.append(r.status_code)

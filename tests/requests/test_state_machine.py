@@ -285,7 +285,7 @@ def test_concurrent_close_and_cancel_of_a_sent_request_have_one_winner_and_409s(
 
     def act(i: int) -> None:
         with httpx.Client(base_url=str(f.client.base_url), timeout=30) as c:
-            headers = f.inv() if i % 2 else f.sup()
+            headers = {**(f.inv() if i % 2 else f.sup()), "If-Match": "*"}
             barrier.wait()
             r = c.post(
                 f"/v1/requests/{rid}/transitions",

@@ -320,14 +320,16 @@ def test_evidence_past_retention_is_deleted_unless_under_legal_hold(
         if name == "held":
             assert (
                 flow.client.put(
-                    f"/v1/requests/{req['id']}/legal-hold", json={"legal_hold": True}, headers=flow.inv()
+                    f"/v1/requests/{req['id']}/legal-hold",
+                    json={"legal_hold": True},
+                    headers={**flow.inv(), "If-Match": "*"},
                 ).status_code
                 == 403
             )
             r = flow.client.put(
                 f"/v1/requests/{req['id']}/legal-hold",
                 json={"legal_hold": True, "note": "court order"},
-                headers=flow.sup(),
+                headers={**flow.sup(), "If-Match": "*"},
             )
             assert r.status_code == 200 and r.json()["legal_hold"] is True
         assert flow.act(req["id"], "close").status_code == 200

@@ -21,6 +21,7 @@ from services.registry_api.imports.jobs import JobFailed
 from services.registry_api.imports.retention import count
 from services.registry_api.imports.staging import STAGED_OK, stage_tables
 from shared.audit import AuditEvent, append_asyncpg
+from shared.concurrency import next_version
 
 log = logging.getLogger("canvass.registry.imports")
 SERVICE = "registry_api"
@@ -51,7 +52,8 @@ MERGE_NEW = (
         id, registration_id, geom, owner_kind, visible_to, created_at, label, direction_deg, fov_deg, range_m,
         placement, covers, retention_days, recording, schedule, shares_history, live_mode, live_endpoint_enc,
         import_position)
-    SELECT c.id, c.registration_id, ST_SetSRID(ST_MakePoint(c.lon, c.lat), 4326), s.owner_kind, s.share_ids,
+    SELECT c.id, c.registration_id, ST_SetSRID(ST_MakePoint(c.lon, c.lat), 4326), s.owner_kind,
+           registry.visible_to('active', s.share_ids),
            now() + c.i * interval '1 microsecond', c.label, c.direction_deg, c.fov_deg, c.range_m, c.placement,
            c.covers, c.retention_days, c.recording, c.schedule, coalesce(c.shares_history, true), 'never', NULL,
            c.i
@@ -134,7 +136,7 @@ MERGE_EXISTING = """{old},
         notes_for_investigators_enc = s.notes_for_investigators_enc, terms_version = s.terms_version,
         terms_accepted_at = CASE WHEN s.terms_version IS NOT DISTINCT FROM r.terms_version
                                  THEN r.terms_accepted_at ELSE s.terms_accepted_at END,
-        registered_by = $3, version = r.version + 1, updated_at = now()
+        registered_by = $3, {next_version}
     FROM {reg} s
     WHERE s.existing AND r.id = s.id AND r.agency_id = $2 AND r.external_id = s.external_id AND {range}
       AND ((r.owner_kind, r.business_name_enc, ST_AsEWKB(r.location), r.address_enc,
@@ -219,7 +221,7 @@ class Writer:
         t0 = time.monotonic()
         args = (job["id"], job["agency_id"], self.subject, lo, hi)
         rng = RANGE.format(ok=STAGED_OK)
-        sql = {"reg": self.reg, "cam": self.cam, "range": rng}
+        sql = {"reg": self.reg, "cam": self.cam, "range": rng, "next_version": next_version("r")}
         sql["old"] = OLD_CAMERAS.format(**sql)
         conn = self.conn
         self.created += count(await conn.execute(MERGE_NEW[0].format(**sql), *args))

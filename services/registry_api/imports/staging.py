@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidTag
 
 from services.registry_api.imports.features import Rejection, Valid
 from services.registry_api.imports.formats import CSV
-from services.registry_api.service import external_id_indexes
+from services.registry_api.sealing import external_id_indexes
 from shared.auth import OWNER_PREFIX, hash_secret
 from shared.crypto import KeyRing, keyring
 from shared.keystore import DataKey

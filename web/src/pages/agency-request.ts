@@ -57,9 +57,9 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
     const act = async (action: string) => {
       const done = await attempt(() =>
         requests().POST("/v1/requests/{request_id}/transitions", {
-          params: { path: { request_id: r.id } },
+          params: { path: { request_id: r.id }, header: ifMatch(r.version) },
           body: { action: action as never, ...(note.value.trim() ? { note: note.value.trim() } : {}) },
-          headers: { ...auth, ...ifMatch(r.version) },
+          headers: auth,
         }),
       );
       if (!done.ok) {
@@ -189,9 +189,9 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
   async function toggleHold(): Promise<void> {
     const done = await attempt(() =>
       requests().PUT("/v1/requests/{request_id}/legal-hold", {
-        params: { path: { request_id: r.id } },
+        params: { path: { request_id: r.id }, header: ifMatch(r.version) },
         body: { legal_hold: !r.legal_hold },
-        headers: { ...auth, ...ifMatch(r.version) },
+        headers: auth,
       }),
     );
     if (!done.ok) {
