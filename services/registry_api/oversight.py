@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.registry_api.database import SessionDep, db
 from services.registry_api.dependencies import NO_STORE, NoStore
 from services.registry_api.service import audit, audit_event, owned_registration, owner_actor
-from shared.audit import append_session
+from shared.audit import EXPORT_COLUMNS, EXPORT_FIELDS, append_session, jsonl_line
 from shared.auth import CurrentOwner, Principal, require_roles
 from shared.errors import invalid, problem_responses
 from shared.geojson import (
@@ -64,30 +64,6 @@ EXPORT_CHUNK = 1000
 JSONL_MEDIA_TYPE = "application/jsonl"
 CSV_MEDIA_TYPE = "text/csv"
 
-# The values a record's hash covers, in the order `audit.canonical` joins them (see audit_verify_export).
-EXPORT_FIELDS = (
-    "seq",
-    "id",
-    "at",
-    "service",
-    "actor",
-    "actor_role",
-    "agency",
-    "action",
-    "subject_type",
-    "subject_id",
-    "case_number",
-    "area",
-    "details",
-    "prev_hash",
-    "hash",
-)
-EXPORT_COLUMNS = """
-    e.seq, e.id::text AS id, to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at,
-    e.service, e.actor, e.actor_role, e.agency, e.action, e.subject_type, e.subject_id, e.case_number,
-    encode(ST_AsEWKB(e.area), 'hex') AS area, e.details::text AS details,
-    encode(e.prev_hash, 'hex') AS prev_hash, encode(e.hash, 'hex') AS hash
-"""
 SEARCH_COLUMNS = """
     e.seq, e.id, e.at, e.service, e.actor, e.actor_role, e.agency, e.action, e.subject_type, e.subject_id,
     e.case_number, ST_AsGeoJSON(e.area, 7) AS area, e.details::text AS details, encode(e.hash, 'hex') AS hash
@@ -516,10 +492,9 @@ def _csv_line(values: list[Any]) -> str:
 
 
 def export_lines(row: Any, fmt: str) -> str:
-    values = {k: row[k] for k in EXPORT_FIELDS}
     if fmt == "csv":
-        return _csv_line(["" if values[k] is None else values[k] for k in EXPORT_FIELDS])
-    return orjson.dumps(values).decode() + "\n"
+        return _csv_line(["" if row[k] is None else row[k] for k in EXPORT_FIELDS])
+    return jsonl_line(row).decode()
 
 
 _EXPORT_EXAMPLE = {
