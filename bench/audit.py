@@ -114,7 +114,7 @@ async def run(bench: Bench) -> list[str]:
     try:
         await conn.execute(
             "SELECT audit.create_partition(m)"
-            " FROM generate_series(now() - $1::interval, now(), interval '1 month') AS m",
+            " FROM generate_series(now() - $1::text::interval, now(), interval '1 month') AS m",
             RETENTION,
         )
         partitions = await conn.fetchval(
