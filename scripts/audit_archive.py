@@ -15,7 +15,9 @@ today (the CJIS minimum) is refused. Oldest month first, each month:
    (GET /v1/audit/export: each record's values as its hash covers them, with `prev_hash` and `hash`), and synced;
 2. the file is checked as scripts/audit_verify_export.py checks it, and it must continue the chain where the
    previous archive stopped: its first record follows the newest anchor's record and links to its hash (or starts
-   the chain), its records are consecutive, and no record of the chain up to its last is left in another month;
+   the chain), its records are consecutive, and no record of the chain up to its last is left in another month
+   (where a clock set back over a month's end put some there, the months are archived together, as one file
+   audit-YYYY-MM-to-YYYY-MM.jsonl, once all of them are past the retention);
 3. in one transaction: the anchor (the last record's seq and hash, the file's name and SHA-256) is appended to
    `audit.anchors`, the records' places and ids leave the oversight index, and the partition is detached and
    dropped. Verification (`make audit-verify`) then starts from that anchor.
@@ -117,12 +119,17 @@ async def is_owner(conn: asyncpg.Connection) -> bool:
     )
 
 
-async def write_file(conn: asyncpg.Connection, month: Month, path: Path) -> str:
-    """The month's records to `path` (JSON Lines, oldest first), synced; its SHA-256 (hex)."""
+def _records(months: list[Month]) -> str:
+    """The months' records, as one relation (each partition named: a filter on `tableoid` would read them all)."""
+    return " UNION ALL ".join(f"SELECT * FROM audit.{m.name}" for m in months)  # noqa: S608 - partitions' names, matched by PARTITION
+
+
+async def write_file(conn: asyncpg.Connection, months: list[Month], path: Path) -> str:
+    """The months' records to `path` (JSON Lines, oldest first), synced; its SHA-256 (hex)."""
     digest = hashlib.sha256()
     partial = path.with_name(path.name + ".partial")
     with partial.open("wb") as fh:
-        sql = f"SELECT {EXPORT_COLUMNS} FROM audit.{month.name} e ORDER BY e.seq"  # noqa: S608 - a partition's name, matched above
+        sql = f"SELECT {EXPORT_COLUMNS} FROM ({_records(months)}) e ORDER BY e.seq"  # noqa: S608 - see _records
         async for row in conn.cursor(sql, prefetch=FETCH):
             line = jsonl_line(row)
             digest.update(line)
@@ -133,45 +140,51 @@ async def write_file(conn: asyncpg.Connection, month: Month, path: Path) -> str:
     return digest.hexdigest()
 
 
-async def archive_month(
-    conn: asyncpg.Connection, month: Month, out: Path, lock_timeout_s: float
+class Discontinuous(ArchiveError):
+    """The months do not hold, alone, the next stretch of the chain: a later month holds some of it."""
+
+
+async def archive_months(
+    conn: asyncpg.Connection, months: list[Month], out: Path, lock_timeout_s: float
 ) -> dict[str, Any] | None:
-    """Archive one month; its anchor line, or None for a month without records (only dropped)."""
-    part = f"audit.{month.name}"
+    """Archive consecutive months as one stretch of the chain; its anchor line, or None when they hold no record
+    (they are only dropped)."""
+    names = ", ".join(m.name for m in months)
     async with conn.transaction():
         # One archive at a time: each continues from the anchor the previous one wrote.
         await conn.execute("LOCK TABLE audit.anchors IN SHARE ROW EXCLUSIVE MODE")
         prev = await conn.fetchrow("SELECT seq, hash FROM audit.anchors ORDER BY seq DESC LIMIT 1")
         prev_seq, prev_hash = (prev["seq"], bytes(prev["hash"])) if prev else (0, GENESIS)
-        stats = await conn.fetchrow(f"SELECT min(seq) AS lo, max(seq) AS hi, count(*) AS n FROM {part}")  # noqa: S608
-        path: Path | None = None
+        stats = await conn.fetchrow(
+            f"SELECT min(seq) AS lo, max(seq) AS hi, count(*) AS n FROM ({_records(months)}) e"  # noqa: S608 - see _records
+        )
         anchor: dict[str, Any] | None = None
         if stats["n"]:
             lo, hi, n = stats["lo"], stats["hi"], stats["n"]
             if lo != prev_seq + 1:
-                raise ArchiveError(
-                    f"{month.name}: its first record is {lo}, the chain continues at {prev_seq + 1}"
-                    " (an older month must be archived first)"
+                raise Discontinuous(
+                    f"{names}: the first record is {lo}, the chain continues at {prev_seq + 1}"
+                    " (a later month holds the records between)"
                 )
-            if n != hi - lo + 1:
-                raise ArchiveError(f"{month.name}: records {lo} to {hi} are not all there ({n} of them)")
             elsewhere = await conn.fetchval(
-                "SELECT count(*) FROM audit.events WHERE seq <= $1 AND tableoid <> $2::regclass", hi, part
+                "SELECT count(*) FROM audit.events WHERE seq <= $1 AND tableoid <> ALL($2::regclass[])",
+                hi,
+                [f"audit.{m.name}" for m in months],
             )
             if elsewhere:
-                raise ArchiveError(
-                    f"{month.name}: {elsewhere} records up to {hi} lie in later months (the clock went back?);"
-                    " archive the month after it together with it"
-                )
-            path = out / f"audit-{month.start:%Y-%m}.jsonl"
-            sha256 = await write_file(conn, month, path)
+                raise Discontinuous(f"{names}: {elsewhere} records up to {hi} lie in later months")
+            if n != hi - lo + 1:
+                raise ArchiveError(f"{names}: records {lo} to {hi} are not all there ({n} of them)")
+            span = f"{months[0].start:%Y-%m}" + (f"-to-{months[-1].start:%Y-%m}" if len(months) > 1 else "")
+            path = out / f"audit-{span}.jsonl"
+            sha256 = await write_file(conn, months, path)
             given = [{"seq": prev_seq, "hash": prev_hash.hex(), "line": 0}] if prev_seq else []
             problems, count, _ = verify_file(path, given)
             if count != n:
-                problems.append(f"{n} records in the month, {count} in the file")
+                problems.append(f"{n} records in the database, {count} in the file")
             if problems:
                 raise ArchiveError(f"{path} does not verify: " + "; ".join(problems))
-            last = await conn.fetchrow(f"SELECT seq, hash, at FROM {part} WHERE seq = $1", hi)  # noqa: S608
+            last = await conn.fetchrow("SELECT seq, hash, at FROM audit.events WHERE seq = $1", hi)
             await conn.execute(
                 "INSERT INTO audit.anchors (seq, hash, at, first_seq, records, partition, archive, archive_sha256)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, decode($8, 'hex'))",
@@ -180,7 +193,7 @@ async def archive_month(
                 last["at"],
                 lo,
                 n,
-                month.name,
+                names,
                 path.name,
                 sha256,
             )
@@ -197,14 +210,15 @@ async def archive_month(
                 "archive_sha256": sha256,
             }
         await conn.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
-        try:
-            await conn.execute(f"ALTER TABLE audit.events DETACH PARTITION {part}")
-        except asyncpg.LockNotAvailableError as exc:
-            raise ArchiveError(
-                f"{month.name}: the trail stayed in use for {lock_timeout_s:g} s (a long export?); left as it was,"
-                " run the archive again"
-            ) from exc
-        await conn.execute(f"DROP TABLE {part}")
+        for m in months:
+            try:
+                await conn.execute(f"ALTER TABLE audit.events DETACH PARTITION audit.{m.name}")
+            except asyncpg.LockNotAvailableError as exc:
+                raise ArchiveError(
+                    f"{names}: the trail stayed in use for {lock_timeout_s:g} s (a long export?); left as it was,"
+                    " run the archive again"
+                ) from exc
+            await conn.execute(f"DROP TABLE audit.{m.name}")
     if anchor is not None:
         with (out / "anchors.jsonl").open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(anchor) + "\n")
@@ -224,14 +238,26 @@ async def archive(url: str, before: date, out: Path, lock_timeout_s: float) -> i
         if not months:
             print(f"nothing to archive: no month of the audit trail ends on or before {before.isoformat()}")
             return 0
-        for month in months:
-            try:
-                anchor = await archive_month(conn, month, out, lock_timeout_s)
-            except ArchiveError as exc:
-                print(exc)
-                return 1
+        i = 0
+        while i < len(months):
+            # A month alone, or with the months after it when the chain runs across them out of order (a clock
+            # set back over a month's end): they are archived together, as one stretch of the chain.
+            group = [months[i]]
+            while True:
+                try:
+                    anchor = await archive_months(conn, group, out, lock_timeout_s)
+                    break
+                except Discontinuous as exc:
+                    if i + len(group) == len(months):
+                        print(exc)
+                        return 1
+                    group.append(months[i + len(group)])
+                except ArchiveError as exc:
+                    print(exc)
+                    return 1
+            i += len(group)
             if anchor is None:
-                print(f"{month.name}: no records; dropped")
+                print(f"{', '.join(m.name for m in group)}: no records; dropped")
             else:
                 print(json.dumps(anchor))
         return 0

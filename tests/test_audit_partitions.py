@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -62,10 +63,9 @@ def append(d: Db, n: int) -> None:
         )
 
 
-@pytest.fixture
-def trail() -> Iterator[tuple[str, Db]]:
-    """A database of its own, cloned from the migrated template: five records in March and April 2018, then five
-    appended now."""
+@contextmanager
+def cloned_trail(instants: list[str]) -> Iterator[tuple[str, Db]]:
+    """A database of its own, cloned from the migrated template: records at `instants`, then five appended now."""
     name = f"canvass_auditpart_{uuid.uuid4().hex[:8]}"
     run_sql(
         with_database(BASE_URL, "postgres"),
@@ -73,11 +73,20 @@ def trail() -> Iterator[tuple[str, Db]]:
     )
     url = with_database(BASE_URL, name)
     d = Db(url)
-    backdate(d, OLD)
-    append(d, 5)
-    yield url, d
-    d.close()
-    drop_database(BASE_URL, name)
+    try:
+        backdate(d, instants)
+        append(d, 5)
+        yield url, d
+    finally:
+        d.close()
+        drop_database(BASE_URL, name)
+
+
+@pytest.fixture
+def trail() -> Iterator[tuple[str, Db]]:
+    """Five records in March and April 2018, then five appended now."""
+    with cloned_trail(OLD) as t:
+        yield t
 
 
 @pytest.fixture
@@ -359,3 +368,33 @@ def test_the_services_role_cannot_run_the_archive(
     assert d.fetchval("SELECT count(*) FROM audit.events") == 10
     assert d.fetchval("SELECT count(*) FROM audit.anchors") == 0
     assert not list(tmp_path.iterdir())
+
+
+def test_months_the_chain_crosses_out_of_order_are_archived_together_once_both_are_old_enough(
+    tmp_path: Path,
+) -> None:
+    """The clock went back across a month's end: record 1 is in April, record 2 in March. March alone would leave
+    record 1 behind: while April is within the retention nothing is archived; then both go, as one file."""
+    with cloned_trail(["2018-04-02T10:00:00Z", "2018-03-30T10:00:00Z"]) as (url, d):
+        out = run("audit_archive.py", "--url", url, "--out", str(tmp_path), "--before", "2018-04-01")
+        assert out.returncode == 1
+        assert out.stdout.splitlines() == [
+            "events_2018_03: the first record is 2, the chain continues at 1 (a later month holds the records"
+            " between)"
+        ]
+        assert {"events_2018_03", "events_2018_04"} <= set(partitions(d))
+        assert d.fetchval("SELECT count(*) FROM audit.anchors") == 0
+        assert not (tmp_path / "audit-2018-03.jsonl").exists()
+
+        out = run("audit_archive.py", "--url", url, "--out", str(tmp_path), "--before", "2018-05-01")
+        assert out.returncode == 0, out.stdout + out.stderr
+        (anchor,) = [json.loads(line) for line in out.stdout.splitlines()]
+        assert (anchor["first_seq"], anchor["seq"], anchor["archive"]) == (
+            1,
+            2,
+            "audit-2018-03-to-2018-04.jsonl",
+        )
+        assert not {"events_2018_03", "events_2018_04"} & set(partitions(d))
+        assert run("audit_verify_export.py", str(tmp_path / anchor["archive"])).returncode == 0
+        verified = run("audit_verify.py", "--url", url)
+        assert verified.returncode == 0 and "from the archive anchor at record 2" in verified.stdout
