@@ -14,8 +14,9 @@ export running for minutes) or appends. No default partition: attaching next to 
 and scans it, which would make that month's first append wait for the longest running read, and rows that fell
 into it would have to be moved out later; an append always finds its month's partition already there instead.
 
-`audit.anchors` holds one row per archived partition (scripts/audit_archive.py, `make audit-archive`): the last
-archived record's seq and hash, written before the partition is detached and dropped, in the same transaction.
+`audit.anchors` holds one row per archive (scripts/audit_archive.py, `make audit-archive`; a month, or the months a
+clock set back made the chain cross out of order): the last archived record's seq and hash, written in the
+transaction that detaches and drops the partitions.
 `audit.verify_chain` starts from the newest anchor: the first record left must link to the anchored hash. The
 anchors are append-only like the trail; the services may read them, not write them.
 
