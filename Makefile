@@ -36,7 +36,7 @@ export CANVASS_ENV ?= development
 ROLE ?= investigator
 AGENCY ?= demo
 
-.PHONY: help setup env db migrate demo portal run test contract-lint stop token audit-verify audit-anchor audit-verify-export openapi openapi-release lint format bench clean
+.PHONY: help setup env db migrate demo portal run test contract-lint stop token audit-verify audit-anchor audit-verify-export audit-archive openapi openapi-release lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -117,6 +117,9 @@ audit-anchor: env ## print the audit chain's head as an anchor line, to keep out
 
 audit-verify-export: env ## verify an exported audit file offline (FILE=export, ANCHORS=file: and those anchors)
 	$(PY) scripts/audit_verify_export.py $(FILE) $(if $(ANCHORS),--anchors $(ANCHORS))
+
+audit-archive: env ## as the database's owner: archive the audit trail's months older than the retention to OUT=dir, anchor, drop them (BEFORE=YYYY-MM-DD, default 7 years ago, never under 1 year)
+	$(PY) scripts/audit_archive.py --out $(OUT) $(if $(BEFORE),--before $(BEFORE))
 
 openapi: env ## regenerate the committed contracts in openapi/
 	$(PY) scripts/export_openapi.py

@@ -1,13 +1,20 @@
-"""The audit trail at scale: the append rate with and without the oversight index (the trigger that
-fills `audit.event_places` and `audit.event_refs`), and an auditor's place search (`near` + 500 m, the statement
-GET /v1/audit/records runs) over a trail of AUDIT_BENCH_RECORDS records (default 10 million), p50 and p95.
+"""The audit trail at scale: the append rate before and after the trail was partitioned by month, and an
+auditor's place search (`near` + 500 m, the statement GET /v1/audit/records runs) over a trail of
+AUDIT_BENCH_RECORDS records (default 10 million; QUICK=1: 200,000), p50 and p95.
 
-Its own database (`canvass_bench_audit`), migrated to head. The append rate is measured through
-`audit.append_event`, one record per transaction, as a service appends. The search's trail is loaded in chunks of
-500,000 records written by the owner straight into `audit.events` (hashes are placeholders: the search reads no
-hash, and chaining 10 million records one by one would take the bench hours), which fires the same trigger every
-append fires, so the place index is the one the services get. Records: 70 % points, 30 % small polygons, spread
-over the conterminous United States around 2,000 centres, in 4 agencies.
+Two databases: `canvass_bench_audit_plain`, migrated to the revision before the partitioning (one table), and
+`canvass_bench_audit`, migrated to head, with its 85 monthly partitions of 7 years (the default retention) made
+first, so an append is routed among as many partitions as a full trail has. The append rate is measured through
+`audit.append_event`, one record per transaction as a service appends, and all in one transaction (the database's
+own work per record), the oversight index's trigger on in both, alternately on each database, the best of two
+kept: every append rewrites the chain's one head row, and a run after another finds it (and its page) full of the
+versions the first left, so a fixed order would measure the order.
+
+The search's trail is loaded into the partitioned database in chunks of 500,000 records written by the owner
+straight into `audit.events`, spread over the 7 years (hashes are placeholders: the search reads no hash, and
+chaining 10 million records one by one would take the bench hours), which fires the same trigger every append
+fires, so the place index is the one the services get. Records: 70 % points, 30 % small polygons, spread over the
+conterminous United States around 2,000 centres, in 4 agencies.
 """
 
 from __future__ import annotations
@@ -21,9 +28,12 @@ from typing import Any
 import asyncpg
 import numpy as np
 
-from bench.settings import SEED, Bench, say
+from bench.settings import ROOT, SEED, Bench, say
 
 DB = "canvass_bench_audit"
+PLAIN_DB = "canvass_bench_audit_plain"
+RETENTION = "7 years"
+SPAN_S = 7 * 365 * 86_400  # the loaded records' instants: from now back over 7 years
 CHUNK = 500_000
 APPENDS = 2000
 SEARCHES = 200
@@ -33,7 +43,8 @@ _APPEND = "SELECT audit.append_event($1, $2, 'investigator', $3, 'search.radius'
 # Loaded by the owner, chunk by chunk: the trigger indexes each chunk's places as for any append.
 _LOAD = """
 INSERT INTO audit.events (seq, id, at, service, actor, actor_role, agency, action, area, details, prev_hash, hash)
-SELECT $1::bigint + g, gen_random_uuid(), now() - make_interval(secs => ($1::bigint + g) / 10.0), 'geo_query',
+SELECT $1::bigint + g, gen_random_uuid(), now() - make_interval(secs => ($4::bigint - $1::bigint - g) * $5::float8),
+       'geo_query',
        'det-' || (g % 500), 'investigator', 'agency-' || (g % 4), 'search.radius',
        CASE WHEN g % 10 < 7 THEN ST_SetSRID(ST_MakePoint(x, y), 4326)
             ELSE ST_MakeEnvelope(x, y, x + 0.003, y + 0.002, 4326) END,
@@ -66,6 +77,19 @@ async def _append_rate(conn: asyncpg.Connection, label: str) -> tuple[float, flo
     return rates[0], rates[1]
 
 
+def before_partitioning() -> str:
+    """The revision the partitioning migration follows."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(Config(str(ROOT / "alembic.ini")))
+    for rev in script.walk_revisions():
+        if rev.path.endswith("_audit_partitions.py"):
+            assert isinstance(rev.down_revision, str)
+            return rev.down_revision
+    raise RuntimeError("no migration partitions the audit trail")
+
+
 def _numbered(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
     names: list[str] = []
 
@@ -81,28 +105,37 @@ async def run(bench: Bench) -> list[str]:
     from bench import data
     from services.registry_api.oversight import TrailFilter, parse_place, search_sql
 
-    total = int(os.environ.get("AUDIT_BENCH_RECORDS", "10000000"))
+    total = int(os.environ.get("AUDIT_BENCH_RECORDS", "200000" if bench.quick else "10000000"))
+    await data.create_migrated(bench, PLAIN_DB, before_partitioning())
     await data.create_migrated(bench, DB)
+    plain = await asyncpg.connect(bench.owner(PLAIN_DB))
     conn = await asyncpg.connect(bench.owner(DB))
     lines: list[str] = []
     try:
-        # Appends through the chain, the oversight index's trigger off and on, alternately, twice each, the best
-        # of each kept: every append rewrites the chain's one head row, and a run after another finds it (and its
-        # page) full of the versions the first left, so a fixed order would measure the order.
+        await conn.execute(
+            "SELECT audit.create_partition(m)"
+            " FROM generate_series(now() - $1::text::interval, now(), interval '1 month') AS m",
+            RETENTION,
+        )
+        partitions = await conn.fetchval(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'audit.events'::regclass"
+        )
         best: dict[bool, list[float]] = {False: [0.0, 0.0], True: [0.0, 0.0]}
-        for indexed in (False, True, True, False):
-            state = "ENABLE" if indexed else "DISABLE"
-            await conn.execute(f"ALTER TABLE audit.events {state} TRIGGER events_indexed")
-            await conn.execute("VACUUM audit.chain_head")
-            rates = await _append_rate(conn, "with the oversight index" if indexed else "without it")
-            best[indexed] = [max(a, b) for a, b in zip(best[indexed], rates, strict=True)]
-        await conn.execute("ALTER TABLE audit.events ENABLE TRIGGER events_indexed")
-        without, with_index = best[False], best[True]
+        for partitioned in (False, True, True, False):
+            c = conn if partitioned else plain
+            await c.execute("VACUUM audit.chain_head")
+            rates = await _append_rate(
+                c, f"partitioned ({partitions} months)" if partitioned else "before partitioning (one table)"
+            )
+            best[partitioned] = [max(a, b) for a, b in zip(best[partitioned], rates, strict=True)]
+        before, after = best[False], best[True]
         for i, how in enumerate(("one per transaction", "all in one transaction")):
             lines.append(
-                f"| audit append_event, records/s, 1 client, {how} | {without[i]:,.0f} without the oversight"
-                f" index | {with_index[i]:,.0f} with it |"
+                f"| audit append_event, records/s, 1 client, {how} | {before[i]:,.0f} before partitioning"
+                f" (one table) | {after[i]:,.0f} partitioned by month ({partitions} partitions) |"
             )
+        await plain.close()
+        await data.drop_database(bench, PLAIN_DB)
 
         rng = np.random.default_rng([SEED, 17])
         centres = np.column_stack([rng.uniform(-122, -72, 2000), rng.uniform(27, 47, 2000)])
@@ -112,7 +145,7 @@ async def run(bench: Bench) -> list[str]:
         while loaded < total:
             n = min(CHUNK, total - loaded)
             xs, ys = _points(rng, centres, n)
-            await conn.execute(_LOAD, base + loaded, xs.tolist(), ys.tolist())
+            await conn.execute(_LOAD, base + loaded, xs.tolist(), ys.tolist(), base + total, SPAN_S / total)
             loaded += n
             say(f"audit: {loaded:,} records loaded ({time.perf_counter() - started:.0f} s)")
         # Keep the head in step, so the chain's next append follows the loaded records.
@@ -142,4 +175,6 @@ async def run(bench: Bench) -> list[str]:
         )
     finally:
         await conn.close()
+        if not plain.is_closed():
+            await plain.close()
     return lines

@@ -227,7 +227,7 @@ def dataset_key(bench: Bench) -> dict[str, object]:
     }
 
 
-async def _migrate(bench: Bench, name: str) -> None:
+async def _migrate(bench: Bench, name: str, revision: str = "head") -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -235,7 +235,7 @@ async def _migrate(bench: Bench, name: str) -> None:
         "-x",
         f"url={bench.owner(name)}",
         "upgrade",
-        "head",
+        revision,
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -249,15 +249,23 @@ async def _admin(bench: Bench) -> asyncpg.Connection:
     return await asyncpg.connect(bench.admin_url)
 
 
-async def create_migrated(bench: Bench, name: str) -> None:
-    """A fresh database `name` at the migrations' head (dropped first if it exists)."""
+async def create_migrated(bench: Bench, name: str, revision: str = "head") -> None:
+    """A fresh database `name` at the migrations' head, or at `revision` (dropped first if it exists)."""
     conn = await _admin(bench)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    await _migrate(bench, name)
+    await _migrate(bench, name, revision)
+
+
+async def drop_database(bench: Bench, name: str) -> None:
+    conn = await _admin(bench)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
 
 
 async def loaded_key(bench: Bench) -> dict[str, object] | None:

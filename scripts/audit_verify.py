@@ -13,6 +13,11 @@ ticket, a signed mail): once anchored, a record at or before that seq cannot be 
 chain recomputed, without the check against the anchor failing. Anchor as often as the agency's policy asks (a
 daily `make audit-anchor >> anchors.jsonl` on another machine).
 
+Archived months (scripts/audit_archive.py, `make audit-archive`) have left the database, each after an archive
+anchor in `audit.anchors`: the chain is checked from the newest of them (the first record left must link to its
+hash). An anchor line from FILE that names an archived record is checked against the archive anchors when it is
+one of them, and otherwise left to the archive files (`make audit-verify-export`), which carry those records.
+
 Exit 0 when the chain is intact and passes every anchor; 1, with one line per broken place, otherwise.
 """
 
@@ -33,13 +38,16 @@ from shared.db import asyncpg_dsn
 from shared.settings import get_settings
 
 
-async def verify(url: str) -> list[tuple[int, bool, str]]:
+async def verify(url: str) -> tuple[list[tuple[int, bool, str]], int]:
+    """The chain's problems and its last line; and the seq of the newest archive anchor it starts from (0: none)."""
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        rows = await conn.fetch("SELECT seq, ok, reason FROM audit.verify_chain()")
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            rows = await conn.fetch("SELECT seq, ok, reason FROM audit.verify_chain()")
+            archived = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM audit.anchors")
     finally:
         await conn.close()
-    return [(r["seq"], r["ok"], r["reason"]) for r in rows]
+    return [(r["seq"], r["ok"], r["reason"]) for r in rows], archived
 
 
 async def head(url: str) -> dict[str, Any]:
@@ -71,15 +79,21 @@ def read_anchors(path: Path) -> list[dict[str, Any]]:
 async def check_anchors(url: str, anchors: list[dict[str, Any]]) -> list[str]:
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
+        wanted = [a["seq"] for a in anchors]
         rows = await conn.fetch(
-            "SELECT seq, hash FROM audit.events WHERE seq = ANY($1::bigint[])", [a["seq"] for a in anchors]
+            "SELECT seq, hash FROM audit.events WHERE seq = ANY($1::bigint[])"
+            " UNION ALL SELECT seq, hash FROM audit.anchors WHERE seq = ANY($1::bigint[])",
+            wanted,
         )
+        archived = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM audit.anchors")
     finally:
         await conn.close()
     stored = {r["seq"]: bytes(r["hash"]).hex() for r in rows}
     problems = []
     for a in anchors:
         got = stored.get(a["seq"])
+        if got is None and a["seq"] <= archived:
+            continue  # an archived record: its archive file carries it
         if got is None:
             problems.append(f"anchor (line {a['line']}): audit record {a['seq']} is missing")
         elif got != a["hash"]:
@@ -102,7 +116,7 @@ def main() -> int:
     if args.anchor:
         print(json.dumps(asyncio.run(head(url))))
         return 0
-    results = asyncio.run(verify(url))
+    results, archived = asyncio.run(verify(url))
     problems = [f"audit record {seq}: {reason}" for seq, ok, reason in results if not ok]
     anchors = read_anchors(args.anchors) if args.anchors else []
     if anchors:
@@ -113,6 +127,7 @@ def main() -> int:
         return 1
     print(
         f"audit chain intact: {results[-1][0]} records"
+        + (f", from the archive anchor at record {archived}" if archived else "")
         + (f", {len(anchors)} anchors hold" if anchors else "")
     )
     return 0

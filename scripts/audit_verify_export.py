@@ -37,29 +37,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.audit_verify import read_anchors
+from shared.audit import CANONICAL_FIELDS
 
-# The values `audit.canonical` joins, in its order; absent ones are written as empty text, as there.
-CANONICAL = (
-    "seq",
-    "id",
-    "at",
-    "service",
-    "actor",
-    "actor_role",
-    "agency",
-    "action",
-    "subject_type",
-    "subject_id",
-    "case_number",
-    "area",
-    "details",
-)
 SEPARATOR = "\x1f"
 GENESIS = hashlib.sha256(b"canvass-audit-genesis").digest()
 
 
 def canonical(record: dict[str, Any]) -> bytes:
-    return SEPARATOR.join("" if record.get(k) is None else str(record[k]) for k in CANONICAL).encode()
+    return SEPARATOR.join("" if record.get(k) is None else str(record[k]) for k in CANONICAL_FIELDS).encode()
 
 
 def chain_hash(record: dict[str, Any]) -> bytes:

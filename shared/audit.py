@@ -1,9 +1,16 @@
 """The audit trail: who searched, viewed or exported what, when, for which case.
 
 Records are appended through the database function `audit.append_event`, which chains each record to the
-previous one's hash (SHA-256); the table refuses UPDATE, DELETE and TRUNCATE. `verify_chain` recomputes the
-chain and reports the first record that was altered or removed. Subjects are named by pseudonymous ids
-(UUIDs), never by personal data, so an owner's deletion leaves nothing personal here.
+previous one's hash (SHA-256); the table refuses UPDATE, DELETE and TRUNCATE. It is partitioned by month (`at`,
+UTC), the append making each month's partition a month ahead; partitions past the retention are archived to a
+file and dropped by the owner (scripts/audit_archive.py), each after an anchor (`audit.anchors`) from which
+`verify_chain` then starts. `verify_chain` recomputes the chain and reports the first record that was altered or
+removed. Subjects are named by pseudonymous ids (UUIDs), never by personal data, so an owner's deletion leaves
+nothing personal here.
+
+Also the one definition of what a record's hash covers (`CANONICAL_FIELDS`, in `audit.canonical`'s order) and of
+a record as exported or archived (`EXPORT_FIELDS`, `EXPORT_COLUMNS`, `jsonl_line`), which the export, the archive
+and the offline verification (scripts/audit_verify_export.py) share.
 """
 
 from __future__ import annotations
@@ -36,9 +43,10 @@ from shared.db import Base
 events = Table(
     "events",
     Base.metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=True),
-    Column("id", Uuid, nullable=False, server_default=func.gen_random_uuid(), unique=True),
-    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The key holds the partition key, as PostgreSQL asks; seq alone is unique, given only by the append.
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", Uuid, nullable=False, server_default=func.gen_random_uuid()),
+    Column("at", DateTime(timezone=True), primary_key=True, server_default=func.now()),
     Column("service", Text, nullable=False),
     Column("actor", Text, nullable=False),
     Column("actor_role", Text, nullable=False),
@@ -53,7 +61,9 @@ events = Table(
     Column("hash", LargeBinary, nullable=False),
     Index("ix_audit_events_agency_at", "agency", "at"),
     Index("ix_audit_events_subject", "subject_type", "subject_id"),
+    Index("ix_audit_events_id", "id"),
     schema="audit",
+    postgresql_partition_by="RANGE (at)",
 )
 
 # The newest record's sequence number and hash: lets verification notice records cut from the end.
@@ -63,9 +73,60 @@ chain_head = Table(
     Column("one", Boolean, primary_key=True, server_default=text("true")),
     Column("seq", BigInteger, nullable=False),
     Column("hash", LargeBinary, nullable=False),
+    # The upper bound of the newest month's partition: the append makes the next one when it comes within reach.
+    Column("partitions_until", DateTime(timezone=True), nullable=False),
     CheckConstraint("one", name="chain_head_one_check"),
     schema="audit",
 )
+
+# One row per archived partition, written before it was dropped: the last archived record's seq and hash, which
+# the first record left links to, and the archive file's name and SHA-256.
+anchors = Table(
+    "anchors",
+    Base.metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("records", BigInteger, nullable=False),
+    Column("partition", Text, nullable=False),
+    Column("archive", Text, nullable=False),
+    Column("archive_sha256", LargeBinary, nullable=False),
+    Column("archived_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema="audit",
+)
+
+# The values a record's hash covers, in the order `audit.canonical` joins them (absent ones as empty text).
+CANONICAL_FIELDS = (
+    "seq",
+    "id",
+    "at",
+    "service",
+    "actor",
+    "actor_role",
+    "agency",
+    "action",
+    "subject_type",
+    "subject_id",
+    "case_number",
+    "area",
+    "details",
+)
+# A record as exported and archived: those values, then its link and its hash.
+EXPORT_FIELDS = (*CANONICAL_FIELDS, "prev_hash", "hash")
+# The statement's columns giving `EXPORT_FIELDS` from `audit.events e`, each as the text the hash covers: `at` in
+# the canonical form, the area as EWKB hex, the details as PostgreSQL writes them.
+EXPORT_COLUMNS = """
+    e.seq, e.id::text AS id, to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at,
+    e.service, e.actor, e.actor_role, e.agency, e.action, e.subject_type, e.subject_id, e.case_number,
+    encode(ST_AsEWKB(e.area), 'hex') AS area, e.details::text AS details,
+    encode(e.prev_hash, 'hex') AS prev_hash, encode(e.hash, 'hex') AS hash
+"""
+
+
+def jsonl_line(row: Any) -> bytes:
+    """A row of `EXPORT_COLUMNS` as one JSON Lines record."""
+    return orjson.dumps({k: row[k] for k in EXPORT_FIELDS}) + b"\n"
 
 
 # What a record cannot hold: PostgreSQL's text and jsonb refuse NUL (U+0000), and UTF-8 cannot carry a lone

@@ -40,7 +40,7 @@ from services.registry_api.auditing import audit, audit_event, owner_actor
 from services.registry_api.database import SessionDep, db
 from services.registry_api.dependencies import NO_STORE, NoStore
 from services.registry_api.repository.registrations import owned_registration
-from shared.audit import append_session
+from shared.audit import EXPORT_COLUMNS, EXPORT_FIELDS, append_session, jsonl_line
 from shared.auth import CurrentOwner, Principal, require_roles
 from shared.errors import invalid, problem_responses
 from shared.geojson import (
@@ -65,30 +65,6 @@ EXPORT_CHUNK = 1000
 JSONL_MEDIA_TYPE = "application/jsonl"
 CSV_MEDIA_TYPE = "text/csv"
 
-# The values a record's hash covers, in the order `audit.canonical` joins them (see audit_verify_export).
-EXPORT_FIELDS = (
-    "seq",
-    "id",
-    "at",
-    "service",
-    "actor",
-    "actor_role",
-    "agency",
-    "action",
-    "subject_type",
-    "subject_id",
-    "case_number",
-    "area",
-    "details",
-    "prev_hash",
-    "hash",
-)
-EXPORT_COLUMNS = """
-    e.seq, e.id::text AS id, to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at,
-    e.service, e.actor, e.actor_role, e.agency, e.action, e.subject_type, e.subject_id, e.case_number,
-    encode(ST_AsEWKB(e.area), 'hex') AS area, e.details::text AS details,
-    encode(e.prev_hash, 'hex') AS prev_hash, encode(e.hash, 'hex') AS hash
-"""
 SEARCH_COLUMNS = """
     e.seq, e.id, e.at, e.service, e.actor, e.actor_role, e.agency, e.action, e.subject_type, e.subject_id,
     e.case_number, ST_AsGeoJSON(e.area, 7) AS area, e.details::text AS details, encode(e.hash, 'hex') AS hash
@@ -517,10 +493,9 @@ def _csv_line(values: list[Any]) -> str:
 
 
 def export_lines(row: Any, fmt: str) -> str:
-    values = {k: row[k] for k in EXPORT_FIELDS}
     if fmt == "csv":
-        return _csv_line(["" if values[k] is None else values[k] for k in EXPORT_FIELDS])
-    return orjson.dumps(values).decode() + "\n"
+        return _csv_line(["" if row[k] is None else row[k] for k in EXPORT_FIELDS])
+    return jsonl_line(row).decode()
 
 
 _EXPORT_EXAMPLE = {
