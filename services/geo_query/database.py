@@ -17,6 +17,9 @@ from shared.settings import get_settings
 class Database:
     read: asyncpg.Pool
     audit: asyncpg.Pool
+    # A page and its audit record in one statement on the audit pool (service.fetch_page), where that pool's
+    # database also holds the registry: unless the trail was moved to its own (AUDIT_DATABASE_URL).
+    one_statement: bool = False
 
     async def open(self) -> None:
         settings = get_settings()
@@ -27,6 +30,7 @@ class Database:
         )
         self.audit = await make_pool(settings.audit_url, settings, "geo_query-audit", session_state=False)
         audit_log.open(self.audit)
+        self.one_statement = settings.audit_database_url is None
 
     async def close(self) -> None:
         await audit_log.close()
