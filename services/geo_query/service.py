@@ -411,10 +411,11 @@ async def fetch_page(search: Search, limit: int, order: Order) -> Page:
     and the search's audit record, committed before this returns (fail closed: a record that cannot be written
     fails this search, and only this one).
 
-    The page and its record are one statement on the primary (`audited_rows_sql`: one round trip, one
-    transaction) where the trail lives in the registry's database; where it does not (`AUDIT_DATABASE_URL`), or a
-    page discloses contacts (the record lists whose), the page is read on the read pool and the record goes
-    through the group commit (audit_log.py). One row beyond the page is read to know whether another page
+    When nothing else is being appended (`audit_log.alone`), the page and its record are one statement on the
+    primary (`audited_rows_sql`: one round trip, one transaction) where the trail lives in the registry's
+    database; otherwise (concurrent searches, a trail in its own database (`AUDIT_DATABASE_URL`), or a page that
+    discloses contacts, whose record lists them) the page is read on the read pool and the record goes through
+    the group commit (audit_log.py). One row beyond the page is read to know whether another page
     follows. Joining the rows here rather than with `string_agg` in SQL costs this process a little more and the
     database less, and the database is the part that does not scale out (measured both ways:
     docs/bench-results.md)."""
@@ -425,11 +426,12 @@ async def fetch_page(search: Search, limit: int, order: Order) -> Page:
     sql = search.sql
     n = len(sql.params)
     try:
-        if db.one_statement:
-            query = search.audited_rows_sql(limit, order)
-            async with search.connection(db.audit) as conn:
-                rows = await conn.fetch(query, *sql.params)
-            return _page(rows, limit, order)
+        with audit_log.alone() as alone:
+            if alone and db.one_statement:
+                query = search.audited_rows_sql(limit, order)
+                async with search.connection(db.audit) as conn:
+                    rows = await conn.fetch(query, *sql.params)
+                return _page(rows, limit, order)
         query = search.rows_sql(sql.p(limit + 1), order)
         async with search.connection() as conn:
             rows = await conn.fetch(query, *sql.params)
