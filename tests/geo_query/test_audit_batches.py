@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from services.geo_query.audit_log import AuditLog
+from services.geo_query.database import same_database
 from shared.audit import VERIFY_SQL, AuditEvent
 from shared.db import make_pool
 from shared.settings import get_settings
@@ -290,3 +291,23 @@ def test_a_record_the_database_refuses_in_the_search_statement_fails_that_search
     assert db.fetchval("SELECT count(*) FROM audit.events WHERE actor = $1", refused_sub) == 0
     assert db.fetchval("SELECT count(*) FROM audit.events WHERE actor = $1", next_sub) == 1
     assert db.fetch(VERIFY_SQL) == []
+
+
+@pytest.mark.parametrize(
+    ("read", "audit", "same"),
+    [
+        ("postgresql://canvass_geo:x@db:5432/canvass", "postgresql://canvass_svc:y@db/canvass", True),
+        (
+            "postgresql://canvass_geo:x@replica:5432/canvass",
+            "postgresql://canvass_svc:y@db:5432/canvass",
+            False,
+        ),
+        ("postgresql://canvass_geo:x@db:5432/canvass", "postgresql://canvass_svc:y@db:5432/audit", False),
+        ("postgresql://canvass_geo:x@db:5433/canvass", "postgresql://canvass_svc:y@db:5432/canvass", False),
+    ],
+)
+def test_a_search_reads_its_page_with_its_record_only_where_both_pools_reach_one_database(
+    read: str, audit: str, same: bool
+) -> None:
+    """Reads pointed at a replica, or a trail moved to its own database, keep the read pool and the group commit."""
+    assert same_database(read, audit) is same
