@@ -412,10 +412,10 @@ async def fetch_page(search: Search, limit: int, order: Order) -> Page:
     fails this search, and only this one).
 
     When nothing else is being appended (`audit_log.alone`), the page and its record are one statement on the
-    primary (`audited_rows_sql`: one round trip, one transaction) where the trail lives in the registry's
-    database; otherwise (concurrent searches, a trail in its own database (`AUDIT_DATABASE_URL`), or a page that
-    discloses contacts, whose record lists them) the page is read on the read pool and the record goes through
-    the group commit (audit_log.py). One row beyond the page is read to know whether another page
+    audit pool (`audited_rows_sql`: one round trip, one transaction), where it reaches the read pool's database
+    (`db.one_statement`); otherwise (concurrent searches, reads pointed at a replica or a trail in a database of
+    its own, or a page that discloses contacts, whose record lists them) the page is read on the read pool and
+    the record goes through the group commit (audit_log.py). One row beyond the page is read to know whether another page
     follows. Joining the rows here rather than with `string_agg` in SQL costs this process a little more and the
     database less, and the database is the part that does not scale out (measured both ways:
     docs/bench-results.md)."""
