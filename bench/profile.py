@@ -48,6 +48,7 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
                 "in_bbox",
                 "_filters",
                 "rows_sql",
+                "audited_rows_sql",
                 "_feature",
                 "_properties",
                 "_order_by",

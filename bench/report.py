@@ -338,6 +338,124 @@ FINDINGS = [
 # What the import's time is made of (issue 6). Measured at 100,000 features with every statement's duration logged
 # (log_min_duration_statement = 0 on the bench's own database), py-spy on registry_api, and each statement
 # re-run with parts of the schema removed in a rolled-back transaction.
+# The third round on geo_query's CPU per search: a search and its audit record in one statement, tokens
+# remembered until they expire, and what else was measured and left out. Measured with bench/ab.py and
+# bench/profile.py on a machine shared with other sessions (load average 5-15 throughout).
+ROUND_3 = [
+    "## geo_query at the database's pace: the third round (2026-12-06)",
+    "",
+    "Measured as the second round was (`python -m bench.ab --before <commit>`, QUICK data set, 4 rounds"
+    " of 3 s, alternating order; medians, min–max in brackets), on a machine five other sessions loaded"
+    " (load average 5–15 during every measurement): requests/s moved by up to ±40 % between rounds, so"
+    " the figures that decide are **CPU per search** (geo_query's process, and the PostgreSQL backends"
+    " serving the bench database, from /proc), which depend much less on the other sessions' load than"
+    " throughput does. `make bench QUICK=1` already prints that split for every cell (`CPU µs/req"
+    " process / database`) and the results table has its column: a change that adds cost per request"
+    " shows there.",
+    "",
+    "### Where one search spends geo_query's CPU, before and after",
+    "",
+    "`python -m bench.profile --clients 1` (nearest K, many metros; py-spy at 250 Hz; µs = the"
+    " process's CPU per search shared out by the samples' proportions), the code before this round"
+    " (26aed3e) and after, one after the other at load average 13–14. Flame graphs:"
+    " [before](geo-query-search-profile-c1-before.svg), [after](geo-query-search-profile-c1.svg). At"
+    " one client the event loop's share is mostly waking up for each event (a socket read, a task"
+    " switch); every round trip saved takes some of it away.",
+    "",
+    "| part of a search | before µs (share) | after µs (share) |",
+    "|---|--:|--:|",
+    "| event loop (uvloop / asyncio scheduling) | 464 (54 %) | 330 (47 %) |",
+    "| database driver (asyncpg: send, wait, decode rows) | 114 (13 %) | 90 (13 %) |",
+    "| routing (Starlette/FastAPI: matching, request and response objects) | 89 (10 %) | 94 (13 %) |",
+    "| audit record (building, queueing, its statement) | 59 (7 %) | 4 (1 %) |",
+    "| HTTP (uvicorn: parsing, writing) | 31 (4 %) | 53 (7 %) |",
+    "| parameter parsing and dependencies | 28 (3 %) | 30 (4 %) |",
+    "| response assembly (body, links, headers) | 20 (2 %) | 30 (4 %) |",
+    "| middleware (request context, HTTP policy, body limit, CORS) | 19 (2 %) | 32 (5 %) |",
+    "| token verification | 13 (1 %) | 13 (2 %) |",
+    "| the endpoint's own lines | 10 (1 %) | 23 (3 %) |",
+    "| scoping and SQL building | 3 (0 %) | 4 (1 %) |",
+    "| other (the interpreter, frames without a file) | 9 (1 %) | 2 (0 %) |",
+    "| total: geo_query's process per search | 859 | 704 |",
+    "",
+    "The audit record's 59 µs (a future, the group-commit writer's task, a second pool connection and"
+    " its round trip) went, and with them a third of the event loop's wake-ups for that search; the"
+    " parts that grew by a few µs did not change and are sampling noise at 15 s of one client.",
+    "",
+    "### Each idea, and what it gave",
+    "",
+    "- **One round trip per search: the page and its audit record in one statement** (kept, for a"
+    " search alone). `Search.audited_rows_sql`: the page (with the K-nearest bound's CTEs where there"
+    " is one) is a materialised CTE, then `audit.append_event` appends the record with the page's"
+    " count, and the rows come back only once it is appended (a condition checked once, before the page"
+    " is read out); the statement commits before the answer leaves. Every guarantee of the chain holds:"
+    " the same function, lock and hash as every other writer, the record committed before the answer,"
+    " one record per search, a record the database refuses fails its own statement and so its own"
+    " search only (tests/geo_query/test_audit_batches.py). It runs on the audit pool (the services'"
+    " role on the primary), so only where both pools reach the same database; reads pointed at a"
+    " replica keep the read pool. At 1 client: nearest K (many metros) 745 (716–781) → 635 (600–644) µs"
+    " of geo_query's process per search (−15 %), dense-metro bbox-100 904 (836–978) → 759 (712–812)"
+    " (−16 %); the database 946 → 924 and 1,922 → 1,855 µs (the same work, one statement fewer);"
+    " requests/s 370 → 416 and 220 → 204 (spread 112–351).",
+    "- **The same statement for every search, under load** (tried, left out): at 16 clients each"
+    " statement holds the chain's head lock from its append through its own commit's WAL flush, so the"
+    " searches append one after another, one flush each, where the group commit shares one lock and one"
+    " flush among about six. Nearest K (many metros) 807 → 339 req/s, geo_query's process 445 → 696 µs"
+    " per search, the database 731 → 1,463 µs; dense-metro bbox-100 384 → 267 req/s, 559 → 725 and"
+    " 1,642 → 2,259 µs. (A loop of bare appends on this machine: 371/s on one connection, 999/s on 16:"
+    " the chain's ceiling with a flush per record.) So a search takes the one statement only when"
+    " nothing else is being appended (`AuditLog.alone`: no batch queued or being written, no other"
+    " search's own statement), and the group commit otherwise. At 16 clients that is the group commit"
+    " nearly always: nearest K (many metros) 463 (438–479) → 461 (440–467) µs, dense-metro bbox-100 603"
+    " (569–622) → 628 (593–642) µs, the same within the spread.",
+    "- **Verified tokens remembered until they expire** (kept): a principal is served from memory until"
+    " the token's `exp` (it was at most 60 s), keyed by the token's SHA-256, bounded to 4,096, per"
+    " process, only to the same settings. A token verified with a JWKS key is served from memory only"
+    " while its `kid` is in the key set the process holds: once the process reads a JWKS without that"
+    " key (it keeps one for 300 s, as before), every token the key signed is verified again and"
+    " refused, remembered or new; a JWKS that cannot be read makes them verify again and fail closed"
+    " (tests/geo_query/test_token_cache.py). That also fixed a weaker bound than the one documented:"
+    " PyJWT's `cache_keys` memoised each signing key for the life of the process, so a withdrawn key"
+    " went on verifying new tokens; signing keys are now looked up in the key set. In `shared/auth.py`,"
+    " so it applies to every service. Gain per search: none measurable in the bench, whose tokens were"
+    " already remembered (13 µs, 1–2 % of samples, is the SHA-256 of the token, the look-up and"
+    " FastAPI's security dependency).",
+    "- **The response taken from the database's text as it is** (left out again): asyncpg decodes each"
+    " row's Feature text once (in C) and the body is encoded once. Returned as bytes (`convert_to(…,"
+    " 'UTF8')`, joined as bytes, never decoded), a 100-Feature page costs the client 93–104 µs per"
+    " fetch and join against 102–108 as text (asyncpg, a loop of 300 × 4): about 5 µs, inside the"
+    " spread, for a change to every path that assembles a page (contacts, streams, the OGC items). The"
+    " page joined by PostgreSQL was measured in the second round: the database paid more than this"
+    " process saved.",
+    "- **Per-request allocations and dependency work**: the audit path's (a future, a shielded wait,"
+    " the writer's task and batch lists) are gone for a search alone (59 → 4 µs above); the lean"
+    " route's plan (28–30 µs), routing and middleware (110–125 µs together) are the machinery every"
+    " request crosses and were left as they are.",
+    "- **Access logging** (kept as the second round made it): INFO, the default level, against WARNING,"
+    " the same code side by side: nearest K (many metros), 16 clients, 537 (518–550) µs of geo_query's"
+    " process per search at WARNING and 520 (517–606) at INFO; dense-metro bbox-100 738 (702–841) and"
+    " 722 (702–767): no measurable cost.",
+    "- **CANVASS_WORKERS=2** (left at one): the same code with one worker (before) and two (after),"
+    " side by side, 16 clients: nearest K (many metros) 686 (544–815) → 486 (353–768) req/s,"
+    " geo_query's processes 457 → 624 µs per search (+37 %), the database 738 → 914; dense-metro"
+    " bbox-100 235 → 265 req/s (inside the spread), 662 → 796 µs (+20 %), the database 1,890 → 1,972."
+    " Two cores that PostgreSQL and wrk also need have no idle core for a second process; it brings its"
+    " own event loop, pools and smaller audit batches.",
+    "",
+    "### What is left",
+    "",
+    "At 16 clients, where requests/s is decided, a search still makes two round trips (its page on the"
+    " read pool, and its share of a group commit), and costs geo_query's process about 460 µs (nearest"
+    " K) to 630 µs (a 100-Feature page) on this loaded machine; the issue's half is not reached there."
+    " What would take the second round trip away without a flush per search: a search whose page"
+    " statement also carries the records other searches queued (the group commit riding on a page's"
+    " statement, one lock and one flush for all of them), with a failed statement's carried records"
+    " appended again one by one as a refused batch is now; not built in this round. The rest is"
+    " uvicorn, Starlette and asyncpg per request (above), which a bare ASGI handler for the three"
+    " searches could shrink (second round: about 100 µs).",
+    "",
+]
+
 # The second round on geo_query's CPU per search (docs/performance.md's targets): each idea tried, what it gave,
 # and what is left. Measured with bench/ab.py and bench/profile.py on a machine shared with other sessions.
 ROUND = [
@@ -593,6 +711,7 @@ def render(res: Results) -> str:
         "",
         *targets(res),
         "",
+        *ROUND_3,
         *ROUND,
         *FINDINGS,
     ]

@@ -117,9 +117,15 @@ def _public_keys(spec: str) -> tuple[Any, ...]:
     return tuple(keys)
 
 
+# How long the key set read from a JWKS URL is used before it is read again. Signing keys are looked up in that
+# set (not memoised on their own, which PyJWT's `cache_keys` does for the life of the process): a key the issuer
+# withdraws stops verifying tokens, new or already seen, once the set without it has been read.
+JWKS_LIFESPAN_S = 300
+
+
 @lru_cache(maxsize=4)
 def _jwks_client(url: str) -> jwt.PyJWKClient:
-    return jwt.PyJWKClient(url, cache_keys=True, lifespan=300)
+    return jwt.PyJWKClient(url, cache_keys=False, lifespan=JWKS_LIFESPAN_S)
 
 
 def verify_jwt(token: str, settings: Settings) -> Principal:
@@ -203,15 +209,16 @@ def _check_issuer_speaks_for(issuer: str, agency: str | None, settings: Settings
 
 # Verified principals by the token's hash (SHA-256: the process keeps no bearer token it could leak): a client
 # sends the same token with every request, and checking its signature (and parsing it) again each time was a
-# measurable share of a search's CPU. A hit is served only to the same Settings object, never past the token's
-# `exp`, and never longer than PRINCIPAL_TTL_S after it was verified, per process. What that means for a key the
-# issuer withdraws: a configuration without it is a new Settings object, which no hit is served to (at once); a
-# key dropped from the JWKS is honoured for tokens already seen for at most PRINCIPAL_TTL_S more (the JWKS
-# client itself keeps the key set for 300 s). Canvass has no revocation list of single tokens: a token is good
-# until its `exp`, which the issuer keeps short (at most CANVASS_JWT_MAX_LIFETIME_S). Only successes are kept.
+# measurable share of a request's CPU. A hit is served only to the same Settings object and never past the
+# token's `exp` (which the issuer keeps short: at most CANVASS_JWT_MAX_LIFETIME_S), per process, in a bounded
+# LRU. What that means for a key the issuer withdraws: a configuration without it is a new Settings object, which
+# no hit is served to (at once); a token verified with a key of the JWKS is served from here only while its key
+# (`kid`) is still in the key set the process holds, so once the process reads a JWKS without that key (the JWKS
+# client keeps a key set for JWKS_LIFESPAN_S, exactly as long as a token never seen would still verify with it)
+# the tokens it signed are verified again, and refused. Canvass has no revocation list of single tokens: a token
+# is good until its `exp`. Only successes are kept.
 PRINCIPAL_CACHE_SIZE = 4096
-PRINCIPAL_TTL_S = 60.0
-_principals: OrderedDict[bytes, tuple[Settings, Principal, float]] = OrderedDict()
+_principals: OrderedDict[bytes, tuple[Settings, Principal, float, str | None]] = OrderedDict()
 
 
 def token_key(token: str) -> bytes:
@@ -220,26 +227,42 @@ def token_key(token: str) -> bytes:
 
 
 def verified_principal(token: str, settings: Settings) -> Principal:
-    """`verify_jwt`, remembered for a while (bounded LRU, honouring `exp`)."""
+    """`verify_jwt`, remembered until the token expires (bounded LRU; see above for a withdrawn key)."""
     now = time.time()
     key = token_key(token)
     hit = _principals.get(key)
     if hit is not None:
-        cached_settings, principal, until = hit
-        if cached_settings is settings and now < until:
+        cached_settings, principal, until, kid = hit
+        if cached_settings is settings and now < until and (kid is None or _published(settings, kid)):
             _principals.move_to_end(key)
             return principal
         del _principals[key]
     principal = verify_jwt(token, settings)
     exp = principal.claims.get("exp")
-    until = now + PRINCIPAL_TTL_S
-    if isinstance(exp, int | float):
-        until = min(until, float(exp))
-    if until > now:
-        _principals[key] = (settings, principal, until)
+    if isinstance(exp, int | float) and float(exp) > now:
+        kid = _jwks_kid(token) if settings.jwks_url else None
+        _principals[key] = (settings, principal, float(exp), kid)
         if len(_principals) > PRINCIPAL_CACHE_SIZE:
             _principals.popitem(last=False)
     return principal
+
+
+def _jwks_kid(token: str) -> str | None:
+    """The key id a token verified against the JWKS names (verify_jwt has checked its header)."""
+    header = jwt.get_unverified_header(token)
+    kid = header.get("kid") if header.get("alg") in ("RS256", "ES256") else None
+    return str(kid) if kid is not None else None
+
+
+def _published(settings: Settings, kid: str) -> bool:
+    """Whether the key set this process holds for the JWKS (refreshed as for every token) still has `kid`."""
+    try:
+        keys = _jwks_client(str(settings.jwks_url)).get_jwk_set().keys
+    except (
+        jwt.PyJWTError
+    ):  # the JWKS cannot be read: verify again (and refuse as a token never seen would be)
+        return False
+    return any(k.key_id == kid for k in keys)
 
 
 def _verify_asymmetric(token: str, alg: str, settings: Settings, common: dict[str, Any]) -> dict[str, Any]:

@@ -115,15 +115,14 @@ async def collection(
         body = stream_page(search, limit, stream_order, HEAD, tail)
         return StreamingResponse(body, media_type=GEOJSON_MEDIA_TYPE, headers=NO_STORE)
 
-    page = await fetch_page(search, limit, read_order)
+    search.details["limit"] = limit
+    page = await fetch_page(search, limit, read_order)  # audited before it returns
     if backwards:
         has_next, has_prev = True, page.more
     else:
         has_next, has_prev = page.more, paged_from is not None and order != "distance"
     if matched is None and paged_from is None and not page.more:
         matched = page.returned  # the whole answer is on this page: the count is free
-    search.details["limit"] = limit
-    await search.audit(page.returned)
     body_text = (
         HEAD
         + page.body

@@ -465,7 +465,6 @@ async def item(
     search = Search(caller, "ogc.item", Filters(), reference, subject=("camera", str(camera_id)))
     search.sql.where.append(f"c.id = {search.sql.p(camera_id, 'uuid')}")
     page = await fetch_page(search, 1, "id")
-    await search.audit(page.returned)
     if not page.returned:
         raise Problem(404, f"There is no camera {feature_id!r} you may see.")
     links = [

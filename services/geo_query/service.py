@@ -278,9 +278,32 @@ class Search:
                 "r.notes_for_investigators_enc",
             ]
             joins = " JOIN registry.registrations r ON r.id = c.registration_id"
-        return (
-            f"{self.prelude}SELECT {', '.join(cols)} FROM registry.cameras c{joins}"  # noqa: S608
+        select = (
+            f"SELECT {', '.join(cols)} FROM registry.cameras c{joins}"  # noqa: S608
             f" WHERE {' AND '.join(where)} ORDER BY {order_by} LIMIT {limit_param}"
+        )
+        return self.prelude + select
+
+    def audited_rows_sql(self, limit: int, order: Order) -> str:
+        """The page and its audit record in one statement (one round trip, one transaction): the page's rows
+        (`limit + 1`, as `rows_sql`) are computed first, then `audit.append_event` appends the record with the
+        number of Features the page returns, and the rows are returned only once it has been appended; the
+        statement commits before the answer can leave. The record's other fields come from `audit_event`
+        (every string made storable), so it is the record the group commit would have written."""
+        s = self.sql
+        page = self.rows_sql(s.p(limit + 1), order).removeprefix(self.prelude)
+        event = self.audit_event(0).params()
+        a = [s.p(v) for v in event[:-1]]
+        details = s.p(event[-1], "jsonb")
+        # jsonb keeps one value per key: `||` sets "results", as a record built after the page would hold it.
+        results = f"jsonb_build_object('results', (SELECT least(count(*), {s.p(limit)}) FROM p))"  # noqa: S608
+        with_ = self.prelude.rstrip() + ", " if self.prelude else "WITH "
+        return (
+            f"{with_}p AS MATERIALIZED ({page}),"  # noqa: S608
+            f" r AS MATERIALIZED (SELECT audit.append_event({', '.join(a)}, {details} || {results}) AS id)"
+            # A condition without a column of p is checked once, before p is read: the record is appended even
+            # for an empty page, and no row comes back unless it was.
+            " SELECT p.f, p.id, p.d FROM p WHERE (SELECT r.id FROM r) IS NOT NULL"
         )
 
     async def bound_page_before(self, limit: int) -> bool:
@@ -359,13 +382,15 @@ class Search:
             return int(await conn.fetchval(self.count_sql(), *self.sql.params))
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Any]:
-        """A read connection; inside a read-only transaction planning for these values when custom_plan is set."""
-        async with pooled(db.read) as conn:
+    async def connection(self, pool: Any = None) -> AsyncIterator[Any]:
+        """A connection of `pool` (the read pool by default); inside a transaction planning for these values when
+        custom_plan is set (read-only on the read pool)."""
+        pool = pool or db.read
+        async with pooled(pool) as conn:
             if not self.custom_plan:
                 yield conn
                 return
-            async with conn.transaction(readonly=True):
+            async with conn.transaction(readonly=pool is db.read):
                 await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
                 yield conn
 
@@ -382,18 +407,42 @@ class Page:
 
 
 async def fetch_page(search: Search, limit: int, order: Order) -> Page:
-    """A page of at most `limit` Features, each built by PostgreSQL, joined here (or, with contacts, opened here).
+    """A page of at most `limit` Features, each built by PostgreSQL, joined here (or, with contacts, opened here),
+    and the search's audit record, committed before this returns (fail closed: a record that cannot be written
+    fails this search, and only this one).
 
-    One row beyond the page is read to know whether another page follows. Joining the rows here rather than
-    with `string_agg` in SQL costs this process a little more and the database less, and the database is the
-    part that does not scale out (measured both ways: docs/bench-results.md)."""
+    When nothing else is being appended (`audit_log.alone`), the page and its record are one statement on the
+    audit pool (`audited_rows_sql`: one round trip, one transaction), where it reaches the read pool's database
+    (`db.one_statement`); otherwise (concurrent searches, reads pointed at a replica or a trail in a database of
+    its own, or a page that discloses contacts, whose record lists them) the page is read on the read pool and
+    the record goes through the group commit (audit_log.py). One row beyond the page is read to know whether another page
+    follows. Joining the rows here rather than with `string_agg` in SQL costs this process a little more and the
+    database less, and the database is the part that does not scale out (measured both ways:
+    docs/bench-results.md)."""
     if search.contacts:
-        return await _fetch_with_contacts(search, min(limit, CONTACTS_MAX), order)
+        page = await _fetch_with_contacts(search, min(limit, CONTACTS_MAX), order)
+        await search.audit(page.returned)
+        return page
     sql = search.sql
-    query = search.rows_sql(sql.p(limit + 1), order)
-    async with search.connection() as conn:
-        rows = await conn.fetch(query, *sql.params)
-    sql.params.pop()
+    n = len(sql.params)
+    try:
+        with audit_log.alone() as alone:
+            if alone and db.one_statement:
+                query = search.audited_rows_sql(limit, order)
+                async with search.connection(db.audit) as conn:
+                    rows = await conn.fetch(query, *sql.params)
+                return _page(rows, limit, order)
+        query = search.rows_sql(sql.p(limit + 1), order)
+        async with search.connection() as conn:
+            rows = await conn.fetch(query, *sql.params)
+    finally:
+        del sql.params[n:]  # a count or a stream of the same search binds its own
+    page = _page(rows, limit, order)
+    await search.audit(page.returned)
+    return page
+
+
+def _page(rows: list[Any], limit: int, order: Order) -> Page:
     page = rows[:limit]
     if not page:
         return Page("", 0, False, None, None)

@@ -9,7 +9,9 @@ import asyncio
 import subprocess
 import sys
 import threading
+import time
 import uuid
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -17,6 +19,7 @@ import orjson
 import pytest
 
 from services.geo_query.audit_log import AuditLog
+from services.geo_query.database import same_database
 from shared.audit import VERIFY_SQL, AuditEvent
 from shared.db import make_pool
 from shared.settings import get_settings
@@ -190,3 +193,121 @@ def test_one_poisoned_search_among_forty_concurrent_ones_fails_alone_and_the_cha
         text=True,
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def _search_in_thread(url: str, headers: dict[str, str], params: dict[str, str | int]) -> tuple[Any, Any]:
+    answer: list[httpx.Response] = []
+
+    def run() -> None:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            answer.append(client.get("/v1/cameras/bbox", params=params, headers=headers))
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t, answer
+
+
+def test_a_search_alone_sends_its_page_and_its_record_in_one_statement(
+    suite: Suite, auth: Token, registry_data: Registry, database_url: str, db: Db
+) -> None:
+    """One round trip: while the test holds the chain's lock, the search waits on it in the very transaction (one
+    statement) that read its page; once the lock is let go it commits, and the record carries the page's count.
+    (With the group commit, the record's append waits in a transaction of its own that read no camera.)"""
+    sub = "alone-" + uuid.uuid4().hex[:8]
+    holder = Db(database_url)
+    try:
+        holder.execute("BEGIN")
+        holder.execute("SELECT 1 FROM audit.chain_head FOR UPDATE")
+        t, answer = _search_in_thread(
+            suite.geo.url, auth("investigator", registry_data.x.slug, sub=sub), {"bbox": BBOX, "limit": 7}
+        )
+        holder_pid = holder.fetchval("SELECT pg_backend_pid()")
+        blocked: list[int] = []
+        deadline = time.monotonic() + 30
+        while not blocked and time.monotonic() < deadline:
+            blocked = [
+                r["pid"]
+                for r in db.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", holder_pid
+                )
+            ]
+        assert len(blocked) == 1, blocked
+        # What waits for the chain's lock (the append of the search's record) has read the page in the same
+        # transaction: it holds the lock a query of the cameras takes until its transaction ends.
+        held = {
+            r["rel"]
+            for r in db.fetch(
+                "SELECT relation::regclass::text AS rel FROM pg_locks"
+                " WHERE pid = $1 AND granted AND locktype = 'relation'",
+                blocked[0],
+            )
+        }
+        assert {"registry.cameras", "registry.agencies"} <= held, held
+        assert not answer  # nothing answered before the record can be written
+        holder.execute("ROLLBACK")
+        t.join(60)
+    finally:
+        holder.close()
+    assert answer and answer[0].status_code == 200, answer and answer[0].text
+    returned = answer[0].json()["numberReturned"]
+    (row,) = db.fetch("SELECT action, details FROM audit.events WHERE actor = $1", sub)
+    assert row["action"] == "search.bbox"
+    details = orjson.loads(row["details"])
+    assert details["results"] == returned > 0
+    assert details["limit"] == 7
+    assert db.fetch(VERIFY_SQL) == []
+
+
+def test_a_record_the_database_refuses_in_the_search_statement_fails_that_search_only(
+    suite: Suite, auth: Token, registry_data: Registry, db: Db
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    refused_sub, next_sub = f"refused-{run}", f"after-{run}"
+    db.execute(
+        f"""CREATE FUNCTION audit.refuse_{run}() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.actor = '{refused_sub}' THEN RAISE EXCEPTION 'this record is refused'; END IF;
+            RETURN NEW;
+        END $$"""
+    )
+    db.execute(
+        f"CREATE TRIGGER refuse_{run} BEFORE INSERT ON audit.events FOR EACH ROW EXECUTE FUNCTION audit.refuse_{run}()"
+    )
+    try:
+        with httpx.Client(base_url=suite.geo.url, timeout=60) as client:
+            x = registry_data.x.slug
+            refused = client.get(
+                "/v1/cameras/bbox", params={"bbox": BBOX}, headers=auth("investigator", x, sub=refused_sub)
+            )
+            after = client.get(
+                "/v1/cameras/bbox", params={"bbox": BBOX}, headers=auth("investigator", x, sub=next_sub)
+            )
+    finally:
+        db.execute(f"DROP TRIGGER refuse_{run} ON audit.events")
+        db.execute(f"DROP FUNCTION audit.refuse_{run}()")
+    assert refused.status_code == 500 and refused.headers["content-type"] == PROBLEM, refused.text
+    assert "features" not in refused.text  # no page leaves without its record
+    assert after.status_code == 200, after.text
+    assert db.fetchval("SELECT count(*) FROM audit.events WHERE actor = $1", refused_sub) == 0
+    assert db.fetchval("SELECT count(*) FROM audit.events WHERE actor = $1", next_sub) == 1
+    assert db.fetch(VERIFY_SQL) == []
+
+
+@pytest.mark.parametrize(
+    ("read", "audit", "same"),
+    [
+        ("postgresql://canvass_geo:x@db:5432/canvass", "postgresql://canvass_svc:y@db/canvass", True),
+        (
+            "postgresql://canvass_geo:x@replica:5432/canvass",
+            "postgresql://canvass_svc:y@db:5432/canvass",
+            False,
+        ),
+        ("postgresql://canvass_geo:x@db:5432/canvass", "postgresql://canvass_svc:y@db:5432/audit", False),
+        ("postgresql://canvass_geo:x@db:5433/canvass", "postgresql://canvass_svc:y@db:5432/canvass", False),
+    ],
+)
+def test_a_search_reads_its_page_with_its_record_only_where_both_pools_reach_one_database(
+    read: str, audit: str, same: bool
+) -> None:
+    """Reads pointed at a replica, or a trail moved to its own database, keep the read pool and the group commit."""
+    assert same_database(read, audit) is same

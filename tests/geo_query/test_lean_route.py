@@ -208,28 +208,3 @@ def test_the_principal_cache_keeps_no_bearer_token() -> None:
     assert auth_mod.token_key(token) in auth_mod._principals
     assert all(isinstance(k, bytes) and len(k) == 32 for k in auth_mod._principals)
     assert token not in auth_mod._principals
-
-
-def test_a_key_the_issuer_withdraws_is_honoured_for_a_seen_token_at_most_the_cache_ttl(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Dropped from the issuer's JWKS, a key no longer verifies anything (here: the verifier refuses, as it would
-    with a key set that lacks it); a token already seen keeps its principal for PRINCIPAL_TTL_S at most."""
-    s = get_settings()
-    token = mint_token("investigator", "mke", sub="withdrawn-key")
-    first = verified_principal(token, s)
-
-    def withdrawn(token: str, settings: Settings) -> Any:
-        raise auth_mod.Problem(401, "The token's signing key is not known.")
-
-    monkeypatch.setattr(auth_mod, "verify_jwt", withdrawn)
-    assert verified_principal(token, s) is first  # within the TTL: still honoured (the documented window)
-    later = time.time() + auth_mod.PRINCIPAL_TTL_S + 1
-    monkeypatch.setattr(auth_mod.time, "time", lambda: later)
-    with pytest.raises(auth_mod.Problem) as refused:
-        verified_principal(token, s)
-    assert refused.value.status == 401
-    assert auth_mod.token_key(token) not in auth_mod._principals
-    # A new token signed with the withdrawn key is refused at once.
-    with pytest.raises(auth_mod.Problem):
-        verified_principal(mint_token("investigator", "mke", sub="withdrawn-key-2"), s)

@@ -1,0 +1,152 @@
+"""Verified tokens remembered by their hash until they expire, and what a key the issuer withdraws from its JWKS
+means for them: once the process has read the key set without it, every token it signed is verified again and
+refused, those already remembered as well as new ones; tokens of the keys that stay are still served from memory.
+
+The key set is served over real HTTP by a server the test changes; the JWKS client reads it again when its
+lifespan ends, which the test stands in for by asking it to read now (`get_jwk_set(refresh=True)`)."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from shared import auth as auth_mod
+from shared.auth import verified_principal
+from shared.errors import Problem
+from shared.settings import Settings
+from tests.support import free_port
+
+OLD_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+NEW_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _jwk(key: Any, kid: str) -> dict[str, Any]:
+    jwk: dict[str, Any] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwk.update(kid=kid, use="sig", alg="RS256")
+    return jwk
+
+
+@dataclass
+class Issuer:
+    url: str
+    keys: list[dict[str, Any]] = field(default_factory=list)
+    reads: int = 0
+
+    def token(self, key: Any, kid: str, sub: str, ttl_s: int = 3600) -> str:
+        now = int(time.time())
+        claims = {
+            "sub": sub,
+            "role": "investigator",
+            "agency": "mke",
+            "iss": "canvass-dev",
+            "aud": "canvass",
+            "iat": now,
+            "exp": now + ttl_s,
+        }
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+
+    def reread(self) -> None:
+        """What the JWKS client does when its key set's lifespan ends."""
+        auth_mod._jwks_client(self.url).get_jwk_set(refresh=True)
+
+
+@pytest.fixture
+def issuer() -> Iterator[Issuer]:
+    port = free_port()
+    state = Issuer(
+        f"http://127.0.0.1:{port}/.well-known/jwks.json", [_jwk(OLD_KEY, "old"), _jwk(NEW_KEY, "new")]
+    )
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.reads += 1
+            body = json.dumps({"keys": state.keys}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_verified_token_is_remembered_until_its_exp_not_a_minute(
+    issuer: Issuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = Settings(CANVASS_JWKS_URL=issuer.url)
+    token = issuer.token(NEW_KEY, "new", "remembered-long", ttl_s=3600)
+    first = verified_principal(token, s)
+
+    def never(token: str, settings: Settings) -> Any:
+        raise AssertionError("verified again")
+
+    monkeypatch.setattr(auth_mod, "verify_jwt", never)
+    soon = time.time() + 1800  # half an hour on: well past the minute the cache used to keep it
+    monkeypatch.setattr(auth_mod.time, "time", lambda: soon)
+    assert verified_principal(token, s) is first
+    past = time.time() + 3601
+    monkeypatch.setattr(auth_mod.time, "time", lambda: past)
+    with pytest.raises(AssertionError, match="verified again"):
+        verified_principal(token, s)
+    assert auth_mod.token_key(token) not in auth_mod._principals
+
+
+def test_a_key_withdrawn_from_the_jwks_refuses_its_remembered_tokens_once_the_set_is_read_again(
+    issuer: Issuer,
+) -> None:
+    s = Settings(CANVASS_JWKS_URL=issuer.url)
+    old = issuer.token(OLD_KEY, "old", "signed-by-the-old-key")
+    new = issuer.token(NEW_KEY, "new", "signed-by-the-new-key")
+    kept_new = verified_principal(new, s)
+    assert verified_principal(old, s).sub == "signed-by-the-old-key"
+    reads = issuer.reads
+    assert verified_principal(old, s).sub == "signed-by-the-old-key"  # remembered: the set is not read again
+    assert issuer.reads == reads
+
+    issuer.keys = [_jwk(NEW_KEY, "new")]  # the issuer rotates: "old" is withdrawn
+    issuer.reread()
+
+    with pytest.raises(Problem) as refused:
+        verified_principal(old, s)
+    assert refused.value.status == 401
+    assert auth_mod.token_key(old) not in auth_mod._principals
+    # A token of the withdrawn key the process never saw is refused too (its signing key is not remembered on
+    # its own beyond the key set).
+    with pytest.raises(Problem):
+        verified_principal(issuer.token(OLD_KEY, "old", "new-token-of-the-old-key"), s)
+    # The key that stays keeps its tokens remembered.
+    assert verified_principal(new, s) is kept_new
+
+
+def test_a_jwks_that_cannot_be_read_again_makes_remembered_tokens_verify_again_and_fail_closed(
+    issuer: Issuer,
+) -> None:
+    s = Settings(CANVASS_JWKS_URL=issuer.url)
+    token = issuer.token(NEW_KEY, "new", "unreachable-jwks")
+    verified_principal(token, s)
+    client = auth_mod._jwks_client(issuer.url)
+    assert client.jwk_set_cache is not None
+    client.jwk_set_cache.put(None)  # the key set has lapsed ...
+    client.uri = f"http://127.0.0.1:{free_port()}/gone"  # ... and the issuer is out of reach
+    try:
+        with pytest.raises(Problem) as refused:
+            verified_principal(token, s)
+        assert refused.value.status == 401
+    finally:
+        client.uri = issuer.url
+        auth_mod._jwks_client.cache_clear()
