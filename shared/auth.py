@@ -218,7 +218,9 @@ def _check_issuer_speaks_for(issuer: str, agency: str | None, settings: Settings
 # the tokens it signed are verified again, and refused. Canvass has no revocation list of single tokens: a token
 # is good until its `exp`. Only successes are kept.
 PRINCIPAL_CACHE_SIZE = 4096
-_principals: OrderedDict[bytes, tuple[Settings, Principal, float, str | None]] = OrderedDict()
+# Each entry: the settings it was verified under, the principal, its expiry, and (JWKS URL, key id) when a JWKS key
+# signed it.
+_principals: OrderedDict[bytes, tuple[Settings, Principal, float, tuple[str, str] | None]] = OrderedDict()
 
 
 def token_key(token: str) -> bytes:
@@ -232,16 +234,17 @@ def verified_principal(token: str, settings: Settings) -> Principal:
     key = token_key(token)
     hit = _principals.get(key)
     if hit is not None:
-        cached_settings, principal, until, kid = hit
-        if cached_settings is settings and now < until and (kid is None or _published(settings, kid)):
+        cached_settings, principal, until, published = hit
+        if cached_settings is settings and now < until and (published is None or _published(*published)):
             _principals.move_to_end(key)
             return principal
         del _principals[key]
     principal = verify_jwt(token, settings)
     exp = principal.claims.get("exp")
     if isinstance(exp, int | float) and float(exp) > now:
-        kid = _jwks_kid(token) if settings.jwks_url else None
-        _principals[key] = (settings, principal, float(exp), kid)
+        url = _key_sources(str(principal.claims.get("iss")), settings)[0]
+        kid = _jwks_kid(token) if url else None
+        _principals[key] = (settings, principal, float(exp), (url, kid) if url and kid is not None else None)
         if len(_principals) > PRINCIPAL_CACHE_SIZE:
             _principals.popitem(last=False)
     return principal
@@ -254,15 +257,26 @@ def _jwks_kid(token: str) -> str | None:
     return str(kid) if kid is not None else None
 
 
-def _published(settings: Settings, kid: str) -> bool:
-    """Whether the key set this process holds for the JWKS (refreshed as for every token) still has `kid`."""
+def _published(url: str, kid: str) -> bool:
+    """Whether the key set this process holds for the JWKS at `url` (refreshed as for every token) still has
+    `kid`."""
     try:
-        keys = _jwks_client(str(settings.jwks_url)).get_jwk_set().keys
+        keys = _jwks_client(url).get_jwk_set().keys
     except (
         jwt.PyJWTError
     ):  # the JWKS cannot be read: verify again (and refuse as a token never seen would be)
         return False
     return any(k.key_id == kid for k in keys)
+
+
+def _key_sources(issuer: str, settings: Settings) -> tuple[str | None, str | None]:
+    """(JWKS URL, PEM keys) of `issuer`: its own (CANVASS_JWT_ISSUER_KEYS), else the configured ones."""
+    own = (settings.jwt_issuer_keys or {}).get(issuer)
+    if own is None:
+        return settings.jwks_url, settings.jwt_public_keys
+    if own.startswith(("https://", "http://")):
+        return own, None
+    return None, own
 
 
 def _verify_asymmetric(token: str, alg: str, settings: Settings, common: dict[str, Any]) -> dict[str, Any]:
@@ -273,13 +287,7 @@ def _verify_asymmetric(token: str, alg: str, settings: Settings, common: dict[st
     if not isinstance(issuer, str):
         raise jwt.MissingRequiredClaimError("iss")
     common = {**common, "issuer": issuer}
-    own = (settings.jwt_issuer_keys or {}).get(issuer)
-    if own is None:
-        jwks_url, public_keys = settings.jwks_url, settings.jwt_public_keys
-    elif own.startswith(("https://", "http://")):
-        jwks_url, public_keys = own, None
-    else:
-        jwks_url, public_keys = None, own
+    jwks_url, public_keys = _key_sources(issuer, settings)
     if jwks_url:
         key = _jwks_client(jwks_url).get_signing_key_from_jwt(token).key
         return jwt.decode(token, key, algorithms=[alg], **common)
