@@ -19,6 +19,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from shared.settings import Settings
 from tests.kustomize import Obj, pod_containers, render
@@ -212,6 +213,17 @@ def test_every_workload_reads_settings_that_start_in_production(objects: list[Ob
     """The ConfigMaps and the Secrets a pod references hold everything production requires (shared/settings.py
     refuses to start otherwise), and each process gets the database role meant for it."""
 
+    class Deployed(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            *args: Any,
+            **kw: Any,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings,)  # the pod's environment only, not this test's
+
     configmaps = {o["metadata"]["name"]: o["data"] for o in objects if o["kind"] == "ConfigMap"}
     for workload in workloads(objects):
         name = workload["metadata"]["name"]
@@ -223,8 +235,7 @@ def test_every_workload_reads_settings_that_start_in_production(objects: list[Ob
                 env |= configmaps[source["configMapRef"]["name"]]
             else:
                 env |= {key: SECRET_VALUES[key] for key in SECRETS[source["secretRef"]["name"]]}
-        # model_validate reads the given values only, not this test's environment.
-        settings = Settings.model_validate(env)
+        settings = Deployed.model_validate(env)
         assert settings.env == "production"
         assert settings.database_url.startswith("postgresql://canvass_svc:"), name
         owner_url = (name == "canvass-migrate") == (settings.migrations_database_url is not None)
