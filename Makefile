@@ -98,7 +98,13 @@ $(REDOCLY): tools/contract-lint/package.json tools/contract-lint/package-lock.js
 contract-lint: $(REDOCLY) ## Redocly's linter on openapi/*.json: recommended rules, any finding fails (tools/contract-lint/redocly.yaml)
 	$(REDOCLY) lint --config tools/contract-lint/redocly.yaml openapi/registry_api.json openapi/geo_query.json openapi/requests_api.json openapi/community_api.json
 
-test: env db contract-lint portal tools/oidc-dev/node_modules/.installed ## the whole test suite against a real PostGIS and real HTTP (GDAL's OGC API client, docker-compose config and the portal in Chromium among them)
+# Checkov, the static security scan of the Kubernetes manifests (tests/test_kubernetes.py), in an environment of
+# its own (tools/k8s-scan/uv.lock): its pins would hold back the project's own dependencies.
+tools/k8s-scan/.venv/.synced: tools/k8s-scan/pyproject.toml tools/k8s-scan/uv.lock | $(if $(filter .tools/bin/uv,$(UV)),.tools/bin/uv)
+	UV_PROJECT_ENVIRONMENT=tools/k8s-scan/.venv $(UV) sync --frozen --python python3 --project tools/k8s-scan
+	@touch $@
+
+test: env db contract-lint portal tools/oidc-dev/node_modules/.installed tools/k8s-scan/.venv/.synced ## the whole test suite against a real PostGIS and real HTTP (GDAL's OGC API client, docker-compose config and the portal in Chromium among them)
 	@bash scripts/ensure_debian.sh ogrinfo=gdal-bin docker-compose=docker-compose chromium=chromium ffmpeg=ffmpeg
 	cd web && npm run check
 	$(PY) -m pytest $(PYTEST_ARGS)
