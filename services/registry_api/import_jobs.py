@@ -69,7 +69,7 @@ from services.registry_api.import_rows import (
 from services.registry_api.service import external_id_indexes
 from shared.audit import AuditEvent, append_asyncpg
 from shared.crypto import keyring
-from shared.db import asyncpg_dsn, server_settings
+from shared.db import asyncpg_dsn, pooler_arguments, server_settings
 from shared.keystore import keystore
 from shared.mail import get_mailer
 from shared.settings import get_settings
@@ -143,13 +143,13 @@ class ImportRunner:
     async def start(self) -> None:
         settings = get_settings()
         # Imports are long statements by nature: no statement timeout on these connections.
-        server = dict(server_settings(settings, SERVICE), statement_timeout="0")
         self.pool = await asyncpg.create_pool(
             asyncpg_dsn(settings.database_url_for("registry_api")),
             min_size=1,
             max_size=4,
-            server_settings=server,
+            server_settings=server_settings(settings, SERVICE, statement_timeout_ms=0),
             timeout=5,
+            **pooler_arguments(settings),
         )
         self._spawn(self._worker())
         self._spawn(self._heartbeat())
