@@ -25,6 +25,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+import asyncpg.transaction
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -79,9 +80,39 @@ def _unnamed() -> str:
     return ""
 
 
-def pooler_arguments(settings: Settings, *, sqlalchemy: bool = False) -> dict[str, Any]:
+class _LocalSettingsTransaction(asyncpg.transaction.Transaction):
+    """A transaction that starts by setting, for itself only (SET LOCAL), the session settings of its pool that
+    the pooler does not carry."""
+
+    async def start(self) -> None:
+        outermost = not self._connection.is_in_transaction()
+        await super().start()
+        if outermost:
+            local = type(self._connection).local_settings
+            await self._connection.execute("; ".join(f"SET LOCAL {k} = '{v}'" for k, v in local.items()))
+
+
+def _local_settings_connection(local: dict[str, str]) -> type[asyncpg.Connection]:
+    class Connection(asyncpg.Connection):
+        local_settings = dict(local)
+
+        def transaction(
+            self, *, isolation: str | None = None, readonly: bool = False, deferrable: bool = False
+        ) -> asyncpg.transaction.Transaction:
+            self._check_open()
+            return _LocalSettingsTransaction(self, isolation, readonly, deferrable)
+
+    return Connection
+
+
+def pooler_arguments(
+    settings: Settings, *, sqlalchemy: bool = False, session: dict[str, str] | None = None
+) -> dict[str, Any]:
     """asyncpg's connection (or pool) arguments for a transaction pooler: none on a direct connection; behind
-    one, no prepared statement kept beyond its statement and, for a pool, no reset query (module docstring)."""
+    one, no prepared statement kept beyond its statement and, for a pool, no reset query (module docstring).
+    `session`: a pool's own session settings that differ from the service's (registry_api's imports run without
+    a statement timeout); behind a pooler each explicit transaction of the pool sets them for itself (SET LOCAL).
+    """
     if settings.database_pooler != "transaction":
         return {}
     if sqlalchemy:
@@ -90,7 +121,10 @@ def pooler_arguments(settings: Settings, *, sqlalchemy: bool = False) -> dict[st
             "prepared_statement_cache_size": 0,
             "prepared_statement_name_func": _unnamed,
         }
-    return {"statement_cache_size": 0, "reset": _keep_session}
+    own: dict[str, Any] = {"statement_cache_size": 0, "reset": _keep_session}
+    if session:
+        own["connection_class"] = _local_settings_connection(session)
+    return own
 
 
 def make_engine(url: str, settings: Settings, service: str, *, read_only: bool = False) -> AsyncEngine:

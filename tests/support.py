@@ -436,7 +436,7 @@ max_db_connections = {pool_size}
 min_pool_size = 0
 reserve_pool_size = 0
 max_client_conn = {max_client_conn}
-; A registry_api import pool asks for no statement timeout at start-up: the entry's connect_query rules.
+; registry_api's import pool asks for no statement timeout at start-up; it sets it per transaction (shared/db.py).
 ignore_startup_parameters = statement_timeout
 logfile =
 """

@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from shared.db import make_engine, make_pool
+from shared.db import make_engine, make_pool, pooler_arguments, server_settings
 from shared.settings import Settings, get_settings
 from tests.support import PgBouncer, eventually, pgbouncer, pooler_entries
 
@@ -237,6 +237,13 @@ def test_the_pooler_entries_keep_the_statement_timeout_and_geo_query_read_only(
     async def run() -> tuple[list[str], list[str], BaseException | None]:
         app = await make_pool(through(bouncer, app_database_url), settings, "registry_api")
         geo = await make_pool(bouncer.url(geo_database_url, "geo"), settings, "geo_query", read_only=True)
+        imports = await asyncpg.create_pool(
+            through(bouncer, app_database_url),
+            min_size=1,
+            max_size=1,
+            server_settings=server_settings(settings, "registry_api", statement_timeout_ms=0),
+            **pooler_arguments(settings, session={"statement_timeout": "0"}),
+        )
         try:
             timeouts = [await app.fetchval("SHOW statement_timeout") for _ in range(3)]
             read_only = [await geo.fetchval("SHOW default_transaction_read_only") for _ in range(3)]
@@ -245,12 +252,19 @@ def test_the_pooler_entries_keep_the_statement_timeout_and_geo_query_read_only(
                 refused = None
             except asyncpg.PostgresError as exc:
                 refused = exc
+            # A pool with settings of its own (registry_api's imports: no timeout) sets them per transaction.
+            async with imports.acquire() as conn:
+                async with conn.transaction():
+                    timeouts.append(await conn.fetchval("SHOW statement_timeout"))
+                timeouts.append(await conn.fetchval("SHOW statement_timeout"))
+            timeouts.append(await app.fetchval("SHOW statement_timeout"))
             return timeouts, read_only, refused
         finally:
             await app.close()
             await geo.close()
+            await imports.close()
 
     timeouts, read_only, refused = asyncio.run(run())
-    assert timeouts == ["5s"] * 3
+    assert timeouts == ["5s", "5s", "5s", "0", "5s", "5s"]
     assert read_only == ["on"] * 3
     assert isinstance(refused, asyncpg.exceptions.ReadOnlySQLTransactionError)

@@ -149,7 +149,7 @@ class ImportRunner:
             max_size=4,
             server_settings=server_settings(settings, SERVICE, statement_timeout_ms=0),
             timeout=5,
-            **pooler_arguments(settings),
+            **pooler_arguments(settings, session={"statement_timeout": "0"}),
         )
         self._spawn(self._worker())
         self._spawn(self._heartbeat())
