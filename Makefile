@@ -98,10 +98,24 @@ $(REDOCLY): tools/contract-lint/package.json tools/contract-lint/package-lock.js
 contract-lint: $(REDOCLY) ## Redocly's linter on openapi/*.json: recommended rules, any finding fails (tools/contract-lint/redocly.yaml)
 	$(REDOCLY) lint --config tools/contract-lint/redocly.yaml openapi/registry_api.json openapi/geo_query.json openapi/requests_api.json openapi/community_api.json
 
-test: env db contract-lint portal tools/oidc-dev/node_modules/.installed ## the whole test suite against a real PostGIS and real HTTP (GDAL's OGC API client, docker-compose config and the portal in Chromium among them)
-	@bash scripts/ensure_debian.sh ogrinfo=gdal-bin docker-compose=docker-compose chromium=chromium ffmpeg=ffmpeg
+# The service-level tests `make test` runs a second time with every service and the worker behind PgBouncer in
+# transaction mode (pytest --through-pgbouncer): each service's main paths, the worker, evidence and imports.
+POOLER_TESTS := tests/registry/test_registration.py tests/geo_query/test_search.py tests/requests/test_lifecycle.py \
+	tests/requests/test_worker.py tests/requests/test_evidence.py tests/community/test_tips.py \
+	tests/imports/test_fast_path.py tests/imports/test_jobs.py::test_two_imports_racing_on_a_new_external_id_make_one_registration \
+	tests/imports/test_jobs.py::test_a_jobs_finished_at_is_when_it_ended_not_when_its_writing_began
+
+# Checkov, the static security scan of the Kubernetes manifests (tests/test_kubernetes.py), in an environment of
+# its own (tools/k8s-scan/uv.lock): its pins would hold back the project's own dependencies.
+tools/k8s-scan/.venv/.synced: tools/k8s-scan/pyproject.toml tools/k8s-scan/uv.lock | $(if $(filter .tools/bin/uv,$(UV)),.tools/bin/uv)
+	UV_PROJECT_ENVIRONMENT=tools/k8s-scan/.venv $(UV) sync --frozen --python python3 --project tools/k8s-scan
+	@touch $@
+
+test: env db contract-lint portal tools/oidc-dev/node_modules/.installed tools/k8s-scan/.venv/.synced ## the whole test suite against a real PostGIS and real HTTP (GDAL's OGC API client, docker-compose config and the portal in Chromium among them)
+	@bash scripts/ensure_debian.sh ogrinfo=gdal-bin docker-compose=docker-compose chromium=chromium ffmpeg=ffmpeg /usr/sbin/pgbouncer=pgbouncer psql=postgresql-client
 	cd web && npm run check
 	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
+	$(if $(PYTEST_ARGS),,$(PY) -m pytest --through-pgbouncer $(POOLER_TESTS))
 
 stop: ## stop the local database cluster
 	@bash scripts/localdb.sh stop

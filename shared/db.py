@@ -3,6 +3,18 @@
 Every connection gets a `statement_timeout`, so a query never outlives the HTTP request that asked for it,
 and an `application_name` naming the service. Read-only connections (geo_query) also set
 `default_transaction_read_only`, so they cannot write even when pointed at the primary.
+
+Behind a pooler in transaction mode (`CANVASS_DATABASE_POOLER=transaction`, PgBouncer), consecutive
+transactions of one client connection run on different server connections, so:
+- no prepared statement outlives its statement: asyncpg's statement cache is off (it then re-parses the unnamed
+  statement in the same round trip as its execution), and SQLAlchemy's prepares unnamed statements, never cached.
+  PgBouncer's own prepared-statement support (`max_prepared_statements`) needs 1.21; Debian's is 1.18, and this
+  works with any pooler;
+- a client sends as start-up parameters only those PgBouncer sets again on whichever server connection it hands
+  out (`application_name`, `TimeZone`). `statement_timeout` and `default_transaction_read_only` are the pooler's
+  database entries' to set (`connect_query`), since a session-level SET would leak to other clients;
+- an asyncpg pool never sends its reset query (`RESET ALL` would reset those settings on a server connection that
+  other clients use next).
 """
 
 from __future__ import annotations
@@ -10,8 +22,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
+import asyncpg.transaction
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -35,15 +49,82 @@ def sqlalchemy_url(url: str) -> str:
     return "postgresql+asyncpg://" + asyncpg_dsn(url).removeprefix("postgresql://")
 
 
-def server_settings(settings: Settings, service: str, *, read_only: bool = False) -> dict[str, str]:
+# The start-up parameters PgBouncer tracks per client and applies to each server connection it hands out.
+POOLER_CARRIED = frozenset({"application_name", "timezone"})
+
+
+def server_settings(
+    settings: Settings, service: str, *, read_only: bool = False, statement_timeout_ms: int | None = None
+) -> dict[str, str]:
+    """The session settings of a service's connections (`statement_timeout_ms` overrides the setting's; 0: none)."""
+    timeout = settings.statement_timeout_ms if statement_timeout_ms is None else statement_timeout_ms
     out = {
         "application_name": f"canvass-{service}",
-        "statement_timeout": str(settings.statement_timeout_ms),
+        "statement_timeout": str(timeout),
         "timezone": "UTC",
     }
     if read_only:
         out["default_transaction_read_only"] = "on"
-    return out
+    return pooler_carried(settings, out)
+
+
+def pooler_carried(settings: Settings, session: dict[str, str]) -> dict[str, str]:
+    """The session settings a connection may ask for at start-up: behind a transaction pooler, only those it
+    carries over to every server connection (the others are the pooler's database entry's to set)."""
+    if settings.database_pooler == "transaction":
+        return {k: v for k, v in session.items() if k in POOLER_CARRIED}
+    return session
+
+
+def _unnamed() -> str:
+    return ""
+
+
+class _LocalSettingsTransaction(asyncpg.transaction.Transaction):
+    """A transaction that starts by setting, for itself only (SET LOCAL), the session settings of its pool that
+    the pooler does not carry."""
+
+    async def start(self) -> None:
+        outermost = not self._connection.is_in_transaction()
+        await super().start()
+        if outermost:
+            local = type(self._connection).local_settings
+            await self._connection.execute("; ".join(f"SET LOCAL {k} = '{v}'" for k, v in local.items()))
+
+
+def _local_settings_connection(local: dict[str, str]) -> type[asyncpg.Connection]:
+    class Connection(asyncpg.Connection):
+        local_settings = dict(local)
+
+        def transaction(
+            self, *, isolation: str | None = None, readonly: bool = False, deferrable: bool = False
+        ) -> asyncpg.transaction.Transaction:
+            self._check_open()
+            return _LocalSettingsTransaction(self, isolation, readonly, deferrable)
+
+    return Connection
+
+
+def pooler_arguments(
+    settings: Settings, *, sqlalchemy: bool = False, session: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """asyncpg's connection (or pool) arguments for a transaction pooler: none on a direct connection; behind
+    one, no prepared statement kept beyond its statement and, for a pool, no reset query (module docstring).
+    `session`: a pool's own session settings that differ from the service's (registry_api's imports run without
+    a statement timeout); behind a pooler each explicit transaction of the pool sets them for itself (SET LOCAL).
+    """
+    if settings.database_pooler != "transaction":
+        return {}
+    if sqlalchemy:
+        return {
+            "statement_cache_size": 0,
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": _unnamed,
+        }
+    own: dict[str, Any] = {"statement_cache_size": 0, "reset": _keep_session}
+    if session:
+        own["connection_class"] = _local_settings_connection(session)
+    return own
 
 
 def make_engine(url: str, settings: Settings, service: str, *, read_only: bool = False) -> AsyncEngine:
@@ -61,6 +142,7 @@ def make_engine(url: str, settings: Settings, service: str, *, read_only: bool =
             "server_settings": server_settings(settings, service, read_only=read_only),
             "timeout": 5,
             "command_timeout": settings.statement_timeout_ms / 1000 + 5,
+            **pooler_arguments(settings, sqlalchemy=True),
         },
     )
 
@@ -124,11 +206,13 @@ async def make_pool(
         asyncpg_dsn(url),
         min_size=min(settings.pool_min_size, settings.pool_size),
         max_size=settings.pool_size,
-        server_settings={**server_settings(settings, service, read_only=read_only), **(extra_settings or {})},
+        server_settings=pooler_carried(
+            settings, {**server_settings(settings, service, read_only=read_only), **(extra_settings or {})}
+        ),
         init=_init,
-        reset=None if session_state else _keep_session,
         timeout=5,
         command_timeout=settings.statement_timeout_ms / 1000 + 5,
+        **({"reset": None if session_state else _keep_session} | pooler_arguments(settings)),
     )
     assert pool is not None
     return pool

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     # fewer new connections (each a TCP and authentication exchange plus type introspection, several ms).
     pool_min_size: int = Field(4, alias="CANVASS_POOL_MIN_SIZE", ge=0, le=200)
     max_body_bytes: int = Field(1_048_576, alias="CANVASS_MAX_BODY_BYTES", ge=1024)
+    # "transaction": the database URLs name a pooler in transaction mode (PgBouncer), which hands each
+    # transaction whichever server connection is free. The services then keep no prepared statement across
+    # statements and send only the session settings the pooler carries over (shared/db.py); the pooler's own
+    # database entries set the rest (docs/deployment.md, "Through PgBouncer").
+    database_pooler: Literal["none", "transaction"] = Field("none", alias="CANVASS_DATABASE_POOLER")
 
     # Authentication. Agency users' tokens come from their identity provider (RS256/ES256 against public keys
     # or a JWKS URL), issued by `jwt_issuer` or by an issuer of `jwt_issuers` (JSON: issuer -> the agency slugs

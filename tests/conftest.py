@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -23,10 +24,13 @@ from tests.support import (
     ROOT,
     Db,
     Mailbox,
+    PgBouncer,
     Server,
     create_test_database,
     drop_database,
     free_port,
+    pgbouncer,
+    pooler_entries,
     run_sql,
     smtp_sink,
     start_server,
@@ -90,6 +94,30 @@ def geo_database_url(database_name: str) -> str:
     return with_database(BASE_URL, database_name, user="canvass_geo", password="canvass_geo")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--through-pgbouncer",
+        action="store_true",
+        help="the services and the worker reach the run's databases through a PgBouncer in transaction mode",
+    )
+
+
+@pytest.fixture(scope="session")
+def pooler(
+    request: pytest.FixtureRequest, app_database_url: str, geo_database_url: str, keystore_url: str
+) -> Iterator[PgBouncer | None]:
+    """With --through-pgbouncer: a PgBouncer in transaction mode (10 server connections per entry) in front of the
+    run's databases, which the services use instead of the cluster."""
+    if not request.config.getoption("--through-pgbouncer"):
+        yield None
+        return
+    entries, users = pooler_entries(
+        app_database_url, geo_database_url, keystore_url, get_settings().statement_timeout_ms
+    )
+    with pgbouncer(app_database_url, entries, users, pool_size=10) as bouncer:
+        yield bouncer
+
+
 @pytest.fixture(scope="session")
 def mail() -> Iterator[tuple[int, Mailbox]]:
     with smtp_sink() as sink:
@@ -107,6 +135,7 @@ def service_env(
     geo_database_url: str,
     keystore_url: str,
     mail: tuple[int, Mailbox],
+    pooler: PgBouncer | None,
     tmp_path_factory,
 ) -> dict[str, str]:  # type: ignore[no-untyped-def]
     env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL")}
@@ -122,6 +151,13 @@ def service_env(
         # Every test calls from 127.0.0.1: the guess limits are tested with their own registry_api instance.
         CANVASS_GUESS_LIMIT_PER_CLIENT="1000000",
     )
+    if pooler is not None:
+        env.update(
+            CANVASS_DATABASE_POOLER="transaction",
+            DATABASE_URL=pooler.url(app_database_url, urlsplit(app_database_url).path[1:]),
+            GEO_QUERY_DATABASE_URL=pooler.url(geo_database_url, "geo"),
+            CANVASS_KEYSTORE_URL=pooler.url(keystore_url, urlsplit(keystore_url).path[1:]),
+        )
     env["CANVASS_CORS_ORIGINS"] = f"http://127.0.0.1:{PORTAL_PORT}"  # the portal's origin (tests/portal)
     # The provider's accounts in the tests: the demo agencies' and those of tests/portal/oidc.py's STAFF_AGENCIES.
     agencies = PROVIDER_AGENCIES

@@ -4,11 +4,14 @@ local SMTP sink, and development tokens. Used by conftest.py and by the tests di
 from __future__ import annotations
 
 import asyncio
+import csv
 import hashlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -344,3 +347,139 @@ def eventually(check: Callable[[], Any], timeout: float = 15.0, interval: float 
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+PGBOUNCER = "/usr/sbin/pgbouncer"  # Debian's pgbouncer (make test installs it: scripts/ensure_debian.sh)
+PGBOUNCER_ADMIN = ("pgbouncer_admin", "pgbouncer_admin")
+
+
+@dataclass
+class PgBouncer:
+    """A PgBouncer of the test's own, in transaction mode, on a free port in front of the shared cluster: its
+    configuration is a folder of its own (the cluster's is never touched)."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    folder: Path
+    log_path: Path
+
+    def url(self, url: str, alias: str) -> str:
+        """`url`'s role and password, through this pooler, to its database entry `alias`."""
+        parts = urlsplit(with_database(url, alias))
+        credentials = parts.netloc.rpartition("@")[0]
+        return urlunsplit((parts.scheme, f"{credentials}@127.0.0.1:{self.port}", parts.path, "", ""))
+
+    def show(self, what: str) -> list[dict[str, str]]:
+        """`SHOW <what>` on PgBouncer's admin console (simple query protocol only: psql, not asyncpg)."""
+        user, password = PGBOUNCER_ADMIN
+        command = ["psql", "-X", "--csv", "-h", "127.0.0.1", "-p", str(self.port), "-U", user, "pgbouncer"]
+        out = subprocess.run(
+            [*command, "-c", f"SHOW {what}"],
+            env={**os.environ, "PGPASSWORD": password},
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+        return list(csv.DictReader(out.splitlines()))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+@contextmanager
+def pgbouncer(
+    upstream: str,
+    databases: dict[str, dict[str, str]],
+    users: dict[str, str],
+    *,
+    pool_size: int,
+    max_client_conn: int = 200,
+) -> Iterator[PgBouncer]:
+    """Start Debian's PgBouncer in transaction mode in front of `upstream`'s server: `databases` maps each entry's
+    name to its settings (`dbname`, `connect_query`, ...), `users` each role to its password; at most `pool_size`
+    server connections per database entry. Stopped (and its folder removed) on leaving."""
+    parts = urlsplit(upstream)
+    folder = Path(tempfile.mkdtemp(prefix="canvass-pgbouncer-"))
+    # Run as root, PgBouncer drops to `nobody`, which must read its files.
+    folder.chmod(0o755)
+    port = free_port()
+    entries = "\n".join(
+        f"{name} = host={parts.hostname} port={parts.port or 5432} "
+        + " ".join(f"{k}={v}" if " " not in v else f"{k}='{v}'" for k, v in entry.items())
+        for name, entry in databases.items()
+    )
+    userlist = {**users, PGBOUNCER_ADMIN[0]: PGBOUNCER_ADMIN[1]}
+    (folder / "userlist.txt").write_text("".join(f'"{u}" "{p}"\n' for u, p in userlist.items()))
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = LOG_DIR / f"pgbouncer-{os.getpid()}-{port}.log"
+    (folder / "pgbouncer.ini").write_text(
+        f"""[databases]
+{entries}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = {folder / "userlist.txt"}
+admin_users = {PGBOUNCER_ADMIN[0]}
+pool_mode = transaction
+default_pool_size = {pool_size}
+max_db_connections = {pool_size}
+min_pool_size = 0
+reserve_pool_size = 0
+max_client_conn = {max_client_conn}
+; registry_api's import pool asks for no statement timeout at start-up; it sets it per transaction (shared/db.py).
+ignore_startup_parameters = statement_timeout
+logfile =
+"""
+    )
+    for f in folder.iterdir():
+        f.chmod(0o644)
+    log = log_path.open("wb")
+    as_nobody = ["-u", "nobody"] if os.geteuid() == 0 else []
+    proc = subprocess.Popen(
+        [PGBOUNCER, *as_nobody, str(folder / "pgbouncer.ini")], stdout=log, stderr=subprocess.STDOUT
+    )
+    bouncer = PgBouncer(port, proc, folder, log_path)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"pgbouncer exited: {log_path.read_text()[-2000:]}")
+            try:
+                bouncer.show("VERSION")
+                break
+            except subprocess.CalledProcessError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield bouncer
+    finally:
+        bouncer.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def pooler_entries(
+    app_url: str, geo_url: str, keystore: str, statement_timeout_ms: int
+) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """PgBouncer's database entries for the run's databases, with the session settings the services send at
+    start-up when they connect directly (shared/db.py), and the roles' passwords."""
+    timeout = f"SET statement_timeout = {statement_timeout_ms}"
+    entries = {
+        urlsplit(app_url).path[1:]: {"dbname": urlsplit(app_url).path[1:], "connect_query": timeout},
+        "geo": {
+            "dbname": urlsplit(geo_url).path[1:],
+            "connect_query": f"{timeout}; SET default_transaction_read_only = on",
+        },
+        urlsplit(keystore).path[1:]: {"dbname": urlsplit(keystore).path[1:], "connect_query": timeout},
+    }
+    users = {str(urlsplit(u).username): str(urlsplit(u).password) for u in (app_url, geo_url, keystore)}
+    return entries, users

@@ -60,7 +60,7 @@ from services.registry_api.imports.staging import (
     StagedRegistration,
     stage_tables,
 )
-from shared.db import asyncpg_dsn, server_settings
+from shared.db import asyncpg_dsn, pooler_arguments, server_settings
 from shared.keystore import keystore
 from shared.settings import get_settings
 
@@ -93,13 +93,13 @@ class ImportRunner:
         # The runner's own pool, the one pool of the service without a statement timeout: staging and merging a
         # large upload are long statements by nature, and they run in the background, never for an HTTP
         # request (the import's handlers use the service's request pool, `database.db.pool()`, and its timeout).
-        server = dict(server_settings(settings, SERVICE), statement_timeout="0")
         self.pool = await asyncpg.create_pool(
             asyncpg_dsn(settings.database_url_for("registry_api")),
             min_size=1,
             max_size=4,
-            server_settings=server,
+            server_settings=server_settings(settings, SERVICE, statement_timeout_ms=0),
             timeout=5,
+            **pooler_arguments(settings, session={"statement_timeout": "0"}),
         )
         self._spawn(self._worker())
         self._spawn(self._heartbeat())
