@@ -36,7 +36,7 @@ export CANVASS_ENV ?= development
 ROLE ?= investigator
 AGENCY ?= demo
 
-.PHONY: help setup env db migrate demo portal run test contract-lint stop token audit-verify audit-anchor audit-verify-export openapi openapi-release lint format bench clean
+.PHONY: help setup env db migrate demo portal run test contract-lint stop token audit-verify audit-anchor audit-verify-export openapi openapi-release settings-doc lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -120,6 +120,9 @@ audit-verify-export: env ## verify an exported audit file offline (FILE=export, 
 
 openapi: env ## regenerate the committed contracts in openapi/
 	$(PY) scripts/export_openapi.py
+
+settings-doc: env ## regenerate docs/settings.md, the table of every setting, from the settings classes
+	$(PY) scripts/settings_doc.py
 
 openapi-release: openapi ## record the current contracts as released (breaking changes are then flagged)
 	mkdir -p openapi/released && cp openapi/registry_api.json openapi/geo_query.json openapi/requests_api.json openapi/released/

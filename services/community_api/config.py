@@ -1,8 +1,8 @@
-"""community_api's own settings, read from the environment in the project's settings style (pydantic-settings, as
-shared/settings.py): the shared settings hold what several services need; these concern tips and alerts alone. An
-agency's own limits are its policy (see policy.py); these are the defaults a policy starts from and the ceilings it
-cannot pass. They are read once, when the service starts, so a malformed value stops it there, naming the
-variable. docs/settings.md lists them all."""
+"""community_api's own settings, read from the environment in the project's settings style (pydantic-settings,
+as shared/settings.py): the shared settings hold what several services need; these concern tips and alerts
+alone. An agency's own limits are its policy (see policy.py); these are the defaults a policy starts from and
+the ceilings it cannot pass. They are read once, when the service starts, so a malformed value stops it there,
+naming the variable. docs/settings.md lists them all."""
 
 from __future__ import annotations
 

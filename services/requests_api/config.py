@@ -1,7 +1,7 @@
-"""requests_api's own settings, read from the environment in the project's settings style (pydantic-settings, as
-shared/settings.py): the shared settings hold what several services need; these concern footage requests alone.
-They are read once, when the service or the worker starts, so a malformed value stops it there, naming the
-variable, instead of failing the first request or sweep that needs it. docs/settings.md lists them all."""
+"""requests_api's own settings, read from the environment in the project's settings style (pydantic-settings,
+as shared/settings.py): the shared settings hold what several services need; these concern footage requests
+alone. They are read once, when the service or the worker starts, so a malformed value stops it there, naming
+the variable, instead of failing the first request or sweep that needs it. docs/settings.md lists them all."""
 
 from __future__ import annotations
 
@@ -76,8 +76,8 @@ class RequestsSettings(BaseSettings):
         None,
         alias="CANVASS_WORKER_JOBS_S",
         gt=0,
-        description="Seconds between the worker's periodic jobs (expiry, reminders, retention, erasure, janitor); "
-        "unset: ten polls, at least one second.",
+        description="Seconds between the worker's periodic jobs (expiry, reminders, retention, erasure, "
+        "janitor); unset: ten polls, at least one second.",
     )
     outbox_backoff_s: float = Field(
         30.0,
