@@ -127,10 +127,11 @@ settings-doc: env ## regenerate docs/settings.md, the table of every setting, fr
 openapi-release: openapi ## record the current contracts as released (breaking changes are then flagged)
 	mkdir -p openapi/released && cp openapi/registry_api.json openapi/geo_query.json openapi/requests_api.json openapi/released/
 
-lint: env ## ruff (lint + format check) and mypy
+lint: env ## ruff (lint + format check), mypy and the dead-code check (vulture: scripts/dead_code.py)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy shared services migrations scripts tests
+	.venv/bin/python scripts/dead_code.py
 
 format: env ## apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix .

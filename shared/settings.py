@@ -15,7 +15,6 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_DATABASE_URL = "postgresql://canvass:canvass@127.0.0.1:54320/canvass"
-LOCAL_GEO_DATABASE_URL = "postgresql://canvass_geo:canvass_geo@127.0.0.1:54320/canvass"
 DEV_PUBLIC_BASE_URL = "http://127.0.0.1:8000"
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-000000000000"  # noqa: S105 - the placeholder we refuse
 # 32 zero-ish bytes, base64: the development encryption key. Refused outside development.

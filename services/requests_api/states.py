@@ -84,7 +84,6 @@ AGENCY_VISIBLE_EVENT = (
 )
 # The owners' answers that share: only these keep the owner's note (a decline needs no record of its reason).
 SHARING_ANSWERS = frozenset({"accept"})
-TARGET_ANSWERED = frozenset({"accepted", "declined", "uploaded", "completed", "video_unavailable"})
 
 
 @dataclass(frozen=True)
