@@ -36,7 +36,7 @@ export CANVASS_ENV ?= development
 ROLE ?= investigator
 AGENCY ?= demo
 
-.PHONY: help setup env db migrate demo portal run test contract-lint stop token audit-verify audit-anchor audit-verify-export audit-archive openapi openapi-release lint format bench clean
+.PHONY: help setup env db migrate demo portal run test contract-lint stop token audit-verify audit-anchor audit-verify-export audit-archive openapi openapi-release settings-doc lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -138,13 +138,17 @@ audit-archive: env ## as the database's owner: archive the audit trail's months 
 openapi: env ## regenerate the committed contracts in openapi/
 	$(PY) scripts/export_openapi.py
 
+settings-doc: env ## regenerate docs/settings.md, the table of every setting, from the settings classes
+	$(PY) scripts/settings_doc.py
+
 openapi-release: openapi ## record the current contracts as released (breaking changes are then flagged)
 	mkdir -p openapi/released && cp openapi/registry_api.json openapi/geo_query.json openapi/requests_api.json openapi/released/
 
-lint: env ## ruff (lint + format check) and mypy
+lint: env ## ruff (lint + format check), mypy and the dead-code check (vulture: scripts/dead_code.py)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy shared services migrations scripts tests
+	.venv/bin/python scripts/dead_code.py
 
 format: env ## apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix .

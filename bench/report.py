@@ -15,8 +15,6 @@ from bench.imports import ImportResult
 from bench.queries import PLAN
 from bench.registrations import RegistrationResult
 
-SYSTEMS = ("raw", "geo_query", "tipg", "pygeoapi")
-
 
 @dataclass
 class Results:

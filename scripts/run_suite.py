@@ -1,4 +1,4 @@
-"""Start the web portal, the three services (and the requests worker, when it exists) on 127.0.0.1, print the
+"""Start the web portal, the four services (and the requests worker, when it exists) on 127.0.0.1, print the
 portal's URL first, then where the services' docs are and how to get a token, and stop them all cleanly on
 Ctrl-C or SIGTERM."""
 

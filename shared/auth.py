@@ -124,7 +124,7 @@ JWKS_LIFESPAN_S = 300
 
 
 @lru_cache(maxsize=4)
-def _jwks_client(url: str) -> jwt.PyJWKClient:
+def jwks_client(url: str) -> jwt.PyJWKClient:
     return jwt.PyJWKClient(url, cache_keys=False, lifespan=JWKS_LIFESPAN_S)
 
 
@@ -220,7 +220,7 @@ def _check_issuer_speaks_for(issuer: str, agency: str | None, settings: Settings
 PRINCIPAL_CACHE_SIZE = 4096
 # Each entry: the settings it was verified under, the principal, its expiry, and (JWKS URL, key id) when a JWKS key
 # signed it.
-_principals: OrderedDict[bytes, tuple[Settings, Principal, float, tuple[str, str] | None]] = OrderedDict()
+principal_cache: OrderedDict[bytes, tuple[Settings, Principal, float, tuple[str, str] | None]] = OrderedDict()
 
 
 def token_key(token: str) -> bytes:
@@ -232,21 +232,26 @@ def verified_principal(token: str, settings: Settings) -> Principal:
     """`verify_jwt`, remembered until the token expires (bounded LRU; see above for a withdrawn key)."""
     now = time.time()
     key = token_key(token)
-    hit = _principals.get(key)
+    hit = principal_cache.get(key)
     if hit is not None:
         cached_settings, principal, until, published = hit
         if cached_settings is settings and now < until and (published is None or _published(*published)):
-            _principals.move_to_end(key)
+            principal_cache.move_to_end(key)
             return principal
-        del _principals[key]
+        del principal_cache[key]
     principal = verify_jwt(token, settings)
     exp = principal.claims.get("exp")
     if isinstance(exp, int | float) and float(exp) > now:
         url = _key_sources(str(principal.claims.get("iss")), settings)[0]
         kid = _jwks_kid(token) if url else None
-        _principals[key] = (settings, principal, float(exp), (url, kid) if url and kid is not None else None)
-        if len(_principals) > PRINCIPAL_CACHE_SIZE:
-            _principals.popitem(last=False)
+        principal_cache[key] = (
+            settings,
+            principal,
+            float(exp),
+            (url, kid) if url and kid is not None else None,
+        )
+        if len(principal_cache) > PRINCIPAL_CACHE_SIZE:
+            principal_cache.popitem(last=False)
     return principal
 
 
@@ -261,7 +266,7 @@ def _published(url: str, kid: str) -> bool:
     """Whether the key set this process holds for the JWKS at `url` (refreshed as for every token) still has
     `kid`."""
     try:
-        keys = _jwks_client(url).get_jwk_set().keys
+        keys = jwks_client(url).get_jwk_set().keys
     except (
         jwt.PyJWTError
     ):  # the JWKS cannot be read: verify again (and refuse as a token never seen would be)
@@ -289,7 +294,7 @@ def _verify_asymmetric(token: str, alg: str, settings: Settings, common: dict[st
     common = {**common, "issuer": issuer}
     jwks_url, public_keys = _key_sources(issuer, settings)
     if jwks_url:
-        key = _jwks_client(jwks_url).get_signing_key_from_jwt(token).key
+        key = jwks_client(jwks_url).get_signing_key_from_jwt(token).key
         return jwt.decode(token, key, algorithms=[alg], **common)
     if not public_keys:
         raise _unauthorized("No public keys are configured for RS256/ES256 tokens.")

@@ -5,12 +5,12 @@ no CORS headers at all, so its pages cannot read any answer."""
 
 from __future__ import annotations
 
-import os
-
 from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive, Scope, Send
+
+from shared.settings import get_settings
 
 # What the portal sends: the owner's credential or an agency token, If-Match on every change, Idempotency-Key
 # on a registration, JSON bodies; and what its pages must read back (the version to send as If-Match).
@@ -45,11 +45,12 @@ class _ConfiguredOriginsOnly(CORSMiddleware):
 def install_cors(app: FastAPI) -> None:
     """Adds Starlette's CORS middleware for the configured origins (outside every other middleware, so refusals
     such as a 413 carry the headers the browser needs to show them)."""
-    configured = os.environ.get("CANVASS_CORS_ORIGINS")
+    settings = get_settings()
+    configured = settings.cors_origins
     if configured is not None:
         origins = [o.strip().rstrip("/") for o in configured.split(",") if o.strip()]
-    elif os.environ.get("CANVASS_ENV", "production") in ("development", "test"):
-        port = os.environ.get("PORTAL_PORT") or "8000"
+    elif settings.env in ("development", "test"):
+        port = settings.portal_port
         origins = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
     else:
         origins = []

@@ -73,7 +73,6 @@ POSITION_SCHEMA: dict[str, Any] = {
 RING_SCHEMA: dict[str, Any] = {"type": "array", "items": POSITION_SCHEMA, "minItems": 4}
 POLYGON_SCHEMA: dict[str, Any] = {"type": "array", "items": RING_SCHEMA, "minItems": 1}
 MULTIPOLYGON_SCHEMA: dict[str, Any] = {"type": "array", "items": POLYGON_SCHEMA, "minItems": 1}
-LINESTRING_SCHEMA: dict[str, Any] = {"type": "array", "items": POSITION_SCHEMA, "minItems": 2}
 
 # What an answer's positions are said to be: the same shape without the ranges of each member (a client's type
 # generator makes a tuple of `prefixItems`, which the answers' [lon, lat] or [lon, lat, z] need not be held to).
@@ -214,29 +213,6 @@ def geodesic_area_m2(geom: Any) -> float:
             area -= abs(WGS84.polygon_area_perimeter(*hole.xy)[0])
         total += area
     return total
-
-
-class Feature(BaseModel):
-    type: Literal["Feature"] = "Feature"
-    id: str | None = None
-    geometry: dict[str, Any] | None
-    properties: dict[str, Any] | None
-
-
-class Link(BaseModel):
-    href: str
-    rel: str
-    type: str | None = None
-    title: str | None = None
-
-
-class FeatureCollection(BaseModel):
-    type: Literal["FeatureCollection"] = "FeatureCollection"
-    features: list[Feature]
-    links: list[Link] | None = None
-    numberReturned: int | None = None
-    numberMatched: int | None = None
-    timeStamp: str | None = None
 
 
 class JSONResponse(_StarletteJSONResponse):

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import email.message
 import re
-from typing import Any
+from collections.abc import Sequence, Set
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import FastAPI, Request, params
-from fastapi._compat.shared import field_annotation_is_sequence
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security.base import SecurityBase
@@ -33,6 +34,22 @@ from shared.errors import Problem, invalid, unexpected_problem
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 NO_STORE = (b"cache-control", b"no-store")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def takes_many(annotation: Any) -> bool:
+    """Whether a query parameter of this annotation collects every value given (`list[str]`, `tuple[...]`,
+    `set[...]`, optional or `Annotated` or not), as FastAPI reads such a parameter; text is one value."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return takes_many(get_args(annotation)[0])
+    if origin is Union or origin is UnionType:
+        return any(takes_many(arg) for arg in get_args(annotation))
+    kind = origin or annotation
+    return (
+        isinstance(kind, type)
+        and issubclass(kind, (Sequence, Set))
+        and not issubclass(kind, (str, bytes, bytearray))
+    )
 
 
 class RoutePolicy:
@@ -66,7 +83,7 @@ class RoutePolicy:
             )
             for name, ann in fields:
                 query.add(name)
-                if not field_annotation_is_sequence(ann):
+                if not takes_many(ann):
                     single.add(name)
         for sub in dependant.dependencies:
             self._walk(sub, query, single)

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from shared.auth import mint_token
-from tests.support import ROOT, Db, Server, free_port, start_server, with_database
+from tests.support import ROOT, Db, Server, eventually, free_port, start_server, with_database
 
 PROBLEM = "application/problem+json"
 
@@ -150,11 +150,15 @@ def test_every_acknowledged_write_survives_a_restart_under_load(
     for t in threads:
         t.start()
     try:
-        time.sleep(1.0)
+        # Each phase lasts until the writers have met it: writes stored, then refused, then stored again.
+        assert eventually(lambda: len(acknowledged) >= 3, timeout=30), "no write was stored before the outage"
         cluster.ctl("stop")
-        time.sleep(1.5)
+        assert eventually(lambda: 503 in statuses, timeout=30), "no write met the outage"
+        before = len(statuses)
         cluster.ctl("start")
-        time.sleep(2.5)
+        assert eventually(lambda: 201 in statuses[before:], timeout=60), (
+            "writes did not recover after the restart"
+        )
     finally:
         stop.set()
         for t in threads:

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from shared.db import make_pool, pooled
-from shared.errors import _is_database_unavailable
+from shared.errors import unexpected_problem
 from shared.settings import get_settings
 
 
@@ -48,11 +48,15 @@ def test_a_connection_failure_closes_the_connection_and_a_statement_error_does_n
     ],
 )
 def test_connection_failures_are_the_database_being_unavailable(exc: BaseException) -> None:
-    assert _is_database_unavailable(exc)
+    answer = unexpected_problem(exc, "GET", "/registrations")
+    assert (answer.status_code, answer.headers.get("retry-after")) == (503, "2")
 
 
 def test_a_statements_own_error_is_not() -> None:
-    assert not _is_database_unavailable(asyncpg.exceptions.UniqueViolationError("duplicate key"))
+    answer = unexpected_problem(
+        asyncpg.exceptions.UniqueViolationError("duplicate key"), "GET", "/registrations"
+    )
+    assert answer.status_code == 500
 
 
 @pytest.mark.parametrize(("minimum", "size", "expected"), [(3, 10, 3), (50, 5, 5), (0, 5, 0)])

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 from cryptography.exceptions import InvalidTag
 from pydantic import ValidationError
 
+from services.requests_api.config import RequestsSettings
 from shared.crypto import KeyRing
 from shared.settings import (
     DEV_ENCRYPTION_KEY,
@@ -19,7 +22,7 @@ from shared.settings import (
     LOCAL_KEYSTORE_URL,
     Settings,
 )
-from tests.support import start_server
+from tests.support import ROOT, start_server
 
 GOOD_KEY = "k1:" + base64.urlsafe_b64encode(b"x" * 32).decode()
 GOOD_KEK = "w1:" + base64.urlsafe_b64encode(b"z" * 32).decode()
@@ -171,3 +174,59 @@ def test_a_service_refuses_to_start_on_a_malformed_key_store_key() -> None:
         start_server("registry_api", env).stop()
     assert "CANVASS_KEYSTORE_KEY" in str(refused.value)
     assert "must be 32 bytes" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("service", "variable", "value", "reason"),
+    [
+        ("requests_api", "CANVASS_REQUEST_MAX_TARGETS", "many", "valid integer"),
+        ("requests_api", "CANVASS_EVIDENCE_MAX_BYTES", "0", "greater than or equal to 1"),
+        ("community_api", "CANVASS_TIP_RATE_WINDOW_S", "hourly", "valid number"),
+        ("community_api", "CANVASS_COMMUNITY_OUTBOX_BATCH", "-5", "greater than or equal to 1"),
+    ],
+)
+def test_a_service_refuses_to_start_on_a_malformed_setting_of_its_own_naming_it(
+    service: str, variable: str, value: str, reason: str
+) -> None:
+    env = dict(os.environ, CANVASS_ENV="test", **{variable: value})
+    with pytest.raises(RuntimeError, match="exited") as refused:
+        start_server(service, env).stop()
+    assert variable in str(refused.value)
+    assert reason in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("CANVASS_WORKER_POLL_S", "soon", "valid number"),
+        # Zero would have the worker poll its outbox in a busy loop.
+        ("CANVASS_WORKER_POLL_S", "0", "greater than 0"),
+        ("CANVASS_OUTBOX_MAX_ATTEMPTS", "ten", "valid integer"),
+    ],
+)
+def test_the_requests_worker_refuses_to_start_on_a_malformed_setting_naming_it(
+    variable: str, value: str, reason: str
+) -> None:
+    env = dict(os.environ, CANVASS_ENV="test", **{variable: value})
+    done = subprocess.run(
+        [sys.executable, "-m", "services.requests_api.worker"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert variable in done.stderr
+    assert reason in done.stderr
+
+
+def test_an_empty_setting_means_its_default_and_media_types_are_a_comma_separated_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CANVASS_WORKER_POLL_S", "")
+    monkeypatch.setenv("CANVASS_EVIDENCE_MEDIA_TYPES", " Video/MP4, ,image/png")
+    settings = RequestsSettings()
+    assert settings.worker_poll_s == RequestsSettings.model_fields["worker_poll_s"].default
+    assert settings.worker_jobs_s == 10.0  # unset: ten polls
+    assert settings.evidence_media_types == frozenset({"video/mp4", "image/png"})

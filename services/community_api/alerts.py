@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import re
 import secrets
 import uuid
@@ -81,7 +80,7 @@ manage_header = APIKeyHeader(
 
 
 def portal_url() -> str:
-    return os.environ.get("CANVASS_PORTAL_URL", "http://127.0.0.1:8000").rstrip("/")
+    return config().portal_url.rstrip("/")
 
 
 def contact_context(subscription_id: uuid.UUID) -> str:

@@ -1,72 +1,138 @@
-"""community_api's own knobs, read from the environment (the shared settings hold what several services need;
-these concern tips and alerts alone). An agency's own limits are its policy (see policy.py); these are the
-defaults a policy starts from and the ceilings it cannot pass."""
+"""community_api's own settings, read from the environment in the project's settings style (pydantic-settings,
+as shared/settings.py): the shared settings hold what several services need; these concern tips and alerts
+alone. An agency's own limits are its policy (see policy.py); these are the defaults a policy starts from and
+the ceilings it cannot pass. They are read once, when the service starts, so a malformed value stops it there,
+naming the variable. docs/settings.md lists them all."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from functools import lru_cache
 
-
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw else default
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw else default
+class CommunitySettings(BaseSettings):
+    # An empty variable means the default, as an unset one does.
+    model_config = SettingsConfigDict(
+        extra="ignore", populate_by_name=True, env_ignore_empty=True, frozen=True
+    )
 
-
-@dataclass(frozen=True)
-class CommunityConfig:
-    # The largest media file any agency's policy may allow (the request body's ceiling follows from it).
-    media_ceiling_bytes: int
-    # Tips (and follow-ups) per client address and window; the address itself is never kept (see ratelimit.py).
-    tip_rate_limit: int
-    tip_rate_window_s: float
-    # How long ffmpeg may take to rewrite one file's container.
-    ffmpeg_timeout_s: float
-    # The background loops: the retention sweep and the alerts' outbox.
-    housekeeping_s: float
-    outbox_poll_s: float
-    outbox_batch: int
-    outbox_backoff_s: float
-    outbox_max_attempts: int
-    outbox_lease_s: float
-    outbox_concurrency: int
-    # Per-channel sending rates (messages per second), so a large alert does not flood the relay or provider.
-    email_per_s: float
-    sms_per_s: float
-    # The SMS provider (Twilio's Messages API shape): its base URL, account, token and sending number.
-    sms_api_url: str
-    sms_account_sid: str
-    sms_auth_token: str
-    sms_from: str
-    # Confirmation codes: how many wrong guesses a pending subscription takes before its code is void.
-    confirm_max_failures: int
+    media_ceiling_bytes: int = Field(
+        100 * 1024 * 1024,
+        alias="CANVASS_TIP_MEDIA_CEILING_BYTES",
+        ge=1,
+        description="The largest media file any agency's policy may allow a tip, in bytes "
+        "(the upload body's ceiling follows from it).",
+    )
+    # The client address itself is never kept (see ratelimit.py).
+    tip_rate_limit: int = Field(
+        10,
+        alias="CANVASS_TIP_RATE_LIMIT",
+        ge=1,
+        description="Tips (and follow-ups) one client address may send per window.",
+    )
+    tip_rate_window_s: float = Field(
+        3600.0,
+        alias="CANVASS_TIP_RATE_WINDOW_S",
+        gt=0,
+        description="The tip rate limit's window, in seconds.",
+    )
+    ffmpeg_timeout_s: float = Field(
+        120.0,
+        alias="CANVASS_FFMPEG_TIMEOUT_S",
+        gt=0,
+        description="Seconds ffmpeg may take to rewrite one media file's container.",
+    )
+    housekeeping_s: float = Field(
+        600.0,
+        alias="CANVASS_COMMUNITY_HOUSEKEEPING_S",
+        gt=0,
+        description="Seconds between two retention sweeps of closed tips.",
+    )
+    outbox_poll_s: float = Field(
+        1.0,
+        alias="CANVASS_COMMUNITY_OUTBOX_POLL_S",
+        gt=0,
+        description="Seconds between two passes over the alerts' outbox.",
+    )
+    outbox_batch: int = Field(
+        200,
+        alias="CANVASS_COMMUNITY_OUTBOX_BATCH",
+        ge=1,
+        description="Alert deliveries claimed in one pass.",
+    )
+    outbox_backoff_s: float = Field(
+        30.0,
+        alias="CANVASS_COMMUNITY_OUTBOX_BACKOFF_S",
+        ge=0,
+        description="Seconds before the first retry of an alert delivery; doubles with each attempt.",
+    )
+    outbox_max_attempts: int = Field(
+        8,
+        alias="CANVASS_COMMUNITY_OUTBOX_MAX_ATTEMPTS",
+        ge=1,
+        description="Attempts at one alert delivery before it is given up.",
+    )
+    outbox_lease_s: float = Field(
+        120.0,
+        alias="CANVASS_COMMUNITY_OUTBOX_LEASE_S",
+        gt=0,
+        description="Seconds a process holds a claimed delivery before another may claim it again.",
+    )
+    outbox_concurrency: int = Field(
+        16,
+        alias="CANVASS_COMMUNITY_OUTBOX_CONCURRENCY",
+        ge=1,
+        description="Alert deliveries sent at once (one connection to the relay or provider each).",
+    )
+    # Per-channel sending rates, so a large alert does not flood the relay or the provider.
+    email_per_s: float = Field(
+        50.0,
+        alias="CANVASS_ALERT_EMAIL_PER_S",
+        gt=0,
+        description="Alert emails sent per second at most.",
+    )
+    sms_per_s: float = Field(
+        10.0,
+        alias="CANVASS_ALERT_SMS_PER_S",
+        gt=0,
+        description="Alert text messages sent per second at most.",
+    )
+    # The SMS provider (Twilio's Messages API shape).
+    sms_api_url: str = Field(
+        "https://api.twilio.com",
+        alias="CANVASS_SMS_API_URL",
+        description="The SMS provider's API base URL.",
+    )
+    sms_account_sid: str = Field(
+        "AC00000000000000000000000000000000",
+        alias="CANVASS_SMS_ACCOUNT_SID",
+        description="The account at the SMS provider.",
+    )
+    sms_auth_token: str = Field(
+        "development-token",
+        alias="CANVASS_SMS_AUTH_TOKEN",
+        description="The SMS provider's token: authenticates the sends and checks its signed callbacks.",
+    )
+    sms_from: str = Field(
+        "+15005550006",
+        alias="CANVASS_SMS_FROM",
+        description="The number alert text messages are sent from.",
+    )
+    confirm_max_failures: int = Field(
+        5,
+        alias="CANVASS_ALERT_CONFIRM_MAX_FAILURES",
+        ge=1,
+        description="Wrong guesses a pending subscription's confirmation code takes before it is void.",
+    )
+    portal_url: str = Field(
+        "http://127.0.0.1:8000",
+        alias="CANVASS_PORTAL_URL",
+        description="Where residents reach the portal: the links in alert messages are built on it.",
+    )
 
 
 @lru_cache
-def config() -> CommunityConfig:
-    return CommunityConfig(
-        media_ceiling_bytes=_int("CANVASS_TIP_MEDIA_CEILING_BYTES", 100 * 1024 * 1024),
-        tip_rate_limit=_int("CANVASS_TIP_RATE_LIMIT", 10),
-        tip_rate_window_s=_float("CANVASS_TIP_RATE_WINDOW_S", 3600.0),
-        ffmpeg_timeout_s=_float("CANVASS_FFMPEG_TIMEOUT_S", 120.0),
-        housekeeping_s=_float("CANVASS_COMMUNITY_HOUSEKEEPING_S", 600.0),
-        outbox_poll_s=_float("CANVASS_COMMUNITY_OUTBOX_POLL_S", 1.0),
-        outbox_batch=_int("CANVASS_COMMUNITY_OUTBOX_BATCH", 200),
-        outbox_backoff_s=_float("CANVASS_COMMUNITY_OUTBOX_BACKOFF_S", 30.0),
-        outbox_max_attempts=_int("CANVASS_COMMUNITY_OUTBOX_MAX_ATTEMPTS", 8),
-        outbox_lease_s=_float("CANVASS_COMMUNITY_OUTBOX_LEASE_S", 120.0),
-        outbox_concurrency=_int("CANVASS_COMMUNITY_OUTBOX_CONCURRENCY", 16),
-        email_per_s=_float("CANVASS_ALERT_EMAIL_PER_S", 50.0),
-        sms_per_s=_float("CANVASS_ALERT_SMS_PER_S", 10.0),
-        sms_api_url=os.environ.get("CANVASS_SMS_API_URL", "https://api.twilio.com"),
-        sms_account_sid=os.environ.get("CANVASS_SMS_ACCOUNT_SID", "AC00000000000000000000000000000000"),
-        sms_auth_token=os.environ.get("CANVASS_SMS_AUTH_TOKEN", "development-token"),
-        sms_from=os.environ.get("CANVASS_SMS_FROM", "+15005550006"),
-        confirm_max_failures=_int("CANVASS_ALERT_CONFIRM_MAX_FAILURES", 5),
-    )
+def config() -> CommunitySettings:
+    return CommunitySettings()

@@ -13,12 +13,13 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, HttpUrl, TypeAdapter
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -78,27 +79,130 @@ def _origin(url: str | None) -> str | None:
     return f"{parts.scheme}://{netloc}"
 
 
+class PortalSettings(BaseSettings):
+    """The portal's settings, in the project's settings style (pydantic-settings, as shared/settings.py), read
+    when it starts: a malformed value stops it there, naming the variable. docs/settings.md lists them."""
+
+    model_config = SettingsConfigDict(
+        extra="ignore", populate_by_name=True, env_ignore_empty=True, frozen=True
+    )
+
+    env: Literal["development", "test", "production"] = Field(
+        "production",
+        alias="CANVASS_ENV",
+        description="`development` and `test` offer the development sign-in; `production` (the default) not.",
+    )
+    dist: str | None = Field(
+        None, alias="CANVASS_PORTAL_DIST", description="The built page's directory; unset: web/dist."
+    )
+    registry_api_url: str | None = Field(
+        None,
+        alias="REGISTRY_API_URL",
+        description="Where the page reaches registry_api; unset: 127.0.0.1 on REGISTRY_API_PORT.",
+    )
+    registry_api_port: int = Field(
+        8001,
+        alias="REGISTRY_API_PORT",
+        ge=1,
+        le=65535,
+        description="registry_api's port on 127.0.0.1, when REGISTRY_API_URL is unset.",
+    )
+    geo_query_url: str | None = Field(
+        None,
+        alias="GEO_QUERY_URL",
+        description="Where the page reaches geo_query; unset: 127.0.0.1 on GEO_QUERY_PORT.",
+    )
+    geo_query_port: int = Field(
+        8002,
+        alias="GEO_QUERY_PORT",
+        ge=1,
+        le=65535,
+        description="geo_query's port on 127.0.0.1, when GEO_QUERY_URL is unset.",
+    )
+    requests_api_url: str | None = Field(
+        None,
+        alias="REQUESTS_API_URL",
+        description="Where the page reaches requests_api; unset: 127.0.0.1 on REQUESTS_API_PORT.",
+    )
+    requests_api_port: int = Field(
+        8003,
+        alias="REQUESTS_API_PORT",
+        ge=1,
+        le=65535,
+        description="requests_api's port on 127.0.0.1, when REQUESTS_API_URL is unset.",
+    )
+    community_api_url: str | None = Field(
+        None,
+        alias="COMMUNITY_API_URL",
+        description="Where the page reaches community_api; unset: 127.0.0.1 on COMMUNITY_API_PORT.",
+    )
+    community_api_port: int = Field(
+        8004,
+        alias="COMMUNITY_API_PORT",
+        ge=1,
+        le=65535,
+        description="community_api's port on 127.0.0.1, when COMMUNITY_API_URL is unset.",
+    )
+    tile_url: str | None = Field(
+        None,
+        alias="CANVASS_TILE_URL",
+        description="The map's tile URL template; unset: the areas and pins on a plain background.",
+    )
+    tile_attribution: str | None = Field(
+        None, alias="CANVASS_TILE_ATTRIBUTION", description="The tiles' attribution, shown on the map."
+    )
+    geocoder_url: str | None = Field(
+        None,
+        alias="CANVASS_GEOCODER_URL",
+        description="A geocoder (Nominatim's search API) for typed addresses; unset: none.",
+    )
+    terms_version: str = Field(
+        TERMS_VERSION,
+        alias="CANVASS_TERMS_VERSION",
+        description="The version of the terms an owner accepts when registering.",
+    )
+    agency_oidc: str | None = Field(
+        None,
+        alias="CANVASS_AGENCY_OIDC",
+        description="JSON: each agency's slug -> its identity provider `{issuer, client_id[, scope]}`, for its "
+        "staff's sign-in.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, *_: Any, **__: Any
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Read from the mapping portal_settings() is given (the environment, or a test's own), nothing else.
+        return (init_settings,)
+
+
+def portal_settings(env: Mapping[str, str]) -> PortalSettings:
+    """The settings from `env` alone (an empty variable means its default, as when read from the environment)."""
+    return PortalSettings.model_validate({k: v for k, v in env.items() if v != ""})
+
+
 def portal_config(env: Mapping[str, str]) -> dict[str, Any]:
     """What the page needs to know at run time, from the environment (one build serves any deployment)."""
+    settings = portal_settings(env)
 
-    def service_url(var: str, port_var: str, port: int) -> str:
-        return env.get(var) or f"http://127.0.0.1:{env.get(port_var) or port}"
+    def service_url(url: str | None, port: int) -> str:
+        return (url or f"http://127.0.0.1:{port}").rstrip("/")
 
     return {
-        "registry_api_url": service_url("REGISTRY_API_URL", "REGISTRY_API_PORT", 8001).rstrip("/"),
-        "geo_query_url": service_url("GEO_QUERY_URL", "GEO_QUERY_PORT", 8002).rstrip("/"),
-        "requests_api_url": service_url("REQUESTS_API_URL", "REQUESTS_API_PORT", 8003).rstrip("/"),
-        "community_api_url": service_url("COMMUNITY_API_URL", "COMMUNITY_API_PORT", 8004).rstrip("/"),
-        "tile_url": env.get("CANVASS_TILE_URL") or None,
-        "tile_attribution": env.get("CANVASS_TILE_ATTRIBUTION") or None,
-        "geocoder_url": env.get("CANVASS_GEOCODER_URL") or None,
+        "registry_api_url": service_url(settings.registry_api_url, settings.registry_api_port),
+        "geo_query_url": service_url(settings.geo_query_url, settings.geo_query_port),
+        "requests_api_url": service_url(settings.requests_api_url, settings.requests_api_port),
+        "community_api_url": service_url(settings.community_api_url, settings.community_api_port),
+        "tile_url": settings.tile_url,
+        "tile_attribution": settings.tile_attribution,
+        "geocoder_url": settings.geocoder_url,
         "languages": LANGUAGES,
-        "terms_version": env.get("CANVASS_TERMS_VERSION") or TERMS_VERSION,
+        "terms_version": settings.terms_version,
         # The development sign-in (the project's development tokens) exists only where those tokens are accepted
         # (development and test), never in production.
-        "dev_sign_in": env.get("CANVASS_ENV", "production") in ("development", "test"),
+        "dev_sign_in": settings.env in ("development", "test"),
         # Each agency's own identity provider, for its staff's sign-in (the issuer and the portal's client id).
-        "agency_sign_in": agency_providers(env.get("CANVASS_AGENCY_OIDC")),
+        "agency_sign_in": agency_providers(settings.agency_oidc),
     }
 
 
@@ -162,8 +266,9 @@ class SecurityHeaders:
 
 
 def create_app(dist: Path | None = None, env: Mapping[str, str] | None = None) -> FastAPI:
-    dist = (dist or Path(os.environ.get("CANVASS_PORTAL_DIST") or DEFAULT_DIST)).resolve()
-    config = portal_config(os.environ if env is None else env)
+    env = os.environ if env is None else env
+    dist = (dist or Path(portal_settings(env).dist or DEFAULT_DIST)).resolve()
+    config = portal_config(env)
     app = FastAPI(title="Canvass portal", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.get("/config.json", include_in_schema=False)

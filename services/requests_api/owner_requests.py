@@ -69,7 +69,6 @@ EVIDENCE_LINKS = {
         request_id="$request.path.request_id",
     ),
 }
-ANSWER_ACTIONS = {"accept": "accept", "decline": "decline", "unavailable": "unavailable"}
 
 
 @router.get(

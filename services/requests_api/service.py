@@ -652,8 +652,6 @@ async def expire(session: AsyncSession, row: RowMapping, actor: Actor) -> None:
 
 # --- owners ----------------------------------------------------------------------------------------------
 
-OWNER_VISIBLE_REQUEST_STATES = ("sent", "closed", "cancelled", "expired")
-
 
 async def owner_target(
     session: AsyncSession, request_id: uuid.UUID, registration_id: uuid.UUID

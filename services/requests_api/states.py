@@ -109,7 +109,6 @@ def sql_list(values: frozenset[str]) -> str:
 AGENCY_VISIBLE_EVENT = f"(e.target_id IS NULL OR {sharing('e.to_state')} OR {sharing('e.from_state')})"
 # The owners' answers that share: only these keep the owner's note (a decline needs no record of its reason).
 SHARING_ANSWERS = frozenset({"accept"})
-TARGET_ANSWERED = frozenset({"accepted", "declined", "uploaded", "completed", "video_unavailable"})
 
 
 @dataclass(frozen=True)

@@ -588,6 +588,7 @@ async def run(stop: asyncio.Event) -> None:
 
 def main() -> None:
     settings = get_settings()
+    config()  # a malformed setting stops the worker here, naming the variable
     configure_logging("requests_worker", settings.log_level)
 
     async def _main() -> None:

@@ -181,7 +181,7 @@ def test_a_verified_principal_is_remembered_until_its_token_expires() -> None:
     # Past `exp` the token is verified again (it still passes within PyJWT's 30 s leeway) and not kept.
     again = verified_principal(token, s)
     assert again is not first
-    assert auth_mod.token_key(token) not in auth_mod._principals
+    assert auth_mod.token_key(token) not in auth_mod.principal_cache
 
 
 def test_a_refused_token_is_not_remembered() -> None:
@@ -191,20 +191,20 @@ def test_a_refused_token_is_not_remembered() -> None:
     )
     with pytest.raises(auth_mod.Problem):
         verified_principal(bad, s)
-    assert auth_mod.token_key(bad) not in auth_mod._principals
+    assert auth_mod.token_key(bad) not in auth_mod.principal_cache
 
 
 def test_the_principal_cache_is_bounded() -> None:
     s = get_settings()
     for i in range(auth_mod.PRINCIPAL_CACHE_SIZE + 50):
         verified_principal(mint_token("cad", "mke", sub=f"bounded-{i}"), s)
-    assert len(auth_mod._principals) <= auth_mod.PRINCIPAL_CACHE_SIZE
+    assert len(auth_mod.principal_cache) <= auth_mod.PRINCIPAL_CACHE_SIZE
 
 
 def test_the_principal_cache_keeps_no_bearer_token() -> None:
     s = get_settings()
     token = mint_token("cad", "mke", sub="kept-by-hash")
     verified_principal(token, s)
-    assert auth_mod.token_key(token) in auth_mod._principals
-    assert all(isinstance(k, bytes) and len(k) == 32 for k in auth_mod._principals)
-    assert token not in auth_mod._principals
+    assert auth_mod.token_key(token) in auth_mod.principal_cache
+    assert all(isinstance(k, bytes) and len(k) == 32 for k in auth_mod.principal_cache)
+    assert token not in auth_mod.principal_cache

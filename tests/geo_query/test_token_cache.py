@@ -56,7 +56,7 @@ class Issuer:
 
     def reread(self) -> None:
         """What the JWKS client does when its key set's lifespan ends."""
-        auth_mod._jwks_client(self.url).get_jwk_set(refresh=True)
+        auth_mod.jwks_client(self.url).get_jwk_set(refresh=True)
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def test_a_verified_token_is_remembered_until_its_exp_not_a_minute(
     monkeypatch.setattr(auth_mod.time, "time", lambda: past)
     with pytest.raises(AssertionError, match="verified again"):
         verified_principal(token, s)
-    assert auth_mod.token_key(token) not in auth_mod._principals
+    assert auth_mod.token_key(token) not in auth_mod.principal_cache
 
 
 def test_a_key_withdrawn_from_the_jwks_refuses_its_remembered_tokens_once_the_set_is_read_again(
@@ -124,7 +124,7 @@ def test_a_key_withdrawn_from_the_jwks_refuses_its_remembered_tokens_once_the_se
     with pytest.raises(Problem) as refused:
         verified_principal(old, s)
     assert refused.value.status == 401
-    assert auth_mod.token_key(old) not in auth_mod._principals
+    assert auth_mod.token_key(old) not in auth_mod.principal_cache
     # A token of the withdrawn key the process never saw is refused too (its signing key is not remembered on
     # its own beyond the key set).
     with pytest.raises(Problem):
@@ -139,7 +139,7 @@ def test_a_jwks_that_cannot_be_read_again_makes_remembered_tokens_verify_again_a
     s = Settings(CANVASS_JWKS_URL=issuer.url)
     token = issuer.token(NEW_KEY, "new", "unreachable-jwks")
     verified_principal(token, s)
-    client = auth_mod._jwks_client(issuer.url)
+    client = auth_mod.jwks_client(issuer.url)
     assert client.jwk_set_cache is not None
     client.jwk_set_cache.put(None)  # the key set has lapsed ...
     client.uri = f"http://127.0.0.1:{free_port()}/gone"  # ... and the issuer is out of reach
@@ -149,4 +149,4 @@ def test_a_jwks_that_cannot_be_read_again_makes_remembered_tokens_verify_again_a
         assert refused.value.status == 401
     finally:
         client.uri = issuer.url
-        auth_mod._jwks_client.cache_clear()
+        auth_mod.jwks_client.cache_clear()

@@ -123,10 +123,6 @@ class Reprojection:
 # --- GeoJSON FeatureCollection ---------------------------------------------------------------------------
 
 
-class _NotJSON(Exception):
-    pass
-
-
 class FeatureCollectionReader:
     """Walks `{"type": "FeatureCollection", ..., "features": [...]}` member by member with the standard
     library's C scanner (`raw_decode`) over a sliding text buffer: one feature in memory at a time."""
