@@ -24,12 +24,10 @@ from shared.db import pooled
 from shared.errors import Problem, invalid
 from shared.pagination import decode_cursor
 from shared.timestamps import Instant
+from shared.vocabulary import LIVE_MODES, OWNER_KINDS, PLACEMENTS
 
 SEARCH_ROLES = ("investigator", "supervisor", "cad", "agency_admin")
 CONTACT_ROLES = ("investigator", "supervisor")
-OWNER_KINDS = ("residential", "business", "school", "place_of_worship", "nonprofit", "government")
-PLACEMENTS = ("indoor", "outdoor")
-LIVE_MODES = ("never", "on_alert", "emergency")
 AGENCY_TTL_S = 30.0
 MAX_K = 1000
 MAX_RADIUS_M = 50_000.0  # absolute ceiling, whatever an agency's policy says

@@ -26,9 +26,9 @@ from lark.exceptions import LarkError
 from pygeofilter import ast
 from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
 
-from services.geo_query.dependencies import LIVE_MODES, OWNER_KINDS, PLACEMENTS
 from services.geo_query.service import Sql
 from shared.errors import Problem, invalid
+from shared.vocabulary import LIVE_MODES, OWNER_KINDS, PLACEMENTS
 
 Kind = Literal["text", "integer", "number", "boolean", "timestamp", "uuid"]
 RECORDING = ("continuous", "motion", "scheduled")

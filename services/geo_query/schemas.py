@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.geojson import Area, Point, PointGeometry
+from shared.vocabulary import LiveMode, Placement, Recording
 
 EXAMPLE_FEATURE: dict[str, Any] = {
     "type": "Feature",
@@ -87,16 +88,16 @@ class CameraProperties(BaseModel):
     registration_id: uuid.UUID
     label: str | None
     owner_kind: str
-    placement: Literal["indoor", "outdoor"] | None
+    placement: Placement | None
     direction_deg: int | None = Field(description="Compass direction the camera faces (0 = north, clockwise)")
     fov_deg: int | None = Field(description="Horizontal field of view in degrees (360 = all around)")
     range_m: float | None
     covers: list[str]
     retention_days: int | None = Field(description="Days of footage the owner keeps")
-    recording: Literal["continuous", "motion", "scheduled"] | None
+    recording: Recording | None
     schedule: str | None = Field(None, description="When a scheduled camera records, in the owner's words")
     shares_history: bool
-    live_mode: Literal["never", "on_alert", "emergency"]
+    live_mode: LiveMode
     registered_at: datetime = Field(
         description="When the camera was added to the registry (RFC 3339, UTC): the OGC `datetime` property"
     )

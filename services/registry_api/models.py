@@ -41,16 +41,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base
-from shared.vocabulary import LIVE_MODES, OWNER_KINDS
+from shared.vocabulary import LIVE_MODES, OWNER_KINDS, PLACEMENTS, RECORDING
+from shared.vocabulary import Placement as Placement
+from shared.vocabulary import Recording as Recording
 
 # registry_api's enumerations, each written once: the API's models (schemas.py) take these Literals, the tables'
 # CHECK constraints their values. Owner kinds and live modes are geo_query's words too (shared/vocabulary.py).
 Status = Literal["active", "paused", "withdrawn"]
 REGISTRATION_STATUSES: tuple[str, ...] = get_args(Status)
-Placement = Literal["indoor", "outdoor"]
-PLACEMENTS: tuple[str, ...] = get_args(Placement)
-Recording = Literal["continuous", "motion", "scheduled"]
-RECORDING: tuple[str, ...] = get_args(Recording)
 Source = Literal["owner", "advocate", "import"]
 SOURCES: tuple[str, ...] = get_args(Source)
 
