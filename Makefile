@@ -108,7 +108,7 @@ POOLER_TESTS := tests/registry/test_registration.py tests/geo_query/test_search.
 # Checkov, the static security scan of the Kubernetes manifests (tests/test_kubernetes.py), in an environment of
 # its own (tools/k8s-scan/uv.lock): its pins would hold back the project's own dependencies.
 tools/k8s-scan/.venv/.synced: tools/k8s-scan/pyproject.toml tools/k8s-scan/uv.lock | $(if $(filter .tools/bin/uv,$(UV)),.tools/bin/uv)
-	UV_PROJECT_ENVIRONMENT=tools/k8s-scan/.venv $(UV) sync --frozen --python python3 --project tools/k8s-scan
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/tools/k8s-scan/.venv $(UV) sync --frozen --python python3 --project tools/k8s-scan
 	@touch $@
 
 test: env db contract-lint portal tools/oidc-dev/node_modules/.installed tools/k8s-scan/.venv/.synced ## the whole test suite against a real PostGIS and real HTTP (GDAL's OGC API client, docker-compose config and the portal in Chromium among them)
