@@ -86,10 +86,21 @@ async def check_anchors(url: str, anchors: list[dict[str, Any]]) -> list[str]:
             wanted,
         )
         archived = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM audit.anchors")
+        kept_inside = await conn.fetch("SELECT seq, hash FROM audit.anchors ORDER BY seq")
     finally:
         await conn.close()
     stored = {r["seq"]: bytes(r["hash"]).hex() for r in rows}
     problems = []
+    # Verification starts from the newest archive anchor in the database: each must be one the archive wrote and
+    # the operator kept outside with the others (its anchors.jsonl), or whoever owns the database could "archive"
+    # recent records away by inserting an anchor and deleting what lies before it.
+    outside = {(a["seq"], a["hash"]) for a in anchors}
+    for r in kept_inside:
+        if (r["seq"], bytes(r["hash"]).hex()) not in outside:
+            problems.append(
+                f"archive anchor at record {r['seq']} is not among the anchors kept outside the database:"
+                " add the archive's anchors.jsonl lines to them, or the trail before it was removed unverified"
+            )
     for a in anchors:
         got = stored.get(a["seq"])
         if got is None and a["seq"] <= archived:

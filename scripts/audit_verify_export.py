@@ -108,6 +108,25 @@ def verify(path: Path, anchors: list[dict[str, Any]]) -> tuple[list[str], int, i
     return problems, count, len(reached)
 
 
+def archive_problems(path: Path, anchors_path: Path, count: int) -> list[str]:
+    """An archive file (`make audit-archive`) is the only copy of its records: its anchor names it with its
+    SHA-256 and its number of records, so a line removed anywhere in it (which a chain with gaps, as a filtered
+    export has, would not show) fails."""
+    problems = []
+    for line in anchors_path.read_text().splitlines():
+        try:
+            anchor = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(anchor, dict) or anchor.get("archive") != path.name:
+            continue
+        if hashlib.sha256(path.read_bytes()).hexdigest() != str(anchor.get("archive_sha256", "")).lower():
+            problems.append(f"{path.name}: not the archive its anchor names (its SHA-256 differs)")
+        if anchor.get("records") != count:
+            problems.append(f"{path.name}: {count} records, its anchor says {anchor.get('records')}")
+    return problems
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", type=Path, help="an export (JSON Lines or CSV)")
@@ -124,6 +143,8 @@ def main() -> int:
         return 1
     if args.require_anchor and not reached:
         problems.append("no anchor falls in the exported records")
+    if args.anchors:
+        problems += archive_problems(args.file, args.anchors, count)
     for line in problems:
         print(line)
     if problems:

@@ -173,6 +173,42 @@ def test_an_append_makes_next_months_partition_ahead_as_the_services_role(
     assert run("audit_verify.py", "--url", url).returncode == 0
 
 
+def test_a_callers_date_style_and_time_zone_do_not_move_a_new_months_bounds(
+    trail: tuple[str, Db], app_login: str
+) -> None:
+    url, d = trail
+    now = datetime.now(UTC)
+    next_month = (datetime(now.year, now.month, 1, tzinfo=UTC) + timedelta(days=32)).replace(day=1)
+    after = (next_month + timedelta(days=32)).replace(day=1)
+    for name in partitions(d):
+        if name > month_name(now):
+            d.execute(f"ALTER TABLE audit.events DETACH PARTITION audit.{name}")
+            d.execute(f"DROP TABLE audit.{name}")
+    d.execute("UPDATE audit.chain_head SET partitions_until = $1", next_month)
+    app = Db(app_login)
+    try:
+        # A session of the services' role speaking German dates in a zone 14 hours east makes the partition.
+        app.execute(
+            "DO $$ BEGIN PERFORM set_config('datestyle', 'German', true);"
+            " PERFORM set_config('timezone', 'PST-14', true);"
+            " PERFORM audit.append_event('test', 'probe', 'investigator', NULL, 'probe', NULL, NULL, NULL, NULL,"
+            " '{}'); END $$"
+        )
+    finally:
+        app.close()
+    bounds = d.fetchval(
+        "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = $1", month_name(next_month)
+    )
+    assert bounds == (
+        f"FOR VALUES FROM ('{next_month:%Y-%m-%d} 00:00:00+00') TO ('{after:%Y-%m-%d} 00:00:00+00')"
+    )
+    # Appends go on, and the chain verifies.
+    d.fetchval(
+        "SELECT audit.append_event('test', 'probe', 'investigator', NULL, 'probe', NULL, NULL, NULL, NULL, '{}')"
+    )
+    assert run("audit_verify.py", "--url", url).returncode == 0
+
+
 def test_a_partition_refuses_truncate_and_the_services_role_cannot_reach_one(
     trail: tuple[str, Db], app_login: str
 ) -> None:
@@ -303,6 +339,25 @@ def test_archiving_old_months_keeps_verification_passing_from_the_anchor(
     # Anchors kept outside, the archived ones among them, still hold.
     held = run("audit_verify.py", "--url", url, "--anchors", str(tmp_path / "anchors.jsonl"))
     assert held.returncode == 0, held.stdout
+    # An anchor the archive did not write (the database's owner "archiving" recent records away) is not among
+    # those kept outside: verification against them fails.
+    [head] = d.fetch("SELECT seq, hash, at FROM audit.events ORDER BY seq DESC LIMIT 1")
+    d.execute(
+        "INSERT INTO audit.anchors (seq, hash, at, first_seq, records, partition, archive, archive_sha256)"
+        " SELECT $1, $2, $3, 6, 1, 'events_forged', 'forged.jsonl', '\\x00'::bytea",
+        head["seq"],
+        head["hash"],
+        head["at"],
+    )
+    forged = run("audit_verify.py", "--url", url, "--anchors", str(tmp_path / "anchors.jsonl"))
+    assert forged.returncode == 1 and f"archive anchor at record {head['seq']} is not among" in forged.stdout
+    d.execute("ALTER TABLE audit.anchors DISABLE TRIGGER USER")
+    d.execute("DELETE FROM audit.anchors WHERE archive = 'forged.jsonl'")
+    d.execute("ALTER TABLE audit.anchors ENABLE TRIGGER USER")
+    # A downgrade would lose the anchors the archived months verify from: refused, and nothing changed.
+    down = alembic(url, "downgrade", before_partitioning())
+    assert down.returncode != 0 and "archive anchors" in down.stdout + down.stderr
+    assert run("audit_verify.py", "--url", url).returncode == 0
 
     # The first record left is what the anchor binds: altered, verification fails from the anchor.
     d.execute("ALTER TABLE audit.events DISABLE TRIGGER events_append_only")
@@ -331,6 +386,16 @@ def test_an_archive_file_verifies_offline_and_an_altered_line_fails(
     assert "export verified: 2 records, 2 anchors reached" in second.stdout
     records = [json.loads(line) for line in april.read_text().splitlines()]
     assert [r["seq"] for r in records] == [4, 5] and records[0]["at"] == "2018-04-01T00:00:00.000000Z"
+    # The archive is the records' only copy: a line removed from either end fails against its anchor (a chain
+    # with a gap alone would pass, as a filtered export's does).
+    whole = april.read_text().splitlines()
+    for kept in (whole[1:], whole[:-1]):
+        april.write_text("\n".join(kept) + "\n")
+        cut = run("audit_verify_export.py", str(april), "--anchors", str(anchors))
+        assert cut.returncode == 1 and "audit-2018-04.jsonl: 1 records, its anchor says 2" in cut.stdout, (
+            cut.stdout
+        )
+    april.write_text("\n".join(whole) + "\n")
 
     lines = march.read_text().splitlines()
     lines[1] = lines[1].replace('"old-2"', '"old-X"')

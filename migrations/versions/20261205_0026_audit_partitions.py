@@ -30,8 +30,8 @@ its record is in instead of probing every partition's key.
 The upgrade copies the trail into the partitioned table (a full rewrite of the trail, in the migration's
 transaction).
 
-Revision ID: 0025
-Revises: 0023
+Revision ID: 0026
+Revises: 0025
 Create Date: 2026-12-05
 """
 
@@ -76,10 +76,12 @@ LANGUAGE sql IMMUTABLE AS $$
 $$
 """
 
-# The month `month` falls in (UTC), as a partition of its own; nothing when it has one.
+# The month `month` falls in (UTC), as a partition of its own; nothing when it has one. The bounds are written as
+# text: the function's own TimeZone and DateStyle make that text the same instant whatever the caller's session
+# says (a caller's `SET datestyle`/`timezone` would otherwise move a month's bounds and stop every append).
 _CREATE_PARTITION = """
 CREATE FUNCTION audit.create_partition(month timestamptz) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, public, audit AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, public, audit SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD' AS $$
 DECLARE
     lo timestamptz := date_trunc('month', month, 'UTC');
     hi timestamptz := date_trunc('month', lo + interval '32 days', 'UTC');
@@ -385,6 +387,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Archived months exist only in their files from their anchors on: the single table before this revision
+    # verifies from the chain's first record and would call the archive a break. Refused rather than lost.
+    op.execute(
+        "DO $$ BEGIN IF EXISTS (SELECT FROM audit.anchors) THEN RAISE EXCEPTION"
+        " 'audit.anchors holds archive anchors: the trail before this revision cannot verify without them';"
+        " END IF; END $$"
+    )
     rest = _index_details_rest("bigint, bigint, timestamptz, timestamptz")
     op.execute("ALTER TABLE audit.events RENAME TO events_partitioned")
     op.execute("ALTER TABLE audit.events_partitioned DROP CONSTRAINT events_pkey")

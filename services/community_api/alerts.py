@@ -390,7 +390,11 @@ async def subscribe(body: SubscriptionInput) -> Response:
                    (id, agency, channel, contact, contact_index, area, categories, language, confirm_hash, manage_hash)
                VALUES ($3, $4, $5, $6, $7,
                        CASE WHEN $2::float8 IS NULL THEN ST_Multi(ST_GeomFromGeoJSON($1))
-                            ELSE ST_Multi(ST_Buffer(ST_GeomFromGeoJSON($1)::geography, $2::float8)::geometry) END,
+                            ELSE (SELECT ST_Multi(CASE WHEN ST_XMax(b) - ST_XMin(b) > 180
+                                                     THEN ST_WrapX(ST_ShiftLongitude(b), 180, -360) ELSE b END)
+                                  FROM (SELECT ST_Buffer(ST_GeomFromGeoJSON($1)::geography, $2::float8)::geometry
+                                        AS b) buffered)
+                       END,
                        $8, $9, $10, $11)""",
             given.geojson(),
             body.radius_m,
@@ -632,6 +636,7 @@ WITH batches AS (
         FROM community.alerts a
         JOIN community.subscriptions s
           ON s.status = 'confirmed' AND s.agency = a.agency AND a.category = ANY (s.categories)
+         AND s.area && a.area
          AND (ST_Intersects(a.area, s.inner_point) OR ST_Intersects(a.area, s.area))
         WHERE a.id = $1
     ) recipients

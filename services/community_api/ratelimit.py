@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import math
 import secrets
 import time
@@ -78,9 +79,24 @@ class WindowedLimiter:
         return end - now if count > self.limit else None
 
 
+def sender(host: str) -> str:
+    """Whom a request is counted against: its IPv4 address, or the /64 network of an IPv6 one (a single home or
+    phone holds a whole /64 and could otherwise send from a new address each time)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 async def check(limiter: WindowedLimiter, request: Request, conn: asyncpg.Connection) -> None:
-    """Refuse with 429 when the caller's address has sent `limit` requests in this window (in any process)."""
-    address = request.client.host if request.client else ""
+    """Refuse with 429 when the caller's address has sent `limit` requests in this window (in any process). Behind a
+    proxy the address is the one the proxy forwards, when uvicorn trusts it (`FORWARDED_ALLOW_IPS`)."""
+    address = sender(request.client.host) if request.client else ""
     wait = await limiter.hit(conn, address)
     if wait is not None:
         retry = max(1, math.ceil(wait))

@@ -21,7 +21,7 @@ from shapely.geometry import shape
 from services.community_api.sms import signature
 from tests.community.conftest import Agency, mail_text
 from tests.community.sms_receiver import AUTH_TOKEN, SmsReceiver
-from tests.conftest import Suite
+from tests.conftest import Suite, Token
 from tests.contract.conftest import polygon
 from tests.support import Db, Mailbox
 
@@ -467,3 +467,42 @@ def test_a_retried_alert_send_with_the_same_idempotency_key_sends_one_alert(
                                                        "Idempotency-Key": headers["Idempotency-Key"]})  # fmt: skip
     assert theirs.status_code == 201, theirs.text
     assert theirs.json()["id"] != first.json()["id"]
+
+
+def test_a_pin_by_the_antimeridian_is_reached_by_an_alert_over_it_and_not_by_one_far_away(
+    community: httpx.Client, registry: httpx.Client, auth: Token, mailbox: Mailbox, sms: SmsReceiver, db: Db
+) -> None:
+    """A pin's circle that crosses ±180° is stored as two parts, one each side (not a strip around the globe)."""
+    slug = "c-" + uuid.uuid4().hex[:10]
+    halves = [[177.0, -19.0, 180.0, -15.0], [-180.0, -19.0, -178.0, -15.0]]
+    r = registry.post(
+        "/v1/agencies",
+        json={
+            "slug": slug,
+            "name": f"Police {slug}",
+            "jurisdiction": {
+                "type": "MultiPolygon",
+                "coordinates": [[[[w, s], [e, s], [e, n], [w, n], [w, s]]] for w, s, e, n in halves],
+            },
+        },
+        headers=auth("agency_admin", slug),
+    )
+    assert r.status_code == 201, r.text
+    fiji = Agency(slug, auth)
+    sid, _ = confirmed(community, fiji, mailbox, sms, "email", new_email(), **pin(179.99, -17.0, 2000))
+    [row] = db.fetch(
+        "SELECT ST_IsValid(area) AS valid, ST_NumGeometries(area) AS parts FROM community.subscriptions"
+        " WHERE id = $1",
+        uuid.UUID(sid),
+    )
+    assert row["valid"] and row["parts"] == 2
+    over_pin = box_area(179.985, -17.005, 179.995, -16.995)
+    across = box_area(-179.999, -17.001, -179.995, -16.999)  # the circle's part west of the antimeridian
+    far = box_area(178.0, -17.02, 178.1, -16.98)  # about 200 km west
+    for area, reached in ((over_pin, True), (across, True), (far, False)):
+        alert = send_alert(community, fiji, area)
+        assert (sid in recipients(db, alert["id"])) is reached, area
+
+
+def box_area(w: float, s: float, e: float, n: float) -> dict[str, Any]:
+    return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}

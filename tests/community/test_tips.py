@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
+from services.community_api.ratelimit import sender
 from tests.community.conftest import (
     CAMERA_MAKE,
     VIDEO_TITLE,
@@ -335,3 +336,10 @@ def test_bad_tip_forms_are_clear_problems(community: httpx.Client, agency: Agenc
     assert send_tip(community, "no-such-agency-here").status_code == 404
     json_body = community.post("/v1/tips", json={"agency": agency.slug, "text": "x"})
     assert json_body.status_code == 415 and json_body.headers["accept-post"] == "multipart/form-data"
+
+
+def test_a_sender_is_its_ipv4_address_or_its_ipv6_64_network() -> None:
+    assert sender("2001:db8:1:2::1") == sender("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert sender("2001:db8:1:3::1") != sender("2001:db8:1:2::1")
+    assert sender("::ffff:198.51.100.7") == sender("198.51.100.7") == "198.51.100.7"
+    assert sender("198.51.100.7") != sender("198.51.100.8")
