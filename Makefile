@@ -102,8 +102,7 @@ contract-lint: $(REDOCLY) ## Redocly's linter on openapi/*.json: recommended rul
 # transaction mode (pytest --through-pgbouncer): each service's main paths, the worker, evidence and imports.
 POOLER_TESTS := tests/registry/test_registration.py tests/geo_query/test_search.py tests/requests/test_lifecycle.py \
 	tests/requests/test_worker.py tests/requests/test_evidence.py tests/community/test_tips.py \
-	tests/imports/test_fast_path.py tests/imports/test_jobs.py::test_two_imports_racing_on_a_new_external_id_make_one_registration \
-	tests/imports/test_jobs.py::test_a_jobs_finished_at_is_when_it_ended_not_when_its_writing_began
+	tests/imports/test_fast_path.py tests/imports/test_jobs.py::test_a_jobs_finished_at_is_when_it_ended_not_when_its_writing_began
 
 # Checkov, the static security scan of the Kubernetes manifests (tests/test_kubernetes.py), in an environment of
 # its own (tools/k8s-scan/uv.lock): its pins would hold back the project's own dependencies.
