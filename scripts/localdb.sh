@@ -162,7 +162,7 @@ write_config() {
 listen_addresses = '$HOST'
 port = $PORT
 unix_socket_directories = '$RUN'
-max_connections = 200
+max_connections = 500
 shared_buffers = 256MB
 logging_collector = off
 log_destination = 'stderr'
