@@ -98,6 +98,10 @@ $(REDOCLY): tools/contract-lint/package.json tools/contract-lint/package-lock.js
 contract-lint: $(REDOCLY) ## Redocly's linter on openapi/*.json: recommended rules, any finding fails (tools/contract-lint/redocly.yaml)
 	$(REDOCLY) lint --config tools/contract-lint/redocly.yaml openapi/registry_api.json openapi/geo_query.json openapi/requests_api.json openapi/community_api.json
 
+# The test processes `make test` runs side by side (pytest-xdist, a test file at a time per process): each makes its
+# own database, key store, ports, services and browser, so they share only the cluster. TEST_WORKERS=1 runs one.
+TEST_WORKERS ?= 3
+
 # The service-level tests `make test` runs a second time with every service and the worker behind PgBouncer in
 # transaction mode (pytest --through-pgbouncer): each service's main paths, the worker, evidence and imports.
 POOLER_TESTS := tests/registry/test_registration.py tests/geo_query/test_search.py tests/requests/test_lifecycle.py \
@@ -113,8 +117,8 @@ tools/k8s-scan/.venv/.synced: tools/k8s-scan/pyproject.toml tools/k8s-scan/uv.lo
 test: env db contract-lint portal tools/oidc-dev/node_modules/.installed tools/k8s-scan/.venv/.synced ## the whole test suite against a real PostGIS and real HTTP (GDAL's OGC API client, docker-compose config and the portal in Chromium among them)
 	@bash scripts/ensure_debian.sh ogrinfo=gdal-bin docker-compose=docker-compose chromium=chromium ffmpeg=ffmpeg /usr/sbin/pgbouncer=pgbouncer psql=postgresql-client
 	cd web && npm run check
-	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
-	$(if $(PYTEST_ARGS),,$(PY) -m pytest --through-pgbouncer $(POOLER_TESTS))
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
+	$(if $(PYTEST_ARGS),,$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --through-pgbouncer $(POOLER_TESTS))
 
 stop: ## stop the local database cluster
 	@bash scripts/localdb.sh stop
