@@ -241,9 +241,10 @@ class KeyStore:
         return len(rows)
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        pool, self._pool = self._pool, None
+        if pool is not None and self._loop is asyncio.get_running_loop():
+            await pool.close()
+        # A pool of an event loop that has ended is only forgotten: its connections went with that loop.
 
 
 async def create_schema(conn: asyncpg.Connection) -> None:
