@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-import orjson
 import schemathesis
 
 
@@ -16,7 +16,7 @@ def geojson_text_sequence(ctx: Any, value: Any) -> bytes:
     if isinstance(value, str):
         return value.encode("utf-8", "surrogatepass")
     items = value if isinstance(value, list) else [value]
-    return b"".join(b"\x1e" + orjson.dumps(item, default=str) + b"\n" for item in items)
+    return b"".join(b"\x1e" + _json(item) + b"\n" for item in items)
 
 
 @schemathesis.serializer("text/csv")
@@ -25,4 +25,9 @@ def csv_text(ctx: Any, value: Any) -> bytes:
         return value
     if isinstance(value, str):
         return value.encode("utf-8", "surrogatepass")
-    return orjson.dumps(value, default=str)
+    return _json(value)
+
+
+def _json(value: Any) -> bytes:
+    # The standard library's encoder: a generated integer may exceed 64 bits, which orjson refuses.
+    return json.dumps(value, default=str).encode("utf-8", "surrogatepass")

@@ -57,7 +57,7 @@ def own_server(suite: Any, tmp_path: Path) -> Iterator[dict[str, str]]:
     env = dict(
         suite.env,
         CANVASS_IMPORT_DIR=str(tmp_path / "spool"),
-        CANVASS_IMPORT_LEASE_S="2",
+        CANVASS_IMPORT_LEASE_S="6",  # renewed every third of it: room for a loaded machine
         CANVASS_IMPORT_CHUNK="1000",
         CANVASS_MAIL_BACKEND="log",
     )
