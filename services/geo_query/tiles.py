@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
 from services.geo_query.audit_log import audit_log
@@ -27,6 +27,7 @@ from services.geo_query.dependencies import CaseReference, CurrentCaller
 from shared.audit import AuditEvent
 from shared.db import pooled
 from shared.errors import Problem, invalid, problem_responses
+from shared.settings import get_settings
 
 TAG = "tiles"
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
@@ -252,10 +253,10 @@ async def camera_tile(
         **problem_responses(401, 403, 503),
     },
 )
-async def camera_tilejson(request: Request, caller: CurrentCaller) -> dict[str, Any]:
+async def camera_tilejson(caller: CurrentCaller) -> dict[str, Any]:
     async with pooled(db.read) as conn:
         row = await conn.fetchrow(BOUNDS_SQL, caller.agency.id)
-    base = str(request.base_url).rstrip("/")
+    base = get_settings().public_base  # never the request's Host, which a client may forge
     doc: dict[str, Any] = {
         "tilejson": "3.0.0",
         "name": f"Cameras shared with {caller.agency.slug}",
