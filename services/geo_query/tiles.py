@@ -42,7 +42,7 @@ FIELDS = {
     "id": "String: the camera's id",
     "owner_kind": "String: residential, business, school, place_of_worship, nonprofit or government",
     "placement": "String: outdoor or indoor",
-    "live_mode": "String: none, on_request or always_on (how the owner shares live video)",
+    "live_mode": "String: never, on_alert or emergency (when the owner shares the live stream: Level 2 windows)",
     "direction_deg": "Number: the direction the camera faces, degrees clockwise from north (absent: unknown)",
     "fov_deg": "Number: its horizontal field of view in degrees",
     "range_m": "Number: how far it sees, in metres",
