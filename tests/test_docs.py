@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import re
 import subprocess
@@ -233,6 +234,17 @@ def test_every_documented_setting_exists_in_the_code() -> None:
         if name not in FOREIGN_SETTINGS and not re.search(rf"\b{re.escape(name)}\b", code)
     }
     assert not missing, f"settings the docs name that the code does not read: {missing}"
+
+
+def test_the_owslib_call_the_gis_page_shows_is_one_owslib_has() -> None:
+    """docs/gis-clients.md shows OWSLib's constructor with its import: the module exists and holds that name."""
+    text = " ".join((ROOT / "docs" / "gis-clients.md").read_text().split())
+    sentence = text[text.index("OWSLib (") :].split(") work the same way", 1)[0]
+    imported = re.search(r"`from (owslib[\w.]*) import (\w+)`", sentence)
+    assert imported, f"docs/gis-clients.md: no `from owslib... import ...` beside the call: {sentence!r}"
+    module = importlib.import_module(imported.group(1))
+    called = re.findall(r"`(\w+)\(url, headers=", sentence)
+    assert called == [imported.group(2)] and hasattr(module, called[0]), sentence
 
 
 # A production deployment that sets all of these starts; one left out is refused at start-up (shared/settings.py).
