@@ -18,7 +18,10 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator
 
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII)
+# The offset's hours and minutes are checked here: the standard library reads `+00:99` as a 99-minute offset.
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)", re.ASCII
+)
 EXAMPLE = "2026-11-20T22:15:00Z"
 RANGE = "strictly between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z"
 _ENDS = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))

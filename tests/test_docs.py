@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import base64
+import importlib
 import json
 import re
 import subprocess
@@ -25,8 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from shared.auth import ROLES
+from shared.settings import Settings
 from tests.conftest import Suite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -230,6 +234,47 @@ def test_every_documented_setting_exists_in_the_code() -> None:
         if name not in FOREIGN_SETTINGS and not re.search(rf"\b{re.escape(name)}\b", code)
     }
     assert not missing, f"settings the docs name that the code does not read: {missing}"
+
+
+def test_the_owslib_call_the_gis_page_shows_is_one_owslib_has() -> None:
+    """docs/gis-clients.md shows OWSLib's constructor with its import: the module exists and holds that name."""
+    text = " ".join((ROOT / "docs" / "gis-clients.md").read_text().split())
+    sentence = text[text.index("OWSLib (") :].split(") work the same way", 1)[0]
+    imported = re.search(r"`from (owslib[\w.]*) import (\w+)`", sentence)
+    assert imported, f"docs/gis-clients.md: no `from owslib... import ...` beside the call: {sentence!r}"
+    module = importlib.import_module(imported.group(1))
+    called = re.findall(r"`(\w+)\(url, headers=", sentence)
+    assert called == [imported.group(2)] and hasattr(module, called[0]), sentence
+
+
+# A production deployment that sets all of these starts; one left out is refused at start-up (shared/settings.py).
+PRODUCTION_REQUIRED = {
+    "CANVASS_SECRET_KEY": "s" * 40,
+    "CANVASS_ENCRYPTION_KEY": "k1:" + base64.urlsafe_b64encode(b"e" * 32).decode(),
+    "CANVASS_PUBLIC_BASE_URL": "https://canvass.example",
+    "CANVASS_KEYSTORE_URL": "postgresql://canvass_keys@keystore.example/canvass_keys",
+    "CANVASS_KEYSTORE_KEY": "w1:" + base64.urlsafe_b64encode(b"w" * 32).decode(),
+}
+
+
+def test_the_deployment_table_names_every_setting_production_refuses_to_start_without(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docs/deployment.md's table of what production requires has a row for each setting whose absence stops a
+    service, quoting what the service then says."""
+    for name in PRODUCTION_REQUIRED:
+        monkeypatch.delenv(name, raising=False)
+    Settings(CANVASS_ENV="production", **PRODUCTION_REQUIRED)  # type: ignore[arg-type]
+    section = (ROOT / "docs" / "deployment.md").read_text().split("## The settings production requires", 1)[1]
+    table = section.split("\n\n", 2)[1]
+    rows = {row.split("|")[1].strip() for row in table.splitlines()[2:]}
+    for name in PRODUCTION_REQUIRED:
+        given = {k: v for k, v in PRODUCTION_REQUIRED.items() if k != name}
+        with pytest.raises(ValidationError) as refused:
+            Settings(CANVASS_ENV="production", **given)  # type: ignore[arg-type]
+        said = refused.value.errors()[0]["msg"].removeprefix("Value error, ")
+        assert any(name in row for row in rows), f"docs/deployment.md: no row for {name}"
+        assert f"`{said}`" in table, f"docs/deployment.md: {name}'s row does not quote {said!r}"
 
 
 def makefile_targets() -> set[str]:

@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
 from services.geo_query.audit_log import audit_log
@@ -27,6 +27,7 @@ from services.geo_query.dependencies import CaseReference, CurrentCaller
 from shared.audit import AuditEvent
 from shared.db import pooled
 from shared.errors import Problem, invalid, problem_responses
+from shared.settings import get_settings
 
 TAG = "tiles"
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
@@ -41,7 +42,7 @@ FIELDS = {
     "id": "String: the camera's id",
     "owner_kind": "String: residential, business, school, place_of_worship, nonprofit or government",
     "placement": "String: outdoor or indoor",
-    "live_mode": "String: none, on_request or always_on (how the owner shares live video)",
+    "live_mode": "String: never, on_alert or emergency (when the owner shares the live stream: Level 2 windows)",
     "direction_deg": "Number: the direction the camera faces, degrees clockwise from north (absent: unknown)",
     "fov_deg": "Number: its horizontal field of view in degrees",
     "range_m": "Number: how far it sees, in metres",
@@ -252,10 +253,10 @@ async def camera_tile(
         **problem_responses(401, 403, 503),
     },
 )
-async def camera_tilejson(request: Request, caller: CurrentCaller) -> dict[str, Any]:
+async def camera_tilejson(caller: CurrentCaller) -> dict[str, Any]:
     async with pooled(db.read) as conn:
         row = await conn.fetchrow(BOUNDS_SQL, caller.agency.id)
-    base = str(request.base_url).rstrip("/")
+    base = get_settings().public_base  # never the request's Host, which a client may forge
     doc: dict[str, Any] = {
         "tilejson": "3.0.0",
         "name": f"Cameras shared with {caller.agency.slug}",

@@ -313,6 +313,11 @@ def test_a_forged_host_never_appears_in_a_link(scene: Scene) -> None:
             headers={**scene.agent("agency_admin"), **forged},
         ),
     ]
+    # The TileJSON's tile URL template is a link too, though not under `links`.
+    tilejson = scene.geo.get("/v1/tiles/cameras.json", headers={**scene.agent("investigator"), **forged})
+    assert tilejson.status_code == 200, tilejson.text
+    assert FORGED not in tilejson.text, tilejson.text[:300]
+    assert all(t.startswith(client_base(scene, tilejson)) for t in tilejson.json()["tiles"]), tilejson.text
     linked = 0
     for r in answers:
         assert r.status_code == 200, (r.request.url, r.text)

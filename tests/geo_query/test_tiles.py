@@ -16,6 +16,7 @@ from pyproj import Transformer
 from shapely.geometry import box, shape
 
 from services.geo_query.tiles import EXTENT, FIELDS, MAX_ZOOM, MIN_ZOOM, tile_bounds
+from shared.vocabulary import LIVE_MODES, OWNER_KINDS, PLACEMENTS
 from tests.conftest import Token
 from tests.geo_query.conftest import AgencyFixture, Cam, Registry
 from tests.support import Db
@@ -207,3 +208,13 @@ def test_tiles_are_for_the_roles_that_search(geo: httpx.Client, auth: Token, reg
     assert geo.get("/v1/tiles/cameras.json").status_code == 401
     for role, status in (("auditor", 403), ("advocate", 403), ("integrator", 403), ("supervisor", 200)):
         assert geo.get(path, headers=auth(role, registry_data.x.slug)).status_code == status, role
+
+
+def test_the_tilejson_describes_each_enumerated_field_with_the_values_a_tile_can_hold() -> None:
+    def named(description: str) -> set[str]:
+        listed = description.removeprefix("String: ").split(" (", 1)[0]
+        return set(listed.replace(" or ", ", ").split(", "))
+
+    assert named(FIELDS["owner_kind"]) == set(OWNER_KINDS)
+    assert named(FIELDS["placement"]) == set(PLACEMENTS)
+    assert named(FIELDS["live_mode"]) == set(LIVE_MODES)

@@ -169,3 +169,29 @@ def test_a_deleted_owner_leaves_no_marker_in_rows_or_statistics_and_sealed_field
         )
     ]
     assert _files_holding(roots, sealed) == {}
+
+
+def test_the_planners_statistics_never_hold_what_an_owner_wrote_about_a_camera(
+    flow: Flow, new_owner: NewOwner, registry: httpx.Client, db: Db
+) -> None:
+    """Labels, schedules and what a camera covers stay plain in the table (searches read them) but ANALYZE takes
+    no sample of them: the services' role, which may read `pg_stats`, never finds an owner's words there."""
+    tag = uuid.uuid4().hex[:10]
+    mark = {k: f"zq{k}{tag}" for k in ("label", "schedule", "covers")}
+    owner = new_owner(flow.agency, flow.agency.centre, cameras=3)
+    for cam in owner.camera_ids:  # the same words on several cameras: a most common value, were it sampled
+        etag = registry.get(f"/v1/registrations/{owner.registration_id}", headers=owner.headers).headers[
+            "ETag"
+        ]
+        r = registry.patch(
+            f"/v1/registrations/{owner.registration_id}/cameras/{cam}",
+            json={"label": mark["label"], "schedule": mark["schedule"], "covers": [mark["covers"], "street"]},
+            headers={**owner.headers, "If-Match": etag},
+        )
+        assert r.status_code == 200, r.text
+    db.execute("ANALYZE registry.cameras")
+    assert db.fetchval(
+        "SELECT count(*) FROM pg_stats WHERE schemaname = 'registry' AND tablename = 'cameras'"
+    )
+    for k, m in mark.items():
+        assert not _statistics_holding(db, m), f"the planner's statistics hold the owner's camera {k}"
