@@ -7,7 +7,7 @@ the services' runtime role reads them, and a deleted owner's words stayed there 
 statement filters or sorts on it, so its statistics target is 0; re-declaring the column's own type drops what an
 earlier ANALYZE stored (no rewrite: the type does not change).
 
-Revision ID: 0031
+Revision ID: 0027
 Revises: 0026
 Create Date: 2026-12-05
 """
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0031"
+revision: str = "0027"
 down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
