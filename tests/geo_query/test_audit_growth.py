@@ -18,7 +18,7 @@ from tests.support import Db
 SEARCHES = 1200
 CLIENTS = 8
 # Each search as the bench's mix asks it, each with a case number (as investigators give them).
-SHAPES = [
+SHAPES: list[tuple[str, dict[str, str | int | float]]] = [
     ("/v1/cameras/nearest", {"lon": -73.975, "lat": 40.74, "k": 20}),
     ("/v1/cameras/radius", {"lon": -73.975, "lat": 40.74, "radius_m": 500, "limit": 100}),
     ("/v1/cameras/bbox", {"bbox": "-73.99,40.73,-73.96,40.75", "limit": 100}),
