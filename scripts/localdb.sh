@@ -7,6 +7,10 @@
 #   scripts/localdb.sh url      print the owner's URL (migrations); svc-url: the services'; geo-url: geo_query's;
 #                               keystore-url: the key store's (its own database and role: shared/keystore.py)
 #   scripts/localdb.sh psql     open psql as the superuser (extra arguments are passed on)
+#   scripts/localdb.sh standby [start|stop|status|geo-url]
+#                               a streaming hot standby of this cluster (the primary must be running): made once with
+#                               `pg_basebackup -R` in CANVASS_STANDBY_HOME (default: this folder's name + -standby) on
+#                               CANVASS_STANDBY_PORT (default: this port + 1); geo-url: geo_query's URL on it
 #
 # Data lives in .local/pg (git-ignored; CANVASS_PG_HOME overrides). Port: $CANVASS_PG_PORT (default 54320), 127.0.0.1 only.
 set -euo pipefail
@@ -19,6 +23,10 @@ RUN="$PG_HOME/run"
 LOG="$PG_HOME/postgres.log"
 PWFILE="$PG_HOME/superuser.password"
 PORT="${CANVASS_PG_PORT:-54320}"
+# Set (by `standby start` only) when this cluster is to be made as a standby of the primary whose socket folder
+# and port they name, instead of by initdb.
+STANDBY_OF_RUN="${CANVASS_PG_STANDBY_OF_RUN:-}"
+STANDBY_OF_PORT="${CANVASS_PG_STANDBY_OF_PORT:-}"
 HOST=127.0.0.1
 APP_URL="postgresql://canvass:canvass@$HOST:$PORT/canvass"
 GEO_URL="postgresql://canvass_geo:canvass_geo@$HOST:$PORT/canvass"
@@ -120,7 +128,7 @@ prepare_dirs() {
     mkdir -p "$PG_HOME" "$RUN"
     if is_root; then
         id postgres >/dev/null 2>&1 || die "running as root but there is no 'postgres' OS user to own the cluster; run as a normal user or install the postgresql-$PG_MAJOR package"
-        chmod o+x "$ROOT/.local"
+        if [ -d "$ROOT/.local" ]; then chmod o+x "$ROOT/.local"; fi  # the default home's parent
         chown -R postgres: "$PG_HOME"
     fi
     chmod 0755 "$PG_HOME" "$RUN"  # the socket folder must be reachable by local clients
@@ -137,6 +145,17 @@ init_cluster() {
     [ -f "$DATA/PG_VERSION" ] && return 0
     if [ -d "$DATA" ] && [ -n "$(ls -A "$DATA" 2>/dev/null)" ]; then
         die "$DATA exists but is not a PostgreSQL data folder; move it away and run start again"
+    fi
+    if [ -n "$STANDBY_OF_PORT" ]; then
+        # A copy of the primary that follows its WAL: -R writes standby.signal and primary_conninfo (through the
+        # primary's socket, where the superuser's replication connection is trusted, as initdb's pg_hba.conf has it).
+        log "copying the primary on port $STANDBY_OF_PORT into $DATA (pg_basebackup -R)"
+        if ! as_owner "$BIN/pg_basebackup" -h "$STANDBY_OF_RUN" -p "$STANDBY_OF_PORT" -U postgres -D "$DATA" -R \
+            -X stream --checkpoint=fast >"$PG_HOME/basebackup.log" 2>&1; then
+            cat "$PG_HOME/basebackup.log" >&2
+            die "pg_basebackup failed (see above)"
+        fi
+        return 0
     fi
     local loc
     loc="$(pick_locale)"
@@ -347,6 +366,10 @@ cmd_start() {
         fi
         wait_ready || die "PostgreSQL started but does not accept connections; see $LOG"
     fi
+    if [ -f "$DATA/standby.signal" ]; then
+        log "ready: a hot standby (read-only) on $HOST:$PORT"
+        return 0
+    fi
     bootstrap
     log "ready: DATABASE_URL=$SVC_URL"
     log "       MIGRATIONS_DATABASE_URL=$APP_URL"
@@ -383,8 +406,26 @@ cmd_psql() {
     exec "$psql_bin" -h "$RUN" -p "$PORT" -U postgres -d canvass "$@"
 }
 
+# The standby of this cluster: the same script on the standby's folder and port (its start makes it the first time).
+cmd_standby() {
+    local action="${1:-start}"
+    local home="${CANVASS_STANDBY_HOME:-$PG_HOME-standby}"
+    local port="${CANVASS_STANDBY_PORT:-$((PORT + 1))}"
+    local self="${BASH_SOURCE[0]}"
+    case "$action" in
+        start)
+            postmaster_alive && accepting || die "the primary (port $PORT, $DATA) is not running: start it first"
+            CANVASS_PG_HOME="$home" CANVASS_PG_PORT="$port" CANVASS_PG_STANDBY_OF_RUN="$RUN" \
+                CANVASS_PG_STANDBY_OF_PORT="$PORT" bash "$self" start
+            ;;
+        stop | status) CANVASS_PG_HOME="$home" CANVASS_PG_PORT="$port" bash "$self" "$action" ;;
+        geo-url) echo "postgresql://canvass_geo:canvass_geo@$HOST:$port/canvass" ;;
+        *) usage ;;
+    esac
+}
+
 usage() {
-    echo "usage: $0 {start|stop|status|url|svc-url|geo-url|keystore-url|psql [psql args...]}" >&2
+    echo "usage: $0 {start|stop|status|url|svc-url|geo-url|keystore-url|standby [start|stop|status|geo-url]|psql [psql args...]}" >&2
     exit 2
 }
 
@@ -400,6 +441,7 @@ main() {
         geo-url) echo "$GEO_URL" ;;
         svc-url) echo "$SVC_URL" ;;
         keystore-url) echo "$KEYSTORE_URL" ;;
+        standby) cmd_standby "$@" ;;
         psql) cmd_psql "$@" ;;
         *) usage ;;
     esac

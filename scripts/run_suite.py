@@ -58,25 +58,14 @@ def start_dev_provider(env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
 def main() -> int:
     sys.path.insert(0, str(ROOT))  # run as a script: the project's packages are beside this folder
     from shared.server import (
-        UVICORN_HTTP,
-    )  # the server protocol with Canvass's request-line and header limits
+        uvicorn_command,
+    )  # the server protocol with Canvass's request-line and header limits, and CANVASS_WORKERS workers
 
     env, ports = suite_env(dict(os.environ))
     procs: list[subprocess.Popen[bytes]] = []
     procs += start_dev_provider(env)
     for name, target, _, _ in SERVICES:
-        cmd = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            target,
-            "--http",
-            UVICORN_HTTP,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(ports[name]),
-        ]
+        cmd = uvicorn_command(target, "127.0.0.1", ports[name], env)
         # Each service's links name its own address unless a public base URL is given for all.
         own = {"CANVASS_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports[name]}", **env}
         procs.append(subprocess.Popen(cmd, cwd=ROOT, env=own))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,21 @@ class _TooLarge(HTTPException):
         super().__init__(413, f"The request body is larger than the {limit:,} bytes this operation accepts.")
 
 
-def health_router(db_revision: Callable[[], Awaitable[str | None]]) -> APIRouter:
+@dataclass(frozen=True)
+class ReplicaLag:
+    """Whether a service's database is a streaming replica (in recovery) and, if so, its replay lag in seconds
+    (None: unknown)."""
+
+    standby: bool
+    seconds: float | None
+
+
+def health_router(
+    db_revision: Callable[[], Awaitable[str | None]],
+    replica_lag: Callable[[], Awaitable[ReplicaLag]] | None = None,
+) -> APIRouter:
+    """`replica_lag`: for a service that may read a streaming replica (geo_query), whether its database is one and
+    how far its replay lags; /readyz reports it and fails beyond GEO_QUERY_MAX_REPLICA_LAG_S."""
     router = APIRouter(tags=["health"])
 
     @router.get(
@@ -146,12 +161,24 @@ def health_router(db_revision: Callable[[], Awaitable[str | None]]) -> APIRouter
     async def healthz() -> Response:
         return JSONResponse({"status": "ok"})
 
+    # Only a service that may read a replica says so in its contract; the others' stays as it was.
+    ready_example: dict[str, Any] = {"status": "ready", "revision": "0001"}
+    readiness = "Readiness: the database answers and its schema is at the migrations' head"
+    if replica_lag is not None:
+        ready_example["replica_lag_s"] = 0.0
+        readiness += "; a replica is not too far behind"
+
     @router.get(
         "/readyz",
-        summary="Readiness: the database answers and its schema is at the migrations' head",
-        response_model=dict[str, str | None],
+        summary=readiness,
+        description=None
+        if replica_lag is None
+        else "Reading a streaming replica, the answer also gives its replay lag in seconds (`replica_lag_s`), "
+        "and is a 503 problem when the lag is beyond GEO_QUERY_MAX_REPLICA_LAG_S or unknown, so that a load "
+        "balancer routes searches to another replica.",
+        response_model=dict[str, str | None] if replica_lag is None else dict[str, str | float | None],
         responses={
-            200: {"content": {"application/json": {"example": {"status": "ready", "revision": "0001"}}}},
+            200: {"content": {"application/json": {"example": ready_example}}},
             **problem_responses(503),
         },
     )
@@ -167,7 +194,30 @@ def health_router(db_revision: Callable[[], Awaitable[str | None]]) -> APIRouter
                 f"The database schema is at {current or 'no revision'}, the code expects {head}: run migrations.",
                 kind="unavailable",
             )
-        return JSONResponse({"status": "ready", "revision": current})
+        body: dict[str, str | float | None] = {"status": "ready", "revision": current}
+        if replica_lag is not None:
+            try:
+                lag = await replica_lag()
+            except Exception:
+                return problem_response(503, "The database is not reachable.", kind="unavailable")
+            if lag.standby:
+                limit = get_settings().geo_query_max_replica_lag_s
+                if lag.seconds is None:
+                    return problem_response(
+                        503,
+                        "The replica's replay lag is unknown: it has replayed nothing it received since it started.",
+                        kind="unavailable",
+                        extra={"replica_lag_s": None},
+                    )
+                if lag.seconds > limit:
+                    return problem_response(
+                        503,
+                        f"The replica is {lag.seconds:.1f} s behind the primary, more than the {limit:g} s allowed.",
+                        kind="unavailable",
+                        extra={"replica_lag_s": lag.seconds},
+                    )
+                body["replica_lag_s"] = lag.seconds
+        return JSONResponse(body)
 
     return router
 
@@ -183,6 +233,7 @@ def create_app(
     tags: list[dict[str, str]],
     body_limits: dict[str, int] | None = None,
     agency_known: AgencyLookup | None = None,
+    replica_lag: Callable[[], Awaitable[ReplicaLag]] | None = None,
 ) -> FastAPI:
     """The service's app. `agency_known(slug)` says whether Canvass knows an agency: a token speaking for any
     other is refused with 403 on every operation (see shared/auth.py)."""
@@ -205,7 +256,7 @@ def create_app(
     app.add_middleware(HttpPolicyMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_cors(app)  # outermost: every answer, refusals included, carries the CORS headers
-    app.include_router(health_router(db_revision))
+    app.include_router(health_router(db_revision, replica_lag))
     for r in routers:
         app.include_router(r)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

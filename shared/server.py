@@ -7,17 +7,20 @@ would send a text/plain 400 (or, for headers, accept any size). These requests n
 the refusal is written here, and the connection is closed.
 
 Selected with `uvicorn --http shared.server:HttpProtocol` (UVICORN_HTTP in the image; `make run` and the tests
-pass it).
+pass it, in `uvicorn_command`, with the CANVASS_WORKERS worker processes).
 """
 
 from __future__ import annotations
 
+import sys
 import uuid
+from collections.abc import Mapping
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from shared.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+from shared.settings import Settings
 
 UVICORN_HTTP = "shared.server:HttpProtocol"
 MAX_TARGET_BYTES = 16 * 1024
@@ -37,6 +40,14 @@ _REFUSALS = {
         f"The request's headers are larger than {MAX_HEADER_BYTES:,} bytes or more than {MAX_HEADERS} fields.",
     ),
 }
+
+
+def uvicorn_command(app: str, host: str, port: int, env: Mapping[str, str]) -> list[str]:
+    """How `make run` and the tests start a service: this interpreter's uvicorn with Canvass's protocol and the
+    worker processes `env` asks for (CANVASS_WORKERS; docker-compose gives uvicorn WEB_CONCURRENCY instead)."""
+    workers = int(env.get("CANVASS_WORKERS") or Settings.model_fields["workers"].default)
+    server = ["--http", UVICORN_HTTP, "--host", host, "--port", str(port), "--workers", str(workers)]
+    return [sys.executable, "-m", "uvicorn", app, *server]
 
 
 class _Refused(Exception):

@@ -79,6 +79,27 @@ class Settings(BaseSettings):
         "unset: DATABASE_URL.",
     )
 
+    # A geo_query reading a streaming replica answers /readyz with the replica's replay lag, and 503 beyond this,
+    # so a load balancer routes searches away from a replica that has fallen behind (services/geo_query/database.py).
+    geo_query_max_replica_lag_s: float = Field(
+        30.0,
+        alias="GEO_QUERY_MAX_REPLICA_LAG_S",
+        gt=0,
+        description="The most seconds a replica geo_query reads may lag behind the primary before its /readyz "
+        "answers 503 (reading the primary: no effect).",
+    )
+    # Worker processes per service (uvicorn --workers): `make run` and the test suite pass it to uvicorn, and
+    # docker-compose as WEB_CONCURRENCY. Each worker is a process of its own with its own pools, so a service opens
+    # up to workers x its pools' sizes connections (docs/scaling.md counts them).
+    workers: int = Field(
+        1,
+        alias="CANVASS_WORKERS",
+        ge=1,
+        le=64,
+        description="Worker processes per service (uvicorn); each opens its own pools of CANVASS_POOL_SIZE "
+        "connections.",
+    )
+
     statement_timeout_ms: int = Field(
         5000,
         alias="CANVASS_STATEMENT_TIMEOUT_MS",

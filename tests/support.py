@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 
-from shared.server import UVICORN_HTTP
+from shared.server import uvicorn_command
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT / ".local" / "test-logs"
@@ -174,18 +174,7 @@ def start_server(name: str, env: dict[str, str], port: int | None = None) -> Ser
     # Each service's links name the address it is served at, as a deployment's public base URL would.
     env = {"CANVASS_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", **env}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            SERVICES[name],
-            "--http",
-            UVICORN_HTTP,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        uvicorn_command(SERVICES[name], "127.0.0.1", port, env),
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -4,6 +4,10 @@ The read pool's sessions are read-only (`default_transaction_read_only`) and, lo
 which holds SELECT on the registry and nothing else. Audit records go through the audit pool (the primary), in
 group commits (see audit_log.py); a search alone, where both pools reach the same database, reads its page on
 the audit pool in the statement that appends its record (service.fetch_page).
+
+Pointed at a streaming replica (GEO_QUERY_DATABASE_URL) with the trail on the primary (AUDIT_DATABASE_URL, or
+DATABASE_URL), every search reads its page on the replica and appends its record on the primary in two steps, and
+/readyz reports the replica's replay lag (`replica_lag`), failing beyond GEO_QUERY_MAX_REPLICA_LAG_S.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from services.geo_query.audit_log import audit_log
-from shared.db import make_pool
+from shared.app import ReplicaLag
+from shared.db import make_pool, pooled
 from shared.settings import get_settings
 
 
@@ -52,6 +57,25 @@ def same_database(a: str, b: str) -> bool:
         ub.path,
         ub.query,
     )
+
+
+# How far the read database's replay is behind what it has received from the primary, in seconds: none once it
+# has replayed everything it received (an idle primary is not lag), else the time since the primary committed
+# the last transaction replayed (right after an idle spell, briefly more than the true lag). Unknown (NULL) when
+# WAL waits and nothing was replayed since the replica started.
+REPLICA_LAG_SQL = """
+SELECT pg_is_in_recovery() AS standby,
+       CASE WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0.0
+            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8
+       END AS lag_s
+"""
+
+
+async def replica_lag() -> ReplicaLag:
+    """Whether the read pool reaches a replica, and its replay lag (for /readyz)."""
+    async with pooled(db.read) as conn:
+        row = await conn.fetchrow(REPLICA_LAG_SQL)
+    return ReplicaLag(standby=bool(row["standby"]), seconds=row["lag_s"] if row["standby"] else None)
 
 
 db = Database()

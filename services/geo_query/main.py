@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.geo_query import cameras, ogc, tiles
-from services.geo_query.database import db
+from services.geo_query.database import db, replica_lag
 from shared.app import create_app
 from shared.auth import AGENCY_EXISTS_SQL
 from shared.compression import install_compression
@@ -44,6 +44,7 @@ app = create_app(
     lifespan=lifespan,
     agency_known=agency_known,
     db_revision=db_revision,
+    replica_lag=replica_lag,
     routers=[cameras.router, ogc.router, tiles.router],
     tags=[
         {
