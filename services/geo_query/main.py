@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.geo_query import cameras, ogc, tiles
+from services.geo_query import cameras, ogc, route, tiles
 from services.geo_query.database import db
 from shared.app import create_app
 from shared.auth import AGENCY_EXISTS_SQL
@@ -44,7 +44,7 @@ app = create_app(
     lifespan=lifespan,
     agency_known=agency_known,
     db_revision=db_revision,
-    routers=[cameras.router, ogc.router, tiles.router],
+    routers=[cameras.router, route.router, ogc.router, tiles.router],
     tags=[
         {
             "name": cameras.TAG,
