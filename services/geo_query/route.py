@@ -72,6 +72,8 @@ MAX_SPEED = 100.0  # m/s
 DEFAULT_MARGIN_S, MAX_MARGIN_S = 120, 3600
 CORRIDOR_SLACK = 1.001  # the prefilter's corridor is this much (plus a metre) wider than the buffer
 WEDGE_STEPS = 16
+EARLIEST = 0.0  # 1970-01-01: the times of a path lie between it and now (no footage is older, or yet to come)
+FUTURE_SLACK_S = 300.0  # clocks differ
 
 
 def _coordinates(value: Any) -> Any:
@@ -425,7 +427,16 @@ def parse_route(body: RouteSearch, *, max_length_m: float) -> Route:
         raise invalid(
             "/body/path", f"is {offset / 1000:.3f} km long; a route is at most {max_length_m / 1000:g} km"
         )
-    return Route(parts, measures, _times(body, parts, measures), bearings, offset, code)
+    times = _times(body, parts, measures)
+    if float(times[0][0]) < EARLIEST:
+        raise invalid(
+            "/body/times" if body.times is not None else "/body/start", "the path's times begin before 1970"
+        )
+    if float(times[-1][-1]) > datetime.now(UTC).timestamp() + FUTURE_SLACK_S:
+        raise invalid(
+            "/body/times" if body.times is not None else "/body/start", "the path's times run into the future"
+        )
+    return Route(parts, measures, times, bearings, offset, code)
 
 
 def _times(

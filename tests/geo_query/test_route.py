@@ -8,6 +8,7 @@ with agency S only, or paused (shared with none)."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -109,7 +110,7 @@ def sample(parts: list[list[list[float]]]) -> tuple[np.ndarray, np.ndarray, np.n
     offset = 0.0
     for part in parts:
         vm = [offset]
-        for (lo0, la0), (lo1, la1) in zip(part[:-1], part[1:], strict=True):
+        for (lo0, la0), (lo1, la1) in itertools.pairwise(part):
             length = GEOD.inv(lo0, la0, lo1, la1)[2]
             n = max(int(length), 1)
             pts = GEOD.npts(lo0, la0, lo1, la1, n - 1) if n > 1 else []
@@ -421,6 +422,12 @@ VALID = {
                 "times": [f"2026-11-20T22:{m:02d}:00Z" for m in (15, 16, 18, 17, 19)],
             },
             "/body/times/3",
+        ),
+        ({"start": "1969-12-31T23:59:00Z"}, "/body/start"),
+        ({"start": "9999-12-31T23:59:00Z"}, "/body/start"),
+        (
+            {"start": None, "speed": None, "times": [f"2099-11-20T22:{m:02d}:00Z" for m in range(15, 20)]},
+            "/body/times",
         ),
         ({"crs": "EPSG:3435"}, "/body/path/coordinates/0"),
         ({"crs": "not a crs"}, "/body/crs"),
