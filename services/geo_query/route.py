@@ -40,7 +40,7 @@ import orjson
 import shapely
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema
 from pyproj import Proj
 
 from services.geo_query import crs as crs_mod
@@ -56,7 +56,15 @@ from services.geo_query.features import HEAD, NO_STORE, _tail
 from services.geo_query.schemas import EXAMPLE_FEATURE, CameraProperties, Link
 from services.geo_query.service import Search, _fetch_with_contacts
 from shared.errors import invalid, problem_responses
-from shared.geojson import GEOJSON_MEDIA_TYPE, OUT_POSITION_SCHEMA, WGS84, GeoJSONResponse, PointGeometry
+from shared.geojson import (
+    GEOJSON_MEDIA_TYPE,
+    OUT_POSITION_SCHEMA,
+    WGS84,
+    AreaGeometry,
+    GeoJSONResponse,
+    PointGeometry,
+)
+from shared.inputs import StrictInput
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, LimitQuery, clamp_limit
 from shared.settings import get_settings
 from shared.timestamps import Instant
@@ -117,7 +125,9 @@ class MultiLineString(BaseModel):
     ]
 
 
-Speed = Literal["walking", "driving"] | Annotated[float, Field(gt=0, le=MAX_SPEED, allow_inf_nan=False)]
+Speed = (
+    Literal["walking", "driving"] | Annotated[float, Strict(), Field(gt=0, le=MAX_SPEED, allow_inf_nan=False)]
+)
 
 ROUTE_EXAMPLE: dict[str, Any] = {
     "path": {
@@ -131,7 +141,7 @@ ROUTE_EXAMPLE: dict[str, Any] = {
 }
 
 
-class RouteSearch(BaseModel):
+class RouteSearch(StrictInput):
     """A path of travel, how far either side of it to look, and when it was travelled."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ROUTE_EXAMPLE]})
@@ -203,6 +213,7 @@ class RouteCameraFeature(BaseModel):
 
 class RouteSummary(BaseModel):
     length_m: float = Field(description="Geodesic length of the path (gaps between parts not counted)")
+    area: AreaGeometry = Field(description="The path's buffer: the area searched (lon/lat)")
     starts_at: datetime
     ends_at: datetime
 
@@ -231,6 +242,18 @@ class RouteCollection(BaseModel):
                     "features": [_EXAMPLE_ROUTE_FEATURE],
                     "route": {
                         "length_m": 975.3,
+                        "area": {
+                            "type": "Polygon",
+                            "coordinates": [
+                                [
+                                    [-73.9857, 40.7479],
+                                    [-73.9772, 40.7508],
+                                    [-73.9772, 40.7518],
+                                    [-73.9862, 40.7489],
+                                    [-73.9857, 40.7479],
+                                ]
+                            ],
+                        },
                         "starts_at": "2026-11-20T22:15:00Z",
                         "ends_at": "2026-11-20T22:16:10Z",
                     },
@@ -302,16 +325,20 @@ class Route:
             return orjson.dumps({"type": "LineString", "coordinates": self.parts[0]}).decode()
         return orjson.dumps({"type": "MultiLineString", "coordinates": self.parts}).decode()
 
-    def corridor(self, buffer_m: float) -> str:
-        """The path buffered a little wider than `buffer_m`, in lon/lat (GeoJSON): the index prefilter."""
-        poly = shapely.buffer(self.multi, buffer_m * CORRIDOR_SLACK + 1.0, quad_segs=8)
-        poly = shapely.segmentize(poly, max(buffer_m, 50.0))
+    def buffered(self, metres: float) -> str:
+        """The path buffered by `metres` (in the projection), in lon/lat, as GeoJSON."""
+        poly = shapely.buffer(self.multi, metres, quad_segs=8)
+        poly = shapely.segmentize(poly, max(metres, 50.0))
 
         def back(xy: np.ndarray) -> np.ndarray:
             lon, lat = self.proj(xy[:, 0], xy[:, 1], inverse=True)
             return np.column_stack([lon, lat])
 
         return shapely.to_geojson(shapely.transform(poly, back))  # type: ignore[no-any-return]
+
+    def corridor(self, buffer_m: float) -> str:
+        """A little wider than the buffer: the index prefilter, and the area the audit record names."""
+        return self.buffered(buffer_m * CORRIDOR_SLACK + 1.0)
 
     @property
     def starts_at(self) -> float:
@@ -612,6 +639,7 @@ async def cameras_along_route(
     last = (float(along[page[-1]]), rows[page[-1]]["id"]) if page else None
     summary = {
         "length_m": round(route.length_m, 1),
+        "area": orjson.loads(route.buffered(body.buffer_m)),
         "starts_at": _rfc3339(route.starts_at),
         "ends_at": _rfc3339(route.ends_at),
     }

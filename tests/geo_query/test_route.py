@@ -410,6 +410,8 @@ VALID = {
         ({"speed": None}, "/body/speed"),
         ({"speed": -1}, "/body/speed"),
         ({"speed": "running"}, "/body/speed"),
+        ({"speed": "3"}, "/body/speed"),
+        ({"buffer_m": "100"}, "/body/buffer_m"),
         ({"times": ["2026-11-20T22:15:00Z"] * 5}, "/body/times"),
         (
             {"start": None, "speed": None, "times": ["2026-11-20T22:15:00Z", "2026-11-20T22:16:00Z"]},
