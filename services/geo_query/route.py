@@ -52,9 +52,9 @@ from services.geo_query.dependencies import (
     QueryFilters,
     distance_cursor,
 )
-from services.geo_query.features import HEAD, NO_STORE, _tail
+from services.geo_query.features import HEAD, NO_STORE, collection_tail
 from services.geo_query.schemas import EXAMPLE_FEATURE, CameraProperties, Link
-from services.geo_query.service import Search, _fetch_with_contacts
+from services.geo_query.service import Search, fetch_with_contacts
 from shared.errors import invalid, problem_responses
 from shared.geojson import (
     GEOJSON_MEDIA_TYPE,
@@ -643,7 +643,7 @@ async def cameras_along_route(
         "starts_at": _rfc3339(route.starts_at),
         "ends_at": _rfc3339(route.ends_at),
     }
-    tail = _tail(request, "distance", len(page), first, last, more, False, matched, [])
+    tail = collection_tail(request, "distance", len(page), first, last, more, False, matched, [])
     body_text = HEAD + ",".join(parts) + '],"route":' + orjson.dumps(summary).decode() + "," + tail[2:]
     return GeoJSONResponse(body_text, headers=NO_STORE)
 
@@ -656,7 +656,7 @@ async def _features(search: Search, ids: list[uuid.UUID]) -> dict[uuid.UUID, dic
     s = search.sql
     s.where.append(f"c.id = ANY({s.p(ids, 'uuid[]')})")
     if search.contacts:
-        body = (await _fetch_with_contacts(search, len(ids), "id")).body
+        body = (await fetch_with_contacts(search, len(ids), "id")).body
     else:
         query = search.rows_sql(s.p(len(ids)), "id")
         async with search.connection() as conn:
