@@ -310,7 +310,8 @@ class Route:
         lats = [lat for part in self.parts for _, lat in part]
         lon0, lat0 = (min(lons) + max(lons)) / 2, (min(lats) + max(lats)) / 2
         self.proj = Proj(
-            f"+proj=tmerc +lat_0={lat0!r} +lon_0={lon0!r} +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m"
+            # +over: longitudes come back unwrapped, so a buffer reaching the antimeridian shows as beyond ±180
+            f"+proj=tmerc +lat_0={lat0!r} +lon_0={lon0!r} +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +over"
         )
         self.lines = []
         self.planar = []  # per part: the planar measure of each vertex in the projection
@@ -334,7 +335,15 @@ class Route:
             lon, lat = self.proj(xy[:, 0], xy[:, 1], inverse=True)
             return np.column_stack([lon, lat])
 
-        return shapely.to_geojson(shapely.transform(poly, back))  # type: ignore[no-any-return]
+        area = shapely.transform(poly, back)
+        west, _, east, _ = area.bounds
+        if west < -180 or east > 180:
+            raise invalid(
+                "/body/path", "comes within its buffer of the antimeridian: search each side of it separately"
+            )
+        if not shapely.is_valid(area):  # near a pole a projected buffer need not stay simple in lon/lat
+            area = shapely.make_valid(area)
+        return shapely.to_geojson(area)  # type: ignore[no-any-return]
 
     def corridor(self, buffer_m: float) -> str:
         """A little wider than the buffer: the index prefilter, and the area the audit record names."""

@@ -402,6 +402,7 @@ VALID = {
             "/body/path/coordinates/0",
         ),
         ({"path": {"type": "LineString", "coordinates": [[179.9, -16.8], [-179.9, -16.8]]}}, "/body/path"),
+        ({"path": {"type": "LineString", "coordinates": [[179.9995, -16.8], [179.99, -16.8]]}}, "/body/path"),
         ({"path": {"type": "Polygon", "coordinates": [PATH]}}, "/body/path"),
         ({"buffer_m": 501}, "/body/buffer_m"),
         ({"buffer_m": 0}, "/body/buffer_m"),
