@@ -5,12 +5,14 @@ shown to the owner and written in the mail; found again the same way when the re
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from pyproj import Geod
 
 from services.requests_api import geo_client
 from tests.conftest import Token
@@ -52,7 +54,11 @@ def test_each_owner_along_a_route_is_asked_only_for_the_minutes_it_passed_their_
     route = _route(flow, start)
     req = flow.create(radius_m=None, route=route)
     assert req["area_kind"] == "route" and req["route"]["buffer_m"] == 80
-    assert req["area"]["type"] == "Polygon" and 0 < req["area_m2"] < 2 * 80 * 900
+    # The area is the path's 80 m buffer: a band along it and two half discs, to within the buffer's polygon.
+    (lon0, lat0), (lon1, lat1) = route["path"]["coordinates"]
+    length = Geod(ellps="WGS84").inv(lon0, lat0, lon1, lat1)[2]
+    assert req["area"]["type"] == "Polygon"
+    assert req["area_m2"] == pytest.approx(2 * 80 * length + math.pi * 80**2, rel=0.01)
     # What geo_query answers for the same route: each camera's own window.
     along = geo.post(
         "/v1/cameras/route",
