@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -526,8 +526,11 @@ class RouteScope(Search):
         self.filters = replace(self.filters, facing=facing)
 
 
-def _rfc3339(epoch: float) -> str:
-    return datetime.fromtimestamp(round(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _rfc3339(epochs: np.ndarray) -> list[str]:
+    """RFC 3339 instants (UTC, whole seconds) of epoch seconds."""
+    return [
+        t + "Z" for t in np.datetime_as_string(np.asarray(epochs, dtype=np.int64).astype("datetime64[s]"))
+    ]
 
 
 @router.post(
@@ -624,22 +627,29 @@ async def cameras_along_route(
     search.details["limit"] = size
 
     features = await _features(search, [rows[i]["id"] for i in page])
-    now = datetime.now(UTC)
-    margin = timedelta(seconds=body.margin_s)
+    # The page's instants in whole seconds, formatted together (one strftime per instant was a tenth of the time).
+    at = np.round(passes.at[page]).astype(np.int64) if page else np.zeros(0, dtype=np.int64)
+    retention = np.array([rows[i]["retention_days"] for i in page], dtype=object)
+    kept = np.array([r is not None for r in retention], dtype=bool)
+    until = at - body.margin_s + np.where(kept, retention, 0).astype(np.int64) * 86_400
+    passes_s, start_s, end_s, until_s = (
+        _rfc3339(at),
+        _rfc3339(at - body.margin_s),
+        _rfc3339(at + body.margin_s),
+        _rfc3339(until),
+    )
+    now = datetime.now(UTC).timestamp()
     parts: list[str] = []
-    for i in page:
+    for j, i in enumerate(page):
         f = features[rows[i]["id"]]
-        at = datetime.fromtimestamp(round(float(passes.at[i])), UTC)
-        retention = rows[i]["retention_days"]
-        until = at - margin + timedelta(days=retention) if retention is not None else None
         f["properties"].update(
             distance_m=round(float(passes.distance[i]), 2),
             along_m=float(along[i]),
-            passes_at=_rfc3339(at.timestamp()),
-            window={"start": _rfc3339((at - margin).timestamp()), "end": _rfc3339((at + margin).timestamp())},
+            passes_at=passes_s[j],
+            window={"start": start_s[j], "end": end_s[j]},
             travel_bearing_deg=round(float(passes.bearing[i]), 1),
-            footage_until=_rfc3339(until.timestamp()) if until is not None else None,
-            footage_likely_available=(until > now) if until is not None else None,
+            footage_until=until_s[j] if kept[j] else None,
+            footage_likely_available=bool(until[j] > now) if kept[j] else None,
         )
         parts.append(orjson.dumps(f).decode())
     await search.audit(len(page), {"matched": matched})
@@ -649,8 +659,8 @@ async def cameras_along_route(
     summary = {
         "length_m": round(route.length_m, 1),
         "area": orjson.loads(route.buffered(body.buffer_m)),
-        "starts_at": _rfc3339(route.starts_at),
-        "ends_at": _rfc3339(route.ends_at),
+        "starts_at": _rfc3339(np.round([route.starts_at]))[0],
+        "ends_at": _rfc3339(np.round([route.ends_at]))[0],
     }
     tail = collection_tail(request, "distance", len(page), first, last, more, False, matched, [])
     body_text = HEAD + ",".join(parts) + '],"route":' + orjson.dumps(summary).decode() + "," + tail[2:]
