@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from bench.queries import NEAREST_K, RADIUS_M, Query, Shape
+from bench.queries import NEAREST_K, RADIUS_M, ROUTE_BUFFER_M, ROUTE_START, Query, Shape
 from bench.settings import WORK
 
 
@@ -165,6 +165,23 @@ def _geo_route(doc: dict[str, Any], shape: Shape) -> Route | None:
             )
 
         return Route("POST", path, "investigator", build)
+    if kind == "route":
+        found = _find(doc, "post", ("/v1/cameras/route",), lambda ps: True)
+        if not found or "requestBody" not in found[1]:
+            return None
+        path, op = found
+        route_qs = f"?{urlencode({'limit': shape.limit})}" if "limit" in _params(op) and shape.limit else ""
+
+        def build_route(q: Query) -> HttpRequest:
+            body = {
+                "path": {"type": "LineString", "coordinates": q.route},
+                "buffer_m": ROUTE_BUFFER_M,
+                "start": ROUTE_START,
+                "speed": "driving",
+            }
+            return HttpRequest("POST", path + route_qs, json.dumps(body, separators=(",", ":")))
+
+        return Route("POST", path, "investigator", build_route)
     return None
 
 

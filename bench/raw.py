@@ -24,7 +24,7 @@ import asyncpg
 
 from bench.capture import Statement
 from bench.http import Cell
-from bench.queries import NEAREST_K, RADIUS_M, Query, Shape
+from bench.queries import NEAREST_K, RADIUS_M, ROUTE_BUFFER_M, Query, Shape
 
 KNN_CANDIDATES = (
     100  # planar <-> candidates re-sorted by geodesic distance (docs/performance.md, reference figures)
@@ -107,6 +107,23 @@ def bbox_sql(agency: uuid.UUID, q: Query, limit: int) -> list[Statement]:
     return [Statement("fetchrow", _page(inner), (agency, *q.bbox, limit))]
 
 
+def route_sql(agency: uuid.UUID, q: Query, limit: int) -> list[Statement]:
+    """Cameras within the buffer of the path (geodesic, an index prefilter by the path's box expanded), in the
+    order of their position along it (planar ST_LineLocatePoint: the raw floor, not the service's geodesic
+    measure)."""
+    path = "ST_SetSRID(ST_GeomFromGeoJSON($2), 4326)"
+    xs, ys = [p[0] for p in q.route], [p[1] for p in q.route]
+    w, s, _, _ = _box(Query(min(xs), min(ys)), ROUTE_BUFFER_M)
+    _, _, e, n = _box(Query(max(xs), max(ys)), ROUTE_BUFFER_M)
+    inner = (
+        f"SELECT {_feature(False)} AS f FROM registry.cameras c WHERE {_SCOPE}"  # noqa: S608 - constants only
+        f" AND c.geom && ST_MakeEnvelope($3, $4, $5, $6, 4326) AND ST_DWithin(c.geom::geography, {path}::geography, $7)"
+        f" ORDER BY ST_LineLocatePoint({path}, c.geom), c.id LIMIT $8"
+    )
+    geojson = json.dumps({"type": "LineString", "coordinates": q.route})
+    return [Statement("fetchrow", _page(inner), (agency, geojson, w, s, e, n, ROUTE_BUFFER_M, limit))]
+
+
 def geo_sql(shape: Shape) -> Callable[[uuid.UUID, Query], list[Statement]]:
     """The bench's own SQL for `shape` (used where geo_query's could not be captured)."""
     kind = shape.key.rstrip("0123456789").removesuffix("_cad")
@@ -119,6 +136,8 @@ def geo_sql(shape: Shape) -> Callable[[uuid.UUID, Query], list[Statement]]:
         return lambda a, q: polygon_sql(a, q, limit)
     if kind == "bbox":
         return lambda a, q: bbox_sql(a, q, limit)
+    if kind == "route":
+        return lambda a, q: route_sql(a, q, limit)
     raise ValueError(shape.key)
 
 

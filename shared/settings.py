@@ -242,6 +242,13 @@ class Settings(BaseSettings):
     geo_query_timeout_s: float = Field(
         5.0, alias="GEO_QUERY_TIMEOUT_S", gt=0, description="Seconds a call to geo_query may take."
     )
+    geo_route_max_length_m: float = Field(
+        50_000.0,
+        alias="CANVASS_GEO_ROUTE_MAX_LENGTH_M",
+        gt=0,
+        le=1_000_000,
+        description="The longest path a route canvass (`POST /v1/cameras/route`) may follow, in metres.",
+    )
     # Where clients reach the services: every absolute link an answer or a mail carries is built on it, never on
     # the request's Host header (which a client chooses). Required in production; development and test use
     # DEV_PUBLIC_BASE_URL unless told otherwise (`make run` and the tests give each service its own address).

@@ -49,7 +49,7 @@ def cursor_for(order: Order, key: Key, *, prev: bool = False) -> str:
     return encode_cursor({"id": str(key[1]), **({"prev": True} if prev else {})})
 
 
-def _tail(
+def collection_tail(
     request: Request,
     order: Order,
     returned: int,
@@ -60,6 +60,7 @@ def _tail(
     matched: int | None,
     extra_links: list[dict[str, str]],
 ) -> str:
+    """The end of a FeatureCollection's text after its Features: `]`, then counts, time stamp and links."""
     links = [{"href": self_url(request), "rel": "self", "type": GEOJSON_MEDIA_TYPE}, *extra_links]
     if has_next and last is not None:
         links.append(_link(request, "next", cursor=cursor_for(order, last)))
@@ -106,7 +107,7 @@ async def collection(
             else:
                 has_next, has_prev = more, paged_from is not None and order != "distance"
             n = matched if matched is not None else (returned if paged_from is None and not more else None)
-            return _tail(request, order, returned, first, last, has_next, has_prev, n, links)
+            return collection_tail(request, order, returned, first, last, has_next, has_prev, n, links)
 
         search.details["limit"] = limit
         # Audited before the first byte leaves (fail closed, as every search is): a large export is on the
@@ -126,6 +127,8 @@ async def collection(
     body_text = (
         HEAD
         + page.body
-        + _tail(request, order, page.returned, page.first, page.last, has_next, has_prev, matched, links)
+        + collection_tail(
+            request, order, page.returned, page.first, page.last, has_next, has_prev, matched, links
+        )
     )
     return GeoJSONResponse(body_text, headers=NO_STORE)

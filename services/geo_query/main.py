@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.geo_query import cameras, ogc, tiles
+from services.geo_query import cameras, ogc, route, tiles
 from services.geo_query.database import db, replica_lag
 from shared.app import create_app
 from shared.auth import AGENCY_EXISTS_SQL
@@ -45,7 +45,7 @@ app = create_app(
     agency_known=agency_known,
     db_revision=db_revision,
     replica_lag=replica_lag,
-    routers=[cameras.router, ogc.router, tiles.router],
+    routers=[cameras.router, route.router, ogc.router, tiles.router],
     tags=[
         {
             "name": cameras.TAG,

@@ -420,7 +420,7 @@ async def fetch_page(search: Search, limit: int, order: Order) -> Page:
     database less, and the database is the part that does not scale out (measured both ways:
     docs/bench-results.md)."""
     if search.contacts:
-        page = await _fetch_with_contacts(search, min(limit, CONTACTS_MAX), order)
+        page = await fetch_with_contacts(search, min(limit, CONTACTS_MAX), order)
         await search.audit(page.returned)
         return page
     sql = search.sql
@@ -461,7 +461,7 @@ def _open(ring: Any, sealed: bytes | None, context: str) -> str | None:
         return None
 
 
-async def _fetch_with_contacts(search: Search, limit: int, order: Order) -> Page:
+async def fetch_with_contacts(search: Search, limit: int, order: Order) -> Page:
     sql = search.sql
     query = search.rows_sql(sql.p(limit + 1), order, contacts=True)
     async with search.connection() as conn:

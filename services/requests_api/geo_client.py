@@ -49,17 +49,27 @@ AREA = Operation(
     ("incident_at", "case_number", "contacts", "limit", "cursor"),
     "CameraCollection",
 )
+ROUTE = Operation(
+    "post",
+    "/v1/cameras/route",
+    ("case_number", "contacts", "limit", "cursor"),
+    "RouteCollection",
+)
 ITEM = Operation(
     "get",
     "/v1/ogc/collections/{collection_id}/items/{feature_id}",
     ("collection_id", "feature_id", "case_number", "contacts"),
     "CameraFeature",
 )
-OPERATIONS = (RADIUS, AREA, ITEM)
+OPERATIONS = (RADIUS, AREA, ROUTE, ITEM)
 # What this client reads from each camera Feature's properties, and from a FeatureCollection.
 FEATURE_PROPERTIES = ("registration_id", "footage_until", "distance_m", "retention_days", "shares_history")
 COLLECTION_FIELDS = ("features", "links")
 AREA_BODY_FIELDS = ("area", "point")
+# What a route search sends (the request's route as the caller gave it) and reads besides each camera's above.
+ROUTE_BODY_FIELDS = ("path", "crs", "buffer_m", "times", "start", "speed", "margin_s")
+ROUTE_FEATURE_PROPERTIES = ("window",)
+ROUTE_SUMMARY_FIELDS = ("area", "starts_at", "ends_at")
 
 
 @dataclass
@@ -73,14 +83,19 @@ class Camera:
     shares_history: bool = True
     lon: float | None = None
     lat: float | None = None
+    # Along a route: the minutes of footage this camera is asked for (when the path passed it ± the margin).
+    window: tuple[datetime, datetime] | None = None
 
     def out(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "camera_id": str(self.id),
             "footage_until": iso(self.footage_until),
             "distance_m": None if self.distance_m is None else round(self.distance_m, 1),
             "retention_days": self.retention_days,
         }
+        if self.window is not None:
+            out["window"] = {"start": iso(self.window[0]), "end": iso(self.window[1])}
+        return out
 
 
 @dataclass
@@ -97,6 +112,16 @@ class TargetDraft:
     def distance_m(self) -> float | None:
         known = [c.distance_m for c in self.cameras if c.distance_m is not None]
         return min(known) if known else None
+
+    @property
+    def window(self) -> tuple[datetime, datetime] | None:
+        """Along a route: the span of its cameras' windows, the only minutes the owner is asked for."""
+        return window_of([c.window for c in self.cameras])
+
+
+def window_of(windows: list[tuple[datetime, datetime] | None]) -> tuple[datetime, datetime] | None:
+    known = [w for w in windows if w is not None]
+    return (min(w[0] for w in known), max(w[1] for w in known)) if known else None
 
 
 def iso(value: datetime | None) -> str | None:
@@ -128,7 +153,17 @@ def _camera(feature: dict[str, Any]) -> Camera:
         shares_history=_strict_bool(props["shares_history"]),
         lon=coords[0],
         lat=coords[1],
+        window=_window(props.get("window")),
     )
+
+
+def _window(value: Any) -> tuple[datetime, datetime] | None:
+    if value is None:
+        return None
+    start, end = parse_time(value["start"]), parse_time(value["end"])
+    if start is None or end is None or end < start:
+        raise ValueError("not a window")
+    return start, end
 
 
 def _strict_bool(value: Any) -> bool:
@@ -223,6 +258,40 @@ async def cameras_in(
     raise Problem(
         422,
         f"The area holds more than {PAGE * MAX_PAGES} cameras; narrow it.",
+        kind="validation",
+    )
+
+
+@dataclass
+class RouteAnswer:
+    cameras: list[Camera]
+    area: dict[str, Any]  # the path's buffer, a Polygon or MultiPolygon
+    starts_at: datetime
+    ends_at: datetime
+
+
+async def cameras_along(authorization: str, case_number: str, route: dict[str, Any]) -> RouteAnswer:
+    """Every camera the caller may see along the route, each with its own footage window."""
+    base: dict[str, Any] = {"case_number": case_number, "contacts": "false", "limit": PAGE}
+    body = {k: route[k] for k in ROUTE_BODY_FIELDS if route.get(k) is not None}
+    cameras: list[Camera] = []
+    cursor: str | None = None
+    for _ in range(MAX_PAGES):
+        params = dict(base, **({"cursor": cursor} if cursor else {}))
+        page = _features(await _call(ROUTE.method, ROUTE.path, authorization, params=params, json=body))
+        try:
+            cameras.extend(_camera(f) for f in page["features"])
+            summary = page["route"]
+            start, end = parse_time(summary["starts_at"]), parse_time(summary["ends_at"])
+            assert start is not None and end is not None and isinstance(summary["area"], dict)
+        except (KeyError, TypeError, ValueError, AssertionError) as exc:
+            raise Problem(502, f"{SERVICE} answered with a route this service cannot read.") from exc
+        cursor = _next_cursor(page)
+        if cursor is None:
+            return RouteAnswer(cameras, summary["area"], start, end)
+    raise Problem(
+        422,
+        f"The route passes more than {PAGE * MAX_PAGES} cameras; narrow its buffer.",
         kind="validation",
     )
 

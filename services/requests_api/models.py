@@ -91,7 +91,10 @@ class FootageRequest(Base):
     __table_args__ = (
         CheckConstraint(_in("state", REQUEST_STATES), name="ck_requests_state"),
         CheckConstraint("window_end > window_start", name="ck_requests_window"),
-        CheckConstraint("area_kind IN ('radius', 'polygon')", name="ck_requests_area_kind"),
+        CheckConstraint(
+            "area_kind IN ('radius', 'polygon', 'route') AND (area_kind = 'route') = (route IS NOT NULL)",
+            name="ck_requests_area_kind",
+        ),
         Index("ix_requests_agency_created", "agency", "created_at", "id"),
         Index("ix_requests_state_due", "state", "due_at"),
         Index("ix_requests_sent_at", "agency", "sent_at"),
@@ -124,6 +127,8 @@ class FootageRequest(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A request along a route: the route as geo_query's route search takes it (its owners are found again so).
+    route: Mapped[Any | None] = mapped_column(JSONB)
 
 
 class Target(Base):
@@ -132,6 +137,10 @@ class Target(Base):
     __tablename__ = "targets"
     __table_args__ = (
         CheckConstraint(_in("state", TARGET_STATES), name="ck_targets_state"),
+        CheckConstraint(
+            "(window_start IS NULL) = (window_end IS NULL) AND (window_start IS NULL OR window_end > window_start)",
+            name="ck_targets_window",
+        ),
         UniqueConstraint("request_id", "registration_id", name="uq_targets_request_registration"),
         Index("ix_targets_registration", "registration_id", "state"),
         Index("ix_targets_state", "state"),
@@ -141,10 +150,13 @@ class Target(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, server_default=func.gen_random_uuid())
     request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("requests.requests.id", ondelete="CASCADE"))
     registration_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    # [{camera_id, footage_until, distance_m, retention_days}], most urgent first
+    # [{camera_id, footage_until, distance_m, retention_days(, window)}], most urgent first
     cameras: Mapped[Any] = mapped_column(JSONB, server_default=text("'[]'"))
     footage_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     distance_m: Mapped[float | None] = mapped_column(Float)
+    # Along a route: the footage this owner is asked for (their cameras' windows); NULL: the request's window.
+    window_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    window_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     state: Mapped[str] = mapped_column(Text, server_default=text("'pending'"))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

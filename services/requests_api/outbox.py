@@ -65,8 +65,10 @@ def _cameras_text(cameras: list[dict[str, Any]]) -> str:
     lines = []
     for c in cameras:
         until = c.get("footage_until")
+        window = c.get("window")  # along a route: the minutes asked of this camera
         lines.append(
             f"  - camera {c['camera_id']}"
+            + (f", {window['start']} to {window['end']}" if window else "")
             + (f": footage of the incident is likely overwritten after {until}" if until else "")
         )
     return "\n".join(lines)
@@ -81,7 +83,11 @@ def owner_message(req: RowMapping, target: RowMapping, kind: str) -> tuple[str, 
         f"See the request and answer it with your registration's management credential:\n  {answer}\n"
         "Accept and upload, or decline: declining is silent, the agency never learns who declined.\n"
     )
-    window = f"{_when(req['window_start'])} to {_when(req['window_end'])}"
+    # Along a route an owner is asked only for the minutes the path passed their cameras (the target's window).
+    start, end = target.get("window_start"), target.get("window_end")
+    if start is None or end is None:
+        start, end = req["window_start"], req["window_end"]
+    window = f"{_when(start)} to {_when(end)}"
     if kind == "request":
         subject = f"{agency} asks for camera footage ({req['category'].replace('_', ' ')})"
         body = (

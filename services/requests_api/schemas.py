@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, WithJsonSchema, field_validator
 
 from services.requests_api.config import config
 from services.requests_api.models import Category, RequestState, TargetState
@@ -51,6 +51,45 @@ class Window(Input):
     )
 
 
+_LINE: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "array", "items": {"type": "number"}},
+    "minItems": 2,
+}
+
+
+class RoutePath(Input):
+    """A path of travel: GeoJSON LineString or MultiLineString (lon/lat, or x/y in the route's `crs`)."""
+
+    type: Literal["LineString", "MultiLineString"]
+    coordinates: Annotated[
+        list[Any],
+        WithJsonSchema({"type": "array", "minItems": 1, "items": {"anyOf": [_LINE["items"], _LINE]}}),
+    ] = Field(examples=[[[-87.9065, 43.0389], [-87.9021, 43.0391], [-87.9019, 43.0425]]])
+
+
+class RouteIn(Input):
+    """A route of travel as a request's area: the owners of the cameras along it are asked, each only for the
+    minutes the path passed their cameras (geo_query's `POST /v1/cameras/route` finds them and checks the
+    route: see its contract for the rules)."""
+
+    path: RoutePath
+    crs: str | None = Field(None, max_length=200, description="The CRS of the path (EPSG code or OGC URI)")
+    buffer_m: float = Field(gt=0, le=MAX_RADIUS_M, allow_inf_nan=False, description="Metres either side")
+    times: list[Instant] | None = Field(
+        None,
+        max_length=5000,
+        description="An instant at each vertex, strictly increasing (or start and speed)",
+    )
+    start: Instant | None = Field(None, description="When the first vertex was passed (with speed)")
+    speed: Literal["walking", "driving"] | Annotated[float, Strict(), Field(gt=0, le=100)] | None = Field(
+        None, description="walking, driving or metres per second (with start)"
+    )
+    margin_s: int = Field(
+        120, ge=0, le=3600, description="Each camera is asked for the minutes the path passed it ± this"
+    )
+
+
 class RequestCreate(Input):
     model_config = ConfigDict(
         extra="forbid",
@@ -79,7 +118,15 @@ class RequestCreate(Input):
     radius_m: Annotated[float, Field(gt=0, le=MAX_RADIUS_M, allow_inf_nan=False, strict=True)] | None = Field(
         None, description="A circle around the incident (give this or `area`)", examples=[150]
     )
-    area: Area | None = Field(None, description="A Polygon or MultiPolygon (give this or `radius_m`)")
+    area: Area | None = Field(
+        None, description="A Polygon or MultiPolygon (give this, `radius_m` or `route`)"
+    )
+    route: RouteIn | None = Field(
+        None,
+        description="A route of travel (give this, `radius_m` or `area`): its buffer is the area, and each owner is"
+        " asked only for the minutes the path passed their cameras (± `margin_s`), inside `window`, which must"
+        " hold the route's times",
+    )
     camera_ids: list[uuid.UUID] | None = Field(
         None,
         description="Ask only these cameras' owners (each must lie in the area and be one your agency may see); "
@@ -145,8 +192,17 @@ class LegalHoldIn(Input):
     note: str | None = Field(None, max_length=2000)
 
 
+class WindowOut(BaseModel):
+    start: datetime
+    end: datetime
+
+
 class CameraOut(BaseModel):
     camera_id: uuid.UUID
+    window: WindowOut | None = Field(
+        None,
+        description="Along a route: the footage asked of this camera (when the path passed it ± the margin)",
+    )
     footage_until: datetime | None = Field(
         None, description="When the owner's recorder overwrites the incident"
     )
@@ -160,6 +216,10 @@ class TargetOut(BaseModel):
     state: TargetState
     footage_until: datetime | None = Field(None, description="The earliest of its cameras' footage_until")
     distance_m: float | None = None
+    window: WindowOut | None = Field(
+        None,
+        description="Along a route: the footage this owner is asked for (their cameras' windows); else none",
+    )
     cameras: list[CameraOut]
     notified_at: datetime | None = None
     answered_at: datetime | None = None
@@ -189,11 +249,6 @@ class Summary(BaseModel):
     )
 
 
-class WindowOut(BaseModel):
-    start: datetime
-    end: datetime
-
-
 class RequestOut(BaseModel):
     id: uuid.UUID
     agency: str
@@ -202,8 +257,9 @@ class RequestOut(BaseModel):
     state: RequestState
     incident: PointGeometry
     area: AreaGeometry = Field(description="The area asked about (a radius is given as its polygon)")
-    area_kind: Literal["radius", "polygon"]
+    area_kind: Literal["radius", "polygon", "route"]
     radius_m: float | None = None
+    route: RouteIn | None = Field(None, description="The route the request was drawn along (area_kind route)")
     area_m2: float
     window: WindowOut
     message: str
@@ -372,7 +428,10 @@ class OwnerRequestOut(BaseModel):
     agency_name: str
     category: Category
     message: str
-    window: WindowOut
+    window: WindowOut = Field(
+        description="The footage asked of you: the request's window, or along a route only the minutes it"
+        " passed your cameras"
+    )
     due_at: datetime
     request_state: RequestState
     state: TargetState

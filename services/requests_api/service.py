@@ -50,11 +50,11 @@ REQUEST_COLUMNS = """
     ST_AsGeoJSON(r.incident_point, 7) AS incident, ST_AsGeoJSON(ST_ForcePolygonCCW(r.area), 7) AS area,
     r.area_kind, r.radius_m, r.area_m2, r.window_start, r.window_end, r.message, r.due_at, r.requires_approval,
     r.evidence_retention_days, r.legal_hold, r.created_by, r.creator_email_enc, r.version, r.created_at,
-    r.updated_at, r.sent_at, r.finished_at
+    r.updated_at, r.sent_at, r.finished_at, r.route
 """
 TARGET_COLUMNS = (
     "t.id, t.request_id, t.registration_id, t.state, t.cameras, t.footage_until, t.distance_m, t.notified_at,"
-    " t.answered_at, t.version"
+    " t.answered_at, t.version, t.window_start, t.window_end"
 )
 
 
@@ -160,7 +160,10 @@ def _due(body: RequestCreate, policy: AgencyPolicy) -> datetime:
 
 def _area(body: RequestCreate, policy: AgencyPolicy) -> tuple[str, dict[str, Any], float]:
     if (body.radius_m is None) == (body.area is None):
-        raise invalid("/body/area", "give either radius_m (a circle around the incident) or area (a polygon)")
+        raise invalid(
+            "/body/area",
+            "give one of radius_m (a circle around the incident), area (a polygon) or route (a path of travel)",
+        )
     lon, lat = body.incident.coordinates[0], body.incident.coordinates[1]
     if body.radius_m is not None:
         geom = circle(lon, lat, body.radius_m)
@@ -178,6 +181,36 @@ def _area(body: RequestCreate, policy: AgencyPolicy) -> tuple[str, dict[str, Any
     return kind, geom, area
 
 
+async def _along(
+    body: RequestCreate, route: dict[str, Any], policy: AgencyPolicy, authorization: str
+) -> tuple[str, dict[str, Any], float, list[geo_client.Camera]]:
+    """A route as the request's area: its cameras (each with its own window, inside the request's), and its
+    buffer as the area, within the policy's cap; the route's times must lie inside the request's window."""
+    if body.radius_m is not None or body.area is not None:
+        raise invalid("/body/route", "give one of radius_m, area or route")
+    if body.camera_ids:
+        raise invalid("/body/camera_ids", "a route asks the owners along it: leave camera_ids out")
+    answer = await geo_client.cameras_along(authorization, body.case_number, route)
+    start, end = body.window.start.astimezone(UTC), body.window.end.astimezone(UTC)
+    if answer.starts_at < start or answer.ends_at > end:
+        raise invalid(
+            "/body/route",
+            f"the route runs from {geo_client.iso(answer.starts_at)} to {geo_client.iso(answer.ends_at)}, outside"
+            " the request's window",
+        )
+    for c in answer.cameras:
+        if c.window is not None:
+            c.window = (max(c.window[0], start), min(c.window[1], end))
+    area = geodesic_area_m2(shapely.geometry.shape(answer.area))
+    if area > policy.max_request_area_m2:
+        raise invalid(
+            "/body/route/buffer_m",
+            f"the route's buffer covers {area:,.0f} m²; {policy.name}'s policy allows at most"
+            f" {policy.max_request_area_m2:,.0f} m²",
+        )
+    return "route", answer.area, area, answer.cameras
+
+
 async def create_request(
     session: AsyncSession,
     body: RequestCreate,
@@ -187,10 +220,16 @@ async def create_request(
 ) -> uuid.UUID:
     _check_window(body, policy)
     due = _due(body, policy)
-    kind, geom, area_m2 = _area(body, policy)
     lon, lat = body.incident.coordinates[0], body.incident.coordinates[1]
     incident_at = body.window.start.astimezone(UTC)
-    if body.camera_ids:
+    route = body.route.model_dump(mode="json", exclude_none=True) if body.route is not None else None
+    if route is not None:
+        kind, geom, area_m2, cameras = await _along(body, route, policy, authorization)
+    else:
+        kind, geom, area_m2 = _area(body, policy)
+    if route is not None:
+        pass  # found along the route, each with its own window (`_along`)
+    elif body.camera_ids:
         ids = list(dict.fromkeys(body.camera_ids))
         cameras = await geo_client.cameras_by_id(
             authorization, body.case_number, incident_at, (lon, lat), ids
@@ -229,11 +268,11 @@ async def create_request(
             """
                 INSERT INTO requests.requests (id, agency, agency_name, case_number, category, incident_point,
                     area_kind, radius_m, area, area_m2, window_start, window_end, message, due_at,
-                    requires_approval, evidence_retention_days, created_by, creator_email_enc)
+                    requires_approval, evidence_retention_days, created_by, creator_email_enc, route)
                 VALUES (:id, :agency, :agency_name, :case_number, :category,
                     ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :area_kind, :radius_m,
                     ST_SetSRID(ST_GeomFromGeoJSON(:area), 4326), :area_m2, :start, :end, :message, :due,
-                    :requires_approval, :retention, :created_by, :email_enc)
+                    :requires_approval, :retention, :created_by, :email_enc, CAST(:route AS jsonb))
                 """
         ),
         {
@@ -256,13 +295,15 @@ async def create_request(
             "retention": policy.evidence_retention_days,
             "created_by": principal.sub,
             "email_enc": keyring().seal(creator_email, f"request:{rid}:creator_email"),
+            "route": orjson.dumps(route).decode() if route is not None else None,
         },
     )
     if drafts:
         await session.execute(
             text(
-                "INSERT INTO requests.targets (request_id, registration_id, cameras, footage_until, distance_m)"
-                " VALUES (:rid, :reg, CAST(:cameras AS jsonb), :until, :distance)"
+                "INSERT INTO requests.targets (request_id, registration_id, cameras, footage_until, distance_m,"
+                " window_start, window_end)"
+                " VALUES (:rid, :reg, CAST(:cameras AS jsonb), :until, :distance, :wstart, :wend)"
             ),
             [
                 {
@@ -271,6 +312,8 @@ async def create_request(
                     "cameras": orjson.dumps([c.out() for c in d.cameras]).decode(),
                     "until": d.footage_until,
                     "distance": d.distance_m,
+                    "wstart": d.window[0] if d.window else None,
+                    "wend": d.window[1] if d.window else None,
                 }
                 for d in drafts
             ],
@@ -384,6 +427,27 @@ async def target_rows(
     return list((await session.execute(text(sql), {"rid": request_id})).mappings().all())
 
 
+def route_of(row: RowMapping) -> dict[str, Any]:
+    value = row["route"]
+    return value if isinstance(value, dict) else orjson.loads(value)
+
+
+def window_of_cameras(cameras: list[dict[str, Any]]) -> tuple[datetime, datetime] | None:
+    """The span of stored cameras' own windows (along a route): what their owner is asked for."""
+    windows: list[tuple[datetime, datetime] | None] = []
+    for c in cameras:
+        w = c.get("window")
+        start, end = (
+            (geo_client.parse_time(w["start"]), geo_client.parse_time(w["end"])) if w else (None, None)
+        )
+        windows.append((start, end) if start is not None and end is not None else None)
+    return geo_client.window_of(windows)
+
+
+def target_window(t: RowMapping) -> dict[str, Any] | None:
+    return {"start": t["window_start"], "end": t["window_end"]} if t["window_start"] is not None else None
+
+
 def cameras_of(target: RowMapping) -> list[dict[str, Any]]:
     value = target["cameras"]
     return value if isinstance(value, list) else orjson.loads(value)
@@ -397,6 +461,7 @@ def target_out(t: RowMapping) -> dict[str, Any]:
         "state": t["state"],
         "footage_until": t["footage_until"],
         "distance_m": t["distance_m"],
+        "window": target_window(t),
         "cameras": cameras,
         "notified_at": t["notified_at"],
         "answered_at": t["answered_at"],
@@ -419,6 +484,7 @@ async def request_out(session: AsyncSession, row: RowMapping, role: str) -> dict
         "area": orjson.Fragment(row["area"]),
         "area_kind": row["area_kind"],
         "radius_m": row["radius_m"],
+        "route": route_of(row) if row["route"] is not None else None,
         "area_m2": round(row["area_m2"], 1),
         "window": {"start": row["window_start"], "end": row["window_end"]},
         "message": row["message"],
@@ -559,7 +625,9 @@ async def _resolve_again(session: AsyncSession, row: RowMapping, authorization: 
     point = orjson.loads(row["incident"])["coordinates"]
     lon, lat = float(point[0]), float(point[1])
     incident_at = row["window_start"].astimezone(UTC)
-    if row["area_kind"] == "radius":
+    if row["area_kind"] == "route":
+        found = (await geo_client.cameras_along(authorization, row["case_number"], route_of(row))).cameras
+    elif row["area_kind"] == "radius":
         found = await geo_client.cameras_in(
             authorization, row["case_number"], incident_at, (lon, lat), radius_m=row["radius_m"]
         )
@@ -592,7 +660,8 @@ async def _resolve_again(session: AsyncSession, row: RowMapping, authorization: 
             await session.execute(
                 text(
                     "UPDATE requests.targets SET cameras = CAST(:cameras AS jsonb), footage_until = :until,"
-                    " distance_m = :distance, updated_at = now() WHERE id = :id"
+                    " distance_m = :distance, window_start = coalesce(:wstart, window_start),"
+                    " window_end = coalesce(:wend, window_end), updated_at = now() WHERE id = :id"
                 ),
                 {
                     "id": t["id"],
@@ -604,6 +673,7 @@ async def _resolve_again(session: AsyncSession, row: RowMapping, authorization: 
                     "distance": min(
                         (c["distance_m"] for c in kept if c["distance_m"] is not None), default=None
                     ),
+                    **dict(zip(("wstart", "wend"), window_of_cameras(kept) or (None, None), strict=True)),
                 },
             )
 
@@ -701,7 +771,7 @@ async def owner_view(session: AsyncSession, req: RowMapping, target: RowMapping)
         "agency_name": req["agency_name"],
         "category": req["category"],
         "message": req["message"],
-        "window": {"start": req["window_start"], "end": req["window_end"]},
+        "window": target_window(target) or {"start": req["window_start"], "end": req["window_end"]},
         "due_at": req["due_at"],
         "request_state": req["state"],
         "state": target["state"],

@@ -197,6 +197,18 @@ def _multipart(payload: bytes = b"\x00\x00\x00\x18ftypmp42more footage") -> dict
     return {"file": ("clip.mp4", payload, "video/mp4")}
 
 
+def _route(ctx: Ctx) -> dict[str, Any]:
+    """A walk past owner A's camera: west to east, 100 m south of it, looking 300 m either side."""
+    w, s, e, n = _around(ctx)
+    lat = (s + n) / 2 - 0.0009
+    return {
+        "path": {"type": "LineString", "coordinates": [[w, lat], [e, lat]]},
+        "buffer_m": 300,
+        "start": "2026-11-20T22:15:00Z",
+        "speed": "walking",
+    }
+
+
 def _sees_a_camera(ctx: Ctx, caller: str, r: httpx.Response) -> str | None:
     if caller == "investigator_y":
         return None
@@ -558,6 +570,17 @@ MATRIX: dict[str, Op] = {
             "/v1/cameras/area",
             params={"case_number": "2026-0001"},
             json={"area": polygon(*_around(c))},
+        ),
+        verify=_sees_a_camera,
+    ),
+    "POST /v1/cameras/route": Op(
+        "geo_query",
+        agency(*SEARCH, y=ALLOW),
+        lambda c, ok, who: Req(
+            "POST",
+            "/v1/cameras/route",
+            params={"case_number": "2026-0001", "limit": 1000},
+            json=_route(c),
         ),
         verify=_sees_a_camera,
     ),

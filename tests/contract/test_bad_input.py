@@ -87,6 +87,26 @@ def geometry_cases(kind: str) -> list[tuple[str, Any]]:
         ("GeometryCollection", {"type": "GeometryCollection", "geometries": []}),
         ("unknown member", {"type": "Point", "coordinates": [-87.9, 43.0], "crs": "EPSG:4326"}),
     ]
+    if kind == "line":
+        line = [[-87.91, 43.03], [-87.90, 43.03]]
+        out += [
+            ("zero-length path", {"type": "LineString", "coordinates": [line[0], line[0]]}),
+            ("one position", {"type": "LineString", "coordinates": line[:1]}),
+            ("lat 95", {"type": "LineString", "coordinates": [line[0], [-87.9, 95]]}),
+            ("lon 200", {"type": "LineString", "coordinates": [[200, 43.03], line[1]]}),
+            ("NaN literal", {"type": "LineString", "coordinates": [[RAW + "NaN", 43.03], line[1]]}),
+            ("1e999", {"type": "LineString", "coordinates": [line[0], [-87.9, RAW + "1e999"]]}),
+            ("4-number positions", {"type": "LineString", "coordinates": [[*p, 1, 2] for p in line]}),
+            ("longer than the cap", {"type": "LineString", "coordinates": [[-87.9, 43.0], [-86.9, 43.0]]}),
+            ("across the antimeridian", {"type": "LineString", "coordinates": [[179.9, 0.0], [-179.9, 0.0]]}),
+            ("empty MultiLineString", {"type": "MultiLineString", "coordinates": []}),
+            (
+                "MultiLineString with a zero-length part",
+                {"type": "MultiLineString", "coordinates": [line, line[:1]]},
+            ),
+            ("Polygon for a line", polygon(-87.91, 43.03, -87.90, 43.04)),
+        ]
+        return out
     if kind == "point":
         out += [
             ("lat 95", {"type": "Point", "coordinates": [-87.9, 95]}),
@@ -188,6 +208,7 @@ class Endpoint:
     body: dict[str, Any] | None = None
     points: list[str] = field(default_factory=list)
     areas: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # members that take a path (LineString or MultiLineString)
     strings: list[str] = field(default_factory=list)  # members where an injection string is invalid
     texts: list[str] = field(default_factory=list)  # free text: valid data, except a NUL or 10k characters
     numbers: list[str] = field(default_factory=list)
@@ -266,6 +287,11 @@ def body_cases(ep: Endpoint) -> list[Case]:
         cases += [
             ep.case(f"{ptr}: {name}", content=dump(set_at(base, ptr, g)))
             for name, g in geometry_cases("area")
+        ]
+    for ptr in ep.lines:
+        cases += [
+            ep.case(f"{ptr}: {name}", content=dump(set_at(base, ptr, g)))
+            for name, g in geometry_cases("line")
         ]
     for ptr in ep.strings:
         cases += [ep.case(f"{ptr}: {s[:20]!r}", content=dump(set_at(base, ptr, s))) for s in INJECTIONS]
@@ -605,6 +631,24 @@ def endpoints(s: Scene, scratch: Owner, draft: str, sent: str, etags: dict[str, 
             required=["/area"],
             query_instants=["incident_at"],
             heavy=True,
+        ),
+        Endpoint(
+            "geo POST /v1/cameras/route",
+            "geo_query",
+            "POST",
+            "/v1/cameras/route",
+            inv,
+            body={
+                "path": {"type": "LineString", "coordinates": [[lon - 0.002, lat], [lon + 0.002, lat]]},
+                "buffer_m": 100,
+                "times": ["2026-11-20T22:15:00Z", "2026-11-20T22:19:00Z"],
+                "margin_s": 60,
+            },
+            lines=["/path"],
+            numbers=["/buffer_m", "/margin_s"],
+            instants=["/times/0", "/times/1"],
+            required=["/path", "/buffer_m"],
+            query_instants=["incident_at"],
         ),
         Endpoint(
             "geo GET /v1/ogc/collections/{id}/items",

@@ -162,8 +162,23 @@ OVERRIDES: dict[str, list[Override]] = {
         ),
     ],
     "geo_query": [
-        ("*", r"^/v1/cameras/(radius|nearest|bbox|area)$", POSITIVE, (400,), _DEPENDENT + "; " + _CURSOR),
+        (
+            "*",
+            r"^/v1/cameras/(radius|nearest|bbox|area|route)$",
+            POSITIVE,
+            (400,),
+            _DEPENDENT + "; " + _CURSOR,
+        ),
         ("POST", r"^/v1/cameras/area$", POSITIVE, (422,), _GEOMETRY),
+        (
+            "POST",
+            r"^/v1/cameras/route$",
+            POSITIVE,
+            (422,),
+            _GEOMETRY
+            + "; a path has a length (2 distinct points, at most the route cap), and its timing is one of two"
+            " forms (times, one per vertex, increasing; or start and speed) in the past",
+        ),
         (
             "GET",
             r"^/v1/tiles/cameras/\{z\}/\{x\}/\{y\}\.mvt$",
