@@ -14,8 +14,8 @@ The rule has the owner's half and the agency's half, and every query that needs 
 Both are pure SQL expressions (immutable, no table read), so the planner inlines them into the calling query:
 the plans and their indexes are those of the expressions written out in place.
 
-Revision ID: 0024
-Revises: 0023
+Revision ID: 0025
+Revises: 0024
 Create Date: 2026-12-05
 """
 

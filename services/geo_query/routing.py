@@ -18,12 +18,17 @@ is set. Any other route whose dependencies use what this handler does not do (pa
 parameter models, sequence parameters, generators, sync functions, security scopes, background tasks, the
 Response parameter) is refused when the app is built: a LeanRoute is lean or the service does not start.
 
-FastAPI's public API offers no way to run a route's declared dependencies other than its own solver, and an
-included route's dependencies (the app's among them) are only visible through its inclusion context, which
-FastAPI passes to `get_route_handler` in a context variable of `fastapi.routing`. That variable is the one
-private name this module relies on; FastAPI is pinned to the minor version it was tested with (pyproject.toml),
-and a FastAPI without it stops the service at start-up instead of silently skipping the app's dependencies.
-tests/geo_query/test_lean_route.py proves that the plan, not FastAPI's handler, answered each compared request.
+Which dependencies a route runs: its own and its router's (the route's `dependant`), and, once it is included in
+an app, the app's and the inclusion's too. FastAPI keeps the latter in the route's inclusion context, built when
+the app first lists its routes, and hands it to `get_route_handler` only through a private context variable. Its
+public view of them is `fastapi.routing.iter_route_contexts(app.routes)` (what FastAPI's own OpenAPI document is
+built from): one `RouteContext` per included route, with the route (`original_route`) and its effective
+`dependant`. So the plan is compiled from there, per app: `prepare(app)` compiles every LeanRoute's plan when the
+app is built (geo_query's main module calls it, so a route that cannot be lean stops the service at start-up),
+and a request in an app not prepared yet prepares it first. A route included twice in one app would have two
+plans for one handler and is refused. FastAPI stays pinned to the minor version it was tested with
+(pyproject.toml); tests/geo_query/test_lean_route.py proves that the plan, not FastAPI's handler, answered each
+compared request, and that the app's own dependencies are in it.
 """
 
 from __future__ import annotations
@@ -31,30 +36,23 @@ from __future__ import annotations
 import inspect
 import types
 import typing
+import weakref
 from collections.abc import Callable, Coroutine, Sequence
 from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any
 
-import fastapi.routing
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_missing_field_error
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 _IMMUTABLE = (type(None), bool, int, float, str, bytes, tuple, frozenset)
 _NO_DEFAULT = object()
-# How FastAPI hands an included route its inclusion context (see the module docstring).
-_ROUTE_CONTEXT: Any = getattr(fastapi.routing, "_effective_route_context_var", None)
-if _ROUTE_CONTEXT is None:
-    raise RuntimeError(
-        f"FastAPI {fastapi.__version__} has no inclusion context for routes: geo_query's LeanRoute was written for"
-        " the version pinned in pyproject.toml and cannot see the app's dependencies with this one"
-    )
 
 
 def _many(annotation: Any) -> bool:
@@ -192,6 +190,38 @@ async def _solve(
     return None if failed else values
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    node: _Node
+    overrides: Any  # what holds `dependency_overrides` (the app): while it has any, FastAPI's handler answers
+
+
+def _plan(route: Any) -> _Plan:
+    """The plan of a route (a LeanRoute, or its RouteContext in an app: the same attributes); raises when the
+    route's dependencies use what this handler does not do."""
+    node = _compile(route.dependant, top=True)
+    if node is None:
+        raise RuntimeError(
+            f"{route.path}: its dependencies use what LeanRoute does not do (see services/geo_query/routing.py)"
+        )
+    return _Plan(node, getattr(route, "dependency_overrides_provider", None))
+
+
+def prepare(app: Any) -> None:
+    """Compile the plan of every LeanRoute in `app` from its effective dependencies (the app's and the
+    inclusion's with its own); raises when one cannot be lean, or is included twice."""
+    plans: dict[int, tuple[LeanRoute, _Plan]] = {}  # by the route's identity (routes compare by path)
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, LeanRoute) or getattr(context, "body_field", None) is not None:
+            continue
+        if id(route) in plans:
+            raise RuntimeError(f"{route.path}: a LeanRoute is included once in an app (its plan is per app)")
+        plans[id(route)] = (route, _plan(context))
+    for route, plan in plans.values():
+        route.plans[app] = plan
+
+
 class LeanRoute(APIRoute):
     """An APIRoute answered by the compiled plan of its dependencies (see the module docstring)."""
 
@@ -199,33 +229,34 @@ class LeanRoute(APIRoute):
         0  # requests answered by a plan (not by FastAPI's handler), in this process: what the tests check
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Each app's plan of this route (`prepare`); set first: APIRoute's constructor builds the handler.
+        self.plans: weakref.WeakKeyDictionary[Any, _Plan] = weakref.WeakKeyDictionary()
+        super().__init__(*args, **kwargs)
+
     def get_route_handler(self) -> Handler:
         default = super().get_route_handler()
-        # Included in an app, a route is served through its "effective" context (the router's and the
-        # inclusion's dependencies added): FastAPI builds that handler with the context set, as we read it here.
-        route: Any = self
-        effective = _ROUTE_CONTEXT.get()
-        if effective is not None and getattr(effective, "original_route", None) is self:
-            route = effective
-        if getattr(route, "body_field", None) is not None:
+        if self.body_field is not None:
             return default
-        dependant: Dependant = route.dependant
-        plan = _compile(dependant, top=True)
-        if plan is None:
-            raise RuntimeError(
-                f"{self.path}: its dependencies use what LeanRoute does not do (see services/geo_query/routing.py)"
-            )
-        overrides = getattr(route, "dependency_overrides_provider", None)
-        endpoint = plan.call
+        # Refused here already, when the route is made, if its own dependencies cannot be lean; the app's are
+        # added when the app is prepared.
+        _plan(self)
+        plans = self.plans
 
         async def handler(request: Request) -> Response:
-            if overrides is not None and getattr(overrides, "dependency_overrides", None):
+            app = request.app
+            plan = plans.get(app)
+            if plan is None:
+                prepare(app)
+                plan = plans[app]
+            if plan.overrides is not None and getattr(plan.overrides, "dependency_overrides", None):
                 return await default(request)
             LeanRoute.served += 1
             errors: list[Any] = []
-            values = await _solve(plan, request, {}, errors)
+            values = await _solve(plan.node, request, {}, errors)
             if errors or values is None:
                 raise RequestValidationError(errors, body=None)
+            endpoint = plan.node.call
             response = await endpoint(**values)
             if not isinstance(response, Response):
                 raise TypeError(f"{endpoint.__name__} must return a Response on a LeanRoute")

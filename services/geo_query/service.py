@@ -1,7 +1,8 @@
 """The spatial queries of geo_query, written as SQL over asyncpg, and the one place they are run and audited.
 
-Every query is scoped the same way: the caller's agency must be in the camera's `visible_to` (registry_api keeps
-it to the agencies an active registration is shared with) and the camera must lie in the agency's jurisdiction.
+Every query is scoped the same way, by the visibility rule `registry.sees` (the database's one definition of it,
+see `sees`): the caller's agency must be in the camera's `visible_to` (registry_api keeps it to the agencies an
+active registration is shared with) and the camera must lie in the agency's jurisdiction.
 Each Feature is assembled by PostgreSQL (`ST_AsGeoJSON` + `json_build_object`) as text, and this process joins a
 page's Features as they come, never parsing them (see `fetch_page`). Pages take `limit + 1` rows to know whether
 there is a next page; deep pages use keyset cursors (distance, id) or (id), never OFFSET. Pages larger than
@@ -70,6 +71,21 @@ def expand_boxes(lon: float, lat: float, metres: float) -> list[tuple[float, flo
     return [(west, south, east, north)]
 
 
+def sees(agency: str) -> str:
+    """The visibility rule as a condition on `registry.cameras c` for the agency whose id is the SQL `agency` (a
+    bound parameter): the database's `registry.sees`, which the planner inlines (a single-expression SQL function,
+    immutable, no SET, not SECURITY DEFINER), so the GiST index on `c.geom` serves its jurisdiction test as it
+    serves a test written out in place.
+
+    The jurisdiction is passed as a copy read once per statement (a scalar subquery; ST_SetSRID copies): a real
+    boundary has hundreds to thousands of vertices and is stored compressed (TOAST), and the stored value itself
+    would be decompressed again for every candidate camera (250 vertices: a third of a radius query's time)."""
+    return (
+        f"registry.sees({agency}, (SELECT ST_SetSRID(a.jurisdiction, 4326) FROM registry.agencies a"  # noqa: S608
+        f" WHERE a.id = {agency}), c.visible_to, c.geom)"
+    )
+
+
 class Sql:
     """A query being built: SQL fragments and their positional parameters. Fragments are constants of this module;
     every value a caller gives is a bound parameter (hence the `noqa: S608` on the f-strings that join them)."""
@@ -114,15 +130,7 @@ class Search:
 
     def __post_init__(self) -> None:
         s = self.sql
-        agency = s.p(self.caller.agency.id, "uuid")
-        s.where.append(f"{agency} = ANY(c.visible_to)")
-        # The jurisdiction is read once per statement, as a copy (ST_SetSRID copies): a real boundary has hundreds
-        # to thousands of vertices and is stored compressed (TOAST), and the stored value itself would be
-        # decompressed again for every candidate camera (250 vertices: a third of a radius query's time).
-        s.where.append(
-            "ST_Intersects(c.geom, (SELECT ST_SetSRID(a.jurisdiction, 4326) FROM registry.agencies a"  # noqa: S608
-            f" WHERE a.id = {agency}))"
-        )
+        s.where.append(sees(s.p(self.caller.agency.id, "uuid")))
         if self.point is not None:
             self.pt = f"ST_SetSRID(ST_MakePoint({s.p(self.point.lon)}, {s.p(self.point.lat)}), 4326)"
             self.dist = f"ST_Distance(c.geom::geography, {self.pt}::geography)"

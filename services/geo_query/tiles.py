@@ -1,6 +1,7 @@
 """The cameras as Mapbox Vector Tiles: `GET /v1/tiles/cameras/{z}/{x}/{y}.mvt`, made by PostGIS (`ST_AsMVT`,
-`ST_AsMVTGeom`) from the cameras the caller may see (the same scoping as every search: the caller's agency among
-the camera's `visible_to`, the camera inside the agency's jurisdiction), and its TileJSON document.
+`ST_AsMVTGeom`) from the cameras the caller may see (the same scoping as every search, `registry.sees`: the
+caller's agency among the camera's `visible_to`, the camera inside the agency's jurisdiction), and its TileJSON
+document.
 
 A map asks for tiles in bursts (a dozen at each pan or zoom), so one audit record stands for a burst: the record of
 a *block* — the 4 × 4 tiles of one tile two zoom levels up — is appended, before any of its tiles is answered, by
@@ -24,6 +25,7 @@ from fastapi.responses import Response
 from services.geo_query.audit_log import audit_log
 from services.geo_query.database import db
 from services.geo_query.dependencies import CaseReference, CurrentCaller
+from services.geo_query.service import sees
 from shared.audit import AuditEvent
 from shared.db import pooled
 from shared.errors import Problem, invalid, problem_responses
@@ -62,9 +64,7 @@ WITH t AS (
            c.direction_deg, c.fov_deg, c.range_m
       FROM registry.cameras c, t
      WHERE c.geom && t.search
-       AND $4::uuid = ANY(c.visible_to)
-       AND ST_Intersects(c.geom, (SELECT ST_SetSRID(a.jurisdiction, 4326) FROM registry.agencies a
-                                   WHERE a.id = $4::uuid))
+       AND {sees("$4::uuid")}
 )
 SELECT ST_AsMVT(q, '{LAYER}', {EXTENT}, 'geom') FROM q
 """  # noqa: S608  (no caller text: the numbers are bound)

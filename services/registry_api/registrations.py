@@ -315,13 +315,7 @@ async def _register(
         return _replay(shared_idempotency.replayed(check, key, scope, digest)), None
     if principal is not None:
         _refuse_live_sharing_by_proxy(cameras)
-    if check["id"] is None:
-        raise invalid("/body/agency", f"no agency program '{body.agency}' (see GET /v1/agencies/covering)")
-    if check["outside"]:
-        raise outside_jurisdiction(check, points, check["outside"])
-    unknown = [(i, s) for i, s in enumerate(body.share_with) if s not in check["share_slugs"]]
-    if unknown:
-        raise invalid(f"/body/share_with/{unknown[0][0]}", f"no agency '{unknown[0][1]}'")
+    _refuse_unchecked(check, body, points)
     share_ids = sorted({check["id"], *check["share_ids"]})
     share_slugs = sorted({check["slug"], *check["share_slugs"]})
 
@@ -339,35 +333,9 @@ async def _register(
     else:
         rid = uuid.uuid4()
     cred = new_owner_credential(rid)
-    now = check["now"]
     terms_at = (body.terms.accepted_at or datetime.now(UTC)) if body.terms else None
     advocate = principal is not None
-    row: dict[str, Any] = {
-        "id": rid,
-        "agency": check["slug"],
-        "status": NEW_STATUS,
-        "version": NEW_VERSION,
-        "owner_kind": body.owner_kind,
-        "business_name": body.business_name,
-        "lon": body.location.coordinates[0],
-        "lat": body.location.coordinates[1],
-        "address_enc": seal(body.address, reg_context(rid, "address")),
-        "contact_name_enc": seal(contact.name, reg_context(rid, "name")),
-        "contact_email_enc": seal(contact.email, reg_context(rid, "email")),
-        "contact_phone_enc": seal(contact.phone, reg_context(rid, "phone")),
-        "preferred_contact_method": contact.preferred_method,
-        "contact_hours": contact.hours,
-        "notes_for_investigators": body.notes_for_investigators,
-        "terms_version": body.terms.version if body.terms else None,
-        "terms_accepted_at": terms_at,
-        "source": "advocate" if advocate else "owner",
-        "registered_by": principal.sub if principal else None,
-        "shared_with": share_slugs,
-        "last_confirmed_at": now,
-        "reconfirm_due_at": now + timedelta(days=check["reconfirm_after_days"]),
-        "created_at": now,
-        "updated_at": now,
-    }
+    row = _feature_row(rid, check, body, principal, terms_at, share_slugs)
     cams = [camera_repo.camera_params(uuid.uuid4(), c, c.location or body.location) for c in cameras]
     for c, given in zip(cams, cameras, strict=True):
         point = given.location or body.location
@@ -404,7 +372,78 @@ async def _register(
     )
     if sealed is not None and data_key is not None:
         sealed = _seal_replay(data_key, rid, sealed)
-    values: dict[str, Any] = {
+    values = {
+        **_registration_values(rid, check, body, row, sealed_texts, cred.secret_hash, share_ids),
+        **_camera_values(cams),
+        **_replay_values(key, scope, digest, sealed, headers, rid),
+    }
+    await _store(conn, values, principal, check["slug"], rid, len(cameras))
+    return response, mail
+
+
+def _refuse_unchecked(check: Any, body: RegistrationCreate, points: list[tuple[str, Any]]) -> None:
+    """A registration the checks refuse: no such program, a location outside its jurisdiction, an unknown
+    agency to share with."""
+    if check["id"] is None:
+        raise invalid("/body/agency", f"no agency program '{body.agency}' (see GET /v1/agencies/covering)")
+    if check["outside"]:
+        raise outside_jurisdiction(check, points, check["outside"])
+    unknown = [(i, s) for i, s in enumerate(body.share_with) if s not in check["share_slugs"]]
+    if unknown:
+        raise invalid(f"/body/share_with/{unknown[0][0]}", f"no agency '{unknown[0][1]}'")
+
+
+def _feature_row(
+    rid: uuid.UUID,
+    check: Any,
+    body: RegistrationCreate,
+    principal: Principal | None,
+    terms_at: datetime | None,
+    share_slugs: list[str],
+) -> dict[str, Any]:
+    """The new registration as its Feature shows it (contact details sealed under the keyring)."""
+    now = check["now"]
+    contact = body.contact
+    return {
+        "id": rid,
+        "agency": check["slug"],
+        "status": NEW_STATUS,
+        "version": NEW_VERSION,
+        "owner_kind": body.owner_kind,
+        "business_name": body.business_name,
+        "lon": body.location.coordinates[0],
+        "lat": body.location.coordinates[1],
+        "address_enc": seal(body.address, reg_context(rid, "address")),
+        "contact_name_enc": seal(contact.name, reg_context(rid, "name")),
+        "contact_email_enc": seal(contact.email, reg_context(rid, "email")),
+        "contact_phone_enc": seal(contact.phone, reg_context(rid, "phone")),
+        "preferred_contact_method": contact.preferred_method,
+        "contact_hours": contact.hours,
+        "notes_for_investigators": body.notes_for_investigators,
+        "terms_version": body.terms.version if body.terms else None,
+        "terms_accepted_at": terms_at,
+        "source": "advocate" if principal is not None else "owner",
+        "registered_by": principal.sub if principal else None,
+        "shared_with": share_slugs,
+        "last_confirmed_at": now,
+        "reconfirm_due_at": now + timedelta(days=check["reconfirm_after_days"]),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _registration_values(
+    rid: uuid.UUID,
+    check: Any,
+    body: RegistrationCreate,
+    row: dict[str, Any],
+    sealed_texts: dict[str, bytes | None],
+    credential_hash: bytes,
+    share_ids: list[uuid.UUID],
+) -> dict[str, Any]:
+    """The registration's parameters of the one statement that writes it (repo.insert_registration)."""
+    contact = body.contact
+    return {
         "id": rid,
         "agency_id": check["id"],
         "reg_status": NEW_STATUS,
@@ -422,12 +461,18 @@ async def _register(
         "hours": sealed_texts["contact_hours"],
         "notes": sealed_texts["notes_for_investigators"],
         "terms_version": row["terms_version"],
-        "terms_at": terms_at,
-        "credential_hash": cred.secret_hash,
-        "now": now,
+        "terms_at": row["terms_accepted_at"],
+        "credential_hash": credential_hash,
+        "now": check["now"],
         "source": row["source"],
         "registered_by": row["registered_by"],
         "share_ids": share_ids,
+    }
+
+
+def _camera_values(cams: list[dict[str, Any]]) -> dict[str, Any]:
+    """The cameras' parameters of that statement: one array per column."""
+    return {
         "covers": orjson.dumps([c["covers"] for c in cams]).decode(),
         "c_id": [c["id"] for c in cams],
         "c_geom": [c["geom"] for c in cams],
@@ -442,6 +487,14 @@ async def _register(
         "c_history": [c["shares_history"] for c in cams],
         "c_live_mode": [c["live_mode"] for c in cams],
         "c_live_endpoint": [c["live_endpoint_enc"] for c in cams],
+    }
+
+
+def _replay_values(
+    key: str | None, scope: str, digest: bytes, sealed: bytes | None, headers: Any, rid: uuid.UUID
+) -> dict[str, Any]:
+    """The stored answer's parameters of that statement (none kept without an Idempotency-Key)."""
+    return {
         "key": key,
         "principal": scope,
         "digest": digest,
@@ -452,6 +505,17 @@ async def _register(
         "window_s": float(shared_idempotency.replay_window_s()),
         "owner": rid,
     }
+
+
+async def _store(
+    conn: asyncpg.Connection,
+    values: dict[str, Any],
+    principal: Principal | None,
+    agency: str,
+    rid: uuid.UUID,
+    n_cameras: int,
+) -> None:
+    """Write the registration in its one statement; an advocate's with its audit record, in one transaction."""
     if principal is None:
         # An owner's own registration is not an agency action, so not an audit event (and the audit chain's
         # single writer would otherwise cap registrations per second): one statement, committed on its own.
@@ -466,12 +530,11 @@ async def _register(
                     "registration.create",
                     actor=principal.sub,
                     role="advocate",
-                    agency=check["slug"],
+                    agency=agency,
                     subject_id=rid,
-                    details={"source": "advocate", "cameras": len(cameras)},
+                    details={"source": "advocate", "cameras": n_cameras},
                 ),
             )
-    return response, mail
 
 
 def _advocate_mail(agency_name: str, rid: uuid.UUID, credential: str) -> str:

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from services.requests_api import service
@@ -21,8 +20,10 @@ from services.requests_api.dependencies import (
     IdempotencyKey,
     RequiredIfMatch,
 )
-from services.requests_api.owner_texts import EVIDENCE_SEALED_COLUMNS, open_evidence
+from services.requests_api.owner_texts import open_evidence
 from services.requests_api.registry_client import agency_policy
+from services.requests_api.repository import evidence as evidence_repo
+from services.requests_api.repository import requests as requests_repo
 from services.requests_api.responses import example, json_response
 from services.requests_api.schemas import (
     REQUEST_EXAMPLE,
@@ -39,7 +40,7 @@ from services.requests_api.schemas import (
 from services.requests_api.states import Actor
 from shared import idempotency
 from shared.auth import Principal, require_roles
-from shared.concurrency import NEXT_VERSION, check_if_match, etag
+from shared.concurrency import check_if_match, etag
 from shared.errors import Problem, problem_responses
 from shared.geojson import JSONResponse
 from shared.links import CREATED_ID, link
@@ -67,11 +68,6 @@ REQUEST_LINKS = {
     ),
 }
 HoldSetter = Annotated[Principal, require_roles("supervisor", "agency_admin")]
-IDEMPOTENCY_KEYS = idempotency.Keys("requests.idempotency_keys", "request_id")
-EVIDENCE_COLUMNS = (
-    "e.id, e.request_id, e.target_id, e.sha256, e.size_bytes, e.media_type, e.camera_id, e.uploaded_at,"
-    f" e.deleted_at, e.deleted_reason, {EVIDENCE_SEALED_COLUMNS}"
-)
 
 
 async def _answer(
@@ -137,19 +133,10 @@ async def create(
         sealed, stored_headers = idempotency.seal(
             idempotency.Stored(200, bytes(response.body), headers), idempotency_key, scope
         )
-        params = {
-            "key": idempotency_key,
-            "principal": scope,
-            "digest": digest,
-            "status": 200,
-            "body": sealed,
-            "headers": stored_headers,
-            "owner": rid,
-            "window_s": float(idempotency.replay_window_s()),
-            "sweep": IDEMPOTENCY_KEYS.sweep_due(),
-        }
         try:
-            await session.execute(text(f"WITH {IDEMPOTENCY_KEYS.store_ctes.strip()} SELECT 1"), params)
+            await requests_repo.keep_answer(
+                session, idempotency_key, scope, digest, sealed, stored_headers, rid
+            )
         except IntegrityError:
             # A concurrent create by the same caller with the same key committed first: answer as it did.
             await session.rollback()
@@ -162,16 +149,7 @@ async def create(
 
 
 async def _stored(session: Any, key: str, scope: str, digest: bytes) -> idempotency.Stored | None:
-    row = (
-        (
-            await session.execute(
-                text(IDEMPOTENCY_KEYS.lookup_sql),
-                {"key": key, "principal": scope, "window_s": float(idempotency.replay_window_s())},
-            )
-        )
-        .mappings()
-        .first()
-    )
+    row = await requests_repo.stored_answer(session, key, scope)
     return None if row is None else idempotency.replayed(row, key, scope, digest)
 
 
@@ -196,32 +174,14 @@ async def list_requests(
     cursor: Annotated[str | None, Query(max_length=200, description="From a `next` link")] = None,
 ) -> Response:
     n = clamp_limit(limit, default=50, maximum=500)
-    params: dict[str, Any] = {"agency": principal.agency, "n": n + 1}
-    where = ["r.agency = :agency"]
-    if state is not None:
-        where.append("r.state = :state")
-        params["state"] = state
+    after = None
     if cursor:
         c = decode_cursor(cursor, ("at", "id"), times=("at",))
         try:
-            params["at"], params["id"] = c["at"], uuid.UUID(str(c["id"]))
+            after = (c["at"], uuid.UUID(str(c["id"])))
         except ValueError as exc:
             raise Problem(400, "not a cursor this service issued") from exc
-        where.append("(r.created_at, r.id) < (:at, :id)")
-    rows = (
-        (
-            await session.execute(
-                text(
-                    "SELECT r.id, r.case_number, r.category, r.state, r.due_at, r.created_by, r.created_at, r.sent_at"  # noqa: S608 - composed from constants; values are bound
-                    f" FROM requests.requests r WHERE {' AND '.join(where)}"
-                    " ORDER BY r.created_at DESC, r.id DESC LIMIT :n"
-                ),
-                params,
-            )
-        )
-        .mappings()
-        .all()
-    )
+    rows = await requests_repo.page(session, principal.agency, state, after, n + 1)
     page = rows[:n]
     sums = await service.summaries(session, [r["id"] for r in page])
     items = [dict(r) | {"summary": sums[r["id"]]} for r in page]
@@ -335,23 +295,8 @@ async def legal_hold(
     check_if_match(row["version"], if_match, required=True, noun="request")
     role = "supervisor" if principal.has("supervisor") else "agency_admin"
     actor = Actor(principal.sub, role, principal.agency)
-    await session.execute(
-        text(f"UPDATE requests.requests SET legal_hold = :hold, {NEXT_VERSION} WHERE id = :id"),  # noqa: S608 - composed from constants; values are bound
-        {"hold": body.legal_hold, "id": request_id},
-    )
-    await session.execute(
-        text(
-            "INSERT INTO requests.events (request_id, actor, actor_role, action, from_state, to_state, note)"
-            " VALUES (:rid, :actor, :role, :action, :state, :state, :note)"
-        ),
-        {
-            "rid": request_id,
-            "actor": actor.sub,
-            "role": role,
-            "action": "legal_hold" if body.legal_hold else "legal_hold_lifted",
-            "state": row["state"],
-            "note": body.note,
-        },
+    await requests_repo.set_legal_hold(
+        session, request_id, body.legal_hold, actor=actor.sub, role=role, state=row["state"], note=body.note
     )
     await service.audit(
         session,
@@ -378,18 +323,5 @@ async def legal_hold(
 )
 async def list_evidence(request_id: uuid.UUID, principal: AgencyUser, session: SessionDep) -> Response:
     await service.request_row(session, request_id, principal.agency)
-    rows = (
-        (
-            await session.execute(
-                text(
-                    f"SELECT {EVIDENCE_COLUMNS} FROM requests.evidence e"  # noqa: S608 - composed from constants; values are bound
-                    " JOIN requests.targets t ON t.id = e.target_id"
-                    " WHERE e.request_id = :rid ORDER BY e.uploaded_at, e.id"
-                ),
-                {"rid": request_id},
-            )
-        )
-        .mappings()
-        .all()
-    )
+    rows = await evidence_repo.of_request(session, request_id)
     return json_response({"items": await open_evidence(rows)})

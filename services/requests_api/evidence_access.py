@@ -17,7 +17,6 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.requests_api import service
@@ -32,7 +31,8 @@ from services.requests_api.evidence import (
     hash_of,
     store,
 )
-from services.requests_api.owner_texts import EVIDENCE_SEALED_COLUMNS, open_evidence
+from services.requests_api.owner_texts import open_evidence
+from services.requests_api.repository import evidence as evidence_repo
 from services.requests_api.responses import example, json_response
 from services.requests_api.schemas import CustodyExport, EvidenceOut, VerifyOut
 from services.requests_api.states import Actor
@@ -41,12 +41,6 @@ from shared.errors import Problem, problem_responses
 log = logging.getLogger("canvass.requests.evidence")
 router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
 EVIDENCE_EXAMPLE = EvidenceOut.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
-SELECT = (
-    "SELECT e.id, e.request_id, e.target_id, e.sha256, e.size_bytes, e.media_type, e.camera_id,"  # noqa: S608 - composed from constants
-    " e.uploaded_at, e.deleted_at, e.deleted_reason, e.storage_key, r.agency, r.case_number,"
-    f" {EVIDENCE_SEALED_COLUMNS} FROM requests.evidence e JOIN requests.requests r ON r.id = e.request_id"
-    " JOIN requests.targets t ON t.id = e.target_id WHERE e.id = :id"
-)
 PUBLIC_FIELDS = (
     "id",
     "request_id",
@@ -65,7 +59,7 @@ PUBLIC_FIELDS = (
 
 async def evidence_row(session: AsyncSession, evidence_id: uuid.UUID, agency: str | None) -> dict[str, Any]:
     """The item, its owner's texts opened (see owner_texts), for its agency only."""
-    row = (await session.execute(text(SELECT), {"id": evidence_id})).mappings().first()
+    row = await evidence_repo.for_access(session, evidence_id)
     if row is None or row["agency"] != agency:
         raise Problem(404, f"No evidence {evidence_id}.")
     return (await open_evidence([row]))[0]

@@ -16,7 +16,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from python_multipart.exceptions import MultipartParseError
-from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 
 from services.requests_api import outbox, service
@@ -25,13 +24,15 @@ from services.requests_api.database import SessionDep
 from services.requests_api.dependencies import Authorization, Owner
 from services.requests_api.evidence import TooLarge, Upload, append_custody, boundary_of, lock_content, store
 from services.requests_api.owner_texts import (
-    EVIDENCE_SEALED_COLUMNS,
     note_context,
     open_evidence,
     owner_key,
     seal_evidence_texts,
 )
 from services.requests_api.registry_client import verify_owner
+from services.requests_api.repository import evidence as evidence_repo
+from services.requests_api.repository import requests as requests_repo
+from services.requests_api.repository import targets as targets_repo
 from services.requests_api.responses import example, json_response
 from services.requests_api.schemas import (
     OWNER_EXAMPLE,
@@ -78,20 +79,7 @@ EVIDENCE_LINKS = {
     responses={**example(200, {"items": [OWNER_EXAMPLE]}), **problem_responses(401, 503)},
 )
 async def my_requests(owner: Owner, session: SessionDep) -> Response:
-    rows = (
-        (
-            await session.execute(
-                text(
-                    "SELECT t.request_id FROM requests.targets t JOIN requests.requests r ON r.id = t.request_id"
-                    " WHERE t.registration_id = :reg AND t.notified_at IS NOT NULL"
-                    " ORDER BY (r.state = 'sent') DESC, t.footage_until NULLS LAST, r.due_at, r.id LIMIT 200"
-                ),
-                {"reg": owner.registration_id},
-            )
-        )
-        .scalars()
-        .all()
-    )
+    rows = await requests_repo.reaching_owner(session, owner.registration_id, 200)
     items = []
     for rid in rows:
         req = await service.request_row(session, rid, None)
@@ -150,9 +138,7 @@ async def answer(
     if note is not None:
         # The credential is asked about again before the note is written, with the target held (see
         # `_still_registered`): a deleted owner's words never reach the database.
-        await session.execute(
-            text("SELECT 1 FROM requests.targets WHERE id = :id FOR UPDATE"), {"id": target["id"]}
-        )
+        await targets_repo.lock(session, target["id"])
         await _still_registered(owner, authorization)
     # The note is sealed under the owner's data key (see owner_texts), never written in plain text.
     note_enc = (
@@ -253,16 +239,8 @@ async def upload(
     evidence_id = uuid.uuid4()
     try:
         camera_id = _checked_fields(up, staged.size, target)
-        locked = (
-            await session.execute(
-                text("SELECT state FROM requests.targets WHERE id = :id FOR UPDATE"), {"id": target["id"]}
-            )
-        ).scalar_one()
-        state = (
-            await session.execute(
-                text("SELECT state FROM requests.requests WHERE id = :id"), {"id": request_id}
-            )
-        ).scalar_one()
+        locked = await targets_repo.lock(session, target["id"])
+        state = await requests_repo.state_of(session, request_id)
         if state != "sent" or locked not in ("accepted", "uploaded"):
             raise Problem(409, "The request changed while the file was uploading; it takes no more uploads.")
         texts = {
@@ -282,25 +260,19 @@ async def upload(
         await store().discard(staged)
         raise
     # From here the object is published: if this transaction fails to commit, the janitor finds it unused.
-    await session.execute(
-        text(
-            "INSERT INTO requests.evidence (id, request_id, target_id, sha256, size_bytes, media_type,"
-            " filename_enc, original_filename_enc, camera_id, description_enc, storage_key)"
-            " VALUES (:id, :rid, :tid, :sha, :size, :mt, :fn, :ofn, :cam, :desc, :key)"
-        ),
-        {
-            "id": evidence_id,
-            "rid": request_id,
-            "tid": target["id"],
-            "sha": staged.sha256,
-            "size": staged.size,
-            "mt": up.media_type,
-            "fn": sealed["filename_enc"],
-            "ofn": sealed["original_filename_enc"],
-            "cam": camera_id,
-            "desc": sealed["description_enc"],
-            "key": staged.key,
-        },
+    await evidence_repo.add(
+        session,
+        id=evidence_id,
+        rid=request_id,
+        tid=target["id"],
+        sha=staged.sha256,
+        size=staged.size,
+        mt=up.media_type,
+        fn=sealed["filename_enc"],
+        ofn=sealed["original_filename_enc"],
+        cam=camera_id,
+        desc=sealed["description_enc"],
+        key=staged.key,
     )
     actor = service.owner_actor(owner.registration_id)
     actor_here = type(actor)(actor.sub, actor.role, req["agency"])
@@ -328,20 +300,7 @@ async def upload(
         details={"request_id": str(request_id), "sha256": staged.sha256, "size_bytes": staged.size},
     )
     await session.commit()
-    row = (
-        (
-            await session.execute(
-                text(
-                    "SELECT e.id, e.request_id, e.target_id, e.sha256, e.size_bytes, e.media_type, e.camera_id,"  # noqa: S608 - composed from constants
-                    f" e.uploaded_at, e.deleted_at, e.deleted_reason, {EVIDENCE_SEALED_COLUMNS}"
-                    " FROM requests.evidence e JOIN requests.targets t ON t.id = e.target_id WHERE e.id = :id"
-                ),
-                {"id": evidence_id},
-            )
-        )
-        .mappings()
-        .one()
-    )
+    row = await evidence_repo.one(session, evidence_id)
     return json_response((await open_evidence([row]))[0], 201, {"Location": f"/v1/evidence/{evidence_id}"})
 
 

@@ -15,6 +15,7 @@ import httpx
 import jwt
 import orjson
 import pytest
+from fastapi import Request
 
 from services.geo_query.routing import LeanRoute
 from shared import auth as auth_mod
@@ -104,6 +105,53 @@ def test_a_route_the_lean_handler_cannot_serve_stops_the_app_at_start_up() -> No
     with pytest.raises(RuntimeError, match="LeanRoute does not do"):
         router.add_api_route("/lean-or-nothing", endpoint)
         FastAPI().include_router(router)
+
+
+def _app_with_a_lean_route(app_dependency: Any) -> Any:
+    from fastapi import APIRouter, Depends, FastAPI
+    from fastapi.responses import Response
+
+    router = APIRouter(route_class=LeanRoute)
+
+    async def endpoint(q: int = 1) -> Response:
+        return Response(str(q))
+
+    router.add_api_route("/lean", endpoint)
+    app = FastAPI(dependencies=[Depends(app_dependency)])
+    app.include_router(router, prefix="/v1")
+    return app
+
+
+def test_the_lean_handler_runs_the_apps_own_dependencies() -> None:
+    from services.geo_query.routing import prepare
+
+    calls: list[str] = []
+
+    async def app_dependency(request: Request) -> None:
+        calls.append(request.url.path)
+
+    app = _app_with_a_lean_route(app_dependency)
+    prepare(app)
+
+    async def _go() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lean") as c:
+            return await c.get("/v1/lean", params={"q": "7"})
+
+    before = LeanRoute.served
+    r = asyncio.run(_go())
+    assert (r.status_code, r.text) == (200, "7")
+    assert LeanRoute.served == before + 1  # the plan answered, not FastAPI's handler...
+    assert calls == ["/v1/lean"]  # ...and ran the dependency the app declares for all its routes
+
+
+def test_an_app_dependency_the_lean_handler_cannot_run_stops_the_app_at_start_up() -> None:
+    from services.geo_query.routing import prepare
+
+    def app_dependency() -> None:  # a sync function: not something the plan does
+        raise AssertionError("never called")
+
+    with pytest.raises(RuntimeError, match="LeanRoute does not do"):
+        prepare(_app_with_a_lean_route(app_dependency))
 
 
 def test_the_camera_searches_use_the_lean_handler() -> None:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import Token
+from tests.support import Db, eventually
 
 
 @dataclass
@@ -105,3 +106,35 @@ def register(registry: httpx.Client) -> Register:
         return out, out["credential"]
 
     return _register
+
+
+def reset_settled(registry: httpx.Client, db: Db, email: str) -> httpx.Response:
+    """Ask for a credential reset at `email` and return its answer once the work done after the answer (the
+    look-up, the codes, the mails) has had its chance: its look-up ran and its transaction ended, so whatever it
+    decided — a code for each registration found, or nothing — is committed, and a mail is sent only for a
+    committed code. Deterministic: the registrations are held against row locks (EXCLUSIVE: plain reads go on)
+    until the look-up (`FOR UPDATE`, services/registry_api/repository/registrations.py) is seen waiting for them,
+    then let go, and its session is watched until it lets go of the table: its transaction has ended."""
+    holder = Db(db.url)
+    try:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE registry.registrations IN EXCLUSIVE MODE")
+        r = registry.post("/v1/credential-resets", json={"email": email})
+        assert r.status_code == 202, r.text
+        waiting = (
+            "SELECT pid FROM pg_locks WHERE relation = CAST('registry.registrations' AS regclass)"
+            " AND mode = 'RowShareLock' AND NOT granted"
+        )
+        pid = eventually(lambda: db.fetchval(waiting), timeout=30)
+        assert pid, "the reset's look-up never ran"
+        holder.execute("COMMIT")
+        holding = (
+            "SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE pid = $1"
+            " AND relation = CAST('registry.registrations' AS regclass))"
+        )
+        assert eventually(lambda: db.fetchval(holding, pid), timeout=30), (
+            "the reset's transaction never ended"
+        )
+        return r
+    finally:
+        holder.close()  # a lock still held (a failed wait) goes with the connection

@@ -187,7 +187,7 @@ def outside_jurisdiction(
 
 
 # The program's registrations with a camera the owner's choices show the agency (`visible_to` names it: active
-# and shared with it) that the agency does not see (`registry.sees`, the visibility rule of migration 0024): the
+# and shared with it) that the agency does not see (`registry.sees`, the visibility rule of migrations 0025 and 0029): the
 # jurisdiction leaves it outside, so the agency's searches, contact reads and listings no longer find it. A
 # paused registration is not counted, nor its owner written to: the agency could not see it, and a count of it
 # would tell the agency where it is. The cameras outside, with where each is.

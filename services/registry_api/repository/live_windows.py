@@ -152,7 +152,7 @@ ME_SQL = (
 )
 
 # Which of window `w`'s cameras agency `me` sees: still the registration's, with an endpoint and a live mode
-# allowing the window's reason, and seen by the agency (`registry.sees`, the visibility rule of migration 0024:
+# allowing the window's reason, and seen by the agency (`registry.sees`, the visibility rule of migrations 0025 and 0029:
 # the registration active and shared with it, the camera inside its jurisdiction).
 CAMERA_RULE = """
 c.id = ANY(w.camera_ids) AND c.registration_id = w.registration_id AND c.live_endpoint_enc IS NOT NULL

@@ -1,6 +1,6 @@
 """Registrations: the one-statement registration, reading and writing one, its deletion, its management
 credential and the one-time codes that re-issue it, and what an agency may read of registrations (a contact,
-the re-confirmations due) under the visibility rule (`registry.sees`, migration 0024)."""
+the re-confirmations due) under the visibility rule (`registry.sees`, migrations 0025 and 0029)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The invariant geo_query relies on: `cameras.visible_to` is `registry.visible_to(status, shares)` of the camera's
 registration (the agencies it is shared with while it is active, none otherwise: the owner's half of the
-visibility rule, migration 0024), and `cameras.owner_kind` mirrors the registration's. Every write that changes
+visibility rule, migrations 0025 and 0029), and `cameras.owner_kind` mirrors the registration's. Every write that changes
 status, sharing, owner kind or cameras calls `recompute_visibility` before the transaction commits; it, and the
 import's merge, run the database's `registry.sync_cameras` for that.
 """
