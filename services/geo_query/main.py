@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.geo_query import cameras, ogc, tiles
+from services.geo_query import cameras, coverage, ogc, tiles
 from services.geo_query.database import db
 from shared.app import create_app
 from shared.auth import AGENCY_EXISTS_SQL
@@ -44,7 +44,7 @@ app = create_app(
     lifespan=lifespan,
     agency_known=agency_known,
     db_revision=db_revision,
-    routers=[cameras.router, ogc.router, tiles.router],
+    routers=[cameras.router, ogc.router, tiles.router, coverage.router],
     tags=[
         {
             "name": cameras.TAG,
@@ -55,6 +55,10 @@ app = create_app(
         {
             "name": tiles.TAG,
             "description": "The cameras shared with the caller's agency as Mapbox Vector Tiles, and their TileJSON",
+        },
+        {
+            "name": coverage.TAG,
+            "description": "Cameras per hexagonal cell: the public, privacy-safe map of a program and the agency's own",
         },
     ],
 )
