@@ -45,7 +45,12 @@ RULES: dict[str, list[tuple[str, str, str]]] = {
         ("*", r"^/v1/imports", "integrator"),
         ("*", r"^/v1/agencies", "agency_admin"),
     ],
-    "geo_query": [PROBES, ("*", r".", "investigator")],
+    "geo_query": [
+        PROBES,
+        ("GET", r"^/v1/coverage$", "anonymous"),
+        ("GET", r"^/v1/coverage/agency$", "agency_admin"),
+        ("*", r".", "investigator"),
+    ],
     "requests_api": [
         PROBES,
         ("*", r"^/v1/owner/", "owner"),
@@ -164,6 +169,15 @@ OVERRIDES: dict[str, list[Override]] = {
     "geo_query": [
         ("*", r"^/v1/cameras/(radius|nearest|bbox|area)$", POSITIVE, (400,), _DEPENDENT + "; " + _CURSOR),
         ("POST", r"^/v1/cameras/area$", POSITIVE, (422,), _GEOMETRY),
+        (
+            "GET",
+            r"^/v1/coverage(/agency)?$",
+            POSITIVE,
+            (400, 404),
+            "a bbox is four numbers within the lon/lat ranges, south below north, which a schema string cannot say"
+            " (400); a slug of the right form names no program (404); an agency's area at a small size may hold"
+            " too many cells (400)",
+        ),
         (
             "GET",
             r"^/v1/tiles/cameras/\{z\}/\{x\}/\{y\}\.mvt$",
