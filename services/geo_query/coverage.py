@@ -4,6 +4,8 @@
 program's `coverage_min_cameras` (k, never below 5), each count rounded down to a multiple of 5.
 `GET /v1/coverage/agency` is the agency admin's: the exact counts at 250 m, 1 km or 5 km inside the agency's own
 jurisdiction, and the cells of the jurisdiction holding none (where to recruit), audited like every agency read.
+`GET /v1/tiles/coverage/{z}/{x}/{y}.mvt` and `GET /v1/tiles/coverage.json`: the public cells as vector tiles (as
+the camera tiles of tiles.py, drawn by `ST_AsMVT`) and their TileJSON.
 
 The cells are PostGIS `ST_HexagonGrid` hexagons of the global equal-area grid EPSG:6933 (origin 0,0; `size_m` is
 the hexagon's edge), nested: a camera's 1 km cell is the one containing its 250 m cell's centre, its 5 km cell the
@@ -19,7 +21,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from services.geo_query.audit_log import audit_log
@@ -29,7 +31,7 @@ from shared.audit import AuditEvent
 from shared.auth import Principal, require_roles
 from shared.db import pooled
 from shared.errors import Problem, invalid, problem_responses
-from shared.geojson import GEOJSON_MEDIA_TYPE, GeoJSONResponse
+from shared.geojson import GEOJSON_MEDIA_TYPE, GeoJSONResponse, JSONResponse
 
 TAG = "coverage"
 SIZES = (250, 1000, 5000)  # the hexagons' edges, metres of EPSG:6933; the grids of migration 0028
@@ -242,7 +244,7 @@ def _ok(example: dict[str, Any], description: str) -> dict[int | str, dict[str, 
             },
             "The cells with at least k cameras, counts rounded down to a multiple of 5",
         ),
-        **problem_responses(404, 422, 503),
+        **problem_responses(400, 404, 503),
     },
 )
 async def public_coverage(
@@ -287,7 +289,7 @@ AgencyAdmin = Annotated[Principal, require_roles("agency_admin")]
             },
             "Every cell of the jurisdiction, with its exact count",
         ),
-        **problem_responses(401, 403, 422, 503),
+        **problem_responses(400, 401, 403, 503),
     },
 )
 async def agency_coverage(
@@ -322,3 +324,168 @@ async def agency_coverage(
     )
     body = _collection(size_m, cells, {"agency": slug}, public=False)
     return GeoJSONResponse(body, headers={"Cache-Control": "private, no-store"})
+
+
+# ------------------------------------------------------------------------------------------------ as tiles
+
+TILE_LAYER = "coverage"
+TILE_MIN_ZOOM, TILE_MAX_ZOOM = 6, 16
+TILE_FIELDS = {
+    "cameras": "Number: the cell's cameras, rounded down to a multiple of 5 (only cells with at least k)",
+    "size_m": "Number: the hexagon's edge in metres (5000 below zoom 12, 1000 from zoom 12)",
+    "i": "Number: the cell's column in the grid",
+    "j": "Number: the cell's row in the grid",
+}
+
+# The public cells of program $4 meeting tile z/x/y, at size $5, drawn in the tile by PostGIS.
+TILE_SQL = f"""
+WITH t AS (SELECT ST_TileEnvelope($1, $2, $3) AS env),
+a AS (SELECT id, coverage_min_cameras AS k FROM registry.agencies WHERE slug = $4),
+q AS (
+    SELECT ST_AsMVTGeom(ST_Transform({_HEXAGON.format(i="c.i", j="c.j").replace("$2", "$5")}, 3857), t.env,
+                        4096, 64, true) AS geom,
+           c.cameras / {ROUND_TO} * {ROUND_TO} AS cameras, $5::integer AS size_m, c.i, c.j
+      FROM registry.coverage_counts c, a, t
+     WHERE c.agency_id = a.id AND c.size_m = $5 AND c.cameras >= a.k
+       AND ST_Intersects({_HEXAGON.format(i="c.i", j="c.j").replace("$2", "$5")}, ST_Transform(t.env, 6933))
+)
+SELECT (SELECT id FROM a) IS NOT NULL AS known, (SELECT ST_AsMVT(q, '{TILE_LAYER}', 4096, 'geom') FROM q) AS tile
+"""  # noqa: S608
+
+TILE_BOUNDS_SQL = (
+    "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b)"
+    " FROM (SELECT ST_Envelope(jurisdiction) AS b FROM registry.agencies WHERE slug = $1) s"
+)
+
+
+def tile_size_m(z: int) -> int:
+    """The cells a tile of zoom z shows: 5 km ones while a tile spans tens of kilometres, 1 km ones closer in."""
+    return 5000 if z < 12 else PUBLIC_MIN_SIZE_M
+
+
+tiles_router = APIRouter(prefix="/v1/tiles", tags=[TAG])
+AgencySlug = Annotated[
+    str, Query(pattern=SLUG_PATTERN, description="The agency program's slug", examples=["milwaukee-pd"])
+]
+
+
+@tiles_router.get(
+    "/coverage/{z}/{x}/{y}.mvt",
+    summary="Public coverage cells of an agency program as a vector tile",
+    description=(
+        f"The public coverage map's cells (as `GET /v1/coverage`: at least k cameras, counts rounded down to"
+        f" {ROUND_TO}) meeting tile z/x/y of the Web Mercator grid (XYZ), as a Mapbox Vector Tile: layer"
+        f" `{TILE_LAYER}`, polygons with the attributes of the TileJSON document's `vector_layers`; 5 km cells"
+        f" below zoom 12, 1 km cells from zoom 12. Zoom {TILE_MIN_ZOOM} to {TILE_MAX_ZOOM}. No token; not audited."
+    ),
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "application/vnd.mapbox-vector-tile": {
+                    "schema": {"type": "string", "format": "binary"},
+                    "examples": {
+                        "empty": {"summary": "A tile with no public cell: an empty body", "value": ""}
+                    },
+                }
+            },
+            "description": "The tile",
+        },
+        **problem_responses(400, 404, 422, 503),
+    },
+)
+async def coverage_tile(
+    agency: AgencySlug,
+    z: Annotated[int, Path(ge=TILE_MIN_ZOOM, le=TILE_MAX_ZOOM, description="Zoom level", examples=[12])],
+    x: Annotated[int, Path(ge=0, description="Tile column (x), 0 to 2^z − 1", examples=[1047])],
+    y: Annotated[int, Path(ge=0, description="Tile row (y, from the north), 0 to 2^z − 1", examples=[1493])],
+) -> Response:
+    n = 1 << z
+    if x >= n or y >= n:
+        raise Problem(404, f"There is no tile {z}/{x}/{y}: at zoom {z}, x and y run from 0 to {n - 1}.")
+    async with pooled(db.read) as conn:
+        row = await conn.fetchrow(TILE_SQL, z, x, y, agency, tile_size_m(z))
+    if not row["known"]:
+        raise Problem(404, f"There is no agency program {agency!r}.")
+    return Response(
+        content=row["tile"] or b"",
+        media_type="application/vnd.mapbox-vector-tile",
+        headers={"Cache-Control": f"public, max-age={PUBLIC_MAX_AGE_S}"},
+    )
+
+
+@tiles_router.get(
+    "/coverage.json",
+    summary="The TileJSON document of a program's public coverage tiles",
+    description=(
+        "TileJSON 3.0.0 for one program's public coverage tiles: the tile URL template (with the program's slug),"
+        f" the zoom range, the bounds of its jurisdiction, and the `{TILE_LAYER}` layer's fields. No token."
+    ),
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["tilejson", "tiles", "minzoom", "maxzoom", "vector_layers"],
+                        "properties": {
+                            "tilejson": {"type": "string", "enum": ["3.0.0"]},
+                            "name": {"type": "string"},
+                            "scheme": {"type": "string", "enum": ["xyz"]},
+                            "tiles": {"type": "array", "items": {"type": "string"}},
+                            "minzoom": {"type": "integer"},
+                            "maxzoom": {"type": "integer"},
+                            "bounds": {
+                                "type": "array",
+                                "items": {"type": "number"},
+                                "minItems": 4,
+                                "maxItems": 4,
+                            },
+                            "vector_layers": {"type": "array", "items": {"type": "object"}},
+                        },
+                    },
+                    "example": {
+                        "tilejson": "3.0.0",
+                        "name": "Public coverage of milwaukee-pd",
+                        "scheme": "xyz",
+                        "tiles": [
+                            "https://canvass.example/v1/tiles/coverage/{z}/{x}/{y}.mvt?agency=milwaukee-pd"
+                        ],
+                        "minzoom": TILE_MIN_ZOOM,
+                        "maxzoom": TILE_MAX_ZOOM,
+                        "bounds": [-88.07, 42.92, -87.86, 43.19],
+                        "vector_layers": [
+                            {
+                                "id": TILE_LAYER,
+                                "fields": TILE_FIELDS,
+                                "minzoom": TILE_MIN_ZOOM,
+                                "maxzoom": TILE_MAX_ZOOM,
+                            }
+                        ],
+                    },
+                }
+            },
+            "description": "The TileJSON document",
+        },
+        **problem_responses(400, 404, 503),
+    },
+)
+async def coverage_tilejson(request: Request, agency: AgencySlug) -> JSONResponse:
+    async with pooled(db.read) as conn:
+        row = await conn.fetchrow(TILE_BOUNDS_SQL, agency)
+    if row is None:
+        raise Problem(404, f"There is no agency program {agency!r}.")
+    base = str(request.base_url).rstrip("/")
+    doc = {
+        "tilejson": "3.0.0",
+        "name": f"Public coverage of {agency}",
+        "scheme": "xyz",
+        "tiles": [f"{base}/v1/tiles/coverage/{{z}}/{{x}}/{{y}}.mvt?agency={agency}"],
+        "minzoom": TILE_MIN_ZOOM,
+        "maxzoom": TILE_MAX_ZOOM,
+        "bounds": [round(float(v), 6) for v in row],
+        "vector_layers": [
+            {"id": TILE_LAYER, "fields": TILE_FIELDS, "minzoom": TILE_MIN_ZOOM, "maxzoom": TILE_MAX_ZOOM}
+        ],
+    }
+    return JSONResponse(doc, headers={"Cache-Control": f"public, max-age={PUBLIC_MAX_AGE_S}"})

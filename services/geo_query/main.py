@@ -44,7 +44,7 @@ app = create_app(
     lifespan=lifespan,
     agency_known=agency_known,
     db_revision=db_revision,
-    routers=[cameras.router, ogc.router, tiles.router, coverage.router],
+    routers=[cameras.router, ogc.router, tiles.router, coverage.router, coverage.tiles_router],
     tags=[
         {
             "name": cameras.TAG,
@@ -58,7 +58,8 @@ app = create_app(
         },
         {
             "name": coverage.TAG,
-            "description": "Cameras per hexagonal cell: the public, privacy-safe map of a program and the agency's own",
+            "description": "Cameras per hexagonal cell: the public, privacy-safe map of a program (also as vector tiles)"
+            " and the agency's own",
         },
     ],
 )

@@ -579,6 +579,18 @@ MATRIX: dict[str, Op] = {
     "GET /v1/coverage": Op(
         "geo_query", public(), lambda c, ok, who: Req("GET", "/v1/coverage", params={"agency": c.x})
     ),
+    "GET /v1/tiles/coverage/{z}/{x}/{y}.mvt": Op(
+        "geo_query",
+        public(),
+        lambda c, ok, who: Req(
+            "GET", _tile_path(c, 12).replace("/cameras/", "/coverage/"), params={"agency": c.x}
+        ),
+    ),
+    "GET /v1/tiles/coverage.json": Op(
+        "geo_query",
+        public(),
+        lambda c, ok, who: Req("GET", "/v1/tiles/coverage.json", params={"agency": c.x}),
+    ),
     "GET /v1/coverage/agency": Op(
         "geo_query",
         agency("agency_admin"),

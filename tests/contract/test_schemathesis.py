@@ -48,6 +48,7 @@ RULES: dict[str, list[tuple[str, str, str]]] = {
     "geo_query": [
         PROBES,
         ("GET", r"^/v1/coverage$", "anonymous"),
+        ("GET", r"^/v1/tiles/coverage", "anonymous"),
         ("GET", r"^/v1/coverage/agency$", "agency_admin"),
         ("*", r".", "investigator"),
     ],
@@ -169,6 +170,14 @@ OVERRIDES: dict[str, list[Override]] = {
     "geo_query": [
         ("*", r"^/v1/cameras/(radius|nearest|bbox|area)$", POSITIVE, (400,), _DEPENDENT + "; " + _CURSOR),
         ("POST", r"^/v1/cameras/area$", POSITIVE, (422,), _GEOMETRY),
+        (
+            "GET",
+            r"^/v1/tiles/coverage(/\{z\}/\{x\}/\{y\}\.mvt|\.json)$",
+            POSITIVE,
+            (404, 422),
+            "a slug of the right form names no program (404); the stateful phase sends the tile path's template"
+            " names unfilled (422), as for the camera tiles",
+        ),
         (
             "GET",
             r"^/v1/coverage(/agency)?$",

@@ -13,15 +13,26 @@ import uuid
 from collections import Counter
 
 import httpx
+import mapbox_vector_tile
 import orjson
 import pytest
 from pyproj import Transformer
 from shapely.geometry import Point, Polygon, shape
 from shapely.ops import transform
 
-from services.geo_query.coverage import PUBLIC_MAX_AGE_S, PUBLIC_MIN_SIZE_M, PUBLIC_SIZES, ROUND_TO, SIZES
+from services.geo_query.coverage import (
+    PUBLIC_MAX_AGE_S,
+    PUBLIC_MIN_SIZE_M,
+    PUBLIC_SIZES,
+    ROUND_TO,
+    SIZES,
+    TILE_LAYER,
+    tile_size_m,
+)
+from services.geo_query.tiles import tile_bounds
 from tests.conftest import Token
 from tests.geo_query.conftest import (
+    X_JURISDICTION,
     AgencyFixture,
     Cam,
     Registry,
@@ -407,3 +418,75 @@ def test_a_county_sized_area_at_250_m_asks_for_a_larger_size_or_a_bbox(
         geo.get("/v1/coverage/agency", params={"size": 5000}, headers=auth("agency_admin", slug)).status_code
         == 200
     )
+
+
+# ------------------------------------------------------------------------------------------------ as tiles
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2**z
+    return int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+
+
+@pytest.mark.parametrize("z", [10, 12, 14])
+def test_a_coverage_tile_holds_the_public_cells_meeting_it(
+    geo: httpx.Client, registry_data: Registry, z: int
+) -> None:
+    """Read by a real client (mapbox-vector-tile): the tile's cells are exactly the public answer's cells (at the
+    tile's size: 5 km below zoom 12, 1 km from 12) whose hexagon meets the tile, with the same rounded counts."""
+    reg = registry_data
+    size = tile_size_m(z)
+    cells = public(geo, reg.x.slug, size)
+    assert cells
+    lon, lat = -73.98, 40.74
+    x, y = tile_of(lon, lat, z)
+    r = geo.get(f"/v1/tiles/coverage/{z}/{x}/{y}.mvt", params={"agency": reg.x.slug})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    assert r.headers["cache-control"] == f"public, max-age={PUBLIC_MAX_AGE_S}"
+    layers = mapbox_vector_tile.decode(r.content)
+    got = {
+        (f["properties"]["i"], f["properties"]["j"]): f["properties"]["cameras"]
+        for f in layers[TILE_LAYER]["features"]
+    }
+    assert all(f["properties"]["size_m"] == size for f in layers[TILE_LAYER]["features"])
+    w, s, e, n = tile_bounds(z, x, y)
+    area = transform(TO_GRID.transform, shape(box(w, s, e, n)).buffer(0))
+    expected = {c: v for c, v in cells.items() if hexagon(size, *c).intersects(area)}
+    # A hexagon touching the tile only within its rounding (one pixel) may fall either way.
+    edge = {
+        c
+        for c in expected.keys() ^ got.keys()
+        if hexagon(size, *c).intersection(area).area < hexagon(size, *c).area * 0.01
+    }
+    assert {c: v for c, v in got.items() if c not in edge} == {
+        c: v for c, v in expected.items() if c not in edge
+    }
+    assert got
+
+
+def test_coverage_tiles_and_their_tilejson_refuse_bad_questions(
+    geo: httpx.Client, registry_data: Registry
+) -> None:
+    slug = registry_data.x.slug
+    doc = geo.get("/v1/tiles/coverage.json", params={"agency": slug})
+    assert doc.status_code == 200, doc.text
+    body = doc.json()
+    assert body["tilejson"] == "3.0.0" and body["tiles"][0].endswith(
+        f"/v1/tiles/coverage/{{z}}/{{x}}/{{y}}.mvt?agency={slug}"
+    )
+    assert body["vector_layers"][0]["id"] == TILE_LAYER
+    w, s, e, n = body["bounds"]
+    assert (w, s, e, n) == pytest.approx(shape(X_JURISDICTION).bounds, abs=1e-6)
+    for path, params, status in [
+        ("/v1/tiles/coverage.json", {"agency": "no-such-program-q"}, 404),
+        ("/v1/tiles/coverage.json", {}, 400),
+        ("/v1/tiles/coverage/12/1205/1539.mvt", {"agency": "no-such-program-q"}, 404),
+        ("/v1/tiles/coverage/12/4096/1539.mvt", {"agency": slug}, 404),  # beyond the grid
+        ("/v1/tiles/coverage/3/1/1.mvt", {"agency": slug}, 422),  # below the minimum zoom
+        ("/v1/tiles/coverage/17/1/1.mvt", {"agency": slug}, 422),
+        ("/v1/tiles/coverage/12/1205/1539.mvt", {"agency": "Bad Slug"}, 400),
+    ]:
+        r = geo.get(path, params=params)
+        assert r.status_code == status, (path, params, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
