@@ -203,6 +203,22 @@ class Camera(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class CoverageCount(Base):
+    """Cameras an agency sees per hexagonal cell of each size: kept by triggers on the cameras (migration 0028),
+    read by geo_query's coverage map. Never written by the services."""
+
+    __tablename__ = "coverage_counts"
+    __table_args__ = ({"schema": "registry"},)
+
+    agency_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("registry.agencies.id", ondelete="CASCADE"), primary_key=True
+    )
+    size_m: Mapped[int] = mapped_column(Integer, primary_key=True)
+    i: Mapped[int] = mapped_column(Integer, primary_key=True)
+    j: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cameras: Mapped[int] = mapped_column(Integer)
+
+
 class LiveWindow(Base):
     """A live-sharing window the owner opened: the endpoints of its cameras are visible to its agencies
     until it is closed or `expires_at` passes (it closes by itself: visibility is decided by the clock)."""
