@@ -69,9 +69,11 @@ SELECT a.coverage_min_cameras AS k,
  GROUP BY a.id
 """  # noqa: S608  (no caller text: the values are bound)
 
-# The jurisdiction (within the bbox, if any) in the grid's CRS, and its area in m² (the grid is equal-area).
+# The jurisdiction (within the bbox, if any) in lon/lat, and the area in m² the grid is laid over: the envelopes of
+# its parts (the grid is equal-area), so a program of scattered towns is not gridded across the land between them.
 AGENCY_AREA_SQL = f"""
-SELECT ST_Area(g) AS area_m2, ST_AsGeoJSON(ST_Transform(g, 4326), 6) AS area
+SELECT (SELECT coalesce(sum(ST_Area(ST_Envelope(d.geom))), 0) FROM ST_Dump(g) d) AS area_m2,
+       ST_AsGeoJSON(ST_Transform(g, 4326), 6) AS area
   FROM (SELECT CASE WHEN $3::text IS NULL THEN ST_Transform(a.jurisdiction, 6933)
                     ELSE ST_Intersection(ST_Transform(a.jurisdiction, 6933), {_AREA}) END AS g
           FROM registry.agencies a WHERE a.id = $1 AND $2::integer > 0) s
@@ -85,7 +87,9 @@ WITH area AS (
                 ELSE ST_Intersection(ST_Transform(a.jurisdiction, 6933), {_AREA}) END AS g
       FROM registry.agencies a WHERE a.id = $1
 ), grid AS (
-    SELECT h.i, h.j FROM area, ST_HexagonGrid($2::float8, area.g) h WHERE ST_Intersects(h.geom, area.g)
+    SELECT DISTINCT h.i, h.j
+      FROM area, ST_Dump(area.g) part, ST_HexagonGrid($2::float8, part.geom) h
+     WHERE ST_Intersects(h.geom, part.geom)
 ), counted AS (
     SELECT c.i, c.j, c.cameras FROM registry.coverage_counts c
      WHERE c.agency_id = $1 AND c.size_m = $2 AND c.cameras > 0
