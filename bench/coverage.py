@@ -2,7 +2,7 @@
 100,000): what an answer costs and what keeping the counts costs.
 
 - The answers: the statements `GET /v1/coverage` (public, 1 km and 5 km) and `GET /v1/coverage/agency` (250 m,
-  1 km, 5 km, every cell of the jurisdiction) run, on geo_query's read-only role, p50 and p99 of COVERAGE_READS
+  1 km, 5 km, every cell of the jurisdiction) run, as the service runs them, on geo_query's read-only role, p50 and p99 of COVERAGE_READS
   runs each. They read one row per cell of `registry.coverage_counts`, whatever the number of cameras.
 - The counts: a recount of the whole agency (what a jurisdiction change runs, and what the load's COPY did in one
   statement), and a camera added one statement at a time with the triggers on and off (the write's extra cost),
@@ -32,11 +32,11 @@ async def run(bench: Bench) -> list[str]:
     from bench import data
     from services.geo_query.coverage import (
         AGENCY_AREA_SQL,
-        AGENCY_SQL,
         MAX_CELLS,
         PUBLIC_SIZES,
         PUBLIC_SQL,
         SIZES,
+        agency_cells,
         hexagon_area_m2,
     )
 
@@ -68,7 +68,7 @@ async def run(bench: Bench) -> list[str]:
                 samples = []
                 for _ in range(COVERAGE_READS):
                     t = time.perf_counter()
-                    body = await reader.fetchval(AGENCY_SQL, a["id"], size, None)
+                    body = await agency_cells(reader, a["id"], size, None)
                     samples.append(time.perf_counter() - t)
                 lines.append(f"    agency {size} m: {_ms(samples)} ({len(body):,} bytes)")
             tr = owner.transaction()

@@ -102,6 +102,14 @@ SELECT coalesce(jsonb_agg(jsonb_build_array(x.i, x.j, x.cameras, {_GEOJSON.forma
 """  # noqa: S608
 
 
+async def agency_cells(conn: Any, agency_id: Any, size_m: int, area: str | None) -> str:
+    """AGENCY_SQL's answer (a JSON array of [i, j, count, polygon]). The planner prices ST_HexagonGrid as a
+    million-row function and would JIT-compile a statement that runs in milliseconds (240 ms of a 260 ms answer)."""
+    async with conn.transaction():
+        await conn.execute("SET LOCAL jit = off")
+        return str(await conn.fetchval(AGENCY_SQL, agency_id, size_m, area))
+
+
 def hexagon_area_m2(size_m: int) -> float:
     return 3 * 3**0.5 / 2 * size_m**2
 
@@ -314,7 +322,7 @@ async def agency_coverage(
                 "/query/size",
                 f"the area holds more than {MAX_CELLS} cells of {size_m} m: choose a larger size or a bbox",
             )
-        cells = orjson.loads(await conn.fetchval(AGENCY_SQL, agency_id, size_m, area))
+        cells = orjson.loads(await agency_cells(conn, agency_id, size_m, area))
     await audit_log.append(
         AuditEvent(
             service="geo_query",
