@@ -157,7 +157,7 @@ format: env ## apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-bench: env db portal ## measure geo_query and the bulk import against raw asyncpg, tipg and ogr2ogr, registration writes, and the portal's first page and registration (QUICK=1: smaller, < 2 min; ONLY=queries|imports|registrations|portal|community|audit, SHAPES=nearest,bbox100: a partial run)
+bench: env db portal ## measure geo_query and the bulk import against raw asyncpg, tipg and ogr2ogr, registration writes, and the portal's first page and registration (QUICK=1: smaller, < 2 min; ONLY=queries|imports|registrations|portal|community|audit|coverage, SHAPES=nearest,bbox100: a partial run)
 	@bash scripts/ensure_debian.sh chromium=chromium
 	$(PY) -m bench.run $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY)) $(if $(SHAPES),--shapes $(SHAPES))
 

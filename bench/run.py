@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100,000 cameras per layout, 2 s cells")
     parser.add_argument(
         "--only",
-        choices=("queries", "imports", "registrations", "portal", "community", "audit"),
+        choices=("queries", "imports", "registrations", "portal", "community", "audit", "coverage"),
         help="measure only the queries (raw, geo_query, tipg), the imports, the registration writes or the portal; the results"
         " file is not written",
     )
@@ -71,7 +71,7 @@ def main() -> None:
 
     from bench.tools import ensure_bench_group, ensure_debian_tools, ensure_tipg
 
-    if bench.only != "community":  # community_api's figures need neither GDAL, tipg nor the peers
+    if bench.only not in ("community", "coverage"):  # these figures need neither GDAL, tipg nor the peers
         ensure_debian_tools()
         ensure_tipg()
         ensure_bench_group()
@@ -108,6 +108,11 @@ async def _run(bench: Bench) -> None:
         from bench import audit as audit_bench
 
         audit_lines = await audit_bench.run(bench)
+    coverage_lines: list[str] = []
+    if bench.only in (None, "coverage"):
+        from bench import coverage as coverage_bench
+
+        coverage_lines = await coverage_bench.run(bench)
     portal = workspace = None
     if bench.only in (None, "portal"):
         from bench import portal as portal_bench
@@ -152,6 +157,8 @@ async def _run(bench: Bench) -> None:
     print("\n".join(community_table(community)))
     print()
     print("\n".join(audit_lines))
+    print()
+    print("\n".join(coverage_lines))
     print()
     print("\n".join(targets(res)))
     print()

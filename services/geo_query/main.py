@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.geo_query import cameras, ogc, route, tiles
+from services.geo_query import cameras, coverage, ogc, route, tiles
 from services.geo_query.database import db, replica_lag
 from services.geo_query.routing import prepare
 from shared.app import create_app
@@ -46,7 +46,7 @@ app = create_app(
     agency_known=agency_known,
     db_revision=db_revision,
     replica_lag=replica_lag,
-    routers=[cameras.router, route.router, ogc.router, tiles.router],
+    routers=[cameras.router, route.router, ogc.router, tiles.router, coverage.router, coverage.tiles_router],
     tags=[
         {
             "name": cameras.TAG,
@@ -57,6 +57,11 @@ app = create_app(
         {
             "name": tiles.TAG,
             "description": "The cameras shared with the caller's agency as Mapbox Vector Tiles, and their TileJSON",
+        },
+        {
+            "name": coverage.TAG,
+            "description": "Cameras per hexagonal cell: the public, privacy-safe map of a program (also as vector tiles)"
+            " and the agency's own",
         },
     ],
 )

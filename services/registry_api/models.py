@@ -67,6 +67,7 @@ class Agency(Base):
             name="ck_agencies_privacy_notice_url",
         ),
         CheckConstraint("disclosure_delay_days BETWEEN 0 AND 90", name="ck_agencies_disclosure_delay"),
+        CheckConstraint("coverage_min_cameras BETWEEN 5 AND 1000", name="ck_agencies_coverage_min_cameras"),
         Index("ix_agencies_jurisdiction", "jurisdiction", postgresql_using="gist"),
         {"schema": "registry"},
     )
@@ -87,6 +88,8 @@ class Agency(Base):
     privacy_notice_url: Mapped[str | None] = mapped_column(Text)
     # How long after an agency's access to a registration its owner's access report shows it (public policy).
     disclosure_delay_days: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # The public coverage map's k: a cell is shown only when it holds at least this many cameras.
+    coverage_min_cameras: Mapped[int] = mapped_column(Integer, server_default=text("5"))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -198,6 +201,22 @@ class Camera(Base):
     visible_to: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid), server_default=text("'{}'"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CoverageCount(Base):
+    """Cameras an agency sees per hexagonal cell of each size: kept by triggers on the cameras (migration 0030),
+    read by geo_query's coverage map. Never written by the services."""
+
+    __tablename__ = "coverage_counts"
+    __table_args__ = ({"schema": "registry"},)
+
+    agency_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("registry.agencies.id", ondelete="CASCADE"), primary_key=True
+    )
+    size_m: Mapped[int] = mapped_column(Integer, primary_key=True)
+    i: Mapped[int] = mapped_column(Integer, primary_key=True)
+    j: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cameras: Mapped[int] = mapped_column(Integer)
 
 
 class LiveWindow(Base):

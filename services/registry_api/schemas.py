@@ -493,6 +493,11 @@ class PolicyFields(Input):
         description="How many days after an access an owner's access report shows it (0 to 90; public)",
         examples=[0],
     )
+    coverage_min_cameras: Annotated[int, Strict(), Field(ge=5, le=1000), INTEGRAL] | None = Field(
+        None,
+        description="The public coverage map shows a cell only when it holds at least this many cameras (5 to 1000)",
+        examples=[5],
+    )
 
 
 POLICY_FIELDS = tuple(PolicyFields.model_fields)
@@ -615,6 +620,7 @@ class Policy(BaseModel):
     max_search_radius_m: float
     reconfirm_after_days: int
     disclosure_delay_days: int
+    coverage_min_cameras: int
 
 
 class AgencyProperties(BaseModel):

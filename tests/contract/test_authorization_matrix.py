@@ -232,6 +232,11 @@ def _tile_sees_a_camera(ctx: Ctx, caller: str, r: httpx.Response) -> str | None:
     return None if ctx.a.camera_ids[0] in ids else "the tile does not show owner A's camera"
 
 
+def _coverage_counts_a_camera(ctx: Ctx, caller: str, r: httpx.Response) -> str | None:
+    counted = sum(f["properties"]["cameras"] for f in r.json()["features"])
+    return None if counted >= 1 else "the agency's coverage map counts no camera (owner A's is shared with X)"
+
+
 def _sees_window(ctx: Ctx, caller: str, r: httpx.Response) -> str | None:
     if caller == "investigator_y":
         return None
@@ -592,6 +597,28 @@ MATRIX: dict[str, Op] = {
     ),
     "GET /v1/tiles/cameras.json": Op(
         "geo_query", agency(*SEARCH, y=ALLOW), lambda c, ok, who: Req("GET", "/v1/tiles/cameras.json")
+    ),
+    # The public coverage map: aggregates above a threshold, no one's data; the agency's exact map is its admin's.
+    "GET /v1/coverage": Op(
+        "geo_query", public(), lambda c, ok, who: Req("GET", "/v1/coverage", params={"agency": c.x})
+    ),
+    "GET /v1/tiles/coverage/{z}/{x}/{y}.mvt": Op(
+        "geo_query",
+        public(),
+        lambda c, ok, who: Req(
+            "GET", _tile_path(c, 12).replace("/cameras/", "/coverage/"), params={"agency": c.x}
+        ),
+    ),
+    "GET /v1/tiles/coverage.json": Op(
+        "geo_query",
+        public(),
+        lambda c, ok, who: Req("GET", "/v1/tiles/coverage.json", params={"agency": c.x}),
+    ),
+    "GET /v1/coverage/agency": Op(
+        "geo_query",
+        agency("agency_admin"),
+        lambda c, ok, who: Req("GET", "/v1/coverage/agency", params={"size": 5000}),
+        verify=_coverage_counts_a_camera,
     ),
     "GET /v1/ogc": Op("geo_query", agency(*SEARCH, y=ALLOW), lambda c, ok, who: Req("GET", "/v1/ogc")),
     "GET /v1/ogc/conformance": Op(

@@ -45,7 +45,13 @@ RULES: dict[str, list[tuple[str, str, str]]] = {
         ("*", r"^/v1/imports", "integrator"),
         ("*", r"^/v1/agencies", "agency_admin"),
     ],
-    "geo_query": [PROBES, ("*", r".", "investigator")],
+    "geo_query": [
+        PROBES,
+        ("GET", r"^/v1/coverage$", "anonymous"),
+        ("GET", r"^/v1/tiles/coverage", "anonymous"),
+        ("GET", r"^/v1/coverage/agency$", "agency_admin"),
+        ("*", r".", "investigator"),
+    ],
     "requests_api": [
         PROBES,
         ("*", r"^/v1/owner/", "owner"),
@@ -178,6 +184,23 @@ OVERRIDES: dict[str, list[Override]] = {
             _GEOMETRY
             + "; a path has a length (2 distinct points, at most the route cap), and its timing is one of two"
             " forms (times, one per vertex, increasing; or start and speed) in the past",
+        ),
+        (
+            "GET",
+            r"^/v1/tiles/coverage(/\{z\}/\{x\}/\{y\}\.mvt|\.json)$",
+            POSITIVE,
+            (404, 422),
+            "a slug of the right form names no program (404); the stateful phase sends the tile path's template"
+            " names unfilled (422), as for the camera tiles",
+        ),
+        (
+            "GET",
+            r"^/v1/coverage(/agency)?$",
+            POSITIVE,
+            (400, 404),
+            "a bbox is four numbers within the lon/lat ranges, south below north, which a schema string cannot say"
+            " (400); a slug of the right form names no program (404); an agency's area at a small size may hold"
+            " too many cells (400)",
         ),
         (
             "GET",

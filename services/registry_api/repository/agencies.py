@@ -21,7 +21,7 @@ AGENCY_COLUMNS = """
     ST_AsGeoJSON(ST_ForcePolygonCCW(a.jurisdiction), 7) AS jurisdiction,
     a.max_request_area_m2, a.max_request_window_hours, a.default_request_expiry_days, a.requires_approval,
     a.evidence_retention_days, a.max_search_radius_m, a.reconfirm_after_days,
-    a.privacy_notice, a.privacy_notice_url, a.disclosure_delay_days
+    a.privacy_notice, a.privacy_notice_url, a.disclosure_delay_days, a.coverage_min_cameras
 """
 JURISDICTION_SQL = "ST_Multi(ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(:jurisdiction)), 4326))"
 # What an agency's program may change, besides its jurisdiction (given as GeoJSON).
