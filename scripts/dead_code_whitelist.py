@@ -25,6 +25,7 @@ _ = (
     registry_models.ImportTombstone,
     registry_models.OwnerNotice,
     registry_models.GuessCount,
+    registry_models.CoverageCount,
     requests_models.FootageRequest,
     requests_models.Evidence,
     requests_models.Custody,
