@@ -27,6 +27,7 @@ from fastapi.responses import Response
 from services.geo_query.audit_log import audit_log
 from services.geo_query.database import db
 from services.geo_query.dependencies import BBox, parse_bbox
+from services.geo_query.features import NO_STORE
 from shared.audit import AuditEvent
 from shared.auth import Principal, require_roles
 from shared.db import pooled
@@ -335,7 +336,7 @@ async def agency_coverage(
         )
     )
     body = _collection(size_m, cells, {"agency": slug}, public=False)
-    return GeoJSONResponse(body, headers={"Cache-Control": "private, no-store"})
+    return GeoJSONResponse(body, headers=NO_STORE)
 
 
 # ------------------------------------------------------------------------------------------------ as tiles
