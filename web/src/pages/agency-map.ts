@@ -55,7 +55,9 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
     "ul",
     { class: "usa-list usa-list--unstyled ws-legend" },
     h("li", {}, h("span", { class: "ws-swatch ws-swatch--camera", "aria-hidden": "true" }), t("ws.map.legend_camera")),
-    h("li", {}, h("span", { class: "ws-swatch ws-swatch--facing", "aria-hidden": "true" }), t("ws.map.legend_facing")),
+    h("li", { "data-legend": "place" }, h("span", { class: "ws-swatch ws-swatch--facing", "aria-hidden": "true" }), t("ws.map.legend_facing")),
+    h("li", { "data-legend": "route", hidden: true }, h("span", { class: "ws-swatch ws-swatch--path", "aria-hidden": "true" }), t("ws.route.legend_path")),
+    h("li", { "data-legend": "route", hidden: true }, h("span", { class: "ws-swatch ws-swatch--gone", "aria-hidden": "true" }), t("ws.route.legend_gone")),
     h("li", {}, h("span", { class: "ws-swatch ws-swatch--cluster", "aria-hidden": "true" }), t("ws.map.legend_cluster")),
   );
 
@@ -332,6 +334,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
     results.replaceChildren();
     found.clearLayers();
     route.setActive(value === "route");
+    legend.querySelectorAll<HTMLElement>("[data-legend]").forEach((li) => (li.hidden = li.dataset.legend !== value));
   };
   if (initialRoute) {
     (form.querySelector("#ws-kind-route") as HTMLInputElement).checked = true;

@@ -246,7 +246,7 @@ function routeWindows(r: FootageRequest): HTMLElement | null {
     h("p", { class: "usa-hint" }, t("ws.request.route_windows_hint")),
     h(
       "ol",
-      { class: "usa-list ws-route-windows" },
+      { class: "usa-list usa-list--unstyled ws-route-windows" },
       asked.map((tg, i) =>
         h(
           "li",

@@ -160,6 +160,7 @@ export async function newRequestPage(main: HTMLElement): Promise<void> {
   const latField = textField({ id: "rq-lat", label: t("ws.map.lat"), value: state.lat, inputmode: "decimal", onInput: (v) => ((state.lat = v), redraw()) });
   const lonField = textField({ id: "rq-lon", label: t("ws.map.lon"), value: state.lon, inputmode: "decimal", onInput: (v) => ((state.lon = v), redraw()) });
   const radiusField = textField({ id: "rq-radius", label: t("ws.new.radius"), value: state.radius, inputmode: "numeric", width: "small", onInput: (v) => ((state.radius = v), redraw()) });
+  radiusField.hidden = state.shape !== "circle";
   const cornersInput = h("textarea", { class: "usa-textarea ws-corners", id: "rq-corners", name: "rq-corners", rows: 5, "aria-describedby": "rq-corners-hint" });
   cornersInput.addEventListener("input", () => {
     state.corners = cornersInput.value;

@@ -230,11 +230,14 @@ export function routeMode(ctx: RouteModeContext): RouteMode {
       style: { color: "#e66f0e", weight: 2, dashArray: "6 4", fillColor: "#e66f0e", fillOpacity: 0.12 },
       interactive: false,
     }).addTo(found);
-    for (const c of answer.features) {
+    answer.features.forEach((c, i) => {
       const [lon, lat] = c.geometry.coordinates as [number, number];
       const gone = c.properties.footage_likely_available === false;
-      L.circleMarker([lat, lon], { radius: 6, color: "#1b1b1b", weight: 2, fillColor: gone ? "#a9aeb1" : "#00a91c", fillOpacity: 1, interactive: false }).addTo(found);
-    }
+      // Numbered as in the list, so the map and the list are read together.
+      L.circleMarker([lat, lon], { radius: 6, color: "#1b1b1b", weight: 2, fillColor: gone ? "#a9aeb1" : "#00a91c", fillOpacity: 1, interactive: false })
+        .bindTooltip(String(i + 1), { permanent: true, direction: "right", className: "ws-rank" })
+        .addTo(found);
+    });
     if (area.getBounds().isValid()) ctx.map.fitBounds(area.getBounds().pad(0.15), { maxZoom: 19, animate: false });
 
     const n = answer.features.length;
