@@ -131,6 +131,16 @@ def test_an_investigator_draws_a_route_gets_its_cameras_in_path_order_and_reques
     expect(page.get_by_label("Case number")).to_have_value(case)
     expect(page.get_by_label("Along the route drawn on the map")).to_be_checked()
     expect(page.locator("#rq-route")).to_contain_text("3 points")
+    # Back on the map to look again, the route as it was drawn; and from its answer to the request again.
+    page.get_by_role("link", name="Change the route on the map").click()
+    expect(page.locator("#ws-kind-route")).to_be_checked()
+    assert drawn_points(visit) == path
+    expect(page.get_by_label("Distance either side of the path, in metres")).to_have_value("40")
+    expect(page.get_by_label("When the first point was passed")).to_have_value(start_local)
+    page.get_by_role("button", name="Find cameras").click()
+    expect(page.locator("li.ws-result")).to_have_count(3)
+    page.get_by_role("link", name="Request footage along this route").click()
+    expect(page.get_by_label("Along the route drawn on the map")).to_be_checked()
     page.get_by_label("Message to the owners").fill(
         "A car fled along these streets. Footage of the road would help."
     )
