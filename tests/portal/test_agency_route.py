@@ -224,3 +224,12 @@ def test_route_points_typed_with_the_keyboard_alone_and_the_apis_problems_shown_
     page.get_by_role("button", name="Find cameras").click()
     expect(page.locator("#rt-points-error")).to_have_text("Give at least 2 points of the path.")
     visit.check("agency-route-one-point")
+
+    # The same in Spanish.
+    page.get_by_role("button", name="Español").click()
+    page.locator("label[for=ws-kind-route]").click()
+    expect(page.get_by_role("heading", name="Buscar a lo largo de un recorrido")).to_be_visible()
+    page.get_by_label("Puntos del recorrido", exact=True).fill(f"{a.lon}, {a.lat}")
+    page.get_by_role("button", name="Buscar cámaras").click()
+    expect(page.locator("#rt-points-error")).to_have_text("Indique al menos 2 puntos del recorrido.")
+    visit.check("agency-route-es")
