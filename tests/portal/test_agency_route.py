@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import Token
 from tests.portal.agency import sign_in_agency
-from tests.portal.conftest import Visit
+from tests.portal.conftest import Geocoder, Visit
 from tests.portal.test_agency_workspace import new_agency, offset, register
 
 M_PER_DEG = 111_320.0
@@ -32,6 +32,15 @@ def drawn_points(visit: Visit) -> list[tuple[float, float]]:
     text = visit.page.locator("#rt-points").input_value()
     pairs = [line.split(",") for line in text.splitlines() if line.strip()]
     return [(float(lon), float(lat)) for lon, lat in pairs]
+
+
+def tab_to(visit: Visit, element_id: str, most: int = 8) -> None:
+    """Presses Tab until the element is focused (at most `most` times), as a keyboard user moves on."""
+    for _ in range(most):
+        visit.page.keyboard.press("Tab")
+        if visit.page.evaluate("document.activeElement.id") == element_id:
+            return
+    expect(visit.page.locator(f"#{element_id}")).to_be_focused()
 
 
 def camera_id(registry: httpx.Client, owner: Any) -> str:
@@ -179,7 +188,7 @@ def test_an_investigator_draws_a_route_gets_its_cameras_in_path_order_and_reques
 
 
 def test_route_points_typed_with_the_keyboard_alone_and_the_apis_problems_shown_at_their_fields(
-    visit: Visit, registry: httpx.Client, auth: Token
+    visit: Visit, registry: httpx.Client, auth: Token, geocoder: Geocoder
 ) -> None:
     a = new_agency(registry, auth, max_search_radius_m=100)
     page = visit.page
@@ -199,11 +208,19 @@ def test_route_points_typed_with_the_keyboard_alone_and_the_apis_problems_shown_
     north = offset(*east, 0, 300)
     page.keyboard.type(f"{a.lon}, {a.lat}\n{east[0]}, {east[1]}\n{north[0]}, {north[1]}")
     expect(page.locator("#ws-map")).to_have_attribute("data-points", "3")
-    for _ in range(8):  # past the undo and clear buttons to the buffer
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.id") == "rt-buffer":
-            break
-    expect(page.locator("#rt-buffer")).to_be_focused()
+    # A fourth point by its address (the geocoder's first answer), Enter adding it rather than searching.
+    corner = offset(*north, -300, 0)
+    address = f"Corner {uuid.uuid4().hex[:6]}"
+    geocoder.places[address] = [
+        {"lat": str(corner[1]), "lon": str(corner[0]), "display_name": "Oak St & 5th Ave"}
+    ]
+    tab_to(visit, "rt-address")  # past the undo and clear buttons
+    page.keyboard.type(address)
+    page.keyboard.press("Enter")
+    expect(page.locator("#ws-map")).to_have_attribute("data-points", "4")
+    expect(page.get_by_text("Added: Oak St & 5th Ave")).to_be_visible()
+    assert drawn_points(visit)[-1] == (round(corner[0], 6), round(corner[1], 6))
+    tab_to(visit, "rt-buffer")
     page.keyboard.press("Control+a")
     page.keyboard.type("500")
     page.keyboard.press("Enter")

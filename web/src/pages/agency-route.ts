@@ -6,7 +6,9 @@
 
 import L from "leaflet";
 import { attempt, bearer, geo } from "../api/client";
+import { config } from "../config";
 import { h, uid } from "../dom";
+import { geocode } from "../geocoder";
 import { clearErrors, errorsFromFailure, showErrors, textField, type FieldError } from "../forms";
 import { formatDate, formatNumber, formatTime, t, type MessageKey } from "../i18n";
 import {
@@ -88,6 +90,40 @@ export function routeMode(ctx: RouteModeContext): RouteMode {
       h("button", { type: "button", class: "usa-button usa-button--outline", onclick: () => edit(() => []) }, t("ws.route.clear")),
     ),
   );
+  // A point by its address too (where the deployment has a geocoder): the first place found, named so the
+  // investigator sees which it was (and can take it back with "Remove the last point").
+  const addressField = config().geocoder_url
+    ? textField({ id: "rt-address", label: t("ws.route.address"), hint: t("ws.route.address_hint"), value: "", optional: true, onInput: () => {} })
+    : null;
+  const addressStatus = h("p", { class: "usa-hint", role: "status" });
+  const addAddress = async () => {
+    const input = addressField?.querySelector("input");
+    const query = input?.value.trim() ?? "";
+    clearErrors(ctx.form);
+    ctx.summary.replaceChildren();
+    addressStatus.textContent = "";
+    if (!query) return;
+    const found = await geocode(query);
+    if (!found?.length) {
+      showErrors(ctx.form, ctx.summary, [{ field: "rt-address", message: t(found ? "ws.route.address_none" : "ws.route.address_failed") }]);
+      return;
+    }
+    const first = found[0]!;
+    edit((p) => [...p, [first.lon, first.lat]]);
+    addressStatus.textContent = t("ws.route.address_added", { name: first.name || `${first.lat.toFixed(6)}, ${first.lon.toFixed(6)}` });
+    input!.value = "";
+  };
+  if (addressField) {
+    addressField.querySelector("input")!.addEventListener("keydown", (e) => {
+      if (e.key !== "Enter") return;
+      e.preventDefault(); // Enter here adds the point: it does not search yet
+      void addAddress();
+    });
+    addressField.append(
+      h("button", { type: "button", class: "usa-button usa-button--outline ws-address-add", onclick: () => void addAddress() }, t("ws.route.address_add")),
+      addressStatus,
+    );
+  }
   const bufferField = textField({
     id: "rt-buffer",
     label: t("ws.route.buffer"),
@@ -142,6 +178,7 @@ export function routeMode(ctx: RouteModeContext): RouteMode {
     { class: "usa-fieldset ws-fieldset ws-route", hidden: true },
     h("legend", { class: "usa-legend" }, t("ws.route.legend")),
     pointsField,
+    addressField,
     bufferField,
     startField,
     speedField,
