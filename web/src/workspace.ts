@@ -12,12 +12,16 @@ import { staff, type Staff } from "./staff";
 
 export type CameraFeature = GeoComponents["schemas"]["CameraFeature"];
 export type CameraCollection = GeoComponents["schemas"]["CameraCollection"];
+export type RouteSearch = GeoComponents["schemas"]["RouteSearch"];
+export type RouteCollection = GeoComponents["schemas"]["RouteCollection"];
+export type RouteCameraFeature = GeoComponents["schemas"]["RouteCameraFeature"];
 export type Policy = RegistryComponents["schemas"]["Policy"];
 export type AgencyFeature = RegistryComponents["schemas"]["AgencyFeature"];
 export type ContactRead = RegistryComponents["schemas"]["ContactRead"];
 export type FootageRequest = RequestsComponents["schemas"]["RequestOut"];
 export type RequestItem = RequestsComponents["schemas"]["RequestItem"];
 export type RequestCreate = RequestsComponents["schemas"]["RequestCreate"];
+export type RouteIn = RequestsComponents["schemas"]["RouteIn"];
 export type HistoryEvent = RequestsComponents["schemas"]["EventOut"];
 export type EvidenceItem = RequestsComponents["schemas"]["EvidenceOut"];
 export type Custody = RequestsComponents["schemas"]["CustodyExport"];
@@ -189,6 +193,65 @@ export function parseRing(text: string): [number, number][] | null {
     points.push([lon, lat]);
   }
   return points;
+}
+
+/** A route of travel as the workspace draws it: its points in order, the buffer, a start and a speed, the
+ * margin. The same body is a route search's (geo_query) and a footage request's `route` (requests_api). */
+export interface DrawnRoute {
+  points: [number, number][]; // lon, lat
+  buffer_m: number;
+  start: string; // RFC 3339
+  speed: "walking" | "driving";
+  margin_s: number;
+}
+
+/** Metres per second, as geo_query reads `walking` and `driving`. */
+export const ROUTE_SPEEDS = { walking: 1.4, driving: 13.9 } as const;
+
+export function routeBody(r: DrawnRoute): RouteSearch & RouteIn {
+  return {
+    path: { type: "LineString", coordinates: r.points },
+    buffer_m: r.buffer_m,
+    start: r.start,
+    speed: r.speed,
+    margin_s: r.margin_s,
+  };
+}
+
+/** The route carried from the map to a new request, in the page's address (so a reload keeps it). */
+export function encodeRoute(r: DrawnRoute): string {
+  return JSON.stringify([r.points.map(([lon, lat]) => [Number(lon.toFixed(6)), Number(lat.toFixed(6))]), r.buffer_m, r.start, r.speed, r.margin_s]);
+}
+
+export function decodeRoute(text: string | null): DrawnRoute | null {
+  if (!text) return null;
+  try {
+    const [points, buffer, start, speed, margin] = JSON.parse(text) as unknown[];
+    const pts = parseRing(Array.isArray(points) ? points.map((p) => (Array.isArray(p) ? p.join(",") : "")).join("\n") : "");
+    if (!pts || pts.length < 2 || typeof buffer !== "number" || typeof start !== "string" || !Number.isFinite(Date.parse(start))) return null;
+    if ((speed !== "walking" && speed !== "driving") || typeof margin !== "number") return null;
+    return { points: pts, buffer_m: buffer, start, speed, margin_s: margin };
+  } catch {
+    return null; // an address edited by hand: no route
+  }
+}
+
+/** The length of a lon/lat path on the sphere, in metres (the API measures on the spheroid). */
+export function pathLengthM(points: [number, number][]): number {
+  let total = 0;
+  const rad = Math.PI / 180;
+  for (let i = 1; i < points.length; i++) {
+    const [lon1, lat1] = points[i - 1]!;
+    const [lon2, lat2] = points[i]!;
+    const a = Math.sin(((lat2 - lat1) * rad) / 2) ** 2 + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(((lon2 - lon1) * rad) / 2) ** 2;
+    total += 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(a)));
+  }
+  return total;
+}
+
+/** The area of a path's buffer: a band either side of it and the round ends (its bends overlap a little). */
+export function routeAreaM2(points: [number, number][], bufferM: number): number {
+  return points.length < 2 ? 0 : 2 * bufferM * pathLengthM(points) + Math.PI * bufferM * bufferM;
 }
 
 export function closeRing(points: [number, number][]): [number, number][] {

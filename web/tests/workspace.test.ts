@@ -3,11 +3,15 @@ import { describe, expect, it } from "vitest";
 import {
   circleAreaM2,
   compass,
+  decodeRoute,
+  encodeRoute,
   faces,
   filterQuery,
   nextLink,
   parseRing,
+  pathLengthM,
   ringAreaM2,
+  routeAreaM2,
   verifiedBody,
   windowHours,
   type CameraFeature,
@@ -115,5 +119,30 @@ describe("a download checked as it streams", () => {
     expect(await verifiedBody(broken, hex)).toEqual({ ok: false, reason: "broken" });
     const refused = new Response(JSON.stringify({ title: "Evidence integrity check failed" }), { status: 500 });
     expect(await verifiedBody(refused, hex)).toEqual({ ok: false, reason: "refused", status: 500, body: '{"title":"Evidence integrity check failed"}' });
+  });
+});
+
+describe("a route carried from the map to a new request", () => {
+  const route = { points: [[-87.93, 43.04], [-87.92, 43.04], [-87.92, 43.05]] as [number, number][], buffer_m: 60, start: "2026-11-20T22:15:00.000Z", speed: "driving" as const, margin_s: 90 };
+
+  it("comes back from the address as it was drawn", () => {
+    expect(decodeRoute(new URLSearchParams({ route: encodeRoute(route) }).get("route"))).toEqual(route);
+  });
+
+  it("is no route when the address was edited into something else", () => {
+    expect(decodeRoute(null)).toBeNull();
+    expect(decodeRoute("not json")).toBeNull();
+    expect(decodeRoute(JSON.stringify([[[-87.93, 43.04]], 60, route.start, "driving", 90]))).toBeNull(); // one point
+    expect(decodeRoute(JSON.stringify([route.points, 60, route.start, "flying", 90]))).toBeNull();
+    expect(decodeRoute(JSON.stringify([[[-200, 43.04], [-87.92, 43.04]], 60, route.start, "driving", 90]))).toBeNull();
+  });
+
+  it("measures its length and the area of its buffer", () => {
+    // 0.01 degree of longitude at 43.04 N and 0.01 degree of latitude, on the sphere.
+    const east = 0.01 * (Math.PI / 180) * 6_378_137 * Math.cos((43.04 * Math.PI) / 180);
+    const north = 0.01 * (Math.PI / 180) * 6_378_137;
+    expect(pathLengthM(route.points)).toBeCloseTo(east + north, 0);
+    expect(routeAreaM2(route.points, 60)).toBeCloseTo(2 * 60 * (east + north) + Math.PI * 3600, -1);
+    expect(routeAreaM2(route.points.slice(0, 1), 60)).toBe(0);
   });
 });

@@ -53,6 +53,11 @@ export function formatDate(iso: string | null | undefined, withTime = false): st
   }).format(d);
 }
 
+/** A time of day with its seconds (a footage window is minutes wide: its seconds matter). */
+export function formatTime(iso: string): string {
+  return new Intl.DateTimeFormat(current === "es" ? "es-US" : "en-US", { timeStyle: "medium" }).format(new Date(iso));
+}
+
 export function formatNumber(n: number, digits = 0): string {
   return new Intl.NumberFormat(current === "es" ? "es-US" : "en-US", {
     maximumFractionDigits: digits,

@@ -16,6 +16,7 @@ import { wedge } from "../wedge";
 import {
   agencyUser,
   compass,
+  decodeRoute,
   faces,
   filterQuery,
   loadAllCameras,
@@ -28,6 +29,7 @@ import {
   type CameraFilters,
 } from "../workspace";
 import { signInNeeded, workspaceNav } from "./agency-common";
+import { routeMode } from "./agency-route";
 
 const DEFAULT_RANGE_M = 30;
 const CASE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9 ._:/#-]{0,63}$/;
@@ -53,7 +55,9 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
     "ul",
     { class: "usa-list usa-list--unstyled ws-legend" },
     h("li", {}, h("span", { class: "ws-swatch ws-swatch--camera", "aria-hidden": "true" }), t("ws.map.legend_camera")),
-    h("li", {}, h("span", { class: "ws-swatch ws-swatch--facing", "aria-hidden": "true" }), t("ws.map.legend_facing")),
+    h("li", { "data-legend": "place" }, h("span", { class: "ws-swatch ws-swatch--facing", "aria-hidden": "true" }), t("ws.map.legend_facing")),
+    h("li", { "data-legend": "route", hidden: true }, h("span", { class: "ws-swatch ws-swatch--path", "aria-hidden": "true" }), t("ws.route.legend_path")),
+    h("li", { "data-legend": "route", hidden: true }, h("span", { class: "ws-swatch ws-swatch--gone", "aria-hidden": "true" }), t("ws.route.legend_gone")),
     h("li", {}, h("span", { class: "ws-swatch ws-swatch--cluster", "aria-hidden": "true" }), t("ws.map.legend_cluster")),
   );
 
@@ -142,6 +146,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
     onInput: (v) => (state.caseNumber = v),
   });
   const facing = h("input", { class: "usa-checkbox__input", type: "checkbox", id: "ws-facing", name: "ws-facing" });
+  const facingLabel = h("label", { class: "usa-checkbox__label", for: "ws-facing" }, t("ws.map.facing_only"));
 
   // The filters apply to the map and to the search alike.
   const checkbox = (name: string, value: string, label: string) => {
@@ -196,35 +201,63 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
     ),
   );
 
+  // Around a place (the nearest, or within a distance) or along a route of travel (agency-route.ts); a route
+  // comes back in the address from a new request's page.
+  const initialRoute = decodeRoute(new URLSearchParams(location.search).get("route"));
+  const kind = { value: "place" as "place" | "route" };
+  const searchHeading = h("h2", { id: "ws-search-heading", class: "ws-h2" }, t("ws.map.search_heading"));
+  const searchHint = h("p", { class: "usa-hint" }, t("ws.map.search_hint"));
+  const kindRadio = (value: "place" | "route", label: string) =>
+    h(
+      "div",
+      { class: "usa-radio" },
+      h("input", {
+        class: "usa-radio__input",
+        type: "radio",
+        id: `ws-kind-${value}`,
+        name: "ws-kind",
+        value,
+        checked: value === "place",
+        onchange: () => setKind(value),
+      }),
+      h("label", { class: "usa-radio__label", for: `ws-kind-${value}` }, label),
+    );
+  const whereBox = h(
+    "fieldset",
+    { class: "usa-fieldset ws-fieldset" },
+    h("legend", { class: "usa-legend" }, t("ws.map.where")),
+    modeRadio("lonlat", t("ws.map.mode_lonlat")),
+    modeRadio("xy", t("ws.map.mode_xy")),
+    lonlatRow,
+    xyRow,
+  );
+  const whichBox = h(
+    "fieldset",
+    { class: "usa-fieldset ws-fieldset" },
+    h("legend", { class: "usa-legend" }, t("ws.map.which")),
+    searchRadio("nearest", t("ws.map.mode_nearest")),
+    searchRadio("radius", t("ws.map.mode_radius")),
+    kField,
+    radiusField,
+  );
+  const routeBox = h("div", {});
   const form = h(
     "form",
     { class: "usa-form ws-search", novalidate: true, "aria-labelledby": "ws-search-heading" },
-    h("h2", { id: "ws-search-heading", class: "ws-h2" }, t("ws.map.search_heading")),
-    h("p", { class: "usa-hint" }, t("ws.map.search_hint")),
+    searchHeading,
+    searchHint,
     caseField,
     h(
       "fieldset",
       { class: "usa-fieldset ws-fieldset" },
-      h("legend", { class: "usa-legend" }, t("ws.map.where")),
-      modeRadio("lonlat", t("ws.map.mode_lonlat")),
-      modeRadio("xy", t("ws.map.mode_xy")),
-      lonlatRow,
-      xyRow,
+      h("legend", { class: "usa-legend" }, t("ws.map.kind")),
+      kindRadio("place", t("ws.map.kind_place")),
+      kindRadio("route", t("ws.map.kind_route")),
     ),
-    h(
-      "fieldset",
-      { class: "usa-fieldset ws-fieldset" },
-      h("legend", { class: "usa-legend" }, t("ws.map.which")),
-      searchRadio("nearest", t("ws.map.mode_nearest")),
-      searchRadio("radius", t("ws.map.mode_radius")),
-      kField,
-      radiusField,
-    ),
-    h(
-      "div",
-      { class: "usa-form-group" },
-      h("div", { class: "usa-checkbox" }, facing, h("label", { class: "usa-checkbox__label", for: "ws-facing" }, t("ws.map.facing_only"))),
-    ),
+    whereBox,
+    whichBox,
+    routeBox,
+    h("div", { class: "usa-form-group" }, h("div", { class: "usa-checkbox" }, facing, facingLabel)),
     filtersBox,
     h("button", { type: "submit", class: "usa-button ws-find" }, t("ws.map.find")),
   );
@@ -261,9 +294,52 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
   const clusters = clusterLayer(map, mapBox);
   const found = L.layerGroup().addTo(map);
   map.on("click", (e: L.LeafletMouseEvent) => {
+    if (kind.value === "route") {
+      route.addPoint(e.latlng.lat, e.latlng.lng);
+      return;
+    }
     setPlace(e.latlng.lat, e.latlng.lng);
     void search();
   });
+  const route = routeMode({
+    map,
+    mapBox,
+    form,
+    summary,
+    results,
+    found,
+    token: user.token,
+    policyRadius,
+    caseNumber: () => state.caseNumber.trim(),
+    casePattern: CASE_PATTERN,
+    query: () => {
+      // A route's times say when: the filters' incident time is not sent with it.
+      const q: Record<string, string | boolean> = filterQuery({ ...filters(), incidentAt: null });
+      if (facing.checked) q.facing = true;
+      return q;
+    },
+    left: () => left,
+    initial: initialRoute,
+  });
+  routeBox.append(route.fieldset);
+  const setKind = (value: "place" | "route") => {
+    kind.value = value;
+    whereBox.hidden = value !== "place";
+    whichBox.hidden = value !== "place";
+    searchHeading.textContent = value === "route" ? t("ws.route.heading") : t("ws.map.search_heading");
+    searchHint.textContent = value === "route" ? t("ws.route.hint") : t("ws.map.search_hint");
+    facingLabel.textContent = value === "route" ? t("ws.route.facing_only") : t("ws.map.facing_only");
+    clearErrors(form);
+    summary.replaceChildren();
+    results.replaceChildren();
+    found.clearLayers();
+    route.setActive(value === "route");
+    legend.querySelectorAll<HTMLElement>("[data-legend]").forEach((li) => (li.hidden = li.dataset.legend !== value));
+  };
+  if (initialRoute) {
+    (form.querySelector("#ws-kind-route") as HTMLInputElement).checked = true;
+    setKind("route");
+  }
 
   const setPlace = (lat: number, lon: number) => {
     state.lat = lat.toFixed(6);
@@ -389,7 +465,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
   };
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    void search();
+    void (kind.value === "route" ? route.search() : search());
   });
 
   const showResults = (cameras: CameraFeature[], radius: number | null) => {

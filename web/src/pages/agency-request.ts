@@ -9,12 +9,13 @@ import { attempt, bearer, failureOf, ifMatch, requests } from "../api/client";
 import { config } from "../config";
 import { h, uid } from "../dom";
 import { errorsFromFailure } from "../forms";
-import { formatDate, formatNumber, t, type MessageKey } from "../i18n";
+import { formatDate, formatNumber, formatTime, t, type MessageKey } from "../i18n";
 import { en } from "../i18n/en";
 import { onLeave, rerender } from "../router";
 import {
   agencyUser,
   formatBytes,
+  pathLengthM,
   verifiedBody,
   type EvidenceItem,
   type FootageRequest,
@@ -116,13 +117,14 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
     dl([
       [t("ws.request.case"), r.case_number],
       [t("ws.new.category"), category],
-      [t("ws.request.area"), r.area_kind === "radius" ? t("ws.request.area_circle", { m: formatNumber(r.radius_m ?? 0), m2: formatNumber(r.area_m2) }) : t("ws.request.area_polygon", { m2: formatNumber(r.area_m2) })],
+      [t("ws.request.area"), areaText(r)],
       [t("ws.new.window"), `${formatDate(r.window.start, true)} – ${formatDate(r.window.end, true)}`],
       [t("ws.new.message"), r.message],
       [t("ws.request.created"), t("ws.request.created_by", { when: formatDate(r.created_at, true), who: r.created_by })],
       [t("ws.request.approval"), r.requires_approval ? t("ws.request.approval_yes") : t("ws.request.approval_no")],
     ]),
     mapBox,
+    routeWindows(r) ?? "",
     h("h2", { class: "ws-h2" }, t("ws.request.timing")),
     dl([
       [t("ws.request.due"), formatDate(r.due_at, true)],
@@ -210,6 +212,56 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
   for (const item of items) evidenceHost.append(evidenceCard(item, user.token));
 }
 
+/** The path of a route's request (lon/lat), its parts joined in order; none for a radius or a polygon. */
+function routePoints(r: FootageRequest): [number, number][] {
+  const path = r.route?.path;
+  if (!path) return [];
+  return (path.type === "LineString" ? [path.coordinates] : (path.coordinates as unknown[][])).flat() as [number, number][];
+}
+
+function areaText(r: FootageRequest): string {
+  if (r.area_kind === "route" && r.route) {
+    const parts = r.route.path.type === "LineString" ? [r.route.path.coordinates as [number, number][]] : (r.route.path.coordinates as [number, number][][]);
+    const km = parts.reduce((sum, part) => sum + pathLengthM(part), 0) / 1000;
+    // A path in a CAD's projection is not in degrees: its length is the area's to say, not the page's.
+    return r.route.crs
+      ? t("ws.request.area_polygon", { m2: formatNumber(r.area_m2) })
+      : t("ws.request.area_route", { km: formatNumber(km, 2), m: formatNumber(r.route.buffer_m), m2: formatNumber(r.area_m2) });
+  }
+  return r.area_kind === "radius"
+    ? t("ws.request.area_circle", { m: formatNumber(r.radius_m ?? 0), m2: formatNumber(r.area_m2) })
+    : t("ws.request.area_polygon", { m2: formatNumber(r.area_m2) });
+}
+
+/** Along a route, the minutes asked of each owner (who they are is not the page's to show: numbered). */
+function routeWindows(r: FootageRequest): HTMLElement | null {
+  if (r.area_kind !== "route") return null;
+  const asked = r.targets.filter((tg) => tg.window).sort((a, b) => Date.parse(a.window!.start) - Date.parse(b.window!.start));
+  if (!asked.length) return null;
+  const day = (iso: string) => formatDate(iso);
+  return h(
+    "section",
+    { "aria-labelledby": "ws-route-windows" },
+    h("h3", { class: "ws-h2", id: "ws-route-windows" }, t("ws.request.route_windows")),
+    h("p", { class: "usa-hint" }, t("ws.request.route_windows_hint")),
+    h(
+      "ol",
+      { class: "usa-list usa-list--unstyled ws-route-windows" },
+      asked.map((tg, i) =>
+        h(
+          "li",
+          { "data-target": tg.id, "data-window-start": tg.window!.start, "data-window-end": tg.window!.end },
+          t("ws.request.route_target", {
+            n: i + 1,
+            from: `${day(tg.window!.start)} ${formatTime(tg.window!.start)}`,
+            to: formatTime(tg.window!.end),
+          }),
+        ),
+      ),
+    ),
+  );
+}
+
 function drawArea(box: HTMLElement, r: FootageRequest): void {
   if (!box.isConnected) return; // the page was left while it loaded
   const map = L.map(box, { zoomAnimation: false, fadeAnimation: false }).setView([39.5, -98.35], 4);
@@ -221,6 +273,8 @@ function drawArea(box: HTMLElement, r: FootageRequest): void {
   else box.classList.add("portal-map--plain");
   onLeave(() => map.remove());
   const area = L.geoJSON(r.area, { style: { color: "#e66f0e", weight: 2 }, interactive: false }).addTo(map);
+  const path = r.route && !r.route.crs ? routePoints(r) : [];
+  if (path.length) L.polyline(path.map(([lon, lat]) => [lat, lon] as [number, number]), { color: "#162e51", weight: 3, interactive: false }).addTo(map);
   const [lon, lat] = r.incident.coordinates as [number, number];
   L.circleMarker([lat, lon], { radius: 7, color: "#162e51", weight: 3, fillColor: "#d83933", fillOpacity: 1, interactive: false }).addTo(map);
   if (area.getBounds().isValid()) map.fitBounds(area.getBounds().pad(0.3), { animate: false });

@@ -16,10 +16,16 @@ import {
   CATEGORIES,
   circleAreaM2,
   closeRing,
+  decodeRoute,
+  encodeRoute,
   isoToLocal,
   localToIso,
   parseRing,
+  pathLengthM,
   ringAreaM2,
+  routeAreaM2,
+  routeBody,
+  ROUTE_SPEEDS,
   windowHours,
   type RequestCreate,
   type RequestItem,
@@ -119,20 +125,28 @@ export async function newRequestPage(main: HTMLElement): Promise<void> {
 
   const params = new URLSearchParams(location.search);
   const now = Date.now();
+  // A route carried from the map's route search: the request's area, its first point the incident, and a
+  // window holding the route's times (the minute before it began to the minute after it ended, with the margin).
+  const route = decodeRoute(params.get("route"));
+  const routeLength = route ? pathLengthM(route.points) : 0;
+  const routeStart = route ? Date.parse(route.start) : 0;
+  const routeEnd = route ? routeStart + (routeLength / ROUTE_SPEEDS[route.speed]) * 1000 : 0;
   const state = {
     caseNumber: params.get("case") ?? "",
     category: "burglary",
-    lon: params.get("lon") ?? "",
-    lat: params.get("lat") ?? "",
-    shape: "circle" as "circle" | "polygon",
+    lon: params.get("lon") ?? (route ? route.points[0]![0].toFixed(6) : ""),
+    lat: params.get("lat") ?? (route ? route.points[0]![1].toFixed(6) : ""),
+    shape: (route ? "route" : "circle") as "circle" | "polygon" | "route",
     radius: "150",
     corners: "",
-    start: isoToLocal(now - 3 * 3_600_000),
-    end: isoToLocal(now - 2 * 3_600_000),
+    start: isoToLocal(route ? routeStart - route.margin_s * 1000 - 60_000 : now - 3 * 3_600_000),
+    end: isoToLocal(route ? routeEnd + route.margin_s * 1000 + 120_000 : now - 2 * 3_600_000),
     message: "",
   };
 
   const summary = h("div", { class: "error-summary-host" });
+  const mapLabel = () =>
+    t(state.shape === "polygon" ? "ws.new.map_label_polygon" : state.shape === "route" ? "ws.new.map_label_route" : "ws.new.map_label_circle");
   const caps = h("div", { class: "ws-caps", role: "status", "aria-live": "polite" });
   const mapBox = h("div", { class: "ws-map ws-map--draw", id: "ws-draw-map" });
 
@@ -146,6 +160,7 @@ export async function newRequestPage(main: HTMLElement): Promise<void> {
   const latField = textField({ id: "rq-lat", label: t("ws.map.lat"), value: state.lat, inputmode: "decimal", onInput: (v) => ((state.lat = v), redraw()) });
   const lonField = textField({ id: "rq-lon", label: t("ws.map.lon"), value: state.lon, inputmode: "decimal", onInput: (v) => ((state.lon = v), redraw()) });
   const radiusField = textField({ id: "rq-radius", label: t("ws.new.radius"), value: state.radius, inputmode: "numeric", width: "small", onInput: (v) => ((state.radius = v), redraw()) });
+  radiusField.hidden = state.shape !== "circle";
   const cornersInput = h("textarea", { class: "usa-textarea ws-corners", id: "rq-corners", name: "rq-corners", rows: 5, "aria-describedby": "rq-corners-hint" });
   cornersInput.addEventListener("input", () => {
     state.corners = cornersInput.value;
@@ -164,7 +179,35 @@ export async function newRequestPage(main: HTMLElement): Promise<void> {
       h("button", { type: "button", class: "usa-button usa-button--outline", onclick: () => editCorners(() => []) }, t("ws.new.clear")),
     ),
   );
-  const shapeRadio = (value: "circle" | "polygon", label: string) =>
+  const routeField = route
+    ? h(
+        "div",
+        { class: "usa-form-group", "data-field": "rq-route", hidden: state.shape !== "route" },
+        h("p", { class: "usa-label", id: "rq-route-label" }, t("ws.new.route")),
+        h(
+          "p",
+          { id: "rq-route", tabindex: "-1", class: "ws-route-summary" },
+          t("ws.new.route_summary", {
+            n: route.points.length,
+            km: formatNumber(routeLength / 1000, 2),
+            m: formatNumber(route.buffer_m),
+            from: formatDate(route.start, true),
+            speed: t(`ws.route.speed_${route.speed}` as MessageKey),
+            margin: formatNumber(route.margin_s / 60, 1),
+          }),
+        ),
+        h(
+          "p",
+          {},
+          h(
+            "a",
+            { href: `/agency?${new URLSearchParams({ route: encodeRoute(route), ...(params.get("case") ? { case: params.get("case")! } : {}) }).toString()}` },
+            t("ws.new.route_change"),
+          ),
+        ),
+      )
+    : null;
+  const shapeRadio = (value: "circle" | "polygon" | "route", label: string) =>
     h(
       "div",
       { class: "usa-radio" },
@@ -179,7 +222,8 @@ export async function newRequestPage(main: HTMLElement): Promise<void> {
           state.shape = value;
           radiusField.hidden = value !== "circle";
           cornersField.hidden = value !== "polygon";
-          mapBox.setAttribute("aria-label", value === "polygon" ? t("ws.new.map_label_polygon") : t("ws.new.map_label_circle"));
+          if (routeField) routeField.hidden = value !== "route";
+          mapBox.setAttribute("aria-label", mapLabel());
           redraw();
         },
       }),
@@ -200,8 +244,10 @@ export async function newRequestPage(main: HTMLElement): Promise<void> {
       "fieldset",
       { class: "usa-fieldset ws-fieldset" },
       h("legend", { class: "usa-legend" }, t("ws.new.area")),
+      route ? shapeRadio("route", t("ws.new.shape_route")) : null,
       shapeRadio("circle", t("ws.new.shape_circle")),
       shapeRadio("polygon", t("ws.new.shape_polygon")),
+      routeField,
       radiusField,
       cornersField,
     ),
@@ -221,7 +267,7 @@ export async function newRequestPage(main: HTMLElement): Promise<void> {
   const map = L.map(mapBox, { zoomAnimation: false, fadeAnimation: false }).setView([39.5, -98.35], 4);
   map.attributionControl.setPrefix(false);
   mapBox.setAttribute("role", "region");
-  mapBox.setAttribute("aria-label", t("ws.new.map_label_circle"));
+  mapBox.setAttribute("aria-label", mapLabel());
   const { tile_url: tileUrl, tile_attribution: attribution } = config();
   if (tileUrl) L.tileLayer(tileUrl, { attribution: attribution ?? "", maxZoom: 19 }).addTo(map);
   else mapBox.classList.add("portal-map--plain");
@@ -240,6 +286,7 @@ export async function newRequestPage(main: HTMLElement): Promise<void> {
     redraw();
   };
   map.on("click", (e: L.LeafletMouseEvent) => {
+    if (state.shape === "route") return; // the route is drawn on the map page
     if (state.shape === "polygon") {
       editCorners((c) => [...c, [e.latlng.lng, e.latlng.lat]]);
     } else {
@@ -258,7 +305,16 @@ export async function newRequestPage(main: HTMLElement): Promise<void> {
     const incident = state.lat && state.lon && Math.abs(lat) <= 90 && Math.abs(lon) <= 180 ? ([lon, lat] as [number, number]) : null;
     const radius = Number(state.radius);
     const ring = corners();
-    const area = state.shape === "circle" ? (radius > 0 ? circleAreaM2(radius) : 0) : ring.length >= 3 ? ringAreaM2(ring) : 0;
+    const area =
+      state.shape === "route" && route
+        ? routeAreaM2(route.points, route.buffer_m)
+        : state.shape === "circle"
+          ? radius > 0
+            ? circleAreaM2(radius)
+            : 0
+          : ring.length >= 3
+            ? ringAreaM2(ring)
+            : 0;
     const start = localToIso(state.start);
     const end = localToIso(state.end);
     const hours = start && end ? windowHours(start, end) : 0;
@@ -271,6 +327,11 @@ export async function newRequestPage(main: HTMLElement): Promise<void> {
     if (m.incident) {
       L.circleMarker([m.incident[1], m.incident[0]], { radius: 8, color: "#162e51", weight: 3, fillColor: "#d83933", fillOpacity: 1, interactive: false }).addTo(drawn);
       if (state.shape === "circle" && m.radius > 0) L.circle([m.incident[1], m.incident[0]], { radius: m.radius, color: "#e66f0e", weight: 2, interactive: false }).addTo(drawn);
+    }
+    if (state.shape === "route" && route) {
+      const latlngs = route.points.map(([lon, lat]) => [lat, lon] as [number, number]);
+      L.polyline(latlngs, { color: "#e66f0e", weight: 4, interactive: false }).addTo(drawn);
+      for (const p of latlngs) L.circleMarker(p, { radius: 4, color: "#162e51", fillOpacity: 1, interactive: false }).addTo(drawn);
     }
     if (state.shape === "polygon" && m.ring.length) {
       const latlngs = m.ring.map(([lon, lat]) => [lat, lon] as [number, number]);
@@ -298,7 +359,9 @@ export async function newRequestPage(main: HTMLElement): Promise<void> {
     );
   };
   redraw();
-  if (state.lat && state.lon) {
+  if (route) {
+    map.fitBounds(L.latLngBounds(route.points.map(([lon, lat]) => [lat, lon] as [number, number])).pad(0.3), { maxZoom: 17, animate: false });
+  } else if (state.lat && state.lon) {
     const m = measure();
     if (m.incident) map.setView([m.incident[1], m.incident[0]], 16, { animate: false });
   }
@@ -309,6 +372,7 @@ export async function newRequestPage(main: HTMLElement): Promise<void> {
     "/body/incident": "rq-lat",
     "/body/radius_m": "rq-radius",
     "/body/area": "rq-corners",
+    "/body/route": "rq-route",
     "/body/window": "rq-start",
     "/body/window/start": "rq-start",
     "/body/window/end": "rq-end",
@@ -320,6 +384,7 @@ export async function newRequestPage(main: HTMLElement): Promise<void> {
     "rq-lat": t("ws.new.incident"),
     "rq-radius": t("ws.new.radius"),
     "rq-corners": t("ws.new.corners"),
+    "rq-route": t("ws.new.route"),
     "rq-start": t("ws.new.window"),
     "rq-end": t("ws.new.end"),
     "rq-message": t("ws.new.message"),
@@ -336,7 +401,7 @@ export async function newRequestPage(main: HTMLElement): Promise<void> {
     if (state.shape === "circle" && !(m.radius > 0)) errors.push({ field: "rq-radius", message: t("ws.map.bad_radius") });
     if (state.shape === "polygon" && (parseRing(state.corners) === null || m.ring.length < 3)) errors.push({ field: "rq-corners", message: t("ws.new.bad_corners") });
     if (policy && m.area > policy.max_request_area_m2) {
-      errors.push({ field: state.shape === "circle" ? "rq-radius" : "rq-corners", message: t("ws.new.cap_area_over", { area: formatNumber(m.area), max: formatNumber(policy.max_request_area_m2) }) });
+      errors.push({ field: { circle: "rq-radius", polygon: "rq-corners", route: "rq-route" }[state.shape], message: t("ws.new.cap_area_over", { area: formatNumber(m.area), max: formatNumber(policy.max_request_area_m2) }) });
     }
     if (!m.start) errors.push({ field: "rq-start", message: t("ws.new.bad_time") });
     if (!m.end) errors.push({ field: "rq-end", message: t("ws.new.bad_time") });
@@ -355,7 +420,11 @@ export async function newRequestPage(main: HTMLElement): Promise<void> {
       incident: { type: "Point", coordinates: m.incident! },
       window: { start: m.start!, end: m.end! },
       message: state.message.trim(),
-      ...(state.shape === "circle" ? { radius_m: m.radius } : { area: { type: "Polygon", coordinates: [closeRing(m.ring)] } }),
+      ...(state.shape === "route" && route
+        ? { route: routeBody(route) }
+        : state.shape === "circle"
+          ? { radius_m: m.radius }
+          : { area: { type: "Polygon", coordinates: [closeRing(m.ring)] } }),
     };
     sending = true;
     const outcome = await attempt(() => requests().POST("/v1/requests", { body, headers: { ...auth, "Idempotency-Key": idempotencyKey } }));
