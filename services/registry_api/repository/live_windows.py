@@ -173,7 +173,7 @@ WHERE w.closed_at IS NULL AND w.expires_at > now() AND v.camera_count > 0
 
 VISIBLE_CAMERAS_SQL = f"""
 WITH {ME_SQL}
-SELECT c.id, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.label, c.direction_deg, c.live_endpoint_enc
+SELECT c.id, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.label, c.direction_deg
 FROM registry.live_windows w JOIN me ON true JOIN registry.cameras c ON {CAMERA_RULE}
 WHERE w.id = :wid
 ORDER BY c.id
