@@ -463,7 +463,13 @@ MATRIX: dict[str, Op] = {
         "registry_api",
         agency("investigator", "supervisor", "cad"),
         lambda c, ok, who: Req("GET", f"/v1/live-windows/{c.scene.window_id}"),
-        verify=lambda c, caller, r: None if LIVE_ENDPOINT in r.text else "no stream endpoint",
+        verify=lambda c, caller, r: (
+            "hands the agency the camera's stream address"
+            if LIVE_ENDPOINT in r.text
+            else None
+            if _live_owner(c).camera_ids[0] in r.text
+            else "does not show the window's camera"
+        ),
     ),
     "GET /v1/registrations/{registration_id}/contact": Op(
         "registry_api",
