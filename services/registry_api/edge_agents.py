@@ -24,6 +24,7 @@ from services.registry_api import abuse
 from services.registry_api.auditing import audit, owner_actor
 from services.registry_api.database import SessionDep
 from services.registry_api.dependencies import NoStore, ServiceCaller
+from services.registry_api.registrations import narrow_windows
 from services.registry_api.repository import edge_agents as repo
 from services.registry_api.repository.registrations import owned_registration
 from services.registry_api.schemas import (
@@ -158,6 +159,9 @@ async def revoke_agent(
     if revoked is None:
         raise Problem(404, f"Registration {row['id']} has no edge agent {agent_id}.")
     if revoked:
+        # A camera with no endpoint of its own was watchable through the agents: it leaves the open windows when
+        # the last one goes (for good, as for any change that takes a camera out).
+        await narrow_windows(session, row)
         await audit(
             session,
             "edge_agent.revoke",

@@ -146,7 +146,7 @@ async def open_window(
     agency_ids = await agencies_by_slugs(session, slugs, "/body/agencies")
     cams = await repo.live_cameras(session, rid)
     allowed: list[str] = list(repo.MODES_FOR[body.reason])
-    eligible = {c["id"] for c in cams if c["has_endpoint"] and c["live_mode"] in allowed}
+    eligible = {c["id"] for c in cams if c["streamable"] and c["live_mode"] in allowed}
     if body.cameras is None:
         camera_ids = sorted(eligible)
         if not camera_ids:
@@ -155,7 +155,7 @@ async def open_window(
                     InvalidParam(
                         pointer="/body/cameras",
                         reason=(
-                            f"no camera has a live endpoint and a live mode allowing an {body.reason} window "
+                            f"no camera has a live endpoint (or an edge agent) and a live mode allowing an {body.reason} window "
                             f"(live_mode {' or '.join(allowed)})"
                         ),
                     )
@@ -168,9 +168,12 @@ async def open_window(
             c = mine.get(cid)
             if c is None:
                 errors.append(InvalidParam(pointer=f"/body/cameras/{i}", reason=f"no camera {cid} here"))
-            elif not c["has_endpoint"]:
+            elif not c["streamable"]:
                 errors.append(
-                    InvalidParam(pointer=f"/body/cameras/{i}", reason="the camera has no live endpoint")
+                    InvalidParam(
+                        pointer=f"/body/cameras/{i}",
+                        reason="the camera has no live endpoint, and the registration no edge agent",
+                    )
                 )
             elif c["live_mode"] not in allowed:
                 errors.append(

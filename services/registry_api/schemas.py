@@ -721,7 +721,11 @@ class LiveWindowOpen(Input):
         None, description="Default: every agency the registration is shared with"
     )
     cameras: Annotated[list[uuid.UUID], Field(min_length=1, max_length=50)] | None = Field(
-        None, description="Default: every camera whose live mode allows this reason and that has an endpoint"
+        None,
+        description=(
+            "Default: every camera whose live mode allows this reason and that has an endpoint (or whose"
+            " registration has an edge agent)"
+        ),
     )
 
 

@@ -103,7 +103,7 @@ def test_an_enrolment_code_works_once_and_code_and_credential_are_stored_only_as
 
     # Neither the code nor the credential's secret is anywhere in the registry's tables or the audit trail; the
     # agent's row holds the credential's SHA-256.
-    secret = credential.rsplit("_", 1)[1]
+    secret = credential.split("_", 2)[2]
     stored = _registry_rows_text(db)
     audit = "\n".join(r["row"] for r in db.fetch("SELECT x::text AS row FROM audit.events x"))
     for plain in (code, secret, code.encode().hex(), secret.encode().hex()):
@@ -234,7 +234,7 @@ def test_an_agent_sees_its_own_registrations_open_windows_and_nothing_of_another
         assert registry.get(path, headers=_as_agent(agent["credential"])).status_code == 401
     # Nor is an owner's credential an agent's; and a secret is good only with its own agent's id.
     assert registry.get("/v1/edge-agents/me/windows", headers=owner(mine_cred)).status_code == 401
-    swapped = f"cva_{uuid.UUID(stranger['agent_id']).hex}_{agent['credential'].rsplit('_', 1)[1]}"
+    swapped = f"cva_{uuid.UUID(stranger['agent_id']).hex}_{agent['credential'].split('_', 2)[2]}"
     assert registry.get("/v1/edge-agents/me/windows", headers=_as_agent(swapped)).status_code == 401
 
     registry.post(f"/v1/registrations/{mine['id']}/live-windows/{wid}/close", headers=owner(mine_cred))
@@ -389,3 +389,35 @@ def test_no_answer_an_agency_reads_carries_a_cameras_stream_address(
         assert cam in r.text, str(r.url)
     leaked = [str(r.url) for r in answers if address in r.text or "cam.example.net" in r.text]
     assert leaked == []
+
+
+def test_with_an_edge_agent_a_camera_joins_windows_without_any_address_and_leaves_them_with_the_last_agent(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency, register: Register, db: Any
+) -> None:
+    city = new_agency()
+    reg, cred = register(city, cameras=[{"label": "door", "live_mode": "on_alert"}])
+    rid, door = reg["id"], _camera(reg, "door")
+    base = f"/v1/registrations/{rid}/live-windows"
+    refused = registry.post(base, json={"duration_s": 600}, headers=owner(cred))
+    assert refused.status_code == 422, refused.text  # no endpoint, no agent: nothing to watch
+
+    agent = _enrol(registry, rid, cred)
+    wid = _open(registry, rid, cred)
+    service = auth("service", None, sub="live_relay")
+    params = {"agency": city.slug, "camera_id": door}
+    assert registry.get("/v1/live-windows/check", params=params, headers=service).json()["window_id"] == wid
+    [w] = registry.get("/v1/edge-agents/me/windows", headers=_as_agent(agent["credential"])).json()
+    assert w["cameras"] == [door]
+    assert (
+        db.fetchval("SELECT live_endpoint_enc FROM registry.cameras WHERE id = $1", uuid.UUID(door)) is None
+    )
+
+    # Revoking the only agent takes the camera out of the window for good (the window, left with none, closes).
+    r = registry.delete(f"/v1/registrations/{rid}/edge-agents/{agent['agent_id']}", headers=owner(cred))
+    assert r.status_code == 204
+    assert registry.get("/v1/live-windows/check", params=params, headers=service).status_code == 404
+    mine = registry.get(base, headers=owner(cred)).json()
+    assert [(x["id"], x["state"]) for x in mine] == [(wid, "closed")]
+    again = _enrol(registry, rid, cred)
+    assert registry.get("/v1/live-windows/check", params=params, headers=service).status_code == 404
+    assert registry.get("/v1/edge-agents/me/windows", headers=_as_agent(again["credential"])).json() == []
