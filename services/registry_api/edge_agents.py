@@ -39,6 +39,7 @@ from services.registry_api.schemas import (
 from services.registry_api.shapes import iso
 from shared.auth import CurrentOwner, bearer, hash_secret
 from shared.errors import Problem, problem_responses
+from shared.links import link
 
 CODE_PREFIX = "cve_"
 AGENT_PREFIX = "cva_"
@@ -107,7 +108,24 @@ def _agent_out(a: Any) -> dict[str, Any]:
     summary="A one-time code to enrol an edge agent for your registration (owner credential; shown once)",
     status_code=201,
     response_model=EnrolmentCode,
-    responses={201: _json(CODE_EXAMPLE), **problem_responses(401, 429, 404, 409)},
+    responses={
+        201: _json(CODE_EXAMPLE)
+        | {
+            "links": {
+                "Enrol": {
+                    "operationId": "enrol_v1_edge_agents_enrol_post",
+                    "description": "The agent exchanges the code for its credential",
+                    "requestBody": {"code": "$response.body#/code"},
+                },
+                "ListAgents": link(
+                    "list_agents_v1_registrations__registration_id__edge_agents_get",
+                    "The registration's edge agents",
+                    registration_id="$request.path.registration_id",
+                ),
+            }
+        },
+        **problem_responses(401, 429, 404, 409),
+    },
     description=(
         f"The code works once, within {repo.ENROLMENT_TTL_S // 60} minutes: the agent exchanges it for its own "
         f"credential (POST /v1/edge-agents/enrol). At most {repo.MAX_AGENTS} agents per registration are enrolled "
@@ -149,7 +167,19 @@ async def list_agents(registration_id: uuid.UUID, owner: CurrentOwner, session: 
     "/{agent_id}",
     summary="Revoke an edge agent: its credential stops working at once (owner credential)",
     status_code=204,
-    responses={204: {"description": "Revoked (or revoked already)"}, **problem_responses(401, 429, 404)},
+    responses={
+        204: {
+            "description": "Revoked (or revoked already)",
+            "headers": {
+                "X-Request-ID": {
+                    "description": "The request's id, as in the service's logs",
+                    "schema": {"type": "string"},
+                    "example": "d9095b48f0b547d3b3e13f2a2a86d0d5",
+                }
+            },
+        },
+        **problem_responses(401, 429, 404),
+    },
 )
 async def revoke_agent(
     registration_id: uuid.UUID, agent_id: uuid.UUID, owner: CurrentOwner, session: SessionDep
@@ -229,7 +259,19 @@ CurrentAgent = Annotated[Agent, Depends(current_agent)]
     summary="Exchange a one-time enrolment code for the edge agent's credential (shown once)",
     status_code=201,
     response_model=EdgeAgentCredential,
-    responses={201: _json(CREDENTIAL_EXAMPLE), **problem_responses(400, 429)},
+    responses={
+        201: _json(CREDENTIAL_EXAMPLE)
+        | {
+            "links": {
+                "MyWindows": link(
+                    "my_windows_v1_edge_agents_me_windows_get",
+                    "Which of the agent's cameras are in an open window now",
+                    **{"header.Authorization": "Bearer {$response.body#/credential}"},
+                )
+            }
+        },
+        **problem_responses(400, 429),
+    },
 )
 async def enrol(body: EdgeAgentEnrol, session: SessionDep) -> Any:
     await abuse.attempt()
