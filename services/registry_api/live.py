@@ -1,6 +1,7 @@
 """Level 2 live sharing, owner-controlled: only the owner opens a window (the call a phone app or a panic button
-makes), for a limited time, for chosen agencies; those agencies see the cameras' stream endpoints only while it
-is open. A window closes by itself: openness is decided by the clock (`expires_at > now()`) at every read, so
+makes), for a limited time, for chosen agencies; those agencies see the window's cameras only while it is open.
+No agency is ever given a camera's own stream address: the video reaches it through Canvass's relay from the
+owner's edge agent (edge_agents), which streams only while a window is open. A window closes by itself: openness is decided by the clock (`expires_at > now()`) at every read, so
 no background job is needed for a window to end. Opening, closing and every view are audited.
 
 An agency sees a window's cameras only while the registration is active and still shared with it, the camera's
@@ -25,7 +26,6 @@ from services.registry_api.repository import live_windows as repo
 from services.registry_api.repository.agencies import agencies_by_slugs
 from services.registry_api.repository.registrations import owned_registration
 from services.registry_api.schemas import LiveWindowOpen, LiveWindowOut, LiveWindowSummary, LiveWindowView
-from services.registry_api.sealing import camera_context, unseal
 from services.registry_api.shapes import iso, point_out
 from shared.auth import CurrentOwner
 from shared.errors import InvalidParam, Problem, problem_responses
@@ -61,7 +61,6 @@ VIEW_EXAMPLE = {
             "location": {"type": "Point", "coordinates": [-87.90655, 43.03895]},
             "label": "front door",
             "direction_deg": 90,
-            "live_endpoint": "rtsps://cam.example.net:322/stream1",
         }
     ],
 }
@@ -147,7 +146,7 @@ async def open_window(
     agency_ids = await agencies_by_slugs(session, slugs, "/body/agencies")
     cams = await repo.live_cameras(session, rid)
     allowed: list[str] = list(repo.MODES_FOR[body.reason])
-    eligible = {c["id"] for c in cams if c["has_endpoint"] and c["live_mode"] in allowed}
+    eligible = {c["id"] for c in cams if c["streamable"] and c["live_mode"] in allowed}
     if body.cameras is None:
         camera_ids = sorted(eligible)
         if not camera_ids:
@@ -156,7 +155,7 @@ async def open_window(
                     InvalidParam(
                         pointer="/body/cameras",
                         reason=(
-                            f"no camera has a live endpoint and a live mode allowing an {body.reason} window "
+                            f"no camera has a live endpoint (or an edge agent) and a live mode allowing an {body.reason} window "
                             f"(live_mode {' or '.join(allowed)})"
                         ),
                     )
@@ -169,9 +168,12 @@ async def open_window(
             c = mine.get(cid)
             if c is None:
                 errors.append(InvalidParam(pointer=f"/body/cameras/{i}", reason=f"no camera {cid} here"))
-            elif not c["has_endpoint"]:
+            elif not c["streamable"]:
                 errors.append(
-                    InvalidParam(pointer=f"/body/cameras/{i}", reason="the camera has no live endpoint")
+                    InvalidParam(
+                        pointer=f"/body/cameras/{i}",
+                        reason="the camera has no live endpoint, and the registration no edge agent",
+                    )
                 )
             elif c["live_mode"] not in allowed:
                 errors.append(
@@ -252,7 +254,7 @@ async def close_window(
 
 @agency_router.get(
     "",
-    summary="Live-sharing windows open to your agency right now (endpoints are read one window at a time)",
+    summary="Live-sharing windows open to your agency right now (cameras are read one window at a time)",
     response_model=list[LiveWindowSummary],
     responses={
         200: _json(
@@ -287,7 +289,7 @@ async def open_to_me(principal: LiveViewer, session: SessionDep) -> Any:
 
 @agency_router.get(
     "/{window_id}",
-    summary="A live-sharing window's stream endpoints, while it is open to your agency (audited)",
+    summary="A live-sharing window's cameras, while it is open to your agency (audited; never their stream addresses)",
     response_model=LiveWindowView,
     responses={200: _json(VIEW_EXAMPLE), **problem_responses(401, 403, 404)},
 )
@@ -318,7 +320,6 @@ async def view_window(window_id: uuid.UUID, principal: LiveViewer, session: Sess
                 "location": point_out(c["lon"], c["lat"]),
                 "label": c["label"],
                 "direction_deg": c["direction_deg"],
-                "live_endpoint": unseal(c["live_endpoint_enc"], camera_context(c["id"])),
             }
             for c in cams
         ],

@@ -12,6 +12,7 @@ from services.registry_api import (
     agency_access,
     credentials,
     deletions,
+    edge_agents,
     live,
     notifications,
     oversight,
@@ -60,6 +61,10 @@ app = create_app(
         registrations.router,
         credentials.router,
         live.owner_router,
+        edge_agents.owner_router,
+        edge_agents.agent_router,
+        # Before the agency's router: `/v1/live-windows/check` is not a window's id.
+        edge_agents.service_router,
         live.agency_router,
         agency_access.router,
         notifications.router,

@@ -259,6 +259,45 @@ class CredentialReset(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class EdgeAgentEnrolment(Base):
+    """A one-time code the owner asked for to enrol an edge agent for the registration (kept only as a hash;
+    it expires within minutes and works once)."""
+
+    __tablename__ = "edge_agent_enrolments"
+    __table_args__ = (
+        Index("ix_edge_agent_enrolments_registration", "registration_id"),
+        {"schema": "registry"},
+    )
+
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    registration_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("registry.registrations.id", ondelete="CASCADE")
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class EdgeAgent(Base):
+    """An edge agent enrolled for a registration: its credential (only as a hash) is good for live sharing of that
+    registration alone, until the owner revokes it or deletes the registration (the row goes with it)."""
+
+    __tablename__ = "edge_agents"
+    __table_args__ = (
+        Index("ix_edge_agents_registration", "registration_id"),
+        {"schema": "registry"},
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, server_default=func.gen_random_uuid())
+    registration_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("registry.registrations.id", ondelete="CASCADE")
+    )
+    credential_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class IdempotencyKey(Base):
     """A create or import that was answered, so a retry with the same key gets the same answer.
 

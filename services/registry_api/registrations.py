@@ -621,7 +621,7 @@ async def update_registration(
     if body.status in ("paused", "withdrawn"):
         await close_open_windows(session, rid)
     elif body.share_with is not None:
-        await _narrow_windows(session, row)
+        await narrow_windows(session, row)
     await audit(
         session,
         "registration.update",
@@ -816,7 +816,7 @@ async def update_camera(
         live_endpoint=(body.live_endpoint,) if "live_endpoint" in given else None,
     )
     if given & {"live_mode", "live_endpoint"}:
-        await _narrow_windows(session, row)
+        await narrow_windows(session, row)
     await repo.touch(session, row["id"])
     feature, version = await repo.fresh_feature(session, row["id"])
     await session.commit()
@@ -849,7 +849,7 @@ async def remove_camera(
     return _feature(feature, version)
 
 
-async def _narrow_windows(session: Any, row: Any) -> None:
+async def narrow_windows(session: Any, row: Any) -> None:
     """Open live windows lose what the owner's change took away, for good; each change is audited."""
     for wid, closed in await narrow_open_windows(session, row["id"]):
         await audit(

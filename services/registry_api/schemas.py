@@ -727,7 +727,11 @@ class LiveWindowOpen(Input):
         None, description="Default: every agency the registration is shared with"
     )
     cameras: Annotated[list[uuid.UUID], Field(min_length=1, max_length=50)] | None = Field(
-        None, description="Default: every camera whose live mode allows this reason and that has an endpoint"
+        None,
+        description=(
+            "Default: every camera whose live mode allows this reason and that has an endpoint (or whose"
+            " registration has an edge agent)"
+        ),
     )
 
 
@@ -744,11 +748,13 @@ class LiveWindowOut(BaseModel):
 
 
 class LiveCamera(BaseModel):
+    """A camera of a window as an agency sees it: where it is and which way it looks, never its stream's address
+    (the video reaches the agency through Canvass's relay from the owner's edge agent)."""
+
     id: uuid.UUID
     location: PointOut
     label: str | None = None
     direction_deg: int | None = None
-    live_endpoint: str = Field(examples=["rtsps://cam.example.net:322/stream1"])
 
 
 class LiveWindowView(BaseModel):
@@ -770,3 +776,54 @@ class LiveWindowSummary(BaseModel):
         ge=1,
         description="How many of the window's cameras your agency sees (a window with none is not listed)",
     )
+
+
+# --- edge agents -----------------------------------------------------------------------------------------
+
+
+class EnrolmentCode(BaseModel):
+    registration_id: uuid.UUID
+    code: str = Field(
+        description="Shown once: type it into the edge agent within its expiry; it works once",
+        examples=["cve_bm90LWEtcmVhbC1jb2RlLWp1c3QtYW4tZXhhbXBsZQ"],
+    )
+    expires_at: datetime
+
+
+class EdgeAgentEnrol(Input):
+    code: Annotated[str, StringConstraints(min_length=10, max_length=200)] = Field(
+        examples=["cve_bm90LWEtcmVhbC1jb2RlLWp1c3QtYW4tZXhhbXBsZQ"]
+    )
+
+
+class EdgeAgentCredential(BaseModel):
+    agent_id: uuid.UUID
+    registration_id: uuid.UUID
+    credential: str = Field(
+        description="Shown once: the agent's bearer credential, for live sharing of this registration alone",
+        examples=["cva_2b7f1f0f7a114e3c9d524a519c1e3f0e_Zx3...secret"],
+    )
+    issued_at: datetime
+
+
+class EdgeAgentOut(BaseModel):
+    id: uuid.UUID
+    created_at: datetime
+    last_seen_at: datetime | None = Field(None, description="When the agent last called Canvass")
+    revoked_at: datetime | None = Field(
+        None, description="When you revoked it (its credential stopped working)"
+    )
+
+
+class WindowCheck(BaseModel):
+    window_id: uuid.UUID
+    registration_id: uuid.UUID
+    camera_id: uuid.UUID
+    agency: str
+    expires_at: datetime = Field(description="When the window ends unless the owner closes it first")
+
+
+class AgentWindow(BaseModel):
+    window_id: uuid.UUID
+    expires_at: datetime
+    cameras: list[uuid.UUID] = Field(description="The window's cameras an agency of it may watch now")

@@ -166,6 +166,7 @@ class Scene:
     evidence_id: str = ""
     live_owner: Owner | None = None
     window_id: str = ""
+    agent_id: str = ""
     import_id: str = ""
     community: httpx.Client | None = None
 
@@ -222,6 +223,19 @@ class Scene:
         assert r.status_code == 201, r.text
         return str(r.json()["id"])
 
+    def enrolment_code(self, owner: Owner) -> str:
+        r = self.registry.post(
+            f"/v1/registrations/{owner.registration_id}/edge-agents", headers=owner.headers
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["code"])
+
+    def edge_agent(self, owner: Owner) -> tuple[str, str]:
+        """An edge agent enrolled for the owner's registration: its id and credential."""
+        r = self.registry.post("/v1/edge-agents/enrol", json={"code": self.enrolment_code(owner)})
+        assert r.status_code == 201, r.text
+        return str(r.json()["agent_id"]), str(r.json()["credential"])
+
     def import_job(self) -> str:
         feature = {
             "type": "Feature",
@@ -258,5 +272,6 @@ def scene(
     s.evidence_id = str(up.json()["id"])
     s.live_owner = s.new_owner(live=True)
     s.window_id = s.open_window(s.live_owner)
+    s.agent_id = s.edge_agent(world.a)[0]
     s.import_id = s.import_job()
     return s

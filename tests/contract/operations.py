@@ -95,6 +95,7 @@ def real_ids(scene: Scene) -> dict[str, str]:
         "request_id": scene.request_id,
         "evidence_id": scene.evidence_id,
         "window_id": scene.window_id,
+        "agent_id": scene.agent_id,
         "job_id": scene.import_id,
         "feature_id": scene.world.a.camera_ids[0],
     }

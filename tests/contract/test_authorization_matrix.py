@@ -468,7 +468,65 @@ MATRIX: dict[str, Op] = {
         "registry_api",
         agency("investigator", "supervisor", "cad"),
         lambda c, ok, who: Req("GET", f"/v1/live-windows/{c.scene.window_id}"),
-        verify=lambda c, caller, r: None if LIVE_ENDPOINT in r.text else "no stream endpoint",
+        verify=lambda c, caller, r: (
+            "hands the agency the camera's stream address"
+            if LIVE_ENDPOINT in r.text
+            else None
+            if _live_owner(c).camera_ids[0] in r.text
+            else "does not show the window's camera"
+        ),
+    ),
+    "POST /v1/registrations/{registration_id}/edge-agents": Op(
+        "registry_api",
+        owner_only(),
+        lambda c, ok, who: _owner_req("POST", "/v1/registrations/{rid}/edge-agents", c.a),
+    ),
+    "GET /v1/registrations/{registration_id}/edge-agents": Op(
+        "registry_api",
+        owner_only(),
+        lambda c, ok, who: _owner_req("GET", "/v1/registrations/{rid}/edge-agents", c.a),
+        verify=lambda c, caller, r: None if c.scene.agent_id in r.text else "does not list the owner's agent",
+    ),
+    "DELETE /v1/registrations/{registration_id}/edge-agents/{agent_id}": Op(
+        "registry_api",
+        owner_only(),
+        lambda c, ok, who: (
+            lambda oa: _owner_req("DELETE", f"/v1/registrations/{{rid}}/edge-agents/{oa[1]}", oa[0])
+        )(
+            c.target(
+                "revoke-agent",
+                ok,
+                lambda: (lambda o: (o, c.scene.edge_agent(o)[0]))(c.scene.new_owner()),
+            )
+        ),
+        last=True,
+    ),
+    "POST /v1/edge-agents/enrol": Op(
+        "registry_api",
+        public(),  # the one-time code is the authorization
+        lambda c, ok, who: Req(
+            "POST", "/v1/edge-agents/enrol", json={"code": c.scene.enrolment_code(c.scene.new_owner())}
+        ),
+        last=True,
+    ),
+    # An edge agent's credential is none of the callers': every one of them is refused (tests/registry/
+    # test_edge_agents.py calls it as an agent).
+    "GET /v1/edge-agents/me/windows": Op(
+        "registry_api",
+        dict.fromkeys(CALLERS, 401),
+        lambda c, ok, who: Req("GET", "/v1/edge-agents/me/windows"),
+    ),
+    "GET /v1/live-windows/check": Op(
+        "registry_api",
+        service_only(),
+        lambda c, ok, who: Req(
+            "GET",
+            "/v1/live-windows/check",
+            params={"agency": c.x, "camera_id": _live_owner(c).camera_ids[0]},
+        ),
+        verify=lambda c, caller, r: (
+            None if r.json()["window_id"] == c.scene.window_id else "not the open window"
+        ),
     ),
     "GET /v1/registrations/{registration_id}/contact": Op(
         "registry_api",

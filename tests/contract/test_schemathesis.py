@@ -39,7 +39,10 @@ RULES: dict[str, list[tuple[str, str, str]]] = {
         ("*", r"/contact$", "investigator"),
         ("*", r"/notifications$", "service"),
         ("GET", r"^/v1/deleted-registrations$", "service"),
+        ("GET", r"^/v1/live-windows/check$", "service"),
         ("*", r"^/v1/live-windows", "investigator"),
+        ("POST", r"^/v1/edge-agents/enrol$", "anonymous"),
+        ("GET", r"^/v1/edge-agents/me/", "edge_agent"),
         ("GET", r"^/v1/audit/", "auditor"),
         ("*", r"^/v1/registrations/\{registration_id\}", "owner"),
         ("*", r"^/v1/imports", "integrator"),
@@ -106,6 +109,13 @@ OVERRIDES: dict[str, list[Override]] = {
             "a code never issued (used, expired) is 400",
         ),
         ("POST", r"^/v1/credential-resets$", POSITIVE, (422,), _EMAIL),
+        (
+            "POST",
+            r"^/v1/edge-agents/enrol$",
+            POSITIVE,
+            (400,),
+            "an enrolment code never issued (used, expired) is 400",
+        ),
         (
             "POST",
             r"^/v1/registrations$",
@@ -435,7 +445,12 @@ def subjects(
         headers=auth("investigator", world.x, sub="st-det"),
     )
     assert r.status_code == 201, r.text
+    code = registry.post(f"/v1/registrations/{owner.registration_id}/edge-agents", headers=owner.headers)
+    assert code.status_code == 201, code.text
+    agent = registry.post("/v1/edge-agents/enrol", json={"code": code.json()["code"]})
+    assert agent.status_code == 201, agent.text
     return {
+        "edge_agent": agent.json()["credential"],
         "registration_id": owner.registration_id,
         "camera_id": owner.camera_ids[0],
         "credential": owner.credential,
@@ -491,6 +506,7 @@ def test_service_conforms_to_its_contract(
         "anonymous": {},
         "owner": {"Authorization": f"Bearer {subjects['credential']}"},
         "service": {"Authorization": "Bearer " + _service_token()},
+        "edge_agent": {"Authorization": f"Bearer {subjects['edge_agent']}"},
         **{
             role: auth(role, world.x, sub=f"st-{role}")
             for role in ("investigator", "agency_admin", "integrator", "supervisor", "auditor")

@@ -19,6 +19,15 @@ MODES_FOR: dict[WindowReason, list[LiveMode]] = {
 }
 MODES = {"alert": MODES_FOR["alert"], "emergency": MODES_FOR["emergency"]}
 
+
+def streamable(c: str) -> str:
+    """Whether camera row `c` can be watched: the owner registered its stream's endpoint, or an edge agent of its
+    registration (not revoked) can stream it to the relay."""
+    # `c` is a table alias of the caller's constant SQL.
+    agents = "SELECT 1 FROM registry.edge_agents e WHERE e.revoked_at IS NULL AND e.registration_id = "
+    return f"({c}.live_endpoint_enc IS NOT NULL OR EXISTS ({agents}{c}.registration_id))"
+
+
 WINDOW_SQL = """
 SELECT w.id, w.registration_id, w.reason, w.camera_ids, w.opened_at, w.expires_at, w.closed_at,
        ARRAY(SELECT a.slug FROM registry.agencies a WHERE a.id = ANY(w.agency_ids) ORDER BY a.slug) AS agencies,
@@ -29,12 +38,12 @@ FROM registry.live_windows w
 
 
 async def live_cameras(session: AsyncSession, rid: uuid.UUID) -> list[RowMapping]:
-    """The registration's cameras as a window's opening weighs them: their live mode, and whether they have an
-    endpoint."""
+    """The registration's cameras as a window's opening weighs them: their live mode, and whether they can be
+    watched (`streamable`)."""
     rows = await session.execute(
         text(
-            "SELECT id, live_mode, live_endpoint_enc IS NOT NULL AS has_endpoint"
-            " FROM registry.cameras WHERE registration_id = :id"
+            f"SELECT id, live_mode, {streamable('c')} AS streamable"  # noqa: S608 - composed from constants
+            " FROM registry.cameras c WHERE registration_id = :id"
         ),
         {"id": rid},
     )
@@ -106,9 +115,10 @@ async def close_open_windows(session: AsyncSession, rid: uuid.UUID) -> list[uuid
 
 
 # An open window keeps only the agencies its registration is still shared with, and only the cameras whose live
-# mode still allows its reason and that still have an endpoint; one left with no agency or no camera closes.
+# mode still allows its reason and that can still be watched (`streamable`: an endpoint, or an edge agent not
+# revoked); one left with no agency or no camera closes.
 # What a window loses it never gets back: a later re-share or mode change opens nothing (a new window does).
-NARROW_WINDOWS_SQL = """
+NARROW_WINDOWS_SQL = f"""
 WITH narrowed AS (
     SELECT w.id,
            ARRAY(SELECT a FROM unnest(w.agency_ids) a
@@ -118,7 +128,7 @@ WITH narrowed AS (
            ARRAY(SELECT c FROM unnest(w.camera_ids) c
                  WHERE EXISTS (SELECT 1 FROM registry.cameras k
                                WHERE k.id = c AND k.registration_id = w.registration_id
-                                 AND k.live_endpoint_enc IS NOT NULL
+                                 AND {streamable("k")}
                                  AND k.live_mode = ANY(CASE w.reason WHEN 'alert' THEN CAST(:alert AS text[])
                                                        ELSE CAST(:emergency AS text[]) END))
                  ORDER BY c) AS camera_ids
@@ -132,7 +142,7 @@ SET agency_ids = n.agency_ids, camera_ids = n.camera_ids,
 FROM narrowed n
 WHERE w.id = n.id AND (w.agency_ids <> n.agency_ids OR w.camera_ids <> n.camera_ids)
 RETURNING w.id, w.closed_at IS NOT NULL AS closed
-"""
+"""  # noqa: S608 - composed from constants; values are bound
 
 
 async def narrow_open_windows(session: AsyncSession, rid: uuid.UUID) -> list[tuple[uuid.UUID, bool]]:
@@ -151,11 +161,11 @@ ME_SQL = (
     " WHERE slug = :me)"
 )
 
-# Which of window `w`'s cameras agency `me` sees: still the registration's, with an endpoint and a live mode
-# allowing the window's reason, and seen by the agency (`registry.sees`, the visibility rule of migrations 0025 and 0029:
+# Which of window `w`'s cameras agency `me` sees: still the registration's, streamable, with a live mode allowing
+# the window's reason, and seen by the agency (`registry.sees`, the visibility rule of migrations 0025 and 0029:
 # the registration active and shared with it, the camera inside its jurisdiction).
-CAMERA_RULE = """
-c.id = ANY(w.camera_ids) AND c.registration_id = w.registration_id AND c.live_endpoint_enc IS NOT NULL
+CAMERA_RULE = f"""
+c.id = ANY(w.camera_ids) AND c.registration_id = w.registration_id AND {streamable("c")}
 AND c.live_mode = ANY(CASE w.reason WHEN 'alert' THEN CAST(:alert AS text[]) ELSE CAST(:emergency AS text[]) END)
 AND registry.sees(me.id, me.jurisdiction, c.visible_to, c.geom)
 """
@@ -173,7 +183,7 @@ WHERE w.closed_at IS NULL AND w.expires_at > now() AND v.camera_count > 0
 
 VISIBLE_CAMERAS_SQL = f"""
 WITH {ME_SQL}
-SELECT c.id, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.label, c.direction_deg, c.live_endpoint_enc
+SELECT c.id, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.label, c.direction_deg
 FROM registry.live_windows w JOIN me ON true JOIN registry.cameras c ON {CAMERA_RULE}
 WHERE w.id = :wid
 ORDER BY c.id
