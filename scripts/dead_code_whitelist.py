@@ -26,6 +26,8 @@ _ = (
     registry_models.OwnerNotice,
     registry_models.GuessCount,
     registry_models.CoverageCount,
+    registry_models.EdgeAgent,
+    registry_models.EdgeAgentEnrolment,
     requests_models.FootageRequest,
     requests_models.Evidence,
     requests_models.Custody,
