@@ -111,10 +111,13 @@ def _geo_answers(geo: httpx.Client, auth: Token, agency: Agency, lon: float, lat
         assert r.status_code == 200, r.text
         return sorted(f["id"] for f in r.json()["features"])
 
-    x, y = _tile_of(lon, lat, 16)
-    tile = geo.get(f"/v1/tiles/cameras/16/{x}/{y}.mvt", headers=h)
-    assert tile.status_code in (200, 204), tile.text
-    layers = mapbox_vector_tile.decode(tile.content) if tile.content else {}
+    # The zoom-16 tiles around (lon, lat): a camera a few hundred metres away may lie in a neighbouring tile.
+    in_tiles: set[str] = set()
+    for x, y in {_tile_of(lon + dx, lat + dy, 16) for dx in (-0.003, 0, 0.003) for dy in (-0.003, 0, 0.003)}:
+        tile = geo.get(f"/v1/tiles/cameras/16/{x}/{y}.mvt", headers=h)
+        assert tile.status_code in (200, 204), tile.text
+        layers = mapbox_vector_tile.decode(tile.content) if tile.content else {}
+        in_tiles |= {str(f["properties"]["id"]) for f in layers.get("cameras", {}).get("features", [])}
     area = box(*near)
     return {
         "radius": ids(
@@ -124,7 +127,7 @@ def _geo_answers(geo: httpx.Client, auth: Token, agency: Agency, lon: float, lat
         "bbox": ids(geo.get("/v1/cameras/bbox", params={"bbox": bbox}, headers=h)),
         "area": ids(geo.post("/v1/cameras/area", json={"area": area}, headers=h)),
         "ogc items": ids(geo.get("/v1/ogc/collections/cameras/items", params={"bbox": bbox}, headers=h)),
-        "tile": sorted(str(f["properties"]["id"]) for f in layers.get("cameras", {}).get("features", [])),
+        "tile": sorted(in_tiles),
     }
 
 

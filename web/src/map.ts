@@ -17,6 +17,20 @@ export interface PortalMap {
   destroy(): void;
 }
 
+/** Leaflet 1.9's canvas renderer may still run a redraw it had queued after its map was removed (a page left
+ * while its layers were being updated); its drawing context is gone by then and the redraw would throw. This
+ * renderer skips a redraw without a context. */
+const GuardedCanvas = L.Canvas.extend({
+  _redraw(this: { _ctx?: CanvasRenderingContext2D }): void {
+    if (this._ctx) (L.Canvas.prototype as unknown as { _redraw(this: unknown): void })._redraw.call(this);
+  },
+}) as unknown as new () => L.Canvas;
+
+/** The canvas renderer for a map with many markers (instead of `preferCanvas`). */
+export function canvasRenderer(): L.Canvas {
+  return new GuardedCanvas();
+}
+
 const DEFAULT_RANGE_M = 30;
 
 export function createMap(

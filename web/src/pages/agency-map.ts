@@ -8,6 +8,7 @@ import "leaflet/dist/leaflet.css";
 import { attempt, bearer, geo, registry } from "../api/client";
 import { clusterLayer } from "../clusters";
 import { config } from "../config";
+import { canvasRenderer } from "../map";
 import { h, uid } from "../dom";
 import { clearErrors, errorsFromFailure, showErrors, textField, type FieldError } from "../forms";
 import { formatDate, formatNumber, t, type MessageKey } from "../i18n";
@@ -271,7 +272,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
   );
 
   // ---------------------------------------------------------------- the map
-  const map = L.map(mapBox, { zoomAnimation: false, fadeAnimation: false, preferCanvas: true }).setView([39.5, -98.35], 4);
+  const map = L.map(mapBox, { zoomAnimation: false, fadeAnimation: false, renderer: canvasRenderer() }).setView([39.5, -98.35], 4);
   map.attributionControl.setPrefix(false);
   mapBox.setAttribute("role", "region");
   mapBox.setAttribute("aria-label", t("ws.map.map_label"));
