@@ -124,7 +124,11 @@ def queryables_document(url: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ datetime
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+# The offset's hours 00-23 and minutes 00-59 as RFC 3339 says (the standard library reads `+00:99` as a 99-minute
+# offset), as shared/timestamps.py checks them for every other instant of the services.
+_DATE_TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)$"
+)
 _POINTER_DT = "/query/datetime"
 
 

@@ -208,6 +208,8 @@ def test_datetime_selects_by_registered_at_instants_dates_and_intervals(
         "2026-01-01/2026-02-01/2026-03-01",
         "0001-01-01T00:00:00+01:00",  # before the first instant there is
         "2026-02-30",
+        "2026-03-06T12:00:00+00:99",  # an offset's minutes past 59: no offset at all, not 1 h 39 min
+        "2026-03-06T12:00:00+24:00",
     ],
 )
 def test_bad_datetime_is_a_400_problem(geo: httpx.Client, auth: Token, town: Town, value: str) -> None:
@@ -294,6 +296,7 @@ def test_cql2_text_filters_select_what_the_model_says(geo: httpx.Client, auth: T
         "owner_kind = 1",
         "retention_days = 'seven'",
         "registered_at > 'last week'",
+        "registered_at < TIMESTAMP('2026-03-04T00:00:00+00:99')",  # no offset: not read as +01:39
         "id = 'not-a-uuid'",
         "nope = 1",
         "owner_kind = 'business' OR retention_days > 3 AND live_mode = 'never'",
