@@ -28,6 +28,7 @@ from services.geo_query.audit_log import audit_log
 from services.geo_query.database import db
 from services.geo_query.dependencies import BBox, parse_bbox
 from services.geo_query.features import NO_STORE
+from services.geo_query.tiles import TILEJSON_SCHEMA
 from shared.audit import AuditEvent
 from shared.auth import Principal, require_roles
 from shared.db import pooled
@@ -438,25 +439,7 @@ async def coverage_tile(
         200: {
             "content": {
                 "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["tilejson", "tiles", "minzoom", "maxzoom", "vector_layers"],
-                        "properties": {
-                            "tilejson": {"type": "string", "enum": ["3.0.0"]},
-                            "name": {"type": "string"},
-                            "scheme": {"type": "string", "enum": ["xyz"]},
-                            "tiles": {"type": "array", "items": {"type": "string"}},
-                            "minzoom": {"type": "integer"},
-                            "maxzoom": {"type": "integer"},
-                            "bounds": {
-                                "type": "array",
-                                "items": {"type": "number"},
-                                "minItems": 4,
-                                "maxItems": 4,
-                            },
-                            "vector_layers": {"type": "array", "items": {"type": "object"}},
-                        },
-                    },
+                    "schema": TILEJSON_SCHEMA,
                     "example": {
                         "tilejson": "3.0.0",
                         "name": "Public coverage of milwaukee-pd",

@@ -204,6 +204,23 @@ async def camera_tile(
     )
 
 
+# The TileJSON 3.0.0 document's schema, as every TileJSON operation of the service answers it.
+TILEJSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["tilejson", "tiles", "minzoom", "maxzoom", "vector_layers"],
+    "properties": {
+        "tilejson": {"type": "string", "enum": ["3.0.0"]},
+        "name": {"type": "string"},
+        "scheme": {"type": "string", "enum": ["xyz"]},
+        "tiles": {"type": "array", "items": {"type": "string"}},
+        "minzoom": {"type": "integer"},
+        "maxzoom": {"type": "integer"},
+        "bounds": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+        "vector_layers": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
 @router.get(
     "/cameras.json",
     summary="The TileJSON document of the camera tiles",
@@ -215,25 +232,7 @@ async def camera_tile(
         200: {
             "content": {
                 "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["tilejson", "tiles", "minzoom", "maxzoom", "vector_layers"],
-                        "properties": {
-                            "tilejson": {"type": "string", "enum": ["3.0.0"]},
-                            "name": {"type": "string"},
-                            "scheme": {"type": "string", "enum": ["xyz"]},
-                            "tiles": {"type": "array", "items": {"type": "string"}},
-                            "minzoom": {"type": "integer"},
-                            "maxzoom": {"type": "integer"},
-                            "bounds": {
-                                "type": "array",
-                                "items": {"type": "number"},
-                                "minItems": 4,
-                                "maxItems": 4,
-                            },
-                            "vector_layers": {"type": "array", "items": {"type": "object"}},
-                        },
-                    },
+                    "schema": TILEJSON_SCHEMA,
                     "example": {
                         "tilejson": "3.0.0",
                         "name": "Cameras shared with milwaukee-pd",
