@@ -291,7 +291,7 @@ async def legal_hold(
     session: SessionDep,
     if_match: RequiredIfMatch,
 ) -> Response:
-    row = await service.request_row(session, request_id, principal.agency)
+    row = await service.request_row(session, request_id, principal.agency, lock=True)
     check_if_match(row["version"], if_match, required=True, noun="request")
     role = "supervisor" if principal.has("supervisor") else "agency_admin"
     actor = Actor(principal.sub, role, principal.agency)

@@ -350,13 +350,21 @@ def _inside(cam: geo_client.Camera, geom: dict[str, Any], radius_m: float | None
 # --- reading ---------------------------------------------------------------------------------------------
 
 
-async def request_row(session: AsyncSession, request_id: uuid.UUID, agency: str | None) -> RowMapping:
+LOCKED = " FOR UPDATE OF r"
+
+
+async def request_row(
+    session: AsyncSession, request_id: uuid.UUID, agency: str | None, *, lock: bool = False
+) -> RowMapping:
     """The request, if it belongs to the agency; another agency's request is a 404 (its existence is not
-    theirs to know)."""
+    theirs to know). `lock`: the row is held until the transaction ends, so an update checks `If-Match` against
+    a version no concurrent update can move before it writes."""
     row = (
         (
             await session.execute(
-                text(f"SELECT {REQUEST_COLUMNS} FROM requests.requests r WHERE r.id = :id"),  # noqa: S608 - composed from constants; values are bound
+                text(
+                    f"SELECT {REQUEST_COLUMNS} FROM requests.requests r WHERE r.id = :id{LOCKED if lock else ''}"  # noqa: S608 - composed from constants; values are bound
+                ),
                 {"id": request_id},
             )
         )

@@ -3,7 +3,11 @@ a 428 that changes nothing, a stale one a 412 naming the current ETag, the curre
 
 from __future__ import annotations
 
+import threading
+import uuid
+
 from tests.requests.conftest import Flow
+from tests.support import Db, eventually
 
 
 def test_a_transition_without_if_match_is_428_and_leaves_the_request_as_it_was(flow: Flow) -> None:
@@ -46,3 +50,39 @@ def test_a_legal_hold_without_if_match_is_428_and_with_the_current_etag_is_set(f
     r = flow.client.put(path, json={"legal_hold": True}, headers={**flow.sup(), "If-Match": etag})
     assert r.status_code == 200, r.text
     assert r.json()["legal_hold"] is True and r.json()["version"] == req["version"] + 1
+
+
+def test_two_legal_holds_naming_the_same_etag_at_once_one_is_set_and_the_other_is_412(
+    flow: Flow, db: Db, database_url: str
+) -> None:
+    """Both updates read the request while a third session holds its row, so both have checked (or wait to
+    check) their If-Match before either writes: only the one that writes first may go through."""
+    req = flow.create()
+    path = f"/v1/requests/{req['id']}/legal-hold"
+    headers = {**flow.sup(), "If-Match": f'"{req["version"]}"'}
+    waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted AND (database IS NULL OR database = $1)"
+    oid = db.fetchval("SELECT oid FROM pg_database WHERE datname = current_database()")
+    holder = Db(database_url)
+    answers: list[int] = []
+    try:
+        holder.execute("BEGIN")
+        holder.execute("SELECT 1 FROM requests.requests WHERE id = $1 FOR UPDATE", uuid.UUID(req["id"]))
+        puts = [
+            threading.Thread(
+                target=lambda hold=hold: answers.append(
+                    flow.client.put(path, json={"legal_hold": hold}, headers=headers).status_code
+                )
+            )
+            for hold in (True, False)
+        ]
+        for t in puts:
+            t.start()
+        assert eventually(lambda: db.fetchval(waiting, oid) >= 2)  # both updates wait on the held row
+        holder.execute("COMMIT")
+        for t in puts:
+            t.join(30)
+    finally:
+        holder.close()
+    assert sorted(answers) == [200, 412], answers
+    after = flow.read(req["id"])
+    assert after["version"] == req["version"] + 1
