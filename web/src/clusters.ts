@@ -5,6 +5,7 @@
 
 import L from "leaflet";
 import Supercluster, { type ClusterProperties } from "supercluster";
+import { canvasRenderer } from "./map";
 import type { CameraFeature } from "./workspace";
 
 export interface ClusterLayer {
@@ -15,7 +16,7 @@ export interface ClusterLayer {
 type Props = { id: string };
 
 export function clusterLayer(map: L.Map, container: HTMLElement): ClusterLayer {
-  const renderer = L.canvas({ padding: 0.2 });
+  const renderer = canvasRenderer({ padding: 0.2 });
   const group = L.layerGroup().addTo(map);
   let index: Supercluster<Props> | null = null;
   let loaded = 0;

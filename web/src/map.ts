@@ -24,11 +24,11 @@ const GuardedCanvas = L.Canvas.extend({
   _redraw(this: { _ctx?: CanvasRenderingContext2D }): void {
     if (this._ctx) (L.Canvas.prototype as unknown as { _redraw(this: unknown): void })._redraw.call(this);
   },
-}) as unknown as new () => L.Canvas;
+}) as unknown as new (options?: L.RendererOptions) => L.Canvas;
 
-/** The canvas renderer for a map with many markers (instead of `preferCanvas`). */
-export function canvasRenderer(): L.Canvas {
-  return new GuardedCanvas();
+/** A canvas renderer for many markers (instead of `preferCanvas` or `L.canvas`). */
+export function canvasRenderer(options?: L.RendererOptions): L.Canvas {
+  return new GuardedCanvas(options);
 }
 
 const DEFAULT_RANGE_M = 30;
