@@ -87,9 +87,17 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared = None
+        framed = False  # the request says it has a body (Content-Length or Transfer-Encoding)
+        for name, value in scope.get("headers") or ():
+            if name == b"content-length":
+                declared, framed = value, True
+            elif name == b"transfer-encoding":
+                framed = True
+        if not framed:  # no body to count (HTTP/1.1 frames every body with one of them): nothing to watch
+            await self.app(scope, receive, send)
+            return
         limit = self._limit_for(scope.get("path", ""))
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length")
 
         def too_large() -> Response:  # built only when it is needed: most requests are small
             return problem_response(413, _TooLarge(limit).detail)
