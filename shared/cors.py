@@ -32,6 +32,14 @@ class _ConfiguredOriginsOnly(CORSMiddleware):
     """Starlette's CORS, except that an answer to an origin not configured carries no CORS header at all
     (Starlette adds Access-Control-Expose-Headers to every answer that has an Origin)."""
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # A request without an Origin (every client but a browser's cross-origin call) gets no CORS header:
+        # passed on without building its headers' mapping first.
+        if scope["type"] == "http" and not any(name == b"origin" for name, _ in scope["headers"]):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
     async def simple_response(
         self, scope: Scope, receive: Receive, send: Send, request_headers: Headers
     ) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -167,20 +166,31 @@ CONNECTION_FAILURES: tuple[type[BaseException], ...] = (
 )
 
 
-@asynccontextmanager
-async def pooled(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+class pooled:  # a lower-case name: used as `async with pooled(pool) as conn`, as the function it replaced
     """A connection of `pool`, closed instead of reused when an operation on it failed with the connection itself.
 
     When PostgreSQL stops, it tells every connection it is terminating; one that was idle in the pool is then
     mid-protocol until asyncpg sees the socket close, and its next statement fails with "another operation is in
     progress" (a 503: see shared/errors.py). Closing it there keeps the pool from handing it out again, and a
-    connection an operation failed on is not trusted with another either."""
-    async with pool.acquire() as conn:
-        try:
-            yield conn
-        except CONNECTION_FAILURES:
-            conn.terminate()
-            raise
+    connection an operation failed on is not trusted with another either.
+
+    A class rather than a generator-based context manager: every search takes one or two of these, and a
+    generator's context manager costs about as much again as the pool's own acquire and release."""
+
+    __slots__ = ("_acquire", "_conn")
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._acquire = pool.acquire()
+        self._conn: Any = None
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        self._conn = await self._acquire.__aenter__()
+        return self._conn
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, CONNECTION_FAILURES):
+            self._conn.terminate()
+        await self._acquire.__aexit__(exc_type, exc, tb)
 
 
 async def make_pool(

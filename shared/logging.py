@@ -55,7 +55,12 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    logging.getLogger("uvicorn.access").disabled = True  # replaced by our access line below
+    # Replaced by our access line (AccessLog). Without a handler of its own or its ancestors', uvicorn's protocol
+    # does not even build its line's arguments (the client's address, the quoted path) for each request.
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.disabled = True
+    uvicorn_access.handlers[:] = []
+    uvicorn_access.propagate = False
     logging.getLogger("alembic").setLevel(logging.WARNING)  # readiness reads the migration head
 
 

@@ -173,7 +173,8 @@ class Settings(BaseSettings):
         24 * 3600,
         alias="CANVASS_JWT_MAX_LIFETIME_S",
         ge=60,
-        description="The longest lifetime a token may have, in seconds.",
+        description="The longest lifetime a token may have, in seconds. A verified token is remembered by each "
+        "process (by its SHA-256, at most 4,096 of them) until its `exp`, never past it.",
     )
     jwt_public_keys: str | None = Field(
         None,
@@ -184,7 +185,9 @@ class Settings(BaseSettings):
     jwks_url: str | None = Field(
         None,
         alias="CANVASS_JWKS_URL",
-        description="The identity provider's JWKS URL, for its RS256/ES256 tokens.",
+        description="The identity provider's JWKS URL, for its RS256/ES256 tokens. Read again every 300 s: a key "
+        "withdrawn from it stops admitting its tokens, remembered ones included, once the set without it is read "
+        "(the same holds for a JWKS URL of CANVASS_JWT_ISSUER_KEYS).",
     )
     jwt_issuer: str = Field(
         "canvass-dev",

@@ -76,3 +76,12 @@ def test_no_access_line_is_built_when_info_is_not_logged(
     logging_at("WARNING")  # type: ignore[operator]
     _requests(3)
     assert capsys.readouterr().err == ""
+
+
+def test_uvicorns_own_access_line_is_neither_written_nor_built(logging_at: object) -> None:
+    """Ours replaces uvicorn's: its logger is off and has no handler up its hierarchy, which is what uvicorn's
+    protocol checks before it builds the line's arguments (the client's address, the quoted path) per request."""
+    logging_at("INFO")  # type: ignore[operator]
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    assert uvicorn_access.disabled
+    assert not uvicorn_access.hasHandlers()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import Suite
+from tests.conftest import PORTAL_PORT, Suite
 
 PROBLEM = "application/problem+json"
 
@@ -52,3 +52,15 @@ def test_oversized_body_is_a_413_problem(service: str) -> None:
     )
     assert r.status_code == 413
     assert r.headers["content-type"] == PROBLEM
+
+
+def test_cors_headers_only_for_a_configured_origin(service: str) -> None:
+    """Without an Origin (the middleware passes the request straight on) no CORS header; with the portal's, the
+    CORS headers; with another, none."""
+    plain = httpx.get(service + "/healthz")
+    assert not [h for h in plain.headers if h.startswith("access-control-")]
+    portal = httpx.get(service + "/healthz", headers={"Origin": f"http://127.0.0.1:{PORTAL_PORT}"})
+    assert portal.headers["access-control-allow-origin"] == f"http://127.0.0.1:{PORTAL_PORT}"
+    assert "x-request-id" in portal.headers["access-control-expose-headers"].lower()
+    stranger = httpx.get(service + "/healthz", headers={"Origin": "http://stranger.example"})
+    assert not [h for h in stranger.headers if h.startswith("access-control-")]

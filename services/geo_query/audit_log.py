@@ -70,7 +70,9 @@ class AuditLog:
         self._pending.append((event, fut))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write())
-        await asyncio.shield(fut)
+        # Not shielded: a search cancelled while it waits cancels only its own future, which the writer then
+        # leaves alone (`_done`, `_fail`); its record stays in the batch and is appended all the same.
+        await fut
 
     async def _write(self) -> None:
         while self._pending:

@@ -6,6 +6,7 @@ streamed page appends two: one before the first byte, one when it ends with the 
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 from urllib.parse import urlencode
@@ -21,6 +22,8 @@ from shared.settings import get_settings
 
 Key = tuple[float | None, uuid.UUID]
 NO_STORE = {"Cache-Control": "no-store"}
+# What `urllib.parse.urlsplit` removes from a URL or ends its query at.
+_SPLIT_CHANGES = re.compile("[#\t\r\n]")
 
 
 def public_url(request: Request, path: str) -> str:
@@ -29,8 +32,18 @@ def public_url(request: Request, path: str) -> str:
 
 
 def self_url(request: Request) -> str:
-    query = f"?{request.url.query}" if request.url.query else ""
-    return get_settings().public_base + request.url.path + query
+    """The request's own URL on the public base URL. Read from the request's scope as Starlette's `request.url`
+    reads it (the path with `?`, `#` and `\\` escaped, the query string as sent), without building and splitting
+    a whole URL on every search; a URL that splitting would change (a `#` in the query, a tab or a line break
+    anywhere) takes `request.url`."""
+    scope = request.scope
+    path: str = scope["path"]
+    query = scope.get("query_string", b"").decode()
+    if _SPLIT_CHANGES.search(query) or _SPLIT_CHANGES.search(path):
+        path, query = request.url.path, request.url.query
+    else:
+        path = path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    return get_settings().public_base + path + (f"?{query}" if query else "")
 
 
 def _link(request: Request, rel: str, **params: Any) -> dict[str, str]:

@@ -148,14 +148,15 @@ def _compile(dep: Dependant, *, top: bool = False) -> _Node | None:
 
 
 async def _solve(
-    node: _Node, request: Request, cache: dict[Any, Any], errors: list[Any]
+    node: _Node, request: Request, query: dict[str, str], cache: dict[Any, Any], errors: list[Any]
 ) -> dict[str, Any] | None:
     """The keyword arguments of `node.call`, or None when one of its own parameters (or a sub-dependency's)
-    failed validation; those errors are appended to `errors`."""
+    failed validation; those errors are appended to `errors`. `query`: each query parameter's value as
+    `request.query_params[name]` gives it (the last one given)."""
     values: dict[str, Any] = {}
     failed = False
     for sub in node.subs:
-        sub_values = await _solve(sub, request, cache, errors)
+        sub_values = await _solve(sub, request, query, cache, errors)
         if sub_values is None:
             failed = True
             continue
@@ -167,9 +168,8 @@ async def _solve(
         if sub.name is not None:
             values[sub.name] = solved
     if node.query:
-        params = request.query_params
         for p in node.query:
-            value = params.get(p.alias)
+            value = query.get(p.alias)
             if value is None:
                 if p.required:
                     errors.append(get_missing_field_error(loc=p.loc))
@@ -253,7 +253,10 @@ class LeanRoute(APIRoute):
                 return await default(request)
             LeanRoute.served += 1
             errors: list[Any] = []
-            values = await _solve(plan.node, request, {}, errors)
+            # A plain dict of the parameters: QueryParams.get looks a name up through Mapping.get, raising and
+            # catching a KeyError for each of the dozen parameters a search did not give.
+            query = dict(request.query_params.items())
+            values = await _solve(plan.node, request, query, {}, errors)
             if errors or values is None:
                 raise RequestValidationError(errors, body=None)
             endpoint = plan.node.call

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -389,15 +390,15 @@ class Search:
         async with self.connection() as conn:
             return int(await conn.fetchval(self.count_sql(), *self.sql.params))
 
-    @asynccontextmanager
-    async def connection(self, pool: Any = None) -> AsyncIterator[Any]:
+    def connection(self, pool: Any = None) -> AbstractAsyncContextManager[Any]:
         """A connection of `pool` (the read pool by default); inside a transaction planning for these values when
         custom_plan is set (read-only on the read pool)."""
         pool = pool or db.read
+        return self._planned(pool) if self.custom_plan else pooled(pool)
+
+    @asynccontextmanager
+    async def _planned(self, pool: Any) -> AsyncIterator[Any]:
         async with pooled(pool) as conn:
-            if not self.custom_plan:
-                yield conn
-                return
             async with conn.transaction(readonly=pool is db.read):
                 await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
                 yield conn
@@ -560,5 +561,13 @@ async def stream_page(
             log.exception("could not write the audit record of a streamed answer")
 
 
+_now: tuple[int, str] = (0, "")
+
+
 def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Now, to the second (every answer's `timeStamp`): formatted once a second, not once an answer."""
+    global _now
+    second = int(time.time())
+    if second != _now[0]:
+        _now = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _now[1]

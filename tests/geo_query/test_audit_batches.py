@@ -20,7 +20,7 @@ import pytest
 
 from services.geo_query.audit_log import AuditLog
 from services.geo_query.database import same_database
-from shared.audit import VERIFY_SQL, AuditEvent
+from shared.audit import VERIFY_SQL, AuditEvent, details_json, storable
 from shared.db import make_pool
 from shared.settings import get_settings
 from tests.conftest import Suite, Token
@@ -112,6 +112,56 @@ def test_characters_a_record_cannot_hold_are_written_as_replacement_characters(
     assert orjson.loads(rows[1]["details"]) == {"cursor": "abc\ufffd\ufffd", "k\ufffd": ["\ufffd", 1]}
     assert rows[2]["actor"] == sub + "\ufffd"
     assert db.fetch(VERIFY_SQL) == []
+
+
+def test_a_search_cancelled_while_its_record_waits_still_has_its_record_appended(
+    database_url: str, db: Db
+) -> None:
+    """A search that goes away (its task cancelled) while its record is queued cancels only its own wait: the
+    record is appended with the others of its batch, in order, and the others' searches answer."""
+    sub = "batch-" + uuid.uuid4().hex[:8]
+
+    async def run() -> list[BaseException | None]:
+        pool = await make_pool(database_url, get_settings(), "geo_query-audit", session_state=False)
+        log = AuditLog()
+        log.open(pool)
+        try:
+            tasks = [asyncio.create_task(log.append(_event(sub, i))) for i in range(4)]
+            await asyncio.sleep(0)  # every search has queued its record; the writer has not run yet
+            tasks[1].cancel()
+            return list(await asyncio.gather(*tasks, return_exceptions=True))
+        finally:
+            await log.close()
+            await pool.close()
+
+    outcomes = asyncio.run(run())
+    assert isinstance(outcomes[1], asyncio.CancelledError), outcomes
+    assert [o for i, o in enumerate(outcomes) if i != 1] == [None] * 3
+    rows = db.fetch("SELECT case_number FROM audit.events WHERE actor = $1 ORDER BY seq", sub)
+    assert [r["case_number"] for r in rows] == ["C-0", "C-1", "C-2", "C-3"]
+    assert db.fetch(VERIFY_SQL) == []
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        {"results": 3, "filters": {"owner_kind": ["business"], "live": None}, "point": [-73.9, 40.7]},
+        {"k": 20, "max_distance_m": 1500.5, "nested": [{"a": [1, 2.5, True, None]}, (3, "x")]},
+        {"cursor": "abc\x00"},
+        {"k\x00": 1},
+        {"lone": "\ud800"},
+        {"set": {"a"}},
+        {1: "a key that is not a string"},
+        {"id": uuid.UUID(int=7), "escaped": "a\\u0000 that is text, not a NUL"},
+        {"unicode": "Gen\u00e8ve \u2013 \U0001f4f7", "empty": {}, "list": []},
+    ],
+)
+def test_a_records_details_are_the_text_storable_details_give(details: dict[Any, Any]) -> None:
+    """The details' JSON (written by orjson directly when they are plain) is exactly the text of the details made
+    storable first, whatever they hold: characters a record cannot hold, keys that are not strings, values
+    orjson does not know."""
+    long_way = orjson.dumps(storable(details), default=lambda v: storable(str(v))).decode()
+    assert details_json(details) == long_way
 
 
 @pytest.mark.parametrize("n", [1, 2])
