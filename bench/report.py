@@ -30,6 +30,7 @@ class Results:
     notes: list[str] = field(default_factory=list)
     server_memory: dict[str, float] = field(default_factory=dict)
     registrations: RegistrationResult | None = None
+    tile_lines: list[str] = field(default_factory=list)  # the vector tiles' figures (bench/tiles.py)
 
     def add(self, cell: Cell) -> None:
         self.cells[(cell.system, cell.layout, cell.shape, cell.clients)] = cell
@@ -705,6 +706,7 @@ def render(res: Results) -> str:
         "",
         *registration_table(res),
         "",
+        *(["## Vector tiles", "", *res.tile_lines, ""] if res.tile_lines else []),
         "## Targets ([performance.md](performance.md))",
         "",
         *targets(res),
