@@ -9,7 +9,8 @@ vector tiles (4 × 3 tiles), the centre's tile first and the rest by distance fr
 queue them. Each zoom's requests are VIEWS_PER_ZOOM such bursts; wrk rotates through them (each thread from its own
 offset), so every view's burst is asked again within a cell, as a user panning back and forth asks it, and the
 camera tiles' audit records are those of the bursts (one per block of 4 × 4 tiles, per caller, per minute).
-Bytes per tile are read from one pass over the same requests before the load (every answer must be a 200).
+Bytes per tile are read from one pass over the same requests before the load, each distinct tile once (every
+answer must be a 200), and counted as often as the rotation asks for the tile.
 """
 
 from __future__ import annotations
@@ -112,17 +113,18 @@ def table(rows: list[TileRow]) -> list[str]:
 
 
 async def _sizes(base: str, requests: list[HttpRequest], headers: dict[str, str]) -> tuple[list[int], str]:
-    """Each request asked once: the bodies' sizes, or the first failure."""
+    """The body's size of each request (each distinct tile asked once: views overlap, most at zoom 12), or the
+    first failure."""
     import httpx
 
-    sizes: list[int] = []
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-        for r in requests:
-            resp = await client.get(r.path, headers=headers)
+    size: dict[str, int] = {}
+    async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+        for path in dict.fromkeys(r.path for r in requests):
+            resp = await client.get(path, headers=headers)
             if resp.status_code != 200:
-                return sizes, f"HTTP {resp.status_code} for {r.path}: {resp.text[:200]}"
-            sizes.append(len(resp.content))
-    return sizes, ""
+                return [], f"HTTP {resp.status_code} for {path}: {resp.text[:200]}"
+            size[path] = len(resp.content)
+    return [size[r.path] for r in requests], ""
 
 
 def views_per_zoom(bench: Bench) -> int:
