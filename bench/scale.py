@@ -43,6 +43,8 @@ class ScalePoint:
     import_features: int = 0
     import_s: float = 0.0
     import_note: str = ""
+    audit_records: int = 0  # appended by the searches measured
+    audit_bytes: int = 0  # the audit schema's growth meanwhile (tables, their indexes and TOAST)
 
 
 # What the size rows show, and the SQL of each (bytes).
@@ -155,6 +157,12 @@ def table(points: list[ScalePoint]) -> list[str]:
             ",.0f",
         )
     row(
+        "audit trail: bytes per search record (the audit schema's growth ÷ the records the searches appended)",
+        [p.audit_bytes / p.audit_records if p.audit_records else 0 for p in points],
+        ",.0f",
+    )
+    row("audit trail: records appended by the searches", [p.audit_records for p in points], ",.0f")
+    row(
         f"registry_api import of {last.import_features or first.import_features:,} features: features/s",
         [p.import_features / p.import_s if p.import_s else 0 for p in points],
         ",.0f",
@@ -181,6 +189,25 @@ async def _sizes(bench: Bench) -> dict[str, int]:
         row = await conn.fetchrow(sql)
         assert row is not None
         return dict(row)
+    finally:
+        await conn.close()
+
+
+AUDIT_SQL = (
+    "SELECT (SELECT count(*) FROM audit.events) AS records, (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)"
+    " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'audit'"
+    " AND c.relkind IN ('r', 'm')) AS bytes"
+)
+
+
+async def _audit(bench: Bench) -> tuple[int, int]:
+    import asyncpg
+
+    conn = await asyncpg.connect(bench.owner())
+    try:
+        row = await conn.fetchrow(AUDIT_SQL)
+        assert row is not None
+        return int(row["records"]), int(row["bytes"])
     finally:
         await conn.close()
 
@@ -285,7 +312,10 @@ async def measure(bench: Bench, millions: int, keep: bool = False) -> ScalePoint
             f" {sizes['cameras_indexes'] / MB:,.0f} MB, database {sizes['database'] / MB:,.0f} MB"
         )
         del gen.cam_reg  # the generated arrays are not needed past the queries' points
+        records0, bytes0 = await _audit(bench)
         await _queries(bench, point, gen, data.REGIONS.slug)
+        records1, bytes1 = await _audit(bench)
+        point.audit_records, point.audit_bytes = records1 - records0, bytes1 - bytes0
         await _import(bench, point)
     finally:
         if not keep:

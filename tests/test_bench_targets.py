@@ -193,6 +193,7 @@ def test_the_cost_curve_is_one_table_with_the_growth_per_million() -> None:
                 "geo_query", "regions", s.key, 1, requests=500, seconds=1.0, p50=1.5, p99=3.0
             )
         p.import_features, p.import_s = 100_000, 6.0 * millions**0.5
+        p.audit_records, p.audit_bytes = 10_000 * millions, 26_350_000 * millions
         return p
 
     out = table([point(1, 1400, 16.0), point(10, 1120, 20.0)])
@@ -208,5 +209,9 @@ def test_the_cost_curve_is_one_table_with_the_growth_per_million() -> None:
     assert rows[f"{nearest}, 16 clients: p99 ms"].endswith("| 16.0 | 20.0 | 1.25 × |")
     assert rows[f"{nearest}, 16 clients: CPU µs per search, PostgreSQL"].endswith("| 700 | 700 | 1.00 × |")
     assert rows["registry_api import of 100,000 features: features/s"].endswith("| 16,667 | 5,270 | 0.32 × |")
+    audit = (
+        "audit trail: bytes per search record (the audit schema's growth ÷ the records the searches appended)"
+    )
+    assert rows[audit].endswith("| 2,635 | 2,635 | 1.00 × |")
     # what was not measured shows as a dash, never as a zero
     assert rows["registry.cameras: GiST index on geom, MB per million cameras"].endswith("| — | — | — |")
