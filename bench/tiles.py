@@ -97,17 +97,18 @@ def table(rows: list[TileRow]) -> list[str]:
         return ["tiles: not measured"]
     out = [
         f"| tiles | layout | zoom | tiles asked | tiles/s at {CLIENTS} clients | p50 / p99 ms | bytes per tile"
-        " mean / p99 | empty | note |",
-        "|---|---|--:|--:|--:|--:|--:|--:|---|",
+        " mean / p99 | empty | CPU µs per tile: geo_query / PostgreSQL | note |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for r in rows:
         c = r.cell
         rate = f"{c.rps:,.0f}" if c and c.requests else "—"
         lat = f"{c.p50:.1f} / {c.p99:.1f}" if c and c.requests else "—"
         note = c.note if c else "not measured"
+        cpu = f"{c.cpu_us[0]:,.0f} / {c.cpu_us[1]:,.0f}" if c and c.requests and c.cpu_us else "—"
         out.append(
             f"| {r.kind} | {r.layout} | {r.zoom} | {r.tiles:,} | {rate} | {lat} |"
-            f" {r.bytes_mean:,.0f} / {r.bytes_p99:,.0f} | {r.empty:.0%} | {note} |"
+            f" {r.bytes_mean:,.0f} / {r.bytes_p99:,.0f} | {r.empty:.0%} | {cpu} | {note} |"
         )
     return out
 

@@ -119,13 +119,26 @@ def test_the_bytes_per_tile_percentile_is_a_nearest_rank() -> None:
 def test_the_tiles_table_has_a_row_per_kind_layout_and_zoom() -> None:
     from bench.tiles import TileRow, table
 
-    cell = Cell("tiles-cameras", "regions", "z14", 16, requests=900, seconds=3.0, p50=10.0, p99=40.0)
+    cell = Cell(
+        "tiles-cameras",
+        "regions",
+        "z14",
+        16,
+        requests=900,
+        seconds=3.0,
+        p50=10.0,
+        p99=40.0,
+        cpu_us=(571.2, 1429.0),
+    )
     rows = [
         TileRow("cameras", "many metros", 14, 480, 18_556.4, 85_450, 0.01, cell),
         TileRow("coverage", "many metros", 14, 480, cell=Cell("t", "r", "z14", 16, note="HTTP 404")),
     ]
     out = table(rows)
-    assert out[2] == "| cameras | many metros | 14 | 480 | 300 | 10.0 / 40.0 | 18,556 / 85,450 | 1% |  |"
+    assert (
+        out[2]
+        == "| cameras | many metros | 14 | 480 | 300 | 10.0 / 40.0 | 18,556 / 85,450 | 1% | 571 / 1,429 |  |"
+    )
     assert out[3].startswith("| coverage | many metros | 14 | 480 | — | — |") and out[3].endswith(
         "HTTP 404 |"
     )
