@@ -81,13 +81,21 @@ def main() -> None:
     if bench.scale is None and bench.only not in ("community", "coverage", "tiles"):
         # these figures need neither GDAL, tipg nor the peers
         ensure_debian_tools()
-        ensure_tipg()
-        ensure_bench_group()
+        if _peers_needed(bench):
+            ensure_tipg()
+            ensure_bench_group()
     try:
         asyncio.run(_run(bench))
     except KeyboardInterrupt:
         say("interrupted; servers stopped")
         sys.exit(130)
+
+
+def _peers_needed(bench: Bench) -> bool:
+    """Whether tipg and pygeoapi have a shape to answer in this run (SHAPES=route needs neither)."""
+    from bench.queries import SHAPES
+
+    return bench.shapes is None or any(s.vs_tipg for s in SHAPES if s.key in bench.shapes)
 
 
 async def _run(bench: Bench) -> None:
@@ -472,6 +480,8 @@ async def _tipg(bench: Bench, res: Any, plan: list[Planned]) -> None:
     from bench.tipg_server import COLLECTION, tipg
 
     todo = [p for p in plan if p.shape.vs_tipg]
+    if not todo:
+        return
     t0 = time.monotonic()
     from bench.http import tipg_route
 
@@ -510,6 +520,8 @@ async def _pygeoapi(bench: Bench, res: Any, plan: list[Planned]) -> None:
     from bench.pygeoapi_server import COLLECTION, installed, pygeoapi
 
     todo = [p for p in plan if p.shape.vs_tipg]
+    if not todo:
+        return
     if not installed():
         res.notes.append("pygeoapi is not installed (`uv sync --group bench`): not measured")
         say("pygeoapi: not installed (uv sync --group bench)")
