@@ -611,6 +611,11 @@ IMPORT_FINDINGS = [
 ]
 
 
+# Printed output of partial runs kept in the results file (the cost curve `SCALE=N`, which a full run does not
+# measure, and the tiles and route runs the capacity plan cites), as markdown beside this module.
+SAVED_RUNS = Path(__file__).resolve().parent / "saved" / "cost-curve-and-tiles.md"
+
+
 def render(res: Results) -> str:
     m = res.machine
     d = res.dataset
@@ -710,6 +715,8 @@ def render(res: Results) -> str:
         "## Targets ([performance.md](performance.md))",
         "",
         *targets(res),
+        "",
+        *SAVED_RUNS.read_text().splitlines(),
         "",
         *ROUND_3,
         *ROUND,

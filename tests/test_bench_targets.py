@@ -228,3 +228,14 @@ def test_the_cost_curve_is_one_table_with_the_growth_per_million() -> None:
     assert rows[audit].endswith("| 2,635 | 2,635 | 1.00 × |")
     # what was not measured shows as a dash, never as a zero
     assert rows["registry.cameras: GiST index on geom, MB per million cameras"].endswith("| — | — | — |")
+
+
+def test_the_results_file_holds_the_saved_runs_as_the_bench_renders_them() -> None:
+    from bench.report import SAVED_RUNS, machine, render
+
+    saved = SAVED_RUNS.read_text().strip()
+    assert saved.startswith("## The cost curve and the vector tiles")
+    assert saved in (ROOT / "docs" / "bench-results.md").read_text()
+    res = Results(quick=False)
+    res.machine = machine()
+    assert saved in render(res)
