@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 from bench.http import Cell
 from bench.queries import PLAN
@@ -239,3 +240,54 @@ def test_the_results_file_holds_the_saved_runs_as_the_bench_renders_them() -> No
     res = Results(quick=False)
     res.machine = machine()
     assert saved in render(res)
+
+
+# ------------------------------------------------------------------------------------ the raw driver's SQL
+
+
+def test_the_capture_keeps_a_searchs_set_local_settings_with_its_statements() -> None:
+    from bench.capture import _current, _Log
+
+    statements: list[Any] = []
+    token = _current.set(statements)
+    try:
+        log = _Log()
+        log.add("execute", "SET LOCAL plan_cache_mode = force_custom_plan", ())
+        log.add("fetch", "SELECT 1", ())  # not a search's: left out
+        log.add("fetch", "SELECT id FROM registry.cameras LIMIT $1", (5,))
+    finally:
+        _current.reset(token)
+    assert [s.sql for s in statements] == [
+        "SET LOCAL plan_cache_mode = force_custom_plan",
+        "SELECT id FROM registry.cameras LIMIT $1",
+    ]
+
+
+def test_the_raw_driver_runs_a_search_under_its_set_local_settings(geo_database_url: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    from bench.capture import Statement
+    from bench.raw import run
+
+    async def main() -> tuple[str, str]:
+        conn = await asyncpg.connect(geo_database_url)
+        try:
+            inside = await run(
+                conn,
+                [
+                    Statement("execute", "SET LOCAL plan_cache_mode = force_custom_plan", ()),
+                    Statement("fetchval", "SELECT current_setting('plan_cache_mode')", ()),
+                ],
+            )
+            after = await conn.fetchval("SELECT current_setting('plan_cache_mode')")
+        finally:
+            await conn.close()
+        return inside, after
+
+    inside, after = asyncio.run(main())
+    # The setting holds for the search's statements (outside a transaction SET LOCAL would do nothing, and a
+    # statement run again would get the generic plan geo_query never uses), and only for them.
+    assert inside == "force_custom_plan"
+    assert after == "auto"
