@@ -157,9 +157,9 @@ format: env ## apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-bench: env db portal ## measure geo_query and the bulk import against raw asyncpg, tipg and ogr2ogr, registration writes, and the portal's first page and registration (QUICK=1: smaller, < 2 min; ONLY=queries|imports|registrations|portal|community|audit|coverage, SHAPES=nearest,bbox100: a partial run)
+bench: env db portal ## measure geo_query and the bulk import against raw asyncpg, tipg and ogr2ogr, registration writes, and the portal's first page and registration (QUICK=1: smaller, < 2 min and about 1 for its tiles; ONLY=queries|imports|registrations|portal|community|audit|coverage|tiles, SHAPES=nearest,bbox100: a partial run; SCALE=10: the cost curve alone, 1 and 10 million cameras, about 25 min)
 	@bash scripts/ensure_debian.sh chromium=chromium
-	$(PY) -m bench.run $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY)) $(if $(SHAPES),--shapes $(SHAPES))
+	$(PY) -m bench.run $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY)) $(if $(SHAPES),--shapes $(SHAPES)) $(if $(SCALE),--scale $(SCALE))
 
 clean: stop ## remove the environment and the local database
 	rm -rf .venv .tools .local

@@ -35,7 +35,9 @@ _current: ContextVar[list[Statement] | None] = ContextVar("bench_capture", defau
 class _Log:
     def add(self, method: str, sql: str, args: tuple[Any, ...]) -> None:
         statements = _current.get()
-        if statements is not None and "registry.cameras" in sql:
+        # A search's statements, and the transaction-local settings they are planned under (SET LOCAL
+        # plan_cache_mode: without it a prepared statement run again gets a generic plan geo_query never uses).
+        if statements is not None and ("registry.cameras" in sql or sql.startswith("SET LOCAL ")):
             statements.append(Statement(method, sql, args))
 
 

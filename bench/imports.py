@@ -199,7 +199,12 @@ async def prepare_import_database(bench: Bench) -> None:
     from bench.data import create_migrated
 
     await create_migrated(bench, bench.import_db_name)
-    conn = await asyncpg.connect(bench.owner(bench.import_db_name))
+    await add_import_agency(bench, bench.import_db_name)
+
+
+async def add_import_agency(bench: Bench, db_name: str) -> None:
+    """The importing agency's program (its jurisdiction every file's features fall in) in database `db_name`."""
+    conn = await asyncpg.connect(bench.owner(db_name))
     try:
         await conn.execute(
             "INSERT INTO registry.agencies (slug, name, jurisdiction, requires_approval)"
@@ -231,15 +236,23 @@ _DONE = {"succeeded", "completed", "complete", "done", "finished", "failed", "er
 
 
 async def registry_import(
-    bench: Bench, route: tuple[str, dict[str, Any]], path: Path, n: int, limit_s: float
+    bench: Bench,
+    route: tuple[str, dict[str, Any]],
+    path: Path,
+    n: int,
+    limit_s: float,
+    *,
+    db_name: str | None = None,
 ) -> ImportResult:
+    """registry_api's import of the file at `path` into `db_name` (the import database by default)."""
     from shared.auth import mint_token
 
+    db_name = db_name or bench.import_db_name
     result = ImportResult("Canvass registry_api", n)
     api_path, _ = route
     env = {
         "CANVASS_ENV": "development",
-        "DATABASE_URL": bench.app(bench.import_db_name),
+        "DATABASE_URL": bench.app(db_name),
         "CANVASS_LOG_LEVEL": "WARNING",
     }
     headers = {
@@ -279,7 +292,7 @@ async def registry_import(
             result.seconds = 0.0
         else:
             written = await _count(
-                bench.owner(bench.import_db_name),
+                bench.owner(db_name),
                 f"registry.registrations WHERE external_id LIKE 'bench-{n}-%'",
             )
             if written != n:

@@ -168,6 +168,14 @@ async def connect(url: str, clients: int) -> asyncpg.Pool:
 
 
 async def run(conn: asyncpg.Connection, statements: list[Statement]) -> Any:
+    if any(s.sql.startswith("SET LOCAL ") for s in statements):
+        # As geo_query runs them: the settings hold for the search's statements, in one read-only transaction.
+        async with conn.transaction(readonly=True):
+            return await _run(conn, statements)
+    return await _run(conn, statements)
+
+
+async def _run(conn: asyncpg.Connection, statements: list[Statement]) -> Any:
     result: Any = None
     for s in statements:
         if s.method == "cursor":

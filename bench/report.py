@@ -30,6 +30,7 @@ class Results:
     notes: list[str] = field(default_factory=list)
     server_memory: dict[str, float] = field(default_factory=dict)
     registrations: RegistrationResult | None = None
+    tile_lines: list[str] = field(default_factory=list)  # the vector tiles' figures (bench/tiles.py)
 
     def add(self, cell: Cell) -> None:
         self.cells[(cell.system, cell.layout, cell.shape, cell.clients)] = cell
@@ -610,6 +611,11 @@ IMPORT_FINDINGS = [
 ]
 
 
+# Printed output of partial runs kept in the results file (the cost curve `SCALE=N`, which a full run does not
+# measure, and the tiles and route runs the capacity plan cites), as markdown beside this module.
+SAVED_RUNS = Path(__file__).resolve().parent / "saved" / "cost-curve-and-tiles.md"
+
+
 def render(res: Results) -> str:
     m = res.machine
     d = res.dataset
@@ -705,9 +711,12 @@ def render(res: Results) -> str:
         "",
         *registration_table(res),
         "",
+        *(["## Vector tiles", "", *res.tile_lines, ""] if res.tile_lines else []),
         "## Targets ([performance.md](performance.md))",
         "",
         *targets(res),
+        "",
+        *SAVED_RUNS.read_text().splitlines(),
         "",
         *ROUND_3,
         *ROUND,

@@ -40,13 +40,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100,000 cameras per layout, 2 s cells")
     parser.add_argument(
         "--only",
-        choices=("queries", "imports", "registrations", "portal", "community", "audit", "coverage"),
+        choices=("queries", "imports", "registrations", "portal", "community", "audit", "coverage", "tiles"),
         help="measure only the queries (raw, geo_query, tipg), the imports, the registration writes or the portal; the results"
         " file is not written",
     )
     parser.add_argument(
         "--shapes",
         help="comma-separated query shapes to measure (nearest, radius_cad, bbox100, ...); implies a partial run",
+    )
+    parser.add_argument(
+        "--scale",
+        type=int,
+        help="the cost curve alone: the query shapes, the load and the import at 1 and SCALE million cameras"
+        " (many metros), one table",
     )
     parser.add_argument(
         "--workers",
@@ -63,6 +69,7 @@ def main() -> None:
     bench.log_level = args.log_level
     bench.only = args.only
     bench.shapes = set(args.shapes.split(",")) if args.shapes else None
+    bench.scale = args.scale
     # The services' code is imported in this process (SQL capture, OpenAPI discovery, tokens): point its settings
     # at the bench database before anything reads them.
     os.environ.update(service_env(bench))
@@ -71,15 +78,24 @@ def main() -> None:
 
     from bench.tools import ensure_bench_group, ensure_debian_tools, ensure_tipg
 
-    if bench.only not in ("community", "coverage"):  # these figures need neither GDAL, tipg nor the peers
+    if bench.scale is None and bench.only not in ("community", "coverage", "tiles"):
+        # these figures need neither GDAL, tipg nor the peers
         ensure_debian_tools()
-        ensure_tipg()
-        ensure_bench_group()
+        if _peers_needed(bench):
+            ensure_tipg()
+            ensure_bench_group()
     try:
         asyncio.run(_run(bench))
     except KeyboardInterrupt:
         say("interrupted; servers stopped")
         sys.exit(130)
+
+
+def _peers_needed(bench: Bench) -> bool:
+    """Whether tipg and pygeoapi have a shape to answer in this run (SHAPES=route needs neither)."""
+    from bench.queries import SHAPES
+
+    return bench.shapes is None or any(s.vs_tipg for s in SHAPES if s.key in bench.shapes)
 
 
 async def _run(bench: Bench) -> None:
@@ -88,6 +104,9 @@ async def _run(bench: Bench) -> None:
 
     res = Results(quick=bench.quick)
     res.machine = machine()
+    if bench.scale is not None:
+        await _scale(bench, res)
+        return
     partial = bench.only is not None or bench.shapes is not None
     if bench.only in (None, "queries"):
         gens = await data.ensure_loaded(bench)
@@ -113,6 +132,10 @@ async def _run(bench: Bench) -> None:
         from bench import coverage as coverage_bench
 
         coverage_lines = await coverage_bench.run(bench)
+    if bench.only in (None, "tiles"):
+        from bench import tiles as tiles_bench
+
+        res.tile_lines = tiles_bench.lines(await tiles_bench.run(bench), bench)
     portal = workspace = None
     if bench.only in (None, "portal"):
         from bench import portal as portal_bench
@@ -160,9 +183,34 @@ async def _run(bench: Bench) -> None:
     print()
     print("\n".join(coverage_lines))
     print()
+    print("\n".join(res.tile_lines))
+    print()
     print("\n".join(targets(res)))
     print()
     say(f"done in {bench.elapsed():.0f} s; results written to {out.relative_to(ROOT)}")
+
+
+# ------------------------------------------------------------------------------------------- the cost curve
+
+
+async def _scale(bench: Bench, res: Any) -> None:
+    """`make bench SCALE=N`: the cost curve alone, printed with the machine and written beside the results."""
+    from bench import scale
+
+    load_start = os.getloadavg()
+    lines = await scale.run(bench, bench.scale or 1)
+    m = res.machine
+    head = [
+        f"machine: {m['cpu']}, {m['memory']}; {m['date']}; load average {load_start[0]:.2f} at the start,"
+        f" {os.getloadavg()[0]:.2f} at the end (cores shared with other work: see each cell's other CPU above)",
+        f"command: make bench SCALE={bench.scale}{' QUICK=1' if bench.quick else ''}",
+    ]
+    out = bench.data_dir.parent / f"results-scale{bench.scale}{'-quick' if bench.quick else ''}.md"
+    out.write_text("\n".join([*head, "", *lines]) + "\n")
+    print()
+    print("\n".join([*head, "", *lines]))
+    print()
+    say(f"done in {bench.elapsed():.0f} s; the table is written to {out.relative_to(ROOT)}")
 
 
 # ------------------------------------------------------------------------------------------------- the data
@@ -432,6 +480,8 @@ async def _tipg(bench: Bench, res: Any, plan: list[Planned]) -> None:
     from bench.tipg_server import COLLECTION, tipg
 
     todo = [p for p in plan if p.shape.vs_tipg]
+    if not todo:
+        return
     t0 = time.monotonic()
     from bench.http import tipg_route
 
@@ -470,6 +520,8 @@ async def _pygeoapi(bench: Bench, res: Any, plan: list[Planned]) -> None:
     from bench.pygeoapi_server import COLLECTION, installed, pygeoapi
 
     todo = [p for p in plan if p.shape.vs_tipg]
+    if not todo:
+        return
     if not installed():
         res.notes.append("pygeoapi is not installed (`uv sync --group bench`): not measured")
         say("pygeoapi: not installed (uv sync --group bench)")

@@ -8,6 +8,7 @@ QUICK run and a full run keep their own data and both are reused on the next run
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -62,6 +63,11 @@ class Bench:
     shapes: set[str] | None = None  # the query shapes to measure (all when None): a partial run
     workers: int = 1  # geo_query's uvicorn workers
     log_level: str = "WARNING"  # geo_query's log level (INFO: the access log too)
+    # The bench databases' base name (CANVASS_BENCH_DB): another checkout sharing the cluster picks its own so
+    # neither drops and reloads the other's data set; never one of the tests' names (canvass_tpl_…, canvass_test_…).
+    db_base: str = "canvass_bench"
+    db_override: str | None = None  # the cost curve's database of the scale being measured
+    scale: int | None = None  # `make bench SCALE=N`: the cost curve alone, at 1 and N million cameras
 
     # ------------------------------------------------------------------------------------------------ size
 
@@ -100,11 +106,17 @@ class Bench:
 
     @property
     def db_name(self) -> str:
-        return "canvass_bench_quick" if self.quick else "canvass_bench"
+        if self.db_override:
+            return self.db_override
+        return f"{self.db_base}_quick" if self.quick else self.db_base
 
     @property
     def import_db_name(self) -> str:
-        return "canvass_bench_import"
+        return f"{self.db_base}_import"
+
+    def scale_db_name(self, millions: int) -> str:
+        """The cost curve's database of `millions` million cameras (QUICK: a tenth of them)."""
+        return f"{self.db_base}_scale{millions}" + ("_quick" if self.quick else "")
 
     def owner(self, name: str | None = None) -> str:
         return with_database(self.owner_url, name or self.db_name)
@@ -147,7 +159,12 @@ def from_environment(quick: bool) -> Bench:
         reader = owner
     for d in (WORK, LOGS):
         d.mkdir(parents=True, exist_ok=True)
-    return Bench(quick=quick, owner_url=owner, read_url=reader, app_url=app)
+    base = os.environ.get("CANVASS_BENCH_DB") or "canvass_bench"
+    if not re.fullmatch(r"canvass_bench[a-z0-9_]{0,30}", base):
+        sys.exit(
+            f"bench: CANVASS_BENCH_DB must start with canvass_bench (lower case, digits, _), not {base!r}"
+        )
+    return Bench(quick=quick, owner_url=owner, read_url=reader, app_url=app, db_base=base)
 
 
 def say(message: str) -> None:
