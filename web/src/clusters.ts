@@ -10,6 +10,8 @@ import type { CameraFeature } from "./workspace";
 
 export interface ClusterLayer {
   setCameras(cameras: CameraFeature[]): void;
+  /** Draws nothing and leaves the map element's figures alone (the map is drawn from tiles instead). */
+  clear(): void;
   destroy(): void;
 }
 
@@ -81,6 +83,11 @@ export function clusterLayer(map: L.Map, container: HTMLElement): ClusterLayer {
         })),
       );
       draw();
+    },
+    clear() {
+      index = null;
+      loaded = 0;
+      group.clearLayers();
     },
     destroy() {
       map.off("moveend zoomend", draw);
