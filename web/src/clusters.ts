@@ -69,7 +69,7 @@ export function clusterLayer(map: L.Map, container: HTMLElement): ClusterLayer {
     container.dataset.drawnClusters = String(clusters);
     container.dataset.loaded = String(loaded);
   };
-  map.on("moveend zoomend", draw);
+  map.on("moveend zoomend resize", draw);
 
   return {
     setCameras(cameras) {
@@ -88,9 +88,10 @@ export function clusterLayer(map: L.Map, container: HTMLElement): ClusterLayer {
       index = null;
       loaded = 0;
       group.clearLayers();
+      delete container.dataset.drawnClusters;
     },
     destroy() {
-      map.off("moveend zoomend", draw);
+      map.off("moveend zoomend resize", draw);
       group.remove();
     },
   };

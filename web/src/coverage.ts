@@ -76,7 +76,9 @@ export function countClasses(counts: number[]): CountClass[] {
   return starts.map((min, i) => ({
     min,
     max: i + 1 < starts.length ? starts[i + 1]! - 1 : null,
-    colour: CLASS_COLOURS[Math.min(CLASS_COLOURS.length - 1, i + (CLASS_COLOURS.length - starts.length))]!,
+    // The darkest colours for the most cameras; a lone class takes a middle blue (the lightest would vanish on a
+    // plain map, the darkest would hide the map under it).
+    colour: CLASS_COLOURS[starts.length === 1 ? 2 : i + (CLASS_COLOURS.length - starts.length)]!,
   }));
 }
 

@@ -322,6 +322,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
       void selectCamera(picked.id, picked.lat, picked.lon);
       return;
     }
+    delete mapBox.dataset.selectedCamera;
     setPlace(e.latlng.lat, e.latlng.lng);
     void search();
   });
@@ -646,6 +647,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
     );
     reveal.addEventListener("click", () => void showContact(p.registration_id, contactBox, reveal));
     if (!worker) reveal.hidden = true;
+    const selected = mapBox.dataset.selectedCamera === c.id;
     return h(
       "li",
       { class: `ws-result${isFacing ? " ws-result--facing" : ""}`, "data-camera": c.id },
@@ -656,6 +658,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
       ),
       h("p", { class: "ws-result__line" }, `${label}${kind} · ${placement}`),
       isFacing ? h("p", { class: "ws-tag ws-tag--facing" }, t("ws.map.faces")) : null,
+      selected ? h("p", { class: "ws-tag ws-tag--selected" }, t("ws.map.selected")) : null,
       footage ? h("p", { class: "ws-result__line" }, footage) : null,
       contactBox,
       reveal,

@@ -100,7 +100,11 @@ export async function coveragePage(main: HTMLElement): Promise<void> {
   const status = h(
     "p",
     { class: "ws-status", role: "status" },
-    cells.length ? t("cov.summary", { n: formatNumber(cells.length), cameras: formatNumber(total) }) : t("cov.none", { k }),
+    cells.length === 1
+      ? t("cov.summary_one", { cameras: formatNumber(total) })
+      : cells.length
+        ? t("cov.summary", { n: formatNumber(cells.length), cameras: formatNumber(total) })
+        : t("cov.none", { k }),
   );
   // What the numbers mean, before the map: rounded counts and hidden cells are the point, not a footnote.
   const meaning = h(
@@ -179,7 +183,11 @@ export async function coveragePage(main: HTMLElement): Promise<void> {
     style: { color: "#005ea2", weight: 2, fill: false },
     interactive: false,
   }).addTo(map);
-  if (outline.getBounds().isValid()) map.fitBounds(outline.getBounds(), { animate: false });
-  cellLayer(map, mapBox).show(cells, classes);
+  const cellsLayer = cellLayer(map, mapBox);
+  cellsLayer.show(cells, classes);
+  // The jurisdiction and its cells in view (a coarse cell reaches beyond the boundary).
+  const bounds = outline.getBounds();
+  for (const c of cells) for (const [lon, lat] of c.geometry.coordinates[0] ?? []) bounds.extend([lat, lon]);
+  if (bounds.isValid()) map.fitBounds(bounds, { animate: false });
   mapBox.dataset.complete = "true";
 }
