@@ -109,15 +109,18 @@ export function cameraTiles(
     if (!ctx) return;
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, TILE_PX, TILE_PX);
-    ctx.fillStyle = "#00a91c";
+    // Far out, a city's cameras are a few pixels apart: small dots without an edge show where they are dense
+    // without merging into one blot; close in, each is the map's usual camera dot.
+    const radius = d.z >= 15 ? DOT_PX : d.z >= 13 ? 3.5 : 2;
+    ctx.fillStyle = d.z >= 13 ? "#00a91c" : "#008817";
     ctx.strokeStyle = "#1b1b1b";
     ctx.lineWidth = 1;
     for (const c of d.cameras) {
       if (!keep(c)) continue;
       ctx.beginPath();
-      ctx.arc(c.px, c.py, DOT_PX, 0, 2 * Math.PI);
+      ctx.arc(c.px, c.py, radius, 0, 2 * Math.PI);
       ctx.fill();
-      ctx.stroke();
+      if (d.z >= 13) ctx.stroke();
     }
   };
 

@@ -106,7 +106,11 @@ function summary(cells: CoverageCollection["features"], classes: CountClass[], s
               `${where} `,
               h(
                 "button",
-                { type: "button", class: "usa-button usa-button--unstyled", "aria-label": t("cov.admin.gap_show_label", { where }), onclick: () => map.setView([lat, lon], Math.max(map.getZoom(), sizeM <= 250 ? 15 : sizeM <= 1000 ? 13 : 11), { animate: false }) },
+                { type: "button", class: "usa-button usa-button--unstyled", "aria-label": t("cov.admin.gap_show_label", { where }), onclick: () => {
+                    map.setView([lat, lon], Math.max(map.getZoom(), sizeM <= 250 ? 15 : sizeM <= 1000 ? 13 : 11), { animate: false });
+                    // On a narrow screen the map is far above the list: bring it into view.
+                    map.getContainer().scrollIntoView({ block: "nearest" });
+                  } },
                 t("cov.admin.gap_show"),
               ),
             );

@@ -68,7 +68,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
     h("li", { "data-legend": "place" }, h("span", { class: "ws-swatch ws-swatch--facing", "aria-hidden": "true" }), t("ws.map.legend_facing")),
     h("li", { "data-legend": "route", hidden: true }, h("span", { class: "ws-swatch ws-swatch--path", "aria-hidden": "true" }), t("ws.route.legend_path")),
     h("li", { "data-legend": "route", hidden: true }, h("span", { class: "ws-swatch ws-swatch--gone", "aria-hidden": "true" }), t("ws.route.legend_gone")),
-    h("li", {}, h("span", { class: "ws-swatch ws-swatch--cluster", "aria-hidden": "true" }), t("ws.map.legend_cluster")),
+    h("li", { "data-legend-clusters": "" }, h("span", { class: "ws-swatch ws-swatch--cluster", "aria-hidden": "true" }), t("ws.map.legend_cluster")),
   );
 
   // ---------------------------------------------------------------- the form: where, which cameras, filters
@@ -418,6 +418,8 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
         tooMany,
       );
       if (left) return;
+      // Drawn from tiles, the map has no groups of cameras: their legend goes.
+      legend.querySelector<HTMLElement>("[data-legend-clusters]")!.hidden = stopped;
       if (stopped) {
         clusters.clear();
         mapBox.dataset.requests = String(stats.requests);
