@@ -150,10 +150,11 @@ export function cameraTiles(
     return response.arrayBuffer();
   };
 
-  // Their own pane: above the coverage cells (overlayPane), below the clusters' and the search's markers.
+  // Their own pane: above the base map (tilePane, 200), below the overlays (400) where the search draws the cameras
+  // it found, which must not be hidden under the same cameras' plain dots.
   if (!map.getPane(PANE)) {
     const pane = map.createPane(PANE);
-    pane.style.zIndex = "450";
+    pane.style.zIndex = "350";
     pane.style.pointerEvents = "none";
   }
   const controllers = new Map<string, AbortController>();
