@@ -85,6 +85,18 @@ export function filterQuery(f: CameraFilters): Record<string, string> {
 /** Cameras per page of the first map: 10,000 cameras come in five answers, each drawn as it arrives. */
 export const MAP_PAGE = 2000;
 
+/** The filters a camera tile carries (owner kind, placement, live sharing), applied on the page to the cameras a
+ * tile holds, as geo_query applies them to a search; an incident time is not in the tiles (the search applies it). */
+export function tileFilter(f: CameraFilters): (c: { owner_kind: string; placement: string | null; live_mode: string }) => boolean {
+  // Every choice ticked is no filter, as filterQuery sends none (a camera of unknown placement then stays).
+  const kinds = f.ownerKinds.length && f.ownerKinds.length < OWNER_KINDS.length ? f.ownerKinds : null;
+  const placements = f.placements.length && f.placements.length < PLACEMENTS.length ? f.placements : null;
+  return (c) =>
+    (!kinds || kinds.includes(c.owner_kind)) &&
+    (!placements || (c.placement != null && placements.includes(c.placement))) &&
+    (!f.liveOnly || c.live_mode !== "never");
+}
+
 /** Above this many cameras the workspace map draws them from geo_query's vector tiles instead of loading every
  * page: 10,000 cameras are five pages (about 4 MB of GeoJSON, a few seconds, every camera held in the tab), which
  * the map carries well (tests/portal/test_agency_map_scale.py); a city's 50,000 would be 25 pages and 20 MB before

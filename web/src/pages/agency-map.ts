@@ -21,6 +21,7 @@ import {
   isAgencyAdmin,
   mapUser,
   TILE_MAP_ABOVE,
+  tileFilter,
   decodeRoute,
   faces,
   filterQuery,
@@ -453,13 +454,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
           e instanceof TileFailure && (e.status === 401 || e.status === 403) ? t("errors.forbidden") : t("ws.map.tiles_failed");
       },
     });
-    // The tiles carry kind, placement and live sharing: those filters apply on the page; an incident time does not.
-    tiles.setFilter(
-      (c) =>
-        (!chosen.ownerKinds.length || chosen.ownerKinds.includes(c.owner_kind)) &&
-        (!chosen.placements.length || (c.placement != null && chosen.placements.includes(c.placement))) &&
-        (!chosen.liveOnly || c.live_mode !== "never"),
-    );
+    tiles.setFilter(tileFilter(chosen));
     const name = agency?.properties.name ?? user.agency;
     const parts = [t("ws.map.tiles_loaded", { n: formatNumber(total), agency: name })];
     if (map.getZoom() < TILE_MIN_ZOOM) {
