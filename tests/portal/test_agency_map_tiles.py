@@ -43,12 +43,15 @@ def test_above_the_threshold_the_map_draws_the_cameras_from_tiles_with_the_token
     sign_in_agency(visit, "investigator", a.slug)
     pages: list[str] = []
     tiles: list[Request] = []
+    scripts: list[str] = []
 
     def on_request(request: Request) -> None:
         if "/v1/ogc/collections/cameras/items?" in request.url:
             pages.append(request.url)
         if "/v1/tiles/cameras/" in request.url:
             tiles.append(request)
+        if request.resource_type == "script":
+            scripts.append(request.url.rsplit("/", 1)[-1])
 
     page.on("request", on_request)
     visit.open("/agency")
@@ -58,6 +61,8 @@ def test_above_the_threshold_the_map_draws_the_cameras_from_tiles_with_the_token
     expect(page.get_by_role("status").filter(has_text="cameras are shared with")).to_contain_text(
         f"{total:,} cameras are shared with Police Department {a.slug}: too many to load one by one"
     )
+    # The tile decoder's script was fetched for this map (it is not part of any other page).
+    assert [s for s in scripts if s.startswith("camera-tiles-")], scripts
     # One page was read, then the tiles: never the other pages.
     assert len(pages) == 1 and the_map.get_attribute("data-requests") == "1"
     assert tiles and all(t.url.split("?")[0].endswith(".mvt") for t in tiles)

@@ -65,14 +65,23 @@ def test_the_public_coverage_page_draws_the_cells_lists_them_and_hides_a_cell_be
     assert answer["min_cameras"] == 5
 
     page = visit.page
+    scripts: list[str] = []
+    page.on(
+        "request", lambda r: scripts.append(r.url.rsplit("/", 1)[-1]) if r.resource_type == "script" else None
+    )
     # From "Am I covered?": the program covering the place links to its coverage map.
     visit.open("/")
+    # The first page carries neither the coverage page's script nor the tile decoder.
+    assert not [s for s in scripts if s.startswith(("coverage", "camera-tiles"))], scripts
     page.get_by_label("Latitude").fill(str(program.lat))
     page.get_by_label("Longitude").fill(str(program.lon))
     page.get_by_role("button", name="Show this place").click()
     page.get_by_role("link", name=f"See where {program.name}'s program has cameras").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Camera coverage map")
     expect(page.locator("#cov-agency")).to_have_value(program.slug)
+    # Its script came when it was opened; the tile decoder (the large agencies' map only) still did not.
+    assert [s for s in scripts if s.startswith("coverage-")], scripts
+    assert not [s for s in scripts if s.startswith("camera-tiles")], scripts
     expect(page.locator("nav").get_by_role("link", name="Coverage map")).to_have_attribute(
         "aria-current", "page"
     )
