@@ -10,6 +10,8 @@ import type { CameraFeature } from "./workspace";
 
 export interface ClusterLayer {
   setCameras(cameras: CameraFeature[]): void;
+  /** Draws nothing and leaves the map element's figures alone (the map is drawn from tiles instead). */
+  clear(): void;
   destroy(): void;
 }
 
@@ -67,7 +69,7 @@ export function clusterLayer(map: L.Map, container: HTMLElement): ClusterLayer {
     container.dataset.drawnClusters = String(clusters);
     container.dataset.loaded = String(loaded);
   };
-  map.on("moveend zoomend", draw);
+  map.on("moveend zoomend resize", draw);
 
   return {
     setCameras(cameras) {
@@ -82,8 +84,14 @@ export function clusterLayer(map: L.Map, container: HTMLElement): ClusterLayer {
       );
       draw();
     },
+    clear() {
+      index = null;
+      loaded = 0;
+      group.clearLayers();
+      delete container.dataset.drawnClusters;
+    },
     destroy() {
-      map.off("moveend zoomend", draw);
+      map.off("moveend zoomend resize", draw);
       group.remove();
     },
   };

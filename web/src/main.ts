@@ -50,6 +50,8 @@ route("/registrations/:id/sharing", sharingPage);
 route("/registrations/:id/live", livePage);
 route("/registrations/:id/access", accessReportPage);
 route("/transparency", transparencyPage);
+// The coverage page draws a map of cells: its script comes only when it is opened.
+route("/coverage", async (main) => (await import("./pages/coverage")).coveragePage(main));
 // The agency workspace's pages come in a script of their own, fetched only by the staff who open them: a
 // resident's first page does not carry them.
 route("/agency", async (main) => (await import("./pages/agency-map")).agencyMapPage(main));
@@ -100,6 +102,7 @@ function frame(): { main: HTMLElement } {
             { class: "usa-list usa-list--unstyled portal-nav__list" },
             nav("/", t("nav.covered")),
             nav("/sign-in", t("nav.manage")),
+            nav("/coverage", t("nav.coverage")),
             nav("/transparency", t("nav.transparency")),
             nav("/tips/new", t("wsc.public.tip")),
             nav("/alerts/subscribe", t("wsc.public.alerts")),

@@ -8,6 +8,7 @@ import { errorsFromFailure, textField } from "./forms";
 import { t } from "./i18n";
 import { createMap, type PortalMap } from "./map";
 import { config } from "./config";
+import { coverageHref } from "./coverage";
 import { geocode } from "./geocoder";
 import { onLeave } from "./router";
 
@@ -99,7 +100,12 @@ export function placePicker(o: PickerOptions): HTMLElement {
       return;
     }
     if (!o.choose) {
-      notices.append(...p.agencies.map((a) => privacyNotice(a)));
+      notices.append(
+        ...p.agencies.flatMap((a) => [
+          privacyNotice(a),
+          h("p", { class: "cov-link" }, h("a", { class: "usa-link", href: coverageHref(a.properties.slug) }, t("cov.link", { name: a.properties.name }))),
+        ]),
+      );
       status.append(
         h(
           "div",

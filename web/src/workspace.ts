@@ -34,6 +34,17 @@ export function agencyUser(): Staff | null {
   return s && WORKSPACE_ROLES.includes(s.role) ? s : null;
 }
 
+/** Who may open the cameras map: the workspace's roles, and the agency admin (who sees the coverage layer there;
+ * geo_query lets an admin search, not read contacts or send requests). */
+export function mapUser(): Staff | null {
+  const s = staff();
+  return s && (WORKSPACE_ROLES.includes(s.role) || s.roles.includes("agency_admin")) ? s : null;
+}
+
+export function isAgencyAdmin(s: Staff | null): boolean {
+  return !!s && s.roles.includes("agency_admin");
+}
+
 export const OWNER_KINDS = ["residential", "business", "school", "place_of_worship", "nonprofit", "government"] as const;
 export const PLACEMENTS = ["outdoor", "indoor"] as const;
 export const CATEGORIES = [
@@ -74,6 +85,24 @@ export function filterQuery(f: CameraFilters): Record<string, string> {
 /** Cameras per page of the first map: 10,000 cameras come in five answers, each drawn as it arrives. */
 export const MAP_PAGE = 2000;
 
+/** The filters a camera tile carries (owner kind, placement, live sharing), applied on the page to the cameras a
+ * tile holds, as geo_query applies them to a search; an incident time is not in the tiles (the search applies it). */
+export function tileFilter(f: CameraFilters): (c: { owner_kind: string; placement: string | null; live_mode: string }) => boolean {
+  // Every choice ticked is no filter, as filterQuery sends none (a camera of unknown placement then stays).
+  const kinds = f.ownerKinds.length && f.ownerKinds.length < OWNER_KINDS.length ? f.ownerKinds : null;
+  const placements = f.placements.length && f.placements.length < PLACEMENTS.length ? f.placements : null;
+  return (c) =>
+    (!kinds || kinds.includes(c.owner_kind)) &&
+    (!placements || (c.placement != null && placements.includes(c.placement))) &&
+    (!f.liveOnly || c.live_mode !== "never");
+}
+
+/** Above this many cameras the workspace map draws them from geo_query's vector tiles instead of loading every
+ * page: 10,000 cameras are five pages (about 4 MB of GeoJSON, a few seconds, every camera held in the tab), which
+ * the map carries well (tests/portal/test_agency_map_scale.py); a city's 50,000 would be 25 pages and 20 MB before
+ * the map is whole. The tiles fetch only what is in view, whatever the number. */
+export const TILE_MAP_ABOVE = 10_000;
+
 export interface PageStats {
   requests: number;
   bytes: number;
@@ -86,13 +115,16 @@ export async function loadAllCameras(
   filters: CameraFilters,
   onPage: (cameras: CameraFeature[], stats: PageStats) => void,
   signal?: AbortSignal,
-): Promise<{ cameras: CameraFeature[]; stats: PageStats }> {
+  stop?: () => Promise<boolean>,
+): Promise<{ cameras: CameraFeature[]; stats: PageStats; stopped: boolean }> {
   const base = config().geo_query_url.replace(/\/$/, "");
   const params = new URLSearchParams({ limit: String(MAP_PAGE), contacts: "false", ...filterQuery(filters) });
   let url: string | null = `${base}/v1/ogc/collections/cameras/items?${params.toString()}`;
   const cameras: CameraFeature[] = [];
   const stats: PageStats = { requests: 0, bytes: 0 };
   while (url) {
+    // More than one page: the caller may rather not load them all (the map then draws from tiles).
+    if (stats.requests === 1 && stop && (await stop())) return { cameras, stats, stopped: true };
     const response: Response = await fetch(url, {
       headers: { Authorization: `Bearer ${token}`, Accept: "application/geo+json" },
       signal,
@@ -107,7 +139,23 @@ export async function loadAllCameras(
     onPage(cameras, stats);
     url = nextLink(page, base);
   }
-  return { cameras, stats };
+  return { cameras, stats, stopped: false };
+}
+
+/** How many cameras the agency may see within a box (west, south, east, north) under the filters: one search of a
+ * single camera asking for `numberMatched`. */
+export async function countCameras(token: string, filters: CameraFilters, bbox: [number, number, number, number], signal?: AbortSignal): Promise<number> {
+  const base = config().geo_query_url.replace(/\/$/, "");
+  const params = new URLSearchParams({ bbox: bbox.map((v) => v.toFixed(6)).join(","), limit: "1", count: "true", contacts: "false", ...filterQuery(filters) });
+  const response = await fetch(`${base}/v1/cameras/bbox?${params.toString()}`, {
+    headers: { Authorization: `Bearer ${token}`, Accept: "application/geo+json" },
+    signal,
+  });
+  const text = await response.text();
+  if (!response.ok) throw new PageFailure(response.status, text);
+  const matched = (JSON.parse(text) as { numberMatched?: number }).numberMatched;
+  if (typeof matched !== "number") throw new PageFailure(response.status, text);
+  return matched;
 }
 
 export class PageFailure extends Error {

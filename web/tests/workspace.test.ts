@@ -12,6 +12,7 @@ import {
   pathLengthM,
   ringAreaM2,
   routeAreaM2,
+  tileFilter,
   verifiedBody,
   windowHours,
   type CameraFeature,
@@ -144,5 +145,21 @@ describe("a route carried from the map to a new request", () => {
     expect(pathLengthM(route.points)).toBeCloseTo(east + north, 0);
     expect(routeAreaM2(route.points, 60)).toBeCloseTo(2 * 60 * (east + north) + Math.PI * 3600, -1);
     expect(routeAreaM2(route.points.slice(0, 1), 60)).toBe(0);
+  });
+});
+
+describe("the filters applied to the cameras of a tile", () => {
+  const none = { ownerKinds: [], placements: [], liveOnly: false, incidentAt: null };
+  const shop = { owner_kind: "business", placement: "outdoor", live_mode: "on_alert" };
+  const home = { owner_kind: "residential", placement: null, live_mode: "never" };
+  it("keeps what the search would keep: kind, placement (an unknown one is not a match), live sharing", () => {
+    expect([shop, home].filter(tileFilter(none))).toEqual([shop, home]);
+    expect([shop, home].filter(tileFilter({ ...none, ownerKinds: ["residential"] }))).toEqual([home]);
+    expect([shop, home].filter(tileFilter({ ...none, placements: ["outdoor"] }))).toEqual([shop]);
+    // Every choice ticked is no filter (as the search is sent none): the camera of unknown placement stays.
+    expect([shop, home].filter(tileFilter({ ...none, placements: ["outdoor", "indoor"] }))).toEqual([shop, home]);
+    expect([shop, home].filter(tileFilter({ ...none, liveOnly: true }))).toEqual([shop]);
+    // The incident time is not in the tiles: the map keeps every camera, the search applies it.
+    expect([shop, home].filter(tileFilter({ ...none, incidentAt: "2026-12-01T10:00:00Z" }))).toEqual([shop, home]);
   });
 });

@@ -4,10 +4,12 @@
 import { config } from "../config";
 import { h } from "../dom";
 import { t, type MessageKey } from "../i18n";
-import { agencyUser } from "../workspace";
+import { agencyUser, mapUser } from "../workspace";
 
 export function workspaceNav(current: string): HTMLElement {
-  const user = agencyUser();
+  // An agency admin opens the cameras map (for its coverage layer) but neither requests nor tips.
+  const admin = !agencyUser() ? mapUser() : null;
+  const user = agencyUser() ?? admin;
   const link = (href: string, key: MessageKey) =>
     h("li", { class: "ws-nav__item" }, h("a", { href, class: "ws-nav__link", "aria-current": current === href ? "page" : null }, t(key)));
   return h(
@@ -17,11 +19,15 @@ export function workspaceNav(current: string): HTMLElement {
       "ul",
       { class: "usa-list usa-list--unstyled ws-nav__list" },
       link("/agency", "ws.nav.map"),
-      link("/agency/requests", "ws.nav.requests"),
-      link("/agency/requests/new", "ws.nav.new"),
-      user?.role === "supervisor" ? link("/agency/approvals", "ws.nav.approvals") : null,
-      link("/agency/tips", "wsc.nav.tips"),
-      link("/agency/alerts", "wsc.nav.alerts"),
+      admin
+        ? link("/agency/program", "program.title")
+        : [
+            link("/agency/requests", "ws.nav.requests"),
+            link("/agency/requests/new", "ws.nav.new"),
+            user?.role === "supervisor" ? link("/agency/approvals", "ws.nav.approvals") : null,
+            link("/agency/tips", "wsc.nav.tips"),
+            link("/agency/alerts", "wsc.nav.alerts"),
+          ],
     ),
     user
       ? h("p", { class: "ws-nav__who" }, t("ws.nav.who", { role: t(`role.${user.role}` as MessageKey), agency: user.agency }))

@@ -17,6 +17,11 @@ import { wedge } from "../wedge";
 import {
   agencyUser,
   compass,
+  countCameras,
+  isAgencyAdmin,
+  mapUser,
+  TILE_MAP_ABOVE,
+  tileFilter,
   decodeRoute,
   faces,
   filterQuery,
@@ -29,14 +34,19 @@ import {
   type CameraFeature,
   type CameraFilters,
 } from "../workspace";
+import { staffToken } from "../staff";
+import type { CameraTiles } from "../camera-tiles";
 import { signInNeeded, workspaceNav } from "./agency-common";
+import { coverageControl } from "./agency-coverage";
 import { routeMode } from "./agency-route";
 
 const DEFAULT_RANGE_M = 30;
 const CASE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9 ._:/#-]{0,63}$/;
 
 export async function agencyMapPage(main: HTMLElement): Promise<void> {
-  const user = agencyUser();
+  const user = mapUser();
+  // An agency admin may search and see the coverage layer; contacts and requests are the workspace roles' only.
+  const worker = agencyUser() !== null;
   if (!user) {
     signInNeeded(main);
     return;
@@ -59,7 +69,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
     h("li", { "data-legend": "place" }, h("span", { class: "ws-swatch ws-swatch--facing", "aria-hidden": "true" }), t("ws.map.legend_facing")),
     h("li", { "data-legend": "route", hidden: true }, h("span", { class: "ws-swatch ws-swatch--path", "aria-hidden": "true" }), t("ws.route.legend_path")),
     h("li", { "data-legend": "route", hidden: true }, h("span", { class: "ws-swatch ws-swatch--gone", "aria-hidden": "true" }), t("ws.route.legend_gone")),
-    h("li", {}, h("span", { class: "ws-swatch ws-swatch--cluster", "aria-hidden": "true" }), t("ws.map.legend_cluster")),
+    h("li", { "data-legend-clusters": "" }, h("span", { class: "ws-swatch ws-swatch--cluster", "aria-hidden": "true" }), t("ws.map.legend_cluster")),
   );
 
   // ---------------------------------------------------------------- the form: where, which cameras, filters
@@ -264,11 +274,12 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
   );
 
   const results = h("section", { class: "ws-results", "aria-labelledby": "ws-results-heading" });
+  const coverageHost = h("div", {});
 
   main.append(
     status,
     summary,
-    h("div", { class: "ws-layout" }, h("div", { class: "ws-layout__map" }, mapBox, legend), h("div", { class: "ws-layout__form" }, form), results),
+    h("div", { class: "ws-layout" }, h("div", { class: "ws-layout__map" }, mapBox, legend, coverageHost), h("div", { class: "ws-layout__form" }, form), results),
   );
 
   // ---------------------------------------------------------------- the map
@@ -294,14 +305,41 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
   }
   const clusters = clusterLayer(map, mapBox);
   const found = L.layerGroup().addTo(map);
+  if (isAgencyAdmin(user)) {
+    coverageHost.append(coverageControl(map, mapBox, staffToken, new URLSearchParams(location.search).get("coverage") === "1"));
+  }
+  // A large agency's cameras come from the vector tiles (camera-tiles.ts, loaded only then).
+  let tiles: CameraTiles | null = null;
+  onLeave(() => tiles?.destroy());
   map.on("click", (e: L.LeafletMouseEvent) => {
     if (kind.value === "route") {
       route.addPoint(e.latlng.lat, e.latlng.lng);
       return;
     }
+    // A camera drawn from the tiles under the click is selected: the search is made at its own place (read by
+    // its id, as the tile's position is rounded to the tile's grid), so it comes first in the list.
+    const picked = tiles?.cameraAt(e.latlng) ?? null;
+    if (picked) {
+      void selectCamera(picked.id, picked.lat, picked.lon);
+      return;
+    }
+    delete mapBox.dataset.selectedCamera;
     setPlace(e.latlng.lat, e.latlng.lng);
     void search();
   });
+  const selectCamera = async (id: string, lat: number, lon: number) => {
+    mapBox.dataset.selectedCamera = id;
+    const item = await attempt(() =>
+      geo().GET("/v1/ogc/collections/{collection_id}/items/{feature_id}", {
+        params: { path: { collection_id: "cameras", feature_id: id }, query: { contacts: false } as never },
+        headers: auth,
+      }),
+    );
+    if (left) return;
+    const exact = item.ok ? item.data.geometry.coordinates : null;
+    setPlace(exact?.[1] ?? lat, exact?.[0] ?? lon);
+    await search();
+  };
   const route = routeMode({
     map,
     mapBox,
@@ -358,17 +396,42 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
     onLeave(() => controller.abort());
     status.textContent = t("ws.map.loading");
     mapBox.dataset.complete = "false";
+    tiles?.destroy();
+    tiles = null;
+    const chosen = filters();
+    // More than one page: count them (one search) and, above the threshold, draw from the tiles instead.
+    let total = 0;
+    const bbox = agencyBounds(agency);
+    const tooMany = async () => {
+      if (!bbox) return false;
+      try {
+        total = await countCameras(user.token, chosen, bbox, controller.signal);
+      } catch {
+        return false; // no count: the pages still load, as they always did
+      }
+      return total > TILE_MAP_ABOVE;
+    };
     try {
-      const { cameras, stats } = await loadAllCameras(
+      const { cameras, stats, stopped } = await loadAllCameras(
         user.token,
-        filters(),
+        chosen,
         (sofar) => {
           clusters.setCameras(sofar);
           status.textContent = t("ws.map.loading_count", { n: formatNumber(sofar.length) });
         },
         controller.signal,
+        tooMany,
       );
       if (left) return;
+      // Drawn from tiles, the map has no groups of cameras: their legend goes.
+      legend.querySelector<HTMLElement>("[data-legend-clusters]")!.hidden = stopped;
+      if (stopped) {
+        clusters.clear();
+        mapBox.dataset.requests = String(stats.requests);
+        await drawFromTiles(total, chosen);
+        return;
+      }
+      delete mapBox.dataset.mode;
       clusters.setCameras(cameras);
       mapBox.dataset.requests = String(stats.requests);
       mapBox.dataset.complete = "true";
@@ -379,6 +442,33 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
       if (controller.signal.aborted) return;
       status.textContent = e instanceof PageFailure && e.status === 403 ? t("errors.forbidden") : t("ws.map.load_failed");
     }
+  };
+  const drawFromTiles = async (total: number, chosen: CameraFilters) => {
+    const { cameraTiles, TILE_MIN_ZOOM, TileFailure } = await import("../camera-tiles");
+    if (left) return;
+    const caseNumber = () => {
+      const c = state.caseNumber.trim();
+      return c && CASE_PATTERN.test(c) ? { case_number: c } : ({} as Record<string, string>);
+    };
+    tiles = cameraTiles(map, mapBox, {
+      token: staffToken,
+      query: caseNumber,
+      onFailure: (e) => {
+        status.textContent =
+          e instanceof TileFailure && (e.status === 401 || e.status === 403) ? t("errors.forbidden") : t("ws.map.tiles_failed");
+      },
+    });
+    tiles.setFilter(tileFilter(chosen));
+    const name = agency?.properties.name ?? user.agency;
+    const parts = [t("ws.map.tiles_loaded", { n: formatNumber(total), agency: name })];
+    if (map.getZoom() < TILE_MIN_ZOOM) {
+      parts.push(t("ws.map.tiles_zoom_in"));
+      mapBox.dataset.complete = "true"; // nothing to fetch until the map is zoomed in
+    }
+    if (chosen.incidentAt) parts.push(t("ws.map.tiles_no_time_filter"));
+    status.textContent = parts.join(" ");
+    mapBox.dataset.loaded = String(total);
+    performance.mark("ws-cameras-drawn");
   };
   void loadMap();
 
@@ -510,7 +600,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
 
     const heading = h("h2", { id: "ws-results-heading", class: "ws-h2", tabindex: "-1" }, cameras.length === 1 ? t("ws.map.results_one") : t("ws.map.results", { n: cameras.length }));
     const facingCount = cameras.filter((c) => faces(c.properties, DEFAULT_RANGE_M)).length;
-    const requestLink = incident
+    const requestLink = incident && worker
       ? h(
           "a",
           {
@@ -557,6 +647,8 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
       t("ws.map.show_contact"),
     );
     reveal.addEventListener("click", () => void showContact(p.registration_id, contactBox, reveal));
+    if (!worker) reveal.hidden = true;
+    const selected = mapBox.dataset.selectedCamera === c.id;
     return h(
       "li",
       { class: `ws-result${isFacing ? " ws-result--facing" : ""}`, "data-camera": c.id },
@@ -567,6 +659,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
       ),
       h("p", { class: "ws-result__line" }, `${label}${kind} · ${placement}`),
       isFacing ? h("p", { class: "ws-tag ws-tag--facing" }, t("ws.map.faces")) : null,
+      selected ? h("p", { class: "ws-tag ws-tag--selected" }, t("ws.map.selected")) : null,
       footage ? h("p", { class: "ws-result__line" }, footage) : null,
       contactBox,
       reveal,
@@ -620,4 +713,11 @@ function incidentOf(cameras: CameraFeature[], typed: { lon: string; lat: string 
   const d = first.properties.distance_m;
   const back = ((first.properties.bearing_deg + 180) * Math.PI) / 180;
   return [lon + (d * Math.sin(back)) / (111_320 * Math.cos((lat * Math.PI) / 180)), lat + (d * Math.cos(back)) / 111_320];
+}
+
+/** The box around the agency's jurisdiction (west, south, east, north), or null. */
+function agencyBounds(agency: AgencyFeature | null): [number, number, number, number] | null {
+  if (!agency) return null;
+  const b = L.geoJSON(agency as unknown as GeoJSON.Feature).getBounds();
+  return b.isValid() ? [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()] : null;
 }

@@ -8,6 +8,7 @@ import { h, uid } from "../dom";
 import { errorsFromFailure, showErrors, textField, type FieldError } from "../forms";
 import { formatDate, formatNumber, t, type MessageKey } from "../i18n";
 import { jurisdictionOf, type Geometry } from "../jurisdiction";
+import { coverageHref } from "../coverage";
 import { createMap, type PortalMap } from "../map";
 import { whenConnected } from "../place";
 import { onLeave } from "../router";
@@ -68,7 +69,16 @@ export async function programPage(main: HTMLElement): Promise<void> {
   let agency: Agency = loaded.data;
   // The version the page last read: every change is sent with it (If-Match) and moves it.
   let version = agency.properties.version ?? 0;
-  main.append(h("p", { class: "usa-intro" }, t("program.intro", { name: agency.properties.name })));
+  main.append(
+    h("p", { class: "usa-intro" }, t("program.intro", { name: agency.properties.name })),
+    // Where the program's cameras are: the public map anyone sees, and the exact one with the gaps to recruit in.
+    h(
+      "ul",
+      { class: "usa-list cov-links" },
+      h("li", {}, h("a", { class: "usa-link", href: coverageHref(slug) }, t("cov.program_public"))),
+      h("li", {}, h("a", { class: "usa-link", href: "/agency?coverage=1" }, t("cov.program_recruit"))),
+    ),
+  );
 
   const reread = async (): Promise<void> => {
     const again = await attempt(async () =>
