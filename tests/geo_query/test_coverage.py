@@ -435,7 +435,7 @@ def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
     return int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
 
 
-@pytest.mark.parametrize("z", [10, 12, 14])
+@pytest.mark.parametrize("z", [6, 8, 10, 12, 14])
 def test_a_coverage_tile_holds_the_public_cells_meeting_it(
     geo: httpx.Client, registry_data: Registry, z: int
 ) -> None:
