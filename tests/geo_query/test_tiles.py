@@ -15,10 +15,25 @@ import pytest
 from pyproj import Transformer
 from shapely.geometry import box, shape
 
-from services.geo_query.tiles import EXTENT, FIELDS, MAX_ZOOM, MIN_ZOOM, tile_bounds
+from services.geo_query.tiles import (
+    EXTENT,
+    FIELDS,
+    GROUP_BELOW_ZOOM,
+    MAX_ZOOM,
+    MIN_ZOOM,
+    group_units,
+    tile_bounds,
+)
 from shared.vocabulary import LIVE_MODES, OWNER_KINDS, PLACEMENTS
 from tests.conftest import Token
-from tests.geo_query.conftest import AgencyFixture, Cam, Registry
+from tests.geo_query.conftest import (
+    AgencyFixture,
+    Cam,
+    Registry,
+    insert_agency,
+    insert_camera,
+    insert_registration,
+)
 from tests.support import Db
 
 TO_LONLAT = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
@@ -71,7 +86,7 @@ def busiest_tiles(reg: Registry, agency: AgencyFixture, z: int) -> list[tuple[in
     return sorted(counts, key=lambda t: -counts[t])
 
 
-@pytest.mark.parametrize("z", [12, 14, 16])
+@pytest.mark.parametrize("z", [GROUP_BELOW_ZOOM, 14, 16])
 def test_a_tile_holds_exactly_the_cameras_the_agency_may_see_each_where_it_is(
     geo: httpx.Client, auth: Token, registry_data: Registry, z: int
 ) -> None:
@@ -107,8 +122,74 @@ def test_a_tile_holds_exactly_the_cameras_the_agency_may_see_each_where_it_is(
                 assert props["live_mode"] == cam.live_mode
                 assert props.get("direction_deg") == cam.direction_deg
                 assert props.get("fov_deg") == cam.fov_deg
+                assert props["cameras"] == 1
                 assert set(props) <= set(FIELDS)
                 checked += 1
+    assert checked
+
+
+def tile_units(cam: Cam, z: int, x: int, y: int) -> tuple[float, float]:
+    """The camera's position in tile z/x/y, in tile units (0 to EXTENT across the tile, y down)."""
+    w, _, e, n = mercator_bounds(z, x, y)
+    mx, my = TO_MERCATOR.transform(cam.lon, cam.lat)
+    unit = (e - w) / EXTENT
+    return (mx - w) / unit, (n - my) / unit
+
+
+@pytest.mark.parametrize("z", [MIN_ZOOM, 11, GROUP_BELOW_ZOOM - 1])
+def test_far_out_a_point_stands_for_the_cameras_of_one_kind_within_a_few_pixels(
+    geo: httpx.Client, auth: Token, registry_data: Registry, z: int
+) -> None:
+    """Below GROUP_BELOW_ZOOM: each visible camera in the tile is counted by the point of its kind (owner kind,
+    placement, live mode) in its grid cell; one point per kind and cell; the counts add up to the cameras; a point's
+    id is a camera of its kind; direction and field of view only on a point that stands for one camera."""
+    reg = registry_data
+    units = group_units(z)
+    assert units > 0
+    by_id: dict[str, Cam] = {str(c.id): c for c in reg.cams}
+    checked = 0
+    for agency in (reg.x, reg.y):
+        headers = auth("investigator", agency.slug)
+        for x, y in busiest_tiles(reg, agency, z)[:2]:
+            r = get_tile(geo, headers, z, x, y)
+            assert r.status_code == 200, r.text
+            features = decode(r.content)
+            points: dict[tuple[float, float, str, object, str], dict] = {}
+            for f in features:
+                p = f["properties"]
+                px, py = f["geometry"]["coordinates"]
+                # A point lies in its cell (the mean of its cameras' positions there).
+                key = (px // units, py // units, p["owner_kind"], p.get("placement"), p["live_mode"])
+                assert key not in points, "two points of one kind in one cell"
+                points[key] = p
+            # Every camera well inside the tile (away from the buffer's rounding edge) is counted by its point.
+            for cid in expected(reg, agency, z, x, y, 60):
+                cam = by_id[cid]
+                ux, uy = tile_units(cam, z, x, y)
+                # The tile's integer position (PostGIS's projection and rounding) may differ from pyproj's by a unit:
+                # a camera within a unit of a cell's edge may be counted by either cell.
+                cells = {
+                    (
+                        math.floor((ux + dx) / units),
+                        math.floor((uy + dy) / units),
+                        cam.owner_kind,
+                        cam.placement,
+                        cam.live_mode,
+                    )
+                    for dx in (-1, 0, 1)
+                    for dy in (-1, 0, 1)
+                }
+                assert cells & points.keys(), f"camera {cid} is not counted by any point"
+                checked += 1
+            for (_, _, kind, placement, live_mode), p in points.items():
+                cam = by_id[p["id"]]
+                assert (cam.owner_kind, cam.placement, cam.live_mode) == (kind, placement, live_mode)
+                if p["cameras"] == 1:
+                    assert p.get("direction_deg") == cam.direction_deg
+                else:
+                    assert "direction_deg" not in p and "fov_deg" not in p
+            total = sum(p["cameras"] for p in points.values())
+            assert len(expected(reg, agency, z, x, y, 60)) <= total <= len(expected(reg, agency, z, x, y, 66))
     assert checked
 
 
@@ -218,3 +299,48 @@ def test_the_tilejson_describes_each_enumerated_field_with_the_values_a_tile_can
     assert named(FIELDS["owner_kind"]) == set(OWNER_KINDS)
     assert named(FIELDS["placement"]) == set(PLACEMENTS)
     assert named(FIELDS["live_mode"]) == set(LIVE_MODES)
+
+
+def test_cameras_of_one_kind_a_few_metres_apart_are_one_point_far_out_and_each_its_own_close_in(
+    geo: httpx.Client, auth: Token, db: Db
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    lon, lat = -87.91, 43.04
+    agency = insert_agency(
+        db,
+        f"gt-{tag}",
+        {"type": "Polygon", "coordinates": [[[-88, 43], [-87.8, 43], [-87.8, 43.1], [-88, 43.1], [-88, 43]]]},
+    )
+    rid, _ = insert_registration(db, agency, lon, lat, kind="business")
+    cams = [
+        Cam(
+            uuid.uuid4(),
+            rid,
+            lon + i * 0.00002,
+            lat,
+            {agency.id},
+            "business",
+            "outdoor",
+            "never",
+            30,
+            90 + i,
+            60,
+        )
+        for i in range(6)
+    ] + [Cam(uuid.uuid4(), rid, lon, lat + 0.00002, {agency.id}, "business", "indoor", "never", 30, 10, 90)]
+    for cam in cams:
+        insert_camera(db, cam)
+    headers = auth("investigator", agency.slug)
+    for z in (MIN_ZOOM, GROUP_BELOW_ZOOM - 1):
+        x, y = tile_of(lon, lat, z)
+        points = decode(get_tile(geo, headers, z, x, y).content)
+        by_kind = {f["properties"]["placement"]: f["properties"] for f in points}
+        assert len(points) == 2 and by_kind["outdoor"]["cameras"] == 6 and by_kind["indoor"]["cameras"] == 1
+        assert by_kind["outdoor"]["id"] in {str(c.id) for c in cams[:6]}
+        assert "direction_deg" not in by_kind["outdoor"]
+        assert by_kind["indoor"]["id"] == str(cams[6].id) and by_kind["indoor"]["direction_deg"] == 10
+    for z in (GROUP_BELOW_ZOOM, 18):
+        x, y = tile_of(lon, lat, z)
+        points = decode(get_tile(geo, headers, z, x, y).content)
+        assert sorted(f["properties"]["id"] for f in points) == sorted(str(c.id) for c in cams)
+        assert all(f["properties"]["cameras"] == 1 for f in points)

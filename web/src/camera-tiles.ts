@@ -33,7 +33,8 @@ interface Drawn {
   z: number;
   x: number;
   y: number;
-  cameras: (TileCamera & { px: number; py: number; inside: boolean })[]; // px, py: pixels in the tile
+  // px, py: pixels in the tile; n: how many cameras the point stands for (several of one kind, far out)
+  cameras: (TileCamera & { px: number; py: number; inside: boolean; n: number })[];
 }
 
 export interface CameraTiles {
@@ -81,6 +82,7 @@ export function decodeTile(bytes: ArrayBuffer, z: number, x: number, y: number):
       owner_kind: String(p.owner_kind ?? ""),
       placement: p.placement == null ? null : String(p.placement),
       live_mode: String(p.live_mode ?? "never"),
+      n: Number(p.cameras ?? 1),
       px,
       py,
       inside: point.x >= 0 && point.y >= 0 && point.x < layer.extent && point.y < layer.extent,
@@ -131,7 +133,7 @@ export function cameraTiles(
     for (const d of drawn.values()) {
       if (d.z !== zoom) continue;
       tiles += 1;
-      for (const c of d.cameras) if (c.inside && keep(c)) points += 1;
+      for (const c of d.cameras) if (c.inside && keep(c)) points += c.n;
     }
     container.dataset.drawnPoints = String(points);
     container.dataset.tiles = String(tiles);
