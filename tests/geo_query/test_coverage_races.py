@@ -1,8 +1,9 @@
 """The coverage counts under concurrent writes (migration 0033): a camera written while its agency's jurisdiction
 changes is counted, in whichever order the two reach the agency, and a jurisdiction's recount racing a camera
-transaction of several statements (as the bulk import's merge is) neither deadlocks nor miscounts. Each race is
-driven by the test: one transaction is held open on its own connection until the other is seen waiting for it (or
-has finished without waiting); then the counts must be exactly a fresh count of the committed cameras."""
+transaction of several statements (as the bulk import's merge is) neither deadlocks nor miscounts, nor, made
+through registry_api, answers 503. Each race is driven by the test: one transaction is held open on its own
+connection until the other is seen waiting for it (or has finished without waiting); then the counts must be
+exactly a fresh count of the committed cameras."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+
+from tests.conftest import Token
 from tests.geo_query.conftest import AgencyFixture, insert_agency, insert_registration
 from tests.geo_query.test_coverage import box
 from tests.support import Db, eventually
@@ -162,3 +166,51 @@ def test_a_recount_racing_a_camera_transaction_of_several_statements_neither_dea
     kept = _counts(db, KEPT, a)
     assert kept == _counts(db, FRESH, a)
     assert sorted(n for *_, n in kept) == [2] * 6
+
+
+def test_a_jurisdiction_changed_over_http_while_a_camera_transaction_runs_is_200_and_counts_exactly(
+    registry: httpx.Client, auth: Token, db: Db, database_url: str, slug: str
+) -> None:
+    """The agency admin's PATCH (registry_api) racing a camera transaction of several statements, as an import's
+    merge: the transaction has counted a camera in existing cells when the PATCH comes; its next statement adds a
+    camera in cells the agency had none in (new count rows, which reference the agency's row). Unguarded, the
+    recount waited for the first cells while the next statement waited for the agency's row the PATCH held: a
+    deadlock, one side undone (the PATCH a 503). Now the PATCH waits for the transaction and then counts it."""
+    headers = auth("agency_admin", slug)
+    r = registry.post(
+        "/v1/agencies",
+        json={"slug": slug, "name": "Coverage race PD", "jurisdiction": box(-93.0, 47.0, -92.0, 47.2)},
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    a = AgencyFixture(uuid.UUID(r.json()["id"]), slug, None)
+    west, east, north = (-92.9, 47.1), (-92.1, 47.1), (-92.5, 47.19)  # no cell in common at any size
+    for lon, lat in (west, east):
+        db.execute(INSERT_CAMERA, *_camera(db, a, lon, lat))
+    later = [_camera(db, a, *east), _camera(db, a, *north)]
+    merge = Db(database_url)
+    answers: list[httpx.Response] = []
+    patch = threading.Thread(
+        target=lambda: answers.append(
+            registry.patch(
+                f"/v1/agencies/{slug}",
+                json={"jurisdiction": box(-93.0, 47.0, -91.9, 47.2)},
+                headers={**headers, "If-Match": '"1"'},
+            )
+        )
+    )
+    try:
+        merge.execute("BEGIN")
+        merge.execute(INSERT_CAMERA, *later[0])  # the east cells' counts, which exist
+        patch.start()
+        blocked = _blocked_by(db, merge)
+        assert eventually(lambda: blocked() or not patch.is_alive(), timeout=30)
+        merge.execute(INSERT_CAMERA, *later[1])  # new count rows
+        merge.execute("COMMIT")
+        patch.join(60)
+    finally:
+        merge.close()
+    assert answers and answers[0].status_code == 200, answers and answers[0].text
+    kept = _counts(db, KEPT, a)
+    assert kept == _counts(db, FRESH, a)
+    assert sorted(n for *_, n in kept) == [1] * 6 + [2] * 3
