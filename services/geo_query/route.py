@@ -5,8 +5,8 @@ The path is a GeoJSON LineString or MultiLineString (WGS84 lon/lat, or a project
 Plane), timed either by an instant at each vertex or by a start instant and a speed. How the answer is computed:
 
 - Candidates: PostgreSQL finds the cameras the caller's agency sees (`registry.sees`, the visibility rule) inside a
-  corridor polygon (the path buffered a little wider than asked) through the spatial index, with the same filters
-  as every search.
+  corridor polygon (the path buffered a little wider than asked) through the spatial index, piece by piece of the
+  corridor (so an index lookup's box hugs the path), with the same filters as every search.
 - Nearest point, distance, measure: in a transverse Mercator projection centred on the path (PROJ through pyproj;
   conformal, its scale within 1e-5 of true over the 50 km a route may span), shapely finds each camera's nearest
   point on the path and its distance, and cameras farther than the buffer are dropped. The position along the
