@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import httpx
 
@@ -65,23 +65,28 @@ WAITING = (
 Call = Callable[[], httpx.Response]
 
 
-def _queued_on_the_row(db: Db, database_url: str, request_id: str, calls: list[Call]) -> list[int]:
+def _waiting_at_least(db: Db, n: int) -> bool:
+    return bool(db.fetchval(WAITING) >= n)
+
+
+def _queued_on_the_row(db: Db, database_url: str, request_id: str, calls: Sequence[Call]) -> list[int]:
     """Make the calls while a third session holds the request's row, each started once the ones before it are
     seen waiting for the row, so that they reach it in this order when it is let go; their statuses, in order.
     Every call has read (or waits to read) the request before any writes it: only the first to write may go
     through."""
     holder = Db(database_url)
     answers: dict[int, int] = {}
-    threads = [
-        threading.Thread(target=lambda i=i, call=call: answers.__setitem__(i, call().status_code))
-        for i, call in enumerate(calls)
-    ]
+
+    def run(i: int, call: Call) -> None:
+        answers[i] = call().status_code
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
     try:
         holder.execute("BEGIN")
         holder.execute("SELECT 1 FROM requests.requests WHERE id = $1 FOR UPDATE", uuid.UUID(request_id))
         for n, t in enumerate(threads, 1):
             t.start()
-            assert eventually(lambda n=n: db.fetchval(WAITING) >= n), f"call {n} never waited for the row"
+            assert eventually(partial(_waiting_at_least, db, n)), f"call {n} never waited for the row"
         holder.execute("COMMIT")
         for t in threads:
             t.join(30)
@@ -101,7 +106,7 @@ def test_two_legal_holds_naming_the_same_etag_at_once_one_is_set_and_the_other_i
         database_url,
         req["id"],
         [
-            lambda hold=hold: flow.client.put(path, json={"legal_hold": hold}, headers=headers)
+            partial(flow.client.put, path, json={"legal_hold": hold}, headers=headers)
             for hold in (True, False)
         ],
     )
@@ -118,15 +123,18 @@ def test_a_legal_hold_and_a_transition_naming_the_same_etag_the_first_goes_throu
     for hold_first in (True, False):
         req = flow.create()
         etag = {"If-Match": f'"{req["version"]}"'}
-
-        def hold(req: dict[str, Any] = req, etag: dict[str, str] = etag) -> httpx.Response:
-            path = f"/v1/requests/{req['id']}/legal-hold"
-            return flow.client.put(path, json={"legal_hold": True}, headers={**flow.sup(), **etag})
-
-        def submit(req: dict[str, Any] = req, etag: dict[str, str] = etag) -> httpx.Response:
-            path = f"/v1/requests/{req['id']}/transitions"
-            return flow.client.post(path, json={"action": "submit"}, headers={**flow.inv(), **etag})
-
+        hold = partial(
+            flow.client.put,
+            f"/v1/requests/{req['id']}/legal-hold",
+            json={"legal_hold": True},
+            headers={**flow.sup(), **etag},
+        )
+        submit = partial(
+            flow.client.post,
+            f"/v1/requests/{req['id']}/transitions",
+            json={"action": "submit"},
+            headers={**flow.inv(), **etag},
+        )
         calls = [hold, submit] if hold_first else [submit, hold]
         assert _queued_on_the_row(db, database_url, req["id"], calls) == [200, 412], hold_first
         after = flow.read(req["id"])
@@ -148,10 +156,7 @@ def test_two_transitions_naming_the_same_etag_one_goes_through_and_the_other_is_
         db,
         database_url,
         req["id"],
-        [
-            lambda a=a: flow.client.post(path, json={"action": a}, headers=headers)
-            for a in ("submit", "cancel")
-        ],
+        [partial(flow.client.post, path, json={"action": a}, headers=headers) for a in ("submit", "cancel")],
     )
     assert answers == [200, 412], answers
     after = flow.read(req["id"])
