@@ -28,6 +28,7 @@ from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
 
 from services.geo_query.service import Sql
 from shared.errors import Problem, invalid
+from shared.timestamps import parse_instant
 from shared.vocabulary import LIVE_MODES, OWNER_KINDS, PLACEMENTS
 
 Kind = Literal["text", "integer", "number", "boolean", "timestamp", "uuid"]
@@ -124,34 +125,24 @@ def queryables_document(url: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ datetime
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-# The offset's hours 00-23 and minutes 00-59 as RFC 3339 says (the standard library reads `+00:99` as a 99-minute
-# offset), as shared/timestamps.py checks them for every other instant of the services.
-_DATE_TIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)$"
-)
 _POINTER_DT = "/query/datetime"
 
 
 def _instant(text: str, pointer: str) -> datetime | date:
-    """An RFC 3339 date-time (with its offset) in UTC, or a full date."""
-    try:
-        if _DATE.match(text):
+    """A full date, or an instant as every service reads one (shared/timestamps.py: an RFC 3339 date-time with
+    its offset, `T` between date and time — the form OGC API Features and CQL2 name, RFC 3339 section 5.6's
+    grammar; the space its prose allows for reading is refused — in UTC)."""
+    if _DATE.match(text):
+        try:
             return date.fromisoformat(text)
-        if _DATE_TIME.match(text):
-            # Python parses at most microseconds: longer fractions are cut, not rounded.
-            head, dot, rest = text.partition(".")
-            if dot:
-                digits = re.match(r"\d+", rest)
-                assert digits is not None
-                text = f"{head}.{digits.group()[:6]}{rest[digits.end() :]}"
-            return datetime.fromisoformat(text.replace("z", "Z")).astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
-        raise invalid(pointer, f"{text!r} is not a valid instant: {exc}", status=400) from exc
-    raise invalid(
-        pointer,
-        f"{text!r}: give an RFC 3339 date-time with its offset (2026-11-20T22:15:00Z) or a date",
-        status=400,
-    )
+        except ValueError as exc:
+            raise invalid(pointer, f"{text!r} is not a valid date: {exc}", status=400) from exc
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise invalid(
+            pointer, f"{text!r} is neither a date (2026-11-20) nor an instant: {exc}", status=400
+        ) from exc
 
 
 # GDAL's OAPIF driver writes the date-times of a `-where` as text, cut to what the value had: a date as

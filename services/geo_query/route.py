@@ -5,8 +5,8 @@ The path is a GeoJSON LineString or MultiLineString (WGS84 lon/lat, or a project
 Plane), timed either by an instant at each vertex or by a start instant and a speed. How the answer is computed:
 
 - Candidates: PostgreSQL finds the cameras the caller's agency sees (`registry.sees`, the visibility rule) inside a
-  corridor polygon (the path buffered a little wider than asked) through the spatial index, with the same filters
-  as every search.
+  corridor polygon (the path buffered a little wider than asked) through the spatial index, piece by piece of the
+  corridor (so an index lookup's box hugs the path), with the same filters as every search.
 - Nearest point, distance, measure: in a transverse Mercator projection centred on the path (PROJ through pyproj;
   conformal, its scale within 1e-5 of true over the 50 km a route may span), shapely finds each camera's nearest
   point on the path and its distance, and cameras farther than the buffer are dropped. The position along the
@@ -29,6 +29,7 @@ direction of travel at its nearest point (`travel_bearing_deg`).
 
 from __future__ import annotations
 
+import bisect
 import math
 import uuid
 from dataclasses import dataclass, replace
@@ -79,6 +80,9 @@ SPEEDS = {"walking": 1.4, "driving": 13.9}  # metres per second: a brisk walk; 5
 MAX_SPEED = 100.0  # m/s
 DEFAULT_MARGIN_S, MAX_MARGIN_S = 120, 3600
 CORRIDOR_SLACK = 1.001  # the prefilter's corridor is this much (plus a metre) wider than the buffer
+CORRIDOR_PIECE_VERTICES = (
+    16  # the prefilter looks cameras up piece by piece of the corridor, this many vertices each
+)
 WEDGE_STEPS = 16
 EARLIEST = 0.0  # 1970-01-01: the times of a path lie between it and now (no footage is older, or yet to come)
 FUTURE_SLACK_S = 300.0  # clocks differ
@@ -400,14 +404,17 @@ class Route:
         )
         ax, ay = self.proj(np.asarray(arc_lon), np.asarray(arc_lat))
         cx, cy = self.proj(lon, lat)
-        ax, ay = ax.reshape(n, -1), ay.reshape(n, -1)
+        arcs = np.stack([np.asarray(ax).reshape(n, -1), np.asarray(ay).reshape(n, -1)], axis=-1)
+        apex = np.stack([cx, cy], axis=-1)[:, None, :]
         seen = np.zeros(n, dtype=bool)
-        for j in range(n):
-            if full[j]:
-                ring = np.column_stack([ax[j], ay[j]])
-            else:
-                ring = np.vstack([[cx[j], cy[j]], np.column_stack([ax[j], ay[j]]), [[cx[j], cy[j]]]])
-            seen[j] = shapely.intersects(shapely.Polygon(ring), self.multi)
+        # A full circle is the arc's ring; a wedge runs from the camera along the arc and back. All the rings of
+        # one kind have as many vertices: built and tested together.
+        if full.any():
+            seen[full] = shapely.intersects(shapely.polygons(arcs[full]), self.multi)
+        wedge = ~full
+        if wedge.any():
+            rings = np.concatenate([apex[wedge], arcs[wedge], apex[wedge]], axis=1)
+            seen[wedge] = shapely.intersects(shapely.polygons(rings), self.multi)
         return seen
 
 
@@ -580,14 +587,23 @@ async def cameras_along_route(
     )
     if route.crs is not None:
         search.details["crs"] = f"EPSG:{route.crs}"
-    search.in_area(corridor)
     s = search.sql
+    search.custom_plan = True
+    corridor_param = s.p(corridor)
+    # The corridor in pieces, each looked up in the spatial index by its own box: the box of a whole corridor
+    # along a diagonal path holds many times the cameras of the corridor, all fetched and tested. A camera on
+    # the edge between two pieces meets both: one row each (DISTINCT ON), in id order (the tie-break of the
+    # order along the path, below).
     query = (
-        "SELECT c.id, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.retention_days, c.direction_deg, c.fov_deg,"  # noqa: S608
-        f" c.range_m FROM registry.cameras c WHERE {' AND '.join(s.where)} LIMIT {s.p(MAX_CANDIDATES + 1)}"
+        "SELECT DISTINCT ON (c.id) c.id, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, c.retention_days,"  # noqa: S608
+        f" c.direction_deg, c.fov_deg, c.range_m"
+        f" FROM ST_Subdivide(ST_SetSRID(ST_GeomFromGeoJSON({corridor_param}), 4326), {CORRIDOR_PIECE_VERTICES})"
+        " AS piece (geom) JOIN registry.cameras c ON ST_Intersects(c.geom, piece.geom)"
+        f" WHERE {' AND '.join(s.where)} ORDER BY c.id LIMIT {s.p(MAX_CANDIDATES + 1)}"
     )
     async with search.connection() as conn:
         rows = await conn.fetch(query, *s.params)
+    s.params.pop()
     s.params.pop()
     if len(rows) > MAX_CANDIDATES:
         raise invalid(
@@ -617,10 +633,12 @@ async def cameras_along_route(
         )
         keep[idx] = seen
     along = np.round(passes.along, 1)
-    ordered = sorted(np.flatnonzero(keep), key=lambda i: (along[i], rows[i]["id"]))
+    # By (along_m, id): the rows come in id order, and a stable sort by the measure keeps it among equals.
+    kept_idx = np.flatnonzero(keep)
+    ordered = kept_idx[np.argsort(along[kept_idx], kind="stable")].tolist()
     matched = len(ordered)
     if key is not None:
-        ordered = [i for i in ordered if (along[i], rows[i]["id"]) > key]
+        ordered = ordered[bisect.bisect_right(ordered, key, key=lambda i: (along[i], rows[i]["id"])) :]
         search.details["cursor"] = cursor
     size = clamp_limit(limit, DEFAULT_LIMIT, MAX_LIMIT)
     page, more = ordered[:size], len(ordered) > size

@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks
+from sqlalchemy import text
 
 from services.registry_api import abuse
 from services.registry_api.auditing import audit, owner_actor
@@ -32,6 +33,7 @@ from services.registry_api.sealing import email_indexes
 from services.registry_api.shapes import iso
 from shared.auth import CurrentOwner, format_owner_credential, hash_secret, new_owner_credential
 from shared.errors import Problem, problem_responses
+from shared.logging import request_id_var
 from shared.settings import get_settings
 
 log = logging.getLogger("canvass.registry.credentials")
@@ -103,6 +105,15 @@ async def request_reset(body: CredentialResetRequest, background: BackgroundTask
 async def _issue_reset_codes(email: str) -> None:
     try:
         async with db.sessions() as session:
+            # Done after the answer, the work's transaction names the request it serves (`pg_stat_activity`'s
+            # application_name, until it ends): the one place to find this reset's session, for an operator and
+            # for the tests that wait for it to settle.
+            await session.execute(
+                text(
+                    "SELECT set_config('application_name', current_setting('application_name') || :tag, true)"
+                ),
+                {"tag": f" reset {request_id_var.get()}"},
+            )
             mails = await _reset_codes(session, email)
             await session.commit()
     except Exception as exc:  # the owner asks again; nothing was promised but an attempt

@@ -40,7 +40,7 @@ from services.requests_api.schemas import (
 from services.requests_api.states import Actor
 from shared import idempotency
 from shared.auth import Principal, require_roles
-from shared.concurrency import check_if_match, etag
+from shared.concurrency import etag
 from shared.errors import Problem, problem_responses
 from shared.geojson import JSONResponse
 from shared.links import CREATED_ID, link
@@ -225,8 +225,10 @@ async def read(request_id: uuid.UUID, principal: AgencyUser, session: SessionDep
     description=(
         "Allowed transitions: draft → submit → pending_approval → approve (sends it at once) or reject, by a "
         "supervisor other than the creator; draft → send where the agency needs no approval; cancel before it "
-        "is finished; close once sent. Anything else is a 409; of two concurrent transitions one wins and the "
-        "other gets a 409. `If-Match` is required: a stale one is refused with 412, none with 428."
+        "is finished; close once sent. Anything else is a 409. `If-Match` is required: a stale one is refused "
+        "with 412, none with 428; of two concurrent writes of the request (transitions, legal hold) naming the "
+        "same ETag one wins and the other gets a 412 (with `If-Match: *`, a transition the winner made "
+        "impossible gets a 409)."
     ),
 )
 async def take_transition(
@@ -237,8 +239,7 @@ async def take_transition(
     session: SessionDep,
     if_match: RequiredIfMatch,
 ) -> Response:
-    row = await service.request_row(session, request_id, principal.agency)
-    check_if_match(row["version"], if_match, required=True, noun="request")
+    row = await service.request_for_update(session, request_id, principal.agency, if_match)
     actor = service.actor_of(principal)
     await service.transition(session, row, body.action, actor, body.note, authorization)
     await service.audit(
@@ -291,8 +292,7 @@ async def legal_hold(
     session: SessionDep,
     if_match: RequiredIfMatch,
 ) -> Response:
-    row = await service.request_row(session, request_id, principal.agency, lock=True)
-    check_if_match(row["version"], if_match, required=True, noun="request")
+    row = await service.request_for_update(session, request_id, principal.agency, if_match)
     role = "supervisor" if principal.has("supervisor") else "agency_admin"
     actor = Actor(principal.sub, role, principal.agency)
     await requests_repo.set_legal_hold(

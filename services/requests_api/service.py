@@ -37,6 +37,7 @@ from services.requests_api.states import (
 )
 from shared.audit import AuditEvent, append_session
 from shared.auth import Principal
+from shared.concurrency import check_if_match
 from shared.crypto import keyring
 from shared.errors import Problem, invalid
 from shared.geojson import WGS84, geodesic_area_m2
@@ -350,15 +351,17 @@ def _inside(cam: geo_client.Camera, geom: dict[str, Any], radius_m: float | None
 # --- reading ---------------------------------------------------------------------------------------------
 
 
-LOCKED = " FOR UPDATE OF r"
+# Held for an update of the request's own columns: FOR NO KEY UPDATE, not FOR UPDATE, so the rows that only
+# reference the request (an owner's answer writing its event or evidence while holding its target) take their
+# key-share lock without waiting, and a write holding the request may then lock its targets without a deadlock.
+LOCKED = " FOR NO KEY UPDATE OF r"
 
 
 async def request_row(
     session: AsyncSession, request_id: uuid.UUID, agency: str | None, *, lock: bool = False
 ) -> RowMapping:
     """The request, if it belongs to the agency; another agency's request is a 404 (its existence is not
-    theirs to know). `lock`: the row is held until the transaction ends, so an update checks `If-Match` against
-    a version no concurrent update can move before it writes."""
+    theirs to know). `lock`: the row is held until the transaction ends (see `request_for_update`)."""
     row = (
         (
             await session.execute(
@@ -373,6 +376,19 @@ async def request_row(
     )
     if row is None or (agency is not None and row["agency"] != agency):
         raise Problem(404, f"No request {request_id}.")
+    return row
+
+
+async def request_for_update(
+    session: AsyncSession, request_id: uuid.UUID, agency: str | None, if_match: str | None
+) -> RowMapping:
+    """The request an If-Match-guarded write is about to change, held until the transaction ends, its If-Match
+    checked against the row as held: no concurrent write can move the version between the check and the
+    write, so of two writes naming the same ETag one goes through and the other is a 412. Every such write of a
+    request comes through here, and takes the request's row before any of its targets' (the order the
+    expiry's transitions take them in too)."""
+    row = await request_row(session, request_id, agency, lock=True)
+    check_if_match(row["version"], if_match, required=True, noun="request")
     return row
 
 

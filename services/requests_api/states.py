@@ -2,8 +2,10 @@
 leads to and who may take it. Anything not in the table is a 409.
 
 A transition is one conditional UPDATE (`... WHERE state = :from`): of two concurrent transitions of the same
-object exactly one matches the row, the other finds the state changed and gets a 409. Each writes its event (who,
-when, from, to, note) in the caller's transaction, so a change and its history commit or roll back together.
+object exactly one matches the row, the other finds the state changed and gets a 409 (an agency's transition
+naming the request's ETag in If-Match checks it first, on the row it holds: service.request_for_update, so the
+later of two naming the same ETag is a 412). Each writes its event (who, when, from, to, note) in the caller's
+transaction, so a change and its history commit or roll back together.
 """
 
 from __future__ import annotations

@@ -255,7 +255,7 @@ async def expire_due(sessions: async_sessionmaker[AsyncSession]) -> int:
                 await s.execute(
                     text(
                         f"SELECT id FROM requests.requests WHERE state IN {sql_list(REQUEST_OPEN)}"  # noqa: S608 - composed from constants
-                        " AND due_at < now() ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+                        " AND due_at < now() ORDER BY due_at LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED"
                     )
                 )
             ).scalar()

@@ -210,6 +210,12 @@ def test_datetime_selects_by_registered_at_instants_dates_and_intervals(
         "2026-02-30",
         "2026-03-06T12:00:00+00:99",  # an offset's minutes past 59: no offset at all, not 1 h 39 min
         "2026-03-06T12:00:00+24:00",
+        # A space for the T: RFC 3339's prose allows it for reading, its grammar (which OGC API Features names)
+        # does not, nor does any other instant the services read (shared/timestamps.py).
+        "2026-03-06 12:00:00Z",
+        "2026-03-06 12:00:00Z/..",
+        "../2026-03-06 12:00:00+01:00",
+        "0001-01-01T00:00:00Z",  # the first instant itself: the database driver's -infinity
     ],
 )
 def test_bad_datetime_is_a_400_problem(geo: httpx.Client, auth: Token, town: Town, value: str) -> None:
@@ -297,6 +303,7 @@ def test_cql2_text_filters_select_what_the_model_says(geo: httpx.Client, auth: T
         "retention_days = 'seven'",
         "registered_at > 'last week'",
         "registered_at < TIMESTAMP('2026-03-04T00:00:00+00:99')",  # no offset: not read as +01:39
+        "registered_at < '2026-03-05 12:00:00Z'",  # an instant written as text reads as the datetime parameter
         "id = 'not-a-uuid'",
         "nope = 1",
         "owner_kind = 'business' OR retention_days > 3 AND live_mode = 'never'",

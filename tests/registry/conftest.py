@@ -113,26 +113,27 @@ def reset_settled(registry: httpx.Client, db: Db, email: str) -> httpx.Response:
     look-up, the codes, the mails) has had its chance: its look-up ran and its transaction ended, so whatever it
     decided — a code for each registration found, or nothing — is committed, and a mail is sent only for a
     committed code. Deterministic: the registrations are held against row locks (EXCLUSIVE: plain reads go on)
-    until the look-up (`FOR UPDATE`, services/registry_api/repository/registrations.py) is seen waiting for them,
-    then let go, and its session is watched until it lets go of the table: its transaction has ended."""
+    until the look-up (`FOR UPDATE`, services/registry_api/repository/registrations.py) is seen waiting for this
+    session, then let go, and the look-up's session is watched until its transaction ends. The look-up is this
+    request's, not another reset's still running nor another database's: its session carries the request's id
+    (sent as X-Request-ID) in its application_name until its transaction ends (services/registry_api/credentials.py)."""
+    request_id = uuid.uuid4().hex
+    tagged = "SELECT pid FROM pg_stat_activity WHERE application_name LIKE '% reset ' || $1"
     holder = Db(db.url)
     try:
+        holder_pid = holder.fetchval("SELECT pg_backend_pid()")
         holder.execute("BEGIN")
         holder.execute("LOCK TABLE registry.registrations IN EXCLUSIVE MODE")
-        r = registry.post("/v1/credential-resets", json={"email": email})
+        r = registry.post(
+            "/v1/credential-resets", json={"email": email}, headers={"X-Request-ID": request_id}
+        )
         assert r.status_code == 202, r.text
-        waiting = (
-            "SELECT pid FROM pg_locks WHERE relation = CAST('registry.registrations' AS regclass)"
-            " AND mode = 'RowShareLock' AND NOT granted"
+        waiting = tagged + " AND $2 = ANY(pg_blocking_pids(pid))"
+        assert eventually(lambda: db.fetchval(waiting, request_id, holder_pid), timeout=30), (
+            "the reset's look-up never ran"
         )
-        pid = eventually(lambda: db.fetchval(waiting), timeout=30)
-        assert pid, "the reset's look-up never ran"
         holder.execute("COMMIT")
-        holding = (
-            "SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE pid = $1"
-            " AND relation = CAST('registry.registrations' AS regclass))"
-        )
-        assert eventually(lambda: db.fetchval(holding, pid), timeout=30), (
+        assert eventually(lambda: db.fetchval(tagged, request_id) is None, timeout=30), (
             "the reset's transaction never ended"
         )
         return r

@@ -31,7 +31,11 @@ CHANGEABLE = frozenset({"name", *POLICY_FIELDS, *NOTICE_FIELDS})
 async def agency_by_slug(session: AsyncSession, slug: str, *, lock: bool = False) -> RowMapping | None:
     sql = f"SELECT {AGENCY_COLUMNS} FROM registry.agencies a WHERE a.slug = :slug"  # noqa: S608 - composed from constants; values are bound
     if lock:
-        sql += " FOR UPDATE"
+        # Held for an update of the agency's own columns (never its keys): FOR NO KEY UPDATE, so a transaction
+        # adding rows that reference the agency (a camera's coverage count, an imported registration) never waits
+        # on it; one that holds the agency's coverage lock would otherwise deadlock with a jurisdiction change
+        # waiting for that lock (migration 0033).
+        sql += " FOR NO KEY UPDATE"
     return (await session.execute(text(sql), {"slug": slug})).mappings().first()
 
 
