@@ -10,7 +10,7 @@ the camera tiles of tiles.py, drawn by `ST_AsMVT`) and their TileJSON.
 The cells are PostGIS `ST_HexagonGrid` hexagons of the global equal-area grid EPSG:6933 (origin 0,0; `size_m` is
 the hexagon's edge), nested: a camera's 1 km cell is the one containing its 250 m cell's centre, its 5 km cell the
 one containing that 1 km cell's centre. The counts are kept per (agency, size, cell) in `registry.coverage_counts`
-by triggers on the cameras (migration 0030; serialised per agency with its recounts by migration 0033), in the
+by triggers on the cameras (migration 0030; serialised per agency with its recounts by migration 0032), in the
 writer's transaction: an answer counts exactly the committed cameras the agency sees (`registry.sees`), never a
 camera already deleted, paused or unshared. A city-wide answer reads one row per cell, whatever the number of
 cameras. See docs/decisions/0009-coverage-cells.md for why, and

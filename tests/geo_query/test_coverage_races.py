@@ -1,4 +1,4 @@
-"""The coverage counts under concurrent writes (migration 0033): a camera written while its agency's jurisdiction
+"""The coverage counts under concurrent writes (migration 0032): a camera written while its agency's jurisdiction
 changes is counted, in whichever order the two reach the agency, and a jurisdiction's recount racing a camera
 transaction of several statements (as the bulk import's merge is) neither deadlocks nor miscounts, nor, made
 through registry_api, answers 503. Each race is driven by the test: one transaction is held open on its own

@@ -34,7 +34,7 @@ async def agency_by_slug(session: AsyncSession, slug: str, *, lock: bool = False
         # Held for an update of the agency's own columns (never its keys): FOR NO KEY UPDATE, so a transaction
         # adding rows that reference the agency (a camera's coverage count, an imported registration) never waits
         # on it; one that holds the agency's coverage lock would otherwise deadlock with a jurisdiction change
-        # waiting for that lock (migration 0033).
+        # waiting for that lock (migration 0032).
         sql += " FOR NO KEY UPDATE"
     return (await session.execute(text(sql), {"slug": slug})).mappings().first()
 

@@ -19,7 +19,7 @@ agency's lock exclusively (a jurisdiction change) holds no other coverage lock, 
 changing two jurisdictions at once could meet a camera transaction taking the two in the other order over two
 statements (PostgreSQL would break that deadlock): agencies are changed one at a time.
 
-Revision ID: 0033
+Revision ID: 0032
 Revises: 0031
 Create Date: 2026-12-06
 """
@@ -31,7 +31,7 @@ from types import ModuleType
 
 from alembic import op
 
-revision: str = "0033"
+revision: str = "0032"
 down_revision: str | None = "0031"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
