@@ -128,6 +128,14 @@ async def open_window(
     registration_id: uuid.UUID, body: LiveWindowOpen, owner: CurrentOwner, session: SessionDep
 ) -> Any:
     row = await owned_registration(session, registration_id, owner, lock=True)
+    return await open_for(session, row, body, owner_actor(row["id"]), "owner")
+
+
+async def open_for(
+    session: SessionDep, row: Any, body: LiveWindowOpen, actor: str, role: str
+) -> dict[str, Any]:
+    """Open a window on the registration `row` (locked) for its owner: through the owner's credential, or the
+    local trigger of the registration's edge agent (`actor`, `role` as audited)."""
     rid = row["id"]
     if row["status"] != "active":
         raise Problem(409, f"The registration is {row['status']}: make it active before sharing live.")
@@ -191,8 +199,8 @@ async def open_window(
     await audit(
         session,
         "live_window.open",
-        actor=owner_actor(rid),
-        role="owner",
+        actor=actor,
+        role=role,
         agency=row["agency"],
         subject_type="live_window",
         subject_id=wid,
@@ -231,12 +239,19 @@ async def close_window(
     registration_id: uuid.UUID, window_id: uuid.UUID, owner: CurrentOwner, session: SessionDep
 ) -> Any:
     row = await owned_registration(session, registration_id, owner)
+    return await close_for(session, row, window_id, owner_actor(row["id"]), "owner")
+
+
+async def close_for(
+    session: SessionDep, row: Any, window_id: uuid.UUID, actor: str, role: str
+) -> dict[str, Any]:
+    """Close a window of the registration `row` now (as `open_for`, by its owner or its edge agent)."""
     if await repo.close_window(session, row["id"], window_id):
         await audit(
             session,
             "live_window.close",
-            actor=owner_actor(row["id"]),
-            role="owner",
+            actor=actor,
+            role=role,
             agency=row["agency"],
             subject_type="live_window",
             subject_id=window_id,

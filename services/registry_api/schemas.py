@@ -823,6 +823,11 @@ class WindowCheck(BaseModel):
     expires_at: datetime = Field(description="When the window ends unless the owner closes it first")
 
 
+class AgentIdentity(BaseModel):
+    agent_id: uuid.UUID
+    registration_id: uuid.UUID = Field(description="The one registration the agent shares live video of")
+
+
 class AgentWindow(BaseModel):
     window_id: uuid.UUID
     expires_at: datetime

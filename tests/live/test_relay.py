@@ -1,0 +1,256 @@
+"""Live video through the owner's edge agent and Canvass's relay, all real on loopback: a synthetic RTSP camera,
+the `canvass-edge` agent running FFmpeg, the relay, registry_api. Media reaches an agency's viewer as a valid
+fragmented MP4 with advancing time and a picture; the owner closing the window ends the viewer's stream within
+2 seconds and the old grant is refused; an agency the registration is not shared with gets nothing; the camera's
+address and password are in no answer, no relay log line and no table; no media byte leaves the agent while no
+window is open; and the agent comes back after a relay restart."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import Suite, Token
+from tests.live.conftest import Camera, MakeSite, close_window, investigator, open_window
+from tests.registry.conftest import NewAgency, owner
+from tests.support import Server, eventually, start_server
+
+PROBLEM = "application/problem+json"
+
+
+class Watch:
+    """A viewer reading a viewing's stream in a thread: what arrived, and when the stream ended."""
+
+    def __init__(self, relay: Server, viewing: dict[str, Any]) -> None:
+        self.url = relay.url + viewing["stream"]
+        self.grant = viewing["grant"]
+        self.data = bytearray()
+        self.status: int | None = None
+        self.content_type = ""
+        self.ended_at: float | None = None
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            with httpx.stream(
+                "GET", self.url, headers={"Authorization": f"Bearer {self.grant}"}, timeout=30
+            ) as r:
+                self.status = r.status_code
+                self.content_type = r.headers.get("content-type", "")
+                for chunk in r.iter_raw():
+                    self.data += chunk
+                    if self.stopping:
+                        return
+        except httpx.HTTPError:
+            pass
+        finally:
+            self.ended_at = time.monotonic()
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.thread.join(30)
+
+
+def viewing(relay: Server, headers: dict[str, str], camera_id: str) -> httpx.Response:
+    return httpx.post(relay.url + "/v1/viewings", json={"camera_id": camera_id}, headers=headers, timeout=30)
+
+
+def probe(path: Path) -> tuple[list[float], int]:
+    """The video packets' timestamps (ffprobe) and how many grey levels a decoded frame has (ffmpeg)."""
+    packets = ["-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"]
+    times = subprocess.run(
+        ["ffprobe", "-v", "error", *packets, str(path)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    sixth = ["-vf", "select=eq(n\\,5)", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"]
+    frame = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), *sixth], capture_output=True, check=True
+    ).stdout
+    return [float(t) for t in times if t and t != "N/A"], len(set(frame))
+
+
+def test_media_reaches_a_viewer_as_fmp4_whose_time_advances_and_whose_frame_is_not_blank(
+    registry: httpx.Client, site: MakeSite, relay: Server, auth: Token, tmp_path: Path
+) -> None:
+    s = site()
+    open_window(registry, s)
+    r = viewing(relay, investigator(auth, s.agency), s.camera_id)
+    assert r.status_code == 201, r.text
+    v = r.json()
+    assert v["grant"].startswith("cvr_") and v["stream"] == f"/v1/viewings/{v['id']}/stream"
+    assert v["grant"] not in v["stream"]
+    watch = Watch(relay, v)
+    # Three seconds of video: a keyframe a second, so at least three fragments after the initialisation segment.
+    assert eventually(lambda: watch.data.count(b"moof") >= 3, timeout=30), (watch.status, len(watch.data))
+    # The grant works once: a second viewer with it, while the first watches, is refused.
+    again = httpx.get(relay.url + v["stream"], headers={"Authorization": f"Bearer {v['grant']}"}, timeout=30)
+    assert again.status_code == 403 and again.headers["content-type"] == PROBLEM
+    assert again.json()["type"].endswith("/grant-used")
+    watch.stop()
+    assert watch.status == 200
+    assert watch.content_type.startswith(
+        'video/mp4; codecs="avc1.42'
+    )  # constrained baseline, from the camera
+    assert watch.data[4:8] == b"ftyp"
+    video = tmp_path / "watched.mp4"
+    video.write_bytes(bytes(watch.data))
+    times, grey_levels = probe(video)
+    assert len(times) >= 25 and max(times) - min(times) >= 1.5, times[:5]
+    assert grey_levels > 20  # testsrc's colour bars and counter, not a blank frame
+    # The agent counted what it sent.
+    assert s.camera_status()["bytes_sent"] >= len(watch.data) - 4096
+
+
+def test_closing_the_window_ends_the_stream_within_2s_refuses_the_old_grant_and_audits_the_viewing(
+    registry: httpx.Client, site: MakeSite, relay: Server, auth: Token, db: Any
+) -> None:
+    s = site()
+    window_id = open_window(registry, s)
+    r = viewing(relay, investigator(auth, s.agency, sub="inv-close"), s.camera_id)
+    assert r.status_code == 201, r.text
+    v = r.json()
+    assert v["window_id"] == window_id
+    watch = Watch(relay, v)
+    assert eventually(lambda: watch.data.count(b"moof") >= 1, timeout=30)
+    closed_at = time.monotonic()
+    close_window(registry, s, window_id)
+    assert eventually(lambda: watch.ended_at is not None, timeout=5)
+    ended_at = watch.ended_at
+    assert ended_at is not None
+    assert ended_at - closed_at < 2.0, ended_at - closed_at
+    # The old grant, again: refused; a new viewing: refused, no window is open.
+    again = httpx.get(relay.url + v["stream"], headers={"Authorization": f"Bearer {v['grant']}"}, timeout=30)
+    assert again.status_code == 403 and again.headers["content-type"] == PROBLEM
+    fresh = viewing(relay, investigator(auth, s.agency), s.camera_id)
+    assert fresh.status_code == 403 and fresh.json()["type"].endswith("/no-open-window")
+    # The agent stopped the camera (FFmpeg ended: nothing more can be sent).
+    assert eventually(lambda: s.camera_status().get("streaming") is False, timeout=10)
+    # The viewing is on the audit trail: who, which camera and window, from when to when, how many bytes.
+    rows = eventually(
+        lambda: (
+            db.fetch(
+                "SELECT action, actor, actor_role, agency, subject_id, details FROM audit.events"
+                " WHERE service = 'live_relay' AND details->>'viewing_id' = $1 ORDER BY seq",
+                v["id"],
+            )
+            if len(
+                db.fetch(
+                    "SELECT 1 FROM audit.events WHERE service = 'live_relay' AND details->>'viewing_id' = $1",
+                    v["id"],
+                )
+            )
+            == 2
+            else None
+        ),
+        timeout=10,
+    )
+    assert [row["action"] for row in rows] == ["live_viewing.start", "live_viewing.end"]
+    end = rows[1]
+    assert (end["actor"], end["actor_role"], end["agency"]) == ("inv-close", "investigator", s.agency.slug)
+    assert str(end["subject_id"]) == s.camera_id
+    details = end["details"] if isinstance(end["details"], dict) else json.loads(end["details"])
+    assert details["window_id"] == window_id and details["ended_by"] == "window-ended"
+    assert details["bytes"] >= len(watch.data) - 4096 and details["bytes"] > 0
+    assert details["started_at"] < details["ended_at"]
+
+
+def test_an_agency_the_registration_is_not_shared_with_gets_a_403_problem_and_no_video(
+    registry: httpx.Client, site: MakeSite, relay: Server, auth: Token, new_agency: NewAgency
+) -> None:
+    s = site()
+    open_window(registry, s)
+    stranger = new_agency()
+    r = viewing(relay, investigator(auth, stranger), s.camera_id)
+    assert r.status_code == 403 and r.headers["content-type"] == PROBLEM
+    assert r.json()["type"].endswith("/no-open-window")
+    # Nor without a token, nor with a role that does not watch.
+    assert viewing(relay, {}, s.camera_id).status_code == 401
+    assert viewing(relay, auth("advocate", s.agency.slug), s.camera_id).status_code == 403
+    # The agent was never asked to start the camera.
+    assert s.camera_status() == {"streaming": False, "bytes_sent": 0}
+
+
+def test_no_media_byte_leaves_the_agent_while_no_window_is_open(
+    registry: httpx.Client, site: MakeSite, relay: Server, auth: Token
+) -> None:
+    s = site()
+    # Connected, no window: a viewing is refused, and the counter stays at nought.
+    r = viewing(relay, investigator(auth, s.agency), s.camera_id)
+    assert r.status_code == 403
+    assert s.camera_status() == {"streaming": False, "bytes_sent": 0}
+    # A window opens and nobody watches: still nothing is sent (the relay asks only for a viewer).
+    window_id = open_window(registry, s)
+    assert s.status()["connected"] and s.camera_status() == {"streaming": False, "bytes_sent": 0}
+    # Someone watches: bytes are sent; the window closes: FFmpeg stops, and the count no longer moves.
+    watch = Watch(relay, viewing(relay, investigator(auth, s.agency), s.camera_id).json())
+    assert eventually(lambda: s.camera_status().get("bytes_sent", 0) > 0, timeout=30)
+    close_window(registry, s, window_id)
+    assert eventually(lambda: s.camera_status().get("streaming") is False, timeout=10)
+    sent = s.camera_status()["bytes_sent"]
+    watch.stop()
+    # A start the relay might send now is refused by the agent's own check of the windows.
+    assert viewing(relay, investigator(auth, s.agency), s.camera_id).status_code == 403
+    assert s.camera_status() == {"streaming": False, "bytes_sent": sent}
+
+
+def test_the_cameras_address_and_password_are_in_no_answer_no_relay_log_and_no_table(
+    registry: httpx.Client, site: MakeSite, relay: Server, auth: Token, camera: Camera, db: Any
+) -> None:
+    s = site()
+    answers: list[str] = []
+    window_id = open_window(registry, s)
+    view = registry.get(f"/v1/live-windows/{window_id}", headers=investigator(auth, s.agency))
+    assert view.status_code == 200, view.text
+    answers.append(view.text)
+    r = viewing(relay, investigator(auth, s.agency), s.camera_id)
+    answers.append(r.text)
+    watch = Watch(relay, r.json())
+    assert eventually(lambda: watch.data.count(b"moof") >= 2, timeout=30)
+    close_window(registry, s, window_id)
+    assert eventually(lambda: watch.ended_at is not None, timeout=5)
+    answers.append(bytes(watch.data).decode("latin-1"))
+    answers.append(registry.get(f"/v1/registrations/{s.registration_id}", headers=owner(s.credential)).text)
+    answers.append(relay.log_path.read_text())
+    secrets = [camera.password, camera.path, camera.url.split("//", 1)[1].split("/", 1)[0] + camera.path]
+    for text in answers:
+        for secret in secrets:
+            assert secret not in text
+    # Every row of every table of every schema, as text.
+    tables = db.fetch(
+        "SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) AS t FROM information_schema.tables"
+        " WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')"
+    )
+    assert len(tables) > 10
+    for t in tables:
+        rows = db.fetch(f"SELECT x::text AS row FROM {t['t']} x")  # noqa: S608 - names from the catalogue
+        for row in rows:
+            for secret in secrets:
+                assert secret not in row["row"], t["t"]
+
+
+def test_the_agent_resumes_after_a_relay_restart(
+    registry: httpx.Client, site: MakeSite, relay: Server, auth: Token, suite: Suite
+) -> None:
+    s = site()
+    open_window(registry, s)
+    before = s.status()["connections"]
+    relay.stop()
+    assert eventually(lambda: s.status().get("connected") is False, timeout=30)
+    restarted = start_server("live_relay", dict(suite.env, CANVASS_WORKERS="1"), port=relay.port)
+    relay.process = restarted.process
+    assert eventually(
+        lambda: s.status().get("connections", 0) > before and s.status()["connected"], timeout=60
+    )
+    r = viewing(relay, investigator(auth, s.agency), s.camera_id)
+    assert r.status_code == 201, r.text
+    watch = Watch(relay, r.json())
+    assert eventually(lambda: watch.data.count(b"moof") >= 1, timeout=30)
+    watch.stop()
+    assert watch.status == 200
