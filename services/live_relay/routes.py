@@ -131,7 +131,19 @@ async def _redeemed(
             'codec, e.g. `video/mp4; codecs="avc1.42c01e"`, as `MediaSource.addSourceBuffer` takes it. The '
             "response ends (a normal end of the body) when the window closes or expires, the owner withdraws or "
             "deletes the registration, or your agency loses the sharing: within 2 seconds.",
-            "content": {MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+            "content": {
+                MEDIA_TYPE: {
+                    "schema": {"type": "string", "format": "binary"},
+                    "example": "(ftyp moov, then moof mdat, moof mdat, ...)",
+                }
+            },
+            "headers": {
+                "Content-Type": {
+                    "description": "`video/mp4` with the stream's codec, for `MediaSource.addSourceBuffer`",
+                    "schema": {"type": "string"},
+                    "example": 'video/mp4; codecs="avc1.42c01e"',
+                }
+            },
         },
         **problem_responses(401, 403, 409, 429, 503, 504),
     },

@@ -43,7 +43,7 @@ from services.registry_api.schemas import (
 from services.registry_api.shapes import iso
 from shared.auth import CurrentOwner, bearer, hash_secret
 from shared.errors import Problem, problem_responses
-from shared.links import link
+from shared.links import CREATED_ID, link
 
 CODE_PREFIX = "cve_"
 AGENT_PREFIX = "cva_"
@@ -355,7 +355,24 @@ def _agent_actor(agent: Agent) -> str:
     summary="Open a live window on your registration: the owner's local trigger (edge agent credential)",
     status_code=201,
     response_model=LiveWindowOut,
-    responses={201: _json(WINDOW_EXAMPLE), **problem_responses(401, 429, 404, 409)},
+    responses={
+        201: _json(WINDOW_EXAMPLE)
+        | {
+            "links": {
+                "CloseWindow": link(
+                    "agent_close_window_v1_edge_agents_me_live_windows__window_id__close_post",
+                    "Close the window",
+                    window_id=CREATED_ID,
+                ),
+                "ViewWindow": link(
+                    "view_window_v1_live_windows__window_id__get",
+                    "An agency's view of the window (an agency user of a chosen agency)",
+                    window_id=CREATED_ID,
+                ),
+            }
+        },
+        **problem_responses(401, 429, 404, 409),
+    },
     description=(
         'What the owner\'s "manual trigger button" at the site does: the same window, with the same rules, as the '
         "owner opens with their management credential (POST /v1/registrations/{registration_id}/live-windows), on "

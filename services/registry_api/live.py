@@ -30,6 +30,7 @@ from services.registry_api.shapes import iso, point_out
 from shared.auth import CurrentOwner
 from shared.errors import InvalidParam, Problem, problem_responses
 from shared.links import CREATED_ID, link
+from shared.settings import get_settings
 
 owner_router = APIRouter(
     prefix="/v1/registrations/{registration_id}/live-windows",
@@ -61,6 +62,11 @@ VIEW_EXAMPLE = {
             "location": {"type": "Point", "coordinates": [-87.90655, 43.03895]},
             "label": "front door",
             "direction_deg": 90,
+            "viewing": {
+                "href": "https://canvass.example.org/relay/v1/viewings",
+                "method": "POST",
+                "body": {"camera_id": "1d2c3b4a-5e6f-4a7b-8c9d-0e1f2a3b4c5d"},
+            },
         }
     ],
 }
@@ -323,6 +329,7 @@ async def view_window(window_id: uuid.UUID, principal: LiveViewer, session: Sess
         details={"registration_id": str(w["registration_id"]), "cameras": [str(c["id"]) for c in cams]},
     )
     await session.commit()
+    viewings_url = get_settings().live_relay_url.rstrip("/") + "/v1/viewings"
     return {
         "id": str(w["id"]),
         "registration_id": str(w["registration_id"]),
@@ -335,6 +342,7 @@ async def view_window(window_id: uuid.UUID, principal: LiveViewer, session: Sess
                 "location": point_out(c["lon"], c["lat"]),
                 "label": c["label"],
                 "direction_deg": c["direction_deg"],
+                "viewing": {"href": viewings_url, "method": "POST", "body": {"camera_id": str(c["id"])}},
             }
             for c in cams
         ],

@@ -42,7 +42,7 @@ RULES: dict[str, list[tuple[str, str, str]]] = {
         ("GET", r"^/v1/live-windows/check$", "service"),
         ("*", r"^/v1/live-windows", "investigator"),
         ("POST", r"^/v1/edge-agents/enrol$", "anonymous"),
-        ("GET", r"^/v1/edge-agents/me/", "edge_agent"),
+        ("*", r"^/v1/edge-agents/me", "edge_agent"),
         ("GET", r"^/v1/audit/", "auditor"),
         ("*", r"^/v1/registrations/\{registration_id\}", "owner"),
         ("*", r"^/v1/imports", "integrator"),

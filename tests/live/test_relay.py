@@ -11,6 +11,7 @@ import json
 import subprocess
 import threading
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -209,7 +210,17 @@ def test_the_cameras_address_and_password_are_in_no_answer_no_relay_log_and_no_t
     view = registry.get(f"/v1/live-windows/{window_id}", headers=investigator(auth, s.agency))
     assert view.status_code == 200, view.text
     answers.append(view.text)
-    r = viewing(relay, investigator(auth, s.agency), s.camera_id)
+    # The window's view gives, for the camera, the relay's operation to ask for a viewing: no address.
+    [cam] = view.json()["cameras"]
+    assert cam["viewing"]["method"] == "POST" and cam["viewing"]["href"].endswith("/v1/viewings")
+    assert cam["viewing"]["body"] == {"camera_id": s.camera_id}
+    r = httpx.post(
+        relay.url + "/v1/viewings",
+        json=cam["viewing"]["body"],
+        headers=investigator(auth, s.agency),
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
     answers.append(r.text)
     watch = Watch(relay, r.json())
     assert eventually(lambda: watch.data.count(b"moof") >= 2, timeout=30)
@@ -254,3 +265,25 @@ def test_the_agent_resumes_after_a_relay_restart(
     assert eventually(lambda: watch.data.count(b"moof") >= 1, timeout=30)
     watch.stop()
     assert watch.status == 200
+
+
+def test_the_local_trigger_opens_a_window_for_the_configured_agencies_and_duration(
+    registry: httpx.Client, site: MakeSite, new_agency: NewAgency
+) -> None:
+    agency = new_agency()
+    s = site(agency, agencies=[agency.slug], duration_s=120, reason="alert")
+    # The command.
+    done = s.edge("trigger")
+    assert done.returncode == 0, done.stderr
+    opened = json.loads(done.stdout)
+    assert opened["registration_id"] == s.registration_id and opened["cameras"] == [s.camera_id]
+    assert opened["agencies"] == [agency.slug] and opened["reason"] == "alert"
+    lasts = datetime.fromisoformat(opened["expires_at"]) - datetime.fromisoformat(opened["opened_at"])
+    assert lasts == timedelta(seconds=120)
+    # The button: a POST to the agent's local endpoint.
+    r = httpx.post(s.status_url.replace("/status", "/trigger"), timeout=30)
+    assert r.status_code == 201, r.text
+    windows = registry.get(
+        f"/v1/registrations/{s.registration_id}/live-windows", headers=owner(s.credential)
+    ).json()
+    assert {w["id"] for w in windows if w["state"] == "open"} == {opened["id"], r.json()["id"]}

@@ -62,6 +62,7 @@ def test_every_answer_carries_a_strict_content_security_policy(
             suite.geo.url,
             suite.requests.url,
             suite.community.url if suite.community else "",
+            httpx.get(portal + "/config.json").json()["live_relay_url"],
         }
         # The agencies' identity providers too: the page fetches their discovery and token endpoints.
         assert set(connect.split()[1:]) == {"'self'", geocoder_origin, *apis, oidc_provider}
