@@ -127,7 +127,10 @@ class Agent:
         except httpx.HTTPError as exc:
             log.info("cannot confirm the window of camera %s: %s", camera_id, type(exc).__name__)
             return
-        if camera_id not in self.streams:
+        ws = self.ws
+        if camera_id not in self.streams and ws is not None:
+            # Said before the first byte: the relay takes the bytes after it as a new stream's start.
+            await ws.send(json.dumps({"type": "started", "camera_id": str(camera_id)}))
             self.streams[camera_id] = asyncio.create_task(self._stream(camera_id))
 
     async def stop(self, camera_id: uuid.UUID) -> None:

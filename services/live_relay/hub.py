@@ -70,7 +70,6 @@ class AgentLink:
     registration_id: uuid.UUID
     cameras: frozenset[uuid.UUID]
     send_text: Callable[[str], Awaitable[None]]
-    close: Callable[[], Awaitable[None]]
 
     async def command(self, kind: str, camera_id: uuid.UUID) -> None:
         try:
@@ -84,6 +83,9 @@ class Feed:
     camera_id: uuid.UUID
     agent: AgentLink
     splitter: Splitter
+    # Bytes count only after the agent said `started` for this feed: what is still in flight from a run of FFmpeg
+    # stopped earlier (the camera's previous feed) is not the start of this one.
+    started: bool = False
     init: bytes | None = None
     init_ready: asyncio.Event = field(default_factory=asyncio.Event)
     viewers: set[Viewer] = field(default_factory=set)
@@ -141,10 +143,17 @@ class Hub:
                 self._cut(v, reason)
             self.feeds.pop(feed.camera_id, None)
 
+    def started(self, link: AgentLink, camera_id: uuid.UUID) -> None:
+        """The agent started FFmpeg for the camera: its next bytes are the start of a stream."""
+        feed = self.feeds.get(camera_id)
+        if feed is not None and feed.agent is link:
+            feed.started = True
+            feed.splitter = Splitter(config().max_box_bytes)
+
     def media(self, link: AgentLink, camera_id: uuid.UUID, data: bytes) -> bool:
         """An agent's bytes of a camera; False if no viewer asked for them (they are dropped)."""
         feed = self.feeds.get(camera_id)
-        if feed is None or feed.agent is not link:
+        if feed is None or feed.agent is not link or not feed.started:
             return False
         try:
             pieces = feed.splitter.feed(data)

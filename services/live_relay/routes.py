@@ -200,8 +200,9 @@ def _codecs(init: bytes) -> str | None:
 async def agent_socket(ws: WebSocket) -> None:
     """`GET /v1/edge-agents/connect` (a WebSocket): the owner's edge agent, its credential as the bearer, which
     registry_api must recognise. Text messages are JSON: the agent's `{"type": "hello", "cameras": [ids]}` first,
-    then the relay's `{"type": "start"|"stop", "camera_id": id}`; binary messages are media (the camera's id in
-    16 bytes, then the bytes)."""
+    then the relay's `{"type": "start"|"stop", "camera_id": id}` and the agent's `{"type": "started", "camera_id":
+    id}` just before a new run of FFmpeg; binary messages are media (the camera's id in 16 bytes, then the
+    bytes)."""
     scheme, _, credential = ws.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not credential:
         await ws.close(code=1008)
@@ -223,7 +224,7 @@ async def agent_socket(ws: WebSocket) -> None:
     except (TimeoutError, ValueError, KeyError, TypeError, WebSocketDisconnect):
         await ws.close(code=1008)
         return
-    link = AgentLink(identity.agent_id, identity.registration_id, cameras, ws.send_text, ws.close)
+    link = AgentLink(identity.agent_id, identity.registration_id, cameras, ws.send_text)
     hub.attach(link)
     watch = asyncio.create_task(_still_valid(ws, credential))
     try:
@@ -234,11 +235,23 @@ async def agent_socket(ws: WebSocket) -> None:
             data = message.get("bytes")
             if data is not None and len(data) > CAMERA_ID_BYTES:
                 hub.media(link, uuid.UUID(bytes=data[:CAMERA_ID_BYTES]), data[CAMERA_ID_BYTES:])
+            elif message.get("text"):
+                _agent_says(link, message["text"])
     except WebSocketDisconnect:
         return
     finally:
         watch.cancel()
         hub.detach(link)
+
+
+def _agent_says(link: AgentLink, text: str) -> None:
+    try:
+        said = json.loads(text)
+        kind, camera_id = said["type"], uuid.UUID(said["camera_id"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return  # nothing the relay acts on
+    if kind == "started":
+        hub.started(link, camera_id)
 
 
 async def _still_valid(ws: WebSocket, credential: str) -> None:

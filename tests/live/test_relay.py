@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import Suite, Token
 from tests.live.conftest import Camera, MakeSite, close_window, investigator, open_window
@@ -287,3 +288,125 @@ def test_the_local_trigger_opens_a_window_for_the_configured_agencies_and_durati
         f"/v1/registrations/{s.registration_id}/live-windows", headers=owner(s.credential)
     ).json()
     assert {w["id"] for w in windows if w["state"] == "open"} == {opened["id"], r.json()["id"]}
+
+
+@pytest.mark.parametrize("end", ["unshared", "withdrawn", "deleted", "expired"])
+def test_every_way_a_window_ends_for_the_agency_cuts_its_viewer_within_2s(
+    registry: httpx.Client, site: MakeSite, relay: Server, auth: Token, new_agency: NewAgency, end: str
+) -> None:
+    """The owner stops sharing with the agency, withdraws (pauses) or deletes the registration, or the window
+    runs out: the viewer's stream ends within 2 seconds, and a new viewing is refused."""
+    s = site()
+    path = f"/v1/registrations/{s.registration_id}"
+    # The viewer's agency: a county around the program's city, which the owner shares with (the program's own
+    # agency always sees its registrations, so only another agency can lose the sharing).
+    county = new_agency(within=s.agency)
+    etag = registry.get(path, headers=owner(s.credential)).headers["etag"]
+    shared = registry.patch(
+        path,
+        json={"share_with": [s.agency.slug, county.slug]},
+        headers={**owner(s.credential), "If-Match": etag},
+    )
+    assert shared.status_code == 200, shared.text
+    opened = registry.post(
+        f"{path}/live-windows",
+        json={"reason": "alert", "duration_s": 8 if end == "expired" else 600, "agencies": [county.slug]},
+        headers=owner(s.credential),
+    )
+    assert opened.status_code == 201, opened.text
+    watch = Watch(relay, viewing(relay, investigator(auth, county), s.camera_id).json())
+    assert eventually(lambda: watch.data.count(b"moof") >= 1, timeout=30), watch.status
+    if end == "expired":
+        ends_at = datetime.fromisoformat(opened.json()["expires_at"]).timestamp()
+    else:
+        ends_at = time.time()
+        etag = registry.get(path, headers=owner(s.credential)).headers["etag"]
+        headers = {**owner(s.credential), "If-Match": etag}
+        if end == "deleted":
+            r = registry.delete(path, headers=headers)
+        else:
+            change: dict[str, Any] = (
+                {"share_with": [s.agency.slug]} if end == "unshared" else {"status": "paused"}
+            )
+            r = registry.patch(path, json=change, headers=headers)
+        assert r.status_code in (200, 204), r.text
+    assert eventually(lambda: watch.ended_at is not None, timeout=30)
+    cut_after = time.time() - (time.monotonic() - (watch.ended_at or 0.0)) - ends_at
+    assert cut_after < 2.0, cut_after
+    assert viewing(relay, investigator(auth, county), s.camera_id).status_code == 403
+
+
+def test_headless_chromium_plays_the_stream_with_media_source_extensions(
+    registry: httpx.Client, site: MakeSite, relay: Server, auth: Token
+) -> None:
+    """The browser contract: an investigator's page (on the portal's origin, which the relay accepts) asks for a
+    viewing, fetches the stream with the grant and appends it to a MediaSource: the video's time advances and a
+    frame drawn from it is not blank; when the window closes, the page sees the stream end."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import PORTAL_PORT
+    from tests.portal.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    s = site()
+    window_id = open_window(registry, s)
+    origin = f"http://127.0.0.1:{PORTAL_PORT}"
+    token = investigator(auth, s.agency)["Authorization"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *LOCAL_PAGE])
+        try:
+            page = browser.new_page()
+            page.route(origin + "/player", lambda route: route.fulfill(body=PLAYER, content_type="text/html"))
+            page.goto(origin + "/player")
+            page.evaluate(
+                "([relay, token, camera]) => play(relay, token, camera)", [relay.url, token, s.camera_id]
+            )
+            page.wait_for_function("() => window.state.time > 1.5", timeout=30_000)
+            assert page.evaluate("() => window.state.type").startswith('video/mp4; codecs="avc1.')
+            assert page.evaluate("() => grey_levels()") > 20
+            close_window(registry, s, window_id)
+            page.wait_for_function("() => window.state.ended", timeout=5_000)
+        finally:
+            browser.close()
+
+
+# The player page is given to the browser by the test (not served from an address), so Chromium takes it for a
+# public one and would ask the relay on loopback for a private-network preflight first, which no deployment's
+# relay (behind the same public origin as the portal) is asked.
+LOCAL_PAGE = [
+    "--disable-features=BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights,"
+    "PrivateNetworkAccessRespectPreflightResults,LocalNetworkAccessChecks"
+]
+
+PLAYER = """<!doctype html><video muted></video><canvas width="320" height="240"></canvas><script>
+window.state = {time: 0, ended: false, type: ""};
+async function play(relay, token, camera) {
+  const v = await (await fetch(relay + "/v1/viewings", {method: "POST",
+    headers: {Authorization: token, "Content-Type": "application/json"},
+    body: JSON.stringify({camera_id: camera})})).json();
+  const r = await fetch(relay + v.stream, {headers: {Authorization: "Bearer " + v.grant}});
+  const video = document.querySelector("video");
+  const media = new MediaSource();
+  video.src = URL.createObjectURL(media);
+  await new Promise((ok) => media.addEventListener("sourceopen", ok, {once: true}));
+  window.state.type = r.headers.get("Content-Type");
+  const buffer = media.addSourceBuffer(window.state.type);
+  video.addEventListener("timeupdate", () => { window.state.time = video.currentTime; });
+  (async () => {
+    const reader = r.body.getReader();
+    for (;;) {
+      const {done, value} = await reader.read();
+      if (done) { window.state.ended = true; return; }
+      buffer.appendBuffer(value);
+      await new Promise((ok) => buffer.addEventListener("updateend", ok, {once: true}));
+      if (video.paused) video.play();
+    }
+  })();
+}
+function grey_levels() {
+  const c = document.querySelector("canvas").getContext("2d");
+  c.drawImage(document.querySelector("video"), 0, 0, 320, 240);
+  const px = c.getImageData(0, 0, 320, 240).data, seen = new Set();
+  for (let i = 0; i < px.length; i += 4) seen.add(px[i] + "," + px[i + 1] + "," + px[i + 2]);
+  return seen.size;
+}
+</script>"""
