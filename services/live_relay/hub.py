@@ -27,6 +27,7 @@ from shared.auth import hash_secret
 
 log = logging.getLogger("canvass.live_relay")
 GRANT_PREFIX = "cvr_"
+REMEMBER_USED = timedelta(minutes=10)
 
 
 def now_utc() -> datetime:
@@ -47,6 +48,7 @@ class Viewing:
     window_id: uuid.UUID
     registration_id: uuid.UUID
     window_expires_at: datetime
+    forget_at: datetime  # when the relay drops it: its grant's expiry, or a while after it was watched
     used: bool = False
     watching: bool = False
     ended: str | None = None  # why it can no longer be watched (the window ended, ...)
@@ -185,10 +187,11 @@ class Hub:
         window = await self._window(agency, camera_id)
         self._agent_for(window.registration_id, camera_id)
         secret = secrets.token_urlsafe(32)
+        expires = now_utc() + timedelta(seconds=config().grant_ttl_s)
         viewing = Viewing(
             id=uuid.uuid4(),
             grant_hash=hash_secret(secret),
-            grant_expires_at=now_utc() + timedelta(seconds=config().grant_ttl_s),
+            grant_expires_at=expires,
             agency=agency,
             user=user,
             role=role,
@@ -196,6 +199,7 @@ class Hub:
             window_id=window.window_id,
             registration_id=window.registration_id,
             window_expires_at=window.expires_at,
+            forget_at=expires,
         )
         self.viewings[viewing.id] = viewing
         return viewing, f"{GRANT_PREFIX}{viewing.id.hex}_{secret}"
@@ -268,10 +272,11 @@ class Hub:
             if not feed.viewers:
                 self.feeds.pop(feed.camera_id, None)
                 await feed.agent.command("stop", feed.camera_id)
-        # Kept until its grant would have expired anyway, so that using the grant again is refused as used.
+        # Kept a while, so that using its grant again is refused as used (not as unknown).
+        ended = now_utc()
         viewer.viewing.watching = False
         viewer.viewing.ended = viewer.viewing.ended or viewer.reason
-        ended = now_utc()
+        viewer.viewing.forget_at = max(viewer.viewing.forget_at, ended + REMEMBER_USED)
         details = {
             "started_at": viewer.started_at.isoformat(),
             "ended_at": ended.isoformat(),
@@ -358,8 +363,8 @@ class Hub:
 
     async def recheck(self) -> None:
         now = now_utc()
-        for vid, v in list(self.viewings.items()):  # viewings over, whose grants have expired
-            if not v.watching and now >= v.grant_expires_at:
+        for vid, v in list(self.viewings.items()):  # viewings over, or never used, whose time is past
+            if not v.watching and now >= v.forget_at:
                 del self.viewings[vid]
         pairs = {(v.agency, v.camera_id) for v in self.viewings.values() if not v.ended}
         answers = await asyncio.gather(

@@ -75,7 +75,15 @@ def camera() -> Iterator[Camera]:
 @pytest.fixture
 def relay(suite: Suite) -> Iterator[Server]:
     """A relay of this test's own (one process: its viewings live in memory), knowing registry_api."""
-    env = dict(suite.env, CANVASS_WORKERS="1", CANVASS_LOG_LEVEL="INFO")
+    # The agent's credential asked about every half second (not ten), so a revocation is seen within a test; grants
+    # last 5 seconds (not 30), so an expired one is seen soon.
+    env = dict(
+        suite.env,
+        CANVASS_WORKERS="1",
+        CANVASS_LOG_LEVEL="INFO",
+        CANVASS_RELAY_AGENT_RECHECK_S="0.5",
+        CANVASS_RELAY_GRANT_TTL_S="5",
+    )
     server = start_server("live_relay", env)
     try:
         yield server

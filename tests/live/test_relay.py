@@ -410,3 +410,77 @@ function grey_levels() {
   return seen.size;
 }
 </script>"""
+
+
+def test_revoking_the_agent_cuts_its_viewers_and_the_relay_no_longer_accepts_it(
+    registry: httpx.Client, site: MakeSite, relay: Server, auth: Token
+) -> None:
+    s = site()
+    open_window(registry, s)
+    watch = Watch(relay, viewing(relay, investigator(auth, s.agency), s.camera_id).json())
+    assert eventually(lambda: watch.data.count(b"moof") >= 1, timeout=30)
+    agents = registry.get(
+        f"/v1/registrations/{s.registration_id}/edge-agents", headers=owner(s.credential)
+    ).json()
+    revoked_at = time.monotonic()
+    r = registry.delete(
+        f"/v1/registrations/{s.registration_id}/edge-agents/{agents[0]['id']}", headers=owner(s.credential)
+    )
+    assert r.status_code == 204
+    # The camera had no address of its own: it left the window with its last agent, and its viewer is cut.
+    assert eventually(lambda: watch.ended_at is not None, timeout=30)
+    assert (watch.ended_at or 0.0) - revoked_at < 2.0
+    # The relay disconnects the agent and refuses it from then on: it stays offline, however often it retries.
+    assert eventually(lambda: s.status().get("connected") is False, timeout=30)
+    before = s.status()["connections"]
+    assert eventually(lambda: "InvalidStatus" in s.agent_log.read_text(), timeout=30)
+    assert s.status() | {"at": 0} == s.status() | {"at": 0, "connected": False, "connections": before}
+
+
+def test_a_grant_is_refused_unknown_forged_or_late_and_a_viewing_needs_the_agent_online(
+    registry: httpx.Client, site: MakeSite, relay: Server, auth: Token
+) -> None:
+    s = site()
+    open_window(registry, s)
+    v = viewing(relay, investigator(auth, s.agency), s.camera_id).json()
+    stream = relay.url + v["stream"]
+    for bearer in ("", v["grant"][:-2] + "xx", "cvr_" + "0" * 32 + "_secret"):
+        r = httpx.get(stream, headers={"Authorization": f"Bearer {bearer}"} if bearer else {}, timeout=30)
+        assert r.status_code == 401 and r.headers["content-type"] == PROBLEM, (bearer, r.text)
+    # A grant of another viewing does not open this one.
+    other = viewing(relay, investigator(auth, s.agency), s.camera_id).json()
+    r = httpx.get(stream, headers={"Authorization": f"Bearer {other['grant']}"}, timeout=30)
+    assert r.status_code == 401
+    # Late: after its expiry (this relay's grants last 5 seconds), a grant is refused as expired.
+    expires = datetime.fromisoformat(v["grant_expires_at"])
+    assert expires - datetime.now(expires.tzinfo) <= timedelta(seconds=5)
+    assert eventually(lambda: datetime.now(expires.tzinfo) > expires, timeout=30, interval=0.2)
+    r = httpx.get(stream, headers={"Authorization": f"Bearer {v['grant']}"}, timeout=30)
+    assert r.status_code == 403 and r.json()["type"].endswith("/grant-expired")
+    # Bad input: a viewing id that is not one, a camera id that is not one.
+    assert httpx.get(relay.url + "/v1/viewings/nope/stream", timeout=30).status_code == 422
+    r = httpx.post(
+        relay.url + "/v1/viewings", json={"camera_id": "x"}, headers=investigator(auth, s.agency), timeout=30
+    )
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
+    # A grant used is refused as used, also after the time it had to be used in.
+    used = viewing(relay, investigator(auth, s.agency), s.camera_id).json()
+    watch = Watch(relay, used)
+    assert eventually(lambda: watch.data.count(b"moof") >= 1, timeout=30)
+    watch.stop()
+    used_expires = datetime.fromisoformat(used["grant_expires_at"])
+    assert eventually(lambda: datetime.now(used_expires.tzinfo) > used_expires, timeout=30, interval=0.2)
+    r = httpx.get(
+        relay.url + used["stream"], headers={"Authorization": f"Bearer {used['grant']}"}, timeout=30
+    )
+    assert r.status_code == 403 and r.json()["type"].endswith("/grant-used")
+    # The owner's site goes offline: the relay says so (409), it does not hang.
+    s.agent.terminate()
+    s.agent.wait(10)
+    offline = eventually(
+        lambda: (lambda r: r if r.status_code == 409 else None)(
+            viewing(relay, investigator(auth, s.agency), s.camera_id)
+        ),
+        timeout=30,
+    )
+    assert offline is not None and offline.json()["type"].endswith("/agent-offline")
