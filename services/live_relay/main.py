@@ -52,7 +52,7 @@ app = create_app(
     lifespan=lifespan,
     agency_known=agency_known,
     db_revision=db_revision,
-    routers=[routes.router],
+    routers=[routes.router, routes.owner_router],
     tags=[
         {"name": routes.TAG, "description": "Viewings of a camera in an open live window, and their video"}
     ],

@@ -126,3 +126,23 @@ async def agent_identity(credential: str) -> AgentIdentity | None:
         return AgentIdentity(uuid.UUID(body["agent_id"]), uuid.UUID(body["registration_id"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise Unreachable(f"{SERVICE} did not answer with an agent") from exc
+
+
+async def owner_cameras(registration_id: uuid.UUID, credential: str) -> list[uuid.UUID] | None:
+    """The registration's camera ids, read with the owner's own credential (None: registry_api refused it)."""
+    try:
+        r = await client().get(
+            _url(f"/v1/registrations/{registration_id}"), headers={"Authorization": f"Bearer {credential}"}
+        )
+    except httpx.HTTPError as exc:
+        raise Unreachable(f"{SERVICE} unreachable: {type(exc).__name__}") from exc
+    if r.status_code in (401, 403, 404):
+        return None
+    if r.status_code == 429:
+        raise Unreachable(f"{SERVICE} is refusing this client's guesses for a while")
+    if r.status_code != 200:
+        raise Unreachable(f"{SERVICE} answered {r.status_code}")
+    try:
+        return [uuid.UUID(c["id"]) for c in r.json()["properties"]["cameras"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Unreachable(f"{SERVICE} did not answer with a registration") from exc

@@ -18,9 +18,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from services.live_relay import registry
 from services.live_relay.config import config
+from services.live_relay.database import db
 from services.live_relay.hub import AgentLink, Refused, Viewer, Viewing, hub
-from services.live_relay.schemas import ViewingCreate, ViewingOut
-from shared.auth import Principal, require_roles
+from services.live_relay.schemas import OwnerViewing, ViewingCreate, ViewingOut
+from shared.auth import CurrentOwner, Principal, format_owner_credential, require_roles
 from shared.errors import Problem, problem_responses
 
 log = logging.getLogger("canvass.live_relay")
@@ -32,6 +33,7 @@ grant_bearer = HTTPBearer(
     description="A viewing's single-use grant (`cvr_…`), from POST /v1/viewings",
 )
 router = APIRouter(prefix="/v1/viewings", tags=[TAG])
+owner_router = APIRouter(prefix="/v1/registrations/{registration_id}/viewings", tags=[TAG])
 NO_STORE = {"Cache-Control": "no-store"}
 MEDIA_TYPE = "video/mp4"
 AGENT_PATH = "/v1/edge-agents/connect"
@@ -183,6 +185,72 @@ async def _body(viewer: Viewer) -> AsyncIterator[bytes]:
 
 
 _pending: set[asyncio.Future[None]] = set()
+
+
+OWNER_LIMIT = 500
+
+
+@owner_router.get(
+    "",
+    summary="Every viewing of your registration's cameras: which agency, when, how long (owner credential)",
+    response_model=list[OwnerViewing],
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": [
+                        {
+                            "viewing_id": VIEWING_EXAMPLE["id"],
+                            "agency": "milwaukee-pd",
+                            "camera_id": VIEWING_EXAMPLE["camera_id"],
+                            "window_id": VIEWING_EXAMPLE["window_id"],
+                            "started_at": "2026-11-21T15:02:10Z",
+                            "ended_at": "2026-11-21T15:09:41Z",
+                            "seconds": 451.2,
+                            "bytes": 18234112,
+                            "ended_by": "window-ended",
+                        }
+                    ]
+                }
+            }
+        },
+        **problem_responses(401, 503),
+    },
+    description=(
+        f"Newest first, at most {OWNER_LIMIT}, from the audit trail; one still going has no `ended_at`. The "
+        "agency's user is not named (the agency answers for its staff). The credential is checked by "
+        "registry_api, which alone holds it."
+    ),
+)
+async def owner_viewings(registration_id: uuid.UUID, owner: CurrentOwner) -> Any:
+    unauthorized = Problem(
+        401,
+        "The management credential is not valid for this registration.",
+        headers={"WWW-Authenticate": 'Bearer realm="canvass"'},
+    )
+    if owner.registration_id != registration_id:
+        raise unauthorized
+    try:
+        cameras = await registry.owner_cameras(registration_id, format_owner_credential(owner))
+    except registry.Unreachable as exc:
+        raise Problem(503, f"Cannot check the credential now ({exc}).", kind="unavailable") from exc
+    if cameras is None:
+        raise unauthorized
+    rows = await db.viewings_of([str(c) for c in cameras], OWNER_LIMIT)
+    return [
+        {
+            "viewing_id": r["viewing_id"],
+            "agency": r["agency"],
+            "camera_id": r["camera_id"],
+            "window_id": r["window_id"],
+            "started_at": r["started_at"],
+            "ended_at": r["ended_at"],
+            "seconds": r["seconds"],
+            "bytes": r["bytes"],
+            "ended_by": r["ended_by"],
+        }
+        for r in rows
+    ]
 
 
 def _codecs(init: bytes) -> str | None:

@@ -29,3 +29,21 @@ class ViewingOut(BaseModel):
     )
     grant_expires_at: datetime = Field(description="The grant must be used before this instant")
     stream: str = Field(description="The path of the stream operation for this viewing")
+
+
+class OwnerViewing(BaseModel):
+    """A viewing of one of your cameras, as its owner sees it: which agency, when, how long; never who watched."""
+
+    viewing_id: uuid.UUID
+    agency: str
+    camera_id: uuid.UUID
+    window_id: uuid.UUID
+    started_at: datetime
+    ended_at: datetime | None = Field(description="Unset while it goes on")
+    seconds: float | None = Field(None, description="How long it lasted")
+    bytes: int | None = Field(None, description="The video's bytes sent to the viewer")
+    ended_by: str | None = Field(
+        None,
+        description="Why it ended: `closed-by-viewer`, `window-ended`, `window-unconfirmed`, `agent-disconnected`, "
+        "`viewer-too-slow`, ...",
+    )

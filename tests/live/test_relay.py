@@ -161,6 +161,23 @@ def test_closing_the_window_ends_the_stream_within_2s_refuses_the_old_grant_and_
     assert details["window_id"] == window_id and details["ended_by"] == "window-ended"
     assert details["bytes"] >= len(watch.data) - 4096 and details["bytes"] > 0
     assert details["started_at"] < details["ended_at"]
+    # The owner sees the viewing of their camera: the agency, when, how long, how much; not who watched.
+    mine = httpx.get(
+        f"{relay.url}/v1/registrations/{s.registration_id}/viewings", headers=owner(s.credential), timeout=30
+    )
+    assert mine.status_code == 200, mine.text
+    [seen] = [x for x in mine.json() if x["viewing_id"] == v["id"]]
+    assert (seen["agency"], seen["camera_id"], seen["window_id"]) == (s.agency.slug, s.camera_id, window_id)
+    assert seen["bytes"] == details["bytes"] and seen["ended_by"] == "window-ended"
+    assert seen["started_at"] < seen["ended_at"] and seen["seconds"] > 0
+    assert "inv-close" not in mine.text
+    # Nobody else's credential reads them.
+    forged = s.credential[:-4] + "abcd"
+    for cred in (forged, "cvo_" + "0" * 32 + "_x"):
+        r = httpx.get(
+            f"{relay.url}/v1/registrations/{s.registration_id}/viewings", headers=owner(cred), timeout=30
+        )
+        assert r.status_code == 401 and r.headers["content-type"] == PROBLEM
 
 
 def test_an_agency_the_registration_is_not_shared_with_gets_a_403_problem_and_no_video(
