@@ -72,6 +72,7 @@ class AgentLink:
     registration_id: uuid.UUID
     cameras: frozenset[uuid.UUID]
     send_text: Callable[[str], Awaitable[None]]
+    connected_at: datetime = field(default_factory=now_utc)
 
     async def command(self, kind: str, camera_id: uuid.UUID) -> None:
         try:

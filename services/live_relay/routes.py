@@ -20,8 +20,8 @@ from services.live_relay import registry
 from services.live_relay.config import config
 from services.live_relay.database import db
 from services.live_relay.hub import AgentLink, Refused, Viewer, Viewing, hub
-from services.live_relay.schemas import OwnerViewing, ViewingCreate, ViewingOut
-from shared.auth import CurrentOwner, Principal, format_owner_credential, require_roles
+from services.live_relay.schemas import AgentPresence, OwnerViewing, ViewingCreate, ViewingOut
+from shared.auth import CurrentOwner, OwnerCredential, Principal, format_owner_credential, require_roles
 from shared.errors import Problem, problem_responses
 
 log = logging.getLogger("canvass.live_relay")
@@ -33,7 +33,7 @@ grant_bearer = HTTPBearer(
     description="A viewing's single-use grant (`cvr_…`), from POST /v1/viewings",
 )
 router = APIRouter(prefix="/v1/viewings", tags=[TAG])
-owner_router = APIRouter(prefix="/v1/registrations/{registration_id}/viewings", tags=[TAG])
+owner_router = APIRouter(prefix="/v1/registrations/{registration_id}", tags=[TAG])
 NO_STORE = {"Cache-Control": "no-store"}
 MEDIA_TYPE = "video/mp4"
 AGENT_PATH = "/v1/edge-agents/connect"
@@ -191,7 +191,7 @@ OWNER_LIMIT = 500
 
 
 @owner_router.get(
-    "",
+    "/viewings",
     summary="Every viewing of your registration's cameras: which agency, when, how long (owner credential)",
     response_model=list[OwnerViewing],
     responses={
@@ -223,19 +223,7 @@ OWNER_LIMIT = 500
     ),
 )
 async def owner_viewings(registration_id: uuid.UUID, owner: CurrentOwner) -> Any:
-    unauthorized = Problem(
-        401,
-        "The management credential is not valid for this registration.",
-        headers={"WWW-Authenticate": 'Bearer realm="canvass"'},
-    )
-    if owner.registration_id != registration_id:
-        raise unauthorized
-    try:
-        cameras = await registry.owner_cameras(registration_id, format_owner_credential(owner))
-    except registry.Unreachable as exc:
-        raise Problem(503, f"Cannot check the credential now ({exc}).", kind="unavailable") from exc
-    if cameras is None:
-        raise unauthorized
+    cameras = await _owner_cameras(registration_id, owner)
     rows = await db.viewings_of([str(c) for c in cameras], OWNER_LIMIT)
     return [
         {
@@ -251,6 +239,59 @@ async def owner_viewings(registration_id: uuid.UUID, owner: CurrentOwner) -> Any
         }
         for r in rows
     ]
+
+
+async def _owner_cameras(registration_id: uuid.UUID, owner: OwnerCredential) -> list[uuid.UUID]:
+    """The registration's cameras, once registry_api has accepted the owner's credential for it (else 401)."""
+    unauthorized = Problem(
+        401,
+        "The management credential is not valid for this registration.",
+        headers={"WWW-Authenticate": 'Bearer realm="canvass"'},
+    )
+    if owner.registration_id != registration_id:
+        raise unauthorized
+    try:
+        cameras = await registry.owner_cameras(registration_id, format_owner_credential(owner))
+    except registry.Unreachable as exc:
+        raise Problem(503, f"Cannot check the credential now ({exc}).", kind="unavailable") from exc
+    if cameras is None:
+        raise unauthorized
+    return cameras
+
+
+@owner_router.get(
+    "/edge-agent",
+    summary="Whether your edge agent is connected to Canvass now, and what it streams (owner credential)",
+    response_model=AgentPresence,
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "online": True,
+                        "agent_id": "2b7f1f0f-7a11-4e3c-9d52-4a519c1e3f0e",
+                        "connected_at": "2026-11-21T15:00:02Z",
+                        "cameras": [VIEWING_EXAMPLE["camera_id"]],
+                        "streaming": [],
+                    }
+                }
+            }
+        },
+        **problem_responses(401, 503),
+    },
+)
+async def agent_presence(registration_id: uuid.UUID, owner: CurrentOwner) -> Any:
+    await _owner_cameras(registration_id, owner)
+    link = hub.agents.get(registration_id)
+    if link is None:
+        return {"online": False}
+    return {
+        "online": True,
+        "agent_id": str(link.id),
+        "connected_at": link.connected_at,
+        "cameras": sorted(str(c) for c in link.cameras),
+        "streaming": sorted(str(c) for c, f in hub.feeds.items() if f.agent is link),
+    }
 
 
 def _codecs(init: bytes) -> str | None:

@@ -47,3 +47,15 @@ class OwnerViewing(BaseModel):
         description="Why it ended: `closed-by-viewer`, `window-ended`, `window-unconfirmed`, `agent-disconnected`, "
         "`viewer-too-slow`, ...",
     )
+
+
+class AgentPresence(BaseModel):
+    """Whether the registration's edge agent is connected to the relay now, and what it is streaming."""
+
+    online: bool
+    agent_id: uuid.UUID | None = Field(None, description="The connected agent (unset when none is)")
+    connected_at: datetime | None = None
+    cameras: list[uuid.UUID] = Field(default_factory=list, description="The cameras the agent serves")
+    streaming: list[uuid.UUID] = Field(
+        default_factory=list, description="The cameras whose video is being relayed now (someone watches)"
+    )

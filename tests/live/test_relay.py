@@ -491,7 +491,12 @@ def test_a_grant_is_refused_unknown_forged_or_late_and_a_viewing_needs_the_agent
         relay.url + used["stream"], headers={"Authorization": f"Bearer {used['grant']}"}, timeout=30
     )
     assert r.status_code == 403 and r.json()["type"].endswith("/grant-used")
-    # The owner's site goes offline: the relay says so (409), it does not hang.
+    # The owner sees their agent online (and nobody else does).
+    presence_url = f"{relay.url}/v1/registrations/{s.registration_id}/edge-agent"
+    presence = httpx.get(presence_url, headers=owner(s.credential), timeout=30).json()
+    assert presence["online"] is True and presence["cameras"] == [s.camera_id]
+    assert httpx.get(presence_url, headers=investigator(auth, s.agency), timeout=30).status_code == 401
+    # The owner's site goes offline: the relay says so (409), it does not hang; the owner sees it offline.
     s.agent.terminate()
     s.agent.wait(10)
     offline = eventually(
@@ -501,3 +506,4 @@ def test_a_grant_is_refused_unknown_forged_or_late_and_a_viewing_needs_the_agent
         timeout=30,
     )
     assert offline is not None and offline.json()["type"].endswith("/agent-offline")
+    assert httpx.get(presence_url, headers=owner(s.credential), timeout=30).json()["online"] is False
