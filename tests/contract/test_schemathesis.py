@@ -118,6 +118,14 @@ OVERRIDES: dict[str, list[Override]] = {
         ),
         (
             "POST",
+            r"^/v1/edge-agents/me/live-windows$",
+            POSITIVE,
+            (422,),
+            "the agencies must be ones the agent's registration is shared with, the cameras its own with a live "
+            "mode allowing the reason (data), as for the owner's own window",
+        ),
+        (
+            "POST",
             r"^/v1/registrations$",
             POSITIVE,
             (422,),
