@@ -88,7 +88,12 @@ def test_media_reaches_a_viewer_as_fmp4_whose_time_advances_and_whose_frame_is_n
     v = r.json()
     assert v["grant"].startswith("cvr_") and v["stream"] == f"/v1/viewings/{v['id']}/stream"
     assert v["grant"] not in v["stream"]
+    asked = time.monotonic()
     watch = Watch(relay, v)
+    assert eventually(lambda: watch.data.count(b"moof") >= 1, timeout=30), (watch.status, len(watch.data))
+    print(
+        f"first fragment {time.monotonic() - asked:.2f} s after the stream was asked for (camera idle before)"
+    )
     # Three seconds of video: a keyframe a second, so at least three fragments after the initialisation segment.
     assert eventually(lambda: watch.data.count(b"moof") >= 3, timeout=30), (watch.status, len(watch.data))
     # The grant works once: a second viewer with it, while the first watches, is refused.
@@ -127,6 +132,7 @@ def test_closing_the_window_ends_the_stream_within_2s_refuses_the_old_grant_and_
     ended_at = watch.ended_at
     assert ended_at is not None
     assert ended_at - closed_at < 2.0, ended_at - closed_at
+    print(f"viewer cut {ended_at - closed_at:.2f} s after the owner closed the window")
     # The old grant, again: refused; a new viewing: refused, no window is open.
     again = httpx.get(relay.url + v["stream"], headers={"Authorization": f"Bearer {v['grant']}"}, timeout=30)
     assert again.status_code == 403 and again.headers["content-type"] == PROBLEM
