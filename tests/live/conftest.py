@@ -72,19 +72,23 @@ def camera() -> Iterator[Camera]:
             p.wait(10)
 
 
-@pytest.fixture
-def relay(suite: Suite) -> Iterator[Server]:
-    """A relay of this test's own (one process: its viewings live in memory), knowing registry_api."""
-    # The agent's credential asked about every half second (not ten), so a revocation is seen within a test; grants
-    # last 5 seconds (not 30), so an expired one is seen soon.
-    env = dict(
+def relay_env(suite: Suite) -> dict[str, str]:
+    """The relay's environment in these tests: one process (its viewings live in memory); the agent's credential
+    asked about every half second (not ten), so a revocation is seen within a test; grants last 5 seconds (not
+    30), so an expired one is seen soon."""
+    return dict(
         suite.env,
         CANVASS_WORKERS="1",
         CANVASS_LOG_LEVEL="INFO",
         CANVASS_RELAY_AGENT_RECHECK_S="0.5",
         CANVASS_RELAY_GRANT_TTL_S="5",
     )
-    server = start_server("live_relay", env)
+
+
+@pytest.fixture
+def relay(suite: Suite) -> Iterator[Server]:
+    """A relay of this test's own, knowing registry_api."""
+    server = start_server("live_relay", relay_env(suite))
     try:
         yield server
     finally:

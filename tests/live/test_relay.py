@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import Suite, Token
-from tests.live.conftest import Camera, MakeSite, close_window, investigator, open_window
+from tests.live.conftest import Camera, MakeSite, close_window, investigator, open_window, relay_env
 from tests.registry.conftest import NewAgency, owner
 from tests.support import Server, eventually, start_server
 
@@ -278,7 +278,7 @@ def test_the_agent_resumes_after_a_relay_restart(
     before = s.status()["connections"]
     relay.stop()
     assert eventually(lambda: s.status().get("connected") is False, timeout=30)
-    restarted = start_server("live_relay", dict(suite.env, CANVASS_WORKERS="1"), port=relay.port)
+    restarted = start_server("live_relay", relay_env(suite), port=relay.port)
     relay.process = restarted.process
     assert eventually(
         lambda: s.status().get("connections", 0) > before and s.status()["connected"], timeout=60
@@ -513,3 +513,32 @@ def test_a_grant_is_refused_unknown_forged_or_late_and_a_viewing_needs_the_agent
     )
     assert offline is not None and offline.json()["type"].endswith("/agent-offline")
     assert httpx.get(presence_url, headers=owner(s.credential), timeout=30).json()["online"] is False
+
+
+def test_a_viewer_is_cut_when_registry_api_cannot_confirm_the_window(
+    registry: httpx.Client, site: MakeSite, relay: Server, auth: Token, suite: Suite
+) -> None:
+    """Fail closed: the relay asks an instance of registry_api of its own, which then stops; with no answer to
+    its checks, the relay cuts the viewer within CANVASS_RELAY_UNCONFIRMED_CUT_S (1.5 s) and one recheck."""
+    s = site()
+    open_window(registry, s)
+    own_registry = start_server("registry_api", suite.env)
+    try:
+        before = s.status()["connections"]
+        relay.stop()
+        restarted = start_server(
+            "live_relay", relay_env(suite) | {"REGISTRY_API_URL": own_registry.url}, port=relay.port
+        )
+        relay.process = restarted.process
+        assert eventually(lambda: s.status().get("connections", 0) > before and s.status()["connected"], 60)
+        watch = Watch(relay, viewing(relay, investigator(auth, s.agency), s.camera_id).json())
+        assert eventually(lambda: watch.data.count(b"moof") >= 1, timeout=30), watch.status
+        down = time.monotonic()
+        own_registry.stop()
+        assert eventually(lambda: watch.ended_at is not None, timeout=10)
+        assert (watch.ended_at or 0.0) - down < 2.5, (watch.ended_at or 0.0) - down
+        # And no new viewing while it cannot ask: 503, not a stream.
+        r = viewing(relay, investigator(auth, s.agency), s.camera_id)
+        assert r.status_code == 503 and r.headers["content-type"] == PROBLEM
+    finally:
+        own_registry.stop()
