@@ -38,7 +38,7 @@ export CANVASS_ENV ?= development
 ROLE ?= investigator
 AGENCY ?= demo
 
-.PHONY: help setup env db migrate demo portal run test contract-lint stop token audit-verify audit-anchor audit-verify-export audit-archive openapi openapi-release settings-doc lint format bench clean
+.PHONY: help setup env db migrate demo portal run camera test contract-lint stop token audit-verify audit-anchor audit-verify-export audit-archive openapi openapi-release settings-doc lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -87,6 +87,10 @@ portal: web/node_modules/.installed ## build the web portal into web/dist (types
 
 run: demo portal tools/oidc-dev/node_modules/.installed ## start the portal on 127.0.0.1:8000, the services and the live relay (and the requests worker); Ctrl-C stops them
 	$(PY) scripts/run_suite.py
+
+camera: env ## a synthetic RTSP camera (FFmpeg's test pattern, GStreamer's RTSP server) to point an edge agent at; Ctrl-C stops it
+	@bash scripts/ensure_debian.sh ffmpeg=ffmpeg pkg:python3-gi=python3-gi pkg:gir1.2-gst-rtsp-server-1.0=gir1.2-gst-rtsp-server-1.0 pkg:gstreamer1.0-plugins-good=gstreamer1.0-plugins-good pkg:gstreamer1.0-plugins-bad=gstreamer1.0-plugins-bad
+	$(PY) scripts/demo_camera.py
 
 # Redocly's OpenAPI linter, pinned by tools/contract-lint/package-lock.json (npm ci: from the npm registry only).
 REDOCLY := tools/contract-lint/node_modules/.bin/redocly

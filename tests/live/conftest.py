@@ -51,7 +51,7 @@ def camera() -> Iterator[Camera]:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     server = subprocess.Popen(
         [
-            *(SYSTEM_PYTHON, str(ROOT / "tests/live/rtsp_camera.py"), str(rtsp_port), str(rtp_port)),
+            *(SYSTEM_PYTHON, str(ROOT / "scripts/rtsp_camera.py"), str(rtsp_port), str(rtp_port)),
             *(cam.username, cam.password, path),
         ],
         stdout=subprocess.PIPE,
