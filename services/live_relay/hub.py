@@ -230,7 +230,7 @@ class Hub:
         """Start watching: the window asked about again, the camera's feed started if it was not, the start
         audited; returns once the camera's initialisation segment is there (or refuses)."""
         window = await self._window(viewing.agency, viewing.camera_id)
-        link = self._agent_for(window.registration_id, viewing.camera_id)
+        self._agent_for(window.registration_id, viewing.camera_id)
         feed = self.feeds.get(viewing.camera_id)
         if feed is not None and len(feed.viewers) >= config().max_viewers_per_camera:
             raise Refused(
@@ -240,6 +240,16 @@ class Hub:
         assert self.audit is not None
         await self.audit(self._event(viewing, "live_viewing.start", {}))
         viewer = Viewer(viewing, asyncio.Queue(config().viewer_buffer))
+        # The agent and the camera's feed are looked up again after the audit's wait, and nothing is awaited until
+        # the viewer is in the feed: two viewers starting at once share one feed, and a feed is never made on an
+        # agent that has gone meanwhile.
+        try:
+            link = self._agent_for(window.registration_id, viewing.camera_id)
+        except Refused:
+            viewer.reason = "agent-offline"
+            await self.leave(viewer)
+            raise
+        feed = self.feeds.get(viewing.camera_id)
         if feed is None:
             feed = Feed(viewing.camera_id, link, Splitter(config().max_box_bytes))
             self.feeds[viewing.camera_id] = feed

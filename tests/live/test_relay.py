@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import Suite, Token
 from tests.live.conftest import Camera, MakeSite, close_window, investigator, open_window, relay_env
 from tests.registry.conftest import NewAgency, owner
-from tests.support import Server, eventually, start_server
+from tests.support import Db, Server, eventually, start_server
 
 PROBLEM = "application/problem+json"
 
@@ -55,6 +55,9 @@ class Watch:
             pass
         finally:
             self.ended_at = time.monotonic()
+
+    def fragments(self) -> int:
+        return self.data.count(b"moof")
 
     def stop(self) -> None:
         self.stopping = True
@@ -542,3 +545,33 @@ def test_a_viewer_is_cut_when_registry_api_cannot_confirm_the_window(
         assert r.status_code == 503 and r.headers["content-type"] == PROBLEM
     finally:
         own_registry.stop()
+
+
+def test_two_viewers_starting_at_once_share_the_cameras_one_feed(
+    registry: httpx.Client, site: MakeSite, relay: Server, auth: Token, db: Any
+) -> None:
+    """Both viewers' starts are held at their audit record (the test holds the audit chain's head), then let go
+    together: both get the video, from one run of FFmpeg at the agent."""
+    s = site()
+    open_window(registry, s)
+    first, second = (viewing(relay, investigator(auth, s.agency), s.camera_id).json() for _ in range(2))
+    holder = Db(db.url)
+    try:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE audit.chain_head IN EXCLUSIVE MODE")
+        watches = [Watch(relay, first), Watch(relay, second)]
+        waiting = (
+            "SELECT count(*) FROM pg_locks WHERE relation = CAST('audit.chain_head' AS regclass)"
+            " AND mode = 'RowShareLock' AND NOT granted"
+        )
+        assert eventually(lambda: db.fetchval(waiting) == 2, timeout=30), (
+            "the two starts never reached the audit"
+        )
+        holder.execute("COMMIT")
+    finally:
+        holder.close()
+    for w in watches:
+        assert eventually(w.fragments, timeout=30), (w.status, bytes(w.data[:200]))
+    assert s.camera_status()["streaming"] is True
+    for w in watches:
+        w.stop()
