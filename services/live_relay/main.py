@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.routing import WebSocketRoute
 
-from services.live_relay import registry, routes
+from services.live_relay import presence, registry, routes
 from services.live_relay.config import config
 from services.live_relay.database import db
 from services.live_relay.hub import hub
@@ -52,9 +52,10 @@ app = create_app(
     lifespan=lifespan,
     agency_known=agency_known,
     db_revision=db_revision,
-    routers=[routes.router],
+    routers=[routes.router, presence.router],
     tags=[
-        {"name": routes.TAG, "description": "Viewings of a camera in an open live window, and their video"}
+        {"name": routes.TAG, "description": "Viewings of a camera in an open live window, and their video"},
+        {"name": "edge agents", "description": "Whether an owner's edge agent is connected now"},
     ],
 )
 # Not an operation of the HTTP contract (a WebSocket, and the agent's alone): outside FastAPI's routes and their

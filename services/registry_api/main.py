@@ -14,6 +14,7 @@ from services.registry_api import (
     deletions,
     edge_agents,
     live,
+    live_viewings,
     notifications,
     oversight,
     registrations,
@@ -62,6 +63,7 @@ app = create_app(
         credentials.router,
         live.owner_router,
         edge_agents.owner_router,
+        live_viewings.router,
         edge_agents.agent_router,
         # Before the agency's router: `/v1/live-windows/check` is not a window's id.
         edge_agents.service_router,
