@@ -32,6 +32,7 @@ export class LivePlayer {
   state: PlayerState = "idle";
   private readonly video: HTMLVideoElement;
   private readonly status: HTMLElement;
+  private readonly overlay: HTMLElement;
   private readonly play: HTMLButtonElement;
   private readonly pause: HTMLButtonElement;
   private readonly stop: HTMLButtonElement;
@@ -43,6 +44,8 @@ export class LivePlayer {
     this.video = h("video", { class: "ws-live__video", muted: true, playsinline: true, "aria-label": t("wsl.video", { camera: o.name }) });
     this.video.muted = true;
     this.status = h("p", { class: "ws-live__status", role: "status", "aria-live": "polite" });
+    // The state, said on the picture too while there is none (the status below is what is announced).
+    this.overlay = h("p", { class: "ws-live__overlay", "aria-hidden": "true" });
     const button = (key: MessageKey, extra: string) =>
       h("button", { type: "button", class: `usa-button ${extra}`, "aria-label": t(key, { camera: o.name }) }, t(`${key}_short` as MessageKey));
     this.play = button("wsl.play", "");
@@ -54,7 +57,7 @@ export class LivePlayer {
     this.element = h(
       "figure",
       { class: "ws-live__player", "data-camera": o.cameraId },
-      h("div", { class: "ws-live__screen" }, this.video),
+      h("div", { class: "ws-live__screen" }, this.video, this.overlay),
       h("figcaption", {}, h("div", { class: "ws-live__controls" }, this.play, this.pause, this.stop), this.status),
     );
     this.set("idle");
@@ -65,6 +68,7 @@ export class LivePlayer {
     this.element.dataset.state = state;
     const text = t(`wsl.state.${state}` as MessageKey);
     this.status.textContent = detail ? `${text} ${detail}` : text;
+    this.overlay.textContent = state === "live" || state === "paused" ? "" : text;
     const running = state === "connecting" || state === "live" || state === "paused";
     this.play.hidden = running || this.windowEnded || state === "unsupported";
     this.pause.hidden = !(state === "live" || state === "paused");

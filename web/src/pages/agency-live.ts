@@ -5,7 +5,7 @@
 import { attempt, bearer, registry } from "../api/client";
 import type { components } from "../api/registry";
 import { h } from "../dom";
-import { formatDate, formatDuration, t, type MessageKey } from "../i18n";
+import { formatDate, formatDuration, formatTime, t, type MessageKey } from "../i18n";
 import { LivePlayer } from "../live-player";
 import { relayUrl } from "../relay";
 import { onLeave, rerender } from "../router";
@@ -121,6 +121,11 @@ export async function agencyLivePage(main: HTMLElement): Promise<void> {
   });
 }
 
+/** A time of today by itself; of another day, with its date (a window lasts 24 hours at most). */
+function when(iso: string): string {
+  return new Date(iso).toDateString() === new Date().toDateString() ? formatTime(iso) : formatDate(iso, true);
+}
+
 function windowCard(view: WindowView): Shown {
   const windowOpen = async (): Promise<boolean | null> => {
     const now = await openWindows();
@@ -135,7 +140,7 @@ function windowCard(view: WindowView): Shown {
     "li",
     { class: "portal-card ws-live__window", "aria-labelledby": headingId, "data-window": view.id },
     h("h2", { id: headingId }, t(`wsl.window_${view.reason}` as MessageKey)),
-    h("p", {}, t("wsl.opened", { at: formatDate(view.opened_at, true) }), " · ", t("wsl.until", { at: formatDate(view.expires_at, true) })),
+    h("p", {}, t("wsl.opened", { at: when(view.opened_at) }), " · ", t("wsl.until", { at: when(view.expires_at) })),
     left,
     h(
       "ul",

@@ -8,7 +8,7 @@ import type { components } from "../api/registry";
 import { config } from "../config";
 import { focus, h } from "../dom";
 import { errorsFromFailure, showErrors } from "../forms";
-import { formatDate, formatDuration, formatNumber, t } from "../i18n";
+import { formatDate, formatDuration, t } from "../i18n";
 import { failureBox, refused } from "../owner";
 import { agentPresence, agentRelayUrl } from "../relay";
 import { rerender } from "../router";
@@ -88,8 +88,9 @@ function promises(): HTMLElement {
   );
 }
 
-/** The edge agent section: what it is, its code and instructions, the enrolled agents. */
-export async function agentSection(host: HTMLElement, id: string, credential: string, registration: Registration): Promise<void> {
+/** The edge agent section: what it is, its code and instructions, the enrolled agents. True when an agent is
+ * enrolled (the section is then set-up done, and goes after the windows). */
+export async function agentSection(host: HTMLElement, id: string, credential: string, registration: Registration): Promise<boolean> {
   const summary = h("div", { class: "error-summary-host" });
   const notice = h("div", { role: "status" });
   if (siteNotice.text) {
@@ -109,9 +110,9 @@ export async function agentSection(host: HTMLElement, id: string, credential: st
     agentPresence(credential, id),
   ]);
   if (!agents.ok) {
-    if (refused(id, agents.failure)) return;
+    if (refused(id, agents.failure)) return false;
     host.append(failureBox(agents.failure, rerender));
-    return;
+    return false;
   }
   const connected = new Set(presence.ok ? presence.data.connected.map((c) => c.agent_id) : []);
   const active = agents.data.filter((a) => !a.revoked_at);
@@ -191,15 +192,19 @@ export async function agentSection(host: HTMLElement, id: string, credential: st
       a.revoked_at ? h("p", {}, t("site.agent_revoked_at", { at: formatDate(a.revoked_at, true) })) : confirmHost,
     );
   };
-  if (agents.data.length) {
-    host.append(
-      h("ul", { class: "usa-list usa-list--unstyled portal-agents" }, agents.data.map((a, i) => card(a, i + 1))),
-    );
+  // Numbered in the order they were enrolled (a number does not change when another is revoked); the revoked
+  // ones are only counted.
+  const numbered = agents.data.map((a, i) => ({ a, n: i + 1 })).filter(({ a }) => !a.revoked_at);
+  if (numbered.length) {
+    host.append(h("ul", { class: "usa-list usa-list--unstyled portal-agents" }, numbered.map(({ a, n }) => card(a, n))));
   } else {
     host.append(h("p", { class: "portal-empty" }, t("site.no_agents")));
   }
+  const revokedCount = agents.data.length - numbered.length;
+  if (revokedCount) host.append(h("p", { class: "usa-hint" }, t("site.revoked_count", { n: revokedCount })));
   if (!presence.ok) host.append(h("p", { class: "usa-hint" }, t("site.presence_unknown")));
   host.append(codeHost, h("p", {}, ask));
+  return numbered.length > 0;
 }
 
 /** Each viewing of the owner's cameras, newest first. */
@@ -245,6 +250,5 @@ export async function viewingsSection(host: HTMLElement, id: string, credential:
       ),
       h("tbody", {}, outcome.data.map(row)),
     ),
-    h("p", { class: "usa-hint" }, t("viewings.count", { n: formatNumber(outcome.data.length) })),
   );
 }

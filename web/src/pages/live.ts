@@ -144,8 +144,9 @@ export async function livePage(main: HTMLElement, params: Record<string, string>
   };
   if (liveCameras.length) main.append(h("h2", {}, t("live.open_title")), form);
   main.append(h("h2", {}, t("live.windows")));
+  // Before an agent is enrolled, its set-up comes first; once one is, the windows do.
   const filled = site.then(async (m) => {
-    await m.agentSection(agentHost, id, credential, owned.registration);
+    if (await m.agentSection(agentHost, id, credential, owned.registration)) viewingsHost.before(agentHost);
     await m.viewingsSection(viewingsHost, id, credential, owned.registration);
   });
   if (!windows.data.length) {
