@@ -487,6 +487,11 @@ MATRIX: dict[str, Op] = {
         lambda c, ok, who: _owner_req("GET", "/v1/registrations/{rid}/edge-agents", c.a),
         verify=lambda c, caller, r: None if c.scene.agent_id in r.text else "does not list the owner's agent",
     ),
+    "GET /v1/registrations/{registration_id}/live-viewings": Op(
+        "registry_api",
+        owner_only(),
+        lambda c, ok, who: _owner_req("GET", "/v1/registrations/{rid}/live-viewings", c.a),
+    ),
     "DELETE /v1/registrations/{registration_id}/edge-agents/{agent_id}": Op(
         "registry_api",
         owner_only(),

@@ -77,7 +77,7 @@ def test_the_owner_lists_each_viewing_with_agency_camera_start_and_duration_neve
         return out
 
     assert listed() == []
-    until, got = threading.Event(), []
+    until, got = threading.Event(), list[int]()
     reader = threading.Thread(target=_read_stream, args=(relay.url + v["stream"], v["grant"], until, got))
     reader.start()
     # While it is watched: listed, without an end.
