@@ -62,6 +62,11 @@ def relay(suite: Suite) -> Iterator[Server]:
         server.stop()
 
 
+def _buffered_end(page: Page, player: str) -> float:
+    v = f"document.querySelector('{player} video')"
+    return float(page.evaluate(f"{v}.buffered.length ? {v}.buffered.end({v}.buffered.length - 1) : 0"))
+
+
 def _video_time(page: Page, player: str) -> float:
     return float(page.evaluate(f"document.querySelector('{player} video').currentTime"))
 
@@ -97,12 +102,17 @@ def test_an_investigator_watches_a_camera_with_the_keyboard_and_is_told_when_the
     # Pause and resume by keyboard (the same button, its name saying what it does), back at the live edge.
     pause = card.get_by_role("button", name="Pause door")
     pause.focus()
+    # The focus is seen (an outline), as a keyboard user needs it.
+    assert pause.evaluate("b => getComputedStyle(b).outlineStyle") == "solid"
     page.keyboard.press("Enter")
     expect(status).to_have_text("Paused. Resume goes back to live.")
     paused_at = _video_time(page, player)
+    # While paused the video keeps coming; resumed, the player jumps to the newest (the live edge), not where
+    # it was paused.
+    assert eventually(lambda: _buffered_end(page, player) > paused_at + 3, timeout=15)
     page.keyboard.press("Enter")  # the focus stays on it, now "Resume door"
     expect(status).to_have_text("Live.")
-    assert eventually(lambda: _video_time(page, player) > paused_at + 1, timeout=15)
+    assert eventually(lambda: _video_time(page, player) > paused_at + 2, timeout=1)
 
     # In Spanish: the page drawn again, the player stopped; played again in Spanish.
     page.get_by_role("button", name="Español").click()

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from services.portal.main import content_security_policy, create_app, portal_config
 from tests.conftest import PORTAL_PORT, Suite
-from tests.portal.conftest import Geocoder
+from tests.portal.conftest import RELAY_PORT, Geocoder
 
 PORTAL_ORIGIN = f"http://127.0.0.1:{PORTAL_PORT}"
 # What the portal sends: each method, and the headers of its calls.
@@ -62,9 +62,12 @@ def test_every_answer_carries_a_strict_content_security_policy(
             suite.geo.url,
             suite.requests.url,
             suite.community.url if suite.community else "",
+            f"http://127.0.0.1:{RELAY_PORT}",  # the live relay: agencies' video
         }
         # The agencies' identity providers too: the page fetches their discovery and token endpoints.
         assert set(connect.split()[1:]) == {"'self'", geocoder_origin, *apis, oidc_provider}
+        # Media only from the live player's MediaSource (its blob: URL), nothing fetched as media directly.
+        assert next(d for d in csp.split("; ") if d.startswith("media-src")) == "media-src blob:"
         assert r.headers["referrer-policy"] == "no-referrer"
         assert r.headers["x-content-type-options"] == "nosniff"
 
