@@ -54,7 +54,7 @@ app = create_app(
     db_revision=db_revision,
     routers=[routes.router, routes.owner_router],
     tags=[
-        {"name": routes.TAG, "description": "Viewings of a camera in an open live window, and their video"}
+        {"name": routes.TAG, "description": "Viewings of a camera in an open live window, and their video"},
     ],
 )
 # Not an operation of the HTTP contract (a WebSocket, and the agent's alone): outside FastAPI's routes and their

@@ -17,6 +17,7 @@ export function workspaceNav(current: string): HTMLElement {
       "ul",
       { class: "usa-list usa-list--unstyled ws-nav__list" },
       link("/agency", "ws.nav.map"),
+      link("/agency/live", "ws.nav.live"),
       link("/agency/requests", "ws.nav.requests"),
       link("/agency/requests/new", "ws.nav.new"),
       user?.role === "supervisor" ? link("/agency/approvals", "ws.nav.approvals") : null,
