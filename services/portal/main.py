@@ -241,7 +241,7 @@ def content_security_policy(config: Mapping[str, Any]) -> str:
         "font-src": ["'self'"],
         "connect-src": connect,
         # The live player: a MediaSource's object URL (its bytes are fetched from the relay, under connect-src).
-        "media-src": ["'self'", "blob:"],
+        "media-src": ["blob:"],
         "manifest-src": ["'self'"],
         "base-uri": ["'none'"],
         "form-action": ["'self'"],
