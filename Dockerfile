@@ -50,6 +50,6 @@ RUN groupadd --system --gid 10001 canvass \
     && chmod 0750 /var/lib/canvass/evidence
 USER canvass:canvass
 
-EXPOSE 8001 8002 8003 8004
+EXPOSE 8001 8002 8003 8004 8005
 
 CMD ["uvicorn", "services.registry_api.main:app", "--host", "0.0.0.0", "--port", "8001"]

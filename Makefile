@@ -15,7 +15,9 @@ REGISTRY_API_PORT ?= 8001
 GEO_QUERY_PORT ?= 8002
 REQUESTS_API_PORT ?= 8003
 COMMUNITY_API_PORT ?= 8004
-export REGISTRY_API_PORT GEO_QUERY_PORT REQUESTS_API_PORT COMMUNITY_API_PORT
+# The live video relay (services/live_relay).
+LIVE_RELAY_PORT ?= 8005
+export REGISTRY_API_PORT GEO_QUERY_PORT REQUESTS_API_PORT COMMUNITY_API_PORT LIVE_RELAY_PORT
 # The web portal (services/portal, built from web/).
 PORTAL_PORT ?= 8000
 export PORTAL_PORT
@@ -36,7 +38,7 @@ export CANVASS_ENV ?= development
 ROLE ?= investigator
 AGENCY ?= demo
 
-.PHONY: help setup env db migrate demo portal run test contract-lint stop token audit-verify audit-anchor audit-verify-export audit-archive openapi openapi-release settings-doc lint format bench clean
+.PHONY: help setup env db migrate demo portal run camera test contract-lint stop token audit-verify audit-anchor audit-verify-export audit-archive openapi openapi-release settings-doc lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -83,8 +85,12 @@ tools/oidc-dev/node_modules/.installed: tools/oidc-dev/package.json tools/oidc-d
 portal: web/node_modules/.installed ## build the web portal into web/dist (types from openapi/, type check, vite)
 	cd web && npm run build
 
-run: demo portal tools/oidc-dev/node_modules/.installed ## start the portal on 127.0.0.1:8000, the four services (and the requests worker); Ctrl-C stops them
+run: demo portal tools/oidc-dev/node_modules/.installed ## start the portal on 127.0.0.1:8000, the services and the live relay (and the requests worker); Ctrl-C stops them
 	$(PY) scripts/run_suite.py
+
+camera: env ## a synthetic RTSP camera (FFmpeg's test pattern, GStreamer's RTSP server) to point an edge agent at; Ctrl-C stops it
+	@bash scripts/ensure_debian.sh ffmpeg=ffmpeg pkg:python3-gi=python3-gi pkg:gir1.2-gst-rtsp-server-1.0=gir1.2-gst-rtsp-server-1.0 pkg:gstreamer1.0-plugins-good=gstreamer1.0-plugins-good pkg:gstreamer1.0-plugins-bad=gstreamer1.0-plugins-bad
+	$(PY) scripts/demo_camera.py
 
 # Redocly's OpenAPI linter, pinned by tools/contract-lint/package-lock.json (npm ci: from the npm registry only).
 REDOCLY := tools/contract-lint/node_modules/.bin/redocly
@@ -96,7 +102,7 @@ $(REDOCLY): tools/contract-lint/package.json tools/contract-lint/package-lock.js
 	@touch $@
 
 contract-lint: $(REDOCLY) ## Redocly's linter on openapi/*.json: recommended rules, any finding fails (tools/contract-lint/redocly.yaml)
-	$(REDOCLY) lint --config tools/contract-lint/redocly.yaml openapi/registry_api.json openapi/geo_query.json openapi/requests_api.json openapi/community_api.json
+	$(REDOCLY) lint --config tools/contract-lint/redocly.yaml openapi/registry_api.json openapi/geo_query.json openapi/requests_api.json openapi/community_api.json openapi/live_relay.json
 
 # The test processes `make test` runs side by side (pytest-xdist, a test file at a time per process): each makes its
 # own database, key store, ports, services and browser, so they share only the cluster. TEST_WORKERS=1 runs one.
@@ -116,6 +122,8 @@ tools/k8s-scan/.venv/.synced: tools/k8s-scan/pyproject.toml tools/k8s-scan/uv.lo
 
 test: env db contract-lint portal tools/oidc-dev/node_modules/.installed tools/k8s-scan/.venv/.synced ## the whole test suite against a real PostGIS and real HTTP (GDAL's OGC API client, docker-compose config and the portal in Chromium among them)
 	@bash scripts/ensure_debian.sh ogrinfo=gdal-bin docker-compose=docker-compose chromium=chromium ffmpeg=ffmpeg /usr/sbin/pgbouncer=pgbouncer psql=postgresql-client
+	@# The live-video tests' synthetic camera: GStreamer's RTSP server through Debian's python3 (tests/live).
+	@bash scripts/ensure_debian.sh pkg:python3-gi=python3-gi pkg:gir1.2-gst-rtsp-server-1.0=gir1.2-gst-rtsp-server-1.0 pkg:gstreamer1.0-plugins-good=gstreamer1.0-plugins-good pkg:gstreamer1.0-plugins-bad=gstreamer1.0-plugins-bad
 	cd web && npm run check
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 	$(if $(PYTEST_ARGS),,$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --through-pgbouncer $(POOLER_TESTS))
@@ -145,7 +153,7 @@ settings-doc: env ## regenerate docs/settings.md, the table of every setting, fr
 	$(PY) scripts/settings_doc.py
 
 openapi-release: openapi ## record the current contracts as released (breaking changes are then flagged)
-	mkdir -p openapi/released && cp openapi/registry_api.json openapi/geo_query.json openapi/requests_api.json openapi/released/
+	mkdir -p openapi/released && cp openapi/registry_api.json openapi/geo_query.json openapi/requests_api.json openapi/live_relay.json openapi/released/
 
 lint: env ## ruff (lint + format check), mypy and the dead-code check (vulture: scripts/dead_code.py)
 	.venv/bin/ruff check .

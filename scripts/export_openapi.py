@@ -13,7 +13,7 @@ sys.path.insert(0, str(ROOT))
 # Rendering a contract needs no keys: never refuse to for want of production secrets.
 os.environ.setdefault("CANVASS_ENV", "development")
 
-SERVICES = ("registry_api", "geo_query", "requests_api", "community_api")
+SERVICES = ("registry_api", "geo_query", "requests_api", "community_api", "live_relay")
 
 
 def render(service: str) -> str:

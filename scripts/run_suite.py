@@ -1,4 +1,4 @@
-"""Start the web portal, the four services (and the requests worker, when it exists) on 127.0.0.1, print the
+"""Start the web portal, the services (and the requests worker, when it exists) on 127.0.0.1, print the
 portal's URL first, then where the services' docs are and how to get a token, and stop them all cleanly on
 Ctrl-C or SIGTERM."""
 
@@ -18,7 +18,10 @@ SERVICES = (
     ("geo_query", "services.geo_query.main:app", "GEO_QUERY_PORT", 8002),
     ("requests_api", "services.requests_api.main:app", "REQUESTS_API_PORT", 8003),
     ("community_api", "services.community_api.main:app", "COMMUNITY_API_PORT", 8004),
+    ("live_relay", "services.live_relay.main:app", "LIVE_RELAY_PORT", 8005),
 )
+# The relay keeps its agents and viewings in memory: one process (decision 0011).
+ONE_PROCESS = {"live_relay"}
 # The web portal (built into web/dist by `make portal`): what a resident opens in a browser.
 PORTAL = ("portal", "services.portal.main:app", "PORTAL_PORT", 8000)
 
@@ -30,6 +33,7 @@ def suite_env(environ: dict[str, str]) -> tuple[dict[str, str], dict[str, int]]:
     ports = {name: int(env.get(var, default)) for name, _, var, default in SERVICES}
     env.setdefault("GEO_QUERY_URL", f"http://127.0.0.1:{ports['geo_query']}")
     env.setdefault("REGISTRY_API_URL", f"http://127.0.0.1:{ports['registry_api']}")
+    env.setdefault("LIVE_RELAY_URL", f"http://127.0.0.1:{ports['live_relay']}")
     if "DATABASE_URL" not in environ:
         env.setdefault(
             "GEO_QUERY_DATABASE_URL", "postgresql://canvass_geo:canvass_geo@127.0.0.1:54320/canvass"
@@ -65,7 +69,9 @@ def main() -> int:
     procs: list[subprocess.Popen[bytes]] = []
     procs += start_dev_provider(env)
     for name, target, _, _ in SERVICES:
-        cmd = uvicorn_command(target, "127.0.0.1", ports[name], env)
+        cmd = uvicorn_command(
+            target, "127.0.0.1", ports[name], env | ({"CANVASS_WORKERS": "1"} if name in ONE_PROCESS else {})
+        )
         # Each service's links name its own address unless a public base URL is given for all.
         own = {"CANVASS_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports[name]}", **env}
         procs.append(subprocess.Popen(cmd, cwd=ROOT, env=own))

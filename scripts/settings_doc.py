@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from services.community_api.config import CommunitySettings  # noqa: E402
+from services.live_relay.config import RelaySettings  # noqa: E402
 from services.portal.main import PortalSettings  # noqa: E402
 from services.registry_api.imports.settings import ImportSettings  # noqa: E402
 from services.requests_api.config import RequestsSettings  # noqa: E402
@@ -38,6 +39,7 @@ SETTINGS_CLASSES: list[tuple[str, type[BaseSettings]]] = [
     ("community_api (services/community_api/config.py)", CommunitySettings),
     ("The portal (services/portal/main.py)", PortalSettings),
     ("registry_api's bulk imports (services/registry_api/imports/settings.py)", ImportSettings),
+    ("live_relay (services/live_relay/config.py)", RelaySettings),
 ]
 
 # Where the direct environment reads are looked for (the services and what they share).

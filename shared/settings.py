@@ -231,6 +231,11 @@ class Settings(BaseSettings):
         alias="REGISTRY_API_URL",
         description="Where the other services reach registry_api.",
     )
+    live_relay_url: str = Field(
+        "http://127.0.0.1:8005",
+        alias="LIVE_RELAY_URL",
+        description="Where agencies' browsers reach live_relay (registry_api names it in a live window's view).",
+    )
     # The bearer token one service presents to another (e.g. requests_api asking registry_api to notify an
     # owner). Unset (the usual case), requests_api mints its own short-lived `service` token from the secret key
     # the services share and renews it before it expires; set, this static token is presented instead (it

@@ -37,6 +37,7 @@ SERVICES = {
     "geo_query": "services.geo_query.main:app",
     "requests_api": "services.requests_api.main:app",
     "community_api": "services.community_api.main:app",
+    "live_relay": "services.live_relay.main:app",
 }
 
 

@@ -22,7 +22,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 
-API_PORTS = {"registry_api": 8001, "geo_query": 8002, "requests_api": 8003, "community_api": 8004}
+API_PORTS = {
+    "registry_api": 8001,
+    "geo_query": 8002,
+    "requests_api": 8003,
+    "community_api": 8004,
+    "live_relay": 8005,
+}
 WORKER = "requests_worker"
 APP_SERVICES = {"migrate", WORKER, *API_PORTS}
 REQUIRED_SECRETS = (

@@ -72,11 +72,19 @@ def test_make_run_finds_every_service_on_the_ports_its_variables_chose() -> None
             "GEO_QUERY_PORT": "9102",
             "REQUESTS_API_PORT": "9103",
             "COMMUNITY_API_PORT": "9104",
+            "LIVE_RELAY_PORT": "9105",
         }
     )
-    assert ports == {"registry_api": 9101, "geo_query": 9102, "requests_api": 9103, "community_api": 9104}
+    assert ports == {
+        "registry_api": 9101,
+        "geo_query": 9102,
+        "requests_api": 9103,
+        "community_api": 9104,
+        "live_relay": 9105,
+    }
     assert env["REGISTRY_API_URL"] == "http://127.0.0.1:9101"
     assert env["GEO_QUERY_URL"] == "http://127.0.0.1:9102"
+    assert env["LIVE_RELAY_URL"] == "http://127.0.0.1:9105"  # what registry_api names in a window's view
     given, _ = suite_env({"REGISTRY_API_URL": "http://registry.internal:80"})
     assert given["REGISTRY_API_URL"] == "http://registry.internal:80"
 

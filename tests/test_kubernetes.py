@@ -41,6 +41,8 @@ APIS = {
     "community-api": ("community_api", 8004),
 }
 WORKER = ("requests-worker", "requests_worker")
+# The live relay: one pod of one process (its agents and viewings live in memory), no autoscaler.
+RELAY = ("live-relay", "live_relay", 8005)
 PORTAL = ("portal", 8000)
 # The Secrets the operator creates and the keys each holds (docs/deployment.md, "On Kubernetes").
 SECRETS = {
@@ -259,7 +261,15 @@ def test_each_api_service_and_the_portal_autoscale_and_every_deployment_has_a_di
     objects: list[Obj],
 ) -> None:
     deployments = [o for o in objects if o["kind"] == "Deployment"]
-    assert {d["metadata"]["name"] for d in deployments} == {*APIS, WORKER[0], PORTAL[0]}
+    assert {d["metadata"]["name"] for d in deployments} == {*APIS, WORKER[0], PORTAL[0], RELAY[0]}
+    relay = find(objects, "Deployment", RELAY[0])
+    assert relay["spec"]["replicas"] == 1
+    assert not [
+        o for o in objects if o["kind"] == "HorizontalPodAutoscaler" and o["metadata"]["name"] == RELAY[0]
+    ]
+    command = pod_containers(relay)[0]["command"]
+    assert command == shlex.split(compose_services()[RELAY[1]]["command"])
+    assert command[command.index("--workers") + 1] == "1" and command[command.index("--port") + 1] == "8005"
     for name in [*APIS, PORTAL[0]]:
         hpa = find(objects, "HorizontalPodAutoscaler", name)
         assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
@@ -424,7 +434,7 @@ def test_only_requests_api_its_worker_and_the_ingress_controller_reach_registry_
     pods = {o["metadata"]["name"]: (NAMESPACE, pod_labels(o)) for o in workloads(objects)}
     registry = pods["registry-api"]
     allowed = {name for name, pod in pods.items() if reachable(objects, pod, registry, 8001)}
-    assert allowed == {"requests-api", WORKER[0]}
+    assert allowed == {"requests-api", WORKER[0], RELAY[0]}
     assert reachable(objects, INGRESS_CONTROLLER, registry, 8001)
     assert not reachable(objects, ("other", {"app.kubernetes.io/name": "requests-api"}), registry, 8001)
     assert not reachable(objects, OUTSIDE, registry, 8001)
@@ -439,7 +449,7 @@ def test_every_service_is_reached_from_the_ingress_controller_on_its_own_port_on
     objects: list[Obj],
 ) -> None:
     pods = {o["metadata"]["name"]: (NAMESPACE, pod_labels(o)) for o in workloads(objects)}
-    for name, port in [*((n, p) for n, (_, p) in APIS.items()), PORTAL]:
+    for name, port in [*((n, p) for n, (_, p) in APIS.items()), PORTAL, (RELAY[0], RELAY[2])]:
         assert reachable(objects, INGRESS_CONTROLLER, pods[name], port), name
         assert not reachable(objects, INGRESS_CONTROLLER, pods[name], 5432), name
     assert not reachable(objects, INGRESS_CONTROLLER, pods[WORKER[0]], 8003)

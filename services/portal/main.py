@@ -143,6 +143,18 @@ class PortalSettings(BaseSettings):
         le=65535,
         description="community_api's port on 127.0.0.1, when COMMUNITY_API_URL is unset.",
     )
+    live_relay_url: str | None = Field(
+        None,
+        alias="LIVE_RELAY_URL",
+        description="Where the page reaches live_relay (the live video); unset: 127.0.0.1 on LIVE_RELAY_PORT.",
+    )
+    live_relay_port: int = Field(
+        8005,
+        alias="LIVE_RELAY_PORT",
+        ge=1,
+        le=65535,
+        description="live_relay's port on 127.0.0.1, when LIVE_RELAY_URL is unset.",
+    )
     tile_url: str | None = Field(
         None,
         alias="CANVASS_TILE_URL",
@@ -193,6 +205,7 @@ def portal_config(env: Mapping[str, str]) -> dict[str, Any]:
         "geo_query_url": service_url(settings.geo_query_url, settings.geo_query_port),
         "requests_api_url": service_url(settings.requests_api_url, settings.requests_api_port),
         "community_api_url": service_url(settings.community_api_url, settings.community_api_port),
+        "live_relay_url": service_url(settings.live_relay_url, settings.live_relay_port),
         "tile_url": settings.tile_url,
         "tile_attribution": settings.tile_attribution,
         "geocoder_url": settings.geocoder_url,
@@ -207,13 +220,14 @@ def portal_config(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def content_security_policy(config: Mapping[str, Any]) -> str:
-    """Only the portal itself, the four services and the agencies' identity providers (connect-src), and the
+    """Only the portal itself, the services and the agencies' identity providers (connect-src), and the
     configured tile and geocoder hosts: no inline script or style element, no third-party origin, no framing."""
     apis = [
         config["registry_api_url"],
         config["geo_query_url"],
         config["requests_api_url"],
         config["community_api_url"],
+        config["live_relay_url"],
     ]
     # The agencies' identity providers: discovery, token (renewal) and revocation are fetched by the page.
     apis += [p["issuer"] for p in config["agency_sign_in"].values()]
@@ -226,6 +240,8 @@ def content_security_policy(config: Mapping[str, Any]) -> str:
         "img-src": images,
         "font-src": ["'self'"],
         "connect-src": connect,
+        # The live player: a MediaSource's object URL (its bytes are fetched from the relay, under connect-src).
+        "media-src": ["blob:"],
         "manifest-src": ["'self'"],
         "base-uri": ["'none'"],
         "form-action": ["'self'"],

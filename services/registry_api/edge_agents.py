@@ -24,22 +24,26 @@ from services.registry_api import abuse
 from services.registry_api.auditing import audit, owner_actor
 from services.registry_api.database import SessionDep
 from services.registry_api.dependencies import NoStore, ServiceCaller
+from services.registry_api.live import WINDOW_EXAMPLE, close_for, open_for
 from services.registry_api.registrations import narrow_windows
 from services.registry_api.repository import edge_agents as repo
-from services.registry_api.repository.registrations import owned_registration
+from services.registry_api.repository.registrations import owned_registration, registration_row
 from services.registry_api.schemas import (
+    AgentIdentity,
     AgentWindow,
     EdgeAgentCredential,
     EdgeAgentEnrol,
     EdgeAgentOut,
     EnrolmentCode,
+    LiveWindowOpen,
+    LiveWindowOut,
     Slug,
     WindowCheck,
 )
 from services.registry_api.shapes import iso
 from shared.auth import CurrentOwner, bearer, hash_secret
 from shared.errors import Problem, problem_responses
-from shared.links import link
+from shared.links import CREATED_ID, link
 
 CODE_PREFIX = "cve_"
 AGENT_PREFIX = "cva_"
@@ -325,6 +329,74 @@ async def my_windows(agent: CurrentAgent, session: SessionDep) -> Any:
         }
         for w in rows
     ]
+
+
+@agent_router.get(
+    "/me",
+    summary="Who the edge agent is: its id and its registration (edge agent credential)",
+    response_model=AgentIdentity,
+    responses={
+        200: _json({"agent_id": AGENT_EXAMPLE["id"], "registration_id": CODE_EXAMPLE["registration_id"]}),
+        **problem_responses(401, 429),
+    },
+    description="What the relay asks, with the credential an agent presents to it, before it accepts the agent.",
+)
+async def me(agent: CurrentAgent, session: SessionDep) -> Any:
+    await session.commit()  # the agent's last_seen_at
+    return {"agent_id": str(agent.id), "registration_id": str(agent.registration_id)}
+
+
+def _agent_actor(agent: Agent) -> str:
+    return f"edge_agent:{agent.id}"
+
+
+@agent_router.post(
+    "/me/live-windows",
+    summary="Open a live window on your registration: the owner's local trigger (edge agent credential)",
+    status_code=201,
+    response_model=LiveWindowOut,
+    responses={
+        201: _json(WINDOW_EXAMPLE)
+        | {
+            "links": {
+                "CloseWindow": link(
+                    "agent_close_window_v1_edge_agents_me_live_windows__window_id__close_post",
+                    "Close the window",
+                    window_id=CREATED_ID,
+                ),
+                "ViewWindow": link(
+                    "view_window_v1_live_windows__window_id__get",
+                    "An agency's view of the window (an agency user of a chosen agency)",
+                    window_id=CREATED_ID,
+                ),
+            }
+        },
+        **problem_responses(401, 429, 404, 409),
+    },
+    description=(
+        'What the owner\'s "manual trigger button" at the site does: the same window, with the same rules, as the '
+        "owner opens with their management credential (POST /v1/registrations/{registration_id}/live-windows), on "
+        "the agent's own registration and no other."
+    ),
+)
+async def agent_open_window(body: LiveWindowOpen, agent: CurrentAgent, session: SessionDep) -> Any:
+    row = await registration_row(session, agent.registration_id, lock=True, texts=False)
+    if row is None:  # deleted since the credential was checked: the agent went with it
+        raise Problem(404, "The agent's registration no longer exists.")
+    return await open_for(session, row, body, _agent_actor(agent), "edge_agent")
+
+
+@agent_router.post(
+    "/me/live-windows/{window_id}/close",
+    summary="Close a live window of your registration now (edge agent credential)",
+    response_model=LiveWindowOut,
+    responses={200: _json({**WINDOW_EXAMPLE, "state": "closed"}), **problem_responses(401, 429, 404)},
+)
+async def agent_close_window(window_id: uuid.UUID, agent: CurrentAgent, session: SessionDep) -> Any:
+    row = await registration_row(session, agent.registration_id, texts=False)
+    if row is None:
+        raise Problem(404, "The agent's registration no longer exists.")
+    return await close_for(session, row, window_id, _agent_actor(agent), "edge_agent")
 
 
 # --- the relay -------------------------------------------------------------------------------------------

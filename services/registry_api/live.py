@@ -30,6 +30,7 @@ from services.registry_api.shapes import iso, point_out
 from shared.auth import CurrentOwner
 from shared.errors import InvalidParam, Problem, problem_responses
 from shared.links import CREATED_ID, link
+from shared.settings import get_settings
 
 owner_router = APIRouter(
     prefix="/v1/registrations/{registration_id}/live-windows",
@@ -61,6 +62,11 @@ VIEW_EXAMPLE = {
             "location": {"type": "Point", "coordinates": [-87.90655, 43.03895]},
             "label": "front door",
             "direction_deg": 90,
+            "viewing": {
+                "href": "https://canvass.example.org/relay/v1/viewings",
+                "method": "POST",
+                "body": {"camera_id": "1d2c3b4a-5e6f-4a7b-8c9d-0e1f2a3b4c5d"},
+            },
         }
     ],
 }
@@ -128,6 +134,14 @@ async def open_window(
     registration_id: uuid.UUID, body: LiveWindowOpen, owner: CurrentOwner, session: SessionDep
 ) -> Any:
     row = await owned_registration(session, registration_id, owner, lock=True)
+    return await open_for(session, row, body, owner_actor(row["id"]), "owner")
+
+
+async def open_for(
+    session: SessionDep, row: Any, body: LiveWindowOpen, actor: str, role: str
+) -> dict[str, Any]:
+    """Open a window on the registration `row` (locked) for its owner: through the owner's credential, or the
+    local trigger of the registration's edge agent (`actor`, `role` as audited)."""
     rid = row["id"]
     if row["status"] != "active":
         raise Problem(409, f"The registration is {row['status']}: make it active before sharing live.")
@@ -191,8 +205,8 @@ async def open_window(
     await audit(
         session,
         "live_window.open",
-        actor=owner_actor(rid),
-        role="owner",
+        actor=actor,
+        role=role,
         agency=row["agency"],
         subject_type="live_window",
         subject_id=wid,
@@ -231,12 +245,19 @@ async def close_window(
     registration_id: uuid.UUID, window_id: uuid.UUID, owner: CurrentOwner, session: SessionDep
 ) -> Any:
     row = await owned_registration(session, registration_id, owner)
+    return await close_for(session, row, window_id, owner_actor(row["id"]), "owner")
+
+
+async def close_for(
+    session: SessionDep, row: Any, window_id: uuid.UUID, actor: str, role: str
+) -> dict[str, Any]:
+    """Close a window of the registration `row` now (as `open_for`, by its owner or its edge agent)."""
     if await repo.close_window(session, row["id"], window_id):
         await audit(
             session,
             "live_window.close",
-            actor=owner_actor(row["id"]),
-            role="owner",
+            actor=actor,
+            role=role,
             agency=row["agency"],
             subject_type="live_window",
             subject_id=window_id,
@@ -308,6 +329,7 @@ async def view_window(window_id: uuid.UUID, principal: LiveViewer, session: Sess
         details={"registration_id": str(w["registration_id"]), "cameras": [str(c["id"]) for c in cams]},
     )
     await session.commit()
+    viewings_url = get_settings().live_relay_url.rstrip("/") + "/v1/viewings"
     return {
         "id": str(w["id"]),
         "registration_id": str(w["registration_id"]),
@@ -320,6 +342,7 @@ async def view_window(window_id: uuid.UUID, principal: LiveViewer, session: Sess
                 "location": point_out(c["lon"], c["lat"]),
                 "label": c["label"],
                 "direction_deg": c["direction_deg"],
+                "viewing": {"href": viewings_url, "method": "POST", "body": {"camera_id": str(c["id"])}},
             }
             for c in cams
         ],

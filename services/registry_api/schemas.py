@@ -747,6 +747,14 @@ class LiveWindowOut(BaseModel):
     state: Literal["open", "closed", "expired"]
 
 
+class RelayViewing(BaseModel):
+    """How to watch the camera: ask the relay for a viewing (a single-use grant for its stream)."""
+
+    href: str = Field(description="The relay's operation creating a viewing (live_relay: POST /v1/viewings)")
+    method: Literal["POST"] = "POST"
+    body: dict[str, uuid.UUID] = Field(description="The request body to send: the camera's id")
+
+
 class LiveCamera(BaseModel):
     """A camera of a window as an agency sees it: where it is and which way it looks, never its stream's address
     (the video reaches the agency through Canvass's relay from the owner's edge agent)."""
@@ -755,6 +763,10 @@ class LiveCamera(BaseModel):
     location: PointOut
     label: str | None = None
     direction_deg: int | None = None
+    viewing: RelayViewing = Field(
+        description="Watching it: POST the body to `href` with your agency token; the answer's grant fetches the "
+        "stream once (see openapi/live_relay.json)"
+    )
 
 
 class LiveWindowView(BaseModel):
@@ -821,6 +833,11 @@ class WindowCheck(BaseModel):
     camera_id: uuid.UUID
     agency: str
     expires_at: datetime = Field(description="When the window ends unless the owner closes it first")
+
+
+class AgentIdentity(BaseModel):
+    agent_id: uuid.UUID
+    registration_id: uuid.UUID = Field(description="The one registration the agent shares live video of")
 
 
 class AgentWindow(BaseModel):

@@ -516,6 +516,21 @@ MATRIX: dict[str, Op] = {
         dict.fromkeys(CALLERS, 401),
         lambda c, ok, who: Req("GET", "/v1/edge-agents/me/windows"),
     ),
+    "GET /v1/edge-agents/me": Op(
+        "registry_api",
+        dict.fromkeys(CALLERS, 401),
+        lambda c, ok, who: Req("GET", "/v1/edge-agents/me"),
+    ),
+    "POST /v1/edge-agents/me/live-windows": Op(
+        "registry_api",
+        dict.fromkeys(CALLERS, 401),
+        lambda c, ok, who: Req("POST", "/v1/edge-agents/me/live-windows", json={"duration_s": 60}),
+    ),
+    "POST /v1/edge-agents/me/live-windows/{window_id}/close": Op(
+        "registry_api",
+        dict.fromkeys(CALLERS, 401),
+        lambda c, ok, who: Req("POST", f"/v1/edge-agents/me/live-windows/{c.scene.window_id}/close"),
+    ),
     "GET /v1/live-windows/check": Op(
         "registry_api",
         service_only(),

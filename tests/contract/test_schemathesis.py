@@ -42,7 +42,7 @@ RULES: dict[str, list[tuple[str, str, str]]] = {
         ("GET", r"^/v1/live-windows/check$", "service"),
         ("*", r"^/v1/live-windows", "investigator"),
         ("POST", r"^/v1/edge-agents/enrol$", "anonymous"),
-        ("GET", r"^/v1/edge-agents/me/", "edge_agent"),
+        ("*", r"^/v1/edge-agents/me", "edge_agent"),
         ("GET", r"^/v1/audit/", "auditor"),
         ("*", r"^/v1/registrations/\{registration_id\}", "owner"),
         ("*", r"^/v1/imports", "integrator"),
@@ -115,6 +115,14 @@ OVERRIDES: dict[str, list[Override]] = {
             POSITIVE,
             (400,),
             "an enrolment code never issued (used, expired) is 400",
+        ),
+        (
+            "POST",
+            r"^/v1/edge-agents/me/live-windows$",
+            POSITIVE,
+            (422,),
+            "the agencies must be ones the agent's registration is shared with, the cameras its own with a live "
+            "mode allowing the reason (data), as for the owner's own window",
         ),
         (
             "POST",

@@ -27,7 +27,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_
 from scripts import oidc_dev
 from tests.conftest import OIDC_PORT, PORTAL_PORT, Suite, Token
 from tests.portal.oidc import OIDC_ACCESS_TTL_S, next_staff_agency, register_agencies, write_accounts
-from tests.support import LOG_DIR, ROOT, Db, QuietHandler, http_server
+from tests.support import LOG_DIR, ROOT, Db, QuietHandler, free_port, http_server
 
 WEB = ROOT / "web"
 DIST = WEB / "dist"
@@ -43,6 +43,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 WIDTHS = (360, 1280)
+# The live relay's port, named to the page from the start (LIVE_RELAY_URL); started by the tests that need it.
+RELAY_PORT = free_port()
 
 
 def _newest_source() -> float:
@@ -124,6 +126,7 @@ def portal(suite: Suite, geocoder: Geocoder, oidc_provider: str) -> Iterator[str
         REQUESTS_API_URL=suite.requests.url,
         COMMUNITY_API_URL=suite.community.url if suite.community else "",
         CANVASS_GEOCODER_URL=geocoder.url,
+        LIVE_RELAY_URL=f"http://127.0.0.1:{RELAY_PORT}",
     )
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = (LOG_DIR / f"portal-{os.getpid()}.log").open("wb")

@@ -62,9 +62,12 @@ def test_every_answer_carries_a_strict_content_security_policy(
             suite.geo.url,
             suite.requests.url,
             suite.community.url if suite.community else "",
+            httpx.get(portal + "/config.json").json()["live_relay_url"],
         }
         # The agencies' identity providers too: the page fetches their discovery and token endpoints.
         assert set(connect.split()[1:]) == {"'self'", geocoder_origin, *apis, oidc_provider}
+        # Media only from the live player's MediaSource (its blob: URL), nothing fetched as media directly.
+        assert next(d for d in csp.split("; ") if d.startswith("media-src")) == "media-src blob:"
         assert r.headers["referrer-policy"] == "no-referrer"
         assert r.headers["x-content-type-options"] == "nosniff"
 

@@ -421,3 +421,61 @@ def test_with_an_edge_agent_a_camera_joins_windows_without_any_address_and_leave
     again = _enrol(registry, rid, cred)
     assert registry.get("/v1/live-windows/check", params=params, headers=service).status_code == 404
     assert registry.get("/v1/edge-agents/me/windows", headers=_as_agent(again["credential"])).json() == []
+
+
+def test_an_agent_opens_and_closes_windows_of_its_own_registration_only_and_says_who_it_is(
+    registry: httpx.Client, new_agency: NewAgency, register: Register, db: Any
+) -> None:
+    city = new_agency()
+    reg, cred = _live(register, city, [city.slug], "rtsps://cam.example.net:322/trigger")
+    other, other_cred = _live(register, city, [city.slug], "rtsps://cam.example.net:322/neighbour")
+    agent = _enrol(registry, reg["id"], cred)
+    me = registry.get("/v1/edge-agents/me", headers=_as_agent(agent["credential"]))
+    assert me.status_code == 200, me.text
+    assert me.json() == {"agent_id": agent["agent_id"], "registration_id": reg["id"]}
+
+    # The local trigger: a window on the agent's registration, under the owner's rules, audited as the agent.
+    r = registry.post(
+        "/v1/edge-agents/me/live-windows",
+        json={"reason": "alert", "duration_s": 120, "agencies": [city.slug]},
+        headers=_as_agent(agent["credential"]),
+    )
+    assert r.status_code == 201, r.text
+    window = r.json()
+    assert window["registration_id"] == reg["id"] and window["state"] == "open"
+    assert window["cameras"] == [_camera(reg, "front")]
+    [row] = db.fetch(
+        "SELECT actor, actor_role FROM audit.events WHERE action = 'live_window.open' AND subject_id = $1",
+        window["id"],
+    )
+    assert (row["actor"], row["actor_role"]) == (f"edge_agent:{agent['agent_id']}", "edge_agent")
+    # Under the same rules as the owner's: an agency the registration is not shared with is refused.
+    bad = registry.post(
+        "/v1/edge-agents/me/live-windows",
+        json={"agencies": [new_agency().slug]},
+        headers=_as_agent(agent["credential"]),
+    )
+    assert bad.status_code == 422 and bad.headers["content-type"] == PROBLEM
+
+    # Another registration's window is not the agent's to close: 404, and it stays open.
+    theirs = _open(registry, other["id"], other_cred)
+    r = registry.post(
+        f"/v1/edge-agents/me/live-windows/{theirs}/close", headers=_as_agent(agent["credential"])
+    )
+    assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
+    listed = registry.get(f"/v1/registrations/{other['id']}/live-windows", headers=owner(other_cred)).json()
+    assert [w["state"] for w in listed if w["id"] == theirs] == ["open"]
+
+    r = registry.post(
+        f"/v1/edge-agents/me/live-windows/{window['id']}/close", headers=_as_agent(agent["credential"])
+    )
+    assert r.status_code == 200 and r.json()["state"] == "closed"
+
+    # Revoked, the credential opens nothing any more.
+    r = registry.delete(f"/v1/registrations/{reg['id']}/edge-agents/{agent['agent_id']}", headers=owner(cred))
+    assert r.status_code == 204
+    for method, path in (("GET", "/v1/edge-agents/me"), ("POST", "/v1/edge-agents/me/live-windows")):
+        r = registry.request(
+            method, path, json={} if method == "POST" else None, headers=_as_agent(agent["credential"])
+        )
+        assert r.status_code == 401 and r.headers["content-type"] == PROBLEM

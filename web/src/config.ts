@@ -6,6 +6,7 @@ export interface PortalConfig {
   geo_query_url: string;
   requests_api_url: string;
   community_api_url: string;
+  live_relay_url?: string; // live_relay: agencies' live video, and whether an owner's edge agent is connected
   tile_url: string | null;
   tile_attribution: string | null;
   geocoder_url: string | null;

@@ -59,6 +59,7 @@ route("/agency/requests", async (main) => (await import("./pages/agency-requests
 route("/agency/requests/new", async (main) => (await import("./pages/agency-requests")).newRequestPage(main));
 route("/agency/requests/:id", async (main, params) => (await import("./pages/agency-request")).agencyRequestPage(main, params));
 route("/agency/approvals", async (main) => (await import("./pages/agency-requests")).approvalsPage(main));
+route("/agency/live", async (main) => (await import("./pages/agency-live")).agencyLivePage(main));
 route("/agency/audit", async (main) => (await import("./pages/agency-audit")).auditPage(main));
 route("/agency/tips", async (main) => (await import("./pages/agency-community")).tipInboxPage(main));
 route("/agency/tips/:id", async (main, params) => (await import("./pages/agency-community")).tipPage(main, params));

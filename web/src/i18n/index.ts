@@ -63,3 +63,14 @@ export function formatNumber(n: number, digits = 0): string {
     maximumFractionDigits: digits,
   }).format(n);
 }
+
+/** A length of time a person reads at a glance: "4 min 05 s", "1 h 02 min", "12 s". */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  const hours = Math.floor(s / 3600);
+  const minutes = Math.floor((s % 3600) / 60);
+  const rest = s % 60;
+  if (hours) return t("live.duration_hm", { h: hours, m: String(minutes).padStart(2, "0") });
+  if (minutes) return t("live.duration_ms", { m: minutes, s: String(rest).padStart(2, "0") });
+  return t("live.duration_s", { s: rest });
+}

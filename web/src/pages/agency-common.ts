@@ -22,6 +22,7 @@ export function workspaceNav(current: string): HTMLElement {
       admin
         ? link("/agency/program", "program.title")
         : [
+            link("/agency/live", "ws.nav.live"),
             link("/agency/requests", "ws.nav.requests"),
             link("/agency/requests/new", "ws.nav.new"),
             user?.role === "supervisor" ? link("/agency/approvals", "ws.nav.approvals") : null,

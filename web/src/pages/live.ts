@@ -1,5 +1,6 @@
 /** Live sharing: the owner opens a window for chosen agencies and a limited time (at most 24 hours), sees the
- * open and past windows, and closes one now. Only cameras whose live mode allows it join a window. */
+ * open and past windows, and closes one now. Only cameras whose live mode allows it join a window. The edge agent
+ * that carries the video and the record of each viewing are drawn by ./live-site (loaded with this page only). */
 
 import { attempt, bearer, registry } from "../api/client";
 import { h } from "../dom";
@@ -43,6 +44,10 @@ export async function livePage(main: HTMLElement, params: Record<string, string>
   const liveCameras = p.cameras.filter((c) => c.live_mode && c.live_mode !== "never");
   main.append(summary, notice, h("p", {}, h("a", { href: `/registrations/${id}` }, t("requests.back"))));
   if (!liveCameras.length) main.append(h("p", { class: "portal-empty" }, t("live.no_cameras")));
+  const site = import("./live-site");
+  const agentHost = h("section", { class: "portal-site" });
+  const viewingsHost = h("section", { class: "portal-site" });
+  main.append(agentHost);
 
   if (draft.agencies === null) draft.agencies = new Set(p.shared_with);
   const chosen = draft.agencies;
@@ -139,8 +144,14 @@ export async function livePage(main: HTMLElement, params: Record<string, string>
   };
   if (liveCameras.length) main.append(h("h2", {}, t("live.open_title")), form);
   main.append(h("h2", {}, t("live.windows")));
+  // Before an agent is enrolled, its set-up comes first; once one is, the windows do.
+  const filled = site.then(async (m) => {
+    if (await m.agentSection(agentHost, id, credential, owned.registration)) viewingsHost.before(agentHost);
+    await m.viewingsSection(viewingsHost, id, credential, owned.registration);
+  });
   if (!windows.data.length) {
-    main.append(h("p", { class: "portal-empty" }, t("live.no_windows")));
+    main.append(h("p", { class: "portal-empty" }, t("live.no_windows")), viewingsHost);
+    await filled;
     return;
   }
   main.append(
@@ -167,4 +178,6 @@ export async function livePage(main: HTMLElement, params: Record<string, string>
       ),
     ),
   );
+  main.append(viewingsHost);
+  await filled;
 }

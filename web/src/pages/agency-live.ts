@@ -1,0 +1,160 @@
+/** Live video in the agency workspace: the live windows owners have opened to the agency, each with its cameras
+ * and the time left, and a player per camera (./live-player). The list is asked again every few seconds: a
+ * window the owner closed, or whose time ran out, says so at once, and its players stop. */
+
+import { attempt, bearer, registry } from "../api/client";
+import type { components } from "../api/registry";
+import { h } from "../dom";
+import { formatDate, formatDuration, formatTime, t, type MessageKey } from "../i18n";
+import { LivePlayer } from "../live-player";
+import { relayUrl } from "../relay";
+import { onLeave, rerender } from "../router";
+import { staffToken } from "../staff";
+import { agencyUser, compass } from "../workspace";
+import { signInNeeded, workspaceNav } from "./agency-common";
+import { failureBox } from "../owner";
+
+type WindowSummary = components["schemas"]["LiveWindowSummary"];
+type WindowView = components["schemas"]["LiveWindowView"];
+
+// How often the windows open to the agency are asked again (a window closed by its owner ends here within that).
+const REFRESH_MS = 5000;
+
+interface Shown {
+  view: WindowView;
+  players: LivePlayer[];
+  left: HTMLElement;
+  card: HTMLElement;
+  ended: boolean;
+}
+
+async function openWindows(): Promise<WindowSummary[] | null> {
+  const token = await staffToken();
+  if (!token) return null;
+  const outcome = await attempt(() => registry().GET("/v1/live-windows", { headers: bearer(token) }));
+  return outcome.ok ? outcome.data : null;
+}
+
+export async function agencyLivePage(main: HTMLElement): Promise<void> {
+  const user = agencyUser();
+  if (!user) {
+    signInNeeded(main);
+    return;
+  }
+  main.classList.add("portal-main--wide");
+  main.append(workspaceNav("/agency/live"), h("h1", {}, t("wsl.title")), h("p", { class: "usa-intro" }, t("wsl.intro")));
+  if (!relayUrl()) {
+    main.append(h("p", { class: "portal-empty" }, t("wsl.no_relay")));
+    return;
+  }
+  const token = await staffToken();
+  const list = await attempt(() => registry().GET("/v1/live-windows", { headers: bearer(token ?? "") }));
+  if (!list.ok) {
+    main.append(failureBox(list.failure, rerender));
+    return;
+  }
+  // Each window's cameras (reading them is audited, as the agency's view of the window).
+  const views = await Promise.all(
+    list.data.map((w) =>
+      attempt(() =>
+        registry().GET("/v1/live-windows/{window_id}", { params: { path: { window_id: w.id } }, headers: bearer(token ?? "") }),
+      ),
+    ),
+  );
+  const announcer = h("p", { class: "usa-sr-only", role: "status", "aria-live": "polite" });
+  const fresh = h("div", {});
+  main.append(announcer, fresh);
+  const shown: Shown[] = [];
+  for (const v of views) if (v.ok) shown.push(windowCard(v.data));
+  if (!shown.length) {
+    main.append(h("p", { class: "portal-empty" }, t("wsl.none")), h("p", {}, h("button", { type: "button", class: "usa-button usa-button--outline", onclick: () => rerender() }, t("wsl.check_again"))));
+  } else {
+    main.append(h("ul", { class: "usa-list usa-list--unstyled ws-live" }, shown.map((s) => s.card)));
+  }
+
+  const end = (s: Shown) => {
+    if (s.ended) return;
+    s.ended = true;
+    s.left.textContent = t("wsl.window_ended");
+    s.card.classList.add("ws-live__window--ended");
+    for (const p of s.players) p.windowClosed();
+    announcer.textContent = t("wsl.window_ended_named", { reason: t(`live.reason_${s.view.reason}` as MessageKey) });
+  };
+  const tick = () => {
+    const now = Date.now();
+    for (const s of shown) {
+      if (s.ended) continue;
+      const left = (Date.parse(s.view.expires_at) - now) / 1000;
+      if (left <= 0) end(s);
+      else s.left.textContent = t("wsl.time_left", { left: formatDuration(left) });
+    }
+  };
+  tick();
+  const clock = window.setInterval(tick, 1000);
+  let known = new Set(list.data.map((w) => w.id));
+  const refresh = window.setInterval(() => {
+    void openWindows().then((now) => {
+      if (!now) return;
+      const open = new Set(now.map((w) => w.id));
+      for (const s of shown) if (!open.has(s.view.id)) end(s);
+      if (now.some((w) => !known.has(w.id))) {
+        known = new Set([...known, ...open]);
+        fresh.replaceChildren(
+          h(
+            "div",
+            { class: "usa-alert usa-alert--info usa-alert--slim" },
+            h(
+              "div",
+              { class: "usa-alert__body" },
+              h("p", { class: "usa-alert__text" }, t("wsl.new_window"), " ", h("button", { type: "button", class: "usa-button usa-button--unstyled", onclick: () => rerender() }, t("wsl.show_new"))),
+            ),
+          ),
+        );
+        announcer.textContent = t("wsl.new_window");
+      }
+    });
+  }, REFRESH_MS);
+  onLeave(() => {
+    window.clearInterval(clock);
+    window.clearInterval(refresh);
+    for (const s of shown) for (const p of s.players) if (p.state !== "idle") p.halt("stopped");
+  });
+}
+
+/** A time of today by itself; of another day, with its date (a window lasts 24 hours at most). */
+function when(iso: string): string {
+  return new Date(iso).toDateString() === new Date().toDateString() ? formatTime(iso) : formatDate(iso, true);
+}
+
+function windowCard(view: WindowView): Shown {
+  const windowOpen = async (): Promise<boolean | null> => {
+    const now = await openWindows();
+    return now === null ? null : now.some((w) => w.id === view.id);
+  };
+  const players = view.cameras.map(
+    (c, i) => new LivePlayer({ cameraId: c.id, name: c.label || t("registration.camera_n", { n: i + 1 }), windowOpen }),
+  );
+  const left = h("p", { class: "ws-live__left" });
+  const headingId = `window-${view.id}`;
+  const card = h(
+    "li",
+    { class: "portal-card ws-live__window", "aria-labelledby": headingId, "data-window": view.id },
+    h("h2", { id: headingId }, t(`wsl.window_${view.reason}` as MessageKey)),
+    h("p", {}, t("wsl.opened", { at: when(view.opened_at) }), " · ", t("wsl.until", { at: when(view.expires_at) })),
+    left,
+    h(
+      "ul",
+      { class: "usa-list usa-list--unstyled ws-live__cameras" },
+      view.cameras.map((c, i) =>
+        h(
+          "li",
+          { class: "ws-live__camera" },
+          h("h3", {}, c.label || t("registration.camera_n", { n: i + 1 })),
+          typeof c.direction_deg === "number" ? h("p", { class: "usa-hint" }, t("wsl.facing", { direction: compass(c.direction_deg, t("ws.map.compass")) })) : "",
+          players[i]!.element,
+        ),
+      ),
+    ),
+  );
+  return { view, players, left, card, ended: false };
+}
