@@ -165,9 +165,16 @@ format: env ## apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-bench: env db portal ## measure geo_query and the bulk import against raw asyncpg, tipg and ogr2ogr, registration writes, and the portal's first page and registration (QUICK=1: smaller, < 2 min and about 1 for its tiles; ONLY=queries|imports|registrations|portal|community|audit|coverage|tiles, SHAPES=nearest,bbox100: a partial run; SCALE=10: the cost curve alone, 1 and 10 million cameras, about 25 min)
+bench: env db portal ## measure geo_query and the bulk import against raw asyncpg, tipg and ogr2ogr, registration writes, and the portal's first page and registration (QUICK=1: smaller, < 2 min and about 1 for its tiles; ONLY=queries|imports|registrations|portal|community|audit|coverage|tiles|live, SHAPES=nearest,bbox100: a partial run; SCALE=10: the cost curve alone, 1 and 10 million cameras, about 25 min)
 	@bash scripts/ensure_debian.sh chromium=chromium
+ifneq ($(ONLY),live)
 	$(PY) -m bench.run $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY)) $(if $(SHAPES),--shapes $(SHAPES)) $(if $(SCALE),--scale $(SCALE))
+endif
+ifeq ($(filter-out live,$(ONLY))$(SCALE),)
+	@# The live relay's figures, on the live tests' real parts (the synthetic camera, edge agents, the relay), 2 min.
+	@bash scripts/ensure_debian.sh ffmpeg=ffmpeg pkg:python3-gi=python3-gi pkg:gir1.2-gst-rtsp-server-1.0=gir1.2-gst-rtsp-server-1.0 pkg:gstreamer1.0-plugins-good=gstreamer1.0-plugins-good pkg:gstreamer1.0-plugins-bad=gstreamer1.0-plugins-bad
+	$(PY) -m pytest -p tests.conftest -p tests.live.conftest bench/live_bench.py -q -s -p no:cacheprovider
+endif
 
 clean: stop ## remove the environment and the local database
 	rm -rf .venv .tools .local
