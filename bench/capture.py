@@ -29,12 +29,12 @@ class Statement:
 
 
 # The statements of the request being served in this task: captures run concurrently, each in its own task.
-_current: ContextVar[list[Statement] | None] = ContextVar("bench_capture", default=None)
+current_statements: ContextVar[list[Statement] | None] = ContextVar("bench_capture", default=None)
 
 
-class _Log:
+class StatementLog:
     def add(self, method: str, sql: str, args: tuple[Any, ...]) -> None:
-        statements = _current.get()
+        statements = current_statements.get()
         # A search's statements, and the transaction-local settings they are planned under (SET LOCAL
         # plan_cache_mode: without it a prepared statement run again gets a generic plan geo_query never uses).
         if statements is not None and ("registry.cameras" in sql or sql.startswith("SET LOCAL ")):
@@ -42,7 +42,7 @@ class _Log:
 
 
 class _RecordingConnection:
-    def __init__(self, conn: Any, log: _Log) -> None:
+    def __init__(self, conn: Any, log: StatementLog) -> None:
         self._conn = conn
         self._log = log
 
@@ -91,7 +91,7 @@ class GeoQueryInProcess:
 
         self.app = app
         self.db = db
-        self.log = _Log()
+        self.log = StatementLog()
         self._lifespan: Any = None
         self.one_statement = False
         self.client: httpx.AsyncClient | None = None
@@ -127,14 +127,14 @@ class GeoQueryInProcess:
         """Send one request; its status, the camera statements it ran, and (on failure) the start of its body."""
         assert self.client is not None
         statements: list[Statement] = []
-        token = _current.set(statements)
+        token = current_statements.set(statements)
         try:
             h = dict(headers)
             if request.body is not None:
                 h["Content-Type"] = "application/json"
             r = await self.client.request(request.method, request.path, content=request.body, headers=h)
         finally:
-            _current.reset(token)
+            current_statements.reset(token)
         return r.status_code, statements, "" if r.status_code == 200 else r.text[:300]
 
     async def capture_all(

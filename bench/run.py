@@ -393,7 +393,7 @@ def _progress(cell: Any, p: Planned) -> None:
 # ------------------------------------------------------------------------------------------------------ HTTP
 
 
-async def _warm_http(
+async def warm_http(
     base: str, requests: list[Any], headers: dict[str, str], seconds: float
 ) -> tuple[list[int], str]:
     """Send requests one by one for `seconds` (connections, caches, prepared statements): the number of Features
@@ -417,7 +417,7 @@ async def _warm_http(
     return counts, ""
 
 
-def _measured(cell: Any, pids: set[int], databases: tuple[str, ...], run: Any) -> Any:
+def measured(cell: Any, pids: set[int], databases: tuple[str, ...], run: Any) -> Any:
     from bench.contention import cpu_jiffies, cpu_per_request, other_share, snapshot
 
     start, cpu0 = snapshot(pids, databases), cpu_jiffies(pids, databases)
@@ -447,7 +447,7 @@ async def _geo_http(bench: Bench, res: Any, plan: list[Planned]) -> None:
     ) as srv:
         for p in todo:
             headers = {"Authorization": "Bearer " + mint_token(p.route.role, p.layout.slug, sub="bench")}
-            counts, err = await _warm_http(srv.url, p.requests, headers, bench.warmup_seconds)
+            counts, err = await warm_http(srv.url, p.requests, headers, bench.warmup_seconds)
             if counts:
                 res.returned[(p.layout.key, p.shape.key)] = sum(counts) / len(counts)
             if err:
@@ -459,7 +459,7 @@ async def _geo_http(bench: Bench, res: Any, plan: list[Planned]) -> None:
                 cell = Cell("geo_query", p.layout.key, p.shape.key, clients)
                 # Warmed first at the same concurrency (not counted), so the CPU per request is the cell's own.
                 run_wrk(srv.url, script, clients, 1, Cell(cell.system, cell.layout, cell.shape, clients))
-                _measured(
+                measured(
                     cell,
                     {srv.process.pid},
                     (bench.db_name,),
@@ -490,7 +490,7 @@ async def _tipg(bench: Bench, res: Any, plan: list[Planned]) -> None:
         with tipg(bench.owner()) as srv:
             for p in todo:
                 requests = [route.build(q) for q in p.queries]
-                _, err = await _warm_http(srv.url, requests, {}, bench.warmup_seconds)
+                _, err = await warm_http(srv.url, requests, {}, bench.warmup_seconds)
                 if err:
                     res.unavailable[("tipg", p.layout.key, p.shape.key)] = f"not measured ({err})"
                     continue
@@ -498,7 +498,7 @@ async def _tipg(bench: Bench, res: Any, plan: list[Planned]) -> None:
                 for clients in bench.clients:
                     cell = Cell("tipg", p.layout.key, p.shape.key, clients)
                     run_wrk(srv.url, script, clients, 1, Cell(cell.system, cell.layout, cell.shape, clients))
-                    _measured(
+                    measured(
                         cell,
                         {srv.process.pid},
                         (bench.db_name,),
@@ -532,7 +532,7 @@ async def _pygeoapi(bench: Bench, res: Any, plan: list[Planned]) -> None:
         with pygeoapi(bench.owner()) as srv:
             for p in todo:
                 requests = [route.build(q) for q in p.queries]
-                _, err = await _warm_http(srv.url, requests, {}, bench.warmup_seconds)
+                _, err = await warm_http(srv.url, requests, {}, bench.warmup_seconds)
                 if err:
                     res.unavailable[("pygeoapi", p.layout.key, p.shape.key)] = f"not measured ({err})"
                     continue
@@ -540,7 +540,7 @@ async def _pygeoapi(bench: Bench, res: Any, plan: list[Planned]) -> None:
                 for clients in bench.clients:
                     cell = Cell("pygeoapi", p.layout.key, p.shape.key, clients)
                     run_wrk(srv.url, script, clients, 1, Cell(cell.system, cell.layout, cell.shape, clients))
-                    _measured(
+                    measured(
                         cell,
                         {srv.process.pid},
                         (bench.db_name,),

@@ -216,7 +216,7 @@ async def _queries(bench: Bench, point: ScalePoint, gen: Any, slug: str) -> None
     from bench import data
     from bench.http import geo_routes, run_wrk, write_script
     from bench.queries import queries
-    from bench.run import _measured, _warm_http, service_env
+    from bench.run import measured, service_env, warm_http
     from bench.servers import uvicorn
     from bench.settings import ROOT
     from services.geo_query.main import app
@@ -239,7 +239,7 @@ async def _queries(bench: Bench, point: ScalePoint, gen: Any, slug: str) -> None
                 continue
             headers = {"Authorization": "Bearer " + mint_token(route.role, slug, sub="bench")}
             requests = [route.build(q) for q in qs]
-            counts, err = await _warm_http(srv.url, requests, headers, bench.warmup_seconds)
+            counts, err = await warm_http(srv.url, requests, headers, bench.warmup_seconds)
             if counts:
                 point.returned[shape.key] = sum(counts) / len(counts)
             if err:
@@ -250,7 +250,7 @@ async def _queries(bench: Bench, point: ScalePoint, gen: Any, slug: str) -> None
             for clients in bench.clients:
                 cell = Cell("geo_query", "regions", shape.key, clients)
                 run_wrk(srv.url, script, clients, 1, Cell(cell.system, cell.layout, cell.shape, clients))
-                _measured(
+                measured(
                     cell,
                     {srv.process.pid},
                     (bench.db_name,),

@@ -135,7 +135,7 @@ def views_per_zoom(bench: Bench) -> int:
 async def run(bench: Bench) -> list[TileRow]:
     from bench import data
     from bench.http import run_wrk, write_script
-    from bench.run import _measured, service_env
+    from bench.run import measured, service_env
     from bench.servers import uvicorn
     from bench.settings import ROOT
     from shared.auth import mint_token
@@ -174,7 +174,7 @@ async def run(bench: Bench) -> list[TileRow]:
                     script = write_script(f"tiles-{kind}-{lay.key}-{z}", requests, headers)
                     cell = Cell(f"tiles-{kind}", lay.key, f"z{z}", CLIENTS)
                     run_wrk(srv.url, script, CLIENTS, 1, Cell(cell.system, cell.layout, cell.shape, CLIENTS))
-                    _measured(
+                    measured(
                         cell,
                         {srv.process.pid},
                         (bench.db_name,),

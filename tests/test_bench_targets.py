@@ -246,17 +246,17 @@ def test_the_results_file_holds_the_saved_runs_as_the_bench_renders_them() -> No
 
 
 def test_the_capture_keeps_a_searchs_set_local_settings_with_its_statements() -> None:
-    from bench.capture import _current, _Log
+    from bench.capture import StatementLog, current_statements
 
     statements: list[Any] = []
-    token = _current.set(statements)
+    token = current_statements.set(statements)
     try:
-        log = _Log()
+        log = StatementLog()
         log.add("execute", "SET LOCAL plan_cache_mode = force_custom_plan", ())
         log.add("fetch", "SELECT 1", ())  # not a search's: left out
         log.add("fetch", "SELECT id FROM registry.cameras LIMIT $1", (5,))
     finally:
-        _current.reset(token)
+        current_statements.reset(token)
     assert [s.sql for s in statements] == [
         "SET LOCAL plan_cache_mode = force_custom_plan",
         "SELECT id FROM registry.cameras LIMIT $1",
