@@ -1,21 +1,25 @@
-"""The relay against what it should refuse or end: an edge agent's hello that is not what the protocol says, and a
-viewing whose own window closes while another window open to the same agency includes the camera (the viewing
+"""The relay and the agent against what they should refuse or end: an edge agent's hello that is not what the
+protocol says, a relay's command the agent cannot read, and a viewing whose own window closes while another window open to the same agency includes the camera (the viewing
 belongs to the window it was granted in: it ends with it, and its audit record names that window)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import websockets
 
 from tests.conftest import Token
-from tests.live.conftest import MakeSite, Site, close_window, investigator, open_window
+from tests.live.conftest import MakeSite, Site, close_window, edge_env, investigator, open_window
 from tests.live.test_relay import Watch, viewing
-from tests.support import Server, eventually
+from tests.support import Server, eventually, free_port
 
 
 def _agent_credential(s: Site) -> str:
@@ -76,3 +80,53 @@ def test_a_viewer_is_cut_within_2s_when_its_window_closes_though_another_window_
     again = viewing(relay, headers, s.camera_id)
     assert again.status_code == 201, again.text
     assert again.json()["window_id"] == second
+
+
+def test_a_relay_command_naming_a_camera_by_a_number_is_ignored_and_the_agent_keeps_its_connection(
+    registry: httpx.Client, site: MakeSite, tmp_path: Path
+) -> None:
+    """The agent reads the relay's commands in order: after the malformed `start`, a proper one for a camera in an
+    open window is answered with `started` on the same connection (had the malformed one ended the agent, that
+    connection would be closed)."""
+    s = site()
+    open_window(registry, s)
+
+    async def relay_side() -> dict[str, Any]:
+        connected: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def handler(ws: Any) -> None:
+            await connected.put(ws)
+            await ws.wait_closed()
+
+        async with websockets.serve(handler, "127.0.0.1", 0) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            config = tmp_path / "edge-fake-relay.toml"
+            config.write_text(
+                re.sub(
+                    r'relay_url = ".*"|status_port = \d+',
+                    lambda m: (
+                        f'relay_url = "ws://127.0.0.1:{port}/v1/edge-agents/connect"'
+                        if m.group(0).startswith("relay_url")
+                        else f"status_port = {free_port()}"
+                    ),
+                    s.config_path.read_text(),
+                )
+            )
+            agent = await asyncio.create_subprocess_exec(
+                *(sys.executable, "-m", "canvass_edge", "run", "--config", str(config)),
+                env=edge_env(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                ws = await asyncio.wait_for(connected.get(), 30)
+                assert json.loads(await ws.recv())["type"] == "hello"
+                await ws.send(json.dumps({"type": "start", "camera_id": 1}))
+                await ws.send(json.dumps({"type": "start", "camera_id": s.camera_id}))
+                said: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                return said
+            finally:
+                agent.terminate()
+                await asyncio.wait_for(agent.wait(), 10)
+
+    assert asyncio.run(relay_side()) == {"type": "started", "camera_id": s.camera_id}
