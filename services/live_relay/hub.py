@@ -231,11 +231,7 @@ class Hub:
         audited; returns once the camera's initialisation segment is there (or refuses)."""
         window = await self._window(viewing.agency, viewing.camera_id, viewing.window_id)
         self._agent_for(window.registration_id, viewing.camera_id)
-        feed = self.feeds.get(viewing.camera_id)
-        if feed is not None and len(feed.viewers) >= config().max_viewers_per_camera:
-            raise Refused(
-                429, "This camera has as many viewers as the relay allows; retry later.", "too-many-viewers"
-            )
+        self._room(self.feeds.get(viewing.camera_id))  # refused before its audit record, when it can be
         viewing.confirmed = time.monotonic()
         assert self.audit is not None
         await self.audit(self._event(viewing, "live_viewing.start", {}))
@@ -250,6 +246,12 @@ class Hub:
             await self.leave(viewer)
             raise
         feed = self.feeds.get(viewing.camera_id)
+        try:
+            self._room(feed)  # again: other viewers may have joined during the audit's wait
+        except Refused:
+            viewer.reason = "too-many-viewers"
+            await self.leave(viewer)
+            raise
         if feed is None:
             feed = Feed(viewing.camera_id, link, Splitter(config().max_box_bytes))
             self.feeds[viewing.camera_id] = feed
@@ -353,6 +355,12 @@ class Hub:
                 403, f"No live window open to your agency includes camera {camera_id}.", "no-open-window"
             )
         return window
+
+    def _room(self, feed: Feed | None) -> None:
+        if feed is not None and len(feed.viewers) >= config().max_viewers_per_camera:
+            raise Refused(
+                429, "This camera has as many viewers as the relay allows; retry later.", "too-many-viewers"
+            )
 
     def _agent_for(self, registration_id: uuid.UUID, camera_id: uuid.UUID) -> AgentLink:
         link = self.agents.get(registration_id)
