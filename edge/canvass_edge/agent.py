@@ -108,7 +108,12 @@ class Agent:
         try:
             msg = json.loads(text)
             kind, camera_id = msg["type"], uuid.UUID(msg["camera_id"])
-        except (ValueError, KeyError, TypeError):
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+        ):  # AttributeError: an id that is not a string
             return
         if kind == "start":
             await self.start(camera_id)

@@ -1,8 +1,8 @@
 """The relay's state, in this one process: the edge agents connected now, the viewings granted, and each watched
 camera's feed with its viewers. It alone decides when an agent is asked to start or stop a camera (a camera runs
-while it has a viewer, no longer), and when a viewer is cut: at once when registry_api says the window no longer
-includes the camera for the viewer's agency (asked again every CANVASS_RELAY_RECHECK_S per watched agency and
-camera), or when registry_api has not confirmed it for CANVASS_RELAY_UNCONFIRMED_CUT_S (fail closed). Every
+while it has a viewer, no longer), and when a viewer is cut: at once when registry_api says the viewing's window no
+longer includes the camera for the viewer's agency (asked again every CANVASS_RELAY_RECHECK_S per watched agency,
+camera and window), or when registry_api has not confirmed it for CANVASS_RELAY_UNCONFIRMED_CUT_S (fail closed). Every
 viewing is audited when it starts (before the first byte) and when it ends (with the bytes sent)."""
 
 from __future__ import annotations
@@ -229,13 +229,9 @@ class Hub:
     async def join(self, viewing: Viewing) -> tuple[Viewer, Feed]:
         """Start watching: the window asked about again, the camera's feed started if it was not, the start
         audited; returns once the camera's initialisation segment is there (or refuses)."""
-        window = await self._window(viewing.agency, viewing.camera_id)
+        window = await self._window(viewing.agency, viewing.camera_id, viewing.window_id)
         self._agent_for(window.registration_id, viewing.camera_id)
-        feed = self.feeds.get(viewing.camera_id)
-        if feed is not None and len(feed.viewers) >= config().max_viewers_per_camera:
-            raise Refused(
-                429, "This camera has as many viewers as the relay allows; retry later.", "too-many-viewers"
-            )
+        self._room(self.feeds.get(viewing.camera_id))  # refused before its audit record, when it can be
         viewing.confirmed = time.monotonic()
         assert self.audit is not None
         await self.audit(self._event(viewing, "live_viewing.start", {}))
@@ -250,6 +246,12 @@ class Hub:
             await self.leave(viewer)
             raise
         feed = self.feeds.get(viewing.camera_id)
+        try:
+            self._room(feed)  # again: other viewers may have joined during the audit's wait
+        except Refused:
+            viewer.reason = "too-many-viewers"
+            await self.leave(viewer)
+            raise
         if feed is None:
             feed = Feed(viewing.camera_id, link, Splitter(config().max_box_bytes))
             self.feeds[viewing.camera_id] = feed
@@ -339,9 +341,11 @@ class Hub:
             },
         )
 
-    async def _window(self, agency: str, camera_id: uuid.UUID) -> registry.OpenWindow:
+    async def _window(
+        self, agency: str, camera_id: uuid.UUID, window_id: uuid.UUID | None = None
+    ) -> registry.OpenWindow:
         try:
-            window = await registry.window_for(agency, camera_id)
+            window = await registry.window_for(agency, camera_id, window_id)
         except registry.Unreachable as exc:
             raise Refused(
                 503, f"Cannot confirm the live window now ({exc}); retry shortly.", "unavailable"
@@ -351,6 +355,12 @@ class Hub:
                 403, f"No live window open to your agency includes camera {camera_id}.", "no-open-window"
             )
         return window
+
+    def _room(self, feed: Feed | None) -> None:
+        if feed is not None and len(feed.viewers) >= config().max_viewers_per_camera:
+            raise Refused(
+                429, "This camera has as many viewers as the relay allows; retry later.", "too-many-viewers"
+            )
 
     def _agent_for(self, registration_id: uuid.UUID, camera_id: uuid.UUID) -> AgentLink:
         link = self.agents.get(registration_id)
@@ -377,16 +387,18 @@ class Hub:
         for vid, v in list(self.viewings.items()):  # viewings over, or never used, whose time is past
             if not v.watching and now >= v.forget_at:
                 del self.viewings[vid]
-        pairs = {(v.agency, v.camera_id) for v in self.viewings.values() if not v.ended}
+        # A viewing belongs to the window it was granted in: another window open to the agency for the camera
+        # does not keep it going once its own has ended (the viewer asks again, in a viewing of that window).
+        asked = {(v.agency, v.camera_id, v.window_id) for v in self.viewings.values() if not v.ended}
         answers = await asyncio.gather(
-            *(registry.window_for(agency, cid) for agency, cid in pairs), return_exceptions=True
+            *(registry.window_for(agency, cid, wid) for agency, cid, wid in asked), return_exceptions=True
         )
         confirmed = time.monotonic()
-        for (agency, cid), answer in zip(pairs, answers, strict=True):
+        for (agency, cid, wid), answer in zip(asked, answers, strict=True):
             if isinstance(answer, BaseException):
                 continue  # unconfirmed: cut below once it has been for too long
             for v in self.viewings.values():
-                if v.agency == agency and v.camera_id == cid:
+                if (v.agency, v.camera_id, v.window_id) == (agency, cid, wid):
                     if answer is None:
                         v.ended = "the window ended"
                     else:

@@ -80,12 +80,18 @@ class OpenWindow:
     expires_at: datetime
 
 
-async def window_for(agency: str, camera_id: uuid.UUID) -> OpenWindow | None:
-    """The window open now to `agency` that includes the camera (None: there is none); Unreachable otherwise."""
+async def window_for(
+    agency: str, camera_id: uuid.UUID, window_id: uuid.UUID | None = None
+) -> OpenWindow | None:
+    """The window open now to `agency` that includes the camera, or that window only when `window_id` is given
+    (None: there is none); Unreachable otherwise."""
+    params = {"agency": agency, "camera_id": str(camera_id)}
+    if window_id is not None:
+        params["window_id"] = str(window_id)
     try:
         r = await client().get(
             _url("/v1/live-windows/check"),
-            params={"agency": agency, "camera_id": str(camera_id)},
+            params=params,
             headers={"Authorization": f"Bearer {service_token()}"},
         )
     except httpx.HTTPError as exc:

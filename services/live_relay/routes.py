@@ -330,7 +330,8 @@ async def agent_socket(ws: WebSocket) -> None:
         cameras = frozenset(uuid.UUID(c) for c in hello["cameras"])
         if hello.get("type") != "hello":
             raise ValueError("not a hello")
-    except (TimeoutError, ValueError, KeyError, TypeError, WebSocketDisconnect):
+    except (TimeoutError, ValueError, KeyError, TypeError, AttributeError, WebSocketDisconnect):
+        # AttributeError: a camera id that is not a string (uuid.UUID reads a number as a hex string)
         await ws.close(code=1008)
         return
     link = AgentLink(identity.agent_id, identity.registration_id, cameras, ws.send_text)

@@ -411,7 +411,8 @@ async def agent_close_window(window_id: uuid.UUID, agent: CurrentAgent, session:
         "What the relay asks before it lets an agency's viewer watch a camera: a window open now to the agency "
         "that includes the camera, the registration active and shared with the agency, the camera's live mode "
         "allowing the window's reason and the camera in the agency's jurisdiction (as the agency's own view of "
-        "the window). Of several such windows, the one that ends last. 404 otherwise."
+        "the window). Of several such windows, the one that ends last; with `window_id`, that window only (a viewing "
+        "belongs to the window it was granted in, and ends with it). 404 otherwise."
     ),
 )
 async def check_window(
@@ -419,8 +420,9 @@ async def check_window(
     session: SessionDep,
     agency: Annotated[Slug, Query(description="The viewer's agency (its slug)")],
     camera_id: Annotated[uuid.UUID, Query(description="The camera to be watched")],
+    window_id: Annotated[uuid.UUID | None, Query(description="Only this window counts")] = None,
 ) -> Any:
-    w = await repo.window_check(session, agency, camera_id)
+    w = await repo.window_check(session, agency, camera_id, window_id)
     await session.rollback()
     if w is None:
         raise Problem(404, f"No live window open to '{agency}' includes camera {camera_id}.")

@@ -530,7 +530,7 @@ def endpoints(s: Scene, scratch: Owner, draft: str, sent: str, etags: dict[str, 
             "/v1/live-windows/check",
             s.auth("service", None, sub="live_relay"),
             query={"agency": w.x, "camera_id": scratch.camera_ids[0]},
-            query_strings=["agency", "camera_id"],
+            query_strings=["agency", "camera_id", "window_id"],
         ),
         Endpoint(
             "registry GET /v1/deleted-registrations",

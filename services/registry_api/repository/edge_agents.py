@@ -112,21 +112,23 @@ async def revoke(session: AsyncSession, rid: uuid.UUID, agent_id: uuid.UUID) -> 
 
 # The window open now to agency `me` that includes camera :cid as the agency sees it (CAMERA_RULE: the window's
 # camera, its live mode allowing the reason, the registration active and shared with the agency, the camera in its
-# jurisdiction); of several, the one that ends last.
+# jurisdiction); of several, the one that ends last. With :wid, only that window.
 CHECK_SQL = f"""
 WITH {ME_SQL}
 SELECT w.id, w.registration_id, w.expires_at
 FROM registry.live_windows w
 JOIN me ON me.id = ANY(w.agency_ids)
 JOIN registry.cameras c ON c.id = :cid AND {CAMERA_RULE}
-WHERE w.closed_at IS NULL AND w.expires_at > now()
+WHERE w.closed_at IS NULL AND w.expires_at > now() AND (CAST(:wid AS uuid) IS NULL OR w.id = :wid)
 ORDER BY w.expires_at DESC, w.id
 LIMIT 1
 """  # noqa: S608 - composed from constants; values are bound
 
 
-async def window_check(session: AsyncSession, agency: str, camera_id: uuid.UUID) -> RowMapping | None:
-    row = await session.execute(text(CHECK_SQL), {"me": agency, "cid": camera_id, **MODES})
+async def window_check(
+    session: AsyncSession, agency: str, camera_id: uuid.UUID, window_id: uuid.UUID | None = None
+) -> RowMapping | None:
+    row = await session.execute(text(CHECK_SQL), {"me": agency, "cid": camera_id, "wid": window_id, **MODES})
     return row.mappings().first()
 
 
