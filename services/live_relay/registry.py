@@ -4,7 +4,6 @@ registry_api alone decides; the relay keeps no copy of windows, shares or creden
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,16 +11,13 @@ from typing import Any
 
 import httpx
 
-from shared.auth import mint_token
-from shared.errors import Problem
+from shared.service_token import ServiceToken
 from shared.settings import get_settings
 
 SERVICE = "registry_api"
 _client: httpx.AsyncClient | None = None
-_service_token: tuple[float, str] | None = None
-# As requests_api's: the token the relay mints for itself lives an hour and is replaced with 5 minutes left.
-SERVICE_TOKEN_TTL_S = 3600
-SERVICE_TOKEN_RENEW_S = 300
+# The bearer the relay presents to registry_api's service-only operations.
+service_token = ServiceToken("live_relay")
 
 
 def client() -> httpx.AsyncClient:
@@ -40,29 +36,6 @@ async def close_client() -> None:
     if _client is not None:
         await _client.aclose()
         _client = None
-
-
-def service_token() -> str:
-    """CANVASS_SERVICE_TOKEN when configured, else an HS256 `service` token minted from the shared secret key."""
-    global _service_token
-    settings = get_settings()
-    if settings.service_token:
-        return settings.service_token
-    if not settings.allow_hs256:
-        raise Problem(
-            503,
-            "No service token: HS256 is off (CANVASS_ALLOW_HS256) and CANVASS_SERVICE_TOKEN is not set.",
-            kind="unavailable",
-        )
-    now = time.time()
-    ttl = min(SERVICE_TOKEN_TTL_S, settings.jwt_max_lifetime_s)
-    if _service_token is None or _service_token[0] - now < min(SERVICE_TOKEN_RENEW_S, ttl // 2):
-        issued = int(now)
-        token = mint_token(
-            "service", None, sub="live_relay", settings=settings, extra={"iat": issued, "exp": issued + ttl}
-        )
-        _service_token = (issued + ttl, token)
-    return _service_token[1]
 
 
 def _url(path: str) -> str:

@@ -4,17 +4,15 @@ instead of a hang or a 500; a 503 of theirs is passed through with its Retry-Aft
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 
-from shared.auth import mint_token
 from shared.errors import Problem
+from shared.service_token import ServiceToken
 from shared.settings import get_settings
 
 _client: httpx.AsyncClient | None = None
-_service_token: tuple[float, str] | None = None
 
 
 def client() -> httpx.AsyncClient:
@@ -39,36 +37,8 @@ def timeout() -> httpx.Timeout:
     return httpx.Timeout(t, connect=min(t, 3.0))
 
 
-# The token this service mints for itself lives SERVICE_TOKEN_TTL_S and is replaced once less than
-# SERVICE_TOKEN_RENEW_S of it (or half, if shorter) is left: a call in flight never carries one about to expire, and a deployment
-# never has to mint one by hand and restart (tokens live at most CANVASS_JWT_MAX_LIFETIME_S).
-SERVICE_TOKEN_TTL_S = 3600
-SERVICE_TOKEN_RENEW_S = 300
-
-
-def service_token(now: float | None = None) -> str:
-    """The bearer this service presents as itself: CANVASS_SERVICE_TOKEN when one is configured, otherwise an
-    HS256 `service` token minted from CANVASS_SECRET_KEY (which the services share, and which registry_api accepts
-    for that role alone in production), renewed before it expires."""
-    global _service_token
-    settings = get_settings()
-    if settings.service_token:
-        return settings.service_token
-    if not settings.allow_hs256:
-        raise Problem(
-            503,
-            "No service token: HS256 is off (CANVASS_ALLOW_HS256) and CANVASS_SERVICE_TOKEN is not set.",
-            kind="unavailable",
-        )
-    now = time.time() if now is None else now
-    ttl = min(SERVICE_TOKEN_TTL_S, settings.jwt_max_lifetime_s)
-    if _service_token is None or _service_token[0] - now < min(SERVICE_TOKEN_RENEW_S, ttl // 2):
-        issued = int(now)
-        token = mint_token(
-            "service", None, sub="requests_api", settings=settings, extra={"iat": issued, "exp": issued + ttl}
-        )
-        _service_token = (issued + ttl, token)
-    return _service_token[1]
+# The bearer requests_api presents to registry_api's service-only operations.
+service_token = ServiceToken("requests_api")
 
 
 def unreachable(service: str, exc: httpx.HTTPError) -> Problem:

@@ -547,6 +547,27 @@ def test_a_viewer_is_cut_when_registry_api_cannot_confirm_the_window(
         own_registry.stop()
 
 
+def start_together(db: Any, relay: Server, viewings: list[dict[str, Any]]) -> list[Watch]:
+    """Each viewing's stream, started while the test holds the audit chain's head, so every start waits at its audit
+    record; once all wait there, let go together."""
+    holder = Db(db.url)
+    try:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE audit.chain_head IN EXCLUSIVE MODE")
+        watches = [Watch(relay, v) for v in viewings]
+        waiting = (
+            "SELECT count(*) FROM pg_locks WHERE relation = CAST('audit.chain_head' AS regclass)"
+            " AND mode = 'RowShareLock' AND NOT granted"
+        )
+        assert eventually(lambda: db.fetchval(waiting) == len(viewings), timeout=30), (
+            "the starts never reached the audit"
+        )
+        holder.execute("COMMIT")
+    finally:
+        holder.close()
+    return watches
+
+
 def test_two_viewers_starting_at_once_share_the_cameras_one_feed(
     registry: httpx.Client, site: MakeSite, relay: Server, auth: Token, db: Any
 ) -> None:
@@ -555,21 +576,7 @@ def test_two_viewers_starting_at_once_share_the_cameras_one_feed(
     s = site()
     open_window(registry, s)
     first, second = (viewing(relay, investigator(auth, s.agency), s.camera_id).json() for _ in range(2))
-    holder = Db(db.url)
-    try:
-        holder.execute("BEGIN")
-        holder.execute("LOCK TABLE audit.chain_head IN EXCLUSIVE MODE")
-        watches = [Watch(relay, first), Watch(relay, second)]
-        waiting = (
-            "SELECT count(*) FROM pg_locks WHERE relation = CAST('audit.chain_head' AS regclass)"
-            " AND mode = 'RowShareLock' AND NOT granted"
-        )
-        assert eventually(lambda: db.fetchval(waiting) == 2, timeout=30), (
-            "the two starts never reached the audit"
-        )
-        holder.execute("COMMIT")
-    finally:
-        holder.close()
+    watches = start_together(db, relay, [first, second])
     for w in watches:
         assert eventually(w.fragments, timeout=30), (w.status, bytes(w.data[:200]))
     assert s.camera_status()["streaming"] is True

@@ -12,8 +12,8 @@ import pytest
 
 from tests.conftest import Suite, Token
 from tests.live.conftest import MakeSite, investigator, open_window, relay_env
-from tests.live.test_relay import Watch, viewing
-from tests.support import Db, Server, eventually, start_server
+from tests.live.test_relay import start_together, viewing
+from tests.support import Server, eventually, start_server
 
 
 @pytest.fixture
@@ -33,21 +33,7 @@ def test_two_viewers_starting_at_once_on_a_camera_allowing_one_get_one_stream_an
     s = site()
     open_window(registry, s)
     first, second = (viewing(relay, investigator(auth, s.agency), s.camera_id).json() for _ in range(2))
-    holder = Db(db.url)
-    try:
-        holder.execute("BEGIN")
-        holder.execute("LOCK TABLE audit.chain_head IN EXCLUSIVE MODE")
-        watches = [Watch(relay, first), Watch(relay, second)]
-        waiting = (
-            "SELECT count(*) FROM pg_locks WHERE relation = CAST('audit.chain_head' AS regclass)"
-            " AND mode = 'RowShareLock' AND NOT granted"
-        )
-        assert eventually(lambda: db.fetchval(waiting) == 2, timeout=30), (
-            "the two starts never reached the audit"
-        )
-        holder.execute("COMMIT")
-    finally:
-        holder.close()
+    watches = start_together(db, relay, [first, second])
     assert eventually(lambda: all(w.status is not None for w in watches), timeout=30)
     assert sorted(w.status or 0 for w in watches) == [200, 429], [w.status for w in watches]
     [watching] = [w for w in watches if w.status == 200]

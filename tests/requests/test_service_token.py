@@ -13,6 +13,7 @@ import pytest
 
 from services.requests_api import upstream
 from shared.auth import verify_jwt
+from shared.service_token import RENEW_S, TTL_S
 from shared.settings import DEV_ENCRYPTION_KEY, DEV_KEYSTORE_KEY, Settings, get_settings
 from tests.conftest import Suite
 from tests.requests.conftest import OFFSET, Flow, NewOwner
@@ -23,7 +24,7 @@ from tests.support import Server, start_server
 def fresh_token_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("CANVASS_SERVICE_TOKEN", raising=False)
     get_settings.cache_clear()
-    monkeypatch.setattr(upstream, "_service_token", None)
+    upstream.service_token.reset()
     yield
     get_settings.cache_clear()
 
@@ -36,14 +37,14 @@ def _exp(token: str) -> int:
 def test_the_minted_service_token_is_renewed_before_it_expires() -> None:
     t0 = 2_000_000_000.0
     first = upstream.service_token(now=t0)
-    assert _exp(first) == t0 + upstream.SERVICE_TOKEN_TTL_S
+    assert _exp(first) == t0 + TTL_S
     # Kept while more than the renewal margin is left ...
-    kept_until = t0 + upstream.SERVICE_TOKEN_TTL_S - upstream.SERVICE_TOKEN_RENEW_S
+    kept_until = t0 + TTL_S - RENEW_S
     assert upstream.service_token(now=kept_until) == first
     # ... replaced once less is left: before the old one expires, by one that lives a full term again.
     renewed = upstream.service_token(now=kept_until + 1)
     assert renewed != first
-    assert _exp(renewed) == kept_until + 1 + upstream.SERVICE_TOKEN_TTL_S
+    assert _exp(renewed) == kept_until + 1 + TTL_S
     assert kept_until + 1 < _exp(first)
     assert upstream.service_token(now=kept_until + 2) == renewed
 
