@@ -27,7 +27,7 @@ from shared.auth import hash_secret
 
 log = logging.getLogger("canvass.live_relay")
 GRANT_PREFIX = "cvr_"
-REMEMBER_USED = timedelta(minutes=10)
+REMEMBER_USED = timedelta(minutes=10)  # a viewing is kept this long after its grant expired or it ended
 
 
 def now_utc() -> datetime:
@@ -48,7 +48,7 @@ class Viewing:
     window_id: uuid.UUID
     registration_id: uuid.UUID
     window_expires_at: datetime
-    forget_at: datetime  # when the relay drops it: its grant's expiry, or a while after it was watched
+    forget_at: datetime  # when the relay drops it: a while after its grant expired, or after it was watched
     used: bool = False
     watching: bool = False
     ended: str | None = None  # why it can no longer be watched (the window ended, ...)
@@ -200,7 +200,8 @@ class Hub:
             window_id=window.window_id,
             registration_id=window.registration_id,
             window_expires_at=window.expires_at,
-            forget_at=expires,
+            # Kept past its expiry, so that a late grant is refused as expired (not as unknown).
+            forget_at=expires + REMEMBER_USED,
         )
         self.viewings[viewing.id] = viewing
         return viewing, f"{GRANT_PREFIX}{viewing.id.hex}_{secret}"
