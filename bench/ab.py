@@ -34,6 +34,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument(
+        "--current-schema",
+        action="store_true",
+        help="serve --before on the current schema: its migrations folder is the working tree's, so a commit from"
+        " before the newest migrations passes its readiness check (its SQL must still run on that schema)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of the working tree's server")
     parser.add_argument("--log-level", default="WARNING", help="CANVASS_LOG_LEVEL of both servers")
     parser.add_argument(
@@ -57,6 +63,9 @@ def main() -> None:
         ).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(tmp, filter="data")
+        if args.current_schema:
+            shutil.rmtree(Path(tmp) / "migrations")
+            shutil.copytree(ROOT / "migrations", Path(tmp) / "migrations")
         python = ROOT / ".venv/bin/python"
         before = stack.enter_context(
             uvicorn(
