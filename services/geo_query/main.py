@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from services.geo_query import cameras, coverage, ogc, route, tiles
 from services.geo_query.database import db, replica_lag
-from services.geo_query.routing import prepare
+from services.geo_query.routing import install_lean_dispatch, prepare
 from shared.app import create_app
 from shared.auth import AGENCY_EXISTS_SQL
 from shared.compression import install_compression
@@ -68,3 +68,5 @@ app = create_app(
 install_compression(app)
 # The searches' plans, with the app's dependencies: a route that cannot be lean stops the service here.
 prepare(app)
+# ...and answered from inside the middleware, past FastAPI's router (see services/geo_query/routing.py).
+install_lean_dispatch(app)

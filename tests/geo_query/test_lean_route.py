@@ -1,6 +1,7 @@
-"""The search routes' lean handler (services/geo_query/routing.py) answers exactly as FastAPI's own handler would:
-the same status, problem+json and body for good input, bad input and bad credentials. Both run in this process
-on the test database: FastAPI's handler is what the lean one falls back to while a dependency override is set.
+"""The search routes' lean handler (services/geo_query/routing.py), answering from inside the middleware past FastAPI's
+router, answers exactly as FastAPI's own handler would: the same status, headers, problem+json and body for good
+input, bad input and bad credentials, from a browser's origin, with gzip and for HEAD. Both run in this process on
+the test database: FastAPI's handler is what the lean one falls back to while a dependency override is set.
 
 Also: verified principals are remembered per token, never past the token's `exp` nor for another Settings."""
 
@@ -17,7 +18,7 @@ import orjson
 import pytest
 from fastapi import Request
 
-from services.geo_query.routing import LeanRoute
+from services.geo_query.routing import LeanDispatch, LeanRoute
 from shared import auth as auth_mod
 from shared.auth import mint_token, verified_principal
 from shared.db import make_pool
@@ -33,14 +34,19 @@ def _unused_dependency() -> None:
     """Overriding it changes nothing but makes every route use FastAPI's own handler."""
 
 
-def _comparable(r: httpx.Response) -> tuple[int, str | None, Any]:
+# Headers that differ from one answer to the next whatever answered.
+_OWN_HEADERS = {"date", "x-request-id", "content-length"}
+
+
+def _comparable(r: httpx.Response) -> tuple[int, list[tuple[str, str]], Any]:
     body: Any = r.content
-    if r.headers.get("content-type", "").endswith("json"):
+    if r.content and r.headers.get("content-type", "").endswith("json"):
         body = orjson.loads(r.content)
         if isinstance(body, dict):
             body.pop("timeStamp", None)
             body.pop("instance", None)
-    return r.status_code, r.headers.get("content-type"), body
+    headers = sorted((k, v) for k, v in r.headers.multi_items() if k not in _OWN_HEADERS)
+    return r.status_code, headers, body
 
 
 @pytest.fixture(scope="module")
@@ -78,17 +84,19 @@ def _both(in_process: Any, method: str, path: str, params: dict[str, str], heade
 
     async def _go() -> tuple[Any, Any]:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://geo") as c:
-            before = LeanRoute.served
+            before, dispatched = LeanRoute.served, LeanDispatch.served
             lean = await c.request(method, path, params=params, headers=headers)
-            # The comparison means something only if the plan answered the first request and FastAPI's handler
-            # the second (a fast path that quietly fell back would compare FastAPI with itself).
+            # The comparison means something only if the plan answered the first request, from the middleware, and
+            # FastAPI's handler the second (a fast path that quietly fell back would compare FastAPI with itself).
             assert LeanRoute.served == before + 1, "the lean handler did not answer"
+            assert LeanDispatch.served == dispatched + 1, "the lean dispatch did not answer"
             app.dependency_overrides[_unused_dependency] = _unused_dependency
             try:
                 stock = await c.request(method, path, params=params, headers=headers)
             finally:
                 app.dependency_overrides.clear()
             assert LeanRoute.served == before + 1, "FastAPI's handler did not answer"
+            assert LeanDispatch.served == dispatched + 1
         return _comparable(lean), _comparable(stock)
 
     return loop.run_until_complete(_go())
@@ -183,6 +191,64 @@ def test_good_searches_answer_as_with_fastapis_handler(
     lean, stock = _both(in_process, "GET", path, params, auth("investigator", registry_data.x.slug))
     assert lean[0] == 200, lean
     assert lean == stock
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"Origin": "http://127.0.0.1:8000"},  # the local portal's origin, allowed in development: CORS headers
+        {"Origin": "https://elsewhere.example"},  # not allowed: none
+        {"Accept-Encoding": "gzip"},
+        {"X-Request-ID": "abc-123"},
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_searches_from_a_browser_and_for_head_answer_as_with_fastapis_handler(
+    in_process: Any, auth: Token, registry_data: Registry, method: str, extra: dict[str, str]
+) -> None:
+    headers = {**auth("investigator", registry_data.x.slug), **extra}
+    path, params = GOOD[1]
+    lean, stock = _both(in_process, method, path, params, headers)
+    assert lean[0] == 200, lean
+    assert lean == stock
+    names = {k for k, _ in lean[1]}
+    assert ("access-control-allow-origin" in names) == (extra.get("Origin") == "http://127.0.0.1:8000")
+    assert {"x-content-type-options", "cache-control"} <= names
+
+
+def test_a_path_an_earlier_route_answers_is_left_to_the_router() -> None:
+    """The dispatch answers a path only where the router would choose the lean route: here a route declared
+    before it matches the same path, and answers it."""
+    from fastapi import APIRouter, FastAPI
+    from fastapi.responses import Response
+
+    from services.geo_query.routing import install_lean_dispatch, prepare
+
+    app = FastAPI()
+
+    async def earlier(name: str) -> Response:
+        return Response(f"earlier {name}")
+
+    async def lean(q: int = 1) -> Response:
+        return Response(f"lean {q}")
+
+    app.add_api_route("/v1/{name}", earlier)
+    router = APIRouter(route_class=LeanRoute)
+    router.add_api_route("/v1/lean", lean)
+    router.add_api_route("/v2/lean", lean)
+    app.include_router(router)
+    prepare(app)
+    install_lean_dispatch(app)
+
+    async def _go(path: str) -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lean") as c:
+            return await c.get(path, params={"q": "3"})
+
+    dispatched = LeanDispatch.served
+    assert asyncio.run(_go("/v1/lean")).text == "earlier lean"
+    assert LeanDispatch.served == dispatched
+    assert asyncio.run(_go("/v2/lean")).text == "lean 3"
+    assert LeanDispatch.served == dispatched + 1
 
 
 @pytest.mark.parametrize(
