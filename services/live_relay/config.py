@@ -37,6 +37,13 @@ class RelaySettings(BaseSettings):
         le=300,
         description="Seconds within which a viewing's grant must be used (once).",
     )
+    max_unused_grants: int = Field(
+        16,
+        alias="CANVASS_RELAY_MAX_UNUSED_GRANTS",
+        ge=1,
+        description="Viewings one agency user may hold at a time without watching them (their grants not used "
+        "nor expired): asking for more is a 429.",
+    )
     agent_recheck_s: float = Field(
         10.0,
         alias="CANVASS_RELAY_AGENT_RECHECK_S",

@@ -185,6 +185,19 @@ class Hub:
     # --- viewings --------------------------------------------------------------------------------------
 
     async def grant(self, agency: str, user: str, role: str, camera_id: uuid.UUID) -> tuple[Viewing, str]:
+        # Viewings not watched are kept a while (to refuse their grants as expired): a user may not pile them up.
+        now = now_utc()
+        waiting = sum(
+            1
+            for v in self.viewings.values()
+            if v.user == user and v.agency == agency and not v.used and v.grant_expires_at > now
+        )
+        if waiting >= config().max_unused_grants:
+            raise Refused(
+                429,
+                f"You hold {waiting} viewings not watched yet: watch one or let their grants expire first.",
+                "too-many-grants",
+            )
         window = await self._window(agency, camera_id)
         self._agent_for(window.registration_id, camera_id)
         secret = secrets.token_urlsafe(32)

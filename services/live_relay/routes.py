@@ -78,11 +78,13 @@ def _problem(refused: Refused) -> Problem:
                 }
             },
         },
-        **problem_responses(401, 403, 409, 503),
+        **problem_responses(401, 403, 409, 429, 503),
     },
     description=(
         "registry_api is asked whether a live window open now to your agency includes the camera (403 "
-        "`no-open-window` otherwise), and the camera's edge agent must be connected (409 `agent-offline`). The "
+        "`no-open-window` otherwise), and the camera's edge agent must be connected (409 `agent-offline`). A "
+        "user holding 16 viewings not watched yet (by default: `CANVASS_RELAY_MAX_UNUSED_GRANTS`) is refused "
+        "more (429 `too-many-grants`) until one is watched or its grant expires. The "
         "grant must be used within 30 seconds, once: fetch the stream with `Authorization: Bearer <grant>`. "
         "In a browser: `const r = await fetch(base + v.stream, {headers: {Authorization: `Bearer ${v.grant}`}})`; "
         "then a `MediaSource`, `addSourceBuffer(r.headers.get('Content-Type'))`, and each chunk of "

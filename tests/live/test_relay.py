@@ -518,6 +518,25 @@ def test_a_grant_is_refused_unknown_forged_or_late_and_a_viewing_needs_the_agent
     assert httpx.get(presence_url, headers=owner(s.credential), timeout=30).json()["online"] is False
 
 
+def test_a_user_cannot_pile_up_viewings_without_watching_them(
+    registry: httpx.Client, site: MakeSite, relay: Server, auth: Token
+) -> None:
+    """Viewings not watched are kept past their grant's expiry (to refuse it as expired): a user holding 16 whose
+    grants are still good is refused a 17th (429); another user is not, and the first may ask again once they
+    have expired."""
+    s = site()
+    open_window(registry, s)
+    first = [viewing(relay, investigator(auth, s.agency), s.camera_id) for _ in range(16)]
+    assert [r.status_code for r in first] == [201] * 16
+    refused = viewing(relay, investigator(auth, s.agency), s.camera_id)
+    assert refused.status_code == 429 and refused.headers["content-type"] == PROBLEM, refused.text
+    assert refused.json()["type"].endswith("/too-many-grants") and refused.headers["retry-after"]
+    assert viewing(relay, investigator(auth, s.agency, sub="inv-2"), s.camera_id).status_code == 201
+    expires = datetime.fromisoformat(first[-1].json()["grant_expires_at"])
+    assert eventually(lambda: datetime.now(expires.tzinfo) > expires, timeout=30, interval=0.2)
+    assert viewing(relay, investigator(auth, s.agency), s.camera_id).status_code == 201
+
+
 def test_a_viewer_is_cut_when_registry_api_cannot_confirm_the_window(
     registry: httpx.Client, site: MakeSite, relay: Server, auth: Token, suite: Suite
 ) -> None:
