@@ -25,9 +25,13 @@ def main() -> None:
     factory = GstRtspServer.RTSPMediaFactory()
     # FFmpeg's RTP, depacketised and packetised again with the parameter sets before each keyframe, so a client
     # joining at any time can decode from the next one. One pipeline shared by every client, as a camera is.
+    # The jitter buffer, using the RTP timestamps alone, keeps the encoder's clock as a camera's capture clock:
+    # without it each picture would be timed by when its packets reached this process, irregular under load.
+    # rtph264pay repeats the parameter sets before every slice of a keyframe, as cameras and recorders built on
+    # GStreamer do; the edge agent makes such a keyframe one sample again (edge/canvass_edge/fmp4.py).
     factory.set_launch(
-        f'( udpsrc address=127.0.0.1 port={rtp_port} caps="{RTP_CAPS}" ! rtph264depay ! h264parse '
-        "! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+        f'( udpsrc address=127.0.0.1 port={rtp_port} caps="{RTP_CAPS}" ! rtpjitterbuffer mode=none '
+        "! rtph264depay ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
     )
     factory.set_shared(True)
     auth = GstRtspServer.RTSPAuth()

@@ -2,8 +2,9 @@
 a camera only while the relay asks for it *and* registry_api lists it in a window open now, a counter of the media
 bytes sent per camera, and the local status and trigger endpoint on 127.0.0.1.
 
-FFmpeg remuxes the camera's H.264 into fragmented MP4 without re-encoding (decision 0011); its messages are
-discarded, never logged: they can name the camera's address."""
+FFmpeg remuxes the camera's H.264 into fragmented MP4 without re-encoding (decision 0011), and each fragment is
+mended so that every sample is one whole picture (fmp4.py) before it is sent; FFmpeg's messages are discarded,
+never logged: they can name the camera's address."""
 
 from __future__ import annotations
 
@@ -20,13 +21,20 @@ import httpx
 import websockets
 
 from canvass_edge.config import Config
+from canvass_edge.fmp4 import BadStream, Mender
 
 log = logging.getLogger("canvass_edge")
 CHUNK = 64 * 1024
 GUARD_S = 1.0  # how often the open windows are asked about while a camera streams
 RECONNECT_FIRST_S = 0.5
 RECONNECT_MAX_S = 30.0
-FFMPEG_FMP4 = ["-f", "mp4", "-movflags", "empty_moov+default_base_moof+frag_keyframe", "pipe:1"]
+# A fragment starts at each keyframe, unless the fragment is shorter than 10 ms: the slices of one keyframe can come
+# out of FFmpeg as samples a tick apart (fmp4.py), and must stay in one fragment to be joined there. 10 ms is far
+# over those ticks and under a picture's duration (100 pictures a second), so a camera's fragments are unchanged.
+FFMPEG_FMP4 = [
+    *("-f", "mp4", "-movflags", "empty_moov+default_base_moof+frag_keyframe", "-min_frag_duration", "10000"),
+    "pipe:1",
+]
 
 
 class Agent:
@@ -160,13 +168,20 @@ class Agent:
         )
         assert proc.stdout is not None
         prefix = camera_id.bytes
+        mender = Mender()
         try:
             while chunk := await proc.stdout.read(CHUNK):
-                ws = self.ws
-                if ws is None:
-                    return
-                await ws.send(prefix + chunk)
-                self.sent[camera_id] += len(chunk)
+                data = mender.feed(chunk)
+                for at in range(0, len(data), CHUNK):
+                    piece = data[at : at + CHUNK]
+                    ws = self.ws
+                    if ws is None:
+                        return
+                    await ws.send(prefix + piece)
+                    self.sent[camera_id] += len(piece)
+        except BadStream:
+            log.info("camera %s: FFmpeg's output is not a fragmented MP4 stream: stopped", camera_id)
+            return
         except websockets.WebSocketException:
             return
         finally:
