@@ -1,6 +1,8 @@
 """The portal's server: the built files of `web/` (web/dist), the runtime `/config.json` the page reads first
-(the services' URLs, the tile and geocoder URLs, the languages, each agency's identity provider), and the
-security headers every answer carries.
+(the services' URLs, the tile and geocoder URLs, the languages, each agency's identity provider, where to download
+the edge agent), the edge agent's source package (`/downloads/canvass-edge-<version>.tar.gz`, packed from `edge/`
+when the server starts, so an owner installs the agent of this deployment with one command), and the security
+headers every answer carries.
 
 It imports no other service: the portal talks to the services only through their public HTTP contracts, from
 the browser. Every path that is not a file is the single page (its router draws the page for the path).
@@ -8,9 +10,13 @@ the browser. Every path that is not a file is the single page (its router draws 
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import os
 import re
+import tarfile
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +33,7 @@ from shared.auth import mint_token
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIST = ROOT / "web" / "dist"
+EDGE = ROOT / "edge"
 LANGUAGES = ["en", "es"]
 TERMS_VERSION = "2026-01"
 # The roles the development sign-in offers: the public half needs the advocate; the others are for trying the
@@ -281,11 +288,54 @@ class SecurityHeaders:
         await self.app(scope, receive, _send)
 
 
+# The package's files: its metadata, its README and its module's sources (nothing built, no caches).
+_EDGE_FILES = ("pyproject.toml", "README.md", "canvass_edge/*.py")
+# Every member of the archive gets this time: the same sources make the same bytes (2026-01-01T00:00:00Z).
+_EDGE_MTIME = 1767225600
+
+
+def edge_package(edge: Path = EDGE) -> tuple[str, bytes] | None:
+    """The edge agent as a source archive pip and pipx install (`canvass-edge-<version>/` with its pyproject.toml,
+    built by setuptools on the owner's computer): its file name and bytes, the same for the same sources; None
+    where this server has no `edge/` folder."""
+    meta = edge / "pyproject.toml"
+    if not meta.is_file():
+        return None
+    version = tomllib.loads(meta.read_text())["project"]["version"]
+    top = f"canvass-edge-{version}"
+    files = sorted({p for pattern in _EDGE_FILES for p in edge.glob(pattern) if p.is_file()})
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in files:
+            data = path.read_bytes()
+            info = tarfile.TarInfo(f"{top}/{path.relative_to(edge).as_posix()}")
+            info.size, info.mtime, info.mode = len(data), _EDGE_MTIME, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return f"{top}.tar.gz", gzip.compress(raw.getvalue(), mtime=_EDGE_MTIME)
+
+
 def create_app(dist: Path | None = None, env: Mapping[str, str] | None = None) -> FastAPI:
     env = os.environ if env is None else env
     dist = (dist or Path(portal_settings(env).dist or DEFAULT_DIST)).resolve()
     config = portal_config(env)
+    agent = edge_package()
+    config["edge_package"] = f"/downloads/{agent[0]}" if agent else None
     app = FastAPI(title="Canvass portal", docs_url=None, redoc_url=None, openapi_url=None)
+
+    if agent:
+        name, archive = agent
+
+        @app.get(f"/downloads/{name}", include_in_schema=False)
+        async def edge_download() -> Response:
+            """The edge agent's source package, which the owner's live-sharing page tells them to install."""
+            return Response(
+                archive,
+                media_type="application/gzip",
+                headers={
+                    "Content-Disposition": f'attachment; filename="{name}"',
+                    "Cache-Control": "no-cache",
+                },
+            )
 
     @app.get("/config.json", include_in_schema=False)
     async def config_json() -> Response:

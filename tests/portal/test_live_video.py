@@ -188,6 +188,11 @@ def test_the_owner_enrols_an_agent_sees_it_connected_and_each_viewing_without_th
     code = page.locator(".portal-enrol__code").inner_text()
     assert code.startswith("cve_")
     expect(page.get_by_text(f"canvass-edge enrol --code {code} --config canvass-edge.toml")).to_be_visible()
+    # The agent is installed from this portal: the package it serves (tests/portal/test_server.py opens it).
+    install = page.locator(".portal-command").nth(0).inner_text()
+    package = httpx.get(f"{visit.base}/config.json").json()["edge_package"]
+    assert install.endswith(f"pipx install {visit.base}{package}"), install
+    assert httpx.get(visit.base + package).status_code == 200
     config = page.locator(".portal-command").nth(1).inner_text()
     assert (
         f'id = "{s.camera_id}"' in config and f"ws://127.0.0.1:{RELAY_PORT}/v1/edge-agents/connect" in config

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import re
+import tarfile
+import tomllib
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from services.portal.main import content_security_policy, create_app, portal_config
+from services.portal.main import EDGE, content_security_policy, create_app, edge_package, portal_config
 from tests.conftest import PORTAL_PORT, Suite
 from tests.portal.conftest import Geocoder
 
@@ -156,3 +159,23 @@ def test_the_first_page_loads_at_most_250_kb_of_script_and_style_gzipped(portal:
         f"first page: {len(assets)} files, {total / 1024:.1f} KiB of JavaScript and CSS transferred gzipped"
     )
     assert total <= 250 * 1024
+
+
+def test_the_edge_agent_is_served_as_a_source_package_of_the_edge_folder(portal: str, tmp_path: Path) -> None:
+    """What the owner's live-sharing page tells them to install: `edge/`'s package files under one versioned
+    folder, which pip and pipx build and install; the same bytes for the same sources."""
+    version = tomllib.loads((EDGE / "pyproject.toml").read_text())["project"]["version"]
+    path = httpx.get(f"{portal}/config.json").json()["edge_package"]
+    assert path == f"/downloads/canvass-edge-{version}.tar.gz"
+    r = httpx.get(portal + path, headers={"Accept-Encoding": "identity"})  # as pip asks for it
+    assert r.status_code == 200 and r.headers["content-type"] == "application/gzip"
+    assert "content-encoding" not in r.headers
+    with tarfile.open(fileobj=io.BytesIO(r.content), mode="r:gz") as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
+    sources = [EDGE / "pyproject.toml", EDGE / "README.md", *sorted((EDGE / "canvass_edge").glob("*.py"))]
+    top = f"canvass-edge-{version}"
+    assert members == {f"{top}/{p.relative_to(EDGE).as_posix()}": p.read_bytes() for p in sources}
+    assert f"{top}/canvass_edge/cli.py" in members and not any("__pycache__" in m for m in members)
+    assert edge_package() == edge_package()  # the same sources, the same bytes
+    # A server without the agent's folder offers no download, and the page says to install from the source.
+    assert edge_package(tmp_path) is None

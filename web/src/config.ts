@@ -13,6 +13,7 @@ export interface PortalConfig {
   languages: string[];
   terms_version: string;
   dev_sign_in: boolean;
+  edge_package?: string | null; // the edge agent's source package on this server (/downloads/…), for owners to install
   agency_sign_in?: Record<string, AgencyProvider>; // agency slug → its own identity provider
 }
 

@@ -51,6 +51,13 @@ function configFile(registration: Registration): string {
   return lines.join("\n");
 }
 
+/** The agent from this portal (the package of this deployment), or from a copy of the Canvass source. */
+function installCommand(): string {
+  const pkg = config().edge_package;
+  const agent = pkg ? new URL(pkg, window.location.origin).href : "./edge";
+  return `sudo apt install ffmpeg pipx && pipx install ${agent}`;
+}
+
 function command(text: string): HTMLElement {
   return h("pre", { class: "portal-command" }, h("code", {}, text));
 }
@@ -66,7 +73,7 @@ function codePanel(code: EnrolmentCode, registration: Registration): HTMLElement
     h(
       "ol",
       { class: "usa-list portal-steps" },
-      h("li", {}, h("p", {}, t("site.step_install")), command("sudo apt install ffmpeg pipx && pipx install canvass-edge")),
+      h("li", {}, h("p", {}, t("site.step_install")), command(installCommand())),
       h("li", {}, h("p", {}, t("site.step_config", { file })), command(configFile(registration))),
       h("li", {}, h("p", {}, t("site.step_enrol")), command(`canvass-edge enrol --code ${code.code} --config ${file}`)),
       h("li", {}, h("p", {}, t("site.step_run")), command(`canvass-edge run --config ${file}`)),
