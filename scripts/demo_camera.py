@@ -23,10 +23,13 @@ def main() -> int:
     rtp_port = os.environ.get("CAMERA_RTP_PORT", "5004")
     user, password, path = "viewer", os.environ.get("CAMERA_PASSWORD", "demo-camera"), "/demo"
     server = subprocess.Popen(
-        [SYSTEM_PYTHON, str(ROOT / "scripts" / "rtsp_camera.py"), port, rtp_port, user, password, path],
+        [SYSTEM_PYTHON, str(ROOT / "scripts" / "rtsp_camera.py"), port, rtp_port, path],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )
-    assert server.stdout is not None
+    assert server.stdin is not None and server.stdout is not None
+    server.stdin.write(f"{user}\n{password}\n".encode())  # its standard input: a command line is public
+    server.stdin.close()
     if server.stdout.readline().strip() != b"ready":
         server.kill()
         return 1

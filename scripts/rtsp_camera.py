@@ -1,7 +1,9 @@
 """A synthetic security camera for the live-sharing tests: an RTSP server (GStreamer's gst-rtsp-server, through
 Debian's python3-gi) that serves, behind a user name and password, the H.264 stream FFmpeg makes of its test pattern
 and sends it over RTP on loopback. Run with Debian's /usr/bin/python3 (python3-gi is not in the project's
-environment): `rtsp_camera.py RTSP_PORT RTP_PORT USER PASSWORD PATH`; it prints `ready` once it listens."""
+environment): `rtsp_camera.py RTSP_PORT RTP_PORT PATH`, the user name and the password on its standard input, a
+line each (on the command line, any local user would read them: the tests prove no process carries the password);
+it prints `ready` once it listens."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ RTP_CAPS = "application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,pa
 
 
 def main() -> None:
-    rtsp_port, rtp_port, user, password, path = sys.argv[1:6]
+    rtsp_port, rtp_port, path = sys.argv[1:4]
+    user, password = (sys.stdin.readline().rstrip("\n") for _ in range(2))
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")

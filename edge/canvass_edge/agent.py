@@ -3,8 +3,9 @@ a camera only while the relay asks for it *and* registry_api lists it in a windo
 bytes sent per camera, and the local status and trigger endpoint on 127.0.0.1.
 
 FFmpeg remuxes the camera's H.264 into fragmented MP4 without re-encoding (decision 0011), and each fragment is
-mended so that every sample is one whole picture (fmp4.py) before it is sent; FFmpeg's messages are discarded,
-never logged: they can name the camera's address."""
+mended so that every sample is one whole picture (fmp4.py) before it is sent. The camera's address and password
+reach FFmpeg on a pipe, never on its command line; FFmpeg's messages are discarded, never logged: they can name
+the camera's address."""
 
 from __future__ import annotations
 
@@ -28,6 +29,13 @@ CHUNK = 64 * 1024
 GUARD_S = 1.0  # how often the open windows are asked about while a camera streams
 RECONNECT_FIRST_S = 0.5
 RECONNECT_MAX_S = 30.0
+# FFmpeg reads the camera through its concat demuxer, from a one-entry script (ffconcat) that holds the camera's URL
+# with its credentials and comes on FFmpeg's standard input. A command line is readable by every user of the box
+# (`ps`, /proc/PID/cmdline), a pipe by the agent's user alone, and nothing is written to disk. FFmpeg 5.1 has no other
+# way (the RTSP demuxer has no user or password option; `-/option file` came in FFmpeg 7.0). The demuxer hands on
+# the camera's packets, time base and codec parameters as they are, its timestamps starting at nought as FFmpeg's
+# own do: the remux is the same. Its protocols: the pipe, and TCP or TLS (rtsps) under RTSP over TCP.
+FFMPEG_INPUT = ["-f", "concat", "-safe", "0", "-protocol_whitelist", "pipe,tcp,tls", "-i", "pipe:0"]
 # A fragment starts at each keyframe, unless the fragment is shorter than 10 ms: the slices of one keyframe can come
 # out of FFmpeg as samples a tick apart (fmp4.py), and must stay in one fragment to be joined there. 10 ms is far
 # over those ticks and under a picture's duration (100 pictures a second), so a camera's fragments are unchanged.
@@ -35,6 +43,13 @@ FFMPEG_FMP4 = [
     *("-f", "mp4", "-movflags", "empty_moov+default_base_moof+frag_keyframe", "-min_frag_duration", "10000"),
     "pipe:1",
 ]
+
+
+def ffconcat(url: str) -> bytes:
+    """The concat demuxer's script for one camera read over RTSP on TCP. The URL is one single-quoted token (a
+    quote in it written '\\''); a line break would end the directive, and a camera's URL has none (config.py)."""
+    token = "'" + url.replace("'", "'\\''") + "'"
+    return f"ffconcat version 1.0\nfile {token}\noption rtsp_transport tcp\n".encode()
 
 
 class Agent:
@@ -160,16 +175,21 @@ class Agent:
         camera = self.config.cameras[camera_id]
         proc = await asyncio.create_subprocess_exec(
             self.config.ffmpeg,
-            *("-nostdin", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", camera.source()),
+            *("-nostdin", "-loglevel", "error", *FFMPEG_INPUT),
             *("-map", "0:v:0", "-c", "copy", "-an", *FFMPEG_FMP4),
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
         )
-        assert proc.stdout is not None
+        assert proc.stdin is not None and proc.stdout is not None
         prefix = camera_id.bytes
         mender = Mender()
         try:
+            # A few hundred bytes: the pipe takes them at once. If FFmpeg has already ended, its output ends too.
+            with contextlib.suppress(OSError):
+                proc.stdin.write(ffconcat(camera.source()))
+                await proc.stdin.drain()
+            proc.stdin.close()
             while chunk := await proc.stdout.read(CHUNK):
                 data = mender.feed(chunk)
                 for at in range(0, len(data), CHUNK):

@@ -75,6 +75,9 @@ def load(path: Path) -> Config:
         cameras = {}
         for c in raw.get("cameras", []):
             cam = Camera(uuid.UUID(str(c["id"])), str(c["rtsp_url"]), c.get("username"), c.get("password"))
+            if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in cam.rtsp_url):
+                # FFmpeg is given the URL as a line of a script (agent.py): a line break would end it.
+                raise ValueError(f"camera {cam.id}: a control character in rtsp_url")
             cameras[cam.id] = cam
         t = raw.get("trigger", {})
         return Config(

@@ -54,13 +54,15 @@ def camera() -> Iterator[Camera]:
     cam = Camera(f"rtsp://127.0.0.1:{rtsp_port}{path}", "viewer", f"pw-{uuid.uuid4().hex}", path)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     server = subprocess.Popen(
-        [
-            *(SYSTEM_PYTHON, str(ROOT / "scripts/rtsp_camera.py"), str(rtsp_port), str(rtp_port)),
-            *(cam.username, cam.password, path),
-        ],
+        [SYSTEM_PYTHON, str(ROOT / "scripts/rtsp_camera.py"), str(rtsp_port), str(rtp_port), path],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=(LOG_DIR / f"rtsp-camera-{os.getpid()}.log").open("wb"),
     )
+    assert server.stdin is not None
+    # On its standard input, not its command line: no process on this machine may carry the password.
+    server.stdin.write(f"{cam.username}\n{cam.password}\n".encode())
+    server.stdin.close()
     encoder = subprocess.Popen(
         [*TEST_PATTERN, "-f", "rtp", f"rtp://127.0.0.1:{rtp_port}"],
         stdout=subprocess.DEVNULL,
