@@ -15,8 +15,9 @@ Response (every search does: its body is built in PostgreSQL), so there is no re
 
 A route with a body (POST) is served by FastAPI's own handler, as is any request while `app.dependency_overrides`
 is set. Any other route whose dependencies use what this handler does not do (path, header or cookie parameters,
-parameter models, sequence parameters, generators, sync functions, security scopes, background tasks, the
-Response parameter) is refused when the app is built: a LeanRoute is lean or the service does not start.
+parameter models, sequence parameters, a query parameter read under another name than its alias, generators, sync
+functions, security scopes, background tasks, the Response parameter) is refused when the app is built: a LeanRoute
+is lean or the service does not start.
 
 Which dependencies a route runs: its own and its router's (the route's `dependant`), and, once it is included in
 an app, the app's and the inclusion's too. FastAPI keeps the latter in the route's inclusion context, built when
@@ -51,7 +52,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
 from starlette.middleware import Middleware
 from starlette.middleware.exceptions import ExceptionMiddleware
-from starlette.routing import compile_path
+from starlette.routing import Host, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -86,8 +87,7 @@ class _Param:
     field: Any  # FastAPI's field of the parameter: validates it exactly as FastAPI's handler does
     loc: tuple[str, str]
     required: bool
-    default: Any  # _NO_DEFAULT when it must be deep-copied per request
-    raw_default: Any
+    default: Any  # _NO_DEFAULT when it is made per request: a copy of FastAPI's `field.default`, as its solver does
     validate_default: bool
 
 
@@ -99,6 +99,15 @@ class _Node:
     subs: tuple[_Node, ...]
     query: tuple[_Param, ...]
     request_params: tuple[str, ...]  # the parameters that receive the Request (or HTTPConnection)
+
+
+def _read_by_alias(field: Any) -> bool:
+    """Whether FastAPI reads the parameter under its alias (or name) alone, which is what the plan reads: not under
+    a validation alias of its own, alias choices, or its name as well (a model config that validates by name)."""
+    chosen = field.field_info.validation_alias
+    config = getattr(field, "config", None) or {}
+    by_name = config.get("validate_by_name") or config.get("populate_by_name")
+    return chosen in (None, field.alias) and not by_name and config.get("validate_by_alias") is not False
 
 
 def _function(call: Any) -> Any:
@@ -125,10 +134,12 @@ def _compile(dep: Dependant, *, top: bool = False) -> _Node | None:
         return None
     query: list[_Param] = []
     for f in dep.query_params:
-        if _model(f.field_info.annotation) or _many(f.field_info.annotation):
+        if _model(f.field_info.annotation) or _many(f.field_info.annotation) or not _read_by_alias(f):
             return None
-        raw = f.field_info.default
-        required = f.field_info.is_required()
+        info = f.field_info
+        raw = info.default
+        required = info.is_required()
+        fixed = required or (info.default_factory is None and isinstance(raw, _IMMUTABLE))
         query.append(
             _Param(
                 name=f.name,
@@ -136,9 +147,8 @@ def _compile(dep: Dependant, *, top: bool = False) -> _Node | None:
                 field=f,
                 loc=("query", f.alias),
                 required=required,
-                default=raw if required or isinstance(raw, _IMMUTABLE) else _NO_DEFAULT,
-                raw_default=raw,
-                validate_default=bool(f.field_info.validate_default),
+                default=raw if fixed else _NO_DEFAULT,
+                validate_default=bool(info.validate_default),
             )
         )
     subs: list[_Node] = []
@@ -179,7 +189,7 @@ async def _solve(
                     errors.append(get_missing_field_error(loc=p.loc))
                     failed = True
                     continue
-                value = p.default if p.default is not _NO_DEFAULT else deepcopy(p.raw_default)
+                value = p.default if p.default is not _NO_DEFAULT else deepcopy(p.field.default)
                 if not p.validate_default:
                     values[p.name] = value
                     continue
@@ -305,23 +315,17 @@ class LeanDispatch:
 
     def _table(self) -> dict[str, tuple[LeanRoute, _Plan]]:
         """Each dispatched path's route and plan: a lean GET route without path parameters, chosen by the
-        router for its path (the first route whose pattern matches it, for GET, is that route)."""
+        router for its path (no route the router tries before it would take a GET of that path)."""
         app = self.fastapi_app
-        # Every route the router tries, in its order, with its path (a context without one matches no path).
-        contexts = [
-            (c, c.path, getattr(c, "methods", None)) for c in iter_route_contexts(app.routes) if c.path
-        ]
+        contexts = list(iter_route_contexts(app.routes))  # every route the router tries, in its order
         table: dict[str, tuple[LeanRoute, _Plan]] = {}
-        for context, path, methods in contexts:
-            route = context.original_route
-            if not isinstance(route, LeanRoute) or not methods or "GET" not in methods:
+        for i, context in enumerate(contexts):
+            route, path, methods = context.original_route, context.path, getattr(context, "methods", None)
+            if not isinstance(route, LeanRoute) or not methods or "GET" not in methods or not path:
                 continue
             if getattr(context, "body_field", None) is not None or "{" in path:
                 continue
-            first = next(
-                c for c, p, m in contexts if compile_path(p)[0].match(path) and (not m or "GET" in m)
-            )
-            if first is not context:
+            if any(_may_take(earlier, path) for earlier in contexts[:i]):
                 continue
             plan = route.plans.get(app)
             if plan is None:
@@ -350,6 +354,17 @@ class LeanDispatch:
     async def _respond(scope: Scope, receive: Receive, send: Send) -> None:
         response = await _answer(scope["canvass.lean_plan"], Request(scope, receive, send))
         await response(scope, receive, send)
+
+
+def _may_take(context: Any, path: str) -> bool:
+    """Whether the router, trying `context` before a lean route, could take a GET of `path` there: the route's own
+    match (its pattern and methods, a mount's prefix), and any route chosen by the Host header, which the path
+    alone cannot tell."""
+    if isinstance(context.original_route, Host):
+        return True
+    probe = {"type": "http", "method": "GET", "path": path, "root_path": "", "headers": [], "path_params": {}}
+    match, _ = context.matches(probe)
+    return bool(match == Match.FULL)
 
 
 def install_lean_dispatch(app: Any) -> None:

@@ -196,7 +196,9 @@ def test_good_searches_answer_as_with_fastapis_handler(
 @pytest.mark.parametrize(
     "extra",
     [
-        {"Origin": "http://127.0.0.1:8000"},  # the local portal's origin, allowed in development: CORS headers
+        {
+            "Origin": "http://127.0.0.1:8000"
+        },  # the local portal's origin, allowed in development: CORS headers
         {"Origin": "https://elsewhere.example"},  # not allowed: none
         {"Accept-Encoding": "gzip"},
         {"X-Request-ID": "abc-123"},
@@ -249,6 +251,102 @@ def test_a_path_an_earlier_route_answers_is_left_to_the_router() -> None:
     assert LeanDispatch.served == dispatched
     assert asyncio.run(_go("/v2/lean")).text == "lean 3"
     assert LeanDispatch.served == dispatched + 1
+
+
+async def _sub_app(scope: Any, receive: Any, send: Any) -> None:
+    from fastapi.responses import PlainTextResponse
+
+    await PlainTextResponse(f"sub-app {scope['path']}")(scope, receive, send)
+
+
+@pytest.mark.parametrize("before", ["mount", "host"])
+def test_a_path_a_mount_or_a_host_route_before_it_takes_is_left_to_the_router(before: str) -> None:
+    """A mount takes every path under its prefix, and a Host route every path of its host: declared before the
+    lean route, they, not the lean route, answer what the router gives them."""
+    from fastapi import APIRouter, FastAPI
+    from fastapi.responses import Response
+    from starlette.routing import Host
+
+    from services.geo_query.routing import install_lean_dispatch, prepare
+
+    app = FastAPI()
+    if before == "mount":
+        app.mount("/v1", _sub_app)
+    else:
+        app.router.routes.append(Host("other.example", app=_sub_app))
+
+    async def lean() -> Response:
+        return Response("lean")
+
+    router = APIRouter(route_class=LeanRoute)
+    router.add_api_route("/v1/lean", lean)
+    router.add_api_route("/v2/lean", lean)
+    app.include_router(router)
+    prepare(app)
+    install_lean_dispatch(app)
+
+    async def _go(host: str, path: str) -> str:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{host}") as c:
+            return (await c.get(path)).text
+
+    host = "other.example" if before == "host" else "lean.example"
+    assert asyncio.run(_go(host, "/v1/lean")) == "sub-app /v1/lean"
+    assert asyncio.run(_go("lean.example", "/v2/lean")) == "lean"
+    if before == "host":
+        assert asyncio.run(_go(host, "/v2/lean")) == "sub-app /v2/lean"
+
+
+@pytest.mark.parametrize("read_as", ["validation alias", "alias choices"])
+def test_a_query_parameter_read_under_another_name_than_its_alias_stops_the_app_at_start_up(
+    read_as: str,
+) -> None:
+    """FastAPI reads such a parameter under its validation alias (or each of its choices); the plan reads the
+    alias, and would answer as if it had not been given."""
+    from fastapi import APIRouter, FastAPI, Query
+    from fastapi.responses import Response
+    from pydantic import AliasChoices
+
+    from services.geo_query.routing import prepare
+
+    chosen: Any = "given_as" if read_as == "validation alias" else AliasChoices("given_as", "q")
+
+    async def endpoint(q: int = Query(1, validation_alias=chosen)) -> Response:
+        raise AssertionError("never called")
+
+    router = APIRouter(route_class=LeanRoute)
+    with pytest.raises(RuntimeError, match="LeanRoute does not do"):
+        router.add_api_route("/lean", endpoint)
+        app = FastAPI()
+        app.include_router(router)
+        prepare(app)
+
+
+def test_an_absent_parameter_with_a_default_factory_gets_what_fastapis_handler_gives() -> None:
+    from fastapi import APIRouter, FastAPI, Query
+    from fastapi.responses import Response
+
+    from services.geo_query.routing import install_lean_dispatch, prepare
+
+    async def endpoint(q: str = Query(default_factory=lambda: "made")) -> Response:
+        return Response(repr(q))
+
+    router = APIRouter(route_class=LeanRoute)
+    router.add_api_route("/lean", endpoint)
+    app = FastAPI()
+    app.include_router(router)
+    prepare(app)
+    install_lean_dispatch(app)
+
+    async def _go() -> tuple[str, str]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://lean") as c:
+            lean = (await c.get("/lean")).text
+            app.dependency_overrides[_unused_dependency] = _unused_dependency
+            stock = (await c.get("/lean")).text
+            return lean, stock
+
+    before = LeanRoute.served
+    assert asyncio.run(_go()) == ("'made'", "'made'")
+    assert LeanRoute.served == before + 1  # the first answer was the plan's
 
 
 @pytest.mark.parametrize(
