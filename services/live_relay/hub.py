@@ -2,7 +2,8 @@
 camera's feed with its viewers. It alone decides when an agent is asked to start or stop a camera (a camera runs
 while it has a viewer, no longer), and when a viewer is cut: at once when registry_api says the viewing's window no
 longer includes the camera for the viewer's agency (asked again every CANVASS_RELAY_RECHECK_S per watched agency,
-camera and window), or when registry_api has not confirmed it for CANVASS_RELAY_UNCONFIRMED_CUT_S (fail closed). Every
+camera and window), when registry_api has not confirmed it for CANVASS_RELAY_UNCONFIRMED_CUT_S (fail closed), or when
+the agency token that asked for the viewing expires (its `exp`, seen within CANVASS_RELAY_RECHECK_S). Every
 viewing is audited when it starts (before the first byte) and when it ends (with the bytes sent)."""
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class Viewing:
     window_id: uuid.UUID
     registration_id: uuid.UUID
     window_expires_at: datetime
+    # The `exp` of the agency token that asked for it: neither its grant nor its watching outlasts that token (a
+    # user signed out, or whose access was withdrawn, gets no renewed token and so stops watching).
+    token_expires_at: datetime
     forget_at: datetime  # when the relay drops it: a while after its grant expired, or after it was watched
     used: bool = False
     watching: bool = False
@@ -184,9 +188,14 @@ class Hub:
 
     # --- viewings --------------------------------------------------------------------------------------
 
-    async def grant(self, agency: str, user: str, role: str, camera_id: uuid.UUID) -> tuple[Viewing, str]:
-        # Viewings not watched are kept a while (to refuse their grants as expired): a user may not pile them up.
+    async def grant(
+        self, agency: str, user: str, role: str, camera_id: uuid.UUID, token_expires_at: datetime
+    ) -> tuple[Viewing, str]:
         now = now_utc()
+        # shared/auth accepts a token up to its leeway past `exp` (clocks differ); a viewing would end at once.
+        if token_expires_at <= now:
+            raise Refused(401, "The bearer token has expired: ask again with a renewed one.", "token-expired")
+        # Viewings not watched are kept a while (to refuse their grants as expired): a user may not pile them up.
         waiting = sum(
             1
             for v in self.viewings.values()
@@ -201,7 +210,7 @@ class Hub:
         window = await self._window(agency, camera_id)
         self._agent_for(window.registration_id, camera_id)
         secret = secrets.token_urlsafe(32)
-        expires = now_utc() + timedelta(seconds=config().grant_ttl_s)
+        expires = min(now_utc() + timedelta(seconds=config().grant_ttl_s), token_expires_at)
         viewing = Viewing(
             id=uuid.uuid4(),
             grant_hash=hash_secret(secret),
@@ -213,6 +222,7 @@ class Hub:
             window_id=window.window_id,
             registration_id=window.registration_id,
             window_expires_at=window.expires_at,
+            token_expires_at=token_expires_at,
             # Kept past its expiry, so that a late grant is refused as expired (not as unknown).
             forget_at=expires + REMEMBER_USED,
         )
@@ -286,7 +296,7 @@ class Hub:
             raise Refused(
                 403,
                 f"This viewing can no longer be watched: {viewing.ended or viewer.reason}.",
-                "window-ended",
+                "token-expired" if viewer.reason == "token-expired" else "window-ended",
             )
         return viewer, feed
 
@@ -401,6 +411,11 @@ class Hub:
         for vid, v in list(self.viewings.items()):  # viewings over, or never used, whose time is past
             if not v.watching and now >= v.forget_at:
                 del self.viewings[vid]
+        # Known here without asking anyone: cut before registry_api's answers are awaited.
+        for feed in list(self.feeds.values()):
+            for viewer in list(feed.viewers):
+                if now >= viewer.viewing.token_expires_at:
+                    self._cut(viewer, "token-expired")
         # A viewing belongs to the window it was granted in: another window open to the agency for the camera
         # does not keep it going once its own has ended (the viewer asks again, in a viewing of that window).
         asked = {(v.agency, v.camera_id, v.window_id) for v in self.viewings.values() if not v.ended}

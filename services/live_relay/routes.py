@@ -9,6 +9,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -84,8 +85,9 @@ def _problem(refused: Refused) -> Problem:
         "registry_api is asked whether a live window open now to your agency includes the camera (403 "
         "`no-open-window` otherwise), and the camera's edge agent must be connected (409 `agent-offline`). A "
         "user holding 16 viewings not watched yet (by default: `CANVASS_RELAY_MAX_UNUSED_GRANTS`) is refused "
-        "more (429 `too-many-grants`) until one is watched or its grant expires. The "
-        "grant must be used within 30 seconds, once: fetch the stream with `Authorization: Bearer <grant>`. "
+        "more (429 `too-many-grants`) until one is watched or its grant expires. A bearer token already past its "
+        "`exp` is refused (401 `token-expired`). The grant must be used within 30 seconds, and before your "
+        "token's `exp` if that comes sooner, once: fetch the stream with `Authorization: Bearer <grant>`. "
         "In a browser: `const r = await fetch(base + v.stream, {headers: {Authorization: `Bearer ${v.grant}`}})`; "
         "then a `MediaSource`, `addSourceBuffer(r.headers.get('Content-Type'))`, and each chunk of "
         "`r.body.getReader()` appended to it in turn."
@@ -93,8 +95,12 @@ def _problem(refused: Refused) -> Problem:
 )
 async def create_viewing(body: ViewingCreate, principal: LiveViewer) -> Any:
     role = next(r for r in ("investigator", "supervisor", "cad") if principal.has(r))
+    # shared/auth requires `exp` and has checked it is a number of seconds since the epoch.
+    token_expires_at = datetime.fromtimestamp(float(principal.claims["exp"]), UTC)
     try:
-        viewing, grant = await hub.grant(principal.agency or "", principal.sub, role, body.camera_id)
+        viewing, grant = await hub.grant(
+            principal.agency or "", principal.sub, role, body.camera_id, token_expires_at
+        )
     except Refused as refused:
         raise _problem(refused) from None
     return {
@@ -134,7 +140,8 @@ async def _redeemed(
             "a keyframe) per group of pictures, for as long as the window lasts. The Content-Type names the "
             'codec, e.g. `video/mp4; codecs="avc1.42c01e"`, as `MediaSource.addSourceBuffer` takes it. The '
             "response ends (a normal end of the body) when the window closes or expires, the owner withdraws or "
-            "deletes the registration, or your agency loses the sharing: within 2 seconds.",
+            "deletes the registration, your agency loses the sharing, or the bearer token that asked for the "
+            "viewing reaches its `exp`: within 2 seconds.",
             "content": {
                 MEDIA_TYPE: {
                     "schema": {"type": "string", "format": "binary"},
@@ -154,7 +161,10 @@ async def _redeemed(
     description=(
         "A grant used already, expired or whose window has ended is a 403 problem (`grant-used`, "
         "`grant-expired`, `window-ended`): ask for a new viewing (POST /v1/viewings), which registry_api "
-        "decides again. The start and the end of each viewing (agency, user, camera, window, start, end, bytes) "
+        "decides again. A viewing lasts no longer than the agency bearer token that asked for it: when that "
+        "token's `exp` passes, the stream ends (within 2 seconds, audited as `ended_by` `token-expired`; a "
+        "viewer whose token expires before its video starts gets a 403 `token-expired`) even though the window "
+        "is still open; to keep watching, ask for a new viewing with a renewed token. The start and the end of each viewing (agency, user, camera, window, start, end, bytes) "
         "are in the audit trail."
     ),
 )

@@ -44,8 +44,8 @@ class OwnerViewing(BaseModel):
     bytes: int | None = Field(None, description="The video's bytes sent to the viewer")
     ended_by: str | None = Field(
         None,
-        description="Why it ended: `closed-by-viewer`, `window-ended`, `window-unconfirmed`, `agent-disconnected`, "
-        "`viewer-too-slow`, ...",
+        description="Why it ended: `closed-by-viewer`, `window-ended`, `window-unconfirmed`, `token-expired`, "
+        "`agent-disconnected`, `viewer-too-slow`, ...",
     )
 
 
