@@ -3,12 +3,13 @@
  * kept near the live edge. Play, pause and stop are buttons with names; each change of state is said in the
  * player's live region ("connecting", "live", "window ended", "refused"). When the stream ends, the window is
  * asked about again and the player says why it ended; the old grant is never used again (Play asks for a new
- * viewing, which the relay decides anew). */
+ * viewing, which the relay decides anew). A viewing lasts no longer than the token that asked for it: when the
+ * relay ends it at that token's expiry, the player says so and Play goes on with the silently renewed token. */
 
 import { focus, h } from "./dom";
 import { t, type MessageKey } from "./i18n";
 import { createViewing, relayFailure, relayUrl, type RelayFailure } from "./relay";
-import { staffToken } from "./staff";
+import { claimsOf, staffToken } from "./staff";
 
 // What the relay's answer names when it can (`video/mp4; codecs="avc1.42c01e"`), else the constrained baseline
 // profile every H.264 camera can be decoded as (decision 0011).
@@ -17,8 +18,17 @@ export const DEFAULT_TYPE = 'video/mp4; codecs="avc1.42E01E"';
 const MAX_LAG_S = 3;
 // How much already-played video the buffer keeps (older is removed, so a long watch does not fill the memory).
 const KEEP_S = 20;
+// The relay ends a viewing at its token's `exp` by the relay's clock; this browser's may differ by a few seconds.
+const CLOCK_SLACK_S = 5;
 
-export type PlayerState = "idle" | "connecting" | "live" | "paused" | "stopped" | "ended" | "refused" | "offline" | "failed" | "unsupported";
+export type PlayerState = "idle" | "connecting" | "live" | "paused" | "stopped" | "ended" | "expired" | "refused" | "offline" | "failed" | "unsupported";
+
+/** Why a stream the relay ended went (the window still open, or not known to be closed): the token that asked
+ * for the viewing expired (`exp`, seconds since the epoch; null when it named none), or else the owner's camera
+ * went offline. */
+export function streamEndedBy(tokenExpiresAt: number | null, nowS: number): "expired" | "offline" {
+  return tokenExpiresAt !== null && nowS >= tokenExpiresAt - CLOCK_SLACK_S ? "expired" : "offline";
+}
 
 export interface PlayerOptions {
   cameraId: string;
@@ -39,6 +49,7 @@ export class LivePlayer {
   private abort: AbortController | null = null;
   private objectUrl: string | null = null;
   private windowEnded = false;
+  private tokenExpiresAt: number | null = null; // the `exp` of the token the current viewing was asked with
 
   constructor(private readonly o: PlayerOptions) {
     this.video = h("video", { class: "ws-live__video", muted: true, playsinline: true, "aria-label": t("wsl.video", { camera: o.name }) });
@@ -100,6 +111,8 @@ export class LivePlayer {
       this.halt("refused", t("wsl.signed_out"));
       return;
     }
+    const exp = claimsOf(token)?.exp;
+    this.tokenExpiresAt = typeof exp === "number" ? exp : null;
     const viewing = await createViewing(token, this.o.cameraId);
     if (abort.signal.aborted) return;
     if (!viewing.ok) {
@@ -129,6 +142,11 @@ export class LivePlayer {
     if (f.kind === "no-open-window" || f.kind === "window-ended") {
       this.windowEnded = true;
       this.halt("ended");
+    } else if (f.kind === "token-expired") {
+      // Refused when asked (401): the token is no good, the session has ended; at the stream (403): it expired
+      // meanwhile, and Play asks again with a renewed one.
+      if (f.status === 401) this.halt("refused", t("wsl.signed_out"));
+      else this.halt("expired");
     } else if (f.kind === "agent-offline" || f.kind === "agent-timeout") {
       this.halt("offline");
     } else if (f.status === 0 || f.retryable || f.status === 429) {
@@ -185,14 +203,14 @@ export class LivePlayer {
       return;
     }
     if (abort.signal.aborted || this.abort !== abort) return;
-    // The relay ended the stream: the window ended, or the owner's site went offline. Which one is asked, and
-    // the grant is not used again.
+    // The relay ended the stream: the window ended, the viewing's token expired, or the owner's site went
+    // offline. Which one is asked, and the grant is not used again.
     const open = await this.o.windowOpen();
     if (this.abort !== abort) return;
     if (open === false) {
       this.windowClosed();
     } else {
-      this.halt("offline");
+      this.halt(streamEndedBy(this.tokenExpiresAt, Date.now() / 1000));
     }
   }
 

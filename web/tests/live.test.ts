@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { formatDuration, setLanguage } from "../src/i18n";
+import { streamEndedBy } from "../src/live-player";
 import { problemKind } from "../src/relay";
 
 describe("live video", () => {
@@ -16,5 +17,14 @@ describe("live video", () => {
     expect(problemKind({ title: "no type" })).toBeNull();
     expect(problemKind(null)).toBeNull();
     expect(problemKind("window-ended")).toBeNull();
+  });
+
+  it("says a stream the relay ended at its token's expiry ended for that, and otherwise that the camera went offline", () => {
+    const exp = 1_800_000_000;
+    expect(streamEndedBy(exp, exp + 0.4)).toBe("expired");
+    // The relay's clock may be a little ahead of the browser's.
+    expect(streamEndedBy(exp, exp - 2)).toBe("expired");
+    expect(streamEndedBy(exp, exp - 600)).toBe("offline");
+    expect(streamEndedBy(null, exp)).toBe("offline");
   });
 });

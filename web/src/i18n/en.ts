@@ -428,6 +428,7 @@ export const en = {
   "wsl.state.paused": "Paused. Resume goes back to live.",
   "wsl.state.stopped": "Stopped.",
   "wsl.state.ended": "The window has ended: the owner closed it or its time ran out.",
+  "wsl.state.expired": "The video stopped because your sign-in expired while you watched. The window is still open: press Play to continue.",
   "wsl.state.refused": "Refused.",
   "wsl.state.offline": "The video stopped: the owner's camera is not reachable now. Press Play to try again.",
   "wsl.state.failed": "The video could not be played.",

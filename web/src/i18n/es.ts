@@ -430,6 +430,7 @@ export const es: Record<keyof typeof en, string> = {
   "wsl.state.paused": "En pausa. Reanudar vuelve al vivo.",
   "wsl.state.stopped": "Detenido.",
   "wsl.state.ended": "La ventana terminó: el dueño la cerró o se acabó su tiempo.",
+  "wsl.state.expired": "El video se detuvo porque su sesión expiró mientras miraba. La ventana sigue abierta: pulse Reproducir para continuar.",
   "wsl.state.refused": "Rechazado.",
   "wsl.state.offline": "El video se detuvo: la cámara del dueño no está disponible ahora. Pulse Reproducir para intentarlo de nuevo.",
   "wsl.state.failed": "No se pudo reproducir el video.",
