@@ -4,7 +4,8 @@
  * player's live region ("connecting", "live", "window ended", "refused"). When the stream ends, the window is
  * asked about again and the player says why it ended; the old grant is never used again (Play asks for a new
  * viewing, which the relay decides anew). A viewing lasts no longer than the token that asked for it: when the
- * relay ends it at that token's expiry, the player says so and Play goes on with the silently renewed token. */
+ * relay ends it at that token's expiry, the player goes on by itself under a new viewing with the portal's
+ * silently renewed token, or, when there is none (signed out), says why it stopped and Play asks again. */
 
 import { focus, h } from "./dom";
 import { t, type MessageKey } from "./i18n";
@@ -28,6 +29,12 @@ export type PlayerState = "idle" | "connecting" | "live" | "paused" | "stopped" 
  * went offline. */
 export function streamEndedBy(tokenExpiresAt: number | null, nowS: number): "expired" | "offline" {
   return tokenExpiresAt !== null && nowS >= tokenExpiresAt - CLOCK_SLACK_S ? "expired" : "offline";
+}
+
+/** Whether a viewing its token ended goes on by itself: the portal holds a token renewed since (a later `exp`)
+ * that is good for a while yet; otherwise (signed out, or not renewed) the player says why it stopped. */
+export function continuesWith(endedExp: number | null, renewedExp: number | null, nowS: number): boolean {
+  return renewedExp !== null && renewedExp > (endedExp ?? 0) && renewedExp > nowS + CLOCK_SLACK_S * 2;
 }
 
 export interface PlayerOptions {
@@ -209,9 +216,22 @@ export class LivePlayer {
     if (this.abort !== abort) return;
     if (open === false) {
       this.windowClosed();
-    } else {
-      this.halt(streamEndedBy(this.tokenExpiresAt, Date.now() / 1000));
+      return;
     }
+    const why = streamEndedBy(this.tokenExpiresAt, Date.now() / 1000);
+    if (why === "expired") {
+      // The portal renews its token before it expires: the camera goes on under a new viewing asked with the
+      // renewed token (which the relay decides anew), without a press of Play.
+      const token = await staffToken();
+      const exp = token ? claimsOf(token)?.exp : null;
+      if (this.abort !== abort) return;
+      if (continuesWith(this.tokenExpiresAt, typeof exp === "number" ? exp : null, Date.now() / 1000)) {
+        this.teardown();
+        await this.start();
+        return;
+      }
+    }
+    this.halt(why);
   }
 
   private togglePause(): void {
@@ -228,8 +248,8 @@ export class LivePlayer {
   }
 
   /** Ends the viewing (the stream's response is closed: the relay records its end) and shows `state`. */
-  halt(state: PlayerState, detail: string | null = null): void {
-    const hadFocus = this.element.contains(document.activeElement);
+  /** The current viewing's request aborted and its video let go of. */
+  private teardown(): void {
     const abort = this.abort;
     this.abort = null;
     abort?.abort();
@@ -238,6 +258,11 @@ export class LivePlayer {
     this.video.load();
     if (this.objectUrl) URL.revokeObjectURL(this.objectUrl);
     this.objectUrl = null;
+  }
+
+  halt(state: PlayerState, detail: string | null = null): void {
+    const hadFocus = this.element.contains(document.activeElement);
+    this.teardown();
     this.set(state, detail);
     // The button that had the focus may be hidden now: the focus goes to the one that starts again, or the status.
     const active = document.activeElement as HTMLElement | null;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { formatDuration, setLanguage } from "../src/i18n";
-import { streamEndedBy } from "../src/live-player";
+import { continuesWith, streamEndedBy } from "../src/live-player";
 import { problemKind } from "../src/relay";
 
 describe("live video", () => {
@@ -26,5 +26,14 @@ describe("live video", () => {
     expect(streamEndedBy(exp, exp - 2)).toBe("expired");
     expect(streamEndedBy(exp, exp - 600)).toBe("offline");
     expect(streamEndedBy(null, exp)).toBe("offline");
+  });
+
+  it("goes on by itself after its token's expiry only with a token renewed since and good for a while", () => {
+    const exp = 1_800_000_000;
+    expect(continuesWith(exp, exp + 900, exp + 1)).toBe(true);
+    expect(continuesWith(null, exp + 900, exp)).toBe(true);
+    expect(continuesWith(exp, exp, exp + 1)).toBe(false); // the same token: not renewed (signed out)
+    expect(continuesWith(exp, null, exp + 1)).toBe(false); // no token at all
+    expect(continuesWith(exp, exp + 5, exp + 1)).toBe(false); // renewed, but about to expire too
   });
 });
