@@ -70,7 +70,9 @@ def migration_head() -> str | None:
 
 
 class BodyLimitMiddleware:
-    """Refuses request bodies over the limit with 413, by Content-Length or while streaming."""
+    """Refuses request bodies over the limit with 413, by Content-Length or while streaming; and an encoded body
+    (a Content-Encoding other than identity: no operation decodes one) with 415 and `Accept-Encoding: identity`
+    (RFC 7694), before anything reads it as a malformed body."""
 
     def __init__(self, app: ASGIApp, default_limit: int, limits: dict[str, int] | None = None) -> None:
         self.app = app
@@ -89,13 +91,24 @@ class BodyLimitMiddleware:
             return
         declared = None
         framed = False  # the request says it has a body (Content-Length or Transfer-Encoding)
+        encoding = b""
         for name, value in scope.get("headers") or ():
             if name == b"content-length":
                 declared, framed = value, True
             elif name == b"transfer-encoding":
                 framed = True
+            elif name == b"content-encoding":
+                encoding = value.strip().lower()
         if not framed:  # no body to count (HTTP/1.1 frames every body with one of them): nothing to watch
             await self.app(scope, receive, send)
+            return
+        if encoding not in (b"", b"identity") and declared != b"0":
+            await problem_response(
+                415,
+                "This operation takes its body as it is (no Content-Encoding), "
+                f"not encoded as {encoding.decode('latin-1')!r}.",
+                headers={"Accept-Encoding": "identity"},
+            )(scope, receive, send)
             return
         limit = self._limit_for(scope.get("path", ""))
 
@@ -284,7 +297,7 @@ _COMMON_PROBLEMS = (400, 422, 500)
 _DESCRIPTIONS = {
     "400": "Bad request: an unknown, repeated or invalid query parameter, or a body that is not well-formed",
     "413": "The request body is over the operation's size limit",
-    "415": "The request body is not of a media type the operation takes",
+    "415": "The request body is not of a media type the operation takes, or is encoded (Content-Encoding)",
     "422": "A path parameter or a member of the (well-formed) body is invalid",
 }
 

@@ -3,6 +3,7 @@ all (a token for an agency Canvass does not know), query strictness, media types
 
 from __future__ import annotations
 
+import gzip
 import re
 import uuid
 from collections.abc import Iterator
@@ -203,6 +204,26 @@ def test_a_body_of_another_media_type_is_a_415_problem_on_every_json_operation(s
                 wrong.append(f"{op.key} {media_type}: {r.status_code} {r.text[:150]}")
     assert not wrong, "\n".join(wrong)
     assert checked >= 16
+
+
+def test_a_compressed_body_is_a_415_problem_that_asks_for_identity_on_every_body_operation(
+    scene: Scene,
+) -> None:
+    """No operation decodes Content-Encoding: a gzip body is refused as such, with `Accept-Encoding: identity`
+    (RFC 7694), where it used to be read as a malformed body (400)."""
+    wrong, checked = [], 0
+    for op in operations():
+        if not op.body_types:
+            continue
+        checked += 1
+        media_type = op.body_types[0]
+        body = gzip.compress(b"{}")
+        headers = {**credentials(scene, op), "Content-Type": media_type, "Content-Encoding": "gzip"}
+        r = send(scene, op, headers, op.fill(real_ids(scene)), content=body)
+        if not is_problem(r, 415) or r.headers.get("accept-encoding") != "identity":
+            wrong.append(f"{op.key}: {r.status_code} {r.headers.get('accept-encoding')} {r.text[:150]}")
+    assert not wrong, "\n".join(wrong)
+    assert checked >= 20
 
 
 def test_head_is_answered_wherever_get_is(scene: Scene) -> None:
