@@ -19,9 +19,27 @@ import sys
 import time
 import traceback
 import uuid
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 from bench.settings import RESULTS_FILE, ROOT, SEED, Bench, from_environment, say
+
+if TYPE_CHECKING:
+    from bench.servers import Server
+
+
+def geo_query_server(bench: Bench) -> AbstractContextManager[Server]:
+    """geo_query as the bench measures it: its own process on the bench database, with the bench's workers."""
+    from bench.servers import uvicorn
+
+    return uvicorn(
+        "geo_query",
+        ROOT / ".venv/bin/python",
+        "services.geo_query.main:app",
+        service_env(bench),
+        "/readyz",
+        workers=bench.workers,
+    )
 
 
 def service_env(bench: Bench) -> dict[str, str]:
@@ -429,7 +447,6 @@ def measured(cell: Any, pids: set[int], databases: tuple[str, ...], run: Any) ->
 
 async def _geo_http(bench: Bench, res: Any, plan: list[Planned]) -> None:
     from bench.http import Cell, run_wrk, write_script
-    from bench.servers import uvicorn
     from shared.auth import mint_token
 
     todo = [p for p in plan if p.route is not None]
@@ -437,14 +454,7 @@ async def _geo_http(bench: Bench, res: Any, plan: list[Planned]) -> None:
         say("geo_query: no route to measure over HTTP yet")
         return
     t0 = time.monotonic()
-    with uvicorn(
-        "geo_query",
-        ROOT / ".venv/bin/python",
-        "services.geo_query.main:app",
-        service_env(bench),
-        "/readyz",
-        workers=bench.workers,
-    ) as srv:
+    with geo_query_server(bench) as srv:
         for p in todo:
             headers = {"Authorization": "Bearer " + mint_token(p.route.role, p.layout.slug, sub="bench")}
             counts, err = await warm_http(srv.url, p.requests, headers, bench.warmup_seconds)

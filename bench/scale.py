@@ -216,22 +216,13 @@ async def _queries(bench: Bench, point: ScalePoint, gen: Any, slug: str) -> None
     from bench import data
     from bench.http import geo_routes, run_wrk, write_script
     from bench.queries import queries
-    from bench.run import measured, service_env, warm_http
-    from bench.servers import uvicorn
-    from bench.settings import ROOT
+    from bench.run import geo_query_server, measured, warm_http
     from services.geo_query.main import app
     from shared.auth import mint_token
 
     routes = geo_routes(app.openapi(), SHAPES)
     qs = queries(data.query_points(gen, bench.queries_per_shape))
-    with uvicorn(
-        "geo_query",
-        ROOT / ".venv/bin/python",
-        "services.geo_query.main:app",
-        service_env(bench),
-        "/readyz",
-        workers=bench.workers,
-    ) as srv:
+    with geo_query_server(bench) as srv:
         for shape in SHAPES:
             route = routes[shape.key]
             if isinstance(route, str):

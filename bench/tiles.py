@@ -135,22 +135,13 @@ def views_per_zoom(bench: Bench) -> int:
 async def run(bench: Bench) -> list[TileRow]:
     from bench import data
     from bench.http import run_wrk, write_script
-    from bench.run import measured, service_env
-    from bench.servers import uvicorn
-    from bench.settings import ROOT
+    from bench.run import geo_query_server, measured
     from shared.auth import mint_token
 
     gens = await data.ensure_loaded(bench)
     t0 = time.monotonic()
     rows: list[TileRow] = []
-    with uvicorn(
-        "geo_query",
-        ROOT / ".venv/bin/python",
-        "services.geo_query.main:app",
-        service_env(bench),
-        "/readyz",
-        workers=bench.workers,
-    ) as srv:
+    with geo_query_server(bench) as srv:
         for lay in data.LAYOUTS:
             points = data.query_points(gens[lay.key], views_per_zoom(bench))
             token = {"Authorization": "Bearer " + mint_token(BEARER_ROLE, lay.slug, sub="bench-tiles")}
