@@ -191,24 +191,13 @@ class Hub:
     async def grant(
         self, agency: str, user: str, role: str, camera_id: uuid.UUID, token_expires_at: datetime
     ) -> tuple[Viewing, str]:
-        now = now_utc()
-        # shared/auth accepts a token up to its leeway past `exp` (clocks differ); a viewing would end at once.
-        if token_expires_at <= now:
-            raise Refused(401, "The bearer token has expired: ask again with a renewed one.", "token-expired")
-        # Viewings not watched are kept a while (to refuse their grants as expired): a user may not pile them up.
-        waiting = sum(
-            1
-            for v in self.viewings.values()
-            if v.user == user and v.agency == agency and not v.used and v.grant_expires_at > now
-        )
-        if waiting >= config().max_unused_grants:
-            raise Refused(
-                429,
-                f"You hold {waiting} viewings not watched yet: watch one or let their grants expire first.",
-                "too-many-grants",
-            )
+        self._may_ask(agency, user, token_expires_at)  # refused before registry_api is asked, when it can be
         window = await self._window(agency, camera_id)
         self._agent_for(window.registration_id, camera_id)
+        # Again, with nothing awaited from here until the viewing is kept: the user's other asks made meanwhile
+        # (all of which passed the first count during registry_api's answer) count now, and the token may have
+        # expired meanwhile (its grant would be expired already).
+        self._may_ask(agency, user, token_expires_at)
         secret = secrets.token_urlsafe(32)
         expires = min(now_utc() + timedelta(seconds=config().grant_ttl_s), token_expires_at)
         viewing = Viewing(
@@ -228,6 +217,26 @@ class Hub:
         )
         self.viewings[viewing.id] = viewing
         return viewing, f"{GRANT_PREFIX}{viewing.id.hex}_{secret}"
+
+    def _may_ask(self, agency: str, user: str, token_expires_at: datetime) -> None:
+        """Whether the user may be granted a viewing now: with a token not yet past its `exp` (shared/auth accepts
+        one up to its leeway past it, as clocks differ; a viewing would end at once), and holding fewer viewings
+        not watched than the limit (they are kept a while, to refuse their grants as expired: a user may not pile
+        them up)."""
+        now = now_utc()
+        if token_expires_at <= now:
+            raise Refused(401, "The bearer token has expired: ask again with a renewed one.", "token-expired")
+        waiting = sum(
+            1
+            for v in self.viewings.values()
+            if v.user == user and v.agency == agency and not v.used and v.grant_expires_at > now
+        )
+        if waiting >= config().max_unused_grants:
+            raise Refused(
+                429,
+                f"You hold {waiting} viewings not watched yet: watch one or let their grants expire first.",
+                "too-many-grants",
+            )
 
     def redeem(self, viewing_id: uuid.UUID, grant: str) -> Viewing:
         """The viewing whose grant this is, used now (a second use, a late one or one after the window ended is
@@ -256,6 +265,7 @@ class Hub:
         window = await self._window(viewing.agency, viewing.camera_id, viewing.window_id)
         self._agent_for(window.registration_id, viewing.camera_id)
         self._room(self.feeds.get(viewing.camera_id))  # refused before its audit record, when it can be
+        self._token_good(viewing)
         viewing.confirmed = time.monotonic()
         assert self.audit is not None
         await self.audit(self._event(viewing, "live_viewing.start", {}))
@@ -274,6 +284,13 @@ class Hub:
             self._room(feed)  # again: other viewers may have joined during the audit's wait
         except Refused:
             viewer.reason = "too-many-viewers"
+            await self.leave(viewer)
+            raise
+        try:
+            # Again: the token may have expired during the waits; a feed already running would send its video.
+            self._token_good(viewing)
+        except Refused:
+            viewer.reason = "token-expired"
             await self.leave(viewer)
             raise
         if feed is None:
@@ -379,6 +396,14 @@ class Hub:
                 403, f"No live window open to your agency includes camera {camera_id}.", "no-open-window"
             )
         return window
+
+    def _token_good(self, viewing: Viewing) -> None:
+        if now_utc() >= viewing.token_expires_at:
+            raise Refused(
+                403,
+                "This viewing can no longer be watched: the bearer token that asked for it has expired.",
+                "token-expired",
+            )
 
     def _room(self, feed: Feed | None) -> None:
         if feed is not None and len(feed.viewers) >= config().max_viewers_per_camera:
