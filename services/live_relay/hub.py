@@ -3,7 +3,8 @@ camera's feed with its viewers. It alone decides when an agent is asked to start
 while it has a viewer, no longer), and when a viewer is cut: at once when registry_api says the viewing's window no
 longer includes the camera for the viewer's agency (asked again every CANVASS_RELAY_RECHECK_S per watched agency,
 camera and window), when registry_api has not confirmed it for CANVASS_RELAY_UNCONFIRMED_CUT_S (fail closed), or when
-the agency token that asked for the viewing expires (its `exp`, seen within CANVASS_RELAY_RECHECK_S). Every
+the agency token that asked for the viewing expires (at its `exp`, by a timer of the viewer's own, which registry_api's
+answers do not hold up). Every
 viewing is audited when it starts (before the first byte) and when it ends (with the bytes sent)."""
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Viewer:
     primed: bool = False  # given the initialisation segment (just before its first fragment)
     reason: str = "closed-by-viewer"
     done: bool = False
+    token_timer: asyncio.TimerHandle | None = None  # cuts it when its viewing's token expires
 
 
 @dataclass(eq=False)
@@ -293,6 +295,8 @@ class Hub:
             viewer.reason = "token-expired"
             await self.leave(viewer)
             raise
+        left = (viewing.token_expires_at - now_utc()).total_seconds()
+        viewer.token_timer = asyncio.get_running_loop().call_later(left, self._cut, viewer, "token-expired")
         if feed is None:
             feed = Feed(viewing.camera_id, link, Splitter(config().max_box_bytes))
             self.feeds[viewing.camera_id] = feed
@@ -320,6 +324,8 @@ class Hub:
     async def leave(self, viewer: Viewer) -> None:
         """The viewer's response ended (cut, or the viewer went): the camera stopped if it was the last viewer,
         the end audited with the bytes sent."""
+        if viewer.token_timer is not None:
+            viewer.token_timer.cancel()
         feed = self.feeds.get(viewer.viewing.camera_id)
         if feed is not None and viewer in feed.viewers:
             feed.viewers.discard(viewer)
@@ -436,11 +442,6 @@ class Hub:
         for vid, v in list(self.viewings.items()):  # viewings over, or never used, whose time is past
             if not v.watching and now >= v.forget_at:
                 del self.viewings[vid]
-        # Known here without asking anyone: cut before registry_api's answers are awaited.
-        for feed in list(self.feeds.values()):
-            for viewer in list(feed.viewers):
-                if now >= viewer.viewing.token_expires_at:
-                    self._cut(viewer, "token-expired")
         # A viewing belongs to the window it was granted in: another window open to the agency for the camera
         # does not keep it going once its own has ended (the viewer asks again, in a viewing of that window).
         asked = {(v.agency, v.camera_id, v.window_id) for v in self.viewings.values() if not v.ended}

@@ -4,9 +4,11 @@ viewer's start waits gets no video (a 403 `token-expired`), while the camera's f
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +19,7 @@ from tests.conftest import Suite, Token
 from tests.live.conftest import MakeSite, investigator, open_window, relay_env
 from tests.live.test_relay import PROBLEM, Watch, viewing
 from tests.live.test_relay_token import token
+from tests.registry.conftest import owner
 from tests.support import Db, Server, eventually, start_server
 
 MAX_UNUSED = 2
@@ -118,3 +121,91 @@ def test_a_service_token_gets_no_viewing(relay: Server, site: MakeSite, registry
     service = {"Authorization": f"Bearer {mint_token('service', None, sub='svc')}"}
     r = viewing(relay, service, s.camera_id)
     assert r.status_code in (401, 403) and r.headers["content-type"] == PROBLEM, r.text
+
+
+def _server_side_open(server_port: int, client_port: int) -> bool:
+    """Whether the server's end of a TCP connection from `client_port` is still open (established, or told of
+    the client's close but not closed yet): uvicorn closes its socket once it has seen the client go."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state = fields[1], fields[2], fields[3]
+        if int(local.split(":")[1], 16) == server_port and int(remote.split(":")[1], 16) == client_port:
+            return state in ("01", "08")  # ESTABLISHED, CLOSE_WAIT
+    return False
+
+
+def test_a_viewer_gone_before_its_stream_starts_is_ended_and_audited_and_the_camera_stops(
+    registry: httpx.Client, site: MakeSite, relay: Server, auth: Token, db: Any
+) -> None:
+    """The viewer asks for the stream and hangs up while its start waits at its audit record (the test holds the
+    audit chain's head); once let go, the start completes for nobody: the viewing's end is audited and the camera,
+    which had no other viewer, is stopped (it used to stream on, with no end record, until the agent went)."""
+    s = site()
+    open_window(registry, s)
+    v = viewing(relay, investigator(auth, s.agency), s.camera_id).json()
+    holder = Db(db.url)
+    try:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE audit.chain_head IN EXCLUSIVE MODE")
+        conn = socket.create_connection(("127.0.0.1", relay.port), timeout=10)
+        client_port = conn.getsockname()[1]
+        conn.sendall(
+            f"GET {v['stream']} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {v['grant']}\r\n\r\n".encode()
+        )
+        waiting = (
+            "SELECT count(*) FROM pg_locks WHERE relation = CAST('audit.chain_head' AS regclass)"
+            " AND mode = 'RowShareLock' AND NOT granted"
+        )
+        assert eventually(lambda: db.fetchval(waiting) == 1, timeout=30), "the start never reached the audit"
+        conn.close()
+        assert eventually(lambda: not _server_side_open(relay.port, client_port), timeout=10)
+        holder.execute("COMMIT")
+    finally:
+        holder.close()
+    ended = (
+        "SELECT details->>'ended_by' FROM audit.events WHERE service = 'live_relay'"
+        " AND action = 'live_viewing.end' AND details->>'viewing_id' = $1"
+    )
+    assert eventually(lambda: db.fetchval(ended, v["id"]), timeout=30), "the viewing's end was never audited"
+    assert eventually(lambda: s.camera_status().get("streaming") is False, timeout=10), s.camera_status()
+    presence = httpx.get(
+        f"{relay.url}/v1/registrations/{s.registration_id}/edge-agent",
+        headers=owner(s.credential),
+        timeout=30,
+    ).json()
+    assert presence["online"] is True and presence["streaming"] == []
+
+
+def test_a_viewer_is_cut_at_its_tokens_expiry_even_while_registry_api_is_slow_to_answer(
+    registry: httpx.Client, site: MakeSite, relay: Server, db: Any
+) -> None:
+    """registry_api is held from answering the relay's window checks (the test locks the windows) from 1.5 s
+    before the viewer's token expires: the viewer is still cut at that `exp`, as `token-expired` (the recheck,
+    waiting for registry_api's answers, used to see the token only after it had cut the viewer as
+    `window-unconfirmed`)."""
+    s = site()
+    open_window(registry, s)
+    headers, exp = token(s.agency.slug, "inv-slow", ttl_s=12)
+    r = viewing(relay, headers, s.camera_id)
+    assert r.status_code == 201, r.text
+    v = r.json()
+    watch = Watch(relay, v)
+    assert eventually(lambda: watch.fragments() >= 1, timeout=30), (watch.status, len(watch.data))
+    assert eventually(lambda: time.time() >= exp - 1.5, timeout=15, interval=0.02)
+    holder = Db(db.url)
+    try:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE registry.live_windows IN ACCESS EXCLUSIVE MODE")
+        assert time.time() < exp - 0.5, "the lock came too late: this proves nothing"
+        assert eventually(lambda: watch.ended_at is not None, timeout=15)
+        ended = time.time() - (time.monotonic() - (watch.ended_at or 0.0))
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    print(f"viewer cut {ended - exp:.2f} s after its token expired")
+    assert -0.1 < ended - exp < 1.0, ended - exp
+    ended_by = (
+        "SELECT details->>'ended_by' FROM audit.events WHERE service = 'live_relay'"
+        " AND action = 'live_viewing.end' AND details->>'viewing_id' = $1"
+    )
+    assert eventually(lambda: db.fetchval(ended_by, v["id"]), timeout=10) == "token-expired"
