@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +210,20 @@ def test_a_viewer_is_cut_at_its_tokens_expiry_even_while_registry_api_is_slow_to
         " AND action = 'live_viewing.end' AND details->>'viewing_id' = $1"
     )
     assert eventually(lambda: db.fetchval(ended_by, v["id"]), timeout=10) == "token-expired"
+
+
+def test_an_exp_of_any_size_or_type_is_a_401_or_a_grant_bounded_by_it_never_a_500(
+    registry: httpx.Client, site: MakeSite, relay: Server
+) -> None:
+    s = site()
+    open_window(registry, s)
+    now = time.time()
+    for exp in (1e300, float("inf"), -5, 0, "soon", True):
+        raw = mint_token("investigator", s.agency.slug, sub="inv-exp", extra={"exp": exp})
+        r = viewing(relay, {"Authorization": f"Bearer {raw}"}, s.camera_id)
+        assert r.status_code == 401 and r.headers["content-type"] == PROBLEM, (exp, r.status_code, r.text)
+    fractional = now + 20.75
+    raw = mint_token("investigator", s.agency.slug, sub="inv-exp", extra={"exp": fractional})
+    r = viewing(relay, {"Authorization": f"Bearer {raw}"}, s.camera_id)
+    assert r.status_code == 201, r.text
+    assert datetime.fromisoformat(r.json()["grant_expires_at"]).timestamp() <= fractional
