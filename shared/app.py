@@ -91,22 +91,25 @@ class BodyLimitMiddleware:
             return
         declared = None
         framed = False  # the request says it has a body (Content-Length or Transfer-Encoding)
-        encoding = b""
+        # Every coding named, in one header or in several (which HTTP reads as one comma-separated list: `gzip`
+        # then `identity` is a gzip body): one header's value alone would let the others through.
+        codings: list[bytes] = []
         for name, value in scope.get("headers") or ():
             if name == b"content-length":
                 declared, framed = value, True
             elif name == b"transfer-encoding":
                 framed = True
             elif name == b"content-encoding":
-                encoding = value.strip().lower()
+                codings += (c.strip().lower() for c in value.split(b","))
         if not framed:  # no body to count (HTTP/1.1 frames every body with one of them): nothing to watch
             await self.app(scope, receive, send)
             return
-        if encoding not in (b"", b"identity") and declared != b"0":
+        encoded = [c for c in codings if c not in (b"", b"identity")]
+        if encoded and declared != b"0":
             await problem_response(
                 415,
                 "This operation takes its body as it is (no Content-Encoding), "
-                f"not encoded as {encoding.decode('latin-1')!r}.",
+                f"not encoded as {b', '.join(encoded).decode('latin-1')!r}.",
                 headers={"Accept-Encoding": "identity"},
             )(scope, receive, send)
             return

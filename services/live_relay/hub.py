@@ -3,7 +3,8 @@ camera's feed with its viewers. It alone decides when an agent is asked to start
 while it has a viewer, no longer), and when a viewer is cut: at once when registry_api says the viewing's window no
 longer includes the camera for the viewer's agency (asked again every CANVASS_RELAY_RECHECK_S per watched agency,
 camera and window), when registry_api has not confirmed it for CANVASS_RELAY_UNCONFIRMED_CUT_S (fail closed), or when
-the agency token that asked for the viewing expires (its `exp`, seen within CANVASS_RELAY_RECHECK_S). Every
+the agency token that asked for the viewing expires (at its `exp`, by a timer of the viewer's own, which registry_api's
+answers do not hold up). Every
 viewing is audited when it starts (before the first byte) and when it ends (with the bytes sent)."""
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Viewer:
     primed: bool = False  # given the initialisation segment (just before its first fragment)
     reason: str = "closed-by-viewer"
     done: bool = False
+    token_timer: asyncio.TimerHandle | None = None  # cuts it when its viewing's token expires
 
 
 @dataclass(eq=False)
@@ -191,24 +193,13 @@ class Hub:
     async def grant(
         self, agency: str, user: str, role: str, camera_id: uuid.UUID, token_expires_at: datetime
     ) -> tuple[Viewing, str]:
-        now = now_utc()
-        # shared/auth accepts a token up to its leeway past `exp` (clocks differ); a viewing would end at once.
-        if token_expires_at <= now:
-            raise Refused(401, "The bearer token has expired: ask again with a renewed one.", "token-expired")
-        # Viewings not watched are kept a while (to refuse their grants as expired): a user may not pile them up.
-        waiting = sum(
-            1
-            for v in self.viewings.values()
-            if v.user == user and v.agency == agency and not v.used and v.grant_expires_at > now
-        )
-        if waiting >= config().max_unused_grants:
-            raise Refused(
-                429,
-                f"You hold {waiting} viewings not watched yet: watch one or let their grants expire first.",
-                "too-many-grants",
-            )
+        self._may_ask(agency, user, token_expires_at)  # refused before registry_api is asked, when it can be
         window = await self._window(agency, camera_id)
         self._agent_for(window.registration_id, camera_id)
+        # Again, with nothing awaited from here until the viewing is kept: the user's other asks made meanwhile
+        # (all of which passed the first count during registry_api's answer) count now, and the token may have
+        # expired meanwhile (its grant would be expired already).
+        self._may_ask(agency, user, token_expires_at)
         secret = secrets.token_urlsafe(32)
         expires = min(now_utc() + timedelta(seconds=config().grant_ttl_s), token_expires_at)
         viewing = Viewing(
@@ -228,6 +219,26 @@ class Hub:
         )
         self.viewings[viewing.id] = viewing
         return viewing, f"{GRANT_PREFIX}{viewing.id.hex}_{secret}"
+
+    def _may_ask(self, agency: str, user: str, token_expires_at: datetime) -> None:
+        """Whether the user may be granted a viewing now: with a token not yet past its `exp` (shared/auth accepts
+        one up to its leeway past it, as clocks differ; a viewing would end at once), and holding fewer viewings
+        not watched than the limit (they are kept a while, to refuse their grants as expired: a user may not pile
+        them up)."""
+        now = now_utc()
+        if token_expires_at <= now:
+            raise Refused(401, "The bearer token has expired: ask again with a renewed one.", "token-expired")
+        waiting = sum(
+            1
+            for v in self.viewings.values()
+            if v.user == user and v.agency == agency and not v.used and v.grant_expires_at > now
+        )
+        if waiting >= config().max_unused_grants:
+            raise Refused(
+                429,
+                f"You hold {waiting} viewings not watched yet: watch one or let their grants expire first.",
+                "too-many-grants",
+            )
 
     def redeem(self, viewing_id: uuid.UUID, grant: str) -> Viewing:
         """The viewing whose grant this is, used now (a second use, a late one or one after the window ended is
@@ -256,6 +267,7 @@ class Hub:
         window = await self._window(viewing.agency, viewing.camera_id, viewing.window_id)
         self._agent_for(window.registration_id, viewing.camera_id)
         self._room(self.feeds.get(viewing.camera_id))  # refused before its audit record, when it can be
+        self._token_good(viewing)
         viewing.confirmed = time.monotonic()
         assert self.audit is not None
         await self.audit(self._event(viewing, "live_viewing.start", {}))
@@ -276,6 +288,15 @@ class Hub:
             viewer.reason = "too-many-viewers"
             await self.leave(viewer)
             raise
+        try:
+            # Again: the token may have expired during the waits; a feed already running would send its video.
+            self._token_good(viewing)
+        except Refused:
+            viewer.reason = "token-expired"
+            await self.leave(viewer)
+            raise
+        left = (viewing.token_expires_at - now_utc()).total_seconds()
+        viewer.token_timer = asyncio.get_running_loop().call_later(left, self._cut, viewer, "token-expired")
         if feed is None:
             feed = Feed(viewing.camera_id, link, Splitter(config().max_box_bytes))
             self.feeds[viewing.camera_id] = feed
@@ -303,6 +324,8 @@ class Hub:
     async def leave(self, viewer: Viewer) -> None:
         """The viewer's response ended (cut, or the viewer went): the camera stopped if it was the last viewer,
         the end audited with the bytes sent."""
+        if viewer.token_timer is not None:
+            viewer.token_timer.cancel()
         feed = self.feeds.get(viewer.viewing.camera_id)
         if feed is not None and viewer in feed.viewers:
             feed.viewers.discard(viewer)
@@ -380,6 +403,14 @@ class Hub:
             )
         return window
 
+    def _token_good(self, viewing: Viewing) -> None:
+        if now_utc() >= viewing.token_expires_at:
+            raise Refused(
+                403,
+                "This viewing can no longer be watched: the bearer token that asked for it has expired.",
+                "token-expired",
+            )
+
     def _room(self, feed: Feed | None) -> None:
         if feed is not None and len(feed.viewers) >= config().max_viewers_per_camera:
             raise Refused(
@@ -411,11 +442,6 @@ class Hub:
         for vid, v in list(self.viewings.items()):  # viewings over, or never used, whose time is past
             if not v.watching and now >= v.forget_at:
                 del self.viewings[vid]
-        # Known here without asking anyone: cut before registry_api's answers are awaited.
-        for feed in list(self.feeds.values()):
-            for viewer in list(feed.viewers):
-                if now >= viewer.viewing.token_expires_at:
-                    self._cut(viewer, "token-expired")
         # A viewing belongs to the window it was granted in: another window open to the agency for the camera
         # does not keep it going once its own has ended (the viewer asks again, in a viewing of that window).
         asked = {(v.agency, v.camera_id, v.window_id) for v in self.viewings.values() if not v.ended}

@@ -314,6 +314,16 @@ def edge_package(edge: Path = EDGE) -> tuple[str, bytes] | None:
     return f"{top}.tar.gz", gzip.compress(raw.getvalue(), mtime=_EDGE_MTIME)
 
 
+def not_found() -> Response:
+    return JSONResponse(
+        {"title": "Not Found", "status": 404}, status_code=404, media_type="application/problem+json"
+    )
+
+
+# Every file and page is answered to HEAD as to GET (a download manager, `curl -I` or a link checker asks so).
+READ = ["GET", "HEAD"]
+
+
 def create_app(dist: Path | None = None, env: Mapping[str, str] | None = None) -> FastAPI:
     env = os.environ if env is None else env
     dist = (dist or Path(portal_settings(env).dist or DEFAULT_DIST)).resolve()
@@ -325,7 +335,7 @@ def create_app(dist: Path | None = None, env: Mapping[str, str] | None = None) -
     if agent:
         name, archive = agent
 
-        @app.get(f"/downloads/{name}", include_in_schema=False)
+        @app.api_route(f"/downloads/{name}", methods=READ, include_in_schema=False)
         async def edge_download() -> Response:
             """The edge agent's source package, which the owner's live-sharing page tells them to install."""
             return Response(
@@ -337,7 +347,7 @@ def create_app(dist: Path | None = None, env: Mapping[str, str] | None = None) -
                 },
             )
 
-    @app.get("/config.json", include_in_schema=False)
+    @app.api_route("/config.json", methods=READ, include_in_schema=False)
     async def config_json() -> Response:
         return JSONResponse(config, headers={"Cache-Control": "no-cache"})
 
@@ -352,11 +362,11 @@ def create_app(dist: Path | None = None, env: Mapping[str, str] | None = None) -
                 headers={"Cache-Control": "no-store"},
             )
 
-    @app.get("/healthz", include_in_schema=False)
+    @app.api_route("/healthz", methods=READ, include_in_schema=False)
     async def healthz() -> Response:
         return JSONResponse({"status": "ok"})
 
-    @app.get("/{path:path}", include_in_schema=False)
+    @app.api_route("/{path:path}", methods=READ, include_in_schema=False)
     async def files(path: str, request: Request) -> Response:
         index = dist / "index.html"
         if not index.is_file():
@@ -365,15 +375,17 @@ def create_app(dist: Path | None = None, env: Mapping[str, str] | None = None) -
                 status_code=503,
                 media_type="application/problem+json",
             )
-        target = (dist / path).resolve()
-        if path and target.is_file() and target.is_relative_to(dist):
+        try:
+            target = (dist / path).resolve()
+            found = bool(path) and target.is_file() and target.is_relative_to(dist)
+        except (ValueError, OSError):  # a NUL in the path, a name longer than the file system takes: no file
+            return not_found()
+        if found:
             # Built assets carry their content's hash in their name: they never change under that name.
             cache = "public, max-age=31536000, immutable" if path.startswith("assets/") else "no-cache"
             return FileResponse(target, headers={"Cache-Control": cache})
         if "." in path.rsplit("/", 1)[-1]:
-            return JSONResponse(
-                {"title": "Not Found", "status": 404}, status_code=404, media_type="application/problem+json"
-            )
+            return not_found()
         # A page of the portal: the single page, whose router draws it.
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
 

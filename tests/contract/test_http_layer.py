@@ -226,6 +226,42 @@ def test_a_compressed_body_is_a_415_problem_that_asks_for_identity_on_every_body
     assert checked >= 20
 
 
+def test_a_body_encoded_under_any_spelling_of_content_encoding_is_a_415_problem_on_every_body_operation(
+    scene: Scene,
+) -> None:
+    """Codings listed in one header or in several (which HTTP reads as one list: `gzip` then `identity` is a
+    gzip body), upper case, or on a chunked body: each is an encoded body, refused as such, not read as it is."""
+    spellings: list[list[tuple[str, str]]] = [
+        [("Content-Encoding", "gzip"), ("Content-Encoding", "identity")],
+        [("Content-Encoding", "identity"), ("Content-Encoding", "gzip")],
+        [("Content-Encoding", "identity, gzip")],
+        [("Content-Encoding", "GZIP")],
+    ]
+    wrong, checked = [], 0
+    for op in operations():
+        if not op.body_types:
+            continue
+        checked += 1
+        body = gzip.compress(b"{}")
+        base = [*credentials(scene, op).items(), ("Content-Type", op.body_types[0])]
+        for spelling in spellings:
+            r = client_of(scene, op).request(
+                op.method, op.fill(real_ids(scene)), headers=[*base, *spelling], content=body
+            )
+            if not is_problem(r, 415) or r.headers.get("accept-encoding") != "identity":
+                wrong.append(f"{op.key} {spelling}: {r.status_code} {r.text[:150]}")
+        chunked = client_of(scene, op).request(
+            op.method,
+            op.fill(real_ids(scene)),
+            headers=[*base, ("Content-Encoding", "gzip")],
+            content=iter([body]),
+        )
+        if not is_problem(chunked, 415):
+            wrong.append(f"{op.key} chunked: {chunked.status_code} {chunked.text[:150]}")
+    assert not wrong, "\n".join(wrong)
+    assert checked >= 20
+
+
 def test_head_is_answered_wherever_get_is(scene: Scene) -> None:
     wrong = []
     for op in operations():

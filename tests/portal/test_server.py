@@ -179,3 +179,29 @@ def test_the_edge_agent_is_served_as_a_source_package_of_the_edge_folder(portal:
     assert edge_package() == edge_package()  # the same sources, the same bytes
     # A server without the agent's folder offers no download, and the page says to install from the source.
     assert edge_package(tmp_path) is None
+
+
+def test_a_path_no_file_can_have_is_a_404_problem_not_a_500(tmp_path: Path) -> None:
+    """A NUL in the path, or a name longer than the file system takes, names no file of the portal."""
+    (tmp_path / "index.html").write_text('<div id="app"></div>')
+    portal = TestClient(
+        create_app(tmp_path, env={"CANVASS_ENV": "development"}), raise_server_exceptions=False
+    )
+    for path in ("/%00", "/assets/app%00.js", "/downloads/canvass-edge.tar.gz%00", "/" + "a" * 5000):
+        r = portal.get(path)
+        assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json", (
+            path[:40],
+            r.text,
+        )
+        assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_head_is_answered_as_get_for_the_edge_package_the_pages_and_the_configuration(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text('<div id="app"></div>')
+    portal = TestClient(create_app(tmp_path, env={"CANVASS_ENV": "development"}))
+    download = portal.get("/config.json").json()["edge_package"]
+    for path in (download, "/", "/live", "/config.json", "/healthz"):
+        got, head = portal.get(path), portal.head(path)
+        assert head.status_code == got.status_code == 200, (path, head.status_code)
+        assert head.content == b"" and head.headers["content-type"] == got.headers["content-type"], path
+    assert portal.head(download).headers["content-length"] == str(len(portal.get(download).content))
