@@ -76,6 +76,33 @@ def test_verify_passes_an_intact_chain(trail: tuple[str, Db]) -> None:
     assert "intact: 5 records" in out.stdout
 
 
+def test_a_records_canonical_form_is_computed_inline_and_whatever_the_session_says(
+    trail: tuple[str, Db],
+) -> None:
+    """`audit.canonical` is inlined into the statements that call it (migration 0033: declared IMMUTABLE over
+    STABLE functions, it ran as a function of its own, parsed and planned again in every transaction), and its text,
+    hence every hash, does not depend on the session's settings."""
+    _, d = trail
+    plan = "\n".join(
+        r[0] for r in d.fetch("EXPLAIN (VERBOSE, COSTS OFF) SELECT audit.canonical(e) FROM audit.events e")
+    )
+    assert "convert_to(concat_ws(" in plan and "canonical(" not in plan, plan
+    sql = "SELECT seq, audit.canonical(e) AS c, sha256(e.prev_hash || audit.canonical(e)) = e.hash AS ok FROM audit.events e ORDER BY seq"
+    before = d.fetch(sql)
+    assert all(r["ok"] for r in before)
+    for setting in (
+        "datestyle = 'SQL, DMY'",
+        "timezone = 'Asia/Kathmandu'",
+        "extra_float_digits = 0",
+        "lc_time = 'C'",
+    ):
+        d.execute(f"SET {setting}")
+    after = d.fetch(sql)
+    d.execute("RESET ALL")
+    assert [(r["seq"], r["c"]) for r in after] == [(r["seq"], r["c"]) for r in before]
+    assert all(r["ok"] for r in after)
+
+
 def _tamper(d: Db, statement: str) -> None:
     # Only by switching the guard off (as the table's owner could) can a record be changed at all.
     d.execute("ALTER TABLE audit.events DISABLE TRIGGER events_append_only")
