@@ -38,7 +38,7 @@ export CANVASS_ENV ?= development
 ROLE ?= investigator
 AGENCY ?= demo
 
-.PHONY: help setup env db migrate demo portal run camera test contract-lint stop token audit-verify audit-anchor audit-verify-export audit-archive openapi openapi-release settings-doc lint format bench clean
+.PHONY: help setup env db migrate demo portal run camera test contract-lint stop token audit-verify audit-anchor audit-verify-export audit-archive openapi openapi-release settings-doc lint format bench bench-floor clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -175,6 +175,9 @@ ifeq ($(filter-out live,$(ONLY))$(SCALE),)
 	@bash scripts/ensure_debian.sh ffmpeg=ffmpeg pkg:python3-gi=python3-gi pkg:gir1.2-gst-rtsp-server-1.0=gir1.2-gst-rtsp-server-1.0 pkg:gstreamer1.0-plugins-good=gstreamer1.0-plugins-good pkg:gstreamer1.0-plugins-bad=gstreamer1.0-plugins-bad
 	$(PY) -m pytest -p tests.conftest -p tests.live.conftest bench/live_bench.py -q -s -p no:cacheprovider
 endif
+
+bench-floor: env db ## geo_query beside the floor of Python serving its SQL over HTTP (a bare ASGI app, a minimal FastAPI one) and raw, side by side (after a `make bench QUICK=1 ONLY=queries`)
+	$(PY) -m bench.floor
 
 clean: stop ## remove the environment and the local database
 	rm -rf .venv .tools .local
