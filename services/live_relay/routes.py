@@ -317,6 +317,12 @@ def _codecs(init: bytes) -> str | None:
 
 # --- the edge agent's connection -------------------------------------------------------------------------
 
+# A registration holds at most 50 cameras (registry_api's rule): an agent's hello names no more, and its text (each id
+# 36 characters, quoted, with a comma) fits well within 8 KB. A longer one is refused before it is parsed, so an agent
+# credential cannot make the relay hold a set of a million ids per connection.
+MAX_AGENT_CAMERAS = 50
+MAX_HELLO_CHARS = 8_192
+
 
 async def agent_socket(ws: WebSocket) -> None:
     """`GET /v1/edge-agents/connect` (a WebSocket): the owner's edge agent, its credential as the bearer, which
@@ -338,10 +344,15 @@ async def agent_socket(ws: WebSocket) -> None:
         return
     await ws.accept()
     try:
-        hello = json.loads(await asyncio.wait_for(ws.receive_text(), timeout=10))
-        cameras = frozenset(uuid.UUID(c) for c in hello["cameras"])
-        if hello.get("type") != "hello":
+        text = await asyncio.wait_for(ws.receive_text(), timeout=10)
+        if len(text) > MAX_HELLO_CHARS:
+            raise ValueError("a hello longer than any registration's cameras need")
+        hello = json.loads(text)
+        if hello.get("type") != "hello" or not isinstance(hello["cameras"], list):
             raise ValueError("not a hello")
+        if len(hello["cameras"]) > MAX_AGENT_CAMERAS:
+            raise ValueError("more cameras than a registration holds")
+        cameras = frozenset(uuid.UUID(c) for c in hello["cameras"])
     except (TimeoutError, ValueError, KeyError, TypeError, AttributeError, WebSocketDisconnect):
         # AttributeError: a camera id that is not a string (uuid.UUID reads a number as a hex string)
         await ws.close(code=1008)

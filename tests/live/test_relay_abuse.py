@@ -10,11 +10,13 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import websockets
+from websockets.sync.client import connect
 
 from tests.conftest import Token
 from tests.live.conftest import MakeSite, Site, close_window, edge_env, investigator, open_window
@@ -47,6 +49,38 @@ def test_an_agent_hello_naming_cameras_by_numbers_is_refused_with_1008_not_an_ap
     for hello in ('{"type": "hello", "cameras": [1]}', '{"type": "hello", "cameras": [{"id": 1}]}'):
         assert asyncio.run(_hello(relay, credential, hello)) == 1008, hello
     assert "Exception in ASGI application" not in relay.log_path.read_text()
+
+
+def test_an_agent_hello_naming_more_cameras_than_a_registration_holds_or_not_a_list_is_refused_with_1008(
+    site: MakeSite, relay: Server
+) -> None:
+    """An agent's credential cannot make the relay hold an unbounded set of ids: 51 cameras (a registration holds 50),
+    a text past 8 KB (refused before it is parsed), or cameras given as a string or an object are each refused."""
+    s = site()
+    credential = _agent_credential(s)
+    ids = [str(uuid.uuid4()) for _ in range(51)]
+    for hello in (
+        json.dumps({"type": "hello", "cameras": ids}),
+        json.dumps({"type": "hello", "cameras": [s.camera_id] * 2, "pad": "x" * 9_000}),
+        json.dumps({"type": "hello", "cameras": str(s.camera_id)}),
+        json.dumps({"type": "hello", "cameras": {str(s.camera_id): True}}),
+    ):
+        assert asyncio.run(_hello(relay, credential, hello)) == 1008, hello[:80]
+    # A hello of 50 cameras is taken: the relay holds the link (its log says it connected) while the socket is open.
+    assert _taken(
+        relay, s, credential, json.dumps({"type": "hello", "cameras": [str(s.camera_id), *ids[:49]]})
+    )
+    assert "Exception in ASGI application" not in relay.log_path.read_text()
+
+
+def _taken(relay: Server, s: Site, credential: str, hello: str) -> bool:
+    line = f"of registration {s.registration_id} connected"
+    before = relay.log_path.read_text().count(line)
+    url = f"ws://127.0.0.1:{relay.port}/v1/edge-agents/connect"
+    with connect(url, additional_headers={"Authorization": f"Bearer {credential}"}) as ws:
+        ws.send(hello)
+        attached = eventually(lambda: relay.log_path.read_text().count(line) > before)
+        return bool(attached) and ws.protocol.close_code is None
 
 
 def test_a_viewer_is_cut_within_2s_when_its_window_closes_though_another_window_includes_the_camera(
