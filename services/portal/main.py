@@ -11,6 +11,7 @@ the browser. Every path that is not a file is the single page (its router draws 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -314,6 +315,12 @@ def edge_package(edge: Path = EDGE) -> tuple[str, bytes] | None:
     return f"{top}.tar.gz", gzip.compress(raw.getvalue(), mtime=_EDGE_MTIME)
 
 
+def _entity_tags(value: str) -> set[str]:
+    """The entity tags of an If-None-Match header, weak ones compared as strong (If-None-Match uses the weak
+    comparison, RFC 9110 13.1.2), `*` kept as it is."""
+    return {t.strip().removeprefix("W/") for t in value.split(",") if t.strip()}
+
+
 def not_found() -> Response:
     return JSONResponse(
         {"title": "Not Found", "status": 404}, status_code=404, media_type="application/problem+json"
@@ -334,18 +341,22 @@ def create_app(dist: Path | None = None, env: Mapping[str, str] | None = None) -
 
     if agent:
         name, archive = agent
+        # The same sources make the same bytes: their digest names this version of the archive, so a client that
+        # has it (a proxy, pip's cache, a second download) is told 304 instead of sent it again.
+        etag = f'"{hashlib.sha256(archive).hexdigest()[:32]}"'
 
         @app.api_route(f"/downloads/{name}", methods=READ, include_in_schema=False)
-        async def edge_download() -> Response:
+        async def edge_download(request: Request) -> Response:
             """The edge agent's source package, which the owner's live-sharing page tells them to install."""
-            return Response(
-                archive,
-                media_type="application/gzip",
-                headers={
-                    "Content-Disposition": f'attachment; filename="{name}"',
-                    "Cache-Control": "no-cache",
-                },
-            )
+            headers = {
+                "Content-Disposition": f'attachment; filename="{name}"',
+                "Cache-Control": "no-cache",
+                "ETag": etag,
+            }
+            tags = _entity_tags(request.headers.get("if-none-match", ""))
+            if etag in tags or "*" in tags:
+                return Response(status_code=304, headers=headers)
+            return Response(archive, media_type="application/gzip", headers=headers)
 
     @app.api_route("/config.json", methods=READ, include_in_schema=False)
     async def config_json() -> Response:
@@ -384,7 +395,8 @@ def create_app(dist: Path | None = None, env: Mapping[str, str] | None = None) -
             # Built assets carry their content's hash in their name: they never change under that name.
             cache = "public, max-age=31536000, immutable" if path.startswith("assets/") else "no-cache"
             return FileResponse(target, headers={"Cache-Control": cache})
-        if "." in path.rsplit("/", 1)[-1]:
+        if "." in path.rsplit("/", 1)[-1] or path.split("/", 1)[0] == "downloads":
+            # A file that is not there; and nothing under /downloads is a page (only the package, above, is served).
             return not_found()
         # A page of the portal: the single page, whose router draws it.
         return FileResponse(index, headers={"Cache-Control": "no-cache"})

@@ -205,3 +205,33 @@ def test_head_is_answered_as_get_for_the_edge_package_the_pages_and_the_configur
         assert head.status_code == got.status_code == 200, (path, head.status_code)
         assert head.content == b"" and head.headers["content-type"] == got.headers["content-type"], path
     assert portal.head(download).headers["content-length"] == str(len(portal.get(download).content))
+
+
+def test_the_edge_package_is_revalidated_by_its_etag_and_nothing_else_under_downloads_is_a_page(
+    tmp_path: Path,
+) -> None:
+    """A second download of the same archive (pip's cache, a proxy) is a 304 by its entity tag; another version's
+    tag gets the archive; and no other path under /downloads is answered with the portal's page."""
+    (tmp_path / "index.html").write_text('<div id="app"></div>')
+    portal = TestClient(create_app(tmp_path, env={"CANVASS_ENV": "development"}))
+    download = portal.get("/config.json").json()["edge_package"]
+    first = portal.get(download)
+    etag = first.headers["etag"]
+    assert first.status_code == 200 and etag.startswith('"') and first.headers["cache-control"] == "no-cache"
+    for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        again = portal.get(download, headers={"If-None-Match": header})
+        assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag, header
+    changed = portal.get(download, headers={"If-None-Match": '"an-older-version"'})
+    assert changed.status_code == 200 and changed.content == first.content
+    for path in (
+        "/downloads",
+        "/downloads/",
+        f"{download}/",
+        "/downloads/canvass-edge-0.1.0.tar.gz",
+        "/downloads/x",
+    ):
+        r = portal.get(path)
+        assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json", (
+            path,
+            r.text[:60],
+        )
