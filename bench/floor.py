@@ -75,7 +75,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench import raw
-    from bench.http import Cell, run_wrk
     from bench.run import geo_query_server, service_env
     from bench.servers import uvicorn
 
@@ -116,7 +115,7 @@ def main() -> None:
                         figures.setdefault(label, []).append(
                             _raw_cell(bench, raw, requests, c, args.seconds)
                             if label == "raw"
-                            else _http_cell(servers[label], script, c, args.seconds, bench, run_wrk, Cell)
+                            else _http_cell(servers[label], script, c, args.seconds, bench)
                         )
                 say(
                     f"{name}, {c} client{'s' if c > 1 else ''} ({args.rounds} rounds of {args.seconds} s, medians):"
@@ -130,14 +129,17 @@ def main() -> None:
 
 
 def _http_cell(
-    srv: Any, script: Path, clients: int, seconds: int, bench: Any, run_wrk: Any, cell: Any
+    srv: Any, script: Path, clients: int, seconds: int, bench: Any
 ) -> tuple[float, float, float, float]:
+    """One wrk cell against a server (after a second's warm-up): requests/s, CPU µs per search of its process and
+    of the database, the share of the cores left idle."""
     from bench.contention import cpu_jiffies, cpu_per_request
+    from bench.http import Cell, run_wrk
 
-    run_wrk(srv.url, script, clients, 1, cell("warm", "", script.stem, clients))
+    run_wrk(srv.url, script, clients, 1, Cell("warm", "", script.stem, clients))
     pids, dbs = {srv.process.pid}, (bench.db_name,)
     cpu0, idle0 = cpu_jiffies(pids, dbs), _idle()
-    c = run_wrk(srv.url, script, clients, seconds, cell("x", "", script.stem, clients))
+    c = run_wrk(srv.url, script, clients, seconds, Cell(srv.name, "", script.stem, clients))
     cpu1, idle1 = cpu_jiffies(pids, dbs), _idle()
     if c.note:
         sys.exit(f"floor: {srv.name}: {c.note}")
