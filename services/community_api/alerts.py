@@ -149,8 +149,12 @@ class Unsubscribe(StrictInput):
 
 
 class AlertInput(StrictInput):
-    title: str = Field(min_length=1, max_length=120)
-    message: str = Field(min_length=1, max_length=1000)
+    title: str = Field(min_length=1, max_length=120, description="One line, not blank: no control characters")
+    message: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="Not blank: line breaks and tabs, no other control characters",
+    )
     category: Category
     area: Area
     expires_at: Instant = Field(description=f"When the alert stops applying (within {MAX_ALERT_DAYS} days)")
@@ -267,10 +271,14 @@ def _normal_contact(channel: str, contact: str) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in contact):
         raise invalid("/body/contact", "must not contain control characters")
     if channel == "email":
+        # The relay speaks plain SMTP (no SMTPUTF8): an address it cannot take is refused here, before anything is
+        # stored; an internationalised domain is kept in its ASCII form, which the relay can take.
         try:
-            return validate_email(contact.strip(), check_deliverability=False).normalized
+            address = validate_email(contact.strip(), check_deliverability=False, allow_smtputf8=False)
         except EmailNotValidError as exc:
             raise invalid("/body/contact", f"not a valid email address: {exc}") from None
+        assert address.ascii_email is not None  # always set when SMTPUTF8 is not allowed
+        return address.ascii_email
     if not E164.fullmatch(contact):
         raise invalid("/body/contact", "give the phone number in E.164, e.g. +14145550123")
     try:
@@ -325,14 +333,19 @@ def alert_texts(alert: Any, subscription_id: uuid.UUID, language: str) -> tuple[
     return subject, body, f"{text} {t['more']}: {page} {t['stop']}"
 
 
-async def send_code(channel: str, contact: str, agency: str, code: str, language: str) -> None:
+async def send_code(channel: str, contact: str, agency: str, code: str, language: str) -> bool:
+    """Whether the confirmation code was handed to the relay or the SMS provider."""
     t = TEXTS[language]
     text = t["confirm"].format(agency=agency, code=code)
-    if channel == "email":
+    if channel == "sms":
+        return await sms.send(contact, text) is sms.SendOutcome.SENT
+    try:
         await get_mailer().send(contact, t["confirm_subject"], text + "\n")
-        return
-    if await sms.send(contact, text) is not sms.SendOutcome.SENT:
-        raise Problem(502, "The confirmation code could not be sent by SMS; try again later.")
+    except Exception as exc:  # refused or unreachable: the subscriber is told to try again
+        # Only the kind of failure: a relay's refusal may quote the address, which is not for the logs.
+        log.warning("confirmation mail not sent: %s", type(exc).__name__)
+        return False
+    return True
 
 
 NO_CONTENT = {
@@ -376,7 +389,7 @@ async def subscribe(body: SubscriptionInput) -> Response:
         given = body.pin if body.pin is not None else body.area
         assert given is not None
         inside = await conn.fetchval(
-            "SELECT ST_CoveredBy(ST_GeomFromGeoJSON($1), jurisdiction) FROM registry.agencies WHERE slug = $2",
+            "SELECT ST_CoveredBy(ST_Force2D(ST_GeomFromGeoJSON($1)), jurisdiction) FROM registry.agencies WHERE slug = $2",
             given.geojson(),
             body.agency,
         )
@@ -389,11 +402,11 @@ async def subscribe(body: SubscriptionInput) -> Response:
             """INSERT INTO community.subscriptions
                    (id, agency, channel, contact, contact_index, area, categories, language, confirm_hash, manage_hash)
                VALUES ($3, $4, $5, $6, $7,
-                       CASE WHEN $2::float8 IS NULL THEN ST_Multi(ST_GeomFromGeoJSON($1))
+                       CASE WHEN $2::float8 IS NULL THEN ST_Multi(ST_Force2D(ST_GeomFromGeoJSON($1)))
                             ELSE (SELECT ST_Multi(CASE WHEN ST_XMax(b) - ST_XMin(b) > 180
                                                      THEN ST_WrapX(ST_ShiftLongitude(b), 180, -360) ELSE b END)
-                                  FROM (SELECT ST_Buffer(ST_GeomFromGeoJSON($1)::geography, $2::float8)::geometry
-                                        AS b) buffered)
+                                  FROM (SELECT ST_Buffer(ST_Force2D(ST_GeomFromGeoJSON($1))::geography,
+                                                         $2::float8)::geometry AS b) buffered)
                        END,
                        $8, $9, $10, $11)""",
             given.geojson(),
@@ -408,7 +421,17 @@ async def subscribe(body: SubscriptionInput) -> Response:
             token_hash(f"{sid}:{code}"),
             token_hash(secrets.token_urlsafe(32)),  # replaced by the real manage token on confirmation
         )
-    await send_code(body.channel, contact, body.agency, code, body.language)
+    if not await send_code(body.channel, contact, body.agency, code, body.language):
+        # No code reached the contact, so nobody can ever confirm this subscription: it and the contact go now
+        # rather than wait for the sweep of unconfirmed ones.
+        async with pooled(await db.pool()) as conn:
+            await conn.execute(
+                "DELETE FROM community.subscriptions WHERE id = $1 AND status = 'pending'", sid
+            )
+        by = "email" if body.channel == "email" else "SMS"
+        raise Problem(
+            502, f"The confirmation code could not be sent by {by}; nothing was kept. Try again later."
+        )
     return json_response({"id": sid, "status": "pending", "channel": body.channel}, status=202)
 
 
@@ -742,18 +765,29 @@ async def send_alert(
         return _replay(stored)
 
 
+def _check_alert_text(text: str, pointer: str, allowed: str) -> None:
+    """An alert's text goes into mail headers (the title is the subject), mail bodies and text messages: a control
+    character there breaks a header — a line break in a subject makes the relay refuse every email of the alert —
+    or shows as garbage, so none is taken but the line breaks and tabs of the message. A blank one says nothing."""
+    if not text.strip():
+        raise invalid(pointer, "must not be blank")
+    for c in text:
+        if (ord(c) < 32 or 127 <= ord(c) < 160) and c not in allowed:
+            kept = "line breaks and tabs" if allowed else "none"
+            raise invalid(pointer, f"must not contain control characters (U+{ord(c):04X}); allowed: {kept}")
+
+
 async def _send_alert(
     slug: str, body: AlertInput, principal: Principal, key: str | None, scope: str, digest: bytes
 ) -> Response:
     now = datetime.now(UTC)
     if not now < body.expires_at <= now + timedelta(days=MAX_ALERT_DAYS):
         raise invalid("/body/expires_at", f"must be in the future, within {MAX_ALERT_DAYS} days")
-    for text, pointer in ((body.title, "/body/title"), (body.message, "/body/message")):
-        if "\x00" in text:
-            raise invalid(pointer, "must not contain NUL characters")
+    _check_alert_text(body.title, "/body/title", allowed="")
+    _check_alert_text(body.message, "/body/message", allowed="\r\n\t")
     async with pooled(await db.pool()) as conn, conn.transaction():
         inside = await conn.fetchval(
-            "SELECT ST_Intersects(ST_GeomFromGeoJSON($1), jurisdiction) FROM registry.agencies WHERE slug = $2",
+            "SELECT ST_Intersects(ST_Force2D(ST_GeomFromGeoJSON($1)), jurisdiction) FROM registry.agencies WHERE slug = $2",
             body.area.geojson(),
             slug,
         )
@@ -761,8 +795,8 @@ async def _send_alert(
             raise invalid("/body/area", "must reach into the agency's jurisdiction")
         row = await conn.fetchrow(
             """INSERT INTO community.alerts (agency, title, message, category, area, expires_at, created_by)
-               VALUES ($1, $2, $3, $4, ST_SetSRID(ST_Multi(ST_GeomFromGeoJSON($5)), 4326), $6, $7)
-               RETURNING id""",
+               VALUES ($1, $2, $3, $4, ST_SetSRID(ST_Multi(ST_Force2D(ST_GeomFromGeoJSON($5))), 4326), $6, $7)
+               RETURNING id, ST_AsGeoJSON(area)::text AS area""",
             slug,
             body.title,
             body.message,
@@ -782,7 +816,7 @@ async def _send_alert(
                 action="alert.sent",
                 subject_type="alert",
                 subject_id=str(row["id"]),
-                area_geojson=body.area.geojson(),
+                area_geojson=row["area"],  # as stored: flat, whatever third coordinate was sent
                 details={"category": body.category, "queued": queued},
             ),
         )
