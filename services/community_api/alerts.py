@@ -2,8 +2,11 @@
 
 A subscription is an email address or an E.164 phone number, an area (a pin and a radius within the agency's cap,
 or a polygon inside the jurisdiction), categories and a language. It is pending until the code sent to the contact
-comes back (double opt-in); a code guessed wrong `confirm_max_failures` times is void. The contact is sealed
-(AES-GCM, bound to the row) with a blind index for the SMS provider's STOP replies, as registry contacts are.
+comes back (double opt-in); a code guessed wrong `confirm_max_failures` times is void, and one not confirmed within
+`confirm_window_s` too, its subscription then deleted with the contact. Since the contact may be someone else's, a
+contact has at most `codes_per_contact` pending subscriptions at a time, and every subscribe counts against the
+client address's budget of anonymous writes (ratelimit.py). The contact is sealed (AES-GCM, bound to the row) with
+a blind index for the SMS provider's STOP replies, as registry contacts are.
 
 Confirming returns a manage token (shown once; only its hash is kept) for the portal's manage page; every message
 carries an unsubscribe link with a token derived from the subscription's id under the service's key. Unsubscribing
@@ -22,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import re
 import secrets
 import uuid
@@ -41,6 +45,7 @@ from services.community_api import sms
 from services.community_api.config import config
 from services.community_api.database import db
 from services.community_api.policy import IdempotencyKey, SlugPath, agency_exists, own_agency, policy_of
+from services.community_api.ratelimit import check, limiter
 from services.community_api.responses import json_response
 from shared import idempotency
 from shared.audit import AuditEvent, append_asyncpg
@@ -367,20 +372,58 @@ ALERT_LINKS = {
 # --- subscriptions ----------------------------------------------------------------------------------------------
 
 
+# An unconfirmed subscription is a code sent to a contact that may not be the subscriber's own: a contact has at
+# most `codes_per_contact` of them at a time, each void after `confirm_window_s` and then deleted with the contact.
+PENDING_SQL = """
+SELECT count(*) AS n, extract(epoch FROM min(created_at) + make_interval(secs => $2) - now()) AS wait_s
+FROM community.subscriptions
+WHERE contact_index = ANY($1::bytea[]) AND status = 'pending' AND created_at > now() - make_interval(secs => $2)
+"""
+PURGE_UNCONFIRMED_SQL = """
+DELETE FROM community.subscriptions WHERE status = 'pending' AND created_at <= now() - make_interval(secs => $1)
+"""
+
+
+async def _within_codes_per_contact(conn: asyncpg.Connection, contact: str) -> None:
+    indexes = keyring().blind_indexes(contact)
+    # One subscribe of a contact at a time, so two at once cannot both pass the count.
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('canvass-alert-contact:' || encode($1, 'hex'), 0))",
+        indexes[0],
+    )
+    pending = await conn.fetchrow(PENDING_SQL, indexes, config().confirm_window_s)
+    if pending["n"] >= config().codes_per_contact:
+        retry = max(1, math.ceil(pending["wait_s"]))
+        raise Problem(
+            429,
+            "Too many confirmation codes were sent to this contact lately: confirm one of them, or try again "
+            f"in {retry} seconds.",
+            headers={"Retry-After": str(retry)},
+        )
+
+
+async def purge_unconfirmed(conn: asyncpg.Connection) -> int:
+    """Delete the subscriptions whose code was never confirmed in time, with their contacts."""
+    return int((await conn.execute(PURGE_UNCONFIRMED_SQL, config().confirm_window_s)).split()[-1])
+
+
 @subscriptions.post(
     "",
     status_code=202,
     summary="Subscribe an email or phone to an agency's alerts over an area; a confirmation code is sent to it",
     response_model=SubscriptionAccepted,
-    responses=problem_responses(404, 502),
+    responses=problem_responses(404, 429, 502),
 )
-async def subscribe(body: SubscriptionInput) -> Response:
+async def subscribe(body: SubscriptionInput, request: Request) -> Response:
     contact = _normal_contact(body.channel, body.contact)
     sid = uuid.uuid4()
     code = f"{secrets.randbelow(1_000_000):06d}"
+    async with pooled(await db.pool()) as conn:
+        await check(limiter(), request, conn)
     async with pooled(await db.pool()) as conn, conn.transaction():
         if not await agency_exists(conn, body.agency):
             raise Problem(404, f"No agency {body.agency!r}.")
+        await _within_codes_per_contact(conn, contact)
         policy = await policy_of(conn, body.agency)
         if body.radius_m is not None and body.radius_m > policy.alert_max_radius_m:
             raise invalid(
@@ -447,13 +490,18 @@ async def confirm(
     token = "cvs_" + secrets.token_urlsafe(32)
     async with pooled(await db.pool()) as conn, conn.transaction():
         row = await conn.fetchrow(
-            "SELECT status, confirm_hash, confirm_failures FROM community.subscriptions WHERE id = $1 FOR UPDATE",
+            """SELECT status, confirm_hash, confirm_failures,
+                      created_at <= now() - make_interval(secs => $2) AS expired
+               FROM community.subscriptions WHERE id = $1 FOR UPDATE""",
             subscription_id,
+            config().confirm_window_s,
         )
         if row is None:
             raise Problem(404, "No pending subscription with this id.")
         if row["status"] != "pending":
             raise Problem(409, "This subscription is already confirmed.")
+        if row["expired"]:
+            raise Problem(409, "This subscription's code has expired. Subscribe again.")
         if row["confirm_failures"] >= config().confirm_max_failures:
             raise Problem(409, "Too many wrong codes: this subscription's code is void. Subscribe again.")
         if not hmac.compare_digest(bytes(row["confirm_hash"]), token_hash(f"{subscription_id}:{body.code}")):

@@ -10,10 +10,11 @@ from typing import Any
 
 import httpx
 
-from tests.community.conftest import Agency
-from tests.community.test_alerts import CENTER, new_email, new_number
+from tests.community.conftest import Agency, send_tip
+from tests.community.test_alerts import CENTER, code_sent, new_email, new_number
+from tests.community.test_tips import client_from, loopback_address
 from tests.conftest import Suite
-from tests.support import Db, Mailbox
+from tests.support import Db, Mailbox, eventually
 
 AREA = {
     "type": "Polygon",
@@ -128,3 +129,95 @@ def test_an_alerts_title_and_message_take_no_control_characters_and_are_not_blan
         headers=agency.as_("supervisor"),
     )
     assert fine.status_code == 201, fine.text
+
+
+def test_a_contact_is_sent_at_most_three_codes_at_a_time_whoever_asks(
+    community: httpx.Client, agency: Agency, db: Db, suite: Suite, mailbox: Mailbox
+) -> None:
+    sms = suite.sms
+    assert sms is not None
+    victim = new_number()
+    # Someone subscribes another's phone over and over (from anywhere: the count is the contact's).
+    answers = [
+        community.post("/v1/subscriptions", json=subscription_body(agency, "sms", victim)) for _ in range(5)
+    ]
+    assert [r.status_code for r in answers] == [202, 202, 202, 429, 429]
+    assert_problem(answers[3], 429)
+    assert 1 <= int(answers[3].headers["retry-after"]) <= 86400
+    assert len([m for m in sms.to(victim) if "confirmation code" in m["body"]]) == 3
+    assert stored_subscriptions(db, agency) == 3
+    # The owner of the phone confirms one: a slot is free again, for them.
+    first = answers[0].json()["id"]
+    code = code_sent("sms", victim, mailbox, sms)  # the latest code is the third subscription's
+    third = answers[2].json()["id"]
+    assert community.post(f"/v1/subscriptions/{third}/confirm", json={"code": code}).status_code == 200
+    assert (
+        community.post("/v1/subscriptions", json=subscription_body(agency, "sms", victim)).status_code == 202
+    )
+    assert first != third
+    # An email address is counted however its case is written.
+    email = new_email()
+    for contact in (email, email.upper(), email.capitalize()):
+        r = community.post("/v1/subscriptions", json=subscription_body(agency, "email", contact))
+        assert r.status_code == 202, r.text
+    assert_problem(community.post("/v1/subscriptions", json=subscription_body(agency, "email", email)), 429)
+
+
+def test_every_subscribe_counts_against_the_client_addresss_budget_with_its_tips(
+    agency: Agency, db: Db, own_instance
+) -> None:  # type: ignore[no-untyped-def]
+    server = own_instance(CANVASS_TIP_RATE_LIMIT="3")
+    with client_from(server.url, loopback_address()) as c:
+        answers = [
+            c.post("/v1/subscriptions", json=subscription_body(agency, "email", new_email()))
+            for _ in range(3)
+        ]
+        assert [r.status_code for r in answers] == [202, 202, 202]
+        refused = c.post("/v1/subscriptions", json=subscription_body(agency, "email", new_email()))
+        tip = send_tip(c, agency.slug)
+    assert_problem(refused, 429)
+    assert int(refused.headers["retry-after"]) >= 1
+    assert_problem(tip, 429)  # one budget for the address's anonymous writes
+    assert stored_subscriptions(db, agency) == 3
+
+
+def test_an_unconfirmed_subscription_is_deleted_with_its_contact_when_its_code_expires(
+    community: httpx.Client, agency: Agency, db: Db
+) -> None:
+    r = community.post("/v1/subscriptions", json=subscription_body(agency, "email", new_email()))
+    assert r.status_code == 202, r.text
+    sid = uuid.UUID(r.json()["id"])
+    kept = community.post("/v1/subscriptions", json=subscription_body(agency, "email", new_email()))
+    db.execute(
+        "UPDATE community.subscriptions SET created_at = now() - interval '25 hours' WHERE id = $1", sid
+    )
+    gone = eventually(
+        lambda: not db.fetchval("SELECT count(*) FROM community.subscriptions WHERE id = $1", sid)
+    )
+    assert gone, "the unconfirmed subscription past its window was not swept"
+    assert db.fetchval(
+        "SELECT count(*) FROM community.subscriptions WHERE id = $1", uuid.UUID(kept.json()["id"])
+    ), "a fresh pending subscription was swept too"
+
+
+def test_a_code_past_its_window_does_not_confirm(
+    agency: Agency, db: Db, mailbox: Mailbox, own_instance
+) -> None:  # type: ignore[no-untyped-def]
+    # An instance whose sweep runs once at start only, so the expired subscription is still there to be tried.
+    server = own_instance(CANVASS_COMMUNITY_HOUSEKEEPING_S="3600")
+    email = new_email()
+    with client_from(server.url, loopback_address()) as c:
+        r = c.post("/v1/subscriptions", json=subscription_body(agency, "email", email))
+        assert r.status_code == 202, r.text
+        sid = r.json()["id"]
+        code = code_sent("email", email, mailbox, None)  # type: ignore[arg-type]
+        db.execute(
+            "UPDATE community.subscriptions SET created_at = now() - interval '25 hours' WHERE id = $1",
+            uuid.UUID(sid),
+        )
+        late = c.post(f"/v1/subscriptions/{sid}/confirm", json={"code": code})
+    assert_problem(late, 409)
+    assert "expired" in late.json()["detail"]
+    assert (
+        db.fetchval("SELECT status FROM community.subscriptions WHERE id = $1", uuid.UUID(sid)) == "pending"
+    )
