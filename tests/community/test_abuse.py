@@ -4,14 +4,26 @@ or inbox from being flooded by someone else."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from tests.community.conftest import Agency, send_tip
-from tests.community.test_alerts import CENTER, code_sent, new_email, new_number
+from tests.community.conftest import Agency, mail_text, send_tip
+from tests.community.sms_receiver import SmsReceiver
+from tests.community.test_alerts import (
+    CENTER,
+    code_sent,
+    confirmed,
+    new_email,
+    new_number,
+    pin,
+    send_alert,
+    settled,
+    subscribe,
+)
 from tests.community.test_tips import client_from, loopback_address
 from tests.conftest import Suite
 from tests.support import Db, Mailbox, eventually
@@ -221,3 +233,39 @@ def test_a_code_past_its_window_does_not_confirm(
     assert (
         db.fetchval("SELECT status FROM community.subscriptions WHERE id = $1", uuid.UUID(sid)) == "pending"
     )
+
+
+def nth_code(channel: str, contact: str, nth: int, mailbox: Mailbox, sms: SmsReceiver) -> str:
+    """The `nth` confirmation code sent to a contact, once it has come."""
+
+    def codes() -> list[str]:
+        if channel == "email":
+            texts = [mail_text(m) for m in mailbox.to(contact)]
+        else:
+            texts = [m["body"] for m in sms.to(contact)]
+        return [re.findall(r"\b(\d{6})\b", t)[-1] for t in texts if "confirmation code" in t]
+
+    sent = eventually(lambda: len(codes()) >= nth and codes())
+    assert sent, f"no {nth}th code to {contact}"
+    return str(sent[nth - 1])
+
+
+def test_a_contact_with_two_subscriptions_under_an_alert_receives_it_once(
+    community: httpx.Client, agency: Agency, db: Db, mailbox: Mailbox, suite: Suite
+) -> None:
+    sms = suite.sms
+    assert sms is not None
+    # A resident subscribes their home and their work, both under the alert; a neighbour subscribes once.
+    email, number, neighbour = new_email(), new_number(), new_email()
+    for channel, contact in (("email", email), ("sms", number)):
+        for nth, lon in enumerate((CENTER[0] - 0.002, CENTER[0] + 0.002), start=1):
+            sid = subscribe(community, agency, channel, contact, **pin(lon, CENTER[1], 300))
+            code = nth_code(channel, contact, nth, mailbox, sms)
+            assert community.post(f"/v1/subscriptions/{sid}/confirm", json={"code": code}).status_code == 200
+    confirmed(community, agency, mailbox, sms, "email", neighbour, **pin(*CENTER, 300))
+    alert = send_alert(community, agency, AREA)
+    assert alert["deliveries"]["queued"] == 3
+    assert settled(community, agency, alert["id"]) == {"queued": 0, "sent": 3, "failed": 0, "cancelled": 0}
+    for contact in (email, neighbour):
+        assert len([m for m in mailbox.to(contact) if "Armed robbery" in str(m["Subject"])]) == 1
+    assert len([m for m in sms.to(number) if m["body"].startswith("Armed robbery")]) == 1
