@@ -113,8 +113,9 @@ async def _send(channel: str, row: Any) -> sms.SendOutcome:
         await get_mailer().send(
             contact, subject, body, message_id=message_id("alert", f"{row['alert_id']}.{row['id']}")
         )
-    except Exception:  # the relay refused or was unreachable: nothing was accepted, so try again
-        log.warning("alert mail not sent; will retry", exc_info=True)
+    except Exception as exc:  # the relay refused or was unreachable: nothing was accepted, so try again
+        # Only the kind of failure: a relay's refusal quotes the address, which is not for the logs.
+        log.warning("alert mail not sent; will retry: %s", type(exc).__name__)
         return sms.SendOutcome.RETRY
     return sms.SendOutcome.SENT
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +28,7 @@ from tests.community.test_alerts import (
 )
 from tests.community.test_tips import client_from, loopback_address
 from tests.conftest import Suite
-from tests.support import Db, Mailbox, eventually
+from tests.support import Db, Mailbox, eventually, free_port
 
 AREA = {
     "type": "Polygon",
@@ -269,3 +271,38 @@ def test_a_contact_with_two_subscriptions_under_an_alert_receives_it_once(
     for contact in (email, neighbour):
         assert len([m for m in mailbox.to(contact) if "Armed robbery" in str(m["Subject"])]) == 1
     assert len([m for m in sms.to(number) if m["body"].startswith("Armed robbery")]) == 1
+
+
+@contextmanager
+def refusing_relay() -> Iterator[int]:
+    """A mail relay that refuses every recipient, quoting the address as real relays do: its port."""
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        async def handle_RCPT(
+            self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+        ) -> str:
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+def test_a_relay_refusing_an_address_leaves_neither_the_address_in_the_logs_nor_a_subscription(
+    agency: Agency, db: Db, own_instance
+) -> None:  # type: ignore[no-untyped-def]
+    email = new_email()
+    with refusing_relay() as port:
+        server = own_instance(CANVASS_SMTP_PORT=str(port))
+        with client_from(server.url, loopback_address()) as c:
+            r = c.post("/v1/subscriptions", json=subscription_body(agency, "email", email))
+    assert_problem(r, 502)
+    assert stored_subscriptions(db, agency) == 0
+    log = server.log_path.read_text()
+    assert "confirmation mail not sent" in log  # the failure is logged, without whom it was for
+    assert email.split("@")[0] not in log
