@@ -8,7 +8,8 @@ A pass claims due deliveries of one channel with SKIP LOCKED and a lease, so sev
 same one. For each: a subscription that ended (it was deleted: STOP, the link, the portal) or no longer confirmed,
 or an alert past its expiry, cancels the delivery, so an unsubscribe takes effect even for an alert already queued.
 Otherwise the message is sent, and the delivery marked sent; a failure after which nothing was sent is tried again
-with exponential backoff, up to `outbox_max_attempts`.
+with exponential backoff, up to `outbox_max_attempts`; a message that cannot even be made (its contact cannot be
+opened) fails at once, rather than come back each time its lease runs out.
 
 Never twice: a delivery is marked in the same statement that checks it is still queued. A delivery whose lease ran
 out without an outcome (the process died mid-send) may have been sent: an SMS is then marked failed rather than
@@ -133,7 +134,14 @@ async def _deliver(pool: asyncpg.Pool, channel: str, claim: Any, row: Any, now: 
     elif claim["interrupted"] and channel == "sms":
         await _finish(pool, claim["id"], "failed")
     else:
-        outcome = await _send(channel, row)
+        try:
+            outcome = await _send(channel, row)
+        except Exception as exc:
+            # Not an answer of the relay or the provider (those are outcomes) but a message that could not be
+            # made: a contact sealed under a key no longer in the ring, say. It would fail the same way every
+            # time its lease ran out — for ever, for an email — so it fails now, once.
+            log.error("alert delivery %s could not be made: %s", claim["id"], type(exc).__name__)
+            outcome = sms.SendOutcome.FINAL
         if outcome is sms.SendOutcome.SENT:
             await _finish(pool, claim["id"], "sent")
         elif outcome is sms.SendOutcome.RETRY and claim["attempts"] < c.outbox_max_attempts:

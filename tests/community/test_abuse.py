@@ -306,3 +306,22 @@ def test_a_relay_refusing_an_address_leaves_neither_the_address_in_the_logs_nor_
     log = server.log_path.read_text()
     assert "confirmation mail not sent" in log  # the failure is logged, without whom it was for
     assert email.split("@")[0] not in log
+
+
+def test_a_delivery_whose_message_cannot_be_made_fails_once_and_the_others_go_out(
+    community: httpx.Client, agency: Agency, db: Db, mailbox: Mailbox, suite: Suite
+) -> None:
+    sms = suite.sms
+    assert sms is not None
+    broken, fine = new_email(), new_email()
+    broken_id, _ = confirmed(community, agency, mailbox, sms, "email", broken, **pin(*CENTER, 300))
+    confirmed(community, agency, mailbox, sms, "email", fine, **pin(*CENTER, 300))
+    # The contact was sealed under a key no longer in the ring (a rotation that dropped it too early).
+    db.execute(
+        "UPDATE community.subscriptions SET contact = '\\x726574697265640001020304'::bytea WHERE id = $1",
+        uuid.UUID(broken_id),
+    )
+    alert = send_alert(community, agency, AREA)
+    assert settled(community, agency, alert["id"]) == {"queued": 0, "sent": 1, "failed": 1, "cancelled": 0}
+    assert [m for m in mailbox.to(fine) if "Armed robbery" in str(m["Subject"])]
+    assert not [m for m in mailbox.to(broken) if "Armed robbery" in str(m["Subject"])]
