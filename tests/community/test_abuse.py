@@ -325,3 +325,10 @@ def test_a_delivery_whose_message_cannot_be_made_fails_once_and_the_others_go_ou
     assert settled(community, agency, alert["id"]) == {"queued": 0, "sent": 1, "failed": 1, "cancelled": 0}
     assert [m for m in mailbox.to(fine) if "Armed robbery" in str(m["Subject"])]
     assert not [m for m in mailbox.to(broken) if "Armed robbery" in str(m["Subject"])]
+
+
+def test_a_forged_sms_webhook_signature_of_any_bytes_is_a_403(community: httpx.Client) -> None:
+    for forged in (b"\xe9t\xe9", b"x" * 200, b"\x80" * 28):
+        headers = [(b"content-type", b"application/x-www-form-urlencoded"), (b"x-twilio-signature", forged)]
+        r = community.post("/v1/sms/inbound", content=b"From=%2B14145550123&Body=STOP", headers=headers)
+        assert_problem(r, 403)
