@@ -13,8 +13,9 @@ opened) fails at once, rather than come back each time its lease runs out.
 
 Never twice: a delivery is marked in the same statement that checks it is still queued. A delivery whose lease ran
 out without an outcome (the process died mid-send) may have been sent: an SMS is then marked failed rather than
-sent again; an email is sent again with the same Message-ID (`alert.<alert>.<delivery>`), which mail software
-recognises as the same message.
+sent again; an email is sent again with the same Message-ID (`alert.<alert>.<subscription>`: one delivery each,
+and no sequence number, which would tell a recipient how many messages the service sent between two of theirs),
+which mail software recognises as the same message.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ async def _send(channel: str, row: Any) -> sms.SendOutcome:
         return await sms.send(contact, short)
     try:
         await get_mailer().send(
-            contact, subject, body, message_id=message_id("alert", f"{row['alert_id']}.{row['id']}")
+            contact, subject, body, message_id=message_id("alert", f"{row['alert_id']}.{row['subscription_id']}")
         )
     except Exception as exc:  # the relay refused or was unreachable: nothing was accepted, so try again
         # Only the kind of failure: a relay's refusal quotes the address, which is not for the logs.

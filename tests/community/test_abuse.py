@@ -332,3 +332,25 @@ def test_a_forged_sms_webhook_signature_of_any_bytes_is_a_403(community: httpx.C
         headers = [(b"content-type", b"application/x-www-form-urlencoded"), (b"x-twilio-signature", forged)]
         r = community.post("/v1/sms/inbound", content=b"From=%2B14145550123&Body=STOP", headers=headers)
         assert_problem(r, 403)
+
+
+def test_an_alert_mails_message_id_carries_no_sequence_number(
+    community: httpx.Client, agency: Agency, db: Db, mailbox: Mailbox, suite: Suite
+) -> None:
+    sms = suite.sms
+    assert sms is not None
+    email = new_email()
+    confirmed(community, agency, mailbox, sms, "email", email, **pin(*CENTER, 300))
+    ids = []
+    for _ in range(2):
+        alert = send_alert(community, agency, AREA)
+        settled(community, agency, alert["id"])
+        mail = mailbox.wait_for(email, lambda m, a=alert: a["id"] in str(m["Message-ID"]))
+        ids.append(str(mail["Message-ID"]))
+    delivery_ids = {str(r["id"]) for r in db.fetch("SELECT id FROM community.deliveries")}
+    for mid in ids:
+        # <alert.{alert}.{…}@domain>: nothing but random ids, so a recipient learns nothing of how many were sent.
+        parts = mid.strip("<>").partition("@")[0].split(".")
+        assert parts[0] == "alert" and len(parts) == 3, mid
+        for part in parts[1:]:
+            assert str(uuid.UUID(part)) == part and part not in delivery_ids, mid
