@@ -113,7 +113,10 @@ async def _send(channel: str, row: Any) -> sms.SendOutcome:
         return await sms.send(contact, short)
     try:
         await get_mailer().send(
-            contact, subject, body, message_id=message_id("alert", f"{row['alert_id']}.{row['subscription_id']}")
+            contact,
+            subject,
+            body,
+            message_id=message_id("alert", f"{row['alert_id']}.{row['subscription_id']}"),
         )
     except Exception as exc:  # the relay refused or was unreachable: nothing was accepted, so try again
         # Only the kind of failure: a relay's refusal quotes the address, which is not for the logs.
