@@ -5,8 +5,9 @@ deliveries of its channel than it could take, it turns the channel's oldest batc
 recipient, deleting the batch in the same statement, so a batch becomes its deliveries exactly once.
 
 A pass claims due deliveries of one channel with SKIP LOCKED and a lease, so several processes never take the
-same one. For each: a subscription that ended (it was deleted: STOP, the link, the portal) or no longer confirmed,
-or an alert past its expiry, cancels the delivery, so an unsubscribe takes effect even for an alert already queued.
+same one. For each: a subscription that ended (it was deleted: STOP, the link, the portal), is no longer confirmed
+or no longer takes the alert's category, or an alert past its expiry, cancels the delivery, so an unsubscribe or a
+change of categories takes effect even for an alert already queued.
 Otherwise the message is sent, and the delivery marked sent; a failure after which nothing was sent is tried again
 with exponential backoff, up to `outbox_max_attempts`; a message that cannot even be made (its contact cannot be
 opened) fails at once, rather than come back each time its lease runs out.
@@ -59,7 +60,7 @@ RETURNING d.id, d.alert_id, d.subscription_id, d.attempts, due.interrupted
 """
 DETAILS_SQL = """
 SELECT d.id, a.id AS alert_id, a.agency, a.title, a.message, a.expires_at, s.id AS subscription_id, s.contact,
-       s.language, s.status AS subscription_status
+       s.language, s.status AS subscription_status, a.category = ANY (s.categories) AS wanted
 FROM community.deliveries d
 JOIN community.alerts a ON a.id = d.alert_id
 LEFT JOIN community.subscriptions s ON s.id = d.subscription_id
@@ -133,7 +134,7 @@ async def _deliver(pool: asyncpg.Pool, channel: str, claim: Any, row: Any, now: 
     c = config()
     if row is None:  # no such alert (none is ever deleted): nothing to send
         await _finish(pool, claim["id"], "cancelled")
-    elif row["subscription_status"] != "confirmed" or row["expires_at"] <= now:
+    elif row["subscription_status"] != "confirmed" or not row["wanted"] or row["expires_at"] <= now:
         await _finish(pool, claim["id"], "cancelled")
     elif claim["interrupted"] and channel == "sms":
         await _finish(pool, claim["id"], "failed")
