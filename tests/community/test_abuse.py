@@ -390,3 +390,28 @@ def test_a_category_dropped_while_an_alert_is_queued_cancels_its_delivery(
         release.set()
     assert settled(community, agency, alert["id"]) == {"queued": 0, "sent": 0, "failed": 0, "cancelled": 1}
     assert not [m for m in sms.to(changer) if m["body"].startswith("Armed robbery")]
+
+
+def test_an_alert_reaches_no_subscription_left_outside_the_jurisdiction_after_it_shrank(
+    community: httpx.Client, registry: httpx.Client, agency: Agency, db: Db, mailbox: Mailbox, suite: Suite
+) -> None:
+    sms = suite.sms
+    assert sms is not None
+    west, east = new_email(), new_email()
+    confirmed(community, agency, mailbox, sms, "email", west, **pin(-87.95, 43.04, 300))
+    confirmed(community, agency, mailbox, sms, "email", east, **pin(-87.89, 43.04, 300))
+    # The agency gives up its eastern half: the east subscriber is no longer its resident.
+    admin = agency.as_("agency_admin")
+    etag = registry.get(f"/v1/agencies/{agency.slug}", headers=admin).headers["etag"]
+    shrunk = registry.patch(
+        f"/v1/agencies/{agency.slug}",
+        json={"jurisdiction": polygon(-87.98, 42.98, -87.92, 43.10)},
+        headers={**admin, "If-Match": etag},
+    )
+    assert shrunk.status_code == 200, shrunk.text
+    # An alert drawn over both (it reaches into the jurisdiction, so it is taken) is sent to the west one only.
+    alert = send_alert(community, agency, polygon(-87.96, 43.03, -87.88, 43.05))
+    assert alert["deliveries"]["queued"] == 1
+    assert settled(community, agency, alert["id"]) == {"queued": 0, "sent": 1, "failed": 0, "cancelled": 0}
+    assert [m for m in mailbox.to(west) if "Armed robbery" in str(m["Subject"])]
+    assert not [m for m in mailbox.to(east) if "Armed robbery" in str(m["Subject"])]
