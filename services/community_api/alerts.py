@@ -75,6 +75,9 @@ STAFF_ROLES = ("investigator", "supervisor")
 MAX_ALERT_DAYS = 30
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+CHARGED_NUMBERS = frozenset(
+    {phonenumbers.PhoneNumberType.PREMIUM_RATE, phonenumbers.PhoneNumberType.SHARED_COST}
+)
 
 manage_header = APIKeyHeader(
     name="X-Subscription-Token",
@@ -287,11 +290,14 @@ def _normal_contact(channel: str, contact: str) -> str:
     if not E164.fullmatch(contact):
         raise invalid("/body/contact", "give the phone number in E.164, e.g. +14145550123")
     try:
-        valid = phonenumbers.is_valid_number(phonenumbers.parse(contact))
+        number = phonenumbers.parse(contact)
     except phonenumbers.NumberParseException:
-        valid = False
-    if not valid:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
         raise invalid("/body/contact", "not a valid phone number")
+    if phonenumbers.number_type(number) in CHARGED_NUMBERS:
+        # Every subscribe sends a text: to a number that bills the sender, that is money for whoever holds it.
+        raise invalid("/body/contact", "a premium-rate or shared-cost number cannot take alerts")
     return contact
 
 

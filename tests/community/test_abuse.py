@@ -415,3 +415,18 @@ def test_an_alert_reaches_no_subscription_left_outside_the_jurisdiction_after_it
     assert settled(community, agency, alert["id"]) == {"queued": 0, "sent": 1, "failed": 0, "cancelled": 0}
     assert [m for m in mailbox.to(west) if "Armed robbery" in str(m["Subject"])]
     assert not [m for m in mailbox.to(east) if "Armed robbery" in str(m["Subject"])]
+
+
+def test_a_premium_rate_or_shared_cost_number_is_refused_before_any_text_is_sent(
+    community: httpx.Client, agency: Agency, db: Db, suite: Suite
+) -> None:
+    sms = suite.sms
+    assert sms is not None
+    for number in ("+19005550123", "+448712345678"):  # a US 900 number; a UK shared-cost 0871 number
+        r = community.post("/v1/subscriptions", json=subscription_body(agency, "sms", number))
+        assert_problem(r, 422, "/body/contact")
+        assert not sms.to(number)
+    assert stored_subscriptions(db, agency) == 0
+    # An ordinary number is fine.
+    r = community.post("/v1/subscriptions", json=subscription_body(agency, "sms", new_number()))
+    assert r.status_code == 202, r.text
