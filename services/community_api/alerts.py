@@ -800,7 +800,7 @@ def _alert(row: asyncpg.Record, counts: asyncpg.Record | dict[str, int] | None =
             "model": AlertView,
             "links": ALERT_LINKS,
         },
-        **problem_responses(403, 404),
+        **problem_responses(403, 404, 429),
     },
 )
 async def send_alert(
@@ -841,6 +841,28 @@ def _check_alert_text(text: str, pointer: str, allowed: str) -> None:
             raise invalid(pointer, f"must not contain control characters (U+{ord(c):04X}); allowed: {kept}")
 
 
+# The alerts an agency sent in the sliding window, and when the oldest of them leaves it.
+ALERT_RATE_SQL = """
+SELECT count(*) AS n, extract(epoch FROM min(created_at) + make_interval(secs => $2) - now()) AS wait_s
+FROM community.alerts WHERE agency = $1 AND created_at > now() - make_interval(secs => $2)
+"""
+
+
+async def _within_alert_rate(conn: asyncpg.Connection, slug: str) -> None:
+    """At most `alert_rate_limit` alerts per agency in `alert_rate_window_s`: every one reaches residents' phones."""
+    # One send of an agency at a time, so two at once cannot both pass the count.
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('canvass-alert-send:' || $1, 0))", slug)
+    sent = await conn.fetchrow(ALERT_RATE_SQL, slug, config().alert_rate_window_s)
+    if sent["n"] >= config().alert_rate_limit:
+        retry = max(1, math.ceil(sent["wait_s"]))
+        raise Problem(
+            429,
+            f"This agency sent {sent['n']} alerts within {config().alert_rate_window_s:g} seconds, as many as it "
+            f"may; the next can go in {retry} seconds.",
+            headers={"Retry-After": str(retry)},
+        )
+
+
 async def _send_alert(
     slug: str, body: AlertInput, principal: Principal, key: str | None, scope: str, digest: bytes
 ) -> Response:
@@ -857,6 +879,7 @@ async def _send_alert(
         )
         if not inside:
             raise invalid("/body/area", "must reach into the agency's jurisdiction")
+        await _within_alert_rate(conn, slug)
         row = await conn.fetchrow(
             """INSERT INTO community.alerts (agency, title, message, category, area, expires_at, created_by)
                VALUES ($1, $2, $3, $4, ST_SetSRID(ST_Multi(ST_Force2D(ST_GeomFromGeoJSON($5))), 4326), $6, $7)

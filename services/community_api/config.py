@@ -140,6 +140,19 @@ class CommunitySettings(BaseSettings):
         description="Unconfirmed subscriptions (each one a confirmation code sent) one email address or phone "
         "number may have at a time, so nobody can flood someone else's phone or inbox with codes.",
     )
+    alert_rate_limit: int = Field(
+        30,
+        alias="CANVASS_ALERT_RATE_LIMIT",
+        ge=1,
+        description="Alerts one agency may send per `CANVASS_ALERT_RATE_WINDOW_S`, so a stolen supervisor's token "
+        "or a runaway script cannot flood its residents.",
+    )
+    alert_rate_window_s: float = Field(
+        3600.0,
+        alias="CANVASS_ALERT_RATE_WINDOW_S",
+        gt=0,
+        description="The alert rate limit's window, in seconds (a sliding one).",
+    )
     portal_url: str = Field(
         "http://127.0.0.1:8000",
         alias="CANVASS_PORTAL_URL",

@@ -430,3 +430,24 @@ def test_a_premium_rate_or_shared_cost_number_is_refused_before_any_text_is_sent
     # An ordinary number is fine.
     r = community.post("/v1/subscriptions", json=subscription_body(agency, "sms", new_number()))
     assert r.status_code == 202, r.text
+
+
+def test_an_agency_sends_at_most_its_alert_rate_and_a_replay_still_answers(
+    agency: Agency, db: Db, own_instance
+) -> None:  # type: ignore[no-untyped-def]
+    server = own_instance(CANVASS_ALERT_RATE_LIMIT="2")
+    sup = agency.as_("supervisor")
+    url = f"/v1/agencies/{agency.slug}/alerts"
+    once = alert_body()
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        first = c.post(url, json=once, headers={**sup, "Idempotency-Key": "first-alert"})
+        second = c.post(url, json=alert_body(title="Road closed"), headers=sup)
+        assert (first.status_code, second.status_code) == (201, 201), (first.text, second.text)
+        third = c.post(url, json=alert_body(title="Third"), headers=sup)
+        assert_problem(third, 429)
+        assert 1 <= int(third.headers["retry-after"]) <= 3600
+        replay = c.post(url, json=once, headers={**sup, "Idempotency-Key": "first-alert"})
+        assert (
+            replay.status_code == 200 and replay.json()["id"] == first.json()["id"]
+        )  # a retry is no new alert
+    assert db.fetchval("SELECT count(*) FROM community.alerts WHERE agency = $1", agency.slug) == 2
