@@ -75,7 +75,8 @@ async def _load(bench: Bench) -> None:
     for i in range(SUBSCRIPTIONS):
         sid = uuid.uuid4()
         channel = "email" if i % 2 else "sms"
-        contact = f"resident-{i}@example.org" if channel == "email" else f"+1414{5550000 + i % 10000:07d}"
+        # A contact each: the fan-out sends one message per contact, however many of its subscriptions it covers.
+        contact = f"resident-{i}@example.org" if channel == "email" else f"+1414{5500000 + i:07d}"
         lon = CENTRE[0] + rng.uniform(-0.08, 0.08)
         lat = CENTRE[1] + rng.uniform(-0.06, 0.06)
         rows.append(

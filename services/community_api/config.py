@@ -30,7 +30,7 @@ class CommunitySettings(BaseSettings):
         10,
         alias="CANVASS_TIP_RATE_LIMIT",
         ge=1,
-        description="Tips (and follow-ups) one client address may send per window.",
+        description="Tips, follow-ups and alert subscriptions one client address may send per window.",
     )
     tip_rate_window_s: float = Field(
         3600.0,
@@ -48,7 +48,7 @@ class CommunitySettings(BaseSettings):
         600.0,
         alias="CANVASS_COMMUNITY_HOUSEKEEPING_S",
         gt=0,
-        description="Seconds between two retention sweeps of closed tips.",
+        description="Seconds between two retention sweeps of closed tips and unconfirmed subscriptions.",
     )
     outbox_poll_s: float = Field(
         1.0,
@@ -125,6 +125,33 @@ class CommunitySettings(BaseSettings):
         alias="CANVASS_ALERT_CONFIRM_MAX_FAILURES",
         ge=1,
         description="Wrong guesses a pending subscription's confirmation code takes before it is void.",
+    )
+    confirm_window_s: float = Field(
+        86400.0,
+        alias="CANVASS_ALERT_CONFIRM_WINDOW_S",
+        gt=0,
+        description="Seconds a subscription's confirmation code stays valid; an unconfirmed subscription is "
+        "deleted with its contact after them.",
+    )
+    codes_per_contact: int = Field(
+        3,
+        alias="CANVASS_ALERT_CODES_PER_CONTACT",
+        ge=1,
+        description="Unconfirmed subscriptions (each one a confirmation code sent) one email address or phone "
+        "number may have at a time, so nobody can flood someone else's phone or inbox with codes.",
+    )
+    alert_rate_limit: int = Field(
+        30,
+        alias="CANVASS_ALERT_RATE_LIMIT",
+        ge=1,
+        description="Alerts one agency may send per `CANVASS_ALERT_RATE_WINDOW_S`, so a stolen supervisor's token "
+        "or a runaway script cannot flood its residents.",
+    )
+    alert_rate_window_s: float = Field(
+        3600.0,
+        alias="CANVASS_ALERT_RATE_WINDOW_S",
+        gt=0,
+        description="The alert rate limit's window, in seconds (a sliding one).",
     )
     portal_url: str = Field(
         "http://127.0.0.1:8000",

@@ -1,6 +1,7 @@
-"""The service's background work, run in its own process beside the routes: the retention sweep of closed tips and
-of the rate limit's ended windows (every `housekeeping_s`) and the alerts' outbox (every `outbox_poll_s`). Each pass takes rows with SKIP LOCKED, so
-several processes of the service share the work instead of repeating it."""
+"""The service's background work, run in its own process beside the routes: the retention sweep of closed tips, of
+unconfirmed subscriptions past their code's window and of the rate limit's ended windows (every `housekeeping_s`)
+and the alerts' outbox (every `outbox_poll_s`). Each pass takes rows with SKIP LOCKED, so several processes of the
+service share the work instead of repeating it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 from services.community_api import outbox
+from services.community_api.alerts import purge_unconfirmed
 from services.community_api.config import config
 from services.community_api.database import db
 from services.community_api.inbox import purge_expired
@@ -25,6 +27,7 @@ async def purge_once() -> int:
     async with pooled(await db.pool()) as conn:
         # An ended window's salt and counts go even when no tip starts the next window (ratelimit.py).
         await conn.execute(SWEEP_SQL)
+        await purge_unconfirmed(conn)
         return await purge_expired(conn, datetime.now(UTC), DEFAULTS.tip_retention_days)
 
 

@@ -6,7 +6,8 @@ to the pixels first, so the picture still stands the right way up without it.
 
 Video and audio are remuxed by ffmpeg without re-encoding (`-map_metadata -1 -map_chapters -1 -c copy`, bit-exact
 muxing so no encoder tag is written), keeping only the video and audio streams: data streams, where phones and
-action cameras put GPS tracks, are dropped. The demuxer is the one the declared type names (never guessed from the
+action cameras put GPS tracks, are dropped, and so are attached pictures (a cover or a thumbnail is a photo, copied
+as it is, with its EXIF). The demuxer is the one the declared type names (never guessed from the
 content), so a playlist or another file format cannot make ffmpeg open anything else.
 
 A type that none of these can clean is refused: there is no "store as given".
@@ -123,7 +124,7 @@ async def _clean_av(path: str, media_type: str, index: int) -> bytes:
             "-i",
             path,
             "-map",
-            "0:v?",
+            "0:V?",  # video, but not an attached picture (a cover, a thumbnail: a photo with its own EXIF)
             "-map",
             "0:a?",
             "-map_metadata",

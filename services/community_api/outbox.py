@@ -5,15 +5,18 @@ deliveries of its channel than it could take, it turns the channel's oldest batc
 recipient, deleting the batch in the same statement, so a batch becomes its deliveries exactly once.
 
 A pass claims due deliveries of one channel with SKIP LOCKED and a lease, so several processes never take the
-same one. For each: a subscription that ended (it was deleted: STOP, the link, the portal) or no longer confirmed,
-or an alert past its expiry, cancels the delivery, so an unsubscribe takes effect even for an alert already queued.
+same one. For each: a subscription that ended (it was deleted: STOP, the link, the portal), is no longer confirmed
+or no longer takes the alert's category, or an alert past its expiry, cancels the delivery, so an unsubscribe or a
+change of categories takes effect even for an alert already queued.
 Otherwise the message is sent, and the delivery marked sent; a failure after which nothing was sent is tried again
-with exponential backoff, up to `outbox_max_attempts`.
+with exponential backoff, up to `outbox_max_attempts`; a message that cannot even be made (its contact cannot be
+opened) fails at once, rather than come back each time its lease runs out.
 
 Never twice: a delivery is marked in the same statement that checks it is still queued. A delivery whose lease ran
 out without an outcome (the process died mid-send) may have been sent: an SMS is then marked failed rather than
-sent again; an email is sent again with the same Message-ID (`alert.<alert>.<delivery>`), which mail software
-recognises as the same message.
+sent again; an email is sent again with the same Message-ID (`alert.<alert>.<subscription>`: one delivery each,
+and no sequence number, which would tell a recipient how many messages the service sent between two of theirs),
+which mail software recognises as the same message.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ RETURNING d.id, d.alert_id, d.subscription_id, d.attempts, due.interrupted
 """
 DETAILS_SQL = """
 SELECT d.id, a.id AS alert_id, a.agency, a.title, a.message, a.expires_at, s.id AS subscription_id, s.contact,
-       s.language, s.status AS subscription_status
+       s.language, s.status AS subscription_status, a.category = ANY (s.categories) AS wanted
 FROM community.deliveries d
 JOIN community.alerts a ON a.id = d.alert_id
 LEFT JOIN community.subscriptions s ON s.id = d.subscription_id
@@ -111,10 +114,14 @@ async def _send(channel: str, row: Any) -> sms.SendOutcome:
         return await sms.send(contact, short)
     try:
         await get_mailer().send(
-            contact, subject, body, message_id=message_id("alert", f"{row['alert_id']}.{row['id']}")
+            contact,
+            subject,
+            body,
+            message_id=message_id("alert", f"{row['alert_id']}.{row['subscription_id']}"),
         )
-    except Exception:  # the relay refused or was unreachable: nothing was accepted, so try again
-        log.warning("alert mail not sent; will retry", exc_info=True)
+    except Exception as exc:  # the relay refused or was unreachable: nothing was accepted, so try again
+        # Only the kind of failure: a relay's refusal quotes the address, which is not for the logs.
+        log.warning("alert mail not sent; will retry: %s", type(exc).__name__)
         return sms.SendOutcome.RETRY
     return sms.SendOutcome.SENT
 
@@ -127,12 +134,19 @@ async def _deliver(pool: asyncpg.Pool, channel: str, claim: Any, row: Any, now: 
     c = config()
     if row is None:  # no such alert (none is ever deleted): nothing to send
         await _finish(pool, claim["id"], "cancelled")
-    elif row["subscription_status"] != "confirmed" or row["expires_at"] <= now:
+    elif row["subscription_status"] != "confirmed" or not row["wanted"] or row["expires_at"] <= now:
         await _finish(pool, claim["id"], "cancelled")
     elif claim["interrupted"] and channel == "sms":
         await _finish(pool, claim["id"], "failed")
     else:
-        outcome = await _send(channel, row)
+        try:
+            outcome = await _send(channel, row)
+        except Exception as exc:
+            # Not an answer of the relay or the provider (those are outcomes) but a message that could not be
+            # made: a contact sealed under a key no longer in the ring, say. It would fail the same way every
+            # time its lease ran out — for ever, for an email — so it fails now, once.
+            log.error("alert delivery %s could not be made: %s", claim["id"], type(exc).__name__)
+            outcome = sms.SendOutcome.FINAL
         if outcome is sms.SendOutcome.SENT:
             await _finish(pool, claim["id"], "sent")
         elif outcome is sms.SendOutcome.RETRY and claim["attempts"] < c.outbox_max_attempts:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 import asyncpg
 from fastapi import Request
 
+from services.community_api.config import config
 from shared.errors import Problem
 from shared.settings import get_settings
 
@@ -77,6 +78,18 @@ class WindowedLimiter:
         mark = hmac.new(key, address.encode(), hashlib.sha256).digest()[:16]
         count = await conn.fetchval(HIT_SQL, mark, ends_at)
         return end - now if count > self.limit else None
+
+
+_limiter: WindowedLimiter | None = None
+
+
+def limiter() -> WindowedLimiter:
+    """The one budget of a client address's anonymous writes: tips, follow-ups (and wrong tip codes), and
+    subscriptions, whose every one sends a confirmation code to someone."""
+    global _limiter
+    if _limiter is None:
+        _limiter = WindowedLimiter(config().tip_rate_limit, config().tip_rate_window_s)
+    return _limiter
 
 
 def sender(host: str) -> str:

@@ -81,4 +81,5 @@ def signature(url: str, params: list[tuple[str, str]], token: str) -> str:
 def signed(url: str, params: list[tuple[str, str]], given: str | None) -> bool:
     if not given:
         return False
-    return hmac.compare_digest(signature(url, params, config().sms_auth_token), given)
+    # As bytes: compare_digest refuses two str unless both are ASCII, and a header may hold any byte.
+    return hmac.compare_digest(signature(url, params, config().sms_auth_token).encode(), given.encode())

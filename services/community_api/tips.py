@@ -33,10 +33,9 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from services.community_api import media
-from services.community_api.config import config
 from services.community_api.database import db
 from services.community_api.policy import CommunityPolicy, agency_exists, policy_of
-from services.community_api.ratelimit import WindowedLimiter, check
+from services.community_api.ratelimit import check, limiter
 from services.community_api.responses import json_response
 from shared.audit import AuditEvent, append_asyncpg
 from shared.db import pooled
@@ -56,15 +55,6 @@ tip_code_header = APIKeyHeader(
     auto_error=False,
     description="The tip code returned once when the tip was sent",
 )
-
-_limiter: WindowedLimiter | None = None
-
-
-def limiter() -> WindowedLimiter:
-    global _limiter
-    if _limiter is None:
-        _limiter = WindowedLimiter(config().tip_rate_limit, config().tip_rate_window_s)
-    return _limiter
 
 
 def hash_code(code: str) -> bytes:

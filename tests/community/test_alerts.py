@@ -140,7 +140,8 @@ def test_a_fan_out_over_several_batches_queues_every_recipient_once_and_each_bec
     subscriptions = """
         INSERT INTO community.subscriptions
             (agency, channel, contact, contact_index, area, categories, language, status, manage_hash)
-        SELECT $1, CASE WHEN i % 3 = 0 THEN 'sms' ELSE 'email' END, '\\x00', '\\x00',
+        SELECT $1, CASE WHEN i % 3 = 0 THEN 'sms' ELSE 'email' END, '\\x00',
+               sha256(convert_to($1 || ':contact:' || $5 || $2::float8 || array_to_string($4::text[], ',') || i, 'UTF8')),
                ST_Multi(ST_Buffer(ST_SetSRID(ST_MakePoint($2 + (i % 40) * 0.0001, $3), 4326), 0.0005)),
                $4::text[], 'en', $5, sha256(convert_to($1 || $5 || $2 || array_to_string($4, ',') || i, 'UTF8'))
         FROM generate_series(1, $6) i

@@ -97,6 +97,57 @@ def test_a_video_is_remuxed_without_its_container_metadata_and_without_reencodin
     assert frames[0] == frames[1]  # the video packets are bit for bit the uploaded ones
 
 
+def with_cover_picture(tmp: Path, kind: str) -> bytes:
+    """An MP3, or an MP4 video, carrying a cover picture (an attached picture stream): a phone photo whose EXIF
+    names the camera and the place."""
+    cover = tmp / f"cover-{uuid.uuid4().hex[:6]}.jpg"
+    cover.write_bytes(jpeg_with_gps())
+    out = tmp / f"covered-{uuid.uuid4().hex[:6]}.{kind}"
+    sources = ["-f", "lavfi", "-i", "sine=duration=1"]
+    if kind == "mp3":
+        codecs = ["-map", "0", "-map", "1", "-c:a", "libmp3lame", "-c:v", "copy", "-id3v2_version", "3"]
+        inputs = [*sources, "-i", str(cover)]
+    else:
+        inputs = ["-f", "lavfi", "-i", "testsrc=duration=1:size=64x64:rate=5", *sources, "-i", str(cover)]
+        codecs = ["-map", "0", "-map", "1", "-map", "2", "-c:v:0", "mpeg4", "-c:a", "aac", "-c:v:1", "copy"]
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", *inputs, *codecs, "-disposition:v:" + ("0" if kind == "mp3" else "1"),
+         "attached_pic", "-shortest", str(out)],
+        check=True,
+    )  # fmt: skip
+    data = out.read_bytes()
+    assert CAMERA_MAKE.encode() in data  # the fixture carries what must go
+    return data
+
+
+def stream_kinds(path: Path) -> list[str]:
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_streams", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    return sorted(s["codec_type"] for s in json.loads(probe.stdout)["streams"])
+
+
+def test_a_cover_picture_in_audio_or_video_is_dropped_with_its_exif(
+    community: httpx.Client, agency: Agency, db: Db, tmp_path: Path
+) -> None:
+    for kind, media_type, kept in (
+        ("mp3", "audio/mpeg", ["audio"]),
+        ("mp4", "video/mp4", ["audio", "video"]),
+    ):
+        r = send_tip(
+            community, agency.slug, files=[(f"memo.{kind}", with_cover_picture(tmp_path, kind), media_type)]
+        )
+        assert r.status_code == 201, r.text
+        [(stored_type, content)] = stored_media(db, r.json()["id"])
+        assert stored_type == media_type
+        assert CAMERA_MAKE.encode() not in content and b"SentinelCreator" not in content, kind
+        stored = tmp_path / f"stored.{kind}"
+        stored.write_bytes(content)
+        assert stream_kinds(stored) == kept, kind  # the sound (and the film) stay; the picture goes
+
+
 def count_tips(db: Db, slug: str) -> int:
     return int(db.fetchval("SELECT count(*) FROM community.tips WHERE agency = $1", slug))
 
