@@ -51,6 +51,16 @@ export function textField(o: TextFieldOptions): HTMLElement {
   );
 }
 
+/** What is wrong with an email or phone as typed, in the resident's words (the service checks it again): an
+ * email needs a name, an @ and a domain; a phone, 7 to 15 digits and nothing but the signs people write them with (and an extension). */
+export function contactProblem(value: string): "register.error_email" | "register.error_phone" | null {
+  const v = value.trim();
+  if (v.includes("@")) return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v) && v.length <= 254 ? null : "register.error_email";
+  const number = v.replace(/\s*(ext\.?|x)\s*\d+$/i, ""); // an extension after the number
+  const digits = number.replace(/\D/g, "").length;
+  return /^\+?[\d\s().\-/]+$/.test(number) && digits >= 7 && digits <= 15 ? null : "register.error_phone";
+}
+
 /** Clears every error the form shows (before a new attempt). */
 export function clearErrors(form: HTMLElement): void {
   form.querySelectorAll(".usa-form-group--error").forEach((g) => g.classList.remove("usa-form-group--error"));

@@ -67,6 +67,9 @@ export const en = {
   "register.error_program": "Choose the program to register with",
   "register.error_name": "Enter your name",
   "register.error_contact": "Enter an email address or a phone number",
+  "register.error_name_long": "Your name must be {max} characters or fewer",
+  "register.error_email": "Enter an email address in the right form, like name@example.org",
+  "register.error_phone": "Enter a phone number with its area code, like (414) 555-0123, or an email address",
   "register.error_cameras": "Enter how many cameras, from 1 to 50",
   "register.error_consent": "Tick the box to agree, or you cannot register",
 

@@ -69,6 +69,9 @@ export const es: Record<keyof typeof en, string> = {
   "register.error_program": "Elija el programa con el que se registra",
   "register.error_name": "Escriba su nombre",
   "register.error_contact": "Escriba un correo electrónico o un número de teléfono",
+  "register.error_name_long": "Su nombre debe tener {max} caracteres o menos",
+  "register.error_email": "Escriba un correo electrónico con el formato correcto, como nombre@ejemplo.org",
+  "register.error_phone": "Escriba un número de teléfono con su código de área, como (414) 555-0123, o un correo electrónico",
   "register.error_cameras": "Escriba cuántas cámaras, de 1 a 50",
   "register.error_consent": "Marque la casilla para aceptar; sin ello no puede registrarse",
 
