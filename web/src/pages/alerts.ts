@@ -5,7 +5,7 @@
 import { attempt } from "../api/client";
 import { h } from "../dom";
 import { errorsFromFailure, showErrors, textField } from "../forms";
-import { formatDate, t } from "../i18n";
+import { formatDate, language, t } from "../i18n";
 import { failureBox } from "../owner";
 import { navigate } from "../router";
 import { CATEGORIES, community, type Category } from "./alerts-api";
@@ -18,7 +18,8 @@ const draft = {
   lon: "",
   radius: "500",
   categories: new Set<Category>(["crime", "emergency"]),
-  language: "en" as "en" | "es",
+  // The messages' language: the page's own until the resident picks another (a Spanish page subscribes in Spanish).
+  language: null as "en" | "es" | null,
   pending: "",
   code: "",
 };
@@ -81,7 +82,7 @@ export function alertsSubscribePage(main: HTMLElement): void {
       textField({ id: "alert-radius", label: t("alerts.radius"), hint: t("alerts.radius_hint"), value: draft.radius, inputmode: "numeric", onInput: (v) => (draft.radius = v), width: "sm" }),
     ),
     categories,
-    radios("alert-language", t("alerts.language"), [["en", "English"], ["es", "Español"]], draft.language, (v) => (draft.language = v)),
+    radios("alert-language", t("alerts.language"), [["en", "English"], ["es", "Español"]], draft.language ?? language(), (v) => (draft.language = v)),
     button,
   );
   main.append(summary, form);
@@ -110,7 +111,7 @@ export function alertsSubscribePage(main: HTMLElement): void {
           pin: { type: "Point", coordinates: [lon, lat] },
           radius_m: radius,
           categories: [...draft.categories],
-          language: draft.language,
+          language: draft.language ?? language(),
         },
       }),
     );

@@ -1,0 +1,222 @@
+"""A resident on a phone (360 px wide), in Chromium against the real services: bad answers on the registration
+form named at their fields in the resident's words and language before anything is sent, what was typed kept
+over a reload (and a retry after a lost answer still registers once), a "Try again" that stays on the screen,
+quieter actions big enough for a thumb, and alerts subscribed from the Spanish page sent in Spanish."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from playwright.sync_api import Locator, Page, Route, expect
+
+from tests.portal.conftest import Owner, Program, Visit, sign_in
+
+PHONE = {"width": 360, "height": 740}
+
+
+def fits_the_screen(page: Page) -> None:
+    """Nothing runs past the right edge of the phone's screen (no sideways scrolling)."""
+    widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert widths[0] <= widths[1], f"the page is {widths[0]} px wide on a {widths[1]} px screen"
+
+
+def within(inner: Locator, outer: Locator) -> None:
+    a, b = inner.bounding_box(), outer.bounding_box()
+    assert a is not None and b is not None
+    assert b["x"] <= a["x"] and a["x"] + a["width"] <= b["x"] + b["width"], (a, b)
+
+
+def registration_posts(page: Page) -> list[str]:
+    """The registrations the page sends from now on (their Idempotency-Keys)."""
+    sent: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            sent.append(r.headers.get("idempotency-key", ""))
+            if r.method == "POST" and r.url.endswith("/v1/registrations")
+            else None
+        ),
+    )
+    return sent
+
+
+def test_bad_answers_are_named_at_their_fields_in_plain_words_in_english_and_spanish(
+    visit: Visit, program: Program
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open("/register")
+    sent = registration_posts(page)
+    page.get_by_label("Latitude").fill(str(program.lat))
+    page.get_by_label("Longitude").fill(str(program.lon))
+    # 8 × 26 characters: past the contract's 200, with markup and an emoji in it.
+    page.get_by_label("Your name").fill("<script>alert(1)</script>😀" * 8)
+    page.get_by_label("Email or phone number").fill("not an email 😀")
+    page.get_by_label("How many cameras?").fill("500")
+    page.get_by_text("I agree that").click()
+    page.get_by_role("button", name="Register", exact=True).click()
+    summary = page.locator(".error-summary")
+    expect(summary).to_be_focused()
+    expect(page.locator("#reg-name-error")).to_have_text("Your name must be 200 characters or fewer")
+    expect(page.locator("#reg-contact-error")).to_have_text(
+        "Enter a phone number with its area code, like (414) 555-0123, or an email address"
+    )
+    expect(page.locator("#reg-cameras-error")).to_have_text("Enter how many cameras, from 1 to 50")
+    expect(page.get_by_label("Your name")).to_have_attribute("aria-invalid", "true")
+    expect(summary.get_by_role("link")).to_have_count(3)
+    fits_the_screen(page)
+    visit.check("register-plain-errors")
+
+    page.get_by_label("Email or phone number").fill("dana@example")
+    page.get_by_role("button", name="Register", exact=True).click()
+    expect(page.locator("#reg-contact-error")).to_have_text(
+        "Enter an email address in the right form, like name@example.org"
+    )
+    # Nothing was sent for the service to refuse in its own (English, technical) words.
+    assert sent == []
+
+    # In Spanish, the same answers are named in Spanish; what was typed stays.
+    page.get_by_role("button", name="Español").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Registre sus cámaras")
+    expect(page.get_by_label("Correo electrónico o número de teléfono")).to_have_value("dana@example")
+    page.get_by_role("button", name="Registrarme").click()
+    expect(page.locator("#reg-name-error")).to_have_text("Su nombre debe tener 200 caracteres o menos")
+    expect(page.locator("#reg-contact-error")).to_have_text(
+        "Escriba un correo electrónico con el formato correcto, como nombre@ejemplo.org"
+    )
+    page.get_by_label("Correo electrónico o número de teléfono").fill("dana")
+    page.get_by_role("button", name="Registrarme").click()
+    expect(page.locator("#reg-contact-error")).to_have_text(
+        "Escriba un número de teléfono con su código de área, como (414) 555-0123, o un correo electrónico"
+    )
+    fits_the_screen(page)
+    visit.check("register-plain-errors-es")
+    assert sent == []
+
+
+def test_a_reload_keeps_the_form_and_the_retry_after_a_lost_answer_registers_once(
+    visit: Visit, program: Program, sql: Callable[..., Any]
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open("/register")
+    name = "<b>Dana</b> <img src=x> Rivera 😀"
+    page.get_by_label("Latitude").fill(str(program.lat))
+    page.get_by_label("Longitude").fill(str(program.lon))
+    page.get_by_label("Your name").fill(name)
+    page.get_by_label("Email or phone number").fill("(414) 555-0123")
+    page.get_by_label("How many cameras?").fill("2")
+    page.get_by_text("I agree that").click()
+
+    # The service registers, but its answer is lost on the way back to the phone.
+    lost: list[str] = []
+
+    def lose_answer(route: Route) -> None:
+        if route.request.method == "POST":
+            lost.append(route.request.headers["idempotency-key"])
+            route.fetch()
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/v1/registrations", lose_answer)
+    page.get_by_role("button", name="Register", exact=True).click()
+    summary = page.locator(".error-summary")
+    expect(summary).to_contain_text("The service could not be reached")
+    retry = summary.get_by_role("button", name="Try again")
+    expect(retry).to_be_visible()
+    # The retry sits inside its alert, on the screen.
+    within(retry, summary)
+    fits_the_screen(page)
+    visit.check("register-lost-answer")
+    page.unroute("**/v1/registrations")
+
+    # The resident reloads instead of pressing "Try again": nothing typed is lost, the place included.
+    page.reload()
+    page.get_by_role("heading", level=1, name="Register your cameras").wait_for()
+    expect(page.get_by_label("Your name")).to_have_value(name)
+    expect(page.get_by_label("Email or phone number")).to_have_value("(414) 555-0123")
+    expect(page.get_by_label("How many cameras?")).to_have_value("2")
+    expect(page.get_by_label("Latitude")).to_have_value(str(program.lat))
+    expect(page.get_by_label("Longitude")).to_have_value(str(program.lon))
+    expect(page.locator("#reg-consent")).to_be_checked()
+    expect(page.get_by_label(program.name)).to_be_checked()
+    sent = registration_posts(page)
+    page.get_by_role("button", name="Register", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("You are registered")
+    # The same request as the lost one: one registration, with both cameras.
+    assert sent == lost
+    rows = sql(
+        "SELECT (SELECT count(*) FROM registry.cameras c WHERE c.registration_id = r.id) AS cameras"
+        " FROM registry.registrations r JOIN registry.agencies a ON a.id = r.agency_id WHERE a.slug = $1",
+        program.slug,
+    )
+    assert [r["cameras"] for r in rows] == [2]
+
+    # The name is shown as the resident typed it: text, not markup.
+    page.get_by_role("link", name="Continue to my registration").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your registration")
+    expect(page.get_by_text(name, exact=True)).to_be_visible()
+    assert page.locator("main img[src=x], main b").count() == 0
+
+    # Registered, the form is empty again, after a reload too.
+    visit.open("/register")
+    expect(page.get_by_label("Your name")).to_have_value("")
+    page.reload()
+    page.get_by_role("heading", level=1, name="Register your cameras").wait_for()
+    expect(page.get_by_label("Your name")).to_have_value("")
+    expect(page.get_by_label("Latitude")).to_have_value("")
+
+
+def thumb_sized(target: Locator) -> None:
+    """At least 24 px high and wide (WCAG 2.2's target size, 2.5.8)."""
+    box = target.bounding_box()
+    assert box is not None and box["height"] >= 24 and box["width"] >= 24, f"{target}: {box}"
+
+
+def test_a_retry_and_the_quieter_actions_fit_a_thumb_on_the_owners_pages(visit: Visit, owner: Owner) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    sign_in(visit, owner)
+    thumb_sized(page.get_by_role("button", name="Forget my credential on this device"))
+    visit.open(f"/registrations/{owner.id}/edit")
+    thumb_sized(page.get_by_role("link", name="Cancel"))
+    # The places covering the registration cannot be asked for a moment: the alert's "Try again" stays on the
+    # screen, and works.
+    visit.open("/")
+    page.route("**/v1/agencies/covering*", lambda route: route.abort("connectionrefused"))
+    page.get_by_label("Latitude").fill("-45.5")
+    page.get_by_label("Longitude").fill("170.5")
+    page.get_by_role("button", name="Show this place").click()
+    alert = page.locator(".place-result .usa-alert--error")
+    retry = alert.get_by_role("button", name="Try again")
+    expect(retry).to_be_visible()
+    within(retry, alert)
+    thumb_sized(retry)
+    fits_the_screen(page)
+    visit.check("covered-unreachable")
+    page.unroute("**/v1/agencies/covering*")
+    retry.click()
+    expect(page.get_by_text("No program covers this place yet.")).to_be_visible()
+
+
+@pytest.mark.parametrize("visit", ["es-MX"], indirect=True)
+def test_alerts_subscribed_from_the_spanish_page_are_sent_in_spanish(
+    visit: Visit, program: Program, sql: Callable[..., Any]
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open(f"/alerts/subscribe?agency={program.slug}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reciba alertas de su zona")
+    expect(page.get_by_label("Español")).to_be_checked()
+    page.get_by_label("Correo electrónico o número de teléfono").fill("calle@example.org")
+    page.get_by_label("Latitud").fill(str(program.lat))
+    page.get_by_label("Longitud").fill(str(program.lon))
+    page.get_by_role("button", name="Suscribirme").click()
+    expect(page.get_by_role("heading", name="Confirme su suscripción")).to_be_visible()
+    fits_the_screen(page)
+    visit.check("alerts-confirm-es")
+    rows = sql("SELECT language FROM community.subscriptions WHERE agency = $1", program.slug)
+    assert [r["language"] for r in rows] == ["es"]
