@@ -8,10 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
-from playwright.sync_api import Locator, Page, Route, ViewportSize, expect
+from playwright.sync_api import FilePayload, Locator, Page, Route, ViewportSize, expect
 
+from tests.conftest import Token
 from tests.portal.conftest import Owner, Program, Visit, sign_in
+from tests.portal.test_requests import send_request
 
 PHONE: ViewportSize = {"width": 360, "height": 740}
 
@@ -200,6 +203,53 @@ def test_a_retry_and_the_quieter_actions_fit_a_thumb_on_the_owners_pages(visit: 
     page.unroute("**/v1/agencies/covering*")
     retry.click()
     expect(page.get_by_text("No program covers this place yet.")).to_be_visible()
+
+
+def test_after_a_pause_or_an_answer_the_focus_stays_with_what_was_done_and_a_wrong_file_is_named(
+    visit: Visit, owner: Owner, program: Program, requests_client: httpx.Client, auth: Token
+) -> None:
+    send_request(requests_client, auth, program, "A bicycle taken from a porch on this street.")
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    sign_in(visit, owner)
+    # With the keyboard: the button pressed goes with the page drawn anew; the sentence saying what happened
+    # takes the focus (read out), not the top of the page.
+    page.get_by_role("button", name="Pause").focus()
+    page.keyboard.press("Enter")
+    done = page.locator(".portal-notice .usa-alert")
+    expect(done).to_contain_text("Your registration is paused")
+    expect(done).to_be_focused()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.querySelector('main').contains(document.activeElement)")
+    visit.check("registration-paused")
+    page.get_by_role("button", name="Resume").click()
+    expect(done).to_have_text("Your registration is active again.")
+    expect(done).to_be_focused()
+
+    visit.open(f"/registrations/{owner.id}/requests")
+    card = page.locator("section.portal-card", has_text="A bicycle taken from a porch")
+    card.get_by_role("button", name="Share footage").focus()
+    page.keyboard.press("Enter")
+    answer = card.locator(".portal-answer")
+    expect(answer).to_have_text("You agreed to share")
+    expect(answer).to_be_focused()
+    # A file the agency does not take: named at the file, in plain words (not the service's list of media types).
+    program_file: FilePayload = {
+        "name": "setup<script>.exe",
+        "mimeType": "application/x-msdownload",
+        "buffer": b"MZ" + bytes(2000),
+    }
+    card.get_by_label("Video file").set_input_files(files=[program_file])
+    card.get_by_role("button", name="Upload").click()
+    error = card.locator(".usa-form-group--error .usa-error-message")
+    expect(error).to_have_text(
+        "This type of file cannot be uploaded. Upload the video as your camera or recorder saved it, for example"
+        " an MP4 file, or put it in a ZIP file."
+    )
+    expect(card.get_by_label("Video file")).to_have_attribute("aria-invalid", "true")
+    expect(card.locator(".error-summary")).to_be_focused()
+    fits_the_screen(page)
+    visit.check("requests-wrong-file")
 
 
 @pytest.mark.parametrize("visit", ["es-MX"], indirect=True)

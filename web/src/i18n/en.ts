@@ -179,6 +179,8 @@ export const en = {
   "requests.camera_n": "Camera {n}",
   "requests.upload": "Upload",
   "requests.error_file": "Choose the video file to upload",
+  "requests.error_type": "This type of file cannot be uploaded. Upload the video as your camera or recorder saved it, for example an MP4 file, or put it in a ZIP file.",
+  "requests.error_too_large": "This file is too large to upload here. Upload a shorter part of the video, or ask the agency how to send it.",
   "requests.hashing": "Reading the file and computing its fingerprint…",
   "requests.uploading": "Uploading…",
   "requests.uploaded": "Uploaded.",

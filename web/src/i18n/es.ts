@@ -181,6 +181,8 @@ export const es: Record<keyof typeof en, string> = {
   "requests.camera_n": "Cámara {n}",
   "requests.upload": "Subir",
   "requests.error_file": "Elija el archivo de video que quiere subir",
+  "requests.error_type": "Este tipo de archivo no se puede subir. Suba el video como lo guardó su cámara o grabador, por ejemplo un archivo MP4, o póngalo en un archivo ZIP.",
+  "requests.error_too_large": "Este archivo es demasiado grande para subirlo aquí. Suba una parte más corta del video o pregunte a la agencia cómo enviarlo.",
   "requests.hashing": "Leyendo el archivo y calculando su huella…",
   "requests.uploading": "Subiendo…",
   "requests.uploaded": "Subido.",

@@ -3,7 +3,7 @@
  * the SHA-256 the browser computed beside the one the service received; they must match. */
 
 import { attempt, bearer, requests, type Evidence, type OwnerRequest } from "../api/client";
-import { h, uid } from "../dom";
+import { focus, h, uid } from "../dom";
 import { errorsFromFailure, showErrors } from "../forms";
 import { formatDate, formatNumber, t, type MessageKey } from "../i18n";
 import { credentialOrSignIn, failureBox, refused } from "../owner";
@@ -12,6 +12,11 @@ import { sha256Of } from "../sha256";
 import { uploadEvidence } from "../upload";
 
 type Answer = "accept" | "decline" | "unavailable";
+
+const FILE_PROBLEMS: Partial<Record<number, MessageKey>> = {
+  413: "requests.error_too_large",
+  415: "requests.error_type",
+};
 
 /** The last upload's two hashes, shown again after the list is re-read. */
 const receipts = new Map<string, { computed: string; evidence: Evidence }>();
@@ -56,7 +61,11 @@ function requestCard(item: OwnerRequest, credential: string): HTMLElement {
       showErrors(card, summary, errorsFromFailure(outcome.failure, {}), outcome.failure.retryable ? () => void answer(value) : undefined);
       return;
     }
-    card.replaceWith(requestCard(outcome.data, credential));
+    const answered = requestCard(outcome.data, credential);
+    card.replaceWith(answered);
+    // The button pressed is gone with the old card: the focus goes to the answer now recorded (read out, and the
+    // next step, the upload, follows it), not back to the top of the page.
+    focus(answered.querySelector<HTMLElement>(".portal-answer") ?? answered);
   };
 
   card.append(
@@ -71,7 +80,7 @@ function requestCard(item: OwnerRequest, credential: string): HTMLElement {
       h("dt", {}, t("requests.due")),
       h("dd", {}, formatDate(item.due_at, true)),
       h("dt", {}, t("requests.state")),
-      h("dd", {}, h("span", { class: "usa-tag" }, t(`answer.${item.state}` as MessageKey))),
+      h("dd", {}, h("span", { class: "usa-tag portal-answer" }, t(`answer.${item.state}` as MessageKey))),
     ),
   );
   const allowed = item.allowed_answers.filter((a): a is Answer => ["accept", "decline", "unavailable"].includes(a));
@@ -164,7 +173,13 @@ function uploadForm(item: OwnerRequest, credential: string): HTMLElement {
     submit.disabled = false;
     if (!outcome.ok) {
       progressBox.hidden = true;
-      showErrors(form, summary, errorsFromFailure(outcome.failure, { "/body/file": fileId }), outcome.failure.retryable ? () => void send() : undefined);
+      // A file of a type the agency does not take, or too large: said of the file, in the resident's words (the
+      // service's own sentence lists media types).
+      const ofTheFile = FILE_PROBLEMS[outcome.failure.status];
+      const errors = ofTheFile
+        ? [{ field: fileId, message: t(ofTheFile) }]
+        : errorsFromFailure(outcome.failure, { "/body/file": fileId });
+      showErrors(form, summary, errors, outcome.failure.retryable ? () => void send() : undefined);
       return;
     }
     progressLabel.textContent = t("requests.uploaded");
