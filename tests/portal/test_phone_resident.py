@@ -205,6 +205,48 @@ def test_a_retry_and_the_quieter_actions_fit_a_thumb_on_the_owners_pages(visit: 
     expect(page.get_by_text("No program covers this place yet.")).to_be_visible()
 
 
+def test_changing_the_details_names_a_bad_name_email_or_phone_at_its_field_and_sends_nothing(
+    visit: Visit, owner: Owner
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    sign_in(visit, owner)
+    visit.open(f"/registrations/{owner.id}/edit")
+    patches: list[str] = []
+    page.on("request", lambda r: patches.append(r.url) if r.method == "PATCH" else None)
+    page.get_by_label("Your name").fill("")
+    page.get_by_label("Email").fill("owner@example")
+    page.get_by_label("Phone number").fill("call me 😀")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#edit-name-error")).to_have_text("Enter your name")
+    expect(page.locator("#edit-email-error")).to_have_text(
+        "Enter an email address in the right form, like name@example.org"
+    )
+    expect(page.locator("#edit-phone-error")).to_have_text(
+        "Enter a phone number with its area code, like (414) 555-0123"
+    )
+    expect(page.locator(".error-summary")).to_be_focused()
+    fits_the_screen(page)
+    visit.check("edit-plain-errors")
+    page.get_by_label("Your name").fill("Ω" * 201)
+    page.get_by_label("Email").fill("")
+    page.get_by_label("Phone number").fill("")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#edit-name-error")).to_have_text("Your name must be 200 characters or fewer")
+    expect(page.locator("#edit-email-error")).to_have_text(
+        "Keep an email address or a phone number, so the agency can reach you"
+    )
+    assert patches == []
+    # Put right, it saves: the name and the phone as typed, normalised by the service.
+    page.get_by_label("Your name").fill("Samuel Okafor")
+    page.get_by_label("Phone number").fill("(414) 555-0123")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Your changes are saved.")).to_be_visible()
+    expect(page.get_by_text("+14145550123")).to_be_visible()
+    expect(page.get_by_text("Samuel Okafor")).to_be_visible()
+    assert len(patches) == 1
+
+
 def test_after_a_pause_or_an_answer_the_focus_stays_with_what_was_done_and_a_wrong_file_is_named(
     visit: Visit, owner: Owner, program: Program, requests_client: httpx.Client, auth: Token
 ) -> None:

@@ -51,14 +51,27 @@ export function textField(o: TextFieldOptions): HTMLElement {
   );
 }
 
-/** What is wrong with an email or phone as typed, in the resident's words (the service checks it again): an
- * email needs a name, an @ and a domain; a phone, 7 to 15 digits and nothing but the signs people write them with (and an extension). */
-export function contactProblem(value: string): "register.error_email" | "register.error_phone" | null {
+/** The longest name the contract takes (ContactIn.name): a longer one is refused at its field before sending. */
+export const NAME_MAX = 200;
+
+/** Whether an email as typed has the shape of one: a name, an @ and a domain (the service checks it again). */
+export function emailLooksRight(value: string): boolean {
   const v = value.trim();
-  if (v.includes("@")) return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v) && v.length <= 254 ? null : "register.error_email";
-  const number = v.replace(/\s*(ext\.?|x)\s*\d+$/i, ""); // an extension after the number
+  return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v) && v.length <= 254;
+}
+
+/** Whether a phone number as typed has the shape of one: 7 to 15 digits and nothing but the signs people write
+ * them with, and an extension (the service checks it again). */
+export function phoneLooksRight(value: string): boolean {
+  const number = value.trim().replace(/\s*(ext\.?|x)\s*\d+$/i, "");
   const digits = number.replace(/\D/g, "").length;
-  return /^\+?[\d\s().\-/]+$/.test(number) && digits >= 7 && digits <= 15 ? null : "register.error_phone";
+  return /^\+?[\d\s().\-/]+$/.test(number) && digits >= 7 && digits <= 15;
+}
+
+/** What is wrong with "an email or a phone" as typed in one field, in the resident's words: by what was meant. */
+export function contactProblem(value: string): "register.error_email" | "register.error_phone" | null {
+  if (value.includes("@")) return emailLooksRight(value) ? null : "register.error_email";
+  return phoneLooksRight(value) ? null : "register.error_phone";
 }
 
 /** Clears every error the form shows (before a new attempt). */

@@ -137,6 +137,8 @@ export const en = {
   "edit.notes": "Notes for investigators",
   "edit.save": "Save",
   "edit.cancel": "Cancel",
+  "edit.error_phone": "Enter a phone number with its area code, like (414) 555-0123",
+  "edit.error_contact": "Keep an email address or a phone number, so the agency can reach you",
   "edit.saved": "Your changes are saved.",
   "edit.reload": "Reload the latest version",
   "edit.reloaded": "The latest version is loaded. What you typed is still here: check it and save again.",

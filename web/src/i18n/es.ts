@@ -139,6 +139,8 @@ export const es: Record<keyof typeof en, string> = {
   "edit.notes": "Notas para los investigadores",
   "edit.save": "Guardar",
   "edit.cancel": "Cancelar",
+  "edit.error_phone": "Escriba un número de teléfono con su código de área, como (414) 555-0123",
+  "edit.error_contact": "Conserve un correo electrónico o un número de teléfono, para que la agencia pueda contactarle",
   "edit.saved": "Sus cambios están guardados.",
   "edit.reload": "Cargar la versión más reciente",
   "edit.reloaded": "Se cargó la versión más reciente. Lo que escribió sigue aquí: revíselo y guarde de nuevo.",

@@ -5,7 +5,7 @@
 import { attempt, registry, type RegistrationCreate } from "../api/client";
 import { config } from "../config";
 import { h } from "../dom";
-import { contactProblem, errorsFromFailure, showErrors, textField, type FieldError } from "../forms";
+import { contactProblem, errorsFromFailure, NAME_MAX, showErrors, textField, type FieldError } from "../forms";
 import { t } from "../i18n";
 import { coordinates, place, placePicker } from "../place";
 import { navigate, onLeave } from "../router";
@@ -49,9 +49,6 @@ function saveDraft(): void {
   const { address, lat, lon, chosen } = place;
   sessionStorage.setItem(DRAFT_KEY, JSON.stringify({ draft, place: { address, lat, lon, chosen } }));
 }
-
-/** Names longer than the contract's are refused at the field, in the resident's words, before anything is sent. */
-const NAME_MAX = 200;
 
 const FIELDS: Record<string, string> = {
   "/body/location": "reg-lat",
