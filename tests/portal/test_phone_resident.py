@@ -5,6 +5,7 @@ quieter actions big enough for a thumb, and alerts subscribed from the Spanish p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -312,3 +313,20 @@ def test_alerts_subscribed_from_the_spanish_page_are_sent_in_spanish(
     visit.check("alerts-confirm-es")
     rows = sql("SELECT language FROM community.subscriptions WHERE agency = $1", program.slug)
     assert [r["language"] for r in rows] == ["es"]
+    # A link to an alert cut short (in an SMS): said not to be found, in Spanish, not in the service's words.
+    visit.open("/alerts/3f2c-cut-short")
+    expect(page.get_by_role("alert")).to_have_text("No se encontró. Puede que se haya eliminado.")
+    visit.check("alert-link-cut-short-es")
+
+
+def test_a_registrations_link_opened_without_the_credential_asks_for_it_under_its_own_title(
+    visit: Visit, owner: Owner
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open(f"/registrations/{owner.id}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Manage your registration")
+    expect(page).to_have_url(re.compile(r"/sign-in$"))
+    expect(page).to_have_title("Manage your registration — Canvass camera registry")
+    expect(page.get_by_role("heading", level=1)).to_be_focused()
+    visit.check("sign-in-first")

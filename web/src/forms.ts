@@ -191,6 +191,10 @@ export function errorsFromFailure(
 ): FieldError[] {
   if (failure.status === 0) return [{ field: null, message: t("errors.network") }];
   if (failure.status === 503) return [{ field: null, message: t("errors.unavailable") }];
+  // An id in the page's own address that is not even of an id's form (a link cut short or mistyped, in an SMS):
+  // for the person, the same as one that does not exist, not the service's words about UUIDs.
+  if (failure.errors.length && failure.errors.every((e) => e.pointer.startsWith("/path/")))
+    return [{ field: null, message: t("errors.not_found") }];
   if (failure.errors.length) {
     return failure.errors.map((e) => {
       const field = fieldForPointer(e.pointer, fields);
