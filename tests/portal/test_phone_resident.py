@@ -6,6 +6,7 @@ quieter actions big enough for a thumb, and alerts subscribed from the Spanish p
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -13,9 +14,11 @@ import httpx
 import pytest
 from playwright.sync_api import FilePayload, Locator, Page, Route, ViewportSize, expect
 
+from tests.community.conftest import mail_text
 from tests.conftest import Token
 from tests.portal.conftest import Owner, Program, Visit, sign_in
 from tests.portal.test_requests import send_request
+from tests.support import Mailbox
 
 PHONE: ViewportSize = {"width": 360, "height": 740}
 
@@ -293,6 +296,44 @@ def test_after_a_pause_or_an_answer_the_focus_stays_with_what_was_done_and_a_wro
     expect(card.locator(".error-summary")).to_be_focused()
     fits_the_screen(page)
     visit.check("requests-wrong-file")
+
+
+def test_a_mistyped_email_for_alerts_is_shown_with_the_code_step_and_can_be_corrected(
+    visit: Visit, program: Program, mailbox: Mailbox, sql: Callable[..., Any]
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    mistyped = f"residentwholivesonthecornerofmainandfifth-{uuid.uuid4().hex[:8]}@exmaple.org"
+    visit.open(f"/alerts/subscribe?agency={program.slug}")
+    page.get_by_label("Email or phone number").fill(mistyped)
+    page.get_by_label("Latitude").fill(str(program.lat))
+    page.get_by_label("Longitude").fill(str(program.lon))
+    page.get_by_label("Distance in meters").fill("400")
+    page.get_by_role("button", name="Subscribe").click()
+    expect(page.get_by_role("heading", name="Confirm your subscription")).to_be_focused()
+    # Where the code went is shown, long as it is, within the phone's screen.
+    expect(page.get_by_text(mistyped, exact=True)).to_be_visible()
+    fits_the_screen(page)
+    visit.check("alerts-code-sent-to")
+    # No code comes to a mistyped address: the resident goes back, everything else as typed, and corrects it.
+    page.get_by_role("button", name="Change the email or phone number").click()
+    contact = page.get_by_label("Email or phone number")
+    expect(contact).to_be_focused()
+    expect(contact).to_have_value(mistyped)
+    expect(page.get_by_label("Distance in meters")).to_have_value("400")
+    email = f"corner-{uuid.uuid4().hex[:8]}@example.org"
+    contact.fill(email)
+    page.get_by_role("button", name="Subscribe").click()
+    expect(page.get_by_text(email, exact=True)).to_be_visible()
+    mail = mailbox.wait_for(email, lambda m: "confirmation code" in mail_text(m))
+    code = re.findall(r"\b(\d{6})\b", mail_text(mail))[-1]
+    page.get_by_label("Confirmation code").fill(code)
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("heading", name="You are subscribed")).to_be_visible()
+    rows = sql(
+        "SELECT status FROM community.subscriptions WHERE agency = $1 ORDER BY created_at", program.slug
+    )
+    assert [r["status"] for r in rows] == ["pending", "confirmed"]
 
 
 @pytest.mark.parametrize("visit", ["es-MX"], indirect=True)

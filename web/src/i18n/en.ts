@@ -881,6 +881,8 @@ export const en = {
   "alerts.code_sent_sms": "We sent a six-digit code to your phone.",
   "alerts.code": "Confirmation code",
   "alerts.code_hint": "Six digits",
+  "alerts.sent_to": "It went to:",
+  "alerts.change_contact": "Change the email or phone number",
   "alerts.confirm": "Confirm",
   "alerts.error_code": "Enter the six digits you received",
   "alerts.error_code_wrong": "This is not the code we sent. Check it and try again.",

@@ -883,6 +883,8 @@ export const es: Record<keyof typeof en, string> = {
   "alerts.code_sent_sms": "Le enviamos un código de seis dígitos a su teléfono.",
   "alerts.code": "Código de confirmación",
   "alerts.code_hint": "Seis dígitos",
+  "alerts.sent_to": "Se envió a:",
+  "alerts.change_contact": "Cambiar el correo electrónico o el número de teléfono",
   "alerts.confirm": "Confirmar",
   "alerts.error_code": "Escriba los seis dígitos que recibió",
   "alerts.error_code_wrong": "Este no es el código que enviamos. Revíselo e inténtelo de nuevo.",

@@ -3,7 +3,7 @@
  * alert carries. And each alert's public page (what was said, where, until when; no personal data). */
 
 import { attempt } from "../api/client";
-import { h } from "../dom";
+import { focus, h } from "../dom";
 import { errorsFromFailure, showErrors, textField } from "../forms";
 import { formatDate, language, t } from "../i18n";
 import { failureBox } from "../owner";
@@ -123,6 +123,9 @@ export function alertsSubscribePage(main: HTMLElement): void {
     draft.pending = outcome.data.id;
     main.replaceChildren();
     alertsSubscribePage(main);
+    // The button pressed is gone with the form: the next step's heading takes the focus and is read out.
+    const next = main.querySelector<HTMLElement>("form h2");
+    if (next) focus(next);
   };
   form.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -138,8 +141,28 @@ function confirmForm(main: HTMLElement): void {
     { class: "usa-form usa-form--large", novalidate: true },
     h("h2", {}, t("alerts.confirm_title")),
     h("p", {}, t(draft.channel === "sms" ? "alerts.code_sent_sms" : "alerts.code_sent_email")),
+    // Where it went, so a mistyped address is seen; and the way back to correct it (no code ever comes to it).
+    h("p", {}, t("alerts.sent_to"), " ", h("strong", { class: "portal-break" }, draft.contact.trim())),
     textField({ id: "alert-code", label: t("alerts.code"), hint: t("alerts.code_hint"), value: draft.code, inputmode: "numeric", autocomplete: "one-time-code", onInput: (v) => (draft.code = v), width: "sm" }),
-    button,
+    h(
+      "div",
+      { class: "portal-actions" },
+      button,
+      h(
+        "button",
+        {
+          type: "button",
+          class: "usa-button usa-button--unstyled",
+          onclick: () => {
+            Object.assign(draft, { pending: "", code: "" });
+            main.replaceChildren();
+            alertsSubscribePage(main);
+            main.querySelector<HTMLInputElement>("#alert-contact")?.focus();
+          },
+        },
+        t("alerts.change_contact"),
+      ),
+    ),
   );
   main.append(summary, form);
   form.addEventListener("submit", (e) => {
