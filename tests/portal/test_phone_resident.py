@@ -298,6 +298,36 @@ def test_after_a_pause_or_an_answer_the_focus_stays_with_what_was_done_and_a_wro
     visit.check("requests-wrong-file")
 
 
+@pytest.mark.parametrize("visit", ["es-MX"], indirect=True)
+def test_a_tip_with_a_file_of_the_wrong_kind_says_so_in_spanish_then_the_sent_tip_takes_the_focus(
+    visit: Visit, program: Program
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open(f"/tips/new?agency={program.slug}")
+    page.get_by_label("Su aviso").fill("Una camioneta gris sin placas espera detrás de la escuela.")
+    wrong: FilePayload = {
+        "name": "fotos.exe",
+        "mimeType": "application/x-msdownload",
+        "buffer": b"MZ" + bytes(500),
+    }
+    media = page.locator("#tip-media")
+    media.set_input_files(files=[wrong])
+    page.get_by_role("button", name="Enviar el aviso").click()
+    expect(page.locator("#tip-media-error")).to_have_text(
+        "Uno de los archivos es de un tipo que no se puede enviar. Envíe fotos, video o audio de los tipos indicados"
+        " arriba."
+    )
+    expect(page.locator(".error-summary")).to_be_focused()
+    fits_the_screen(page)
+    visit.check("tip-wrong-file-es")
+    media.set_input_files(files=[])
+    page.get_by_role("button", name="Enviar el aviso").click()
+    sent = page.locator(".usa-alert__heading")
+    expect(sent).to_be_focused()
+    expect(page.locator("#tip-code")).to_contain_text("cvt_")
+
+
 def test_a_mistyped_email_for_alerts_is_shown_with_the_code_step_and_can_be_corrected(
     visit: Visit, program: Program, mailbox: Mailbox, sql: Callable[..., Any]
 ) -> None:

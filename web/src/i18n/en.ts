@@ -824,6 +824,8 @@ export const en = {
   "tip.when": "When it happened",
   "tip.when_hint": "Your local date and time",
   "tip.media": "Photos, video or audio",
+  "tip.error_media_type": "One of the files is of a kind that cannot be sent. Send photos, video or audio of the kinds listed above.",
+  "tip.error_media_too_large": "The files are too large to send. Send fewer or shorter ones.",
   "tip.media_hint": "JPEG, PNG, WebP, MP4, MOV, WebM, MP3, M4A or Ogg. Location and camera details are removed from each file before it is stored.",
   "tip.privacy": "Do not put your name or contact details in the tip unless you want the police to know them.",
   "tip.send": "Send the tip",

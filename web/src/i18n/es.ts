@@ -826,6 +826,8 @@ export const es: Record<keyof typeof en, string> = {
   "tip.when": "Cuándo pasó",
   "tip.when_hint": "Su fecha y hora local",
   "tip.media": "Fotos, video o audio",
+  "tip.error_media_type": "Uno de los archivos es de un tipo que no se puede enviar. Envíe fotos, video o audio de los tipos indicados arriba.",
+  "tip.error_media_too_large": "Los archivos son demasiado grandes para enviarlos. Envíe menos archivos o más cortos.",
   "tip.media_hint": "JPEG, PNG, WebP, MP4, MOV, WebM, MP3, M4A u Ogg. La ubicación y los datos de la cámara se eliminan de cada archivo antes de guardarlo.",
   "tip.privacy": "No ponga su nombre ni sus datos de contacto en el aviso salvo que quiera que la policía los conozca.",
   "tip.send": "Enviar el aviso",
