@@ -162,9 +162,16 @@ def test_a_reload_keeps_the_form_and_the_retry_after_a_lost_answer_registers_onc
     )
     assert [r["cameras"] for r in rows] == [2]
 
-    # The name is shown as the resident typed it: text, not markup.
+    # The phone reloads the page that showed the credential (shown only once): the tab still holds it, and the
+    # sign-in page it lands on leads on to the registration rather than asking for a credential never saved.
+    page.reload()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Manage your registration")
+    expect(page.get_by_text("This tab still holds the credential of your registration")).to_be_visible()
+    visit.check("sign-in-with-a-held-credential")
     page.get_by_role("link", name="Continue to my registration").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your registration")
+    expect(page.get_by_role("button", name="Get a new credential")).to_be_visible()
+    # The name is shown as the resident typed it: text, not markup.
     expect(page.get_by_text(name, exact=True)).to_be_visible()
     assert page.locator("main img[src=x], main b").count() == 0
 

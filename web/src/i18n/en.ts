@@ -94,6 +94,7 @@ export const en = {
   "signin.intro": "Enter the credential you received when you registered.",
   "signin.credential": "Your credential",
   "signin.credential_hint": "It starts with cvo_",
+  "signin.held": "This tab still holds the credential of your registration: you can go on without typing it.",
   "signin.submit": "Continue",
   "signin.error_format": "Enter the credential exactly as you received it: it starts with cvo_",
   "signin.error_refused": "This credential was not accepted. Check it, or ask for a new one by email.",

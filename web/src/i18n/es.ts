@@ -96,6 +96,7 @@ export const es: Record<keyof typeof en, string> = {
   "signin.intro": "Escriba la credencial que recibió al registrarse.",
   "signin.credential": "Su credencial",
   "signin.credential_hint": "Empieza con cvo_",
+  "signin.held": "Esta pestaña aún guarda la credencial de su registro: puede continuar sin escribirla.",
   "signin.submit": "Continuar",
   "signin.error_format": "Escriba la credencial tal como la recibió: empieza con cvo_",
   "signin.error_refused": "Esta credencial no fue aceptada. Revísela o pida una nueva por correo electrónico.",
