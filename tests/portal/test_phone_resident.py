@@ -382,6 +382,9 @@ def test_alerts_subscribed_from_the_spanish_page_are_sent_in_spanish(
     visit.open(f"/alerts/subscribe?agency={program.slug}")
     expect(page.get_by_role("heading", level=1)).to_have_text("Reciba alertas de su zona")
     expect(page.get_by_label("Español")).to_be_checked()
+    # Each language's own name is marked as written in it (read out in that language).
+    expect(page.locator("label[for=alert-language-en]")).to_have_attribute("lang", "en")
+    expect(page.locator("label[for=alert-language-es]")).to_have_attribute("lang", "es")
     page.get_by_label("Correo electrónico o número de teléfono").fill("calle@example.org")
     page.get_by_label("Latitud").fill(str(program.lat))
     page.get_by_label("Longitud").fill(str(program.lon))

@@ -34,15 +34,17 @@ const SUBSCRIBE_FIELDS = {
   "/body/categories": "alert-categories",
 };
 
-function radios<T extends string>(name: string, legend: string, options: [T, string][], value: T, set: (v: T) => void): HTMLElement {
+/** Radio buttons; an option may carry the language its label is written in (a language's own name, read out in
+ * that language by a screen reader). */
+function radios<T extends string>(name: string, legend: string, options: [T, string, string?][], value: T, set: (v: T) => void): HTMLElement {
   return h(
     "fieldset",
     { class: "usa-fieldset usa-form-group", "data-field": name },
     h("legend", { class: "usa-legend" }, legend),
-    options.map(([v, label]) => {
+    options.map(([v, label, lang]) => {
       const input = h("input", { class: "usa-radio__input", type: "radio", id: `${name}-${v}`, name, value: v, checked: v === value });
       input.addEventListener("change", () => set(v));
-      return h("div", { class: "usa-radio" }, input, h("label", { class: "usa-radio__label", for: `${name}-${v}` }, label));
+      return h("div", { class: "usa-radio" }, input, h("label", { class: "usa-radio__label", for: `${name}-${v}`, lang: lang ?? null }, label));
     }),
   );
 }
@@ -82,7 +84,7 @@ export function alertsSubscribePage(main: HTMLElement): void {
       textField({ id: "alert-radius", label: t("alerts.radius"), hint: t("alerts.radius_hint"), value: draft.radius, inputmode: "numeric", onInput: (v) => (draft.radius = v), width: "sm" }),
     ),
     categories,
-    radios("alert-language", t("alerts.language"), [["en", "English"], ["es", "Español"]], draft.language ?? language(), (v) => (draft.language = v)),
+    radios("alert-language", t("alerts.language"), [["en", "English", "en"], ["es", "Español", "es"]], draft.language ?? language(), (v) => (draft.language = v)),
     button,
   );
   main.append(summary, form);
@@ -239,7 +241,7 @@ export function alertsManagePage(main: HTMLElement): void {
         h("dt", {}, t("alerts.categories")),
         h("dd", {}, s.categories.map((c) => t(`alerts.category_${c}` as "alerts.category_crime")).join(", ")),
         h("dt", {}, t("alerts.language")),
-        h("dd", {}, s.language === "es" ? "Español" : "English"),
+        h("dd", { lang: s.language === "es" ? "es" : "en" }, s.language === "es" ? "Español" : "English"),
       ),
       end,
     );
