@@ -262,6 +262,7 @@ def test_after_a_pause_or_an_answer_the_focus_stays_with_what_was_done_and_a_wro
     visit: Visit, owner: Owner, program: Program, requests_client: httpx.Client, auth: Token
 ) -> None:
     send_request(requests_client, auth, program, "A bicycle taken from a porch on this street.")
+    send_request(requests_client, auth, program, "A second burglary, the next night.")
     page = visit.page
     page.set_viewport_size(PHONE)
     sign_in(visit, owner)
@@ -281,6 +282,13 @@ def test_after_a_pause_or_an_answer_the_focus_stays_with_what_was_done_and_a_wro
 
     visit.open(f"/registrations/{owner.id}/requests")
     card = page.locator("section.portal-card", has_text="A bicycle taken from a porch")
+    # Two requests of one agency for one kind of crime: each card's region is named apart (axe's landmark-unique).
+    for n in (1, 2):
+        expect(page.get_by_role("region", name=f"Burglary — {program.name} request {n} of 2")).to_be_visible()
+    names = page.evaluate(
+        "async () => (await axe.run(document, {runOnly: ['landmark-unique']})).violations.map(v => v.id)"
+    )
+    assert names == []
     card.get_by_role("button", name="Share footage").focus()
     page.keyboard.press("Enter")
     answer = card.locator(".portal-answer")

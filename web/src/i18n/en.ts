@@ -165,6 +165,7 @@ export const en = {
   "requests.intro": "Requests from police agencies for footage your cameras may have recorded. You choose whether to share.",
   "requests.back": "Back to my registration",
   "requests.none": "No request has reached your registration.",
+  "requests.position": "request {n} of {total}",
   "requests.window": "Time asked for",
   "requests.due": "Answer by",
   "requests.state": "Your answer",

@@ -167,6 +167,7 @@ export const es: Record<keyof typeof en, string> = {
   "requests.intro": "Solicitudes de agencias de policía de grabaciones que sus cámaras pueden haber captado. Usted decide si las comparte.",
   "requests.back": "Volver a mi registro",
   "requests.none": "Ninguna solicitud ha llegado a su registro.",
+  "requests.position": "solicitud {n} de {total}",
   "requests.window": "Período solicitado",
   "requests.due": "Responder antes del",
   "requests.state": "Su respuesta",

@@ -41,13 +41,15 @@ export async function requestsPage(main: HTMLElement, params: Record<string, str
     main.append(h("p", { class: "portal-empty" }, t("requests.none")));
     return;
   }
-  for (const item of items) main.append(requestCard(item, credential));
+  items.forEach((item, i) => main.append(requestCard(item, credential, t("requests.position", { n: i + 1, total: items.length }))));
 }
 
-function requestCard(item: OwnerRequest, credential: string): HTMLElement {
+function requestCard(item: OwnerRequest, credential: string, position: string): HTMLElement {
   const headingId = uid("request");
   const summary = h("div", { class: "error-summary-host" });
-  const card = h("section", { class: "portal-card", "aria-labelledby": headingId });
+  // Named by its heading and its place in the list: two requests of one agency for one kind of crime are told
+  // apart in a screen reader's list of the page's regions.
+  const card = h("section", { class: "portal-card", "aria-labelledby": `${headingId} ${headingId}-position` });
 
   const answer = async (value: Answer) => {
     const outcome = await attempt(() =>
@@ -61,7 +63,7 @@ function requestCard(item: OwnerRequest, credential: string): HTMLElement {
       showErrors(card, summary, errorsFromFailure(outcome.failure, {}), outcome.failure.retryable ? () => void answer(value) : undefined);
       return;
     }
-    const answered = requestCard(outcome.data, credential);
+    const answered = requestCard(outcome.data, credential, position);
     card.replaceWith(answered);
     // The button pressed is gone with the old card: the focus goes to the answer now recorded (read out, and the
     // next step, the upload, follows it), not back to the top of the page.
@@ -70,6 +72,7 @@ function requestCard(item: OwnerRequest, credential: string): HTMLElement {
 
   card.append(
     h("h2", { id: headingId }, t(`category.${item.category}` as MessageKey), " — ", item.agency_name),
+    h("span", { id: `${headingId}-position`, hidden: true }, position),
     summary,
     h("p", { class: "portal-quote" }, item.message),
     h(
