@@ -345,4 +345,6 @@ def sign_in(visit: Visit, owner: Owner) -> None:
     visit.open("/sign-in")
     page.get_by_label("Your credential").fill(owner.credential)
     page.get_by_role("button", name="Continue").click()
-    page.get_by_role("heading", level=1, name="Your registration").wait_for()
+    # Exactly: the sign-in page's own heading, "Manage your registration", holds these words too, and a test that
+    # went on from there would leave before the credential was kept.
+    page.get_by_role("heading", level=1, name="Your registration", exact=True).wait_for()

@@ -51,6 +51,29 @@ export function textField(o: TextFieldOptions): HTMLElement {
   );
 }
 
+/** The longest name the contract takes (ContactIn.name): a longer one is refused at its field before sending. */
+export const NAME_MAX = 200;
+
+/** Whether an email as typed has the shape of one: a name, an @ and a domain (the service checks it again). */
+export function emailLooksRight(value: string): boolean {
+  const v = value.trim();
+  return /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v) && v.length <= 254;
+}
+
+/** Whether a phone number as typed has the shape of one: 7 to 15 digits and nothing but the signs people write
+ * them with, and an extension (the service checks it again). */
+export function phoneLooksRight(value: string): boolean {
+  const number = value.trim().replace(/\s*(ext\.?|x)\s*\d+$/i, "");
+  const digits = number.replace(/\D/g, "").length;
+  return /^\+?[\d\s().\-/]+$/.test(number) && digits >= 7 && digits <= 15;
+}
+
+/** What is wrong with "an email or a phone" as typed in one field, in the resident's words: by what was meant. */
+export function contactProblem(value: string): "register.error_email" | "register.error_phone" | null {
+  if (value.includes("@")) return emailLooksRight(value) ? null : "register.error_email";
+  return phoneLooksRight(value) ? null : "register.error_phone";
+}
+
 /** Clears every error the form shows (before a new attempt). */
 export function clearErrors(form: HTMLElement): void {
   form.querySelectorAll(".usa-form-group--error").forEach((g) => g.classList.remove("usa-form-group--error"));
@@ -168,6 +191,10 @@ export function errorsFromFailure(
 ): FieldError[] {
   if (failure.status === 0) return [{ field: null, message: t("errors.network") }];
   if (failure.status === 503) return [{ field: null, message: t("errors.unavailable") }];
+  // An id in the page's own address that is not even of an id's form (a link cut short or mistyped, in an SMS):
+  // for the person, the same as one that does not exist, not the service's words about UUIDs.
+  if (failure.errors.length && failure.errors.every((e) => e.pointer.startsWith("/path/")))
+    return [{ field: null, message: t("errors.not_found") }];
   if (failure.errors.length) {
     return failure.errors.map((e) => {
       const field = fieldForPointer(e.pointer, fields);

@@ -149,6 +149,9 @@ async function render(path: string, first: boolean): Promise<void> {
   const { main } = frame();
   const found = match(path);
   await (found ? found.page(main, found.params) : notFoundPage(main));
+  // A page that sent the reader elsewhere while it was drawn (to sign in first) is gone: the page drawn instead
+  // has settled its own title and focus, which this one must not overwrite.
+  if (!main.isConnected) return;
   settle(main, first, t("site.name"));
 }
 

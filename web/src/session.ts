@@ -11,6 +11,17 @@ export function credentialFor(registrationId: string): string | null {
   return sessionStorage.getItem(PREFIX + registrationId);
 }
 
+/** The registrations this tab holds a credential for (the one just registered, those signed in to): a reload of
+ * the page that showed a new credential, or a tab a phone put aside, does not leave the resident locked out. */
+export function rememberedRegistrations(): string[] {
+  const ids: string[] = [];
+  for (let i = 0; i < sessionStorage.length; i++) {
+    const key = sessionStorage.key(i);
+    if (key?.startsWith(PREFIX)) ids.push(key.slice(PREFIX.length));
+  }
+  return ids.sort();
+}
+
 export function forget(registrationId: string): void {
   sessionStorage.removeItem(PREFIX + registrationId);
 }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { fieldForPointer } from "../src/forms";
+import { contactProblem, errorsFromFailure, fieldForPointer } from "../src/forms";
 import { wedge } from "../src/wedge";
 import { registrationIdOf } from "../src/session";
 import { sha256Of } from "../src/sha256";
@@ -14,6 +14,12 @@ describe("problem pointers", () => {
     expect(fieldForPointer("/body/location/coordinates/0", fields)).toBe("lat");
     expect(fieldForPointer("/body/contacts", fields)).toBeNull();
     expect(fieldForPointer("/query/lat", fields)).toBeNull();
+  });
+  it("says a malformed id in the page's address is not found, in plain words", () => {
+    const f = failureOf(422, { errors: [{ pointer: "/path/alert_id", reason: "Input should be a valid UUID" }] });
+    expect(errorsFromFailure(f, {})).toEqual([{ field: null, message: "This could not be found. It may have been deleted." }]);
+    const body = failureOf(422, { errors: [{ pointer: "/body/name", reason: "too long" }, { pointer: "/path/id", reason: "bad" }] });
+    expect(errorsFromFailure(body, {}).map((e) => e.message)).toEqual(["too long", "bad"]);
   });
   it("reads a problem document defensively and marks what a retry may fix", () => {
     const f = failureOf(422, { title: "Invalid", errors: [{ pointer: "/body/x", reason: "bad" }, { nope: 1 }] });
@@ -54,5 +60,20 @@ describe("a camera's field of view", () => {
     const middle = points[Math.floor(points.length / 2)]!;
     expect(middle[1]).toBeGreaterThan(-87.9); // east of the camera
     expect(Math.abs(middle[0] - 43)).toBeLessThan(1e-4);
+  });
+});
+
+describe("an email or phone as typed", () => {
+  it("takes an email with a domain, and a phone with its area code, as people write them", () => {
+    for (const ok of ["dana@example.org", " dana.rivera+cams@mail.example.com ", "(414) 555-0123", "+1 414 555 0123", "414.555.0123", "414-555-0123 ext. 12", "+52 55 1234 5678"])
+      expect(contactProblem(ok)).toBeNull();
+  });
+  it("names what is wrong in the resident's words, by what was meant", () => {
+    expect(contactProblem("dana@example")).toBe("register.error_email");
+    expect(contactProblem("dana @example.org")).toBe("register.error_email");
+    expect(contactProblem("not an email 😀")).toBe("register.error_phone");
+    expect(contactProblem("555-012")).toBe("register.error_phone");
+    expect(contactProblem("1234567890123456")).toBe("register.error_phone");
+    expect(contactProblem("<b>414 555 0123</b>")).toBe("register.error_phone");
   });
 });

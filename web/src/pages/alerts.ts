@@ -3,9 +3,9 @@
  * alert carries. And each alert's public page (what was said, where, until when; no personal data). */
 
 import { attempt } from "../api/client";
-import { h } from "../dom";
+import { focus, h } from "../dom";
 import { errorsFromFailure, showErrors, textField } from "../forms";
-import { formatDate, t } from "../i18n";
+import { formatDate, language, t } from "../i18n";
 import { failureBox } from "../owner";
 import { navigate } from "../router";
 import { CATEGORIES, community, type Category } from "./alerts-api";
@@ -18,7 +18,8 @@ const draft = {
   lon: "",
   radius: "500",
   categories: new Set<Category>(["crime", "emergency"]),
-  language: "en" as "en" | "es",
+  // The messages' language: the page's own until the resident picks another (a Spanish page subscribes in Spanish).
+  language: null as "en" | "es" | null,
   pending: "",
   code: "",
 };
@@ -33,15 +34,17 @@ const SUBSCRIBE_FIELDS = {
   "/body/categories": "alert-categories",
 };
 
-function radios<T extends string>(name: string, legend: string, options: [T, string][], value: T, set: (v: T) => void): HTMLElement {
+/** Radio buttons; an option may carry the language its label is written in (a language's own name, read out in
+ * that language by a screen reader). */
+function radios<T extends string>(name: string, legend: string, options: [T, string, string?][], value: T, set: (v: T) => void): HTMLElement {
   return h(
     "fieldset",
     { class: "usa-fieldset usa-form-group", "data-field": name },
     h("legend", { class: "usa-legend" }, legend),
-    options.map(([v, label]) => {
+    options.map(([v, label, lang]) => {
       const input = h("input", { class: "usa-radio__input", type: "radio", id: `${name}-${v}`, name, value: v, checked: v === value });
       input.addEventListener("change", () => set(v));
-      return h("div", { class: "usa-radio" }, input, h("label", { class: "usa-radio__label", for: `${name}-${v}` }, label));
+      return h("div", { class: "usa-radio" }, input, h("label", { class: "usa-radio__label", for: `${name}-${v}`, lang: lang ?? null }, label));
     }),
   );
 }
@@ -81,7 +84,7 @@ export function alertsSubscribePage(main: HTMLElement): void {
       textField({ id: "alert-radius", label: t("alerts.radius"), hint: t("alerts.radius_hint"), value: draft.radius, inputmode: "numeric", onInput: (v) => (draft.radius = v), width: "sm" }),
     ),
     categories,
-    radios("alert-language", t("alerts.language"), [["en", "English"], ["es", "Español"]], draft.language, (v) => (draft.language = v)),
+    radios("alert-language", t("alerts.language"), [["en", "English", "en"], ["es", "Español", "es"]], draft.language ?? language(), (v) => (draft.language = v)),
     button,
   );
   main.append(summary, form);
@@ -110,7 +113,7 @@ export function alertsSubscribePage(main: HTMLElement): void {
           pin: { type: "Point", coordinates: [lon, lat] },
           radius_m: radius,
           categories: [...draft.categories],
-          language: draft.language,
+          language: draft.language ?? language(),
         },
       }),
     );
@@ -122,6 +125,9 @@ export function alertsSubscribePage(main: HTMLElement): void {
     draft.pending = outcome.data.id;
     main.replaceChildren();
     alertsSubscribePage(main);
+    // The button pressed is gone with the form: the next step's heading takes the focus and is read out.
+    const next = main.querySelector<HTMLElement>("form h2");
+    if (next) focus(next);
   };
   form.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -137,8 +143,28 @@ function confirmForm(main: HTMLElement): void {
     { class: "usa-form usa-form--large", novalidate: true },
     h("h2", {}, t("alerts.confirm_title")),
     h("p", {}, t(draft.channel === "sms" ? "alerts.code_sent_sms" : "alerts.code_sent_email")),
+    // Where it went, so a mistyped address is seen; and the way back to correct it (no code ever comes to it).
+    h("p", {}, t("alerts.sent_to"), " ", h("strong", { class: "portal-break" }, draft.contact.trim())),
     textField({ id: "alert-code", label: t("alerts.code"), hint: t("alerts.code_hint"), value: draft.code, inputmode: "numeric", autocomplete: "one-time-code", onInput: (v) => (draft.code = v), width: "sm" }),
-    button,
+    h(
+      "div",
+      { class: "portal-actions" },
+      button,
+      h(
+        "button",
+        {
+          type: "button",
+          class: "usa-button usa-button--unstyled",
+          onclick: () => {
+            Object.assign(draft, { pending: "", code: "" });
+            main.replaceChildren();
+            alertsSubscribePage(main);
+            main.querySelector<HTMLInputElement>("#alert-contact")?.focus();
+          },
+        },
+        t("alerts.change_contact"),
+      ),
+    ),
   );
   main.append(summary, form);
   form.addEventListener("submit", (e) => {
@@ -215,7 +241,7 @@ export function alertsManagePage(main: HTMLElement): void {
         h("dt", {}, t("alerts.categories")),
         h("dd", {}, s.categories.map((c) => t(`alerts.category_${c}` as "alerts.category_crime")).join(", ")),
         h("dt", {}, t("alerts.language")),
-        h("dd", {}, s.language === "es" ? "Español" : "English"),
+        h("dd", { lang: s.language === "es" ? "es" : "en" }, s.language === "es" ? "Español" : "English"),
       ),
       end,
     );

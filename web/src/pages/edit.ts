@@ -3,7 +3,7 @@
 
 import { attempt, bearer, ifMatch, registry, type Registration, type RegistrationPatch } from "../api/client";
 import { h } from "../dom";
-import { errorsFromFailure, showErrors, textField } from "../forms";
+import { emailLooksRight, errorsFromFailure, NAME_MAX, phoneLooksRight, showErrors, textField, type FieldError } from "../forms";
 import { t } from "../i18n";
 import { loadOwned, refused } from "../owner";
 import { navigate, rerender } from "../router";
@@ -120,6 +120,22 @@ export async function editPage(main: HTMLElement, params: Record<string, string>
     if (Object.keys(contact).length) body.contact = contact;
     if (d.touched.has("address")) body.address = value("address");
     if (d.touched.has("notes")) body.notes_for_investigators = value("notes");
+    // What a changed name, email or phone is missing, said at its field before anything is sent (the service
+    // would answer in its own technical words).
+    const errors: FieldError[] = [];
+    if (d.touched.has("name")) {
+      if (!contact.name) errors.push({ field: "edit-name", message: t("register.error_name") });
+      else if ([...contact.name].length > NAME_MAX)
+        errors.push({ field: "edit-name", message: t("register.error_name_long", { max: NAME_MAX }) });
+    }
+    if (contact.email && !emailLooksRight(contact.email)) errors.push({ field: "edit-email", message: t("register.error_email") });
+    if (contact.phone && !phoneLooksRight(contact.phone)) errors.push({ field: "edit-phone", message: t("edit.error_phone") });
+    if ((d.touched.has("email") || d.touched.has("phone")) && !value("email") && !value("phone"))
+      errors.push({ field: "edit-email", message: t("edit.error_contact") });
+    if (errors.length) {
+      showErrors(form, summary, errors);
+      return;
+    }
     if (!Object.keys(body).length) {
       drafts.delete(id);
       navigate(`/registrations/${id}`);

@@ -5,14 +5,50 @@
 import { attempt, registry, type RegistrationCreate } from "../api/client";
 import { config } from "../config";
 import { h } from "../dom";
-import { errorsFromFailure, showErrors, textField, type FieldError } from "../forms";
+import { contactProblem, errorsFromFailure, NAME_MAX, showErrors, textField, type FieldError } from "../forms";
 import { t } from "../i18n";
 import { coordinates, place, placePicker } from "../place";
-import { navigate } from "../router";
+import { navigate, onLeave } from "../router";
 import { handover, remember } from "../session";
 import { advocate } from "../staff";
 
 const draft = { name: "", contact: "", cameras: "1", consent: false, key: "" };
+
+// What was typed survives a reload (a phone reloads a tab it had put aside): kept in this tab's sessionStorage,
+// like the credential, until the registration is made. The Idempotency-Key goes with it, so a reload after an
+// answer that was lost cannot register twice.
+const DRAFT_KEY = "canvass.register-draft";
+let restored = false;
+
+function restoreDraft(): void {
+  if (restored) return;
+  restored = true;
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(DRAFT_KEY) ?? "null") as {
+      draft?: Partial<typeof draft>;
+      place?: Partial<Pick<typeof place, "address" | "lat" | "lon" | "chosen">>;
+    } | null;
+    if (!saved) return;
+    const text = (v: unknown, fallback: string) => (typeof v === "string" ? v : fallback);
+    draft.name = text(saved.draft?.name, draft.name);
+    draft.contact = text(saved.draft?.contact, draft.contact);
+    draft.cameras = text(saved.draft?.cameras, draft.cameras);
+    draft.key = text(saved.draft?.key, draft.key);
+    draft.consent = saved.draft?.consent === true;
+    // Only where the place is: its programs are asked again when the page shows it.
+    place.address = text(saved.place?.address, place.address);
+    place.lat = text(saved.place?.lat, place.lat);
+    place.lon = text(saved.place?.lon, place.lon);
+    place.chosen = typeof saved.place?.chosen === "string" ? saved.place.chosen : place.chosen;
+  } catch {
+    // A draft that cannot be read is only lost typing: the form starts empty.
+  }
+}
+
+function saveDraft(): void {
+  const { address, lat, lon, chosen } = place;
+  sessionStorage.setItem(DRAFT_KEY, JSON.stringify({ draft, place: { address, lat, lon, chosen } }));
+}
 
 const FIELDS: Record<string, string> = {
   "/body/location": "reg-lat",
@@ -32,6 +68,7 @@ export function contactOf(name: string, value: string): RegistrationCreate["cont
 }
 
 export function registerPage(main: HTMLElement): void {
+  restoreDraft();
   const summary = h("div", { class: "error-summary-host" });
   const labels = {
     "reg-lat": t("place.lat"),
@@ -112,7 +149,10 @@ export function registerPage(main: HTMLElement): void {
     else if (place.agencies !== null && !place.chosen)
       errors.push({ field: "reg-program", message: t("register.error_program") });
     if (!draft.name.trim()) errors.push({ field: "reg-name", message: t("register.error_name") });
-    if (!draft.contact.trim()) errors.push({ field: "reg-contact", message: t("register.error_contact") });
+    else if ([...draft.name.trim()].length > NAME_MAX)
+      errors.push({ field: "reg-name", message: t("register.error_name_long", { max: NAME_MAX }) });
+    const contactError = draft.contact.trim() ? contactProblem(draft.contact) : "register.error_contact";
+    if (contactError) errors.push({ field: "reg-contact", message: t(contactError) });
     const count = Number(draft.cameras.trim());
     if (!Number.isInteger(count) || count < 1 || count > 50)
       errors.push({ field: "reg-cameras", message: t("register.error_cameras") });
@@ -175,12 +215,21 @@ export function registerPage(main: HTMLElement): void {
     // A new registration starts from an empty page.
     Object.assign(draft, { name: "", contact: "", cameras: "1", consent: false, key: "" });
     Object.assign(place, { address: "", lat: "", lon: "", agencies: null, chosen: null });
+    sessionStorage.removeItem(DRAFT_KEY);
     navigate(created.credential ? "/credential" : "/registered-by-email");
   };
 
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     void send();
+  });
+  // Typing is kept as it happens; a pin placed on the map, when the page is left or reloaded.
+  form.addEventListener("input", saveDraft);
+  form.addEventListener("change", saveDraft);
+  window.addEventListener("pagehide", saveDraft);
+  onLeave(() => {
+    window.removeEventListener("pagehide", saveDraft);
+    if (draft.name || draft.contact || place.lat) saveDraft();
   });
 
   const onBehalf = advocate();

@@ -2,7 +2,7 @@
  * edit, pause or resume, withdraw, re-confirm, answer footage requests, delete. */
 
 import { attempt, bearer, ifMatch, registry, type Registration } from "../api/client";
-import { h } from "../dom";
+import { focus, h } from "../dom";
 import { errorsFromFailure, showErrors } from "../forms";
 import { formatDate, t, type MessageKey } from "../i18n";
 import { createMap } from "../map";
@@ -28,16 +28,17 @@ export async function registrationPage(main: HTMLElement, params: Record<string,
   const p = registration.properties;
   const summary = h("div", { class: "error-summary-host" });
   const notice = h("div", { role: "status", class: "portal-notice" });
-  if (registrationNotice.text) {
-    notice.append(
-      h(
+  // What the last action did (paused, saved…). The page is drawn anew after it and the button pressed is gone:
+  // the focus goes to this sentence, so it is read out and the keyboard carries on from here.
+  const done = registrationNotice.text
+    ? h(
         "div",
         { class: "usa-alert usa-alert--success usa-alert--slim" },
         h("div", { class: "usa-alert__body" }, h("p", { class: "usa-alert__text" }, registrationNotice.text)),
-      ),
-    );
-    registrationNotice.text = null;
-  }
+      )
+    : null;
+  if (done) notice.append(done);
+  registrationNotice.text = null;
 
   const setStatus = async (status: "active" | "paused" | "withdrawn", done: MessageKey) => {
     const outcome = await attempt(() =>
@@ -202,6 +203,7 @@ export async function registrationPage(main: HTMLElement, params: Record<string,
       ),
     ),
   );
+  if (done) focus(done);
   whenConnected(mapBox, () => {
     const map = createMap(mapBox);
     onLeave(() => map.destroy());

@@ -3,7 +3,7 @@
  * the SHA-256 the browser computed beside the one the service received; they must match. */
 
 import { attempt, bearer, requests, type Evidence, type OwnerRequest } from "../api/client";
-import { h, uid } from "../dom";
+import { focus, h, uid } from "../dom";
 import { errorsFromFailure, showErrors } from "../forms";
 import { formatDate, formatNumber, t, type MessageKey } from "../i18n";
 import { credentialOrSignIn, failureBox, refused } from "../owner";
@@ -12,6 +12,11 @@ import { sha256Of } from "../sha256";
 import { uploadEvidence } from "../upload";
 
 type Answer = "accept" | "decline" | "unavailable";
+
+const FILE_PROBLEMS: Partial<Record<number, MessageKey>> = {
+  413: "requests.error_too_large",
+  415: "requests.error_type",
+};
 
 /** The last upload's two hashes, shown again after the list is re-read. */
 const receipts = new Map<string, { computed: string; evidence: Evidence }>();
@@ -36,13 +41,15 @@ export async function requestsPage(main: HTMLElement, params: Record<string, str
     main.append(h("p", { class: "portal-empty" }, t("requests.none")));
     return;
   }
-  for (const item of items) main.append(requestCard(item, credential));
+  items.forEach((item, i) => main.append(requestCard(item, credential, t("requests.position", { n: i + 1, total: items.length }))));
 }
 
-function requestCard(item: OwnerRequest, credential: string): HTMLElement {
+function requestCard(item: OwnerRequest, credential: string, position: string): HTMLElement {
   const headingId = uid("request");
   const summary = h("div", { class: "error-summary-host" });
-  const card = h("section", { class: "portal-card", "aria-labelledby": headingId });
+  // Named by its heading and its place in the list: two requests of one agency for one kind of crime are told
+  // apart in a screen reader's list of the page's regions.
+  const card = h("section", { class: "portal-card", "aria-labelledby": `${headingId} ${headingId}-position` });
 
   const answer = async (value: Answer) => {
     const outcome = await attempt(() =>
@@ -56,11 +63,16 @@ function requestCard(item: OwnerRequest, credential: string): HTMLElement {
       showErrors(card, summary, errorsFromFailure(outcome.failure, {}), outcome.failure.retryable ? () => void answer(value) : undefined);
       return;
     }
-    card.replaceWith(requestCard(outcome.data, credential));
+    const answered = requestCard(outcome.data, credential, position);
+    card.replaceWith(answered);
+    // The button pressed is gone with the old card: the focus goes to the answer now recorded (read out, and the
+    // next step, the upload, follows it), not back to the top of the page.
+    focus(answered.querySelector<HTMLElement>(".portal-answer") ?? answered);
   };
 
   card.append(
     h("h2", { id: headingId }, t(`category.${item.category}` as MessageKey), " — ", item.agency_name),
+    h("span", { id: `${headingId}-position`, hidden: true }, position),
     summary,
     h("p", { class: "portal-quote" }, item.message),
     h(
@@ -71,7 +83,7 @@ function requestCard(item: OwnerRequest, credential: string): HTMLElement {
       h("dt", {}, t("requests.due")),
       h("dd", {}, formatDate(item.due_at, true)),
       h("dt", {}, t("requests.state")),
-      h("dd", {}, h("span", { class: "usa-tag" }, t(`answer.${item.state}` as MessageKey))),
+      h("dd", {}, h("span", { class: "usa-tag portal-answer" }, t(`answer.${item.state}` as MessageKey))),
     ),
   );
   const allowed = item.allowed_answers.filter((a): a is Answer => ["accept", "decline", "unavailable"].includes(a));
@@ -164,7 +176,13 @@ function uploadForm(item: OwnerRequest, credential: string): HTMLElement {
     submit.disabled = false;
     if (!outcome.ok) {
       progressBox.hidden = true;
-      showErrors(form, summary, errorsFromFailure(outcome.failure, { "/body/file": fileId }), outcome.failure.retryable ? () => void send() : undefined);
+      // A file of a type the agency does not take, or too large: said of the file, in the resident's words (the
+      // service's own sentence lists media types).
+      const ofTheFile = FILE_PROBLEMS[outcome.failure.status];
+      const errors = ofTheFile
+        ? [{ field: fileId, message: t(ofTheFile) }]
+        : errorsFromFailure(outcome.failure, { "/body/file": fileId });
+      showErrors(form, summary, errors, outcome.failure.retryable ? () => void send() : undefined);
       return;
     }
     progressLabel.textContent = t("requests.uploaded");

@@ -5,7 +5,7 @@ import { h } from "../dom";
 import { errorsFromFailure, showErrors, textField } from "../forms";
 import { t } from "../i18n";
 import { navigate } from "../router";
-import { registrationIdOf, remember } from "../session";
+import { registrationIdOf, remember, rememberedRegistrations } from "../session";
 
 const draft = { credential: "" };
 /** A sentence for the sign-in page from the page that sent the resident here (e.g. a credential refused). */
@@ -71,8 +71,31 @@ export function signInPage(main: HTMLElement): void {
         )
       : "",
     h("p", { class: "usa-intro" }, t("signin.intro")),
+    heldBox(),
     summary,
     form,
     h("p", {}, t("signin.lost"), " ", h("a", { href: "/lost" }, t("signin.lost_link"))),
+  );
+}
+
+/** The way on to the registrations this tab still holds the credential of (the credential itself is not shown). */
+function heldBox(): HTMLElement | string {
+  const held = rememberedRegistrations();
+  if (!held.length) return "";
+  return h(
+    "div",
+    { class: "usa-alert usa-alert--info usa-alert--slim" },
+    h(
+      "div",
+      { class: "usa-alert__body" },
+      h("p", { class: "usa-alert__text" }, t("signin.held")),
+      h(
+        "ul",
+        { class: "usa-list usa-list--unstyled" },
+        held.map((id, i) =>
+          h("li", {}, h("a", { href: `/registrations/${id}` }, t("credential.continue"), held.length > 1 ? ` (${i + 1})` : "")),
+        ),
+      ),
+    ),
   );
 }

@@ -2,9 +2,9 @@
  * tipster's follow-up page, where the tip code — shown once, when the tip is sent — reads the agency's replies and
  * adds information. No account, and nothing about the tipster is asked for or kept by the page. */
 
-import { h } from "../dom";
+import { focus, h } from "../dom";
 import { errorsFromFailure, showErrors, textField } from "../forms";
-import { formatDate, t } from "../i18n";
+import { formatDate, t, type MessageKey } from "../i18n";
 import { config } from "../config";
 import { failureBox } from "../owner";
 import { placePicker, type Place } from "../place";
@@ -58,6 +58,11 @@ const TIP_FIELDS = {
   "/body/lon": "tip-lon",
   "/body/occurred_at": "tip-when",
   "/body/media": "tip-media",
+};
+
+const MEDIA_PROBLEMS: Partial<Record<number, MessageKey>> = {
+  413: "tip.error_media_too_large",
+  415: "tip.error_media_type",
 };
 
 export function tipPage(main: HTMLElement): void {
@@ -133,8 +138,10 @@ export function tipPage(main: HTMLElement): void {
     button.disabled = false;
     if (!outcome.ok) {
       const errors = errorsFromFailure(outcome.failure, TIP_FIELDS, { "tip-text": t("tip.text"), "tip-media": t("tip.media") });
-      const media413 = outcome.failure.status === 413 || outcome.failure.status === 415;
-      showErrors(form, summary, media413 && !outcome.failure.errors.length ? [{ field: "tip-media", message: outcome.failure.detail ?? t("errors.generic") }] : errors, outcome.failure.retryable ? () => void send() : undefined);
+      // A file of a type not taken, or too much to send: said of the files, in the tipster's words (the service's
+      // own sentence lists media types, in English).
+      const ofTheFiles = MEDIA_PROBLEMS[outcome.failure.status];
+      showErrors(form, summary, ofTheFiles && !outcome.failure.errors.length ? [{ field: "tip-media", message: t(ofTheFiles) }] : errors, outcome.failure.retryable ? () => void send() : undefined);
       return;
     }
     Object.assign(draft, { text: "", when: "" });
@@ -142,6 +149,9 @@ export function tipPage(main: HTMLElement): void {
     justSent = outcome.data;
     main.replaceChildren();
     tipPage(main);
+    // The form is gone: the sentence saying it was sent, with its code, takes the focus and is read out.
+    const sentTitle = main.querySelector<HTMLElement>(".usa-alert__heading");
+    if (sentTitle) focus(sentTitle);
   };
   form.addEventListener("submit", (e) => {
     e.preventDefault();

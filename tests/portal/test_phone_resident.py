@@ -1,0 +1,421 @@
+"""A resident on a phone (360 px wide), in Chromium against the real services: bad answers on the registration
+form named at their fields in the resident's words and language before anything is sent, what was typed kept
+over a reload (and a retry after a lost answer still registers once), a "Try again" that stays on the screen,
+quieter actions big enough for a thumb, and alerts subscribed from the Spanish page sent in Spanish."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import FilePayload, Locator, Page, Route, ViewportSize, expect
+
+from tests.community.conftest import mail_text
+from tests.conftest import Token
+from tests.portal.conftest import Owner, Program, Visit, sign_in
+from tests.portal.test_requests import send_request
+from tests.support import Mailbox
+
+PHONE: ViewportSize = {"width": 360, "height": 740}
+
+
+def fits_the_screen(page: Page) -> None:
+    """Nothing runs past the right edge of the phone's screen (no sideways scrolling)."""
+    widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert widths[0] <= widths[1], f"the page is {widths[0]} px wide on a {widths[1]} px screen"
+
+
+def within(inner: Locator, outer: Locator) -> None:
+    a, b = inner.bounding_box(), outer.bounding_box()
+    assert a is not None and b is not None
+    assert b["x"] <= a["x"] and a["x"] + a["width"] <= b["x"] + b["width"], (a, b)
+
+
+def registration_posts(page: Page) -> list[str]:
+    """The registrations the page sends from now on (their Idempotency-Keys)."""
+    sent: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            sent.append(r.headers.get("idempotency-key", ""))
+            if r.method == "POST" and r.url.endswith("/v1/registrations")
+            else None
+        ),
+    )
+    return sent
+
+
+def test_bad_answers_are_named_at_their_fields_in_plain_words_in_english_and_spanish(
+    visit: Visit, program: Program
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open("/register")
+    sent = registration_posts(page)
+    page.get_by_label("Latitude").fill(str(program.lat))
+    page.get_by_label("Longitude").fill(str(program.lon))
+    # 8 × 26 characters: past the contract's 200, with markup and an emoji in it.
+    page.get_by_label("Your name").fill("<script>alert(1)</script>😀" * 8)
+    page.get_by_label("Email or phone number").fill("not an email 😀")
+    page.get_by_label("How many cameras?").fill("500")
+    page.get_by_text("I agree that").click()
+    page.get_by_role("button", name="Register", exact=True).click()
+    summary = page.locator(".error-summary")
+    expect(summary).to_be_focused()
+    expect(page.locator("#reg-name-error")).to_have_text("Your name must be 200 characters or fewer")
+    expect(page.locator("#reg-contact-error")).to_have_text(
+        "Enter a phone number with its area code, like (414) 555-0123, or an email address"
+    )
+    expect(page.locator("#reg-cameras-error")).to_have_text("Enter how many cameras, from 1 to 50")
+    expect(page.get_by_label("Your name")).to_have_attribute("aria-invalid", "true")
+    expect(summary.get_by_role("link")).to_have_count(3)
+    fits_the_screen(page)
+    visit.check("register-plain-errors")
+
+    page.get_by_label("Email or phone number").fill("dana@example")
+    page.get_by_role("button", name="Register", exact=True).click()
+    expect(page.locator("#reg-contact-error")).to_have_text(
+        "Enter an email address in the right form, like name@example.org"
+    )
+    # Nothing was sent for the service to refuse in its own (English, technical) words.
+    assert sent == []
+
+    # In Spanish, the same answers are named in Spanish; what was typed stays.
+    page.get_by_role("button", name="Español").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Registre sus cámaras")
+    expect(page.get_by_label("Correo electrónico o número de teléfono")).to_have_value("dana@example")
+    page.get_by_role("button", name="Registrarme").click()
+    expect(page.locator("#reg-name-error")).to_have_text("Su nombre debe tener 200 caracteres o menos")
+    expect(page.locator("#reg-contact-error")).to_have_text(
+        "Escriba un correo electrónico con el formato correcto, como nombre@ejemplo.org"
+    )
+    page.get_by_label("Correo electrónico o número de teléfono").fill("dana")
+    page.get_by_role("button", name="Registrarme").click()
+    expect(page.locator("#reg-contact-error")).to_have_text(
+        "Escriba un número de teléfono con su código de área, como (414) 555-0123, o un correo electrónico"
+    )
+    fits_the_screen(page)
+    visit.check("register-plain-errors-es")
+    assert sent == []
+
+
+def test_a_reload_keeps_the_form_and_the_retry_after_a_lost_answer_registers_once(
+    visit: Visit, program: Program, sql: Callable[..., Any]
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open("/register")
+    name = "<b>Dana</b> <img src=x> Rivera 😀"
+    page.get_by_label("Latitude").fill(str(program.lat))
+    page.get_by_label("Longitude").fill(str(program.lon))
+    page.get_by_label("Your name").fill(name)
+    page.get_by_label("Email or phone number").fill("(414) 555-0123")
+    page.get_by_label("How many cameras?").fill("2")
+    page.get_by_text("I agree that").click()
+
+    # The service registers, but its answer is lost on the way back to the phone.
+    lost: list[str] = []
+
+    def lose_answer(route: Route) -> None:
+        if route.request.method == "POST":
+            lost.append(route.request.headers["idempotency-key"])
+            route.fetch()
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/v1/registrations", lose_answer)
+    page.get_by_role("button", name="Register", exact=True).click()
+    summary = page.locator(".error-summary")
+    expect(summary).to_contain_text("The service could not be reached")
+    retry = summary.get_by_role("button", name="Try again")
+    expect(retry).to_be_visible()
+    # The retry sits inside its alert, on the screen.
+    within(retry, summary)
+    fits_the_screen(page)
+    visit.check("register-lost-answer")
+    page.unroute("**/v1/registrations")
+
+    # The resident reloads instead of pressing "Try again": nothing typed is lost, the place included.
+    page.reload()
+    page.get_by_role("heading", level=1, name="Register your cameras").wait_for()
+    expect(page.get_by_label("Your name")).to_have_value(name)
+    expect(page.get_by_label("Email or phone number")).to_have_value("(414) 555-0123")
+    expect(page.get_by_label("How many cameras?")).to_have_value("2")
+    expect(page.get_by_label("Latitude")).to_have_value(str(program.lat))
+    expect(page.get_by_label("Longitude")).to_have_value(str(program.lon))
+    expect(page.locator("#reg-consent")).to_be_checked()
+    expect(page.get_by_label(program.name)).to_be_checked()
+    sent = registration_posts(page)
+    page.get_by_role("button", name="Register", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("You are registered")
+    # The same request as the lost one: one registration, with both cameras.
+    assert sent == lost
+    rows = sql(
+        "SELECT (SELECT count(*) FROM registry.cameras c WHERE c.registration_id = r.id) AS cameras"
+        " FROM registry.registrations r JOIN registry.agencies a ON a.id = r.agency_id WHERE a.slug = $1",
+        program.slug,
+    )
+    assert [r["cameras"] for r in rows] == [2]
+
+    # The phone reloads the page that showed the credential (shown only once): the tab still holds it, and the
+    # sign-in page it lands on leads on to the registration rather than asking for a credential never saved.
+    page.reload()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Manage your registration")
+    expect(page.get_by_text("This tab still holds the credential of your registration")).to_be_visible()
+    visit.check("sign-in-with-a-held-credential")
+    page.get_by_role("link", name="Continue to my registration").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your registration")
+    expect(page.get_by_role("button", name="Get a new credential")).to_be_visible()
+    # The name is shown as the resident typed it: text, not markup.
+    expect(page.get_by_text(name, exact=True)).to_be_visible()
+    assert page.locator("main img[src=x], main b").count() == 0
+
+    # Registered, the form is empty again, after a reload too.
+    visit.open("/register")
+    expect(page.get_by_label("Your name")).to_have_value("")
+    page.reload()
+    page.get_by_role("heading", level=1, name="Register your cameras").wait_for()
+    expect(page.get_by_label("Your name")).to_have_value("")
+    expect(page.get_by_label("Latitude")).to_have_value("")
+
+
+def thumb_sized(target: Locator) -> None:
+    """At least 24 px high and wide (WCAG 2.2's target size, 2.5.8)."""
+    box = target.bounding_box()
+    assert box is not None and box["height"] >= 24 and box["width"] >= 24, f"{target}: {box}"
+
+
+def test_a_retry_and_the_quieter_actions_fit_a_thumb_on_the_owners_pages(visit: Visit, owner: Owner) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    sign_in(visit, owner)
+    thumb_sized(page.get_by_role("button", name="Forget my credential on this device"))
+    visit.open(f"/registrations/{owner.id}/edit")
+    thumb_sized(page.get_by_role("link", name="Cancel"))
+    # The places covering the registration cannot be asked for a moment: the alert's "Try again" stays on the
+    # screen, and works.
+    visit.open("/")
+    page.route("**/v1/agencies/covering*", lambda route: route.abort("connectionrefused"))
+    page.get_by_label("Latitude").fill("-45.5")
+    page.get_by_label("Longitude").fill("170.5")
+    page.get_by_role("button", name="Show this place").click()
+    alert = page.locator(".place-result .usa-alert--error")
+    retry = alert.get_by_role("button", name="Try again")
+    expect(retry).to_be_visible()
+    within(retry, alert)
+    thumb_sized(retry)
+    fits_the_screen(page)
+    visit.check("covered-unreachable")
+    page.unroute("**/v1/agencies/covering*")
+    retry.click()
+    expect(page.get_by_text("No program covers this place yet.")).to_be_visible()
+
+
+def test_changing_the_details_names_a_bad_name_email_or_phone_at_its_field_and_sends_nothing(
+    visit: Visit, owner: Owner
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    sign_in(visit, owner)
+    visit.open(f"/registrations/{owner.id}/edit")
+    patches: list[str] = []
+    page.on("request", lambda r: patches.append(r.url) if r.method == "PATCH" else None)
+    page.get_by_label("Your name").fill("")
+    page.get_by_label("Email").fill("owner@example")
+    page.get_by_label("Phone number").fill("call me 😀")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#edit-name-error")).to_have_text("Enter your name")
+    expect(page.locator("#edit-email-error")).to_have_text(
+        "Enter an email address in the right form, like name@example.org"
+    )
+    expect(page.locator("#edit-phone-error")).to_have_text(
+        "Enter a phone number with its area code, like (414) 555-0123"
+    )
+    expect(page.locator(".error-summary")).to_be_focused()
+    fits_the_screen(page)
+    visit.check("edit-plain-errors")
+    page.get_by_label("Your name").fill("Ω" * 201)
+    page.get_by_label("Email").fill("")
+    page.get_by_label("Phone number").fill("")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#edit-name-error")).to_have_text("Your name must be 200 characters or fewer")
+    expect(page.locator("#edit-email-error")).to_have_text(
+        "Keep an email address or a phone number, so the agency can reach you"
+    )
+    assert patches == []
+    # Put right, it saves: the name and the phone as typed, normalised by the service.
+    page.get_by_label("Your name").fill("Samuel Okafor")
+    page.get_by_label("Phone number").fill("(414) 555-0123")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Your changes are saved.")).to_be_visible()
+    expect(page.get_by_text("+14145550123")).to_be_visible()
+    expect(page.get_by_text("Samuel Okafor")).to_be_visible()
+    assert len(patches) == 1
+
+
+def test_after_a_pause_or_an_answer_the_focus_stays_with_what_was_done_and_a_wrong_file_is_named(
+    visit: Visit, owner: Owner, program: Program, requests_client: httpx.Client, auth: Token
+) -> None:
+    send_request(requests_client, auth, program, "A bicycle taken from a porch on this street.")
+    send_request(requests_client, auth, program, "A second burglary, the next night.")
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    sign_in(visit, owner)
+    # With the keyboard: the button pressed goes with the page drawn anew; the sentence saying what happened
+    # takes the focus (read out), not the top of the page.
+    page.get_by_role("button", name="Pause").focus()
+    page.keyboard.press("Enter")
+    done = page.locator(".portal-notice .usa-alert")
+    expect(done).to_contain_text("Your registration is paused")
+    expect(done).to_be_focused()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.querySelector('main').contains(document.activeElement)")
+    visit.check("registration-paused")
+    page.get_by_role("button", name="Resume").click()
+    expect(done).to_have_text("Your registration is active again.")
+    expect(done).to_be_focused()
+
+    visit.open(f"/registrations/{owner.id}/requests")
+    card = page.locator("section.portal-card", has_text="A bicycle taken from a porch")
+    # Two requests of one agency for one kind of crime: each card's region is named apart (axe's landmark-unique).
+    for n in (1, 2):
+        expect(page.get_by_role("region", name=f"Burglary — {program.name} request {n} of 2")).to_be_visible()
+    names = page.evaluate(
+        "async () => (await axe.run(document, {runOnly: ['landmark-unique']})).violations.map(v => v.id)"
+    )
+    assert names == []
+    card.get_by_role("button", name="Share footage").focus()
+    page.keyboard.press("Enter")
+    answer = card.locator(".portal-answer")
+    expect(answer).to_have_text("You agreed to share")
+    expect(answer).to_be_focused()
+    # A file the agency does not take: named at the file, in plain words (not the service's list of media types).
+    program_file: FilePayload = {
+        "name": "setup<script>.exe",
+        "mimeType": "application/x-msdownload",
+        "buffer": b"MZ" + bytes(2000),
+    }
+    card.get_by_label("Video file").set_input_files(files=[program_file])
+    card.get_by_role("button", name="Upload").click()
+    error = card.locator(".usa-form-group--error .usa-error-message")
+    expect(error).to_have_text(
+        "This type of file cannot be uploaded. Upload the video as your camera or recorder saved it, for example"
+        " an MP4 file, or put it in a ZIP file."
+    )
+    expect(card.get_by_label("Video file")).to_have_attribute("aria-invalid", "true")
+    expect(card.locator(".error-summary")).to_be_focused()
+    fits_the_screen(page)
+    visit.check("requests-wrong-file")
+
+
+@pytest.mark.parametrize("visit", ["es-MX"], indirect=True)
+def test_a_tip_with_a_file_of_the_wrong_kind_says_so_in_spanish_then_the_sent_tip_takes_the_focus(
+    visit: Visit, program: Program
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open(f"/tips/new?agency={program.slug}")
+    page.get_by_label("Su aviso").fill("Una camioneta gris sin placas espera detrás de la escuela.")
+    wrong: FilePayload = {
+        "name": "fotos.exe",
+        "mimeType": "application/x-msdownload",
+        "buffer": b"MZ" + bytes(500),
+    }
+    media = page.locator("#tip-media")
+    media.set_input_files(files=[wrong])
+    page.get_by_role("button", name="Enviar el aviso").click()
+    expect(page.locator("#tip-media-error")).to_have_text(
+        "Uno de los archivos es de un tipo que no se puede enviar. Envíe fotos, video o audio de los tipos indicados"
+        " arriba."
+    )
+    expect(page.locator(".error-summary")).to_be_focused()
+    fits_the_screen(page)
+    visit.check("tip-wrong-file-es")
+    media.set_input_files(files=[])
+    page.get_by_role("button", name="Enviar el aviso").click()
+    sent = page.locator(".usa-alert__heading")
+    expect(sent).to_be_focused()
+    expect(page.locator("#tip-code")).to_contain_text("cvt_")
+
+
+def test_a_mistyped_email_for_alerts_is_shown_with_the_code_step_and_can_be_corrected(
+    visit: Visit, program: Program, mailbox: Mailbox, sql: Callable[..., Any]
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    mistyped = f"residentwholivesonthecornerofmainandfifth-{uuid.uuid4().hex[:8]}@exmaple.org"
+    visit.open(f"/alerts/subscribe?agency={program.slug}")
+    page.get_by_label("Email or phone number").fill(mistyped)
+    page.get_by_label("Latitude").fill(str(program.lat))
+    page.get_by_label("Longitude").fill(str(program.lon))
+    page.get_by_label("Distance in meters").fill("400")
+    page.get_by_role("button", name="Subscribe").click()
+    expect(page.get_by_role("heading", name="Confirm your subscription")).to_be_focused()
+    # Where the code went is shown, long as it is, within the phone's screen.
+    expect(page.get_by_text(mistyped, exact=True)).to_be_visible()
+    fits_the_screen(page)
+    visit.check("alerts-code-sent-to")
+    # No code comes to a mistyped address: the resident goes back, everything else as typed, and corrects it.
+    page.get_by_role("button", name="Change the email or phone number").click()
+    contact = page.get_by_label("Email or phone number")
+    expect(contact).to_be_focused()
+    expect(contact).to_have_value(mistyped)
+    expect(page.get_by_label("Distance in meters")).to_have_value("400")
+    email = f"corner-{uuid.uuid4().hex[:8]}@example.org"
+    contact.fill(email)
+    page.get_by_role("button", name="Subscribe").click()
+    expect(page.get_by_text(email, exact=True)).to_be_visible()
+    mail = mailbox.wait_for(email, lambda m: "confirmation code" in mail_text(m))
+    code = re.findall(r"\b(\d{6})\b", mail_text(mail))[-1]
+    page.get_by_label("Confirmation code").fill(code)
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("heading", name="You are subscribed")).to_be_visible()
+    rows = sql(
+        "SELECT status FROM community.subscriptions WHERE agency = $1 ORDER BY created_at", program.slug
+    )
+    assert [r["status"] for r in rows] == ["pending", "confirmed"]
+
+
+@pytest.mark.parametrize("visit", ["es-MX"], indirect=True)
+def test_alerts_subscribed_from_the_spanish_page_are_sent_in_spanish(
+    visit: Visit, program: Program, sql: Callable[..., Any]
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open(f"/alerts/subscribe?agency={program.slug}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reciba alertas de su zona")
+    expect(page.get_by_label("Español")).to_be_checked()
+    # Each language's own name is marked as written in it (read out in that language).
+    expect(page.locator("label[for=alert-language-en]")).to_have_attribute("lang", "en")
+    expect(page.locator("label[for=alert-language-es]")).to_have_attribute("lang", "es")
+    page.get_by_label("Correo electrónico o número de teléfono").fill("calle@example.org")
+    page.get_by_label("Latitud").fill(str(program.lat))
+    page.get_by_label("Longitud").fill(str(program.lon))
+    page.get_by_role("button", name="Suscribirme").click()
+    expect(page.get_by_role("heading", name="Confirme su suscripción")).to_be_visible()
+    fits_the_screen(page)
+    visit.check("alerts-confirm-es")
+    rows = sql("SELECT language FROM community.subscriptions WHERE agency = $1", program.slug)
+    assert [r["language"] for r in rows] == ["es"]
+    # A link to an alert cut short (in an SMS): said not to be found, in Spanish, not in the service's words.
+    visit.open("/alerts/3f2c-cut-short")
+    expect(page.get_by_role("alert")).to_have_text("No se encontró. Puede que se haya eliminado.")
+    visit.check("alert-link-cut-short-es")
+
+
+def test_a_registrations_link_opened_without_the_credential_asks_for_it_under_its_own_title(
+    visit: Visit, owner: Owner
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open(f"/registrations/{owner.id}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Manage your registration")
+    expect(page).to_have_url(re.compile(r"/sign-in$"))
+    expect(page).to_have_title("Manage your registration — Canvass camera registry")
+    expect(page.get_by_role("heading", level=1)).to_be_focused()
+    visit.check("sign-in-first")
