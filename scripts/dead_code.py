@@ -53,6 +53,7 @@ IGNORE_NAMES = [
     "do_PUT",
     "log_message",
     "handle_DATA",
+    "handle_RCPT",
     "send_400_response",
     "pytest_*",
     "settings_customise_sources",
