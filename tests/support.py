@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
+from email.utils import getaddresses
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -212,8 +213,15 @@ class Mailbox:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def to(self, address: str) -> list[Message]:
+        """The messages addressed to exactly `address` (any case): not to an address that merely contains it, as
+        `9e3b12fc-0@example.org` contains `fc-0@example.org`."""
+        want = address.strip().lower()
         with self.lock:
-            return [m for m in self.messages if address.lower() in str(m.get("To", "")).lower()]
+            return [
+                m
+                for m in self.messages
+                if want in {a.lower() for _, a in getaddresses([str(v) for v in m.get_all("To", [])])}
+            ]
 
     def wait_for(
         self, address: str, predicate: Callable[[Message], bool] = lambda m: True, timeout: float = 10.0
