@@ -5,7 +5,6 @@ or inbox from being flooded by someone else."""
 from __future__ import annotations
 
 import re
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from tests.community.test_alerts import (
     new_email,
     new_number,
     pin,
+    queued_behind_a_held_send,
     send_alert,
     settled,
     subscribe,
@@ -368,26 +368,14 @@ def test_a_category_dropped_while_an_alert_is_queued_cancels_its_delivery(
 ) -> None:
     sms = suite.sms
     assert sms is not None
-    first, changer = new_number(), new_number()
-    confirmed(community, agency, mailbox, sms, "sms", first, **pin(*CENTER, 100))
-    far = (CENTER[0] + 0.02, CENTER[1] + 0.02)
-    _, token = confirmed(community, agency, mailbox, sms, "sms", changer, **pin(*far, 100))
-    # The SMS outbox is held mid-send on an earlier alert, so the changer's delivery stays queued while they change.
-    arrived, release = threading.Event(), threading.Event()
-    sms.hold[first] = (arrived, release)
-    try:
-        send_alert(community, agency, polygon(CENTER[0] - 0.0005, CENTER[1] - 0.0005, CENTER[0] + 0.0005, CENTER[1] + 0.0005))  # fmt: skip
-        assert arrived.wait(20)
-        alert = send_alert(community, agency, polygon(far[0] - 0.0005, far[1] - 0.0005, far[0] + 0.0005, far[1] + 0.0005))  # fmt: skip
-        assert alert["deliveries"]["queued"] == 1
+    changer = new_number()
+    with queued_behind_a_held_send(community, agency, mailbox, sms, changer) as (token, alert):
         change = community.patch(
             "/v1/subscriptions/mine",
             json={"categories": ["traffic"]},
             headers={"X-Subscription-Token": token},
         )
         assert change.status_code == 200, change.text
-    finally:
-        release.set()
     assert settled(community, agency, alert["id"]) == {"queued": 0, "sent": 0, "failed": 0, "cancelled": 1}
     assert not [m for m in sms.to(changer) if m["body"].startswith("Armed robbery")]
 

@@ -9,7 +9,8 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -355,15 +356,17 @@ def test_stop_the_link_and_the_portal_end_a_subscription_before_the_next_alert(
         assert len([m for m in mailbox.to(contact) if "Armed robbery" in str(m["Subject"])]) == 1
 
 
-def test_a_delivery_queued_before_an_unsubscribe_is_cancelled_not_sent(
-    community: httpx.Client, agency: Agency, mailbox: Mailbox, sms: SmsReceiver, db: Db
-) -> None:
-    first, leaver = new_number(), new_number()
+@contextmanager
+def queued_behind_a_held_send(
+    community: httpx.Client, agency: Agency, mailbox: Mailbox, sms: SmsReceiver, number: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A confirmed SMS subscription of `number` and an alert to it whose delivery stays queued while the block runs:
+    the SMS outbox is held mid-send on an earlier alert to another subscriber (the provider does not answer until
+    the block ends). Yields the subscription's token and the queued alert."""
+    first = new_number()
     confirmed(community, agency, mailbox, sms, "sms", first, **pin(*CENTER, 100))
     far = (CENTER[0] + 0.02, CENTER[1] + 0.02)
-    _, token = confirmed(community, agency, mailbox, sms, "sms", leaver, **pin(*far, 100))
-    # The SMS outbox is held mid-send on an earlier alert (the provider does not answer until the test says), so
-    # the leaver's delivery stays queued while they leave.
+    _, token = confirmed(community, agency, mailbox, sms, "sms", number, **pin(*far, 100))
     arrived, release = threading.Event(), threading.Event()
     sms.hold[first] = (arrived, release)
     try:
@@ -371,12 +374,18 @@ def test_a_delivery_queued_before_an_unsubscribe_is_cancelled_not_sent(
         assert arrived.wait(20)
         alert = send_alert(community, agency, polygon(far[0] - 0.0005, far[1] - 0.0005, far[0] + 0.0005, far[1] + 0.0005))  # fmt: skip
         assert alert["deliveries"]["queued"] == 1
-        assert (
-            community.delete("/v1/subscriptions/mine", headers={"X-Subscription-Token": token}).status_code
-            == 204
-        )
+        yield token, alert
     finally:
         release.set()
+
+
+def test_a_delivery_queued_before_an_unsubscribe_is_cancelled_not_sent(
+    community: httpx.Client, agency: Agency, mailbox: Mailbox, sms: SmsReceiver, db: Db
+) -> None:
+    leaver = new_number()
+    with queued_behind_a_held_send(community, agency, mailbox, sms, leaver) as (token, alert):
+        left = community.delete("/v1/subscriptions/mine", headers={"X-Subscription-Token": token})
+        assert left.status_code == 204
     assert settled(community, agency, alert["id"]) == {"queued": 0, "sent": 0, "failed": 0, "cancelled": 1}
     assert not [m for m in sms.to(leaver) if m["body"].startswith("Armed robbery")]
 

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Route, sync_playwright
 
 from scripts import oidc_dev
 from tests.conftest import OIDC_PORT, PORTAL_PORT, Suite, Token
@@ -348,3 +348,21 @@ def sign_in(visit: Visit, owner: Owner) -> None:
     # Exactly: the sign-in page's own heading, "Manage your registration", holds these words too, and a test that
     # went on from there would leave before the credential was kept.
     page.get_by_role("heading", level=1, name="Your registration", exact=True).wait_for()
+
+
+def lose_registration_answers(page: Page) -> list[str]:
+    """Until `page.unroute("**/v1/registrations")`, each registration the page sends reaches the service, which
+    registers it, but its answer is lost on the way back (the connection is reset). Returns the list that gathers
+    the Idempotency-Key of each registration whose answer was lost."""
+    lost: list[str] = []
+
+    def lose_answer(route: Route) -> None:
+        if route.request.method == "POST":
+            lost.append(route.request.headers["idempotency-key"])
+            route.fetch()  # the service registers...
+            route.abort("connectionreset")  # ...and the browser never hears of it
+        else:
+            route.continue_()
+
+    page.route("**/v1/registrations", lose_answer)
+    return lost

@@ -11,7 +11,7 @@ from typing import Any
 from playwright.sync_api import Page, Route, expect
 
 from tests.conftest import PORTAL_PORT
-from tests.portal.conftest import Program, Visit
+from tests.portal.conftest import Program, Visit, lose_registration_answers
 
 
 def tab_until(page: Page, predicate: str, limit: int = 60) -> None:
@@ -129,17 +129,7 @@ def test_a_network_failure_offers_a_retry_that_registers_once(
     page.get_by_label("Email or phone number").fill("rita@example.org")
     page.get_by_text("I agree that").click()
     # The first attempt reaches the service, but its answer is lost on the way back.
-    lost: list[str] = []
-
-    def lose_answer(route: Route) -> None:
-        if route.request.method == "POST":
-            lost.append(route.request.headers["idempotency-key"])
-            route.fetch()  # the service registers...
-            route.abort("connectionreset")  # ...and the browser never hears of it
-        else:
-            route.continue_()
-
-    page.route("**/v1/registrations", lose_answer)
+    lost = lose_registration_answers(page)
     page.get_by_role("button", name="Register", exact=True).click()
     summary = page.locator(".error-summary")
     expect(summary).to_contain_text("The service could not be reached")

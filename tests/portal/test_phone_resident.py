@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import FilePayload, Locator, Page, Route, ViewportSize, expect
+from playwright.sync_api import FilePayload, Locator, Page, ViewportSize, expect
 
 from tests.community.conftest import mail_text
 from tests.conftest import Token
-from tests.portal.conftest import Owner, Program, Visit, sign_in
+from tests.portal.conftest import Owner, Program, Visit, lose_registration_answers, sign_in
 from tests.portal.test_requests import send_request
 from tests.support import Mailbox
 
@@ -118,17 +118,7 @@ def test_a_reload_keeps_the_form_and_the_retry_after_a_lost_answer_registers_onc
     page.get_by_text("I agree that").click()
 
     # The service registers, but its answer is lost on the way back to the phone.
-    lost: list[str] = []
-
-    def lose_answer(route: Route) -> None:
-        if route.request.method == "POST":
-            lost.append(route.request.headers["idempotency-key"])
-            route.fetch()
-            route.abort("connectionreset")
-        else:
-            route.continue_()
-
-    page.route("**/v1/registrations", lose_answer)
+    lost = lose_registration_answers(page)
     page.get_by_role("button", name="Register", exact=True).click()
     summary = page.locator(".error-summary")
     expect(summary).to_contain_text("The service could not be reached")
