@@ -56,6 +56,9 @@ class Principal:
     roles: frozenset[str]
     agency: str | None  # agency slug
     claims: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # (JWKS URL, key id) when a key of an identity provider's JWKS signed the token: what withdrawing that key
+    # from the JWKS reaches (see `key_withdrawn`).
+    signed_by: tuple[str, str] | None = field(default=None, compare=False, hash=False)
 
     def has(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))
@@ -164,6 +167,7 @@ def verify_jwt(token: str, settings: Settings) -> Principal:
     for name, value in (("sub", str(claims["sub"])), ("agency", agency)):
         if value is not None and not _NAME_CLAIM.fullmatch(value):
             raise _unauthorized(f"The bearer token's {name!r} claim is not 1-255 printable characters.")
+    signed_by: tuple[str, str] | None = None
     if internal:
         if settings.env == "production" and known - {"service"}:
             raise _unauthorized(
@@ -173,7 +177,10 @@ def verify_jwt(token: str, settings: Settings) -> Principal:
         # Only Canvass's own services act as `service`; an identity provider speaks only for its agencies.
         known = known - {"service"}
         _check_issuer_speaks_for(str(claims["iss"]), agency, settings)
-    return Principal(sub=str(claims["sub"]), roles=known, agency=agency, claims=claims)
+        url = _key_sources(str(claims["iss"]), settings)[0]
+        kid = header.get("kid") if url else None
+        signed_by = (url, str(kid)) if url and kid is not None else None
+    return Principal(sub=str(claims["sub"]), roles=known, agency=agency, claims=claims, signed_by=signed_by)
 
 
 def _check_claim_types(claims: dict[str, Any]) -> None:
@@ -218,9 +225,9 @@ def _check_issuer_speaks_for(issuer: str, agency: str | None, settings: Settings
 # the tokens it signed are verified again, and refused. Canvass has no revocation list of single tokens: a token
 # is good until its `exp`. Only successes are kept.
 PRINCIPAL_CACHE_SIZE = 4096
-# Each entry: the settings it was verified under, the principal, its expiry, and (JWKS URL, key id) when a JWKS key
-# signed it.
-principal_cache: OrderedDict[bytes, tuple[Settings, Principal, float, tuple[str, str] | None]] = OrderedDict()
+# Each entry: the settings it was verified under, the principal (with the JWKS key that signed it, if one did), and
+# its expiry.
+principal_cache: OrderedDict[bytes, tuple[Settings, Principal, float]] = OrderedDict()
 
 
 def token_key(token: str) -> bytes:
@@ -234,32 +241,19 @@ def verified_principal(token: str, settings: Settings) -> Principal:
     key = token_key(token)
     hit = principal_cache.get(key)
     if hit is not None:
-        cached_settings, principal, until, published = hit
-        if cached_settings is settings and now < until and (published is None or _published(*published)):
+        cached_settings, principal, until = hit
+        signed_by = principal.signed_by
+        if cached_settings is settings and now < until and (signed_by is None or _published(*signed_by)):
             principal_cache.move_to_end(key)
             return principal
         del principal_cache[key]
     principal = verify_jwt(token, settings)
     exp = principal.claims.get("exp")
     if isinstance(exp, int | float) and float(exp) > now:
-        url = _key_sources(str(principal.claims.get("iss")), settings)[0]
-        kid = _jwks_kid(token) if url else None
-        principal_cache[key] = (
-            settings,
-            principal,
-            float(exp),
-            (url, kid) if url and kid is not None else None,
-        )
+        principal_cache[key] = (settings, principal, float(exp))
         if len(principal_cache) > PRINCIPAL_CACHE_SIZE:
             principal_cache.popitem(last=False)
     return principal
-
-
-def _jwks_kid(token: str) -> str | None:
-    """The key id a token verified against the JWKS names (verify_jwt has checked its header)."""
-    header = jwt.get_unverified_header(token)
-    kid = header.get("kid") if header.get("alg") in ("RS256", "ES256") else None
-    return str(kid) if kid is not None else None
 
 
 def _published(url: str, kid: str) -> bool:
@@ -272,6 +266,17 @@ def _published(url: str, kid: str) -> bool:
     ):  # the JWKS cannot be read: verify again (and refuse as a token never seen would be)
         return False
     return any(k.key_id == kid for k in keys)
+
+
+def key_withdrawn(signed_by: tuple[str, str]) -> bool:
+    """Whether the key that signed a token (`Principal.signed_by`) is gone from its JWKS, read again now (a
+    blocking HTTP request: call it off the event loop). For what goes on after the token was verified, such as a
+    live viewing, which cannot wait for the key set's lifespan. A JWKS that cannot be read withdraws nothing: the
+    key was good when the token was verified, and nothing says otherwise (the error is raised, for the caller to
+    log)."""
+    url, kid = signed_by
+    keys = jwks_client(url).get_jwk_set(refresh=True).keys
+    return not any(k.key_id == kid for k in keys)
 
 
 def _key_sources(issuer: str, settings: Settings) -> tuple[str | None, str | None]:

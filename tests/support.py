@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -481,3 +482,71 @@ def pooler_entries(
     }
     users = {str(urlsplit(u).username): str(urlsplit(u).password) for u in (app_url, geo_url, keystore)}
     return entries, users
+
+
+def jwk(key: Any, kid: str) -> dict[str, Any]:
+    """An RSA key's public half as a JWK of a JWKS, named `kid`."""
+    import jwt
+
+    out: dict[str, Any] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    out.update(kid=kid, use="sig", alg="RS256")
+    return out
+
+
+@dataclass
+class JwksIssuer:
+    """An identity provider's JWKS served over real HTTP (`keys` can be changed: a rotation), and its tokens."""
+
+    url: str
+    keys: list[dict[str, Any]] = field(default_factory=list)
+    iss: str = "canvass-dev"
+    reads: int = 0
+
+    def token(
+        self, key: Any, kid: str, sub: str, ttl_s: int = 3600, agency: str = "mke", role: str = "investigator"
+    ) -> str:
+        import jwt
+
+        now = int(time.time())
+        claims = {
+            "sub": sub,
+            "role": role,
+            "agency": agency,
+            "iss": self.iss,
+            "aud": "canvass",
+            "iat": now,
+            "exp": now + ttl_s,
+        }
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+
+    def reread(self) -> None:
+        """What this process's JWKS client does when its key set's lifespan ends."""
+        from shared import auth
+
+        auth.jwks_client(self.url).get_jwk_set(refresh=True)
+
+
+@contextmanager
+def jwks_issuer(keys: list[dict[str, Any]], iss: str = "canvass-dev") -> Iterator[JwksIssuer]:
+    port = free_port()
+    state = JwksIssuer(f"http://127.0.0.1:{port}/.well-known/jwks.json", keys, iss)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.reads += 1
+            body = json.dumps({"keys": state.keys}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -50,6 +50,13 @@ class RelaySettings(BaseSettings):
         gt=0,
         description="Seconds between two checks that a connected edge agent's credential is still valid.",
     )
+    key_recheck_s: float = Field(
+        60.0,
+        alias="CANVASS_RELAY_KEY_RECHECK_S",
+        gt=0,
+        description="Seconds between two readings of the identity provider's JWKS for the keys that signed the "
+        "tokens of open viewings: a viewing whose key was withdrawn ends within this.",
+    )
     viewer_buffer: int = Field(
         32,
         alias="CANVASS_RELAY_VIEWER_BUFFER",

@@ -4,7 +4,8 @@ while it has a viewer, no longer), and when a viewer is cut: at once when regist
 longer includes the camera for the viewer's agency (asked again every CANVASS_RELAY_RECHECK_S per watched agency,
 camera and window), when registry_api has not confirmed it for CANVASS_RELAY_UNCONFIRMED_CUT_S (fail closed), or when
 the agency token that asked for the viewing expires (at its `exp`, by a timer of the viewer's own, which registry_api's
-answers do not hold up). Every
+answers do not hold up), or when the identity provider's key that signed that token is withdrawn from its JWKS (read
+again every CANVASS_RELAY_KEY_RECHECK_S for the keys of open viewings). Every
 viewing is audited when it starts (before the first byte) and when it ends (with the bytes sent)."""
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from services.live_relay import registry
 from services.live_relay.config import config
 from services.live_relay.fmp4 import BadStream, Splitter
 from shared.audit import AuditEvent
-from shared.auth import hash_secret
+from shared.auth import hash_secret, key_withdrawn
 
 log = logging.getLogger("canvass.live_relay")
 GRANT_PREFIX = "cvr_"
@@ -53,6 +54,9 @@ class Viewing:
     # The `exp` of the agency token that asked for it: neither its grant nor its watching outlasts that token (a
     # user signed out, or whose access was withdrawn, gets no renewed token and so stops watching).
     token_expires_at: datetime
+    # The identity provider's key that signed that token, as (JWKS URL, key id): a viewing ends when the key is
+    # withdrawn from the JWKS (asked every CANVASS_RELAY_KEY_RECHECK_S), since the token could no longer be used.
+    signed_by: tuple[str, str] | None
     forget_at: datetime  # when the relay drops it: a while after its grant expired, or after it was watched
     used: bool = False
     watching: bool = False
@@ -115,18 +119,21 @@ class Hub:
         self.agents: dict[uuid.UUID, AgentLink] = {}  # by registration: the latest connected agent
         self.feeds: dict[uuid.UUID, Feed] = {}  # by camera
         self.audit: AuditAppend | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     # --- the lifespan ----------------------------------------------------------------------------------
 
     def start(self, audit: AuditAppend) -> None:
         self.audit = audit
-        self._task = asyncio.create_task(self._recheck_forever())
+        self._tasks = [
+            asyncio.create_task(self._recheck_forever()),
+            asyncio.create_task(self._keys_forever()),
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         for feed in list(self.feeds.values()):
             for v in list(feed.viewers):
                 self._cut(v, "relay-stopping")
@@ -191,7 +198,13 @@ class Hub:
     # --- viewings --------------------------------------------------------------------------------------
 
     async def grant(
-        self, agency: str, user: str, role: str, camera_id: uuid.UUID, token_expires_at: datetime
+        self,
+        agency: str,
+        user: str,
+        role: str,
+        camera_id: uuid.UUID,
+        token_expires_at: datetime,
+        signed_by: tuple[str, str] | None = None,
     ) -> tuple[Viewing, str]:
         self._may_ask(agency, user, token_expires_at)  # refused before registry_api is asked, when it can be
         window = await self._window(agency, camera_id)
@@ -214,6 +227,7 @@ class Hub:
             registration_id=window.registration_id,
             window_expires_at=window.expires_at,
             token_expires_at=token_expires_at,
+            signed_by=signed_by,
             # Kept past its expiry, so that a late grant is refused as expired (not as unknown).
             forget_at=expires + REMEMBER_USED,
         )
@@ -465,6 +479,39 @@ class Hub:
                     self._cut(viewer, "window-ended")
                 elif confirmed - viewer.viewing.confirmed > limit:
                     self._cut(viewer, "window-unconfirmed")
+
+    # --- the keys that signed the viewers' tokens, asked again ----------------------------------------------
+
+    async def _keys_forever(self) -> None:
+        while True:
+            await asyncio.sleep(config().key_recheck_s)
+            try:
+                await self.recheck_keys()
+            except Exception:
+                log.exception("key recheck failed")
+
+    async def recheck_keys(self) -> None:
+        """End every viewing whose token was signed by a key its identity provider has withdrawn from its JWKS
+        (the JWKS read again now, once per key): those being watched are cut, the others refused when their grant
+        is used. A JWKS that cannot be read ends nothing (logged): the key was good when the token was
+        verified, and the token's `exp` still ends the viewing."""
+        keys = {v.signed_by for v in self.viewings.values() if v.signed_by is not None and not v.ended}
+        for key in keys:
+            try:
+                withdrawn = await asyncio.to_thread(key_withdrawn, key)
+            except Exception as exc:
+                log.warning("could not read the JWKS at %s: %s", key[0], exc)
+                continue
+            if not withdrawn:
+                continue
+            log.warning("key %s of %s withdrawn: its viewings end", key[1], key[0])
+            for v in self.viewings.values():
+                if v.signed_by == key and not v.ended:
+                    v.ended = "the key that signed the bearer token was withdrawn"
+            for feed in list(self.feeds.values()):
+                for viewer in list(feed.viewers):
+                    if viewer.viewing.signed_by == key:
+                        self._cut(viewer, "key-withdrawn")
 
 
 hub = Hub()

@@ -99,7 +99,7 @@ async def create_viewing(body: ViewingCreate, principal: LiveViewer) -> Any:
     token_expires_at = datetime.fromtimestamp(float(principal.claims["exp"]), UTC)
     try:
         viewing, grant = await hub.grant(
-            principal.agency or "", principal.sub, role, body.camera_id, token_expires_at
+            principal.agency or "", principal.sub, role, body.camera_id, token_expires_at, principal.signed_by
         )
     except Refused as refused:
         raise _problem(refused) from None
@@ -141,7 +141,8 @@ async def _redeemed(
             'codec, e.g. `video/mp4; codecs="avc1.42c01e"`, as `MediaSource.addSourceBuffer` takes it. The '
             "response ends (a normal end of the body) when the window closes or expires, the owner withdraws or "
             "deletes the registration, your agency loses the sharing, or the bearer token that asked for the "
-            "viewing reaches its `exp`: within 2 seconds.",
+            "viewing reaches its `exp`: within 2 seconds; or when the identity provider's key that signed that "
+            "token is withdrawn from its JWKS (within `CANVASS_RELAY_KEY_RECHECK_S` and 2 seconds).",
             "content": {
                 MEDIA_TYPE: {
                     "schema": {"type": "string", "format": "binary"},
@@ -164,7 +165,8 @@ async def _redeemed(
         "decides again. A viewing lasts no longer than the agency bearer token that asked for it: when that "
         "token's `exp` passes, the stream ends (within 2 seconds, audited as `ended_by` `token-expired`; a "
         "viewer whose token expires before its video starts gets a 403 `token-expired`) even though the window "
-        "is still open; to keep watching, ask for a new viewing with a renewed token. The start and the end of each viewing (agency, user, camera, window, start, end, bytes) "
+        "is still open; to keep watching, ask for a new viewing with a renewed token. It ends too (`ended_by` "
+        "`key-withdrawn`) once the key that signed that token is gone from the identity provider's JWKS. The start and the end of each viewing (agency, user, camera, window, start, end, bytes) "
         "are in the audit trail."
     ),
 )

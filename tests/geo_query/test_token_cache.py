@@ -7,15 +7,10 @@ lifespan ends, which the test stands in for by asking it to read now (`get_jwk_s
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -23,70 +18,20 @@ from shared import auth as auth_mod
 from shared.auth import verified_principal
 from shared.errors import Problem
 from shared.settings import Settings
-from tests.support import free_port
+from tests.support import JwksIssuer, free_port, jwk, jwks_issuer
 
 OLD_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 NEW_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _jwk(key: Any, kid: str) -> dict[str, Any]:
-    jwk: dict[str, Any] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    jwk.update(kid=kid, use="sig", alg="RS256")
-    return jwk
-
-
-@dataclass
-class Issuer:
-    url: str
-    keys: list[dict[str, Any]] = field(default_factory=list)
-    reads: int = 0
-
-    def token(self, key: Any, kid: str, sub: str, ttl_s: int = 3600) -> str:
-        now = int(time.time())
-        claims = {
-            "sub": sub,
-            "role": "investigator",
-            "agency": "mke",
-            "iss": "canvass-dev",
-            "aud": "canvass",
-            "iat": now,
-            "exp": now + ttl_s,
-        }
-        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
-
-    def reread(self) -> None:
-        """What the JWKS client does when its key set's lifespan ends."""
-        auth_mod.jwks_client(self.url).get_jwk_set(refresh=True)
-
-
 @pytest.fixture
-def issuer() -> Iterator[Issuer]:
-    port = free_port()
-    state = Issuer(
-        f"http://127.0.0.1:{port}/.well-known/jwks.json", [_jwk(OLD_KEY, "old"), _jwk(NEW_KEY, "new")]
-    )
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            state.reads += 1
-            body = json.dumps({"keys": state.keys}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", port), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield state
-    server.shutdown()
-    server.server_close()
+def issuer() -> Iterator[JwksIssuer]:
+    with jwks_issuer([jwk(OLD_KEY, "old"), jwk(NEW_KEY, "new")]) as state:
+        yield state
 
 
 def test_a_verified_token_is_remembered_until_its_exp_not_a_minute(
-    issuer: Issuer, monkeypatch: pytest.MonkeyPatch
+    issuer: JwksIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     s = Settings(CANVASS_JWKS_URL=issuer.url)
     token = issuer.token(NEW_KEY, "new", "remembered-long", ttl_s=3600)
@@ -107,7 +52,7 @@ def test_a_verified_token_is_remembered_until_its_exp_not_a_minute(
 
 
 def test_a_key_withdrawn_from_the_jwks_refuses_its_remembered_tokens_once_the_set_is_read_again(
-    issuer: Issuer,
+    issuer: JwksIssuer,
 ) -> None:
     s = Settings(CANVASS_JWKS_URL=issuer.url)
     old = issuer.token(OLD_KEY, "old", "signed-by-the-old-key")
@@ -118,7 +63,7 @@ def test_a_key_withdrawn_from_the_jwks_refuses_its_remembered_tokens_once_the_se
     assert verified_principal(old, s).sub == "signed-by-the-old-key"  # remembered: the set is not read again
     assert issuer.reads == reads
 
-    issuer.keys = [_jwk(NEW_KEY, "new")]  # the issuer rotates: "old" is withdrawn
+    issuer.keys = [jwk(NEW_KEY, "new")]  # the issuer rotates: "old" is withdrawn
     issuer.reread()
 
     with pytest.raises(Problem) as refused:
@@ -134,7 +79,7 @@ def test_a_key_withdrawn_from_the_jwks_refuses_its_remembered_tokens_once_the_se
 
 
 def test_a_jwks_that_cannot_be_read_again_makes_remembered_tokens_verify_again_and_fail_closed(
-    issuer: Issuer,
+    issuer: JwksIssuer,
 ) -> None:
     s = Settings(CANVASS_JWKS_URL=issuer.url)
     token = issuer.token(NEW_KEY, "new", "unreachable-jwks")
