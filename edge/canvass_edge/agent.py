@@ -244,11 +244,19 @@ class Agent:
         }
 
     async def _status_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """`GET /status` (the counters) and `POST /trigger` (the owner's button): HTTP/1.1, 127.0.0.1 only."""
+        """`GET /status` (the counters) and `POST /trigger` (the owner's button): HTTP/1.1, 127.0.0.1 only, and
+        only to a program of this machine, never to a web page (`_from_a_page`)."""
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-            method, path, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
-            if method == "GET" and path == "/status":
+            line, _, rest = head.decode("latin-1").partition("\r\n")
+            method, path, _ = line.split(" ", 2)
+            headers = _headers(rest)
+            if _from_a_page(headers, self.config.status_port):
+                status, body = (
+                    403,
+                    {"error": "only programs on this machine may call the agent, not web pages"},
+                )
+            elif method == "GET" and path == "/status":
                 status, body = 200, self.status()
             elif method == "POST" and path == "/trigger":
                 try:
@@ -276,3 +284,26 @@ class Agent:
 
 class TriggerFailed(Exception):
     pass
+
+
+def _headers(text: str) -> dict[str, str]:
+    """A request's header fields, by lower-case name (the last of a repeated one)."""
+    out: dict[str, str] = {}
+    for field in text.split("\r\n"):
+        name, sep, value = field.partition(":")
+        if sep:
+            out[name.strip().lower()] = value.strip()
+    return out
+
+
+def _from_a_page(headers: dict[str, str], port: int) -> bool:
+    """Whether a request comes from a web page rather than from a program of this machine (curl, a button's
+    script, `canvass-edge status`). Listening on 127.0.0.1 keeps other machines out, not the owner's own browser:
+    any page it opens may send a POST to a loopback address without reading the answer, so a page could open a
+    live window, sharing the owner's cameras, unasked. A browser names the page's origin (`Origin`, sent with
+    every POST, and `Sec-Fetch-Site` when it is not the user's own navigation); and a page whose name was made to
+    point at 127.0.0.1 (DNS rebinding) sends its own name as `Host`. Programs send neither, and `Host` is this
+    address."""
+    if "origin" in headers or headers.get("sec-fetch-site", "none") != "none":
+        return True
+    return headers.get("host", "").lower() not in {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
