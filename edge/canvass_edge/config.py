@@ -79,10 +79,17 @@ def load(path: Path) -> Config:
                 # FFmpeg is given the URL as a line of a script (agent.py): a line break would end it.
                 raise ValueError(f"camera {cam.id}: a control character in rtsp_url")
             cameras[cam.id] = cam
+        if any(c.password for c in cameras.values()) and path.stat().st_mode & 0o007:
+            raise ValueError(
+                "it holds camera passwords and every user of this machine can read it: run `chmod 600 "
+                f"{path}` (or chmod o-rwx, for a group of the agent's user)"
+            )
+        registry_url = _encrypted(str(raw["registry_url"]), "registry_url", "https")
+        relay_url = _encrypted(str(raw["relay_url"]), "relay_url", "wss")
         t = raw.get("trigger", {})
         return Config(
-            registry_url=str(raw["registry_url"]).rstrip("/"),
-            relay_url=str(raw["relay_url"]),
+            registry_url=registry_url.rstrip("/"),
+            relay_url=relay_url,
             credential_file=Path(raw.get("credential_file") or path.with_name("credential.json")),
             cameras=cameras,
             status_port=int(raw.get("status_port", 8765)),
@@ -95,6 +102,23 @@ def load(path: Path) -> Config:
         )
     except (OSError, tomllib.TOMLDecodeError, KeyError, ValueError, TypeError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _encrypted(url: str, name: str, secure: str) -> str:
+    """`url`, which must be encrypted (`secure`: https or wss) unless it stays on this machine: the agent's
+    credential and the cameras' video travel over it."""
+    parts = urlsplit(url)
+    plain = {"https": "http", "wss": "ws"}[secure]
+    if parts.scheme == secure and parts.hostname:
+        return url
+    if parts.scheme == plain and parts.hostname in LOOPBACK:
+        return url
+    raise ValueError(
+        f"{name} must be a {secure}:// URL (the agent's credential and the video travel over it): {url!r}"
+    )
 
 
 def save_credential(path: Path, body: dict[str, Any]) -> None:

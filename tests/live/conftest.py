@@ -180,6 +180,7 @@ def site(
             f'[[cameras]]\nid = "{camera_id}"\nrtsp_url = "{camera.url}"\n'
             f'username = "{camera.username}"\npassword = "{camera.password}"\n'
         )
+        config.chmod(0o600)  # it holds the camera's password: the agent refuses a file every user can read
         enrolled = subprocess.run(
             [sys.executable, "-m", "canvass_edge", "enrol", "--code", code, "--config", str(config)],
             env=edge_env(),

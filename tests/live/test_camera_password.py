@@ -145,3 +145,59 @@ def test_a_camera_url_with_a_control_character_is_refused_when_the_configuration
     )
     with pytest.raises(ConfigError, match="control character in rtsp_url"):
         load(config)
+
+
+def test_a_configuration_every_user_can_read_is_refused_when_it_holds_a_camera_password(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "edge.toml"
+    camera = f'[[cameras]]\nid = "{uuid.uuid4()}"\nrtsp_url = "rtsp://192.168.1.20/s"\n'
+    config.write_text(
+        'registry_url = "http://127.0.0.1"\nrelay_url = "ws://127.0.0.1"\n' + camera + 'password = "p"\n'
+    )
+    config.chmod(0o644)
+    with pytest.raises(ConfigError, match=f"chmod 600 {config}"):
+        load(config)
+    config.chmod(0o640)  # the agent's group may read it
+    assert load(config).cameras
+    config.chmod(0o644)
+    config.write_text('registry_url = "http://127.0.0.1"\nrelay_url = "ws://127.0.0.1"\n' + camera)
+    assert load(config).cameras  # no password in it: nothing to hide
+
+
+@pytest.mark.parametrize(
+    ("registry_url", "relay_url", "refused"),
+    [
+        (
+            "http://canvass.example.org/registry",
+            "wss://canvass.example.org/relay",
+            "registry_url must be a https://",
+        ),
+        (
+            "https://canvass.example.org/registry",
+            "ws://canvass.example.org/relay",
+            "relay_url must be a wss://",
+        ),
+        (
+            "https://canvass.example.org/registry",
+            "ftp://canvass.example.org/relay",
+            "relay_url must be a wss://",
+        ),
+        ("https:///registry", "wss://canvass.example.org/relay", "registry_url must be a https://"),
+        ("https://canvass.example.org/registry", "wss://canvass.example.org/relay", None),
+        ("http://127.0.0.1:8001", "ws://localhost:8005/relay", None),
+        ("http://[::1]:8001", "ws://127.0.0.1:8005/relay", None),
+    ],
+)
+def test_the_agent_speaks_to_canvass_only_over_tls_unless_it_stays_on_this_machine(
+    tmp_path: Path, registry_url: str, relay_url: str, refused: str | None
+) -> None:
+    """The agent's credential and the cameras' video travel over these URLs: plain HTTP or WebSocket is refused
+    for any host but this machine's own."""
+    config = tmp_path / "edge.toml"
+    config.write_text(f'registry_url = "{registry_url}"\nrelay_url = "{relay_url}"\n')
+    if refused is None:
+        assert load(config).relay_url == relay_url
+    else:
+        with pytest.raises(ConfigError, match=refused):
+            load(config)

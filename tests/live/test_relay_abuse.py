@@ -146,6 +146,7 @@ def test_a_relay_command_naming_a_camera_by_a_number_is_ignored_and_the_agent_ke
                     s.config_path.read_text(),
                 )
             )
+            config.chmod(0o600)  # the camera's password is in it
             agent = await asyncio.create_subprocess_exec(
                 *(sys.executable, "-m", "canvass_edge", "run", "--config", str(config)),
                 env=edge_env(),
