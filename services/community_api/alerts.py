@@ -35,6 +35,7 @@ from typing import Annotated, Any, Literal
 import asyncpg
 import orjson
 import phonenumbers
+from cryptography.exceptions import InvalidTag
 from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
@@ -93,6 +94,26 @@ def portal_url() -> str:
 
 def contact_context(subscription_id: uuid.UUID) -> str:
     return f"community.subscriptions:{subscription_id}:contact"
+
+
+def open_contact(sealed: bytes, subscription_id: uuid.UUID) -> str | None:
+    """The subscription's contact, or None when it can no longer be opened: sealed under a key that left the ring
+    (retired too early, or erased on purpose) or under another key of the same id. Every reader of a contact goes
+    through here, so such a subscription is one that can reach nobody, never an error of the request."""
+    try:
+        return keyring().open(bytes(sealed), contact_context(subscription_id))
+    except (KeyError, InvalidTag, ValueError):  # ValueError: a plaintext that is not UTF-8
+        return None
+
+
+def unreadable_contact() -> Problem:
+    return Problem(
+        410,
+        "This subscription's contact can no longer be read (the key it was sealed under is gone), so no alert "
+        "can reach it: end it (DELETE /v1/subscriptions/mine) and subscribe again.",
+        kind="subscription-contact-unreadable",
+        title="Subscription can reach no one",
+    )
 
 
 def token_hash(token: str) -> bytes:
@@ -551,7 +572,9 @@ async def _own(conn: asyncpg.Connection, token: str | None, *, lock: bool = Fals
 
 
 def _view(row: asyncpg.Record) -> dict[str, Any]:
-    contact = keyring().open(bytes(row["contact"]), contact_context(row["id"])) or ""
+    contact = open_contact(row["contact"], row["id"])
+    if contact is None:
+        raise unreadable_contact()
     return {
         "id": row["id"],
         "agency": row["agency"],
@@ -568,7 +591,7 @@ def _view(row: asyncpg.Record) -> dict[str, Any]:
     "/mine",
     summary="One's subscription, by its manage token",
     response_model=SubscriptionView,
-    responses=problem_responses(401),
+    responses=problem_responses(401, 410),
 )
 async def read_own(token: ManageToken) -> Response:
     async with pooled(await db.pool()) as conn:
@@ -579,11 +602,13 @@ async def read_own(token: ManageToken) -> Response:
     "/mine",
     summary="Change one's subscription's categories or language",
     response_model=SubscriptionView,
-    responses=problem_responses(401),
+    responses=problem_responses(401, 410),
 )
 async def change_own(token: ManageToken, body: SubscriptionChange) -> Response:
     async with pooled(await db.pool()) as conn, conn.transaction():
         row = await _own(conn, token, lock=True)
+        if open_contact(row["contact"], row["id"]) is None:
+            raise unreadable_contact()  # before the change: a subscription that reaches no one is not changed
         await conn.execute(
             """UPDATE community.subscriptions SET categories = coalesce($2, categories), language = coalesce($3, language)
                WHERE id = $1""",

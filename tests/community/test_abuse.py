@@ -331,6 +331,35 @@ def test_a_delivery_whose_message_cannot_be_made_fails_once_and_the_others_go_ou
     assert not [m for m in mailbox.to(broken) if "Armed robbery" in str(m["Subject"])]
 
 
+def test_a_subscription_whose_contact_cannot_be_opened_is_a_410_in_the_portal_not_a_500(
+    community: httpx.Client, agency: Agency, db: Db, mailbox: Mailbox, suite: Suite
+) -> None:
+    sms = suite.sms
+    assert sms is not None
+    for how in ("key left the ring", "another key of the same id"):
+        sid, token = confirmed(community, agency, mailbox, sms, "email", new_email(), **pin(*CENTER, 300))
+        sealed = bytes(
+            db.fetchval("SELECT contact FROM community.subscriptions WHERE id = $1", uuid.UUID(sid))
+        )
+        # A kid no ring holds; or the same kid's ciphertext that no longer authenticates (a key replaced).
+        broken = (
+            b"retired\x00" + sealed[sealed.index(b"\x00") + 1 :]
+            if how == "key left the ring"
+            else sealed[:-1] + bytes([sealed[-1] ^ 1])
+        )
+        db.execute("UPDATE community.subscriptions SET contact = $2 WHERE id = $1", uuid.UUID(sid), broken)
+        headers = {"X-Subscription-Token": token}
+        assert_problem(community.get("/v1/subscriptions/mine", headers=headers), 410)
+        changed = community.patch("/v1/subscriptions/mine", json={"categories": ["traffic"]}, headers=headers)
+        assert_problem(changed, 410)
+        assert db.fetchval(
+            "SELECT categories FROM community.subscriptions WHERE id = $1", uuid.UUID(sid)
+        ) == ["crime"]  # nothing changed on a subscription that reaches no one
+        # It can still be ended, with its contact.
+        assert community.delete("/v1/subscriptions/mine", headers=headers).status_code == 204
+        assert db.fetchval("SELECT count(*) FROM community.subscriptions WHERE id = $1", uuid.UUID(sid)) == 0
+
+
 def test_a_forged_sms_webhook_signature_of_any_bytes_is_a_403(community: httpx.Client) -> None:
     for forged in (b"\xe9t\xe9", b"x" * 200, b"\x80" * 28):
         headers = [(b"content-type", b"application/x-www-form-urlencoded"), (b"x-twilio-signature", forged)]
