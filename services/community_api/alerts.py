@@ -9,8 +9,9 @@ client address's budget of anonymous writes (ratelimit.py). The contact is seale
 a blind index for the SMS provider's STOP replies, as registry contacts are.
 
 Confirming returns a manage token (shown once; only its hash is kept) for the portal's manage page; every message
-carries an unsubscribe link with a token derived from the subscription's id under the service's key. Unsubscribing
-— by the link, by replying STOP, or in the portal — deletes the subscription and with it the contact: it takes
+carries an unsubscribe link with a token derived from the subscription's id under the service's key, and every email
+the same token in its List-Unsubscribe header, for mail software's one-click unsubscribe (RFC 8058). Unsubscribing
+— by the link, by one click, by replying STOP, or in the portal — deletes the subscription and with it the contact: it takes
 effect at once, and deliveries still queued for it are cancelled when their turn comes (outbox.py).
 
 Supervisors send alerts (title, message, category, area, expiry). The alert and its recipients — every confirmed
@@ -365,6 +366,15 @@ def alert_texts(alert: Any, subscription_id: uuid.UUID, language: str) -> tuple[
     return subject, body, f"{text} {t['more']}: {page} {t['stop']}"
 
 
+def one_click_unsubscribe(subscription_id: uuid.UUID) -> dict[str, str]:
+    """The header fields of RFC 2369 and RFC 8058 that let mail software end this one subscription in one click:
+    a POST to the URL, which carries the same token as the link in the body (the subscription's id and an HMAC
+    of it under the service's key: nothing of the contact, and good for no other subscription). Mail software
+    asks for an https URL; the deployment's CANVASS_PUBLIC_BASE_URL is one."""
+    url = f"{get_settings().public_base}/v1/subscriptions/unsubscribe/{unsubscribe_token(subscription_id)}"
+    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
 async def send_code(channel: str, contact: str, agency: str, code: str, language: str) -> bool:
     """Whether the confirmation code was handed to the relay or the SMS provider."""
     t = TEXTS[language]
@@ -655,6 +665,47 @@ async def unsubscribe(body: Unsubscribe) -> Response:
         await _end(
             conn, "id = $1", subscription_id
         )  # already gone is as good: the link may be followed twice
+    return Response(status_code=204)
+
+
+@subscriptions.post(
+    "/unsubscribe/{token}",
+    status_code=204,
+    summary="End a subscription in one click (RFC 8058): the List-Unsubscribe URL of every alert email",
+    description="Mail software POSTs `List-Unsubscribe=One-Click` here when the reader chooses to unsubscribe; "
+    "the token in the path is all it takes (no other step, no sign-in). The body is not needed: the POST itself "
+    "is the request, and a GET does nothing (link scanners follow links).",
+    response_class=Response,
+    responses={204: NO_CONTENT, **problem_responses(404)},
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"List-Unsubscribe": {"type": "string", "enum": ["One-Click"]}},
+                    }
+                }
+            },
+        }
+    },
+)
+async def unsubscribe_one_click(
+    token: Annotated[
+        str,
+        Path(
+            max_length=100,
+            pattern=r"^[0-9a-f]{32}\.[0-9a-f]{32}$",
+            description="The token of the List-Unsubscribe URL",
+        ),
+    ],
+) -> Response:
+    subscription_id = subscription_of_unsubscribe_token(token)
+    if subscription_id is None:
+        raise Problem(404, "This is not an unsubscribe link this service issued.")
+    async with pooled(await db.pool()) as conn:
+        await _end(conn, "id = $1", subscription_id)  # already gone is as good: mail software may POST twice
     return Response(status_code=204)
 
 

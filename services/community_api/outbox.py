@@ -30,7 +30,7 @@ from typing import Any
 import asyncpg
 
 from services.community_api import sms
-from services.community_api.alerts import alert_texts, open_contact
+from services.community_api.alerts import alert_texts, one_click_unsubscribe, open_contact
 from services.community_api.config import config
 from services.community_api.database import db
 from shared.db import pooled
@@ -122,6 +122,7 @@ async def _send(channel: str, row: Any) -> sms.SendOutcome:
             subject,
             body,
             message_id=message_id("alert", f"{row['alert_id']}.{row['subscription_id']}"),
+            headers=one_click_unsubscribe(row["subscription_id"]),
         )
     except Exception as exc:  # the relay refused or was unreachable: nothing was accepted, so try again
         # Only the kind of failure: a relay's refusal quotes the address, which is not for the logs.
