@@ -48,7 +48,20 @@ class CommunitySettings(BaseSettings):
         600.0,
         alias="CANVASS_COMMUNITY_HOUSEKEEPING_S",
         gt=0,
-        description="Seconds between two retention sweeps of closed tips and unconfirmed subscriptions.",
+        description="Seconds between two retention sweeps of tips and unconfirmed subscriptions.",
+    )
+    # Measured from the tip's last activity (updated_at: a follow-up, a reply, a triage step, a hold changed), not
+    # from its arrival, so a tip under work is not deleted under its investigator; a tip nobody has touched in a
+    # year has been abandoned, and a year covers a slow case and the yearly review of an agency's open items.
+    # Tips keep no trace of the sender, and one never closed must not stay for ever either.
+    tip_open_retention_days: int = Field(
+        365,
+        alias="CANVASS_TIP_OPEN_RETENTION_DAYS",
+        ge=1,
+        le=3650,
+        description="Days after its last activity that a tip never closed is deleted, with its conversation and "
+        "media, unless under legal hold (a closed one follows the agency's `tip_retention_days` from its "
+        "closing).",
     )
     outbox_poll_s: float = Field(
         1.0,
