@@ -74,7 +74,7 @@ EXAMPLE_FEATURE: dict[str, Any] = {
     "type": "Feature",
     "id": "3f1c2b7e-5d4a-4e8f-9a6b-1c2d3e4f5a6b",
     "geometry": {"type": "Point", "coordinates": [-87.9065, 43.0389]},
-    "properties": {"state": "new", "legal_hold": False, "created_at": "2026-12-05T21:04:11Z", "occurred_at": None,
+    "properties": {"state": "new", "legal_hold": False, "created_at": "2026-12-05T21:00:00Z", "occurred_at": None,
                    "messages": 1, "media": 1},
 }  # fmt: skip
 
@@ -101,8 +101,8 @@ class TipDetail(BaseModel):
                         "agency": "milwaukee-pd",
                         "state": "reviewing",
                         "legal_hold": False,
-                        "created_at": "2026-12-05T21:04:11Z",
-                        "updated_at": "2026-12-05T21:30:00Z",
+                        "created_at": "2026-12-05T21:00:00Z",
+                        "updated_at": "2026-12-05T21:00:00Z",
                         "closed_at": None,
                         "occurred_at": "2026-12-05T02:00:00Z",
                         "messages": [EXAMPLE_MESSAGE],

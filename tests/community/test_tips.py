@@ -9,6 +9,7 @@ import json
 import random
 import subprocess
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -366,6 +367,60 @@ def test_the_tip_code_is_shown_once_and_carries_an_anonymous_conversation(
     for wrong in ("cvt_" + "A" * 32, code + "x", "", "nothing"):
         assert community.get("/v1/tips/mine", headers={"X-Tip-Code": wrong}).status_code == 401
     assert community.get("/v1/tips/mine").status_code == 401
+
+
+def on_the_hour(stamp: str) -> bool:
+    t = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC)
+    return t == t.replace(minute=0, second=0, microsecond=0)
+
+
+def test_a_tips_times_are_kept_and_shown_to_the_hour_and_no_audit_record_times_the_tipster(
+    community: httpx.Client, agency: Agency, db: Db
+) -> None:
+    r = send_tip(community, agency.slug, files=[("p.jpg", jpeg_with_gps(), "image/jpeg")])
+    assert r.status_code == 201, r.text
+    code, tip_id = r.json()["code"], r.json()["id"]
+    assert on_the_hour(r.json()["created_at"]), r.json()
+    # A conversation within the hour keeps its order though its times are all the same hour.
+    for i in range(3):
+        reply = community.post(
+            f"/v1/agencies/{agency.slug}/tips/{tip_id}/replies",
+            json={"message": f"Question {i}?"},
+            headers=agency.as_("investigator"),
+        )
+        assert reply.status_code == 201 and on_the_hour(reply.json()["created_at"]), reply.text
+        more = community.post(
+            "/v1/tips/mine/messages",
+            files=form({"text": f"Answer {i}."}, [("n.jpg", jpeg_with_gps(), "image/jpeg")]),
+            headers={"X-Tip-Code": code},
+        )
+        assert more.status_code == 201 and on_the_hour(more.json()["created_at"]), more.text
+    mine = community.get("/v1/tips/mine", headers={"X-Tip-Code": code}).json()
+    expected = ["A van parks behind the school every night at 2am."] + [
+        text for i in range(3) for text in (f"Question {i}?", f"Answer {i}.")
+    ]
+    assert [m["body"] for m in mine["messages"]] == expected
+    assert on_the_hour(mine["created_at"]) and all(on_the_hour(m["created_at"]) for m in mine["messages"])
+    seen = agency_view(community, agency, tip_id)["properties"]
+    assert [m["body"] for m in seen["messages"]] == expected
+    assert on_the_hour(seen["created_at"]) and on_the_hour(seen["updated_at"])
+    listed = community.get(f"/v1/agencies/{agency.slug}/tips", headers=agency.as_("investigator")).json()
+    assert all(on_the_hour(f["properties"]["created_at"]) for f in listed["features"])
+    # As stored, whatever wrote it.
+    stored = db.fetchval(
+        """SELECT bool_and(t = date_trunc('hour', t, 'UTC')) FROM (
+               SELECT created_at AS t FROM community.tips WHERE id = $1
+               UNION ALL SELECT updated_at FROM community.tips WHERE id = $1
+               UNION ALL SELECT created_at FROM community.tip_messages WHERE tip_id = $1
+               UNION ALL SELECT created_at FROM community.tip_media WHERE tip_id = $1) times""",
+        uuid.UUID(tip_id),
+    )
+    assert stored is True
+    # The audit trail's times are exact: it has records of what the staff did, none of what the tipster did.
+    actors = db.fetch(
+        "SELECT DISTINCT actor_role FROM audit.events WHERE subject_type = 'tip' AND subject_id = $1", tip_id
+    )
+    assert [r["actor_role"] for r in actors] == ["investigator"]
 
 
 def test_bad_tip_forms_are_clear_problems(community: httpx.Client, agency: Agency) -> None:
