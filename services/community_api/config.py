@@ -44,6 +44,28 @@ class CommunitySettings(BaseSettings):
         gt=0,
         description="Seconds ffmpeg may take to rewrite one media file's container.",
     )
+    ffmpeg_path: str = Field(
+        "ffmpeg",
+        alias="CANVASS_FFMPEG_PATH",
+        min_length=1,
+        description="The ffmpeg executable that rewrites tip media (a name looked up in PATH, or a path).",
+    )
+    # Each ffmpeg is a process of its own, with its own memory and a core to itself: without a cap, many uploads at
+    # once would start as many and starve the service (and the database beside it). Two keep a small host's cores
+    # for the rest; a busy deployment raises it with its cores.
+    ffmpeg_concurrency: int = Field(
+        2,
+        alias="CANVASS_FFMPEG_CONCURRENCY",
+        ge=1,
+        description="ffmpeg processes one process of the service runs at once for tip media; others wait their turn.",
+    )
+    ffmpeg_wait_s: float = Field(
+        10.0,
+        alias="CANVASS_FFMPEG_WAIT_S",
+        gt=0,
+        description="Seconds a tip's media file waits for a free ffmpeg; past them the tip is refused (503, "
+        "Retry-After) and nothing of it is stored.",
+    )
     housekeeping_s: float = Field(
         600.0,
         alias="CANVASS_COMMUNITY_HOUSEKEEPING_S",

@@ -11,6 +11,10 @@ as it is, with its EXIF). The demuxer is the one the declared type names (never 
 content), so a playlist or another file format cannot make ffmpeg open anything else.
 
 A type that none of these can clean is refused: there is no "store as given".
+
+A process of the service runs at most `ffmpeg_concurrency` ffmpeg at once; a file waits at most `ffmpeg_wait_s`
+for its turn, after which its tip is refused with 503 and Retry-After (nothing of a tip is stored before all its
+files are cleaned), so many uploads at once queue for a while and are then turned away, not run all at once.
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import math
 import os
 import tempfile
 import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,13 +113,48 @@ def _clean_image(data: bytes, media_type: str, index: int) -> bytes:
         raise unreadable(media_type, index) from exc
 
 
+_ffmpeg_slots: asyncio.Semaphore | None = None
+
+
+def busy() -> Problem:
+    retry = max(1, math.ceil(config().ffmpeg_wait_s))
+    return Problem(
+        503,
+        f"Too many media files are being cleaned at the moment; nothing of this tip was stored. Send it again in "
+        f"{retry} seconds.",
+        headers={"Retry-After": str(retry)},
+    )
+
+
+@asynccontextmanager
+async def ffmpeg_slot() -> AsyncIterator[None]:
+    """One of the process's `ffmpeg_concurrency` ffmpeg slots, waited for at most `ffmpeg_wait_s` (then 503)."""
+    global _ffmpeg_slots
+    if _ffmpeg_slots is None:
+        _ffmpeg_slots = asyncio.Semaphore(config().ffmpeg_concurrency)
+    try:
+        async with asyncio.timeout(config().ffmpeg_wait_s):
+            await _ffmpeg_slots.acquire()
+    except TimeoutError:
+        raise busy() from None
+    try:
+        yield
+    finally:
+        _ffmpeg_slots.release()
+
+
 async def _clean_av(path: str, media_type: str, index: int) -> bytes:
+    async with ffmpeg_slot():
+        return await _remux(path, media_type, index)
+
+
+async def _remux(path: str, media_type: str, index: int) -> bytes:
     demuxer, muxer = AV_FORMATS[media_type]
     fd, out_path = tempfile.mkstemp(prefix="canvass-tip-", suffix=".out")
     os.close(fd)
     try:
         proc = await asyncio.create_subprocess_exec(
-            "ffmpeg",
+            config().ffmpeg_path,
             "-nostdin",
             "-hide_banner",
             "-loglevel",

@@ -397,7 +397,10 @@ TIP_LINKS = {
     status_code=201,
     summary="Send a tip to an agency, anonymously (no account; the answer holds the tip code, shown once)",
     response_model=TipCreated,
-    responses={201: {"description": "Sent", "links": TIP_LINKS}, **problem_responses(404, 413, 415, 429)},
+    responses={
+        201: {"description": "Sent", "links": TIP_LINKS},
+        **problem_responses(404, 413, 415, 429, 503),
+    },
     openapi_extra=_body("agency", "text", "lon", "lat", "occurred_at", "media", required=("agency", "text")),
 )
 async def send_tip(request: Request) -> Response:
@@ -483,7 +486,7 @@ async def read_own_tip(request: Request, code: TipCode) -> Response:
                 | {"parameters": {"header.X-Tip-Code": "$request.header.X-Tip-Code"}}
             },
         },
-        **problem_responses(401, 409, 413, 415, 429),
+        **problem_responses(401, 409, 413, 415, 429, 503),
     },
     openapi_extra=_body("text", "media", required=("text",)),
 )

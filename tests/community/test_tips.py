@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import random
 import subprocess
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -283,6 +285,47 @@ def test_no_address_or_user_agent_is_stored_or_logged_on_the_tip_routes(
     # The code is kept only as its hash.
     stored = db.fetchval("SELECT code_hash FROM community.tips WHERE id = $1", uuid.UUID(r.json()["id"]))
     assert bytes(stored) == hashlib.sha256(code.encode()).digest()
+
+
+def test_ffmpeg_runs_at_most_the_cap_at_once_and_a_tip_that_waits_too_long_is_a_503_with_nothing_stored(
+    agency: Agency, db: Db, own_instance, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    # An ffmpeg that says it started, then waits at a gate the test opens: the cap of one is held while it waits.
+    started, gate = tmp_path / "started", tmp_path / "gate"
+    os.mkfifo(gate)
+    wrapper = tmp_path / "ffmpeg"
+    wrapper.write_text(f'#!/bin/sh\ntouch "{started}"\nread _ < "{gate}"\nexec ffmpeg "$@"\n')
+    wrapper.chmod(0o755)
+    server = own_instance(
+        CANVASS_FFMPEG_PATH=str(wrapper), CANVASS_FFMPEG_CONCURRENCY="1", CANVASS_FFMPEG_WAIT_S="0.5"
+    )
+    video = mp4_with_metadata(tmp_path)
+    with client_from(server.url, loopback_address()) as c, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(send_tip, c, agency.slug, files=[("a.mp4", video, "video/mp4")])
+        assert eventually(started.exists)
+        assert count_tips(db, agency.slug) == 0
+        # The cap is taken: a tip whose photo was cleaned and whose video waits too long stores nothing.
+        r = send_tip(
+            c,
+            agency.slug,
+            files=[("p.jpg", jpeg_with_gps(), "image/jpeg"), ("b.mp4", video, "video/mp4")],
+        )
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert int(r.headers["retry-after"]) >= 1
+        assert count_tips(db, agency.slug) == 0
+        assert db.fetchval("SELECT count(*) FROM community.tip_media WHERE size = $1", len(video)) == 0
+        with open(gate, "w") as g:  # opens the gate: the first ffmpeg goes on
+            g.write("go\n")
+        assert first.result(timeout=60).status_code == 201
+        # The slot is free again.
+        started.unlink()
+        second = pool.submit(send_tip, c, agency.slug, files=[("c.mp4", video, "video/mp4")])
+        assert eventually(started.exists)
+        with open(gate, "w") as g:
+            g.write("go\n")
+        assert second.result(timeout=60).status_code == 201
+    assert count_tips(db, agency.slug) == 2
 
 
 def test_the_tip_rate_limit_is_shared_by_every_process_of_the_service(
