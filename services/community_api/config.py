@@ -50,6 +50,12 @@ class CommunitySettings(BaseSettings):
         min_length=1,
         description="The ffmpeg executable that rewrites tip media (a name looked up in PATH, or a path).",
     )
+    ffprobe_path: str = Field(
+        "ffprobe",
+        alias="CANVASS_FFPROBE_PATH",
+        min_length=1,
+        description="The ffprobe executable that reads a tip's video codecs before ffmpeg rewrites it.",
+    )
     # Each ffmpeg is a process of its own, with its own memory and a core to itself: without a cap, many uploads at
     # once would start as many and starve the service (and the database beside it). Two keep a small host's cores
     # for the rest; a busy deployment raises it with its cores.

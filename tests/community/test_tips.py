@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from PIL import Image
 
 from services.community_api.ratelimit import sender
@@ -98,6 +99,59 @@ def test_a_video_is_remuxed_without_its_container_metadata_and_without_reencodin
         for p in (original_path, stored)
     ]
     assert frames[0] == frames[1]  # the video packets are bit for bit the uploaded ones
+
+
+DEVICE_SEI = "SentinelDevice-SN-0042"
+
+
+def video_with_sei(tmp: Path, codec: str) -> tuple[bytes, bytes]:
+    """A one-second MP4 whose video carries SEI user data, and the text that betrays it: H.264 from x264 (which
+    writes its version and settings as SEI) with a device's user data added; H.265 from x265, whose SEI of its
+    version is written both in the samples (headers repeated) and in the track's decoder configuration (hvcC)."""
+    path = tmp / f"sei-{codec}-{uuid.uuid4().hex[:6]}.mp4"
+    if codec == "h264":
+        encode = ["-c:v", "libx264", "-bsf:v", f"h264_metadata=sei_user_data=086f3693-b7b3-4f2c-9653-21492feee5b8+{DEVICE_SEI}"]  # fmt: skip
+        marks = [DEVICE_SEI.encode(), b"x264 - core"]
+    else:
+        encode = ["-c:v", "libx265", "-x265-params", "log-level=error:repeat-headers=1"]
+        marks = [b"x265 (build"]
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=duration=1:size=64x64:rate=5",
+         *encode, str(path)],
+        check=True,
+    )  # fmt: skip
+    data = path.read_bytes()
+    for mark in marks:
+        assert mark in data  # the fixture carries what must go
+    if codec == "hevc":
+        assert data.count(marks[0]) == 2  # in a sample and in the hvcC
+    return data, marks[-1]
+
+
+def decoded_frames(path: Path) -> bytes:
+    return subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
+        check=True,
+        capture_output=True,
+    ).stdout
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc"])
+def test_sei_user_data_in_h264_and_h265_video_is_not_stored_and_the_pictures_are_the_same(
+    community: httpx.Client, agency: Agency, db: Db, tmp_path: Path, codec: str
+) -> None:
+    original, _ = video_with_sei(tmp_path, codec)
+    r = send_tip(community, agency.slug, files=[("clip.mp4", original, "video/mp4")])
+    assert r.status_code == 201, r.text
+    [(_, content)] = stored_media(db, r.json()["id"])
+    for mark in (DEVICE_SEI.encode(), b"x264", b"x265"):
+        assert mark not in content, mark
+    stored, uploaded = tmp_path / "stored.mp4", tmp_path / "uploaded.mp4"
+    stored.write_bytes(content)
+    uploaded.write_bytes(original)
+    # Copied, not re-encoded: every picture decodes as it did.
+    frames = decoded_frames(stored)
+    assert frames.count(b"\n0,") == 5 and frames == decoded_frames(uploaded)
 
 
 def with_cover_picture(tmp: Path, kind: str) -> bytes:
