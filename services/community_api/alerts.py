@@ -371,7 +371,7 @@ def one_click_unsubscribe(subscription_id: uuid.UUID) -> dict[str, str]:
     a POST to the URL, which carries the same token as the link in the body (the subscription's id and an HMAC
     of it under the service's key: nothing of the contact, and good for no other subscription). Mail software
     asks for an https URL; the deployment's CANVASS_PUBLIC_BASE_URL is one."""
-    url = f"{get_settings().public_base}/v1/subscriptions/unsubscribe/{unsubscribe_token(subscription_id)}"
+    url = f"{get_settings().public_base}/v1/subscriptions/unsubscribe/one-click/{unsubscribe_token(subscription_id)}"
     return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
@@ -669,7 +669,7 @@ async def unsubscribe(body: Unsubscribe) -> Response:
 
 
 @subscriptions.post(
-    "/unsubscribe/{token}",
+    "/unsubscribe/one-click/{token}",
     status_code=204,
     summary="End a subscription in one click (RFC 8058): the List-Unsubscribe URL of every alert email",
     description="Mail software POSTs `List-Unsubscribe=One-Click` here when the reader chooses to unsubscribe; "

@@ -276,7 +276,10 @@ def test_an_alert_email_unsubscribes_its_one_subscription_in_one_click(
     header = re.fullmatch(r"<(\S+)>", str(mail["List-Unsubscribe"]))
     assert header is not None, mail["List-Unsubscribe"]
     url = header.group(1)
-    assert url.startswith(community.base_url.scheme + "://") and "/v1/subscriptions/unsubscribe/" in url
+    assert (
+        url.startswith(community.base_url.scheme + "://")
+        and "/v1/subscriptions/unsubscribe/one-click/" in url
+    )
     assert leaver.split("@")[0] not in url and "example.org" not in url  # nothing of the contact
     # A link scanner's GET ends nothing; mail software's POST ends the subscription, without any other step.
     assert community.get(url).status_code == 405
