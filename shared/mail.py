@@ -17,6 +17,7 @@ import email.policy
 import logging
 import os
 import uuid
+from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import make_msgid, parseaddr
 from functools import lru_cache
@@ -31,7 +32,15 @@ log = logging.getLogger("canvass.mail")
 
 
 class Mailer(Protocol):
-    async def send(self, to: str, subject: str, body: str, *, message_id: str | None = None) -> None: ...
+    async def send(
+        self,
+        to: str,
+        subject: str,
+        body: str,
+        *,
+        message_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None: ...
 
 
 def _sender_domain(sender: str) -> str:
@@ -48,12 +57,22 @@ def message_id(kind: str, ident: uuid.UUID | str) -> str:
 POLICY = email.policy.SMTP.clone(max_line_length=998)
 
 
-def compose(sender: str, to: str, subject: str, body: str, message_id: str | None) -> EmailMessage:
+def compose(
+    sender: str,
+    to: str,
+    subject: str,
+    body: str,
+    message_id: str | None,
+    headers: Mapping[str, str] | None = None,
+) -> EmailMessage:
+    """`headers` are further header fields (a list's List-Unsubscribe, say), added after the standard ones."""
     message = EmailMessage(policy=POLICY)
     message["From"] = sender
     message["To"] = to
     message["Subject"] = subject
     message["Message-ID"] = message_id or make_msgid(domain=_sender_domain(sender))
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(body)
     return message
 
@@ -67,8 +86,16 @@ class SmtpMailer:
         self.sender = sender
         self.timeout_s = timeout_s
 
-    async def send(self, to: str, subject: str, body: str, *, message_id: str | None = None) -> None:
-        message = compose(self.sender, to, subject, body, message_id)
+    async def send(
+        self,
+        to: str,
+        subject: str,
+        body: str,
+        *,
+        message_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        message = compose(self.sender, to, subject, body, message_id, headers)
         # Flattened here, under POLICY (aiosmtplib would flatten under its own, folding the Message-ID).
         await aiosmtplib.send(
             message.as_bytes(),
@@ -90,8 +117,16 @@ class FolderMailer:
         self.folder = Path(folder)
         self.sender = sender
 
-    async def send(self, to: str, subject: str, body: str, *, message_id: str | None = None) -> None:
-        message = compose(self.sender, to, subject, body, message_id)
+    async def send(
+        self,
+        to: str,
+        subject: str,
+        body: str,
+        *,
+        message_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        message = compose(self.sender, to, subject, body, message_id, headers)
         path = self.folder / (str(message["Message-ID"]).strip("<>").replace("/", "_") + ".eml")
         await asyncio.to_thread(self._write, path, message.as_bytes())
         log.info("mail written to %s (not sent)", path)
@@ -108,7 +143,15 @@ class DroppingMailer:
 
     warned = False
 
-    async def send(self, to: str, subject: str, body: str, *, message_id: str | None = None) -> None:
+    async def send(
+        self,
+        to: str,
+        subject: str,
+        body: str,
+        *,
+        message_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         # Said once at WARNING (a deployment without a mail relay is a mistake worth seeing), then at DEBUG: an
         # import mails thousands of owners.
         level = logging.DEBUG if DroppingMailer.warned else logging.WARNING

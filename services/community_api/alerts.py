@@ -9,8 +9,9 @@ client address's budget of anonymous writes (ratelimit.py). The contact is seale
 a blind index for the SMS provider's STOP replies, as registry contacts are.
 
 Confirming returns a manage token (shown once; only its hash is kept) for the portal's manage page; every message
-carries an unsubscribe link with a token derived from the subscription's id under the service's key. Unsubscribing
-— by the link, by replying STOP, or in the portal — deletes the subscription and with it the contact: it takes
+carries an unsubscribe link with a token derived from the subscription's id under the service's key, and every email
+the same token in its List-Unsubscribe header, for mail software's one-click unsubscribe (RFC 8058). Unsubscribing
+— by the link, by one click, by replying STOP, or in the portal — deletes the subscription and with it the contact: it takes
 effect at once, and deliveries still queued for it are cancelled when their turn comes (outbox.py).
 
 Supervisors send alerts (title, message, category, area, expiry). The alert and its recipients — every confirmed
@@ -35,6 +36,7 @@ from typing import Annotated, Any, Literal
 import asyncpg
 import orjson
 import phonenumbers
+from cryptography.exceptions import InvalidTag
 from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
@@ -93,6 +95,26 @@ def portal_url() -> str:
 
 def contact_context(subscription_id: uuid.UUID) -> str:
     return f"community.subscriptions:{subscription_id}:contact"
+
+
+def open_contact(sealed: bytes, subscription_id: uuid.UUID) -> str | None:
+    """The subscription's contact, or None when it can no longer be opened: sealed under a key that left the ring
+    (retired too early, or erased on purpose) or under another key of the same id. Every reader of a contact goes
+    through here, so such a subscription is one that can reach nobody, never an error of the request."""
+    try:
+        return keyring().open(bytes(sealed), contact_context(subscription_id))
+    except (KeyError, InvalidTag, ValueError):  # ValueError: a plaintext that is not UTF-8
+        return None
+
+
+def unreadable_contact() -> Problem:
+    return Problem(
+        410,
+        "This subscription's contact can no longer be read (the key it was sealed under is gone), so no alert "
+        "can reach it: end it (DELETE /v1/subscriptions/mine) and subscribe again.",
+        kind="subscription-contact-unreadable",
+        title="Subscription can reach no one",
+    )
 
 
 def token_hash(token: str) -> bytes:
@@ -344,6 +366,15 @@ def alert_texts(alert: Any, subscription_id: uuid.UUID, language: str) -> tuple[
     return subject, body, f"{text} {t['more']}: {page} {t['stop']}"
 
 
+def one_click_unsubscribe(subscription_id: uuid.UUID) -> dict[str, str]:
+    """The header fields of RFC 2369 and RFC 8058 that let mail software end this one subscription in one click:
+    a POST to the URL, which carries the same token as the link in the body (the subscription's id and an HMAC
+    of it under the service's key: nothing of the contact, and good for no other subscription). Mail software
+    asks for an https URL; the deployment's CANVASS_PUBLIC_BASE_URL is one."""
+    url = f"{get_settings().public_base}/v1/subscriptions/unsubscribe/one-click/{unsubscribe_token(subscription_id)}"
+    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
 async def send_code(channel: str, contact: str, agency: str, code: str, language: str) -> bool:
     """Whether the confirmation code was handed to the relay or the SMS provider."""
     t = TEXTS[language]
@@ -551,7 +582,9 @@ async def _own(conn: asyncpg.Connection, token: str | None, *, lock: bool = Fals
 
 
 def _view(row: asyncpg.Record) -> dict[str, Any]:
-    contact = keyring().open(bytes(row["contact"]), contact_context(row["id"])) or ""
+    contact = open_contact(row["contact"], row["id"])
+    if contact is None:
+        raise unreadable_contact()
     return {
         "id": row["id"],
         "agency": row["agency"],
@@ -568,7 +601,7 @@ def _view(row: asyncpg.Record) -> dict[str, Any]:
     "/mine",
     summary="One's subscription, by its manage token",
     response_model=SubscriptionView,
-    responses=problem_responses(401),
+    responses=problem_responses(401, 410),
 )
 async def read_own(token: ManageToken) -> Response:
     async with pooled(await db.pool()) as conn:
@@ -579,11 +612,13 @@ async def read_own(token: ManageToken) -> Response:
     "/mine",
     summary="Change one's subscription's categories or language",
     response_model=SubscriptionView,
-    responses=problem_responses(401),
+    responses=problem_responses(401, 410),
 )
 async def change_own(token: ManageToken, body: SubscriptionChange) -> Response:
     async with pooled(await db.pool()) as conn, conn.transaction():
         row = await _own(conn, token, lock=True)
+        if open_contact(row["contact"], row["id"]) is None:
+            raise unreadable_contact()  # before the change: a subscription that reaches no one is not changed
         await conn.execute(
             """UPDATE community.subscriptions SET categories = coalesce($2, categories), language = coalesce($3, language)
                WHERE id = $1""",
@@ -630,6 +665,47 @@ async def unsubscribe(body: Unsubscribe) -> Response:
         await _end(
             conn, "id = $1", subscription_id
         )  # already gone is as good: the link may be followed twice
+    return Response(status_code=204)
+
+
+@subscriptions.post(
+    "/unsubscribe/one-click/{token}",
+    status_code=204,
+    summary="End a subscription in one click (RFC 8058): the List-Unsubscribe URL of every alert email",
+    description="Mail software POSTs `List-Unsubscribe=One-Click` here when the reader chooses to unsubscribe; "
+    "the token in the path is all it takes (no other step, no sign-in). The body is not needed: the POST itself "
+    "is the request, and a GET does nothing (link scanners follow links).",
+    response_class=Response,
+    responses={204: NO_CONTENT, **problem_responses(404)},
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"List-Unsubscribe": {"type": "string", "enum": ["One-Click"]}},
+                    }
+                }
+            },
+        }
+    },
+)
+async def unsubscribe_one_click(
+    token: Annotated[
+        str,
+        Path(
+            max_length=100,
+            pattern=r"^[0-9a-f]{32}\.[0-9a-f]{32}$",
+            description="The token of the List-Unsubscribe URL",
+        ),
+    ],
+) -> Response:
+    subscription_id = subscription_of_unsubscribe_token(token)
+    if subscription_id is None:
+        raise Problem(404, "This is not an unsubscribe link this service issued.")
+    async with pooled(await db.pool()) as conn:
+        await _end(conn, "id = $1", subscription_id)  # already gone is as good: mail software may POST twice
     return Response(status_code=204)
 
 

@@ -44,11 +44,52 @@ class CommunitySettings(BaseSettings):
         gt=0,
         description="Seconds ffmpeg may take to rewrite one media file's container.",
     )
+    ffmpeg_path: str = Field(
+        "ffmpeg",
+        alias="CANVASS_FFMPEG_PATH",
+        min_length=1,
+        description="The ffmpeg executable that rewrites tip media (a name looked up in PATH, or a path).",
+    )
+    ffprobe_path: str = Field(
+        "ffprobe",
+        alias="CANVASS_FFPROBE_PATH",
+        min_length=1,
+        description="The ffprobe executable that reads a tip's video codecs before ffmpeg rewrites it.",
+    )
+    # Each ffmpeg is a process of its own, with its own memory and a core to itself: without a cap, many uploads at
+    # once would start as many and starve the service (and the database beside it). Two keep a small host's cores
+    # for the rest; a busy deployment raises it with its cores.
+    ffmpeg_concurrency: int = Field(
+        2,
+        alias="CANVASS_FFMPEG_CONCURRENCY",
+        ge=1,
+        description="ffmpeg processes one process of the service runs at once for tip media; others wait their turn.",
+    )
+    ffmpeg_wait_s: float = Field(
+        10.0,
+        alias="CANVASS_FFMPEG_WAIT_S",
+        gt=0,
+        description="Seconds a tip's media file waits for a free ffmpeg; past them the tip is refused (503, "
+        "Retry-After) and nothing of it is stored.",
+    )
     housekeeping_s: float = Field(
         600.0,
         alias="CANVASS_COMMUNITY_HOUSEKEEPING_S",
         gt=0,
-        description="Seconds between two retention sweeps of closed tips and unconfirmed subscriptions.",
+        description="Seconds between two retention sweeps of tips and unconfirmed subscriptions.",
+    )
+    # Measured from the tip's last activity (updated_at: a follow-up, a reply, a triage step, a hold changed), not
+    # from its arrival, so a tip under work is not deleted under its investigator; a tip nobody has touched in a
+    # year has been abandoned, and a year covers a slow case and the yearly review of an agency's open items.
+    # Tips keep no trace of the sender, and one never closed must not stay for ever either.
+    tip_open_retention_days: int = Field(
+        365,
+        alias="CANVASS_TIP_OPEN_RETENTION_DAYS",
+        ge=1,
+        le=3650,
+        description="Days after its last activity that a tip never closed is deleted, with its conversation and "
+        "media, unless under legal hold (a closed one follows the agency's `tip_retention_days` from its "
+        "closing).",
     )
     outbox_poll_s: float = Field(
         1.0,

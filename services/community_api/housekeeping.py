@@ -1,6 +1,6 @@
-"""The service's background work, run in its own process beside the routes: the retention sweep of closed tips, of
-unconfirmed subscriptions past their code's window and of the rate limit's ended windows (every `housekeeping_s`)
-and the alerts' outbox (every `outbox_poll_s`). Each pass takes rows with SKIP LOCKED, so several processes of the
+"""The service's background work, run in its own process beside the routes: the retention sweep of tips (closed
+ones and open ones left untouched), of unconfirmed subscriptions past their code's window and of the rate limit's
+ended windows (every `housekeeping_s`) and the alerts' outbox (every `outbox_poll_s`). Each pass takes rows with SKIP LOCKED, so several processes of the
 service share the work instead of repeating it."""
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ async def purge_once() -> int:
         # An ended window's salt and counts go even when no tip starts the next window (ratelimit.py).
         await conn.execute(SWEEP_SQL)
         await purge_unconfirmed(conn)
-        return await purge_expired(conn, datetime.now(UTC), DEFAULTS.tip_retention_days)
+        return await purge_expired(
+            conn, datetime.now(UTC), DEFAULTS.tip_retention_days, config().tip_open_retention_days
+        )
 
 
 async def _every(period_s: float, job: Callable[[], Awaitable[object]], name: str) -> None:

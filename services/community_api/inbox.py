@@ -4,7 +4,8 @@ move them through triage, reply to the tipster, and put a tip under legal hold.
 Triage is the table `TRANSITIONS`: an action, the states it leaves, the state it enters, and the roles that may
 take it. Every view of a tip — the list, one tip, one media file — is appended to the audit trail with who looked,
 as is every change. A closed tip is deleted, with its conversation and media, once the agency's retention period
-has passed since it was closed, unless it is under legal hold (`purge_expired`, run by the service's housekeeping).
+has passed since it was closed, and a tip never closed once `tip_open_retention_days` have passed since its last
+activity, unless it is under legal hold (`purge_expired`, run by the service's housekeeping).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ EXAMPLE_FEATURE: dict[str, Any] = {
     "type": "Feature",
     "id": "3f1c2b7e-5d4a-4e8f-9a6b-1c2d3e4f5a6b",
     "geometry": {"type": "Point", "coordinates": [-87.9065, 43.0389]},
-    "properties": {"state": "new", "legal_hold": False, "created_at": "2026-12-05T21:04:11Z", "occurred_at": None,
+    "properties": {"state": "new", "legal_hold": False, "created_at": "2026-12-05T21:00:00Z", "occurred_at": None,
                    "messages": 1, "media": 1},
 }  # fmt: skip
 
@@ -100,8 +101,8 @@ class TipDetail(BaseModel):
                         "agency": "milwaukee-pd",
                         "state": "reviewing",
                         "legal_hold": False,
-                        "created_at": "2026-12-05T21:04:11Z",
-                        "updated_at": "2026-12-05T21:30:00Z",
+                        "created_at": "2026-12-05T21:00:00Z",
+                        "updated_at": "2026-12-05T21:00:00Z",
                         "closed_at": None,
                         "occurred_at": "2026-12-05T02:00:00Z",
                         "messages": [EXAMPLE_MESSAGE],
@@ -366,18 +367,22 @@ PURGE_SQL = """
 DELETE FROM community.tips t
 USING (SELECT t2.id FROM community.tips t2
        LEFT JOIN community.policies p ON p.agency = t2.agency
-       WHERE t2.state = 'closed' AND NOT t2.legal_hold
-         AND t2.closed_at < $1::timestamptz - make_interval(days => coalesce(p.tip_retention_days, $2))
+       WHERE NOT t2.legal_hold
+         AND (t2.state = 'closed'
+              AND t2.closed_at < $1::timestamptz - make_interval(days => coalesce(p.tip_retention_days, $2))
+              OR t2.state <> 'closed' AND t2.updated_at < $1::timestamptz - make_interval(days => $3))
        LIMIT 500 FOR UPDATE OF t2 SKIP LOCKED) old
 WHERE t.id = old.id
-RETURNING t.id, t.agency
+RETURNING t.id, t.agency, t.state
 """
 
 
-async def purge_expired(conn: asyncpg.Connection, now: datetime, default_days: int) -> int:
-    """Delete closed tips past their agency's retention (not under hold), each deletion audited."""
+async def purge_expired(conn: asyncpg.Connection, now: datetime, default_days: int, open_days: int) -> int:
+    """Delete the tips past their retention (none under hold), with their conversation and media (cascaded: the
+    media are stored in the database, nowhere else), each deletion audited: a closed tip `tip_retention_days` (the
+    agency's, else `default_days`) after its closing, an open one `open_days` after its last activity."""
     async with conn.transaction():
-        rows = await conn.fetch(PURGE_SQL, now, default_days)
+        rows = await conn.fetch(PURGE_SQL, now, default_days, open_days)
         for r in rows:
             await append_asyncpg(
                 conn,
@@ -389,7 +394,8 @@ async def purge_expired(conn: asyncpg.Connection, now: datetime, default_days: i
                     action="tip.purged",
                     subject_type="tip",
                     subject_id=str(r["id"]),
-                    details={"reason": "retention"},
+                    details={"reason": "retention" if r["state"] == "closed" else "open_retention",
+                             "state": r["state"]},
                 ),
-            )
+            )  # fmt: skip
     return len(rows)

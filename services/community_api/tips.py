@@ -9,6 +9,12 @@ tipster reads the agency's replies and adds information: an anonymous two-way co
 A tip's text comes in a multipart form with its media, each file cleaned of its metadata (media.py) before the
 transaction that stores it; a file that cannot be cleaned fails the whole tip, so nothing is stored half.
 
+The times the tipster's requests set (the tip's and its messages' and media's `created_at`, the tip's
+`updated_at`) are stored to the hour (a trigger, migration 0034), and the tipster's requests write no audit record
+(whose time is exact): a time to the microsecond could be matched against a reverse proxy's access log to find the
+address that sent the tip. The tip itself is the record that it came; what the agency's staff do with it is
+audited (inbox.py).
+
 There is no Idempotency-Key here: replaying a create's answer would mean keeping the tip code (sealed) beside it,
 and the code is kept nowhere.
 """
@@ -37,7 +43,6 @@ from services.community_api.database import db
 from services.community_api.policy import CommunityPolicy, agency_exists, policy_of
 from services.community_api.ratelimit import check, limiter
 from services.community_api.responses import json_response
-from shared.audit import AuditEvent, append_asyncpg
 from shared.db import pooled
 from shared.errors import Problem, invalid, problem_responses
 from shared.links import link
@@ -248,7 +253,7 @@ SELECT m.id, m.author, m.body, m.created_at,
        coalesce(jsonb_agg(jsonb_build_object('id', d.id, 'media_type', d.media_type, 'size', d.size)
                           ORDER BY d.created_at, d.id) FILTER (WHERE d.id IS NOT NULL), '[]') AS media
 FROM community.tip_messages m LEFT JOIN community.tip_media d ON d.message_id = m.id
-WHERE m.tip_id = $1 GROUP BY m.id ORDER BY m.created_at, m.id
+WHERE m.tip_id = $1 GROUP BY m.id ORDER BY m.seq
 """
 
 
@@ -268,7 +273,7 @@ EXAMPLE_MESSAGE: dict[str, Any] = {
     "id": "5e4d3c2b-1a09-4f8e-8d7c-6b5a49382716",
     "author": "tipster",
     "body": "A van parks behind the school every night at 2am.",
-    "created_at": "2026-12-05T21:04:11Z",
+    "created_at": "2026-12-05T21:00:00Z",
     "media": [EXAMPLE_MEDIA],
 }
 
@@ -287,7 +292,7 @@ class TipMessage(BaseModel):
     id: uuid.UUID
     author: str = Field(description="`tipster` or `agency`")
     body: str
-    created_at: str
+    created_at: str = Field(description="To the hour (UTC): no finer time of a tip is kept")
     media: list[MediaItem]
 
 
@@ -300,7 +305,7 @@ class TipCreated(BaseModel):
                     "code": "cvt_Jq3v9R0wq1xJc2mX8dH5pLkYtA7sZ4bN",
                     "agency": "milwaukee-pd",
                     "state": "new",
-                    "created_at": "2026-12-05T21:04:11Z",
+                    "created_at": "2026-12-05T21:00:00Z",
                     "media": [EXAMPLE_MEDIA],
                 }
             ]
@@ -311,7 +316,7 @@ class TipCreated(BaseModel):
     code: str = Field(description="The tip code: shown this once, never again; keep it to read replies")
     agency: str
     state: str
-    created_at: str
+    created_at: str = Field(description="To the hour (UTC): no finer time of a tip is kept")
     media: list[MediaItem]
 
 
@@ -323,7 +328,7 @@ class TipsterView(BaseModel):
                     "id": "3f1c2b7e-5d4a-4e8f-9a6b-1c2d3e4f5a6b",
                     "agency": "milwaukee-pd",
                     "state": "reviewing",
-                    "created_at": "2026-12-05T21:04:11Z",
+                    "created_at": "2026-12-05T21:00:00Z",
                     "messages": [EXAMPLE_MESSAGE],
                 }
             ]
@@ -333,7 +338,7 @@ class TipsterView(BaseModel):
     id: uuid.UUID
     agency: str
     state: str = Field(description="new, reviewing, actioned or closed")
-    created_at: str
+    created_at: str = Field(description="To the hour (UTC): no finer time of a tip is kept")
     messages: list[TipMessage]
 
 
@@ -392,7 +397,10 @@ TIP_LINKS = {
     status_code=201,
     summary="Send a tip to an agency, anonymously (no account; the answer holds the tip code, shown once)",
     response_model=TipCreated,
-    responses={201: {"description": "Sent", "links": TIP_LINKS}, **problem_responses(404, 413, 415, 429)},
+    responses={
+        201: {"description": "Sent", "links": TIP_LINKS},
+        **problem_responses(404, 413, 415, 429, 503),
+    },
     openapi_extra=_body("agency", "text", "lon", "lat", "occurred_at", "media", required=("agency", "text")),
 )
 async def send_tip(request: Request) -> Response:
@@ -425,19 +433,6 @@ async def send_tip(request: Request) -> Response:
             hash_code(code),
         )
         message = await store_message(conn, tip["id"], "tipster", form.text, cleaned)
-        await append_asyncpg(
-            conn,
-            AuditEvent(
-                service="community_api",
-                actor="anonymous",
-                actor_role="tipster",
-                agency=form.agency,
-                action="tip.received",
-                subject_type="tip",
-                subject_id=str(tip["id"]),
-                details={"media": len(cleaned)},
-            ),
-        )
     return json_response(
         {**dict(tip), "code": code, "media": message["media"]},
         status=201,
@@ -491,7 +486,7 @@ async def read_own_tip(request: Request, code: TipCode) -> Response:
                 | {"parameters": {"header.X-Tip-Code": "$request.header.X-Tip-Code"}}
             },
         },
-        **problem_responses(401, 409, 413, 415, 429),
+        **problem_responses(401, 409, 413, 415, 429, 503),
     },
     openapi_extra=_body("text", "media", required=("text",)),
 )
@@ -513,17 +508,4 @@ async def add_to_own_tip(request: Request, code: TipCode) -> Response:
             raise Problem(409, "The agency closed this tip; it takes no more information.")
         message = await store_message(conn, tip["id"], "tipster", form.text, cleaned)
         await conn.execute("UPDATE community.tips SET updated_at = now() WHERE id = $1", tip["id"])
-        await append_asyncpg(
-            conn,
-            AuditEvent(
-                service="community_api",
-                actor="anonymous",
-                actor_role="tipster",
-                agency=tip["agency"],
-                action="tip.followed_up",
-                subject_type="tip",
-                subject_id=str(tip["id"]),
-                details={"media": len(cleaned)},
-            ),
-        )
     return json_response(message, status=201)

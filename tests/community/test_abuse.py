@@ -256,6 +256,58 @@ def nth_code(channel: str, contact: str, nth: int, mailbox: Mailbox, sms: SmsRec
     return str(sent[nth - 1])
 
 
+def test_an_alert_email_unsubscribes_its_one_subscription_in_one_click(
+    community: httpx.Client, agency: Agency, mailbox: Mailbox, db: Db, suite: Suite
+) -> None:
+    sms = suite.sms
+    assert sms is not None
+    leaver, keeper = new_email(), new_email()
+    far = (CENTER[0] + 0.02, CENTER[1] + 0.02)
+    left, _ = confirmed(community, agency, mailbox, sms, "email", leaver, **pin(*CENTER, 300))
+    elsewhere = subscribe(community, agency, "email", leaver, **pin(*far, 100))
+    code = nth_code("email", leaver, 2, mailbox, sms)
+    assert community.post(f"/v1/subscriptions/{elsewhere}/confirm", json={"code": code}).status_code == 200
+    kept, _ = confirmed(community, agency, mailbox, sms, "email", keeper, **pin(*CENTER, 300))
+    zone = polygon(CENTER[0] - 0.001, CENTER[1] - 0.001, CENTER[0] + 0.001, CENTER[1] + 0.001)
+    first = send_alert(community, agency, zone)
+    assert settled(community, agency, first["id"])["sent"] == 2
+    mail = mailbox.wait_for(leaver, lambda m: "Armed robbery" in str(m["Subject"]))
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    header = re.fullmatch(r"<(\S+)>", str(mail["List-Unsubscribe"]))
+    assert header is not None, mail["List-Unsubscribe"]
+    url = header.group(1)
+    assert (
+        url.startswith(community.base_url.scheme + "://")
+        and "/v1/subscriptions/unsubscribe/one-click/" in url
+    )
+    assert leaver.split("@")[0] not in url and "example.org" not in url  # nothing of the contact
+    # A link scanner's GET ends nothing; mail software's POST ends the subscription, without any other step.
+    assert community.get(url).status_code == 405
+    assert db.fetchval("SELECT count(*) FROM community.subscriptions WHERE id = $1", uuid.UUID(left)) == 1
+    r = httpx.post(url, data={"List-Unsubscribe": "One-Click"}, timeout=30)
+    assert r.status_code == 204, r.text
+    assert (
+        httpx.post(url, data={"List-Unsubscribe": "One-Click"}, timeout=30).status_code == 204
+    )  # twice is as good
+    # That one subscription only: the same contact's other one and the other contact's stay.
+    remaining = db.fetch(
+        "SELECT id::text AS id FROM community.subscriptions WHERE id = ANY($1::uuid[])",
+        [uuid.UUID(x) for x in (left, elsewhere, kept)],
+    )
+    assert sorted(r["id"] for r in remaining) == sorted([elsewhere, kept])
+    second = send_alert(community, agency, zone)
+    assert second["deliveries"]["queued"] == 1
+    assert settled(community, agency, second["id"])["sent"] == 1
+    mailbox.wait_for(
+        keeper, lambda m: "Armed robbery" in str(m["Subject"]) and second["id"] in str(m["Message-ID"])
+    )
+    assert len([m for m in mailbox.to(leaver) if "Armed robbery" in str(m["Subject"])]) == 1
+    # A token that this service did not issue ends nothing.
+    forged = url[:-1] + ("0" if url[-1] != "0" else "1")
+    r = httpx.post(forged, data={"List-Unsubscribe": "One-Click"}, timeout=30)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+
+
 def test_a_contact_with_two_subscriptions_under_an_alert_receives_it_once(
     community: httpx.Client, agency: Agency, db: Db, mailbox: Mailbox, suite: Suite
 ) -> None:
@@ -329,6 +381,35 @@ def test_a_delivery_whose_message_cannot_be_made_fails_once_and_the_others_go_ou
     assert settled(community, agency, alert["id"]) == {"queued": 0, "sent": 1, "failed": 1, "cancelled": 0}
     assert [m for m in mailbox.to(fine) if "Armed robbery" in str(m["Subject"])]
     assert not [m for m in mailbox.to(broken) if "Armed robbery" in str(m["Subject"])]
+
+
+def test_a_subscription_whose_contact_cannot_be_opened_is_a_410_in_the_portal_not_a_500(
+    community: httpx.Client, agency: Agency, db: Db, mailbox: Mailbox, suite: Suite
+) -> None:
+    sms = suite.sms
+    assert sms is not None
+    for how in ("key left the ring", "another key of the same id"):
+        sid, token = confirmed(community, agency, mailbox, sms, "email", new_email(), **pin(*CENTER, 300))
+        sealed = bytes(
+            db.fetchval("SELECT contact FROM community.subscriptions WHERE id = $1", uuid.UUID(sid))
+        )
+        # A kid no ring holds; or the same kid's ciphertext that no longer authenticates (a key replaced).
+        broken = (
+            b"retired\x00" + sealed[sealed.index(b"\x00") + 1 :]
+            if how == "key left the ring"
+            else sealed[:-1] + bytes([sealed[-1] ^ 1])
+        )
+        db.execute("UPDATE community.subscriptions SET contact = $2 WHERE id = $1", uuid.UUID(sid), broken)
+        headers = {"X-Subscription-Token": token}
+        assert_problem(community.get("/v1/subscriptions/mine", headers=headers), 410)
+        changed = community.patch("/v1/subscriptions/mine", json={"categories": ["traffic"]}, headers=headers)
+        assert_problem(changed, 410)
+        assert db.fetchval(
+            "SELECT categories FROM community.subscriptions WHERE id = $1", uuid.UUID(sid)
+        ) == ["crime"]  # nothing changed on a subscription that reaches no one
+        # It can still be ended, with its contact.
+        assert community.delete("/v1/subscriptions/mine", headers=headers).status_code == 204
+        assert db.fetchval("SELECT count(*) FROM community.subscriptions WHERE id = $1", uuid.UUID(sid)) == 0
 
 
 def test_a_forged_sms_webhook_signature_of_any_bytes_is_a_403(community: httpx.Client) -> None:

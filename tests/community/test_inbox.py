@@ -235,3 +235,66 @@ def test_closed_tips_are_deleted_after_the_agencys_retention_unless_on_legal_hol
     assert lift.status_code == 200
     wait_until(lambda: not exists(held))
     assert exists(recent) and exists(open_)
+
+
+def test_a_tip_never_closed_is_deleted_a_year_after_its_last_activity_unless_on_legal_hold(
+    community: httpx.Client, agency: Agency, db: Db
+) -> None:
+    from services.community_api.config import config
+
+    days = config().tip_open_retention_days
+    assert days == 365  # the suite runs with the default
+    abandoned, active, held = (
+        new_tip(community, agency, files=[("p.jpg", jpeg_with_gps(), "image/jpeg")]) for _ in range(3)
+    )
+    r = community.post(
+        f"/v1/agencies/{agency.slug}/tips/{abandoned}/transitions",
+        json={"action": "review"},
+        headers=agency.as_("investigator"),
+    )
+    assert r.status_code == 200  # any open state, not only new
+    hold = community.put(
+        f"/v1/agencies/{agency.slug}/tips/{held}/legal-hold",
+        json={"hold": True},
+        headers=agency.as_("supervisor"),
+    )
+    assert hold.status_code == 200
+    # All three arrived over a year ago; the active one was last touched ten days ago.
+    db.execute(
+        "UPDATE community.tips SET created_at = now() - make_interval(days => $2 + 40),"
+        " updated_at = now() - make_interval(days => $2 + 1) WHERE id = ANY($1::uuid[])",
+        [uuid.UUID(t) for t in (abandoned, active, held)],
+        days,
+    )
+    db.execute(
+        "UPDATE community.tips SET updated_at = now() - interval '10 days' WHERE id = $1", uuid.UUID(active)
+    )
+    exists = lambda t: db.fetchval("SELECT count(*) FROM community.tips WHERE id = $1", uuid.UUID(t)) == 1  # noqa: E731
+    wait_until(lambda: not exists(abandoned))
+    assert (
+        db.fetchval("SELECT count(*) FROM community.tip_media WHERE tip_id = $1", uuid.UUID(abandoned)) == 0
+    )
+    assert (
+        db.fetchval("SELECT count(*) FROM community.tip_messages WHERE tip_id = $1", uuid.UUID(abandoned))
+        == 0
+    )
+    details = db.fetchval(
+        "SELECT details::text FROM audit.events WHERE action = 'tip.purged' AND subject_id = $1", abandoned
+    )
+    assert details is not None and '"open_retention"' in details and '"reviewing"' in details, details
+    assert exists(active) and exists(held)
+    # The hold lifted (itself an activity, so the clock starts again): a year later it goes too.
+    lift = community.put(
+        f"/v1/agencies/{agency.slug}/tips/{held}/legal-hold",
+        json={"hold": False},
+        headers=agency.as_("supervisor"),
+    )
+    assert lift.status_code == 200
+    assert exists(held)
+    db.execute(
+        "UPDATE community.tips SET updated_at = now() - make_interval(days => $2 + 1) WHERE id = $1",
+        uuid.UUID(held),
+        days,
+    )
+    wait_until(lambda: not exists(held))
+    assert exists(active)

@@ -6,12 +6,16 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import random
 import subprocess
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from PIL import Image
 
 from services.community_api.ratelimit import sender
@@ -95,6 +99,59 @@ def test_a_video_is_remuxed_without_its_container_metadata_and_without_reencodin
         for p in (original_path, stored)
     ]
     assert frames[0] == frames[1]  # the video packets are bit for bit the uploaded ones
+
+
+DEVICE_SEI = "SentinelDevice-SN-0042"
+
+
+def video_with_sei(tmp: Path, codec: str) -> tuple[bytes, bytes]:
+    """A one-second MP4 whose video carries SEI user data, and the text that betrays it: H.264 from x264 (which
+    writes its version and settings as SEI) with a device's user data added; H.265 from x265, whose SEI of its
+    version is written both in the samples (headers repeated) and in the track's decoder configuration (hvcC)."""
+    path = tmp / f"sei-{codec}-{uuid.uuid4().hex[:6]}.mp4"
+    if codec == "h264":
+        encode = ["-c:v", "libx264", "-bsf:v", f"h264_metadata=sei_user_data=086f3693-b7b3-4f2c-9653-21492feee5b8+{DEVICE_SEI}"]  # fmt: skip
+        marks = [DEVICE_SEI.encode(), b"x264 - core"]
+    else:
+        encode = ["-c:v", "libx265", "-x265-params", "log-level=error:repeat-headers=1"]
+        marks = [b"x265 (build"]
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=duration=1:size=64x64:rate=5",
+         *encode, str(path)],
+        check=True,
+    )  # fmt: skip
+    data = path.read_bytes()
+    for mark in marks:
+        assert mark in data  # the fixture carries what must go
+    if codec == "hevc":
+        assert data.count(marks[0]) == 2  # in a sample and in the hvcC
+    return data, marks[-1]
+
+
+def decoded_frames(path: Path) -> bytes:
+    return subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
+        check=True,
+        capture_output=True,
+    ).stdout
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc"])
+def test_sei_user_data_in_h264_and_h265_video_is_not_stored_and_the_pictures_are_the_same(
+    community: httpx.Client, agency: Agency, db: Db, tmp_path: Path, codec: str
+) -> None:
+    original, _ = video_with_sei(tmp_path, codec)
+    r = send_tip(community, agency.slug, files=[("clip.mp4", original, "video/mp4")])
+    assert r.status_code == 201, r.text
+    [(_, content)] = stored_media(db, r.json()["id"])
+    for mark in (DEVICE_SEI.encode(), b"x264", b"x265"):
+        assert mark not in content, mark
+    stored, uploaded = tmp_path / "stored.mp4", tmp_path / "uploaded.mp4"
+    stored.write_bytes(content)
+    uploaded.write_bytes(original)
+    # Copied, not re-encoded: every picture decodes as it did.
+    frames = decoded_frames(stored)
+    assert frames.count(b"\n0,") == 5 and frames == decoded_frames(uploaded)
 
 
 def with_cover_picture(tmp: Path, kind: str) -> bytes:
@@ -284,6 +341,47 @@ def test_no_address_or_user_agent_is_stored_or_logged_on_the_tip_routes(
     assert bytes(stored) == hashlib.sha256(code.encode()).digest()
 
 
+def test_ffmpeg_runs_at_most_the_cap_at_once_and_a_tip_that_waits_too_long_is_a_503_with_nothing_stored(
+    agency: Agency, db: Db, own_instance, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    # An ffmpeg that says it started, then waits at a gate the test opens: the cap of one is held while it waits.
+    started, gate = tmp_path / "started", tmp_path / "gate"
+    os.mkfifo(gate)
+    wrapper = tmp_path / "ffmpeg"
+    wrapper.write_text(f'#!/bin/sh\ntouch "{started}"\nread _ < "{gate}"\nexec ffmpeg "$@"\n')
+    wrapper.chmod(0o755)
+    server = own_instance(
+        CANVASS_FFMPEG_PATH=str(wrapper), CANVASS_FFMPEG_CONCURRENCY="1", CANVASS_FFMPEG_WAIT_S="0.5"
+    )
+    video = mp4_with_metadata(tmp_path)
+    with client_from(server.url, loopback_address()) as c, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(send_tip, c, agency.slug, files=[("a.mp4", video, "video/mp4")])
+        assert eventually(started.exists)
+        assert count_tips(db, agency.slug) == 0
+        # The cap is taken: a tip whose photo was cleaned and whose video waits too long stores nothing.
+        r = send_tip(
+            c,
+            agency.slug,
+            files=[("p.jpg", jpeg_with_gps(), "image/jpeg"), ("b.mp4", video, "video/mp4")],
+        )
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert int(r.headers["retry-after"]) >= 1
+        assert count_tips(db, agency.slug) == 0
+        assert db.fetchval("SELECT count(*) FROM community.tip_media WHERE size = $1", len(video)) == 0
+        with open(gate, "w") as g:  # opens the gate: the first ffmpeg goes on
+            g.write("go\n")
+        assert first.result(timeout=60).status_code == 201
+        # The slot is free again.
+        started.unlink()
+        second = pool.submit(send_tip, c, agency.slug, files=[("c.mp4", video, "video/mp4")])
+        assert eventually(started.exists)
+        with open(gate, "w") as g:
+            g.write("go\n")
+        assert second.result(timeout=60).status_code == 201
+    assert count_tips(db, agency.slug) == 2
+
+
 def test_the_tip_rate_limit_is_shared_by_every_process_of_the_service(
     agency: Agency, db: Db, own_instance
 ) -> None:  # type: ignore[no-untyped-def]
@@ -366,6 +464,60 @@ def test_the_tip_code_is_shown_once_and_carries_an_anonymous_conversation(
     for wrong in ("cvt_" + "A" * 32, code + "x", "", "nothing"):
         assert community.get("/v1/tips/mine", headers={"X-Tip-Code": wrong}).status_code == 401
     assert community.get("/v1/tips/mine").status_code == 401
+
+
+def on_the_hour(stamp: str) -> bool:
+    t = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC)
+    return t == t.replace(minute=0, second=0, microsecond=0)
+
+
+def test_a_tips_times_are_kept_and_shown_to_the_hour_and_no_audit_record_times_the_tipster(
+    community: httpx.Client, agency: Agency, db: Db
+) -> None:
+    r = send_tip(community, agency.slug, files=[("p.jpg", jpeg_with_gps(), "image/jpeg")])
+    assert r.status_code == 201, r.text
+    code, tip_id = r.json()["code"], r.json()["id"]
+    assert on_the_hour(r.json()["created_at"]), r.json()
+    # A conversation within the hour keeps its order though its times are all the same hour.
+    for i in range(3):
+        reply = community.post(
+            f"/v1/agencies/{agency.slug}/tips/{tip_id}/replies",
+            json={"message": f"Question {i}?"},
+            headers=agency.as_("investigator"),
+        )
+        assert reply.status_code == 201 and on_the_hour(reply.json()["created_at"]), reply.text
+        more = community.post(
+            "/v1/tips/mine/messages",
+            files=form({"text": f"Answer {i}."}, [("n.jpg", jpeg_with_gps(), "image/jpeg")]),
+            headers={"X-Tip-Code": code},
+        )
+        assert more.status_code == 201 and on_the_hour(more.json()["created_at"]), more.text
+    mine = community.get("/v1/tips/mine", headers={"X-Tip-Code": code}).json()
+    expected = ["A van parks behind the school every night at 2am."] + [
+        text for i in range(3) for text in (f"Question {i}?", f"Answer {i}.")
+    ]
+    assert [m["body"] for m in mine["messages"]] == expected
+    assert on_the_hour(mine["created_at"]) and all(on_the_hour(m["created_at"]) for m in mine["messages"])
+    seen = agency_view(community, agency, tip_id)["properties"]
+    assert [m["body"] for m in seen["messages"]] == expected
+    assert on_the_hour(seen["created_at"]) and on_the_hour(seen["updated_at"])
+    listed = community.get(f"/v1/agencies/{agency.slug}/tips", headers=agency.as_("investigator")).json()
+    assert all(on_the_hour(f["properties"]["created_at"]) for f in listed["features"])
+    # As stored, whatever wrote it.
+    stored = db.fetchval(
+        """SELECT bool_and(t = date_trunc('hour', t, 'UTC')) FROM (
+               SELECT created_at AS t FROM community.tips WHERE id = $1
+               UNION ALL SELECT updated_at FROM community.tips WHERE id = $1
+               UNION ALL SELECT created_at FROM community.tip_messages WHERE tip_id = $1
+               UNION ALL SELECT created_at FROM community.tip_media WHERE tip_id = $1) times""",
+        uuid.UUID(tip_id),
+    )
+    assert stored is True
+    # The audit trail's times are exact: it has records of what the staff did, none of what the tipster did.
+    actors = db.fetch(
+        "SELECT DISTINCT actor_role FROM audit.events WHERE subject_type = 'tip' AND subject_id = $1", tip_id
+    )
+    assert [r["actor_role"] for r in actors] == ["investigator"]
 
 
 def test_bad_tip_forms_are_clear_problems(community: httpx.Client, agency: Agency) -> None:
