@@ -309,6 +309,8 @@ def _normal_contact(channel: str, contact: str) -> str:
             raise invalid("/body/contact", f"not a valid email address: {exc}") from None
         assert address.ascii_email is not None  # always set when SMTPUTF8 is not allowed
         return address.ascii_email
+    if not sms.configured():
+        raise invalid("/body/channel", "this program sends alerts by email only, not by text message")
     if not E164.fullmatch(contact):
         raise invalid("/body/contact", "give the phone number in E.164, e.g. +14145550123")
     try:
@@ -712,6 +714,7 @@ async def unsubscribe_one_click(
 @inbound.post(
     "/inbound",
     summary="The SMS provider's webhook for replies: STOP (and its synonyms) ends every SMS subscription of the number",
+    description="A 404 problem when the deployment sends no text messages (no `CANVASS_SMS_AUTH_TOKEN`).",
     response_class=Response,
     responses={
         200: {
@@ -723,7 +726,7 @@ async def unsubscribe_one_click(
                 }
             },
         },
-        **problem_responses(403),
+        **problem_responses(403, 404),
     },
     openapi_extra={
         "requestBody": {
@@ -750,6 +753,8 @@ async def unsubscribe_one_click(
     },
 )
 async def inbound_sms(request: Request) -> Response:
+    if not sms.configured():
+        raise Problem(404, "This deployment sends no text messages.")
     await request.body()  # read first, within the body limit (413 over it), whatever its type
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":

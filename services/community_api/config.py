@@ -151,10 +151,15 @@ class CommunitySettings(BaseSettings):
         alias="CANVASS_SMS_ACCOUNT_SID",
         description="The account at the SMS provider.",
     )
-    sms_auth_token: str = Field(
-        "development-token",
+    # No default: a token everybody knows would let anyone sign the provider's callbacks (a forged STOP ends any
+    # number's subscriptions). Unset, the deployment sends no text messages: subscribing by SMS is refused and the
+    # provider's webhook answers 404.
+    sms_auth_token: str | None = Field(
+        None,
         alias="CANVASS_SMS_AUTH_TOKEN",
-        description="The SMS provider's token: authenticates the sends and checks its signed callbacks.",
+        min_length=16,
+        description="The SMS provider's token: authenticates the sends and checks its signed callbacks. Unset, "
+        "the deployment sends no text messages (alerts by email only).",
     )
     sms_from: str = Field(
         "+15005550006",

@@ -50,8 +50,16 @@ async def close_client() -> None:
         _client = None
 
 
+def configured() -> bool:
+    """Whether this deployment sends text messages (it has the provider's token)."""
+    return config().sms_auth_token is not None
+
+
 async def send(to: str, body: str) -> SendOutcome:
     c = config()
+    if c.sms_auth_token is None:  # a subscription made while it did; nothing can be sent now
+        log.warning("no SMS provider configured: a text message is not sent")
+        return SendOutcome.FINAL
     url = f"{c.sms_api_url.rstrip('/')}/2010-04-01/Accounts/{c.sms_account_sid}/Messages.json"
     try:
         r = await client().post(
@@ -79,7 +87,8 @@ def signature(url: str, params: list[tuple[str, str]], token: str) -> str:
 
 
 def signed(url: str, params: list[tuple[str, str]], given: str | None) -> bool:
-    if not given:
+    token = config().sms_auth_token
+    if not given or token is None:
         return False
     # As bytes: compare_digest refuses two str unless both are ASCII, and a header may hold any byte.
-    return hmac.compare_digest(signature(url, params, config().sms_auth_token).encode(), given.encode())
+    return hmac.compare_digest(signature(url, params, token).encode(), given.encode())

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from services.community_api.sms import signature
 from tests.community.conftest import Agency, mail_text, send_tip
 from tests.community.sms_receiver import SmsReceiver
 from tests.community.test_alerts import (
@@ -520,3 +521,36 @@ def test_an_agency_sends_at_most_its_alert_rate_and_a_replay_still_answers(
             replay.status_code == 200 and replay.json()["id"] == first.json()["id"]
         )  # a retry is no new alert
     assert db.fetchval("SELECT count(*) FROM community.alerts WHERE agency = $1", agency.slug) == 2
+
+
+def test_a_deployment_without_the_sms_providers_token_takes_no_text_message_subscription_nor_any_callback(
+    agency: Agency, own_instance
+) -> None:
+    """Without CANVASS_SMS_AUTH_TOKEN the deployment sends no text messages: subscribing by SMS is a 422 at the
+    channel (nothing stored, no code sent), email still works, and the provider's webhook is a 404, so no callback
+    signed with a token anyone could know (the development placeholder there was) ends anyone's subscriptions."""
+    server = own_instance(
+        CANVASS_TIP_RATE_LIMIT="1000000"
+    )  # the suite's environment without the SMS provider's
+    with httpx.Client(base_url=server.url, timeout=30) as community:
+        body = subscription_body(agency, "sms", new_number())
+        r = community.post("/v1/subscriptions", json=body)
+        assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", r.text
+        [error] = r.json()["errors"]
+        assert error["pointer"] == "/body/channel" and "email" in error["reason"], error
+        assert (
+            community.post(
+                "/v1/subscriptions", json=subscription_body(agency, "email", new_email())
+            ).status_code
+            == 202
+        )
+        params = [("From", body["contact"]), ("Body", "STOP")]
+        url = server.url + "/v1/sms/inbound"
+        forged = community.post(
+            "/v1/sms/inbound",
+            data=dict(params),
+            headers={"X-Twilio-Signature": signature(url, params, "development-token")},
+        )
+        assert forged.status_code == 404 and forged.headers["content-type"] == "application/problem+json", (
+            forged.text
+        )
