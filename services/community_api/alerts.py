@@ -599,6 +599,25 @@ def _view(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
+class Channels(BaseModel):
+    channels: list[Literal["email", "sms"]] = Field(
+        description="How residents may subscribe: by email always, by text message where this deployment sends them",
+        examples=[["email", "sms"]],
+    )
+
+
+@subscriptions.get(
+    "/channels",
+    summary="The channels alerts are sent by here (public: the subscription form offers only these)",
+    response_model=Channels,
+)
+async def channels() -> Response:
+    return json_response(
+        {"channels": ["email", "sms"] if sms.configured() else ["email"]},
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
 @subscriptions.get(
     "/mine",
     summary="One's subscription, by its manage token",

@@ -546,6 +546,8 @@ def test_a_deployment_without_the_sms_providers_token_takes_no_text_message_subs
         )
         params = [("From", body["contact"]), ("Body", "STOP")]
         url = server.url + "/v1/sms/inbound"
+        offered = community.get("/v1/subscriptions/channels")
+        assert offered.status_code == 200 and offered.json() == {"channels": ["email"]}, offered.text
         forged = community.post(
             "/v1/sms/inbound",
             data=dict(params),
@@ -554,3 +556,10 @@ def test_a_deployment_without_the_sms_providers_token_takes_no_text_message_subs
         assert forged.status_code == 404 and forged.headers["content-type"] == "application/problem+json", (
             forged.text
         )
+
+
+def test_the_subscription_form_is_told_the_channels_alerts_go_by(community: httpx.Client) -> None:
+    """The suite's deployment has an SMS provider: both channels are offered."""
+    r = community.get("/v1/subscriptions/channels")
+    assert r.status_code == 200 and r.json() == {"channels": ["email", "sms"]}, r.text
+    assert "public" in r.headers["cache-control"]
