@@ -2,8 +2,10 @@
 their registration.
 
 An auditor (role `auditor`) sees the records of their own agency only, filtered by time, actor, action, case,
-target (a registration or camera id) and place; a place is answered from `audit.event_places` (its GiST index),
-a target from `audit.event_refs`, both filled by the database from what is appended (migration 0022). Every read
+target (a registration or camera id) and place; a place is answered from `audit.event_places` (the records' own
+areas, its GiST index) and from the registrations and cameras the records name (`audit.event_refs`) where they
+stand now in the registry, a target from `audit.event_refs`; both side tables are filled by the database from
+what is appended (migrations 0022, 0035), and neither holds where an owner's camera or home is. Every read
 of the trail is itself appended to the trail before the answer leaves.
 
 An export carries, for each record, exactly the values its chain hash covers (the canonical text of `at`, the area
@@ -83,21 +85,21 @@ class Place:
     point: tuple[float, float] | None = None
     radius_m: float | None = None
 
-    def condition(self, p: dict[str, Any]) -> str:
-        """The SQL condition on `audit.event_places p`: the box (`&&`, the index), then the exact test."""
+    def condition(self, p: dict[str, Any], geom: str) -> str:
+        """The SQL condition on the geometry column `geom`: the box (`&&`, its GiST index), then the exact test."""
         p.update(west=self.box[0], south=self.box[1], east=self.box[2], north=self.box[3])
-        box = "p.geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326)"
+        box = f"{geom} && ST_MakeEnvelope(:west, :south, :east, :north, 4326)"
         if self.kind == "near":
             assert self.point is not None
             p.update(plon=self.point[0], plat=self.point[1], radius=self.radius_m)
             return (
-                f"{box} AND ST_DWithin(geography(p.geom),"
+                f"{box} AND ST_DWithin(geography({geom}),"
                 " geography(ST_SetSRID(ST_MakePoint(:plon, :plat), 4326)), :radius)"
             )
         if self.kind == "bbox":
-            return f"{box} AND ST_Intersects(p.geom, ST_MakeEnvelope(:west, :south, :east, :north, 4326))"
+            return f"{box} AND ST_Intersects({geom}, ST_MakeEnvelope(:west, :south, :east, :north, 4326))"
         p["place"] = self.geojson
-        return f"{box} AND ST_Intersects(p.geom, ST_SetSRID(ST_GeomFromGeoJSON(:place), 4326))"
+        return f"{box} AND ST_Intersects({geom}, ST_SetSRID(ST_GeomFromGeoJSON(:place), 4326))"
 
 
 def _numbers(value: str, count: int, pointer: str, what: str) -> list[float]:
@@ -225,8 +227,18 @@ class TrailFilter:
             conds.append("e.seq IN (SELECT r.seq FROM audit.event_refs r WHERE r.target = :target)")
             p["target"] = str(self.target)
         if self.place is not None:
-            place = self.place.condition(p)
-            sub = f"SELECT p.seq FROM audit.event_places p WHERE p.agency = :agency AND {place}"  # noqa: S608 - composed from constants; values are bound
+            # The records' own areas (the side index), and the records naming a registration or camera that lies
+            # in the place now (their ids in `audit.event_refs`, where they stand read from the registry, each
+            # through its GiST index): the trail never copies where an owner's camera or home is, so a deleted
+            # registration is found nowhere.
+            sub = (
+                "SELECT p.seq FROM audit.event_places p"  # noqa: S608 - composed from constants; values are bound
+                f" WHERE p.agency = :agency AND {self.place.condition(p, 'p.geom')}"
+                " UNION SELECT r.seq FROM registry.cameras c JOIN audit.event_refs r ON r.target = c.id::text"
+                f" WHERE {self.place.condition(p, 'c.geom')}"
+                " UNION SELECT r.seq FROM registry.registrations g JOIN audit.event_refs r ON r.target = g.id::text"
+                f" WHERE {self.place.condition(p, 'g.location')}"
+            )
             conds.append(f"e.seq IN ({sub})")
         return " AND ".join(conds)
 
@@ -294,8 +306,9 @@ def trail_filter(
         ),
     ] = None,
 ) -> TrailFilter:
-    """The records touching the place are those whose searched area or point, or a camera they name, intersects
-    it: `near` + `radius_m` (metres on the ellipsoid), `bbox`, or `polygon` — one of them."""
+    """The records touching the place are those whose searched area or point, or a registration or camera they
+    name (where it stands now: a deleted one is nowhere), intersects it: `near` + `radius_m` (metres on the
+    ellipsoid), `bbox`, or `polygon` — one of them."""
     assert principal.agency is not None
     f = TrailFilter(
         agency=principal.agency,

@@ -531,3 +531,162 @@ def test_bad_filters_are_a_clear_4xx(
     r = registry.get("/v1/audit/records", params=params, headers=auth("auditor", x.slug))
     assert r.status_code in (400, 422), r.text
     assert r.headers["content-type"] == "application/problem+json"
+
+
+# --- what the trail keeps of an owner who deleted their data -----------------------------------------------
+
+
+def test_a_deleted_owners_camera_and_home_positions_leave_no_trace_in_the_trails_place_index(
+    registry: httpx.Client, geo: httpx.Client, auth: Token, db: Db, new_agency: NewAgency
+) -> None:
+    """A record naming a registration or camera (a search listing contact details, a live view) is found by where
+    that registration and camera stand while they exist; once the owner deletes their data, nothing in the trail
+    or beside it says where they stood, and a place search there no longer finds the record."""
+    x = new_agency()
+    reg, cred = _camera_owner(registry, x, 0.0)
+    cam = reg["properties"]["cameras"][0]["id"]
+    lon, lat = x.inside(0.0, 0)
+    slon, slat = x.inside(0.001, 0)  # the search's centre: about 80 m east of the camera
+    det = auth("investigator", x.slug, sub="det-erase")
+    r = geo.get(
+        "/v1/cameras/radius",
+        params={"lon": slon, "lat": slat, "radius_m": 200, "case_number": "C-77"},
+        headers=det,
+    )
+    assert r.status_code == 200, r.text
+    assert [f["properties"].get("contact") is not None for f in r.json()["features"]] == [True]
+    (live,) = seed(
+        db,
+        [
+            {
+                "agency": x.slug,
+                "actor": "det-erase",
+                "action": "live_window.view",
+                "subject_type": "live_window",
+                "subject_id": str(uuid.uuid4()),
+                "details": {"registration_id": reg["id"], "cameras": [cam]},
+            }
+        ],
+    )
+    search = db.fetchval(
+        "SELECT seq FROM audit.events WHERE agency = $1 AND case_number = 'C-77' AND service = 'geo_query'",
+        x.slug,
+    )
+    headers = auth("auditor", x.slug)
+    at_home = {"near": f"{lon},{lat}", "radius_m": 5}
+    # While the registration exists, both records are found where its camera stands.
+    assert {search, live} <= set(seqs(all_pages(registry, headers, at_home)))
+
+    r = registry.delete(f"/v1/registrations/{reg['id']}", headers=owner(cred))
+    assert r.status_code == 204, r.text
+
+    # Nothing beside the trail holds a position within 10 m of the camera and the home any more ...
+    near_home = db.fetchval(
+        "SELECT count(*) FROM audit.event_places WHERE seq = ANY($1::bigint[])"
+        " AND ST_DWithin(geography(geom), geography(ST_SetSRID(ST_MakePoint($2, $3), 4326)), 10)",
+        [search, live],
+        lon,
+        lat,
+    )
+    assert near_home == 0
+    # ... and a place search there no longer finds the records; by their pseudonymous ids they still are.
+    assert not {search, live} & set(seqs(all_pages(registry, headers, at_home)))
+    assert live in seqs(all_pages(registry, headers, {"target": cam}))
+    assert search in seqs(all_pages(registry, headers, {"target": reg["id"]}))
+    # The search's own area (its centre, which an investigator chose) is the trail's and stays.
+    assert search in seqs(all_pages(registry, headers, {"near": f"{slon},{slat}", "radius_m": 5}))
+
+
+# --- who reads what: every oversight route, every role, own agency and another -----------------------------
+
+
+def test_the_oversight_role_matrix_every_route_every_role_own_agency_other_agency_and_no_token(
+    registry: httpx.Client,
+    requests_client: httpx.Client,
+    auth: Token,
+    db: Db,
+    trail: Any,
+) -> None:
+    """The auditor of X reads X's trail and nothing of Y's, whatever filter names Y's records (their target,
+    their actor, their place); every other role of X or Y, an owner's credential, a token of an unknown agency
+    or of none, and no token at all are refused with a problem; an owner's access report takes the owner's
+    credential only; the public transparency figures are the same to everyone."""
+    x, y, _, _ = trail
+    _, x_cred = _camera_owner(registry, x, 0.0)
+    y_reg, y_cred = _camera_owner(registry, y, 0.0)
+    y_seq = seed(
+        db,
+        [
+            {
+                "agency": y.slug,
+                "actor": "det-y-only",
+                "action": "registration.contact.read",
+                "subject_type": "registration",
+                "subject_id": y_reg["id"],
+                "case_number": "Y-SECRET",
+                "area": {"type": "Point", "coordinates": x.inside(0.0, 0)},
+                "details": {"registration_id": y_reg["id"]},
+            }
+        ],
+    )
+    y_all = {r["seq"] for r in db.fetch("SELECT seq FROM audit.events WHERE agency = $1", y.slug)}
+    assert set(y_seq) <= y_all
+    lon, lat = x.inside(0.0, 0)
+    probes: list[dict[str, Any]] = [
+        {},
+        {"target": y_reg["id"]},
+        {"actor": "det-y-only"},
+        {"case_number": "Y-SECRET"},
+        {"near": f"{lon},{lat}", "radius_m": 50},
+        {"bbox": "-180,-90,180,90"},
+    ]
+
+    def problem(r: httpx.Response, status: int) -> None:
+        assert r.status_code == status, (r.status_code, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert "Y-SECRET" not in r.text and "det-y-only" not in r.text
+
+    trail_paths = ("/v1/audit/records", "/v1/audit/export")
+    # The auditor of X: X's records only, under every probe, in the search and the export.
+    aud_x = auth("auditor", x.slug)
+    for params in probes:
+        found = all_pages(registry, aud_x, params)
+        assert {f["properties"]["agency"] for f in found} <= {x.slug}, params
+        assert not set(seqs(found)) & y_all, params
+        exported = [json.loads(line) for line in _export(registry, aud_x, "jsonl", **params).splitlines()]
+        assert {e["agency"] for e in exported} <= {x.slug}, params
+        assert not {e["seq"] for e in exported} & y_all, params
+    # ... and Y's auditor finds the record above, which X's never did.
+    assert set(y_seq) <= set(seqs(all_pages(registry, auth("auditor", y.slug), {"case_number": "Y-SECRET"})))
+
+    # Every other role, of either agency: refused. Unknown agency, no agency, an owner's credential, no token.
+    others = [
+        r for r in ("investigator", "supervisor", "advocate", "agency_admin", "integrator", "cad", "service")
+    ]
+    for path in trail_paths:
+        for role in others:
+            for agency in (x.slug, y.slug):
+                problem(
+                    registry.get(path, params={"case_number": "Y-SECRET"}, headers=auth(role, agency)), 403
+                )
+        problem(registry.get(path, headers=auth("auditor", "t-nobody-" + uuid.uuid4().hex[:6])), 403)
+        problem(registry.get(path, headers=auth("auditor", None)), 403)
+        problem(registry.get(path, headers=owner(y_cred)), 401)
+        problem(registry.get(path), 401)
+
+    # The owner's access report: its owner's credential only; any agency token, even an auditor's, is no owner.
+    report = f"/v1/registrations/{y_reg['id']}/access-report"
+    assert registry.get(report, headers=owner(y_cred)).status_code == 200
+    problem(registry.get(report, headers=owner(x_cred)), 404)
+    for role in ("auditor", *others):
+        for agency in (x.slug, y.slug):
+            problem(registry.get(report, headers=auth(role, agency)), 401)
+    problem(registry.get(report), 401)
+
+    # The public figures: the same to the public and to every role (nothing of an agency's own is added).
+    public = requests_client.get("/v1/transparency", params={"agency": y.slug})
+    assert public.status_code == 200, public.text
+    for role in ("auditor", *others):
+        r = requests_client.get("/v1/transparency", params={"agency": y.slug}, headers=auth(role, x.slug))
+        assert r.status_code == 200, r.text
+        assert r.json()["agencies"] == public.json()["agencies"]
