@@ -9,10 +9,10 @@ deletion removes personal data for real, and that the trail keeps only pseudonym
 
 From this revision the side index keeps the records' own areas (what a searcher or a footage request chose, which
 the trail itself carries and its hash covers) and the ids they name (`audit.event_refs`), nothing else. A place
-search finds a record by the registrations and cameras it names through those ids and where they stand now in the
-registry (services/registry_api/oversight.py): once deleted, they are found nowhere. The rows already copied are
-removed (every row of `audit.event_places` that is not its record's own area), and registrations' positions get a
-GiST index, which that search reads as it reads the cameras'.
+search finds a record by the cameras it names (or whose registration it names) through those ids, where they stand
+now in the registry and only while the agency may see them (services/registry_api/oversight.py): once deleted or
+no longer shared, they are found nowhere. The rows already copied are removed (every row of `audit.event_places`
+that is not its record's own area).
 
 Revision ID: 0035
 Revises: 0033
@@ -116,13 +116,9 @@ WHERE NOT EXISTS (
 def upgrade() -> None:
     op.execute(_HEAD + _NEW_TAIL)
     op.execute(_REMOVE_COPIES)
-    op.execute(
-        "CREATE INDEX IF NOT EXISTS ix_registrations_location ON registry.registrations USING gist (location)"
-    )
 
 
 def downgrade() -> None:
-    op.execute("DROP INDEX IF EXISTS registry.ix_registrations_location")
     op.execute(_HEAD + _OLD_TAIL)
     # The positions of the registrations and cameras that still exist, copied again as 0026 kept them.
     op.execute("SELECT audit.index_details(1, (SELECT coalesce(max(seq), 0) FROM audit.events))")

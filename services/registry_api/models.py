@@ -107,8 +107,6 @@ class Registration(Base):
         UniqueConstraint("agency_id", "external_id", name="uq_registrations_external_id"),
         Index("ix_registrations_agency_confirmed", "agency_id", "last_confirmed_at"),
         Index("ix_registrations_email_index", "contact_email_index"),
-        # Read by the auditor's place search (the records naming a registration are found where it lies).
-        Index("ix_registrations_location", "location", postgresql_using="gist"),
         {"schema": "registry"},
     )
 

@@ -3,9 +3,10 @@ their registration.
 
 An auditor (role `auditor`) sees the records of their own agency only, filtered by time, actor, action, case,
 target (a registration or camera id) and place; a place is answered from `audit.event_places` (the records' own
-areas, its GiST index) and from the registrations and cameras the records name (`audit.event_refs`) where they
-stand now in the registry, a target from `audit.event_refs`; both side tables are filled by the database from
-what is appended (migrations 0022, 0035), and neither holds where an owner's camera or home is. Every read
+areas, its GiST index) and from the cameras the records name, or whose registration they name (`audit.event_refs`),
+where they stand now in the registry if the agency may still see them; a target from `audit.event_refs`. Both
+side tables are filled by the database from what is appended (migrations 0022, 0035), and neither holds where an
+owner's camera or home is. Every read
 of the trail is itself appended to the trail before the answer leaves.
 
 An export carries, for each record, exactly the values its chain hash covers (the canonical text of `at`, the area
@@ -227,17 +228,23 @@ class TrailFilter:
             conds.append("e.seq IN (SELECT r.seq FROM audit.event_refs r WHERE r.target = :target)")
             p["target"] = str(self.target)
         if self.place is not None:
-            # The records' own areas (the side index), and the records naming a registration or camera that lies
-            # in the place now (their ids in `audit.event_refs`, where they stand read from the registry, each
-            # through its GiST index): the trail never copies where an owner's camera or home is, so a deleted
-            # registration is found nowhere.
+            # The records' own areas (the side index), and the records naming a camera, or its registration, that
+            # stands in the place now and that the agency may still see (the visibility rule, `registry.sees`):
+            # the trail never copies where an owner's camera or home is, so a deleted registration is found
+            # nowhere, and one no longer shared with the agency, or moved since, cannot be located through it.
+            cams = (
+                " FROM registry.cameras c JOIN registry.agencies a ON a.slug = :agency"
+                " JOIN audit.event_refs r ON r.target = {key}"
+                f" WHERE {self.place.condition(p, 'c.geom')}"
+                " AND registry.sees(a.id, ST_SetSRID(a.jurisdiction, 4326), c.visible_to, c.geom)"
+            )
             sub = (
                 "SELECT p.seq FROM audit.event_places p"  # noqa: S608 - composed from constants; values are bound
                 f" WHERE p.agency = :agency AND {self.place.condition(p, 'p.geom')}"
-                " UNION SELECT r.seq FROM registry.cameras c JOIN audit.event_refs r ON r.target = c.id::text"
-                f" WHERE {self.place.condition(p, 'c.geom')}"
-                " UNION SELECT r.seq FROM registry.registrations g JOIN audit.event_refs r ON r.target = g.id::text"
-                f" WHERE {self.place.condition(p, 'g.location')}"
+                " UNION SELECT r.seq"
+                + cams.format(key="c.id::text")
+                + " UNION SELECT r.seq"
+                + cams.format(key="c.registration_id::text")
             )
             conds.append(f"e.seq IN ({sub})")
         return " AND ".join(conds)
@@ -306,9 +313,10 @@ def trail_filter(
         ),
     ] = None,
 ) -> TrailFilter:
-    """The records touching the place are those whose searched area or point, or a registration or camera they
-    name (where it stands now: a deleted one is nowhere), intersects it: `near` + `radius_m` (metres on the
-    ellipsoid), `bbox`, or `polygon` — one of them."""
+    """The records touching the place are those whose searched area or point, or a camera they name (or whose
+    registration they name) intersects it — the camera where it stands now, if the agency may still see it:
+    a deleted or unshared one is nowhere. `near` + `radius_m` (metres on the ellipsoid), `bbox`, or `polygon`:
+    one of them."""
     assert principal.agency is not None
     f = TrailFilter(
         agency=principal.agency,

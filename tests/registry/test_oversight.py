@@ -690,3 +690,52 @@ def test_the_oversight_role_matrix_every_route_every_role_own_agency_other_agenc
         r = requests_client.get("/v1/transparency", params={"agency": y.slug}, headers=auth(role, x.slug))
         assert r.status_code == 200, r.text
         assert r.json()["agencies"] == public.json()["agencies"]
+
+
+def test_a_camera_the_agency_may_no_longer_see_cannot_be_located_through_its_trail(
+    registry: httpx.Client, auth: Token, db: Db, new_agency: NewAgency
+) -> None:
+    """A record naming a camera is found where the camera stands now, and only while the agency may see it: once
+    the owner moves it and hides it from agencies (paused), the agency's auditor finds the record by its id only,
+    neither where it stood nor where it stands."""
+    x = new_agency()
+    reg, cred = _camera_owner(registry, x, 0.0)
+    cam = reg["properties"]["cameras"][0]["id"]
+    (seq,) = seed(
+        db,
+        [
+            {
+                "agency": x.slug,
+                "actor": "det-moved",
+                "action": "live_window.view",
+                "subject_type": "live_window",
+                "subject_id": str(uuid.uuid4()),
+                "details": {"registration_id": reg["id"], "cameras": [cam]},
+            }
+        ],
+    )
+    headers = auth("auditor", x.slug)
+    old = x.inside(0.0, 0)
+    new = x.inside(0.02, 0.01)  # about 2 km away
+    at_old = {"near": f"{old[0]},{old[1]}", "radius_m": 5}
+    at_new = {"near": f"{new[0]},{new[1]}", "radius_m": 5}
+    assert seq in seqs(all_pages(registry, headers, at_old))
+
+    url = f"/v1/registrations/{reg['id']}"
+    etag = registry.get(url, headers=owner(cred)).headers["etag"]
+    r = registry.patch(
+        f"{url}/cameras/{cam}",
+        json={"location": {"type": "Point", "coordinates": new}},
+        headers={**owner(cred), "If-Match": etag},
+    )
+    assert r.status_code == 200, r.text
+    # Moved, still shared: found where it stands now, not where it stood.
+    assert seq in seqs(all_pages(registry, headers, at_new))
+    assert seq not in seqs(all_pages(registry, headers, at_old))
+
+    etag = registry.get(url, headers=owner(cred)).headers["etag"]
+    r = registry.patch(url, json={"status": "paused"}, headers={**owner(cred), "If-Match": etag})
+    assert r.status_code == 200, r.text
+    assert seq not in seqs(all_pages(registry, headers, at_new))
+    assert seq not in seqs(all_pages(registry, headers, at_old))
+    assert seq in seqs(all_pages(registry, headers, {"target": cam}))
