@@ -3,7 +3,8 @@ reached, how many owners provided footage, and the median time owners who shared
 only: no case numbers, no owner, no area.
 
 Nothing in it tells an answer from silence: the median times only owners who shared (a decline is never timed),
-a month with fewer than `MIN_OWNERS_CONTACTED` owners contacted shows no answer figures at all, and the current
+a month with fewer than `MIN_OWNERS_CONTACTED` owners contacted shows no answer figures at all, a median over fewer
+than `MIN_OWNERS_TIMED` owners who shared is not shown (over one it would be that owner's own delay), and the current
 month is left out until it ends (a figure that moves from one day to the next would date an answer), and each month is
 counted as of its last instant: an answer given later never moves a published month's figures."""
 
@@ -25,6 +26,7 @@ router = APIRouter(prefix="/v1/transparency", tags=["transparency"])
 REPORT_EXAMPLE = TransparencyReport.model_config["json_schema_extra"]["examples"][0]  # type: ignore[index]
 
 MIN_OWNERS_CONTACTED = 5
+MIN_OWNERS_TIMED = 5
 
 
 @router.get(
@@ -35,8 +37,10 @@ MIN_OWNERS_CONTACTED = 5
     description=(
         "Months that have ended only (UTC): the current month appears once it is over. For a month in which "
         f"fewer than {MIN_OWNERS_CONTACTED} owners were contacted, `owners_fulfilled` and `median_hours_to_share` "
-        "are null (suppressed), so no single owner's answer can be read from it. The median times owners who "
-        "shared (from notification to accepting); declines and silence are never timed. Each month is counted "
+        "are null (suppressed), so no single owner's answer can be read from it; `median_hours_to_share` is "
+        f"null too when fewer than {MIN_OWNERS_TIMED} owners shared, so it never tells one owner's own delay. "
+        "The median times owners who shared (from notification to accepting); declines and silence are never "
+        "timed. Each month is counted "
         "as of its last instant (UTC), so a published month's figures never change: an owner answering after "
         "the month ended is not counted in it."
     ),
@@ -66,7 +70,7 @@ async def report(
                 "owners_contacted": r["owners_contacted"],
                 "owners_fulfilled": r["owners_fulfilled"] if shown else None,
                 "median_hours_to_share": round(float(median) / 3600, 2)
-                if shown and median is not None
+                if shown and median is not None and r["owners_timed"] >= MIN_OWNERS_TIMED
                 else None,
             }
         )
