@@ -168,7 +168,9 @@ def _polygon(value: str) -> Place:
     if not isinstance(data, dict) or data.get("type") not in ("Polygon", "MultiPolygon"):
         raise invalid(pointer, "give a GeoJSON Polygon or MultiPolygon")
     try:
-        geom = shapely.geometry.shape(data)
+        # An altitude (a third position member, which GeoJSON allows) says nothing about where: it is dropped, as
+        # PostGIS refuses to compare a 3D polygon with the trail's 2D geometries.
+        geom = shapely.force_2d(shapely.geometry.shape(data))
     except Exception as exc:  # any JSON may come: shapely refuses a malformed one in many ways
         raise invalid(pointer, "not a GeoJSON Polygon or MultiPolygon") from exc
     coords = shapely.get_coordinates(geom)

@@ -533,6 +533,24 @@ def test_bad_filters_are_a_clear_4xx(
     assert r.headers["content-type"] == "application/problem+json"
 
 
+def test_a_polygon_with_altitudes_finds_what_the_same_polygon_without_them_finds(
+    registry: httpx.Client, auth: Token, trail: Any
+) -> None:
+    """GeoJSON positions may carry an altitude: it is dropped, not a 500 (PostGIS refuses to mix 2D and 3D)."""
+    x = trail[0]
+    ring = [[x.west, x.south], [x.east, x.south], [x.east, x.north], [x.west, x.north], [x.west, x.south]]
+    flat = json.dumps({"type": "Polygon", "coordinates": [ring]})
+    high = json.dumps({"type": "Polygon", "coordinates": [[[*p, 176.5] for p in ring]]})
+    headers = auth("auditor", x.slug)
+    # The trail's own records (each read appends one, with its place) aside.
+    ours = {"action": "search.bbox"}
+    expected = seqs(all_pages(registry, headers, {"polygon": flat, **ours}))
+    assert expected
+    assert seqs(all_pages(registry, headers, {"polygon": high, **ours})) == expected
+    exported = _export(registry, headers, "jsonl", polygon=high, **ours)
+    assert sorted(json.loads(line)["seq"] for line in exported.splitlines()) == sorted(expected)
+
+
 # --- what the trail keeps of an owner who deleted their data -----------------------------------------------
 
 
