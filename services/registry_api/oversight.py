@@ -330,6 +330,8 @@ def trail_filter(
         target=target,
         place=parse_place(near, radius_m, bbox, polygon),
     )
+    if f.since is not None and f.until is not None and f.until <= f.since:
+        raise invalid("/query/until", "must be after `since`")
     return f
 
 

@@ -516,6 +516,15 @@ def test_a_disclosure_delay_outside_0_to_90_days_is_refused(
         {"polygon": '{"type":"Polygon","coordinates":"x"}'},
         {"polygon": '{"type":"Polygon","coordinates":[[[0,0],[1,0]]]}'},
         {"since": "yesterday"},
+        {"since": "2026-02-30T00:00:00Z"},
+        {"since": "0001-01-01T00:00:00+14:00"},  # before year 1 in UTC
+        {"since": "2026-06-01T00:00:00Z", "until": "2026-05-01T00:00:00Z"},
+        {"near": "nan,nan", "radius_m": "5"},
+        {"near": "1,2", "radius_m": "nan"},
+        {"polygon": '{"type":"Polygon","coordinates":[[[0,0],[1e400,0],[1,1],[0,0]]]}'},
+        {"polygon": "[" * 900 + "]" * 900},
+        {"limit": "-1"},
+        {"format": "xml"},
         {"target": "not-a-uuid"},
         {"actor": "a\x01b"},
         {"cursor": "!!"},
@@ -528,9 +537,10 @@ def test_bad_filters_are_a_clear_4xx(
     registry: httpx.Client, auth: Token, trail: Any, params: dict[str, str]
 ) -> None:
     x = trail[0]
-    r = registry.get("/v1/audit/records", params=params, headers=auth("auditor", x.slug))
-    assert r.status_code in (400, 422), r.text
-    assert r.headers["content-type"] == "application/problem+json"
+    for path in ("/v1/audit/records", "/v1/audit/export"):
+        r = registry.get(path, params=params, headers=auth("auditor", x.slug))
+        assert r.status_code in (400, 422), (path, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
 
 
 def test_a_polygon_with_altitudes_finds_what_the_same_polygon_without_them_finds(
