@@ -5,12 +5,15 @@ suppressed, and the current month waits until it ends."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from services.requests_api.transparency import QUEUE_WAIT_S
 from tests.requests.conftest import OFFSET, Flow, NewOwner, Owner
-from tests.support import Db
+from tests.support import Db, eventually
 
 
 def _month_before(when: datetime) -> datetime:
@@ -227,3 +230,42 @@ def test_a_published_month_does_not_change_when_owners_answer_after_it_ended(
         headers=late.headers,
     ).is_success
     assert published() == before
+
+
+def test_one_computation_of_the_public_report_runs_at_a_time_and_a_caller_waits_a_bounded_time(
+    flow: Flow, database_url: str, db: Db
+) -> None:
+    """Anyone may ask for the report without a token, and computing it reads every request of the months asked:
+    a second caller waits for the first computation instead of starting its own beside it, and gets a 503 with
+    Retry-After once it has waited `QUEUE_WAIT_S` (before the statement timeout would cut the first one off).
+    The first computation is held in the database by a lock the test holds, so the order is deterministic."""
+    url = str(flow.client.base_url) + "/v1/transparency"
+    # The service's statements waiting for the test's lock (pg_locks and application_name are readable by anyone).
+    blocked = (
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.relation = 'requests.targets'::regclass AND NOT l.granted"
+        " AND a.application_name = 'canvass-requests_api'"
+    )
+    holder = Db(database_url)
+    try:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE requests.targets IN ACCESS EXCLUSIVE MODE")
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(httpx.get, url, params={"months": 120}, timeout=60)
+            assert eventually(lambda: db.fetchval(blocked) == 1), "the first computation never started"
+            started = time.monotonic()
+            second = httpx.get(url, params={"months": 3}, timeout=60)
+            waited = time.monotonic() - started
+            # Refused by the queue (not cut off by the statement timeout, which would answer later and otherwise).
+            assert second.status_code == 503, second.text
+            assert second.headers["content-type"] == "application/problem+json"
+            assert second.headers["retry-after"] == "5"
+            assert "being computed" in second.json()["detail"]
+            assert waited >= QUEUE_WAIT_S - 0.2
+            # It waited in the service, not in the database: one computation ran all along.
+            assert db.fetchval(blocked) == 1
+            holder.execute("ROLLBACK")
+            assert first.result().status_code == 200
+        assert httpx.get(url, params={"months": 3}).status_code == 200  # the next caller is answered
+    finally:
+        holder.close()
