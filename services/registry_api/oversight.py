@@ -65,6 +65,7 @@ Auditor = Annotated[Principal, require_roles("auditor")]
 MAX_RADIUS_M = 100_000
 MAX_POLYGON_VERTICES = 2000
 EXPORT_CHUNK = 1000
+EXPORT_STATEMENT_TIMEOUT_MS = 120_000
 JSONL_MEDIA_TYPE = "application/jsonl"
 CSV_MEDIA_TYPE = "text/csv"
 
@@ -628,6 +629,10 @@ async def export_records(
         # Its own session: the request's ends before a streamed body is sent. A server-side cursor, a chunk at a
         # time, so memory does not grow with the export.
         async with db.sessions() as s:
+            # The first chunk of a filtered export may have to gather every match first (a target's or a place's,
+            # over the whole trail): under the services' statement timeout it would be cut off after its 200 was
+            # sent, the file silently short of its end. An export is the auditor's and audited; it gets longer.
+            await s.execute(text(f"SET LOCAL statement_timeout = {EXPORT_STATEMENT_TIMEOUT_MS}"))
             result = await s.stream(sql.execution_options(yield_per=EXPORT_CHUNK), f.params)
             async for part in result.mappings().partitions(EXPORT_CHUNK):
                 yield "".join(export_lines(r, format) for r in part).encode()

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from shapely.geometry import Point, box, mapping, shape
 from services.registry_api.oversight import TrailFilter, parse_place, search_sql
 from tests.conftest import Token
 from tests.registry.conftest import Agency, NewAgency, Register, owner
-from tests.support import ROOT, Db
+from tests.support import ROOT, Db, eventually
 
 GEOJSON = "application/geo+json"
 APPEND_MANY = (
@@ -777,3 +778,33 @@ def test_a_camera_the_agency_may_no_longer_see_cannot_be_located_through_its_tra
     assert seq not in found(at_new)
     assert seq not in found(at_old)
     assert seq in found({"target": cam})
+
+
+def test_an_export_whose_first_chunk_takes_longer_than_the_statement_timeout_still_arrives_whole(
+    registry: httpx.Client, auth: Token, db: Db, database_url: str, trail: Any
+) -> None:
+    """A filtered export's first chunk may have to gather every match first; held here by a lock the test
+    holds on the target index for longer than the services' statement timeout (5 s), the export still arrives
+    whole once the lock goes, rather than cut off after its 200 was sent."""
+    x = trail[0]
+    target = next(r["subject_id"] for r in x_records(db, x) if r["subject_id"])
+    want = sorted(r["seq"] for r in x_records(db, x) if r["subject_id"] == target)
+    assert want
+    waiting_long = (
+        "SELECT count(*) FROM pg_locks WHERE relation = 'audit.event_refs'::regclass AND NOT granted"
+        " AND waitstart < clock_timestamp() - interval '5.5 seconds'"
+    )
+    holder = Db(database_url)
+    try:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE audit.event_refs IN ACCESS EXCLUSIVE MODE")
+        with ThreadPoolExecutor(1) as pool:
+            export = pool.submit(_export, registry, auth("auditor", x.slug), "jsonl", target=target)
+            assert eventually(lambda: db.fetchval(waiting_long) == 1, timeout=20), (
+                "the export gave up waiting"
+            )
+            holder.execute("ROLLBACK")
+            lines = export.result(timeout=60).splitlines()
+        assert sorted(json.loads(line)["seq"] for line in lines) == want
+    finally:
+        holder.close()
