@@ -305,6 +305,59 @@ def test_the_migration_keeps_every_record_its_chain_and_its_index_both_ways() ->
         drop_database(BASE_URL, name)
 
 
+def test_the_migration_that_stops_copying_positions_removes_every_copied_one_and_keeps_the_records_areas() -> (
+    None
+):
+    """Before it, the side index held where each named camera and registration stood, beside the records' own
+    areas; after it, only the records' own areas remain (an owner who deleted their data leaves no position),
+    the ids stay, and the chain is untouched."""
+    (path,) = (ROOT / "migrations" / "versions").glob("*_audit_places_not_copied.py")
+    found = re.search(r'^down_revision: str \| None = "(\w+)"', path.read_text(), flags=re.M)
+    assert found
+    name = f"canvass_auditmig_{uuid.uuid4().hex[:8]}"
+    run_sql(with_database(BASE_URL, "postgres"), f'CREATE DATABASE "{name}"')
+    url = with_database(BASE_URL, name)
+    try:
+        up = alembic(url, "upgrade", found.group(1))
+        assert up.returncode == 0, up.stderr
+        d = Db(url)
+        try:
+            append(d, 2)  # two records, each with its own area (a point)
+            d.fetchval(
+                "SELECT audit.append_event('test', 'det', 'investigator', 'mke', 'live_window.view',"
+                " 'live_window', $1, NULL, NULL, '{}'::jsonb)",
+                str(uuid.uuid4()),
+            )
+            seqs = [r["seq"] for r in d.fetch("SELECT seq FROM audit.events ORDER BY seq")]
+            # Where a named camera stood, as the index of that revision copied it, for each of the three records.
+            for seq in seqs:
+                d.execute(
+                    "INSERT INTO audit.event_places (seq, agency, geom)"
+                    " VALUES ($1, 'mke', ST_SetSRID(ST_MakePoint(-87.95, 43.05), 4326))",
+                    seq,
+                )
+            refs = d.fetch("SELECT seq, target FROM audit.event_refs ORDER BY seq, target")
+            chain = d.fetch("SELECT seq, hash FROM audit.events ORDER BY seq")
+            assert d.fetchval("SELECT count(*) FROM audit.event_places") == 5
+        finally:
+            d.close()
+
+        assert alembic(url, "upgrade", "head").returncode == 0
+        d = Db(url)
+        try:
+            kept = d.fetch("SELECT seq, ST_AsText(geom) AS geom FROM audit.event_places ORDER BY seq")
+            assert [(r["seq"], r["geom"]) for r in kept] == [(s, "POINT(-87.9 43)") for s in seqs[:2]]
+            assert d.fetch("SELECT seq, target FROM audit.event_refs ORDER BY seq, target") == refs
+            assert d.fetch("SELECT seq, hash FROM audit.events ORDER BY seq") == chain
+        finally:
+            d.close()
+        assert run("audit_verify.py", "--url", url).returncode == 0
+        assert alembic(url, "downgrade", found.group(1)).returncode == 0
+        assert alembic(url, "upgrade", "head").returncode == 0
+    finally:
+        drop_database(BASE_URL, name)
+
+
 # --- the archive ---------------------------------------------------------------------------------------------
 
 

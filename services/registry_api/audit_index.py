@@ -1,7 +1,9 @@
-"""The audit trail's side index, as Alembic sees it: the places and the ids each record touched.
+"""The audit trail's side index, as Alembic sees it: each record's own area, and the ids each record touched.
 
-Filled only by the database (the trigger `audit.events_indexed`, migration 0022) from what was appended, read by
-oversight's searches; derived from the trail, so rebuilding it from the trail loses nothing.
+Filled only by the database (the trigger `audit.events_indexed`, migrations 0022 and 0035) from what was appended,
+read by oversight's searches; derived from the trail, so rebuilding it from the trail loses nothing. It never holds
+where a registration or camera stands (an owner's home): a place search reads that from the registry, through the
+ids, so an owner's deletion leaves no position behind.
 """
 
 from __future__ import annotations

@@ -2,8 +2,11 @@
 their registration.
 
 An auditor (role `auditor`) sees the records of their own agency only, filtered by time, actor, action, case,
-target (a registration or camera id) and place; a place is answered from `audit.event_places` (its GiST index),
-a target from `audit.event_refs`, both filled by the database from what is appended (migration 0022). Every read
+target (a registration or camera id) and place; a place is answered from `audit.event_places` (the records' own
+areas, its GiST index) and from the cameras the records name, or whose registration they name (`audit.event_refs`),
+where they stand now in the registry if the agency may still see them; a target from `audit.event_refs`. Both
+side tables are filled by the database from what is appended (migrations 0022, 0035), and neither holds where an
+owner's camera or home is. Every read
 of the trail is itself appended to the trail before the answer leaves.
 
 An export carries, for each record, exactly the values its chain hash covers (the canonical text of `at`, the area
@@ -62,6 +65,7 @@ Auditor = Annotated[Principal, require_roles("auditor")]
 MAX_RADIUS_M = 100_000
 MAX_POLYGON_VERTICES = 2000
 EXPORT_CHUNK = 1000
+EXPORT_STATEMENT_TIMEOUT_MS = 120_000
 JSONL_MEDIA_TYPE = "application/jsonl"
 CSV_MEDIA_TYPE = "text/csv"
 
@@ -83,21 +87,21 @@ class Place:
     point: tuple[float, float] | None = None
     radius_m: float | None = None
 
-    def condition(self, p: dict[str, Any]) -> str:
-        """The SQL condition on `audit.event_places p`: the box (`&&`, the index), then the exact test."""
+    def condition(self, p: dict[str, Any], geom: str) -> str:
+        """The SQL condition on the geometry column `geom`: the box (`&&`, its GiST index), then the exact test."""
         p.update(west=self.box[0], south=self.box[1], east=self.box[2], north=self.box[3])
-        box = "p.geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326)"
+        box = f"{geom} && ST_MakeEnvelope(:west, :south, :east, :north, 4326)"
         if self.kind == "near":
             assert self.point is not None
             p.update(plon=self.point[0], plat=self.point[1], radius=self.radius_m)
             return (
-                f"{box} AND ST_DWithin(geography(p.geom),"
+                f"{box} AND ST_DWithin(geography({geom}),"
                 " geography(ST_SetSRID(ST_MakePoint(:plon, :plat), 4326)), :radius)"
             )
         if self.kind == "bbox":
-            return f"{box} AND ST_Intersects(p.geom, ST_MakeEnvelope(:west, :south, :east, :north, 4326))"
+            return f"{box} AND ST_Intersects({geom}, ST_MakeEnvelope(:west, :south, :east, :north, 4326))"
         p["place"] = self.geojson
-        return f"{box} AND ST_Intersects(p.geom, ST_SetSRID(ST_GeomFromGeoJSON(:place), 4326))"
+        return f"{box} AND ST_Intersects({geom}, ST_SetSRID(ST_GeomFromGeoJSON(:place), 4326))"
 
 
 def _numbers(value: str, count: int, pointer: str, what: str) -> list[float]:
@@ -165,7 +169,9 @@ def _polygon(value: str) -> Place:
     if not isinstance(data, dict) or data.get("type") not in ("Polygon", "MultiPolygon"):
         raise invalid(pointer, "give a GeoJSON Polygon or MultiPolygon")
     try:
-        geom = shapely.geometry.shape(data)
+        # An altitude (a third position member, which GeoJSON allows) says nothing about where: it is dropped, as
+        # PostGIS refuses to compare a 3D polygon with the trail's 2D geometries.
+        geom = shapely.force_2d(shapely.geometry.shape(data))
     except Exception as exc:  # any JSON may come: shapely refuses a malformed one in many ways
         raise invalid(pointer, "not a GeoJSON Polygon or MultiPolygon") from exc
     coords = shapely.get_coordinates(geom)
@@ -206,8 +212,9 @@ class TrailFilter:
     place: Place | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
-    def where(self) -> str:
-        """The records' condition (their agency's, and the filters'); binds its values in `params`."""
+    def where(self, place: bool = True) -> str:
+        """The records' condition (their agency's, and the filters', the place's unless `place` is false); binds
+        its values in `params`."""
         p = self.params
         p["agency"] = self.agency
         conds = ["e.agency = :agency"]
@@ -224,11 +231,42 @@ class TrailFilter:
         if self.target is not None:
             conds.append("e.seq IN (SELECT r.seq FROM audit.event_refs r WHERE r.target = :target)")
             p["target"] = str(self.target)
-        if self.place is not None:
-            place = self.place.condition(p)
-            sub = f"SELECT p.seq FROM audit.event_places p WHERE p.agency = :agency AND {place}"  # noqa: S608 - composed from constants; values are bound
-            conds.append(f"e.seq IN ({sub})")
+        if place and self.place is not None:
+            conds.append(f"e.seq IN ({self._own_areas()} UNION {self._named_cameras()})")
         return " AND ".join(conds)
+
+    # The records touching the place: their own areas (the side index), and the records naming a camera, or its
+    # registration, that stands in the place now and that the agency may still see (the visibility rule,
+    # `registry.sees`). The trail never copies where an owner's camera or home is, so a deleted registration is
+    # found nowhere, and one no longer shared with the agency, or moved since, cannot be located through it.
+
+    def _own_areas(self) -> str:
+        assert self.place is not None
+        place = self.place.condition(self.params, "p.geom")
+        return f"SELECT p.seq FROM audit.event_places p WHERE p.agency = :agency AND {place}"  # noqa: S608 - composed from constants; values are bound
+
+    def _named_cameras(self) -> str:
+        assert self.place is not None
+        cams = (
+            " FROM registry.cameras c JOIN registry.agencies a ON a.slug = :agency"
+            " JOIN audit.event_refs r ON r.target = {key}"
+            f" WHERE {self.place.condition(self.params, 'c.geom')}"
+            " AND registry.sees(a.id, ST_SetSRID(a.jurisdiction, 4326), c.visible_to, c.geom)"
+        )
+        return (
+            "SELECT r.seq"
+            + cams.format(key="c.id::text")
+            + " UNION SELECT r.seq"
+            + cams.format(key="c.registration_id::text")
+        )
+
+    def place_probe(self) -> str:
+        """The place's condition tested on one record `e` at a time: its own area looked up by its seq (an index
+        probe, never the whole place's matches), or a camera it names."""
+        assert self.place is not None
+        place = self.place.condition(self.params, "p.geom")
+        own = f"SELECT true FROM audit.event_places p WHERE p.seq = e.seq AND p.agency = :agency AND {place} LIMIT 1"  # noqa: S608 - composed from constants; values are bound
+        return f"(coalesce(({own}), false) OR e.seq IN ({self._named_cameras()}))"
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -294,8 +332,10 @@ def trail_filter(
         ),
     ] = None,
 ) -> TrailFilter:
-    """The records touching the place are those whose searched area or point, or a camera they name, intersects
-    it: `near` + `radius_m` (metres on the ellipsoid), `bbox`, or `polygon` — one of them."""
+    """The records touching the place are those whose searched area or point, or a camera they name (or whose
+    registration they name) intersects it — the camera where it stands now, if the agency may still see it:
+    a deleted or unshared one is nowhere. `near` + `radius_m` (metres on the ellipsoid), `bbox`, or `polygon`:
+    one of them."""
     assert principal.agency is not None
     f = TrailFilter(
         agency=principal.agency,
@@ -307,6 +347,8 @@ def trail_filter(
         target=target,
         place=parse_place(near, radius_m, bbox, polygon),
     )
+    if f.since is not None and f.until is not None and f.until <= f.since:
+        raise invalid("/query/until", "must be after `since`")
     return f
 
 
@@ -329,6 +371,27 @@ def search_sql(f: TrailFilter, limit: int, before: int | None) -> str:
         f.params["before"] = before
     f.params["n"] = limit + 1
     return f"SELECT {SEARCH_COLUMNS} FROM audit.events e WHERE {where} ORDER BY e.seq DESC LIMIT :n"  # noqa: S608 - composed from constants; values are bound
+
+
+# How many of the newest records (those the other filters keep) a place search tests one by one before it asks
+# the place's index for all of its matches instead.
+PLACE_WALK = 20_000
+
+
+def walk_sql(f: TrailFilter, limit: int, before: int | None) -> str:
+    """A place search's first try: the newest `PLACE_WALK` records the other filters keep, each tested against the
+    place (`place_probe`). When `limit + 1` of them match, they are the page: every record not tested is older than
+    every record tested. A place holding much of the trail (a whole jurisdiction) is answered so in milliseconds,
+    where collecting its matches from the GiST index costs a second per 300,000 (measured); a place with fewer
+    recent matches is answered by `search_sql`."""
+    where = f.where(place=False)
+    if before is not None:
+        where += " AND e.seq < :before"
+        f.params["before"] = before
+    f.params["n"] = limit + 1
+    f.params["walk"] = PLACE_WALK
+    newest = f"SELECT * FROM audit.events e WHERE {where} ORDER BY e.seq DESC LIMIT :walk"  # noqa: S608 - composed from constants; values are bound
+    return f"SELECT {SEARCH_COLUMNS} FROM ({newest}) e WHERE {f.place_probe()} ORDER BY e.seq DESC LIMIT :n"  # noqa: S608 - composed from constants; values are bound
 
 
 async def _audit_read(
@@ -465,7 +528,13 @@ async def search_records(
     before = None
     if cursor:
         before = cursor_seq(cursor)
-    rows = (await session.execute(text(search_sql(f, n, before)), f.params)).mappings().all()
+    rows: Any = None
+    if f.place is not None:
+        rows = (await session.execute(text(walk_sql(f, n, before)), f.params)).mappings().all()
+        if len(rows) <= n:
+            rows = None
+    if rows is None:
+        rows = (await session.execute(text(search_sql(f, n, before)), f.params)).mappings().all()
     page = rows[:n]
     await _audit_read(session, principal, "audit.search", f, results=len(page))
     await session.commit()
@@ -560,6 +629,10 @@ async def export_records(
         # Its own session: the request's ends before a streamed body is sent. A server-side cursor, a chunk at a
         # time, so memory does not grow with the export.
         async with db.sessions() as s:
+            # The first chunk of a filtered export may have to gather every match first (a target's or a place's,
+            # over the whole trail): under the services' statement timeout it would be cut off after its 200 was
+            # sent, the file silently short of its end. An export is the auditor's and audited; it gets longer.
+            await s.execute(text(f"SET LOCAL statement_timeout = {EXPORT_STATEMENT_TIMEOUT_MS}"))
             result = await s.stream(sql.execution_options(yield_per=EXPORT_CHUNK), f.params)
             async for part in result.mappings().partitions(EXPORT_CHUNK):
                 yield "".join(export_lines(r, format) for r in part).encode()

@@ -638,7 +638,7 @@ class TransparencyMonth(BaseModel):
     median_hours_to_share: float | None = Field(
         description="Median time from an owner being notified to their accepting, over the owners who shared "
         "only (declines and silence are not timed); null when fewer than 5 owners were contacted that month, "
-        "or none shared"
+        "or fewer than 5 shared (a median of fewer would tell one owner's own delay)"
     )
 
 

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from shapely.geometry import Point, box, mapping, shape
 from services.registry_api.oversight import TrailFilter, parse_place, search_sql
 from tests.conftest import Token
 from tests.registry.conftest import Agency, NewAgency, Register, owner
-from tests.support import ROOT, Db
+from tests.support import ROOT, Db, eventually
 
 GEOJSON = "application/geo+json"
 APPEND_MANY = (
@@ -149,13 +150,16 @@ def test_each_filter_returns_exactly_its_records(
     headers = auth("auditor", x.slug, sub="aud-x")
 
     def check(params: dict[str, Any], keep: Any, undecided: frozenset[int] = frozenset()) -> None:
-        got = set(seqs(all_pages(registry, headers, params)))
-        # Records appended after `recs` was read (this test's own searches) are the auditor's, not the filter's.
-        got -= {s for s in got if s > recs[-1]["seq"]}
-        got -= undecided
         want = {r["seq"] for r in recs if keep(r)} - undecided
         assert want, params  # a filter that matches nothing proves nothing
-        assert got == want, params
+        # Pages of 100 (a place: more than its matches, so answered from the index) and of 3 (a place: answered
+        # by testing the newest records one by one), the same records.
+        for limit in (100, 3):
+            got = set(seqs(all_pages(registry, headers, {**params, "limit": limit})))
+            # Records appended after `recs` was read (this test's own searches) are the auditor's, not the filter's.
+            got -= {s for s in got if s > recs[-1]["seq"]}
+            got -= undecided
+            assert got == want, (params, limit)
 
     check({"actor": "det-a"}, lambda r: r["actor"] == "det-a")
     check({"action": "search.bbox"}, lambda r: r["action"] == "search.bbox")
@@ -516,6 +520,15 @@ def test_a_disclosure_delay_outside_0_to_90_days_is_refused(
         {"polygon": '{"type":"Polygon","coordinates":"x"}'},
         {"polygon": '{"type":"Polygon","coordinates":[[[0,0],[1,0]]]}'},
         {"since": "yesterday"},
+        {"since": "2026-02-30T00:00:00Z"},
+        {"since": "0001-01-01T00:00:00+14:00"},  # before year 1 in UTC
+        {"since": "2026-06-01T00:00:00Z", "until": "2026-05-01T00:00:00Z"},
+        {"near": "nan,nan", "radius_m": "5"},
+        {"near": "1,2", "radius_m": "nan"},
+        {"polygon": '{"type":"Polygon","coordinates":[[[0,0],[1e400,0],[1,1],[0,0]]]}'},
+        {"polygon": "[" * 900 + "]" * 900},
+        {"limit": "-1"},
+        {"format": "xml"},
         {"target": "not-a-uuid"},
         {"actor": "a\x01b"},
         {"cursor": "!!"},
@@ -528,6 +541,270 @@ def test_bad_filters_are_a_clear_4xx(
     registry: httpx.Client, auth: Token, trail: Any, params: dict[str, str]
 ) -> None:
     x = trail[0]
-    r = registry.get("/v1/audit/records", params=params, headers=auth("auditor", x.slug))
-    assert r.status_code in (400, 422), r.text
-    assert r.headers["content-type"] == "application/problem+json"
+    for path in ("/v1/audit/records", "/v1/audit/export"):
+        r = registry.get(path, params=params, headers=auth("auditor", x.slug))
+        assert r.status_code in (400, 422), (path, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+
+
+def test_a_polygon_with_altitudes_finds_what_the_same_polygon_without_them_finds(
+    registry: httpx.Client, auth: Token, trail: Any
+) -> None:
+    """GeoJSON positions may carry an altitude: it is dropped, not a 500 (PostGIS refuses to mix 2D and 3D)."""
+    x = trail[0]
+    ring = [[x.west, x.south], [x.east, x.south], [x.east, x.north], [x.west, x.north], [x.west, x.south]]
+    flat = json.dumps({"type": "Polygon", "coordinates": [ring]})
+    high = json.dumps({"type": "Polygon", "coordinates": [[[*p, 176.5] for p in ring]]})
+    headers = auth("auditor", x.slug)
+    # The trail's own records (each read appends one, with its place) aside.
+    ours = {"action": "search.bbox"}
+    expected = seqs(all_pages(registry, headers, {"polygon": flat, **ours}))
+    assert expected
+    assert seqs(all_pages(registry, headers, {"polygon": high, **ours})) == expected
+    exported = _export(registry, headers, "jsonl", polygon=high, **ours)
+    assert sorted(json.loads(line)["seq"] for line in exported.splitlines()) == sorted(expected)
+
+
+# --- what the trail keeps of an owner who deleted their data -----------------------------------------------
+
+
+def test_a_deleted_owners_camera_and_home_positions_leave_no_trace_in_the_trails_place_index(
+    registry: httpx.Client, geo: httpx.Client, auth: Token, db: Db, new_agency: NewAgency
+) -> None:
+    """A record naming a registration or camera (a search listing contact details, a live view) is found by where
+    that registration and camera stand while they exist; once the owner deletes their data, nothing in the trail
+    or beside it says where they stood, and a place search there no longer finds the record."""
+    x = new_agency()
+    reg, cred = _camera_owner(registry, x, 0.0)
+    cam = reg["properties"]["cameras"][0]["id"]
+    lon, lat = x.inside(0.0, 0)
+    slon, slat = x.inside(0.001, 0)  # the search's centre: about 80 m east of the camera
+    det = auth("investigator", x.slug, sub="det-erase")
+    r = geo.get(
+        "/v1/cameras/radius",
+        params={"lon": slon, "lat": slat, "radius_m": 200, "case_number": "C-77"},
+        headers=det,
+    )
+    assert r.status_code == 200, r.text
+    assert [f["properties"].get("contact") is not None for f in r.json()["features"]] == [True]
+    (live,) = seed(
+        db,
+        [
+            {
+                "agency": x.slug,
+                "actor": "det-erase",
+                "action": "live_window.view",
+                "subject_type": "live_window",
+                "subject_id": str(uuid.uuid4()),
+                "details": {"registration_id": reg["id"], "cameras": [cam]},
+            }
+        ],
+    )
+    search = db.fetchval(
+        "SELECT seq FROM audit.events WHERE agency = $1 AND case_number = 'C-77' AND service = 'geo_query'",
+        x.slug,
+    )
+    headers = auth("auditor", x.slug)
+    at_home = {"near": f"{lon},{lat}", "radius_m": 5}
+    # While the registration exists, both records are found where its camera stands.
+    assert {search, live} <= set(seqs(all_pages(registry, headers, at_home)))
+
+    r = registry.delete(f"/v1/registrations/{reg['id']}", headers=owner(cred))
+    assert r.status_code == 204, r.text
+
+    # Nothing beside the trail holds a position within 10 m of the camera and the home any more ...
+    near_home = db.fetchval(
+        "SELECT count(*) FROM audit.event_places WHERE seq = ANY($1::bigint[])"
+        " AND ST_DWithin(geography(geom), geography(ST_SetSRID(ST_MakePoint($2, $3), 4326)), 10)",
+        [search, live],
+        lon,
+        lat,
+    )
+    assert near_home == 0
+    # ... and a place search there no longer finds the records; by their pseudonymous ids they still are.
+    assert not {search, live} & set(seqs(all_pages(registry, headers, at_home)))
+    assert live in seqs(all_pages(registry, headers, {"target": cam}))
+    assert search in seqs(all_pages(registry, headers, {"target": reg["id"]}))
+    # The search's own area (its centre, which an investigator chose) is the trail's and stays.
+    assert search in seqs(all_pages(registry, headers, {"near": f"{slon},{slat}", "radius_m": 5}))
+
+
+# --- who reads what: every oversight route, every role, own agency and another -----------------------------
+
+
+def test_the_oversight_role_matrix_every_route_every_role_own_agency_other_agency_and_no_token(
+    registry: httpx.Client,
+    requests_client: httpx.Client,
+    auth: Token,
+    db: Db,
+    trail: Any,
+) -> None:
+    """The auditor of X reads X's trail and nothing of Y's, whatever filter names Y's records (their target,
+    their actor, their place); every other role of X or Y, an owner's credential, a token of an unknown agency
+    or of none, and no token at all are refused with a problem; an owner's access report takes the owner's
+    credential only; the public transparency figures are the same to everyone."""
+    x, y, _, _ = trail
+    _, x_cred = _camera_owner(registry, x, 0.0)
+    y_reg, y_cred = _camera_owner(registry, y, 0.0)
+    y_seq = seed(
+        db,
+        [
+            {
+                "agency": y.slug,
+                "actor": "det-y-only",
+                "action": "registration.contact.read",
+                "subject_type": "registration",
+                "subject_id": y_reg["id"],
+                "case_number": "Y-SECRET",
+                "area": {"type": "Point", "coordinates": x.inside(0.0, 0)},
+                "details": {"registration_id": y_reg["id"]},
+            }
+        ],
+    )
+    y_all = {r["seq"] for r in db.fetch("SELECT seq FROM audit.events WHERE agency = $1", y.slug)}
+    assert set(y_seq) <= y_all
+    lon, lat = x.inside(0.0, 0)
+    probes: list[dict[str, Any]] = [
+        {},
+        {"target": y_reg["id"]},
+        {"actor": "det-y-only"},
+        {"case_number": "Y-SECRET"},
+        {"near": f"{lon},{lat}", "radius_m": 50},
+        {"bbox": "-180,-90,180,90"},
+    ]
+
+    def problem(r: httpx.Response, status: int) -> None:
+        assert r.status_code == status, (r.status_code, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert "Y-SECRET" not in r.text and "det-y-only" not in r.text
+
+    trail_paths = ("/v1/audit/records", "/v1/audit/export")
+    # The auditor of X: X's records only, under every probe, in the search and the export.
+    aud_x = auth("auditor", x.slug)
+    for params in probes:
+        found = all_pages(registry, aud_x, params)
+        assert {f["properties"]["agency"] for f in found} <= {x.slug}, params
+        assert not set(seqs(found)) & y_all, params
+        exported = [json.loads(line) for line in _export(registry, aud_x, "jsonl", **params).splitlines()]
+        assert {e["agency"] for e in exported} <= {x.slug}, params
+        assert not {e["seq"] for e in exported} & y_all, params
+    # ... and Y's auditor finds the record above, which X's never did.
+    assert set(y_seq) <= set(seqs(all_pages(registry, auth("auditor", y.slug), {"case_number": "Y-SECRET"})))
+
+    # Every other role, of either agency: refused. Unknown agency, no agency, an owner's credential, no token.
+    others = [
+        r for r in ("investigator", "supervisor", "advocate", "agency_admin", "integrator", "cad", "service")
+    ]
+    for path in trail_paths:
+        for role in others:
+            for agency in (x.slug, y.slug):
+                problem(
+                    registry.get(path, params={"case_number": "Y-SECRET"}, headers=auth(role, agency)), 403
+                )
+        problem(registry.get(path, headers=auth("auditor", "t-nobody-" + uuid.uuid4().hex[:6])), 403)
+        problem(registry.get(path, headers=auth("auditor", None)), 403)
+        problem(registry.get(path, headers=owner(y_cred)), 401)
+        problem(registry.get(path), 401)
+
+    # The owner's access report: its owner's credential only; any agency token, even an auditor's, is no owner.
+    report = f"/v1/registrations/{y_reg['id']}/access-report"
+    assert registry.get(report, headers=owner(y_cred)).status_code == 200
+    problem(registry.get(report, headers=owner(x_cred)), 404)
+    for role in ("auditor", *others):
+        for agency in (x.slug, y.slug):
+            problem(registry.get(report, headers=auth(role, agency)), 401)
+    problem(registry.get(report), 401)
+
+    # The public figures: the same to the public and to every role (nothing of an agency's own is added).
+    public = requests_client.get("/v1/transparency", params={"agency": y.slug})
+    assert public.status_code == 200, public.text
+    for role in ("auditor", *others):
+        r = requests_client.get("/v1/transparency", params={"agency": y.slug}, headers=auth(role, x.slug))
+        assert r.status_code == 200, r.text
+        assert r.json()["agencies"] == public.json()["agencies"]
+
+
+def test_a_camera_the_agency_may_no_longer_see_cannot_be_located_through_its_trail(
+    registry: httpx.Client, auth: Token, db: Db, new_agency: NewAgency
+) -> None:
+    """A record naming a camera is found where the camera stands now, and only while the agency may see it: once
+    the owner moves it and hides it from agencies (paused), the agency's auditor finds the record by its id only,
+    neither where it stood nor where it stands."""
+    x = new_agency()
+    reg, cred = _camera_owner(registry, x, 0.0)
+    cam = reg["properties"]["cameras"][0]["id"]
+    (seq,) = seed(
+        db,
+        [
+            {
+                "agency": x.slug,
+                "actor": "det-moved",
+                "action": "live_window.view",
+                "subject_type": "live_window",
+                "subject_id": str(uuid.uuid4()),
+                "details": {"registration_id": reg["id"], "cameras": [cam]},
+            }
+        ],
+    )
+    headers = auth("auditor", x.slug)
+
+    def found(params: dict[str, Any]) -> set[int]:
+        # In pages of 100 (the place's index) and of 1 (the newest records tested one by one): the same.
+        big, small = (set(seqs(all_pages(registry, headers, {**params, "limit": n}))) for n in (100, 1))
+        assert seq not in big ^ small, params
+        return big
+
+    old = x.inside(0.0, 0)
+    new = x.inside(0.02, 0.01)  # about 2 km away
+    at_old = {"near": f"{old[0]},{old[1]}", "radius_m": 5}
+    at_new = {"near": f"{new[0]},{new[1]}", "radius_m": 5}
+    assert seq in found(at_old)
+
+    url = f"/v1/registrations/{reg['id']}"
+    etag = registry.get(url, headers=owner(cred)).headers["etag"]
+    r = registry.patch(
+        f"{url}/cameras/{cam}",
+        json={"location": {"type": "Point", "coordinates": new}},
+        headers={**owner(cred), "If-Match": etag},
+    )
+    assert r.status_code == 200, r.text
+    # Moved, still shared: found where it stands now, not where it stood.
+    assert seq in found(at_new)
+    assert seq not in found(at_old)
+
+    etag = registry.get(url, headers=owner(cred)).headers["etag"]
+    r = registry.patch(url, json={"status": "paused"}, headers={**owner(cred), "If-Match": etag})
+    assert r.status_code == 200, r.text
+    assert seq not in found(at_new)
+    assert seq not in found(at_old)
+    assert seq in found({"target": cam})
+
+
+def test_an_export_whose_first_chunk_takes_longer_than_the_statement_timeout_still_arrives_whole(
+    registry: httpx.Client, auth: Token, db: Db, database_url: str, trail: Any
+) -> None:
+    """A filtered export's first chunk may have to gather every match first; held here by a lock the test
+    holds on the target index for longer than the services' statement timeout (5 s), the export still arrives
+    whole once the lock goes, rather than cut off after its 200 was sent."""
+    x = trail[0]
+    target = next(r["subject_id"] for r in x_records(db, x) if r["subject_id"])
+    want = sorted(r["seq"] for r in x_records(db, x) if r["subject_id"] == target)
+    assert want
+    waiting_long = (
+        "SELECT count(*) FROM pg_locks WHERE relation = 'audit.event_refs'::regclass AND NOT granted"
+        " AND waitstart < clock_timestamp() - interval '5.5 seconds'"
+    )
+    holder = Db(database_url)
+    try:
+        holder.execute("BEGIN")
+        holder.execute("LOCK TABLE audit.event_refs IN ACCESS EXCLUSIVE MODE")
+        with ThreadPoolExecutor(1) as pool:
+            export = pool.submit(_export, registry, auth("auditor", x.slug), "jsonl", target=target)
+            assert eventually(lambda: db.fetchval(waiting_long) == 1, timeout=20), (
+                "the export gave up waiting"
+            )
+            holder.execute("ROLLBACK")
+            lines = export.result(timeout=60).splitlines()
+        assert sorted(json.loads(line)["seq"] for line in lines) == want
+    finally:
+        holder.close()

@@ -19,7 +19,8 @@ SELECT r.agency, to_char(m.start_at, 'YYYY-MM') AS month,
        count(t.id) FILTER (WHERE t.notified_at < m.end_at) AS owners_contacted,
        count(t.id) FILTER (WHERE t.notified_at < m.end_at AND t.uploaded_at < m.end_at) AS owners_fulfilled,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.answered_at - t.notified_at))
-           FILTER (WHERE s.shared AND t.answered_at < m.end_at AND t.notified_at < m.end_at) AS median_s
+           FILTER (WHERE s.shared AND t.answered_at < m.end_at AND t.notified_at < m.end_at) AS median_s,
+       count(t.id) FILTER (WHERE s.shared AND t.answered_at < m.end_at AND t.notified_at < m.end_at) AS owners_timed
 FROM requests.requests r
 CROSS JOIN LATERAL (
     SELECT date_trunc('month', r.sent_at AT TIME ZONE 'UTC') AS start_at,
