@@ -97,6 +97,12 @@ def _ring(ring: list[list[float]], where: str) -> None:
         raise ValueError(f"{where} is not closed: its first and last positions must be the same")
 
 
+def _flat(ring: list[list[float]]) -> list[list[float]]:
+    """A ring's positions without their altitude: an area is where on the ground, and the database's areas are
+    two-dimensional (GeoJSON allows a third number, which drawing tools and GIS exports may send)."""
+    return [p[:2] for p in ring]
+
+
 class _Geometry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     bbox: Annotated[list[Annotated[float, Strict()]], Field(min_length=4, max_length=6)] | None = Field(
@@ -138,7 +144,7 @@ class Polygon(_Geometry):
             raise ValueError(f"too many positions (more than {MAX_POSITIONS})")
         for i, ring in enumerate(v):
             _ring(ring, f"ring {i}")
-        return v
+        return [_flat(ring) for ring in v]
 
     @model_validator(mode="after")
     def _valid(self) -> Any:
@@ -162,7 +168,7 @@ class MultiPolygon(_Geometry):
                 raise ValueError(f"polygon {j} has no rings")
             for i, ring in enumerate(poly):
                 _ring(ring, f"polygon {j} ring {i}")
-        return v
+        return [[_flat(ring) for ring in poly] for poly in v]
 
     @model_validator(mode="after")
     def _valid(self) -> Any:

@@ -475,3 +475,21 @@ def test_a_route_longer_than_the_cap_is_a_problem(geo: httpx.Client, auth: Token
 def test_incident_at_is_refused_on_a_route(geo: httpx.Client, auth: Token, world: World) -> None:
     r = post(geo, auth("investigator", world.r.slug), VALID, incident_at="2026-11-20T22:15:00Z")
     assert r.status_code == 400 and r.json()["errors"][0]["pointer"] == "/query/incident_at", r.text
+
+
+def test_a_path_with_altitudes_gives_the_answer_of_the_same_path_without_them(
+    geo: httpx.Client, auth: Token, world: World
+) -> None:
+    """A GPS track carries an altitude in each position: the route canvass searches where on the ground."""
+    h = auth("investigator", world.r.slug)
+    flat = {"path": {"type": "LineString", "coordinates": PATH}, "buffer_m": 150, "start": START.isoformat()}
+    high = {
+        **flat,
+        "path": {"type": "LineString", "coordinates": [[*p, 176.0 + i] for i, p in enumerate(PATH)]},
+    }
+    answers = []
+    for body in (flat, high):
+        r = post(geo, h, {**body, "speed": "walking"})
+        assert r.status_code == 200, r.text
+        answers.append([f["id"] for f in r.json()["features"]])
+    assert answers[0] == answers[1] and answers[0]

@@ -230,6 +230,24 @@ def test_polygon_returns_exactly_the_visible_cameras_inside_either_winding(
     assert set(got) == expected and len(got) == len(expected) and len(expected) > 5
 
 
+def test_a_polygon_with_altitudes_finds_what_the_same_polygon_without_them_finds(
+    geo: httpx.Client, auth: Token, registry_data: Registry
+) -> None:
+    """GeoJSON allows a third number (an altitude) in every position: a drawing tool or a GIS export may send one.
+    It is dropped, never a 500."""
+    pts = [(-73.99, 40.72), (-73.955, 40.725), (-73.965, 40.75), (-73.985, 40.748)]
+    flat = {"type": "Polygon", "coordinates": [_ring(pts)]}
+    high = {"type": "Polygon", "coordinates": [[[x, y, 12.5] for x, y in _ring(pts)]]}
+    multi = {"type": "MultiPolygon", "coordinates": [high["coordinates"]]}
+    h = auth("investigator", registry_data.x.slug)
+    answers = []
+    for area in (flat, high, multi):
+        r = geo.post("/v1/cameras/area", params={"limit": 1000}, json={"area": area}, headers=h)
+        assert r.status_code == 200, r.text
+        answers.append(sorted(f["id"] for f in r.json()["features"]))
+    assert answers[0] == answers[1] == answers[2] and len(answers[0]) > 5
+
+
 def test_multipolygon_with_a_hole_and_a_point_gives_distances(
     geo: httpx.Client, auth: Token, registry_data: Registry
 ) -> None:
