@@ -91,6 +91,10 @@ def register(
 
 @pytest.fixture
 def scene(registry: httpx.Client, auth: Token) -> Scene:
+    return make_scene(registry, auth)
+
+
+def make_scene(registry: httpx.Client, auth: Token) -> Scene:
     """Three owners around the incident: 20 m south looking north at it, 60 m east looking east (away), 150 m
     north with no direction."""
     a = new_agency(registry, auth)

@@ -14,6 +14,7 @@ import { formatDate, formatNumber, t } from "../i18n";
 import { onLeave } from "../router";
 import { auditor, auditQuery, type Shape } from "../audit";
 import { parseRing } from "../workspace";
+import { roleName } from "./agency";
 import { signInNeeded } from "./agency-common";
 
 type TrailRecord = components["schemas"]["TrailRecord"];
@@ -204,7 +205,7 @@ export async function auditPage(main: HTMLElement): Promise<void> {
       "li",
       { class: "portal-card au-record", "data-seq": String(p.seq), "data-case": p.case_number ?? "" },
       h("p", { class: "au-record__title" }, h("strong", {}, p.action), " · ", formatDate(p.at, true)),
-      h("p", {}, t("audit.record_actor", { actor: p.actor, role: p.actor_role })),
+      h("p", {}, t("audit.record_actor", { actor: p.actor, role: roleName(p.actor_role) })),
       h("p", {}, p.case_number ? t("audit.record_case", { case: p.case_number }) : t("audit.record_no_case")),
       subject ? h("p", { class: "au-record__subject" }, subject) : null,
       h("p", { class: "usa-hint" }, r.geometry ? t("audit.record_place") : t("audit.record_no_place"), " · ", t("audit.record_seq", { seq: p.seq })),

@@ -9,7 +9,7 @@ import { attempt, bearer, geo, registry } from "../api/client";
 import { clusterLayer } from "../clusters";
 import { config } from "../config";
 import { canvasRenderer } from "../map";
-import { h, uid } from "../dom";
+import { focus, h, uid } from "../dom";
 import { clearErrors, errorsFromFailure, showErrors, textField, type FieldError } from "../forms";
 import { formatDate, formatNumber, t, type MessageKey } from "../i18n";
 import { onLeave } from "../router";
@@ -643,7 +643,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
           : null;
     const reveal = h(
       "button",
-      { type: "button", class: "usa-button usa-button--unstyled", "aria-describedby": headingId },
+      { type: "button", class: "usa-button usa-button--unstyled ws-reveal", "aria-describedby": headingId },
       t("ws.map.show_contact"),
     );
     reveal.addEventListener("click", () => void showContact(p.registration_id, contactBox, reveal));
@@ -700,7 +700,9 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
       ),
       h("p", { class: "ws-recorded", role: "status" }, t("ws.contact.recorded", { case: caseNumber })),
     );
+    // The button goes: the focus goes to what it revealed, not back to the page's start.
     button.remove();
+    focus(box);
   };
 }
 

@@ -1,0 +1,154 @@
+"""The agency workspace on an officer's phone (360 px) and on a cruiser's laptop driven by the keyboard alone, in
+Chromium against the real services: every control on the cameras map big enough for a thumb, an owner's contact
+that takes the focus once read, a request's action and its legal hold that leave the focus on the state they
+changed, a history told in the officer's words and language (not the service's action names), and an audit
+record naming the role in words."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.conftest import Token
+from tests.portal.agency import sign_in_agency
+from tests.portal.conftest import Visit
+from tests.portal.test_agency_workspace import Scene, make_scene, search_nearest
+from tests.portal.test_phone_resident import PHONE, fits_the_screen
+from tests.portal.test_requests import send_request
+
+# The controls a person taps or tabs to, with their size; a link inside a sentence, and a radio or checkbox
+# (hidden behind its larger label), are not targets of their own.
+SMALL_CONTROLS = """() => [...document.querySelectorAll('a[href], button, input, select, textarea, summary')]
+  .filter((el) => {
+    const r = el.getBoundingClientRect();
+    if (!r.width && !r.height) return false;
+    if (el.type === 'radio' || el.type === 'checkbox') return false;
+    if (el.tagName === 'A' && getComputedStyle(el).display === 'inline') return false;
+    return r.width < 24 || r.height < 24;
+  })
+  .map((el) => `${(el.textContent || el.getAttribute('aria-label') || el.tagName).trim()}: `
+    + `${Math.round(el.getBoundingClientRect().width)}x${Math.round(el.getBoundingClientRect().height)}`)"""
+
+
+@pytest.fixture
+def scene(registry: httpx.Client, auth: Token) -> Scene:
+    return make_scene(registry, auth)
+
+
+def no_small_controls(page: Page) -> None:
+    small = page.evaluate(SMALL_CONTROLS)
+    assert small == [], f"controls under 24×24 px: {small}"
+
+
+def focused_text(page: Page) -> str:
+    return str(page.evaluate("document.activeElement ? document.activeElement.textContent : ''"))
+
+
+def test_the_map_page_fits_a_thumb_and_a_contact_read_takes_the_focus_in_english_and_spanish(
+    visit: Visit, scene: Scene
+) -> None:
+    a = scene.agency
+    page = visit.page
+    sign_in_agency(visit, "investigator", a.slug)
+    page.set_viewport_size(PHONE)
+    visit.open("/agency")
+    search_nearest(visit, a.lat, a.lon, f"C-{uuid.uuid4().hex[:8]}")
+    items = page.locator("li.ws-result")
+    expect(items).to_have_count(3)
+    # The header's Sign out, the filters' summary and each "Show the owner's contact" included.
+    no_small_controls(page)
+    fits_the_screen(page)
+
+    # Read with the keyboard: the button goes, and the focus goes to what it revealed (not to the page's start).
+    reveal = items.nth(0).get_by_role("button", name="Show the owner's contact")
+    reveal.focus()
+    page.keyboard.press("Enter")
+    expect(items.nth(0).locator(".ws-contact")).to_be_focused()
+    assert "Dana Rivera" in focused_text(page)
+    visit.check("agency-phone-contact")
+
+    page.get_by_role("button", name="Español").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Cámaras cerca de un incidente")
+    page.get_by_label("Latitud", exact=True).fill(str(a.lat))
+    page.get_by_label("Longitud", exact=True).fill(str(a.lon))
+    page.get_by_role("button", name="Buscar cámaras").click()
+    expect(page.locator("li.ws-result")).to_have_count(3)
+    no_small_controls(page)
+    fits_the_screen(page)
+    visit.check("agency-phone-results-es")
+
+
+def test_an_action_and_the_legal_hold_keep_the_focus_on_the_state_they_changed(
+    visit: Visit, scene: Scene, requests_client: httpx.Client, auth: Token
+) -> None:
+    a = scene.agency
+    rid = send_request(requests_client, auth, a, "A burglary on this block. Street footage would help.")  # type: ignore[arg-type]
+    page = visit.page
+    sign_in_agency(visit, "supervisor", a.slug)
+    visit.open(f"/agency/requests/{rid}")
+
+    # The legal hold set with the keyboard: the focus lands on the sentence that says it is held.
+    page.get_by_role("button", name="Set a legal hold").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Lift the legal hold")).to_be_visible()
+    expect(page.locator(".ws-hold__state")).to_be_focused()
+    assert "Legal hold: this request's evidence is never deleted" in focused_text(page)
+    visit.check("agency-request-held-focus")
+
+    # Closing it: the focus lands on its new state, read out as it is focused.
+    page.get_by_label("Note for the history").fill("Footage received elsewhere.")
+    page.get_by_role("button", name="Close the request").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator(".ws-request-state")).to_be_focused()
+    expect(page.locator(".ws-request-state")).to_contain_text("Closed")
+    visit.check("agency-request-closed-focus")
+
+
+def test_the_history_and_the_audit_trail_speak_the_officers_words_in_english_and_spanish(
+    visit: Visit, scene: Scene, requests_client: httpx.Client, auth: Token
+) -> None:
+    a = scene.agency
+    rid = send_request(requests_client, auth, a, "A burglary on this block. Street footage would help.")  # type: ignore[arg-type]
+    page = visit.page
+    sign_in_agency(visit, "investigator", a.slug)
+    page.set_viewport_size(PHONE)
+    visit.open(f"/agency/requests/{rid}")
+    history = page.locator("ol.ws-history li")
+    expect(history).to_have_count(4)
+    expect(history.nth(0)).to_contain_text("det-1 (Investigator): created the request → Draft")
+    expect(history.nth(1)).to_contain_text(
+        "det-1 (Investigator): submitted it for approval → Waiting for approval"
+    )
+    expect(history.nth(2)).to_contain_text("sgt-1 (Supervisor): approved it → Approved")
+    expect(history.nth(3)).to_contain_text("sgt-1 (Supervisor): sent it to the owners → Sent")
+    # The note the service writes itself, in the officer's words too.
+    expect(history.nth(3)).to_contain_text("sent as soon as it was approved")
+    fits_the_screen(page)
+    visit.check("agency-history-words")
+
+    page.get_by_role("button", name="Español").click()
+    expect(history.nth(1)).to_contain_text(
+        "det-1 (Investigador): la envió para su aprobación, pasa a Esperando aprobación"
+    )
+    expect(history.nth(3)).to_contain_text("sgt-1 (Supervisor): la envió a los dueños, pasa a Enviada")
+    expect(history.nth(3)).to_contain_text("enviada en cuanto se aprobó")
+    for english in ("submit", "approve", "sent on approval"):
+        assert english not in (page.locator("ol.ws-history").text_content() or "")
+    fits_the_screen(page)
+    visit.check("agency-history-words-es")
+
+    # The auditor reads each record's role in words, not the token's value.
+    page.get_by_role("button", name="English").click()
+    sign_in_agency(visit, "auditor", a.slug)
+    visit.open("/agency/audit")
+    page.get_by_label("Action").fill("audit.search")
+    # The second search finds the first (each search of the trail is itself recorded).
+    page.get_by_role("button", name="Search the trail").click()
+    page.get_by_role("button", name="Search the trail").click()
+    record = page.locator("li.au-record").first
+    expect(record).to_contain_text("(Auditor)")
+    expect(record).not_to_contain_text("(auditor)")
+    visit.check("agency-audit-role-words")
