@@ -7,6 +7,7 @@ record naming the role in words."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -15,7 +16,7 @@ from playwright.sync_api import Page, expect
 from tests.conftest import Token
 from tests.portal.agency import sign_in_agency
 from tests.portal.conftest import Visit
-from tests.portal.test_agency_workspace import Scene, make_scene, search_nearest
+from tests.portal.test_agency_workspace import Scene, make_scene, new_agency, search_nearest
 from tests.portal.test_phone_resident import PHONE, fits_the_screen
 from tests.portal.test_requests import send_request
 
@@ -152,3 +153,45 @@ def test_the_history_and_the_audit_trail_speak_the_officers_words_in_english_and
     expect(record).to_contain_text("(Auditor)")
     expect(record).not_to_contain_text("(auditor)")
     visit.check("agency-audit-role-words")
+
+
+def test_an_alert_the_service_would_refuse_is_named_at_its_field_in_the_supervisors_language(
+    visit: Visit, registry: httpx.Client, auth: Token
+) -> None:
+    a = new_agency(registry, auth)
+    page = visit.page
+    sign_in_agency(visit, "supervisor", a.slug)
+    page.set_viewport_size(PHONE)
+    visit.open("/agency/alerts")
+    page.get_by_role("button", name="Español").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Alertas de zona")
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" and "/alerts" in r.url else None)
+    page.get_by_label("Título").fill("Calle cerrada " * 9)  # 126 characters, past the 120 a title may have
+    page.get_by_label("Mensaje").fill("La calle Main está cerrada el sábado.")
+    page.get_by_label("Latitud").fill(str(a.lat))
+    page.get_by_label("Longitud").fill(str(a.lon))
+    # Past the 30 days an alert may last: said at its field before anything is sent.
+    page.get_by_label("Vigente hasta").fill((datetime.now() + timedelta(days=40)).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_role("button", name="Enviar la alerta").click()
+    expect(page.locator("#wsc-expires-error")).to_have_text("Indique un momento futuro, dentro de 30 días")
+    expect(page.locator("#wsc-title-error")).to_have_text("El título debe tener 120 caracteres o menos")
+    expect(page.locator(".error-summary")).to_be_focused()
+    assert sent == []
+    fits_the_screen(page)
+    visit.check("agency-alert-expiry-es")
+
+    # A circle far outside the jurisdiction: the service refuses it, and the page says so at the place's field,
+    # in Spanish, not in the service's words.
+    page.get_by_label("Título").fill("Calle cerrada")
+    page.get_by_label("Vigente hasta").fill((datetime.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("Latitud").fill(str(round(a.lat + 1, 6)))
+    page.get_by_role("button", name="Enviar la alerta").click()
+    expect(page.locator("#wsc-lat-error")).to_have_text(
+        "La zona debe entrar en la jurisdicción de su agencia (contorno azul)"
+    )
+    assert len(sent) == 1
+    assert "jurisdiction" not in (page.locator("main").text_content() or "")
+    expect(page.locator("#wsc-expires-error")).to_have_count(0)
+    fits_the_screen(page)
+    visit.check("agency-alert-outside-es")

@@ -20,6 +20,11 @@ type TipDetail = components["schemas"]["TipDetail"];
 type TipMessage = components["schemas"]["TipMessage"];
 type Action = components["schemas"]["Transition"]["action"];
 
+// The community service's limits on an alert (MAX_ALERT_DAYS, the title's max_length): checked here first, so a
+// supervisor reads what is wrong at its field, in their language, before anything is sent.
+const ALERT_MAX_DAYS = 30;
+const ALERT_TITLE_MAX = 120;
+
 const TIP_STATES = ["new", "reviewing", "actioned", "closed"] as const;
 // The triage table of the API (community_api inbox.TRANSITIONS): the actions a state allows, and who may take them.
 const ACTIONS: { action: Action; from: string[]; roles: string[] }[] = [
@@ -478,11 +483,21 @@ function composer(main: HTMLElement, token: string, agency: string): void {
     e.preventDefault();
     const ring = alertArea();
     const expires = localToIso(draft.expires);
+    const areaField = draft.shape === "circle" ? "wsc-lat" : "wsc-corners";
+    const expiresWithin = expires !== null && Date.parse(expires) > Date.now() && Date.parse(expires) <= Date.now() + ALERT_MAX_DAYS * 86_400_000;
     const errors: FieldError[] = [
-      ...(draft.title.trim() ? [] : [{ field: "wsc-title", message: t("wsc.alerts.error_title") }]),
+      ...(!draft.title.trim()
+        ? [{ field: "wsc-title", message: t("wsc.alerts.error_title") }]
+        : [...draft.title.trim()].length > ALERT_TITLE_MAX
+          ? [{ field: "wsc-title", message: t("wsc.alerts.error_title_long", { n: ALERT_TITLE_MAX }) }]
+          : []),
       ...(draft.message.trim() ? [] : [{ field: "wsc-message", message: t("wsc.alerts.error_message") }]),
-      ...(ring ? [] : [{ field: draft.shape === "circle" ? "wsc-lat" : "wsc-corners", message: t("wsc.alerts.error_area") }]),
-      ...(expires ? [] : [{ field: "wsc-expires", message: t("wsc.alerts.error_expires") }]),
+      ...(ring ? [] : [{ field: areaField, message: t("wsc.alerts.error_area") }]),
+      ...(!expires
+        ? [{ field: "wsc-expires", message: t("wsc.alerts.error_expires") }]
+        : expiresWithin
+          ? []
+          : [{ field: "wsc-expires", message: t("wsc.alerts.error_expires_range", { days: ALERT_MAX_DAYS }) }]),
     ];
     if (errors.length || !ring || !expires) {
       showErrors(form, summary, errors);
@@ -500,7 +515,14 @@ function composer(main: HTMLElement, token: string, agency: string): void {
     );
     send.disabled = false;
     if (!outcome.ok) {
-      showErrors(form, summary, errorsFromFailure(outcome.failure, { "/body/title": "wsc-title", "/body/message": "wsc-message", "/body/area": draft.shape === "circle" ? "wsc-lat" : "wsc-corners", "/body/expires_at": "wsc-expires" }));
+      // The service's reasons are its own (English, for developers): a field whose rule the page knows is named
+      // in the supervisor's words and language.
+      const plain: Record<string, string> = {
+        [areaField]: t("wsc.alerts.error_outside"),
+        "wsc-expires": t("wsc.alerts.error_expires_range", { days: ALERT_MAX_DAYS }),
+      };
+      const refused = errorsFromFailure(outcome.failure, { "/body/title": "wsc-title", "/body/message": "wsc-message", "/body/area": areaField, "/body/expires_at": "wsc-expires" });
+      showErrors(form, summary, refused.map((e) => (e.field && plain[e.field] ? { ...e, message: plain[e.field]! } : e)));
       return;
     }
     Object.assign(draft, { title: "", message: "", corners: "", lat: "", lon: "", expires: "" });
