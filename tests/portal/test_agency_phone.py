@@ -195,3 +195,53 @@ def test_an_alert_the_service_would_refuse_is_named_at_its_field_in_the_supervis
     expect(page.locator("#wsc-expires-error")).to_have_count(0)
     fits_the_screen(page)
     visit.check("agency-alert-outside-es")
+
+
+def test_checking_for_live_windows_again_says_so_and_a_new_window_shown_takes_the_focus(
+    visit: Visit, registry: httpx.Client, auth: Token
+) -> None:
+    a = new_agency(registry, auth)
+    page = visit.page
+    sign_in_agency(visit, "investigator", a.slug)
+    page.set_viewport_size(PHONE)
+    visit.open("/agency/live")
+    none = page.locator(".portal-empty")
+    expect(none).to_contain_text("No live window is open to your agency now.")
+    # With the keyboard: the page is asked again and says when, the focus on that answer (not the page's start).
+    page.get_by_role("button", name="Check again").focus()
+    page.keyboard.press("Enter")
+    expect(none).to_be_focused()
+    expect(none).to_contain_text("Checked at")
+    visit.check("agency-live-checked")
+
+    # An owner opens a window while the page is open: the page says so, and "Show it" (big enough for a thumb)
+    # shows it with the focus on it.
+    r = registry.post(
+        "/v1/registrations",
+        json={
+            "agency": a.slug,
+            "location": {"type": "Point", "coordinates": [a.lon, a.lat]},
+            "contact": {"name": "Dana Rivera", "email": f"owner-{uuid.uuid4().hex[:12]}@example.org"},
+            "cameras": [
+                {"label": "door", "live_mode": "on_alert", "live_endpoint": "rtsp://127.0.0.1:8554/door"}
+            ],
+        },
+    )
+    assert r.status_code == 201, r.text
+    rid, credential = r.json()["id"], r.json()["credential"]
+    opened = registry.post(
+        f"/v1/registrations/{rid}/live-windows",
+        json={"reason": "alert", "duration_s": 900},
+        headers={"Authorization": f"Bearer {credential}"},
+    )
+    assert opened.status_code == 201, opened.text
+    show = page.get_by_role("button", name="Show it")
+    expect(show).to_be_visible(timeout=15_000)
+    no_small_controls(page)
+    show.focus()
+    page.keyboard.press("Enter")
+    heading = page.locator(f'[data-window="{opened.json()["id"]}"] h2')
+    expect(heading).to_be_focused()
+    expect(heading).to_have_text("Window opened for an alert")
+    fits_the_screen(page)
+    visit.check("agency-live-new-window-focus")

@@ -416,6 +416,7 @@ export const en = {
   "wsl.intro": "The windows owners have opened to your agency right now, and their cameras. Each viewing is recorded, and the owner sees that your agency watched, when and for how long.",
   "wsl.none": "No live window is open to your agency now. Owners open one during an alert or an emergency; it shows here when they do.",
   "wsl.check_again": "Check again",
+  "wsl.checked_at": "Checked at {at}.",
   "wsl.no_relay": "Live video is not set up in this deployment.",
   "wsl.window_alert": "Window opened for an alert",
   "wsl.window_emergency": "Window opened for an emergency",

@@ -418,6 +418,7 @@ export const es: Record<keyof typeof en, string> = {
   "wsl.intro": "Las ventanas que los dueños han abierto a su agencia ahora mismo, y sus cámaras. Cada sesión queda registrada, y el dueño ve que su agencia la vio, cuándo y por cuánto tiempo.",
   "wsl.none": "Ninguna ventana en vivo está abierta a su agencia ahora. Los dueños abren una durante una alerta o una emergencia; aparece aquí cuando lo hacen.",
   "wsl.check_again": "Volver a revisar",
+  "wsl.checked_at": "Consultado: {at}.",
   "wsl.no_relay": "El video en vivo no está configurado en esta instalación.",
   "wsl.window_alert": "Ventana abierta por una alerta",
   "wsl.window_emergency": "Ventana abierta por una emergencia",
