@@ -13,6 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.community.conftest import send_tip
 from tests.conftest import Token
 from tests.portal.agency import sign_in_agency
 from tests.portal.conftest import Visit
@@ -245,3 +246,37 @@ def test_checking_for_live_windows_again_says_so_and_a_new_window_shown_takes_th
     expect(heading).to_have_text("Window opened for an alert")
     fits_the_screen(page)
     visit.check("agency-live-new-window-focus")
+
+
+def test_a_tips_triage_reply_and_hold_keep_the_focus_on_what_they_changed(
+    visit: Visit, registry: httpx.Client, community: httpx.Client, auth: Token
+) -> None:
+    a = new_agency(registry, auth)
+    sent = send_tip(community, a.slug, "Two people carry boxes out of the closed shop on Elm every night.")
+    assert sent.status_code == 201, sent.text
+    tip = sent.json()["id"]
+    page = visit.page
+    sign_in_agency(visit, "supervisor", a.slug)
+    page.set_viewport_size(PHONE)
+    visit.open(f"/agency/tips/{tip}")
+
+    # Each with the keyboard: the page is drawn anew, and the focus lands on what changed.
+    page.get_by_role("button", name="Start reviewing").focus()
+    page.keyboard.press("Enter")
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_be_focused()
+    expect(heading).to_contain_text("Reviewing")
+
+    page.get_by_role("button", name="Put under legal hold").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator(".wsc-hold")).to_be_focused()
+    expect(page.locator(".wsc-hold")).to_have_text("Under legal hold")
+
+    page.get_by_label("Your reply").fill("Thank you. Do you know which nights exactly?")
+    page.get_by_role("button", name="Send the reply").focus()
+    page.keyboard.press("Enter")
+    reply = page.locator(".portal-message--agency").last
+    expect(reply).to_be_focused()
+    expect(reply).to_contain_text("Thank you. Do you know which nights exactly?")
+    fits_the_screen(page)
+    visit.check("agency-tip-replied-focus")

@@ -8,7 +8,7 @@ import "leaflet/dist/leaflet.css";
 import { attempt, bearer } from "../api/client";
 import type { components } from "../api/community";
 import { config } from "../config";
-import { h } from "../dom";
+import { focus, h } from "../dom";
 import { errorsFromFailure, showErrors, textField, type FieldError } from "../forms";
 import { formatDate, formatNumber, t, type MessageKey } from "../i18n";
 import { navigate } from "../router";
@@ -122,7 +122,9 @@ export async function tipInboxPage(main: HTMLElement): Promise<void> {
   );
 }
 
-export async function tipPage(main: HTMLElement, params: Record<string, string>): Promise<void> {
+/** A tip. `after` is what the officer just did on it (the page is drawn anew): the focus goes to what changed —
+ * its state in the heading, its hold, the reply sent — not to the page's start. */
+export async function tipPage(main: HTMLElement, params: Record<string, string>, after?: "state" | "hold" | "reply"): Promise<void> {
   const user = agencyUser();
   if (!user) {
     signInNeeded(main);
@@ -142,12 +144,14 @@ export async function tipPage(main: HTMLElement, params: Record<string, string>)
   const tip: TipDetail = outcome.data;
   const p = tip.properties as { state: string; legal_hold: boolean; created_at: string; occurred_at: string | null; messages: TipMessage[] };
   const status = h("div", { role: "status", class: "wsc-status" });
-  const redraw = () => {
+  const redraw = (what: "state" | "hold" | "reply") => {
     main.replaceChildren();
-    void tipPage(main, params);
+    void tipPage(main, params, what);
   };
+  const heading = h("h1", {}, t("wsc.tip.title"), " ", tipTag(p.state));
+  const holdFact = h("dd", { class: "wsc-hold" }, p.legal_hold ? t("wsc.tip.held") : t("wsc.tip.not_held"));
   main.append(
-    h("h1", {}, t("wsc.tip.title"), " ", tipTag(p.state)),
+    heading,
     h(
       "dl",
       { class: "wsc-facts" },
@@ -156,7 +160,7 @@ export async function tipPage(main: HTMLElement, params: Record<string, string>)
       h("dt", {}, t("wsc.tip.occurred")),
       h("dd", {}, p.occurred_at ? formatDate(p.occurred_at, true) : t("wsc.tip.unknown")),
       h("dt", {}, t("wsc.tip.hold")),
-      h("dd", {}, p.legal_hold ? t("wsc.tip.held") : t("wsc.tip.not_held")),
+      holdFact,
     ),
     status,
   );
@@ -175,7 +179,7 @@ export async function tipPage(main: HTMLElement, params: Record<string, string>)
         status.replaceChildren(h("p", { class: "usa-error-message" }, failureText(done.failure)));
         return;
       }
-      redraw();
+      redraw("state");
     });
     bar.append(button);
   }
@@ -191,11 +195,13 @@ export async function tipPage(main: HTMLElement, params: Record<string, string>)
         status.replaceChildren(h("p", { class: "usa-error-message" }, failureText(done.failure)));
         return;
       }
-      redraw();
+      redraw("hold");
     });
     bar.append(hold);
   }
   if (bar.childElementCount) main.append(h("h2", {}, t("wsc.tip.triage")), bar);
+  if (after === "state") focus(heading);
+  if (after === "hold") focus(holdFact);
 
   if (tip.geometry) {
     const [lon, lat] = tip.geometry.coordinates as [number, number];
@@ -206,9 +212,7 @@ export async function tipPage(main: HTMLElement, params: Record<string, string>)
     map.setView([lat, lon], 16, { animate: false });
   }
 
-  main.append(
-    h("h2", {}, t("wsc.tip.conversation")),
-    h(
+  const conversation = h(
       "ol",
       { class: "usa-list usa-list--unstyled portal-conversation" },
       p.messages.map((m) =>
@@ -226,8 +230,10 @@ export async function tipPage(main: HTMLElement, params: Record<string, string>)
             : null,
         ),
       ),
-    ),
-  );
+    );
+  main.append(h("h2", {}, t("wsc.tip.conversation")), conversation);
+  const lastReply = [...conversation.querySelectorAll<HTMLElement>(".portal-message--agency")].pop();
+  if (after === "reply" && lastReply) focus(lastReply);
 
   if (p.state === "closed") {
     main.append(h("p", {}, t("wsc.tip.closed_no_reply")));
@@ -266,7 +272,7 @@ export async function tipPage(main: HTMLElement, params: Record<string, string>)
       showErrors(form, summary, errorsFromFailure(done.failure, { "/body/message": "wsc-reply" }));
       return;
     }
-    redraw();
+    redraw("reply");
   });
 }
 
