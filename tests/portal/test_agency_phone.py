@@ -280,3 +280,29 @@ def test_a_tips_triage_reply_and_hold_keep_the_focus_on_what_they_changed(
     expect(reply).to_contain_text("Thank you. Do you know which nights exactly?")
     fits_the_screen(page)
     visit.check("agency-tip-replied-focus")
+
+
+def test_the_requests_state_filter_can_be_stepped_through_with_the_arrow_keys(
+    visit: Visit, scene: Scene, requests_client: httpx.Client, auth: Token
+) -> None:
+    a = scene.agency
+    send_request(requests_client, auth, a, "A burglary on this block. Street footage would help.")  # type: ignore[arg-type]
+    page = visit.page
+    sign_in_agency(visit, "investigator", a.slug)
+    visit.open("/agency/requests")
+    expect(page.locator(".ws-request-card")).to_have_count(1)
+    states = page.locator("#ws-state-filter")
+    states.focus()
+    # Each arrow shows that state's requests, and the focus stays on the filter for the next one.
+    page.keyboard.press("ArrowDown")
+    page.wait_for_url("**/agency/requests?state=draft")
+    expect(page.get_by_text("No request yet.")).to_be_visible()
+    expect(states).to_be_focused()
+    for state in ("pending_approval", "approved", "rejected", "sent"):
+        page.keyboard.press("ArrowDown")
+        page.wait_for_url(f"**/agency/requests?state={state}")
+        expect(states).to_be_focused()
+    expect(states).to_be_focused()
+    expect(states).to_have_value("sent")
+    expect(page.locator(".ws-request-card")).to_have_count(1)
+    visit.check("agency-requests-filter-keyboard")
