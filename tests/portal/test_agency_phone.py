@@ -306,3 +306,39 @@ def test_the_requests_state_filter_can_be_stepped_through_with_the_arrow_keys(
     expect(states).to_have_value("sent")
     expect(page.locator(".ws-request-card")).to_have_count(1)
     visit.check("agency-requests-filter-keyboard")
+
+
+def test_a_distance_past_the_agencys_limit_is_named_at_its_field_in_plain_words_without_a_retry(
+    visit: Visit, registry: httpx.Client, auth: Token
+) -> None:
+    a = new_agency(registry, auth)
+    page = visit.page
+    sign_in_agency(visit, "investigator", a.slug)
+    page.set_viewport_size(PHONE)
+    visit.open("/agency")
+    searched: list[str] = []
+    page.on("request", lambda r: searched.append(r.url) if "/v1/cameras/radius" in r.url else None)
+    page.locator("label[for=ws-search-radius]").click()
+    page.get_by_label("Latitude", exact=True).fill(str(a.lat))
+    page.get_by_label("Longitude", exact=True).fill(str(a.lon))
+    page.get_by_label("Distance in metres").fill("99999")
+    page.get_by_role("button", name="Find cameras").click()
+    expect(page.locator("#ws-radius-error")).to_have_text(
+        "Enter a distance of at most 2,000 m, your agency's limit."
+    )
+    # Nothing to try again: the distance is the thing to change.
+    expect(page.locator(".error-summary").get_by_role("button", name="Try again")).to_have_count(0)
+    assert searched == []
+    fits_the_screen(page)
+    visit.check("agency-radius-over")
+
+    # Along a route, the distance either side of the path, in Spanish.
+    page.get_by_role("button", name="Español").click()
+    page.locator("label[for=ws-kind-route]").click()
+    page.get_by_label("Distancia a cada lado del recorrido, en metros").fill("5000")
+    page.get_by_role("button", name="Buscar cámaras").click()
+    expect(page.locator("#rt-buffer-error")).to_have_text(
+        "Escriba una distancia de 2,000 m como máximo, el límite de su agencia."
+    )
+    fits_the_screen(page)
+    visit.check("agency-route-buffer-over-es")

@@ -494,6 +494,7 @@ export const en = {
   "ws.map.bad_case": "Enter a case number of 1 to 64 letters, digits, spaces or . _ : / # -, starting with a letter or digit.",
   "ws.map.bad_k": "Enter a number from 1 to 1,000.",
   "ws.map.bad_radius": "Enter a distance in metres greater than 0.",
+  "ws.map.radius_over": "Enter a distance of at most {max} m, your agency's limit.",
   "ws.map.results": "{n} cameras, nearest first",
   "ws.map.results_one": "1 camera",
   "ws.map.facing_count": "{n} of them face the incident.",

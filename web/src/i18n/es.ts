@@ -496,6 +496,7 @@ export const es: Record<keyof typeof en, string> = {
   "ws.map.bad_case": "Escriba un número de caso de 1 a 64 letras, dígitos, espacios o . _ : / # -, que empiece con letra o dígito.",
   "ws.map.bad_k": "Escriba un número del 1 al 1000.",
   "ws.map.bad_radius": "Escriba una distancia en metros mayor que 0.",
+  "ws.map.radius_over": "Escriba una distancia de {max} m como máximo, el límite de su agencia.",
   "ws.map.results": "{n} cámaras, la más cercana primero",
   "ws.map.results_one": "1 cámara",
   "ws.map.facing_count": "{n} de ellas están orientadas hacia el incidente.",

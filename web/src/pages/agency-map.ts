@@ -526,6 +526,9 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
     const radius = num(state.radius);
     if (searchMode.value === "nearest" && !(k >= 1 && k <= 1000)) errors.push({ field: "ws-k", message: t("ws.map.bad_k") });
     if (searchMode.value === "radius" && !(radius > 0)) errors.push({ field: "ws-radius", message: t("ws.map.bad_radius") });
+    // The agency's limit, known from its policy: said here, in the officer's words, rather than by the service.
+    else if (searchMode.value === "radius" && policyRadius && radius > policyRadius)
+      errors.push({ field: "ws-radius", message: t("ws.map.radius_over", { max: formatNumber(policyRadius) }) });
     if (errors.length) {
       showErrors(form, summary, errors);
       return;
@@ -548,7 +551,8 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
     if (left) return;
     if (!outcome.ok) {
       results.replaceChildren();
-      showErrors(form, summary, errorsFromFailure(outcome.failure, pointers, fieldLabels), () => void search());
+      // A retry only where it can help (the service unreachable or busy), not for an answer to change.
+      showErrors(form, summary, errorsFromFailure(outcome.failure, pointers, fieldLabels), outcome.failure.retryable ? () => void search() : undefined);
       return;
     }
     lastCase = caseNumber || null;

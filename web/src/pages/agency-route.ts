@@ -235,6 +235,7 @@ export function routeMode(ctx: RouteModeContext): RouteMode {
     else if (p.length < 2) errors.push({ field: "rt-points", message: t("ws.route.too_few") });
     const buffer = state.buffer.trim() === "" ? NaN : Number(state.buffer);
     if (!(buffer > 0)) errors.push({ field: "rt-buffer", message: t("ws.map.bad_radius") });
+    else if (ctx.policyRadius && buffer > ctx.policyRadius) errors.push({ field: "rt-buffer", message: t("ws.map.radius_over", { max: formatNumber(ctx.policyRadius) }) });
     const start = localToIso(state.start);
     if (!start) errors.push({ field: "rt-start", message: t("ws.new.bad_time") });
     const margin = state.margin.trim() === "" ? NaN : Number(state.margin);
