@@ -224,8 +224,10 @@ def test_route_points_typed_with_the_keyboard_alone_and_the_apis_problems_shown_
     page.keyboard.press("Control+a")
     page.keyboard.type("500")
     page.keyboard.press("Enter")
-    # The agency's cap on the buffer, from the API, at the buffer's field.
-    expect(page.locator("#rt-buffer-error")).to_contain_text("maximum search radius is 100 m")
+    # The agency's cap on the buffer (its policy's), at the buffer's field, in the officer's words.
+    expect(page.locator("#rt-buffer-error")).to_have_text(
+        "Enter a distance of at most 100 m, your agency's limit."
+    )
     expect(page.locator(".error-summary")).to_be_focused()
     visit.check("agency-route-buffer-over-cap")
 
