@@ -342,3 +342,25 @@ def test_a_distance_past_the_agencys_limit_is_named_at_its_field_in_plain_words_
     )
     fits_the_screen(page)
     visit.check("agency-route-buffer-over-es")
+
+
+def test_switching_language_mid_search_keeps_what_the_officer_typed(visit: Visit, scene: Scene) -> None:
+    a = scene.agency
+    case = f"C-{uuid.uuid4().hex[:8]}"
+    page = visit.page
+    sign_in_agency(visit, "investigator", a.slug)
+    page.set_viewport_size(PHONE)
+    visit.open("/agency")
+    page.get_by_label("Case number").fill(case)
+    page.get_by_label("Latitude", exact=True).fill(str(a.lat))
+    page.get_by_label("Longitude", exact=True).fill(str(a.lon))
+    page.get_by_role("button", name="Español").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Cámaras cerca de un incidente")
+    expect(page.get_by_label("Número de caso")).to_have_value(case)
+    expect(page.get_by_label("Latitud", exact=True)).to_have_value(str(a.lat))
+    expect(page.get_by_label("Longitud", exact=True)).to_have_value(str(a.lon))
+    # And the search goes on from there, in Spanish.
+    page.get_by_role("button", name="Buscar cámaras").click()
+    expect(page.get_by_role("heading", name="3 cámaras, la más cercana primero")).to_be_visible()
+    fits_the_screen(page)
+    visit.check("agency-map-language-switch-kept")

@@ -43,6 +43,21 @@ import { routeMode } from "./agency-route";
 const DEFAULT_RANGE_M = 30;
 const CASE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9 ._:/#-]{0,63}$/;
 
+/** What the officer typed in the search form, kept while the tab lives: the page is drawn anew when the language
+ * changes (and when the officer comes back to it), and a case number and a place typed mid-search must not be
+ * lost on the way. */
+const typed = {
+  lon: "",
+  lat: "",
+  x: "",
+  y: "",
+  crs: "",
+  caseNumber: "",
+  k: "10",
+  radius: "",
+  incidentAt: "",
+};
+
 export async function agencyMapPage(main: HTMLElement): Promise<void> {
   const user = mapUser();
   // An agency admin may search and see the coverage layer; contacts and requests are the workspace roles' only.
@@ -73,17 +88,9 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
   );
 
   // ---------------------------------------------------------------- the form: where, which cameras, filters
-  const state = {
-    lon: "",
-    lat: "",
-    x: "",
-    y: "",
-    crs: "",
-    caseNumber: new URLSearchParams(location.search).get("case") ?? "",
-    k: "10",
-    radius: "",
-    incidentAt: "",
-  };
+  const state = typed;
+  const caseInLink = new URLSearchParams(location.search).get("case");
+  if (caseInLink) state.caseNumber = caseInLink;
   const summary = h("div", { class: "error-summary-host" });
   const coordMode = { value: "lonlat" as "lonlat" | "xy" };
   const lonField = textField({ id: "ws-lon", label: t("ws.map.lon"), value: state.lon, inputmode: "decimal", onInput: (v) => (state.lon = v) });
