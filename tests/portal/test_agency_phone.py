@@ -6,6 +6,7 @@ record naming the role in words."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timedelta
 
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.community.conftest import send_tip
+from tests.community.conftest import jpeg_with_gps, send_tip
 from tests.conftest import Token
 from tests.portal.agency import sign_in_agency
 from tests.portal.conftest import Visit
@@ -248,17 +249,23 @@ def test_checking_for_live_windows_again_says_so_and_a_new_window_shown_takes_th
     visit.check("agency-live-new-window-focus")
 
 
-def test_a_tips_triage_reply_and_hold_keep_the_focus_on_what_they_changed(
+def test_a_tips_photo_triage_reply_and_hold_keep_the_focus_on_what_they_changed(
     visit: Visit, registry: httpx.Client, community: httpx.Client, auth: Token
 ) -> None:
     a = new_agency(registry, auth)
-    sent = send_tip(community, a.slug, "Two people carry boxes out of the closed shop on Elm every night.")
+    photo = ("shop.jpg", jpeg_with_gps(), "image/jpeg")
+    sent = send_tip(
+        community, a.slug, "Two people carry boxes out of the closed shop on Elm every night.", files=[photo]
+    )
     assert sent.status_code == 201, sent.text
     tip = sent.json()["id"]
     page = visit.page
     sign_in_agency(visit, "supervisor", a.slug)
     page.set_viewport_size(PHONE)
     visit.open(f"/agency/tips/{tip}")
+    # The tipster's photo, named in words (not its media type) by a button big enough to tap.
+    expect(page.get_by_role("button", name=re.compile(r"^Open photo 1 \([0-9.]+ KiB\)$"))).to_be_visible()
+    no_small_controls(page)
 
     # Each with the keyboard: the page is drawn anew, and the focus lands on what changed.
     page.get_by_role("button", name="Start reviewing").focus()

@@ -277,7 +277,9 @@ export async function tipPage(main: HTMLElement, params: Record<string, string>,
 }
 
 function mediaButton(token: string, agency: string, tipId: string, media: { id: string; media_type: string; size: number }, n: number): HTMLElement {
-  const button = h("button", { type: "button", class: "usa-button usa-button--unstyled" }, t("wsc.tip.media_open", { n, type: media.media_type, size: formatNumber(media.size / 1024, 1) }));
+  // The file's kind in words (an officer has no use for "image/jpeg"); a button a thumb can hit.
+  const kind: MessageKey = media.media_type.startsWith("image/") ? "wsc.tip.media_photo" : media.media_type.startsWith("video/") ? "wsc.tip.media_video" : "wsc.tip.media_file";
+  const button = h("button", { type: "button", class: "usa-button usa-button--unstyled ws-reveal" }, t("wsc.tip.media_open", { n, kind: t(kind), size: formatNumber(media.size / 1024, 1) }));
   on(button, "click", async () => {
     const base = config().community_api_url.replace(/\/$/, "");
     const response = await fetch(`${base}/v1/agencies/${agency}/tips/${tipId}/media/${media.id}`, { headers: bearer(token) });
