@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -371,3 +371,51 @@ def test_switching_language_mid_search_keeps_what_the_officer_typed(visit: Visit
     expect(page.get_by_role("heading", name="3 cámaras, la más cercana primero")).to_be_visible()
     fits_the_screen(page)
     visit.check("agency-map-language-switch-kept")
+
+
+def test_approving_a_request_that_reaches_no_owner_says_why_in_the_supervisors_language(
+    visit: Visit, registry: httpx.Client, requests_client: httpx.Client, auth: Token
+) -> None:
+    a = new_agency(registry, auth)  # no camera registered: the request reaches nobody
+    investigator = auth("investigator", a.slug, sub="det-1")
+    now = datetime.now(UTC)
+    r = requests_client.post(
+        "/v1/requests",
+        json={
+            "case_number": f"C-{uuid.uuid4().hex[:8]}",
+            "category": "burglary",
+            "incident": {"type": "Point", "coordinates": [a.lon, a.lat]},
+            "radius_m": 200,
+            "window": {
+                "start": (now - timedelta(hours=6)).isoformat(),
+                "end": (now - timedelta(hours=4)).isoformat(),
+            },
+            "message": "A burglary on this block.",
+        },
+        headers=investigator,
+    )
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    submitted = requests_client.post(
+        f"/v1/requests/{rid}/transitions",
+        json={"action": "submit"},
+        headers={**investigator, "If-Match": "*"},
+    )
+    assert submitted.status_code == 200, submitted.text
+
+    page = visit.page
+    sign_in_agency(visit, "supervisor", a.slug)
+    page.set_viewport_size(PHONE)
+    visit.open(f"/agency/requests/{rid}")
+    page.get_by_role("button", name="Approve and send").click()
+    expect(page.locator(".ws-actions [role=alert]")).to_have_text(
+        "No camera owner is in this request's area: there is nobody to send it to. Cancel it, or create one over another area."
+    )
+    fits_the_screen(page)
+    visit.check("agency-request-no-owner")
+    page.get_by_role("button", name="Español").click()
+    page.get_by_role("button", name="Aprobar y enviar").click()
+    expect(page.locator(".ws-actions [role=alert]")).to_have_text(
+        "Ningún dueño de cámara está en la zona de esta solicitud: no hay a quién enviarla. Cancélela o cree otra sobre otra zona."
+    )
+    visit.check("agency-request-no-owner-es")

@@ -81,7 +81,13 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
         }),
       );
       if (!done.ok) {
-        actionStatus.replaceChildren(h("p", { class: "usa-error-message", role: "alert" }, errorsFromFailure(done.failure, {})[0]?.message ?? ""));
+        // Sending is refused (409) when the due date has passed or the area reaches no owner: the service says
+        // so in its own English sentences, of one problem type; the page knows which from the request itself.
+        const refused =
+          done.failure.status === 409 && (action === "send" || action === "approve")
+            ? t(Date.parse(r.due_at) <= Date.now() ? "ws.request.refused_due" : "ws.request.refused_no_owner")
+            : (errorsFromFailure(done.failure, {})[0]?.message ?? t("errors.generic"));
+        actionStatus.replaceChildren(h("p", { class: "usa-error-message", role: "alert" }, refused));
         return;
       }
       focusAfterRender = "state";
