@@ -419,3 +419,29 @@ def test_approving_a_request_that_reaches_no_owner_says_why_in_the_supervisors_l
         "Ningún dueño de cámara está en la zona de esta solicitud: no hay a quién enviarla. Cancélela o cree otra sobre otra zona."
     )
     visit.check("agency-request-no-owner-es")
+
+
+def test_an_audit_record_names_what_it_concerns_in_the_auditors_language(
+    visit: Visit, scene: Scene, registry: httpx.Client, auth: Token
+) -> None:
+    a = scene.agency
+    case = f"C-{uuid.uuid4().hex[:8]}"
+    owner = scene.owners[0]
+    read = registry.get(
+        f"/v1/registrations/{owner.id}/contact",
+        params={"case_number": case},
+        headers=auth("investigator", a.slug, sub="det-rivera"),
+    )
+    assert read.status_code == 200, read.text
+    page = visit.page
+    sign_in_agency(visit, "auditor", a.slug)
+    page.set_viewport_size(PHONE)
+    visit.open("/agency/audit")
+    page.get_by_role("button", name="Español").click()
+    page.get_by_label("Número de caso").fill(case)
+    page.get_by_role("button", name="Buscar en el registro").click()
+    record = page.locator("li.au-record").first
+    expect(record).to_contain_text("Por det-rivera (Investigador)")
+    expect(record).to_contain_text(f"Se refiere a: registro {owner.id}")
+    fits_the_screen(page)
+    visit.check("agency-audit-subject-es")

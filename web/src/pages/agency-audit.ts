@@ -10,7 +10,8 @@ import type { components } from "../api/registry";
 import { config } from "../config";
 import { h } from "../dom";
 import { errorsFromFailure, showErrors, textField } from "../forms";
-import { formatDate, formatNumber, t } from "../i18n";
+import { formatDate, formatNumber, t, type MessageKey } from "../i18n";
+import { en } from "../i18n/en";
 import { onLeave } from "../router";
 import { auditor, auditQuery, type Shape } from "../audit";
 import { parseRing } from "../workspace";
@@ -200,7 +201,10 @@ export async function auditPage(main: HTMLElement): Promise<void> {
   let shown = 0;
   const item = (r: TrailRecord): HTMLElement => {
     const p = r.properties;
-    const subject = p.subject_id ? t("audit.record_subject", { type: p.subject_type ?? "", id: p.subject_id }) : null;
+    // What a record concerns, in words (a kind the page does not know yet, as the trail names it).
+    const kind = p.subject_type ?? "";
+    const kindWords = `audit.subject.${kind}` in en ? t(`audit.subject.${kind}` as MessageKey) : kind;
+    const subject = p.subject_id ? t("audit.record_subject", { type: kindWords, id: p.subject_id }) : null;
     return h(
       "li",
       { class: "portal-card au-record", "data-seq": String(p.seq), "data-case": p.case_number ?? "" },
