@@ -79,6 +79,8 @@ def test_the_map_page_fits_a_thumb_and_a_contact_read_takes_the_focus_in_english
     page.get_by_label("Longitud", exact=True).fill(str(a.lon))
     page.get_by_role("button", name="Buscar cámaras").click()
     expect(page.locator("li.ws-result")).to_have_count(3)
+    # One camera: said in the singular.
+    expect(page.get_by_text("1 de ellas está orientada hacia el incidente.")).to_be_visible()
     no_small_controls(page)
     fits_the_screen(page)
     visit.check("agency-phone-results-es")

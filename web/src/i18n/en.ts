@@ -498,6 +498,7 @@ export const en = {
   "ws.map.results": "{n} cameras, nearest first",
   "ws.map.results_one": "1 camera",
   "ws.map.facing_count": "{n} of them face the incident.",
+  "ws.map.facing_count_one": "1 of them faces the incident.",
   "ws.map.none": "No camera matches. Try a larger distance or fewer filters.",
   "ws.map.contact_note": "Reading an owner's contact is recorded in the audit trail with the case number.",
   "ws.map.distance": "{m} m",

@@ -500,6 +500,7 @@ export const es: Record<keyof typeof en, string> = {
   "ws.map.results": "{n} cámaras, la más cercana primero",
   "ws.map.results_one": "1 cámara",
   "ws.map.facing_count": "{n} de ellas están orientadas hacia el incidente.",
+  "ws.map.facing_count_one": "1 de ellas está orientada hacia el incidente.",
   "ws.map.none": "Ninguna cámara coincide. Pruebe una distancia mayor o menos filtros.",
   "ws.map.contact_note": "Leer el contacto de un dueño queda registrado en la auditoría con el número de caso.",
   "ws.map.distance": "a {m} m",

@@ -623,7 +623,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
       : null;
     results.replaceChildren(
       heading,
-      h("p", {}, t("ws.map.facing_count", { n: facingCount })),
+      h("p", {}, facingCount === 1 ? t("ws.map.facing_count_one") : t("ws.map.facing_count", { n: facingCount })),
       cameras.length ? h("p", { class: "usa-hint" }, t("ws.map.contact_note")) : h("p", {}, t("ws.map.none")),
       h(
         "ol",
