@@ -352,6 +352,19 @@ def test_a_distance_past_the_agencys_limit_is_named_at_its_field_in_plain_words_
     fits_the_screen(page)
     visit.check("agency-route-buffer-over-es")
 
+    # A path longer than one search may take (the deployment's cap, 50 km): refused by the service, said in
+    # Spanish from the path itself.
+    page.get_by_label("Distancia a cada lado del recorrido, en metros").fill("50")
+    far = round(a.lat + 0.6, 6)
+    page.get_by_label("Puntos del recorrido", exact=True).fill(f"{a.lon}, {a.lat}\n{a.lon}, {far}")
+    page.get_by_role("button", name="Buscar cámaras").click()
+    expect(page.locator("#rt-points-error")).to_have_text(
+        re.compile(
+            r"^Este recorrido mide 66\.[0-9] km, demasiado para una sola búsqueda: búsquelo por partes más cortas\.$"
+        )
+    )
+    visit.check("agency-route-too-long-es")
+
 
 def test_switching_language_mid_search_keeps_what_the_officer_typed(visit: Visit, scene: Scene) -> None:
     a = scene.agency

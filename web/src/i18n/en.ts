@@ -543,6 +543,8 @@ export const en = {
   "ws.route.map_label": "Map: select the points of the path in the order travelled",
   "ws.route.bad_points": "Type one \"longitude, latitude\" a line: a longitude between -180 and 180, a latitude between -90 and 90.",
   "ws.route.too_few": "Give at least 2 points of the path.",
+  "ws.route.too_long": "This path is {km} km long, too long for one search: search it in shorter parts.",
+  "ws.route.antimeridian": "This path crosses the 180th meridian: search each side of it separately.",
   "ws.route.bad_margin": "Enter a number of minutes from 0 to {max}.",
   "ws.route.results": "{n} cameras along the path, in the order it passed them",
   "ws.route.results_one": "1 camera along the path",

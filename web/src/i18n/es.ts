@@ -545,6 +545,8 @@ export const es: Record<keyof typeof en, string> = {
   "ws.route.map_label": "Mapa: seleccione los puntos del recorrido en el orden recorrido",
   "ws.route.bad_points": "Escriba un \"longitud, latitud\" por línea: una longitud entre -180 y 180, una latitud entre -90 y 90.",
   "ws.route.too_few": "Indique al menos 2 puntos del recorrido.",
+  "ws.route.too_long": "Este recorrido mide {km} km, demasiado para una sola búsqueda: búsquelo por partes más cortas.",
+  "ws.route.antimeridian": "Este recorrido cruza el meridiano 180: busque cada lado por separado.",
   "ws.route.bad_margin": "Escriba un número de minutos de 0 a {max}.",
   "ws.route.results": "{n} cámaras a lo largo del recorrido, en el orden en que pasó por ellas",
   "ws.route.results_one": "1 cámara a lo largo del recorrido",
