@@ -154,6 +154,7 @@ def test_the_history_and_the_audit_trail_speak_the_officers_words_in_english_and
     page.get_by_role("button", name="Search the trail").click()
     page.get_by_role("button", name="Search the trail").click()
     record = page.locator("li.au-record").first
+    expect(record.locator(".au-record__title")).to_contain_text("Audit trail searched (audit.search)")
     expect(record).to_contain_text("(Auditor)")
     expect(record).not_to_contain_text("(auditor)")
     visit.check("agency-audit-role-words")
@@ -436,7 +437,7 @@ def test_approving_a_request_that_reaches_no_owner_says_why_in_the_supervisors_l
     visit.check("agency-request-no-owner-es")
 
 
-def test_an_audit_record_names_what_it_concerns_in_the_auditors_language(
+def test_an_audit_record_names_its_action_and_what_it_concerns_in_the_auditors_language(
     visit: Visit, scene: Scene, registry: httpx.Client, auth: Token
 ) -> None:
     a = scene.agency
@@ -456,6 +457,10 @@ def test_an_audit_record_names_what_it_concerns_in_the_auditors_language(
     page.get_by_label("Número de caso").fill(case)
     page.get_by_role("button", name="Buscar en el registro").click()
     record = page.locator("li.au-record").first
+    # The action in words, with the trail's own name (what the Action filter takes) beside it.
+    expect(record.locator(".au-record__title")).to_contain_text(
+        "Contacto de un dueño consultado (registration.contact.read)"
+    )
     expect(record).to_contain_text("Por det-rivera (Investigador)")
     expect(record).to_contain_text(f"Se refiere a: registro {owner.id}")
     fits_the_screen(page)

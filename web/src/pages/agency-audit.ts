@@ -208,7 +208,15 @@ export async function auditPage(main: HTMLElement): Promise<void> {
     return h(
       "li",
       { class: "portal-card au-record", "data-seq": String(p.seq), "data-case": p.case_number ?? "" },
-      h("p", { class: "au-record__title" }, h("strong", {}, p.action), " · ", formatDate(p.at, true)),
+      // The action in words, with the trail's own name for it (what the Action filter takes).
+      h(
+        "p",
+        { class: "au-record__title" },
+        h("strong", {}, `audit.action.${p.action}` in en ? t(`audit.action.${p.action}` as MessageKey) : p.action),
+        `audit.action.${p.action}` in en ? h("span", { class: "au-record__code" }, ` (${p.action})`) : null,
+        " · ",
+        formatDate(p.at, true),
+      ),
       h("p", {}, t("audit.record_actor", { actor: p.actor, role: roleName(p.actor_role) })),
       h("p", {}, p.case_number ? t("audit.record_case", { case: p.case_number }) : t("audit.record_no_case")),
       subject ? h("p", { class: "au-record__subject" }, subject) : null,
