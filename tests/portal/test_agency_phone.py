@@ -465,3 +465,51 @@ def test_an_audit_record_names_its_action_and_what_it_concerns_in_the_auditors_l
     expect(record).to_contain_text(f"Se refiere a: registro {owner.id}")
     fits_the_screen(page)
     visit.check("agency-audit-subject-es")
+
+
+def test_a_supervisor_is_not_offered_to_approve_their_own_request_and_is_told_why(
+    visit: Visit, scene: Scene, requests_client: httpx.Client, auth: Token
+) -> None:
+    a = scene.agency
+    # Created and submitted by the supervisor who signs in below (the provider's account is the token's sub).
+    supervisor = auth("supervisor", a.slug, sub=f"{a.slug}.supervisor")
+    now = datetime.now(UTC)
+    r = requests_client.post(
+        "/v1/requests",
+        json={
+            "case_number": f"C-{uuid.uuid4().hex[:8]}",
+            "category": "burglary",
+            "incident": {"type": "Point", "coordinates": [a.lon, a.lat]},
+            "radius_m": 200,
+            "window": {
+                "start": (now - timedelta(hours=6)).isoformat(),
+                "end": (now - timedelta(hours=4)).isoformat(),
+            },
+            "message": "A burglary on this block.",
+        },
+        headers=supervisor,
+    )
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    submitted = requests_client.post(
+        f"/v1/requests/{rid}/transitions", json={"action": "submit"}, headers={**supervisor, "If-Match": "*"}
+    )
+    assert submitted.status_code == 200, submitted.text
+    # The service refuses it, whatever the page offers.
+    refused = requests_client.post(
+        f"/v1/requests/{rid}/transitions", json={"action": "approve"}, headers={**supervisor, "If-Match": "*"}
+    )
+    assert refused.status_code == 403, refused.text
+
+    page = visit.page
+    sign_in_agency(visit, "supervisor", a.slug)
+    page.set_viewport_size(PHONE)
+    visit.open(f"/agency/requests/{rid}")
+    expect(
+        page.get_by_text("Another supervisor must approve or reject this request: you created it.")
+    ).to_be_visible()
+    expect(page.get_by_role("button", name="Approve and send")).to_have_count(0)
+    expect(page.get_by_role("button", name="Reject")).to_have_count(0)
+    expect(page.get_by_role("button", name="Cancel the request")).to_be_visible()
+    fits_the_screen(page)
+    visit.check("agency-request-own-approval")

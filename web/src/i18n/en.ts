@@ -671,6 +671,7 @@ export const en = {
   "ws.request.history": "History",
   "ws.request.event": "{who} ({role}): {action} → {to}",
   "ws.request.owner_event": "An owner who shared: {action} → {to}",
+  "ws.request.own_approval": "Another supervisor must approve or reject this request: you created it.",
   "ws.request.refused_no_owner": "No camera owner is in this request's area: there is nobody to send it to. Cancel it, or create one over another area.",
   "ws.request.refused_due": "This request's due date has passed: it can no longer be sent. Create a new request.",
   "ws.event.create": "created the request",

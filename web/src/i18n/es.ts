@@ -673,6 +673,7 @@ export const es: Record<keyof typeof en, string> = {
   "ws.request.history": "Historial",
   "ws.request.event": "{who} ({role}): {action}, pasa a {to}",
   "ws.request.owner_event": "Un dueño que compartió: {action}, pasa a {to}",
+  "ws.request.own_approval": "Otro supervisor debe aprobar o rechazar esta solicitud: usted la creó.",
   "ws.request.refused_no_owner": "Ningún dueño de cámara está en la zona de esta solicitud: no hay a quién enviarla. Cancélela o cree otra sobre otra zona.",
   "ws.request.refused_due": "La fecha límite de esta solicitud ya pasó: ya no se puede enviar. Cree una nueva solicitud.",
   "ws.event.create": "creó la solicitud",

@@ -69,7 +69,10 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
   // ------------------------------------------------------------------ actions
   const actionBox = h("div", { class: "ws-actions" });
   const actionStatus = h("div", { role: "status" });
-  if (r.allowed_actions.length) {
+  // The service lets no supervisor approve or reject a request they created (403): not offered, and said why.
+  const own = r.created_by === user.sub && r.allowed_actions.some((a) => a === "approve" || a === "reject");
+  const offered = r.allowed_actions.filter((a) => !(own && (a === "approve" || a === "reject")));
+  if (offered.length) {
     const noteId = uid("ws-note");
     const note = h("textarea", { class: "usa-textarea ws-note", id: noteId, name: "ws-note", rows: 2, maxlength: 2000 });
     const act = async (action: string) => {
@@ -99,7 +102,7 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
       h(
         "div",
         { class: "portal-actions" },
-        [...r.allowed_actions].sort((x, y) => Number(x === "reject" || x === "cancel") - Number(y === "reject" || y === "cancel")).map((a) =>
+        [...offered].sort((x, y) => Number(x === "reject" || x === "cancel") - Number(y === "reject" || y === "cancel")).map((a) =>
           h(
             "button",
             {
@@ -113,6 +116,7 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
       ),
       actionStatus,
     );
+    if (own) actionStatus.before(h("p", { class: "usa-hint" }, t("ws.request.own_approval")));
   } else if (r.state === "pending_approval") {
     actionBox.append(h("p", { class: "usa-hint" }, t("ws.request.awaiting_approval")));
   }
