@@ -91,6 +91,10 @@ def register(
 
 @pytest.fixture
 def scene(registry: httpx.Client, auth: Token) -> Scene:
+    return make_scene(registry, auth)
+
+
+def make_scene(registry: httpx.Client, auth: Token) -> Scene:
     """Three owners around the incident: 20 m south looking north at it, 60 m east looking east (away), 150 m
     north with no direction."""
     a = new_agency(registry, auth)
@@ -147,7 +151,7 @@ def test_investigator_to_verified_evidence_end_to_end(
     expect(items.nth(0).get_by_role("heading")).to_have_text("1. 20 m S (180°)")
     expect(items.nth(0).get_by_text("Faces the incident")).to_be_visible()
     expect(items.nth(1).get_by_text("Faces the incident")).to_have_count(0)
-    expect(page.get_by_text("1 of them face the incident.")).to_be_visible()
+    expect(page.get_by_text("1 of them faces the incident.")).to_be_visible()
     visit.check("agency-map-results")
 
     # One contact, read for the case and said to be recorded; the others stay unread.

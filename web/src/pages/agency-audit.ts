@@ -10,10 +10,12 @@ import type { components } from "../api/registry";
 import { config } from "../config";
 import { h } from "../dom";
 import { errorsFromFailure, showErrors, textField } from "../forms";
-import { formatDate, formatNumber, t } from "../i18n";
+import { formatDate, formatNumber, t, type MessageKey } from "../i18n";
+import { en } from "../i18n/en";
 import { onLeave } from "../router";
 import { auditor, auditQuery, type Shape } from "../audit";
 import { parseRing } from "../workspace";
+import { roleName } from "./agency";
 import { signInNeeded } from "./agency-common";
 
 type TrailRecord = components["schemas"]["TrailRecord"];
@@ -199,12 +201,23 @@ export async function auditPage(main: HTMLElement): Promise<void> {
   let shown = 0;
   const item = (r: TrailRecord): HTMLElement => {
     const p = r.properties;
-    const subject = p.subject_id ? t("audit.record_subject", { type: p.subject_type ?? "", id: p.subject_id }) : null;
+    // What a record concerns, in words (a kind the page does not know yet, as the trail names it).
+    const kind = p.subject_type ?? "";
+    const kindWords = `audit.subject.${kind}` in en ? t(`audit.subject.${kind}` as MessageKey) : kind;
+    const subject = p.subject_id ? t("audit.record_subject", { type: kindWords, id: p.subject_id }) : null;
     return h(
       "li",
       { class: "portal-card au-record", "data-seq": String(p.seq), "data-case": p.case_number ?? "" },
-      h("p", { class: "au-record__title" }, h("strong", {}, p.action), " · ", formatDate(p.at, true)),
-      h("p", {}, t("audit.record_actor", { actor: p.actor, role: p.actor_role })),
+      // The action in words, with the trail's own name for it (what the Action filter takes).
+      h(
+        "p",
+        { class: "au-record__title" },
+        h("strong", {}, `audit.action.${p.action}` in en ? t(`audit.action.${p.action}` as MessageKey) : p.action),
+        `audit.action.${p.action}` in en ? h("span", { class: "au-record__code" }, ` (${p.action})`) : null,
+        " · ",
+        formatDate(p.at, true),
+      ),
+      h("p", {}, t("audit.record_actor", { actor: p.actor, role: roleName(p.actor_role) })),
       h("p", {}, p.case_number ? t("audit.record_case", { case: p.case_number }) : t("audit.record_no_case")),
       subject ? h("p", { class: "au-record__subject" }, subject) : null,
       h("p", { class: "usa-hint" }, r.geometry ? t("audit.record_place") : t("audit.record_no_place"), " · ", t("audit.record_seq", { seq: p.seq })),

@@ -8,7 +8,7 @@ import "leaflet/dist/leaflet.css";
 import { attempt, bearer } from "../api/client";
 import type { components } from "../api/community";
 import { config } from "../config";
-import { h } from "../dom";
+import { focus, h } from "../dom";
 import { errorsFromFailure, showErrors, textField, type FieldError } from "../forms";
 import { formatDate, formatNumber, t, type MessageKey } from "../i18n";
 import { navigate } from "../router";
@@ -19,6 +19,11 @@ import { CATEGORIES, community, type Category } from "./alerts-api";
 type TipDetail = components["schemas"]["TipDetail"];
 type TipMessage = components["schemas"]["TipMessage"];
 type Action = components["schemas"]["Transition"]["action"];
+
+// The community service's limits on an alert (MAX_ALERT_DAYS, the title's max_length): checked here first, so a
+// supervisor reads what is wrong at its field, in their language, before anything is sent.
+const ALERT_MAX_DAYS = 30;
+const ALERT_TITLE_MAX = 120;
 
 const TIP_STATES = ["new", "reviewing", "actioned", "closed"] as const;
 // The triage table of the API (community_api inbox.TRANSITIONS): the actions a state allows, and who may take them.
@@ -117,7 +122,9 @@ export async function tipInboxPage(main: HTMLElement): Promise<void> {
   );
 }
 
-export async function tipPage(main: HTMLElement, params: Record<string, string>): Promise<void> {
+/** A tip. `after` is what the officer just did on it (the page is drawn anew): the focus goes to what changed —
+ * its state in the heading, its hold, the reply sent — not to the page's start. */
+export async function tipPage(main: HTMLElement, params: Record<string, string>, after?: "state" | "hold" | "reply"): Promise<void> {
   const user = agencyUser();
   if (!user) {
     signInNeeded(main);
@@ -137,12 +144,14 @@ export async function tipPage(main: HTMLElement, params: Record<string, string>)
   const tip: TipDetail = outcome.data;
   const p = tip.properties as { state: string; legal_hold: boolean; created_at: string; occurred_at: string | null; messages: TipMessage[] };
   const status = h("div", { role: "status", class: "wsc-status" });
-  const redraw = () => {
+  const redraw = (what: "state" | "hold" | "reply") => {
     main.replaceChildren();
-    void tipPage(main, params);
+    void tipPage(main, params, what);
   };
+  const heading = h("h1", {}, t("wsc.tip.title"), " ", tipTag(p.state));
+  const holdFact = h("dd", { class: "wsc-hold" }, p.legal_hold ? t("wsc.tip.held") : t("wsc.tip.not_held"));
   main.append(
-    h("h1", {}, t("wsc.tip.title"), " ", tipTag(p.state)),
+    heading,
     h(
       "dl",
       { class: "wsc-facts" },
@@ -151,7 +160,7 @@ export async function tipPage(main: HTMLElement, params: Record<string, string>)
       h("dt", {}, t("wsc.tip.occurred")),
       h("dd", {}, p.occurred_at ? formatDate(p.occurred_at, true) : t("wsc.tip.unknown")),
       h("dt", {}, t("wsc.tip.hold")),
-      h("dd", {}, p.legal_hold ? t("wsc.tip.held") : t("wsc.tip.not_held")),
+      holdFact,
     ),
     status,
   );
@@ -170,7 +179,7 @@ export async function tipPage(main: HTMLElement, params: Record<string, string>)
         status.replaceChildren(h("p", { class: "usa-error-message" }, failureText(done.failure)));
         return;
       }
-      redraw();
+      redraw("state");
     });
     bar.append(button);
   }
@@ -186,11 +195,13 @@ export async function tipPage(main: HTMLElement, params: Record<string, string>)
         status.replaceChildren(h("p", { class: "usa-error-message" }, failureText(done.failure)));
         return;
       }
-      redraw();
+      redraw("hold");
     });
     bar.append(hold);
   }
   if (bar.childElementCount) main.append(h("h2", {}, t("wsc.tip.triage")), bar);
+  if (after === "state") focus(heading);
+  if (after === "hold") focus(holdFact);
 
   if (tip.geometry) {
     const [lon, lat] = tip.geometry.coordinates as [number, number];
@@ -201,9 +212,7 @@ export async function tipPage(main: HTMLElement, params: Record<string, string>)
     map.setView([lat, lon], 16, { animate: false });
   }
 
-  main.append(
-    h("h2", {}, t("wsc.tip.conversation")),
-    h(
+  const conversation = h(
       "ol",
       { class: "usa-list usa-list--unstyled portal-conversation" },
       p.messages.map((m) =>
@@ -221,8 +230,10 @@ export async function tipPage(main: HTMLElement, params: Record<string, string>)
             : null,
         ),
       ),
-    ),
-  );
+    );
+  main.append(h("h2", {}, t("wsc.tip.conversation")), conversation);
+  const lastReply = [...conversation.querySelectorAll<HTMLElement>(".portal-message--agency")].pop();
+  if (after === "reply" && lastReply) focus(lastReply);
 
   if (p.state === "closed") {
     main.append(h("p", {}, t("wsc.tip.closed_no_reply")));
@@ -261,12 +272,14 @@ export async function tipPage(main: HTMLElement, params: Record<string, string>)
       showErrors(form, summary, errorsFromFailure(done.failure, { "/body/message": "wsc-reply" }));
       return;
     }
-    redraw();
+    redraw("reply");
   });
 }
 
 function mediaButton(token: string, agency: string, tipId: string, media: { id: string; media_type: string; size: number }, n: number): HTMLElement {
-  const button = h("button", { type: "button", class: "usa-button usa-button--unstyled" }, t("wsc.tip.media_open", { n, type: media.media_type, size: formatNumber(media.size / 1024, 1) }));
+  // The file's kind in words (an officer has no use for "image/jpeg"); a button a thumb can hit.
+  const kind: MessageKey = media.media_type.startsWith("image/") ? "wsc.tip.media_photo" : media.media_type.startsWith("video/") ? "wsc.tip.media_video" : "wsc.tip.media_file";
+  const button = h("button", { type: "button", class: "usa-button usa-button--unstyled ws-reveal" }, t("wsc.tip.media_open", { n, kind: t(kind), size: formatNumber(media.size / 1024, 1) }));
   on(button, "click", async () => {
     const base = config().community_api_url.replace(/\/$/, "");
     const response = await fetch(`${base}/v1/agencies/${agency}/tips/${tipId}/media/${media.id}`, { headers: bearer(token) });
@@ -478,11 +491,21 @@ function composer(main: HTMLElement, token: string, agency: string): void {
     e.preventDefault();
     const ring = alertArea();
     const expires = localToIso(draft.expires);
+    const areaField = draft.shape === "circle" ? "wsc-lat" : "wsc-corners";
+    const expiresWithin = expires !== null && Date.parse(expires) > Date.now() && Date.parse(expires) <= Date.now() + ALERT_MAX_DAYS * 86_400_000;
     const errors: FieldError[] = [
-      ...(draft.title.trim() ? [] : [{ field: "wsc-title", message: t("wsc.alerts.error_title") }]),
+      ...(!draft.title.trim()
+        ? [{ field: "wsc-title", message: t("wsc.alerts.error_title") }]
+        : [...draft.title.trim()].length > ALERT_TITLE_MAX
+          ? [{ field: "wsc-title", message: t("wsc.alerts.error_title_long", { n: ALERT_TITLE_MAX }) }]
+          : []),
       ...(draft.message.trim() ? [] : [{ field: "wsc-message", message: t("wsc.alerts.error_message") }]),
-      ...(ring ? [] : [{ field: draft.shape === "circle" ? "wsc-lat" : "wsc-corners", message: t("wsc.alerts.error_area") }]),
-      ...(expires ? [] : [{ field: "wsc-expires", message: t("wsc.alerts.error_expires") }]),
+      ...(ring ? [] : [{ field: areaField, message: t("wsc.alerts.error_area") }]),
+      ...(!expires
+        ? [{ field: "wsc-expires", message: t("wsc.alerts.error_expires") }]
+        : expiresWithin
+          ? []
+          : [{ field: "wsc-expires", message: t("wsc.alerts.error_expires_range", { days: ALERT_MAX_DAYS }) }]),
     ];
     if (errors.length || !ring || !expires) {
       showErrors(form, summary, errors);
@@ -500,7 +523,14 @@ function composer(main: HTMLElement, token: string, agency: string): void {
     );
     send.disabled = false;
     if (!outcome.ok) {
-      showErrors(form, summary, errorsFromFailure(outcome.failure, { "/body/title": "wsc-title", "/body/message": "wsc-message", "/body/area": draft.shape === "circle" ? "wsc-lat" : "wsc-corners", "/body/expires_at": "wsc-expires" }));
+      // The service's reasons are its own (English, for developers): a field whose rule the page knows is named
+      // in the supervisor's words and language.
+      const plain: Record<string, string> = {
+        [areaField]: t("wsc.alerts.error_outside"),
+        "wsc-expires": t("wsc.alerts.error_expires_range", { days: ALERT_MAX_DAYS }),
+      };
+      const refused = errorsFromFailure(outcome.failure, { "/body/title": "wsc-title", "/body/message": "wsc-message", "/body/area": areaField, "/body/expires_at": "wsc-expires" });
+      showErrors(form, summary, refused.map((e) => (e.field && plain[e.field] ? { ...e, message: plain[e.field]! } : e)));
       return;
     }
     Object.assign(draft, { title: "", message: "", corners: "", lat: "", lon: "", expires: "" });

@@ -4,7 +4,7 @@
 
 import { attempt, bearer, registry } from "../api/client";
 import type { components } from "../api/registry";
-import { h } from "../dom";
+import { focus, h } from "../dom";
 import { formatDate, formatDuration, formatTime, t, type MessageKey } from "../i18n";
 import { LivePlayer } from "../live-player";
 import { relayUrl } from "../relay";
@@ -19,6 +19,11 @@ type WindowView = components["schemas"]["LiveWindowView"];
 
 // How often the windows open to the agency are asked again (a window closed by its owner ends here within that).
 const REFRESH_MS = 5000;
+
+/** Set by "Check again" and "Show it", which draw the page anew: the windows known before, so the page drawn
+ * next puts the focus on what the person asked for (the answer, or the first new window) rather than leaving
+ * it at the page's start, where a keyboard or screen reader user would hear nothing of it. */
+let askedAgain: Set<string> | null = null;
 
 interface Shown {
   view: WindowView;
@@ -61,15 +66,30 @@ export async function agencyLivePage(main: HTMLElement): Promise<void> {
       ),
     ),
   );
+  const before = askedAgain;
+  askedAgain = null;
+  const again = (known: Iterable<string>) => {
+    askedAgain = new Set(known);
+    rerender();
+  };
   const announcer = h("p", { class: "usa-sr-only", role: "status", "aria-live": "polite" });
   const fresh = h("div", {});
   main.append(announcer, fresh);
   const shown: Shown[] = [];
   for (const v of views) if (v.ok) shown.push(windowCard(v.data));
   if (!shown.length) {
-    main.append(h("p", { class: "portal-empty" }, t("wsl.none")), h("p", {}, h("button", { type: "button", class: "usa-button usa-button--outline", onclick: () => rerender() }, t("wsl.check_again"))));
+    const none = h(
+      "p",
+      { class: "portal-empty" },
+      t("wsl.none"),
+      before ? ` ${t("wsl.checked_at", { at: formatTime(new Date().toISOString()) })}` : "",
+    );
+    main.append(none, h("p", {}, h("button", { type: "button", class: "usa-button usa-button--outline", onclick: () => again([]) }, t("wsl.check_again"))));
+    if (before) focus(none);
   } else {
     main.append(h("ul", { class: "usa-list usa-list--unstyled ws-live" }, shown.map((s) => s.card)));
+    const first = shown.find((s) => !before?.has(s.view.id)) ?? shown[0]!;
+    if (before) focus(first.card.querySelector("h2")!);
   }
 
   const end = (s: Shown) => {
@@ -106,7 +126,7 @@ export async function agencyLivePage(main: HTMLElement): Promise<void> {
             h(
               "div",
               { class: "usa-alert__body" },
-              h("p", { class: "usa-alert__text" }, t("wsl.new_window"), " ", h("button", { type: "button", class: "usa-button usa-button--unstyled", onclick: () => rerender() }, t("wsl.show_new"))),
+              h("p", { class: "usa-alert__text" }, t("wsl.new_window"), " ", h("button", { type: "button", class: "usa-button usa-button--unstyled ws-reveal", onclick: () => again(shown.map((s) => s.view.id)) }, t("wsl.show_new"))),
             ),
           ),
         );

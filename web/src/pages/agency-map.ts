@@ -9,7 +9,7 @@ import { attempt, bearer, geo, registry } from "../api/client";
 import { clusterLayer } from "../clusters";
 import { config } from "../config";
 import { canvasRenderer } from "../map";
-import { h, uid } from "../dom";
+import { focus, h, uid } from "../dom";
 import { clearErrors, errorsFromFailure, showErrors, textField, type FieldError } from "../forms";
 import { formatDate, formatNumber, t, type MessageKey } from "../i18n";
 import { onLeave } from "../router";
@@ -43,6 +43,21 @@ import { routeMode } from "./agency-route";
 const DEFAULT_RANGE_M = 30;
 const CASE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9 ._:/#-]{0,63}$/;
 
+/** What the officer typed in the search form, kept while the tab lives: the page is drawn anew when the language
+ * changes (and when the officer comes back to it), and a case number and a place typed mid-search must not be
+ * lost on the way. */
+const typed = {
+  lon: "",
+  lat: "",
+  x: "",
+  y: "",
+  crs: "",
+  caseNumber: "",
+  k: "10",
+  radius: "",
+  incidentAt: "",
+};
+
 export async function agencyMapPage(main: HTMLElement): Promise<void> {
   const user = mapUser();
   // An agency admin may search and see the coverage layer; contacts and requests are the workspace roles' only.
@@ -73,17 +88,9 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
   );
 
   // ---------------------------------------------------------------- the form: where, which cameras, filters
-  const state = {
-    lon: "",
-    lat: "",
-    x: "",
-    y: "",
-    crs: "",
-    caseNumber: new URLSearchParams(location.search).get("case") ?? "",
-    k: "10",
-    radius: "",
-    incidentAt: "",
-  };
+  const state = typed;
+  const caseInLink = new URLSearchParams(location.search).get("case");
+  if (caseInLink) state.caseNumber = caseInLink;
   const summary = h("div", { class: "error-summary-host" });
   const coordMode = { value: "lonlat" as "lonlat" | "xy" };
   const lonField = textField({ id: "ws-lon", label: t("ws.map.lon"), value: state.lon, inputmode: "decimal", onInput: (v) => (state.lon = v) });
@@ -526,6 +533,9 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
     const radius = num(state.radius);
     if (searchMode.value === "nearest" && !(k >= 1 && k <= 1000)) errors.push({ field: "ws-k", message: t("ws.map.bad_k") });
     if (searchMode.value === "radius" && !(radius > 0)) errors.push({ field: "ws-radius", message: t("ws.map.bad_radius") });
+    // The agency's limit, known from its policy: said here, in the officer's words, rather than by the service.
+    else if (searchMode.value === "radius" && policyRadius && radius > policyRadius)
+      errors.push({ field: "ws-radius", message: t("ws.map.radius_over", { max: formatNumber(policyRadius) }) });
     if (errors.length) {
       showErrors(form, summary, errors);
       return;
@@ -548,7 +558,8 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
     if (left) return;
     if (!outcome.ok) {
       results.replaceChildren();
-      showErrors(form, summary, errorsFromFailure(outcome.failure, pointers, fieldLabels), () => void search());
+      // A retry only where it can help (the service unreachable or busy), not for an answer to change.
+      showErrors(form, summary, errorsFromFailure(outcome.failure, pointers, fieldLabels), outcome.failure.retryable ? () => void search() : undefined);
       return;
     }
     lastCase = caseNumber || null;
@@ -612,7 +623,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
       : null;
     results.replaceChildren(
       heading,
-      h("p", {}, t("ws.map.facing_count", { n: facingCount })),
+      h("p", {}, facingCount === 1 ? t("ws.map.facing_count_one") : t("ws.map.facing_count", { n: facingCount })),
       cameras.length ? h("p", { class: "usa-hint" }, t("ws.map.contact_note")) : h("p", {}, t("ws.map.none")),
       h(
         "ol",
@@ -643,7 +654,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
           : null;
     const reveal = h(
       "button",
-      { type: "button", class: "usa-button usa-button--unstyled", "aria-describedby": headingId },
+      { type: "button", class: "usa-button usa-button--unstyled ws-reveal", "aria-describedby": headingId },
       t("ws.map.show_contact"),
     );
     reveal.addEventListener("click", () => void showContact(p.registration_id, contactBox, reveal));
@@ -700,7 +711,9 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
       ),
       h("p", { class: "ws-recorded", role: "status" }, t("ws.contact.recorded", { case: caseNumber })),
     );
+    // The button goes: the focus goes to what it revealed, not back to the page's start.
     button.remove();
+    focus(box);
   };
 }
 

@@ -7,7 +7,7 @@ import L from "leaflet";
 import "leaflet/dist/leaflet.css";
 import { attempt, bearer, failureOf, ifMatch, requests } from "../api/client";
 import { config } from "../config";
-import { h, uid } from "../dom";
+import { focus, h, uid } from "../dom";
 import { errorsFromFailure } from "../forms";
 import { formatDate, formatNumber, formatTime, t, type MessageKey } from "../i18n";
 import { en } from "../i18n/en";
@@ -21,7 +21,23 @@ import {
   type FootageRequest,
   type HistoryEvent,
 } from "../workspace";
+import { roleName } from "./agency";
 import { signInNeeded, stateTag, workspaceNav } from "./agency-common";
+
+/** What an action or the legal hold changed, to take the focus once the page is drawn again: the page is
+ * drawn anew after each, and a keyboard or screen reader user would otherwise be left at its start. */
+let focusAfterRender: "state" | "hold" | null = null;
+
+/** The notes the service writes itself (in English), in the officer's language. */
+const SERVICE_NOTES: Record<string, MessageKey> = {
+  "sent on approval": "ws.note.sent_on_approval",
+  "due date passed": "ws.note.due_date_passed",
+};
+
+/** A message of the page's for `key`, or `fallback` (the service's value) for one it does not know yet. */
+function known(key: string, fallback: string): string {
+  return key in en ? t(key as MessageKey) : fallback;
+}
 
 export async function agencyRequestPage(main: HTMLElement, params: Record<string, string>): Promise<void> {
   const user = agencyUser();
@@ -31,6 +47,8 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
   }
   const auth = bearer(user.token);
   const id = params.id ?? "";
+  const focusTarget = focusAfterRender;
+  focusAfterRender = null;
   main.classList.add("portal-main--wide");
   main.append(workspaceNav(""));
   const outcome = await attempt(() => requests().GET("/v1/requests/{request_id}", { params: { path: { request_id: id } }, headers: auth }));
@@ -44,15 +62,17 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
   }
   const r = outcome.data;
   const category = t(`ws.category.${r.category}` as MessageKey);
-  main.append(
-    h("h1", {}, t("ws.request.title", { case: r.case_number, category })),
-    h("p", { class: "ws-request-state" }, t("ws.request.state"), " ", stateTag(r.state)),
-  );
+  const stateLine = h("p", { class: "ws-request-state", tabindex: "-1" }, t("ws.request.state"), " ", stateTag(r.state));
+  main.append(h("h1", {}, t("ws.request.title", { case: r.case_number, category })), stateLine);
+  if (focusTarget === "state") focus(stateLine);
 
   // ------------------------------------------------------------------ actions
   const actionBox = h("div", { class: "ws-actions" });
   const actionStatus = h("div", { role: "status" });
-  if (r.allowed_actions.length) {
+  // The service lets no supervisor approve or reject a request they created (403): not offered, and said why.
+  const own = r.created_by === user.sub && r.allowed_actions.some((a) => a === "approve" || a === "reject");
+  const offered = r.allowed_actions.filter((a) => !(own && (a === "approve" || a === "reject")));
+  if (offered.length) {
     const noteId = uid("ws-note");
     const note = h("textarea", { class: "usa-textarea ws-note", id: noteId, name: "ws-note", rows: 2, maxlength: 2000 });
     const act = async (action: string) => {
@@ -64,9 +84,16 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
         }),
       );
       if (!done.ok) {
-        actionStatus.replaceChildren(h("p", { class: "usa-error-message", role: "alert" }, errorsFromFailure(done.failure, {})[0]?.message ?? ""));
+        // Sending is refused (409) when the due date has passed or the area reaches no owner: the service says
+        // so in its own English sentences, of one problem type; the page knows which from the request itself.
+        const refused =
+          done.failure.status === 409 && (action === "send" || action === "approve")
+            ? t(Date.parse(r.due_at) <= Date.now() ? "ws.request.refused_due" : "ws.request.refused_no_owner")
+            : (errorsFromFailure(done.failure, {})[0]?.message ?? t("errors.generic"));
+        actionStatus.replaceChildren(h("p", { class: "usa-error-message", role: "alert" }, refused));
         return;
       }
+      focusAfterRender = "state";
       rerender();
     };
     actionBox.append(
@@ -75,7 +102,7 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
       h(
         "div",
         { class: "portal-actions" },
-        [...r.allowed_actions].sort((x, y) => Number(x === "reject" || x === "cancel") - Number(y === "reject" || y === "cancel")).map((a) =>
+        [...offered].sort((x, y) => Number(x === "reject" || x === "cancel") - Number(y === "reject" || y === "cancel")).map((a) =>
           h(
             "button",
             {
@@ -89,6 +116,7 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
       ),
       actionStatus,
     );
+    if (own) actionStatus.before(h("p", { class: "usa-hint" }, t("ws.request.own_approval")));
   } else if (r.state === "pending_approval") {
     actionBox.append(h("p", { class: "usa-hint" }, t("ws.request.awaiting_approval")));
   }
@@ -152,14 +180,17 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
             h("strong", {}, formatDate(e.at, true)),
             " — ",
             e.subject === "target"
-              ? t("ws.request.owner_event", { action: e.action, to: e.to_state })
+              ? t("ws.request.owner_event", {
+                  action: known(`ws.owner_event.${e.action}`, e.action),
+                  to: known(`ws.target.${e.to_state}`, e.to_state),
+                })
               : t("ws.request.event", {
                   who: e.actor,
-                  role: `role.${e.actor_role}` in en ? t(`role.${e.actor_role}` as MessageKey) : e.actor_role,
-                  action: e.action,
-                  to: `ws.state.${e.to_state}` in en ? t(`ws.state.${e.to_state}` as MessageKey) : e.to_state,
+                  role: roleName(e.actor_role),
+                  action: known(`ws.event.${e.action}`, e.action),
+                  to: known(`ws.state.${e.to_state}`, e.to_state),
                 }),
-            e.note ? h("span", { class: "ws-history__note" }, ` “${e.note}”`) : null,
+            e.note ? h("span", { class: "ws-history__note" }, ` “${SERVICE_NOTES[e.note] ? t(SERVICE_NOTES[e.note]!) : e.note}”`) : null,
           ),
         ),
       ),
@@ -169,11 +200,16 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
   // ------------------------------------------------------------------ evidence and the legal hold
   evidenceHost.append(h("h2", { class: "ws-h2", id: "ws-evidence" }, t("ws.evidence.title")));
   const holdStatus = h("div", { role: "status" });
+  const holdLine = h(
+    "p",
+    { class: "ws-hold__state", tabindex: "-1" },
+    r.legal_hold ? t("ws.evidence.held") : t("ws.evidence.not_held", { days: r.evidence_retention_days }),
+  );
   evidenceHost.append(
     h(
       "div",
       { class: "ws-hold" },
-      h("p", {}, r.legal_hold ? t("ws.evidence.held") : t("ws.evidence.not_held", { days: r.evidence_retention_days })),
+      holdLine,
       user.role === "supervisor"
         ? h(
             "button",
@@ -188,6 +224,7 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
       holdStatus,
     ),
   );
+  if (focusTarget === "hold") focus(holdLine);
   async function toggleHold(): Promise<void> {
     const done = await attempt(() =>
       requests().PUT("/v1/requests/{request_id}/legal-hold", {
@@ -200,6 +237,7 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
       holdStatus.replaceChildren(h("p", { class: "usa-error-message", role: "alert" }, errorsFromFailure(done.failure, {})[0]?.message ?? ""));
       return;
     }
+    focusAfterRender = "hold";
     rerender();
   }
   const evidence = await attempt(() => requests().GET("/v1/requests/{request_id}/evidence", { params: { path: { request_id: r.id } }, headers: auth }));

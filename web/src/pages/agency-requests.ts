@@ -42,6 +42,10 @@ export async function approvalsPage(main: HTMLElement): Promise<void> {
 
 const STATES = ["draft", "pending_approval", "approved", "rejected", "sent", "closed", "cancelled", "expired"] as const;
 
+/** Set when the state filter changed: the list is drawn anew, and the focus stays on the filter (a keyboard user
+ * steps through its states with the arrow keys, each a change, and would otherwise be sent to the heading). */
+let filterChanged = false;
+
 async function listPage(
   main: HTMLElement,
   path: string,
@@ -64,8 +68,13 @@ async function listPage(
       h("option", { value: "" }, t("ws.list.all_states")),
       STATES.map((s) => h("option", { value: s, selected: s === chosen }, t(`ws.state.${s}` as MessageKey))),
     );
-    select.addEventListener("change", () => navigate(select.value ? `${path}?state=${select.value}` : path, true));
+    select.addEventListener("change", () => {
+      filterChanged = true;
+      navigate(select.value ? `${path}?state=${select.value}` : path, true);
+    });
     main.append(h("div", { class: "usa-form-group ws-state-filter" }, h("label", { class: "usa-label", for: "ws-state-filter" }, t("ws.list.state_filter")), select));
+    if (filterChanged) select.focus();
+    filterChanged = false;
   }
   const list = h("div", { class: "ws-request-list" });
   const more = h("div", { class: "portal-actions" });

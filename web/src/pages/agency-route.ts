@@ -16,6 +16,7 @@ import {
   isoToLocal,
   localToIso,
   parseRing,
+  pathLengthM,
   routeBody,
   type DrawnRoute,
   type RouteCameraFeature,
@@ -24,6 +25,15 @@ import {
 
 const PATH_STYLE = { color: "#162e51", weight: 4, interactive: false };
 const MAX_MARGIN_MIN = 60;
+
+/** Why the service refused a path, in the officer's words: its reasons are its own English sentences, and which
+ * one it was is known from the path itself (too few distinct points, across the antimeridian, or too long). */
+function pathRefusal(points: [number, number][]): string {
+  if (new Set(points.map(([lon, lat]) => `${lon},${lat}`)).size < 2) return t("ws.route.too_few");
+  const lons = points.map(([lon]) => lon);
+  if (Math.max(...lons) - Math.min(...lons) > 180) return t("ws.route.antimeridian");
+  return t("ws.route.too_long", { km: formatNumber(pathLengthM(points) / 1000, 1) });
+}
 
 export interface RouteModeContext {
   map: L.Map;
@@ -235,6 +245,7 @@ export function routeMode(ctx: RouteModeContext): RouteMode {
     else if (p.length < 2) errors.push({ field: "rt-points", message: t("ws.route.too_few") });
     const buffer = state.buffer.trim() === "" ? NaN : Number(state.buffer);
     if (!(buffer > 0)) errors.push({ field: "rt-buffer", message: t("ws.map.bad_radius") });
+    else if (ctx.policyRadius && buffer > ctx.policyRadius) errors.push({ field: "rt-buffer", message: t("ws.map.radius_over", { max: formatNumber(ctx.policyRadius) }) });
     const start = localToIso(state.start);
     if (!start) errors.push({ field: "rt-start", message: t("ws.new.bad_time") });
     const margin = state.margin.trim() === "" ? NaN : Number(state.margin);
@@ -254,7 +265,11 @@ export function routeMode(ctx: RouteModeContext): RouteMode {
     if (ctx.left()) return;
     if (!outcome.ok) {
       ctx.results.replaceChildren();
-      showErrors(ctx.form, ctx.summary, errorsFromFailure(outcome.failure, fields, labels), outcome.failure.retryable ? () => void search() : undefined);
+      const refused = errorsFromFailure(outcome.failure, fields, labels);
+      const shown = outcome.failure.errors.some((e) => e.pointer.startsWith("/body/path"))
+        ? [...refused.filter((e) => e.field !== "rt-points"), { field: "rt-points", message: pathRefusal(route.points) }]
+        : refused;
+      showErrors(ctx.form, ctx.summary, shown, outcome.failure.retryable ? () => void search() : undefined);
       return;
     }
     show(outcome.data, route, caseNumber);

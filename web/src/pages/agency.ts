@@ -13,7 +13,8 @@ import { signOutStaff, staff, staffToken, type Staff } from "../staff";
 /** Why the sign-in page shows, when a page sent the person here (their provider's session ended). */
 const signInNeeded: { text: string | null } = { text: null };
 
-const ROLE_KEYS = new Set(["advocate", "investigator", "supervisor", "agency_admin", "auditor"]);
+// The roles a token or a record may name (shared/auth.py's, and the service's own and an owner's in records).
+const ROLE_KEYS = new Set(["advocate", "investigator", "supervisor", "agency_admin", "auditor", "integrator", "cad", "service", "system", "owner"]);
 
 export function roleName(role: string): string {
   return ROLE_KEYS.has(role) ? t(`role.${role}` as MessageKey) : role;
