@@ -174,6 +174,116 @@ def test_a_reload_keeps_the_form_and_the_retry_after_a_lost_answer_registers_onc
     expect(page.get_by_label("Latitude")).to_have_value("")
 
 
+def registrations_of(sql: Callable[..., Any], program: Program) -> list[dict[str, Any]]:
+    """Each registration of the program (its id and how many cameras it has), as the database holds them."""
+    return sql(
+        "SELECT r.id, (SELECT count(*) FROM registry.cameras c WHERE c.registration_id = r.id) AS cameras"
+        " FROM registry.registrations r JOIN registry.agencies a ON a.id = r.agency_id WHERE a.slug = $1",
+        program.slug,
+    )
+
+
+def fill_registration(page: Page, program: Program, name: str, contact: str, cameras: str) -> None:
+    page.get_by_label("Latitude").fill(str(program.lat))
+    page.get_by_label("Longitude").fill(str(program.lon))
+    page.get_by_label("Your name").fill(name)
+    page.get_by_label("Email or phone number").fill(contact)
+    page.get_by_label("How many cameras?").fill(cameras)
+    page.get_by_text("I agree that").click()
+
+
+def test_an_edit_after_a_lost_answer_registers_once_and_offers_the_edits_on_the_edit_page(
+    visit: Visit, program: Program, registry: httpx.Client, sql: Callable[..., Any]
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open("/register")
+    fill_registration(page, program, "Dana Rivera", "(414) 555-0123", "2")
+    # The service registers, but its answer is lost on the way back to the phone.
+    lost = lose_registration_answers(page)
+    page.get_by_role("button", name="Register", exact=True).click()
+    expect(page.locator(".error-summary")).to_contain_text("The service could not be reached")
+    page.unroute("**/v1/registrations")
+    assert len(lost) == 1
+
+    # The phone puts the tab aside (a reload), then the resident corrects the name and gives an email instead.
+    page.reload()
+    page.get_by_role("heading", level=1, name="Register your cameras").wait_for()
+    page.get_by_label("Your name").fill("Dana M. Rivera")
+    page.get_by_label("Email or phone number").fill("dana.rivera@example.org")
+    sent = registration_posts(page)
+    page.get_by_role("button", name="Register", exact=True).click()
+
+    # One registration, the one the lost answer made: the resident is told so, in plain words, with the
+    # credential, and nothing of the service's words about keys.
+    expect(page.get_by_role("heading", level=1)).to_have_text("You are registered")
+    notice = page.get_by_role("status").filter(has_text="You were already registered")
+    expect(notice).to_contain_text("the changes you made after were not saved")
+    expect(page.locator("main")).not_to_contain_text("Idempotency")
+    assert set(sent) == set(lost), "every send after the lost answer carried its key"
+    rows = registrations_of(sql, program)
+    assert [r["cameras"] for r in rows] == [2]
+    credential = page.locator("#credential-value").inner_text()
+    assert credential.startswith(f"cvo_{rows[0]['id'].hex}_")
+    fits_the_screen(page)
+    visit.check("register-lost-answer-then-edited")
+
+    # The edits are not lost: "Change your details" shows them filled in; saved, the registration has them.
+    page.get_by_role("link", name="Change your details").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Change your details")
+    expect(page.get_by_label("Your name")).to_have_value("Dana M. Rivera")
+    expect(page.get_by_label("Email")).to_have_value("dana.rivera@example.org")
+    expect(page.get_by_label("Phone number")).to_have_value("")
+    expect(page.get_by_role("status")).to_contain_text(
+        "The changes you made on the registration form are filled in"
+    )
+    visit.check("edit-with-the-unsent-changes")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Your changes are saved.")).to_be_visible()
+    r = registry.get(f"/v1/registrations/{rows[0]['id']}", headers={"Authorization": f"Bearer {credential}"})
+    assert r.status_code == 200, r.text
+    contact = r.json()["properties"]["contact"]
+    assert (contact["name"], contact["email"], contact["phone"]) == (
+        "Dana M. Rivera",
+        "dana.rivera@example.org",
+        None,
+    )
+    assert len(registrations_of(sql, program)) == 1
+
+
+@pytest.mark.parametrize("visit", ["es-MX"], indirect=True)
+def test_an_edit_after_a_request_that_never_arrived_registers_the_edited_details_once(
+    visit: Visit, program: Program, registry: httpx.Client, sql: Callable[..., Any]
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open("/register")
+    page.get_by_label("Latitud").fill(str(program.lat))
+    page.get_by_label("Longitud").fill(str(program.lon))
+    page.get_by_label("Su nombre").fill("Rosa Maldonado")
+    page.get_by_label("Correo electrónico o número de teléfono").fill("(414) 555-0199")
+    page.get_by_text("Acepto que").click()
+    # The connection fails before the service hears of it: nothing is registered.
+    page.route("**/v1/registrations", lambda route: route.abort("connectionrefused"))
+    page.get_by_role("button", name="Registrarme").click()
+    expect(page.locator(".error-summary")).to_contain_text("No se pudo contactar el servicio")
+    page.unroute("**/v1/registrations")
+    assert registrations_of(sql, program) == []
+
+    page.get_by_label("Su nombre").fill("Rosa I. Maldonado")
+    page.get_by_label("¿Cuántas cámaras?").fill("3")
+    page.get_by_role("button", name="Registrarme").click()
+    # The edited details are registered, once, and nothing is said of an earlier registration.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ya está registrado")
+    expect(page.get_by_text("Ya estaba registrado")).to_have_count(0)
+    rows = registrations_of(sql, program)
+    assert [r["cameras"] for r in rows] == [3]
+    credential = page.locator("#credential-value").inner_text()
+    r = registry.get(f"/v1/registrations/{rows[0]['id']}", headers={"Authorization": f"Bearer {credential}"})
+    assert r.json()["properties"]["contact"]["name"] == "Rosa I. Maldonado"
+    visit.check("register-edited-after-a-request-that-never-arrived-es")
+
+
 def thumb_sized(target: Locator) -> None:
     """At least 24 px high and wide (WCAG 2.2's target size, 2.5.8)."""
     box = target.bounding_box()

@@ -72,6 +72,11 @@ export const en = {
   "register.error_phone": "Enter a phone number with its area code, like (414) 555-0123, or an email address",
   "register.error_cameras": "Enter how many cameras, from 1 to 50",
   "register.error_consent": "Tick the box to agree, or you cannot register",
+  "register.already_title": "You were already registered",
+  "register.already_text": "Your first “Register” went through, but its answer did not reach this page. So you are registered once, with the details you sent then: the changes you made after were not saved. Save your credential, then change your details.",
+  "register.already_advocate": "The first “Register” went through, but its answer did not reach this page. So the owner is registered once, with the details sent then: the changes made after were not saved. The owner can make them with their credential.",
+  "register.change_details": "Change your details",
+  "register.error_unknown_outcome": "Your cameras were already registered from this page, but the answer was lost on the way, so your credential cannot be shown here. If you gave an email address, you can get a new credential by email from “Manage my registration”.",
 
   "credential.title": "You are registered",
   "credential.once_title": "Save your credential now",
@@ -141,6 +146,7 @@ export const en = {
   "edit.error_phone": "Enter a phone number with its area code, like (414) 555-0123",
   "edit.error_contact": "Keep an email address or a phone number, so the agency can reach you",
   "edit.saved": "Your changes are saved.",
+  "edit.carried": "The changes you made on the registration form are filled in. Check them, then press Save.",
   "edit.reload": "Reload the latest version",
   "edit.reloaded": "The latest version is loaded. What you typed is still here: check it and save again.",
 

@@ -74,6 +74,11 @@ export const es: Record<keyof typeof en, string> = {
   "register.error_phone": "Escriba un número de teléfono con su código de área, como (414) 555-0123, o un correo electrónico",
   "register.error_cameras": "Escriba cuántas cámaras, de 1 a 50",
   "register.error_consent": "Marque la casilla para aceptar; sin ello no puede registrarse",
+  "register.already_title": "Ya estaba registrado",
+  "register.already_text": "Su primer “Registrarme” sí llegó, pero la respuesta no llegó a esta página. Así que quedó registrado una sola vez, con los datos que envió entonces: los cambios que hizo después no se guardaron. Guarde su credencial y luego cambie sus datos.",
+  "register.already_advocate": "El primer “Registrarme” sí llegó, pero la respuesta no llegó a esta página. Así que el propietario quedó registrado una sola vez, con los datos enviados entonces: los cambios hechos después no se guardaron. El propietario puede hacerlos con su credencial.",
+  "register.change_details": "Cambiar sus datos",
+  "register.error_unknown_outcome": "Sus cámaras ya se registraron desde esta página, pero la respuesta se perdió en el camino, así que su credencial no se puede mostrar aquí. Si dio un correo electrónico, puede pedir una credencial nueva por correo en “Administrar mi registro”.",
 
   "credential.title": "Ya está registrado",
   "credential.once_title": "Guarde su credencial ahora",
@@ -143,6 +148,7 @@ export const es: Record<keyof typeof en, string> = {
   "edit.error_phone": "Escriba un número de teléfono con su código de área, como (414) 555-0123",
   "edit.error_contact": "Conserve un correo electrónico o un número de teléfono, para que la agencia pueda contactarle",
   "edit.saved": "Sus cambios están guardados.",
+  "edit.carried": "Los cambios que hizo en el formulario de registro ya están escritos aquí. Revíselos y pulse Guardar.",
   "edit.reload": "Cargar la versión más reciente",
   "edit.reloaded": "Se cargó la versión más reciente. Lo que escribió sigue aquí: revíselo y guarde de nuevo.",
 

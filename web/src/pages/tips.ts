@@ -202,7 +202,7 @@ export function tipFollowUpPage(main: HTMLElement): void {
     read.disabled = false;
     if (!outcome.ok) {
       if (outcome.status === 401) showErrors(codeForm, summary, [{ field: "follow-code", message: t("follow.error_unknown") }]);
-      else shown.replaceChildren(failureBox({ status: outcome.status, title: "", detail: null, errors: [], retryable: outcome.status === 0 || outcome.status >= 500 }, () => void load()));
+      else shown.replaceChildren(failureBox({ status: outcome.status, title: "", detail: null, kind: null, errors: [], retryable: outcome.status === 0 || outcome.status >= 500 }, () => void load()));
       return;
     }
     showErrors(codeForm, summary, []);
