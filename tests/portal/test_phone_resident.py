@@ -1,6 +1,6 @@
 """A resident on a phone (360 px wide), in Chromium against the real services: bad answers on the registration
 form named at their fields in the resident's words and language before anything is sent, what was typed kept
-over a reload (and a retry after a lost answer still registers once), a "Try again" that stays on the screen,
+over a reload (and a send after a lost answer, edited or not, still registers once), a "Try again" that stays on the screen,
 quieter actions big enough for a thumb, and alerts subscribed from the Spanish page sent in Spanish."""
 
 from __future__ import annotations
