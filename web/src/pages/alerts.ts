@@ -3,11 +3,12 @@
  * alert carries. And each alert's public page (what was said, where, until when; no personal data). */
 
 import { attempt } from "../api/client";
+import { agencyChoices, agencyField } from "../agencies";
 import { focus, h } from "../dom";
 import { errorsFromFailure, showErrors, textField } from "../forms";
 import { formatDate, language, t } from "../i18n";
 import { failureBox } from "../owner";
-import { navigate } from "../router";
+import { navigate, rerender } from "../router";
 import { CATEGORIES, community, type Category } from "./alerts-api";
 
 const draft = {
@@ -49,11 +50,16 @@ function radios<T extends string>(name: string, legend: string, options: [T, str
   );
 }
 
-export function alertsSubscribePage(main: HTMLElement): void {
+export async function alertsSubscribePage(main: HTMLElement): Promise<void> {
   main.append(h("h1", {}, t("alerts.title")), h("p", { class: "usa-intro" }, t("alerts.intro")));
   draft.agency ||= new URLSearchParams(location.search).get("agency") ?? "";
   if (draft.pending) {
     confirmForm(main);
+    return;
+  }
+  const agencies = await agencyChoices();
+  if (!agencies.ok) {
+    main.append(failureBox(agencies.failure, rerender));
     return;
   }
   const summary = h("div", { class: "error-summary-host" });
@@ -72,7 +78,15 @@ export function alertsSubscribePage(main: HTMLElement): void {
   const form = h(
     "form",
     { class: "usa-form usa-form--large", novalidate: true },
-    textField({ id: "alert-agency", label: t("tip.agency"), hint: t("tip.agency_hint"), value: draft.agency, onInput: (v) => (draft.agency = v) }),
+    agencyField({
+      id: "alert-agency",
+      label: t("tip.agency"),
+      hint: t("alerts.agency_hint"),
+      choose: t("tip.agency_choose"),
+      choices: agencies.choices,
+      value: draft.agency,
+      onChange: (slug) => (draft.agency = slug),
+    }),
     radios("alert-channel", t("alerts.channel"), [["email", t("alerts.channel_email")], ["sms", t("alerts.channel_sms")]], draft.channel, (v) => (draft.channel = v)),
     textField({ id: "alert-contact", label: t("alerts.contact"), hint: t("alerts.contact_hint"), value: draft.contact, autocomplete: "email", onInput: (v) => (draft.contact = v) }),
     h(
@@ -107,7 +121,7 @@ export function alertsSubscribePage(main: HTMLElement): void {
     const outcome = await attempt(() =>
       community().POST("/v1/subscriptions", {
         body: {
-          agency: draft.agency.trim(),
+          agency: draft.agency,
           channel: draft.channel,
           contact: draft.contact.trim(),
           pin: { type: "Point", coordinates: [lon, lat] },
@@ -124,7 +138,7 @@ export function alertsSubscribePage(main: HTMLElement): void {
     }
     draft.pending = outcome.data.id;
     main.replaceChildren();
-    alertsSubscribePage(main);
+    void alertsSubscribePage(main);
     // The button pressed is gone with the form: the next step's heading takes the focus and is read out.
     const next = main.querySelector<HTMLElement>("form h2");
     if (next) focus(next);
@@ -158,8 +172,7 @@ function confirmForm(main: HTMLElement): void {
           onclick: () => {
             Object.assign(draft, { pending: "", code: "" });
             main.replaceChildren();
-            alertsSubscribePage(main);
-            main.querySelector<HTMLInputElement>("#alert-contact")?.focus();
+            void alertsSubscribePage(main).then(() => main.querySelector<HTMLInputElement>("#alert-contact")?.focus());
           },
         },
         t("alerts.change_contact"),

@@ -2,12 +2,14 @@
  * tipster's follow-up page, where the tip code — shown once, when the tip is sent — reads the agency's replies and
  * adds information. No account, and nothing about the tipster is asked for or kept by the page. */
 
+import { agencyChoices, agencyField } from "../agencies";
 import { focus, h } from "../dom";
 import { errorsFromFailure, showErrors, textField } from "../forms";
 import { formatDate, t, type MessageKey } from "../i18n";
 import { config } from "../config";
 import { failureBox } from "../owner";
 import { placePicker, type Place } from "../place";
+import { rerender } from "../router";
 import { community, postForm, type TipCreated, type TipsterView } from "./alerts-api";
 
 const draft = { agency: "", text: "", when: "" };
@@ -65,7 +67,7 @@ const MEDIA_PROBLEMS: Partial<Record<number, MessageKey>> = {
   415: "tip.error_media_type",
 };
 
-export function tipPage(main: HTMLElement): void {
+export async function tipPage(main: HTMLElement): Promise<void> {
   main.append(h("h1", {}, t("tip.title")), h("p", { class: "usa-intro" }, t("tip.intro")));
   if (justSent) {
     const sent = justSent;
@@ -89,13 +91,26 @@ export function tipPage(main: HTMLElement): void {
     return;
   }
   draft.agency ||= new URLSearchParams(location.search).get("agency") ?? "";
+  const agencies = await agencyChoices();
+  if (!agencies.ok) {
+    main.append(failureBox(agencies.failure, rerender));
+    return;
+  }
   const summary = h("div", { class: "error-summary-host" });
   const media = fileField("tip-media");
   const button = h("button", { type: "submit", class: "usa-button" }, t("tip.send"));
   const form = h(
     "form",
     { class: "usa-form usa-form--large", novalidate: true },
-    textField({ id: "tip-agency", label: t("tip.agency"), hint: t("tip.agency_hint"), value: draft.agency, onInput: (v) => (draft.agency = v) }),
+    agencyField({
+      id: "tip-agency",
+      label: t("tip.agency"),
+      hint: t("tip.agency_hint"),
+      choose: t("tip.agency_choose"),
+      choices: agencies.choices,
+      value: draft.agency,
+      onChange: (slug) => (draft.agency = slug),
+    }),
     textArea("tip-text", t("tip.text"), t("tip.text_hint"), draft.text, (v) => (draft.text = v)),
     h(
       "fieldset",
@@ -125,7 +140,7 @@ export function tipPage(main: HTMLElement): void {
       return;
     }
     const body = new FormData();
-    body.append("agency", draft.agency.trim());
+    body.append("agency", draft.agency);
     body.append("text", draft.text);
     if (where.lat.trim() || where.lon.trim()) {
       body.append("lat", where.lat.trim().replace(",", "."));
@@ -148,7 +163,7 @@ export function tipPage(main: HTMLElement): void {
     Object.assign(where, { address: "", lat: "", lon: "" });
     justSent = outcome.data;
     main.replaceChildren();
-    tipPage(main);
+    void tipPage(main);
     // The form is gone: the sentence saying it was sent, with its code, takes the focus and is read out.
     const sentTitle = main.querySelector<HTMLElement>(".usa-alert__heading");
     if (sentTitle) focus(sentTitle);
