@@ -297,7 +297,8 @@ export const en = {
 
   "registration.live": "Live sharing",
   "live.title": "Live sharing",
-  "live.intro": "Let agencies watch your cameras live for a limited time, when you choose (for example during an alert nearby). They never can otherwise.",
+  "live.intro": "Agencies can watch your cameras live only while a window you open lasts.",
+  "live.open_hint": "Open one for a limited time, when you choose: for example during an alert nearby. Agencies never can otherwise.",
   "live.no_cameras": "None of your cameras allows live sharing. Change a camera to allow it first.",
   "live.open_title": "Open a window",
   "live.reason": "Why",
@@ -327,6 +328,8 @@ export const en = {
   "live.duration_s": "{s} s",
   "site.title": "Your edge agent",
   "site.intro": "Agencies watch your cameras through an edge agent: a small program you run on a computer at your site, such as a Raspberry Pi or the computer of your video recorder. It connects out to Canvass and waits; it sends a camera's video only while a window you open includes that camera.",
+  "site.lead": "An edge agent, a small program on a computer at your site, carries the video, only while a window is open.",
+  "site.more": "What the agent is, what it sends and what it never sends",
   "site.sends_title": "What the agent sends",
   "site.sends_1": "A camera's live video, only while a window you opened includes that camera, to Canvass over one encrypted connection it opens itself.",
   "site.sends_2": "That it is running, so this page can say whether it is connected.",

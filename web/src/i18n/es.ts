@@ -299,7 +299,8 @@ export const es: Record<keyof typeof en, string> = {
 
   "registration.live": "Compartir en vivo",
   "live.title": "Compartir en vivo",
-  "live.intro": "Permita que agencias vean sus cámaras en vivo por un tiempo limitado, cuando usted lo decida (por ejemplo durante una alerta cercana). De otro modo nunca pueden.",
+  "live.intro": "Las agencias pueden ver sus cámaras en vivo solo mientras dure una ventana que usted abra.",
+  "live.open_hint": "Ábrala por un tiempo limitado, cuando usted lo decida: por ejemplo durante una alerta cercana. De otro modo las agencias nunca pueden.",
   "live.no_cameras": "Ninguna de sus cámaras permite compartir en vivo. Primero cambie una cámara para permitirlo.",
   "live.open_title": "Abrir una ventana",
   "live.reason": "Por qué",
@@ -329,6 +330,8 @@ export const es: Record<keyof typeof en, string> = {
   "live.duration_s": "{s} s",
   "site.title": "Su agente local",
   "site.intro": "Las agencias ven sus cámaras a través de un agente local: un pequeño programa que usted ejecuta en una computadora de su sitio, como una Raspberry Pi o la computadora de su grabador de video. Se conecta hacia Canvass y espera; envía el video de una cámara solo mientras una ventana que usted abra incluya esa cámara.",
+  "site.lead": "Un agente local, un pequeño programa en una computadora de su sitio, lleva el video, solo mientras una ventana está abierta.",
+  "site.more": "Qué es el agente, qué envía y qué nunca envía",
   "site.sends_title": "Lo que envía el agente",
   "site.sends_1": "El video en vivo de una cámara, solo mientras una ventana que usted abrió incluya esa cámara, a Canvass por una conexión cifrada que el agente mismo abre.",
   "site.sends_2": "Que está funcionando, para que esta página pueda decir si está conectado.",
