@@ -127,7 +127,7 @@ def test_a_resident_subscribes_receives_an_alert_and_unsubscribes_by_its_link(
     visit.open(f"/alerts/subscribe?agency={program.slug}")
     expect(page.get_by_role("heading", level=1)).to_have_text("Get alerts for your area")
     visit.check("alerts-subscribe")
-    page.get_by_label("Email or phone number").fill(email)
+    page.get_by_label("Your email address").fill(email)
     page.get_by_label("Latitude").fill(str(program.lat))
     page.get_by_label("Longitude").fill(str(program.lon))
     page.get_by_label("Distance in meters").fill("300")

@@ -16,7 +16,7 @@ from playwright.sync_api import FilePayload, Locator, Page, ViewportSize, expect
 
 from tests.community.conftest import mail_text
 from tests.conftest import Token
-from tests.portal.conftest import Owner, Program, Visit, lose_registration_answers, sign_in
+from tests.portal.conftest import Geocoder, Owner, Program, Visit, lose_registration_answers, sign_in
 from tests.portal.test_requests import send_request
 from tests.support import Mailbox
 
@@ -450,7 +450,7 @@ def test_a_mistyped_email_for_alerts_is_shown_with_the_code_step_and_can_be_corr
     page.set_viewport_size(PHONE)
     mistyped = f"residentwholivesonthecornerofmainandfifth-{uuid.uuid4().hex[:8]}@exmaple.org"
     visit.open(f"/alerts/subscribe?agency={program.slug}")
-    page.get_by_label("Email or phone number").fill(mistyped)
+    page.get_by_label("Your email address").fill(mistyped)
     page.get_by_label("Latitude").fill(str(program.lat))
     page.get_by_label("Longitude").fill(str(program.lon))
     page.get_by_label("Distance in meters").fill("400")
@@ -462,7 +462,7 @@ def test_a_mistyped_email_for_alerts_is_shown_with_the_code_step_and_can_be_corr
     visit.check("alerts-code-sent-to")
     # No code comes to a mistyped address: the resident goes back, everything else as typed, and corrects it.
     page.get_by_role("button", name="Change the email or phone number").click()
-    contact = page.get_by_label("Email or phone number")
+    contact = page.get_by_label("Your email address")
     expect(contact).to_be_focused()
     expect(contact).to_have_value(mistyped)
     expect(page.get_by_label("Distance in meters")).to_have_value("400")
@@ -481,6 +481,46 @@ def test_a_mistyped_email_for_alerts_is_shown_with_the_code_step_and_can_be_corr
     assert [r["status"] for r in rows] == ["pending", "confirmed"]
 
 
+def test_on_a_phone_alerts_are_asked_for_an_address_not_coordinates_and_the_contact_field_follows_the_channel(
+    visit: Visit, program: Program, geocoder: Geocoder, mailbox: Mailbox, sql: Callable[..., Any]
+) -> None:
+    address = f"12 Birch Lane, {program.slug}"
+    lat, lon = round(program.lat + 0.0017, 6), round(program.lon + 0.0024, 6)
+    found = f"12 Birch Lane, Springfield ({program.slug})"
+    geocoder.places[address] = [{"lat": str(lat), "lon": str(lon), "display_name": found}]
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open(f"/alerts/subscribe?agency={program.slug}")
+    # By email, the field asks for an email address; by text message, for a mobile number in the form it takes.
+    email_field = page.get_by_label("Your email address")
+    expect(email_field).to_have_attribute("type", "email")
+    expect(page.get_by_text("in international form")).to_have_count(0)
+    page.get_by_text("Text message (SMS)").click()
+    expect(page.get_by_label("Your mobile phone number")).to_have_attribute("type", "tel")
+    expect(page.get_by_text("In international form, for example +14145550123")).to_be_visible()
+    page.get_by_text("Email", exact=True).click()
+    email = f"birch-{uuid.uuid4().hex[:8]}@example.org"
+    page.get_by_label("Your email address").fill(email)
+    # The place: an address found (or the phone's location, or the map), never coordinates to know by heart.
+    expect(page.get_by_role("button", name="Use my location")).to_be_visible()
+    page.get_by_label("Address", exact=True).fill(address)
+    page.get_by_role("button", name="Find this address").click()
+    page.get_by_role("button", name=found).click()
+    expect(page.get_by_label("Latitude")).to_have_value(f"{lat:.6f}")
+    page.get_by_label("Distance in meters").fill("300")
+    fits_the_screen(page)
+    visit.check("alerts-subscribe-by-address")
+    page.get_by_role("button", name="Subscribe").click()
+    expect(page.get_by_role("heading", name="Confirm your subscription")).to_be_visible()
+    [row] = sql(
+        "SELECT ST_X(ST_Centroid(area)) AS lon, ST_Y(ST_Centroid(area)) AS lat FROM community.subscriptions"
+        " WHERE agency = $1",
+        program.slug,
+    )
+    assert abs(row["lat"] - lat) < 1e-4 and abs(row["lon"] - lon) < 1e-4, (row, lat, lon)
+    mailbox.wait_for(email, lambda m: "confirmation code" in mail_text(m))
+
+
 @pytest.mark.parametrize("visit", ["es-MX"], indirect=True)
 def test_alerts_subscribed_from_the_spanish_page_are_sent_in_spanish(
     visit: Visit, program: Program, sql: Callable[..., Any]
@@ -493,7 +533,7 @@ def test_alerts_subscribed_from_the_spanish_page_are_sent_in_spanish(
     # Each language's own name is marked as written in it (read out in that language).
     expect(page.locator("label[for=alert-language-en]")).to_have_attribute("lang", "en")
     expect(page.locator("label[for=alert-language-es]")).to_have_attribute("lang", "es")
-    page.get_by_label("Correo electrónico o número de teléfono").fill("calle@example.org")
+    page.get_by_label("Su correo electrónico").fill("calle@example.org")
     page.get_by_label("Latitud").fill(str(program.lat))
     page.get_by_label("Longitud").fill(str(program.lon))
     page.get_by_role("button", name="Suscribirme").click()

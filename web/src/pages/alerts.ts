@@ -8,6 +8,7 @@ import { focus, h } from "../dom";
 import { errorsFromFailure, showErrors, textField } from "../forms";
 import { formatDate, language, t } from "../i18n";
 import { failureBox } from "../owner";
+import { coordinates, placePicker, type Place } from "../place";
 import { navigate, rerender } from "../router";
 import { CATEGORIES, community, type Category } from "./alerts-api";
 
@@ -15,8 +16,6 @@ const draft = {
   agency: "",
   channel: "email" as "email" | "sms",
   contact: "",
-  lat: "",
-  lon: "",
   radius: "500",
   categories: new Set<Category>(["crime", "emergency"]),
   // The messages' language: the page's own until the resident picks another (a Spanish page subscribes in Spanish).
@@ -24,6 +23,9 @@ const draft = {
   pending: "",
   code: "",
 };
+// The area's centre: an address found by the deployment's geocoder, the phone's location, a tap on the map, or typed
+// coordinates (the registration's picker, with its own state). Only the point is sent.
+const where: Place = { address: "", lat: "", lon: "", agencies: null, chosen: null };
 // The manage token: shown once on confirming, kept for this tab only, to open the manage page.
 let manageToken = "";
 
@@ -63,6 +65,18 @@ export async function alertsSubscribePage(main: HTMLElement): Promise<void> {
     return;
   }
   const summary = h("div", { class: "error-summary-host" });
+  // The field asks for what the chosen channel takes: an email address, or a mobile number in the form it takes.
+  const contact = textField({ id: "alert-contact", label: "", hint: " ", value: draft.contact, onInput: (v) => (draft.contact = v) });
+  const askContact = () => {
+    const sms = draft.channel === "sms";
+    contact.querySelector("label")!.textContent = t(sms ? "alerts.contact_sms" : "alerts.contact_email");
+    contact.querySelector(".usa-hint")!.textContent = t(sms ? "alerts.contact_sms_hint" : "alerts.contact_email_hint");
+    const input = contact.querySelector("input")!;
+    input.type = sms ? "tel" : "email";
+    input.autocomplete = sms ? "tel" : "email";
+    input.spellcheck = false;
+  };
+  askContact();
   const button = h("button", { type: "submit", class: "usa-button" }, t("alerts.subscribe"));
   const categories = h(
     "fieldset",
@@ -87,14 +101,16 @@ export async function alertsSubscribePage(main: HTMLElement): Promise<void> {
       value: draft.agency,
       onChange: (slug) => (draft.agency = slug),
     }),
-    radios("alert-channel", t("alerts.channel"), [["email", t("alerts.channel_email")], ["sms", t("alerts.channel_sms")]], draft.channel, (v) => (draft.channel = v)),
-    textField({ id: "alert-contact", label: t("alerts.contact"), hint: t("alerts.contact_hint"), value: draft.contact, autocomplete: "email", onInput: (v) => (draft.contact = v) }),
+    radios("alert-channel", t("alerts.channel"), [["email", t("alerts.channel_email")], ["sms", t("alerts.channel_sms")]], draft.channel, (v) => {
+      draft.channel = v;
+      askContact();
+    }),
+    contact,
     h(
       "fieldset",
-      { class: "usa-fieldset" },
+      { class: "usa-fieldset usa-form-group" },
       h("legend", { class: "usa-legend" }, t("alerts.place")),
-      textField({ id: "alert-lat", label: t("tip.lat"), value: draft.lat, inputmode: "decimal", onInput: (v) => (draft.lat = v), width: "md" }),
-      textField({ id: "alert-lon", label: t("tip.lon"), value: draft.lon, inputmode: "decimal", onInput: (v) => (draft.lon = v), width: "md" }),
+      placePicker({ idPrefix: "alert", choose: false, state: where, coverage: false }),
       textField({ id: "alert-radius", label: t("alerts.radius"), hint: t("alerts.radius_hint"), value: draft.radius, inputmode: "numeric", onInput: (v) => (draft.radius = v), width: "sm" }),
     ),
     categories,
@@ -103,17 +119,16 @@ export async function alertsSubscribePage(main: HTMLElement): Promise<void> {
   );
   main.append(summary, form);
   const send = async () => {
-    const lat = Number(draft.lat);
-    const lon = Number(draft.lon);
+    const at = coordinates(where);
     const radius = Number(draft.radius);
     const errors = [
       ...(draft.agency.trim() ? [] : [{ field: "alert-agency", message: t("tip.error_agency") }]),
       ...(draft.contact.trim() ? [] : [{ field: "alert-contact", message: t("alerts.error_contact") }]),
-      ...(draft.lat.trim() && draft.lon.trim() && Number.isFinite(lat) && Number.isFinite(lon) ? [] : [{ field: "alert-lat", message: t("alerts.error_place") }]),
+      ...(at ? [] : [{ field: "alert-lat", message: t("alerts.error_place") }]),
       ...(Number.isInteger(radius) ? [] : [{ field: "alert-radius", message: t("alerts.error_radius") }]),
       ...(draft.categories.size ? [] : [{ field: "alert-categories", message: t("alerts.error_categories") }]),
     ];
-    if (errors.length) {
+    if (errors.length || !at) {
       showErrors(form, summary, errors);
       return;
     }
@@ -124,7 +139,7 @@ export async function alertsSubscribePage(main: HTMLElement): Promise<void> {
           agency: draft.agency,
           channel: draft.channel,
           contact: draft.contact.trim(),
-          pin: { type: "Point", coordinates: [lon, lat] },
+          pin: { type: "Point", coordinates: [at.lon, at.lat] },
           radius_m: radius,
           categories: [...draft.categories],
           language: draft.language ?? language(),
@@ -249,7 +264,7 @@ export function alertsManagePage(main: HTMLElement): void {
       h(
         "dl",
         { class: "portal-facts" },
-        h("dt", {}, t("alerts.contact")),
+        h("dt", {}, t("alerts.contact_shown")),
         h("dd", {}, s.contact_hint),
         h("dt", {}, t("alerts.categories")),
         h("dd", {}, s.categories.map((c) => t(`alerts.category_${c}` as "alerts.category_crime")).join(", ")),
