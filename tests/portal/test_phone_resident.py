@@ -559,3 +559,26 @@ def test_a_registrations_link_opened_without_the_credential_asks_for_it_under_it
     expect(page).to_have_title("Manage your registration — Canvass camera registry")
     expect(page.get_by_role("heading", level=1)).to_be_focused()
     visit.check("sign-in-first")
+
+
+@pytest.mark.parametrize(
+    ("path", "first_field"),
+    [
+        ("/", "Address"),
+        ("/register", "Address"),
+        ("/tips/new", "Police department"),
+        ("/alerts/subscribe", "Police department"),
+        ("/sign-in", "Your credential"),
+    ],
+)
+def test_on_a_phone_each_forms_first_field_is_on_the_first_screen(
+    visit: Visit, program: Program, path: str, first_field: str
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open(path)
+    field = page.get_by_label(first_field, exact=True)
+    expect(field).to_be_visible()
+    box = field.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= PHONE["height"], (path, box)
+    visit.check(f"first-screen{path.replace('/', '-')}")

@@ -247,7 +247,7 @@ export const en = {
   "camera.facing": "Facing {deg}°.",
   "camera.fov": "How wide it sees, in degrees",
   "camera.fov_hint": "Most cameras see 90 to 120 degrees.",
-  "camera.range": "How far it sees usefully, in metres",
+  "camera.range": "How far it sees usefully, in meters",
   "camera.range_hint": "For example 20.",
   "camera.retention": "Days of footage it keeps",
   "camera.retention_hint": "After this, footage is gone: requests for older footage are not sent to you.",
