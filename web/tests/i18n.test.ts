@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { catalogs, detectLanguage, LANGUAGES } from "../src/i18n";
+import { catalogs, detectLanguage, formatMonth, LANGUAGES, setLanguage } from "../src/i18n";
 import { en } from "../src/i18n/en";
 
 const placeholders = (text: string) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
@@ -29,5 +29,15 @@ describe("the message catalog", () => {
     expect(detectLanguage(["fr-FR"], null)).toBe("en");
     expect(detectLanguage(["es-MX"], "en")).toBe("en");
     expect(detectLanguage([], "xx")).toBe("en");
+  });
+
+  it("names a report's month as a person reads it, in each language", () => {
+    setLanguage("en");
+    expect(formatMonth("2026-11")).toBe("November 2026");
+    expect(formatMonth("2026-01", true)).toBe("Jan 2026");
+    setLanguage("es");
+    expect(formatMonth("2026-11")).toBe("noviembre de 2026");
+    setLanguage("en");
+    expect(formatMonth("not a month")).toBe("not a month");
   });
 });
