@@ -53,6 +53,14 @@ export function formatDate(iso: string | null | undefined, withTime = false): st
   }).format(d);
 }
 
+/** From one time to another, their day said once when it is the same: "December 6, 2026, 7:48 – 9:48 AM". */
+export function formatPeriod(startIso: string, endIso: string): string {
+  return new Intl.DateTimeFormat(current === "es" ? "es-US" : "en-US", { dateStyle: "long", timeStyle: "short" }).formatRange(
+    new Date(startIso),
+    new Date(endIso),
+  );
+}
+
 /** A month of the reports ("2026-11") as a person reads it: "November 2026", "noviembre de 2026" (or, `short`,
  * "Nov 2026"); anything else is shown as it came. */
 export function formatMonth(month: string, short = false): string {
