@@ -414,7 +414,7 @@ def test_after_a_pause_or_an_answer_the_focus_stays_with_what_was_done_and_a_wro
 
 
 @pytest.mark.parametrize("visit", ["es-MX"], indirect=True)
-def test_a_tip_with_a_file_of_the_wrong_kind_says_so_in_spanish_then_the_sent_tip_takes_the_focus(
+def test_a_tip_with_a_file_of_the_wrong_kind_says_so_in_spanish_then_the_sent_tip_takes_the_focus_and_fits(
     visit: Visit, program: Program
 ) -> None:
     page = visit.page
@@ -441,6 +441,12 @@ def test_a_tip_with_a_file_of_the_wrong_kind_says_so_in_spanish_then_the_sent_ti
     sent = page.locator(".usa-alert__heading")
     expect(sent).to_be_focused()
     expect(page.locator("#tip-code")).to_contain_text("cvt_")
+    # The code, shown once, fits the phone's screen, and a button copies it (a thumb does not select 36 letters).
+    fits_the_screen(page)
+    page.get_by_role("button", name="Copiar el código").click()
+    expect(page.get_by_text("Copiado.", exact=True)).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == page.locator("#tip-code").inner_text()
+    visit.check("tip-sent-es")
 
 
 def test_a_mistyped_email_for_alerts_is_shown_with_the_code_step_and_can_be_corrected(

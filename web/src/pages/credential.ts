@@ -1,7 +1,7 @@
 /** The credential, shown once: copy it, download it, and read in plain words why it matters. It is kept for
  * this tab (sessionStorage) so the resident can go on to their registration's page; it is never shown again. */
 
-import { h } from "../dom";
+import { copyButton, h } from "../dom";
 import { t } from "../i18n";
 import { navigate, onLeave } from "../router";
 import { handover } from "../session";
@@ -20,24 +20,10 @@ export function credentialPage(main: HTMLElement): void {
     handover.registeredBefore = false;
   });
   const status = h("p", { class: "usa-hint credential-status", role: "status" });
-  const copy = h(
-    "button",
-    {
-      type: "button",
-      class: "usa-button",
-      onclick: () => {
-        navigator.clipboard.writeText(created.credential).then(
-          () => {
-            status.textContent = t("credential.copied");
-          },
-          () => {
-            status.textContent = t("credential.copy_failed");
-          },
-        );
-      },
-    },
-    t("credential.copy"),
-  );
+  const copy = copyButton(created.credential, t("credential.copy"), status, {
+    copied: t("credential.copied"),
+    failed: t("credential.copy_failed"),
+  });
   const download = h(
     "button",
     {

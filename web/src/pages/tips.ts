@@ -3,7 +3,7 @@
  * adds information. No account, and nothing about the tipster is asked for or kept by the page. */
 
 import { agencyChoices, agencyField } from "../agencies";
-import { focus, h } from "../dom";
+import { copyButton, focus, h } from "../dom";
 import { errorsFromFailure, showErrors, textField } from "../forms";
 import { formatDate, t, type MessageKey } from "../i18n";
 import { config } from "../config";
@@ -71,6 +71,7 @@ export async function tipPage(main: HTMLElement): Promise<void> {
   main.append(h("h1", {}, t("tip.title")), h("p", { class: "usa-intro" }, t("tip.intro")));
   if (justSent) {
     const sent = justSent;
+    const copied = h("p", { class: "usa-hint", role: "status" });
     main.append(
       h(
         "div",
@@ -80,11 +81,18 @@ export async function tipPage(main: HTMLElement): Promise<void> {
           { class: "usa-alert__body" },
           h("h2", { class: "usa-alert__heading" }, t("tip.sent_title")),
           h("p", { class: "usa-alert__text" }, t("tip.sent_code")),
-          h("p", { class: "portal-credential" }, h("code", { id: "tip-code" }, sent.code)),
+          // Wrapped at any character: a phone's screen is narrower than the code.
+          h("p", {}, h("code", { class: "credential-value", id: "tip-code" }, sent.code)),
           h("p", { class: "usa-alert__text" }, t("tip.sent_keep")),
         ),
       ),
-      h("p", {}, h("a", { href: "/tips/follow-up", class: "usa-button" }, t("tip.follow_link"))),
+      h(
+        "div",
+        { class: "portal-actions" },
+        copyButton(sent.code, t("tip.copy"), copied, { copied: t("tip.copied"), failed: t("tip.copy_failed") }),
+        h("a", { href: "/tips/follow-up", class: "usa-button usa-button--outline" }, t("tip.follow_link")),
+      ),
+      copied,
     );
     followCode = sent.code;
     justSent = null;
