@@ -485,6 +485,26 @@ def test_a_mistyped_email_for_alerts_is_shown_with_the_code_step_and_can_be_corr
         "SELECT status FROM community.subscriptions WHERE agency = $1 ORDER BY created_at", program.slug
     )
     assert [r["status"] for r in rows] == ["pending", "confirmed"]
+    # The manage token, shown once, is shown whole on the phone's screen, and a button copies it.
+    expect(page.get_by_role("heading", name="Your subscription is confirmed")).to_be_visible()
+    token = page.locator("#manage-token-value")
+    expect(token).to_contain_text("cvs_")
+    within(token, page.locator("main"))
+    fits_the_screen(page)
+    page.get_by_role("button", name="Copy the token").click()
+    expect(page.get_by_text("Copied.", exact=True)).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == token.inner_text()
+    # The subscription's facts read as label and value, stacked on a phone (not indented as a bare list's).
+    term, value = (
+        page.locator("main dl dt").first.bounding_box(),
+        page.locator("main dl dd").first.bounding_box(),
+    )
+    assert term is not None and value is not None and term["x"] == value["x"], (term, value)
+    visit.check("alerts-confirmed-token")
+    # Once left, it is not shown again: the page asks for it.
+    page.reload()
+    expect(page.get_by_label("Manage token")).to_have_value("")
+    expect(page.locator("#manage-token-value")).to_have_count(0)
 
 
 def test_on_a_phone_alerts_are_asked_for_an_address_not_coordinates_and_the_contact_field_follows_the_channel(

@@ -4,7 +4,7 @@
 
 import { attempt } from "../api/client";
 import { agencyChoices, agencyField } from "../agencies";
-import { focus, h } from "../dom";
+import { copyButton, focus, h } from "../dom";
 import { errorsFromFailure, showErrors, textField } from "../forms";
 import { formatDate, language, t } from "../i18n";
 import { failureBox } from "../owner";
@@ -28,6 +28,8 @@ const draft = {
 const where: Place = { address: "", lat: "", lon: "", agencies: null, chosen: null };
 // The manage token: shown once on confirming, kept for this tab only, to open the manage page.
 let manageToken = "";
+// Whether the manage page follows the confirmation: it then shows the token, once, to keep.
+let confirmedNow = false;
 
 const SUBSCRIBE_FIELDS = {
   "/body/agency": "alert-agency",
@@ -215,6 +217,7 @@ function confirmForm(main: HTMLElement): void {
         return;
       }
       manageToken = outcome.data.manage_token;
+      confirmedNow = true;
       Object.assign(draft, { pending: "", code: "", contact: "" });
       navigate("/alerts/manage");
     })();
@@ -232,7 +235,32 @@ export function alertsManagePage(main: HTMLElement): void {
     textField({ id: "manage-token", label: t("manage_alerts.token"), hint: t("manage_alerts.token_hint"), value: manageToken, autocomplete: "off", onInput: (v) => (manageToken = v) }),
     button,
   );
-  main.append(summary, form, shown);
+  if (confirmedNow && manageToken) {
+    // Just confirmed: the token is shown whole, to copy and keep (in the form's field a phone showed half of it),
+    // and the form that asks for it is not needed.
+    confirmedNow = false;
+    const copied = h("p", { class: "usa-hint", role: "status" });
+    main.append(
+      h(
+        "div",
+        { class: "usa-alert usa-alert--success" },
+        h(
+          "div",
+          { class: "usa-alert__body" },
+          h("h2", { class: "usa-alert__heading" }, t("manage_alerts.confirmed_title")),
+          h("p", { class: "usa-alert__text" }, t("manage_alerts.confirmed_token")),
+          h("p", {}, h("code", { class: "credential-value", id: "manage-token-value" }, manageToken)),
+          h("p", { class: "usa-alert__text" }, t("manage_alerts.confirmed_keep")),
+        ),
+      ),
+      h("div", { class: "portal-actions" }, copyButton(manageToken, t("manage_alerts.copy"), copied, { copied: t("tip.copied"), failed: t("manage_alerts.copy_failed") })),
+      copied,
+      summary,
+      shown,
+    );
+  } else {
+    main.append(summary, form, shown);
+  }
   const headers = () => ({ "X-Subscription-Token": manageToken.trim() });
   const load = async () => {
     if (!manageToken.trim()) {
@@ -263,7 +291,7 @@ export function alertsManagePage(main: HTMLElement): void {
       h("h2", {}, t("manage_alerts.yours")),
       h(
         "dl",
-        { class: "portal-facts" },
+        { class: "portal-details" },
         h("dt", {}, t("alerts.contact_shown")),
         h("dd", {}, s.contact_hint),
         h("dt", {}, t("alerts.categories")),
@@ -317,7 +345,7 @@ export async function alertPage(main: HTMLElement, params: Record<string, string
     h("p", { class: "usa-intro" }, a.message),
     h(
       "dl",
-      { class: "portal-facts" },
+      { class: "portal-details" },
       h("dt", {}, t("alert.sent")),
       h("dd", {}, formatDate(a.created_at, true)),
       h("dt", {}, t("alert.until")),
