@@ -227,6 +227,13 @@ def test_an_edit_after_a_lost_answer_registers_once_and_offers_the_edits_on_the_
     assert credential.startswith(f"cvo_{rows[0]['id'].hex}_")
     fits_the_screen(page)
     visit.check("register-lost-answer-then-edited")
+    # Read in Spanish, the page shown once stays, the credential and the notice with it.
+    page.get_by_role("button", name="Español").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ya está registrado")
+    expect(page.get_by_role("status").filter(has_text="Ya estaba registrado")).to_be_visible()
+    expect(page.locator("#credential-value")).to_have_text(credential)
+    visit.check("register-lost-answer-then-edited-es")
+    page.get_by_role("button", name="English").click()
 
     # The edits are not lost: "Change your details" shows them filled in; saved, the registration has them.
     page.get_by_role("link", name="Change your details").click()
@@ -445,8 +452,13 @@ def test_a_tip_with_a_file_of_the_wrong_kind_says_so_in_spanish_then_the_sent_ti
     fits_the_screen(page)
     page.get_by_role("button", name="Copiar el código").click()
     expect(page.get_by_text("Copiado.", exact=True)).to_be_visible()
-    assert page.evaluate("navigator.clipboard.readText()") == page.locator("#tip-code").inner_text()
+    code = page.locator("#tip-code").inner_text()
+    assert page.evaluate("navigator.clipboard.readText()") == code
     visit.check("tip-sent-es")
+    # Read in English, the code shown once stays.
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("heading", name="Your tip was sent")).to_be_visible()
+    expect(page.locator("#tip-code")).to_have_text(code)
 
 
 def test_a_mistyped_email_for_alerts_is_shown_with_the_code_step_and_can_be_corrected(
@@ -501,9 +513,15 @@ def test_a_mistyped_email_for_alerts_is_shown_with_the_code_step_and_can_be_corr
     )
     assert term is not None and value is not None and term["x"] == value["x"], (term, value)
     visit.check("alerts-confirmed-token")
+    # Read in Spanish, the token shown once stays.
+    shown = token.inner_text()
+    page.get_by_role("button", name="Español").click()
+    expect(page.get_by_role("heading", name="Su suscripción está confirmada")).to_be_visible()
+    expect(token).to_have_text(shown)
+    visit.check("alerts-confirmed-token-es")
     # Once left, it is not shown again: the page asks for it.
     page.reload()
-    expect(page.get_by_label("Manage token")).to_have_value("")
+    expect(page.get_by_label("Clave de gestión")).to_have_value("")
     expect(page.locator("#manage-token-value")).to_have_count(0)
 
 

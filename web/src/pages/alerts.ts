@@ -9,7 +9,7 @@ import { errorsFromFailure, showErrors, textField } from "../forms";
 import { formatDate, language, t } from "../i18n";
 import { failureBox } from "../owner";
 import { coordinates, placePicker, type Place } from "../place";
-import { navigate, rerender } from "../router";
+import { navigate, onLeave, rerender } from "../router";
 import { CATEGORIES, community, type Category } from "./alerts-api";
 
 const draft = {
@@ -237,8 +237,10 @@ export function alertsManagePage(main: HTMLElement): void {
   );
   if (confirmedNow && manageToken) {
     // Just confirmed: the token is shown whole, to copy and keep (in the form's field a phone showed half of it),
-    // and the form that asks for it is not needed.
-    confirmedNow = false;
+    // and the form that asks for it is not needed. Shown once: until the page is left.
+    onLeave((redrawn) => {
+      if (!redrawn) confirmedNow = false;
+    });
     const copied = h("p", { class: "usa-hint", role: "status" });
     main.append(
       h(

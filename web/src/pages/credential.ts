@@ -14,8 +14,9 @@ export function credentialPage(main: HTMLElement): void {
     return;
   }
   const registeredBefore = handover.registeredBefore;
-  // Leaving this page ends the one showing.
-  onLeave(() => {
+  // Leaving this page ends the one showing (drawn again in the other language, it stays).
+  onLeave((redrawn) => {
+    if (redrawn) return;
     handover.created = null;
     handover.registeredBefore = false;
   });
@@ -118,7 +119,9 @@ function registeredBeforeNotice(advocate: boolean): HTMLElement {
 /** An advocate registered an owner who has an email: the credential went to the owner, never to this page. */
 export function registeredByEmailPage(main: HTMLElement): void {
   const registeredBefore = handover.registeredBefore;
-  handover.registeredBefore = false;
+  onLeave((redrawn) => {
+    if (!redrawn) handover.registeredBefore = false;
+  });
   main.append(
     h("h1", {}, t("credential.title_advocate")),
     registeredBefore ? registeredBeforeNotice(true) : "",

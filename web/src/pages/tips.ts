@@ -9,7 +9,7 @@ import { formatDate, t, type MessageKey } from "../i18n";
 import { config } from "../config";
 import { failureBox } from "../owner";
 import { placePicker, type Place } from "../place";
-import { rerender } from "../router";
+import { onLeave, rerender } from "../router";
 import { community, postForm, type TipCreated, type TipsterView } from "./alerts-api";
 
 const draft = { agency: "", text: "", when: "" };
@@ -95,7 +95,10 @@ export async function tipPage(main: HTMLElement): Promise<void> {
       copied,
     );
     followCode = sent.code;
-    justSent = null;
+    // Shown once: gone when the page is left, not when it is drawn again in the other language.
+    onLeave((redrawn) => {
+      if (!redrawn) justSent = null;
+    });
     return;
   }
   draft.agency ||= new URLSearchParams(location.search).get("agency") ?? "";
