@@ -6,13 +6,14 @@ quieter actions big enough for a thumb, and alerts subscribed from the Spanish p
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import FilePayload, Locator, Page, ViewportSize, expect
+from playwright.sync_api import FilePayload, Locator, Page, Route, ViewportSize, expect
 
 from tests.community.conftest import mail_text
 from tests.conftest import Token
@@ -256,6 +257,41 @@ def test_an_edit_after_a_lost_answer_registers_once_and_offers_the_edits_on_the_
         None,
     )
     assert len(registrations_of(sql, program)) == 1
+
+
+def test_a_reload_while_the_registration_is_on_its_way_then_an_edit_registers_once(
+    visit: Visit, program: Program, sql: Callable[..., Any]
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open("/register")
+    fill_registration(page, program, "Ari Brook", "ari.brook@example.org", "1")
+    # The service registers, and the phone reloads the tab before the answer comes back: the answer is held until
+    # the reload has cancelled the request (the route stays, so it can never be let through).
+    held: list[Route] = []
+
+    def hold_answer(route: Route) -> None:
+        if route.request.method == "POST" and not held:
+            route.fetch()
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/v1/registrations", hold_answer)
+    page.get_by_role("button", name="Register", exact=True).click()
+    deadline = time.monotonic() + 15
+    while not held:
+        assert time.monotonic() < deadline, "the registration was not sent"
+        page.evaluate("1")  # lets Playwright run the route handler
+    assert len(registrations_of(sql, program)) == 1
+    page.reload()
+    page.get_by_role("heading", level=1, name="Register your cameras").wait_for()
+    page.get_by_label("Your name").fill("Ari J. Brook")
+    page.get_by_role("button", name="Register", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("You are registered")
+    expect(page.get_by_role("status").filter(has_text="You were already registered")).to_be_visible()
+    assert len(registrations_of(sql, program)) == 1
+    visit.check("register-reloaded-in-flight-then-edited")
 
 
 @pytest.mark.parametrize("visit", ["es-MX"], indirect=True)

@@ -24,7 +24,8 @@ const draft = {
   cameras: "1",
   consent: false,
   key: "",
-  // The bodies sent under `key` whose answers were lost: any one of them may have registered.
+  // The bodies sent under `key` whose answers never came (lost on the way, or the tab reloaded before): any one
+  // of them may have registered.
   lost: [] as RegistrationCreate[],
 };
 
@@ -217,14 +218,17 @@ export function registerPage(main: HTMLElement): void {
           headers: onBehalf ? { Authorization: `Bearer ${onBehalf.token}` } : {},
         }),
       );
+    // Kept before it is sent: a tab reloaded before the answer comes must know it may have registered.
+    if (!draft.lost.some((b) => sameBody(b, body))) draft.lost.push(body);
+    saveDraft();
     let outcome = await post(body);
-    if (!outcome.ok && outcome.failure.retryable && !draft.lost.some((b) => sameBody(b, body))) draft.lost.push(body);
+    // An answer, even a refusal, says this body did not register unseen.
+    if (outcome.ok || !outcome.failure.retryable) draft.lost = draft.lost.filter((b) => !sameBody(b, body));
     // The key already registered one of the lost requests (with other details than these): ask for that one's
     // answer again, each lost body in turn under the same key, which the service replays without registering.
     let registeredBefore: RegistrationCreate | null = null;
     if (!outcome.ok && outcome.failure.kind === KEY_REUSED) {
       for (const earlier of draft.lost) {
-        if (sameBody(earlier, body)) continue;
         outcome = await post(earlier);
         if (outcome.ok) registeredBefore = earlier;
         if (outcome.ok || outcome.failure.kind !== KEY_REUSED) break;
