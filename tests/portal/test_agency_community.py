@@ -34,7 +34,7 @@ def test_an_investigator_reads_a_tip_from_the_public_form_and_the_tipster_reads_
     visit.open("/")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Send a tip").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Send a tip to the police")
-    page.get_by_label("Police department").fill(program.slug)
+    page.get_by_label("Police department").select_option(label=program.name)
     page.get_by_label("Your tip").fill("Two people carry boxes out of the closed shop on Elm every night.")
     page.get_by_label("Latitude").fill(str(program.lat))
     page.get_by_label("Longitude").fill(str(program.lon))

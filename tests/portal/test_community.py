@@ -1,7 +1,8 @@
 """The portal's tip and alert pages, as a resident uses them in Chromium: a tip with a photo sent without an
 account, its code shown once and used to read the agency's reply and add information; a subscription to alerts
 for their street confirmed with the mailed code, an alert the agency sends over it received, and the link in it
-ending the subscription. axe on every page and state, in English and Spanish."""
+ending the subscription; the police department chosen by its name from a list (a link may name it). axe on every
+page and state, in English and Spanish."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
-from playwright.sync_api import FilePayload, expect
+from playwright.sync_api import FilePayload, Locator, expect
 
 from tests.community.conftest import CAMERA_MAKE, jpeg_with_gps, mail_text
 from tests.conftest import Token
 from tests.portal.conftest import Geocoder, Program, Visit
+from tests.portal.test_phone_resident import PHONE
 from tests.support import Mailbox
 
 
@@ -125,7 +127,7 @@ def test_a_resident_subscribes_receives_an_alert_and_unsubscribes_by_its_link(
     visit.open(f"/alerts/subscribe?agency={program.slug}")
     expect(page.get_by_role("heading", level=1)).to_have_text("Get alerts for your area")
     visit.check("alerts-subscribe")
-    page.get_by_label("Email or phone number").fill(email)
+    page.get_by_label("Your email address").fill(email)
     page.get_by_label("Latitude").fill(str(program.lat))
     page.get_by_label("Longitude").fill(str(program.lon))
     page.get_by_label("Distance in meters").fill("300")
@@ -177,3 +179,59 @@ def test_the_tip_and_alert_pages_speak_spanish(visit: Visit, program: Program) -
     visit.open(f"/alerts/subscribe?agency={program.slug}")
     expect(page.get_by_role("heading", level=1)).to_have_text("Reciba alertas de su zona")
     visit.check("alerts-subscribe-es")
+
+
+def choose_by_keyboard(select: Locator, slug: str) -> None:
+    """Moves a closed list to the option sending `slug` with the arrow keys only, as a keyboard user does."""
+    values: list[str] = select.evaluate("s => [...s.options].map(o => o.value)")
+    select.focus()
+    for _ in range(values.index(slug) - values.index(select.input_value())):
+        select.press("ArrowDown")
+    expect(select).to_have_value(slug)
+
+
+def test_a_tip_goes_to_the_police_department_chosen_by_its_name_with_the_keyboard(
+    visit: Visit, program: Program, sql: Callable[..., Any]
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open("/tips/new")
+    # A list of the departments by name, labelled, with nothing chosen yet: no short code to know or type.
+    agency = page.get_by_role("combobox", name="Police department")
+    expect(agency).to_have_value("")
+    expect(agency.locator("option:checked")).to_have_text("Choose a police department")
+    expect(agency.get_by_role("option", name=program.name, exact=True)).to_have_attribute(
+        "value", program.slug
+    )
+    page.get_by_label("Your tip").fill("Someone tries car doors on Oak Street every night around two.")
+    page.get_by_role("button", name="Send the tip").click()
+    expect(page.locator("#tip-agency-error")).to_have_text("Choose the police department")
+    expect(page.locator(".error-summary")).to_be_focused()
+    visit.check("tip-form-choose-the-department")
+    choose_by_keyboard(agency, program.slug)
+    expect(agency.locator("option:checked")).to_have_text(program.name)
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Your tip")).to_be_focused()
+    page.get_by_role("button", name="Send the tip").click()
+    expect(page.get_by_role("heading", name="Your tip was sent")).to_be_visible()
+    assert [
+        r["agency"] for r in sql("SELECT agency FROM community.tips WHERE agency = $1", program.slug)
+    ] == [program.slug]
+
+
+@pytest.mark.parametrize("visit", ["es-MX"], indirect=True)
+def test_a_link_to_a_departments_alerts_has_it_chosen_by_name_in_spanish(
+    visit: Visit, program: Program
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open(f"/alerts/subscribe?agency={program.slug}")
+    agency = page.get_by_role("combobox", name="Departamento de policía")
+    expect(agency).to_have_value(program.slug)
+    expect(agency.locator("option:checked")).to_have_text(program.name)
+    expect(page.get_by_text("El departamento cuyas alertas recibirá.")).to_be_visible()
+    visit.check("alerts-department-chosen-es")
+    # And a tip's link, the same.
+    visit.open(f"/tips/new?agency={program.slug}")
+    expect(page.get_by_role("combobox", name="Departamento de policía")).to_have_value(program.slug)
+    visit.check("tip-department-chosen-es")

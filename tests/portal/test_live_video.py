@@ -168,6 +168,7 @@ def test_the_owner_enrols_an_agent_sees_it_connected_and_each_viewing_without_th
     agents = page.locator(".portal-agents > li")
     expect(agents).to_have_count(1)
     expect(agents.first.get_by_role("heading", level=3)).to_have_text("Edge agent 1 Connected")
+    page.get_by_text("What the agent is, what it sends and what it never sends").click()
     expect(
         page.get_by_text("Your cameras' addresses, user names or passwords: they stay on that computer.")
     ).to_be_visible()

@@ -1,22 +1,23 @@
 """A resident on a phone (360 px wide), in Chromium against the real services: bad answers on the registration
 form named at their fields in the resident's words and language before anything is sent, what was typed kept
-over a reload (and a retry after a lost answer still registers once), a "Try again" that stays on the screen,
+over a reload (and a send after a lost answer, edited or not, still registers once), a "Try again" that stays on the screen,
 quieter actions big enough for a thumb, and alerts subscribed from the Spanish page sent in Spanish."""
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import FilePayload, Locator, Page, ViewportSize, expect
+from playwright.sync_api import FilePayload, Locator, Page, Route, ViewportSize, expect
 
 from tests.community.conftest import mail_text
 from tests.conftest import Token
-from tests.portal.conftest import Owner, Program, Visit, lose_registration_answers, sign_in
+from tests.portal.conftest import Geocoder, Owner, Program, Visit, lose_registration_answers, sign_in
 from tests.portal.test_requests import send_request
 from tests.support import Mailbox
 
@@ -174,6 +175,158 @@ def test_a_reload_keeps_the_form_and_the_retry_after_a_lost_answer_registers_onc
     expect(page.get_by_label("Latitude")).to_have_value("")
 
 
+def registrations_of(sql: Callable[..., Any], program: Program) -> list[dict[str, Any]]:
+    """Each registration of the program (its id and how many cameras it has), as the database holds them."""
+    return sql(
+        "SELECT r.id, (SELECT count(*) FROM registry.cameras c WHERE c.registration_id = r.id) AS cameras"
+        " FROM registry.registrations r JOIN registry.agencies a ON a.id = r.agency_id WHERE a.slug = $1",
+        program.slug,
+    )
+
+
+def fill_registration(page: Page, program: Program, name: str, contact: str, cameras: str) -> None:
+    page.get_by_label("Latitude").fill(str(program.lat))
+    page.get_by_label("Longitude").fill(str(program.lon))
+    page.get_by_label("Your name").fill(name)
+    page.get_by_label("Email or phone number").fill(contact)
+    page.get_by_label("How many cameras?").fill(cameras)
+    page.get_by_text("I agree that").click()
+
+
+def test_an_edit_after_a_lost_answer_registers_once_and_offers_the_edits_on_the_edit_page(
+    visit: Visit, program: Program, registry: httpx.Client, sql: Callable[..., Any]
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open("/register")
+    fill_registration(page, program, "Dana Rivera", "(414) 555-0123", "2")
+    # The service registers, but its answer is lost on the way back to the phone.
+    lost = lose_registration_answers(page)
+    page.get_by_role("button", name="Register", exact=True).click()
+    expect(page.locator(".error-summary")).to_contain_text("The service could not be reached")
+    page.unroute("**/v1/registrations")
+    assert len(lost) == 1
+
+    # The phone puts the tab aside (a reload), then the resident corrects the name and gives an email instead.
+    page.reload()
+    page.get_by_role("heading", level=1, name="Register your cameras").wait_for()
+    page.get_by_label("Your name").fill("Dana M. Rivera")
+    page.get_by_label("Email or phone number").fill("dana.rivera@example.org")
+    sent = registration_posts(page)
+    page.get_by_role("button", name="Register", exact=True).click()
+
+    # One registration, the one the lost answer made: the resident is told so, in plain words, with the
+    # credential, and nothing of the service's words about keys.
+    expect(page.get_by_role("heading", level=1)).to_have_text("You are registered")
+    notice = page.get_by_role("status").filter(has_text="You were already registered")
+    expect(notice).to_contain_text("the changes you made after were not saved")
+    expect(page.locator("main")).not_to_contain_text("Idempotency")
+    assert set(sent) == set(lost), "every send after the lost answer carried its key"
+    rows = registrations_of(sql, program)
+    assert [r["cameras"] for r in rows] == [2]
+    credential = page.locator("#credential-value").inner_text()
+    assert credential.startswith(f"cvo_{rows[0]['id'].hex}_")
+    fits_the_screen(page)
+    visit.check("register-lost-answer-then-edited")
+    # Read in Spanish, the page shown once stays, the credential and the notice with it.
+    page.get_by_role("button", name="Español").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ya está registrado")
+    expect(page.get_by_role("status").filter(has_text="Ya estaba registrado")).to_be_visible()
+    expect(page.locator("#credential-value")).to_have_text(credential)
+    visit.check("register-lost-answer-then-edited-es")
+    page.get_by_role("button", name="English").click()
+
+    # The edits are not lost: "Change your details" shows them filled in; saved, the registration has them.
+    page.get_by_role("link", name="Change your details").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Change your details")
+    expect(page.get_by_label("Your name")).to_have_value("Dana M. Rivera")
+    expect(page.get_by_label("Email")).to_have_value("dana.rivera@example.org")
+    expect(page.get_by_label("Phone number")).to_have_value("")
+    expect(page.get_by_role("status")).to_contain_text(
+        "The changes you made on the registration form are filled in"
+    )
+    visit.check("edit-with-the-unsent-changes")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Your changes are saved.")).to_be_visible()
+    r = registry.get(f"/v1/registrations/{rows[0]['id']}", headers={"Authorization": f"Bearer {credential}"})
+    assert r.status_code == 200, r.text
+    contact = r.json()["properties"]["contact"]
+    assert (contact["name"], contact["email"], contact["phone"]) == (
+        "Dana M. Rivera",
+        "dana.rivera@example.org",
+        None,
+    )
+    assert len(registrations_of(sql, program)) == 1
+
+
+def test_a_reload_while_the_registration_is_on_its_way_then_an_edit_registers_once(
+    visit: Visit, program: Program, sql: Callable[..., Any]
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open("/register")
+    fill_registration(page, program, "Ari Brook", "ari.brook@example.org", "1")
+    # The service registers, and the phone reloads the tab before the answer comes back: the answer is held until
+    # the reload has cancelled the request (the route stays, so it can never be let through).
+    held: list[Route] = []
+
+    def hold_answer(route: Route) -> None:
+        if route.request.method == "POST" and not held:
+            route.fetch()
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/v1/registrations", hold_answer)
+    page.get_by_role("button", name="Register", exact=True).click()
+    deadline = time.monotonic() + 15
+    while not held:
+        assert time.monotonic() < deadline, "the registration was not sent"
+        page.evaluate("1")  # lets Playwright run the route handler
+    assert len(registrations_of(sql, program)) == 1
+    page.reload()
+    page.get_by_role("heading", level=1, name="Register your cameras").wait_for()
+    page.get_by_label("Your name").fill("Ari J. Brook")
+    page.get_by_role("button", name="Register", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("You are registered")
+    expect(page.get_by_role("status").filter(has_text="You were already registered")).to_be_visible()
+    assert len(registrations_of(sql, program)) == 1
+    visit.check("register-reloaded-in-flight-then-edited")
+
+
+@pytest.mark.parametrize("visit", ["es-MX"], indirect=True)
+def test_an_edit_after_a_request_that_never_arrived_registers_the_edited_details_once(
+    visit: Visit, program: Program, registry: httpx.Client, sql: Callable[..., Any]
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open("/register")
+    page.get_by_label("Latitud").fill(str(program.lat))
+    page.get_by_label("Longitud").fill(str(program.lon))
+    page.get_by_label("Su nombre").fill("Rosa Maldonado")
+    page.get_by_label("Correo electrónico o número de teléfono").fill("(414) 555-0199")
+    page.get_by_text("Acepto que").click()
+    # The connection fails before the service hears of it: nothing is registered.
+    page.route("**/v1/registrations", lambda route: route.abort("connectionrefused"))
+    page.get_by_role("button", name="Registrarme").click()
+    expect(page.locator(".error-summary")).to_contain_text("No se pudo contactar el servicio")
+    page.unroute("**/v1/registrations")
+    assert registrations_of(sql, program) == []
+
+    page.get_by_label("Su nombre").fill("Rosa I. Maldonado")
+    page.get_by_label("¿Cuántas cámaras?").fill("3")
+    page.get_by_role("button", name="Registrarme").click()
+    # The edited details are registered, once, and nothing is said of an earlier registration.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ya está registrado")
+    expect(page.get_by_text("Ya estaba registrado")).to_have_count(0)
+    rows = registrations_of(sql, program)
+    assert [r["cameras"] for r in rows] == [3]
+    credential = page.locator("#credential-value").inner_text()
+    r = registry.get(f"/v1/registrations/{rows[0]['id']}", headers={"Authorization": f"Bearer {credential}"})
+    assert r.json()["properties"]["contact"]["name"] == "Rosa I. Maldonado"
+    visit.check("register-edited-after-a-request-that-never-arrived-es")
+
+
 def thumb_sized(target: Locator) -> None:
     """At least 24 px high and wide (WCAG 2.2's target size, 2.5.8)."""
     box = target.bounding_box()
@@ -304,7 +457,7 @@ def test_after_a_pause_or_an_answer_the_focus_stays_with_what_was_done_and_a_wro
 
 
 @pytest.mark.parametrize("visit", ["es-MX"], indirect=True)
-def test_a_tip_with_a_file_of_the_wrong_kind_says_so_in_spanish_then_the_sent_tip_takes_the_focus(
+def test_a_tip_with_a_file_of_the_wrong_kind_says_so_in_spanish_then_the_sent_tip_takes_the_focus_and_fits(
     visit: Visit, program: Program
 ) -> None:
     page = visit.page
@@ -331,6 +484,17 @@ def test_a_tip_with_a_file_of_the_wrong_kind_says_so_in_spanish_then_the_sent_ti
     sent = page.locator(".usa-alert__heading")
     expect(sent).to_be_focused()
     expect(page.locator("#tip-code")).to_contain_text("cvt_")
+    # The code, shown once, fits the phone's screen, and a button copies it (a thumb does not select 36 letters).
+    fits_the_screen(page)
+    page.get_by_role("button", name="Copiar el código").click()
+    expect(page.get_by_text("Copiado.", exact=True)).to_be_visible()
+    code = page.locator("#tip-code").inner_text()
+    assert page.evaluate("navigator.clipboard.readText()") == code
+    visit.check("tip-sent-es")
+    # Read in English, the code shown once stays.
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("heading", name="Your tip was sent")).to_be_visible()
+    expect(page.locator("#tip-code")).to_have_text(code)
 
 
 def test_a_mistyped_email_for_alerts_is_shown_with_the_code_step_and_can_be_corrected(
@@ -340,7 +504,7 @@ def test_a_mistyped_email_for_alerts_is_shown_with_the_code_step_and_can_be_corr
     page.set_viewport_size(PHONE)
     mistyped = f"residentwholivesonthecornerofmainandfifth-{uuid.uuid4().hex[:8]}@exmaple.org"
     visit.open(f"/alerts/subscribe?agency={program.slug}")
-    page.get_by_label("Email or phone number").fill(mistyped)
+    page.get_by_label("Your email address").fill(mistyped)
     page.get_by_label("Latitude").fill(str(program.lat))
     page.get_by_label("Longitude").fill(str(program.lon))
     page.get_by_label("Distance in meters").fill("400")
@@ -352,7 +516,7 @@ def test_a_mistyped_email_for_alerts_is_shown_with_the_code_step_and_can_be_corr
     visit.check("alerts-code-sent-to")
     # No code comes to a mistyped address: the resident goes back, everything else as typed, and corrects it.
     page.get_by_role("button", name="Change the email or phone number").click()
-    contact = page.get_by_label("Email or phone number")
+    contact = page.get_by_label("Your email address")
     expect(contact).to_be_focused()
     expect(contact).to_have_value(mistyped)
     expect(page.get_by_label("Distance in meters")).to_have_value("400")
@@ -369,6 +533,72 @@ def test_a_mistyped_email_for_alerts_is_shown_with_the_code_step_and_can_be_corr
         "SELECT status FROM community.subscriptions WHERE agency = $1 ORDER BY created_at", program.slug
     )
     assert [r["status"] for r in rows] == ["pending", "confirmed"]
+    # The manage token, shown once, is shown whole on the phone's screen, and a button copies it.
+    expect(page.get_by_role("heading", name="Your subscription is confirmed")).to_be_visible()
+    token = page.locator("#manage-token-value")
+    expect(token).to_contain_text("cvs_")
+    within(token, page.locator("main"))
+    fits_the_screen(page)
+    page.get_by_role("button", name="Copy the token").click()
+    expect(page.get_by_text("Copied.", exact=True)).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == token.inner_text()
+    # The subscription's facts read as label and value, stacked on a phone (not indented as a bare list's).
+    term, value = (
+        page.locator("main dl dt").first.bounding_box(),
+        page.locator("main dl dd").first.bounding_box(),
+    )
+    assert term is not None and value is not None and term["x"] == value["x"], (term, value)
+    visit.check("alerts-confirmed-token")
+    # Read in Spanish, the token shown once stays.
+    shown = token.inner_text()
+    page.get_by_role("button", name="Español").click()
+    expect(page.get_by_role("heading", name="Su suscripción está confirmada")).to_be_visible()
+    expect(token).to_have_text(shown)
+    visit.check("alerts-confirmed-token-es")
+    # Once left, it is not shown again: the page asks for it.
+    page.reload()
+    expect(page.get_by_label("Clave de gestión")).to_have_value("")
+    expect(page.locator("#manage-token-value")).to_have_count(0)
+
+
+def test_on_a_phone_alerts_are_asked_for_an_address_not_coordinates_and_the_contact_field_follows_the_channel(
+    visit: Visit, program: Program, geocoder: Geocoder, mailbox: Mailbox, sql: Callable[..., Any]
+) -> None:
+    address = f"12 Birch Lane, {program.slug}"
+    lat, lon = round(program.lat + 0.0017, 6), round(program.lon + 0.0024, 6)
+    found = f"12 Birch Lane, Springfield ({program.slug})"
+    geocoder.places[address] = [{"lat": str(lat), "lon": str(lon), "display_name": found}]
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open(f"/alerts/subscribe?agency={program.slug}")
+    # By email, the field asks for an email address; by text message, for a mobile number in the form it takes.
+    email_field = page.get_by_label("Your email address")
+    expect(email_field).to_have_attribute("type", "email")
+    expect(page.get_by_text("in international form")).to_have_count(0)
+    page.get_by_text("Text message (SMS)").click()
+    expect(page.get_by_label("Your mobile phone number")).to_have_attribute("type", "tel")
+    expect(page.get_by_text("In international form, for example +14145550123")).to_be_visible()
+    page.get_by_text("Email", exact=True).click()
+    email = f"birch-{uuid.uuid4().hex[:8]}@example.org"
+    page.get_by_label("Your email address").fill(email)
+    # The place: an address found (or the phone's location, or the map), never coordinates to know by heart.
+    expect(page.get_by_role("button", name="Use my location")).to_be_visible()
+    page.get_by_label("Address", exact=True).fill(address)
+    page.get_by_role("button", name="Find this address").click()
+    page.get_by_role("button", name=found).click()
+    expect(page.get_by_label("Latitude")).to_have_value(f"{lat:.6f}")
+    page.get_by_label("Distance in meters").fill("300")
+    fits_the_screen(page)
+    visit.check("alerts-subscribe-by-address")
+    page.get_by_role("button", name="Subscribe").click()
+    expect(page.get_by_role("heading", name="Confirm your subscription")).to_be_visible()
+    [row] = sql(
+        "SELECT ST_X(ST_Centroid(area)) AS lon, ST_Y(ST_Centroid(area)) AS lat FROM community.subscriptions"
+        " WHERE agency = $1",
+        program.slug,
+    )
+    assert abs(row["lat"] - lat) < 1e-4 and abs(row["lon"] - lon) < 1e-4, (row, lat, lon)
+    mailbox.wait_for(email, lambda m: "confirmation code" in mail_text(m))
 
 
 @pytest.mark.parametrize("visit", ["es-MX"], indirect=True)
@@ -383,7 +613,7 @@ def test_alerts_subscribed_from_the_spanish_page_are_sent_in_spanish(
     # Each language's own name is marked as written in it (read out in that language).
     expect(page.locator("label[for=alert-language-en]")).to_have_attribute("lang", "en")
     expect(page.locator("label[for=alert-language-es]")).to_have_attribute("lang", "es")
-    page.get_by_label("Correo electrónico o número de teléfono").fill("calle@example.org")
+    page.get_by_label("Su correo electrónico").fill("calle@example.org")
     page.get_by_label("Latitud").fill(str(program.lat))
     page.get_by_label("Longitud").fill(str(program.lon))
     page.get_by_role("button", name="Suscribirme").click()
@@ -409,3 +639,26 @@ def test_a_registrations_link_opened_without_the_credential_asks_for_it_under_it
     expect(page).to_have_title("Manage your registration — Canvass camera registry")
     expect(page.get_by_role("heading", level=1)).to_be_focused()
     visit.check("sign-in-first")
+
+
+@pytest.mark.parametrize(
+    ("path", "first_field"),
+    [
+        ("/", "Address"),
+        ("/register", "Address"),
+        ("/tips/new", "Police department"),
+        ("/alerts/subscribe", "Police department"),
+        ("/sign-in", "Your credential"),
+    ],
+)
+def test_on_a_phone_each_forms_first_field_is_on_the_first_screen(
+    visit: Visit, program: Program, path: str, first_field: str
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open(path)
+    field = page.get_by_label(first_field, exact=True)
+    expect(field).to_be_visible()
+    box = field.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= PHONE["height"], (path, box)
+    visit.check(f"first-screen{path.replace('/', '-')}")

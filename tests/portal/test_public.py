@@ -34,13 +34,26 @@ def test_the_transparency_page_shows_last_months_requests_in_a_table_and_a_chart
     visit.open("/transparency")
     expect(page.get_by_role("heading", level=1)).to_have_text("Transparency")
     table = page.get_by_role("table", name=f"Footage requests of {program.name}, by month")
+    # The month as a person reads it, not as the report's key ("2026-11").
     row = table.get_by_role("row").filter(
-        has=page.get_by_role("rowheader", name=last_month.strftime("%Y-%m"))
+        has=page.get_by_role("rowheader", name=f"{ENGLISH_MONTHS[last_month.month - 1]} {last_month.year}")
     )
     expect(row.get_by_role("cell")).to_have_text(["1", re.compile(r"^[01]$"), "not shown", "not shown"])
     # Fewer than 5 owners asked: who shared is not shown, so no one can be singled out.
     expect(page.locator(".portal-chart").first).to_be_attached()
     visit.check("transparency")
+    page.get_by_role("button", name="Español").click()
+    spanish = f"{SPANISH_MONTHS[last_month.month - 1]} de {last_month.year}"
+    expect(page.get_by_role("rowheader", name=spanish).first).to_be_visible()
+    visit.check("transparency-es")
+
+
+ENGLISH_MONTHS = (
+    "January February March April May June July August September October November December".split()
+)
+SPANISH_MONTHS = (
+    "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre".split()
+)
 
 
 @pytest.mark.parametrize("visit", ["es-MX"], indirect=True)

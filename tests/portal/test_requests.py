@@ -68,6 +68,15 @@ def test_accept_then_upload_shows_both_hashes_matching(
     card = page.locator("section.portal-card", has_text="A burglary on this block between 2 and 4 pm.")
     expect(card.get_by_role("heading", level=2)).to_have_text(f"Burglary — Police Department {program.slug}")
     expect(card.get_by_text("The agency is never told who declined.")).to_be_visible()
+    # The time asked for says its day once when both ends fall on it (the browser keeps this machine's time zone).
+    [start, end] = sql(
+        "SELECT window_start, window_end FROM requests.requests WHERE id = $1", uuid.UUID(rid)
+    )[0]
+    days = {start.astimezone().date(), end.astimezone().date()}
+    asked_for = (
+        card.locator("dt", has_text="Time asked for").locator("xpath=following-sibling::dd[1]").inner_text()
+    )
+    assert asked_for.count(str(start.astimezone().year)) == len(days), asked_for
     visit.check("requests-list")
     card.get_by_role("button", name="Share footage").click()
     card = page.locator("section.portal-card", has_text="A burglary on this block")

@@ -40,3 +40,26 @@ export function uid(prefix: string): string {
   unique += 1;
   return `${prefix}-${unique}`;
 }
+
+/** A button that copies `text` to the clipboard and says in `status` (a live region) whether it did: a long code
+ * is not selected with a thumb. */
+export function copyButton(text: string, label: string, status: HTMLElement, said: { copied: string; failed: string }): HTMLButtonElement {
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "usa-button",
+      onclick: () => {
+        navigator.clipboard.writeText(text).then(
+          () => {
+            status.textContent = said.copied;
+          },
+          () => {
+            status.textContent = said.failed;
+          },
+        );
+      },
+    },
+    label,
+  );
+}

@@ -12,7 +12,7 @@ interface Route {
 }
 
 const routes: Route[] = [];
-let cleanups: (() => void)[] = [];
+let cleanups: ((redrawn: boolean) => void)[] = [];
 let renderPage: ((path: string, first: boolean) => Promise<void>) | null = null;
 
 export function route(path: string, page: Page): void {
@@ -38,8 +38,9 @@ export function match(path: string): { page: Page; params: Record<string, string
   return null;
 }
 
-/** Runs when the page is left (a map to remove, a timer to stop). */
-export function onLeave(cleanup: () => void): void {
+/** Runs when the page is left (a map to remove, a timer to stop), and before it is drawn again in place
+ * (`redrawn`: another language, the result of an action), when what is shown only once must stay. */
+export function onLeave(cleanup: (redrawn: boolean) => void): void {
   cleanups.push(cleanup);
 }
 
@@ -66,11 +67,11 @@ export function navigate(path: string, replace = false): void {
 
 /** Shows the current page again (after the language changes). */
 export function rerender(): void {
-  void run(location.pathname, true);
+  void run(location.pathname, true, true);
 }
 
-async function run(path: string, first: boolean): Promise<void> {
-  for (const c of cleanups) c();
+async function run(path: string, first: boolean, redrawn = false): Promise<void> {
+  for (const c of cleanups) c(redrawn);
   cleanups = [];
   // A page is chosen by its path alone; its query (?lon=…) is the page's to read.
   if (renderPage) await renderPage(path.split(/[?#]/)[0] ?? path, first);

@@ -34,7 +34,9 @@ export function registrationIdOf(credential: string): string | null {
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
-/** What a page hands the next one without putting it in the URL (the credential shown once). */
+/** What a page hands the next one without putting it in the URL: the credential shown once, and whether the
+ * registration had been made by an earlier "Register" whose answer was lost (the later edits were not sent). */
 export const handover: {
   created: { id: string; credential: string; kind: "registered" | "replaced" | "advocate" } | null;
-} = { created: null };
+  registeredBefore: boolean;
+} = { created: null, registeredBefore: false };

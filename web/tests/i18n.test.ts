@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { catalogs, detectLanguage, LANGUAGES } from "../src/i18n";
+import { catalogs, detectLanguage, formatMonth, formatPeriod, LANGUAGES, setLanguage } from "../src/i18n";
 import { en } from "../src/i18n/en";
 
 const placeholders = (text: string) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
@@ -29,5 +29,26 @@ describe("the message catalog", () => {
     expect(detectLanguage(["fr-FR"], null)).toBe("en");
     expect(detectLanguage(["es-MX"], "en")).toBe("en");
     expect(detectLanguage([], "xx")).toBe("en");
+  });
+
+  it("names a report's month as a person reads it, in each language", () => {
+    setLanguage("en");
+    expect(formatMonth("2026-11")).toBe("November 2026");
+    expect(formatMonth("2026-01", true)).toBe("Jan 2026");
+    setLanguage("es");
+    expect(formatMonth("2026-11")).toBe("noviembre de 2026");
+    setLanguage("en");
+    expect(formatMonth("not a month")).toBe("not a month");
+  });
+
+  it("says a period's day once when both ends fall on it, in each language", () => {
+    // Half an hour either side of noon UTC: the same day in every time zone.
+    for (const lang of LANGUAGES) {
+      setLanguage(lang);
+      const period = formatPeriod("2026-12-06T12:00:00Z", "2026-12-06T12:30:00Z");
+      expect(period.match(/2026/g), period).toHaveLength(1);
+      expect(formatPeriod("2026-12-06T12:00:00Z", "2026-12-09T12:00:00Z").match(/2026/g)).toHaveLength(2);
+    }
+    setLanguage("en");
   });
 });

@@ -24,6 +24,7 @@ export interface Failure {
   status: number; // 0: the network failed (no answer)
   title: string;
   detail: string | null;
+  kind: string | null; // the problem's type, its last segment ("idempotency-key-reused")
   errors: InvalidParam[];
   retryable: boolean; // a network failure or a 503 may succeed when tried again
 }
@@ -58,6 +59,7 @@ export function bearer(credential: string): { Authorization: string } {
 
 export function failureOf(status: number, body: unknown): Failure {
   const problem = (body && typeof body === "object" ? body : {}) as {
+    type?: unknown;
     title?: unknown;
     detail?: unknown;
     errors?: unknown;
@@ -72,6 +74,7 @@ export function failureOf(status: number, body: unknown): Failure {
     status,
     title: typeof problem.title === "string" ? problem.title : "",
     detail: typeof problem.detail === "string" ? problem.detail : null,
+    kind: typeof problem.type === "string" ? (problem.type.split("/").pop() ?? null) : null,
     errors,
     retryable: status === 0 || status === 503 || status === 502 || status === 504,
   };
@@ -81,6 +84,7 @@ export const NETWORK_FAILURE: Failure = {
   status: 0,
   title: "",
   detail: null,
+  kind: null,
   errors: [],
   retryable: true,
 };

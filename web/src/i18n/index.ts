@@ -53,6 +53,27 @@ export function formatDate(iso: string | null | undefined, withTime = false): st
   }).format(d);
 }
 
+/** From one time to another, their day said once when it is the same: "December 6, 2026, 7:48 – 9:48 AM". */
+export function formatPeriod(startIso: string, endIso: string): string {
+  return new Intl.DateTimeFormat(current === "es" ? "es-US" : "en-US", { dateStyle: "long", timeStyle: "short" }).formatRange(
+    new Date(startIso),
+    new Date(endIso),
+  );
+}
+
+/** A month of the reports ("2026-11") as a person reads it: "November 2026", "noviembre de 2026" (or, `short`,
+ * "Nov 2026"); anything else is shown as it came. */
+export function formatMonth(month: string, short = false): string {
+  const match = /^(\d{4})-(\d{2})$/.exec(month);
+  if (!match) return month;
+  const date = new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, 1));
+  return new Intl.DateTimeFormat(current === "es" ? "es-US" : "en-US", {
+    month: short ? "short" : "long",
+    year: "numeric",
+    timeZone: "UTC",
+  }).format(date);
+}
+
 /** A time of day with its seconds (a footage window is minutes wide: its seconds matter). */
 export function formatTime(iso: string): string {
   return new Intl.DateTimeFormat(current === "es" ? "es-US" : "en-US", { timeStyle: "medium" }).format(new Date(iso));

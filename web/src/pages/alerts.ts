@@ -3,19 +3,19 @@
  * alert carries. And each alert's public page (what was said, where, until when; no personal data). */
 
 import { attempt } from "../api/client";
-import { focus, h } from "../dom";
+import { agencyChoices, agencyField } from "../agencies";
+import { copyButton, focus, h } from "../dom";
 import { errorsFromFailure, showErrors, textField } from "../forms";
 import { formatDate, language, t } from "../i18n";
 import { failureBox } from "../owner";
-import { navigate } from "../router";
+import { coordinates, placePicker, type Place } from "../place";
+import { navigate, onLeave, rerender } from "../router";
 import { CATEGORIES, community, type Category } from "./alerts-api";
 
 const draft = {
   agency: "",
   channel: "email" as "email" | "sms",
   contact: "",
-  lat: "",
-  lon: "",
   radius: "500",
   categories: new Set<Category>(["crime", "emergency"]),
   // The messages' language: the page's own until the resident picks another (a Spanish page subscribes in Spanish).
@@ -23,8 +23,13 @@ const draft = {
   pending: "",
   code: "",
 };
+// The area's centre: an address found by the deployment's geocoder, the phone's location, a tap on the map, or typed
+// coordinates (the registration's picker, with its own state). Only the point is sent.
+const where: Place = { address: "", lat: "", lon: "", agencies: null, chosen: null };
 // The manage token: shown once on confirming, kept for this tab only, to open the manage page.
 let manageToken = "";
+// Whether the manage page follows the confirmation: it then shows the token, once, to keep.
+let confirmedNow = false;
 
 const SUBSCRIBE_FIELDS = {
   "/body/agency": "alert-agency",
@@ -49,14 +54,31 @@ function radios<T extends string>(name: string, legend: string, options: [T, str
   );
 }
 
-export function alertsSubscribePage(main: HTMLElement): void {
+export async function alertsSubscribePage(main: HTMLElement): Promise<void> {
   main.append(h("h1", {}, t("alerts.title")), h("p", { class: "usa-intro" }, t("alerts.intro")));
   draft.agency ||= new URLSearchParams(location.search).get("agency") ?? "";
   if (draft.pending) {
     confirmForm(main);
     return;
   }
+  const agencies = await agencyChoices();
+  if (!agencies.ok) {
+    main.append(failureBox(agencies.failure, rerender));
+    return;
+  }
   const summary = h("div", { class: "error-summary-host" });
+  // The field asks for what the chosen channel takes: an email address, or a mobile number in the form it takes.
+  const contact = textField({ id: "alert-contact", label: "", hint: " ", value: draft.contact, onInput: (v) => (draft.contact = v) });
+  const askContact = () => {
+    const sms = draft.channel === "sms";
+    contact.querySelector("label")!.textContent = t(sms ? "alerts.contact_sms" : "alerts.contact_email");
+    contact.querySelector(".usa-hint")!.textContent = t(sms ? "alerts.contact_sms_hint" : "alerts.contact_email_hint");
+    const input = contact.querySelector("input")!;
+    input.type = sms ? "tel" : "email";
+    input.autocomplete = sms ? "tel" : "email";
+    input.spellcheck = false;
+  };
+  askContact();
   const button = h("button", { type: "submit", class: "usa-button" }, t("alerts.subscribe"));
   const categories = h(
     "fieldset",
@@ -72,15 +94,25 @@ export function alertsSubscribePage(main: HTMLElement): void {
   const form = h(
     "form",
     { class: "usa-form usa-form--large", novalidate: true },
-    textField({ id: "alert-agency", label: t("tip.agency"), hint: t("tip.agency_hint"), value: draft.agency, onInput: (v) => (draft.agency = v) }),
-    radios("alert-channel", t("alerts.channel"), [["email", t("alerts.channel_email")], ["sms", t("alerts.channel_sms")]], draft.channel, (v) => (draft.channel = v)),
-    textField({ id: "alert-contact", label: t("alerts.contact"), hint: t("alerts.contact_hint"), value: draft.contact, autocomplete: "email", onInput: (v) => (draft.contact = v) }),
+    agencyField({
+      id: "alert-agency",
+      label: t("tip.agency"),
+      hint: t("alerts.agency_hint"),
+      choose: t("tip.agency_choose"),
+      choices: agencies.choices,
+      value: draft.agency,
+      onChange: (slug) => (draft.agency = slug),
+    }),
+    radios("alert-channel", t("alerts.channel"), [["email", t("alerts.channel_email")], ["sms", t("alerts.channel_sms")]], draft.channel, (v) => {
+      draft.channel = v;
+      askContact();
+    }),
+    contact,
     h(
       "fieldset",
-      { class: "usa-fieldset" },
+      { class: "usa-fieldset usa-form-group" },
       h("legend", { class: "usa-legend" }, t("alerts.place")),
-      textField({ id: "alert-lat", label: t("tip.lat"), value: draft.lat, inputmode: "decimal", onInput: (v) => (draft.lat = v), width: "md" }),
-      textField({ id: "alert-lon", label: t("tip.lon"), value: draft.lon, inputmode: "decimal", onInput: (v) => (draft.lon = v), width: "md" }),
+      placePicker({ idPrefix: "alert", choose: false, state: where, coverage: false }),
       textField({ id: "alert-radius", label: t("alerts.radius"), hint: t("alerts.radius_hint"), value: draft.radius, inputmode: "numeric", onInput: (v) => (draft.radius = v), width: "sm" }),
     ),
     categories,
@@ -89,17 +121,16 @@ export function alertsSubscribePage(main: HTMLElement): void {
   );
   main.append(summary, form);
   const send = async () => {
-    const lat = Number(draft.lat);
-    const lon = Number(draft.lon);
+    const at = coordinates(where);
     const radius = Number(draft.radius);
     const errors = [
       ...(draft.agency.trim() ? [] : [{ field: "alert-agency", message: t("tip.error_agency") }]),
       ...(draft.contact.trim() ? [] : [{ field: "alert-contact", message: t("alerts.error_contact") }]),
-      ...(draft.lat.trim() && draft.lon.trim() && Number.isFinite(lat) && Number.isFinite(lon) ? [] : [{ field: "alert-lat", message: t("alerts.error_place") }]),
+      ...(at ? [] : [{ field: "alert-lat", message: t("alerts.error_place") }]),
       ...(Number.isInteger(radius) ? [] : [{ field: "alert-radius", message: t("alerts.error_radius") }]),
       ...(draft.categories.size ? [] : [{ field: "alert-categories", message: t("alerts.error_categories") }]),
     ];
-    if (errors.length) {
+    if (errors.length || !at) {
       showErrors(form, summary, errors);
       return;
     }
@@ -107,10 +138,10 @@ export function alertsSubscribePage(main: HTMLElement): void {
     const outcome = await attempt(() =>
       community().POST("/v1/subscriptions", {
         body: {
-          agency: draft.agency.trim(),
+          agency: draft.agency,
           channel: draft.channel,
           contact: draft.contact.trim(),
-          pin: { type: "Point", coordinates: [lon, lat] },
+          pin: { type: "Point", coordinates: [at.lon, at.lat] },
           radius_m: radius,
           categories: [...draft.categories],
           language: draft.language ?? language(),
@@ -124,7 +155,7 @@ export function alertsSubscribePage(main: HTMLElement): void {
     }
     draft.pending = outcome.data.id;
     main.replaceChildren();
-    alertsSubscribePage(main);
+    void alertsSubscribePage(main);
     // The button pressed is gone with the form: the next step's heading takes the focus and is read out.
     const next = main.querySelector<HTMLElement>("form h2");
     if (next) focus(next);
@@ -158,8 +189,7 @@ function confirmForm(main: HTMLElement): void {
           onclick: () => {
             Object.assign(draft, { pending: "", code: "" });
             main.replaceChildren();
-            alertsSubscribePage(main);
-            main.querySelector<HTMLInputElement>("#alert-contact")?.focus();
+            void alertsSubscribePage(main).then(() => main.querySelector<HTMLInputElement>("#alert-contact")?.focus());
           },
         },
         t("alerts.change_contact"),
@@ -187,6 +217,7 @@ function confirmForm(main: HTMLElement): void {
         return;
       }
       manageToken = outcome.data.manage_token;
+      confirmedNow = true;
       Object.assign(draft, { pending: "", code: "", contact: "" });
       navigate("/alerts/manage");
     })();
@@ -204,7 +235,34 @@ export function alertsManagePage(main: HTMLElement): void {
     textField({ id: "manage-token", label: t("manage_alerts.token"), hint: t("manage_alerts.token_hint"), value: manageToken, autocomplete: "off", onInput: (v) => (manageToken = v) }),
     button,
   );
-  main.append(summary, form, shown);
+  if (confirmedNow && manageToken) {
+    // Just confirmed: the token is shown whole, to copy and keep (in the form's field a phone showed half of it),
+    // and the form that asks for it is not needed. Shown once: until the page is left.
+    onLeave((redrawn) => {
+      if (!redrawn) confirmedNow = false;
+    });
+    const copied = h("p", { class: "usa-hint", role: "status" });
+    main.append(
+      h(
+        "div",
+        { class: "usa-alert usa-alert--success" },
+        h(
+          "div",
+          { class: "usa-alert__body" },
+          h("h2", { class: "usa-alert__heading" }, t("manage_alerts.confirmed_title")),
+          h("p", { class: "usa-alert__text" }, t("manage_alerts.confirmed_token")),
+          h("p", {}, h("code", { class: "credential-value", id: "manage-token-value" }, manageToken)),
+          h("p", { class: "usa-alert__text" }, t("manage_alerts.confirmed_keep")),
+        ),
+      ),
+      h("div", { class: "portal-actions" }, copyButton(manageToken, t("manage_alerts.copy"), copied, { copied: t("tip.copied"), failed: t("manage_alerts.copy_failed") })),
+      copied,
+      summary,
+      shown,
+    );
+  } else {
+    main.append(summary, form, shown);
+  }
   const headers = () => ({ "X-Subscription-Token": manageToken.trim() });
   const load = async () => {
     if (!manageToken.trim()) {
@@ -235,8 +293,8 @@ export function alertsManagePage(main: HTMLElement): void {
       h("h2", {}, t("manage_alerts.yours")),
       h(
         "dl",
-        { class: "portal-facts" },
-        h("dt", {}, t("alerts.contact")),
+        { class: "portal-details" },
+        h("dt", {}, t("alerts.contact_shown")),
         h("dd", {}, s.contact_hint),
         h("dt", {}, t("alerts.categories")),
         h("dd", {}, s.categories.map((c) => t(`alerts.category_${c}` as "alerts.category_crime")).join(", ")),
@@ -289,7 +347,7 @@ export async function alertPage(main: HTMLElement, params: Record<string, string
     h("p", { class: "usa-intro" }, a.message),
     h(
       "dl",
-      { class: "portal-facts" },
+      { class: "portal-details" },
       h("dt", {}, t("alert.sent")),
       h("dd", {}, formatDate(a.created_at, true)),
       h("dt", {}, t("alert.until")),

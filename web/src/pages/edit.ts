@@ -33,6 +33,18 @@ function valuesOf(p: Registration["properties"]): Record<Member, string> {
 // What was typed, per registration, for as long as the tab lives: a failed save or a language switch keeps it.
 const drafts = new Map<string, Draft>();
 
+// Changes the resident made on the registration form that were not sent (the registration had been made by an
+// earlier "Register" whose answer was lost): filled in, as changed, when the edit page is first shown.
+const carried = new Map<string, Partial<Record<Member, string>>>();
+
+export function carryEdits(id: string, values: Partial<Record<"name" | "email" | "phone", string>>): void {
+  if (Object.keys(values).length) carried.set(id, values);
+}
+
+export function hasCarriedEdits(id: string): boolean {
+  return carried.has(id);
+}
+
 const FIELDS: Record<string, string> = {
   "/body/contact/name": "edit-name",
   "/body/contact/email": "edit-email",
@@ -50,6 +62,13 @@ export async function editPage(main: HTMLElement, params: Record<string, string>
   let draft = drafts.get(id);
   if (!draft) {
     draft = { version: p.version, values: valuesOf(p), touched: new Set() };
+    const unsent = carried.get(id);
+    for (const [member, value] of Object.entries(unsent ?? {}) as [Member, string][]) {
+      draft.values[member] = value;
+      draft.touched.add(member);
+    }
+    if (unsent) editNotice.text = t("edit.carried");
+    carried.delete(id);
     drafts.set(id, draft);
   }
   const d = draft;

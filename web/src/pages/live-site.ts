@@ -82,11 +82,14 @@ function codePanel(code: EnrolmentCode, registration: Registration): HTMLElement
   return panel;
 }
 
-/** What the agent does and does not send, said before anyone installs it. */
+/** What the agent is, and what it does and does not send, said before anyone installs it: behind a disclosure
+ * under the section's essential sentence and first action (on a phone, they come first). */
 function promises(): HTMLElement {
   return h(
-    "div",
-    { class: "portal-promises" },
+    "details",
+    { class: "portal-more portal-promises" },
+    h("summary", {}, t("site.more")),
+    h("p", {}, t("site.intro")),
     h("h3", {}, t("site.sends_title")),
     h("ul", { class: "usa-list" }, h("li", {}, t("site.sends_1")), h("li", {}, t("site.sends_2"))),
     h("h3", {}, t("site.never_title")),
@@ -105,7 +108,7 @@ export async function agentSection(host: HTMLElement, id: string, credential: st
     );
     siteNotice.text = null;
   }
-  host.append(h("h2", {}, t("site.title")), h("p", {}, t("site.intro")), promises(), summary, notice);
+  host.append(h("h2", {}, t("site.title")), h("p", {}, t("site.lead")), summary, notice);
   const [agents, presence] = await Promise.all([
     attempt(() =>
       registry().GET("/v1/registrations/{registration_id}/edge-agents", {
@@ -208,8 +211,9 @@ export async function agentSection(host: HTMLElement, id: string, credential: st
   }
   const revokedCount = agents.data.length - numbered.length;
   if (revokedCount) host.append(h("p", { class: "usa-hint" }, t("site.revoked_count", { n: revokedCount })));
-  if (!presence.ok) host.append(h("p", { class: "usa-hint" }, t("site.presence_unknown")));
-  host.append(codeHost, h("p", {}, ask));
+  // Whether an agent is connected is said only of agents there are.
+  if (!presence.ok && numbered.length) host.append(h("p", { class: "usa-hint" }, t("site.presence_unknown")));
+  host.append(codeHost, h("p", {}, ask), promises());
   return numbered.length > 0;
 }
 

@@ -142,7 +142,7 @@ export async function livePage(main: HTMLElement, params: Record<string, string>
     liveNotice.text = t("live.closed");
     rerender();
   };
-  if (liveCameras.length) main.append(h("h2", {}, t("live.open_title")), form);
+  if (liveCameras.length) main.append(h("h2", {}, t("live.open_title")), h("p", {}, t("live.open_hint")), form);
   main.append(h("h2", {}, t("live.windows")));
   // Before an agent is enrolled, its set-up comes first; once one is, the windows do.
   const filled = site.then(async (m) => {

@@ -1,6 +1,11 @@
 /** Register on one short page: the place (and its program), a name, an email or a phone, how many cameras,
- * consent, "Register". Everything else is optional and comes later, on the registration's own page. A retry
- * after a lost answer sends the same Idempotency-Key, so it can never register twice. */
+ * consent, "Register". Everything else is optional and comes later, on the registration's own page.
+ *
+ * Never twice: every send after a lost answer carries the same Idempotency-Key, edited or not, until the outcome
+ * is known. The service answers an edited body under a key it already registered with "used for a different
+ * body" (without registering): then the registration was made, and the lost request's own body, sent again
+ * under its key, brings back its stored answer (the credential). The edits are then offered on the
+ * registration's edit page. An edited body whose key registered nothing is simply registered. */
 
 import { attempt, registry, type RegistrationCreate } from "../api/client";
 import { config } from "../config";
@@ -11,8 +16,18 @@ import { coordinates, place, placePicker } from "../place";
 import { navigate, onLeave } from "../router";
 import { handover, remember } from "../session";
 import { advocate } from "../staff";
+import { carryEdits } from "./edit";
 
-const draft = { name: "", contact: "", cameras: "1", consent: false, key: "" };
+const draft = {
+  name: "",
+  contact: "",
+  cameras: "1",
+  consent: false,
+  key: "",
+  // The bodies sent under `key` whose answers never came (lost on the way, or the tab reloaded before): any one
+  // of them may have registered.
+  lost: [] as RegistrationCreate[],
+};
 
 // What was typed survives a reload (a phone reloads a tab it had put aside): kept in this tab's sessionStorage,
 // like the credential, until the registration is made. The Idempotency-Key goes with it, so a reload after an
@@ -34,6 +49,7 @@ function restoreDraft(): void {
     draft.contact = text(saved.draft?.contact, draft.contact);
     draft.cameras = text(saved.draft?.cameras, draft.cameras);
     draft.key = text(saved.draft?.key, draft.key);
+    draft.lost = Array.isArray(saved.draft?.lost) ? saved.draft.lost : [];
     draft.consent = saved.draft?.consent === true;
     // Only where the place is: its programs are asked again when the page shows it.
     place.address = text(saved.place?.address, place.address);
@@ -65,6 +81,13 @@ export function contactOf(name: string, value: string): RegistrationCreate["cont
   return v.includes("@")
     ? { name: name.trim(), email: v, preferred_method: "email" }
     : { name: name.trim(), phone: v, preferred_method: "phone" };
+}
+
+/** The service's answer to a key sent again with another body than the one it registered. */
+const KEY_REUSED = "idempotency-key-reused";
+
+function sameBody(a: RegistrationCreate, b: RegistrationCreate): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 export function registerPage(main: HTMLElement): void {
@@ -176,6 +199,7 @@ export function registerPage(main: HTMLElement): void {
       return;
     }
     if (!draft.key) draft.key = crypto.randomUUID();
+    const key = draft.key;
     const body: RegistrationCreate = {
       agency: place.chosen,
       location: { type: "Point", coordinates: [c.lon, c.lat] },
@@ -186,34 +210,61 @@ export function registerPage(main: HTMLElement): void {
     submit.disabled = true;
     // An advocate registers on the owner's behalf with their own token: the registration is recorded as such.
     const onBehalf = advocate();
-    const outcome = await attempt(() =>
-      registry().POST("/v1/registrations", {
-        body,
-        params: { header: { "Idempotency-Key": draft.key } },
-        headers: onBehalf ? { Authorization: `Bearer ${onBehalf.token}` } : {},
-      }),
-    );
+    const post = (b: RegistrationCreate) =>
+      attempt(() =>
+        registry().POST("/v1/registrations", {
+          body: b,
+          params: { header: { "Idempotency-Key": key } },
+          headers: onBehalf ? { Authorization: `Bearer ${onBehalf.token}` } : {},
+        }),
+      );
+    // Kept before it is sent: a tab reloaded before the answer comes must know it may have registered.
+    if (!draft.lost.some((b) => sameBody(b, body))) draft.lost.push(body);
+    saveDraft();
+    let outcome = await post(body);
+    // An answer, even a refusal, says this body did not register unseen.
+    if (outcome.ok || !outcome.failure.retryable) draft.lost = draft.lost.filter((b) => !sameBody(b, body));
+    // The key already registered one of the lost requests (with other details than these): ask for that one's
+    // answer again, each lost body in turn under the same key, which the service replays without registering.
+    let registeredBefore: RegistrationCreate | null = null;
+    if (!outcome.ok && outcome.failure.kind === KEY_REUSED) {
+      for (const earlier of draft.lost) {
+        outcome = await post(earlier);
+        if (outcome.ok) registeredBefore = earlier;
+        if (outcome.ok || outcome.failure.kind !== KEY_REUSED) break;
+      }
+    }
     submit.disabled = false;
     if (!outcome.ok) {
-      // Only a retry of the very same request may reuse the key; a corrected one is a new request.
-      if (!outcome.failure.retryable) draft.key = "";
-      showErrors(
-        form,
-        summary,
-        errorsFromFailure(outcome.failure, FIELDS, labels),
-        outcome.failure.retryable ? () => void send() : undefined,
-      );
+      // A corrected request is a new one with a new key, unless an earlier one's outcome is still unknown.
+      if (!outcome.failure.retryable && !draft.lost.length) draft.key = "";
+      saveDraft();
+      const errors =
+        outcome.failure.kind === KEY_REUSED
+          ? [{ field: null, message: t("register.error_unknown_outcome") }]
+          : errorsFromFailure(outcome.failure, FIELDS, labels);
+      showErrors(form, summary, errors, outcome.failure.retryable ? () => void send() : undefined);
       return;
     }
     const created = outcome.data;
+    if (registeredBefore) {
+      // What the resident changed since is not lost: the edit page shows it filled in, ready to save.
+      const then = registeredBefore.contact;
+      const now = body.contact;
+      carryEdits(created.id, {
+        ...(now.name !== then.name ? { name: now.name ?? "" } : {}),
+        ...(now.email !== then.email || now.phone !== then.phone ? { email: now.email ?? "", phone: now.phone ?? "" } : {}),
+      });
+    }
     if (created.credential) {
       if (!onBehalf) remember(created.id, created.credential);
       handover.created = { id: created.id, credential: created.credential, kind: onBehalf ? "advocate" : "registered" };
     } else {
       handover.created = null;
     }
+    handover.registeredBefore = !!registeredBefore;
     // A new registration starts from an empty page.
-    Object.assign(draft, { name: "", contact: "", cameras: "1", consent: false, key: "" });
+    Object.assign(draft, { name: "", contact: "", cameras: "1", consent: false, key: "", lost: [] });
     Object.assign(place, { address: "", lat: "", lon: "", agencies: null, chosen: null });
     sessionStorage.removeItem(DRAFT_KEY);
     navigate(created.credential ? "/credential" : "/registered-by-email");

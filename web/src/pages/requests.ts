@@ -5,7 +5,7 @@
 import { attempt, bearer, requests, type Evidence, type OwnerRequest } from "../api/client";
 import { focus, h, uid } from "../dom";
 import { errorsFromFailure, showErrors } from "../forms";
-import { formatDate, formatNumber, t, type MessageKey } from "../i18n";
+import { formatDate, formatNumber, formatPeriod, t, type MessageKey } from "../i18n";
 import { credentialOrSignIn, failureBox, refused } from "../owner";
 import { rerender } from "../router";
 import { sha256Of } from "../sha256";
@@ -79,7 +79,7 @@ function requestCard(item: OwnerRequest, credential: string, position: string): 
       "dl",
       { class: "portal-details" },
       h("dt", {}, t("requests.window")),
-      h("dd", {}, `${formatDate(item.window.start, true)} – ${formatDate(item.window.end, true)}`),
+      h("dd", {}, formatPeriod(item.window.start, item.window.end)),
       h("dt", {}, t("requests.due")),
       h("dd", {}, formatDate(item.due_at, true)),
       h("dt", {}, t("requests.state")),

@@ -2,12 +2,14 @@
  * tipster's follow-up page, where the tip code — shown once, when the tip is sent — reads the agency's replies and
  * adds information. No account, and nothing about the tipster is asked for or kept by the page. */
 
-import { focus, h } from "../dom";
+import { agencyChoices, agencyField } from "../agencies";
+import { copyButton, focus, h } from "../dom";
 import { errorsFromFailure, showErrors, textField } from "../forms";
 import { formatDate, t, type MessageKey } from "../i18n";
 import { config } from "../config";
 import { failureBox } from "../owner";
 import { placePicker, type Place } from "../place";
+import { onLeave, rerender } from "../router";
 import { community, postForm, type TipCreated, type TipsterView } from "./alerts-api";
 
 const draft = { agency: "", text: "", when: "" };
@@ -65,10 +67,11 @@ const MEDIA_PROBLEMS: Partial<Record<number, MessageKey>> = {
   415: "tip.error_media_type",
 };
 
-export function tipPage(main: HTMLElement): void {
+export async function tipPage(main: HTMLElement): Promise<void> {
   main.append(h("h1", {}, t("tip.title")), h("p", { class: "usa-intro" }, t("tip.intro")));
   if (justSent) {
     const sent = justSent;
+    const copied = h("p", { class: "usa-hint", role: "status" });
     main.append(
       h(
         "div",
@@ -78,24 +81,47 @@ export function tipPage(main: HTMLElement): void {
           { class: "usa-alert__body" },
           h("h2", { class: "usa-alert__heading" }, t("tip.sent_title")),
           h("p", { class: "usa-alert__text" }, t("tip.sent_code")),
-          h("p", { class: "portal-credential" }, h("code", { id: "tip-code" }, sent.code)),
+          // Wrapped at any character: a phone's screen is narrower than the code.
+          h("p", {}, h("code", { class: "credential-value", id: "tip-code" }, sent.code)),
           h("p", { class: "usa-alert__text" }, t("tip.sent_keep")),
         ),
       ),
-      h("p", {}, h("a", { href: "/tips/follow-up", class: "usa-button" }, t("tip.follow_link"))),
+      h(
+        "div",
+        { class: "portal-actions" },
+        copyButton(sent.code, t("tip.copy"), copied, { copied: t("tip.copied"), failed: t("tip.copy_failed") }),
+        h("a", { href: "/tips/follow-up", class: "usa-button usa-button--outline" }, t("tip.follow_link")),
+      ),
+      copied,
     );
     followCode = sent.code;
-    justSent = null;
+    // Shown once: gone when the page is left, not when it is drawn again in the other language.
+    onLeave((redrawn) => {
+      if (!redrawn) justSent = null;
+    });
     return;
   }
   draft.agency ||= new URLSearchParams(location.search).get("agency") ?? "";
+  const agencies = await agencyChoices();
+  if (!agencies.ok) {
+    main.append(failureBox(agencies.failure, rerender));
+    return;
+  }
   const summary = h("div", { class: "error-summary-host" });
   const media = fileField("tip-media");
   const button = h("button", { type: "submit", class: "usa-button" }, t("tip.send"));
   const form = h(
     "form",
     { class: "usa-form usa-form--large", novalidate: true },
-    textField({ id: "tip-agency", label: t("tip.agency"), hint: t("tip.agency_hint"), value: draft.agency, onInput: (v) => (draft.agency = v) }),
+    agencyField({
+      id: "tip-agency",
+      label: t("tip.agency"),
+      hint: t("tip.agency_hint"),
+      choose: t("tip.agency_choose"),
+      choices: agencies.choices,
+      value: draft.agency,
+      onChange: (slug) => (draft.agency = slug),
+    }),
     textArea("tip-text", t("tip.text"), t("tip.text_hint"), draft.text, (v) => (draft.text = v)),
     h(
       "fieldset",
@@ -125,7 +151,7 @@ export function tipPage(main: HTMLElement): void {
       return;
     }
     const body = new FormData();
-    body.append("agency", draft.agency.trim());
+    body.append("agency", draft.agency);
     body.append("text", draft.text);
     if (where.lat.trim() || where.lon.trim()) {
       body.append("lat", where.lat.trim().replace(",", "."));
@@ -148,7 +174,7 @@ export function tipPage(main: HTMLElement): void {
     Object.assign(where, { address: "", lat: "", lon: "" });
     justSent = outcome.data;
     main.replaceChildren();
-    tipPage(main);
+    void tipPage(main);
     // The form is gone: the sentence saying it was sent, with its code, takes the focus and is read out.
     const sentTitle = main.querySelector<HTMLElement>(".usa-alert__heading");
     if (sentTitle) focus(sentTitle);
@@ -202,7 +228,7 @@ export function tipFollowUpPage(main: HTMLElement): void {
     read.disabled = false;
     if (!outcome.ok) {
       if (outcome.status === 401) showErrors(codeForm, summary, [{ field: "follow-code", message: t("follow.error_unknown") }]);
-      else shown.replaceChildren(failureBox({ status: outcome.status, title: "", detail: null, errors: [], retryable: outcome.status === 0 || outcome.status >= 500 }, () => void load()));
+      else shown.replaceChildren(failureBox({ status: outcome.status, title: "", detail: null, kind: null, errors: [], retryable: outcome.status === 0 || outcome.status >= 500 }, () => void load()));
       return;
     }
     showErrors(codeForm, summary, []);

@@ -2,7 +2,7 @@
 
 import { attempt, requests } from "../api/client";
 import { h } from "../dom";
-import { formatNumber, t } from "../i18n";
+import { formatMonth, formatNumber, t } from "../i18n";
 import { failureBox } from "../owner";
 import { rerender } from "../router";
 import { agencyNames } from "../agencies";
@@ -31,7 +31,7 @@ export async function transparencyPage(main: HTMLElement): Promise<void> {
         h(
           "div",
           { class: "portal-chart__row" },
-          h("span", { class: "portal-chart__label" }, m.month),
+          h("span", { class: "portal-chart__label" }, formatMonth(m.month, true)),
           h(
             "span",
             { class: "portal-chart__bars" },
@@ -79,7 +79,7 @@ export async function transparencyPage(main: HTMLElement): Promise<void> {
               h(
                 "tr",
                 {},
-                h("th", { scope: "row", "data-label": t("transparency.month") }, m.month),
+                h("th", { scope: "row", "data-label": t("transparency.month") }, formatMonth(m.month)),
                 h("td", { "data-label": t("transparency.sent") }, formatNumber(m.requests_sent)),
                 h("td", { "data-label": t("transparency.contacted") }, formatNumber(m.owners_contacted)),
                 h("td", { "data-label": t("transparency.fulfilled") }, dash(m.owners_fulfilled)),
