@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -115,26 +116,16 @@ def oidc_provider(suite: Suite, registry: httpx.Client, auth: Token) -> Iterator
             proc.wait(10)
 
 
-@pytest.fixture(scope="session")
-def portal(suite: Suite, geocoder: Geocoder, oidc_provider: str) -> Iterator[str]:
-    """The portal's server on PORTAL_PORT (the origin the services were started to accept), its URL."""
-    ensure_built()
-    env = dict(
-        suite.env,
-        REGISTRY_API_URL=suite.registry.url,
-        GEO_QUERY_URL=suite.geo.url,
-        REQUESTS_API_URL=suite.requests.url,
-        COMMUNITY_API_URL=suite.community.url if suite.community else "",
-        CANVASS_GEOCODER_URL=geocoder.url,
-        LIVE_RELAY_URL=f"http://127.0.0.1:{RELAY_PORT}",
-    )
+@contextmanager
+def portal_server(env: dict[str, str], port: int) -> Iterator[str]:
+    """A portal's server on `port` with `env` (the services' URLs among it), its URL, until the block ends."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log = (LOG_DIR / f"portal-{os.getpid()}.log").open("wb")
+    log = (LOG_DIR / f"portal-{os.getpid()}-{port}.log").open("wb")
     cmd = [sys.executable, "-m", "uvicorn", "services.portal.main:app", "--host", "127.0.0.1"]
     proc = subprocess.Popen(
-        [*cmd, "--port", str(PORTAL_PORT)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        [*cmd, "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
-    url = f"http://127.0.0.1:{PORTAL_PORT}"
+    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -150,6 +141,29 @@ def portal(suite: Suite, geocoder: Geocoder, oidc_provider: str) -> Iterator[str
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def portal_env(suite: Suite, **urls: str) -> dict[str, str]:
+    """A portal's environment: the suite's services, unless `urls` names others."""
+    return dict(
+        suite.env,
+        **{
+            "REGISTRY_API_URL": suite.registry.url,
+            "GEO_QUERY_URL": suite.geo.url,
+            "REQUESTS_API_URL": suite.requests.url,
+            "COMMUNITY_API_URL": suite.community.url if suite.community else "",
+            "LIVE_RELAY_URL": f"http://127.0.0.1:{RELAY_PORT}",
+            **urls,
+        },
+    )
+
+
+@pytest.fixture(scope="session")
+def portal(suite: Suite, geocoder: Geocoder, oidc_provider: str) -> Iterator[str]:
+    """The portal's server on PORTAL_PORT (the origin the services were started to accept), its URL."""
+    ensure_built()
+    with portal_server(portal_env(suite, CANVASS_GEOCODER_URL=geocoder.url), PORTAL_PORT) as url:
+        yield url
 
 
 @pytest.fixture(scope="package")

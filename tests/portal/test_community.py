@@ -19,10 +19,10 @@ from PIL import Image
 from playwright.sync_api import FilePayload, Locator, expect
 
 from tests.community.conftest import CAMERA_MAKE, jpeg_with_gps, mail_text
-from tests.conftest import Token
-from tests.portal.conftest import Geocoder, Program, Visit
+from tests.conftest import Suite, Token
+from tests.portal.conftest import Geocoder, Program, Visit, portal_env, portal_server
 from tests.portal.test_phone_resident import PHONE
-from tests.support import Mailbox
+from tests.support import Mailbox, free_port, start_server
 
 
 def test_a_resident_sends_a_tip_with_a_photo_and_follows_it_up_with_the_code(
@@ -235,3 +235,32 @@ def test_a_link_to_a_departments_alerts_has_it_chosen_by_name_in_spanish(
     visit.open(f"/tips/new?agency={program.slug}")
     expect(page.get_by_role("combobox", name="Departamento de policía")).to_have_value(program.slug)
     visit.check("tip-department-chosen-es")
+
+
+def test_where_the_deployment_sends_no_text_messages_the_alerts_form_offers_email_only(
+    visit: Visit, program: Program, suite: Suite
+) -> None:
+    """The form asks community_api which channels alerts go by (`GET /v1/subscriptions/channels`): the suite's
+    deployment has an SMS provider and offers both; a deployment without one (a real community_api without the
+    provider's token, with a registry_api and a portal of its own origin, which the services' CORS and the
+    portal's content security policy name) offers email alone, and the contact field asks for an email address."""
+    page = visit.page
+    visit.open(f"/alerts/subscribe?agency={program.slug}")
+    expect(page.get_by_role("radio", name="Text message (SMS)")).to_have_count(1)
+
+    port = free_port()
+    origin = {"CANVASS_CORS_ORIGINS": f"http://127.0.0.1:{port}"}
+    registry = start_server("registry_api", dict(suite.env, **origin))
+    community = start_server("community_api", dict(suite.env, **origin))  # no CANVASS_SMS_AUTH_TOKEN
+    try:
+        env = portal_env(suite, REGISTRY_API_URL=registry.url, COMMUNITY_API_URL=community.url)
+        with portal_server(env, port) as url:
+            page.goto(f"{url}/alerts/subscribe?agency={program.slug}")
+            expect(page.get_by_role("combobox", name="Police department")).to_have_value(program.slug)
+            expect(page.get_by_label("Your email address")).to_be_visible()
+            expect(page.get_by_role("radio", name="Text message (SMS)")).to_have_count(0)
+            expect(page.get_by_role("radio", name="Email")).to_have_count(0)  # one channel: nothing to choose
+            visit.check("alerts-email-only")
+    finally:
+        community.stop()
+        registry.stop()

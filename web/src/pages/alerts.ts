@@ -61,7 +61,11 @@ export async function alertsSubscribePage(main: HTMLElement): Promise<void> {
     confirmForm(main);
     return;
   }
-  const agencies = await agencyChoices();
+  // Text messages only where the deployment sends them (it says so); if it cannot be asked, both are offered and
+  // the service decides.
+  const [agencies, channels] = await Promise.all([agencyChoices(), attempt(() => community().GET("/v1/subscriptions/channels"))]);
+  const bySms = !channels.ok || channels.data.channels.includes("sms");
+  if (!bySms) draft.channel = "email";
   if (!agencies.ok) {
     main.append(failureBox(agencies.failure, rerender));
     return;
@@ -103,10 +107,12 @@ export async function alertsSubscribePage(main: HTMLElement): Promise<void> {
       value: draft.agency,
       onChange: (slug) => (draft.agency = slug),
     }),
-    radios("alert-channel", t("alerts.channel"), [["email", t("alerts.channel_email")], ["sms", t("alerts.channel_sms")]], draft.channel, (v) => {
-      draft.channel = v;
-      askContact();
-    }),
+    bySms
+      ? radios("alert-channel", t("alerts.channel"), [["email", t("alerts.channel_email")], ["sms", t("alerts.channel_sms")]], draft.channel, (v) => {
+          draft.channel = v;
+          askContact();
+        })
+      : null,
     contact,
     h(
       "fieldset",
