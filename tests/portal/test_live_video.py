@@ -189,6 +189,8 @@ def test_the_owner_enrols_an_agent_sees_it_connected_and_each_viewing_without_th
     code = page.locator(".portal-enrol__code").inner_text()
     assert code.startswith("cve_")
     expect(page.get_by_text(f"canvass-edge enrol --code {code} --config canvass-edge.toml")).to_be_visible()
+    # The file holds the cameras' passwords: the agent refuses it readable by every user, so the steps protect it.
+    expect(page.get_by_text("chmod 600 canvass-edge.toml", exact=True)).to_be_visible()
     # The agent is installed from this portal: the package it serves (tests/portal/test_server.py opens it).
     install = page.locator(".portal-command").nth(0).inner_text()
     package = httpx.get(f"{visit.base}/config.json").json()["edge_package"]

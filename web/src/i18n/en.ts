@@ -344,6 +344,7 @@ export const en = {
   "site.code_expires": "It works once, until {at}. Nobody else can see it: it is not stored, only a fingerprint of it.",
   "site.step_install": "On the computer at your site, install the agent and FFmpeg (one command, on Debian, Ubuntu or Raspberry Pi OS):",
   "site.step_config": "Save this as {file}, then write each camera's local address, user name and password in it (they stay on that computer):",
+  "site.step_protect": "Let no one else on that computer read it (it holds your cameras' passwords; the agent refuses a file everyone can read):",
   "site.step_enrol": "Enrol the agent with your code:",
   "site.step_run": "Run it, and leave it running (for example as a service that starts with the computer):",
   "site.config_rtsp_hint": "the camera's address on your network",

@@ -346,6 +346,7 @@ export const es: Record<keyof typeof en, string> = {
   "site.code_expires": "Funciona una vez, hasta el {at}. Nadie más puede verlo: no se guarda, solo una huella del mismo.",
   "site.step_install": "En la computadora de su sitio, instale el agente y FFmpeg (un comando, en Debian, Ubuntu o Raspberry Pi OS):",
   "site.step_config": "Guarde esto como {file} y escriba en él la dirección local, el usuario y la contraseña de cada cámara (se quedan en esa computadora):",
+  "site.step_protect": "Que nadie más en esa computadora pueda leerlo (guarda las contraseñas de sus cámaras; el agente no acepta un archivo que todos pueden leer):",
   "site.step_enrol": "Inscriba el agente con su código:",
   "site.step_run": "Ejecútelo y déjelo funcionando (por ejemplo como un servicio que arranca con la computadora):",
   "site.config_rtsp_hint": "la dirección de la cámara en su red",

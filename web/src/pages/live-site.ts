@@ -75,6 +75,7 @@ function codePanel(code: EnrolmentCode, registration: Registration): HTMLElement
       { class: "usa-list portal-steps" },
       h("li", {}, h("p", {}, t("site.step_install")), command(installCommand())),
       h("li", {}, h("p", {}, t("site.step_config", { file })), command(configFile(registration))),
+      h("li", {}, h("p", {}, t("site.step_protect")), command(`chmod 600 ${file}`)),
       h("li", {}, h("p", {}, t("site.step_enrol")), command(`canvass-edge enrol --code ${code.code} --config ${file}`)),
       h("li", {}, h("p", {}, t("site.step_run")), command(`canvass-edge run --config ${file}`)),
     ),
