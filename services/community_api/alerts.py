@@ -713,6 +713,7 @@ async def unsubscribe(body: Unsubscribe) -> Response:
     },
 )
 async def unsubscribe_one_click(
+    request: Request,
     token: Annotated[
         str,
         Path(
@@ -722,6 +723,7 @@ async def unsubscribe_one_click(
         ),
     ],
 ) -> Response:
+    await request.body()  # read, within the body limit (413 over it), though only the path counts
     subscription_id = subscription_of_unsubscribe_token(token)
     if subscription_id is None:
         raise Problem(404, "This is not an unsubscribe link this service issued.")

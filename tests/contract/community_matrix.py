@@ -180,6 +180,18 @@ def entries() -> dict[str, m.Op]:
                 "POST", "/v1/subscriptions/unsubscribe", json={"token": _unsubscribe_token()}
             ),
         ),
+        "POST /v1/subscriptions/unsubscribe/one-click/{token}": m.Op(
+            SERVICE,
+            m.public(),
+            # A token of the right form for a subscription that does not exist: ending nothing is a success.
+            lambda c, ok, who: m.Req(
+                "POST", f"/v1/subscriptions/unsubscribe/one-click/{_unsubscribe_token()}"
+            ),
+            ok=frozenset({204}),
+        ),
+        "GET /v1/subscriptions/channels": m.Op(
+            SERVICE, m.public(), lambda c, ok, who: m.Req("GET", "/v1/subscriptions/channels")
+        ),
         "POST /v1/sms/inbound": m.Op(
             SERVICE,
             unsigned,

@@ -57,6 +57,8 @@ class Operation:
                 return "no-such-agency"
             if name == "collection_id":
                 return "cameras"
+            if name == "token":  # an unsubscribe link's: of the right form, issued by no one
+                return f"{uuid.uuid4().hex}.{uuid.uuid4().hex}"
             return str(uuid.uuid4())
 
         return re.sub(r"\{([^}]+)\}", one, self.path)

@@ -18,7 +18,7 @@ from tests.community.conftest import jpeg_with_gps, send_tip
 from tests.conftest import Token
 from tests.portal.agency import sign_in_agency
 from tests.portal.conftest import Visit
-from tests.portal.test_agency_workspace import Scene, make_scene, new_agency, search_nearest
+from tests.portal.test_agency_workspace import Agency, Scene, make_scene, new_agency, search_nearest
 from tests.portal.test_phone_resident import PHONE, fits_the_screen
 from tests.portal.test_requests import send_request
 
@@ -48,6 +48,34 @@ def no_small_controls(page: Page) -> None:
 
 def focused_text(page: Page) -> str:
     return str(page.evaluate("document.activeElement ? document.activeElement.textContent : ''"))
+
+
+def submitted_request(requests_client: httpx.Client, a: Agency, headers: dict[str, str]) -> str:
+    """A burglary request over 200 m of the agency's centre, six to four hours ago, created and submitted by
+    `headers`' user: its id."""
+    now = datetime.now(UTC)
+    r = requests_client.post(
+        "/v1/requests",
+        json={
+            "case_number": f"C-{uuid.uuid4().hex[:8]}",
+            "category": "burglary",
+            "incident": {"type": "Point", "coordinates": [a.lon, a.lat]},
+            "radius_m": 200,
+            "window": {
+                "start": (now - timedelta(hours=6)).isoformat(),
+                "end": (now - timedelta(hours=4)).isoformat(),
+            },
+            "message": "A burglary on this block.",
+        },
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    rid = str(r.json()["id"])
+    submitted = requests_client.post(
+        f"/v1/requests/{rid}/transitions", json={"action": "submit"}, headers={**headers, "If-Match": "*"}
+    )
+    assert submitted.status_code == 200, submitted.text
+    return rid
 
 
 def test_the_map_page_fits_a_thumb_and_a_contact_read_takes_the_focus_in_english_and_spanish(
@@ -394,30 +422,7 @@ def test_approving_a_request_that_reaches_no_owner_says_why_in_the_supervisors_l
 ) -> None:
     a = new_agency(registry, auth)  # no camera registered: the request reaches nobody
     investigator = auth("investigator", a.slug, sub="det-1")
-    now = datetime.now(UTC)
-    r = requests_client.post(
-        "/v1/requests",
-        json={
-            "case_number": f"C-{uuid.uuid4().hex[:8]}",
-            "category": "burglary",
-            "incident": {"type": "Point", "coordinates": [a.lon, a.lat]},
-            "radius_m": 200,
-            "window": {
-                "start": (now - timedelta(hours=6)).isoformat(),
-                "end": (now - timedelta(hours=4)).isoformat(),
-            },
-            "message": "A burglary on this block.",
-        },
-        headers=investigator,
-    )
-    assert r.status_code == 201, r.text
-    rid = r.json()["id"]
-    submitted = requests_client.post(
-        f"/v1/requests/{rid}/transitions",
-        json={"action": "submit"},
-        headers={**investigator, "If-Match": "*"},
-    )
-    assert submitted.status_code == 200, submitted.text
+    rid = submitted_request(requests_client, a, investigator)
 
     page = visit.page
     sign_in_agency(visit, "supervisor", a.slug)
@@ -473,28 +478,7 @@ def test_a_supervisor_is_not_offered_to_approve_their_own_request_and_is_told_wh
     a = scene.agency
     # Created and submitted by the supervisor who signs in below (the provider's account is the token's sub).
     supervisor = auth("supervisor", a.slug, sub=f"{a.slug}.supervisor")
-    now = datetime.now(UTC)
-    r = requests_client.post(
-        "/v1/requests",
-        json={
-            "case_number": f"C-{uuid.uuid4().hex[:8]}",
-            "category": "burglary",
-            "incident": {"type": "Point", "coordinates": [a.lon, a.lat]},
-            "radius_m": 200,
-            "window": {
-                "start": (now - timedelta(hours=6)).isoformat(),
-                "end": (now - timedelta(hours=4)).isoformat(),
-            },
-            "message": "A burglary on this block.",
-        },
-        headers=supervisor,
-    )
-    assert r.status_code == 201, r.text
-    rid = r.json()["id"]
-    submitted = requests_client.post(
-        f"/v1/requests/{rid}/transitions", json={"action": "submit"}, headers={**supervisor, "If-Match": "*"}
-    )
-    assert submitted.status_code == 200, submitted.text
+    rid = submitted_request(requests_client, a, supervisor)
     # The service refuses it, whatever the page offers.
     refused = requests_client.post(
         f"/v1/requests/{rid}/transitions", json={"action": "approve"}, headers={**supervisor, "If-Match": "*"}
