@@ -103,11 +103,34 @@ def ensure_template(base_url: str) -> str:
             if proc.returncode != 0:
                 raise RuntimeError("migrations failed:\n" + out.decode()[-4000:])
             await conn.execute(f'ALTER DATABASE "{build}" RENAME TO "{name}"')
+            await _drop_old_templates(conn)
         finally:
             await conn.close()  # releases the advisory lock
 
     asyncio.run(_go())
     return name
+
+
+KEPT_TEMPLATES = 6
+
+
+async def _drop_old_templates(conn: asyncpg.Connection) -> None:
+    """Each change to the migrations builds a template of its own; keep the newest few (branches worked on side by
+    side each have theirs) and drop the older ones, which would otherwise pile up in a developer's cluster. One still
+    being cloned is in use and stays until the next build."""
+    old = await conn.fetch(
+        "SELECT datname FROM pg_database WHERE datname ~ '^canvass_tpl_[0-9a-f]{12}$' ORDER BY oid DESC OFFSET $1",
+        KEPT_TEMPLATES,
+    )
+    # Builds that died half-way (the lock is held here, so no other build is running).
+    old += await conn.fetch(
+        "SELECT datname FROM pg_database WHERE datname ~ '^canvass_tpl_[0-9a-f]{12}_build$'"
+    )
+    for row in old:
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}"')
+        except asyncpg.ObjectInUseError:
+            continue
 
 
 def _drop_leftovers(base_url: str) -> None:
