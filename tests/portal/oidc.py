@@ -39,7 +39,7 @@ from scripts.oidc_dev import ACCOUNTS, CLIENT_ID, PASSWORD
 # Long enough for a sign-in, short enough that the portal renews within a test (it renews 60 s before expiry).
 OIDC_ACCESS_TTL_S = 75
 ROLES = ("investigator", "supervisor", "agency_admin", "auditor")
-STAFF_AGENCIES = [f"ws-{i:02d}" for i in range(1, 31)]
+STAFF_AGENCIES = [f"ws-{i:02d}" for i in range(1, 61)]
 TEST_ACCOUNTS = {
     "password": ACCOUNTS["password"],
     "accounts": [
