@@ -10,10 +10,11 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import FilePayload, Locator, Page, Route, ViewportSize, expect
+from playwright.sync_api import FilePayload, Locator, Page, Response, Route, ViewportSize, expect
 
 from tests.community.conftest import mail_text
 from tests.conftest import Token
@@ -662,3 +663,42 @@ def test_on_a_phone_each_forms_first_field_is_on_the_first_screen(
     box = field.bounding_box()
     assert box is not None and box["y"] + box["height"] <= PHONE["height"], (path, box)
     visit.check(f"first-screen{path.replace('/', '-')}")
+
+
+def agency_reads(page: Page) -> list[Response]:
+    """The answers to the page's reads of the agencies (GET /v1/agencies and below it) from now on."""
+    seen: list[Response] = []
+    page.on(
+        "response",
+        lambda r: (
+            seen.append(r)
+            if r.request.method == "GET" and re.search(r"/v1/agencies(/|\?|$)", r.url)
+            else None
+        ),
+    )
+    return seen
+
+
+def test_the_tip_and_alert_forms_list_the_departments_by_name_without_downloading_their_boundaries(
+    visit: Visit, program: Program
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    reads = agency_reads(page)
+    for path in ("/tips/new", "/alerts/subscribe"):
+        reads.clear()
+        visit.open(path)
+        choice = page.get_by_role("combobox", name="Police department")
+        expect(choice.get_by_role("option", name=program.name, exact=True)).to_have_attribute(
+            "value", program.slug
+        )
+        visit.check(f"departments-by-name-{path.strip('/').replace('/', '-')}")
+        names = [r for r in reads if parse_qs(urlsplit(r.url).query).get("skipGeometry") == ["true"]]
+        listed = [f for r in names for f in r.json()["features"]]
+        assert program.slug in {f["properties"]["slug"] for f in listed}, [r.url for r in reads]
+        assert all(f["geometry"] is None for f in listed)
+        # Boundaries only for the place picker's map, which draws where programs are (its first hundred).
+        drawn = [r for r in reads if r not in names]
+        assert len(drawn) <= 1 and all(urlsplit(r.url).query == "limit=100" for r in drawn), [
+            r.url for r in reads
+        ]
