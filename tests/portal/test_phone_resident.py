@@ -702,3 +702,85 @@ def test_the_tip_and_alert_forms_list_the_departments_by_name_without_downloadin
         assert len(drawn) <= 1 and all(urlsplit(r.url).query == "limit=100" for r in drawn), [
             r.url for r in reads
         ]
+
+
+# One line of the header on a phone: a 44 px button (the menu's, the language's) and 8 px above and below is 60 px;
+# a title that wraps to two lines (Spanish) makes 66. 80 px leaves room for a font's rounding and is about a tenth
+# of a 740 px screen: the navigation spread over four lines took 164.
+PHONE_HEADER_MAX_PX = 80
+
+
+@pytest.mark.parametrize(
+    ("visit", "words"),
+    [
+        (
+            "en-US",
+            {
+                "menu": "Menu",
+                "nav": "Main",
+                "first": "Am I covered?",
+                "tip": "Send a tip",
+                "other": "Español",
+            },
+        ),
+        (
+            "es-MX",
+            {
+                "menu": "Menú",
+                "nav": "Principal",
+                "first": "¿Estoy cubierto?",
+                "tip": "Enviar un aviso",
+                "other": "English",
+            },
+        ),
+    ],
+    indirect=["visit"],
+)
+def test_on_a_phone_the_header_is_one_short_line_whose_menu_opens_and_closes_by_keyboard(
+    visit: Visit, words: dict[str, str]
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open("/")
+    header = page.locator("header.portal-header")
+    box = header.bounding_box()
+    assert box is not None and box["height"] <= PHONE_HEADER_MAX_PX, box
+    menu = page.get_by_role("button", name=words["menu"])
+    nav = page.get_by_role("navigation", name=words["nav"])
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(nav).to_be_hidden()
+    # The language switch stays on the line, beside the menu, a target of at least 24 px.
+    other = page.get_by_role("button", name=words["other"])
+    for target in (menu, other):
+        expect(target).to_be_visible()
+        b = target.bounding_box()
+        assert b is not None and b["height"] >= 24 and b["width"] >= 24, b
+    fits_the_screen(page)
+
+    # By keyboard: the skip link, the title, then the menu button; Enter opens the navigation under it.
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(menu).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    expect(nav).to_be_visible()
+    visit.check("phone-menu-open")
+    page.keyboard.press("Tab")
+    expect(nav.get_by_role("link", name=words["first"])).to_be_focused()
+    # Escape closes it and gives the focus back to the button.
+    page.keyboard.press("Escape")
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(nav).to_be_hidden()
+    expect(menu).to_be_focused()
+    # Opened again with the space bar, a link is followed with Enter; the next page's header starts closed.
+    page.keyboard.press(" ")
+    expect(nav).to_be_visible()
+    link = nav.get_by_role("link", name=words["tip"])
+    link.focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/tips/new$"))
+    expect(page.get_by_role("heading", level=1)).to_be_focused()
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    box = header.bounding_box()
+    assert box is not None and box["height"] <= PHONE_HEADER_MAX_PX, box

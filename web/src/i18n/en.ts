@@ -1250,4 +1250,6 @@ export const en = {
   "ws.map.tiles_no_time_filter": "The map shows the cameras whatever the incident time; the search below applies it.",
   "ws.map.tiles_failed": "Part of the map could not be drawn. The search below still works.",
   "nav.coverage": "Coverage map",
+  // The header on a phone, and times and lengths of time said as people say them.
+  "site.menu": "Menu",
 };

@@ -1252,4 +1252,6 @@ export const es: Record<keyof typeof en, string> = {
   "ws.map.tiles_no_time_filter": "El mapa muestra las cámaras sin importar la hora del incidente; la búsqueda de abajo sí la aplica.",
   "ws.map.tiles_failed": "Parte del mapa no se pudo dibujar. La búsqueda de abajo sigue funcionando.",
   "nav.coverage": "Mapa de cobertura",
+  // The header on a phone, and times and lengths of time said as people say them.
+  "site.menu": "Menú",
 };
