@@ -94,7 +94,7 @@ function frame(): { main: HTMLElement } {
     "button",
     { type: "button", class: "portal-menu", "aria-expanded": "false", "aria-controls": "portal-nav" },
     t("site.menu"),
-  ) as HTMLButtonElement;
+  );
   const openMenu = (open: boolean) => {
     menu.setAttribute("aria-expanded", String(open));
     header.classList.toggle("portal-header--open", open);
