@@ -127,6 +127,10 @@ def test_an_investigator_watches_a_camera_with_the_keyboard_and_is_told_when_the
     page.get_by_role("button", name="Español").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Video en vivo")
     expect(card.get_by_text(re.compile(r"^Tiempo restante: 1[234] minutos$"))).to_be_visible()
+    # A time of today with "a las", one of another day with "el" and its date; to the minute either way.
+    abierta = card.get_by_text(re.compile(r"^Abierta (a las \d|el \d)"))
+    expect(abierta).to_be_visible()
+    expect(abierta).not_to_have_text(re.compile(r"\d:\d\d:\d\d"))
     card.get_by_role("button", name="Reproducir door").click()
     expect(status).to_have_text("En vivo.", timeout=30_000)
     visit.check("live-playing-es")

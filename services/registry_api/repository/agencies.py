@@ -23,7 +23,7 @@ AGENCY_BASE_COLUMNS = """
     a.privacy_notice, a.privacy_notice_url, a.disclosure_delay_days, a.coverage_min_cameras
 """
 AGENCY_COLUMNS = AGENCY_BASE_COLUMNS + ", ST_AsGeoJSON(ST_ForcePolygonCCW(a.jurisdiction), 7) AS jurisdiction"
-# A list of names (skipGeometry) neither writes nor sends the jurisdiction: statewide, megabytes of vertices.
+# For a list of names (skipGeometry) the jurisdiction is neither made GeoJSON nor sent: statewide, megabytes.
 AGENCY_COLUMNS_NO_GEOMETRY = AGENCY_BASE_COLUMNS + ", NULL AS jurisdiction"
 
 

@@ -1251,4 +1251,6 @@ export const en = {
   "site.menu": "Menu",
   "live.less_than_a_minute": "less than a minute",
   "wsl.window_ends_soon": "A window ends in less than a minute ({reason}).",
+  "wsl.opened_today": "Opened at {at}",
+  "wsl.until_today": "until {at}",
 };

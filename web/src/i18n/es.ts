@@ -1253,4 +1253,6 @@ export const es: Record<keyof typeof en, string> = {
   "site.menu": "Menú",
   "live.less_than_a_minute": "menos de un minuto",
   "wsl.window_ends_soon": "Una ventana termina en menos de un minuto ({reason}).",
+  "wsl.opened_today": "Abierta a las {at}",
+  "wsl.until_today": "hasta las {at}",
 };

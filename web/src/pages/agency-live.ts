@@ -149,9 +149,11 @@ export async function agencyLivePage(main: HTMLElement): Promise<void> {
   });
 }
 
-/** A time of today by itself, to the minute; of another day, with its date (a window lasts 24 hours at most). */
-function when(iso: string): string {
-  return new Date(iso).toDateString() === new Date().toDateString() ? formatClock(iso) : formatDate(iso, true);
+/** "Opened at 9:48 AM" for a time of today, to the minute; with its date for another day (a window lasts 24
+ * hours at most), which Spanish says with another preposition ("a las 9:48", "el 6 de diciembre, 9:48"). */
+function when(iso: string, key: "wsl.opened" | "wsl.until"): string {
+  if (new Date(iso).toDateString() !== new Date().toDateString()) return t(key, { at: formatDate(iso, true) });
+  return t(key === "wsl.opened" ? "wsl.opened_today" : "wsl.until_today", { at: formatClock(iso) });
 }
 
 function windowCard(view: WindowView): Shown {
@@ -168,7 +170,7 @@ function windowCard(view: WindowView): Shown {
     "li",
     { class: "portal-card ws-live__window", "aria-labelledby": headingId, "data-window": view.id },
     h("h2", { id: headingId }, t(`wsl.window_${view.reason}` as MessageKey)),
-    h("p", {}, t("wsl.opened", { at: when(view.opened_at) }), " · ", t("wsl.until", { at: when(view.expires_at) })),
+    h("p", {}, when(view.opened_at, "wsl.opened"), " · ", when(view.expires_at, "wsl.until")),
     left,
     h(
       "ul",
