@@ -2,7 +2,9 @@
 
 Breaking, for a client written against the released contract: a path or operation removed; a parameter
 removed, newly required, or narrowed; a request body field newly required or narrowed; a response field
-removed or its type changed; an enum value removed from a response or request. Additions are not breaking.
+removed or its type changed; an enum value removed from a response or request. Additions are not breaking, and
+neither is a response member newly null when its schema names (`x-null-only-with`) a new optional parameter of
+the operation without which it is never null: no client of the released contract sends that parameter.
 A breaking change is allowed only with a new major API version (`info.version`), which also means new paths.
 
     .venv/bin/python scripts/contract_diff.py openapi/released/geo_query.json openapi/geo_query.json
@@ -51,13 +53,27 @@ def _widened(old: set[str], new: set[str]) -> bool:
     return all(t in new or (t == "integer" and "number" in new) for t in old)
 
 
+NULL_ONLY_WITH = "x-null-only-with"
+
+
 def _compare_schema(
-    old: Contract, new: Contract, a: Any, b: Any, where: str, direction: str, out: list[str], depth: int = 0
+    old: Contract,
+    new: Contract,
+    a: Any,
+    b: Any,
+    where: str,
+    direction: str,
+    out: list[str],
+    depth: int = 0,
+    opt_in: frozenset[str] = frozenset(),
 ) -> None:
+    """`opt_in`: the operation's new optional parameters, which no client of the released contract sends."""
     if depth > 12:
         return
     sa, sb = old.resolve(a) or {}, new.resolve(b) or {}
     ta, tb = old.types(sa), new.types(sb)
+    if direction == "response" and sb.get(NULL_ONLY_WITH) in opt_in:
+        tb = tb - {"null"}
     if direction == "request" and not _widened(ta, tb):
         out.append(f"{where}: accepted type narrowed from {sorted(ta)} to {sorted(tb)}")
     if direction == "response" and not _widened(tb, ta):
@@ -79,9 +95,9 @@ def _compare_schema(
                 out.append(f"{where}.{name}: request field no longer accepted")
     for name, pa in props_a.items():
         if name in props_b:
-            _compare_schema(old, new, pa, props_b[name], f"{where}.{name}", direction, out, depth + 1)
+            _compare_schema(old, new, pa, props_b[name], f"{where}.{name}", direction, out, depth + 1, opt_in)
     if "items" in sa and "items" in sb:
-        _compare_schema(old, new, sa["items"], sb["items"], f"{where}[]", direction, out, depth + 1)
+        _compare_schema(old, new, sa["items"], sb["items"], f"{where}[]", direction, out, depth + 1, opt_in)
 
 
 def _json_schema(op: dict[str, Any] | None, contract: Contract) -> Any:
@@ -123,6 +139,9 @@ def breaking_changes(old_doc: dict[str, Any], new_doc: dict[str, Any]) -> list[s
             for key, pb in params_b.items():
                 if key not in params_a and pb.get("required"):
                     out.append(f"{where}: new required parameter {key[1]}")
+            opt_in = frozenset(
+                k[1] for k, pb in params_b.items() if k not in params_a and not pb.get("required")
+            )
             ra, rb = _json_schema(op, old), _json_schema(nop, new)
             if ra is not None and rb is not None:
                 _compare_schema(old, new, ra, rb, f"{where} body", "request", out)
@@ -146,6 +165,7 @@ def breaking_changes(old_doc: dict[str, Any], new_doc: dict[str, Any]) -> list[s
                         f"{where} {status}",
                         "response",
                         out,
+                        opt_in=opt_in,
                     )
     return out
 

@@ -127,6 +127,32 @@ def test_breaking_changes_are_flagged(edit: Any, expected: str) -> None:
     assert any(expected in c for c in found), found
 
 
+def _newly_null(d: dict[str, Any], *, only_with: str | None, new_param: str | None) -> None:
+    props = d["components"]["schemas"]["Collection"]["properties"]
+    props["numberReturned"] = {"anyOf": [{"type": "integer"}, {"type": "null"}]}
+    if only_with:
+        props["numberReturned"]["x-null-only-with"] = only_with
+    if new_param:
+        d["paths"]["/v1/cameras/near"]["get"]["parameters"].append(
+            {"in": "query", "name": new_param, "required": False, "schema": {"type": "boolean"}}
+        )
+
+
+def test_a_member_null_only_with_a_new_optional_parameter_is_not_breaking() -> None:
+    """No client of the released contract sends the new parameter, so none of them ever reads the null."""
+    assert changed(lambda d: _newly_null(d, only_with="skipCount", new_param="skipCount")) == []
+
+
+@pytest.mark.parametrize(
+    ("only_with", "new_param"),
+    [(None, "skipCount"), ("skipCount", None), ("limit", None)],
+    ids=["no-extension", "parameter-absent", "parameter-already-released"],
+)
+def test_a_member_newly_null_otherwise_is_breaking(only_with: str | None, new_param: str | None) -> None:
+    found = changed(lambda d: _newly_null(d, only_with=only_with, new_param=new_param))
+    assert any("numberReturned: returned type changed" in c for c in found), found
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_current_contract_does_not_break_the_released_one(service: str) -> None:
     released_path = ROOT / "openapi" / "released" / f"{service}.json"

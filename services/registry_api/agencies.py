@@ -20,6 +20,7 @@ from services.registry_api.schemas import (
     AgencyCreate,
     AgencyFeature,
     AgencyPatch,
+    AgencyReadFeature,
     Slug,
 )
 from services.registry_api.shapes import agency_feature
@@ -35,6 +36,19 @@ router = APIRouter(prefix="/v1/agencies", tags=["agencies"], default_response_cl
 
 GEOJSON = "application/geo+json"
 MAX_AGENCIES = 1000
+
+# OGC API - Features' `skipGeometry`: the agencies without their jurisdictions, for a list of names (a statewide
+# deployment's boundaries are megabytes a phone need not download to show them).
+SkipGeometry = Annotated[
+    bool,
+    Query(
+        alias="skipGeometry",
+        description=(
+            "`true`: each Feature's geometry is null (its jurisdiction is left out), for a list of names; "
+            "`false` (the default): the jurisdiction is given"
+        ),
+    ),
+]
 
 FEATURE_EXAMPLE = {
     "type": "Feature",
@@ -134,12 +148,13 @@ async def list_agencies(
     principal: OptionalPrincipal,
     limit: LimitQuery = None,
     cursor: Annotated[str | None, Query(max_length=200, description="From a `next` link")] = None,
+    skip_geometry: SkipGeometry = False,
 ) -> Response:
     n = clamp_limit(limit, default=100, maximum=MAX_AGENCIES)
     after = decode_cursor(cursor, ("slug",))["slug"] if cursor else ""
     if not isinstance(after, str):
         raise Problem(400, "not a cursor this service issued")
-    rows = await repo.agencies_after(session, after, n + 1)
+    rows = await repo.agencies_after(session, after, n + 1, geometry=not skip_geometry)
     features = [agency_feature(r, with_policy=_own(principal, r["slug"])) for r in rows[:n]]
     links = []
     if len(rows) > n:
@@ -159,8 +174,9 @@ async def covering(
     session: SessionDep,
     lon: Annotated[float, Query(ge=-180, le=180, description="Longitude (WGS84)", examples=[-87.9065])],
     lat: Annotated[float, Query(ge=-90, le=90, description="Latitude (WGS84)", examples=[43.0389])],
+    skip_geometry: SkipGeometry = False,
 ) -> Response:
-    rows = await repo.agencies_covering(session, lon, lat, MAX_AGENCIES)
+    rows = await repo.agencies_covering(session, lon, lat, MAX_AGENCIES, geometry=not skip_geometry)
     features = [agency_feature(r, with_policy=False) for r in rows]
     return _geo_response({"type": "FeatureCollection", "features": features, "numberReturned": len(features)})
 
@@ -168,12 +184,14 @@ async def covering(
 @router.get(
     "/{slug}",
     summary="Read an agency's program (its own users also see the policy)",
-    response_model=AgencyFeature,
+    response_model=AgencyReadFeature,
     responses={200: {"content": {GEOJSON: {"example": FEATURE_EXAMPLE}}}, **problem_responses(404)},
     openapi_extra=TOKEN_OPTIONAL,
 )
-async def read_agency(slug: Slug, session: SessionDep, principal: OptionalPrincipal) -> Response:
-    row = await repo.agency_by_slug(session, slug)
+async def read_agency(
+    slug: Slug, session: SessionDep, principal: OptionalPrincipal, skip_geometry: SkipGeometry = False
+) -> Response:
+    row = await repo.agency_by_slug(session, slug, geometry=not skip_geometry)
     if row is None:
         raise Problem(404, f"No agency '{slug}'.")
     return _geo_response(

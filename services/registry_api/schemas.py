@@ -669,9 +669,24 @@ class AgencyFeature(BaseModel):
     properties: AgencyProperties
 
 
+# The OpenAPI extension naming the query parameter without which a nullable member is never null: a client that
+# does not send it (every client of a contract released before it) still reads the member as it always was.
+NULL_ONLY_WITH = "x-null-only-with"
+
+
+class AgencyReadFeature(AgencyFeature):
+    """An agency as read: its jurisdiction, or null when the request asked for names only (`skipGeometry=true`,
+    as in OGC API - Features)."""
+
+    geometry: AreaGeometry | None = Field(  # type: ignore[assignment]
+        description="The jurisdiction (right-hand rule); null only when the request asked `skipGeometry=true`",
+        json_schema_extra={NULL_ONLY_WITH: "skipGeometry"},
+    )
+
+
 class AgencyCollection(BaseModel):
     type: Literal["FeatureCollection"] = "FeatureCollection"
-    features: list[AgencyFeature]
+    features: list[AgencyReadFeature]
     links: list[dict[str, str]] = []
     numberReturned: int
 

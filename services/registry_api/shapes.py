@@ -37,7 +37,8 @@ def agency_feature(row: RowMapping, *, with_policy: bool) -> dict[str, Any]:
     return {
         "type": "Feature",
         "id": str(row["id"]),
-        "geometry": orjson.Fragment(row["jurisdiction"]),
+        # None when read without it (skipGeometry): GeoJSON's unlocated Feature.
+        "geometry": orjson.Fragment(row["jurisdiction"]) if row["jurisdiction"] is not None else None,
         "properties": props,
     }
 

@@ -83,7 +83,16 @@ def test_an_investigator_watches_a_camera_with_the_keyboard_and_is_told_when_the
     expect(page.get_by_role("heading", level=1)).to_have_text("Live video")
     card = page.locator(f'[data-window="{window_id}"]')
     expect(card.get_by_role("heading", level=2)).to_have_text("Window opened for an alert")
-    expect(card.get_by_text(re.compile(r"^Time left: 1[34] min"))).to_be_visible()
+    # The time left in minutes, as people say it, and no live region around it: a screen reader is not read a
+    # clock ticking each second. The window's times are to the minute.
+    left = card.get_by_text(re.compile(r"^Time left: 1[34] minutes$"))
+    expect(left).to_be_visible()
+    assert left.evaluate(
+        "e => e.closest('[aria-live], [role=status], [role=alert], [role=timer], [role=log]') === null"
+    )
+    opened = card.get_by_text(re.compile(r"^Opened "))
+    expect(opened).to_be_visible()
+    expect(opened).not_to_have_text(re.compile(r"\d:\d\d:\d\d"))
     player = f'[data-window="{window_id}"] .ws-live__player'
     status = page.locator(player).get_by_role("status")
     expect(status).to_have_text("Not playing. Press Play to watch.")
@@ -117,7 +126,11 @@ def test_an_investigator_watches_a_camera_with_the_keyboard_and_is_told_when_the
     # In Spanish: the page drawn again, the player stopped; played again in Spanish.
     page.get_by_role("button", name="Español").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Video en vivo")
-    expect(card.get_by_text(re.compile(r"^Tiempo restante: 1[234] min"))).to_be_visible()
+    expect(card.get_by_text(re.compile(r"^Tiempo restante: 1[234] minutos$"))).to_be_visible()
+    # A time of today with "a las", one of another day with "el" and its date; to the minute either way.
+    abierta = card.get_by_text(re.compile(r"^Abierta (a las \d|el \d)"))
+    expect(abierta).to_be_visible()
+    expect(abierta).not_to_have_text(re.compile(r"\d:\d\d:\d\d"))
     card.get_by_role("button", name="Reproducir door").click()
     expect(status).to_have_text("En vivo.", timeout=30_000)
     visit.check("live-playing-es")

@@ -10,10 +10,11 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import FilePayload, Locator, Page, Route, ViewportSize, expect
+from playwright.sync_api import FilePayload, Locator, Page, Response, Route, ViewportSize, expect
 
 from tests.community.conftest import mail_text
 from tests.conftest import Token
@@ -662,3 +663,124 @@ def test_on_a_phone_each_forms_first_field_is_on_the_first_screen(
     box = field.bounding_box()
     assert box is not None and box["y"] + box["height"] <= PHONE["height"], (path, box)
     visit.check(f"first-screen{path.replace('/', '-')}")
+
+
+def agency_reads(page: Page) -> list[Response]:
+    """The answers to the page's reads of the agencies (GET /v1/agencies and below it) from now on."""
+    seen: list[Response] = []
+    page.on(
+        "response",
+        lambda r: (
+            seen.append(r)
+            if r.request.method == "GET" and re.search(r"/v1/agencies(/|\?|$)", r.url)
+            else None
+        ),
+    )
+    return seen
+
+
+def test_the_tip_and_alert_forms_list_the_departments_by_name_without_downloading_their_boundaries(
+    visit: Visit, program: Program
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    reads = agency_reads(page)
+    for path in ("/tips/new", "/alerts/subscribe"):
+        reads.clear()
+        visit.open(path)
+        choice = page.get_by_role("combobox", name="Police department")
+        expect(choice.get_by_role("option", name=program.name, exact=True)).to_have_attribute(
+            "value", program.slug
+        )
+        visit.check(f"departments-by-name-{path.strip('/').replace('/', '-')}")
+        names = [r for r in reads if parse_qs(urlsplit(r.url).query).get("skipGeometry") == ["true"]]
+        listed = [f for r in names for f in r.json()["features"]]
+        assert program.slug in {f["properties"]["slug"] for f in listed}, [r.url for r in reads]
+        assert all(f["geometry"] is None for f in listed)
+        # Boundaries only for the place picker's map, which draws where programs are (its first hundred).
+        drawn = [r for r in reads if r not in names]
+        assert len(drawn) <= 1 and all(urlsplit(r.url).query == "limit=100" for r in drawn), [
+            r.url for r in reads
+        ]
+
+
+# One line of the header on a phone: a 44 px button (the menu's, the language's) and 8 px above and below is 60 px;
+# a title that wraps to two lines (Spanish) makes 66. 80 px leaves room for a font's rounding and is about a tenth
+# of a 740 px screen: the navigation spread over four lines took 164.
+PHONE_HEADER_MAX_PX = 80
+
+
+@pytest.mark.parametrize(
+    ("visit", "words"),
+    [
+        (
+            "en-US",
+            {
+                "menu": "Menu",
+                "nav": "Main",
+                "first": "Am I covered?",
+                "tip": "Send a tip",
+                "other": "Español",
+            },
+        ),
+        (
+            "es-MX",
+            {
+                "menu": "Menú",
+                "nav": "Principal",
+                "first": "¿Estoy cubierto?",
+                "tip": "Enviar un aviso",
+                "other": "English",
+            },
+        ),
+    ],
+    indirect=["visit"],
+)
+def test_on_a_phone_the_header_is_one_short_line_whose_menu_opens_and_closes_by_keyboard(
+    visit: Visit, words: dict[str, str]
+) -> None:
+    page = visit.page
+    page.set_viewport_size(PHONE)
+    visit.open("/")
+    header = page.locator("header.portal-header")
+    box = header.bounding_box()
+    assert box is not None and box["height"] <= PHONE_HEADER_MAX_PX, box
+    menu = page.get_by_role("button", name=words["menu"])
+    nav = page.get_by_role("navigation", name=words["nav"])
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(nav).to_be_hidden()
+    # The language switch stays on the line, beside the menu, a target of at least 24 px.
+    other = page.get_by_role("button", name=words["other"])
+    for target in (menu, other):
+        expect(target).to_be_visible()
+        b = target.bounding_box()
+        assert b is not None and b["height"] >= 24 and b["width"] >= 24, b
+    fits_the_screen(page)
+
+    # By keyboard: the skip link, the title, then the menu button; Enter opens the navigation under it.
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(menu).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    expect(nav).to_be_visible()
+    visit.check("phone-menu-open")
+    page.keyboard.press("Tab")
+    expect(nav.get_by_role("link", name=words["first"])).to_be_focused()
+    # Escape closes it and gives the focus back to the button.
+    page.keyboard.press("Escape")
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(nav).to_be_hidden()
+    expect(menu).to_be_focused()
+    # Opened again with the space bar, a link is followed with Enter; the next page's header starts closed.
+    page.keyboard.press(" ")
+    expect(nav).to_be_visible()
+    link = nav.get_by_role("link", name=words["tip"])
+    link.focus()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/tips/new$"))
+    expect(page.get_by_role("heading", level=1)).to_be_focused()
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    box = header.bounding_box()
+    assert box is not None and box["height"] <= PHONE_HEADER_MAX_PX, box

@@ -4,6 +4,8 @@ privacy notice."""
 from __future__ import annotations
 
 import itertools
+import json
+import math
 import uuid
 from typing import Any
 
@@ -491,3 +493,75 @@ def test_a_bad_privacy_notice_is_a_422_and_changes_nothing(
     r = registry.patch(f"/v1/agencies/{a.slug}", json={"privacy_notice": "é" * 4000}, headers=a_admin)
     assert r.status_code == 200, r.text
     assert registry.get(f"/v1/agencies/{a.slug}").json()["properties"]["privacy_notice"] == "é" * 4000
+
+
+def _boundary(lon: float, lat: float, vertices: int) -> dict[str, Any]:
+    """A jurisdiction drawn as a real one is: thousands of vertices around ~10 km, each to seven decimals."""
+    ring = [
+        [
+            round(lon + (0.05 + 0.002 * math.sin(i * 7.3)) * math.cos(2 * math.pi * i / vertices), 7),
+            round(lat + (0.05 + 0.002 * math.sin(i * 7.3)) * math.sin(2 * math.pi * i / vertices), 7),
+        ]
+        for i in range(vertices)
+    ]
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+
+
+def test_skip_geometry_lists_the_same_agencies_without_their_jurisdictions_in_far_fewer_bytes(
+    registry: httpx.Client, auth: Token
+) -> None:
+    made = []
+    for i in range(4):
+        slug = f"t-skip-{uuid.uuid4().hex[:8]}"
+        body = {"slug": slug, "name": f"County {i}", "jurisdiction": _boundary(-100 + i, 40, 3000)}
+        assert registry.post("/v1/agencies", json=body, headers=auth("agency_admin", slug)).status_code == 201
+        made.append(slug)
+
+    full = registry.get("/v1/agencies", params={"limit": 1000})
+    names = registry.get("/v1/agencies", params={"limit": 1000, "skipGeometry": "true"})
+    assert full.status_code == names.status_code == 200, names.text
+    assert names.headers["content-type"] == "application/geo+json"
+    listed, bare = full.json()["features"], names.json()["features"]
+    assert set(made) <= {f["properties"]["slug"] for f in bare}
+    # The same agencies, in the same order, with the same properties: only the geometry is left out (null).
+    assert [(f["id"], f["properties"]) for f in bare] == [(f["id"], f["properties"]) for f in listed]
+    assert all(f["type"] == "Feature" and f["geometry"] is None for f in bare)
+    assert all(f["geometry"]["type"] == "MultiPolygon" for f in listed)
+    # Far fewer bytes for these agencies (the list also holds other tests' agencies, with small boundaries).
+    ours = [
+        sum(len(json.dumps(f, separators=(",", ":"))) for f in features if f["properties"]["slug"] in made)
+        for features in (bare, listed)
+    ]
+    assert ours[0] * 50 < ours[1], ours
+    # false is the default: the jurisdictions as before.
+    explicit = registry.get("/v1/agencies", params={"limit": 1000, "skipGeometry": "false"})
+    assert explicit.json()["features"] == listed
+
+    # The same for one agency, and for those covering a point.
+    one = registry.get(f"/v1/agencies/{made[0]}", params={"skipGeometry": "true"})
+    assert one.status_code == 200 and one.json()["geometry"] is None
+    assert len(one.content) * 50 < len(registry.get(f"/v1/agencies/{made[0]}").content)
+    assert one.json()["properties"]["slug"] == made[0]
+    assert registry.get(f"/v1/agencies/{made[0]}").json()["geometry"]["type"] == "MultiPolygon"
+    covering = registry.get("/v1/agencies/covering", params={"lon": -100, "lat": 40, "skipGeometry": "true"})
+    assert covering.status_code == 200
+    assert [(f["properties"]["slug"], f["geometry"]) for f in covering.json()["features"]] == [
+        (made[0], None)
+    ]
+
+
+def test_a_bad_skip_geometry_is_a_problem_not_a_guess(registry: httpx.Client, new_agency: NewAgency) -> None:
+    agency = new_agency()
+    lon, lat = agency.centre
+    for path, query in [
+        ("/v1/agencies", "skipGeometry=maybe"),
+        ("/v1/agencies", "skipGeometry="),
+        ("/v1/agencies", "skipGeometry=true&skipGeometry=false"),
+        ("/v1/agencies", "skipGeometry=%00"),
+        (f"/v1/agencies/{agency.slug}", "skipGeometry=2"),
+        ("/v1/agencies/covering", f"lon={lon}&lat={lat}&skipGeometry=null"),
+    ]:
+        r = registry.get(f"{path}?{query}")
+        assert r.status_code in (400, 422), (query, r.status_code, r.text)
+        assert r.headers["content-type"] == PROBLEM, query
+        assert r.json()["status"] == r.status_code

@@ -1,7 +1,8 @@
 /** Agencies as the public sees them: their names by slug (the contracts name agencies by slug in registrations and
  * reports), read once per page view from the public GET /v1/agencies/{slug}, a slug whose name cannot be read
  * shown as is; and the list to choose one from by name (the public GET /v1/agencies), where the form sends its
- * slug — a resident never types an agency's short code. */
+ * slug — a resident never types an agency's short code. Both are read without the jurisdictions
+ * (skipGeometry): a statewide list of boundaries is megabytes a phone need not download to show names. */
 
 import { attempt, registry, type Failure } from "./api/client";
 import { h } from "./dom";
@@ -12,7 +13,7 @@ export async function agencyNames(slugs: string[]): Promise<Map<string, string>>
   const missing = [...new Set(slugs)].filter((s) => !known.has(s));
   await Promise.all(
     missing.map(async (slug) => {
-      const outcome = await attempt(() => registry().GET("/v1/agencies/{slug}", { params: { path: { slug } } }));
+      const outcome = await attempt(() => registry().GET("/v1/agencies/{slug}", { params: { path: { slug }, query: { skipGeometry: true } } }));
       if (outcome.ok) known.set(slug, outcome.data.properties.name);
     }),
   );
@@ -38,7 +39,7 @@ export async function agencyChoices(): Promise<{ ok: true; choices: AgencyChoice
   let cursor: string | undefined;
   for (let page = 0; page < MAX_PAGES; page++) {
     const outcome = await attempt(() =>
-      registry().GET("/v1/agencies", { params: { query: { limit: PAGE, ...(cursor ? { cursor } : {}) } } }),
+      registry().GET("/v1/agencies", { params: { query: { limit: PAGE, skipGeometry: true, ...(cursor ? { cursor } : {}) } } }),
     );
     if (!outcome.ok) return outcome;
     for (const a of outcome.data.features) {

@@ -86,47 +86,66 @@ function frame(): { main: HTMLElement } {
       {},
       h("a", { href, class: "portal-nav__link", "aria-current": location.pathname === href ? "page" : null }, text),
     );
-  app.replaceChildren(
-    h("a", { class: "usa-skipnav", href: "#main-content" }, t("site.skip")),
+  // On a phone the navigation folds behind a menu button (a disclosure: its state is aria-expanded, Escape closes
+  // it and gives the focus back), so the header is one line and the page starts on the first screen; the language
+  // switch stays beside it, for whoever cannot read the menu's language. On a wider screen the button is hidden.
+  const header = h("header", { class: "portal-header" });
+  const menu = h(
+    "button",
+    { type: "button", class: "portal-menu", "aria-expanded": "false", "aria-controls": "portal-nav" },
+    t("site.menu"),
+  );
+  const openMenu = (open: boolean) => {
+    menu.setAttribute("aria-expanded", String(open));
+    header.classList.toggle("portal-header--open", open);
+  };
+  menu.addEventListener("click", () => openMenu(menu.getAttribute("aria-expanded") !== "true"));
+  header.addEventListener("keydown", (e: KeyboardEvent) => {
+    if (e.key !== "Escape" || menu.getAttribute("aria-expanded") !== "true") return;
+    openMenu(false);
+    menu.focus();
+  });
+  header.append(
     h(
-      "header",
-      { class: "portal-header" },
+      "div",
+      { class: "grid-container portal-header__inner" },
+      h("a", { class: "portal-header__title", href: "/" }, t("site.name")),
+      menu,
       h(
-        "div",
-        { class: "grid-container portal-header__inner" },
-        h("a", { class: "portal-header__title", href: "/" }, t("site.name")),
+        "nav",
+        { "aria-label": t("site.nav_label"), class: "portal-nav", id: "portal-nav" },
         h(
-          "nav",
-          { "aria-label": t("site.nav_label"), class: "portal-nav" },
-          h(
-            "ul",
-            { class: "usa-list usa-list--unstyled portal-nav__list" },
-            nav("/", t("nav.covered")),
-            nav("/sign-in", t("nav.manage")),
-            nav("/coverage", t("nav.coverage")),
-            nav("/transparency", t("nav.transparency")),
-            nav("/tips/new", t("wsc.public.tip")),
-            nav("/alerts/subscribe", t("wsc.public.alerts")),
-            agencyUser() ? nav("/agency", t("ws.nav.workspace")) : null,
-            auditor() ? nav("/agency/audit", t("audit.nav")) : null,
-          ),
-        ),
-        agencyStatus(),
-        h(
-          "button",
-          {
-            type: "button",
-            class: "usa-button usa-button--unstyled portal-lang",
-            lang: other,
-            onclick: () => {
-              setLanguage(other, true);
-              rerender();
-            },
-          },
-          t("site.other_language"),
+          "ul",
+          { class: "usa-list usa-list--unstyled portal-nav__list" },
+          nav("/", t("nav.covered")),
+          nav("/sign-in", t("nav.manage")),
+          nav("/coverage", t("nav.coverage")),
+          nav("/transparency", t("nav.transparency")),
+          nav("/tips/new", t("wsc.public.tip")),
+          nav("/alerts/subscribe", t("wsc.public.alerts")),
+          agencyUser() ? nav("/agency", t("ws.nav.workspace")) : null,
+          auditor() ? nav("/agency/audit", t("audit.nav")) : null,
         ),
       ),
+      agencyStatus(),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "usa-button usa-button--unstyled portal-lang",
+          lang: other,
+          onclick: () => {
+            setLanguage(other, true);
+            rerender();
+          },
+        },
+        t("site.other_language"),
+      ),
     ),
+  );
+  app.replaceChildren(
+    h("a", { class: "usa-skipnav", href: "#main-content" }, t("site.skip")),
+    header,
     main,
     h(
       "footer",

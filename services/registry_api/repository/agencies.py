@@ -16,20 +16,30 @@ from shared.concurrency import NEXT_VERSION
 from shared.errors import InvalidParam, Problem
 from shared.geojson import Point
 
-AGENCY_COLUMNS = """
+AGENCY_BASE_COLUMNS = """
     a.id, a.slug, a.name, a.version,
-    ST_AsGeoJSON(ST_ForcePolygonCCW(a.jurisdiction), 7) AS jurisdiction,
     a.max_request_area_m2, a.max_request_window_hours, a.default_request_expiry_days, a.requires_approval,
     a.evidence_retention_days, a.max_search_radius_m, a.reconfirm_after_days,
     a.privacy_notice, a.privacy_notice_url, a.disclosure_delay_days, a.coverage_min_cameras
 """
+AGENCY_COLUMNS = AGENCY_BASE_COLUMNS + ", ST_AsGeoJSON(ST_ForcePolygonCCW(a.jurisdiction), 7) AS jurisdiction"
+# For a list of names (skipGeometry) the jurisdiction is neither made GeoJSON nor sent: statewide, megabytes.
+AGENCY_COLUMNS_NO_GEOMETRY = AGENCY_BASE_COLUMNS + ", NULL AS jurisdiction"
+
+
+def _columns(geometry: bool) -> str:
+    return AGENCY_COLUMNS if geometry else AGENCY_COLUMNS_NO_GEOMETRY
+
+
 JURISDICTION_SQL = "ST_Multi(ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(:jurisdiction)), 4326))"
 # What an agency's program may change, besides its jurisdiction (given as GeoJSON).
 CHANGEABLE = frozenset({"name", *POLICY_FIELDS, *NOTICE_FIELDS})
 
 
-async def agency_by_slug(session: AsyncSession, slug: str, *, lock: bool = False) -> RowMapping | None:
-    sql = f"SELECT {AGENCY_COLUMNS} FROM registry.agencies a WHERE a.slug = :slug"  # noqa: S608 - composed from constants; values are bound
+async def agency_by_slug(
+    session: AsyncSession, slug: str, *, lock: bool = False, geometry: bool = True
+) -> RowMapping | None:
+    sql = f"SELECT {_columns(geometry)} FROM registry.agencies a WHERE a.slug = :slug"  # noqa: S608 - composed from constants; values are bound
     if lock:
         # Held for an update of the agency's own columns (never its keys): FOR NO KEY UPDATE, so a transaction
         # adding rows that reference the agency (a camera's coverage count, an imported registration) never waits
@@ -87,11 +97,14 @@ async def create_agency(
     )
 
 
-async def agencies_after(session: AsyncSession, after: str, n: int) -> list[RowMapping]:
-    """Up to `n` agencies whose slug sorts after `after`, in slug order."""
+async def agencies_after(
+    session: AsyncSession, after: str, n: int, *, geometry: bool = True
+) -> list[RowMapping]:
+    """Up to `n` agencies whose slug sorts after `after`, in slug order (without their jurisdiction unless
+    `geometry`)."""
     rows = await session.execute(
         text(
-            f"SELECT {AGENCY_COLUMNS} FROM registry.agencies a WHERE a.slug > :after"  # noqa: S608 - composed from constants; values are bound
+            f"SELECT {_columns(geometry)} FROM registry.agencies a WHERE a.slug > :after"  # noqa: S608 - composed from constants; values are bound
             " ORDER BY a.slug LIMIT :n"
         ),
         {"after": after, "n": n},
@@ -99,11 +112,14 @@ async def agencies_after(session: AsyncSession, after: str, n: int) -> list[RowM
     return list(rows.mappings().all())
 
 
-async def agencies_covering(session: AsyncSession, lon: float, lat: float, n: int) -> list[RowMapping]:
-    """The agencies whose jurisdiction covers the point, by name."""
+async def agencies_covering(
+    session: AsyncSession, lon: float, lat: float, n: int, *, geometry: bool = True
+) -> list[RowMapping]:
+    """The agencies whose jurisdiction covers the point, by name (without their jurisdiction unless
+    `geometry`)."""
     rows = await session.execute(
         text(
-            f"SELECT {AGENCY_COLUMNS} FROM registry.agencies a"  # noqa: S608 - composed from constants; values are bound
+            f"SELECT {_columns(geometry)} FROM registry.agencies a"  # noqa: S608 - composed from constants; values are bound
             " WHERE ST_Covers(a.jurisdiction, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
             " ORDER BY a.name, a.slug LIMIT :n"
         ),

@@ -12,7 +12,8 @@ export type Registration = RegistryComponents["schemas"]["RegistrationFeature"];
 export type RegistrationCreated = RegistryComponents["schemas"]["RegistrationCreated"];
 export type RegistrationCreate = RegistryComponents["schemas"]["RegistrationCreate"];
 export type RegistrationPatch = RegistryComponents["schemas"]["RegistrationPatch"];
-export type Agency = RegistryComponents["schemas"]["AgencyFeature"];
+// As the reads give it: the geometry is null only when asked for names (skipGeometry).
+export type Agency = RegistryComponents["schemas"]["AgencyReadFeature"];
 export type Camera = RegistryComponents["schemas"]["CameraOut"];
 export type OwnerRequest = RequestsComponents["schemas"]["OwnerRequestOut"];
 export type Evidence = RequestsComponents["schemas"]["EvidenceOut"];

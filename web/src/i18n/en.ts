@@ -323,9 +323,6 @@ export const en = {
   "live.window_until": "Open until {at}",
   "live.window_ended": "Ended {at}",
   "live.close": "Close it now",
-  "live.duration_hm": "{h} h {m} min",
-  "live.duration_ms": "{m} min {s} s",
-  "live.duration_s": "{s} s",
   "site.title": "Your edge agent",
   "site.intro": "Agencies watch your cameras through an edge agent: a small program you run on a computer at your site, such as a Raspberry Pi or the computer of your video recorder. It connects out to Canvass and waits; it sends a camera's video only while a window you open includes that camera.",
   "site.lead": "An edge agent, a small program on a computer at your site, carries the video, only while a window is open.",
@@ -1250,4 +1247,10 @@ export const en = {
   "ws.map.tiles_no_time_filter": "The map shows the cameras whatever the incident time; the search below applies it.",
   "ws.map.tiles_failed": "Part of the map could not be drawn. The search below still works.",
   "nav.coverage": "Coverage map",
+  // The header on a phone, and times and lengths of time said as people say them.
+  "site.menu": "Menu",
+  "live.less_than_a_minute": "less than a minute",
+  "wsl.window_ends_soon": "A window ends in less than a minute ({reason}).",
+  "wsl.opened_today": "Opened at {at}",
+  "wsl.until_today": "until {at}",
 };

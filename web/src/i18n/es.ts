@@ -325,9 +325,6 @@ export const es: Record<keyof typeof en, string> = {
   "live.window_until": "Abierta hasta el {at}",
   "live.window_ended": "Terminó el {at}",
   "live.close": "Cerrarla ahora",
-  "live.duration_hm": "{h} h {m} min",
-  "live.duration_ms": "{m} min {s} s",
-  "live.duration_s": "{s} s",
   "site.title": "Su agente local",
   "site.intro": "Las agencias ven sus cámaras a través de un agente local: un pequeño programa que usted ejecuta en una computadora de su sitio, como una Raspberry Pi o la computadora de su grabador de video. Se conecta hacia Canvass y espera; envía el video de una cámara solo mientras una ventana que usted abra incluya esa cámara.",
   "site.lead": "Un agente local, un pequeño programa en una computadora de su sitio, lleva el video, solo mientras una ventana está abierta.",
@@ -1252,4 +1249,10 @@ export const es: Record<keyof typeof en, string> = {
   "ws.map.tiles_no_time_filter": "El mapa muestra las cámaras sin importar la hora del incidente; la búsqueda de abajo sí la aplica.",
   "ws.map.tiles_failed": "Parte del mapa no se pudo dibujar. La búsqueda de abajo sigue funcionando.",
   "nav.coverage": "Mapa de cobertura",
+  // The header on a phone, and times and lengths of time said as people say them.
+  "site.menu": "Menú",
+  "live.less_than_a_minute": "menos de un minuto",
+  "wsl.window_ends_soon": "Una ventana termina en menos de un minuto ({reason}).",
+  "wsl.opened_today": "Abierta a las {at}",
+  "wsl.until_today": "hasta las {at}",
 };

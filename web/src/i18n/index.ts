@@ -85,13 +85,33 @@ export function formatNumber(n: number, digits = 0): string {
   }).format(n);
 }
 
-/** A length of time a person reads at a glance: "4 min 05 s", "1 h 02 min", "12 s". */
+/** A time of day as people say it, to the minute ("9:48 AM", "9:48 a.m."): a live window's times, a check's. */
+export function formatClock(iso: string): string {
+  return new Intl.DateTimeFormat(current === "es" ? "es-US" : "en-US", { timeStyle: "short" }).format(new Date(iso));
+}
+
+function unit(n: number, name: "hour" | "minute" | "second"): string {
+  return new Intl.NumberFormat(current === "es" ? "es-US" : "en-US", { style: "unit", unit: name, unitDisplay: "long" }).format(n);
+}
+
+/** Whole minutes as hours and minutes in words: "1 hour, 5 minutes", "1 hora y 5 minutos", "2 hours". */
+function hoursAndMinutes(totalMinutes: number): string {
+  const hours = Math.floor(totalMinutes / 60);
+  const minutes = totalMinutes % 60;
+  const parts = [hours ? unit(hours, "hour") : "", minutes || !hours ? unit(minutes, "minute") : ""].filter(Boolean);
+  return new Intl.ListFormat(current === "es" ? "es-US" : "en-US", { style: "long", type: "unit" }).format(parts);
+}
+
+/** A length of time as people say it: hours and minutes, to the nearest minute ("4 minutes", "1 hour, 2
+ * minutes"); under a minute, its seconds ("12 seconds"). */
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
-  const hours = Math.floor(s / 3600);
-  const minutes = Math.floor((s % 3600) / 60);
-  const rest = s % 60;
-  if (hours) return t("live.duration_hm", { h: hours, m: String(minutes).padStart(2, "0") });
-  if (minutes) return t("live.duration_ms", { m: minutes, s: String(rest).padStart(2, "0") });
-  return t("live.duration_s", { s: rest });
+  return s < 60 ? unit(s, "second") : hoursAndMinutes(Math.round(s / 60));
+}
+
+/** The time left before something ends, as people say it, without a count of seconds: whole minutes left ("14
+ * minutes" until 14 have passed: never more time than there is), and in the last minute "less than a minute".
+ * Shown by a clock that ticks each second, it changes once a minute. */
+export function formatRemaining(seconds: number): string {
+  return seconds < 60 ? t("live.less_than_a_minute") : hoursAndMinutes(Math.floor(seconds / 60));
 }

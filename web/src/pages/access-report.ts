@@ -33,7 +33,7 @@ export async function accessReportPage(main: HTMLElement, params: Record<string,
   const slugs = [...new Set([...(reg.ok ? reg.data.properties.shared_with : []), ...report.data.accesses.map((a) => a.agency)])];
   const agencies = await Promise.all(
     slugs.map(async (slug) => {
-      const outcome = await attempt(() => registry().GET("/v1/agencies/{slug}", { params: { path: { slug } } }));
+      const outcome = await attempt(() => registry().GET("/v1/agencies/{slug}", { params: { path: { slug }, query: { skipGeometry: true } } }));
       return outcome.ok ? { name: outcome.data.properties.name, delay: outcome.data.properties.disclosure_delay_days ?? 0 } : null;
     }),
   );

@@ -5,7 +5,7 @@
 import { attempt, bearer, registry } from "../api/client";
 import type { components } from "../api/registry";
 import { focus, h } from "../dom";
-import { formatDate, formatDuration, formatTime, t, type MessageKey } from "../i18n";
+import { formatClock, formatDate, formatRemaining, t, type MessageKey } from "../i18n";
 import { LivePlayer } from "../live-player";
 import { relayUrl } from "../relay";
 import { onLeave, rerender } from "../router";
@@ -82,7 +82,7 @@ export async function agencyLivePage(main: HTMLElement): Promise<void> {
       "p",
       { class: "portal-empty" },
       t("wsl.none"),
-      before ? ` ${t("wsl.checked_at", { at: formatTime(new Date().toISOString()) })}` : "",
+      before ? ` ${t("wsl.checked_at", { at: formatClock(new Date().toISOString()) })}` : "",
     );
     main.append(none, h("p", {}, h("button", { type: "button", class: "usa-button usa-button--outline", onclick: () => again([]) }, t("wsl.check_again"))));
     if (before) focus(none);
@@ -100,13 +100,21 @@ export async function agencyLivePage(main: HTMLElement): Promise<void> {
     for (const p of s.players) p.windowClosed();
     announcer.textContent = t("wsl.window_ended_named", { reason: t(`live.reason_${s.view.reason}` as MessageKey) });
   };
+  // Each second, so that a window ends when it does; but the time left reads in minutes, so its text changes once
+  // a minute, and it is no live region: a screen reader is not read a ticking clock. Its last minute is told once.
   const tick = () => {
     const now = Date.now();
     for (const s of shown) {
       if (s.ended) continue;
       const left = (Date.parse(s.view.expires_at) - now) / 1000;
-      if (left <= 0) end(s);
-      else s.left.textContent = t("wsl.time_left", { left: formatDuration(left) });
+      if (left <= 0) {
+        end(s);
+        continue;
+      }
+      const text = t("wsl.time_left", { left: formatRemaining(left) });
+      if (s.left.textContent === text) continue;
+      if (left < 60 && s.left.textContent) announcer.textContent = t("wsl.window_ends_soon", { reason: t(`live.reason_${s.view.reason}` as MessageKey) });
+      s.left.textContent = text;
     }
   };
   tick();
@@ -141,9 +149,11 @@ export async function agencyLivePage(main: HTMLElement): Promise<void> {
   });
 }
 
-/** A time of today by itself; of another day, with its date (a window lasts 24 hours at most). */
-function when(iso: string): string {
-  return new Date(iso).toDateString() === new Date().toDateString() ? formatTime(iso) : formatDate(iso, true);
+/** "Opened at 9:48 AM" for a time of today, to the minute; with its date for another day (a window lasts 24
+ * hours at most), which Spanish says with another preposition ("a las 9:48", "el 6 de diciembre, 9:48"). */
+function when(iso: string, key: "wsl.opened" | "wsl.until"): string {
+  if (new Date(iso).toDateString() !== new Date().toDateString()) return t(key, { at: formatDate(iso, true) });
+  return t(key === "wsl.opened" ? "wsl.opened_today" : "wsl.until_today", { at: formatClock(iso) });
 }
 
 function windowCard(view: WindowView): Shown {
@@ -160,7 +170,7 @@ function windowCard(view: WindowView): Shown {
     "li",
     { class: "portal-card ws-live__window", "aria-labelledby": headingId, "data-window": view.id },
     h("h2", { id: headingId }, t(`wsl.window_${view.reason}` as MessageKey)),
-    h("p", {}, t("wsl.opened", { at: when(view.opened_at) }), " · ", t("wsl.until", { at: when(view.expires_at) })),
+    h("p", {}, when(view.opened_at, "wsl.opened"), " · ", when(view.expires_at, "wsl.until")),
     left,
     h(
       "ul",

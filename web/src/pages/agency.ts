@@ -87,7 +87,7 @@ async function signedIn(main: HTMLElement, s: Staff): Promise<void> {
   // The program as the services show it to the agency's own staff (its policy): the token is accepted.
   const token = await staffToken();
   const program = await attempt(() =>
-    registry().GET("/v1/agencies/{slug}", { params: { path: { slug: s.agency } }, headers: token ? bearer(token) : {} }),
+    registry().GET("/v1/agencies/{slug}", { params: { path: { slug: s.agency }, query: { skipGeometry: true } }, headers: token ? bearer(token) : {} }),
   );
   if (program.ok) {
     const p = program.data.properties;
@@ -132,7 +132,7 @@ export async function agencySignInPage(main: HTMLElement): Promise<void> {
     main.append(alert("info", t("agency.none_configured")));
   } else {
     // The programs' names, when the registry answers (the slugs alone otherwise).
-    const list = await attempt(() => registry().GET("/v1/agencies", { params: { query: { limit: 100 } } }));
+    const list = await attempt(() => registry().GET("/v1/agencies", { params: { query: { limit: 100, skipGeometry: true } } }));
     const names = new Map(list.ok ? list.data.features.map((a) => [a.properties.slug, a.properties.name] as const) : []);
     const next = new URLSearchParams(location.search).get("next") ?? "/agency/sign-in";
     const summary = h("div", { class: "error-summary-host" });

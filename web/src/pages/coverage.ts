@@ -17,9 +17,10 @@ import { navigate, onLeave, rerender } from "../router";
 
 const SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
 
-/** The programs to choose from, by name (the first thousand: the public list is paged). */
+/** The programs to choose from, by name (the first thousand: the public list is paged), without their
+ * jurisdictions: only the chosen one's is drawn. */
 async function programs(): Promise<Agency[]> {
-  const outcome = await attempt(() => registry().GET("/v1/agencies", { params: { query: { limit: 1000 } } }));
+  const outcome = await attempt(() => registry().GET("/v1/agencies", { params: { query: { limit: 1000, skipGeometry: true } } }));
   if (!outcome.ok) return [];
   return [...outcome.data.features].sort((a, b) => a.properties.name.localeCompare(b.properties.name));
 }
@@ -32,12 +33,13 @@ export async function coveragePage(main: HTMLElement): Promise<void> {
 
   const list = await programs();
   const slug = SLUG.test(wanted) ? wanted : (list[0]?.properties.slug ?? "");
-  let agency = list.find((a) => a.properties.slug === slug) ?? null;
-  if (slug && !agency) {
+  // The chosen program with its jurisdiction (its outline on the map).
+  let agency: Agency | null = null;
+  if (slug) {
     const one = await attempt(() => registry().GET("/v1/agencies/{slug}", { params: { path: { slug } } }));
     if (one.ok) {
       agency = one.data;
-      list.unshift(one.data);
+      if (!list.some((a) => a.properties.slug === slug)) list.unshift(one.data);
     }
   }
 

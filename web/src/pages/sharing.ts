@@ -15,7 +15,7 @@ export async function sharingPage(main: HTMLElement, params: Record<string, stri
   if (!owned) return;
   const p = owned.registration.properties;
   const [lon, lat] = owned.registration.geometry.coordinates as [number, number];
-  const covering = await attempt(() => registry().GET("/v1/agencies/covering", { params: { query: { lat, lon } } }));
+  const covering = await attempt(() => registry().GET("/v1/agencies/covering", { params: { query: { lat, lon, skipGeometry: true } } }));
   main.append(h("h1", {}, t("sharing.title")));
   if (!covering.ok) {
     main.append(failureBox(covering.failure, rerender));

@@ -35,7 +35,7 @@ export async function staffPage(main: HTMLElement): Promise<void> {
     );
     return;
   }
-  const agencies = await attempt(() => registry().GET("/v1/agencies", { params: { query: { limit: 100 } } }));
+  const agencies = await attempt(() => registry().GET("/v1/agencies", { params: { query: { limit: 100, skipGeometry: true } } }));
   const summary = h("div", { class: "error-summary-host" });
   const role = h("select", { class: "usa-select", id: "staff-role", name: "staff-role" }, ROLES.map((r) => h("option", { value: r }, t(`role.${r}` as MessageKey))));
   const agency = h(
