@@ -407,9 +407,11 @@ def distance_cursor(cursor: str | None) -> tuple[float, uuid.UUID] | None:
     try:
         d, cid = float(data["d"]), uuid.UUID(str(data["id"]))
     except (TypeError, ValueError) as exc:
-        raise invalid("/query/cursor", "not a cursor this service issued", status=400) from exc
+        raise invalid(
+            "/query/cursor", "not a cursor this service issued", status=400, code="cursor_invalid"
+        ) from exc
     if not math.isfinite(d) or d < 0:
-        raise invalid("/query/cursor", "not a cursor this service issued", status=400)
+        raise invalid("/query/cursor", "not a cursor this service issued", status=400, code="cursor_invalid")
     return d, cid
 
 
@@ -421,7 +423,9 @@ def id_cursor(cursor: str | None, *, status: int = 400) -> tuple[uuid.UUID, bool
     try:
         return uuid.UUID(str(data["id"])), bool(data.get("prev", False))
     except (TypeError, ValueError) as exc:
-        raise invalid("/query/cursor", "not a cursor this service issued", status=status) from exc
+        raise invalid(
+            "/query/cursor", "not a cursor this service issued", status=status, code="cursor_invalid"
+        ) from exc
 
 
 CursorQuery = Annotated[
