@@ -420,7 +420,7 @@ async def send_tip(request: Request) -> Response:
     form = await read_form(request, {"agency", "text", "lon", "lat", "occurred_at"}, max_files=10)
     try:
         if form.agency is None:
-            raise invalid("/body/agency", "the agency's slug is required")
+            raise invalid("/body/agency", "the agency's slug is required", code="missing")
         async with pooled(await db.pool()) as conn:
             if not await agency_exists(conn, form.agency):
                 raise Problem(404, f"No agency {form.agency!r}.")
