@@ -10,6 +10,7 @@ A stack trace never leaves the process.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from http import HTTPStatus
@@ -214,6 +215,8 @@ def _params(ctx: Mapping[str, Any] | None) -> dict[str, Param] | None:
     for key, value in (ctx or {}).items():
         if isinstance(value, Decimal):
             value = float(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            continue  # not a JSON number
         if isinstance(value, (str, int, float, bool)) and key != "error":
             out[key] = value
     return out or None
