@@ -327,7 +327,7 @@ async def filters(
     ] = False,
 ) -> Filters:
     if incident_at is not None and incident_at > datetime.now(UTC) + timedelta(minutes=5):
-        raise invalid("/query/incident_at", "the incident is in the future")
+        raise invalid("/query/incident_at", "the incident is in the future", code="in_future")
     if only_available and incident_at is None:
         raise invalid("/query/only_available", "needs incident_at")
     return Filters(

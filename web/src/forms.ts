@@ -234,6 +234,8 @@ const REFUSALS: Record<string, MessageKey> = {
   outside_jurisdiction: "refusal.outside_jurisdiction",
   not_shared: "refusal.not_shared",
   cursor_invalid: "refusal.cursor_invalid",
+  in_future: "refusal.in_future",
+  too_old: "refusal.too_old",
 };
 
 // Problems with no member of their own, by their type (the last segment of the problem's `type` URI).

@@ -36,6 +36,10 @@ describe("refusals in the reader's language", () => {
     });
     const outside = refusal("/body/location", "[1, 2] lies outside the jurisdiction of Eastport PD (eastport); …", "outside_jurisdiction", { agency: "Eastport PD" });
     expect(errorText(errorsFromFailure(outside, {})[0]!)).toBe("Este lugar está fuera del área de Eastport PD; elija un lugar dentro de ella u otro programa");
+    const old = refusal("/body/window/end", "the window ended more than 3650 days ago, …", "too_old", { days: 3650 });
+    expect(errorsFromFailure(old, { "/body/window": "rq-end" }, { "rq-end": "Fin" })[0]?.message).toBe(
+      "Fin: Fue hace más de 3,650 días: ninguna cámara guarda imágenes tanto tiempo",
+    );
   });
 
   it("says an unknown code plainly in the reader's language, keeping the service's words after it", () => {

@@ -1274,6 +1274,8 @@ export const en = {
   "refusal.unknown_agency": "This agency is not in the registry; choose another",
   "refusal.outside_jurisdiction": "This place is outside the area of {agency}; choose a place inside it, or another program",
   "refusal.not_shared": "Your registration is not shared with {agency}; share it first",
+  "refusal.in_future": "Enter a time that has already passed",
+  "refusal.too_old": "This was more than {days} days ago: no camera keeps footage that long",
   "refusal.cursor_invalid": "This list has changed; start again from its first page",
   "refusal.other": "This was not accepted",
   "refusal.problem": "The service refused this",

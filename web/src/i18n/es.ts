@@ -1276,6 +1276,8 @@ export const es: Record<keyof typeof en, string> = {
   "refusal.unknown_agency": "Esta agencia no está en el registro; elija otra",
   "refusal.outside_jurisdiction": "Este lugar está fuera del área de {agency}; elija un lugar dentro de ella u otro programa",
   "refusal.not_shared": "Su registro no se comparte con {agency}; compártalo primero",
+  "refusal.in_future": "Escriba una hora que ya haya pasado",
+  "refusal.too_old": "Fue hace más de {days} días: ninguna cámara guarda imágenes tanto tiempo",
   "refusal.cursor_invalid": "Esta lista cambió; vuelva a empezar desde su primera página",
   "refusal.other": "Esto no fue aceptado",
   "refusal.problem": "El servicio rechazó esto",
