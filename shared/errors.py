@@ -2,13 +2,17 @@
 
 Handlers here turn validation errors, HTTP errors (404, 405, 413, ...), database outages and anything
 unexpected into a problem document with `type`, `title`, `status`, `detail` and, for validation, the
-offending fields as JSON Pointers. A stack trace never leaves the process.
+offending fields as JSON Pointers, each with a machine-readable `code` (and the `params` to word it) so that a
+client can say it in its reader's language; `reason` and `detail` stay English sentences for developers.
+A stack trace never leaves the process.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
 
@@ -16,8 +20,11 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.inputs import not_null
 
 log = logging.getLogger("canvass.errors")
 
@@ -25,9 +32,37 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://canvass.example/problems/"
 
 
+# The value a code's sentence needs (a limit, the values expected): JSON scalars only.
+Param = str | int | float | bool
+
+
+def _params_schema(schema: dict[str, Any]) -> None:
+    # Left out when there are none, never sent as null.
+    schema["properties"]["params"] = not_null(schema["properties"]["params"])
+
+
 class InvalidParam(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_params_schema)
+
     pointer: str = Field(description="JSON Pointer (RFC 6901) to the offending member, e.g. /body/location")
-    reason: str
+    reason: str = Field(description="What is wrong, as an English sentence for developers")
+    code: str = Field(
+        "invalid",
+        description=(
+            "What is wrong, as a stable machine-readable code to word it in the reader's language: pydantic's "
+            "error type (`missing`, `string_too_long`, `greater_than_equal`, `too_long`, `literal_error`, ...) "
+            "or one of the services' own (`email_invalid`, `phone_invalid`, `text_invalid`, `contact_required`, "
+            "`unknown_agency`, `outside_jurisdiction`, `cursor_invalid`, `repeated`, ...); `invalid` when no "
+            "finer code applies (then only `reason` says why)"
+        ),
+        examples=["string_too_long"],
+    )
+    params: dict[str, Param] | None = Field(
+        None,
+        description="What the code's sentence needs: the limit crossed (`max_length`, `ge`, `le`, ...), the "
+        "values expected (`expected`)",
+        examples=[{"max_length": 200}],
+    )
 
 
 class ProblemDetail(BaseModel):
@@ -71,15 +106,31 @@ class Problem(Exception):
         self.extra = extra
 
 
-def invalid(pointer: str, reason: str, status: int = 422) -> Problem:
-    """A validation problem about one member of the request."""
+def invalid(
+    pointer: str,
+    reason: str,
+    status: int = 422,
+    *,
+    code: str = "invalid",
+    params: Mapping[str, Param] | None = None,
+) -> Problem:
+    """A validation problem about one member of the request: `reason` for developers, `code` (and `params`)
+    for a client to word it in its reader's language (see `InvalidParam.code`)."""
     return Problem(
         status,
         f"{pointer}: {reason}",
         kind="validation",
         title="Request validation failed",
-        errors=[InvalidParam(pointer=pointer, reason=reason)],
+        errors=[
+            InvalidParam(pointer=pointer, reason=reason, code=code, params=dict(params) if params else None)
+        ],
     )
+
+
+def refused(code: str, reason: str, **params: Param) -> PydanticCustomError:
+    """What a model's validator raises for a refusal with a code of the services' own (a ValueError, so
+    callers outside pydantic catch it as before): the member's `code` and `params` in the problem document."""
+    return PydanticCustomError(code, reason, params or None)
 
 
 def _phrase(status: int) -> str:
@@ -134,7 +185,7 @@ def problem_response(
     if instance:
         body["instance"] = instance
     if errors:
-        body["errors"] = [e.model_dump() for e in errors]
+        body["errors"] = [e.model_dump(exclude_none=True) for e in errors]
     if extra:
         body.update(extra)
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
@@ -157,6 +208,20 @@ def _reason(err: dict[str, Any]) -> str:
     return msg.removeprefix("Value error, ")
 
 
+def _params(ctx: Mapping[str, Any] | None) -> dict[str, Param] | None:
+    """The JSON-safe values of pydantic's error context (its limits, the values expected); an exception
+    carried there (`error` of a custom validator) is not one: its words are already the reason."""
+    out: dict[str, Param] = {}
+    for key, value in (ctx or {}).items():
+        if isinstance(value, Decimal):
+            value = float(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            continue  # not a JSON number
+        if isinstance(value, (str, int, float, bool)) and key != "error":
+            out[key] = value
+    return out or None
+
+
 # An invalid query parameter is a 400 on every operation, REST and OGC API alike (OGC API – Features requires 400):
 # one status for the same mistake wherever it is made. A body that parses but does not validate is a 422.
 QUERY_STATUS = 400
@@ -167,7 +232,15 @@ def _only_query(errors: Sequence[InvalidParam] | None) -> bool:
 
 
 def validation_problem(errors: Sequence[dict[str, Any]]) -> Response:
-    params = [InvalidParam(pointer=_pointer(e.get("loc", ())), reason=_reason(e)) for e in errors][:50]
+    params = [
+        InvalidParam(
+            pointer=_pointer(e.get("loc", ())),
+            reason=_reason(e),
+            code=str(e.get("type") or "invalid"),
+            params=_params(e.get("ctx")),
+        )
+        for e in errors
+    ][:50]
     malformed = any(e.get("type") == "json_invalid" for e in errors)
     status = 400 if malformed or _only_query(params) else 422
     detail = "; ".join(f"{p.pointer}: {p.reason}" for p in params[:5])

@@ -125,10 +125,15 @@ async def request_rules(request: Request) -> None:
             if name not in policy.query:
                 accepted = ", ".join(sorted(policy.query)) or "none"
                 raise invalid(
-                    f"/query/{name}", f"unknown parameter; this operation accepts: {accepted}", status=400
+                    f"/query/{name}",
+                    f"unknown parameter; this operation accepts: {accepted}",
+                    status=400,
+                    code="extra_forbidden",
                 )
             if name in seen and name in policy.single:
-                raise invalid(f"/query/{name}", "given more than once; it takes one value", status=400)
+                raise invalid(
+                    f"/query/{name}", "given more than once; it takes one value", status=400, code="repeated"
+                )
             seen.add(name)
     if (policy.json_body or policy.form_body) and request.method in BODY_METHODS and _has_body(request):
         media_type = _media_type(request.headers.get("content-type"))

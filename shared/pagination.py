@@ -51,7 +51,7 @@ def decode_cursor(
     The cursor must be exactly what `encode_cursor` writes: base64url without padding, nothing else. Lenient
     base64 skips characters outside its alphabet, so a cursor with NULs (or anything) appended would decode and
     then travel on, verbatim, into the search's audit record."""
-    refused = invalid("/query/cursor", "not a cursor this service issued", status=400)
+    refused = invalid("/query/cursor", "not a cursor this service issued", status=400, code="cursor_invalid")
     if not _CURSOR.fullmatch(cursor):
         raise refused
     try:

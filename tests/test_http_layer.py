@@ -9,15 +9,18 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from decimal import Decimal
 
 import httpx
 import orjson
 import pytest
 import uvicorn
 from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from scripts.run_suite import suite_env
 from shared.app import create_app
+from shared.errors import validation_problem
 from tests.conftest import Suite, Token
 from tests.contract.conftest import Owner, create_agency, request_body
 from tests.support import QuietHandler, Server, free_port, http_server, start_server
@@ -182,3 +185,34 @@ def test_requests_the_server_cannot_take_are_refused_with_a_problem(
         assert headers["content-type"] == PROBLEM
         assert headers["x-content-type-options"] == "nosniff" and len(headers["x-request-id"]) == 32
         assert orjson.loads(body)["status"] == status
+
+
+def test_a_refused_members_params_are_json_scalars_whatever_pydantic_carries() -> None:
+    """pydantic's error context may hold a Decimal limit, an infinite one or a custom validator's exception: the
+    problem document carries the limit as a JSON number, and neither of the others (the reason says them)."""
+
+    class Body(BaseModel):
+        share: Decimal = Field(ge=Decimal("0.5"))
+        speed: float = Field(lt=float("inf"))
+        count: int
+
+        @field_validator("count")
+        @classmethod
+        def _count(cls, v: int) -> int:
+            raise ValueError("not this count")
+
+    with pytest.raises(ValidationError) as caught:
+        Body.model_validate({"share": "0.25", "speed": float("inf"), "count": 3})
+    errors = [{**e, "loc": ("body", *e["loc"])} for e in caught.value.errors()]
+    body = orjson.loads(bytes(validation_problem(errors).body))
+    members = {e["pointer"]: e for e in body["errors"]}
+    assert (members["/body/share"]["code"], members["/body/share"]["params"]) == (
+        "greater_than_equal",
+        {"ge": 0.5},
+    )
+    assert members["/body/speed"]["code"] == "less_than" and "params" not in members["/body/speed"]
+    assert members["/body/count"] == {
+        "pointer": "/body/count",
+        "reason": "not this count",
+        "code": "value_error",
+    }

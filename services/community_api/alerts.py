@@ -299,26 +299,30 @@ class AlertList(BaseModel):
 
 def _normal_contact(channel: str, contact: str) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in contact):
-        raise invalid("/body/contact", "must not contain control characters")
+        raise invalid("/body/contact", "must not contain control characters", code="text_invalid")
     if channel == "email":
         # The relay speaks plain SMTP (no SMTPUTF8): an address it cannot take is refused here, before anything is
         # stored; an internationalised domain is kept in its ASCII form, which the relay can take.
         try:
             address = validate_email(contact.strip(), check_deliverability=False, allow_smtputf8=False)
         except EmailNotValidError as exc:
-            raise invalid("/body/contact", f"not a valid email address: {exc}") from None
+            raise invalid(
+                "/body/contact", f"not a valid email address: {exc}", code="email_invalid"
+            ) from None
         assert address.ascii_email is not None  # always set when SMTPUTF8 is not allowed
         return address.ascii_email
     if not sms.configured():
         raise invalid("/body/channel", "this program sends alerts by email only, not by text message")
     if not E164.fullmatch(contact):
-        raise invalid("/body/contact", "give the phone number in E.164, e.g. +14145550123")
+        raise invalid(
+            "/body/contact", "give the phone number in E.164, e.g. +14145550123", code="phone_invalid"
+        )
     try:
         number = phonenumbers.parse(contact)
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
-        raise invalid("/body/contact", "not a valid phone number")
+        raise invalid("/body/contact", "not a valid phone number", code="phone_invalid")
     if phonenumbers.number_type(number) in CHARGED_NUMBERS:
         # Every subscribe sends a text: to a number that bills the sender, that is money for whoever holds it.
         raise invalid("/body/contact", "a premium-rate or shared-cost number cannot take alerts")
@@ -936,11 +940,15 @@ def _check_alert_text(text: str, pointer: str, allowed: str) -> None:
     character there breaks a header — a line break in a subject makes the relay refuse every email of the alert —
     or shows as garbage, so none is taken but the line breaks and tabs of the message. A blank one says nothing."""
     if not text.strip():
-        raise invalid(pointer, "must not be blank")
+        raise invalid(pointer, "must not be blank", code="missing")
     for c in text:
         if (ord(c) < 32 or 127 <= ord(c) < 160) and c not in allowed:
             kept = "line breaks and tabs" if allowed else "none"
-            raise invalid(pointer, f"must not contain control characters (U+{ord(c):04X}); allowed: {kept}")
+            raise invalid(
+                pointer,
+                f"must not contain control characters (U+{ord(c):04X}); allowed: {kept}",
+                code="text_invalid",
+            )
 
 
 # The alerts an agency sent in the sliding window, and when the oldest of them leaves it.

@@ -182,7 +182,9 @@ async def list_tips(
         except ValueError:
             after = None
         if after is None:
-            raise invalid("/query/cursor", "not a cursor this service issued", status=400)
+            raise invalid(
+                "/query/cursor", "not a cursor this service issued", status=400, code="cursor_invalid"
+            )
     rows = await (await db.pool()).fetch(
         """
         SELECT t.id, t.state, t.legal_hold, t.created_at, t.occurred_at, ST_AsGeoJSON(t.location, 7)::text AS geometry,
@@ -333,7 +335,7 @@ async def transition(slug: SlugPath, tip_id: TipId, body: Transition, principal:
 async def reply(slug: SlugPath, tip_id: TipId, body: Reply, principal: InboxUser) -> Response:
     own_agency(principal, slug)
     if "\x00" in body.message:
-        raise invalid("/body/message", "must not contain NUL characters")
+        raise invalid("/body/message", "must not contain NUL characters", code="text_invalid")
     async with pooled(await db.pool()) as conn, conn.transaction():
         row = await _tip(conn, slug, tip_id, lock=True)
         if row["state"] == "closed":

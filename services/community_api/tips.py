@@ -87,14 +87,14 @@ class TipForm:
 def _field(form: FormData, name: str) -> str | None:
     values = form.getlist(name)
     if len(values) > 1:
-        raise invalid(f"/body/{name}", "given more than once; it takes one value")
+        raise invalid(f"/body/{name}", "given more than once; it takes one value", code="repeated")
     if not values:
         return None
     value = values[0]
     if not isinstance(value, str):
         raise invalid(f"/body/{name}", "a text field, not a file")
     if "\x00" in value:
-        raise invalid(f"/body/{name}", "must not contain NUL characters")
+        raise invalid(f"/body/{name}", "must not contain NUL characters", code="text_invalid")
     return value
 
 
@@ -105,7 +105,7 @@ def _coordinate(form: FormData, name: str, bound: float) -> float | None:
     try:
         value = float(raw)
     except ValueError:
-        raise invalid(f"/body/{name}", "must be a number") from None
+        raise invalid(f"/body/{name}", "must be a number", code="float_parsing") from None
     if not math.isfinite(value) or not -bound <= value <= bound:
         raise invalid(f"/body/{name}", f"must be a finite number in [-{bound:g}, {bound:g}]")
     return value
@@ -121,7 +121,7 @@ class StrictMultiPartParser(MultiPartParser):
             try:
                 self.items.append((part.field_name, bytes(part.data).decode("utf-8")))
             except UnicodeDecodeError:
-                raise invalid(f"/body/{part.field_name}", "must be UTF-8 text") from None
+                raise invalid(f"/body/{part.field_name}", "must be UTF-8 text", code="text_invalid") from None
             return
         super().on_part_end()
 
@@ -159,12 +159,18 @@ def _checked(form: FormData, fields: set[str]) -> TipForm:
             raise invalid(
                 f"/body/{name}",
                 f"unknown field; this operation takes: {', '.join(sorted(fields | {'media'}))}",
+                code="extra_forbidden",
             )
     text = _field(form, "text")
     if text is None or not text.strip():
-        raise invalid("/body/text", "the tip's text is required")
+        raise invalid("/body/text", "the tip's text is required", code="missing")
     if len(text) > MAX_TEXT:
-        raise invalid("/body/text", f"at most {MAX_TEXT} characters")
+        raise invalid(
+            "/body/text",
+            f"at most {MAX_TEXT} characters",
+            code="string_too_long",
+            params={"max_length": MAX_TEXT},
+        )
     files: list[UploadFile] = []
     for i, item in enumerate(form.getlist("media")):
         if not isinstance(item, UploadFile):
@@ -199,7 +205,12 @@ async def _clean_upload(upload: UploadFile, media_type: str, index: int) -> medi
 async def clean_files(files: list[UploadFile], policy: CommunityPolicy) -> list[media.Cleaned]:
     """Each file checked against the agency's policy, then cleaned of its metadata (before anything is stored)."""
     if len(files) > policy.tip_max_files:
-        raise invalid("/body/media", f"this agency takes at most {policy.tip_max_files} files at a time")
+        raise invalid(
+            "/body/media",
+            f"this agency takes at most {policy.tip_max_files} files at a time",
+            code="too_long",
+            params={"max_length": policy.tip_max_files},
+        )
     out = []
     for i, upload in enumerate(files):
         media_type = (upload.content_type or "").split(";")[0].strip().lower()
@@ -409,7 +420,7 @@ async def send_tip(request: Request) -> Response:
     form = await read_form(request, {"agency", "text", "lon", "lat", "occurred_at"}, max_files=10)
     try:
         if form.agency is None:
-            raise invalid("/body/agency", "the agency's slug is required")
+            raise invalid("/body/agency", "the agency's slug is required", code="missing")
         async with pooled(await db.pool()) as conn:
             if not await agency_exists(conn, form.agency):
                 raise Problem(404, f"No agency {form.agency!r}.")

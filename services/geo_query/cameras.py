@@ -82,7 +82,12 @@ async def cameras_within_radius(
 ) -> Response:
     cap = max_radius(caller)
     if radius_m > cap:
-        raise invalid("/query/radius_m", f"the agency's maximum search radius is {cap:g} m")
+        raise invalid(
+            "/query/radius_m",
+            f"the agency's maximum search radius is {cap:g} m",
+            code="less_than_equal",
+            params={"le": cap},
+        )
     _check_facing(filters, point)
     search = Search(caller, "search.radius", filters, reference, point=point, order="distance")
     search.details["radius_m"] = radius_m
@@ -125,7 +130,12 @@ async def nearest_cameras(
     ] = None,
 ) -> Response:
     if max_distance_m is not None and max_distance_m > MAX_RADIUS_M:
-        raise invalid("/query/max_distance_m", f"at most {MAX_RADIUS_M:g} m")
+        raise invalid(
+            "/query/max_distance_m",
+            f"at most {MAX_RADIUS_M:g} m",
+            code="less_than_equal",
+            params={"le": MAX_RADIUS_M},
+        )
     search = Search(caller, "search.nearest", filters, reference, point=point, order="distance")
     search.details.update(k=k, max_distance_m=max_distance_m)
     if max_distance_m is not None:

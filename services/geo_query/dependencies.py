@@ -327,7 +327,7 @@ async def filters(
     ] = False,
 ) -> Filters:
     if incident_at is not None and incident_at > datetime.now(UTC) + timedelta(minutes=5):
-        raise invalid("/query/incident_at", "the incident is in the future")
+        raise invalid("/query/incident_at", "the incident is in the future", code="in_future")
     if only_available and incident_at is None:
         raise invalid("/query/only_available", "needs incident_at")
     return Filters(
@@ -407,9 +407,11 @@ def distance_cursor(cursor: str | None) -> tuple[float, uuid.UUID] | None:
     try:
         d, cid = float(data["d"]), uuid.UUID(str(data["id"]))
     except (TypeError, ValueError) as exc:
-        raise invalid("/query/cursor", "not a cursor this service issued", status=400) from exc
+        raise invalid(
+            "/query/cursor", "not a cursor this service issued", status=400, code="cursor_invalid"
+        ) from exc
     if not math.isfinite(d) or d < 0:
-        raise invalid("/query/cursor", "not a cursor this service issued", status=400)
+        raise invalid("/query/cursor", "not a cursor this service issued", status=400, code="cursor_invalid")
     return d, cid
 
 
@@ -421,7 +423,9 @@ def id_cursor(cursor: str | None, *, status: int = 400) -> tuple[uuid.UUID, bool
     try:
         return uuid.UUID(str(data["id"])), bool(data.get("prev", False))
     except (TypeError, ValueError) as exc:
-        raise invalid("/query/cursor", "not a cursor this service issued", status=status) from exc
+        raise invalid(
+            "/query/cursor", "not a cursor this service issued", status=status, code="cursor_invalid"
+        ) from exc
 
 
 CursorQuery = Annotated[

@@ -573,7 +573,12 @@ async def cameras_along_route(
         raise invalid("/query/incident_at", "a route's times say when: leave incident_at out")
     cap = max_radius(caller)
     if body.buffer_m > cap:
-        raise invalid("/body/buffer_m", f"the agency's maximum search radius is {cap:g} m")
+        raise invalid(
+            "/body/buffer_m",
+            f"the agency's maximum search radius is {cap:g} m",
+            code="less_than_equal",
+            params={"le": cap},
+        )
     key = distance_cursor(cursor)
     route = parse_route(body, max_length_m=get_settings().geo_route_max_length_m)
     corridor = route.corridor(body.buffer_m)

@@ -59,7 +59,7 @@ CONTACT_EXAMPLE = {
 
 def _plain(value: str | None, pointer: str) -> None:
     if value is not None and ("\x00" in value or not value.isprintable()):
-        raise invalid(pointer, "must be printable text")
+        raise invalid(pointer, "must be printable text", code="text_invalid")
 
 
 @router.get(
@@ -158,7 +158,9 @@ async def reconfirmations_due(
         try:
             after_at, after_id = c["at"], uuid.UUID(c["id"])
         except (TypeError, ValueError) as exc:
-            raise invalid("/query/cursor", "not a cursor this service issued", status=400) from exc
+            raise invalid(
+                "/query/cursor", "not a cursor this service issued", status=400, code="cursor_invalid"
+            ) from exc
     after = (after_at, after_id) if after_at is not None and after_id is not None else None
     rows = await due_for_reconfirmation(session, slug, within_days, after, n + 1)
     items = [

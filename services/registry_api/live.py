@@ -151,6 +151,8 @@ async def open_for(
         InvalidParam(
             pointer=f"/body/agencies/{i}",
             reason=f"the registration is not shared with '{s}': add it to share_with first",
+            code="not_shared",
+            params={"agency": s},
         )
         for i, s in enumerate(slugs)
         if s not in shared

@@ -39,7 +39,7 @@ from services.registry_api.repository.registrations import (
 from services.registry_api.repository.sharing import shown_to
 from services.registry_api.schemas import Slug
 from services.registry_api.sealing import reg_context, unseal
-from shared.errors import Problem, problem_responses
+from shared.errors import Problem, problem_responses, refused
 from shared.geojson import JSONResponse
 from shared.mail import get_mailer, message_id
 
@@ -90,7 +90,7 @@ class NotificationIn(BaseModel):
     def _no_nul(cls, v: str) -> str:
         # A NUL has no place in a mail header or text (mail software truncates or rejects it).
         if "\x00" in v:
-            raise ValueError("must not contain NUL characters")
+            raise refused("text_invalid", "must not contain NUL characters")
         return v
 
 

@@ -196,7 +196,7 @@ def _instant(value: str | None, pointer: str) -> datetime | None:
 
 def _plain(value: str | None, pointer: str) -> str | None:
     if value is not None and not value.isprintable():
-        raise invalid(pointer, "must be printable text")
+        raise invalid(pointer, "must be printable text", code="text_invalid")
     return value
 
 
@@ -359,7 +359,7 @@ def cursor_seq(cursor: str) -> int:
     """The record a `next` link's cursor continues before (a position in the chain, so a bigint)."""
     value = decode_cursor(cursor, ("before",), numeric=("before",))["before"]
     if not isinstance(value, int) or not 1 <= value < 2**63:
-        raise invalid("/query/cursor", "not a cursor this service issued", status=400)
+        raise invalid("/query/cursor", "not a cursor this service issued", status=400, code="cursor_invalid")
     return value
 
 

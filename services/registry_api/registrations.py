@@ -385,12 +385,18 @@ def _refuse_unchecked(check: Any, body: RegistrationCreate, points: list[tuple[s
     """A registration the checks refuse: no such program, a location outside its jurisdiction, an unknown
     agency to share with."""
     if check["id"] is None:
-        raise invalid("/body/agency", f"no agency program '{body.agency}' (see GET /v1/agencies/covering)")
+        raise invalid(
+            "/body/agency",
+            f"no agency program '{body.agency}' (see GET /v1/agencies/covering)",
+            code="unknown_agency",
+        )
     if check["outside"]:
         raise outside_jurisdiction(check, points, check["outside"])
     unknown = [(i, s) for i, s in enumerate(body.share_with) if s not in check["share_slugs"]]
     if unknown:
-        raise invalid(f"/body/share_with/{unknown[0][0]}", f"no agency '{unknown[0][1]}'")
+        raise invalid(
+            f"/body/share_with/{unknown[0][0]}", f"no agency '{unknown[0][1]}'", code="unknown_agency"
+        )
 
 
 def _feature_row(
@@ -649,7 +655,11 @@ def _merge_contact(row: Any, body: RegistrationPatch, put: Any) -> bool:
     }
     merged = {k: (getattr(patch, k) if k in given else v) for k, v in current.items()}
     if merged["email"] is None and merged["phone"] is None:
-        raise invalid("/body/contact", "an email or a phone number must remain, so the agency can reach you")
+        raise invalid(
+            "/body/contact",
+            "an email or a phone number must remain, so the agency can reach you",
+            code="contact_required",
+        )
     for k in ("name", "email", "phone"):
         if k in given:
             put(f"contact_{k}_enc", seal(merged[k], reg_context(rid, k)))

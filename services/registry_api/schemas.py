@@ -33,6 +33,7 @@ from services.registry_api.models import Recording as Recording
 from services.registry_api.models import Source as Source
 from services.registry_api.models import Status as Status
 from services.registry_api.validation import normalise_email, normalise_phone, plain_text
+from shared.errors import refused
 from shared.geojson import Area, AreaGeometry, Point, PointGeometry
 from shared.inputs import INTEGRAL, StrictInput, not_null
 from shared.vocabulary import LiveMode as LiveMode
@@ -132,7 +133,7 @@ class ContactIn(Input):
     @model_validator(mode="after")
     def _one_way_to_reach(self) -> ContactIn:
         if self.email is None and self.phone is None:
-            raise ValueError("give an email or a phone number, so the agency can reach you")
+            raise refused("contact_required", "give an email or a phone number, so the agency can reach you")
         return self
 
 

@@ -16,6 +16,8 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
+from shared.errors import refused
+
 
 @dataclass(frozen=True, slots=True)
 class TextLimit:
@@ -79,11 +81,11 @@ def range_fits(value: float) -> bool:
 def plain_text(value: str) -> str:
     """The text itself when PostgreSQL can store it: no NUL character, no unpaired surrogate."""
     if "\x00" in value:
-        raise ValueError("text must not contain NUL characters")
+        raise refused("text_invalid", "text must not contain NUL characters")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise ValueError("text must be valid Unicode (no unpaired surrogates)") from exc
+        raise refused("text_invalid", "text must be valid Unicode (no unpaired surrogates)") from exc
     return value
 
 
@@ -98,7 +100,7 @@ def normalise_email(value: str | None) -> str | None:
     try:
         return validate_email(stripped, check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        raise ValueError(f"not a valid email address: {exc}") from exc
+        raise refused("email_invalid", f"not a valid email address: {exc}") from exc
 
 
 # The common address (ASCII dot-atom local part, ASCII domain, well within the length limits) normalised
@@ -142,10 +144,11 @@ def normalise_phone(value: str | None, region: str | None) -> str | None:
     try:
         number = phonenumbers.parse(value, (region or "US").upper())
     except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number: {exc}") from exc
+        raise refused("phone_invalid", f"not a phone number: {exc}") from exc
     if not phonenumbers.is_valid_number(number):
-        raise ValueError(
+        raise refused(
+            "phone_invalid",
             "not a valid phone number for its region (give it in international form, e.g. +14145550123, "
-            "or set phone_region)"
+            "or set phone_region)",
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

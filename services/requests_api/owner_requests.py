@@ -320,9 +320,14 @@ def _checked_fields(up: Upload, size: int, target: RowMapping) -> uuid.UUID | No
         raise invalid("/body/file", "send the footage in a non-empty part named 'file'")
     # Text PostgreSQL cannot store (NUL) would otherwise fail the insert after the file is stored.
     if up.fields.get("description") and "\x00" in up.fields["description"]:
-        raise invalid("/body/description", "must not contain NUL characters")
+        raise invalid("/body/description", "must not contain NUL characters", code="text_invalid")
     if len(up.fields.get("description", "")) > 2000:
-        raise invalid("/body/description", "at most 2000 characters")
+        raise invalid(
+            "/body/description",
+            "at most 2000 characters",
+            code="string_too_long",
+            params={"max_length": 2000},
+        )
     raw_camera = up.fields.get("camera_id", "").strip()
     if not raw_camera:
         return None

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, WithJsonSchema, field
 from services.requests_api.config import config
 from services.requests_api.models import Category, RequestState, TargetState
 from services.requests_api.webhook_urls import check_webhook_url
+from shared.errors import refused
 from shared.geojson import Area, AreaGeometry, Point, PointGeometry
 from shared.inputs import StrictInput
 from shared.settings import get_settings
@@ -36,7 +37,7 @@ class Input(StrictInput):
     def _no_nul(cls, v: Any) -> Any:
         # PostgreSQL text cannot hold NUL: refused here, as bad input, rather than failing the write.
         if isinstance(v, str) and "\x00" in v:
-            raise ValueError("must not contain NUL characters")
+            raise refused("text_invalid", "must not contain NUL characters")
         return v
 
 

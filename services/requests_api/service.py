@@ -137,6 +137,8 @@ def _check_window(body: RequestCreate, policy: AgencyPolicy) -> None:
         raise invalid(
             "/body/window/end",
             f"the window ended more than {MAX_FOOTAGE_AGE.days} days ago, longer than any camera keeps footage",
+            code="too_old",
+            params={"days": MAX_FOOTAGE_AGE.days},
         )
     hours = (end - start).total_seconds() / 3600
     if hours > policy.max_request_window_hours + 1e-9:
@@ -145,7 +147,7 @@ def _check_window(body: RequestCreate, policy: AgencyPolicy) -> None:
             f"spans {hours:g} hours; {policy.name}'s policy allows at most {policy.max_request_window_hours:g}",
         )
     if start > now() + timedelta(minutes=5):
-        raise invalid("/body/window/start", "the incident window starts in the future")
+        raise invalid("/body/window/start", "the incident window starts in the future", code="in_future")
 
 
 def _due(body: RequestCreate, policy: AgencyPolicy) -> datetime:

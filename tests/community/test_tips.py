@@ -251,7 +251,16 @@ def test_the_agencys_policy_limits_the_size_types_and_number_of_files(
     assert (
         send_tip(community, agency.slug, files=[("p.jpg", jpeg_with_gps(), "image/jpeg")]).status_code == 415
     )
-    assert send_tip(community, agency.slug, files=[png, png]).status_code == 422
+    too_many = send_tip(community, agency.slug, files=[png, png])
+    assert too_many.status_code == 422
+    assert too_many.json()["errors"] == [
+        {
+            "pointer": "/body/media",
+            "reason": "this agency takes at most 1 files at a time",
+            "code": "too_long",
+            "params": {"max_length": 1},
+        }
+    ]
     assert send_tip(community, agency.slug, files=[("big.png", b"\x89PNG" + b"\x00" * 4096, "image/png")]).status_code == 413  # fmt: skip
     assert count_tips(db, agency.slug) == 0
     assert send_tip(community, agency.slug, files=[png]).status_code == 201
@@ -521,21 +530,31 @@ def test_a_tips_times_are_kept_and_shown_to_the_hour_and_no_audit_record_times_t
 
 
 def test_bad_tip_forms_are_clear_problems(community: httpx.Client, agency: Agency) -> None:
+    # Each with the code a client words it from (in its reader's language), and the limit where there is one.
     cases = [
-        ({"agency": agency.slug}, 422, "/body/text"),
-        ({"agency": agency.slug, "text": "x", "lon": "-87.9"}, 422, "/body/lat"),
-        ({"agency": agency.slug, "text": "x", "lon": "abc", "lat": "43"}, 422, "/body/lon"),
-        ({"agency": agency.slug, "text": "x", "lon": "-87.9", "lat": "91"}, 422, "/body/lat"),
-        ({"agency": agency.slug, "text": "x", "occurred_at": "yesterday"}, 422, "/body/occurred_at"),
-        ({"agency": agency.slug, "text": "x", "colour": "red"}, 422, "/body/colour"),
-        ({"agency": agency.slug, "text": "a\x00b"}, 422, "/body/text"),
-        ({"text": "x"}, 422, "/body/agency"),
+        ({"agency": agency.slug}, 422, "/body/text", "missing"),
+        ({"agency": agency.slug, "text": "x" * 10_001}, 422, "/body/text", "string_too_long"),
+        ({"agency": agency.slug, "text": "x", "lon": "-87.9"}, 422, "/body/lat", "invalid"),
+        ({"agency": agency.slug, "text": "x", "lon": "abc", "lat": "43"}, 422, "/body/lon", "float_parsing"),
+        ({"agency": agency.slug, "text": "x", "lon": "-87.9", "lat": "91"}, 422, "/body/lat", "invalid"),
+        (
+            {"agency": agency.slug, "text": "x", "occurred_at": "yesterday"},
+            422,
+            "/body/occurred_at",
+            "invalid",
+        ),
+        ({"agency": agency.slug, "text": "x", "colour": "red"}, 422, "/body/colour", "extra_forbidden"),
+        ({"agency": agency.slug, "text": "a\x00b"}, 422, "/body/text", "text_invalid"),
+        ({"text": "x"}, 422, "/body/agency", "missing"),
     ]
-    for fields, status, pointer in cases:
+    for fields, status, pointer, code in cases:
         r = community.post("/v1/tips", files=form(fields))
         assert r.status_code == status, (fields, r.text)
         assert r.headers["content-type"] == "application/problem+json"
         assert pointer in r.json()["detail"], (fields, r.json())
+        assert [(e["pointer"], e["code"]) for e in r.json()["errors"]] == [(pointer, code)], r.json()
+        if code == "string_too_long":
+            assert r.json()["errors"][0]["params"] == {"max_length": 10_000}
     assert send_tip(community, "no-such-agency-here").status_code == 404
     json_body = community.post("/v1/tips", json={"agency": agency.slug, "text": "x"})
     assert json_body.status_code == 415 and json_body.headers["accept-post"] == "multipart/form-data"

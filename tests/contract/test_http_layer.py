@@ -125,7 +125,7 @@ def test_a_search_given_lon_twice_is_refused_rather_than_run_at_the_last_one(sce
     )
     assert is_problem(r, 400), r.text
     assert r.json()["errors"] == [
-        {"pointer": "/query/lon", "reason": "given more than once; it takes one value"}
+        {"pointer": "/query/lon", "reason": "given more than once; it takes one value", "code": "repeated"}
     ]
 
 

@@ -77,6 +77,16 @@ def test_an_incident_at_outside_the_calendar_or_in_the_future_is_a_4xx_problem(
 
 
 @pytest.mark.parametrize("route", ROUTES)
+def test_an_incident_tomorrow_is_refused_with_a_code_to_word_it(
+    geo: httpx.Client, auth: Token, registry_data: Registry, route: str
+) -> None:
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    r = _send(geo, auth("investigator", registry_data.x.slug), route, tomorrow)
+    assert r.status_code == 400, r.text
+    assert [(e["pointer"], e["code"]) for e in r.json()["errors"]] == [("/query/incident_at", "in_future")]
+
+
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("incident_at", ANSWERED)
 def test_an_incident_at_at_the_start_of_the_calendar_is_answered_with_footage_until_from_it(
     geo: httpx.Client, auth: Token, registry_data: Registry, route: str, incident_at: str

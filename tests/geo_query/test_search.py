@@ -102,6 +102,21 @@ def test_radius_pages_follow_a_distance_cursor_without_gaps_or_repeats(
     assert counted["numberMatched"] == len(whole) and counted["numberReturned"] == 7
 
 
+def test_a_radius_over_the_agencys_cap_is_refused_with_the_cap_to_word_it(
+    geo: httpx.Client, auth: Token, registry_data: Registry
+) -> None:
+    """The cap is the agency's own (2,000 m here): a client can say it in its reader's language from the code."""
+    h = auth("cad", registry_data.x.slug)
+    r = geo.get("/v1/cameras/radius", params={"lon": -73.97, "lat": 40.74, "radius_m": 2001}, headers=h)
+    assert r.status_code == 400, r.text
+    [member] = r.json()["errors"]
+    assert (member["pointer"], member["code"], member["params"]) == (
+        "/query/radius_m",
+        "less_than_equal",
+        {"le": 2000},
+    )
+
+
 @pytest.mark.parametrize("center", [*CENTERS, (179.995, -16.8), (-179.99, -16.9)])
 @pytest.mark.parametrize("k", [1, 5, 25])
 def test_nearest_k_is_in_true_geodesic_order(

@@ -333,13 +333,14 @@ def test_a_request_over_the_caps_cannot_be_sent_and_the_api_problem_is_shown_at_
     visit.check("agency-new-request-over-cap")
     assert sql("SELECT count(*) AS n FROM requests.requests WHERE case_number = $1", case)[0]["n"] == 0
 
-    # Within the caps here, but the window starts in the future: the API's problem, at its field.
+    # Within the caps here, but the window starts in the future: the API's problem, at its field, worded from its
+    # code in the officer's language.
     page.get_by_label("Radius in metres").fill("100")
     later = datetime.now() + timedelta(hours=2)
     page.get_by_label("From", exact=True).fill(later.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_label("To", exact=True).fill((later + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
     page.get_by_role("button", name="Create the request").click()
-    expect(page.locator("#rq-start-error")).to_contain_text("starts in the future")
+    expect(page.locator("#rq-start-error")).to_have_text("Time window: Enter a time that has already passed")
     assert sql("SELECT count(*) AS n FROM requests.requests WHERE case_number = $1", case)[0]["n"] == 0
 
 

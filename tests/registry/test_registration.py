@@ -382,3 +382,62 @@ def test_notification_ids_outlive_the_sweep_of_expired_idempotency_keys(
         == 1
     )
     assert registry.post(url, json=note, headers=service).json()["status"] == "duplicate"
+
+
+def test_each_refused_member_carries_a_code_and_the_limits_to_word_it(
+    registry: httpx.Client, new_agency: NewAgency
+) -> None:
+    """The problem's `errors` name what is wrong by a stable code (pydantic's error type, or the services' own)
+    with the limit crossed, so that a client can say it in its reader's language; the English reason stays."""
+    a = new_agency()
+
+    def body(**changes: Any) -> dict[str, Any]:
+        b: dict[str, Any] = {
+            "agency": a.slug,
+            "location": point(a.inside()),
+            "contact": {"email": fresh_email()},
+        }
+        b.update(changes)
+        return b
+
+    cases: list[tuple[dict[str, Any], str, str, dict[str, Any] | None]] = [
+        (body(business_name="x" * 201), "/body/business_name", "string_too_long", {"max_length": 200}),
+        (
+            body(cameras=[{"direction_deg": 360}]),
+            "/body/cameras/0/direction_deg",
+            "less_than_equal",
+            {"le": 359},
+        ),
+        (body(cameras=[{"fov_deg": 0}]), "/body/cameras/0/fov_deg", "greater_than_equal", {"ge": 1}),
+        (
+            body(cameras=[]),
+            "/body/cameras",
+            "too_short",
+            {"field_type": "List", "min_length": 1, "actual_length": 0},
+        ),
+        (body(colour="red"), "/body/colour", "extra_forbidden", None),
+        (body(agency=None), "/body/agency", "string_type", None),
+        (body(contact={}), "/body/contact", "contact_required", None),
+        (body(contact={"email": "not-an-email"}), "/body/contact/email", "email_invalid", None),
+        # Of the shape of a phone number (ten digits), but no area code 111: only the service can tell.
+        (body(contact={"phone": "(111) 555-0199"}), "/body/contact/phone", "phone_invalid", None),
+        (body(business_name="nul\u0000byte"), "/body/business_name", "text_invalid", None),
+        (body(agency="nobody-here"), "/body/agency", "unknown_agency", None),
+        (body(share_with=["nobody-here"]), "/body/share_with/0", "unknown_agency", None),
+        (body(location=point(a.outside())), "/body/location", "outside_jurisdiction", {"agency": a.name}),
+    ]
+    for b, pointer, code, params in cases:
+        r = registry.post("/v1/registrations", json=b)
+        assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, (pointer, r.text)
+        member = next(e for e in r.json()["errors"] if e["pointer"] == pointer)
+        assert member["code"] == code, (pointer, member)
+        assert member.get("params") == params, (pointer, member)
+        assert member["reason"], member
+    # Missing altogether: pydantic's `missing`; each member of the body is named, each with its code.
+    r = registry.post("/v1/registrations", json={"location": point(a.inside())})
+    assert {(e["pointer"], e["code"]) for e in r.json()["errors"]} >= {("/body/agency", "missing")}
+    # A query parameter given twice: the services' own code, on a 400.
+    r = registry.get(f"/v1/agencies/covering?lon={a.centre[0]}&lat={a.centre[1]}&lat=0")
+    assert r.status_code == 400 and r.json()["errors"] == [
+        {"pointer": "/query/lat", "reason": "given more than once; it takes one value", "code": "repeated"}
+    ]

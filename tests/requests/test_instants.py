@@ -57,7 +57,17 @@ def test_an_incident_window_older_than_any_footage_is_refused_at_its_end(
         body = request_body(flow.agency, window={"start": start, "end": end})
         r = flow.client.post("/v1/requests", json=body, headers=flow.inv())
         assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, r.text
-        assert [e["pointer"] for e in r.json()["errors"]] == ["/body/window/end"]
+        assert [(e["pointer"], e["code"], e["params"]) for e in r.json()["errors"]] == [
+            ("/body/window/end", "too_old", {"days": 3650})
+        ]
+    # One that starts tomorrow: no footage of it exists yet.
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    body = request_body(
+        flow.agency, window={"start": iso(tomorrow), "end": iso(tomorrow + timedelta(hours=1))}
+    )
+    r = flow.client.post("/v1/requests", json=body, headers=flow.inv())
+    assert r.status_code == 422, r.text
+    assert [(e["pointer"], e["code"]) for e in r.json()["errors"]] == [("/body/window/start", "in_future")]
     kept_end = (datetime.now(UTC) - timedelta(days=3649)).replace(microsecond=0)
     window = {"start": iso(kept_end - timedelta(hours=1)), "end": iso(kept_end)}
     created = flow.create(window=window, due_at=iso(datetime.now(UTC) + timedelta(days=3)))

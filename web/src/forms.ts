@@ -1,13 +1,27 @@
 /** Form fields and the error pattern every form uses (GOV.UK / USWDS): the message at the field, an error
  * summary at the top linking to each field, announced and focused; what was typed stays where it was. */
 
-import type { Failure } from "./api/client";
+import type { Failure, InvalidParam } from "./api/client";
 import { focus, h } from "./dom";
-import { t, type MessageKey } from "./i18n";
+import { formatNumber, t, type MessageKey } from "./i18n";
 
 export interface FieldError {
   field: string | null; // the id of the input, or null for a problem with no field of its own
   message: string;
+  /** The service's own words (English), shown after `message` in parentheses when its code is not one the
+   * portal words itself: they are the only place that says what exactly to change. */
+  said?: string;
+}
+
+/** The message as plain text (for a status line or a sentence it goes into). */
+export function errorText(e: FieldError): string {
+  return e.said ? `${e.message} (${e.said})` : e.message;
+}
+
+/** The message as the page shows it: the service's English words marked as English, so that a screen reader
+ * reading a Spanish page pronounces them as English (WCAG 3.1.2). */
+export function errorNodes(e: FieldError): (string | Node)[] {
+  return e.said ? [`${e.message} (`, h("span", { lang: "en" }, e.said), ")"] : [e.message];
 }
 
 interface TextFieldOptions {
@@ -110,7 +124,8 @@ export function showErrors(
     const existing = group.querySelector<HTMLElement>(`#${CSS.escape(messageId)}`);
     const message =
       existing ?? h("span", { class: "usa-error-message", id: messageId, "data-generated": "true" });
-    message.textContent = existing ? `${existing.textContent} ${e.message}` : e.message;
+    if (existing) message.append(" ", ...errorNodes(e));
+    else message.replaceChildren(...errorNodes(e));
     if (!existing) {
       const label = group.querySelector("legend, label.usa-label");
       const after = group.querySelector(".usa-hint:not(label .usa-hint)") ?? label;
@@ -156,9 +171,9 @@ export function errorSummary(errors: FieldError[], retry?: () => void): HTMLElem
                       target?.scrollIntoView({ block: "center" });
                     },
                   },
-                  e.message,
+                  ...errorNodes(e),
                 )
-              : e.message,
+              : errorNodes(e),
           ),
         ),
       ),
@@ -183,7 +198,88 @@ export function fieldForPointer(pointer: string, fields: Record<string, string>)
   return best;
 }
 
-/** The errors to show for a failed call: each invalid member at its field, or one plain sentence. */
+// The codes of refused members the portal words itself (pydantic's error types and the services' own, see
+// shared/errors.py `InvalidParam.code`), each with the params its sentence needs.
+const REFUSALS: Record<string, MessageKey> = {
+  missing: "refusal.missing",
+  string_too_short: "refusal.string_too_short",
+  string_too_long: "refusal.string_too_long",
+  too_short: "refusal.too_short",
+  too_long: "refusal.too_long",
+  greater_than_equal: "refusal.greater_than_equal",
+  greater_than: "refusal.greater_than",
+  less_than_equal: "refusal.less_than_equal",
+  less_than: "refusal.less_than",
+  int_type: "refusal.whole_number",
+  int_parsing: "refusal.whole_number",
+  int_from_float: "refusal.whole_number",
+  float_type: "refusal.number",
+  float_parsing: "refusal.number",
+  finite_number: "refusal.number",
+  string_pattern_mismatch: "refusal.pattern",
+  literal_error: "refusal.choice",
+  enum: "refusal.choice",
+  datetime_type: "refusal.datetime",
+  datetime_parsing: "refusal.datetime",
+  datetime_from_date_parsing: "refusal.datetime",
+  timezone_aware: "refusal.datetime",
+  url_type: "refusal.url",
+  url_parsing: "refusal.url",
+  url_scheme: "refusal.url",
+  email_invalid: "refusal.email_invalid",
+  phone_invalid: "refusal.phone_invalid",
+  text_invalid: "refusal.text_invalid",
+  contact_required: "refusal.contact_required",
+  unknown_agency: "refusal.unknown_agency",
+  outside_jurisdiction: "refusal.outside_jurisdiction",
+  not_shared: "refusal.not_shared",
+  cursor_invalid: "refusal.cursor_invalid",
+  in_future: "refusal.in_future",
+  too_old: "refusal.too_old",
+};
+
+// Problems with no member of their own, by their type (the last segment of the problem's `type` URI).
+const PROBLEM_KINDS: Record<string, MessageKey> = {
+  "approval-required": "refusal.kind_approval_required",
+  "payload-too-large": "refusal.kind_too_large",
+  "unsupported-media-type": "refusal.kind_media_type",
+  "media-type-not-accepted": "refusal.kind_media_type",
+  "media-type-not-cleanable": "refusal.kind_media_type",
+  "media-unreadable": "refusal.kind_media_unreadable",
+  "invalid-reset-code": "refusal.kind_code_invalid",
+  "invalid-enrolment-code": "refusal.kind_code_invalid",
+  gone: "refusal.kind_gone",
+  "no-email": "refusal.kind_no_email",
+  "subscription-contact-unreadable": "refusal.kind_subscription_unreadable",
+  "evidence-integrity": "refusal.kind_evidence_integrity",
+};
+
+const PROBLEM_STATUSES: Partial<Record<number, MessageKey>> = {
+  401: "errors.unauthorized",
+  403: "errors.forbidden",
+  404: "errors.not_found",
+  412: "errors.changed_elsewhere",
+  429: "errors.too_many",
+};
+
+/** One refused member in the reader's language, from its code and params, after the field's label. A code the
+ * portal does not know is said plainly in the reader's language with the service's own words kept after it
+ * (`said`): they alone say what exactly to change, and a Spanish reader is never left with English alone. */
+export function refusalMessage(e: InvalidParam, label?: string): Pick<FieldError, "message" | "said"> {
+  const key = e.code && Object.hasOwn(REFUSALS, e.code) ? REFUSALS[e.code] : undefined;
+  const params: Record<string, string> = {};
+  for (const [name, value] of Object.entries(e.params ?? {})) {
+    params[name] = typeof value === "number" ? formatNumber(value, 6) : String(value);
+  }
+  const worded = key ? t(key, params) : null;
+  // A sentence whose limit did not come with the code would show its placeholder: said plainly instead.
+  const known = worded !== null && !/\{\w+\}/.test(worded);
+  const sentence = known ? worded : t("refusal.other");
+  return { message: label ? `${label}: ${sentence}` : sentence, ...(known ? {} : { said: e.reason }) };
+}
+
+/** The errors to show for a failed call: each invalid member at its field, or one plain sentence; always in the
+ * reader's language (see `refusalMessage`). */
 export function errorsFromFailure(
   failure: Failure,
   fields: Record<string, string>,
@@ -198,18 +294,17 @@ export function errorsFromFailure(
   if (failure.errors.length) {
     return failure.errors.map((e) => {
       const field = fieldForPointer(e.pointer, fields);
-      const label = field ? labels[field] : undefined;
-      return { field, message: label ? `${label}: ${e.reason}` : e.reason };
+      return { field, ...refusalMessage(e, field ? labels[field] : undefined) };
     });
   }
-  const known: Partial<Record<number, MessageKey>> = {
-    401: "errors.unauthorized",
-    403: "errors.forbidden",
-    404: "errors.not_found",
-    412: "errors.changed_elsewhere",
-    429: "errors.too_many",
-  };
-  const key = known[failure.status];
+  const key = (failure.kind && Object.hasOwn(PROBLEM_KINDS, failure.kind) ? PROBLEM_KINDS[failure.kind] : undefined) ?? PROBLEM_STATUSES[failure.status];
   if (key) return [{ field: null, message: t(key) }];
-  return [{ field: null, message: failure.detail ?? t("errors.generic") }];
+  if (!failure.detail) return [{ field: null, message: t("errors.generic") }];
+  return [{ field: null, message: t(failure.status === 409 ? "refusal.conflict" : "refusal.problem"), said: failure.detail }];
+}
+
+/** The first error of a failed call as plain text, for a status line (see `errorsFromFailure`). */
+export function failureText(failure: Failure): string {
+  const first = errorsFromFailure(failure, {})[0];
+  return first ? errorText(first) : t("errors.generic");
 }

@@ -8,6 +8,7 @@
  * silently renewed token, or, when there is none (signed out), says why it stopped and Play asks again. */
 
 import { focus, h } from "./dom";
+import { failureText } from "./forms";
 import { t, type MessageKey } from "./i18n";
 import { createViewing, relayFailure, relayUrl, type RelayFailure } from "./relay";
 import { claimsOf, staffToken } from "./staff";
@@ -159,7 +160,7 @@ export class LivePlayer {
     } else if (f.status === 0 || f.retryable || f.status === 429) {
       this.halt("failed", t("wsl.retry"));
     } else {
-      this.halt("refused", f.detail ?? "");
+      this.halt("refused", failureText(f));
     }
   }
 

@@ -3,7 +3,7 @@
 
 import { attempt, bearer, registry, type Failure, type Registration } from "./api/client";
 import { h } from "./dom";
-import { errorsFromFailure } from "./forms";
+import { errorNodes, errorsFromFailure } from "./forms";
 import { t } from "./i18n";
 import { navigate, rerender } from "./router";
 import { credentialFor, forget } from "./session";
@@ -58,7 +58,7 @@ export function failureBox(failure: Failure, retry?: () => void): HTMLElement {
     h(
       "div",
       { class: "usa-alert__body" },
-      errorsFromFailure(failure, {}).map((e) => h("p", { class: "usa-alert__text" }, e.message)),
+      errorsFromFailure(failure, {}).map((e) => h("p", { class: "usa-alert__text" }, ...errorNodes(e))),
       failure.retryable && retry
         ? h("button", { type: "button", class: "usa-button usa-button--outline", onclick: retry }, t("errors.retry"))
         : null,

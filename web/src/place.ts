@@ -4,7 +4,7 @@
 
 import { attempt, registry, type Agency, type Failure } from "./api/client";
 import { h, uid } from "./dom";
-import { errorsFromFailure, textField } from "./forms";
+import { errorNodes, errorsFromFailure, textField } from "./forms";
 import { t } from "./i18n";
 import { createMap, type PortalMap } from "./map";
 import { config } from "./config";
@@ -193,7 +193,7 @@ export function placePicker(o: PickerOptions): HTMLElement {
         h(
           "div",
           { class: "usa-alert__body" },
-          errorsFromFailure(failure, {}).map((e) => h("p", { class: "usa-alert__text" }, e.message)),
+          errorsFromFailure(failure, {}).map((e) => h("p", { class: "usa-alert__text" }, ...errorNodes(e))),
           failure.retryable
             ? h("button", { type: "button", class: "usa-button usa-button--outline", onclick: () => void check() }, t("errors.retry"))
             : null,

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { contactProblem, errorsFromFailure, fieldForPointer } from "../src/forms";
+import { contactProblem, errorsFromFailure, errorText, fieldForPointer } from "../src/forms";
 import { wedge } from "../src/wedge";
 import { registrationIdOf } from "../src/session";
 import { sha256Of } from "../src/sha256";
@@ -19,7 +19,7 @@ describe("problem pointers", () => {
     const f = failureOf(422, { errors: [{ pointer: "/path/alert_id", reason: "Input should be a valid UUID" }] });
     expect(errorsFromFailure(f, {})).toEqual([{ field: null, message: "This could not be found. It may have been deleted." }]);
     const body = failureOf(422, { errors: [{ pointer: "/body/name", reason: "too long" }, { pointer: "/path/id", reason: "bad" }] });
-    expect(errorsFromFailure(body, {}).map((e) => e.message)).toEqual(["too long", "bad"]);
+    expect(errorsFromFailure(body, {}).map(errorText)).toEqual(["This was not accepted (too long)", "This was not accepted (bad)"]);
   });
   it("reads a problem document defensively and marks what a retry may fix", () => {
     const f = failureOf(422, { title: "Invalid", errors: [{ pointer: "/body/x", reason: "bad" }, { nope: 1 }] });

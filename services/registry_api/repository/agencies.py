@@ -63,7 +63,10 @@ async def agencies_by_slugs(
     found = {r[0]: r[1] for r in rows}
     missing = [(i, s) for i, s in enumerate(slugs) if s not in found]
     if missing:
-        errors = [InvalidParam(pointer=f"{pointer}/{i}", reason=f"no agency '{s}'") for i, s in missing]
+        errors = [
+            InvalidParam(pointer=f"{pointer}/{i}", reason=f"no agency '{s}'", code="unknown_agency")
+            for i, s in missing
+        ]
         raise Problem(
             422,
             "; ".join(f"{e.pointer}: {e.reason}" for e in errors),
@@ -190,6 +193,8 @@ def outside_jurisdiction(
                     f"[{lon}, {lat}] lies outside the jurisdiction of {agency['name']} ({agency['slug']}); "
                     "its program accepts only cameras inside its jurisdiction"
                 ),
+                code="outside_jurisdiction",
+                params={"agency": agency["name"]},
             )
         )
     first = points[outside[0] - 1][1]

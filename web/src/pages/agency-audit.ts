@@ -9,7 +9,7 @@ import { attempt, bearer, failureOf, registry } from "../api/client";
 import type { components } from "../api/registry";
 import { config } from "../config";
 import { h } from "../dom";
-import { errorsFromFailure, showErrors, textField } from "../forms";
+import { errorsFromFailure, errorText, showErrors, textField } from "../forms";
 import { formatDate, formatNumber, t, type MessageKey } from "../i18n";
 import { en } from "../i18n/en";
 import { onLeave } from "../router";
@@ -287,7 +287,8 @@ export async function auditPage(main: HTMLElement): Promise<void> {
     }
     if (!response.ok) {
       const failure = failureOf(response.status, await response.json().catch(() => null));
-      exportStatus.textContent = errorsFromFailure(failure, FIELDS)[0]?.message ?? "";
+      const first = errorsFromFailure(failure, FIELDS)[0];
+      exportStatus.textContent = first ? errorText(first) : "";
       return;
     }
     const blob = await response.blob();

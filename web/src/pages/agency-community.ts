@@ -9,7 +9,7 @@ import { attempt, bearer } from "../api/client";
 import type { components } from "../api/community";
 import { config } from "../config";
 import { focus, h } from "../dom";
-import { errorsFromFailure, showErrors, textField, type FieldError } from "../forms";
+import { errorsFromFailure, failureText, showErrors, textField, type FieldError } from "../forms";
 import { formatDate, formatNumber, t, type MessageKey } from "../i18n";
 import { navigate } from "../router";
 import { agencyUser, isoToLocal, localToIso, parseRing, closeRing } from "../workspace";
@@ -41,10 +41,6 @@ function on(el: HTMLElement, event: string, handler: (e: Event) => Promise<void>
 
 function tipTag(state: string): HTMLElement {
   return h("span", { class: `ws-state ws-state--tip-${state}` }, t(`wsc.state.${state}` as MessageKey));
-}
-
-function failureText(failure: Parameters<typeof errorsFromFailure>[0]): string {
-  return errorsFromFailure(failure, {})[0]?.message ?? failure.title;
 }
 
 function smallMap(container: HTMLElement, label: string): L.Map {
@@ -523,14 +519,13 @@ function composer(main: HTMLElement, token: string, agency: string): void {
     );
     send.disabled = false;
     if (!outcome.ok) {
-      // The service's reasons are its own (English, for developers): a field whose rule the page knows is named
-      // in the supervisor's words and language.
+      // A field whose rule the page knows is named in the supervisor's words, more precisely than its code says.
       const plain: Record<string, string> = {
         [areaField]: t("wsc.alerts.error_outside"),
         "wsc-expires": t("wsc.alerts.error_expires_range", { days: ALERT_MAX_DAYS }),
       };
       const refused = errorsFromFailure(outcome.failure, { "/body/title": "wsc-title", "/body/message": "wsc-message", "/body/area": areaField, "/body/expires_at": "wsc-expires" });
-      showErrors(form, summary, refused.map((e) => (e.field && plain[e.field] ? { ...e, message: plain[e.field]! } : e)));
+      showErrors(form, summary, refused.map((e) => (e.field && plain[e.field] ? { field: e.field, message: plain[e.field]! } : e)));
       return;
     }
     Object.assign(draft, { title: "", message: "", corners: "", lat: "", lon: "", expires: "" });

@@ -9,7 +9,7 @@ import { attempt, bearer, geo, type Failure } from "../api/client";
 import { AGENCY_SIZES, byCount, cellAreaKm2, cellCentre, countClasses, gaps, type AgencySize, type CountClass, type CoverageCollection } from "../coverage";
 import { cellLayer, legend } from "../coverage-layer";
 import { h } from "../dom";
-import { errorsFromFailure } from "../forms";
+import { failureText } from "../forms";
 import { formatNumber, t, type MessageKey } from "../i18n";
 
 const SHOWN_GAPS = 5;
@@ -31,7 +31,7 @@ export function coverageControl(map: L.Map, mapBox: HTMLElement, token: () => Pr
   const refusal = (failure: Failure): string => {
     if (failure.status === 401) return t("cov.admin.unauthorized");
     if (failure.status === 403) return t("cov.admin.forbidden");
-    return errorsFromFailure(failure, {})[0]?.message ?? t("errors.generic");
+    return failureText(failure);
   };
 
   const show = async () => {

@@ -10,7 +10,7 @@ import { clusterLayer } from "../clusters";
 import { config } from "../config";
 import { canvasRenderer } from "../map";
 import { focus, h, uid } from "../dom";
-import { clearErrors, errorsFromFailure, showErrors, textField, type FieldError } from "../forms";
+import { clearErrors, errorsFromFailure, failureText, showErrors, textField, type FieldError } from "../forms";
 import { formatDate, formatNumber, t, type MessageKey } from "../i18n";
 import { onLeave } from "../router";
 import { wedge } from "../wedge";
@@ -691,7 +691,7 @@ export async function agencyMapPage(main: HTMLElement): Promise<void> {
     );
     if (!outcome.ok) {
       box.replaceChildren(
-        h("p", { class: "usa-error-message", role: "alert" }, errorsFromFailure(outcome.failure, {})[0]?.message ?? t("errors.generic")),
+        h("p", { class: "usa-error-message", role: "alert" }, failureText(outcome.failure)),
       );
       return;
     }

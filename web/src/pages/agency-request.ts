@@ -8,7 +8,7 @@ import "leaflet/dist/leaflet.css";
 import { attempt, bearer, failureOf, ifMatch, requests } from "../api/client";
 import { config } from "../config";
 import { focus, h, uid } from "../dom";
-import { errorsFromFailure } from "../forms";
+import { failureText } from "../forms";
 import { formatDate, formatNumber, formatTime, t, type MessageKey } from "../i18n";
 import { en } from "../i18n/en";
 import { onLeave, rerender } from "../router";
@@ -55,7 +55,7 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
   if (!outcome.ok) {
     main.append(
       h("h1", {}, t("ws.request.not_found_title")),
-      h("p", {}, outcome.failure.status === 404 || outcome.failure.status === 422 ? t("ws.request.not_found") : (errorsFromFailure(outcome.failure, {})[0]?.message ?? "")),
+      h("p", {}, outcome.failure.status === 404 || outcome.failure.status === 422 ? t("ws.request.not_found") : failureText(outcome.failure)),
       h("p", {}, h("a", { href: "/agency/requests" }, t("ws.request.back"))),
     );
     return;
@@ -89,7 +89,7 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
         const refused =
           done.failure.status === 409 && (action === "send" || action === "approve")
             ? t(Date.parse(r.due_at) <= Date.now() ? "ws.request.refused_due" : "ws.request.refused_no_owner")
-            : (errorsFromFailure(done.failure, {})[0]?.message ?? t("errors.generic"));
+            : failureText(done.failure);
         actionStatus.replaceChildren(h("p", { class: "usa-error-message", role: "alert" }, refused));
         return;
       }
@@ -234,7 +234,7 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
       }),
     );
     if (!done.ok) {
-      holdStatus.replaceChildren(h("p", { class: "usa-error-message", role: "alert" }, errorsFromFailure(done.failure, {})[0]?.message ?? ""));
+      holdStatus.replaceChildren(h("p", { class: "usa-error-message", role: "alert" }, failureText(done.failure)));
       return;
     }
     focusAfterRender = "hold";
@@ -242,7 +242,7 @@ export async function agencyRequestPage(main: HTMLElement, params: Record<string
   }
   const evidence = await attempt(() => requests().GET("/v1/requests/{request_id}/evidence", { params: { path: { request_id: r.id } }, headers: auth }));
   if (!evidence.ok) {
-    evidenceHost.append(h("p", { class: "usa-error-message", role: "alert" }, errorsFromFailure(evidence.failure, {})[0]?.message ?? ""));
+    evidenceHost.append(h("p", { class: "usa-error-message", role: "alert" }, failureText(evidence.failure)));
     return;
   }
   const items = evidence.data.items as EvidenceItem[];
@@ -334,7 +334,7 @@ function evidenceCard(item: EvidenceItem, token: string): HTMLElement {
       parsed = null; // not a problem document: the status alone speaks
     }
     const failure = failureOf(statusCode, parsed);
-    return failure.status === 500 && failure.title ? `${failure.title}. ${failure.detail ?? ""}` : (errorsFromFailure(failure, {})[0]?.message ?? t("errors.generic"));
+    return failureText(failure);
   };
 
   const download = async () => {
@@ -367,7 +367,7 @@ function evidenceCard(item: EvidenceItem, token: string): HTMLElement {
   const verify = async () => {
     const done = await attempt(() => requests().POST("/v1/evidence/{evidence_id}/verification", { params: { path: { evidence_id: item.id } }, headers: bearer(token) }));
     if (!done.ok) {
-      fail(t("ws.evidence.verify_failed", { reason: done.failure.title && done.failure.status === 500 ? `${done.failure.title}. ${done.failure.detail ?? ""}` : (errorsFromFailure(done.failure, {})[0]?.message ?? "") }));
+      fail(t("ws.evidence.verify_failed", { reason: failureText(done.failure) }));
       return;
     }
     if (done.data.intact) ok(t("ws.evidence.verified"));
@@ -377,7 +377,7 @@ function evidenceCard(item: EvidenceItem, token: string): HTMLElement {
   const custody = async () => {
     const done = await attempt(() => requests().GET("/v1/evidence/{evidence_id}/custody", { params: { path: { evidence_id: item.id } }, headers: bearer(token) }));
     if (!done.ok) {
-      fail(errorsFromFailure(done.failure, {})[0]?.message ?? "");
+      fail(failureText(done.failure));
       return;
     }
     const exported = done.data;

@@ -8,7 +8,7 @@ import "leaflet/dist/leaflet.css";
 import { attempt, bearer, registry, requests } from "../api/client";
 import { config } from "../config";
 import { h } from "../dom";
-import { errorsFromFailure, showErrors, textField, type FieldError } from "../forms";
+import { errorsFromFailure, failureText, showErrors, textField, type FieldError } from "../forms";
 import { formatDate, formatNumber, t, type MessageKey } from "../i18n";
 import { navigate, onLeave } from "../router";
 import {
@@ -88,7 +88,7 @@ async function listPage(
     );
     more.replaceChildren();
     if (!outcome.ok) {
-      list.append(h("p", { class: "usa-error-message", role: "alert" }, errorsFromFailure(outcome.failure, {})[0]?.message ?? ""));
+      list.append(h("p", { class: "usa-error-message", role: "alert" }, failureText(outcome.failure)));
       return;
     }
     const items = outcome.data.items as RequestItem[];

@@ -5,7 +5,7 @@
 
 import { attempt, bearer, ifMatch, registry, requests, type Agency, type Failure } from "../api/client";
 import { h, uid } from "../dom";
-import { errorsFromFailure, showErrors, textField, type FieldError } from "../forms";
+import { errorsFromFailure, failureText, showErrors, textField, type FieldError } from "../forms";
 import { formatDate, formatNumber, t, type MessageKey } from "../i18n";
 import { jurisdictionOf, type Geometry } from "../jurisdiction";
 import { coverageHref } from "../coverage";
@@ -368,7 +368,7 @@ export async function programPage(main: HTMLElement): Promise<void> {
       }),
     );
     if (!due.ok) {
-      dueHost.replaceChildren(note(errorsFromFailure(due.failure, {})[0]?.message ?? t("errors.generic"), "info"));
+      dueHost.replaceChildren(note(failureText(due.failure), "info"));
       return;
     }
     for (const item of due.data.items) {
