@@ -10,8 +10,9 @@ registration, the webhook was removed) is marked undeliverable, never retried fo
 
 Jobs, every CANVASS_WORKER_JOBS_S: requests past their due date expire (with their open targets); owners are
 reminded before the due date and before their footage is overwritten (once each); evidence past the agency's
-retention is deleted unless its request is under legal hold; what owners wrote is erased once they deleted their
-registration (registry_api's feed of deletions, read from where the last run stopped); and, every
+retention is deleted unless its request is under legal hold; what owners wrote, and which of their cameras each
+request asked about, is erased once they deleted their registration (registry_api's feed of deletions, read from
+where the last run stopped); and, every
 CANVASS_EVIDENCE_JANITOR_S, the evidence store's janitor removes abandoned parts and objects no item uses.
 """
 
@@ -444,11 +445,32 @@ UPDATE requests.events e SET note = NULL, note_enc = NULL FROM requests.targets 
 WHERE t.registration_id = ANY(:ids) AND e.request_id = t.request_id AND e.target_id = t.id
   AND e.actor_role = 'owner' AND (e.note IS NOT NULL OR e.note_enc IS NOT NULL)
 """
+# What the owner said of their footage: its description and names, and which of their cameras it came from (an id
+# that would link the owner across requests). The footage, its hash and its chain of custody stay as they are.
 ERASE_EVIDENCE_TEXT_SQL = """
-UPDATE requests.evidence v SET description_enc = NULL, filename_enc = NULL, original_filename_enc = NULL
+UPDATE requests.evidence v
+SET description_enc = NULL, filename_enc = NULL, original_filename_enc = NULL, camera_id = NULL
 FROM requests.targets t
 WHERE t.registration_id = ANY(:ids) AND v.request_id = t.request_id AND v.target_id = t.id
-  AND (v.description_enc IS NOT NULL OR v.filename_enc IS NOT NULL OR v.original_filename_enc IS NOT NULL)
+  AND (v.description_enc IS NOT NULL OR v.filename_enc IS NOT NULL OR v.original_filename_enc IS NOT NULL
+       OR v.camera_id IS NOT NULL)
+"""
+# Which cameras the owner was asked about, how far each stood from the incident (with the request's incident point,
+# a ring the camera stood on), when each recorder overwrites (a camera's retention, linking requests) and along a
+# route when the path passed them: all go. The target keeps its state and times, and how many cameras it asked
+# about, so that every count the agency and the transparency report read stays what it was: whether the owner had
+# declined, ignored or answered stays as silent as before. The footage an owner uploaded stays the agency's
+# evidence, its record (the camera it came from among it) and chain of custody unchanged.
+ERASE_TARGET_CAMERAS_SQL = """
+UPDATE requests.targets SET cameras_erased = cameras_erased + jsonb_array_length(cameras), cameras = '[]',
+       distance_m = NULL, footage_until = NULL, window_start = NULL, window_end = NULL
+WHERE registration_id = ANY(:ids)
+  AND (cameras <> '[]' OR distance_m IS NOT NULL OR footage_until IS NOT NULL OR window_start IS NOT NULL)
+"""
+# The messages to the owner name their cameras: never sent now (registry_api has no address for them), emptied.
+ERASE_OWNER_MESSAGES_SQL = """
+UPDATE requests.outbox SET payload = '{}', status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END
+WHERE registration_id = ANY(:ids) AND channel = 'owner_email' AND payload <> '{}'
 """
 ADVANCE_FEED_SQL = """
 INSERT INTO requests.feeds AS f (name, position) VALUES (:feed, :to)
@@ -475,8 +497,9 @@ async def erase_deleted_owners(
 ) -> int:
     """What owners wrote is erased once they deleted their registration: the notes they gave with their answers
     (in the request's history, `requests.events`) and the description and file name of the footage they
-    uploaded (the footage itself is the agency's evidence, kept under its retention); and their data keys are
-    destroyed (see owner_texts), so no copy of those texts elsewhere opens either. The deletions come from
+    uploaded (the footage itself is the agency's evidence, kept under its retention); with them, which of their
+    cameras each request asked about and where they stood (ERASE_TARGET_CAMERAS_SQL) and the messages written to
+    them; and their data keys are destroyed (see owner_texts), so no copy of those texts elsewhere opens either. The deletions come from
     registry_api's feed, read from the position kept in `requests.feeds`, page after page until it is
     exhausted; each page's erasure and the position after it commit together, so a crash repeats a page (the
     erasure is harmless twice) and never skips one. When registry_api cannot give a page, the run stops where
@@ -509,8 +532,18 @@ async def erase_deleted_owners(
                     return done
                 notes = _rowcount(await s.execute(text(ERASE_NOTES_SQL), {"ids": ids}))
                 texts = _rowcount(await s.execute(text(ERASE_EVIDENCE_TEXT_SQL), {"ids": ids}))
-                if notes or texts:
-                    log.info("%s: erased %d owner notes and %d evidence descriptions", feed, notes, texts)
+                targets = _rowcount(await s.execute(text(ERASE_TARGET_CAMERAS_SQL), {"ids": ids}))
+                messages = _rowcount(await s.execute(text(ERASE_OWNER_MESSAGES_SQL), {"ids": ids}))
+                if notes or texts or targets or messages:
+                    log.info(
+                        "%s: erased %d owner notes, %d evidence records, the cameras of %d targets and %d"
+                        " messages to owners",
+                        feed,
+                        notes,
+                        texts,
+                        targets,
+                        messages,
+                    )
                 # registry_api destroyed their data keys when it deleted them; a key created since (an answer
                 # racing the deletion) goes now, before the feed moves on. Out of reach: the page waits.
                 try:
