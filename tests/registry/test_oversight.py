@@ -402,7 +402,7 @@ def test_an_owner_sees_exactly_the_agencies_accesses_to_their_registration(
     today = datetime.now(UTC).date().isoformat()
     det = auth("investigator", x.slug, sub="det-rivera")
 
-    r = registry.get(f"/v1/registrations/{a['id']}/contact", params={"reason": "welfare check"}, headers=det)
+    r = registry.get(f"/v1/registrations/{a['id']}/contact", params={"reason": "welfare_check"}, headers=det)
     assert r.status_code == 200, r.text
     lon, lat = x.inside(0.0, 0)
     r = geo.get(
