@@ -111,10 +111,14 @@ async def _settle(s: AsyncSession, msg: RowMapping, status: str, error: str | No
             {"id": msg["id"], "d": backoff_s(msg["attempts"]), "e": (error or "")[:500]},
         )
         return
+    # A message that can never reach its owner (the registration deleted or withdrawn) keeps nothing of what it
+    # said: it named their cameras.
     await s.execute(
         text(
             "UPDATE requests.outbox SET status = :st, last_error = :e,"
-            " delivered_at = CASE WHEN :st = 'delivered' THEN now() END WHERE id = :id AND status = 'pending'"
+            " delivered_at = CASE WHEN :st = 'delivered' THEN now() END,"
+            " payload = CASE WHEN :st = 'undeliverable' AND channel = 'owner_email' THEN '{}' ELSE payload END"
+            " WHERE id = :id AND status = 'pending'"
         ),
         {"id": msg["id"], "st": status, "e": (error or None) and error[:500]},
     )
@@ -467,10 +471,11 @@ UPDATE requests.targets SET cameras_erased = cameras_erased + jsonb_array_length
 WHERE registration_id = ANY(:ids)
   AND (cameras <> '[]' OR distance_m IS NOT NULL OR footage_until IS NOT NULL OR window_start IS NOT NULL)
 """
-# The messages to the owner name their cameras: never sent now (registry_api has no address for them), emptied.
+# The messages written to the owner name their cameras: those settled are emptied here; one still pending is tried
+# once more, registry_api answers that the registration is gone, and it is emptied as it is settled (`_settle`).
 ERASE_OWNER_MESSAGES_SQL = """
-UPDATE requests.outbox SET payload = '{}', status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END
-WHERE registration_id = ANY(:ids) AND channel = 'owner_email' AND payload <> '{}'
+UPDATE requests.outbox SET payload = '{}'
+WHERE registration_id = ANY(:ids) AND channel = 'owner_email' AND status <> 'pending' AND payload <> '{}'
 """
 ADVANCE_FEED_SQL = """
 INSERT INTO requests.feeds AS f (name, position) VALUES (:feed, :to)

@@ -39,6 +39,16 @@ def _delete_all(registry: httpx.Client, db: Db, owners: list[Owner]) -> None:
         ),
         timeout=30,
     ), "the worker read the deletions"
+    # A message to them still pending then is tried once more, and emptied as it proves undeliverable.
+    assert eventually(
+        lambda: (
+            not db.fetchval(
+                "SELECT count(*) FROM requests.outbox WHERE registration_id = ANY($1::uuid[]) AND status = 'pending'",
+                [o.registration_id for o in owners],
+            )
+        ),
+        timeout=30,
+    ), "the messages to them are settled"
 
 
 def _answer(flow: Flow, rid: str, owner: Owner, answer: str) -> None:
