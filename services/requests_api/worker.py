@@ -38,6 +38,7 @@ from services.requests_api.states import REQUEST_OPEN, SYSTEM_ACTOR, TARGET_OPEN
 from services.requests_api.upstream import client, close_client
 from services.requests_api.webhook_urls import WebhookRefused, pin_webhook, post_pinned
 from services.requests_api.webhooks import secret_context, sign
+from shared import idempotency
 from shared.crypto import keyring
 from shared.db import make_engine, session_factory
 from shared.keystore import KeyStoreUnavailable, keystore
@@ -477,6 +478,42 @@ ERASE_OWNER_MESSAGES_SQL = """
 UPDATE requests.outbox SET payload = '{}'
 WHERE registration_id = ANY(:ids) AND channel = 'owner_email' AND status <> 'pending' AND payload <> '{}'
 """
+# A create's answer kept for its Idempotency-Key (replayed to a retry for the replay window) lists every target as it
+# was drafted: each is opened, its deleted owners' targets erased as the request now shows them, and sealed again.
+KEPT_ANSWERS_SQL = """
+SELECT k.key, k.principal, k.body FROM requests.idempotency_keys k
+WHERE k.request_id IN (SELECT t.request_id FROM requests.targets t WHERE t.registration_id = ANY(:ids))
+FOR UPDATE OF k
+"""
+ERASED_TARGET: dict[str, Any] = {"cameras": [], "distance_m": None, "footage_until": None, "window": None}
+
+
+async def _erase_kept_answers(s: AsyncSession, ids: list[Any]) -> int:
+    """Rewrite the kept answers naming these owners' targets (see KEPT_ANSWERS_SQL); how many were rewritten."""
+    gone = {str(i) for i in ids}
+    rows = (await s.execute(text(KEPT_ANSWERS_SQL), {"ids": ids})).mappings().all()
+    for row in rows:
+        where = idempotency.context(row["principal"], row["key"])
+        opened = keyring().open(bytes(row["body"]), where)
+        if opened is None:
+            continue
+        answer = orjson.loads(opened)
+        for target in answer.get("targets") or []:
+            if target.get("registration_id") in gone:
+                target.update(ERASED_TARGET)
+        await s.execute(
+            text(
+                "UPDATE requests.idempotency_keys SET body = :body WHERE key = :key AND principal = :principal"
+            ),
+            {
+                "body": keyring().seal(orjson.dumps(answer).decode(), where),
+                "key": row["key"],
+                "principal": row["principal"],
+            },
+        )
+    return len(rows)
+
+
 ADVANCE_FEED_SQL = """
 INSERT INTO requests.feeds AS f (name, position) VALUES (:feed, :to)
 ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now() WHERE f.position = :from
@@ -503,8 +540,8 @@ async def erase_deleted_owners(
     """What owners wrote is erased once they deleted their registration: the notes they gave with their answers
     (in the request's history, `requests.events`) and the description and file name of the footage they
     uploaded (the footage itself is the agency's evidence, kept under its retention); with them, which of their
-    cameras each request asked about and where they stood (ERASE_TARGET_CAMERAS_SQL) and the messages written to
-    them; and their data keys are destroyed (see owner_texts), so no copy of those texts elsewhere opens either. The deletions come from
+    cameras each request asked about and where they stood (ERASE_TARGET_CAMERAS_SQL), in the answers kept for a
+    create's Idempotency-Key too, and the messages written to them; and their data keys are destroyed (see owner_texts), so no copy of those texts elsewhere opens either. The deletions come from
     registry_api's feed, read from the position kept in `requests.feeds`, page after page until it is
     exhausted; each page's erasure and the position after it commit together, so a crash repeats a page (the
     erasure is harmless twice) and never skips one. When registry_api cannot give a page, the run stops where
@@ -539,6 +576,7 @@ async def erase_deleted_owners(
                 texts = _rowcount(await s.execute(text(ERASE_EVIDENCE_TEXT_SQL), {"ids": ids}))
                 targets = _rowcount(await s.execute(text(ERASE_TARGET_CAMERAS_SQL), {"ids": ids}))
                 messages = _rowcount(await s.execute(text(ERASE_OWNER_MESSAGES_SQL), {"ids": ids}))
+                await _erase_kept_answers(s, ids)
                 if notes or texts or targets or messages:
                     log.info(
                         "%s: erased %d owner notes, %d evidence records, the cameras of %d targets and %d"

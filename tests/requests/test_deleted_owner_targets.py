@@ -1,7 +1,8 @@
 """An owner who deletes their registration leaves no trace of their cameras in the footage requests that asked them:
 the requests worker, reading registry_api's feed of deletions, erases from each of their targets which cameras
 were asked, how far each stood from the incident, when each recorder overwrites and along a route when the path
-passed them, and from their uploads which camera recorded them; the messages written to them are emptied. The
+passed them, and from their uploads which camera recorded them; the messages written to them are emptied, and a
+create's answer replayed for its Idempotency-Key shows their targets as the request now does. The
 request reads the same otherwise: its state, every count (cameras included), which owners it lists, and the
 footage with its chain of custody. Whether a deleted owner had declined, ignored or answered stays as silent as
 before: their target keeps its state, and nothing shown tells a deleted owner's target from another's."""
@@ -9,11 +10,12 @@ before: their target keeps its state, and nothing shown tells a deleted owner's 
 from __future__ import annotations
 
 import functools
+import uuid
 from typing import Any
 
 import httpx
 
-from tests.requests.conftest import OFFSET, Flow, NewOwner, Owner, eventually
+from tests.requests.conftest import OFFSET, Flow, NewOwner, Owner, eventually, request_body
 from tests.support import Db
 
 
@@ -197,6 +199,29 @@ def test_a_draft_whose_owner_deleted_lists_them_without_cameras_and_drops_them_w
     summary = sent.json()["summary"]
     assert summary["targets"] == 1 and summary["cameras"] == 1 and summary["dropped"] == 1
     assert summary["notified"] == 1
+
+
+def test_a_replayed_create_shows_a_deleted_owners_target_as_the_request_does(
+    flow: Flow, new_owner: NewOwner, registry: httpx.Client, db: Db
+) -> None:
+    staying = new_owner(flow.agency, flow.agency.near(dx=OFFSET))
+    leaving = new_owner(flow.agency, flow.agency.near(dy=OFFSET))
+    body = request_body(flow.agency)
+    headers = {**flow.inv(), "Idempotency-Key": f"create-{uuid.uuid4()}"}
+    first = flow.client.post("/v1/requests", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    assert leaving.camera_ids[0] in first.text
+
+    _delete_all(registry, db, [leaving])
+
+    replay = flow.client.post("/v1/requests", json=body, headers=headers)
+    assert replay.status_code == 200 and replay.headers["idempotent-replayed"] == "true", replay.text
+    assert replay.json()["id"] == first.json()["id"], "still the same request: no duplicate"
+    assert leaving.camera_ids[0] not in replay.text
+    assert staying.camera_ids[0] in replay.text
+    now = flow.read(first.json()["id"])
+    assert replay.json()["targets"] == now["targets"]
+    assert replay.json()["summary"] == first.json()["summary"] == now["summary"]
 
 
 def test_the_planner_keeps_no_statistics_of_which_cameras_targets_asked_or_how_far(db: Db) -> None:
