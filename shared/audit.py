@@ -62,6 +62,15 @@ events = Table(
     Index("ix_audit_events_agency_at", "agency", "at"),
     Index("ix_audit_events_subject", "subject_type", "subject_id"),
     Index("ix_audit_events_id", "id"),
+    # An auditor's search by actor or by case number, newest first, without reading the agency's whole trail.
+    Index("ix_audit_events_agency_actor", "agency", "actor", "seq"),
+    Index(
+        "ix_audit_events_agency_case",
+        "agency",
+        "case_number",
+        "seq",
+        postgresql_where=text("case_number IS NOT NULL"),
+    ),
     schema="audit",
     postgresql_partition_by="RANGE (at)",
 )

@@ -1,14 +1,20 @@
 """What an agency may read of a registration: an owner's contact details (investigators and supervisors, with a
-case number or reason, audited), and the registrations of its program due for re-confirmation.
+case number or a reason from a fixed list, audited), and the registrations of its program due for re-confirmation.
 
 A registration an agency may not read is a 404, exactly like one that does not exist: agency Y learns nothing
 about agency X's registrations.
+
+Why a contact was read is kept in the audit trail, which is append-only and hash-chained: nothing in it can ever be
+erased. So the trail holds no free text a person typed (where a victim's name or a telephone number would stay for
+good): the case number, which leads an oversight board to the agency's case file (where the narrative lives, under
+the agency's own retention and erasure rules), or, before a case has a number, a reason from `ContactReason`.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -35,9 +41,27 @@ CaseNumber = Annotated[
         examples=["2026-004512"],
     ),
 ]
+
+
+class ContactReason(StrEnum):
+    """Why a contact is read before the case has a number: a fixed list, so the permanent trail keeps a code an
+    oversight board can count and review, never words that could name someone."""
+
+    imminent_threat = "imminent_threat"  # a threat to someone's life or safety, now
+    missing_person = "missing_person"  # a missing or endangered person is being searched for
+    incident_in_progress = "incident_in_progress"  # an incident is under way and no case number exists yet
+    welfare_check = "welfare_check"  # someone's welfare at or near the registered place is being checked
+
+
 Reason = Annotated[
-    str | None,
-    Query(min_length=3, max_length=500, description="Why, when there is no case number yet"),
+    ContactReason | None,
+    Query(
+        description=(
+            "Why, when there is no case number yet: one of a fixed list (no free text: the audit trail can never "
+            "be erased, so it keeps no words a person typed; the case file holds the narrative)"
+        ),
+        examples=["welfare_check"],
+    ),
 ]
 
 CONTACT_EXAMPLE = {
@@ -57,11 +81,6 @@ CONTACT_EXAMPLE = {
 }
 
 
-def _plain(value: str | None, pointer: str) -> None:
-    if value is not None and ("\x00" in value or not value.isprintable()):
-        raise invalid(pointer, "must be printable text", code="text_invalid")
-
-
 @router.get(
     "/v1/registrations/{registration_id}/contact",
     summary="Read an owner's contact details for a case (investigators; audited)",
@@ -72,7 +91,9 @@ def _plain(value: str | None, pointer: str) -> None:
     },
     description=(
         "Only for a registration that is active, shared with your agency, and has a camera in your agency's "
-        "jurisdiction; anything else is a 404. Give a case number or a reason: every read is in the audit trail."
+        "jurisdiction; anything else is a 404. Give a case number or, before the case has one, a `reason` from "
+        "its list: every read is in the audit trail, which keeps the case number and the reason's code (never "
+        "free text)."
     ),
 )
 async def read_contact(
@@ -84,7 +105,6 @@ async def read_contact(
 ) -> Any:
     if case_number is None and reason is None:
         raise invalid("/query/case_number", "give the case number (or a reason) this contact read is for")
-    _plain(reason, "/query/reason")
     # Opened before the read is audited: a key store out of reach reads nothing.
     found = await readable_by(session, principal.agency or "", registration_id)
     if found is None:
@@ -98,7 +118,7 @@ async def read_contact(
         agency=principal.agency,
         subject_id=rid,
         case_number=case_number,
-        details={"reason": reason} if reason else {},
+        details={"reason": reason.value} if reason else {},
     )
     await session.commit()
     return {

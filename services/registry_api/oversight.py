@@ -224,6 +224,8 @@ class TrailFilter:
         if self.until is not None:
             conds.append("e.at < :until")
             p["until"] = self.until
+        # An actor or a case number is found through its own index (agency, actor | case_number, seq), without
+        # a time range too; an action alone walks the agency's records newest first.
         for name in ("actor", "action", "case_number"):
             if getattr(self, name) is not None:
                 conds.append(f"e.{name} = :{name}")

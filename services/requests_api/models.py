@@ -141,6 +141,7 @@ class Target(Base):
             "(window_start IS NULL) = (window_end IS NULL) AND (window_start IS NULL OR window_end > window_start)",
             name="ck_targets_window",
         ),
+        CheckConstraint("cameras_erased >= 0", name="ck_targets_cameras_erased"),
         UniqueConstraint("request_id", "registration_id", name="uq_targets_request_registration"),
         Index("ix_targets_registration", "registration_id", "state"),
         Index("ix_targets_state", "state"),
@@ -152,6 +153,9 @@ class Target(Base):
     registration_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     # [{camera_id, footage_until, distance_m, retention_days(, window)}], most urgent first
     cameras: Mapped[Any] = mapped_column(JSONB, server_default=text("'[]'"))
+    # How many cameras were asked of an owner who since deleted their registration: their ids, distances and
+    # windows are erased (worker.erase_deleted_owners), the request's counts still include them.
+    cameras_erased: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     footage_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     distance_m: Mapped[float | None] = mapped_column(Float)
     # Along a route: the footage this owner is asked for (their cameras' windows); NULL: the request's window.

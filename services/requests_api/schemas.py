@@ -215,13 +215,22 @@ class TargetOut(BaseModel):
     id: uuid.UUID
     registration_id: uuid.UUID
     state: TargetState
-    footage_until: datetime | None = Field(None, description="The earliest of its cameras' footage_until")
-    distance_m: float | None = None
+    footage_until: datetime | None = Field(
+        None,
+        description="The earliest of its cameras' footage_until; null once the owner deletes their registration",
+    )
+    distance_m: float | None = Field(
+        None,
+        description="Its nearest camera's distance from the incident; null once the owner deletes their registration",
+    )
     window: WindowOut | None = Field(
         None,
         description="Along a route: the footage this owner is asked for (their cameras' windows); else none",
     )
-    cameras: list[CameraOut]
+    cameras: list[CameraOut] = Field(
+        description="Its cameras the request asks about, most urgent first; empty once the owner deletes their "
+        "registration (which cameras, and where they stood, are erased; the request's counts still include them)"
+    )
     notified_at: datetime | None = None
     answered_at: datetime | None = None
 
@@ -498,7 +507,10 @@ class EvidenceOut(BaseModel):
         None,
         description="The file's name as the owner uploaded it; null once the owner deletes their registration",
     )
-    camera_id: uuid.UUID | None = None
+    camera_id: uuid.UUID | None = Field(
+        None,
+        description="Which of the owner's cameras recorded it; null once the owner deletes their registration",
+    )
     description: str | None = Field(
         None, description="The owner's description; null once the owner deletes their registration"
     )

@@ -401,8 +401,8 @@ async def summaries(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UU
                 text(
                     f"""
                     SELECT request_id, count(*) FILTER (WHERE state <> 'dropped') AS targets,
-                           coalesce(sum(jsonb_array_length(cameras)) FILTER (WHERE state <> 'dropped'), 0)
-                               AS cameras,
+                           coalesce(sum(jsonb_array_length(cameras) + cameras_erased)
+                                        FILTER (WHERE state <> 'dropped'), 0) AS cameras,
                            count(*) FILTER (WHERE state = 'dropped') AS dropped,
                            count(*) FILTER (WHERE notified_at IS NOT NULL) AS notified,
                            count(*) FILTER (WHERE {sharing("state")}) AS accepted,
@@ -677,6 +677,7 @@ async def _resolve_again(session: AsyncSession, row: RowMapping, authorization: 
     )
     for t in targets:
         cameras = cameras_of(t)
+        # A deleted owner's target has no cameras left (erased): it is dropped like any owner no longer found.
         kept = [c for c in cameras if (t["registration_id"], c["camera_id"]) in reachable]
         if not kept:
             await transition_target(

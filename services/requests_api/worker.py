@@ -10,8 +10,9 @@ registration, the webhook was removed) is marked undeliverable, never retried fo
 
 Jobs, every CANVASS_WORKER_JOBS_S: requests past their due date expire (with their open targets); owners are
 reminded before the due date and before their footage is overwritten (once each); evidence past the agency's
-retention is deleted unless its request is under legal hold; what owners wrote is erased once they deleted their
-registration (registry_api's feed of deletions, read from where the last run stopped); and, every
+retention is deleted unless its request is under legal hold; what owners wrote, and which of their cameras each
+request asked about, is erased once they deleted their registration (registry_api's feed of deletions, read from
+where the last run stopped); and, every
 CANVASS_EVIDENCE_JANITOR_S, the evidence store's janitor removes abandoned parts and objects no item uses.
 """
 
@@ -37,6 +38,7 @@ from services.requests_api.states import REQUEST_OPEN, SYSTEM_ACTOR, TARGET_OPEN
 from services.requests_api.upstream import client, close_client
 from services.requests_api.webhook_urls import WebhookRefused, pin_webhook, post_pinned
 from services.requests_api.webhooks import secret_context, sign
+from shared import idempotency
 from shared.crypto import keyring
 from shared.db import make_engine, session_factory
 from shared.keystore import KeyStoreUnavailable, keystore
@@ -110,10 +112,14 @@ async def _settle(s: AsyncSession, msg: RowMapping, status: str, error: str | No
             {"id": msg["id"], "d": backoff_s(msg["attempts"]), "e": (error or "")[:500]},
         )
         return
+    # A message that can never reach its owner (the registration deleted or withdrawn) keeps nothing of what it
+    # said: it named their cameras.
     await s.execute(
         text(
             "UPDATE requests.outbox SET status = :st, last_error = :e,"
-            " delivered_at = CASE WHEN :st = 'delivered' THEN now() END WHERE id = :id AND status = 'pending'"
+            " delivered_at = CASE WHEN :st = 'delivered' THEN now() END,"
+            " payload = CASE WHEN :st = 'undeliverable' AND channel = 'owner_email' THEN '{}' ELSE payload END"
+            " WHERE id = :id AND status = 'pending'"
         ),
         {"id": msg["id"], "st": status, "e": (error or None) and error[:500]},
     )
@@ -444,12 +450,70 @@ UPDATE requests.events e SET note = NULL, note_enc = NULL FROM requests.targets 
 WHERE t.registration_id = ANY(:ids) AND e.request_id = t.request_id AND e.target_id = t.id
   AND e.actor_role = 'owner' AND (e.note IS NOT NULL OR e.note_enc IS NOT NULL)
 """
+# What the owner said of their footage: its description and names, and which of their cameras it came from (an id
+# that would link the owner across requests). The footage, its hash and its chain of custody stay as they are.
 ERASE_EVIDENCE_TEXT_SQL = """
-UPDATE requests.evidence v SET description_enc = NULL, filename_enc = NULL, original_filename_enc = NULL
+UPDATE requests.evidence v
+SET description_enc = NULL, filename_enc = NULL, original_filename_enc = NULL, camera_id = NULL
 FROM requests.targets t
 WHERE t.registration_id = ANY(:ids) AND v.request_id = t.request_id AND v.target_id = t.id
-  AND (v.description_enc IS NOT NULL OR v.filename_enc IS NOT NULL OR v.original_filename_enc IS NOT NULL)
+  AND (v.description_enc IS NOT NULL OR v.filename_enc IS NOT NULL OR v.original_filename_enc IS NOT NULL
+       OR v.camera_id IS NOT NULL)
 """
+# Which cameras the owner was asked about, how far each stood from the incident (with the request's incident point,
+# a ring the camera stood on), when each recorder overwrites (a camera's retention, linking requests) and along a
+# route when the path passed them: all go. The target keeps its state and times, and how many cameras it asked
+# about, so that every count the agency and the transparency report read stays what it was: whether the owner had
+# declined, ignored or answered stays as silent as before. The footage an owner uploaded stays the agency's
+# evidence, its record (the camera it came from among it) and chain of custody unchanged.
+ERASE_TARGET_CAMERAS_SQL = """
+UPDATE requests.targets SET cameras_erased = cameras_erased + jsonb_array_length(cameras), cameras = '[]',
+       distance_m = NULL, footage_until = NULL, window_start = NULL, window_end = NULL
+WHERE registration_id = ANY(:ids)
+  AND (cameras <> '[]' OR distance_m IS NOT NULL OR footage_until IS NOT NULL OR window_start IS NOT NULL)
+"""
+# The messages written to the owner name their cameras: those settled are emptied here; one still pending is tried
+# once more, registry_api answers that the registration is gone, and it is emptied as it is settled (`_settle`).
+ERASE_OWNER_MESSAGES_SQL = """
+UPDATE requests.outbox SET payload = '{}'
+WHERE registration_id = ANY(:ids) AND channel = 'owner_email' AND status <> 'pending' AND payload <> '{}'
+"""
+# A create's answer kept for its Idempotency-Key (replayed to a retry for the replay window) lists every target as it
+# was drafted: each is opened, its deleted owners' targets erased as the request now shows them, and sealed again.
+KEPT_ANSWERS_SQL = """
+SELECT k.key, k.principal, k.body FROM requests.idempotency_keys k
+WHERE k.request_id IN (SELECT t.request_id FROM requests.targets t WHERE t.registration_id = ANY(:ids))
+FOR UPDATE OF k
+"""
+ERASED_TARGET: dict[str, Any] = {"cameras": [], "distance_m": None, "footage_until": None, "window": None}
+
+
+async def _erase_kept_answers(s: AsyncSession, ids: list[Any]) -> int:
+    """Rewrite the kept answers naming these owners' targets (see KEPT_ANSWERS_SQL); how many were rewritten."""
+    gone = {str(i) for i in ids}
+    rows = (await s.execute(text(KEPT_ANSWERS_SQL), {"ids": ids})).mappings().all()
+    for row in rows:
+        where = idempotency.context(row["principal"], row["key"])
+        opened = keyring().open(bytes(row["body"]), where)
+        if opened is None:
+            continue
+        answer = orjson.loads(opened)
+        for target in answer.get("targets") or []:
+            if target.get("registration_id") in gone:
+                target.update(ERASED_TARGET)
+        await s.execute(
+            text(
+                "UPDATE requests.idempotency_keys SET body = :body WHERE key = :key AND principal = :principal"
+            ),
+            {
+                "body": keyring().seal(orjson.dumps(answer).decode(), where),
+                "key": row["key"],
+                "principal": row["principal"],
+            },
+        )
+    return len(rows)
+
+
 ADVANCE_FEED_SQL = """
 INSERT INTO requests.feeds AS f (name, position) VALUES (:feed, :to)
 ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now() WHERE f.position = :from
@@ -475,8 +539,9 @@ async def erase_deleted_owners(
 ) -> int:
     """What owners wrote is erased once they deleted their registration: the notes they gave with their answers
     (in the request's history, `requests.events`) and the description and file name of the footage they
-    uploaded (the footage itself is the agency's evidence, kept under its retention); and their data keys are
-    destroyed (see owner_texts), so no copy of those texts elsewhere opens either. The deletions come from
+    uploaded (the footage itself is the agency's evidence, kept under its retention); with them, which of their
+    cameras each request asked about and where they stood (ERASE_TARGET_CAMERAS_SQL), in the answers kept for a
+    create's Idempotency-Key too, and the messages written to them; and their data keys are destroyed (see owner_texts), so no copy of those texts elsewhere opens either. The deletions come from
     registry_api's feed, read from the position kept in `requests.feeds`, page after page until it is
     exhausted; each page's erasure and the position after it commit together, so a crash repeats a page (the
     erasure is harmless twice) and never skips one. When registry_api cannot give a page, the run stops where
@@ -509,8 +574,19 @@ async def erase_deleted_owners(
                     return done
                 notes = _rowcount(await s.execute(text(ERASE_NOTES_SQL), {"ids": ids}))
                 texts = _rowcount(await s.execute(text(ERASE_EVIDENCE_TEXT_SQL), {"ids": ids}))
-                if notes or texts:
-                    log.info("%s: erased %d owner notes and %d evidence descriptions", feed, notes, texts)
+                targets = _rowcount(await s.execute(text(ERASE_TARGET_CAMERAS_SQL), {"ids": ids}))
+                messages = _rowcount(await s.execute(text(ERASE_OWNER_MESSAGES_SQL), {"ids": ids}))
+                await _erase_kept_answers(s, ids)
+                if notes or texts or targets or messages:
+                    log.info(
+                        "%s: erased %d owner notes, %d evidence records, the cameras of %d targets and %d"
+                        " messages to owners",
+                        feed,
+                        notes,
+                        texts,
+                        targets,
+                        messages,
+                    )
                 # registry_api destroyed their data keys when it deleted them; a key created since (an answer
                 # racing the deletion) goes now, before the feed moves on. Out of reach: the page waits.
                 try:

@@ -1,8 +1,10 @@
 """Agency reads of owners' contact details: only in the agency's jurisdiction, only when shared with it, only
-while active, with a case number or reason, and every read in the audit trail. Everything else is a 404."""
+while active, with a case number or a reason from a fixed list, and every read in the audit trail (which keeps no
+free text). Everything else is a 404."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -36,9 +38,7 @@ def test_agency_x_reads_contacts_with_a_case_number_and_the_read_is_audited(
     assert [tuple(e) for e in events] == [
         ("det-alvarez", "investigator", x.slug, "2026-004512", "registration")
     ]
-    r = registry.get(
-        url, params={"reason": "welfare check at the address"}, headers=auth("supervisor", x.slug)
-    )
+    r = registry.get(url, params={"reason": "welfare_check"}, headers=auth("supervisor", x.slug))
     assert r.status_code == 200
     assert (
         db.fetchval(
@@ -46,6 +46,59 @@ def test_agency_x_reads_contacts_with_a_case_number_and_the_read_is_audited(
             reg["id"],
         )
         == 2
+    )
+    assert db.fetchval("SELECT ok FROM audit.verify_chain() WHERE NOT ok LIMIT 1") is None
+
+
+def test_a_contact_read_before_a_case_number_keeps_a_reason_code_in_the_trail_and_never_free_text(
+    registry: httpx.Client, auth: Token, new_agency: NewAgency, register: Register, db: Any
+) -> None:
+    x = new_agency()
+    reg, _ = register(x)
+    url = f"/v1/registrations/{reg['id']}/contact"
+    det = auth("investigator", x.slug, sub="det-okafor")
+
+    def reads() -> list[Any]:
+        return [
+            r["details"]
+            for r in db.fetch(
+                "SELECT details FROM audit.events WHERE action = 'registration.contact.read' AND subject_id = $1"
+                " ORDER BY seq",
+                reg["id"],
+            )
+        ]
+
+    # Words a person types (a victim's name, a phone number) are refused before anything is read or kept.
+    typed = "Dana Reyes called from 414-555-0142, her ex-partner is outside"
+    for reason in (typed, "welfare check", "other"):
+        r = registry.get(url, params={"reason": reason}, headers=det)
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"] == PROBLEM
+        assert r.json()["errors"][0]["pointer"] == "/query/reason"
+        assert "welfare_check" in r.text, "the refusal names the reasons that are accepted"
+    r = registry.get(url, params={"case_number": "2026-1", "reason": typed}, headers=det)
+    assert r.status_code == 400 and r.json()["errors"][0]["pointer"] == "/query/reason"
+    assert reads() == []
+    assert not db.fetchval("SELECT count(*) FROM audit.events WHERE details::text LIKE '%555-0142%'")
+    # A reason from the list reads the contact; the trail keeps its code, and the case number when given.
+    for reason in ("imminent_threat", "missing_person", "incident_in_progress", "welfare_check"):
+        assert registry.get(url, params={"reason": reason}, headers=det).status_code == 200
+    r = registry.get(url, params={"case_number": "2026-77", "reason": "missing_person"}, headers=det)
+    assert r.status_code == 200
+    assert [d if isinstance(d, dict) else json.loads(d) for d in reads()] == [
+        {"reason": "imminent_threat"},
+        {"reason": "missing_person"},
+        {"reason": "incident_in_progress"},
+        {"reason": "welfare_check"},
+        {"reason": "missing_person"},
+    ]
+    assert (
+        db.fetchval(
+            "SELECT case_number FROM audit.events WHERE action = 'registration.contact.read' AND subject_id = $1"
+            " ORDER BY seq DESC LIMIT 1",
+            reg["id"],
+        )
+        == "2026-77"
     )
     assert db.fetchval("SELECT ok FROM audit.verify_chain() WHERE NOT ok LIMIT 1") is None
 

@@ -222,10 +222,11 @@ def test_a_message_to_a_deleted_registration_is_undeliverable_not_retried(
     )
     assert status
     row = db.fetch(
-        "SELECT attempts, last_error FROM requests.outbox WHERE request_id = $1 AND kind = 'reminder_due'",
+        "SELECT attempts, last_error, payload FROM requests.outbox WHERE request_id = $1 AND kind = 'reminder_due'",
         req["id"],
     )[0]
     assert row["attempts"] == 1 and row["last_error"].startswith("404")
+    assert row["payload"] == "{}", "a message that can never arrive keeps nothing of what it said"
 
 
 def test_owners_are_reminded_once_before_the_due_date_and_before_footage_is_overwritten(
