@@ -1,14 +1,17 @@
 """An owner's deletion meets the other writers of what it removes without failing: it appends its audit record
-last, as every audited write does, so the audit chain's head is the last lock it takes. A notification being
-marked sent (registry_api, for the requests worker) holds the row of its id, which the deletion removes with the
-registration, and then appends its own record: the deletion waits for it and succeeds, where, holding the chain's
-head first, it deadlocked with it and was answered 503. And a deletion waiting for the key store (to destroy the
-registration's data key) holds the chain's head no longer, so no other audited write waits with it."""
+last, as every audited write does, so the audit chain's head is the last lock it takes. A writer that holds
+something the deletion removes and then appends its own record (a notification being marked sent, for the
+requests worker, holds the row of its id; a change of the agency's jurisdiction holds the agency's coverage lock,
+under which the owner's cameras are counted out) is waited for, and the deletion succeeds, where, holding the
+chain's head first, it deadlocked with that writer and was answered 503. And a deletion waiting for the key store
+(to destroy the registration's data key) no longer holds the chain's head, so no other audited write waits with
+it."""
 
 from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -19,6 +22,8 @@ from shared.auth import mint_token
 from tests.requests.conftest import Flow, NewOwner, Owner, eventually
 from tests.support import Db
 
+# Takes, in the writer's open transaction, a lock the owner's deletion needs; the action it then audits.
+Holder = Callable[[httpx.Client, Owner, str, Db], str]
 # Another backend waits for a lock this connection's transaction holds.
 BLOCKED_BY_ME = "SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
 
@@ -35,10 +40,9 @@ def _deleting(registry: httpx.Client, owner: Owner) -> tuple[threading.Thread, d
     return thread, got
 
 
-def test_a_deletion_waits_for_a_notification_being_marked_sent_and_succeeds(
-    flow: Flow, new_owner: NewOwner, registry: httpx.Client, database_url: str, db: Db
-) -> None:
-    owner = new_owner(flow.agency, flow.agency.centre)
+def _mark_a_notification_sent(registry: httpx.Client, owner: Owner, agency: str, writer: Db) -> str:
+    """What registry_api's notify_owner does after the mail left, in its second transaction: it marks the
+    notification's id sent, holding that row (which the deletion removes with the registration)."""
     note = {
         "notification_id": str(uuid.uuid4()),
         "kind": "request",
@@ -50,29 +54,47 @@ def test_a_deletion_waits_for_a_notification_being_marked_sent_and_succeeds(
         f"/v1/registrations/{owner.registration_id}/notifications", json=note, headers=service
     )
     assert sent.status_code == 202, sent.text
-    # What registry_api's notify_owner does after the mail left, in its second transaction: it marks the
-    # notification's id sent (holding that row), then appends its audit record.
-    marking = Db(database_url)
+    writer.execute("BEGIN")
+    marked = writer.execute(
+        "UPDATE registry.idempotency_keys SET status = 202 WHERE key = $1 AND principal = 'notification'",
+        note["notification_id"],
+    )
+    assert marked == "UPDATE 1"
+    return "notify"
+
+
+def _change_the_jurisdiction(registry: httpx.Client, owner: Owner, agency: str, writer: Db) -> str:
+    """What a change of the agency's jurisdiction does before it audits: it holds the agency's coverage lock
+    (migration 0032), which the deletion's camera trigger takes as it counts the owner's cameras out."""
+    writer.execute("BEGIN")
+    writer.execute(
+        "SELECT pg_advisory_xact_lock(registry.coverage_key(id)) FROM registry.agencies WHERE slug = $1",
+        agency,
+    )
+    return "agency.update"
+
+
+@pytest.mark.parametrize("holds", [_mark_a_notification_sent, _change_the_jurisdiction])
+def test_a_deletion_waits_for_a_writer_holding_what_it_removes_and_succeeds(
+    holds: Holder, flow: Flow, new_owner: NewOwner, registry: httpx.Client, database_url: str, db: Db
+) -> None:
+    """The writer holds a lock the deletion needs, then appends its audit record: the chain's head is free."""
+    owner = new_owner(flow.agency, flow.agency.centre)
+    writer = Db(database_url)
     try:
-        marking.execute("BEGIN")
-        marked = marking.execute(
-            "UPDATE registry.idempotency_keys SET status = 202 WHERE key = $1 AND principal = 'notification'",
-            note["notification_id"],
-        )
-        assert marked == "UPDATE 1"
+        action = holds(registry, owner, flow.agency.slug, writer)
         thread, got = _deleting(registry, owner)
-        # The deletion removes that row with the registration: it waits for this transaction.
-        assert eventually(lambda: marking.fetchval(BLOCKED_BY_ME) >= 1, timeout=15), (
+        assert eventually(lambda: writer.fetchval(BLOCKED_BY_ME) >= 1, timeout=15), (
             "the deletion never waited"
         )
-        marking.fetchval(
-            "SELECT audit.append_event('registry_api', 'requests_api', 'service', NULL, 'notify', 'notification',"
-            " $1, NULL, NULL, '{}')",
-            note["notification_id"],
+        writer.fetchval(
+            "SELECT audit.append_event('registry_api', 'writer', 'service', NULL, $1, NULL, NULL, NULL, NULL,"
+            " '{}')",
+            action,
         )
-        marking.execute("COMMIT")
+        writer.execute("COMMIT")
     finally:
-        marking.close()
+        writer.close()
     thread.join(30)
     assert not thread.is_alive()
     assert got["r"].status_code == 204, got["r"].text
