@@ -703,8 +703,9 @@ async def delete_registration(
     # The audit record comes last, as in every audited write: the chain's head is the last lock taken and is
     # held only for the append and the commit. Taken before the deletion's other locks, it deadlocked with a
     # writer that holds one of them and then appends its own record (a notification being marked sent holds
-    # the row of its id, which the deletion removes with the registration); and held across the feed reader's
-    # wait or the key store's round trip, it would make every service's audited writes wait with it.
+    # the row of its id, which the deletion removes with the registration; a jurisdiction change, the agency's
+    # coverage lock, which the deletion's cameras are counted out under); and held across a wait for the feed's
+    # reader or the key store's round trip, it would make every service's audited writes wait with it.
     await audit(
         session,
         "registration.delete",
