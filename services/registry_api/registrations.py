@@ -693,10 +693,19 @@ async def delete_registration(
 ) -> Response:
     row = await repo.owned_registration(session, registration_id, owner, lock=True)
     check_if_match(row["version"], if_match, required=False)
-    # The feed from which requests_api erases what the owner wrote in its requests' histories. Written before
-    # the audit record: a reader of the feed briefly locks it, and a deletion waiting for that reader must not
-    # hold the audit chain's head (every service's audited writes would wait with it).
+    # The feed from which requests_api erases what the owner wrote in its requests' histories.
     await repo.record_deletion(session, row["id"])
+    await repo.delete_registration(session, row)
+    # Crypto-shredding: with its data key destroyed, what the owner wrote can no longer be opened in any copy of
+    # this database (its files, WAL, replicas, backups). Destroyed before the deletion commits: a key store out
+    # of reach fails the deletion (503; the owner retries) rather than leave the texts readable in backups.
+    await keystore("registry_api").destroy([row["id"]])
+    # The audit record comes last, as in every audited write: the chain's head is the last lock taken and is
+    # held only for the append and the commit. Taken before the deletion's other locks, it deadlocked with a
+    # writer that holds one of them and then appends its own record (a notification being marked sent holds
+    # the row of its id, which the deletion removes with the registration; a jurisdiction change, the agency's
+    # coverage lock, which the deletion's cameras are counted out under); and held across a wait for the feed's
+    # reader or the key store's round trip, it would make every service's audited writes wait with it.
     await audit(
         session,
         "registration.delete",
@@ -705,11 +714,6 @@ async def delete_registration(
         agency=row["agency"],
         subject_id=row["id"],
     )
-    await repo.delete_registration(session, row)
-    # Crypto-shredding: with its data key destroyed, what the owner wrote can no longer be opened in any copy of
-    # this database (its files, WAL, replicas, backups). Destroyed before the deletion commits: a key store out
-    # of reach fails the deletion (503; the owner retries) rather than leave the texts readable in backups.
-    await keystore("registry_api").destroy([row["id"]])
     await session.commit()
     return Response(status_code=204)
 
