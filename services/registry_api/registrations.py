@@ -685,7 +685,7 @@ def _merge_contact(row: Any, body: RegistrationPatch, put: Any) -> bool:
                 }
             },
         },
-        **problem_responses(401, 429, 404, 412),
+        **problem_responses(401, 429, 404, 412, 503),
     },
 )
 async def delete_registration(
