@@ -6,6 +6,7 @@ unwritable."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import subprocess
 import sys
 import threading
@@ -361,3 +362,48 @@ def test_a_search_reads_its_page_with_its_record_only_where_both_pools_reach_one
 ) -> None:
     """Reads pointed at a replica, or a trail moved to its own database, keep the read pool and the group commit."""
     assert same_database(read, audit) is same
+
+
+# Words an officer in a hurry might write, which the permanent trail must never keep (decision 0012).
+WORDS = "Dana Reyes called from 414-555-0142"
+
+
+def _forged(cursor: str) -> list[str]:
+    """The cursor this service issued, rewritten three ways to carry words beside its position: a member of its
+    own, the same member given twice (the words first, the position last, which a JSON reader keeps), and the
+    page's direction given as words."""
+    data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    first = next(iter(data))
+    raws = [
+        orjson.dumps({**data, "note": WORDS}),
+        b'{"' + first.encode() + b'":"' + WORDS.encode() + b'",' + orjson.dumps(data)[1:],
+        orjson.dumps({**data, "prev": WORDS}),
+    ]
+    return [base64.urlsafe_b64encode(raw).decode().rstrip("=") for raw in raws]
+
+
+def test_a_cursor_carries_no_words_into_the_trail(
+    geo: httpx.Client, auth: Token, registry_data: Registry, db: Db
+) -> None:
+    """A search's record keeps the cursor it was asked with: a cursor other than what the service wrote (words
+    added to it, however) is refused, and nothing of it is recorded."""
+    sub = f"cursor-{uuid.uuid4().hex[:8]}"
+    h = auth("investigator", registry_data.x.slug, sub=sub)
+    issued = _poisoned_cursor(geo, h).rstrip("\x00")
+    forged = _forged(issued)
+    for path, params in [
+        ("/v1/cameras/bbox", {"bbox": BBOX, "limit": 1}),
+        ("/v1/ogc/collections/cameras/items", {"bbox": BBOX, "limit": 1}),
+    ]:
+        for cursor in forged:
+            r = geo.get(path, params={**params, "cursor": cursor}, headers=h)
+            assert r.status_code == 400, (path, r.text)
+            assert r.json()["errors"][0]["code"] == "cursor_invalid"
+    assert (
+        geo.get(
+            "/v1/cameras/bbox", params={"bbox": BBOX, "limit": 1, "cursor": issued}, headers=h
+        ).status_code
+        == 200
+    )
+    kept = [str(r["details"]) for r in db.fetch("SELECT details FROM audit.events WHERE actor = $1", sub)]
+    assert kept and not any(c in d for c in forged for d in kept), kept
