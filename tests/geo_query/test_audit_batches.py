@@ -407,3 +407,25 @@ def test_a_cursor_carries_no_words_into_the_trail(
     )
     kept = [str(r["details"]) for r in db.fetch("SELECT details FROM audit.events WHERE actor = $1", sub)]
     assert kept and not any(c in d for c in forged for d in kept), kept
+
+
+def test_a_filters_typed_words_are_not_kept_in_the_trail_its_codes_ids_and_instants_are(
+    geo: httpx.Client, auth: Token, registry_data: Registry, db: Db
+) -> None:
+    """An OGC filter's record keeps what the filter asked (its properties, operators, numbers, codes, ids and
+    instants) and masks the text a person typed in it (a label, a schedule, a LIKE pattern): the search runs
+    with them all the same."""
+    sub = f"filter-{uuid.uuid4().hex[:8]}"
+    h = auth("investigator", registry_data.x.slug, sub=sub)
+    cam = str(uuid.uuid4())
+    typed = (
+        f"(label = '{WORDS}' OR schedule LIKE '%Reyes%' OR id = '{cam}') AND owner_kind IN ('business',"
+        " 'residential') AND registered_at < TIMESTAMP('2030-01-01T00:00:00Z') AND range_m > 10"
+    )
+    r = geo.get("/v1/ogc/collections/cameras/items", params={"filter": typed, "limit": 5}, headers=h)
+    assert r.status_code == 200, r.text
+    kept = db.fetchval("SELECT details->>'filter' FROM audit.events WHERE actor = $1", sub)
+    assert kept == (
+        f"(label = '…' OR schedule LIKE '…' OR id = '{cam}') AND owner_kind IN ('business', 'residential')"
+        " AND registered_at < TIMESTAMP('2030-01-01T00:00:00Z') AND range_m > 10"
+    ), kept
