@@ -391,12 +391,9 @@ def test_a_cursor_carries_no_words_into_the_trail(
     h = auth("investigator", registry_data.x.slug, sub=sub)
     issued = _poisoned_cursor(geo, h).rstrip("\x00")
     forged = _forged(issued)
-    for path, params in [
-        ("/v1/cameras/bbox", {"bbox": BBOX, "limit": 1}),
-        ("/v1/ogc/collections/cameras/items", {"bbox": BBOX, "limit": 1}),
-    ]:
+    for path in ["/v1/cameras/bbox", "/v1/ogc/collections/cameras/items"]:
         for cursor in forged:
-            r = geo.get(path, params={**params, "cursor": cursor}, headers=h)
+            r = geo.get(path, params={"bbox": BBOX, "limit": 1, "cursor": cursor}, headers=h)
             assert r.status_code == 400, (path, r.text)
             assert r.json()["errors"][0]["code"] == "cursor_invalid"
     assert (
