@@ -191,33 +191,49 @@ def problem_response(
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
+# A problem says what was wrong, not what was sent: what the caller wrote is cut to this many characters where it
+# shows (a member's name in its pointer, a reason that quotes it), so the answer stays small whatever the input.
+_ECHO_CHARS = 200
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _ECHO_CHARS else text[:_ECHO_CHARS] + "…"
+
+
 def _pointer(loc: Sequence[Any]) -> str:
     parts = []
     for p in loc:
-        s = str(p)
+        s = _cut(str(p))
         parts.append(s.replace("~", "~0").replace("/", "~1"))
     return "/" + "/".join(parts)
 
 
 def _reason(err: dict[str, Any]) -> str:
     msg = str(err.get("msg", "invalid"))
+    ctx = err.get("ctx") or {}
     if err.get("type") == "json_invalid":
-        ctx = err.get("ctx") or {}
         return f"malformed JSON ({ctx.get('error', 'could not be parsed')})"
+    if err.get("type") == "union_tag_invalid":
+        # pydantic's sentence quotes the tag sent; what is expected is the useful part.
+        return f"{ctx.get('discriminator', 'its type')} must be one of: {ctx.get('expected_tags', '')}"
     # pydantic prefixes custom ValueErrors with "Value error, "; the person reading wants the reason.
-    return msg.removeprefix("Value error, ")
+    return _cut(msg.removeprefix("Value error, "))
+
+
+_NOT_PARAMS = frozenset({"error", "tag"})
 
 
 def _params(ctx: Mapping[str, Any] | None) -> dict[str, Param] | None:
     """The JSON-safe values of pydantic's error context (its limits, the values expected); an exception
-    carried there (`error` of a custom validator) is not one: its words are already the reason."""
+    carried there (`error` of a custom validator) is not one: its words are already the reason. Nor is what
+    the caller sent (`tag`, the discriminator value of a union), which the problem never echoes."""
     out: dict[str, Param] = {}
     for key, value in (ctx or {}).items():
         if isinstance(value, Decimal):
             value = float(value)
         if isinstance(value, float) and not math.isfinite(value):
             continue  # not a JSON number
-        if isinstance(value, (str, int, float, bool)) and key != "error":
+        if isinstance(value, (str, int, float, bool)) and key not in _NOT_PARAMS:
             out[key] = value
     return out or None
 
@@ -231,6 +247,10 @@ def _only_query(errors: Sequence[InvalidParam] | None) -> bool:
     return bool(errors) and all(e.pointer.startswith("/query/") for e in errors or ())
 
 
+# The members a problem lists at most (a body of a megabyte can hold a hundred thousand wrong numbers).
+_MAX_MEMBERS = 50
+
+
 def validation_problem(errors: Sequence[dict[str, Any]]) -> Response:
     params = [
         InvalidParam(
@@ -239,13 +259,13 @@ def validation_problem(errors: Sequence[dict[str, Any]]) -> Response:
             code=str(e.get("type") or "invalid"),
             params=_params(e.get("ctx")),
         )
-        for e in errors
-    ][:50]
+        for e in errors[:_MAX_MEMBERS]
+    ]
     malformed = any(e.get("type") == "json_invalid" for e in errors)
     status = 400 if malformed or _only_query(params) else 422
     detail = "; ".join(f"{p.pointer}: {p.reason}" for p in params[:5])
-    if len(params) > 5:
-        detail += f"; and {len(params) - 5} more"
+    if len(errors) > 5:
+        detail += f"; and {len(errors) - 5} more"
     return problem_response(
         status,
         detail,

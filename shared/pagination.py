@@ -42,15 +42,23 @@ _CURSOR = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 
 
 def decode_cursor(
-    cursor: str, keys: tuple[str, ...], *, numeric: tuple[str, ...] = (), times: tuple[str, ...] = ()
+    cursor: str,
+    keys: tuple[str, ...],
+    *,
+    numeric: tuple[str, ...] = (),
+    times: tuple[str, ...] = (),
+    flags: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The values a cursor this service issued carries: each of `keys` a string (no NUL, short), a finite number
     for the keys in `numeric`, or for those in `times` an RFC 3339 instant (returned as a datetime in UTC, read by
-    the one timestamp parser) that PostgreSQL can hold. Anything else is a 400, never an error deeper down.
+    the one timestamp parser) that PostgreSQL can hold; each of `flags`, when there, true. Anything else is a 400,
+    never an error deeper down.
 
-    The cursor must be exactly what `encode_cursor` writes: base64url without padding, nothing else. Lenient
-    base64 skips characters outside its alphabet, so a cursor with NULs (or anything) appended would decode and
-    then travel on, verbatim, into the search's audit record."""
+    The cursor must be exactly what `encode_cursor` writes: base64url without padding, of the JSON orjson writes,
+    holding those members and no other. It travels on, verbatim, into a search's audit record: lenient base64
+    skips characters outside its alphabet, and JSON takes a member of its own or a member given twice (the first
+    one dropped), so a cursor with NULs appended, or with words beside its position, would otherwise be kept for
+    good in the permanent trail."""
     refused = invalid("/query/cursor", "not a cursor this service issued", status=400, code="cursor_invalid")
     if not _CURSOR.fullmatch(cursor):
         raise refused
@@ -61,7 +69,11 @@ def decode_cursor(
         raise refused from exc
     if base64.urlsafe_b64encode(raw).decode().rstrip("=") != cursor:  # unused trailing bits set
         raise refused
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or orjson.dumps(data) != raw:
+        raise refused
+    if not set(data) <= {*keys, *numeric, *times, *flags} or any(
+        data.get(f, True) is not True for f in flags
+    ):
         raise refused
     for key in keys:
         value = data.get(key)
@@ -72,6 +84,8 @@ def decode_cursor(
         if not ok:
             raise refused
     for key in times:
+        if not isinstance(data.get(key), str):
+            raise refused
         try:
             data[key] = parse_instant(data[key])
         except ValueError as exc:

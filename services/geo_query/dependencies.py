@@ -419,7 +419,7 @@ def id_cursor(cursor: str | None, *, status: int = 400) -> tuple[uuid.UUID, bool
     """(id, backwards): a page after the id, or (backwards) the page before it."""
     if cursor is None:
         return None
-    data = decode_cursor(cursor, ("id",))
+    data = decode_cursor(cursor, ("id",), flags=("prev",))
     try:
         return uuid.UUID(str(data["id"])), bool(data.get("prev", False))
     except (TypeError, ValueError) as exc:

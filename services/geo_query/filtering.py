@@ -366,6 +366,35 @@ class _Translator:
         raise _bad(f"{v!r} is not a {kind} value")
 
 
+# A CQL2 text string: pygeofilter's SINGLE_QUOTED token, which has no escapes and stays on one line.
+_STRING = re.compile(r"'[^'\n]*'")
+# The text values a filter may give that are codes of the registry's own, not words a person typed.
+_CODES = frozenset({*OWNER_KINDS, *PLACEMENTS, *RECORDING, *LIVE_MODES})
+
+
+def _a_code_id_or_instant(value: str) -> bool:
+    if value in _CODES:
+        return True
+    try:
+        uuid.UUID(value)
+        return True
+    except ValueError:
+        pass
+    try:
+        _text_instant(value)
+        return True
+    except Problem:
+        return False
+
+
+def filter_for_trail(text: str) -> str:
+    """A filter as a search's audit record keeps it: what it asked, with every text value a person typed (a label,
+    a schedule, a LIKE pattern) as '…'. The trail can never be erased and keeps no free text (decision 0012); a
+    code, an id or an instant is no one's words and stays, for oversight to read what was searched. Only for a
+    filter `filter_condition` took (its strings are then well formed)."""
+    return _STRING.sub(lambda m: m.group(0) if _a_code_id_or_instant(m.group(0)[1:-1]) else "'…'", text)
+
+
 def filter_condition(text: str, lang: str | None, sql: Sql) -> str:
     """The CQL2 text `filter` as a SQL condition over the queryables, its values bound in `sql`."""
     if lang is not None and lang not in FILTER_LANGS:

@@ -32,6 +32,7 @@ from services.geo_query.filtering import (
     TEMPORAL_PROPERTY,
     datetime_condition,
     filter_condition,
+    filter_for_trail,
     queryables_document,
 )
 from services.geo_query.schemas import (
@@ -418,7 +419,7 @@ async def items(
         search.details["datetime"] = datetime
     if filter is not None:
         search.sql.where.append(filter_condition(filter, filter_lang, search.sql))
-        search.details["filter"] = filter
+        search.details["filter"] = filter_for_trail(filter)
     key = id_cursor(cursor)
     return await collection(
         request,

@@ -3,11 +3,13 @@ isolation, every view audited, and retention with legal hold."""
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from shared.auth import ROLES
@@ -298,3 +300,28 @@ def test_a_tip_never_closed_is_deleted_a_year_after_its_last_activity_unless_on_
     )
     wait_until(lambda: not exists(held))
     assert exists(active)
+
+
+def test_a_tip_list_cursor_without_its_instant_or_with_words_beside_it_is_a_400(
+    community: httpx.Client, agency: Agency
+) -> None:
+    """The inbox's cursor carries an instant and an id: one without the instant, with a number for it, or with a
+    member of its own (words the listing's audit record would keep) is refused, not a 500."""
+
+    def forge(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    tid = str(uuid.uuid4())
+    for cursor in [
+        forge(orjson.dumps({"id": tid})),
+        forge(orjson.dumps({"at": 5, "id": tid})),
+        forge(
+            orjson.dumps({"at": "2026-01-01T00:00:00+00:00", "id": tid, "note": "Dana Reyes 414-555-0142"})
+        ),
+    ]:
+        r = community.get(
+            f"/v1/agencies/{agency.slug}/tips", params={"cursor": cursor}, headers=agency.as_("supervisor")
+        )
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["errors"][0]["code"] == "cursor_invalid"

@@ -6,6 +6,7 @@ unwritable."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import subprocess
 import sys
 import threading
@@ -361,3 +362,67 @@ def test_a_search_reads_its_page_with_its_record_only_where_both_pools_reach_one
 ) -> None:
     """Reads pointed at a replica, or a trail moved to its own database, keep the read pool and the group commit."""
     assert same_database(read, audit) is same
+
+
+# Words an officer in a hurry might write, which the permanent trail must never keep (decision 0012).
+WORDS = "Dana Reyes called from 414-555-0142"
+
+
+def _forged(cursor: str) -> list[str]:
+    """The cursor this service issued, rewritten three ways to carry words beside its position: a member of its
+    own, the same member given twice (the words first, the position last, which a JSON reader keeps), and the
+    page's direction given as words."""
+    data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    first = next(iter(data))
+    raws = [
+        orjson.dumps({**data, "note": WORDS}),
+        b'{"' + first.encode() + b'":"' + WORDS.encode() + b'",' + orjson.dumps(data)[1:],
+        orjson.dumps({**data, "prev": WORDS}),
+    ]
+    return [base64.urlsafe_b64encode(raw).decode().rstrip("=") for raw in raws]
+
+
+def test_a_cursor_carries_no_words_into_the_trail(
+    geo: httpx.Client, auth: Token, registry_data: Registry, db: Db
+) -> None:
+    """A search's record keeps the cursor it was asked with: a cursor other than what the service wrote (words
+    added to it, however) is refused, and nothing of it is recorded."""
+    sub = f"cursor-{uuid.uuid4().hex[:8]}"
+    h = auth("investigator", registry_data.x.slug, sub=sub)
+    issued = _poisoned_cursor(geo, h).rstrip("\x00")
+    forged = _forged(issued)
+    for path in ["/v1/cameras/bbox", "/v1/ogc/collections/cameras/items"]:
+        for cursor in forged:
+            r = geo.get(path, params={"bbox": BBOX, "limit": 1, "cursor": cursor}, headers=h)
+            assert r.status_code == 400, (path, r.text)
+            assert r.json()["errors"][0]["code"] == "cursor_invalid"
+    assert (
+        geo.get(
+            "/v1/cameras/bbox", params={"bbox": BBOX, "limit": 1, "cursor": issued}, headers=h
+        ).status_code
+        == 200
+    )
+    kept = [str(r["details"]) for r in db.fetch("SELECT details FROM audit.events WHERE actor = $1", sub)]
+    assert kept and not any(c in d for c in forged for d in kept), kept
+
+
+def test_a_filters_typed_words_are_not_kept_in_the_trail_its_codes_ids_and_instants_are(
+    geo: httpx.Client, auth: Token, registry_data: Registry, db: Db
+) -> None:
+    """An OGC filter's record keeps what the filter asked (its properties, operators, numbers, codes, ids and
+    instants) and masks the text a person typed in it (a label, a schedule, a LIKE pattern): the search runs
+    with them all the same."""
+    sub = f"filter-{uuid.uuid4().hex[:8]}"
+    h = auth("investigator", registry_data.x.slug, sub=sub)
+    cam = str(uuid.uuid4())
+    typed = (
+        f"(label = '{WORDS}' OR schedule LIKE '%Reyes%' OR id = '{cam}') AND owner_kind IN ('business',"
+        " 'residential') AND registered_at < TIMESTAMP('2030-01-01T00:00:00Z') AND range_m > 10"
+    )
+    r = geo.get("/v1/ogc/collections/cameras/items", params={"filter": typed, "limit": 5}, headers=h)
+    assert r.status_code == 200, r.text
+    kept = db.fetchval("SELECT details->>'filter' FROM audit.events WHERE actor = $1", sub)
+    assert kept == (
+        f"(label = '…' OR schedule LIKE '…' OR id = '{cam}') AND owner_kind IN ('business', 'residential')"
+        " AND registered_at < TIMESTAMP('2030-01-01T00:00:00Z') AND range_m > 10"
+    ), kept

@@ -280,3 +280,33 @@ def test_geo_query_reads_through_its_own_login(
     }
     expected = geo_database_url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[0]
     assert users == {expected}
+
+
+def test_a_refusal_echoes_no_input_back_however_long(
+    geo: httpx.Client, auth: Token, registry_data: Registry
+) -> None:
+    """A geometry's `type` that is none of those taken is refused without the value sent (not in the reason, the
+    detail or the params): the problem stays small and says what is expected, whatever the caller put there."""
+    sent = "<img src=x onerror=alert(1)>" + "x" * 300_000
+    h = auth("investigator", registry_data.x.slug)
+    r = geo.post("/v1/cameras/area", json={"area": {"type": sent, "coordinates": []}}, headers=h)
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
+    assert len(r.content) < 2_000, len(r.content)
+    assert "onerror" not in r.text and "xxxx" not in r.text
+    (member,) = r.json()["errors"]
+    assert member["pointer"] == "/body/area" and member["code"] == "union_tag_invalid"
+    assert "Polygon" in member["reason"] and "MultiPolygon" in member["reason"]
+    assert set(member.get("params", {})) <= {"discriminator", "expected_tags"}
+
+
+def test_a_refused_members_name_is_not_echoed_whole(
+    geo: httpx.Client, auth: Token, registry_data: Registry
+) -> None:
+    """A member the operation does not take is pointed at by its name cut short, never the whole of it."""
+    area = {"type": "Polygon", "coordinates": [[[1, 1], [1.001, 1], [1.001, 1.001], [1, 1]]]}
+    h = auth("investigator", registry_data.x.slug)
+    r = geo.post("/v1/cameras/area", json={"area": area, "k" * 300_000: 1}, headers=h)
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
+    assert len(r.content) < 2_000, len(r.content)
+    (member,) = r.json()["errors"]
+    assert member["code"] == "extra_forbidden" and member["pointer"].startswith("/body/kkkk")

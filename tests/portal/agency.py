@@ -25,6 +25,10 @@ def sign_in_agency(visit: Visit, role: str, agency: str) -> None:
     # not): the header then names them, with its Sign out.
     visit.open("/agency/program")
     if page.locator(".portal-agency-status").count():
+        # On a phone, who is signed in and Sign out are behind the header's menu button.
+        menu = page.locator("button.portal-menu")
+        if menu.is_visible() and menu.get_attribute("aria-expanded") != "true":
+            menu.click()
         page.locator(".portal-agency-status").get_by_role("button", name="Sign out").click()
         page.get_by_role("button", name="Yes, sign out").click()  # the provider's own page
         page.wait_for_url(f"{visit.base}/agency/signed-out")

@@ -120,7 +120,7 @@ def oidc_sign_in(
         page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(portal_url + next_path)
-    page.locator(".portal-agency-status").wait_for()
+    page.locator(".portal-agency-status").wait_for(state="attached")  # behind the menu button on a phone
 
 
 def provider_token(issuer: str, portal_url: str, username: str, password: str = PASSWORD) -> dict[str, str]:

@@ -19,7 +19,7 @@ from tests.conftest import Token
 from tests.portal.agency import sign_in_agency
 from tests.portal.conftest import Visit
 from tests.portal.test_agency_workspace import Agency, Scene, make_scene, new_agency, search_nearest
-from tests.portal.test_phone_resident import PHONE, fits_the_screen
+from tests.portal.test_phone_resident import PHONE, PHONE_HEADER_MAX_PX, fits_the_screen
 from tests.portal.test_requests import send_request
 
 # The controls a person taps or tabs to, with their size; a link inside a sentence, and a radio or checkbox
@@ -497,3 +497,42 @@ def test_a_supervisor_is_not_offered_to_approve_their_own_request_and_is_told_wh
     expect(page.get_by_role("button", name="Cancel the request")).to_be_visible()
     fits_the_screen(page)
     visit.check("agency-request-own-approval")
+
+
+def test_on_a_phone_a_signed_in_officers_header_is_one_line_with_who_and_sign_out_behind_the_menu(
+    visit: Visit, scene: Scene
+) -> None:
+    """The staff's line (who is signed in, Sign out) folds behind the menu button with the navigation, so a
+    signed-in officer's header is one line too; opened, it is read and reached by keyboard after the links."""
+    a = scene.agency
+    page = visit.page
+    sign_in_agency(visit, "investigator", a.slug)
+    page.set_viewport_size(PHONE)
+    visit.open("/agency/requests")
+    visit.check("agency-phone-header")  # the page settled (its list loaded, the focus on its heading)
+    header = page.locator("header.portal-header")
+    box = header.bounding_box()
+    assert box is not None and box["height"] <= PHONE_HEADER_MAX_PX, box
+    status = header.locator(".portal-agency-status")
+    expect(status).to_be_hidden()
+    fits_the_screen(page)
+    menu = page.get_by_role("button", name="Menu")
+    menu.focus()
+    page.keyboard.press("Enter")
+    expect(status).to_be_visible()
+    expect(status).to_contain_text(f"Investigator, {a.slug}")
+    assert set((menu.get_attribute("aria-controls") or "").split()) == {"portal-nav", "portal-agency-status"}
+    # After the navigation's links, the Tab key reaches Sign out; Escape from it closes the menu.
+    sign_out = status.get_by_role("button", name="Sign out")
+    links = page.get_by_role("navigation", name="Main").get_by_role("link").count()
+    for _ in range(links + 1):
+        page.keyboard.press("Tab")
+    expect(sign_out).to_be_focused()
+    visit.check("agency-phone-menu-open")
+    page.keyboard.press("Escape")
+    expect(status).to_be_hidden()
+    expect(menu).to_be_focused()
+    # On a wide screen the staff's line is shown as before, the menu button hidden.
+    page.set_viewport_size({"width": 1280, "height": 800})
+    expect(status).to_be_visible()
+    expect(menu).to_be_hidden()

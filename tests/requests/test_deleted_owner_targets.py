@@ -9,13 +9,15 @@ before: their target keeps its state, and nothing shown tells a deleted owner's 
 
 from __future__ import annotations
 
+import importlib.util
 import uuid
+from types import ModuleType
 from typing import Any
 
 import httpx
 
 from tests.requests.conftest import OFFSET, Flow, NewOwner, Owner, eventually, request_body
-from tests.support import Db
+from tests.support import ROOT, Db
 
 
 def _delete_all(registry: httpx.Client, db: Db, owners: list[Owner]) -> None:
@@ -229,3 +231,56 @@ def test_the_planner_keeps_no_statistics_of_which_cameras_targets_asked_or_how_f
         " WHERE attrelid = 'requests.targets'::regclass AND attname IN ('cameras', 'distance_m')"
     )
     assert {r["attname"]: r["attstattarget"] for r in targets} == {"cameras": 0, "distance_m": 0}
+
+
+def _migration(name: str) -> ModuleType:
+    path = ROOT / "migrations" / "versions" / name
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_an_owner_deleted_before_targets_were_erased_is_forgotten_once_upgraded(
+    flow: Flow, new_owner: NewOwner, registry: httpx.Client, db: Db
+) -> None:
+    """An owner whose deletion the worker read before it erased targets (before 0036): the upgrade has the worker
+    read the feed again, and their target forgets its cameras as a target of an owner deleting today does."""
+    leaving = new_owner(flow.agency, flow.agency.near(dy=OFFSET), cameras=2)
+    rid = flow.sent()["id"]
+    (kept,) = db.fetch(
+        "SELECT cameras::text AS cameras, distance_m, footage_until, window_start, window_end FROM requests.targets"
+        " WHERE request_id = $1 AND registration_id = $2",
+        rid,
+        leaving.registration_id,
+    )
+    assert all(cam in kept["cameras"] for cam in leaving.camera_ids)
+    _delete_all(registry, db, [leaving])
+    # The target as the worker of before 0036 left it, its deletion read all the same.
+    db.execute(
+        "UPDATE requests.targets SET cameras = $3::jsonb, distance_m = $4, footage_until = $5, window_start = $6,"
+        " window_end = $7, cameras_erased = 0 WHERE request_id = $1 AND registration_id = $2",
+        rid,
+        leaving.registration_id,
+        kept["cameras"],
+        kept["distance_m"],
+        kept["footage_until"],
+        kept["window_start"],
+        kept["window_end"],
+    )
+
+    db.execute(_migration("20261206_0037_deleted_owners_read_again.py").READ_AGAIN_SQL)
+
+    def erased() -> bool:
+        (row,) = db.fetch(
+            "SELECT cameras::text AS cameras, distance_m, cameras_erased FROM requests.targets"
+            " WHERE request_id = $1 AND registration_id = $2",
+            rid,
+            leaving.registration_id,
+        )
+        return row["cameras"] == "[]" and row["distance_m"] is None and row["cameras_erased"] == 2
+
+    assert eventually(erased, timeout=30), "the worker read the deletion again and erased the target"
+    shown = flow.read(rid)
+    assert not any(cam in str(shown) for cam in leaving.camera_ids)

@@ -271,10 +271,11 @@ export function refusalMessage(e: InvalidParam, label?: string): Pick<FieldError
   for (const [name, value] of Object.entries(e.params ?? {})) {
     params[name] = typeof value === "number" ? formatNumber(value, 6) : String(value);
   }
-  const worded = key ? t(key, params) : null;
-  // A sentence whose limit did not come with the code would show its placeholder: said plainly instead.
-  const known = worded !== null && !/\{\w+\}/.test(worded);
-  const sentence = known ? worded : t("refusal.other");
+  // A sentence whose limit did not come with the code would show its placeholder: said plainly instead. Asked of
+  // the sentence's own placeholders, not of the worded text, which may hold braces of the params' (a name).
+  const needs = key ? [...t(key).matchAll(/\{(\w+)\}/g)].map((m) => m[1]!) : [];
+  const known = key !== undefined && needs.every((name) => Object.hasOwn(params, name));
+  const sentence = known ? t(key, params) : t("refusal.other");
   return { message: label ? `${label}: ${sentence}` : sentence, ...(known ? {} : { said: e.reason }) };
 }
 

@@ -88,11 +88,18 @@ function frame(): { main: HTMLElement } {
     );
   // On a phone the navigation folds behind a menu button (a disclosure: its state is aria-expanded, Escape closes
   // it and gives the focus back), so the header is one line and the page starts on the first screen; the language
-  // switch stays beside it, for whoever cannot read the menu's language. On a wider screen the button is hidden.
+  // switch stays beside it, for whoever cannot read the menu's language. A signed-in officer's line (who, Sign out)
+  // folds with the navigation, after it. On a wider screen the button is hidden.
   const header = h("header", { class: "portal-header" });
+  const status = agencyStatus();
   const menu = h(
     "button",
-    { type: "button", class: "portal-menu", "aria-expanded": "false", "aria-controls": "portal-nav" },
+    {
+      type: "button",
+      class: "portal-menu",
+      "aria-expanded": "false",
+      "aria-controls": status ? "portal-nav portal-agency-status" : "portal-nav",
+    },
     t("site.menu"),
   );
   const openMenu = (open: boolean) => {
@@ -127,7 +134,7 @@ function frame(): { main: HTMLElement } {
           auditor() ? nav("/agency/audit", t("audit.nav")) : null,
         ),
       ),
-      agencyStatus(),
+      status,
       h(
         "button",
         {

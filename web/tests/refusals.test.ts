@@ -52,6 +52,15 @@ describe("refusals in the reader's language", () => {
     expect(errorsFromFailure(failureOf(422, { errors: [{ pointer: "/body/x", reason: "bad" }] }), {})[0]).toEqual({ field: null, message: "Esto no fue aceptado", said: "bad" });
   });
 
+  it("words a code whose param holds braces, as an agency's name may", () => {
+    setLanguage("es");
+    const outside = refusal("/body/location", "lies outside the jurisdiction of Police {North}", "outside_jurisdiction", { agency: "Police {North}" });
+    expect(errorsFromFailure(outside, {})[0]).toEqual({
+      field: null,
+      message: "Este lugar está fuera del área de Police {North}; elija un lugar dentro de ella u otro programa",
+    });
+  });
+
   it("never shows a placeholder when a code comes without the limit its sentence needs", () => {
     setLanguage("es");
     expect(refusalMessage({ pointer: "/body/x", reason: "too long", code: "string_too_long" })).toEqual({ message: "Esto no fue aceptado", said: "too long" });

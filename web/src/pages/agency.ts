@@ -55,7 +55,7 @@ export function agencyStatus(): HTMLElement | string {
   if (!s) return "";
   return h(
     "div",
-    { class: "portal-agency-status" },
+    { class: "portal-agency-status", id: "portal-agency-status" },
     h("span", {}, t("agency.header_signed_in", { role: roleName(s.role), agency: s.agency })),
     h(
       "button",
