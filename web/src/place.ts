@@ -341,11 +341,11 @@ export function placePicker(o: PickerOptions): HTMLElement {
 // never finer than OVERVIEW_FINEST_M: zoomed in further, the resident is about to give their place, and the
 // programs covering it are then read with their boundaries as stored. Which programs cover a place is always
 // asked of the service by its point (`check`), never decided from what the overview draws.
-export const OVERVIEW_FINEST_M = 32;
-export const OVERVIEW_COARSEST_M = 65_536; // within the service's bound (100 km)
+const OVERVIEW_FINEST_M = 32;
+const OVERVIEW_COARSEST_M = 65_536; // within the service's bound (100 km)
 
 /** The tolerance, in metres, for boundaries drawn on a map whose pixel spans `metresPerPixel`. */
-export function overviewTolerance(metresPerPixel: number): number {
+function overviewTolerance(metresPerPixel: number): number {
   const m = Math.min(Math.max(metresPerPixel, OVERVIEW_FINEST_M), OVERVIEW_COARSEST_M);
   return 2 ** Math.floor(Math.log2(m));
 }
