@@ -50,6 +50,27 @@ SkipGeometry = Annotated[
     ),
 ]
 
+# A jurisdiction sized for a map: an overview of a statewide deployment's programs on a phone needs a pixel's worth
+# of each boundary, not its thousands of surveyed vertices. Which programs cover a point is always decided on the
+# jurisdiction as stored (GET /v1/agencies/covering), never on what is sent for drawing.
+SIMPLIFY_MAX_M = 100_000
+Simplify = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=SIMPLIFY_MAX_M,
+        description=(
+            f"Metres (1 to {SIMPLIFY_MAX_M:,}): each jurisdiction simplified for a map whose pixel is about this "
+            "size — it strays about this far at most from the stored boundary, its topology is kept (no ring "
+            "crosses itself or another, none vanishes), and its coordinates are given to a tenth of it or finer. "
+            "Always a valid, non-empty (Multi)Polygon: one too small to simplify is given as stored. Which "
+            "programs cover a point is decided on the jurisdictions as stored. Absent: the jurisdiction as "
+            "stored. Has no effect with `skipGeometry=true`."
+        ),
+        examples=[500],
+    ),
+]
+
 FEATURE_EXAMPLE = {
     "type": "Feature",
     "id": "0b9f6f3e-6d1a-4c55-8a0c-3f6f1d2b9e10",
@@ -149,12 +170,13 @@ async def list_agencies(
     limit: LimitQuery = None,
     cursor: Annotated[str | None, Query(max_length=200, description="From a `next` link")] = None,
     skip_geometry: SkipGeometry = False,
+    simplify: Simplify = None,
 ) -> Response:
     n = clamp_limit(limit, default=100, maximum=MAX_AGENCIES)
     after = decode_cursor(cursor, ("slug",))["slug"] if cursor else ""
     if not isinstance(after, str):
         raise Problem(400, "not a cursor this service issued")
-    rows = await repo.agencies_after(session, after, n + 1, geometry=not skip_geometry)
+    rows = await repo.agencies_after(session, after, n + 1, geometry=not skip_geometry, simplify_m=simplify)
     features = [agency_feature(r, with_policy=_own(principal, r["slug"])) for r in rows[:n]]
     links = []
     if len(rows) > n:
@@ -175,8 +197,11 @@ async def covering(
     lon: Annotated[float, Query(ge=-180, le=180, description="Longitude (WGS84)", examples=[-87.9065])],
     lat: Annotated[float, Query(ge=-90, le=90, description="Latitude (WGS84)", examples=[43.0389])],
     skip_geometry: SkipGeometry = False,
+    simplify: Simplify = None,
 ) -> Response:
-    rows = await repo.agencies_covering(session, lon, lat, MAX_AGENCIES, geometry=not skip_geometry)
+    rows = await repo.agencies_covering(
+        session, lon, lat, MAX_AGENCIES, geometry=not skip_geometry, simplify_m=simplify
+    )
     features = [agency_feature(r, with_policy=False) for r in rows]
     return _geo_response({"type": "FeatureCollection", "features": features, "numberReturned": len(features)})
 
@@ -189,9 +214,13 @@ async def covering(
     openapi_extra=TOKEN_OPTIONAL,
 )
 async def read_agency(
-    slug: Slug, session: SessionDep, principal: OptionalPrincipal, skip_geometry: SkipGeometry = False
+    slug: Slug,
+    session: SessionDep,
+    principal: OptionalPrincipal,
+    skip_geometry: SkipGeometry = False,
+    simplify: Simplify = None,
 ) -> Response:
-    row = await repo.agency_by_slug(session, slug, geometry=not skip_geometry)
+    row = await repo.agency_by_slug(session, slug, geometry=not skip_geometry, simplify_m=simplify)
     if row is None:
         raise Problem(404, f"No agency '{slug}'.")
     return _geo_response(

@@ -680,7 +680,10 @@ class AgencyReadFeature(AgencyFeature):
     as in OGC API - Features)."""
 
     geometry: AreaGeometry | None = Field(  # type: ignore[assignment]
-        description="The jurisdiction (right-hand rule); null only when the request asked `skipGeometry=true`",
+        description=(
+            "The jurisdiction (right-hand rule), simplified for a map when the request asked `simplify`; null only"
+            " when it asked `skipGeometry=true`"
+        ),
         json_schema_extra={NULL_ONLY_WITH: "skipGeometry"},
     )
 

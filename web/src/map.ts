@@ -14,8 +14,15 @@ export interface PortalMap {
   setPin(lat: number, lon: number, pan?: boolean): void;
   showAgencies(agencies: Agency[], fit?: boolean): void;
   showCameras(cameras: Camera[], fit?: boolean): void;
+  /** The ground metres one pixel spans at the map's centre and zoom. */
+  metresPerPixel(): number;
+  /** Calls `fn` after each change of zoom (the resident's, or a fit to what is shown). */
+  onZoom(fn: () => void): void;
   destroy(): void;
 }
+
+// The Earth's circumference at the equator as Web Mercator draws it (metres), over 256 pixels at zoom 0.
+const EQUATOR_M = 40075016.686;
 
 /** Leaflet 1.9's canvas renderer may still run a redraw it had queued after its map was removed (a page left
  * while its layers were being updated); its drawing context is gone by then and the redraw would throw. This
@@ -106,6 +113,13 @@ export function createMap(
       }
       const bounds = cameras.getBounds();
       if (fit && list.length && bounds.isValid()) map.fitBounds(bounds.pad(0.5), { maxZoom: 18, animate: false });
+    },
+    metresPerPixel() {
+      const lat = map.getCenter().lat;
+      return (EQUATOR_M * Math.cos((lat * Math.PI) / 180)) / 2 ** (map.getZoom() + 8);
+    },
+    onZoom(fn) {
+      map.on("zoomend", fn);
     },
     destroy() {
       map.remove();

@@ -329,12 +329,48 @@ export function placePicker(o: PickerOptions): HTMLElement {
     } else if (c) {
       void check();
     } else {
-      void attempt(() => registry().GET("/v1/agencies", { params: { query: { limit: 100 } } })).then((o2) => {
-        if (o2.ok && p.agencies === null) map?.showAgencies(o2.data.features, !coordinates(p));
-      });
+      showOverview(map, p);
     }
   });
   return element;
+}
+
+// The overview's boundaries are simplified to about a pixel of the map as it is shown (GET /v1/agencies'
+// `simplify`, in metres): a statewide deployment's boundaries whole are megabytes a phone need not download to
+// see where the programs are. Tolerances are powers of two metres (the same few answers for every resident), and
+// never finer than OVERVIEW_FINEST_M: zoomed in further, the resident is about to give their place, and the
+// programs covering it are then read with their boundaries as stored. Which programs cover a place is always
+// asked of the service by its point (`check`), never decided from what the overview draws.
+const OVERVIEW_FINEST_M = 32;
+const OVERVIEW_COARSEST_M = 65_536; // within the service's bound (100 km)
+
+/** The tolerance, in metres, for boundaries drawn on a map whose pixel spans `metresPerPixel`. */
+function overviewTolerance(metresPerPixel: number): number {
+  const m = Math.min(Math.max(metresPerPixel, OVERVIEW_FINEST_M), OVERVIEW_COARSEST_M);
+  return 2 ** Math.floor(Math.log2(m));
+}
+
+/** Draws the programs (the first hundred) on a map where no place is given yet, fitted to them, and reads them
+ * again finer when a zoom makes a pixel less than half the tolerance they were read at. */
+function showOverview(map: PortalMap, p: Place): void {
+  let asked = Infinity; // the tolerance last asked for: only its answer is drawn
+  let fitted = false;
+  const given = () => p.agencies !== null || coordinates(p) !== null;
+  const load = () => {
+    const simplify = overviewTolerance(map.metresPerPixel());
+    if (given() || simplify >= asked) return;
+    asked = simplify;
+    void attempt(() => registry().GET("/v1/agencies", { params: { query: { limit: 100, simplify } } })).then((o) => {
+      if (!o.ok || given() || simplify !== asked) return;
+      const fit = !fitted;
+      fitted = true;
+      map.showAgencies(o.data.features, fit);
+    });
+  };
+  map.onZoom(() => {
+    if (map.metresPerPixel() < asked / 2) load();
+  });
+  load();
 }
 
 /** A program's privacy notice as the agency published it: its text (plain text, line breaks kept) and/or a link to

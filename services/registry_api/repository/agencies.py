@@ -3,6 +3,7 @@ and the registrations a new jurisdiction leaves outside it."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -26,9 +27,46 @@ AGENCY_COLUMNS = AGENCY_BASE_COLUMNS + ", ST_AsGeoJSON(ST_ForcePolygonCCW(a.juri
 # For a list of names (skipGeometry) the jurisdiction is neither made GeoJSON nor sent: statewide, megabytes.
 AGENCY_COLUMNS_NO_GEOMETRY = AGENCY_BASE_COLUMNS + ", NULL AS jurisdiction"
 
+# For a map (simplify): the jurisdiction simplified with topology kept (no ring crosses itself or another, none
+# vanishes), in ground metres: longitudes and latitudes scaled to metres at the jurisdiction's middle latitude
+# (a map's pixel is as many metres east as north there; the cosine floored so a polar box still scales back),
+# then snapped to a grid of a tenth of the tolerance or finer, which keeps it valid and is the precision sent.
+# Whatever comes out empty or invalid (a jurisdiction smaller than the grid) is sent as stored instead: a tiny
+# jurisdiction stays drawn.
+METRES_PER_DEGREE = 111_320
+_SIMPLIFIED = f"""
+    ST_Multi(ST_CollectionExtract(ST_ReducePrecision(ST_Scale(
+        ST_SimplifyPreserveTopology(ST_Scale(a.jurisdiction, k.x, {METRES_PER_DEGREE}), CAST(:simplify_m AS float8)),
+        1 / k.x, 1.0 / {METRES_PER_DEGREE}), CAST(:simplify_grid AS float8)), 3))
+"""
+_MIDDLE_COSINE = "GREATEST(COS(RADIANS((ST_YMin(a.jurisdiction) + ST_YMax(a.jurisdiction)) / 2)), 0.01)"
+_SIMPLIFIED_JURISDICTION = f"""COALESCE(
+    (SELECT ST_AsGeoJSON(ST_ForcePolygonCCW(s.g), CAST(:simplify_decimals AS int))
+       FROM (SELECT {_SIMPLIFIED} AS g FROM (SELECT {METRES_PER_DEGREE} * {_MIDDLE_COSINE} AS x) k) s
+      WHERE NOT ST_IsEmpty(s.g) AND ST_IsValid(s.g)),
+    ST_AsGeoJSON(ST_ForcePolygonCCW(a.jurisdiction), 7))"""  # noqa: S608 - composed from constants; values are bound
+AGENCY_COLUMNS_SIMPLIFIED = AGENCY_BASE_COLUMNS + f", {_SIMPLIFIED_JURISDICTION} AS jurisdiction"
 
-def _columns(geometry: bool) -> str:
-    return AGENCY_COLUMNS if geometry else AGENCY_COLUMNS_NO_GEOMETRY
+
+def simplify_decimals(simplify_m: float) -> int:
+    """The decimals of a degree a jurisdiction simplified to `simplify_m` metres is sent with: a step of a tenth
+    of the tolerance or finer (a degree is at most 111 km), and never more than the stored seven."""
+    return max(0, min(7, math.ceil(math.log10(METRES_PER_DEGREE * 10 / simplify_m))))
+
+
+def _columns(geometry: bool, simplify_m: int | None = None) -> tuple[str, dict[str, Any]]:
+    """The select list of an agency (without its jurisdiction unless `geometry`; simplified to `simplify_m`
+    metres if given) and the values it binds."""
+    if not geometry:
+        return AGENCY_COLUMNS_NO_GEOMETRY, {}
+    if simplify_m is None:
+        return AGENCY_COLUMNS, {}
+    decimals = simplify_decimals(simplify_m)
+    return AGENCY_COLUMNS_SIMPLIFIED, {
+        "simplify_m": float(simplify_m),
+        "simplify_grid": 10.0**-decimals,
+        "simplify_decimals": decimals,
+    }
 
 
 JURISDICTION_SQL = "ST_Multi(ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(:jurisdiction)), 4326))"
@@ -37,16 +75,22 @@ CHANGEABLE = frozenset({"name", *POLICY_FIELDS, *NOTICE_FIELDS})
 
 
 async def agency_by_slug(
-    session: AsyncSession, slug: str, *, lock: bool = False, geometry: bool = True
+    session: AsyncSession,
+    slug: str,
+    *,
+    lock: bool = False,
+    geometry: bool = True,
+    simplify_m: int | None = None,
 ) -> RowMapping | None:
-    sql = f"SELECT {_columns(geometry)} FROM registry.agencies a WHERE a.slug = :slug"  # noqa: S608 - composed from constants; values are bound
+    columns, bound = _columns(geometry, simplify_m)
+    sql = f"SELECT {columns} FROM registry.agencies a WHERE a.slug = :slug"  # noqa: S608 - composed from constants; values are bound
     if lock:
         # Held for an update of the agency's own columns (never its keys): FOR NO KEY UPDATE, so a transaction
         # adding rows that reference the agency (a camera's coverage count, an imported registration) never waits
         # on it; one that holds the agency's coverage lock would otherwise deadlock with a jurisdiction change
         # waiting for that lock (migration 0032).
         sql += " FOR NO KEY UPDATE"
-    return (await session.execute(text(sql), {"slug": slug})).mappings().first()
+    return (await session.execute(text(sql), {"slug": slug, **bound})).mappings().first()
 
 
 async def agencies_by_slugs(
@@ -101,32 +145,40 @@ async def create_agency(
 
 
 async def agencies_after(
-    session: AsyncSession, after: str, n: int, *, geometry: bool = True
+    session: AsyncSession, after: str, n: int, *, geometry: bool = True, simplify_m: int | None = None
 ) -> list[RowMapping]:
     """Up to `n` agencies whose slug sorts after `after`, in slug order (without their jurisdiction unless
-    `geometry`)."""
+    `geometry`; simplified to `simplify_m` metres if given)."""
+    columns, bound = _columns(geometry, simplify_m)
     rows = await session.execute(
         text(
-            f"SELECT {_columns(geometry)} FROM registry.agencies a WHERE a.slug > :after"  # noqa: S608 - composed from constants; values are bound
+            f"SELECT {columns} FROM registry.agencies a WHERE a.slug > :after"  # noqa: S608 - composed from constants; values are bound
             " ORDER BY a.slug LIMIT :n"
         ),
-        {"after": after, "n": n},
+        {"after": after, "n": n, **bound},
     )
     return list(rows.mappings().all())
 
 
 async def agencies_covering(
-    session: AsyncSession, lon: float, lat: float, n: int, *, geometry: bool = True
+    session: AsyncSession,
+    lon: float,
+    lat: float,
+    n: int,
+    *,
+    geometry: bool = True,
+    simplify_m: int | None = None,
 ) -> list[RowMapping]:
-    """The agencies whose jurisdiction covers the point, by name (without their jurisdiction unless
-    `geometry`)."""
+    """The agencies whose jurisdiction (as stored, whatever is sent) covers the point, by name (without their
+    jurisdiction unless `geometry`; simplified to `simplify_m` metres if given)."""
+    columns, bound = _columns(geometry, simplify_m)
     rows = await session.execute(
         text(
-            f"SELECT {_columns(geometry)} FROM registry.agencies a"  # noqa: S608 - composed from constants; values are bound
+            f"SELECT {columns} FROM registry.agencies a"  # noqa: S608 - composed from constants; values are bound
             " WHERE ST_Covers(a.jurisdiction, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
             " ORDER BY a.name, a.slug LIMIT :n"
         ),
-        {"lon": lon, "lat": lat, "n": n},
+        {"lon": lon, "lat": lat, "n": n, **bound},
     )
     return list(rows.mappings().all())
 
