@@ -545,9 +545,11 @@ def test_skip_geometry_lists_the_same_agencies_without_their_jurisdictions_in_fa
     assert registry.get(f"/v1/agencies/{made[0]}").json()["geometry"]["type"] == "MultiPolygon"
     covering = registry.get("/v1/agencies/covering", params={"lon": -100, "lat": 40, "skipGeometry": "true"})
     assert covering.status_code == 200
-    assert [(f["properties"]["slug"], f["geometry"]) for f in covering.json()["features"]] == [
-        (made[0], None)
-    ]
+    # Other tests' agencies may cover the same point (one database for the run): ours is among them, and none
+    # carries its jurisdiction.
+    found = covering.json()["features"]
+    assert made[0] in {f["properties"]["slug"] for f in found}
+    assert found and all(f["geometry"] is None for f in found)
 
 
 def test_a_bad_skip_geometry_is_a_problem_not_a_guess(registry: httpx.Client, new_agency: NewAgency) -> None:
